@@ -1,0 +1,72 @@
+# tidal - make builds, make test tests, make demo shows, make bench measures.
+# Builds go to build/. CC, CXX and CFLAGS may be overridden: make CC=clang test
+
+CC ?= cc
+CXX ?= c++
+CLANG ?= clang
+OPT ?= -O2 -g
+STRICT = -std=c99 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
+CFLAGS ?= $(OPT)
+SAN = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+B = build
+HDR = tidal.h
+TESTS = test_core test_parse
+EXAMPLES = quickstart
+FUZZERS = fuzz_query
+
+.PHONY: all test demo bench fuzz sanitize matrix props clean
+
+all: $(addprefix $(B)/,$(TESTS) $(EXAMPLES)) $(addprefix $(B)/replay_,$(FUZZERS))
+
+$(B):
+	mkdir -p $(B)
+
+$(B)/test_%: tests/test_%.c $(HDR) tests/*.h | $(B)
+	$(CC) $(STRICT) $(CFLAGS) -o $@ $< -lm
+
+$(B)/asan_test_%: tests/test_%.c $(HDR) tests/*.h | $(B)
+	$(CC) $(STRICT) $(SAN) -o $@ $< -lm
+
+$(B)/%: examples/%.c $(HDR) | $(B)
+	$(CC) $(STRICT) $(CFLAGS) -o $@ $< -lm
+
+$(B)/replay_%: fuzz/%.c fuzz/replay_main.c $(HDR) fuzz/*.h | $(B)
+	$(CC) $(STRICT) $(SAN) -o $@ fuzz/$*.c fuzz/replay_main.c -lm
+
+$(B)/libfuzz_%: fuzz/%.c $(HDR) fuzz/*.h | $(B)
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -o $@ fuzz/$*.c -lm
+
+# Everything make test runs; tests/run.sh sums the results into "N passed, N failed".
+test: all $(addprefix $(B)/asan_,$(TESTS))
+	@TESTS="$(TESTS)" sh tests/run.sh
+
+sanitize: $(addprefix $(B)/asan_,$(TESTS))
+	@for t in $(TESTS); do $(B)/asan_$$t || exit 1; done
+
+# The compile matrix alone (run.sh runs it too).
+matrix:
+	@sh tests/run.sh matrix
+
+demo: $(B)/quickstart
+	$(B)/quickstart
+
+bench: | $(B)
+	$(CC) -std=c99 -O2 -DNDEBUG -Wall -Wextra -Wpedantic -Wshadow -Werror -o $(B)/bench_core bench/bench_core.c -lm
+	$(B)/bench_core
+
+# Coverage-guided fuzzing with libFuzzer (clang); FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 60
+fuzz: $(addprefix $(B)/libfuzz_,$(FUZZERS))
+	@for f in $(FUZZERS); do \
+	  c=$${f#fuzz_}; mkdir -p $(B)/corpus_$$c; \
+	  echo "fuzzing $$f for $(FUZZ_SECONDS)s"; \
+	  $(B)/libfuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(B)/corpus_$$c fuzz/corpus/$$c || exit 1; \
+	done
+
+# Longer property runs: make props SCALE=50
+SCALE ?= 20
+props: $(addprefix $(B)/,$(TESTS))
+	@for t in $(TESTS); do $(B)/$$t --scale $(SCALE) || exit 1; done
+
+clean:
+	rm -rf $(B)

@@ -1,0 +1,4435 @@
+/* tidal.h - v0.1.0 - embeddable signals database for personalized ranking.
+   License: MIT (full text at the end of this file).
+
+   QUICK START
+       In exactly one C or C++ file:
+           #define TIDAL_IMPLEMENTATION
+           #include "tidal.h"
+       Everywhere else just #include "tidal.h".
+
+       tidal_signal_def sigs[2] = {{"view", 3600.0, 0, 0, 0}, {"like", 86400.0, 0, 0, 0}};
+       tidal_config cfg; memset(&cfg, 0, sizeof cfg);          // {0} means defaults
+       cfg.schema.signals = sigs; cfg.schema.signal_count = 2;
+       tidal_db *db; tidal_db_open(&cfg, &db);                  // no path: ephemeral
+       tidal_signal s; memset(&s, 0, sizeof s);
+       s.item = 7; s.type = 0; s.weight = 1.0;
+       tidal_signal_write(db, &s, NULL);
+       tidal_hit hits[20]; uint32_t n;
+       tidal_retrieve_text(db, "RETRIEVE items SIGNAL view LIMIT 20", hits, 20, &n, NULL);
+       tidal_db_close(db);
+
+   TABLE OF CONTENTS (grep for the markers)
+       >>api          public declarations (this half)
+         results, ids, env, allocator, schema, config, db, signals, attributes,
+         hard negatives, sessions, queries, digest, blake3
+       >>internal     private types and limits
+       >>util         allocation, strings, hashing, fixed point
+       >>blake3       BLAKE3 from its specification
+       >>env_posix    the only code that talks to the operating system
+       >>hlc          hybrid logical clock
+       >>events       the event type, ids, encoding
+       >>tables       hash tables, interning
+       >>signals      forward-decayed scores, windows, totals
+       >>negatives    observed-remove hide/mute/block
+       >>sessions     session journals with sequence high-water marks
+       >>topk         the incremental leaderboard behind RETRIEVE
+       >>query        RETRIEVE execution and the text parser
+       >>digest       canonical encoding and state digest
+       >>db           open/close and the public entry points
+
+   COMPILE-TIME OPTIONS
+       TIDAL_STATIC          global: every public function becomes static.
+       TIDAL_ASSERT(x)       implementation only: assertion macro (default assert()).
+       TIDAL_MALLOC/TIDAL_REALLOC/TIDAL_FREE
+                             implementation only: all three or none (default stdlib).
+                             A runtime allocator in tidal_config wins over these.
+       TIDAL_*_MAX           implementation only: the named limits below may be
+                             overridden before the implementation is included.
+       TIDAL_BLAKE3_SCALAR   implementation only: pure C99 BLAKE3 (by default gcc and
+                             clang hash four chunks at once with GNU vector types).
+
+   MANUAL
+   1. Concepts. A database holds tenants; a tenant holds entities (items, users,
+      creators share one u64 id space; 0 is invalid). Items receive signals of the
+      types declared in the schema (view, like, skip...). Every change is an event with
+      a unique 128-bit id; all state is a fold over the SET of events applied, so the
+      order events arrive in never changes the result. tidal_db_digest() hashes the
+      canonical encoding of that state: two databases that applied the same events
+      have the same digest.
+   2. Decay. score(t) = sum_i w_i * 2^(-(t - t_i) / half_life). Internally each
+      event's contribution is computed against a landmark (forward decay) and added
+      into a 128-bit fixed-point accumulator, so sums are exact and independent of
+      arrival order. Events more than TIDAL_DECAY_EPOCHS_KEPT * 16 half-lives older
+      than the newest event of the same (item, signal) no longer contribute to the
+      decayed score (their weight has decayed by at least 2^-64); they still count
+      in windows and totals.
+   3. Windows. Counts and weight sums are kept in absolute event-time buckets: minute
+      buckets for 1h, hour buckets for 24h and 7d, day buckets for 30d. A window W read
+      at time t covers the W/B buckets ending with the bucket that contains t:
+      bucket k is counted iff floor(t/B) - W/B < k <= floor(t/B). Velocity is the
+      window count divided by the window length in seconds.
+   4. Hard negatives. hide (item), mute and block (creator) are observed-remove
+      sets: the inverse removes exactly the tags the writer had observed, so a hide
+      concurrent with an unhide stays hidden ("hide wins"). RETRIEVE ... FOR USER u
+      never returns an item u has hidden or whose creator u muted or blocked.
+   5. Sessions. A session's writes carry a sequence number; each (session, seq) is
+      applied exactly once whatever order or how often it arrives.
+   6. Idempotency. A write that carries a client key and sequence number gets an
+      event id derived from (tenant, key, seq): a retry is a no-op within the
+      idempotency window (default 24 h of event time).
+   7. Env. Every clock read, random draw and file operation goes through the
+      tidal_env vtable given at open (default: POSIX). The simulator swaps it.
+   8. Errors. Every function returns tidal_result (0 = TIDAL_OK, errors < 0);
+      tidal_strerror() names the code, tidal_errmsg(db) gives the detail of the last
+      error on that handle. A rejected call changes nothing.
+   9. Threading. A tidal_db has no internal threads and no locks. Calls on one handle
+      must be serialized by the host (wrap it in your own mutex); distinct handles
+      are independent.
+  10. Limits. Every table and buffer has a named limit; exceeding one returns
+      TIDAL_ERR_LIMIT, never undefined behaviour. See TIDAL_*_MAX below.
+*/
+#ifndef TIDAL_H
+#define TIDAL_H
+
+/* The POSIX env needs clock_gettime, pread and fdatasync. Under -std=c99 they are hidden
+   unless _POSIX_C_SOURCE is set before the first system header: include tidal.h first in
+   the implementation file, or build it with -D_POSIX_C_SOURCE=200809L. */
+#if defined(TIDAL_IMPLEMENTATION) && !defined(_POSIX_C_SOURCE) && !defined(_WIN32)
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TIDAL_VERSION_MAJOR 0
+#define TIDAL_VERSION_MINOR 1
+#define TIDAL_VERSION_PATCH 0
+#define TIDAL_VERSION_NUMBER (TIDAL_VERSION_MAJOR * 10000 + TIDAL_VERSION_MINOR * 100 + \
+                              TIDAL_VERSION_PATCH)
+#define TIDAL_VERSION_STRING "0.1.0"
+
+#ifndef TIDAL_API
+#if defined(TIDAL_STATIC) && defined(__GNUC__)
+#define TIDAL_API static __attribute__((unused)) /* a unit need not call everything */
+#elif defined(TIDAL_STATIC)
+#define TIDAL_API static
+#else
+#define TIDAL_API extern
+#endif
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// >>api
+
+/* ---- Results -------------------------------------------------------------------------- */
+
+/* One list makes both the enum and tidal_strerror(). Errors are negative. */
+#define TIDAL_RESULTS(X)                                                                   \
+    X(TIDAL_OK, 0, "ok")                                                                   \
+    X(TIDAL_ERR_INVALID, -1, "invalid argument")                                           \
+    X(TIDAL_ERR_NOT_FOUND, -2, "not found")                                                \
+    X(TIDAL_ERR_LIMIT, -3, "limit exceeded")                                               \
+    X(TIDAL_ERR_NOMEM, -4, "out of memory")                                                \
+    X(TIDAL_ERR_SCHEMA, -5, "invalid schema")                                              \
+    X(TIDAL_ERR_PARSE, -6, "query parse error")                                            \
+    X(TIDAL_ERR_CORRUPT, -7, "corruption detected")                                        \
+    X(TIDAL_ERR_IO_READ, -8, "i/o error: read")                                            \
+    X(TIDAL_ERR_IO_WRITE, -9, "i/o error: write")                                          \
+    X(TIDAL_ERR_IO_FSYNC, -10, "i/o error: fsync")                                         \
+    X(TIDAL_ERR_IO_NOSPACE, -11, "i/o error: no space")                                    \
+    X(TIDAL_ERR_READ_ONLY, -12, "read-only: not the leader")                               \
+    X(TIDAL_ERR_UNAVAILABLE, -13, "unavailable: no quorum")                                \
+    X(TIDAL_ERR_STALE_CONFIG, -14, "stale config version")                                 \
+    X(TIDAL_ERR_FENCED, -15, "fenced: lower epoch")                                        \
+    X(TIDAL_ERR_QUOTA, -16, "tenant quota exceeded")                                       \
+    X(TIDAL_ERR_RATE_LIMITED, -17, "tenant rate limit exceeded")                           \
+    X(TIDAL_ERR_FATAL, -18, "handle failed; reopen required")                              \
+    X(TIDAL_ERR_FUTURE, -19, "event time too far in the future")                           \
+    X(TIDAL_ERR_SESSION_ENDED, -20, "session has ended")
+
+typedef enum tidal_result {
+#define TIDAL__RESULT_ENUM(name, value, text) name = value,
+    TIDAL_RESULTS(TIDAL__RESULT_ENUM)
+#undef TIDAL__RESULT_ENUM
+    TIDAL_RESULT_MIN_ = -20
+} tidal_result;
+
+/* Returns a static, human-readable name for a result code ("unknown result" if none). */
+TIDAL_API const char *tidal_strerror(tidal_result r);
+
+/* ---- Identity and time ---------------------------------------------------------------- */
+
+typedef uint64_t tidal_id; /* entity id: items, users, creators share the space; 0 invalid */
+
+/* 128-bit globally unique event id. Origin ids: hi = region<<48 | shard<<32 | incarnation,
+   lo = origin sequence number. Ids derived from an idempotency key have bit 63 of hi set. */
+typedef struct tidal_event_id {
+    uint64_t hi;
+    uint64_t lo;
+} tidal_event_id;
+
+/* Hybrid logical clock timestamp, ordered by (wall_ns, logical, node). */
+typedef struct tidal_hlc {
+    int64_t wall_ns;
+    uint32_t logical;
+    uint32_t node; /* region << 16 | shard */
+} tidal_hlc;
+
+/* A node is (region, shard): shard ids repeat in every region. */
+typedef struct tidal_node_ref {
+    uint16_t region;
+    uint16_t shard;
+} tidal_node_ref;
+
+#define TIDAL_NS_PER_S INT64_C(1000000000)
+
+/* ---- Env: every side effect goes through this vtable ---------------------------------- */
+
+#define TIDAL_ENV_VERSION 1u
+
+/* File open flags. */
+#define TIDAL_OPEN_READ 1u
+#define TIDAL_OPEN_WRITE 2u
+#define TIDAL_OPEN_CREATE 4u
+
+typedef struct tidal_env {
+    uint32_t version; /* TIDAL_ENV_VERSION; methods are only ever appended */
+    void *user;       /* passed to every method */
+    int64_t (*clock_wall_ns)(void *user);
+    int64_t (*clock_mono_ns)(void *user);
+    void (*random_fill)(void *user, void *buf, size_t len);
+    /* Files. Methods return TIDAL_OK or a TIDAL_ERR_IO_* code. Offsets are absolute. */
+    tidal_result (*file_open)(void *user, const char *path, uint32_t flags, void **file);
+    tidal_result (*file_read)(void *user, void *file, uint64_t offset, void *buf, size_t len,
+                              size_t *got);
+    tidal_result (*file_write)(void *user, void *file, uint64_t offset, const void *buf,
+                               size_t len);
+    tidal_result (*file_sync)(void *user, void *file); /* data sync (fdatasync) */
+    tidal_result (*file_size)(void *user, void *file, uint64_t *size);
+    tidal_result (*file_truncate)(void *user, void *file, uint64_t size);
+    void (*file_close)(void *user, void *file);
+    tidal_result (*file_rename)(void *user, const char *from, const char *to);
+    tidal_result (*file_remove)(void *user, const char *path);
+    tidal_result (*dir_create)(void *user, const char *path);
+    tidal_result (*dir_sync)(void *user, const char *path);
+    /* Calls fn once per entry name (not "." or ".."), in no particular order. */
+    tidal_result (*dir_list)(void *user, const char *path,
+                             void (*fn)(void *ctx, const char *name), void *ctx);
+    /* Messages to another node; the env delivers them (or not) later. */
+    tidal_result (*message_send)(void *user, tidal_node_ref to, const void *bytes,
+                                 size_t len);
+} tidal_env;
+
+/* The POSIX env: real clocks, /dev/urandom, files; message_send fails. Never NULL. */
+TIDAL_API const tidal_env *tidal_env_posix(void);
+
+/* Runtime allocator: wins over TIDAL_MALLOC & co. free/realloc get the old size. */
+typedef struct tidal_allocator {
+    void *user;
+    void *(*alloc)(void *user, size_t size);
+    void *(*realloc)(void *user, void *ptr, size_t old_size, size_t new_size);
+    void (*free)(void *user, void *ptr, size_t size);
+} tidal_allocator;
+
+/* ---- Schema and config ---------------------------------------------------------------- */
+
+/* Window bits. A signal's windows field of 0 means all of them. */
+#define TIDAL_WINDOW_1H 1u
+#define TIDAL_WINDOW_24H 2u
+#define TIDAL_WINDOW_7D 4u
+#define TIDAL_WINDOW_30D 8u
+#define TIDAL_WINDOW_ALL 16u /* all-time totals: always kept; the bit is accepted */
+#define TIDAL_WINDOWS_COUNT 5
+
+typedef enum tidal_window {
+    TIDAL_W_1H = 0,
+    TIDAL_W_24H = 1,
+    TIDAL_W_7D = 2,
+    TIDAL_W_30D = 3,
+    TIDAL_W_ALL = 4
+} tidal_window;
+
+typedef struct tidal_signal_def {
+    const char *name;   /* [A-Za-z0-9_.-], 1..TIDAL_NAME_MAX bytes, unique */
+    double half_life_s; /* > 0 and finite, unless permanent */
+    uint32_t windows;   /* TIDAL_WINDOW_* bits; 0 = all */
+    int permanent;      /* nonzero: no decay (score = sum of weights); half_life_s must be 0 */
+    int negative;       /* nonzero: a negative signal (skip, dislike): informational flag */
+} tidal_signal_def;
+
+typedef struct tidal_profile_term {
+    const char *signal; /* a signal name of the schema */
+    double weight;      /* finite */
+} tidal_profile_term;
+
+/* A named ranking profile: score = sum of weight * decayed score of each signal. */
+typedef struct tidal_profile_def {
+    const char *name;
+    const tidal_profile_term *terms;
+    uint32_t term_count; /* 1..TIDAL_PROFILE_TERMS_MAX */
+} tidal_profile_def;
+
+typedef struct tidal_schema {
+    const tidal_signal_def *signals;
+    uint32_t signal_count;          /* 1..TIDAL_SIGNAL_TYPES_MAX */
+    const char *const *cohort_keys; /* user attribute keys cohorts group by, e.g. "locale" */
+    uint32_t cohort_key_count;      /* 0..TIDAL_COHORT_KEYS_MAX */
+    const tidal_profile_def *profiles;
+    uint32_t profile_count; /* 0..TIDAL_PROFILES_MAX */
+} tidal_schema;
+
+typedef struct tidal_config {
+    const char *path;                  /* NULL: ephemeral (memory only); default NULL */
+    const tidal_env *env;              /* NULL: tidal_env_posix() */
+    const tidal_allocator *allocator;  /* NULL: TIDAL_MALLOC & co. */
+    tidal_schema schema;               /* required */
+    tidal_node_ref node;               /* this node's identity; default (0, 0) */
+    int64_t future_bound_ns;           /* writes stamped further ahead of the clock are
+                                          rejected; default 60 s */
+    int64_t idempotency_window_ns;     /* event-time window of idempotency keys; default 24 h */
+    uint32_t retrieve_limit_max;       /* largest LIMIT; default 1000, max TIDAL_LIMIT_MAX */
+    uint32_t session_events_max;       /* events per session journal; default 4096 */
+} tidal_config;
+
+typedef struct tidal_db tidal_db;
+
+/* Opens a database. cfg is copied (strings included); *out receives the handle.
+   Errors: TIDAL_ERR_INVALID (NULL args), TIDAL_ERR_SCHEMA (bad schema; the message names
+   the field), TIDAL_ERR_NOMEM. On error *out is NULL. */
+TIDAL_API tidal_result tidal_db_open(const tidal_config *cfg, tidal_db **out);
+
+/* Closes the handle and frees everything it owns. NULL is a no-op. */
+TIDAL_API void tidal_db_close(tidal_db *db);
+
+/* Detail of the last error on this handle ("" if none). Valid until the next call. */
+TIDAL_API const char *tidal_errmsg(const tidal_db *db);
+
+/* Advances time: expires sessions whose TTL passed (an expiry event each). now_ns of 0
+   means the env's wall clock. */
+TIDAL_API tidal_result tidal_db_tick(tidal_db *db, int64_t now_ns);
+
+/* Index of a signal type / profile by name, for the typed API. */
+TIDAL_API tidal_result tidal_signal_type(const tidal_db *db, const char *name, uint32_t *type);
+
+/* ---- Writes --------------------------------------------------------------------------- */
+
+/* A key=value string pair (attributes, cohort tags, filters). */
+typedef struct tidal_tag {
+    const char *key;   /* 1..TIDAL_NAME_MAX bytes */
+    const char *value; /* 0..TIDAL_VALUE_MAX bytes */
+} tidal_tag;
+
+/* Optional idempotency: a write with a client key gets an event id derived from
+   (tenant, key, seq), identical in every region, applied once. */
+typedef struct tidal_idem {
+    const void *key; /* NULL: none */
+    uint32_t key_len; /* 1..TIDAL_IDEM_KEY_MAX */
+    uint64_t seq;
+} tidal_idem;
+
+typedef struct tidal_signal {
+    uint32_t tenant;
+    tidal_id item;          /* nonzero */
+    uint32_t type;          /* index into schema.signals */
+    double weight;          /* finite, |weight| <= TIDAL_WEIGHT_MAX */
+    int64_t time_ns;        /* event time; 0 = now */
+    tidal_id user;          /* optional */
+    const tidal_tag *cohort; /* cohort tags; NULL = looked up from the user's attributes */
+    uint32_t cohort_count;
+    tidal_idem idem;
+} tidal_signal;
+
+/* What a write produced: its event id, and whether it was a duplicate (no-op). */
+typedef struct tidal_receipt {
+    tidal_event_id id;
+    int duplicate;
+    uint64_t lsn; /* local log position; 0 when ephemeral */
+} tidal_receipt;
+
+/* Writes one signal. receipt may be NULL. Errors: TIDAL_ERR_INVALID (zero item, unknown
+   type, non-finite or too large weight, bad cohort tags), TIDAL_ERR_FUTURE, TIDAL_ERR_LIMIT,
+   TIDAL_ERR_NOMEM. A duplicate idempotent write returns TIDAL_OK with duplicate = 1. */
+TIDAL_API tidal_result tidal_signal_write(tidal_db *db, const tidal_signal *s,
+                                          tidal_receipt *receipt);
+
+/* Sets (value != NULL) or deletes (value == NULL) an attribute of an entity; last writer
+   wins by HLC. The item attribute "creator" (decimal entity id) drives mute/block. */
+TIDAL_API tidal_result tidal_attr_set(tidal_db *db, uint32_t tenant, tidal_id entity,
+                                      const char *key, const char *value,
+                                      tidal_receipt *receipt);
+
+/* Reads an attribute into buf (NUL-terminated). TIDAL_ERR_NOT_FOUND when unset or
+   deleted; TIDAL_ERR_LIMIT when cap is too small (nothing written). */
+TIDAL_API tidal_result tidal_attr_get(tidal_db *db, uint32_t tenant, tidal_id entity,
+                                      const char *key, char *buf, size_t cap);
+
+/* ---- Hard negatives ------------------------------------------------------------------- */
+
+typedef enum tidal_negative {
+    TIDAL_NEG_DEFAULT_ = 0, /* reserved */
+    TIDAL_HIDE = 1,         /* target is an item */
+    TIDAL_MUTE = 2,         /* target is a creator */
+    TIDAL_BLOCK = 3         /* target is a creator */
+} tidal_negative;
+
+/* Adds a hide/mute/block of target by user. */
+TIDAL_API tidal_result tidal_negative_add(tidal_db *db, uint32_t tenant, tidal_id user,
+                                          tidal_negative kind, tidal_id target,
+                                          tidal_receipt *receipt);
+/* Removes it: unhide/unmute/unblock. Removes exactly the tags this node has observed;
+   a concurrent add elsewhere survives (hide wins). */
+TIDAL_API tidal_result tidal_negative_remove(tidal_db *db, uint32_t tenant, tidal_id user,
+                                             tidal_negative kind, tidal_id target,
+                                             tidal_receipt *receipt);
+/* *suppressed = 1 if the item is hidden by user or its creator muted/blocked by user. */
+TIDAL_API tidal_result tidal_negative_check(tidal_db *db, uint32_t tenant, tidal_id user,
+                                            tidal_id item, int *suppressed);
+
+/* ---- Sessions ------------------------------------------------------------------------- */
+
+/* Starts a session for user. ttl_ns 0 = no TTL. *session receives a new id, unique across
+   regions (drawn from the env's randomness). */
+TIDAL_API tidal_result tidal_session_start(tidal_db *db, uint32_t tenant, tidal_id user,
+                                           int64_t ttl_ns, tidal_id *session);
+
+/* Starts (or joins) a session with a caller-chosen id: used when a session roams to
+   another region that has not yet seen its start. Idempotent. */
+TIDAL_API tidal_result tidal_session_open(tidal_db *db, uint32_t tenant, tidal_id session,
+                                          tidal_id user, int64_t start_ns, int64_t ttl_ns);
+
+/* Writes a signal within a session. seq is the session sequence number chosen by the
+   writer (1, 2, 3...; 0 = next after the highest this node has seen). The write is
+   exactly-once per (session, seq). The signal also counts as an ordinary signal; its
+   user is the session's user. */
+TIDAL_API tidal_result tidal_session_signal(tidal_db *db, tidal_id session, uint64_t seq,
+                                            const tidal_signal *s, tidal_receipt *receipt);
+/* Appends a note (opaque text) to the session journal, exactly-once per (session, seq). */
+TIDAL_API tidal_result tidal_session_note(tidal_db *db, uint32_t tenant, tidal_id session,
+                                          uint64_t seq, const char *note,
+                                          tidal_receipt *receipt);
+/* Ends the session (an event). Later writes fail with TIDAL_ERR_SESSION_ENDED. */
+TIDAL_API tidal_result tidal_session_end(tidal_db *db, uint32_t tenant, tidal_id session);
+
+typedef enum tidal_session_entry_kind {
+    TIDAL_SESSION_ENTRY_DEFAULT_ = 0,
+    TIDAL_SESSION_SIGNAL = 1,
+    TIDAL_SESSION_NOTE = 2
+} tidal_session_entry_kind;
+
+typedef struct tidal_session_entry {
+    uint64_t seq;
+    tidal_session_entry_kind kind;
+    tidal_id item;    /* signal */
+    uint32_t type;    /* signal */
+    double weight;    /* signal */
+    int64_t time_ns;  /* signal: event time */
+    const char *note; /* note: valid until the next write to the db */
+} tidal_session_entry;
+
+typedef struct tidal_session_info {
+    tidal_id user;
+    int64_t start_ns;
+    int64_t ttl_ns;
+    int ended;          /* 1 ended by a call, 2 expired by TTL */
+    uint64_t hwm;       /* all of 1..hwm applied */
+    uint32_t entries;   /* journal length */
+} tidal_session_info;
+
+TIDAL_API tidal_result tidal_session_get(tidal_db *db, uint32_t tenant, tidal_id session,
+                                         tidal_session_info *info);
+/* Copies journal entries [first, first + cap) in seq order into out; *count receives how
+   many were copied. */
+TIDAL_API tidal_result tidal_session_entries(tidal_db *db, uint32_t tenant, tidal_id session,
+                                             uint32_t first, tidal_session_entry *out,
+                                             uint32_t cap, uint32_t *count);
+
+/* ---- Signal reads --------------------------------------------------------------------- */
+
+typedef struct tidal_signal_stats {
+    double score;                            /* decayed score at t */
+    uint64_t count[TIDAL_WINDOWS_COUNT];     /* events per window (W_ALL = all-time) */
+    double weight[TIDAL_WINDOWS_COUNT];      /* weight sum per window */
+    double velocity[TIDAL_WINDOWS_COUNT];    /* count / window seconds (0 for W_ALL) */
+    uint64_t count_pos, count_neg;           /* all-time events with weight >= 0 / < 0 */
+    double weight_pos, weight_neg;           /* all-time sums (weight_neg <= 0) */
+} tidal_signal_stats;
+
+/* Reads the aggregates of (tenant, item, type) at time t_ns (0 = now). cohort, if not
+   NULL, restricts to signals tagged with that cohort key=value. An item with no signals
+   reads as zeros (TIDAL_OK). Windows not enabled for the type read as 0. */
+TIDAL_API tidal_result tidal_signal_read(tidal_db *db, uint32_t tenant, tidal_id item,
+                                         uint32_t type, const tidal_tag *cohort,
+                                         int64_t t_ns, tidal_signal_stats *out);
+
+/* ---- RETRIEVE ------------------------------------------------------------------------- */
+
+#define TIDAL_QUERY_SIGNAL 0u  /* rank by one signal type */
+#define TIDAL_QUERY_PROFILE 1u /* rank by a schema profile */
+
+typedef struct tidal_query {
+    uint32_t tenant;
+    uint32_t rank_kind;    /* TIDAL_QUERY_SIGNAL or TIDAL_QUERY_PROFILE */
+    uint32_t rank_index;   /* signal type or profile index */
+    tidal_id for_user;     /* 0 = none; else excludes the user's suppressed items */
+    int exclude_seen;      /* with for_user: also exclude items the user signalled */
+    const char *cohort_key; /* NULL = all signals */
+    const char *cohort_value;
+    const tidal_tag *where; /* item attribute equality filters, all must hold */
+    uint32_t where_count;   /* 0..TIDAL_WHERE_MAX */
+    uint32_t limit;         /* 0 = 20 */
+    int64_t time_ns;        /* 0 = now */
+} tidal_query;
+
+typedef struct tidal_hit {
+    tidal_id item;
+    double score;
+} tidal_hit;
+
+typedef struct tidal_query_stats {
+    uint32_t shards_asked;
+    uint32_t shards_answered;
+    uint64_t items_considered;
+    int degraded;             /* 1 when some shard did not answer or a replica lags */
+    char degraded_reason[96]; /* e.g. "shard 3 unreachable" */
+    int64_t staleness_ns;     /* upper bound on how old the answer's data may be */
+    int used_index;           /* 1 when the incremental index answered, 0 for a scan */
+} tidal_query_stats;
+
+/* Runs a RETRIEVE. Results: highest score first, ties by ascending item id; items with
+   no signal of the ranked type(s) are not returned. out has room for cap hits; *count
+   receives min(limit, matches). stats may be NULL. */
+TIDAL_API tidal_result tidal_retrieve(tidal_db *db, const tidal_query *q, tidal_hit *out,
+                                      uint32_t cap, uint32_t *count, tidal_query_stats *stats);
+
+/* A parsed text query: names are copied into the struct. */
+typedef struct tidal_query_text {
+    uint32_t tenant;
+    int is_profile;
+    char rank_name[64 + 1];
+    tidal_id for_user;
+    int exclude_seen;
+    int has_cohort;
+    char cohort_key[64 + 1];
+    char cohort_value[256 + 1];
+    uint32_t where_count;
+    char where_key[8][64 + 1];
+    char where_value[8][256 + 1];
+    uint32_t limit;
+    int64_t time_ns;
+} tidal_query_text;
+
+typedef struct tidal_parse_error {
+    uint32_t position;   /* byte offset of the offending token */
+    char message[128];
+} tidal_parse_error;
+
+/* Parses the text form:
+     RETRIEVE items (SIGNAL name | PROFILE name) [TENANT n] [FOR USER n [UNSEEN]]
+       [COHORT key:value] [WHERE key=value (AND key=value)*] [LIMIT n] [AT ns]
+   Keywords are case-insensitive; names are [A-Za-z0-9_.-]+, values may be "quoted".
+   Errors: TIDAL_ERR_PARSE with err->position and err->message. err may be NULL. */
+TIDAL_API tidal_result tidal_query_parse(const char *text, size_t len, tidal_query_text *out,
+                                         tidal_parse_error *err);
+
+/* Parses and runs a text query (names resolved against the schema). */
+TIDAL_API tidal_result tidal_retrieve_text(tidal_db *db, const char *text, tidal_hit *out,
+                                           uint32_t cap, uint32_t *count,
+                                           tidal_query_stats *stats);
+
+/* ---- Digest --------------------------------------------------------------------------- */
+
+#define TIDAL_ALL_TENANTS UINT64_C(0xFFFFFFFFFFFFFFFF)
+
+/* BLAKE3 of the canonical encoding of the state (all tenants, or one tenant given as a
+   uint32 value). Equal for any two databases that applied the same set of events. */
+TIDAL_API tidal_result tidal_db_digest(tidal_db *db, uint64_t tenant, uint8_t out[32]);
+
+/* Counters for tests and monitoring. */
+typedef struct tidal_db_stats {
+    uint64_t events_applied;    /* distinct events folded into state */
+    uint64_t events_duplicate;  /* deliveries ignored as already applied */
+    uint64_t entities;
+    uint64_t bytes_state;       /* bytes allocated for state */
+} tidal_db_stats;
+
+TIDAL_API void tidal_db_stats_get(const tidal_db *db, tidal_db_stats *out);
+
+/* ---- Limits (each may be overridden before including the implementation) -------------- */
+
+#ifndef TIDAL_NAME_MAX
+#define TIDAL_NAME_MAX 64 /* signal, profile, attribute and cohort key names, bytes */
+#endif
+#ifndef TIDAL_VALUE_MAX
+#define TIDAL_VALUE_MAX 256 /* attribute and cohort values, bytes */
+#endif
+#ifndef TIDAL_SIGNAL_TYPES_MAX
+#define TIDAL_SIGNAL_TYPES_MAX 32
+#endif
+#ifndef TIDAL_COHORT_KEYS_MAX
+#define TIDAL_COHORT_KEYS_MAX 8
+#endif
+#ifndef TIDAL_PROFILES_MAX
+#define TIDAL_PROFILES_MAX 16
+#endif
+#ifndef TIDAL_PROFILE_TERMS_MAX
+#define TIDAL_PROFILE_TERMS_MAX 8
+#endif
+#ifndef TIDAL_WHERE_MAX
+#define TIDAL_WHERE_MAX 8 /* attribute filters per query */
+#endif
+#ifndef TIDAL_LIMIT_MAX
+#define TIDAL_LIMIT_MAX 100000 /* largest LIMIT a config may allow */
+#endif
+#ifndef TIDAL_IDEM_KEY_MAX
+#define TIDAL_IDEM_KEY_MAX 256 /* idempotency key bytes */
+#endif
+#ifndef TIDAL_WEIGHT_MAX
+#define TIDAL_WEIGHT_MAX 1e6 /* |weight| of one signal */
+#endif
+#ifndef TIDAL_ATTRS_MAX
+#define TIDAL_ATTRS_MAX 64 /* attributes (incl. tombstones) per entity */
+#endif
+#ifndef TIDAL_NOTE_MAX
+#define TIDAL_NOTE_MAX 4096 /* session note bytes */
+#endif
+#ifndef TIDAL_NEG_TAGS_MAX
+#define TIDAL_NEG_TAGS_MAX 64 /* live tags of one (user, kind, target) pair */
+#endif
+#ifndef TIDAL_NEGATIVES_MAX
+#define TIDAL_NEGATIVES_MAX 65536 /* hide/mute/block pairs per user */
+#endif
+#ifndef TIDAL_ENTITIES_MAX
+#define TIDAL_ENTITIES_MAX (1u << 28) /* entities per database */
+#endif
+#ifndef TIDAL_SESSIONS_MAX
+#define TIDAL_SESSIONS_MAX (1u << 22) /* sessions per database */
+#endif
+#ifndef TIDAL_SESSION_EVENTS_MAX
+#define TIDAL_SESSION_EVENTS_MAX 65536 /* ceiling for config.session_events_max */
+#endif
+#ifndef TIDAL_COHORT_SIGS_MAX
+#define TIDAL_COHORT_SIGS_MAX 256 /* (type, cohort key, value) aggregates per item */
+#endif
+
+/* ---- BLAKE3 ---------------------------------------------------------------------------- */
+
+/* Incremental BLAKE3 hasher. Zero-copy, no allocation; about 1.8 KB.
+ * All fields are private; use the functions below. A hasher may be copied
+ * with memcpy/assignment to fork a partial hash.
+ * NOTE: the type is the struct tag `struct tidal_blake3` (no typedef): in C
+ * a typedef named tidal_blake3 would clash with the one-shot function
+ * tidal_blake3() below (same ordinary-identifier namespace), the same way
+ * POSIX has both `struct stat` and stat(). */
+struct tidal_blake3 {
+    uint32_t key[8];             /* key words (IV unless keyed/derive mode) */
+    uint32_t cv[8];              /* chaining value of the current chunk */
+    uint32_t cv_stack[54 * 8];   /* subtree chaining values, one per level */
+    uint64_t chunk_counter;      /* index of the current chunk */
+    uint8_t  block[64];          /* pending (not yet compressed) block bytes */
+    uint8_t  block_len;          /* bytes in block, 0..64 */
+    uint8_t  blocks_compressed;  /* blocks of the current chunk done, 0..15 */
+    uint8_t  cv_stack_len;       /* entries in cv_stack, 0..54 */
+    uint8_t  pad_;
+    uint32_t flags;              /* mode flags (keyed / derive-key) */
+};
+
+/* tidal_blake3_init: start a plain (unkeyed) BLAKE3 hash.
+ *   h: hasher to initialise (must not be NULL); any previous state is lost.
+ * Reentrant; a hasher must not be shared between threads without a lock. */
+TIDAL_API void tidal_blake3_init(struct tidal_blake3 *h);
+
+/* tidal_blake3_init_keyed: start a keyed BLAKE3 hash (MAC / PRF mode).
+ *   h:   hasher to initialise (must not be NULL).
+ *   key: exactly 32 key bytes (must not be NULL); copied, not retained.
+ * Reentrant; a hasher must not be shared between threads without a lock. */
+TIDAL_API void tidal_blake3_init_keyed(struct tidal_blake3 *h, const uint8_t key[32]);
+
+/* tidal_blake3_init_derive_key: start a BLAKE3 key derivation; the data
+ * passed to update is the key material, the output the derived key.
+ *   h:       hasher to initialise (must not be NULL).
+ *   context: NUL-terminated, hard-coded, globally unique context string
+ *            (must not be NULL); hashed immediately, not retained.
+ * Reentrant; a hasher must not be shared between threads without a lock. */
+TIDAL_API void tidal_blake3_init_derive_key(struct tidal_blake3 *h, const char *context);
+
+/* tidal_blake3_update: absorb len bytes at data. May be called any number
+ * of times; the split of the input does not change the result.
+ *   h:    initialised hasher (must not be NULL).
+ *   data: input bytes; may be NULL only when len == 0. Read, not retained.
+ *   len:  number of bytes (total input is limited to 2^64 - 1 bytes).
+ * Reentrant; a hasher must not be shared between threads without a lock. */
+TIDAL_API void tidal_blake3_update(struct tidal_blake3 *h, const void *data, size_t len);
+
+/* tidal_blake3_final: write out_len bytes of output (extendable output:
+ * any length; the first 32 bytes are the standard digest, and a shorter
+ * output is a prefix of a longer one). Does not modify the hasher, so
+ * more data may be added and final called again.
+ *   h:       hasher (must not be NULL).
+ *   out:     destination; may be NULL only when out_len == 0.
+ *   out_len: number of output bytes wanted.
+ * Reentrant; concurrent final calls on one unmodified hasher are safe, but
+ * not concurrently with update/init on it. */
+TIDAL_API void tidal_blake3_final(const struct tidal_blake3 *h, uint8_t *out, size_t out_len); /* any out_len (XOF), hasher unchanged */
+
+/* tidal_blake3: one-shot plain BLAKE3 of len bytes at data (data may be
+ * NULL only when len == 0) into the 32-byte digest out (must not be NULL).
+ * Reentrant and thread-safe (uses only the caller's stack). */
+TIDAL_API void tidal_blake3(const void *data, size_t len, uint8_t out[32]); /* one-shot */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TIDAL_H */
+
+#ifdef TIDAL_IMPLEMENTATION
+#ifndef TIDAL_IMPLEMENTATION_ONCE
+#define TIDAL_IMPLEMENTATION_ONCE
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef TIDAL_ASSERT
+#include <assert.h>
+#define TIDAL_ASSERT(x) assert(x)
+#endif
+
+#if defined(TIDAL_MALLOC) && defined(TIDAL_REALLOC) && defined(TIDAL_FREE)
+#elif !defined(TIDAL_MALLOC) && !defined(TIDAL_REALLOC) && !defined(TIDAL_FREE)
+#define TIDAL_MALLOC(sz) malloc(sz)
+#define TIDAL_REALLOC(p, sz) realloc(p, sz)
+#define TIDAL_FREE(p) free(p)
+#else
+#error "define all of TIDAL_MALLOC, TIDAL_REALLOC and TIDAL_FREE, or none of them"
+#endif
+
+#define TIDAL__STATIC_ASSERT(name, cond) typedef char tidal__static_assert_##name[(cond) ? 1 : -1]
+
+TIDAL__STATIC_ASSERT(name_fits_query_text, TIDAL_NAME_MAX <= 64);
+TIDAL__STATIC_ASSERT(value_fits_query_text, TIDAL_VALUE_MAX <= 256);
+TIDAL__STATIC_ASSERT(where_fits_query_text, TIDAL_WHERE_MAX <= 8);
+TIDAL__STATIC_ASSERT(cohorts_fit_event, TIDAL_COHORT_KEYS_MAX <= 16);
+TIDAL__STATIC_ASSERT(event_id_size, sizeof(tidal_event_id) == 16);
+
+// >>internal
+// Private types shared by every section. An entity is one row of the entity table; items
+// keep one aggregate (tidal__sig) per signal type plus one per (type, cohort key, value);
+// users keep their hard negatives and the set of items they signalled. Pointers to sigs
+// are stable (each is its own allocation) because the top-K index points at them.
+
+#define TIDAL__MIN_NS (60 * TIDAL_NS_PER_S)
+#define TIDAL__HOUR_NS (3600 * TIDAL_NS_PER_S)
+#define TIDAL__DAY_NS (86400 * TIDAL_NS_PER_S)
+#define TIDAL__EPOCH_HALF_LIVES 16    /* an epoch spans 16 half-lives */
+#define TIDAL__EPOCHS_KEPT 5          /* newest epoch and the 4 before it */
+#define TIDAL__FX_FRAC_BITS 40        /* fixed point: units of 2^-40 */
+#define TIDAL__LB_CAP 1024            /* top-K index members per list */
+#define TIDAL__IDEM_BIT (UINT64_C(1) << 63)
+
+/* Signed 128-bit fixed point in units of 2^-40, two's complement over (hi, lo). Addition
+   is exact and associative, which is what makes sums independent of arrival order. */
+typedef struct tidal__fx {
+    uint64_t lo;
+    uint64_t hi;
+} tidal__fx;
+
+typedef struct tidal__epoch {
+    int64_t e;
+    tidal__fx acc;
+} tidal__epoch;
+
+typedef struct tidal__bucket {
+    int64_t key; /* absolute bucket number: floor(t / bucket_ns) */
+    uint64_t count;
+    tidal__fx w;
+} tidal__bucket;
+
+typedef struct tidal__bvec {
+    tidal__bucket *b;
+    uint32_t n, cap;
+} tidal__bvec;
+
+enum { TIDAL__LVL_MIN = 0, TIDAL__LVL_HOUR = 1, TIDAL__LVL_DAY = 2, TIDAL__LVLS = 3 };
+
+typedef struct tidal__sig {
+    uint64_t count_pos, count_neg;
+    tidal__fx w_pos, w_neg;
+    int64_t t_max;          /* newest event time: drives bucket and epoch retention */
+    tidal__epoch *epochs;   /* ascending e, at most TIDAL__EPOCHS_KEPT */
+    uint32_t n_epochs, cap_epochs;
+    int32_t lb_slot;        /* position in its top-K list, -1 when not a member */
+    uint32_t ent;           /* owning entity index */
+    uint32_t lb;            /* index of its top-K list */
+    tidal__bvec lvl[TIDAL__LVLS];
+} tidal__sig;
+
+typedef struct tidal__csig {
+    uint32_t type;
+    uint32_t ckey;  /* cohort key index */
+    uint32_t cval;  /* interned value */
+    tidal__sig *sig;
+} tidal__csig;
+
+typedef struct tidal__attr {
+    uint32_t key;   /* interned */
+    uint32_t value; /* interned; UINT32_MAX = tombstone */
+    tidal_hlc hlc;
+} tidal__attr;
+
+typedef struct tidal__idvec {
+    tidal_event_id *v;
+    uint32_t n, cap;
+} tidal__idvec;
+
+typedef struct tidal__neg {
+    uint32_t kind;
+    tidal_id target;
+    tidal__idvec adds;  /* live tags */
+    tidal__idvec tombs; /* removed tags whose add has not arrived yet */
+} tidal__neg;
+
+typedef struct tidal__u64set {
+    uint64_t *slot; /* 0 = empty */
+    uint32_t n, cap;
+} tidal__u64set;
+
+typedef struct tidal__user {
+    tidal__neg *negs; /* sorted by (kind, target) */
+    uint32_t n_negs, cap_negs;
+    uint32_t n_live;  /* pairs with at least one live tag */
+    tidal__u64set seen;
+} tidal__user;
+
+typedef struct tidal__entity {
+    tidal_id id;
+    uint32_t tenant;
+    uint32_t n_attrs, cap_attrs, n_csigs, cap_csigs;
+    tidal_id creator;     /* cached winning "creator" attribute */
+    tidal__sig **sigs;    /* [signal_count] or NULL */
+    tidal__csig *csigs;
+    tidal__attr *attrs;   /* sorted by key string */
+    tidal__user *user;
+} tidal__entity;
+
+typedef struct tidal__jentry {
+    uint64_t seq;
+    uint32_t kind; /* tidal_session_entry_kind */
+    uint32_t type;
+    tidal_id item;
+    double weight;
+    int64_t time_ns;
+    uint32_t note; /* interned note text */
+} tidal__jentry;
+
+typedef struct tidal__session {
+    uint32_t tenant;
+    tidal_id id;
+    tidal_id user;
+    int64_t start_ns, ttl_ns;
+    uint32_t ended;     /* bit 0: ended by call, bit 1: expired */
+    int has_start;
+    uint64_t hwm;
+    tidal__jentry *j;   /* sorted by seq */
+    uint32_t n_j, cap_j;
+} tidal__session;
+
+/* A time-invariant rank key (see >>topk): compares like the decayed score at any t. */
+typedef struct tidal__key {
+    int s;    /* sign of the score: -1, 0, +1 */
+    double k; /* log2 |score| + 16 * (newest epoch - the type's reference epoch) */
+} tidal__key;
+
+typedef struct tidal__lb_entry {
+    tidal__key key;
+    tidal_id item;
+    tidal__sig *sig;
+} tidal__lb_entry;
+
+/* One top-K list: (tenant, type, cohort key + 1 or 0, cohort value). */
+typedef struct tidal__lb {
+    uint32_t tenant, type, ckey1, cval;
+    tidal__lb_entry *m;
+    uint32_t n, cap;
+    tidal__key thr; /* every non-member's key is <= thr (when has_thr) */
+    int has_thr;    /* 0: nothing was ever evicted, members are the whole list */
+    int sorted;
+} tidal__lb;
+
+typedef struct tidal__tenant {
+    uint32_t id;
+    uint32_t *items; /* entity indices that have at least one sig */
+    uint32_t n_items, cap_items;
+} tidal__tenant;
+
+/* A generic open-addressing map from a 128-bit key to a u32 value. */
+typedef struct tidal__map {
+    uint64_t *k0, *k1;
+    uint32_t *v; /* UINT32_MAX = empty */
+    uint32_t n, cap;
+} tidal__map;
+
+typedef struct tidal__str {
+    char *s;
+    uint32_t len;
+    uint32_t next; /* next id with the same hash, UINT32_MAX = end of chain */
+} tidal__str;
+
+typedef struct tidal__sigdef {
+    char name[TIDAL_NAME_MAX + 1];
+    double half_life_s;
+    int64_t half_life_ns;
+    int64_t epoch_ns; /* TIDAL__EPOCH_HALF_LIVES half-lives */
+    int64_t e_ref;    /* reference epoch for rank keys: the first one seen (INT64_MIN) */
+    uint32_t windows;
+    int permanent, negative;
+} tidal__sigdef;
+
+typedef struct tidal__profdef {
+    char name[TIDAL_NAME_MAX + 1];
+    uint32_t n;
+    uint32_t type[TIDAL_PROFILE_TERMS_MAX];
+    double weight[TIDAL_PROFILE_TERMS_MAX];
+} tidal__profdef;
+
+/* The decoded form of every event. Strings point into caller or db memory. */
+enum {
+    TIDAL__EV_SIGNAL = 1,
+    TIDAL__EV_ATTR = 2,
+    TIDAL__EV_NEG_ADD = 3,
+    TIDAL__EV_NEG_REMOVE = 4,
+    TIDAL__EV_SESSION_START = 5,
+    TIDAL__EV_SESSION_NOTE = 6,
+    TIDAL__EV_SESSION_END = 7,
+    TIDAL__EV_KIND_MAX = 7
+};
+
+typedef struct tidal__event {
+    uint32_t kind;
+    uint32_t tenant;
+    tidal_event_id id;
+    tidal_hlc hlc;
+    int64_t time_ns;
+    tidal_id entity;  /* signal: item; attr: entity; neg: user; session: session id */
+    tidal_id other;   /* signal: user; neg: target; session start: user */
+    uint32_t type;    /* signal type; neg kind; session end: 1 call, 2 expiry */
+    double weight;
+    tidal_id session; /* signal within a session */
+    uint64_t seq;     /* session sequence number */
+    int64_t ttl_ns;
+    const char *key, *value; /* attr (value NULL: tombstone); note text in value */
+    uint32_t key_len, value_len;
+    uint32_t n_cohort;
+    uint32_t cohort_key[TIDAL_COHORT_KEYS_MAX]; /* ascending cohort key index */
+    const char *cohort_val[TIDAL_COHORT_KEYS_MAX];
+    uint32_t cohort_len[TIDAL_COHORT_KEYS_MAX];
+    uint32_t n_tags;
+    const tidal_event_id *tags; /* neg remove: the observed tags */
+} tidal__event;
+
+/* Applied-event ids: per origin a contiguous high-water mark plus the set above it, and
+   for key-derived ids a set with the event time (collected after the window). */
+typedef struct tidal__origin {
+    uint64_t origin; /* event id hi */
+    uint64_t hwm;
+    tidal__u64set above;
+} tidal__origin;
+
+struct tidal_db {
+    tidal_allocator alloc;
+    const tidal_env *env;
+    tidal_node_ref node;
+    uint32_t incarnation;
+    uint64_t local_seq;
+    tidal_hlc hlc;
+    int64_t future_bound_ns, idem_window_ns;
+    uint32_t limit_max, session_events_max;
+    uint32_t n_sig, n_ckey, n_prof;
+    tidal__sigdef sig[TIDAL_SIGNAL_TYPES_MAX];
+    char ckey[TIDAL_COHORT_KEYS_MAX][TIDAL_NAME_MAX + 1];
+    tidal__profdef prof[TIDAL_PROFILES_MAX];
+    /* state */
+    tidal__entity *ents;
+    uint32_t n_ents, cap_ents;
+    tidal__map ent_map;       /* (tenant, id) -> entity index */
+    tidal__tenant *tenants;
+    uint32_t n_tenants, cap_tenants;
+    tidal__map tenant_map;    /* tenant -> index */
+    tidal__session *sess;
+    uint32_t n_sess, cap_sess;
+    tidal__map sess_map;      /* (tenant, session) -> index */
+    int64_t next_expiry_ns;
+    tidal__lb *lbs;
+    uint32_t n_lbs, cap_lbs;
+    tidal__map lb_map;        /* (tenant, type, ckey1, cval) -> index */
+    tidal__str *strs;
+    uint32_t n_strs, cap_strs;
+    tidal__map str_map;       /* hash of bytes -> chain head (see >>tables) */
+    tidal__origin *origins;
+    uint32_t n_origins, cap_origins;
+    tidal__map idem_map;      /* key-derived event id -> slot in idem_time */
+    int64_t *idem_time;
+    uint32_t n_idem, cap_idem;
+    int64_t idem_gc_at;
+    /* scratch */
+    tidal_event_id *scratch_tags;
+    uint32_t cap_scratch_tags;
+    tidal_db_stats stats;
+    char errmsg[256];
+};
+
+// >>util
+// Allocation through the runtime allocator, error messages, small helpers. All allocation
+// goes through tidal__alloc/tidal__realloc/tidal__free so the simulator can count and fail
+// it per node; bytes_state tracks what state holds.
+
+static void *tidal__default_alloc(void *user, size_t size) {
+    (void)user;
+    return TIDAL_MALLOC(size);
+}
+static void *tidal__default_realloc(void *user, void *p, size_t old_size, size_t new_size) {
+    (void)user;
+    (void)old_size;
+    return TIDAL_REALLOC(p, new_size);
+}
+static void tidal__default_free(void *user, void *p, size_t size) {
+    (void)user;
+    (void)size;
+    TIDAL_FREE(p);
+}
+
+static void *tidal__alloc(tidal_db *db, size_t size) {
+    void *p;
+    TIDAL_ASSERT(size > 0);
+    p = db->alloc.alloc(db->alloc.user, size);
+    if (p) db->stats.bytes_state += size;
+    return p;
+}
+
+static void *tidal__zalloc(tidal_db *db, size_t size) {
+    void *p = tidal__alloc(db, size);
+    if (p) memset(p, 0, size);
+    return p;
+}
+
+static void *tidal__realloc(tidal_db *db, void *p, size_t old_size, size_t new_size) {
+    void *q;
+    TIDAL_ASSERT(new_size > 0);
+    if (!p) return tidal__alloc(db, new_size);
+    q = db->alloc.realloc(db->alloc.user, p, old_size, new_size);
+    if (q) db->stats.bytes_state += new_size - old_size;
+    return q;
+}
+
+static void tidal__free(tidal_db *db, void *p, size_t size) {
+    if (!p) return;
+    db->alloc.free(db->alloc.user, p, size);
+    db->stats.bytes_state -= size;
+}
+
+/* Grows *arr (of elem bytes each) so it holds at least need elements. */
+static int tidal__grow(tidal_db *db, void **arr, uint32_t *cap, uint32_t need, size_t elem) {
+    uint32_t c = *cap ? *cap : 1;
+    void *p;
+    if (need <= *cap) return 1;
+    while (c < need) {
+        if (c > UINT32_MAX / 2) return 0;
+        c *= 2;
+    }
+    if ((size_t)c > SIZE_MAX / elem) return 0;
+    p = tidal__realloc(db, *arr, (size_t)*cap * elem, (size_t)c * elem);
+    if (!p) return 0;
+    *arr = p;
+    *cap = c;
+    return 1;
+}
+#define TIDAL__GROW(db, arr, cap, need) \
+    tidal__grow((db), (void **)&(arr), &(cap), (need), sizeof(*(arr)))
+
+static tidal_result tidal__err(tidal_db *db, tidal_result r, const char *fmt, ...) {
+    va_list ap;
+    if (!db) return r;
+    va_start(ap, fmt);
+    vsnprintf(db->errmsg, sizeof db->errmsg, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+static void tidal__ok(tidal_db *db) {
+    if (db) db->errmsg[0] = 0;
+}
+
+TIDAL_API const char *tidal_strerror(tidal_result r) {
+    switch (r) {
+#define TIDAL__RESULT_CASE(name, value, text) \
+    case name: return text;
+        TIDAL_RESULTS(TIDAL__RESULT_CASE)
+#undef TIDAL__RESULT_CASE
+    default: return "unknown result";
+    }
+}
+
+TIDAL_API const char *tidal_errmsg(const tidal_db *db) { return db ? db->errmsg : "no handle"; }
+
+static int tidal__name_ok(const char *s, size_t max) {
+    size_t n = 0;
+    if (!s) return 0;
+    for (; s[n]; n++) {
+        char c = s[n];
+        if (n >= max) return 0;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return 0;
+    }
+    return n > 0;
+}
+
+/* Bounded strlen: returns max + 1 when s is longer than max. */
+static size_t tidal__strnlen(const char *s, size_t max) {
+    size_t n = 0;
+    while (n <= max && s[n]) n++;
+    return n;
+}
+
+static uint64_t tidal__mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+static uint64_t tidal__hash_bytes(const void *p, size_t n) {
+    const uint8_t *b = (const uint8_t *)p;
+    uint64_t h = UINT64_C(0xcbf29ce484222325) ^ n;
+    size_t i;
+    for (i = 0; i < n; i++) h = (h ^ b[i]) * UINT64_C(0x100000001b3);
+    return tidal__mix64(h);
+}
+
+static int64_t tidal__floor_div(int64_t a, int64_t b) {
+    int64_t q = a / b;
+    if ((a % b != 0) && ((a < 0) != (b < 0))) q--;
+    return q;
+}
+
+static int tidal__id_cmp(tidal_event_id a, tidal_event_id b) {
+    if (a.hi != b.hi) return a.hi < b.hi ? -1 : 1;
+    if (a.lo != b.lo) return a.lo < b.lo ? -1 : 1;
+    return 0;
+}
+
+static int tidal__hlc_cmp(tidal_hlc a, tidal_hlc b) {
+    if (a.wall_ns != b.wall_ns) return a.wall_ns < b.wall_ns ? -1 : 1;
+    if (a.logical != b.logical) return a.logical < b.logical ? -1 : 1;
+    if (a.node != b.node) return a.node < b.node ? -1 : 1;
+    return 0;
+}
+
+/* ---- fixed point ---- */
+
+static tidal__fx tidal__fx_add(tidal__fx a, tidal__fx b) {
+    tidal__fx r;
+    r.lo = a.lo + b.lo;
+    r.hi = a.hi + b.hi + (r.lo < a.lo);
+    return r;
+}
+
+/* Exact conversion of x * 2^40 rounded to nearest (ties to even). |x| < 2^80 assumed. */
+static tidal__fx tidal__fx_from_double(double x) {
+    tidal__fx r;
+    double v = ldexp(x, TIDAL__FX_FRAC_BITS), hi, lo;
+    int neg = v < 0;
+    TIDAL_ASSERT(isfinite(x) && fabs(v) < 1.2e38);
+    if (neg) v = -v;
+    if (v < 9007199254740992.0) v = rint(v);
+    hi = floor(ldexp(v, -64));
+    lo = v - ldexp(hi, 64); /* exact: v and hi*2^64 share the exponent range */
+    r.hi = (uint64_t)hi;
+    r.lo = (uint64_t)lo;
+    if (neg) { /* two's complement negate */
+        r.lo = ~r.lo + 1;
+        r.hi = ~r.hi + (r.lo == 0);
+    }
+    return r;
+}
+
+static double tidal__fx_to_double(tidal__fx a) {
+    int neg = (a.hi >> 63) != 0;
+    double v;
+    if (neg) {
+        a.lo = ~a.lo + 1;
+        a.hi = ~a.hi + (a.lo == 0);
+    }
+    v = ldexp((double)a.hi, 64) + (double)a.lo;
+    v = ldexp(v, -TIDAL__FX_FRAC_BITS);
+    return neg ? -v : v;
+}
+
+/* 2^x for x in [0, 64), from +, *, / only so every node computes the same bits (libm's
+   exp2 may differ between platforms, and these values feed the state digest). */
+static double tidal__exp2_det(double x) {
+    double n = floor(x), r = (x - n) * 0.693147180559945309417232121458 / 16.0, term = 1.0,
+           sum = 1.0;
+    int i;
+    TIDAL_ASSERT(x >= 0.0 && x < 64.0);
+    for (i = 1; i <= 13; i++) { /* exp(r), |r| < 0.044: 13 terms reach 1 ulp */
+        term = term * r / (double)i;
+        sum += term;
+    }
+    sum *= sum; sum *= sum; sum *= sum; sum *= sum; /* ^16 */
+    return ldexp(sum, (int)n);
+}
+
+// >>tables
+// Open-addressing hash map from a 128-bit key to a u32, linear probing, power-of-two
+// capacity, load <= 1/2, deletion by backward shift (no tombstones). u64 sets use 0 as the
+// empty slot. Iteration order is never used for anything observable (principle 13).
+
+static uint64_t tidal__map_hash(uint64_t k0, uint64_t k1) {
+    return tidal__mix64(k0 * UINT64_C(0x9E3779B97F4A7C15) ^ tidal__mix64(k1));
+}
+
+static uint32_t tidal__map_get(const tidal__map *m, uint64_t k0, uint64_t k1) {
+    uint32_t i, mask;
+    if (!m->cap) return UINT32_MAX;
+    mask = m->cap - 1;
+    for (i = (uint32_t)tidal__map_hash(k0, k1) & mask; m->v[i] != UINT32_MAX; i = (i + 1) & mask)
+        if (m->k0[i] == k0 && m->k1[i] == k1) return m->v[i];
+    return UINT32_MAX;
+}
+
+static void tidal__map_free(tidal_db *db, tidal__map *m) {
+    tidal__free(db, m->k0, (size_t)m->cap * 8);
+    tidal__free(db, m->k1, (size_t)m->cap * 8);
+    tidal__free(db, m->v, (size_t)m->cap * 4);
+    memset(m, 0, sizeof *m);
+}
+
+static void tidal__map_place(tidal__map *m, uint64_t k0, uint64_t k1, uint32_t v) {
+    uint32_t mask = m->cap - 1, i = (uint32_t)tidal__map_hash(k0, k1) & mask;
+    while (m->v[i] != UINT32_MAX) i = (i + 1) & mask;
+    m->k0[i] = k0;
+    m->k1[i] = k1;
+    m->v[i] = v;
+}
+
+static int tidal__map_reserve(tidal_db *db, tidal__map *m, uint32_t need) {
+    tidal__map old = *m;
+    uint32_t cap = m->cap ? m->cap : 16, i;
+    if ((uint64_t)need * 2 <= m->cap) return 1;
+    while ((uint64_t)need * 2 > cap) {
+        if (cap >= (1u << 31)) return 0;
+        cap *= 2;
+    }
+    m->k0 = (uint64_t *)tidal__alloc(db, (size_t)cap * 8);
+    m->k1 = (uint64_t *)tidal__alloc(db, (size_t)cap * 8);
+    m->v = (uint32_t *)tidal__alloc(db, (size_t)cap * 4);
+    if (!m->k0 || !m->k1 || !m->v) {
+        tidal__free(db, m->k0, (size_t)cap * 8);
+        tidal__free(db, m->k1, (size_t)cap * 8);
+        tidal__free(db, m->v, (size_t)cap * 4);
+        *m = old;
+        return 0;
+    }
+    memset(m->v, 0xFF, (size_t)cap * 4);
+    m->cap = cap;
+    m->n = old.n;
+    for (i = 0; i < old.cap; i++)
+        if (old.v[i] != UINT32_MAX) tidal__map_place(m, old.k0[i], old.k1[i], old.v[i]);
+    tidal__map_free(db, &old);
+    return 1;
+}
+
+/* Inserts a key that is not present. Returns 0 on allocation failure (map unchanged). */
+static int tidal__map_put(tidal_db *db, tidal__map *m, uint64_t k0, uint64_t k1, uint32_t v) {
+    TIDAL_ASSERT(v != UINT32_MAX);
+    TIDAL_ASSERT(tidal__map_get(m, k0, k1) == UINT32_MAX);
+    if (!tidal__map_reserve(db, m, m->n + 1)) return 0;
+    tidal__map_place(m, k0, k1, v);
+    m->n++;
+    return 1;
+}
+
+static int tidal__set_has(const tidal__u64set *s, uint64_t x) {
+    uint32_t i, mask;
+    TIDAL_ASSERT(x != 0);
+    if (!s->cap) return 0;
+    mask = s->cap - 1;
+    for (i = (uint32_t)tidal__mix64(x) & mask; s->slot[i]; i = (i + 1) & mask)
+        if (s->slot[i] == x) return 1;
+    return 0;
+}
+
+static void tidal__set_place(tidal__u64set *s, uint64_t x) {
+    uint32_t mask = s->cap - 1, i = (uint32_t)tidal__mix64(x) & mask;
+    while (s->slot[i]) i = (i + 1) & mask;
+    s->slot[i] = x;
+}
+
+/* Adds x (nonzero). Returns 1 if added, 0 if present, -1 on allocation failure. */
+static int tidal__set_add(tidal_db *db, tidal__u64set *s, uint64_t x) {
+    if (tidal__set_has(s, x)) return 0;
+    if ((uint64_t)(s->n + 1) * 2 > s->cap) {
+        tidal__u64set old = *s;
+        uint32_t cap = s->cap ? s->cap * 2 : 8, i;
+        s->slot = (uint64_t *)tidal__zalloc(db, (size_t)cap * 8);
+        if (!s->slot) {
+            *s = old;
+            return -1;
+        }
+        s->cap = cap;
+        for (i = 0; i < old.cap; i++)
+            if (old.slot[i]) tidal__set_place(s, old.slot[i]);
+        tidal__free(db, old.slot, (size_t)old.cap * 8);
+    }
+    tidal__set_place(s, x);
+    s->n++;
+    return 1;
+}
+
+static void tidal__set_del(tidal__u64set *s, uint64_t x) {
+    uint32_t mask, i, j;
+    if (!s->cap) return;
+    mask = s->cap - 1;
+    for (i = (uint32_t)tidal__mix64(x) & mask; s->slot[i]; i = (i + 1) & mask)
+        if (s->slot[i] == x) break;
+    if (!s->slot[i]) return;
+    s->slot[i] = 0;
+    s->n--;
+    for (j = (i + 1) & mask; s->slot[j]; j = (j + 1) & mask) {
+        uint32_t home = (uint32_t)tidal__mix64(s->slot[j]) & mask;
+        if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
+            s->slot[i] = s->slot[j];
+            s->slot[j] = 0;
+            i = j;
+        }
+    }
+}
+
+static void tidal__set_free(tidal_db *db, tidal__u64set *s) {
+    tidal__free(db, s->slot, (size_t)s->cap * 8);
+    memset(s, 0, sizeof *s);
+}
+
+static int tidal__u64_cmp(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Interned strings: equal bytes get one id. Ids are private; nothing observable
+   (digests, encodings) uses them, since they depend on arrival order. */
+static uint32_t tidal__str_find(const tidal_db *db, const char *s, uint32_t len) {
+    uint64_t h = tidal__hash_bytes(s, len);
+    uint32_t i = tidal__map_get(&db->str_map, h, 0);
+    for (; i != UINT32_MAX; i = db->strs[i].next)
+        if (db->strs[i].len == len && !memcmp(db->strs[i].s, s, len)) return i;
+    return UINT32_MAX;
+}
+
+static uint32_t tidal__str_intern(tidal_db *db, const char *s, uint32_t len) {
+    uint32_t id = tidal__str_find(db, s, len), head;
+    uint64_t h;
+    char *copy;
+    if (id != UINT32_MAX) return id;
+    if (db->n_strs == UINT32_MAX - 1) return UINT32_MAX;
+    if (!TIDAL__GROW(db, db->strs, db->cap_strs, db->n_strs + 1)) return UINT32_MAX;
+    copy = (char *)tidal__alloc(db, (size_t)len + 1);
+    if (!copy) return UINT32_MAX;
+    memcpy(copy, s, len);
+    copy[len] = 0;
+    h = tidal__hash_bytes(s, len);
+    head = tidal__map_get(&db->str_map, h, 0);
+    if (head == UINT32_MAX) {
+        if (!tidal__map_put(db, &db->str_map, h, 0, db->n_strs)) {
+            tidal__free(db, copy, (size_t)len + 1);
+            return UINT32_MAX;
+        }
+    } else {
+        /* Chain: the map keeps the first id; str_next links the rest. */
+        uint32_t i = head;
+        while (db->strs[i].next != UINT32_MAX) i = db->strs[i].next;
+        db->strs[i].next = db->n_strs;
+    }
+    db->strs[db->n_strs].s = copy;
+    db->strs[db->n_strs].len = len;
+    db->strs[db->n_strs].next = UINT32_MAX;
+    return db->n_strs++;
+}
+// >>blake3
+// BLAKE3 hash / keyed_hash / derive_key with any-length (XOF) output, written
+// from the spec: portable C99, no allocation, no globals, no intrinsics. Whole
+// chunks/blocks are hashed straight from the caller's buffer (4 chunks at once
+// via GNU C vector types unless TIDAL_BLAKE3_SCALAR). Invariant: a buffered block
+// or finished chunk is compressed/merged only once more input follows. Input < 2^64 B.
+
+#define TIDAL__BLAKE3_CHUNK_START 1u
+#define TIDAL__BLAKE3_CHUNK_END   2u
+#define TIDAL__BLAKE3_PARENT      4u
+#define TIDAL__BLAKE3_ROOT        8u
+#define TIDAL__BLAKE3_KEYED       16u
+#define TIDAL__BLAKE3_DKCONTEXT   32u
+#define TIDAL__BLAKE3_DKMATERIAL  64u
+#define TIDAL__BLAKE3_MAX_DEPTH   54
+
+static const uint32_t tidal__blake3_iv[8] = {
+    0x6A09E667u, 0xBB67AE85u, 0x3C6EF372u, 0xA54FF53Au,
+    0x510E527Fu, 0x9B05688Cu, 0x1F83D9ABu, 0x5BE0CD19u
+};
+
+/* Little-endian load/store by bytes: portable, alignment-free, and folded
+ * into single mov instructions by gcc/clang at -O2. */
+static uint32_t tidal__blake3_load32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) |
+           ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+static void tidal__blake3_store32(uint8_t *p, uint32_t w)
+{
+    p[0] = (uint8_t)w;
+    p[1] = (uint8_t)(w >> 8);
+    p[2] = (uint8_t)(w >> 16);
+    p[3] = (uint8_t)(w >> 24);
+}
+
+static void tidal__blake3_load_block(uint32_t m[16], const uint8_t *p)
+{
+    int i;
+    for (i = 0; i < 16; i++) m[i] = tidal__blake3_load32(p + 4 * i);
+}
+
+#define TIDAL__BLAKE3_ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+#define TIDAL__BLAKE3_G(a, b, c, d, x, y) do {                  \
+        a = a + b + (x); d = TIDAL__BLAKE3_ROTR(d ^ a, 16);     \
+        c = c + d;       b = TIDAL__BLAKE3_ROTR(b ^ c, 12);     \
+        a = a + b + (y); d = TIDAL__BLAKE3_ROTR(d ^ a, 8);      \
+        c = c + d;       b = TIDAL__BLAKE3_ROTR(b ^ c, 7);      \
+    } while (0)
+/* One round; s0..s15 is that round's message schedule (the spec's
+ * permutation applied r times to 0..15). */
+#define TIDAL__BLAKE3_ROUND(s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10,  \
+                            s11, s12, s13, s14, s15) do {                 \
+        TIDAL__BLAKE3_G(v0, v4, v8,  v12, m[s0],  m[s1]);                 \
+        TIDAL__BLAKE3_G(v1, v5, v9,  v13, m[s2],  m[s3]);                 \
+        TIDAL__BLAKE3_G(v2, v6, v10, v14, m[s4],  m[s5]);                 \
+        TIDAL__BLAKE3_G(v3, v7, v11, v15, m[s6],  m[s7]);                 \
+        TIDAL__BLAKE3_G(v0, v5, v10, v15, m[s8],  m[s9]);                 \
+        TIDAL__BLAKE3_G(v1, v6, v11, v12, m[s10], m[s11]);                \
+        TIDAL__BLAKE3_G(v2, v7, v8,  v13, m[s12], m[s13]);                \
+        TIDAL__BLAKE3_G(v3, v4, v9,  v14, m[s14], m[s15]);                \
+    } while (0)
+/* All 7 rounds on v0..v15 with message words m[0..15] (scalar or vector). */
+#define TIDAL__BLAKE3_ROUNDS do {                                              \
+    TIDAL__BLAKE3_ROUND(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); \
+    TIDAL__BLAKE3_ROUND(2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8); \
+    TIDAL__BLAKE3_ROUND(3, 4, 10, 12, 13, 2, 7, 14, 6, 5, 9, 0, 11, 15, 8, 1); \
+    TIDAL__BLAKE3_ROUND(10, 7, 12, 9, 14, 3, 13, 15, 4, 0, 11, 2, 5, 8, 1, 6); \
+    TIDAL__BLAKE3_ROUND(12, 13, 9, 11, 15, 10, 14, 8, 7, 2, 5, 3, 0, 1, 6, 4); \
+    TIDAL__BLAKE3_ROUND(9, 14, 11, 5, 8, 12, 15, 1, 13, 3, 0, 10, 2, 6, 4, 7); \
+    TIDAL__BLAKE3_ROUND(11, 15, 5, 0, 1, 9, 8, 6, 14, 10, 2, 12, 3, 4, 7, 13); \
+    } while (0)
+/* Declares scalar v0..v15 from cv/IV/counter/len/flags, runs the rounds. */
+#define TIDAL__BLAKE3_PERMUTE(cv, m, counter, block_len, flags)                \
+    uint32_t v0 = cv[0], v1 = cv[1], v2 = cv[2], v3 = cv[3];                   \
+    uint32_t v4 = cv[4], v5 = cv[5], v6 = cv[6], v7 = cv[7];                   \
+    uint32_t v8 = tidal__blake3_iv[0], v9 = tidal__blake3_iv[1];               \
+    uint32_t v10 = tidal__blake3_iv[2], v11 = tidal__blake3_iv[3];             \
+    uint32_t v12 = (uint32_t)(counter), v13 = (uint32_t)((counter) >> 32);     \
+    uint32_t v14 = (block_len), v15 = (flags);                                 \
+    TIDAL__BLAKE3_ROUNDS
+
+/* Compression, keeping only the new chaining value: cv = first 8 words. */
+static void tidal__blake3_compress(uint32_t cv[8], const uint32_t m[16],
+                                   uint64_t counter, uint32_t block_len,
+                                   uint32_t flags)
+{
+    TIDAL__BLAKE3_PERMUTE(cv, m, counter, block_len, flags);
+    cv[0] = v0 ^ v8;  cv[1] = v1 ^ v9;  cv[2] = v2 ^ v10; cv[3] = v3 ^ v11;
+    cv[4] = v4 ^ v12; cv[5] = v5 ^ v13; cv[6] = v6 ^ v14; cv[7] = v7 ^ v15;
+}
+
+/* Full 64-byte compression output (root / XOF blocks), little-endian. */
+static void tidal__blake3_compress_xof(const uint32_t cv[8], const uint32_t m[16],
+                                       uint64_t counter, uint32_t block_len,
+                                       uint32_t flags, uint8_t out[64])
+{
+    TIDAL__BLAKE3_PERMUTE(cv, m, counter, block_len, flags);
+    tidal__blake3_store32(out +  0, v0 ^ v8);
+    tidal__blake3_store32(out +  4, v1 ^ v9);
+    tidal__blake3_store32(out +  8, v2 ^ v10);
+    tidal__blake3_store32(out + 12, v3 ^ v11);
+    tidal__blake3_store32(out + 16, v4 ^ v12);
+    tidal__blake3_store32(out + 20, v5 ^ v13);
+    tidal__blake3_store32(out + 24, v6 ^ v14);
+    tidal__blake3_store32(out + 28, v7 ^ v15);
+    tidal__blake3_store32(out + 32, v8 ^ cv[0]);
+    tidal__blake3_store32(out + 36, v9 ^ cv[1]);
+    tidal__blake3_store32(out + 40, v10 ^ cv[2]);
+    tidal__blake3_store32(out + 44, v11 ^ cv[3]);
+    tidal__blake3_store32(out + 48, v12 ^ cv[4]);
+    tidal__blake3_store32(out + 52, v13 ^ cv[5]);
+    tidal__blake3_store32(out + 56, v14 ^ cv[6]);
+    tidal__blake3_store32(out + 60, v15 ^ cv[7]);
+}
+
+/* Optional 4-way path: CVs of 4 consecutive whole chunks computed in
+ * parallel lanes with GNU C vector types (SSE2 on x86-64, NEON on arm64,
+ * plain scalar code elsewhere; no intrinsics). About 2x faster on large
+ * inputs. Define TIDAL_BLAKE3_SCALAR to use only the portable C99 path. */
+#if !defined(TIDAL_BLAKE3_SCALAR) && \
+    (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 5))
+#define TIDAL__BLAKE3_X4 1   /* stays defined: lets tests see the path */
+typedef uint32_t tidal__blake3_u32x4 __attribute__((vector_size(16)));
+
+static void tidal__blake3_chunks_x4(const struct tidal_blake3 *h, const uint8_t *p,
+                                    uint32_t out[4][8])
+{
+    tidal__blake3_u32x4 cv[8], m[16];
+    const uint64_t c = h->chunk_counter;
+    const uint32_t i0 = tidal__blake3_iv[0], i1 = tidal__blake3_iv[1];
+    const uint32_t i2 = tidal__blake3_iv[2], i3 = tidal__blake3_iv[3];
+    const tidal__blake3_u32x4 iv0 = {i0, i0, i0, i0}, iv1 = {i1, i1, i1, i1};
+    const tidal__blake3_u32x4 iv2 = {i2, i2, i2, i2}, iv3 = {i3, i3, i3, i3};
+    const tidal__blake3_u32x4 ctr_lo = {(uint32_t)c, (uint32_t)(c + 1),
+                                        (uint32_t)(c + 2), (uint32_t)(c + 3)};
+    const tidal__blake3_u32x4 ctr_hi = {(uint32_t)(c >> 32), (uint32_t)((c + 1) >> 32),
+                                        (uint32_t)((c + 2) >> 32), (uint32_t)((c + 3) >> 32)};
+    const tidal__blake3_u32x4 len64 = {64, 64, 64, 64};
+    int b, i, k;
+    memset(m, 0, sizeof m);         /* lanes are written one by one below */
+    for (i = 0; i < 8; i++) {
+        const uint32_t w = h->key[i];
+        const tidal__blake3_u32x4 t = {w, w, w, w};
+        cv[i] = t;
+    }
+    for (b = 0; b < 16; b++) {
+        const uint8_t *q = p + 64 * b;
+        const uint32_t f = h->flags | (b == 0 ? TIDAL__BLAKE3_CHUNK_START : 0u) |
+                           (b == 15 ? TIDAL__BLAKE3_CHUNK_END : 0u);
+        for (i = 0; i < 16; i++)      /* transpose: lane k = chunk k */
+            for (k = 0; k < 4; k++) m[i][k] = tidal__blake3_load32(q + 1024 * k + 4 * i);
+        {
+            tidal__blake3_u32x4 v0 = cv[0], v1 = cv[1], v2 = cv[2], v3 = cv[3];
+            tidal__blake3_u32x4 v4 = cv[4], v5 = cv[5], v6 = cv[6], v7 = cv[7];
+            tidal__blake3_u32x4 v8 = iv0, v9 = iv1, v10 = iv2, v11 = iv3;
+            tidal__blake3_u32x4 v12 = ctr_lo, v13 = ctr_hi, v14 = len64;
+            tidal__blake3_u32x4 v15 = {f, f, f, f};
+            TIDAL__BLAKE3_ROUNDS;
+            cv[0] = v0 ^ v8;  cv[1] = v1 ^ v9;  cv[2] = v2 ^ v10; cv[3] = v3 ^ v11;
+            cv[4] = v4 ^ v12; cv[5] = v5 ^ v13; cv[6] = v6 ^ v14; cv[7] = v7 ^ v15;
+        }
+    }
+    for (k = 0; k < 4; k++)
+        for (i = 0; i < 8; i++) out[k][i] = cv[i][k];
+}
+#endif
+
+#undef TIDAL__BLAKE3_PERMUTE
+#undef TIDAL__BLAKE3_ROUNDS
+#undef TIDAL__BLAKE3_ROUND
+#undef TIDAL__BLAKE3_G
+#undef TIDAL__BLAKE3_ROTR
+
+/* Push the CV of a finished chunk that is known NOT to be the last one, first
+ * merging every completed subtree: while the chunk total is even, the top
+ * stack entry is a left sibling of the same size. */
+static void tidal__blake3_push_chunk_cv(struct tidal_blake3 *h, const uint32_t chunk_cv[8])
+{
+    uint32_t cv[8], m[16];
+    uint64_t total = h->chunk_counter; /* already counts this chunk; >= 1 */
+    memcpy(cv, chunk_cv, sizeof cv);
+    while ((total & 1u) == 0) {
+        TIDAL_ASSERT(h->cv_stack_len > 0);
+        h->cv_stack_len--;
+        memcpy(m, h->cv_stack + 8 * h->cv_stack_len, 8 * sizeof(uint32_t));
+        memcpy(m + 8, cv, 8 * sizeof(uint32_t));
+        memcpy(cv, h->key, sizeof cv);
+        tidal__blake3_compress(cv, m, 0, 64, h->flags | TIDAL__BLAKE3_PARENT);
+        total >>= 1;
+    }
+    TIDAL_ASSERT(h->cv_stack_len < TIDAL__BLAKE3_MAX_DEPTH);
+    memcpy(h->cv_stack + 8 * h->cv_stack_len, cv, sizeof cv);
+    h->cv_stack_len++;
+}
+
+/* Compress one full block p of the current chunk; the caller guarantees more
+ * input follows it. Finishes and pushes the chunk after its 16th block. */
+static void tidal__blake3_absorb_block(struct tidal_blake3 *h, const uint8_t *p)
+{
+    uint32_t m[16];
+    uint32_t flags = h->flags;
+    tidal__blake3_load_block(m, p);
+    if (h->blocks_compressed == 0) flags |= TIDAL__BLAKE3_CHUNK_START;
+    if (h->blocks_compressed == 15) flags |= TIDAL__BLAKE3_CHUNK_END;
+    tidal__blake3_compress(h->cv, m, h->chunk_counter, 64, flags);
+    if (h->blocks_compressed == 15) {
+        h->chunk_counter++;
+        tidal__blake3_push_chunk_cv(h, h->cv);
+        memcpy(h->cv, h->key, sizeof h->cv);
+        h->blocks_compressed = 0;
+    } else {
+        h->blocks_compressed++;
+    }
+}
+
+/* Chaining value of one whole 1024-byte chunk read directly from p. */
+static void tidal__blake3_chunk_cv(const struct tidal_blake3 *h, const uint8_t *p,
+                                   uint32_t cv[8])
+{
+    uint32_t m[16];
+    int i;
+    memcpy(cv, h->key, 8 * sizeof(uint32_t));
+    tidal__blake3_load_block(m, p);
+    tidal__blake3_compress(cv, m, h->chunk_counter, 64,
+                           h->flags | TIDAL__BLAKE3_CHUNK_START);
+    for (i = 1; i < 15; i++) {
+        tidal__blake3_load_block(m, p + 64 * i);
+        tidal__blake3_compress(cv, m, h->chunk_counter, 64, h->flags);
+    }
+    tidal__blake3_load_block(m, p + 64 * 15);
+    tidal__blake3_compress(cv, m, h->chunk_counter, 64,
+                           h->flags | TIDAL__BLAKE3_CHUNK_END);
+}
+
+static void tidal__blake3_init_words(struct tidal_blake3 *h, const uint32_t key[8],
+                                     uint32_t flags)
+{
+    TIDAL_ASSERT(h != NULL);
+    memcpy(h->key, key, sizeof h->key);
+    memcpy(h->cv, key, sizeof h->cv);
+    memset(h->block, 0, sizeof h->block);
+    h->chunk_counter = 0;
+    h->block_len = 0;
+    h->blocks_compressed = 0;
+    h->cv_stack_len = 0;
+    h->pad_ = 0;
+    h->flags = flags;
+}
+
+TIDAL_API void tidal_blake3_init(struct tidal_blake3 *h)
+{
+    tidal__blake3_init_words(h, tidal__blake3_iv, 0);
+}
+
+TIDAL_API void tidal_blake3_init_keyed(struct tidal_blake3 *h, const uint8_t key[32])
+{
+    uint32_t k[8];
+    int i;
+    TIDAL_ASSERT(key != NULL);
+    for (i = 0; i < 8; i++) k[i] = tidal__blake3_load32(key + 4 * i);
+    tidal__blake3_init_words(h, k, TIDAL__BLAKE3_KEYED);
+}
+
+TIDAL_API void tidal_blake3_init_derive_key(struct tidal_blake3 *h, const char *context)
+{
+    struct tidal_blake3 ctx;
+    uint8_t ckey[32];
+    uint32_t k[8];
+    int i;
+    TIDAL_ASSERT(context != NULL);
+    tidal__blake3_init_words(&ctx, tidal__blake3_iv, TIDAL__BLAKE3_DKCONTEXT);
+    tidal_blake3_update(&ctx, context, strlen(context));
+    tidal_blake3_final(&ctx, ckey, sizeof ckey);
+    for (i = 0; i < 8; i++) k[i] = tidal__blake3_load32(ckey + 4 * i);
+    tidal__blake3_init_words(h, k, TIDAL__BLAKE3_DKMATERIAL);
+}
+
+TIDAL_API void tidal_blake3_update(struct tidal_blake3 *h, const void *data, size_t len)
+{
+    const uint8_t *p = (const uint8_t *)data;
+    TIDAL_ASSERT(h != NULL);
+    TIDAL_ASSERT(data != NULL || len == 0);
+    TIDAL_ASSERT(h->block_len <= 64 && h->blocks_compressed < 16);
+    if (len == 0) return;
+    if (h->block_len > 0) {
+        size_t take = 64u - h->block_len;
+        if (take > len) take = len;
+        memcpy(h->block + h->block_len, p, take);
+        h->block_len = (uint8_t)(h->block_len + take);
+        p += take;
+        len -= take;
+        if (len == 0) return;        /* keep the block: it may be the last */
+        tidal__blake3_absorb_block(h, h->block);
+        h->block_len = 0;
+    }
+    /* Buffer empty. Compress from the input while more than one block (or,
+     * at a chunk boundary, more than one chunk) remains after it. */
+    while (len > 64) {
+        if (h->blocks_compressed == 0 && len > 1024) {
+            uint32_t cv[8];
+#ifdef TIDAL__BLAKE3_X4
+            while (len > 4 * 1024) {
+                uint32_t cvs[4][8];
+                int k;
+                tidal__blake3_chunks_x4(h, p, cvs);
+                for (k = 0; k < 4; k++) {
+                    h->chunk_counter++;
+                    tidal__blake3_push_chunk_cv(h, cvs[k]);
+                }
+                p += 4 * 1024;
+                len -= 4 * 1024;
+            }
+#endif
+            while (len > 1024) {
+                tidal__blake3_chunk_cv(h, p, cv);
+                h->chunk_counter++;
+                tidal__blake3_push_chunk_cv(h, cv);
+                p += 1024;
+                len -= 1024;
+            }
+            continue;
+        }
+        tidal__blake3_absorb_block(h, p);
+        p += 64;
+        len -= 64;
+    }
+    memcpy(h->block, p, len);        /* 1..64 bytes */
+    h->block_len = (uint8_t)len;
+}
+
+TIDAL_API void tidal_blake3_final(const struct tidal_blake3 *h, uint8_t *out, size_t out_len)
+{
+    uint32_t cv[8], m[16];
+    uint8_t block[64];
+    uint64_t counter, ctr;
+    uint32_t block_len, flags;
+    size_t i;
+    TIDAL_ASSERT(h != NULL);
+    TIDAL_ASSERT(out != NULL || out_len == 0);
+    TIDAL_ASSERT(h->block_len <= 64 && h->cv_stack_len <= TIDAL__BLAKE3_MAX_DEPTH);
+    /* Output node of the current (last) chunk. */
+    memset(block, 0, sizeof block);
+    memcpy(block, h->block, h->block_len);
+    tidal__blake3_load_block(m, block);
+    memcpy(cv, h->cv, sizeof cv);
+    counter = h->chunk_counter;
+    block_len = h->block_len;
+    flags = h->flags | TIDAL__BLAKE3_CHUNK_END;
+    if (h->blocks_compressed == 0) flags |= TIDAL__BLAKE3_CHUNK_START;
+    /* Fold the subtree stack, right to left, into parent nodes. */
+    for (i = h->cv_stack_len; i-- > 0;) {
+        tidal__blake3_compress(cv, m, counter, block_len, flags);
+        memcpy(m, h->cv_stack + 8 * i, 8 * sizeof(uint32_t));
+        memcpy(m + 8, cv, 8 * sizeof(uint32_t));
+        memcpy(cv, h->key, sizeof cv);
+        counter = 0;
+        block_len = 64;
+        flags = h->flags | TIDAL__BLAKE3_PARENT;
+    }
+    /* Root node: output block ctr is the root compression with counter ctr. */
+    flags |= TIDAL__BLAKE3_ROOT;
+    for (ctr = 0; out_len > 0; ctr++) {
+        if (out_len >= 64) {
+            tidal__blake3_compress_xof(cv, m, ctr, block_len, flags, out);
+            out += 64;
+            out_len -= 64;
+        } else {
+            tidal__blake3_compress_xof(cv, m, ctr, block_len, flags, block);
+            memcpy(out, block, out_len);
+            out_len = 0;
+        }
+    }
+}
+
+TIDAL_API void tidal_blake3(const void *data, size_t len, uint8_t out[32])
+{
+    struct tidal_blake3 h;
+    TIDAL_ASSERT(out != NULL);
+    tidal_blake3_init(&h);
+    tidal_blake3_update(&h, data, len);
+    tidal_blake3_final(&h, out, 32);
+}
+
+#undef TIDAL__BLAKE3_CHUNK_START
+#undef TIDAL__BLAKE3_CHUNK_END
+#undef TIDAL__BLAKE3_PARENT
+#undef TIDAL__BLAKE3_ROOT
+#undef TIDAL__BLAKE3_KEYED
+#undef TIDAL__BLAKE3_DKCONTEXT
+#undef TIDAL__BLAKE3_DKMATERIAL
+#undef TIDAL__BLAKE3_MAX_DEPTH
+
+// >>env_posix
+// The only section that calls the operating system: clocks, /dev/urandom, files with
+// pread/pwrite/fdatasync, directories. Every other section reaches these through the
+// tidal_env vtable, so the simulator can replace all of them at once.
+
+#if !defined(_WIN32)
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static int64_t tidal__posix_clock(clockid_t id) {
+    struct timespec ts;
+    if (clock_gettime(id, &ts) != 0) return 0;
+    return (int64_t)ts.tv_sec * TIDAL_NS_PER_S + ts.tv_nsec;
+}
+static int64_t tidal__posix_wall(void *user) {
+    (void)user;
+    return tidal__posix_clock(CLOCK_REALTIME);
+}
+static int64_t tidal__posix_mono(void *user) {
+    (void)user;
+    return tidal__posix_clock(CLOCK_MONOTONIC);
+}
+
+static void tidal__posix_random(void *user, void *buf, size_t len) {
+    int fd = open("/dev/urandom", O_RDONLY);
+    size_t got = 0;
+    (void)user;
+    while (fd >= 0 && got < len) {
+        ssize_t r = read(fd, (char *)buf + got, len - got);
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    if (fd >= 0) close(fd);
+    if (got < len) { /* no urandom: fall back to a clock-seeded mix, never to nothing */
+        uint64_t x = (uint64_t)tidal__posix_clock(CLOCK_MONOTONIC) ^ (uint64_t)getpid();
+        for (; got < len; got++) {
+            x = tidal__mix64(x + UINT64_C(0x9E3779B97F4A7C15));
+            ((uint8_t *)buf)[got] = (uint8_t)x;
+        }
+    }
+}
+
+static tidal_result tidal__posix_errno(int e, tidal_result dflt) {
+    return e == ENOSPC || e == EDQUOT ? TIDAL_ERR_IO_NOSPACE : dflt;
+}
+
+static tidal_result tidal__posix_open(void *user, const char *path, uint32_t flags,
+                                      void **file) {
+    int oflags = (flags & TIDAL_OPEN_WRITE) ? O_RDWR : O_RDONLY, fd;
+    (void)user;
+    if (flags & TIDAL_OPEN_CREATE) oflags |= O_CREAT;
+    fd = open(path, oflags | O_CLOEXEC, 0644);
+    if (fd < 0) return errno == ENOENT ? TIDAL_ERR_NOT_FOUND : tidal__posix_errno(errno, TIDAL_ERR_IO_READ);
+    *file = (void *)(intptr_t)(fd + 1); /* +1 so a valid handle is never NULL */
+    return TIDAL_OK;
+}
+
+static int tidal__posix_fd(void *file) { return (int)(intptr_t)file - 1; }
+
+static tidal_result tidal__posix_read(void *user, void *file, uint64_t off, void *buf,
+                                      size_t len, size_t *got) {
+    size_t n = 0;
+    (void)user;
+    while (n < len) {
+        ssize_t r = pread(tidal__posix_fd(file), (char *)buf + n, len - n, (off_t)(off + n));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return TIDAL_ERR_IO_READ;
+        if (r == 0) break;
+        n += (size_t)r;
+    }
+    *got = n;
+    return TIDAL_OK;
+}
+
+static tidal_result tidal__posix_write(void *user, void *file, uint64_t off, const void *buf,
+                                       size_t len) {
+    size_t n = 0;
+    (void)user;
+    while (n < len) {
+        ssize_t r = pwrite(tidal__posix_fd(file), (const char *)buf + n, len - n,
+                           (off_t)(off + n));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return tidal__posix_errno(errno, TIDAL_ERR_IO_WRITE);
+        n += (size_t)r;
+    }
+    return TIDAL_OK;
+}
+
+static tidal_result tidal__posix_sync(void *user, void *file) {
+    (void)user;
+    return fdatasync(tidal__posix_fd(file)) == 0 ? TIDAL_OK : TIDAL_ERR_IO_FSYNC;
+}
+
+static tidal_result tidal__posix_size(void *user, void *file, uint64_t *size) {
+    struct stat st;
+    (void)user;
+    if (fstat(tidal__posix_fd(file), &st) != 0) return TIDAL_ERR_IO_READ;
+    *size = (uint64_t)st.st_size;
+    return TIDAL_OK;
+}
+
+static tidal_result tidal__posix_truncate(void *user, void *file, uint64_t size) {
+    (void)user;
+    return ftruncate(tidal__posix_fd(file), (off_t)size) == 0
+               ? TIDAL_OK
+               : tidal__posix_errno(errno, TIDAL_ERR_IO_WRITE);
+}
+
+static void tidal__posix_close(void *user, void *file) {
+    (void)user;
+    close(tidal__posix_fd(file));
+}
+
+static tidal_result tidal__posix_rename(void *user, const char *from, const char *to) {
+    (void)user;
+    return rename(from, to) == 0 ? TIDAL_OK : tidal__posix_errno(errno, TIDAL_ERR_IO_WRITE);
+}
+
+static tidal_result tidal__posix_remove(void *user, const char *path) {
+    (void)user;
+    if (unlink(path) == 0) return TIDAL_OK;
+    return errno == ENOENT ? TIDAL_ERR_NOT_FOUND : TIDAL_ERR_IO_WRITE;
+}
+
+static tidal_result tidal__posix_mkdir(void *user, const char *path) {
+    (void)user;
+    if (mkdir(path, 0755) == 0 || errno == EEXIST) return TIDAL_OK;
+    return tidal__posix_errno(errno, TIDAL_ERR_IO_WRITE);
+}
+
+static tidal_result tidal__posix_dirsync(void *user, const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+    (void)user;
+    if (fd < 0) return TIDAL_ERR_IO_FSYNC;
+    r = fsync(fd);
+    close(fd);
+    return r == 0 ? TIDAL_OK : TIDAL_ERR_IO_FSYNC;
+}
+
+static tidal_result tidal__posix_list(void *user, const char *path,
+                                      void (*fn)(void *ctx, const char *name), void *ctx) {
+    DIR *d = opendir(path);
+    struct dirent *e;
+    (void)user;
+    if (!d) return errno == ENOENT ? TIDAL_ERR_NOT_FOUND : TIDAL_ERR_IO_READ;
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        fn(ctx, e->d_name);
+    }
+    closedir(d);
+    return TIDAL_OK;
+}
+
+static tidal_result tidal__posix_send(void *user, tidal_node_ref to, const void *bytes,
+                                      size_t len) {
+    (void)user;
+    (void)to;
+    (void)bytes;
+    (void)len;
+    return TIDAL_ERR_UNAVAILABLE; /* a POSIX host sends messages itself */
+}
+
+TIDAL_API const tidal_env *tidal_env_posix(void) {
+    static const tidal_env env = {
+        TIDAL_ENV_VERSION,     NULL,
+        tidal__posix_wall,     tidal__posix_mono,   tidal__posix_random,
+        tidal__posix_open,     tidal__posix_read,   tidal__posix_write,
+        tidal__posix_sync,     tidal__posix_size,   tidal__posix_truncate,
+        tidal__posix_close,    tidal__posix_rename, tidal__posix_remove,
+        tidal__posix_mkdir,    tidal__posix_dirsync, tidal__posix_list,
+        tidal__posix_send};
+    return &env;
+}
+#endif /* !_WIN32 */
+
+// >>hlc
+// Hybrid logical clock (Kulkarni et al.): wall time when it moves forward, else the last
+// wall time with the logical counter bumped, so stamps are strictly increasing per node
+// even when the wall clock jumps back. The counter is bounded: at UINT32_MAX the wall
+// part is advanced by 1 ns instead.
+
+static uint32_t tidal__node_word(tidal_node_ref n) { return (uint32_t)n.region << 16 | n.shard; }
+
+static tidal_hlc tidal__hlc_now(tidal_db *db) {
+    int64_t w = db->env->clock_wall_ns(db->env->user);
+    if (w > db->hlc.wall_ns) {
+        db->hlc.wall_ns = w;
+        db->hlc.logical = 0;
+    } else if (db->hlc.logical == UINT32_MAX) {
+        db->hlc.wall_ns++;
+        db->hlc.logical = 0;
+    } else {
+        db->hlc.logical++;
+    }
+    db->hlc.node = tidal__node_word(db->node);
+    return db->hlc;
+}
+
+// >>events
+// Event ids and the applied-id index. Origin ids are (node, incarnation, seq); ids derived
+// from an idempotency key are BLAKE3(derive-key) of (domain, tenant, key, seq) with bit 63
+// of hi set, so the same retry yields the same id on any node. The index answers "was this
+// id applied?" exactly for origin ids and within the idempotency window for derived ids.
+
+static tidal_event_id tidal__derived_id(uint32_t tenant, char domain, const void *key,
+                                        uint32_t key_len, uint64_t seq) {
+    struct tidal_blake3 h;
+    uint8_t buf[16], out[16];
+    tidal_event_id id;
+    int i;
+    tidal_blake3_init_derive_key(&h, "tidal 2026-11 event id v1");
+    buf[0] = (uint8_t)domain;
+    for (i = 0; i < 4; i++) buf[1 + i] = (uint8_t)(tenant >> (8 * i));
+    for (i = 0; i < 4; i++) buf[5 + i] = (uint8_t)(key_len >> (8 * i));
+    tidal_blake3_update(&h, buf, 9);
+    tidal_blake3_update(&h, key, key_len);
+    for (i = 0; i < 8; i++) buf[i] = (uint8_t)(seq >> (8 * i));
+    tidal_blake3_update(&h, buf, 8);
+    tidal_blake3_final(&h, out, 16);
+    id.hi = id.lo = 0;
+    for (i = 0; i < 8; i++) {
+        id.hi |= (uint64_t)out[i] << (8 * i);
+        id.lo |= (uint64_t)out[8 + i] << (8 * i);
+    }
+    id.hi |= TIDAL__IDEM_BIT;
+    return id;
+}
+
+static tidal_event_id tidal__session_id(uint32_t tenant, tidal_id session, uint64_t seq) {
+    uint8_t k[8];
+    int i;
+    for (i = 0; i < 8; i++) k[i] = (uint8_t)(session >> (8 * i));
+    return tidal__derived_id(tenant, 's', k, 8, seq);
+}
+
+static tidal_event_id tidal__origin_id(tidal_db *db) {
+    tidal_event_id id;
+    id.hi = (uint64_t)db->node.region << 48 | (uint64_t)db->node.shard << 32 | db->incarnation;
+    id.lo = ++db->local_seq;
+    TIDAL_ASSERT((id.hi & TIDAL__IDEM_BIT) == 0);
+    return id;
+}
+
+static tidal__origin *tidal__origin_find(tidal_db *db, uint64_t origin) {
+    uint32_t i;
+    for (i = 0; i < db->n_origins; i++)
+        if (db->origins[i].origin == origin) return &db->origins[i];
+    return NULL;
+}
+
+static int tidal__event_applied(tidal_db *db, tidal_event_id id) {
+    tidal__origin *o;
+    if (id.hi & TIDAL__IDEM_BIT) return tidal__map_get(&db->idem_map, id.hi, id.lo) != UINT32_MAX;
+    o = tidal__origin_find(db, id.hi);
+    if (!o) return 0;
+    return id.lo <= o->hwm || tidal__set_has(&o->above, id.lo);
+}
+
+/* Drops key-derived ids whose event time left the window, rebuilding the map in place.
+   Runs when the newest time has moved a quarter window since the last pass, so its O(n)
+   cost is amortized. Skipped (kept for later) if the scratch allocation fails. */
+static void tidal__idem_gc(tidal_db *db, int64_t newest) {
+    uint32_t i, kept = 0, n = db->n_idem;
+    int64_t horizon = newest - db->idem_window_ns;
+    uint64_t *tmp;
+    if (newest < db->idem_gc_at || n == 0) return;
+    db->idem_gc_at = newest + db->idem_window_ns / 4;
+    tmp = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * 3 * n);
+    if (!tmp) return;
+    for (i = 0; i < db->idem_map.cap; i++) {
+        uint32_t v = db->idem_map.v[i];
+        if (v == UINT32_MAX || db->idem_time[v] < horizon) continue;
+        tmp[3 * kept] = db->idem_map.k0[i];
+        tmp[3 * kept + 1] = db->idem_map.k1[i];
+        tmp[3 * kept + 2] = (uint64_t)db->idem_time[v];
+        kept++;
+    }
+    memset(db->idem_map.v, 0xFF, sizeof(uint32_t) * db->idem_map.cap);
+    db->idem_map.n = 0;
+    for (i = 0; i < kept; i++) {
+        tidal__map_place(&db->idem_map, tmp[3 * i], tmp[3 * i + 1], i);
+        db->idem_map.n++;
+        db->idem_time[i] = (int64_t)tmp[3 * i + 2];
+    }
+    db->n_idem = kept;
+    tidal__free(db, tmp, sizeof(uint64_t) * 3 * n);
+}
+
+/* Records id as applied. Returns 0 on allocation failure (nothing recorded). */
+static int tidal__event_mark(tidal_db *db, tidal_event_id id, int64_t time_ns) {
+    tidal__origin *o;
+    if (id.hi & TIDAL__IDEM_BIT) {
+        if (!TIDAL__GROW(db, db->idem_time, db->cap_idem, db->n_idem + 1)) return 0;
+        if (!tidal__map_put(db, &db->idem_map, id.hi, id.lo, db->n_idem)) return 0;
+        db->idem_time[db->n_idem++] = time_ns;
+        return 1;
+    }
+    o = tidal__origin_find(db, id.hi);
+    if (!o) {
+        if (!TIDAL__GROW(db, db->origins, db->cap_origins, db->n_origins + 1)) return 0;
+        o = &db->origins[db->n_origins++];
+        memset(o, 0, sizeof *o);
+        o->origin = id.hi;
+    }
+    if (id.lo == o->hwm + 1) {
+        o->hwm++;
+        while (o->above.n && tidal__set_has(&o->above, o->hwm + 1)) {
+            tidal__set_del(&o->above, o->hwm + 1);
+            o->hwm++;
+        }
+        return 1;
+    }
+    TIDAL_ASSERT(id.lo > o->hwm);
+    return tidal__set_add(db, &o->above, id.lo) >= 0;
+}
+
+// >>signals
+// Per (item, type) and per (item, type, cohort value) aggregates. Decay is forward decay
+// against epoch landmarks L_e = e * 16 half-lives: each event adds w * 2^((t - L_e)/h) into
+// its epoch's 128-bit fixed-point accumulator (exact, order-free). The newest epoch and the
+// four before it are kept. Windows keep absolute-time buckets (minute, hour, day), each
+// level retained relative to the newest event time of the aggregate; both retention rules
+// depend only on the set of events, so the state stays a fold over that set.
+
+static const int64_t tidal__lvl_ns[TIDAL__LVLS] = {TIDAL__MIN_NS, TIDAL__HOUR_NS, TIDAL__DAY_NS};
+
+/* Buckets kept per level, from the enabled windows. */
+static int64_t tidal__lvl_keep(uint32_t windows, int lvl) {
+    if (lvl == TIDAL__LVL_MIN) return (windows & TIDAL_WINDOW_1H) ? 60 : 0;
+    if (lvl == TIDAL__LVL_HOUR)
+        return (windows & TIDAL_WINDOW_7D) ? 168 : (windows & TIDAL_WINDOW_24H) ? 24 : 0;
+    return (windows & TIDAL_WINDOW_30D) ? 30 : 0;
+}
+
+/* What one event adds, computed once and added to every aggregate it touches. */
+typedef struct tidal__contrib {
+    int64_t t;
+    double w;
+    tidal__fx wf;  /* weight in fixed point */
+    int64_t e;     /* epoch */
+    tidal__fx c;   /* forward-decayed contribution at the epoch landmark */
+} tidal__contrib;
+
+static void tidal__contrib_make(const tidal__sigdef *d, int64_t t, double w, tidal__contrib *c) {
+    c->t = t;
+    c->w = w;
+    c->wf = tidal__fx_from_double(w);
+    if (d->permanent) {
+        c->e = 0;
+        c->c = c->wf;
+    } else {
+        int64_t e = tidal__floor_div(t, d->epoch_ns);
+        double x = (double)(t - e * d->epoch_ns) / (double)d->half_life_ns;
+        if (x >= (double)TIDAL__EPOCH_HALF_LIVES) x = nextafter((double)TIDAL__EPOCH_HALF_LIVES, 0);
+        c->e = e;
+        c->c = tidal__fx_from_double(w * tidal__exp2_det(x));
+    }
+}
+
+/* Reserves room so that sig_add cannot fail halfway. */
+static int tidal__sig_reserve(tidal_db *db, tidal__sig *g) {
+    int l;
+    if (!TIDAL__GROW(db, g->epochs, g->cap_epochs, g->n_epochs + 1)) return 0;
+    for (l = 0; l < TIDAL__LVLS; l++)
+        if (!TIDAL__GROW(db, g->lvl[l].b, g->lvl[l].cap, g->lvl[l].n + 1)) return 0;
+    return 1;
+}
+
+static void tidal__sig_add_epoch(tidal__sig *g, const tidal__contrib *c) {
+    uint32_t i, n = g->n_epochs;
+    int64_t emax = n ? g->epochs[n - 1].e : INT64_MIN;
+    if (n && c->e < emax - (TIDAL__EPOCHS_KEPT - 1)) return; /* decayed below 2^-64 */
+    for (i = 0; i < n && g->epochs[i].e < c->e; i++) {}
+    if (i < n && g->epochs[i].e == c->e) {
+        g->epochs[i].acc = tidal__fx_add(g->epochs[i].acc, c->c);
+        return;
+    }
+    memmove(&g->epochs[i + 1], &g->epochs[i], sizeof(tidal__epoch) * (n - i));
+    g->epochs[i].e = c->e;
+    g->epochs[i].acc = c->c;
+    g->n_epochs = ++n;
+    if (i == n - 1) { /* a new newest epoch: drop the ones now out of range */
+        uint32_t drop = 0;
+        while (g->epochs[drop].e < c->e - (TIDAL__EPOCHS_KEPT - 1)) drop++;
+        memmove(g->epochs, g->epochs + drop, sizeof(tidal__epoch) * (n - drop));
+        g->n_epochs = n - drop;
+    }
+}
+
+static void tidal__sig_add_bucket(tidal__bvec *v, int64_t bucket_ns, int64_t keep,
+                                  int64_t t_max, const tidal__contrib *c) {
+    int64_t k = tidal__floor_div(c->t, bucket_ns), kmax = tidal__floor_div(t_max, bucket_ns);
+    uint32_t lo = 0, hi = v->n, drop = 0;
+    while (drop < v->n && v->b[drop].key <= kmax - keep) drop++;
+    if (drop) {
+        memmove(v->b, v->b + drop, sizeof(tidal__bucket) * (v->n - drop));
+        v->n -= drop;
+        hi = v->n;
+    }
+    if (k <= kmax - keep) return; /* older than this level keeps */
+    while (lo < hi) { /* first bucket with key >= k */
+        uint32_t mid = (lo + hi) / 2;
+        if (v->b[mid].key < k) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo == v->n || v->b[lo].key != k) {
+        TIDAL_ASSERT(v->n < v->cap);
+        memmove(&v->b[lo + 1], &v->b[lo], sizeof(tidal__bucket) * (v->n - lo));
+        memset(&v->b[lo], 0, sizeof v->b[lo]);
+        v->b[lo].key = k;
+        v->n++;
+    }
+    v->b[lo].count++;
+    v->b[lo].w = tidal__fx_add(v->b[lo].w, c->wf);
+}
+
+/* Adds one event. The caller reserved room (tidal__sig_reserve), so this cannot fail. */
+static void tidal__sig_add(tidal__sig *g, const tidal__sigdef *d, const tidal__contrib *c) {
+    int l;
+    if (c->w >= 0) {
+        g->count_pos++;
+        g->w_pos = tidal__fx_add(g->w_pos, c->wf);
+    } else {
+        g->count_neg++;
+        g->w_neg = tidal__fx_add(g->w_neg, c->wf);
+    }
+    if (c->t > g->t_max) g->t_max = c->t;
+    tidal__sig_add_epoch(g, c);
+    for (l = 0; l < TIDAL__LVLS; l++) {
+        int64_t keep = tidal__lvl_keep(d->windows, l);
+        if (keep) tidal__sig_add_bucket(&g->lvl[l], tidal__lvl_ns[l], keep, g->t_max, c);
+    }
+}
+
+static double tidal__sig_score(const tidal__sig *g, const tidal__sigdef *d, int64_t t) {
+    double s = 0;
+    uint32_t i;
+    if (!g) return 0;
+    for (i = 0; i < g->n_epochs; i++) {
+        double a = tidal__fx_to_double(g->epochs[i].acc);
+        if (d->permanent) s += a;
+        else s += a * exp2(-(double)(t - g->epochs[i].e * d->epoch_ns) / (double)d->half_life_ns);
+    }
+    return s;
+}
+
+static void tidal__sig_window(const tidal__sig *g, const tidal__sigdef *d, int w, int64_t t,
+                              uint64_t *count, double *weight) {
+    static const int lvl_of[4] = {TIDAL__LVL_MIN, TIDAL__LVL_HOUR, TIDAL__LVL_HOUR,
+                                  TIDAL__LVL_DAY};
+    static const int64_t n_of[4] = {60, 24, 168, 30};
+    static const uint32_t bit_of[4] = {TIDAL_WINDOW_1H, TIDAL_WINDOW_24H, TIDAL_WINDOW_7D,
+                                       TIDAL_WINDOW_30D};
+    const tidal__bvec *v;
+    int64_t kt;
+    tidal__fx sum;
+    uint32_t i;
+    *count = 0;
+    *weight = 0;
+    if (!g || !(d->windows & bit_of[w])) return;
+    v = &g->lvl[lvl_of[w]];
+    kt = tidal__floor_div(t, tidal__lvl_ns[lvl_of[w]]);
+    memset(&sum, 0, sizeof sum);
+    for (i = 0; i < v->n; i++)
+        if (v->b[i].key > kt - n_of[w] && v->b[i].key <= kt) {
+            *count += v->b[i].count;
+            sum = tidal__fx_add(sum, v->b[i].w);
+        }
+    *weight = tidal__fx_to_double(sum);
+}
+
+static void tidal__sig_stats(const tidal__sig *g, const tidal__sigdef *d, int64_t t,
+                             tidal_signal_stats *o) {
+    static const double secs[4] = {3600.0, 86400.0, 604800.0, 2592000.0};
+    int w;
+    memset(o, 0, sizeof *o);
+    if (!g) return;
+    o->score = tidal__sig_score(g, d, t);
+    for (w = 0; w < 4; w++) {
+        tidal__sig_window(g, d, w, t, &o->count[w], &o->weight[w]);
+        o->velocity[w] = (double)o->count[w] / secs[w];
+    }
+    o->count_pos = g->count_pos;
+    o->count_neg = g->count_neg;
+    o->weight_pos = tidal__fx_to_double(g->w_pos);
+    o->weight_neg = tidal__fx_to_double(g->w_neg);
+    o->count[TIDAL_W_ALL] = g->count_pos + g->count_neg;
+    o->weight[TIDAL_W_ALL] = tidal__fx_to_double(tidal__fx_add(g->w_pos, g->w_neg));
+}
+
+static void tidal__sig_free(tidal_db *db, tidal__sig *g) {
+    int l;
+    if (!g) return;
+    tidal__free(db, g->epochs, sizeof(tidal__epoch) * g->cap_epochs);
+    for (l = 0; l < TIDAL__LVLS; l++)
+        tidal__free(db, g->lvl[l].b, sizeof(tidal__bucket) * g->lvl[l].cap);
+    tidal__free(db, g, sizeof *g);
+}
+
+// >>topk
+// The incremental index behind RETRIEVE. Every item of one signal type decays by the same
+// factor, so the order of items by decayed score changes only when events arrive. Each
+// aggregate carries a time-invariant key (sign, log2|v| + 16 * (e_max - e_ref)) and each
+// list keeps the members whose key is above a threshold: every non-member's key is <= thr.
+// Members above thr answer a query; when they run out, the query scans and rebuilds.
+
+static int tidal__key_cmp(tidal__key a, tidal__key b) {
+    if (a.s != b.s) return a.s < b.s ? -1 : 1;
+    if (a.s == 0 || a.k == b.k) return 0;
+    return ((a.k < b.k) == (a.s > 0)) ? -1 : 1;
+}
+
+/* a is above b by more than rounding can explain (keys carry ~1e-12 relative error). */
+static int tidal__key_clearly_above(tidal__key a, tidal__key b) {
+    if (tidal__key_cmp(a, b) <= 0) return 0;
+    if (a.s != b.s) return 1;
+    return fabs(a.k - b.k) > 1e-9 * (1.0 + fabs(a.k));
+}
+
+static tidal__key tidal__sig_key(const tidal__sig *g, tidal__sigdef *d) {
+    tidal__key key;
+    double v = 0;
+    uint32_t i;
+    key.s = 0;
+    key.k = 0;
+    if (!g->n_epochs) return key;
+    for (i = 0; i < g->n_epochs; i++)
+        v += ldexp(tidal__fx_to_double(g->epochs[i].acc),
+                   (int)(TIDAL__EPOCH_HALF_LIVES * (g->epochs[i].e - g->epochs[g->n_epochs - 1].e)));
+    if (v == 0) return key;
+    key.s = v > 0 ? 1 : -1;
+    if (d->permanent) key.k = log2(fabs(v));
+    else {
+        int64_t e = g->epochs[g->n_epochs - 1].e;
+        if (d->e_ref == INT64_MIN) d->e_ref = e;
+        key.k = log2(fabs(v)) + (double)TIDAL__EPOCH_HALF_LIVES * (double)(e - d->e_ref);
+    }
+    return key;
+}
+
+
+static tidal__lb *tidal__lb_get(tidal_db *db, uint32_t tenant, uint32_t type, uint32_t ckey1,
+                               uint32_t cval) {
+    uint32_t i = tidal__map_get(&db->lb_map, (uint64_t)tenant << 32 | type,
+                                (uint64_t)ckey1 << 32 | cval);
+    return i == UINT32_MAX ? NULL : &db->lbs[i];
+}
+
+/* Finds or creates a list; returns its index or UINT32_MAX on allocation failure. */
+static uint32_t tidal__lb_make(tidal_db *db, uint32_t tenant, uint32_t type, uint32_t ckey1,
+                               uint32_t cval) {
+    uint64_t k0 = (uint64_t)tenant << 32 | type, k1 = (uint64_t)ckey1 << 32 | cval;
+    uint32_t i = tidal__map_get(&db->lb_map, k0, k1);
+    tidal__lb *lb;
+    if (i != UINT32_MAX) return i;
+    if (!TIDAL__GROW(db, db->lbs, db->cap_lbs, db->n_lbs + 1)) return UINT32_MAX;
+    if (!tidal__map_put(db, &db->lb_map, k0, k1, db->n_lbs)) return UINT32_MAX;
+    lb = &db->lbs[db->n_lbs];
+    memset(lb, 0, sizeof *lb);
+    lb->tenant = tenant;
+    lb->type = type;
+    lb->ckey1 = ckey1;
+    lb->cval = cval;
+    return db->n_lbs++;
+}
+
+static void tidal__lb_remove(tidal__lb *lb, uint32_t slot) {
+    TIDAL_ASSERT(slot < lb->n);
+    lb->m[slot].sig->lb_slot = -1;
+    lb->m[slot] = lb->m[--lb->n];
+    if (slot < lb->n) lb->m[slot].sig->lb_slot = (int32_t)slot;
+    lb->sorted = 0;
+}
+
+/* Members in rank order: key descending, then item id ascending. */
+static int tidal__lb_entry_cmp(const void *a, const void *b) {
+    const tidal__lb_entry *x = (const tidal__lb_entry *)a, *y = (const tidal__lb_entry *)b;
+    int c = tidal__key_cmp(y->key, x->key);
+    if (c) return c;
+    return x->item < y->item ? -1 : x->item > y->item;
+}
+
+static void tidal__lb_sort(tidal__lb *lb) {
+    uint32_t i;
+    if (lb->sorted) return;
+    qsort(lb->m, lb->n, sizeof *lb->m, tidal__lb_entry_cmp);
+    for (i = 0; i < lb->n; i++) lb->m[i].sig->lb_slot = (int32_t)i;
+    lb->sorted = 1;
+}
+
+/* Keeps the top half when the list is full; the best evicted key becomes the threshold. */
+static void tidal__lb_compact(tidal__lb *lb) {
+    uint32_t keep = TIDAL__LB_CAP / 2, i;
+    tidal__lb_sort(lb);
+    TIDAL_ASSERT(lb->n > keep);
+    lb->thr = lb->m[keep].key;
+    lb->has_thr = 1;
+    for (i = keep; i < lb->n; i++) lb->m[i].sig->lb_slot = -1;
+    lb->n = keep;
+}
+
+/* Called after an aggregate changed: keeps "non-members <= thr" true. */
+static void tidal__lb_update(tidal_db *db, tidal__sig *g) {
+    tidal__lb *lb = &db->lbs[g->lb];
+    tidal__key key = tidal__sig_key(g, &db->sig[lb->type]);
+    int above = !lb->has_thr || tidal__key_cmp(key, lb->thr) > 0;
+    if (g->lb_slot >= 0) {
+        if (!above) {
+            tidal__lb_remove(lb, (uint32_t)g->lb_slot);
+            return;
+        }
+        lb->m[g->lb_slot].key = key;
+        lb->sorted = 0;
+        return;
+    }
+    if (!above) return;
+    if (lb->n == lb->cap) {
+        if (lb->n >= TIDAL__LB_CAP) {
+            tidal__lb_compact(lb);
+            if (tidal__key_cmp(key, lb->thr) <= 0) return; /* thr rose past it */
+        } else if (!TIDAL__GROW(db, lb->m, lb->cap, lb->n + 1)) {
+            /* No room: raise the threshold to this key instead of losing the invariant. */
+            if (!lb->has_thr || tidal__key_cmp(key, lb->thr) > 0) lb->thr = key;
+            lb->has_thr = 1;
+            return;
+        }
+    }
+    lb->m[lb->n].key = key;
+    lb->m[lb->n].item = db->ents[g->ent].id;
+    lb->m[lb->n].sig = g;
+    g->lb_slot = (int32_t)lb->n++;
+    lb->sorted = 0;
+}
+
+// >>entities
+// The entity table: (tenant, id) -> row. Rows are created only by applying events, so a
+// lookup never changes state. Tenants keep the list of their items for scans.
+
+static tidal__entity *tidal__ent_find(const tidal_db *db, uint32_t tenant, tidal_id id) {
+    uint32_t i = tidal__map_get(&db->ent_map, tenant, id);
+    return i == UINT32_MAX ? NULL : &db->ents[i];
+}
+
+static tidal__entity *tidal__ent_make(tidal_db *db, uint32_t tenant, tidal_id id) {
+    tidal__entity *e = tidal__ent_find(db, tenant, id);
+    if (e) return e;
+    if (db->n_ents >= TIDAL_ENTITIES_MAX) return NULL;
+    if (!TIDAL__GROW(db, db->ents, db->cap_ents, db->n_ents + 1)) return NULL;
+    if (!tidal__map_put(db, &db->ent_map, tenant, id, db->n_ents)) return NULL;
+    e = &db->ents[db->n_ents++];
+    memset(e, 0, sizeof *e);
+    e->id = id;
+    e->tenant = tenant;
+    db->stats.entities++;
+    return e;
+}
+
+static tidal__tenant *tidal__tenant_find(const tidal_db *db, uint32_t tenant) {
+    uint32_t i = tidal__map_get(&db->tenant_map, tenant, 0);
+    return i == UINT32_MAX ? NULL : &db->tenants[i];
+}
+
+static tidal__tenant *tidal__tenant_make(tidal_db *db, uint32_t tenant) {
+    tidal__tenant *t = tidal__tenant_find(db, tenant);
+    if (t) return t;
+    if (!TIDAL__GROW(db, db->tenants, db->cap_tenants, db->n_tenants + 1)) return NULL;
+    if (!tidal__map_put(db, &db->tenant_map, tenant, 0, db->n_tenants)) return NULL;
+    t = &db->tenants[db->n_tenants++];
+    memset(t, 0, sizeof *t);
+    t->id = tenant;
+    return t;
+}
+
+static uint32_t tidal__ent_index(const tidal_db *db, const tidal__entity *e) {
+    return (uint32_t)(e - db->ents);
+}
+
+/* Makes the item's per-type sig array and lists it in its tenant. */
+static int tidal__ent_make_sigs(tidal_db *db, tidal__entity *e) {
+    tidal__tenant *t;
+    if (e->sigs) return 1;
+    t = tidal__tenant_make(db, e->tenant);
+    if (!t || !TIDAL__GROW(db, t->items, t->cap_items, t->n_items + 1)) return 0;
+    e->sigs = (tidal__sig **)tidal__zalloc(db, sizeof(tidal__sig *) * db->n_sig);
+    if (!e->sigs) return 0;
+    t->items[t->n_items++] = tidal__ent_index(db, e);
+    return 1;
+}
+
+static tidal__sig *tidal__sig_new(tidal_db *db, uint32_t ent, uint32_t lb) {
+    tidal__sig *g = (tidal__sig *)tidal__zalloc(db, sizeof *g);
+    if (!g) return NULL;
+    g->t_max = INT64_MIN;
+    g->lb_slot = -1;
+    g->ent = ent;
+    g->lb = lb;
+    return g;
+}
+
+static const tidal__attr *tidal__attr_find(const tidal_db *db, const tidal__entity *e,
+                                           uint32_t key) {
+    uint32_t i;
+    (void)db;
+    for (i = 0; i < e->n_attrs; i++)
+        if (e->attrs[i].key == key) return &e->attrs[i];
+    return NULL;
+}
+
+static tidal_id tidal__parse_id(const char *s, uint32_t len) {
+    uint64_t v = 0;
+    uint32_t i;
+    if (len == 0 || len > 20) return 0;
+    for (i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        if (v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10) return 0;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    return v;
+}
+
+/* LWW register per (entity, key): the higher HLC wins; a tombstone is a value too. */
+static tidal_result tidal__apply_attr(tidal_db *db, const tidal__event *ev) {
+    uint32_t key = tidal__str_intern(db, ev->key, ev->key_len), val = UINT32_MAX, i;
+    tidal__entity *e;
+    if (key == UINT32_MAX) return TIDAL_ERR_NOMEM;
+    if (ev->value) {
+        val = tidal__str_intern(db, ev->value, ev->value_len);
+        if (val == UINT32_MAX) return TIDAL_ERR_NOMEM;
+    }
+    e = tidal__ent_make(db, ev->tenant, ev->entity);
+    if (!e) return TIDAL_ERR_NOMEM;
+    for (i = 0; i < e->n_attrs && e->attrs[i].key != key; i++) {}
+    if (i == e->n_attrs) {
+        if (!TIDAL__GROW(db, e->attrs, e->cap_attrs, e->n_attrs + 1)) return TIDAL_ERR_NOMEM;
+        e->attrs[i].key = key;
+        e->attrs[i].value = val;
+        e->attrs[i].hlc = ev->hlc;
+        e->n_attrs++;
+    } else if (tidal__hlc_cmp(ev->hlc, e->attrs[i].hlc) > 0) {
+        e->attrs[i].value = val;
+        e->attrs[i].hlc = ev->hlc;
+    } else {
+        return TIDAL_OK; /* an older write: it lost */
+    }
+    if (ev->key_len == 7 && !memcmp(ev->key, "creator", 7))
+        e->creator = val == UINT32_MAX ? 0 : tidal__parse_id(db->strs[val].s, db->strs[val].len);
+    return TIDAL_OK;
+}
+
+// >>negatives
+// Observed-remove sets per (user, kind, target). An add inserts its tag (event id); a
+// remove deletes the tags its writer observed, and remembers ("tombs") any it has not seen
+// added yet, so the add is cancelled whenever it arrives. Suppressed <=> a live tag exists.
+// Both vectors stay sorted; an entry with no tags and no tombs is removed (canonical).
+
+static int tidal__idvec_find(const tidal__idvec *v, tidal_event_id id, uint32_t *pos) {
+    uint32_t lo = 0, hi = v->n;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (tidal__id_cmp(v->v[mid], id) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    *pos = lo;
+    return lo < v->n && tidal__id_cmp(v->v[lo], id) == 0;
+}
+
+static int tidal__idvec_insert(tidal_db *db, tidal__idvec *v, uint32_t pos, tidal_event_id id) {
+    if (!TIDAL__GROW(db, v->v, v->cap, v->n + 1)) return 0;
+    memmove(&v->v[pos + 1], &v->v[pos], sizeof(tidal_event_id) * (v->n - pos));
+    v->v[pos] = id;
+    v->n++;
+    return 1;
+}
+
+static void tidal__idvec_erase(tidal__idvec *v, uint32_t pos) {
+    memmove(&v->v[pos], &v->v[pos + 1], sizeof(tidal_event_id) * (v->n - pos - 1));
+    v->n--;
+}
+
+static int tidal__neg_cmp(uint32_t k1, tidal_id t1, uint32_t k2, tidal_id t2) {
+    if (k1 != k2) return k1 < k2 ? -1 : 1;
+    return t1 < t2 ? -1 : t1 > t2;
+}
+
+static tidal__neg *tidal__neg_find(const tidal__user *u, uint32_t kind, tidal_id target,
+                                   uint32_t *pos) {
+    uint32_t lo = 0, hi = u ? u->n_negs : 0;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (tidal__neg_cmp(u->negs[mid].kind, u->negs[mid].target, kind, target) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    if (pos) *pos = lo;
+    if (u && lo < u->n_negs && u->negs[lo].kind == kind && u->negs[lo].target == target)
+        return &u->negs[lo];
+    return NULL;
+}
+
+static int tidal__neg_live(const tidal__user *u, uint32_t kind, tidal_id target) {
+    const tidal__neg *n = tidal__neg_find(u, kind, target, NULL);
+    return n && n->adds.n > 0;
+}
+
+static int tidal__suppressed(const tidal__user *u, const tidal__entity *item) {
+    if (!u || !u->n_live) return 0;
+    if (tidal__neg_live(u, TIDAL_HIDE, item->id)) return 1;
+    if (item->creator && (tidal__neg_live(u, TIDAL_MUTE, item->creator) ||
+                          tidal__neg_live(u, TIDAL_BLOCK, item->creator)))
+        return 1;
+    return 0;
+}
+
+static tidal__user *tidal__user_make(tidal_db *db, tidal__entity *e) {
+    if (!e->user) e->user = (tidal__user *)tidal__zalloc(db, sizeof(tidal__user));
+    return e->user;
+}
+
+static tidal__neg *tidal__neg_make(tidal_db *db, tidal__user *u, uint32_t kind,
+                                   tidal_id target) {
+    uint32_t pos;
+    tidal__neg *n = tidal__neg_find(u, kind, target, &pos);
+    if (n) return n;
+    if (u->n_negs >= TIDAL_NEGATIVES_MAX) return NULL;
+    if (!TIDAL__GROW(db, u->negs, u->cap_negs, u->n_negs + 1)) return NULL;
+    memmove(&u->negs[pos + 1], &u->negs[pos], sizeof(tidal__neg) * (u->n_negs - pos));
+    n = &u->negs[pos];
+    memset(n, 0, sizeof *n);
+    n->kind = kind;
+    n->target = target;
+    u->n_negs++;
+    return n;
+}
+
+static void tidal__neg_settle(tidal_db *db, tidal__user *u, tidal__neg *n, int was_live) {
+    int live = n->adds.n > 0;
+    if (live && !was_live) u->n_live++;
+    if (!live && was_live) u->n_live--;
+    if (!n->adds.n && !n->tombs.n) {
+        uint32_t pos = (uint32_t)(n - u->negs);
+        tidal__free(db, n->adds.v, sizeof(tidal_event_id) * n->adds.cap);
+        tidal__free(db, n->tombs.v, sizeof(tidal_event_id) * n->tombs.cap);
+        memmove(&u->negs[pos], &u->negs[pos + 1], sizeof(tidal__neg) * (u->n_negs - pos - 1));
+        u->n_negs--;
+    }
+}
+
+static tidal_result tidal__apply_neg(tidal_db *db, const tidal__event *ev) {
+    tidal__entity *e = tidal__ent_make(db, ev->tenant, ev->entity);
+    tidal__user *u = e ? tidal__user_make(db, e) : NULL;
+    tidal__neg *n = u ? tidal__neg_make(db, u, ev->type, ev->other) : NULL;
+    uint32_t i, pos;
+    int was_live;
+    if (!n) return TIDAL_ERR_NOMEM;
+    was_live = n->adds.n > 0;
+    if (ev->kind == TIDAL__EV_NEG_ADD) {
+        if (tidal__idvec_find(&n->tombs, ev->id, &pos)) tidal__idvec_erase(&n->tombs, pos);
+        else if (!tidal__idvec_find(&n->adds, ev->id, &pos) &&
+                 !tidal__idvec_insert(db, &n->adds, pos, ev->id))
+            return TIDAL_ERR_NOMEM;
+    } else {
+        for (i = 0; i < ev->n_tags; i++) {
+            if (tidal__idvec_find(&n->adds, ev->tags[i], &pos)) tidal__idvec_erase(&n->adds, pos);
+            else if (!tidal__idvec_find(&n->tombs, ev->tags[i], &pos) &&
+                     !tidal__idvec_insert(db, &n->tombs, pos, ev->tags[i]))
+                return TIDAL_ERR_NOMEM;
+        }
+    }
+    tidal__neg_settle(db, u, n, was_live);
+    return TIDAL_OK;
+}
+
+// >>sessions
+// A session's journal is kept sorted by sequence number; hwm is the largest n such that
+// 1..n are all present, and the entries above it are "the set above the mark". Events for
+// a session that has not been seen starting create a placeholder the start then fills.
+// Apply never refuses an event for an ended session (that would depend on arrival order);
+// only the local write API does.
+
+static tidal__session *tidal__sess_find(const tidal_db *db, uint32_t tenant, tidal_id id) {
+    uint32_t i = tidal__map_get(&db->sess_map, tenant, id);
+    return i == UINT32_MAX ? NULL : &db->sess[i];
+}
+
+static tidal__session *tidal__sess_make(tidal_db *db, uint32_t tenant, tidal_id id) {
+    tidal__session *s = tidal__sess_find(db, tenant, id);
+    if (s) return s;
+    if (db->n_sess >= TIDAL_SESSIONS_MAX) return NULL;
+    if (!TIDAL__GROW(db, db->sess, db->cap_sess, db->n_sess + 1)) return NULL;
+    if (!tidal__map_put(db, &db->sess_map, tenant, id, db->n_sess)) return NULL;
+    s = &db->sess[db->n_sess++];
+    memset(s, 0, sizeof *s);
+    s->tenant = tenant;
+    s->id = id;
+    return s;
+}
+
+static int tidal__sess_has(const tidal__session *s, uint64_t seq, uint32_t *pos) {
+    uint32_t lo = 0, hi = s->n_j;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (s->j[mid].seq < seq) lo = mid + 1;
+        else hi = mid;
+    }
+    if (pos) *pos = lo;
+    return lo < s->n_j && s->j[lo].seq == seq;
+}
+
+/* Adds a journal entry; a (session, seq) already present is a no-op (returns 0). */
+static int tidal__sess_journal(tidal_db *db, tidal__session *s, const tidal__jentry *je) {
+    uint32_t pos;
+    if (tidal__sess_has(s, je->seq, &pos)) return 0;
+    if (!TIDAL__GROW(db, s->j, s->cap_j, s->n_j + 1)) return -1;
+    memmove(&s->j[pos + 1], &s->j[pos], sizeof(tidal__jentry) * (s->n_j - pos));
+    s->j[pos] = *je;
+    s->n_j++;
+    while (tidal__sess_has(s, s->hwm + 1, NULL)) s->hwm++;
+    return 1;
+}
+
+static tidal_result tidal__apply_session(tidal_db *db, const tidal__event *ev) {
+    tidal__session *s = tidal__sess_make(db, ev->tenant, ev->entity);
+    if (!s) return TIDAL_ERR_NOMEM;
+    if (ev->kind == TIDAL__EV_SESSION_START) {
+        if (!s->has_start) {
+            s->has_start = 1;
+            s->user = ev->other;
+            s->start_ns = ev->time_ns;
+            s->ttl_ns = ev->ttl_ns;
+            if (s->ttl_ns && s->start_ns + s->ttl_ns < db->next_expiry_ns)
+                db->next_expiry_ns = s->start_ns + s->ttl_ns;
+        }
+    } else if (ev->kind == TIDAL__EV_SESSION_END) {
+        s->ended |= ev->type == 2 ? 2u : 1u;
+    } else {
+        tidal__jentry je;
+        memset(&je, 0, sizeof je);
+        je.seq = ev->seq;
+        je.kind = TIDAL_SESSION_NOTE;
+        je.note = tidal__str_intern(db, ev->value, ev->value_len);
+        if (je.note == UINT32_MAX) return TIDAL_ERR_NOMEM;
+        if (tidal__sess_journal(db, s, &je) < 0) return TIDAL_ERR_NOMEM;
+    }
+    return TIDAL_OK;
+}
+
+// >>apply
+// The fold: tidal__apply takes one decoded event, drops it if its id was applied before,
+// and folds it into state. Every write path (local calls, and later the WAL and
+// replication) ends here, so exactly-once and order-independence are decided in one place.
+
+static tidal__csig *tidal__csig_find(const tidal__entity *e, uint32_t type, uint32_t ckey,
+                                     uint32_t cval) {
+    uint32_t i;
+    for (i = 0; i < e->n_csigs; i++)
+        if (e->csigs[i].type == type && e->csigs[i].ckey == ckey && e->csigs[i].cval == cval)
+            return &e->csigs[i];
+    return NULL;
+}
+
+/* Finds or creates the aggregate for (entity, type, cohort) and reserves room in it. */
+static tidal__sig *tidal__sig_for(tidal_db *db, tidal__entity *e, uint32_t type, int cohort,
+                                  uint32_t ckey, uint32_t cval) {
+    uint32_t ent = tidal__ent_index(db, e), lb;
+    tidal__sig *g;
+    if (!cohort) {
+        g = e->sigs[type];
+        if (!g) {
+            lb = tidal__lb_make(db, e->tenant, type, 0, 0);
+            if (lb == UINT32_MAX || !(g = tidal__sig_new(db, ent, lb))) return NULL;
+            e->sigs[type] = g;
+        }
+    } else {
+        tidal__csig *c = tidal__csig_find(e, type, ckey, cval);
+        if (!c) {
+            if (e->n_csigs >= TIDAL_COHORT_SIGS_MAX) return NULL;
+            if (!TIDAL__GROW(db, e->csigs, e->cap_csigs, e->n_csigs + 1)) return NULL;
+            lb = tidal__lb_make(db, e->tenant, type, ckey + 1, cval);
+            if (lb == UINT32_MAX || !(g = tidal__sig_new(db, ent, lb))) return NULL;
+            c = &e->csigs[e->n_csigs++];
+            c->type = type;
+            c->ckey = ckey;
+            c->cval = cval;
+            c->sig = g;
+        }
+        g = c->sig;
+    }
+    return tidal__sig_reserve(db, g) ? g : NULL;
+}
+
+static void tidal__sig_fold(tidal_db *db, tidal__sig *g, const tidal__sigdef *d,
+                            const tidal__contrib *c) {
+    tidal__sig_add(g, d, c);
+    tidal__lb_update(db, g);
+}
+
+static tidal_result tidal__apply_signal(tidal_db *db, const tidal__event *ev) {
+    const tidal__sigdef *d = &db->sig[ev->type];
+    tidal__sig *g[1 + TIDAL_COHORT_KEYS_MAX];
+    tidal__contrib c;
+    tidal__entity *e = tidal__ent_make(db, ev->tenant, ev->entity);
+    uint32_t i, n = 1;
+    if (!e || !tidal__ent_make_sigs(db, e)) return TIDAL_ERR_NOMEM;
+    if (!(g[0] = tidal__sig_for(db, e, ev->type, 0, 0, 0))) return TIDAL_ERR_NOMEM;
+    for (i = 0; i < ev->n_cohort; i++) {
+        uint32_t v = tidal__str_intern(db, ev->cohort_val[i], ev->cohort_len[i]);
+        if (v == UINT32_MAX) return TIDAL_ERR_NOMEM;
+        e = &db->ents[g[0]->ent]; /* interning cannot move ents, but stay explicit */
+        if (!(g[n++] = tidal__sig_for(db, e, ev->type, 1, ev->cohort_key[i], v)))
+            return TIDAL_ERR_NOMEM;
+    }
+    if (ev->other) { /* the user: remember what they signalled (FOR USER ... UNSEEN) */
+        tidal__entity *u = tidal__ent_make(db, ev->tenant, ev->other);
+        if (!u || !tidal__user_make(db, u)) return TIDAL_ERR_NOMEM;
+        if (tidal__set_add(db, &u->user->seen, ev->entity) < 0) return TIDAL_ERR_NOMEM;
+    }
+    if (ev->session) {
+        tidal__session *s = tidal__sess_make(db, ev->tenant, ev->session);
+        tidal__jentry je;
+        if (!s) return TIDAL_ERR_NOMEM;
+        memset(&je, 0, sizeof je);
+        je.seq = ev->seq;
+        je.kind = TIDAL_SESSION_SIGNAL;
+        je.type = ev->type;
+        je.item = ev->entity;
+        je.weight = ev->weight;
+        je.time_ns = ev->time_ns;
+        if (tidal__sess_journal(db, s, &je) < 0) return TIDAL_ERR_NOMEM;
+    }
+    /* Everything is reserved; from here on nothing can fail. */
+    tidal__contrib_make(d, ev->time_ns, ev->weight, &c);
+    for (i = 0; i < n; i++) tidal__sig_fold(db, g[i], d, &c);
+    return TIDAL_OK;
+}
+
+/* Folds one event. Returns TIDAL_OK, or TIDAL_OK with *dup = 1 when it was applied before. */
+static tidal_result tidal__apply(tidal_db *db, const tidal__event *ev, int *dup) {
+    tidal_result r;
+    *dup = 0;
+    TIDAL_ASSERT(ev->kind >= 1 && ev->kind <= TIDAL__EV_KIND_MAX);
+    if (tidal__event_applied(db, ev->id)) {
+        *dup = 1;
+        db->stats.events_duplicate++;
+        return TIDAL_OK;
+    }
+    switch (ev->kind) {
+    case TIDAL__EV_SIGNAL: r = tidal__apply_signal(db, ev); break;
+    case TIDAL__EV_ATTR: r = tidal__apply_attr(db, ev); break;
+    case TIDAL__EV_NEG_ADD:
+    case TIDAL__EV_NEG_REMOVE: r = tidal__apply_neg(db, ev); break;
+    default: r = tidal__apply_session(db, ev); break;
+    }
+    if (r != TIDAL_OK) return r;
+    if (!tidal__event_mark(db, ev->id, ev->time_ns)) return TIDAL_ERR_NOMEM;
+    if (ev->id.hi & TIDAL__IDEM_BIT) tidal__idem_gc(db, ev->time_ns);
+    db->stats.events_applied++;
+    return TIDAL_OK;
+}
+
+// >>query
+// RETRIEVE: resolve names, then answer from the top-K list of (type, cohort) when its
+// members above the threshold suffice; otherwise scan the tenant's items (profiles always
+// scan, since types with different half-lives reorder over time) and rebuild the list.
+// Results are ordered by exact score at t, then item id.
+
+typedef struct tidal__qctx {
+    tidal_db *db;
+    const tidal_query *q;
+    int64_t t;
+    uint32_t limit;
+    int cohort;               /* 1 if a cohort restriction is active */
+    uint32_t ckey, cval;
+    uint32_t wkey[TIDAL_WHERE_MAX], wval[TIDAL_WHERE_MAX];
+    const tidal__user *user;
+    const tidal__u64set *seen;
+    uint64_t considered;
+} tidal__qctx;
+
+static int tidal__hit_better(const tidal_hit *a, const tidal_hit *b) {
+    if (a->score != b->score) return a->score > b->score;
+    return a->item < b->item;
+}
+
+/* Bounded result heap: worst hit at the root. */
+static void tidal__heap_push(tidal_hit *h, uint32_t *n, uint32_t cap, tidal_hit x) {
+    uint32_t i;
+    if (*n == cap) {
+        if (!cap || !tidal__hit_better(&x, &h[0])) return;
+        h[0] = x;
+        i = 0;
+        for (;;) { /* sift down: children that are worse move up */
+            uint32_t l = 2 * i + 1, r = l + 1, w = i;
+            if (l < *n && tidal__hit_better(&h[w], &h[l])) w = l;
+            if (r < *n && tidal__hit_better(&h[w], &h[r])) w = r;
+            if (w == i) break;
+            x = h[i]; h[i] = h[w]; h[w] = x;
+            i = w;
+        }
+        return;
+    }
+    i = (*n)++;
+    h[i] = x;
+    while (i && tidal__hit_better(&h[(i - 1) / 2], &h[i])) {
+        uint32_t p = (i - 1) / 2;
+        x = h[i]; h[i] = h[p]; h[p] = x;
+        i = p;
+    }
+}
+
+static int tidal__hit_cmp(const void *a, const void *b) {
+    const tidal_hit *x = (const tidal_hit *)a, *y = (const tidal_hit *)b;
+    if (tidal__hit_better(x, y)) return -1;
+    if (tidal__hit_better(y, x)) return 1;
+    return 0;
+}
+
+static int tidal__item_passes(const tidal__qctx *c, const tidal__entity *e) {
+    uint32_t i;
+    for (i = 0; i < c->q->where_count; i++) {
+        const tidal__attr *a = tidal__attr_find(c->db, e, c->wkey[i]);
+        if (!a || a->value != c->wval[i]) return 0;
+    }
+    if (c->user && tidal__suppressed(c->user, e)) return 0;
+    if (c->seen && tidal__set_has(c->seen, e->id)) return 0;
+    return 1;
+}
+
+static const tidal__sig *tidal__item_sig(const tidal__qctx *c, const tidal__entity *e,
+                                         uint32_t type) {
+    const tidal__csig *cs;
+    if (!e->sigs) return NULL;
+    if (!c->cohort) return e->sigs[type];
+    cs = tidal__csig_find(e, type, c->ckey, c->cval);
+    return cs ? cs->sig : NULL;
+}
+
+/* Score of an item for the query; returns 0 if it has no signal of the ranked type(s). */
+static int tidal__item_score(const tidal__qctx *c, const tidal__entity *e, double *score) {
+    tidal_db *db = c->db;
+    const tidal__sig *g;
+    int any = 0;
+    uint32_t i;
+    *score = 0;
+    if (c->q->rank_kind == TIDAL_QUERY_SIGNAL) {
+        g = tidal__item_sig(c, e, c->q->rank_index);
+        if (!g) return 0;
+        *score = tidal__sig_score(g, &db->sig[c->q->rank_index], c->t);
+        return 1;
+    }
+    for (i = 0; i < db->prof[c->q->rank_index].n; i++) {
+        uint32_t type = db->prof[c->q->rank_index].type[i];
+        g = tidal__item_sig(c, e, type);
+        if (!g) continue;
+        any = 1;
+        *score += db->prof[c->q->rank_index].weight[i] * tidal__sig_score(g, &db->sig[type], c->t);
+    }
+    return any;
+}
+
+/* Rebuilds a list from a full pass: the best TIDAL__LB_CAP / 2 keys become members. */
+static void tidal__lb_rebuild(tidal_db *db, tidal__lb *lb, const tidal__qctx *c,
+                              const tidal__tenant *t) {
+    uint32_t i;
+    for (i = 0; i < lb->n; i++) lb->m[i].sig->lb_slot = -1;
+    lb->n = 0;
+    lb->has_thr = 0;
+    lb->sorted = 0;
+    for (i = 0; i < t->n_items; i++) {
+        const tidal__entity *e = &db->ents[t->items[i]];
+        tidal__sig *g = (tidal__sig *)tidal__item_sig(c, e, lb->type);
+        if (g) tidal__lb_update(db, g);
+    }
+}
+
+static uint32_t tidal__scan(tidal__qctx *c, const tidal__tenant *t, tidal_hit *heap) {
+    tidal_db *db = c->db;
+    uint32_t i, n = 0;
+    for (i = 0; t && i < t->n_items; i++) {
+        const tidal__entity *e = &db->ents[t->items[i]];
+        tidal_hit h;
+        if (!tidal__item_score(c, e, &h.score)) continue;
+        c->considered++;
+        if (!tidal__item_passes(c, e)) continue;
+        h.item = e->id;
+        tidal__heap_push(heap, &n, c->limit, h);
+    }
+    return n;
+}
+
+/* Answers from the list's members; returns 0 when they cannot prove the answer. */
+static int tidal__from_index(tidal__qctx *c, tidal__lb *lb, tidal_hit *heap, uint32_t *n) {
+    tidal_db *db = c->db;
+    uint32_t i, got = 0;
+    tidal__key kth;
+    kth.s = 0;
+    kth.k = 0;
+    tidal__lb_sort(lb);
+    *n = 0;
+    for (i = 0; i < lb->n; i++) {
+        const tidal__lb_entry *m = &lb->m[i];
+        const tidal__entity *e;
+        tidal_hit h;
+        if (lb->has_thr && !tidal__key_clearly_above(m->key, lb->thr)) return 0;
+        if (got >= c->limit && tidal__key_clearly_above(kth, m->key)) return 1;
+        e = &db->ents[m->sig->ent];
+        c->considered++;
+        if (!tidal__item_passes(c, e)) continue;
+        h.item = e->id;
+        h.score = tidal__sig_score(m->sig, &db->sig[lb->type], c->t);
+        tidal__heap_push(heap, n, c->limit, h);
+        if (++got == c->limit) kth = m->key;
+    }
+    return !lb->has_thr; /* walked every member: complete only if none was ever evicted */
+}
+
+static tidal_result tidal__query_check(tidal_db *db, const tidal_query *q) {
+    uint32_t i;
+    if (q->rank_kind == TIDAL_QUERY_SIGNAL) {
+        if (q->rank_index >= db->n_sig)
+            return tidal__err(db, TIDAL_ERR_INVALID, "unknown signal type %u", q->rank_index);
+    } else if (q->rank_kind == TIDAL_QUERY_PROFILE) {
+        if (q->rank_index >= db->n_prof)
+            return tidal__err(db, TIDAL_ERR_INVALID, "unknown profile %u", q->rank_index);
+    } else {
+        return tidal__err(db, TIDAL_ERR_INVALID, "rank_kind must be SIGNAL or PROFILE");
+    }
+    if (q->limit > db->limit_max)
+        return tidal__err(db, TIDAL_ERR_LIMIT, "limit %u above the maximum %u", q->limit,
+                          db->limit_max);
+    if (q->where_count > TIDAL_WHERE_MAX || (q->where_count && !q->where))
+        return tidal__err(db, TIDAL_ERR_INVALID, "where: at most %d filters", TIDAL_WHERE_MAX);
+    for (i = 0; i < q->where_count; i++)
+        if (!tidal__name_ok(q->where[i].key, TIDAL_NAME_MAX) || !q->where[i].value ||
+            tidal__strnlen(q->where[i].value, TIDAL_VALUE_MAX) > TIDAL_VALUE_MAX)
+            return tidal__err(db, TIDAL_ERR_INVALID, "where filter %u: bad key or value", i);
+    if ((q->cohort_key == NULL) != (q->cohort_value == NULL))
+        return tidal__err(db, TIDAL_ERR_INVALID, "cohort needs both key and value");
+    if (q->exclude_seen && !q->for_user)
+        return tidal__err(db, TIDAL_ERR_INVALID, "exclude_seen needs for_user");
+    if (q->time_ns < 0) return tidal__err(db, TIDAL_ERR_INVALID, "negative time");
+    return TIDAL_OK;
+}
+
+/* Resolves strings to interned ids; *empty = 1 when some name was never stored, which
+   means no item can match. */
+static tidal_result tidal__query_resolve(tidal__qctx *c, int *empty) {
+    tidal_db *db = c->db;
+    const tidal_query *q = c->q;
+    const tidal__entity *u;
+    uint32_t i;
+    *empty = 0;
+    if (q->cohort_key) {
+        size_t vl = tidal__strnlen(q->cohort_value, TIDAL_VALUE_MAX);
+        for (i = 0; i < db->n_ckey && strcmp(db->ckey[i], q->cohort_key); i++) {}
+        if (i == db->n_ckey)
+            return tidal__err(db, TIDAL_ERR_INVALID, "'%.64s' is not a cohort key", q->cohort_key);
+        if (vl > TIDAL_VALUE_MAX) return tidal__err(db, TIDAL_ERR_INVALID, "cohort value too long");
+        c->cohort = 1;
+        c->ckey = i;
+        c->cval = tidal__str_find(db, q->cohort_value, (uint32_t)vl);
+        if (c->cval == UINT32_MAX) *empty = 1;
+    }
+    for (i = 0; i < q->where_count; i++) {
+        c->wkey[i] = tidal__str_find(db, q->where[i].key, (uint32_t)strlen(q->where[i].key));
+        c->wval[i] = tidal__str_find(db, q->where[i].value, (uint32_t)strlen(q->where[i].value));
+        if (c->wkey[i] == UINT32_MAX || c->wval[i] == UINT32_MAX) *empty = 1;
+    }
+    if (q->for_user && (u = tidal__ent_find(db, q->tenant, q->for_user)) && u->user) {
+        c->user = u->user;
+        if (q->exclude_seen) c->seen = &u->user->seen;
+    }
+    return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_retrieve(tidal_db *db, const tidal_query *q, tidal_hit *out,
+                                      uint32_t cap, uint32_t *count, tidal_query_stats *stats) {
+    tidal__qctx c;
+    tidal_query_stats st;
+    const tidal__tenant *t;
+    tidal__lb *lb = NULL;
+    tidal_result r;
+    uint32_t n = 0;
+    int empty;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!q || !count || (!out && cap)) return tidal__err(db, TIDAL_ERR_INVALID, "NULL argument");
+    if ((r = tidal__query_check(db, q)) != TIDAL_OK) return r;
+    memset(&c, 0, sizeof c);
+    memset(&st, 0, sizeof st);
+    c.db = db;
+    c.q = q;
+    c.t = q->time_ns ? q->time_ns : db->env->clock_wall_ns(db->env->user);
+    c.limit = q->limit ? q->limit : 20;
+    if (c.limit > cap) return tidal__err(db, TIDAL_ERR_LIMIT, "out has room for %u hits, limit %u", cap, c.limit);
+    if ((r = tidal__query_resolve(&c, &empty)) != TIDAL_OK) return r;
+    st.shards_asked = st.shards_answered = 1;
+    t = tidal__tenant_find(db, q->tenant);
+    if (!empty && t) {
+        if (q->rank_kind == TIDAL_QUERY_SIGNAL)
+            lb = tidal__lb_get(db, q->tenant, q->rank_index, c.cohort ? c.ckey + 1 : 0,
+                               c.cohort ? c.cval : 0);
+        if (lb && tidal__from_index(&c, lb, out, &n)) {
+            st.used_index = 1;
+        } else {
+            c.considered = 0;
+            n = tidal__scan(&c, t, out);
+            if (lb) tidal__lb_rebuild(db, lb, &c, t);
+        }
+    }
+    qsort(out, n, sizeof *out, tidal__hit_cmp);
+    st.items_considered = c.considered;
+    *count = n;
+    if (stats) *stats = st;
+    tidal__ok(db);
+    return TIDAL_OK;
+}
+
+// >>digest
+// The canonical encoding of state, streamed into BLAKE3. Everything is emitted in an order
+// that depends only on content (tenants, entities, keys, tags, sessions sorted by value,
+// strings as bytes, never interned ids), little-endian, so equal event sets give equal
+// bytes on every node. Encoding order is part of the digest format (version 1).
+
+typedef struct tidal__enc {
+    struct tidal_blake3 h;
+    uint8_t buf[512];
+    uint32_t n;
+} tidal__enc;
+
+static void tidal__enc_flush(tidal__enc *x) {
+    tidal_blake3_update(&x->h, x->buf, x->n);
+    x->n = 0;
+}
+static void tidal__enc_bytes(tidal__enc *x, const void *p, size_t len) {
+    if (x->n + len > sizeof x->buf) tidal__enc_flush(x);
+    if (len > sizeof x->buf) {
+        tidal_blake3_update(&x->h, p, len);
+        return;
+    }
+    memcpy(x->buf + x->n, p, len);
+    x->n += (uint32_t)len;
+}
+static void tidal__enc_u64(tidal__enc *x, uint64_t v) {
+    uint8_t b[8];
+    int i;
+    for (i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i));
+    tidal__enc_bytes(x, b, 8);
+}
+static void tidal__enc_fx(tidal__enc *x, tidal__fx f) {
+    tidal__enc_u64(x, f.lo);
+    tidal__enc_u64(x, f.hi);
+}
+static void tidal__enc_f64(tidal__enc *x, double d) {
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    tidal__enc_u64(x, u);
+}
+static void tidal__enc_str(tidal__enc *x, const tidal_db *db, uint32_t id) {
+    if (id == UINT32_MAX) {
+        tidal__enc_u64(x, UINT64_MAX);
+        return;
+    }
+    tidal__enc_u64(x, db->strs[id].len);
+    tidal__enc_bytes(x, db->strs[id].s, db->strs[id].len);
+}
+
+static int tidal__str_cmp(const tidal_db *db, uint32_t a, uint32_t b) {
+    const tidal__str *x = &db->strs[a], *y = &db->strs[b];
+    uint32_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->s, y->s, n);
+    if (c) return c;
+    return x->len < y->len ? -1 : x->len > y->len;
+}
+
+static void tidal__enc_sig(tidal__enc *x, const tidal__sig *g) {
+    uint32_t i;
+    int l;
+    tidal__enc_u64(x, g->count_pos);
+    tidal__enc_u64(x, g->count_neg);
+    tidal__enc_fx(x, g->w_pos);
+    tidal__enc_fx(x, g->w_neg);
+    tidal__enc_u64(x, (uint64_t)g->t_max);
+    tidal__enc_u64(x, g->n_epochs);
+    for (i = 0; i < g->n_epochs; i++) {
+        tidal__enc_u64(x, (uint64_t)g->epochs[i].e);
+        tidal__enc_fx(x, g->epochs[i].acc);
+    }
+    for (l = 0; l < TIDAL__LVLS; l++) {
+        tidal__enc_u64(x, g->lvl[l].n);
+        for (i = 0; i < g->lvl[l].n; i++) {
+            tidal__enc_u64(x, (uint64_t)g->lvl[l].b[i].key);
+            tidal__enc_u64(x, g->lvl[l].b[i].count);
+            tidal__enc_fx(x, g->lvl[l].b[i].w);
+        }
+    }
+}
+
+/* Small insertion sorts keep the encoder allocation-free; the arrays are per entity. */
+static void tidal__sort_attrs(const tidal_db *db, tidal__attr *a, uint32_t n) {
+    uint32_t i, j;
+    for (i = 1; i < n; i++) {
+        tidal__attr t = a[i];
+        for (j = i; j > 0 && tidal__str_cmp(db, a[j - 1].key, t.key) > 0; j--) a[j] = a[j - 1];
+        a[j] = t;
+    }
+}
+
+static int tidal__csig_less(const tidal_db *db, const tidal__csig *a, const tidal__csig *b) {
+    if (a->type != b->type) return a->type < b->type;
+    if (a->ckey != b->ckey) return a->ckey < b->ckey;
+    return tidal__str_cmp(db, a->cval, b->cval) < 0;
+}
+
+static void tidal__sort_csigs(const tidal_db *db, tidal__csig *a, uint32_t n) {
+    uint32_t i, j;
+    for (i = 1; i < n; i++) {
+        tidal__csig t = a[i];
+        for (j = i; j > 0 && tidal__csig_less(db, &t, &a[j - 1]); j--) a[j] = a[j - 1];
+        a[j] = t;
+    }
+}
+
+static void tidal__enc_user(tidal__enc *x, tidal__user *u, uint64_t *seen) {
+    uint32_t i, j, n = 0;
+    tidal__enc_u64(x, u->n_negs);
+    for (i = 0; i < u->n_negs; i++) {
+        const tidal__neg *g = &u->negs[i];
+        tidal__enc_u64(x, g->kind);
+        tidal__enc_u64(x, g->target);
+        tidal__enc_u64(x, g->adds.n);
+        for (j = 0; j < g->adds.n; j++) {
+            tidal__enc_u64(x, g->adds.v[j].hi);
+            tidal__enc_u64(x, g->adds.v[j].lo);
+        }
+        tidal__enc_u64(x, g->tombs.n);
+        for (j = 0; j < g->tombs.n; j++) {
+            tidal__enc_u64(x, g->tombs.v[j].hi);
+            tidal__enc_u64(x, g->tombs.v[j].lo);
+        }
+    }
+    tidal__enc_u64(x, u->seen.n);
+    if (!u->seen.n) return;
+    for (i = 0; i < u->seen.cap; i++)
+        if (u->seen.slot[i]) seen[n++] = u->seen.slot[i];
+    qsort(seen, n, sizeof *seen, tidal__u64_cmp);
+    for (i = 0; i < n; i++) tidal__enc_u64(x, seen[i]);
+}
+
+static int tidal__sig_empty(const tidal__sig *g) {
+    return !g || (g->count_pos == 0 && g->count_neg == 0);
+}
+
+/* An entity with no content: rows left behind by an apply that failed for lack of memory
+   (no event was folded) and users whose negatives all cancelled. Digests skip them, so
+   they are indistinguishable from absent rows. */
+static int tidal__ent_empty(const tidal_db *db, const tidal__entity *e) {
+    uint32_t i;
+    if (e->n_attrs) return 0;
+    for (i = 0; e->sigs && i < db->n_sig; i++)
+        if (!tidal__sig_empty(e->sigs[i])) return 0;
+    for (i = 0; i < e->n_csigs; i++)
+        if (!tidal__sig_empty(e->csigs[i].sig)) return 0;
+    return !e->user || (!e->user->n_negs && !e->user->seen.n);
+}
+
+static void tidal__enc_entity(tidal__enc *x, tidal_db *db, tidal__entity *e, uint64_t *seen) {
+    uint32_t i, n = 0;
+    tidal__enc_u64(x, e->id);
+    tidal__sort_attrs(db, e->attrs, e->n_attrs);
+    tidal__enc_u64(x, e->n_attrs);
+    for (i = 0; i < e->n_attrs; i++) {
+        tidal__enc_str(x, db, e->attrs[i].key);
+        tidal__enc_str(x, db, e->attrs[i].value);
+        tidal__enc_u64(x, (uint64_t)e->attrs[i].hlc.wall_ns);
+        tidal__enc_u64(x, (uint64_t)e->attrs[i].hlc.logical << 32 | e->attrs[i].hlc.node);
+    }
+    for (i = 0; e->sigs && i < db->n_sig; i++) {
+        if (tidal__sig_empty(e->sigs[i])) continue;
+        tidal__enc_u64(x, i);
+        tidal__enc_sig(x, e->sigs[i]);
+    }
+    tidal__enc_u64(x, UINT64_MAX);
+    tidal__sort_csigs(db, e->csigs, e->n_csigs);
+    for (i = 0; i < e->n_csigs; i++) n += !tidal__sig_empty(e->csigs[i].sig);
+    tidal__enc_u64(x, n);
+    for (i = 0; i < e->n_csigs; i++) {
+        if (tidal__sig_empty(e->csigs[i].sig)) continue;
+        tidal__enc_u64(x, (uint64_t)e->csigs[i].type << 32 | e->csigs[i].ckey);
+        tidal__enc_str(x, db, e->csigs[i].cval);
+        tidal__enc_sig(x, e->csigs[i].sig);
+    }
+    if (e->user && (e->user->n_negs || e->user->seen.n)) tidal__enc_user(x, e->user, seen);
+    else tidal__enc_u64(x, UINT64_MAX);
+}
+
+static void tidal__enc_session(tidal__enc *x, const tidal_db *db, const tidal__session *s) {
+    uint32_t i;
+    tidal__enc_u64(x, s->id);
+    tidal__enc_u64(x, s->user);
+    tidal__enc_u64(x, (uint64_t)s->start_ns);
+    tidal__enc_u64(x, (uint64_t)s->ttl_ns);
+    tidal__enc_u64(x, (uint64_t)s->ended << 1 | (uint64_t)(s->has_start != 0));
+    tidal__enc_u64(x, s->hwm);
+    tidal__enc_u64(x, s->n_j);
+    for (i = 0; i < s->n_j; i++) {
+        const tidal__jentry *j = &s->j[i];
+        tidal__enc_u64(x, j->seq);
+        tidal__enc_u64(x, (uint64_t)j->kind << 32 | j->type);
+        tidal__enc_u64(x, j->item);
+        tidal__enc_f64(x, j->weight);
+        tidal__enc_u64(x, (uint64_t)j->time_ns);
+        if (j->kind == TIDAL_SESSION_NOTE) tidal__enc_str(x, db, j->note);
+    }
+}
+
+static int tidal__sess_empty(const tidal__session *s) {
+    return !s->has_start && !s->n_j && !s->ended;
+}
+
+typedef struct tidal__sortkey {
+    uint64_t key;
+    uint32_t idx;
+} tidal__sortkey;
+
+static int tidal__sortkey_cmp(const void *a, const void *b) {
+    const tidal__sortkey *x = (const tidal__sortkey *)a, *y = (const tidal__sortkey *)b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Emits one tenant: its entities by id, then its sessions by id. */
+static void tidal__enc_tenant(tidal__enc *x, tidal_db *db, uint32_t tenant,
+                              tidal__sortkey *tmp, uint64_t *seen) {
+    uint32_t i, n = 0;
+    tidal__enc_u64(x, tenant);
+    for (i = 0; i < db->n_ents; i++)
+        if (db->ents[i].tenant == tenant && !tidal__ent_empty(db, &db->ents[i])) {
+            tmp[n].key = db->ents[i].id;
+            tmp[n++].idx = i;
+        }
+    qsort(tmp, n, sizeof *tmp, tidal__sortkey_cmp);
+    tidal__enc_u64(x, n);
+    for (i = 0; i < n; i++) tidal__enc_entity(x, db, &db->ents[tmp[i].idx], seen);
+    n = 0;
+    for (i = 0; i < db->n_sess; i++)
+        if (db->sess[i].tenant == tenant && !tidal__sess_empty(&db->sess[i])) {
+            tmp[n].key = db->sess[i].id;
+            tmp[n++].idx = i;
+        }
+    qsort(tmp, n, sizeof *tmp, tidal__sortkey_cmp);
+    tidal__enc_u64(x, n);
+    for (i = 0; i < n; i++) tidal__enc_session(x, db, &db->sess[tmp[i].idx]);
+}
+
+/* Tenants with content in entities or sessions, ascending, into tids; returns the count. */
+static uint32_t tidal__digest_tenants(const tidal_db *db, uint32_t *tids, uint32_t cap) {
+    uint32_t i, k, nt = 0;
+    for (i = 0; i < db->n_ents + db->n_sess; i++) {
+        uint32_t t = i < db->n_ents ? db->ents[i].tenant : db->sess[i - db->n_ents].tenant;
+        if (i < db->n_ents ? tidal__ent_empty(db, &db->ents[i])
+                           : tidal__sess_empty(&db->sess[i - db->n_ents]))
+            continue;
+        for (k = 0; k < nt && tids[k] != t; k++) {}
+        if (k == nt && nt < cap) tids[nt++] = t;
+    }
+    for (i = 1; i < nt; i++) { /* insertion sort: tenants are few */
+        uint32_t v = tids[i];
+        for (k = i; k > 0 && tids[k - 1] > v; k--) tids[k] = tids[k - 1];
+        tids[k] = v;
+    }
+    return nt;
+}
+
+TIDAL_API tidal_result tidal_db_digest(tidal_db *db, uint64_t tenant, uint8_t out[32]) {
+    tidal__enc x;
+    tidal__sortkey *tmp;
+    uint64_t *seen;
+    uint32_t *tids, i, nt, n, max_seen = 1, ntc;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!out) return tidal__err(db, TIDAL_ERR_INVALID, "out is NULL");
+    if (tenant != TIDAL_ALL_TENANTS && tenant > UINT32_MAX)
+        return tidal__err(db, TIDAL_ERR_INVALID, "tenant out of range");
+    n = (db->n_ents > db->n_sess ? db->n_ents : db->n_sess) + 1;
+    ntc = db->n_tenants + db->n_sess + 1;
+    for (i = 0; i < db->n_ents; i++)
+        if (db->ents[i].user && db->ents[i].user->seen.n > max_seen)
+            max_seen = db->ents[i].user->seen.n;
+    tmp = (tidal__sortkey *)tidal__alloc(db, sizeof(tidal__sortkey) * n);
+    tids = (uint32_t *)tidal__alloc(db, sizeof(uint32_t) * ntc);
+    seen = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * max_seen);
+    if (tmp && tids && seen) {
+        memset(&x, 0, sizeof x);
+        tidal_blake3_init_derive_key(&x.h, "tidal 2026-11 state digest v1");
+        if (tenant != TIDAL_ALL_TENANTS) {
+            tidal__enc_tenant(&x, db, (uint32_t)tenant, tmp, seen);
+        } else {
+            nt = tidal__digest_tenants(db, tids, ntc);
+            tidal__enc_u64(&x, nt);
+            for (i = 0; i < nt; i++) tidal__enc_tenant(&x, db, tids[i], tmp, seen);
+        }
+        tidal__enc_flush(&x);
+        tidal_blake3_final(&x.h, out, 32);
+    }
+    tidal__free(db, tmp, sizeof(tidal__sortkey) * n);
+    tidal__free(db, tids, sizeof(uint32_t) * ntc);
+    tidal__free(db, seen, sizeof(uint64_t) * max_seen);
+    if (!tmp || !tids || !seen) return tidal__err(db, TIDAL_ERR_NOMEM, "digest scratch");
+    tidal__ok(db);
+    return TIDAL_OK;
+}
+// >>query_parse
+// RETRIEVE text parser: turns "RETRIEVE items SIGNAL view FOR USER 42 ..." into a
+// tidal_query_text in one left-to-right pass over exactly len bytes; no allocation, no recursion.
+// Limits: names 1..TIDAL__QNAME_MAX bytes, values 0..TIDAL__QVALUE_MAX bytes after unescaping,
+// at most TIDAL__QWHERE_MAX WHERE conditions, LIMIT 1..TIDAL_LIMIT_MAX, each clause once.
+// Invariants: the cursor never passes len; *out is written only on success (we parse into a
+// zeroed local and copy it); every error sets a position <= len and a non-empty message.
+
+/* Private limits of the text form. They mirror the array sizes of tidal_query_text, which
+   the typedef below checks at compile time (a negative array size fails the build). */
+#define TIDAL__QNAME_MAX 64   /* signal/profile names, cohort and WHERE keys, bytes */
+#define TIDAL__QVALUE_MAX 256 /* cohort and WHERE values, bytes after unescaping */
+#define TIDAL__QWHERE_MAX 8   /* WHERE conditions per query */
+#ifndef TIDAL_LIMIT_MAX
+#define TIDAL_LIMIT_MAX 100000 /* largest LIMIT the text form accepts */
+#endif
+
+#define TIDAL__QP_FIELD_SIZE(f) sizeof(((tidal_query_text *)0)->f)
+typedef char tidal__qp_sizes_match_struct[
+    (TIDAL__QP_FIELD_SIZE(rank_name) == TIDAL__QNAME_MAX + 1 &&
+     TIDAL__QP_FIELD_SIZE(cohort_key) == TIDAL__QNAME_MAX + 1 &&
+     TIDAL__QP_FIELD_SIZE(cohort_value) == TIDAL__QVALUE_MAX + 1 &&
+     TIDAL__QP_FIELD_SIZE(where_key[0]) == TIDAL__QNAME_MAX + 1 &&
+     TIDAL__QP_FIELD_SIZE(where_value[0]) == TIDAL__QVALUE_MAX + 1 &&
+     TIDAL__QP_FIELD_SIZE(where_key) == TIDAL__QWHERE_MAX * (TIDAL__QNAME_MAX + 1) &&
+     TIDAL__QP_FIELD_SIZE(where_value) == TIDAL__QWHERE_MAX * (TIDAL__QVALUE_MAX + 1))
+        ? 1 : -1];
+
+/* One bit per clause, so "each clause at most once" is a mask test. */
+#define TIDAL__QP_TENANT 1u
+#define TIDAL__QP_FOR 2u
+#define TIDAL__QP_COHORT 4u
+#define TIDAL__QP_WHERE 8u
+#define TIDAL__QP_LIMIT 16u
+#define TIDAL__QP_AT 32u
+
+/* Parser cursor. tok is the start of the token last looked at: errors about it point there. */
+typedef struct tidal__qp {
+    const char *s;
+    size_t len;
+    size_t pos;
+    size_t tok;
+    tidal_parse_error *err;
+} tidal__qp;
+
+/* Records an error (when the caller asked for one) and returns TIDAL_ERR_PARSE, so every
+   failure site is a single `return tidal__qp_fail(...)`. */
+static tidal_result tidal__qp_fail(tidal__qp *p, size_t pos, const char *msg) {
+    TIDAL_ASSERT(pos <= p->len && msg && msg[0]);
+    if (p->err) {
+        p->err->position = (uint32_t)pos; /* len <= UINT32_MAX was checked on entry */
+        snprintf(p->err->message, sizeof p->err->message, "%s", msg);
+    }
+    return TIDAL_ERR_PARSE;
+}
+
+/* Explicit ranges rather than <ctype.h>: the grammar must not depend on the C locale, and
+   isalnum() on a negative char is undefined. */
+static int tidal__qp_is_name_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '.' || c == '-';
+}
+
+static void tidal__qp_skip_ws(tidal__qp *p) {
+    while (p->pos < p->len) {
+        char c = p->s[p->pos];
+        if (c != ' ' && c != '\t' && c != '\r' && c != '\n') break;
+        p->pos++;
+    }
+}
+
+/* Skips whitespace and returns the length of the run of name bytes at the cursor without
+   consuming it (keywords, names and numbers are all such runs). 0: the next token is not a
+   word, or the input ended. Sets p->tok to the token start. */
+static size_t tidal__qp_peek_word(tidal__qp *p) {
+    size_t n = 0;
+    tidal__qp_skip_ws(p);
+    p->tok = p->pos;
+    while (p->pos + n < p->len && tidal__qp_is_name_char(p->s[p->pos + n])) n++;
+    return n;
+}
+
+/* Case-insensitive match of the n-byte word at the cursor against an upper-case keyword. */
+static int tidal__qp_is_kw(const tidal__qp *p, size_t n, const char *kw) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        char c = p->s[p->pos + i];
+        if (c >= 'a' && c <= 'z') c = (char)(c - 'a' + 'A');
+        if (kw[i] == '\0' || c != kw[i]) return 0; /* kw[i] is read only while i < strlen */
+    }
+    return kw[n] == '\0';
+}
+
+/* Consumes the keyword kw or fails with msg at the offending token. */
+static tidal_result tidal__qp_expect_kw(tidal__qp *p, const char *kw, const char *msg) {
+    size_t n = tidal__qp_peek_word(p);
+    if (!tidal__qp_is_kw(p, n, kw)) return tidal__qp_fail(p, p->tok, msg);
+    p->pos += n;
+    return TIDAL_OK;
+}
+
+/* Consumes the punctuation byte c (whitespace allowed before it) or fails with msg. */
+static tidal_result tidal__qp_expect_char(tidal__qp *p, char c, const char *msg) {
+    tidal__qp_skip_ws(p);
+    if (p->pos >= p->len || p->s[p->pos] != c) return tidal__qp_fail(p, p->pos, msg);
+    p->pos++;
+    return TIDAL_OK;
+}
+
+/* name := [A-Za-z0-9_.-]+ of 1..TIDAL__QNAME_MAX bytes, copied NUL-terminated into dst
+   (which has TIDAL__QNAME_MAX + 1 bytes). */
+static tidal_result tidal__qp_name(tidal__qp *p, char *dst) {
+    size_t n = tidal__qp_peek_word(p);
+    if (n == 0) return tidal__qp_fail(p, p->tok, "expected name");
+    if (n > TIDAL__QNAME_MAX) return tidal__qp_fail(p, p->tok, "name too long");
+    memcpy(dst, p->s + p->pos, n);
+    dst[n] = '\0';
+    p->pos += n;
+    return TIDAL_OK;
+}
+
+/* A quoted value; the cursor is on the opening quote. Only \" and \\ are escapes. Any other
+   backslash is an error rather than a literal, so a backslash never has two meanings and
+   escapes such as \n can be added later without changing what existing queries mean.
+   Errors about the whole string (too long, unterminated) point at its opening quote. NUL
+   cannot occur (rejected on entry), so dst ends up a proper C string. */
+static tidal_result tidal__qp_quoted(tidal__qp *p, char *dst) {
+    size_t open = p->pos, i = p->pos + 1, n = 0;
+    TIDAL_ASSERT(open < p->len && p->s[open] == '"');
+    while (i < p->len && p->s[i] != '"') {
+        char c = p->s[i];
+        if (c == '\\') {
+            if (i + 1 >= p->len) return tidal__qp_fail(p, open, "unterminated string");
+            c = p->s[i + 1];
+            if (c != '"' && c != '\\') return tidal__qp_fail(p, i, "invalid escape");
+            i++;
+        }
+        if (n == TIDAL__QVALUE_MAX) return tidal__qp_fail(p, open, "value too long");
+        dst[n++] = c;
+        i++;
+    }
+    if (i >= p->len) return tidal__qp_fail(p, open, "unterminated string");
+    dst[n] = '\0';
+    p->pos = i + 1;
+    return TIDAL_OK;
+}
+
+/* value := bare word (non-empty) | quoted string; dst has TIDAL__QVALUE_MAX + 1 bytes. */
+static tidal_result tidal__qp_value(tidal__qp *p, char *dst) {
+    size_t n = tidal__qp_peek_word(p);
+    if (n == 0 && p->pos < p->len && p->s[p->pos] == '"') return tidal__qp_quoted(p, dst);
+    if (n == 0) return tidal__qp_fail(p, p->tok, "expected value");
+    if (n > TIDAL__QVALUE_MAX) return tidal__qp_fail(p, p->tok, "value too long");
+    memcpy(dst, p->s + p->pos, n);
+    dst[n] = '\0';
+    p->pos += n;
+    return TIDAL_OK;
+}
+
+/* An unsigned decimal in [min, max]. The whole word must be digits (so "12abc" and "-1" are
+   "expected number", not a number followed by junk); anything outside the range, including
+   uint64 overflow, fails with range_msg at the number. */
+static tidal_result tidal__qp_number(tidal__qp *p, uint64_t min, uint64_t max,
+                                     const char *range_msg, uint64_t *out) {
+    size_t n = tidal__qp_peek_word(p), i;
+    uint64_t v = 0;
+    if (n == 0) return tidal__qp_fail(p, p->tok, "expected number");
+    for (i = 0; i < n; i++) {
+        char c = p->s[p->pos + i];
+        if (c < '0' || c > '9') return tidal__qp_fail(p, p->tok, "expected number");
+    }
+    for (i = 0; i < n; i++) {
+        uint64_t d = (uint64_t)(p->s[p->pos + i] - '0');
+        /* v * 10 + d <= max without computing it: the check can itself never overflow. */
+        if (d > max || v > (max - d) / 10) return tidal__qp_fail(p, p->tok, range_msg);
+        v = v * 10 + d;
+    }
+    if (v < min) return tidal__qp_fail(p, p->tok, range_msg);
+    p->pos += n;
+    *out = v;
+    return TIDAL_OK;
+}
+
+/* FOR USER n [UNSEEN] */
+static tidal_result tidal__qp_for_user(tidal__qp *p, tidal_query_text *q) {
+    uint64_t v;
+    size_t n;
+    tidal_result r = tidal__qp_expect_kw(p, "USER", "expected USER");
+    if (r == TIDAL_OK) r = tidal__qp_number(p, 1, UINT64_MAX, "user out of range", &v);
+    if (r != TIDAL_OK) return r;
+    q->for_user = (tidal_id)v;
+    n = tidal__qp_peek_word(p);
+    if (tidal__qp_is_kw(p, n, "UNSEEN")) {
+        q->exclude_seen = 1;
+        p->pos += n;
+    }
+    return TIDAL_OK;
+}
+
+/* WHERE name '=' value (AND name '=' value)* */
+static tidal_result tidal__qp_where(tidal__qp *p, tidal_query_text *q) {
+    for (;;) {
+        tidal_result r;
+        size_t n;
+        if (q->where_count == TIDAL__QWHERE_MAX) {
+            tidal__qp_skip_ws(p); /* point at the condition that does not fit */
+            return tidal__qp_fail(p, p->pos, "too many WHERE conditions");
+        }
+        r = tidal__qp_name(p, q->where_key[q->where_count]);
+        if (r == TIDAL_OK) r = tidal__qp_expect_char(p, '=', "expected '='");
+        if (r == TIDAL_OK) r = tidal__qp_value(p, q->where_value[q->where_count]);
+        if (r != TIDAL_OK) return r;
+        q->where_count++;
+        n = tidal__qp_peek_word(p);
+        if (!tidal__qp_is_kw(p, n, "AND")) return TIDAL_OK;
+        p->pos += n;
+    }
+}
+
+/* Names of the clauses, indexed like their bits (1 << i). */
+static const char *const tidal__qp_clause_names[6] = {"TENANT", "FOR",   "COHORT",
+                                                      "WHERE",  "LIMIT", "AT"};
+
+/* One clause; the cursor is on its n-byte keyword. *seen holds the clauses parsed so far. */
+static tidal_result tidal__qp_clause(tidal__qp *p, size_t n, tidal_query_text *q,
+                                     unsigned *seen) {
+    char msg[64];
+    unsigned bit, i;
+    uint64_t v = 0;
+    tidal_result r;
+    for (i = 0; i < 6; i++)
+        if (tidal__qp_is_kw(p, n, tidal__qp_clause_names[i])) break;
+    if (i == 6) return tidal__qp_fail(p, p->tok, "expected clause or end of query");
+    bit = 1u << i;
+    if (*seen & bit) {
+        snprintf(msg, sizeof msg, "duplicate %s clause", tidal__qp_clause_names[i]);
+        return tidal__qp_fail(p, p->tok, msg);
+    }
+    *seen |= bit;
+    p->pos += n;
+    switch (bit) {
+    case TIDAL__QP_TENANT:
+        r = tidal__qp_number(p, 0, UINT32_MAX, "tenant out of range", &v);
+        q->tenant = (uint32_t)v;
+        return r;
+    case TIDAL__QP_FOR:
+        return tidal__qp_for_user(p, q);
+    case TIDAL__QP_COHORT:
+        r = tidal__qp_name(p, q->cohort_key);
+        if (r == TIDAL_OK) r = tidal__qp_expect_char(p, ':', "expected ':'");
+        if (r == TIDAL_OK) r = tidal__qp_value(p, q->cohort_value);
+        q->has_cohort = 1; /* harmless on error: q is the caller's scratch copy */
+        return r;
+    case TIDAL__QP_WHERE:
+        return tidal__qp_where(p, q);
+    case TIDAL__QP_LIMIT:
+        r = tidal__qp_number(p, 1, TIDAL_LIMIT_MAX, "limit out of range", &v);
+        q->limit = (uint32_t)v;
+        return r;
+    default:
+        TIDAL_ASSERT(bit == TIDAL__QP_AT);
+        r = tidal__qp_number(p, 1, (uint64_t)INT64_MAX, "time out of range", &v);
+        q->time_ns = (int64_t)v;
+        return r;
+    }
+}
+
+/* RETRIEVE items (SIGNAL | PROFILE) name */
+static tidal_result tidal__qp_head(tidal__qp *p, tidal_query_text *q) {
+    tidal_result r;
+    size_t n = tidal__qp_peek_word(p);
+    if (p->pos == p->len) return tidal__qp_fail(p, p->len, "empty query");
+    if (!tidal__qp_is_kw(p, n, "RETRIEVE")) return tidal__qp_fail(p, p->tok, "expected RETRIEVE");
+    p->pos += n;
+    r = tidal__qp_expect_kw(p, "ITEMS", "expected items");
+    if (r != TIDAL_OK) return r;
+    n = tidal__qp_peek_word(p);
+    if (tidal__qp_is_kw(p, n, "PROFILE")) q->is_profile = 1;
+    else if (!tidal__qp_is_kw(p, n, "SIGNAL"))
+        return tidal__qp_fail(p, p->tok, "expected SIGNAL or PROFILE");
+    p->pos += n;
+    return tidal__qp_name(p, q->rank_name);
+}
+
+/* clause* [;] EOF. Every iteration consumes at least the clause keyword or fails, so the
+   loop ends. */
+static tidal_result tidal__qp_tail(tidal__qp *p, tidal_query_text *q) {
+    unsigned seen = 0;
+    for (;;) {
+        size_t before, n = tidal__qp_peek_word(p);
+        tidal_result r;
+        if (p->pos == p->len) return TIDAL_OK;
+        if (n == 0 && p->s[p->pos] == ';') {
+            p->pos++;
+            tidal__qp_skip_ws(p);
+            if (p->pos != p->len) return tidal__qp_fail(p, p->pos, "expected end of query");
+            return TIDAL_OK;
+        }
+        before = p->pos;
+        r = tidal__qp_clause(p, n, q, &seen);
+        if (r != TIDAL_OK) return r;
+        TIDAL_ASSERT(p->pos > before && p->pos <= p->len);
+    }
+}
+
+static tidal_result tidal__qp_invalid(tidal_parse_error *err, const char *msg) {
+    if (err) {
+        err->position = 0;
+        snprintf(err->message, sizeof err->message, "%s", msg);
+    }
+    return TIDAL_ERR_INVALID;
+}
+
+TIDAL_API tidal_result tidal_query_parse(const char *text, size_t len, tidal_query_text *out,
+                                         tidal_parse_error *err) {
+    tidal__qp p;
+    tidal_query_text q;
+    tidal_result r;
+    if (!out) return tidal__qp_invalid(err, "null output");
+    if (!text && len) return tidal__qp_invalid(err, "null text");
+    p.s = text;
+    p.len = len;
+    p.pos = 0;
+    p.tok = 0;
+    p.err = err;
+    /* Positions are 32-bit in tidal_parse_error; a query this large is never meaningful. */
+    if ((uint64_t)len > UINT32_MAX) return tidal__qp_fail(&p, 0, "query too long");
+    /* Rejecting NUL up front means every later copy yields a proper C string, and the
+       caller learns that it passed a length past the end of its string. */
+    if (len) {
+        const char *nul = (const char *)memchr(text, '\0', len);
+        if (nul) return tidal__qp_fail(&p, (size_t)(nul - text), "unexpected nul byte");
+    }
+    /* Zeroed scratch copy: absent clauses read as 0 and *out stays untouched on error. */
+    memset(&q, 0, sizeof q);
+    r = tidal__qp_head(&p, &q);
+    if (r == TIDAL_OK) r = tidal__qp_tail(&p, &q);
+    if (r != TIDAL_OK) return r;
+    TIDAL_ASSERT(p.pos == p.len && q.where_count <= TIDAL__QWHERE_MAX);
+    memcpy(out, &q, sizeof q);
+    if (err) {
+        err->position = 0;
+        err->message[0] = '\0';
+    }
+    return TIDAL_OK;
+}
+
+// >>db
+// Open/close and the public entry points. Each entry point validates every argument
+// before touching state, builds one event, and hands it to tidal__apply; a rejected call
+// changes nothing. Schema validation names the offending field in tidal_errmsg().
+
+static tidal_result tidal__schema_load(tidal_db *db, const tidal_schema *s) {
+    uint32_t i, j;
+    if (!s->signals || s->signal_count == 0 || s->signal_count > TIDAL_SIGNAL_TYPES_MAX)
+        return tidal__err(db, TIDAL_ERR_SCHEMA, "schema.signal_count must be 1..%d",
+                          TIDAL_SIGNAL_TYPES_MAX);
+    for (i = 0; i < s->signal_count; i++) {
+        const tidal_signal_def *d = &s->signals[i];
+        tidal__sigdef *o = &db->sig[i];
+        if (!tidal__name_ok(d->name, TIDAL_NAME_MAX))
+            return tidal__err(db, TIDAL_ERR_SCHEMA, "signals[%u].name: 1..%d of [A-Za-z0-9_.-]",
+                              i, TIDAL_NAME_MAX);
+        for (j = 0; j < i; j++)
+            if (!strcmp(db->sig[j].name, d->name))
+                return tidal__err(db, TIDAL_ERR_SCHEMA, "signals[%u].name '%s' repeats", i, d->name);
+        if (d->permanent ? d->half_life_s != 0.0
+                         : !(d->half_life_s > 0.0 && d->half_life_s <= 3.2e8))
+            return tidal__err(db, TIDAL_ERR_SCHEMA,
+                              "signals[%u].half_life_s: (0, 3.2e8] seconds, or 0 when permanent", i);
+        if (d->windows & ~(uint32_t)0x1F)
+            return tidal__err(db, TIDAL_ERR_SCHEMA, "signals[%u].windows: unknown bits", i);
+        strcpy(o->name, d->name);
+        o->half_life_s = d->half_life_s;
+        o->half_life_ns = d->permanent ? 0 : (int64_t)llround(d->half_life_s * 1e9);
+        if (!d->permanent && o->half_life_ns < 1)
+            return tidal__err(db, TIDAL_ERR_SCHEMA, "signals[%u].half_life_s below 1 ns", i);
+        o->epoch_ns = o->half_life_ns * TIDAL__EPOCH_HALF_LIVES;
+        o->e_ref = INT64_MIN;
+        o->windows = d->windows ? d->windows | TIDAL_WINDOW_ALL : 0x1F;
+        o->permanent = d->permanent != 0;
+        o->negative = d->negative != 0;
+    }
+    db->n_sig = s->signal_count;
+    if (s->cohort_key_count > TIDAL_COHORT_KEYS_MAX || (s->cohort_key_count && !s->cohort_keys))
+        return tidal__err(db, TIDAL_ERR_SCHEMA, "schema.cohort_key_count must be 0..%d",
+                          TIDAL_COHORT_KEYS_MAX);
+    for (i = 0; i < s->cohort_key_count; i++) {
+        if (!tidal__name_ok(s->cohort_keys[i], TIDAL_NAME_MAX))
+            return tidal__err(db, TIDAL_ERR_SCHEMA, "cohort_keys[%u]: bad name", i);
+        for (j = 0; j < i; j++)
+            if (!strcmp(db->ckey[j], s->cohort_keys[i]))
+                return tidal__err(db, TIDAL_ERR_SCHEMA, "cohort_keys[%u] repeats", i);
+        strcpy(db->ckey[i], s->cohort_keys[i]);
+    }
+    db->n_ckey = s->cohort_key_count;
+    return TIDAL_OK;
+}
+
+static tidal_result tidal__profiles_load(tidal_db *db, const tidal_schema *s) {
+    uint32_t i, j, k;
+    if (s->profile_count > TIDAL_PROFILES_MAX || (s->profile_count && !s->profiles))
+        return tidal__err(db, TIDAL_ERR_SCHEMA, "schema.profile_count must be 0..%d",
+                          TIDAL_PROFILES_MAX);
+    for (i = 0; i < s->profile_count; i++) {
+        const tidal_profile_def *p = &s->profiles[i];
+        tidal__profdef *o = &db->prof[i];
+        if (!tidal__name_ok(p->name, TIDAL_NAME_MAX))
+            return tidal__err(db, TIDAL_ERR_SCHEMA, "profiles[%u].name: bad name", i);
+        for (j = 0; j < i; j++)
+            if (!strcmp(db->prof[j].name, p->name))
+                return tidal__err(db, TIDAL_ERR_SCHEMA, "profiles[%u].name repeats", i);
+        if (!p->terms || p->term_count == 0 || p->term_count > TIDAL_PROFILE_TERMS_MAX)
+            return tidal__err(db, TIDAL_ERR_SCHEMA, "profiles[%u].term_count must be 1..%d", i,
+                              TIDAL_PROFILE_TERMS_MAX);
+        for (j = 0; j < p->term_count; j++) {
+            for (k = 0; k < db->n_sig; k++)
+                if (p->terms[j].signal && !strcmp(p->terms[j].signal, db->sig[k].name)) break;
+            if (k == db->n_sig)
+                return tidal__err(db, TIDAL_ERR_SCHEMA, "profiles[%u].terms[%u]: unknown signal", i, j);
+            if (!isfinite(p->terms[j].weight))
+                return tidal__err(db, TIDAL_ERR_SCHEMA, "profiles[%u].terms[%u]: weight not finite", i, j);
+            o->type[j] = k;
+            o->weight[j] = p->terms[j].weight;
+        }
+        strcpy(o->name, p->name);
+        o->n = p->term_count;
+    }
+    db->n_prof = s->profile_count;
+    return TIDAL_OK;
+}
+
+static tidal_result tidal__config_load(tidal_db *db, const tidal_config *cfg) {
+    tidal_result r;
+    if (cfg->path) return tidal__err(db, TIDAL_ERR_INVALID, "config.path: durable storage is not built yet; use NULL (ephemeral)");
+    if (cfg->future_bound_ns < 0 || cfg->idempotency_window_ns < 0)
+        return tidal__err(db, TIDAL_ERR_INVALID, "config: negative duration");
+    if (cfg->retrieve_limit_max > TIDAL_LIMIT_MAX)
+        return tidal__err(db, TIDAL_ERR_INVALID, "config.retrieve_limit_max above %d", TIDAL_LIMIT_MAX);
+    if (cfg->session_events_max > TIDAL_SESSION_EVENTS_MAX)
+        return tidal__err(db, TIDAL_ERR_INVALID, "config.session_events_max above %d",
+                          TIDAL_SESSION_EVENTS_MAX);
+    if (cfg->env && (cfg->env->version != TIDAL_ENV_VERSION || !cfg->env->clock_wall_ns ||
+                     !cfg->env->random_fill))
+        return tidal__err(db, TIDAL_ERR_INVALID, "config.env: wrong version or missing methods");
+    db->env = cfg->env ? cfg->env : tidal_env_posix();
+    db->node = cfg->node;
+    db->future_bound_ns = cfg->future_bound_ns ? cfg->future_bound_ns : 60 * TIDAL_NS_PER_S;
+    db->idem_window_ns = cfg->idempotency_window_ns ? cfg->idempotency_window_ns : TIDAL__DAY_NS;
+    db->limit_max = cfg->retrieve_limit_max ? cfg->retrieve_limit_max : 1000;
+    db->session_events_max = cfg->session_events_max ? cfg->session_events_max : 4096;
+    db->next_expiry_ns = INT64_MAX;
+    db->idem_gc_at = INT64_MIN;
+    if ((r = tidal__schema_load(db, &cfg->schema)) != TIDAL_OK) return r;
+    return tidal__profiles_load(db, &cfg->schema);
+}
+
+TIDAL_API tidal_result tidal_db_open(const tidal_config *cfg, tidal_db **out) {
+    tidal_allocator a;
+    tidal_db *db;
+    tidal_result r;
+    if (!out) return TIDAL_ERR_INVALID;
+    *out = NULL;
+    if (!cfg) return TIDAL_ERR_INVALID;
+    if (cfg->allocator) {
+        if (!cfg->allocator->alloc || !cfg->allocator->realloc || !cfg->allocator->free)
+            return TIDAL_ERR_INVALID;
+        a = *cfg->allocator;
+    } else {
+        a.user = NULL;
+        a.alloc = tidal__default_alloc;
+        a.realloc = tidal__default_realloc;
+        a.free = tidal__default_free;
+    }
+    db = (tidal_db *)a.alloc(a.user, sizeof *db);
+    if (!db) return TIDAL_ERR_NOMEM;
+    memset(db, 0, sizeof *db);
+    db->alloc = a;
+    if ((r = tidal__config_load(db, cfg)) != TIDAL_OK) {
+        /* The message is lost with the handle; print nothing, return the code. */
+        a.free(a.user, db, sizeof *db);
+        return r;
+    }
+    db->env->random_fill(db->env->user, &db->incarnation, sizeof db->incarnation);
+    *out = db;
+    return TIDAL_OK;
+}
+
+static void tidal__ent_free(tidal_db *db, tidal__entity *e) {
+    uint32_t i;
+    if (e->sigs) {
+        for (i = 0; i < db->n_sig; i++) tidal__sig_free(db, e->sigs[i]);
+        tidal__free(db, e->sigs, sizeof(tidal__sig *) * db->n_sig);
+    }
+    for (i = 0; i < e->n_csigs; i++) tidal__sig_free(db, e->csigs[i].sig);
+    tidal__free(db, e->csigs, sizeof(tidal__csig) * e->cap_csigs);
+    tidal__free(db, e->attrs, sizeof(tidal__attr) * e->cap_attrs);
+    if (e->user) {
+        for (i = 0; i < e->user->n_negs; i++) {
+            tidal__free(db, e->user->negs[i].adds.v, sizeof(tidal_event_id) * e->user->negs[i].adds.cap);
+            tidal__free(db, e->user->negs[i].tombs.v, sizeof(tidal_event_id) * e->user->negs[i].tombs.cap);
+        }
+        tidal__free(db, e->user->negs, sizeof(tidal__neg) * e->user->cap_negs);
+        tidal__set_free(db, &e->user->seen);
+        tidal__free(db, e->user, sizeof(tidal__user));
+    }
+}
+
+TIDAL_API void tidal_db_close(tidal_db *db) {
+    tidal_allocator a;
+    uint32_t i;
+    if (!db) return;
+    for (i = 0; i < db->n_ents; i++) tidal__ent_free(db, &db->ents[i]);
+    tidal__free(db, db->ents, sizeof(tidal__entity) * db->cap_ents);
+    for (i = 0; i < db->n_tenants; i++)
+        tidal__free(db, db->tenants[i].items, sizeof(uint32_t) * db->tenants[i].cap_items);
+    tidal__free(db, db->tenants, sizeof(tidal__tenant) * db->cap_tenants);
+    for (i = 0; i < db->n_sess; i++) tidal__free(db, db->sess[i].j, sizeof(tidal__jentry) * db->sess[i].cap_j);
+    tidal__free(db, db->sess, sizeof(tidal__session) * db->cap_sess);
+    for (i = 0; i < db->n_lbs; i++) tidal__free(db, db->lbs[i].m, sizeof(tidal__lb_entry) * db->lbs[i].cap);
+    tidal__free(db, db->lbs, sizeof(tidal__lb) * db->cap_lbs);
+    for (i = 0; i < db->n_strs; i++) tidal__free(db, db->strs[i].s, (size_t)db->strs[i].len + 1);
+    tidal__free(db, db->strs, sizeof(tidal__str) * db->cap_strs);
+    for (i = 0; i < db->n_origins; i++) tidal__set_free(db, &db->origins[i].above);
+    tidal__free(db, db->origins, sizeof(tidal__origin) * db->cap_origins);
+    tidal__free(db, db->idem_time, sizeof(int64_t) * db->cap_idem);
+    tidal__free(db, db->scratch_tags, sizeof(tidal_event_id) * db->cap_scratch_tags);
+    tidal__map_free(db, &db->ent_map);
+    tidal__map_free(db, &db->tenant_map);
+    tidal__map_free(db, &db->sess_map);
+    tidal__map_free(db, &db->lb_map);
+    tidal__map_free(db, &db->str_map);
+    tidal__map_free(db, &db->idem_map);
+    TIDAL_ASSERT(db->stats.bytes_state == 0); /* every allocation was returned */
+    a = db->alloc;
+    a.free(a.user, db, sizeof *db);
+}
+
+TIDAL_API void tidal_db_stats_get(const tidal_db *db, tidal_db_stats *out) {
+    if (!out) return;
+    memset(out, 0, sizeof *out);
+    if (db) *out = db->stats;
+}
+
+TIDAL_API tidal_result tidal_signal_type(const tidal_db *db, const char *name, uint32_t *type) {
+    uint32_t i;
+    if (!db || !name || !type) return TIDAL_ERR_INVALID;
+    for (i = 0; i < db->n_sig; i++)
+        if (!strcmp(db->sig[i].name, name)) {
+            *type = i;
+            return TIDAL_OK;
+        }
+    return TIDAL_ERR_NOT_FOUND;
+}
+
+static int64_t tidal__now(tidal_db *db) { return db->env->clock_wall_ns(db->env->user); }
+
+/* Applies a locally written event and fills the receipt. */
+static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *receipt) {
+    int dup = 0;
+    tidal_result r = tidal__apply(db, ev, &dup);
+    if (r != TIDAL_OK) return tidal__err(db, r, "apply failed: %s", tidal_strerror(r));
+    if (receipt) {
+        receipt->id = ev->id;
+        receipt->duplicate = dup;
+        receipt->lsn = 0;
+    }
+    tidal__ok(db);
+    return TIDAL_OK;
+}
+
+/* Resolves cohort tags: the caller's, or the user's current attribute values. */
+static tidal_result tidal__cohort_tags(tidal_db *db, const tidal_signal *s, tidal__event *ev) {
+    uint32_t i, k;
+    ev->n_cohort = 0;
+    if (s->cohort) {
+        if (s->cohort_count > db->n_ckey)
+            return tidal__err(db, TIDAL_ERR_INVALID, "more cohort tags than cohort keys");
+        for (k = 0; k < db->n_ckey; k++) { /* emit in cohort key order: canonical */
+            for (i = 0; i < s->cohort_count; i++) {
+                if (!s->cohort[i].key || !s->cohort[i].value)
+                    return tidal__err(db, TIDAL_ERR_INVALID, "cohort[%u]: NULL key or value", i);
+                if (strcmp(s->cohort[i].key, db->ckey[k])) continue;
+                if (ev->n_cohort && ev->cohort_key[ev->n_cohort - 1] == k)
+                    return tidal__err(db, TIDAL_ERR_INVALID, "cohort key '%s' repeats", db->ckey[k]);
+                ev->cohort_len[ev->n_cohort] = (uint32_t)tidal__strnlen(s->cohort[i].value, TIDAL_VALUE_MAX);
+                if (ev->cohort_len[ev->n_cohort] > TIDAL_VALUE_MAX)
+                    return tidal__err(db, TIDAL_ERR_INVALID, "cohort[%u]: value too long", i);
+                ev->cohort_key[ev->n_cohort] = k;
+                ev->cohort_val[ev->n_cohort++] = s->cohort[i].value;
+            }
+        }
+        if (ev->n_cohort != s->cohort_count)
+            return tidal__err(db, TIDAL_ERR_INVALID, "cohort tag key is not a schema cohort key");
+        return TIDAL_OK;
+    }
+    if (s->cohort_count) return tidal__err(db, TIDAL_ERR_INVALID, "cohort_count without cohort");
+    if (s->user) {
+        const tidal__entity *u = tidal__ent_find(db, s->tenant, s->user);
+        for (k = 0; u && k < db->n_ckey; k++) {
+            uint32_t key = tidal__str_find(db, db->ckey[k], (uint32_t)strlen(db->ckey[k]));
+            const tidal__attr *a = key == UINT32_MAX ? NULL : tidal__attr_find(db, u, key);
+            if (!a || a->value == UINT32_MAX) continue;
+            ev->cohort_key[ev->n_cohort] = k;
+            ev->cohort_val[ev->n_cohort] = db->strs[a->value].s;
+            ev->cohort_len[ev->n_cohort++] = db->strs[a->value].len;
+        }
+    }
+    return TIDAL_OK;
+}
+
+/* Validates a signal and fills ev (kind, tenant, item, type, weight, time, user, cohort). */
+static tidal_result tidal__signal_event(tidal_db *db, const tidal_signal *s, tidal__event *ev) {
+    int64_t now;
+    if (!s) return tidal__err(db, TIDAL_ERR_INVALID, "signal is NULL");
+    if (s->item == 0) return tidal__err(db, TIDAL_ERR_INVALID, "item id 0 is invalid");
+    if (s->type >= db->n_sig) return tidal__err(db, TIDAL_ERR_INVALID, "unknown signal type %u", s->type);
+    if (!isfinite(s->weight) || fabs(s->weight) > TIDAL_WEIGHT_MAX)
+        return tidal__err(db, TIDAL_ERR_INVALID, "weight must be finite with |w| <= %g", TIDAL_WEIGHT_MAX);
+    if (s->time_ns < 0) return tidal__err(db, TIDAL_ERR_INVALID, "negative event time");
+    if (s->idem.key ? (s->idem.key_len == 0 || s->idem.key_len > TIDAL_IDEM_KEY_MAX) : s->idem.key_len != 0)
+        return tidal__err(db, TIDAL_ERR_INVALID, "idempotency key must be 1..%d bytes", TIDAL_IDEM_KEY_MAX);
+    now = tidal__now(db);
+    memset(ev, 0, sizeof *ev);
+    ev->kind = TIDAL__EV_SIGNAL;
+    ev->tenant = s->tenant;
+    ev->entity = s->item;
+    ev->other = s->user;
+    ev->type = s->type;
+    ev->weight = s->weight;
+    ev->time_ns = s->time_ns ? s->time_ns : now;
+    if (ev->time_ns > now + db->future_bound_ns)
+        return tidal__err(db, TIDAL_ERR_FUTURE, "event time %lld is more than %lld ns ahead of now",
+                          (long long)ev->time_ns, (long long)db->future_bound_ns);
+    return tidal__cohort_tags(db, s, ev);
+}
+
+TIDAL_API tidal_result tidal_signal_write(tidal_db *db, const tidal_signal *s,
+                                          tidal_receipt *receipt) {
+    tidal__event ev;
+    tidal_result r;
+    if (!db) return TIDAL_ERR_INVALID;
+    if ((r = tidal__signal_event(db, s, &ev)) != TIDAL_OK) return r;
+    ev.hlc = tidal__hlc_now(db);
+    ev.id = s->idem.key ? tidal__derived_id(s->tenant, 'c', s->idem.key, s->idem.key_len, s->idem.seq)
+                        : tidal__origin_id(db);
+    return tidal__write(db, &ev, receipt);
+}
+
+TIDAL_API tidal_result tidal_attr_set(tidal_db *db, uint32_t tenant, tidal_id entity,
+                                      const char *key, const char *value,
+                                      tidal_receipt *receipt) {
+    tidal__event ev;
+    size_t vl = 0;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!entity) return tidal__err(db, TIDAL_ERR_INVALID, "entity id 0 is invalid");
+    if (!tidal__name_ok(key, TIDAL_NAME_MAX))
+        return tidal__err(db, TIDAL_ERR_INVALID, "attribute key: 1..%d of [A-Za-z0-9_.-]", TIDAL_NAME_MAX);
+    if (value && (vl = tidal__strnlen(value, TIDAL_VALUE_MAX)) > TIDAL_VALUE_MAX)
+        return tidal__err(db, TIDAL_ERR_INVALID, "attribute value longer than %d", TIDAL_VALUE_MAX);
+    {
+        const tidal__entity *e = tidal__ent_find(db, tenant, entity);
+        uint32_t k = tidal__str_find(db, key, (uint32_t)strlen(key));
+        if (e && e->n_attrs >= TIDAL_ATTRS_MAX && (k == UINT32_MAX || !tidal__attr_find(db, e, k)))
+            return tidal__err(db, TIDAL_ERR_LIMIT, "entity has %d attributes", TIDAL_ATTRS_MAX);
+    }
+    memset(&ev, 0, sizeof ev);
+    ev.kind = TIDAL__EV_ATTR;
+    ev.tenant = tenant;
+    ev.entity = entity;
+    ev.key = key;
+    ev.key_len = (uint32_t)strlen(key);
+    ev.value = value;
+    ev.value_len = (uint32_t)vl;
+    ev.hlc = tidal__hlc_now(db);
+    ev.time_ns = ev.hlc.wall_ns;
+    ev.id = tidal__origin_id(db);
+    return tidal__write(db, &ev, receipt);
+}
+
+TIDAL_API tidal_result tidal_attr_get(tidal_db *db, uint32_t tenant, tidal_id entity,
+                                      const char *key, char *buf, size_t cap) {
+    const tidal__entity *e;
+    const tidal__attr *a;
+    uint32_t k;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!entity || !tidal__name_ok(key, TIDAL_NAME_MAX) || !buf)
+        return tidal__err(db, TIDAL_ERR_INVALID, "attr_get: bad entity, key or buffer");
+    e = tidal__ent_find(db, tenant, entity);
+    k = tidal__str_find(db, key, (uint32_t)strlen(key));
+    a = (e && k != UINT32_MAX) ? tidal__attr_find(db, e, k) : NULL;
+    if (!a || a->value == UINT32_MAX) return tidal__err(db, TIDAL_ERR_NOT_FOUND, "attribute '%s' not set", key);
+    if (cap < (size_t)db->strs[a->value].len + 1)
+        return tidal__err(db, TIDAL_ERR_LIMIT, "buffer needs %u bytes", db->strs[a->value].len + 1);
+    memcpy(buf, db->strs[a->value].s, db->strs[a->value].len + 1);
+    tidal__ok(db);
+    return TIDAL_OK;
+}
+
+static tidal_result tidal__neg_check_args(tidal_db *db, tidal_id user, tidal_negative kind,
+                                          tidal_id target) {
+    if (!user || !target) return tidal__err(db, TIDAL_ERR_INVALID, "user and target must be nonzero");
+    if (kind != TIDAL_HIDE && kind != TIDAL_MUTE && kind != TIDAL_BLOCK)
+        return tidal__err(db, TIDAL_ERR_INVALID, "kind must be HIDE, MUTE or BLOCK");
+    return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_negative_add(tidal_db *db, uint32_t tenant, tidal_id user,
+                                          tidal_negative kind, tidal_id target,
+                                          tidal_receipt *receipt) {
+    tidal__event ev;
+    const tidal__entity *e;
+    const tidal__neg *n;
+    tidal_result r;
+    if (!db) return TIDAL_ERR_INVALID;
+    if ((r = tidal__neg_check_args(db, user, kind, target)) != TIDAL_OK) return r;
+    e = tidal__ent_find(db, tenant, user);
+    n = e ? tidal__neg_find(e->user, (uint32_t)kind, target, NULL) : NULL;
+    if (n && n->adds.n >= TIDAL_NEG_TAGS_MAX)
+        return tidal__err(db, TIDAL_ERR_LIMIT, "%d live tags on this pair", TIDAL_NEG_TAGS_MAX);
+    if (!n && e && e->user && e->user->n_negs >= TIDAL_NEGATIVES_MAX)
+        return tidal__err(db, TIDAL_ERR_LIMIT, "user has %d negatives", TIDAL_NEGATIVES_MAX);
+    memset(&ev, 0, sizeof ev);
+    ev.kind = TIDAL__EV_NEG_ADD;
+    ev.tenant = tenant;
+    ev.entity = user;
+    ev.other = target;
+    ev.type = (uint32_t)kind;
+    ev.hlc = tidal__hlc_now(db);
+    ev.time_ns = ev.hlc.wall_ns;
+    ev.id = tidal__origin_id(db);
+    return tidal__write(db, &ev, receipt);
+}
+
+TIDAL_API tidal_result tidal_negative_remove(tidal_db *db, uint32_t tenant, tidal_id user,
+                                             tidal_negative kind, tidal_id target,
+                                             tidal_receipt *receipt) {
+    tidal__event ev;
+    const tidal__entity *e;
+    const tidal__neg *n;
+    tidal_result r;
+    if (!db) return TIDAL_ERR_INVALID;
+    if ((r = tidal__neg_check_args(db, user, kind, target)) != TIDAL_OK) return r;
+    e = tidal__ent_find(db, tenant, user);
+    n = e ? tidal__neg_find(e->user, (uint32_t)kind, target, NULL) : NULL;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = TIDAL__EV_NEG_REMOVE;
+    ev.tenant = tenant;
+    ev.entity = user;
+    ev.other = target;
+    ev.type = (uint32_t)kind;
+    if (n && n->adds.n) { /* copy: apply edits the live vector */
+        if (!TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, n->adds.n))
+            return tidal__err(db, TIDAL_ERR_NOMEM, "tags scratch");
+        memcpy(db->scratch_tags, n->adds.v, sizeof(tidal_event_id) * n->adds.n);
+        ev.tags = db->scratch_tags;
+        ev.n_tags = n->adds.n;
+    }
+    ev.hlc = tidal__hlc_now(db);
+    ev.time_ns = ev.hlc.wall_ns;
+    ev.id = tidal__origin_id(db);
+    return tidal__write(db, &ev, receipt);
+}
+
+TIDAL_API tidal_result tidal_negative_check(tidal_db *db, uint32_t tenant, tidal_id user,
+                                            tidal_id item, int *suppressed) {
+    const tidal__entity *u, *it;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!user || !item || !suppressed)
+        return tidal__err(db, TIDAL_ERR_INVALID, "user, item and out must be set");
+    u = tidal__ent_find(db, tenant, user);
+    it = tidal__ent_find(db, tenant, item);
+    *suppressed = 0;
+    if (u && u->user) {
+        if (it) *suppressed = tidal__suppressed(u->user, it);
+        else *suppressed = tidal__neg_live(u->user, TIDAL_HIDE, item);
+    }
+    tidal__ok(db);
+    return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_signal_read(tidal_db *db, uint32_t tenant, tidal_id item,
+                                         uint32_t type, const tidal_tag *cohort,
+                                         int64_t t_ns, tidal_signal_stats *out) {
+    const tidal__entity *e;
+    const tidal__sig *g = NULL;
+    uint32_t k;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!out || !item || type >= db->n_sig || t_ns < 0)
+        return tidal__err(db, TIDAL_ERR_INVALID, "signal_read: bad out, item, type or time");
+    e = tidal__ent_find(db, tenant, item);
+    if (cohort) {
+        uint32_t v;
+        if (!cohort->key || !cohort->value)
+            return tidal__err(db, TIDAL_ERR_INVALID, "cohort: NULL key or value");
+        for (k = 0; k < db->n_ckey && strcmp(db->ckey[k], cohort->key); k++) {}
+        if (k == db->n_ckey) return tidal__err(db, TIDAL_ERR_INVALID, "not a cohort key");
+        if (tidal__strnlen(cohort->value, TIDAL_VALUE_MAX) > TIDAL_VALUE_MAX)
+            return tidal__err(db, TIDAL_ERR_INVALID, "cohort value too long");
+        v = tidal__str_find(db, cohort->value, (uint32_t)strlen(cohort->value));
+        if (e && v != UINT32_MAX) {
+            const tidal__csig *c = tidal__csig_find(e, type, k, v);
+            g = c ? c->sig : NULL;
+        }
+    } else if (e && e->sigs) {
+        g = e->sigs[type];
+    }
+    tidal__sig_stats(g, &db->sig[type], t_ns ? t_ns : tidal__now(db), out);
+    tidal__ok(db);
+    return TIDAL_OK;
+}
+
+static tidal__session *tidal__sess_writable(tidal_db *db, uint32_t tenant, tidal_id session,
+                                            tidal_result *r) {
+    tidal__session *s = tidal__sess_find(db, tenant, session);
+    *r = TIDAL_OK;
+    if (!session) *r = tidal__err(db, TIDAL_ERR_INVALID, "session id 0 is invalid");
+    else if (!s || !s->has_start)
+        *r = tidal__err(db, TIDAL_ERR_NOT_FOUND, "session %llu not started here (open it first)",
+                        (unsigned long long)session);
+    else if (s->ended) *r = tidal__err(db, TIDAL_ERR_SESSION_ENDED, "session has ended");
+    return *r == TIDAL_OK ? s : NULL;
+}
+
+static tidal_result tidal__sess_seq(tidal_db *db, const tidal__session *s, uint64_t *seq) {
+    if (*seq == 0) *seq = s->n_j ? s->j[s->n_j - 1].seq + 1 : 1;
+    if (*seq >= UINT64_MAX - 1) return tidal__err(db, TIDAL_ERR_INVALID, "session seq out of range");
+    if (!tidal__sess_has(s, *seq, NULL) && s->n_j >= db->session_events_max)
+        return tidal__err(db, TIDAL_ERR_LIMIT, "session journal holds %u events", db->session_events_max);
+    return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_session_open(tidal_db *db, uint32_t tenant, tidal_id session,
+                                          tidal_id user, int64_t start_ns, int64_t ttl_ns) {
+    tidal__event ev;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!session || !user || start_ns < 0 || ttl_ns < 0)
+        return tidal__err(db, TIDAL_ERR_INVALID, "session_open: session and user nonzero, times >= 0");
+    memset(&ev, 0, sizeof ev);
+    ev.kind = TIDAL__EV_SESSION_START;
+    ev.tenant = tenant;
+    ev.entity = session;
+    ev.other = user;
+    ev.hlc = tidal__hlc_now(db);
+    ev.time_ns = start_ns ? start_ns : ev.hlc.wall_ns;
+    ev.ttl_ns = ttl_ns;
+    ev.id = tidal__session_id(tenant, session, 0);
+    return tidal__write(db, &ev, NULL);
+}
+
+TIDAL_API tidal_result tidal_session_start(tidal_db *db, uint32_t tenant, tidal_id user,
+                                           int64_t ttl_ns, tidal_id *session) {
+    tidal_id id = 0;
+    tidal_result r;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!session || !user || ttl_ns < 0)
+        return tidal__err(db, TIDAL_ERR_INVALID, "session_start: user nonzero, ttl >= 0, out set");
+    while (id == 0 || tidal__sess_find(db, tenant, id)) {
+        db->env->random_fill(db->env->user, &id, sizeof id);
+        id &= UINT64_C(0x7FFFFFFFFFFFFFFF);
+    }
+    r = tidal_session_open(db, tenant, id, user, 0, ttl_ns);
+    if (r == TIDAL_OK) *session = id;
+    return r;
+}
+
+TIDAL_API tidal_result tidal_session_signal(tidal_db *db, tidal_id session, uint64_t seq,
+                                            const tidal_signal *s, tidal_receipt *receipt) {
+    tidal__session *ss;
+    tidal__event ev;
+    tidal_signal copy;
+    tidal_result r;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!s) return tidal__err(db, TIDAL_ERR_INVALID, "signal is NULL");
+    if (s->idem.key) return tidal__err(db, TIDAL_ERR_INVALID, "session writes derive their own key");
+    if (!(ss = tidal__sess_writable(db, s->tenant, session, &r))) return r;
+    if ((r = tidal__sess_seq(db, ss, &seq)) != TIDAL_OK) return r;
+    copy = *s;
+    copy.user = ss->user;
+    if ((r = tidal__signal_event(db, &copy, &ev)) != TIDAL_OK) return r;
+    ev.session = session;
+    ev.seq = seq;
+    ev.hlc = tidal__hlc_now(db);
+    ev.id = tidal__session_id(s->tenant, session, seq);
+    return tidal__write(db, &ev, receipt);
+}
+
+TIDAL_API tidal_result tidal_session_note(tidal_db *db, uint32_t tenant, tidal_id session,
+                                          uint64_t seq, const char *note,
+                                          tidal_receipt *receipt) {
+    tidal__session *ss;
+    tidal__event ev;
+    tidal_result r;
+    size_t len;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!note || (len = tidal__strnlen(note, TIDAL_NOTE_MAX)) > TIDAL_NOTE_MAX)
+        return tidal__err(db, TIDAL_ERR_INVALID, "note: NULL or longer than %d", TIDAL_NOTE_MAX);
+    if (!(ss = tidal__sess_writable(db, tenant, session, &r))) return r;
+    if ((r = tidal__sess_seq(db, ss, &seq)) != TIDAL_OK) return r;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = TIDAL__EV_SESSION_NOTE;
+    ev.tenant = tenant;
+    ev.entity = session;
+    ev.seq = seq;
+    ev.value = note;
+    ev.value_len = (uint32_t)len;
+    ev.hlc = tidal__hlc_now(db);
+    ev.time_ns = ev.hlc.wall_ns;
+    ev.id = tidal__session_id(tenant, session, seq);
+    return tidal__write(db, &ev, receipt);
+}
+
+static tidal_result tidal__session_end_event(tidal_db *db, uint32_t tenant, tidal_id session,
+                                             uint32_t how) {
+    tidal__event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = TIDAL__EV_SESSION_END;
+    ev.tenant = tenant;
+    ev.entity = session;
+    ev.type = how;
+    ev.hlc = tidal__hlc_now(db);
+    ev.time_ns = ev.hlc.wall_ns;
+    ev.id = tidal__session_id(tenant, session, UINT64_MAX - 2 + how);
+    return tidal__write(db, &ev, NULL);
+}
+
+TIDAL_API tidal_result tidal_session_end(tidal_db *db, uint32_t tenant, tidal_id session) {
+    tidal_result r;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!tidal__sess_writable(db, tenant, session, &r)) return r;
+    return tidal__session_end_event(db, tenant, session, 1);
+}
+
+TIDAL_API tidal_result tidal_db_tick(tidal_db *db, int64_t now_ns) {
+    uint32_t i;
+    int64_t next = INT64_MAX;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (now_ns < 0) return tidal__err(db, TIDAL_ERR_INVALID, "negative time");
+    if (!now_ns) now_ns = tidal__now(db);
+    if (now_ns < db->next_expiry_ns) return TIDAL_OK;
+    for (i = 0; i < db->n_sess; i++) {
+        tidal__session *s = &db->sess[i];
+        int64_t due;
+        if (!s->has_start || !s->ttl_ns || (s->ended & 2)) continue;
+        due = s->start_ns + s->ttl_ns;
+        if (due <= now_ns) {
+            tidal_result r = tidal__session_end_event(db, s->tenant, s->id, 2);
+            if (r != TIDAL_OK) return r;
+        } else if (due < next) {
+            next = due;
+        }
+    }
+    db->next_expiry_ns = next;
+    return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_session_get(tidal_db *db, uint32_t tenant, tidal_id session,
+                                         tidal_session_info *info) {
+    const tidal__session *s;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!session || !info) return tidal__err(db, TIDAL_ERR_INVALID, "session and info must be set");
+    s = tidal__sess_find(db, tenant, session);
+    if (!s) return tidal__err(db, TIDAL_ERR_NOT_FOUND, "no such session");
+    info->user = s->user;
+    info->start_ns = s->start_ns;
+    info->ttl_ns = s->ttl_ns;
+    info->ended = (s->ended & 2) ? 2 : (s->ended & 1) ? 1 : 0;
+    info->hwm = s->hwm;
+    info->entries = s->n_j;
+    tidal__ok(db);
+    return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_session_entries(tidal_db *db, uint32_t tenant, tidal_id session,
+                                             uint32_t first, tidal_session_entry *out,
+                                             uint32_t cap, uint32_t *count) {
+    const tidal__session *s;
+    uint32_t i;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!session || !count || (!out && cap))
+        return tidal__err(db, TIDAL_ERR_INVALID, "session, count and out must be set");
+    s = tidal__sess_find(db, tenant, session);
+    if (!s) return tidal__err(db, TIDAL_ERR_NOT_FOUND, "no such session");
+    for (i = 0; i < cap && first + i < s->n_j && first <= s->n_j; i++) {
+        const tidal__jentry *j = &s->j[first + i];
+        memset(&out[i], 0, sizeof out[i]);
+        out[i].seq = j->seq;
+        out[i].kind = (tidal_session_entry_kind)j->kind;
+        out[i].item = j->item;
+        out[i].type = j->type;
+        out[i].weight = j->weight;
+        out[i].time_ns = j->time_ns;
+        out[i].note = j->kind == TIDAL_SESSION_NOTE ? db->strs[j->note].s : NULL;
+    }
+    *count = i;
+    tidal__ok(db);
+    return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_retrieve_text(tidal_db *db, const char *text, tidal_hit *out,
+                                           uint32_t cap, uint32_t *count,
+                                           tidal_query_stats *stats) {
+    tidal_query_text qt;
+    tidal_parse_error pe;
+    tidal_query q;
+    tidal_tag where[TIDAL_WHERE_MAX];
+    uint32_t i;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!text) return tidal__err(db, TIDAL_ERR_INVALID, "text is NULL");
+    if (tidal_query_parse(text, strlen(text), &qt, &pe) != TIDAL_OK)
+        return tidal__err(db, TIDAL_ERR_PARSE, "at %u: %s", pe.position, pe.message);
+    memset(&q, 0, sizeof q);
+    q.tenant = qt.tenant;
+    q.rank_kind = qt.is_profile ? TIDAL_QUERY_PROFILE : TIDAL_QUERY_SIGNAL;
+    if (qt.is_profile) {
+        for (i = 0; i < db->n_prof && strcmp(db->prof[i].name, qt.rank_name); i++) {}
+        if (i == db->n_prof) return tidal__err(db, TIDAL_ERR_INVALID, "unknown profile '%s'", qt.rank_name);
+    } else {
+        for (i = 0; i < db->n_sig && strcmp(db->sig[i].name, qt.rank_name); i++) {}
+        if (i == db->n_sig) return tidal__err(db, TIDAL_ERR_INVALID, "unknown signal '%s'", qt.rank_name);
+    }
+    q.rank_index = i;
+    q.for_user = qt.for_user;
+    q.exclude_seen = qt.exclude_seen;
+    if (qt.has_cohort) {
+        q.cohort_key = qt.cohort_key;
+        q.cohort_value = qt.cohort_value;
+    }
+    if (qt.where_count > TIDAL_WHERE_MAX) return tidal__err(db, TIDAL_ERR_LIMIT, "too many filters");
+    for (i = 0; i < qt.where_count; i++) {
+        where[i].key = qt.where_key[i];
+        where[i].value = qt.where_value[i];
+    }
+    q.where = where;
+    q.where_count = qt.where_count;
+    q.limit = qt.limit;
+    q.time_ns = qt.time_ns;
+    return tidal_retrieve(db, &q, out, cap, count, stats);
+}
+
+#endif /* TIDAL_IMPLEMENTATION_ONCE */
+#endif /* TIDAL_IMPLEMENTATION */
+
+/*
+------------------------------------------------------------------------------
+MIT License
+
+Copyright (c) 2026 the tidal authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy of
+this software and associated documentation files (the "Software"), to deal in
+the Software without restriction, including without limitation the rights to
+use, copy, modify, merge, publish, distribute, sublicense, and/or sell copies
+of the Software, and to permit persons to whom the Software is furnished to do
+so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+------------------------------------------------------------------------------
+*/
