@@ -11,7 +11,7 @@ SAN = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-o
 B = build
 HDR = tidal.h
 TESTS = test_core test_parse
-EXAMPLES = quickstart
+EXAMPLES = quickstart durable
 FUZZERS = fuzz_query
 
 .PHONY: all test demo bench fuzz sanitize matrix props clean

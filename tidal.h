@@ -292,7 +292,25 @@ typedef struct tidal_config {
     int64_t idempotency_window_ns;     /* event-time window of idempotency keys; default 24 h */
     uint32_t retrieve_limit_max;       /* largest LIMIT; default 1000, max TIDAL_LIMIT_MAX */
     uint32_t session_events_max;       /* events per session journal; default 4096 */
+    /* Durability (used when path is set). */
+    uint32_t fsync_policy;             /* TIDAL_FSYNC_*; default: every batch */
+    uint32_t batch_events_max;         /* events per WAL batch; default 4096 */
+    int64_t batch_delay_ns;            /* 0 (default): a write outside tidal_db_batch_begin()
+                                          commits before it returns. > 0: writes gather in a
+                                          batch for up to this long; tidal_db_tick() or
+                                          tidal_db_commit() makes them durable, and the host
+                                          acknowledges a write once its lsn <=
+                                          tidal_db_durable_lsn() */
+    uint64_t segment_bytes_max;        /* WAL segment size before a new one; default 64 MiB */
 } tidal_config;
+
+#define TIDAL_FSYNC_DEFAULT 0u     /* = TIDAL_FSYNC_BATCH */
+#define TIDAL_FSYNC_BATCH 1u       /* one fdatasync per batch: acknowledged = durable */
+#define TIDAL_FSYNC_NONE 2u        /* never sync: for tests and throwaway data only */
+
+/* On-disk and wire formats carry their own versions, independent of the library's. */
+#define TIDAL_WAL_FORMAT_VERSION 1u
+#define TIDAL_SNAPSHOT_FORMAT_VERSION 1u
 
 typedef struct tidal_db tidal_db;
 
@@ -301,15 +319,40 @@ typedef struct tidal_db tidal_db;
    the field), TIDAL_ERR_NOMEM. On error *out is NULL. */
 TIDAL_API tidal_result tidal_db_open(const tidal_config *cfg, tidal_db **out);
 
-/* Closes the handle and frees everything it owns. NULL is a no-op. */
+/* Like tidal_db_open; on failure also writes the detail into msg (cap bytes, NUL-ended),
+   e.g. "db/wal-0000-0000-0000000000000001.log: offset 4096: checksum mismatch". With a
+   path, open recovers: newest valid snapshot, then the log; a torn last batch is cut off;
+   anything else invalid fails with TIDAL_ERR_CORRUPT rather than serving wrong data. */
+TIDAL_API tidal_result tidal_db_open_msg(const tidal_config *cfg, tidal_db **out, char *msg,
+                                         size_t cap);
+
+/* Commits a pending batch (best effort: call tidal_db_commit() first to learn whether it
+   became durable), closes files and frees everything the handle owns. NULL is a no-op. */
 TIDAL_API void tidal_db_close(tidal_db *db);
 
 /* Detail of the last error on this handle ("" if none). Valid until the next call. */
 TIDAL_API const char *tidal_errmsg(const tidal_db *db);
 
-/* Advances time: expires sessions whose TTL passed (an expiry event each). now_ns of 0
+/* Advances time: expires sessions whose TTL passed (an expiry event each) and, with
+   batch_delay_ns > 0, commits a batch whose first write waited that long. now_ns of 0
    means the env's wall clock. */
 TIDAL_API tidal_result tidal_db_tick(tidal_db *db, int64_t now_ns);
+
+/* Group commit. Between batch_begin and commit, writes are applied and logged but not yet
+   durable; tidal_db_commit() writes the batch with one fdatasync and returns its result,
+   which is the acknowledgment of every write in it. Also commits a pending delayed batch.
+   Errors: TIDAL_ERR_IO_* (the handle is then failed: TIDAL_ERR_FATAL from every write;
+   reopen to recover from the log). Both are no-ops (TIDAL_OK) for ephemeral databases. */
+TIDAL_API tidal_result tidal_db_batch_begin(tidal_db *db);
+TIDAL_API tidal_result tidal_db_commit(tidal_db *db);
+
+/* Highest log position known durable (every lsn <= it survives a crash); 0 if none. */
+TIDAL_API uint64_t tidal_db_durable_lsn(const tidal_db *db);
+
+/* Writes a snapshot of the whole state (temp file, fsync, rename, directory fsync), then
+   deletes log segments that the older of the two newest snapshots covers. Errors:
+   TIDAL_ERR_INVALID for an ephemeral database, TIDAL_ERR_IO_* (handle failed). */
+TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db);
 
 /* Index of a signal type / profile by name, for the typed API. */
 TIDAL_API tidal_result tidal_signal_type(const tidal_db *db, const char *name, uint32_t *type);
@@ -553,6 +596,12 @@ typedef struct tidal_db_stats {
     uint64_t events_duplicate;  /* deliveries ignored as already applied */
     uint64_t entities;
     uint64_t bytes_state;       /* bytes allocated for state */
+    uint64_t wal_batches;       /* batches committed by this handle */
+    uint64_t wal_bytes;         /* bytes appended to the log by this handle */
+    uint64_t wal_syncs;         /* fdatasync calls on log segments */
+    uint64_t recovered_events;  /* events replayed from the log at open */
+    uint64_t recovered_truncated_bytes; /* torn tail cut off at open */
+    uint64_t snapshot_lsn;      /* log position of the snapshot loaded or last written */
 } tidal_db_stats;
 
 TIDAL_API void tidal_db_stats_get(const tidal_db *db, tidal_db_stats *out);
@@ -609,6 +658,18 @@ TIDAL_API void tidal_db_stats_get(const tidal_db *db, tidal_db_stats *out);
 #endif
 #ifndef TIDAL_SESSION_EVENTS_MAX
 #define TIDAL_SESSION_EVENTS_MAX 65536 /* ceiling for config.session_events_max */
+#endif
+#ifndef TIDAL_PATH_MAX
+#define TIDAL_PATH_MAX 200 /* database directory path bytes */
+#endif
+#ifndef TIDAL_BATCH_BYTES_MAX
+#define TIDAL_BATCH_BYTES_MAX (64u << 20) /* payload bytes of one WAL batch */
+#endif
+#ifndef TIDAL_BATCH_EVENTS_MAX
+#define TIDAL_BATCH_EVENTS_MAX 65536 /* ceiling for config.batch_events_max */
+#endif
+#ifndef TIDAL_SEGMENTS_MAX
+#define TIDAL_SEGMENTS_MAX 100000 /* live WAL segment files */
 #endif
 #ifndef TIDAL_COHORT_SIGS_MAX
 #define TIDAL_COHORT_SIGS_MAX 256 /* (type, cohort key, value) aggregates per item */
@@ -716,6 +777,11 @@ TIDAL__STATIC_ASSERT(value_fits_query_text, TIDAL_VALUE_MAX <= 256);
 TIDAL__STATIC_ASSERT(where_fits_query_text, TIDAL_WHERE_MAX <= 8);
 TIDAL__STATIC_ASSERT(cohorts_fit_event, TIDAL_COHORT_KEYS_MAX <= 16);
 TIDAL__STATIC_ASSERT(event_id_size, sizeof(tidal_event_id) == 16);
+TIDAL__STATIC_ASSERT(note_fits_encoder, TIDAL_NOTE_MAX < 16384);
+TIDAL__STATIC_ASSERT(cohort_key_fits_byte, TIDAL_COHORT_KEYS_MAX <= 255);
+TIDAL__STATIC_ASSERT(signal_type_fits_byte, TIDAL_SIGNAL_TYPES_MAX <= 255);
+TIDAL__STATIC_ASSERT(value_fits_u16, TIDAL_VALUE_MAX <= 65535 && TIDAL_NOTE_MAX <= 65535);
+TIDAL__STATIC_ASSERT(name_fits_byte, TIDAL_NAME_MAX <= 255);
 
 // >>internal
 // Private types shared by every section. An entity is one row of the entity table; items
@@ -979,6 +1045,24 @@ struct tidal_db {
     /* scratch */
     tidal_event_id *scratch_tags;
     uint32_t cap_scratch_tags;
+    /* durability (>>wal, >>snapshot) */
+    char path[TIDAL_PATH_MAX + 1];
+    int wal_on, fatal, in_batch;
+    uint32_t fsync_policy, batch_events_max;
+    int64_t batch_delay_ns, batch_start_ns;
+    uint64_t segment_bytes_max, schema_fp;
+    uint64_t next_lsn, durable_lsn;
+    uint8_t *batch;                  /* TIDAL__WAL_HDR bytes of header room, then payload */
+    size_t batch_len, batch_cap;
+    uint32_t batch_count;
+    void *seg;                       /* open active segment, NULL before the first commit */
+    uint64_t seg_size;
+    uint64_t *segs;                  /* first lsn of each live segment, ascending */
+    uint32_t n_segs, cap_segs;
+    uint64_t snaps[2];               /* lsns of the kept snapshots, newest first; 0 = none */
+    /* White-box tests observe every locally written event here (NULL in normal use). */
+    void (*tap)(void *ctx, const struct tidal__event *ev);
+    void *tap_ctx;
     tidal_db_stats stats;
     char errmsg[256];
 };
@@ -2815,6 +2899,266 @@ static tidal_result tidal__apply(tidal_db *db, const tidal__event *ev, int *dup)
     return TIDAL_OK;
 }
 
+// >>codec
+// Little-endian byte codecs for events, used by the WAL (and later the wire). The writer
+// reserves an upper bound first so puts cannot fail; the reader checks every length
+// against the bytes left and records the first failure instead of reading past the end.
+// A decoded event is validated as strictly as the write API validates its arguments.
+
+typedef struct tidal__rd {
+    const uint8_t *p;
+    size_t n, pos;
+    int bad;
+} tidal__rd;
+
+static uint64_t tidal__rd_le(tidal__rd *r, int bytes) {
+    uint64_t v = 0;
+    int i;
+    if (r->bad || r->n - r->pos < (size_t)bytes) {
+        r->bad = 1;
+        return 0;
+    }
+    for (i = 0; i < bytes; i++) v |= (uint64_t)r->p[r->pos + (size_t)i] << (8 * i);
+    r->pos += (size_t)bytes;
+    return v;
+}
+static uint8_t tidal__rd_u8(tidal__rd *r) { return (uint8_t)tidal__rd_le(r, 1); }
+static uint32_t tidal__rd_u32(tidal__rd *r) { return (uint32_t)tidal__rd_le(r, 4); }
+static uint64_t tidal__rd_u64(tidal__rd *r) { return tidal__rd_le(r, 8); }
+static double tidal__rd_f64(tidal__rd *r) {
+    uint64_t u = tidal__rd_u64(r);
+    double d;
+    memcpy(&d, &u, 8);
+    return d;
+}
+/* Borrows len bytes in place; NULL (and bad) if they are not all there. */
+static const char *tidal__rd_bytes(tidal__rd *r, size_t len) {
+    const char *s;
+    if (r->bad || r->n - r->pos < len) {
+        r->bad = 1;
+        return NULL;
+    }
+    s = (const char *)r->p + r->pos;
+    r->pos += len;
+    return s;
+}
+
+static uint8_t *tidal__wr_le(uint8_t *w, uint64_t v, int bytes) {
+    int i;
+    for (i = 0; i < bytes; i++) w[i] = (uint8_t)(v >> (8 * i));
+    return w + bytes;
+}
+static uint8_t *tidal__wr_f64(uint8_t *w, double d) {
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    return tidal__wr_le(w, u, 8);
+}
+static uint8_t *tidal__wr_bytes(uint8_t *w, const void *p, size_t len) {
+    if (len) memcpy(w, p, len);
+    return w + len;
+}
+
+#define TIDAL__EV_FIXED 57 /* kind, tenant, id, hlc, time */
+
+/* Upper bound of an event's encoded size. */
+static size_t tidal__event_size(const tidal__event *ev) {
+    size_t n = TIDAL__EV_FIXED + 64, i;
+    switch (ev->kind) {
+    case TIDAL__EV_SIGNAL:
+        for (i = 0; i < ev->n_cohort; i++) n += 3 + ev->cohort_len[i];
+        return n;
+    case TIDAL__EV_ATTR: return n + ev->key_len + ev->value_len;
+    case TIDAL__EV_NEG_REMOVE: return n + 16 * (size_t)ev->n_tags;
+    case TIDAL__EV_SESSION_NOTE: return n + ev->value_len;
+    default: return n;
+    }
+}
+
+/* Encodes ev at w (room for tidal__event_size(ev) bytes); returns the end. */
+static uint8_t *tidal__event_put(uint8_t *w, const tidal__event *ev) {
+    uint32_t i;
+    w = tidal__wr_le(w, ev->kind, 1);
+    w = tidal__wr_le(w, ev->tenant, 4);
+    w = tidal__wr_le(w, ev->id.hi, 8);
+    w = tidal__wr_le(w, ev->id.lo, 8);
+    w = tidal__wr_le(w, (uint64_t)ev->hlc.wall_ns, 8);
+    w = tidal__wr_le(w, ev->hlc.logical, 4);
+    w = tidal__wr_le(w, ev->hlc.node, 4);
+    w = tidal__wr_le(w, (uint64_t)ev->time_ns, 8);
+    w = tidal__wr_le(w, ev->entity, 8);
+    switch (ev->kind) {
+    case TIDAL__EV_SIGNAL:
+        w = tidal__wr_le(w, ev->other, 8);
+        w = tidal__wr_le(w, ev->type, 1);
+        w = tidal__wr_f64(w, ev->weight);
+        w = tidal__wr_le(w, ev->session, 8);
+        w = tidal__wr_le(w, ev->seq, 8);
+        w = tidal__wr_le(w, ev->n_cohort, 1);
+        for (i = 0; i < ev->n_cohort; i++) {
+            w = tidal__wr_le(w, ev->cohort_key[i], 1);
+            w = tidal__wr_le(w, ev->cohort_len[i], 2);
+            w = tidal__wr_bytes(w, ev->cohort_val[i], ev->cohort_len[i]);
+        }
+        return w;
+    case TIDAL__EV_ATTR:
+        w = tidal__wr_le(w, ev->key_len, 1);
+        w = tidal__wr_bytes(w, ev->key, ev->key_len);
+        w = tidal__wr_le(w, ev->value != NULL, 1);
+        w = tidal__wr_le(w, ev->value_len, 2);
+        return tidal__wr_bytes(w, ev->value, ev->value_len);
+    case TIDAL__EV_NEG_ADD:
+    case TIDAL__EV_NEG_REMOVE:
+        w = tidal__wr_le(w, ev->other, 8);
+        w = tidal__wr_le(w, ev->type, 1);
+        if (ev->kind == TIDAL__EV_NEG_ADD) return w;
+        w = tidal__wr_le(w, ev->n_tags, 4);
+        for (i = 0; i < ev->n_tags; i++) {
+            w = tidal__wr_le(w, ev->tags[i].hi, 8);
+            w = tidal__wr_le(w, ev->tags[i].lo, 8);
+        }
+        return w;
+    case TIDAL__EV_SESSION_START:
+        w = tidal__wr_le(w, ev->other, 8);
+        return tidal__wr_le(w, (uint64_t)ev->ttl_ns, 8);
+    case TIDAL__EV_SESSION_NOTE:
+        w = tidal__wr_le(w, ev->seq, 8);
+        w = tidal__wr_le(w, ev->value_len, 2);
+        return tidal__wr_bytes(w, ev->value, ev->value_len);
+    default:
+        TIDAL_ASSERT(ev->kind == TIDAL__EV_SESSION_END);
+        return tidal__wr_le(w, ev->type, 1);
+    }
+}
+
+static int tidal__bytes_ok(const char *s, uint32_t len) {
+    return len == 0 || memchr(s, 0, len) == NULL; /* strings stay C strings */
+}
+
+static int tidal__name_bytes_ok(const char *s, uint32_t len) {
+    uint32_t i;
+    if (len == 0 || len > TIDAL_NAME_MAX) return 0;
+    for (i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Checks a decoded event against the schema and the limits; NULL if valid. */
+static const char *tidal__event_invalid(const tidal_db *db, const tidal__event *ev) {
+    uint32_t i;
+    if (ev->time_ns < 0) return "negative time";
+    if (!ev->entity) return "zero entity";
+    switch (ev->kind) {
+    case TIDAL__EV_SIGNAL:
+        if (ev->type >= db->n_sig) return "unknown signal type";
+        if (!isfinite(ev->weight) || fabs(ev->weight) > TIDAL_WEIGHT_MAX) return "bad weight";
+        if (ev->session ? (ev->seq == 0 || ev->seq >= UINT64_MAX - 2) : ev->seq != 0)
+            return "bad session seq";
+        if (ev->n_cohort > db->n_ckey) return "too many cohort tags";
+        for (i = 0; i < ev->n_cohort; i++) {
+            if (ev->cohort_key[i] >= db->n_ckey || (i && ev->cohort_key[i] <= ev->cohort_key[i - 1]))
+                return "cohort keys out of order";
+            if (ev->cohort_len[i] > TIDAL_VALUE_MAX || !tidal__bytes_ok(ev->cohort_val[i], ev->cohort_len[i]))
+                return "bad cohort value";
+        }
+        return NULL;
+    case TIDAL__EV_ATTR:
+        if (!tidal__name_bytes_ok(ev->key, ev->key_len)) return "bad attribute key";
+        if (ev->value_len > TIDAL_VALUE_MAX || (!ev->value && ev->value_len) ||
+            (ev->value && !tidal__bytes_ok(ev->value, ev->value_len)))
+            return "bad attribute value";
+        return NULL;
+    case TIDAL__EV_NEG_ADD:
+    case TIDAL__EV_NEG_REMOVE:
+        if (!ev->other || ev->type < TIDAL_HIDE || ev->type > TIDAL_BLOCK) return "bad negative";
+        return NULL;
+    case TIDAL__EV_SESSION_START:
+        return (!ev->other || ev->ttl_ns < 0) ? "bad session start" : NULL;
+    case TIDAL__EV_SESSION_NOTE:
+        if (ev->seq == 0 || ev->seq >= UINT64_MAX - 2) return "bad session seq";
+        if (ev->value_len > TIDAL_NOTE_MAX || !tidal__bytes_ok(ev->value, ev->value_len)) return "bad note";
+        return NULL;
+    case TIDAL__EV_SESSION_END:
+        return (ev->type == 1 || ev->type == 2) ? NULL : "bad session end";
+    default:
+        return "unknown event kind";
+    }
+}
+
+/* Decodes one event. Tags of a remove are copied into tags (room for tags_cap). Returns
+   NULL on success or a message; on failure *ev is unspecified. */
+static const char *tidal__event_get(const tidal_db *db, tidal__rd *r, tidal__event *ev,
+                                    tidal_event_id *tags, uint32_t tags_cap) {
+    uint32_t i;
+    memset(ev, 0, sizeof *ev);
+    ev->kind = tidal__rd_u8(r);
+    ev->tenant = tidal__rd_u32(r);
+    ev->id.hi = tidal__rd_u64(r);
+    ev->id.lo = tidal__rd_u64(r);
+    ev->hlc.wall_ns = (int64_t)tidal__rd_u64(r);
+    ev->hlc.logical = tidal__rd_u32(r);
+    ev->hlc.node = tidal__rd_u32(r);
+    ev->time_ns = (int64_t)tidal__rd_u64(r);
+    ev->entity = tidal__rd_u64(r);
+    switch (ev->kind) {
+    case TIDAL__EV_SIGNAL:
+        ev->other = tidal__rd_u64(r);
+        ev->type = tidal__rd_u8(r);
+        ev->weight = tidal__rd_f64(r);
+        ev->session = tidal__rd_u64(r);
+        ev->seq = tidal__rd_u64(r);
+        ev->n_cohort = tidal__rd_u8(r);
+        if (ev->n_cohort > TIDAL_COHORT_KEYS_MAX) return "too many cohort tags";
+        for (i = 0; i < ev->n_cohort; i++) {
+            ev->cohort_key[i] = tidal__rd_u8(r);
+            ev->cohort_len[i] = (uint32_t)tidal__rd_le(r, 2);
+            ev->cohort_val[i] = tidal__rd_bytes(r, ev->cohort_len[i]);
+        }
+        break;
+    case TIDAL__EV_ATTR:
+        ev->key_len = tidal__rd_u8(r);
+        ev->key = tidal__rd_bytes(r, ev->key_len);
+        i = tidal__rd_u8(r);
+        ev->value_len = (uint32_t)tidal__rd_le(r, 2);
+        ev->value = tidal__rd_bytes(r, ev->value_len);
+        if (i > 1 || (!i && ev->value_len)) return "bad attribute value flag";
+        if (!i) ev->value = NULL;
+        break;
+    case TIDAL__EV_NEG_ADD:
+    case TIDAL__EV_NEG_REMOVE:
+        ev->other = tidal__rd_u64(r);
+        ev->type = tidal__rd_u8(r);
+        if (ev->kind == TIDAL__EV_NEG_ADD) break;
+        ev->n_tags = tidal__rd_u32(r);
+        if (ev->n_tags > tags_cap || ev->n_tags > (r->n - r->pos) / 16) return "too many tags";
+        for (i = 0; i < ev->n_tags; i++) {
+            tags[i].hi = tidal__rd_u64(r);
+            tags[i].lo = tidal__rd_u64(r);
+        }
+        ev->tags = tags;
+        break;
+    case TIDAL__EV_SESSION_START:
+        ev->other = tidal__rd_u64(r);
+        ev->ttl_ns = (int64_t)tidal__rd_u64(r);
+        break;
+    case TIDAL__EV_SESSION_NOTE:
+        ev->seq = tidal__rd_u64(r);
+        ev->value_len = (uint32_t)tidal__rd_le(r, 2);
+        ev->value = tidal__rd_bytes(r, ev->value_len);
+        break;
+    case TIDAL__EV_SESSION_END:
+        ev->type = tidal__rd_u8(r);
+        break;
+    default:
+        return "unknown event kind";
+    }
+    if (r->bad) return "event truncated";
+    return tidal__event_invalid(db, ev);
+}
+
 // >>query
 // RETRIEVE: resolve names, then answer from the top-K list of (type, cohort) when its
 // members above the threshold suffice; otherwise scan the tenant's items (profiles always
@@ -3078,22 +3422,27 @@ TIDAL_API tidal_result tidal_retrieve(tidal_db *db, const tidal_query *q, tidal_
 // strings as bytes, never interned ids), little-endian, so equal event sets give equal
 // bytes on every node. Encoding order is part of the digest format (version 1).
 
+/* Streams into the hasher and, when file is set, to the file at off (snapshots). */
 typedef struct tidal__enc {
     struct tidal_blake3 h;
-    uint8_t buf[512];
+    uint8_t buf[16384];
     uint32_t n;
+    tidal_db *db;
+    void *file;
+    uint64_t off;
+    tidal_result err;
 } tidal__enc;
 
 static void tidal__enc_flush(tidal__enc *x) {
     tidal_blake3_update(&x->h, x->buf, x->n);
+    if (x->file && x->err == TIDAL_OK)
+        x->err = x->db->env->file_write(x->db->env->user, x->file, x->off, x->buf, x->n);
+    x->off += x->n;
     x->n = 0;
 }
 static void tidal__enc_bytes(tidal__enc *x, const void *p, size_t len) {
     if (x->n + len > sizeof x->buf) tidal__enc_flush(x);
-    if (len > sizeof x->buf) {
-        tidal_blake3_update(&x->h, p, len);
-        return;
-    }
+    TIDAL_ASSERT(len <= sizeof x->buf); /* strings are bounded by TIDAL_NOTE_MAX */
     memcpy(x->buf + x->n, p, len);
     x->n += (uint32_t)len;
 }
@@ -3365,6 +3714,1026 @@ TIDAL_API tidal_result tidal_db_digest(tidal_db *db, uint64_t tenant, uint8_t ou
     tidal__ok(db);
     return TIDAL_OK;
 }
+// >>wal
+// The write-ahead log: the source of truth. Events are encoded into the pending batch as
+// they are applied; a commit writes header + payload with one write and one fdatasync, and
+// only then are its writes acknowledged. Segments are files "wal-RRRR-SSSS-<lsn>.log"
+// (node, first lsn in hex) of bounded size; a directory fsync follows every create or
+// remove. Recovery replays batches in lsn order: a torn tail of the newest segment is cut
+// off (and the cut synced), anything else invalid is corruption named by file and offset.
+
+#define TIDAL__WAL_MAGIC UINT32_C(0x574C4454) /* "TDLW" */
+#define TIDAL__WAL_HDR 112
+#define TIDAL__SNAP_MAGIC UINT32_C(0x534C4454) /* "TDLS" */
+
+typedef struct tidal__batch_hdr {
+    uint32_t magic, version, node, incarnation;
+    uint64_t epoch, first_lsn, last_lsn, schema_fp;
+    uint32_t count, payload_len;
+    tidal_hlc hlc;
+    uint8_t sum[32];
+} tidal__batch_hdr;
+
+/* Header layout (little-endian): magic u32, version u16, header bytes u16, node u32,
+   incarnation u32, epoch u64, first lsn u64, last lsn u64, schema fingerprint u64, event
+   count u32, payload bytes u32, hlc wall i64, hlc logical u32, hlc node u32, 8 zero bytes,
+   BLAKE3 u8[32] of (header with this field zeroed) || payload. 112 bytes. */
+static void tidal__batch_hdr_put(uint8_t *w, const tidal__batch_hdr *h) {
+    uint8_t *start = w;
+    w = tidal__wr_le(w, h->magic, 4);
+    w = tidal__wr_le(w, h->version, 2);
+    w = tidal__wr_le(w, TIDAL__WAL_HDR, 2);
+    w = tidal__wr_le(w, h->node, 4);
+    w = tidal__wr_le(w, h->incarnation, 4);
+    w = tidal__wr_le(w, h->epoch, 8);
+    w = tidal__wr_le(w, h->first_lsn, 8);
+    w = tidal__wr_le(w, h->last_lsn, 8);
+    w = tidal__wr_le(w, h->schema_fp, 8);
+    w = tidal__wr_le(w, h->count, 4);
+    w = tidal__wr_le(w, h->payload_len, 4);
+    w = tidal__wr_le(w, (uint64_t)h->hlc.wall_ns, 8);
+    w = tidal__wr_le(w, h->hlc.logical, 4);
+    w = tidal__wr_le(w, h->hlc.node, 4);
+    w = tidal__wr_le(w, 0, 8);
+    memcpy(w, h->sum, 32);
+    TIDAL_ASSERT(w + 32 - start == TIDAL__WAL_HDR);
+}
+
+static void tidal__batch_hdr_get(const uint8_t *p, tidal__batch_hdr *h) {
+    tidal__rd r;
+    r.p = p;
+    r.n = TIDAL__WAL_HDR;
+    r.pos = 0;
+    r.bad = 0;
+    h->magic = tidal__rd_u32(&r);
+    h->version = (uint32_t)tidal__rd_le(&r, 2);
+    (void)tidal__rd_le(&r, 2);
+    h->node = tidal__rd_u32(&r);
+    h->incarnation = tidal__rd_u32(&r);
+    h->epoch = tidal__rd_u64(&r);
+    h->first_lsn = tidal__rd_u64(&r);
+    h->last_lsn = tidal__rd_u64(&r);
+    h->schema_fp = tidal__rd_u64(&r);
+    h->count = tidal__rd_u32(&r);
+    h->payload_len = tidal__rd_u32(&r);
+    h->hlc.wall_ns = (int64_t)tidal__rd_u64(&r);
+    h->hlc.logical = tidal__rd_u32(&r);
+    h->hlc.node = tidal__rd_u32(&r);
+    (void)tidal__rd_u64(&r);
+    memcpy(h->sum, p + 80, 32);
+    TIDAL_ASSERT(!r.bad && r.pos == 80);
+}
+
+/* BLAKE3 of the header with its checksum field zeroed, then the payload. */
+static void tidal__batch_sum(const uint8_t *hdr, const uint8_t *payload, size_t len,
+                             uint8_t out[32]) {
+    struct tidal_blake3 h;
+    static const uint8_t zeros[32] = {0};
+    tidal_blake3_init(&h);
+    tidal_blake3_update(&h, hdr, 80);
+    tidal_blake3_update(&h, zeros, 32);
+    tidal_blake3_update(&h, payload, len);
+    tidal_blake3_final(&h, out, 32);
+}
+
+/* Checks a batch in place: header fields, lengths, checksum. NULL if valid. */
+static const char *tidal__batch_check(const tidal_db *db, const uint8_t *p, size_t avail,
+                                      tidal__batch_hdr *h) {
+    uint8_t sum[32];
+    if (avail < TIDAL__WAL_HDR) return "truncated header";
+    tidal__batch_hdr_get(p, h);
+    if (h->magic != TIDAL__WAL_MAGIC) return "bad magic";
+    if (h->version != TIDAL_WAL_FORMAT_VERSION) return "unknown format version";
+    if (h->payload_len > TIDAL_BATCH_BYTES_MAX || h->payload_len > avail - TIDAL__WAL_HDR)
+        return "truncated payload";
+    if (h->count == 0 || h->last_lsn < h->first_lsn || h->last_lsn - h->first_lsn + 1 != h->count)
+        return "bad lsn range";
+    tidal__batch_sum(p, p + TIDAL__WAL_HDR, h->payload_len, sum);
+    if (memcmp(sum, h->sum, 32)) return "checksum mismatch";
+    if (h->schema_fp != db->schema_fp) return "written under a different schema";
+    return NULL;
+}
+
+static void tidal__seg_name(const tidal_db *db, uint64_t lsn, const char *ext, char *out,
+                            size_t cap) {
+    snprintf(out, cap, "%s/%s-%04x-%04x-%016llx.%s", db->path, ext[0] == 'l' ? "wal" : "snap",
+             db->node.region, db->node.shard, (unsigned long long)lsn, ext);
+}
+
+/* Appends the pending batch to the active segment and syncs it. Any failure fails the
+   handle: the in-memory state now holds events the log may not. */
+static tidal_result tidal__commit(tidal_db *db) {
+    const tidal_env *env = db->env;
+    tidal__batch_hdr h;
+    size_t len = db->batch_len;
+    tidal_result r;
+    char name[TIDAL_PATH_MAX + 64];
+    if (!db->wal_on || db->batch_count == 0) return TIDAL_OK;
+    if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
+    if (!db->seg || (db->seg_size > 0 && db->seg_size + len > db->segment_bytes_max)) {
+        uint64_t first = db->next_lsn - db->batch_count;
+        if (db->n_segs >= TIDAL_SEGMENTS_MAX || !TIDAL__GROW(db, db->segs, db->cap_segs, db->n_segs + 1))
+            return tidal__err(db, TIDAL_ERR_LIMIT, "too many log segments; snapshot to truncate");
+        if (db->seg) env->file_close(env->user, db->seg);
+        db->seg = NULL;
+        tidal__seg_name(db, first, "log", name, sizeof name);
+        r = env->file_open(env->user, name, TIDAL_OPEN_READ | TIDAL_OPEN_WRITE | TIDAL_OPEN_CREATE, &db->seg);
+        if (r == TIDAL_OK) r = env->file_truncate(env->user, db->seg, 0);
+        if (r == TIDAL_OK) r = env->dir_sync(env->user, db->path);
+        if (r != TIDAL_OK) goto fail;
+        db->segs[db->n_segs++] = first;
+        db->seg_size = 0;
+    }
+    memset(&h, 0, sizeof h);
+    h.magic = TIDAL__WAL_MAGIC;
+    h.version = TIDAL_WAL_FORMAT_VERSION;
+    h.node = tidal__node_word(db->node);
+    h.incarnation = db->incarnation;
+    h.first_lsn = db->next_lsn - db->batch_count;
+    h.last_lsn = db->next_lsn - 1;
+    h.schema_fp = db->schema_fp;
+    h.count = db->batch_count;
+    h.payload_len = (uint32_t)(len - TIDAL__WAL_HDR);
+    h.hlc = db->hlc;
+    tidal__batch_hdr_put(db->batch, &h);
+    tidal__batch_sum(db->batch, db->batch + TIDAL__WAL_HDR, h.payload_len, h.sum);
+    memcpy(db->batch + 80, h.sum, 32);
+    r = env->file_write(env->user, db->seg, db->seg_size, db->batch, len);
+    if (r == TIDAL_OK && db->fsync_policy != TIDAL_FSYNC_NONE) {
+        r = env->file_sync(env->user, db->seg);
+        db->stats.wal_syncs++;
+    }
+    if (r != TIDAL_OK) goto fail;
+    db->seg_size += len;
+    db->durable_lsn = h.last_lsn;
+    db->batch_len = TIDAL__WAL_HDR;
+    db->batch_count = 0;
+    db->stats.wal_batches++;
+    db->stats.wal_bytes += len;
+    return TIDAL_OK;
+fail:
+    db->fatal = 1;
+    return tidal__err(db, r, "log commit failed (%s); the handle must be reopened", tidal_strerror(r));
+}
+
+/* Appends ev to the pending batch; returns 0 if the batch cannot take it. */
+static int tidal__batch_add(tidal_db *db, const tidal__event *ev) {
+    size_t need = tidal__event_size(ev);
+    uint8_t *end;
+    if (db->batch_len + need > db->batch_cap) {
+        size_t cap = db->batch_cap ? db->batch_cap : 4096;
+        uint8_t *p;
+        while (cap < db->batch_len + need) cap *= 2;
+        p = (uint8_t *)tidal__realloc(db, db->batch, db->batch_cap, cap);
+        if (!p) return 0;
+        db->batch = p;
+        db->batch_cap = cap;
+    }
+    if (db->batch_len == 0) db->batch_len = TIDAL__WAL_HDR;
+    end = tidal__event_put(db->batch + db->batch_len, ev);
+    TIDAL_ASSERT((size_t)(end - db->batch) <= db->batch_len + need);
+    db->batch_len = (size_t)(end - db->batch);
+    if (db->batch_count++ == 0) db->batch_start_ns = db->env->clock_mono_ns(db->env->user);
+    db->next_lsn++;
+    return 1;
+}
+
+/* ---- recovery ---- */
+
+typedef struct tidal__dirscan {
+    tidal_db *db;
+    uint64_t *segs, *snaps;
+    uint32_t n_segs, n_snaps, cap;
+    int foreign, overflow;
+    char tmp[4][TIDAL_PATH_MAX + 64];
+    uint32_t n_tmp;
+} tidal__dirscan;
+
+/* Parses "<prefix>-RRRR-SSSS-<16 hex>.<ext>"; returns 1 and the lsn if it matches. */
+static int tidal__parse_name(const char *name, const char *prefix, const char *ext,
+                             uint32_t *node, uint64_t *lsn) {
+    size_t pl = strlen(prefix), el = strlen(ext), n = strlen(name), i;
+    uint64_t v = 0, nd = 0;
+    if (n != pl + 1 + 4 + 1 + 4 + 1 + 16 + 1 + el || memcmp(name, prefix, pl) || name[pl] != '-')
+        return 0;
+    if (name[pl + 5] != '-' || name[pl + 10] != '-' || name[pl + 27] != '.' || strcmp(name + pl + 28, ext))
+        return 0;
+    for (i = 0; i < 26; i++) {
+        char c = name[pl + 1 + i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (i == 4 || i == 9) continue;
+        if (d < 0) return 0;
+        if (i < 9) nd = nd << 4 | (uint64_t)d;
+        else v = v << 4 | (uint64_t)d;
+    }
+    *node = (uint32_t)nd;
+    *lsn = v;
+    return 1;
+}
+
+static void tidal__dirscan_fn(void *ctx, const char *name) {
+    tidal__dirscan *d = (tidal__dirscan *)ctx;
+    uint32_t node;
+    uint64_t lsn;
+    int seg = tidal__parse_name(name, "wal", "log", &node, &lsn);
+    int snap = !seg && tidal__parse_name(name, "snap", "snap", &node, &lsn);
+    if (!seg && !snap) {
+        if (tidal__parse_name(name, "snap", "tmp", &node, &lsn) && d->n_tmp < 4)
+            snprintf(d->tmp[d->n_tmp++], sizeof d->tmp[0], "%s/%s", d->db->path, name);
+        return;
+    }
+    if (node != tidal__node_word(d->db->node)) {
+        d->foreign = 1;
+        return;
+    }
+    if (seg && d->n_segs < d->cap) d->segs[d->n_segs++] = lsn;
+    else if (snap && d->n_snaps < d->cap) d->snaps[d->n_snaps++] = lsn;
+    else d->overflow = 1;
+}
+
+/* Reads a whole file into a fresh buffer. */
+static tidal_result tidal__read_file(tidal_db *db, const char *name, uint8_t **out, size_t *len) {
+    const tidal_env *env = db->env;
+    void *f = NULL;
+    uint64_t size = 0;
+    size_t got = 0;
+    tidal_result r = env->file_open(env->user, name, TIDAL_OPEN_READ, &f);
+    *out = NULL;
+    *len = 0;
+    if (r != TIDAL_OK) return r;
+    r = env->file_size(env->user, f, &size);
+    if (r == TIDAL_OK && size > (uint64_t)SIZE_MAX / 2) r = TIDAL_ERR_LIMIT;
+    if (r == TIDAL_OK && size > 0) {
+        *out = (uint8_t *)tidal__alloc(db, (size_t)size);
+        if (!*out) r = TIDAL_ERR_NOMEM;
+        else r = env->file_read(env->user, f, 0, *out, (size_t)size, &got);
+        if (r == TIDAL_OK && got != size) r = TIDAL_ERR_IO_READ;
+        if (r != TIDAL_OK) {
+            tidal__free(db, *out, (size_t)size);
+            *out = NULL;
+        }
+    }
+    env->file_close(env->user, f);
+    if (r == TIDAL_OK) *len = (size_t)size;
+    return r;
+}
+
+/* Is there a valid batch anywhere in [from, n)? Decides torn tail vs corruption. */
+static int tidal__valid_batch_after(const tidal_db *db, const uint8_t *p, size_t n, size_t from) {
+    size_t i;
+    tidal__batch_hdr h;
+    for (i = from; i + TIDAL__WAL_HDR <= n; i++) {
+        if (p[i] != 0x54 || p[i + 1] != 0x44 || p[i + 2] != 0x4C || p[i + 3] != 0x57) continue;
+        if (!tidal__batch_check(db, p + i, n - i, &h)) return 1;
+    }
+    return 0;
+}
+
+/* Replays every event of a checked batch. */
+static tidal_result tidal__replay_batch(tidal_db *db, const uint8_t *payload,
+                                        const tidal__batch_hdr *h, const char **why) {
+    tidal__rd r;
+    uint32_t i;
+    r.p = payload;
+    r.n = h->payload_len;
+    r.pos = 0;
+    r.bad = 0;
+    for (i = 0; i < h->count; i++) {
+        tidal__event ev;
+        int dup;
+        tidal_result ar;
+        uint32_t cap = (uint32_t)((r.n - r.pos) / 16 + 1);
+        if (!TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, cap)) return TIDAL_ERR_NOMEM;
+        *why = tidal__event_get(db, &r, &ev, db->scratch_tags, db->cap_scratch_tags);
+        if (*why) return TIDAL_ERR_CORRUPT;
+        if ((ar = tidal__apply(db, &ev, &dup)) != TIDAL_OK) return ar;
+        db->stats.recovered_events++;
+        if (tidal__hlc_cmp(ev.hlc, db->hlc) > 0) db->hlc = ev.hlc;
+    }
+    if (r.pos != r.n) {
+        *why = "payload longer than its events";
+        return TIDAL_ERR_CORRUPT;
+    }
+    return TIDAL_OK;
+}
+
+/* Replays one segment from its start. last says whether it is the newest segment, the
+   only place a torn tail may be. *valid_end receives where good data ends. */
+static tidal_result tidal__replay_segment(tidal_db *db, const char *name, uint64_t first,
+                                          int last, uint64_t *expect_lsn, uint64_t *valid_end) {
+    uint8_t *p;
+    size_t n, off = 0;
+    tidal_result r = tidal__read_file(db, name, &p, &n);
+    if (r != TIDAL_OK) return tidal__err(db, r, "%s: cannot read (%s)", name, tidal_strerror(r));
+    if (first != *expect_lsn && !(n == 0 && last))
+        r = tidal__err(db, TIDAL_ERR_CORRUPT, "%s: starts at lsn %llu, expected %llu (gap)", name,
+                       (unsigned long long)first, (unsigned long long)*expect_lsn);
+    while (r == TIDAL_OK && off < n) {
+        tidal__batch_hdr h;
+        const char *why = tidal__batch_check(db, p + off, n - off, &h);
+        if (!why && h.incarnation != db->incarnation && db->incarnation) why = "incarnation changed";
+        if (!why && h.first_lsn != *expect_lsn) why = "lsn out of sequence";
+        if (why) {
+            if (last && !tidal__valid_batch_after(db, p, n, off + 1)) break; /* torn tail */
+            r = tidal__err(db, TIDAL_ERR_CORRUPT, "%s: offset %llu: %s", name, (unsigned long long)off, why);
+            break;
+        }
+        db->incarnation = h.incarnation;
+        if (h.last_lsn > db->stats.snapshot_lsn) {
+            r = tidal__replay_batch(db, p + off + TIDAL__WAL_HDR, &h, &why);
+            if (r == TIDAL_ERR_CORRUPT)
+                r = tidal__err(db, r, "%s: offset %llu: %s", name, (unsigned long long)off, why);
+            else if (r != TIDAL_OK)
+                r = tidal__err(db, r, "%s: replay: %s", name, tidal_strerror(r));
+        }
+        if (tidal__hlc_cmp(h.hlc, db->hlc) > 0) db->hlc = h.hlc;
+        *expect_lsn = h.last_lsn + 1;
+        off += TIDAL__WAL_HDR + h.payload_len;
+    }
+    *valid_end = off;
+    if (r == TIDAL_OK && off < n) db->stats.recovered_truncated_bytes = n - off;
+    tidal__free(db, p, n);
+    return r;
+}
+
+// >>snapshot
+// A snapshot is the canonical state encoding (the same bytes the digest hashes) followed by
+// the applied-event index (per-origin high-water marks and the key-derived ids still in
+// their window), behind a checksummed header. It is written to a temp file, synced,
+// renamed, and the directory synced; the decoder validates every count, order and range
+// before it builds anything, and a failed load leaves an empty state.
+
+#define TIDAL__SNAP_HDR 96
+
+/* Snapshot header (little-endian): magic u32, version u16, header bytes u16, node u32,
+   incarnation u32, lsn u64, body bytes u64, schema fingerprint u64, hlc wall i64, hlc
+   logical u32, hlc node u32, BLAKE3 u8[32] of body || header-with-zeroed-checksum, 8 zero
+   bytes. 96 bytes. */
+typedef struct tidal__snap_hdr {
+    uint32_t magic, version, node, incarnation;
+    uint64_t lsn, body_len, schema_fp;
+    tidal_hlc hlc;
+    uint8_t sum[32];
+} tidal__snap_hdr;
+
+static void tidal__snap_hdr_put(uint8_t *w, const tidal__snap_hdr *h) {
+    w = tidal__wr_le(w, h->magic, 4);
+    w = tidal__wr_le(w, h->version, 2);
+    w = tidal__wr_le(w, TIDAL__SNAP_HDR, 2);
+    w = tidal__wr_le(w, h->node, 4);
+    w = tidal__wr_le(w, h->incarnation, 4);
+    w = tidal__wr_le(w, h->lsn, 8);
+    w = tidal__wr_le(w, h->body_len, 8);
+    w = tidal__wr_le(w, h->schema_fp, 8);
+    w = tidal__wr_le(w, (uint64_t)h->hlc.wall_ns, 8);
+    w = tidal__wr_le(w, h->hlc.logical, 4);
+    w = tidal__wr_le(w, h->hlc.node, 4);
+    memcpy(w, h->sum, 32);
+    memset(w + 32, 0, 8);
+}
+
+static void tidal__snap_hdr_get(const uint8_t *p, tidal__snap_hdr *h) {
+    tidal__rd r;
+    r.p = p;
+    r.n = TIDAL__SNAP_HDR;
+    r.pos = 0;
+    r.bad = 0;
+    h->magic = tidal__rd_u32(&r);
+    h->version = (uint32_t)tidal__rd_le(&r, 2);
+    (void)tidal__rd_le(&r, 2);
+    h->node = tidal__rd_u32(&r);
+    h->incarnation = tidal__rd_u32(&r);
+    h->lsn = tidal__rd_u64(&r);
+    h->body_len = tidal__rd_u64(&r);
+    h->schema_fp = tidal__rd_u64(&r);
+    h->hlc.wall_ns = (int64_t)tidal__rd_u64(&r);
+    h->hlc.logical = tidal__rd_u32(&r);
+    h->hlc.node = tidal__rd_u32(&r);
+    memcpy(h->sum, p + 56, 32);
+}
+
+static void tidal__snap_sum(const uint8_t *body, size_t len, const uint8_t *hdr, uint8_t out[32]) {
+    struct tidal_blake3 h;
+    uint8_t tmp[TIDAL__SNAP_HDR];
+    memcpy(tmp, hdr, TIDAL__SNAP_HDR);
+    memset(tmp + 56, 0, 32);
+    tidal_blake3_init(&h);
+    tidal_blake3_update(&h, body, len);
+    tidal_blake3_update(&h, tmp, TIDAL__SNAP_HDR);
+    tidal_blake3_final(&h, out, 32);
+}
+
+static int tidal__idem_entry_cmp(const void *a, const void *b) {
+    const uint64_t *x = (const uint64_t *)a, *y = (const uint64_t *)b;
+    if (x[0] != y[0]) return x[0] < y[0] ? -1 : 1;
+    return x[1] < y[1] ? -1 : x[1] > y[1];
+}
+
+/* The applied-event index, sorted so the bytes depend only on content. */
+static tidal_result tidal__enc_index(tidal__enc *x, tidal_db *db) {
+    uint32_t i, j, n;
+    uint64_t *tmp;
+    size_t cap = db->n_idem;
+    for (i = 0; i < db->n_origins; i++)
+        if (db->origins[i].above.n > cap) cap = db->origins[i].above.n;
+    cap = 3 * (cap + 1) + db->n_origins; /* origins, then one origin's marks or the idem set */
+    tmp = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * cap);
+    if (!tmp) return TIDAL_ERR_NOMEM;
+    for (i = 0; i < db->n_origins; i++) tmp[i] = db->origins[i].origin;
+    qsort(tmp, db->n_origins, sizeof *tmp, tidal__u64_cmp);
+    tidal__enc_u64(x, db->n_origins);
+    for (i = 0; i < db->n_origins; i++) {
+        const tidal__origin *o = tidal__origin_find(db, tmp[i]);
+        uint64_t *above = tmp + db->n_origins;
+        TIDAL_ASSERT(o != NULL);
+        tidal__enc_u64(x, o->origin);
+        tidal__enc_u64(x, o->hwm);
+        for (j = 0, n = 0; j < o->above.cap; j++)
+            if (o->above.slot[j]) above[n++] = o->above.slot[j];
+        qsort(above, n, sizeof *above, tidal__u64_cmp);
+        tidal__enc_u64(x, n);
+        for (j = 0; j < n; j++) tidal__enc_u64(x, above[j]);
+    }
+    for (i = 0, n = 0; i < db->idem_map.cap; i++) {
+        uint32_t v = db->idem_map.v[i];
+        if (v == UINT32_MAX) continue;
+        tmp[3 * n] = db->idem_map.k0[i];
+        tmp[3 * n + 1] = db->idem_map.k1[i];
+        tmp[3 * n + 2] = (uint64_t)db->idem_time[v];
+        n++;
+    }
+    qsort(tmp, n, 3 * sizeof *tmp, tidal__idem_entry_cmp);
+    tidal__enc_u64(x, n);
+    for (i = 0; i < 3 * n; i++) tidal__enc_u64(x, tmp[i]);
+    tidal__free(db, tmp, sizeof(uint64_t) * cap);
+    return TIDAL_OK;
+}
+
+/* ---- decoding ---- */
+
+typedef struct tidal__sd {
+    tidal_db *db;
+    tidal__rd r;
+    const char *why;
+} tidal__sd;
+
+static int tidal__sd_fail(tidal__sd *d, const char *why) {
+    if (!d->why) d->why = why;
+    return 0;
+}
+
+/* A length-prefixed string: interned; UINT32_MAX + *is_null for the absent marker. */
+static int tidal__sd_str(tidal__sd *d, uint32_t max, uint32_t *id, int allow_null) {
+    uint64_t len = tidal__rd_u64(&d->r);
+    const char *s;
+    if (allow_null && len == UINT64_MAX && !d->r.bad) {
+        *id = UINT32_MAX;
+        return 1;
+    }
+    if (d->r.bad || len > max) return tidal__sd_fail(d, "bad string length");
+    s = tidal__rd_bytes(&d->r, (size_t)len);
+    if (!s || !tidal__bytes_ok(s, (uint32_t)len)) return tidal__sd_fail(d, "bad string");
+    *id = tidal__str_intern(d->db, s, (uint32_t)len);
+    return *id != UINT32_MAX ? 1 : tidal__sd_fail(d, "out of memory");
+}
+
+static tidal__fx tidal__sd_fx(tidal__sd *d) {
+    tidal__fx f;
+    f.lo = tidal__rd_u64(&d->r);
+    f.hi = tidal__rd_u64(&d->r);
+    return f;
+}
+
+static int tidal__sd_sig(tidal__sd *d, tidal__sig *g, const tidal__sigdef *def) {
+    uint64_t n;
+    uint32_t i;
+    int l;
+    g->count_pos = tidal__rd_u64(&d->r);
+    g->count_neg = tidal__rd_u64(&d->r);
+    g->w_pos = tidal__sd_fx(d);
+    g->w_neg = tidal__sd_fx(d);
+    g->t_max = (int64_t)tidal__rd_u64(&d->r);
+    n = tidal__rd_u64(&d->r);
+    if (d->r.bad || n == 0 || n > TIDAL__EPOCHS_KEPT || g->count_pos + g->count_neg == 0)
+        return tidal__sd_fail(d, "bad aggregate");
+    if (!TIDAL__GROW(d->db, g->epochs, g->cap_epochs, (uint32_t)n + 1)) return tidal__sd_fail(d, "out of memory");
+    for (i = 0; i < n; i++) {
+        g->epochs[i].e = (int64_t)tidal__rd_u64(&d->r);
+        g->epochs[i].acc = tidal__sd_fx(d);
+        if (i && g->epochs[i].e <= g->epochs[i - 1].e) return tidal__sd_fail(d, "epochs out of order");
+    }
+    g->n_epochs = (uint32_t)n;
+    if (g->epochs[n - 1].e - g->epochs[0].e > TIDAL__EPOCHS_KEPT - 1 || (def->permanent && g->epochs[0].e))
+        return tidal__sd_fail(d, "epoch out of range");
+    for (l = 0; l < TIDAL__LVLS; l++) {
+        tidal__bvec *v = &g->lvl[l];
+        n = tidal__rd_u64(&d->r);
+        if (d->r.bad || n > (uint64_t)tidal__lvl_keep(def->windows, l)) return tidal__sd_fail(d, "bad bucket count");
+        if (n && !TIDAL__GROW(d->db, v->b, v->cap, (uint32_t)n + 1)) return tidal__sd_fail(d, "out of memory");
+        for (i = 0; i < n; i++) {
+            v->b[i].key = (int64_t)tidal__rd_u64(&d->r);
+            v->b[i].count = tidal__rd_u64(&d->r);
+            v->b[i].w = tidal__sd_fx(d);
+            if (i && v->b[i].key <= v->b[i - 1].key) return tidal__sd_fail(d, "buckets out of order");
+        }
+        v->n = (uint32_t)n;
+    }
+    return d->r.bad ? tidal__sd_fail(d, "truncated aggregate") : 1;
+}
+
+static int tidal__sd_attrs(tidal__sd *d, tidal__entity *e) {
+    uint64_t n = tidal__rd_u64(&d->r), i;
+    if (d->r.bad || n > TIDAL_ATTRS_MAX * 4) return tidal__sd_fail(d, "bad attribute count");
+    if (n && !TIDAL__GROW(d->db, e->attrs, e->cap_attrs, (uint32_t)n)) return tidal__sd_fail(d, "out of memory");
+    for (i = 0; i < n; i++) {
+        tidal__attr *a = &e->attrs[i];
+        uint64_t lw;
+        if (!tidal__sd_str(d, TIDAL_NAME_MAX, &a->key, 0) || !tidal__sd_str(d, TIDAL_VALUE_MAX, &a->value, 1))
+            return 0;
+        if (!tidal__name_bytes_ok(d->db->strs[a->key].s, d->db->strs[a->key].len)) return tidal__sd_fail(d, "bad attribute key");
+        if (i && tidal__str_cmp(d->db, e->attrs[i - 1].key, a->key) >= 0) return tidal__sd_fail(d, "attributes out of order");
+        a->hlc.wall_ns = (int64_t)tidal__rd_u64(&d->r);
+        lw = tidal__rd_u64(&d->r);
+        a->hlc.logical = (uint32_t)(lw >> 32);
+        a->hlc.node = (uint32_t)lw;
+        e->n_attrs = (uint32_t)i + 1;
+        if (d->db->strs[a->key].len == 7 && !memcmp(d->db->strs[a->key].s, "creator", 7))
+            e->creator = a->value == UINT32_MAX ? 0 : tidal__parse_id(d->db->strs[a->value].s, d->db->strs[a->value].len);
+    }
+    return 1;
+}
+
+static int tidal__sd_sigs(tidal__sd *d, tidal__entity *e) {
+    tidal_db *db = d->db;
+    uint64_t t, n, i, prev = 0;
+    for (;;) {
+        tidal__sig *g;
+        t = tidal__rd_u64(&d->r);
+        if (d->r.bad) return tidal__sd_fail(d, "truncated entity");
+        if (t == UINT64_MAX) break;
+        if (t >= db->n_sig || (e->sigs && t < prev)) return tidal__sd_fail(d, "bad signal type");
+        prev = t + 1;
+        if (!tidal__ent_make_sigs(db, e) || !(g = tidal__sig_for(db, e, (uint32_t)t, 0, 0, 0)))
+            return tidal__sd_fail(d, "out of memory");
+        if (!tidal__sd_sig(d, g, &db->sig[t])) return 0;
+        tidal__lb_update(db, g);
+    }
+    n = tidal__rd_u64(&d->r);
+    if (d->r.bad || n > TIDAL_COHORT_SIGS_MAX) return tidal__sd_fail(d, "bad cohort count");
+    for (i = 0; i < n; i++) {
+        uint64_t tk = tidal__rd_u64(&d->r);
+        uint32_t type = (uint32_t)(tk >> 32), ckey = (uint32_t)tk, cval;
+        tidal__sig *g;
+        if (type >= db->n_sig || ckey >= db->n_ckey) return tidal__sd_fail(d, "bad cohort aggregate");
+        if (!tidal__sd_str(d, TIDAL_VALUE_MAX, &cval, 0)) return 0;
+        if (tidal__csig_find(e, type, ckey, cval)) return tidal__sd_fail(d, "repeated cohort aggregate");
+        if (!tidal__ent_make_sigs(db, e) || !(g = tidal__sig_for(db, e, type, 1, ckey, cval)))
+            return tidal__sd_fail(d, "out of memory");
+        if (!tidal__sd_sig(d, g, &db->sig[type])) return 0;
+        tidal__lb_update(db, g);
+    }
+    return 1;
+}
+
+static int tidal__sd_idvec(tidal__sd *d, tidal__idvec *v) {
+    uint64_t n = tidal__rd_u64(&d->r), i;
+    if (d->r.bad || n > (d->r.n - d->r.pos) / 16) return tidal__sd_fail(d, "bad tag count");
+    if (n && !TIDAL__GROW(d->db, v->v, v->cap, (uint32_t)n)) return tidal__sd_fail(d, "out of memory");
+    for (i = 0; i < n; i++) {
+        v->v[i].hi = tidal__rd_u64(&d->r);
+        v->v[i].lo = tidal__rd_u64(&d->r);
+        if (i && tidal__id_cmp(v->v[i - 1], v->v[i]) >= 0) return tidal__sd_fail(d, "tags out of order");
+    }
+    v->n = (uint32_t)n;
+    return 1;
+}
+
+static int tidal__sd_user(tidal__sd *d, tidal__entity *e) {
+    uint64_t n = tidal__rd_u64(&d->r), i, prev = 0;
+    tidal__user *u;
+    if (d->r.bad) return tidal__sd_fail(d, "truncated user");
+    if (n == UINT64_MAX) return 1;
+    if (n > TIDAL_NEGATIVES_MAX * 4) return tidal__sd_fail(d, "bad negative count");
+    if (!(u = tidal__user_make(d->db, e))) return tidal__sd_fail(d, "out of memory");
+    for (i = 0; i < n; i++) {
+        uint32_t kind = (uint32_t)tidal__rd_u64(&d->r);
+        tidal_id target = tidal__rd_u64(&d->r);
+        tidal__neg *g;
+        if (kind < TIDAL_HIDE || kind > TIDAL_BLOCK || !target) return tidal__sd_fail(d, "bad negative");
+        if (u->n_negs && tidal__neg_cmp(u->negs[u->n_negs - 1].kind, u->negs[u->n_negs - 1].target, kind, target) >= 0)
+            return tidal__sd_fail(d, "negatives out of order");
+        if (!(g = tidal__neg_make(d->db, u, kind, target))) return tidal__sd_fail(d, "out of memory");
+        if (!tidal__sd_idvec(d, &g->adds) || !tidal__sd_idvec(d, &g->tombs)) return 0;
+        if (!g->adds.n && !g->tombs.n) return tidal__sd_fail(d, "empty negative");
+        u->n_live += g->adds.n > 0;
+    }
+    n = tidal__rd_u64(&d->r);
+    if (d->r.bad || n > (d->r.n - d->r.pos) / 8) return tidal__sd_fail(d, "bad seen count");
+    for (i = 0; i < n; i++) {
+        uint64_t it = tidal__rd_u64(&d->r);
+        if (!it || (i && it <= prev)) return tidal__sd_fail(d, "seen out of order");
+        if (tidal__set_add(d->db, &u->seen, it) < 0) return tidal__sd_fail(d, "out of memory");
+        prev = it;
+    }
+    return 1;
+}
+
+static int tidal__sd_session(tidal__sd *d, uint32_t tenant, tidal_id prev) {
+    tidal_db *db = d->db;
+    tidal_id id = tidal__rd_u64(&d->r);
+    tidal__session *s;
+    uint64_t flags, n, i;
+    if (d->r.bad || !id || id <= prev) return tidal__sd_fail(d, "sessions out of order");
+    if (!(s = tidal__sess_make(db, tenant, id))) return tidal__sd_fail(d, "out of memory");
+    s->user = tidal__rd_u64(&d->r);
+    s->start_ns = (int64_t)tidal__rd_u64(&d->r);
+    s->ttl_ns = (int64_t)tidal__rd_u64(&d->r);
+    flags = tidal__rd_u64(&d->r);
+    s->hwm = tidal__rd_u64(&d->r);
+    n = tidal__rd_u64(&d->r);
+    if (d->r.bad || flags > 7 || s->ttl_ns < 0 || n > (d->r.n - d->r.pos) / 40)
+        return tidal__sd_fail(d, "bad session");
+    s->has_start = (int)(flags & 1);
+    s->ended = (uint32_t)(flags >> 1);
+    if (s->has_start && s->ttl_ns && s->start_ns + s->ttl_ns < db->next_expiry_ns && !(s->ended & 2))
+        db->next_expiry_ns = s->start_ns + s->ttl_ns;
+    if (n && !TIDAL__GROW(db, s->j, s->cap_j, (uint32_t)n)) return tidal__sd_fail(d, "out of memory");
+    for (i = 0; i < n; i++) {
+        tidal__jentry *j = &s->j[i];
+        uint64_t kt;
+        memset(j, 0, sizeof *j);
+        j->seq = tidal__rd_u64(&d->r);
+        kt = tidal__rd_u64(&d->r);
+        j->kind = (uint32_t)(kt >> 32);
+        j->type = (uint32_t)kt;
+        j->item = tidal__rd_u64(&d->r);
+        j->weight = tidal__rd_f64(&d->r);
+        j->time_ns = (int64_t)tidal__rd_u64(&d->r);
+        if (j->kind == TIDAL_SESSION_NOTE && !tidal__sd_str(d, TIDAL_NOTE_MAX, &j->note, 0)) return 0;
+        if (d->r.bad || !j->seq || (i && j->seq <= s->j[i - 1].seq) ||
+            (j->kind != TIDAL_SESSION_NOTE && (j->kind != TIDAL_SESSION_SIGNAL || j->type >= db->n_sig)))
+            return tidal__sd_fail(d, "bad journal entry");
+        s->n_j = (uint32_t)i + 1;
+    }
+    for (i = 0; i < s->n_j && s->j[i].seq <= s->hwm; i++) {}
+    if (i != s->hwm || (i < s->n_j && s->j[i].seq == s->hwm + 1)) return tidal__sd_fail(d, "bad high-water mark");
+    return 1;
+}
+
+static int tidal__sd_tenant(tidal__sd *d, uint32_t tenant) {
+    tidal_db *db = d->db;
+    uint64_t n = tidal__rd_u64(&d->r), i;
+    tidal_id prev = 0;
+    if (d->r.bad || n > (d->r.n - d->r.pos) / 8) return tidal__sd_fail(d, "bad entity count");
+    for (i = 0; i < n; i++) {
+        tidal_id id = tidal__rd_u64(&d->r);
+        tidal__entity *e;
+        if (d->r.bad || !id || id <= prev) return tidal__sd_fail(d, "entities out of order");
+        if (!(e = tidal__ent_make(db, tenant, id))) return tidal__sd_fail(d, "out of memory");
+        if (!tidal__sd_attrs(d, e) || !tidal__sd_sigs(d, &db->ents[tidal__ent_index(db, e)]) ||
+            !tidal__sd_user(d, &db->ents[tidal__ent_index(db, e)]))
+            return 0;
+        prev = id;
+    }
+    n = tidal__rd_u64(&d->r);
+    if (d->r.bad || n > (d->r.n - d->r.pos) / 8) return tidal__sd_fail(d, "bad session count");
+    for (i = 0, prev = 0; i < n; i++) {
+        if (!tidal__sd_session(d, tenant, prev)) return 0;
+        prev = db->sess[db->n_sess - 1].id;
+    }
+    return 1;
+}
+
+static int tidal__sd_index(tidal__sd *d) {
+    tidal_db *db = d->db;
+    uint64_t n = tidal__rd_u64(&d->r), i, j, m, prev = 0;
+    if (d->r.bad || n > (d->r.n - d->r.pos) / 24) return tidal__sd_fail(d, "bad origin count");
+    for (i = 0; i < n; i++) {
+        tidal__origin *o;
+        uint64_t origin = tidal__rd_u64(&d->r), last = 0;
+        if (d->r.bad || (origin & TIDAL__IDEM_BIT) || (i && origin <= prev)) return tidal__sd_fail(d, "origins out of order");
+        if (!TIDAL__GROW(db, db->origins, db->cap_origins, db->n_origins + 1)) return tidal__sd_fail(d, "out of memory");
+        o = &db->origins[db->n_origins++];
+        memset(o, 0, sizeof *o);
+        o->origin = prev = origin;
+        o->hwm = last = tidal__rd_u64(&d->r);
+        m = tidal__rd_u64(&d->r);
+        if (d->r.bad || m > (d->r.n - d->r.pos) / 8) return tidal__sd_fail(d, "bad origin marks");
+        for (j = 0; j < m; j++) {
+            uint64_t s = tidal__rd_u64(&d->r);
+            if (s <= last + (j == 0)) return tidal__sd_fail(d, "origin marks out of order");
+            if (tidal__set_add(db, &o->above, s) < 0) return tidal__sd_fail(d, "out of memory");
+            last = s;
+        }
+    }
+    n = tidal__rd_u64(&d->r);
+    if (d->r.bad || n > (d->r.n - d->r.pos) / 24) return tidal__sd_fail(d, "bad key count");
+    for (i = 0; i < n; i++) {
+        tidal_event_id id;
+        int64_t t;
+        id.hi = tidal__rd_u64(&d->r);
+        id.lo = tidal__rd_u64(&d->r);
+        t = (int64_t)tidal__rd_u64(&d->r);
+        if (!(id.hi & TIDAL__IDEM_BIT) || tidal__event_applied(db, id)) return tidal__sd_fail(d, "bad key id");
+        if (!tidal__event_mark(db, id, t)) return tidal__sd_fail(d, "out of memory");
+    }
+    return 1;
+}
+
+/* Decodes a snapshot body into the (empty) state. NULL on success, else why. */
+static const char *tidal__snap_decode(tidal_db *db, const uint8_t *body, size_t len) {
+    tidal__sd d;
+    uint64_t nt, i, prev = 0;
+    memset(&d, 0, sizeof d);
+    d.db = db;
+    d.r.p = body;
+    d.r.n = len;
+    nt = tidal__rd_u64(&d.r);
+    if (d.r.bad || nt > len / 8) return "bad tenant count";
+    for (i = 0; i < nt; i++) {
+        uint64_t t = tidal__rd_u64(&d.r);
+        if (d.r.bad || t > UINT32_MAX || (i && t <= prev)) return "tenants out of order";
+        prev = t;
+        if (!tidal__sd_tenant(&d, (uint32_t)t)) return d.why ? d.why : "bad tenant";
+    }
+    if (!tidal__sd_index(&d)) return d.why ? d.why : "bad index";
+    if (d.r.pos != d.r.n) return "trailing bytes";
+    return NULL;
+}
+
+/* ---- writing ---- */
+
+static void tidal__snap_retire(tidal_db *db);
+
+TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db) {
+    const tidal_env *env;
+    tidal__enc x;
+    tidal__snap_hdr h;
+    uint8_t hdr[TIDAL__SNAP_HDR];
+    char tmp[TIDAL_PATH_MAX + 64], fin[TIDAL_PATH_MAX + 64];
+    tidal_result r;
+    uint32_t nt, i, n, ntc, max_seen = 1;
+    tidal__sortkey *keys = NULL;
+    uint32_t *tids = NULL;
+    uint64_t *seen = NULL;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!db->wal_on) return tidal__err(db, TIDAL_ERR_INVALID, "snapshot needs a durable database (config.path)");
+    if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
+    if ((r = tidal__commit(db)) != TIDAL_OK) return r;
+    env = db->env;
+    tidal__seg_name(db, db->durable_lsn, "tmp", tmp, sizeof tmp);
+    tidal__seg_name(db, db->durable_lsn, "snap", fin, sizeof fin);
+    n = (db->n_ents > db->n_sess ? db->n_ents : db->n_sess) + 1;
+    ntc = db->n_tenants + db->n_sess + 1;
+    for (i = 0; i < db->n_ents; i++)
+        if (db->ents[i].user && db->ents[i].user->seen.n > max_seen) max_seen = db->ents[i].user->seen.n;
+    keys = (tidal__sortkey *)tidal__alloc(db, sizeof(tidal__sortkey) * n);
+    tids = (uint32_t *)tidal__alloc(db, sizeof(uint32_t) * ntc);
+    seen = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * max_seen);
+    memset(&x, 0, sizeof x);
+    x.db = db;
+    r = (keys && tids && seen) ? env->file_open(env->user, tmp, TIDAL_OPEN_READ | TIDAL_OPEN_WRITE | TIDAL_OPEN_CREATE, &x.file)
+                               : TIDAL_ERR_NOMEM;
+    if (r == TIDAL_OK) r = env->file_truncate(env->user, x.file, 0);
+    if (r == TIDAL_OK) {
+        x.off = TIDAL__SNAP_HDR;
+        tidal_blake3_init(&x.h);
+        nt = tidal__digest_tenants(db, tids, ntc);
+        tidal__enc_u64(&x, nt);
+        for (i = 0; i < nt; i++) tidal__enc_tenant(&x, db, tids[i], keys, seen);
+        r = tidal__enc_index(&x, db);
+        tidal__enc_flush(&x);
+        if (r == TIDAL_OK) r = x.err;
+    }
+    if (r == TIDAL_OK) {
+        uint8_t tmphdr[TIDAL__SNAP_HDR];
+        memset(&h, 0, sizeof h);
+        h.magic = TIDAL__SNAP_MAGIC;
+        h.version = TIDAL_SNAPSHOT_FORMAT_VERSION;
+        h.node = tidal__node_word(db->node);
+        h.incarnation = db->incarnation;
+        h.lsn = db->durable_lsn;
+        h.body_len = x.off - TIDAL__SNAP_HDR;
+        h.schema_fp = db->schema_fp;
+        h.hlc = db->hlc;
+        tidal__snap_hdr_put(tmphdr, &h);
+        tidal_blake3_update(&x.h, tmphdr, TIDAL__SNAP_HDR); /* body || zeroed header */
+        tidal_blake3_final(&x.h, h.sum, 32);
+        tidal__snap_hdr_put(hdr, &h);
+        r = env->file_write(env->user, x.file, 0, hdr, TIDAL__SNAP_HDR);
+    }
+    if (r == TIDAL_OK) r = env->file_sync(env->user, x.file);
+    if (x.file) env->file_close(env->user, x.file);
+    if (r == TIDAL_OK) r = env->file_rename(env->user, tmp, fin);
+    if (r == TIDAL_OK) r = env->dir_sync(env->user, db->path);
+    tidal__free(db, keys, sizeof(tidal__sortkey) * n);
+    tidal__free(db, tids, sizeof(uint32_t) * ntc);
+    tidal__free(db, seen, sizeof(uint64_t) * max_seen);
+    if (r == TIDAL_ERR_NOMEM) return tidal__err(db, r, "snapshot scratch");
+    if (r != TIDAL_OK) {
+        db->fatal = 1;
+        return tidal__err(db, r, "snapshot failed (%s); the handle must be reopened", tidal_strerror(r));
+    }
+    if (db->snaps[0] != h.lsn) {
+        db->snaps[1] = db->snaps[0];
+        db->snaps[0] = h.lsn;
+    }
+    db->stats.snapshot_lsn = h.lsn;
+    tidal__snap_retire(db);
+    tidal__ok(db);
+    return db->fatal ? TIDAL_ERR_FATAL : TIDAL_OK;
+}
+
+static void tidal__retire_fn(void *ctx, const char *name) {
+    tidal__dirscan *d = (tidal__dirscan *)ctx;
+    uint32_t node;
+    uint64_t lsn;
+    if (tidal__parse_name(name, "snap", "snap", &node, &lsn) && node == tidal__node_word(d->db->node) &&
+        lsn != d->db->snaps[0] && lsn != d->db->snaps[1] && d->n_snaps < d->cap)
+        d->snaps[d->n_snaps++] = lsn;
+}
+
+/* Keeps the two newest snapshots and deletes log segments wholly below the older one, so
+   a damaged newest snapshot can always fall back to the older one plus the log. */
+static void tidal__snap_retire(tidal_db *db) {
+    const tidal_env *env = db->env;
+    char name[TIDAL_PATH_MAX + 64];
+    uint64_t old[16], keep_from = db->snaps[1];
+    tidal__dirscan d;
+    uint32_t i, drop = 0;
+    tidal_result r = TIDAL_OK;
+    memset(&d, 0, sizeof d);
+    d.db = db;
+    d.snaps = old;
+    d.cap = 16;
+    if (env->dir_list(env->user, db->path, tidal__retire_fn, &d) != TIDAL_OK) return;
+    for (i = 0; i < d.n_snaps && r == TIDAL_OK; i++) {
+        tidal__seg_name(db, old[i], "snap", name, sizeof name);
+        r = env->file_remove(env->user, name);
+    }
+    /* Segment i covers [segs[i], segs[i+1]); removable when that range ends at or below
+       the older snapshot. The active segment is never removed. */
+    while (keep_from && r == TIDAL_OK && drop + 1 < db->n_segs && db->segs[drop + 1] <= keep_from + 1) {
+        tidal__seg_name(db, db->segs[drop], "log", name, sizeof name);
+        r = env->file_remove(env->user, name);
+        if (r == TIDAL_OK || r == TIDAL_ERR_NOT_FOUND) drop++, r = TIDAL_OK;
+    }
+    if (drop) {
+        memmove(db->segs, db->segs + drop, sizeof(uint64_t) * (db->n_segs - drop));
+        db->n_segs -= drop;
+    }
+    if (r == TIDAL_OK && (drop || d.n_snaps)) r = env->dir_sync(env->user, db->path);
+    if (r != TIDAL_OK && r != TIDAL_ERR_NOT_FOUND) {
+        db->fatal = 1;
+        tidal__err(db, r, "removing old files failed (%s)", tidal_strerror(r));
+    }
+}
+
+/* Loads one snapshot file into the empty state. NULL on success, else why it is bad. */
+static const char *tidal__snap_load(tidal_db *db, uint64_t lsn, tidal_result *io) {
+    char name[TIDAL_PATH_MAX + 64];
+    uint8_t *p, sum[32];
+    size_t n;
+    tidal__snap_hdr h;
+    const char *why = NULL;
+    tidal__seg_name(db, lsn, "snap", name, sizeof name);
+    *io = tidal__read_file(db, name, &p, &n);
+    if (*io != TIDAL_OK) return "unreadable";
+    if (n < TIDAL__SNAP_HDR) why = "truncated header";
+    if (!why) {
+        tidal__snap_hdr_get(p, &h);
+        if (h.magic != TIDAL__SNAP_MAGIC) why = "bad magic";
+        else if (h.version != TIDAL_SNAPSHOT_FORMAT_VERSION) why = "unknown format version";
+        else if (h.body_len != n - TIDAL__SNAP_HDR) why = "length mismatch";
+        else if (h.lsn != lsn || h.node != tidal__node_word(db->node)) why = "name does not match header";
+    }
+    if (!why) {
+        tidal__snap_sum(p + TIDAL__SNAP_HDR, n - TIDAL__SNAP_HDR, p, sum);
+        if (memcmp(sum, h.sum, 32)) why = "checksum mismatch";
+        else if (h.schema_fp != db->schema_fp) why = "written under a different schema";
+    }
+    if (!why) why = tidal__snap_decode(db, p + TIDAL__SNAP_HDR, n - TIDAL__SNAP_HDR);
+    if (!why) {
+        db->incarnation = h.incarnation;
+        db->hlc = h.hlc;
+        db->stats.snapshot_lsn = lsn;
+    }
+    tidal__free(db, p, n);
+    return why;
+}
+
+// >>recovery
+// Open with a path: list the directory, load the newest snapshot that verifies (falling
+// back to the older one), then replay the log from the segment that holds the first lsn
+// after it. Leftover snapshot temp files are removed. A torn tail is cut and the cut made
+// durable before anything new is appended.
+
+static void tidal__state_free(tidal_db *db);
+
+static int tidal__u64_desc(const void *a, const void *b) { return -tidal__u64_cmp(a, b); }
+
+static tidal_result tidal__recover_snapshot(tidal_db *db, tidal__dirscan *d) {
+    uint32_t i;
+    qsort(d->snaps, d->n_snaps, sizeof(uint64_t), tidal__u64_desc);
+    for (i = 0; i < d->n_snaps && i < 2; i++) {
+        tidal_result io;
+        const char *why = tidal__snap_load(db, d->snaps[i], &io);
+        char name[TIDAL_PATH_MAX + 64];
+        if (!why) {
+            db->snaps[0] = d->snaps[i];
+            db->snaps[1] = i + 1 < d->n_snaps ? d->snaps[i + 1] : 0;
+            return TIDAL_OK;
+        }
+        tidal__state_free(db);
+        tidal__seg_name(db, d->snaps[i], "snap", name, sizeof name);
+        if (io != TIDAL_OK) return tidal__err(db, io, "%s: %s", name, tidal_strerror(io));
+        if (i + 1 >= d->n_snaps || i + 1 >= 2)
+            return tidal__err(db, TIDAL_ERR_CORRUPT, "%s: offset 0: %s, and no older valid snapshot", name, why);
+    }
+    return TIDAL_OK;
+}
+
+static tidal_result tidal__recover_log(tidal_db *db, tidal__dirscan *d) {
+    const tidal_env *env = db->env;
+    uint64_t snap = db->stats.snapshot_lsn, expect, end = 0;
+    uint32_t i, start = 0;
+    char name[TIDAL_PATH_MAX + 64];
+    tidal_result r = TIDAL_OK;
+    qsort(d->segs, d->n_segs, sizeof(uint64_t), tidal__u64_cmp);
+    for (i = 0; i < d->n_segs; i++)
+        if (d->segs[i] <= snap + 1) start = i;
+    expect = d->n_segs ? d->segs[start] : snap + 1;
+    if (d->n_segs && expect > snap + 1) {
+        tidal__seg_name(db, expect, "log", name, sizeof name);
+        return tidal__err(db, TIDAL_ERR_CORRUPT, "%s: offset 0: log starts at lsn %llu but the state needs %llu",
+                          name, (unsigned long long)expect, (unsigned long long)snap + 1);
+    }
+    for (i = start; i < d->n_segs && r == TIDAL_OK; i++) {
+        tidal__seg_name(db, d->segs[i], "log", name, sizeof name);
+        r = tidal__replay_segment(db, name, d->segs[i], i + 1 == d->n_segs, &expect, &end);
+    }
+    if (r != TIDAL_OK) return r;
+    if (expect < snap + 1) expect = snap + 1;
+    db->next_lsn = expect;
+    db->durable_lsn = expect - 1;
+    for (i = start; i < d->n_segs; i++) {
+        if (!TIDAL__GROW(db, db->segs, db->cap_segs, db->n_segs + 1)) return TIDAL_ERR_NOMEM;
+        db->segs[db->n_segs++] = d->segs[i];
+    }
+    if (d->n_segs) { /* reopen the newest segment for appends, cutting any torn tail */
+        uint64_t size = 0;
+        r = env->file_open(env->user, name, TIDAL_OPEN_READ | TIDAL_OPEN_WRITE, &db->seg);
+        if (r == TIDAL_OK) r = env->file_size(env->user, db->seg, &size);
+        if (r == TIDAL_OK && size != end) {
+            r = env->file_truncate(env->user, db->seg, end);
+            if (r == TIDAL_OK) r = env->file_sync(env->user, db->seg);
+        }
+        if (r != TIDAL_OK) return tidal__err(db, r, "%s: cannot reopen for append (%s)", name, tidal_strerror(r));
+        db->seg_size = end;
+    }
+    return TIDAL_OK;
+}
+
+static tidal_result tidal__recover(tidal_db *db) {
+    const tidal_env *env = db->env;
+    tidal__dirscan d;
+    tidal_result r;
+    uint32_t i;
+    memset(&d, 0, sizeof d);
+    d.db = db;
+    d.cap = TIDAL_SEGMENTS_MAX;
+    r = env->dir_create(env->user, db->path);
+    if (r != TIDAL_OK) return tidal__err(db, r, "%s: cannot create directory", db->path);
+    d.segs = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * d.cap);
+    d.snaps = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * d.cap);
+    if (!d.segs || !d.snaps) r = TIDAL_ERR_NOMEM;
+    if (r == TIDAL_OK) r = env->dir_list(env->user, db->path, tidal__dirscan_fn, &d);
+    if (r == TIDAL_OK && d.foreign)
+        r = tidal__err(db, TIDAL_ERR_INVALID, "%s holds files of another node", db->path);
+    if (r == TIDAL_OK && d.overflow) r = tidal__err(db, TIDAL_ERR_LIMIT, "%s: too many files", db->path);
+    for (i = 0; r == TIDAL_OK && i < d.n_tmp; i++) r = env->file_remove(env->user, d.tmp[i]);
+    if (r == TIDAL_OK && d.n_tmp) r = env->dir_sync(env->user, db->path);
+    if (r == TIDAL_OK) r = tidal__recover_snapshot(db, &d);
+    if (r == TIDAL_OK) r = tidal__recover_log(db, &d);
+    if (r == TIDAL_OK && !d.n_segs && !d.n_snaps)
+        db->env->random_fill(db->env->user, &db->incarnation, sizeof db->incarnation);
+    if (r == TIDAL_OK) {
+        tidal_event_id own;
+        const tidal__origin *o;
+        own.hi = (uint64_t)db->node.region << 48 | (uint64_t)db->node.shard << 32 | db->incarnation;
+        o = tidal__origin_find(db, own.hi);
+        db->local_seq = o ? o->hwm : 0;
+        if (o && o->above.n) { /* never reuse a sequence number seen above the mark */
+            uint32_t k;
+            for (k = 0; k < o->above.cap; k++)
+                if (o->above.slot[k] > db->local_seq) db->local_seq = o->above.slot[k];
+        }
+    }
+    tidal__free(db, d.segs, sizeof(uint64_t) * d.cap);
+    tidal__free(db, d.snaps, sizeof(uint64_t) * d.cap);
+    return r;
+}
+
 // >>query_parse
 // RETRIEVE text parser: turns "RETRIEVE items SIGNAL view FOR USER 42 ..." into a
 // tidal_query_text in one left-to-right pass over exactly len bytes; no allocation, no recursion.
@@ -3797,9 +5166,41 @@ static tidal_result tidal__profiles_load(tidal_db *db, const tidal_schema *s) {
     return TIDAL_OK;
 }
 
+/* What the log and snapshots depend on: signal types (name, decay, windows) and cohort
+   keys, in order. Profiles are query-time only and may change freely. */
+static uint64_t tidal__schema_fingerprint(const tidal_db *db) {
+    struct tidal_blake3 h;
+    uint8_t out[8], b[8];
+    uint32_t i;
+    uint64_t fp = 0;
+    tidal_blake3_init_derive_key(&h, "tidal 2026-11 schema fingerprint v1");
+    for (i = 0; i < db->n_sig; i++) {
+        tidal_blake3_update(&h, db->sig[i].name, strlen(db->sig[i].name) + 1);
+        tidal__wr_le(b, (uint64_t)db->sig[i].half_life_ns, 8);
+        tidal_blake3_update(&h, b, 8);
+        tidal__wr_le(b, (uint64_t)db->sig[i].windows | (uint64_t)db->sig[i].permanent << 32, 8);
+        tidal_blake3_update(&h, b, 8);
+    }
+    for (i = 0; i < db->n_ckey; i++) tidal_blake3_update(&h, db->ckey[i], strlen(db->ckey[i]) + 1);
+    tidal_blake3_final(&h, out, 8);
+    for (i = 0; i < 8; i++) fp |= (uint64_t)out[i] << (8 * i);
+    return fp;
+}
+
 static tidal_result tidal__config_load(tidal_db *db, const tidal_config *cfg) {
     tidal_result r;
-    if (cfg->path) return tidal__err(db, TIDAL_ERR_INVALID, "config.path: durable storage is not built yet; use NULL (ephemeral)");
+    if (cfg->path && (!cfg->path[0] || strlen(cfg->path) > TIDAL_PATH_MAX))
+        return tidal__err(db, TIDAL_ERR_INVALID, "config.path: 1..%d bytes", TIDAL_PATH_MAX);
+    if (cfg->fsync_policy > TIDAL_FSYNC_NONE || cfg->batch_delay_ns < 0 ||
+        cfg->batch_events_max > TIDAL_BATCH_EVENTS_MAX)
+        return tidal__err(db, TIDAL_ERR_INVALID, "config: bad fsync_policy, batch_delay_ns or batch_events_max");
+    if (cfg->path) strcpy(db->path, cfg->path);
+    db->wal_on = cfg->path != NULL;
+    db->fsync_policy = cfg->fsync_policy ? cfg->fsync_policy : TIDAL_FSYNC_BATCH;
+    db->batch_events_max = cfg->batch_events_max ? cfg->batch_events_max : 4096;
+    db->batch_delay_ns = cfg->batch_delay_ns;
+    db->segment_bytes_max = cfg->segment_bytes_max ? cfg->segment_bytes_max : (64u << 20);
+    db->next_lsn = 1;
     if (cfg->future_bound_ns < 0 || cfg->idempotency_window_ns < 0)
         return tidal__err(db, TIDAL_ERR_INVALID, "config: negative duration");
     if (cfg->retrieve_limit_max > TIDAL_LIMIT_MAX)
@@ -3819,10 +5220,15 @@ static tidal_result tidal__config_load(tidal_db *db, const tidal_config *cfg) {
     db->next_expiry_ns = INT64_MAX;
     db->idem_gc_at = INT64_MIN;
     if ((r = tidal__schema_load(db, &cfg->schema)) != TIDAL_OK) return r;
-    return tidal__profiles_load(db, &cfg->schema);
+    if ((r = tidal__profiles_load(db, &cfg->schema)) != TIDAL_OK) return r;
+    db->schema_fp = tidal__schema_fingerprint(db);
+    return TIDAL_OK;
 }
 
-TIDAL_API tidal_result tidal_db_open(const tidal_config *cfg, tidal_db **out) {
+static void tidal__db_free(tidal_db *db);
+
+TIDAL_API tidal_result tidal_db_open_msg(const tidal_config *cfg, tidal_db **out, char *msg,
+                                         size_t cap) {
     tidal_allocator a;
     tidal_db *db;
     tidal_result r;
@@ -3844,13 +5250,26 @@ TIDAL_API tidal_result tidal_db_open(const tidal_config *cfg, tidal_db **out) {
     memset(db, 0, sizeof *db);
     db->alloc = a;
     if ((r = tidal__config_load(db, cfg)) != TIDAL_OK) {
-        /* The message is lost with the handle; print nothing, return the code. */
+        if (msg && cap) snprintf(msg, cap, "%s", db->errmsg);
         a.free(a.user, db, sizeof *db);
         return r;
     }
-    db->env->random_fill(db->env->user, &db->incarnation, sizeof db->incarnation);
+    if (db->wal_on) {
+        r = tidal__recover(db);
+        if (r != TIDAL_OK) {
+            if (msg && cap) snprintf(msg, cap, "%s", db->errmsg); /* names file and offset */
+            tidal__db_free(db);
+            return r;
+        }
+    } else {
+        db->env->random_fill(db->env->user, &db->incarnation, sizeof db->incarnation);
+    }
     *out = db;
     return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_db_open(const tidal_config *cfg, tidal_db **out) {
+    return tidal_db_open_msg(cfg, out, NULL, 0);
 }
 
 static void tidal__ent_free(tidal_db *db, tidal__entity *e) {
@@ -3873,10 +5292,10 @@ static void tidal__ent_free(tidal_db *db, tidal__entity *e) {
     }
 }
 
-TIDAL_API void tidal_db_close(tidal_db *db) {
-    tidal_allocator a;
+/* Frees every state structure and leaves an empty state (used by close, and by recovery
+   when a snapshot fails to load halfway). Config, env and log position stay. */
+static void tidal__state_free(tidal_db *db) {
     uint32_t i;
-    if (!db) return;
     for (i = 0; i < db->n_ents; i++) tidal__ent_free(db, &db->ents[i]);
     tidal__free(db, db->ents, sizeof(tidal__entity) * db->cap_ents);
     for (i = 0; i < db->n_tenants; i++)
@@ -3891,16 +5310,47 @@ TIDAL_API void tidal_db_close(tidal_db *db) {
     for (i = 0; i < db->n_origins; i++) tidal__set_free(db, &db->origins[i].above);
     tidal__free(db, db->origins, sizeof(tidal__origin) * db->cap_origins);
     tidal__free(db, db->idem_time, sizeof(int64_t) * db->cap_idem);
-    tidal__free(db, db->scratch_tags, sizeof(tidal_event_id) * db->cap_scratch_tags);
     tidal__map_free(db, &db->ent_map);
     tidal__map_free(db, &db->tenant_map);
     tidal__map_free(db, &db->sess_map);
     tidal__map_free(db, &db->lb_map);
     tidal__map_free(db, &db->str_map);
     tidal__map_free(db, &db->idem_map);
+    db->ents = NULL;
+    db->n_ents = db->cap_ents = 0;
+    db->tenants = NULL;
+    db->n_tenants = db->cap_tenants = 0;
+    db->sess = NULL;
+    db->n_sess = db->cap_sess = 0;
+    db->lbs = NULL;
+    db->n_lbs = db->cap_lbs = 0;
+    db->strs = NULL;
+    db->n_strs = db->cap_strs = 0;
+    db->origins = NULL;
+    db->n_origins = db->cap_origins = 0;
+    db->idem_time = NULL;
+    db->n_idem = db->cap_idem = 0;
+    db->next_expiry_ns = INT64_MAX;
+    db->idem_gc_at = INT64_MIN;
+    db->stats.entities = db->stats.events_applied = 0;
+    for (i = 0; i < db->n_sig; i++) db->sig[i].e_ref = INT64_MIN;
+}
+
+static void tidal__db_free(tidal_db *db) {
+    tidal_allocator a = db->alloc;
+    if (db->seg) db->env->file_close(db->env->user, db->seg);
+    tidal__state_free(db);
+    tidal__free(db, db->scratch_tags, sizeof(tidal_event_id) * db->cap_scratch_tags);
+    tidal__free(db, db->batch, db->batch_cap);
+    tidal__free(db, db->segs, sizeof(uint64_t) * db->cap_segs);
     TIDAL_ASSERT(db->stats.bytes_state == 0); /* every allocation was returned */
-    a = db->alloc;
     a.free(a.user, db, sizeof *db);
+}
+
+TIDAL_API void tidal_db_close(tidal_db *db) {
+    if (!db) return;
+    if (!db->fatal) (void)tidal__commit(db); /* best effort; call tidal_db_commit to know */
+    tidal__db_free(db);
 }
 
 TIDAL_API void tidal_db_stats_get(const tidal_db *db, tidal_db_stats *out) {
@@ -3922,19 +5372,63 @@ TIDAL_API tidal_result tidal_signal_type(const tidal_db *db, const char *name, u
 
 static int64_t tidal__now(tidal_db *db) { return db->env->clock_wall_ns(db->env->user); }
 
-/* Applies a locally written event and fills the receipt. */
+/* The one path of every local write: drop a duplicate, log the event in the pending
+   batch, fold it, and (unless a batch is open or delayed) commit before acknowledging. */
 static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *receipt) {
     int dup = 0;
-    tidal_result r = tidal__apply(db, ev, &dup);
-    if (r != TIDAL_OK) return tidal__err(db, r, "apply failed: %s", tidal_strerror(r));
+    size_t mark = db->batch_len;
+    uint64_t lsn = 0;
+    tidal_result r;
+    if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
+    TIDAL_ASSERT(!tidal__event_invalid(db, ev)); /* the entry points validated it */
+    if (tidal__event_applied(db, ev->id)) {
+        db->stats.events_duplicate++;
+        dup = 1;
+    } else {
+        if (db->wal_on) {
+            if (!tidal__batch_add(db, ev)) return tidal__err(db, TIDAL_ERR_NOMEM, "log batch buffer");
+            lsn = db->next_lsn - 1;
+        }
+        r = tidal__apply(db, ev, &dup);
+        if (r != TIDAL_OK) {
+            if (db->wal_on) { /* take it back out of the batch: it was not applied */
+                db->batch_len = mark;
+                db->batch_count--;
+                db->next_lsn--;
+            }
+            return tidal__err(db, r, "apply failed: %s", tidal_strerror(r));
+        }
+        if (db->tap) db->tap(db->tap_ctx, ev);
+    }
+    if (db->wal_on && !db->in_batch &&
+        (db->batch_delay_ns == 0 || db->batch_count >= db->batch_events_max ||
+         db->batch_len >= TIDAL_BATCH_BYTES_MAX / 2)) {
+        r = tidal__commit(db);
+        if (r != TIDAL_OK) return r;
+    }
     if (receipt) {
         receipt->id = ev->id;
         receipt->duplicate = dup;
-        receipt->lsn = 0;
+        receipt->lsn = lsn;
     }
     tidal__ok(db);
     return TIDAL_OK;
 }
+
+TIDAL_API tidal_result tidal_db_batch_begin(tidal_db *db) {
+    if (!db) return TIDAL_ERR_INVALID;
+    if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
+    db->in_batch = 1;
+    return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_db_commit(tidal_db *db) {
+    if (!db) return TIDAL_ERR_INVALID;
+    db->in_batch = 0;
+    return tidal__commit(db);
+}
+
+TIDAL_API uint64_t tidal_db_durable_lsn(const tidal_db *db) { return db ? db->durable_lsn : 0; }
 
 /* Resolves cohort tags: the caller's, or the user's current attribute values. */
 static tidal_result tidal__cohort_tags(tidal_db *db, const tidal_signal *s, tidal__event *ev) {
@@ -4191,7 +5685,7 @@ static tidal__session *tidal__sess_writable(tidal_db *db, uint32_t tenant, tidal
 
 static tidal_result tidal__sess_seq(tidal_db *db, const tidal__session *s, uint64_t *seq) {
     if (*seq == 0) *seq = s->n_j ? s->j[s->n_j - 1].seq + 1 : 1;
-    if (*seq >= UINT64_MAX - 1) return tidal__err(db, TIDAL_ERR_INVALID, "session seq out of range");
+    if (*seq >= UINT64_MAX - 2) return tidal__err(db, TIDAL_ERR_INVALID, "session seq out of range");
     if (!tidal__sess_has(s, *seq, NULL) && s->n_j >= db->session_events_max)
         return tidal__err(db, TIDAL_ERR_LIMIT, "session journal holds %u events", db->session_events_max);
     return TIDAL_OK;
@@ -4304,6 +5798,11 @@ TIDAL_API tidal_result tidal_db_tick(tidal_db *db, int64_t now_ns) {
     if (!db) return TIDAL_ERR_INVALID;
     if (now_ns < 0) return tidal__err(db, TIDAL_ERR_INVALID, "negative time");
     if (!now_ns) now_ns = tidal__now(db);
+    if (db->wal_on && db->batch_count && !db->in_batch && db->batch_delay_ns &&
+        db->env->clock_mono_ns(db->env->user) - db->batch_start_ns >= db->batch_delay_ns) {
+        tidal_result r = tidal__commit(db);
+        if (r != TIDAL_OK) return r;
+    }
     if (now_ns < db->next_expiry_ns) return TIDAL_OK;
     for (i = 0; i < db->n_sess; i++) {
         tidal__session *s = &db->sess[i];

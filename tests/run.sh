@@ -61,6 +61,7 @@ for f in query; do
     check "fuzz corpus replay: $f" "$B/replay_fuzz_$f" "fuzz/corpus/$f"
 done
 check "example: quickstart" "$B/quickstart"
+check "example: durable (write, exit without close, recover)" sh -c "rm -rf $B/durable.db && $B/durable $B/durable.db"
 matrix
 echo "(full output in $log)"
 echo "$passed passed, $failed failed"
