@@ -10,9 +10,9 @@ CFLAGS ?= $(OPT)
 SAN = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 B = build
 HDR = tidal.h
-TESTS = test_core test_parse
+TESTS = test_core test_blake3 test_parse
 EXAMPLES = quickstart durable
-FUZZERS = fuzz_query
+FUZZERS = fuzz_query fuzz_wal fuzz_snapshot
 
 .PHONY: all test demo bench fuzz sanitize matrix props clean
 
@@ -70,3 +70,8 @@ props: $(addprefix $(B)/,$(TESTS))
 
 clean:
 	rm -rf $(B)
+
+# Regenerates the seed corpora of the decoder fuzzers from real files.
+corpus: | $(B)
+	$(CC) $(STRICT) $(SAN) -o $(B)/gen_corpus fuzz/gen_corpus.c -lm
+	rm -rf $(B)/corpus_db && $(B)/gen_corpus $(B)/corpus_db

@@ -770,6 +770,13 @@ TIDAL_API void tidal_blake3(const void *data, size_t len, uint8_t out[32]); /* o
 #error "define all of TIDAL_MALLOC, TIDAL_REALLOC and TIDAL_FREE, or none of them"
 #endif
 
+/* Marks private helpers that only tests and fuzzers call. */
+#if defined(__GNUC__)
+#define TIDAL__TESTING __attribute__((unused))
+#else
+#define TIDAL__TESTING
+#endif
+
 #define TIDAL__STATIC_ASSERT(name, cond) typedef char tidal__static_assert_##name[(cond) ? 1 : -1]
 
 TIDAL__STATIC_ASSERT(name_fits_query_text, TIDAL_NAME_MAX <= 64);
@@ -3431,12 +3438,26 @@ typedef struct tidal__enc {
     void *file;
     uint64_t off;
     tidal_result err;
+    int to_mem;     /* collect the bytes in mem instead (tests and fuzzers) */
+    uint8_t *mem;
+    size_t mem_cap;
 } tidal__enc;
 
 static void tidal__enc_flush(tidal__enc *x) {
     tidal_blake3_update(&x->h, x->buf, x->n);
     if (x->file && x->err == TIDAL_OK)
         x->err = x->db->env->file_write(x->db->env->user, x->file, x->off, x->buf, x->n);
+    if (x->to_mem && x->err == TIDAL_OK) {
+        if (x->off + x->n > x->mem_cap) {
+            size_t cap = x->mem_cap ? x->mem_cap : 4096;
+            uint8_t *p;
+            while (cap < x->off + x->n) cap *= 2;
+            p = (uint8_t *)tidal__realloc(x->db, x->mem, x->mem_cap, cap);
+            if (!p) x->err = TIDAL_ERR_NOMEM;
+            else x->mem = p, x->mem_cap = cap;
+        }
+        if (x->err == TIDAL_OK) memcpy(x->mem + x->off, x->buf, x->n);
+    }
     x->off += x->n;
     x->n = 0;
 }
@@ -3989,23 +4010,24 @@ static int tidal__valid_batch_after(const tidal_db *db, const uint8_t *p, size_t
     return 0;
 }
 
-/* Replays every event of a checked batch. */
-static tidal_result tidal__replay_batch(tidal_db *db, const uint8_t *payload,
-                                        const tidal__batch_hdr *h, const char **why) {
+/* Decodes every event of a checked batch; with apply == 0 it only validates, so a batch
+   is either applied whole or not at all. */
+static tidal_result tidal__batch_events(tidal_db *db, const uint8_t *payload,
+                                        const tidal__batch_hdr *h, int apply, const char **why) {
     tidal__rd r;
-    uint32_t i;
+    uint32_t i, cap = h->payload_len / 16 + 1;
     r.p = payload;
     r.n = h->payload_len;
     r.pos = 0;
     r.bad = 0;
+    if (!TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, cap)) return TIDAL_ERR_NOMEM;
     for (i = 0; i < h->count; i++) {
         tidal__event ev;
         int dup;
         tidal_result ar;
-        uint32_t cap = (uint32_t)((r.n - r.pos) / 16 + 1);
-        if (!TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, cap)) return TIDAL_ERR_NOMEM;
         *why = tidal__event_get(db, &r, &ev, db->scratch_tags, db->cap_scratch_tags);
         if (*why) return TIDAL_ERR_CORRUPT;
+        if (!apply) continue;
         if ((ar = tidal__apply(db, &ev, &dup)) != TIDAL_OK) return ar;
         db->stats.recovered_events++;
         if (tidal__hlc_cmp(ev.hlc, db->hlc) > 0) db->hlc = ev.hlc;
@@ -4017,41 +4039,70 @@ static tidal_result tidal__replay_batch(tidal_db *db, const uint8_t *payload,
     return TIDAL_OK;
 }
 
-/* Replays one segment from its start. last says whether it is the newest segment, the
-   only place a torn tail may be. *valid_end receives where good data ends. */
-static tidal_result tidal__replay_segment(tidal_db *db, const char *name, uint64_t first,
-                                          int last, uint64_t *expect_lsn, uint64_t *valid_end) {
-    uint8_t *p;
-    size_t n, off = 0;
-    tidal_result r = tidal__read_file(db, name, &p, &n);
-    if (r != TIDAL_OK) return tidal__err(db, r, "%s: cannot read (%s)", name, tidal_strerror(r));
-    if (first != *expect_lsn && !(n == 0 && last))
-        r = tidal__err(db, TIDAL_ERR_CORRUPT, "%s: starts at lsn %llu, expected %llu (gap)", name,
-                       (unsigned long long)first, (unsigned long long)*expect_lsn);
-    while (r == TIDAL_OK && off < n) {
-        tidal__batch_hdr h;
-        const char *why = tidal__batch_check(db, p + off, n - off, &h);
-        if (!why && h.incarnation != db->incarnation && db->incarnation) why = "incarnation changed";
-        if (!why && h.first_lsn != *expect_lsn) why = "lsn out of sequence";
+/* Checks and applies one batch at p; NULL and *used on success, else why it is invalid
+   (nothing applied). An apply failure (out of memory) comes back in *r. */
+static const char *tidal__batch_replay(tidal_db *db, const uint8_t *p, size_t avail,
+                                       uint64_t expect_lsn, size_t *used, tidal_result *r,
+                                       int *hard) {
+    tidal__batch_hdr h;
+    const char *why = tidal__batch_check(db, p, avail, &h);
+    *r = TIDAL_OK;
+    *hard = why == NULL; /* a batch whose checksum holds was written whole: never torn */
+    if (!why && db->incarnation && h.incarnation != db->incarnation) why = "incarnation changed";
+    if (!why && h.first_lsn != expect_lsn) why = "lsn out of sequence";
+    if (!why) *r = tidal__batch_events(db, p + TIDAL__WAL_HDR, &h, 0, &why);
+    if (why) return why;
+    if (*r != TIDAL_OK) return NULL;
+    db->incarnation = h.incarnation;
+    if (h.last_lsn > db->stats.snapshot_lsn) *r = tidal__batch_events(db, p + TIDAL__WAL_HDR, &h, 1, &why);
+    if (tidal__hlc_cmp(h.hlc, db->hlc) > 0) db->hlc = h.hlc;
+    *used = TIDAL__WAL_HDR + h.payload_len;
+    return NULL;
+}
+
+/* Scans one segment's bytes from the start. last says whether it is the newest segment,
+   the only place a torn tail may be. *expect_lsn advances; *valid_end receives where good
+   data ends. Errors name the file and offset. */
+static tidal_result tidal__scan_segment(tidal_db *db, const char *name, const uint8_t *p,
+                                        size_t n, int last, uint64_t *expect_lsn,
+                                        uint64_t *valid_end) {
+    size_t off = 0;
+    tidal_result r = TIDAL_OK;
+    while (off < n) {
+        size_t used = 0;
+        int hard = 0;
+        const char *why = tidal__batch_replay(db, p + off, n - off, *expect_lsn, &used, &r, &hard);
+        if (r != TIDAL_OK) {
+            r = tidal__err(db, r, "%s: offset %llu: replay: %s", name, (unsigned long long)off, tidal_strerror(r));
+            break;
+        }
         if (why) {
-            if (last && !tidal__valid_batch_after(db, p, n, off + 1)) break; /* torn tail */
+            if (last && !hard && !tidal__valid_batch_after(db, p, n, off + 1)) break; /* torn tail */
             r = tidal__err(db, TIDAL_ERR_CORRUPT, "%s: offset %llu: %s", name, (unsigned long long)off, why);
             break;
         }
-        db->incarnation = h.incarnation;
-        if (h.last_lsn > db->stats.snapshot_lsn) {
-            r = tidal__replay_batch(db, p + off + TIDAL__WAL_HDR, &h, &why);
-            if (r == TIDAL_ERR_CORRUPT)
-                r = tidal__err(db, r, "%s: offset %llu: %s", name, (unsigned long long)off, why);
-            else if (r != TIDAL_OK)
-                r = tidal__err(db, r, "%s: replay: %s", name, tidal_strerror(r));
+        {
+            tidal__batch_hdr h;
+            tidal__batch_hdr_get(p + off, &h);
+            *expect_lsn = h.last_lsn + 1;
         }
-        if (tidal__hlc_cmp(h.hlc, db->hlc) > 0) db->hlc = h.hlc;
-        *expect_lsn = h.last_lsn + 1;
-        off += TIDAL__WAL_HDR + h.payload_len;
+        off += used;
     }
     *valid_end = off;
-    if (r == TIDAL_OK && off < n) db->stats.recovered_truncated_bytes = n - off;
+    if (r == TIDAL_OK && off < n) db->stats.recovered_truncated_bytes += n - off;
+    return r;
+}
+
+static tidal_result tidal__replay_segment(tidal_db *db, const char *name, uint64_t first,
+                                          int last, uint64_t *expect_lsn, uint64_t *valid_end) {
+    uint8_t *p;
+    size_t n;
+    tidal_result r = tidal__read_file(db, name, &p, &n);
+    if (r != TIDAL_OK) return tidal__err(db, r, "%s: cannot read (%s)", name, tidal_strerror(r));
+    if (first != *expect_lsn && !(n == 0 && last))
+        r = tidal__err(db, TIDAL_ERR_CORRUPT, "%s: offset 0: starts at lsn %llu, expected %llu (gap)",
+                       name, (unsigned long long)first, (unsigned long long)*expect_lsn);
+    if (r == TIDAL_OK) r = tidal__scan_segment(db, name, p, n, last, expect_lsn, valid_end);
     tidal__free(db, p, n);
     return r;
 }
@@ -4463,6 +4514,56 @@ static const char *tidal__snap_decode(tidal_db *db, const uint8_t *body, size_t 
 
 /* ---- writing ---- */
 
+/* Streams the body (state, then the applied-event index) through x. */
+static tidal_result tidal__snap_body(tidal_db *db, tidal__enc *x, tidal__sortkey *keys,
+                                     uint32_t *tids, uint32_t ntc, uint64_t *seen) {
+    uint32_t nt, i;
+    tidal_result r;
+    tidal_blake3_init(&x->h);
+    nt = tidal__digest_tenants(db, tids, ntc);
+    tidal__enc_u64(x, nt);
+    for (i = 0; i < nt; i++) tidal__enc_tenant(x, db, tids[i], keys, seen);
+    r = tidal__enc_index(x, db);
+    tidal__enc_flush(x);
+    return r != TIDAL_OK ? r : x->err;
+}
+
+/* The body in memory (fuzzers and tests compare encodings). *out is db-allocated with
+   *cap bytes; free with tidal__free(db, *out, *cap). */
+TIDAL__TESTING static tidal_result tidal__snap_body_mem(tidal_db *db, uint8_t **out, size_t *len, size_t *cap) {
+    uint32_t i, n = (db->n_ents > db->n_sess ? db->n_ents : db->n_sess) + 1;
+    uint32_t ntc = db->n_tenants + db->n_sess + 1, max_seen = 1;
+    tidal__sortkey *keys;
+    uint32_t *tids;
+    uint64_t *seen;
+    tidal__enc *x = (tidal__enc *)tidal__zalloc(db, sizeof(tidal__enc));
+    tidal_result r = TIDAL_ERR_NOMEM;
+    for (i = 0; i < db->n_ents; i++)
+        if (db->ents[i].user && db->ents[i].user->seen.n > max_seen) max_seen = db->ents[i].user->seen.n;
+    keys = (tidal__sortkey *)tidal__alloc(db, sizeof(tidal__sortkey) * n);
+    tids = (uint32_t *)tidal__alloc(db, sizeof(uint32_t) * ntc);
+    seen = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * max_seen);
+    *out = NULL;
+    *len = *cap = 0;
+    if (x && keys && tids && seen) {
+        x->db = db;
+        x->to_mem = 1;
+        r = tidal__snap_body(db, x, keys, tids, ntc, seen);
+        if (r == TIDAL_OK) {
+            *out = x->mem;
+            *len = (size_t)x->off;
+            *cap = x->mem_cap;
+        } else {
+            tidal__free(db, x->mem, x->mem_cap);
+        }
+    }
+    tidal__free(db, keys, sizeof(tidal__sortkey) * n);
+    tidal__free(db, tids, sizeof(uint32_t) * ntc);
+    tidal__free(db, seen, sizeof(uint64_t) * max_seen);
+    tidal__free(db, x, sizeof(tidal__enc));
+    return r;
+}
+
 static void tidal__snap_retire(tidal_db *db);
 
 TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db) {
@@ -4472,7 +4573,7 @@ TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db) {
     uint8_t hdr[TIDAL__SNAP_HDR];
     char tmp[TIDAL_PATH_MAX + 64], fin[TIDAL_PATH_MAX + 64];
     tidal_result r;
-    uint32_t nt, i, n, ntc, max_seen = 1;
+    uint32_t i, n, ntc, max_seen = 1;
     tidal__sortkey *keys = NULL;
     uint32_t *tids = NULL;
     uint64_t *seen = NULL;
@@ -4497,13 +4598,7 @@ TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db) {
     if (r == TIDAL_OK) r = env->file_truncate(env->user, x.file, 0);
     if (r == TIDAL_OK) {
         x.off = TIDAL__SNAP_HDR;
-        tidal_blake3_init(&x.h);
-        nt = tidal__digest_tenants(db, tids, ntc);
-        tidal__enc_u64(&x, nt);
-        for (i = 0; i < nt; i++) tidal__enc_tenant(&x, db, tids[i], keys, seen);
-        r = tidal__enc_index(&x, db);
-        tidal__enc_flush(&x);
-        if (r == TIDAL_OK) r = x.err;
+        r = tidal__snap_body(db, &x, keys, tids, ntc, seen);
     }
     if (r == TIDAL_OK) {
         uint8_t tmphdr[TIDAL__SNAP_HDR];
@@ -4589,16 +4684,12 @@ static void tidal__snap_retire(tidal_db *db) {
     }
 }
 
-/* Loads one snapshot file into the empty state. NULL on success, else why it is bad. */
-static const char *tidal__snap_load(tidal_db *db, uint64_t lsn, tidal_result *io) {
-    char name[TIDAL_PATH_MAX + 64];
-    uint8_t *p, sum[32];
-    size_t n;
+/* Checks and decodes a whole snapshot file image into the empty state. NULL on success;
+   else why, and the state may be partly built (the caller frees it). */
+static const char *tidal__snap_parse(tidal_db *db, uint64_t lsn, const uint8_t *p, size_t n) {
+    uint8_t sum[32];
     tidal__snap_hdr h;
     const char *why = NULL;
-    tidal__seg_name(db, lsn, "snap", name, sizeof name);
-    *io = tidal__read_file(db, name, &p, &n);
-    if (*io != TIDAL_OK) return "unreadable";
     if (n < TIDAL__SNAP_HDR) why = "truncated header";
     if (!why) {
         tidal__snap_hdr_get(p, &h);
@@ -4618,6 +4709,19 @@ static const char *tidal__snap_load(tidal_db *db, uint64_t lsn, tidal_result *io
         db->hlc = h.hlc;
         db->stats.snapshot_lsn = lsn;
     }
+    return why;
+}
+
+/* Loads one snapshot file into the empty state. NULL on success, else why it is bad. */
+static const char *tidal__snap_load(tidal_db *db, uint64_t lsn, tidal_result *io) {
+    char name[TIDAL_PATH_MAX + 64];
+    uint8_t *p;
+    size_t n;
+    const char *why;
+    tidal__seg_name(db, lsn, "snap", name, sizeof name);
+    *io = tidal__read_file(db, name, &p, &n);
+    if (*io != TIDAL_OK) return "unreadable";
+    why = tidal__snap_parse(db, lsn, p, n);
     tidal__free(db, p, n);
     return why;
 }

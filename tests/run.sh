@@ -53,11 +53,11 @@ matrix() {
 
 if [ "${1:-}" = matrix ]; then matrix; echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit $?; fi
 
-for t in ${TESTS:-test_core test_parse}; do
+for t in ${TESTS:-test_core test_blake3 test_parse}; do
     suite "$t" "$B/$t"
     suite "$t (asan+ubsan)" "$B/asan_$t"
 done
-for f in query; do
+for f in query wal snapshot; do
     check "fuzz corpus replay: $f" "$B/replay_fuzz_$f" "fuzz/corpus/$f"
 done
 check "example: quickstart" "$B/quickstart"

@@ -1,0 +1,1418 @@
+/* tidal_sim.h - v0.1.0 - the deterministic simulator for tidal.h: a crash-capable in-memory
+   disk and a per-node simulated env (a whole simulated cluster will follow).
+   License: MIT, see tidal.h.
+
+   QUICK START
+       In exactly one C or C++ file (tests only: it allocates with malloc):
+           #define TIDAL_IMPLEMENTATION
+           #include "tidal.h"
+           #define TIDAL_SIM_IMPLEMENTATION
+           #include "tidal_sim.h"
+
+       tidal_sim_disk *disk = tidal_sim_disk_new(seed);        // empty disk, seeded fate
+       tidal_sim_env e;                                        // do not move it after init
+       tidal_sim_env_init(&e, disk, T0, seed);
+       cfg.env = &e.env; cfg.path = "db";                      // the db sees only the env
+       ... open, write, commit ...
+       tidal_sim_disk_crash(disk);                             // power loss: see FAULT MODEL
+       tidal_sim_disk_restart(disk);                           // back up, durable state only
+       ... reopen with the same env and check what survived ...
+       tidal_sim_disk_free(disk);
+
+   TABLE OF CONTENTS (grep for the markers)
+       >>sim_api        public declarations (this half)
+         limits, disk lifecycle, faults, inspection and tampering, stats, env
+       >>sim_util       allocation, the splitmix64 stream, byte images, paths
+       >>sim_namespace  sorted path -> inode maps and the ordered metadata journal
+       >>sim_disk       inodes, handles, garbage collection, lifecycle and clone
+       >>sim_crash      fates of unsynced data, crash, restart, wipe, injected faults
+       >>sim_inspect    reading and tampering with the image from tests
+       >>sim_env        the tidal_env methods of one simulated node
+
+   COMPILE-TIME OPTIONS
+       TIDAL_SIM_ASSERT(x)   implementation only: assertion macro (default assert()).
+       TIDAL_SIM_*_MAX       implementation only: the limits below may be overridden before
+                             the implementation is included (see >>sim_api).
+       tidal.h's TIDAL_STATIC applies here too: every public function is TIDAL_API.
+
+   FAULT MODEL (exactly what the simulated disk does; tests may rely on every sentence)
+   F1. Namespace. Files are inodes; a namespace maps paths to inodes and to directories. A
+       path's directory is everything before its last '/' ("a/b/c" lives in "a/b"); "" and
+       "/" are roots that always exist ("." means ""; trailing slashes of a directory are
+       ignored). The disk keeps two namespaces: the CURRENT one that every call sees and
+       the DURABLE one that a crash falls back to.
+   F2. Data. Every inode has a durable image and a current image (bytes and length).
+       Reads see the current image. file_write and file_truncate change the current image
+       at once (a write or a truncate past the end zero-fills the gap) and are appended to
+       the inode's list of unsynced operations. file_sync makes the whole current image,
+       length included, durable and empties the list. A synced inode is durable data
+       whether or not any durable name points at it (see F4).
+   F3. Metadata. Creating a file (file_open with TIDAL_OPEN_CREATE of a name that does not
+       exist), dir_create, file_rename and file_remove change the current namespace at
+       once and are appended to ONE ordered metadata journal. A rename is one entry, so
+       after any crash its target names the old or the new inode, never nothing; renaming
+       onto an existing file replaces it. dir_sync(dir) commits the journal up to and
+       including the LAST uncommitted entry that touches dir (an entry touches the
+       directory its path lives in; a rename touches both directories); the entries
+       before that one commit too, because the journal is ordered. Hence a new file needs
+       a dir_sync of its directory and a new directory a dir_sync of its PARENT (unless
+       a dir_sync commits a later entry, which carries every earlier one); a dir_sync of
+       a directory with no pending entries commits nothing, even when others have some.
+   F4. Crash (tidal_sim_disk_crash, or an armed crash_at). The disk draws from its own
+       seeded stream in a fixed order: live inodes by index, each inode's unsynced
+       operations oldest first, then the journal.
+       - Each unsynced operation independently gets one fate: KEPT (keep_pct of the time),
+         DROPPED (drop_pct) or TORN (the rest; default 40/30/30). The kept ones, and the
+         surviving parts of torn ones, are replayed oldest first onto the durable image;
+         dropped ones vanish. A torn write is cut at 512-byte sector boundaries of the
+         file (absolute offsets) and each piece is replayed or not by its own coin; a torn
+         truncate is kept or dropped by one coin. A replayed piece extends the file the
+         way the write did; bytes it skipped keep their old durable value, or read as
+         zeros beyond the old durable end.
+         Consequence: when one unsynced write covers a synced region, each sector piece
+         of it reads after the crash as exactly the old bytes (zeros or absent past the
+         old end) or exactly the new bytes - never anything else.
+       - Of the uncommitted journal entries a uniformly random PREFIX (none to all)
+         commits and the rest are lost, so the namespace after a crash is one that the
+         current namespace really passed through since the last commit.
+       Then every current image becomes its new durable image, the current namespace
+       becomes the durable one, inodes no durable name points at are freed (a file whose
+       create did not survive is gone, even if its data was synced), every handle becomes
+       invalid, and the disk is DOWN. Nothing else is lost: synced data under a durable
+       name always survives bit for bit.
+   F5. Down and restart. While down every file operation fails and changes nothing:
+       reads (file_open without CREATE, file_read, file_size, dir_list) with
+       TIDAL_ERR_IO_READ; writes (file_open with CREATE, file_write, file_truncate,
+       file_rename, file_remove, dir_create) with TIDAL_ERR_IO_WRITE; syncs (file_sync,
+       dir_sync) with TIDAL_ERR_IO_FSYNC. file_close is always safe (a no-op on a stale
+       handle). tidal_sim_disk_restart brings the disk up with exactly the durable state;
+       handles from before it are invalid for good (operations on them fail with the
+       codes above, whatever the handle's slot is reused for). Restarting a disk that is
+       up models a PROCESS restart: handles die but the data, unsynced data included
+       (the OS still holds it), stays.
+   F6. Injected faults. Every env file call except file_close is one operation and is
+       counted, down or not (tidal_sim_disk_ops). fail_at(n, code) makes the n-th
+       operation from now (1 = the next) return code once and change nothing.
+       crash_at(n) crashes the disk just before the n-th operation from now, which then
+       fails as in F5. A crash wins over a fail_at aimed at the same operation.
+   F7. Limits. A file holds at most TIDAL_SIM_FILE_BYTES_MAX bytes and the disk at most
+       TIDAL_SIM_FILES_MAX inodes and TIDAL_SIM_ENTRIES_MAX names: beyond them writes,
+       truncates and creates fail with TIDAL_ERR_IO_NOSPACE. When an inode already has
+       TIDAL_SIM_UNSYNCED_MAX unsynced operations the oldest is written back (made
+       durable, as a kernel's writeback would); when the journal already holds
+       TIDAL_SIM_JOURNAL_MAX uncommitted entries the oldest commits. More than
+       TIDAL_SIM_HANDLES_MAX open handles: TIDAL_ERR_LIMIT. Paths longer than
+       TIDAL_SIM_PATH_MAX or names longer than TIDAL_SIM_NAME_MAX: TIDAL_ERR_LIMIT.
+   F8. Not modelled: reads never fail and bits never rot on their own (use fail_at,
+       tidal_sim_disk_flip_bit and tidal_sim_disk_truncate_file); no hard links, no
+       rmdir, directories cannot be renamed or removed; time does not pass on the disk.
+
+   ENV SEMANTICS (tidal_sim_env; the same as tidal_env_posix() unless noted)
+       file_open without CREATE of a missing file, or of any path in a missing directory:
+       TIDAL_ERR_NOT_FOUND. CREATE never truncates. A handle is readable; writable only
+       with TIDAL_OPEN_WRITE (write/truncate on a read-only handle: TIDAL_ERR_IO_WRITE).
+       Opening a directory: TIDAL_ERR_IO_READ. file_read returns *got < len at the end
+       of the file (not an error). file_remove of a missing file: TIDAL_ERR_NOT_FOUND; of
+       a directory: TIDAL_ERR_IO_WRITE. dir_create of an existing directory: TIDAL_OK.
+       Stricter than POSIX env, which reports them as TIDAL_ERR_IO_*: file_rename of a
+       missing source, dir_create, dir_sync and dir_list of a path whose directory is
+       missing return TIDAL_ERR_NOT_FOUND; dir_create over a file returns
+       TIDAL_ERR_IO_WRITE. dir_list calls fn once per name (not "." or "..") of the
+       CURRENT namespace in strcmp order, from a copy, so fn may change the directory.
+       Handles are opaque non-NULL values (slot and generation); message_send returns
+       TIDAL_ERR_UNAVAILABLE for now. Clocks read now_ns / mono_ns, which only the test
+       moves; random_fill draws from the env's own splitmix64 stream.
+
+   DETERMINISM
+       Same seed and same sequence of calls give the same bytes, fates, handles and
+       listings: no clock, no global state, no address-dependent order anywhere.
+
+   THREADING
+       None. A disk and the envs over it belong to one thread.
+*/
+#ifndef TIDAL_SIM_H
+#define TIDAL_SIM_H
+
+#if !defined(TIDAL_VERSION_NUMBER)
+#error "tidal_sim.h needs tidal.h: include tidal.h first"
+#elif TIDAL_VERSION_NUMBER < 100
+#error "tidal_sim.h needs tidal.h 0.1.0 or later"
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// >>sim_api
+
+#define TIDAL_SIM_VERSION_STRING "0.1.0"
+
+/* ---- Limits (each may be overridden before including the implementation) -------------- */
+
+#define TIDAL_SIM_SECTOR_BYTES 512 /* unit of a torn write; fixed by the fault model */
+
+#ifndef TIDAL_SIM_PATH_MAX
+#define TIDAL_SIM_PATH_MAX 400 /* bytes of a path, excluding the terminating NUL */
+#endif
+#ifndef TIDAL_SIM_NAME_MAX
+#define TIDAL_SIM_NAME_MAX 127 /* bytes of one name (after the last '/'); see disk_list */
+#endif
+#ifndef TIDAL_SIM_FILE_BYTES_MAX
+#define TIDAL_SIM_FILE_BYTES_MAX (256u << 20) /* bytes of one file */
+#endif
+#ifndef TIDAL_SIM_FILES_MAX
+#define TIDAL_SIM_FILES_MAX 65536u /* live inodes of one disk */
+#endif
+#ifndef TIDAL_SIM_ENTRIES_MAX
+#define TIDAL_SIM_ENTRIES_MAX 65536u /* names (files and directories) of one namespace */
+#endif
+#ifndef TIDAL_SIM_UNSYNCED_MAX
+#define TIDAL_SIM_UNSYNCED_MAX 65536u /* unsynced operations of one inode */
+#endif
+#ifndef TIDAL_SIM_JOURNAL_MAX
+#define TIDAL_SIM_JOURNAL_MAX 65536u /* uncommitted metadata journal entries */
+#endif
+#ifndef TIDAL_SIM_HANDLES_MAX
+#define TIDAL_SIM_HANDLES_MAX 1024u /* open handles of one disk */
+#endif
+#ifndef TIDAL_SIM_FAULTS_MAX
+#define TIDAL_SIM_FAULTS_MAX 64u /* armed fail_at faults */
+#endif
+
+/* ---- The disk ------------------------------------------------------------------------- */
+
+typedef struct tidal_sim_disk tidal_sim_disk;
+
+/* tidal_sim_disk_new: an empty disk (only the roots "" and "/" exist), up, with fates
+ * 40/30/30 and no faults armed.
+ *   seed: seeds the disk's own stream, which decides every fate at a crash.
+ * Returns the disk (never NULL: running out of memory aborts). Free with _free. */
+TIDAL_API tidal_sim_disk *tidal_sim_disk_new(uint64_t seed);
+
+/* tidal_sim_disk_free: frees the disk and everything on it. d may be NULL. Envs over it
+ * must not be used afterwards. */
+TIDAL_API void tidal_sim_disk_free(tidal_sim_disk *d);
+
+/* tidal_sim_disk_clone: a deep, independent copy: durable and current images, unsynced
+ * operations, both namespaces, the journal, open handles (the same handle values are
+ * valid on the copy), armed faults, the operation counter, stats and the fate stream's
+ * state, so the copy crashes exactly as the original would. Never NULL. */
+TIDAL_API tidal_sim_disk *tidal_sim_disk_clone(const tidal_sim_disk *d);
+
+/* ---- Faults (FAULT MODEL F4-F6) ------------------------------------------------------- */
+
+/* tidal_sim_disk_fail_at: the op-th file operation from now (1 = the next) fails with
+ * code, once, changing nothing. code: TIDAL_ERR_IO_READ, _IO_WRITE, _IO_FSYNC or
+ * _IO_NOSPACE (asserted). Up to TIDAL_SIM_FAULTS_MAX may be armed at once (asserted). */
+TIDAL_API void tidal_sim_disk_fail_at(tidal_sim_disk *d, uint64_t op, tidal_result code);
+
+/* tidal_sim_disk_crash_at: the disk crashes just before the op-th file operation from now
+ * (1 = the next) executes; that operation fails as on a down disk. op 0 disarms. A later
+ * call replaces an earlier one. */
+TIDAL_API void tidal_sim_disk_crash_at(tidal_sim_disk *d, uint64_t op);
+
+/* tidal_sim_disk_crash: power loss now (F4): fates of unsynced data and of uncommitted
+ * metadata are drawn, handles die, and the disk is down until restart. No-op if down. */
+TIDAL_API void tidal_sim_disk_crash(tidal_sim_disk *d);
+
+/* tidal_sim_disk_restart: brings the disk up with exactly its durable state; every handle
+ * from before is invalid. On a disk that is up: a process restart (F5). */
+TIDAL_API void tidal_sim_disk_restart(tidal_sim_disk *d);
+
+/* tidal_sim_disk_wipe: destroys every file, directory and pending operation, durable or
+ * not (a node that comes back with an empty disk). Handles die; down/up state, armed
+ * faults, counters and the fate stream are kept. */
+TIDAL_API void tidal_sim_disk_wipe(tidal_sim_disk *d);
+
+/* 1 while the disk is down (after a crash, before restart), else 0. */
+TIDAL_API int tidal_sim_disk_is_down(const tidal_sim_disk *d);
+
+/* File operations counted so far (every env file call but file_close; F6). */
+TIDAL_API uint64_t tidal_sim_disk_ops(const tidal_sim_disk *d);
+
+/* tidal_sim_disk_set_fates: percentages of unsynced operations kept and dropped at a
+ * crash; the rest are torn. keep_pct + drop_pct <= 100 (asserted). Default 40/30. */
+TIDAL_API void tidal_sim_disk_set_fates(tidal_sim_disk *d, unsigned keep_pct,
+                                        unsigned drop_pct);
+
+/* ---- Inspection and tampering (no operation is counted; work while down) -------------- */
+
+/* tidal_sim_disk_read: the current contents of the file at path (after a crash, that is
+ * the durable contents). *data receives a malloc'd copy (never NULL on success; the
+ * caller frees it with free()), *len its length.
+ * Errors: TIDAL_ERR_NOT_FOUND (no such file, or a directory). */
+TIDAL_API tidal_result tidal_sim_disk_read(const tidal_sim_disk *d, const char *path,
+                                           uint8_t **data, size_t *len);
+
+/* tidal_sim_disk_flip_bit: flips bit (byte bit / 8, bit bit % 8, LSB first) of the file
+ * in its current image and, where the durable image is that long, in the durable image.
+ * Errors: TIDAL_ERR_NOT_FOUND, TIDAL_ERR_INVALID (bit past the current end). */
+TIDAL_API tidal_result tidal_sim_disk_flip_bit(tidal_sim_disk *d, const char *path,
+                                               uint64_t bit);
+
+/* tidal_sim_disk_truncate_file: sets the length of the file's current AND durable images
+ * (zero-filling when it grows). Unsynced operations stay pending.
+ * Errors: TIDAL_ERR_NOT_FOUND, TIDAL_ERR_INVALID (len > TIDAL_SIM_FILE_BYTES_MAX). */
+TIDAL_API tidal_result tidal_sim_disk_truncate_file(tidal_sim_disk *d, const char *path,
+                                                    uint64_t len);
+
+/* tidal_sim_disk_list: names (files and directories) directly in dir in the current
+ * namespace, in strcmp order. Copies the first min(total, cap) into names; returns the
+ * total (0 for a missing directory). names may be NULL when cap is 0. */
+TIDAL_API uint32_t tidal_sim_disk_list(const tidal_sim_disk *d, const char *dir,
+                                       char names[][128], uint32_t cap);
+
+/* Counters and gauges of one disk, for tests and the cluster simulator. */
+typedef struct tidal_sim_disk_stats {
+    uint64_t ops;             /* counted file operations (= tidal_sim_disk_ops) */
+    uint64_t faults_fired;    /* fail_at faults that fired */
+    uint64_t crashes, restarts, wipes;
+    uint64_t fates_kept;      /* unsynced operations kept at crashes, all crashes together */
+    uint64_t fates_dropped;
+    uint64_t fates_torn;
+    uint64_t journal_kept;    /* uncommitted journal entries that survived crashes */
+    uint64_t journal_lost;    /* ... and that were lost */
+    uint64_t writebacks;      /* operations made durable by the F7 writeback */
+    uint32_t files;           /* live inodes now */
+    uint32_t dirs;            /* directories in the current namespace now (roots excluded) */
+    uint32_t unsynced_ops;    /* pending unsynced operations now, all inodes */
+    uint32_t journal_pending; /* uncommitted journal entries now */
+    uint32_t handles_open;
+} tidal_sim_disk_stats;
+
+TIDAL_API void tidal_sim_disk_stats_get(const tidal_sim_disk *d, tidal_sim_disk_stats *out);
+
+/* tidal_sim_disk_check: asserts every internal invariant (sorted namespaces, live inodes
+ * behind every name and handle, durable namespace + journal == current namespace). Slow;
+ * for tests. */
+TIDAL_API void tidal_sim_disk_check(const tidal_sim_disk *d);
+
+/* ---- The env of one simulated node ---------------------------------------------------- */
+
+/* A simulated env: virtual clocks, its own random stream, the files of one disk.
+ * Do not move or copy a tidal_sim_env after init: env.user points at the struct itself. */
+typedef struct tidal_sim_env {
+    tidal_env env;        /* pass &e.env in tidal_config.env; env.user points at this struct */
+    tidal_sim_disk *disk; /* the node's disk (several envs may share one, as one machine) */
+    int64_t now_ns;       /* virtual wall clock; tests move it */
+    int64_t mono_ns;      /* virtual monotonic clock; starts at 1 s so 0 can mean "never" */
+    uint64_t rng;         /* randomness stream state (splitmix64) */
+} tidal_sim_env;
+
+/* tidal_sim_env_init: fills e (every env method, version TIDAL_ENV_VERSION, env.user = e).
+ *   disk:   the node's disk, not NULL; it must outlive e's use.
+ *   now_ns: the initial wall clock; seed: the initial randomness state. */
+TIDAL_API void tidal_sim_env_init(tidal_sim_env *e, tidal_sim_disk *disk, int64_t now_ns,
+                                  uint64_t seed);
+
+/* Moves both virtual clocks forward by dt_ns (>= 0, asserted). */
+TIDAL_API void tidal_sim_env_advance(tidal_sim_env *e, int64_t dt_ns);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TIDAL_SIM_H */
+
+/* =========================================================================================
+   Implementation
+   ========================================================================================= */
+
+#ifdef TIDAL_SIM_IMPLEMENTATION
+#ifndef TIDAL_SIM_IMPLEMENTATION_ONCE
+#define TIDAL_SIM_IMPLEMENTATION_ONCE
+
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef TIDAL_SIM_ASSERT
+#include <assert.h>
+#define TIDAL_SIM_ASSERT(x) assert(x)
+#endif
+
+#if TIDAL_ENV_VERSION != 1
+#error "tidal_sim.h implements tidal_env version 1: add the new methods to >>sim_env"
+#endif
+#if TIDAL_SIM_NAME_MAX > 127
+#error "TIDAL_SIM_NAME_MAX must fit tidal_sim_disk_list's char[128] names"
+#endif
+#if TIDAL_SIM_NAME_MAX >= TIDAL_SIM_PATH_MAX
+#error "TIDAL_SIM_PATH_MAX must exceed TIDAL_SIM_NAME_MAX"
+#endif
+#if defined(TIDAL_PATH_MAX) && TIDAL_SIM_PATH_MAX < TIDAL_PATH_MAX + 1 + TIDAL_SIM_NAME_MAX
+#error "TIDAL_SIM_PATH_MAX must hold a database directory (TIDAL_PATH_MAX), '/' and a name"
+#endif
+#if TIDAL_SIM_HANDLES_MAX >= 65535u
+#error "TIDAL_SIM_HANDLES_MAX must fit the 16 slot bits of a handle"
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// >>sim_util
+// Allocation (malloc; running out of memory is a test-environment failure and aborts
+// through TIDAL_SIM_ASSERT), the splitmix64 stream behind fates and env randomness,
+// growable byte images that zero-fill whenever they grow, and path parsing. Limits:
+// an image is at most TIDAL_SIM_FILE_BYTES_MAX bytes, a path TIDAL_SIM_PATH_MAX.
+
+#define TIDAL_SIM__DIR UINT32_MAX /* namespace entry that is a directory, not an inode */
+#define TIDAL_SIM__SLOT_BITS 16
+#define TIDAL_SIM__SLOT_MASK ((uintptr_t)0xFFFF)
+
+static void *tidal_sim__alloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    TIDAL_SIM_ASSERT(p != NULL); /* the simulator runs in tests: no memory is fatal */
+    return p;
+}
+
+static void *tidal_sim__realloc(void *p, size_t n) {
+    void *q = realloc(p, n ? n : 1);
+    TIDAL_SIM_ASSERT(q != NULL);
+    return q;
+}
+
+/* Grows an array of *cap elements of size elem so it holds at least need elements. */
+static void *tidal_sim__reserve(void *p, uint32_t *cap, uint32_t need, size_t elem) {
+    uint32_t c = *cap ? *cap : 8;
+    if (need <= *cap) return p;
+    while (c < need) c *= 2;
+    *cap = c;
+    return tidal_sim__realloc(p, (size_t)c * elem);
+}
+
+static uint64_t tidal_sim__next(uint64_t *s) {
+    uint64_t z = (*s += UINT64_C(0x9E3779B97F4A7C15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+typedef struct tidal_sim__bytes {
+    uint8_t *p;
+    size_t len; /* bytes in the image */
+    size_t cap; /* bytes allocated; [len, cap) is garbage until the image grows over it */
+} tidal_sim__bytes;
+
+/* Sets the length; bytes that become part of the image read as zero. */
+static void tidal_sim__bytes_resize(tidal_sim__bytes *b, size_t len) {
+    TIDAL_SIM_ASSERT(len <= (size_t)TIDAL_SIM_FILE_BYTES_MAX);
+    if (len > b->cap) {
+        size_t c = b->cap ? b->cap : 512;
+        while (c < len) c *= 2;
+        b->p = (uint8_t *)tidal_sim__realloc(b->p, c);
+        b->cap = c;
+    }
+    if (len > b->len) memset(b->p + b->len, 0, len - b->len);
+    b->len = len;
+}
+
+static void tidal_sim__bytes_write(tidal_sim__bytes *b, size_t off, const void *src, size_t n) {
+    TIDAL_SIM_ASSERT(n > 0 && off + n <= (size_t)TIDAL_SIM_FILE_BYTES_MAX);
+    if (off + n > b->len) tidal_sim__bytes_resize(b, off + n);
+    memcpy(b->p + off, src, n);
+}
+
+static void tidal_sim__bytes_set(tidal_sim__bytes *dst, const tidal_sim__bytes *src) {
+    tidal_sim__bytes_resize(dst, 0);
+    if (src->len) tidal_sim__bytes_write(dst, 0, src->p, src->len);
+    TIDAL_SIM_ASSERT(dst->len == src->len);
+}
+
+static void tidal_sim__bytes_free(tidal_sim__bytes *b) {
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+/* Copies the directory of path (F1) into dir, which holds TIDAL_SIM_PATH_MAX + 1 bytes. */
+static void tidal_sim__parent(const char *path, char *dir) {
+    const char *slash = strrchr(path, '/');
+    size_t n;
+    if (!slash) {
+        dir[0] = 0;
+        return;
+    }
+    n = slash == path ? 1 : (size_t)(slash - path); /* "/x" lives in the root "/" */
+    TIDAL_SIM_ASSERT(n <= TIDAL_SIM_PATH_MAX);
+    memcpy(dir, path, n);
+    dir[n] = 0;
+}
+
+static int tidal_sim__parent_is(const char *path, const char *dir) {
+    char p[TIDAL_SIM_PATH_MAX + 1];
+    tidal_sim__parent(path, p);
+    return strcmp(p, dir) == 0;
+}
+
+static const char *tidal_sim__basename(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+static int tidal_sim__is_root(const char *dir) { return dir[0] == 0 || !strcmp(dir, "/"); }
+
+/* Checks a file or directory path (not a root): TIDAL_OK, TIDAL_ERR_INVALID for an empty
+   name or "." / "..", TIDAL_ERR_LIMIT for a path or name that is too long. */
+static tidal_result tidal_sim__path_check(const char *path) {
+    const char *name;
+    size_t n = strlen(path);
+    if (n > TIDAL_SIM_PATH_MAX) return TIDAL_ERR_LIMIT;
+    name = tidal_sim__basename(path);
+    if (!name[0] || !strcmp(name, ".") || !strcmp(name, "..")) return TIDAL_ERR_INVALID;
+    if (strlen(name) > TIDAL_SIM_NAME_MAX) return TIDAL_ERR_LIMIT;
+    return TIDAL_OK;
+}
+
+/* Copies a directory argument into out with "." as "" and trailing slashes dropped. */
+static tidal_result tidal_sim__dir_norm(const char *dir, char *out) {
+    size_t n = strlen(dir);
+    if (n > TIDAL_SIM_PATH_MAX) return TIDAL_ERR_LIMIT;
+    while (n > 1 && dir[n - 1] == '/') n--;
+    if (n == 1 && dir[0] == '.') n = 0;
+    memcpy(out, dir, n);
+    out[n] = 0;
+    return TIDAL_OK;
+}
+
+// >>sim_namespace
+// A namespace is an array of (path, inode) entries sorted by strcmp, so lookups are
+// binary searches and listings come out sorted. The metadata journal is an ordered list
+// of entries (link, mkdir, unlink, rename); invariant: the durable namespace with every
+// uncommitted entry applied in order IS the current namespace, which is why any prefix
+// of the journal replays cleanly onto the durable namespace after a crash.
+
+typedef struct tidal_sim__entry {
+    char path[TIDAL_SIM_PATH_MAX + 1];
+    uint32_t inode; /* TIDAL_SIM__DIR for a directory */
+} tidal_sim__entry;
+
+typedef struct tidal_sim__ns {
+    tidal_sim__entry *e;
+    uint32_t n, cap;
+} tidal_sim__ns;
+
+enum { TIDAL_SIM__J_LINK = 1, TIDAL_SIM__J_MKDIR, TIDAL_SIM__J_UNLINK, TIDAL_SIM__J_RENAME };
+
+typedef struct tidal_sim__jentry {
+    uint32_t kind;
+    uint32_t inode; /* link, rename: the inode named */
+    char path[TIDAL_SIM_PATH_MAX + 1];  /* the name created, removed or renamed */
+    char path2[TIDAL_SIM_PATH_MAX + 1]; /* rename: the new name */
+} tidal_sim__jentry;
+
+/* Returns 1 and the index if path is present, else 0 and where it would go. */
+static int tidal_sim__ns_find(const tidal_sim__ns *ns, const char *path, uint32_t *pos) {
+    uint32_t lo = 0, hi = ns->n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(ns->e[mid].path, path);
+        if (c == 0) {
+            *pos = mid;
+            return 1;
+        }
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    *pos = lo;
+    return 0;
+}
+
+/* The entry's inode, or UINT32_MAX - 1 when path is not in the namespace. */
+#define TIDAL_SIM__NONE (UINT32_MAX - 1)
+static uint32_t tidal_sim__ns_get(const tidal_sim__ns *ns, const char *path) {
+    uint32_t pos;
+    return tidal_sim__ns_find(ns, path, &pos) ? ns->e[pos].inode : TIDAL_SIM__NONE;
+}
+
+static void tidal_sim__ns_set(tidal_sim__ns *ns, const char *path, uint32_t inode) {
+    uint32_t pos;
+    size_t n = strlen(path);
+    TIDAL_SIM_ASSERT(n > 0 && n <= TIDAL_SIM_PATH_MAX);
+    if (!tidal_sim__ns_find(ns, path, &pos)) {
+        ns->e = (tidal_sim__entry *)tidal_sim__reserve(ns->e, &ns->cap, ns->n + 1,
+                                                       sizeof *ns->e);
+        memmove(&ns->e[pos + 1], &ns->e[pos], (size_t)(ns->n - pos) * sizeof *ns->e);
+        ns->n++;
+        memcpy(ns->e[pos].path, path, n + 1);
+    }
+    ns->e[pos].inode = inode;
+}
+
+static void tidal_sim__ns_del(tidal_sim__ns *ns, const char *path) {
+    uint32_t pos;
+    int found = tidal_sim__ns_find(ns, path, &pos);
+    TIDAL_SIM_ASSERT(found); /* journal entries only remove names that exist (invariant) */
+    if (!found) return;
+    memmove(&ns->e[pos], &ns->e[pos + 1], (size_t)(ns->n - pos - 1) * sizeof *ns->e);
+    ns->n--;
+}
+
+static void tidal_sim__ns_copy(tidal_sim__ns *dst, const tidal_sim__ns *src) {
+    dst->n = 0;
+    dst->e = (tidal_sim__entry *)tidal_sim__reserve(dst->e, &dst->cap, src->n, sizeof *dst->e);
+    if (src->n) memcpy(dst->e, src->e, (size_t)src->n * sizeof *src->e);
+    dst->n = src->n;
+}
+
+static int tidal_sim__ns_dir_exists(const tidal_sim__ns *ns, const char *dir) {
+    return tidal_sim__is_root(dir) || tidal_sim__ns_get(ns, dir) == TIDAL_SIM__DIR;
+}
+
+/* Applies one journal entry. Preconditions hold by the journal invariant: a link or
+   mkdir names a free path, an unlink or rename source exists (asserted). */
+static void tidal_sim__jentry_apply(tidal_sim__ns *ns, const tidal_sim__jentry *j) {
+    switch (j->kind) {
+    case TIDAL_SIM__J_LINK:
+    case TIDAL_SIM__J_MKDIR:
+        TIDAL_SIM_ASSERT(tidal_sim__ns_get(ns, j->path) == TIDAL_SIM__NONE);
+        tidal_sim__ns_set(ns, j->path, j->kind == TIDAL_SIM__J_LINK ? j->inode : TIDAL_SIM__DIR);
+        break;
+    case TIDAL_SIM__J_UNLINK: tidal_sim__ns_del(ns, j->path); break;
+    case TIDAL_SIM__J_RENAME:
+        TIDAL_SIM_ASSERT(tidal_sim__ns_get(ns, j->path) == j->inode);
+        tidal_sim__ns_del(ns, j->path);
+        tidal_sim__ns_set(ns, j->path2, j->inode);
+        break;
+    default: TIDAL_SIM_ASSERT(0 && "unknown journal entry");
+    }
+}
+
+static int tidal_sim__jentry_touches(const tidal_sim__jentry *j, const char *dir) {
+    if (tidal_sim__parent_is(j->path, dir)) return 1;
+    return j->kind == TIDAL_SIM__J_RENAME && tidal_sim__parent_is(j->path2, dir);
+}
+
+/* Copies the names directly in dir into a malloc'd array of char[128]; returns the count. */
+static uint32_t tidal_sim__ns_children(const tidal_sim__ns *ns, const char *dir,
+                                       char (**out)[128]) {
+    uint32_t i, n = 0;
+    char(*names)[128] = NULL;
+    for (i = 0; i < ns->n; i++) n += (uint32_t)tidal_sim__parent_is(ns->e[i].path, dir);
+    names = (char(*)[128])tidal_sim__alloc((size_t)n * 128);
+    n = 0;
+    for (i = 0; i < ns->n; i++) { /* sorted by full path = sorted by name within a dir */
+        const char *name = tidal_sim__basename(ns->e[i].path);
+        if (!tidal_sim__parent_is(ns->e[i].path, dir)) continue;
+        TIDAL_SIM_ASSERT(strlen(name) <= TIDAL_SIM_NAME_MAX);
+        memcpy(names[n++], name, strlen(name) + 1);
+    }
+    *out = names;
+    return n;
+}
+
+// >>sim_disk
+// Inodes (two images each plus the unsynced operation list), handles, and the disk
+// lifecycle. Inodes live in a table and are reused lowest index first; one is freed
+// once no current name, durable name, journal entry or open handle refers to it.
+// A handle is (generation << 16 | slot + 1): never NULL, and a handle whose slot was
+// closed or reused no longer matches the slot's tag, so stale handles fail cleanly.
+
+enum { TIDAL_SIM__OP_WRITE = 1, TIDAL_SIM__OP_TRUNCATE = 2 };
+
+typedef struct tidal_sim__op {
+    uint32_t kind;
+    uint64_t off;  /* write: offset; truncate: the new length */
+    uint8_t *data; /* write: a private copy of the bytes */
+    size_t len;    /* write: bytes (> 0) */
+} tidal_sim__op;
+
+typedef struct tidal_sim__inode {
+    int live;
+    tidal_sim__bytes durable, current;
+    tidal_sim__op *ops; /* unsynced operations, oldest first */
+    uint32_t n_ops, cap_ops;
+} tidal_sim__inode;
+
+typedef struct tidal_sim__handle {
+    uintptr_t tag; /* the handle value handed out; 0 = slot closed */
+    uint32_t inode;
+    uint32_t flags; /* TIDAL_OPEN_* */
+} tidal_sim__handle;
+
+typedef struct tidal_sim__fault {
+    uint64_t op; /* absolute operation number */
+    tidal_result code;
+} tidal_sim__fault;
+
+struct tidal_sim_disk {
+    uint64_t rng;                /* the fate stream */
+    uint64_t ops;                /* counted operations so far */
+    uint64_t crash_op;           /* absolute operation number to crash before; 0 = none */
+    unsigned keep_pct, drop_pct; /* F4 */
+    int down;
+    tidal_sim__fault faults[TIDAL_SIM_FAULTS_MAX];
+    uint32_t n_faults;
+    tidal_sim__inode *inodes;
+    uint32_t n_inodes, cap_inodes; /* n_inodes: table length, live or not */
+    tidal_sim__ns cur, dur;
+    tidal_sim__jentry *journal; /* uncommitted entries, oldest first */
+    uint32_t n_journal, cap_journal;
+    tidal_sim__handle *handles;
+    uint32_t n_handles, cap_handles;
+    uint64_t handle_gen;
+    tidal_sim_disk_stats stats; /* counters only; gauges are computed by stats_get */
+};
+
+static void tidal_sim__op_free(tidal_sim__op *op) {
+    free(op->data);
+    op->data = NULL;
+}
+
+static void tidal_sim__inode_clear_ops(tidal_sim__inode *ino) {
+    uint32_t i;
+    for (i = 0; i < ino->n_ops; i++) tidal_sim__op_free(&ino->ops[i]);
+    ino->n_ops = 0;
+}
+
+static void tidal_sim__inode_free(tidal_sim__inode *ino) {
+    tidal_sim__inode_clear_ops(ino);
+    free(ino->ops);
+    tidal_sim__bytes_free(&ino->durable);
+    tidal_sim__bytes_free(&ino->current);
+    memset(ino, 0, sizeof *ino);
+}
+
+/* A new empty inode, lowest free index first; TIDAL_SIM__NONE when the table is full. */
+static uint32_t tidal_sim__inode_new(tidal_sim_disk *d) {
+    uint32_t i, live = 0;
+    for (i = 0; i < d->n_inodes; i++) {
+        if (!d->inodes[i].live) break;
+        live++;
+    }
+    if (i == d->n_inodes) {
+        if (live >= TIDAL_SIM_FILES_MAX) return TIDAL_SIM__NONE;
+        d->inodes = (tidal_sim__inode *)tidal_sim__reserve(d->inodes, &d->cap_inodes,
+                                                           d->n_inodes + 1, sizeof *d->inodes);
+        d->n_inodes++;
+    }
+    memset(&d->inodes[i], 0, sizeof d->inodes[i]);
+    d->inodes[i].live = 1;
+    return i;
+}
+
+/* Applies an operation fully to an image (a kept fate, or writeback). */
+static void tidal_sim__op_replay(tidal_sim__bytes *img, const tidal_sim__op *op) {
+    if (op->kind == TIDAL_SIM__OP_WRITE) tidal_sim__bytes_write(img, (size_t)op->off, op->data,
+                                                                op->len);
+    else tidal_sim__bytes_resize(img, (size_t)op->off);
+}
+
+/* Appends an unsynced operation, writing the oldest back when the list is full (F7). */
+static void tidal_sim__op_push(tidal_sim_disk *d, uint32_t inode, uint32_t kind, uint64_t off,
+                               const void *data, size_t len) {
+    tidal_sim__inode *ino = &d->inodes[inode];
+    tidal_sim__op *op;
+    TIDAL_SIM_ASSERT(ino->live && (kind == TIDAL_SIM__OP_TRUNCATE || len > 0));
+    if (ino->n_ops == TIDAL_SIM_UNSYNCED_MAX) {
+        tidal_sim__op_replay(&ino->durable, &ino->ops[0]);
+        tidal_sim__op_free(&ino->ops[0]);
+        memmove(&ino->ops[0], &ino->ops[1], (size_t)(ino->n_ops - 1) * sizeof *ino->ops);
+        ino->n_ops--;
+        d->stats.writebacks++;
+    }
+    ino->ops = (tidal_sim__op *)tidal_sim__reserve(ino->ops, &ino->cap_ops, ino->n_ops + 1,
+                                                   sizeof *ino->ops);
+    op = &ino->ops[ino->n_ops++];
+    op->kind = kind;
+    op->off = off;
+    op->len = len;
+    op->data = NULL;
+    if (kind == TIDAL_SIM__OP_WRITE) {
+        op->data = (uint8_t *)tidal_sim__alloc(len);
+        memcpy(op->data, data, len);
+    }
+}
+
+/* Frees every inode nothing refers to any more (see the section comment). */
+static void tidal_sim__gc(tidal_sim_disk *d) {
+    uint8_t *ref;
+    uint32_t i;
+    if (d->n_inodes == 0) return;
+    ref = (uint8_t *)tidal_sim__alloc(d->n_inodes);
+    memset(ref, 0, d->n_inodes);
+    for (i = 0; i < d->cur.n; i++)
+        if (d->cur.e[i].inode != TIDAL_SIM__DIR) ref[d->cur.e[i].inode] = 1;
+    for (i = 0; i < d->dur.n; i++)
+        if (d->dur.e[i].inode != TIDAL_SIM__DIR) ref[d->dur.e[i].inode] = 1;
+    for (i = 0; i < d->n_journal; i++) {
+        uint32_t k = d->journal[i].kind;
+        if (k == TIDAL_SIM__J_LINK || k == TIDAL_SIM__J_RENAME) ref[d->journal[i].inode] = 1;
+    }
+    for (i = 0; i < d->n_handles; i++)
+        if (d->handles[i].tag) ref[d->handles[i].inode] = 1;
+    for (i = 0; i < d->n_inodes; i++) {
+        TIDAL_SIM_ASSERT(!ref[i] || d->inodes[i].live);
+        if (d->inodes[i].live && !ref[i]) tidal_sim__inode_free(&d->inodes[i]);
+    }
+    while (d->n_inodes > 0 && !d->inodes[d->n_inodes - 1].live) d->n_inodes--;
+    free(ref);
+}
+
+static void tidal_sim__handles_close_all(tidal_sim_disk *d) {
+    uint32_t i;
+    for (i = 0; i < d->n_handles; i++) d->handles[i].tag = 0;
+}
+
+/* The open slot behind a handle value, or NULL for a stale (closed, reused, pre-restart)
+   handle. */
+static tidal_sim__handle *tidal_sim__handle_get(const tidal_sim_disk *d, void *file) {
+    uintptr_t v = (uintptr_t)file;
+    uintptr_t slot = v & TIDAL_SIM__SLOT_MASK;
+    tidal_sim__handle *h;
+    TIDAL_SIM_ASSERT(file != NULL); /* a NULL handle is a programmer error, not a fault */
+    if (slot == 0 || slot > d->n_handles) return NULL;
+    h = &d->handles[slot - 1];
+    if (h->tag != v) return NULL;
+    TIDAL_SIM_ASSERT(h->inode < d->n_inodes && d->inodes[h->inode].live);
+    return h;
+}
+
+static tidal_result tidal_sim__handle_new(tidal_sim_disk *d, uint32_t inode, uint32_t flags,
+                                          void **file) {
+    uint32_t i;
+    uintptr_t tag;
+    for (i = 0; i < d->n_handles; i++)
+        if (!d->handles[i].tag) break;
+    if (i == d->n_handles) {
+        if (d->n_handles >= TIDAL_SIM_HANDLES_MAX) return TIDAL_ERR_LIMIT;
+        d->handles = (tidal_sim__handle *)tidal_sim__reserve(d->handles, &d->cap_handles,
+                                                             d->n_handles + 1,
+                                                             sizeof *d->handles);
+        d->n_handles++;
+    }
+    tag = ((uintptr_t)++d->handle_gen << TIDAL_SIM__SLOT_BITS) | (uintptr_t)(i + 1);
+    d->handles[i].tag = tag;
+    d->handles[i].inode = inode;
+    d->handles[i].flags = flags;
+    *file = (void *)tag;
+    return TIDAL_OK;
+}
+
+/* Appends a journal entry and applies it to the current namespace (F3); commits the
+   oldest entry first when the journal is full (F7). */
+static void tidal_sim__journal_commit(tidal_sim_disk *d, uint32_t n);
+static void tidal_sim__journal_add(tidal_sim_disk *d, uint32_t kind, const char *path,
+                                   const char *path2, uint32_t inode) {
+    tidal_sim__jentry *j;
+    if (d->n_journal == TIDAL_SIM_JOURNAL_MAX) tidal_sim__journal_commit(d, 1);
+    d->journal = (tidal_sim__jentry *)tidal_sim__reserve(d->journal, &d->cap_journal,
+                                                         d->n_journal + 1, sizeof *d->journal);
+    j = &d->journal[d->n_journal++];
+    memset(j, 0, sizeof *j);
+    j->kind = kind;
+    j->inode = inode;
+    TIDAL_SIM_ASSERT(strlen(path) <= TIDAL_SIM_PATH_MAX);
+    strcpy(j->path, path);
+    if (path2) {
+        TIDAL_SIM_ASSERT(strlen(path2) <= TIDAL_SIM_PATH_MAX);
+        strcpy(j->path2, path2);
+    }
+    tidal_sim__jentry_apply(&d->cur, j);
+}
+
+/* Commits the n oldest journal entries: they move into the durable namespace. */
+static void tidal_sim__journal_commit(tidal_sim_disk *d, uint32_t n) {
+    uint32_t i;
+    TIDAL_SIM_ASSERT(n <= d->n_journal);
+    if (n == 0) return; /* also: the journal array may not exist yet */
+    for (i = 0; i < n; i++) tidal_sim__jentry_apply(&d->dur, &d->journal[i]);
+    memmove(&d->journal[0], &d->journal[n], (size_t)(d->n_journal - n) * sizeof *d->journal);
+    d->n_journal -= n;
+}
+
+TIDAL_API tidal_sim_disk *tidal_sim_disk_new(uint64_t seed) {
+    tidal_sim_disk *d = (tidal_sim_disk *)tidal_sim__alloc(sizeof *d);
+    memset(d, 0, sizeof *d);
+    d->rng = seed;
+    d->keep_pct = 40;
+    d->drop_pct = 30;
+    return d;
+}
+
+static void tidal_sim__disk_clear(tidal_sim_disk *d) {
+    uint32_t i;
+    for (i = 0; i < d->n_inodes; i++)
+        if (d->inodes[i].live) tidal_sim__inode_free(&d->inodes[i]);
+    d->n_inodes = 0;
+    d->cur.n = d->dur.n = 0;
+    d->n_journal = 0;
+    tidal_sim__handles_close_all(d);
+}
+
+TIDAL_API void tidal_sim_disk_free(tidal_sim_disk *d) {
+    if (!d) return;
+    tidal_sim__disk_clear(d);
+    free(d->inodes);
+    free(d->cur.e);
+    free(d->dur.e);
+    free(d->journal);
+    free(d->handles);
+    free(d);
+}
+
+static void tidal_sim__inode_copy(tidal_sim__inode *dst, const tidal_sim__inode *src) {
+    uint32_t i;
+    memset(dst, 0, sizeof *dst);
+    dst->live = src->live;
+    if (!src->live) return;
+    tidal_sim__bytes_set(&dst->durable, &src->durable);
+    tidal_sim__bytes_set(&dst->current, &src->current);
+    dst->ops = (tidal_sim__op *)tidal_sim__reserve(NULL, &dst->cap_ops, src->n_ops,
+                                                   sizeof *dst->ops);
+    for (i = 0; i < src->n_ops; i++) {
+        dst->ops[i] = src->ops[i];
+        if (src->ops[i].data) {
+            dst->ops[i].data = (uint8_t *)tidal_sim__alloc(src->ops[i].len);
+            memcpy(dst->ops[i].data, src->ops[i].data, src->ops[i].len);
+        }
+    }
+    dst->n_ops = src->n_ops;
+}
+
+TIDAL_API tidal_sim_disk *tidal_sim_disk_clone(const tidal_sim_disk *d) {
+    tidal_sim_disk *c = (tidal_sim_disk *)tidal_sim__alloc(sizeof *c);
+    uint32_t i;
+    TIDAL_SIM_ASSERT(d != NULL);
+    *c = *d; /* scalars, faults, stats; every pointer is replaced below */
+    c->inodes = NULL;
+    c->cap_inodes = 0;
+    c->inodes = (tidal_sim__inode *)tidal_sim__reserve(NULL, &c->cap_inodes, d->n_inodes,
+                                                       sizeof *c->inodes);
+    for (i = 0; i < d->n_inodes; i++) tidal_sim__inode_copy(&c->inodes[i], &d->inodes[i]);
+    memset(&c->cur, 0, sizeof c->cur);
+    memset(&c->dur, 0, sizeof c->dur);
+    tidal_sim__ns_copy(&c->cur, &d->cur);
+    tidal_sim__ns_copy(&c->dur, &d->dur);
+    c->cap_journal = 0;
+    c->journal = (tidal_sim__jentry *)tidal_sim__reserve(NULL, &c->cap_journal, d->n_journal,
+                                                         sizeof *c->journal);
+    if (d->n_journal) memcpy(c->journal, d->journal, (size_t)d->n_journal * sizeof *d->journal);
+    c->cap_handles = 0;
+    c->handles = (tidal_sim__handle *)tidal_sim__reserve(NULL, &c->cap_handles, d->n_handles,
+                                                         sizeof *c->handles);
+    if (d->n_handles) memcpy(c->handles, d->handles, (size_t)d->n_handles * sizeof *d->handles);
+    return c;
+}
+
+// >>sim_crash
+// Power loss and the other injected faults (FAULT MODEL F4-F6). The fate stream is
+// consumed in a fixed order (inodes by index, operations oldest first, then the journal)
+// so a seed replays exactly. Invariants after a crash: no unsynced operations, an empty
+// journal, current == durable for every image and for the namespace, no open handles.
+
+/* Decides the fate of one unsynced operation and replays what survives onto durable. */
+static void tidal_sim__op_fate(tidal_sim_disk *d, tidal_sim__inode *ino, const tidal_sim__op *op) {
+    uint64_t r = tidal_sim__next(&d->rng) % 100;
+    uint64_t at, end;
+    if (r < d->keep_pct) {
+        d->stats.fates_kept++;
+        tidal_sim__op_replay(&ino->durable, op);
+        return;
+    }
+    if (r < (uint64_t)d->keep_pct + d->drop_pct) {
+        d->stats.fates_dropped++;
+        return;
+    }
+    d->stats.fates_torn++;
+    if (op->kind == TIDAL_SIM__OP_TRUNCATE) {
+        if (tidal_sim__next(&d->rng) & 1) tidal_sim__op_replay(&ino->durable, op);
+        return;
+    }
+    for (at = op->off, end = op->off + op->len; at < end;) { /* one coin per sector piece */
+        uint64_t piece_end = (at / TIDAL_SIM_SECTOR_BYTES + 1) * TIDAL_SIM_SECTOR_BYTES;
+        if (piece_end > end) piece_end = end;
+        if (tidal_sim__next(&d->rng) & 1)
+            tidal_sim__bytes_write(&ino->durable, (size_t)at, op->data + (at - op->off),
+                                   (size_t)(piece_end - at));
+        at = piece_end;
+    }
+}
+
+TIDAL_API void tidal_sim_disk_crash(tidal_sim_disk *d) {
+    uint32_t i, j, keep;
+    TIDAL_SIM_ASSERT(d != NULL);
+    if (d->down) return;
+    for (i = 0; i < d->n_inodes; i++) {
+        tidal_sim__inode *ino = &d->inodes[i];
+        if (!ino->live) continue;
+        for (j = 0; j < ino->n_ops; j++) tidal_sim__op_fate(d, ino, &ino->ops[j]);
+        tidal_sim__inode_clear_ops(ino);
+        tidal_sim__bytes_set(&ino->current, &ino->durable);
+    }
+    keep = (uint32_t)(tidal_sim__next(&d->rng) % ((uint64_t)d->n_journal + 1));
+    d->stats.journal_kept += keep;
+    d->stats.journal_lost += d->n_journal - keep;
+    tidal_sim__journal_commit(d, keep);
+    d->n_journal = 0; /* the rest is lost */
+    tidal_sim__ns_copy(&d->cur, &d->dur);
+    tidal_sim__handles_close_all(d);
+    tidal_sim__gc(d);
+    d->crash_op = 0;
+    d->down = 1;
+    d->stats.crashes++;
+}
+
+TIDAL_API void tidal_sim_disk_restart(tidal_sim_disk *d) {
+    TIDAL_SIM_ASSERT(d != NULL);
+    d->down = 0; /* after a crash current == durable already; else a process restart */
+    tidal_sim__handles_close_all(d);
+    tidal_sim__gc(d);
+    d->stats.restarts++;
+}
+
+TIDAL_API void tidal_sim_disk_wipe(tidal_sim_disk *d) {
+    TIDAL_SIM_ASSERT(d != NULL);
+    tidal_sim__disk_clear(d);
+    d->stats.wipes++;
+}
+
+TIDAL_API int tidal_sim_disk_is_down(const tidal_sim_disk *d) { return d->down; }
+
+TIDAL_API uint64_t tidal_sim_disk_ops(const tidal_sim_disk *d) { return d->ops; }
+
+TIDAL_API void tidal_sim_disk_set_fates(tidal_sim_disk *d, unsigned keep_pct,
+                                        unsigned drop_pct) {
+    TIDAL_SIM_ASSERT(keep_pct <= 100 && drop_pct <= 100 - keep_pct);
+    d->keep_pct = keep_pct;
+    d->drop_pct = drop_pct;
+}
+
+TIDAL_API void tidal_sim_disk_fail_at(tidal_sim_disk *d, uint64_t op, tidal_result code) {
+    TIDAL_SIM_ASSERT(op >= 1 && op <= UINT64_MAX - d->ops);
+    TIDAL_SIM_ASSERT(code == TIDAL_ERR_IO_READ || code == TIDAL_ERR_IO_WRITE ||
+                     code == TIDAL_ERR_IO_FSYNC || code == TIDAL_ERR_IO_NOSPACE);
+    TIDAL_SIM_ASSERT(d->n_faults < TIDAL_SIM_FAULTS_MAX);
+    d->faults[d->n_faults].op = d->ops + op;
+    d->faults[d->n_faults].code = code;
+    d->n_faults++;
+}
+
+TIDAL_API void tidal_sim_disk_crash_at(tidal_sim_disk *d, uint64_t op) {
+    TIDAL_SIM_ASSERT(op <= UINT64_MAX - d->ops);
+    d->crash_op = op ? d->ops + op : 0;
+}
+
+/* Counts one operation and applies what is armed for it (F6). Returns TIDAL_OK when the
+   operation may run, else the code it fails with (down_code on a down disk). */
+static tidal_result tidal_sim__op_begin(tidal_sim_disk *d, tidal_result down_code) {
+    uint64_t n = ++d->ops;
+    tidal_result fired = TIDAL_OK;
+    uint32_t i, kept = 0;
+    if (d->crash_op == n) tidal_sim_disk_crash(d);
+    for (i = 0; i < d->n_faults; i++) { /* fire the first fault due; drop passed ones */
+        if (d->faults[i].op == n && fired == TIDAL_OK) fired = d->faults[i].code;
+        else if (d->faults[i].op > n) d->faults[kept++] = d->faults[i];
+    }
+    d->n_faults = kept;
+    if (d->down) return down_code;
+    if (fired != TIDAL_OK) d->stats.faults_fired++;
+    return fired;
+}
+
+// >>sim_inspect
+// What tests use to look at and damage the image directly: reads of the current state,
+// bit flips and truncation applied to both images (so they survive a crash), sorted
+// listings, stats and the invariant check. None of these counts as an operation or
+// consumes the fate stream, so inspecting never changes what a seed does.
+
+static tidal_sim__inode *tidal_sim__file(const tidal_sim_disk *d, const char *path) {
+    uint32_t ino;
+    TIDAL_SIM_ASSERT(d != NULL && path != NULL);
+    ino = tidal_sim__ns_get(&d->cur, path);
+    if (ino == TIDAL_SIM__NONE || ino == TIDAL_SIM__DIR) return NULL;
+    TIDAL_SIM_ASSERT(ino < d->n_inodes && d->inodes[ino].live);
+    return &d->inodes[ino];
+}
+
+TIDAL_API tidal_result tidal_sim_disk_read(const tidal_sim_disk *d, const char *path,
+                                           uint8_t **data, size_t *len) {
+    const tidal_sim__inode *ino = tidal_sim__file(d, path);
+    TIDAL_SIM_ASSERT(data != NULL && len != NULL);
+    if (!ino) return TIDAL_ERR_NOT_FOUND;
+    *data = (uint8_t *)tidal_sim__alloc(ino->current.len);
+    if (ino->current.len) memcpy(*data, ino->current.p, ino->current.len);
+    *len = ino->current.len;
+    return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_sim_disk_flip_bit(tidal_sim_disk *d, const char *path,
+                                               uint64_t bit) {
+    tidal_sim__inode *ino = tidal_sim__file(d, path);
+    uint64_t byte = bit / 8;
+    uint8_t mask = (uint8_t)(1u << (bit % 8));
+    if (!ino) return TIDAL_ERR_NOT_FOUND;
+    if (byte >= ino->current.len) return TIDAL_ERR_INVALID;
+    ino->current.p[byte] ^= mask;
+    if (byte < ino->durable.len) ino->durable.p[byte] ^= mask;
+    return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_sim_disk_truncate_file(tidal_sim_disk *d, const char *path,
+                                                    uint64_t len) {
+    tidal_sim__inode *ino = tidal_sim__file(d, path);
+    if (!ino) return TIDAL_ERR_NOT_FOUND;
+    if (len > TIDAL_SIM_FILE_BYTES_MAX) return TIDAL_ERR_INVALID;
+    tidal_sim__bytes_resize(&ino->current, (size_t)len);
+    tidal_sim__bytes_resize(&ino->durable, (size_t)len);
+    return TIDAL_OK;
+}
+
+TIDAL_API uint32_t tidal_sim_disk_list(const tidal_sim_disk *d, const char *dir,
+                                       char names[][128], uint32_t cap) {
+    char nd[TIDAL_SIM_PATH_MAX + 1];
+    char(*all)[128];
+    uint32_t n, i;
+    TIDAL_SIM_ASSERT(d != NULL && dir != NULL && (names != NULL || cap == 0));
+    if (tidal_sim__dir_norm(dir, nd) != TIDAL_OK) return 0;
+    if (!tidal_sim__ns_dir_exists(&d->cur, nd)) return 0;
+    n = tidal_sim__ns_children(&d->cur, nd, &all);
+    for (i = 0; i < n && i < cap; i++) memcpy(names[i], all[i], 128);
+    free(all);
+    return n;
+}
+
+TIDAL_API void tidal_sim_disk_stats_get(const tidal_sim_disk *d, tidal_sim_disk_stats *out) {
+    uint32_t i;
+    TIDAL_SIM_ASSERT(d != NULL && out != NULL);
+    *out = d->stats;
+    out->ops = d->ops;
+    out->files = out->dirs = out->unsynced_ops = out->handles_open = 0;
+    for (i = 0; i < d->n_inodes; i++) {
+        out->files += (uint32_t)(d->inodes[i].live != 0);
+        out->unsynced_ops += d->inodes[i].n_ops;
+    }
+    for (i = 0; i < d->cur.n; i++) out->dirs += (uint32_t)(d->cur.e[i].inode == TIDAL_SIM__DIR);
+    for (i = 0; i < d->n_handles; i++) out->handles_open += (uint32_t)(d->handles[i].tag != 0);
+    out->journal_pending = d->n_journal;
+}
+
+static void tidal_sim__ns_check(const tidal_sim_disk *d, const tidal_sim__ns *ns) {
+    uint32_t i;
+    for (i = 0; i < ns->n; i++) {
+        char parent[TIDAL_SIM_PATH_MAX + 1];
+        uint32_t ino = ns->e[i].inode;
+        TIDAL_SIM_ASSERT(i == 0 || strcmp(ns->e[i - 1].path, ns->e[i].path) < 0);
+        TIDAL_SIM_ASSERT(tidal_sim__path_check(ns->e[i].path) == TIDAL_OK);
+        TIDAL_SIM_ASSERT(ino == TIDAL_SIM__DIR || (ino < d->n_inodes && d->inodes[ino].live));
+        tidal_sim__parent(ns->e[i].path, parent);
+        TIDAL_SIM_ASSERT(tidal_sim__ns_dir_exists(ns, parent)); /* no orphaned names */
+    }
+}
+
+TIDAL_API void tidal_sim_disk_check(const tidal_sim_disk *d) {
+    tidal_sim__ns replay;
+    uint32_t i;
+    TIDAL_SIM_ASSERT(d != NULL && d->keep_pct + d->drop_pct <= 100);
+    tidal_sim__ns_check(d, &d->cur);
+    tidal_sim__ns_check(d, &d->dur);
+    memset(&replay, 0, sizeof replay);
+    tidal_sim__ns_copy(&replay, &d->dur);
+    for (i = 0; i < d->n_journal; i++) tidal_sim__jentry_apply(&replay, &d->journal[i]);
+    TIDAL_SIM_ASSERT(replay.n == d->cur.n);
+    for (i = 0; i < replay.n && i < d->cur.n; i++) {
+        TIDAL_SIM_ASSERT(!strcmp(replay.e[i].path, d->cur.e[i].path));
+        TIDAL_SIM_ASSERT(replay.e[i].inode == d->cur.e[i].inode);
+    }
+    free(replay.e);
+    for (i = 0; i < d->n_inodes; i++) {
+        const tidal_sim__inode *ino = &d->inodes[i];
+        TIDAL_SIM_ASSERT(ino->live || (ino->n_ops == 0 && ino->current.len == 0));
+        TIDAL_SIM_ASSERT(ino->n_ops <= TIDAL_SIM_UNSYNCED_MAX);
+        TIDAL_SIM_ASSERT(!d->down || ino->n_ops == 0);
+    }
+    for (i = 0; i < d->n_handles; i++) {
+        if (!d->handles[i].tag) continue;
+        TIDAL_SIM_ASSERT((d->handles[i].tag & TIDAL_SIM__SLOT_MASK) == i + 1);
+        TIDAL_SIM_ASSERT(d->handles[i].inode < d->n_inodes);
+        TIDAL_SIM_ASSERT(d->inodes[d->handles[i].inode].live);
+    }
+    TIDAL_SIM_ASSERT(!d->down || d->n_journal == 0);
+}
+
+// >>sim_env
+// The tidal_env methods of one node. Each file method counts one operation and checks
+// faults first (tidal_sim__op_begin), then validates, then acts; a call that fails
+// changes nothing. Semantics follow tidal_env_posix() except where the ENV SEMANTICS
+// list at the top says otherwise. env.user is the tidal_sim_env itself.
+
+static tidal_sim_disk *tidal_sim__env_disk(void *user) {
+    tidal_sim_env *e = (tidal_sim_env *)user;
+    TIDAL_SIM_ASSERT(e != NULL && e->env.user == (void *)e && e->disk != NULL);
+    return e->disk;
+}
+
+static int64_t tidal_sim__env_wall(void *user) { return ((tidal_sim_env *)user)->now_ns; }
+static int64_t tidal_sim__env_mono(void *user) { return ((tidal_sim_env *)user)->mono_ns; }
+
+static void tidal_sim__env_random(void *user, void *buf, size_t len) {
+    tidal_sim_env *e = (tidal_sim_env *)user;
+    uint8_t *p = (uint8_t *)buf;
+    size_t i = 0;
+    TIDAL_SIM_ASSERT(buf != NULL || len == 0);
+    while (i < len) { /* eight bytes per draw, little-endian */
+        uint64_t x = tidal_sim__next(&e->rng);
+        size_t k;
+        for (k = 0; k < 8 && i < len; k++, i++) p[i] = (uint8_t)(x >> (8 * k));
+    }
+}
+
+static tidal_result tidal_sim__env_open(void *user, const char *path, uint32_t flags,
+                                        void **file) {
+    tidal_sim_disk *d = tidal_sim__env_disk(user);
+    int create = (flags & TIDAL_OPEN_CREATE) != 0;
+    tidal_result r = tidal_sim__op_begin(d, create ? TIDAL_ERR_IO_WRITE : TIDAL_ERR_IO_READ);
+    char dir[TIDAL_SIM_PATH_MAX + 1];
+    uint32_t ino, i, free_slot = 0;
+    TIDAL_SIM_ASSERT(path != NULL && file != NULL);
+    if (r != TIDAL_OK) return r;
+    if ((r = tidal_sim__path_check(path)) != TIDAL_OK) return r;
+    tidal_sim__parent(path, dir);
+    if (!tidal_sim__ns_dir_exists(&d->cur, dir)) return TIDAL_ERR_NOT_FOUND;
+    ino = tidal_sim__ns_get(&d->cur, path);
+    if (ino == TIDAL_SIM__DIR) return TIDAL_ERR_IO_READ;
+    for (i = 0; i < d->n_handles; i++) free_slot |= d->handles[i].tag == 0;
+    if (!free_slot && d->n_handles >= TIDAL_SIM_HANDLES_MAX) return TIDAL_ERR_LIMIT;
+    if (ino == TIDAL_SIM__NONE) {
+        if (!create) return TIDAL_ERR_NOT_FOUND;
+        if (d->cur.n >= TIDAL_SIM_ENTRIES_MAX) return TIDAL_ERR_IO_NOSPACE;
+        if ((ino = tidal_sim__inode_new(d)) == TIDAL_SIM__NONE) return TIDAL_ERR_IO_NOSPACE;
+        tidal_sim__journal_add(d, TIDAL_SIM__J_LINK, path, NULL, ino);
+    }
+    r = tidal_sim__handle_new(d, ino, flags, file);
+    TIDAL_SIM_ASSERT(r == TIDAL_OK); /* room was checked before anything changed */
+    return r;
+}
+
+static tidal_result tidal_sim__env_read(void *user, void *file, uint64_t off, void *buf,
+                                        size_t len, size_t *got) {
+    tidal_sim_disk *d = tidal_sim__env_disk(user);
+    tidal_result r = tidal_sim__op_begin(d, TIDAL_ERR_IO_READ);
+    const tidal_sim__handle *h;
+    const tidal_sim__bytes *img;
+    size_t n = 0;
+    TIDAL_SIM_ASSERT(got != NULL && (buf != NULL || len == 0));
+    *got = 0;
+    if (r != TIDAL_OK) return r;
+    if (!(h = tidal_sim__handle_get(d, file))) return TIDAL_ERR_IO_READ;
+    img = &d->inodes[h->inode].current;
+    if (off < img->len && len > 0) {
+        n = img->len - (size_t)off;
+        if (n > len) n = len;
+        memcpy(buf, img->p + off, n);
+    }
+    *got = n;
+    return TIDAL_OK;
+}
+
+/* The writable handle behind file for a write or truncate ending at end, or an error. */
+static tidal_result tidal_sim__writable(tidal_sim_disk *d, void *file, uint64_t end,
+                                        uint32_t *inode) {
+    const tidal_sim__handle *h = tidal_sim__handle_get(d, file);
+    if (!h || !(h->flags & TIDAL_OPEN_WRITE)) return TIDAL_ERR_IO_WRITE;
+    if (end > TIDAL_SIM_FILE_BYTES_MAX) return TIDAL_ERR_IO_NOSPACE;
+    *inode = h->inode;
+    return TIDAL_OK;
+}
+
+static tidal_result tidal_sim__env_write(void *user, void *file, uint64_t off, const void *buf,
+                                         size_t len) {
+    tidal_sim_disk *d = tidal_sim__env_disk(user);
+    tidal_result r = tidal_sim__op_begin(d, TIDAL_ERR_IO_WRITE);
+    uint64_t end = off + (uint64_t)len;
+    uint32_t ino;
+    TIDAL_SIM_ASSERT(buf != NULL || len == 0);
+    if (r != TIDAL_OK) return r;
+    if (end < off) end = UINT64_MAX; /* overflow: certainly past the limit */
+    if ((r = tidal_sim__writable(d, file, end, &ino)) != TIDAL_OK) return r;
+    if (len == 0) return TIDAL_OK; /* pwrite of nothing does not extend the file */
+    tidal_sim__bytes_write(&d->inodes[ino].current, (size_t)off, buf, len);
+    tidal_sim__op_push(d, ino, TIDAL_SIM__OP_WRITE, off, buf, len);
+    return TIDAL_OK;
+}
+
+static tidal_result tidal_sim__env_sync(void *user, void *file) {
+    tidal_sim_disk *d = tidal_sim__env_disk(user);
+    tidal_result r = tidal_sim__op_begin(d, TIDAL_ERR_IO_FSYNC);
+    const tidal_sim__handle *h;
+    tidal_sim__inode *ino;
+    if (r != TIDAL_OK) return r;
+    if (!(h = tidal_sim__handle_get(d, file))) return TIDAL_ERR_IO_FSYNC;
+    ino = &d->inodes[h->inode];
+    tidal_sim__bytes_set(&ino->durable, &ino->current);
+    tidal_sim__inode_clear_ops(ino);
+    return TIDAL_OK;
+}
+
+static tidal_result tidal_sim__env_size(void *user, void *file, uint64_t *size) {
+    tidal_sim_disk *d = tidal_sim__env_disk(user);
+    tidal_result r = tidal_sim__op_begin(d, TIDAL_ERR_IO_READ);
+    const tidal_sim__handle *h;
+    TIDAL_SIM_ASSERT(size != NULL);
+    if (r != TIDAL_OK) return r;
+    if (!(h = tidal_sim__handle_get(d, file))) return TIDAL_ERR_IO_READ;
+    *size = d->inodes[h->inode].current.len;
+    return TIDAL_OK;
+}
+
+static tidal_result tidal_sim__env_truncate(void *user, void *file, uint64_t size) {
+    tidal_sim_disk *d = tidal_sim__env_disk(user);
+    tidal_result r = tidal_sim__op_begin(d, TIDAL_ERR_IO_WRITE);
+    uint32_t ino;
+    if (r != TIDAL_OK) return r;
+    if ((r = tidal_sim__writable(d, file, size, &ino)) != TIDAL_OK) return r;
+    tidal_sim__bytes_resize(&d->inodes[ino].current, (size_t)size);
+    tidal_sim__op_push(d, ino, TIDAL_SIM__OP_TRUNCATE, size, NULL, 0);
+    return TIDAL_OK;
+}
+
+static void tidal_sim__env_close(void *user, void *file) {
+    tidal_sim_disk *d = tidal_sim__env_disk(user);
+    tidal_sim__handle *h = tidal_sim__handle_get(d, file);
+    if (!h) return; /* stale or closed already: always safe */
+    h->tag = 0;
+    tidal_sim__gc(d); /* an unlinked file dies with its last handle */
+}
+
+static tidal_result tidal_sim__env_rename(void *user, const char *from, const char *to) {
+    tidal_sim_disk *d = tidal_sim__env_disk(user);
+    tidal_result r = tidal_sim__op_begin(d, TIDAL_ERR_IO_WRITE);
+    char dir[TIDAL_SIM_PATH_MAX + 1];
+    uint32_t ino, target;
+    TIDAL_SIM_ASSERT(from != NULL && to != NULL);
+    if (r != TIDAL_OK) return r;
+    if ((r = tidal_sim__path_check(from)) != TIDAL_OK) return r;
+    if ((r = tidal_sim__path_check(to)) != TIDAL_OK) return r;
+    ino = tidal_sim__ns_get(&d->cur, from);
+    if (ino == TIDAL_SIM__NONE) return TIDAL_ERR_NOT_FOUND;
+    if (ino == TIDAL_SIM__DIR) return TIDAL_ERR_IO_WRITE; /* directories do not move (F8) */
+    tidal_sim__parent(to, dir);
+    if (!tidal_sim__ns_dir_exists(&d->cur, dir)) return TIDAL_ERR_NOT_FOUND;
+    target = tidal_sim__ns_get(&d->cur, to);
+    if (target == TIDAL_SIM__DIR) return TIDAL_ERR_IO_WRITE;
+    if (target == ino) return TIDAL_OK; /* POSIX: renaming a file onto itself does nothing */
+    tidal_sim__journal_add(d, TIDAL_SIM__J_RENAME, from, to, ino);
+    tidal_sim__gc(d);
+    return TIDAL_OK;
+}
+
+static tidal_result tidal_sim__env_remove(void *user, const char *path) {
+    tidal_sim_disk *d = tidal_sim__env_disk(user);
+    tidal_result r = tidal_sim__op_begin(d, TIDAL_ERR_IO_WRITE);
+    uint32_t ino;
+    TIDAL_SIM_ASSERT(path != NULL);
+    if (r != TIDAL_OK) return r;
+    if ((r = tidal_sim__path_check(path)) != TIDAL_OK) return r;
+    ino = tidal_sim__ns_get(&d->cur, path);
+    if (ino == TIDAL_SIM__NONE) return TIDAL_ERR_NOT_FOUND;
+    if (ino == TIDAL_SIM__DIR) return TIDAL_ERR_IO_WRITE; /* unlink(2) of a directory */
+    tidal_sim__journal_add(d, TIDAL_SIM__J_UNLINK, path, NULL, ino);
+    tidal_sim__gc(d);
+    return TIDAL_OK;
+}
+
+static tidal_result tidal_sim__env_mkdir(void *user, const char *path) {
+    tidal_sim_disk *d = tidal_sim__env_disk(user);
+    tidal_result r = tidal_sim__op_begin(d, TIDAL_ERR_IO_WRITE);
+    char nd[TIDAL_SIM_PATH_MAX + 1], parent[TIDAL_SIM_PATH_MAX + 1];
+    uint32_t ino;
+    TIDAL_SIM_ASSERT(path != NULL);
+    if (r != TIDAL_OK) return r;
+    if ((r = tidal_sim__dir_norm(path, nd)) != TIDAL_OK) return r;
+    if (tidal_sim__is_root(nd)) return TIDAL_OK;
+    if ((r = tidal_sim__path_check(nd)) != TIDAL_OK) return r;
+    ino = tidal_sim__ns_get(&d->cur, nd);
+    if (ino == TIDAL_SIM__DIR) return TIDAL_OK;
+    if (ino != TIDAL_SIM__NONE) return TIDAL_ERR_IO_WRITE; /* a file has the name */
+    tidal_sim__parent(nd, parent);
+    if (!tidal_sim__ns_dir_exists(&d->cur, parent)) return TIDAL_ERR_NOT_FOUND;
+    if (d->cur.n >= TIDAL_SIM_ENTRIES_MAX) return TIDAL_ERR_IO_NOSPACE;
+    tidal_sim__journal_add(d, TIDAL_SIM__J_MKDIR, nd, NULL, TIDAL_SIM__DIR);
+    return TIDAL_OK;
+}
+
+static tidal_result tidal_sim__env_dirsync(void *user, const char *path) {
+    tidal_sim_disk *d = tidal_sim__env_disk(user);
+    tidal_result r = tidal_sim__op_begin(d, TIDAL_ERR_IO_FSYNC);
+    char nd[TIDAL_SIM_PATH_MAX + 1];
+    uint32_t i, upto = 0;
+    TIDAL_SIM_ASSERT(path != NULL);
+    if (r != TIDAL_OK) return r;
+    if ((r = tidal_sim__dir_norm(path, nd)) != TIDAL_OK) return r;
+    if (!tidal_sim__ns_dir_exists(&d->cur, nd)) return TIDAL_ERR_NOT_FOUND;
+    for (i = 0; i < d->n_journal; i++) /* through the last entry touching nd (F3) */
+        if (tidal_sim__jentry_touches(&d->journal[i], nd)) upto = i + 1;
+    tidal_sim__journal_commit(d, upto);
+    tidal_sim__gc(d);
+    return TIDAL_OK;
+}
+
+static tidal_result tidal_sim__env_list(void *user, const char *path,
+                                        void (*fn)(void *ctx, const char *name), void *ctx) {
+    tidal_sim_disk *d = tidal_sim__env_disk(user);
+    tidal_result r = tidal_sim__op_begin(d, TIDAL_ERR_IO_READ);
+    char nd[TIDAL_SIM_PATH_MAX + 1];
+    char(*names)[128];
+    uint32_t i, n;
+    TIDAL_SIM_ASSERT(path != NULL && fn != NULL);
+    if (r != TIDAL_OK) return r;
+    if ((r = tidal_sim__dir_norm(path, nd)) != TIDAL_OK) return r;
+    if (!tidal_sim__ns_dir_exists(&d->cur, nd)) return TIDAL_ERR_NOT_FOUND;
+    n = tidal_sim__ns_children(&d->cur, nd, &names); /* a copy: fn may change the dir */
+    for (i = 0; i < n; i++) fn(ctx, names[i]);
+    free(names);
+    return TIDAL_OK;
+}
+
+static tidal_result tidal_sim__env_send(void *user, tidal_node_ref to, const void *bytes,
+                                        size_t len) {
+    (void)user;
+    (void)to;
+    (void)bytes;
+    (void)len;
+    return TIDAL_ERR_UNAVAILABLE; /* the network arrives with the cluster simulator */
+}
+
+TIDAL_API void tidal_sim_env_init(tidal_sim_env *e, tidal_sim_disk *disk, int64_t now_ns,
+                                  uint64_t seed) {
+    TIDAL_SIM_ASSERT(e != NULL && disk != NULL);
+    memset(e, 0, sizeof *e); /* methods appended to tidal_env later start NULL */
+    e->env.version = TIDAL_ENV_VERSION;
+    e->env.user = e;
+    e->env.clock_wall_ns = tidal_sim__env_wall;
+    e->env.clock_mono_ns = tidal_sim__env_mono;
+    e->env.random_fill = tidal_sim__env_random;
+    e->env.file_open = tidal_sim__env_open;
+    e->env.file_read = tidal_sim__env_read;
+    e->env.file_write = tidal_sim__env_write;
+    e->env.file_sync = tidal_sim__env_sync;
+    e->env.file_size = tidal_sim__env_size;
+    e->env.file_truncate = tidal_sim__env_truncate;
+    e->env.file_close = tidal_sim__env_close;
+    e->env.file_rename = tidal_sim__env_rename;
+    e->env.file_remove = tidal_sim__env_remove;
+    e->env.dir_create = tidal_sim__env_mkdir;
+    e->env.dir_sync = tidal_sim__env_dirsync;
+    e->env.dir_list = tidal_sim__env_list;
+    e->env.message_send = tidal_sim__env_send;
+    e->disk = disk;
+    e->now_ns = now_ns;
+    e->mono_ns = TIDAL_NS_PER_S;
+    e->rng = seed;
+}
+
+TIDAL_API void tidal_sim_env_advance(tidal_sim_env *e, int64_t dt_ns) {
+    TIDAL_SIM_ASSERT(e != NULL && dt_ns >= 0);
+    e->now_ns += dt_ns;
+    e->mono_ns += dt_ns;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TIDAL_SIM_IMPLEMENTATION_ONCE */
+#endif /* TIDAL_SIM_IMPLEMENTATION */
