@@ -10,7 +10,7 @@ CFLAGS ?= $(OPT)
 SAN = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 B = build
 HDR = tidal.h
-TESTS = test_core test_blake3 test_parse
+TESTS = test_core test_blake3 test_parse test_durability
 EXAMPLES = quickstart durable
 FUZZERS = fuzz_query fuzz_wal fuzz_snapshot
 
@@ -21,10 +21,10 @@ all: $(addprefix $(B)/,$(TESTS) $(EXAMPLES)) $(addprefix $(B)/replay_,$(FUZZERS)
 $(B):
 	mkdir -p $(B)
 
-$(B)/test_%: tests/test_%.c $(HDR) tests/*.h | $(B)
+$(B)/test_%: tests/test_%.c $(HDR) tidal_sim.h tests/*.h | $(B)
 	$(CC) $(STRICT) $(CFLAGS) -o $@ $< -lm
 
-$(B)/asan_test_%: tests/test_%.c $(HDR) tests/*.h | $(B)
+$(B)/asan_test_%: tests/test_%.c $(HDR) tidal_sim.h tests/*.h | $(B)
 	$(CC) $(STRICT) $(SAN) -o $@ $< -lm
 
 $(B)/%: examples/%.c $(HDR) | $(B)

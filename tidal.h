@@ -757,8 +757,12 @@ TIDAL_API void tidal_blake3(const void *data, size_t len, uint8_t out[32]); /* o
 #include <string.h>
 
 #ifndef TIDAL_ASSERT
+#ifdef NDEBUG
+#define TIDAL_ASSERT(x) ((void)sizeof(!(x))) /* off, but its operands still count as used */
+#else
 #include <assert.h>
 #define TIDAL_ASSERT(x) assert(x)
+#endif
 #endif
 
 #if defined(TIDAL_MALLOC) && defined(TIDAL_REALLOC) && defined(TIDAL_FREE)
@@ -3831,9 +3835,11 @@ static const char *tidal__batch_check(const tidal_db *db, const uint8_t *p, size
         return "bad lsn range";
     tidal__batch_sum(p, p + TIDAL__WAL_HDR, h->payload_len, sum);
     if (memcmp(sum, h->sum, 32)) return "checksum mismatch";
-    if (h->schema_fp != db->schema_fp) return "written under a different schema";
+    (void)db;
     return NULL;
 }
+
+static const char tidal__schema_mismatch[] = "written under a different schema";
 
 static void tidal__seg_name(const tidal_db *db, uint64_t lsn, const char *ext, char *out,
                             size_t cap) {
@@ -4048,6 +4054,7 @@ static const char *tidal__batch_replay(tidal_db *db, const uint8_t *p, size_t av
     const char *why = tidal__batch_check(db, p, avail, &h);
     *r = TIDAL_OK;
     *hard = why == NULL; /* a batch whose checksum holds was written whole: never torn */
+    if (!why && h.schema_fp != db->schema_fp) why = tidal__schema_mismatch;
     if (!why && db->incarnation && h.incarnation != db->incarnation) why = "incarnation changed";
     if (!why && h.first_lsn != expect_lsn) why = "lsn out of sequence";
     if (!why) *r = tidal__batch_events(db, p + TIDAL__WAL_HDR, &h, 0, &why);
@@ -4078,7 +4085,8 @@ static tidal_result tidal__scan_segment(tidal_db *db, const char *name, const ui
         }
         if (why) {
             if (last && !hard && !tidal__valid_batch_after(db, p, n, off + 1)) break; /* torn tail */
-            r = tidal__err(db, TIDAL_ERR_CORRUPT, "%s: offset %llu: %s", name, (unsigned long long)off, why);
+            r = tidal__err(db, why == tidal__schema_mismatch ? TIDAL_ERR_SCHEMA : TIDAL_ERR_CORRUPT,
+                           "%s: offset %llu: %s", name, (unsigned long long)off, why);
             break;
         }
         {
@@ -4701,7 +4709,7 @@ static const char *tidal__snap_parse(tidal_db *db, uint64_t lsn, const uint8_t *
     if (!why) {
         tidal__snap_sum(p + TIDAL__SNAP_HDR, n - TIDAL__SNAP_HDR, p, sum);
         if (memcmp(sum, h.sum, 32)) why = "checksum mismatch";
-        else if (h.schema_fp != db->schema_fp) why = "written under a different schema";
+        else if (h.schema_fp != db->schema_fp) why = tidal__schema_mismatch;
     }
     if (!why) why = tidal__snap_decode(db, p + TIDAL__SNAP_HDR, n - TIDAL__SNAP_HDR);
     if (!why) {
@@ -4751,6 +4759,8 @@ static tidal_result tidal__recover_snapshot(tidal_db *db, tidal__dirscan *d) {
         tidal__state_free(db);
         tidal__seg_name(db, d->snaps[i], "snap", name, sizeof name);
         if (io != TIDAL_OK) return tidal__err(db, io, "%s: %s", name, tidal_strerror(io));
+        if (why == tidal__schema_mismatch) /* not damage: the caller opened with another schema */
+            return tidal__err(db, TIDAL_ERR_SCHEMA, "%s: %s", name, why);
         if (i + 1 >= d->n_snaps || i + 1 >= 2)
             return tidal__err(db, TIDAL_ERR_CORRUPT, "%s: offset 0: %s, and no older valid snapshot", name, why);
     }

@@ -114,11 +114,14 @@
        Opening a directory: TIDAL_ERR_IO_READ. file_read returns *got < len at the end
        of the file (not an error). file_remove of a missing file: TIDAL_ERR_NOT_FOUND; of
        a directory: TIDAL_ERR_IO_WRITE. dir_create of an existing directory: TIDAL_OK.
-       Stricter than POSIX env, which reports them as TIDAL_ERR_IO_*: file_rename of a
-       missing source, dir_create, dir_sync and dir_list of a path whose directory is
-       missing return TIDAL_ERR_NOT_FOUND; dir_create over a file returns
-       TIDAL_ERR_IO_WRITE. dir_list calls fn once per name (not "." or "..") of the
-       CURRENT namespace in strcmp order, from a copy, so fn may change the directory.
+       dir_list of a missing directory: TIDAL_ERR_NOT_FOUND. Renaming onto a directory,
+       or a directory at all: TIDAL_ERR_IO_WRITE. Where the POSIX env maps ENOENT to a
+       TIDAL_ERR_IO_* code, this env says TIDAL_ERR_NOT_FOUND: file_rename of a missing
+       source or into a missing directory, dir_create in a missing parent, dir_sync of a
+       missing directory. dir_create over an existing FILE is TIDAL_ERR_IO_WRITE here
+       (the POSIX env's EEXIST check says TIDAL_OK). file_close(NULL) is a no-op.
+       dir_list calls fn once per name (not "." or "..") of the CURRENT namespace in
+       strcmp order, from a copy, so fn may change the directory.
        Handles are opaque non-NULL values (slot and generation); message_send returns
        TIDAL_ERR_UNAVAILABLE for now. Clocks read now_ns / mono_ns, which only the test
        moves; random_fill draws from the env's own splitmix64 stream.
@@ -215,7 +218,8 @@ TIDAL_API void tidal_sim_disk_fail_at(tidal_sim_disk *d, uint64_t op, tidal_resu
 TIDAL_API void tidal_sim_disk_crash_at(tidal_sim_disk *d, uint64_t op);
 
 /* tidal_sim_disk_crash: power loss now (F4): fates of unsynced data and of uncommitted
- * metadata are drawn, handles die, and the disk is down until restart. No-op if down. */
+ * metadata are drawn, handles die, an armed crash_at is disarmed, and the disk is down
+ * until restart. No-op if down. */
 TIDAL_API void tidal_sim_disk_crash(tidal_sim_disk *d);
 
 /* tidal_sim_disk_restart: brings the disk up with exactly its durable state; every handle
@@ -1271,7 +1275,9 @@ static tidal_result tidal_sim__env_truncate(void *user, void *file, uint64_t siz
 
 static void tidal_sim__env_close(void *user, void *file) {
     tidal_sim_disk *d = tidal_sim__env_disk(user);
-    tidal_sim__handle *h = tidal_sim__handle_get(d, file);
+    tidal_sim__handle *h;
+    if (!file) return; /* like close(-1) under the POSIX env: harmless */
+    h = tidal_sim__handle_get(d, file);
     if (!h) return; /* stale or closed already: always safe */
     h->tag = 0;
     tidal_sim__gc(d); /* an unlinked file dies with its last handle */

@@ -75,16 +75,16 @@ static int has_content(const tidal_sim_disk *d, const char *path, const uint8_t 
 }
 
 static void hash_dir(const tidal_sim_disk *d, const char *dir, struct tidal_blake3 *h) {
-    char names[64][128];
-    uint32_t n = tidal_sim_disk_list(d, dir, names, 64), i;
-    TT_CHECK(n <= 64);
-    for (i = 0; i < n && i < 64; i++) {
+    uint32_t n = tidal_sim_disk_list(d, dir, NULL, 0), i;
+    char(*names)[128] = (char(*)[128])malloc((size_t)(n + 1) * 128);
+    TT_EQ_INT(tidal_sim_disk_list(d, dir, names, n), n);
+    for (i = 0; i < n; i++) {
         char path[512];
         uint8_t *data = NULL, lenb[8];
         size_t len = 0, k;
         size_t dl = strlen(dir), nl = strlen(names[i]);
         TT_CHECK(dl + 1 + nl < sizeof path);
-        if (dl + 1 + nl >= sizeof path) return;
+        if (dl + 1 + nl >= sizeof path) break;
         memcpy(path, dir, dl);
         if (dl) path[dl++] = '/';
         memcpy(path + dl, names[i], nl + 1);
@@ -99,6 +99,7 @@ static void hash_dir(const tidal_sim_disk *d, const char *dir, struct tidal_blak
             hash_dir(d, path, h);
         }
     }
+    free(names);
 }
 
 /* BLAKE3 of every path and file content of the current namespace, in sorted order. */
@@ -168,7 +169,10 @@ static void t_synced_survives_crash(void) {
         tidal_sim_disk_restart(d);
         TT_CHECK(!tidal_sim_disk_is_down(d));
         TT_EQ_INT(e.env.file_read(e.env.user, h, 0, buf, 10, &len), TIDAL_ERR_IO_READ);
-        TT_EQ_INT(tidal_sim_disk_read(d, "wal/seg-1", &img, &len), TIDAL_OK);
+        if (tidal_sim_disk_read(d, "wal/seg-1", &img, &len) != TIDAL_OK) {
+            TT_CHECKF(0, "round %d: the synced, dir-synced file is gone", round);
+            break;
+        }
         TT_CHECK(len >= synced && len <= synced + tail_len);
         TT_CHECK(memcmp(img, buf, synced) == 0);
         for (i = synced; i < len; i++) /* past the synced end: new bytes or a zero gap */
@@ -213,7 +217,10 @@ static void t_unsynced_sectors_old_or_new(void) {
         write_ok(&e, h, OFF, neu, N);
         tidal_sim_disk_crash(d);
         tidal_sim_disk_restart(d);
-        TT_EQ_INT(tidal_sim_disk_read(d, "f", &img, &len), TIDAL_OK);
+        if (tidal_sim_disk_read(d, "f", &img, &len) != TIDAL_OK || len < OLD) {
+            TT_CHECKF(0, "seed %d: the synced file is gone or short", seed);
+            break;
+        }
         TT_CHECK(memcmp(img, old, OFF) == 0);
         TT_CHECKF(len == OLD || len == 4608 || len == OFF + N, "len %d", (int)len);
         for (at = OFF; at < OFF + N;) {
@@ -904,7 +911,7 @@ static void t_tamper(void) {
     TT_EQ_INT(tidal_sim_disk_truncate_file(d, "f", 800), TIDAL_OK); /* grows with zeros */
     TT_EQ_INT(tidal_sim_disk_read(d, "f", &img, &len), TIDAL_OK);
     TT_EQ_INT(len, 800);
-    TT_CHECK(!memcmp(img, a, 700) && img[700] == 0 && img[799] == 0);
+    TT_CHECK(len == 800 && !memcmp(img, a, 700) && img[700] == 0 && img[799] == 0);
     free(img);
     TT_EQ_INT(tidal_sim_disk_read(d, "", &img, &len), TIDAL_ERR_NOT_FOUND);
     tidal_sim_disk_free(d);
@@ -1004,6 +1011,135 @@ static void t_determinism(void) {
         tidal_sim_disk_free(a);
         tidal_sim_disk_free(b);
     }
+}
+
+/* ---- metadata history ---------------------------------------------------------------- */
+
+#define NH_MAX 4096 /* snapshots between crashes */
+
+typedef struct nh_state {
+    uint8_t hash[NH_MAX][32]; /* image after each metadata operation since the restart */
+    uint8_t touched[NH_MAX];  /* bit 0: the operation touched "a", bit 1: "b" */
+    int n;
+    int floor;                /* oldest snapshot a crash may still return to */
+    char names[256][16];      /* files in the current namespace */
+    int n_names;
+} nh_state;
+
+static void nh_snap(const tidal_sim_disk *d, nh_state *st, int touched) {
+    TT_CHECK(st->n < NH_MAX);
+    if (st->n >= NH_MAX) return;
+    image_hash(d, st->hash[st->n]);
+    st->touched[st->n] = (uint8_t)touched;
+    st->n++;
+}
+
+static int nh_dir_bit(const char *path) { return path[0] == 'a' ? 1 : 2; }
+
+static void nh_reload(const tidal_sim_disk *d, nh_state *st) {
+    char names[256][128];
+    const char *dirs[2] = {"a", "b"};
+    int k;
+    st->n_names = 0;
+    for (k = 0; k < 2; k++) {
+        uint32_t n = tidal_sim_disk_list(d, dirs[k], names, 256), i;
+        TT_CHECK(n <= 256);
+        for (i = 0; i < n && i < 256 && st->n_names < 256; i++) {
+            size_t nl = strlen(names[i]);
+            TT_CHECK(nl < 13);
+            st->names[st->n_names][0] = dirs[k][0];
+            st->names[st->n_names][1] = '/';
+            memcpy(st->names[st->n_names] + 2, names[i], nl < 13 ? nl + 1 : 1);
+            st->n_names++;
+        }
+    }
+}
+
+/* Random creates (with synced, unique contents), renames (across directories and onto
+   existing files), removes, dir_syncs and crashes at default fates. After every crash
+   the image must equal one the current namespace passed through since the last restart,
+   and not one older than what a dir_sync committed: the journal-prefix rule of F3/F4. */
+static void t_namespace_history(void) {
+    tidal_sim_disk *d = tidal_sim_disk_new(tt_rand());
+    tidal_sim_env e;
+    nh_state *st = (nh_state *)calloc(1, sizeof *st);
+    long steps = 3000 * tt_scale(), s;
+    int next_id = 0, crashes = 0, back_in_time = 0;
+    tidal_sim_env_init(&e, d, T0, 1);
+    mkdir_ok(&e, "a");
+    mkdir_ok(&e, "b");
+    dsync_ok(&e, "");
+    nh_snap(d, st, 0);
+    for (s = 0; s < steps && TT_OK(); s++) {
+        int op = (int)tt_below(100);
+        char path[16], to[16];
+        TT_EQ_INT(tidal_sim_disk_list(d, "a", NULL, 0) + tidal_sim_disk_list(d, "b", NULL, 0),
+                  st->n_names);
+        snprintf(path, sizeof path, "%c/n%d", tt_below(2) ? 'a' : 'b', next_id);
+        if (op < 30 && st->n_names < 200) { /* create with unique synced contents */
+            uint8_t id[4];
+            id[0] = (uint8_t)next_id, id[1] = (uint8_t)(next_id >> 8);
+            id[2] = (uint8_t)(next_id >> 16), id[3] = 0x5A;
+            next_id++;
+            put_file(&e, path, id, sizeof id);
+            memcpy(st->names[st->n_names++], path, strlen(path) + 1);
+            nh_snap(d, st, nh_dir_bit(path));
+        } else if (op < 50 && st->n_names > 0) { /* rename, maybe onto an existing file */
+            int i = (int)tt_below((uint64_t)st->n_names), j;
+            if (tt_below(2)) {
+                memcpy(to, st->names[tt_below((uint64_t)st->n_names)], 16);
+            } else {
+                snprintf(to, sizeof to, "%c/r%d", tt_below(2) ? 'a' : 'b', next_id++);
+            }
+            memcpy(path, st->names[i], 16);
+            TT_EQ_INT(e.env.file_rename(e.env.user, path, to), TIDAL_OK);
+            if (strcmp(path, to) != 0) {
+                for (j = 0; j < st->n_names; j++) /* the replaced target is gone */
+                    if (!strcmp(st->names[j], to)) {
+                        memcpy(st->names[j], st->names[--st->n_names], 16);
+                        break;
+                    }
+                for (j = 0; j < st->n_names; j++)
+                    if (!strcmp(st->names[j], path)) memcpy(st->names[j], to, 16);
+                nh_snap(d, st, nh_dir_bit(path) | nh_dir_bit(to));
+            }
+        } else if (op < 62 && st->n_names > 0) { /* remove */
+            int i = (int)tt_below((uint64_t)st->n_names);
+            memcpy(path, st->names[i], 16);
+            TT_EQ_INT(e.env.file_remove(e.env.user, path), TIDAL_OK);
+            memcpy(st->names[i], st->names[--st->n_names], 16);
+            nh_snap(d, st, nh_dir_bit(path));
+        } else if (op < 80) { /* dir_sync: commits through the last entry touching it */
+            int bit = tt_below(2) ? 1 : 2, i;
+            dsync_ok(&e, bit == 1 ? "a" : "b");
+            for (i = st->n - 1; i > st->floor; i--)
+                if (st->touched[i] & bit) {
+                    st->floor = i;
+                    break;
+                }
+        } else if (op < 84 || st->n > NH_MAX - 10) { /* crash */
+            uint8_t now[32];
+            int i, found = -1;
+            tidal_sim_disk_crash(d);
+            tidal_sim_disk_restart(d);
+            tidal_sim_disk_check(d);
+            image_hash(d, now);
+            for (i = st->n - 1; i >= st->floor && found < 0; i--)
+                if (!memcmp(now, st->hash[i], 32)) found = i;
+            TT_CHECKF(found >= 0, "step %ld: state after crash never existed (floor %d of %d)",
+                      s, st->floor, st->n);
+            back_in_time += found >= 0 && found < st->n - 1;
+            crashes++;
+            st->n = 0;
+            st->floor = 0;
+            nh_snap(d, st, 0);
+            nh_reload(d, st);
+        }
+    }
+    TT_CHECK(crashes > 50 && back_in_time > 10);
+    tidal_sim_disk_check(d);
+    free(st);
+    tidal_sim_disk_free(d);
 }
 
 /* ---- model-based test ---------------------------------------------------------------- */
@@ -1183,6 +1319,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_list_while_changing),
     TT_CASE(t_tamper),
     TT_CASE(t_determinism),
+    TT_CASE(t_namespace_history),
     TT_CASE(t_model),
 };
 
