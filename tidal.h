@@ -944,10 +944,16 @@ typedef struct tidal__tenant {
     uint32_t n_items, cap_items;
 } tidal__tenant;
 
-/* A generic open-addressing map from a 128-bit key to a u32 value. */
+/* A generic open-addressing map from a 128-bit key to a u32 value. Keys and value share
+   one slot so a lookup touches one cache line. */
+typedef struct tidal__slot {
+    uint64_t k0, k1;
+    uint32_t v; /* UINT32_MAX = empty */
+    uint32_t pad_;
+} tidal__slot;
+
 typedef struct tidal__map {
-    uint64_t *k0, *k1;
-    uint32_t *v; /* UINT32_MAX = empty */
+    tidal__slot *s;
     uint32_t n, cap;
 } tidal__map;
 
@@ -1233,18 +1239,29 @@ static tidal__fx tidal__fx_add(tidal__fx a, tidal__fx b) {
     return r;
 }
 
-/* Exact conversion of x * 2^40 rounded to nearest (ties to even). |x| < 2^80 assumed. */
+#define TIDAL__TWO40 1099511627776.0                /* 2^40, exact */
+#define TIDAL__TWO_M40 (1.0 / 1099511627776.0)       /* 2^-40, exact */
+#define TIDAL__TWO64 18446744073709551616.0          /* 2^64, exact */
+#define TIDAL__TWO_M64 (1.0 / 18446744073709551616.0) /* 2^-64, exact */
+
+/* Exact conversion of x * 2^40 rounded to nearest (ties to even). |x| < 2^80 assumed.
+   Scaling by exact powers of two is exact, so no libm call is needed on this hot path. */
 static tidal__fx tidal__fx_from_double(double x) {
     tidal__fx r;
-    double v = ldexp(x, TIDAL__FX_FRAC_BITS), hi, lo;
+    double v = x * TIDAL__TWO40, hi, lo;
     int neg = v < 0;
     TIDAL_ASSERT(isfinite(x) && fabs(v) < 1.2e38);
     if (neg) v = -v;
     if (v < 9007199254740992.0) v = rint(v);
-    hi = floor(ldexp(v, -64));
-    lo = v - ldexp(hi, 64); /* exact: v and hi*2^64 share the exponent range */
-    r.hi = (uint64_t)hi;
-    r.lo = (uint64_t)lo;
+    if (v < TIDAL__TWO64) { /* the common case: fits the low word */
+        r.hi = 0;
+        r.lo = (uint64_t)v;
+    } else {
+        hi = floor(v * TIDAL__TWO_M64);
+        lo = v - hi * TIDAL__TWO64; /* exact: v and hi*2^64 share the exponent range */
+        r.hi = (uint64_t)hi;
+        r.lo = (uint64_t)lo;
+    }
     if (neg) { /* two's complement negate */
         r.lo = ~r.lo + 1;
         r.hi = ~r.hi + (r.lo == 0);
@@ -1259,21 +1276,27 @@ static double tidal__fx_to_double(tidal__fx a) {
         a.lo = ~a.lo + 1;
         a.hi = ~a.hi + (a.lo == 0);
     }
-    v = ldexp((double)a.hi, 64) + (double)a.lo;
-    v = ldexp(v, -TIDAL__FX_FRAC_BITS);
+    v = (double)a.hi * TIDAL__TWO64 + (double)a.lo;
+    v *= TIDAL__TWO_M40;
     return neg ? -v : v;
 }
 
 /* 2^x for x in [0, 64), from +, *, / only so every node computes the same bits (libm's
    exp2 may differ between platforms, and these values feed the state digest). */
 static double tidal__exp2_det(double x) {
-    double n = floor(x), r = (x - n) * 0.693147180559945309417232121458 / 16.0, term = 1.0,
-           sum = 1.0;
+    /* 1/k! for k = 1..13: Horner's rule below uses only * and +, with no fused multiply-add
+       (each product is its own statement), so every IEEE-754 platform gets the same bits. */
+    static const double inv_fact[14] = {1.0, 1.0, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120,
+                                        1.0 / 720, 1.0 / 5040, 1.0 / 40320, 1.0 / 362880,
+                                        1.0 / 3628800, 1.0 / 39916800, 1.0 / 479001600,
+                                        1.0 / 6227020800.0};
+    double n = floor(x), r = (x - n) * (0.693147180559945309417232121458 / 16.0), sum, p;
     int i;
     TIDAL_ASSERT(x >= 0.0 && x < 64.0);
-    for (i = 1; i <= 13; i++) { /* exp(r), |r| < 0.044: 13 terms reach 1 ulp */
-        term = term * r / (double)i;
-        sum += term;
+    sum = inv_fact[13];
+    for (i = 12; i >= 0; i--) { /* exp(r), |r| < 0.044: 13 terms reach 1 ulp */
+        p = sum * r;
+        sum = p + inv_fact[i];
     }
     sum *= sum; sum *= sum; sum *= sum; sum *= sum; /* ^16 */
     return ldexp(sum, (int)n);
@@ -1292,24 +1315,22 @@ static uint32_t tidal__map_get(const tidal__map *m, uint64_t k0, uint64_t k1) {
     uint32_t i, mask;
     if (!m->cap) return UINT32_MAX;
     mask = m->cap - 1;
-    for (i = (uint32_t)tidal__map_hash(k0, k1) & mask; m->v[i] != UINT32_MAX; i = (i + 1) & mask)
-        if (m->k0[i] == k0 && m->k1[i] == k1) return m->v[i];
+    for (i = (uint32_t)tidal__map_hash(k0, k1) & mask; m->s[i].v != UINT32_MAX; i = (i + 1) & mask)
+        if (m->s[i].k0 == k0 && m->s[i].k1 == k1) return m->s[i].v;
     return UINT32_MAX;
 }
 
 static void tidal__map_free(tidal_db *db, tidal__map *m) {
-    tidal__free(db, m->k0, (size_t)m->cap * 8);
-    tidal__free(db, m->k1, (size_t)m->cap * 8);
-    tidal__free(db, m->v, (size_t)m->cap * 4);
+    tidal__free(db, m->s, sizeof(tidal__slot) * m->cap);
     memset(m, 0, sizeof *m);
 }
 
 static void tidal__map_place(tidal__map *m, uint64_t k0, uint64_t k1, uint32_t v) {
     uint32_t mask = m->cap - 1, i = (uint32_t)tidal__map_hash(k0, k1) & mask;
-    while (m->v[i] != UINT32_MAX) i = (i + 1) & mask;
-    m->k0[i] = k0;
-    m->k1[i] = k1;
-    m->v[i] = v;
+    while (m->s[i].v != UINT32_MAX) i = (i + 1) & mask;
+    m->s[i].k0 = k0;
+    m->s[i].k1 = k1;
+    m->s[i].v = v;
 }
 
 static int tidal__map_reserve(tidal_db *db, tidal__map *m, uint32_t need) {
@@ -1320,21 +1341,19 @@ static int tidal__map_reserve(tidal_db *db, tidal__map *m, uint32_t need) {
         if (cap >= (1u << 31)) return 0;
         cap *= 2;
     }
-    m->k0 = (uint64_t *)tidal__alloc(db, (size_t)cap * 8);
-    m->k1 = (uint64_t *)tidal__alloc(db, (size_t)cap * 8);
-    m->v = (uint32_t *)tidal__alloc(db, (size_t)cap * 4);
-    if (!m->k0 || !m->k1 || !m->v) {
-        tidal__free(db, m->k0, (size_t)cap * 8);
-        tidal__free(db, m->k1, (size_t)cap * 8);
-        tidal__free(db, m->v, (size_t)cap * 4);
+    m->s = (tidal__slot *)tidal__alloc(db, sizeof(tidal__slot) * cap);
+    if (!m->s) {
         *m = old;
         return 0;
     }
-    memset(m->v, 0xFF, (size_t)cap * 4);
+    for (i = 0; i < cap; i++) {
+        m->s[i].v = UINT32_MAX;
+        m->s[i].pad_ = 0;
+    }
     m->cap = cap;
     m->n = old.n;
     for (i = 0; i < old.cap; i++)
-        if (old.v[i] != UINT32_MAX) tidal__map_place(m, old.k0[i], old.k1[i], old.v[i]);
+        if (old.s[i].v != UINT32_MAX) tidal__map_place(m, old.s[i].k0, old.s[i].k1, old.s[i].v);
     tidal__map_free(db, &old);
     return 1;
 }
@@ -2122,14 +2141,14 @@ static void tidal__idem_gc(tidal_db *db, int64_t newest) {
     tmp = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * 3 * n);
     if (!tmp) return;
     for (i = 0; i < db->idem_map.cap; i++) {
-        uint32_t v = db->idem_map.v[i];
+        uint32_t v = db->idem_map.s[i].v;
         if (v == UINT32_MAX || db->idem_time[v] < horizon) continue;
-        tmp[3 * kept] = db->idem_map.k0[i];
-        tmp[3 * kept + 1] = db->idem_map.k1[i];
+        tmp[3 * kept] = db->idem_map.s[i].k0;
+        tmp[3 * kept + 1] = db->idem_map.s[i].k1;
         tmp[3 * kept + 2] = (uint64_t)db->idem_time[v];
         kept++;
     }
-    memset(db->idem_map.v, 0xFF, sizeof(uint32_t) * db->idem_map.cap);
+    for (i = 0; i < db->idem_map.cap; i++) db->idem_map.s[i].v = UINT32_MAX;
     db->idem_map.n = 0;
     for (i = 0; i < kept; i++) {
         tidal__map_place(&db->idem_map, tmp[3 * i], tmp[3 * i + 1], i);
@@ -2252,6 +2271,12 @@ static void tidal__sig_add_bucket(tidal__bvec *v, int64_t bucket_ns, int64_t kee
         hi = v->n;
     }
     if (k <= kmax - keep) return; /* older than this level keeps */
+    if (v->n && v->b[v->n - 1].key == k) { /* the usual case: the newest bucket */
+        v->b[v->n - 1].count++;
+        v->b[v->n - 1].w = tidal__fx_add(v->b[v->n - 1].w, c->wf);
+        return;
+    }
+    if (v->n && v->b[v->n - 1].key < k) lo = v->n; /* a new newest bucket */
     while (lo < hi) { /* first bucket with key >= k */
         uint32_t mid = (lo + hi) / 2;
         if (v->b[mid].key < k) lo = mid + 1;
@@ -2378,7 +2403,8 @@ static tidal__key tidal__sig_key(const tidal__sig *g, tidal__sigdef *d) {
     key.s = 0;
     key.k = 0;
     if (!g->n_epochs) return key;
-    for (i = 0; i < g->n_epochs; i++)
+    v = tidal__fx_to_double(g->epochs[g->n_epochs - 1].acc);
+    for (i = 0; i + 1 < g->n_epochs; i++)
         v += ldexp(tidal__fx_to_double(g->epochs[i].acc),
                    (int)(TIDAL__EPOCH_HALF_LIVES * (g->epochs[i].e - g->epochs[g->n_epochs - 1].e)));
     if (v == 0) return key;
@@ -3416,7 +3442,9 @@ TIDAL_API tidal_result tidal_retrieve(tidal_db *db, const tidal_query *q, tidal_
         } else {
             c.considered = 0;
             n = tidal__scan(&c, t, out);
-            if (lb) tidal__lb_rebuild(db, lb, &c, t);
+            /* Rebuild only a list whose members ran low; when filters alone exhausted a
+               full list, it is still right and the next query may well use it. */
+            if (lb && lb->has_thr && lb->n < TIDAL__LB_CAP / 4) tidal__lb_rebuild(db, lb, &c, t);
         }
     }
     qsort(out, n, sizeof *out, tidal__hit_cmp);
@@ -4214,10 +4242,10 @@ static tidal_result tidal__enc_index(tidal__enc *x, tidal_db *db) {
         for (j = 0; j < n; j++) tidal__enc_u64(x, above[j]);
     }
     for (i = 0, n = 0; i < db->idem_map.cap; i++) {
-        uint32_t v = db->idem_map.v[i];
+        uint32_t v = db->idem_map.s[i].v;
         if (v == UINT32_MAX) continue;
-        tmp[3 * n] = db->idem_map.k0[i];
-        tmp[3 * n + 1] = db->idem_map.k1[i];
+        tmp[3 * n] = db->idem_map.s[i].k0;
+        tmp[3 * n + 1] = db->idem_map.s[i].k1;
         tmp[3 * n + 2] = (uint64_t)db->idem_time[v];
         n++;
     }

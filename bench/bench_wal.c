@@ -1,0 +1,724 @@
+/* bench_wal.c - durability figures: group-commit ingest, single-write commit latency next
+   to a bare pwrite + fdatasync, log recovery, and SQLite doing the same ingest.
+
+   Output: one line per figure, `name: value unit`; section headers start with '#'.
+   Usage:  bench_wal [section...]   sections: ingest sqlite latency recovery
+           (no argument runs them all, in that order; sqlite's ratio line needs ingest).
+
+   Unlike bench_core, every database here has a path: the log goes to a REAL file system,
+   through the POSIX env's file methods, and the fdatasyncs are real. The directory is a
+   fresh mkdtemp() under $TIDAL_BENCH_DIR if set, else under build/ when run from the
+   repository root, else under /tmp; it is removed at exit (a Ctrl-C leaves it behind:
+   look for bench_wal.* there). The file system type is printed, with a warning on tmpfs,
+   where fdatasync costs nothing and the figures mean little.
+
+   Clocks: as in bench_core, the databases read a fixed virtual clock (a custom env whose
+   file methods are the POSIX ones), so event times, HLC stamps and the incarnation drawn
+   at open are the same on every run; only the wall time measured around the calls and
+   the disk differ. The disk here is virtual: figures vary run to run. Nothing asserts on
+   timing.
+
+   SQLite. The sqlite section is compiled in when <sqlite3.h> is found, and then the
+   program must be linked with -lsqlite3. BENCH_WAL_SQLITE=0/1 on the command line forces
+   the choice; without it __has_include decides (gcc >= 5, clang). A Makefile rule can
+   test header and library together with one compile and pass both flags:
+
+       SQLITE_OK := $(shell printf '#include <sqlite3.h>\nint main(void){return \
+           sqlite3_libversion_number() == 0;}\n' | $(CC) -x c - -lsqlite3 \
+           -o /dev/null 2>/dev/null && echo 1)
+       WAL_SQLITE = $(if $(SQLITE_OK),-DBENCH_WAL_SQLITE=1 -lsqlite3,-DBENCH_WAL_SQLITE=0)
+       ... -o $(B)/bench_wal bench/bench_wal.c -lm $(WAL_SQLITE)
+
+   (A plain `$(if $(wildcard /usr/include/sqlite3.h),-lsqlite3)` also works on Debian,
+   where libsqlite3-dev ships the header and the .so link together; the compile test above
+   also covers a header under /usr/local or one without its library.) Without SQLite the
+   section prints `sqlite_ingest_rows_per_s: n/a (libsqlite3-dev not installed)`.
+
+   README notes for the figures (for bench/README.md when the lead wires this in):
+   - wal_ingest_*: end to end, from the first batch_begin to the last commit's return, so
+     every fdatasync is inside the time. Extra lines split it: the same run with
+     TIDAL_FSYNC_NONE, and the same writes with no path at all (no log).
+   - commit_latency_*: each write commits (one write + one fdatasync) before it returns.
+     The bare baseline appends the same number of bytes to a file in the same directory
+     and fdatasyncs it; tidal and bare alternate op by op so both see the same disk
+     weather.
+   - recovery_*: the log files were just written, so open reads them from the page cache:
+     the figure is replay (checksum, decode, apply), not disk read speed.
+   - sqlite: WAL mode, synchronous=FULL, prepared statements, 1000-row transactions, one
+     INSERT into events plus one upsert of a per-item aggregate per signal; page cache
+     raised to 256 MiB so it is not starved next to tidal's in-memory state. */
+
+/* The implementation first: it sets _POSIX_C_SOURCE before any system header, which
+   mkdtemp, fdatasync, pwrite and clock_gettime depend on under -std=c99. */
+#define TIDAL_IMPLEMENTATION
+#include "../tidal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/vfs.h>
+#endif
+
+#ifndef BENCH_WAL_SQLITE
+#if defined(__has_include)
+#if __has_include(<sqlite3.h>)
+#define BENCH_WAL_SQLITE 1
+#endif
+#endif
+#endif
+#ifndef BENCH_WAL_SQLITE
+#define BENCH_WAL_SQLITE 0
+#endif
+#if BENCH_WAL_SQLITE
+#include <sqlite3.h>
+#endif
+
+/* ---- common ----------------------------------------------------------------------------- */
+
+/* The virtual "now" (2027-01-15), the same instant bench_core uses. */
+#define BENCH_NOW_NS (INT64_C(1800000000) * TIDAL_NS_PER_S)
+
+/* The key space of every workload here: 1M items, uniform. */
+#define WAL_ITEMS 1000000u
+
+static uint64_t splitmix64(uint64_t *state) {
+    uint64_t z = (*state += UINT64_C(0x9E3779B97F4A7C15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [0, n) from the high 32 bits (multiply-shift, no division). */
+static uint32_t pick(uint64_t r, uint32_t n) { return (uint32_t)(((r >> 32) * n) >> 32); }
+
+static double wall_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void die(const char *what, const char *detail) {
+    fprintf(stderr, "bench_wal: %s: %s\n", what, detail);
+    exit(1);
+}
+
+static void check(tidal_db *db, tidal_result r, const char *what) {
+    if (r == TIDAL_OK) return;
+    fprintf(stderr, "bench_wal: %s: %s (%s)\n", what, tidal_strerror(r),
+            db ? tidal_errmsg(db) : "");
+    exit(1);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of a sorted array (as in bench_core). */
+static double percentile(const double *sorted, uint32_t n, double p) {
+    uint32_t i = (uint32_t)(p * (double)n + 0.999999);
+    if (i == 0) i = 1;
+    if (i > n) i = n;
+    return sorted[i - 1];
+}
+
+/* ---- the scratch directory -------------------------------------------------------------- */
+
+static char g_root[512]; /* the mkdtemp directory; "" until made */
+
+/* Removes dir and everything under it (this bench makes at most two levels). Errors are
+   ignored: it only ever runs on a directory this process created. */
+static void rm_tree(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[1024];
+    if (d) {
+        while ((e = readdir(d)) != NULL) {
+            struct stat st;
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) rm_tree(path);
+            else unlink(path);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+static void root_cleanup(void) {
+    if (g_root[0]) rm_tree(g_root);
+    g_root[0] = 0;
+}
+
+/* Makes the scratch root once, prints where it is and on what file system. */
+static const char *root_dir(void) {
+    const char *base = getenv("TIDAL_BENCH_DIR");
+    struct stat st;
+    if (g_root[0]) return g_root;
+    if (!base || !base[0]) base = stat("build", &st) == 0 && S_ISDIR(st.st_mode) ? "build" : "/tmp";
+    /* tidal limits a database path to TIDAL_PATH_MAX bytes; the longest below adds ~20. */
+    if (strlen(base) + 40 > TIDAL_PATH_MAX) die("TIDAL_BENCH_DIR", "path too long");
+    snprintf(g_root, sizeof g_root, "%s/bench_wal.XXXXXX", base);
+    if (!mkdtemp(g_root)) {
+        g_root[0] = 0;
+        die("mkdtemp", strerror(errno));
+    }
+    atexit(root_cleanup); /* die() and the normal exit both remove it */
+    {
+        const char *fs = "unknown";
+#ifdef __linux__
+        struct statfs sf;
+        if (statfs(g_root, &sf) == 0) {
+            switch ((unsigned long)sf.f_type) {
+            case 0xEF53UL: fs = "ext4"; break;
+            case 0x58465342UL: fs = "xfs"; break;
+            case 0x9123683EUL: fs = "btrfs"; break;
+            case 0x794C7630UL: fs = "overlayfs"; break;
+            case 0x01021994UL: fs = "tmpfs"; break;
+            default: break;
+            }
+        }
+#endif
+        printf("# bench_wal: scratch directory %s (file system: %s)\n", g_root, fs);
+        if (!strcmp(fs, "tmpfs"))
+            printf("# bench_wal: WARNING: tmpfs has no disk behind it; fdatasync is free here. "
+                   "Set TIDAL_BENCH_DIR to a directory on a disk.\n");
+    }
+    return g_root;
+}
+
+/* A fresh subdirectory of the root for one database (tidal creates it at open). */
+static void sub_dir(const char *name, char *out, size_t cap) {
+    snprintf(out, cap, "%s/%s", root_dir(), name);
+}
+
+/* ---- the env: virtual clock, seeded randomness, POSIX files with I/O timing ------------- */
+
+/* The clock and randomness are the bench's (so two runs do the same work); every file
+   method is the POSIX env's. Writes and syncs are wrapped only to add up their wall time,
+   which splits an ingest run into "disk" and "everything else" without a profiler. */
+typedef struct bench_env_state {
+    int64_t now_ns;
+    uint64_t rng;
+    double write_s, sync_s; /* wall time inside file_write / file_sync */
+    uint64_t writes, syncs;
+} bench_env_state;
+
+static int64_t bench_env_wall(void *user) { return ((bench_env_state *)user)->now_ns; }
+
+static void bench_env_random(void *user, void *buf, size_t len) {
+    bench_env_state *c = (bench_env_state *)user;
+    size_t i;
+    for (i = 0; i < len; i++) ((uint8_t *)buf)[i] = (uint8_t)splitmix64(&c->rng);
+}
+
+static tidal_result bench_env_write(void *user, void *file, uint64_t offset, const void *buf,
+                                    size_t len) {
+    bench_env_state *c = (bench_env_state *)user;
+    double t0 = wall_s();
+    tidal_result r = tidal_env_posix()->file_write(NULL, file, offset, buf, len);
+    c->write_s += wall_s() - t0;
+    c->writes++;
+    return r;
+}
+
+static tidal_result bench_env_sync(void *user, void *file) {
+    bench_env_state *c = (bench_env_state *)user;
+    double t0 = wall_s();
+    tidal_result r = tidal_env_posix()->file_sync(NULL, file);
+    c->sync_s += wall_s() - t0;
+    c->syncs++;
+    return r;
+}
+
+static void bench_env_make(tidal_env *env, bench_env_state *c, uint64_t seed) {
+    *env = *tidal_env_posix();
+    memset(c, 0, sizeof *c);
+    c->now_ns = BENCH_NOW_NS;
+    c->rng = seed;
+    env->user = c;
+    env->clock_wall_ns = bench_env_wall;
+    env->clock_mono_ns = bench_env_wall;
+    env->random_fill = bench_env_random;
+    env->file_write = bench_env_write;
+    env->file_sync = bench_env_sync;
+}
+
+/* One signal type, as the brief's schema: "view", 1 h half-life, all windows. */
+static const tidal_signal_def wal_sigs[1] = {{"view", 3600.0, 0, 0, 0}};
+
+/* Opens (or, for an existing directory, recovers) a database. path NULL = ephemeral. */
+static tidal_db *wal_open(const char *path, const tidal_env *env, uint32_t fsync_policy) {
+    tidal_config cfg;
+    tidal_db *db = NULL;
+    char msg[256] = "";
+    tidal_result r;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.path = path;
+    cfg.env = env;
+    cfg.schema.signals = wal_sigs;
+    cfg.schema.signal_count = 1;
+    cfg.fsync_policy = fsync_policy;
+    r = tidal_db_open_msg(&cfg, &db, msg, sizeof msg);
+    if (r != TIDAL_OK) {
+        fprintf(stderr, "bench_wal: open %s: %s (%s)\n", path ? path : "(ephemeral)",
+                tidal_strerror(r), msg);
+        exit(1);
+    }
+    return db;
+}
+
+/* One signal of the ingest workload: a random item of 1M, weight 1, no user, no cohort,
+   an event time in the last hour (24 bits of ~214.6 us steps, as bench_core). The item
+   comes from the high bits and the time from the low bits of one draw. */
+static void wal_draw(uint64_t *rng, tidal_signal *s) {
+    uint64_t r = splitmix64(rng);
+    s->item = 1 + pick(r, WAL_ITEMS);
+    s->time_ns = BENCH_NOW_NS - (int64_t)(r & 0xFFFFFF) * INT64_C(214576);
+}
+
+/* Writes n signals in explicit batches (batch_begin, `batch` writes, commit) and returns
+   the seconds from the first begin to the last commit's return: every fdatasync is in. */
+static double wal_write_batches(tidal_db *db, uint64_t *rng, uint64_t n, uint32_t batch) {
+    tidal_signal s;
+    uint64_t i = 0;
+    double t0;
+    memset(&s, 0, sizeof s);
+    s.type = 0;
+    s.weight = 1.0;
+    t0 = wall_s();
+    while (i < n) {
+        uint64_t end = i + batch < n ? i + batch : n;
+        check(db, tidal_db_batch_begin(db), "batch_begin");
+        for (; i < end; i++) {
+            wal_draw(rng, &s);
+            check(db, tidal_signal_write(db, &s, NULL), "write");
+        }
+        check(db, tidal_db_commit(db), "commit");
+    }
+    return wall_s() - t0;
+}
+
+/* Counts the log segment files in a database directory (for the header lines). */
+static uint32_t count_segments(const char *dir, uint64_t *bytes) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    uint32_t n = 0;
+    char path[1024];
+    *bytes = 0;
+    if (!d) return 0;
+    while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        if (strncmp(e->d_name, "wal-", 4)) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (stat(path, &st) == 0) *bytes += (uint64_t)st.st_size;
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Filled by the ingest section, read by the sqlite section for the ratio line. */
+static double g_tidal_ingest_per_s = 0.0;
+
+/* ---- 1. ingest: 2M signals, explicit batches of 1000 and 10000 --------------------------- */
+
+#define INGEST_N UINT64_C(2000000)
+#define INGEST_SEED UINT64_C(0x77616c696e676573) /* shared with the sqlite section */
+
+typedef struct ingest_result {
+    double secs;
+    tidal_db_stats st;
+    bench_env_state io;
+    uint32_t segments;
+    uint64_t seg_bytes;
+} ingest_result;
+
+/* One ingest run in a fresh directory (name NULL: no path, no log). */
+static void ingest_run(const char *name, uint32_t batch, uint32_t fsync_policy,
+                       ingest_result *out) {
+    tidal_env env;
+    bench_env_state c;
+    char dir[TIDAL_PATH_MAX + 1];
+    uint64_t rng = INGEST_SEED;
+    tidal_db *db;
+    bench_env_make(&env, &c, 11);
+    if (name) sub_dir(name, dir, sizeof dir);
+    db = wal_open(name ? dir : NULL, &env, fsync_policy);
+    out->secs = wal_write_batches(db, &rng, INGEST_N, batch);
+    tidal_db_stats_get(db, &out->st);
+    out->io = c;
+    out->segments = name ? count_segments(dir, &out->seg_bytes) : 0;
+    if (!name) out->seg_bytes = 0;
+    tidal_db_close(db);
+    if (name) rm_tree(dir); /* ~180 MB each: do not let the runs pile up on disk */
+}
+
+static void ingest_breakdown(const char *label, const ingest_result *r) {
+    printf("# %s: %llu batches, %llu fdatasyncs, %.1f MB in %u segment(s); of %.2f s: "
+           "fdatasync %.2f s, write %.2f s, apply + encode + checksum %.2f s\n", label,
+           (unsigned long long)r->st.wal_batches, (unsigned long long)r->st.wal_syncs,
+           (double)r->seg_bytes / 1e6, r->segments, r->secs, r->io.sync_s, r->io.write_s,
+           r->secs - r->io.sync_s - r->io.write_s);
+}
+
+static void section_ingest(void) {
+    ingest_result r;
+    printf("# wal_ingest: %llu signals on %u random items (weight 1, no user or cohort, event "
+           "times over the last hour), schema view (half-life 3600 s, all windows), empty db, "
+           "default fsync policy (one fdatasync per batch), explicit batch_begin/commit; "
+           "timed end to end\n", (unsigned long long)INGEST_N, WAL_ITEMS);
+    root_dir();
+
+    ingest_run("ingest_1k", 1000, TIDAL_FSYNC_DEFAULT, &r);
+    g_tidal_ingest_per_s = (double)INGEST_N / r.secs;
+    printf("wal_ingest_signals_per_s: %.0f signals/s\n", g_tidal_ingest_per_s);
+    printf("wal_ingest_batch_events: 1000 events\n");
+    printf("wal_bytes_per_event: %.1f bytes\n", (double)r.st.wal_bytes / (double)INGEST_N);
+    ingest_breakdown("wal_ingest batch 1000", &r);
+
+    ingest_run("ingest_10k", 10000, TIDAL_FSYNC_DEFAULT, &r);
+    printf("wal_ingest_signals_per_s_batch10k: %.0f signals/s\n", (double)INGEST_N / r.secs);
+    ingest_breakdown("wal_ingest batch 10000", &r);
+
+    /* Not requested but cheap, and they say where the time goes: the same batches of 1000
+       with no fdatasync (the log is still written), and the same writes with no log. */
+    ingest_run("ingest_nosync", 1000, TIDAL_FSYNC_NONE, &r);
+    printf("wal_ingest_nosync_signals_per_s: %.0f signals/s\n", (double)INGEST_N / r.secs);
+    ingest_run(NULL, 1000, TIDAL_FSYNC_DEFAULT, &r);
+    printf("ephemeral_ingest_signals_per_s: %.0f signals/s\n", (double)INGEST_N / r.secs);
+}
+
+/* ---- 2. sqlite: the same ingest in SQLite ----------------------------------------------- */
+
+/* 2M rows, as tidal. The rate falls as the tables grow (the agg B-tree reaches 1M keys),
+   so a shorter run would flatter SQLite; the full run fits the time budget here. */
+#define SQLITE_N UINT64_C(2000000)
+#define SQLITE_BATCH 1000u
+
+#if BENCH_WAL_SQLITE
+
+static void sq_check(sqlite3 *db, int rc, int want, const char *what) {
+    if (rc == want) return;
+    fprintf(stderr, "bench_wal: sqlite %s: %s\n", what, db ? sqlite3_errmsg(db) : "");
+    exit(1);
+}
+
+static void sq_exec(sqlite3 *db, const char *sql) {
+    char *err = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        fprintf(stderr, "bench_wal: sqlite: %s: %s\n", sql, err ? err : "?");
+        exit(1);
+    }
+}
+
+/* Runs a one-value query and returns its first column as an integer. */
+static int64_t sq_int(sqlite3 *db, const char *sql) {
+    sqlite3_stmt *st = NULL;
+    int64_t v;
+    sq_check(db, sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, sql);
+    sq_check(db, sqlite3_step(st), SQLITE_ROW, sql);
+    v = (int64_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static void section_sqlite(void) {
+    char dir[TIDAL_PATH_MAX + 1], file[TIDAL_PATH_MAX + 32];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *ins = NULL, *ups = NULL, *begin = NULL, *commit = NULL, *st = NULL;
+    tidal_signal s;
+    uint64_t rng = INGEST_SEED, i = 0;
+    double t0, secs, per_s;
+    const char *mode;
+    printf("# sqlite %s: %llu rows, the ingest workload (same items, same order); per row an "
+           "INSERT INTO events and an upsert of agg(item, count, wsum); WAL mode, "
+           "synchronous=FULL, %u-row transactions, prepared statements, cache_size 256 MiB\n",
+           sqlite3_libversion(), (unsigned long long)SQLITE_N, SQLITE_BATCH);
+    sub_dir("sqlite", dir, sizeof dir);
+    if (mkdir(dir, 0755) != 0) die("mkdir", strerror(errno));
+    snprintf(file, sizeof file, "%s/peer.db", dir);
+    sq_check(db, sqlite3_open_v2(file, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+             SQLITE_OK, "open");
+    /* journal_mode answers with the mode it ended up in: make sure it is really WAL. */
+    sq_check(db, sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL), SQLITE_OK,
+             "journal_mode");
+    sq_check(db, sqlite3_step(st), SQLITE_ROW, "journal_mode");
+    mode = (const char *)sqlite3_column_text(st, 0);
+    if (!mode || strcmp(mode, "wal")) die("sqlite", "journal_mode=WAL refused");
+    sqlite3_finalize(st);
+    /* FULL: in WAL mode the WAL is fsynced at every commit, the durability tidal gives. */
+    sq_exec(db, "PRAGMA synchronous=FULL");
+    /* tidal holds its whole state in memory; SQLite's default 2 MB page cache would send
+       most agg upserts to the OS for pages, which is not the comparison asked for. */
+    sq_exec(db, "PRAGMA cache_size=-262144");
+    sq_exec(db, "CREATE TABLE events(item INTEGER NOT NULL, weight REAL NOT NULL, "
+                "t INTEGER NOT NULL)");
+    sq_exec(db, "CREATE TABLE agg(item INTEGER PRIMARY KEY, count INTEGER NOT NULL, "
+                "wsum REAL NOT NULL)");
+    sq_check(db, sqlite3_prepare_v2(db, "INSERT INTO events(item, weight, t) VALUES(?,?,?)",
+                                    -1, &ins, NULL), SQLITE_OK, "prepare insert");
+    sq_check(db, sqlite3_prepare_v2(db, "INSERT INTO agg(item, count, wsum) VALUES(?,1,?) "
+                                        "ON CONFLICT(item) DO UPDATE SET count=count+1, "
+                                        "wsum=wsum+excluded.wsum", -1, &ups, NULL),
+             SQLITE_OK, "prepare upsert");
+    sq_check(db, sqlite3_prepare_v2(db, "BEGIN", -1, &begin, NULL), SQLITE_OK, "prepare begin");
+    sq_check(db, sqlite3_prepare_v2(db, "COMMIT", -1, &commit, NULL), SQLITE_OK,
+             "prepare commit");
+
+    memset(&s, 0, sizeof s);
+    t0 = wall_s();
+    while (i < SQLITE_N) {
+        uint64_t end = i + SQLITE_BATCH < SQLITE_N ? i + SQLITE_BATCH : SQLITE_N;
+        sq_check(db, sqlite3_step(begin), SQLITE_DONE, "begin");
+        sqlite3_reset(begin);
+        for (; i < end; i++) {
+            wal_draw(&rng, &s); /* the ingest section's exact sequence */
+            sqlite3_bind_int64(ins, 1, (sqlite3_int64)s.item);
+            sqlite3_bind_double(ins, 2, 1.0);
+            sqlite3_bind_int64(ins, 3, (sqlite3_int64)s.time_ns);
+            sq_check(db, sqlite3_step(ins), SQLITE_DONE, "insert");
+            sqlite3_reset(ins);
+            sqlite3_bind_int64(ups, 1, (sqlite3_int64)s.item);
+            sqlite3_bind_double(ups, 2, 1.0);
+            sq_check(db, sqlite3_step(ups), SQLITE_DONE, "upsert");
+            sqlite3_reset(ups);
+        }
+        sq_check(db, sqlite3_step(commit), SQLITE_DONE, "commit");
+        sqlite3_reset(commit);
+    }
+    secs = wall_s() - t0;
+    per_s = (double)SQLITE_N / secs;
+    /* Read back: every row is there and every upsert counted. */
+    printf("# sqlite: events %lld rows, agg %lld items, sum(count) %lld\n",
+           (long long)sq_int(db, "SELECT count(*) FROM events"),
+           (long long)sq_int(db, "SELECT count(*) FROM agg"),
+           (long long)sq_int(db, "SELECT sum(count) FROM agg"));
+    sqlite3_finalize(ins);
+    sqlite3_finalize(ups);
+    sqlite3_finalize(begin);
+    sqlite3_finalize(commit);
+    sqlite3_close(db);
+    rm_tree(dir);
+    printf("sqlite_ingest_rows_per_s: %.0f rows/s\n", per_s);
+    if (g_tidal_ingest_per_s > 0)
+        printf("tidal_vs_sqlite_ratio: %.2f x\n", g_tidal_ingest_per_s / per_s);
+    else
+        printf("tidal_vs_sqlite_ratio: n/a (run the ingest section too)\n");
+}
+
+#else /* !BENCH_WAL_SQLITE */
+
+static void section_sqlite(void) {
+    printf("# sqlite: not compiled in (no <sqlite3.h> at build time)\n");
+    printf("sqlite_ingest_rows_per_s: n/a (libsqlite3-dev not installed)\n");
+    printf("tidal_vs_sqlite_ratio: n/a (libsqlite3-dev not installed)\n");
+}
+
+#endif /* BENCH_WAL_SQLITE */
+
+/* ---- 3. latency: one durable write at a time, next to a bare append + fdatasync -------- */
+
+#define LAT_N 2000u
+#define LAT_WARMUP 20u /* the first write creates the segment (open, truncate, dir fsync) */
+
+static void section_latency(void) {
+    tidal_env env;
+    bench_env_state c;
+    char dir[TIDAL_PATH_MAX + 1], bare[TIDAL_PATH_MAX + 32];
+    tidal_db *db;
+    tidal_db_stats st;
+    tidal_signal s;
+    uint64_t rng = UINT64_C(0x6c6174656e6379), off = 0, syncs0;
+    double *lt = (double *)malloc(sizeof(double) * LAT_N);
+    double *lb = (double *)malloc(sizeof(double) * LAT_N);
+    uint8_t buf[4096];
+    size_t size, k;
+    uint32_t i;
+    int fd;
+    if (!lt || !lb) die("latency", "out of memory");
+    sub_dir("latency", dir, sizeof dir);
+    bench_env_make(&env, &c, 33);
+    db = wal_open(dir, &env, TIDAL_FSYNC_DEFAULT);
+    memset(&s, 0, sizeof s);
+    s.weight = 1.0;
+    for (i = 0; i < LAT_WARMUP; i++) {
+        wal_draw(&rng, &s);
+        check(db, tidal_signal_write(db, &s, NULL), "warm-up write");
+    }
+    tidal_db_stats_get(db, &st);
+    /* Every write of this workload logs the same bytes (a 112-byte batch header and one
+       fixed-size signal event): the bare baseline appends exactly that much. */
+    size = (size_t)(st.wal_bytes / st.wal_batches);
+    syncs0 = st.wal_syncs;
+    if (size > sizeof buf) die("latency", "write size above the buffer");
+    for (k = 0; k < size; k++) buf[k] = (uint8_t)splitmix64(&rng);
+    printf("# commit_latency: %u single-signal writes, each committed (1 write + 1 "
+           "fdatasync, %zu bytes) before it returns, default config; bare: pwrite of %zu "
+           "bytes appended to a file in the same directory + fdatasync; the two alternate op "
+           "by op (order swapped every op), after %u warm-up ops each\n", LAT_N, size, size,
+           LAT_WARMUP);
+
+    /* The bare file is made like a tidal segment: created, then the directory synced, so
+       only the appends and their syncs are timed. */
+    snprintf(bare, sizeof bare, "%s/bare.log", dir);
+    fd = open(bare, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) die("open bare", strerror(errno));
+    check(NULL, tidal_env_posix()->dir_sync(NULL, dir), "dir sync");
+    for (i = 0; i < LAT_WARMUP + LAT_N; i++) {
+        double t0, t1, t2;
+        int bare_first = i & 1;
+        uint32_t j = i - LAT_WARMUP; /* meaningful once i >= LAT_WARMUP */
+        wal_draw(&rng, &s);
+        t0 = wall_s();
+        if (bare_first) {
+            if (pwrite(fd, buf, size, (off_t)off) != (ssize_t)size || fdatasync(fd) != 0)
+                die("bare append", strerror(errno));
+            t1 = wall_s();
+            check(db, tidal_signal_write(db, &s, NULL), "write");
+            t2 = wall_s();
+            if (i >= LAT_WARMUP) lb[j] = (t1 - t0) * 1e6, lt[j] = (t2 - t1) * 1e6;
+        } else {
+            check(db, tidal_signal_write(db, &s, NULL), "write");
+            t1 = wall_s();
+            if (pwrite(fd, buf, size, (off_t)off) != (ssize_t)size || fdatasync(fd) != 0)
+                die("bare append", strerror(errno));
+            t2 = wall_s();
+            if (i >= LAT_WARMUP) lt[j] = (t1 - t0) * 1e6, lb[j] = (t2 - t1) * 1e6;
+        }
+        off += size;
+    }
+    close(fd);
+    tidal_db_stats_get(db, &st);
+    tidal_db_close(db);
+    rm_tree(dir);
+    qsort(lt, LAT_N, sizeof lt[0], cmp_double);
+    qsort(lb, LAT_N, sizeof lb[0], cmp_double);
+    printf("# commit_latency: %llu fdatasyncs for %u timed writes; tidal max %.0f us, bare "
+           "max %.0f us\n", (unsigned long long)(st.wal_syncs - syncs0), LAT_N, lt[LAT_N - 1],
+           lb[LAT_N - 1]);
+    printf("commit_latency_p50_us: %.1f us\n", percentile(lt, LAT_N, 0.50));
+    printf("commit_latency_p99_us: %.1f us\n", percentile(lt, LAT_N, 0.99));
+    printf("bare_write_fdatasync_p50_us: %.1f us\n", percentile(lb, LAT_N, 0.50));
+    printf("bare_write_fdatasync_p99_us: %.1f us\n", percentile(lb, LAT_N, 0.99));
+    printf("commit_latency_ratio: %.3f x\n",
+           percentile(lt, LAT_N, 0.50) / percentile(lb, LAT_N, 0.50));
+    free(lt);
+    free(lb);
+}
+
+/* ---- 4. recovery: replay 2M events; then a snapshot plus 100K events -------------------- */
+
+#define REC_N UINT64_C(2000000)
+#define REC_BATCH 10000u
+#define REC_AFTER_SNAP UINT64_C(100000)
+
+/* Times one tidal_db_open of an existing directory (the recovery) in seconds. */
+static tidal_db *timed_reopen(const char *dir, tidal_env *env, double *secs) {
+    double t0 = wall_s();
+    tidal_db *db = wal_open(dir, env, TIDAL_FSYNC_DEFAULT);
+    *secs = wall_s() - t0;
+    return db;
+}
+
+static void section_recovery(void) {
+    tidal_env env;
+    bench_env_state c;
+    char dir[TIDAL_PATH_MAX + 1];
+    tidal_db *db;
+    tidal_db_stats st;
+    uint64_t rng = UINT64_C(0x7265636f76657279), log_bytes, files_bytes;
+    uint32_t segs;
+    double secs, t_build, t0;
+    printf("# recovery: log of %llu signals (the ingest workload) in batches of %u, no "
+           "snapshot, closed, then tidal_db_open timed; log files still in the page cache\n",
+           (unsigned long long)REC_N, REC_BATCH);
+    sub_dir("recovery", dir, sizeof dir);
+    bench_env_make(&env, &c, 44);
+    db = wal_open(dir, &env, TIDAL_FSYNC_DEFAULT);
+    t_build = wal_write_batches(db, &rng, REC_N, REC_BATCH);
+    tidal_db_stats_get(db, &st);
+    log_bytes = st.wal_bytes;
+    tidal_db_close(db);
+    segs = count_segments(dir, &files_bytes);
+    printf("# recovery: built in %.1f s (not measured): %.1f MB of log in %u segment(s)\n",
+           t_build, (double)files_bytes / 1e6, segs);
+
+    db = timed_reopen(dir, &env, &secs);
+    tidal_db_stats_get(db, &st);
+    if (st.recovered_events != REC_N) {
+        fprintf(stderr, "bench_wal: recovered %llu events, expected %llu\n",
+                (unsigned long long)st.recovered_events, (unsigned long long)REC_N);
+        exit(1);
+    }
+    printf("recovery_events_per_s: %.0f events/s\n", (double)st.recovered_events / secs);
+    printf("recovery_bytes_per_s: %.0f bytes/s\n", (double)log_bytes / secs);
+    printf("recovery_ms: %.1f ms\n", secs * 1e3);
+
+    /* The same handle goes on: snapshot the 2M-event state, add 100K, close, reopen. The
+       reopen loads the snapshot, then scans the segment holding the first lsn after it
+       (checksums every batch there, applies only those above the snapshot). */
+    t0 = wall_s();
+    check(db, tidal_db_snapshot(db), "snapshot");
+    printf("# recovery: snapshot of the 2M-event state written in %.1f ms (not a target)\n",
+           (wall_s() - t0) * 1e3);
+    (void)wal_write_batches(db, &rng, REC_AFTER_SNAP, REC_BATCH);
+    tidal_db_close(db);
+    db = timed_reopen(dir, &env, &secs);
+    tidal_db_stats_get(db, &st);
+    printf("# recovery: with snapshot: %llu events replayed from the log after the snapshot "
+           "(lsn %llu)\n", (unsigned long long)st.recovered_events,
+           (unsigned long long)st.snapshot_lsn);
+    printf("recovery_with_snapshot_ms: %.1f ms\n", secs * 1e3);
+    tidal_db_close(db);
+    rm_tree(dir);
+}
+
+/* ---- main ------------------------------------------------------------------------------ */
+
+typedef struct bench_section {
+    const char *name;
+    void (*run)(void);
+} bench_section;
+
+static const bench_section sections[] = {
+    {"ingest", section_ingest},
+    {"sqlite", section_sqlite},
+    {"latency", section_latency},
+    {"recovery", section_recovery},
+};
+#define N_SECTIONS (sizeof sections / sizeof sections[0])
+
+int main(int argc, char **argv) {
+    int want[N_SECTIONS], i;
+    size_t k;
+    double t0 = wall_s();
+    /* Line-buffered even into a pipe, so a long run shows figures as they come. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    for (k = 0; k < N_SECTIONS; k++) want[k] = argc < 2;
+    for (i = 1; i < argc; i++) {
+        for (k = 0; k < N_SECTIONS && strcmp(argv[i], sections[k].name); k++) {}
+        if (k == N_SECTIONS) {
+            fprintf(stderr, "usage: %s [section...]\nsections:", argv[0]);
+            for (k = 0; k < N_SECTIONS; k++) fprintf(stderr, " %s", sections[k].name);
+            fprintf(stderr, "\n");
+            return 2;
+        }
+        want[k] = 1;
+    }
+    printf("# bench_wal: tidal %s\n", TIDAL_VERSION_STRING);
+    root_dir();
+    for (k = 0; k < N_SECTIONS; k++)
+        if (want[k]) sections[k].run();
+    printf("# bench_wal: %.1f s in all\n", wall_s() - t0);
+    return 0;
+}
