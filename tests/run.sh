@@ -39,6 +39,7 @@ matrix() {
         command -v $cc >/dev/null 2>&1 || { failed=$((failed + 1)); echo "FAIL  matrix: $cc not installed"; continue; }
         check "matrix: $cc -std=c99 implementation" $cc -std=c99 $strict -c tests/matrix/impl.c -o $t/a.o
         check "matrix: $cc -std=c11 implementation" $cc -std=c11 $strict -c tests/matrix/impl.c -o $t/b.o
+        check "matrix: $cc -std=c99 tidal_sim.h" sh -c "$cc -std=c99 $strict tests/matrix/sim.c -o $t/s -lm && $t/s"
         check "matrix: $cc TIDAL_STATIC in two linked units" sh -c \
             "$cc -std=c99 $strict tests/matrix/static_a.c tests/matrix/static_b.c -o $t/st -lm && $t/st"
     done
@@ -46,6 +47,7 @@ matrix() {
         command -v $cxx >/dev/null 2>&1 || { failed=$((failed + 1)); echo "FAIL  matrix: $cxx not installed"; continue; }
         check "matrix: $cxx -std=c++11 declarations" $cxx -std=c++11 -Wall -Wextra -Wpedantic -Werror -c tests/matrix/decl.cpp -o $t/d.o
         check "matrix: $cxx -std=c++11 implementation" $cxx -x c++ -std=c++11 -Wall -Wextra -Werror -c tests/matrix/impl.c -o $t/e.o
+        check "matrix: $cxx -std=c++11 tidal_sim.h" $cxx -x c++ -std=c++11 -Wall -Wextra -Werror -c tests/matrix/sim.c -o $t/g.o
     done
     check "matrix: scalar BLAKE3 build" gcc -std=c99 $strict -DTIDAL_BLAKE3_SCALAR -c tests/matrix/impl.c -o $t/f.o
     rm -rf "$t"
@@ -53,7 +55,7 @@ matrix() {
 
 if [ "${1:-}" = matrix ]; then matrix; echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit $?; fi
 
-for t in ${TESTS:-test_core test_blake3 test_parse test_durability}; do
+for t in ${TESTS:-test_core test_blake3 test_parse test_sim_disk test_durability}; do
     suite "$t" "$B/$t"
     suite "$t (asan+ubsan)" "$B/asan_$t"
 done
