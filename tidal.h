@@ -302,6 +302,14 @@ typedef struct tidal_config {
                                           acknowledges a write once its lsn <=
                                           tidal_db_durable_lsn() */
     uint64_t segment_bytes_max;        /* WAL segment size before a new one; default 64 MiB */
+    /* Replication (needs path). The replica group lists every member, this node included,
+       in the same order on every member. In this version the first member leads epoch 1;
+       elections and failover are not built yet. */
+    const tidal_node_ref *replicas;    /* NULL: not replicated */
+    uint32_t replica_count;            /* 0, or 1..TIDAL_REPLICAS_MAX */
+    int64_t heartbeat_ns;              /* leader heartbeat period; default 100 ms */
+    int64_t retransmit_ns;             /* resend what a follower has not acknowledged after
+                                          this long; default 400 ms */
 } tidal_config;
 
 #define TIDAL_FSYNC_DEFAULT 0u     /* = TIDAL_FSYNC_BATCH */
@@ -348,6 +356,46 @@ TIDAL_API tidal_result tidal_db_commit(tidal_db *db);
 
 /* Highest log position known durable (every lsn <= it survives a crash); 0 if none. */
 TIDAL_API uint64_t tidal_db_durable_lsn(const tidal_db *db);
+
+/* ---- Replication ----------------------------------------------------------------------- */
+
+/* Ack levels: LOCAL = fsynced on the accepting node (the write call's own promise);
+   QUORUM = fsynced on a majority of the replica group. */
+#define TIDAL_ACK_LOCAL 1u
+#define TIDAL_ACK_QUORUM 2u
+#define TIDAL_WIRE_FORMAT_VERSION 1u
+
+/* Feeds a message another node sent (the host's transport delivers bytes; the library
+   sends through env->message_send). Every message is checksummed and versioned; a corrupt
+   or foreign one is dropped and counted (TIDAL_ERR_CORRUPT), one from a lower epoch is
+   fenced (TIDAL_ERR_FENCED); neither changes state. */
+TIDAL_API tidal_result tidal_node_receive(tidal_db *db, tidal_node_ref from, const void *bytes,
+                                          size_t len);
+
+/* 1 when the write at lsn (from its receipt) is acknowledged at level, else 0. Drive it
+   with tidal_db_tick() and tidal_node_receive(); a host answers its client once it is 1. */
+TIDAL_API int tidal_write_acked(const tidal_db *db, uint64_t lsn, uint32_t level);
+
+typedef enum tidal_role {
+    TIDAL_ROLE_NONE = 0,     /* not replicated */
+    TIDAL_ROLE_FOLLOWER = 1,
+    TIDAL_ROLE_LEADER = 2
+} tidal_role;
+
+typedef struct tidal_node_status {
+    tidal_role role;
+    uint64_t epoch;
+    tidal_node_ref leader;
+    uint64_t durable_lsn;     /* this node's log */
+    uint64_t quorum_lsn;      /* leader: highest lsn durable on a majority */
+    uint64_t leader_lsn;      /* follower: leader log position applied here */
+    uint64_t lag_events;      /* follower: leader's durable position minus leader_lsn */
+    int64_t lag_ns;           /* follower: how long it has been behind (0 when caught up) */
+    uint64_t msgs_sent, msgs_received, msgs_corrupt, msgs_fenced;
+    int needs_snapshot;       /* leader: some follower needs log the leader no longer has */
+} tidal_node_status;
+
+TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_status *out);
 
 /* Writes a snapshot of the whole state (temp file, fsync, rename, directory fsync), then
    deletes log segments that the older of the two newest snapshots covers. Errors:
@@ -670,6 +718,15 @@ TIDAL_API void tidal_db_stats_get(const tidal_db *db, tidal_db_stats *out);
 #endif
 #ifndef TIDAL_SEGMENTS_MAX
 #define TIDAL_SEGMENTS_MAX 100000 /* live WAL segment files */
+#endif
+#ifndef TIDAL_REPLICAS_MAX
+#define TIDAL_REPLICAS_MAX 7 /* members of one replica group */
+#endif
+#ifndef TIDAL_MSG_BYTES_MAX
+#define TIDAL_MSG_BYTES_MAX (4u << 20) /* one network message */
+#endif
+#ifndef TIDAL_SHIP_BYTES_MAX
+#define TIDAL_SHIP_BYTES_MAX (64u << 20) /* recent batches a leader keeps in memory to ship */
 #endif
 #ifndef TIDAL_COHORT_SIGS_MAX
 #define TIDAL_COHORT_SIGS_MAX 256 /* (type, cohort key, value) aggregates per item */
@@ -1077,6 +1134,24 @@ struct tidal_db {
     uint64_t *segs;                  /* first lsn of each live segment, ascending */
     uint32_t n_segs, cap_segs;
     uint64_t snaps[2];               /* lsns of the kept snapshots, newest first; 0 = none */
+    /* replication (>>replication) */
+    uint32_t n_rep, self_rep;
+    tidal_node_ref rep[TIDAL_REPLICAS_MAX];
+    uint64_t epoch;
+    int64_t heartbeat_ns, retransmit_ns;
+    struct {
+        uint64_t acked, sent;
+        int64_t sent_ns;
+    } peer[TIDAL_REPLICAS_MAX];
+    uint64_t quorum_lsn;
+    uint8_t *ship;                   /* recent committed batches, verbatim */
+    size_t ship_len, ship_cap;
+    uint64_t ship_first;             /* first lsn in ship (0: empty) */
+    uint64_t leader_pos, leader_durable; /* follower: leader lsn applied / known durable */
+    uint64_t recv_epoch;             /* epoch of the batch being ingested (stamped on it) */
+    int64_t behind_since_ns;
+    int needs_snapshot;
+    uint64_t msgs_sent, msgs_received, msgs_corrupt, msgs_fenced;
     /* White-box tests observe every locally written event here (NULL in normal use). */
     void (*tap)(void *ctx, const struct tidal__event *ev);
     void *tap_ctx;
@@ -3782,6 +3857,7 @@ TIDAL_API tidal_result tidal_db_digest(tidal_db *db, uint64_t tenant, uint8_t ou
 typedef struct tidal__batch_hdr {
     uint32_t magic, version, node, incarnation;
     uint64_t epoch, first_lsn, last_lsn, schema_fp;
+    uint64_t source_lsn; /* follower batches: the leader lsn this batch brings it up to */
     uint32_t count, payload_len;
     tidal_hlc hlc;
     uint8_t sum[32];
@@ -3789,8 +3865,9 @@ typedef struct tidal__batch_hdr {
 
 /* Header layout (little-endian): magic u32, version u16, header bytes u16, node u32,
    incarnation u32, epoch u64, first lsn u64, last lsn u64, schema fingerprint u64, event
-   count u32, payload bytes u32, hlc wall i64, hlc logical u32, hlc node u32, 8 zero bytes,
-   BLAKE3 u8[32] of (header with this field zeroed) || payload. 112 bytes. */
+   count u32, payload bytes u32, hlc wall i64, hlc logical u32, hlc node u32, source lsn u64
+   (a follower's batch: the leader position it completes; else 0), BLAKE3 u8[32] of (header
+   with this field zeroed) || payload. 112 bytes. */
 static void tidal__batch_hdr_put(uint8_t *w, const tidal__batch_hdr *h) {
     uint8_t *start = w;
     w = tidal__wr_le(w, h->magic, 4);
@@ -3807,7 +3884,7 @@ static void tidal__batch_hdr_put(uint8_t *w, const tidal__batch_hdr *h) {
     w = tidal__wr_le(w, (uint64_t)h->hlc.wall_ns, 8);
     w = tidal__wr_le(w, h->hlc.logical, 4);
     w = tidal__wr_le(w, h->hlc.node, 4);
-    w = tidal__wr_le(w, 0, 8);
+    w = tidal__wr_le(w, h->source_lsn, 8);
     memcpy(w, h->sum, 32);
     TIDAL_ASSERT(w + 32 - start == TIDAL__WAL_HDR);
 }
@@ -3832,7 +3909,7 @@ static void tidal__batch_hdr_get(const uint8_t *p, tidal__batch_hdr *h) {
     h->hlc.wall_ns = (int64_t)tidal__rd_u64(&r);
     h->hlc.logical = tidal__rd_u32(&r);
     h->hlc.node = tidal__rd_u32(&r);
-    (void)tidal__rd_u64(&r);
+    h->source_lsn = tidal__rd_u64(&r);
     memcpy(h->sum, p + 80, 32);
     TIDAL_ASSERT(!r.bad && r.pos == 80);
 }
@@ -3875,6 +3952,8 @@ static void tidal__seg_name(const tidal_db *db, uint64_t lsn, const char *ext, c
              db->node.region, db->node.shard, (unsigned long long)lsn, ext);
 }
 
+static void tidal__rep_committed(tidal_db *db, const uint8_t *batch, size_t len);
+
 /* Appends the pending batch to the active segment and syncs it. Any failure fails the
    handle: the in-memory state now holds events the log may not. */
 static tidal_result tidal__commit(tidal_db *db) {
@@ -3910,6 +3989,8 @@ static tidal_result tidal__commit(tidal_db *db) {
     h.count = db->batch_count;
     h.payload_len = (uint32_t)(len - TIDAL__WAL_HDR);
     h.hlc = db->hlc;
+    h.epoch = db->epoch;
+    h.source_lsn = db->n_rep && db->self_rep != 0 ? db->leader_pos : 0;
     tidal__batch_hdr_put(db->batch, &h);
     tidal__batch_sum(db->batch, db->batch + TIDAL__WAL_HDR, h.payload_len, h.sum);
     memcpy(db->batch + 80, h.sum, 32);
@@ -3921,10 +4002,11 @@ static tidal_result tidal__commit(tidal_db *db) {
     if (r != TIDAL_OK) goto fail;
     db->seg_size += len;
     db->durable_lsn = h.last_lsn;
-    db->batch_len = TIDAL__WAL_HDR;
-    db->batch_count = 0;
     db->stats.wal_batches++;
     db->stats.wal_bytes += len;
+    if (db->n_rep) tidal__rep_committed(db, db->batch, len);
+    db->batch_len = TIDAL__WAL_HDR;
+    db->batch_count = 0;
     return TIDAL_OK;
 fail:
     db->fatal = 1;
@@ -4089,6 +4171,8 @@ static const char *tidal__batch_replay(tidal_db *db, const uint8_t *p, size_t av
     if (why) return why;
     if (*r != TIDAL_OK) return NULL;
     db->incarnation = h.incarnation;
+    if (h.epoch > db->epoch) db->epoch = h.epoch;
+    if (h.source_lsn && h.epoch == db->epoch && h.source_lsn > db->leader_pos) db->leader_pos = h.source_lsn;
     if (h.last_lsn > db->stats.snapshot_lsn) *r = tidal__batch_events(db, p + TIDAL__WAL_HDR, &h, 1, &why);
     if (tidal__hlc_cmp(h.hlc, db->hlc) > 0) db->hlc = h.hlc;
     *used = TIDAL__WAL_HDR + h.payload_len;
@@ -4252,6 +4336,10 @@ static tidal_result tidal__enc_index(tidal__enc *x, tidal_db *db) {
     qsort(tmp, n, 3 * sizeof *tmp, tidal__idem_entry_cmp);
     tidal__enc_u64(x, n);
     for (i = 0; i < 3 * n; i++) tidal__enc_u64(x, tmp[i]);
+    if (x->file || x->to_mem) { /* replication position: snapshots only, not the digest */
+        tidal__enc_u64(x, db->epoch);
+        tidal__enc_u64(x, db->leader_pos);
+    }
     tidal__free(db, tmp, sizeof(uint64_t) * cap);
     return TIDAL_OK;
 }
@@ -4544,6 +4632,9 @@ static const char *tidal__snap_decode(tidal_db *db, const uint8_t *body, size_t 
         if (!tidal__sd_tenant(&d, (uint32_t)t)) return d.why ? d.why : "bad tenant";
     }
     if (!tidal__sd_index(&d)) return d.why ? d.why : "bad index";
+    db->epoch = tidal__rd_u64(&d.r);
+    db->leader_pos = tidal__rd_u64(&d.r);
+    if (d.r.bad) return "truncated replication position";
     if (d.r.pos != d.r.n) return "trailing bytes";
     return NULL;
 }
@@ -4601,6 +4692,7 @@ TIDAL__TESTING static tidal_result tidal__snap_body_mem(tidal_db *db, uint8_t **
 }
 
 static void tidal__snap_retire(tidal_db *db);
+static int tidal__rep_leading(const tidal_db *db);
 
 TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db) {
     const tidal_env *env;
@@ -4690,6 +4782,9 @@ static void tidal__snap_retire(tidal_db *db) {
     const tidal_env *env = db->env;
     char name[TIDAL_PATH_MAX + 64];
     uint64_t old[16], keep_from = db->snaps[1];
+    uint32_t k;
+    for (k = 1; tidal__rep_leading(db) && k < db->n_rep; k++) /* laggards still read these */
+        if (db->peer[k].acked < keep_from) keep_from = db->peer[k].acked;
     tidal__dirscan d;
     uint32_t i, drop = 0;
     tidal_result r = TIDAL_OK;
@@ -5336,6 +5431,26 @@ static tidal_result tidal__config_load(tidal_db *db, const tidal_config *cfg) {
     if (cfg->fsync_policy > TIDAL_FSYNC_NONE || cfg->batch_delay_ns < 0 ||
         cfg->batch_events_max > TIDAL_BATCH_EVENTS_MAX)
         return tidal__err(db, TIDAL_ERR_INVALID, "config: bad fsync_policy, batch_delay_ns or batch_events_max");
+    if (cfg->replica_count > TIDAL_REPLICAS_MAX || (cfg->replica_count && (!cfg->replicas || !cfg->path)) ||
+        cfg->heartbeat_ns < 0 || cfg->retransmit_ns < 0)
+        return tidal__err(db, TIDAL_ERR_INVALID, "config: replicas need a path and 1..%d members",
+                          TIDAL_REPLICAS_MAX);
+    if (cfg->replica_count) {
+        uint32_t i, j, self = UINT32_MAX;
+        for (i = 0; i < cfg->replica_count; i++) {
+            for (j = 0; j < i; j++)
+                if (tidal__node_word(cfg->replicas[j]) == tidal__node_word(cfg->replicas[i]))
+                    return tidal__err(db, TIDAL_ERR_INVALID, "config.replicas[%u] repeats", i);
+            if (tidal__node_word(cfg->replicas[i]) == tidal__node_word(cfg->node)) self = i;
+            db->rep[i] = cfg->replicas[i];
+        }
+        if (self == UINT32_MAX) return tidal__err(db, TIDAL_ERR_INVALID, "config.replicas lacks config.node");
+        db->n_rep = cfg->replica_count;
+        db->self_rep = self;
+        db->epoch = 1;
+    }
+    db->heartbeat_ns = cfg->heartbeat_ns ? cfg->heartbeat_ns : 100 * 1000 * 1000;
+    db->retransmit_ns = cfg->retransmit_ns ? cfg->retransmit_ns : 400 * 1000 * 1000;
     if (cfg->path) strcpy(db->path, cfg->path);
     db->wal_on = cfg->path != NULL;
     db->fsync_policy = cfg->fsync_policy ? cfg->fsync_policy : TIDAL_FSYNC_BATCH;
@@ -5485,6 +5600,7 @@ static void tidal__db_free(tidal_db *db) {
     tidal__free(db, db->scratch_tags, sizeof(tidal_event_id) * db->cap_scratch_tags);
     tidal__free(db, db->batch, db->batch_cap);
     tidal__free(db, db->segs, sizeof(uint64_t) * db->cap_segs);
+    tidal__free(db, db->ship, db->ship_cap);
     TIDAL_ASSERT(db->stats.bytes_state == 0); /* every allocation was returned */
     a.free(a.user, db, sizeof *db);
 }
@@ -5522,6 +5638,9 @@ static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *
     uint64_t lsn = 0;
     tidal_result r;
     if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
+    if (db->n_rep && db->self_rep != 0)
+        return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only follower: the leader is region %u shard %u",
+                          db->rep[0].region, db->rep[0].shard);
     TIDAL_ASSERT(!tidal__event_invalid(db, ev)); /* the entry points validated it */
     if (tidal__event_applied(db, ev->id)) {
         db->stats.events_duplicate++;
@@ -5934,12 +6053,16 @@ TIDAL_API tidal_result tidal_session_end(tidal_db *db, uint32_t tenant, tidal_id
     return tidal__session_end_event(db, tenant, session, 1);
 }
 
+static void tidal__rep_tick(tidal_db *db);
+
 TIDAL_API tidal_result tidal_db_tick(tidal_db *db, int64_t now_ns) {
     uint32_t i;
     int64_t next = INT64_MAX;
     if (!db) return TIDAL_ERR_INVALID;
     if (now_ns < 0) return tidal__err(db, TIDAL_ERR_INVALID, "negative time");
     if (!now_ns) now_ns = tidal__now(db);
+    if (db->n_rep) tidal__rep_tick(db);
+    if (db->n_rep && db->self_rep != 0) return TIDAL_OK; /* expiry events come from the leader */
     if (db->wal_on && db->batch_count && !db->in_batch && db->batch_delay_ns &&
         db->env->clock_mono_ns(db->env->user) - db->batch_start_ns >= db->batch_delay_ns) {
         tidal_result r = tidal__commit(db);
@@ -6044,6 +6167,390 @@ TIDAL_API tidal_result tidal_retrieve_text(tidal_db *db, const char *text, tidal
     q.limit = qt.limit;
     q.time_ns = qt.time_ns;
     return tidal_retrieve(db, &q, out, cap, count, stats);
+}
+
+// >>replication
+// Leader/follower shipping of the write-ahead log (DESIGN 5.2-5.5, without elections yet:
+// the first member of the group leads epoch 1). The leader ships each batch verbatim as
+// soon as it is durable, tracks what each follower acknowledged, resends after a silence,
+// and reads from its own log files when a laggard needs batches no longer in memory.
+// Followers check every batch, fold its events (deduplicated by id) into their own log
+// with the leader position stamped on the batch, and acknowledge only after their fsync.
+// Messages: 88-byte checksummed header, then the payload; anything malformed is dropped.
+
+#define TIDAL__MSG_MAGIC UINT32_C(0x4D4C4454) /* "TDLM" */
+#define TIDAL__MSG_HDR 88
+
+enum { TIDAL__MSG_APPEND = 1, TIDAL__MSG_ACK = 2 };
+
+typedef struct tidal__msg_hdr {
+    uint32_t magic, version, type, from, to, incarnation;
+    uint64_t epoch, a, b; /* APPEND: a = lsn before the first batch, b = leader durable lsn;
+                             ACK: a = leader lsn applied here, b = 0 */
+    uint32_t payload_len;
+    uint8_t sum[32];
+} tidal__msg_hdr;
+
+/* Header layout: magic u32, version u16, header bytes u16, type u16, 2 zero bytes, from
+   node u32, to node u32, sender incarnation u32, epoch u64, a u64, b u64, payload bytes
+   u32, 4 zero bytes, BLAKE3 u8[32] of (header with this field zeroed) || payload. */
+static void tidal__msg_hdr_put(uint8_t *w, const tidal__msg_hdr *h) {
+    w = tidal__wr_le(w, h->magic, 4);
+    w = tidal__wr_le(w, h->version, 2);
+    w = tidal__wr_le(w, TIDAL__MSG_HDR, 2);
+    w = tidal__wr_le(w, h->type, 2);
+    w = tidal__wr_le(w, 0, 2);
+    w = tidal__wr_le(w, h->from, 4);
+    w = tidal__wr_le(w, h->to, 4);
+    w = tidal__wr_le(w, h->incarnation, 4);
+    w = tidal__wr_le(w, h->epoch, 8);
+    w = tidal__wr_le(w, h->a, 8);
+    w = tidal__wr_le(w, h->b, 8);
+    w = tidal__wr_le(w, h->payload_len, 4);
+    w = tidal__wr_le(w, 0, 4);
+    memcpy(w, h->sum, 32);
+}
+
+static void tidal__msg_sum(const uint8_t *hdr, const uint8_t *payload, size_t len, uint8_t out[32]) {
+    struct tidal_blake3 h;
+    static const uint8_t zeros[32] = {0};
+    tidal_blake3_init(&h);
+    tidal_blake3_update(&h, hdr, 56);
+    tidal_blake3_update(&h, zeros, 32);
+    tidal_blake3_update(&h, payload, len);
+    tidal_blake3_final(&h, out, 32);
+}
+
+/* Checks the envelope; NULL if it is intact and addressed to this node. */
+static const char *tidal__msg_check(const tidal_db *db, const uint8_t *p, size_t len,
+                                    tidal__msg_hdr *h) {
+    tidal__rd r;
+    uint8_t sum[32];
+    if (len < TIDAL__MSG_HDR) return "truncated header";
+    r.p = p;
+    r.n = len;
+    r.pos = 0;
+    r.bad = 0;
+    h->magic = tidal__rd_u32(&r);
+    h->version = (uint32_t)tidal__rd_le(&r, 2);
+    if ((uint32_t)tidal__rd_le(&r, 2) != TIDAL__MSG_HDR) return "bad header size";
+    h->type = (uint32_t)tidal__rd_le(&r, 2);
+    (void)tidal__rd_le(&r, 2);
+    h->from = tidal__rd_u32(&r);
+    h->to = tidal__rd_u32(&r);
+    h->incarnation = tidal__rd_u32(&r);
+    h->epoch = tidal__rd_u64(&r);
+    h->a = tidal__rd_u64(&r);
+    h->b = tidal__rd_u64(&r);
+    h->payload_len = tidal__rd_u32(&r);
+    memcpy(h->sum, p + 56, 32);
+    if (h->magic != TIDAL__MSG_MAGIC) return "bad magic";
+    if (h->version != TIDAL_WIRE_FORMAT_VERSION) return "unknown wire version";
+    if (h->payload_len != len - TIDAL__MSG_HDR) return "length mismatch";
+    tidal__msg_sum(p, p + TIDAL__MSG_HDR, h->payload_len, sum);
+    if (memcmp(sum, h->sum, 32)) return "checksum mismatch";
+    if (h->type != TIDAL__MSG_APPEND && h->type != TIDAL__MSG_ACK) return "unknown message type";
+    if (h->to != tidal__node_word(db->node)) return "addressed to another node";
+    return NULL;
+}
+
+static int tidal__rep_index(const tidal_db *db, uint32_t node) {
+    uint32_t i;
+    for (i = 0; i < db->n_rep; i++)
+        if (tidal__node_word(db->rep[i]) == node) return (int)i;
+    return -1;
+}
+
+/* Sends header + payload to replica i. The network may lose it; the protocol resends. */
+static void tidal__rep_send(tidal_db *db, uint32_t i, uint32_t type, uint64_t a, uint64_t b,
+                            const uint8_t *payload, size_t len) {
+    tidal__msg_hdr h;
+    uint8_t *m = (uint8_t *)tidal__alloc(db, TIDAL__MSG_HDR + len);
+    if (!m) return; /* a lost message: the resend timer covers it */
+    memset(&h, 0, sizeof h);
+    h.magic = TIDAL__MSG_MAGIC;
+    h.version = TIDAL_WIRE_FORMAT_VERSION;
+    h.type = type;
+    h.from = tidal__node_word(db->node);
+    h.to = tidal__node_word(db->rep[i]);
+    h.incarnation = db->incarnation;
+    h.epoch = db->epoch;
+    h.a = a;
+    h.b = b;
+    h.payload_len = (uint32_t)len;
+    tidal__msg_hdr_put(m, &h);
+    if (len) memcpy(m + TIDAL__MSG_HDR, payload, len);
+    tidal__msg_sum(m, m + TIDAL__MSG_HDR, len, h.sum);
+    memcpy(m + 56, h.sum, 32);
+    (void)db->env->message_send(db->env->user, db->rep[i], m, TIDAL__MSG_HDR + len);
+    db->msgs_sent++;
+    tidal__free(db, m, TIDAL__MSG_HDR + len);
+}
+
+static int tidal__rep_leading(const tidal_db *db) { return db->n_rep && db->self_rep == 0; }
+
+/* The leader's highest lsn durable on a majority (itself included). */
+static void tidal__rep_quorum(tidal_db *db) {
+    uint64_t v[TIDAL_REPLICAS_MAX];
+    uint32_t i, j, n = db->n_rep;
+    for (i = 0; i < n; i++) v[i] = i == db->self_rep ? db->durable_lsn : db->peer[i].acked;
+    for (i = 1; i < n; i++) { /* descending insertion sort: n <= 7 */
+        uint64_t x = v[i];
+        for (j = i; j > 0 && v[j - 1] < x; j--) v[j] = v[j - 1];
+        v[j] = x;
+    }
+    if (v[n / 2] > db->quorum_lsn) db->quorum_lsn = v[n / 2];
+}
+
+/* Keeps a committed batch for shipping; drops the oldest past TIDAL_SHIP_BYTES_MAX. */
+static void tidal__ship_keep(tidal_db *db, const uint8_t *batch, size_t len) {
+    if (len > TIDAL_SHIP_BYTES_MAX) {
+        db->ship_len = 0;
+        db->ship_first = 0;
+        return;
+    }
+    while (db->ship_len + len > TIDAL_SHIP_BYTES_MAX && db->ship_len) {
+        tidal__batch_hdr h;
+        size_t first = TIDAL__WAL_HDR;
+        tidal__batch_hdr_get(db->ship, &h);
+        first += h.payload_len;
+        memmove(db->ship, db->ship + first, db->ship_len - first);
+        db->ship_len -= first;
+        db->ship_first = h.last_lsn + 1;
+    }
+    if (db->ship_len + len > db->ship_cap) {
+        size_t cap = db->ship_cap ? db->ship_cap : 65536;
+        uint8_t *p;
+        while (cap < db->ship_len + len) cap *= 2;
+        p = (uint8_t *)tidal__realloc(db, db->ship, db->ship_cap, cap);
+        if (!p) { /* cannot keep it: laggards read it from the log files instead */
+            db->ship_len = 0;
+            db->ship_first = 0;
+            return;
+        }
+        db->ship = p;
+        db->ship_cap = cap;
+    }
+    if (!db->ship_len) {
+        tidal__batch_hdr h;
+        tidal__batch_hdr_get(batch, &h);
+        db->ship_first = h.first_lsn;
+    }
+    memcpy(db->ship + db->ship_len, batch, len);
+    db->ship_len += len;
+}
+
+/* Finds the batches that start at lsn from in buf (a run of whole batches); returns the
+   offset, or SIZE_MAX if from is not at a batch start there. */
+static size_t tidal__batches_find(const uint8_t *buf, size_t len, uint64_t from) {
+    size_t off = 0;
+    while (off + TIDAL__WAL_HDR <= len) {
+        tidal__batch_hdr h;
+        tidal__batch_hdr_get(buf + off, &h);
+        if (h.first_lsn == from) return off;
+        if (h.first_lsn > from) break;
+        off += TIDAL__WAL_HDR + h.payload_len;
+    }
+    return SIZE_MAX;
+}
+
+/* Sends follower i the batches after lsn sent[i] (as many as fit one message), or an
+   empty append as a heartbeat. Reads the log files when memory no longer holds them. */
+static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
+    uint64_t from = db->peer[i].sent + 1;
+    const uint8_t *src = NULL;
+    uint8_t *file = NULL;
+    size_t src_len = 0, off = SIZE_MAX, end, file_len = 0;
+    if (from <= db->durable_lsn) {
+        if (db->ship_first && from >= db->ship_first) {
+            src = db->ship;
+            src_len = db->ship_len;
+            off = tidal__batches_find(src, src_len, from);
+        } else {
+            uint32_t k;
+            char name[TIDAL_PATH_MAX + 64];
+            for (k = 0; k + 1 < db->n_segs && db->segs[k + 1] <= from; k++) {}
+            if (db->n_segs && db->segs[k] <= from) {
+                tidal__seg_name(db, db->segs[k], "log", name, sizeof name);
+                if (tidal__read_file(db, name, &file, &file_len) == TIDAL_OK) {
+                    src = file;
+                    src_len = file_len;
+                    off = tidal__batches_find(src, src_len, from);
+                }
+            }
+            if (off == SIZE_MAX) db->needs_snapshot = 1; /* state transfer is not built yet */
+        }
+    }
+    end = off;
+    while (off != SIZE_MAX && end + TIDAL__WAL_HDR <= src_len) { /* whole batches only */
+        tidal__batch_hdr h;
+        size_t next;
+        tidal__batch_hdr_get(src + end, &h);
+        next = end + TIDAL__WAL_HDR + h.payload_len;
+        if (next > src_len || (next - off > TIDAL_MSG_BYTES_MAX - TIDAL__MSG_HDR && end > off)) break;
+        db->peer[i].sent = h.last_lsn;
+        end = next;
+    }
+    if (off == SIZE_MAX) off = end = 0;
+    tidal__rep_send(db, i, TIDAL__MSG_APPEND, from - 1, db->durable_lsn, src ? src + off : NULL, end - off);
+    db->peer[i].sent_ns = now;
+    tidal__free(db, file, file_len);
+}
+
+/* Called after every commit: a leader keeps and ships the batch at once (ship on
+   durability, not on segment seal) to every follower that is caught up. */
+static void tidal__rep_committed(tidal_db *db, const uint8_t *batch, size_t len) {
+    uint32_t i;
+    int64_t now;
+    if (!tidal__rep_leading(db)) return;
+    tidal__ship_keep(db, batch, len);
+    tidal__rep_quorum(db);
+    now = db->env->clock_mono_ns(db->env->user);
+    for (i = 1; i < db->n_rep; i++)
+        if (db->peer[i].sent == db->peer[i].acked) tidal__ship_to(db, i, now);
+}
+
+/* Folds one checked leader batch into this follower's own log. */
+static tidal_result tidal__ingest_batch(tidal_db *db, const uint8_t *p, const tidal__batch_hdr *h) {
+    tidal__rd r;
+    uint32_t i;
+    tidal_result res = TIDAL_OK;
+    const char *why;
+    r.p = p + TIDAL__WAL_HDR;
+    r.n = h->payload_len;
+    r.pos = 0;
+    r.bad = 0;
+    if (!TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, h->payload_len / 16 + 1)) return TIDAL_ERR_NOMEM;
+    for (i = 0; i < h->count && res == TIDAL_OK; i++) {
+        tidal__event ev;
+        int dup;
+        why = tidal__event_get(db, &r, &ev, db->scratch_tags, db->cap_scratch_tags);
+        TIDAL_ASSERT(!why); /* checked whole before */
+        if (why || tidal__event_applied(db, ev.id)) continue;
+        if (!tidal__batch_add(db, &ev)) return TIDAL_ERR_NOMEM;
+        res = tidal__apply(db, &ev, &dup);
+        if (tidal__hlc_cmp(ev.hlc, db->hlc) > 0) db->hlc = ev.hlc;
+    }
+    if (res != TIDAL_OK) return res;
+    db->leader_pos = h->last_lsn;
+    if (db->batch_count) return tidal__commit(db);
+    return TIDAL_OK;
+}
+
+static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p,
+                                     int from_idx) {
+    size_t off = 0;
+    tidal_result r = TIDAL_OK;
+    int64_t now = db->env->clock_mono_ns(db->env->user);
+    if (from_idx != 0) return tidal__err(db, TIDAL_ERR_INVALID, "append from a non-leader");
+    if (m->b > db->leader_durable) db->leader_durable = m->b;
+    while (off < m->payload_len && r == TIDAL_OK) {
+        tidal__batch_hdr h;
+        const char *why = tidal__batch_check(db, p + off, m->payload_len - off, &h);
+        if (!why && h.schema_fp != db->schema_fp) why = tidal__schema_mismatch;
+        if (!why) {
+            uint32_t cap = h.payload_len / 16 + 1;
+            if (!TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, cap)) return TIDAL_ERR_NOMEM;
+            r = tidal__batch_events(db, p + off + TIDAL__WAL_HDR, &h, 0, &why);
+            if (r == TIDAL_ERR_CORRUPT) r = TIDAL_OK;
+        }
+        if (why) {
+            db->msgs_corrupt++;
+            return tidal__err(db, TIDAL_ERR_CORRUPT, "append: batch at %zu: %s", off, why);
+        }
+        if (h.first_lsn > db->leader_pos + 1) break; /* a gap: ask for what is missing */
+        if (h.last_lsn > db->leader_pos) r = tidal__ingest_batch(db, p + off, &h);
+        off += TIDAL__WAL_HDR + h.payload_len;
+    }
+    if (db->leader_pos >= db->leader_durable) db->behind_since_ns = 0;
+    else if (!db->behind_since_ns) db->behind_since_ns = now;
+    if (r == TIDAL_OK) tidal__rep_send(db, 0, TIDAL__MSG_ACK, db->leader_pos, 0, NULL, 0);
+    return r;
+}
+
+static void tidal__on_ack(tidal_db *db, const tidal__msg_hdr *m, int from_idx) {
+    if (from_idx <= 0) return;
+    if (m->a < db->peer[from_idx].acked) {
+        /* The follower has less than it said before (it lost its disk): start over from
+           what it has. A reordered old ack costs only a resend: applying is idempotent. */
+        db->peer[from_idx].acked = m->a;
+        db->peer[from_idx].sent = m->a;
+    } else {
+        db->peer[from_idx].acked = m->a;
+        if (db->peer[from_idx].sent < m->a) db->peer[from_idx].sent = m->a;
+    }
+    tidal__rep_quorum(db);
+    if (db->peer[from_idx].sent < db->durable_lsn)
+        tidal__ship_to(db, (uint32_t)from_idx, db->env->clock_mono_ns(db->env->user));
+}
+
+TIDAL_API tidal_result tidal_node_receive(tidal_db *db, tidal_node_ref from, const void *bytes,
+                                          size_t len) {
+    tidal__msg_hdr m;
+    const char *why;
+    int idx;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!bytes || !db->n_rep) return tidal__err(db, TIDAL_ERR_INVALID, "not a replicated node, or no bytes");
+    if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
+    db->msgs_received++;
+    why = tidal__msg_check(db, (const uint8_t *)bytes, len, &m);
+    idx = why ? -1 : tidal__rep_index(db, m.from);
+    if (!why && (idx < 0 || m.from != tidal__node_word(from))) why = "sender is not in the replica group";
+    if (why) {
+        db->msgs_corrupt++;
+        return tidal__err(db, TIDAL_ERR_CORRUPT, "message dropped: %s", why);
+    }
+    if (m.epoch < db->epoch) { /* fencing: a deposed leader cannot get anything applied */
+        db->msgs_fenced++;
+        return tidal__err(db, TIDAL_ERR_FENCED, "message from epoch %llu < %llu", (unsigned long long)m.epoch,
+                          (unsigned long long)db->epoch);
+    }
+    if (m.epoch > db->epoch) db->epoch = m.epoch;
+    if (m.type == TIDAL__MSG_APPEND) return tidal__on_append(db, &m, (const uint8_t *)bytes + TIDAL__MSG_HDR, idx);
+    tidal__on_ack(db, &m, idx);
+    return TIDAL_OK;
+}
+
+/* Leader duties on every tick: resend after silence, heartbeat when idle. */
+static void tidal__rep_tick(tidal_db *db) {
+    int64_t now = db->env->clock_mono_ns(db->env->user);
+    uint32_t i;
+    if (!tidal__rep_leading(db)) return;
+    for (i = 1; i < db->n_rep; i++) {
+        if (db->peer[i].sent > db->peer[i].acked && now - db->peer[i].sent_ns >= db->retransmit_ns)
+            db->peer[i].sent = db->peer[i].acked; /* lost: resend from the acknowledged point */
+        if (db->peer[i].sent < db->durable_lsn || now - db->peer[i].sent_ns >= db->heartbeat_ns)
+            tidal__ship_to(db, i, now);
+    }
+}
+
+TIDAL_API int tidal_write_acked(const tidal_db *db, uint64_t lsn, uint32_t level) {
+    if (!db || !lsn) return 0;
+    if (level == TIDAL_ACK_LOCAL) return lsn <= db->durable_lsn;
+    if (level != TIDAL_ACK_QUORUM) return 0;
+    if (!db->n_rep) return lsn <= db->durable_lsn; /* a group of one */
+    return tidal__rep_leading(db) && lsn <= db->quorum_lsn;
+}
+
+TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_status *out) {
+    if (!db || !out) return TIDAL_ERR_INVALID;
+    memset(out, 0, sizeof *out);
+    out->role = !db->n_rep ? TIDAL_ROLE_NONE : tidal__rep_leading(db) ? TIDAL_ROLE_LEADER : TIDAL_ROLE_FOLLOWER;
+    out->epoch = db->epoch;
+    out->leader = db->n_rep ? db->rep[0] : db->node;
+    out->durable_lsn = db->durable_lsn;
+    out->quorum_lsn = db->n_rep ? db->quorum_lsn : db->durable_lsn;
+    out->leader_lsn = db->leader_pos;
+    if (out->role == TIDAL_ROLE_FOLLOWER && db->leader_durable > db->leader_pos) {
+        out->lag_events = db->leader_durable - db->leader_pos;
+        out->lag_ns = db->behind_since_ns ? db->env->clock_mono_ns(db->env->user) - db->behind_since_ns : 0;
+    }
+    out->msgs_sent = db->msgs_sent;
+    out->msgs_received = db->msgs_received;
+    out->msgs_corrupt = db->msgs_corrupt;
+    out->msgs_fenced = db->msgs_fenced;
+    out->needs_snapshot = db->needs_snapshot;
+    return TIDAL_OK;
 }
 
 #endif /* TIDAL_IMPLEMENTATION_ONCE */
