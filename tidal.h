@@ -1140,8 +1140,8 @@ struct tidal_db {
     uint64_t epoch;
     int64_t heartbeat_ns, retransmit_ns;
     struct {
-        uint64_t acked, sent;
-        int64_t sent_ns;
+        uint64_t acked, sent;   /* sent > acked: one data message is in flight */
+        int64_t sent_ns, hb_ns; /* last data message, last message of any kind */
     } peer[TIDAL_REPLICAS_MAX];
     uint64_t quorum_lsn;
     uint8_t *ship;                   /* recent committed batches, verbatim */
@@ -6393,7 +6393,8 @@ static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
     }
     if (off == SIZE_MAX) off = end = 0;
     tidal__rep_send(db, i, TIDAL__MSG_APPEND, from - 1, db->durable_lsn, src ? src + off : NULL, end - off);
-    db->peer[i].sent_ns = now;
+    if (end > off) db->peer[i].sent_ns = now; /* only data arms the resend timer */
+    db->peer[i].hb_ns = now;
     tidal__free(db, file, file_len);
 }
 
@@ -6440,6 +6441,7 @@ static tidal_result tidal__ingest_batch(tidal_db *db, const uint8_t *p, const ti
 static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p,
                                      int from_idx) {
     size_t off = 0;
+    int gap = 0;
     tidal_result r = TIDAL_OK;
     int64_t now = db->env->clock_mono_ns(db->env->user);
     if (from_idx != 0) return tidal__err(db, TIDAL_ERR_INVALID, "append from a non-leader");
@@ -6458,30 +6460,36 @@ static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, cons
             db->msgs_corrupt++;
             return tidal__err(db, TIDAL_ERR_CORRUPT, "append: batch at %zu: %s", off, why);
         }
-        if (h.first_lsn > db->leader_pos + 1) break; /* a gap: ask for what is missing */
+        if (h.first_lsn > db->leader_pos + 1) { /* a gap: ask for what is missing */
+            gap = 1;
+            break;
+        }
         if (h.last_lsn > db->leader_pos) r = tidal__ingest_batch(db, p + off, &h);
         off += TIDAL__WAL_HDR + h.payload_len;
     }
     if (db->leader_pos >= db->leader_durable) db->behind_since_ns = 0;
     else if (!db->behind_since_ns) db->behind_since_ns = now;
-    if (r == TIDAL_OK) tidal__rep_send(db, 0, TIDAL__MSG_ACK, db->leader_pos, 0, NULL, 0);
+    if (r == TIDAL_OK) tidal__rep_send(db, 0, TIDAL__MSG_ACK, db->leader_pos, (uint64_t)gap, NULL, 0);
     return r;
 }
 
+/* An ack says how far the follower's log goes (a) and whether it saw a gap (b = 1). */
 static void tidal__on_ack(tidal_db *db, const tidal__msg_hdr *m, int from_idx) {
+    uint32_t i = (uint32_t)from_idx;
     if (from_idx <= 0) return;
-    if (m->a < db->peer[from_idx].acked) {
-        /* The follower has less than it said before (it lost its disk): start over from
-           what it has. A reordered old ack costs only a resend: applying is idempotent. */
-        db->peer[from_idx].acked = m->a;
-        db->peer[from_idx].sent = m->a;
+    if (m->a < db->peer[i].acked || m->b == 1) {
+        /* The follower has less than we assumed (a gap from reordering, or it lost its
+           disk): resend from what it has. A stale ack costs only a resend, since applying
+           is idempotent. */
+        db->peer[i].acked = m->a;
+        db->peer[i].sent = m->a;
     } else {
-        db->peer[from_idx].acked = m->a;
-        if (db->peer[from_idx].sent < m->a) db->peer[from_idx].sent = m->a;
+        db->peer[i].acked = m->a;
+        if (db->peer[i].sent < m->a) db->peer[i].sent = m->a;
     }
     tidal__rep_quorum(db);
-    if (db->peer[from_idx].sent < db->durable_lsn)
-        tidal__ship_to(db, (uint32_t)from_idx, db->env->clock_mono_ns(db->env->user));
+    if (db->peer[i].sent == db->peer[i].acked && db->peer[i].sent < db->durable_lsn)
+        tidal__ship_to(db, i, db->env->clock_mono_ns(db->env->user));
 }
 
 TIDAL_API tidal_result tidal_node_receive(tidal_db *db, tidal_node_ref from, const void *bytes,
@@ -6519,8 +6527,9 @@ static void tidal__rep_tick(tidal_db *db) {
     for (i = 1; i < db->n_rep; i++) {
         if (db->peer[i].sent > db->peer[i].acked && now - db->peer[i].sent_ns >= db->retransmit_ns)
             db->peer[i].sent = db->peer[i].acked; /* lost: resend from the acknowledged point */
-        if (db->peer[i].sent < db->durable_lsn || now - db->peer[i].sent_ns >= db->heartbeat_ns)
-            tidal__ship_to(db, i, now);
+        if ((db->peer[i].sent == db->peer[i].acked && db->peer[i].sent < db->durable_lsn) ||
+            now - db->peer[i].hb_ns >= db->heartbeat_ns)
+            tidal__ship_to(db, i, now); /* data if nothing is in flight, else a heartbeat */
     }
 }
 

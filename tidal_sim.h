@@ -1,5 +1,6 @@
 /* tidal_sim.h - v0.1.0 - the deterministic simulator for tidal.h: a crash-capable in-memory
-   disk and a per-node simulated env (a whole simulated cluster will follow).
+   disk, a lossy simulated network and a per-node simulated env (a whole simulated cluster
+   will follow).
    License: MIT, see tidal.h.
 
    QUICK START
@@ -19,14 +20,22 @@
        ... reopen with the same env and check what survived ...
        tidal_sim_disk_free(disk);
 
+       tidal_sim_net *net = tidal_sim_net_new(seed);          // one network for all nodes
+       tidal_sim_env_attach_net(&e, net, self);               // e's message_send -> net
+       ... nodes send; the test loop moves time to tidal_sim_net_next_ns(net) ...
+       while (tidal_sim_net_pop(net, now, &m)) { deliver m.bytes to m.to; tidal_sim_msg_free(&m); }
+       tidal_sim_net_free(net);
+
    TABLE OF CONTENTS (grep for the markers)
        >>sim_api        public declarations (this half)
-         limits, disk lifecycle, faults, inspection and tampering, stats, env
+         limits, disk lifecycle, faults, inspection and tampering, stats, network, env
+       >>sim_net_api    the network's declarations (part of this half)
        >>sim_util       allocation, the splitmix64 stream, byte images, paths
        >>sim_namespace  sorted path -> inode maps and the ordered metadata journal
        >>sim_disk       inodes, handles, garbage collection, lifecycle and clone
        >>sim_crash      fates of unsynced data, crash, restart, wipe, injected faults
        >>sim_inspect    reading and tampering with the image from tests
+       >>sim_net        the network: links, latency, faults, partitions, the delivery heap
        >>sim_env        the tidal_env methods of one simulated node
 
    COMPILE-TIME OPTIONS
@@ -35,7 +44,8 @@
                              the implementation is included (see >>sim_api).
        tidal.h's TIDAL_STATIC applies here too: every public function is TIDAL_API.
 
-   FAULT MODEL (exactly what the simulated disk does; tests may rely on every sentence)
+   FAULT MODEL (exactly what the simulated disk, F1-F8, and network, N1-N9, do; tests may
+   rely on every sentence)
    F1. Namespace. Files are inodes; a namespace maps paths to inodes and to directories. A
        path's directory is everything before its last '/' ("a/b/c" lives in "a/b"); "" and
        "/" are roots that always exist ("." means ""; trailing slashes of a directory are
@@ -106,6 +116,67 @@
    F8. Not modelled: reads never fail and bits never rot on their own (use fail_at,
        tidal_sim_disk_flip_bit and tidal_sim_disk_truncate_file); no hard links, no
        rmdir, directories cannot be renamed or removed; time does not pass on the disk.
+   N1. Messages. tidal_sim_net_send copies the bytes and returns at once; the copy is
+       delivered by tidal_sim_net_pop at or after its delivery time, or dropped. A node is
+       a tidal_node_ref; a link is an ordered pair (from, to) - a node may send to itself.
+       Links are datagram links, NOT streams: two messages on one link are delivered in
+       the order of their delivery times, so independent latencies already reorder them;
+       the protocol above must cope with reordering, loss and duplication.
+   N2. Latency. Each copy of each message draws its latency uniformly from [min, max]
+       (inclusive, whole nanoseconds) of its link's kind: same region (this includes a
+       node sending to itself) 0.1-2 ms, different regions 20-150 ms unless
+       tidal_sim_net_set_latency changed them. delivery time = send's now_ns + latency
+       (+ the reorder delay, N3).
+   N3. At send, in this order, with the settings in force at the call:
+       - len > TIDAL_SIM_MSG_BYTES_MAX: TIDAL_ERR_LIMIT, and nothing happened (no seq is
+         taken, nothing is counted). Every other call returns TIDAL_OK whatever becomes of
+         the message (the network is lossy; the sender cannot tell), takes the next send
+         sequence number seq (1, 2, ...) and counts as sent.
+       - A sender that is down sends nothing: dropped_down.
+       - A link cut by a partition at send time: dropped_partition.
+       - Loss: dropped with probability loss_ppm / 1e6: dropped_loss.
+       - Duplication: with probability dup_ppm / 1e6 a second copy is made (duplicated);
+         it has the same seq and bytes but its own latency, reorder and corruption draws
+         and is limited, dropped and delivered independently of the original.
+       - Reorder: each copy, with probability reorder_ppm / 1e6, gets an extra delay drawn
+         uniformly from [0, max] of its link kind, so later messages may overtake it.
+       - Limits: a copy that would make its link hold more than TIDAL_SIM_LINK_QUEUE_MAX
+         copies in flight, the whole network more than TIDAL_SIM_NET_MSGS_MAX copies or
+         more than TIDAL_SIM_NET_BYTES_MAX bytes is dropped: dropped_overflow.
+   N4. Delivery. tidal_sim_net_pop(now) takes the copy with the smallest (delivery time,
+       seq, copy: original before duplicate) among those due at or before now, then checks
+       again with the state at the pop call: a link cut by a partition drops it
+       (dropped_partition; so a partition that starts while a message is in flight drops
+       it - the stricter model - and one that starts and heals entirely between send and
+       delivery does not), then a receiver that is down drops it (dropped_down); the next
+       due copy is tried. A copy that survives is delivered; with probability
+       corrupt_ppm / 1e6 (the setting at the pop) exactly one of its bits, uniformly
+       chosen, is flipped first (corrupted; an empty message is never corrupted).
+       tidal_sim_net_next_ns is the delivery time of the first copy in flight, which may
+       still be dropped when popped. A simulator that always pops at next_ns gets the
+       exact delivery-time semantics; popping later checks a later state.
+   N5. Partitions. Each partition is a handle (1, 2, ... never reused) that cuts links
+       until tidal_sim_net_heal releases it; a link is cut while ANY partition in force
+       cuts it (overlapping partitions heal independently). partition_nodes(A, B) cuts
+       every a -> b (a in A, b in B) and, unless one_way, every b -> a;
+       partition_regions(ra, rb) cuts every node of ra -> every node of rb and, unless
+       one_way, the reverse (ra != rb); isolate_region(r) cuts every link with exactly one
+       end in r, both ways. Links inside a side stay up. tidal_sim_net_reachable reports
+       exactly this (partitions only, not down nodes).
+   N6. Down nodes. tidal_sim_net_set_down(n, 1) until (n, 0). A down node sends nothing
+       (N3) and messages that reach it while it is down are dropped (N4); messages it sent
+       before going down are already on the wire and are delivered; messages sent to it
+       while it was down are delivered if it is up again when they arrive.
+   N7. Bytes. Only corruption (N4) changes bytes: never truncation, never padding.
+   N8. Randomness. The net's randomness is its own: splitmix64 streams derived from the
+       seed given to tidal_sim_net_new, one per purpose (latency, loss, duplication,
+       reorder, reorder delay, corruption, corrupted bit), each read at position
+       2 * seq + copy. So every choice about one copy depends only on the seed, the
+       purpose and (seq, copy): turning loss, duplication or corruption on or off changes
+       no latency, and the disk's fate stream, the env's random_fill stream and the net
+       never draw from one another (DESIGN 6: per-component streams).
+   N9. Not modelled: bandwidth and congestion (only the queue limits), connections, MTUs
+       and fragmentation; time passes only when the caller says so (now_ns).
 
    ENV SEMANTICS (tidal_sim_env; the same as tidal_env_posix() unless noted)
        file_open without CREATE of a missing file, or of any path in a missing directory:
@@ -122,16 +193,19 @@
        (the POSIX env's EEXIST check says TIDAL_OK). file_close(NULL) is a no-op.
        dir_list calls fn once per name (not "." or "..") of the CURRENT namespace in
        strcmp order, from a copy, so fn may change the directory.
-       Handles are opaque non-NULL values (slot and generation); message_send returns
-       TIDAL_ERR_UNAVAILABLE for now. Clocks read now_ns / mono_ns, which only the test
-       moves; random_fill draws from the env's own splitmix64 stream.
+       Handles are opaque non-NULL values (slot and generation). message_send hands the
+       message to the attached network as tidal_sim_net_send(net, self, to, bytes, len,
+       now_ns) (tidal_sim_env_attach_net) and returns what that returns; with no network
+       attached it returns TIDAL_ERR_UNAVAILABLE. Clocks read now_ns / mono_ns, which only
+       the test moves; random_fill draws from the env's own splitmix64 stream.
 
    DETERMINISM
-       Same seed and same sequence of calls give the same bytes, fates, handles and
-       listings: no clock, no global state, no address-dependent order anywhere.
+       Same seed and same sequence of calls give the same bytes, fates, handles, listings
+       and delivery traces: no clock, no global state, no address-dependent order
+       anywhere. Each disk, each env and the network has its own stream (N8).
 
    THREADING
-       None. A disk and the envs over it belong to one thread.
+       None. A disk, a network and the envs over them belong to one thread.
 */
 #ifndef TIDAL_SIM_H
 #define TIDAL_SIM_H
@@ -183,6 +257,31 @@ extern "C" {
 #endif
 #ifndef TIDAL_SIM_FAULTS_MAX
 #define TIDAL_SIM_FAULTS_MAX 64u /* armed fail_at faults */
+#endif
+/* The network's limits (FAULT MODEL N3, N5, N6). */
+#ifndef TIDAL_SIM_MSG_BYTES_MAX
+#define TIDAL_SIM_MSG_BYTES_MAX (16u << 20) /* bytes of one message; more: TIDAL_ERR_LIMIT */
+#endif
+#ifndef TIDAL_SIM_LINK_QUEUE_MAX
+#define TIDAL_SIM_LINK_QUEUE_MAX 4096u /* copies in flight on one directed link */
+#endif
+#ifndef TIDAL_SIM_NET_MSGS_MAX
+#define TIDAL_SIM_NET_MSGS_MAX (1u << 20) /* copies in flight on the whole network */
+#endif
+#ifndef TIDAL_SIM_NET_BYTES_MAX
+#define TIDAL_SIM_NET_BYTES_MAX (256u << 20) /* bytes in flight on the whole network */
+#endif
+#ifndef TIDAL_SIM_LATENCY_NS_MAX
+#define TIDAL_SIM_LATENCY_NS_MAX (3600 * TIDAL_NS_PER_S) /* largest settable latency */
+#endif
+#ifndef TIDAL_SIM_PARTITIONS_MAX
+#define TIDAL_SIM_PARTITIONS_MAX 1024u /* partitions in force at once */
+#endif
+#ifndef TIDAL_SIM_PARTITION_NODES_MAX
+#define TIDAL_SIM_PARTITION_NODES_MAX 4096u /* nodes on one side of partition_nodes */
+#endif
+#ifndef TIDAL_SIM_DOWN_MAX
+#define TIDAL_SIM_DOWN_MAX 4096u /* nodes down at once */
 #endif
 
 /* ---- The disk ------------------------------------------------------------------------- */
@@ -294,6 +393,127 @@ TIDAL_API void tidal_sim_disk_stats_get(const tidal_sim_disk *d, tidal_sim_disk_
  * for tests. */
 TIDAL_API void tidal_sim_disk_check(const tidal_sim_disk *d);
 
+// >>sim_net_api
+/* ---- The network (FAULT MODEL N1-N9) -------------------------------------------------- */
+
+typedef struct tidal_sim_net tidal_sim_net;
+
+/* One delivered message. After tidal_sim_net_pop the caller owns bytes and frees it with
+ * tidal_sim_msg_free. */
+typedef struct tidal_sim_msg {
+    tidal_node_ref from, to;
+    int64_t sent_ns;    /* the now_ns the send was made at */
+    int64_t deliver_ns; /* when it became due (pop may be called later) */
+    uint64_t seq;       /* the send's number, 1, 2, ...; a duplicate carries its original's */
+    uint8_t *bytes;     /* never NULL after a pop, even when len is 0 */
+    size_t len;
+} tidal_sim_msg;
+
+/* Counters and gauges of one network. Invariant (tidal_sim_net_check asserts it):
+ * sent + duplicated == delivered + every dropped_* + in_flight. */
+typedef struct tidal_sim_net_stats {
+    uint64_t sent;              /* send calls that returned TIDAL_OK (each took a seq) */
+    uint64_t delivered;         /* copies handed out by pop */
+    uint64_t dropped_loss;      /* N3 loss */
+    uint64_t dropped_partition; /* cut at send or at delivery (N3, N4) */
+    uint64_t dropped_down;      /* down sender at send, down receiver at delivery */
+    uint64_t dropped_overflow;  /* a queue or byte limit was full (N3) */
+    uint64_t duplicated;        /* second copies made */
+    uint64_t corrupted;         /* delivered copies with one bit flipped */
+    uint64_t in_flight;         /* copies queued now */
+    uint64_t in_flight_bytes;   /* their bytes */
+} tidal_sim_net_stats;
+
+/* tidal_sim_net_new: an empty network: default latencies (N2), no faults, no partitions,
+ * no node down.
+ *   seed: derives the net's own streams (N8); independent of any disk or env stream.
+ * Returns the net (never NULL: running out of memory aborts). Free with _free. */
+TIDAL_API tidal_sim_net *tidal_sim_net_new(uint64_t seed);
+
+/* tidal_sim_net_free: frees the net and every message in flight. net may be NULL. Envs
+ * attached to it must be detached or not used afterwards. */
+TIDAL_API void tidal_sim_net_free(tidal_sim_net *net);
+
+/* tidal_sim_net_set_latency: the latency ranges (N2) of sends from now on, inclusive.
+ * 0 <= min <= max <= TIDAL_SIM_LATENCY_NS_MAX for both kinds (asserted); min == max
+ * gives a fixed latency. Messages already in flight keep their delivery times. */
+TIDAL_API void tidal_sim_net_set_latency(tidal_sim_net *net, int64_t intra_min_ns,
+                                         int64_t intra_max_ns, int64_t inter_min_ns,
+                                         int64_t inter_max_ns);
+
+/* tidal_sim_net_set_faults: probabilities in parts per million (each <= 1000000,
+ * asserted) of loss, duplication and extra reorder delay for sends from now on (N3).
+ * Default 0, 0, 0. */
+TIDAL_API void tidal_sim_net_set_faults(tidal_sim_net *net, uint32_t loss_ppm,
+                                        uint32_t dup_ppm, uint32_t reorder_ppm);
+
+/* tidal_sim_net_set_corrupt: probability in ppm (<= 1000000, asserted) that a delivered
+ * copy has one bit flipped (N4), for pops from now on. Default 0. For checksum tests. */
+TIDAL_API void tidal_sim_net_set_corrupt(tidal_sim_net *net, uint32_t corrupt_ppm);
+
+/* tidal_sim_net_partition_nodes: cuts every link a[i] -> b[j] and, unless one_way, every
+ * b[j] -> a[i] until healed (N5). Duplicates in a list are harmless. na, nb <=
+ * TIDAL_SIM_PARTITION_NODES_MAX and at most TIDAL_SIM_PARTITIONS_MAX partitions in force
+ * (asserted). Returns the handle (never 0). */
+TIDAL_API uint32_t tidal_sim_net_partition_nodes(tidal_sim_net *net, const tidal_node_ref *a,
+                                                 uint32_t na, const tidal_node_ref *b,
+                                                 uint32_t nb, int one_way);
+
+/* tidal_sim_net_partition_regions: cuts every link from region ra to region rb and, unless
+ * one_way, from rb to ra (ra != rb, asserted). Returns the handle (never 0). */
+TIDAL_API uint32_t tidal_sim_net_partition_regions(tidal_sim_net *net, uint16_t ra,
+                                                   uint16_t rb, int one_way);
+
+/* tidal_sim_net_isolate_region: cuts region r from every other region, both ways; links
+ * inside r stay up. Returns the handle (never 0). */
+TIDAL_API uint32_t tidal_sim_net_isolate_region(tidal_sim_net *net, uint16_t r);
+
+/* tidal_sim_net_heal: releases a partition handle. handle must have been returned by this
+ * net (asserted); healing it again is a no-op. */
+TIDAL_API void tidal_sim_net_heal(tidal_sim_net *net, uint32_t handle);
+
+/* 1 when no partition in force cuts from -> to, else 0. Down nodes are not considered. */
+TIDAL_API int tidal_sim_net_reachable(const tidal_sim_net *net, tidal_node_ref from,
+                                      tidal_node_ref to);
+
+/* tidal_sim_net_set_down: marks node n down (down != 0) or up (N6). Idempotent. At most
+ * TIDAL_SIM_DOWN_MAX nodes down at once (asserted). */
+TIDAL_API void tidal_sim_net_set_down(tidal_sim_net *net, tidal_node_ref n, int down);
+
+/* 1 while node n is down, else 0. */
+TIDAL_API int tidal_sim_net_is_down(const tidal_sim_net *net, tidal_node_ref n);
+
+/* tidal_sim_net_send: puts a copy of bytes[0, len) on the link from -> to at now_ns.
+ *   bytes: may be NULL only when len is 0; the caller keeps it.
+ *   now_ns: the sender's current time; at most INT64_MAX - 2 * TIDAL_SIM_LATENCY_NS_MAX
+ *           (asserted) so a delivery time cannot overflow.
+ * Returns TIDAL_OK whether or not the message will arrive (N3): loss, partitions, down
+ * nodes and full queues are counted in the stats, never reported to the sender.
+ * Errors: TIDAL_ERR_LIMIT (len > TIDAL_SIM_MSG_BYTES_MAX; nothing happened). */
+TIDAL_API tidal_result tidal_sim_net_send(tidal_sim_net *net, tidal_node_ref from,
+                                          tidal_node_ref to, const void *bytes, size_t len,
+                                          int64_t now_ns);
+
+/* The delivery time of the first copy in flight (it may still be dropped when popped,
+ * N4), or INT64_MAX when nothing is in flight. */
+TIDAL_API int64_t tidal_sim_net_next_ns(const tidal_sim_net *net);
+
+/* tidal_sim_net_pop: delivers the first copy due at or before now_ns in (deliver_ns, seq,
+ * copy) order, dropping the due copies a partition or a down receiver stops on the way
+ * (N4). Returns 1 and fills *out (the caller then owns out->bytes), or 0 when nothing
+ * due survives (out untouched). */
+TIDAL_API int tidal_sim_net_pop(tidal_sim_net *net, int64_t now_ns, tidal_sim_msg *out);
+
+/* Frees m->bytes and zeroes m. m->bytes may be NULL (a zeroed or freed message). */
+TIDAL_API void tidal_sim_msg_free(tidal_sim_msg *m);
+
+TIDAL_API void tidal_sim_net_stats_get(const tidal_sim_net *net, tidal_sim_net_stats *out);
+
+/* tidal_sim_net_check: asserts every internal invariant (heap order, per-link counts,
+ * bytes in flight, the stats identity, sorted partition and down tables). Slow; for
+ * tests. */
+TIDAL_API void tidal_sim_net_check(const tidal_sim_net *net);
+
 /* ---- The env of one simulated node ---------------------------------------------------- */
 
 /* A simulated env: virtual clocks, its own random stream, the files of one disk.
@@ -304,6 +524,8 @@ typedef struct tidal_sim_env {
     int64_t now_ns;       /* virtual wall clock; tests move it */
     int64_t mono_ns;      /* virtual monotonic clock; starts at 1 s so 0 can mean "never" */
     uint64_t rng;         /* randomness stream state (splitmix64) */
+    tidal_sim_net *net;   /* where message_send goes; NULL (the default): TIDAL_ERR_UNAVAILABLE */
+    tidal_node_ref self;  /* this node's address on net: the from of what it sends */
 } tidal_sim_env;
 
 /* tidal_sim_env_init: fills e (every env method, version TIDAL_ENV_VERSION, env.user = e).
@@ -314,6 +536,14 @@ TIDAL_API void tidal_sim_env_init(tidal_sim_env *e, tidal_sim_disk *disk, int64_
 
 /* Moves both virtual clocks forward by dt_ns (>= 0, asserted). */
 TIDAL_API void tidal_sim_env_advance(tidal_sim_env *e, int64_t dt_ns);
+
+/* tidal_sim_env_attach_net: routes e's message_send to net as node self, sent at e's wall
+ * clock now_ns (see ENV SEMANTICS), so the net's time is the envs' now_ns: a simulator
+ * that skews a node's wall clock must keep the network's time separate from it. net NULL
+ * detaches (message_send then returns TIDAL_ERR_UNAVAILABLE again). net must outlive its
+ * use through e. */
+TIDAL_API void tidal_sim_env_attach_net(tidal_sim_env *e, tidal_sim_net *net,
+                                        tidal_node_ref self);
 
 #ifdef __cplusplus
 }
@@ -351,6 +581,18 @@ TIDAL_API void tidal_sim_env_advance(tidal_sim_env *e, int64_t dt_ns);
 #endif
 #if TIDAL_SIM_HANDLES_MAX >= 65535u
 #error "TIDAL_SIM_HANDLES_MAX must fit the 16 slot bits of a handle"
+#endif
+#if TIDAL_SIM_MSG_BYTES_MAX < TIDAL_MSG_BYTES_MAX
+#error "TIDAL_SIM_MSG_BYTES_MAX must carry any message tidal.h sends (TIDAL_MSG_BYTES_MAX)"
+#endif
+#if TIDAL_SIM_NET_BYTES_MAX < TIDAL_SIM_MSG_BYTES_MAX
+#error "TIDAL_SIM_NET_BYTES_MAX must hold at least one largest message"
+#endif
+#if TIDAL_SIM_NET_MSGS_MAX < TIDAL_SIM_LINK_QUEUE_MAX || TIDAL_SIM_NET_MSGS_MAX >= UINT32_MAX / 2
+#error "TIDAL_SIM_NET_MSGS_MAX must hold one full link and fit the uint32_t heap indices"
+#endif
+#if TIDAL_SIM_LATENCY_NS_MAX > INT64_MAX / 4
+#error "TIDAL_SIM_LATENCY_NS_MAX must leave room for delivery times (send time + 2 latencies)"
 #endif
 
 #ifdef __cplusplus
@@ -1137,6 +1379,576 @@ TIDAL_API void tidal_sim_disk_check(const tidal_sim_disk *d) {
     TIDAL_SIM_ASSERT(!d->down || d->n_journal == 0);
 }
 
+// >>sim_net
+// The network (FAULT MODEL N1-N9). Copies in flight live in one binary min-heap keyed by
+// (deliver_ns, seq, copy), a total order, so delivery never depends on addresses or on
+// heap internals. Per-link counts sit in a table sorted by link key that holds only links
+// with copies in flight; partitions and down nodes are small sorted tables. Limits:
+// TIDAL_SIM_LINK_QUEUE_MAX per link, TIDAL_SIM_NET_MSGS_MAX / _BYTES_MAX in all. Every
+// random choice is a pure function of (seed, purpose, seq, copy) (N8). Invariants are
+// spelled out in tidal_sim_net_check.
+
+/* The purposes of the net's streams (N8); each has its own splitmix64 stream. */
+enum {
+    TIDAL_SIM__NS_LATENCY,
+    TIDAL_SIM__NS_LOSS,
+    TIDAL_SIM__NS_DUP,
+    TIDAL_SIM__NS_REORDER,
+    TIDAL_SIM__NS_REORDER_DELAY,
+    TIDAL_SIM__NS_CORRUPT,
+    TIDAL_SIM__NS_CORRUPT_BIT,
+    TIDAL_SIM__NS_COUNT
+};
+
+enum { TIDAL_SIM__CUT_NODES = 1, TIDAL_SIM__CUT_REGIONS, TIDAL_SIM__CUT_ISOLATE };
+
+#define TIDAL_SIM__PPM 1000000u
+/* Salts the seed so a net and a disk given the same seed still draw unrelated numbers. */
+#define TIDAL_SIM__NET_SALT UINT64_C(0x6E65742D73747265)
+/* The latest send time whose delivery time (at most two latencies later) fits int64_t. */
+#define TIDAL_SIM__NET_NOW_MAX (INT64_MAX - 2 * (int64_t)TIDAL_SIM_LATENCY_NS_MAX)
+
+typedef struct tidal_sim__flight {
+    int64_t deliver_ns;
+    uint64_t seq;
+    uint32_t copy; /* 0 the original, 1 the duplicate */
+    tidal_node_ref from, to;
+    int64_t sent_ns;
+    uint8_t *bytes; /* a private copy, never NULL */
+    size_t len;
+} tidal_sim__flight;
+
+typedef struct tidal_sim__link {
+    uint64_t key;       /* from key << 32 | to key */
+    uint32_t in_flight; /* > 0: a link whose count drops to 0 leaves the table */
+} tidal_sim__link;
+
+typedef struct tidal_sim__cut {
+    uint32_t handle;
+    uint32_t kind;       /* TIDAL_SIM__CUT_* */
+    int one_way;         /* nodes and regions: only a -> b (ra -> rb) */
+    uint16_t ra, rb;     /* regions: the two regions; isolate: ra */
+    uint32_t *a, *b;     /* nodes: sorted, distinct node keys */
+    uint32_t na, nb;
+} tidal_sim__cut;
+
+struct tidal_sim_net {
+    uint64_t stream[TIDAL_SIM__NS_COUNT]; /* the base of each purpose's stream (N8) */
+    uint64_t seq;                         /* the last send's number */
+    int64_t lat_min_ns[2], lat_max_ns[2]; /* [0] same region, [1] different regions */
+    uint32_t loss_ppm, dup_ppm, reorder_ppm, corrupt_ppm;
+    tidal_sim__flight *heap;
+    uint32_t n_heap, cap_heap;
+    tidal_sim__link *links; /* sorted by key */
+    uint32_t n_links, cap_links;
+    uint64_t bytes_in_flight;
+    tidal_sim__cut *cuts; /* in force, sorted by handle */
+    uint32_t n_cuts, cap_cuts;
+    uint32_t last_handle; /* handles are 1, 2, ...: never reused */
+    uint32_t *down;       /* sorted node keys */
+    uint32_t n_down, cap_down;
+    tidal_sim_net_stats stats; /* counters only; the gauges are computed by stats_get */
+};
+
+static uint32_t tidal_sim__node_key(tidal_node_ref n) {
+    return (uint32_t)n.region << 16 | (uint32_t)n.shard;
+}
+
+static uint64_t tidal_sim__link_key(tidal_node_ref from, tidal_node_ref to) {
+    return (uint64_t)tidal_sim__node_key(from) << 32 | tidal_sim__node_key(to);
+}
+
+/* Value number 2 * seq + copy of a purpose's stream: splitmix64 addressed by position, so
+   no choice shifts another (N8). */
+static uint64_t tidal_sim__net_draw(const tidal_sim_net *net, unsigned purpose, uint64_t seq,
+                                    uint32_t copy) {
+    uint64_t s;
+    TIDAL_SIM_ASSERT(purpose < TIDAL_SIM__NS_COUNT && copy <= 1);
+    s = net->stream[purpose] + (2 * seq + copy) * UINT64_C(0x9E3779B97F4A7C15);
+    return tidal_sim__next(&s);
+}
+
+static int tidal_sim__net_coin(const tidal_sim_net *net, unsigned purpose, uint64_t seq,
+                               uint32_t copy, uint32_t ppm) {
+    TIDAL_SIM_ASSERT(ppm <= TIDAL_SIM__PPM);
+    return tidal_sim__net_draw(net, purpose, seq, copy) % TIDAL_SIM__PPM < ppm;
+}
+
+/* Binary search in a sorted uint32_t table: 1 and the index if present, else 0 and the
+   insertion point. */
+static int tidal_sim__u32_find(const uint32_t *v, uint32_t n, uint32_t key, uint32_t *pos) {
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (v[mid] == key) {
+            *pos = mid;
+            return 1;
+        }
+        if (v[mid] < key) lo = mid + 1;
+        else hi = mid;
+    }
+    *pos = lo;
+    return 0;
+}
+
+static int tidal_sim__u32_has(const uint32_t *v, uint32_t n, uint32_t key) {
+    uint32_t pos;
+    return tidal_sim__u32_find(v, n, key, &pos);
+}
+
+/* ---- The delivery heap ---------------------------------------------------------------- */
+
+/* The heap's total order: earlier delivery first, then earlier send, original first. */
+static int tidal_sim__flight_before(const tidal_sim__flight *x, const tidal_sim__flight *y) {
+    if (x->deliver_ns != y->deliver_ns) return x->deliver_ns < y->deliver_ns;
+    if (x->seq != y->seq) return x->seq < y->seq;
+    TIDAL_SIM_ASSERT(x->copy != y->copy); /* (seq, copy) names one copy */
+    return x->copy < y->copy;
+}
+
+static void tidal_sim__heap_swap(tidal_sim__flight *h, uint32_t i, uint32_t j) {
+    tidal_sim__flight t = h[i];
+    h[i] = h[j];
+    h[j] = t;
+}
+
+static void tidal_sim__heap_push(tidal_sim_net *net, const tidal_sim__flight *f) {
+    uint32_t i = net->n_heap;
+    TIDAL_SIM_ASSERT(net->n_heap < TIDAL_SIM_NET_MSGS_MAX);
+    net->heap = (tidal_sim__flight *)tidal_sim__reserve(net->heap, &net->cap_heap,
+                                                        net->n_heap + 1, sizeof *net->heap);
+    net->heap[net->n_heap++] = *f;
+    while (i > 0 && tidal_sim__flight_before(&net->heap[i], &net->heap[(i - 1) / 2])) {
+        tidal_sim__heap_swap(net->heap, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+}
+
+/* Removes the first copy into *f. The heap must not be empty. */
+static void tidal_sim__heap_pop(tidal_sim_net *net, tidal_sim__flight *f) {
+    tidal_sim__flight *h = net->heap;
+    uint32_t i = 0, n;
+    TIDAL_SIM_ASSERT(net->n_heap > 0);
+    *f = h[0];
+    n = --net->n_heap;
+    h[0] = h[n];
+    for (;;) { /* sift down: swap with the earlier child while it is before us */
+        uint32_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && tidal_sim__flight_before(&h[l], &h[m])) m = l;
+        if (r < n && tidal_sim__flight_before(&h[r], &h[m])) m = r;
+        if (m == i) break;
+        tidal_sim__heap_swap(h, i, m);
+        i = m;
+    }
+}
+
+/* ---- Per-link counts ------------------------------------------------------------------ */
+
+static int tidal_sim__link_find(const tidal_sim_net *net, uint64_t key, uint32_t *pos) {
+    uint32_t lo = 0, hi = net->n_links;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (net->links[mid].key == key) {
+            *pos = mid;
+            return 1;
+        }
+        if (net->links[mid].key < key) lo = mid + 1;
+        else hi = mid;
+    }
+    *pos = lo;
+    return 0;
+}
+
+static uint32_t tidal_sim__link_count(const tidal_sim_net *net, uint64_t key) {
+    uint32_t pos;
+    return tidal_sim__link_find(net, key, &pos) ? net->links[pos].in_flight : 0;
+}
+
+static void tidal_sim__link_add(tidal_sim_net *net, uint64_t key) {
+    uint32_t pos;
+    if (tidal_sim__link_find(net, key, &pos)) {
+        net->links[pos].in_flight++;
+        return;
+    }
+    net->links = (tidal_sim__link *)tidal_sim__reserve(net->links, &net->cap_links,
+                                                       net->n_links + 1, sizeof *net->links);
+    memmove(&net->links[pos + 1], &net->links[pos],
+            (size_t)(net->n_links - pos) * sizeof *net->links);
+    net->n_links++;
+    net->links[pos].key = key;
+    net->links[pos].in_flight = 1;
+}
+
+static void tidal_sim__link_sub(tidal_sim_net *net, uint64_t key) {
+    uint32_t pos;
+    int found = tidal_sim__link_find(net, key, &pos);
+    TIDAL_SIM_ASSERT(found && net->links[pos].in_flight > 0); /* every copy was counted */
+    if (!found) return;
+    if (--net->links[pos].in_flight > 0) return;
+    memmove(&net->links[pos], &net->links[pos + 1],
+            (size_t)(net->n_links - pos - 1) * sizeof *net->links);
+    net->n_links--;
+}
+
+/* ---- Lifecycle and settings ----------------------------------------------------------- */
+
+TIDAL_API tidal_sim_net *tidal_sim_net_new(uint64_t seed) {
+    tidal_sim_net *net = (tidal_sim_net *)tidal_sim__alloc(sizeof *net);
+    uint64_t s = seed ^ TIDAL_SIM__NET_SALT;
+    unsigned p;
+    memset(net, 0, sizeof *net);
+    for (p = 0; p < TIDAL_SIM__NS_COUNT; p++) net->stream[p] = tidal_sim__next(&s);
+    net->lat_min_ns[0] = 100 * 1000;           /* 0.1 ms: one hop inside a data centre */
+    net->lat_max_ns[0] = 2 * 1000 * 1000;      /* 2 ms */
+    net->lat_min_ns[1] = 20 * 1000 * 1000;     /* 20 ms: neighbouring regions */
+    net->lat_max_ns[1] = 150 * 1000 * 1000;    /* 150 ms: across an ocean */
+    return net;
+}
+
+static void tidal_sim__cut_free(tidal_sim__cut *c) {
+    free(c->a);
+    free(c->b);
+    c->a = c->b = NULL;
+}
+
+TIDAL_API void tidal_sim_net_free(tidal_sim_net *net) {
+    uint32_t i;
+    if (!net) return;
+    for (i = 0; i < net->n_heap; i++) free(net->heap[i].bytes);
+    for (i = 0; i < net->n_cuts; i++) tidal_sim__cut_free(&net->cuts[i]);
+    free(net->heap);
+    free(net->links);
+    free(net->cuts);
+    free(net->down);
+    free(net);
+}
+
+TIDAL_API void tidal_sim_net_set_latency(tidal_sim_net *net, int64_t intra_min_ns,
+                                         int64_t intra_max_ns, int64_t inter_min_ns,
+                                         int64_t inter_max_ns) {
+    const int64_t lim = (int64_t)TIDAL_SIM_LATENCY_NS_MAX;
+    TIDAL_SIM_ASSERT(net != NULL);
+    TIDAL_SIM_ASSERT(0 <= intra_min_ns && intra_min_ns <= intra_max_ns && intra_max_ns <= lim);
+    TIDAL_SIM_ASSERT(0 <= inter_min_ns && inter_min_ns <= inter_max_ns && inter_max_ns <= lim);
+    net->lat_min_ns[0] = intra_min_ns;
+    net->lat_max_ns[0] = intra_max_ns;
+    net->lat_min_ns[1] = inter_min_ns;
+    net->lat_max_ns[1] = inter_max_ns;
+}
+
+TIDAL_API void tidal_sim_net_set_faults(tidal_sim_net *net, uint32_t loss_ppm,
+                                        uint32_t dup_ppm, uint32_t reorder_ppm) {
+    TIDAL_SIM_ASSERT(net != NULL);
+    TIDAL_SIM_ASSERT(loss_ppm <= TIDAL_SIM__PPM && dup_ppm <= TIDAL_SIM__PPM);
+    TIDAL_SIM_ASSERT(reorder_ppm <= TIDAL_SIM__PPM);
+    net->loss_ppm = loss_ppm;
+    net->dup_ppm = dup_ppm;
+    net->reorder_ppm = reorder_ppm;
+}
+
+TIDAL_API void tidal_sim_net_set_corrupt(tidal_sim_net *net, uint32_t corrupt_ppm) {
+    TIDAL_SIM_ASSERT(net != NULL && corrupt_ppm <= TIDAL_SIM__PPM);
+    net->corrupt_ppm = corrupt_ppm;
+}
+
+/* ---- Partitions and down nodes (N5, N6) ----------------------------------------------- */
+
+static int tidal_sim__u32_cmp(const void *x, const void *y) {
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* A sorted, duplicate-free copy of a node list's keys; *out_n receives its length. Keys
+   are distinct after deduplication, so qsort's instability cannot show. */
+static uint32_t *tidal_sim__node_set(const tidal_node_ref *v, uint32_t n, uint32_t *out_n) {
+    uint32_t *keys = (uint32_t *)tidal_sim__alloc((size_t)n * sizeof *keys);
+    uint32_t i, m = 0;
+    TIDAL_SIM_ASSERT(v != NULL || n == 0);
+    TIDAL_SIM_ASSERT(n <= TIDAL_SIM_PARTITION_NODES_MAX);
+    for (i = 0; i < n; i++) keys[i] = tidal_sim__node_key(v[i]);
+    if (n > 1) qsort(keys, n, sizeof *keys, tidal_sim__u32_cmp);
+    for (i = 0; i < n; i++)
+        if (m == 0 || keys[m - 1] != keys[i]) keys[m++] = keys[i];
+    *out_n = m;
+    return keys;
+}
+
+/* Appends a partition (handles grow, so the table stays sorted by handle). */
+static uint32_t tidal_sim__cut_add(tidal_sim_net *net, const tidal_sim__cut *c) {
+    tidal_sim__cut *slot;
+    TIDAL_SIM_ASSERT(net->n_cuts < TIDAL_SIM_PARTITIONS_MAX);
+    TIDAL_SIM_ASSERT(net->last_handle < UINT32_MAX); /* handles are never reused */
+    net->cuts = (tidal_sim__cut *)tidal_sim__reserve(net->cuts, &net->cap_cuts,
+                                                     net->n_cuts + 1, sizeof *net->cuts);
+    slot = &net->cuts[net->n_cuts++];
+    *slot = *c;
+    slot->handle = ++net->last_handle;
+    return slot->handle;
+}
+
+TIDAL_API uint32_t tidal_sim_net_partition_nodes(tidal_sim_net *net, const tidal_node_ref *a,
+                                                 uint32_t na, const tidal_node_ref *b,
+                                                 uint32_t nb, int one_way) {
+    tidal_sim__cut c;
+    TIDAL_SIM_ASSERT(net != NULL);
+    memset(&c, 0, sizeof c);
+    c.kind = TIDAL_SIM__CUT_NODES;
+    c.one_way = one_way != 0;
+    c.a = tidal_sim__node_set(a, na, &c.na);
+    c.b = tidal_sim__node_set(b, nb, &c.nb);
+    return tidal_sim__cut_add(net, &c);
+}
+
+TIDAL_API uint32_t tidal_sim_net_partition_regions(tidal_sim_net *net, uint16_t ra,
+                                                   uint16_t rb, int one_way) {
+    tidal_sim__cut c;
+    TIDAL_SIM_ASSERT(net != NULL);
+    TIDAL_SIM_ASSERT(ra != rb); /* cutting a region from itself: use partition_nodes */
+    memset(&c, 0, sizeof c);
+    c.kind = TIDAL_SIM__CUT_REGIONS;
+    c.one_way = one_way != 0;
+    c.ra = ra;
+    c.rb = rb;
+    return tidal_sim__cut_add(net, &c);
+}
+
+TIDAL_API uint32_t tidal_sim_net_isolate_region(tidal_sim_net *net, uint16_t r) {
+    tidal_sim__cut c;
+    TIDAL_SIM_ASSERT(net != NULL);
+    memset(&c, 0, sizeof c);
+    c.kind = TIDAL_SIM__CUT_ISOLATE;
+    c.ra = r;
+    return tidal_sim__cut_add(net, &c);
+}
+
+TIDAL_API void tidal_sim_net_heal(tidal_sim_net *net, uint32_t handle) {
+    uint32_t i;
+    TIDAL_SIM_ASSERT(net != NULL && handle >= 1 && handle <= net->last_handle);
+    for (i = 0; i < net->n_cuts; i++) {
+        if (net->cuts[i].handle != handle) continue;
+        tidal_sim__cut_free(&net->cuts[i]);
+        memmove(&net->cuts[i], &net->cuts[i + 1],
+                (size_t)(net->n_cuts - i - 1) * sizeof *net->cuts);
+        net->n_cuts--;
+        return;
+    }
+    /* not in force: healed already, which is harmless */
+}
+
+static int tidal_sim__cut_blocks(const tidal_sim__cut *c, tidal_node_ref from,
+                                 tidal_node_ref to) {
+    uint32_t f = tidal_sim__node_key(from), t = tidal_sim__node_key(to);
+    switch (c->kind) {
+    case TIDAL_SIM__CUT_NODES:
+        if (tidal_sim__u32_has(c->a, c->na, f) && tidal_sim__u32_has(c->b, c->nb, t)) return 1;
+        return !c->one_way && tidal_sim__u32_has(c->b, c->nb, f) &&
+               tidal_sim__u32_has(c->a, c->na, t);
+    case TIDAL_SIM__CUT_REGIONS:
+        if (from.region == c->ra && to.region == c->rb) return 1;
+        return !c->one_way && from.region == c->rb && to.region == c->ra;
+    case TIDAL_SIM__CUT_ISOLATE: return (from.region == c->ra) != (to.region == c->ra);
+    default: TIDAL_SIM_ASSERT(0 && "unknown partition kind"); return 0;
+    }
+}
+
+TIDAL_API int tidal_sim_net_reachable(const tidal_sim_net *net, tidal_node_ref from,
+                                      tidal_node_ref to) {
+    uint32_t i;
+    TIDAL_SIM_ASSERT(net != NULL);
+    for (i = 0; i < net->n_cuts; i++)
+        if (tidal_sim__cut_blocks(&net->cuts[i], from, to)) return 0;
+    return 1;
+}
+
+TIDAL_API void tidal_sim_net_set_down(tidal_sim_net *net, tidal_node_ref n, int down) {
+    uint32_t key = tidal_sim__node_key(n), pos;
+    int found;
+    TIDAL_SIM_ASSERT(net != NULL);
+    found = tidal_sim__u32_find(net->down, net->n_down, key, &pos);
+    if (down && !found) {
+        TIDAL_SIM_ASSERT(net->n_down < TIDAL_SIM_DOWN_MAX);
+        net->down = (uint32_t *)tidal_sim__reserve(net->down, &net->cap_down, net->n_down + 1,
+                                                   sizeof *net->down);
+        memmove(&net->down[pos + 1], &net->down[pos],
+                (size_t)(net->n_down - pos) * sizeof *net->down);
+        net->down[pos] = key;
+        net->n_down++;
+    } else if (!down && found) {
+        memmove(&net->down[pos], &net->down[pos + 1],
+                (size_t)(net->n_down - pos - 1) * sizeof *net->down);
+        net->n_down--;
+    }
+}
+
+TIDAL_API int tidal_sim_net_is_down(const tidal_sim_net *net, tidal_node_ref n) {
+    TIDAL_SIM_ASSERT(net != NULL);
+    return tidal_sim__u32_has(net->down, net->n_down, tidal_sim__node_key(n));
+}
+
+/* ---- Sending and delivery (N3, N4) ---------------------------------------------------- */
+
+/* Queues copy `copy` of send seq, or drops it when a limit is full (N3). */
+static void tidal_sim__net_enqueue(tidal_sim_net *net, tidal_node_ref from, tidal_node_ref to,
+                                   const void *bytes, size_t len, int64_t now_ns, uint64_t seq,
+                                   uint32_t copy) {
+    int inter = from.region != to.region;
+    int64_t lo = net->lat_min_ns[inter], hi = net->lat_max_ns[inter], delay;
+    uint64_t key = tidal_sim__link_key(from, to);
+    tidal_sim__flight f;
+    TIDAL_SIM_ASSERT(0 <= lo && lo <= hi && hi <= (int64_t)TIDAL_SIM_LATENCY_NS_MAX);
+    /* The draws are pure functions of (seq, copy) (N8): a copy dropped below consumes
+       nothing that another copy would have used. */
+    delay = lo + (int64_t)(tidal_sim__net_draw(net, TIDAL_SIM__NS_LATENCY, seq, copy) %
+                           (uint64_t)(hi - lo + 1));
+    if (tidal_sim__net_coin(net, TIDAL_SIM__NS_REORDER, seq, copy, net->reorder_ppm))
+        delay += (int64_t)(tidal_sim__net_draw(net, TIDAL_SIM__NS_REORDER_DELAY, seq, copy) %
+                           (uint64_t)(hi + 1));
+    if (tidal_sim__link_count(net, key) >= TIDAL_SIM_LINK_QUEUE_MAX ||
+        net->n_heap >= TIDAL_SIM_NET_MSGS_MAX ||
+        net->bytes_in_flight + len > (uint64_t)TIDAL_SIM_NET_BYTES_MAX) {
+        net->stats.dropped_overflow++;
+        return;
+    }
+    memset(&f, 0, sizeof f);
+    f.deliver_ns = now_ns + delay;
+    f.seq = seq;
+    f.copy = copy;
+    f.from = from;
+    f.to = to;
+    f.sent_ns = now_ns;
+    f.bytes = (uint8_t *)tidal_sim__alloc(len);
+    if (len) memcpy(f.bytes, bytes, len);
+    f.len = len;
+    TIDAL_SIM_ASSERT(f.deliver_ns >= now_ns && delay <= 2 * hi);
+    tidal_sim__heap_push(net, &f);
+    tidal_sim__link_add(net, key);
+    net->bytes_in_flight += len;
+}
+
+TIDAL_API tidal_result tidal_sim_net_send(tidal_sim_net *net, tidal_node_ref from,
+                                          tidal_node_ref to, const void *bytes, size_t len,
+                                          int64_t now_ns) {
+    uint64_t seq;
+    int dup;
+    TIDAL_SIM_ASSERT(net != NULL && (bytes != NULL || len == 0));
+    TIDAL_SIM_ASSERT(now_ns <= TIDAL_SIM__NET_NOW_MAX);
+    if (len > (size_t)TIDAL_SIM_MSG_BYTES_MAX) return TIDAL_ERR_LIMIT;
+    seq = ++net->seq;
+    net->stats.sent++;
+    if (tidal_sim_net_is_down(net, from)) {
+        net->stats.dropped_down++;
+        return TIDAL_OK;
+    }
+    if (!tidal_sim_net_reachable(net, from, to)) {
+        net->stats.dropped_partition++;
+        return TIDAL_OK;
+    }
+    if (tidal_sim__net_coin(net, TIDAL_SIM__NS_LOSS, seq, 0, net->loss_ppm)) {
+        net->stats.dropped_loss++;
+        return TIDAL_OK;
+    }
+    dup = tidal_sim__net_coin(net, TIDAL_SIM__NS_DUP, seq, 0, net->dup_ppm);
+    tidal_sim__net_enqueue(net, from, to, bytes, len, now_ns, seq, 0);
+    if (dup) {
+        net->stats.duplicated++;
+        tidal_sim__net_enqueue(net, from, to, bytes, len, now_ns, seq, 1);
+    }
+    return TIDAL_OK;
+}
+
+TIDAL_API int64_t tidal_sim_net_next_ns(const tidal_sim_net *net) {
+    TIDAL_SIM_ASSERT(net != NULL);
+    return net->n_heap ? net->heap[0].deliver_ns : INT64_MAX;
+}
+
+TIDAL_API int tidal_sim_net_pop(tidal_sim_net *net, int64_t now_ns, tidal_sim_msg *out) {
+    tidal_sim__flight f;
+    int cut;
+    TIDAL_SIM_ASSERT(net != NULL && out != NULL);
+    while (net->n_heap > 0 && net->heap[0].deliver_ns <= now_ns) {
+        tidal_sim__heap_pop(net, &f);
+        tidal_sim__link_sub(net, tidal_sim__link_key(f.from, f.to));
+        TIDAL_SIM_ASSERT(net->bytes_in_flight >= f.len);
+        net->bytes_in_flight -= f.len;
+        cut = !tidal_sim_net_reachable(net, f.from, f.to); /* checked again at delivery */
+        if (cut || tidal_sim_net_is_down(net, f.to)) {
+            if (cut) net->stats.dropped_partition++;
+            else net->stats.dropped_down++;
+            free(f.bytes);
+            continue;
+        }
+        if (f.len > 0 &&
+            tidal_sim__net_coin(net, TIDAL_SIM__NS_CORRUPT, f.seq, f.copy, net->corrupt_ppm)) {
+            uint64_t bit = tidal_sim__net_draw(net, TIDAL_SIM__NS_CORRUPT_BIT, f.seq, f.copy) %
+                           ((uint64_t)f.len * 8);
+            f.bytes[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+            net->stats.corrupted++;
+        }
+        net->stats.delivered++;
+        out->from = f.from;
+        out->to = f.to;
+        out->sent_ns = f.sent_ns;
+        out->deliver_ns = f.deliver_ns;
+        out->seq = f.seq;
+        out->bytes = f.bytes;
+        out->len = f.len;
+        return 1;
+    }
+    return 0;
+}
+
+TIDAL_API void tidal_sim_msg_free(tidal_sim_msg *m) {
+    TIDAL_SIM_ASSERT(m != NULL);
+    free(m->bytes);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- Stats and checks ----------------------------------------------------------------- */
+
+TIDAL_API void tidal_sim_net_stats_get(const tidal_sim_net *net, tidal_sim_net_stats *out) {
+    TIDAL_SIM_ASSERT(net != NULL && out != NULL);
+    *out = net->stats;
+    out->in_flight = net->n_heap;
+    out->in_flight_bytes = net->bytes_in_flight;
+}
+
+TIDAL_API void tidal_sim_net_check(const tidal_sim_net *net) {
+    const tidal_sim_net_stats *s = &net->stats;
+    uint64_t bytes = 0, links = 0;
+    uint32_t i, k;
+    TIDAL_SIM_ASSERT(net != NULL && net->n_heap <= TIDAL_SIM_NET_MSGS_MAX);
+    for (i = 0; i < net->n_heap; i++) {
+        const tidal_sim__flight *f = &net->heap[i];
+        TIDAL_SIM_ASSERT(i == 0 || !tidal_sim__flight_before(f, &net->heap[(i - 1) / 2]));
+        TIDAL_SIM_ASSERT(f->bytes != NULL && f->len <= TIDAL_SIM_MSG_BYTES_MAX);
+        TIDAL_SIM_ASSERT(f->seq >= 1 && f->seq <= net->seq && f->copy <= 1);
+        TIDAL_SIM_ASSERT(f->deliver_ns >= f->sent_ns);
+        TIDAL_SIM_ASSERT(tidal_sim__link_count(net, tidal_sim__link_key(f->from, f->to)) > 0);
+        bytes += f->len;
+    }
+    TIDAL_SIM_ASSERT(bytes == net->bytes_in_flight && bytes <= TIDAL_SIM_NET_BYTES_MAX);
+    for (i = 0; i < net->n_links; i++) {
+        TIDAL_SIM_ASSERT(i == 0 || net->links[i - 1].key < net->links[i].key);
+        TIDAL_SIM_ASSERT(net->links[i].in_flight >= 1);
+        TIDAL_SIM_ASSERT(net->links[i].in_flight <= TIDAL_SIM_LINK_QUEUE_MAX);
+        links += net->links[i].in_flight;
+    }
+    TIDAL_SIM_ASSERT(links == net->n_heap);
+    for (i = 0; i < net->n_cuts; i++) {
+        const tidal_sim__cut *c = &net->cuts[i];
+        TIDAL_SIM_ASSERT(c->handle >= 1 && c->handle <= net->last_handle);
+        TIDAL_SIM_ASSERT(i == 0 || net->cuts[i - 1].handle < c->handle);
+        for (k = 1; k < c->na; k++) TIDAL_SIM_ASSERT(c->a[k - 1] < c->a[k]);
+        for (k = 1; k < c->nb; k++) TIDAL_SIM_ASSERT(c->b[k - 1] < c->b[k]);
+    }
+    for (i = 1; i < net->n_down; i++) TIDAL_SIM_ASSERT(net->down[i - 1] < net->down[i]);
+    TIDAL_SIM_ASSERT(s->sent == net->seq);
+    TIDAL_SIM_ASSERT(s->sent + s->duplicated == s->delivered + s->dropped_loss +
+                                                    s->dropped_partition + s->dropped_down +
+                                                    s->dropped_overflow + net->n_heap);
+    TIDAL_SIM_ASSERT(s->corrupted <= s->delivered && s->duplicated <= s->sent);
+}
+
 // >>sim_env
 // The tidal_env methods of one node. Each file method counts one operation and checks
 // faults first (tidal_sim__op_begin), then validates, then acts; a call that fails
@@ -1375,11 +2187,10 @@ static tidal_result tidal_sim__env_list(void *user, const char *path,
 
 static tidal_result tidal_sim__env_send(void *user, tidal_node_ref to, const void *bytes,
                                         size_t len) {
-    (void)user;
-    (void)to;
-    (void)bytes;
-    (void)len;
-    return TIDAL_ERR_UNAVAILABLE; /* the network arrives with the cluster simulator */
+    tidal_sim_env *e = (tidal_sim_env *)user;
+    TIDAL_SIM_ASSERT(e != NULL && e->env.user == (void *)e);
+    if (!e->net) return TIDAL_ERR_UNAVAILABLE; /* a lone node: nobody to talk to */
+    return tidal_sim_net_send(e->net, e->self, to, bytes, len, e->now_ns);
 }
 
 TIDAL_API void tidal_sim_env_init(tidal_sim_env *e, tidal_sim_disk *disk, int64_t now_ns,
@@ -1414,6 +2225,13 @@ TIDAL_API void tidal_sim_env_advance(tidal_sim_env *e, int64_t dt_ns) {
     TIDAL_SIM_ASSERT(e != NULL && dt_ns >= 0);
     e->now_ns += dt_ns;
     e->mono_ns += dt_ns;
+}
+
+TIDAL_API void tidal_sim_env_attach_net(tidal_sim_env *e, tidal_sim_net *net,
+                                        tidal_node_ref self) {
+    TIDAL_SIM_ASSERT(e != NULL && e->env.user == (void *)e); /* initialised, not moved */
+    e->net = net;
+    e->self = self;
 }
 
 #ifdef __cplusplus

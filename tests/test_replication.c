@@ -1,0 +1,386 @@
+/* test_replication.c - leader/follower log shipping on the simulator: the seven scenarios
+   of the replication planning notes (decay equality, read-only followers, follower reads,
+   lag to zero, corrupt messages rejected, leader restart, duplicate delivery), under a
+   lossy, duplicating, reordering network. Elections and failover are not built yet. */
+#define TIDAL_IMPLEMENTATION
+#include "../tidal.h"
+#define TIDAL_SIM_IMPLEMENTATION
+#include "../tidal_sim.h"
+#include "tidal_test.h"
+
+#define T0 (INT64_C(1790000000) * TIDAL_NS_PER_S)
+#define MS INT64_C(1000000)
+#define NODES 3
+
+typedef struct cnode {
+    tidal_sim_disk *disk;
+    tidal_sim_env env;
+    tidal_config cfg;
+    tidal_db *db;
+} cnode;
+
+typedef struct cluster {
+    tidal_sim_net *net;
+    tidal_node_ref refs[NODES];
+    tidal_signal_def sigs[2];
+    cnode n[NODES];
+    int64_t now, next_tick;
+    uint64_t delivered;
+} cluster;
+
+static void node_start(cluster *c, int i) {
+    char msg[256];
+    tidal_result r = tidal_db_open_msg(&c->n[i].cfg, &c->n[i].db, msg, sizeof msg);
+    TT_CHECKF(r == TIDAL_OK, "node %d open: %s %s", i, tidal_strerror(r), msg);
+    tidal_sim_net_set_down(c->net, c->refs[i], 0);
+}
+
+static void cluster_init(cluster *c, uint64_t seed) {
+    int i;
+    memset(c, 0, sizeof *c);
+    c->net = tidal_sim_net_new(seed);
+    c->now = T0;
+    c->sigs[0].name = "view";
+    c->sigs[0].half_life_s = 3600;
+    c->sigs[1].name = "like";
+    c->sigs[1].half_life_s = 86400;
+    for (i = 0; i < NODES; i++) {
+        c->refs[i].region = (uint16_t)i; /* one shard, three regions */
+        c->refs[i].shard = 0;
+    }
+    for (i = 0; i < NODES; i++) {
+        cnode *n = &c->n[i];
+        n->disk = tidal_sim_disk_new(seed * 31 + (uint64_t)i);
+        tidal_sim_env_init(&n->env, n->disk, c->now, seed * 17 + (uint64_t)i);
+        tidal_sim_env_attach_net(&n->env, c->net, c->refs[i]);
+        n->cfg.env = &n->env.env;
+        n->cfg.path = "db";
+        n->cfg.node = c->refs[i];
+        n->cfg.replicas = c->refs;
+        n->cfg.replica_count = NODES;
+        n->cfg.schema.signals = c->sigs;
+        n->cfg.schema.signal_count = 2;
+        n->cfg.segment_bytes_max = 64 * 1024;
+        node_start(c, i);
+    }
+    c->next_tick = c->now + 10 * MS;
+}
+
+static void cluster_free(cluster *c) {
+    int i;
+    for (i = 0; i < NODES; i++) {
+        if (c->n[i].db) tidal_db_close(c->n[i].db);
+        tidal_sim_disk_free(c->n[i].disk);
+    }
+    tidal_sim_net_free(c->net);
+}
+
+static void cluster_set_time(cluster *c, int64_t t) {
+    int i;
+    int64_t dt = t - c->now;
+    c->now = t;
+    for (i = 0; i < NODES; i++) {
+        c->n[i].env.now_ns += dt;
+        c->n[i].env.mono_ns += dt;
+    }
+}
+
+/* Runs the cluster until virtual time until: delivers messages in order, ticks every
+   node every 10 ms. */
+static void cluster_run(cluster *c, int64_t until) {
+    for (;;) {
+        int64_t next = tidal_sim_net_next_ns(c->net);
+        tidal_sim_msg m;
+        int i;
+        if (c->next_tick < next) next = c->next_tick;
+        if (next > until) break;
+        if (next > c->now) cluster_set_time(c, next);
+        while (tidal_sim_net_pop(c->net, c->now, &m)) {
+            for (i = 0; i < NODES; i++)
+                if (c->refs[i].region == m.to.region && c->n[i].db) {
+                    (void)tidal_node_receive(c->n[i].db, m.from, m.bytes, m.len);
+                    c->delivered++;
+                }
+            tidal_sim_msg_free(&m);
+        }
+        if (c->now >= c->next_tick) {
+            for (i = 0; i < NODES; i++)
+                if (c->n[i].db) TT_EQ_INT(tidal_db_tick(c->n[i].db, 0), TIDAL_OK);
+            c->next_tick += 10 * MS;
+        }
+    }
+    if (until > c->now) cluster_set_time(c, until);
+}
+
+static void write_signals(cluster *c, int count, uint64_t items, uint64_t *last_lsn) {
+    tidal_signal s;
+    tidal_receipt rc;
+    int i;
+    memset(&s, 0, sizeof s);
+    TT_EQ_INT(tidal_db_batch_begin(c->n[0].db), TIDAL_OK);
+    for (i = 0; i < count; i++) {
+        s.item = 1 + tt_below(items);
+        s.type = (uint32_t)tt_below(2);
+        s.weight = 1.0 + (double)tt_below(3);
+        s.time_ns = c->now - (int64_t)tt_below(3600) * TIDAL_NS_PER_S;
+        TT_EQ_INT(tidal_signal_write(c->n[0].db, &s, &rc), TIDAL_OK);
+        if (i % 100 == 99) {
+            TT_EQ_INT(tidal_db_commit(c->n[0].db), TIDAL_OK);
+            TT_EQ_INT(tidal_db_batch_begin(c->n[0].db), TIDAL_OK);
+        }
+    }
+    TT_EQ_INT(tidal_db_commit(c->n[0].db), TIDAL_OK);
+    if (last_lsn) *last_lsn = rc.lsn;
+}
+
+static void digest_of(tidal_db *db, uint8_t out[32]) {
+    TT_EQ_INT(tidal_db_digest(db, TIDAL_ALL_TENANTS, out), TIDAL_OK);
+}
+
+static int caught_up(cluster *c) {
+    int i;
+    for (i = 1; i < NODES; i++) {
+        tidal_node_status st;
+        if (!c->n[i].db) return 0;
+        TT_EQ_INT(tidal_node_status_get(c->n[i].db, &st), TIDAL_OK);
+        if (st.leader_lsn != tidal_db_durable_lsn(c->n[0].db) || st.lag_events) return 0;
+    }
+    return 1;
+}
+
+static void check_converged(cluster *c) {
+    uint8_t d0[32], d[32];
+    int i;
+    digest_of(c->n[0].db, d0);
+    for (i = 1; i < NODES; i++) {
+        digest_of(c->n[i].db, d);
+        TT_CHECKF(!memcmp(d, d0, 32), "follower %d digest differs from the leader's", i);
+    }
+}
+
+/* 1. Follower decay scores equal the leader's to 6 decimals after 1,000 signals. */
+static void t_rep_decay_scores_match(void) {
+    cluster c;
+    uint64_t item, lsn = 0;
+    int i;
+    cluster_init(&c, tt_seed());
+    write_signals(&c, 1000, 50, &lsn);
+    cluster_run(&c, c.now + 2000 * MS);
+    TT_CHECK(caught_up(&c));
+    TT_CHECK(tidal_write_acked(c.n[0].db, lsn, TIDAL_ACK_QUORUM));
+    for (item = 1; item <= 50; item++)
+        for (i = 1; i < NODES; i++) {
+            tidal_signal_stats a, b;
+            TT_EQ_INT(tidal_signal_read(c.n[0].db, 0, item, 0, NULL, c.now, &a), TIDAL_OK);
+            TT_EQ_INT(tidal_signal_read(c.n[i].db, 0, item, 0, NULL, c.now, &b), TIDAL_OK);
+            TT_NEAR(a.score, b.score, 1e-6);
+            TT_EQ_INT(a.count[TIDAL_W_ALL], b.count[TIDAL_W_ALL]);
+        }
+    check_converged(&c);
+    cluster_free(&c);
+}
+
+/* 2. Every write entry point on a follower returns the read-only error naming the leader. */
+static void t_rep_follower_rejects_writes(void) {
+    cluster c;
+    tidal_db *f;
+    tidal_signal s;
+    tidal_id sid = 0;
+    uint8_t before[32], after[32];
+    cluster_init(&c, tt_seed());
+    f = c.n[1].db;
+    digest_of(f, before);
+    memset(&s, 0, sizeof s);
+    s.item = 1;
+    s.weight = 1;
+    TT_EQ_INT(tidal_signal_write(f, &s, NULL), TIDAL_ERR_READ_ONLY);
+    TT_CHECK(strstr(tidal_errmsg(f), "leader is region 0 shard 0") != NULL);
+    TT_EQ_INT(tidal_attr_set(f, 0, 1, "k", "v", NULL), TIDAL_ERR_READ_ONLY);
+    TT_EQ_INT(tidal_negative_add(f, 0, 1, TIDAL_HIDE, 2, NULL), TIDAL_ERR_READ_ONLY);
+    TT_EQ_INT(tidal_negative_remove(f, 0, 1, TIDAL_HIDE, 2, NULL), TIDAL_ERR_READ_ONLY);
+    TT_EQ_INT(tidal_session_start(f, 0, 1, 0, &sid), TIDAL_ERR_READ_ONLY);
+    TT_EQ_INT(tidal_session_open(f, 0, 77, 1, 0, 0), TIDAL_ERR_READ_ONLY);
+    digest_of(f, after);
+    TT_CHECK(!memcmp(before, after, 32));
+    cluster_free(&c);
+}
+
+/* 3. A follower answers RETRIEVE with the leader's ranking. */
+static void t_rep_follower_serves_retrieve(void) {
+    cluster c;
+    tidal_hit a[20], b[20];
+    uint32_t na = 0, nb = 0, i;
+    int k;
+    cluster_init(&c, tt_seed());
+    TT_EQ_INT(tidal_attr_set(c.n[0].db, 0, 3, "format", "video", NULL), TIDAL_OK);
+    TT_EQ_INT(tidal_negative_add(c.n[0].db, 0, 500, TIDAL_HIDE, 4, NULL), TIDAL_OK);
+    write_signals(&c, 600, 30, NULL);
+    cluster_run(&c, c.now + 2000 * MS);
+    TT_CHECK(caught_up(&c));
+    check_converged(&c);
+    TT_EQ_INT(tidal_retrieve_text(c.n[0].db, "RETRIEVE items SIGNAL view FOR USER 500 LIMIT 20", a, 20, &na, NULL), TIDAL_OK);
+    for (k = 1; k < NODES; k++) {
+        TT_EQ_INT(tidal_retrieve_text(c.n[k].db, "RETRIEVE items SIGNAL view FOR USER 500 LIMIT 20", b, 20, &nb, NULL), TIDAL_OK);
+        TT_EQ_INT(na, nb);
+        for (i = 0; i < na && i < nb; i++) {
+            TT_EQ_INT(a[i].item, b[i].item);
+            TT_NEAR(a[i].score, b[i].score, 1e-9);
+            TT_CHECK(a[i].item != 4);
+        }
+    }
+    cluster_free(&c);
+}
+
+/* 4. Lag reaches 0 within 5 s of the leader going quiet, also on a lossy network. */
+static void t_rep_lag_converges(void) {
+    cluster c;
+    int64_t quiet;
+    int ok = 0;
+    cluster_init(&c, tt_seed());
+    tidal_sim_net_set_faults(c.net, 100000, 50000, 100000); /* 10% loss, 5% dup, 10% reorder */
+    write_signals(&c, 5000, 400, NULL);
+    quiet = c.now;
+    while (c.now < quiet + 5000 * MS && !(ok = caught_up(&c))) cluster_run(&c, c.now + 50 * MS);
+    TT_CHECKF(ok, "followers still behind 5 s after the leader went quiet");
+    {
+        tidal_node_status st;
+        TT_EQ_INT(tidal_node_status_get(c.n[2].db, &st), TIDAL_OK);
+        TT_EQ_INT(st.lag_events, 0);
+        TT_EQ_INT(st.lag_ns, 0);
+        printf("  caught up after %.0f ms simulated\n", (double)(c.now - quiet) / MS);
+    }
+    check_converged(&c);
+    cluster_free(&c);
+}
+
+/* Captures the next message the leader sends to node 1 (an append). */
+static int next_append(cluster *c, tidal_sim_msg *out) {
+    int64_t until = c->now + 1000 * MS;
+    while (c->now < until) {
+        tidal_sim_msg m;
+        int64_t next = tidal_sim_net_next_ns(c->net);
+        if (next > until) break;
+        if (next > c->now) cluster_set_time(c, next);
+        while (tidal_sim_net_pop(c->net, c->now, &m)) {
+            if (m.to.region == 1 && m.len > TIDAL__MSG_HDR + 100) {
+                *out = m;
+                return 1;
+            }
+            tidal_sim_msg_free(&m);
+        }
+    }
+    return 0;
+}
+
+/* 5. A corrupted message (envelope or a batch inside) is rejected, counted, and changes
+   nothing; 7. the same batch delivered twice does not double anything. */
+static void t_rep_corrupt_and_duplicate(void) {
+    cluster c;
+    tidal_sim_msg m;
+    uint8_t before[32], after[32], *copy;
+    tidal_node_status st;
+    uint64_t bit;
+    memset(&m, 0, sizeof m);
+    cluster_init(&c, tt_seed());
+    write_signals(&c, 50, 10, NULL);
+    TT_CHECK(next_append(&c, &m));
+    if (!TT_OK()) {
+        cluster_free(&c);
+        return;
+    }
+    digest_of(c.n[1].db, before);
+    copy = (uint8_t *)malloc(m.len);
+    for (bit = 0; bit < (uint64_t)m.len * 8; bit += 1 + tt_below(97)) {
+        memcpy(copy, m.bytes, m.len);
+        copy[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        TT_EQ_INT(tidal_node_receive(c.n[1].db, m.from, copy, m.len), TIDAL_ERR_CORRUPT);
+    }
+    /* A damaged batch inside an intact envelope: the batch's own checksum catches it. */
+    memcpy(copy, m.bytes, m.len);
+    copy[TIDAL__MSG_HDR + TIDAL__WAL_HDR + 5] ^= 1;
+    tidal__msg_sum(copy, copy + TIDAL__MSG_HDR, m.len - TIDAL__MSG_HDR, copy + 56);
+    TT_EQ_INT(tidal_node_receive(c.n[1].db, m.from, copy, m.len), TIDAL_ERR_CORRUPT);
+    digest_of(c.n[1].db, after);
+    TT_CHECK(!memcmp(before, after, 32));
+    TT_EQ_INT(tidal_node_status_get(c.n[1].db, &st), TIDAL_OK);
+    TT_CHECK(st.msgs_corrupt > 10);
+    /* The real message, twice: applied once. */
+    TT_EQ_INT(tidal_node_receive(c.n[1].db, m.from, m.bytes, m.len), TIDAL_OK);
+    digest_of(c.n[1].db, before);
+    TT_EQ_INT(tidal_node_receive(c.n[1].db, m.from, m.bytes, m.len), TIDAL_OK);
+    digest_of(c.n[1].db, after);
+    TT_CHECK(!memcmp(before, after, 32));
+    free(copy);
+    tidal_sim_msg_free(&m);
+    cluster_run(&c, c.now + 2000 * MS);
+    TT_CHECK(caught_up(&c));
+    check_converged(&c);
+    cluster_free(&c);
+}
+
+/* 6. The leader crashes; followers keep serving reads; it restarts, ships the rest, and
+   the followers catch up. */
+static void t_rep_leader_restart(void) {
+    cluster c;
+    tidal_hit h[10];
+    uint32_t n = 0;
+    uint64_t lsn = 0;
+    cluster_init(&c, tt_seed());
+    write_signals(&c, 100, 20, &lsn);
+    cluster_run(&c, c.now + 1000 * MS);
+    TT_CHECK(tidal_write_acked(c.n[0].db, lsn, TIDAL_ACK_QUORUM));
+    tidal_sim_net_set_down(c.net, c.refs[0], 1);
+    tidal_sim_disk_crash(c.n[0].disk);
+    tidal_db_close(c.n[0].db);
+    c.n[0].db = NULL;
+    cluster_run(&c, c.now + 3000 * MS);
+    TT_EQ_INT(tidal_retrieve_text(c.n[1].db, "RETRIEVE items SIGNAL view LIMIT 10", h, 10, &n, NULL), TIDAL_OK);
+    TT_CHECK(n > 0);
+    tidal_sim_disk_restart(c.n[0].disk);
+    node_start(&c, 0);
+    if (c.n[0].db) {
+        write_signals(&c, 300, 20, &lsn);
+        cluster_run(&c, c.now + 2000 * MS);
+        TT_CHECK(caught_up(&c));
+        TT_CHECK(tidal_write_acked(c.n[0].db, lsn, TIDAL_ACK_QUORUM));
+        check_converged(&c);
+    }
+    cluster_free(&c);
+}
+
+/* A follower that restarts resumes from the leader position its own log recorded. */
+static void t_rep_follower_restart_resumes(void) {
+    cluster c;
+    tidal_node_status st;
+    cluster_init(&c, tt_seed());
+    write_signals(&c, 400, 20, NULL);
+    cluster_run(&c, c.now + 1500 * MS);
+    tidal_sim_disk_crash(c.n[2].disk);
+    tidal_sim_net_set_down(c.net, c.refs[2], 1);
+    tidal_db_close(c.n[2].db);
+    c.n[2].db = NULL;
+    write_signals(&c, 200, 20, NULL);
+    cluster_run(&c, c.now + 500 * MS);
+    tidal_sim_disk_restart(c.n[2].disk);
+    node_start(&c, 2);
+    if (c.n[2].db) {
+        TT_EQ_INT(tidal_node_status_get(c.n[2].db, &st), TIDAL_OK);
+        TT_CHECK(st.leader_lsn > 0); /* recovered, not restarted from zero */
+        cluster_run(&c, c.now + 2000 * MS);
+        TT_CHECK(caught_up(&c));
+        check_converged(&c);
+    }
+    cluster_free(&c);
+}
+
+static const tt_case tt_cases[] = {
+    TT_CASE(t_rep_decay_scores_match),
+    TT_CASE(t_rep_follower_rejects_writes),
+    TT_CASE(t_rep_follower_serves_retrieve),
+    TT_CASE(t_rep_lag_converges),
+    TT_CASE(t_rep_corrupt_and_duplicate),
+    TT_CASE(t_rep_leader_restart),
+    TT_CASE(t_rep_follower_restart_resumes),
+};
+
+int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
