@@ -303,13 +303,15 @@ typedef struct tidal_config {
                                           tidal_db_durable_lsn() */
     uint64_t segment_bytes_max;        /* WAL segment size before a new one; default 64 MiB */
     /* Replication (needs path). The replica group lists every member, this node included,
-       in the same order on every member. In this version the first member leads epoch 1;
-       elections and failover are not built yet. */
+       in the same order on every member. A new group starts with its first member leading
+       epoch 1; after that leaders are elected (one vote per epoch, persisted). */
     const tidal_node_ref *replicas;    /* NULL: not replicated */
     uint32_t replica_count;            /* 0, or 1..TIDAL_REPLICAS_MAX */
     int64_t heartbeat_ns;              /* leader heartbeat period; default 100 ms */
     int64_t retransmit_ns;             /* resend what a follower has not acknowledged after
                                           this long; default 400 ms */
+    int64_t election_timeout_ns;       /* a follower that hears no leader for a random time in
+                                          [t, 2t) runs for election; default 1 s */
 } tidal_config;
 
 #define TIDAL_FSYNC_DEFAULT 0u     /* = TIDAL_FSYNC_BATCH */
@@ -393,6 +395,7 @@ typedef struct tidal_node_status {
     int64_t lag_ns;           /* follower: how long it has been behind (0 when caught up) */
     uint64_t msgs_sent, msgs_received, msgs_corrupt, msgs_fenced;
     int needs_snapshot;       /* leader: some follower needs log the leader no longer has */
+    int has_leader;           /* 0 while an election is under way */
 } tidal_node_status;
 
 TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_status *out);
@@ -1142,7 +1145,16 @@ struct tidal_db {
     struct {
         uint64_t acked, sent;   /* sent > acked: one data message is in flight */
         int64_t sent_ns, hb_ns; /* last data message, last message of any kind */
+        uint64_t pushed;        /* its own log, applied here (while leading) */
     } peer[TIDAL_REPLICAS_MAX];
+    int role, leader_idx;            /* tidal_role or TIDAL__CANDIDATE; -1 = leader unknown */
+    uint64_t voted_epoch, pos_epoch, log_epoch;
+    uint32_t voted_for, votes;       /* node word + 1 (0 = none); bitmask of granted votes */
+    int64_t election_timeout_ns, election_due_ns;
+    uint64_t up_acked, up_sent;      /* follower: own log pushed to / applied by the leader */
+    int64_t up_sent_ns;
+    uint8_t *out;                    /* scratch for outgoing payloads */
+    size_t out_len, out_cap;
     uint64_t quorum_lsn;
     uint8_t *ship;                   /* recent committed batches, verbatim */
     size_t ship_len, ship_cap;
@@ -3990,7 +4002,8 @@ static tidal_result tidal__commit(tidal_db *db) {
     h.payload_len = (uint32_t)(len - TIDAL__WAL_HDR);
     h.hlc = db->hlc;
     h.epoch = db->epoch;
-    h.source_lsn = db->n_rep && db->self_rep != 0 ? db->leader_pos : 0;
+    h.source_lsn = db->n_rep && db->role == TIDAL_ROLE_FOLLOWER ? db->leader_pos : 0;
+    if (db->epoch > db->log_epoch) db->log_epoch = db->epoch;
     tidal__batch_hdr_put(db->batch, &h);
     tidal__batch_sum(db->batch, db->batch + TIDAL__WAL_HDR, h.payload_len, h.sum);
     memcpy(db->batch + 80, h.sum, 32);
@@ -4172,7 +4185,12 @@ static const char *tidal__batch_replay(tidal_db *db, const uint8_t *p, size_t av
     if (*r != TIDAL_OK) return NULL;
     db->incarnation = h.incarnation;
     if (h.epoch > db->epoch) db->epoch = h.epoch;
-    if (h.source_lsn && h.epoch == db->epoch && h.source_lsn > db->leader_pos) db->leader_pos = h.source_lsn;
+    if (h.epoch > db->log_epoch) db->log_epoch = h.epoch;
+    if (h.epoch > db->pos_epoch) {
+        db->pos_epoch = h.epoch;
+        db->leader_pos = 0;
+    }
+    if (h.source_lsn && h.epoch == db->pos_epoch && h.source_lsn > db->leader_pos) db->leader_pos = h.source_lsn;
     if (h.last_lsn > db->stats.snapshot_lsn) *r = tidal__batch_events(db, p + TIDAL__WAL_HDR, &h, 1, &why);
     if (tidal__hlc_cmp(h.hlc, db->hlc) > 0) db->hlc = h.hlc;
     *used = TIDAL__WAL_HDR + h.payload_len;
@@ -4632,7 +4650,7 @@ static const char *tidal__snap_decode(tidal_db *db, const uint8_t *body, size_t 
         if (!tidal__sd_tenant(&d, (uint32_t)t)) return d.why ? d.why : "bad tenant";
     }
     if (!tidal__sd_index(&d)) return d.why ? d.why : "bad index";
-    db->epoch = tidal__rd_u64(&d.r);
+    db->epoch = db->log_epoch = db->pos_epoch = tidal__rd_u64(&d.r);
     db->leader_pos = tidal__rd_u64(&d.r);
     if (d.r.bad) return "truncated replication position";
     if (d.r.pos != d.r.n) return "trailing bytes";
@@ -5447,9 +5465,10 @@ static tidal_result tidal__config_load(tidal_db *db, const tidal_config *cfg) {
         if (self == UINT32_MAX) return tidal__err(db, TIDAL_ERR_INVALID, "config.replicas lacks config.node");
         db->n_rep = cfg->replica_count;
         db->self_rep = self;
-        db->epoch = 1;
     }
     db->heartbeat_ns = cfg->heartbeat_ns ? cfg->heartbeat_ns : 100 * 1000 * 1000;
+    db->election_timeout_ns = cfg->election_timeout_ns > 0 ? cfg->election_timeout_ns : TIDAL_NS_PER_S;
+    db->leader_idx = -1;
     db->retransmit_ns = cfg->retransmit_ns ? cfg->retransmit_ns : 400 * 1000 * 1000;
     if (cfg->path) strcpy(db->path, cfg->path);
     db->wal_on = cfg->path != NULL;
@@ -5483,6 +5502,7 @@ static tidal_result tidal__config_load(tidal_db *db, const tidal_config *cfg) {
 }
 
 static void tidal__db_free(tidal_db *db);
+static tidal_result tidal__rep_open(tidal_db *db);
 
 TIDAL_API tidal_result tidal_db_open_msg(const tidal_config *cfg, tidal_db **out, char *msg,
                                          size_t cap) {
@@ -5513,6 +5533,7 @@ TIDAL_API tidal_result tidal_db_open_msg(const tidal_config *cfg, tidal_db **out
     }
     if (db->wal_on) {
         r = tidal__recover(db);
+        if (r == TIDAL_OK && db->n_rep) r = tidal__rep_open(db);
         if (r != TIDAL_OK) {
             if (msg && cap) snprintf(msg, cap, "%s", db->errmsg); /* names file and offset */
             tidal__db_free(db);
@@ -5601,6 +5622,7 @@ static void tidal__db_free(tidal_db *db) {
     tidal__free(db, db->batch, db->batch_cap);
     tidal__free(db, db->segs, sizeof(uint64_t) * db->cap_segs);
     tidal__free(db, db->ship, db->ship_cap);
+    tidal__free(db, db->out, db->out_cap);
     TIDAL_ASSERT(db->stats.bytes_state == 0); /* every allocation was returned */
     a.free(a.user, db, sizeof *db);
 }
@@ -5638,9 +5660,12 @@ static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *
     uint64_t lsn = 0;
     tidal_result r;
     if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
-    if (db->n_rep && db->self_rep != 0)
+    if (db->n_rep && db->role != TIDAL_ROLE_LEADER) {
+        if (db->leader_idx < 0)
+            return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only: no leader known (election under way)");
         return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only follower: the leader is region %u shard %u",
-                          db->rep[0].region, db->rep[0].shard);
+                          db->rep[db->leader_idx].region, db->rep[db->leader_idx].shard);
+    }
     TIDAL_ASSERT(!tidal__event_invalid(db, ev)); /* the entry points validated it */
     if (tidal__event_applied(db, ev->id)) {
         db->stats.events_duplicate++;
@@ -5661,9 +5686,11 @@ static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *
         }
         if (db->tap) db->tap(db->tap_ctx, ev);
     }
-    if (db->wal_on && !db->in_batch &&
-        (db->batch_delay_ns == 0 || db->batch_count >= db->batch_events_max ||
-         db->batch_len >= TIDAL_BATCH_BYTES_MAX / 2)) {
+    /* A full batch commits now, even inside batch_begin/commit: one batch must stay under
+       TIDAL_BATCH_BYTES_MAX to be readable again. The explicit commit still acknowledges. */
+    if (db->wal_on && ((!db->in_batch && db->batch_delay_ns == 0) ||
+                       db->batch_count >= db->batch_events_max ||
+                       db->batch_len >= TIDAL_BATCH_BYTES_MAX / 2)) {
         r = tidal__commit(db);
         if (r != TIDAL_OK) return r;
     }
@@ -6062,7 +6089,7 @@ TIDAL_API tidal_result tidal_db_tick(tidal_db *db, int64_t now_ns) {
     if (now_ns < 0) return tidal__err(db, TIDAL_ERR_INVALID, "negative time");
     if (!now_ns) now_ns = tidal__now(db);
     if (db->n_rep) tidal__rep_tick(db);
-    if (db->n_rep && db->self_rep != 0) return TIDAL_OK; /* expiry events come from the leader */
+    if (db->n_rep && db->role != TIDAL_ROLE_LEADER) return TIDAL_OK; /* expiry: the leader's job */
     if (db->wal_on && db->batch_count && !db->in_batch && db->batch_delay_ns &&
         db->env->clock_mono_ns(db->env->user) - db->batch_start_ns >= db->batch_delay_ns) {
         tidal_result r = tidal__commit(db);
@@ -6170,18 +6197,31 @@ TIDAL_API tidal_result tidal_retrieve_text(tidal_db *db, const char *text, tidal
 }
 
 // >>replication
-// Leader/follower shipping of the write-ahead log (DESIGN 5.2-5.5, without elections yet:
-// the first member of the group leads epoch 1). The leader ships each batch verbatim as
-// soon as it is durable, tracks what each follower acknowledged, resends after a silence,
-// and reads from its own log files when a laggard needs batches no longer in memory.
-// Followers check every batch, fold its events (deduplicated by id) into their own log
-// with the leader position stamped on the batch, and acknowledge only after their fsync.
-// Messages: 88-byte checksummed header, then the payload; anything malformed is dropped.
+// Replica groups (DESIGN 5.2-5.5). One leader per epoch takes writes and ships each log
+// batch verbatim as soon as it is durable; followers fold the events (deduplicated by id)
+// into their own log, stamped with the leader position, and acknowledge after their fsync.
+// Followers also push their own log to the leader, skipping what came from that leader, so
+// events a deposed leader acknowledged LOCAL merge back instead of being lost. Elections:
+// a follower that hears nothing for its randomized timeout runs for epoch + 1; a node votes
+// once per epoch (persisted before it answers) for a candidate at least as up to date.
+// Messages from a lower epoch are fenced. Snapshot transfer to a follower whose needed log
+// is gone is not built yet (needs_snapshot reports it).
 
 #define TIDAL__MSG_MAGIC UINT32_C(0x4D4C4454) /* "TDLM" */
 #define TIDAL__MSG_HDR 88
+#define TIDAL__META_BYTES 64
 
-enum { TIDAL__MSG_APPEND = 1, TIDAL__MSG_ACK = 2 };
+enum {
+    TIDAL__MSG_APPEND = 1,   /* leader -> follower: a = lsn before the batches, b = durable lsn */
+    TIDAL__MSG_ACK = 2,      /* follower -> leader: a = leader lsn applied, b = 1 gap, 2 stale */
+    TIDAL__MSG_VOTE_REQ = 3, /* candidate: a = events held, b = newest epoch in its log */
+    TIDAL__MSG_VOTE = 4,     /* a = 1 granted */
+    TIDAL__MSG_PUSH = 5,     /* follower -> leader: a = own lsn before, b = own lsn covered */
+    TIDAL__MSG_PUSH_ACK = 6, /* leader -> follower: a = follower lsn applied, b = 1 gap */
+    TIDAL__MSG_TYPE_MAX = 6
+};
+
+enum { TIDAL__CANDIDATE = 3 }; /* internal role beside tidal_role's FOLLOWER and LEADER */
 
 typedef struct tidal__msg_hdr {
     uint32_t magic, version, type, from, to, incarnation;
@@ -6249,7 +6289,7 @@ static const char *tidal__msg_check(const tidal_db *db, const uint8_t *p, size_t
     if (h->payload_len != len - TIDAL__MSG_HDR) return "length mismatch";
     tidal__msg_sum(p, p + TIDAL__MSG_HDR, h->payload_len, sum);
     if (memcmp(sum, h->sum, 32)) return "checksum mismatch";
-    if (h->type != TIDAL__MSG_APPEND && h->type != TIDAL__MSG_ACK) return "unknown message type";
+    if (h->type < TIDAL__MSG_APPEND || h->type > TIDAL__MSG_TYPE_MAX) return "unknown message type";
     if (h->to != tidal__node_word(db->node)) return "addressed to another node";
     return NULL;
 }
@@ -6287,7 +6327,106 @@ static void tidal__rep_send(tidal_db *db, uint32_t i, uint32_t type, uint64_t a,
     tidal__free(db, m, TIDAL__MSG_HDR + len);
 }
 
-static int tidal__rep_leading(const tidal_db *db) { return db->n_rep && db->self_rep == 0; }
+static int tidal__rep_leading(const tidal_db *db) { return db->n_rep && db->role == TIDAL_ROLE_LEADER; }
+
+static int64_t tidal__mono(tidal_db *db) { return db->env->clock_mono_ns(db->env->user); }
+
+/* A fresh randomized election deadline in [timeout, 2 * timeout) from now. */
+static void tidal__rep_arm_election(tidal_db *db) {
+    uint64_t r = 0;
+    db->env->random_fill(db->env->user, &r, sizeof r);
+    db->election_due_ns = tidal__mono(db) + db->election_timeout_ns +
+                          (int64_t)(r % (uint64_t)db->election_timeout_ns);
+}
+
+/* ---- persisted epoch and vote ---- */
+
+static void tidal__meta_name(const tidal_db *db, char *out, size_t cap, int tmp) {
+    snprintf(out, cap, "%s/meta-%04x-%04x.%s", db->path, db->node.region, db->node.shard,
+             tmp ? "tmp" : "dat");
+}
+
+/* Writes (epoch, vote) durably before the node acts on them: temp file, fsync, rename,
+   directory fsync. Layout: magic u32, version u32, epoch u64, voted epoch u64, voted for
+   u32 (node word + 1; 0 none), 4 zero bytes, BLAKE3 u8[32] of the first 32 bytes. */
+static tidal_result tidal__meta_save(tidal_db *db) {
+    const tidal_env *env = db->env;
+    uint8_t b[TIDAL__META_BYTES], *w = b;
+    char tmp[TIDAL_PATH_MAX + 64], fin[TIDAL_PATH_MAX + 64];
+    void *f = NULL;
+    tidal_result r;
+    memset(b, 0, sizeof b);
+    w = tidal__wr_le(w, UINT32_C(0x4D4C4454) ^ 0x01000000, 4);
+    w = tidal__wr_le(w, 1, 4);
+    w = tidal__wr_le(w, db->epoch, 8);
+    w = tidal__wr_le(w, db->voted_epoch, 8);
+    w = tidal__wr_le(w, db->voted_for, 4);
+    tidal_blake3(b, 32, b + 32);
+    tidal__meta_name(db, tmp, sizeof tmp, 1);
+    tidal__meta_name(db, fin, sizeof fin, 0);
+    r = env->file_open(env->user, tmp, TIDAL_OPEN_READ | TIDAL_OPEN_WRITE | TIDAL_OPEN_CREATE, &f);
+    if (r == TIDAL_OK) r = env->file_truncate(env->user, f, 0);
+    if (r == TIDAL_OK) r = env->file_write(env->user, f, 0, b, sizeof b);
+    if (r == TIDAL_OK) r = env->file_sync(env->user, f);
+    if (f) env->file_close(env->user, f);
+    if (r == TIDAL_OK) r = env->file_rename(env->user, tmp, fin);
+    if (r == TIDAL_OK) r = env->dir_sync(env->user, db->path);
+    if (r != TIDAL_OK) {
+        db->fatal = 1;
+        return tidal__err(db, r, "saving epoch failed (%s); the handle must be reopened", tidal_strerror(r));
+    }
+    return TIDAL_OK;
+}
+
+static tidal_result tidal__meta_load(tidal_db *db) {
+    char name[TIDAL_PATH_MAX + 64];
+    uint8_t *p, sum[32];
+    size_t n;
+    tidal__rd r;
+    tidal_result io;
+    tidal__meta_name(db, name, sizeof name, 0);
+    io = tidal__read_file(db, name, &p, &n);
+    if (io == TIDAL_ERR_NOT_FOUND) return TIDAL_OK;
+    if (io != TIDAL_OK) return tidal__err(db, io, "%s: %s", name, tidal_strerror(io));
+    if (n == TIDAL__META_BYTES) tidal_blake3(p, 32, sum);
+    if (n != TIDAL__META_BYTES || memcmp(sum, p + 32, 32)) {
+        tidal__free(db, p, n);
+        return tidal__err(db, TIDAL_ERR_CORRUPT, "%s: offset 0: bad epoch record", name);
+    }
+    memset(&r, 0, sizeof r);
+    r.p = p;
+    r.n = n;
+    (void)tidal__rd_u64(&r);
+    {
+        uint64_t e = tidal__rd_u64(&r);
+        if (e > db->epoch) db->epoch = e;
+    }
+    db->voted_epoch = tidal__rd_u64(&r);
+    db->voted_for = tidal__rd_u32(&r);
+    tidal__free(db, p, n);
+    return TIDAL_OK;
+}
+
+/* Moves to a higher epoch as a follower, persisting it first. */
+static tidal_result tidal__rep_adopt(tidal_db *db, uint64_t epoch, int leader) {
+    TIDAL_ASSERT(epoch >= db->epoch);
+    if (epoch > db->epoch) {
+        db->epoch = epoch;
+        db->role = TIDAL_ROLE_FOLLOWER;
+        db->leader_idx = -1;
+        if (tidal__meta_save(db) != TIDAL_OK) return TIDAL_ERR_FATAL;
+    }
+    if (leader >= 0 && leader != db->leader_idx) {
+        db->role = TIDAL_ROLE_FOLLOWER;
+        db->leader_idx = leader;
+        db->up_acked = db->up_sent = 0; /* push our whole log to the new leader */
+    }
+    if (db->pos_epoch != db->epoch) { /* a new leader's log: positions start over */
+        db->pos_epoch = db->epoch;
+        db->leader_pos = db->leader_durable = 0;
+    }
+    return TIDAL_OK;
+}
 
 /* The leader's highest lsn durable on a majority (itself included). */
 static void tidal__rep_quorum(tidal_db *db) {
@@ -6340,8 +6479,7 @@ static void tidal__ship_keep(tidal_db *db, const uint8_t *batch, size_t len) {
     db->ship_len += len;
 }
 
-/* Finds the batches that start at lsn from in buf (a run of whole batches); returns the
-   offset, or SIZE_MAX if from is not at a batch start there. */
+/* Offset of the batch starting at lsn from in buf (whole batches), or SIZE_MAX. */
 static size_t tidal__batches_find(const uint8_t *buf, size_t len, uint64_t from) {
     size_t off = 0;
     while (off + TIDAL__WAL_HDR <= len) {
@@ -6354,69 +6492,101 @@ static size_t tidal__batches_find(const uint8_t *buf, size_t len, uint64_t from)
     return SIZE_MAX;
 }
 
-/* Sends follower i the batches after lsn sent[i] (as many as fit one message), or an
-   empty append as a heartbeat. Reads the log files when memory no longer holds them. */
-static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
-    uint64_t from = db->peer[i].sent + 1;
+/* Collects whole batches of this node's log from lsn from on, up to one message, into
+   db->out. skip_leader drops batches that came from the current leader (a push need not
+   return them). *covered receives the last lsn looked at. Returns 0 if the log no longer
+   holds from (state transfer would be needed). */
+static int tidal__log_slice(tidal_db *db, uint64_t from, int skip_leader, uint64_t *covered) {
     const uint8_t *src = NULL;
     uint8_t *file = NULL;
-    size_t src_len = 0, off = SIZE_MAX, end, file_len = 0;
-    if (from <= db->durable_lsn) {
-        if (db->ship_first && from >= db->ship_first) {
-            src = db->ship;
-            src_len = db->ship_len;
-            off = tidal__batches_find(src, src_len, from);
-        } else {
-            uint32_t k;
-            char name[TIDAL_PATH_MAX + 64];
-            for (k = 0; k + 1 < db->n_segs && db->segs[k + 1] <= from; k++) {}
-            if (db->n_segs && db->segs[k] <= from) {
-                tidal__seg_name(db, db->segs[k], "log", name, sizeof name);
-                if (tidal__read_file(db, name, &file, &file_len) == TIDAL_OK) {
-                    src = file;
-                    src_len = file_len;
-                    off = tidal__batches_find(src, src_len, from);
-                }
+    size_t src_len = 0, off = SIZE_MAX, file_len = 0;
+    *covered = from - 1;
+    db->out_len = 0;
+    if (from > db->durable_lsn) return 1;
+    if (db->ship_first && from >= db->ship_first) {
+        src = db->ship;
+        src_len = db->ship_len;
+        off = tidal__batches_find(src, src_len, from);
+    } else {
+        uint32_t k;
+        char name[TIDAL_PATH_MAX + 64];
+        for (k = 0; k + 1 < db->n_segs && db->segs[k + 1] <= from; k++) {}
+        if (db->n_segs && db->segs[k] <= from) {
+            tidal__seg_name(db, db->segs[k], "log", name, sizeof name);
+            if (tidal__read_file(db, name, &file, &file_len) == TIDAL_OK) {
+                src = file;
+                src_len = file_len;
+                off = tidal__batches_find(src, src_len, from);
             }
-            if (off == SIZE_MAX) db->needs_snapshot = 1; /* state transfer is not built yet */
         }
     }
-    end = off;
-    while (off != SIZE_MAX && end + TIDAL__WAL_HDR <= src_len) { /* whole batches only */
+    while (off != SIZE_MAX && off + TIDAL__WAL_HDR <= src_len) {
         tidal__batch_hdr h;
-        size_t next;
-        tidal__batch_hdr_get(src + end, &h);
-        next = end + TIDAL__WAL_HDR + h.payload_len;
-        if (next > src_len || (next - off > TIDAL_MSG_BYTES_MAX - TIDAL__MSG_HDR && end > off)) break;
-        db->peer[i].sent = h.last_lsn;
-        end = next;
+        size_t len;
+        tidal__batch_hdr_get(src + off, &h);
+        len = TIDAL__WAL_HDR + h.payload_len;
+        if (off + len > src_len || h.last_lsn > db->durable_lsn) break;
+        if (db->out_len && db->out_len + len > TIDAL_MSG_BYTES_MAX - TIDAL__MSG_HDR) break;
+        if (!(skip_leader && h.source_lsn && h.epoch == db->epoch)) {
+            if (db->out_len + len > db->out_cap) {
+                size_t cap = db->out_cap ? db->out_cap : 65536;
+                uint8_t *p;
+                while (cap < db->out_len + len) cap *= 2;
+                p = (uint8_t *)tidal__realloc(db, db->out, db->out_cap, cap);
+                if (!p) break;
+                db->out = p;
+                db->out_cap = cap;
+            }
+            memcpy(db->out + db->out_len, src + off, len);
+            db->out_len += len;
+        }
+        *covered = h.last_lsn;
+        off += len;
     }
-    if (off == SIZE_MAX) off = end = 0;
-    tidal__rep_send(db, i, TIDAL__MSG_APPEND, from - 1, db->durable_lsn, src ? src + off : NULL, end - off);
-    if (end > off) db->peer[i].sent_ns = now; /* only data arms the resend timer */
-    db->peer[i].hb_ns = now;
     tidal__free(db, file, file_len);
+    return *covered >= from || from > db->durable_lsn;
 }
 
-/* Called after every commit: a leader keeps and ships the batch at once (ship on
-   durability, not on segment seal) to every follower that is caught up. */
+/* Leader -> follower i: the batches after sent[i], or an empty append as a heartbeat. */
+static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
+    uint64_t from = db->peer[i].sent + 1, covered = 0;
+    if (!tidal__log_slice(db, from, 0, &covered)) db->needs_snapshot = 1;
+    if (covered >= from) {
+        db->peer[i].sent = covered;
+        db->peer[i].sent_ns = now; /* only data arms the resend timer */
+    }
+    tidal__rep_send(db, i, TIDAL__MSG_APPEND, from - 1, db->durable_lsn, db->out, db->out_len);
+    db->peer[i].hb_ns = now;
+}
+
+/* Follower -> leader: its own log after up_sent, minus what came from this leader. */
+static void tidal__push_up(tidal_db *db, int64_t now) {
+    uint64_t from = db->up_sent + 1, covered = 0;
+    if (db->leader_idx < 0 || from > db->durable_lsn) return;
+    if (!tidal__log_slice(db, from, 1, &covered) || covered < from) return;
+    tidal__rep_send(db, (uint32_t)db->leader_idx, TIDAL__MSG_PUSH, from - 1, covered, db->out, db->out_len);
+    db->up_sent = covered;
+    db->up_sent_ns = now;
+}
+
+/* Called after every commit: keep the batch for shipping; a leader ships it at once (on
+   durability, not on segment seal) to every follower with nothing in flight. */
 static void tidal__rep_committed(tidal_db *db, const uint8_t *batch, size_t len) {
     uint32_t i;
-    int64_t now;
-    if (!tidal__rep_leading(db)) return;
+    int64_t now = tidal__mono(db);
     tidal__ship_keep(db, batch, len);
+    if (!tidal__rep_leading(db)) return;
     tidal__rep_quorum(db);
-    now = db->env->clock_mono_ns(db->env->user);
-    for (i = 1; i < db->n_rep; i++)
-        if (db->peer[i].sent == db->peer[i].acked) tidal__ship_to(db, i, now);
+    for (i = 0; i < db->n_rep; i++)
+        if (i != db->self_rep && db->peer[i].sent == db->peer[i].acked) tidal__ship_to(db, i, now);
 }
 
-/* Folds one checked leader batch into this follower's own log. */
+/* Folds the events of one checked batch into this node's log (duplicates dropped) and
+   commits them. The caller sets the position the batch brings it to. */
 static tidal_result tidal__ingest_batch(tidal_db *db, const uint8_t *p, const tidal__batch_hdr *h) {
     tidal__rd r;
     uint32_t i;
     tidal_result res = TIDAL_OK;
-    const char *why;
     r.p = p + TIDAL__WAL_HDR;
     r.n = h->payload_len;
     r.pos = 0;
@@ -6425,58 +6595,85 @@ static tidal_result tidal__ingest_batch(tidal_db *db, const uint8_t *p, const ti
     for (i = 0; i < h->count && res == TIDAL_OK; i++) {
         tidal__event ev;
         int dup;
-        why = tidal__event_get(db, &r, &ev, db->scratch_tags, db->cap_scratch_tags);
+        const char *why = tidal__event_get(db, &r, &ev, db->scratch_tags, db->cap_scratch_tags);
         TIDAL_ASSERT(!why); /* checked whole before */
         if (why || tidal__event_applied(db, ev.id)) continue;
         if (!tidal__batch_add(db, &ev)) return TIDAL_ERR_NOMEM;
         res = tidal__apply(db, &ev, &dup);
         if (tidal__hlc_cmp(ev.hlc, db->hlc) > 0) db->hlc = ev.hlc;
     }
-    if (res != TIDAL_OK) return res;
-    db->leader_pos = h->last_lsn;
-    if (db->batch_count) return tidal__commit(db);
-    return TIDAL_OK;
+    return res;
 }
 
-static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p,
-                                     int from_idx) {
+/* Checks every batch of a payload whole before anything is applied. */
+static const char *tidal__payload_check(tidal_db *db, const uint8_t *p, size_t len) {
     size_t off = 0;
-    int gap = 0;
-    tidal_result r = TIDAL_OK;
-    int64_t now = db->env->clock_mono_ns(db->env->user);
-    if (from_idx != 0) return tidal__err(db, TIDAL_ERR_INVALID, "append from a non-leader");
-    if (m->b > db->leader_durable) db->leader_durable = m->b;
-    while (off < m->payload_len && r == TIDAL_OK) {
+    while (off < len) {
         tidal__batch_hdr h;
-        const char *why = tidal__batch_check(db, p + off, m->payload_len - off, &h);
+        const char *why = tidal__batch_check(db, p + off, len - off, &h);
         if (!why && h.schema_fp != db->schema_fp) why = tidal__schema_mismatch;
         if (!why) {
-            uint32_t cap = h.payload_len / 16 + 1;
-            if (!TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, cap)) return TIDAL_ERR_NOMEM;
-            r = tidal__batch_events(db, p + off + TIDAL__WAL_HDR, &h, 0, &why);
-            if (r == TIDAL_ERR_CORRUPT) r = TIDAL_OK;
+            if (!TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, h.payload_len / 16 + 1))
+                return "out of memory";
+            if (tidal__batch_events(db, p + off + TIDAL__WAL_HDR, &h, 0, &why) == TIDAL_ERR_NOMEM)
+                return "out of memory";
         }
-        if (why) {
-            db->msgs_corrupt++;
-            return tidal__err(db, TIDAL_ERR_CORRUPT, "append: batch at %zu: %s", off, why);
-        }
-        if (h.first_lsn > db->leader_pos + 1) { /* a gap: ask for what is missing */
-            gap = 1;
-            break;
-        }
-        if (h.last_lsn > db->leader_pos) r = tidal__ingest_batch(db, p + off, &h);
+        if (why) return why;
         off += TIDAL__WAL_HDR + h.payload_len;
     }
+    return NULL;
+}
+
+/* Applies the batches of a checked payload. contiguous: each must continue *pos (a gap
+   stops and returns 1), and *pos advances, committed batch by batch so each follower
+   batch carries the leader position it completes. Otherwise (a push) all are applied. */
+static int tidal__payload_apply(tidal_db *db, const uint8_t *p, size_t len, uint64_t *pos,
+                                int contiguous, tidal_result *r) {
+    size_t off = 0;
+    *r = TIDAL_OK;
+    while (off < len && *r == TIDAL_OK) {
+        tidal__batch_hdr h;
+        tidal__batch_hdr_get(p + off, &h);
+        if (contiguous && h.first_lsn > *pos + 1) return 1;
+        if (!contiguous || h.last_lsn > *pos) {
+            *r = tidal__ingest_batch(db, p + off, &h);
+            if (contiguous && *r == TIDAL_OK) *pos = h.last_lsn;
+            if (*r == TIDAL_OK && db->batch_count) *r = tidal__commit(db);
+        }
+        off += TIDAL__WAL_HDR + h.payload_len;
+    }
+    return 0;
+}
+
+/* ---- message handlers ---- */
+
+static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p,
+                                     int from) {
+    const char *why;
+    tidal_result r;
+    int gap;
+    int64_t now = tidal__mono(db);
+    if (tidal__rep_leading(db) && m->epoch == db->epoch)
+        return tidal__err(db, TIDAL_ERR_INVALID, "two leaders in epoch %llu", (unsigned long long)m->epoch);
+    if ((r = tidal__rep_adopt(db, m->epoch, from)) != TIDAL_OK) return r;
+    tidal__rep_arm_election(db); /* the leader is alive */
+    if (m->b > db->leader_durable) db->leader_durable = m->b;
+    if ((why = tidal__payload_check(db, p, m->payload_len)) != NULL) {
+        db->msgs_corrupt++;
+        return tidal__err(db, TIDAL_ERR_CORRUPT, "append: %s", why);
+    }
+    gap = tidal__payload_apply(db, p, m->payload_len, &db->leader_pos, 1, &r);
     if (db->leader_pos >= db->leader_durable) db->behind_since_ns = 0;
     else if (!db->behind_since_ns) db->behind_since_ns = now;
-    if (r == TIDAL_OK) tidal__rep_send(db, 0, TIDAL__MSG_ACK, db->leader_pos, (uint64_t)gap, NULL, 0);
+    if (r == TIDAL_OK) tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_ACK, db->leader_pos, (uint64_t)gap, NULL, 0);
+    if (r == TIDAL_OK && db->up_sent == db->up_acked) tidal__push_up(db, now);
     return r;
 }
 
 /* An ack says how far the follower's log goes (a) and whether it saw a gap (b = 1). */
-static void tidal__on_ack(tidal_db *db, const tidal__msg_hdr *m, int from_idx) {
-    uint32_t i = (uint32_t)from_idx;
-    if (from_idx <= 0) return;
+static void tidal__on_ack(tidal_db *db, const tidal__msg_hdr *m, int from) {
+    uint32_t i = (uint32_t)from;
+    if (!tidal__rep_leading(db) || m->epoch != db->epoch) return;
     if (m->a < db->peer[i].acked || m->b == 1) {
         /* The follower has less than we assumed (a gap from reordering, or it lost its
            disk): resend from what it has. A stale ack costs only a resend, since applying
@@ -6489,11 +6686,108 @@ static void tidal__on_ack(tidal_db *db, const tidal__msg_hdr *m, int from_idx) {
     }
     tidal__rep_quorum(db);
     if (db->peer[i].sent == db->peer[i].acked && db->peer[i].sent < db->durable_lsn)
-        tidal__ship_to(db, i, db->env->clock_mono_ns(db->env->user));
+        tidal__ship_to(db, i, tidal__mono(db));
+}
+
+static tidal_result tidal__on_push(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p, int from) {
+    const char *why;
+    tidal_result r = TIDAL_OK;
+    uint32_t i = (uint32_t)from;
+    int gap = 0;
+    if (!tidal__rep_leading(db) || m->epoch != db->epoch) return TIDAL_OK; /* not ours to take */
+    if ((why = tidal__payload_check(db, p, m->payload_len)) != NULL) {
+        db->msgs_corrupt++;
+        return tidal__err(db, TIDAL_ERR_CORRUPT, "push: %s", why);
+    }
+    if (m->a > db->peer[i].pushed) gap = 1; /* an earlier push was lost */
+    else if (m->b > db->peer[i].pushed) {
+        uint64_t unused = 0;
+        (void)tidal__payload_apply(db, p, m->payload_len, &unused, 0, &r);
+        if (r == TIDAL_OK) db->peer[i].pushed = m->b;
+    }
+    if (r == TIDAL_OK) tidal__rep_send(db, i, TIDAL__MSG_PUSH_ACK, db->peer[i].pushed, (uint64_t)gap, NULL, 0);
+    return r;
+}
+
+static void tidal__on_push_ack(tidal_db *db, const tidal__msg_hdr *m, int from) {
+    if (from != db->leader_idx || m->epoch != db->epoch) return;
+    if (m->a < db->up_acked || m->b == 1) db->up_acked = db->up_sent = m->a;
+    else {
+        db->up_acked = m->a;
+        if (db->up_sent < m->a) db->up_sent = m->a;
+    }
+    if (db->up_sent == db->up_acked) tidal__push_up(db, tidal__mono(db));
+}
+
+/* How many events this node holds: the measure of "at least as up to date". */
+static uint64_t tidal__events_held(const tidal_db *db) {
+    uint64_t k = db->n_idem;
+    uint32_t i;
+    for (i = 0; i < db->n_origins; i++) k += db->origins[i].hwm + db->origins[i].above.n;
+    return k;
+}
+
+static tidal_result tidal__on_vote_req(tidal_db *db, const tidal__msg_hdr *m, int from) {
+    tidal_result r;
+    uint32_t cand = tidal__node_word(db->rep[from]) + 1;
+    int grant;
+    if ((r = tidal__rep_adopt(db, m->epoch, -1)) != TIDAL_OK) return r;
+    grant = (db->voted_epoch != db->epoch || db->voted_for == cand) && db->role != TIDAL_ROLE_LEADER &&
+            (m->b > db->log_epoch || (m->b == db->log_epoch && m->a >= tidal__events_held(db)));
+    if (grant && !(db->voted_epoch == db->epoch && db->voted_for == cand)) {
+        db->voted_epoch = db->epoch; /* one vote per epoch, on disk before the answer */
+        db->voted_for = cand;
+        if ((r = tidal__meta_save(db)) != TIDAL_OK) return r;
+    }
+    if (grant) tidal__rep_arm_election(db);
+    tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_VOTE, (uint64_t)grant, 0, NULL, 0);
+    return TIDAL_OK;
+}
+
+static void tidal__become_leader(tidal_db *db) {
+    uint32_t i;
+    int64_t now = tidal__mono(db);
+    db->role = TIDAL_ROLE_LEADER;
+    db->leader_idx = (int)db->self_rep;
+    for (i = 0; i < db->n_rep; i++) {
+        db->peer[i].acked = db->peer[i].sent = db->peer[i].pushed = 0;
+        db->peer[i].sent_ns = db->peer[i].hb_ns = 0;
+    }
+    tidal__rep_quorum(db);
+    for (i = 0; i < db->n_rep; i++)
+        if (i != db->self_rep) tidal__ship_to(db, i, now); /* announce at once */
+}
+
+static void tidal__on_vote(tidal_db *db, const tidal__msg_hdr *m, int from) {
+    uint32_t n = 0, i;
+    if (db->role != TIDAL__CANDIDATE || m->epoch != db->epoch || m->a != 1) return;
+    db->votes |= 1u << from;
+    for (i = 0; i < db->n_rep; i++) n += (db->votes >> i) & 1u;
+    if (n > db->n_rep / 2) tidal__become_leader(db);
+}
+
+static void tidal__start_election(tidal_db *db) {
+    uint32_t i;
+    db->epoch++;
+    db->role = TIDAL__CANDIDATE;
+    db->leader_idx = -1;
+    db->voted_epoch = db->epoch;
+    db->voted_for = tidal__node_word(db->node) + 1;
+    if (tidal__meta_save(db) != TIDAL_OK) return; /* epochs are on disk before use */
+    db->votes = 1u << db->self_rep;
+    tidal__rep_arm_election(db);
+    if (db->n_rep == 1) {
+        tidal__become_leader(db);
+        return;
+    }
+    for (i = 0; i < db->n_rep; i++)
+        if (i != db->self_rep)
+            tidal__rep_send(db, i, TIDAL__MSG_VOTE_REQ, tidal__events_held(db), db->log_epoch, NULL, 0);
 }
 
 TIDAL_API tidal_result tidal_node_receive(tidal_db *db, tidal_node_ref from, const void *bytes,
                                           size_t len) {
+    const uint8_t *p = (const uint8_t *)bytes;
     tidal__msg_hdr m;
     const char *why;
     int idx;
@@ -6501,36 +6795,70 @@ TIDAL_API tidal_result tidal_node_receive(tidal_db *db, tidal_node_ref from, con
     if (!bytes || !db->n_rep) return tidal__err(db, TIDAL_ERR_INVALID, "not a replicated node, or no bytes");
     if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
     db->msgs_received++;
-    why = tidal__msg_check(db, (const uint8_t *)bytes, len, &m);
+    why = tidal__msg_check(db, p, len, &m);
     idx = why ? -1 : tidal__rep_index(db, m.from);
-    if (!why && (idx < 0 || m.from != tidal__node_word(from))) why = "sender is not in the replica group";
+    if (!why && (idx < 0 || idx == (int)db->self_rep || m.from != tidal__node_word(from)))
+        why = "sender is not another member of the replica group";
     if (why) {
         db->msgs_corrupt++;
         return tidal__err(db, TIDAL_ERR_CORRUPT, "message dropped: %s", why);
     }
-    if (m.epoch < db->epoch) { /* fencing: a deposed leader cannot get anything applied */
+    if (m.epoch < db->epoch) { /* fencing: tell the sender, apply nothing */
         db->msgs_fenced++;
+        tidal__rep_send(db, (uint32_t)idx, TIDAL__MSG_ACK, 0, 2, NULL, 0);
         return tidal__err(db, TIDAL_ERR_FENCED, "message from epoch %llu < %llu", (unsigned long long)m.epoch,
                           (unsigned long long)db->epoch);
     }
-    if (m.epoch > db->epoch) db->epoch = m.epoch;
-    if (m.type == TIDAL__MSG_APPEND) return tidal__on_append(db, &m, (const uint8_t *)bytes + TIDAL__MSG_HDR, idx);
-    tidal__on_ack(db, &m, idx);
+    switch (m.type) {
+    case TIDAL__MSG_APPEND: return tidal__on_append(db, &m, p + TIDAL__MSG_HDR, idx);
+    case TIDAL__MSG_PUSH: return tidal__on_push(db, &m, p + TIDAL__MSG_HDR, idx);
+    case TIDAL__MSG_VOTE_REQ: return tidal__on_vote_req(db, &m, idx);
+    default: break;
+    }
+    if (m.epoch > db->epoch && tidal__rep_adopt(db, m.epoch, -1) != TIDAL_OK) return TIDAL_ERR_FATAL;
+    if (m.type == TIDAL__MSG_ACK) tidal__on_ack(db, &m, idx);
+    else if (m.type == TIDAL__MSG_PUSH_ACK) tidal__on_push_ack(db, &m, idx);
+    else tidal__on_vote(db, &m, idx);
     return TIDAL_OK;
 }
 
-/* Leader duties on every tick: resend after silence, heartbeat when idle. */
+/* Every tick: a leader resends after silence and heartbeats when idle; a follower pushes
+   and, when the leader has been silent past its deadline, runs for the next epoch. */
 static void tidal__rep_tick(tidal_db *db) {
-    int64_t now = db->env->clock_mono_ns(db->env->user);
+    int64_t now = tidal__mono(db);
     uint32_t i;
-    if (!tidal__rep_leading(db)) return;
-    for (i = 1; i < db->n_rep; i++) {
-        if (db->peer[i].sent > db->peer[i].acked && now - db->peer[i].sent_ns >= db->retransmit_ns)
-            db->peer[i].sent = db->peer[i].acked; /* lost: resend from the acknowledged point */
-        if ((db->peer[i].sent == db->peer[i].acked && db->peer[i].sent < db->durable_lsn) ||
-            now - db->peer[i].hb_ns >= db->heartbeat_ns)
-            tidal__ship_to(db, i, now); /* data if nothing is in flight, else a heartbeat */
+    if (tidal__rep_leading(db)) {
+        for (i = 0; i < db->n_rep; i++) {
+            if (i == db->self_rep) continue;
+            if (db->peer[i].sent > db->peer[i].acked && now - db->peer[i].sent_ns >= db->retransmit_ns)
+                db->peer[i].sent = db->peer[i].acked; /* lost: resend from the acknowledged point */
+            if ((db->peer[i].sent == db->peer[i].acked && db->peer[i].sent < db->durable_lsn) ||
+                now - db->peer[i].hb_ns >= db->heartbeat_ns)
+                tidal__ship_to(db, i, now); /* data if nothing is in flight, else a heartbeat */
+        }
+        return;
     }
+    if (db->up_sent > db->up_acked && now - db->up_sent_ns >= db->retransmit_ns) db->up_sent = db->up_acked;
+    if (db->up_sent == db->up_acked) tidal__push_up(db, now);
+    if (now >= db->election_due_ns) tidal__start_election(db);
+}
+
+/* After recovery: load the persisted epoch and vote. A brand-new group (nothing on disk
+   anywhere) starts with its first member leading epoch 1, so a fresh cluster needs no
+   election; any node that restarts with data comes back as a follower and waits to hear
+   from a leader (or elects one). */
+static tidal_result tidal__rep_open(tidal_db *db) {
+    tidal_result r = tidal__meta_load(db);
+    if (r != TIDAL_OK) return r;
+    if (db->epoch == 0 && db->durable_lsn == 0) {
+        db->epoch = db->pos_epoch = 1;
+        db->leader_idx = 0;
+        db->role = db->self_rep == 0 ? TIDAL_ROLE_LEADER : TIDAL_ROLE_FOLLOWER;
+    } else {
+        db->role = TIDAL_ROLE_FOLLOWER;
+    }
+    tidal__rep_arm_election(db);
+    return TIDAL_OK;
 }
 
 TIDAL_API int tidal_write_acked(const tidal_db *db, uint64_t lsn, uint32_t level) {
@@ -6538,7 +6866,7 @@ TIDAL_API int tidal_write_acked(const tidal_db *db, uint64_t lsn, uint32_t level
     if (level == TIDAL_ACK_LOCAL) return lsn <= db->durable_lsn;
     if (level != TIDAL_ACK_QUORUM) return 0;
     if (!db->n_rep) return lsn <= db->durable_lsn; /* a group of one */
-    return tidal__rep_leading(db) && lsn <= db->quorum_lsn;
+    return lsn <= db->quorum_lsn; /* computed while leading; facts stay true after */
 }
 
 TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_status *out) {
@@ -6546,13 +6874,14 @@ TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_stat
     memset(out, 0, sizeof *out);
     out->role = !db->n_rep ? TIDAL_ROLE_NONE : tidal__rep_leading(db) ? TIDAL_ROLE_LEADER : TIDAL_ROLE_FOLLOWER;
     out->epoch = db->epoch;
-    out->leader = db->n_rep ? db->rep[0] : db->node;
+    out->has_leader = !db->n_rep || db->leader_idx >= 0;
+    out->leader = db->n_rep && db->leader_idx >= 0 ? db->rep[db->leader_idx] : db->node;
     out->durable_lsn = db->durable_lsn;
     out->quorum_lsn = db->n_rep ? db->quorum_lsn : db->durable_lsn;
     out->leader_lsn = db->leader_pos;
     if (out->role == TIDAL_ROLE_FOLLOWER && db->leader_durable > db->leader_pos) {
         out->lag_events = db->leader_durable - db->leader_pos;
-        out->lag_ns = db->behind_since_ns ? db->env->clock_mono_ns(db->env->user) - db->behind_since_ns : 0;
+        out->lag_ns = db->behind_since_ns ? tidal__mono((tidal_db *)db) - db->behind_since_ns : 0;
     }
     out->msgs_sent = db->msgs_sent;
     out->msgs_received = db->msgs_received;

@@ -112,25 +112,49 @@ static void cluster_run(cluster *c, int64_t until) {
     if (until > c->now) cluster_set_time(c, until);
 }
 
-static void write_signals(cluster *c, int count, uint64_t items, uint64_t *last_lsn) {
+/* The node that leads the highest epoch, or -1 during an election. */
+static int leader_of(cluster *c) {
+    int i, best = -1;
+    uint64_t epoch = 0;
+    for (i = 0; i < NODES; i++) {
+        tidal_node_status st;
+        if (!c->n[i].db) continue;
+        TT_EQ_INT(tidal_node_status_get(c->n[i].db, &st), TIDAL_OK);
+        if (st.role == TIDAL_ROLE_LEADER && st.epoch >= epoch) {
+            best = i;
+            epoch = st.epoch;
+        }
+    }
+    return best;
+}
+
+/* Writes count signals on node w in batches of 100; returns the last receipt's lsn. */
+static void write_on(cluster *c, int w, int count, uint64_t items, uint64_t *last_lsn) {
     tidal_signal s;
     tidal_receipt rc;
     int i;
     memset(&s, 0, sizeof s);
-    TT_EQ_INT(tidal_db_batch_begin(c->n[0].db), TIDAL_OK);
+    memset(&rc, 0, sizeof rc);
+    TT_EQ_INT(tidal_db_batch_begin(c->n[w].db), TIDAL_OK);
     for (i = 0; i < count; i++) {
         s.item = 1 + tt_below(items);
         s.type = (uint32_t)tt_below(2);
         s.weight = 1.0 + (double)tt_below(3);
         s.time_ns = c->now - (int64_t)tt_below(3600) * TIDAL_NS_PER_S;
-        TT_EQ_INT(tidal_signal_write(c->n[0].db, &s, &rc), TIDAL_OK);
+        TT_EQ_INT(tidal_signal_write(c->n[w].db, &s, &rc), TIDAL_OK);
         if (i % 100 == 99) {
-            TT_EQ_INT(tidal_db_commit(c->n[0].db), TIDAL_OK);
-            TT_EQ_INT(tidal_db_batch_begin(c->n[0].db), TIDAL_OK);
+            TT_EQ_INT(tidal_db_commit(c->n[w].db), TIDAL_OK);
+            TT_EQ_INT(tidal_db_batch_begin(c->n[w].db), TIDAL_OK);
         }
     }
-    TT_EQ_INT(tidal_db_commit(c->n[0].db), TIDAL_OK);
+    TT_EQ_INT(tidal_db_commit(c->n[w].db), TIDAL_OK);
     if (last_lsn) *last_lsn = rc.lsn;
+}
+
+static void write_signals(cluster *c, int count, uint64_t items, uint64_t *last_lsn) {
+    int w = leader_of(c);
+    TT_CHECK(w >= 0);
+    if (w >= 0) write_on(c, w, count, items, last_lsn);
 }
 
 static void digest_of(tidal_db *db, uint8_t out[32]) {
@@ -138,12 +162,14 @@ static void digest_of(tidal_db *db, uint8_t out[32]) {
 }
 
 static int caught_up(cluster *c) {
-    int i;
-    for (i = 1; i < NODES; i++) {
+    int i, l = leader_of(c);
+    if (l < 0) return 0;
+    for (i = 0; i < NODES; i++) {
         tidal_node_status st;
+        if (i == l) continue;
         if (!c->n[i].db) return 0;
         TT_EQ_INT(tidal_node_status_get(c->n[i].db, &st), TIDAL_OK);
-        if (st.leader_lsn != tidal_db_durable_lsn(c->n[0].db) || st.lag_events) return 0;
+        if (st.leader_lsn != tidal_db_durable_lsn(c->n[l].db) || st.lag_events) return 0;
     }
     return 1;
 }
@@ -339,12 +365,89 @@ static void t_rep_leader_restart(void) {
     tidal_sim_disk_restart(c.n[0].disk);
     node_start(&c, 0);
     if (c.n[0].db) {
-        write_signals(&c, 300, 20, &lsn);
-        cluster_run(&c, c.now + 2000 * MS);
-        TT_CHECK(caught_up(&c));
-        TT_CHECK(tidal_write_acked(c.n[0].db, lsn, TIDAL_ACK_QUORUM));
-        check_converged(&c);
+        int l;
+        cluster_run(&c, c.now + 500 * MS);
+        l = leader_of(&c);
+        TT_CHECK(l > 0); /* the followers elected one of themselves while it was down */
+        if (l > 0) {
+            write_on(&c, l, 300, 20, &lsn);
+            cluster_run(&c, c.now + 2000 * MS);
+            TT_CHECK(caught_up(&c));
+            TT_CHECK(tidal_write_acked(c.n[l].db, lsn, TIDAL_ACK_QUORUM));
+            check_converged(&c);
+        }
     }
+    cluster_free(&c);
+}
+
+/* Failover: the leader crashes under load. A follower leads within 10 s simulated; every
+   QUORUM-acknowledged write is on it; writes the old leader acknowledged LOCAL only (its
+   disk kept them, the network lost them) reach every replica after it rejoins; a message
+   from the deposed leader's epoch is fenced. */
+static void t_rep_failover(void) {
+    cluster c;
+    tidal_event_id quorum_ids[64], local_ids[16];
+    uint32_t nq = 0, nl = 0, k;
+    int64_t crash_at;
+    int i, l = -1;
+    cluster_init(&c, tt_seed());
+    for (i = 0; i < 64; i++) { /* load, with quorum acknowledgments collected as they come */
+        tidal_signal s;
+        tidal_receipt rc;
+        memset(&s, 0, sizeof s);
+        s.item = 1 + tt_below(30);
+        s.weight = 1;
+        TT_EQ_INT(tidal_signal_write(c.n[0].db, &s, &rc), TIDAL_OK);
+        cluster_run(&c, c.now + 15 * MS);
+        if (tidal_write_acked(c.n[0].db, rc.lsn, TIDAL_ACK_QUORUM)) quorum_ids[nq++] = rc.id;
+    }
+    cluster_run(&c, c.now + 500 * MS);
+    /* Cut the leader off, then let it acknowledge writes locally that nobody receives. */
+    {
+        uint32_t h = tidal_sim_net_isolate_region(c.net, 0);
+        for (i = 0; i < 16; i++) {
+            tidal_signal s;
+            tidal_receipt rc;
+            memset(&s, 0, sizeof s);
+            s.item = 100 + (uint64_t)i;
+            s.weight = 1;
+            TT_EQ_INT(tidal_signal_write(c.n[0].db, &s, &rc), TIDAL_OK);
+            TT_CHECK(tidal_write_acked(c.n[0].db, rc.lsn, TIDAL_ACK_LOCAL));
+            local_ids[nl++] = rc.id;
+        }
+        crash_at = c.now;
+        tidal_sim_disk_crash(c.n[0].disk);
+        tidal_db_close(c.n[0].db);
+        c.n[0].db = NULL;
+        tidal_sim_net_heal(c.net, h);
+        tidal_sim_net_set_down(c.net, c.refs[0], 1);
+    }
+    while (c.now < crash_at + 10000 * MS && (l = leader_of(&c)) < 0) cluster_run(&c, c.now + 20 * MS);
+    TT_CHECKF(l > 0, "no new leader within 10 s");
+    if (l > 0) {
+        tidal_signal s;
+        printf("  new leader (region %d) after %.0f ms simulated\n", l, (double)(c.now - crash_at) / MS);
+        memset(&s, 0, sizeof s);
+        s.item = 7;
+        s.weight = 1;
+        TT_EQ_INT(tidal_signal_write(c.n[l].db, &s, NULL), TIDAL_OK); /* it accepts writes */
+        for (k = 0; k < nq; k++)
+            TT_CHECKF(tidal__event_applied(c.n[l].db, quorum_ids[k]), "quorum-acknowledged write %u missing", k);
+    }
+    /* The old leader comes back (its disk kept what it synced) as a follower. */
+    tidal_sim_disk_restart(c.n[0].disk);
+    node_start(&c, 0);
+    cluster_run(&c, c.now + 3000 * MS);
+    if (c.n[0].db) {
+        tidal_node_status st;
+        TT_EQ_INT(tidal_node_status_get(c.n[0].db, &st), TIDAL_OK);
+        TT_EQ_INT(st.role, TIDAL_ROLE_FOLLOWER);
+    }
+    for (i = 0; i < NODES; i++)
+        for (k = 0; k < nl && c.n[i].db; k++)
+            TT_CHECKF(tidal__event_applied(c.n[i].db, local_ids[k]), "node %d lacks LOCAL write %u", i, k);
+    TT_CHECK(caught_up(&c));
+    check_converged(&c);
     cluster_free(&c);
 }
 
@@ -381,6 +484,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_rep_corrupt_and_duplicate),
     TT_CASE(t_rep_leader_restart),
     TT_CASE(t_rep_follower_restart_resumes),
+    TT_CASE(t_rep_failover),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
