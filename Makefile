@@ -11,7 +11,7 @@ SAN = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-o
 B = build
 HDR = tidal.h
 TESTS = test_core test_blake3 test_parse test_sim_disk test_sim_net test_durability test_replication
-EXAMPLES = quickstart durable
+EXAMPLES = quickstart durable demo
 FUZZERS = fuzz_query fuzz_wal fuzz_snapshot
 
 .PHONY: all test demo bench fuzz sanitize matrix props clean
@@ -27,7 +27,7 @@ $(B)/test_%: tests/test_%.c $(HDR) tidal_sim.h tests/*.h | $(B)
 $(B)/asan_test_%: tests/test_%.c $(HDR) tidal_sim.h tests/*.h | $(B)
 	$(CC) $(STRICT) $(SAN) -o $@ $< -lm
 
-$(B)/%: examples/%.c $(HDR) | $(B)
+$(B)/%: examples/%.c $(HDR) tidal_sim.h | $(B)
 	$(CC) $(STRICT) $(CFLAGS) -o $@ $< -lm
 
 $(B)/replay_%: fuzz/%.c fuzz/replay_main.c $(HDR) fuzz/*.h | $(B)
@@ -47,8 +47,8 @@ sanitize: $(addprefix $(B)/asan_,$(TESTS))
 matrix:
 	@sh tests/run.sh matrix
 
-demo: $(B)/quickstart
-	$(B)/quickstart
+demo: $(B)/demo
+	@$(B)/demo
 
 bench: | $(B)
 	$(CC) -std=c99 -O2 -DNDEBUG -Wall -Wextra -Wpedantic -Wshadow -Werror -o $(B)/bench_core bench/bench_core.c -lm

@@ -545,6 +545,66 @@ TIDAL_API void tidal_sim_env_advance(tidal_sim_env *e, int64_t dt_ns);
 TIDAL_API void tidal_sim_env_attach_net(tidal_sim_env *e, tidal_sim_net *net,
                                         tidal_node_ref self);
 
+// >>sim_cluster_api
+/* A whole cluster in one process: regions x shards nodes, each with its own simulated disk
+   and env on one simulated network; shard s's replica group is the nodes (r, s) for every
+   region r. Time is virtual and jumps to the next message delivery or tick. */
+
+#ifndef TIDAL_SIM_NODES_MAX
+#define TIDAL_SIM_NODES_MAX 64 /* regions * shards */
+#endif
+
+typedef struct tidal_sim_cluster_config {
+    uint16_t regions;          /* 1..TIDAL_REPLICAS_MAX; default 3 */
+    uint16_t shards;           /* default 1 */
+    uint64_t seed;             /* drives every random choice (per-component streams) */
+    tidal_schema schema;       /* required */
+    int64_t start_ns;          /* initial wall clock; default 2026-09-21 (fixed) */
+    int64_t tick_ns;           /* how often each node is ticked; default 10 ms */
+    int64_t heartbeat_ns;      /* passed to every node; 0 = library default */
+    int64_t election_timeout_ns;
+    uint64_t segment_bytes_max;
+} tidal_sim_cluster_config;
+
+typedef struct tidal_sim_cluster tidal_sim_cluster;
+
+/* Builds and opens every node. NULL if the config is invalid or a node fails to open. */
+TIDAL_API tidal_sim_cluster *tidal_sim_cluster_new(const tidal_sim_cluster_config *cfg);
+TIDAL_API void tidal_sim_cluster_free(tidal_sim_cluster *c);
+
+/* The node's handle (NULL while it is down), its disk, its env, and the network. */
+TIDAL_API tidal_db *tidal_sim_cluster_db(const tidal_sim_cluster *c, uint16_t region, uint16_t shard);
+TIDAL_API tidal_sim_disk *tidal_sim_cluster_disk(const tidal_sim_cluster *c, uint16_t region,
+                                                 uint16_t shard);
+TIDAL_API tidal_sim_env *tidal_sim_cluster_env(tidal_sim_cluster *c, uint16_t region, uint16_t shard);
+TIDAL_API tidal_sim_net *tidal_sim_cluster_net(const tidal_sim_cluster *c);
+TIDAL_API int64_t tidal_sim_cluster_now(const tidal_sim_cluster *c);
+
+/* Runs until virtual time until_ns: delivers messages in (time, seq) order, ticks every
+   live node every tick_ns. An optional observer sees every step (for invariant checks). */
+TIDAL_API void tidal_sim_cluster_run(tidal_sim_cluster *c, int64_t until_ns);
+TIDAL_API void tidal_sim_cluster_set_observer(tidal_sim_cluster *c,
+                                              void (*fn)(void *ctx, tidal_sim_cluster *c),
+                                              void *ctx);
+
+/* Faults on one node. crash: unsynced writes meet their fates, memory is lost, the node
+   leaves the network. restart: reopens from the disk (recovery). wipe: the disk is
+   destroyed; the next restart starts empty (a new incarnation). skew: added to its wall
+   clock from now on (its monotonic clock is unaffected). */
+TIDAL_API void tidal_sim_cluster_crash(tidal_sim_cluster *c, uint16_t region, uint16_t shard);
+TIDAL_API tidal_result tidal_sim_cluster_restart(tidal_sim_cluster *c, uint16_t region,
+                                                 uint16_t shard);
+TIDAL_API void tidal_sim_cluster_wipe(tidal_sim_cluster *c, uint16_t region, uint16_t shard);
+TIDAL_API void tidal_sim_cluster_skew(tidal_sim_cluster *c, uint16_t region, uint16_t shard,
+                                      int64_t skew_ns);
+
+/* The region leading shard's highest epoch, or -1 during an election. */
+TIDAL_API int tidal_sim_cluster_leader(const tidal_sim_cluster *c, uint16_t shard);
+
+/* BLAKE3 over everything delivered so far (time, from, to, bytes): equal traces mean the
+   same run. */
+TIDAL_API void tidal_sim_cluster_trace(const tidal_sim_cluster *c, uint8_t out[32]);
+
 #ifdef __cplusplus
 }
 #endif
@@ -2232,6 +2292,228 @@ TIDAL_API void tidal_sim_env_attach_net(tidal_sim_env *e, tidal_sim_net *net,
     TIDAL_SIM_ASSERT(e != NULL && e->env.user == (void *)e); /* initialised, not moved */
     e->net = net;
     e->self = self;
+}
+
+// >>sim_cluster
+// The cluster harness: one env and disk per node on one network, a loop that jumps virtual
+// time to the next delivery or tick, and node-level faults. Node (r, s) is index
+// r * shards + s. Every random choice comes from the seed: disks, envs and the network
+// each get their own stream, so turning one fault class off does not shift the others.
+
+static uint64_t tidal_sim__mix(uint64_t x) { return tidal_sim__next(&x); }
+
+static void tidal_sim__put64(uint8_t *w, uint64_t v) {
+    int i;
+    for (i = 0; i < 8; i++) w[i] = (uint8_t)(v >> (8 * i));
+}
+
+struct tidal_sim_cluster {
+    tidal_sim_cluster_config cfg;
+    tidal_sim_net *net;
+    uint32_t n;
+    int64_t now, next_tick;
+    struct {
+        tidal_sim_disk *disk;
+        tidal_sim_env env;
+        tidal_config dbcfg;
+        tidal_node_ref replicas[TIDAL_REPLICAS_MAX];
+        tidal_db *db;
+        int64_t skew_ns;
+    } node[TIDAL_SIM_NODES_MAX];
+    struct tidal_blake3 trace;
+    void (*observer)(void *ctx, tidal_sim_cluster *c);
+    void *observer_ctx;
+};
+
+static uint32_t tidal_sim__ci(const tidal_sim_cluster *c, uint16_t region, uint16_t shard) {
+    TIDAL_SIM_ASSERT(region < c->cfg.regions && shard < c->cfg.shards);
+    return (uint32_t)region * c->cfg.shards + shard;
+}
+
+TIDAL_API tidal_sim_cluster *tidal_sim_cluster_new(const tidal_sim_cluster_config *cfg) {
+    tidal_sim_cluster *c;
+    uint32_t r, s;
+    if (!cfg || !cfg->schema.signals) return NULL;
+    c = (tidal_sim_cluster *)calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->cfg = *cfg;
+    if (!c->cfg.regions) c->cfg.regions = 3;
+    if (!c->cfg.shards) c->cfg.shards = 1;
+    if (!c->cfg.start_ns) c->cfg.start_ns = INT64_C(1790000000) * TIDAL_NS_PER_S;
+    if (!c->cfg.tick_ns) c->cfg.tick_ns = 10 * 1000 * 1000;
+    c->n = (uint32_t)c->cfg.regions * c->cfg.shards;
+    if (c->cfg.regions > TIDAL_REPLICAS_MAX || c->n > TIDAL_SIM_NODES_MAX) {
+        free(c);
+        return NULL;
+    }
+    c->net = tidal_sim_net_new(tidal_sim__mix(cfg->seed ^ UINT64_C(0x6e6574)));
+    c->now = c->cfg.start_ns;
+    c->next_tick = c->now + c->cfg.tick_ns;
+    tidal_blake3_init(&c->trace);
+    for (r = 0; r < c->cfg.regions; r++)
+        for (s = 0; s < c->cfg.shards; s++) {
+            uint32_t i = r * c->cfg.shards + s, k;
+            tidal_node_ref self;
+            self.region = (uint16_t)r;
+            self.shard = (uint16_t)s;
+            c->node[i].disk = tidal_sim_disk_new(tidal_sim__mix(cfg->seed ^ (UINT64_C(0xd15c) << 16) ^ i));
+            tidal_sim_env_init(&c->node[i].env, c->node[i].disk, c->now,
+                               tidal_sim__mix(cfg->seed ^ (UINT64_C(0xe4f) << 20) ^ i));
+            tidal_sim_env_attach_net(&c->node[i].env, c->net, self);
+            for (k = 0; k < c->cfg.regions; k++) {
+                c->node[i].replicas[k].region = (uint16_t)k;
+                c->node[i].replicas[k].shard = (uint16_t)s;
+            }
+            c->node[i].dbcfg.env = &c->node[i].env.env;
+            c->node[i].dbcfg.path = "db";
+            c->node[i].dbcfg.node = self;
+            c->node[i].dbcfg.replicas = c->node[i].replicas;
+            c->node[i].dbcfg.replica_count = c->cfg.regions;
+            c->node[i].dbcfg.schema = c->cfg.schema;
+            c->node[i].dbcfg.segment_bytes_max = c->cfg.segment_bytes_max;
+            c->node[i].dbcfg.heartbeat_ns = c->cfg.heartbeat_ns;
+            c->node[i].dbcfg.election_timeout_ns = c->cfg.election_timeout_ns;
+            if (tidal_sim_cluster_restart(c, (uint16_t)r, (uint16_t)s) != TIDAL_OK) {
+                tidal_sim_cluster_free(c);
+                return NULL;
+            }
+        }
+    return c;
+}
+
+TIDAL_API void tidal_sim_cluster_free(tidal_sim_cluster *c) {
+    uint32_t i;
+    if (!c) return;
+    for (i = 0; i < c->n; i++) {
+        if (c->node[i].db) tidal_db_close(c->node[i].db);
+        tidal_sim_disk_free(c->node[i].disk);
+    }
+    tidal_sim_net_free(c->net);
+    free(c);
+}
+
+TIDAL_API tidal_db *tidal_sim_cluster_db(const tidal_sim_cluster *c, uint16_t region, uint16_t shard) {
+    return c->node[tidal_sim__ci(c, region, shard)].db;
+}
+TIDAL_API tidal_sim_disk *tidal_sim_cluster_disk(const tidal_sim_cluster *c, uint16_t region,
+                                                 uint16_t shard) {
+    return c->node[tidal_sim__ci(c, region, shard)].disk;
+}
+TIDAL_API tidal_sim_env *tidal_sim_cluster_env(tidal_sim_cluster *c, uint16_t region, uint16_t shard) {
+    return &c->node[tidal_sim__ci(c, region, shard)].env;
+}
+TIDAL_API tidal_sim_net *tidal_sim_cluster_net(const tidal_sim_cluster *c) { return c->net; }
+TIDAL_API int64_t tidal_sim_cluster_now(const tidal_sim_cluster *c) { return c->now; }
+
+TIDAL_API void tidal_sim_cluster_set_observer(tidal_sim_cluster *c,
+                                              void (*fn)(void *ctx, tidal_sim_cluster *c),
+                                              void *ctx) {
+    c->observer = fn;
+    c->observer_ctx = ctx;
+}
+
+static void tidal_sim__cluster_clock(tidal_sim_cluster *c, int64_t t) {
+    uint32_t i;
+    TIDAL_SIM_ASSERT(t >= c->now);
+    for (i = 0; i < c->n; i++) {
+        c->node[i].env.now_ns = t + c->node[i].skew_ns;
+        c->node[i].env.mono_ns += t - c->now;
+    }
+    c->now = t;
+}
+
+static void tidal_sim__cluster_deliver(tidal_sim_cluster *c, const tidal_sim_msg *m) {
+    uint8_t w[32];
+    uint32_t i = tidal_sim__ci(c, m->to.region, m->to.shard);
+    tidal_sim__put64(w, (uint64_t)m->deliver_ns);
+    tidal_sim__put64(w + 8, (uint64_t)m->from.region << 16 | m->from.shard);
+    tidal_sim__put64(w + 16, (uint64_t)m->to.region << 16 | m->to.shard);
+    tidal_sim__put64(w + 24, (uint64_t)m->len);
+    tidal_blake3_update(&c->trace, w, 32);
+    tidal_blake3_update(&c->trace, m->bytes, m->len);
+    if (c->node[i].db) (void)tidal_node_receive(c->node[i].db, m->from, m->bytes, m->len);
+}
+
+TIDAL_API void tidal_sim_cluster_run(tidal_sim_cluster *c, int64_t until_ns) {
+    for (;;) {
+        int64_t next = tidal_sim_net_next_ns(c->net);
+        tidal_sim_msg m;
+        uint32_t i;
+        if (c->next_tick < next) next = c->next_tick;
+        if (next > until_ns) break;
+        if (next > c->now) tidal_sim__cluster_clock(c, next);
+        while (tidal_sim_net_pop(c->net, c->now, &m)) {
+            tidal_sim__cluster_deliver(c, &m);
+            tidal_sim_msg_free(&m);
+            if (c->observer) c->observer(c->observer_ctx, c);
+        }
+        if (c->now >= c->next_tick) {
+            for (i = 0; i < c->n; i++)
+                if (c->node[i].db) (void)tidal_db_tick(c->node[i].db, 0);
+            c->next_tick += c->cfg.tick_ns;
+            if (c->observer) c->observer(c->observer_ctx, c);
+        }
+    }
+    if (until_ns > c->now) tidal_sim__cluster_clock(c, until_ns);
+}
+
+TIDAL_API void tidal_sim_cluster_crash(tidal_sim_cluster *c, uint16_t region, uint16_t shard) {
+    uint32_t i = tidal_sim__ci(c, region, shard);
+    tidal_node_ref ref;
+    ref.region = region;
+    ref.shard = shard;
+    if (!c->node[i].db) return;
+    tidal_sim_disk_crash(c->node[i].disk); /* first: the close below must not write */
+    tidal_db_close(c->node[i].db);
+    c->node[i].db = NULL;
+    tidal_sim_net_set_down(c->net, ref, 1);
+}
+
+TIDAL_API tidal_result tidal_sim_cluster_restart(tidal_sim_cluster *c, uint16_t region,
+                                                 uint16_t shard) {
+    uint32_t i = tidal_sim__ci(c, region, shard);
+    tidal_node_ref ref;
+    tidal_result r;
+    ref.region = region;
+    ref.shard = shard;
+    if (c->node[i].db) return TIDAL_OK;
+    if (tidal_sim_disk_is_down(c->node[i].disk)) tidal_sim_disk_restart(c->node[i].disk);
+    r = tidal_db_open(&c->node[i].dbcfg, &c->node[i].db);
+    if (r == TIDAL_OK) tidal_sim_net_set_down(c->net, ref, 0);
+    return r;
+}
+
+TIDAL_API void tidal_sim_cluster_wipe(tidal_sim_cluster *c, uint16_t region, uint16_t shard) {
+    uint32_t i = tidal_sim__ci(c, region, shard);
+    tidal_sim_cluster_crash(c, region, shard);
+    tidal_sim_disk_wipe(c->node[i].disk);
+}
+
+TIDAL_API void tidal_sim_cluster_skew(tidal_sim_cluster *c, uint16_t region, uint16_t shard,
+                                      int64_t skew_ns) {
+    uint32_t i = tidal_sim__ci(c, region, shard);
+    c->node[i].env.now_ns += skew_ns - c->node[i].skew_ns;
+    c->node[i].skew_ns = skew_ns;
+}
+
+TIDAL_API int tidal_sim_cluster_leader(const tidal_sim_cluster *c, uint16_t shard) {
+    int best = -1;
+    uint64_t epoch = 0;
+    uint16_t r;
+    for (r = 0; r < c->cfg.regions; r++) {
+        tidal_node_status st;
+        tidal_db *db = c->node[tidal_sim__ci(c, r, shard)].db;
+        if (!db || tidal_node_status_get(db, &st) != TIDAL_OK) continue;
+        if (st.role == TIDAL_ROLE_LEADER && st.epoch >= epoch) {
+            best = r;
+            epoch = st.epoch;
+        }
+    }
+    return best;
+}
+
+TIDAL_API void tidal_sim_cluster_trace(const tidal_sim_cluster *c, uint8_t out[32]) {
+    tidal_blake3_final(&c->trace, out, 32);
 }
 
 #ifdef __cplusplus

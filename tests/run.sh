@@ -63,6 +63,7 @@ for f in query wal snapshot; do
     check "fuzz corpus replay: $f" "$B/replay_fuzz_$f" "fuzz/corpus/$f"
 done
 check "example: quickstart" "$B/quickstart"
+check "example: demo (3-region failover converges)" "$B/demo"
 check "example: durable (write, exit without close, recover)" sh -c "rm -rf $B/durable.db && $B/durable $B/durable.db"
 matrix
 echo "(full output in $log)"
