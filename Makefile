@@ -50,9 +50,20 @@ matrix:
 demo: $(B)/demo
 	@$(B)/demo
 
+# SQLite is a peer in bench_wal when libsqlite3-dev is installed (it is not needed by tests).
+SQLITE_OK = $(shell printf 'int main(void){return sqlite3_libversion_number() == 0;}' | \
+    $(CC) -include sqlite3.h -x c - -lsqlite3 -o /dev/null 2>/dev/null && echo 1)
+WAL_SQLITE = $(if $(SQLITE_OK),-DBENCH_WAL_SQLITE=1 -lsqlite3,-DBENCH_WAL_SQLITE=0)
+BENCH_FLAGS = -std=c99 -O2 -DNDEBUG -Wall -Wextra -Wpedantic -Wshadow -Werror
+BENCHES = bench_core bench_wal bench_sim
+
 bench: | $(B)
-	$(CC) -std=c99 -O2 -DNDEBUG -Wall -Wextra -Wpedantic -Wshadow -Werror -o $(B)/bench_core bench/bench_core.c -lm
+	$(CC) $(BENCH_FLAGS) -o $(B)/bench_core bench/bench_core.c -lm
+	$(CC) $(BENCH_FLAGS) -o $(B)/bench_wal bench/bench_wal.c -lm $(WAL_SQLITE)
+	@if [ -f bench/bench_sim.c ]; then $(CC) $(BENCH_FLAGS) -o $(B)/bench_sim bench/bench_sim.c -lm; fi
 	$(B)/bench_core
+	$(B)/bench_wal
+	@if [ -x $(B)/bench_sim ]; then $(B)/bench_sim; fi
 
 # Coverage-guided fuzzing with libFuzzer (clang); FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60
