@@ -4800,9 +4800,10 @@ static void tidal__snap_retire(tidal_db *db) {
     const tidal_env *env = db->env;
     char name[TIDAL_PATH_MAX + 64];
     uint64_t old[16], keep_from = db->snaps[1];
-    uint32_t k;
-    for (k = 1; tidal__rep_leading(db) && k < db->n_rep; k++) /* laggards still read these */
-        if (db->peer[k].acked < keep_from) keep_from = db->peer[k].acked;
+    /* A replica keeps its whole log: whoever leads next ships from its own lsn 1 to
+       followers whose position in its log is unknown, and state transfer (a snapshot sent
+       in place of missing log) is not built yet. Snapshots still shorten recovery. */
+    if (db->n_rep) keep_from = 0;
     tidal__dirscan d;
     uint32_t i, drop = 0;
     tidal_result r = TIDAL_OK;

@@ -476,6 +476,37 @@ static void t_rep_follower_restart_resumes(void) {
     cluster_free(&c);
 }
 
+/* Snapshots on every replica, then a failover: the new leader can still bring every
+   follower up to date (replicas keep their log until state transfer exists). */
+static void t_rep_snapshots_then_failover(void) {
+    cluster c;
+    int i, l = -1;
+    int64_t t;
+    cluster_init(&c, tt_seed());
+    write_signals(&c, 600, 40, NULL);
+    cluster_run(&c, c.now + 1000 * MS);
+    for (i = 0; i < NODES; i++) TT_EQ_INT(tidal_db_snapshot(c.n[i].db), TIDAL_OK);
+    write_signals(&c, 300, 40, NULL);
+    cluster_run(&c, c.now + 1000 * MS);
+    for (i = 0; i < NODES; i++) TT_EQ_INT(tidal_db_snapshot(c.n[i].db), TIDAL_OK);
+    tidal_sim_net_set_down(c.net, c.refs[0], 1);
+    tidal_sim_disk_crash(c.n[0].disk);
+    tidal_db_close(c.n[0].db);
+    c.n[0].db = NULL;
+    t = c.now;
+    while (c.now < t + 10000 * MS && (l = leader_of(&c)) < 0) cluster_run(&c, c.now + 20 * MS);
+    TT_CHECK(l > 0);
+    tidal_sim_disk_restart(c.n[0].disk);
+    node_start(&c, 0);
+    if (l > 0 && c.n[0].db) {
+        write_on(&c, l, 200, 40, NULL);
+        cluster_run(&c, c.now + 3000 * MS);
+        TT_CHECK(caught_up(&c));
+        check_converged(&c);
+    }
+    cluster_free(&c);
+}
+
 static const tt_case tt_cases[] = {
     TT_CASE(t_rep_decay_scores_match),
     TT_CASE(t_rep_follower_rejects_writes),
@@ -485,6 +516,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_rep_leader_restart),
     TT_CASE(t_rep_follower_restart_resumes),
     TT_CASE(t_rep_failover),
+    TT_CASE(t_rep_snapshots_then_failover),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
