@@ -4932,7 +4932,7 @@ static tidal_result tidal__recover_log(tidal_db *db, tidal__dirscan *d) {
     if (expect < snap + 1) expect = snap + 1;
     db->next_lsn = expect;
     db->durable_lsn = expect - 1;
-    for (i = start; i < d->n_segs; i++) {
+    for (i = 0; i < d->n_segs; i++) { /* all of them: shipping may read below the snapshot */
         if (!TIDAL__GROW(db, db->segs, db->cap_segs, db->n_segs + 1)) return TIDAL_ERR_NOMEM;
         db->segs[db->n_segs++] = d->segs[i];
     }

@@ -25,7 +25,7 @@ typedef struct cluster {
     tidal_signal_def sigs[2];
     cnode n[NODES];
     int64_t now, next_tick;
-    uint64_t delivered;
+    uint64_t delivered, segment_bytes;
 } cluster;
 
 static void node_start(cluster *c, int i) {
@@ -35,9 +35,10 @@ static void node_start(cluster *c, int i) {
     tidal_sim_net_set_down(c->net, c->refs[i], 0);
 }
 
-static void cluster_init(cluster *c, uint64_t seed) {
+static void cluster_init_seg(cluster *c, uint64_t seed, uint64_t segment_bytes) {
     int i;
     memset(c, 0, sizeof *c);
+    c->segment_bytes = segment_bytes;
     c->net = tidal_sim_net_new(seed);
     c->now = T0;
     c->sigs[0].name = "view";
@@ -60,11 +61,13 @@ static void cluster_init(cluster *c, uint64_t seed) {
         n->cfg.replica_count = NODES;
         n->cfg.schema.signals = c->sigs;
         n->cfg.schema.signal_count = 2;
-        n->cfg.segment_bytes_max = 64 * 1024;
+        n->cfg.segment_bytes_max = c->segment_bytes ? c->segment_bytes : 64 * 1024;
         node_start(c, i);
     }
     c->next_tick = c->now + 10 * MS;
 }
+
+static void cluster_init(cluster *c, uint64_t seed) { cluster_init_seg(c, seed, 0); }
 
 static void cluster_free(cluster *c) {
     int i;
@@ -482,13 +485,19 @@ static void t_rep_snapshots_then_failover(void) {
     cluster c;
     int i, l = -1;
     int64_t t;
-    cluster_init(&c, tt_seed());
+    cluster_init_seg(&c, tt_seed(), 4096); /* small segments: snapshots could retire many */
     write_signals(&c, 600, 40, NULL);
     cluster_run(&c, c.now + 1000 * MS);
     for (i = 0; i < NODES; i++) TT_EQ_INT(tidal_db_snapshot(c.n[i].db), TIDAL_OK);
     write_signals(&c, 300, 40, NULL);
     cluster_run(&c, c.now + 1000 * MS);
     for (i = 0; i < NODES; i++) TT_EQ_INT(tidal_db_snapshot(c.n[i].db), TIDAL_OK);
+    for (i = 1; i < NODES; i++) { /* restarts empty the in-memory copies of the log */
+        tidal_db_close(c.n[i].db);
+        c.n[i].db = NULL;
+        node_start(&c, i);
+    }
+    cluster_run(&c, c.now + 200 * MS);
     tidal_sim_net_set_down(c.net, c.refs[0], 1);
     tidal_sim_disk_crash(c.n[0].disk);
     tidal_db_close(c.n[0].db);
