@@ -310,8 +310,9 @@ typedef struct tidal_config {
     int64_t heartbeat_ns;              /* leader heartbeat period; default 100 ms */
     int64_t retransmit_ns;             /* resend what a follower has not acknowledged after
                                           this long; default 400 ms */
-    int64_t election_timeout_ns;       /* a follower that hears no leader for a random time in
-                                          [t, 2t) runs for election; default 1 s */
+    int64_t election_timeout_ns;       /* a follower that hears no leader for about t (plus a
+                                          stagger by group position and jitter) runs for
+                                          election; default 1 s */
 } tidal_config;
 
 #define TIDAL_FSYNC_DEFAULT 0u     /* = TIDAL_FSYNC_BATCH */
@@ -6332,12 +6333,15 @@ static int tidal__rep_leading(const tidal_db *db) { return db->n_rep && db->role
 
 static int64_t tidal__mono(tidal_db *db) { return db->env->clock_mono_ns(db->env->user); }
 
-/* A fresh randomized election deadline in [timeout, 2 * timeout) from now. */
+/* A fresh election deadline: timeout, plus a stagger by the node's place in the group
+   (timeout / (2n) apart, more than an inter-region message takes, so followers rarely run
+   at once and split the vote), plus up to timeout / 10 of jitter. */
 static void tidal__rep_arm_election(tidal_db *db) {
     uint64_t r = 0;
+    int64_t t = db->election_timeout_ns, step = t / (2 * (int64_t)db->n_rep);
     db->env->random_fill(db->env->user, &r, sizeof r);
-    db->election_due_ns = tidal__mono(db) + db->election_timeout_ns +
-                          (int64_t)(r % (uint64_t)db->election_timeout_ns);
+    db->election_due_ns = tidal__mono(db) + t + step * (int64_t)db->self_rep +
+                          (int64_t)(r % (uint64_t)(t / 10 + 1));
 }
 
 /* ---- persisted epoch and vote ---- */
@@ -6741,6 +6745,12 @@ static tidal_result tidal__on_vote_req(tidal_db *db, const tidal__msg_hdr *m, in
         if ((r = tidal__meta_save(db)) != TIDAL_OK) return r;
     }
     if (grant) tidal__rep_arm_election(db);
+    else if (db->role == TIDAL_ROLE_FOLLOWER) {
+        /* Someone saw the leader go quiet, but we hold more: run soon ourselves rather than
+           wait a whole timeout for the next round. */
+        int64_t soon = tidal__mono(db) + db->election_timeout_ns / 20;
+        if (soon < db->election_due_ns) db->election_due_ns = soon;
+    }
     tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_VOTE, (uint64_t)grant, 0, NULL, 0);
     return TIDAL_OK;
 }

@@ -119,7 +119,7 @@ int main(void) {
     printf("tidal demo: one replica group across 3 regions, simulated (seed %llu)\n",
            (unsigned long long)cfg.seed);
     printf("  network: 0.1-2 ms inside a region, 20-150 ms between regions; heartbeat 100 ms;\n"
-           "  election timeout 1-2 s; every node has its own simulated disk with a WAL\n\n");
+           "  election timeout 1 s (staggered by region); every node has its own simulated disk with a WAL\n\n");
     say(c, "%s leads epoch 1; %s follow", "us-east", "eu-west and ap-south");
 
     lsn = write_load(c, 0, 5000, &rng);
