@@ -12,7 +12,7 @@ B = build
 HDR = tidal.h
 TESTS = test_core test_blake3 test_parse test_sim_disk test_sim_net test_durability test_replication
 EXAMPLES = quickstart durable demo
-FUZZERS = fuzz_query fuzz_wal fuzz_snapshot
+FUZZERS = fuzz_query fuzz_wal fuzz_snapshot fuzz_message
 
 .PHONY: all test demo bench fuzz sanitize matrix props clean
 
@@ -30,7 +30,7 @@ $(B)/asan_test_%: tests/test_%.c $(HDR) tidal_sim.h tests/*.h | $(B)
 $(B)/%: examples/%.c $(HDR) tidal_sim.h | $(B)
 	$(CC) $(STRICT) $(CFLAGS) -o $@ $< -lm
 
-$(B)/replay_%: fuzz/%.c fuzz/replay_main.c $(HDR) fuzz/*.h | $(B)
+$(B)/replay_%: fuzz/%.c fuzz/replay_main.c $(HDR) tidal_sim.h fuzz/*.h | $(B)
 	$(CC) $(STRICT) $(SAN) -o $@ fuzz/$*.c fuzz/replay_main.c -lm
 
 $(B)/libfuzz_%: fuzz/%.c $(HDR) fuzz/*.h | $(B)

@@ -3176,6 +3176,7 @@ static const char *tidal__event_invalid(const tidal_db *db, const tidal__event *
     uint32_t i;
     if (ev->time_ns < 0) return "negative time";
     if (!ev->entity) return "zero entity";
+    if (!(ev->id.hi & TIDAL__IDEM_BIT) && ev->id.lo == 0) return "origin sequence 0"; /* from 1 */
     switch (ev->kind) {
     case TIDAL__EV_SIGNAL:
         if (ev->type >= db->n_sig) return "unknown signal type";

@@ -23,8 +23,9 @@
    Properties (a violation aborts, which libFuzzer reports as a crash):
      1. no crash, no sanitizer report, no leak (everything is freed per input);
      2. the result is one of TIDAL_OK, _CORRUPT, _FENCED, _INVALID, _READ_ONLY, _NOMEM,
-        _SCHEMA (the current code returns OK, CORRUPT, FENCED, INVALID and NOMEM; storage
-        errors cannot happen on a fault-free simulated disk);
+        _SCHEMA (the current code returns OK, CORRUPT, FENCED, INVALID and NOMEM; FATAL,
+        LIMIT and IO_* come only from a failed epoch save or log commit, which cannot
+        happen on a fault-free simulated disk);
      3. a result other than TIDAL_OK leaves the state digest (tidal_db_digest over all
         tenants) unchanged: tidal.h documents that a dropped or fenced message changes no
         state;
@@ -32,17 +33,10 @@
         the digest (idempotent delivery);
      5. everything a follower accepted is in its own log: closing and reopening it on the
         same disk gives the same digest.
-   Build with -DFZ_MSG_NO_ATOMIC / -DFZ_MSG_NO_REOPEN to turn off property 3 / 5, or with
-   -DFZ_MSG_KNOWN_ASSERT (below), to keep fuzzing past a known violation. */
-#ifdef FZ_MSG_KNOWN_ASSERT
-/* Campaign builds only (-DFZ_MSG_KNOWN_ASSERT='"id.lo > o->hwm"'): the tidal.h assertion
-   whose text matches is passed over, as an NDEBUG build would, so fuzzing can go on past a
-   reported bug; every other assertion still aborts. (Defined below: tidal.h must come
-   before any system header for its feature macros.) */
-static void fm_assert(int ok, const char *expr, const char *file, int line);
-#define TIDAL_ASSERT(x) fm_assert(!!(x), #x, __FILE__, __LINE__)
-#endif
-
+   To keep fuzzing past a known violation: -DFZ_MSG_NO_ATOMIC / -DFZ_MSG_NO_REOPEN turn off
+   property 3 / 5; -DFZ_MSG_SKIP_ID_LO0 skips inputs carrying a checksum-valid event whose
+   origin id has sequence 0 (fuzz/corpus/message/crash-event-id-lo-zero: tidal__event_mark
+   asserts id.lo > o->hwm). */
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
 #define TIDAL_SIM_IMPLEMENTATION
@@ -51,14 +45,6 @@ static void fm_assert(int ok, const char *expr, const char *file, int line);
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#ifdef FZ_MSG_KNOWN_ASSERT
-static void fm_assert(int ok, const char *expr, const char *file, int line) {
-    if (ok || !strcmp(expr, FZ_MSG_KNOWN_ASSERT)) return;
-    fprintf(stderr, "%s:%d: assertion failed: %s\n", file, line, expr);
-    abort();
-}
-#endif
 
 #define FM_NOW (INT64_C(1790000000) * TIDAL_NS_PER_S)
 #define FM_NODES 3
@@ -174,6 +160,38 @@ static void fm_repair(const tidal_db *db, uint8_t *m, size_t len, int batches, u
     memcpy(m + 56, h.sum, 32);
 }
 
+#ifdef FZ_MSG_SKIP_ID_LO0
+/* 1 if a checksum-valid batch in the message's payload holds an event with an origin id
+   (not key-derived) whose sequence is 0. */
+static int fm_has_id_lo0(tidal_db *db, const uint8_t *m, size_t len) {
+    size_t off = 0, plen = len >= TIDAL__MSG_HDR ? len - TIDAL__MSG_HDR : 0;
+    const uint8_t *p = m + TIDAL__MSG_HDR;
+    int found = 0;
+    while (!found && plen - off >= TIDAL__WAL_HDR) {
+        tidal__batch_hdr h;
+        tidal__rd r;
+        tidal_event_id *tags;
+        uint32_t i, cap;
+        if (tidal__batch_check(db, p + off, plen - off, &h)) break;
+        cap = h.payload_len / 16 + 1;
+        tags = (tidal_event_id *)malloc(sizeof *tags * cap);
+        fm_require(tags != NULL, "malloc");
+        r.p = p + off + TIDAL__WAL_HDR;
+        r.n = h.payload_len;
+        r.pos = 0;
+        r.bad = 0;
+        for (i = 0; i < h.count && !found; i++) {
+            tidal__event ev;
+            if (tidal__event_get(db, &r, &ev, tags, cap)) break;
+            found = !(ev.id.hi & TIDAL__IDEM_BIT) && ev.id.lo == 0;
+        }
+        free(tags);
+        off += TIDAL__WAL_HDR + h.payload_len;
+    }
+    return found;
+}
+#endif
+
 static int fm_result_ok(tidal_result r) {
     return r == TIDAL_OK || r == TIDAL_ERR_CORRUPT || r == TIDAL_ERR_FENCED || r == TIDAL_ERR_INVALID ||
            r == TIDAL_ERR_READ_ONLY || r == TIDAL_ERR_NOMEM || r == TIDAL_ERR_SCHEMA;
@@ -277,6 +295,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             from.region = (uint16_t)(w >> 16);
             from.shard = (uint16_t)w;
         }
+#ifdef FZ_MSG_SKIP_ID_LO0
+        if (fm_has_id_lo0(db, m, len)) {
+            free(m);
+            break;
+        }
+#endif
         fm_deliver(db, from, m, len, k);
         free(m);
     }

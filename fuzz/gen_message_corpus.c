@@ -258,6 +258,30 @@ static void gm_put(uint8_t *w, uint64_t v, int bytes) {
     for (i = 0; i < bytes; i++) w[i] = (uint8_t)(v >> (8 * i));
 }
 
+/* Mode 1|2|4|8, 2.5 s ticks: a granted vote for epoch 2 from node 2, then base's bytes as
+   a message of type from region sender with b = b (b 0 keeps an ack's payload empty). */
+static void gm_election_seed(const char *name, const gm_msg *base, uint32_t type, uint8_t sender, uint64_t b) {
+    uint8_t vote[TIDAL__MSG_HDR], *second, pre[3];
+    size_t len = type == TIDAL__MSG_ACK ? TIDAL__MSG_HDR : base->len;
+    memset(vote, 0, sizeof vote);
+    gm_put(vote + 8, TIDAL__MSG_VOTE, 2);
+    vote[14] = 2;              /* from (2, 0) */
+    gm_put(vote + 24, 2, 8);   /* epoch */
+    gm_put(vote + 32, 1, 8);   /* granted */
+    second = (uint8_t *)malloc(len);
+    fm_require(second != NULL, "malloc");
+    memcpy(second, base->bytes, len);
+    gm_put(second + 8, type, 2);
+    second[14] = sender;
+    gm_put(second + 24, 2, 8);
+    gm_put(second + 40, b, 8);
+    pre[0] = (uint8_t)sizeof vote;
+    pre[1] = 0;
+    pre[2] = 50;
+    gm_save(name, 1 | 2 | 4 | 8, pre, 3, vote, sizeof vote, second, len);
+    free(second);
+}
+
 static const char *gm_type_name(uint32_t t) {
     switch (t) {
     case 1: return "append";
@@ -322,42 +346,32 @@ int main(void) {
         pre = 50;
         gm_save("append_multi_after_election_timeout", 8, &pre, 1, multi->bytes, multi->len, NULL, 0);
     }
-    /* Every other type seen: raw when it was sent to node 1, else repaired (to node 1). */
+    /* Every other type seen: raw when it was sent to node 1, else repaired (to node 1) and
+       from node 2 (node 1 never accepts its own messages). */
     for (t = 3; t <= 16; t++) {
         const gm_msg *m = gm_find(phase_election, 1, t, -1);
-        const gm_msg *any = m;
-        for (i = 0; !any && i < gm_n_cap; i++) /* sent elsewhere: one not from node 1 itself */
-            if (gm_cap[i].type == t && gm_cap[i].bytes[14] != 1) any = &gm_cap[i];
         char name[64];
-        if (!any) continue;
+        if (!m) m = gm_find(0, 1, t, -1);
         snprintf(name, sizeof name, "%s_%u%s", gm_type_name(t), t, m ? "" : "_repaired");
-        gm_save1(name, m ? 0 : 1, any);
+        if (m) {
+            gm_save1(name, 0, m);
+        } else if ((m = gm_find(0, -1, t, -1)) != NULL) {
+            gm_msg copy = *m;
+            copy.bytes = (uint8_t *)malloc(m->len);
+            fm_require(copy.bytes != NULL, "malloc");
+            memcpy(copy.bytes, m->bytes, m->len);
+            copy.bytes[14] = 2;
+            gm_save1(name, 1, &copy);
+            free(copy.bytes);
+        }
     }
-    /* Node 1 times out and runs for epoch 2 (tick), node 2 grants its vote, node 1 leads
-       and takes a push of node 2's log: the leader-side handlers from a follower's start. */
+    /* Node 1 times out and runs for epoch 2 (tick), node 2 grants its vote, node 1 leads;
+       then a push of node 2's log, an ack from node 2, or an append from node 0 claiming
+       the same epoch: the leader-side handlers, from a follower's start. */
     if (multi) {
-        gm_msg vote, push;
-        uint8_t pre[3];
-        vote.len = TIDAL__MSG_HDR;
-        vote.bytes = (uint8_t *)calloc(1, TIDAL__MSG_HDR);
-        push.len = multi->len;
-        push.bytes = (uint8_t *)malloc(multi->len);
-        fm_require(vote.bytes && push.bytes, "malloc");
-        memcpy(push.bytes, multi->bytes, multi->len);
-        gm_put(vote.bytes + 8, TIDAL__MSG_VOTE, 2);
-        vote.bytes[14] = 2; /* from (2, 0) */
-        gm_put(vote.bytes + 24, 2, 8); /* epoch */
-        gm_put(vote.bytes + 32, 1, 8); /* granted */
-        gm_put(push.bytes + 8, TIDAL__MSG_PUSH, 2);
-        push.bytes[14] = 2;
-        gm_put(push.bytes + 24, 2, 8);
-        gm_put(push.bytes + 40, 1000, 8); /* own lsn covered */
-        pre[0] = (uint8_t)vote.len;
-        pre[1] = (uint8_t)(vote.len >> 8);
-        pre[2] = 50;
-        gm_save("election_won_then_push", 1 | 2 | 4 | 8, pre, 3, vote.bytes, vote.len, push.bytes, push.len);
-        free(vote.bytes);
-        free(push.bytes);
+        gm_election_seed("election_won_then_push", multi, TIDAL__MSG_PUSH, 2, 1000);
+        gm_election_seed("election_won_then_ack", multi, TIDAL__MSG_ACK, 2, 0);
+        gm_election_seed("election_won_then_append_same_epoch", multi, TIDAL__MSG_APPEND, 0, 0);
     }
 
     for (i = 0; i < gm_n_cap; i++) free(gm_cap[i].bytes);
