@@ -33,11 +33,19 @@ $(B)/%: examples/%.c $(HDR) tidal_sim.h | $(B)
 $(B)/replay_%: fuzz/%.c fuzz/replay_main.c $(HDR) tidal_sim.h fuzz/*.h | $(B)
 	$(CC) $(STRICT) $(SAN) -o $@ fuzz/$*.c fuzz/replay_main.c -lm
 
+$(B)/prop_%: props/prop_%.c $(HDR) tidal_sim.h tests/tidal_test.h | $(B)
+	$(CC) $(STRICT) $(CFLAGS) -o $@ $< -lm
+
+$(B)/asan_prop_%: props/prop_%.c $(HDR) tidal_sim.h tests/tidal_test.h | $(B)
+	$(CC) $(STRICT) $(SAN) -o $@ $< -lm
+
 $(B)/libfuzz_%: fuzz/%.c $(HDR) fuzz/*.h | $(B)
 	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -o $@ fuzz/$*.c -lm
 
 # Everything make test runs; tests/run.sh sums the results into "N passed, N failed".
-test: all $(addprefix $(B)/asan_,$(TESTS))
+PROPS = prop_replication
+
+test: all $(addprefix $(B)/asan_,$(TESTS)) $(addprefix $(B)/,$(PROPS)) $(addprefix $(B)/asan_,$(PROPS))
 	@TESTS="$(TESTS)" sh tests/run.sh
 
 sanitize: $(addprefix $(B)/asan_,$(TESTS))
@@ -74,10 +82,10 @@ fuzz: $(addprefix $(B)/libfuzz_,$(FUZZERS))
 	  $(B)/libfuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(B)/corpus_$$c fuzz/corpus/$$c || exit 1; \
 	done
 
-# Longer property runs: make props SCALE=50
+# Longer property runs: make props SCALE=50 (the tests' budgets and the histories, x SCALE)
 SCALE ?= 20
-props: $(addprefix $(B)/,$(TESTS))
-	@for t in $(TESTS); do $(B)/$$t --scale $(SCALE) || exit 1; done
+props: $(addprefix $(B)/,$(TESTS)) $(addprefix $(B)/,$(PROPS))
+	@for t in $(TESTS) $(PROPS); do $(B)/$$t --scale $(SCALE) || exit 1; done
 
 clean:
 	rm -rf $(B)

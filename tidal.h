@@ -313,6 +313,11 @@ typedef struct tidal_config {
     int64_t election_timeout_ns;       /* a follower that hears no leader for about t (plus a
                                           stagger by group position and jitter) runs for
                                           election; default 1 s */
+    int group_bootstrap;               /* nonzero only when creating a brand-new group: its
+                                          first member then leads epoch 1 at once. Leave 0
+                                          on every later open: a node whose disk was lost must
+                                          not take itself for new (it waits to hear a leader,
+                                          and neither votes nor runs until it has caught up) */
 } tidal_config;
 
 #define TIDAL_FSYNC_DEFAULT 0u     /* = TIDAL_FSYNC_BATCH */
@@ -654,6 +659,7 @@ typedef struct tidal_db_stats {
     uint64_t recovered_events;  /* events replayed from the log at open */
     uint64_t recovered_truncated_bytes; /* torn tail cut off at open */
     uint64_t snapshot_lsn;      /* log position of the snapshot loaded or last written */
+    uint64_t events_internal;   /* of events_applied: epoch-start markers leaders write */
 } tidal_db_stats;
 
 TIDAL_API void tidal_db_stats_get(const tidal_db *db, tidal_db_stats *out);
@@ -1050,7 +1056,8 @@ enum {
     TIDAL__EV_SESSION_START = 5,
     TIDAL__EV_SESSION_NOTE = 6,
     TIDAL__EV_SESSION_END = 7,
-    TIDAL__EV_KIND_MAX = 7
+    TIDAL__EV_EPOCH = 8, /* a new leader's first event: marks where its epoch starts */
+    TIDAL__EV_KIND_MAX = 8
 };
 
 typedef struct tidal__event {
@@ -1149,6 +1156,9 @@ struct tidal_db {
         uint64_t pushed;        /* its own log, applied here (while leading) */
     } peer[TIDAL_REPLICAS_MAX];
     int role, leader_idx;            /* tidal_role or TIDAL__CANDIDATE; -1 = leader unknown */
+    int bootstrap, amnesiac;         /* amnesiac: lost its disk; no votes until caught up */
+    uint32_t leader_inc;             /* incarnation of the leader whose log pos_epoch tracks */
+    uint64_t epoch_start_lsn;        /* leader: its epoch-start batch; quorum counts from it */
     uint64_t voted_epoch, pos_epoch, log_epoch;
     uint32_t voted_for, votes;       /* node word + 1 (0 = none); bitmask of granted votes */
     int64_t election_timeout_ns, election_due_ns;
@@ -3015,6 +3025,10 @@ static tidal_result tidal__apply(tidal_db *db, const tidal__event *ev, int *dup)
     case TIDAL__EV_ATTR: r = tidal__apply_attr(db, ev); break;
     case TIDAL__EV_NEG_ADD:
     case TIDAL__EV_NEG_REMOVE: r = tidal__apply_neg(db, ev); break;
+    case TIDAL__EV_EPOCH: /* no state: it only marks the log */
+        r = TIDAL_OK;
+        db->stats.events_internal++;
+        break;
     default: r = tidal__apply_session(db, ev); break;
     }
     if (r != TIDAL_OK) return r;
@@ -3149,6 +3163,7 @@ static uint8_t *tidal__event_put(uint8_t *w, const tidal__event *ev) {
         w = tidal__wr_le(w, ev->seq, 8);
         w = tidal__wr_le(w, ev->value_len, 2);
         return tidal__wr_bytes(w, ev->value, ev->value_len);
+    case TIDAL__EV_EPOCH: return w;
     default:
         TIDAL_ASSERT(ev->kind == TIDAL__EV_SESSION_END);
         return tidal__wr_le(w, ev->type, 1);
@@ -3209,6 +3224,7 @@ static const char *tidal__event_invalid(const tidal_db *db, const tidal__event *
         return NULL;
     case TIDAL__EV_SESSION_END:
         return (ev->type == 1 || ev->type == 2) ? NULL : "bad session end";
+    case TIDAL__EV_EPOCH: return NULL;
     default:
         return "unknown event kind";
     }
@@ -3278,6 +3294,7 @@ static const char *tidal__event_get(const tidal_db *db, tidal__rd *r, tidal__eve
     case TIDAL__EV_SESSION_END:
         ev->type = tidal__rd_u8(r);
         break;
+    case TIDAL__EV_EPOCH: break;
     default:
         return "unknown event kind";
     }
@@ -5471,6 +5488,7 @@ static tidal_result tidal__config_load(tidal_db *db, const tidal_config *cfg) {
     }
     db->heartbeat_ns = cfg->heartbeat_ns ? cfg->heartbeat_ns : 100 * 1000 * 1000;
     db->election_timeout_ns = cfg->election_timeout_ns > 0 ? cfg->election_timeout_ns : TIDAL_NS_PER_S;
+    db->bootstrap = cfg->group_bootstrap != 0;
     db->leader_idx = -1;
     db->retransmit_ns = cfg->retransmit_ns ? cfg->retransmit_ns : 400 * 1000 * 1000;
     if (cfg->path) strcpy(db->path, cfg->path);
@@ -5669,6 +5687,7 @@ static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *
         return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only follower: the leader is region %u shard %u",
                           db->rep[db->leader_idx].region, db->rep[db->leader_idx].shard);
     }
+    if (!ev->id.hi && !ev->id.lo) ev->id = tidal__origin_id(db); /* (0, 0): assign now */
     TIDAL_ASSERT(!tidal__event_invalid(db, ev)); /* the entry points validated it */
     if (tidal__event_applied(db, ev->id)) {
         db->stats.events_duplicate++;
@@ -5794,8 +5813,9 @@ TIDAL_API tidal_result tidal_signal_write(tidal_db *db, const tidal_signal *s,
     if (!db) return TIDAL_ERR_INVALID;
     if ((r = tidal__signal_event(db, s, &ev)) != TIDAL_OK) return r;
     ev.hlc = tidal__hlc_now(db);
-    ev.id = s->idem.key ? tidal__derived_id(s->tenant, 'c', s->idem.key, s->idem.key_len, s->idem.seq)
-                        : tidal__origin_id(db);
+    /* No key: the id stays (0, 0) and tidal__write assigns the next origin id once it
+       knows the write is accepted, so rejected writes never burn sequence numbers. */
+    if (s->idem.key) ev.id = tidal__derived_id(s->tenant, 'c', s->idem.key, s->idem.key_len, s->idem.seq);
     return tidal__write(db, &ev, receipt);
 }
 
@@ -5826,7 +5846,6 @@ TIDAL_API tidal_result tidal_attr_set(tidal_db *db, uint32_t tenant, tidal_id en
     ev.value_len = (uint32_t)vl;
     ev.hlc = tidal__hlc_now(db);
     ev.time_ns = ev.hlc.wall_ns;
-    ev.id = tidal__origin_id(db);
     return tidal__write(db, &ev, receipt);
 }
 
@@ -5880,7 +5899,6 @@ TIDAL_API tidal_result tidal_negative_add(tidal_db *db, uint32_t tenant, tidal_i
     ev.type = (uint32_t)kind;
     ev.hlc = tidal__hlc_now(db);
     ev.time_ns = ev.hlc.wall_ns;
-    ev.id = tidal__origin_id(db);
     return tidal__write(db, &ev, receipt);
 }
 
@@ -5910,7 +5928,6 @@ TIDAL_API tidal_result tidal_negative_remove(tidal_db *db, uint32_t tenant, tida
     }
     ev.hlc = tidal__hlc_now(db);
     ev.time_ns = ev.hlc.wall_ns;
-    ev.id = tidal__origin_id(db);
     return tidal__write(db, &ev, receipt);
 }
 
@@ -6335,14 +6352,20 @@ static int tidal__rep_leading(const tidal_db *db) { return db->n_rep && db->role
 static int64_t tidal__mono(tidal_db *db) { return db->env->clock_mono_ns(db->env->user); }
 
 /* A fresh election deadline: timeout, plus a stagger by the node's place in the group
-   (timeout / (2n) apart, more than an inter-region message takes, so followers rarely run
-   at once and split the vote), plus up to timeout / 10 of jitter. */
+   (timeout / n apart: more than an inter-region message, the jitter and the spread of the
+   leader's last heartbeat take together, so two followers seldom run at once and split
+   the vote), plus up to timeout / 20 of jitter. A candidate that did not win retries
+   after half of that: a split vote costs half a timeout, not a whole one. */
 static void tidal__rep_arm_election(tidal_db *db) {
     uint64_t r = 0;
-    int64_t t = db->election_timeout_ns, step = t / (2 * (int64_t)db->n_rep);
+    int64_t t = db->election_timeout_ns, step = t / (int64_t)db->n_rep;
+    if (db->role == TIDAL__CANDIDATE) {
+        t /= 2;
+        step /= 2;
+    }
     db->env->random_fill(db->env->user, &r, sizeof r);
     db->election_due_ns = tidal__mono(db) + t + step * (int64_t)db->self_rep +
-                          (int64_t)(r % (uint64_t)(t / 10 + 1));
+                          (int64_t)(r % (uint64_t)(t / 20 + 1));
 }
 
 /* ---- persisted epoch and vote ---- */
@@ -6444,7 +6467,9 @@ static void tidal__rep_quorum(tidal_db *db) {
         for (j = i; j > 0 && v[j - 1] < x; j--) v[j] = v[j - 1];
         v[j] = x;
     }
-    if (v[n / 2] > db->quorum_lsn) db->quorum_lsn = v[n / 2];
+    /* Only once the epoch-start batch is on a majority do older batches count as committed
+       in this epoch (an old-epoch batch on a majority may still be outvoted otherwise). */
+    if (v[n / 2] >= db->epoch_start_lsn && v[n / 2] > db->quorum_lsn) db->quorum_lsn = v[n / 2];
 }
 
 /* Keeps a committed batch for shipping; drops the oldest past TIDAL_SHIP_BYTES_MAX. */
@@ -6662,6 +6687,11 @@ static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, cons
     if (tidal__rep_leading(db) && m->epoch == db->epoch)
         return tidal__err(db, TIDAL_ERR_INVALID, "two leaders in epoch %llu", (unsigned long long)m->epoch);
     if ((r = tidal__rep_adopt(db, m->epoch, from)) != TIDAL_OK) return r;
+    if (m->incarnation != db->leader_inc) { /* another life of the leader: another log */
+        db->leader_inc = m->incarnation;
+        db->leader_pos = db->leader_durable = 0;
+        db->up_acked = db->up_sent = 0;
+    }
     tidal__rep_arm_election(db); /* the leader is alive */
     if (m->b > db->leader_durable) db->leader_durable = m->b;
     if ((why = tidal__payload_check(db, p, m->payload_len)) != NULL) {
@@ -6669,8 +6699,12 @@ static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, cons
         return tidal__err(db, TIDAL_ERR_CORRUPT, "append: %s", why);
     }
     gap = tidal__payload_apply(db, p, m->payload_len, &db->leader_pos, 1, &r);
-    if (db->leader_pos >= db->leader_durable) db->behind_since_ns = 0;
-    else if (!db->behind_since_ns) db->behind_since_ns = now;
+    if (db->leader_pos >= db->leader_durable) {
+        db->behind_since_ns = 0;
+        db->amnesiac = 0; /* caught up with a leader: it knows the group again */
+    } else if (!db->behind_since_ns) {
+        db->behind_since_ns = now;
+    }
     if (r == TIDAL_OK) tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_ACK, db->leader_pos, (uint64_t)gap, NULL, 0);
     if (r == TIDAL_OK && db->up_sent == db->up_acked) tidal__push_up(db, now);
     return r;
@@ -6687,8 +6721,11 @@ static void tidal__on_ack(tidal_db *db, const tidal__msg_hdr *m, int from) {
         db->peer[i].acked = m->a;
         db->peer[i].sent = m->a;
     } else {
-        db->peer[i].acked = m->a;
-        if (db->peer[i].sent < m->a) db->peer[i].sent = m->a;
+        /* Never above what we wrote: an ack for a log position we do not have comes from
+           a follower that knew another life of this node. */
+        db->peer[i].acked = m->a <= db->durable_lsn ? m->a : 0;
+        if (db->peer[i].sent < db->peer[i].acked) db->peer[i].sent = db->peer[i].acked;
+        if (m->a > db->durable_lsn) db->peer[i].sent = 0;
     }
     tidal__rep_quorum(db);
     if (db->peer[i].sent == db->peer[i].acked && db->peer[i].sent < db->durable_lsn)
@@ -6738,7 +6775,8 @@ static tidal_result tidal__on_vote_req(tidal_db *db, const tidal__msg_hdr *m, in
     uint32_t cand = tidal__node_word(db->rep[from]) + 1;
     int grant;
     if ((r = tidal__rep_adopt(db, m->epoch, -1)) != TIDAL_OK) return r;
-    grant = (db->voted_epoch != db->epoch || db->voted_for == cand) && db->role != TIDAL_ROLE_LEADER &&
+    grant = !db->amnesiac && (db->voted_epoch != db->epoch || db->voted_for == cand) &&
+            db->role != TIDAL_ROLE_LEADER &&
             (m->b > db->log_epoch || (m->b == db->log_epoch && m->a >= tidal__events_held(db)));
     if (grant && !(db->voted_epoch == db->epoch && db->voted_for == cand)) {
         db->voted_epoch = db->epoch; /* one vote per epoch, on disk before the answer */
@@ -6746,7 +6784,7 @@ static tidal_result tidal__on_vote_req(tidal_db *db, const tidal__msg_hdr *m, in
         if ((r = tidal__meta_save(db)) != TIDAL_OK) return r;
     }
     if (grant) tidal__rep_arm_election(db);
-    else if (db->role == TIDAL_ROLE_FOLLOWER) {
+    else if (db->role != TIDAL_ROLE_LEADER) {
         /* Someone saw the leader go quiet, but we hold more: run soon ourselves rather than
            wait a whole timeout for the next round. */
         int64_t soon = tidal__mono(db) + db->election_timeout_ns / 20;
@@ -6756,15 +6794,31 @@ static tidal_result tidal__on_vote_req(tidal_db *db, const tidal__msg_hdr *m, in
     return TIDAL_OK;
 }
 
+static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *receipt);
+
+/* Leads: an epoch-start event goes first into the log (Raft's no-op: quorum counting
+   starts from it, and followers that take it carry the new epoch in their logs, which is
+   what the vote compares), then every follower hears from us at once. */
 static void tidal__become_leader(tidal_db *db) {
     uint32_t i;
     int64_t now = tidal__mono(db);
+    tidal__event ev;
+    tidal_receipt rc;
     db->role = TIDAL_ROLE_LEADER;
     db->leader_idx = (int)db->self_rep;
     for (i = 0; i < db->n_rep; i++) {
         db->peer[i].acked = db->peer[i].sent = db->peer[i].pushed = 0;
         db->peer[i].sent_ns = db->peer[i].hb_ns = 0;
     }
+    memset(&ev, 0, sizeof ev);
+    memset(&rc, 0, sizeof rc);
+    ev.kind = TIDAL__EV_EPOCH;
+    ev.entity = db->epoch;
+    ev.hlc = tidal__hlc_now(db);
+    ev.time_ns = ev.hlc.wall_ns;
+    db->epoch_start_lsn = UINT64_MAX; /* nothing counts until it is written */
+    if (tidal__write(db, &ev, &rc) == TIDAL_OK && tidal__commit(db) == TIDAL_OK)
+        db->epoch_start_lsn = rc.lsn;
     tidal__rep_quorum(db);
     for (i = 0; i < db->n_rep; i++)
         if (i != db->self_rep) tidal__ship_to(db, i, now); /* announce at once */
@@ -6852,7 +6906,7 @@ static void tidal__rep_tick(tidal_db *db) {
     }
     if (db->up_sent > db->up_acked && now - db->up_sent_ns >= db->retransmit_ns) db->up_sent = db->up_acked;
     if (db->up_sent == db->up_acked) tidal__push_up(db, now);
-    if (now >= db->election_due_ns) tidal__start_election(db);
+    if (now >= db->election_due_ns && !db->amnesiac) tidal__start_election(db);
 }
 
 /* After recovery: load the persisted epoch and vote. A brand-new group (nothing on disk
@@ -6862,12 +6916,17 @@ static void tidal__rep_tick(tidal_db *db) {
 static tidal_result tidal__rep_open(tidal_db *db) {
     tidal_result r = tidal__meta_load(db);
     if (r != TIDAL_OK) return r;
-    if (db->epoch == 0 && db->durable_lsn == 0) {
+    if (db->epoch == 0 && db->durable_lsn == 0 && db->bootstrap) {
         db->epoch = db->pos_epoch = 1;
         db->leader_idx = 0;
         db->role = db->self_rep == 0 ? TIDAL_ROLE_LEADER : TIDAL_ROLE_FOLLOWER;
+        /* On disk at once: a restart before any data arrives must not look like a lost disk. */
+        if ((r = tidal__meta_save(db)) != TIDAL_OK) return r;
     } else {
         db->role = TIDAL_ROLE_FOLLOWER;
+        /* Nothing on disk and not a new group: this node lost its disk, and with it the
+           epochs it voted in. It must learn the group's state before it votes or runs. */
+        db->amnesiac = db->epoch == 0 && db->durable_lsn == 0;
     }
     tidal__rep_arm_election(db);
     return TIDAL_OK;

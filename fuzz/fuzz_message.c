@@ -84,6 +84,7 @@ static void fm_config(tidal_config *cfg, tidal_sim_env *env, uint32_t self) {
     cfg->schema.cohort_keys = cohorts;
     cfg->schema.cohort_key_count = 2;
     cfg->segment_bytes_max = 64 * 1024;
+    cfg->group_bootstrap = 1; /* a fresh group: the receiver follows (0, 0) in epoch 1 */
 }
 
 /* What the last input did, for gen_message_corpus's self-check. */

@@ -59,6 +59,10 @@ for t in ${TESTS:-test_core test_blake3 test_parse test_sim_disk test_sim_net te
     suite "$t" "$B/$t"
     suite "$t (asan+ubsan)" "$B/asan_$t"
 done
+for prog in prop_replication; do
+    suite "$prog" "$B/$prog"
+    suite "$prog (asan+ubsan)" "$B/asan_$prog"
+done
 for f in query wal snapshot message; do
     check "fuzz corpus replay: $f" "$B/replay_fuzz_$f" "fuzz/corpus/$f"
 done

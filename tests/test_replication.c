@@ -62,7 +62,9 @@ static void cluster_init_seg(cluster *c, uint64_t seed, uint64_t segment_bytes) 
         n->cfg.schema.signals = c->sigs;
         n->cfg.schema.signal_count = 2;
         n->cfg.segment_bytes_max = c->segment_bytes ? c->segment_bytes : 64 * 1024;
+        n->cfg.group_bootstrap = 1; /* a new group; restarts below open without it */
         node_start(c, i);
+        n->cfg.group_bootstrap = 0;
     }
     c->next_tick = c->now + 10 * MS;
 }
