@@ -3050,6 +3050,13 @@ typedef struct tidal__rd {
     int bad;
 } tidal__rd;
 
+static void tidal__rd_init(tidal__rd *r, const uint8_t *p, size_t n) {
+    r->p = p;
+    r->n = n;
+    r->pos = 0;
+    r->bad = 0;
+}
+
 static uint64_t tidal__rd_le(tidal__rd *r, int bytes) {
     uint64_t v = 0;
     int i;
@@ -3922,10 +3929,7 @@ static void tidal__batch_hdr_put(uint8_t *w, const tidal__batch_hdr *h) {
 
 static void tidal__batch_hdr_get(const uint8_t *p, tidal__batch_hdr *h) {
     tidal__rd r;
-    r.p = p;
-    r.n = TIDAL__WAL_HDR;
-    r.pos = 0;
-    r.bad = 0;
+    tidal__rd_init(&r, p, TIDAL__WAL_HDR);
     h->magic = tidal__rd_u32(&r);
     h->version = (uint32_t)tidal__rd_le(&r, 2);
     (void)tidal__rd_le(&r, 2);
@@ -4164,10 +4168,7 @@ static tidal_result tidal__batch_events(tidal_db *db, const uint8_t *payload,
                                         const tidal__batch_hdr *h, int apply, const char **why) {
     tidal__rd r;
     uint32_t i, cap = h->payload_len / 16 + 1;
-    r.p = payload;
-    r.n = h->payload_len;
-    r.pos = 0;
-    r.bad = 0;
+    tidal__rd_init(&r, payload, h->payload_len);
     if (!TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, cap)) return TIDAL_ERR_NOMEM;
     for (i = 0; i < h->count; i++) {
         tidal__event ev;
@@ -4302,10 +4303,7 @@ static void tidal__snap_hdr_put(uint8_t *w, const tidal__snap_hdr *h) {
 
 static void tidal__snap_hdr_get(const uint8_t *p, tidal__snap_hdr *h) {
     tidal__rd r;
-    r.p = p;
-    r.n = TIDAL__SNAP_HDR;
-    r.pos = 0;
-    r.bad = 0;
+    tidal__rd_init(&r, p, TIDAL__SNAP_HDR);
     h->magic = tidal__rd_u32(&r);
     h->version = (uint32_t)tidal__rd_le(&r, 2);
     (void)tidal__rd_le(&r, 2);
@@ -6287,10 +6285,7 @@ static const char *tidal__msg_check(const tidal_db *db, const uint8_t *p, size_t
     tidal__rd r;
     uint8_t sum[32];
     if (len < TIDAL__MSG_HDR) return "truncated header";
-    r.p = p;
-    r.n = len;
-    r.pos = 0;
-    r.bad = 0;
+    tidal__rd_init(&r, p, len);
     h->magic = tidal__rd_u32(&r);
     h->version = (uint32_t)tidal__rd_le(&r, 2);
     if ((uint32_t)tidal__rd_le(&r, 2) != TIDAL__MSG_HDR) return "bad header size";
@@ -6618,10 +6613,7 @@ static tidal_result tidal__ingest_batch(tidal_db *db, const uint8_t *p, const ti
     tidal__rd r;
     uint32_t i;
     tidal_result res = TIDAL_OK;
-    r.p = p + TIDAL__WAL_HDR;
-    r.n = h->payload_len;
-    r.pos = 0;
-    r.bad = 0;
+    tidal__rd_init(&r, p + TIDAL__WAL_HDR, h->payload_len);
     if (!TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, h->payload_len / 16 + 1)) return TIDAL_ERR_NOMEM;
     for (i = 0; i < h->count && res == TIDAL_OK; i++) {
         tidal__event ev;
