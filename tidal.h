@@ -18,24 +18,32 @@
        tidal_retrieve_text(db, "RETRIEVE items SIGNAL view LIMIT 20", hits, 20, &n, NULL);
        tidal_db_close(db);
 
-   TABLE OF CONTENTS (grep for the markers)
-       >>api          public declarations (this half)
-         results, ids, env, allocator, schema, config, db, signals, attributes,
-         hard negatives, sessions, queries, digest, blake3
+   TABLE OF CONTENTS (grep -n '// >>' tidal.h; in file order)
+       >>api          public declarations (this half): results, ids, env, allocator,
+                      schema, config, db, writes, hard negatives, sessions, reads,
+                      RETRIEVE, digest, durability, replication, blake3
        >>internal     private types and limits
-       >>util         allocation, strings, hashing, fixed point
+       >>util         allocation, errors, strings, fixed point, deterministic exp2
+       >>tables       hash maps, u64 sets, interning
        >>blake3       BLAKE3 from its specification
        >>env_posix    the only code that talks to the operating system
        >>hlc          hybrid logical clock
-       >>events       the event type, ids, encoding
-       >>tables       hash tables, interning
+       >>events       event ids and the applied-event index
        >>signals      forward-decayed scores, windows, totals
+       >>topk         the incremental leaderboard behind RETRIEVE
+       >>entities     the entity table, LWW attributes
        >>negatives    observed-remove hide/mute/block
        >>sessions     session journals with sequence high-water marks
-       >>topk         the incremental leaderboard behind RETRIEVE
-       >>query        RETRIEVE execution and the text parser
+       >>apply        the fold: every event goes through tidal__apply
+       >>codec        event encoding and validation (log and wire)
+       >>query        RETRIEVE execution
        >>digest       canonical encoding and state digest
+       >>wal          write-ahead log batches, group commit, segments
+       >>snapshot     snapshots: canonical state + applied-event index
+       >>recovery     open with a path: snapshot, replay, torn tails, corruption
+       >>query_parse  the RETRIEVE text parser
        >>db           open/close and the public entry points
+       >>replication  leader/follower shipping, elections, fencing, pushes
 
    COMPILE-TIME OPTIONS
        TIDAL_STATIC          global: every public function becomes static.
@@ -87,6 +95,14 @@
       are independent.
   10. Limits. Every table and buffer has a named limit; exceeding one returns
       TIDAL_ERR_LIMIT, never undefined behaviour. See TIDAL_*_MAX below.
+  11. Durability. With config.path, every write is in a checksummed write-ahead log
+      before it is acknowledged (one fdatasync per batch; see tidal_db_batch_begin);
+      open recovers from the newest valid snapshot plus the log, cuts a torn last batch,
+      and refuses (TIDAL_ERR_CORRUPT, naming file and offset) anything else invalid.
+  12. Replication. config.replicas makes the node a member of a replica group: the host
+      delivers messages (tidal_node_receive) and time (tidal_db_tick); the library sends
+      through env->message_send. Formats: the log, snapshots and messages each carry their
+      own version (TIDAL_WAL_FORMAT_VERSION, _SNAPSHOT_, _WIRE_).
 */
 #ifndef TIDAL_H
 #define TIDAL_H
