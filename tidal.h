@@ -1170,7 +1170,15 @@ struct tidal_db {
         uint64_t acked, sent;   /* sent > acked: one data message is in flight */
         int64_t sent_ns, hb_ns; /* last data message, last message of any kind */
         uint64_t pushed;        /* its own log, applied here (while leading) */
+        int xfer;               /* a state transfer to it is under way */
+        uint64_t xfer_off;      /* bytes of it the follower holds */
+        int64_t xfer_retry_ns;  /* a refused transfer is offered again after this */
     } peer[TIDAL_REPLICAS_MAX];
+    uint8_t *xfer;                   /* leader: the state being transferred: lsn u64, body */
+    size_t xfer_len, xfer_cap;
+    uint64_t xfer_lsn;
+    uint8_t *xin;                    /* follower: the transfer being received */
+    size_t xin_len, xin_cap;
     int role, leader_idx;            /* tidal_role or TIDAL__CANDIDATE; -1 = leader unknown */
     int bootstrap, amnesiac;         /* amnesiac: lost its disk; no votes until caught up */
     uint32_t leader_inc;             /* incarnation of the leader whose log pos_epoch tracks */
@@ -4056,9 +4064,9 @@ static tidal_result tidal__commit(tidal_db *db) {
     db->durable_lsn = h.last_lsn;
     db->stats.wal_batches++;
     db->stats.wal_bytes += len;
-    if (db->n_rep) tidal__rep_committed(db, db->batch, len);
-    db->batch_len = TIDAL__WAL_HDR;
+    db->batch_len = TIDAL__WAL_HDR; /* empty before shipping: shipping may look at it */
     db->batch_count = 0;
+    if (db->n_rep) tidal__rep_committed(db, db->batch, len); /* the bytes are still there */
     return TIDAL_OK;
 fail:
     db->fatal = 1;
@@ -4387,9 +4395,13 @@ static tidal_result tidal__enc_index(tidal__enc *x, tidal_db *db) {
     qsort(tmp, n, 3 * sizeof *tmp, tidal__idem_entry_cmp);
     tidal__enc_u64(x, n);
     for (i = 0; i < 3 * n; i++) tidal__enc_u64(x, tmp[i]);
-    if (x->file || x->to_mem) { /* replication position: snapshots only, not the digest */
-        tidal__enc_u64(x, db->epoch);
+    if (x->file || x->to_mem) { /* snapshots only, not the digest: replication position, */
+        tidal__enc_u64(x, db->epoch); /* and the counters of what the state folded */
+        tidal__enc_u64(x, db->log_epoch); /* the newest epoch in the log: what votes compare */
+        tidal__enc_u64(x, db->pos_epoch);
         tidal__enc_u64(x, db->leader_pos);
+        tidal__enc_u64(x, db->stats.events_applied);
+        tidal__enc_u64(x, db->stats.events_internal);
     }
     tidal__free(db, tmp, sizeof(uint64_t) * cap);
     return TIDAL_OK;
@@ -4683,8 +4695,12 @@ static const char *tidal__snap_decode(tidal_db *db, const uint8_t *body, size_t 
         if (!tidal__sd_tenant(&d, (uint32_t)t)) return d.why ? d.why : "bad tenant";
     }
     if (!tidal__sd_index(&d)) return d.why ? d.why : "bad index";
-    db->epoch = db->log_epoch = db->pos_epoch = tidal__rd_u64(&d.r);
+    db->epoch = tidal__rd_u64(&d.r);
+    db->log_epoch = tidal__rd_u64(&d.r);
+    db->pos_epoch = tidal__rd_u64(&d.r);
     db->leader_pos = tidal__rd_u64(&d.r);
+    db->stats.events_applied = tidal__rd_u64(&d.r);
+    db->stats.events_internal = tidal__rd_u64(&d.r);
     if (d.r.bad) return "truncated replication position";
     if (d.r.pos != d.r.n) return "trailing bytes";
     return NULL;
@@ -4833,10 +4849,13 @@ static void tidal__snap_retire(tidal_db *db) {
     const tidal_env *env = db->env;
     char name[TIDAL_PATH_MAX + 64];
     uint64_t old[16], keep_from = db->snaps[1];
-    /* A replica keeps its whole log: whoever leads next ships from its own lsn 1 to
-       followers whose position in its log is unknown, and state transfer (a snapshot sent
-       in place of missing log) is not built yet. Snapshots still shorten recovery. */
-    if (db->n_rep) keep_from = 0;
+    /* A leader keeps what its followers have not acknowledged yet; a follower whose
+       needed log is gone anyway gets the state instead (>>replication: state transfer). */
+    if (db->n_rep && db->role == TIDAL_ROLE_LEADER) {
+        uint32_t k;
+        for (k = 0; k < db->n_rep; k++)
+            if (k != db->self_rep && db->peer[k].acked < keep_from) keep_from = db->peer[k].acked;
+    }
     tidal__dirscan d;
     uint32_t i, drop = 0;
     tidal_result r = TIDAL_OK;
@@ -5658,6 +5677,8 @@ static void tidal__db_free(tidal_db *db) {
     tidal__free(db, db->segs, sizeof(uint64_t) * db->cap_segs);
     tidal__free(db, db->ship, db->ship_cap);
     tidal__free(db, db->out, db->out_cap);
+    tidal__free(db, db->xfer, db->xfer_cap);
+    tidal__free(db, db->xin, db->xin_cap);
     TIDAL_ASSERT(db->stats.bytes_state == 0); /* every allocation was returned */
     a.free(a.user, db, sizeof *db);
 }
@@ -6252,7 +6273,9 @@ enum {
     TIDAL__MSG_VOTE = 4,     /* a = 1 granted */
     TIDAL__MSG_PUSH = 5,     /* follower -> leader: a = own lsn before, b = own lsn covered */
     TIDAL__MSG_PUSH_ACK = 6, /* leader -> follower: a = follower lsn applied, b = 1 gap */
-    TIDAL__MSG_TYPE_MAX = 6
+    TIDAL__MSG_SNAP = 7,     /* leader -> follower: state transfer chunk at a of b bytes */
+    TIDAL__MSG_SNAP_ACK = 8, /* a = bytes held; b = 1 refused (unpushed log), 2 installed */
+    TIDAL__MSG_TYPE_MAX = 8
 };
 
 enum { TIDAL__CANDIDATE = 3 }; /* internal role beside tidal_role's FOLLOWER and LEADER */
@@ -6590,9 +6613,23 @@ static int tidal__log_slice(tidal_db *db, uint64_t from, int skip_leader, uint64
 }
 
 /* Leader -> follower i: the batches after sent[i], or an empty append as a heartbeat. */
+static void tidal__xfer_send(tidal_db *db, uint32_t i, int64_t now);
+
 static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
     uint64_t from = db->peer[i].sent + 1, covered = 0;
-    if (!tidal__log_slice(db, from, 0, &covered)) db->needs_snapshot = 1;
+    if (db->peer[i].xfer) {
+        tidal__xfer_send(db, i, now);
+        return;
+    }
+    if (!tidal__log_slice(db, from, 0, &covered)) {
+        db->needs_snapshot = 1;
+        if (now >= db->peer[i].xfer_retry_ns) { /* the log is gone: send the state instead */
+            db->peer[i].xfer = 1;
+            db->peer[i].xfer_off = 0;
+            tidal__xfer_send(db, i, now);
+            return;
+        }
+    }
     if (covered >= from) {
         db->peer[i].sent = covered;
         db->peer[i].sent_ns = now; /* only data arms the resend timer */
@@ -6602,11 +6639,30 @@ static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
 }
 
 /* Follower -> leader: its own log after up_sent, minus what came from this leader. */
+#define TIDAL__PUSH_SKIP (UINT64_C(1) << 63) /* in a push's a: "resume from here" */
+
 static void tidal__push_up(tidal_db *db, int64_t now) {
-    uint64_t from = db->up_sent + 1, covered = 0;
+    uint64_t from = db->up_sent + 1, covered = 0, skip = 0;
     if (db->leader_idx < 0 || from > db->durable_lsn) return;
-    if (!tidal__log_slice(db, from, 1, &covered) || covered < from) return;
-    tidal__rep_send(db, (uint32_t)db->leader_idx, TIDAL__MSG_PUSH, from - 1, covered, db->out, db->out_len);
+    if (!tidal__log_slice(db, from, 1, &covered)) {
+        /* A snapshot retired that part of our log: what it held is in our state, which
+           came from leaders (a leader retires only what its followers acknowledged).
+           Resume from the oldest batch we still hold, and say so. */
+        uint64_t first = db->n_segs ? db->segs[0] : db->durable_lsn + 1;
+        if (db->ship_first && db->ship_first < first) first = db->ship_first;
+        if (first <= from) return;
+        db->up_sent = db->up_acked = first - 1;
+        from = first;
+        skip = TIDAL__PUSH_SKIP;
+        if (from > db->durable_lsn) {
+            tidal__rep_send(db, (uint32_t)db->leader_idx, TIDAL__MSG_PUSH, (from - 1) | skip, from - 1, NULL, 0);
+            db->up_sent_ns = now;
+            return;
+        }
+        if (!tidal__log_slice(db, from, 1, &covered)) return;
+    }
+    if (covered < from) return;
+    tidal__rep_send(db, (uint32_t)db->leader_idx, TIDAL__MSG_PUSH, (from - 1) | skip, covered, db->out, db->out_len);
     db->up_sent = covered;
     db->up_sent_ns = now;
 }
@@ -6750,7 +6806,15 @@ static tidal_result tidal__on_push(tidal_db *db, const tidal__msg_hdr *m, const 
         db->msgs_corrupt++;
         return tidal__err(db, TIDAL_ERR_CORRUPT, "push: %s", why);
     }
-    if (m->a > db->peer[i].pushed) gap = 1; /* an earlier push was lost */
+    if (m->a & TIDAL__PUSH_SKIP) { /* the follower no longer holds what came before */
+        uint64_t resume = m->a & ~TIDAL__PUSH_SKIP;
+        if (resume > db->peer[i].pushed) db->peer[i].pushed = resume;
+        if (m->b <= db->peer[i].pushed) { /* nothing beyond the resume point: just ack */
+            tidal__rep_send(db, i, TIDAL__MSG_PUSH_ACK, db->peer[i].pushed, 0, NULL, 0);
+            return TIDAL_OK;
+        }
+    }
+    if ((m->a & ~TIDAL__PUSH_SKIP) > db->peer[i].pushed) gap = 1; /* an earlier push was lost */
     else if (m->b > db->peer[i].pushed) {
         uint64_t unused = 0;
         (void)tidal__payload_apply(db, p, m->payload_len, &unused, 0, &r);
@@ -6817,6 +6881,9 @@ static void tidal__become_leader(tidal_db *db) {
     for (i = 0; i < db->n_rep; i++) {
         db->peer[i].acked = db->peer[i].sent = db->peer[i].pushed = 0;
         db->peer[i].sent_ns = db->peer[i].hb_ns = 0;
+        db->peer[i].xfer = 0;
+        db->peer[i].xfer_off = 0;
+        db->peer[i].xfer_retry_ns = 0;
     }
     memset(&ev, 0, sizeof ev);
     memset(&rc, 0, sizeof rc);
@@ -6859,6 +6926,119 @@ static void tidal__start_election(tidal_db *db) {
             tidal__rep_send(db, i, TIDAL__MSG_VOTE_REQ, tidal__events_held(db), db->log_epoch, NULL, 0);
 }
 
+/* ---- state transfer ---- */
+
+/* Builds the state to transfer once per log position: lsn u64, then the snapshot body
+   (state, applied-event index, replication position). */
+static int tidal__xfer_build(tidal_db *db) {
+    uint8_t *body;
+    size_t len, cap;
+    if (db->xfer && db->xfer_lsn == db->durable_lsn) return 1;
+    if (db->batch_count) return 0; /* state must equal the durable log: after the commit */
+    if (tidal__snap_body_mem(db, &body, &len, &cap) != TIDAL_OK) return 0;
+    if (len + 8 > db->xfer_cap) {
+        uint8_t *p = (uint8_t *)tidal__realloc(db, db->xfer, db->xfer_cap, len + 8);
+        if (!p) {
+            tidal__free(db, body, cap);
+            return 0;
+        }
+        db->xfer = p;
+        db->xfer_cap = len + 8;
+    }
+    tidal__wr_le(db->xfer, db->durable_lsn, 8);
+    memcpy(db->xfer + 8, body, len);
+    db->xfer_len = len + 8;
+    db->xfer_lsn = db->durable_lsn;
+    tidal__free(db, body, cap);
+    return 1;
+}
+
+/* Sends follower i the next chunk of the state (one message in flight, resent after
+   silence like log data). */
+static void tidal__xfer_send(tidal_db *db, uint32_t i, int64_t now) {
+    size_t off, n;
+    if (db->peer[i].xfer_off == 0 && !tidal__xfer_build(db)) return;
+    off = (size_t)db->peer[i].xfer_off;
+    if (off > db->xfer_len) off = 0;
+    n = db->xfer_len - off;
+    if (n > TIDAL_MSG_BYTES_MAX - TIDAL__MSG_HDR) n = TIDAL_MSG_BYTES_MAX - TIDAL__MSG_HDR;
+    tidal__rep_send(db, i, TIDAL__MSG_SNAP, off, db->xfer_len, db->xfer + off, n);
+    db->peer[i].sent_ns = db->peer[i].hb_ns = now;
+}
+
+static void tidal__on_snap_ack(tidal_db *db, const tidal__msg_hdr *m, int from) {
+    uint32_t i = (uint32_t)from;
+    int64_t now = tidal__mono(db);
+    if (!tidal__rep_leading(db) || m->epoch != db->epoch || !db->peer[i].xfer) return;
+    if (m->b == 1) { /* it still holds log we have not taken: let it push, offer later */
+        db->peer[i].xfer = 0;
+        db->peer[i].xfer_retry_ns = now + db->retransmit_ns;
+        return;
+    }
+    if (m->b == 2) { /* installed: ship the log from the transferred position on */
+        db->peer[i].xfer = 0;
+        db->peer[i].acked = db->peer[i].sent = db->xfer_lsn;
+        tidal__rep_quorum(db);
+        if (db->peer[i].sent < db->durable_lsn) tidal__ship_to(db, i, now);
+        return;
+    }
+    db->peer[i].xfer_off = m->a;
+    tidal__xfer_send(db, i, now);
+}
+
+/* Replaces this follower's state with the leader's and makes it durable here (a local
+   snapshot), so a restart recovers what was installed. */
+static tidal_result tidal__xfer_install(tidal_db *db) {
+    tidal__rd r;
+    uint64_t lsn, epoch = db->epoch;
+    const char *why;
+    tidal__rd_init(&r, db->xin, db->xin_len);
+    lsn = tidal__rd_u64(&r);
+    tidal__state_free(db);
+    why = tidal__snap_decode(db, db->xin + 8, db->xin_len - 8);
+    if (why) {
+        db->fatal = 1; /* the state is gone and the transfer was bad: recover from disk */
+        return tidal__err(db, TIDAL_ERR_CORRUPT, "state transfer: %s; reopen", why);
+    }
+    db->epoch = db->pos_epoch = epoch > db->epoch ? epoch : db->epoch;
+    db->leader_pos = lsn;
+    if (lsn > db->leader_durable) db->leader_durable = lsn;
+    db->up_acked = db->up_sent = db->durable_lsn; /* it holds nothing the leader lacks */
+    db->xin_len = 0;
+    return tidal_db_snapshot(db);
+}
+
+static tidal_result tidal__on_snap(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p, int from) {
+    tidal_result r;
+    uint64_t total = m->b;
+    if ((r = tidal__rep_adopt(db, m->epoch, from)) != TIDAL_OK) return r;
+    tidal__rep_arm_election(db);
+    if (m->a == 0 && db->up_acked < db->durable_lsn) { /* push first: nothing may be lost */
+        tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_SNAP_ACK, 0, 1, NULL, 0);
+        return TIDAL_OK;
+    }
+    if (total < 8 || total > SIZE_MAX / 2 || m->a != db->xin_len || m->a + m->payload_len > total) {
+        if (m->a == 0) db->xin_len = 0;
+        tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_SNAP_ACK, db->xin_len, 0, NULL, 0);
+        return TIDAL_OK;
+    }
+    if (total > db->xin_cap) {
+        uint8_t *q = (uint8_t *)tidal__realloc(db, db->xin, db->xin_cap, (size_t)total);
+        if (!q) return tidal__err(db, TIDAL_ERR_NOMEM, "state transfer buffer");
+        db->xin = q;
+        db->xin_cap = (size_t)total;
+    }
+    memcpy(db->xin + db->xin_len, p, m->payload_len);
+    db->xin_len += m->payload_len;
+    if (db->xin_len < total) {
+        tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_SNAP_ACK, db->xin_len, 0, NULL, 0);
+        return TIDAL_OK;
+    }
+    if ((r = tidal__xfer_install(db)) != TIDAL_OK) return r;
+    tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_SNAP_ACK, total, 2, NULL, 0);
+    return TIDAL_OK;
+}
+
 TIDAL_API tidal_result tidal_node_receive(tidal_db *db, tidal_node_ref from, const void *bytes,
                                           size_t len) {
     const uint8_t *p = (const uint8_t *)bytes;
@@ -6887,11 +7067,13 @@ TIDAL_API tidal_result tidal_node_receive(tidal_db *db, tidal_node_ref from, con
     case TIDAL__MSG_APPEND: return tidal__on_append(db, &m, p + TIDAL__MSG_HDR, idx);
     case TIDAL__MSG_PUSH: return tidal__on_push(db, &m, p + TIDAL__MSG_HDR, idx);
     case TIDAL__MSG_VOTE_REQ: return tidal__on_vote_req(db, &m, idx);
+    case TIDAL__MSG_SNAP: return tidal__on_snap(db, &m, p + TIDAL__MSG_HDR, idx);
     default: break;
     }
     if (m.epoch > db->epoch && tidal__rep_adopt(db, m.epoch, -1) != TIDAL_OK) return TIDAL_ERR_FATAL;
     if (m.type == TIDAL__MSG_ACK) tidal__on_ack(db, &m, idx);
     else if (m.type == TIDAL__MSG_PUSH_ACK) tidal__on_push_ack(db, &m, idx);
+    else if (m.type == TIDAL__MSG_SNAP_ACK) tidal__on_snap_ack(db, &m, idx);
     else tidal__on_vote(db, &m, idx);
     return TIDAL_OK;
 }
@@ -6904,6 +7086,10 @@ static void tidal__rep_tick(tidal_db *db) {
     if (tidal__rep_leading(db)) {
         for (i = 0; i < db->n_rep; i++) {
             if (i == db->self_rep) continue;
+            if (db->peer[i].xfer) { /* a state transfer: resend its chunk after silence */
+                if (now - db->peer[i].sent_ns >= db->retransmit_ns) tidal__xfer_send(db, i, now);
+                continue;
+            }
             if (db->peer[i].sent > db->peer[i].acked && now - db->peer[i].sent_ns >= db->retransmit_ns)
                 db->peer[i].sent = db->peer[i].acked; /* lost: resend from the acknowledged point */
             if ((db->peer[i].sent == db->peer[i].acked && db->peer[i].sent < db->durable_lsn) ||

@@ -92,6 +92,8 @@ typedef struct op {
     uint64_t user, item;
     uint64_t r;        /* drives the op's content (items, weights, times) and picks */
     int64_t run_ns;    /* simulated time run after the op, 1..500 ms */
+    int snap;          /* then a snapshot on region snap - 1 (0 = none): log retirement,
+                          and state transfer to followers whose log is gone */
 } op;
 
 static uint64_t mix64(uint64_t x) {
@@ -116,6 +118,10 @@ static int gen_history(uint64_t seed, op *ops) {
         o->quorum = (int)(tt_next(&g) & 1);
         o->user = USER0 + 1 + tt_next(&g) % NUSERS;
         o->item = 1 + tt_next(&g) % NITEMS;
+        { /* from its own stream, so adding snapshots shifted no other draw of a seed */
+            uint64_t sn = mix64(seed ^ UINT64_C(0x736e6170) ^ (uint64_t)i * UINT64_C(0x9E3779B97F4A7C15));
+            if (sn % 8 == 0) o->snap = 1 + (int)((sn >> 8) % NREG);
+        }
         if (d < 450) {
             o->kind = OP_WRITE;
             o->k = 1 + (int)(tt_next(&g) % 20);
@@ -163,6 +169,7 @@ static void op_print(FILE *f, int i, const op *o) {
     if (o->node < 0) snprintf(target, sizeof target, "leader");
     else snprintf(target, sizeof target, "region %d", o->node);
     fprintf(f, "    %2d: %-9s ", i, op_names[o->kind]);
+    if (o->snap) fprintf(f, "[+snapshot on region %d] ", o->snap - 1);
     switch (o->kind) {
     case OP_WRITE:
         fprintf(f, "k=%d on %s ack=%s%s", o->k, target, o->quorum ? "QUORUM" : "LOCAL",
@@ -723,6 +730,10 @@ static void do_op(world *w, const op *o) {
     case OP_FAULTS: tidal_sim_net_set_faults(net, o->loss, o->dup, o->reorder); break;
     case OP_SKEW: tidal_sim_cluster_skew(w->c, (uint16_t)o->node, 0, o->skew_ns); break;
     default: break;
+    }
+    if (o->snap && dbof(w, o->snap - 1)) {
+        tidal_result sr = tidal_db_snapshot(dbof(w, o->snap - 1));
+        if (w->verbose) printf("      snapshot on region %d: %s\n", o->snap - 1, tidal_strerror(sr));
     }
 }
 
