@@ -416,7 +416,8 @@ typedef struct tidal_node_status {
     uint64_t lag_events;      /* follower: leader's durable position minus leader_lsn */
     int64_t lag_ns;           /* follower: how long it has been behind (0 when caught up) */
     uint64_t msgs_sent, msgs_received, msgs_corrupt, msgs_fenced;
-    int needs_snapshot;       /* leader: some follower needs log the leader no longer has */
+    int needs_snapshot;       /* leader: some follower needed log the leader no longer had
+                                 (and got a state transfer) */
     int has_leader;           /* 0 while an election is under way */
 } tidal_node_status;
 
@@ -6259,8 +6260,8 @@ TIDAL_API tidal_result tidal_retrieve_text(tidal_db *db, const char *text, tidal
 // events a deposed leader acknowledged LOCAL merge back instead of being lost. Elections:
 // a follower that hears nothing for its randomized timeout runs for epoch + 1; a node votes
 // once per epoch (persisted before it answers) for a candidate at least as up to date.
-// Messages from a lower epoch are fenced. Snapshot transfer to a follower whose needed log
-// is gone is not built yet (needs_snapshot reports it).
+// Messages from a lower epoch are fenced. A follower whose needed log is gone gets the
+// leader's state instead (state transfer, after it has pushed everything it holds).
 
 #define TIDAL__MSG_MAGIC UINT32_C(0x4D4C4454) /* "TDLM" */
 #define TIDAL__MSG_HDR 88
