@@ -14,6 +14,9 @@
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
 
+#define BENCH_NAME "bench_core"
+#include "bench_common.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -40,34 +43,10 @@
 /* Users live far above items in the shared id space so the two never collide. */
 #define BENCH_USER_BASE UINT64_C(1000000000)
 
-static uint64_t splitmix64(uint64_t *state) {
-    uint64_t z = (*state += UINT64_C(0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
 
-/* Uniform in [0, n) from the high 32 bits: a multiply-shift, no division, no modulo bias
-   worth mentioning for n far below 2^32. */
-static uint32_t pick(uint64_t r, uint32_t n) { return (uint32_t)(((r >> 32) * n) >> 32); }
 
-static double wall_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
-static void die(const char *what, const char *detail) {
-    fprintf(stderr, "bench_core: %s: %s\n", what, detail);
-    exit(1);
-}
 
-static void check(tidal_db *db, tidal_result r, const char *what) {
-    if (r == TIDAL_OK) return;
-    fprintf(stderr, "bench_core: %s: %s (%s)\n", what, tidal_strerror(r),
-            db ? tidal_errmsg(db) : "");
-    exit(1);
-}
 
 /* A deterministic env: the wall and monotonic clocks read a value the bench sets, and
    randomness (the incarnation drawn at open) comes from a seeded stream. Files still go to
@@ -896,10 +875,6 @@ static void section_blake3(void) {
 
 /* ---- main ------------------------------------------------------------------------------ */
 
-typedef struct bench_section {
-    const char *name;
-    void (*run)(void);
-} bench_section;
 
 static const bench_section sections[] = {
     {"apply", section_apply},       {"hot", section_hot},     {"redis", section_redis},
@@ -908,22 +883,10 @@ static const bench_section sections[] = {
 #define N_SECTIONS (sizeof sections / sizeof sections[0])
 
 int main(int argc, char **argv) {
-    int want[N_SECTIONS], i;
+    int want[N_SECTIONS];
     size_t k;
     double t0 = wall_s();
-    /* Line-buffered even into a pipe, so a long run shows figures as they come. */
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    for (k = 0; k < N_SECTIONS; k++) want[k] = argc < 2;
-    for (i = 1; i < argc; i++) {
-        for (k = 0; k < N_SECTIONS && strcmp(argv[i], sections[k].name); k++) {}
-        if (k == N_SECTIONS) {
-            fprintf(stderr, "usage: %s [section...]\nsections:", argv[0]);
-            for (k = 0; k < N_SECTIONS; k++) fprintf(stderr, " %s", sections[k].name);
-            fprintf(stderr, "\n");
-            return 2;
-        }
-        want[k] = 1;
-    }
+    bench_select(argc, argv, sections, N_SECTIONS, want);
     printf("# bench_core: tidal %s\n", TIDAL_VERSION_STRING);
     for (k = 0; k < N_SECTIONS; k++)
         if (want[k]) sections[k].run();

@@ -61,6 +61,9 @@
 #define TIDAL_SIM_IMPLEMENTATION
 #include "../tidal_sim.h"
 
+#define BENCH_NAME "bench_sim"
+#include "bench_common.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,26 +84,13 @@ static uint64_t run_seed(uint64_t seed) {
     return seed + g_seed_offset * UINT64_C(0x9E3779B97F4A7C15);
 }
 
-static uint64_t splitmix64(uint64_t *state) {
-    uint64_t z = (*state += UINT64_C(0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
 
-/* Uniform in [0, n) from the high 32 bits (n far below 2^32). */
-static uint32_t pick(uint64_t r, uint32_t n) { return (uint32_t)(((r >> 32) * n) >> 32); }
 
 /* Uniform in [lo, hi] nanoseconds. */
 static int64_t uniform_ns(uint64_t *rng, int64_t lo, int64_t hi) {
     return lo + (int64_t)(splitmix64(rng) % (uint64_t)(hi - lo + 1));
 }
 
-static double wall_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* CPU time of this process: on a shared machine the wall figure moves with the neighbours'
    load, this one much less. Reported on '#' lines only. */
@@ -110,17 +100,7 @@ static double cpu_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void die(const char *what, const char *detail) {
-    fprintf(stderr, "bench_sim: %s: %s\n", what, detail);
-    exit(1);
-}
 
-static void check(tidal_db *db, tidal_result r, const char *what) {
-    if (r == TIDAL_OK) return;
-    fprintf(stderr, "bench_sim: %s: %s (%s)\n", what, tidal_strerror(r),
-            db ? tidal_errmsg(db) : "");
-    exit(1);
-}
 
 static void *xmalloc(size_t n) {
     void *p = malloc(n ? n : 1);
@@ -594,10 +574,6 @@ static void section_throughput(void) {
 
 /* ---- main ------------------------------------------------------------------------------ */
 
-typedef struct bench_section {
-    const char *name;
-    void (*run)(void);
-} bench_section;
 
 static const bench_section sections[] = {
     {"lag", section_lag},

@@ -58,6 +58,9 @@
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
 
+#define BENCH_NAME "bench_wal"
+#include "bench_common.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -95,33 +98,10 @@
 /* The key space of every workload here: 1M items, uniform. */
 #define WAL_ITEMS 1000000u
 
-static uint64_t splitmix64(uint64_t *state) {
-    uint64_t z = (*state += UINT64_C(0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
 
-/* Uniform in [0, n) from the high 32 bits (multiply-shift, no division). */
-static uint32_t pick(uint64_t r, uint32_t n) { return (uint32_t)(((r >> 32) * n) >> 32); }
 
-static double wall_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
-static void die(const char *what, const char *detail) {
-    fprintf(stderr, "bench_wal: %s: %s\n", what, detail);
-    exit(1);
-}
 
-static void check(tidal_db *db, tidal_result r, const char *what) {
-    if (r == TIDAL_OK) return;
-    fprintf(stderr, "bench_wal: %s: %s (%s)\n", what, tidal_strerror(r),
-            db ? tidal_errmsg(db) : "");
-    exit(1);
-}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -747,10 +727,6 @@ static void section_recovery(void) {
 
 /* ---- main ------------------------------------------------------------------------------ */
 
-typedef struct bench_section {
-    const char *name;
-    void (*run)(void);
-} bench_section;
 
 static const bench_section sections[] = {
     {"ingest", section_ingest},
@@ -761,22 +737,10 @@ static const bench_section sections[] = {
 #define N_SECTIONS (sizeof sections / sizeof sections[0])
 
 int main(int argc, char **argv) {
-    int want[N_SECTIONS], i;
+    int want[N_SECTIONS];
     size_t k;
     double t0 = wall_s();
-    /* Line-buffered even into a pipe, so a long run shows figures as they come. */
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    for (k = 0; k < N_SECTIONS; k++) want[k] = argc < 2;
-    for (i = 1; i < argc; i++) {
-        for (k = 0; k < N_SECTIONS && strcmp(argv[i], sections[k].name); k++) {}
-        if (k == N_SECTIONS) {
-            fprintf(stderr, "usage: %s [section...]\nsections:", argv[0]);
-            for (k = 0; k < N_SECTIONS; k++) fprintf(stderr, " %s", sections[k].name);
-            fprintf(stderr, "\n");
-            return 2;
-        }
-        want[k] = 1;
-    }
+    bench_select(argc, argv, sections, N_SECTIONS, want);
     printf("# bench_wal: tidal %s\n", TIDAL_VERSION_STRING);
     root_dir();
     for (k = 0; k < N_SECTIONS; k++)
