@@ -164,7 +164,8 @@ extern "C" {
     X(TIDAL_ERR_RATE_LIMITED, -17, "tenant rate limit exceeded")                           \
     X(TIDAL_ERR_FATAL, -18, "handle failed; reopen required")                              \
     X(TIDAL_ERR_FUTURE, -19, "event time too far in the future")                           \
-    X(TIDAL_ERR_SESSION_ENDED, -20, "session has ended")
+    X(TIDAL_ERR_SESSION_ENDED, -20, "session has ended")                                \
+    X(TIDAL_PENDING, 1, "pending: not yet acknowledged at that level")
 
 typedef enum tidal_result {
 #define TIDAL__RESULT_ENUM(name, value, text) name = value,
@@ -334,6 +335,18 @@ typedef struct tidal_config {
                                           on every later open: a node whose disk was lost must
                                           not take itself for new (it waits to hear a leader,
                                           and neither votes nor runs until it has caught up) */
+    int availability_mode;             /* nonzero (DESIGN 5.4): a member cut off from its
+                                          leader (none heard for the election timeout) takes
+                                          writes as its own origin, acknowledged LOCAL; they
+                                          merge into the group when it rejoins. 0 (default):
+                                          such a member refuses writes (TIDAL_ERR_READ_ONLY) */
+    int64_t quorum_wait_ns;            /* how long tidal_write_status() reports a write
+                                          PENDING at QUORUM before giving up with
+                                          TIDAL_ERR_UNAVAILABLE; default 2 election timeouts */
+    int64_t clock_ahead_max_ns;        /* a peer whose hybrid clock runs further ahead of
+                                          ours is not followed (its stamps are kept, our
+                                          clock is not pulled forward) and is counted in
+                                          tidal_node_status; default 10 s */
 } tidal_config;
 
 #define TIDAL_FSYNC_DEFAULT 0u     /* = TIDAL_FSYNC_BATCH */
@@ -387,7 +400,7 @@ TIDAL_API uint64_t tidal_db_durable_lsn(const tidal_db *db);
    QUORUM = fsynced on a majority of the replica group. */
 #define TIDAL_ACK_LOCAL 1u
 #define TIDAL_ACK_QUORUM 2u
-#define TIDAL_WIRE_FORMAT_VERSION 1u
+#define TIDAL_WIRE_FORMAT_VERSION 2u
 
 /* Feeds a message another node sent (the host's transport delivers bytes; the library
    sends through env->message_send). Every message is checksummed and versioned; a corrupt
@@ -419,6 +432,13 @@ typedef struct tidal_node_status {
     int needs_snapshot;       /* leader: some follower needed log the leader no longer had
                                  (and got a state transfer) */
     int has_leader;           /* 0 while an election is under way */
+    int cut_off;              /* no leader heard for the election timeout (in availability
+                                 mode this node then takes writes as its own origin) */
+    tidal_hlc hlc;            /* this node's hybrid clock (its last stamp) */
+    uint64_t clock_ahead;     /* peer stamps further ahead than config.clock_ahead_max_ns */
+    tidal_node_ref clock_ahead_node; /* the last peer that did so */
+    int64_t clock_ahead_ns;   /* how far ahead it was */
+    uint32_t version_vector_origins; /* origins (node, incarnation) in this node's vector */
 } tidal_node_status;
 
 TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_status *out);
@@ -463,8 +483,20 @@ typedef struct tidal_signal {
 typedef struct tidal_receipt {
     tidal_event_id id;
     int duplicate;
-    uint64_t lsn; /* local log position; 0 when ephemeral */
+    uint64_t lsn;        /* local log position; 0 when ephemeral */
+    int64_t accepted_ns; /* the node's monotonic clock when it took the write */
 } tidal_receipt;
+
+/* Where the write of receipt stands at level: TIDAL_OK acknowledged; TIDAL_PENDING not
+   yet (keep driving the node); TIDAL_ERR_UNAVAILABLE when QUORUM was not reached within
+   config.quorum_wait_ns of acceptance (this node cannot reach a majority: a minority side
+   of a partition, or a member taking writes in availability mode). An UNAVAILABLE write is
+   still LOCAL-durable and merges into the group once the partition heals: retry it with
+   the same idempotency key (in any region) and it is applied once. A duplicate write is
+   acknowledged at LOCAL at once. TIDAL_ERR_INVALID for a NULL db or receipt or a bad
+   level. */
+TIDAL_API tidal_result tidal_write_status(tidal_db *db, const tidal_receipt *receipt,
+                                          uint32_t level);
 
 /* Writes one signal. receipt may be NULL. Errors: TIDAL_ERR_INVALID (zero item, unknown
    type, non-finite or too large weight, bad cohort tags), TIDAL_ERR_FUTURE, TIDAL_ERR_LIMIT,
@@ -680,6 +712,25 @@ typedef struct tidal_db_stats {
 } tidal_db_stats;
 
 TIDAL_API void tidal_db_stats_get(const tidal_db *db, tidal_db_stats *out);
+
+/* ---- Raw events --------------------------------------------------------------------------
+   One event as bytes, in the log's encoding: what a hook sees and what import takes. For
+   backfills, a host's own transport, and checking replicas against one node that applied
+   the union of every event written anywhere (tidal_sim.h's ground truth). */
+
+typedef void (*tidal_event_hook)(void *ctx, const void *event, size_t len);
+
+/* Calls fn for every event this handle writes itself (not for events it receives from
+   other replicas), once the event is folded in, before the write call returns; the bytes
+   are valid during the call only. fn NULL removes the hook. */
+TIDAL_API void tidal_db_set_event_hook(tidal_db *db, tidal_event_hook fn, void *ctx);
+
+/* Applies one encoded event under its own id (a duplicate is a no-op: receipt->duplicate),
+   through the same path as every write (log, fold, ack). Errors: TIDAL_ERR_CORRUPT (the
+   bytes are not exactly one valid event for this schema; nothing changes), and those of any
+   write (TIDAL_ERR_READ_ONLY on a follower...). receipt may be NULL. */
+TIDAL_API tidal_result tidal_event_import(tidal_db *db, const void *event, size_t len,
+                                          tidal_receipt *receipt);
 
 /* ---- Limits (each may be overridden before including the implementation) -------------- */
 
@@ -1174,7 +1225,12 @@ struct tidal_db {
         int xfer;               /* a state transfer to it is under way */
         uint64_t xfer_off;      /* bytes of it the follower holds */
         int64_t xfer_retry_ns;  /* a refused transfer is offered again after this */
+        uint32_t inc;           /* its incarnation, as its messages say */
+        int greeted;            /* it answered since we took the lead: its vector is in */
     } peer[TIDAL_REPLICAS_MAX];
+    int64_t lead_since_ns;
+    int vv_to_leader;                /* follower: send our vector with acks (until data) */
+    int64_t follow_since_ns;         /* follower: when it took its current leader */
     uint8_t *xfer;                   /* leader: the state being transferred: lsn u64, body */
     size_t xfer_len, xfer_cap;
     uint64_t xfer_lsn;
@@ -1200,6 +1256,30 @@ struct tidal_db {
     int64_t behind_since_ns;
     int needs_snapshot;
     uint64_t msgs_sent, msgs_received, msgs_corrupt, msgs_fenced;
+    int availability;                /* config.availability_mode */
+    int64_t quorum_wait_ns, clock_ahead_max_ns;
+    int64_t leader_heard_ns;         /* follower: last message from the leader */
+    uint64_t clock_ahead;            /* peer stamps too far ahead (not followed) */
+    uint32_t clock_ahead_node;
+    int64_t clock_ahead_ns;
+    int ingesting;                   /* committing a batch taken from the leader */
+    /* version vectors (anti-entropy): the peer's applied origins, to skip what it holds */
+    struct tidal__vv {
+        uint64_t *w;                 /* pairs (origin hi, contiguous hwm), sorted by origin */
+        uint32_t n, cap;
+        uint32_t incarnation;        /* of the peer when it sent it */
+        uint64_t until;              /* filter our log up to here (our durable lsn then) */
+        int valid;
+    } vv_peer[TIDAL_REPLICAS_MAX];
+    /* group-stable log: what every member holds may be retired (>>replication) */
+    uint64_t stable_lsn;             /* follower: own log <= it is held by every member */
+    uint64_t stable_q[32][2];        /* follower: (own lsn pushed, leader lsn holding it) */
+    uint32_t n_stable_q;
+    int peer_amnesiac[TIDAL_REPLICAS_MAX]; /* leader: the peer said it lost its disk */
+    tidal_event_hook hook;
+    void *hook_ctx;
+    uint8_t *hook_buf;
+    size_t hook_cap;
     /* White-box tests observe every locally written event here (NULL in normal use). */
     void (*tap)(void *ctx, const struct tidal__event *ev);
     void *tap_ctx;
@@ -2190,6 +2270,24 @@ static tidal_hlc tidal__hlc_now(tidal_db *db) {
     }
     db->hlc.node = tidal__node_word(db->node);
     return db->hlc;
+}
+
+/* The receive rule: a stamp from elsewhere (a message, an event) pulls our clock up to
+   it, so our next stamp orders after everything we have seen. A stamp further ahead of
+   our wall clock than clock_ahead_max_ns is not followed (a peer with a runaway clock
+   must not drag every node's stamps into the future); it is counted and reported. */
+static void tidal__hlc_recv(tidal_db *db, tidal_hlc m) {
+    int64_t pt = db->env->clock_wall_ns(db->env->user);
+    if (m.wall_ns > pt && m.wall_ns - pt > db->clock_ahead_max_ns) {
+        db->clock_ahead++;
+        db->clock_ahead_node = m.node;
+        db->clock_ahead_ns = m.wall_ns - pt;
+        return;
+    }
+    if (m.wall_ns > db->hlc.wall_ns || (m.wall_ns == db->hlc.wall_ns && m.logical > db->hlc.logical)) {
+        db->hlc.wall_ns = m.wall_ns;
+        db->hlc.logical = m.logical;
+    }
 }
 
 // >>events
@@ -4049,9 +4147,13 @@ static tidal_result tidal__commit(tidal_db *db) {
     h.count = db->batch_count;
     h.payload_len = (uint32_t)(len - TIDAL__WAL_HDR);
     h.hlc = db->hlc;
-    h.epoch = db->epoch;
-    h.source_lsn = db->n_rep && db->role == TIDAL_ROLE_FOLLOWER ? db->leader_pos : 0;
-    if (db->epoch > db->log_epoch) db->log_epoch = db->epoch;
+    /* A batch from the leader carries the leader position it completes; our own batches
+       carry the epoch we lead, or (writes taken while cut off, availability mode) the
+       newest epoch already in our log: a member's failed elections while cut off must not
+       make its log look newer than the group's in a vote. */
+    h.source_lsn = db->ingesting ? db->leader_pos : 0;
+    h.epoch = db->ingesting || !db->n_rep || db->role == TIDAL_ROLE_LEADER ? db->epoch : db->log_epoch;
+    if (h.epoch > db->log_epoch) db->log_epoch = h.epoch;
     tidal__batch_hdr_put(db->batch, &h);
     tidal__batch_sum(db->batch, db->batch + TIDAL__WAL_HDR, h.payload_len, h.sum);
     memcpy(db->batch + 80, h.sum, 32);
@@ -4204,7 +4306,8 @@ static tidal_result tidal__batch_events(tidal_db *db, const uint8_t *payload,
         if (!apply) continue;
         if ((ar = tidal__apply(db, &ev, &dup)) != TIDAL_OK) return ar;
         db->stats.recovered_events++;
-        if (tidal__hlc_cmp(ev.hlc, db->hlc) > 0) db->hlc = ev.hlc;
+        /* The clock comes back from batch headers (our own stamps at commit), not from
+           event stamps: a peer's runaway stamp was never followed and is not now. */
     }
     if (r.pos != r.n) {
         *why = "payload longer than its events";
@@ -4761,6 +4864,7 @@ TIDAL__TESTING static tidal_result tidal__snap_body_mem(tidal_db *db, uint8_t **
 
 static void tidal__snap_retire(tidal_db *db);
 static int tidal__rep_leading(const tidal_db *db);
+static uint64_t tidal__group_stable(const tidal_db *db);
 
 TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db) {
     const tidal_env *env;
@@ -4853,9 +4957,10 @@ static void tidal__snap_retire(tidal_db *db) {
     /* A leader keeps what its followers have not acknowledged yet; a follower whose
        needed log is gone anyway gets the state instead (>>replication: state transfer). */
     if (db->n_rep && db->role == TIDAL_ROLE_LEADER) {
-        uint32_t k;
-        for (k = 0; k < db->n_rep; k++)
-            if (k != db->self_rep && db->peer[k].acked < keep_from) keep_from = db->peer[k].acked;
+        uint64_t g = tidal__group_stable(db);
+        if (g < keep_from) keep_from = g;
+    } else if (db->n_rep && db->stable_lsn < keep_from) {
+        keep_from = db->stable_lsn; /* a member retires only what every member holds */
     }
     tidal__dirscan d;
     uint32_t i, drop = 0;
@@ -5504,7 +5609,8 @@ static tidal_result tidal__config_load(tidal_db *db, const tidal_config *cfg) {
         cfg->batch_events_max > TIDAL_BATCH_EVENTS_MAX)
         return tidal__err(db, TIDAL_ERR_INVALID, "config: bad fsync_policy, batch_delay_ns or batch_events_max");
     if (cfg->replica_count > TIDAL_REPLICAS_MAX || (cfg->replica_count && (!cfg->replicas || !cfg->path)) ||
-        cfg->heartbeat_ns < 0 || cfg->retransmit_ns < 0)
+        cfg->heartbeat_ns < 0 || cfg->retransmit_ns < 0 || cfg->quorum_wait_ns < 0 ||
+        cfg->clock_ahead_max_ns < 0)
         return tidal__err(db, TIDAL_ERR_INVALID, "config: replicas need a path and 1..%d members",
                           TIDAL_REPLICAS_MAX);
     if (cfg->replica_count) {
@@ -5525,6 +5631,9 @@ static tidal_result tidal__config_load(tidal_db *db, const tidal_config *cfg) {
     db->bootstrap = cfg->group_bootstrap != 0;
     db->leader_idx = -1;
     db->retransmit_ns = cfg->retransmit_ns ? cfg->retransmit_ns : 400 * 1000 * 1000;
+    db->availability = cfg->availability_mode != 0;
+    db->quorum_wait_ns = cfg->quorum_wait_ns ? cfg->quorum_wait_ns : 2 * db->election_timeout_ns;
+    db->clock_ahead_max_ns = cfg->clock_ahead_max_ns ? cfg->clock_ahead_max_ns : 10 * TIDAL_NS_PER_S;
     if (cfg->path) strcpy(db->path, cfg->path);
     db->wal_on = cfg->path != NULL;
     db->fsync_policy = cfg->fsync_policy ? cfg->fsync_policy : TIDAL_FSYNC_BATCH;
@@ -5680,6 +5789,12 @@ static void tidal__db_free(tidal_db *db) {
     tidal__free(db, db->out, db->out_cap);
     tidal__free(db, db->xfer, db->xfer_cap);
     tidal__free(db, db->xin, db->xin_cap);
+    tidal__free(db, db->hook_buf, db->hook_cap);
+    {
+        uint32_t i;
+        for (i = 0; i < TIDAL_REPLICAS_MAX; i++)
+            tidal__free(db, db->vv_peer[i].w, sizeof(uint64_t) * db->vv_peer[i].cap);
+    }
     TIDAL_ASSERT(db->stats.bytes_state == 0); /* every allocation was returned */
     a.free(a.user, db, sizeof *db);
 }
@@ -5709,6 +5824,29 @@ TIDAL_API tidal_result tidal_signal_type(const tidal_db *db, const char *name, u
 
 static int64_t tidal__now(tidal_db *db) { return db->env->clock_wall_ns(db->env->user); }
 
+/* A member that has heard no leader for the election timeout: it cannot tell a dead leader
+   from a partition, and in availability mode it then takes writes as its own origin. */
+static int tidal__cut_off(const tidal_db *db) {
+    return db->n_rep && db->role != TIDAL_ROLE_LEADER &&
+           (db->leader_idx < 0 ||
+            db->env->clock_mono_ns(db->env->user) - db->leader_heard_ns >= db->election_timeout_ns);
+}
+
+/* Hands the hook the event's encoding (a failed scratch allocation skips the call: the
+   hook is an observer, it cannot fail a write that is already folded and logged). */
+static void tidal__hook_call(tidal_db *db, const tidal__event *ev) {
+    size_t need = tidal__event_size(ev);
+    uint8_t *end;
+    if (need > db->hook_cap) {
+        uint8_t *p = (uint8_t *)tidal__realloc(db, db->hook_buf, db->hook_cap, need);
+        if (!p) return;
+        db->hook_buf = p;
+        db->hook_cap = need;
+    }
+    end = tidal__event_put(db->hook_buf, ev);
+    db->hook(db->hook_ctx, db->hook_buf, (size_t)(end - db->hook_buf));
+}
+
 /* The one path of every local write: drop a duplicate, log the event in the pending
    batch, fold it, and (unless a batch is open or delayed) commit before acknowledging. */
 static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *receipt) {
@@ -5717,7 +5855,7 @@ static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *
     uint64_t lsn = 0;
     tidal_result r;
     if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
-    if (db->n_rep && db->role != TIDAL_ROLE_LEADER) {
+    if (db->n_rep && db->role != TIDAL_ROLE_LEADER && !(db->availability && tidal__cut_off(db))) {
         if (db->leader_idx < 0)
             return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only: no leader known (election under way)");
         return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only follower: the leader is region %u shard %u",
@@ -5728,6 +5866,9 @@ static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *
     if (tidal__event_applied(db, ev->id)) {
         db->stats.events_duplicate++;
         dup = 1;
+        /* Its status is that of everything this node holds now (the original may still
+           be in the open batch). */
+        lsn = db->wal_on ? db->next_lsn - 1 : 0;
     } else {
         if (db->wal_on) {
             if (!tidal__batch_add(db, ev)) return tidal__err(db, TIDAL_ERR_NOMEM, "log batch buffer");
@@ -5743,6 +5884,7 @@ static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *
             return tidal__err(db, r, "apply failed: %s", tidal_strerror(r));
         }
         if (db->tap) db->tap(db->tap_ctx, ev);
+        if (db->hook) tidal__hook_call(db, ev);
     }
     /* A full batch commits now, even inside batch_begin/commit: one batch must stay under
        TIDAL_BATCH_BYTES_MAX to be readable again. The explicit commit still acknowledges. */
@@ -5756,6 +5898,7 @@ static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *
         receipt->id = ev->id;
         receipt->duplicate = dup;
         receipt->lsn = lsn;
+        receipt->accepted_ns = db->env->clock_mono_ns(db->env->user);
     }
     tidal__ok(db);
     return TIDAL_OK;
@@ -6264,7 +6407,8 @@ TIDAL_API tidal_result tidal_retrieve_text(tidal_db *db, const char *text, tidal
 // leader's state instead (state transfer, after it has pushed everything it holds).
 
 #define TIDAL__MSG_MAGIC UINT32_C(0x4D4C4454) /* "TDLM" */
-#define TIDAL__MSG_HDR 88
+#define TIDAL__MSG_HDR 120
+#define TIDAL__MSG_SUM_AT 88 /* offset of the checksum in the header */
 #define TIDAL__META_BYTES 64
 
 enum {
@@ -6276,22 +6420,26 @@ enum {
     TIDAL__MSG_PUSH_ACK = 6, /* leader -> follower: a = follower lsn applied, b = 1 gap */
     TIDAL__MSG_SNAP = 7,     /* leader -> follower: state transfer chunk at a of b bytes */
     TIDAL__MSG_SNAP_ACK = 8, /* a = bytes held; b = 1 refused (unpushed log), 2 installed */
-    TIDAL__MSG_TYPE_MAX = 8
+    TIDAL__MSG_VV = 9,       /* either way on (re)connection: payload = version vector */
+    TIDAL__MSG_TYPE_MAX = 9
 };
 
 enum { TIDAL__CANDIDATE = 3 }; /* internal role beside tidal_role's FOLLOWER and LEADER */
 
 typedef struct tidal__msg_hdr {
     uint32_t magic, version, type, from, to, incarnation;
-    uint64_t epoch, a, b; /* APPEND: a = lsn before the first batch, b = leader durable lsn;
-                             ACK: a = leader lsn applied here, b = 0 */
+    uint64_t epoch, a, b, c, d; /* per type, see the enum above and the handlers */
+    uint32_t to_incarnation;    /* the receiver's life the sender meant (0 = any): an
+                                   append filtered by a version vector fits only it */
+    tidal_hlc hlc;              /* the sender's clock (node = from) */
     uint32_t payload_len;
     uint8_t sum[32];
 } tidal__msg_hdr;
 
 /* Header layout: magic u32, version u16, header bytes u16, type u16, 2 zero bytes, from
-   node u32, to node u32, sender incarnation u32, epoch u64, a u64, b u64, payload bytes
-   u32, 4 zero bytes, BLAKE3 u8[32] of (header with this field zeroed) || payload. */
+   node u32, to node u32, sender incarnation u32, epoch u64, a u64, b u64, c u64, d u64,
+   sender HLC wall ns u64 and logical u32, payload bytes u32, receiver incarnation u32, 4
+   zero bytes, BLAKE3 u8[32] of (header with this field zeroed) || payload. */
 static void tidal__msg_hdr_put(uint8_t *w, const tidal__msg_hdr *h) {
     w = tidal__wr_le(w, h->magic, 4);
     w = tidal__wr_le(w, h->version, 2);
@@ -6304,7 +6452,12 @@ static void tidal__msg_hdr_put(uint8_t *w, const tidal__msg_hdr *h) {
     w = tidal__wr_le(w, h->epoch, 8);
     w = tidal__wr_le(w, h->a, 8);
     w = tidal__wr_le(w, h->b, 8);
+    w = tidal__wr_le(w, h->c, 8);
+    w = tidal__wr_le(w, h->d, 8);
+    w = tidal__wr_le(w, (uint64_t)h->hlc.wall_ns, 8);
+    w = tidal__wr_le(w, h->hlc.logical, 4);
     w = tidal__wr_le(w, h->payload_len, 4);
+    w = tidal__wr_le(w, h->to_incarnation, 4);
     w = tidal__wr_le(w, 0, 4);
     memcpy(w, h->sum, 32);
 }
@@ -6313,7 +6466,7 @@ static void tidal__msg_sum(const uint8_t *hdr, const uint8_t *payload, size_t le
     struct tidal_blake3 h;
     static const uint8_t zeros[32] = {0};
     tidal_blake3_init(&h);
-    tidal_blake3_update(&h, hdr, 56);
+    tidal_blake3_update(&h, hdr, TIDAL__MSG_SUM_AT);
     tidal_blake3_update(&h, zeros, 32);
     tidal_blake3_update(&h, payload, len);
     tidal_blake3_final(&h, out, 32);
@@ -6337,8 +6490,14 @@ static const char *tidal__msg_check(const tidal_db *db, const uint8_t *p, size_t
     h->epoch = tidal__rd_u64(&r);
     h->a = tidal__rd_u64(&r);
     h->b = tidal__rd_u64(&r);
+    h->c = tidal__rd_u64(&r);
+    h->d = tidal__rd_u64(&r);
+    h->hlc.wall_ns = (int64_t)tidal__rd_u64(&r);
+    h->hlc.logical = tidal__rd_u32(&r);
+    h->hlc.node = h->from;
     h->payload_len = tidal__rd_u32(&r);
-    memcpy(h->sum, p + 56, 32);
+    h->to_incarnation = tidal__rd_u32(&r);
+    memcpy(h->sum, p + TIDAL__MSG_SUM_AT, 32);
     if (h->magic != TIDAL__MSG_MAGIC) return "bad magic";
     if (h->version != TIDAL_WIRE_FORMAT_VERSION) return "unknown wire version";
     if (h->payload_len != len - TIDAL__MSG_HDR) return "length mismatch";
@@ -6357,8 +6516,8 @@ static int tidal__rep_index(const tidal_db *db, uint32_t node) {
 }
 
 /* Sends header + payload to replica i. The network may lose it; the protocol resends. */
-static void tidal__rep_send(tidal_db *db, uint32_t i, uint32_t type, uint64_t a, uint64_t b,
-                            const uint8_t *payload, size_t len) {
+static void tidal__rep_send5(tidal_db *db, uint32_t i, uint32_t type, uint64_t a, uint64_t b,
+                             uint64_t c, uint64_t d, uint32_t to_inc, const uint8_t *payload, size_t len) {
     tidal__msg_hdr h;
     uint8_t *m = (uint8_t *)tidal__alloc(db, TIDAL__MSG_HDR + len);
     if (!m) return; /* a lost message: the resend timer covers it */
@@ -6372,14 +6531,28 @@ static void tidal__rep_send(tidal_db *db, uint32_t i, uint32_t type, uint64_t a,
     h.epoch = db->epoch;
     h.a = a;
     h.b = b;
+    h.c = c;
+    h.d = d;
+    h.to_incarnation = to_inc;
+    h.hlc = tidal__hlc_now(db); /* every message carries a fresh stamp */
     h.payload_len = (uint32_t)len;
     tidal__msg_hdr_put(m, &h);
     if (len) memcpy(m + TIDAL__MSG_HDR, payload, len);
     tidal__msg_sum(m, m + TIDAL__MSG_HDR, len, h.sum);
-    memcpy(m + 56, h.sum, 32);
+    memcpy(m + TIDAL__MSG_SUM_AT, h.sum, 32);
     (void)db->env->message_send(db->env->user, db->rep[i], m, TIDAL__MSG_HDR + len);
     db->msgs_sent++;
     tidal__free(db, m, TIDAL__MSG_HDR + len);
+}
+
+static void tidal__rep_send4(tidal_db *db, uint32_t i, uint32_t type, uint64_t a, uint64_t b,
+                             uint64_t c, uint64_t d, const uint8_t *payload, size_t len) {
+    tidal__rep_send5(db, i, type, a, b, c, d, 0, payload, len);
+}
+
+static void tidal__rep_send(tidal_db *db, uint32_t i, uint32_t type, uint64_t a, uint64_t b,
+                            const uint8_t *payload, size_t len) {
+    tidal__rep_send5(db, i, type, a, b, 0, 0, 0, payload, len);
 }
 
 static int tidal__rep_leading(const tidal_db *db) { return db->n_rep && db->role == TIDAL_ROLE_LEADER; }
@@ -6471,6 +6644,16 @@ static tidal_result tidal__meta_load(tidal_db *db) {
     return TIDAL_OK;
 }
 
+/* A new leader (or a new life of it): push our log again, filtered by its vector, send
+   ours with our acks, and forget positions in the old leader's log. */
+static void tidal__follow_reset(tidal_db *db) {
+    db->up_acked = db->up_sent = 0;
+    db->vv_to_leader = 1;
+    db->follow_since_ns = tidal__mono(db);
+    db->n_stable_q = 0;
+    if (db->leader_idx >= 0) db->vv_peer[db->leader_idx].valid = 0;
+}
+
 /* Moves to a higher epoch as a follower, persisting it first. */
 static tidal_result tidal__rep_adopt(tidal_db *db, uint64_t epoch, int leader) {
     TIDAL_ASSERT(epoch >= db->epoch);
@@ -6483,11 +6666,12 @@ static tidal_result tidal__rep_adopt(tidal_db *db, uint64_t epoch, int leader) {
     if (leader >= 0 && leader != db->leader_idx) {
         db->role = TIDAL_ROLE_FOLLOWER;
         db->leader_idx = leader;
-        db->up_acked = db->up_sent = 0; /* push our whole log to the new leader */
+        tidal__follow_reset(db); /* push our log (what it lacks) to the new leader */
     }
     if (db->pos_epoch != db->epoch) { /* a new leader's log: positions start over */
         db->pos_epoch = db->epoch;
         db->leader_pos = db->leader_durable = 0;
+        db->n_stable_q = 0;
     }
     return TIDAL_OK;
 }
@@ -6545,6 +6729,97 @@ static void tidal__ship_keep(tidal_db *db, const uint8_t *batch, size_t len) {
     db->ship_len += len;
 }
 
+/* ---- version vectors (anti-entropy) ----
+   A version vector lists, per origin (node, incarnation), how many of its events a node
+   has applied contiguously. On (re)connection leader and follower each send theirs; each
+   side then skips the batches of its log whose every event the other side's vector
+   covers, so a reconnecting replica receives, and sends, what the other lacks rather than
+   its whole log again (key-derived events are not in vectors: batches holding them go,
+   and the receiver's dedupe drops what it had). A vector only ever understates what its
+   sender holds: it is built from durable state, and a sender that lost its disk comes
+   back as a new incarnation, whose vector replaces the old one. */
+
+static uint64_t tidal__rd_le_at(const uint8_t *p) {
+    uint64_t v = 0;
+    int i;
+    for (i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+static uint32_t tidal__rd_le_at4(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Encodes this node's vector into db->out: count u32, then (origin u64, hwm u64) pairs in
+   ascending origin order, at most what fits one message. Commits a pending batch first
+   (the vector describes durable state). Returns 0 if that fails. */
+static int tidal__vv_build(tidal_db *db) {
+    uint32_t i, j, n = 0, max = (TIDAL_MSG_BYTES_MAX - TIDAL__MSG_HDR - 4) / 16;
+    size_t need = 4 + 16 * (size_t)db->n_origins;
+    if (db->batch_count && tidal__commit(db) != TIDAL_OK) return 0;
+    if (need > db->out_cap) {
+        uint8_t *p = (uint8_t *)tidal__realloc(db, db->out, db->out_cap, need);
+        if (!p) return 0;
+        db->out = p;
+        db->out_cap = need;
+    }
+    for (i = 0; i < db->n_origins && n < max; i++) {
+        uint64_t o = db->origins[i].origin;
+        if (!db->origins[i].hwm) continue;
+        /* insertion by origin: the table is small and kept in arrival order */
+        for (j = n; j > 0 && tidal__rd_le_at(db->out + 4 + 16 * (j - 1)) > o; j--)
+            memmove(db->out + 4 + 16 * j, db->out + 4 + 16 * (j - 1), 16);
+        tidal__wr_le(tidal__wr_le(db->out + 4 + 16 * j, o, 8), db->origins[i].hwm, 8);
+        n++;
+    }
+    tidal__wr_le(db->out, n, 4);
+    db->out_len = 4 + 16 * (size_t)n;
+    return 1;
+}
+
+/* Stores a peer's vector (checked: exact length, origins strictly ascending). Filters
+   our log up to our durable position now. Returns why it is bad, or NULL. */
+static const char *tidal__vv_take(tidal_db *db, uint32_t i, uint32_t inc, const uint8_t *p, size_t len) {
+    struct tidal__vv *v = &db->vv_peer[i];
+    uint32_t n, k;
+    if (len < 4) return "version vector: truncated";
+    n = (uint32_t)tidal__rd_le_at4(p);
+    if ((len - 4) / 16 != n || (len - 4) % 16) return "version vector: length mismatch";
+    for (k = 1; k < n; k++)
+        if (tidal__rd_le_at(p + 4 + 16 * k) <= tidal__rd_le_at(p + 4 + 16 * (k - 1)))
+            return "version vector: origins out of order";
+    if (!TIDAL__GROW(db, v->w, v->cap, 2 * n + 1)) return NULL; /* no memory: no filter */
+    for (k = 0; k < 2 * n; k++) v->w[k] = tidal__rd_le_at(p + 4 + 8 * k);
+    v->n = n;
+    v->incarnation = inc;
+    v->until = db->durable_lsn;
+    v->valid = 1;
+    return NULL;
+}
+
+/* 1 when the peer's vector says it holds every event of the batch at p (checked). */
+static int tidal__vv_covers(tidal_db *db, const struct tidal__vv *v, const uint8_t *p) {
+    tidal__batch_hdr h;
+    tidal__rd r;
+    uint32_t k;
+    tidal__batch_hdr_get(p, &h);
+    if (!v->valid || h.last_lsn > v->until) return 0;
+    if (!TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, h.payload_len / 16 + 1)) return 0;
+    tidal__rd_init(&r, p + TIDAL__WAL_HDR, h.payload_len);
+    for (k = 0; k < h.count; k++) {
+        tidal__event ev;
+        uint32_t lo = 0, hi = v->n;
+        if (tidal__event_get(db, &r, &ev, db->scratch_tags, db->cap_scratch_tags)) return 0;
+        if (ev.id.hi & TIDAL__IDEM_BIT) return 0;
+        while (lo < hi) { /* binary search of the origin */
+            uint32_t mid = (lo + hi) / 2;
+            if (v->w[2 * mid] < ev.id.hi) lo = mid + 1;
+            else hi = mid;
+        }
+        if (lo == v->n || v->w[2 * lo] != ev.id.hi || ev.id.lo > v->w[2 * lo + 1]) return 0;
+    }
+    return 1;
+}
+
 /* Offset of the batch starting at lsn from in buf (whole batches), or SIZE_MAX. */
 static size_t tidal__batches_find(const uint8_t *buf, size_t len, uint64_t from) {
     size_t off = 0;
@@ -6562,7 +6837,8 @@ static size_t tidal__batches_find(const uint8_t *buf, size_t len, uint64_t from)
    db->out. skip_leader drops batches that came from the current leader (a push need not
    return them). *covered receives the last lsn looked at. Returns 0 if the log no longer
    holds from (state transfer would be needed). */
-static int tidal__log_slice(tidal_db *db, uint64_t from, int skip_leader, uint64_t *covered) {
+static int tidal__log_slice(tidal_db *db, uint64_t from, int skip_leader, const struct tidal__vv *vv,
+                            uint64_t *covered) {
     const uint8_t *src = NULL;
     uint8_t *file = NULL;
     size_t src_len = 0, off = SIZE_MAX, file_len = 0;
@@ -6593,7 +6869,7 @@ static int tidal__log_slice(tidal_db *db, uint64_t from, int skip_leader, uint64
         len = TIDAL__WAL_HDR + h.payload_len;
         if (off + len > src_len || h.last_lsn > db->durable_lsn) break;
         if (db->out_len && db->out_len + len > TIDAL_MSG_BYTES_MAX - TIDAL__MSG_HDR) break;
-        if (!(skip_leader && h.source_lsn && h.epoch == db->epoch)) {
+        if (!(skip_leader && h.source_lsn && h.epoch == db->epoch) && !(vv && tidal__vv_covers(db, vv, src + off))) {
             if (db->out_len + len > db->out_cap) {
                 size_t cap = db->out_cap ? db->out_cap : 65536;
                 uint8_t *p;
@@ -6616,13 +6892,53 @@ static int tidal__log_slice(tidal_db *db, uint64_t from, int skip_leader, uint64
 /* Leader -> follower i: the batches after sent[i], or an empty append as a heartbeat. */
 static void tidal__xfer_send(tidal_db *db, uint32_t i, int64_t now);
 
+#define TIDAL__PUSH_SKIP (UINT64_C(1) << 63) /* in a push's or append's a: "resume from here" */
+
+/* The oldest lsn this node's log (files or the in-memory copy) still holds. */
+static uint64_t tidal__log_first(const tidal_db *db) {
+    uint64_t first = db->n_segs ? db->segs[0] : db->durable_lsn + 1;
+    if (db->ship_first && db->ship_first < first) first = db->ship_first;
+    return first;
+}
+
+/* Leader: the lsn up to which every member holds our log (ourselves included). Only
+   that much may be retired: a member's state then never holds an event that exists
+   nowhere else, so replacing it by a state transfer loses nothing. */
+static uint64_t tidal__group_stable(const tidal_db *db) {
+    uint64_t s = db->durable_lsn;
+    uint32_t k;
+    for (k = 0; k < db->n_rep; k++)
+        if (k != db->self_rep && db->peer[k].acked < s) s = db->peer[k].acked;
+    return s;
+}
+
 static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
-    uint64_t from = db->peer[i].sent + 1, covered = 0;
+    uint64_t from = db->peer[i].sent + 1, covered = 0, skip = 0;
+    const struct tidal__vv *vv = db->vv_peer[i].valid && db->vv_peer[i].incarnation == db->peer[i].inc
+                                     ? &db->vv_peer[i] : NULL;
+    int ok;
     if (db->peer[i].xfer) {
         tidal__xfer_send(db, i, now);
         return;
     }
-    if (!tidal__log_slice(db, from, 0, &covered)) {
+    if (!db->peer[i].greeted && now - db->peer[i].sent_ns < db->retransmit_ns) {
+        /* Until it answers with its version vector, heartbeats only: then the log goes
+           out filtered by what it already holds. */
+        tidal__rep_send4(db, i, TIDAL__MSG_APPEND, db->peer[i].sent, db->durable_lsn, db->peer[i].sent,
+                         tidal__group_stable(db), NULL, 0);
+        db->peer[i].hb_ns = now;
+        return;
+    }
+    ok = tidal__log_slice(db, from, 0, vv, &covered);
+    if (!ok && db->peer[i].greeted && !db->peer_amnesiac[i] && tidal__log_first(db) > from) {
+        /* Retired log is held by every member that kept its disk (we retire only what all
+           held): a reconnecting member needs only the tail. */
+        db->peer[i].sent = db->peer[i].acked = tidal__log_first(db) - 1;
+        from = db->peer[i].sent + 1;
+        ok = tidal__log_slice(db, from, 0, vv, &covered);
+        skip = TIDAL__PUSH_SKIP; /* "you hold what comes before": it moves up to here */
+    }
+    if (!ok) {
         db->needs_snapshot = 1;
         if (now >= db->peer[i].xfer_retry_ns) { /* the log is gone: send the state instead */
             db->peer[i].xfer = 1;
@@ -6635,22 +6951,25 @@ static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
         db->peer[i].sent = covered;
         db->peer[i].sent_ns = now; /* only data arms the resend timer */
     }
-    tidal__rep_send(db, i, TIDAL__MSG_APPEND, from - 1, db->durable_lsn, db->out, db->out_len);
+    tidal__rep_send5(db, i, TIDAL__MSG_APPEND, (from - 1) | skip, db->durable_lsn,
+                     covered >= from ? covered : from - 1, tidal__group_stable(db), vv ? vv->incarnation : 0,
+                     db->out, db->out_len);
     db->peer[i].hb_ns = now;
 }
 
 /* Follower -> leader: its own log after up_sent, minus what came from this leader. */
-#define TIDAL__PUSH_SKIP (UINT64_C(1) << 63) /* in a push's a: "resume from here" */
 
 static void tidal__push_up(tidal_db *db, int64_t now) {
     uint64_t from = db->up_sent + 1, covered = 0, skip = 0;
+    const struct tidal__vv *vv;
     if (db->leader_idx < 0 || from > db->durable_lsn) return;
-    if (!tidal__log_slice(db, from, 1, &covered)) {
-        /* A snapshot retired that part of our log: what it held is in our state, which
-           came from leaders (a leader retires only what its followers acknowledged).
-           Resume from the oldest batch we still hold, and say so. */
-        uint64_t first = db->n_segs ? db->segs[0] : db->durable_lsn + 1;
-        if (db->ship_first && db->ship_first < first) first = db->ship_first;
+    vv = db->vv_peer[db->leader_idx].valid ? &db->vv_peer[db->leader_idx] : NULL;
+    if (!vv && now - db->follow_since_ns < db->retransmit_ns) return; /* its vector first */
+    if (!tidal__log_slice(db, from, 1, vv, &covered)) {
+        /* A snapshot retired that part of our log: every member holds what it held (a
+           member retires only the group-stable part of its log). Resume from the oldest
+           batch we still hold, and say so. */
+        uint64_t first = tidal__log_first(db);
         if (first <= from) return;
         db->up_sent = db->up_acked = first - 1;
         from = first;
@@ -6660,7 +6979,7 @@ static void tidal__push_up(tidal_db *db, int64_t now) {
             db->up_sent_ns = now;
             return;
         }
-        if (!tidal__log_slice(db, from, 1, &covered)) return;
+        if (!tidal__log_slice(db, from, 1, vv, &covered)) return;
     }
     if (covered < from) return;
     tidal__rep_send(db, (uint32_t)db->leader_idx, TIDAL__MSG_PUSH, (from - 1) | skip, covered, db->out, db->out_len);
@@ -6696,7 +7015,7 @@ static tidal_result tidal__ingest_batch(tidal_db *db, const uint8_t *p, const ti
         if (why || tidal__event_applied(db, ev.id)) continue;
         if (!tidal__batch_add(db, &ev)) return TIDAL_ERR_NOMEM;
         res = tidal__apply(db, &ev, &dup);
-        if (tidal__hlc_cmp(ev.hlc, db->hlc) > 0) db->hlc = ev.hlc;
+        tidal__hlc_recv(db, ev.hlc);
     }
     return res;
 }
@@ -6720,28 +7039,34 @@ static const char *tidal__payload_check(tidal_db *db, const uint8_t *p, size_t l
     return NULL;
 }
 
-/* Applies the batches of a checked payload. contiguous: each must continue *pos (a gap
-   stops and returns 1), and *pos advances, committed batch by batch so each follower
-   batch carries the leader position it completes. Otherwise (a push) all are applied. */
-static int tidal__payload_apply(tidal_db *db, const uint8_t *p, size_t len, uint64_t *pos,
-                                int contiguous, tidal_result *r) {
+/* Applies the batches of a checked payload. contiguous (the leader's log; the caller
+   checked that the message starts at or before *pos): batches beyond *pos are applied and
+   *pos advances, committed batch by batch so each follower batch carries the leader
+   position it completes. Otherwise (a push) all are applied. */
+static void tidal__payload_apply(tidal_db *db, const uint8_t *p, size_t len, uint64_t *pos,
+                                 int contiguous, tidal_result *r) {
     size_t off = 0;
     *r = TIDAL_OK;
     while (off < len && *r == TIDAL_OK) {
         tidal__batch_hdr h;
         tidal__batch_hdr_get(p + off, &h);
-        if (contiguous && h.first_lsn > *pos + 1) return 1;
         if (!contiguous || h.last_lsn > *pos) {
-            *r = tidal__ingest_batch(db, p + off, &h);
+            /* Our own pending writes (availability mode) go out as our own batch first: a
+               batch is either the leader's or ours, never both. */
+            if (db->batch_count) *r = tidal__commit(db);
+            if (*r == TIDAL_OK) *r = tidal__ingest_batch(db, p + off, &h);
             if (contiguous && *r == TIDAL_OK) *pos = h.last_lsn;
+            db->ingesting = contiguous;
             if (*r == TIDAL_OK && db->batch_count) *r = tidal__commit(db);
+            db->ingesting = 0;
         }
         off += TIDAL__WAL_HDR + h.payload_len;
     }
-    return 0;
 }
 
 /* ---- message handlers ---- */
+
+static void tidal__stable_advance(tidal_db *db, uint64_t stable);
 
 static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p,
                                      int from) {
@@ -6755,30 +7080,87 @@ static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, cons
     if (m->incarnation != db->leader_inc) { /* another life of the leader: another log */
         db->leader_inc = m->incarnation;
         db->leader_pos = db->leader_durable = 0;
-        db->up_acked = db->up_sent = 0;
+        tidal__follow_reset(db);
     }
     tidal__rep_arm_election(db); /* the leader is alive */
+    db->leader_heard_ns = now;
     if (m->b > db->leader_durable) db->leader_durable = m->b;
     if ((why = tidal__payload_check(db, p, m->payload_len)) != NULL) {
         db->msgs_corrupt++;
         return tidal__err(db, TIDAL_ERR_CORRUPT, "append: %s", why);
     }
-    gap = tidal__payload_apply(db, p, m->payload_len, &db->leader_pos, 1, &r);
+    /* The message covers the leader's log from a + 1 to c: the batches in it, and those
+       our version vector said we hold (left out). */
+    if ((m->a & TIDAL__PUSH_SKIP) && !db->amnesiac &&
+        (!m->to_incarnation || m->to_incarnation == db->incarnation)) { /* we hold its retired log */
+        uint64_t resume = m->a & ~TIDAL__PUSH_SKIP;
+        if (resume > db->leader_pos && resume <= m->b) db->leader_pos = resume;
+    }
+    /* Filtered by the vector of another life of ours (we restarted without our disk before
+       the leader heard): what it left out we may not hold. Refuse; it resends whole. */
+    gap = (m->a & ~TIDAL__PUSH_SKIP) > db->leader_pos ||
+          (m->to_incarnation && m->to_incarnation != db->incarnation);
+    r = TIDAL_OK;
+    if (!gap) {
+        tidal__payload_apply(db, p, m->payload_len, &db->leader_pos, 1, &r);
+        if (r == TIDAL_OK && m->c > db->leader_pos && m->c <= m->b) db->leader_pos = m->c;
+        if (m->c > (m->a & ~TIDAL__PUSH_SKIP)) db->vv_to_leader = 0; /* it ships data: it has our vector */
+    }
+    if (r == TIDAL_OK) tidal__stable_advance(db, m->d);
     if (db->leader_pos >= db->leader_durable) {
         db->behind_since_ns = 0;
         db->amnesiac = 0; /* caught up with a leader: it knows the group again */
     } else if (!db->behind_since_ns) {
         db->behind_since_ns = now;
     }
-    if (r == TIDAL_OK) tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_ACK, db->leader_pos, (uint64_t)gap, NULL, 0);
+    if (r == TIDAL_OK) {
+        int with_vv = db->vv_to_leader && tidal__vv_build(db);
+        tidal__rep_send4(db, (uint32_t)from, TIDAL__MSG_ACK, db->leader_pos, (uint64_t)gap, (uint64_t)db->amnesiac,
+                         0, with_vv ? db->out : NULL, with_vv ? db->out_len : 0);
+    }
     if (r == TIDAL_OK && db->up_sent == db->up_acked) tidal__push_up(db, now);
     return r;
 }
 
-/* An ack says how far the follower's log goes (a) and whether it saw a gap (b = 1). */
-static void tidal__on_ack(tidal_db *db, const tidal__msg_hdr *m, int from) {
+/* Follower: the leader says every member holds its log up to stable. What we pushed and
+   it placed at or below that, and what we took from it, is then held everywhere: our log
+   up to there may be retired. */
+static void tidal__stable_advance(tidal_db *db, uint64_t stable) {
+    uint32_t k = 0;
+    while (k < db->n_stable_q && db->stable_q[k][1] <= stable) {
+        if (db->stable_q[k][0] > db->stable_lsn) db->stable_lsn = db->stable_q[k][0];
+        k++;
+    }
+    if (k) {
+        memmove(db->stable_q, db->stable_q + k, sizeof db->stable_q[0] * (db->n_stable_q - k));
+        db->n_stable_q -= k;
+    }
+}
+
+/* Follower: the leader holds our log up to own (what we pushed, and what came from it) at
+   its positions up to leader_lsn. A full queue merges into its last entry (later, never
+   wrong). */
+static void tidal__stable_note(tidal_db *db, uint64_t own, uint64_t leader_lsn) {
+    uint32_t k = db->n_stable_q;
+    if (k && db->stable_q[k - 1][0] >= own) return;
+    if (k == sizeof db->stable_q / sizeof db->stable_q[0]) k--;
+    else db->n_stable_q++;
+    db->stable_q[k][0] = own;
+    db->stable_q[k][1] = leader_lsn;
+}
+
+/* An ack says how far the follower's log goes (a), whether it saw a gap (b = 1), whether
+   it lost its disk and has not caught up since (c = 1), and may carry its version vector,
+   which we answer with ours (it filters its pushes by it). */
+static void tidal__on_ack(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p, int from) {
     uint32_t i = (uint32_t)from;
     if (!tidal__rep_leading(db) || m->epoch != db->epoch) return;
+    db->peer[i].greeted = 1;
+    db->peer_amnesiac[i] = m->c == 1;
+    if (m->payload_len) {
+        if (tidal__vv_take(db, i, m->incarnation, p, m->payload_len)) db->msgs_corrupt++;
+        else if (tidal__vv_build(db)) tidal__rep_send(db, i, TIDAL__MSG_VV, 0, 0, db->out, db->out_len);
+    }
     if (m->a < db->peer[i].acked || m->b == 1) {
         /* The follower has less than we assumed (a gap from reordering, or it lost its
            disk): resend from what it has. A stale ack costs only a resend, since applying
@@ -6811,17 +7193,18 @@ static tidal_result tidal__on_push(tidal_db *db, const tidal__msg_hdr *m, const 
         uint64_t resume = m->a & ~TIDAL__PUSH_SKIP;
         if (resume > db->peer[i].pushed) db->peer[i].pushed = resume;
         if (m->b <= db->peer[i].pushed) { /* nothing beyond the resume point: just ack */
-            tidal__rep_send(db, i, TIDAL__MSG_PUSH_ACK, db->peer[i].pushed, 0, NULL, 0);
+            tidal__rep_send4(db, i, TIDAL__MSG_PUSH_ACK, db->peer[i].pushed, 0, db->durable_lsn, 0, NULL, 0);
             return TIDAL_OK;
         }
     }
     if ((m->a & ~TIDAL__PUSH_SKIP) > db->peer[i].pushed) gap = 1; /* an earlier push was lost */
     else if (m->b > db->peer[i].pushed) {
         uint64_t unused = 0;
-        (void)tidal__payload_apply(db, p, m->payload_len, &unused, 0, &r);
+        tidal__payload_apply(db, p, m->payload_len, &unused, 0, &r);
         if (r == TIDAL_OK) db->peer[i].pushed = m->b;
     }
-    if (r == TIDAL_OK) tidal__rep_send(db, i, TIDAL__MSG_PUSH_ACK, db->peer[i].pushed, (uint64_t)gap, NULL, 0);
+    if (r == TIDAL_OK)
+        tidal__rep_send4(db, i, TIDAL__MSG_PUSH_ACK, db->peer[i].pushed, (uint64_t)gap, db->durable_lsn, 0, NULL, 0);
     return r;
 }
 
@@ -6831,6 +7214,8 @@ static void tidal__on_push_ack(tidal_db *db, const tidal__msg_hdr *m, int from) 
     else {
         db->up_acked = m->a;
         if (db->up_sent < m->a) db->up_sent = m->a;
+        /* our log up to a is at the leader, at its positions up to c */
+        if (m->a <= db->durable_lsn && m->c) tidal__stable_note(db, m->a, m->c);
     }
     if (db->up_sent == db->up_acked) tidal__push_up(db, tidal__mono(db));
 }
@@ -6879,12 +7264,15 @@ static void tidal__become_leader(tidal_db *db) {
     tidal_receipt rc;
     db->role = TIDAL_ROLE_LEADER;
     db->leader_idx = (int)db->self_rep;
+    db->lead_since_ns = now;
     for (i = 0; i < db->n_rep; i++) {
         db->peer[i].acked = db->peer[i].sent = db->peer[i].pushed = 0;
-        db->peer[i].sent_ns = db->peer[i].hb_ns = 0;
+        db->peer[i].sent_ns = now; /* the greeting wait (>>ship_to) runs from here */
+        db->peer[i].hb_ns = 0;
         db->peer[i].xfer = 0;
         db->peer[i].xfer_off = 0;
         db->peer[i].xfer_retry_ns = 0;
+        db->peer[i].greeted = 0;
     }
     memset(&ev, 0, sizeof ev);
     memset(&rc, 0, sizeof rc);
@@ -6896,8 +7284,18 @@ static void tidal__become_leader(tidal_db *db) {
     if (tidal__write(db, &ev, &rc) == TIDAL_OK && tidal__commit(db) == TIDAL_OK)
         db->epoch_start_lsn = rc.lsn;
     tidal__rep_quorum(db);
-    for (i = 0; i < db->n_rep; i++)
-        if (i != db->self_rep) tidal__ship_to(db, i, now); /* announce at once */
+    for (i = 0; i < db->n_rep; i++) {
+        if (i == db->self_rep) continue;
+        tidal__ship_to(db, i, now); /* announce at once (a heartbeat: data after its ack) */
+        if (tidal__vv_build(db)) tidal__rep_send(db, i, TIDAL__MSG_VV, 0, 0, db->out, db->out_len);
+    }
+}
+
+/* Follower: the leader's version vector (it filters our pushes). */
+static void tidal__on_vv(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p, int from) {
+    if (from != db->leader_idx || m->epoch != db->epoch || tidal__rep_leading(db)) return;
+    if (tidal__vv_take(db, (uint32_t)from, m->incarnation, p, m->payload_len)) db->msgs_corrupt++;
+    else if (db->up_sent == db->up_acked) tidal__push_up(db, tidal__mono(db));
 }
 
 static void tidal__on_vote(tidal_db *db, const tidal__msg_hdr *m, int from) {
@@ -7014,6 +7412,7 @@ static tidal_result tidal__on_snap(tidal_db *db, const tidal__msg_hdr *m, const 
     uint64_t total = m->b;
     if ((r = tidal__rep_adopt(db, m->epoch, from)) != TIDAL_OK) return r;
     tidal__rep_arm_election(db);
+    db->leader_heard_ns = tidal__mono(db);
     if (m->a == 0 && db->up_acked < db->durable_lsn) { /* push first: nothing may be lost */
         tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_SNAP_ACK, 0, 1, NULL, 0);
         return TIDAL_OK;
@@ -7058,6 +7457,13 @@ TIDAL_API tidal_result tidal_node_receive(tidal_db *db, tidal_node_ref from, con
         db->msgs_corrupt++;
         return tidal__err(db, TIDAL_ERR_CORRUPT, "message dropped: %s", why);
     }
+    tidal__hlc_recv(db, m.hlc);
+    if (m.incarnation != db->peer[idx].inc) { /* another life of it: what it held may be gone */
+        db->peer[idx].inc = m.incarnation;
+        db->vv_peer[idx].valid = 0;
+        db->peer[idx].greeted = 0;
+        db->peer[idx].sent_ns = tidal__mono(db);
+    }
     if (m.epoch < db->epoch) { /* fencing: tell the sender, apply nothing */
         db->msgs_fenced++;
         tidal__rep_send(db, (uint32_t)idx, TIDAL__MSG_ACK, 0, 2, NULL, 0);
@@ -7072,9 +7478,10 @@ TIDAL_API tidal_result tidal_node_receive(tidal_db *db, tidal_node_ref from, con
     default: break;
     }
     if (m.epoch > db->epoch && tidal__rep_adopt(db, m.epoch, -1) != TIDAL_OK) return TIDAL_ERR_FATAL;
-    if (m.type == TIDAL__MSG_ACK) tidal__on_ack(db, &m, idx);
+    if (m.type == TIDAL__MSG_ACK) tidal__on_ack(db, &m, p + TIDAL__MSG_HDR, idx);
     else if (m.type == TIDAL__MSG_PUSH_ACK) tidal__on_push_ack(db, &m, idx);
     else if (m.type == TIDAL__MSG_SNAP_ACK) tidal__on_snap_ack(db, &m, idx);
+    else if (m.type == TIDAL__MSG_VV) tidal__on_vv(db, &m, p + TIDAL__MSG_HDR, idx);
     else tidal__on_vote(db, &m, idx);
     return TIDAL_OK;
 }
@@ -7123,6 +7530,7 @@ static tidal_result tidal__rep_open(tidal_db *db) {
            epochs it voted in. It must learn the group's state before it votes or runs. */
         db->amnesiac = db->epoch == 0 && db->durable_lsn == 0;
     }
+    db->leader_heard_ns = tidal__mono(db); /* cut off only after a timeout of silence */
     tidal__rep_arm_election(db);
     return TIDAL_OK;
 }
@@ -7133,6 +7541,45 @@ TIDAL_API int tidal_write_acked(const tidal_db *db, uint64_t lsn, uint32_t level
     if (level != TIDAL_ACK_QUORUM) return 0;
     if (!db->n_rep) return lsn <= db->durable_lsn; /* a group of one */
     return lsn <= db->quorum_lsn; /* computed while leading; facts stay true after */
+}
+
+TIDAL_API tidal_result tidal_write_status(tidal_db *db, const tidal_receipt *receipt, uint32_t level) {
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!receipt || (level != TIDAL_ACK_LOCAL && level != TIDAL_ACK_QUORUM))
+        return tidal__err(db, TIDAL_ERR_INVALID, "write status: NULL receipt or unknown ack level");
+    if (!db->wal_on || tidal_write_acked(db, receipt->lsn, level)) return TIDAL_OK;
+    if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
+    if (level == TIDAL_ACK_QUORUM && tidal__mono(db) - receipt->accepted_ns >= db->quorum_wait_ns)
+        return tidal__err(db, TIDAL_ERR_UNAVAILABLE,
+                          "no majority acknowledged lsn %llu within %lld ms (%s); it is durable here and "
+                          "merges when the partition heals",
+                          (unsigned long long)receipt->lsn, (long long)(db->quorum_wait_ns / 1000000),
+                          db->role == TIDAL_ROLE_LEADER ? "leading without a majority" : "cut off from the leader");
+    return TIDAL_PENDING;
+}
+
+TIDAL_API void tidal_db_set_event_hook(tidal_db *db, tidal_event_hook fn, void *ctx) {
+    if (!db) return;
+    db->hook = fn;
+    db->hook_ctx = ctx;
+}
+
+TIDAL_API tidal_result tidal_event_import(tidal_db *db, const void *event, size_t len,
+                                          tidal_receipt *receipt) {
+    tidal__rd r;
+    tidal__event ev;
+    const char *why;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!event || !len) return tidal__err(db, TIDAL_ERR_INVALID, "event import: no bytes");
+    if (!TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, len / 16 + 1))
+        return tidal__err(db, TIDAL_ERR_NOMEM, "event import: scratch");
+    tidal__rd_init(&r, (const uint8_t *)event, len);
+    why = tidal__event_get(db, &r, &ev, db->scratch_tags, db->cap_scratch_tags);
+    if (!why && r.pos != len) why = "bytes after the event";
+    if (!why && !ev.id.hi && !ev.id.lo) why = "zero event id";
+    if (why) return tidal__err(db, TIDAL_ERR_CORRUPT, "event import: %s", why);
+    tidal__hlc_recv(db, ev.hlc);
+    return tidal__write(db, &ev, receipt);
 }
 
 TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_status *out) {
@@ -7154,6 +7601,13 @@ TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_stat
     out->msgs_corrupt = db->msgs_corrupt;
     out->msgs_fenced = db->msgs_fenced;
     out->needs_snapshot = db->needs_snapshot;
+    out->cut_off = tidal__cut_off(db);
+    out->hlc = db->hlc;
+    out->clock_ahead = db->clock_ahead;
+    out->clock_ahead_node.region = (uint16_t)(db->clock_ahead_node >> 16);
+    out->clock_ahead_node.shard = (uint16_t)(db->clock_ahead_node & 0xFFFF);
+    out->clock_ahead_ns = db->clock_ahead_ns;
+    out->version_vector_origins = db->n_origins;
     return TIDAL_OK;
 }
 

@@ -147,6 +147,12 @@ static void fm_repair(const tidal_db *db, uint8_t *m, size_t len, int batches, u
     h.epoch = tidal__rd_le(&r, 8);
     h.a = tidal__rd_le(&r, 8);
     h.b = tidal__rd_le(&r, 8);
+    h.c = tidal__rd_le(&r, 8);
+    h.d = tidal__rd_le(&r, 8);
+    h.hlc.wall_ns = (int64_t)tidal__rd_le(&r, 8);
+    h.hlc.logical = (uint32_t)tidal__rd_le(&r, 4);
+    (void)tidal__rd_le(&r, 4);                      /* payload bytes: set below */
+    h.to_incarnation = (uint32_t)tidal__rd_le(&r, 4);
     fm_require(!r.bad, "repair reads the header");
     *from = fm_refs[m[14] % FM_NODES];
     if (batches) first = fm_repair_batches(db, m + TIDAL__MSG_HDR, len - TIDAL__MSG_HDR, lsn);
@@ -158,7 +164,7 @@ static void fm_repair(const tidal_db *db, uint8_t *m, size_t len, int batches, u
     h.payload_len = (uint32_t)(len - TIDAL__MSG_HDR);
     tidal__msg_hdr_put(m, &h);
     tidal__msg_sum(m, m + TIDAL__MSG_HDR, len - TIDAL__MSG_HDR, h.sum);
-    memcpy(m + 56, h.sum, 32);
+    memcpy(m + TIDAL__MSG_SUM_AT, h.sum, 32);
 }
 
 #ifdef FZ_MSG_SKIP_ID_LO0
