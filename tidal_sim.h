@@ -565,6 +565,8 @@ typedef struct tidal_sim_cluster_config {
     int64_t heartbeat_ns;      /* passed to every node; 0 = library default */
     int64_t election_timeout_ns;
     uint64_t segment_bytes_max;
+    int availability_mode;     /* passed to every node (DESIGN 5.4) */
+    int64_t quorum_wait_ns;    /* passed to every node; 0 = library default */
 } tidal_sim_cluster_config;
 
 typedef struct tidal_sim_cluster tidal_sim_cluster;
@@ -605,6 +607,18 @@ TIDAL_API int tidal_sim_cluster_leader(const tidal_sim_cluster *c, uint16_t shar
 /* BLAKE3 over everything delivered so far (time, from, to, bytes): equal traces mean the
    same run. */
 TIDAL_API void tidal_sim_cluster_trace(const tidal_sim_cluster *c, uint8_t out[32]);
+
+/* Ground truth (DESIGN 6). The cluster records every event any node writes itself (an
+   event hook on every node, in every life), once per id. tidal_sim_cluster_truth opens a
+   fresh ephemeral node (the cluster's schema, clock at the cluster's now) that imports
+   the recorded events keep() accepts (keep NULL: all of them; a checker passes one that
+   drops events whose writer crashed before they were durable and that no replica holds),
+   so every replica can be compared with a single node that applied the union. The caller
+   closes *out with tidal_db_close. */
+TIDAL_API uint32_t tidal_sim_cluster_events(const tidal_sim_cluster *c);
+TIDAL_API tidal_result tidal_sim_cluster_truth(tidal_sim_cluster *c,
+                                               int (*keep)(void *ctx, tidal_event_id id),
+                                               void *ctx, tidal_db **out);
 
 #ifdef __cplusplus
 }
@@ -2334,7 +2348,66 @@ struct tidal_sim_cluster {
     struct tidal_blake3 trace;
     void (*observer)(void *ctx, tidal_sim_cluster *c);
     void *observer_ctx;
+    /* ground truth: recorded events (bytes back to back), their ids, an id set */
+    uint8_t *ev_bytes;
+    size_t ev_len, ev_cap;
+    uint64_t *ev_at;           /* per event: offset, length */
+    uint32_t n_ev, cap_ev;
+    uint64_t *ev_set;          /* open addressing on (hi, lo) pairs; (0, 0) = empty */
+    uint32_t set_cap;
+    tidal_sim_disk *truth_disk;
+    tidal_sim_env truth_env;
 };
+
+static uint64_t tidal_sim__get64(const uint8_t *p) {
+    uint64_t v = 0;
+    int i;
+    for (i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+/* The event hook of every node: an encoded event starts with kind u8, tenant u32, id hi
+   u64, id lo u64. Records it unless its id is already known. */
+static void tidal_sim__record(void *ctx, const void *event, size_t len) {
+    tidal_sim_cluster *c = (tidal_sim_cluster *)ctx;
+    const uint8_t *p = (const uint8_t *)event;
+    uint64_t hi, lo;
+    uint32_t k, mask;
+    TIDAL_SIM_ASSERT(len >= 21);
+    hi = tidal_sim__get64(p + 5);
+    lo = tidal_sim__get64(p + 13);
+    if ((c->n_ev + 1) * 2 > c->set_cap) { /* grow the id set to keep it half empty */
+        uint32_t old = c->set_cap, i;
+        uint64_t *prev = c->ev_set;
+        c->set_cap = old ? old * 2 : 1024;
+        c->ev_set = (uint64_t *)calloc((size_t)c->set_cap * 2, sizeof(uint64_t));
+        TIDAL_SIM_ASSERT(c->ev_set != NULL);
+        for (i = 0; i < old; i++) {
+            uint64_t h = prev[2 * i], l = prev[2 * i + 1];
+            if (!h && !l) continue;
+            for (k = (uint32_t)tidal_sim__mix(h ^ l) & (c->set_cap - 1); c->ev_set[2 * k] || c->ev_set[2 * k + 1];
+                 k = (k + 1) & (c->set_cap - 1)) {}
+            c->ev_set[2 * k] = h;
+            c->ev_set[2 * k + 1] = l;
+        }
+        free(prev);
+    }
+    mask = c->set_cap - 1;
+    for (k = (uint32_t)tidal_sim__mix(hi ^ lo) & mask; c->ev_set[2 * k] || c->ev_set[2 * k + 1]; k = (k + 1) & mask)
+        if (c->ev_set[2 * k] == hi && c->ev_set[2 * k + 1] == lo) return;
+    c->ev_set[2 * k] = hi;
+    c->ev_set[2 * k + 1] = lo;
+    c->ev_at = (uint64_t *)tidal_sim__reserve(c->ev_at, &c->cap_ev, c->n_ev + 1, 2 * sizeof(uint64_t));
+    while (c->ev_len + len > c->ev_cap) {
+        c->ev_cap = c->ev_cap ? c->ev_cap * 2 : 65536;
+        c->ev_bytes = (uint8_t *)tidal_sim__realloc(c->ev_bytes, c->ev_cap);
+    }
+    memcpy(c->ev_bytes + c->ev_len, p, len);
+    c->ev_at[2 * c->n_ev] = c->ev_len;
+    c->ev_at[2 * c->n_ev + 1] = len;
+    c->n_ev++;
+    c->ev_len += len;
+}
 
 static uint32_t tidal_sim__ci(const tidal_sim_cluster *c, uint16_t region, uint16_t shard) {
     TIDAL_SIM_ASSERT(region < c->cfg.regions && shard < c->cfg.shards);
@@ -2384,6 +2457,8 @@ TIDAL_API tidal_sim_cluster *tidal_sim_cluster_new(const tidal_sim_cluster_confi
             c->node[i].dbcfg.segment_bytes_max = c->cfg.segment_bytes_max;
             c->node[i].dbcfg.heartbeat_ns = c->cfg.heartbeat_ns;
             c->node[i].dbcfg.election_timeout_ns = c->cfg.election_timeout_ns;
+            c->node[i].dbcfg.availability_mode = c->cfg.availability_mode;
+            c->node[i].dbcfg.quorum_wait_ns = c->cfg.quorum_wait_ns;
             c->node[i].dbcfg.group_bootstrap = 1; /* a new group: (0, s) leads epoch 1 */
             if (tidal_sim_cluster_restart(c, (uint16_t)r, (uint16_t)s) != TIDAL_OK) {
                 tidal_sim_cluster_free(c);
@@ -2402,6 +2477,10 @@ TIDAL_API void tidal_sim_cluster_free(tidal_sim_cluster *c) {
         tidal_sim_disk_free(c->node[i].disk);
     }
     tidal_sim_net_free(c->net);
+    if (c->truth_disk) tidal_sim_disk_free(c->truth_disk);
+    free(c->ev_bytes);
+    free(c->ev_at);
+    free(c->ev_set);
     free(c);
 }
 
@@ -2492,7 +2571,10 @@ TIDAL_API tidal_result tidal_sim_cluster_restart(tidal_sim_cluster *c, uint16_t 
     if (c->node[i].db) return TIDAL_OK;
     if (tidal_sim_disk_is_down(c->node[i].disk)) tidal_sim_disk_restart(c->node[i].disk);
     r = tidal_db_open(&c->node[i].dbcfg, &c->node[i].db);
-    if (r == TIDAL_OK) tidal_sim_net_set_down(c->net, ref, 0);
+    if (r == TIDAL_OK) {
+        tidal_sim_net_set_down(c->net, ref, 0);
+        tidal_db_set_event_hook(c->node[i].db, tidal_sim__record, c);
+    }
     return r;
 }
 
@@ -2528,6 +2610,41 @@ TIDAL_API int tidal_sim_cluster_leader(const tidal_sim_cluster *c, uint16_t shar
 
 TIDAL_API void tidal_sim_cluster_trace(const tidal_sim_cluster *c, uint8_t out[32]) {
     tidal_blake3_final(&c->trace, out, 32);
+}
+
+TIDAL_API uint32_t tidal_sim_cluster_events(const tidal_sim_cluster *c) { return c->n_ev; }
+
+TIDAL_API tidal_result tidal_sim_cluster_truth(tidal_sim_cluster *c,
+                                               int (*keep)(void *ctx, tidal_event_id id),
+                                               void *ctx, tidal_db **out) {
+    tidal_config cfg;
+    tidal_result r;
+    uint32_t k;
+    *out = NULL;
+    if (!c->truth_disk) {
+        c->truth_disk = tidal_sim_disk_new(tidal_sim__mix(c->cfg.seed ^ UINT64_C(0x7275746800)));
+        tidal_sim_env_init(&c->truth_env, c->truth_disk, c->now, tidal_sim__mix(c->cfg.seed ^ 0x7472));
+    }
+    c->truth_env.now_ns = c->now;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.env = &c->truth_env.env;
+    cfg.schema = c->cfg.schema;
+    cfg.node.region = 0xFFFF; /* not a cluster node */
+    if ((r = tidal_db_open(&cfg, out)) != TIDAL_OK) return r;
+    for (k = 0; k < c->n_ev; k++) {
+        const uint8_t *p = c->ev_bytes + c->ev_at[2 * k];
+        size_t len = (size_t)c->ev_at[2 * k + 1];
+        tidal_event_id id;
+        id.hi = tidal_sim__get64(p + 5);
+        id.lo = tidal_sim__get64(p + 13);
+        if (keep && !keep(ctx, id)) continue;
+        if ((r = tidal_event_import(*out, p, len, NULL)) != TIDAL_OK) {
+            tidal_db_close(*out);
+            *out = NULL;
+            return r;
+        }
+    }
+    return TIDAL_OK;
 }
 
 #ifdef __cplusplus
