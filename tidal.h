@@ -1159,6 +1159,15 @@ typedef struct tidal__origin {
     tidal__u64set above;
 } tidal__origin;
 
+/* A peer's version vector (>>replication), to skip the batches it holds. */
+typedef struct tidal__vv {
+    uint64_t *w;          /* pairs (origin hi, contiguous hwm), sorted by origin */
+    uint32_t n, cap;
+    uint32_t incarnation; /* of the peer when it sent it */
+    uint64_t until;       /* filter our log up to here (our durable lsn then) */
+    int valid;
+} tidal__vv;
+
 struct tidal_db {
     tidal_allocator alloc;
     const tidal_env *env;
@@ -1264,13 +1273,7 @@ struct tidal_db {
     int64_t clock_ahead_ns;
     int ingesting;                   /* committing a batch taken from the leader */
     /* version vectors (anti-entropy): the peer's applied origins, to skip what it holds */
-    struct tidal__vv {
-        uint64_t *w;                 /* pairs (origin hi, contiguous hwm), sorted by origin */
-        uint32_t n, cap;
-        uint32_t incarnation;        /* of the peer when it sent it */
-        uint64_t until;              /* filter our log up to here (our durable lsn then) */
-        int valid;
-    } vv_peer[TIDAL_REPLICAS_MAX];
+    tidal__vv vv_peer[TIDAL_REPLICAS_MAX];
     /* group-stable log: what every member holds may be retired (>>replication) */
     uint64_t stable_lsn;             /* follower: own log <= it is held by every member */
     uint64_t stable_q[32][2];        /* follower: (own lsn pushed, leader lsn holding it) */
@@ -5828,8 +5831,7 @@ static int64_t tidal__now(tidal_db *db) { return db->env->clock_wall_ns(db->env-
    from a partition, and in availability mode it then takes writes as its own origin. */
 static int tidal__cut_off(const tidal_db *db) {
     return db->n_rep && db->role != TIDAL_ROLE_LEADER &&
-           (db->leader_idx < 0 ||
-            db->env->clock_mono_ns(db->env->user) - db->leader_heard_ns >= db->election_timeout_ns);
+           db->env->clock_mono_ns(db->env->user) - db->leader_heard_ns >= db->election_timeout_ns;
 }
 
 /* Hands the hook the event's encoding (a failed scratch allocation skips the call: the
@@ -6779,7 +6781,7 @@ static int tidal__vv_build(tidal_db *db) {
 /* Stores a peer's vector (checked: exact length, origins strictly ascending). Filters
    our log up to our durable position now. Returns why it is bad, or NULL. */
 static const char *tidal__vv_take(tidal_db *db, uint32_t i, uint32_t inc, const uint8_t *p, size_t len) {
-    struct tidal__vv *v = &db->vv_peer[i];
+    tidal__vv *v = &db->vv_peer[i];
     uint32_t n, k;
     if (len < 4) return "version vector: truncated";
     n = (uint32_t)tidal__rd_le_at4(p);
@@ -6797,7 +6799,7 @@ static const char *tidal__vv_take(tidal_db *db, uint32_t i, uint32_t inc, const 
 }
 
 /* 1 when the peer's vector says it holds every event of the batch at p (checked). */
-static int tidal__vv_covers(tidal_db *db, const struct tidal__vv *v, const uint8_t *p) {
+static int tidal__vv_covers(tidal_db *db, const tidal__vv *v, const uint8_t *p) {
     tidal__batch_hdr h;
     tidal__rd r;
     uint32_t k;
@@ -6837,7 +6839,7 @@ static size_t tidal__batches_find(const uint8_t *buf, size_t len, uint64_t from)
    db->out. skip_leader drops batches that came from the current leader (a push need not
    return them). *covered receives the last lsn looked at. Returns 0 if the log no longer
    holds from (state transfer would be needed). */
-static int tidal__log_slice(tidal_db *db, uint64_t from, int skip_leader, const struct tidal__vv *vv,
+static int tidal__log_slice(tidal_db *db, uint64_t from, int skip_leader, const tidal__vv *vv,
                             uint64_t *covered) {
     const uint8_t *src = NULL;
     uint8_t *file = NULL;
@@ -6914,7 +6916,7 @@ static uint64_t tidal__group_stable(const tidal_db *db) {
 
 static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
     uint64_t from = db->peer[i].sent + 1, covered = 0, skip = 0;
-    const struct tidal__vv *vv = db->vv_peer[i].valid && db->vv_peer[i].incarnation == db->peer[i].inc
+    const tidal__vv *vv = db->vv_peer[i].valid && db->vv_peer[i].incarnation == db->peer[i].inc
                                      ? &db->vv_peer[i] : NULL;
     int ok;
     if (db->peer[i].xfer) {
@@ -6961,7 +6963,7 @@ static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
 
 static void tidal__push_up(tidal_db *db, int64_t now) {
     uint64_t from = db->up_sent + 1, covered = 0, skip = 0;
-    const struct tidal__vv *vv;
+    const tidal__vv *vv;
     if (db->leader_idx < 0 || from > db->durable_lsn) return;
     vv = db->vv_peer[db->leader_idx].valid ? &db->vv_peer[db->leader_idx] : NULL;
     if (!vv && now - db->follow_since_ns < db->retransmit_ns) return; /* its vector first */
