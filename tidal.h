@@ -6923,9 +6923,10 @@ static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
         tidal__xfer_send(db, i, now);
         return;
     }
-    if (!db->peer[i].greeted && now - db->peer[i].sent_ns < db->retransmit_ns) {
-        /* Until it answers with its version vector, heartbeats only: then the log goes
-           out filtered by what it already holds. */
+    if (!db->peer[i].greeted) {
+        /* Until it answers (with its version vector), heartbeats only: data to a member
+           that has not answered this leadership would be lost or wasted; after its answer
+           the log goes out filtered by what it already holds. */
         tidal__rep_send4(db, i, TIDAL__MSG_APPEND, db->peer[i].sent, db->durable_lsn, db->peer[i].sent,
                          tidal__group_stable(db), NULL, 0);
         db->peer[i].hb_ns = now;

@@ -152,7 +152,7 @@ static void fm_repair(const tidal_db *db, uint8_t *m, size_t len, int batches, u
     h.hlc.wall_ns = (int64_t)tidal__rd_le(&r, 8);
     h.hlc.logical = (uint32_t)tidal__rd_le(&r, 4);
     (void)tidal__rd_le(&r, 4);                      /* payload bytes: set below */
-    h.to_incarnation = (uint32_t)tidal__rd_le(&r, 4);
+    (void)tidal__rd_le(&r, 4);                      /* receiver incarnation: any (0) */
     fm_require(!r.bad, "repair reads the header");
     *from = fm_refs[m[14] % FM_NODES];
     if (batches) first = fm_repair_batches(db, m + TIDAL__MSG_HDR, len - TIDAL__MSG_HDR, lsn);

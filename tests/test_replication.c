@@ -29,6 +29,7 @@ typedef struct cluster {
     cnode n[NODES];
     int64_t now, next_tick;
     uint64_t delivered, segment_bytes;
+    uint64_t bytes_to[NODES], bytes_from[NODES]; /* delivered message bytes per node */
 } cluster;
 
 static void node_start(cluster *c, int i) {
@@ -108,6 +109,8 @@ static void cluster_run(cluster *c, int64_t until) {
                 if (c->refs[i].region == m.to.region && c->n[i].db) {
                     (void)tidal_node_receive(c->n[i].db, m.from, m.bytes, m.len);
                     c->delivered++;
+                    c->bytes_to[i] += m.len;
+                    c->bytes_from[m.from.region] += m.len;
                 }
             tidal_sim_msg_free(&m);
         }
@@ -300,6 +303,8 @@ static int next_append(cluster *c, tidal_sim_msg *out) {
                 *out = m;
                 return 1;
             }
+            /* the rest is delivered: a leader ships data once a follower has answered */
+            if (c->n[m.to.region].db) (void)tidal_node_receive(c->n[m.to.region].db, m.from, m.bytes, m.len);
             tidal_sim_msg_free(&m);
         }
     }
@@ -563,6 +568,98 @@ static void t_rep_state_transfer(void) {
     cluster_free(&c);
 }
 
+/* Log segment files of node i. */
+static uint32_t segments_of(cluster *c, int i) {
+    char names[256][128];
+    uint32_t n = tidal_sim_disk_list(c->n[i].disk, "db", names, 256), k, segs = 0;
+    for (k = 0; k < n && k < 256; k++)
+        if (strncmp(names[k], "wal-", 4) == 0 && strstr(names[k], ".log")) segs++;
+    return segs;
+}
+
+/* Version vectors: after a failover the old leader comes back holding almost everything
+   the new leader's log holds. Both exchange vectors, so the new leader ships only what it
+   lacks and it pushes only what the leader lacks: a few KB, not the whole log again (a
+   mutation that ignores the vectors ships ~300 KB and fails this). */
+static void t_rep_vv_reconnect_ships_tail(void) {
+    cluster c;
+    int l = -1, i;
+    int64_t t;
+    uint64_t log_bytes, to0, from0;
+    cluster_init(&c, tt_seed());
+    write_signals(&c, 3000, 200, NULL);
+    cluster_run(&c, c.now + 1000 * MS);
+    TT_CHECK(caught_up(&c));
+    log_bytes = tidal_db_durable_lsn(c.n[0].db) * 87; /* ~87 bytes per encoded signal */
+    tidal_sim_net_set_down(c.net, c.refs[0], 1);
+    tidal_sim_disk_crash(c.n[0].disk);
+    tidal_db_close(c.n[0].db);
+    c.n[0].db = NULL;
+    t = c.now;
+    while (c.now < t + 10000 * MS && (l = leader_of(&c)) < 0) cluster_run(&c, c.now + 20 * MS);
+    TT_CHECK(l > 0);
+    if (l <= 0) {
+        cluster_free(&c);
+        return;
+    }
+    write_on(&c, l, 50, 200, NULL);
+    cluster_run(&c, c.now + 500 * MS);
+    tidal_sim_disk_restart(c.n[0].disk);
+    node_start(&c, 0);
+    for (i = 0; i < NODES; i++) c.bytes_to[i] = c.bytes_from[i] = 0;
+    cluster_run(&c, c.now + 3000 * MS);
+    TT_CHECK(caught_up(&c));
+    check_converged(&c);
+    to0 = c.bytes_to[0];
+    from0 = c.bytes_from[0];
+    printf("  old leader rejoined: %llu bytes to it, %llu from it (its log: ~%llu bytes)\n",
+           (unsigned long long)to0, (unsigned long long)from0, (unsigned long long)log_bytes);
+    TT_CHECKF(to0 < log_bytes / 8, "shipped %llu bytes to a node that held all but ~50 events",
+              (unsigned long long)to0);
+    TT_CHECKF(from0 < log_bytes / 8, "it pushed %llu bytes the leader already held", (unsigned long long)from0);
+    cluster_free(&c);
+}
+
+/* Log retirement waits for every member: with one follower down, snapshots on the others
+   retire nothing it has not acknowledged, so when it returns it catches up from the log
+   (no state transfer); once it has, the next snapshots retire the old segments. */
+static void t_rep_retire_waits_for_every_member(void) {
+    cluster c;
+    tidal_node_status st;
+    uint32_t before, after;
+    int i, k;
+    cluster_init_seg(&c, tt_seed(), 4096);
+    write_signals(&c, 100, 40, NULL);
+    cluster_run(&c, c.now + 500 * MS);
+    tidal_sim_net_set_down(c.net, c.refs[2], 1);
+    tidal_sim_disk_crash(c.n[2].disk);
+    tidal_db_close(c.n[2].db);
+    c.n[2].db = NULL;
+    for (k = 0; k < 3; k++) {
+        write_signals(&c, 300, 40, NULL);
+        cluster_run(&c, c.now + 500 * MS);
+        for (i = 0; i < 2; i++) TT_EQ_INT(tidal_db_snapshot(c.n[i].db), TIDAL_OK);
+    }
+    before = segments_of(&c, 0);
+    tidal_sim_disk_restart(c.n[2].disk);
+    node_start(&c, 2);
+    cluster_run(&c, c.now + 3000 * MS);
+    TT_CHECK(caught_up(&c));
+    check_converged(&c);
+    TT_EQ_INT(tidal_node_status_get(c.n[0].db, &st), TIDAL_OK);
+    TT_CHECKF(!st.needs_snapshot, "the leader retired log a member had not acknowledged");
+    for (k = 0; k < 2; k++) { /* now every member holds it: two snapshots retire it */
+        write_signals(&c, 20, 40, NULL);
+        cluster_run(&c, c.now + 500 * MS);
+        for (i = 0; i < NODES; i++) TT_EQ_INT(tidal_db_snapshot(c.n[i].db), TIDAL_OK);
+    }
+    after = segments_of(&c, 0);
+    printf("  leader segments: %u while a member was down, %u after it caught up\n", before, after);
+    TT_CHECKF(after < before, "segments %u -> %u: nothing retired once every member held it", before, after);
+    check_converged(&c);
+    cluster_free(&c);
+}
+
 static const tt_case tt_cases[] = {
     TT_CASE(t_rep_decay_scores_match),
     TT_CASE(t_rep_follower_rejects_writes),
@@ -574,6 +671,8 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_rep_failover),
     TT_CASE(t_rep_snapshots_then_failover),
     TT_CASE(t_rep_state_transfer),
+    TT_CASE(t_rep_vv_reconnect_ships_tail),
+    TT_CASE(t_rep_retire_waits_for_every_member),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }

@@ -1,0 +1,798 @@
+/* fuzz_merge.c - libFuzzer target for the CRDT merge laws. tidal's state is a fold over a
+   SET of events (unique 128-bit ids, applied once), so merging replicas must be commutative,
+   associative and idempotent: equal event sets give byte-identical canonical state.
+
+   Per input, three ephemeral replicas (config.node regions 0, 1, 2; a fixed wall clock,
+   FZ_NOW, and a seeded random stream each) record every event they apply through
+   tidal_db_set_event_hook: own writes and tidal_event_import alike. The input is a list of
+   operations, each on a replica: signals (colliding items, negative weights, times from now
+   back 400 days, users, cohort tags), idempotent signals (same key and seq on any replica),
+   attribute sets and deletes (LWW), hide/mute/block and their removes (observed-remove),
+   sessions (start; open elsewhere to roam; signals and notes with explicit, repeated or
+   automatic seqs; end; TTL expiry by tick) and merges X <- Y (X imports all, the reverse,
+   a suffix, or every other event of Y's list so far). Ops may fail; see "Input" below.
+
+   Properties (a violation prints the law and aborts, which libFuzzer reports as a crash):
+     1. ops: a call that applied no event (an error, a duplicate) leaves the digest
+        unchanged; an accepted write adds exactly one event to the hook's list, with the
+        receipt's id; an idempotent or session write has the id derived from (tenant, key or
+        session, seq), the same on every replica, and is a duplicate exactly when its id was
+        already applied; an import is a duplicate exactly when its id was applied, and every
+        recorded event imports into any database;
+     2. the hook reports each event id once, and events_applied equals its count;
+     3. a database rebuilt from a replica's list alone has the replica's live digest, and
+        importing the list a second time changes nothing (merge(A, A) = A);
+     4. order independence: importing the lists as A,B,C / C,B,A / B,A,C / all events
+        shuffled (input-seeded) gives one digest;
+     5. associativity: merge(merge(A,B),C) = merge(A,merge(B,C)), where merge(X,Y) imports X's
+        list then Y's and the outer merge imports the inner database's own hook list;
+     6. idempotence: importing every list again into the merged database: all duplicates,
+        same digest; events_applied of every merged database = distinct ids in the union;
+     7. equal event sets answer RETRIEVE alike (items and score bits; signal, cohort, FOR USER
+        UNSEEN, profile with WHERE; limits small enough to exercise the top-K index);
+     8. corrupt copies of recorded events (truncated, a trailing byte) are rejected with
+        TIDAL_ERR_CORRUPT and change nothing; a copy with a flipped byte is either rejected
+        without change or still a valid event (then no check).
+
+   Contract the generator keeps (writes that share a derived id must carry the same
+   content, else "one id, two events" is the caller's bug, not a merge law's): idempotent and
+   session writes take their payload from a hash of (tenant, key or session, seq) with
+   explicit cohort tags (an implicit cohort is read from the writing replica's user
+   attributes), session signals use odd seqs and notes even ones, every replica opens a
+   session with the same user, start time and TTL, and derived-id events stay within one
+   idempotency window (23 h of event time) so that their ids are never forgotten.
+
+   Input: a sequence of ops, at most FM_OPS_MAX. Byte h: op h % FM_OP_COUNT on replica
+   (h / FM_OP_COUNT) % 3, then the op's argument bytes (see fm_op); missing bytes read 0.
+
+   Run: make build/libfuzz_fuzz_merge && build/libfuzz_fuzz_merge -max_total_time=60 \
+            build/corpus_merge fuzz/corpus/merge        (clang with libFuzzer)
+        make build/replay_fuzz_merge && build/replay_fuzz_merge fuzz/corpus/merge  (any cc)
+   Corpus: fuzz/gen_merge_corpus.c writes fuzz/corpus/merge (see its header). */
+#define TIDAL_IMPLEMENTATION
+#include "../tidal.h"
+#include "fuzz_common.h"
+
+#define FM_REPLICAS 3
+#define FM_OPS_MAX 1000         /* ops per input */
+#define FM_IMPORT_BUDGET 12000  /* events imported by merge ops per input */
+#define FM_DIGEST_BUDGET 64     /* digests taken for the "no event, no change" check */
+#define FM_SESSIONS_MAX 16      /* sessions the generator knows per input */
+#define FM_CORRUPT_MAX 8        /* recorded events corrupted per input */
+#define FM_QUERIES 6            /* per tenant */
+#define FM_HITS_MAX 5
+#define FM_MIN_NS (60 * TIDAL_NS_PER_S)
+#define FM_DAY_S INT64_C(86400)
+
+enum {
+    FM_OP_SIGNAL, FM_OP_IDEM, FM_OP_ATTR, FM_OP_NEG_ADD, FM_OP_NEG_REMOVE, FM_OP_SESS_START,
+    FM_OP_SESS_OPEN, FM_OP_SESS_SIGNAL, FM_OP_SESS_NOTE, FM_OP_SESS_END, FM_OP_MERGE,
+    FM_OP_TICK, FM_OP_COUNT
+};
+
+/* The schema of fuzz_common.h's fz_open (view 1 h; like 24 h with 24h+30d windows; buy
+   permanent; cohorts locale, tier) plus a profile, with a node: fz_open takes neither. */
+static const tidal_signal_def fm_sigs[3] = {{"view", 3600.0, 0, 0, 0},
+                                            {"like", 86400.0, TIDAL_WINDOW_24H | TIDAL_WINDOW_30D, 0, 0},
+                                            {"buy", 0.0, 0, 1, 0}};
+static const char *const fm_cohort_keys[2] = {"locale", "tier"};
+static const tidal_profile_term fm_terms[2] = {{"view", 1.0}, {"buy", 0.25}};
+static const tidal_profile_def fm_profiles[1] = {{"mix", fm_terms, 2}};
+
+/* ---- Input, lists of encoded events, sets of event ids ---------------------------------- */
+
+typedef struct fm_in {
+    const uint8_t *p;
+    size_t n, pos;
+} fm_in;
+
+static uint8_t fm_u8(fm_in *in) { return in->pos < in->n ? in->p[in->pos++] : 0; }
+
+static void *fm_grow(void *p, size_t *cap, size_t need, size_t elem) {
+    size_t c = *cap ? *cap : 16;
+    if (need <= *cap) return p;
+    while (c < need) c *= 2;
+    p = realloc(p, c * elem);
+    fz_require(p != NULL, "out of memory in the harness");
+    *cap = c;
+    return p;
+}
+
+/* Encoded events back to back: event i is bytes[off[i], off[i + 1]). */
+typedef struct fm_list {
+    uint8_t *bytes;
+    size_t len, cap, *off, cap_off;
+    uint32_t n;
+} fm_list;
+
+static void fm_list_push(fm_list *l, const void *ev, size_t len) {
+    l->bytes = (uint8_t *)fm_grow(l->bytes, &l->cap, l->len + len, 1);
+    l->off = (size_t *)fm_grow(l->off, &l->cap_off, (size_t)l->n + 2, sizeof *l->off);
+    memcpy(l->bytes + l->len, ev, len);
+    l->off[l->n] = l->len;
+    l->len += len;
+    l->off[++l->n] = l->len;
+}
+
+static const uint8_t *fm_list_get(const fm_list *l, uint32_t i, size_t *len) {
+    TIDAL_ASSERT(i < l->n);
+    *len = l->off[i + 1] - l->off[i];
+    return l->bytes + l->off[i];
+}
+
+/* The id of an encoding: kind u8, tenant u32, id.hi u64, id.lo u64, little-endian (as
+   tidal__event_put writes it). */
+static tidal_event_id fm_event_id(const void *ev, size_t len) {
+    const uint8_t *p = (const uint8_t *)ev;
+    tidal_event_id id;
+    int i;
+    fz_require(len >= 21, "a recorded event holds kind, tenant and id");
+    id.hi = id.lo = 0;
+    for (i = 0; i < 8; i++) {
+        id.hi |= (uint64_t)p[5 + i] << (8 * i);
+        id.lo |= (uint64_t)p[13 + i] << (8 * i);
+    }
+    return id;
+}
+
+/* Open addressing over 16-byte ids; (0, 0), never an event id, marks a free slot. */
+typedef struct fm_set {
+    tidal_event_id *slot;
+    size_t n, cap;
+} fm_set;
+
+static size_t fm_set_find(const fm_set *s, tidal_event_id id) {
+    size_t i = (size_t)tidal__mix64(id.hi ^ tidal__mix64(id.lo)) & (s->cap - 1);
+    while ((s->slot[i].hi || s->slot[i].lo) && (s->slot[i].hi != id.hi || s->slot[i].lo != id.lo))
+        i = (i + 1) & (s->cap - 1);
+    return i;
+}
+
+static int fm_set_has(const fm_set *s, tidal_event_id id) {
+    size_t i;
+    if (!s->cap) return 0;
+    i = fm_set_find(s, id);
+    return s->slot[i].hi || s->slot[i].lo;
+}
+
+/* Adds id; returns 1 if it was new. */
+static int fm_set_add(fm_set *s, tidal_event_id id) {
+    size_t i;
+    TIDAL_ASSERT(id.hi || id.lo);
+    if (2 * (s->n + 1) > s->cap) {
+        fm_set old = *s;
+        s->cap = old.cap ? old.cap * 2 : 64;
+        s->slot = (tidal_event_id *)calloc(s->cap, sizeof *s->slot);
+        fz_require(s->slot != NULL, "out of memory in the harness");
+        s->n = 0;
+        for (i = 0; i < old.cap; i++)
+            if (old.slot[i].hi || old.slot[i].lo) s->slot[fm_set_find(s, old.slot[i])] = old.slot[i], s->n++;
+        free(old.slot);
+    }
+    i = fm_set_find(s, id);
+    if (s->slot[i].hi || s->slot[i].lo) return 0;
+    s->slot[i] = id;
+    s->n++;
+    return 1;
+}
+
+/* ---- Nodes: a database, the events its hook reported, their ids, a digest cache ---------- */
+
+typedef struct fm_node {
+    fz_env env;
+    tidal_db *db;
+    fm_list list;
+    fm_set ids;
+    uint8_t digest[32];
+    int digest_ok; /* digest is the state's: no event was applied since it was taken */
+} fm_node;
+
+static void fm_hook(void *ctx, const void *ev, size_t len) {
+    fm_node *n = (fm_node *)ctx;
+    fz_require(fm_set_add(&n->ids, fm_event_id(ev, len)), "the hook reports each event id once");
+    fm_list_push(&n->list, ev, len);
+    n->digest_ok = 0;
+}
+
+static void fm_node_open(fm_node *n, uint16_t region) {
+    tidal_config cfg;
+    memset(n, 0, sizeof *n);
+    n->env.env = *tidal_env_posix();
+    n->env.env.user = &n->env;
+    n->env.env.clock_wall_ns = fz_clock;
+    n->env.env.clock_mono_ns = fz_clock;
+    n->env.env.random_fill = fz_random;
+    n->env.rng = (uint64_t)(region + 1) << 40; /* distinct session ids and incarnations */
+    memset(&cfg, 0, sizeof cfg);
+    cfg.env = &n->env.env;
+    cfg.schema.signals = fm_sigs;
+    cfg.schema.signal_count = 3;
+    cfg.schema.cohort_keys = fm_cohort_keys;
+    cfg.schema.cohort_key_count = 2;
+    cfg.schema.profiles = fm_profiles;
+    cfg.schema.profile_count = 1;
+    cfg.node.region = region;
+    fz_require(tidal_db_open(&cfg, &n->db) == TIDAL_OK, "open");
+    tidal_db_set_event_hook(n->db, fm_hook, n);
+}
+
+static void fm_node_close(fm_node *n) {
+    tidal_db_close(n->db);
+    free(n->list.bytes);
+    free(n->list.off);
+    free(n->ids.slot);
+}
+
+static uint64_t fm_applied(const fm_node *n) {
+    tidal_db_stats st;
+    tidal_db_stats_get(n->db, &st);
+    return st.events_applied;
+}
+
+/* Imports one recorded event: accepted, under its own id, a duplicate exactly when the id
+   was applied here, reported by the hook exactly when new. */
+static void fm_import_one(fm_node *to, const uint8_t *ev, size_t len) {
+    tidal_event_id id = fm_event_id(ev, len);
+    int dup = fm_set_has(&to->ids, id);
+    uint32_t n0 = to->list.n;
+    tidal_receipt rc;
+    fz_require(tidal_event_import(to->db, ev, len, &rc) == TIDAL_OK, "a recorded event imports");
+    fz_require(rc.id.hi == id.hi && rc.id.lo == id.lo, "import keeps the event's own id");
+    fz_require(rc.duplicate == dup, "an import is a duplicate exactly when its id was applied");
+    fz_require(to->list.n == n0 + (uint32_t)!dup, "the hook reports exactly the new events");
+}
+
+/* Imports from's events [lo, n0) every step-th, forwards or (rev) backwards, where n0 is the
+   list's length on entry (a self-merge appends nothing, but stay exact). */
+static void fm_import(fm_node *to, const fm_list *from, uint32_t lo, uint32_t step, int rev) {
+    uint32_t n0 = from->n, k;
+    size_t len;
+    for (k = lo; k < n0; k += step) {
+        const uint8_t *ev = fm_list_get(from, rev ? n0 - 1 - (k - lo) : k, &len);
+        fm_import_one(to, ev, len);
+    }
+}
+
+/* ---- Ops --------------------------------------------------------------------------------- */
+
+typedef struct fm_sess {
+    uint32_t tenant;
+    tidal_id id, user;
+    int64_t ttl_ns;
+} fm_sess;
+
+typedef struct fm_run {
+    fm_node node[FM_REPLICAS];
+    fm_sess sess[FM_SESSIONS_MAX];
+    uint32_t n_sess, import_budget, digest_budget;
+    fm_set removed; /* FM_ONE_REMOVE_PER_TAG: tags some remove already carried */
+} fm_run;
+
+#define FM_SKIPPED TIDAL_ERR_NOT_FOUND /* an op with nothing to act on: no call was made */
+
+static const double fm_weights[16] = {1.0, 2.0, 0.5, -1.0, -3.25, 0.0, 7.0, 1e6,
+                                      -1e6, 1e-3, 123456.789, -0.0, 2.5, -1.5, 2e6, NAN};
+
+/* Fills tags and s->cohort/cohort_count: 0 NULL (the user's attributes), 1 an empty list,
+   2 locale=en, 3 tier=gold locale=fr (key order differs from the schema's), 4 an unknown
+   key, 5 a count without tags. */
+static void fm_cohort(tidal_tag tags[2], uint32_t v, tidal_signal *s) {
+    static const tidal_tag all[5] = {{"locale", "en"}, {"tier", "gold"}, {"locale", "fr"},
+                                     {"planet", "mars"}, {"locale", "de"}};
+    s->cohort = v == 0 || v == 5 ? NULL : tags;
+    s->cohort_count = v == 2 || v == 4 || v == 5 ? 1 : v == 3 ? 2 : 0;
+    if (v == 2) tags[0] = all[0];
+    if (v == 3) tags[0] = all[1], tags[1] = all[2];
+    if (v == 4) tags[0] = all[3];
+}
+
+/* The payload of a derived-id signal, a function of h only. Cohort tags are explicit. */
+static void fm_derived_signal(uint64_t h, tidal_signal *s, tidal_tag tags[2]) {
+    memset(s, 0, sizeof *s);
+    s->item = 1 + h % 8;
+    s->type = (uint32_t)((h >> 8) % 3);
+    s->weight = fm_weights[(h >> 12) % 14]; /* the valid ones */
+    s->time_ns = FZ_NOW - (int64_t)((h >> 20) % 1380) * FM_MIN_NS;
+    fm_cohort(tags, 1 + (uint32_t)((h >> 40) % 3), s);
+}
+
+static int64_t fm_time(uint8_t c) {
+    static const int64_t ago_s[16] = {0, 1, 59, 61, 3600, 3 * 3600, 23 * 3600, 25 * 3600,
+                                      3 * FM_DAY_S, 7 * FM_DAY_S + 1, 8 * FM_DAY_S, 29 * FM_DAY_S,
+                                      31 * FM_DAY_S, 400 * FM_DAY_S, -30, -120};
+    if (c >= 250) return -5; /* negative: rejected */
+    return c % 16 == 0 ? 0 : FZ_NOW - ago_s[c % 16] * TIDAL_NS_PER_S;
+}
+
+/* a: item (0 invalid) and type (3 invalid); b: weight; c: time; d: tenant, user, cohort. */
+static tidal_result fm_op_signal(fm_node *n, fm_in *in, tidal_receipt *rc) {
+    uint8_t a = fm_u8(in), b = fm_u8(in), c = fm_u8(in), d = fm_u8(in);
+    tidal_signal s;
+    tidal_tag tags[2];
+    uint32_t t = (uint32_t)(a / 9) % 7;
+    memset(&s, 0, sizeof s);
+    s.tenant = d & 1 ? 7 : 0;
+    s.item = a % 9;
+    s.type = t < 3 ? t : t < 6 ? t - 3 : 3;
+    s.weight = fm_weights[b % 16];
+    s.time_ns = fm_time(c);
+    s.user = (d >> 1) % 5 ? 99 + (d >> 1) % 5 : 0;
+    fm_cohort(tags, (uint32_t)(d >> 4) % 6, &s);
+    return tidal_signal_write(n->db, &s, rc);
+}
+
+/* a: key (4), seq (4), tenant. The payload and user come from (tenant, key, seq). */
+static tidal_result fm_op_idem(fm_node *n, fm_in *in, tidal_receipt *rc) {
+    uint8_t a = fm_u8(in);
+    uint32_t k = a % 4u, seq = (a >> 2) % 4u, tenant = (a >> 4) & 1 ? 7 : 0;
+    char key[6] = "key-0";
+    uint64_t h = tidal__mix64(UINT64_C(0x1de1) ^ (uint64_t)tenant << 32 ^ k << 8 ^ seq);
+    tidal_signal s;
+    tidal_tag tags[2];
+    tidal_event_id id;
+    tidal_result r;
+    int was;
+    key[4] = (char)('0' + k);
+    fm_derived_signal(h, &s, tags);
+    s.tenant = tenant;
+    s.user = (h >> 32) % 5 ? 99 + (h >> 32) % 5 : 0;
+    s.idem.key = key;
+    s.idem.key_len = 5;
+    s.idem.seq = seq;
+    id = tidal__derived_id(tenant, 'c', key, 5, seq);
+    was = fm_set_has(&n->ids, id);
+    r = tidal_signal_write(n->db, &s, rc);
+    if (r != TIDAL_OK) return r;
+    fz_require(rc->id.hi == id.hi && rc->id.lo == id.lo, "idempotent write id = f(tenant, key, seq)");
+    fz_require(rc->duplicate == was, "an idempotent write is a duplicate exactly when applied");
+    return r;
+}
+
+/* a: entity (12 = 0, invalid); b: key (4 = invalid name); c: value, tenant. */
+static tidal_result fm_op_attr(fm_node *n, fm_in *in, tidal_receipt *rc) {
+    static const char *const keys[5] = {"locale", "tier", "creator", "name", "bad key"};
+    static const char *const vals[8] = {NULL, "en", "fr", "gold", "201", "202", "203", ""};
+    char big[TIDAL_VALUE_MAX + 2];
+    uint8_t a = fm_u8(in), b = fm_u8(in), c = fm_u8(in);
+    uint32_t e = a % 13u;
+    tidal_id ent = e < 8 ? 1 + e : e < 12 ? 100 + e - 8 : 0;
+    const char *val = (c & 127) % 9 < 8 ? vals[(c & 127) % 9] : big;
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0; /* one byte too long: rejected */
+    return tidal_attr_set(n->db, c >> 7 ? 7 : 0, ent, keys[b % 5], val, rc);
+}
+
+/* a: user, kind (0 invalid), tenant; b: target (hide: items, mute/block: creators; 0). */
+static tidal_result fm_op_neg(fm_run *run, fm_node *n, fm_in *in, int add, tidal_receipt *rc) {
+    uint8_t a = fm_u8(in), b = fm_u8(in);
+    tidal_negative kind = (tidal_negative)((a >> 2) % 4);
+    tidal_id target = b >= 250 ? 0 : kind == TIDAL_HIDE ? 1 + b % 8u : 201 + b % 3u;
+    tidal_id user = 100 + a % 4u;
+    uint32_t tenant = (a >> 4) & 1 ? 7 : 0;
+#ifdef FM_ONE_REMOVE_PER_TAG
+    tidal_event_id tags[TIDAL_NEG_TAGS_MAX];
+    uint32_t i, nt = 0;
+    tidal_result r;
+    if (!add) { /* the tags this remove will carry: skip it if another remove carried one */
+        const tidal__entity *e = tidal__ent_find(n->db, tenant, user);
+        const tidal__neg *g = e && e->user ? tidal__neg_find(e->user, (uint32_t)kind, target, NULL) : NULL;
+        for (i = 0; g && i < g->adds.n && nt < TIDAL_NEG_TAGS_MAX; i++) {
+            if (fm_set_has(&run->removed, g->adds.v[i])) return FM_SKIPPED;
+            tags[nt++] = g->adds.v[i];
+        }
+        r = tidal_negative_remove(n->db, tenant, user, kind, target, rc);
+        for (i = 0; r == TIDAL_OK && i < nt; i++) fm_set_add(&run->removed, tags[i]);
+        return r;
+    }
+#else
+    (void)run;
+#endif
+    if (add) return tidal_negative_add(n->db, tenant, user, kind, target, rc);
+    return tidal_negative_remove(n->db, tenant, user, kind, target, rc);
+}
+
+static fm_sess *fm_sess_find(fm_run *run, uint32_t tenant, tidal_id id) {
+    uint32_t i;
+    for (i = 0; i < run->n_sess; i++)
+        if (run->sess[i].tenant == tenant && run->sess[i].id == id) return &run->sess[i];
+    return NULL;
+}
+
+/* a: user, TTL, tenant. A new session with a random id. */
+static tidal_result fm_op_sess_start(fm_run *run, fm_node *n, fm_in *in) {
+    static const int64_t ttl[3] = {0, 10 * FM_MIN_NS, 60 * FM_MIN_NS};
+    uint8_t a = fm_u8(in);
+    fm_sess e;
+    tidal_result r;
+    if (run->n_sess == FM_SESSIONS_MAX) return FM_SKIPPED;
+    e.tenant = (a >> 4) & 1 ? 7 : 0;
+    e.user = 100 + a % 4u;
+    e.ttl_ns = ttl[(a >> 2) % 3];
+    r = tidal_session_start(n->db, e.tenant, e.user, e.ttl_ns, &e.id);
+    if (r != TIDAL_OK) return r;
+    fz_require(e.id != 0 && !fm_sess_find(run, e.tenant, e.id), "session ids are unique");
+    run->sess[run->n_sess++] = e;
+    return r;
+}
+
+/* a < 128: roam a known session here; else open caller-chosen id 5000 + a % 4, whose user
+   and TTL are functions of the id. Every open of a session uses the same parameters. */
+static tidal_result fm_op_sess_open(fm_run *run, fm_node *n, fm_in *in) {
+    uint8_t a = fm_u8(in);
+    fm_sess e, *known;
+    tidal_result r;
+    if (a < 128) {
+        if (!run->n_sess) return FM_SKIPPED;
+        e = run->sess[a % run->n_sess];
+        return tidal_session_open(n->db, e.tenant, e.id, e.user, FZ_NOW, e.ttl_ns);
+    }
+    e.tenant = (a >> 2) & 1 ? 7 : 0;
+    e.id = 5000 + a % 4u;
+    e.user = 100 + e.id % 4;
+    e.ttl_ns = e.id & 1 ? 10 * FM_MIN_NS : 0;
+    known = fm_sess_find(run, e.tenant, e.id);
+    if (!known && run->n_sess == FM_SESSIONS_MAX) return FM_SKIPPED;
+    r = tidal_session_open(n->db, e.tenant, e.id, e.user, FZ_NOW, e.ttl_ns);
+    if (r == TIDAL_OK && !known) run->sess[run->n_sess++] = e;
+    return r;
+}
+
+/* The seq tidal picks for seq 0: one past the last journal entry this node holds. */
+static uint64_t fm_next_seq(fm_node *n, const fm_sess *e) {
+    tidal_session_info info;
+    tidal_session_entry je;
+    uint32_t got = 0;
+    if (tidal_session_get(n->db, e->tenant, e->id, &info) != TIDAL_OK || !info.entries) return 1;
+    if (tidal_session_entries(n->db, e->tenant, e->id, info.entries - 1, &je, 1, &got) != TIDAL_OK ||
+        got != 1)
+        return 1;
+    return je.seq + 1;
+}
+
+/* a: session; b: seq slot (0 automatic, 248+ out of range). Signals take odd seqs, notes
+   even ones; an automatic seq writes whichever kind its parity says. */
+static tidal_result fm_op_sess_write(fm_run *run, fm_node *n, fm_in *in, int note,
+                                     tidal_receipt *rc) {
+    uint8_t a = fm_u8(in), b = fm_u8(in);
+    const fm_sess *e;
+    uint64_t seq, want, h;
+    tidal_event_id id;
+    tidal_result r;
+    int was;
+    if (!run->n_sess) return FM_SKIPPED;
+    e = &run->sess[a % run->n_sess];
+    if (b >= 248) seq = want = UINT64_MAX - 2;
+    else if (b % 8 == 0) seq = 0, want = fm_next_seq(n, e), note = want % 2 == 0;
+    else seq = want = note ? 2u * (b % 8) : 2u * (b % 8) - 1;
+    h = tidal__mix64(e->id * UINT64_C(0x9E3779B97F4A7C15) ^ want ^ (uint64_t)e->tenant << 56);
+    id = tidal__session_id(e->tenant, e->id, want);
+    was = fm_set_has(&n->ids, id);
+    if (note) {
+        char text[48];
+        snprintf(text, sizeof text, "note %llu.%u", (unsigned long long)want, (unsigned)(h % 1000));
+        r = tidal_session_note(n->db, e->tenant, e->id, seq, text, rc);
+    } else {
+        tidal_signal s;
+        tidal_tag tags[2];
+        fm_derived_signal(h, &s, tags);
+        s.tenant = e->tenant;
+        r = tidal_session_signal(n->db, e->id, seq, &s, rc);
+    }
+    if (r != TIDAL_OK) return r;
+    fz_require(rc->id.hi == id.hi && rc->id.lo == id.lo, "session write id = f(tenant, session, seq)");
+    fz_require(rc->duplicate == was, "a session write is a duplicate exactly when applied");
+    return r;
+}
+
+/* a: source replica; b: mode (all, all reversed, a suffix from c, every other event). */
+static tidal_result fm_op_merge(fm_run *run, fm_node *n, fm_in *in) {
+    uint8_t a = fm_u8(in), b = fm_u8(in), c = fm_u8(in);
+    const fm_list *from = &run->node[a % FM_REPLICAS].list;
+    uint32_t mode = b % 4u, lo = mode == 2 ? c % (from->n + 1) : mode == 3 ? c % 2u : 0;
+    uint32_t cost = (from->n - (lo < from->n ? lo : from->n)) / (mode == 3 ? 2 : 1);
+    if (cost > run->import_budget) return FM_SKIPPED;
+    run->import_budget -= cost;
+    fm_import(n, from, lo, mode == 3 ? 2 : 1, mode == 1);
+    return TIDAL_OK;
+}
+
+/* Takes the node's digest if it is stale and the budget allows; returns whether it is set. */
+static int fm_digest_fresh(fm_run *run, fm_node *n) {
+    if (!n->digest_ok && run->digest_budget) {
+        run->digest_budget--;
+        fz_digest(n->db, n->digest);
+        n->digest_ok = 1;
+    }
+    return n->digest_ok;
+}
+
+/* Checks one op's effect: grew is how many events the hook reported. */
+static void fm_op_check(fm_run *run, fm_node *n, uint32_t n0, tidal_result r,
+                        const tidal_receipt *rc, uint32_t grew_max) {
+    uint32_t grew = n->list.n - n0;
+    fz_require(grew <= grew_max, "one write applies at most one event");
+    if (r != TIDAL_OK) fz_require(grew == 0, "a failed call applies no event");
+    if (r == TIDAL_OK && rc) {
+        fz_require(grew == (uint32_t)!rc->duplicate, "an accepted write reports its event once");
+        if (grew) {
+            tidal_event_id id;
+            size_t len;
+            const uint8_t *ev = fm_list_get(&n->list, n->list.n - 1, &len);
+            id = fm_event_id(ev, len);
+            fz_require(id.hi == rc->id.hi && id.lo == rc->id.lo, "the hook's event has the receipt's id");
+        }
+    }
+    if (!grew && n->digest_ok && run->digest_budget) {
+        uint8_t now[32];
+        run->digest_budget--;
+        fz_digest(n->db, now);
+        fz_require(!memcmp(now, n->digest, 32), "a call that applied no event changes nothing");
+    }
+}
+
+static void fm_op(fm_run *run, fm_in *in) {
+    uint8_t head = fm_u8(in);
+    fm_node *n = &run->node[(head / FM_OP_COUNT) % FM_REPLICAS];
+    uint32_t n0 = n->list.n, grew_max = 1;
+    tidal_receipt rc, *rcp = &rc;
+    tidal_result r;
+    fm_digest_fresh(run, n);
+    memset(&rc, 0, sizeof rc);
+    switch (head % FM_OP_COUNT) {
+    case FM_OP_SIGNAL: r = fm_op_signal(n, in, &rc); break;
+    case FM_OP_IDEM: r = fm_op_idem(n, in, &rc); break;
+    case FM_OP_ATTR: r = fm_op_attr(n, in, &rc); break;
+    case FM_OP_NEG_ADD: r = fm_op_neg(run, n, in, 1, &rc); break;
+    case FM_OP_NEG_REMOVE: r = fm_op_neg(run, n, in, 0, &rc); break;
+    case FM_OP_SESS_START: r = fm_op_sess_start(run, n, in), rcp = NULL; break;
+    case FM_OP_SESS_OPEN: r = fm_op_sess_open(run, n, in), rcp = NULL; break;
+    case FM_OP_SESS_SIGNAL: r = fm_op_sess_write(run, n, in, 0, &rc); break;
+    case FM_OP_SESS_NOTE: r = fm_op_sess_write(run, n, in, 1, &rc); break;
+    case FM_OP_SESS_END: {
+        uint8_t a = fm_u8(in);
+        const fm_sess *e = run->n_sess ? &run->sess[a % run->n_sess] : NULL;
+        r = e ? tidal_session_end(n->db, e->tenant, e->id) : FM_SKIPPED;
+        rcp = NULL;
+        break;
+    }
+    case FM_OP_MERGE: r = fm_op_merge(run, n, in), rcp = NULL, grew_max = UINT32_MAX; break;
+    default: /* FM_OP_TICK: sessions whose TTL passed expire (one event each) */
+        r = tidal_db_tick(n->db, FZ_NOW + (int64_t)fm_u8(in) * FM_MIN_NS);
+        rcp = NULL;
+        grew_max = UINT32_MAX;
+        break;
+    }
+    fm_op_check(run, n, n0, r, rcp, grew_max);
+}
+
+/* ---- Laws ---------------------------------------------------------------------------------- */
+
+static void fm_same_digest(fm_node *a, fm_node *b, const char *law) {
+    uint8_t da[32], db[32];
+    fz_digest(a->db, da);
+    fz_digest(b->db, db);
+    fz_require(!memcmp(da, db, 32), law);
+}
+
+/* A fresh merge database (regions 8 and up: never a replica's) that imports lists in order. */
+static void fm_merge(fm_node *m, uint16_t region, const fm_list *a, const fm_list *b,
+                     const fm_list *c) {
+    fm_node_open(m, region);
+    if (a) fm_import(m, a, 0, 1, 0);
+    if (b) fm_import(m, b, 0, 1, 0);
+    if (c) fm_import(m, c, 0, 1, 0);
+    fz_require(fm_applied(m) == m->ids.n, "events_applied = distinct ids imported");
+}
+
+/* Every event of the three lists in one input-seeded shuffle (Fisher-Yates). */
+static void fm_merge_shuffled(fm_node *m, const fm_run *run, uint64_t seed) {
+    uint32_t total = 0, i, k, *pick;
+    size_t len;
+    for (i = 0; i < FM_REPLICAS; i++) total += run->node[i].list.n;
+    pick = (uint32_t *)malloc(sizeof *pick * (total ? total : 1));
+    fz_require(pick != NULL, "out of memory in the harness");
+    for (i = 0, k = 0; i < FM_REPLICAS; i++) {
+        uint32_t j;
+        for (j = 0; j < run->node[i].list.n; j++) pick[k++] = i << 24 | j;
+    }
+    for (i = total; i > 1; i--) {
+        uint32_t j = (uint32_t)(tidal__mix64(seed + i) % i), t = pick[i - 1];
+        pick[i - 1] = pick[j];
+        pick[j] = t;
+    }
+    fm_node_open(m, 12);
+    for (i = 0; i < total; i++) {
+        const uint8_t *ev = fm_list_get(&run->node[pick[i] >> 24].list, pick[i] & 0xFFFFFF, &len);
+        fm_import_one(m, ev, len);
+    }
+    free(pick);
+    fz_require(fm_applied(m) == m->ids.n, "events_applied = distinct ids imported");
+}
+
+/* Law 3 for every replica: rebuilt from its list alone = live; twice = once. */
+static void fm_law_rebuild(fm_run *run) {
+    uint32_t i;
+    for (i = 0; i < FM_REPLICAS; i++) {
+        fm_node r, *live = &run->node[i];
+        uint8_t before[32], after[32];
+        fz_require(fm_applied(live) == live->list.n, "events_applied = events the hook reported");
+        fm_merge(&r, 8, &live->list, NULL, NULL);
+        fm_same_digest(&r, live, "a replica rebuilt from its own event list has its live digest");
+        fz_digest(r.db, before);
+        fm_import(&r, &live->list, 0, 1, 0); /* every receipt a duplicate (fm_import_one) */
+        fz_digest(r.db, after);
+        fz_require(!memcmp(before, after, 32), "idempotence: merge(A, A) = A");
+        fm_node_close(&r);
+    }
+}
+
+typedef struct fm_answer {
+    uint32_t n[2 * FM_QUERIES];
+    tidal_hit hit[2 * FM_QUERIES][FM_HITS_MAX];
+} fm_answer;
+
+/* Runs the fixed queries for tenants 0 and 7. */
+static void fm_answers(tidal_db *db, fm_answer *out) {
+    static const tidal_tag where[1] = {{"creator", "201"}};
+    uint32_t t, k;
+    memset(out, 0, sizeof *out);
+    for (t = 0; t < 2; t++)
+        for (k = 0; k < FM_QUERIES; k++) {
+            tidal_query q;
+            uint32_t i = t * FM_QUERIES + k;
+            memset(&q, 0, sizeof q);
+            q.tenant = t ? 7 : 0;
+            q.rank_index = k == 1 || k == 3 ? 1 : k == 2 ? 2 : 0;
+            q.limit = k == 2 || k == 4 ? 5 : 3;
+            q.time_ns = k == 1 ? FZ_NOW + 2 * 3600 * TIDAL_NS_PER_S : FZ_NOW;
+            if (k == 3) q.cohort_key = "locale", q.cohort_value = "en";
+            if (k == 4) q.for_user = 101, q.exclude_seen = 1;
+            if (k == 5) q.rank_kind = TIDAL_QUERY_PROFILE, q.where = where, q.where_count = 1;
+            fz_require(tidal_retrieve(db, &q, out->hit[i], FM_HITS_MAX, &out->n[i], NULL) == TIDAL_OK,
+                       "retrieve");
+        }
+}
+
+static void fm_same_answers(fm_node *a, fm_node *b) {
+    fm_answer x, y;
+    uint32_t i, j;
+    fm_answers(a->db, &x);
+    fm_answers(b->db, &y);
+    for (i = 0; i < 2 * FM_QUERIES; i++) {
+        fz_require(x.n[i] == y.n[i], "equal event sets answer RETRIEVE alike (count)");
+        for (j = 0; j < x.n[i]; j++)
+            fz_require(x.hit[i][j].item == y.hit[i][j].item &&
+                           !memcmp(&x.hit[i][j].score, &y.hit[i][j].score, sizeof(double)),
+                       "equal event sets answer RETRIEVE alike (items and scores)");
+    }
+}
+
+/* A corrupt copy must be refused (an empty one as INVALID) and change nothing. */
+static void fm_reject(fm_node *m, const uint8_t *ev, size_t len, const uint8_t base[32],
+                      const char *law) {
+    uint32_t n0 = m->list.n;
+    uint8_t now[32];
+    tidal_result r = tidal_event_import(m->db, ev, len, NULL);
+    fz_require(r == (len ? TIDAL_ERR_CORRUPT : TIDAL_ERR_INVALID), law);
+    fz_digest(m->db, now);
+    fz_require(m->list.n == n0 && !memcmp(now, base, 32), law);
+}
+
+/* Law 8 on a merged database: truncated, extended and bit-flipped copies of its events. */
+static void fm_law_corrupt(fm_node *m, uint64_t seed) {
+    uint8_t base[32], now[32], *buf;
+    uint32_t k, n0;
+    fz_digest(m->db, base);
+    for (k = 0; k < FM_CORRUPT_MAX && m->list.n; k++) {
+        uint64_t h = tidal__mix64(seed ^ (k + 1) * UINT64_C(0x9E3779B97F4A7C15));
+        size_t len;
+        const uint8_t *ev = fm_list_get(&m->list, (uint32_t)(h % m->list.n), &len);
+        tidal_result r;
+        buf = (uint8_t *)malloc(len + 1);
+        fz_require(buf != NULL, "out of memory in the harness");
+        memcpy(buf, ev, len);
+        fm_reject(m, buf, (size_t)((h >> 20) % len), base, "a truncated event is refused, no change");
+        buf[len] = (uint8_t)(h >> 32);
+        fm_reject(m, buf, len + 1, base, "an event with a trailing byte is refused, no change");
+        buf[(h >> 40) % len] ^= (uint8_t)(1 + (h >> 48) % 255);
+        n0 = m->list.n;
+        r = tidal_event_import(m->db, buf, len, NULL);
+        fz_digest(m->db, now);
+        if (r != TIDAL_OK)
+            fz_require(m->list.n == n0 && !memcmp(now, base, 32), "a refused flipped event changes nothing");
+        memcpy(base, now, 32); /* a flip that is still a valid event may change state */
+        free(buf);
+    }
+}
+
+/* Laws 3 to 8. Merge databases: 0 A,B,C  1 C,B,A  2 B,A,C  3 shuffled  4 A,B  5 B,C
+   6 (A,B),C  7 A,(B,C). */
+static void fm_laws(fm_run *run, uint64_t seed) {
+    fm_node *m = (fm_node *)calloc(8, sizeof *m);
+    const fm_list *a = &run->node[0].list, *b = &run->node[1].list, *c = &run->node[2].list;
+    fm_set u;
+    uint8_t before[32], after[32];
+    uint32_t i, j;
+    size_t len;
+    fz_require(m != NULL, "out of memory in the harness");
+    fm_law_rebuild(run);
+    fm_merge(&m[0], 8, a, b, c);
+    fm_merge(&m[1], 9, c, b, a);
+    fm_merge(&m[2], 10, b, a, c);
+    fm_merge_shuffled(&m[3], run, seed);
+    for (i = 1; i <= 3; i++) fm_same_digest(&m[0], &m[i], "order independence: A,B,C = C,B,A = B,A,C = shuffled");
+    fm_merge(&m[4], 13, a, b, NULL);
+    fm_merge(&m[5], 14, b, c, NULL);
+    fm_merge(&m[6], 15, &m[4].list, c, NULL);
+    fm_merge(&m[7], 16, a, &m[5].list, NULL);
+    fm_same_digest(&m[6], &m[7], "associativity: merge(merge(A,B),C) = merge(A,merge(B,C))");
+    fm_same_digest(&m[0], &m[6], "associativity: merge(merge(A,B),C) = A,B,C");
+    memset(&u, 0, sizeof u);
+    for (i = 0; i < FM_REPLICAS; i++)
+        for (j = 0; j < run->node[i].list.n; j++) fm_set_add(&u, fm_event_id(fm_list_get(&run->node[i].list, j, &len), len));
+    for (i = 0; i < 8; i++)
+        if (i != 4 && i != 5)
+            fz_require(fm_applied(&m[i]) == u.n, "events_applied of a merge = distinct ids in the union");
+    free(u.slot);
+    fz_digest(m[0].db, before);
+    fm_same_answers(&m[0], &m[1]);
+    fm_same_answers(&m[0], &m[3]);
+    fm_same_answers(&m[0], &m[7]);
+    fm_import(&m[0], a, 0, 1, 0); /* every receipt a duplicate (fm_import_one checks) */
+    fm_import(&m[0], b, 0, 1, 0);
+    fm_import(&m[0], c, 0, 1, 0);
+    fz_digest(m[0].db, after);
+    fz_require(!memcmp(before, after, 32), "idempotence: importing every list again changes nothing");
+    fm_law_corrupt(&m[0], seed);
+    for (i = 0; i < 8; i++) fm_node_close(&m[i]);
+    free(m);
+}
+
+#ifdef FM_ITEMS_IN_EVERY_TENANT
+/* Gives both tenants an item on every replica (one idempotent signal, the same event on
+   each), so that every database counts both tenants among those with items. */
+static void fm_seed_tenants(fm_run *run) {
+    uint32_t i, t;
+    for (i = 0; i < FM_REPLICAS; i++)
+        for (t = 0; t < 2; t++) {
+            tidal_signal s;
+            tidal_tag none[1];
+            memset(&s, 0, sizeof s);
+            s.tenant = t ? 7 : 0;
+            s.item = 1;
+            s.type = 2;
+            s.weight = 1.0;
+            s.time_ns = FZ_NOW;
+            s.cohort = none;
+            s.idem.key = "seed";
+            s.idem.key_len = 4;
+            fz_require(tidal_signal_write(run->node[i].db, &s, NULL) == TIDAL_OK, "seed tenants");
+        }
+}
+#endif
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    fm_run *run = (fm_run *)calloc(1, sizeof *run);
+    fm_in in;
+    uint64_t seed = UINT64_C(0xcbf29ce484222325);
+    uint32_t i, ops;
+    (void)fz_open; /* fuzz_common.h's open has no node and no profile: fm_node_open */
+    fz_require(run != NULL, "out of memory in the harness");
+    for (i = 0; i < size; i++) seed = (seed ^ data[i]) * UINT64_C(0x100000001b3);
+    for (i = 0; i < FM_REPLICAS; i++) fm_node_open(&run->node[i], (uint16_t)i);
+    run->import_budget = FM_IMPORT_BUDGET;
+    run->digest_budget = FM_DIGEST_BUDGET;
+#ifdef FM_ITEMS_IN_EVERY_TENANT
+    fm_seed_tenants(run);
+#endif
+    in.p = data;
+    in.n = size;
+    in.pos = 0;
+    for (ops = 0; ops < FM_OPS_MAX && in.pos < in.n; ops++) fm_op(run, &in);
+    fm_laws(run, seed);
+    for (i = 0; i < FM_REPLICAS; i++) fm_node_close(&run->node[i]);
+    free(run->removed.slot);
+    free(run);
+    return 0;
+}
