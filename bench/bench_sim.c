@@ -3,16 +3,18 @@
 
    Output: one line per figure, `name: value unit`; section headers start with '#'.
    Usage:  bench_sim [--seed N] [--segment BYTES] [section...]
-           sections: lag failover failover500 throughput (none given: all, in that order).
+           sections: lag failover failover500 throughput reconcile merge session (none
+           given: all, in that order).
            --seed N adds N to every seed: `--seed 1`, `--seed 2` ... are independent
            simulated runs of the same workload; without it every run is the same run.
            --segment BYTES: WAL segment size of every node (default 256 KiB; 0 = the
            library default, 64 MiB - see "Segments" below).
 
-   Time. lag and failover report SIMULATED time (the cluster's virtual clock): for a given
-   seed they are the same on every machine and every run. Only throughput's wall figure
-   reads the real clock, clock_gettime(CLOCK_MONOTONIC); a '#' line next to it gives the
-   process CPU time too, since on a shared machine the wall figure moves with the load.
+   Time. lag, failover, session and reconcile_20k_sim_ms report SIMULATED time (the
+   cluster's virtual clock): for a given seed they are the same on every machine and every
+   run. throughput's, reconcile's and merge's wall figures read the real clock,
+   clock_gettime(CLOCK_MONOTONIC); on a shared machine they move with the load (CPU time is
+   given on '#' lines where it helps).
 
    The cluster: tidal_sim_cluster, regions x shards nodes, each a replicated tidal_db with
    its own simulated disk (fsync costs no simulated time) on one simulated network with
@@ -48,7 +50,41 @@
       signals on random items go to the leader of shard item % 5, one batch per shard;
       the loop runs for ~10 s of wall time, then the cluster runs (no more writes) until
       every follower holds every batch. sim_signals_per_s_wall = signals / wall time of
-      both; sim_seconds_covered = simulated time of both. */
+      both; sim_seconds_covered = simulated time of both.
+   4. reconcile (DESIGN 8: 20K divergent events, decode, verify, dedupe, merge): 3 regions
+      x 1 shard in availability mode. Region 0 (the leader) is isolated
+      (tidal_sim_net_isolate_region); regions 1-2 elect a leader. Both sides then write
+      10,000 signals each (the old leader as its own origin, acknowledged LOCAL), on items
+      of a shared range of 3,000 (so aggregates collide), each with a user of 50,000 and
+      that user's locale/tier cohort tags. The majority side replicates its own writes,
+      then the partition heals. reconcile_20k_events_ms = WALL time from the heal to the
+      first instant all 3 replicas hold every event (observer after every delivery and
+      tick): the replication path does the work (BLAKE3-checked messages, decode, dedupe
+      by id, fold, each replica's own log), but the figure also contains the simulator's
+      own work and the election that follows the heal. reconcile_20k_sim_ms = the same in
+      simulated time. Verified: every replica's tidal_db_digest equals that of
+      tidal_sim_cluster_truth (a node that applied the union); exits 1 otherwise. The same
+      seed 5 times (identical simulated runs, so only the wall varies); the best wall is
+      reported, since on a shared machine other load only ever adds to it.
+   5. merge: the bare cost, no simulator, network or log: two ephemeral dbs (different
+      node ids) each write the reconcile workload's 10,000 signals, captured with
+      tidal_db_set_event_hook; then each imports the other's with tidal_event_import
+      (decode, validate, dedupe, fold). merge_20k_events_ms = wall time of the 20,000
+      imports, best of 7 reps (fresh dbs each). Verified: equal digests, 20,000 events
+      applied on each. A '#' line adds BLAKE3 over the bytes (import itself checks
+      structure, not a checksum; tidal's messages carry one) and a re-import of the same
+      events (all duplicates).
+   6. session: 3 regions x 2 shards; region A = 0 leads shard 0, region B leads shard 1
+      (its region-0 node is crashed and restarted before the run, so another region
+      wins). Background: 10 signals every 2 ms to each shard leader. 24 sessions start in
+      A (tidal_session_start on A's shard-0 leader) and write seq 1, 2, ... every 20-200
+      ms; 12 stay in A (50 writes: visible when B's shard-0 replica has hwm >= seq), 12
+      roam after seq 30: tidal_session_open on B's shard-1 leader (same id, user, start),
+      seq 31..60 written there, visible back in A when A's shard-1 replica holds that many
+      journal entries (a region writes to the group it leads, so the roamed part of the
+      journal lives in B's group). Visibility = first instant (observer after every
+      delivery and tick) the other region shows the write, minus the write's instant;
+      nearest-rank percentiles over all 1,320 writes. */
 
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
@@ -572,6 +608,640 @@ static void section_throughput(void) {
     tidal_sim_cluster_free(c);
 }
 
+/* ---- 4. reconcile: heal a partition after 10,000 divergent signals on each side -------- */
+
+#define RC_SEED UINT64_C(0x7265636f6e)
+#define RC_PER_SIDE 10000u
+#define RC_BATCH 100u             /* signals per batch on each side, one batch every RC_EVERY */
+#define RC_EVERY_NS (10 * MS)
+#define RC_ITEMS 3000u            /* both sides write items of [1, RC_ITEMS]: aggregates collide */
+#define RC_USERS 50000u
+#define RC_REPS 5
+#define RC_GIVE_UP_NS (30000 * MS)
+
+/* The reconcile and merge workloads carry users and cohort tags, like a real one: each
+   signal names a user and is tagged with that user's locale and tier (explicit tags, so
+   both sides write the same tags without first sharing user attributes). */
+static const char *const rc_cohort_keys[2] = {"locale", "tier"};
+static const char *const rc_locales[8] = {"en-US", "en-GB", "de-DE", "fr-FR",
+                                          "ja-JP", "pt-BR", "es-ES", "hi-IN"};
+static const char *const rc_tiers[3] = {"free", "plus", "pro"};
+
+static tidal_schema rc_schema(void) {
+    tidal_schema s;
+    memset(&s, 0, sizeof s);
+    s.signals = bench_sigs;
+    s.signal_count = 2;
+    s.cohort_keys = rc_cohort_keys;
+    s.cohort_key_count = 2;
+    return s;
+}
+
+/* One signal of the reconcile workload: a random user of RC_USERS, its locale and tier
+   (fixed per user), a random item of RC_ITEMS, view or like (1 in 8). */
+static tidal_result rc_write(tidal_db *db, uint64_t *rng) {
+    tidal_signal s;
+    tidal_tag tags[2];
+    uint64_t r = splitmix64(rng);
+    tidal_id user = 1 + pick(r, RC_USERS);
+    memset(&s, 0, sizeof s);
+    s.item = 1 + pick(splitmix64(rng), RC_ITEMS);
+    s.type = (r & 7) == 0 ? 1u : 0u;
+    s.weight = 1.0;
+    s.user = user;
+    tags[0].key = rc_cohort_keys[0];
+    tags[0].value = rc_locales[user % 8];
+    tags[1].key = rc_cohort_keys[1];
+    tags[1].value = rc_tiers[(user / 8) % 3];
+    s.cohort = tags;
+    s.cohort_count = 2;
+    return tidal_signal_write(db, &s, NULL);
+}
+
+typedef struct rc_watch {
+    uint32_t target;     /* events every replica must hold: the cluster's recorded events */
+    int done;
+    int64_t done_sim_ns; /* first instant every replica held target events */
+    double done_wall_s;
+    int64_t first_ns[3]; /* per replica: first instant it applied an event it lacked, */
+    int64_t full_ns[3];  /* and first instant it held all (0: not yet) */
+    uint64_t before[3];  /* events applied at the heal */
+    int64_t no_leader_ns, leader_back_ns; /* first instant with no leader after the heal,
+                                             and first instant with one again after that */
+    double leader_back_wall_s;
+} rc_watch;
+
+/* After every delivery and tick: have all three replicas applied every event any node
+   wrote? events_applied counts distinct events, so equal counts here mean equal sets
+   (nothing else is written after the heal); the digests are compared afterwards. */
+static void rc_observe(void *vctx, tidal_sim_cluster *c) {
+    rc_watch *w = (rc_watch *)vctx;
+    int64_t now = tidal_sim_cluster_now(c);
+    uint16_t r;
+    int all = 1;
+    if (w->done) return;
+    if (tidal_sim_cluster_leader(c, 0) < 0) {
+        if (!w->no_leader_ns) w->no_leader_ns = now;
+    } else if (w->no_leader_ns && !w->leader_back_ns) {
+        w->leader_back_ns = now;
+        w->leader_back_wall_s = wall_s();
+    }
+    for (r = 0; r < 3; r++) {
+        tidal_db_stats st;
+        tidal_db *db = tidal_sim_cluster_db(c, r, 0);
+        if (!db) return;
+        tidal_db_stats_get(db, &st);
+        if (!w->first_ns[r] && st.events_applied > w->before[r]) w->first_ns[r] = now;
+        if (!w->full_ns[r] && st.events_applied >= w->target) w->full_ns[r] = now;
+        all &= st.events_applied >= w->target;
+    }
+    if (!all) return;
+    w->done = 1;
+    w->done_wall_s = wall_s();
+    w->done_sim_ns = tidal_sim_cluster_now(c);
+}
+
+typedef struct rc_result {
+    double wall_ms, sim_ms, cpu_ms;
+    int new_leader, leader_after;
+    uint32_t events;       /* recorded events (both sides' signals + epoch markers) */
+    uint64_t applied_before[3], dup_after[3];
+    double first_ms[3], full_ms[3]; /* simulated, from the heal (see rc_watch) */
+    double no_leader_ms, leader_back_ms;
+    double wall_to_leader_ms; /* of wall_ms: up to the instant a leader was back */
+    uint64_t epoch_before, epoch_after; /* of the majority side's leader */
+    uint64_t msgs, bytes;  /* delivered from the heal to convergence */
+    int digests_ok;
+} rc_result;
+
+static void rc_run(uint64_t seed, rc_result *out) {
+    tidal_sim_cluster_config cfg;
+    tidal_sim_cluster *c;
+    tidal_sim_net *net;
+    tidal_sim_net_stats ns0, ns1;
+    uint64_t rng_a = run_seed(seed ^ 0x61), rng_b = run_seed(seed ^ 0x62);
+    uint32_t h, k, j;
+    int64_t t_heal, deadline;
+    double w_heal, c_heal;
+    rc_watch w;
+    uint16_t r;
+    tidal_db *old_db, *new_db;
+    memset(out, 0, sizeof *out);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.regions = 3;
+    cfg.shards = 1;
+    cfg.seed = run_seed(seed);
+    cfg.schema = rc_schema();
+    cfg.segment_bytes_max = g_segment_bytes;
+    cfg.availability_mode = 1;
+    if (!(c = tidal_sim_cluster_new(&cfg))) die("reconcile", "tidal_sim_cluster_new failed");
+    net = tidal_sim_cluster_net(c);
+    tidal_sim_cluster_run(c, tidal_sim_cluster_now(c) + 500 * MS);
+    if (tidal_sim_cluster_leader(c, 0) != 0) die("reconcile", "region 0 is not leading");
+    /* Cut the leader's region off; the other two elect a leader of their own. */
+    h = tidal_sim_net_isolate_region(net, 0);
+    deadline = tidal_sim_cluster_now(c) + 10000 * MS;
+    while ((out->new_leader = tidal_sim_cluster_leader(c, 0)) <= 0 &&
+           tidal_sim_cluster_now(c) < deadline)
+        tidal_sim_cluster_run(c, tidal_sim_cluster_now(c) + 10 * MS);
+    if (out->new_leader <= 0) die("reconcile", "the majority side elected no leader in 10 s");
+    old_db = tidal_sim_cluster_db(c, 0, 0);
+    new_db = tidal_sim_cluster_db(c, (uint16_t)out->new_leader, 0);
+    /* Both sides take writes side by side: the old leader (cut off, availability mode:
+       acknowledged LOCAL as its own origin) and the majority's new leader. */
+    for (k = 0; k < RC_PER_SIDE / RC_BATCH; k++) {
+        tidal_sim_cluster_run(c, tidal_sim_cluster_now(c) + RC_EVERY_NS);
+        check(old_db, tidal_db_batch_begin(old_db), "reconcile batch_begin (old leader)");
+        for (j = 0; j < RC_BATCH; j++)
+            check(old_db, rc_write(old_db, &rng_a), "reconcile write (old leader)");
+        check(old_db, tidal_db_commit(old_db), "reconcile commit (old leader)");
+        check(new_db, tidal_db_batch_begin(new_db), "reconcile batch_begin (new leader)");
+        for (j = 0; j < RC_BATCH; j++)
+            check(new_db, rc_write(new_db, &rng_b), "reconcile write (new leader)");
+        check(new_db, tidal_db_commit(new_db), "reconcile commit (new leader)");
+    }
+    /* Let the majority side replicate its own writes, so what the heal has to move is the
+       divergence: each side's 10,000 events the other lacks. */
+    tidal_sim_cluster_run(c, tidal_sim_cluster_now(c) + 2000 * MS);
+    for (r = 0; r < 3; r++) {
+        tidal_db_stats st;
+        tidal_db_stats_get(tidal_sim_cluster_db(c, r, 0), &st);
+        out->applied_before[r] = st.events_applied;
+    }
+    {
+        tidal_node_status st;
+        tidal_node_status_get(new_db, &st);
+        out->epoch_before = st.epoch;
+    }
+    memset(&w, 0, sizeof w);
+    w.target = out->events = tidal_sim_cluster_events(c);
+    for (r = 0; r < 3; r++) w.before[r] = out->applied_before[r];
+    tidal_sim_cluster_set_observer(c, rc_observe, &w);
+    tidal_sim_net_stats_get(net, &ns0);
+    t_heal = tidal_sim_cluster_now(c);
+    c_heal = cpu_s();
+    w_heal = wall_s();
+    tidal_sim_net_heal(net, h);
+    while (!w.done && tidal_sim_cluster_now(c) - t_heal < RC_GIVE_UP_NS)
+        tidal_sim_cluster_run(c, tidal_sim_cluster_now(c) + 1 * MS);
+    out->cpu_ms = (cpu_s() - c_heal) * 1e3; /* up to the end of the last 1 ms step */
+    tidal_sim_cluster_set_observer(c, NULL, NULL);
+    tidal_sim_net_stats_get(net, &ns1);
+    out->msgs = ns1.delivered - ns0.delivered;
+    if (!w.done) {
+        out->wall_ms = out->sim_ms = -1.0;
+    } else {
+        out->wall_ms = (w.done_wall_s - w_heal) * 1e3;
+        out->sim_ms = (double)(w.done_sim_ns - t_heal) / NS_PER_MS;
+    }
+    for (r = 0; r < 3; r++) {
+        out->first_ms[r] = (double)(w.first_ns[r] - t_heal) / NS_PER_MS;
+        out->full_ms[r] = (double)(w.full_ns[r] - t_heal) / NS_PER_MS;
+    }
+    out->wall_to_leader_ms = w.leader_back_ns ? (w.leader_back_wall_s - w_heal) * 1e3 : 0.0;
+    out->no_leader_ms = w.no_leader_ns ? (double)(w.no_leader_ns - t_heal) / NS_PER_MS : -1.0;
+    out->leader_back_ms = w.leader_back_ns ? (double)(w.leader_back_ns - t_heal) / NS_PER_MS : -1.0;
+    out->leader_after = tidal_sim_cluster_leader(c, 0);
+    if (out->leader_after >= 0) {
+        tidal_node_status st;
+        tidal_node_status_get(tidal_sim_cluster_db(c, (uint16_t)out->leader_after, 0), &st);
+        out->epoch_after = st.epoch;
+    }
+    /* Verification: every replica's digest equals the single node that applied the union
+       of everything written anywhere. */
+    {
+        tidal_db *truth = NULL;
+        uint8_t dt[32], d[32];
+        check(NULL, tidal_sim_cluster_truth(c, NULL, NULL, &truth), "reconcile truth");
+        check(truth, tidal_db_digest(truth, TIDAL_ALL_TENANTS, dt), "reconcile truth digest");
+        out->digests_ok = 1;
+        for (r = 0; r < 3; r++) {
+            tidal_db *db = tidal_sim_cluster_db(c, r, 0);
+            tidal_db_stats st;
+            check(db, tidal_db_digest(db, TIDAL_ALL_TENANTS, d), "reconcile digest");
+            out->digests_ok &= !memcmp(d, dt, 32);
+            tidal_db_stats_get(db, &st);
+            out->dup_after[r] = st.events_duplicate;
+        }
+        tidal_db_close(truth);
+    }
+    tidal_sim_cluster_free(c);
+}
+
+static int cmp_rc_wall(const void *a, const void *b) {
+    double x = ((const rc_result *)a)->wall_ms, y = ((const rc_result *)b)->wall_ms;
+    return x < y ? -1 : x > y;
+}
+
+static void section_reconcile(void) {
+    rc_result res[RC_REPS], best;
+    int k, ok = 1;
+    printf("# reconcile: 3 regions x 1 shard, availability mode; region 0 (the leader) is cut "
+           "off, regions 1-2 elect a leader; %u signals on each side (batches of %u every %.0f "
+           "ms, items of [1, %u] on both sides, %u users with locale/tier cohort tags), then "
+           "the partition heals\n", RC_PER_SIDE, RC_BATCH, (double)RC_EVERY_NS / NS_PER_MS,
+           RC_ITEMS, RC_USERS);
+    printf("# reconcile: wall = from the heal to the first instant all 3 replicas hold every "
+           "event (observer after every delivery and tick), INCLUDING the simulator's own work "
+           "(message queue, simulated disks and fsyncs, ticks, heartbeats) besides decode, "
+           "BLAKE3 verify, dedupe and fold; same seed %d times, the best (lowest) reported\n",
+           RC_REPS);
+    for (k = 0; k < RC_REPS; k++) {
+        rc_run(RC_SEED, &res[k]);
+        printf("# reconcile: rep %d: %.2f ms wall (%.2f ms CPU to the end of the step), %.1f ms "
+               "simulated, %llu messages, %u events recorded; applied before heal r0 %llu r1 "
+               "%llu r2 %llu; new leader region %d, leader after %d; digests %s\n", k + 1,
+               res[k].wall_ms, res[k].cpu_ms, res[k].sim_ms, (unsigned long long)res[k].msgs,
+               res[k].events, (unsigned long long)res[k].applied_before[0],
+               (unsigned long long)res[k].applied_before[1],
+               (unsigned long long)res[k].applied_before[2], res[k].new_leader,
+               res[k].leader_after, res[k].digests_ok ? "equal to truth" : "DIFFER");
+        if (res[k].wall_ms < 0 || !res[k].digests_ok) ok = 0;
+    }
+    if (!ok) {
+        printf("reconcile_verified: 0 (a replica did not converge to the ground truth)\n");
+        fprintf(stderr, BENCH_NAME ": reconcile: replicas did not converge; repro: bench_sim "
+                "--seed %llu reconcile\n", (unsigned long long)g_seed_offset);
+        exit(1);
+    }
+    qsort(res, RC_REPS, sizeof res[0], cmp_rc_wall);
+    best = res[0]; /* the best rep: on a shared machine other load only ever adds */
+    printf("# reconcile: wall best %.2f ms (%.2f ms CPU), median %.2f, max %.2f\n", best.wall_ms,
+           best.cpu_ms, res[RC_REPS / 2].wall_ms, res[RC_REPS - 1].wall_ms);
+    printf("# reconcile: simulated, from the heal: region 0 (old leader) applies its first "
+           "missing event at %.1f ms, holds all at %.1f; region 1 %.1f / %.1f; region 2 %.1f / "
+           "%.1f (one append in flight per follower: each round trip is 40-300 ms)\n",
+           best.first_ms[0], best.full_ms[0], best.first_ms[1], best.full_ms[1], best.first_ms[2],
+           best.full_ms[2]);
+    if (best.no_leader_ms < 0)
+        printf("# reconcile: simulated: the majority's leader kept leading through the heal "
+               "(epoch %llu before, %llu after)\n", (unsigned long long)best.epoch_before,
+               (unsigned long long)best.epoch_after);
+    else
+        printf("# reconcile: simulated: the group had no leader from %.1f ms to %.1f ms after "
+               "the heal (epoch %llu before, %llu after: election rounds); the events moved in "
+               "the %.1f ms after; of the best rep's wall, %.2f ms passed before a leader was "
+               "back, %.2f ms after\n", best.no_leader_ms, best.leader_back_ms,
+               (unsigned long long)best.epoch_before, (unsigned long long)best.epoch_after,
+               best.sim_ms - best.leader_back_ms, best.wall_to_leader_ms,
+               best.wall_ms - best.wall_to_leader_ms);
+    printf("# reconcile: verified: all 3 replicas' digests equal the ground truth "
+           "(tidal_sim_cluster_truth) in every rep\n");
+    printf("reconcile_20k_events_ms: %.2f ms\n", best.wall_ms);
+    printf("reconcile_20k_sim_ms: %.1f ms\n", best.sim_ms);
+}
+
+/* ---- 5. merge: the bare merge of 2 x 10,000 events, no simulator ------------------------- */
+
+#define MG_SEED UINT64_C(0x6d65726765)
+#define MG_REPS 7
+
+typedef struct mg_buf {
+    uint8_t *bytes;
+    size_t len, cap;
+    uint32_t *end; /* end offset of each event */
+    uint32_t n, cap_n;
+} mg_buf;
+
+static void mg_hook(void *ctx, const void *event, size_t len) {
+    mg_buf *b = (mg_buf *)ctx;
+    if (b->len + len > b->cap) {
+        b->cap = (b->len + len) * 2;
+        if (!(b->bytes = (uint8_t *)realloc(b->bytes, b->cap))) die("merge", "out of memory");
+    }
+    if (b->n == b->cap_n) {
+        b->cap_n = b->cap_n ? 2 * b->cap_n : 1024;
+        if (!(b->end = (uint32_t *)realloc(b->end, b->cap_n * sizeof *b->end)))
+            die("merge", "out of memory");
+    }
+    memcpy(b->bytes + b->len, event, len);
+    b->len += len;
+    b->end[b->n++] = (uint32_t)b->len;
+}
+
+/* An ephemeral replica at node (region, 0) with its own RC_PER_SIDE events, captured. */
+static tidal_db *mg_side(uint16_t region, uint64_t *rng, mg_buf *b) {
+    tidal_config cfg;
+    tidal_db *db;
+    uint32_t k;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.schema = rc_schema();
+    cfg.node.region = region;
+    check(NULL, tidal_db_open(&cfg, &db), "merge open");
+    b->len = 0;
+    b->n = 0;
+    tidal_db_set_event_hook(db, mg_hook, b);
+    for (k = 0; k < RC_PER_SIDE; k++) check(db, rc_write(db, rng), "merge write");
+    tidal_db_set_event_hook(db, NULL, NULL);
+    return db;
+}
+
+static void mg_import(tidal_db *db, const mg_buf *b) {
+    uint32_t k, at = 0;
+    for (k = 0; k < b->n; k++) {
+        check(db, tidal_event_import(db, b->bytes + at, b->end[k] - at, NULL), "merge import");
+        at = b->end[k];
+    }
+}
+
+static void section_merge(void) {
+    mg_buf a, b;
+    double ms[MG_REPS], sum_ms[MG_REPS], again_ms = 0.0;
+    int k;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    for (k = 0; k < MG_REPS; k++) {
+        uint64_t rng_a = run_seed(MG_SEED ^ 0x61), rng_b = run_seed(MG_SEED ^ 0x62);
+        tidal_db *da = mg_side(0, &rng_a, &a), *db = mg_side(1, &rng_b, &b);
+        uint8_t ha[32], hb[32];
+        double t0, t1, t2;
+        tidal_db_stats sa, sb;
+        t0 = wall_s();
+        mg_import(da, &b);
+        mg_import(db, &a);
+        t1 = wall_s();
+        /* What a transport's checksum would add: BLAKE3 over each side's bytes (tidal's
+           messages carry one per message; tidal_event_import itself checks structure, not
+           a checksum). */
+        tidal_blake3(a.bytes, a.len, ha);
+        tidal_blake3(b.bytes, b.len, hb);
+        t2 = wall_s();
+        ms[k] = (t1 - t0) * 1e3;
+        sum_ms[k] = (t2 - t1) * 1e3;
+        check(da, tidal_db_digest(da, TIDAL_ALL_TENANTS, ha), "merge digest");
+        check(db, tidal_db_digest(db, TIDAL_ALL_TENANTS, hb), "merge digest");
+        tidal_db_stats_get(da, &sa);
+        tidal_db_stats_get(db, &sb);
+        if (memcmp(ha, hb, 32) || sa.events_applied != 2 * RC_PER_SIDE ||
+            sb.events_applied != 2 * RC_PER_SIDE) {
+            printf("merge_verified: 0 (digests %s, applied %llu / %llu)\n",
+                   memcmp(ha, hb, 32) ? "differ" : "equal", (unsigned long long)sa.events_applied,
+                   (unsigned long long)sb.events_applied);
+            exit(1);
+        }
+        if (k == 0) { /* the same events again: all duplicates, the dedupe path alone */
+            t0 = wall_s();
+            mg_import(da, &b);
+            mg_import(db, &a);
+            again_ms = (wall_s() - t0) * 1e3;
+            printf("# merge: %u + %u events, %zu + %zu bytes (%.1f bytes/event); %llu entities "
+                   "after the merge\n", a.n, b.n, a.len, b.len,
+                   (double)(a.len + b.len) / (double)(a.n + b.n), (unsigned long long)sa.entities);
+        }
+        tidal_db_close(da);
+        tidal_db_close(db);
+    }
+    qsort(ms, MG_REPS, sizeof ms[0], cmp_double);
+    qsort(sum_ms, MG_REPS, sizeof sum_ms[0], cmp_double);
+    printf("# merge: two ephemeral dbs (no log, no network, no simulator), each with %u own "
+           "signals (the reconcile workload); each imports the other's with tidal_event_import "
+           "(decode, validate, dedupe by id, fold); %d reps, the best (lowest) reported "
+           "(median %.2f, max %.2f ms)\n", RC_PER_SIDE, MG_REPS, ms[MG_REPS / 2], ms[MG_REPS - 1]);
+    printf("# merge: + BLAKE3 over both sides' bytes, as a wire checksum would cost: %.2f ms "
+           "(best); importing the same 20K again (all duplicates): %.2f ms\n",
+           sum_ms[0], again_ms);
+    printf("# merge: verified: both digests equal, %u events applied on each, every rep\n",
+           2 * RC_PER_SIDE);
+    printf("merge_20k_events_ms: %.2f ms\n", ms[0]);
+    free(a.bytes);
+    free(a.end);
+    free(b.bytes);
+    free(b.end);
+}
+
+/* ---- 6. session: cross-region visibility of session writes, with roaming --------------- */
+
+#define SV_SEED UINT64_C(0x73657373)
+#define SV_SESSIONS 24u          /* half of them roam */
+#define SV_HOME_WRITES 50u       /* writes of a session that stays in region A */
+#define SV_ROAM_AT 30u           /* a roaming session: seq 1..30 in A, then 31..60 in B */
+#define SV_ROAM_WRITES 60u
+#define SV_GAP_MIN_NS (20 * MS)  /* between two writes of one session, uniform */
+#define SV_GAP_MAX_NS (200 * MS)
+#define SV_BG_EVERY_NS (2 * MS)  /* background: SV_BG_BATCH signals to each shard leader */
+#define SV_BG_BATCH 10u          /* 5,000 signals/s per shard, 10,000/s in all */
+#define SV_ITEMS 100000u
+#define SV_DRAIN_NS (10000 * MS)
+#define SV_WRITES_MAX (SV_SESSIONS * SV_ROAM_WRITES)
+
+typedef struct sv_write {
+    int64_t t_ns;      /* when it was written */
+    tidal_id session;
+    uint64_t seq;
+    uint16_t region;   /* the replica that must show it, of shard `shard` */
+    uint16_t shard;
+    uint32_t need;     /* shard 0: hwm >= need; shard 1: journal entries >= need */
+    int roamed;        /* 1: written in B after roaming, watched in A */
+    double ms;         /* visibility, simulated ms; < 0 while not yet seen */
+} sv_write;
+
+typedef struct sv_session {
+    tidal_id id, user;
+    int64_t start_ns, next_ns;
+    uint64_t seq;      /* last written */
+    uint32_t writes;   /* total it will write */
+    int roams;
+} sv_session;
+
+typedef struct sv_ctx {
+    sv_write w[SV_WRITES_MAX];
+    uint32_t n;
+    uint32_t pending[SV_WRITES_MAX]; /* indexes into w of writes not yet seen */
+    uint32_t n_pending;
+} sv_ctx;
+
+static int sv_visible(tidal_sim_cluster *c, const sv_write *w) {
+    tidal_db *db = tidal_sim_cluster_db(c, w->region, w->shard);
+    tidal_session_info info;
+    if (!db || tidal_session_get(db, 0, w->session, &info) != TIDAL_OK) return 0;
+    return w->shard == 0 ? info.hwm >= w->need : info.entries >= w->need;
+}
+
+/* After every delivery and every tick: the only moments a replica's sessions change. */
+static void sv_observe(void *vctx, tidal_sim_cluster *c) {
+    sv_ctx *x = (sv_ctx *)vctx;
+    int64_t now = tidal_sim_cluster_now(c);
+    uint32_t i = 0;
+    while (i < x->n_pending) {
+        sv_write *w = &x->w[x->pending[i]];
+        if (!sv_visible(c, w)) {
+            i++;
+            continue;
+        }
+        w->ms = (double)(now - w->t_ns) / NS_PER_MS;
+        x->pending[i] = x->pending[--x->n_pending];
+    }
+}
+
+static void sv_background(tidal_sim_cluster *c, uint16_t region, uint16_t shard, uint64_t *rng) {
+    tidal_db *db = tidal_sim_cluster_db(c, region, shard);
+    uint32_t j;
+    check(db, tidal_db_batch_begin(db), "session background batch_begin");
+    for (j = 0; j < SV_BG_BATCH; j++)
+        check(db, write_one(db, rng, 0, SV_ITEMS, NULL), "session background write");
+    check(db, tidal_db_commit(db), "session background commit");
+}
+
+/* Shard 1 gets its own leader outside region 0: its region-0 node crashes, the others
+   elect, the node restarts as a follower. Returns the new leader's region. */
+static int sv_move_leader(tidal_sim_cluster *c) {
+    int64_t deadline = tidal_sim_cluster_now(c) + 10000 * MS;
+    int l;
+    tidal_sim_cluster_crash(c, 0, 1);
+    while ((l = tidal_sim_cluster_leader(c, 1)) <= 0 && tidal_sim_cluster_now(c) < deadline)
+        tidal_sim_cluster_run(c, tidal_sim_cluster_now(c) + 10 * MS);
+    if (l <= 0) die("session", "shard 1 elected no leader outside region 0");
+    check(NULL, tidal_sim_cluster_restart(c, 0, 1), "session restart of node (0, 1)");
+    tidal_sim_cluster_run(c, tidal_sim_cluster_now(c) + 3000 * MS);
+    if (tidal_sim_cluster_leader(c, 1) != l || tidal_sim_cluster_leader(c, 0) != 0)
+        die("session", "leadership moved again after the restart");
+    return l;
+}
+
+static void sv_print_dir(const char *what, sv_ctx *x, int roamed, double *buf) {
+    uint32_t i, m = 0;
+    for (i = 0; i < x->n; i++)
+        if (x->w[i].roamed == roamed && x->w[i].ms >= 0) buf[m++] = x->w[i].ms;
+    qsort(buf, m, sizeof *buf, cmp_double);
+    printf("# session: %s: %u writes, p50 %.1f ms, p90 %.1f, p99 %.1f, max %.1f\n", what, m,
+           percentile(buf, m, 0.5), percentile(buf, m, 0.9), percentile(buf, m, 0.99),
+           m ? buf[m - 1] : 0.0);
+}
+
+static void section_session(void) {
+    tidal_sim_cluster *c = cluster_make(3, 2, SV_SEED, g_segment_bytes, 0);
+    sv_ctx *x = (sv_ctx *)xmalloc(sizeof *x);
+    sv_session s[SV_SESSIONS];
+    uint64_t rng = run_seed(SV_SEED ^ 0x77), bg_a = run_seed(SV_SEED ^ 0x61);
+    uint64_t bg_b = run_seed(SV_SEED ^ 0x62);
+    double *buf = (double *)xmalloc(SV_WRITES_MAX * sizeof(double)), w0 = wall_s();
+    int64_t now, next_bg, t_start, t_end;
+    uint32_t i, left = SV_SESSIONS, seen = 0, bad = 0;
+    int B;
+    tidal_db *a0, *b1;
+    memset(x, 0, sizeof *x);
+    tidal_sim_cluster_run(c, tidal_sim_cluster_now(c) + 500 * MS);
+    if (tidal_sim_cluster_leader(c, 0) != 0 || tidal_sim_cluster_leader(c, 1) != 0)
+        die("session", "region 0 is not leading both shards of a fresh cluster");
+    B = sv_move_leader(c);
+    a0 = tidal_sim_cluster_db(c, 0, 0);
+    b1 = tidal_sim_cluster_db(c, (uint16_t)B, 1);
+    printf("# session: 3 regions x 2 shards, default latencies (inter-region 20-150 ms); region "
+           "A = 0 leads shard 0, region B = %d leads shard 1 (moved there by a crash and restart "
+           "of node (0, 1) before the run); background load %u signals every %.0f ms to each "
+           "shard leader (%.0f signals/s in all)\n", B, SV_BG_BATCH,
+           (double)SV_BG_EVERY_NS / NS_PER_MS, 2.0 * SV_BG_BATCH * 1e9 / (double)SV_BG_EVERY_NS);
+    printf("# session: %u sessions start in A (tidal_session_start on A's shard-0 leader) and "
+           "write seq 1, 2, ... every %.0f-%.0f ms (uniform); %u stay (%u writes, visible when "
+           "B's shard-0 replica has hwm >= seq); %u roam after seq %u: tidal_session_open on B's "
+           "shard-1 leader (same id, user, start), seq %u..%u written there, visible back in A "
+           "when A's shard-1 replica holds that many journal entries\n", SV_SESSIONS,
+           (double)SV_GAP_MIN_NS / NS_PER_MS, (double)SV_GAP_MAX_NS / NS_PER_MS,
+           SV_SESSIONS / 2, SV_HOME_WRITES, SV_SESSIONS / 2, SV_ROAM_AT, SV_ROAM_AT + 1,
+           SV_ROAM_WRITES);
+    printf("# session: visibility = first simulated instant the other region's replica shows "
+           "the write (checked after every delivery and tick), minus the write's instant\n");
+    tidal_sim_cluster_set_observer(c, sv_observe, x);
+    now = tidal_sim_cluster_now(c);
+    for (i = 0; i < SV_SESSIONS; i++) {
+        tidal_session_info info;
+        memset(&s[i], 0, sizeof s[i]);
+        s[i].user = 1000 + i;
+        s[i].roams = i % 2;
+        s[i].writes = s[i].roams ? SV_ROAM_WRITES : SV_HOME_WRITES;
+        check(a0, tidal_session_start(a0, 0, s[i].user, 0, &s[i].id), "session start");
+        check(a0, tidal_session_get(a0, 0, s[i].id, &info), "session get");
+        s[i].start_ns = info.start_ns;
+        s[i].next_ns = now + uniform_ns(&rng, SV_GAP_MIN_NS, SV_GAP_MAX_NS);
+    }
+    t_start = now;
+    next_bg = now + SV_BG_EVERY_NS;
+    while (left) {
+        tidal_sim_cluster_run(c, now + 1 * MS);
+        now = tidal_sim_cluster_now(c);
+        if (now >= next_bg) {
+            sv_background(c, 0, 0, &bg_a);
+            sv_background(c, (uint16_t)B, 1, &bg_b);
+            next_bg += SV_BG_EVERY_NS;
+        }
+        for (i = 0; i < SV_SESSIONS; i++) {
+            sv_session *ss = &s[i];
+            int in_b;
+            tidal_signal sg;
+            sv_write *w;
+            if (ss->seq == ss->writes || now < ss->next_ns) continue;
+            in_b = ss->roams && ss->seq >= SV_ROAM_AT;
+            if (in_b && ss->seq == SV_ROAM_AT) /* the user arrives in B */
+                check(b1, tidal_session_open(b1, 0, ss->id, ss->user, ss->start_ns, 0),
+                      "session open in B");
+            memset(&sg, 0, sizeof sg);
+            sg.item = 1 + pick(splitmix64(&rng), SV_ITEMS);
+            sg.weight = 1.0;
+            ss->seq++;
+            check(in_b ? b1 : a0, tidal_session_signal(in_b ? b1 : a0, ss->id, ss->seq, &sg, NULL),
+                  "session signal");
+            w = &x->w[x->n];
+            w->t_ns = now;
+            w->session = ss->id;
+            w->seq = ss->seq;
+            w->region = in_b ? 0 : (uint16_t)B;
+            w->shard = in_b ? 1 : 0;
+            w->need = in_b ? (uint32_t)(ss->seq - SV_ROAM_AT) : (uint32_t)ss->seq;
+            w->roamed = in_b;
+            w->ms = -1.0;
+            x->pending[x->n_pending++] = x->n++;
+            ss->next_ns = now + uniform_ns(&rng, SV_GAP_MIN_NS, SV_GAP_MAX_NS);
+            if (ss->seq == ss->writes) left--;
+        }
+    }
+    t_end = now;
+    while (x->n_pending && now - t_end < SV_DRAIN_NS) {
+        tidal_sim_cluster_run(c, now + 10 * MS);
+        now = tidal_sim_cluster_now(c);
+    }
+    tidal_sim_cluster_set_observer(c, NULL, NULL);
+    if (tidal_sim_cluster_leader(c, 0) != 0 || tidal_sim_cluster_leader(c, 1) != B)
+        printf("# session: WARNING a shard changed leader during the run\n");
+    /* Verification: what each region shows of each session at the end. */
+    for (i = 0; i < SV_SESSIONS; i++) {
+        tidal_session_info ib, ia;
+        tidal_db *b0 = tidal_sim_cluster_db(c, (uint16_t)B, 0), *a1 = tidal_sim_cluster_db(c, 0, 1);
+        uint64_t want_hwm = s[i].roams ? SV_ROAM_AT : SV_HOME_WRITES;
+        if (tidal_session_get(b0, 0, s[i].id, &ib) != TIDAL_OK || ib.hwm != want_hwm ||
+            ib.entries != want_hwm)
+            bad++;
+        if (s[i].roams && (tidal_session_get(a1, 0, s[i].id, &ia) != TIDAL_OK ||
+                           ia.entries != SV_ROAM_WRITES - SV_ROAM_AT || ia.hwm != 0))
+            bad++;
+    }
+    for (i = 0; i < x->n; i++) seen += x->w[i].ms >= 0;
+    printf("# session: %u session writes, %u seen on the other side; writes over %.1f s "
+           "simulated; %.1f s wall\n", x->n, seen, (double)(t_end - t_start) / 1e9,
+           wall_s() - w0);
+    net_stats_line("session", c);
+    sv_print_dir("A -> B (written in A, read on B's replica)", x, 0, buf);
+    sv_print_dir("roaming B -> A (continued in B, read on A's replica)", x, 1, buf);
+    if (seen != x->n || bad) {
+        printf("session_verified: 0 (%u writes never seen, %u session states wrong)\n",
+               x->n - seen, bad);
+        exit(1);
+    }
+    printf("# session: verified: B's replica of shard 0 holds seq 1..%u (home) / 1..%u "
+           "(roaming) of every session, A's replica of shard 1 the %u roamed writes of each "
+           "roaming session\n", SV_HOME_WRITES, SV_ROAM_AT, SV_ROAM_WRITES - SV_ROAM_AT);
+    {
+        uint32_t m = 0;
+        for (i = 0; i < x->n; i++) buf[m++] = x->w[i].ms;
+        qsort(buf, m, sizeof *buf, cmp_double);
+        printf("session_visibility_p50_ms: %.1f ms\n", percentile(buf, m, 0.5));
+        printf("session_visibility_p99_ms: %.1f ms\n", percentile(buf, m, 0.99));
+        printf("session_visibility_max_ms: %.1f ms\n", m ? buf[m - 1] : 0.0);
+    }
+    free(buf);
+    free(x);
+    tidal_sim_cluster_free(c);
+}
+
 /* ---- main ------------------------------------------------------------------------------ */
 
 
@@ -580,6 +1250,9 @@ static const bench_section sections[] = {
     {"failover", section_failover},
     {"failover500", section_failover500},
     {"throughput", section_throughput},
+    {"reconcile", section_reconcile},
+    {"merge", section_merge},
+    {"session", section_session},
 };
 #define N_SECTIONS (sizeof sections / sizeof sections[0])
 
