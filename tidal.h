@@ -1268,6 +1268,7 @@ struct tidal_db {
     int availability;                /* config.availability_mode */
     int64_t quorum_wait_ns, clock_ahead_max_ns;
     int64_t leader_heard_ns;         /* follower: last message from the leader */
+    uint32_t prevotes;               /* bitmask of pre-votes for our next epoch (0: none asked) */
     uint64_t clock_ahead;            /* peer stamps too far ahead (not followed) */
     uint32_t clock_ahead_node;
     int64_t clock_ahead_ns;
@@ -6423,7 +6424,9 @@ enum {
     TIDAL__MSG_SNAP = 7,     /* leader -> follower: state transfer chunk at a of b bytes */
     TIDAL__MSG_SNAP_ACK = 8, /* a = bytes held; b = 1 refused (unpushed log), 2 installed */
     TIDAL__MSG_VV = 9,       /* either way on (re)connection: payload = version vector */
-    TIDAL__MSG_TYPE_MAX = 9
+    TIDAL__MSG_PREVOTE_REQ = 10, /* as VOTE_REQ, for epoch + 1, before running: changes nothing */
+    TIDAL__MSG_PREVOTE = 11,     /* a = 1 granted */
+    TIDAL__MSG_TYPE_MAX = 11
 };
 
 enum { TIDAL__CANDIDATE = 3 }; /* internal role beside tidal_role's FOLLOWER and LEADER */
@@ -7231,14 +7234,19 @@ static uint64_t tidal__events_held(const tidal_db *db) {
     return k;
 }
 
+/* The vote rule, shared by votes and pre-votes: a candidate whose log holds a newer epoch,
+   or as new an epoch and at least as many events. */
+static int tidal__candidate_fit(tidal_db *db, const tidal__msg_hdr *m) {
+    return !db->amnesiac && (m->b > db->log_epoch || (m->b == db->log_epoch && m->a >= tidal__events_held(db)));
+}
+
 static tidal_result tidal__on_vote_req(tidal_db *db, const tidal__msg_hdr *m, int from) {
     tidal_result r;
     uint32_t cand = tidal__node_word(db->rep[from]) + 1;
     int grant;
     if ((r = tidal__rep_adopt(db, m->epoch, -1)) != TIDAL_OK) return r;
-    grant = !db->amnesiac && (db->voted_epoch != db->epoch || db->voted_for == cand) &&
-            db->role != TIDAL_ROLE_LEADER &&
-            (m->b > db->log_epoch || (m->b == db->log_epoch && m->a >= tidal__events_held(db)));
+    grant = (db->voted_epoch != db->epoch || db->voted_for == cand) && db->role != TIDAL_ROLE_LEADER &&
+            tidal__candidate_fit(db, m);
     if (grant && !(db->voted_epoch == db->epoch && db->voted_for == cand)) {
         db->voted_epoch = db->epoch; /* one vote per epoch, on disk before the answer */
         db->voted_for = cand;
@@ -7309,8 +7317,49 @@ static void tidal__on_vote(tidal_db *db, const tidal__msg_hdr *m, int from) {
     if (n > db->n_rep / 2) tidal__become_leader(db);
 }
 
+/* Pre-vote (Raft, section 9.6): before a follower moves to epoch + 1 it asks whether a
+   majority would vote for it. A member that heard its leader within half an election
+   timeout says no, and nothing changes anywhere: a member cut off by a partition keeps
+   asking and failing instead of inflating its epoch (it moves at most once or twice), so
+   when the partition heals it costs the group at most one election. */
+static void tidal__start_prevote(tidal_db *db) {
+    uint32_t i;
+    db->prevotes = 1u << db->self_rep;
+    db->role = TIDAL__CANDIDATE; /* the retry comes after half a timeout */
+    tidal__rep_arm_election(db);
+    db->role = TIDAL_ROLE_FOLLOWER;
+    for (i = 0; i < db->n_rep; i++)
+        if (i != db->self_rep)
+            tidal__rep_send(db, i, TIDAL__MSG_PREVOTE_REQ, tidal__events_held(db), db->log_epoch, NULL, 0);
+}
+
+static void tidal__on_prevote_req(tidal_db *db, const tidal__msg_hdr *m, int from) {
+    int64_t now = tidal__mono(db);
+    int grant = db->role != TIDAL_ROLE_LEADER && now - db->leader_heard_ns >= db->election_timeout_ns / 2 &&
+                tidal__candidate_fit(db, m);
+    if (!grant && db->role != TIDAL_ROLE_LEADER && now - db->leader_heard_ns >= db->election_timeout_ns / 2) {
+        int64_t soon = now + db->election_timeout_ns / 20; /* we hold more: run soon ourselves */
+        if (soon < db->election_due_ns) db->election_due_ns = soon;
+    }
+    tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_PREVOTE, (uint64_t)grant, 0, NULL, 0);
+}
+
+static void tidal__start_election(tidal_db *db);
+
+static void tidal__on_prevote(tidal_db *db, const tidal__msg_hdr *m, int from) {
+    uint32_t n = 0, i;
+    if (!db->prevotes || tidal__rep_leading(db) || m->epoch != db->epoch || m->a != 1) return;
+    db->prevotes |= 1u << from;
+    for (i = 0; i < db->n_rep; i++) n += (db->prevotes >> i) & 1u;
+    if (n > db->n_rep / 2) {
+        db->prevotes = 0;
+        tidal__start_election(db);
+    }
+}
+
 static void tidal__start_election(tidal_db *db) {
     uint32_t i;
+    db->prevotes = 0;
     db->epoch++;
     db->role = TIDAL__CANDIDATE;
     db->leader_idx = -1;
@@ -7478,6 +7527,9 @@ TIDAL_API tidal_result tidal_node_receive(tidal_db *db, tidal_node_ref from, con
     case TIDAL__MSG_PUSH: return tidal__on_push(db, &m, p + TIDAL__MSG_HDR, idx);
     case TIDAL__MSG_VOTE_REQ: return tidal__on_vote_req(db, &m, idx);
     case TIDAL__MSG_SNAP: return tidal__on_snap(db, &m, p + TIDAL__MSG_HDR, idx);
+    case TIDAL__MSG_PREVOTE_REQ: /* answered at our epoch; it moves no one's */
+        tidal__on_prevote_req(db, &m, idx);
+        return TIDAL_OK;
     default: break;
     }
     if (m.epoch > db->epoch && tidal__rep_adopt(db, m.epoch, -1) != TIDAL_OK) return TIDAL_ERR_FATAL;
@@ -7485,6 +7537,7 @@ TIDAL_API tidal_result tidal_node_receive(tidal_db *db, tidal_node_ref from, con
     else if (m.type == TIDAL__MSG_PUSH_ACK) tidal__on_push_ack(db, &m, idx);
     else if (m.type == TIDAL__MSG_SNAP_ACK) tidal__on_snap_ack(db, &m, idx);
     else if (m.type == TIDAL__MSG_VV) tidal__on_vv(db, &m, p + TIDAL__MSG_HDR, idx);
+    else if (m.type == TIDAL__MSG_PREVOTE) tidal__on_prevote(db, &m, idx);
     else tidal__on_vote(db, &m, idx);
     return TIDAL_OK;
 }
@@ -7511,7 +7564,13 @@ static void tidal__rep_tick(tidal_db *db) {
     }
     if (db->up_sent > db->up_acked && now - db->up_sent_ns >= db->retransmit_ns) db->up_sent = db->up_acked;
     if (db->up_sent == db->up_acked) tidal__push_up(db, now);
-    if (now >= db->election_due_ns && !db->amnesiac) tidal__start_election(db);
+    if (now >= db->election_due_ns && !db->amnesiac) {
+        /* Right after losing the leader, run at once (a pre-vote round would add a round
+           trip to every failover); after two timeouts of silence we are probably the one
+           cut off, so ask first and leave the epoch alone until a majority would follow. */
+        if (db->n_rep == 1 || now - db->leader_heard_ns < 2 * db->election_timeout_ns) tidal__start_election(db);
+        else tidal__start_prevote(db);
+    }
 }
 
 /* After recovery: load the persisted epoch and vote. A brand-new group (nothing on disk

@@ -229,7 +229,8 @@ int main(void) {
     lsn = write_load(c, 0, 5000, &rng);
     say(c, "wrote 5,000 signals on %s%s", "us-east", " (batches of 50, each one fdatasync)");
     t0 = tidal_sim_cluster_now(c);
-    while (!caught_up(c, 0)) tidal_sim_cluster_run(c, tidal_sim_cluster_now(c) + MS);
+    while (!caught_up(c, 0) || !tidal_write_acked(tidal_sim_cluster_db(c, 0, 0), lsn, TIDAL_ACK_QUORUM))
+        tidal_sim_cluster_run(c, tidal_sim_cluster_now(c) + MS);
     snprintf(buf, sizeof buf, "%.0f ms", (double)(tidal_sim_cluster_now(c) - t0) / 1e6);
     say(c, "followers caught up %s after the last write; QUORUM ack: %s", buf,
         tidal_write_acked(tidal_sim_cluster_db(c, 0, 0), lsn, TIDAL_ACK_QUORUM) ? "yes" : "no");
@@ -254,7 +255,8 @@ int main(void) {
         say(c, "%s restarts: recovered %s events from its log, rejoins as a follower", "us-east", buf);
     }
     t0 = tidal_sim_cluster_now(c);
-    while (!caught_up(c, leader)) tidal_sim_cluster_run(c, tidal_sim_cluster_now(c) + MS);
+    while (!caught_up(c, leader) || !tidal_write_acked(tidal_sim_cluster_db(c, (uint16_t)leader, 0), lsn, TIDAL_ACK_QUORUM))
+        tidal_sim_cluster_run(c, tidal_sim_cluster_now(c) + MS);
     snprintf(buf, sizeof buf, "%.0f ms", (double)(tidal_sim_cluster_now(c) - t0) / 1e6);
     say(c, "all replicas caught up %s later; QUORUM ack of the last write: %s", buf,
         tidal_write_acked(tidal_sim_cluster_db(c, (uint16_t)leader, 0), lsn, TIDAL_ACK_QUORUM) ? "yes" : "no");
