@@ -460,7 +460,11 @@ typedef struct tidal_tag {
 } tidal_tag;
 
 /* Optional idempotency: a write with a client key gets an event id derived from
-   (tenant, key, seq), identical in every region, applied once. */
+   (tenant, key, seq), identical in every region, applied once. Because replicas keep the
+   first copy of an id they see, the write must carry everything a node would otherwise
+   fill in: its event time (time_ns nonzero) and, with a user and cohort keys in the
+   schema, its cohort tags (cohort non-NULL; count 0 for none). TIDAL_ERR_INVALID
+   otherwise. */
 typedef struct tidal_idem {
     const void *key; /* NULL: none */
     uint32_t key_len; /* 1..TIDAL_IDEM_KEY_MAX */
@@ -545,14 +549,18 @@ TIDAL_API tidal_result tidal_session_start(tidal_db *db, uint32_t tenant, tidal_
                                            int64_t ttl_ns, tidal_id *session);
 
 /* Starts (or joins) a session with a caller-chosen id: used when a session roams to
-   another region that has not yet seen its start. Idempotent. */
+   another region that has not yet seen its start. Idempotent. start_ns (nonzero), user and
+   ttl_ns must be the session's own (tidal_session_get where it started): every region
+   must write the same start event. */
 TIDAL_API tidal_result tidal_session_open(tidal_db *db, uint32_t tenant, tidal_id session,
                                           tidal_id user, int64_t start_ns, int64_t ttl_ns);
 
 /* Writes a signal within a session. seq is the session sequence number chosen by the
    writer (1, 2, 3...; 0 = next after the highest this node has seen). The write is
-   exactly-once per (session, seq). The signal also counts as an ordinary signal; its
-   user is the session's user. */
+   exactly-once per (session, seq): a retry must repeat its seq, in any region. The signal
+   also counts as an ordinary signal; its user is the session's user. Like any keyed write
+   it must carry its event time (s->time_ns) and, when the schema has cohort keys, its
+   cohort tags (s->cohort non-NULL): TIDAL_ERR_INVALID otherwise. */
 TIDAL_API tidal_result tidal_session_signal(tidal_db *db, tidal_id session, uint64_t seq,
                                             const tidal_signal *s, tidal_receipt *receipt);
 /* Appends a note (opaque text) to the session journal, exactly-once per (session, seq). */
@@ -5963,6 +5971,22 @@ static tidal_result tidal__cohort_tags(tidal_db *db, const tidal_signal *s, tida
 }
 
 /* Validates a signal and fills ev (kind, tenant, item, type, weight, time, user, cohort). */
+/* An event whose id comes from a key (idempotency key, session seq) must be the same event
+   wherever it is written: a retry in another region yields the same id, and replicas keep
+   whichever copy they applied first. So its content may not depend on the accepting node:
+   the caller gives the event time, and (when the schema has cohort keys and there is a
+   user) the cohort tags, since the user's attributes may differ between regions. */
+static tidal_result tidal__keyed_content(tidal_db *db, const tidal_signal *s, tidal_id user, const char *what) {
+    if (!s->time_ns)
+        return tidal__err(db, TIDAL_ERR_INVALID,
+                          "%s must carry its event time (time_ns): a retry elsewhere must be the same event", what);
+    if (user && db->n_ckey && !s->cohort)
+        return tidal__err(db, TIDAL_ERR_INVALID,
+                          "%s must carry its cohort tags (cohort non-NULL, count 0 for none): the user's "
+                          "attributes may differ where a retry lands", what);
+    return TIDAL_OK;
+}
+
 static tidal_result tidal__signal_event(tidal_db *db, const tidal_signal *s, tidal__event *ev) {
     int64_t now;
     if (!s) return tidal__err(db, TIDAL_ERR_INVALID, "signal is NULL");
@@ -5993,6 +6017,8 @@ TIDAL_API tidal_result tidal_signal_write(tidal_db *db, const tidal_signal *s,
     tidal__event ev;
     tidal_result r;
     if (!db) return TIDAL_ERR_INVALID;
+    if (s && s->idem.key && (r = tidal__keyed_content(db, s, s->user, "a write with an idempotency key")) != TIDAL_OK)
+        return r;
     if ((r = tidal__signal_event(db, s, &ev)) != TIDAL_OK) return r;
     ev.hlc = tidal__hlc_now(db);
     /* No key: the id stays (0, 0) and tidal__write assigns the next origin id once it
@@ -6185,15 +6211,16 @@ TIDAL_API tidal_result tidal_session_open(tidal_db *db, uint32_t tenant, tidal_i
                                           tidal_id user, int64_t start_ns, int64_t ttl_ns) {
     tidal__event ev;
     if (!db) return TIDAL_ERR_INVALID;
-    if (!session || !user || start_ns < 0 || ttl_ns < 0)
-        return tidal__err(db, TIDAL_ERR_INVALID, "session_open: session and user nonzero, times >= 0");
+    if (!session || !user || start_ns <= 0 || ttl_ns < 0)
+        return tidal__err(db, TIDAL_ERR_INVALID, "session_open: session, user and start_ns nonzero (the "
+                                                 "session's start, the same in every region), ttl >= 0");
     memset(&ev, 0, sizeof ev);
     ev.kind = TIDAL__EV_SESSION_START;
     ev.tenant = tenant;
     ev.entity = session;
     ev.other = user;
     ev.hlc = tidal__hlc_now(db);
-    ev.time_ns = start_ns ? start_ns : ev.hlc.wall_ns;
+    ev.time_ns = start_ns;
     ev.ttl_ns = ttl_ns;
     ev.id = tidal__session_id(tenant, session, 0);
     return tidal__write(db, &ev, NULL);
@@ -6210,7 +6237,7 @@ TIDAL_API tidal_result tidal_session_start(tidal_db *db, uint32_t tenant, tidal_
         db->env->random_fill(db->env->user, &id, sizeof id);
         id &= UINT64_C(0x7FFFFFFFFFFFFFFF);
     }
-    r = tidal_session_open(db, tenant, id, user, 0, ttl_ns);
+    r = tidal_session_open(db, tenant, id, user, tidal__now(db), ttl_ns);
     if (r == TIDAL_OK) *session = id;
     return r;
 }
@@ -6225,6 +6252,7 @@ TIDAL_API tidal_result tidal_session_signal(tidal_db *db, tidal_id session, uint
     if (!s) return tidal__err(db, TIDAL_ERR_INVALID, "signal is NULL");
     if (s->idem.key) return tidal__err(db, TIDAL_ERR_INVALID, "session writes derive their own key");
     if (!(ss = tidal__sess_writable(db, s->tenant, session, &r))) return r;
+    if ((r = tidal__keyed_content(db, s, ss->user, "a session write")) != TIDAL_OK) return r;
     if ((r = tidal__sess_seq(db, ss, &seq)) != TIDAL_OK) return r;
     copy = *s;
     copy.user = ss->user;

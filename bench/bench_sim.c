@@ -158,6 +158,7 @@ static double percentile(const double *sorted, size_t n, double p) {
     return sorted[i - 1];
 }
 
+static const tidal_tag sg_no_tags[1] = {{"locale", "none"}};
 static const tidal_signal_def bench_sigs[2] = {{"view", 3600.0, 0, 0, 0},
                                                {"like", 86400.0, 0, 0, 0}};
 
@@ -1177,6 +1178,9 @@ static void section_session(void) {
             memset(&sg, 0, sizeof sg);
             sg.item = 1 + pick(splitmix64(&rng), SV_ITEMS);
             sg.weight = 1.0;
+            sg.time_ns = now; /* a keyed write carries its time and cohort tags (none) */
+            sg.cohort = sg_no_tags;
+            sg.cohort_count = 0;
             ss->seq++;
             check(in_b ? b1 : a0, tidal_session_signal(in_b ? b1 : a0, ss->id, ss->seq, &sg, NULL),
                   "session signal");

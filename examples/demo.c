@@ -150,6 +150,7 @@ static int partition_phase(tidal_sim_cluster *c, int leader, uint64_t *rng) {
     s.idem.key = "order-7731";
     s.idem.key_len = 10;
     s.idem.seq = 1;
+    s.time_ns = tidal_sim_cluster_env(c, 2, 0)->now_ns; /* the client's clock: its retry repeats it */
     tidal_signal_write(south, &s, &rc_a);
     tidal_signal_write(lead, &s, &rc_b);
     say(c, "a client retries write 'order-7731' on %s after ap-south went silent: %s", region_name[leader],

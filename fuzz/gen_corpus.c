@@ -58,7 +58,7 @@ static void workload(tidal_db *db) {
         fz_require(tidal_signal_write(db, &s, NULL) == TIDAL_OK, "signal");
     }
     fz_require(tidal_db_commit(db) == TIDAL_OK, "commit");
-    s.cohort = NULL;
+    s.cohort = tag; /* a keyed write carries its cohort tags: none */
     s.cohort_count = 0;
     s.idem.key = "retry-key";
     s.idem.key_len = 9;

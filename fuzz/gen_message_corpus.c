@@ -166,7 +166,7 @@ static void gm_rich_batch(tidal_db *db, int64_t now) {
     gm_ok(tidal_negative_remove(db, 0, 9, TIDAL_HIDE, 2, NULL), "unhide");
     gm_ok(tidal_session_start(db, 0, 9, 60 * TIDAL_NS_PER_S, &sid), "session");
     s.user = 0;
-    s.cohort = NULL;
+    s.cohort = tag; /* a keyed write carries its cohort tags: none */
     s.cohort_count = 0;
     gm_ok(tidal_session_signal(db, sid, 0, &s, NULL), "session signal");
     gm_ok(tidal_session_note(db, 0, sid, 0, "a note", NULL), "note");
@@ -176,6 +176,7 @@ static void gm_rich_batch(tidal_db *db, int64_t now) {
 
 /* Later writes, one commit each: a tenant, an idempotency key, a mute, a second session. */
 static void gm_single_writes(tidal_db *db, int64_t now, int round) {
+    static const tidal_tag s_none = {"locale", "none"};
     tidal_signal s;
     tidal_id sid = 0;
     memset(&s, 0, sizeof s);
@@ -185,6 +186,8 @@ static void gm_single_writes(tidal_db *db, int64_t now, int round) {
     s.weight = 2.5;
     s.time_ns = now - TIDAL_NS_PER_S;
     s.user = 12;
+    s.cohort = &s_none;
+    s.cohort_count = 0;
     s.idem.key = round ? "retry-b" : "retry-a";
     s.idem.key_len = 7;
     s.idem.seq = 4;

@@ -7,6 +7,7 @@
 #include "test_env.h"
 
 #define T0 (INT64_C(1790000000) * TIDAL_NS_PER_S) /* a fixed "now" in 2026 */
+static const tidal_tag no_tags[1] = {{"locale", "none"}}; /* passed with a count of 0 */
 
 typedef struct fixture {
     tidal_env env;
@@ -547,6 +548,12 @@ static void t_session_api(void) {
     memset(&s, 0, sizeof s);
     s.item = 3;
     s.weight = 2.0;
+    /* A keyed write carries what a node would fill in: time, and cohort tags (none here). */
+    TT_EQ_INT(tidal_session_signal(f.db, sid, 0, &s, &rc), TIDAL_ERR_INVALID);
+    s.time_ns = T0;
+    TT_EQ_INT(tidal_session_signal(f.db, sid, 0, &s, &rc), TIDAL_ERR_INVALID);
+    s.cohort = no_tags;
+    s.cohort_count = 0;
     TT_EQ_INT(tidal_session_signal(f.db, sid, 0, &s, &rc), TIDAL_OK);
     TT_EQ_INT(rc.duplicate, 0);
     TT_EQ_INT(tidal_session_signal(f.db, sid, 1, &s, &rc), TIDAL_OK); /* a retry of seq 1 */
@@ -589,6 +596,11 @@ static void t_idempotent_retries(void) {
     s.idem.key = "client-7";
     s.idem.key_len = 8;
     s.idem.seq = 1;
+    TT_EQ_INT(tidal_signal_write(a.db, &s, &r1), TIDAL_ERR_INVALID); /* no event time */
+    s.time_ns = T0;
+    s.user = 3;
+    TT_EQ_INT(tidal_signal_write(a.db, &s, &r1), TIDAL_ERR_INVALID); /* a user, no cohort tags */
+    s.user = 0;
     TT_EQ_INT(tidal_signal_write(a.db, &s, &r1), TIDAL_OK);
     TT_EQ_INT(tidal_signal_write(a.db, &s, &r2), TIDAL_OK);
     TT_EQ_INT(r2.duplicate, 1);
@@ -603,7 +615,7 @@ static void t_idempotent_retries(void) {
     /* Past the window (24 h of event time) the key is forgotten. */
     a.clock.now_ns += 2 * TIDAL__DAY_NS;
     s.idem.seq = 3;
-    s.time_ns = 0;
+    s.time_ns = a.clock.now_ns;
     TT_EQ_INT(tidal_signal_write(a.db, &s, &r2), TIDAL_OK);
     TT_EQ_INT(a.db->n_idem, 1);
     tidal_db_close(a.db);
@@ -885,7 +897,8 @@ static void t_bad_input_changes_nothing(void) {
     TT_EQ_INT(tidal_negative_remove(f.db, 0, 1, TIDAL_NEG_DEFAULT_, 1, NULL), TIDAL_ERR_INVALID);
     TT_EQ_INT(tidal_session_start(f.db, 0, 0, 0, &sid), TIDAL_ERR_INVALID);
     TT_EQ_INT(tidal_session_start(f.db, 0, 5, -1, &sid), TIDAL_ERR_INVALID);
-    TT_EQ_INT(tidal_session_open(f.db, 0, 0, 5, 0, 0), TIDAL_ERR_INVALID);
+    TT_EQ_INT(tidal_session_open(f.db, 0, 0, 5, T0, 0), TIDAL_ERR_INVALID);
+    TT_EQ_INT(tidal_session_open(f.db, 0, 9, 5, 0, 0), TIDAL_ERR_INVALID); /* no start time */
     TT_EQ_INT(tidal_session_signal(f.db, 0, 0, &good, NULL), TIDAL_ERR_INVALID);
     TT_EQ_INT(tidal_session_signal(f.db, 12345, 0, &good, NULL), TIDAL_ERR_NOT_FOUND);
     s = good;

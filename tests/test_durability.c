@@ -182,6 +182,15 @@ static void check_recovery(node *n, uint8_t digest[32]) {
 
 /* ---- a random workload -------------------------------------------------------------------- */
 
+/* A keyed write (idempotency key, session seq) carries its time and cohort tags. */
+static void keyed_content(tidal_signal *s, const tidal_tag *tags) {
+    s->time_ns = T0 - (int64_t)tt_below(3600) * TIDAL_NS_PER_S;
+    if (!s->cohort) {
+        s->cohort = tags;
+        s->cohort_count = 0;
+    }
+}
+
 static void random_op(node *n, tidal_id *sessions, uint32_t *n_sessions) {
     tidal_db *db = n->db;
     uint64_t op = tt_below(100);
@@ -204,6 +213,7 @@ static void random_op(node *n, tidal_id *sessions, uint32_t *n_sessions) {
             s.idem.key = "client";
             s.idem.key_len = 6;
             s.idem.seq = tt_below(10); /* retries collide on purpose */
+            keyed_content(&s, tag);
         }
         r = tidal_signal_write(db, &s, NULL);
     } else if (op < 50) {
@@ -218,6 +228,7 @@ static void random_op(node *n, tidal_id *sessions, uint32_t *n_sessions) {
                                 &sessions[*n_sessions]);
         if (r == TIDAL_OK) (*n_sessions)++;
     } else if (op < 74 && *n_sessions) {
+        keyed_content(&s, tag);
         r = tidal_session_signal(db, sessions[tt_below(*n_sessions)], 0, &s, NULL);
         if (r == TIDAL_ERR_SESSION_ENDED) r = TIDAL_OK;
     } else if (op < 77 && *n_sessions) {
@@ -305,7 +316,11 @@ static void scenario_append(node *n) {
     if (tidal_negative_add(n->db, 0, 7, TIDAL_HIDE, 10, NULL) == TIDAL_OK) tap_ack(&n->tap);
     else tap_nack(&n->tap);
     if (tidal_session_start(n->db, 0, 7, 0, &sid) == TIDAL_OK) {
+        tidal_tag none[1] = {{"locale", "none"}};
         tap_ack(&n->tap);
+        s.time_ns = T0;
+        s.cohort = none;
+        s.cohort_count = 0;
         if (tidal_session_signal(n->db, sid, 0, &s, NULL) == TIDAL_OK) tap_ack(&n->tap);
         else tap_nack(&n->tap);
     } else {

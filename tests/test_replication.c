@@ -236,7 +236,7 @@ static void t_rep_follower_rejects_writes(void) {
     TT_EQ_INT(tidal_negative_add(f, 0, 1, TIDAL_HIDE, 2, NULL), TIDAL_ERR_READ_ONLY);
     TT_EQ_INT(tidal_negative_remove(f, 0, 1, TIDAL_HIDE, 2, NULL), TIDAL_ERR_READ_ONLY);
     TT_EQ_INT(tidal_session_start(f, 0, 1, 0, &sid), TIDAL_ERR_READ_ONLY);
-    TT_EQ_INT(tidal_session_open(f, 0, 77, 1, 0, 0), TIDAL_ERR_READ_ONLY);
+    TT_EQ_INT(tidal_session_open(f, 0, 77, 1, T0, 0), TIDAL_ERR_READ_ONLY);
     digest_of(f, after);
     TT_CHECK(!memcmp(before, after, 32));
     cluster_free(&c);
