@@ -740,8 +740,62 @@ TIDAL_API void tidal_db_set_event_hook(tidal_db *db, tidal_event_hook fn, void *
 TIDAL_API tidal_result tidal_event_import(tidal_db *db, const void *event, size_t len,
                                           tidal_receipt *receipt);
 
+/* ---- Sharding, tenants, scatter-gather (DESIGN 5.1, 5.7, 5.8) --------------------------
+   R regions x S shards: node (r, s) holds shard s of every tenant placed in region r, and
+   the nodes (r, s) of the placement's regions are shard s's replica group. The host routes
+   each write to the leader of its entity's shard and fans queries out to the shards. */
+
+/* The shard of an entity: jump consistent hash (Lamping and Veach, 2014) of a 64-bit mix
+   of (tenant, entity) over shards buckets (0 when shards is 0). Deterministic and total,
+   the same in every process, platform and version (integer arithmetic and exactly
+   representable doubles); when shards grows from n to n + 1 about 1/(n + 1) of the
+   entities move, all to the new shard. Route by the entity the write is about: a signal,
+   an item attribute and a hide by the item; a session by its id; user attributes, mutes
+   and blocks are needed on every shard holding the user's items: write them to each. */
+TIDAL_API uint32_t tidal_route(uint32_t tenant, tidal_id entity, uint32_t shards);
+
+typedef struct tidal_tenant_config {
+    uint32_t tenant;
+    uint32_t placement;        /* bit r set: region r holds the tenant; 0 = every region */
+    double rate_per_s;         /* signal writes per second (token bucket); 0 = no limit */
+    double burst;              /* bucket size in signals; 0 = one second of rate_per_s */
+    uint64_t entity_quota;     /* entities (items, users, creators) it may hold; 0 = none */
+    uint64_t config_version;   /* the control plane's version of this setting */
+} tidal_tenant_config;
+
+/* Sets (or replaces) a tenant's limits on this node, as the control plane pushes them.
+   Writes accepted here are then checked: a signal over the rate fails with
+   TIDAL_ERR_RATE_LIMITED, a write that would create an entity beyond the quota with
+   TIDAL_ERR_QUOTA; neither changes anything. Events replicated from other nodes are never
+   refused (the accepting node decided). An older config_version than the one in force is
+   refused with TIDAL_ERR_STALE_CONFIG. At most TIDAL_TENANTS_CONFIG_MAX tenants. */
+TIDAL_API tidal_result tidal_tenant_set(tidal_db *db, const tidal_tenant_config *cfg);
+
+/* The tenant's entity count and the tokens left in its bucket. TIDAL_ERR_NOT_FOUND when no
+   config was set for it. */
+TIDAL_API tidal_result tidal_tenant_usage(tidal_db *db, uint32_t tenant, uint64_t *entities,
+                                          double *tokens);
+
+/* Scatter-gather RETRIEVE over one replica per shard, as reached by the host: shards[k] is
+   the handle of a replica of shard k, or NULL when no replica of it was reachable. Each
+   reachable shard answers q; the hits merge by score (ties by item id) into out. When some
+   shard is missing the query still succeeds from the others, stats->degraded is 1 and
+   stats->degraded_reason names the first missing shard ("shard 3 unreachable"); also when a
+   replica answering is cut off from its leader, and when regions_unreachable (bit r: the
+   host cannot reach region r of the tenant's placement) is nonzero: writes taken there in
+   availability mode may be missing ("region 2 unreachable"). stats->staleness_ns is the
+   largest staleness of a replica that answered (0 for leaders). Errors as tidal_retrieve;
+   TIDAL_ERR_UNAVAILABLE when no shard was reachable. */
+TIDAL_API tidal_result tidal_retrieve_gather(tidal_db *const *shards, uint32_t n_shards,
+                                             uint32_t regions_unreachable, const tidal_query *q,
+                                             tidal_hit *out, uint32_t cap, uint32_t *n,
+                                             tidal_query_stats *stats);
+
 /* ---- Limits (each may be overridden before including the implementation) -------------- */
 
+#ifndef TIDAL_TENANTS_CONFIG_MAX
+#define TIDAL_TENANTS_CONFIG_MAX 1024 /* tenants with limits set on one node */
+#endif
 #ifndef TIDAL_NAME_MAX
 #define TIDAL_NAME_MAX 64 /* signal, profile, attribute and cohort key names, bytes */
 #endif
@@ -1167,6 +1221,14 @@ typedef struct tidal__origin {
     tidal__u64set above;
 } tidal__origin;
 
+/* A tenant's limits on this node and what it has used (>>db: tenants). */
+typedef struct tidal__tcfg {
+    tidal_tenant_config cfg;
+    double tokens;
+    int64_t refill_ns;
+    uint64_t entities;
+} tidal__tcfg;
+
 /* A peer's version vector (>>replication), to skip the batches it holds. */
 typedef struct tidal__vv {
     uint64_t *w;          /* pairs (origin hi, contiguous hwm), sorted by origin */
@@ -1288,6 +1350,9 @@ struct tidal_db {
     uint64_t stable_q[32][2];        /* follower: (own lsn pushed, leader lsn holding it) */
     uint32_t n_stable_q;
     int peer_amnesiac[TIDAL_REPLICAS_MAX]; /* leader: the peer said it lost its disk */
+    tidal__tcfg *tcfg;
+    uint32_t n_tcfg, cap_tcfg;
+    int importing;                   /* tidal_event_import: limits do not apply */
     tidal_event_hook hook;
     void *hook_ctx;
     uint8_t *hook_buf;
@@ -2765,6 +2830,11 @@ static tidal__entity *tidal__ent_make(tidal_db *db, uint32_t tenant, tidal_id id
     e->id = id;
     e->tenant = tenant;
     db->stats.entities++;
+    if (db->n_tcfg) {
+        uint32_t k;
+        for (k = 0; k < db->n_tcfg; k++)
+            if (db->tcfg[k].cfg.tenant == tenant) db->tcfg[k].entities++;
+    }
     return e;
 }
 
@@ -3659,6 +3729,23 @@ static tidal_result tidal__query_resolve(tidal__qctx *c, int *empty) {
     return TIDAL_OK;
 }
 
+static int tidal__cut_off(const tidal_db *db);
+
+/* A follower's answer may be behind its leader: by how long it has been behind (lag), or,
+   cut off from any leader, since it last heard one (then the answer is also degraded). */
+static void tidal__staleness(tidal_db *db, tidal_query_stats *st) {
+    int64_t now;
+    if (!db->n_rep || db->role == TIDAL_ROLE_LEADER) return;
+    now = db->env->clock_mono_ns(db->env->user);
+    if (db->behind_since_ns) st->staleness_ns = now - db->behind_since_ns;
+    if (tidal__cut_off(db)) {
+        st->staleness_ns = now - db->leader_heard_ns;
+        st->degraded = 1;
+        snprintf(st->degraded_reason, sizeof st->degraded_reason, "replica cut off from its leader for %lld ms",
+                 (long long)(st->staleness_ns / 1000000));
+    }
+}
+
 TIDAL_API tidal_result tidal_retrieve(tidal_db *db, const tidal_query *q, tidal_hit *out,
                                       uint32_t cap, uint32_t *count, tidal_query_stats *stats) {
     tidal__qctx c;
@@ -3697,6 +3784,7 @@ TIDAL_API tidal_result tidal_retrieve(tidal_db *db, const tidal_query *q, tidal_
     }
     qsort(out, n, sizeof *out, tidal__hit_cmp);
     st.items_considered = c.considered;
+    tidal__staleness(db, &st);
     *count = n;
     if (stats) *stats = st;
     tidal__ok(db);
@@ -5750,6 +5838,7 @@ static void tidal__ent_free(tidal_db *db, tidal__entity *e) {
    when a snapshot fails to load halfway). Config, env and log position stay. */
 static void tidal__state_free(tidal_db *db) {
     uint32_t i;
+    for (i = 0; i < db->n_tcfg; i++) db->tcfg[i].entities = 0; /* recounted as state returns */
     for (i = 0; i < db->n_ents; i++) tidal__ent_free(db, &db->ents[i]);
     tidal__free(db, db->ents, sizeof(tidal__entity) * db->cap_ents);
     for (i = 0; i < db->n_tenants; i++)
@@ -5802,6 +5891,7 @@ static void tidal__db_free(tidal_db *db) {
     tidal__free(db, db->xfer, db->xfer_cap);
     tidal__free(db, db->xin, db->xin_cap);
     tidal__free(db, db->hook_buf, db->hook_cap);
+    tidal__free(db, db->tcfg, sizeof *db->tcfg * db->cap_tcfg);
     {
         uint32_t i;
         for (i = 0; i < TIDAL_REPLICAS_MAX; i++)
@@ -5843,6 +5933,164 @@ static int tidal__cut_off(const tidal_db *db) {
            db->env->clock_mono_ns(db->env->user) - db->leader_heard_ns >= db->election_timeout_ns;
 }
 
+static tidal__tcfg *tidal__tcfg_find(tidal_db *db, uint32_t tenant) {
+    uint32_t k;
+    for (k = 0; k < db->n_tcfg; k++)
+        if (db->tcfg[k].cfg.tenant == tenant) return &db->tcfg[k];
+    return NULL;
+}
+
+/* A tenant's limits on a write this node accepts: the token bucket for signals (refilled
+   by the monotonic clock), the entity quota for entities the event would create. */
+static tidal_result tidal__tenant_admit(tidal_db *db, const tidal__event *ev) {
+    tidal__tcfg *t = tidal__tcfg_find(db, ev->tenant);
+    if (!t) return TIDAL_OK;
+    if (t->cfg.entity_quota) {
+        uint64_t fresh = !tidal__ent_find(db, ev->tenant, ev->entity);
+        if (ev->kind == TIDAL__EV_SIGNAL && ev->other && ev->other != ev->entity)
+            fresh += !tidal__ent_find(db, ev->tenant, ev->other);
+        if (ev->kind >= TIDAL__EV_SESSION_START && ev->kind != TIDAL__EV_SIGNAL) fresh = 0;
+        if (fresh && t->entities + fresh > t->cfg.entity_quota)
+            return tidal__err(db, TIDAL_ERR_QUOTA, "tenant %u holds %llu of its %llu entities", ev->tenant,
+                              (unsigned long long)t->entities, (unsigned long long)t->cfg.entity_quota);
+    }
+    if (t->cfg.rate_per_s > 0 && ev->kind == TIDAL__EV_SIGNAL) {
+        int64_t now = db->env->clock_mono_ns(db->env->user);
+        double burst = t->cfg.burst > 0 ? t->cfg.burst : t->cfg.rate_per_s;
+        if (now > t->refill_ns) {
+            t->tokens += (double)(now - t->refill_ns) * 1e-9 * t->cfg.rate_per_s;
+            if (t->tokens > burst) t->tokens = burst;
+            t->refill_ns = now;
+        }
+        if (t->tokens < 1.0)
+            return tidal__err(db, TIDAL_ERR_RATE_LIMITED, "tenant %u is over %g signals/s", ev->tenant,
+                              t->cfg.rate_per_s);
+        t->tokens -= 1.0;
+    }
+    return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_tenant_set(tidal_db *db, const tidal_tenant_config *cfg) {
+    tidal__tcfg *t;
+    uint32_t i;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!cfg || !(cfg->rate_per_s >= 0) || !(cfg->burst >= 0) || cfg->rate_per_s > 1e12 || cfg->burst > 1e12)
+        return tidal__err(db, TIDAL_ERR_INVALID, "tenant config: NULL, or a negative or non-finite rate or burst");
+    t = tidal__tcfg_find(db, cfg->tenant);
+    if (t && cfg->config_version < t->cfg.config_version)
+        return tidal__err(db, TIDAL_ERR_STALE_CONFIG, "tenant %u: config version %llu is older than %llu in force",
+                          cfg->tenant, (unsigned long long)cfg->config_version,
+                          (unsigned long long)t->cfg.config_version);
+    if (!t) {
+        if (db->n_tcfg >= TIDAL_TENANTS_CONFIG_MAX)
+            return tidal__err(db, TIDAL_ERR_LIMIT, "more than %d tenant configs", TIDAL_TENANTS_CONFIG_MAX);
+        if (!TIDAL__GROW(db, db->tcfg, db->cap_tcfg, db->n_tcfg + 1))
+            return tidal__err(db, TIDAL_ERR_NOMEM, "tenant config");
+        t = &db->tcfg[db->n_tcfg++];
+        memset(t, 0, sizeof *t);
+        for (i = 0; i < db->n_ents; i++) t->entities += db->ents[i].tenant == cfg->tenant;
+        t->refill_ns = db->env->clock_mono_ns(db->env->user);
+        t->tokens = cfg->burst > 0 ? cfg->burst : cfg->rate_per_s;
+    }
+    t->cfg = *cfg;
+    if (t->tokens > (cfg->burst > 0 ? cfg->burst : cfg->rate_per_s)) t->tokens = cfg->burst > 0 ? cfg->burst : cfg->rate_per_s;
+    tidal__ok(db);
+    return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_tenant_usage(tidal_db *db, uint32_t tenant, uint64_t *entities, double *tokens) {
+    tidal__tcfg *t;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!(t = tidal__tcfg_find(db, tenant))) return tidal__err(db, TIDAL_ERR_NOT_FOUND, "no config for tenant %u", tenant);
+    if (entities) *entities = t->entities;
+    if (tokens) *tokens = t->tokens;
+    return TIDAL_OK;
+}
+
+TIDAL_API uint32_t tidal_route(uint32_t tenant, tidal_id entity, uint32_t shards) {
+    uint64_t key = entity ^ ((uint64_t)tenant << 32 | tenant) * UINT64_C(0x9E3779B97F4A7C15);
+    int64_t b = -1, j = 0;
+    if (shards == 0) return 0;
+    key ^= key >> 30; /* a full 64-bit mix first: ids are often small and sequential */
+    key *= UINT64_C(0xBF58476D1CE4E5B9);
+    key ^= key >> 27;
+    key *= UINT64_C(0x94D049BB133111EB);
+    key ^= key >> 31;
+    while (j < (int64_t)shards) { /* jump: the next bucket this key would move to */
+        b = j;
+        key = key * UINT64_C(2862933555777941757) + 1;
+        j = (int64_t)((double)(b + 1) * (2147483648.0 / (double)((key >> 33) + 1)));
+    }
+    return (uint32_t)b;
+}
+
+static int tidal__hit_order(const void *a, const void *b) {
+    const tidal_hit *x = (const tidal_hit *)a, *y = (const tidal_hit *)b;
+    if (x->score != y->score) return x->score > y->score ? -1 : 1;
+    return x->item < y->item ? -1 : x->item > y->item;
+}
+
+TIDAL_API tidal_result tidal_retrieve_gather(tidal_db *const *shards, uint32_t n_shards,
+                                             uint32_t regions_unreachable, const tidal_query *q,
+                                             tidal_hit *out, uint32_t cap, uint32_t *n,
+                                             tidal_query_stats *stats) {
+    tidal_query_stats st, one;
+    tidal_hit *all = NULL;
+    uint32_t k, total = 0, limit, first_missing = UINT32_MAX;
+    size_t bytes;
+    tidal_db *any = NULL;
+    if (n) *n = 0;
+    if (!shards || !q || !out || !n || n_shards == 0 || n_shards > 65536) return TIDAL_ERR_INVALID;
+    for (k = 0; k < n_shards && !any; k++) any = shards[k];
+    if (!any) return TIDAL_ERR_UNAVAILABLE;
+    limit = q->limit ? q->limit : 20;
+    if (limit > cap) limit = cap;
+    bytes = sizeof(tidal_hit) * (size_t)limit * n_shards;
+    all = (tidal_hit *)tidal__alloc(any, bytes ? bytes : 1);
+    if (!all) return tidal__err(any, TIDAL_ERR_NOMEM, "gather buffer");
+    memset(&st, 0, sizeof st);
+    st.used_index = 1;
+    for (k = 0; k < n_shards; k++) {
+        uint32_t got = 0;
+        tidal_result r;
+        st.shards_asked++;
+        if (!shards[k]) {
+            if (first_missing == UINT32_MAX) first_missing = k;
+            continue;
+        }
+        r = tidal_retrieve(shards[k], q, all + total, limit, &got, &one);
+        if (r != TIDAL_OK) {
+            tidal__free(any, all, bytes ? bytes : 1);
+            return r;
+        }
+        total += got;
+        st.shards_answered++;
+        st.items_considered += one.items_considered;
+        st.used_index &= one.used_index;
+        if (one.staleness_ns > st.staleness_ns) st.staleness_ns = one.staleness_ns;
+        if (one.degraded && !st.degraded) {
+            st.degraded = 1;
+            snprintf(st.degraded_reason, sizeof st.degraded_reason, "shard %u: %.80s", k, one.degraded_reason);
+        }
+    }
+    if (first_missing != UINT32_MAX) {
+        st.degraded = 1;
+        snprintf(st.degraded_reason, sizeof st.degraded_reason, "shard %u unreachable (%u of %u answered)",
+                 first_missing, st.shards_answered, st.shards_asked);
+    } else if (regions_unreachable) {
+        for (k = 0; !(regions_unreachable >> k & 1u); k++) {}
+        st.degraded = 1;
+        snprintf(st.degraded_reason, sizeof st.degraded_reason,
+                 "region %u unreachable: writes taken there may be missing", k);
+    }
+    qsort(all, total, sizeof *all, tidal__hit_order);
+    *n = total < limit ? total : limit;
+    memcpy(out, all, sizeof *all * *n);
+    tidal__free(any, all, bytes ? bytes : 1);
+    if (stats) *stats = st;
+    return TIDAL_OK;
+}
+
 /* Hands the hook the event's encoding (a failed scratch allocation skips the call: the
    hook is an observer, it cannot fail a write that is already folded and logged). */
 static void tidal__hook_call(tidal_db *db, const tidal__event *ev) {
@@ -5872,6 +6120,9 @@ static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *
         return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only follower: the leader is region %u shard %u",
                           db->rep[db->leader_idx].region, db->rep[db->leader_idx].shard);
     }
+    if (db->n_tcfg && !db->importing && ev->kind != TIDAL__EV_EPOCH && !tidal__event_applied(db, ev->id) &&
+        (r = tidal__tenant_admit(db, ev)) != TIDAL_OK)
+        return r;
     if (!ev->id.hi && !ev->id.lo) ev->id = tidal__origin_id(db); /* (0, 0): assign now */
     TIDAL_ASSERT(!tidal__event_invalid(db, ev)); /* the entry points validated it */
     if (tidal__event_applied(db, ev->id)) {
@@ -7659,6 +7910,7 @@ TIDAL_API tidal_result tidal_event_import(tidal_db *db, const void *event, size_
     tidal__rd r;
     tidal__event ev;
     const char *why;
+    tidal_result r2;
     if (!db) return TIDAL_ERR_INVALID;
     if (!event || !len) return tidal__err(db, TIDAL_ERR_INVALID, "event import: no bytes");
     if (!TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, len / 16 + 1))
@@ -7669,7 +7921,10 @@ TIDAL_API tidal_result tidal_event_import(tidal_db *db, const void *event, size_
     if (!why && !ev.id.hi && !ev.id.lo) why = "zero event id";
     if (why) return tidal__err(db, TIDAL_ERR_CORRUPT, "event import: %s", why);
     tidal__hlc_recv(db, ev.hlc);
-    return tidal__write(db, &ev, receipt);
+    db->importing = 1;
+    r2 = tidal__write(db, &ev, receipt);
+    db->importing = 0;
+    return r2;
 }
 
 TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_status *out) {
