@@ -7,6 +7,7 @@
 #include "test_env.h"
 
 #define T0 (INT64_C(1790000000) * TIDAL_NS_PER_S) /* a fixed "now" in 2026 */
+#define ROUTE_PINNED 301 /* tidal_route(0, 1..4, 5) = 0 3 0 1, as digits */
 static const tidal_tag no_tags[1] = {{"locale", "none"}}; /* passed with a count of 0 */
 
 typedef struct fixture {
@@ -1015,6 +1016,189 @@ static void t_allocator_accounting_and_failure(void) {
     }
 }
 
+
+/* ---- sharding, tenants, scatter-gather ------------------------------------------------- */
+
+/* The router is total, deterministic (pinned values: a change of the function would move
+   every stored entity), even across shards, and moves only ~1/(n+1) of the entities, all
+   to the new shard, when a shard is added. */
+static void t_route(void) {
+    uint32_t count[8], moved = 0, k;
+    tidal_id e;
+    const uint32_t n = 20000;
+    TT_EQ_INT(tidal_route(0, 1, 0), 0);
+    TT_EQ_INT(tidal_route(7, 12345, 1), 0);
+    printf("  route(0, 1..4, 5) = %u %u %u %u\n", tidal_route(0, 1, 5), tidal_route(0, 2, 5), tidal_route(0, 3, 5),
+           tidal_route(0, 4, 5));
+    TT_EQ_INT(tidal_route(0, 1, 5) * 1000 + tidal_route(0, 2, 5) * 100 + tidal_route(0, 3, 5) * 10 + tidal_route(0, 4, 5),
+              ROUTE_PINNED);
+    memset(count, 0, sizeof count);
+    for (e = 1; e <= n; e++) {
+        uint32_t a = tidal_route(3, e, 7), b = tidal_route(3, e, 8);
+        TT_CHECK(a < 7 && b < 8);
+        TT_EQ_INT(a, tidal_route(3, e, 7));
+        count[a]++;
+        if (a != b) {
+            moved++;
+            TT_EQ_INT(b, 7); /* only to the new shard */
+        }
+    }
+    for (k = 0; k < 7; k++) TT_CHECKF(count[k] > n / 7 * 9 / 10 && count[k] < n / 7 * 11 / 10, "shard %u got %u of %u", k, count[k], n);
+    TT_CHECKF(moved > n / 8 * 8 / 10 && moved < n / 8 * 12 / 10, "%u of %u moved from 7 to 8 shards", moved, n);
+    TT_CHECK(tidal_route(1, 99, 5) != tidal_route(2, 99, 5) || tidal_route(1, 98, 5) != tidal_route(2, 98, 5) ||
+             tidal_route(1, 97, 5) != tidal_route(2, 97, 5)); /* the tenant is part of the key */
+}
+
+typedef struct captured {
+    uint8_t bytes[512];
+    size_t len;
+} captured;
+
+static void capture_event(void *ctx, const void *event, size_t len) {
+    captured *c = (captured *)ctx;
+    c->len = len < sizeof c->bytes ? len : 0;
+    if (c->len) memcpy(c->bytes, event, len);
+}
+
+/* Per-tenant limits: the bucket gives burst signals, refuses the next one (nothing
+   changes), refills with time; the quota refuses a write that would create one entity too
+   many (no state change) but not one on existing entities; other tenants are untouched;
+   an older config version is refused; imported (replicated) events are never refused. */
+static void t_tenant_limits(void) {
+    fixture f, g;
+    tidal_tenant_config tc;
+    tidal_signal s;
+    uint8_t before[32], after[32];
+    uint64_t ents = 0;
+    double tokens = 0;
+    captured cap;
+    int i;
+    memset(&cap, 0, sizeof cap);
+    fx_open(&f, 41);
+    fx_open(&g, 42);
+    memset(&tc, 0, sizeof tc);
+    tc.tenant = 5;
+    tc.rate_per_s = 10;
+    tc.burst = 4;
+    tc.config_version = 2;
+    TT_EQ_INT(tidal_tenant_set(f.db, &tc), TIDAL_OK);
+    memset(&s, 0, sizeof s);
+    s.tenant = 5;
+    s.weight = 1;
+    for (i = 0; i < 4; i++) {
+        s.item = 1 + (tidal_id)(i % 2);
+        TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_OK);
+    }
+    digest(f.db, before);
+    TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_ERR_RATE_LIMITED);
+    digest(f.db, after);
+    TT_CHECK(!memcmp(before, after, 32));
+    s.tenant = 6; /* another tenant has no limit */
+    TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_OK);
+    s.tenant = 5;
+    f.clock.now_ns += TIDAL_NS_PER_S / 5; /* 0.2 s: two tokens */
+    TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_OK);
+    TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_OK);
+    TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_ERR_RATE_LIMITED);
+    tc.config_version = 1;
+    TT_EQ_INT(tidal_tenant_set(f.db, &tc), TIDAL_ERR_STALE_CONFIG);
+    tc.config_version = 3;
+    tc.rate_per_s = 0;
+    tc.entity_quota = 3; /* items 1 and 2 exist */
+    TT_EQ_INT(tidal_tenant_set(f.db, &tc), TIDAL_OK);
+    TT_EQ_INT(tidal_tenant_usage(f.db, 5, &ents, &tokens), TIDAL_OK);
+    TT_EQ_INT(ents, 2);
+    s.item = 3;
+    TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_OK);
+    s.item = 4;
+    digest(f.db, before);
+    TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_ERR_QUOTA);
+    TT_EQ_INT(tidal_attr_set(f.db, 5, 4, "k", "v", NULL), TIDAL_ERR_QUOTA);
+    s.item = 1;
+    s.user = 77; /* a new user is an entity too */
+    TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_ERR_QUOTA);
+    digest(f.db, after);
+    TT_CHECK(!memcmp(before, after, 32));
+    s.user = 0;
+    TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_OK); /* existing entities are fine */
+    TT_EQ_INT(tidal_tenant_usage(f.db, 5, &ents, NULL), TIDAL_OK);
+    TT_EQ_INT(ents, 3);
+    TT_EQ_INT(tidal_tenant_usage(f.db, 9, &ents, NULL), TIDAL_ERR_NOT_FOUND);
+    tc.burst = -1;
+    TT_EQ_INT(tidal_tenant_set(f.db, &tc), TIDAL_ERR_INVALID);
+    TT_EQ_INT(tidal_tenant_set(f.db, NULL), TIDAL_ERR_INVALID);
+    /* Replicated events are the accepting node's decision: an import is never refused. */
+    tc.burst = 0;
+    tc.entity_quota = 1;
+    tc.config_version = 1;
+    TT_EQ_INT(tidal_tenant_set(g.db, &tc), TIDAL_OK);
+    tidal_db_set_event_hook(f.db, capture_event, &cap);
+    for (i = 1; i <= 3; i++) {
+        s.item = (tidal_id)i;
+        TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_OK);
+        TT_EQ_INT(tidal_event_import(g.db, cap.bytes, cap.len, NULL), TIDAL_OK);
+    }
+    TT_EQ_INT(tidal_tenant_usage(g.db, 5, &ents, NULL), TIDAL_OK);
+    TT_EQ_INT(ents, 3);
+    tidal_db_close(f.db);
+    tidal_db_close(g.db);
+}
+
+/* Scatter-gather: items split over 4 shards by the router; the gather of the 4 equals one
+   database holding everything; with a shard missing it still answers from the others,
+   omits that shard's items and says which shard; a cut-off region is reported. */
+static void t_gather(void) {
+    fixture one, sh[4];
+    tidal_db *dbs[4];
+    tidal_query q;
+    tidal_hit a[50], b[50];
+    uint32_t na = 0, nb = 0, k, i;
+    tidal_query_stats st;
+    tidal_signal s;
+    fx_open(&one, 51);
+    for (k = 0; k < 4; k++) {
+        fx_open(&sh[k], 52 + k);
+        dbs[k] = sh[k].db;
+    }
+    memset(&s, 0, sizeof s);
+    for (i = 0; i < 600; i++) {
+        s.item = 1 + tt_below(200);
+        s.weight = 1 + (double)tt_below(5);
+        s.time_ns = T0 - (int64_t)tt_below(7200) * TIDAL_NS_PER_S;
+        TT_EQ_INT(tidal_signal_write(one.db, &s, NULL), TIDAL_OK);
+        TT_EQ_INT(tidal_signal_write(dbs[tidal_route(0, s.item, 4)], &s, NULL), TIDAL_OK);
+    }
+    memset(&q, 0, sizeof q);
+    q.rank_kind = TIDAL_QUERY_SIGNAL;
+    q.limit = 50;
+    q.time_ns = T0;
+    TT_EQ_INT(tidal_retrieve(one.db, &q, a, 50, &na, NULL), TIDAL_OK);
+    TT_EQ_INT(tidal_retrieve_gather(dbs, 4, 0, &q, b, 50, &nb, &st), TIDAL_OK);
+    TT_EQ_INT(nb, na);
+    for (i = 0; i < na && i < nb; i++) {
+        TT_EQ_INT(b[i].item, a[i].item);
+        TT_NEAR(b[i].score, a[i].score, 1e-9);
+    }
+    TT_EQ_INT(st.shards_asked, 4);
+    TT_EQ_INT(st.shards_answered, 4);
+    TT_EQ_INT(st.degraded, 0);
+    dbs[2] = NULL;
+    TT_EQ_INT(tidal_retrieve_gather(dbs, 4, 0, &q, b, 50, &nb, &st), TIDAL_OK);
+    TT_EQ_INT(st.degraded, 1);
+    TT_EQ_INT(st.shards_answered, 3);
+    TT_CHECKF(strstr(st.degraded_reason, "shard 2") != NULL, "reason: %s", st.degraded_reason);
+    for (i = 0; i < nb; i++) TT_CHECK(tidal_route(0, b[i].item, 4) != 2);
+    dbs[2] = sh[2].db;
+    TT_EQ_INT(tidal_retrieve_gather(dbs, 4, 1u << 2, &q, b, 50, &nb, &st), TIDAL_OK);
+    TT_EQ_INT(st.degraded, 1);
+    TT_CHECKF(strstr(st.degraded_reason, "region 2") != NULL, "reason: %s", st.degraded_reason);
+    for (k = 0; k < 4; k++) dbs[k] = NULL;
+    TT_EQ_INT(tidal_retrieve_gather(dbs, 4, 0, &q, b, 50, &nb, &st), TIDAL_ERR_UNAVAILABLE);
+    TT_EQ_INT(tidal_retrieve_gather(NULL, 4, 0, &q, b, 50, &nb, &st), TIDAL_ERR_INVALID);
+    tidal_db_close(one.db);
+    for (k = 0; k < 4; k++) tidal_db_close(sh[k].db);
+}
+
 static const tt_case tt_cases[] = {
     TT_CASE(t_decay_orders_and_analytic),
     TT_CASE(t_decay_duplicates_are_noops),
@@ -1031,6 +1215,9 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_schema_rejects),
     TT_CASE(t_bad_input_changes_nothing),
     TT_CASE(t_allocator_accounting_and_failure),
+    TT_CASE(t_route),
+    TT_CASE(t_tenant_limits),
+    TT_CASE(t_gather),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
