@@ -616,6 +616,13 @@ TIDAL_API void tidal_sim_cluster_trace(const tidal_sim_cluster *c, uint8_t out[3
    so every replica can be compared with a single node that applied the union. The caller
    closes *out with tidal_db_close. */
 TIDAL_API uint32_t tidal_sim_cluster_events(const tidal_sim_cluster *c);
+
+/* Health snapshot: per shard its leader and epoch, per region one of healthy, degraded
+   (a node down, or a replica lagging its leader by more than lag_threshold_ns) or offline
+   (every node down or cut off from its leader: no heartbeats). Writes a NUL-terminated
+   text table into buf (truncated to cap) and returns the number of regions not healthy. */
+TIDAL_API uint32_t tidal_sim_cluster_health(const tidal_sim_cluster *c, int64_t lag_threshold_ns,
+                                            char *buf, size_t cap);
 TIDAL_API tidal_result tidal_sim_cluster_truth(tidal_sim_cluster *c,
                                                int (*keep)(void *ctx, tidal_event_id id),
                                                void *ctx, tidal_db **out);
@@ -634,6 +641,7 @@ TIDAL_API tidal_result tidal_sim_cluster_truth(tidal_sim_cluster *c,
 #ifndef TIDAL_SIM_IMPLEMENTATION_ONCE
 #define TIDAL_SIM_IMPLEMENTATION_ONCE
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -2613,6 +2621,53 @@ TIDAL_API void tidal_sim_cluster_trace(const tidal_sim_cluster *c, uint8_t out[3
 }
 
 TIDAL_API uint32_t tidal_sim_cluster_events(const tidal_sim_cluster *c) { return c->n_ev; }
+
+TIDAL_API uint32_t tidal_sim_cluster_health(const tidal_sim_cluster *c, int64_t lag_threshold_ns,
+                                            char *buf, size_t cap) {
+    size_t at = 0;
+    uint32_t r, sh, bad = 0;
+#define TIDAL_SIM__PUT(...)                                                                   \
+    do {                                                                                      \
+        int w_ = cap > at ? snprintf(buf + at, cap - at, __VA_ARGS__) : 0;                    \
+        if (w_ > 0) at += (size_t)w_ < cap - at ? (size_t)w_ : cap - at - 1;                  \
+    } while (0)
+    if (cap) buf[0] = 0;
+    for (sh = 0; sh < c->cfg.shards; sh++) {
+        int l = tidal_sim_cluster_leader(c, (uint16_t)sh);
+        tidal_node_status st;
+        memset(&st, 0, sizeof st);
+        if (l >= 0) (void)tidal_node_status_get(c->node[tidal_sim__ci(c, (uint16_t)l, (uint16_t)sh)].db, &st);
+        if (l >= 0) TIDAL_SIM__PUT("shard %u: leader region %d, epoch %llu\n", sh, l, (unsigned long long)st.epoch);
+        else TIDAL_SIM__PUT("shard %u: no leader (election under way)\n", sh);
+    }
+    for (r = 0; r < c->cfg.regions; r++) {
+        uint32_t down = 0, cut = 0, lagging = 0;
+        int64_t worst = 0;
+        for (sh = 0; sh < c->cfg.shards; sh++) {
+            tidal_db *db = c->node[tidal_sim__ci(c, (uint16_t)r, (uint16_t)sh)].db;
+            tidal_node_status st;
+            if (!db || tidal_node_status_get(db, &st) != TIDAL_OK) {
+                down++;
+                continue;
+            }
+            if (st.cut_off) cut++;
+            if (st.lag_ns > lag_threshold_ns) lagging++;
+            if (st.lag_ns > worst) worst = st.lag_ns;
+        }
+        if (down + cut == c->cfg.shards) {
+            TIDAL_SIM__PUT("region %u: offline (%u of %u nodes down, %u cut off)\n", r, down, c->cfg.shards, cut);
+            bad++;
+        } else if (down || cut || lagging) {
+            TIDAL_SIM__PUT("region %u: degraded (%u down, %u cut off, %u lagging; worst lag %lld ms)\n", r, down,
+                           cut, lagging, (long long)(worst / 1000000));
+            bad++;
+        } else {
+            TIDAL_SIM__PUT("region %u: healthy (worst lag %lld ms)\n", r, (long long)(worst / 1000000));
+        }
+    }
+#undef TIDAL_SIM__PUT
+    return bad;
+}
 
 TIDAL_API tidal_result tidal_sim_cluster_truth(tidal_sim_cluster *c,
                                                int (*keep)(void *ctx, tidal_event_id id),

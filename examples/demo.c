@@ -169,6 +169,16 @@ static int partition_phase(tidal_sim_cluster *c, int leader, uint64_t *rng) {
              tidal_write_status(south, &rc_south, TIDAL_ACK_LOCAL) == TIDAL_OK ? "ok" : "no");
     say(c, "a QUORUM write on %s: %s", "ap-south", buf);
     show_replicas(c);
+    {
+        char health[1024];
+        const char *p;
+        (void)tidal_sim_cluster_health(c, 1000 * MS, health, sizeof health);
+        printf("               health: ");
+        for (p = health; *p; p++) /* one line per shard and region, indented */
+            if (*p != '\n') putchar(*p);
+            else if (p[1]) printf("\n                       ");
+        printf("\n");
+    }
 
     tidal_sim_net_heal(tidal_sim_cluster_net(c), h);
     t0 = tidal_sim_cluster_now(c);
