@@ -3042,8 +3042,11 @@ static tidal_result tidal__apply_neg(tidal_db *db, const tidal__event *ev) {
             return TIDAL_ERR_NOMEM;
     } else {
         for (i = 0; i < ev->n_tags; i++) {
+            /* A tombstone only for an add not applied yet (a remove that overtook it): a
+               second remove of an add already gone must leave nothing behind, or the state
+               would depend on the order removes and add arrived in. */
             if (tidal__idvec_find(&n->adds, ev->tags[i], &pos)) tidal__idvec_erase(&n->adds, pos);
-            else if (!tidal__idvec_find(&n->tombs, ev->tags[i], &pos) &&
+            else if (!tidal__event_applied(db, ev->tags[i]) && !tidal__idvec_find(&n->tombs, ev->tags[i], &pos) &&
                      !tidal__idvec_insert(db, &n->tombs, pos, ev->tags[i]))
                 return TIDAL_ERR_NOMEM;
         }
@@ -4076,7 +4079,7 @@ TIDAL_API tidal_result tidal_db_digest(tidal_db *db, uint64_t tenant, uint8_t ou
     if (tenant != TIDAL_ALL_TENANTS && tenant > UINT32_MAX)
         return tidal__err(db, TIDAL_ERR_INVALID, "tenant out of range");
     n = (db->n_ents > db->n_sess ? db->n_ents : db->n_sess) + 1;
-    ntc = db->n_tenants + db->n_sess + 1;
+    ntc = db->n_ents + db->n_sess + 1; /* every tenant with content, whatever it holds */
     for (i = 0; i < db->n_ents; i++)
         if (db->ents[i].user && db->ents[i].user->seen.n > max_seen)
             max_seen = db->ents[i].user->seen.n;
@@ -4930,7 +4933,7 @@ static tidal_result tidal__snap_body(tidal_db *db, tidal__enc *x, tidal__sortkey
    *cap bytes; free with tidal__free(db, *out, *cap). */
 TIDAL__TESTING static tidal_result tidal__snap_body_mem(tidal_db *db, uint8_t **out, size_t *len, size_t *cap) {
     uint32_t i, n = (db->n_ents > db->n_sess ? db->n_ents : db->n_sess) + 1;
-    uint32_t ntc = db->n_tenants + db->n_sess + 1, max_seen = 1;
+    uint32_t ntc = db->n_ents + db->n_sess + 1, max_seen = 1;
     tidal__sortkey *keys;
     uint32_t *tids;
     uint64_t *seen;
@@ -4985,7 +4988,7 @@ TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db) {
     tidal__seg_name(db, db->durable_lsn, "tmp", tmp, sizeof tmp);
     tidal__seg_name(db, db->durable_lsn, "snap", fin, sizeof fin);
     n = (db->n_ents > db->n_sess ? db->n_ents : db->n_sess) + 1;
-    ntc = db->n_tenants + db->n_sess + 1;
+    ntc = db->n_ents + db->n_sess + 1; /* every tenant with content, whatever it holds */
     for (i = 0; i < db->n_ents; i++)
         if (db->ents[i].user && db->ents[i].user->seen.n > max_seen) max_seen = db->ents[i].user->seen.n;
     keys = (tidal__sortkey *)tidal__alloc(db, sizeof(tidal__sortkey) * n);
