@@ -12,7 +12,7 @@ B = build
 HDR = tidal.h
 TESTS = test_core test_blake3 test_parse test_sim_disk test_sim_net test_durability test_replication test_multiregion
 EXAMPLES = quickstart durable demo
-FUZZERS = fuzz_query fuzz_wal fuzz_snapshot fuzz_message
+FUZZERS = fuzz_query fuzz_wal fuzz_snapshot fuzz_message fuzz_merge
 
 .PHONY: all test demo bench fuzz sanitize matrix props clean
 
@@ -33,20 +33,20 @@ $(B)/%: examples/%.c $(HDR) tidal_sim.h | $(B)
 $(B)/replay_%: fuzz/%.c fuzz/replay_main.c $(HDR) tidal_sim.h fuzz/*.h | $(B)
 	$(CC) $(STRICT) $(SAN) -o $@ fuzz/$*.c fuzz/replay_main.c -lm
 
-$(B)/prop_%: props/prop_%.c $(HDR) tidal_sim.h tests/tidal_test.h | $(B)
+$(B)/prop_%: props/prop_%.c props/prop_common.h $(HDR) tidal_sim.h tests/tidal_test.h | $(B)
 	$(CC) $(STRICT) $(CFLAGS) -o $@ $< -lm
 
-$(B)/asan_prop_%: props/prop_%.c $(HDR) tidal_sim.h tests/tidal_test.h | $(B)
+$(B)/asan_prop_%: props/prop_%.c props/prop_common.h $(HDR) tidal_sim.h tests/tidal_test.h | $(B)
 	$(CC) $(STRICT) $(SAN) -o $@ $< -lm
 
 $(B)/libfuzz_%: fuzz/%.c $(HDR) fuzz/*.h | $(B)
 	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -o $@ fuzz/$*.c -lm
 
 # Everything make test runs; tests/run.sh sums the results into "N passed, N failed".
-PROPS = prop_replication
+PROPS = prop_replication prop_multiregion
 
 test: all $(addprefix $(B)/asan_,$(TESTS)) $(addprefix $(B)/,$(PROPS)) $(addprefix $(B)/asan_,$(PROPS))
-	@TESTS="$(TESTS)" sh tests/run.sh
+	@TESTS="$(TESTS)" PROPS="$(PROPS)" sh tests/run.sh
 
 sanitize: $(addprefix $(B)/asan_,$(TESTS))
 	@for t in $(TESTS); do $(B)/asan_$$t || exit 1; done

@@ -355,7 +355,7 @@ typedef struct tidal_config {
 
 /* On-disk and wire formats carry their own versions, independent of the library's. */
 #define TIDAL_WAL_FORMAT_VERSION 1u
-#define TIDAL_SNAPSHOT_FORMAT_VERSION 1u
+#define TIDAL_SNAPSHOT_FORMAT_VERSION 2u
 
 typedef struct tidal_db tidal_db;
 
@@ -1320,6 +1320,7 @@ struct tidal_db {
     uint32_t leader_inc;             /* incarnation of the leader whose log pos_epoch tracks */
     uint64_t epoch_start_lsn;        /* leader: its epoch-start batch; quorum counts from it */
     uint64_t voted_epoch, pos_epoch, log_epoch;
+    uint64_t log_pos;                /* how far into log_epoch's leader log our log goes */
     uint32_t voted_for, votes;       /* node word + 1 (0 = none); bitmask of granted votes */
     int64_t election_timeout_ns, election_due_ns;
     uint64_t up_acked, up_sent;      /* follower: own log pushed to / applied by the leader */
@@ -4217,6 +4218,21 @@ static void tidal__rep_committed(tidal_db *db, const uint8_t *batch, size_t len)
 
 /* Appends the pending batch to the active segment and syncs it. Any failure fails the
    handle: the in-memory state now holds events the log may not. */
+/* Where our log stands in leader terms, for votes (Raft's last term and index): the newest
+   epoch whose leader log we hold, and how far into that leader's log. A leader's own
+   batches count at their own lsns, a follower's at the leader position they complete;
+   writes taken while cut off from any leader (epoch 0) are in no leader's log and do not
+   count, so they cannot outvote a member holding QUORUM-acknowledged events. */
+static void tidal__log_note(tidal_db *db, uint64_t epoch, uint64_t pos) {
+    if (!epoch) return;
+    if (epoch > db->log_epoch) {
+        db->log_epoch = epoch;
+        db->log_pos = pos;
+    } else if (epoch == db->log_epoch && pos > db->log_pos) {
+        db->log_pos = pos;
+    }
+}
+
 static tidal_result tidal__commit(tidal_db *db) {
     const tidal_env *env = db->env;
     tidal__batch_hdr h;
@@ -4255,8 +4271,8 @@ static tidal_result tidal__commit(tidal_db *db) {
        newest epoch already in our log: a member's failed elections while cut off must not
        make its log look newer than the group's in a vote. */
     h.source_lsn = db->ingesting ? db->leader_pos : 0;
-    h.epoch = db->ingesting || !db->n_rep || db->role == TIDAL_ROLE_LEADER ? db->epoch : db->log_epoch;
-    if (h.epoch > db->log_epoch) db->log_epoch = h.epoch;
+    h.epoch = db->ingesting || !db->n_rep || db->role == TIDAL_ROLE_LEADER ? db->epoch : 0;
+    tidal__log_note(db, h.epoch, h.source_lsn ? h.source_lsn : h.last_lsn);
     tidal__batch_hdr_put(db->batch, &h);
     tidal__batch_sum(db->batch, db->batch + TIDAL__WAL_HDR, h.payload_len, h.sum);
     memcpy(db->batch + 80, h.sum, 32);
@@ -4436,7 +4452,7 @@ static const char *tidal__batch_replay(tidal_db *db, const uint8_t *p, size_t av
     if (*r != TIDAL_OK) return NULL;
     db->incarnation = h.incarnation;
     if (h.epoch > db->epoch) db->epoch = h.epoch;
-    if (h.epoch > db->log_epoch) db->log_epoch = h.epoch;
+    tidal__log_note(db, h.epoch, h.source_lsn ? h.source_lsn : h.last_lsn);
     if (h.epoch > db->pos_epoch) {
         db->pos_epoch = h.epoch;
         db->leader_pos = 0;
@@ -4604,7 +4620,8 @@ static tidal_result tidal__enc_index(tidal__enc *x, tidal_db *db) {
     for (i = 0; i < 3 * n; i++) tidal__enc_u64(x, tmp[i]);
     if (x->file || x->to_mem) { /* snapshots only, not the digest: replication position, */
         tidal__enc_u64(x, db->epoch); /* and the counters of what the state folded */
-        tidal__enc_u64(x, db->log_epoch); /* the newest epoch in the log: what votes compare */
+        tidal__enc_u64(x, db->log_epoch); /* the newest epoch in the log and how far into */
+        tidal__enc_u64(x, db->log_pos);   /* its leader's log ours goes: what votes compare */
         tidal__enc_u64(x, db->pos_epoch);
         tidal__enc_u64(x, db->leader_pos);
         tidal__enc_u64(x, db->stats.events_applied);
@@ -4904,6 +4921,7 @@ static const char *tidal__snap_decode(tidal_db *db, const uint8_t *body, size_t 
     if (!tidal__sd_index(&d)) return d.why ? d.why : "bad index";
     db->epoch = tidal__rd_u64(&d.r);
     db->log_epoch = tidal__rd_u64(&d.r);
+    db->log_pos = tidal__rd_u64(&d.r);
     db->pos_epoch = tidal__rd_u64(&d.r);
     db->leader_pos = tidal__rd_u64(&d.r);
     db->stats.events_applied = tidal__rd_u64(&d.r);
@@ -5930,9 +5948,10 @@ TIDAL_API tidal_result tidal_signal_type(const tidal_db *db, const char *name, u
 static int64_t tidal__now(tidal_db *db) { return db->env->clock_wall_ns(db->env->user); }
 
 /* A member that has heard no leader for the election timeout: it cannot tell a dead leader
-   from a partition, and in availability mode it then takes writes as its own origin. */
+   from a partition, and in availability mode it then takes writes as its own origin. Not a
+   member that lost its disk and has not caught up yet: it knows nothing of the group. */
 static int tidal__cut_off(const tidal_db *db) {
-    return db->n_rep && db->role != TIDAL_ROLE_LEADER &&
+    return db->n_rep && db->role != TIDAL_ROLE_LEADER && !db->amnesiac &&
            db->env->clock_mono_ns(db->env->user) - db->leader_heard_ns >= db->election_timeout_ns;
 }
 
@@ -6118,6 +6137,8 @@ static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *
     tidal_result r;
     if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
     if (db->n_rep && db->role != TIDAL_ROLE_LEADER && !(db->availability && tidal__cut_off(db))) {
+        if (db->amnesiac)
+            return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only: this node lost its disk and is catching up");
         if (db->leader_idx < 0)
             return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only: no leader known (election under way)");
         return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only follower: the leader is region %u shard %u",
@@ -6699,7 +6720,7 @@ TIDAL_API tidal_result tidal_retrieve_text(tidal_db *db, const char *text, tidal
 enum {
     TIDAL__MSG_APPEND = 1,   /* leader -> follower: a = lsn before the batches, b = durable lsn */
     TIDAL__MSG_ACK = 2,      /* follower -> leader: a = leader lsn applied, b = 1 gap, 2 stale */
-    TIDAL__MSG_VOTE_REQ = 3, /* candidate: a = events held, b = newest epoch in its log */
+    TIDAL__MSG_VOTE_REQ = 3, /* candidate: a = how far into b's leader log, b = newest epoch in its log */
     TIDAL__MSG_VOTE = 4,     /* a = 1 granted */
     TIDAL__MSG_PUSH = 5,     /* follower -> leader: a = own lsn before, b = own lsn covered */
     TIDAL__MSG_PUSH_ACK = 6, /* leader -> follower: a = follower lsn applied, b = 1 gap */
@@ -6872,7 +6893,9 @@ static void tidal__meta_name(const tidal_db *db, char *out, size_t cap, int tmp)
 
 /* Writes (epoch, vote) durably before the node acts on them: temp file, fsync, rename,
    directory fsync. Layout: magic u32, version u32, epoch u64, voted epoch u64, voted for
-   u32 (node word + 1; 0 none), 4 zero bytes, BLAKE3 u8[32] of the first 32 bytes. */
+   u32 (node word + 1; 0 none), flags u32 (bit 0: lost its disk and has not caught up with
+   a leader since: no votes, no writes, even after a restart with some log), BLAKE3 u8[32]
+   of the first 32 bytes. */
 static tidal_result tidal__meta_save(tidal_db *db) {
     const tidal_env *env = db->env;
     uint8_t b[TIDAL__META_BYTES], *w = b;
@@ -6885,6 +6908,7 @@ static tidal_result tidal__meta_save(tidal_db *db) {
     w = tidal__wr_le(w, db->epoch, 8);
     w = tidal__wr_le(w, db->voted_epoch, 8);
     w = tidal__wr_le(w, db->voted_for, 4);
+    w = tidal__wr_le(w, (uint64_t)(db->amnesiac != 0), 4);
     tidal_blake3(b, 32, b + 32);
     tidal__meta_name(db, tmp, sizeof tmp, 1);
     tidal__meta_name(db, fin, sizeof fin, 0);
@@ -6927,6 +6951,7 @@ static tidal_result tidal__meta_load(tidal_db *db) {
     }
     db->voted_epoch = tidal__rd_u64(&r);
     db->voted_for = tidal__rd_u32(&r);
+    if (tidal__rd_u32(&r) & 1u) db->amnesiac = 1;
     tidal__free(db, p, n);
     return TIDAL_OK;
 }
@@ -7397,7 +7422,10 @@ static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, cons
     if (r == TIDAL_OK) tidal__stable_advance(db, m->d);
     if (db->leader_pos >= db->leader_durable) {
         db->behind_since_ns = 0;
-        db->amnesiac = 0; /* caught up with a leader: it knows the group again */
+        if (db->amnesiac) { /* caught up with a leader: it knows the group again */
+            db->amnesiac = 0;
+            if (tidal__meta_save(db) != TIDAL_OK) return TIDAL_ERR_FATAL;
+        }
     } else if (!db->behind_since_ns) {
         db->behind_since_ns = now;
     }
@@ -7508,18 +7536,10 @@ static void tidal__on_push_ack(tidal_db *db, const tidal__msg_hdr *m, int from) 
     if (db->up_sent == db->up_acked) tidal__push_up(db, tidal__mono(db));
 }
 
-/* How many events this node holds: the measure of "at least as up to date". */
-static uint64_t tidal__events_held(const tidal_db *db) {
-    uint64_t k = db->n_idem;
-    uint32_t i;
-    for (i = 0; i < db->n_origins; i++) k += db->origins[i].hwm + db->origins[i].above.n;
-    return k;
-}
-
 /* The vote rule, shared by votes and pre-votes: a candidate whose log holds a newer epoch,
-   or as new an epoch and at least as many events. */
+   or as new an epoch and at least as far into that epoch's leader log (tidal__log_note). */
 static int tidal__candidate_fit(tidal_db *db, const tidal__msg_hdr *m) {
-    return !db->amnesiac && (m->b > db->log_epoch || (m->b == db->log_epoch && m->a >= tidal__events_held(db)));
+    return !db->amnesiac && (m->b > db->log_epoch || (m->b == db->log_epoch && m->a >= db->log_pos));
 }
 
 static tidal_result tidal__on_vote_req(tidal_db *db, const tidal__msg_hdr *m, int from) {
@@ -7612,7 +7632,7 @@ static void tidal__start_prevote(tidal_db *db) {
     db->role = TIDAL_ROLE_FOLLOWER;
     for (i = 0; i < db->n_rep; i++)
         if (i != db->self_rep)
-            tidal__rep_send(db, i, TIDAL__MSG_PREVOTE_REQ, tidal__events_held(db), db->log_epoch, NULL, 0);
+            tidal__rep_send(db, i, TIDAL__MSG_PREVOTE_REQ, db->log_pos, db->log_epoch, NULL, 0);
 }
 
 static void tidal__on_prevote_req(tidal_db *db, const tidal__msg_hdr *m, int from) {
@@ -7656,7 +7676,7 @@ static void tidal__start_election(tidal_db *db) {
     }
     for (i = 0; i < db->n_rep; i++)
         if (i != db->self_rep)
-            tidal__rep_send(db, i, TIDAL__MSG_VOTE_REQ, tidal__events_held(db), db->log_epoch, NULL, 0);
+            tidal__rep_send(db, i, TIDAL__MSG_VOTE_REQ, db->log_pos, db->log_epoch, NULL, 0);
 }
 
 /* ---- state transfer ---- */
@@ -7872,7 +7892,10 @@ static tidal_result tidal__rep_open(tidal_db *db) {
         db->role = TIDAL_ROLE_FOLLOWER;
         /* Nothing on disk and not a new group: this node lost its disk, and with it the
            epochs it voted in. It must learn the group's state before it votes or runs. */
-        db->amnesiac = db->epoch == 0 && db->durable_lsn == 0;
+        if (db->epoch == 0 && db->durable_lsn == 0) {
+            db->amnesiac = 1;
+            if ((r = tidal__meta_save(db)) != TIDAL_OK) return r; /* remembered across restarts */
+        }
     }
     db->leader_heard_ns = tidal__mono(db); /* cut off only after a timeout of silence */
     tidal__rep_arm_election(db);

@@ -42,20 +42,38 @@
    session with the same user, start time and TTL, and derived-id events stay within one
    idempotency window (23 h of event time) so that their ids are never forgotten.
 
-   Input: a sequence of ops, at most FM_OPS_MAX. Byte h: op h % FM_OP_COUNT on replica
-   (h / FM_OP_COUNT) % 3, then the op's argument bytes (see fm_op); missing bytes read 0.
+   Input: a sequence of ops, at most FM_OPS_MAX. Byte h: op h % FM_OP_COUNT (FM_OP_*) on
+   replica (h / FM_OP_COUNT) % 3, then the op's argument bytes, laid out in the comment of
+   each fm_op_* function; bytes past the end read 0. Budgets (FM_IMPORT_BUDGET,
+   FM_DIGEST_BUDGET) keep one run short.
 
-   Run: make build/libfuzz_fuzz_merge && build/libfuzz_fuzz_merge -max_total_time=60 \
-            build/corpus_merge fuzz/corpus/merge        (clang with libFuzzer)
-        make build/replay_fuzz_merge && build/replay_fuzz_merge fuzz/corpus/merge  (any cc)
-   Corpus: fuzz/gen_merge_corpus.c writes fuzz/corpus/merge (see its header). */
+   Known tidal.h violations this target finds within seconds (as of wire format v2). To keep
+   fuzzing past them, build with the switch named, which steers the generator around it:
+     -DFM_ONE_REMOVE_PER_TAG    two replicas remove the same observed tag (two unhides of one
+        hide): the second remove to arrive after the add leaves a tombstone for it, the other
+        arrival orders none, so the digests differ (law 4). Input: 03 04 00 16 00 00 00 04 04
+        00 10 04 00 22 01 02 01 22 00 02 01.
+     -DFM_ITEMS_IN_EVERY_TENANT  tidal_db_digest (and the snapshot body) size their tenant
+        list from the tenants that have items plus sessions, so a tenant holding only
+        attributes or negatives can be left out, depending on arrival order (law 4; a
+        snapshot then loses that tenant). Input: 33 1a 32 1a.
+   Each switch only narrows what is generated; the laws stay the same.
+
+   Run (from the repository root):
+     make build/libfuzz_fuzz_merge          (clang with libFuzzer; ASan + UBSan)
+     build/libfuzz_fuzz_merge -max_total_time=60 build/corpus_merge fuzz/corpus/merge
+     make build/replay_fuzz_merge && build/replay_fuzz_merge fuzz/corpus/merge   (any cc;
+        make test does this)
+     With a switch: clang -g -O1 -fsanitize=fuzzer,address,undefined -DFM_ONE_REMOVE_PER_TAG
+        -DFM_ITEMS_IN_EVERY_TENANT -o build/libfuzz_fuzz_merge_k fuzz/fuzz_merge.c -lm
+   Corpus: fuzz/gen_merge_corpus.c writes fuzz/corpus/merge (regeneration: see its header). */
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
 #include "fuzz_common.h"
 
 #define FM_REPLICAS 3
-#define FM_OPS_MAX 1000         /* ops per input */
-#define FM_IMPORT_BUDGET 12000  /* events imported by merge ops per input */
+#define FM_OPS_MAX 400          /* ops per input: keeps one run near 20 ms under ASan */
+#define FM_IMPORT_BUDGET 4000   /* events imported by merge ops per input */
 #define FM_DIGEST_BUDGET 64     /* digests taken for the "no event, no change" check */
 #define FM_SESSIONS_MAX 16      /* sessions the generator knows per input */
 #define FM_CORRUPT_MAX 8        /* recorded events corrupted per input */
@@ -72,9 +90,10 @@ enum {
 
 /* The schema of fuzz_common.h's fz_open (view 1 h; like 24 h with 24h+30d windows; buy
    permanent; cohorts locale, tier) plus a profile, with a node: fz_open takes neither. */
-static const tidal_signal_def fm_sigs[3] = {{"view", 3600.0, 0, 0, 0},
-                                            {"like", 86400.0, TIDAL_WINDOW_24H | TIDAL_WINDOW_30D, 0, 0},
-                                            {"buy", 0.0, 0, 1, 0}};
+static const tidal_signal_def fm_sigs[3] = {
+    {"view", 3600.0, 0, 0, 0},
+    {"like", 86400.0, TIDAL_WINDOW_24H | TIDAL_WINDOW_30D, 0, 0},
+    {"buy", 0.0, 0, 1, 0}};
 static const char *const fm_cohort_keys[2] = {"locale", "tier"};
 static const tidal_profile_term fm_terms[2] = {{"view", 1.0}, {"buy", 0.25}};
 static const tidal_profile_def fm_profiles[1] = {{"mix", fm_terms, 2}};
@@ -166,7 +185,10 @@ static int fm_set_add(fm_set *s, tidal_event_id id) {
         fz_require(s->slot != NULL, "out of memory in the harness");
         s->n = 0;
         for (i = 0; i < old.cap; i++)
-            if (old.slot[i].hi || old.slot[i].lo) s->slot[fm_set_find(s, old.slot[i])] = old.slot[i], s->n++;
+            if (old.slot[i].hi || old.slot[i].lo) {
+                s->slot[fm_set_find(s, old.slot[i])] = old.slot[i];
+                s->n++;
+            }
         free(old.slot);
     }
     i = fm_set_find(s, id);
@@ -277,12 +299,15 @@ static const double fm_weights[16] = {1.0, 2.0, 0.5, -1.0, -3.25, 0.0, 7.0, 1e6,
    2 locale=en, 3 tier=gold locale=fr (key order differs from the schema's), 4 an unknown
    key, 5 a count without tags. */
 static void fm_cohort(tidal_tag tags[2], uint32_t v, tidal_signal *s) {
-    static const tidal_tag all[5] = {{"locale", "en"}, {"tier", "gold"}, {"locale", "fr"},
-                                     {"planet", "mars"}, {"locale", "de"}};
+    static const tidal_tag all[4] = {{"locale", "en"}, {"tier", "gold"}, {"locale", "fr"},
+                                     {"planet", "mars"}};
     s->cohort = v == 0 || v == 5 ? NULL : tags;
     s->cohort_count = v == 2 || v == 4 || v == 5 ? 1 : v == 3 ? 2 : 0;
     if (v == 2) tags[0] = all[0];
-    if (v == 3) tags[0] = all[1], tags[1] = all[2];
+    if (v == 3) {
+        tags[0] = all[1];
+        tags[1] = all[2];
+    }
     if (v == 4) tags[0] = all[3];
 }
 
@@ -296,6 +321,8 @@ static void fm_derived_signal(uint64_t h, tidal_signal *s, tidal_tag tags[2]) {
     fm_cohort(tags, 1 + (uint32_t)((h >> 40) % 3), s);
 }
 
+/* Event time from c % 16: 0 (now), 1 s to 400 days ago, 30 s ahead, 120 s ahead (beyond the
+   60 s future bound: rejected); c >= 250 a negative time (rejected). */
 static int64_t fm_time(uint8_t c) {
     static const int64_t ago_s[16] = {0, 1, 59, 61, 3600, 3 * 3600, 23 * 3600, 25 * 3600,
                                       3 * FM_DAY_S, 7 * FM_DAY_S + 1, 8 * FM_DAY_S, 29 * FM_DAY_S,
@@ -304,7 +331,9 @@ static int64_t fm_time(uint8_t c) {
     return c % 16 == 0 ? 0 : FZ_NOW - ago_s[c % 16] * TIDAL_NS_PER_S;
 }
 
-/* a: item (0 invalid) and type (3 invalid); b: weight; c: time; d: tenant, user, cohort. */
+/* a: item a % 9 (0 invalid), type (a / 9) % 7 (0..2, 3..5 again, 6 invalid); b: weight
+   fm_weights[b % 16] (2e6 and NaN invalid); c: time fm_time(c); d: bit 0 tenant 7, bits 1-3
+   user (% 5: 0 none, else 99 + it), bits 4-7 cohort variant (% 6, see fm_cohort). */
 static tidal_result fm_op_signal(fm_node *n, fm_in *in, tidal_receipt *rc) {
     uint8_t a = fm_u8(in), b = fm_u8(in), c = fm_u8(in), d = fm_u8(in);
     tidal_signal s;
@@ -316,12 +345,14 @@ static tidal_result fm_op_signal(fm_node *n, fm_in *in, tidal_receipt *rc) {
     s.type = t < 3 ? t : t < 6 ? t - 3 : 3;
     s.weight = fm_weights[b % 16];
     s.time_ns = fm_time(c);
-    s.user = (d >> 1) % 5 ? 99 + (d >> 1) % 5 : 0;
+    s.user = ((d >> 1) & 7) % 5 ? 99 + ((d >> 1) & 7) % 5 : 0;
     fm_cohort(tags, (uint32_t)(d >> 4) % 6, &s);
     return tidal_signal_write(n->db, &s, rc);
 }
 
-/* a: key (4), seq (4), tenant. The payload and user come from (tenant, key, seq). */
+/* a: bits 0-1 key "key-0".."key-3", bits 2-3 seq, bit 4 tenant 7; bit 5 drops the event
+   time, bit 6 the cohort tags if there is a user (a keyed write must carry both: refused).
+   The payload and the user are functions of (tenant, key, seq). */
 static tidal_result fm_op_idem(fm_node *n, fm_in *in, tidal_receipt *rc) {
     uint8_t a = fm_u8(in);
     uint32_t k = a % 4u, seq = (a >> 2) % 4u, tenant = (a >> 4) & 1 ? 7 : 0;
@@ -339,16 +370,23 @@ static tidal_result fm_op_idem(fm_node *n, fm_in *in, tidal_receipt *rc) {
     s.idem.key = key;
     s.idem.key_len = 5;
     s.idem.seq = seq;
+    if (a & 32) s.time_ns = 0;
+    if ((a & 64) && s.user) s.cohort = NULL; /* without a user no tags are looked up */
     id = tidal__derived_id(tenant, 'c', key, 5, seq);
     was = fm_set_has(&n->ids, id);
     r = tidal_signal_write(n->db, &s, rc);
+    if (!s.time_ns || !s.cohort)
+        fz_require(r == TIDAL_ERR_INVALID, "a keyed write without its time or cohort is refused");
     if (r != TIDAL_OK) return r;
-    fz_require(rc->id.hi == id.hi && rc->id.lo == id.lo, "idempotent write id = f(tenant, key, seq)");
+    fz_require(rc->id.hi == id.hi && rc->id.lo == id.lo,
+               "an idempotent write's id = f(tenant, key, seq), the same on every replica");
     fz_require(rc->duplicate == was, "an idempotent write is a duplicate exactly when applied");
     return r;
 }
 
-/* a: entity (12 = 0, invalid); b: key (4 = invalid name); c: value, tenant. */
+/* a: entity a % 13 (items 1..8, users 100..103, 0 invalid); b: key b % 5 (locale, tier,
+   creator, name, an invalid name); c: bits 0-6 value % 9 (delete, en, fr, gold, 201..203,
+   "", one byte too long), bit 7 tenant 7. */
 static tidal_result fm_op_attr(fm_node *n, fm_in *in, tidal_receipt *rc) {
     static const char *const keys[5] = {"locale", "tier", "creator", "name", "bad key"};
     static const char *const vals[8] = {NULL, "en", "fr", "gold", "201", "202", "203", ""};
@@ -362,7 +400,8 @@ static tidal_result fm_op_attr(fm_node *n, fm_in *in, tidal_receipt *rc) {
     return tidal_attr_set(n->db, c >> 7 ? 7 : 0, ent, keys[b % 5], val, rc);
 }
 
-/* a: user, kind (0 invalid), tenant; b: target (hide: items, mute/block: creators; 0). */
+/* a: bits 0-1 user 100..103, bits 2-3 kind (0 invalid, hide, mute, block), bit 4 tenant 7;
+   b: target (hide: item 1 + b % 8, mute/block: creator 201 + b % 3; 250+ invalid 0). */
 static tidal_result fm_op_neg(fm_run *run, fm_node *n, fm_in *in, int add, tidal_receipt *rc) {
     uint8_t a = fm_u8(in), b = fm_u8(in);
     tidal_negative kind = (tidal_negative)((a >> 2) % 4);
@@ -375,7 +414,8 @@ static tidal_result fm_op_neg(fm_run *run, fm_node *n, fm_in *in, int add, tidal
     tidal_result r;
     if (!add) { /* the tags this remove will carry: skip it if another remove carried one */
         const tidal__entity *e = tidal__ent_find(n->db, tenant, user);
-        const tidal__neg *g = e && e->user ? tidal__neg_find(e->user, (uint32_t)kind, target, NULL) : NULL;
+        const tidal__neg *g =
+            e && e->user ? tidal__neg_find(e->user, (uint32_t)kind, target, NULL) : NULL;
         for (i = 0; g && i < g->adds.n && nt < TIDAL_NEG_TAGS_MAX; i++) {
             if (fm_set_has(&run->removed, g->adds.v[i])) return FM_SKIPPED;
             tags[nt++] = g->adds.v[i];
@@ -398,7 +438,8 @@ static fm_sess *fm_sess_find(fm_run *run, uint32_t tenant, tidal_id id) {
     return NULL;
 }
 
-/* a: user, TTL, tenant. A new session with a random id. */
+/* a: bits 0-1 user 100..103, bits 2-3 TTL % 3 (none, 10 min, 1 h), bit 4 tenant 7. A new
+   session with a random id. */
 static tidal_result fm_op_sess_start(fm_run *run, fm_node *n, fm_in *in) {
     static const int64_t ttl[3] = {0, 10 * FM_MIN_NS, 60 * FM_MIN_NS};
     uint8_t a = fm_u8(in);
@@ -407,7 +448,7 @@ static tidal_result fm_op_sess_start(fm_run *run, fm_node *n, fm_in *in) {
     if (run->n_sess == FM_SESSIONS_MAX) return FM_SKIPPED;
     e.tenant = (a >> 4) & 1 ? 7 : 0;
     e.user = 100 + a % 4u;
-    e.ttl_ns = ttl[(a >> 2) % 3];
+    e.ttl_ns = ttl[((a >> 2) & 3) % 3];
     r = tidal_session_start(n->db, e.tenant, e.user, e.ttl_ns, &e.id);
     if (r != TIDAL_OK) return r;
     fz_require(e.id != 0 && !fm_sess_find(run, e.tenant, e.id), "session ids are unique");
@@ -415,8 +456,9 @@ static tidal_result fm_op_sess_start(fm_run *run, fm_node *n, fm_in *in) {
     return r;
 }
 
-/* a < 128: roam a known session here; else open caller-chosen id 5000 + a % 4, whose user
-   and TTL are functions of the id. Every open of a session uses the same parameters. */
+/* a < 128: roam known session a % n here; else open caller-chosen id 5000 + a % 4 in
+   tenant bit 2 ? 7 : 0, whose user and TTL are functions of the id. Every open of a session
+   uses the same parameters. */
 static tidal_result fm_op_sess_open(fm_run *run, fm_node *n, fm_in *in) {
     uint8_t a = fm_u8(in);
     fm_sess e, *known;
@@ -443,14 +485,15 @@ static uint64_t fm_next_seq(fm_node *n, const fm_sess *e) {
     tidal_session_entry je;
     uint32_t got = 0;
     if (tidal_session_get(n->db, e->tenant, e->id, &info) != TIDAL_OK || !info.entries) return 1;
-    if (tidal_session_entries(n->db, e->tenant, e->id, info.entries - 1, &je, 1, &got) != TIDAL_OK ||
-        got != 1)
+    if (tidal_session_entries(n->db, e->tenant, e->id, info.entries - 1, &je, 1, &got) !=
+            TIDAL_OK || got != 1)
         return 1;
     return je.seq + 1;
 }
 
-/* a: session; b: seq slot (0 automatic, 248+ out of range). Signals take odd seqs, notes
-   even ones; an automatic seq writes whichever kind its parity says. */
+/* a: known session a % n; b: seq slot b % 8 (signals seq 2 * slot - 1, notes 2 * slot; 0
+   automatic, writing whichever kind the parity of the seq tidal picks says), b bit 5 drops a
+   signal's event time, bit 6 its cohort tags (refused); b >= 248: a seq out of range. */
 static tidal_result fm_op_sess_write(fm_run *run, fm_node *n, fm_in *in, int note,
                                      tidal_receipt *rc) {
     uint8_t a = fm_u8(in), b = fm_u8(in);
@@ -476,15 +519,22 @@ static tidal_result fm_op_sess_write(fm_run *run, fm_node *n, fm_in *in, int not
         tidal_tag tags[2];
         fm_derived_signal(h, &s, tags);
         s.tenant = e->tenant;
+        if (b < 248 && (b & 32)) s.time_ns = 0;
+        if (b < 248 && (b & 64)) s.cohort = NULL;
         r = tidal_session_signal(n->db, e->id, seq, &s, rc);
+        if (r == TIDAL_OK)
+            fz_require(s.time_ns && s.cohort,
+                       "a session write without its time or cohort is refused");
     }
     if (r != TIDAL_OK) return r;
-    fz_require(rc->id.hi == id.hi && rc->id.lo == id.lo, "session write id = f(tenant, session, seq)");
+    fz_require(rc->id.hi == id.hi && rc->id.lo == id.lo,
+               "a session write's id = f(tenant, session, seq), the same on every replica");
     fz_require(rc->duplicate == was, "a session write is a duplicate exactly when applied");
     return r;
 }
 
-/* a: source replica; b: mode (all, all reversed, a suffix from c, every other event). */
+/* a: source replica a % 3; b: mode b % 4 (all, all reversed, the suffix from c % (n + 1),
+   every other event from c % 2). Skipped once FM_IMPORT_BUDGET is spent. */
 static tidal_result fm_op_merge(fm_run *run, fm_node *n, fm_in *in) {
     uint8_t a = fm_u8(in), b = fm_u8(in), c = fm_u8(in);
     const fm_list *from = &run->node[a % FM_REPLICAS].list;
@@ -496,14 +546,13 @@ static tidal_result fm_op_merge(fm_run *run, fm_node *n, fm_in *in) {
     return TIDAL_OK;
 }
 
-/* Takes the node's digest if it is stale and the budget allows; returns whether it is set. */
-static int fm_digest_fresh(fm_run *run, fm_node *n) {
+/* Takes the node's digest before an op if it is stale and the budget allows. */
+static void fm_digest_fresh(fm_run *run, fm_node *n) {
     if (!n->digest_ok && run->digest_budget) {
         run->digest_budget--;
         fz_digest(n->db, n->digest);
         n->digest_ok = 1;
     }
-    return n->digest_ok;
 }
 
 /* Checks one op's effect: grew is how many events the hook reported. */
@@ -519,7 +568,8 @@ static void fm_op_check(fm_run *run, fm_node *n, uint32_t n0, tidal_result r,
             size_t len;
             const uint8_t *ev = fm_list_get(&n->list, n->list.n - 1, &len);
             id = fm_event_id(ev, len);
-            fz_require(id.hi == rc->id.hi && id.lo == rc->id.lo, "the hook's event has the receipt's id");
+            fz_require(id.hi == rc->id.hi && id.lo == rc->id.lo,
+                       "the hook's event has the receipt's id");
         }
     }
     if (!grew && n->digest_ok && run->digest_budget) {
@@ -548,7 +598,7 @@ static void fm_op(fm_run *run, fm_in *in) {
     case FM_OP_SESS_OPEN: r = fm_op_sess_open(run, n, in), rcp = NULL; break;
     case FM_OP_SESS_SIGNAL: r = fm_op_sess_write(run, n, in, 0, &rc); break;
     case FM_OP_SESS_NOTE: r = fm_op_sess_write(run, n, in, 1, &rc); break;
-    case FM_OP_SESS_END: {
+    case FM_OP_SESS_END: { /* a: known session a % n */
         uint8_t a = fm_u8(in);
         const fm_sess *e = run->n_sess ? &run->sess[a % run->n_sess] : NULL;
         r = e ? tidal_session_end(n->db, e->tenant, e->id) : FM_SKIPPED;
@@ -556,7 +606,7 @@ static void fm_op(fm_run *run, fm_in *in) {
         break;
     }
     case FM_OP_MERGE: r = fm_op_merge(run, n, in), rcp = NULL, grew_max = UINT32_MAX; break;
-    default: /* FM_OP_TICK: sessions whose TTL passed expire (one event each) */
+    default: /* FM_OP_TICK, a: minutes past FZ_NOW; due sessions expire (an event each) */
         r = tidal_db_tick(n->db, FZ_NOW + (int64_t)fm_u8(in) * FM_MIN_NS);
         rcp = NULL;
         grew_max = UINT32_MAX;
@@ -648,7 +698,8 @@ static void fm_answers(tidal_db *db, fm_answer *out) {
             if (k == 3) q.cohort_key = "locale", q.cohort_value = "en";
             if (k == 4) q.for_user = 101, q.exclude_seen = 1;
             if (k == 5) q.rank_kind = TIDAL_QUERY_PROFILE, q.where = where, q.where_count = 1;
-            fz_require(tidal_retrieve(db, &q, out->hit[i], FM_HITS_MAX, &out->n[i], NULL) == TIDAL_OK,
+            fz_require(tidal_retrieve(db, &q, out->hit[i], FM_HITS_MAX, &out->n[i], NULL) ==
+                           TIDAL_OK,
                        "retrieve");
         }
 }
@@ -691,7 +742,8 @@ static void fm_law_corrupt(fm_node *m, uint64_t seed) {
         buf = (uint8_t *)malloc(len + 1);
         fz_require(buf != NULL, "out of memory in the harness");
         memcpy(buf, ev, len);
-        fm_reject(m, buf, (size_t)((h >> 20) % len), base, "a truncated event is refused, no change");
+        fm_reject(m, buf, (size_t)((h >> 20) % len), base,
+                  "a truncated event is refused and changes nothing");
         buf[len] = (uint8_t)(h >> 32);
         fm_reject(m, buf, len + 1, base, "an event with a trailing byte is refused, no change");
         buf[(h >> 40) % len] ^= (uint8_t)(1 + (h >> 48) % 255);
@@ -699,7 +751,8 @@ static void fm_law_corrupt(fm_node *m, uint64_t seed) {
         r = tidal_event_import(m->db, buf, len, NULL);
         fz_digest(m->db, now);
         if (r != TIDAL_OK)
-            fz_require(m->list.n == n0 && !memcmp(now, base, 32), "a refused flipped event changes nothing");
+            fz_require(m->list.n == n0 && !memcmp(now, base, 32),
+                       "a refused flipped event changes nothing");
         memcpy(base, now, 32); /* a flip that is still a valid event may change state */
         free(buf);
     }
@@ -720,7 +773,8 @@ static void fm_laws(fm_run *run, uint64_t seed) {
     fm_merge(&m[1], 9, c, b, a);
     fm_merge(&m[2], 10, b, a, c);
     fm_merge_shuffled(&m[3], run, seed);
-    for (i = 1; i <= 3; i++) fm_same_digest(&m[0], &m[i], "order independence: A,B,C = C,B,A = B,A,C = shuffled");
+    for (i = 1; i <= 3; i++)
+        fm_same_digest(&m[0], &m[i], "order independence: A,B,C = C,B,A = B,A,C = shuffled");
     fm_merge(&m[4], 13, a, b, NULL);
     fm_merge(&m[5], 14, b, c, NULL);
     fm_merge(&m[6], 15, &m[4].list, c, NULL);
@@ -729,10 +783,14 @@ static void fm_laws(fm_run *run, uint64_t seed) {
     fm_same_digest(&m[0], &m[6], "associativity: merge(merge(A,B),C) = A,B,C");
     memset(&u, 0, sizeof u);
     for (i = 0; i < FM_REPLICAS; i++)
-        for (j = 0; j < run->node[i].list.n; j++) fm_set_add(&u, fm_event_id(fm_list_get(&run->node[i].list, j, &len), len));
+        for (j = 0; j < run->node[i].list.n; j++) {
+            const uint8_t *ev = fm_list_get(&run->node[i].list, j, &len);
+            fm_set_add(&u, fm_event_id(ev, len));
+        }
     for (i = 0; i < 8; i++)
         if (i != 4 && i != 5)
-            fz_require(fm_applied(&m[i]) == u.n, "events_applied of a merge = distinct ids in the union");
+            fz_require(fm_applied(&m[i]) == u.n,
+                       "events_applied of a merge = distinct ids in the union");
     free(u.slot);
     fz_digest(m[0].db, before);
     fm_same_answers(&m[0], &m[1]);
@@ -742,7 +800,8 @@ static void fm_laws(fm_run *run, uint64_t seed) {
     fm_import(&m[0], b, 0, 1, 0);
     fm_import(&m[0], c, 0, 1, 0);
     fz_digest(m[0].db, after);
-    fz_require(!memcmp(before, after, 32), "idempotence: importing every list again changes nothing");
+    fz_require(!memcmp(before, after, 32),
+               "idempotence: importing every list again changes nothing");
     fm_law_corrupt(&m[0], seed);
     for (i = 0; i < 8; i++) fm_node_close(&m[i]);
     free(m);

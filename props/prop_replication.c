@@ -1,8 +1,4 @@
-#define TIDAL_IMPLEMENTATION
-#include "../tidal.h"
-#define TIDAL_SIM_IMPLEMENTATION
-#include "../tidal_sim.h"
-#include "../tests/tidal_test.h"
+#include "prop_common.h"
 
 /* prop_replication.c - random histories on one replica group (3 regions x 1 shard) of the
    simulated cluster, checked after every step and at the end (DESIGN 5.2-5.5, 6, 7).
@@ -13,6 +9,8 @@
    "restart some crashed node"), so any sub-list of a history is still a valid history:
    that is what lets the shrinker delete ops freely. The shrinker first replaces what it
    deletes by a "sleep" of the same simulated length, because failures are timing-bound.
+   The machinery (running, shrinking, regression seeds, reporting) and the checks shared
+   with prop_multiregion.c are in prop_common.h.
 
    Safety, after every step (the cluster's observer, and after each op):
      two_leaders          at most one node leads an epoch: one region, and one incarnation
@@ -46,337 +44,64 @@
    default one means "this history"); the failure report prints that command.
    Triage: TIDAL_PROP_SKIP=two_leaders,... turns the named checks off. */
 
-#include <time.h>
-
-#define NREG 3
-#define NITEMS 8                 /* items 1..8 */
-#define NUSERS 3                 /* users 101..103 */
-#define USER0 100
-#define MAX_OPS 64
-#define MS INT64_C(1000000)
-#define SEC (1000 * MS)
-#define CONVERGE_NS (30 * SEC)   /* simulated time the end phase may take */
-#define SHRINK_RUNS_MAX 600      /* histories the shrinker may replay for one failure */
-#define SHRINK_FAILURES_MAX 3    /* failures per run that get shrunk (the rest: seed only) */
-
 /* ---- histories ------------------------------------------------------------------------ */
 
 enum {
-    OP_WRITE,   /* k signals on the leader (or on node `node` when node >= 0) */
-    OP_HIDE,    /* hide item for user on the leader (or node) */
+    OP_WRITE = OP_COMMON_KINDS, /* k signals on the leader (or on node `node` when node >= 0) */
+    OP_HIDE,                    /* hide item for user on the leader (or node) */
     OP_UNHIDE,
-    OP_CRASH,   /* crash the leader (node < 0) or node `node` */
-    OP_RESTART, /* restart one crashed node (picked by r) */
-    OP_WIPE,    /* crash node and destroy its disk */
-    OP_PART,    /* a partition: kind 0 regions two-way, 1 regions one-way, 2 isolate */
-    OP_HEAL,    /* heal one partition in force (picked by r) */
-    OP_FAULTS,  /* network loss/dup/reorder ppm (all 0 = clear) */
-    OP_SKEW,    /* skew node's wall clock */
-    OP_SLEEP,   /* nothing (the shrinker puts it where it removed ops, to keep their time) */
     OP_KINDS
 };
 
-static const char *const op_names[OP_KINDS] = {"write", "hide", "unhide", "crash", "restart",
-                                               "wipe", "partition", "heal", "faults", "skew",
-                                               "sleep"};
+enum { ST_QUORUM_ACKED, ST_LEADERS }; /* run_result.stat */
 
-typedef struct op {
-    int kind;
-    int node;          /* target region, or -1 = the current leader */
-    int k;             /* write: signals */
-    int quorum;        /* write/hide/unhide: ack level QUORUM (else LOCAL) */
-    int batch;         /* write: all k in one batch (batch_begin/commit) */
-    int a, b, pkind;   /* partition: regions and kind */
-    uint32_t loss, dup, reorder;
-    int64_t skew_ns;
-    uint64_t user, item;
-    uint64_t r;        /* drives the op's content (items, weights, times) and picks */
-    int64_t run_ns;    /* simulated time run after the op, 1..500 ms */
-    int snap;          /* then a snapshot on region snap - 1 (0 = none): log retirement,
-                          and state transfer to followers whose log is gone */
-} op;
-
-static uint64_t mix64(uint64_t x) {
-    uint64_t s = x;
-    return tt_next(&s);
+static const char *op_name(int kind) {
+    static const char *const names[OP_KINDS - OP_COMMON_KINDS] = {"write", "hide", "unhide"};
+    return names[kind - OP_COMMON_KINDS];
 }
 
 /* A history from its seed alone (its own stream: the cluster gets the seed itself). Per
    op, out of 1000: 450 writes, 120 hides, 70 unhides, 70 crashes, 90 restarts, 15 wipes
    (rare: a lost disk is the harshest fault), 75 partitions, 60 heals, 30 network fault
    settings and 20 clock skews. */
-static int gen_history(uint64_t seed, op *ops) {
-    uint64_t g = mix64(seed ^ UINT64_C(0x686973746f7279)); /* "history" */
-    int n = 10 + (int)(tt_next(&g) % 31), i;
-    for (i = 0; i < n; i++) {
-        op *o = &ops[i];
-        uint32_t d = (uint32_t)(tt_next(&g) % 1000);
-        memset(o, 0, sizeof *o);
-        o->r = tt_next(&g);
-        o->run_ns = (1 + (int64_t)(tt_next(&g) % 500)) * MS;
-        o->node = -1;
-        o->quorum = (int)(tt_next(&g) & 1);
-        o->user = USER0 + 1 + tt_next(&g) % NUSERS;
-        o->item = 1 + tt_next(&g) % NITEMS;
-        { /* from its own stream, so adding snapshots shifted no other draw of a seed */
-            uint64_t sn = mix64(seed ^ UINT64_C(0x736e6170) ^ (uint64_t)i * UINT64_C(0x9E3779B97F4A7C15));
-            if (sn % 8 == 0) o->snap = 1 + (int)((sn >> 8) % NREG);
-        }
-        if (d < 450) {
-            o->kind = OP_WRITE;
-            o->k = 1 + (int)(tt_next(&g) % 20);
-            o->batch = tt_next(&g) % 10 < 3;
-            if (tt_next(&g) % 5 == 0) o->node = (int)(tt_next(&g) % NREG);
-        } else if (d < 570) {
-            o->kind = OP_HIDE;
-            if (tt_next(&g) % 6 == 0) o->node = (int)(tt_next(&g) % NREG);
-        } else if (d < 640) {
-            o->kind = OP_UNHIDE;
-            if (tt_next(&g) % 6 == 0) o->node = (int)(tt_next(&g) % NREG);
-        } else if (d < 710) {
-            o->kind = OP_CRASH;
-            if (tt_next(&g) & 1) o->node = (int)(tt_next(&g) % NREG);
-        } else if (d < 800) {
-            o->kind = OP_RESTART;
-        } else if (d < 815) {
-            o->kind = OP_WIPE;
-            o->node = (int)(tt_next(&g) % NREG);
-        } else if (d < 890) {
-            o->kind = OP_PART;
-            o->pkind = (int)(tt_next(&g) % 3);
-            o->a = (int)(tt_next(&g) % NREG);
-            o->b = (o->a + 1 + (int)(tt_next(&g) % (NREG - 1))) % NREG;
-        } else if (d < 950) {
-            o->kind = OP_HEAL;
-        } else if (d < 980) {
-            o->kind = OP_FAULTS;
-            if (tt_next(&g) % 10 >= 3) {
-                o->loss = (uint32_t)(tt_next(&g) % 200001);
-                o->dup = (uint32_t)(tt_next(&g) % 100001);
-                o->reorder = (uint32_t)(tt_next(&g) % 200001);
-            }
-        } else {
-            o->kind = OP_SKEW;
-            o->node = (int)(tt_next(&g) % NREG);
-            o->skew_ns = (int64_t)(tt_next(&g) % (4 * SEC + 1)) - 2 * SEC;
-        }
+static void gen_op(op *o, uint64_t *g, uint64_t seed, int i) {
+    uint32_t d = (uint32_t)(tt_next(g) % 1000);
+    gen_op_head(o, g, 500, gen_snapshot(seed, i));
+    if (d < 450) {
+        o->kind = OP_WRITE;
+        o->k = 1 + (int)(tt_next(g) % 20);
+        o->batch = tt_next(g) % 10 < 3;
+        if (tt_next(g) % 5 == 0) o->node = (int)(tt_next(g) % NREG);
+    } else if (d < 570) {
+        o->kind = OP_HIDE;
+        if (tt_next(g) % 6 == 0) o->node = (int)(tt_next(g) % NREG);
+    } else if (d < 640) {
+        o->kind = OP_UNHIDE;
+        if (tt_next(g) % 6 == 0) o->node = (int)(tt_next(g) % NREG);
+    } else {
+        gen_common_op(o, d < 710 ? OP_CRASH : d < 800 ? OP_RESTART : d < 815 ? OP_WIPE : d < 890 ? OP_PART
+                         : d < 950 ? OP_HEAL : d < 980 ? OP_FAULTS : OP_SKEW, g);
     }
-    return n;
 }
 
-static void op_print(FILE *f, int i, const op *o) {
+static int gen_history(uint64_t seed, op *ops) {
+    return gen_ops(seed, UINT64_C(0x686973746f7279) /* "history" */, ops, gen_op);
+}
+
+static void op_print_detail(FILE *f, const op *o) {
     char target[24];
-    if (o->node < 0) snprintf(target, sizeof target, "leader");
-    else snprintf(target, sizeof target, "region %d", o->node);
-    fprintf(f, "    %2d: %-9s ", i, op_names[o->kind]);
-    if (o->snap) fprintf(f, "[+snapshot on region %d] ", o->snap - 1);
-    switch (o->kind) {
-    case OP_WRITE:
+    op_target(target, sizeof target, o->node);
+    if (o->kind == OP_WRITE)
         fprintf(f, "k=%d on %s ack=%s%s", o->k, target, o->quorum ? "QUORUM" : "LOCAL",
                 o->batch ? " (one batch)" : "");
-        break;
-    case OP_HIDE:
-    case OP_UNHIDE:
+    else
         fprintf(f, "user %llu item %llu on %s ack=%s", (unsigned long long)o->user,
                 (unsigned long long)o->item, target, o->quorum ? "QUORUM" : "LOCAL");
-        break;
-    case OP_CRASH: fprintf(f, "%s", target); break;
-    case OP_RESTART: fprintf(f, "a crashed node (pick %llu)", (unsigned long long)(o->r % 97)); break;
-    case OP_WIPE: fprintf(f, "%s", target); break;
-    case OP_PART:
-        if (o->pkind == 2) fprintf(f, "isolate region %d", o->a);
-        else fprintf(f, "regions %d %s %d", o->a, o->pkind == 1 ? "->" : "<->", o->b);
-        break;
-    case OP_HEAL: fprintf(f, "one partition in force (pick %llu)", (unsigned long long)(o->r % 97)); break;
-    case OP_FAULTS:
-        fprintf(f, "loss %u dup %u reorder %u ppm", o->loss, o->dup, o->reorder);
-        break;
-    case OP_SKEW: fprintf(f, "%s by %+.3f s", target, (double)o->skew_ns / (double)SEC); break;
-    case OP_SLEEP: fprintf(f, "(removed ops' time)"); break;
-    default: break;
-    }
-    fprintf(f, ", then run %lld ms\n", (long long)(o->run_ns / MS));
-}
-
-/* ---- the oracle ----------------------------------------------------------------------- */
-
-enum { EV_SIGNAL, EV_HIDE, EV_UNHIDE };
-enum { Q_NONE, Q_PENDING, Q_ACKED, Q_ABANDONED };
-
-/* One event a write call returned TIDAL_OK for (failed calls produce no event). */
-typedef struct ev_rec {
-    tidal_event_id id;
-    int kind;
-    uint64_t item, user;
-    uint32_t type;
-    double weight;
-    int64_t time_ns;
-    int node;                 /* accepting region */
-    uint32_t life;            /* its process life at the write: an ack counts only in it */
-    uint64_t lsn;
-    int local_ok;             /* the write call (and its commit) returned TIDAL_OK */
-    int q;                    /* Q_* */
-    uint64_t ack_epoch;       /* epoch of the accepting node when QUORUM became 1 */
-    uint32_t wipes[NREG];     /* wipe counts at the write: later wipes are budget */
-    uint8_t have, verify;     /* ack_truth: nodes that hold it / to ask after restart */
-} ev_rec;
-
-typedef struct leader_rec {
-    uint64_t epoch;
-    int region;
-    uint32_t incarnation;
-    uint64_t durable;  /* highest durable lsn seen on it while it led this epoch */
-} leader_rec;
-
-typedef struct run_result {
-    char check[32];   /* "" = passed */
-    char msg[512];
-    uint8_t trace[32];
-    uint8_t digest[32];
-    int64_t sim_ns;
-    uint32_t events, quorum_acked, leaders, ops_run;
-} run_result;
-
-typedef struct world {
-    tidal_sim_cluster *c;
-    tidal_signal_def sigs[2];
-    ev_rec *ev;
-    uint32_t n_ev, cap_ev;
-    uint32_t *pending;        /* indexes of Q_PENDING events */
-    uint32_t n_pending, cap_pending;
-    uint32_t life[NREG], wipes[NREG];
-    int amnesia[NREG];        /* wiped and not yet caught up with a leader */
-    leader_rec *leaders;
-    uint32_t n_leaders, cap_leaders;
-    uint32_t parts[64];       /* partition handles in force */
-    uint32_t n_parts;
-    /* per node: when state last changed (retrieve checks run only then) */
-    uint32_t seen_life[NREG];     /* life + 1 of the handle last looked at (0 = none) */
-    uint64_t seen_applied[NREG];
-    int8_t supp[NREG][NUSERS][NITEMS + 1]; /* last suppression seen; -1 unknown */
-    int verbose;
-    run_result *res;
-} world;
-
-/* TIDAL_PROP_SKIP=name,name... turns named checks off, for triage only: one bug often
-   fails every history in the same way first and hides what a history would show next. */
-static int check_skipped(const char *check) {
-    const char *skip = getenv("TIDAL_PROP_SKIP"), *p;
-    size_t n = strlen(check);
-    for (p = skip; p && (p = strstr(p, check)) != NULL; p += n)
-        if ((p == skip || p[-1] == ',') && (p[n] == 0 || p[n] == ',')) return 1;
-    return 0;
-}
-
-static void fail(world *w, const char *check, const char *fmt, ...) {
-    va_list ap;
-    if (w->res->check[0] || check_skipped(check)) return; /* the first failure is reported */
-    snprintf(w->res->check, sizeof w->res->check, "%s", check);
-    va_start(ap, fmt);
-    vsnprintf(w->res->msg, sizeof w->res->msg, fmt, ap);
-    va_end(ap);
-    if (w->verbose) printf("      -> FAIL %s: %s\n", w->res->check, w->res->msg);
-}
-
-static int failed(const world *w) { return w->res->check[0] != 0; }
-
-static tidal_db *dbof(const world *w, int r) { return tidal_sim_cluster_db(w->c, (uint16_t)r, 0); }
-
-static void *grow(void *p, uint32_t *cap, uint32_t need, size_t elem) {
-    if (need <= *cap) return p;
-    while (*cap < need) *cap = *cap ? *cap * 2 : 64;
-    p = realloc(p, *cap * elem);
-    if (!p) abort();
-    return p;
-}
-
-/* How many distinct nodes lost their disk since the event was written. */
-static int wiped_since(const world *w, const ev_rec *e, int node) {
-    return w->wipes[node] != e->wipes[node];
-}
-static int wiped_count(const world *w, const ev_rec *e) {
-    int r, n = 0;
-    for (r = 0; r < NREG; r++) n += wiped_since(w, e, r);
-    return n;
-}
-
-static int popcount8(uint8_t x) {
-    int n = 0;
-    while (x) {
-        n += x & 1;
-        x >>= 1;
-    }
-    return n;
-}
-
-static const char *id_str(tidal_event_id id, char *buf, size_t cap) {
-    snprintf(buf, cap, "%04x.%08x#%llu", (unsigned)(id.hi >> 48), (unsigned)(id.hi & 0xffffffffu),
-             (unsigned long long)id.lo);
-    return buf;
-}
-
-/* ack_truth is decided once every node down at ack time has been asked after restart. */
-static void ack_truth_settle(world *w, ev_rec *e) {
-    char b[48];
-    if (e->verify || popcount8(e->have) >= 2) return;
-    if (wiped_count(w, e) > 0) return; /* a node that lost its disk may have held it */
-    fail(w, "ack_truth", "event %s (lsn %llu on region %d) QUORUM-acked while only %d node(s) held it",
-         id_str(e->id, b, sizeof b), (unsigned long long)e->lsn, e->node, popcount8(e->have));
 }
 
 /* ---- safety checks (every step) ------------------------------------------------------- */
 
-static void check_leader_holds(world *w, int region, uint64_t epoch) {
-    uint32_t i;
-    tidal_db *db = dbof(w, region);
-    for (i = 0; i < w->n_ev && !failed(w); i++) {
-        ev_rec *e = &w->ev[i];
-        char b[48];
-        if (e->q != Q_ACKED || e->ack_epoch >= epoch || wiped_count(w, e)) continue;
-        if (!tidal__event_applied(db, e->id))
-            fail(w, "leader_completeness",
-                 "region %d leads epoch %llu without event %s, QUORUM-acked in epoch %llu by region %d",
-                 region, (unsigned long long)epoch, id_str(e->id, b, sizeof b),
-                 (unsigned long long)e->ack_epoch, e->node);
-    }
-}
 
-static void check_leaders(world *w) {
-    int r;
-    for (r = 0; r < NREG; r++) {
-        tidal_db *db = dbof(w, r);
-        tidal_node_status st;
-        uint32_t i;
-        if (!db || tidal_node_status_get(db, &st) != TIDAL_OK || st.role != TIDAL_ROLE_LEADER) continue;
-        for (i = 0; i < w->n_leaders; i++)
-            if (w->leaders[i].epoch == st.epoch) break;
-        if (i < w->n_leaders) {
-            /* The same region under a new incarnation is the same leader if the old one
-               had logged nothing (a node that crashed or lost its disk before its first
-               commit comes back empty, with a fresh incarnation, having lost nothing);
-               one that led with a log and lost it is a second leader of the epoch. */
-            if (w->leaders[i].region != r ||
-                (w->leaders[i].incarnation != db->incarnation && w->leaders[i].durable > 0))
-                fail(w, "two_leaders", "epoch %llu led by region %d (incarnation %08x) and region %d (incarnation %08x)",
-                     (unsigned long long)st.epoch, w->leaders[i].region, w->leaders[i].incarnation, r,
-                     db->incarnation);
-            if (w->leaders[i].incarnation != db->incarnation) { /* an empty one: take over */
-                w->leaders[i].incarnation = db->incarnation;
-                w->leaders[i].durable = 0;
-            }
-            if (st.durable_lsn > w->leaders[i].durable) w->leaders[i].durable = st.durable_lsn;
-            continue;
-        }
-        w->leaders = (leader_rec *)grow(w->leaders, &w->cap_leaders, w->n_leaders + 1, sizeof *w->leaders);
-        w->leaders[w->n_leaders].epoch = st.epoch;
-        w->leaders[w->n_leaders].region = r;
-        w->leaders[w->n_leaders].incarnation = db->incarnation;
-        w->leaders[w->n_leaders].durable = st.durable_lsn;
-        w->n_leaders++;
-        if (w->verbose) printf("      (region %d leads epoch %llu)\n", r, (unsigned long long)st.epoch);
-        check_leader_holds(w, r, st.epoch);
-    }
-}
 
 /* Polls the writes waiting for QUORUM: the accepting process must still be the one that
    took the write; when the ack turns 1, count who holds the event right now. */
@@ -386,7 +111,6 @@ static void poll_quorum(world *w) {
         ev_rec *e = &w->ev[w->pending[i]];
         tidal_db *db = dbof(w, e->node);
         tidal_node_status st;
-        int r;
         if (!db || w->life[e->node] != e->life) {
             e->q = Q_ABANDONED; /* the client lost its connection: outcome unknown */
             continue;
@@ -396,127 +120,29 @@ static void poll_quorum(world *w) {
             continue;
         }
         e->q = Q_ACKED;
-        w->res->quorum_acked++;
+        w->res->stat[ST_QUORUM_ACKED]++;
         (void)tidal_node_status_get(db, &st);
         e->ack_epoch = st.epoch;
-        for (r = 0; r < NREG; r++) {
-            tidal_db *o = dbof(w, r);
-            if (!o) e->verify |= (uint8_t)(1u << r);
-            else if (tidal__event_applied(o, e->id)) e->have |= (uint8_t)(1u << r);
-        }
-        ack_truth_settle(w, e);
-        /* leaders of later epochs already elected must hold it too */
-        for (r = 0; r < NREG && !failed(w); r++) {
-            tidal_db *o = dbof(w, r);
-            tidal_node_status os;
-            char b[48];
-            if (!o || tidal_node_status_get(o, &os) != TIDAL_OK) continue;
-            if (os.role == TIDAL_ROLE_LEADER && os.epoch > e->ack_epoch && !wiped_count(w, e) &&
-                !tidal__event_applied(o, e->id))
-                fail(w, "leader_completeness",
-                     "event %s QUORUM-acked in epoch %llu by region %d, but region %d already leads epoch %llu without it",
-                     id_str(e->id, b, sizeof b), (unsigned long long)e->ack_epoch, e->node, r,
-                     (unsigned long long)os.epoch);
-        }
+        ack_truth_note(w, e);
+        check_completeness(w, e);
     }
     w->n_pending = kept;
 }
 
-/* Was an unhide of (user, item) written by anyone and applied on db? */
-static int unhide_applied(const world *w, tidal_db *db, uint64_t user, uint64_t item) {
-    uint32_t i;
-    for (i = 0; i < w->n_ev; i++) {
-        const ev_rec *e = &w->ev[i];
-        if (e->kind == EV_UNHIDE && e->user == user && e->item == item && tidal__event_applied(db, e->id))
-            return 1;
-    }
-    return 0;
-}
-
-/* RETRIEVE FOR USER on every live node whose state changed since the last look. */
-static void check_reads(world *w) {
-    int r;
-    for (r = 0; r < NREG && !failed(w); r++) {
-        tidal_db *db = dbof(w, r);
-        tidal_db_stats ds;
-        uint64_t u;
-        if (!db) continue;
-        tidal_db_stats_get(db, &ds);
-        if (w->seen_life[r] == w->life[r] + 1 && w->seen_applied[r] == ds.events_applied) continue;
-        w->seen_life[r] = w->life[r] + 1;
-        w->seen_applied[r] = ds.events_applied;
-        for (u = 0; u < NUSERS && !failed(w); u++) {
-            uint64_t user = USER0 + 1 + u, item;
-            uint32_t type;
-            for (type = 0; type < 2 && !failed(w); type++) {
-                tidal_query q;
-                tidal_hit hits[NITEMS + 4];
-                uint32_t n = 0, k;
-                tidal_result rr;
-                memset(&q, 0, sizeof q);
-                q.rank_kind = TIDAL_QUERY_SIGNAL;
-                q.rank_index = type;
-                q.for_user = user;
-                q.limit = NITEMS + 4;
-                rr = tidal_retrieve(db, &q, hits, NITEMS + 4, &n, NULL);
-                if (rr != TIDAL_OK) {
-                    fail(w, "retrieve", "region %d: RETRIEVE failed: %s (%s)", r, tidal_strerror(rr), tidal_errmsg(db));
-                    break;
-                }
-                for (k = 0; k < n; k++) {
-                    int s = 0;
-                    (void)tidal_negative_check(db, 0, user, hits[k].item, &s);
-                    if (s)
-                        fail(w, "suppressed_returned", "region %d: RETRIEVE SIGNAL %s FOR USER %llu returned item %llu, which it reports suppressed",
-                             r, w->sigs[type].name, (unsigned long long)user, (unsigned long long)hits[k].item);
-                }
-            }
-            for (item = 1; item <= NITEMS && !failed(w); item++) {
-                int s = 0;
-                int8_t *was = &w->supp[r][u][item];
-                (void)tidal_negative_check(db, 0, user, item, &s);
-                if (*was == 1 && !s && !unhide_applied(w, db, user, item))
-                    fail(w, "hide_monotone", "region %d: item %llu was suppressed for user %llu and no longer is, with no unhide of it applied",
-                         r, (unsigned long long)item, (unsigned long long)user);
-                *was = (int8_t)s;
-            }
-        }
-    }
-}
-
 static void check_step(world *w) {
     if (failed(w)) return;
-    check_leaders(w);
+    check_leaders(w, check_leader_holds);
     if (!failed(w)) poll_quorum(w);
     if (!failed(w)) check_reads(w);
 }
 
-static void observer(void *ctx, tidal_sim_cluster *c) {
-    (void)c;
-    check_step((world *)ctx);
-}
-
 /* ---- executing ops -------------------------------------------------------------------- */
-
-static int leader_region(const world *w) { return tidal_sim_cluster_leader(w->c, 0); }
 
 static int role_of(const world *w, int r) {
     tidal_node_status st;
     tidal_db *db = dbof(w, r);
     if (!db || tidal_node_status_get(db, &st) != TIDAL_OK) return -1;
     return (int)st.role;
-}
-
-static ev_rec *ev_new(world *w, int kind, int node) {
-    ev_rec *e;
-    w->ev = (ev_rec *)grow(w->ev, &w->cap_ev, w->n_ev + 1, sizeof *w->ev);
-    e = &w->ev[w->n_ev++];
-    memset(e, 0, sizeof *e);
-    e->kind = kind;
-    e->node = node;
-    e->life = w->life[node];
-    memcpy(e->wipes, w->wipes, sizeof e->wipes);
-    return e;
 }
 
 /* After a write call's outcome is known: LOCAL must hold at once; QUORUM is polled. */
@@ -529,8 +155,7 @@ static void ev_accepted(world *w, ev_rec *e, int quorum) {
              e->node, id_str(e->id, b, sizeof b), (unsigned long long)e->lsn);
     if (quorum) {
         e->q = Q_PENDING;
-        w->pending = (uint32_t *)grow(w->pending, &w->cap_pending, w->n_pending + 1, sizeof *w->pending);
-        w->pending[w->n_pending++] = (uint32_t)(e - w->ev);
+        pending_add(w, e);
     }
 }
 
@@ -548,12 +173,6 @@ static int expect_result(world *w, int r, int role, tidal_result res, const char
     return res == TIDAL_OK;
 }
 
-static int pick_target(const world *w, const op *o) {
-    int r = o->node >= 0 ? o->node : leader_region(w);
-    if (r < 0) r = (int)(o->r % NREG); /* no leader: the client tries someone */
-    return r;
-}
-
 static void do_write(world *w, const op *o) {
     int r = pick_target(w, o), role, i, accepted = 0;
     tidal_db *db = dbof(w, r);
@@ -565,44 +184,24 @@ static void do_write(world *w, const op *o) {
         return;
     }
     role = role_of(w, r);
-    if (o->batch && tidal_db_batch_begin(db) != TIDAL_OK) {
-        fail(w, "write_role", "batch_begin on region %d failed: %s", r, tidal_errmsg(db));
-        return;
-    }
+    if (!batch_open(w, r, o)) return;
     for (i = 0; i < o->k && !failed(w); i++) {
         tidal_signal s;
         tidal_receipt rc;
         tidal_result res;
-        memset(&s, 0, sizeof s);
         memset(&rc, 0, sizeof rc);
-        s.item = 1 + tt_next(&g) % NITEMS;
-        s.type = (uint32_t)(tt_next(&g) & 1);
-        s.weight = tt_next(&g) % 8 == 0 ? -1.0 : 0.5 * (double)(1 + tt_next(&g) % 6);
-        s.user = USER0 + 1 + tt_next(&g) % NUSERS;
-        /* explicit event time (an hour back at most): the oracle then knows the score */
-        s.time_ns = tidal_sim_cluster_now(w->c) - (int64_t)(tt_next(&g) % 3600) * SEC;
+        gen_signal(w, &g, &s);
         res = tidal_signal_write(db, &s, &rc);
         if (!expect_result(w, r, role, res, "signal write")) continue;
         {
             ev_rec *e = ev_new(w, EV_SIGNAL, r);
             e->id = rc.id;
-            e->item = s.item;
-            e->type = s.type;
-            e->weight = s.weight;
-            e->time_ns = s.time_ns;
-            e->user = s.user;
+            ev_set_signal(e, &s);
             e->lsn = rc.lsn;
         }
         accepted++;
     }
-    if (o->batch) {
-        tidal_result cr = tidal_db_commit(db);
-        if (cr != TIDAL_OK) {
-            /* the batch's outcome is unknown: keep its events as "may be present" */
-            fail(w, "write_role", "commit on region %d failed: %s (%s)", r, tidal_strerror(cr), tidal_errmsg(db));
-            return;
-        }
-    }
+    if (!batch_close(w, r, o)) return;
     for (i = 0; i < accepted && !failed(w); i++) ev_accepted(w, &w->ev[first_idx + (uint32_t)i], o->quorum);
     first = accepted ? &w->ev[first_idx] : NULL;
     if (w->verbose)
@@ -623,9 +222,9 @@ static void do_negative(world *w, const op *o) {
     if (o->kind == OP_HIDE) res = tidal_negative_add(db, 0, o->user, TIDAL_HIDE, o->item, &rc);
     else res = tidal_negative_remove(db, 0, o->user, TIDAL_HIDE, o->item, &rc);
     if (w->verbose)
-        printf("      %s: region %d (%s): %s\n", op_names[o->kind], r,
+        printf("      %s: region %d (%s): %s\n", op_name(o->kind), r,
                role == TIDAL_ROLE_LEADER ? "leader" : "follower", tidal_strerror(res));
-    if (expect_result(w, r, role, res, op_names[o->kind])) {
+    if (expect_result(w, r, role, res, op_name(o->kind))) {
         ev_rec *e = ev_new(w, o->kind == OP_HIDE ? EV_HIDE : EV_UNHIDE, r);
         e->id = rc.id;
         e->user = o->user;
@@ -635,153 +234,32 @@ static void do_negative(world *w, const op *o) {
     }
 }
 
-static void node_restarted(world *w, int r) {
-    uint32_t i;
-    tidal_db *db = dbof(w, r);
-    w->life[r]++;
-    /* ack_truth: nodes that were down at ack time are asked now (their disk kept what they
-       had synced before acknowledging). */
-    for (i = 0; i < w->n_ev && !failed(w); i++) {
-        ev_rec *e = &w->ev[i];
-        if (!(e->verify & (1u << r))) continue;
-        e->verify &= (uint8_t)~(1u << r);
-        if (!wiped_since(w, e, r) && tidal__event_applied(db, e->id)) e->have |= (uint8_t)(1u << r);
-        ack_truth_settle(w, e);
-    }
-}
-
-static void do_restart_node(world *w, int r) {
-    tidal_result res = tidal_sim_cluster_restart(w->c, (uint16_t)r, 0);
-    if (res != TIDAL_OK) {
-        /* reopen once more on a copy of the config just to get the detail message */
-        char msg[256] = "";
-        tidal_db *tmp = NULL;
-        (void)tidal_db_open_msg(&w->c->node[r].dbcfg, &tmp, msg, sizeof msg);
-        if (tmp) tidal_db_close(tmp);
-        fail(w, "restart", "region %d failed to reopen: %s (%s)", r, tidal_strerror(res), msg);
-        return;
-    }
-    if (w->verbose) printf("      restart: region %d is back (incarnation %08x)\n", r, dbof(w, r)->incarnation);
-    node_restarted(w, r);
-}
-
 static void do_op(world *w, const op *o) {
-    int r, i, down[NREG], nd = 0;
-    tidal_sim_net *net = tidal_sim_cluster_net(w->c);
     switch (o->kind) {
     case OP_WRITE: do_write(w, o); break;
     case OP_HIDE:
     case OP_UNHIDE: do_negative(w, o); break;
-    case OP_CRASH:
-        r = o->node >= 0 ? o->node : leader_region(w);
-        if (r < 0) r = (int)(o->r % NREG);
-        if (w->verbose) printf("      crash: region %d%s\n", r, dbof(w, r) ? "" : " (already down)");
-        tidal_sim_cluster_crash(w->c, (uint16_t)r, 0);
-        break;
-    case OP_WIPE:
-        /* The fault budget: a majority of disks lost at once is beyond what a 3-node group
-           promises (a wiped node neither votes nor runs until it has caught up with a
-           leader, so two amnesiac nodes could never elect one). Wipe only while every other
-           node still remembers the group. */
-        for (i = 0; i < NREG; i++) {
-            tidal_db *odb = dbof(w, (int)i);
-            if ((int)i == o->node) continue;
-            if (w->amnesia[i] && odb && !odb->amnesiac) w->amnesia[i] = 0;
-            if (w->amnesia[i]) break;
-        }
-        if (i < NREG) {
-            if (w->verbose) printf("      wipe: region %d skipped (region %u has not caught up since its own)\n", o->node, i);
-            break;
-        }
-        w->amnesia[o->node] = 1;
-        if (w->verbose) printf("      wipe: region %d\n", o->node);
-        tidal_sim_cluster_wipe(w->c, (uint16_t)o->node, 0);
-        w->wipes[o->node]++;
-        for (i = 0; i < NUSERS; i++) memset(w->supp[o->node][i], -1, sizeof w->supp[o->node][i]);
-        /* nothing can be asked of its old disk any more */
-        {
-            uint32_t k;
-            for (k = 0; k < w->n_ev; k++) {
-                if (!(w->ev[k].verify & (1u << o->node))) continue;
-                w->ev[k].verify &= (uint8_t)~(1u << o->node);
-                ack_truth_settle(w, &w->ev[k]);
-            }
-        }
-        break;
-    case OP_RESTART:
-        for (r = 0; r < NREG; r++)
-            if (!dbof(w, r)) down[nd++] = r;
-        if (nd) do_restart_node(w, down[o->r % (uint64_t)nd]);
-        break;
-    case OP_PART:
-        if (w->n_parts >= 8) break; /* the sim's table is bounded; more add nothing */
-        if (o->pkind == 2) w->parts[w->n_parts++] = tidal_sim_net_isolate_region(net, (uint16_t)o->a);
-        else
-            w->parts[w->n_parts++] =
-                tidal_sim_net_partition_regions(net, (uint16_t)o->a, (uint16_t)o->b, o->pkind == 1);
-        break;
-    case OP_HEAL:
-        if (w->n_parts) {
-            uint32_t k = (uint32_t)(o->r % w->n_parts);
-            tidal_sim_net_heal(net, w->parts[k]);
-            w->parts[k] = w->parts[--w->n_parts];
-        }
-        break;
-    case OP_FAULTS: tidal_sim_net_set_faults(net, o->loss, o->dup, o->reorder); break;
-    case OP_SKEW: tidal_sim_cluster_skew(w->c, (uint16_t)o->node, 0, o->skew_ns); break;
-    default: break;
-    }
-    if (o->snap && dbof(w, o->snap - 1)) {
-        tidal_result sr = tidal_db_snapshot(dbof(w, o->snap - 1));
-        if (w->verbose) printf("      snapshot on region %d: %s\n", o->snap - 1, tidal_strerror(sr));
+    default: do_common_op(w, o); break;
     }
 }
 
 /* ---- the end phase -------------------------------------------------------------------- */
 
-/* 1 when one leader is known to all and every follower applied its whole durable log. */
-static int caught_up(world *w, int *leader) {
-    int r, l = leader_region(w);
-    tidal_node_status ls;
-    *leader = l;
-    if (l < 0 || tidal_node_status_get(dbof(w, l), &ls) != TIDAL_OK) return 0;
-    for (r = 0; r < NREG; r++) {
-        tidal_node_status st;
-        if (r == l) continue;
-        if (!dbof(w, r) || tidal_node_status_get(dbof(w, r), &st) != TIDAL_OK) return 0;
-        if (!st.has_leader || st.leader.region != l || st.epoch != ls.epoch) return 0;
-        if (st.leader_lsn != ls.durable_lsn || st.lag_events) return 0;
-    }
-    return 1;
+/* Applied on db: what count / score expect there. */
+static int applied_on(world *w, tidal_db *db, const ev_rec *e) {
+    (void)w;
+    return tidal__event_applied(db, e->id);
 }
 
-/* Equal digests, and equal counts of distinct events applied: an event that changes no
-   state (an unhide that observed no tag) is invisible to the digest, and followers'
-   pushes to the leader are not part of "caught up", so both are waited for. */
-static int replicas_equal(world *w, uint8_t d0[32]) {
-    int r;
-    uint8_t d[32];
-    tidal_db_stats s0, s;
-    if (tidal_db_digest(dbof(w, 0), TIDAL_ALL_TENANTS, d0) != TIDAL_OK) return 0;
-    tidal_db_stats_get(dbof(w, 0), &s0);
-    for (r = 1; r < NREG; r++) {
-        if (tidal_db_digest(dbof(w, r), TIDAL_ALL_TENANTS, d) != TIDAL_OK) return 0;
-        if (memcmp(d, d0, 32)) return 0;
-        tidal_db_stats_get(dbof(w, r), &s);
-        if (s.events_applied != s0.events_applied) return 0;
-    }
-    return 1;
-}
-
+/* quorum_lost, local_lost, events_applied, count / score (see the top of the file). */
 static void end_checks(world *w) {
-    int64_t t = tidal_sim_cluster_now(w->c);
     int r;
     uint32_t i;
     for (r = 0; r < NREG && !failed(w); r++) {
         tidal_db *db = dbof(w, r);
-        uint64_t present = 0, item;
-        uint32_t type;
+        uint64_t present = 0;
         tidal_db_stats ds;
+        char who[32];
         for (i = 0; i < w->n_ev && !failed(w); i++) {
             ev_rec *e = &w->ev[i];
             int has = tidal__event_applied(db, e->id);
@@ -801,398 +279,23 @@ static void end_checks(world *w) {
         if (!failed(w) && ds.events_applied - ds.events_internal != present)
             fail(w, "events_applied", "region %d applied %llu events, the oracle knows %llu of them",
                  r, (unsigned long long)(ds.events_applied - ds.events_internal), (unsigned long long)present);
-        for (item = 1; item <= NITEMS && !failed(w); item++)
-            for (type = 0; type < 2 && !failed(w); type++) {
-                tidal_signal_stats st;
-                uint64_t issued = 0, applied = 0;
-                double score = 0, h = w->sigs[type].half_life_s;
-                tidal_result rr = tidal_signal_read(db, 0, item, type, NULL, t, &st);
-                for (i = 0; i < w->n_ev; i++) {
-                    const ev_rec *e = &w->ev[i];
-                    if (e->kind != EV_SIGNAL || e->item != item || e->type != type) continue;
-                    issued++;
-                    if (!tidal__event_applied(db, e->id)) continue;
-                    applied++;
-                    score += e->weight * exp2(-(double)(t - e->time_ns) / 1e9 / h);
-                }
-                if (rr != TIDAL_OK) {
-                    fail(w, "count", "region %d: signal_read failed: %s", r, tidal_strerror(rr));
-                } else if (st.count[TIDAL_W_ALL] != applied || applied > issued) {
-                    fail(w, "count", "region %d item %llu type %u: all-time count %llu, %llu distinct events applied, %llu written",
-                         r, (unsigned long long)item, type, (unsigned long long)st.count[TIDAL_W_ALL],
-                         (unsigned long long)applied, (unsigned long long)issued);
-                } else if (!(fabs(st.score - score) <= 1e-6 + 1e-9 * fabs(score))) {
-                    fail(w, "score", "region %d item %llu type %u: score %.12g, analytic %.12g", r,
-                         (unsigned long long)item, type, st.score, score);
-                }
-            }
-    }
-}
-
-/* Heals everything, restarts every node, waits for convergence, checks the end state. */
-static void end_phase(world *w) {
-    tidal_sim_net *net = tidal_sim_cluster_net(w->c);
-    int64_t deadline;
-    int r, leader = -1, up = 0, same = 0;
-    uint8_t d0[32];
-    while (w->n_parts) tidal_sim_net_heal(net, w->parts[--w->n_parts]);
-    tidal_sim_net_set_faults(net, 0, 0, 0);
-    for (r = 0; r < NREG && !failed(w); r++)
-        if (!dbof(w, r)) do_restart_node(w, r);
-    check_step(w);
-    deadline = tidal_sim_cluster_now(w->c) + CONVERGE_NS;
-    while (!failed(w)) {
-        up = caught_up(w, &leader);
-        same = up && replicas_equal(w, d0);
-        if (same || tidal_sim_cluster_now(w->c) >= deadline) break;
-        tidal_sim_cluster_run(w->c, tidal_sim_cluster_now(w->c) + 50 * MS);
-    }
-    if (failed(w)) return;
-    if (!up) {
-        char s[256] = "";
-        size_t n = 0;
-        for (r = 0; r < NREG; r++) {
-            tidal_node_status st;
-            tidal_node_status_get(dbof(w, r), &st);
-            n += (size_t)snprintf(s + n, sizeof s - n, "%s r%d:%s e%llu dur%llu pos%llu lag%llu",
-                                  r ? ";" : "", r, st.role == TIDAL_ROLE_LEADER ? "L" : "F",
-                                  (unsigned long long)st.epoch, (unsigned long long)st.durable_lsn,
-                                  (unsigned long long)st.leader_lsn, (unsigned long long)st.lag_events);
-            if (n >= sizeof s) break;
-        }
-        fail(w, "no_convergence", "not caught up %lld s after the end of the history: %s",
-             (long long)(CONVERGE_NS / SEC), s);
-        return;
-    }
-    if (!same) {
-        fail(w, "digest", "caught up under leader region %d but the replicas' digests or event counts differ after %lld s",
-             leader, (long long)(CONVERGE_NS / SEC));
-        /* keep going: the event-level checks say what differs */
-    }
-    {
-        run_result *res = w->res;
-        char keep[32], kmsg[512];
-        memcpy(keep, res->check, sizeof keep);
-        memcpy(kmsg, res->msg, sizeof kmsg);
-        res->check[0] = 0;
-        end_checks(w);
-        if (keep[0]) { /* digest first, then the detail if there is one */
-            char detail[512];
-            snprintf(detail, sizeof detail, "%.250s%s%.250s", kmsg, res->check[0] ? "; " : "",
-                     res->check[0] ? res->msg : "");
-            memcpy(res->check, keep, sizeof keep);
-            snprintf(res->msg, sizeof res->msg, "%s", detail);
-        }
-    }
-    memcpy(w->res->digest, d0, 32);
-}
-
-/* ---- one history ---------------------------------------------------------------------- */
-
-/* Verbose replays print every node's replication status after each op's run. */
-static void print_status(world *w) {
-    int r;
-    for (r = 0; r < NREG; r++) {
-        tidal_db *db = dbof(w, r);
-        tidal_node_status st;
-        if (!db) {
-            printf("        r%d: down\n", r);
-            continue;
-        }
-        tidal_node_status_get(db, &st);
-        printf("        r%d: %s epoch %llu leader %s%d durable %llu quorum %llu leader_lsn %llu lag %llu"
-               " sent %llu recv %llu corrupt %llu fenced %llu%s%s\n",
-               r, st.role == TIDAL_ROLE_LEADER ? "LEADER  " : db->role == TIDAL__CANDIDATE ? "candidat" : "follower",
-               (unsigned long long)st.epoch, st.has_leader ? "r" : "?", st.has_leader ? st.leader.region : -1,
-               (unsigned long long)st.durable_lsn, (unsigned long long)st.quorum_lsn,
-               (unsigned long long)st.leader_lsn, (unsigned long long)st.lag_events,
-               (unsigned long long)st.msgs_sent, (unsigned long long)st.msgs_received,
-               (unsigned long long)st.msgs_corrupt, (unsigned long long)st.msgs_fenced,
-               tidal_errmsg(db)[0] ? " last error: " : "", tidal_errmsg(db));
+        snprintf(who, sizeof who, "region %d", r);
+        check_signal_stats(w, db, who, applied_on);
     }
 }
 
 static void run_history(uint64_t seed, const op *ops, int n, int verbose, run_result *res) {
     world w;
-    tidal_sim_cluster_config cc;
-    int i;
-    memset(res, 0, sizeof *res);
-    memset(&w, 0, sizeof w);
-    memset(w.supp, -1, sizeof w.supp);
-    w.res = res;
-    w.verbose = verbose;
-    w.sigs[0].name = "view";
-    w.sigs[0].half_life_s = 3600;
-    w.sigs[1].name = "like";
-    w.sigs[1].half_life_s = 86400;
-    memset(&cc, 0, sizeof cc);
-    cc.regions = NREG;
-    cc.shards = 1;
-    cc.seed = seed;
-    cc.start_ns = INT64_C(1790000000) * SEC;
-    cc.schema.signals = w.sigs;
-    cc.schema.signal_count = 2;
-    w.c = tidal_sim_cluster_new(&cc);
-    if (!w.c) {
-        fail(&w, "setup", "tidal_sim_cluster_new failed");
-        return;
-    }
-    tidal_sim_cluster_set_observer(w.c, observer, &w);
-    check_step(&w);
-    for (i = 0; i < n && !failed(&w); i++) {
-        if (verbose) op_print(stdout, i, &ops[i]);
-        do_op(&w, &ops[i]);
-        check_step(&w);
-        if (!failed(&w)) tidal_sim_cluster_run(w.c, tidal_sim_cluster_now(w.c) + ops[i].run_ns);
-        if (verbose) print_status(&w);
-        res->ops_run++;
-    }
-    if (!failed(&w)) end_phase(&w);
-    if (verbose) {
-        printf("      at the end (%.3f s simulated):\n", (double)(tidal_sim_cluster_now(w.c) - cc.start_ns) / 1e9);
-        print_status(&w);
-    }
-    tidal_sim_cluster_trace(w.c, res->trace);
-    res->sim_ns = tidal_sim_cluster_now(w.c);
-    res->events = w.n_ev;
-    res->leaders = w.n_leaders;
-    tidal_sim_cluster_free(w.c);
-    free(w.ev);
-    free(w.pending);
-    free(w.leaders);
-}
-
-/* ---- shrinking ------------------------------------------------------------------------ */
-
-static int still_fails(uint64_t seed, const op *ops, int n, const char *check, int *runs) {
-    run_result r;
-    (*runs)++;
-    run_history(seed, ops, n, 0, &r);
-    return !strcmp(r.check, check);
-}
-
-/* Replaces ops [start, end) by one sleep as long as their runs together (keep_time), so
-   what follows still happens at the same simulated time, or just drops them; adjacent
-   sleeps merge (running a then b is running a + b). Returns the new length. */
-static int cut_ops(const op *ops, int n, int start, int end, int keep_time, op *out) {
-    int i, m = 0;
-    int64_t t = 0;
-    for (i = 0; i < start; i++) out[m++] = ops[i];
-    for (i = start; i < end; i++) t += ops[i].run_ns;
-    if (keep_time) {
-        memset(&out[m], 0, sizeof out[m]);
-        out[m].kind = OP_SLEEP;
-        out[m].node = -1;
-        out[m].run_ns = t;
-        m++;
-    }
-    for (i = end; i < n; i++) out[m++] = ops[i];
-    for (i = 1, n = m, m = 1; i < n; i++) {
-        if (out[i].kind == OP_SLEEP && out[m - 1].kind == OP_SLEEP) out[m - 1].run_ns += out[i].run_ns;
-        else out[m++] = out[i];
-    }
-    return m;
-}
-
-/* What the shrinker minimizes: real ops first, then sleeps. */
-static int history_size(const op *ops, int n) {
-    int i, k = 0;
-    for (i = 0; i < n; i++) k += ops[i].kind == OP_SLEEP ? 1 : 1000;
-    return k;
-}
-
-/* Delta debugging: remove chunks of ops (halving the chunk size down to single ops), each
-   first replaced by a sleep of the same length (a history is timing-sensitive: keeping
-   later ops at their simulated time keeps most failures alive), then outright; then
-   simplify what is left (one signal per write, no batch); all while the same check fails
-   and the history gets smaller. */
-static int shrink(uint64_t seed, op *ops, int n, const char *check, int *runs) {
-    op trial[MAX_OPS + 1];
-    int chunk, progress = 1, i, v;
-    while (progress && *runs < SHRINK_RUNS_MAX) {
-        progress = 0;
-        for (chunk = n / 2 > 0 ? n / 2 : 1; chunk >= 1 && *runs < SHRINK_RUNS_MAX; chunk /= 2) {
-            int start = 0;
-            while (start < n && *runs < SHRINK_RUNS_MAX) {
-                int end = start + chunk > n ? n : start + chunk, m = 0, took = 0;
-                for (v = 1; v >= 0 && !took; v--) {
-                    m = cut_ops(ops, n, start, end, v, trial);
-                    if (m > 0 && history_size(trial, m) < history_size(ops, n) &&
-                        still_fails(seed, trial, m, check, runs))
-                        took = 1;
-                }
-                if (took) {
-                    memcpy(ops, trial, sizeof(op) * (size_t)m);
-                    n = m;
-                    progress = 1;
-                } else {
-                    start += chunk;
-                }
-            }
-        }
-        for (i = 0; i < n && *runs < SHRINK_RUNS_MAX; i++) {
-            if (ops[i].kind != OP_WRITE || (ops[i].k == 1 && !ops[i].batch)) continue;
-            memcpy(trial, ops, sizeof(op) * (size_t)n);
-            trial[i].k = 1;
-            trial[i].batch = 0;
-            if (still_fails(seed, trial, n, check, runs)) {
-                ops[i] = trial[i];
-                progress = 1;
-            }
-        }
-    }
-    return n;
+    if (!world_open(&w, seed, 0, verbose, res)) return;
+    world_run(&w, ops, n, do_op, check_step, end_checks);
+    res->stat[ST_LEADERS] = w.n_leaders;
+    world_close(&w);
 }
 
 /* ---- cases ---------------------------------------------------------------------------- */
 
-static double wall_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+static const prop_program program = {300, "regressions.txt",
+                                     {"QUORUM acks", "leaderships", NULL, NULL},
+                                     {"QUORUM-acked", "leaders", NULL, NULL}};
 
-/* Runs one history; on failure shrinks it (if shrink), prints seed, check, the minimal
-   history and a replay of it, and the reproduction command. Returns 1 if it passed. */
-static int check_history(uint64_t seed, int do_shrink, run_result *out) {
-    op ops[MAX_OPS];
-    int n = gen_history(seed, ops), runs = 0, m;
-    run_result r;
-    uint64_t saved;
-    run_history(seed, ops, n, 0, &r);
-    if (out) *out = r;
-    if (!r.check[0]) return 1;
-    printf("  history seed %llu FAILED %s: %s\n", (unsigned long long)seed, r.check, r.msg);
-    if (do_shrink) {
-        char check[32];
-        double t0 = wall_s();
-        memcpy(check, r.check, sizeof check);
-        m = shrink(seed, ops, n, check, &runs);
-        printf("  shrunk %d ops to %d (%d of them real) in %d runs (%.1f s); minimal history:\n", n, m,
-               history_size(ops, m) / 1000, runs, wall_s() - t0);
-        for (n = 0; n < m; n++) op_print(stdout, n, &ops[n]);
-        printf("  replay of the minimal history:\n");
-        run_history(seed, ops, m, 1, &r);
-        printf("  minimal history fails %s: %s\n", r.check, r.msg);
-    }
-    /* the harness's reproduce line names the history seed: --seed means "this history" */
-    fflush(stdout); /* the harness writes to stderr: keep the order */
-    saved = tt_g.seed;
-    tt_g.seed = seed;
-    tt_fail(__FILE__, __LINE__, "history seed %llu: check %s failed", (unsigned long long)seed, r.check);
-    tt_g.seed = saved;
-    return 0;
-}
-
-static int seed_is_fixed(void) { return tt_seed() != tt_hash_name(tt_g.current); }
-
-static void t_prop_histories(void) {
-    long n = 300 * tt_scale(), i, bad = 0, shrunk = 0;
-    unsigned long ops_total = 0, ev_total = 0, q_total = 0, leaders_total = 0;
-    double sim_total = 0;
-    double t0 = wall_s();
-    uint64_t s = tt_seed();
-    if (seed_is_fixed()) { /* replay exactly one history */
-        op ops[MAX_OPS];
-        int k, m = gen_history(s, ops);
-        run_result r;
-        printf("  history seed %llu (%d ops):\n", (unsigned long long)s, m);
-        for (k = 0; k < m; k++) op_print(stdout, k, &ops[k]);
-        if (check_history(s, 1, &r))
-            printf("  passed (%.2f s wall, %.1f s simulated, %u events, %u QUORUM-acked, %u leaders)\n",
-                   wall_s() - t0, (double)(r.sim_ns - INT64_C(1790000000) * SEC) / 1e9, r.events,
-                   r.quorum_acked, r.leaders);
-        return;
-    }
-    for (i = 0; i < n; i++) {
-        uint64_t hs = mix64(s + (uint64_t)i);
-        run_result r;
-        if (!check_history(hs, shrunk < SHRINK_FAILURES_MAX, &r)) {
-            bad++;
-            shrunk++;
-        }
-        ops_total += r.ops_run;
-        ev_total += r.events;
-        q_total += r.quorum_acked;
-        leaders_total += r.leaders;
-        sim_total += (double)(r.sim_ns - INT64_C(1790000000) * SEC) / 1e9;
-    }
-    printf("  %ld histories, %ld failed, %.2f s wall; %lu ops, %lu events written, %lu QUORUM acks,"
-           " %lu leaderships, %.0f s simulated\n", n, bad, wall_s() - t0, ops_total, ev_total, q_total,
-           leaders_total, sim_total);
-}
-
-/* One seed per line, '#' starts a comment. Returns the count read, -1 if the file is
-   missing. */
-static int read_regressions(uint64_t *out, int cap) {
-    const char *env = getenv("TIDAL_PROP_REGRESSIONS");
-    const char *paths[3];
-    FILE *f = NULL;
-    char line[256];
-    int n = 0, i;
-    int np = 3;
-    /* the file lives in props/; the program normally runs from the repository root */
-    paths[0] = "props/regressions.txt";
-    paths[1] = "../props/regressions.txt";
-    paths[2] = "regressions.txt";
-    if (env && *env) { /* an explicit file, and only it */
-        paths[0] = env;
-        np = 1;
-    }
-    for (i = 0; i < np && !f; i++) f = fopen(paths[i], "r");
-    if (!f) return -1;
-    while (fgets(line, sizeof line, f)) {
-        char *p = line, *end;
-        unsigned long long v;
-        char *hash = strchr(p, '#');
-        if (hash) *hash = 0;
-        while (*p == ' ' || *p == '\t') p++;
-        if (!*p || *p == '\n' || *p == '\r') continue;
-        v = strtoull(p, &end, 10);
-        while (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r') end++;
-        if (end == p || *end) {
-            fprintf(stderr, "  regressions.txt: not a decimal seed: %s\n", line);
-            n = -2;
-            break;
-        }
-        if (n < cap) out[n++] = v;
-    }
-    fclose(f);
-    return n;
-}
-
-static void t_prop_regressions(void) {
-    uint64_t seeds[1024];
-    int n = read_regressions(seeds, 1024), i, bad = 0;
-    TT_CHECKF(n != -1, "props/regressions.txt is missing (run from the repository root)");
-    TT_CHECKF(n != -2, "props/regressions.txt has a line that is not a seed");
-    for (i = 0; i < n; i++) bad += !check_history(seeds[i], 1, NULL);
-    if (n >= 0) printf("  %d regression seeds replayed, %d failed\n", n, bad);
-}
-
-static void t_prop_deterministic(void) {
-    int i;
-    for (i = 0; i < 5; i++) {
-        uint64_t s = mix64(tt_seed() ^ (UINT64_C(0xde7) + (uint64_t)i));
-        op ops[MAX_OPS];
-        int n = gen_history(s, ops);
-        run_result a, b;
-        run_history(s, ops, n, 0, &a);
-        run_history(s, ops, n, 0, &b);
-        TT_CHECKF(!memcmp(a.trace, b.trace, 32), "history seed %llu: traces differ between two runs",
-                  (unsigned long long)s);
-        TT_CHECKF(!memcmp(a.digest, b.digest, 32) && !strcmp(a.check, b.check),
-                  "history seed %llu: final digest or outcome differs (%s / %s)", (unsigned long long)s,
-                  a.check, b.check);
-        TT_CHECKF(a.sim_ns == b.sim_ns && a.events == b.events, "history seed %llu: runs differ",
-                  (unsigned long long)s);
-    }
-}
-
-static const tt_case tt_cases[] = {
-    TT_CASE(t_prop_regressions),
-    TT_CASE(t_prop_histories),
-    TT_CASE(t_prop_deterministic),
-};
-
-int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
+PROP_MAIN(program)

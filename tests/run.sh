@@ -59,11 +59,11 @@ for t in ${TESTS:-test_core test_blake3 test_parse test_sim_disk test_sim_net te
     suite "$t" "$B/$t"
     suite "$t (asan+ubsan)" "$B/asan_$t"
 done
-for prog in prop_replication; do
+for prog in ${PROPS:-prop_replication prop_multiregion}; do
     suite "$prog" "$B/$prog"
     suite "$prog (asan+ubsan)" "$B/asan_$prog"
 done
-for f in query wal snapshot message; do
+for f in query wal snapshot message merge; do
     check "fuzz corpus replay: $f" "$B/replay_fuzz_$f" "fuzz/corpus/$f"
 done
 check "example: quickstart" "$B/quickstart"
