@@ -7776,11 +7776,17 @@ static tidal_result tidal__on_snap(tidal_db *db, const tidal__msg_hdr *m, const 
         tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_SNAP_ACK, db->xin_len, 0, NULL, 0);
         return TIDAL_OK;
     }
-    if (total > db->xin_cap) {
-        uint8_t *q = (uint8_t *)tidal__realloc(db, db->xin, db->xin_cap, (size_t)total);
+    if (db->xin_len + m->payload_len > db->xin_cap) {
+        /* Grown as chunks arrive, not to the announced total: a bogus total costs only
+           what was actually received. */
+        size_t cap = db->xin_cap ? db->xin_cap : 65536;
+        uint8_t *q;
+        while (cap < db->xin_len + m->payload_len) cap *= 2;
+        if (cap > total) cap = (size_t)total;
+        q = (uint8_t *)tidal__realloc(db, db->xin, db->xin_cap, cap);
         if (!q) return tidal__err(db, TIDAL_ERR_NOMEM, "state transfer buffer");
         db->xin = q;
-        db->xin_cap = (size_t)total;
+        db->xin_cap = cap;
     }
     memcpy(db->xin + db->xin_len, p, m->payload_len);
     db->xin_len += m->payload_len;
