@@ -343,6 +343,10 @@ typedef struct tidal_config {
     int64_t quorum_wait_ns;            /* how long tidal_write_status() reports a write
                                           PENDING at QUORUM before giving up with
                                           TIDAL_ERR_UNAVAILABLE; default 2 election timeouts */
+    uint32_t config_version;           /* the control plane's topology/placement version this
+                                          node runs (DESIGN 5.1): every message carries it, and
+                                          a node refuses messages from another version (see
+                                          tidal_db_set_config_version); default 0 */
     int64_t clock_ahead_max_ns;        /* a peer whose hybrid clock runs further ahead of
                                           ours is not followed (its stamps are kept, our
                                           clock is not pulled forward) and is counted in
@@ -429,6 +433,8 @@ typedef struct tidal_node_status {
     uint64_t lag_events;      /* follower: leader's durable position minus leader_lsn */
     int64_t lag_ns;           /* follower: how long it has been behind (0 when caught up) */
     uint64_t msgs_sent, msgs_received, msgs_corrupt, msgs_fenced;
+    uint64_t msgs_stale;      /* refused: sent under another config version */
+    uint32_t config_version;
     int needs_snapshot;       /* leader: some follower needed log the leader no longer had
                                  (and got a state transfer) */
     int has_leader;           /* 0 while an election is under way */
@@ -442,6 +448,14 @@ typedef struct tidal_node_status {
 } tidal_node_status;
 
 TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_status *out);
+
+/* Moves this node to a newer control-plane config version (the host calls it when the
+   control plane publishes one). Messages carry the sender's version; a message from a
+   newer version is refused with TIDAL_ERR_STALE_CONFIG ("refresh": this node must load the
+   new config first) and one from an older version likewise (the sender must refresh):
+   nothing is ever applied under a stale config. A version older than the one in force is
+   TIDAL_ERR_STALE_CONFIG. */
+TIDAL_API tidal_result tidal_db_set_config_version(tidal_db *db, uint32_t version);
 
 /* Writes a snapshot of the whole state (temp file, fsync, rename, directory fsync), then
    deletes log segments that the older of the two newest snapshots covers. Errors:
@@ -1335,7 +1349,8 @@ struct tidal_db {
     uint64_t recv_epoch;             /* epoch of the batch being ingested (stamped on it) */
     int64_t behind_since_ns;
     int needs_snapshot;
-    uint64_t msgs_sent, msgs_received, msgs_corrupt, msgs_fenced;
+    uint64_t msgs_sent, msgs_received, msgs_corrupt, msgs_fenced, msgs_stale;
+    uint32_t config_version;         /* control-plane config in force here */
     int availability;                /* config.availability_mode */
     int64_t quorum_wait_ns, clock_ahead_max_ns;
     int64_t leader_heard_ns;         /* follower: last message from the leader */
@@ -5753,6 +5768,7 @@ static tidal_result tidal__config_load(tidal_db *db, const tidal_config *cfg) {
     db->leader_idx = -1;
     db->retransmit_ns = cfg->retransmit_ns ? cfg->retransmit_ns : 400 * 1000 * 1000;
     db->availability = cfg->availability_mode != 0;
+    db->config_version = cfg->config_version;
     db->quorum_wait_ns = cfg->quorum_wait_ns ? cfg->quorum_wait_ns : 2 * db->election_timeout_ns;
     db->clock_ahead_max_ns = cfg->clock_ahead_max_ns ? cfg->clock_ahead_max_ns : 10 * TIDAL_NS_PER_S;
     if (cfg->path) strcpy(db->path, cfg->path);
@@ -6739,6 +6755,7 @@ typedef struct tidal__msg_hdr {
     uint64_t epoch, a, b, c, d; /* per type, see the enum above and the handlers */
     uint32_t to_incarnation;    /* the receiver's life the sender meant (0 = any): an
                                    append filtered by a version vector fits only it */
+    uint32_t config_version;    /* the sender's control-plane config version */
     tidal_hlc hlc;              /* the sender's clock (node = from) */
     uint32_t payload_len;
     uint8_t sum[32];
@@ -6746,8 +6763,8 @@ typedef struct tidal__msg_hdr {
 
 /* Header layout: magic u32, version u16, header bytes u16, type u16, 2 zero bytes, from
    node u32, to node u32, sender incarnation u32, epoch u64, a u64, b u64, c u64, d u64,
-   sender HLC wall ns u64 and logical u32, payload bytes u32, receiver incarnation u32, 4
-   zero bytes, BLAKE3 u8[32] of (header with this field zeroed) || payload. */
+   sender HLC wall ns u64 and logical u32, payload bytes u32, receiver incarnation u32,
+   config version u32, BLAKE3 u8[32] of (header with this field zeroed) || payload. */
 static void tidal__msg_hdr_put(uint8_t *w, const tidal__msg_hdr *h) {
     w = tidal__wr_le(w, h->magic, 4);
     w = tidal__wr_le(w, h->version, 2);
@@ -6766,7 +6783,7 @@ static void tidal__msg_hdr_put(uint8_t *w, const tidal__msg_hdr *h) {
     w = tidal__wr_le(w, h->hlc.logical, 4);
     w = tidal__wr_le(w, h->payload_len, 4);
     w = tidal__wr_le(w, h->to_incarnation, 4);
-    w = tidal__wr_le(w, 0, 4);
+    w = tidal__wr_le(w, h->config_version, 4);
     memcpy(w, h->sum, 32);
 }
 
@@ -6805,6 +6822,7 @@ static const char *tidal__msg_check(const tidal_db *db, const uint8_t *p, size_t
     h->hlc.node = h->from;
     h->payload_len = tidal__rd_u32(&r);
     h->to_incarnation = tidal__rd_u32(&r);
+    h->config_version = tidal__rd_u32(&r);
     memcpy(h->sum, p + TIDAL__MSG_SUM_AT, 32);
     if (h->magic != TIDAL__MSG_MAGIC) return "bad magic";
     if (h->version != TIDAL_WIRE_FORMAT_VERSION) return "unknown wire version";
@@ -6842,6 +6860,7 @@ static void tidal__rep_send5(tidal_db *db, uint32_t i, uint32_t type, uint64_t a
     h.c = c;
     h.d = d;
     h.to_incarnation = to_inc;
+    h.config_version = db->config_version;
     h.hlc = tidal__hlc_now(db); /* every message carries a fresh stamp */
     h.payload_len = (uint32_t)len;
     tidal__msg_hdr_put(m, &h);
@@ -7817,6 +7836,12 @@ TIDAL_API tidal_result tidal_node_receive(tidal_db *db, tidal_node_ref from, con
         db->msgs_corrupt++;
         return tidal__err(db, TIDAL_ERR_CORRUPT, "message dropped: %s", why);
     }
+    if (m.config_version != db->config_version) { /* never applied under a stale config */
+        db->msgs_stale++;
+        return tidal__err(db, TIDAL_ERR_STALE_CONFIG, "message under config version %u, this node runs %u: %s",
+                          m.config_version, db->config_version,
+                          m.config_version > db->config_version ? "refresh this node" : "the sender must refresh");
+    }
     tidal__hlc_recv(db, m.hlc);
     if (m.incarnation != db->peer[idx].inc) { /* another life of it: what it held may be gone */
         db->peer[idx].inc = m.incarnation;
@@ -7916,6 +7941,15 @@ TIDAL_API int tidal_write_acked(const tidal_db *db, uint64_t lsn, uint32_t level
     return lsn <= db->quorum_lsn; /* computed while leading; facts stay true after */
 }
 
+TIDAL_API tidal_result tidal_db_set_config_version(tidal_db *db, uint32_t version) {
+    if (!db) return TIDAL_ERR_INVALID;
+    if (version < db->config_version)
+        return tidal__err(db, TIDAL_ERR_STALE_CONFIG, "config version %u is older than %u in force", version,
+                          db->config_version);
+    db->config_version = version;
+    return TIDAL_OK;
+}
+
 TIDAL_API tidal_result tidal_write_status(tidal_db *db, const tidal_receipt *receipt, uint32_t level) {
     if (!db) return TIDAL_ERR_INVALID;
     if (!receipt || (level != TIDAL_ACK_LOCAL && level != TIDAL_ACK_QUORUM))
@@ -7977,6 +8011,8 @@ TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_stat
     out->msgs_received = db->msgs_received;
     out->msgs_corrupt = db->msgs_corrupt;
     out->msgs_fenced = db->msgs_fenced;
+    out->msgs_stale = db->msgs_stale;
+    out->config_version = db->config_version;
     out->needs_snapshot = db->needs_snapshot;
     out->cut_off = tidal__cut_off(db);
     out->hlc = db->hlc;

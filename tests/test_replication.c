@@ -660,6 +660,37 @@ static void t_rep_retire_waits_for_every_member(void) {
     cluster_free(&c);
 }
 
+/* Control-plane config versions: a node on a newer version refuses messages from the old
+   one, and they refuse its messages: nothing is applied across versions (DESIGN 5.1). Once
+   every node runs the new version the group converges. */
+static void t_rep_config_version(void) {
+    cluster c;
+    tidal_node_status st;
+    uint8_t before[32], after[32];
+    int i;
+    cluster_init(&c, tt_seed());
+    write_signals(&c, 100, 20, NULL);
+    cluster_run(&c, c.now + 1000 * MS);
+    TT_CHECK(caught_up(&c));
+    TT_EQ_INT(tidal_db_set_config_version(c.n[2].db, 7), TIDAL_OK);
+    TT_EQ_INT(tidal_db_set_config_version(c.n[2].db, 6), TIDAL_ERR_STALE_CONFIG);
+    digest_of(c.n[2].db, before);
+    write_signals(&c, 100, 20, NULL);
+    cluster_run(&c, c.now + 3000 * MS); /* long enough for node 2 to give up on its leader */
+    digest_of(c.n[2].db, after);
+    TT_CHECK(!memcmp(before, after, 32)); /* nothing applied under the other version */
+    TT_EQ_INT(tidal_node_status_get(c.n[2].db, &st), TIDAL_OK);
+    TT_CHECK(st.msgs_stale > 0);
+    TT_EQ_INT(st.config_version, 7);
+    TT_EQ_INT(tidal_node_status_get(c.n[0].db, &st), TIDAL_OK);
+    TT_CHECK(st.msgs_stale > 0); /* its messages were refused here too */
+    for (i = 0; i < 2; i++) TT_EQ_INT(tidal_db_set_config_version(c.n[i].db, 7), TIDAL_OK);
+    cluster_run(&c, c.now + 3000 * MS);
+    TT_CHECK(caught_up(&c));
+    check_converged(&c);
+    cluster_free(&c);
+}
+
 static const tt_case tt_cases[] = {
     TT_CASE(t_rep_decay_scores_match),
     TT_CASE(t_rep_follower_rejects_writes),
@@ -673,6 +704,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_rep_state_transfer),
     TT_CASE(t_rep_vv_reconnect_ships_tail),
     TT_CASE(t_rep_retire_waits_for_every_member),
+    TT_CASE(t_rep_config_version),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
