@@ -1320,6 +1320,7 @@ struct tidal_db {
         int64_t xfer_retry_ns;  /* a refused transfer is offered again after this */
         uint32_t inc;           /* its incarnation, as its messages say */
         int greeted;            /* it answered since we took the lead: its vector is in */
+        int resync;             /* a new life of it: its next ack says where it is */
     } peer[TIDAL_REPLICAS_MAX];
     int64_t lead_since_ns;
     int vv_to_leader;                /* follower: send our vector with acks (until data) */
@@ -7496,12 +7497,15 @@ static void tidal__on_ack(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *
         if (tidal__vv_take(db, i, m->incarnation, p, m->payload_len)) db->msgs_corrupt++;
         else if (tidal__vv_build(db)) tidal__rep_send(db, i, TIDAL__MSG_VV, 0, 0, db->out, db->out_len);
     }
-    if (m->a < db->peer[i].acked || m->b == 1) {
-        /* The follower has less than we assumed (a gap from reordering, or it lost its
-           disk): resend from what it has. A stale ack costs only a resend, since applying
-           is idempotent. */
-        db->peer[i].acked = m->a;
-        db->peer[i].sent = m->a;
+    if (m->b == 1 || db->peer[i].resync) {
+        /* The follower has less than we assumed (it saw a gap, or this is a new life of
+           it, e.g. after losing its disk): resend from what it has. */
+        db->peer[i].acked = m->a <= db->durable_lsn ? m->a : 0;
+        db->peer[i].sent = db->peer[i].acked;
+        db->peer[i].resync = 0;
+    } else if (m->a < db->peer[i].acked) {
+        /* An older ack overtaken by a newer one (the network reorders): what it says is
+           already known. Treating it as a gap would resend the whole log from there. */
     } else {
         /* Never above what we wrote: an ack for a log position we do not have comes from
            a follower that knew another life of this node. */
@@ -7847,6 +7851,7 @@ TIDAL_API tidal_result tidal_node_receive(tidal_db *db, tidal_node_ref from, con
         db->peer[idx].inc = m.incarnation;
         db->vv_peer[idx].valid = 0;
         db->peer[idx].greeted = 0;
+        db->peer[idx].resync = 1;
         db->peer[idx].sent_ns = tidal__mono(db);
     }
     if (m.epoch < db->epoch) { /* fencing: tell the sender, apply nothing */
