@@ -3,8 +3,8 @@
 
    Output: one line per figure, `name: value unit`; section headers start with '#'.
    Usage:  bench_sim [--seed N] [--segment BYTES] [section...]
-           sections: lag failover failover500 throughput reconcile merge session (none
-           given: all, in that order).
+           sections: lag failover failover500 throughput reconcile merge session uat
+           (none given: all, in that order).
            --seed N adds N to every seed: `--seed 1`, `--seed 2` ... are independent
            simulated runs of the same workload; without it every run is the same run.
            --segment BYTES: WAL segment size of every node (default 256 KiB; 0 = the
@@ -84,7 +84,21 @@
       journal entries (a region writes to the group it leads, so the roamed part of the
       journal lives in B's group). Visibility = first instant (observer after every
       delivery and tick) the other region shows the write, minus the write's instant;
-      nearest-rank percentiles over all 1,320 writes. */
+      nearest-rank percentiles over all 1,320 writes.
+   7. uat: the acceptance scenario of tests/test_uat.c (tests/uat_scenario.h: 3 regions x 5
+      shards, availability mode, 25,000 signals/s of simulated time during the load; step 1
+      cross-region reads, step 2 a shard leader's crash, step 3 ap-south isolated with
+      writes on both sides, step 4 the heal) with every one of its checks, once, with a
+      fixed seed and 256 KiB segments (the scenario's own; --segment does not apply).
+      uat_wall_s = WALL time of the whole run, checks included. The other figures are
+      SIMULATED except the last: uat_replication_lag_p99_ms = step 1's lag (first instant a
+      follower's leader_lsn covers a batch, minus its commit), over both followers of all 5
+      shards; uat_failover_ms = the crash to the first write the new leader takes;
+      uat_reconcile_ms = the heal to the first 10 ms step at which every shard group has
+      one leader and all replicas equal the shard's ground truth; retrieve_scatter_p99_us =
+      WALL time of tidal_retrieve_gather (5 shards, RETRIEVE ... COHORT locale:EU LIMIT 50
+      from us-east, every 25 ms of simulated load), nearest-rank p99. Verified: every check
+      of the scenario passed (uat_verified: 0 and exit 1 otherwise). */
 
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
@@ -99,6 +113,7 @@
 
 #define BENCH_NAME "bench_sim"
 #include "bench_common.h"
+#include "../tests/uat_scenario.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -1246,6 +1261,59 @@ static void section_session(void) {
     tidal_sim_cluster_free(c);
 }
 
+/* ---- 7. uat: the acceptance scenario, timed --------------------------------------------- */
+
+#define UAT_BENCH_SEED UINT64_C(0x7561742d3335)
+
+/* Prints the first 20 failed checks (the count is in the result). */
+static void uat_bench_fail(void *ctx, const char *file, int line, const char *msg) {
+    unsigned *shown = (unsigned *)ctx;
+    if ((*shown)++ < 20) fprintf(stderr, BENCH_NAME ": uat: %s:%d: %s\n", file, line, msg);
+}
+
+static void section_uat(void) {
+    uat_params p;
+    uat_result r;
+    double w0, wall;
+    unsigned shown = 0;
+    int ok;
+    memset(&p, 0, sizeof p);
+    p.seed = run_seed(UAT_BENCH_SEED);
+    p.rate_per_s = 25000.0;
+    p.wall_s = wall_s;
+    p.fail = uat_bench_fail;
+    p.fail_ctx = &shown;
+    printf("# uat: the acceptance scenario (tests/uat_scenario.h), 3 regions x 5 shards, %.0f "
+           "signals/s simulated during the load, seed 0x%llx, every check on\n", p.rate_per_s,
+           (unsigned long long)p.seed);
+    w0 = wall_s();
+    ok = uat_run(&p, &r);
+    wall = wall_s() - w0;
+    printf("# uat: %.1f s simulated, %llu signals + %llu hides accepted, %llu refused (no leader "
+           "reachable, or not yet cut off), %llu events recorded; batches at QUORUM: %llu ok, "
+           "%llu unavailable (ap-south, cut off)\n", r.sim_s, (unsigned long long)r.signals,
+           (unsigned long long)r.hides, (unsigned long long)r.refused,
+           (unsigned long long)r.events, (unsigned long long)r.quorum_ok,
+           (unsigned long long)r.quorum_unavailable);
+    printf("# uat: step 1 lag p50 %.1f ms, max %.1f ms (eu-west max %.1f); step 2 crashed shard "
+           "%d's leader, region %d took over; step 3 shard %d briefly unreachable; %u gathers, "
+           "p50 %.1f us wall\n", r.lag_p50_ms, r.lag_max_ms, r.lag_eu_max_ms, r.shard_x,
+           r.new_leader, r.shard_y, r.gathers, r.gather_p50_us);
+    if (!ok) {
+        printf("uat_verified: 0 (%u failed checks)\n", r.failures);
+        fprintf(stderr, BENCH_NAME ": uat: %u checks failed; repro: bench_sim --seed %llu uat\n",
+                r.failures, (unsigned long long)g_seed_offset);
+        exit(1);
+    }
+    printf("# uat: verified: every check of the scenario passed (replicas equal each shard's "
+           "ground truth, counts and decayed scores equal the oracle, no hidden item shown)\n");
+    printf("uat_wall_s: %.2f s\n", wall);
+    printf("uat_replication_lag_p99_ms: %.1f ms\n", r.lag_p99_ms);
+    printf("uat_failover_ms: %.0f ms\n", r.failover_ms);
+    printf("uat_reconcile_ms: %.0f ms\n", r.reconcile_ms);
+    printf("retrieve_scatter_p99_us: %.1f us\n", r.gather_p99_us);
+}
+
 /* ---- main ------------------------------------------------------------------------------ */
 
 
@@ -1257,6 +1325,7 @@ static const bench_section sections[] = {
     {"reconcile", section_reconcile},
     {"merge", section_merge},
     {"session", section_session},
+    {"uat", section_uat},
 };
 #define N_SECTIONS (sizeof sections / sizeof sections[0])
 

@@ -55,7 +55,7 @@ matrix() {
 
 if [ "${1:-}" = matrix ]; then matrix; echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit $?; fi
 
-for t in ${TESTS:-test_core test_blake3 test_parse test_sim_disk test_sim_net test_durability test_replication test_multiregion}; do
+for t in ${TESTS:-test_core test_blake3 test_parse test_sim_disk test_sim_net test_durability test_replication test_multiregion test_uat}; do
     suite "$t" "$B/$t"
     suite "$t (asan+ubsan)" "$B/asan_$t"
 done
