@@ -47,25 +47,16 @@
    each fm_op_* function; bytes past the end read 0. Budgets (FM_IMPORT_BUDGET,
    FM_DIGEST_BUDGET) keep one run short.
 
-   Known tidal.h violations this target finds within seconds (as of wire format v2). To keep
-   fuzzing past them, build with the switch named, which steers the generator around it:
-     -DFM_ONE_REMOVE_PER_TAG    two replicas remove the same observed tag (two unhides of one
-        hide): the second remove to arrive after the add leaves a tombstone for it, the other
-        arrival orders none, so the digests differ (law 4). Input: 03 04 00 16 00 00 00 04 04
-        00 10 04 00 22 01 02 01 22 00 02 01.
-     -DFM_ITEMS_IN_EVERY_TENANT  tidal_db_digest (and the snapshot body) size their tenant
-        list from the tenants that have items plus sessions, so a tenant holding only
-        attributes or negatives can be left out, depending on arrival order (law 4; a
-        snapshot then loses that tenant). Input: 33 1a 32 1a.
-   Each switch only narrows what is generated; the laws stay the same.
+   It found two order-dependence bugs in tidal.h, both fixed; their inputs are regression
+   seeds in the corpus: a second unhide of one hide left a tombstone only in some arrival
+   orders (regress_second_unhide_tombstone), and digests/snapshots dropped a tenant that held
+   no signals (regress_tenant_without_signals).
 
    Run (from the repository root):
      make build/libfuzz_fuzz_merge          (clang with libFuzzer; ASan + UBSan)
      build/libfuzz_fuzz_merge -max_total_time=60 build/corpus_merge fuzz/corpus/merge
      make build/replay_fuzz_merge && build/replay_fuzz_merge fuzz/corpus/merge   (any cc;
         make test does this)
-     With a switch: clang -g -O1 -fsanitize=fuzzer,address,undefined -DFM_ONE_REMOVE_PER_TAG
-        -DFM_ITEMS_IN_EVERY_TENANT -o build/libfuzz_fuzz_merge_k fuzz/fuzz_merge.c -lm
    Corpus: fuzz/gen_merge_corpus.c writes fuzz/corpus/merge (regeneration: see its header). */
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
@@ -287,7 +278,6 @@ typedef struct fm_run {
     fm_node node[FM_REPLICAS];
     fm_sess sess[FM_SESSIONS_MAX];
     uint32_t n_sess, import_budget, digest_budget;
-    fm_set removed; /* FM_ONE_REMOVE_PER_TAG: tags some remove already carried */
 } fm_run;
 
 #define FM_SKIPPED TIDAL_ERR_NOT_FOUND /* an op with nothing to act on: no call was made */
@@ -408,25 +398,7 @@ static tidal_result fm_op_neg(fm_run *run, fm_node *n, fm_in *in, int add, tidal
     tidal_id target = b >= 250 ? 0 : kind == TIDAL_HIDE ? 1 + b % 8u : 201 + b % 3u;
     tidal_id user = 100 + a % 4u;
     uint32_t tenant = (a >> 4) & 1 ? 7 : 0;
-#ifdef FM_ONE_REMOVE_PER_TAG
-    tidal_event_id tags[TIDAL_NEG_TAGS_MAX];
-    uint32_t i, nt = 0;
-    tidal_result r;
-    if (!add) { /* the tags this remove will carry: skip it if another remove carried one */
-        const tidal__entity *e = tidal__ent_find(n->db, tenant, user);
-        const tidal__neg *g =
-            e && e->user ? tidal__neg_find(e->user, (uint32_t)kind, target, NULL) : NULL;
-        for (i = 0; g && i < g->adds.n && nt < TIDAL_NEG_TAGS_MAX; i++) {
-            if (fm_set_has(&run->removed, g->adds.v[i])) return FM_SKIPPED;
-            tags[nt++] = g->adds.v[i];
-        }
-        r = tidal_negative_remove(n->db, tenant, user, kind, target, rc);
-        for (i = 0; r == TIDAL_OK && i < nt; i++) fm_set_add(&run->removed, tags[i]);
-        return r;
-    }
-#else
     (void)run;
-#endif
     if (add) return tidal_negative_add(n->db, tenant, user, kind, target, rc);
     return tidal_negative_remove(n->db, tenant, user, kind, target, rc);
 }
@@ -807,29 +779,6 @@ static void fm_laws(fm_run *run, uint64_t seed) {
     free(m);
 }
 
-#ifdef FM_ITEMS_IN_EVERY_TENANT
-/* Gives both tenants an item on every replica (one idempotent signal, the same event on
-   each), so that every database counts both tenants among those with items. */
-static void fm_seed_tenants(fm_run *run) {
-    uint32_t i, t;
-    for (i = 0; i < FM_REPLICAS; i++)
-        for (t = 0; t < 2; t++) {
-            tidal_signal s;
-            tidal_tag none[1];
-            memset(&s, 0, sizeof s);
-            s.tenant = t ? 7 : 0;
-            s.item = 1;
-            s.type = 2;
-            s.weight = 1.0;
-            s.time_ns = FZ_NOW;
-            s.cohort = none;
-            s.idem.key = "seed";
-            s.idem.key_len = 4;
-            fz_require(tidal_signal_write(run->node[i].db, &s, NULL) == TIDAL_OK, "seed tenants");
-        }
-}
-#endif
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fm_run *run = (fm_run *)calloc(1, sizeof *run);
@@ -842,16 +791,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (i = 0; i < FM_REPLICAS; i++) fm_node_open(&run->node[i], (uint16_t)i);
     run->import_budget = FM_IMPORT_BUDGET;
     run->digest_budget = FM_DIGEST_BUDGET;
-#ifdef FM_ITEMS_IN_EVERY_TENANT
-    fm_seed_tenants(run);
-#endif
     in.p = data;
     in.n = size;
     in.pos = 0;
     for (ops = 0; ops < FM_OPS_MAX && in.pos < in.n; ops++) fm_op(run, &in);
     fm_laws(run, seed);
     for (i = 0; i < FM_REPLICAS; i++) fm_node_close(&run->node[i]);
-    free(run->removed.slot);
     free(run);
     return 0;
 }
