@@ -1356,6 +1356,7 @@ struct tidal_db {
     int64_t quorum_wait_ns, clock_ahead_max_ns;
     int64_t leader_heard_ns;         /* follower: last message from the leader */
     uint32_t prevotes;               /* bitmask of pre-votes for our next epoch (0: none asked) */
+    uint32_t amn_heard;              /* amnesiac: members heard from since it came back */
     uint64_t clock_ahead;            /* peer stamps too far ahead (not followed) */
     uint32_t clock_ahead_node;
     int64_t clock_ahead_ns;
@@ -7401,12 +7402,24 @@ static void tidal__payload_apply(tidal_db *db, const uint8_t *p, size_t len, uin
 
 static void tidal__stable_advance(tidal_db *db, uint64_t stable);
 
+/* A member that lost its disk forgot the epochs it voted in. Before it acknowledges any
+   leader it hears from enough others that every elected epoch is known to one of them
+   (any majority of the group minus itself meets it): otherwise a deposed leader of an old
+   epoch could count it toward a quorum the group's newer leaders never see. */
+static int tidal__amn_informed(const tidal_db *db) {
+    uint32_t n = 0, k;
+    if (!db->amnesiac || db->n_rep < 2) return 1;
+    for (k = 0; k < db->n_rep; k++) n += (db->amn_heard >> k) & 1u;
+    return n >= db->n_rep - db->n_rep / 2;
+}
+
 static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p,
                                      int from) {
     const char *why;
     tidal_result r;
     int gap;
     int64_t now = tidal__mono(db);
+    if (!tidal__amn_informed(db)) return TIDAL_OK; /* no ack before it knows the group's epoch */
     if (tidal__rep_leading(db) && m->epoch == db->epoch)
         return tidal__err(db, TIDAL_ERR_INVALID, "two leaders in epoch %llu", (unsigned long long)m->epoch);
     if ((r = tidal__rep_adopt(db, m->epoch, from)) != TIDAL_OK) return r;
@@ -7787,6 +7800,7 @@ static tidal_result tidal__xfer_install(tidal_db *db) {
 static tidal_result tidal__on_snap(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p, int from) {
     tidal_result r;
     uint64_t total = m->b;
+    if (!tidal__amn_informed(db)) return TIDAL_OK;
     if ((r = tidal__rep_adopt(db, m->epoch, from)) != TIDAL_OK) return r;
     tidal__rep_arm_election(db);
     db->leader_heard_ns = tidal__mono(db);
@@ -7854,6 +7868,10 @@ TIDAL_API tidal_result tidal_node_receive(tidal_db *db, tidal_node_ref from, con
         db->peer[idx].resync = 1;
         db->peer[idx].sent_ns = tidal__mono(db);
     }
+    if (db->amnesiac) { /* relearning the group: who answered, and the newest epoch they know */
+        db->amn_heard |= 1u << idx;
+        if (m.epoch > db->epoch && tidal__rep_adopt(db, m.epoch, -1) != TIDAL_OK) return TIDAL_ERR_FATAL;
+    }
     if (m.epoch < db->epoch) { /* fencing: tell the sender, apply nothing */
         db->msgs_fenced++;
         tidal__rep_send(db, (uint32_t)idx, TIDAL__MSG_ACK, 0, 2, NULL, 0);
@@ -7902,7 +7920,14 @@ static void tidal__rep_tick(tidal_db *db) {
     }
     if (db->up_sent > db->up_acked && now - db->up_sent_ns >= db->retransmit_ns) db->up_sent = db->up_acked;
     if (db->up_sent == db->up_acked) tidal__push_up(db, now);
-    if (now >= db->election_due_ns && !db->amnesiac) {
+    if (now >= db->election_due_ns && db->amnesiac) {
+        /* Ask every member it has not heard from (a pre-vote request it cannot win: each
+           answers, at its own epoch). */
+        for (i = 0; i < db->n_rep; i++)
+            if (i != db->self_rep && !((db->amn_heard >> i) & 1u))
+                tidal__rep_send(db, i, TIDAL__MSG_PREVOTE_REQ, 0, 0, NULL, 0);
+        tidal__rep_arm_election(db);
+    } else if (now >= db->election_due_ns) {
         /* Right after losing the leader, run at once (a pre-vote round would add a round
            trip to every failover); after two timeouts of silence we are probably the one
            cut off, so ask first and leave the epoch alone until a majority would follow. */
