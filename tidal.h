@@ -43,7 +43,7 @@
        >>recovery     open with a path: snapshot, replay, torn tails, corruption
        >>query_parse  the RETRIEVE text parser
        >>db           open/close and the public entry points
-       >>replication  leader/follower shipping, elections, fencing, pushes
+       >>replication  shipping, elections, fencing, pushes, version vectors, availability
 
    COMPILE-TIME OPTIONS
        TIDAL_STATIC          global: every public function becomes static.
@@ -6729,6 +6729,12 @@ TIDAL_API tidal_result tidal_retrieve_text(tidal_db *db, const char *text, tidal
 // once per epoch (persisted before it answers) for a candidate at least as up to date.
 // Messages from a lower epoch are fenced. A follower whose needed log is gone gets the
 // leader's state instead (state transfer, after it has pushed everything it holds).
+// Multi-region (DESIGN 5.4-5.6): in availability mode a member cut off from any leader
+// takes writes as its own origin (epoch 0: in no leader's log) and pushes them when it
+// rejoins. On (re)connection both sides exchange version vectors and skip what the other
+// holds; a log prefix is retired only once every member holds it; votes compare (epoch,
+// position in that epoch's leader log); a member silent for two timeouts asks for pre-votes
+// first; a member that lost its disk relearns the group's epochs before it acknowledges.
 
 #define TIDAL__MSG_MAGIC UINT32_C(0x4D4C4454) /* "TDLM" */
 #define TIDAL__MSG_HDR 120
