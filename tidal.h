@@ -1357,6 +1357,7 @@ struct tidal_db {
     int64_t leader_heard_ns;         /* follower: last message from the leader */
     uint32_t prevotes;               /* bitmask of pre-votes for our next epoch (0: none asked) */
     uint32_t amn_heard;              /* amnesiac: members heard from since it came back */
+    int64_t hlc_bound;               /* replicated: persisted; no stamp reaches it (>>hlc) */
     uint64_t clock_ahead;            /* peer stamps too far ahead (not followed) */
     uint32_t clock_ahead_node;
     int64_t clock_ahead_ns;
@@ -2352,6 +2353,18 @@ TIDAL_API const tidal_env *tidal_env_posix(void) {
 
 static uint32_t tidal__node_word(tidal_node_ref n) { return (uint32_t)n.region << 16 | n.shard; }
 
+static tidal_result tidal__meta_save(tidal_db *db);
+
+/* A replicated node's stamps also go out in messages, which are not logged: so that a
+   restart never issues a stamp below one already sent, the node persists a bound a second
+   ahead of its clock (with its epoch record) and the next life starts there. One extra
+   fsync per second of clock progress at most. A failed save fails the handle. */
+static void tidal__hlc_guard(tidal_db *db) {
+    if (!db->n_rep || !db->wal_on || db->fatal || db->hlc.wall_ns < db->hlc_bound) return;
+    db->hlc_bound = db->hlc.wall_ns + TIDAL_NS_PER_S;
+    (void)tidal__meta_save(db);
+}
+
 static tidal_hlc tidal__hlc_now(tidal_db *db) {
     int64_t w = db->env->clock_wall_ns(db->env->user);
     if (w > db->hlc.wall_ns) {
@@ -2364,6 +2377,7 @@ static tidal_hlc tidal__hlc_now(tidal_db *db) {
         db->hlc.logical++;
     }
     db->hlc.node = tidal__node_word(db->node);
+    tidal__hlc_guard(db);
     return db->hlc;
 }
 
@@ -2382,6 +2396,7 @@ static void tidal__hlc_recv(tidal_db *db, tidal_hlc m) {
     if (m.wall_ns > db->hlc.wall_ns || (m.wall_ns == db->hlc.wall_ns && m.logical > db->hlc.logical)) {
         db->hlc.wall_ns = m.wall_ns;
         db->hlc.logical = m.logical;
+        tidal__hlc_guard(db);
     }
 }
 
@@ -6739,7 +6754,8 @@ TIDAL_API tidal_result tidal_retrieve_text(tidal_db *db, const char *text, tidal
 #define TIDAL__MSG_MAGIC UINT32_C(0x4D4C4454) /* "TDLM" */
 #define TIDAL__MSG_HDR 120
 #define TIDAL__MSG_SUM_AT 88 /* offset of the checksum in the header */
-#define TIDAL__META_BYTES 64
+#define TIDAL__META_BYTES 72
+#define TIDAL__META_SUMMED 40 /* bytes the checksum covers */
 
 enum {
     TIDAL__MSG_APPEND = 1,   /* leader -> follower: a = lsn before the batches, b = durable lsn */
@@ -6921,8 +6937,9 @@ static void tidal__meta_name(const tidal_db *db, char *out, size_t cap, int tmp)
 /* Writes (epoch, vote) durably before the node acts on them: temp file, fsync, rename,
    directory fsync. Layout: magic u32, version u32, epoch u64, voted epoch u64, voted for
    u32 (node word + 1; 0 none), flags u32 (bit 0: lost its disk and has not caught up with
-   a leader since: no votes, no writes, even after a restart with some log), BLAKE3 u8[32]
-   of the first 32 bytes. */
+   a leader since: no votes, no writes, even after a restart with some log), HLC bound i64
+   (no stamp of this life reaches it: the next life starts its clock there), BLAKE3 u8[32]
+   of the first 40 bytes. */
 static tidal_result tidal__meta_save(tidal_db *db) {
     const tidal_env *env = db->env;
     uint8_t b[TIDAL__META_BYTES], *w = b;
@@ -6931,12 +6948,13 @@ static tidal_result tidal__meta_save(tidal_db *db) {
     tidal_result r;
     memset(b, 0, sizeof b);
     w = tidal__wr_le(w, UINT32_C(0x4D4C4454) ^ 0x01000000, 4);
-    w = tidal__wr_le(w, 1, 4);
+    w = tidal__wr_le(w, 2, 4);
     w = tidal__wr_le(w, db->epoch, 8);
     w = tidal__wr_le(w, db->voted_epoch, 8);
     w = tidal__wr_le(w, db->voted_for, 4);
     w = tidal__wr_le(w, (uint64_t)(db->amnesiac != 0), 4);
-    tidal_blake3(b, 32, b + 32);
+    w = tidal__wr_le(w, (uint64_t)db->hlc_bound, 8);
+    tidal_blake3(b, TIDAL__META_SUMMED, b + TIDAL__META_SUMMED);
     tidal__meta_name(db, tmp, sizeof tmp, 1);
     tidal__meta_name(db, fin, sizeof fin, 0);
     r = env->file_open(env->user, tmp, TIDAL_OPEN_READ | TIDAL_OPEN_WRITE | TIDAL_OPEN_CREATE, &f);
@@ -6963,8 +6981,8 @@ static tidal_result tidal__meta_load(tidal_db *db) {
     io = tidal__read_file(db, name, &p, &n);
     if (io == TIDAL_ERR_NOT_FOUND) return TIDAL_OK;
     if (io != TIDAL_OK) return tidal__err(db, io, "%s: %s", name, tidal_strerror(io));
-    if (n == TIDAL__META_BYTES) tidal_blake3(p, 32, sum);
-    if (n != TIDAL__META_BYTES || memcmp(sum, p + 32, 32)) {
+    if (n == TIDAL__META_BYTES) tidal_blake3(p, TIDAL__META_SUMMED, sum);
+    if (n != TIDAL__META_BYTES || memcmp(sum, p + TIDAL__META_SUMMED, 32) || p[4] != 2 || p[5] || p[6] || p[7]) {
         tidal__free(db, p, n);
         return tidal__err(db, TIDAL_ERR_CORRUPT, "%s: offset 0: bad epoch record", name);
     }
@@ -6979,6 +6997,11 @@ static tidal_result tidal__meta_load(tidal_db *db) {
     db->voted_epoch = tidal__rd_u64(&r);
     db->voted_for = tidal__rd_u32(&r);
     if (tidal__rd_u32(&r) & 1u) db->amnesiac = 1;
+    db->hlc_bound = (int64_t)tidal__rd_u64(&r);
+    if (db->hlc.wall_ns < db->hlc_bound) { /* above every stamp the last life may have sent */
+        db->hlc.wall_ns = db->hlc_bound;
+        db->hlc.logical = 0;
+    }
     tidal__free(db, p, n);
     return TIDAL_OK;
 }

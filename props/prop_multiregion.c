@@ -36,9 +36,8 @@
      hide_monotone        a suppressed (user, item) stays so until an unhide is applied
      hlc_monotone         a node's hybrid clock (tidal_node_status.hlc) never goes back
                           within one life of the node
-     hlc_restart          after a restart it is above its value before the last write the
-                          node took (its events' stamps keep increasing; the clock itself may
-                          come back lower, by design: see check_hlc; a wipe starts anew)
+     hlc_restart          after a restart it is not below any value seen in the previous life
+                          (the node persists a bound ahead of its clock; a wipe starts anew)
    At the end (partitions healed, faults off, every node restarted, converged):
      no_convergence, digest  as in prop_replication: one leader, followers caught up,
                           equal digests and equal counts of events applied on all replicas
@@ -259,12 +258,11 @@ static int hlc_cmp(tidal_hlc a, tidal_hlc b) {
 }
 
 /* hlc_monotone: a node's clock (tidal_node_status.hlc) never goes back within one life.
-   hlc_restart: across a restart it may go back (by design: it is persisted with each log
-   batch and snapshot, while every message sent, and every duplicate write refused as a
-   no-op, also takes a fresh stamp, unpersisted), but it comes back above its value right
-   before the last write the node took (the stamp of that event is above it, and is in the
-   log): its own events' stamps keep increasing across restarts. A wipe starts a new
-   identity: nothing is compared across one. */
+   hlc_restart: a new life starts no lower than any value seen in the previous one, though
+   messages and refused duplicates take stamps that are never logged: the node persists a
+   bound a second ahead of its clock and restarts there. Also still checked: above its
+   value before the last write it took. A wipe starts a new identity: nothing is compared
+   across one. */
 static void check_hlc(world *w) {
     mr *m = mr_of(w);
     int r;
@@ -278,6 +276,11 @@ static void check_hlc(world *w) {
             fail(w, "hlc_monotone", "region %d: hybrid clock went back from %lld.%09lld+%u to %lld.%09lld+%u", r,
                  (long long)(h->hlc.wall_ns / SEC), (long long)(h->hlc.wall_ns % SEC), h->hlc.logical,
                  (long long)(st.hlc.wall_ns / SEC), (long long)(st.hlc.wall_ns % SEC), st.hlc.logical);
+        else if (h->valid && h->life != w->life[r] && hlc_cmp(st.hlc, h->hlc) < 0)
+            fail(w, "hlc_restart", "region %d: hybrid clock restarted at %lld.%09lld+%u, below "
+                 "%lld.%09lld+%u, the last value seen before the restart", r,
+                 (long long)(st.hlc.wall_ns / SEC), (long long)(st.hlc.wall_ns % SEC), st.hlc.logical,
+                 (long long)(h->hlc.wall_ns / SEC), (long long)(h->hlc.wall_ns % SEC), h->hlc.logical);
         else if (h->valid && h->life != w->life[r] && h->wrote && hlc_cmp(st.hlc, h->written) <= 0)
             fail(w, "hlc_restart", "region %d: hybrid clock restarted at %lld.%09lld+%u, not above "
                  "%lld.%09lld+%u, its value before the last write it took before the restart", r,
