@@ -437,6 +437,17 @@ static void check_completeness(world *w, const ev_rec *e) {
     }
 }
 
+/* A write has just become QUORUM-acked on db: its epoch, then ack truth and leader
+   completeness. The caller counts it. */
+static void quorum_acked(world *w, ev_rec *e, tidal_db *db) {
+    tidal_node_status st;
+    e->q = Q_ACKED;
+    (void)tidal_node_status_get(db, &st);
+    e->ack_epoch = st.epoch;
+    ack_truth_note(w, e);
+    check_completeness(w, e);
+}
+
 /* Was an unhide of (user, item) written by anyone and applied on db? */
 static int unhide_applied(const world *w, tidal_db *db, uint64_t user, uint64_t item) {
     uint32_t i;

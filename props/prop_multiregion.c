@@ -237,13 +237,8 @@ static void poll_status(world *w) {
             e->q = Q_UNAVAILABLE;
             w->res->stat[ST_UNAVAILABLE]++;
         } else if (res == TIDAL_OK) {
-            tidal_node_status st;
-            e->q = Q_ACKED;
             w->res->stat[ST_QUORUM_ACKED]++;
-            (void)tidal_node_status_get(db, &st);
-            e->ack_epoch = st.epoch;
-            ack_truth_note(w, e);
-            check_completeness(w, e);
+            quorum_acked(w, e, db);
         } else {
             fail(w, "write_status", "region %d: tidal_write_status(QUORUM) of lsn %llu returned %s (%s)", e->node,
                  (unsigned long long)e->lsn, tidal_strerror(res), tidal_errmsg(db));

@@ -110,7 +110,6 @@ static void poll_quorum(world *w) {
     for (i = 0; i < w->n_pending; i++) {
         ev_rec *e = &w->ev[w->pending[i]];
         tidal_db *db = dbof(w, e->node);
-        tidal_node_status st;
         if (!db || w->life[e->node] != e->life) {
             e->q = Q_ABANDONED; /* the client lost its connection: outcome unknown */
             continue;
@@ -119,12 +118,8 @@ static void poll_quorum(world *w) {
             w->pending[kept++] = w->pending[i];
             continue;
         }
-        e->q = Q_ACKED;
         w->res->stat[ST_QUORUM_ACKED]++;
-        (void)tidal_node_status_get(db, &st);
-        e->ack_epoch = st.epoch;
-        ack_truth_note(w, e);
-        check_completeness(w, e);
+        quorum_acked(w, e, db);
     }
     w->n_pending = kept;
 }

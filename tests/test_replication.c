@@ -489,12 +489,24 @@ static void t_rep_follower_restart_resumes(void) {
     cluster_free(&c);
 }
 
+/* Crashes node i (its disk meets its fates, it leaves the network) and runs until another
+   node leads, for at most 10 s simulated. Returns the leader, or -1. */
+static int crash_and_elect(cluster *c, int i) {
+    int64_t t = c->now;
+    int l = -1;
+    tidal_sim_net_set_down(c->net, c->refs[i], 1);
+    tidal_sim_disk_crash(c->n[i].disk);
+    tidal_db_close(c->n[i].db);
+    c->n[i].db = NULL;
+    while (c->now < t + 10000 * MS && (l = leader_of(c)) < 0) cluster_run(c, c->now + 20 * MS);
+    return l;
+}
+
 /* Snapshots on every replica, then a failover: the new leader can still bring every
    follower up to date (replicas keep their log until state transfer exists). */
 static void t_rep_snapshots_then_failover(void) {
     cluster c;
     int i, l = -1;
-    int64_t t;
     cluster_init_seg(&c, tt_seed(), 4096); /* small segments: snapshots could retire many */
     write_signals(&c, 600, 40, NULL);
     cluster_run(&c, c.now + 1000 * MS);
@@ -508,12 +520,7 @@ static void t_rep_snapshots_then_failover(void) {
         node_start(&c, i);
     }
     cluster_run(&c, c.now + 200 * MS);
-    tidal_sim_net_set_down(c.net, c.refs[0], 1);
-    tidal_sim_disk_crash(c.n[0].disk);
-    tidal_db_close(c.n[0].db);
-    c.n[0].db = NULL;
-    t = c.now;
-    while (c.now < t + 10000 * MS && (l = leader_of(&c)) < 0) cluster_run(&c, c.now + 20 * MS);
+    l = crash_and_elect(&c, 0);
     TT_CHECK(l > 0);
     tidal_sim_disk_restart(c.n[0].disk);
     node_start(&c, 0);
@@ -584,19 +591,13 @@ static uint32_t segments_of(cluster *c, int i) {
 static void t_rep_vv_reconnect_ships_tail(void) {
     cluster c;
     int l = -1, i;
-    int64_t t;
     uint64_t log_bytes, to0, from0;
     cluster_init(&c, tt_seed());
     write_signals(&c, 3000, 200, NULL);
     cluster_run(&c, c.now + 1000 * MS);
     TT_CHECK(caught_up(&c));
     log_bytes = tidal_db_durable_lsn(c.n[0].db) * 87; /* ~87 bytes per encoded signal */
-    tidal_sim_net_set_down(c.net, c.refs[0], 1);
-    tidal_sim_disk_crash(c.n[0].disk);
-    tidal_db_close(c.n[0].db);
-    c.n[0].db = NULL;
-    t = c.now;
-    while (c.now < t + 10000 * MS && (l = leader_of(&c)) < 0) cluster_run(&c, c.now + 20 * MS);
+    l = crash_and_elect(&c, 0);
     TT_CHECK(l > 0);
     if (l <= 0) {
         cluster_free(&c);
