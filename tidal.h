@@ -165,6 +165,7 @@ extern "C" {
     X(TIDAL_ERR_FATAL, -18, "handle failed; reopen required")                              \
     X(TIDAL_ERR_FUTURE, -19, "event time too far in the future")                           \
     X(TIDAL_ERR_SESSION_ENDED, -20, "session has ended")                                \
+    X(TIDAL_ERR_MOVED, -21, "tenant moved or moving: refresh its placement")              \
     X(TIDAL_PENDING, 1, "pending: not yet acknowledged at that level")
 
 typedef enum tidal_result {
@@ -343,6 +344,12 @@ typedef struct tidal_config {
     int64_t quorum_wait_ns;            /* how long tidal_write_status() reports a write
                                           PENDING at QUORUM before giving up with
                                           TIDAL_ERR_UNAVAILABLE; default 2 election timeouts */
+    uint32_t group;                    /* the replica group this handle is a member of, when a
+                                          host runs several on one node (one per distinct
+                                          placement, DESIGN 5.1): 0..65535, carried in every
+                                          message; a message for another group is refused
+                                          (the host demultiplexes with tidal_message_group);
+                                          default 0 */
     uint32_t config_version;           /* the control plane's topology/placement version this
                                           node runs (DESIGN 5.1): every message carries it, and
                                           a node refuses messages from another version (see
@@ -404,7 +411,7 @@ TIDAL_API uint64_t tidal_db_durable_lsn(const tidal_db *db);
    QUORUM = fsynced on a majority of the replica group. */
 #define TIDAL_ACK_LOCAL 1u
 #define TIDAL_ACK_QUORUM 2u
-#define TIDAL_WIRE_FORMAT_VERSION 2u
+#define TIDAL_WIRE_FORMAT_VERSION 3u
 
 /* Feeds a message another node sent (the host's transport delivers bytes; the library
    sends through env->message_send). Every message is checksummed and versioned; a corrupt
@@ -412,6 +419,12 @@ TIDAL_API uint64_t tidal_db_durable_lsn(const tidal_db *db);
    fenced (TIDAL_ERR_FENCED); neither changes state. */
 TIDAL_API tidal_result tidal_node_receive(tidal_db *db, tidal_node_ref from, const void *bytes,
                                           size_t len);
+
+/* The replica group a message is for (config.group of its sender and receiver), read from
+   its header without checking the rest: a host running several groups on one node hands
+   the bytes to that group's handle, which checks everything. TIDAL_ERR_CORRUPT when the
+   bytes are not a tidal message of this wire version; TIDAL_ERR_INVALID for NULL args. */
+TIDAL_API tidal_result tidal_message_group(const void *bytes, size_t len, uint32_t *group);
 
 /* 1 when the write at lsn (from its receipt) is acknowledged at level, else 0. Drive it
    with tidal_db_tick() and tidal_node_receive(); a host answers its client once it is 1. */
@@ -775,7 +788,16 @@ typedef struct tidal_tenant_config {
     double burst;              /* bucket size in signals; 0 = one second of rate_per_s */
     uint64_t entity_quota;     /* entities (items, users, creators) it may hold; 0 = none */
     uint64_t config_version;   /* the control plane's version of this setting */
+    uint32_t state;            /* TIDAL_TENANT_*: where a migration stands on this node */
 } tidal_tenant_config;
+
+/* Tenant states during a migration (DESIGN 5.7). A node refuses local writes of a tenant
+   that is not ACTIVE with TIDAL_ERR_MOVED (nothing changes; the client refreshes its
+   placement and retries where the control plane now routes it); replicated and imported
+   events are applied whatever the state, so no replica ever diverges over it. */
+#define TIDAL_TENANT_ACTIVE 0u   /* this node's group owns the tenant */
+#define TIDAL_TENANT_INCOMING 1u /* a copy is being installed here: not yet the owner */
+#define TIDAL_TENANT_SEALED 2u   /* moving away: the final copy is being taken */
 
 /* Sets (or replaces) a tenant's limits on this node, as the control plane pushes them.
    Writes accepted here are then checked: a signal over the rate fails with
@@ -789,6 +811,60 @@ TIDAL_API tidal_result tidal_tenant_set(tidal_db *db, const tidal_tenant_config 
    config was set for it. */
 TIDAL_API tidal_result tidal_tenant_usage(tidal_db *db, uint32_t tenant, uint64_t *entities,
                                           double *tokens);
+
+/* What one tenant occupies here, config or not: entities and sessions with content, and
+   the bytes of its canonical encoding (what its digest hashes). All three are 0 once a
+   migration dropped it. */
+TIDAL_API tidal_result tidal_tenant_footprint(tidal_db *db, uint32_t tenant, uint64_t *entities,
+                                              uint64_t *sessions, uint64_t *bytes);
+
+/* ---- Tenant migration (DESIGN 5.7) -----------------------------------------------------
+   A tenant moves between replica groups (placements) by copying state, since folded
+   aggregates cannot be turned back into events:
+   1. the source exports the tenant: tidal_tenant_export (its canonical state and the
+      source's applied-event index, checksummed);
+   2. the target group's leader installs it: tidal_tenant_install writes install events
+      (chunks of at most TIDAL_INSTALL_CHUNK_BYTES) through the log, so every member of the
+      target group applies them like any event, and a crash anywhere recovers them. The
+      first chunk replaces whatever the target held of the tenant (an earlier attempt), so
+      an install can always be retried;
+   3. events the source takes after the export are imported on the target
+      (tidal_event_import, e.g. from the event hook): the copied index drops the ones the
+      copy already holds, so none counts twice;
+   4. once the source is sealed (TIDAL_TENANT_SEALED on every member) and converged, equal
+      tenant digests on both sides prove the target holds everything (else install again);
+      the host switches routing, and tidal_tenant_drop removes the tenant from the source
+      group (a replicated event: every member frees it).
+   tidal_sim.h's control plane runs these steps and survives a crash at any of them. */
+
+#ifndef TIDAL_INSTALL_CHUNK_BYTES
+#define TIDAL_INSTALL_CHUNK_BYTES (256u << 10)
+#endif
+
+/* Exports tenant into buf (cap bytes); *len receives the size. TIDAL_ERR_LIMIT when cap is
+   too small (nothing written, *len says how much is needed; buf may then be NULL). */
+TIDAL_API tidal_result tidal_tenant_export(tidal_db *db, uint32_t tenant, void *buf, size_t cap,
+                                           size_t *len);
+
+/* Writes an export as install events under migration (nonzero, chosen by the control
+   plane; the same migration and export give the same events, so a retry is a no-op).
+   receipt (may be NULL) is the last chunk's: the install is acknowledged at a level once
+   it is. *chunks (may be NULL) receives the number of events written. Errors:
+   TIDAL_ERR_CORRUPT (not a valid export for this schema; nothing written), those of any
+   write (TIDAL_ERR_READ_ONLY on a follower...). */
+TIDAL_API tidal_result tidal_tenant_install(tidal_db *db, const void *blob, size_t len,
+                                            uint64_t migration, uint32_t *chunks,
+                                            tidal_receipt *receipt);
+
+/* 1 when every chunk of migration's install of tenant has been applied here (within the
+   idempotency window of the install's event time), else 0. */
+TIDAL_API int tidal_tenant_installed(tidal_db *db, uint32_t tenant, uint64_t migration);
+
+/* Removes every entity and session of tenant from this replica group: an event, logged
+   and replicated, that every member applies. The same migration gives the same event.
+   receipt may be NULL. Errors: those of any write. */
+TIDAL_API tidal_result tidal_tenant_drop(tidal_db *db, uint32_t tenant, uint64_t migration,
+                                         tidal_receipt *receipt);
 
 /* Scatter-gather RETRIEVE over one replica per shard, as reached by the host: shards[k] is
    the handle of a replica of shard k, or NULL when no replica of it was reachable. Each
@@ -1201,7 +1277,9 @@ enum {
     TIDAL__EV_SESSION_NOTE = 6,
     TIDAL__EV_SESSION_END = 7,
     TIDAL__EV_EPOCH = 8, /* a new leader's first event: marks where its epoch starts */
-    TIDAL__EV_KIND_MAX = 8
+    TIDAL__EV_INSTALL = 9, /* >>migration: a chunk of a tenant's copied state */
+    TIDAL__EV_DROP = 10,   /* >>migration: the tenant leaves this group */
+    TIDAL__EV_KIND_MAX = 10
 };
 
 typedef struct tidal__event {
@@ -1352,6 +1430,7 @@ struct tidal_db {
     int needs_snapshot;
     uint64_t msgs_sent, msgs_received, msgs_corrupt, msgs_fenced, msgs_stale;
     uint32_t config_version;         /* control-plane config in force here */
+    uint32_t group;                  /* config.group */
     int availability;                /* config.availability_mode */
     int64_t quorum_wait_ns, clock_ahead_max_ns;
     int64_t leader_heard_ns;         /* follower: last message from the leader */
@@ -3251,6 +3330,8 @@ static tidal_result tidal__apply_signal(tidal_db *db, const tidal__event *ev) {
     return TIDAL_OK;
 }
 
+static tidal_result tidal__apply_move(tidal_db *db, const tidal__event *ev); /* >>migration */
+
 /* Folds one event. Returns TIDAL_OK, or TIDAL_OK with *dup = 1 when it was applied before. */
 static tidal_result tidal__apply(tidal_db *db, const tidal__event *ev, int *dup) {
     tidal_result r;
@@ -3270,6 +3351,8 @@ static tidal_result tidal__apply(tidal_db *db, const tidal__event *ev, int *dup)
         r = TIDAL_OK;
         db->stats.events_internal++;
         break;
+    case TIDAL__EV_INSTALL:
+    case TIDAL__EV_DROP: r = tidal__apply_move(db, ev); break;
     default: r = tidal__apply_session(db, ev); break;
     }
     if (r != TIDAL_OK) return r;
@@ -3357,6 +3440,7 @@ static size_t tidal__event_size(const tidal__event *ev) {
     case TIDAL__EV_ATTR: return n + ev->key_len + ev->value_len;
     case TIDAL__EV_NEG_REMOVE: return n + 16 * (size_t)ev->n_tags;
     case TIDAL__EV_SESSION_NOTE: return n + ev->value_len;
+    case TIDAL__EV_INSTALL: return n + ev->value_len;
     default: return n;
     }
 }
@@ -3412,6 +3496,11 @@ static uint8_t *tidal__event_put(uint8_t *w, const tidal__event *ev) {
         w = tidal__wr_le(w, ev->value_len, 2);
         return tidal__wr_bytes(w, ev->value, ev->value_len);
     case TIDAL__EV_EPOCH: return w;
+    case TIDAL__EV_INSTALL:
+        w = tidal__wr_le(w, ev->seq, 8);
+        w = tidal__wr_le(w, ev->value_len, 4);
+        return tidal__wr_bytes(w, ev->value, ev->value_len);
+    case TIDAL__EV_DROP: return w;
     default:
         TIDAL_ASSERT(ev->kind == TIDAL__EV_SESSION_END);
         return tidal__wr_le(w, ev->type, 1);
@@ -3473,6 +3562,11 @@ static const char *tidal__event_invalid(const tidal_db *db, const tidal__event *
     case TIDAL__EV_SESSION_END:
         return (ev->type == 1 || ev->type == 2) ? NULL : "bad session end";
     case TIDAL__EV_EPOCH: return NULL;
+    case TIDAL__EV_INSTALL:
+        if (!(ev->id.hi & TIDAL__IDEM_BIT) || ev->value_len < 1 || ev->value_len > TIDAL_INSTALL_CHUNK_BYTES + 65536)
+            return "bad install chunk";
+        return NULL;
+    case TIDAL__EV_DROP: return (ev->id.hi & TIDAL__IDEM_BIT) ? NULL : "bad drop";
     default:
         return "unknown event kind";
     }
@@ -3543,6 +3637,13 @@ static const char *tidal__event_get(const tidal_db *db, tidal__rd *r, tidal__eve
         ev->type = tidal__rd_u8(r);
         break;
     case TIDAL__EV_EPOCH: break;
+    case TIDAL__EV_INSTALL:
+        ev->seq = tidal__rd_u64(r);
+        ev->value_len = tidal__rd_u32(r);
+        if (ev->value_len > TIDAL_INSTALL_CHUNK_BYTES + 65536) return "install chunk too large";
+        ev->value = tidal__rd_bytes(r, ev->value_len);
+        break;
+    case TIDAL__EV_DROP: break;
     default:
         return "unknown event kind";
     }
@@ -3843,6 +3944,7 @@ typedef struct tidal__enc {
     uint64_t off;
     tidal_result err;
     int to_mem;     /* collect the bytes in mem instead (tests and fuzzers) */
+    int index_only; /* the applied-event index without the replication position */
     uint8_t *mem;
     size_t mem_cap;
 } tidal__enc;
@@ -4650,7 +4752,7 @@ static tidal_result tidal__enc_index(tidal__enc *x, tidal_db *db) {
     qsort(tmp, n, 3 * sizeof *tmp, tidal__idem_entry_cmp);
     tidal__enc_u64(x, n);
     for (i = 0; i < 3 * n; i++) tidal__enc_u64(x, tmp[i]);
-    if (x->file || x->to_mem) { /* snapshots only, not the digest: replication position, */
+    if ((x->file || x->to_mem) && !x->index_only) { /* snapshots only, not the digest: replication position, */
         tidal__enc_u64(x, db->epoch); /* and the counters of what the state folded */
         tidal__enc_u64(x, db->log_epoch); /* the newest epoch in the log and how far into */
         tidal__enc_u64(x, db->log_pos);   /* its leader's log ours goes: what votes compare */
@@ -4967,11 +5069,14 @@ static const char *tidal__snap_decode(tidal_db *db, const uint8_t *body, size_t 
 
 /* Streams the body (state, then the applied-event index) through x. */
 static tidal_result tidal__snap_body(tidal_db *db, tidal__enc *x, tidal__sortkey *keys,
-                                     uint32_t *tids, uint32_t ntc, uint64_t *seen) {
-    uint32_t nt, i;
+                                     uint32_t *tids, uint32_t ntc, uint64_t *seen, uint64_t skip) {
+    uint32_t nt, i, k;
     tidal_result r;
     tidal_blake3_init(&x->h);
     nt = tidal__digest_tenants(db, tids, ntc);
+    for (i = k = 0; i < nt; i++) /* skip: a tenant to leave out (>>migration), or none */
+        if (tids[i] != skip) tids[k++] = tids[i];
+    nt = k;
     tidal__enc_u64(x, nt);
     for (i = 0; i < nt; i++) tidal__enc_tenant(x, db, tids[i], keys, seen);
     r = tidal__enc_index(x, db);
@@ -4979,9 +5084,8 @@ static tidal_result tidal__snap_body(tidal_db *db, tidal__enc *x, tidal__sortkey
     return r != TIDAL_OK ? r : x->err;
 }
 
-/* The body in memory (fuzzers and tests compare encodings). *out is db-allocated with
-   *cap bytes; free with tidal__free(db, *out, *cap). */
-TIDAL__TESTING static tidal_result tidal__snap_body_mem(tidal_db *db, uint8_t **out, size_t *len, size_t *cap) {
+/* The body in memory, leaving tenant skip out (TIDAL_ALL_TENANTS: none). */
+static tidal_result tidal__snap_body_skip(tidal_db *db, uint64_t skip, uint8_t **out, size_t *len, size_t *cap) {
     uint32_t i, n = (db->n_ents > db->n_sess ? db->n_ents : db->n_sess) + 1;
     uint32_t ntc = db->n_ents + db->n_sess + 1, max_seen = 1;
     tidal__sortkey *keys;
@@ -4999,7 +5103,7 @@ TIDAL__TESTING static tidal_result tidal__snap_body_mem(tidal_db *db, uint8_t **
     if (x && keys && tids && seen) {
         x->db = db;
         x->to_mem = 1;
-        r = tidal__snap_body(db, x, keys, tids, ntc, seen);
+        r = tidal__snap_body(db, x, keys, tids, ntc, seen, skip);
         if (r == TIDAL_OK) {
             *out = x->mem;
             *len = (size_t)x->off;
@@ -5013,6 +5117,12 @@ TIDAL__TESTING static tidal_result tidal__snap_body_mem(tidal_db *db, uint8_t **
     tidal__free(db, seen, sizeof(uint64_t) * max_seen);
     tidal__free(db, x, sizeof(tidal__enc));
     return r;
+}
+
+/* The body in memory (fuzzers and tests compare encodings). *out is db-allocated with
+   *cap bytes; free with tidal__free(db, *out, *cap). */
+TIDAL__TESTING static tidal_result tidal__snap_body_mem(tidal_db *db, uint8_t **out, size_t *len, size_t *cap) {
+    return tidal__snap_body_skip(db, TIDAL_ALL_TENANTS, out, len, cap);
 }
 
 static void tidal__snap_retire(tidal_db *db);
@@ -5051,7 +5161,7 @@ TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db) {
     if (r == TIDAL_OK) r = env->file_truncate(env->user, x.file, 0);
     if (r == TIDAL_OK) {
         x.off = TIDAL__SNAP_HDR;
-        r = tidal__snap_body(db, &x, keys, tids, ntc, seen);
+        r = tidal__snap_body(db, &x, keys, tids, ntc, seen, TIDAL_ALL_TENANTS);
     }
     if (r == TIDAL_OK) {
         uint8_t tmphdr[TIDAL__SNAP_HDR];
@@ -5761,6 +5871,7 @@ static tidal_result tidal__config_load(tidal_db *db, const tidal_config *cfg) {
     if (cfg->fsync_policy > TIDAL_FSYNC_NONE || cfg->batch_delay_ns < 0 ||
         cfg->batch_events_max > TIDAL_BATCH_EVENTS_MAX)
         return tidal__err(db, TIDAL_ERR_INVALID, "config: bad fsync_policy, batch_delay_ns or batch_events_max");
+    if (cfg->group > 0xFFFF) return tidal__err(db, TIDAL_ERR_INVALID, "config.group: 0..65535");
     if (cfg->replica_count > TIDAL_REPLICAS_MAX || (cfg->replica_count && (!cfg->replicas || !cfg->path)) ||
         cfg->heartbeat_ns < 0 || cfg->retransmit_ns < 0 || cfg->quorum_wait_ns < 0 ||
         cfg->clock_ahead_max_ns < 0)
@@ -5786,6 +5897,7 @@ static tidal_result tidal__config_load(tidal_db *db, const tidal_config *cfg) {
     db->retransmit_ns = cfg->retransmit_ns ? cfg->retransmit_ns : 400 * 1000 * 1000;
     db->availability = cfg->availability_mode != 0;
     db->config_version = cfg->config_version;
+    db->group = cfg->group;
     db->quorum_wait_ns = cfg->quorum_wait_ns ? cfg->quorum_wait_ns : 2 * db->election_timeout_ns;
     db->clock_ahead_max_ns = cfg->clock_ahead_max_ns ? cfg->clock_ahead_max_ns : 10 * TIDAL_NS_PER_S;
     if (cfg->path) strcpy(db->path, cfg->path);
@@ -6000,6 +6112,9 @@ static tidal__tcfg *tidal__tcfg_find(tidal_db *db, uint32_t tenant) {
 static tidal_result tidal__tenant_admit(tidal_db *db, const tidal__event *ev) {
     tidal__tcfg *t = tidal__tcfg_find(db, ev->tenant);
     if (!t) return TIDAL_OK;
+    if (t->cfg.state != TIDAL_TENANT_ACTIVE && ev->kind < TIDAL__EV_INSTALL)
+        return tidal__err(db, TIDAL_ERR_MOVED, "tenant %u is %s this replica group: refresh its placement",
+                          ev->tenant, t->cfg.state == TIDAL_TENANT_SEALED ? "moving out of" : "not yet owned by");
     if (t->cfg.entity_quota) {
         uint64_t fresh = !tidal__ent_find(db, ev->tenant, ev->entity);
         if (ev->kind == TIDAL__EV_SIGNAL && ev->other && ev->other != ev->entity)
@@ -6029,8 +6144,9 @@ TIDAL_API tidal_result tidal_tenant_set(tidal_db *db, const tidal_tenant_config 
     tidal__tcfg *t;
     uint32_t i;
     if (!db) return TIDAL_ERR_INVALID;
-    if (!cfg || !(cfg->rate_per_s >= 0) || !(cfg->burst >= 0) || cfg->rate_per_s > 1e12 || cfg->burst > 1e12)
-        return tidal__err(db, TIDAL_ERR_INVALID, "tenant config: NULL, or a negative or non-finite rate or burst");
+    if (!cfg || !(cfg->rate_per_s >= 0) || !(cfg->burst >= 0) || cfg->rate_per_s > 1e12 || cfg->burst > 1e12 ||
+        cfg->state > TIDAL_TENANT_SEALED)
+        return tidal__err(db, TIDAL_ERR_INVALID, "tenant config: NULL, a negative or non-finite rate or burst, or a bad state");
     t = tidal__tcfg_find(db, cfg->tenant);
     if (t && cfg->config_version < t->cfg.config_version)
         return tidal__err(db, TIDAL_ERR_STALE_CONFIG, "tenant %u: config version %llu is older than %llu in force",
@@ -6203,7 +6319,7 @@ static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *
             return tidal__err(db, r, "apply failed: %s", tidal_strerror(r));
         }
         if (db->tap) db->tap(db->tap_ctx, ev);
-        if (db->hook) tidal__hook_call(db, ev);
+        if (db->hook && ev->kind < TIDAL__EV_INSTALL) tidal__hook_call(db, ev); /* not copies */
     }
     /* A full batch commits now, even inside batch_begin/commit: one batch must stay under
        TIDAL_BATCH_BYTES_MAX to be readable again. The explicit commit still acknowledges. */
@@ -6734,6 +6850,454 @@ TIDAL_API tidal_result tidal_retrieve_text(tidal_db *db, const char *text, tidal
     return tidal_retrieve(db, &q, out, cap, count, stats);
 }
 
+// >>migration
+// Moving a tenant between replica groups (DESIGN 5.7; the steps are in the API section).
+// An export is the tenant's canonical encoding (the bytes its digest hashes) after the
+// source's applied-event index, behind a header and a BLAKE3 sum. An install re-encodes it
+// as chunks, each a self-contained run of entities or sessions in the snapshot format, so a
+// chunk applies on its own and no state spans two batches: the first chunk also carries the
+// index and first frees whatever the group held of the tenant (an earlier attempt). A drop
+// frees the tenant. Freeing rebuilds the state without the tenant through the snapshot
+// codec (encode the rest, free, decode): O(state), and the same path state transfers use.
+// Install and drop events have ids derived from (tenant, migration, chunk), so a retried
+// call writes nothing new; they are internal (events_internal) and never reach the hook.
+
+#define TIDAL__EXPORT_MAGIC UINT32_C(0x58444C54) /* "TLDX" */
+#define TIDAL__EXPORT_VERSION 1u
+#define TIDAL__EXPORT_HDR 32 /* magic u32, version u32, schema fp u64, tenant u32, 0 u32, body u64 */
+#define TIDAL__INSTALL_FIRST 1u
+#define TIDAL__INSTALL_LAST 2u
+#define TIDAL__INSTALL_LAST_SEQ UINT64_C(0xFFFFFFFF)
+
+static tidal_event_id tidal__move_id(uint32_t tenant, char domain, uint64_t migration, uint64_t seq) {
+    uint8_t k[8];
+    int i;
+    for (i = 0; i < 8; i++) k[i] = (uint8_t)(migration >> (8 * i));
+    return tidal__derived_id(tenant, domain, k, 8, seq);
+}
+
+/* Scratch an encoder of one tenant needs (as the digest's), db-allocated. */
+typedef struct tidal__tscratch {
+    tidal__sortkey *keys;
+    uint64_t *seen;
+    uint32_t n_keys, n_seen;
+} tidal__tscratch;
+
+static int tidal__tscratch_get(tidal_db *db, tidal__tscratch *s) {
+    uint32_t i;
+    s->n_keys = db->n_ents + db->n_sess + 1; /* tidal__tenant_rows lists both */
+    s->n_seen = 1;
+    for (i = 0; i < db->n_ents; i++)
+        if (db->ents[i].user && db->ents[i].user->seen.n > s->n_seen) s->n_seen = db->ents[i].user->seen.n;
+    s->keys = (tidal__sortkey *)tidal__alloc(db, sizeof(tidal__sortkey) * s->n_keys);
+    s->seen = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * s->n_seen);
+    return s->keys && s->seen;
+}
+static void tidal__tscratch_put(tidal_db *db, tidal__tscratch *s) {
+    tidal__free(db, s->keys, sizeof(tidal__sortkey) * s->n_keys);
+    tidal__free(db, s->seen, sizeof(uint64_t) * s->n_seen);
+}
+
+/* Rebuilds the state without tenant (drop, and the first chunk of an install). */
+static tidal_result tidal__tenant_clear(tidal_db *db, uint32_t tenant) {
+    uint8_t *body;
+    size_t len, cap;
+    const char *why;
+    tidal_result r = tidal__snap_body_skip(db, tenant, &body, &len, &cap);
+    if (r != TIDAL_OK) return r;
+    tidal__state_free(db);
+    why = tidal__snap_decode(db, body, len);
+    tidal__free(db, body, cap);
+    if (why) { /* only memory can fail here: the bytes were just encoded */
+        db->fatal = 1;
+        return tidal__err(db, TIDAL_ERR_NOMEM, "tenant %u: rebuilding the state: %s; reopen", tenant, why);
+    }
+    return TIDAL_OK;
+}
+
+/* Merges an applied-event index (the snapshot format) into db's: the union of both. */
+static int tidal__sd_index_merge(tidal__sd *d) {
+    tidal_db *db = d->db;
+    uint64_t n = tidal__rd_u64(&d->r), i, j, m, prev = 0;
+    if (d->r.bad || n > (d->r.n - d->r.pos) / 24) return tidal__sd_fail(d, "bad origin count");
+    for (i = 0; i < n; i++) {
+        tidal__origin *o;
+        uint64_t origin = tidal__rd_u64(&d->r), hwm = tidal__rd_u64(&d->r), last, k;
+        if (d->r.bad || (origin & TIDAL__IDEM_BIT) || (i && origin <= prev)) return tidal__sd_fail(d, "origins out of order");
+        prev = origin;
+        if (!(o = tidal__origin_find(db, origin))) {
+            if (!TIDAL__GROW(db, db->origins, db->cap_origins, db->n_origins + 1)) return tidal__sd_fail(d, "out of memory");
+            o = &db->origins[db->n_origins++];
+            memset(o, 0, sizeof *o);
+            o->origin = origin;
+        }
+        if (hwm > o->hwm) { /* the contiguous prefix grows: marks it now covers go */
+            for (k = 0; k < o->above.cap; k++)
+                if (o->above.slot[k] && o->above.slot[k] <= hwm) {
+                    tidal__set_del(&o->above, o->above.slot[k]);
+                    k = (uint64_t)-1; /* deletion may move entries: rescan */
+                }
+            o->hwm = hwm;
+        }
+        m = tidal__rd_u64(&d->r);
+        if (d->r.bad || m > (d->r.n - d->r.pos) / 8) return tidal__sd_fail(d, "bad origin marks");
+        for (j = 0, last = hwm; j < m; j++) {
+            uint64_t s = tidal__rd_u64(&d->r);
+            if (d->r.bad || s <= last + (j == 0)) return tidal__sd_fail(d, "origin marks out of order");
+            last = s;
+            if (s > o->hwm && tidal__set_add(db, &o->above, s) < 0) return tidal__sd_fail(d, "out of memory");
+        }
+        while (o->above.n && tidal__set_has(&o->above, o->hwm + 1)) {
+            tidal__set_del(&o->above, o->hwm + 1);
+            o->hwm++;
+        }
+    }
+    n = tidal__rd_u64(&d->r);
+    if (d->r.bad || n > (d->r.n - d->r.pos) / 24) return tidal__sd_fail(d, "bad key count");
+    for (i = 0; i < n; i++) {
+        tidal_event_id id;
+        int64_t t;
+        id.hi = tidal__rd_u64(&d->r);
+        id.lo = tidal__rd_u64(&d->r);
+        t = (int64_t)tidal__rd_u64(&d->r);
+        if (d->r.bad || !(id.hi & TIDAL__IDEM_BIT)) return tidal__sd_fail(d, "bad key id");
+        if (!tidal__event_applied(db, id) && !tidal__event_mark(db, id, t)) return tidal__sd_fail(d, "out of memory");
+    }
+    return 1;
+}
+
+/* A throwaway ephemeral handle with db's signal types and cohort keys (profiles do not
+   shape state): install chunks are decoded into it first, so a bad one changes nothing. */
+static tidal_result tidal__scratch_open(tidal_db *db, tidal_db **out) {
+    tidal_signal_def sigs[TIDAL_SIGNAL_TYPES_MAX];
+    const char *ckeys[TIDAL_COHORT_KEYS_MAX];
+    tidal_config c;
+    uint32_t i;
+    memset(&c, 0, sizeof c);
+    memset(sigs, 0, sizeof sigs);
+    for (i = 0; i < db->n_sig; i++) {
+        sigs[i].name = db->sig[i].name;
+        sigs[i].half_life_s = db->sig[i].half_life_s;
+        sigs[i].windows = db->sig[i].windows;
+        sigs[i].permanent = db->sig[i].permanent;
+        sigs[i].negative = db->sig[i].negative;
+    }
+    for (i = 0; i < db->n_ckey; i++) ckeys[i] = db->ckey[i];
+    c.env = db->env;
+    c.allocator = &db->alloc;
+    c.schema.signals = sigs;
+    c.schema.signal_count = db->n_sig;
+    c.schema.cohort_keys = ckeys;
+    c.schema.cohort_key_count = db->n_ckey;
+    c.node = db->node;
+    return tidal_db_open(&c, out);
+}
+
+/* Decodes a chunk (after its flags byte) into d->db: the index when first, then a run of
+   entities and sessions of tenant. */
+static int tidal__sd_chunk(tidal__sd *d, uint32_t tenant, uint32_t flags) {
+    if ((flags & TIDAL__INSTALL_FIRST) && !tidal__sd_index_merge(d)) return 0;
+    if (!tidal__sd_tenant(d, tenant)) return 0;
+    return d->r.pos == d->r.n ? 1 : tidal__sd_fail(d, "trailing bytes");
+}
+
+/* NULL when the install chunk ev decodes and adds nothing db already holds (a first
+   chunk replaces the tenant, so it only has to decode). */
+static const char *tidal__install_check(tidal_db *db, const tidal__event *ev) {
+    tidal_db *s;
+    tidal__sd d;
+    uint32_t flags, i;
+    const char *why = NULL;
+    if (tidal__scratch_open(db, &s) != TIDAL_OK) return "out of memory";
+    flags = (uint8_t)ev->value[0];
+    memset(&d, 0, sizeof d);
+    d.db = s;
+    tidal__rd_init(&d.r, (const uint8_t *)ev->value + 1, ev->value_len - 1);
+    if (flags & ~(TIDAL__INSTALL_FIRST | TIDAL__INSTALL_LAST)) why = "bad install flags";
+    else if (!tidal__sd_chunk(&d, ev->tenant, flags)) why = d.why ? d.why : "bad install chunk";
+    else if (ev->id.hi != tidal__move_id(ev->tenant, 'i', ev->entity, ev->seq).hi ||
+             ev->seq != ((flags & TIDAL__INSTALL_LAST) ? TIDAL__INSTALL_LAST_SEQ : ev->seq) ||
+             ((flags & TIDAL__INSTALL_FIRST) && ev->seq && !(flags & TIDAL__INSTALL_LAST)))
+        why = "install chunk id does not match its migration and position";
+    if (!why && !(flags & TIDAL__INSTALL_FIRST)) {
+        for (i = 0; i < s->n_ents && !why; i++)
+            if (tidal__ent_find(db, ev->tenant, s->ents[i].id)) why = "install chunk repeats an entity";
+        for (i = 0; i < s->n_sess && !why; i++)
+            if (tidal__sess_find(db, ev->tenant, s->sess[i].id)) why = "install chunk repeats a session";
+    }
+    tidal_db_close(s);
+    return why;
+}
+
+static tidal_result tidal__apply_move(tidal_db *db, const tidal__event *ev) {
+    tidal__sd d;
+    uint32_t flags;
+    const char *why;
+    tidal_result r;
+    if (ev->kind == TIDAL__EV_DROP) {
+        if ((r = tidal__tenant_clear(db, ev->tenant)) != TIDAL_OK) return r;
+        db->stats.events_internal++;
+        return TIDAL_OK;
+    }
+    if ((why = tidal__install_check(db, ev)) != NULL)
+        return tidal__err(db, TIDAL_ERR_CORRUPT, "tenant %u install: %s", ev->tenant, why);
+    flags = (uint8_t)ev->value[0];
+    if ((flags & TIDAL__INSTALL_FIRST) && (r = tidal__tenant_clear(db, ev->tenant)) != TIDAL_OK) return r;
+    memset(&d, 0, sizeof d);
+    d.db = db;
+    tidal__rd_init(&d.r, (const uint8_t *)ev->value + 1, ev->value_len - 1);
+    if (!tidal__sd_chunk(&d, ev->tenant, flags)) { /* checked above: only memory is left */
+        db->fatal = 1;
+        return tidal__err(db, TIDAL_ERR_NOMEM, "tenant %u install: %s; reopen", ev->tenant, d.why ? d.why : "?");
+    }
+    db->stats.events_internal++;
+    return TIDAL_OK;
+}
+
+/* Entities and sessions of tenant with content, sorted by id into s->keys: entities first
+   (*ne of them), then sessions (*ns). */
+static void tidal__tenant_rows(tidal_db *db, uint32_t tenant, tidal__tscratch *s, uint32_t *ne, uint32_t *ns) {
+    uint32_t i, n = 0;
+    for (i = 0; i < db->n_ents; i++)
+        if (db->ents[i].tenant == tenant && !tidal__ent_empty(db, &db->ents[i])) {
+            s->keys[n].key = db->ents[i].id;
+            s->keys[n++].idx = i;
+        }
+    qsort(s->keys, n, sizeof *s->keys, tidal__sortkey_cmp);
+    *ne = n;
+    for (i = 0; i < db->n_sess; i++)
+        if (db->sess[i].tenant == tenant && !tidal__sess_empty(&db->sess[i])) {
+            s->keys[n].key = db->sess[i].id;
+            s->keys[n++].idx = i;
+        }
+    qsort(s->keys + *ne, n - *ne, sizeof *s->keys, tidal__sortkey_cmp);
+    *ns = n - *ne;
+}
+
+TIDAL_API tidal_result tidal_tenant_footprint(tidal_db *db, uint32_t tenant, uint64_t *entities,
+                                              uint64_t *sessions, uint64_t *bytes) {
+    tidal__tscratch s;
+    tidal__enc x;
+    uint32_t ne = 0, ns = 0;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!tidal__tscratch_get(db, &s)) {
+        tidal__tscratch_put(db, &s);
+        return tidal__err(db, TIDAL_ERR_NOMEM, "footprint scratch");
+    }
+    memset(&x, 0, sizeof x);
+    x.db = db;
+    tidal_blake3_init(&x.h);
+    tidal__enc_tenant(&x, db, tenant, s.keys, s.seen);
+    tidal__tenant_rows(db, tenant, &s, &ne, &ns);
+    tidal__tscratch_put(db, &s);
+    if (entities) *entities = ne;
+    if (sessions) *sessions = ns;
+    if (bytes) *bytes = ne + ns ? x.off + x.n : 0; /* the three counts' framing aside */
+    tidal__ok(db);
+    return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_tenant_export(tidal_db *db, uint32_t tenant, void *buf, size_t cap,
+                                           size_t *len) {
+    tidal__tscratch s;
+    tidal__enc *x;
+    tidal_result r = TIDAL_ERR_NOMEM;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!len || (cap && !buf)) return tidal__err(db, TIDAL_ERR_INVALID, "export: NULL len or buf");
+    x = (tidal__enc *)tidal__zalloc(db, sizeof(tidal__enc));
+    if (x && tidal__tscratch_get(db, &s)) {
+        uint8_t hdr[TIDAL__EXPORT_HDR], *w = hdr;
+        x->db = db;
+        x->to_mem = 1;
+        x->index_only = 1;
+        w = tidal__wr_le(w, TIDAL__EXPORT_MAGIC, 4);
+        w = tidal__wr_le(w, TIDAL__EXPORT_VERSION, 4);
+        w = tidal__wr_le(w, db->schema_fp, 8);
+        w = tidal__wr_le(w, tenant, 4);
+        w = tidal__wr_le(w, 0, 4);
+        w = tidal__wr_le(w, 0, 8); /* the body's length, patched below */
+        tidal__enc_bytes(x, hdr, sizeof hdr);
+        r = tidal__enc_index(x, db);
+        tidal__enc_tenant(x, db, tenant, s.keys, s.seen);
+        tidal__enc_flush(x);
+        if (r == TIDAL_OK) r = x->err;
+        if (r == TIDAL_OK) {
+            size_t n = (size_t)x->off;
+            *len = n + 32;
+            if (cap < n + 32) {
+                r = tidal__err(db, TIDAL_ERR_LIMIT, "export: %zu bytes needed", n + 32);
+            } else {
+                (void)tidal__wr_le(x->mem + 24, n - TIDAL__EXPORT_HDR, 8);
+                memcpy(buf, x->mem, n);
+                tidal_blake3(x->mem, n, (uint8_t *)buf + n);
+                tidal__ok(db);
+            }
+        }
+    }
+    if (x) {
+        tidal__tscratch_put(db, &s);
+        tidal__free(db, x->mem, x->mem_cap);
+        tidal__free(db, x, sizeof(tidal__enc));
+    }
+    return r == TIDAL_ERR_NOMEM ? tidal__err(db, r, "export: out of memory") : r;
+}
+
+#define TIDAL__INSTALL_VALUE_MAX (TIDAL_MSG_BYTES_MAX - 4096) /* one chunk ships in one message */
+
+/* One install chunk of s's copy of tenant: rows [*k, ...) of ts while under the chunk
+   budget (at least one), into a to_mem encoder. Returns 0 on allocation failure. */
+static int tidal__install_chunk(tidal_db *s, uint32_t tenant, tidal__tscratch *ts, uint32_t ne,
+                                uint32_t nrows, uint32_t *k, int first, tidal__enc *x) {
+    uint32_t ce = 0, cs = 0;
+    uint64_t at_e, at_s;
+    uint8_t flags = first ? TIDAL__INSTALL_FIRST : 0;
+    memset(x, 0, sizeof *x);
+    x->db = s;
+    x->to_mem = 1;
+    x->index_only = 1;
+    tidal__enc_bytes(x, &flags, 1);
+    if (first && tidal__enc_index(x, s) != TIDAL_OK) return 0;
+    at_e = x->off + x->n;
+    tidal__enc_u64(x, 0);
+    while (*k < ne && (ce == 0 || x->off + x->n < TIDAL_INSTALL_CHUNK_BYTES)) {
+        tidal__enc_entity(x, s, &s->ents[ts->keys[*k].idx], ts->seen);
+        ++*k, ++ce;
+    }
+    at_s = x->off + x->n;
+    tidal__enc_u64(x, 0);
+    while (*k >= ne && *k < nrows && (ce + cs == 0 || x->off + x->n < TIDAL_INSTALL_CHUNK_BYTES)) {
+        tidal__enc_session(x, s, &s->sess[ts->keys[*k].idx]);
+        ++*k, ++cs;
+    }
+    tidal__enc_flush(x);
+    if (x->err != TIDAL_OK) return 0;
+    if (*k == nrows) x->mem[0] |= TIDAL__INSTALL_LAST;
+    (void)tidal__wr_le(x->mem + at_e, ce, 8);
+    (void)tidal__wr_le(x->mem + at_s, cs, 8);
+    (void)tenant;
+    return 1;
+}
+
+/* Parses and checks an export into the scratch handle s. NULL on success, else why. */
+static const char *tidal__export_load(tidal_db *db, tidal_db *s, const uint8_t *p, size_t len, uint32_t *tenant) {
+    tidal__rd r;
+    tidal__sd d;
+    uint8_t sum[32];
+    uint64_t body;
+    if (len < TIDAL__EXPORT_HDR + 32) return "truncated";
+    tidal__rd_init(&r, p, len);
+    if (tidal__rd_u32(&r) != TIDAL__EXPORT_MAGIC) return "bad magic";
+    if (tidal__rd_u32(&r) != TIDAL__EXPORT_VERSION) return "unknown export version";
+    if (tidal__rd_u64(&r) != db->schema_fp) return "exported under another schema";
+    *tenant = tidal__rd_u32(&r);
+    if (tidal__rd_u32(&r) != 0) return "bad header";
+    body = tidal__rd_u64(&r);
+    if (body != len - TIDAL__EXPORT_HDR - 32) return "length mismatch";
+    tidal_blake3(p, len - 32, sum);
+    if (memcmp(sum, p + len - 32, 32)) return "checksum mismatch";
+    memset(&d, 0, sizeof d);
+    d.db = s;
+    tidal__rd_init(&d.r, p + TIDAL__EXPORT_HDR, (size_t)body);
+    if (!tidal__sd_index_merge(&d)) return d.why ? d.why : "bad index";
+    if (tidal__rd_u64(&d.r) != *tenant || d.r.bad) return "tenant mismatch";
+    if (!tidal__sd_tenant(&d, *tenant)) return d.why ? d.why : "bad tenant state";
+    return d.r.pos == d.r.n ? NULL : "trailing bytes";
+}
+
+TIDAL_API tidal_result tidal_tenant_install(tidal_db *db, const void *blob, size_t len,
+                                            uint64_t migration, uint32_t *chunks,
+                                            tidal_receipt *receipt) {
+    tidal_db *s = NULL;
+    tidal__tscratch ts;
+    tidal__enc *x = NULL;
+    uint32_t tenant = 0, ne = 0, ns = 0, k = 0, n = 0, i;
+    const char *why;
+    tidal_result r;
+    if (chunks) *chunks = 0;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!blob || !migration) return tidal__err(db, TIDAL_ERR_INVALID, "install: NULL export or zero migration");
+    if ((r = tidal__scratch_open(db, &s)) != TIDAL_OK) return tidal__err(db, r, "install: scratch handle");
+    memset(&ts, 0, sizeof ts);
+    if ((why = tidal__export_load(db, s, (const uint8_t *)blob, len, &tenant)) != NULL) {
+        tidal_db_close(s);
+        return tidal__err(db, TIDAL_ERR_CORRUPT, "install: %s", why);
+    }
+    /* Encode every chunk first: an export that cannot be cut into messages writes nothing. */
+    r = TIDAL_ERR_NOMEM;
+    if (tidal__tscratch_get(s, &ts)) {
+        uint32_t cap = 0;
+        tidal__tenant_rows(s, tenant, &ts, &ne, &ns);
+        r = TIDAL_OK;
+        do {
+            if (n == cap) {
+                tidal__enc *g = (tidal__enc *)tidal__realloc(s, x, sizeof *x * cap, sizeof *x * (cap ? 2 * cap : 4));
+                if (!g) {
+                    r = TIDAL_ERR_NOMEM;
+                    break;
+                }
+                x = g;
+                cap = cap ? 2 * cap : 4;
+            }
+            if (!tidal__install_chunk(s, tenant, &ts, ne, ne + ns, &k, n == 0, &x[n])) {
+                tidal__free(s, x[n].mem, x[n].mem_cap);
+                r = TIDAL_ERR_NOMEM;
+                break;
+            }
+            if (x[n++].off > TIDAL__INSTALL_VALUE_MAX) r = TIDAL_ERR_LIMIT;
+        } while (k < ne + ns);
+        for (i = 0; r == TIDAL_OK && i < n; i++) {
+            tidal__event ev;
+            int last = i + 1 == n;
+            memset(&ev, 0, sizeof ev);
+            ev.kind = TIDAL__EV_INSTALL;
+            ev.tenant = tenant;
+            ev.seq = last ? TIDAL__INSTALL_LAST_SEQ : i;
+            ev.id = tidal__move_id(tenant, 'i', migration, ev.seq);
+            ev.entity = migration;
+            ev.value = (const char *)x[i].mem;
+            ev.value_len = (uint32_t)x[i].off;
+            ev.hlc = tidal__hlc_now(db);
+            ev.time_ns = ev.hlc.wall_ns;
+            if ((r = tidal__write(db, &ev, last ? receipt : NULL)) == TIDAL_OK && db->wal_on && db->batch_len)
+                r = tidal__commit(db); /* a chunk per batch: every batch ships in one message */
+        }
+        for (i = 0; i < n; i++) tidal__free(s, x[i].mem, x[i].mem_cap);
+        tidal__free(s, x, sizeof *x * cap);
+    }
+    tidal__tscratch_put(s, &ts);
+    tidal_db_close(s);
+    if (r == TIDAL_ERR_LIMIT)
+        return tidal__err(db, r, "install: a row of tenant %u encodes to more than one message", tenant);
+    if (r == TIDAL_ERR_NOMEM) return tidal__err(db, r, "install: out of memory");
+    if (r == TIDAL_OK) {
+        if (chunks) *chunks = n;
+        tidal__ok(db);
+    }
+    return r;
+}
+
+TIDAL_API int tidal_tenant_installed(tidal_db *db, uint32_t tenant, uint64_t migration) {
+    return db && migration && tidal__event_applied(db, tidal__move_id(tenant, 'i', migration, TIDAL__INSTALL_LAST_SEQ));
+}
+
+TIDAL_API tidal_result tidal_tenant_drop(tidal_db *db, uint32_t tenant, uint64_t migration,
+                                         tidal_receipt *receipt) {
+    tidal__event ev;
+    tidal_result r;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!migration) return tidal__err(db, TIDAL_ERR_INVALID, "drop: zero migration");
+    memset(&ev, 0, sizeof ev);
+    ev.kind = TIDAL__EV_DROP;
+    ev.tenant = tenant;
+    ev.id = tidal__move_id(tenant, 'x', migration, 0);
+    ev.entity = migration;
+    ev.hlc = tidal__hlc_now(db);
+    ev.time_ns = ev.hlc.wall_ns;
+    r = tidal__write(db, &ev, receipt);
+    if (r == TIDAL_OK && db->wal_on && db->batch_len) r = tidal__commit(db);
+    return r;
+}
+
 // >>replication
 // Replica groups (DESIGN 5.2-5.5). One leader per epoch takes writes and ships each log
 // batch verbatim as soon as it is durable; followers fold the events (deduplicated by id)
@@ -6775,7 +7339,7 @@ enum {
 enum { TIDAL__CANDIDATE = 3 }; /* internal role beside tidal_role's FOLLOWER and LEADER */
 
 typedef struct tidal__msg_hdr {
-    uint32_t magic, version, type, from, to, incarnation;
+    uint32_t magic, version, type, group, from, to, incarnation;
     uint64_t epoch, a, b, c, d; /* per type, see the enum above and the handlers */
     uint32_t to_incarnation;    /* the receiver's life the sender meant (0 = any): an
                                    append filtered by a version vector fits only it */
@@ -6785,7 +7349,7 @@ typedef struct tidal__msg_hdr {
     uint8_t sum[32];
 } tidal__msg_hdr;
 
-/* Header layout: magic u32, version u16, header bytes u16, type u16, 2 zero bytes, from
+/* Header layout: magic u32, version u16, header bytes u16, type u16, group u16, from
    node u32, to node u32, sender incarnation u32, epoch u64, a u64, b u64, c u64, d u64,
    sender HLC wall ns u64 and logical u32, payload bytes u32, receiver incarnation u32,
    config version u32, BLAKE3 u8[32] of (header with this field zeroed) || payload. */
@@ -6794,7 +7358,7 @@ static void tidal__msg_hdr_put(uint8_t *w, const tidal__msg_hdr *h) {
     w = tidal__wr_le(w, h->version, 2);
     w = tidal__wr_le(w, TIDAL__MSG_HDR, 2);
     w = tidal__wr_le(w, h->type, 2);
-    w = tidal__wr_le(w, 0, 2);
+    w = tidal__wr_le(w, h->group, 2);
     w = tidal__wr_le(w, h->from, 4);
     w = tidal__wr_le(w, h->to, 4);
     w = tidal__wr_le(w, h->incarnation, 4);
@@ -6832,7 +7396,7 @@ static const char *tidal__msg_check(const tidal_db *db, const uint8_t *p, size_t
     h->version = (uint32_t)tidal__rd_le(&r, 2);
     if ((uint32_t)tidal__rd_le(&r, 2) != TIDAL__MSG_HDR) return "bad header size";
     h->type = (uint32_t)tidal__rd_le(&r, 2);
-    (void)tidal__rd_le(&r, 2);
+    h->group = (uint32_t)tidal__rd_le(&r, 2);
     h->from = tidal__rd_u32(&r);
     h->to = tidal__rd_u32(&r);
     h->incarnation = tidal__rd_u32(&r);
@@ -6855,7 +7419,21 @@ static const char *tidal__msg_check(const tidal_db *db, const uint8_t *p, size_t
     if (memcmp(sum, h->sum, 32)) return "checksum mismatch";
     if (h->type < TIDAL__MSG_APPEND || h->type > TIDAL__MSG_TYPE_MAX) return "unknown message type";
     if (h->to != tidal__node_word(db->node)) return "addressed to another node";
+    if (h->group != db->group) return "addressed to another replica group";
     return NULL;
+}
+
+TIDAL_API tidal_result tidal_message_group(const void *bytes, size_t len, uint32_t *group) {
+    tidal__rd r;
+    if (!bytes || !group) return TIDAL_ERR_INVALID;
+    if (len < TIDAL__MSG_HDR) return TIDAL_ERR_CORRUPT;
+    tidal__rd_init(&r, (const uint8_t *)bytes, len);
+    if (tidal__rd_u32(&r) != TIDAL__MSG_MAGIC || tidal__rd_le(&r, 2) != TIDAL_WIRE_FORMAT_VERSION ||
+        tidal__rd_le(&r, 2) != TIDAL__MSG_HDR)
+        return TIDAL_ERR_CORRUPT;
+    (void)tidal__rd_le(&r, 2);
+    *group = (uint32_t)tidal__rd_le(&r, 2);
+    return TIDAL_OK;
 }
 
 static int tidal__rep_index(const tidal_db *db, uint32_t node) {
@@ -6875,6 +7453,7 @@ static void tidal__rep_send5(tidal_db *db, uint32_t i, uint32_t type, uint64_t a
     h.magic = TIDAL__MSG_MAGIC;
     h.version = TIDAL_WIRE_FORMAT_VERSION;
     h.type = type;
+    h.group = db->group;
     h.from = tidal__node_word(db->node);
     h.to = tidal__node_word(db->rep[i]);
     h.incarnation = db->incarnation;
@@ -8044,6 +8623,7 @@ TIDAL_API tidal_result tidal_event_import(tidal_db *db, const void *event, size_
     why = tidal__event_get(db, &r, &ev, db->scratch_tags, db->cap_scratch_tags);
     if (!why && r.pos != len) why = "bytes after the event";
     if (!why && !ev.id.hi && !ev.id.lo) why = "zero event id";
+    if (!why && ev.kind >= TIDAL__EV_INSTALL) why = "install and drop events are not imported (tidal_tenant_install)";
     if (why) return tidal__err(db, TIDAL_ERR_CORRUPT, "event import: %s", why);
     tidal__hlc_recv(db, ev.hlc);
     db->importing = 1;

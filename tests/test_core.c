@@ -1199,6 +1199,206 @@ static void t_gather(void) {
     for (k = 0; k < 4; k++) tidal_db_close(sh[k].db);
 }
 
+
+/* ---- tenant migration: export, install, drop (DESIGN 5.7) ------------------------------ */
+
+typedef struct evlog { /* every event a handle wrote, back to back */
+    uint8_t *bytes;
+    size_t len, cap;
+    uint32_t n;
+} evlog;
+
+static void evlog_add(void *ctx, const void *event, size_t len) {
+    evlog *l = (evlog *)ctx;
+    while (l->len + len + 4 > l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 65536;
+        l->bytes = (uint8_t *)realloc(l->bytes, l->cap);
+        TT_CHECK(l->bytes != NULL);
+    }
+    memcpy(l->bytes + l->len, &len, 4); /* native: it never leaves the process */
+    memcpy(l->bytes + l->len + 4, event, len);
+    l->len += len + 4;
+    l->n++;
+}
+
+static void evlog_replay(evlog *l, tidal_db *db, uint64_t *dups) {
+    size_t at = 0;
+    while (at < l->len) {
+        uint32_t len;
+        tidal_receipt rc;
+        memcpy(&len, l->bytes + at, 4);
+        TT_EQ_INT(tidal_event_import(db, l->bytes + at + 4, len, &rc), TIDAL_OK);
+        *dups += (uint64_t)rc.duplicate;
+        at += 4 + len;
+    }
+}
+
+static void tenant_digest(tidal_db *db, uint32_t t, uint8_t out[32]) {
+    TT_EQ_INT(tidal_db_digest(db, t, out), TIDAL_OK);
+}
+
+/* Writes n_items items' worth of everything a tenant can hold. */
+static void mig_load(fixture *f, uint32_t tenant, uint32_t n_items, uint32_t salt) {
+    tidal_signal s;
+    tidal_tag tags[1];
+    tidal_id sess;
+    uint32_t i;
+    tags[0].key = "locale";
+    tags[0].value = "EU";
+    memset(&s, 0, sizeof s);
+    s.tenant = tenant;
+    for (i = 1; i <= n_items; i++) {
+        s.item = i;
+        s.type = i % 3;
+        s.weight = 1.0 + (double)((i * 7 + salt) % 5);
+        s.user = 1000 + i % 40;
+        s.cohort = i % 2 ? tags : NULL;
+        s.cohort_count = i % 2;
+        s.time_ns = f->clock.now_ns - (int64_t)(i % 97) * TIDAL_NS_PER_S;
+        TT_EQ_INT(tidal_signal_write(f->db, &s, NULL), TIDAL_OK);
+        if (i % 50 == 0) TT_EQ_INT(tidal_attr_set(f->db, tenant, i, "creator", "7", NULL), TIDAL_OK);
+    }
+    TT_EQ_INT(tidal_attr_set(f->db, tenant, 1001, "locale", "EU", NULL), TIDAL_OK);
+    TT_EQ_INT(tidal_negative_add(f->db, tenant, 1002, TIDAL_HIDE, 3, NULL), TIDAL_OK);
+    TT_EQ_INT(tidal_negative_add(f->db, tenant, 1003, TIDAL_MUTE, 7, NULL), TIDAL_OK);
+    TT_EQ_INT(tidal_session_start(f->db, tenant, 1004, 0, &sess), TIDAL_OK);
+    TT_EQ_INT(tidal_session_note(f->db, tenant, sess, 1, "hello", NULL), TIDAL_OK);
+    s.item = 5;
+    s.user = 0;
+    s.cohort = tags;
+    s.cohort_count = 1;
+    s.idem.key = "retry-1";
+    s.idem.key_len = 7;
+    s.idem.seq = salt;
+    TT_EQ_INT(tidal_signal_write(f->db, &s, NULL), TIDAL_OK);
+}
+
+static uint8_t *mig_export(tidal_db *db, uint32_t tenant, size_t *len) {
+    uint8_t *blob;
+    TT_EQ_INT(tidal_tenant_export(db, tenant, NULL, 0, len), TIDAL_ERR_LIMIT);
+    blob = (uint8_t *)malloc(*len);
+    TT_CHECK(blob != NULL);
+    TT_EQ_INT(tidal_tenant_export(db, tenant, blob, *len, len), TIDAL_OK);
+    return blob;
+}
+
+/* A tenant copied to another database equals the source (per-tenant digest, scores at a
+   later time), leaves the target's other tenants alone, and takes the source's later
+   events exactly once (the copied index drops the ones it holds); the state spans
+   several install chunks; a retried install writes nothing; a new one replaces the copy
+   (no double count); a drop leaves nothing of the tenant (footprint 0) and nothing else
+   changed; bad exports are refused and change nothing; tenant states refuse local writes
+   (TIDAL_ERR_MOVED) but never imports. */
+static void t_migrate_copy(void) {
+    fixture a, b;
+    evlog log;
+    uint8_t *blob, d1[32], d2[32], other[32], all[32];
+    size_t len;
+    uint32_t chunks = 0;
+    uint64_t ents = 0, sess = 0, bytes = 0, dups = 0;
+    tidal_signal_stats sa, sb;
+    tidal_tenant_config tc;
+    tidal_receipt rc;
+    tidal_signal s;
+    tidal_db_stats st;
+    memset(&log, 0, sizeof log);
+    fx_open(&a, 61);
+    fx_open(&b, 62);
+    tidal_db_set_event_hook(a.db, evlog_add, &log);
+    mig_load(&a, 1, 4000, 1);
+    mig_load(&a, 2, 300, 2);
+    mig_load(&b, 2, 500, 3); /* the target's own tenant 2 */
+    tenant_digest(b.db, 2, other);
+    blob = mig_export(a.db, 1, &len);
+    TT_EQ_INT(tidal_tenant_install(b.db, blob, len, 11, &chunks, &rc), TIDAL_OK);
+    TT_CHECK(chunks >= 2); /* ~4,000 items: more than one chunk */
+    TT_CHECK(tidal_tenant_installed(b.db, 1, 11));
+    TT_CHECK(!tidal_tenant_installed(b.db, 1, 12));
+    tenant_digest(a.db, 1, d1);
+    tenant_digest(b.db, 1, d2);
+    TT_CHECK(!memcmp(d1, d2, 32));
+    tenant_digest(b.db, 2, d2);
+    TT_CHECK(!memcmp(other, d2, 32));
+    a.clock.now_ns += 1800 * TIDAL_NS_PER_S;
+    b.clock.now_ns += 1800 * TIDAL_NS_PER_S;
+    TT_EQ_INT(tidal_signal_read(a.db, 1, 10, 1, NULL, 0, &sa), TIDAL_OK);
+    TT_EQ_INT(tidal_signal_read(b.db, 1, 10, 1, NULL, 0, &sb), TIDAL_OK);
+    TT_CHECK(sa.score == sb.score && sa.count[TIDAL_W_ALL] == sb.count[TIDAL_W_ALL] && sa.count[TIDAL_W_ALL] > 0);
+    /* More writes on the source: every event it ever wrote goes to the target; only the
+       new ones apply. */
+    mig_load(&a, 1, 200, 4);
+    evlog_replay(&log, b.db, &dups);
+    TT_CHECK(dups >= 4000); /* the copy held those */
+    tenant_digest(a.db, 1, d1);
+    tenant_digest(b.db, 1, d2);
+    TT_CHECK(!memcmp(d1, d2, 32));
+    /* A retry of the same install is a no-op; a new export under a new id replaces. */
+    tidal_db_stats_get(b.db, &st);
+    TT_EQ_INT(tidal_tenant_install(b.db, blob, len, 11, &chunks, &rc), TIDAL_OK);
+    TT_EQ_INT(rc.duplicate, 1);
+    free(blob);
+    blob = mig_export(a.db, 1, &len);
+    TT_EQ_INT(tidal_tenant_install(b.db, blob, len, 12, NULL, NULL), TIDAL_OK);
+    tenant_digest(b.db, 1, d2);
+    TT_CHECK(!memcmp(d1, d2, 32));
+    tenant_digest(b.db, 2, d2);
+    TT_CHECK(!memcmp(other, d2, 32));
+    /* Bad exports: refused, nothing changes. */
+    digest(b.db, all);
+    blob[len / 2] ^= 1;
+    TT_EQ_INT(tidal_tenant_install(b.db, blob, len, 13, NULL, NULL), TIDAL_ERR_CORRUPT);
+    blob[len / 2] ^= 1;
+    TT_EQ_INT(tidal_tenant_install(b.db, blob, len - 1, 13, NULL, NULL), TIDAL_ERR_CORRUPT);
+    TT_EQ_INT(tidal_tenant_install(b.db, blob, 10, 13, NULL, NULL), TIDAL_ERR_CORRUPT);
+    TT_EQ_INT(tidal_tenant_install(b.db, blob, len, 0, NULL, NULL), TIDAL_ERR_INVALID);
+    TT_EQ_INT(tidal_tenant_install(b.db, NULL, len, 13, NULL, NULL), TIDAL_ERR_INVALID);
+    digest(b.db, d2);
+    TT_CHECK(!memcmp(all, d2, 32));
+    TT_CHECK(!tidal_tenant_installed(b.db, 1, 13));
+    /* States: sealed and incoming refuse local writes, not imports. */
+    memset(&tc, 0, sizeof tc);
+    tc.tenant = 1;
+    tc.state = TIDAL_TENANT_SEALED;
+    TT_EQ_INT(tidal_tenant_set(a.db, &tc), TIDAL_OK);
+    tc.state = TIDAL_TENANT_INCOMING;
+    tc.config_version = 1;
+    TT_EQ_INT(tidal_tenant_set(b.db, &tc), TIDAL_OK);
+    memset(&s, 0, sizeof s);
+    s.tenant = 1;
+    s.item = 9;
+    s.weight = 1;
+    digest(a.db, all);
+    TT_EQ_INT(tidal_signal_write(a.db, &s, NULL), TIDAL_ERR_MOVED);
+    TT_EQ_INT(tidal_attr_set(a.db, 1, 9, "k", "v", NULL), TIDAL_ERR_MOVED);
+    TT_EQ_INT(tidal_signal_write(b.db, &s, NULL), TIDAL_ERR_MOVED);
+    digest(a.db, d1);
+    TT_CHECK(!memcmp(all, d1, 32));
+    s.tenant = 2; /* other tenants are not affected */
+    TT_EQ_INT(tidal_signal_write(a.db, &s, NULL), TIDAL_OK);
+    tc.state = 3;
+    TT_EQ_INT(tidal_tenant_set(a.db, &tc), TIDAL_ERR_INVALID);
+    /* The drop: tenant 1 leaves a; tenant 2 is as it was. */
+    tenant_digest(a.db, 2, other);
+    TT_EQ_INT(tidal_tenant_footprint(a.db, 1, &ents, &sess, &bytes), TIDAL_OK);
+    TT_CHECK(ents == 4000 && sess == 2 && bytes > 100000); /* users 1000..1039 are items too */
+    TT_EQ_INT(tidal_tenant_drop(a.db, 1, 11, &rc), TIDAL_OK);
+    TT_EQ_INT(rc.duplicate, 0);
+    TT_EQ_INT(tidal_tenant_footprint(a.db, 1, &ents, &sess, &bytes), TIDAL_OK);
+    TT_CHECK(ents == 0 && sess == 0 && bytes == 0);
+    TT_EQ_INT(tidal_tenant_usage(a.db, 1, &ents, NULL), TIDAL_OK);
+    TT_EQ_INT(ents, 0);
+    tenant_digest(a.db, 2, d1);
+    TT_CHECK(!memcmp(other, d1, 32));
+    TT_EQ_INT(tidal_signal_read(a.db, 1, 10, 1, NULL, 0, &sa), TIDAL_OK);
+    TT_CHECK(sa.count[TIDAL_W_ALL] == 0);
+    TT_EQ_INT(tidal_tenant_drop(a.db, 1, 11, &rc), TIDAL_OK);
+    TT_EQ_INT(rc.duplicate, 1);
+    free(blob);
+    free(log.bytes);
+    tidal_db_close(a.db);
+    tidal_db_close(b.db);
+}
+
 static const tt_case tt_cases[] = {
     TT_CASE(t_decay_orders_and_analytic),
     TT_CASE(t_decay_duplicates_are_noops),
@@ -1218,6 +1418,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_route),
     TT_CASE(t_tenant_limits),
     TT_CASE(t_gather),
+    TT_CASE(t_migrate_copy),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
