@@ -10,7 +10,7 @@ CFLAGS ?= $(OPT)
 SAN = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 B = build
 HDR = tidal.h
-TESTS = test_core test_blake3 test_parse test_sim_disk test_sim_net test_durability test_replication test_multiregion test_uat
+TESTS = test_core test_blake3 test_parse test_sim_disk test_sim_net test_durability test_replication test_multiregion test_migration test_uat
 EXAMPLES = quickstart durable demo
 FUZZERS = fuzz_query fuzz_wal fuzz_snapshot fuzz_message fuzz_merge
 
@@ -29,6 +29,7 @@ $(B)/asan_test_%: tests/test_%.c $(HDR) tidal_sim.h tests/*.h | $(B)
 
 $(B)/%: examples/%.c $(HDR) tidal_sim.h | $(B)
 	$(CC) $(STRICT) $(CFLAGS) -o $@ $< -lm
+$(B)/demo: tests/uat_scenario.h
 
 $(B)/replay_%: fuzz/%.c fuzz/replay_main.c $(HDR) tidal_sim.h fuzz/*.h | $(B)
 	$(CC) $(STRICT) $(SAN) -o $@ fuzz/$*.c fuzz/replay_main.c -lm

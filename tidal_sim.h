@@ -627,6 +627,77 @@ TIDAL_API tidal_result tidal_sim_cluster_truth(tidal_sim_cluster *c,
                                                int (*keep)(void *ctx, tidal_event_id id),
                                                void *ctx, tidal_db **out);
 
+/* ---- Replica groups and the control plane (DESIGN 5.1, 5.7) -----------------------------
+   Group 0 is every region on every shard (the cluster's data group). A node runs one
+   member per group its region is in - one group per distinct placement, not per tenant -
+   each a tidal_db of its own in its own directory on the node's disk, told apart on the
+   wire by config.group; a crash takes all of a node's members down together. Group 1 is
+   the control plane, started by the first tidal_sim_cluster_tenant_set. */
+
+#ifndef TIDAL_SIM_GROUPS_MAX
+#define TIDAL_SIM_GROUPS_MAX 8
+#endif
+#ifndef TIDAL_SIM_TENANTS_MAX
+#define TIDAL_SIM_TENANTS_MAX 16 /* tenants the control plane keeps records of */
+#endif
+#define TIDAL_SIM_CONTROL_GROUP 1u
+
+/* Runs a group for placement (bit r = region r) on every shard, its lowest region's
+   members leading epoch 1. Returns its id (the existing one if that placement runs
+   already), or -1: a bad placement, no room, or a member node down (try again later). */
+TIDAL_API int tidal_sim_cluster_group_add(tidal_sim_cluster *c, uint32_t placement);
+TIDAL_API uint32_t tidal_sim_cluster_group_placement(const tidal_sim_cluster *c, uint32_t group);
+/* Node (region, shard)'s member of group (NULL when it has none or the node is down). */
+TIDAL_API tidal_db *tidal_sim_cluster_group_db(const tidal_sim_cluster *c, uint32_t group,
+                                               uint16_t region, uint16_t shard);
+/* The region leading group's shard at the highest epoch, or -1. */
+TIDAL_API int tidal_sim_cluster_group_leader(const tidal_sim_cluster *c, uint32_t group,
+                                             uint16_t shard);
+
+typedef enum tidal_sim_move_phase {
+    TIDAL_SIM_MOVE_NONE = 0,
+    TIDAL_SIM_MOVE_COPY = 1,   /* the target catches up (snapshot + forwarded log) */
+    TIDAL_SIM_MOVE_SEAL = 2,   /* the source refuses local writes; copies compared */
+    TIDAL_SIM_MOVE_SWITCH = 3, /* the target owns it; the source drops it */
+    TIDAL_SIM_MOVE_DONE = 4    /* the source's copy is collected everywhere */
+} tidal_sim_move_phase;
+
+typedef struct tidal_sim_tenant_info {
+    uint32_t group;       /* the owning group, as published (routing follows it) */
+    uint32_t placement;   /* that group's regions */
+    uint64_t version;     /* the tenant's config version */
+    int phase;            /* tidal_sim_move_phase of its last migration */
+    uint32_t target;      /* moving: the group it moves to; after SWITCH the old one */
+    int64_t start_ns, switch_ns, done_ns; /* of the last migration (cluster time), 0 = not yet */
+    uint64_t copies;      /* installs run by the coordinator (all tenants) */
+    uint64_t forwarded;   /* events forwarded to targets (all tenants) */
+    uint32_t coordinator_restarts;
+} tidal_sim_tenant_info;
+
+/* Registers or updates a tenant with the control plane: its limits, and its placement
+   (0 = every region) on first registration. Every member of every group gets the config
+   (state ACTIVE where it is owned, SEALED elsewhere), now and after each restart; the
+   record is written through to the control plane group. TIDAL_ERR_LIMIT during a
+   migration of it or when TIDAL_SIM_TENANTS_MAX are registered; TIDAL_ERR_UNAVAILABLE
+   when a group cannot be started (a node down). */
+TIDAL_API tidal_result tidal_sim_cluster_tenant_set(tidal_sim_cluster *c,
+                                                    const tidal_tenant_config *cfg);
+/* Starts moving tenant to placement; the coordinator does the rest as the cluster runs
+   (see >>sim_control). TIDAL_ERR_LIMIT when a migration of it is under way,
+   TIDAL_ERR_UNAVAILABLE when the target group cannot start now, TIDAL_ERR_NOT_FOUND for
+   an unregistered tenant. */
+TIDAL_API tidal_result tidal_sim_cluster_migrate(tidal_sim_cluster *c, uint32_t tenant,
+                                                 uint32_t placement);
+TIDAL_API tidal_result tidal_sim_cluster_tenant(const tidal_sim_cluster *c, uint32_t tenant,
+                                                tidal_sim_tenant_info *out);
+/* The router: the tenant's owning group (0 for unregistered tenants), its member on
+   (region, shard), and the region leading it on shard. */
+TIDAL_API uint32_t tidal_sim_cluster_tenant_group(const tidal_sim_cluster *c, uint32_t tenant);
+TIDAL_API tidal_db *tidal_sim_cluster_tenant_db(const tidal_sim_cluster *c, uint32_t tenant,
+                                                uint16_t region, uint16_t shard);
+TIDAL_API int tidal_sim_cluster_tenant_leader(const tidal_sim_cluster *c, uint32_t tenant,
+                                              uint16_t shard);
+
 #ifdef __cplusplus
 }
 #endif
@@ -2340,6 +2411,37 @@ static void tidal_sim__put64(uint8_t *w, uint64_t v) {
     for (i = 0; i < 8; i++) w[i] = (uint8_t)(v >> (8 * i));
 }
 
+/* One replica group member a node runs: its config, handle, and the hook's context. */
+typedef struct tidal_sim__slot {
+    tidal_sim_cluster *c;
+    uint32_t node, group;
+    tidal_config dbcfg;
+    tidal_node_ref replicas[TIDAL_REPLICAS_MAX];
+    char path[16];
+    tidal_db *db;
+} tidal_sim__slot;
+
+/* The control plane's record of one tenant (stored as an attribute in its group). */
+typedef struct tidal_sim__trec {
+    uint32_t tenant, group, target, attempts;
+    int phase;
+    uint64_t version, migration;
+} tidal_sim__trec;
+
+/* The coordinator's memory for one tenant's migration (lost when it moves or crashes). */
+typedef struct tidal_sim__mig {
+    int installed[TIDAL_SIM_NODES_MAX], pending[TIDAL_SIM_NODES_MAX]; /* per shard: the copy */
+    int dropping[TIDAL_SIM_NODES_MAX];  /* per shard: the source's drop */
+    int active[TIDAL_SIM_NODES_MAX];    /* per node: a target member seen holding the copy */
+    tidal_receipt imp[TIDAL_SIM_NODES_MAX]; /* per shard: the last forwarded import, on on[s] */
+    int imported[TIDAL_SIM_NODES_MAX];
+    uint32_t attempts;
+    tidal_receipt rc[TIDAL_SIM_NODES_MAX];
+    tidal_db *on[TIDAL_SIM_NODES_MAX];        /* the handle a pending write went to */
+    uint8_t *fwd[TIDAL_SIM_NODES_MAX];        /* per shard: events to forward (u32 len, bytes)* */
+    size_t fwd_len[TIDAL_SIM_NODES_MAX], fwd_cap[TIDAL_SIM_NODES_MAX];
+} tidal_sim__mig;
+
 struct tidal_sim_cluster {
     tidal_sim_cluster_config cfg;
     tidal_sim_net *net;
@@ -2348,11 +2450,13 @@ struct tidal_sim_cluster {
     struct {
         tidal_sim_disk *disk;
         tidal_sim_env env;
-        tidal_config dbcfg;
-        tidal_node_ref replicas[TIDAL_REPLICAS_MAX];
-        tidal_db *db;
         int64_t skew_ns;
+        uint32_t life;          /* restarts so far */
+        tidal_sim__slot g[TIDAL_SIM_GROUPS_MAX];
     } node[TIDAL_SIM_NODES_MAX];
+    uint32_t n_groups;
+    uint32_t placement[TIDAL_SIM_GROUPS_MAX]; /* 0: unused */
+    int only_shard[TIDAL_SIM_GROUPS_MAX];     /* -1: every shard */
     struct tidal_blake3 trace;
     void (*observer)(void *ctx, tidal_sim_cluster *c);
     void *observer_ctx;
@@ -2365,6 +2469,19 @@ struct tidal_sim_cluster {
     uint32_t set_cap;
     tidal_sim_disk *truth_disk;
     tidal_sim_env truth_env;
+    /* control plane (started by the first tenant call) */
+    int ctl_on, ctl_region;    /* the region whose coordinator runs (its memory is mig[]) */
+    tidal_db *ctl_db;          /* the handle it runs beside: another one means a restart */
+    uint32_t n_ten;
+    tidal_tenant_config ten_cfg[TIDAL_SIM_TENANTS_MAX]; /* the host's limits per tenant */
+    tidal_sim__trec pub[TIDAL_SIM_TENANTS_MAX];  /* published: QUORUM-acknowledged */
+    tidal_sim__trec want[TIDAL_SIM_TENANTS_MAX]; /* being written */
+    int writing[TIDAL_SIM_TENANTS_MAX];
+    tidal_receipt ctl_rc[TIDAL_SIM_TENANTS_MAX];
+    tidal_sim__mig *mig[TIDAL_SIM_TENANTS_MAX];
+    uint32_t ctl_life, ctl_restarts;
+    uint64_t ctl_migrations, forwarded, copies;
+    int64_t start_ns[TIDAL_SIM_TENANTS_MAX], switch_ns[TIDAL_SIM_TENANTS_MAX], done_ns[TIDAL_SIM_TENANTS_MAX];
 };
 
 static uint64_t tidal_sim__get64(const uint8_t *p) {
@@ -2374,14 +2491,19 @@ static uint64_t tidal_sim__get64(const uint8_t *p) {
     return v;
 }
 
+static void tidal_sim__forward(tidal_sim_cluster *c, const tidal_sim__slot *sl, const uint8_t *p, size_t len);
+
 /* The event hook of every node: an encoded event starts with kind u8, tenant u32, id hi
-   u64, id lo u64. Records it unless its id is already known. */
+   u64, id lo u64. Records it unless its id is already known; a tenant on the move also
+   gets it forwarded to its new group (>>sim_control). */
 static void tidal_sim__record(void *ctx, const void *event, size_t len) {
-    tidal_sim_cluster *c = (tidal_sim_cluster *)ctx;
+    tidal_sim__slot *sl = (tidal_sim__slot *)ctx;
+    tidal_sim_cluster *c = sl->c;
     const uint8_t *p = (const uint8_t *)event;
     uint64_t hi, lo;
     uint32_t k, mask;
     TIDAL_SIM_ASSERT(len >= 21);
+    if (c->n_ten) tidal_sim__forward(c, sl, p, len);
     hi = tidal_sim__get64(p + 5);
     lo = tidal_sim__get64(p + 13);
     if ((c->n_ev + 1) * 2 > c->set_cap) { /* grow the id set to keep it half empty */
@@ -2422,6 +2544,56 @@ static uint32_t tidal_sim__ci(const tidal_sim_cluster *c, uint16_t region, uint1
     return (uint32_t)region * c->cfg.shards + shard;
 }
 
+/* Does node i run a member of group g? */
+static int tidal_sim__hosts(const tidal_sim_cluster *c, uint32_t i, uint32_t g) {
+    uint32_t r = i / c->cfg.shards, s = i % c->cfg.shards;
+    return g < TIDAL_SIM_GROUPS_MAX && c->placement[g] && (c->placement[g] >> r & 1u) &&
+           (c->only_shard[g] < 0 || (uint32_t)c->only_shard[g] == s);
+}
+
+/* Sets up node i's member of group g (closed; restart opens it). */
+static void tidal_sim__slot_init(tidal_sim_cluster *c, uint32_t i, uint32_t g, int bootstrap) {
+    tidal_sim__slot *sl = &c->node[i].g[g];
+    uint32_t r, k = 0, s = i % c->cfg.shards;
+    memset(sl, 0, sizeof *sl);
+    sl->c = c;
+    sl->node = i;
+    sl->group = g;
+    for (r = 0; r < c->cfg.regions; r++)
+        if (c->placement[g] >> r & 1u) {
+            sl->replicas[k].region = (uint16_t)r;
+            sl->replicas[k++].shard = (uint16_t)s;
+        }
+    if (g == 0) snprintf(sl->path, sizeof sl->path, "db");
+    else snprintf(sl->path, sizeof sl->path, "g%u", g);
+    sl->dbcfg.env = &c->node[i].env.env;
+    sl->dbcfg.path = sl->path;
+    sl->dbcfg.node.region = (uint16_t)(i / c->cfg.shards);
+    sl->dbcfg.node.shard = (uint16_t)s;
+    sl->dbcfg.replicas = sl->replicas;
+    sl->dbcfg.replica_count = k;
+    sl->dbcfg.group = g;
+    sl->dbcfg.schema = c->cfg.schema;
+    sl->dbcfg.segment_bytes_max = c->cfg.segment_bytes_max;
+    sl->dbcfg.heartbeat_ns = c->cfg.heartbeat_ns;
+    sl->dbcfg.election_timeout_ns = c->cfg.election_timeout_ns;
+    sl->dbcfg.availability_mode = g == TIDAL_SIM_CONTROL_GROUP ? 0 : c->cfg.availability_mode;
+    sl->dbcfg.quorum_wait_ns = c->cfg.quorum_wait_ns;
+    sl->dbcfg.group_bootstrap = bootstrap; /* a brand-new group: its members know it is new */
+}
+
+static void tidal_sim__push_tenants(tidal_sim_cluster *c, uint32_t i);
+
+static tidal_result tidal_sim__slot_open(tidal_sim_cluster *c, uint32_t i, uint32_t g) {
+    tidal_sim__slot *sl = &c->node[i].g[g];
+    tidal_result r;
+    if (sl->db) return TIDAL_OK;
+    r = tidal_db_open(&sl->dbcfg, &sl->db);
+    sl->dbcfg.group_bootstrap = 0; /* later opens are restarts */
+    if (r == TIDAL_OK) tidal_db_set_event_hook(sl->db, tidal_sim__record, sl);
+    return r;
+}
+
 TIDAL_API tidal_sim_cluster *tidal_sim_cluster_new(const tidal_sim_cluster_config *cfg) {
     tidal_sim_cluster *c;
     uint32_t r, s;
@@ -2441,10 +2613,13 @@ TIDAL_API tidal_sim_cluster *tidal_sim_cluster_new(const tidal_sim_cluster_confi
     c->net = tidal_sim_net_new(tidal_sim__mix(cfg->seed ^ UINT64_C(0x6e6574)));
     c->now = c->cfg.start_ns;
     c->next_tick = c->now + c->cfg.tick_ns;
+    c->n_groups = 2; /* 0: every region; 1: the control plane, once started */
+    c->placement[0] = (1u << c->cfg.regions) - 1;
+    c->only_shard[0] = -1;
     tidal_blake3_init(&c->trace);
     for (r = 0; r < c->cfg.regions; r++)
         for (s = 0; s < c->cfg.shards; s++) {
-            uint32_t i = r * c->cfg.shards + s, k;
+            uint32_t i = r * c->cfg.shards + s;
             tidal_node_ref self;
             self.region = (uint16_t)r;
             self.shard = (uint16_t)s;
@@ -2452,38 +2627,28 @@ TIDAL_API tidal_sim_cluster *tidal_sim_cluster_new(const tidal_sim_cluster_confi
             tidal_sim_env_init(&c->node[i].env, c->node[i].disk, c->now,
                                tidal_sim__mix(cfg->seed ^ (UINT64_C(0xe4f) << 20) ^ i));
             tidal_sim_env_attach_net(&c->node[i].env, c->net, self);
-            for (k = 0; k < c->cfg.regions; k++) {
-                c->node[i].replicas[k].region = (uint16_t)k;
-                c->node[i].replicas[k].shard = (uint16_t)s;
-            }
-            c->node[i].dbcfg.env = &c->node[i].env.env;
-            c->node[i].dbcfg.path = "db";
-            c->node[i].dbcfg.node = self;
-            c->node[i].dbcfg.replicas = c->node[i].replicas;
-            c->node[i].dbcfg.replica_count = c->cfg.regions;
-            c->node[i].dbcfg.schema = c->cfg.schema;
-            c->node[i].dbcfg.segment_bytes_max = c->cfg.segment_bytes_max;
-            c->node[i].dbcfg.heartbeat_ns = c->cfg.heartbeat_ns;
-            c->node[i].dbcfg.election_timeout_ns = c->cfg.election_timeout_ns;
-            c->node[i].dbcfg.availability_mode = c->cfg.availability_mode;
-            c->node[i].dbcfg.quorum_wait_ns = c->cfg.quorum_wait_ns;
-            c->node[i].dbcfg.group_bootstrap = 1; /* a new group: (0, s) leads epoch 1 */
+            tidal_sim__slot_init(c, i, 0, 1); /* a new group: (0, s) leads epoch 1 */
             if (tidal_sim_cluster_restart(c, (uint16_t)r, (uint16_t)s) != TIDAL_OK) {
                 tidal_sim_cluster_free(c);
                 return NULL;
             }
-            c->node[i].dbcfg.group_bootstrap = 0; /* later opens are restarts */
         }
     return c;
 }
 
 TIDAL_API void tidal_sim_cluster_free(tidal_sim_cluster *c) {
-    uint32_t i;
+    uint32_t i, g, s;
     if (!c) return;
     for (i = 0; i < c->n; i++) {
-        if (c->node[i].db) tidal_db_close(c->node[i].db);
+        for (g = 0; g < TIDAL_SIM_GROUPS_MAX; g++)
+            if (c->node[i].g[g].db) tidal_db_close(c->node[i].g[g].db);
         tidal_sim_disk_free(c->node[i].disk);
     }
+    for (i = 0; i < TIDAL_SIM_TENANTS_MAX; i++)
+        if (c->mig[i]) {
+            for (s = 0; s < TIDAL_SIM_NODES_MAX; s++) free(c->mig[i]->fwd[s]);
+            free(c->mig[i]);
+        }
     tidal_sim_net_free(c->net);
     if (c->truth_disk) tidal_sim_disk_free(c->truth_disk);
     free(c->ev_bytes);
@@ -2493,7 +2658,15 @@ TIDAL_API void tidal_sim_cluster_free(tidal_sim_cluster *c) {
 }
 
 TIDAL_API tidal_db *tidal_sim_cluster_db(const tidal_sim_cluster *c, uint16_t region, uint16_t shard) {
-    return c->node[tidal_sim__ci(c, region, shard)].db;
+    return c->node[tidal_sim__ci(c, region, shard)].g[0].db;
+}
+TIDAL_API tidal_db *tidal_sim_cluster_group_db(const tidal_sim_cluster *c, uint32_t group, uint16_t region,
+                                               uint16_t shard) {
+    uint32_t i = tidal_sim__ci(c, region, shard);
+    return tidal_sim__hosts(c, i, group) ? c->node[i].g[group].db : NULL;
+}
+TIDAL_API uint32_t tidal_sim_cluster_group_placement(const tidal_sim_cluster *c, uint32_t group) {
+    return group < TIDAL_SIM_GROUPS_MAX ? c->placement[group] : 0;
 }
 TIDAL_API tidal_sim_disk *tidal_sim_cluster_disk(const tidal_sim_cluster *c, uint16_t region,
                                                  uint16_t shard) {
@@ -2512,6 +2685,35 @@ TIDAL_API void tidal_sim_cluster_set_observer(tidal_sim_cluster *c,
     c->observer_ctx = ctx;
 }
 
+/* Adds group g (placement, on one shard or all) and opens its members; -1 if a member
+   node is down (a new group's first member must lead epoch 1: it is created whole). */
+static int tidal_sim__group_new(tidal_sim_cluster *c, uint32_t g, uint32_t placement, int only_shard) {
+    uint32_t i;
+    if (g >= TIDAL_SIM_GROUPS_MAX) return -1;
+    c->placement[g] = placement;
+    c->only_shard[g] = only_shard;
+    for (i = 0; i < c->n; i++)
+        if (tidal_sim__hosts(c, i, g) && !c->node[i].g[0].db) {
+            c->placement[g] = 0; /* a member is down: try again once it is back */
+            return -1;
+        }
+    for (i = 0; i < c->n; i++)
+        if (tidal_sim__hosts(c, i, g)) {
+            tidal_sim__slot_init(c, i, g, 1);
+            if (tidal_sim__slot_open(c, i, g) != TIDAL_OK) TIDAL_SIM_ASSERT(!"opening a new group member");
+        }
+    if (g == c->n_groups) c->n_groups++;
+    return (int)g;
+}
+
+TIDAL_API int tidal_sim_cluster_group_add(tidal_sim_cluster *c, uint32_t placement) {
+    uint32_t g;
+    if (!placement || placement >> c->cfg.regions) return -1;
+    for (g = 0; g < c->n_groups; g++)
+        if (g != TIDAL_SIM_CONTROL_GROUP && c->placement[g] == placement) return (int)g;
+    return tidal_sim__group_new(c, c->n_groups, placement, -1);
+}
+
 static void tidal_sim__cluster_clock(tidal_sim_cluster *c, int64_t t) {
     uint32_t i;
     TIDAL_SIM_ASSERT(t >= c->now);
@@ -2524,21 +2726,25 @@ static void tidal_sim__cluster_clock(tidal_sim_cluster *c, int64_t t) {
 
 static void tidal_sim__cluster_deliver(tidal_sim_cluster *c, const tidal_sim_msg *m) {
     uint8_t w[32];
-    uint32_t i = tidal_sim__ci(c, m->to.region, m->to.shard);
+    uint32_t i = tidal_sim__ci(c, m->to.region, m->to.shard), g = 0;
     tidal_sim__put64(w, (uint64_t)m->deliver_ns);
     tidal_sim__put64(w + 8, (uint64_t)m->from.region << 16 | m->from.shard);
     tidal_sim__put64(w + 16, (uint64_t)m->to.region << 16 | m->to.shard);
     tidal_sim__put64(w + 24, (uint64_t)m->len);
     tidal_blake3_update(&c->trace, w, 32);
     tidal_blake3_update(&c->trace, m->bytes, m->len);
-    if (c->node[i].db) (void)tidal_node_receive(c->node[i].db, m->from, m->bytes, m->len);
+    if (tidal_message_group(m->bytes, m->len, &g) != TIDAL_OK) g = 0; /* group 0 counts it corrupt */
+    if (g < TIDAL_SIM_GROUPS_MAX && c->node[i].g[g].db)
+        (void)tidal_node_receive(c->node[i].g[g].db, m->from, m->bytes, m->len);
 }
+
+static void tidal_sim__control_step(tidal_sim_cluster *c);
 
 TIDAL_API void tidal_sim_cluster_run(tidal_sim_cluster *c, int64_t until_ns) {
     for (;;) {
         int64_t next = tidal_sim_net_next_ns(c->net);
         tidal_sim_msg m;
-        uint32_t i;
+        uint32_t i, g;
         if (c->next_tick < next) next = c->next_tick;
         if (next > until_ns) break;
         if (next > c->now) tidal_sim__cluster_clock(c, next);
@@ -2549,7 +2755,9 @@ TIDAL_API void tidal_sim_cluster_run(tidal_sim_cluster *c, int64_t until_ns) {
         }
         if (c->now >= c->next_tick) {
             for (i = 0; i < c->n; i++)
-                if (c->node[i].db) (void)tidal_db_tick(c->node[i].db, 0);
+                for (g = 0; g < c->n_groups; g++)
+                    if (c->node[i].g[g].db) (void)tidal_db_tick(c->node[i].g[g].db, 0);
+            if (c->ctl_on) tidal_sim__control_step(c);
             c->next_tick += c->cfg.tick_ns;
             if (c->observer) c->observer(c->observer_ctx, c);
         }
@@ -2558,32 +2766,43 @@ TIDAL_API void tidal_sim_cluster_run(tidal_sim_cluster *c, int64_t until_ns) {
 }
 
 TIDAL_API void tidal_sim_cluster_crash(tidal_sim_cluster *c, uint16_t region, uint16_t shard) {
-    uint32_t i = tidal_sim__ci(c, region, shard);
+    uint32_t i = tidal_sim__ci(c, region, shard), g;
     tidal_node_ref ref;
     ref.region = region;
     ref.shard = shard;
-    if (!c->node[i].db) return;
-    tidal_sim_disk_crash(c->node[i].disk); /* first: the close below must not write */
-    tidal_db_close(c->node[i].db);
-    c->node[i].db = NULL;
+    if (!c->node[i].g[0].db) return;
+    tidal_sim_disk_crash(c->node[i].disk); /* first: the closes below must not write */
+    for (g = 0; g < c->n_groups; g++)
+        if (c->node[i].g[g].db) {
+            tidal_db_close(c->node[i].g[g].db);
+            c->node[i].g[g].db = NULL;
+        }
     tidal_sim_net_set_down(c->net, ref, 1);
 }
 
 TIDAL_API tidal_result tidal_sim_cluster_restart(tidal_sim_cluster *c, uint16_t region,
                                                  uint16_t shard) {
-    uint32_t i = tidal_sim__ci(c, region, shard);
+    uint32_t i = tidal_sim__ci(c, region, shard), g;
     tidal_node_ref ref;
-    tidal_result r;
+    tidal_result r = TIDAL_OK;
     ref.region = region;
     ref.shard = shard;
-    if (c->node[i].db) return TIDAL_OK;
+    if (c->node[i].g[0].db) return TIDAL_OK;
     if (tidal_sim_disk_is_down(c->node[i].disk)) tidal_sim_disk_restart(c->node[i].disk);
-    r = tidal_db_open(&c->node[i].dbcfg, &c->node[i].db);
-    if (r == TIDAL_OK) {
-        tidal_sim_net_set_down(c->net, ref, 0);
-        tidal_db_set_event_hook(c->node[i].db, tidal_sim__record, c);
+    c->node[i].life++;
+    for (g = 0; g < c->n_groups && r == TIDAL_OK; g++)
+        if (tidal_sim__hosts(c, i, g)) r = tidal_sim__slot_open(c, i, g);
+    if (r != TIDAL_OK) {
+        for (g = 0; g < c->n_groups; g++)
+            if (c->node[i].g[g].db) {
+                tidal_db_close(c->node[i].g[g].db);
+                c->node[i].g[g].db = NULL;
+            }
+        return r;
     }
-    return r;
+    tidal_sim_net_set_down(c->net, ref, 0);
+    if (c->n_ten) tidal_sim__push_tenants(c, i); /* the host loads the control plane's config */
+    return TIDAL_OK;
 }
 
 TIDAL_API void tidal_sim_cluster_wipe(tidal_sim_cluster *c, uint16_t region, uint16_t shard) {
@@ -2600,13 +2819,13 @@ TIDAL_API void tidal_sim_cluster_skew(tidal_sim_cluster *c, uint16_t region, uin
     c->node[i].skew_ns = skew_ns;
 }
 
-TIDAL_API int tidal_sim_cluster_leader(const tidal_sim_cluster *c, uint16_t shard) {
+TIDAL_API int tidal_sim_cluster_group_leader(const tidal_sim_cluster *c, uint32_t group, uint16_t shard) {
     int best = -1;
     uint64_t epoch = 0;
     uint16_t r;
     for (r = 0; r < c->cfg.regions; r++) {
         tidal_node_status st;
-        tidal_db *db = c->node[tidal_sim__ci(c, r, shard)].db;
+        tidal_db *db = tidal_sim_cluster_group_db(c, group, r, shard);
         if (!db || tidal_node_status_get(db, &st) != TIDAL_OK) continue;
         if (st.role == TIDAL_ROLE_LEADER && st.epoch >= epoch) {
             best = r;
@@ -2614,6 +2833,10 @@ TIDAL_API int tidal_sim_cluster_leader(const tidal_sim_cluster *c, uint16_t shar
         }
     }
     return best;
+}
+
+TIDAL_API int tidal_sim_cluster_leader(const tidal_sim_cluster *c, uint16_t shard) {
+    return tidal_sim_cluster_group_leader(c, 0, shard);
 }
 
 TIDAL_API void tidal_sim_cluster_trace(const tidal_sim_cluster *c, uint8_t out[32]) {
@@ -2625,7 +2848,7 @@ TIDAL_API uint32_t tidal_sim_cluster_events(const tidal_sim_cluster *c) { return
 TIDAL_API uint32_t tidal_sim_cluster_health(const tidal_sim_cluster *c, int64_t lag_threshold_ns,
                                             char *buf, size_t cap) {
     size_t at = 0;
-    uint32_t r, sh, bad = 0;
+    uint32_t r, sh, g, bad = 0;
 #define TIDAL_SIM__PUT(...)                                                                   \
     do {                                                                                      \
         int w_ = cap > at ? snprintf(buf + at, cap - at, __VA_ARGS__) : 0;                    \
@@ -2636,7 +2859,7 @@ TIDAL_API uint32_t tidal_sim_cluster_health(const tidal_sim_cluster *c, int64_t 
         int l = tidal_sim_cluster_leader(c, (uint16_t)sh);
         tidal_node_status st;
         memset(&st, 0, sizeof st);
-        if (l >= 0) (void)tidal_node_status_get(c->node[tidal_sim__ci(c, (uint16_t)l, (uint16_t)sh)].db, &st);
+        if (l >= 0) (void)tidal_node_status_get(c->node[tidal_sim__ci(c, (uint16_t)l, (uint16_t)sh)].g[0].db, &st);
         if (l >= 0) TIDAL_SIM__PUT("shard %u: leader region %d, epoch %llu\n", sh, l, (unsigned long long)st.epoch);
         else TIDAL_SIM__PUT("shard %u: no leader (election under way)\n", sh);
     }
@@ -2644,7 +2867,7 @@ TIDAL_API uint32_t tidal_sim_cluster_health(const tidal_sim_cluster *c, int64_t 
         uint32_t down = 0, cut = 0, lagging = 0;
         int64_t worst = 0;
         for (sh = 0; sh < c->cfg.shards; sh++) {
-            tidal_db *db = c->node[tidal_sim__ci(c, (uint16_t)r, (uint16_t)sh)].db;
+            tidal_db *db = c->node[tidal_sim__ci(c, (uint16_t)r, (uint16_t)sh)].g[0].db;
             tidal_node_status st;
             if (!db || tidal_node_status_get(db, &st) != TIDAL_OK) {
                 down++;
@@ -2665,8 +2888,457 @@ TIDAL_API uint32_t tidal_sim_cluster_health(const tidal_sim_cluster *c, int64_t 
             TIDAL_SIM__PUT("region %u: healthy (worst lag %lld ms)\n", r, (long long)(worst / 1000000));
         }
     }
+    for (g = 2; g < c->n_groups; g++) { /* groups of other placements */
+        TIDAL_SIM__PUT("group %u (regions", g);
+        for (r = 0; r < c->cfg.regions; r++)
+            if (c->placement[g] >> r & 1u) TIDAL_SIM__PUT(" %u", r);
+        TIDAL_SIM__PUT("): leaders");
+        for (sh = 0; sh < c->cfg.shards; sh++) TIDAL_SIM__PUT(" %d", tidal_sim_cluster_group_leader(c, g, (uint16_t)sh));
+        TIDAL_SIM__PUT("\n");
+    }
+    if (c->ctl_on) {
+        static const char *const phase[5] = {"-", "copy", "seal", "switch", "done"};
+        uint32_t k;
+        TIDAL_SIM__PUT("control plane: leader region %d", tidal_sim_cluster_group_leader(c, TIDAL_SIM_CONTROL_GROUP, 0));
+        for (k = 0; k < c->n_ten; k++)
+            TIDAL_SIM__PUT("%s tenant %u: group %u v%llu%s%s", k ? "," : ";", c->pub[k].tenant, c->pub[k].group,
+                           (unsigned long long)c->pub[k].version, c->pub[k].phase ? " moved:" : "",
+                           c->pub[k].phase ? phase[c->pub[k].phase] : "");
+        TIDAL_SIM__PUT("\n");
+    }
 #undef TIDAL_SIM__PUT
     return bad;
+}
+
+
+// >>sim_control
+// The control plane (DESIGN 5.7): one record per tenant (owner group, placement, config
+// version, migration phase), stored as an attribute of a system tenant in a replica group
+// of its own - shard 0 of every region, availability mode off - so a record is published
+// (routers and nodes act on it) only once a majority holds it, and it survives any
+// minority of crashes. The coordinator runs beside that group's leader; its working
+// memory (which shards hold their copy, events to forward, members verified) is lost
+// whenever leadership moves or that node restarts, and it resumes from the published
+// phase: every phase's work is idempotent and re-checked before the next is published.
+// Migration phases, each published before its work starts:
+//   COPY    owner = source; target members INCOMING. Per shard: export the tenant from the
+//           source leader, install it on the target leader (QUORUM), then import the
+//           events the source's members wrote since (forwarded from their event hooks).
+//   SEAL    source members SEALED (local writes refused: the router holds them). Per
+//           shard, once every source member is sealed, their tenant digests agree, and
+//           the target leader's copy is QUORUM-durable: equal source and target digests,
+//           or a fresh install from the sealed source.
+//   SWITCH  owner = target (the one atomic step: routing follows it). Target members
+//           holding the copy (digest equal to their leader's) go ACTIVE; the source drops
+//           the tenant (a replicated event).
+//   DONE    every source member holds nothing of it (footprint 0).
+// The host's list of tenant ids (tidal_sim_cluster_tenant_set) is kept in memory.
+
+#define TIDAL_SIM__CTL_TENANT UINT32_C(0xFFFFFFFF)
+
+static int tidal_sim__ten(const tidal_sim_cluster *c, uint32_t tenant) {
+    uint32_t k;
+    for (k = 0; k < c->n_ten; k++)
+        if (c->ten_cfg[k].tenant == tenant) return (int)k;
+    return -1;
+}
+
+static int tidal_sim__rec_eq(const tidal_sim__trec *a, const tidal_sim__trec *b) {
+    return a->tenant == b->tenant && a->group == b->group && a->target == b->target && a->phase == b->phase &&
+           a->version == b->version && a->migration == b->migration;
+}
+
+static int tidal_sim__digest_eq(tidal_db *a, tidal_db *b, uint32_t tenant) {
+    uint8_t x[32], y[32];
+    return a && b && tidal_db_digest(a, tenant, x) == TIDAL_OK && tidal_db_digest(b, tenant, y) == TIDAL_OK &&
+           !memcmp(x, y, 32);
+}
+
+static tidal_sim__mig *tidal_sim__mig_of(tidal_sim_cluster *c, uint32_t k) {
+    if (!c->mig[k]) {
+        c->mig[k] = (tidal_sim__mig *)calloc(1, sizeof(tidal_sim__mig));
+        TIDAL_SIM_ASSERT(c->mig[k] != NULL);
+    }
+    return c->mig[k];
+}
+
+static void tidal_sim__mig_forget(tidal_sim_cluster *c, uint32_t k) {
+    uint32_t s;
+    if (!c->mig[k]) return;
+    for (s = 0; s < TIDAL_SIM_NODES_MAX; s++) free(c->mig[k]->fwd[s]);
+    free(c->mig[k]);
+    c->mig[k] = NULL;
+}
+
+/* The state node i's member of group g gives tenant k under its published record. */
+static uint32_t tidal_sim__state(tidal_sim_cluster *c, uint32_t k, uint32_t g, uint32_t i) {
+    const tidal_sim__trec *r = &c->pub[k];
+    if (g == r->group) {
+        if (r->phase == TIDAL_SIM_MOVE_SEAL) return TIDAL_TENANT_SEALED;
+        if (r->phase == TIDAL_SIM_MOVE_SWITCH && !(c->mig[k] && c->mig[k]->active[i]))
+            return TIDAL_TENANT_INCOMING; /* until this member is seen to hold the copy */
+        return TIDAL_TENANT_ACTIVE;
+    }
+    if (g == r->target && (r->phase == TIDAL_SIM_MOVE_COPY || r->phase == TIDAL_SIM_MOVE_SEAL))
+        return TIDAL_TENANT_INCOMING;
+    return TIDAL_TENANT_SEALED; /* not here: a stray write is refused, never taken */
+}
+
+static tidal_result tidal_sim__push_one(tidal_sim_cluster *c, uint32_t k, uint32_t g, uint32_t i) {
+    tidal_tenant_config cfg = c->ten_cfg[k];
+    tidal_db *db = c->node[i].g[g].db;
+    if (!db || !tidal_sim__hosts(c, i, g)) return TIDAL_ERR_UNAVAILABLE;
+    cfg.config_version = c->pub[k].version;
+    cfg.state = tidal_sim__state(c, k, g, i);
+    return tidal_tenant_set(db, &cfg);
+}
+
+/* Loads the published config into node i's handles (a restart, or a record published). */
+static void tidal_sim__push_tenants(tidal_sim_cluster *c, uint32_t i) {
+    uint32_t k, g;
+    for (k = 0; k < c->n_ten; k++)
+        for (g = 0; g < c->n_groups; g++)
+            if (g != TIDAL_SIM_CONTROL_GROUP) (void)tidal_sim__push_one(c, k, g, i);
+}
+
+static void tidal_sim__push_all(tidal_sim_cluster *c) {
+    uint32_t i;
+    for (i = 0; i < c->n; i++) tidal_sim__push_tenants(c, i);
+}
+
+/* Writes want[k] at the control plane's leader; published once QUORUM-acknowledged. */
+static void tidal_sim__ctl_write(tidal_sim_cluster *c, uint32_t k) {
+    const tidal_sim__trec *w = &c->want[k];
+    char v[160];
+    snprintf(v, sizeof v, "group=%u target=%u phase=%d version=%llu migration=%llu", w->group, w->target, w->phase,
+             (unsigned long long)w->version, (unsigned long long)w->migration);
+    if (tidal_attr_set(c->ctl_db, TIDAL_SIM__CTL_TENANT, (tidal_id)w->tenant + 1, "record", v, &c->ctl_rc[k]) == TIDAL_OK)
+        c->writing[k] = 1;
+}
+
+/* The coordinator (re)starts beside the control plane's leader db: its memory is gone;
+   the records it can read there are what is published. */
+static void tidal_sim__coordinator_restart(tidal_sim_cluster *c, int l, tidal_db *db) {
+    uint32_t k;
+    c->ctl_region = l;
+    c->ctl_db = db;
+    c->ctl_life = c->node[tidal_sim__ci(c, (uint16_t)l, 0)].life;
+    c->ctl_restarts++;
+    for (k = 0; k < c->n_ten; k++) {
+        char v[160];
+        tidal_sim__trec r;
+        unsigned long long ver = 0, mig = 0;
+        int phase = 0;
+        unsigned g = 0, t = 0;
+        tidal_sim__mig_forget(c, k);
+        c->writing[k] = 0;
+        if (tidal_attr_get(db, TIDAL_SIM__CTL_TENANT, (tidal_id)c->ten_cfg[k].tenant + 1, "record", v, sizeof v) ==
+                TIDAL_OK &&
+            sscanf(v, "group=%u target=%u phase=%d version=%llu migration=%llu", &g, &t, &phase, &ver, &mig) == 5) {
+            memset(&r, 0, sizeof r);
+            r.tenant = c->ten_cfg[k].tenant;
+            r.group = g;
+            r.target = t;
+            r.phase = phase;
+            r.version = ver;
+            r.migration = mig;
+            if (r.version >= c->pub[k].version) c->pub[k] = r;
+        }
+        c->want[k] = c->pub[k];
+    }
+    tidal_sim__push_all(c);
+}
+
+/* Forwards an event a source member wrote to the tenant's target (the hook's half). */
+static void tidal_sim__forward(tidal_sim_cluster *c, const tidal_sim__slot *sl, const uint8_t *p, size_t len) {
+    uint32_t tenant = (uint32_t)p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 24, s, b;
+    int k = tidal_sim__ten(c, tenant);
+    tidal_sim__mig *m;
+    if (k < 0 || !c->mig[k] || sl->group != c->pub[k].group ||
+        (c->pub[k].phase != TIDAL_SIM_MOVE_COPY && c->pub[k].phase != TIDAL_SIM_MOVE_SEAL))
+        return;
+    m = c->mig[k];
+    s = sl->node % c->cfg.shards;
+    while (m->fwd_len[s] + len + 4 > m->fwd_cap[s]) {
+        m->fwd_cap[s] = m->fwd_cap[s] ? 2 * m->fwd_cap[s] : 65536;
+        m->fwd[s] = (uint8_t *)tidal_sim__realloc(m->fwd[s], m->fwd_cap[s]);
+    }
+    for (b = 0; b < 4; b++) m->fwd[s][m->fwd_len[s] + b] = (uint8_t)(len >> (8 * b));
+    memcpy(m->fwd[s] + m->fwd_len[s] + 4, p, len);
+    m->fwd_len[s] += len + 4;
+}
+
+/* Imports shard s's forwarded events on the target leader b, as far as it takes them. */
+static void tidal_sim__drain(tidal_sim_cluster *c, tidal_sim__mig *m, uint32_t s, tidal_db *b) {
+    size_t at = 0;
+    while (at < m->fwd_len[s]) {
+        const uint8_t *q = m->fwd[s] + at;
+        uint32_t len = (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
+        tidal_receipt rc;
+        tidal_result r = tidal_event_import(b, m->fwd[s] + at + 4, len, &rc);
+        if (r == TIDAL_ERR_READ_ONLY || r == TIDAL_ERR_FATAL || r == TIDAL_ERR_NOMEM) break; /* later */
+        at += 4 + (size_t)len;
+        c->forwarded++;
+        if (r == TIDAL_OK && !rc.duplicate) {
+            m->imp[s] = rc;
+            m->imported[s] = 1;
+        }
+    }
+    if (!at) return;
+    memmove(m->fwd[s], m->fwd[s] + at, m->fwd_len[s] - at);
+    m->fwd_len[s] -= at;
+}
+
+/* One shard's copy: export from the source leader, install on the target leader. */
+static void tidal_sim__install(tidal_sim_cluster *c, uint32_t k, tidal_sim__mig *m, uint32_t s, tidal_db *a,
+                               tidal_db *b) {
+    size_t len = 0;
+    uint8_t *blob;
+    uint64_t id;
+    if (tidal_tenant_export(a, c->pub[k].tenant, NULL, 0, &len) != TIDAL_ERR_LIMIT) return;
+    blob = (uint8_t *)malloc(len);
+    TIDAL_SIM_ASSERT(blob != NULL);
+    id = c->pub[k].migration << 32 | (uint64_t)(c->ctl_restarts & 0xFFFF) << 16 | (++m->attempts & 0xFFFF);
+    if (tidal_tenant_export(a, c->pub[k].tenant, blob, len, &len) == TIDAL_OK &&
+        tidal_tenant_install(b, blob, len, id, NULL, &m->rc[s]) == TIDAL_OK) {
+        m->pending[s] = 1;
+        m->on[s] = b;
+        m->imported[s] = 0;
+        c->copies++;
+    }
+    free(blob);
+}
+
+/* Where shard s's pending write on m->on[s] stands: 1 acknowledged at QUORUM, 0 not yet,
+   -1 given up (another leader, or unavailable): do it again. */
+static int tidal_sim__acked(tidal_sim__mig *m, uint32_t s, tidal_db *now_leader) {
+    tidal_result r;
+    if (m->on[s] != now_leader) return -1;
+    r = tidal_write_status(now_leader, &m->rc[s], TIDAL_ACK_QUORUM);
+    return r == TIDAL_OK ? 1 : r == TIDAL_PENDING ? 0 : -1;
+}
+
+static tidal_db *tidal_sim__lead_db(tidal_sim_cluster *c, uint32_t g, uint32_t s) {
+    int l = tidal_sim_cluster_group_leader(c, g, (uint16_t)s);
+    return l < 0 ? NULL : tidal_sim_cluster_group_db(c, g, (uint16_t)l, (uint16_t)s);
+}
+
+static void tidal_sim__step_copy(tidal_sim_cluster *c, uint32_t k, int sealed) {
+    tidal_sim__mig *m = tidal_sim__mig_of(c, k);
+    uint32_t s, r, src = c->pub[k].group, dst = c->pub[k].target, t = c->pub[k].tenant, ready = 0;
+    for (s = 0; s < c->cfg.shards; s++) {
+        tidal_db *a = tidal_sim__lead_db(c, src, s), *b = tidal_sim__lead_db(c, dst, s);
+        int ok = 1;
+        if (!a || !b) continue;
+        if (m->pending[s]) {
+            int st = tidal_sim__acked(m, s, b);
+            if (st == 0) continue;
+            m->pending[s] = 0;
+            m->installed[s] = st == 1;
+        }
+        if (!m->installed[s] && !m->pending[s]) {
+            tidal_sim__install(c, k, m, s, a, b);
+            continue;
+        }
+        tidal_sim__drain(c, m, s, b);
+        if (!sealed) {
+            ready++;
+            continue;
+        }
+        /* Sealed: every source member refuses local writes, they agree, the forwarded
+           events are in, and the target holds them at QUORUM; then the copies compare. */
+        for (r = 0; r < c->cfg.regions && ok; r++) {
+            tidal_db *x = tidal_sim_cluster_group_db(c, src, (uint16_t)r, (uint16_t)s);
+            if (!(c->placement[src] >> r & 1u)) continue;
+            ok = x && tidal_sim__push_one(c, k, src, tidal_sim__ci(c, (uint16_t)r, (uint16_t)s)) == TIDAL_OK &&
+                 tidal_sim__digest_eq(x, a, t);
+        }
+        if (ok && !m->fwd_len[s]) { /* the copy and what was forwarded are QUORUM-durable */
+            if (m->on[s] != b) { /* the target's leader changed since: copy again */
+                m->installed[s] = m->imported[s] = 0;
+                continue;
+            }
+            ok = !m->imported[s] || tidal_write_status(b, &m->imp[s], TIDAL_ACK_QUORUM) == TIDAL_OK;
+            if (ok && !tidal_sim__digest_eq(a, b, t)) { /* the copy missed something: again */
+                m->installed[s] = 0;
+                ok = 0;
+            }
+            ready += ok != 0;
+        }
+    }
+    if (ready == c->cfg.shards) {
+        c->want[k] = c->pub[k];
+        c->want[k].version++;
+        if (!sealed) {
+            c->want[k].phase = TIDAL_SIM_MOVE_SEAL;
+        } else {
+            c->want[k].phase = TIDAL_SIM_MOVE_SWITCH;
+            c->want[k].group = dst;
+            c->want[k].target = src;
+        }
+    }
+}
+
+static void tidal_sim__step_switch(tidal_sim_cluster *c, uint32_t k) {
+    tidal_sim__mig *m = tidal_sim__mig_of(c, k);
+    uint32_t s, r, dst = c->pub[k].group, src = c->pub[k].target, t = c->pub[k].tenant, done = 0;
+    for (s = 0; s < c->cfg.shards; s++) {
+        tidal_db *a = tidal_sim__lead_db(c, src, s), *b = tidal_sim__lead_db(c, dst, s);
+        int ok = 1;
+        for (r = 0; r < c->cfg.regions; r++) { /* target members that hold the copy: ACTIVE */
+            uint32_t i = tidal_sim__ci(c, (uint16_t)r, (uint16_t)s);
+            tidal_db *x = tidal_sim_cluster_group_db(c, dst, (uint16_t)r, (uint16_t)s);
+            if (!(c->placement[dst] >> r & 1u)) continue;
+            if (!m->active[i] && b && x && tidal_sim__digest_eq(x, b, t)) {
+                m->active[i] = 1;
+                (void)tidal_sim__push_one(c, k, dst, i);
+            }
+            ok &= m->active[i];
+        }
+        if (a && m->dropping[s]) {
+            int st = tidal_sim__acked(m, s, a);
+            if (st < 0) m->dropping[s] = 0;
+        }
+        if (a && !m->dropping[s] && tidal_tenant_drop(a, t, c->pub[k].migration, &m->rc[s]) == TIDAL_OK) {
+            m->dropping[s] = 1;
+            m->on[s] = a;
+        }
+        for (r = 0; r < c->cfg.regions && ok; r++) { /* collected on every source member */
+            tidal_db *x = tidal_sim_cluster_group_db(c, src, (uint16_t)r, (uint16_t)s);
+            uint64_t ents = 1, sess = 1;
+            if (!(c->placement[src] >> r & 1u)) continue;
+            ok = x && tidal_tenant_footprint(x, t, &ents, &sess, NULL) == TIDAL_OK && !ents && !sess;
+        }
+        done += ok != 0;
+    }
+    if (done == c->cfg.shards) {
+        c->want[k] = c->pub[k];
+        c->want[k].version++;
+        c->want[k].phase = TIDAL_SIM_MOVE_DONE;
+    }
+}
+
+static void tidal_sim__control_step(tidal_sim_cluster *c) {
+    int l = tidal_sim_cluster_group_leader(c, TIDAL_SIM_CONTROL_GROUP, 0);
+    tidal_db *db;
+    uint32_t k;
+    if (l < 0) return; /* no control plane leader: routing stays as published */
+    db = tidal_sim_cluster_group_db(c, TIDAL_SIM_CONTROL_GROUP, (uint16_t)l, 0);
+    if (l != c->ctl_region || db != c->ctl_db || c->node[tidal_sim__ci(c, (uint16_t)l, 0)].life != c->ctl_life)
+        tidal_sim__coordinator_restart(c, l, db);
+    for (k = 0; k < c->n_ten; k++) {
+        if (c->writing[k]) {
+            tidal_result r = tidal_write_status(c->ctl_db, &c->ctl_rc[k], TIDAL_ACK_QUORUM);
+            if (r == TIDAL_PENDING) continue;
+            c->writing[k] = 0;
+            if (r != TIDAL_OK) continue; /* written again below */
+            c->pub[k] = c->want[k];
+            if (c->pub[k].phase == TIDAL_SIM_MOVE_DONE) c->done_ns[k] = c->now;
+            if (c->pub[k].phase == TIDAL_SIM_MOVE_SWITCH) c->switch_ns[k] = c->now;
+            tidal_sim__push_all(c);
+            continue;
+        }
+        if (!tidal_sim__rec_eq(&c->want[k], &c->pub[k])) {
+            tidal_sim__ctl_write(c, k);
+            continue;
+        }
+        switch (c->pub[k].phase) {
+        case TIDAL_SIM_MOVE_COPY: tidal_sim__step_copy(c, k, 0); break;
+        case TIDAL_SIM_MOVE_SEAL: tidal_sim__step_copy(c, k, 1); break;
+        case TIDAL_SIM_MOVE_SWITCH: tidal_sim__step_switch(c, k); break;
+        default: break;
+        }
+    }
+}
+
+/* Starts the control plane group (once): every region's shard-0 node runs a member. */
+static int tidal_sim__control_start(tidal_sim_cluster *c) {
+    uint32_t i;
+    if (c->ctl_on) return 1;
+    for (i = 0; i < c->cfg.regions; i++)
+        if (!c->node[tidal_sim__ci(c, (uint16_t)i, 0)].g[0].db) return 0;
+    if (tidal_sim__group_new(c, TIDAL_SIM_CONTROL_GROUP, (1u << c->cfg.regions) - 1, 0) < 0) return 0;
+    c->ctl_on = 1;
+    c->ctl_region = -1;
+    return 1;
+}
+
+TIDAL_API tidal_result tidal_sim_cluster_tenant_set(tidal_sim_cluster *c, const tidal_tenant_config *cfg) {
+    int k, g;
+    if (!cfg) return TIDAL_ERR_INVALID;
+    g = tidal_sim_cluster_group_add(c, cfg->placement ? cfg->placement : c->placement[0]);
+    if (g < 0 || !tidal_sim__control_start(c)) return TIDAL_ERR_UNAVAILABLE;
+    k = tidal_sim__ten(c, cfg->tenant);
+    if (k < 0) {
+        if (c->n_ten == TIDAL_SIM_TENANTS_MAX) return TIDAL_ERR_LIMIT;
+        k = (int)c->n_ten++;
+        memset(&c->pub[k], 0, sizeof c->pub[k]);
+        c->pub[k].tenant = cfg->tenant;
+        c->pub[k].group = (uint32_t)g;
+        c->pub[k].version = cfg->config_version;
+        c->want[k] = c->pub[k];
+    } else if (c->pub[k].phase != TIDAL_SIM_MOVE_NONE && c->pub[k].phase != TIDAL_SIM_MOVE_DONE) {
+        return TIDAL_ERR_LIMIT; /* placement and limits change once the move is done */
+    }
+    c->ten_cfg[k] = *cfg;
+    /* The first record is the host's own: it is published at once and written through. */
+    c->want[k].version = c->pub[k].version + 1;
+    c->ten_cfg[k].placement = c->placement[c->pub[k].group];
+    tidal_sim__push_all(c);
+    return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_sim_cluster_migrate(tidal_sim_cluster *c, uint32_t tenant, uint32_t placement) {
+    int k = tidal_sim__ten(c, tenant), g;
+    if (k < 0) return TIDAL_ERR_NOT_FOUND;
+    if (c->writing[k] || !tidal_sim__rec_eq(&c->want[k], &c->pub[k]) ||
+        (c->pub[k].phase != TIDAL_SIM_MOVE_NONE && c->pub[k].phase != TIDAL_SIM_MOVE_DONE))
+        return TIDAL_ERR_LIMIT;
+    if ((g = tidal_sim_cluster_group_add(c, placement)) < 0) return TIDAL_ERR_UNAVAILABLE;
+    if ((uint32_t)g == c->pub[k].group) return TIDAL_OK;
+    c->want[k] = c->pub[k];
+    c->want[k].phase = TIDAL_SIM_MOVE_COPY;
+    c->want[k].target = (uint32_t)g;
+    c->want[k].version++;
+    c->want[k].migration = ++c->ctl_migrations;
+    tidal_sim__mig_forget(c, k); /* the last move's memory (its copies) is not this one's */
+    c->start_ns[k] = c->now;
+    c->switch_ns[k] = c->done_ns[k] = 0;
+    return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_sim_cluster_tenant(const tidal_sim_cluster *c, uint32_t tenant,
+                                                tidal_sim_tenant_info *out) {
+    int k = tidal_sim__ten(c, tenant);
+    if (!out) return TIDAL_ERR_INVALID;
+    memset(out, 0, sizeof *out);
+    if (k < 0) return TIDAL_ERR_NOT_FOUND;
+    out->group = c->pub[k].group;
+    out->placement = c->placement[c->pub[k].group];
+    out->version = c->pub[k].version;
+    out->phase = c->pub[k].phase;
+    out->target = c->pub[k].target;
+    out->start_ns = c->start_ns[k];
+    out->switch_ns = c->switch_ns[k];
+    out->done_ns = c->done_ns[k];
+    out->copies = c->copies;
+    out->forwarded = c->forwarded;
+    out->coordinator_restarts = c->ctl_restarts;
+    return TIDAL_OK;
+}
+
+TIDAL_API uint32_t tidal_sim_cluster_tenant_group(const tidal_sim_cluster *c, uint32_t tenant) {
+    int k = tidal_sim__ten(c, tenant);
+    return k < 0 ? 0 : c->pub[k].group;
+}
+
+TIDAL_API tidal_db *tidal_sim_cluster_tenant_db(const tidal_sim_cluster *c, uint32_t tenant, uint16_t region,
+                                                uint16_t shard) {
+    return tidal_sim_cluster_group_db(c, tidal_sim_cluster_tenant_group(c, tenant), region, shard);
+}
+
+TIDAL_API int tidal_sim_cluster_tenant_leader(const tidal_sim_cluster *c, uint32_t tenant, uint16_t shard) {
+    return tidal_sim_cluster_group_leader(c, tidal_sim_cluster_tenant_group(c, tenant), shard);
 }
 
 TIDAL_API tidal_result tidal_sim_cluster_truth(tidal_sim_cluster *c,

@@ -1,277 +1,125 @@
-/* demo.c - `make demo`: a 3-region replica group in the simulator, narrated.
-   us-east leads; signals are written and shipped to eu-west and ap-south; the leader
-   crashes; the followers elect a new leader, which takes writes; the old leader comes
-   back, recovers from its log and rejoins. Then ap-south is cut off: both sides keep
-   taking writes (ap-south in availability mode, acknowledged LOCAL; its QUORUM waits give
-   up with UNAVAILABLE), a client retries one write on the other side, and a user hides an
-   item; when the partition heals, anti-entropy brings every replica to the state of a
-   single node that applied the union of all events: nothing lost, nothing counted twice.
-   Everything runs in virtual time inside this process, deterministically (seed below). */
+/* demo.c - `make demo`: the acceptance scenario on a simulated 3-region x 5-shard cluster,
+   narrated. Clients in us-east, eu-west and ap-south write signals to the leader of each
+   item's shard; the followers keep up; a shard's leader crashes and another region takes
+   over; ap-south is cut off and both sides keep taking writes while scatter-gather queries
+   answer, degraded, around what they cannot reach; two nodes of one shard crash briefly;
+   the partition heals and every replica converges to its shard's ground truth. Each line of
+   the timeline is stamped with simulated time; the summary table at the end gives the key
+   figures, and the program exits 1 if any check of the scenario failed.
+
+   Everything runs in one process in virtual time, deterministically: the same seed gives
+   the same run, message for message. Usage: build/demo [seed] (default 2026). */
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
 #define TIDAL_SIM_IMPLEMENTATION
 #include "../tidal_sim.h"
+/* The scenario lives in tests/ because the tests check it: tests/test_uat.c runs this same
+   code at full load and turns each of its checks into a test failure. The demo runs it
+   once, lighter, with narration on. */
+#include "../tests/uat_scenario.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#define MS INT64_C(1000000)
+#define DEMO_SEED UINT64_C(2026)
+/* Signals per simulated second during the load: the tests' own load, so the figures are
+   the acceptance test's. The whole run, every check on, takes about 3.5 s on a 2-core
+   machine (lower it to go faster: 10,000 takes 2.9 s, the story stays the same). */
+#define DEMO_RATE 25000.0
+#define DEMO_FAILS_SHOWN 20
+#define DEMO_COLUMNS 100
 
-static const char *const region_name[3] = {"us-east", "eu-west", "ap-south"};
-static int64_t t_start;
-
-static void say(tidal_sim_cluster *c, const char *fmt, const char *a, const char *b) {
-    printf("  t=%7.3fs  ", (double)(tidal_sim_cluster_now(c) - t_start) / 1e9);
-    printf(fmt, a, b);
-    printf("\n");
+/* One line of the timeline, indented 2, wrapped at DEMO_COLUMNS at spaces; continuation
+   lines start under the text, past the "[  2.013 s] " stamp. */
+static void on_line(void *ctx, const char *line) {
+    const char *stamp = strstr(line, "] ");
+    int indent = stamp ? (int)(stamp - line) + 2 : 0, avail = DEMO_COLUMNS - 2;
+    (void)ctx;
+    printf("  ");
+    for (;;) {
+        int len = (int)strlen(line), cut = avail;
+        if (len <= avail) break;
+        while (cut > 0 && line[cut] != ' ') cut--;
+        if (cut == 0) cut = avail; /* no space to break at */
+        printf("%.*s\n  %*s", cut, line, indent, "");
+        line += cut;
+        while (*line == ' ') line++;
+        avail = DEMO_COLUMNS - 2 - indent;
+    }
+    printf("%s\n", line);
 }
 
-static uint64_t splitmix(uint64_t *s) {
-    uint64_t z = (*s += UINT64_C(0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
+/* Counts every failed check; prints the first DEMO_FAILS_SHOWN where they happen. */
+static void on_fail(void *ctx, const char *file, int line, const char *msg) {
+    unsigned *failed = (unsigned *)ctx;
+    if (++*failed <= DEMO_FAILS_SHOWN) printf("  !! CHECK FAILED (%s:%d): %s\n", file, line, msg);
+    if (*failed == DEMO_FAILS_SHOWN + 1) printf("  !! (more failed checks not shown)\n");
 }
 
-/* Writes n signals on region r in batches of 50, running the cluster 5 ms between
-   batches; returns the lsn of the last write. */
-static uint64_t write_load(tidal_sim_cluster *c, uint16_t r, int n, uint64_t *rng) {
-    tidal_db *db = tidal_sim_cluster_db(c, r, 0);
-    tidal_signal s;
-    tidal_receipt rc;
-    int i;
-    memset(&s, 0, sizeof s);
-    memset(&rc, 0, sizeof rc);
-    for (i = 0; i < n; i++) {
-        if (i % 50 == 0) tidal_db_batch_begin(db);
-        s.item = 1 + splitmix(rng) % 200;
-        s.type = (uint32_t)(splitmix(rng) % 2);
-        s.weight = 1.0;
-        s.user = 1000 + splitmix(rng) % 50;
-        if (tidal_signal_write(db, &s, &rc) != TIDAL_OK) {
-            fprintf(stderr, "write failed: %s\n", tidal_errmsg(db));
-            exit(1);
-        }
-        if (i % 50 == 49 || i == n - 1) {
-            tidal_db_commit(db);
-            tidal_sim_cluster_run(c, tidal_sim_cluster_now(c) + 5 * MS);
-        }
+/* n with thousands separators, into buf. */
+static const char *commas(uint64_t n, char *buf, size_t cap) {
+    char digits[24];
+    int len = snprintf(digits, sizeof digits, "%llu", (unsigned long long)n), i;
+    size_t at = 0;
+    for (i = 0; i < len && at + 1 < cap; i++) {
+        buf[at++] = digits[i];
+        if ((len - i - 1) % 3 == 0 && i < len - 1 && at + 1 < cap) buf[at++] = ',';
     }
-    return rc.lsn;
+    buf[at] = 0;
+    return buf;
 }
 
-static int caught_up(tidal_sim_cluster *c, int leader) {
-    uint16_t r;
-    tidal_db *l = tidal_sim_cluster_db(c, (uint16_t)leader, 0);
-    for (r = 0; r < 3; r++) {
-        tidal_node_status st;
-        tidal_db *db = tidal_sim_cluster_db(c, r, 0);
-        if (r == leader) continue;
-        if (!db || tidal_node_status_get(db, &st) != TIDAL_OK) return 0;
-        if (st.leader_lsn != tidal_db_durable_lsn(l) || st.lag_events) return 0;
-    }
-    return 1;
+static void summary(const uat_params *p, const uat_result *r, unsigned failed, double cpu_s) {
+    char a[32];
+    printf("\n  summary (seed %llu, %s signals/s of load; times simulated unless marked)\n",
+           (unsigned long long)p->seed, commas((uint64_t)p->rate_per_s, a, sizeof a));
+    printf("    %-46s %10.1f ms\n", "replication lag p99 (step 1, each follower)", r->lag_p99_ms);
+    printf("    %-46s %10.0f ms\n", "failover (crash -> new leader's first write)", r->failover_ms);
+    printf("    %-46s %10.0f ms\n", "reconciliation (heal -> every replica equal)",
+           r->reconcile_ms);
+    printf("    %-46s %10s\n", "signals written (each acknowledged)",
+           commas(r->signals, a, sizeof a));
+    printf("    %-46s %10s\n", "hides written", commas(r->hides, a, sizeof a));
+    printf("    %-46s %10s\n", "events recorded (distinct, every kind)",
+           commas(r->events, a, sizeof a));
+    printf("    %-46s %10s\n", "scatter-gather queries answered", commas(r->gathers, a, sizeof a));
+    printf("    %-46s %10.1f s\n", "simulated time of steps 1-4", r->sim_s);
+    printf("    %-46s %10.1f s\n", "host CPU time of the whole run (not simulated)", cpu_s);
+    if (!failed)
+        printf("    %-46s %10s\n", "checks of the scenario", "all passed");
+    else
+        printf("    %-46s %10u FAILED\n", "checks of the scenario", failed);
 }
 
-static void show_replicas(tidal_sim_cluster *c) {
-    uint16_t r;
-    for (r = 0; r < 3; r++) {
-        tidal_db *db = tidal_sim_cluster_db(c, r, 0);
-        tidal_node_status st;
-        tidal_hit hits[3];
-        uint32_t n = 0;
-        uint8_t d[32];
-        if (!db) {
-            printf("               %-8s  down\n", region_name[r]);
-            continue;
-        }
-        tidal_node_status_get(db, &st);
-        tidal_db_digest(db, TIDAL_ALL_TENANTS, d);
-        tidal_retrieve_text(db, "RETRIEVE items SIGNAL view LIMIT 3", hits, 3, &n, NULL);
-        printf("               %-8s  %-8s epoch %llu  log %6llu  digest %02x%02x%02x%02x  top item %llu (%.2f)\n",
-               region_name[r], st.role == TIDAL_ROLE_LEADER ? "leader" : "follower",
-               (unsigned long long)st.epoch, (unsigned long long)st.durable_lsn, d[0], d[1], d[2], d[3],
-               (unsigned long long)(n ? hits[0].item : 0), n ? hits[0].score : 0.0);
+int main(int argc, char **argv) {
+    uat_params p;
+    uat_result r;
+    unsigned failed = 0;
+    clock_t c0;
+    double cpu_s;
+    memset(&p, 0, sizeof p);
+    p.seed = argc > 1 ? strtoull(argv[1], NULL, 0) : DEMO_SEED;
+    p.rate_per_s = DEMO_RATE;
+    p.fail = on_fail;
+    p.fail_ctx = &failed;
+    p.narrate = on_line;
+    printf("tidal demo: the acceptance scenario on a simulated cluster (seed %llu)\n"
+           "  3 regions (us-east, eu-west, ap-south) x 5 shards = 15 nodes in one process, in\n"
+           "  simulated time; each shard is replicated in all 3 regions, each node has its own\n"
+           "  simulated disk (WAL, fsync). Network: 0.1-2 ms inside a region, 20-150 ms between\n"
+           "  regions; heartbeat 100 ms, election timeout 1 s. Every figure below is checked\n"
+           "  against an oracle of every write, as tests/test_uat.c does.\n\n",
+           (unsigned long long)p.seed);
+    c0 = clock();
+    (void)uat_run(&p, &r);
+    cpu_s = (double)(clock() - c0) / CLOCKS_PER_SEC;
+    summary(&p, &r, failed, cpu_s);
+    if (failed || r.failures) {
+        fprintf(stderr, "demo: %u checks of the scenario failed; repro: build/demo %llu\n",
+                failed ? failed : r.failures, (unsigned long long)p.seed);
+        return 1;
     }
-}
-
-static int digests_equal(tidal_sim_cluster *c, uint8_t out[32]) {
-    uint8_t d[32];
-    uint16_t r;
-    int same = 1;
-    tidal_db_digest(tidal_sim_cluster_db(c, 0, 0), TIDAL_ALL_TENANTS, out);
-    for (r = 1; r < 3; r++) {
-        tidal_db *db = tidal_sim_cluster_db(c, r, 0);
-        if (!db) return 0;
-        tidal_db_digest(db, TIDAL_ALL_TENANTS, d);
-        same &= !memcmp(d, out, 32);
-    }
-    return same;
-}
-
-/* ap-south is cut off; both sides write; the partition heals; every replica converges to
-   the union of all events, checked against one node that applied exactly that union. */
-static int partition_phase(tidal_sim_cluster *c, int leader, uint64_t *rng) {
-    tidal_db *south, *lead;
-    tidal_signal s;
-    tidal_receipt rc_south, rc_a, rc_b;
-    tidal_result st;
-    tidal_db *truth = NULL;
-    uint8_t d[32], dt[32];
-    uint32_t h;
-    int64_t t0;
-    int same, hidden_ok = 1;
-    char buf[96];
-    uint16_t r;
-
-    h = tidal_sim_net_isolate_region(tidal_sim_cluster_net(c), 2);
-    say(c, "PARTITION: %s is cut off from %s", "ap-south", "us-east and eu-west");
-    tidal_sim_cluster_run(c, tidal_sim_cluster_now(c) + 1500 * MS);
-    lead = tidal_sim_cluster_db(c, (uint16_t)leader, 0);
-    south = tidal_sim_cluster_db(c, 2, 0);
-    if (leader == 2) { /* the leader was cut off: the majority elects another */
-        while ((leader = tidal_sim_cluster_leader(c, 0)) == 2 || leader < 0)
-            tidal_sim_cluster_run(c, tidal_sim_cluster_now(c) + MS);
-        lead = tidal_sim_cluster_db(c, (uint16_t)leader, 0);
-    }
-    (void)write_load(c, (uint16_t)leader, 2000, rng);
-    say(c, "%s (majority side) takes 2,000 signals%s", region_name[leader], ", QUORUM-acknowledged");
-    (void)write_load(c, 2, 1000, rng);
-    say(c, "%s (cut off, availability mode) takes 1,000 signals as its own origin%s", "ap-south",
-        ", LOCAL-acknowledged");
-
-    /* One write whose client never hears back on ap-south, retried on the majority side
-       with the same idempotency key: one event id, counted once. */
-    memset(&s, 0, sizeof s);
-    s.item = 7;
-    s.weight = 1.0;
-    s.user = 1001;
-    s.idem.key = "order-7731";
-    s.idem.key_len = 10;
-    s.idem.seq = 1;
-    s.time_ns = tidal_sim_cluster_env(c, 2, 0)->now_ns; /* the client's clock: its retry repeats it */
-    tidal_signal_write(south, &s, &rc_a);
-    tidal_signal_write(lead, &s, &rc_b);
-    say(c, "a client retries write 'order-7731' on %s after ap-south went silent: %s", region_name[leader],
-        rc_a.id.hi == rc_b.id.hi && rc_a.id.lo == rc_b.id.lo ? "same event id on both sides" : "DIFFERENT ids");
-    tidal_negative_add(south, 0, 1001, TIDAL_HIDE, 7, NULL);
-    say(c, "user 1001 hides item 7 on %s%s", "ap-south", "");
-
-    s.idem.key = NULL;
-    s.idem.key_len = 0;
-    tidal_signal_write(south, &s, &rc_south);
-    t0 = tidal_sim_cluster_now(c);
-    while ((st = tidal_write_status(south, &rc_south, TIDAL_ACK_QUORUM)) == TIDAL_PENDING)
-        tidal_sim_cluster_run(c, tidal_sim_cluster_now(c) + 10 * MS);
-    snprintf(buf, sizeof buf, "%s after %.1f s (LOCAL: %s)", tidal_strerror(st),
-             (double)(tidal_sim_cluster_now(c) - t0) / 1e9,
-             tidal_write_status(south, &rc_south, TIDAL_ACK_LOCAL) == TIDAL_OK ? "ok" : "no");
-    say(c, "a QUORUM write on %s: %s", "ap-south", buf);
-    show_replicas(c);
-    {
-        char health[1024];
-        const char *p;
-        (void)tidal_sim_cluster_health(c, 1000 * MS, health, sizeof health);
-        printf("               health: ");
-        for (p = health; *p; p++) /* one line per shard and region, indented */
-            if (*p != '\n') putchar(*p);
-            else if (p[1]) printf("\n                       ");
-        printf("\n");
-    }
-
-    tidal_sim_net_heal(tidal_sim_cluster_net(c), h);
-    t0 = tidal_sim_cluster_now(c);
-    say(c, "HEAL: the sides exchange version vectors and send each other what the other lacks%s%s", "", "");
-    while (!digests_equal(c, d) || !caught_up(c, tidal_sim_cluster_leader(c, 0)))
-        tidal_sim_cluster_run(c, tidal_sim_cluster_now(c) + MS);
-    snprintf(buf, sizeof buf, "%.0f ms", (double)(tidal_sim_cluster_now(c) - t0) / 1e6);
-    say(c, "reconciled %s after the heal; leader: %s", buf, region_name[tidal_sim_cluster_leader(c, 0)]);
-    for (r = 0; r < 3; r++) {
-        int hidden = 0;
-        tidal_negative_check(tidal_sim_cluster_db(c, r, 0), 0, 1001, 7, &hidden);
-        hidden_ok &= hidden;
-    }
-    say(c, "item 7 hidden for user 1001 in every region: %s%s", hidden_ok ? "yes" : "NO", "");
-    show_replicas(c);
-
-    if (tidal_sim_cluster_truth(c, NULL, NULL, &truth) != TIDAL_OK) return 1;
-    tidal_db_digest(truth, TIDAL_ALL_TENANTS, dt);
-    same = digests_equal(c, d) && !memcmp(d, dt, 32);
-    printf("\n  %s: the three replicas hold byte-identical state, equal to one node that applied the\n"
-           "  union of all %u events written anywhere (BLAKE3 digests equal).\n",
-           same ? "converged" : "NOT CONVERGED", tidal_sim_cluster_events(c));
-    tidal_db_close(truth);
-    tidal_sim_cluster_free(c);
-    return same && hidden_ok ? 0 : 1;
-}
-
-int main(void) {
-    tidal_signal_def sigs[2];
-    tidal_sim_cluster_config cfg;
-    tidal_sim_cluster *c;
-    uint64_t rng = 2026, lsn;
-    int64_t t0;
-    int leader = -1;
-    char buf[64];
-
-    memset(sigs, 0, sizeof sigs);
-    sigs[0].name = "view";
-    sigs[0].half_life_s = 3600;
-    sigs[1].name = "like";
-    sigs[1].half_life_s = 86400;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.regions = 3;
-    cfg.shards = 1;
-    cfg.seed = 2026;
-    cfg.schema.signals = sigs;
-    cfg.schema.signal_count = 2;
-    cfg.availability_mode = 1;
-    c = tidal_sim_cluster_new(&cfg);
-    if (!c) return 1;
-    t_start = tidal_sim_cluster_now(c);
-
-    printf("tidal demo: one replica group across 3 regions, simulated (seed %llu)\n",
-           (unsigned long long)cfg.seed);
-    printf("  network: 0.1-2 ms inside a region, 20-150 ms between regions; heartbeat 100 ms;\n"
-           "  election timeout 1 s (staggered by region); every node has its own simulated disk with a WAL\n\n");
-    say(c, "%s leads epoch 1; %s follow", "us-east", "eu-west and ap-south");
-
-    lsn = write_load(c, 0, 5000, &rng);
-    say(c, "wrote 5,000 signals on %s%s", "us-east", " (batches of 50, each one fdatasync)");
-    t0 = tidal_sim_cluster_now(c);
-    while (!caught_up(c, 0) || !tidal_write_acked(tidal_sim_cluster_db(c, 0, 0), lsn, TIDAL_ACK_QUORUM))
-        tidal_sim_cluster_run(c, tidal_sim_cluster_now(c) + MS);
-    snprintf(buf, sizeof buf, "%.0f ms", (double)(tidal_sim_cluster_now(c) - t0) / 1e6);
-    say(c, "followers caught up %s after the last write; QUORUM ack: %s", buf,
-        tidal_write_acked(tidal_sim_cluster_db(c, 0, 0), lsn, TIDAL_ACK_QUORUM) ? "yes" : "no");
-    show_replicas(c);
-
-    tidal_sim_cluster_crash(c, 0, 0);
-    t0 = tidal_sim_cluster_now(c);
-    say(c, "CRASH: %s goes down (memory lost, unsynced writes meet their fate)%s", "us-east", "");
-    while ((leader = tidal_sim_cluster_leader(c, 0)) < 0)
-        tidal_sim_cluster_run(c, tidal_sim_cluster_now(c) + MS);
-    snprintf(buf, sizeof buf, "%.0f ms", (double)(tidal_sim_cluster_now(c) - t0) / 1e6);
-    say(c, "%s elected leader of epoch 2, %s after the crash", region_name[leader], buf);
-
-    lsn = write_load(c, (uint16_t)leader, 2000, &rng);
-    say(c, "%s accepts writes: 2,000 more signals%s", region_name[leader], "");
-
-    tidal_sim_cluster_run(c, tidal_sim_cluster_now(c) + 1000 * MS);
-    if (tidal_sim_cluster_restart(c, 0, 0) == TIDAL_OK) {
-        tidal_db_stats st;
-        tidal_db_stats_get(tidal_sim_cluster_db(c, 0, 0), &st);
-        snprintf(buf, sizeof buf, "%llu", (unsigned long long)st.recovered_events);
-        say(c, "%s restarts: recovered %s events from its log, rejoins as a follower", "us-east", buf);
-    }
-    t0 = tidal_sim_cluster_now(c);
-    while (!caught_up(c, leader) || !tidal_write_acked(tidal_sim_cluster_db(c, (uint16_t)leader, 0), lsn, TIDAL_ACK_QUORUM))
-        tidal_sim_cluster_run(c, tidal_sim_cluster_now(c) + MS);
-    snprintf(buf, sizeof buf, "%.0f ms", (double)(tidal_sim_cluster_now(c) - t0) / 1e6);
-    say(c, "all replicas caught up %s later; QUORUM ack of the last write: %s", buf,
-        tidal_write_acked(tidal_sim_cluster_db(c, (uint16_t)leader, 0), lsn, TIDAL_ACK_QUORUM) ? "yes" : "no");
-    show_replicas(c);
-    printf("\n");
-    return partition_phase(c, leader, &rng);
+    return 0;
 }

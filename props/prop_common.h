@@ -546,7 +546,7 @@ static void do_restart_node(world *w, int r) {
         /* reopen once more on a copy of the config just to get the detail message */
         char msg[256] = "";
         tidal_db *tmp = NULL;
-        (void)tidal_db_open_msg(&w->c->node[r].dbcfg, &tmp, msg, sizeof msg);
+        (void)tidal_db_open_msg(&w->c->node[r].g[0].dbcfg, &tmp, msg, sizeof msg);
         if (tmp) tidal_db_close(tmp);
         fail(w, "restart", "region %d failed to reopen: %s (%s)", r, tidal_strerror(res), msg);
         return;

@@ -1,7 +1,8 @@
 /* uat_scenario.h - the acceptance scenario of the original planning notes (seeds/000, 004;
    DESIGN 5, 8) on a simulated 3-region x 5-shard cluster, shared by tests/test_uat.c (which
-   turns every check into a test failure) and bench/bench_sim.c's uat section (which prints
-   its figures). Include after tidal.h and tidal_sim.h with their implementations.
+   turns every check into a test failure), bench/bench_sim.c's uat section (which prints
+   its figures) and examples/demo.c (`make demo`, which narrates it: see "Narration" below).
+   Include after tidal.h and tidal_sim.h with their implementations.
 
    Regions: 0 = us-east, 1 = eu-west, 2 = ap-south. Shard s's replica group is the nodes
    (r, s), r = 0..2, availability mode on. Tenants 1, 2, 3 carry the workload (rate limit and
@@ -56,7 +57,16 @@
 
    NOT covered: step 5 of the notes (move a tenant to another region by changing its
    placement, then garbage-collect the old copy) - the library has no placement change or
-   migration yet, so it is left out rather than faked. */
+   migration yet, so it is left out rather than faked.
+
+   Narration: with params.narrate set, the run tells its story as it goes, one line per
+   event that matters (the cluster and its tenants, the load, each step's figures, crashes,
+   elections, the partition, degraded gathers, the heal, the final health and top items),
+   each prefixed with the simulated time since the cluster started ("[  2.013 s] "). It
+   reports what the checks measured and says "yes"/"NO" from their outcome, so it never
+   claims what a failed check denied. Narrating only reads (status, stats, health): the run,
+   its trace and its digests are the same with it or without. `make demo` narrates; the
+   tests and the bench leave it NULL. */
 #ifndef TIDAL_UAT_SCENARIO_H
 #define TIDAL_UAT_SCENARIO_H
 
@@ -86,9 +96,21 @@
 #define UAT_LIMIT 50u
 #define UAT_STEP1_NS (2 * UAT_SEC)
 #define UAT_GATHER_EVERY_NS (25 * UAT_MS) /* a gather from us-east during the load */
+#define UAT_RATE_LIMIT 8000.0  /* tenants 1-3: signals/s per node (the load stays under) */
+#define UAT_QUOTA 5000u        /* tenants 1-3: entities per node */
+#define UAT_T7_RATE_LIMIT 5.0  /* tenant 7: tiny limits, for the limits check */
+#define UAT_T7_QUOTA 3u
+#define UAT_TOP_SHOWN 5        /* final top items the narration shows */
+
+#if defined(__GNUC__)
+#define UAT__PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define UAT__PRINTF(f, a)
+#endif
 
 static const uint32_t uat_tenant_ids[UAT_TENANTS] = {1, 2, 3, 7};
 static const char *const uat_locales[3] = {"EU", "US", "APAC"}; /* user u: u % 3 */
+static const char *const uat_region_names[UAT_REGIONS] = {"us-east", "eu-west", "ap-south"};
 static const tidal_signal_def uat_sigs[2] = {{"view", 3600.0, 0, 0, 0},
                                              {"like", 86400.0, 0, 0, 0}};
 static const char *const uat_ckeys[1] = {"locale"};
@@ -102,6 +124,10 @@ typedef struct uat_params {
     double (*wall_s)(void); /* benchmarks only (tests never time): times each gather */
     void (*fail)(void *ctx, const char *file, int line, const char *msg);
     void *fail_ctx;
+    /* NULL: silent. Else called with each line of the story (no newline), prefixed with
+       the simulated time since the cluster started; see "Narration" above. */
+    void (*narrate)(void *ctx, const char *line);
+    void *narrate_ctx;
 } uat_params;
 
 typedef struct uat_result {
@@ -188,6 +214,13 @@ typedef struct uat {
     uint32_t n_gather, cap_gather;
     /* RETRIEVE ... COHORT locale:EU, parsed once */
     tidal_query_text qt;
+    /* narration: the cluster's start, events applied per node at the heal, the final
+       gather's top hits (shown after step 4, where they are checked) */
+    int64_t t_start;
+    uint64_t applied_at_heal[UAT_NODES];
+    tidal_hit top[UAT_TOP_SHOWN];
+    uint32_t n_top;
+    int top_ok;
 } uat;
 
 /* ---- helpers --------------------------------------------------------------------------- */
@@ -290,6 +323,109 @@ static int uat__cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* ---- narration ------------------------------------------------------------------------ */
+
+/* One line of the story (see "Narration" above); nothing unless params.narrate is set. */
+static void uat__say(uat *u, const char *fmt, ...) UAT__PRINTF(2, 3);
+static void uat__say(uat *u, const char *fmt, ...) {
+    char line[640];
+    int n;
+    va_list ap;
+    if (!u->p.narrate) return;
+    n = snprintf(line, sizeof line, "[%7.3f s] ", (double)(uat__now(u) - u->t_start) / 1e9);
+    if (n < 0 || (size_t)n >= sizeof line) n = 0;
+    va_start(ap, fmt);
+    vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    va_end(ap);
+    u->p.narrate(u->p.narrate_ctx, line);
+}
+
+/* What the narration says of the checks run since the failure count was f0. */
+static const char *uat__yes(const uat *u, uint32_t f0) {
+    return u->res->failures == f0 ? "yes" : "NO";
+}
+
+/* Who leads each shard now, into buf: "us-east leads shards 0, 1, 3 (epoch 1), shard 2
+   (epoch 3); eu-west leads shard 4 (epoch 2)"; a shard in an election says so. */
+static const char *uat__leaders(const uat *u, char *buf, size_t cap) {
+    int lead[UAT_SHARDS], done[UAT_SHARDS], r, s, s2;
+    uint64_t epoch[UAT_SHARDS];
+    size_t at = 0;
+#define UAT__PUT(...)                                                                     \
+    do {                                                                                  \
+        int w_ = at < cap ? snprintf(buf + at, cap - at, __VA_ARGS__) : 0;                \
+        if (w_ > 0) at += (size_t)w_ < cap - at ? (size_t)w_ : cap - at - 1;              \
+    } while (0)
+    buf[0] = 0;
+    for (s = 0; s < UAT_SHARDS; s++) {
+        lead[s] = tidal_sim_cluster_leader(u->c, (uint16_t)s);
+        epoch[s] = lead[s] >= 0 ? uat__status(uat__db(u, lead[s], s)).epoch : 0;
+        done[s] = 0;
+    }
+    for (r = -1; r < UAT_REGIONS; r++) { /* -1: shards in an election */
+        int first = 1;
+        for (s = 0; s < UAT_SHARDS; s++) {
+            int n = 0;
+            if (done[s] || lead[s] != r) continue;
+            for (s2 = s; s2 < UAT_SHARDS; s2++) n += lead[s2] == r && epoch[s2] == epoch[s];
+            if (first && r >= 0) UAT__PUT("%s%s leads ", at ? "; " : "", uat_region_names[r]);
+            else if (first) UAT__PUT("%sno leader (election under way): ", at ? "; " : "");
+            else UAT__PUT(", ");
+            UAT__PUT("shard%s", n > 1 ? "s" : "");
+            for (s2 = s, n = 0; s2 < UAT_SHARDS; s2++) {
+                if (lead[s2] != r || epoch[s2] != epoch[s]) continue;
+                UAT__PUT("%s %d", n++ ? "," : "", s2);
+                done[s2] = 1;
+            }
+            if (r >= 0) UAT__PUT(" (epoch %llu)", (unsigned long long)epoch[s]);
+            first = 0;
+        }
+    }
+#undef UAT__PUT
+    return buf;
+}
+
+/* in with "region N" followed by the region's name: "region 2 (ap-south)". */
+static void uat__name_regions(const char *in, char *out, size_t cap) {
+    size_t at = 0;
+    while (*in && at + 1 < cap) {
+        if (!strncmp(in, "region ", 7) && in[7] >= '0' && in[7] < '0' + UAT_REGIONS &&
+            !(in[8] >= '0' && in[8] <= '9')) {
+            int w = snprintf(out + at, cap - at, "region %c (%s)", in[7],
+                             uat_region_names[in[7] - '0']);
+            if (w < 0) break;
+            at += (size_t)w < cap - at ? (size_t)w : cap - at - 1;
+            in += 8;
+        } else {
+            out[at++] = *in++;
+        }
+    }
+    out[at] = 0;
+}
+
+/* The simulator's health snapshot (lag threshold 1 s): its region lines, named, after one
+   line with the count and the leaders (its shard lines say the same as uat__leaders). */
+static void uat__say_health(uat *u, const char *what) {
+    char text[1024], named[256], leaders[512], *line, *nl;
+    uint32_t bad;
+    if (!u->p.narrate) return;
+    bad = tidal_sim_cluster_health(u->c, UAT_SEC, text, sizeof text);
+    if (bad)
+        uat__say(u, "%s: %u of %d regions not healthy; leaders: %s", what, bad, UAT_REGIONS,
+                 uat__leaders(u, leaders, sizeof leaders));
+    else
+        uat__say(u, "%s: all %d regions healthy; leaders: %s", what, UAT_REGIONS,
+                 uat__leaders(u, leaders, sizeof leaders));
+    for (line = text; *line; line = nl + 1) {
+        nl = strchr(line, '\n');
+        if (!nl) nl = line + strlen(line) - 1; /* a last line without a newline (truncated) */
+        else *nl = 0;
+        if (!strncmp(line, "shard ", 6)) continue;
+        uat__name_regions(line, named, sizeof named);
+        uat__say(u, "  %s", named);
+    }
+}
+
 /* ---- the control plane: tenants, crashes, restarts ------------------------------------- */
 
 /* What the control plane pushes to every node (again after a restart: limits live in
@@ -300,8 +436,8 @@ static void uat__tenants_push(uat *u, int r, int s) {
         tidal_tenant_config tc;
         memset(&tc, 0, sizeof tc);
         tc.tenant = uat_tenant_ids[t];
-        tc.rate_per_s = t == UAT_T_LIMITS ? 5.0 : 8000.0;
-        tc.entity_quota = t == UAT_T_LIMITS ? 3 : 5000;
+        tc.rate_per_s = t == UAT_T_LIMITS ? UAT_T7_RATE_LIMIT : UAT_RATE_LIMIT;
+        tc.entity_quota = t == UAT_T_LIMITS ? UAT_T7_QUOTA : UAT_QUOTA;
         tc.config_version = 1;
         UAT_OKR(u, tidal_tenant_set(uat__db(u, r, s), &tc));
     }
@@ -397,6 +533,8 @@ static void uat__flush_node(uat *u, int k, uint32_t n) {
         if (u->fo_pending && s == u->fo_shard) { /* the new leader took a write */
             u->fo_pending = 0;
             u->res->failover_ms = (double)(uat__now(u) - u->fo_crash_ns) / 1e6;
+            uat__say(u, "FAILOVER: %s, shard %d's new leader, takes its first write %.0f ms "
+                     "after the crash", uat_region_names[r], s, u->res->failover_ms);
         }
     }
     UAT_OKR(u, tidal_db_commit(db));
@@ -593,6 +731,7 @@ static uint32_t uat__ap_hits(const uat_ask *a) {
 static void uat__check_gather_partition(uat *u) {
     uat_ask a;
     int s;
+    uint32_t f0 = u->res->failures;
     uat__ask(u, 0, uat__now(u), &a);
     for (s = 0; s < UAT_SHARDS; s++)
         UAT_CHECK(u, a.h[s] != NULL, "us-east reaches no replica of shard %d", s);
@@ -606,6 +745,11 @@ static void uat__check_gather_partition(uat *u) {
     uat__check_merge(u, &a);
     if (u->p.verbose)
         printf("    us-east's gather during the partition: \"%s\"\n", a.st.degraded_reason);
+    uat__say(u, "GATHER from us-east (RETRIEVE ... COHORT locale:EU): answers, degraded: \"%s\"; "
+             "%u hits from %u shards, none of the items only ap-south wrote, equal to the merge "
+             "of the replicas asked: %s", a.st.degraded_reason, a.n, a.st.shards_answered,
+             uat__yes(u, f0));
+    f0 = u->res->failures;
     uat__ask(u, 2, uat__now(u), &a);
     UAT_CHECK(u, a.st.degraded && a.unreachable == 3u, "ap-south gather: degraded %d, unreachable "
               "0x%x", a.st.degraded, a.unreachable);
@@ -614,6 +758,8 @@ static void uat__check_gather_partition(uat *u) {
     if (u->p.verbose)
         printf("    ap-south's gather: \"%s\", %u of its own items in its top %u\n",
                a.st.degraded_reason, uat__ap_hits(&a), a.n);
+    uat__say(u, "GATHER from ap-south: degraded: \"%s\"; %u of its own items in its top %u "
+             "(checked: %s)", a.st.degraded_reason, uat__ap_hits(&a), a.n, uat__yes(u, f0));
 }
 
 /* Step 3, shard y has no reachable replica: the gather answers from the other four and
@@ -621,7 +767,7 @@ static void uat__check_gather_partition(uat *u) {
 static void uat__check_gather_missing(uat *u, int y) {
     uat_ask a;
     char want[32];
-    uint32_t i;
+    uint32_t i, f0 = u->res->failures;
     uat__ask(u, 0, uat__now(u), &a);
     snprintf(want, sizeof want, "shard %d unreachable", y);
     UAT_CHECK(u, a.h[y] == NULL, "shard %d still has a reachable replica", y);
@@ -635,6 +781,8 @@ static void uat__check_gather_missing(uat *u, int y) {
                   "unreachable shard %d returned", (unsigned long long)a.hits[i].item, y);
     uat__check_merge(u, &a);
     if (u->p.verbose) printf("    gather with shard %d down: \"%s\"\n", y, a.st.degraded_reason);
+    uat__say(u, "GATHER from us-east: answers, degraded: \"%s\"; %u hits, none of shard %d "
+             "(checked: %s)", a.st.degraded_reason, a.n, y, uat__yes(u, f0));
 }
 
 /* ---- the observer ---------------------------------------------------------------------- */
@@ -715,7 +863,7 @@ static void uat__observe(void *ctx, tidal_sim_cluster *c) {
    write: it holds every signal acknowledged at QUORUM before the crash. */
 static void uat__check_acked(uat *u, int l) {
     uint32_t (*acked)[UAT_IDX][2] = (uint32_t(*)[UAT_IDX][2])calloc(UAT_TENANTS, sizeof *acked);
-    uint32_t i, idx, type, n_acked = 0;
+    uint32_t i, idx, type, n_acked = 0, f0 = u->res->failures;
     int t, x = u->fo_shard;
     tidal_db *db = uat__db(u, l, x);
     if (!acked) exit(1);
@@ -739,6 +887,10 @@ static void uat__check_acked(uat *u, int l) {
             }
     free(acked);
     u->res->new_leader = l;
+    uat__say(u, "ELECTION: %s leads shard %d in epoch %llu, %.0f ms after the crash; it holds "
+             "every one of the %u QUORUM-acknowledged signals (checked per item): %s",
+             uat_region_names[l], x, (unsigned long long)uat__status(db).epoch,
+             (double)(uat__now(u) - u->fo_crash_ns) / 1e6, n_acked, uat__yes(u, f0));
     if (u->p.verbose)
         printf("    new leader of shard %d: region %d, %.0f ms after the crash; holds all %u "
                "QUORUM-acknowledged signals\n", x, l, (double)(uat__now(u) - u->fo_crash_ns) / 1e6,
@@ -817,8 +969,9 @@ static void uat__check_limits(uat *u) {
     tidal_tenant_config tc;
     uint64_t ents = 0, a0;
     uint8_t d0[32], d1[32];
-    uint32_t k = 0;
+    uint32_t k = 0, f0 = u->res->failures;
     tidal_id id;
+    tidal_result r_rate, r_quota, r_stale;
     memset(&sig, 0, sizeof sig);
     sig.tenant = uat_tenant_ids[t];
     sig.item = 1;
@@ -838,18 +991,24 @@ static void uat__check_limits(uat *u) {
     UAT_CHECK(u, ents == 3, "tenant 7 holds %llu entities, want 3", (unsigned long long)ents);
     a0 = uat__stats(db).events_applied;
     UAT_OKR(u, tidal_db_digest(db, TIDAL_ALL_TENANTS, d0));
-    UAT_CHECK(u, tidal_signal_write(db, &sig, NULL) == TIDAL_ERR_RATE_LIMITED, "no rate limit");
-    UAT_CHECK(u, tidal_attr_set(db, sig.tenant, e[2], "color", "red", NULL) == TIDAL_ERR_QUOTA,
-              "no entity quota");
+    r_rate = tidal_signal_write(db, &sig, NULL);
+    UAT_CHECK(u, r_rate == TIDAL_ERR_RATE_LIMITED, "no rate limit");
+    r_quota = tidal_attr_set(db, sig.tenant, e[2], "color", "red", NULL);
+    UAT_CHECK(u, r_quota == TIDAL_ERR_QUOTA, "no entity quota");
     memset(&tc, 0, sizeof tc);
     tc.tenant = sig.tenant; /* config_version 0 < 1 in force */
-    UAT_CHECK(u, tidal_tenant_set(db, &tc) == TIDAL_ERR_STALE_CONFIG, "older config accepted");
+    r_stale = tidal_tenant_set(db, &tc);
+    UAT_CHECK(u, r_stale == TIDAL_ERR_STALE_CONFIG, "older config accepted");
     UAT_OKR(u, tidal_db_digest(db, TIDAL_ALL_TENANTS, d1));
     UAT_CHECK(u, uat__stats(db).events_applied == a0 && !memcmp(d0, d1, 32),
               "a refused write changed the state");
     UAT_OKR(u, tidal_tenant_usage(db, sig.tenant, &ents, NULL));
     UAT_CHECK(u, ents == 3, "tenant 7 holds %llu entities after the refusals",
               (unsigned long long)ents);
+    uat__say(u, "tenant 7 at its limits on shard %d's leader: a 6th signal: %s; a 4th entity: "
+             "%s; an older config: %s; the refusals changed nothing: %s", s,
+             tidal_strerror(r_rate), tidal_strerror(r_quota), tidal_strerror(r_stale),
+             uat__yes(u, f0));
 }
 
 /* Every user's locale, on every shard's leader (cohort tags are looked up where the
@@ -893,6 +1052,7 @@ static int uat__setup(uat *u) {
     u->c = tidal_sim_cluster_new(&cfg);
     UAT_CHECK(u, u->c != NULL, "tidal_sim_cluster_new failed");
     if (!u->c) return 0;
+    u->t_start = uat__now(u);
     tidal_sim_cluster_set_observer(u->c, uat__observe, u);
     UAT_OKR(u, tidal_query_parse(uat_text_eu, strlen(uat_text_eu), &u->qt, &pe));
     UAT_OKR(u, tidal_signal_type(uat__db(u, 0, 0), u->qt.rank_name, &u->rank_view));
@@ -903,8 +1063,20 @@ static int uat__setup(uat *u) {
                   tidal_sim_cluster_leader(u->c, (uint16_t)s));
         for (r = 0; r < UAT_REGIONS; r++) uat__tenants_push(u, r, s);
     }
+    if (u->p.narrate) {
+        char buf[512];
+        uat__say(u, "CLUSTER up: %d regions (us-east, eu-west, ap-south) x %d shards = %d nodes, "
+                 "each with its own simulated disk; shard s is replicated on its node in every "
+                 "region (availability mode on)", UAT_REGIONS, UAT_SHARDS, UAT_NODES);
+        uat__say(u, "leaders: %s", uat__leaders(u, buf, sizeof buf));
+        uat__say(u, "tenants 1, 2, 3 carry the load: %.0f signals/s and %u entities per node "
+                 "each; tenant 7: %.0f signals/s, %u entities (pushed to all %d nodes)",
+                 UAT_RATE_LIMIT, UAT_QUOTA, UAT_T7_RATE_LIMIT, UAT_T7_QUOTA, UAT_NODES);
+    }
     uat__check_limits(u);
     uat__write_users(u);
+    uat__say(u, "users: %u per load tenant, locale EU, US or APAC, written to every shard's "
+             "leader", UAT_USERS);
     uat__run(u, UAT_SEC);
     u->next_gather = uat__now(u);
     return tidal_sim_cluster_leader(u->c, 0) == 0;
@@ -912,12 +1084,26 @@ static int uat__setup(uat *u) {
 
 /* ---- the steps ------------------------------------------------------------------------- */
 
+/* Step 1's lag figures into the result: final once lag_watch is off (no lag is recorded
+   after that); sorting again later changes nothing. */
+static void uat__lag_figures(uat *u) {
+    if (u->n_lag) qsort(u->lag_ms, u->n_lag, sizeof(double), uat__cmp_double);
+    u->res->lag_p50_ms = uat_percentile(u->lag_ms, u->n_lag, 0.5);
+    u->res->lag_p99_ms = uat_percentile(u->lag_ms, u->n_lag, 0.99);
+    u->res->lag_max_ms = u->n_lag ? u->lag_ms[u->n_lag - 1] : 0.0;
+}
+
 /* Step 1: us-east writes, eu-west reads within 2 s. */
 static void uat__step1(uat *u) {
     int64_t t_end, T;
     int s, t, caught = 0;
     uint32_t idx, type, k;
     tidal_signal sig;
+    uint32_t f0 = u->res->failures, f1;
+    uat__say(u, "LOAD starts: %.0f signals/s from clients in all 3 regions, each to the leader of "
+             "its item's shard, in batches (one fsync per node per 1-5 ms tick); 1 write in 256 "
+             "is a hide; us-east gathers every %d ms", u->p.rate_per_s,
+             (int)(UAT_GATHER_EVERY_NS / UAT_MS));
     u->lag_on = u->lag_watch = 1;
     uat__load(u, UAT_STEP1_NS);
     u->lag_on = 0;
@@ -933,6 +1119,7 @@ static void uat__step1(uat *u) {
     UAT_CHECK(u, u->res->lag_eu_max_ms <= 2000.0, "a batch took %.1f ms to reach eu-west",
               u->res->lag_eu_max_ms);
     T = uat__now(u);
+    f1 = u->res->failures;
     for (t = 0; t < UAT_LOAD_TENANTS; t++)
         for (idx = 1; idx <= UAT_ITEMS; idx++)
             for (type = 0; type < 2; type++) {
@@ -961,6 +1148,14 @@ static void uat__step1(uat *u) {
         printf("  step 1: %llu signals; eu-west caught up %.0f ms after the last write, batch lag "
                "max %.1f ms (eu-west)\n", (unsigned long long)u->res->signals,
                (double)(T - t_end) / 1e6, u->res->lag_eu_max_ms);
+    uat__say(u, "step 1: %llu signals written in %.0f s, every shard led by us-east; eu-west "
+             "caught up %.0f ms after the last write (lag gauges 0, every batch within %.0f ms): "
+             "%s", (unsigned long long)u->res->signals, (double)UAT_STEP1_NS / 1e9,
+             (double)(T - t_end) / 1e6, u->res->lag_eu_max_ms, uat__yes(u, f0));
+    uat__say(u, "step 1: eu-west's decayed scores equal us-east's to 6 decimals (%u items x 2 "
+             "signal types), it refuses writes (a follower: read-only), no replica counts a "
+             "signal twice: %s",
+             UAT_LOAD_TENANTS * UAT_ITEMS, uat__yes(u, f1));
 }
 
 /* Step 2: shard x's leader crashes under load; a follower takes over within 10 s. */
@@ -973,20 +1168,35 @@ static void uat__step2(uat *u) {
         UAT_CHECK(u, u->lag_next[k][1] == u->n_lag_b[k], "ap-south lacks %u of shard %d's "
                   "step-1 batches", u->n_lag_b[k] - u->lag_next[k][1], k);
     u->lag_watch = 0;
+    uat__lag_figures(u);
+    uat__say(u, "step 1's replication lag (each batch to each follower, until its leader_lsn "
+             "covers it; %u measured): p50 %.1f ms, p99 %.1f ms, max %.1f ms (eu-west max %.1f)",
+             u->n_lag, u->res->lag_p50_ms, u->res->lag_p99_ms, u->res->lag_max_ms,
+             u->res->lag_eu_max_ms);
     uat__poll(u); /* the QUORUM status of everything, as of the crash */
     u->fo_shard = x;
     u->fo_pending = 1;
     u->fo_checked = 0;
     u->fo_crash_ns = t0 = uat__now(u);
     uat__crash(u, 0, x);
+    uat__say(u, "CRASH: the leader of shard %d (us-east) goes down under load: memory lost, "
+             "unsynced writes meet their fate", x);
     while (u->fo_pending && uat__now(u) - t0 < 10 * UAT_SEC) uat__load(u, 50 * UAT_MS);
     UAT_CHECK(u, !u->fo_pending && u->fo_checked && u->res->failover_ms <= 10000.0,
               "shard %d: no new leader took a write within 10 s of the crash", x);
     u->fo_pending = 0;
     uat__load(u, 500 * UAT_MS);
     uat__restart(u, 0, x);
+    if (u->p.narrate && uat__db(u, 0, x))
+        uat__say(u, "us-east's node of shard %d restarts: recovered %llu events from its disk, "
+                 "rejoins as a follower", x,
+                 (unsigned long long)uat__stats(uat__db(u, 0, x)).recovered_events);
     uat__load(u, 700 * UAT_MS);
     uat__check_no_double(u, "step 2");
+    if (u->p.narrate) {
+        char buf[512];
+        uat__say(u, "leaders: %s", uat__leaders(u, buf, sizeof buf));
+    }
     if (u->p.verbose)
         printf("  step 2: shard %d's leader crashed; region %d took a write %.0f ms later\n", x,
                u->res->new_leader, u->res->failover_ms);
@@ -999,16 +1209,24 @@ static uint32_t uat__step3(uat *u) {
     uint32_t h = tidal_sim_net_isolate_region(net, 2), i, ok_major = 0, unav_ap = 0;
     int y = (u->res->shard_x + 1 + (int)uat__below(u, UAT_SHARDS - 1)) % UAT_SHARDS;
     int64_t t0 = uat__now(u);
+    uint32_t f0 = u->res->failures;
     u->res->shard_y = y;
     u->partitioned = 1;
+    uat__say(u, "PARTITION: ap-south is cut off from us-east and eu-west; its clients write to "
+             "ap-south's own replicas (availability mode: LOCAL acks), everyone else's to the "
+             "leaders (QUORUM)");
     uat__load(u, 2500 * UAT_MS);
+    uat__say_health(u, "health during the partition");
     uat__check_gather_partition(u);
     uat__crash(u, 0, y);
     uat__crash(u, 1, y);
+    uat__say(u, "CRASH: shard %d's us-east and eu-west nodes go down (its ap-south replica is cut "
+             "off): from us-east no replica of shard %d is reachable", y, y);
     uat__check_gather_missing(u, y);
     uat__load(u, 300 * UAT_MS);
     uat__restart(u, 0, y);
     uat__restart(u, 1, y);
+    uat__say(u, "shard %d's us-east and eu-west nodes restart from their disks, 300 ms later", y);
     uat__load(u, 2500 * UAT_MS);
     uat__poll(u);
     for (i = 0; i < u->n_b; i++) {
@@ -1027,6 +1245,11 @@ static uint32_t uat__step3(uat *u) {
                "QUORUM-acknowledged), %llu in ap-south (LOCAL; %u batches unavailable at QUORUM)\n",
                (unsigned long long)u->side_writes[0], ok_major,
                (unsigned long long)u->side_writes[1], unav_ap);
+    uat__say(u, "step 3: %.1f s of partition: %llu writes on the majority side (%u batches "
+             "QUORUM-acknowledged), %llu in ap-south (LOCAL; %u batches UNAVAILABLE at QUORUM, "
+             "none acknowledged while cut off): %s", (double)(uat__now(u) - t0) / 1e9,
+             (unsigned long long)u->side_writes[0], ok_major,
+             (unsigned long long)u->side_writes[1], unav_ap, uat__yes(u, f0));
     return h;
 }
 
@@ -1221,7 +1444,7 @@ static int uat__rank_cmp(const void *a, const void *b) {
 static void uat__check_final_gather(uat *u, int64_t T) {
     uat_rank *want = (uat_rank *)calloc(UAT_IDX, sizeof *want);
     uat_ask a;
-    uint32_t m = 0, idx, i;
+    uint32_t m = 0, idx, i, f0 = u->res->failures;
     if (!want) exit(1);
     uat__ask(u, 0, T, &a);
     UAT_CHECK(u, !a.st.degraded && a.st.shards_answered == UAT_SHARDS && a.st.staleness_ns == 0,
@@ -1244,14 +1467,52 @@ static void uat__check_final_gather(uat *u, int64_t T) {
                   (unsigned long long)a.hits[i].item, a.hits[i].score,
                   (unsigned long long)want[i].item, want[i].score);
     free(want);
+    u->n_top = a.n < UAT_TOP_SHOWN ? a.n : UAT_TOP_SHOWN; /* for the narration's finale */
+    memcpy(u->top, a.hits, u->n_top * sizeof a.hits[0]);
+    u->top_ok = u->res->failures == f0;
+}
+
+/* What the heal moved: events each region's replicas applied since the heal, and the
+   events and epoch markers each replica holds now (narration only). */
+static void uat__say_reconciled(uat *u, uint32_t f0) {
+    uint64_t got[UAT_REGIONS] = {0, 0, 0}, events = 0, markers = 0;
+    int r, s;
+    if (!u->p.narrate) return;
+    for (r = 0; r < UAT_REGIONS; r++)
+        for (s = 0; s < UAT_SHARDS; s++) {
+            tidal_db *db = uat__db(u, r, s);
+            tidal_db_stats st;
+            if (!db) continue;
+            st = uat__stats(db);
+            got[r] += st.events_applied - u->applied_at_heal[r * UAT_SHARDS + s];
+            if (r == 0) {
+                events += st.events_applied - st.events_internal;
+                markers += st.events_internal;
+            }
+        }
+    uat__say(u, "RECONCILED %.0f ms after the heal: events applied since the heal: us-east "
+             "%llu, eu-west %llu, ap-south %llu", u->res->reconcile_ms,
+             (unsigned long long)got[0], (unsigned long long)got[1], (unsigned long long)got[2]);
+    uat__say(u, "every shard has one leader; all %d replicas' BLAKE3 digests (whole db and per "
+             "tenant) equal their shard's ground truth (one node that applied every event "
+             "recorded), and hold its %llu distinct events (+ %llu epoch markers) in all: %s",
+             UAT_NODES, (unsigned long long)events, (unsigned long long)markers,
+             uat__yes(u, f0));
 }
 
 static void uat__step4(uat *u, uint32_t part) {
     int64_t t_heal, T;
-    int done = 0;
+    int done = 0, k;
+    uint32_t f0 = u->res->failures, f1;
+    for (k = 0; k < UAT_NODES; k++) {
+        tidal_db *db = uat__db(u, k / UAT_SHARDS, k % UAT_SHARDS);
+        u->applied_at_heal[k] = db ? uat__stats(db).events_applied : 0;
+    }
     u->partitioned = 0;
     tidal_sim_net_heal(tidal_sim_cluster_net(u->c), part);
     t_heal = uat__now(u);
+    uat__say(u, "HEAL: ap-south reconnects (the load has stopped); leader and followers exchange "
+             "version vectors and ship each other what the other lacks");
     while (!done && uat__now(u) - t_heal < 60 * UAT_SEC) {
         uat__run(u, 10 * UAT_MS);
         done = uat__converged(u) && uat__truth_check(u, 0);
@@ -1259,15 +1520,40 @@ static void uat__step4(uat *u, uint32_t part) {
     u->res->reconcile_ms = (double)(uat__now(u) - t_heal) / 1e6;
     UAT_CHECK(u, done, "not converged 60 s after the heal");
     if (!done) (void)uat__truth_check(u, 1); /* say what differs */
+    uat__say_reconciled(u, f0);
     uat__poll(u);
     T = uat__now(u);
     uat__oracle_sums(u, T);
+    f1 = u->res->failures;
     uat__check_items(u, T);
+    uat__say(u, "counts: on every replica each item's all-time count equals the oracle's, so "
+             "they sum to the %llu distinct signals written (nothing lost, nothing counted "
+             "twice); decayed scores, overall and locale:EU, equal the analytic sum to 6 "
+             "decimals: %s", (unsigned long long)u->res->signals, uat__yes(u, f1));
+    f1 = u->res->failures;
     uat__check_hides(u);
+    uat__say(u, "hides: all %llu in force on every replica of their shard: %s",
+             (unsigned long long)u->res->hides, uat__yes(u, f1));
     uat__check_final_gather(u, T);
     if (u->p.verbose)
         printf("  step 4: converged %.0f ms after the heal; every replica equals its shard's "
                "ground truth\n", u->res->reconcile_ms);
+}
+
+/* The end of the story: the cluster's health and the top items of the final gather
+   (checked against the oracle in step 4). Narration only. */
+static void uat__finale(uat *u) {
+    uint32_t i;
+    if (!u->p.narrate) return;
+    uat__say_health(u, "final health");
+    uat__say(u, "%s, gathered from us-east: not degraded, all %d shards, equal to the oracle's "
+             "top %u: %s; the top %u:", uat_text_eu, UAT_SHARDS, UAT_LIMIT,
+             u->top_ok ? "yes" : "NO", u->n_top);
+    for (i = 0; i < u->n_top; i++)
+        uat__say(u, "  %u. item %6llu  score %10.4f%s", i + 1, (unsigned long long)u->top[i].item,
+                 u->top[i].score,
+                 u->top[i].item >= UAT_AP_ITEM0 ? "  (an item only ap-south wrote, while cut off)"
+                                                : "");
 }
 
 /* ---- the whole run --------------------------------------------------------------------- */
@@ -1302,7 +1588,12 @@ static int uat_run(const uat_params *p, uat_result *res) {
         uat__step2(u);
         part = uat__step3(u);
         uat__step4(u, part);
+        /* step 5: tenant migration - narrated by uat step 5 once it exists (narration goes
+           here, before the finale: the final health and top items come last; the line
+           below goes when step 5 comes) */
+        uat__say(u, "step 5 (moving a tenant to another region): not built yet, skipped");
         res->sim_s = (double)(uat__now(u) - t0) / 1e9;
+        uat__finale(u);
     } else {
         UAT_CHECK(u, 0, "setup failed");
     }
@@ -1311,10 +1602,7 @@ static int uat_run(const uat_params *p, uat_result *res) {
         res->events = tidal_sim_cluster_events(u->c);
     }
     res->steps = u->steps;
-    if (u->n_lag) qsort(u->lag_ms, u->n_lag, sizeof(double), uat__cmp_double);
-    res->lag_p50_ms = uat_percentile(u->lag_ms, u->n_lag, 0.5);
-    res->lag_p99_ms = uat_percentile(u->lag_ms, u->n_lag, 0.99);
-    res->lag_max_ms = u->n_lag ? u->lag_ms[u->n_lag - 1] : 0.0;
+    uat__lag_figures(u);
     if (u->n_gather) qsort(u->gather_us, u->n_gather, sizeof(double), uat__cmp_double);
     res->gather_p50_us = uat_percentile(u->gather_us, u->n_gather, 0.5);
     res->gather_p99_us = uat_percentile(u->gather_us, u->n_gather, 0.99);
