@@ -785,7 +785,8 @@ typedef struct tidal_tenant_config {
     uint32_t tenant;
     uint32_t placement;        /* bit r set: region r holds the tenant; 0 = every region */
     double rate_per_s;         /* signal writes per second (token bucket); 0 = no limit */
-    double burst;              /* bucket size in signals; 0 = one second of rate_per_s */
+    double burst;              /* bucket size in signals; 0 = one second of rate_per_s; at
+                                  least 1 either way */
     uint64_t entity_quota;     /* entities (items, users, creators) it may hold; 0 = none */
     uint64_t config_version;   /* the control plane's version of this setting */
     uint32_t state;            /* TIDAL_TENANT_*: where a migration stands on this node */
@@ -6107,6 +6108,14 @@ static tidal__tcfg *tidal__tcfg_find(tidal_db *db, uint32_t tenant) {
     return NULL;
 }
 
+/* The token bucket's size: burst, or one second of the rate, and never under one signal
+   (a bucket that cannot hold a whole token would refuse every signal forever: a rate of
+   0.5/s must let one through every 2 s). */
+static double tidal__tokens_max(const tidal_tenant_config *cfg) {
+    double b = cfg->burst > 0 ? cfg->burst : cfg->rate_per_s;
+    return b < 1.0 ? 1.0 : b;
+}
+
 /* A tenant's limits on a write this node accepts: the token bucket for signals (refilled
    by the monotonic clock), the entity quota for entities the event would create. */
 static tidal_result tidal__tenant_admit(tidal_db *db, const tidal__event *ev) {
@@ -6126,7 +6135,7 @@ static tidal_result tidal__tenant_admit(tidal_db *db, const tidal__event *ev) {
     }
     if (t->cfg.rate_per_s > 0 && ev->kind == TIDAL__EV_SIGNAL) {
         int64_t now = db->env->clock_mono_ns(db->env->user);
-        double burst = t->cfg.burst > 0 ? t->cfg.burst : t->cfg.rate_per_s;
+        double burst = tidal__tokens_max(&t->cfg);
         if (now > t->refill_ns) {
             t->tokens += (double)(now - t->refill_ns) * 1e-9 * t->cfg.rate_per_s;
             if (t->tokens > burst) t->tokens = burst;
@@ -6161,10 +6170,10 @@ TIDAL_API tidal_result tidal_tenant_set(tidal_db *db, const tidal_tenant_config 
         memset(t, 0, sizeof *t);
         for (i = 0; i < db->n_ents; i++) t->entities += db->ents[i].tenant == cfg->tenant;
         t->refill_ns = db->env->clock_mono_ns(db->env->user);
-        t->tokens = cfg->burst > 0 ? cfg->burst : cfg->rate_per_s;
+        t->tokens = tidal__tokens_max(cfg);
     }
     t->cfg = *cfg;
-    if (t->tokens > (cfg->burst > 0 ? cfg->burst : cfg->rate_per_s)) t->tokens = cfg->burst > 0 ? cfg->burst : cfg->rate_per_s;
+    if (t->tokens > tidal__tokens_max(cfg)) t->tokens = tidal__tokens_max(cfg);
     tidal__ok(db);
     return TIDAL_OK;
 }

@@ -2435,6 +2435,7 @@ typedef struct tidal_sim__mig {
     int active[TIDAL_SIM_NODES_MAX];    /* per node: a target member seen holding the copy */
     tidal_receipt imp[TIDAL_SIM_NODES_MAX]; /* per shard: the last forwarded import, on on[s] */
     int imported[TIDAL_SIM_NODES_MAX];
+    int64_t next_check;                 /* digests are compared at most every 100 ms */
     uint32_t attempts;
     tidal_receipt rc[TIDAL_SIM_NODES_MAX];
     tidal_db *on[TIDAL_SIM_NODES_MAX];        /* the handle a pending write went to */
@@ -2935,6 +2936,7 @@ TIDAL_API uint32_t tidal_sim_cluster_health(const tidal_sim_cluster *c, int64_t 
 // The host's list of tenant ids (tidal_sim_cluster_tenant_set) is kept in memory.
 
 #define TIDAL_SIM__CTL_TENANT UINT32_C(0xFFFFFFFF)
+#define TIDAL_SIM__CHECK_NS (100 * 1000 * 1000)
 
 static int tidal_sim__ten(const tidal_sim_cluster *c, uint32_t tenant) {
     uint32_t k;
@@ -3241,6 +3243,11 @@ static void tidal_sim__control_step(tidal_sim_cluster *c) {
         if (!tidal_sim__rec_eq(&c->want[k], &c->pub[k])) {
             tidal_sim__ctl_write(c, k);
             continue;
+        }
+        if (c->pub[k].phase == TIDAL_SIM_MOVE_SEAL || c->pub[k].phase == TIDAL_SIM_MOVE_SWITCH) {
+            tidal_sim__mig *m = tidal_sim__mig_of(c, k); /* these compare digests: O(tenant) */
+            if (c->now < m->next_check) continue;
+            m->next_check = c->now + TIDAL_SIM__CHECK_NS;
         }
         switch (c->pub[k].phase) {
         case TIDAL_SIM_MOVE_COPY: tidal_sim__step_copy(c, k, 0); break;

@@ -47,7 +47,7 @@
 #define CONVERGE_NS (30 * SEC)   /* simulated time the end phase may take */
 #define SHRINK_RUNS_MAX 600      /* histories the shrinker may replay for one failure */
 #define SHRINK_FAILURES_MAX 3    /* failures per run that get shrunk (the rest: seed only) */
-#define PROP_STATS 4             /* per-program counters summed over a run */
+#define PROP_STATS 8             /* per-program counters summed over a run */
 
 /* ---- histories ------------------------------------------------------------------------ */
 
@@ -217,6 +217,8 @@ typedef struct ev_rec {
     uint32_t orig;            /* index of the first record of this id (itself if first) */
     uint32_t sess, seq;       /* a session write: the program's session index, and seq
                                  (seq 0: not a session write) */
+    uint32_t shards, shard;   /* the writer's routing table at the write (shards, 0: none
+                                 kept) and the shard tidal_route named for its entity */
 } ev_rec;
 
 typedef struct leader_rec {
@@ -258,6 +260,11 @@ struct world {
     int verbose;
     run_result *res;
     void (*step)(world *w);   /* the program's checks after every step */
+    /* Optional, the program's (NULL: none): after node r restarted (what a host does to a
+       node that comes back, e.g. push its config again), and in the end phase once every
+       node is up, before the wait for convergence. */
+    void (*node_up)(world *w, int r);
+    void (*converging)(world *w);
 };
 
 /* TIDAL_PROP_SKIP=name,name... turns named checks off, for triage only: one bug often
@@ -537,6 +544,7 @@ static void node_restarted(world *w, int r) {
         if (!wiped_since(w, e, r) && tidal__event_applied(db, e->id)) e->have |= (uint8_t)(1u << r);
         ack_truth_settle(w, e);
     }
+    if (w->node_up && !failed(w)) w->node_up(w, r);
 }
 
 /* restart: a crashed node reopens from its disk (recovery must succeed). */
@@ -736,9 +744,10 @@ static void check_signal_stats(world *w, tidal_db *db, const char *who,
         }
 }
 
-/* Heals everything, clears the faults, restarts every node and runs until one leader is
-   known to all, every follower caught up and the replicas are equal (30 s simulated at
-   most); then end_checks(w) (the program's) says whether the end state is right:
+/* Heals everything, clears the faults, restarts every node (then w->converging, if set)
+   and runs until one leader is known to all, every follower caught up and the replicas
+   are equal (30 s simulated at most); then end_checks(w) (the program's) says whether the
+   end state is right:
      no_convergence       followers caught up with one leader within 30 s simulated
      digest               identical tidal_db_digest (and count of distinct events applied)
                           on all replicas; the event-level checks then say what differs */
@@ -751,6 +760,7 @@ static void end_phase(world *w, void (*end_checks)(world *w)) {
     tidal_sim_net_set_faults(net, 0, 0, 0);
     for (r = 0; r < NREG && !failed(w); r++)
         if (!dbof(w, r)) do_restart_node(w, r);
+    if (w->converging && !failed(w)) w->converging(w);
     w->step(w);
     deadline = tidal_sim_cluster_now(w->c) + CONVERGE_NS;
     while (!failed(w)) {

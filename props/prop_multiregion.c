@@ -3,7 +3,7 @@
 /* prop_multiregion.c - random histories on one replica group (3 regions x 1 shard) in
    availability mode (DESIGN 5.4), checked after every step and at the end against the
    simulator's ground truth: one node that applied the union of every event any node wrote
-   (DESIGN 2, 3.5, 3.6, 5.2-5.6, 6, 7). The machinery (running, shrinking, regression
+   (DESIGN 2, 3.5, 3.6, 5.1-5.7, 6, 7). The machinery (running, shrinking, regression
    seeds, reporting) and the checks shared with prop_replication.c are in prop_common.h.
 
    Clients write in their own region, whatever its role: a leader takes writes, a follower
@@ -16,9 +16,17 @@
    one region, opened and written in others, on both sides of a partition at once, with
    explicit seqs, repeats and gaps); partitions (one-way, two-way, isolate = split 1|2) and
    heals; crashes and restarts; rare disk wipes; snapshots; clock skew, jumps back and
-   runaway clocks; network loss, duplication and reordering. A retry carries the content of
-   the original write, and (session, seq) always carries the same signal: exactly-once is
-   the library's job, content agreement the client's.
+   runaway clocks; network loss, duplication and reordering; tenant limits (DESIGN 5.7:
+   tidal_tenant_set pushes of a rate limit and an entity quota for tenant 0, the one all
+   writes are in, to every live node or some, with new, older and repeated config
+   versions, often tight enough to refuse writes; a restarted node gets the latest again,
+   as a host would push it, and in the end phase every node gets limits no local write
+   could pass before it catches up); router changes (DESIGN 5.1: the writer's routing
+   table grows or shrinks; each write notes the shard tidal_route names for its entity:
+   the cluster has one shard, so the router is bookkeeping and its laws are what is
+   checked). A retry carries the content of the original write, and (session, seq) always
+   carries the same signal: exactly-once is the library's job, content agreement the
+   client's.
 
    Safety, after every step (the cluster's observer, and after each op):
      two_leaders          at most one node leads an epoch (as in prop_replication)
@@ -38,6 +46,41 @@
                           within one life of the node
      hlc_restart          after a restart it is not below any value seen in the previous life
                           (the node persists a bound ahead of its clock; a wipe starts anew)
+   Tenant limits (write_role then also allows the refusals below, from a node that takes
+   writes):
+     limit_refused        a write refused with TIDAL_ERR_RATE_LIMITED is a signal, under a
+                          rate, the bucket below one token; with TIDAL_ERR_QUOTA, it would
+                          have created entities beyond the quota; both need limits pushed
+                          in the node's life
+     limit_duplicate      a retry of an event the node holds is never refused
+     refused_changed      a refused write changes nothing: the node's digest, events
+                          applied, entity count, and the events the cluster recorded (the
+                          truth's) are as before
+     quota_exceeded       a write the node took that created entities leaves the tenant
+                          within its quota (replicated events may take it past: the
+                          accepting node decided, so only a local write is held to it)
+     rate_exceeded        signals taken since a push <= bucket size + rate x time since
+     rate_starved         a signal refused for the rate only while its bucket cannot hold a
+                          token yet: less than 1/rate s since the push or the last signal
+                          taken; a bucket smaller than one signal fails it (it never passes
+                          one)
+     tenant_usage         tidal_tenant_usage answers where limits were pushed; its entity
+                          count is the node's (tidal_db_stats.entities: all tenant 0's);
+                          its bucket holds between 0 and its size
+     tenant_config        a config pushed in this life stays in force until the next push
+     stale_config         a push of an older version than the one in force is refused with
+                          TIDAL_ERR_STALE_CONFIG and changes nothing; any other is taken
+   Routing (tidal_route(tenant, entity, shards), a jump consistent hash):
+     route_range          the shard named is below the table's size
+     route_moved          when a table grows from n to n2, an entity keeps its shard or
+                          moves to a new one (>= n), never between old ones (n to n + 1:
+                          to shard n); when it shrinks, one on a surviving shard stays;
+                          at every router change for every entity written so far, and
+                          once per history (before its ops, from its seed) for 24 random
+                          (tenant, entity) pairs over tables of up to 100008 shards
+     route_stable         the same call gives the same shard, and at the end every write's
+                          entity still routes, under the table it was written with, to the
+                          shard noted then (route_moved from there to the final table)
    At the end (partitions healed, faults off, every node restarted, converged):
      no_convergence, digest  as in prop_replication: one leader, followers caught up,
                           equal digests and equal counts of events applied on all replicas
@@ -54,6 +97,10 @@
      negatives            every replica suppresses exactly what the truth suppresses
      truth_digest         every replica's digest is the truth's
      truth_events         and it applied as many distinct events as the truth
+     truth                the truth, given limits no local write could pass before its
+                          first import, imported every event: imports are never refused
+                          (nor are replicated events: every replica above converged under
+                          such limits)
 
    What "present" means here. The library has no public "has event" call. The truth keeps
    (keep filter) every event the oracle must keep: a write whose call returned TIDAL_OK on a
@@ -66,7 +113,9 @@
    check the same from the public API, item by item. local_lost and quorum_lost also ask
    each replica for the receipt's id (tidal__event_applied, internal, as prop_replication
    does), to name a missing event; the keep filter asks it only after a wipe, to keep what
-   some replica still holds.
+   some replica still holds. The limit checks ask, internally, which entities a node holds
+   (tidal__ent_find: how many a write would create) and which config is in force
+   (tidal__tcfg_find: what a stale push must leave).
 
    Replay: --seed S runs exactly the history with seed S; the failure report prints that
    command. Triage: TIDAL_PROP_SKIP=hlc_restart,... turns the named checks off. */
@@ -80,18 +129,25 @@ enum {
     OP_UNHIDE,
     OP_RACE,                    /* hide on region node and unhide on node2 (r & 1: unhide first) */
     OP_SESSION,                 /* k session writes on region node, and on node2 if >= 0 */
+    OP_LIMIT,                   /* tenant 0's limits (content from r) pushed to the live nodes
+                                   of mask a (0: all): pkind 0 a new config version, 1 an
+                                   older one, 2 the latest again */
+    OP_ROUTE,                   /* the writer's routing table grows by k shards (pkind 1:
+                                   shrinks by k) */
     OP_KINDS
 };
 
-enum { ST_CUT_OFF, ST_QUORUM_ACKED, ST_UNAVAILABLE, ST_RETRIES }; /* run_result.stat */
+enum { ST_CUT_OFF, ST_QUORUM_ACKED, ST_UNAVAILABLE, ST_RETRIES, /* run_result.stat */
+       ST_RATE_LIMITED, ST_QUOTA, ST_STALE, ST_ROUTE };
 
 #define KEYS_MAX 256    /* idempotency keys per history */
 #define SESS_MAX 16     /* sessions per history */
 #define SEQ_MAX 48      /* seqs per session */
+#define SHARDS_MAX 65536 /* the writer's routing table never grows beyond */
 
 static const char *op_name(int kind) {
     static const char *const names[OP_KINDS - OP_COMMON_KINDS] = {"write", "retry", "hide", "unhide",
-                                                                  "race", "session"};
+                                                                  "race", "session", "limits", "route"};
     return names[kind - OP_COMMON_KINDS];
 }
 
@@ -125,8 +181,70 @@ static void gen_op(op *o, uint64_t *g, uint64_t seed, int i) {
     }
 }
 
+/* Tenant limit pushes and router changes, from their own stream (so adding them shifted
+   no draw of the ops above, nor their times: they run 0 ms), inserted at random places:
+   in 65% of the histories 1-4 limit pushes (3 in 4 a new config version, the others an
+   older one or the latest again; 3 in 10 to some nodes only), in half of them 1-2 router
+   changes (growing by 1, or by 1-8; 3 in 10 shrinking). */
+static int gen_extra(uint64_t seed, op *ops, int n) {
+    uint64_t g = mix64(seed ^ UINT64_C(0x74656e616e74) /* "tenant" */);
+    int nl = tt_next(&g) % 100 < 35 ? 0 : 1 + (int)(tt_next(&g) % 4);
+    int nr = tt_next(&g) % 2 ? 0 : 1 + (int)(tt_next(&g) % 2), j;
+    for (j = 0; j < nl + nr && n < MAX_OPS; j++) {
+        int at = (int)(tt_next(&g) % (uint64_t)(n + 1));
+        op o;
+        memset(&o, 0, sizeof o);
+        o.node = o.node2 = -1;
+        o.r = tt_next(&g);
+        if (j < nl) {
+            uint32_t v = (uint32_t)(tt_next(&g) % 100);
+            o.kind = OP_LIMIT;
+            o.pkind = v < 75 ? 0 : v < 90 ? 1 : 2;
+            o.a = tt_next(&g) % 10 < 3 ? 1 + (int)(tt_next(&g) % ((1u << NREG) - 2)) : 0;
+        } else {
+            o.kind = OP_ROUTE;
+            o.pkind = tt_next(&g) % 10 < 3;
+            o.k = tt_next(&g) % 2 ? 1 : 1 + (int)(tt_next(&g) % 8);
+        }
+        memmove(&ops[at + 1], &ops[at], sizeof(op) * (size_t)(n - at));
+        ops[at] = o;
+        n++;
+    }
+    return n;
+}
+
 static int gen_history(uint64_t seed, op *ops) {
-    return gen_ops(seed, UINT64_C(0x6d756c7469726567) /* "multireg" */, ops, gen_op);
+    int n = gen_ops(seed, UINT64_C(0x6d756c7469726567) /* "multireg" */, ops, gen_op);
+    return gen_extra(seed, ops, n);
+}
+
+/* A bucket's size: its burst, or one second of its rate. */
+/* The bucket's size as tidal.h documents it: burst, or one second of the rate, at least 1. */
+static double burst_of(const tidal_tenant_config *c) {
+    double b = c->burst > 0 ? c->burst : c->rate_per_s;
+    return b < 1.0 ? 1.0 : b;
+}
+
+/* The limits an OP_LIMIT pushes (all but the version, which the run assigns), from its
+   stream: a rate (none 30%, tight 0.5-5/s with a burst of 1-4 or one second's 25%, loose
+   20-219/s 45%), an entity quota (none 40%, tight 1-10 30%, loose 11-100: the history has
+   11 entities at most), and in 1 push of 10 neither (the limits lifted). */
+static void limit_content(const op *o, tidal_tenant_config *cfg) {
+    uint64_t g = o->r;
+    uint32_t c = (uint32_t)(tt_next(&g) % 100), q = (uint32_t)(tt_next(&g) % 100);
+    memset(cfg, 0, sizeof *cfg);
+    if (c >= 30 && c < 55) {
+        cfg->rate_per_s = 0.5 * (double)(1 + tt_next(&g) % 10);
+        cfg->burst = tt_next(&g) % 3 == 0 ? 0 : (double)(1 + tt_next(&g) % 4);
+    } else if (c >= 55) {
+        cfg->rate_per_s = (double)(20 + tt_next(&g) % 200);
+        cfg->burst = tt_next(&g) % 2 ? 0 : (double)(10 + tt_next(&g) % 40);
+    }
+    if (q >= 40) cfg->entity_quota = q < 70 ? 1 + tt_next(&g) % 10 : 11 + tt_next(&g) % 90;
+    if (tt_next(&g) % 10 == 0) {
+        cfg->rate_per_s = cfg->burst = 0;
+        cfg->entity_quota = 0;
+    }
 }
 
 static void op_print_detail(FILE *f, const op *o) {
@@ -155,6 +273,27 @@ static void op_print_detail(FILE *f, const op *o) {
         fprintf(f, " (user %llu, pick %llu) ack=%s", (unsigned long long)o->user,
                 (unsigned long long)((o->r >> 8) % 97), o->quorum ? "QUORUM" : "LOCAL");
         break;
+    case OP_LIMIT: {
+        tidal_tenant_config c;
+        int r;
+        limit_content(o, &c);
+        fprintf(f, "tenant 0 on ");
+        if (!o->a) fprintf(f, "every live node");
+        for (r = 0; r < NREG; r++)
+            if (o->a >> r & 1) fprintf(f, "%sregion %d", o->a & ((1 << r) - 1) ? "+" : "", r);
+        if (o->pkind == 2) {
+            fprintf(f, ": the latest config again");
+            break;
+        }
+        fprintf(f, ": %s version, ", o->pkind ? "an older" : "a new");
+        if (c.rate_per_s > 0 && c.burst > 0) fprintf(f, "rate %g/s burst %g, ", c.rate_per_s, c.burst);
+        else if (c.rate_per_s > 0) fprintf(f, "rate %g/s default burst (%g), ", c.rate_per_s, burst_of(&c));
+        else fprintf(f, "no rate limit, ");
+        if (c.entity_quota) fprintf(f, "quota %llu", (unsigned long long)c.entity_quota);
+        else fprintf(f, "no quota");
+        break;
+    }
+    case OP_ROUTE: fprintf(f, "routing table %s by %d shard(s)", o->pkind ? "shrinks" : "grows", o->k); break;
     default: break;
     }
 }
@@ -187,6 +326,20 @@ typedef struct hlc_seen {
                           in the log since, is above it */
 } hlc_seen;
 
+/* What the oracle knows of tenant 0's limits on one node: the config the last accepted
+   push set there, in which life (a restart forgets limits: the host pushes them again),
+   and the signals the node took since (rate_exceeded). */
+typedef struct lim_node {
+    int on;                   /* a push was accepted (valid while life and wipes match) */
+    uint32_t life, wipes;
+    tidal_tenant_config cfg;  /* in force */
+    int64_t since_ns;         /* the node's monotonic clock at that push */
+    uint64_t taken;           /* signals it accepted (not duplicates) since */
+    int64_t took_ns;          /* its monotonic clock at the last of them (0: none) */
+    uint32_t seen_life;       /* check_limits: life + 1 at the last look (0: look now) */
+    uint64_t seen_applied, seen_entities;
+} lim_node;
+
 typedef struct mr {
     world w; /* first: the common checks get &m->w, the program's get it back */
     idem_key keys[KEYS_MAX];
@@ -200,6 +353,13 @@ typedef struct mr {
     uint32_t n_by_id;
     uint8_t *seen;     /* end: the keep filter saw it (the cluster recorded it) */
     int wiped_any;
+    lim_node lim[NREG];
+    tidal_tenant_config cp; /* the control plane's latest config for tenant 0 (if cp_on) */
+    int cp_on;
+    uint64_t version_max;   /* the highest config version pushed */
+    uint32_t shards;        /* the writer's routing table: shards of the tenant */
+    tidal_db **truth;       /* end: where tidal_sim_cluster_truth opens the truth */
+    int truth_limited;      /* ... and whether keep_event set its limits before an import */
 } mr;
 
 static mr *mr_of(world *w) { return (mr *)(void *)w; }
@@ -296,11 +456,359 @@ static void note_written(world *w, int r) {
     h->written = h->pre;
 }
 
+/* ---- tenant limits and routing -------------------------------------------------------- */
+
+static int64_t mono_of(world *w, int r) { return tidal_sim_cluster_env(w->c, (uint16_t)r, 0)->mono_ns; }
+
+/* The limits in force on region r by the oracle's account (NULL: none in this life). */
+static lim_node *lim_in_force(mr *m, int r) {
+    lim_node *ln = &m->lim[r];
+    return ln->on && ln->life == m->w.life[r] && ln->wipes == m->w.wipes[r] ? ln : NULL;
+}
+
+/* tenant_usage, where limits are in force and the state changed since the last look:
+   tidal_tenant_usage answers; its entity count is the node's (tidal_db_stats.entities:
+   tenant 0 is the only one here), and the bucket holds 0 to its size in tokens. */
+static void check_limits(world *w) {
+    mr *m = mr_of(w);
+    int r;
+    for (r = 0; r < NREG && !failed(w); r++) {
+        tidal_db *db = dbof(w, r);
+        lim_node *ln = lim_in_force(m, r);
+        tidal_db_stats st;
+        uint64_t ents = 0;
+        double tokens = 0;
+        tidal_result res;
+        if (!db || !ln) continue;
+        tidal_db_stats_get(db, &st);
+        if (ln->seen_life == w->life[r] + 1 && ln->seen_applied == st.events_applied &&
+            ln->seen_entities == st.entities)
+            continue;
+        ln->seen_life = w->life[r] + 1;
+        ln->seen_applied = st.events_applied;
+        ln->seen_entities = st.entities;
+        res = tidal_tenant_usage(db, 0, &ents, &tokens);
+        if (res != TIDAL_OK)
+            fail(w, "tenant_usage", "region %d: tidal_tenant_usage of tenant 0 returned %s, after its config (version %llu) was set in this life",
+                 r, tidal_strerror(res), (unsigned long long)ln->cfg.config_version);
+        else if (ents != st.entities)
+            fail(w, "tenant_usage", "region %d: tenant 0 uses %llu entities by tidal_tenant_usage, the node holds %llu (all tenant 0's)",
+                 r, (unsigned long long)ents, (unsigned long long)st.entities);
+        else if (!(tokens >= 0 && tokens <= burst_of(&ln->cfg) + 1e-9))
+            fail(w, "tenant_usage", "region %d: tenant 0's bucket holds %g tokens, outside [0, %g]", r, tokens,
+                 burst_of(&ln->cfg));
+    }
+}
+
+/* Pushes cfg for tenant 0 to region r (if up), as the control plane does, and checks:
+     tenant_config   a config pushed in this life is still the one in force (nothing but a
+                     push changes it; a node that restarted may hold one or not: limits
+                     are not said to persist, and the host pushes them again)
+     stale_config    a version older than the one in force is refused with
+                     TIDAL_ERR_STALE_CONFIG and leaves the config, the entity count and
+                     the bucket as they were; any other push is taken */
+static void lim_set(mr *m, int r, const tidal_tenant_config *cfg) {
+    world *w = &m->w;
+    tidal_db *db = dbof(w, r);
+    lim_node *cur = lim_in_force(m, r), *ln = &m->lim[r];
+    const tidal__tcfg *t = db ? tidal__tcfg_find(db, 0) : NULL;
+    tidal_tenant_config was;
+    uint64_t e0 = 0, e1 = 0;
+    double k0 = 0, k1 = 0;
+    int stale = t && cfg->config_version < t->cfg.config_version;
+    tidal_result res;
+    if (!db) return;
+    if (cur && (!t || memcmp(&t->cfg, &cur->cfg, sizeof cur->cfg))) {
+        fail(w, "tenant_config", "region %d: tenant 0's config version %llu, pushed in this life, is %s", r,
+             (unsigned long long)cur->cfg.config_version, t ? "no longer the one in force" : "gone");
+        return;
+    }
+    memset(&was, 0, sizeof was);
+    if (t) was = t->cfg;
+    (void)tidal_tenant_usage(db, 0, &e0, &k0);
+    res = tidal_tenant_set(db, cfg);
+    if (w->verbose)
+        printf("      limits version %llu on region %d: %s\n", (unsigned long long)cfg->config_version, r,
+               tidal_strerror(res));
+    if (res != (stale ? TIDAL_ERR_STALE_CONFIG : TIDAL_OK)) {
+        fail(w, "stale_config", "region %d: config version %llu for tenant 0 (%s %llu in force) returned %s, not %s", r,
+             (unsigned long long)cfg->config_version, t ? "version" : "none,", (unsigned long long)was.config_version,
+             tidal_strerror(res), tidal_strerror(stale ? TIDAL_ERR_STALE_CONFIG : TIDAL_OK));
+        return;
+    }
+    if (stale) {
+        w->res->stat[ST_STALE]++;
+        t = tidal__tcfg_find(db, 0);
+        (void)tidal_tenant_usage(db, 0, &e1, &k1);
+        if (!t || memcmp(&t->cfg, &was, sizeof was) || e1 != e0 || k1 != k0)
+            fail(w, "stale_config", "region %d: a refused config version %llu for tenant 0 changed what was in force (version %llu)",
+                 r, (unsigned long long)cfg->config_version, (unsigned long long)was.config_version);
+        return;
+    }
+    memset(ln, 0, sizeof *ln);
+    ln->on = 1;
+    ln->life = w->life[r];
+    ln->wipes = w->wipes[r];
+    ln->cfg = *cfg;
+    ln->since_ns = mono_of(w, r); /* the bucket holds at most its size now */
+}
+
+/* An OP_LIMIT: a new version (published: the latest), an older one (a delayed push), or
+   the latest again, to the live nodes the op names. */
+static void do_limit(mr *m, const op *o) {
+    tidal_tenant_config cfg;
+    int r;
+    limit_content(o, &cfg);
+    if (o->pkind == 2 && m->cp_on) cfg = m->cp;
+    else if (o->pkind == 1) cfg.config_version = m->version_max ? (o->r >> 20) % m->version_max : 0;
+    else cfg.config_version = ++m->version_max;
+    if (o->pkind == 0 || (o->pkind == 2 && !m->cp_on)) {
+        m->cp = cfg;
+        m->cp_on = 1;
+    }
+    for (r = 0; r < NREG && !failed(&m->w); r++)
+        if (!o->a || (o->a >> r & 1)) lim_set(m, r, &cfg);
+}
+
+/* The host pushes the latest config to a node that restarted (limits live in memory). */
+static void lim_node_up(world *w, int r) {
+    mr *m = mr_of(w);
+    if (m->cp_on) lim_set(m, r, &m->cp);
+}
+
+/* The end phase: every node gets limits no local write could pass (quota 1, a bucket of a
+   thousandth of a token) before it catches up: events replicated to it are never refused,
+   so the convergence checks must pass as before. */
+static tidal_tenant_config lim_closed(mr *m) {
+    tidal_tenant_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.rate_per_s = 1e-3;
+    cfg.entity_quota = 1;
+    cfg.config_version = m->version_max + 1;
+    return cfg;
+}
+static void lim_converging(world *w) {
+    mr *m = mr_of(w);
+    int r;
+    m->cp = lim_closed(m);
+    m->cp_on = 1;
+    m->version_max = m->cp.config_version;
+    for (r = 0; r < NREG && !failed(w); r++) lim_set(m, r, &m->cp);
+}
+
+/* A write call under tenant limits: what the node was before it (lim_before), to judge a
+   refusal (lim_refused) or an acceptance (lim_taken). */
+typedef struct lim_guard {
+    lim_node *ln;      /* NULL: no limits on the node (a refusal is then wrong) */
+    int r, dup;        /* dup: the write's event is already applied there */
+    int signal;        /* the write is a signal (a hide or unhide is not) */
+    uint64_t fresh;    /* entities it would create there */
+    uint8_t digest[32];
+    uint64_t applied, entities;
+    uint32_t recorded; /* events the cluster recorded (the truth's) */
+} lim_guard;
+
+/* Before a write on region r of a signal about item by user (item 0: a hide or unhide by
+   user, which creates only the user's entity); id: the event's id if the oracle knows it
+   (a retry), else NULL. */
+static void lim_before(mr *m, int r, lim_guard *g, const tidal_event_id *id, tidal_id item, tidal_id user) {
+    world *w = &m->w;
+    tidal_db *db = dbof(w, r);
+    tidal_db_stats st;
+    memset(g, 0, sizeof *g);
+    g->r = r;
+    if (!db || !(g->ln = lim_in_force(m, r))) return;
+    g->dup = id && tidal__event_applied(db, *id);
+    g->signal = item != 0;
+    g->fresh = (uint64_t)(item && !tidal__ent_find(db, 0, item)) +
+               (uint64_t)(user && user != item && !tidal__ent_find(db, 0, user));
+    tidal_db_stats_get(db, &st);
+    g->applied = st.events_applied;
+    (void)tidal_tenant_usage(db, 0, &g->entities, NULL);
+    (void)tidal_db_digest(db, TIDAL_ALL_TENANTS, g->digest);
+    g->recorded = tidal_sim_cluster_events(w->c);
+}
+
+/* rate_starved: a signal refused for the rate must find a bucket that cannot hold a token
+   yet. Since the push (the bucket then held 0 or more) and since the last signal taken
+   (it then held 0 or more) it refilled at the rate, up to its size: so after 1/rate
+   seconds it holds one, if it can hold one at all: a rate > 0 whose bucket is smaller
+   than one signal (burst below 1, or 0 and a rate below 1/s) admits no signal, ever. */
+static void rate_starved(world *w, const lim_guard *g) {
+    const tidal_tenant_config *c = &g->ln->cfg;
+    int64_t from = g->ln->took_ns > g->ln->since_ns ? g->ln->took_ns : g->ln->since_ns;
+    double idle_s = (double)(mono_of(w, g->r) - from) / 1e9;
+    if (burst_of(c) < 1.0)
+        fail(w, "rate_starved", "region %d refused a signal under rate %g/s burst %g: a bucket of %g signals never holds one; "
+             "no signal of the tenant can pass", g->r, c->rate_per_s, c->burst, burst_of(c));
+    else if (idle_s * c->rate_per_s >= 1.0 + 1e-6)
+        fail(w, "rate_starved", "region %d refused a signal under rate %g/s burst %g, %.3f s after %s", g->r,
+             c->rate_per_s, c->burst, idle_s, g->ln->took_ns > g->ln->since_ns ? "the last one it took" : "the push");
+}
+
+/* A write refused for tenant limits (TIDAL_ERR_RATE_LIMITED or TIDAL_ERR_QUOTA from a node
+   that takes writes: may) must be one the limits explain, and change nothing:
+     limit_refused    limits are in force there; RATE_LIMITED only for a signal, under a
+                      rate, with less than one token left; QUOTA only under a quota, for
+                      a write that would create entities (a signal's item and user, a
+                      hide's user: lim_before counted them) beyond it
+     limit_duplicate  a write whose event the node already holds (a retry) is never
+                      refused: it is a duplicate, not a new event
+     refused_changed  the node's digest, events applied and entity count, and the events
+                      the cluster recorded (what the ground truth is built from), are as
+                      before the call
+   Returns 1 when res is such a refusal (judged here), 0 for any other result. */
+static int lim_refused(mr *m, const lim_guard *g, tidal_result res, int may) {
+    world *w = &m->w;
+    tidal_db *db = dbof(w, g->r);
+    const tidal_tenant_config *c = g->ln ? &g->ln->cfg : NULL;
+    uint64_t ents = 0;
+    double tokens = 0;
+    uint8_t d[32];
+    tidal_db_stats st;
+    if ((res != TIDAL_ERR_RATE_LIMITED && res != TIDAL_ERR_QUOTA) || !may) return 0;
+    w->res->stat[res == TIDAL_ERR_QUOTA ? ST_QUOTA : ST_RATE_LIMITED]++;
+    if (w->verbose) printf("      region %d refused a write: %s (%s)\n", g->r, tidal_strerror(res), tidal_errmsg(db));
+    if (!c) {
+        fail(w, "limit_refused", "region %d refused a write with %s, with no tenant limits set in this life", g->r,
+             tidal_strerror(res));
+        return 1;
+    }
+    (void)tidal_tenant_usage(db, 0, &ents, &tokens);
+    if (g->dup)
+        fail(w, "limit_duplicate", "region %d refused a retry with %s, though it holds the retried event", g->r,
+             tidal_strerror(res));
+    else if (res == TIDAL_ERR_RATE_LIMITED && (!g->signal || c->rate_per_s <= 0 || tokens >= 1.0))
+        fail(w, "limit_refused", "region %d refused a %s as RATE_LIMITED under rate %g/s with %g tokens left", g->r,
+             g->signal ? "signal" : "write that is no signal", c->rate_per_s, tokens);
+    else if (res == TIDAL_ERR_RATE_LIMITED)
+        rate_starved(w, g);
+    else if (res == TIDAL_ERR_QUOTA && (!c->entity_quota || !g->fresh || g->entities + g->fresh <= c->entity_quota))
+        fail(w, "limit_refused", "region %d refused a write as over quota %llu: it held %llu entities, the write would add %llu",
+             g->r, (unsigned long long)c->entity_quota, (unsigned long long)g->entities, (unsigned long long)g->fresh);
+    if (failed(w)) return 1;
+    tidal_db_stats_get(db, &st);
+    if (tidal_db_digest(db, TIDAL_ALL_TENANTS, d) != TIDAL_OK || memcmp(d, g->digest, 32) ||
+        st.events_applied != g->applied || ents != g->entities || tidal_sim_cluster_events(w->c) != g->recorded)
+        fail(w, "refused_changed", "region %d: a write refused with %s changed %s", g->r, tidal_strerror(res),
+             st.events_applied != g->applied ? "the events applied" : ents != g->entities ? "the entity count"
+             : tidal_sim_cluster_events(w->c) != g->recorded ? "the cluster's recorded events" : "the digest");
+    return 1;
+}
+
+/* A write the node took under limits:
+     quota_exceeded   if it created entities, the tenant's count is within the quota
+                      (events replicated here may have taken it past the quota before:
+                      the accepting node decided; a local write never does)
+     rate_exceeded    the signals the node took since the config was pushed are at most
+                      the bucket's size plus rate x the time since (its monotonic clock) */
+static void lim_taken(mr *m, const lim_guard *g, int duplicate) {
+    world *w = &m->w;
+    lim_node *ln = g->ln;
+    uint64_t ents = 0;
+    double bound;
+    if (!ln) return;
+    (void)tidal_tenant_usage(dbof(w, g->r), 0, &ents, NULL);
+    if (ln->cfg.entity_quota && ents > g->entities && ents > ln->cfg.entity_quota) {
+        fail(w, "quota_exceeded", "region %d took a write that took tenant 0 from %llu to %llu entities, over its quota %llu",
+             g->r, (unsigned long long)g->entities, (unsigned long long)ents,
+             (unsigned long long)ln->cfg.entity_quota);
+        return;
+    }
+    if (!g->signal || duplicate || ln->cfg.rate_per_s <= 0) return;
+    ln->taken++;
+    ln->took_ns = mono_of(w, g->r);
+    bound = burst_of(&ln->cfg) + ln->cfg.rate_per_s * (double)(mono_of(w, g->r) - ln->since_ns) / 1e9;
+    if ((double)ln->taken > bound + 1e-6)
+        fail(w, "rate_exceeded", "region %d took %llu signals in %.3f s under rate %g/s burst %g (at most %.3f)", g->r,
+             (unsigned long long)ln->taken, (double)(mono_of(w, g->r) - ln->since_ns) / 1e9, ln->cfg.rate_per_s,
+             ln->cfg.burst, bound);
+}
+
+/* The entity a write is routed by (tidal_route's documentation): a session write by its
+   session, a signal or a hide by its item. */
+static tidal_id route_entity(const mr *m, const ev_rec *e) { return e->seq ? m->sess[e->sess].id : e->item; }
+
+/* route_range: the shard tidal_route names is one of the table's. The writer notes it
+   with the event (the replica group it wrote to: one here, the cluster has one shard, so
+   the router is the writer's bookkeeping and its laws are what is checked). */
+static void ev_route(mr *m, ev_rec *e) {
+    e->shards = m->shards;
+    e->shard = tidal_route(0, route_entity(m, e), m->shards);
+    if (e->shard >= e->shards)
+        fail(&m->w, "route_range", "tidal_route(0, %llu, %u) = %u", (unsigned long long)route_entity(m, e),
+             e->shards, e->shard);
+}
+
+/* The router's laws for one (tenant, entity) from a table of n shards to one of n2:
+     route_range   every shard named is below the table's size (0 for a table of 0)
+     route_moved   growing, an entity keeps its shard or moves to a new one (>= n), never
+                   to another old one; shrinking, one whose shard survives keeps it */
+static void route_law(world *w, uint32_t t, tidal_id e, uint32_t n, uint32_t n2, const char *when) {
+    uint32_t a = tidal_route(t, e, n), b = tidal_route(t, e, n2);
+    if ((n ? a >= n : a != 0) || (n2 ? b >= n2 : b != 0))
+        fail(w, "route_range", "%s: tenant %u entity %llu: shard %u of %u, %u of %u", when, t,
+             (unsigned long long)e, a, n, b, n2);
+    else if (n2 > n && b != a && b < n)
+        fail(w, "route_moved", "%s: tenant %u entity %llu moved from shard %u to old shard %u as %u shards became %u",
+             when, t, (unsigned long long)e, a, b, n, n2);
+    else if (n2 < n && a < n2 && b != a)
+        fail(w, "route_moved", "%s: tenant %u entity %llu moved from surviving shard %u to %u as %u shards became %u",
+             when, t, (unsigned long long)e, a, b, n, n2);
+}
+
+/* An OP_ROUTE: the writer's table changes; the laws hold for every entity written so far,
+   the history's items and users, and 16 others (any tenant) from the op's stream. */
+static void do_route(mr *m, const op *o) {
+    world *w = &m->w;
+    uint32_t n = m->shards, n2, i;
+    uint64_t g = o->r;
+    if (o->pkind) n2 = n > (uint32_t)o->k ? n - (uint32_t)o->k : 1;
+    else n2 = n + (uint32_t)o->k > SHARDS_MAX ? SHARDS_MAX : n + (uint32_t)o->k;
+    if (w->verbose) printf("      routing table: %u -> %u shards\n", n, n2);
+    for (i = 0; i < w->n_ev && !failed(w); i++) route_law(w, 0, route_entity(m, &w->ev[i]), n, n2, "router change");
+    for (i = 1; i <= NITEMS + NUSERS && !failed(w); i++)
+        route_law(w, 0, i <= NITEMS ? i : USER0 + i - NITEMS, n, n2, "router change");
+    for (i = 0; i < 16 && !failed(w); i++) {
+        uint32_t t = (uint32_t)tt_next(&g);
+        uint64_t e = tt_next(&g);
+        route_law(w, i & 1 ? t : 0, i & 2 ? e % 1000 : e, n, n2, "router change");
+    }
+    m->shards = n2;
+    w->res->stat[ST_ROUTE]++;
+}
+
+/* Once per history, before its ops, from its seed: 24 random (tenant, entity) pairs (half
+   with small ids), tables of n = 1-16 or 1-100000 shards: the laws from n to n + 1, ...,
+   n + k (k 1-8) step by step (growing by one, an entity that moves goes to the new shard)
+   and from n to n + k at once, back from n + k to n, and tables of 0 and 1 (shard 0).
+   route_stable: the same call twice gives the same shard. */
+static void check_route_laws(world *w, uint64_t seed) {
+    uint64_t g = mix64(seed ^ UINT64_C(0x726f757465) /* "route" */);
+    int i;
+    for (i = 0; i < 24 && !failed(w); i++) {
+        uint32_t t = i & 1 ? (uint32_t)tt_next(&g) : 0, n, k, j;
+        uint64_t e = tt_next(&g);
+        if (i & 2) e %= 1000;
+        n = 1 + (uint32_t)(tt_next(&g) % (i & 4 ? 100000 : 16));
+        k = 1 + (uint32_t)(tt_next(&g) % 8);
+        for (j = n; j < n + k && !failed(w); j++) route_law(w, t, e, j, j + 1, "route laws");
+        route_law(w, t, e, n, n + k, "route laws");
+        route_law(w, t, e, n + k, n, "route laws");
+        if (tidal_route(t, e, 0) != 0 || tidal_route(t, e, 1) != 0)
+            fail(w, "route_range", "tenant %u entity %llu: shard %u of 0, %u of 1", t, (unsigned long long)e,
+                 tidal_route(t, e, 0), tidal_route(t, e, 1));
+        else if (tidal_route(t, e, n) != tidal_route(t, e, n))
+            fail(w, "route_stable", "tenant %u entity %llu: two calls over %u shards differ", t, (unsigned long long)e, n);
+    }
+}
+
 static void check_step(world *w) {
     if (failed(w)) return;
     check_leaders(w, check_leader_holds);
     if (!failed(w)) poll_status(w);
     if (!failed(w)) check_hlc(w);
+    if (!failed(w)) check_limits(w);
     if (!failed(w)) check_reads(w);
 }
 
@@ -385,13 +893,19 @@ static ev_rec *write_one(mr *m, int r, const tidal_signal *s, int key) {
     tidal_receipt rc;
     tidal_result res;
     int cut_off, may = may_write(w, r, &cut_off);
+    uint32_t first = key >= 0 ? m->keys[key].first : UINT32_MAX;
+    lim_guard g;
     ev_rec *e;
     memset(&rc, 0, sizeof rc);
+    lim_before(m, r, &g, first != UINT32_MAX ? &w->ev[first].id : NULL, s->item, s->user);
     res = tidal_signal_write(dbof(w, r), s, &rc);
+    if (lim_refused(m, &g, res, may)) return NULL;
     if (!expect_write(w, r, may, res, TIDAL_OK, key >= 0 ? "keyed signal write" : "signal write"))
         return NULL;
+    lim_taken(m, &g, rc.duplicate);
     e = ev_accept(w, EV_SIGNAL, r, &rc, cut_off, key >= 0 ? &m->keys[key].first : NULL);
     ev_set_signal(e, s);
+    ev_route(m, e);
     return e;
 }
 
@@ -452,20 +966,25 @@ static void do_negative(world *w, int kind, int r, uint64_t user, uint64_t item,
     tidal_receipt rc;
     tidal_result res;
     int cut_off, may;
+    lim_guard g;
     ev_rec *e;
     if (!db) return;
     may = may_write(w, r, &cut_off);
     memset(&rc, 0, sizeof rc);
+    lim_before(mr_of(w), r, &g, NULL, 0, user);
     if (kind == EV_HIDE) res = tidal_negative_add(db, 0, user, TIDAL_HIDE, item, &rc);
     else res = tidal_negative_remove(db, 0, user, TIDAL_HIDE, item, &rc);
     if (w->verbose)
         printf("      %s user %llu item %llu on region %d%s: %s\n", kind == EV_HIDE ? "hide" : "unhide",
                (unsigned long long)user, (unsigned long long)item, r, cut_off ? " (cut off)" : "",
                tidal_strerror(res));
+    if (lim_refused(mr_of(w), &g, res, may)) return;
     if (!expect_write(w, r, may, res, TIDAL_OK, kind == EV_HIDE ? "hide" : "unhide")) return;
+    lim_taken(mr_of(w), &g, rc.duplicate);
     e = ev_accept(w, kind, r, &rc, cut_off, NULL);
     e->user = user;
     e->item = item;
+    ev_route(mr_of(w), e);
     ev_settle(w, e, quorum);
 }
 
@@ -530,6 +1049,8 @@ static void session_write(mr *m, int si, uint32_t seq, int r, int opened, int qu
     tidal_result res, also = TIDAL_OK;
     tidal_session_info info;
     int cut_off, may = may_write(w, r, &cut_off);
+    uint32_t first = ss->first[seq];
+    lim_guard g;
     ev_rec *e;
     memset(&s, 0, sizeof s);
     memset(&rc, 0, sizeof rc);
@@ -537,6 +1058,7 @@ static void session_write(mr *m, int si, uint32_t seq, int r, int opened, int qu
     s.type = (uint32_t)((h >> 8) & 1);
     s.weight = 0.25 * (double)(1 + (h >> 16) % 8);
     s.time_ns = ss->time_ns[seq];
+    lim_before(m, r, &g, first != UINT32_MAX ? &w->ev[first].id : NULL, s.item, ss->user);
     res = tidal_session_signal(db, ss->id, seq, &s, &rc);
     if (w->verbose)
         printf("      session %d seq %u on region %d%s: %s\n", si, seq, r, cut_off ? " (cut off)" : "",
@@ -544,12 +1066,15 @@ static void session_write(mr *m, int si, uint32_t seq, int r, int opened, int qu
     /* a node that refused the open may not know the session at all */
     if (!opened && (tidal_session_get(db, 0, ss->id, &info) != TIDAL_OK || info.user == 0))
         also = TIDAL_ERR_NOT_FOUND;
+    if (lim_refused(m, &g, res, may && opened)) return;
     if (!expect_write(w, r, may && opened, res, also, "session write")) return;
+    lim_taken(m, &g, rc.duplicate);
     e = ev_accept(w, EV_SIGNAL, r, &rc, cut_off, &ss->first[seq]);
     ev_set_signal(e, &s);
     e->user = ss->user; /* the session's, whatever s says */
     e->sess = (uint32_t)si;
     e->seq = seq;
+    ev_route(m, e);
     ev_settle(w, e, quorum);
 }
 
@@ -600,6 +1125,8 @@ static void do_op(world *w, const op *o) {
         break;
     }
     case OP_SESSION: do_session(m, o); break;
+    case OP_LIMIT: do_limit(m, o); break;
+    case OP_ROUTE: do_route(m, o); break;
     case OP_WIPE:
         do_common_op(w, o);
         m->wiped_any |= w->wipes[o->node] != 0;
@@ -674,6 +1201,10 @@ static int keep_event(void *ctx, tidal_event_id id) {
     mr *m = (mr *)ctx;
     world *w = &m->w;
     uint32_t lo = 0, hi = m->n_by_id;
+    if (m->truth && *m->truth && !m->truth_limited) { /* before its first import */
+        tidal_tenant_config cfg = lim_closed(m);
+        m->truth_limited = tidal_tenant_set(*m->truth, &cfg) == TIDAL_OK;
+    }
     while (lo < hi) {
         uint32_t mid = (lo + hi) / 2;
         int c = id_cmp(w->ev[m->by_id[mid]].id, id);
@@ -788,6 +1319,23 @@ static void check_truth(world *w, tidal_db *truth) {
     }
 }
 
+/* route_stable: each write's entity still routes, under the table it was written with, to
+   the shard noted then (the replica group it went to); route_moved from that table to
+   the writer's table at the end. */
+static void check_routes(world *w) {
+    mr *m = mr_of(w);
+    uint32_t i;
+    for (i = 0; i < w->n_ev && !failed(w); i++) {
+        const ev_rec *e = &w->ev[i];
+        tidal_id ent = route_entity(m, e);
+        if (tidal_route(0, ent, e->shards) != e->shard)
+            fail(w, "route_stable", "entity %llu was routed to shard %u of %u at its write, now to %u",
+                 (unsigned long long)ent, e->shard, e->shards, tidal_route(0, ent, e->shards));
+        else
+            route_law(w, 0, ent, e->shards, m->shards, "writes at the end");
+    }
+}
+
 static void end_checks(world *w) {
     mr *m = mr_of(w);
     tidal_db *truth = NULL;
@@ -798,11 +1346,17 @@ static void end_checks(world *w) {
     decide_kept(m);
     check_present(w);
     if (failed(w)) return;
+    m->truth = &truth;
     res = tidal_sim_cluster_truth(w->c, keep_event, m, &truth);
+    m->truth = NULL;
     if (res != TIDAL_OK) {
-        fail(w, "truth", "building the ground truth failed: %s", tidal_strerror(res));
+        fail(w, "truth", "building the ground truth failed: %s%s", tidal_strerror(res),
+             res == TIDAL_ERR_RATE_LIMITED || res == TIDAL_ERR_QUOTA ? " (import_refused: an import was refused for tenant limits)" : "");
         return;
     }
+    if (!m->truth_limited && tidal_sim_cluster_events(w->c))
+        fail(w, "truth", "no tenant limits could be set on the ground truth before its imports (does "
+                         "tidal_sim_cluster_truth still open it before calling keep?)");
     for (i = 0; i < w->n_ev && !failed(w); i++) {
         char b[48];
         if (w->ev[i].orig == i && m->must[i] && !m->seen[i])
@@ -811,6 +1365,7 @@ static void end_checks(world *w) {
     }
     check_signal_stats(w, truth, "truth", kept_event);
     check_sessions(w, truth, "truth");
+    check_routes(w);
     for (r = 0; r < NREG && !failed(w); r++) {
         snprintf(who, sizeof who, "region %d", r);
         check_signal_stats(w, dbof(w, r), who, kept_event);
@@ -825,6 +1380,10 @@ static void run_history(uint64_t seed, const op *ops, int n, int verbose, run_re
     mr *m = (mr *)calloc(1, sizeof *m);
     if (!m) abort();
     if (world_open(&m->w, seed, 1, verbose, res)) {
+        m->w.node_up = lim_node_up;
+        m->w.converging = lim_converging;
+        m->shards = 1 + (uint32_t)(mix64(seed ^ UINT64_C(0x7368617264)) % 16); /* "shard" */
+        check_route_laws(&m->w, seed);
         world_run(&m->w, ops, n, do_op, check_step, end_checks);
         world_close(&m->w);
     }
@@ -838,7 +1397,9 @@ static void run_history(uint64_t seed, const op *ops, int n, int verbose, run_re
 /* ---- cases ---------------------------------------------------------------------------- */
 
 static const prop_program program = {1000, "regressions_multiregion.txt",
-                                     {"cut-off writes", "QUORUM acks", "UNAVAILABLE", "retries"},
-                                     {"cut-off writes", "QUORUM-acked", "UNAVAILABLE", "retries"}};
+                                     {"cut-off writes", "QUORUM acks", "UNAVAILABLE", "retries", "rate-limited",
+                                      "over quota", "stale configs refused", "router changes"},
+                                     {"cut-off writes", "QUORUM-acked", "UNAVAILABLE", "retries", "rate-limited",
+                                      "over quota", "stale configs refused", "router changes"}};
 
 PROP_MAIN(program)

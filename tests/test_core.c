@@ -1140,6 +1140,18 @@ static void t_tenant_limits(void) {
     }
     TT_EQ_INT(tidal_tenant_usage(g.db, 5, &ents, NULL), TIDAL_OK);
     TT_EQ_INT(ents, 3);
+    /* A rate under 1/s with the default burst still lets one signal through per period
+       (the bucket holds at least one signal; found by prop_multiregion). */
+    memset(&tc, 0, sizeof tc);
+    tc.tenant = 8;
+    tc.rate_per_s = 0.5;
+    TT_EQ_INT(tidal_tenant_set(f.db, &tc), TIDAL_OK);
+    s.tenant = 8;
+    s.item = 1;
+    TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_OK);
+    TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_ERR_RATE_LIMITED);
+    f.clock.now_ns += 2 * TIDAL_NS_PER_S;
+    TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_OK);
     tidal_db_close(f.db);
     tidal_db_close(g.db);
 }

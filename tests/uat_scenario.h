@@ -144,6 +144,9 @@ typedef struct uat_result {
     double gather_p50_us, gather_p99_us; /* wall, when params.wall_s is set */
     uint64_t neg_checks, steps;
     int shard_x, shard_y, new_leader;
+    double migration_ms;        /* step 5: placement change -> old copy collected (simulated) */
+    double migration_switch_ms; /* step 5: placement change -> the new group owns it */
+    uint64_t migration_writes, migration_retries, migration_gathers; /* retries: writes refused once */
 } uat_result;
 
 /* ---- state ----------------------------------------------------------------------------- */
@@ -167,7 +170,7 @@ typedef struct uat_batch {
 
 typedef struct uat_w { /* one write of the current tick, before it is flushed */
     tidal_signal s;
-    uint8_t node, hide;
+    uint8_t node, hide, taken;
 } uat_w;
 
 typedef struct uat {
@@ -209,6 +212,8 @@ typedef struct uat {
     int64_t fo_crash_ns;
     /* the observer */
     uint64_t steps;
+    /* step 5 */
+    uint64_t move_ok, move_refused, move_gathers, move_gathers_failed;
     uint32_t obs_next;
     double *gather_us;
     uint32_t n_gather, cap_gather;
@@ -827,6 +832,7 @@ static void uat__observe_negatives(uat *u) {
     for (p = 0; p < UAT_PAIRS; p++) {
         int t = (int)(p / (UAT_HIDERS * UAT_HOT)), sup;
         if (!u->hidden[p] || u->pair_shard[p] != s) continue;
+        if (tidal_sim_cluster_tenant_group(u->c, uat_tenant_ids[t]) != 0) continue; /* moved away */
         sup = uat__suppressed(u, db, t, UAT_USER0 + 1 + p / UAT_HOT % UAT_HIDERS, 1 + p % UAT_HOT);
         u->res->neg_checks++;
         UAT_CHECK(u, sup || !u->enforced[k][p], "step %llu node (%d, %d): hide pair %u enforced "
@@ -1556,6 +1562,242 @@ static void uat__finale(uat *u) {
                                                 : "");
 }
 
+
+/* ---- step 5: moving a tenant ------------------------------------------------------------ */
+
+#define UAT_MOVER 2                 /* tenant 3 moves ... */
+#define UAT_MOVE_TO (1u << 1)       /* ... to eu-west alone */
+#define UAT_MOVE_RATE 5000.0        /* its signals/s during the move */
+
+/* One tick of the mover's writes: clients in every region write to the leader of the
+   item's shard in the group routing names; a refusal (TIDAL_ERR_MOVED while the source is
+   sealed, TIDAL_ERR_READ_ONLY while a leader changes) keeps the write queued for the next
+   tick, as a client retrying with a refreshed placement would. Every write is a new event
+   (its own time); the queue holds them until taken. */
+static void uat__move_writes(uat *u, uint32_t *nq, uint32_t fresh) {
+    uint32_t i, kept = 0, s;
+    int t = UAT_MOVER;
+    uat_w *q;
+    for (i = 0; i < fresh; i++) {
+        uat_w *w;
+        u->tick = (uat_w *)uat__grow(u->tick, &u->cap_tick, *nq + 1, sizeof *u->tick);
+        w = &u->tick[(*nq)++];
+        memset(w, 0, sizeof *w);
+        w->s.tenant = uat_tenant_ids[t];
+        w->s.item = uat__below(u, 10) < 3 ? 1 + uat__below(u, UAT_HOT) : 1 + uat__below(u, UAT_ITEMS);
+        w->s.type = uat__below(u, 8) == 0 ? 1u : 0u;
+        w->s.weight = 0.5 * (double)(1 + uat__below(u, 6));
+        w->s.time_ns = uat__now(u) - (int64_t)uat__below(u, 30000) * UAT_MS;
+        if (uat__below(u, 3)) w->s.user = UAT_USER0 + 1 + uat__below(u, UAT_USERS);
+    }
+    q = u->tick;
+    for (s = 0; s < UAT_SHARDS; s++) {
+        int l = tidal_sim_cluster_tenant_leader(u->c, uat_tenant_ids[t], (uint16_t)s);
+        tidal_db *db = l < 0 ? NULL : tidal_sim_cluster_tenant_db(u->c, uat_tenant_ids[t], (uint16_t)l, (uint16_t)s);
+        tidal_db *open_db = NULL;
+        int open = 0;
+        for (i = 0; i < *nq; i++) {
+            tidal_result r;
+            if (u->shard_of[t][uat__idx(q[i].s.item)] != s || q[i].taken) continue;
+            if (!db) continue;
+            if (!open) UAT_OKR(u, tidal_db_batch_begin(db));
+            open_db = db;
+            open = 1;
+            r = tidal_signal_write(db, &q[i].s, NULL);
+            if (r == TIDAL_OK) {
+                uat__record(u, &q[i].s, t, s, 0);
+                u->move_ok++;
+                q[i].taken = 1; /* dropped from the queue below */
+                continue;
+            }
+            UAT_CHECK(u, r == TIDAL_ERR_MOVED || r == TIDAL_ERR_READ_ONLY,
+                      "step 5: a write of tenant %u refused with %s", uat_tenant_ids[t], tidal_strerror(r));
+            u->move_refused += !q[i].node; /* writes refused at least once */
+            q[i].node = 1;
+            db = NULL; /* the client backs off this shard until the next tick */
+        }
+        if (open) UAT_OKR(u, tidal_db_commit(open_db));
+    }
+    for (i = 0; i < *nq; i++)
+        if (!q[i].taken) q[kept++] = q[i];
+    *nq = kept;
+}
+
+/* RETRIEVE items SIGNAL view TENANT 3 COHORT locale:EU LIMIT 50 from us-east, over the
+   group routing names (its leader per shard, else any live member): it must answer. */
+static void uat__move_gather(uat *u) {
+    tidal_query q = uat__query(u, 0);
+    tidal_db *h[UAT_SHARDS];
+    tidal_hit hits[UAT_LIMIT];
+    uint32_t n = 0, tenant = uat_tenant_ids[UAT_MOVER];
+    int s, r;
+    q.tenant = tenant;
+    for (s = 0; s < UAT_SHARDS; s++) {
+        int l = tidal_sim_cluster_tenant_leader(u->c, tenant, (uint16_t)s);
+        h[s] = l < 0 ? NULL : tidal_sim_cluster_tenant_db(u->c, tenant, (uint16_t)l, (uint16_t)s);
+        for (r = 0; r < UAT_REGIONS && !h[s]; r++) h[s] = tidal_sim_cluster_tenant_db(u->c, tenant, (uint16_t)r, (uint16_t)s);
+    }
+    u->move_gathers++;
+    if (tidal_retrieve_gather(h, UAT_SHARDS, 0, &q, hits, UAT_LIMIT, &n, NULL) != TIDAL_OK) u->move_gathers_failed++;
+}
+
+/* After the move: the mover's data lives only in the new group (eu-west); every member of
+   it equals the oracle (counts, decayed and EU scores, hides); every other node holds
+   nothing of it; the other tenants are exactly as they were. */
+static void uat__check_moved(uat *u, uint32_t g, const uint8_t (*before)[UAT_TENANTS][32], int64_t T) {
+    static const tidal_tag eu = {"locale", "EU"};
+    int t = UAT_MOVER, r, s, k;
+    uint32_t idx, type, gg, p, bad = 0;
+    uint32_t tenant = uat_tenant_ids[t];
+    for (k = 0; k < UAT_NODES; k++) {
+        r = k / UAT_SHARDS;
+        s = k % UAT_SHARDS;
+        for (gg = 0; gg < TIDAL_SIM_GROUPS_MAX; gg++) {
+            tidal_db *db = tidal_sim_cluster_group_db(u->c, gg, (uint16_t)r, (uint16_t)s);
+            uint64_t ents = 0, sess = 0, bytes = 0;
+            if (!db || gg == TIDAL_SIM_CONTROL_GROUP) continue;
+            UAT_OKR(u, tidal_tenant_footprint(db, tenant, &ents, &sess, &bytes));
+            if (gg == g) {
+                UAT_CHECK(u, r == 1 && ents > 0, "step 5: node (%d, %d) of the new group holds %llu entities",
+                          r, s, (unsigned long long)ents);
+                continue;
+            }
+            UAT_CHECK(u, ents == 0 && sess == 0 && bytes == 0,
+                      "step 5: node (%d, %d) group %u still holds tenant %u: %llu entities, %llu bytes", r, s,
+                      gg, tenant, (unsigned long long)ents, (unsigned long long)bytes);
+            if (gg == 0)
+                for (p = 0; p < UAT_TENANTS; p++) {
+                    uint8_t d[32];
+                    if ((int)p == t) continue;
+                    UAT_OKR(u, tidal_db_digest(db, uat_tenant_ids[p], d));
+                    UAT_CHECK(u, !memcmp(d, before[k][p], 32), "step 5: node (%d, %d): tenant %u changed by the move",
+                              r, s, uat_tenant_ids[p]);
+                }
+        }
+    }
+    for (idx = 1; idx < UAT_IDX && bad < 5; idx++) {
+        tidal_id item = uat__item_of(idx);
+        tidal_db *db;
+        tidal_signal_stats st;
+        s = u->shard_of[t][idx];
+        db = tidal_sim_cluster_group_db(u->c, g, 1, (uint16_t)s);
+        if (!db) {
+            bad++;
+            UAT_CHECK(u, 0, "step 5: eu-west's member of shard %d is down", s);
+            continue;
+        }
+        for (type = 0; type < 2; type++) {
+            UAT_OKR(u, tidal_signal_read(db, tenant, item, type, NULL, T, &st));
+            if (st.count[TIDAL_W_ALL] == u->cnt[t][idx][type] &&
+                fabsl((long double)st.score - u->sum[t][idx][type]) <= 1e-6L)
+                continue;
+            bad++;
+            UAT_CHECK(u, 0, "step 5: tenant %u item %llu type %u: %llu signals, score %.9f; oracle %u, analytic %.9Lf",
+                      tenant, (unsigned long long)item, type, (unsigned long long)st.count[TIDAL_W_ALL], st.score,
+                      u->cnt[t][idx][type], u->sum[t][idx][type]);
+        }
+        UAT_OKR(u, tidal_signal_read(db, tenant, item, 0, &eu, T, &st));
+        if (fabsl((long double)st.score - u->sum_eu[t][idx]) > 1e-6L) {
+            bad++;
+            UAT_CHECK(u, 0, "step 5: tenant %u item %llu: EU score %.9f, analytic %.9Lf", tenant,
+                      (unsigned long long)item, st.score, u->sum_eu[t][idx]);
+        }
+    }
+    for (p = 0; p < UAT_PAIRS; p++) {
+        tidal_db *db;
+        if ((int)(p / (UAT_HIDERS * UAT_HOT)) != t || !u->hidden[p]) continue;
+        db = tidal_sim_cluster_group_db(u->c, g, 1, u->pair_shard[p]);
+        UAT_CHECK(u, db && uat__suppressed(u, db, t, UAT_USER0 + 1 + p / UAT_HOT % UAT_HIDERS, 1 + p % UAT_HOT) == 1,
+                  "step 5: hide pair %u not in force after the move", p);
+    }
+}
+
+static void uat__step5(uat *u) {
+    uint8_t (*before)[UAT_TENANTS][32] = (uint8_t(*)[UAT_TENANTS][32])calloc(UAT_NODES, sizeof *before);
+    tidal_tenant_config tc;
+    tidal_sim_tenant_info info;
+    uint32_t tenant = uat_tenant_ids[UAT_MOVER], nq = 0, g0, f0 = u->res->failures;
+    int64_t t_start, deadline, next_gather;
+    double carry = 0;
+    int k, p, done = 0, last_phase = -1;
+    char buf[256];
+    memset(&info, 0, sizeof info);
+    if (!before) return;
+    for (k = 0; k < UAT_NODES; k++) {
+        tidal_db *db = uat__db(u, k / UAT_SHARDS, k % UAT_SHARDS);
+        for (p = 0; p < UAT_TENANTS; p++)
+            if (db) UAT_OKR(u, tidal_db_digest(db, uat_tenant_ids[p], before[k][p]));
+    }
+    memset(&tc, 0, sizeof tc); /* the control plane takes over tenant 3's config */
+    tc.tenant = tenant;
+    tc.rate_per_s = UAT_RATE_LIMIT;
+    tc.entity_quota = UAT_QUOTA;
+    tc.config_version = 1;
+    UAT_OKR(u, tidal_sim_cluster_tenant_set(u->c, &tc));
+    uat__run(u, 500 * UAT_MS);
+    g0 = tidal_sim_cluster_tenant_group(u->c, tenant);
+    UAT_OKR(u, tidal_sim_cluster_migrate(u->c, tenant, UAT_MOVE_TO));
+    t_start = uat__now(u);
+    uat__say(u, "MOVE: tenant %u's placement changes from every region to eu-west alone (a control plane "
+             "record, itself replicated in all 3 regions); its clients keep writing (%.0f signals/s) "
+             "and reading", tenant, UAT_MOVE_RATE);
+    deadline = t_start + 60 * UAT_SEC;
+    next_gather = t_start;
+    while (uat__now(u) < deadline && !(done && nq == 0)) {
+        int64_t dt = (int64_t)(1 + uat__below(u, 5)) * UAT_MS;
+        uint32_t fresh;
+        carry += done ? 0 : UAT_MOVE_RATE * (double)dt / 1e9;
+        fresh = (uint32_t)carry;
+        carry -= fresh;
+        uat__run(u, dt);
+        uat__move_writes(u, &nq, fresh);
+        if (uat__now(u) >= next_gather) {
+            uat__move_gather(u);
+            next_gather += UAT_GATHER_EVERY_NS;
+        }
+        UAT_OKR(u, tidal_sim_cluster_tenant(u->c, tenant, &info));
+        if (info.phase != last_phase) {
+            static const char *const what[5] = {
+                "", "COPY: eu-west's new group (one member per shard) installs a snapshot of tenant 3 from each "
+                    "shard's leader, then the events written since, forwarded from the source",
+                "SEAL: the old group refuses tenant 3's writes (clients retry); once its replicas agree and "
+                "the copy is QUORUM-durable, each shard's copy is compared with the source by digest",
+                "SWITCH: the control plane names the new group owner; routing follows; the old group drops "
+                "tenant 3 (a replicated event)",
+                "DONE: every node of the old group holds nothing of tenant 3"};
+            if (info.phase > 0 && info.phase <= 4)
+                uat__say(u, "%s (v%llu, %.0f ms after the change)", what[info.phase],
+                         (unsigned long long)info.version, (double)(uat__now(u) - t_start) / 1e6);
+            last_phase = info.phase;
+        }
+        done = info.phase == TIDAL_SIM_MOVE_DONE && info.done_ns >= t_start;
+    }
+    UAT_CHECK(u, done, "step 5: the move did not finish in 60 s (phase %d)", info.phase);
+    UAT_CHECK(u, nq == 0, "step 5: %u writes never taken", nq);
+    UAT_CHECK(u, u->move_gathers_failed == 0, "step 5: %llu of %llu gathers failed",
+              (unsigned long long)u->move_gathers_failed, (unsigned long long)u->move_gathers);
+    u->res->migration_ms = (double)(info.done_ns - info.start_ns) / 1e6;
+    u->res->migration_switch_ms = (double)(info.switch_ns - info.start_ns) / 1e6;
+    u->res->migration_writes = u->move_ok;
+    u->res->migration_retries = u->move_refused;
+    u->res->migration_gathers = u->move_gathers;
+    uat__run(u, 2 * UAT_SEC); /* the last writes replicate */
+    uat__oracle_sums(u, uat__now(u));
+    uat__check_moved(u, info.group, (const uint8_t(*)[UAT_TENANTS][32])before, uat__now(u));
+    UAT_CHECK(u, info.group != g0 && tidal_sim_cluster_group_placement(u->c, info.group) == UAT_MOVE_TO,
+              "step 5: tenant %u is owned by group %u", tenant, info.group);
+    snprintf(buf, sizeof buf, "%llu writes taken (%llu of them refused first and retried), %llu gathers, 0 failed",
+             (unsigned long long)u->move_ok, (unsigned long long)u->move_refused,
+             (unsigned long long)u->move_gathers);
+    uat__say(u, "step 5: moved in %.0f ms (switch at %.0f ms): %s; tenant 3 now lives only in eu-west (every "
+             "other node: 0 entities, 0 bytes), equal to the oracle there; tenants 1, 2, 7 untouched: %s",
+             u->res->migration_ms, u->res->migration_switch_ms, buf, uat__yes(u, f0));
+    if (u->p.verbose)
+        printf("  step 5: moved in %.0f ms (switch %.0f ms), %s\n", u->res->migration_ms,
+               u->res->migration_switch_ms, buf);
+    free(before);
+}
+
 /* ---- the whole run --------------------------------------------------------------------- */
 
 static void uat__free(uat *u) {
@@ -1588,10 +1830,7 @@ static int uat_run(const uat_params *p, uat_result *res) {
         uat__step2(u);
         part = uat__step3(u);
         uat__step4(u, part);
-        /* step 5: tenant migration - narrated by uat step 5 once it exists (narration goes
-           here, before the finale: the final health and top items come last; the line
-           below goes when step 5 comes) */
-        uat__say(u, "step 5 (moving a tenant to another region): not built yet, skipped");
+        uat__step5(u);
         res->sim_s = (double)(uat__now(u) - t0) / 1e9;
         uat__finale(u);
     } else {
