@@ -88,7 +88,8 @@
    7. uat: the acceptance scenario of tests/test_uat.c (tests/uat_scenario.h: 3 regions x 5
       shards, availability mode, 25,000 signals/s of simulated time during the load; step 1
       cross-region reads, step 2 a shard leader's crash, step 3 ap-south isolated with
-      writes on both sides, step 4 the heal) with every one of its checks, once, with a
+      writes on both sides, step 4 the heal, step 5 tenant 3 moved to eu-west alone under
+      5,000 signals/s of its own writes) with every one of its checks, once, with a
       fixed seed and 256 KiB segments (the scenario's own; --segment does not apply).
       uat_wall_s = WALL time of the whole run, checks included. The other figures are
       SIMULATED except the last: uat_replication_lag_p99_ms = step 1's lag (first instant a
@@ -97,7 +98,11 @@
       uat_reconcile_ms = the heal to the first 10 ms step at which every shard group has
       one leader and all replicas equal the shard's ground truth; retrieve_scatter_p99_us =
       WALL time of tidal_retrieve_gather (5 shards, RETRIEVE ... COHORT locale:EU LIMIT 50
-      from us-east, every 25 ms of simulated load), nearest-rank p99. Verified: every check
+      from us-east, every 25 ms of simulated load), nearest-rank p99; migration_ms =
+      SIMULATED time from the placement change to the moment every old replica holds
+      nothing of the tenant (migration_switch_ms: to the moment the new group owns it, the
+      end of the window in which the old group refuses the tenant's writes with
+      TIDAL_ERR_MOVED and clients retry). Verified: every check
       of the scenario passed (uat_verified: 0 and exit 1 otherwise). */
 
 #define TIDAL_IMPLEMENTATION
@@ -1312,6 +1317,11 @@ static void section_uat(void) {
     printf("uat_failover_ms: %.0f ms\n", r.failover_ms);
     printf("uat_reconcile_ms: %.0f ms\n", r.reconcile_ms);
     printf("retrieve_scatter_p99_us: %.1f us\n", r.gather_p99_us);
+    printf("# uat: step 5 moved tenant 3 (%llu writes during the move, %llu of them refused once and retried, %llu "
+           "gathers, none failed)\n", (unsigned long long)r.migration_writes,
+           (unsigned long long)r.migration_retries, (unsigned long long)r.migration_gathers);
+    printf("migration_switch_ms: %.0f ms\n", r.migration_switch_ms);
+    printf("migration_ms: %.0f ms\n", r.migration_ms);
 }
 
 /* ---- main ------------------------------------------------------------------------------ */

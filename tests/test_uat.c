@@ -1,14 +1,11 @@
 /* test_uat.c - the acceptance scenario of the original planning notes (seeds/000, 004):
    3 regions (us-east, eu-west, ap-south) x 5 shards, 25,000 signals/s of simulated time,
    cross-region reads, a leader crash, a partition of ap-south with writes on both sides and
-   degraded scatter-gather queries, the heal and the reconciliation, checked against an
-   oracle of every write and against each shard's ground truth. The scenario itself, and
-   exactly what each step checks, is in uat_scenario.h (shared with bench/bench_sim.c's uat
-   section, which times it).
-
-   Step 5 of the notes (moving a tenant to another region by a placement change, then
-   garbage-collecting the old copy) is NOT tested: the library has no placement change or
-   migration yet, and this test does not fake one.
+   degraded scatter-gather queries, the heal and the reconciliation, and a tenant moved to
+   eu-west alone under load, checked against an oracle of every write and against each
+   shard's ground truth. The scenario itself, and exactly what each step checks, is in
+   uat_scenario.h (shared with bench/bench_sim.c's uat section, which times it, and with
+   make demo, which narrates it).
 
    Cases: the scenario for three seeds (each case's seed; --seed N runs all of them with N;
    --scale n runs n seeds per case: the seed, seed + 1, ...), and the same seed five times

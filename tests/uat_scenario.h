@@ -55,9 +55,16 @@
    events recorded for its shard by tidal_sim_cluster_truth (origin shard of the id), and
    that count minus its epoch-start markers (events_internal) equals the oracle's.
 
-   NOT covered: step 5 of the notes (move a tenant to another region by changing its
-   placement, then garbage-collect the old copy) - the library has no placement change or
-   migration yet, so it is left out rather than faked.
+   5. Tenant 3 moves from every region to eu-west alone (tidal_sim_cluster_migrate: the
+      control plane's COPY, SEAL, SWITCH, DONE; see tidal_sim.h >>sim_control) while its
+      clients in all regions keep writing (5,000 signals/s, routed to the leader of the
+      group the control plane names; a write refused with TIDAL_ERR_MOVED or READ_ONLY is
+      retried on the next tick) and us-east gathers its top 50 every 25 ms. Checks: the move
+      finishes; every write was taken in the end and every gather answered; afterwards
+      every node outside eu-west's new group holds nothing of tenant 3 (footprint 0
+      entities, 0 sessions, 0 bytes, in every group), eu-west's members equal the oracle
+      (counts, decayed and EU scores, hides); tenants 1, 2 and 7 have the same per-tenant
+      digest on every node as before the move.
 
    Narration: with params.narrate set, the run tells its story as it goes, one line per
    event that matters (the cluster and its tenants, the load, each step's figures, crashes,
