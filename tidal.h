@@ -6325,6 +6325,7 @@ static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *
                 db->batch_count--;
                 db->next_lsn--;
             }
+            if (ev->kind >= TIDAL__EV_INSTALL) return r; /* its message says why */
             return tidal__err(db, r, "apply failed: %s", tidal_strerror(r));
         }
         if (db->tap) db->tap(db->tap_ctx, ev);
@@ -7028,6 +7029,18 @@ static const char *tidal__install_check(tidal_db *db, const tidal__event *ev) {
              ev->seq != ((flags & TIDAL__INSTALL_LAST) ? TIDAL__INSTALL_LAST_SEQ : ev->seq) ||
              ((flags & TIDAL__INSTALL_FIRST) && ev->seq && !(flags & TIDAL__INSTALL_LAST)))
         why = "install chunk id does not match its migration and position";
+    if (!why && (flags & TIDAL__INSTALL_FIRST)) {
+        /* This node's own origin can come back in an index (a tenant moving back), but
+           never with events it has not written: that would be another group's member on
+           this node that drew the same incarnation, and merging it would drop our next
+           events as duplicates. */
+        uint64_t own = (uint64_t)db->node.region << 48 | (uint64_t)db->node.shard << 32 | db->incarnation;
+        tidal__origin *o = tidal__origin_find(s, own);
+        uint64_t k;
+        if (o && o->hwm > db->local_seq) why = "the index claims events of this node's own origin";
+        for (k = 0; o && !why && k < o->above.cap; k++)
+            if (o->above.slot[k] > db->local_seq) why = "the index claims events of this node's own origin";
+    }
     if (!why && !(flags & TIDAL__INSTALL_FIRST)) {
         for (i = 0; i < s->n_ents && !why; i++)
             if (tidal__ent_find(db, ev->tenant, s->ents[i].id)) why = "install chunk repeats an entity";

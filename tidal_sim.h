@@ -3012,8 +3012,9 @@ static void tidal_sim__push_all(tidal_sim_cluster *c) {
 static void tidal_sim__ctl_write(tidal_sim_cluster *c, uint32_t k) {
     const tidal_sim__trec *w = &c->want[k];
     char v[160];
-    snprintf(v, sizeof v, "group=%u target=%u phase=%d version=%llu migration=%llu", w->group, w->target, w->phase,
-             (unsigned long long)w->version, (unsigned long long)w->migration);
+    snprintf(v, sizeof v, "group=%u target=%u phase=%d version=%llu migration=%llu placement=%u target_placement=%u",
+             w->group, w->target, w->phase, (unsigned long long)w->version, (unsigned long long)w->migration,
+             c->placement[w->group], c->placement[w->target]);
     if (tidal_attr_set(c->ctl_db, TIDAL_SIM__CTL_TENANT, (tidal_id)w->tenant + 1, "record", v, &c->ctl_rc[k]) == TIDAL_OK)
         c->writing[k] = 1;
 }
@@ -3036,7 +3037,8 @@ static void tidal_sim__coordinator_restart(tidal_sim_cluster *c, int l, tidal_db
         c->writing[k] = 0;
         if (tidal_attr_get(db, TIDAL_SIM__CTL_TENANT, (tidal_id)c->ten_cfg[k].tenant + 1, "record", v, sizeof v) ==
                 TIDAL_OK &&
-            sscanf(v, "group=%u target=%u phase=%d version=%llu migration=%llu", &g, &t, &phase, &ver, &mig) == 5) {
+            sscanf(v, "group=%u target=%u phase=%d version=%llu migration=%llu", &g, &t, &phase, &ver, &mig) == 5 &&
+            g < c->n_groups && t < c->n_groups) {
             memset(&r, 0, sizeof r);
             r.tenant = c->ten_cfg[k].tenant;
             r.group = g;

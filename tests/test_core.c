@@ -1409,6 +1409,21 @@ static void t_migrate_copy(void) {
     free(log.bytes);
     tidal_db_close(a.db);
     tidal_db_close(b.db);
+    /* Two handles with the same node and the same incarnation (the same random stream): an
+       export from one claims events of the other's own origin it never wrote; installing
+       it would make the target drop its own next events as duplicates: refused. */
+    fx_open(&a, 63);
+    fx_open(&b, 63);
+    mig_load(&a, 1, 50, 1);
+    blob = mig_export(a.db, 1, &len);
+    digest(b.db, all);
+    TT_EQ_INT(tidal_tenant_install(b.db, blob, len, 21, NULL, NULL), TIDAL_ERR_CORRUPT);
+    TT_CHECKF(strstr(tidal_errmsg(b.db), "own origin") != NULL, "%s", tidal_errmsg(b.db));
+    digest(b.db, d2);
+    TT_CHECK(!memcmp(all, d2, 32));
+    free(blob);
+    tidal_db_close(a.db);
+    tidal_db_close(b.db);
 }
 
 static const tt_case tt_cases[] = {
