@@ -5001,26 +5001,43 @@ static int tidal__sd_tenant(tidal__sd *d, uint32_t tenant) {
     return 1;
 }
 
-static int tidal__sd_index(tidal__sd *d) {
+/* Reads an applied-event index into db's, as the union of both (a snapshot's into an empty
+   state; an install's into a live one, >>migration). strict: a key id db already holds is
+   a corrupt encoding (a snapshot lists each once), not a duplicate to skip. */
+static int tidal__sd_index(tidal__sd *d, int strict) {
     tidal_db *db = d->db;
     uint64_t n = tidal__rd_u64(&d->r), i, j, m, prev = 0;
     if (d->r.bad || n > (d->r.n - d->r.pos) / 24) return tidal__sd_fail(d, "bad origin count");
     for (i = 0; i < n; i++) {
         tidal__origin *o;
-        uint64_t origin = tidal__rd_u64(&d->r), last = 0;
+        uint64_t origin = tidal__rd_u64(&d->r), hwm = tidal__rd_u64(&d->r), last, k;
         if (d->r.bad || (origin & TIDAL__IDEM_BIT) || (i && origin <= prev)) return tidal__sd_fail(d, "origins out of order");
-        if (!TIDAL__GROW(db, db->origins, db->cap_origins, db->n_origins + 1)) return tidal__sd_fail(d, "out of memory");
-        o = &db->origins[db->n_origins++];
-        memset(o, 0, sizeof *o);
-        o->origin = prev = origin;
-        o->hwm = last = tidal__rd_u64(&d->r);
+        prev = origin;
+        if (!(o = tidal__origin_find(db, origin))) {
+            if (!TIDAL__GROW(db, db->origins, db->cap_origins, db->n_origins + 1)) return tidal__sd_fail(d, "out of memory");
+            o = &db->origins[db->n_origins++];
+            memset(o, 0, sizeof *o);
+            o->origin = origin;
+        }
+        if (hwm > o->hwm) { /* the contiguous prefix grows: marks it now covers go */
+            for (k = 0; k < o->above.cap; k++)
+                if (o->above.slot[k] && o->above.slot[k] <= hwm) {
+                    tidal__set_del(&o->above, o->above.slot[k]);
+                    k = (uint64_t)-1; /* deletion may move entries: rescan */
+                }
+            o->hwm = hwm;
+        }
         m = tidal__rd_u64(&d->r);
         if (d->r.bad || m > (d->r.n - d->r.pos) / 8) return tidal__sd_fail(d, "bad origin marks");
-        for (j = 0; j < m; j++) {
+        for (j = 0, last = hwm; j < m; j++) {
             uint64_t s = tidal__rd_u64(&d->r);
-            if (s <= last + (j == 0)) return tidal__sd_fail(d, "origin marks out of order");
-            if (tidal__set_add(db, &o->above, s) < 0) return tidal__sd_fail(d, "out of memory");
+            if (d->r.bad || s <= last + (j == 0)) return tidal__sd_fail(d, "origin marks out of order");
             last = s;
+            if (s > o->hwm && tidal__set_add(db, &o->above, s) < 0) return tidal__sd_fail(d, "out of memory");
+        }
+        while (o->above.n && tidal__set_has(&o->above, o->hwm + 1)) {
+            tidal__set_del(&o->above, o->hwm + 1);
+            o->hwm++;
         }
     }
     n = tidal__rd_u64(&d->r);
@@ -5031,8 +5048,9 @@ static int tidal__sd_index(tidal__sd *d) {
         id.hi = tidal__rd_u64(&d->r);
         id.lo = tidal__rd_u64(&d->r);
         t = (int64_t)tidal__rd_u64(&d->r);
-        if (!(id.hi & TIDAL__IDEM_BIT) || tidal__event_applied(db, id)) return tidal__sd_fail(d, "bad key id");
-        if (!tidal__event_mark(db, id, t)) return tidal__sd_fail(d, "out of memory");
+        if (d->r.bad || !(id.hi & TIDAL__IDEM_BIT) || (strict && tidal__event_applied(db, id)))
+            return tidal__sd_fail(d, "bad key id");
+        if (!tidal__event_applied(db, id) && !tidal__event_mark(db, id, t)) return tidal__sd_fail(d, "out of memory");
     }
     return 1;
 }
@@ -5053,7 +5071,7 @@ static const char *tidal__snap_decode(tidal_db *db, const uint8_t *body, size_t 
         prev = t;
         if (!tidal__sd_tenant(&d, (uint32_t)t)) return d.why ? d.why : "bad tenant";
     }
-    if (!tidal__sd_index(&d)) return d.why ? d.why : "bad index";
+    if (!tidal__sd_index(&d, 1)) return d.why ? d.why : "bad index";
     db->epoch = tidal__rd_u64(&d.r);
     db->log_epoch = tidal__rd_u64(&d.r);
     db->log_pos = tidal__rd_u64(&d.r);
@@ -6925,56 +6943,6 @@ static tidal_result tidal__tenant_clear(tidal_db *db, uint32_t tenant) {
     return TIDAL_OK;
 }
 
-/* Merges an applied-event index (the snapshot format) into db's: the union of both. */
-static int tidal__sd_index_merge(tidal__sd *d) {
-    tidal_db *db = d->db;
-    uint64_t n = tidal__rd_u64(&d->r), i, j, m, prev = 0;
-    if (d->r.bad || n > (d->r.n - d->r.pos) / 24) return tidal__sd_fail(d, "bad origin count");
-    for (i = 0; i < n; i++) {
-        tidal__origin *o;
-        uint64_t origin = tidal__rd_u64(&d->r), hwm = tidal__rd_u64(&d->r), last, k;
-        if (d->r.bad || (origin & TIDAL__IDEM_BIT) || (i && origin <= prev)) return tidal__sd_fail(d, "origins out of order");
-        prev = origin;
-        if (!(o = tidal__origin_find(db, origin))) {
-            if (!TIDAL__GROW(db, db->origins, db->cap_origins, db->n_origins + 1)) return tidal__sd_fail(d, "out of memory");
-            o = &db->origins[db->n_origins++];
-            memset(o, 0, sizeof *o);
-            o->origin = origin;
-        }
-        if (hwm > o->hwm) { /* the contiguous prefix grows: marks it now covers go */
-            for (k = 0; k < o->above.cap; k++)
-                if (o->above.slot[k] && o->above.slot[k] <= hwm) {
-                    tidal__set_del(&o->above, o->above.slot[k]);
-                    k = (uint64_t)-1; /* deletion may move entries: rescan */
-                }
-            o->hwm = hwm;
-        }
-        m = tidal__rd_u64(&d->r);
-        if (d->r.bad || m > (d->r.n - d->r.pos) / 8) return tidal__sd_fail(d, "bad origin marks");
-        for (j = 0, last = hwm; j < m; j++) {
-            uint64_t s = tidal__rd_u64(&d->r);
-            if (d->r.bad || s <= last + (j == 0)) return tidal__sd_fail(d, "origin marks out of order");
-            last = s;
-            if (s > o->hwm && tidal__set_add(db, &o->above, s) < 0) return tidal__sd_fail(d, "out of memory");
-        }
-        while (o->above.n && tidal__set_has(&o->above, o->hwm + 1)) {
-            tidal__set_del(&o->above, o->hwm + 1);
-            o->hwm++;
-        }
-    }
-    n = tidal__rd_u64(&d->r);
-    if (d->r.bad || n > (d->r.n - d->r.pos) / 24) return tidal__sd_fail(d, "bad key count");
-    for (i = 0; i < n; i++) {
-        tidal_event_id id;
-        int64_t t;
-        id.hi = tidal__rd_u64(&d->r);
-        id.lo = tidal__rd_u64(&d->r);
-        t = (int64_t)tidal__rd_u64(&d->r);
-        if (d->r.bad || !(id.hi & TIDAL__IDEM_BIT)) return tidal__sd_fail(d, "bad key id");
-        if (!tidal__event_applied(db, id) && !tidal__event_mark(db, id, t)) return tidal__sd_fail(d, "out of memory");
-    }
-    return 1;
-}
 
 /* A throwaway ephemeral handle with db's signal types and cohort keys (profiles do not
    shape state): install chunks are decoded into it first, so a bad one changes nothing. */
@@ -7006,7 +6974,7 @@ static tidal_result tidal__scratch_open(tidal_db *db, tidal_db **out) {
 /* Decodes a chunk (after its flags byte) into d->db: the index when first, then a run of
    entities and sessions of tenant. */
 static int tidal__sd_chunk(tidal__sd *d, uint32_t tenant, uint32_t flags) {
-    if ((flags & TIDAL__INSTALL_FIRST) && !tidal__sd_index_merge(d)) return 0;
+    if ((flags & TIDAL__INSTALL_FIRST) && !tidal__sd_index(d, 0)) return 0;
     if (!tidal__sd_tenant(d, tenant)) return 0;
     return d->r.pos == d->r.n ? 1 : tidal__sd_fail(d, "trailing bytes");
 }
@@ -7220,7 +7188,7 @@ static const char *tidal__export_load(tidal_db *db, tidal_db *s, const uint8_t *
     memset(&d, 0, sizeof d);
     d.db = s;
     tidal__rd_init(&d.r, p + TIDAL__EXPORT_HDR, (size_t)body);
-    if (!tidal__sd_index_merge(&d)) return d.why ? d.why : "bad index";
+    if (!tidal__sd_index(&d, 0)) return d.why ? d.why : "bad index";
     if (tidal__rd_u64(&d.r) != *tenant || d.r.bad) return "tenant mismatch";
     if (!tidal__sd_tenant(&d, *tenant)) return d.why ? d.why : "bad tenant state";
     return d.r.pos == d.r.n ? NULL : "trailing bytes";
