@@ -220,16 +220,24 @@ static void mv_check(mv *m, uint32_t old_group) {
         }
 }
 
+/* A cluster under load for warm_ns, then the mover's move to eu-west asked for: returns
+   the group it leaves (m->c NULL when the cluster could not be built). */
+static uint32_t mv_start(mv *m, int64_t warm_ns) {
+    uint32_t g0;
+    mv_init(m);
+    if (!m->c) return 0;
+    mv_run(m, warm_ns);
+    g0 = tidal_sim_cluster_tenant_group(m->c, MOVER);
+    TT_EQ_INT(tidal_sim_cluster_migrate(m->c, MOVER, 1u << EU_WEST), TIDAL_OK);
+    return g0;
+}
+
 /* A clean move to eu-west and back, under load. */
 static void t_move_and_back(void) {
     mv m;
     tidal_sim_tenant_info info;
-    uint32_t g0, g1;
-    mv_init(&m);
+    uint32_t g0 = mv_start(&m, 2 * SEC), g1;
     if (!m.c) return;
-    mv_run(&m, 2 * SEC);
-    g0 = tidal_sim_cluster_tenant_group(m.c, MOVER);
-    TT_EQ_INT(tidal_sim_cluster_migrate(m.c, MOVER, 1u << EU_WEST), TIDAL_OK);
     TT_EQ_INT(tidal_sim_cluster_migrate(m.c, MOVER, 1u << EU_WEST), TIDAL_ERR_LIMIT); /* one at a time */
     TT_CHECK(mv_until_done(&m, 30 * SEC));
     g1 = tidal_sim_cluster_tenant_group(m.c, MOVER);
@@ -255,14 +263,10 @@ static void t_move_and_back(void) {
    who: 0 the source group's leader of shard 0, 1 the target's, 2 the control plane's. */
 static void crash_at(uint32_t phase, int who) {
     mv m;
-    uint32_t g0, g1;
+    uint32_t g0 = mv_start(&m, 1 * SEC), g1;
     int crashed = 0;
     int64_t end;
-    mv_init(&m);
     if (!m.c) return;
-    mv_run(&m, 1 * SEC);
-    g0 = tidal_sim_cluster_tenant_group(m.c, MOVER);
-    TT_EQ_INT(tidal_sim_cluster_migrate(m.c, MOVER, 1u << EU_WEST), TIDAL_OK);
     end = tidal_sim_cluster_now(m.c) + 60 * SEC;
     while (tidal_sim_cluster_now(m.c) < end && (mv_phase(&m) != TIDAL_SIM_MOVE_DONE || !crashed)) {
         mv_run(&m, 10 * MS);
@@ -309,12 +313,8 @@ static void t_crash_control_leader(void) {
    at the source), and finishes after the heal. */
 static void t_partition_during_copy(void) {
     mv m;
-    uint32_t g0, part;
-    mv_init(&m);
+    uint32_t g0 = mv_start(&m, 1 * SEC), part;
     if (!m.c) return;
-    mv_run(&m, 1 * SEC);
-    g0 = tidal_sim_cluster_tenant_group(m.c, MOVER);
-    TT_EQ_INT(tidal_sim_cluster_migrate(m.c, MOVER, 1u << EU_WEST), TIDAL_OK);
     while (mv_phase(&m) != TIDAL_SIM_MOVE_COPY) mv_run(&m, 10 * MS);
     part = tidal_sim_net_isolate_region(tidal_sim_cluster_net(m.c), EU_WEST);
     mv_run(&m, 5 * SEC);
