@@ -366,7 +366,7 @@ typedef struct tidal_config {
 
 /* On-disk and wire formats carry their own versions, independent of the library's. */
 #define TIDAL_WAL_FORMAT_VERSION 1u
-#define TIDAL_SNAPSHOT_FORMAT_VERSION 2u
+#define TIDAL_SNAPSHOT_FORMAT_VERSION 3u
 
 typedef struct tidal_db tidal_db;
 
@@ -847,8 +847,12 @@ TIDAL_API tidal_result tidal_tenant_footprint(tidal_db *db, uint32_t tenant, uin
 TIDAL_API tidal_result tidal_tenant_export(tidal_db *db, uint32_t tenant, void *buf, size_t cap,
                                            size_t *len);
 
-/* Writes an export as install events under migration (nonzero, chosen by the control
-   plane; the same migration and export give the same events, so a retry is a no-op).
+/* Writes an export as install events under migration: nonzero, chosen by the control
+   plane, and increasing over a tenant's installs and drops (it is their generation: one
+   older than the newest applied here is refused with TIDAL_ERR_STALE_CONFIG, and when it
+   arrives by replication - written by a leader that was cut off - it is folded as a
+   no-op, so a stale copy never clears newer state). The same migration and export give
+   the same events, so a retry is a no-op.
    receipt (may be NULL) is the last chunk's: the install is acknowledged at a level once
    it is. *chunks (may be NULL) receives the number of events written. Errors:
    TIDAL_ERR_CORRUPT (not a valid export for this schema; nothing written), those of any
@@ -857,13 +861,15 @@ TIDAL_API tidal_result tidal_tenant_install(tidal_db *db, const void *blob, size
                                             uint64_t migration, uint32_t *chunks,
                                             tidal_receipt *receipt);
 
-/* 1 when every chunk of migration's install of tenant has been applied here (within the
-   idempotency window of the install's event time), else 0. */
+/* 1 when every chunk of migration's install of tenant has been applied here and nothing
+   newer (install or drop) since, else 0. */
 TIDAL_API int tidal_tenant_installed(tidal_db *db, uint32_t tenant, uint64_t migration);
 
 /* Removes every entity and session of tenant from this replica group: an event, logged
-   and replicated, that every member applies. The same migration gives the same event.
-   receipt may be NULL. Errors: those of any write. */
+   and replicated, that every member applies. migration orders it with installs (see
+   above: older than the newest here is TIDAL_ERR_STALE_CONFIG, or a no-op when
+   replicated). The same migration gives the same event. receipt may be NULL. Errors:
+   those of any write. */
 TIDAL_API tidal_result tidal_tenant_drop(tidal_db *db, uint32_t tenant, uint64_t migration,
                                          tidal_receipt *receipt);
 
@@ -1314,6 +1320,13 @@ typedef struct tidal__origin {
     tidal__u64set above;
 } tidal__origin;
 
+/* The newest install or drop applied for a tenant (>>migration): older ones are stale. */
+typedef struct tidal__tgen {
+    uint32_t tenant;
+    uint32_t complete; /* every chunk of install gen applied */
+    uint64_t gen;
+} tidal__tgen;
+
 /* A tenant's limits on this node and what it has used (>>db: tenants). */
 typedef struct tidal__tcfg {
     tidal_tenant_config cfg;
@@ -1432,6 +1445,9 @@ struct tidal_db {
     uint64_t msgs_sent, msgs_received, msgs_corrupt, msgs_fenced, msgs_stale;
     uint32_t config_version;         /* control-plane config in force here */
     uint32_t group;                  /* config.group */
+    int replaying;                   /* recovery is replaying the log */
+    tidal__tgen *tgen;               /* >>migration: per tenant, the newest install or drop */
+    uint32_t n_tgen, cap_tgen;
     int availability;                /* config.availability_mode */
     int64_t quorum_wait_ns, clock_ahead_max_ns;
     int64_t leader_heard_ns;         /* follower: last message from the leader */
@@ -4753,6 +4769,13 @@ static tidal_result tidal__enc_index(tidal__enc *x, tidal_db *db) {
     qsort(tmp, n, 3 * sizeof *tmp, tidal__idem_entry_cmp);
     tidal__enc_u64(x, n);
     for (i = 0; i < 3 * n; i++) tidal__enc_u64(x, tmp[i]);
+    if ((x->file || x->to_mem) && !x->index_only) { /* snapshots only: install generations, */
+        tidal__enc_u64(x, db->n_tgen);     /* sorted by tenant (kept so) */
+        for (i = 0; i < db->n_tgen; i++) {
+            tidal__enc_u64(x, (uint64_t)db->tgen[i].tenant << 32 | db->tgen[i].complete);
+            tidal__enc_u64(x, db->tgen[i].gen);
+        }
+    }
     if ((x->file || x->to_mem) && !x->index_only) { /* snapshots only, not the digest: replication position, */
         tidal__enc_u64(x, db->epoch); /* and the counters of what the state folded */
         tidal__enc_u64(x, db->log_epoch); /* the newest epoch in the log and how far into */
@@ -5055,6 +5078,25 @@ static int tidal__sd_index(tidal__sd *d, int strict) {
     return 1;
 }
 
+/* Per tenant, the newest install or drop (>>migration), ascending by tenant. */
+static int tidal__sd_tgen(tidal__sd *d) {
+    tidal_db *db = d->db;
+    uint64_t n = tidal__rd_u64(&d->r), i;
+    if (d->r.bad || n > (d->r.n - d->r.pos) / 16) return tidal__sd_fail(d, "bad generation count");
+    if (n && !TIDAL__GROW(db, db->tgen, db->cap_tgen, (uint32_t)n)) return tidal__sd_fail(d, "out of memory");
+    for (i = 0; i < n; i++) {
+        uint64_t tc = tidal__rd_u64(&d->r);
+        tidal__tgen *g = &db->tgen[i];
+        g->tenant = (uint32_t)(tc >> 32);
+        g->complete = (uint32_t)tc;
+        g->gen = tidal__rd_u64(&d->r);
+        if (d->r.bad || g->complete > 1 || !g->gen || (i && g->tenant <= db->tgen[i - 1].tenant))
+            return tidal__sd_fail(d, "install generations out of order");
+        db->n_tgen = (uint32_t)i + 1;
+    }
+    return 1;
+}
+
 /* Decodes a snapshot body into the (empty) state. NULL on success, else why. */
 static const char *tidal__snap_decode(tidal_db *db, const uint8_t *body, size_t len) {
     tidal__sd d;
@@ -5072,6 +5114,7 @@ static const char *tidal__snap_decode(tidal_db *db, const uint8_t *body, size_t 
         if (!tidal__sd_tenant(&d, (uint32_t)t)) return d.why ? d.why : "bad tenant";
     }
     if (!tidal__sd_index(&d, 1)) return d.why ? d.why : "bad index";
+    if (!tidal__sd_tgen(&d)) return d.why ? d.why : "bad install generations";
     db->epoch = tidal__rd_u64(&d.r);
     db->log_epoch = tidal__rd_u64(&d.r);
     db->log_pos = tidal__rd_u64(&d.r);
@@ -5410,7 +5453,11 @@ static tidal_result tidal__recover(tidal_db *db) {
     for (i = 0; r == TIDAL_OK && i < d.n_tmp; i++) r = env->file_remove(env->user, d.tmp[i]);
     if (r == TIDAL_OK && d.n_tmp) r = env->dir_sync(env->user, db->path);
     if (r == TIDAL_OK) r = tidal__recover_snapshot(db, &d);
-    if (r == TIDAL_OK) r = tidal__recover_log(db, &d);
+    if (r == TIDAL_OK) {
+        db->replaying = 1;
+        r = tidal__recover_log(db, &d);
+        db->replaying = 0;
+    }
     if (r == TIDAL_OK && !d.n_segs && !d.n_snaps)
         db->env->random_fill(db->env->user, &db->incarnation, sizeof db->incarnation);
     if (r == TIDAL_OK) {
@@ -6038,6 +6085,9 @@ static void tidal__state_free(tidal_db *db) {
     for (i = 0; i < db->n_origins; i++) tidal__set_free(db, &db->origins[i].above);
     tidal__free(db, db->origins, sizeof(tidal__origin) * db->cap_origins);
     tidal__free(db, db->idem_time, sizeof(int64_t) * db->cap_idem);
+    tidal__free(db, db->tgen, sizeof(tidal__tgen) * db->cap_tgen);
+    db->tgen = NULL;
+    db->n_tgen = db->cap_tgen = 0;
     tidal__map_free(db, &db->ent_map);
     tidal__map_free(db, &db->tenant_map);
     tidal__map_free(db, &db->sess_map);
@@ -6997,7 +7047,7 @@ static const char *tidal__install_check(tidal_db *db, const tidal__event *ev) {
              ev->seq != ((flags & TIDAL__INSTALL_LAST) ? TIDAL__INSTALL_LAST_SEQ : ev->seq) ||
              ((flags & TIDAL__INSTALL_FIRST) && ev->seq && !(flags & TIDAL__INSTALL_LAST)))
         why = "install chunk id does not match its migration and position";
-    if (!why && (flags & TIDAL__INSTALL_FIRST)) {
+    if (!why && (flags & TIDAL__INSTALL_FIRST) && !db->replaying) { /* checked when it was taken */
         /* This node's own origin can come back in an index (a tenant moving back), but
            never with events it has not written: that would be another group's member on
            this node that drew the same incarnation, and merging it would drop our next
@@ -7019,20 +7069,58 @@ static const char *tidal__install_check(tidal_db *db, const tidal__event *ev) {
     return why;
 }
 
+/* The tenant's newest install or drop here (NULL: none). */
+static tidal__tgen *tidal__tgen_find(tidal_db *db, uint32_t tenant) {
+    uint32_t i;
+    for (i = 0; i < db->n_tgen; i++)
+        if (db->tgen[i].tenant == tenant) return &db->tgen[i];
+    return NULL;
+}
+
+/* Sets it, keeping the table sorted by tenant (snapshots list it in that order). */
+static int tidal__tgen_set(tidal_db *db, uint32_t tenant, uint64_t gen, uint32_t complete) {
+    tidal__tgen *g = tidal__tgen_find(db, tenant);
+    uint32_t i;
+    if (!g) {
+        if (!TIDAL__GROW(db, db->tgen, db->cap_tgen, db->n_tgen + 1)) return 0;
+        for (i = db->n_tgen; i > 0 && db->tgen[i - 1].tenant > tenant; i--) db->tgen[i] = db->tgen[i - 1];
+        g = &db->tgen[i];
+        g->tenant = tenant;
+        db->n_tgen++;
+    }
+    g->gen = gen;
+    g->complete = complete;
+    return 1;
+}
+
+/* Installs and drops are ordered by their generation (the migration argument, which a
+   control plane must keep increasing for a tenant): one older than the newest applied
+   here is stale - an install or drop written by a leader that was cut off and never
+   acknowledged, merging back after a heal - and is folded as a no-op, so it cannot clear
+   what newer ones and the writes since put there, whatever order replicas see them in. */
 static tidal_result tidal__apply_move(tidal_db *db, const tidal__event *ev) {
     tidal__sd d;
     uint32_t flags;
     const char *why;
     tidal_result r;
+    tidal__tgen *g = tidal__tgen_find(db, ev->tenant);
+    uint64_t gen = ev->entity, cur = g ? g->gen : 0;
+    db->stats.events_internal++;
     if (ev->kind == TIDAL__EV_DROP) {
+        if (gen <= cur) return TIDAL_OK; /* stale */
         if ((r = tidal__tenant_clear(db, ev->tenant)) != TIDAL_OK) return r;
-        db->stats.events_internal++;
-        return TIDAL_OK;
+        return tidal__tgen_set(db, ev->tenant, gen, 0) ? TIDAL_OK : TIDAL_ERR_NOMEM;
     }
-    if ((why = tidal__install_check(db, ev)) != NULL)
-        return tidal__err(db, TIDAL_ERR_CORRUPT, "tenant %u install: %s", ev->tenant, why);
     flags = (uint8_t)ev->value[0];
-    if ((flags & TIDAL__INSTALL_FIRST) && (r = tidal__tenant_clear(db, ev->tenant)) != TIDAL_OK) return r;
+    if ((flags & TIDAL__INSTALL_FIRST) ? gen <= cur : gen != cur || (g && g->complete)) return TIDAL_OK;
+    if ((why = tidal__install_check(db, ev)) != NULL) {
+        db->stats.events_internal--;
+        return tidal__err(db, TIDAL_ERR_CORRUPT, "tenant %u install: %s", ev->tenant, why);
+    }
+    if (flags & TIDAL__INSTALL_FIRST) {
+        if ((r = tidal__tenant_clear(db, ev->tenant)) != TIDAL_OK) return r;
+        if (!tidal__tgen_set(db, ev->tenant, gen, 0)) return TIDAL_ERR_NOMEM;
+    }
     memset(&d, 0, sizeof d);
     d.db = db;
     tidal__rd_init(&d.r, (const uint8_t *)ev->value + 1, ev->value_len - 1);
@@ -7040,7 +7128,7 @@ static tidal_result tidal__apply_move(tidal_db *db, const tidal__event *ev) {
         db->fatal = 1;
         return tidal__err(db, TIDAL_ERR_NOMEM, "tenant %u install: %s; reopen", ev->tenant, d.why ? d.why : "?");
     }
-    db->stats.events_internal++;
+    if (flags & TIDAL__INSTALL_LAST) tidal__tgen_find(db, ev->tenant)->complete = 1;
     return TIDAL_OK;
 }
 
@@ -7212,6 +7300,14 @@ TIDAL_API tidal_result tidal_tenant_install(tidal_db *db, const void *blob, size
         tidal_db_close(s);
         return tidal__err(db, TIDAL_ERR_CORRUPT, "install: %s", why);
     }
+    {
+        tidal__tgen *g = tidal__tgen_find(db, tenant);
+        if (g && migration < g->gen) {
+            tidal_db_close(s);
+            return tidal__err(db, TIDAL_ERR_STALE_CONFIG, "install: migration %llu is older than %llu applied for tenant %u",
+                              (unsigned long long)migration, (unsigned long long)g->gen, tenant);
+        }
+    }
     /* Encode every chunk first: an export that cannot be cut into messages writes nothing. */
     r = TIDAL_ERR_NOMEM;
     if (tidal__tscratch_get(s, &ts)) {
@@ -7267,7 +7363,8 @@ TIDAL_API tidal_result tidal_tenant_install(tidal_db *db, const void *blob, size
 }
 
 TIDAL_API int tidal_tenant_installed(tidal_db *db, uint32_t tenant, uint64_t migration) {
-    return db && migration && tidal__event_applied(db, tidal__move_id(tenant, 'i', migration, TIDAL__INSTALL_LAST_SEQ));
+    tidal__tgen *g = db ? tidal__tgen_find(db, tenant) : NULL;
+    return g && migration && g->gen == migration && g->complete;
 }
 
 TIDAL_API tidal_result tidal_tenant_drop(tidal_db *db, uint32_t tenant, uint64_t migration,
@@ -7276,6 +7373,12 @@ TIDAL_API tidal_result tidal_tenant_drop(tidal_db *db, uint32_t tenant, uint64_t
     tidal_result r;
     if (!db) return TIDAL_ERR_INVALID;
     if (!migration) return tidal__err(db, TIDAL_ERR_INVALID, "drop: zero migration");
+    {
+        tidal__tgen *g = tidal__tgen_find(db, tenant);
+        if (g && migration < g->gen)
+            return tidal__err(db, TIDAL_ERR_STALE_CONFIG, "drop: migration %llu is older than %llu applied for tenant %u",
+                              (unsigned long long)migration, (unsigned long long)g->gen, tenant);
+    }
     memset(&ev, 0, sizeof ev);
     ev.kind = TIDAL__EV_DROP;
     ev.tenant = tenant;

@@ -677,9 +677,10 @@ typedef struct tidal_sim_tenant_info {
 /* Registers or updates a tenant with the control plane: its limits, and its placement
    (0 = every region) on first registration. Every member of every group gets the config
    (state ACTIVE where it is owned, SEALED elsewhere), now and after each restart; the
-   record is written through to the control plane group. TIDAL_ERR_LIMIT during a
-   migration of it or when TIDAL_SIM_TENANTS_MAX are registered; TIDAL_ERR_UNAVAILABLE
-   when a group cannot be started (a node down). */
+   record is written through to the control plane group (after a move under way). A
+   registered tenant's placement changes only by tidal_sim_cluster_migrate.
+   TIDAL_ERR_LIMIT when TIDAL_SIM_TENANTS_MAX are registered; TIDAL_ERR_UNAVAILABLE when a
+   group cannot be started (a node down). */
 TIDAL_API tidal_result tidal_sim_cluster_tenant_set(tidal_sim_cluster *c,
                                                     const tidal_tenant_config *cfg);
 /* Starts moving tenant to placement; the coordinator does the rest as the cluster runs
@@ -2436,6 +2437,9 @@ typedef struct tidal_sim__mig {
     tidal_receipt imp[TIDAL_SIM_NODES_MAX]; /* per shard: the last forwarded import, on on[s] */
     int imported[TIDAL_SIM_NODES_MAX];
     int64_t next_check;                 /* digests are compared at most every 100 ms */
+    uint64_t id[TIDAL_SIM_NODES_MAX];    /* per shard: the generation of the last install */
+    uint64_t final[TIDAL_SIM_NODES_MAX]; /* per shard: the verified copy's (SWITCH needs it) */
+    int final_known;
     uint32_t attempts;
     tidal_receipt rc[TIDAL_SIM_NODES_MAX];
     tidal_db *on[TIDAL_SIM_NODES_MAX];        /* the handle a pending write went to */
@@ -2481,6 +2485,10 @@ struct tidal_sim_cluster {
     tidal_receipt ctl_rc[TIDAL_SIM_TENANTS_MAX];
     tidal_sim__mig *mig[TIDAL_SIM_TENANTS_MAX];
     uint32_t ctl_life, ctl_restarts;
+    uint64_t ctl_epoch;        /* the control plane leader's epoch: versions it writes start there */
+    uint32_t req_target[TIDAL_SIM_TENANTS_MAX]; /* host requests waiting for the coordinator */
+    int req_move[TIDAL_SIM_TENANTS_MAX], req_cfg[TIDAL_SIM_TENANTS_MAX];
+    int64_t next_repair[TIDAL_SIM_TENANTS_MAX];
     uint64_t ctl_migrations, forwarded, copies;
     int64_t start_ns[TIDAL_SIM_TENANTS_MAX], switch_ns[TIDAL_SIM_TENANTS_MAX], done_ns[TIDAL_SIM_TENANTS_MAX];
 };
@@ -2704,6 +2712,8 @@ static int tidal_sim__group_new(tidal_sim_cluster *c, uint32_t g, uint32_t place
             if (tidal_sim__slot_open(c, i, g) != TIDAL_OK) TIDAL_SIM_ASSERT(!"opening a new group member");
         }
     if (g == c->n_groups) c->n_groups++;
+    for (i = 0; i < c->n && c->n_ten; i++) /* the tenants' config, at once: it owns none yet */
+        if (tidal_sim__hosts(c, i, g)) tidal_sim__push_tenants(c, i);
     return (int)g;
 }
 
@@ -2902,8 +2912,9 @@ TIDAL_API uint32_t tidal_sim_cluster_health(const tidal_sim_cluster *c, int64_t 
         uint32_t k;
         TIDAL_SIM__PUT("control plane: leader region %d", tidal_sim_cluster_group_leader(c, TIDAL_SIM_CONTROL_GROUP, 0));
         for (k = 0; k < c->n_ten; k++)
-            TIDAL_SIM__PUT("%s tenant %u: group %u v%llu%s%s", k ? "," : ";", c->pub[k].tenant, c->pub[k].group,
-                           (unsigned long long)c->pub[k].version, c->pub[k].phase ? " moved:" : "",
+            TIDAL_SIM__PUT("%s tenant %u: group %u v%llu.%llu%s%s", k ? "," : ";", c->pub[k].tenant, c->pub[k].group,
+                           (unsigned long long)(c->pub[k].version >> 32),
+                           (unsigned long long)(c->pub[k].version & 0xFFFFFFFFu), c->pub[k].phase ? " moved:" : "",
                            c->pub[k].phase ? phase[c->pub[k].phase] : "");
         TIDAL_SIM__PUT("\n");
     }
@@ -3008,10 +3019,28 @@ static void tidal_sim__push_all(tidal_sim_cluster *c) {
     for (i = 0; i < c->n; i++) tidal_sim__push_tenants(c, i);
 }
 
+/* A record's version: above the published one, and from a new coordinator above anything
+   an earlier one wrote (its leader epoch in the high half): an unacknowledged record of a
+   deposed leader that merges back later never ties with a newer one. */
+static uint64_t tidal_sim__next_version(const tidal_sim_cluster *c, uint32_t k) {
+    uint64_t v = c->pub[k].version + 1, e = c->ctl_epoch << 32;
+    return v > e ? v : e + 1;
+}
+
 /* Writes want[k] at the control plane's leader; published once QUORUM-acknowledged. */
 static void tidal_sim__ctl_write(tidal_sim_cluster *c, uint32_t k) {
     const tidal_sim__trec *w = &c->want[k];
     char v[160];
+    if (w->phase == TIDAL_SIM_MOVE_SWITCH && c->mig[k]) { /* the verified copies first: one log */
+        uint32_t s;
+        for (s = 0; s < c->cfg.shards; s++) {
+            char key[16], id[32];
+            snprintf(key, sizeof key, "copy%u", s);
+            snprintf(id, sizeof id, "%llx", (unsigned long long)c->mig[k]->final[s]);
+            if (tidal_attr_set(c->ctl_db, TIDAL_SIM__CTL_TENANT, (tidal_id)w->tenant + 1, key, id, NULL) != TIDAL_OK)
+                return;
+        }
+    }
     snprintf(v, sizeof v, "group=%u target=%u phase=%d version=%llu migration=%llu placement=%u target_placement=%u",
              w->group, w->target, w->phase, (unsigned long long)w->version, (unsigned long long)w->migration,
              c->placement[w->group], c->placement[w->target]);
@@ -3027,6 +3056,10 @@ static void tidal_sim__coordinator_restart(tidal_sim_cluster *c, int l, tidal_db
     c->ctl_db = db;
     c->ctl_life = c->node[tidal_sim__ci(c, (uint16_t)l, 0)].life;
     c->ctl_restarts++;
+    {
+        tidal_node_status st;
+        c->ctl_epoch = tidal_node_status_get(db, &st) == TIDAL_OK ? st.epoch : 0;
+    }
     for (k = 0; k < c->n_ten; k++) {
         char v[160];
         tidal_sim__trec r;
@@ -3046,7 +3079,7 @@ static void tidal_sim__coordinator_restart(tidal_sim_cluster *c, int l, tidal_db
             r.phase = phase;
             r.version = ver;
             r.migration = mig;
-            if (r.version >= c->pub[k].version) c->pub[k] = r;
+            if (r.version > c->pub[k].version) c->pub[k] = r; /* committed, or a valid successor */
         }
         c->want[k] = c->pub[k];
     }
@@ -3102,7 +3135,10 @@ static void tidal_sim__install(tidal_sim_cluster *c, uint32_t k, tidal_sim__mig 
     if (tidal_tenant_export(a, c->pub[k].tenant, NULL, 0, &len) != TIDAL_ERR_LIMIT) return;
     blob = (uint8_t *)malloc(len);
     TIDAL_SIM_ASSERT(blob != NULL);
+    /* Generations grow: migrations, then coordinator lives, then attempts (tidal.h orders
+       installs and drops of a tenant by it; a drop is its migration's last). */
     id = c->pub[k].migration << 32 | (uint64_t)(c->ctl_restarts & 0xFFFF) << 16 | (++m->attempts & 0xFFFF);
+    m->id[s] = id;
     if (tidal_tenant_export(a, c->pub[k].tenant, blob, len, &len) == TIDAL_OK &&
         tidal_tenant_install(b, blob, len, id, NULL, &m->rc[s]) == TIDAL_OK) {
         m->pending[s] = 1;
@@ -3167,18 +3203,21 @@ static void tidal_sim__step_copy(tidal_sim_cluster *c, uint32_t k, int sealed) {
                 m->installed[s] = 0;
                 ok = 0;
             }
+            if (ok) m->final[s] = m->id[s];
             ready += ok != 0;
         }
     }
     if (ready == c->cfg.shards) {
         c->want[k] = c->pub[k];
-        c->want[k].version++;
+        c->want[k].version = tidal_sim__next_version(c, k);
         if (!sealed) {
             c->want[k].phase = TIDAL_SIM_MOVE_SEAL;
         } else {
             c->want[k].phase = TIDAL_SIM_MOVE_SWITCH;
             c->want[k].group = dst;
             c->want[k].target = src;
+            c->want[k].version = tidal_sim__next_version(c, k);
+            m->final_known = 1;
         }
     }
 }
@@ -3186,14 +3225,24 @@ static void tidal_sim__step_copy(tidal_sim_cluster *c, uint32_t k, int sealed) {
 static void tidal_sim__step_switch(tidal_sim_cluster *c, uint32_t k) {
     tidal_sim__mig *m = tidal_sim__mig_of(c, k);
     uint32_t s, r, dst = c->pub[k].group, src = c->pub[k].target, t = c->pub[k].tenant, done = 0;
+    if (!m->final_known) { /* a new coordinator: the verified copies are in the control plane */
+        for (s = 0; s < c->cfg.shards; s++) {
+            char key[16], v[32];
+            snprintf(key, sizeof key, "copy%u", s);
+            if (tidal_attr_get(c->ctl_db, TIDAL_SIM__CTL_TENANT, (tidal_id)t + 1, key, v, sizeof v) != TIDAL_OK ||
+                sscanf(v, "%llx", (unsigned long long *)&m->final[s]) != 1)
+                return; /* not readable here yet */
+        }
+        m->final_known = 1;
+    }
     for (s = 0; s < c->cfg.shards; s++) {
-        tidal_db *a = tidal_sim__lead_db(c, src, s), *b = tidal_sim__lead_db(c, dst, s);
+        tidal_db *a = tidal_sim__lead_db(c, src, s);
         int ok = 1;
         for (r = 0; r < c->cfg.regions; r++) { /* target members that hold the copy: ACTIVE */
             uint32_t i = tidal_sim__ci(c, (uint16_t)r, (uint16_t)s);
             tidal_db *x = tidal_sim_cluster_group_db(c, dst, (uint16_t)r, (uint16_t)s);
             if (!(c->placement[dst] >> r & 1u)) continue;
-            if (!m->active[i] && b && x && tidal_sim__digest_eq(x, b, t)) {
+            if (!m->active[i] && x && tidal_tenant_installed(x, t, m->final[s])) {
                 m->active[i] = 1;
                 (void)tidal_sim__push_one(c, k, dst, i);
             }
@@ -3203,7 +3252,7 @@ static void tidal_sim__step_switch(tidal_sim_cluster *c, uint32_t k) {
             int st = tidal_sim__acked(m, s, a);
             if (st < 0) m->dropping[s] = 0;
         }
-        if (a && !m->dropping[s] && tidal_tenant_drop(a, t, c->pub[k].migration, &m->rc[s]) == TIDAL_OK) {
+        if (a && !m->dropping[s] && tidal_tenant_drop(a, t, c->pub[k].migration << 32 | 0xFFFFFFFFu, &m->rc[s]) == TIDAL_OK) {
             m->dropping[s] = 1;
             m->on[s] = a;
         }
@@ -3217,8 +3266,38 @@ static void tidal_sim__step_switch(tidal_sim_cluster *c, uint32_t k) {
     }
     if (done == c->cfg.shards) {
         c->want[k] = c->pub[k];
-        c->want[k].version++;
+        c->want[k].version = tidal_sim__next_version(c, k);
         c->want[k].phase = TIDAL_SIM_MOVE_DONE;
+    }
+}
+
+/* A tenant with no move under way: the host's requests start here (they wait in the host
+   until a record carries them, so a coordinator that restarts loses none), and the stored
+   record is checked once a second and written again if it is not the published one (a
+   deposed leader's unacknowledged record can win the attribute's last-writer-wins). */
+static void tidal_sim__idle(tidal_sim_cluster *c, uint32_t k) {
+    if (c->req_move[k] && c->req_target[k] == c->pub[k].group) c->req_move[k] = 0;
+    if (c->req_move[k]) {
+        c->want[k] = c->pub[k];
+        c->want[k].phase = TIDAL_SIM_MOVE_COPY;
+        c->want[k].target = c->req_target[k];
+        c->want[k].version = tidal_sim__next_version(c, k);
+        c->want[k].migration = ++c->ctl_migrations;
+        tidal_sim__mig_forget(c, k); /* the last move's memory (its copies) is not this one's */
+        return;
+    }
+    if (c->req_cfg[k]) {
+        c->want[k] = c->pub[k];
+        c->want[k].version = tidal_sim__next_version(c, k);
+        return;
+    }
+    if (c->now >= c->next_repair[k]) {
+        char v[160];
+        unsigned long long ver = 0;
+        c->next_repair[k] = c->now + TIDAL_NS_PER_S;
+        if (tidal_attr_get(c->ctl_db, TIDAL_SIM__CTL_TENANT, (tidal_id)c->pub[k].tenant + 1, "record", v, sizeof v) != TIDAL_OK ||
+            !strstr(v, "version=") || sscanf(strstr(v, "version="), "version=%llu", &ver) != 1 || ver != c->pub[k].version)
+            tidal_sim__ctl_write(c, k); /* the published record, again */
     }
 }
 
@@ -3237,6 +3316,8 @@ static void tidal_sim__control_step(tidal_sim_cluster *c) {
             c->writing[k] = 0;
             if (r != TIDAL_OK) continue; /* written again below */
             c->pub[k] = c->want[k];
+            c->req_cfg[k] = 0;
+            if (c->pub[k].phase == TIDAL_SIM_MOVE_COPY && c->pub[k].target == c->req_target[k]) c->req_move[k] = 0;
             if (c->pub[k].phase == TIDAL_SIM_MOVE_DONE) c->done_ns[k] = c->now;
             if (c->pub[k].phase == TIDAL_SIM_MOVE_SWITCH) c->switch_ns[k] = c->now;
             tidal_sim__push_all(c);
@@ -3244,6 +3325,10 @@ static void tidal_sim__control_step(tidal_sim_cluster *c) {
         }
         if (!tidal_sim__rec_eq(&c->want[k], &c->pub[k])) {
             tidal_sim__ctl_write(c, k);
+            continue;
+        }
+        if (c->pub[k].phase == TIDAL_SIM_MOVE_NONE || c->pub[k].phase == TIDAL_SIM_MOVE_DONE) {
+            tidal_sim__idle(c, k);
             continue;
         }
         if (c->pub[k].phase == TIDAL_SIM_MOVE_SEAL || c->pub[k].phase == TIDAL_SIM_MOVE_SWITCH) {
@@ -3286,12 +3371,10 @@ TIDAL_API tidal_result tidal_sim_cluster_tenant_set(tidal_sim_cluster *c, const 
         c->pub[k].group = (uint32_t)g;
         c->pub[k].version = cfg->config_version;
         c->want[k] = c->pub[k];
-    } else if (c->pub[k].phase != TIDAL_SIM_MOVE_NONE && c->pub[k].phase != TIDAL_SIM_MOVE_DONE) {
-        return TIDAL_ERR_LIMIT; /* placement and limits change once the move is done */
     }
-    c->ten_cfg[k] = *cfg;
+    c->ten_cfg[k] = *cfg; /* limits reach every member now; the record follows when idle */
     /* The first record is the host's own: it is published at once and written through. */
-    c->want[k].version = c->pub[k].version + 1;
+    c->req_cfg[k] = 1;
     c->ten_cfg[k].placement = c->placement[c->pub[k].group];
     tidal_sim__push_all(c);
     return TIDAL_OK;
@@ -3300,17 +3383,13 @@ TIDAL_API tidal_result tidal_sim_cluster_tenant_set(tidal_sim_cluster *c, const 
 TIDAL_API tidal_result tidal_sim_cluster_migrate(tidal_sim_cluster *c, uint32_t tenant, uint32_t placement) {
     int k = tidal_sim__ten(c, tenant), g;
     if (k < 0) return TIDAL_ERR_NOT_FOUND;
-    if (c->writing[k] || !tidal_sim__rec_eq(&c->want[k], &c->pub[k]) ||
-        (c->pub[k].phase != TIDAL_SIM_MOVE_NONE && c->pub[k].phase != TIDAL_SIM_MOVE_DONE))
+    if (c->req_move[k] || (c->pub[k].phase != TIDAL_SIM_MOVE_NONE && c->pub[k].phase != TIDAL_SIM_MOVE_DONE) ||
+        (c->want[k].phase != TIDAL_SIM_MOVE_NONE && c->want[k].phase != TIDAL_SIM_MOVE_DONE))
         return TIDAL_ERR_LIMIT;
     if ((g = tidal_sim_cluster_group_add(c, placement)) < 0) return TIDAL_ERR_UNAVAILABLE;
     if ((uint32_t)g == c->pub[k].group) return TIDAL_OK;
-    c->want[k] = c->pub[k];
-    c->want[k].phase = TIDAL_SIM_MOVE_COPY;
-    c->want[k].target = (uint32_t)g;
-    c->want[k].version++;
-    c->want[k].migration = ++c->ctl_migrations;
-    tidal_sim__mig_forget(c, k); /* the last move's memory (its copies) is not this one's */
+    c->req_target[k] = (uint32_t)g; /* the coordinator takes it up (tidal_sim__idle) */
+    c->req_move[k] = 1;
     c->start_ns[k] = c->now;
     c->switch_ns[k] = c->done_ns[k] = 0;
     return TIDAL_OK;

@@ -1353,6 +1353,12 @@ static void t_migrate_copy(void) {
     TT_EQ_INT(tidal_tenant_install(b.db, blob, len, 12, NULL, NULL), TIDAL_OK);
     tenant_digest(b.db, 1, d2);
     TT_CHECK(!memcmp(d1, d2, 32));
+    /* Generations: an older install or drop than the newest applied is stale. */
+    TT_CHECK(tidal_tenant_installed(b.db, 1, 12) && !tidal_tenant_installed(b.db, 1, 11));
+    TT_EQ_INT(tidal_tenant_install(b.db, blob, len, 10, NULL, NULL), TIDAL_ERR_STALE_CONFIG);
+    TT_EQ_INT(tidal_tenant_drop(b.db, 1, 9, NULL), TIDAL_ERR_STALE_CONFIG);
+    tenant_digest(b.db, 1, d2);
+    TT_CHECK(!memcmp(d1, d2, 32));
     tenant_digest(b.db, 2, d2);
     TT_CHECK(!memcmp(other, d2, 32));
     /* Bad exports: refused, nothing changes. */
