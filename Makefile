@@ -12,7 +12,7 @@ B = build
 HDR = tidal.h
 TESTS = test_core test_blake3 test_parse test_sim_disk test_sim_net test_durability test_replication test_multiregion test_migration test_uat
 EXAMPLES = quickstart durable demo
-FUZZERS = fuzz_query fuzz_wal fuzz_snapshot fuzz_message fuzz_merge
+FUZZERS = fuzz_query fuzz_wal fuzz_snapshot fuzz_message fuzz_merge fuzz_export
 
 .PHONY: all test demo bench fuzz sanitize matrix props clean
 
@@ -44,7 +44,7 @@ $(B)/libfuzz_%: fuzz/%.c $(HDR) fuzz/*.h | $(B)
 	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -o $@ fuzz/$*.c -lm
 
 # Everything make test runs; tests/run.sh sums the results into "N passed, N failed".
-PROPS = prop_replication prop_multiregion
+PROPS = prop_replication prop_multiregion prop_migration
 
 test: all $(addprefix $(B)/asan_,$(TESTS)) $(addprefix $(B)/,$(PROPS)) $(addprefix $(B)/asan_,$(PROPS))
 	@TESTS="$(TESTS)" PROPS="$(PROPS)" sh tests/run.sh
@@ -95,3 +95,5 @@ clean:
 corpus: | $(B)
 	$(CC) $(STRICT) $(SAN) -o $(B)/gen_corpus fuzz/gen_corpus.c -lm
 	rm -rf $(B)/corpus_db && $(B)/gen_corpus $(B)/corpus_db
+	$(CC) $(STRICT) $(SAN) -o $(B)/gen_export_corpus fuzz/gen_export_corpus.c -lm
+	$(B)/gen_export_corpus

@@ -865,6 +865,11 @@ TIDAL_API tidal_result tidal_tenant_install(tidal_db *db, const void *blob, size
    newer (install or drop) since, else 0. */
 TIDAL_API int tidal_tenant_installed(tidal_db *db, uint32_t tenant, uint64_t migration);
 
+/* The newest install or drop applied here for tenant: its migration (*gen, 0 for none)
+   and whether it is an install with every chunk applied (*complete). */
+TIDAL_API tidal_result tidal_tenant_generation(tidal_db *db, uint32_t tenant, uint64_t *gen,
+                                               int *complete);
+
 /* Removes every entity and session of tenant from this replica group: an event, logged
    and replicated, that every member applies. migration orders it with installs (see
    above: older than the newest here is TIDAL_ERR_STALE_CONFIG, or a no-op when
@@ -7360,6 +7365,16 @@ TIDAL_API tidal_result tidal_tenant_install(tidal_db *db, const void *blob, size
         tidal__ok(db);
     }
     return r;
+}
+
+TIDAL_API tidal_result tidal_tenant_generation(tidal_db *db, uint32_t tenant, uint64_t *gen,
+                                               int *complete) {
+    tidal__tgen *g;
+    if (!db) return TIDAL_ERR_INVALID;
+    g = tidal__tgen_find(db, tenant);
+    if (gen) *gen = g ? g->gen : 0;
+    if (complete) *complete = g && g->complete;
+    return TIDAL_OK;
 }
 
 TIDAL_API int tidal_tenant_installed(tidal_db *db, uint32_t tenant, uint64_t migration) {

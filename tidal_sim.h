@@ -2438,11 +2438,11 @@ typedef struct tidal_sim__mig {
     int imported[TIDAL_SIM_NODES_MAX];
     int64_t next_check;                 /* digests are compared at most every 100 ms */
     uint64_t id[TIDAL_SIM_NODES_MAX];    /* per shard: the generation of the last install */
-    uint64_t final[TIDAL_SIM_NODES_MAX]; /* per shard: the verified copy's (SWITCH needs it) */
-    int final_known;
+
     uint32_t attempts;
     tidal_receipt rc[TIDAL_SIM_NODES_MAX];
-    tidal_db *on[TIDAL_SIM_NODES_MAX];        /* the handle a pending write went to */
+    uint32_t on[TIDAL_SIM_NODES_MAX];         /* the handle a pending write went to: */
+    uint32_t on_life[TIDAL_SIM_NODES_MAX];    /* node index, group, and the node's life */
     uint8_t *fwd[TIDAL_SIM_NODES_MAX];        /* per shard: events to forward (u32 len, bytes)* */
     size_t fwd_len[TIDAL_SIM_NODES_MAX], fwd_cap[TIDAL_SIM_NODES_MAX];
 } tidal_sim__mig;
@@ -3031,16 +3031,6 @@ static uint64_t tidal_sim__next_version(const tidal_sim_cluster *c, uint32_t k) 
 static void tidal_sim__ctl_write(tidal_sim_cluster *c, uint32_t k) {
     const tidal_sim__trec *w = &c->want[k];
     char v[160];
-    if (w->phase == TIDAL_SIM_MOVE_SWITCH && c->mig[k]) { /* the verified copies first: one log */
-        uint32_t s;
-        for (s = 0; s < c->cfg.shards; s++) {
-            char key[16], id[32];
-            snprintf(key, sizeof key, "copy%u", s);
-            snprintf(id, sizeof id, "%llx", (unsigned long long)c->mig[k]->final[s]);
-            if (tidal_attr_set(c->ctl_db, TIDAL_SIM__CTL_TENANT, (tidal_id)w->tenant + 1, key, id, NULL) != TIDAL_OK)
-                return;
-        }
-    }
     snprintf(v, sizeof v, "group=%u target=%u phase=%d version=%llu migration=%llu placement=%u target_placement=%u",
              w->group, w->target, w->phase, (unsigned long long)w->version, (unsigned long long)w->migration,
              c->placement[w->group], c->placement[w->target]);
@@ -3079,7 +3069,11 @@ static void tidal_sim__coordinator_restart(tidal_sim_cluster *c, int l, tidal_db
             r.phase = phase;
             r.version = ver;
             r.migration = mig;
-            if (r.version > c->pub[k].version) c->pub[k] = r; /* committed, or a valid successor */
+            if (r.version > c->pub[k].version) { /* committed, or a valid successor */
+                if (r.phase == TIDAL_SIM_MOVE_SWITCH && c->pub[k].phase != TIDAL_SIM_MOVE_SWITCH) c->switch_ns[k] = c->now;
+                if (r.phase == TIDAL_SIM_MOVE_DONE && c->pub[k].phase != TIDAL_SIM_MOVE_DONE) c->done_ns[k] = c->now;
+                c->pub[k] = r;
+            }
         }
         c->want[k] = c->pub[k];
     }
@@ -3126,6 +3120,25 @@ static void tidal_sim__drain(tidal_sim_cluster *c, tidal_sim__mig *m, uint32_t s
     m->fwd_len[s] -= at;
 }
 
+/* Which handle a pending write went to: its node and that node's life (never the pointer:
+   a restarted node's new handle may reuse the old one's address, and a run must depend on
+   its seed alone). */
+static void tidal_sim__mark_on(tidal_sim_cluster *c, tidal_sim__mig *m, uint32_t s, const tidal_db *db) {
+    uint32_t i, g;
+    for (i = 0; i < c->n; i++)
+        for (g = 0; g < c->n_groups; g++)
+            if (c->node[i].g[g].db == db) {
+                m->on[s] = i * TIDAL_SIM_GROUPS_MAX + g;
+                m->on_life[s] = c->node[i].life;
+                return;
+            }
+    TIDAL_SIM_ASSERT(!"a handle the cluster does not run");
+}
+static int tidal_sim__is_on(const tidal_sim_cluster *c, const tidal_sim__mig *m, uint32_t s, const tidal_db *db) {
+    uint32_t i = m->on[s] / TIDAL_SIM_GROUPS_MAX, g = m->on[s] % TIDAL_SIM_GROUPS_MAX;
+    return db && i < c->n && c->node[i].life == m->on_life[s] && c->node[i].g[g].db == db;
+}
+
 /* One shard's copy: export from the source leader, install on the target leader. */
 static void tidal_sim__install(tidal_sim_cluster *c, uint32_t k, tidal_sim__mig *m, uint32_t s, tidal_db *a,
                                tidal_db *b) {
@@ -3142,7 +3155,7 @@ static void tidal_sim__install(tidal_sim_cluster *c, uint32_t k, tidal_sim__mig 
     if (tidal_tenant_export(a, c->pub[k].tenant, blob, len, &len) == TIDAL_OK &&
         tidal_tenant_install(b, blob, len, id, NULL, &m->rc[s]) == TIDAL_OK) {
         m->pending[s] = 1;
-        m->on[s] = b;
+        tidal_sim__mark_on(c, m, s, b);
         m->imported[s] = 0;
         c->copies++;
     }
@@ -3151,9 +3164,9 @@ static void tidal_sim__install(tidal_sim_cluster *c, uint32_t k, tidal_sim__mig 
 
 /* Where shard s's pending write on m->on[s] stands: 1 acknowledged at QUORUM, 0 not yet,
    -1 given up (another leader, or unavailable): do it again. */
-static int tidal_sim__acked(tidal_sim__mig *m, uint32_t s, tidal_db *now_leader) {
+static int tidal_sim__acked(const tidal_sim_cluster *c, tidal_sim__mig *m, uint32_t s, tidal_db *now_leader) {
     tidal_result r;
-    if (m->on[s] != now_leader) return -1;
+    if (!tidal_sim__is_on(c, m, s, now_leader)) return -1;
     r = tidal_write_status(now_leader, &m->rc[s], TIDAL_ACK_QUORUM);
     return r == TIDAL_OK ? 1 : r == TIDAL_PENDING ? 0 : -1;
 }
@@ -3171,7 +3184,7 @@ static void tidal_sim__step_copy(tidal_sim_cluster *c, uint32_t k, int sealed) {
         int ok = 1;
         if (!a || !b) continue;
         if (m->pending[s]) {
-            int st = tidal_sim__acked(m, s, b);
+            int st = tidal_sim__acked(c, m, s, b);
             if (st == 0) continue;
             m->pending[s] = 0;
             m->installed[s] = st == 1;
@@ -3194,7 +3207,7 @@ static void tidal_sim__step_copy(tidal_sim_cluster *c, uint32_t k, int sealed) {
                  tidal_sim__digest_eq(x, a, t);
         }
         if (ok && !m->fwd_len[s]) { /* the copy and what was forwarded are QUORUM-durable */
-            if (m->on[s] != b) { /* the target's leader changed since: copy again */
+            if (!tidal_sim__is_on(c, m, s, b)) { /* the target's leader changed since: copy again */
                 m->installed[s] = m->imported[s] = 0;
                 continue;
             }
@@ -3203,7 +3216,26 @@ static void tidal_sim__step_copy(tidal_sim_cluster *c, uint32_t k, int sealed) {
                 m->installed[s] = 0;
                 ok = 0;
             }
-            if (ok) m->final[s] = m->id[s];
+            /* Every target member holds that copy too, and none holds a newer install: an
+               install a leader wrote and lost its leadership before it was acknowledged
+               lives in that member's log and would merge back after the switch, replacing
+               the copy and the writes since. Such a member gets a newer copy first. */
+            if (ok) {
+                uint64_t gb = 0, gx = 0;
+                (void)tidal_tenant_generation(b, t, &gb, NULL);
+                for (r = 0; r < c->cfg.regions && ok; r++) {
+                    tidal_db *x = tidal_sim_cluster_group_db(c, dst, (uint16_t)r, (uint16_t)s);
+                    if (!(c->placement[dst] >> r & 1u)) continue;
+                    if (!x) {
+                        ok = 0; /* down: wait for it */
+                    } else if (tidal_tenant_generation(x, t, &gx, NULL) == TIDAL_OK && gx > gb) {
+                        m->installed[s] = 0; /* a newer generation than every member's */
+                        ok = 0;
+                    } else {
+                        ok = tidal_sim__digest_eq(x, b, t); /* not there yet: wait */
+                    }
+                }
+            }
             ready += ok != 0;
         }
     }
@@ -3217,7 +3249,6 @@ static void tidal_sim__step_copy(tidal_sim_cluster *c, uint32_t k, int sealed) {
             c->want[k].group = dst;
             c->want[k].target = src;
             c->want[k].version = tidal_sim__next_version(c, k);
-            m->final_known = 1;
         }
     }
 }
@@ -3225,36 +3256,31 @@ static void tidal_sim__step_copy(tidal_sim_cluster *c, uint32_t k, int sealed) {
 static void tidal_sim__step_switch(tidal_sim_cluster *c, uint32_t k) {
     tidal_sim__mig *m = tidal_sim__mig_of(c, k);
     uint32_t s, r, dst = c->pub[k].group, src = c->pub[k].target, t = c->pub[k].tenant, done = 0;
-    if (!m->final_known) { /* a new coordinator: the verified copies are in the control plane */
-        for (s = 0; s < c->cfg.shards; s++) {
-            char key[16], v[32];
-            snprintf(key, sizeof key, "copy%u", s);
-            if (tidal_attr_get(c->ctl_db, TIDAL_SIM__CTL_TENANT, (tidal_id)t + 1, key, v, sizeof v) != TIDAL_OK ||
-                sscanf(v, "%llx", (unsigned long long *)&m->final[s]) != 1)
-                return; /* not readable here yet */
-        }
-        m->final_known = 1;
-    }
+
     for (s = 0; s < c->cfg.shards; s++) {
-        tidal_db *a = tidal_sim__lead_db(c, src, s);
-        int ok = 1;
+        tidal_db *a = tidal_sim__lead_db(c, src, s), *b = tidal_sim__lead_db(c, dst, s);
+        uint64_t gen = 0;
+        int ok = 1, complete = 0;
+        /* The verified copy is the target leader's newest install: nothing is installed
+           after SEAL verified it (a stale one merging back is older, and ignored). */
+        if (b) (void)tidal_tenant_generation(b, t, &gen, &complete);
         for (r = 0; r < c->cfg.regions; r++) { /* target members that hold the copy: ACTIVE */
             uint32_t i = tidal_sim__ci(c, (uint16_t)r, (uint16_t)s);
             tidal_db *x = tidal_sim_cluster_group_db(c, dst, (uint16_t)r, (uint16_t)s);
             if (!(c->placement[dst] >> r & 1u)) continue;
-            if (!m->active[i] && x && tidal_tenant_installed(x, t, m->final[s])) {
+            if (!m->active[i] && x && complete && tidal_tenant_installed(x, t, gen)) {
                 m->active[i] = 1;
                 (void)tidal_sim__push_one(c, k, dst, i);
             }
             ok &= m->active[i];
         }
         if (a && m->dropping[s]) {
-            int st = tidal_sim__acked(m, s, a);
+            int st = tidal_sim__acked(c, m, s, a);
             if (st < 0) m->dropping[s] = 0;
         }
         if (a && !m->dropping[s] && tidal_tenant_drop(a, t, c->pub[k].migration << 32 | 0xFFFFFFFFu, &m->rc[s]) == TIDAL_OK) {
             m->dropping[s] = 1;
-            m->on[s] = a;
+            tidal_sim__mark_on(c, m, s, a);
         }
         for (r = 0; r < c->cfg.regions && ok; r++) { /* collected on every source member */
             tidal_db *x = tidal_sim_cluster_group_db(c, src, (uint16_t)r, (uint16_t)s);
@@ -3315,11 +3341,12 @@ static void tidal_sim__control_step(tidal_sim_cluster *c) {
             if (r == TIDAL_PENDING) continue;
             c->writing[k] = 0;
             if (r != TIDAL_OK) continue; /* written again below */
+            if (c->want[k].phase == TIDAL_SIM_MOVE_DONE && c->pub[k].phase != TIDAL_SIM_MOVE_DONE) c->done_ns[k] = c->now;
+            if (c->want[k].phase == TIDAL_SIM_MOVE_SWITCH && c->pub[k].phase != TIDAL_SIM_MOVE_SWITCH)
+                c->switch_ns[k] = c->now;
             c->pub[k] = c->want[k];
             c->req_cfg[k] = 0;
             if (c->pub[k].phase == TIDAL_SIM_MOVE_COPY && c->pub[k].target == c->req_target[k]) c->req_move[k] = 0;
-            if (c->pub[k].phase == TIDAL_SIM_MOVE_DONE) c->done_ns[k] = c->now;
-            if (c->pub[k].phase == TIDAL_SIM_MOVE_SWITCH) c->switch_ns[k] = c->now;
             tidal_sim__push_all(c);
             continue;
         }
