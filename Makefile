@@ -97,3 +97,5 @@ corpus: | $(B)
 	rm -rf $(B)/corpus_db && $(B)/gen_corpus $(B)/corpus_db
 	$(CC) $(STRICT) $(SAN) -o $(B)/gen_export_corpus fuzz/gen_export_corpus.c -lm
 	$(B)/gen_export_corpus
+	$(CC) $(STRICT) $(SAN) -o $(B)/gen_message_corpus fuzz/gen_message_corpus.c -lm
+	$(B)/gen_message_corpus

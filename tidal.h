@@ -346,7 +346,7 @@ typedef struct tidal_config {
                                           TIDAL_ERR_UNAVAILABLE; default 2 election timeouts */
     uint32_t group;                    /* the replica group this handle is a member of, when a
                                           host runs several on one node (one per distinct
-                                          placement, DESIGN 5.1): 0..65535, carried in every
+                                          placement, DESIGN 5.1): 0..255, carried in every
                                           message; a message for another group is refused
                                           (the host demultiplexes with tidal_message_group);
                                           default 0 */
@@ -849,7 +849,8 @@ TIDAL_API tidal_result tidal_tenant_export(tidal_db *db, uint32_t tenant, void *
 
 /* Writes an export as install events under migration: nonzero, chosen by the control
    plane, and increasing over a tenant's installs and drops (it is their generation: one
-   older than the newest applied here is refused with TIDAL_ERR_STALE_CONFIG, and when it
+   not newer than the newest applied here - unless it retries that very call - is refused
+   with TIDAL_ERR_STALE_CONFIG, and when it
    arrives by replication - written by a leader that was cut off - it is folded as a
    no-op, so a stale copy never clears newer state). The same migration and export give
    the same events, so a retry is a no-op.
@@ -3451,6 +3452,7 @@ static uint8_t *tidal__wr_bytes(uint8_t *w, const void *p, size_t len) {
 }
 
 #define TIDAL__EV_FIXED 57 /* kind, tenant, id, hlc, time */
+#define TIDAL__INSTALL_VALUE_MAX (TIDAL_MSG_BYTES_MAX - 4096) /* one install chunk ships in one message */
 
 /* Upper bound of an event's encoded size. */
 static size_t tidal__event_size(const tidal__event *ev) {
@@ -3576,7 +3578,7 @@ static const char *tidal__event_invalid(const tidal_db *db, const tidal__event *
         if (!ev->other || ev->type < TIDAL_HIDE || ev->type > TIDAL_BLOCK) return "bad negative";
         return NULL;
     case TIDAL__EV_SESSION_START:
-        return (!ev->other || ev->ttl_ns < 0) ? "bad session start" : NULL;
+        return (!ev->other || ev->ttl_ns < 0 || ev->ttl_ns > INT64_MAX - ev->time_ns) ? "bad session start" : NULL;
     case TIDAL__EV_SESSION_NOTE:
         if (ev->seq == 0 || ev->seq >= UINT64_MAX - 2) return "bad session seq";
         if (ev->value_len > TIDAL_NOTE_MAX || !tidal__bytes_ok(ev->value, ev->value_len)) return "bad note";
@@ -3585,7 +3587,7 @@ static const char *tidal__event_invalid(const tidal_db *db, const tidal__event *
         return (ev->type == 1 || ev->type == 2) ? NULL : "bad session end";
     case TIDAL__EV_EPOCH: return NULL;
     case TIDAL__EV_INSTALL:
-        if (!(ev->id.hi & TIDAL__IDEM_BIT) || ev->value_len < 1 || ev->value_len > TIDAL_INSTALL_CHUNK_BYTES + 65536)
+        if (!(ev->id.hi & TIDAL__IDEM_BIT) || ev->value_len < 1 || ev->value_len > TIDAL__INSTALL_VALUE_MAX)
             return "bad install chunk";
         return NULL;
     case TIDAL__EV_DROP: return (ev->id.hi & TIDAL__IDEM_BIT) ? NULL : "bad drop";
@@ -3662,7 +3664,7 @@ static const char *tidal__event_get(const tidal_db *db, tidal__rd *r, tidal__eve
     case TIDAL__EV_INSTALL:
         ev->seq = tidal__rd_u64(r);
         ev->value_len = tidal__rd_u32(r);
-        if (ev->value_len > TIDAL_INSTALL_CHUNK_BYTES + 65536) return "install chunk too large";
+        if (ev->value_len > TIDAL__INSTALL_VALUE_MAX) return "install chunk too large";
         ev->value = tidal__rd_bytes(r, ev->value_len);
         break;
     case TIDAL__EV_DROP: break;
@@ -4846,6 +4848,10 @@ static int tidal__sd_sig(tidal__sd *d, tidal__sig *g, const tidal__sigdef *def) 
         g->epochs[i].e = (int64_t)tidal__rd_u64(&d->r);
         g->epochs[i].acc = tidal__sd_fx(d);
         if (i && g->epochs[i].e <= g->epochs[i - 1].e) return tidal__sd_fail(d, "epochs out of order");
+        /* e * epoch_ns is a time: within a quarter of the int64 range, like any event's */
+        if (def->permanent ? g->epochs[i].e != 0
+                           : (g->epochs[i].e > INT64_MAX / 4 / def->epoch_ns || g->epochs[i].e < -(INT64_MAX / 4 / def->epoch_ns)))
+            return tidal__sd_fail(d, "epoch out of range");
     }
     g->n_epochs = (uint32_t)n;
     if (g->epochs[n - 1].e - g->epochs[0].e > TIDAL__EPOCHS_KEPT - 1 || (def->permanent && g->epochs[0].e))
@@ -4976,7 +4982,8 @@ static int tidal__sd_session(tidal__sd *d, uint32_t tenant, tidal_id prev) {
     flags = tidal__rd_u64(&d->r);
     s->hwm = tidal__rd_u64(&d->r);
     n = tidal__rd_u64(&d->r);
-    if (d->r.bad || flags > 7 || s->ttl_ns < 0 || n > (d->r.n - d->r.pos) / 40)
+    if (d->r.bad || flags > 7 || s->ttl_ns < 0 || s->start_ns < 0 || s->ttl_ns > INT64_MAX - s->start_ns ||
+        n > (d->r.n - d->r.pos) / 40)
         return tidal__sd_fail(d, "bad session");
     s->has_start = (int)(flags & 1);
     s->ended = (uint32_t)(flags >> 1);
@@ -5030,8 +5037,24 @@ static int tidal__sd_tenant(tidal__sd *d, uint32_t tenant) {
 }
 
 /* Reads an applied-event index into db's, as the union of both (a snapshot's into an empty
-   state; an install's into a live one, >>migration). strict: a key id db already holds is
-   a corrupt encoding (a snapshot lists each once), not a duplicate to skip. */
+   state; an install's into a live one, >>migration). strict (TIDAL__INDEX_STRICT): a key id
+   db already holds is a corrupt encoding (a snapshot lists each once), not a duplicate to
+   skip. TIDAL__INDEX_FOREIGN: another group's index, whose entries for this group's own
+   origins are left out (see below). */
+#define TIDAL__INDEX_UNION 0
+#define TIDAL__INDEX_STRICT 1
+#define TIDAL__INDEX_FOREIGN 2
+
+/* The replica group an origin belongs to: its incarnation's top byte (tidal__incarnation). */
+static uint32_t tidal__origin_group(uint64_t origin) { return (uint32_t)(origin >> 24) & 0xFFu; }
+
+/* A new life's incarnation: 24 random bits under the group id, so an event id names the
+   group that wrote it (a node runs one member per group; >>migration needs to tell them
+   apart). Never 0. */
+static uint32_t tidal__incarnation(const tidal_db *db, uint32_t random) {
+    uint32_t low = random & 0xFFFFFFu;
+    return (db->group & 0xFFu) << 24 | (low ? low : 1u);
+}
 static int tidal__sd_index(tidal__sd *d, int strict) {
     tidal_db *db = d->db;
     uint64_t n = tidal__rd_u64(&d->r), i, j, m, prev = 0;
@@ -5041,6 +5064,15 @@ static int tidal__sd_index(tidal__sd *d, int strict) {
         uint64_t origin = tidal__rd_u64(&d->r), hwm = tidal__rd_u64(&d->r), last, k;
         if (d->r.bad || (origin & TIDAL__IDEM_BIT) || (i && origin <= prev)) return tidal__sd_fail(d, "origins out of order");
         prev = origin;
+        if (strict == TIDAL__INDEX_FOREIGN && tidal__origin_group(origin) == db->group) {
+            /* An origin of this replica group: its events reach us natively, and an index
+               from another group may list ones that have not yet (forwarded there for
+               another tenant's move): marking them would drop them when they arrive. */
+            m = tidal__rd_u64(&d->r);
+            if (d->r.bad || m > (d->r.n - d->r.pos) / 8 || !tidal__rd_bytes(&d->r, (size_t)m * 8))
+                return tidal__sd_fail(d, "bad origin marks");
+            continue;
+        }
         if (!(o = tidal__origin_find(db, origin))) {
             if (!TIDAL__GROW(db, db->origins, db->cap_origins, db->n_origins + 1)) return tidal__sd_fail(d, "out of memory");
             o = &db->origins[db->n_origins++];
@@ -5076,7 +5108,7 @@ static int tidal__sd_index(tidal__sd *d, int strict) {
         id.hi = tidal__rd_u64(&d->r);
         id.lo = tidal__rd_u64(&d->r);
         t = (int64_t)tidal__rd_u64(&d->r);
-        if (d->r.bad || !(id.hi & TIDAL__IDEM_BIT) || (strict && tidal__event_applied(db, id)))
+        if (d->r.bad || !(id.hi & TIDAL__IDEM_BIT) || (strict == TIDAL__INDEX_STRICT && tidal__event_applied(db, id)))
             return tidal__sd_fail(d, "bad key id");
         if (!tidal__event_applied(db, id) && !tidal__event_mark(db, id, t)) return tidal__sd_fail(d, "out of memory");
     }
@@ -5118,7 +5150,7 @@ static const char *tidal__snap_decode(tidal_db *db, const uint8_t *body, size_t 
         prev = t;
         if (!tidal__sd_tenant(&d, (uint32_t)t)) return d.why ? d.why : "bad tenant";
     }
-    if (!tidal__sd_index(&d, 1)) return d.why ? d.why : "bad index";
+    if (!tidal__sd_index(&d, TIDAL__INDEX_STRICT)) return d.why ? d.why : "bad index";
     if (!tidal__sd_tgen(&d)) return d.why ? d.why : "bad install generations";
     db->epoch = tidal__rd_u64(&d.r);
     db->log_epoch = tidal__rd_u64(&d.r);
@@ -5463,8 +5495,10 @@ static tidal_result tidal__recover(tidal_db *db) {
         r = tidal__recover_log(db, &d);
         db->replaying = 0;
     }
-    if (r == TIDAL_OK && !d.n_segs && !d.n_snaps)
+    if (r == TIDAL_OK && !d.n_segs && !d.n_snaps) {
         db->env->random_fill(db->env->user, &db->incarnation, sizeof db->incarnation);
+        db->incarnation = tidal__incarnation(db, db->incarnation);
+    }
     if (r == TIDAL_OK) {
         tidal_event_id own;
         const tidal__origin *o;
@@ -5942,7 +5976,7 @@ static tidal_result tidal__config_load(tidal_db *db, const tidal_config *cfg) {
     if (cfg->fsync_policy > TIDAL_FSYNC_NONE || cfg->batch_delay_ns < 0 ||
         cfg->batch_events_max > TIDAL_BATCH_EVENTS_MAX)
         return tidal__err(db, TIDAL_ERR_INVALID, "config: bad fsync_policy, batch_delay_ns or batch_events_max");
-    if (cfg->group > 0xFFFF) return tidal__err(db, TIDAL_ERR_INVALID, "config.group: 0..65535");
+    if (cfg->group > 0xFF) return tidal__err(db, TIDAL_ERR_INVALID, "config.group: 0..255");
     if (cfg->replica_count > TIDAL_REPLICAS_MAX || (cfg->replica_count && (!cfg->replicas || !cfg->path)) ||
         cfg->heartbeat_ns < 0 || cfg->retransmit_ns < 0 || cfg->quorum_wait_ns < 0 ||
         cfg->clock_ahead_max_ns < 0)
@@ -6042,6 +6076,7 @@ TIDAL_API tidal_result tidal_db_open_msg(const tidal_config *cfg, tidal_db **out
         }
     } else {
         db->env->random_fill(db->env->user, &db->incarnation, sizeof db->incarnation);
+        db->incarnation = tidal__incarnation(db, db->incarnation);
     }
     *out = db;
     return TIDAL_OK;
@@ -6718,9 +6753,10 @@ TIDAL_API tidal_result tidal_session_open(tidal_db *db, uint32_t tenant, tidal_i
                                           tidal_id user, int64_t start_ns, int64_t ttl_ns) {
     tidal__event ev;
     if (!db) return TIDAL_ERR_INVALID;
-    if (!session || !user || start_ns <= 0 || ttl_ns < 0)
+    if (!session || !user || start_ns <= 0 || ttl_ns < 0 || ttl_ns > INT64_MAX - start_ns)
         return tidal__err(db, TIDAL_ERR_INVALID, "session_open: session, user and start_ns nonzero (the "
-                                                 "session's start, the same in every region), ttl >= 0");
+                                                 "session's start, the same in every region), 0 <= ttl, "
+                                                 "start + ttl within int64");
     memset(&ev, 0, sizeof ev);
     ev.kind = TIDAL__EV_SESSION_START;
     ev.tenant = tenant;
@@ -6738,8 +6774,9 @@ TIDAL_API tidal_result tidal_session_start(tidal_db *db, uint32_t tenant, tidal_
     tidal_id id = 0;
     tidal_result r;
     if (!db) return TIDAL_ERR_INVALID;
-    if (!session || !user || ttl_ns < 0)
-        return tidal__err(db, TIDAL_ERR_INVALID, "session_start: user nonzero, ttl >= 0, out set");
+    if (!session || !user || ttl_ns < 0 || ttl_ns > INT64_MAX - tidal__now(db))
+        return tidal__err(db, TIDAL_ERR_INVALID, "session_start: user nonzero, 0 <= ttl (now + ttl within "
+                                                 "int64), out set");
     while (id == 0 || tidal__sess_find(db, tenant, id)) {
         db->env->random_fill(db->env->user, &id, sizeof id);
         id &= UINT64_C(0x7FFFFFFFFFFFFFFF);
@@ -7028,8 +7065,8 @@ static tidal_result tidal__scratch_open(tidal_db *db, tidal_db **out) {
 
 /* Decodes a chunk (after its flags byte) into d->db: the index when first, then a run of
    entities and sessions of tenant. */
-static int tidal__sd_chunk(tidal__sd *d, uint32_t tenant, uint32_t flags) {
-    if ((flags & TIDAL__INSTALL_FIRST) && !tidal__sd_index(d, 0)) return 0;
+static int tidal__sd_chunk(tidal__sd *d, uint32_t tenant, uint32_t flags, int index_mode) {
+    if ((flags & TIDAL__INSTALL_FIRST) && !tidal__sd_index(d, index_mode)) return 0;
     if (!tidal__sd_tenant(d, tenant)) return 0;
     return d->r.pos == d->r.n ? 1 : tidal__sd_fail(d, "trailing bytes");
 }
@@ -7047,7 +7084,7 @@ static const char *tidal__install_check(tidal_db *db, const tidal__event *ev) {
     d.db = s;
     tidal__rd_init(&d.r, (const uint8_t *)ev->value + 1, ev->value_len - 1);
     if (flags & ~(TIDAL__INSTALL_FIRST | TIDAL__INSTALL_LAST)) why = "bad install flags";
-    else if (!tidal__sd_chunk(&d, ev->tenant, flags)) why = d.why ? d.why : "bad install chunk";
+    else if (!tidal__sd_chunk(&d, ev->tenant, flags, TIDAL__INDEX_UNION)) why = d.why ? d.why : "bad install chunk";
     else if (ev->id.hi != tidal__move_id(ev->tenant, 'i', ev->entity, ev->seq).hi ||
              ev->seq != ((flags & TIDAL__INSTALL_LAST) ? TIDAL__INSTALL_LAST_SEQ : ev->seq) ||
              ((flags & TIDAL__INSTALL_FIRST) && ev->seq && !(flags & TIDAL__INSTALL_LAST)))
@@ -7129,7 +7166,7 @@ static tidal_result tidal__apply_move(tidal_db *db, const tidal__event *ev) {
     memset(&d, 0, sizeof d);
     d.db = db;
     tidal__rd_init(&d.r, (const uint8_t *)ev->value + 1, ev->value_len - 1);
-    if (!tidal__sd_chunk(&d, ev->tenant, flags)) { /* checked above: only memory is left */
+    if (!tidal__sd_chunk(&d, ev->tenant, flags, TIDAL__INDEX_FOREIGN)) { /* checked above: only memory is left */
         db->fatal = 1;
         return tidal__err(db, TIDAL_ERR_NOMEM, "tenant %u install: %s; reopen", ev->tenant, d.why ? d.why : "?");
     }
@@ -7225,7 +7262,6 @@ TIDAL_API tidal_result tidal_tenant_export(tidal_db *db, uint32_t tenant, void *
     return r == TIDAL_ERR_NOMEM ? tidal__err(db, r, "export: out of memory") : r;
 }
 
-#define TIDAL__INSTALL_VALUE_MAX (TIDAL_MSG_BYTES_MAX - 4096) /* one chunk ships in one message */
 
 /* One install chunk of s's copy of tenant: rows [*k, ...) of ts while under the chunk
    budget (at least one), into a to_mem encoder. Returns 0 on allocation failure. */
@@ -7281,7 +7317,7 @@ static const char *tidal__export_load(tidal_db *db, tidal_db *s, const uint8_t *
     memset(&d, 0, sizeof d);
     d.db = s;
     tidal__rd_init(&d.r, p + TIDAL__EXPORT_HDR, (size_t)body);
-    if (!tidal__sd_index(&d, 0)) return d.why ? d.why : "bad index";
+    if (!tidal__sd_index(&d, TIDAL__INDEX_UNION)) return d.why ? d.why : "bad index";
     if (tidal__rd_u64(&d.r) != *tenant || d.r.bad) return "tenant mismatch";
     if (!tidal__sd_tenant(&d, *tenant)) return d.why ? d.why : "bad tenant state";
     return d.r.pos == d.r.n ? NULL : "trailing bytes";
@@ -7307,9 +7343,11 @@ TIDAL_API tidal_result tidal_tenant_install(tidal_db *db, const void *blob, size
     }
     {
         tidal__tgen *g = tidal__tgen_find(db, tenant);
-        if (g && migration < g->gen) {
+        int retry = tidal__event_applied(db, tidal__move_id(tenant, 'i', migration, 0)) ||
+                    tidal__event_applied(db, tidal__move_id(tenant, 'i', migration, TIDAL__INSTALL_LAST_SEQ));
+        if (g && (migration < g->gen || (migration == g->gen && !retry))) {
             tidal_db_close(s);
-            return tidal__err(db, TIDAL_ERR_STALE_CONFIG, "install: migration %llu is older than %llu applied for tenant %u",
+            return tidal__err(db, TIDAL_ERR_STALE_CONFIG, "install: migration %llu is not newer than %llu applied for tenant %u",
                               (unsigned long long)migration, (unsigned long long)g->gen, tenant);
         }
     }
@@ -7358,7 +7396,7 @@ TIDAL_API tidal_result tidal_tenant_install(tidal_db *db, const void *blob, size
     tidal__tscratch_put(s, &ts);
     tidal_db_close(s);
     if (r == TIDAL_ERR_LIMIT)
-        return tidal__err(db, r, "install: a row of tenant %u encodes to more than one message", tenant);
+        return tidal__err(db, r, "install: a chunk of tenant %u (the applied-event index, or one row) is larger than one message", tenant);
     if (r == TIDAL_ERR_NOMEM) return tidal__err(db, r, "install: out of memory");
     if (r == TIDAL_OK) {
         if (chunks) *chunks = n;
@@ -7390,8 +7428,8 @@ TIDAL_API tidal_result tidal_tenant_drop(tidal_db *db, uint32_t tenant, uint64_t
     if (!migration) return tidal__err(db, TIDAL_ERR_INVALID, "drop: zero migration");
     {
         tidal__tgen *g = tidal__tgen_find(db, tenant);
-        if (g && migration < g->gen)
-            return tidal__err(db, TIDAL_ERR_STALE_CONFIG, "drop: migration %llu is older than %llu applied for tenant %u",
+        if (g && (migration < g->gen || (migration == g->gen && !tidal__event_applied(db, tidal__move_id(tenant, 'x', migration, 0)))))
+            return tidal__err(db, TIDAL_ERR_STALE_CONFIG, "drop: migration %llu is not newer than %llu applied for tenant %u",
                               (unsigned long long)migration, (unsigned long long)g->gen, tenant);
     }
     memset(&ev, 0, sizeof ev);

@@ -1316,6 +1316,9 @@ static void t_migrate_copy(void) {
     memset(&log, 0, sizeof log);
     fx_open(&a, 61);
     fx_open(&b, 62);
+    tidal_db_close(b.db); /* the target is another replica group (its own origins are told apart) */
+    b.cfg.group = 1;
+    TT_EQ_INT(tidal_db_open(&b.cfg, &b.db), TIDAL_OK);
     tidal_db_set_event_hook(a.db, evlog_add, &log);
     mig_load(&a, 1, 4000, 1);
     mig_load(&a, 2, 300, 2);
