@@ -41,7 +41,7 @@ $(B)/asan_prop_%: props/prop_%.c props/prop_common.h $(HDR) tidal_sim.h tests/ti
 	$(CC) $(STRICT) $(SAN) -o $@ $< -lm
 
 $(B)/libfuzz_%: fuzz/%.c $(HDR) fuzz/*.h | $(B)
-	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -o $@ fuzz/$*.c -lm
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ fuzz/$*.c -lm
 
 # Everything make test runs; tests/run.sh sums the results into "N passed, N failed".
 PROPS = prop_replication prop_multiregion prop_migration

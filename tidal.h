@@ -7154,6 +7154,10 @@ static tidal_result tidal__apply_move(tidal_db *db, const tidal__event *ev) {
         return tidal__tgen_set(db, ev->tenant, gen, 0) ? TIDAL_OK : TIDAL_ERR_NOMEM;
     }
     flags = (uint8_t)ev->value[0];
+    if (flags & ~(TIDAL__INSTALL_FIRST | TIDAL__INSTALL_LAST)) { /* even a stale one must be well formed */
+        db->stats.events_internal--;
+        return tidal__err(db, TIDAL_ERR_CORRUPT, "tenant %u install: bad install flags", ev->tenant);
+    }
     if ((flags & TIDAL__INSTALL_FIRST) ? gen <= cur : gen != cur || (g && g->complete)) return TIDAL_OK;
     if ((why = tidal__install_check(db, ev)) != NULL) {
         db->stats.events_internal--;

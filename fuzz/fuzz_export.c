@@ -916,6 +916,7 @@ static void fe_mode_drop(tidal_db *dst, const uint8_t *p, size_t n) {
     uint32_t tenant;
     size_t len;
     fe_state st0, st1;
+    tidal_receipt rc;
     tidal_result r;
     fe_src x;
     fz_env e;
@@ -958,10 +959,13 @@ static void fe_mode_drop(tidal_db *dst, const uint8_t *p, size_t n) {
         fe_state_take(dst, &st1);
         fe_state_same(&st0, &st1, "a stale install changes nothing");
     }
-    r = tidal_tenant_install(dst, blob, len, again_mig, NULL, NULL);
-    if (r == TIDAL_ERR_STALE_CONFIG) {
+    memset(&rc, 0, sizeof rc);
+    r = tidal_tenant_install(dst, blob, len, again_mig, NULL, &rc);
+    if (r == TIDAL_ERR_STALE_CONFIG || (r == TIDAL_OK && rc.duplicate)) {
+        /* Refused, or a retry of the install under that migration (the drop under it was
+           refused): either way nothing is written, the write above stays. */
         fe_state_take(dst, &st1);
-        fe_state_same(&st0, &st1, "a stale install changes nothing");
+        fe_state_same(&st0, &st1, "a stale or retried install changes nothing");
     } else {
         fz_require(r == TIDAL_OK, "a reinstall after a drop");
         fz_require(tidal_tenant_installed(dst, tenant, again_mig),
@@ -987,8 +991,7 @@ static int fe_chunk_apply(tidal_db *db, const tidal__event *ev, tidal__event *go
     tidal__rd_init(&r, buf, size);
     why = tidal__event_get(db, &r, got, NULL, 0);
     if (why) { /* too large for the codec: refused before anything applies it */
-        fz_require(ev->value_len > TIDAL_INSTALL_CHUNK_BYTES + 65536,
-                   "an install event in range decodes");
+        fz_require(ev->value_len > TIDAL__INSTALL_VALUE_MAX, "an install event in range decodes");
         free(buf);
         return 0;
     }

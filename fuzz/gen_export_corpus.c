@@ -8,16 +8,16 @@
    bad flags). Each seed is fed to the target once as a self-check (a broken property
    aborts) and its outcome printed. Deterministic: rerunning rewrites the same bytes.
 
-   It also writes reproducers of bugs it found, fixed since (fuzz_export.c's header), named regress_*;
-   those are not self-checked (they abort until tidal.h is fixed):
+   It also writes reproducers of the tidal.h bugs fuzz_export found (fixed since; see its
+   header), named regress_*, self-checked like the others:
      regress_install_session_row_over_chunk_limit   one session of 90 notes of 4 KiB
         (~370 KB): a single install chunk above TIDAL_INSTALL_CHUNK_BYTES + 65536;
      regress_install_index_over_chunk_limit          14,080 keyed writes in another tenant
         in the last day: the first chunk carries the whole index (~340 KB);
-     regress_drop_under_the_install_migration        install(300) then drop(300): OK, but
-        the tenant stays;
-     regress_reinstall_under_the_drop_migration      drop(301) then install(301): OK, but
-        nothing is installed;
+     regress_drop_under_the_install_migration        install(300) then drop(300): was OK,
+        but the tenant stayed (now TIDAL_ERR_STALE_CONFIG);
+     regress_reinstall_under_the_drop_migration      drop(301) then install(301): was OK,
+        but nothing was installed (now TIDAL_ERR_STALE_CONFIG);
      regress_session_start_ttl_int64_max             tidal_session_start with ttl_ns
         INT64_MAX: start_ns + ttl_ns overflows in tidal__apply_session.
 
@@ -273,6 +273,9 @@ static void ge_drop_reuse(ge_buf *g, int bits) {
 }
 static void gs_regress_drop_same_migration(ge_buf *g) { ge_drop_reuse(g, 1); }
 static void gs_regress_reinstall_same_migration(ge_buf *g) { ge_drop_reuse(g, 2); }
+/* The drop under the install's migration is refused, so the install under it again is a
+   retry: a duplicate that writes nothing. */
+static void gs_drop_refused_install_retried(ge_buf *g) { ge_drop_reuse(g, 3); }
 
 static void gs_drop_mixed(ge_buf *g) { ge_build(g, FE_MODE_DROP, ge_mixed, 0, 0, NULL, 0); }
 static void gs_drop_new_tenant(ge_buf *g) { ge_build(g, FE_MODE_DROP, ge_small, 3, 0, NULL, 0); }
@@ -365,7 +368,9 @@ int main(void) {
         {"build_multichunk", gs_build_multichunk},
         {"build_multichunk_mutated_resealed", gs_build_multichunk_resealed},
         {"drop_mixed", gs_drop_mixed}, {"drop_tenant_new_to_target", gs_drop_new_tenant},
-        {"drop_multichunk", gs_drop_multichunk}, {"chunk_first_and_last", gs_chunk_first_last},
+        {"drop_multichunk", gs_drop_multichunk},
+        {"drop_refused_then_install_retried", gs_drop_refused_install_retried},
+        {"chunk_first_and_last", gs_chunk_first_last},
         {"chunk_middle_of_multichunk", gs_chunk_middle}, {"chunk_wrong_id", gs_chunk_wrong_id},
         {"chunk_bad_flags", gs_chunk_bad_flags},
         {"chunk_stale_middle_is_noop", gs_chunk_stale_middle},
