@@ -30,8 +30,10 @@ static void fz_require(int ok, const char *what) {
     abort();
 }
 
-/* Same schema as tests/test_core.c's fixture: view, like (24h + 30d), permanent buy. */
-static tidal_db *fz_open(fz_env *e) {
+/* Same schema as tests/test_core.c's fixture: view, like (24h + 30d), permanent buy. The
+   node's region seeds its random stream: distinct regions give distinct event origins
+   (two databases with one origin would take each other's events for duplicates). */
+TIDAL__TESTING static tidal_db *fz_open_at(fz_env *e, uint16_t region) {
     static tidal_signal_def sigs[3];
     static const char *cohorts[2] = {"locale", "tier"};
     tidal_config cfg;
@@ -50,15 +52,19 @@ static tidal_db *fz_open(fz_env *e) {
     e->env.clock_wall_ns = fz_clock;
     e->env.clock_mono_ns = fz_clock;
     e->env.random_fill = fz_random;
+    e->rng = (uint64_t)region << 40;
     memset(&cfg, 0, sizeof cfg);
     cfg.env = &e->env;
     cfg.schema.signals = sigs;
     cfg.schema.signal_count = 3;
     cfg.schema.cohort_keys = cohorts;
     cfg.schema.cohort_key_count = 2;
+    cfg.node.region = region;
     fz_require(tidal_db_open(&cfg, &db) == TIDAL_OK, "open");
     return db;
 }
+
+TIDAL__TESTING static tidal_db *fz_open(fz_env *e) { return fz_open_at(e, 0); }
 
 TIDAL__TESTING static void fz_digest(tidal_db *db, uint8_t out[32]) {
     fz_require(tidal_db_digest(db, TIDAL_ALL_TENANTS, out) == TIDAL_OK, "digest");

@@ -117,33 +117,7 @@ static fe_trace fe_last;
 
 /* ---- Databases ---------------------------------------------------------------------------- */
 
-/* fz_open with a node: distinct regions give distinct event origins (two databases with
-   one origin would take each other's events for duplicates). */
-static tidal_db *fe_open(fz_env *e, uint16_t region) {
-    static const tidal_signal_def sigs[3] = {
-        {"view", 3600.0, 0, 0, 0},
-        {"like", 86400.0, TIDAL_WINDOW_24H | TIDAL_WINDOW_30D, 0, 0},
-        {"buy", 0.0, 0, 1, 0}};
-    static const char *const cohorts[2] = {"locale", "tier"};
-    tidal_config cfg;
-    tidal_db *db = NULL;
-    memset(e, 0, sizeof *e);
-    e->env = *tidal_env_posix();
-    e->env.user = e;
-    e->env.clock_wall_ns = fz_clock;
-    e->env.clock_mono_ns = fz_clock;
-    e->env.random_fill = fz_random;
-    e->rng = (uint64_t)region << 40;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.env = &e->env;
-    cfg.schema.signals = sigs;
-    cfg.schema.signal_count = 3;
-    cfg.schema.cohort_keys = cohorts;
-    cfg.schema.cohort_key_count = 2;
-    cfg.node.region = region;
-    fz_require(tidal_db_open(&cfg, &db) == TIDAL_OK, "open");
-    return db;
-}
+static tidal_db *fe_open(fz_env *e, uint16_t region) { return fz_open_at(e, region); }
 
 /* Everything "changes nothing" compares: digests, and the snapshot body (state, index,
    counters) by its BLAKE3. */
