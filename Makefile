@@ -14,7 +14,7 @@ TESTS = test_core test_blake3 test_parse test_sim_disk test_sim_net test_durabil
 EXAMPLES = quickstart durable demo
 FUZZERS = fuzz_query fuzz_wal fuzz_snapshot fuzz_message fuzz_merge fuzz_export
 
-.PHONY: all test demo bench fuzz sanitize matrix props clean
+.PHONY: all test demo bench fuzz fuzz-ci sanitize matrix props clean
 
 all: $(addprefix $(B)/,$(TESTS) $(EXAMPLES)) $(addprefix $(B)/replay_,$(FUZZERS))
 
@@ -40,7 +40,7 @@ $(B)/prop_%: props/prop_%.c props/prop_common.h $(HDR) tidal_sim.h tests/tidal_t
 $(B)/asan_prop_%: props/prop_%.c props/prop_common.h $(HDR) tidal_sim.h tests/tidal_test.h | $(B)
 	$(CC) $(STRICT) $(SAN) -o $@ $< -lm
 
-$(B)/libfuzz_%: fuzz/%.c $(HDR) fuzz/*.h | $(B)
+$(B)/libfuzz_%: fuzz/%.c $(HDR) tidal_sim.h fuzz/*.h | $(B)
 	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ fuzz/$*.c -lm
 
 # Everything make test runs; tests/run.sh sums the results into "N passed, N failed".
@@ -80,7 +80,24 @@ fuzz: $(addprefix $(B)/libfuzz_,$(FUZZERS))
 	@for f in $(FUZZERS); do \
 	  c=$${f#fuzz_}; mkdir -p $(B)/corpus_$$c; \
 	  echo "fuzzing $$f for $(FUZZ_SECONDS)s"; \
-	  $(B)/libfuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(B)/corpus_$$c fuzz/corpus/$$c || exit 1; \
+	  $(B)/libfuzz_$$f -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(B)/ -print_final_stats=1 $(B)/corpus_$$c fuzz/corpus/$$c || exit 1; \
+	done
+
+# The reproducible short run CI does: a fixed libFuzzer seed and a fixed number of inputs
+# per target from an empty output corpus, so a given commit explores the same inputs on
+# every machine (what passes here passes in CI). New findings go to build/, never into
+# fuzz/corpus; a crash is kept as build/fuzzci_<target>/crash-*.
+# Inputs per target (about 15 s each here); FUZZ_PCT=400 runs four times as many.
+FUZZ_CI = query:1500000 wal:100000 snapshot:120000 message:15000 merge:3000 export:150
+FUZZ_PCT ?= 100
+FUZZ_SEED ?= 1
+fuzz-ci: $(addprefix $(B)/libfuzz_,$(FUZZERS))
+	@for t in $(FUZZ_CI); do \
+	  c=$${t%%:*}; n=$$(( $${t#*:} * $(FUZZ_PCT) / 100 )); f=fuzz_$$c; \
+	  o=$(B)/fuzzci_$$c; rm -rf $$o; mkdir -p $$o/new; \
+	  echo "fuzzing $$f: seed $(FUZZ_SEED), $$n inputs"; \
+	  $(B)/libfuzz_$$f -seed=$(FUZZ_SEED) -runs=$$n -artifact_prefix=$$o/ \
+	    -print_final_stats=1 $$o/new fuzz/corpus/$$c || exit 1; \
 	done
 
 # Longer property runs: make props SCALE=50 (the tests' budgets and the histories, x SCALE)

@@ -8571,6 +8571,10 @@ static tidal_result tidal__on_snap(tidal_db *db, const tidal__msg_hdr *m, const 
         tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_SNAP_ACK, db->xin_len, 0, NULL, 0);
         return TIDAL_OK;
     }
+    if (m->payload_len == 0) { /* nothing to add: say where we are */
+        tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_SNAP_ACK, db->xin_len, 0, NULL, 0);
+        return TIDAL_OK;
+    }
     if (db->xin_len + m->payload_len > db->xin_cap) {
         /* Grown as chunks arrive, not to the announced total: a bogus total costs only
            what was actually received. */
