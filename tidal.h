@@ -4275,6 +4275,10 @@ TIDAL_API tidal_result tidal_db_digest(tidal_db *db, uint64_t tenant, uint8_t ou
 
 #define TIDAL__WAL_MAGIC UINT32_C(0x574C4454) /* "TDLW" */
 #define TIDAL__WAL_HDR 112
+/* Bytes of one WAL batch, header included: it must ship whole in one network message
+   (whose own header is TIDAL__MSG_HDR = 120 bytes). */
+#define TIDAL__BATCH_SHIP_MAX (TIDAL_MSG_BYTES_MAX - 128)
+TIDAL__STATIC_ASSERT(install_fits_batch, TIDAL__WAL_HDR + TIDAL__EV_FIXED + 64 + TIDAL__INSTALL_VALUE_MAX <= TIDAL__BATCH_SHIP_MAX);
 #define TIDAL__SNAP_MAGIC UINT32_C(0x534C4454) /* "TDLS" */
 
 typedef struct tidal__batch_hdr {
@@ -6423,6 +6427,12 @@ static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *
         lsn = db->wal_on ? db->next_lsn - 1 : 0;
     } else {
         if (db->wal_on) {
+            /* A batch ships whole in one message: one that this event would push past that
+               commits first (an explicit batch is still acknowledged by its commit). */
+            if (db->batch_count && db->batch_len + tidal__event_size(ev) > TIDAL__BATCH_SHIP_MAX) {
+                if ((r = tidal__commit(db)) != TIDAL_OK) return r;
+                mark = db->batch_len;
+            }
             if (!tidal__batch_add(db, ev)) return tidal__err(db, TIDAL_ERR_NOMEM, "log batch buffer");
             lsn = db->next_lsn - 1;
         }
@@ -6439,11 +6449,10 @@ static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *
         if (db->tap) db->tap(db->tap_ctx, ev);
         if (db->hook && ev->kind < TIDAL__EV_INSTALL) tidal__hook_call(db, ev); /* not copies */
     }
-    /* A full batch commits now, even inside batch_begin/commit: one batch must stay under
-       TIDAL_BATCH_BYTES_MAX to be readable again. The explicit commit still acknowledges. */
+    /* A full batch commits now, even inside batch_begin/commit (the explicit commit still
+       acknowledges): batch_events_max events, or the bytes one message can ship. */
     if (db->wal_on && ((!db->in_batch && db->batch_delay_ns == 0) ||
-                       db->batch_count >= db->batch_events_max ||
-                       db->batch_len >= TIDAL_BATCH_BYTES_MAX / 2)) {
+                       db->batch_count >= db->batch_events_max || db->batch_len >= TIDAL__BATCH_SHIP_MAX)) {
         r = tidal__commit(db);
         if (r != TIDAL_OK) return r;
     }
@@ -7467,6 +7476,8 @@ TIDAL_API tidal_result tidal_tenant_drop(tidal_db *db, uint32_t tenant, uint64_t
 
 #define TIDAL__MSG_MAGIC UINT32_C(0x4D4C4454) /* "TDLM" */
 #define TIDAL__MSG_HDR 120
+TIDAL__STATIC_ASSERT(batch_ships_whole, TIDAL__BATCH_SHIP_MAX + TIDAL__MSG_HDR <= TIDAL_MSG_BYTES_MAX);
+TIDAL__STATIC_ASSERT(batch_is_readable, TIDAL__BATCH_SHIP_MAX <= TIDAL_BATCH_BYTES_MAX);
 #define TIDAL__MSG_SUM_AT 88 /* offset of the checksum in the header */
 #define TIDAL__META_BYTES 72
 #define TIDAL__META_SUMMED 40 /* bytes the checksum covers */
@@ -7541,6 +7552,7 @@ static const char *tidal__msg_check(const tidal_db *db, const uint8_t *p, size_t
     tidal__rd r;
     uint8_t sum[32];
     if (len < TIDAL__MSG_HDR) return "truncated header";
+    if (len > TIDAL_MSG_BYTES_MAX) return "longer than TIDAL_MSG_BYTES_MAX";
     tidal__rd_init(&r, p, len);
     h->magic = tidal__rd_u32(&r);
     h->version = (uint32_t)tidal__rd_le(&r, 2);
@@ -7959,7 +7971,9 @@ static int tidal__log_slice(tidal_db *db, uint64_t from, int skip_leader, const 
         tidal__batch_hdr_get(src + off, &h);
         len = TIDAL__WAL_HDR + h.payload_len;
         if (off + len > src_len || h.last_lsn > db->durable_lsn) break;
-        if (db->out_len && db->out_len + len > TIDAL_MSG_BYTES_MAX - TIDAL__MSG_HDR) break;
+        /* A batch too long for any message (written before batches were capped at
+           TIDAL__BATCH_SHIP_MAX) is not shippable: the member gets a state transfer. */
+        if (db->out_len + len > TIDAL_MSG_BYTES_MAX - TIDAL__MSG_HDR) break;
         if (!(skip_leader && h.source_lsn && h.epoch == db->epoch) && !(vv && tidal__vv_covers(db, vv, src + off))) {
             if (db->out_len + len > db->out_cap) {
                 size_t cap = db->out_cap ? db->out_cap : 65536;

@@ -105,6 +105,8 @@ static void cluster_run(cluster *c, int64_t until) {
         if (next > until) break;
         if (next > c->now) cluster_set_time(c, next);
         while (tidal_sim_net_pop(c->net, c->now, &m)) {
+            TT_CHECKF(m.len <= TIDAL_MSG_BYTES_MAX, "a %zu-byte message (TIDAL_MSG_BYTES_MAX %u)", m.len,
+                      (unsigned)TIDAL_MSG_BYTES_MAX);
             for (i = 0; i < NODES; i++)
                 if (c->refs[i].region == m.to.region && c->n[i].db) {
                     (void)tidal_node_receive(c->n[i].db, m.from, m.bytes, m.len);
@@ -692,6 +694,51 @@ static void t_rep_config_version(void) {
     cluster_free(&c);
 }
 
+/* One explicit batch far larger than a network message (3,000 session notes of 4,000
+   bytes: ~12 MB): the log splits it into batches that each ship in one message, so the
+   followers catch up and hold every note (a single 12 MB batch could never be sent, and
+   replication stopped behind it). */
+static void t_rep_big_batch_ships(void) {
+    cluster c;
+    tidal_session_info info;
+    tidal_node_status st;
+    char *note = (char *)malloc(4001);
+    tidal_id sess[3];
+    int l, i, k;
+    TT_CHECK(note != NULL);
+    if (!note) return;
+    cluster_init(&c, tt_seed());
+    cluster_run(&c, c.now + 500 * MS);
+    l = leader_of(&c);
+    TT_CHECK(l >= 0);
+    if (l < 0) {
+        free(note);
+        cluster_free(&c);
+        return;
+    }
+    for (k = 0; k < 3; k++) TT_EQ_INT(tidal_session_start(c.n[l].db, 0, 100 + (uint64_t)k, 0, &sess[k]), TIDAL_OK);
+    TT_EQ_INT(tidal_db_batch_begin(c.n[l].db), TIDAL_OK);
+    for (i = 0; i < 3000; i++) {
+        memset(note, 'a' + i % 26, 4000);
+        note[4000] = 0;
+        TT_EQ_INT(tidal_session_note(c.n[l].db, 0, sess[i % 3], 1 + (uint64_t)(i / 3), note, NULL), TIDAL_OK);
+    }
+    TT_EQ_INT(tidal_db_commit(c.n[l].db), TIDAL_OK);
+    cluster_run(&c, c.now + 5000 * MS);
+    TT_CHECK(caught_up(&c));
+    check_converged(&c);
+    TT_EQ_INT(tidal_node_status_get(c.n[l].db, &st), TIDAL_OK);
+    TT_CHECKF(!st.needs_snapshot, "the followers needed a state transfer: the log did not ship");
+    for (i = 0; i < NODES; i++)
+        for (k = 0; k < 3; k++) {
+            TT_EQ_INT(tidal_session_get(c.n[i].db, 0, sess[k], &info), TIDAL_OK);
+            TT_EQ_INT(info.entries, 1000);
+            TT_EQ_INT(info.hwm, 1000);
+        }
+    free(note);
+    cluster_free(&c);
+}
+
 static const tt_case tt_cases[] = {
     TT_CASE(t_rep_decay_scores_match),
     TT_CASE(t_rep_follower_rejects_writes),
@@ -706,6 +753,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_rep_vv_reconnect_ships_tail),
     TT_CASE(t_rep_retire_waits_for_every_member),
     TT_CASE(t_rep_config_version),
+    TT_CASE(t_rep_big_batch_ships),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
