@@ -856,7 +856,9 @@ TIDAL_API tidal_result tidal_tenant_export(tidal_db *db, uint32_t tenant, void *
    the same events, so a retry is a no-op.
    receipt (may be NULL) is the last chunk's: the install is acknowledged at a level once
    it is. *chunks (may be NULL) receives the number of events written. Errors:
-   TIDAL_ERR_CORRUPT (not a valid export for this schema; nothing written), those of any
+   TIDAL_ERR_CORRUPT (not a valid export for this schema; nothing written), TIDAL_ERR_LIMIT
+   (a single row, or one origin's out-of-order marks, larger than one message; nothing
+   written; the applied-event index itself is cut across chunks, any size), those of any
    write (TIDAL_ERR_READ_ONLY on a follower...). */
 TIDAL_API tidal_result tidal_tenant_install(tidal_db *db, const void *blob, size_t len,
                                             uint64_t migration, uint32_t *chunks,
@@ -3418,6 +3420,16 @@ static uint64_t tidal__rd_le(tidal__rd *r, int bytes) {
 static uint8_t tidal__rd_u8(tidal__rd *r) { return (uint8_t)tidal__rd_le(r, 1); }
 static uint32_t tidal__rd_u32(tidal__rd *r) { return (uint32_t)tidal__rd_le(r, 4); }
 static uint64_t tidal__rd_u64(tidal__rd *r) { return tidal__rd_le(r, 8); }
+/* Little-endian words at p (bounds already checked). */
+static uint64_t tidal__rd_le_at(const uint8_t *p) {
+    uint64_t v = 0;
+    int i;
+    for (i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+static uint32_t tidal__rd_le_at4(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
 static double tidal__rd_f64(tidal__rd *r) {
     uint64_t u = tidal__rd_u64(r);
     double d;
@@ -6996,7 +7008,14 @@ TIDAL_API tidal_result tidal_retrieve_text(tidal_db *db, const char *text, tidal
 #define TIDAL__EXPORT_HDR 32 /* magic u32, version u32, schema fp u64, tenant u32, 0 u32, body u64 */
 #define TIDAL__INSTALL_FIRST 1u
 #define TIDAL__INSTALL_LAST 2u
+#define TIDAL__INSTALL_INDEX 4u /* a later part of the applied-event index (tidal__ixcut) */
+#define TIDAL__INSTALL_FLAGS (TIDAL__INSTALL_FIRST | TIDAL__INSTALL_LAST | TIDAL__INSTALL_INDEX)
 #define TIDAL__INSTALL_LAST_SEQ UINT64_C(0xFFFFFFFF)
+
+/* Flags no encoder writes: unknown bits, or a first chunk also marked as a later index part. */
+static int tidal__install_flags_bad(uint32_t flags) {
+    return (flags & ~TIDAL__INSTALL_FLAGS) || ((flags & TIDAL__INSTALL_FIRST) && (flags & TIDAL__INSTALL_INDEX));
+}
 
 static tidal_event_id tidal__move_id(uint32_t tenant, char domain, uint64_t migration, uint64_t seq) {
     uint8_t k[8];
@@ -7075,7 +7094,7 @@ static tidal_result tidal__scratch_open(tidal_db *db, tidal_db **out) {
 /* Decodes a chunk (after its flags byte) into d->db: the index when first, then a run of
    entities and sessions of tenant. */
 static int tidal__sd_chunk(tidal__sd *d, uint32_t tenant, uint32_t flags, int index_mode) {
-    if ((flags & TIDAL__INSTALL_FIRST) && !tidal__sd_index(d, index_mode)) return 0;
+    if ((flags & (TIDAL__INSTALL_FIRST | TIDAL__INSTALL_INDEX)) && !tidal__sd_index(d, index_mode)) return 0;
     if (!tidal__sd_tenant(d, tenant)) return 0;
     return d->r.pos == d->r.n ? 1 : tidal__sd_fail(d, "trailing bytes");
 }
@@ -7092,13 +7111,14 @@ static const char *tidal__install_check(tidal_db *db, const tidal__event *ev) {
     memset(&d, 0, sizeof d);
     d.db = s;
     tidal__rd_init(&d.r, (const uint8_t *)ev->value + 1, ev->value_len - 1);
-    if (flags & ~(TIDAL__INSTALL_FIRST | TIDAL__INSTALL_LAST)) why = "bad install flags";
+    if (tidal__install_flags_bad(flags))
+        why = "bad install flags";
     else if (!tidal__sd_chunk(&d, ev->tenant, flags, TIDAL__INDEX_UNION)) why = d.why ? d.why : "bad install chunk";
     else if (ev->id.hi != tidal__move_id(ev->tenant, 'i', ev->entity, ev->seq).hi ||
              ev->seq != ((flags & TIDAL__INSTALL_LAST) ? TIDAL__INSTALL_LAST_SEQ : ev->seq) ||
              ((flags & TIDAL__INSTALL_FIRST) && ev->seq && !(flags & TIDAL__INSTALL_LAST)))
         why = "install chunk id does not match its migration and position";
-    if (!why && (flags & TIDAL__INSTALL_FIRST) && !db->replaying) { /* checked when it was taken */
+    if (!why && (flags & (TIDAL__INSTALL_FIRST | TIDAL__INSTALL_INDEX)) && !db->replaying) { /* checked when taken */
         /* This node's own origin can come back in an index (a tenant moving back), but
            never with events it has not written: that would be another group's member on
            this node that drew the same incarnation, and merging it would drop our next
@@ -7163,7 +7183,8 @@ static tidal_result tidal__apply_move(tidal_db *db, const tidal__event *ev) {
         return tidal__tgen_set(db, ev->tenant, gen, 0) ? TIDAL_OK : TIDAL_ERR_NOMEM;
     }
     flags = (uint8_t)ev->value[0];
-    if (flags & ~(TIDAL__INSTALL_FIRST | TIDAL__INSTALL_LAST)) { /* even a stale one must be well formed */
+    if (tidal__install_flags_bad(flags)) {
+        /* even a stale one must be well formed */
         db->stats.events_internal--;
         return tidal__err(db, TIDAL_ERR_CORRUPT, "tenant %u install: bad install flags", ev->tenant);
     }
@@ -7276,37 +7297,90 @@ TIDAL_API tidal_result tidal_tenant_export(tidal_db *db, uint32_t tenant, void *
 }
 
 
-/* One install chunk of s's copy of tenant: rows [*k, ...) of ts while under the chunk
-   budget (at least one), into a to_mem encoder. Returns 0 on allocation failure. */
-static int tidal__install_chunk(tidal_db *s, uint32_t tenant, tidal__tscratch *ts, uint32_t ne,
+/* The applied-event index an install carries, cut into parts that each fit a chunk: its
+   encoding (tidal__enc_index: origin count, origins, key count, keys) is sliced at entry
+   boundaries, so every part is itself an index and the union of the parts is the whole.
+   The first chunk carries the first part; later ones flagged TIDAL__INSTALL_INDEX the
+   rest, so a source with more idempotency keys than one message holds still moves. */
+typedef struct tidal__ixcut {
+    const uint8_t *p;           /* the whole encoding (written here, so well formed) */
+    size_t o_at, k_at;          /* the next origin entry, the next key entry */
+    uint64_t o_left, k_left;    /* entries not yet in a part */
+} tidal__ixcut;
+
+static void tidal__ixcut_init(tidal__ixcut *c, const uint8_t *p) {
+    uint64_t i;
+    size_t at = 8;
+    c->p = p;
+    c->o_left = tidal__rd_le_at(p);
+    c->o_at = 8;
+    for (i = 0; i < c->o_left; i++) at += 24 + 8 * (size_t)tidal__rd_le_at(p + at + 16);
+    c->k_left = tidal__rd_le_at(p + at);
+    c->k_at = at + 8;
+}
+
+static int tidal__ixcut_done(const tidal__ixcut *c) { return !c->o_left && !c->k_left; }
+
+/* Appends the next part to x: whole entries while the chunk stays under the budget (at
+   least one when the chunk is empty, so every chunk makes progress). */
+static void tidal__ixcut_put(tidal__ixcut *c, tidal__enc *x, int empty, uint64_t at[2], uint64_t n[2]) {
+    at[0] = x->off + x->n, n[0] = n[1] = 0;
+    tidal__enc_u64(x, 0);
+    while (c->o_left) {
+        size_t len = 24 + 8 * (size_t)tidal__rd_le_at(c->p + c->o_at + 16);
+        if (!(empty && !n[0]) && x->off + x->n + len > TIDAL_INSTALL_CHUNK_BYTES) break;
+        tidal__enc_bytes(x, c->p + c->o_at, len);
+        c->o_at += len, c->o_left--, n[0]++;
+    }
+    at[1] = x->off + x->n;
+    tidal__enc_u64(x, 0);
+    while (c->k_left && !c->o_left) {
+        if (!(empty && !n[0] && !n[1]) && x->off + x->n + 24 > TIDAL_INSTALL_CHUNK_BYTES) break;
+        tidal__enc_bytes(x, c->p + c->k_at, 24);
+        c->k_at += 24, c->k_left--, n[1]++;
+    }
+}
+
+/* One install chunk of s's copy of tenant into a to_mem encoder: the next part of the
+   index while any is left, then rows [*k, ...) of ts while under the chunk budget (at
+   least one part or row). Returns 0 on allocation failure. */
+static int tidal__install_chunk(tidal_db *s, tidal__ixcut *ic, tidal__tscratch *ts, uint32_t ne,
                                 uint32_t nrows, uint32_t *k, int first, tidal__enc *x) {
     uint32_t ce = 0, cs = 0;
-    uint64_t at_e, at_s;
-    uint8_t flags = first ? TIDAL__INSTALL_FIRST : 0;
+    uint64_t at_e, at_s, ix_at[2] = {0, 0}, ix_n[2] = {0, 0};
+    uint8_t flags = first ? TIDAL__INSTALL_FIRST : !tidal__ixcut_done(ic) ? TIDAL__INSTALL_INDEX : 0;
+    int empty = 1;
     memset(x, 0, sizeof *x);
     x->db = s;
     x->to_mem = 1;
     x->index_only = 1;
     tidal__enc_bytes(x, &flags, 1);
-    if (first && tidal__enc_index(x, s) != TIDAL_OK) return 0;
+    if (flags) {
+        tidal__ixcut_put(ic, x, 1, ix_at, ix_n);
+        empty = 0;
+    }
     at_e = x->off + x->n;
     tidal__enc_u64(x, 0);
-    while (*k < ne && (ce == 0 || x->off + x->n < TIDAL_INSTALL_CHUNK_BYTES)) {
+    while (tidal__ixcut_done(ic) && *k < ne && ((empty && !ce) || x->off + x->n < TIDAL_INSTALL_CHUNK_BYTES)) {
         tidal__enc_entity(x, s, &s->ents[ts->keys[*k].idx], ts->seen);
         ++*k, ++ce;
     }
     at_s = x->off + x->n;
     tidal__enc_u64(x, 0);
-    while (*k >= ne && *k < nrows && (ce + cs == 0 || x->off + x->n < TIDAL_INSTALL_CHUNK_BYTES)) {
+    while (tidal__ixcut_done(ic) && *k >= ne && *k < nrows &&
+           ((empty && !ce && !cs) || x->off + x->n < TIDAL_INSTALL_CHUNK_BYTES)) {
         tidal__enc_session(x, s, &s->sess[ts->keys[*k].idx]);
         ++*k, ++cs;
     }
     tidal__enc_flush(x);
     if (x->err != TIDAL_OK) return 0;
-    if (*k == nrows) x->mem[0] |= TIDAL__INSTALL_LAST;
+    if (*k == nrows && tidal__ixcut_done(ic)) x->mem[0] |= TIDAL__INSTALL_LAST;
+    if (flags) {
+        (void)tidal__wr_le(x->mem + ix_at[0], ix_n[0], 8);
+        (void)tidal__wr_le(x->mem + ix_at[1], ix_n[1], 8);
+    }
     (void)tidal__wr_le(x->mem + at_e, ce, 8);
     (void)tidal__wr_le(x->mem + at_s, cs, 8);
-    (void)tenant;
     return 1;
 }
 
@@ -7336,20 +7410,79 @@ static const char *tidal__export_load(tidal_db *db, tidal_db *s, const uint8_t *
     return d.r.pos == d.r.n ? NULL : "trailing bytes";
 }
 
+/* Install chunks, each one encoded event value. */
+typedef struct tidal__chunks {
+    struct tidal__chunk {
+        uint8_t *mem;
+        size_t len, cap;
+    } *c;
+    uint32_t n, cap;
+} tidal__chunks;
+
+static void tidal__chunks_free(tidal_db *s, tidal__chunks *cs) {
+    uint32_t i;
+    for (i = 0; i < cs->n; i++) tidal__free(s, cs->c[i].mem, cs->c[i].cap);
+    tidal__free(s, cs->c, sizeof *cs->c * cs->cap);
+    memset(cs, 0, sizeof *cs);
+}
+
+/* Cuts the copy of tenant held by the scratch handle s (tidal__export_load) into install
+   chunks: the index in parts, then the rows. TIDAL_ERR_LIMIT when one chunk would not fit
+   a message (one origin's marks, or one row, over TIDAL__INSTALL_VALUE_MAX); nothing is
+   kept on an error. */
+static tidal_result tidal__install_cut(tidal_db *s, uint32_t tenant, tidal__chunks *cs) {
+    tidal__tscratch ts;
+    tidal__enc *x = (tidal__enc *)tidal__zalloc(s, sizeof(tidal__enc));
+    tidal__enc *xi = (tidal__enc *)tidal__zalloc(s, sizeof(tidal__enc));
+    tidal_result r = TIDAL_ERR_NOMEM;
+    uint32_t ne = 0, ns = 0, k = 0;
+    memset(cs, 0, sizeof *cs);
+    memset(&ts, 0, sizeof ts);
+    if (x && xi && tidal__tscratch_get(s, &ts)) {
+        xi->db = s;
+        xi->to_mem = 1;
+        xi->index_only = 1;
+        if ((r = tidal__enc_index(xi, s)) == TIDAL_OK) {
+            tidal__enc_flush(xi);
+            r = xi->err;
+        }
+    }
+    if (r == TIDAL_OK) {
+        tidal__ixcut ic;
+        tidal__ixcut_init(&ic, xi->mem);
+        tidal__tenant_rows(s, tenant, &ts, &ne, &ns);
+        do {
+            if (!TIDAL__GROW(s, cs->c, cs->cap, cs->n + 1) || !tidal__install_chunk(s, &ic, &ts, ne, ne + ns, &k, cs->n == 0, x)) {
+                tidal__free(s, x->mem, x->mem_cap);
+                r = TIDAL_ERR_NOMEM;
+                break;
+            }
+            cs->c[cs->n].mem = x->mem;
+            cs->c[cs->n].len = (size_t)x->off;
+            cs->c[cs->n++].cap = x->mem_cap;
+            if (x->off > TIDAL__INSTALL_VALUE_MAX) r = TIDAL_ERR_LIMIT;
+        } while (r == TIDAL_OK && (k < ne + ns || !tidal__ixcut_done(&ic)));
+    }
+    if (xi) tidal__free(s, xi->mem, xi->mem_cap);
+    tidal__free(s, xi, sizeof(tidal__enc));
+    tidal__free(s, x, sizeof(tidal__enc));
+    tidal__tscratch_put(s, &ts);
+    if (r != TIDAL_OK) tidal__chunks_free(s, cs);
+    return r;
+}
+
 TIDAL_API tidal_result tidal_tenant_install(tidal_db *db, const void *blob, size_t len,
                                             uint64_t migration, uint32_t *chunks,
                                             tidal_receipt *receipt) {
     tidal_db *s = NULL;
-    tidal__tscratch ts;
-    tidal__enc *x = NULL;
-    uint32_t tenant = 0, ne = 0, ns = 0, k = 0, n = 0, i;
+    tidal__chunks cs;
+    uint32_t tenant = 0, i;
     const char *why;
     tidal_result r;
     if (chunks) *chunks = 0;
     if (!db) return TIDAL_ERR_INVALID;
     if (!blob || !migration) return tidal__err(db, TIDAL_ERR_INVALID, "install: NULL export or zero migration");
     if ((r = tidal__scratch_open(db, &s)) != TIDAL_OK) return tidal__err(db, r, "install: scratch handle");
-    memset(&ts, 0, sizeof ts);
     if ((why = tidal__export_load(db, s, (const uint8_t *)blob, len, &tenant)) != NULL) {
         tidal_db_close(s);
         return tidal__err(db, TIDAL_ERR_CORRUPT, "install: %s", why);
@@ -7364,57 +7497,31 @@ TIDAL_API tidal_result tidal_tenant_install(tidal_db *db, const void *blob, size
                               (unsigned long long)migration, (unsigned long long)g->gen, tenant);
         }
     }
-    /* Encode every chunk first: an export that cannot be cut into messages writes nothing. */
-    r = TIDAL_ERR_NOMEM;
-    if (tidal__tscratch_get(s, &ts)) {
-        uint32_t cap = 0;
-        tidal__tenant_rows(s, tenant, &ts, &ne, &ns);
-        r = TIDAL_OK;
-        do {
-            if (n == cap) {
-                tidal__enc *g = (tidal__enc *)tidal__realloc(s, x, sizeof *x * cap, sizeof *x * (cap ? 2 * cap : 4));
-                if (!g) {
-                    r = TIDAL_ERR_NOMEM;
-                    break;
-                }
-                x = g;
-                cap = cap ? 2 * cap : 4;
-            }
-            if (!tidal__install_chunk(s, tenant, &ts, ne, ne + ns, &k, n == 0, &x[n])) {
-                tidal__free(s, x[n].mem, x[n].mem_cap);
-                r = TIDAL_ERR_NOMEM;
-                break;
-            }
-            if (x[n++].off > TIDAL__INSTALL_VALUE_MAX) r = TIDAL_ERR_LIMIT;
-        } while (k < ne + ns);
-        for (i = 0; r == TIDAL_OK && i < n; i++) {
-            tidal__event ev;
-            int last = i + 1 == n;
-            memset(&ev, 0, sizeof ev);
-            ev.kind = TIDAL__EV_INSTALL;
-            ev.tenant = tenant;
-            ev.seq = last ? TIDAL__INSTALL_LAST_SEQ : i;
-            ev.id = tidal__move_id(tenant, 'i', migration, ev.seq);
-            ev.entity = migration;
-            ev.value = (const char *)x[i].mem;
-            ev.value_len = (uint32_t)x[i].off;
-            ev.hlc = tidal__hlc_now(db);
-            ev.time_ns = ev.hlc.wall_ns;
-            if ((r = tidal__write(db, &ev, last ? receipt : NULL)) == TIDAL_OK && db->wal_on && db->batch_len)
-                r = tidal__commit(db); /* a chunk per batch: every batch ships in one message */
-        }
-        for (i = 0; i < n; i++) tidal__free(s, x[i].mem, x[i].mem_cap);
-        tidal__free(s, x, sizeof *x * cap);
+    /* Every chunk is encoded first: an export that cannot be cut into messages writes nothing. */
+    r = tidal__install_cut(s, tenant, &cs);
+    for (i = 0; r == TIDAL_OK && i < cs.n; i++) {
+        tidal__event ev;
+        int last = i + 1 == cs.n;
+        memset(&ev, 0, sizeof ev);
+        ev.kind = TIDAL__EV_INSTALL;
+        ev.tenant = tenant;
+        ev.seq = last ? TIDAL__INSTALL_LAST_SEQ : i;
+        ev.id = tidal__move_id(tenant, 'i', migration, ev.seq);
+        ev.entity = migration;
+        ev.value = (const char *)cs.c[i].mem;
+        ev.value_len = (uint32_t)cs.c[i].len;
+        ev.hlc = tidal__hlc_now(db);
+        ev.time_ns = ev.hlc.wall_ns;
+        if ((r = tidal__write(db, &ev, last ? receipt : NULL)) == TIDAL_OK && db->wal_on && db->batch_len)
+            r = tidal__commit(db); /* a chunk per batch: every batch ships in one message */
     }
-    tidal__tscratch_put(s, &ts);
+    if (r == TIDAL_OK && chunks) *chunks = cs.n;
+    tidal__chunks_free(s, &cs);
     tidal_db_close(s);
     if (r == TIDAL_ERR_LIMIT)
-        return tidal__err(db, r, "install: a chunk of tenant %u (the applied-event index, or one row) is larger than one message", tenant);
+        return tidal__err(db, r, "install: a chunk of tenant %u (one origin of the applied-event index, or one row) is larger than one message", tenant);
     if (r == TIDAL_ERR_NOMEM) return tidal__err(db, r, "install: out of memory");
-    if (r == TIDAL_OK) {
-        if (chunks) *chunks = n;
-        tidal__ok(db);
-    }
+    if (r == TIDAL_OK) tidal__ok(db);
     return r;
 }
 
@@ -7842,15 +7949,6 @@ static void tidal__ship_keep(tidal_db *db, const uint8_t *batch, size_t len) {
    sender holds: it is built from durable state, and a sender that lost its disk comes
    back as a new incarnation, whose vector replaces the old one. */
 
-static uint64_t tidal__rd_le_at(const uint8_t *p) {
-    uint64_t v = 0;
-    int i;
-    for (i = 7; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
-static uint32_t tidal__rd_le_at4(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 /* Encodes this node's vector into db->out: count u32, then (origin u64, hwm u64) pairs in
    ascending origin order, at most what fits one message. Commits a pending batch first

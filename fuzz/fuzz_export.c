@@ -245,22 +245,17 @@ static void fe_reseal(uint8_t *blob, size_t len) {
    install's own steps, without the writes. */
 static int fe_oversize(tidal_db *db, const uint8_t *blob, size_t len) {
     tidal_db *s = NULL;
-    tidal__tscratch ts;
-    tidal__enc x;
-    uint32_t tenant = 0, ne = 0, ns = 0, k = 0, n = 0;
+    tidal__chunks cs;
+    uint32_t tenant = 0, i;
     int over = 0, limit = 0;
     fz_require(tidal__scratch_open(db, &s) == TIDAL_OK, "scratch");
     if (tidal__export_load(db, s, blob, len, &tenant) == NULL) {
-        fz_require(tidal__tscratch_get(s, &ts) != 0, "scratch rows");
-        tidal__tenant_rows(s, tenant, &ts, &ne, &ns);
-        do {
-            int ok = tidal__install_chunk(s, tenant, &ts, ne, ne + ns, &k, n++ == 0, &x);
-            fz_require(ok, "chunk");
-            if (x.off > TIDAL__INSTALL_VALUE_MAX) limit = 1;
-            else if (x.off > TIDAL_INSTALL_CHUNK_BYTES + 65536) over = 1;
-            tidal__free(s, x.mem, x.mem_cap);
-        } while (k < ne + ns);
-        tidal__tscratch_put(s, &ts);
+        tidal_result r = tidal__install_cut(s, tenant, &cs);
+        fz_require(r == TIDAL_OK || r == TIDAL_ERR_LIMIT, "chunks");
+        limit = r == TIDAL_ERR_LIMIT;
+        for (i = 0; i < cs.n; i++)
+            if (cs.c[i].len > TIDAL_INSTALL_CHUNK_BYTES + 65536) over = 1;
+        tidal__chunks_free(s, &cs);
     }
     tidal_db_close(s);
     return over && !limit;

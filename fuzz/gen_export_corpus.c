@@ -4,8 +4,8 @@
    garbage), export bodies behind the harness's header (valid for tenants 1, 7 and an empty
    one; multi-chunk; a tenant mismatch; trailing bytes), build programs with and without
    mutations (resealed or not, one of several install chunks' size), drops, and single
-   install chunks cut by tidal.h's own chunker (first-and-last, a middle one, a wrong id,
-   bad flags). Each seed is fed to the target once as a self-check (a broken property
+   install chunks cut by tidal.h's own chunker (first-and-last, a middle one, a later part
+   of an index larger than one chunk, a wrong id, bad flags). Each seed is fed to the target once as a self-check (a broken property
    aborts) and its outcome printed. Deterministic: rerunning rewrites the same bytes.
 
    It also writes reproducers of the tidal.h bugs fuzz_export found (fixed since; see its
@@ -13,7 +13,8 @@
      regress_install_session_row_over_chunk_limit   one session of 90 notes of 4 KiB
         (~370 KB): a single install chunk above TIDAL_INSTALL_CHUNK_BYTES + 65536;
      regress_install_index_over_chunk_limit          14,080 keyed writes in another tenant
-        in the last day: the first chunk carries the whole index (~340 KB);
+        in the last day: the first chunk carried the whole index (~340 KB); the index
+        is now cut in parts of at most TIDAL_INSTALL_CHUNK_BYTES;
      regress_drop_under_the_install_migration        install(300) then drop(300): was OK,
         but the tenant stayed (now TIDAL_ERR_STALE_CONFIG);
      regress_reinstall_under_the_drop_migration      drop(301) then install(301): was OK,
@@ -287,28 +288,18 @@ static void ge_chunk(ge_buf *g, void (*prog)(ge_buf *), int choice, uint32_t wan
                      int bad_flags) {
     fz_env e;
     tidal_db *db = fe_open(&e, 6), *s = NULL;
-    tidal__tscratch ts;
-    tidal__enc x;
-    uint32_t tenant = 0, ne = 0, ns = 0, k = 0, n = 0;
+    tidal__chunks cs;
+    uint32_t tenant = 0;
     size_t len;
     uint8_t *blob = ge_export(prog, choice, &len);
-    int done = 0;
     fz_require(tidal__scratch_open(db, &s) == TIDAL_OK, "scratch");
     fz_require(tidal__export_load(db, s, blob, len, &tenant) == NULL, "export loads");
-    fz_require(tidal__tscratch_get(s, &ts) != 0, "scratch rows");
-    tidal__tenant_rows(s, tenant, &ts, &ne, &ns);
-    do {
-        fz_require(tidal__install_chunk(s, tenant, &ts, ne, ne + ns, &k, n == 0, &x) != 0, "chunk");
-        if (n++ == want) {
-            if (bad_flags) x.mem[0] |= 0x80;
-            ge_u8(g, FE_MODE_CHUNK | flags << 3);
-            ge_put(g, x.mem, (size_t)x.off);
-            done = 1;
-        }
-        tidal__free(s, x.mem, x.mem_cap);
-    } while (k < ne + ns);
-    fz_require(done, "the chunk wanted exists");
-    tidal__tscratch_put(s, &ts);
+    fz_require(tidal__install_cut(s, tenant, &cs) == TIDAL_OK, "chunks");
+    fz_require(want < cs.n, "the chunk wanted exists");
+    if (bad_flags) cs.c[want].mem[0] |= 0x80;
+    ge_u8(g, FE_MODE_CHUNK | flags << 3);
+    ge_put(g, cs.c[want].mem, cs.c[want].len);
+    tidal__chunks_free(s, &cs);
     tidal_db_close(s);
     tidal_db_close(db);
     free(blob);
@@ -344,6 +335,8 @@ static void gs_regress_session_row(ge_buf *g) {
     ge_build(g, FE_MODE_BUILD, ge_notes90, 0, 0, NULL, 0);
 }
 static void gs_regress_index(ge_buf *g) { ge_build(g, FE_MODE_BUILD, ge_idem14k, 0, 0, NULL, 0); }
+/* The second chunk of an install whose index is larger than one chunk: a later index part. */
+static void gs_chunk_index_part(ge_buf *g) { ge_chunk(g, ge_idem14k, 0, 1, 0, 0); }
 
 typedef struct ge_entry {
     const char *name;
@@ -379,7 +372,8 @@ int main(void) {
         {"regress_session_start_ttl_int64_max", gs_regress_ttl_max},
         {"regress_reinstall_under_the_drop_migration", gs_regress_reinstall_same_migration},
         {"regress_install_session_row_over_chunk_limit", gs_regress_session_row},
-        {"regress_install_index_over_chunk_limit", gs_regress_index}};
+        {"regress_install_index_over_chunk_limit", gs_regress_index},
+        {"chunk_index_part", gs_chunk_index_part}};
     char path[256];
     size_t i;
     if (mkdir("fuzz/corpus/export", 0777) != 0 && errno != EEXIST) {

@@ -1294,6 +1294,65 @@ static uint8_t *mig_export(tidal_db *db, uint32_t tenant, size_t *len) {
     return blob;
 }
 
+/* An applied-event index larger than one network message (200,000 idempotency keys,
+   ~4.8 MB) is cut across install chunks: the install succeeds (it used to be refused with
+   TIDAL_ERR_LIMIT), the copy equals the source, and every key the source held is known to
+   the target, so a client retrying any of those writes there is told it is a duplicate. */
+static void t_migrate_big_index(void) {
+    fixture a, b;
+    uint8_t *blob, d1[32], d2[32];
+    size_t len;
+    uint32_t chunks = 0, i;
+    const uint32_t n = 200000, probe[4] = {1, 77777, 150001, 200000};
+    tidal_tag tags[1];
+    tidal_signal s;
+    tidal_receipt rc;
+    fx_open(&a, 71);
+    fx_open(&b, 72);
+    tidal_db_close(b.db);
+    b.cfg.group = 1;
+    TT_EQ_INT(tidal_db_open(&b.cfg, &b.db), TIDAL_OK);
+    tags[0].key = "locale";
+    tags[0].value = "EU";
+    memset(&s, 0, sizeof s);
+    s.tenant = 1;
+    s.cohort = tags;
+    s.cohort_count = 1;
+    s.idem.key = "order";
+    s.idem.key_len = 5;
+    s.time_ns = a.clock.now_ns - 60 * TIDAL_NS_PER_S;
+    for (i = 1; i <= n; i++) {
+        s.item = 1 + i % 500;
+        s.idem.seq = i;
+        TT_EQ_INT(tidal_signal_write(a.db, &s, NULL), TIDAL_OK);
+    }
+    blob = mig_export(a.db, 1, &len);
+    TT_CHECKF(len > TIDAL_MSG_BYTES_MAX, "export of %zu bytes: the index should not fit one message", len);
+    TT_EQ_INT(tidal_tenant_install(b.db, blob, len, 5, &chunks, &rc), TIDAL_OK);
+    TT_CHECKF(chunks >= (uint32_t)(n * 24 / TIDAL_INSTALL_CHUNK_BYTES), "%u chunks", chunks);
+    TT_CHECK(tidal_tenant_installed(b.db, 1, 5));
+    tenant_digest(a.db, 1, d1);
+    tenant_digest(b.db, 1, d2);
+    TT_CHECK(!memcmp(d1, d2, 32));
+    for (i = 0; i < 4; i++) { /* retries of writes the source took: duplicates, nothing changes */
+        s.item = 1 + probe[i] % 500;
+        s.idem.seq = probe[i];
+        memset(&rc, 0, sizeof rc);
+        TT_EQ_INT(tidal_signal_write(b.db, &s, &rc), TIDAL_OK);
+        TT_CHECKF(rc.duplicate == 1, "key seq %u was not in the copied index", probe[i]);
+    }
+    s.idem.seq = n + 1; /* a new key is not */
+    TT_EQ_INT(tidal_signal_write(b.db, &s, &rc), TIDAL_OK);
+    TT_EQ_INT(rc.duplicate, 0);
+    TT_EQ_INT(tidal_signal_write(a.db, &s, &rc), TIDAL_OK);
+    tenant_digest(a.db, 1, d1);
+    tenant_digest(b.db, 1, d2);
+    TT_CHECK(!memcmp(d1, d2, 32));
+    free(blob);
+    tidal_db_close(a.db);
+    tidal_db_close(b.db);
+}
+
 /* A tenant copied to another database equals the source (per-tenant digest, scores at a
    later time), leaves the target's other tenants alone, and takes the source's later
    events exactly once (the copied index drops the ones it holds); the state spans
@@ -1455,6 +1514,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_tenant_limits),
     TT_CASE(t_gather),
     TT_CASE(t_migrate_copy),
+    TT_CASE(t_migrate_big_index),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
