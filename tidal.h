@@ -2699,17 +2699,26 @@ static void tidal__sig_add_bucket(tidal__bvec *v, int64_t bucket_ns, int64_t kee
                                   int64_t t_max, const tidal__contrib *c) {
     int64_t k = tidal__floor_div(c->t, bucket_ns), kmax = tidal__floor_div(t_max, bucket_ns);
     uint32_t lo = 0, hi = v->n, drop = 0;
-    while (drop < v->n && v->b[drop].key <= kmax - keep) drop++;
-    if (drop) {
-        memmove(v->b, v->b + drop, sizeof(tidal__bucket) * (v->n - drop));
-        v->n -= drop;
-        hi = v->n;
+    /* Buckets at or below kmax - keep go. They can only appear when kmax moves, and the
+       newest bucket is always at kmax: while it still is, there is nothing to drop (and
+       the oldest bucket, another cache line, is not read). */
+    if (!v->n || v->b[v->n - 1].key != kmax) {
+        while (drop < v->n && v->b[drop].key <= kmax - keep) drop++;
+        if (drop) {
+            memmove(v->b, v->b + drop, sizeof(tidal__bucket) * (v->n - drop));
+            v->n -= drop;
+            hi = v->n;
+        }
     }
     if (k <= kmax - keep) return; /* older than this level keeps */
-    if (v->n && v->b[v->n - 1].key == k) { /* the usual case: the newest bucket */
-        v->b[v->n - 1].count++;
-        v->b[v->n - 1].w = tidal__fx_add(v->b[v->n - 1].w, c->wf);
-        return;
+    if (v->n && v->b[v->n - 1].key >= k) { /* an existing bucket, usually found directly: */
+        int64_t back = v->b[v->n - 1].key - k; /* keys are mostly consecutive */
+        if (back < (int64_t)v->n && v->b[v->n - 1 - back].key == k) {
+            tidal__bucket *b = &v->b[v->n - 1 - back];
+            b->count++;
+            b->w = tidal__fx_add(b->w, c->wf);
+            return;
+        }
     }
     if (v->n && v->b[v->n - 1].key < k) lo = v->n; /* a new newest bucket */
     while (lo < hi) { /* first bucket with key >= k */
