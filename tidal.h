@@ -397,6 +397,9 @@ TIDAL_API tidal_result tidal_db_tick(tidal_db *db, int64_t now_ns);
 /* Group commit. Between batch_begin and commit, writes are applied and logged but not yet
    durable; tidal_db_commit() writes the batch with one fdatasync and returns its result,
    which is the acknowledgment of every write in it. Also commits a pending delayed batch.
+   A batch is a unit of durability, not of atomicity: one that reaches batch_events_max
+   events, or the bytes one network message carries (TIDAL_MSG_BYTES_MAX less headers,
+   so that it ships whole), is written early and the batch goes on in a new one.
    Errors: TIDAL_ERR_IO_* (the handle is then failed: TIDAL_ERR_FATAL from every write;
    reopen to recover from the log). Both are no-ops (TIDAL_OK) for ephemeral databases. */
 TIDAL_API tidal_result tidal_db_batch_begin(tidal_db *db);
