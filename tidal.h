@@ -2681,9 +2681,9 @@ static void tidal__sig_add_epoch(tidal__sig *g, const tidal__contrib *c) {
     uint32_t i, n = g->n_epochs;
     int64_t emax = n ? g->epochs[n - 1].e : INT64_MIN;
     if (n && c->e < emax - (TIDAL__EPOCHS_KEPT - 1)) return; /* decayed below 2^-64 */
-    for (i = 0; i < n && g->epochs[i].e < c->e; i++) {}
-    if (i < n && g->epochs[i].e == c->e) {
-        g->epochs[i].acc = tidal__fx_add(g->epochs[i].acc, c->c);
+    for (i = n; i > 0 && g->epochs[i - 1].e > c->e; i--) {} /* from the newest: usually it */
+    if (i > 0 && g->epochs[i - 1].e == c->e) {
+        g->epochs[i - 1].acc = tidal__fx_add(g->epochs[i - 1].acc, c->c);
         return;
     }
     memmove(&g->epochs[i + 1], &g->epochs[i], sizeof(tidal__epoch) * (n - i));
