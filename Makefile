@@ -83,9 +83,10 @@ fuzz: $(addprefix $(B)/libfuzz_,$(FUZZERS))
 	  $(B)/libfuzz_$$f -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(B)/ -print_final_stats=1 $(B)/corpus_$$c fuzz/corpus/$$c || exit 1; \
 	done
 
-# The reproducible short run CI does: a fixed libFuzzer seed and a fixed number of inputs
-# per target from an empty output corpus, so a given commit explores the same inputs on
-# every machine (what passes here passes in CI). New findings go to build/, never into
+# The reproducible short run CI does: a fixed libFuzzer seed, a fixed number of inputs per
+# target, an empty output corpus and no comparison tracing (-use_cmp=0: traced operands
+# include pointers, which differ run to run), so a given commit explores the same inputs
+# on every run (checked: same corpus twice). New findings go to build/, never into
 # fuzz/corpus; a crash is kept as build/fuzzci_<target>/crash-*.
 # Inputs per target (about 15 s each here); FUZZ_PCT=400 runs four times as many.
 FUZZ_CI = query:1500000 wal:100000 snapshot:120000 message:15000 merge:3000 export:150
@@ -96,7 +97,7 @@ fuzz-ci: $(addprefix $(B)/libfuzz_,$(FUZZERS))
 	  c=$${t%%:*}; n=$$(( $${t#*:} * $(FUZZ_PCT) / 100 )); f=fuzz_$$c; \
 	  o=$(B)/fuzzci_$$c; rm -rf $$o; mkdir -p $$o/new; \
 	  echo "fuzzing $$f: seed $(FUZZ_SEED), $$n inputs"; \
-	  $(B)/libfuzz_$$f -seed=$(FUZZ_SEED) -runs=$$n -artifact_prefix=$$o/ \
+	  $(B)/libfuzz_$$f -seed=$(FUZZ_SEED) -runs=$$n -use_cmp=0 -artifact_prefix=$$o/ \
 	    -print_final_stats=1 $$o/new fuzz/corpus/$$c || exit 1; \
 	done
 
