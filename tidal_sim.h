@@ -3069,11 +3069,20 @@ static void tidal_sim__coordinator_restart(tidal_sim_cluster *c, int l, tidal_db
             r.phase = phase;
             r.version = ver;
             r.migration = mig;
-            if (r.version > c->pub[k].version) { /* committed, or a valid successor */
-                if (r.phase == TIDAL_SIM_MOVE_SWITCH && c->pub[k].phase != TIDAL_SIM_MOVE_SWITCH) c->switch_ns[k] = c->now;
-                if (r.phase == TIDAL_SIM_MOVE_DONE && c->pub[k].phase != TIDAL_SIM_MOVE_DONE) c->done_ns[k] = c->now;
-                c->pub[k] = r;
+            c->want[k] = c->pub[k];
+            if (r.version > c->pub[k].version) {
+                /* Newer than what is published: a record an earlier leader wrote and that
+                   may never have reached a quorum (this node could have written it
+                   itself, cut off). Acting on it now could start work that a later
+                   leader, which never saw it, contradicts (installs of a migration it
+                   then supersedes, forever newer than its own). So it is first written
+                   again under this leader's epoch and published only once QUORUM
+                   acknowledges it, like a Raft leader committing an entry of its own
+                   term before it trusts the earlier ones. */
+                c->want[k] = r;
+                c->want[k].version = tidal_sim__next_version(c, k);
             }
+            continue;
         }
         c->want[k] = c->pub[k];
     }
@@ -3253,22 +3262,46 @@ static void tidal_sim__step_copy(tidal_sim_cluster *c, uint32_t k, int sealed) {
     }
 }
 
+/* The copy SEAL verified on shard s of group g: the generation a majority of the group's
+   members hold complete (0 while none does). SEAL verified the newest install this move
+   issued, acknowledged at QUORUM, and none is issued after it; members only move to newer
+   generations, so one that a majority holds complete is that one. The target leader's
+   own view is not enough: a deposed leader cut off from the group can still hold an
+   older attempt no one acknowledged, and a member activated on it would take writes that
+   the verified copy replaces when it arrives. */
+static uint64_t tidal_sim__verified_gen(tidal_sim_cluster *c, uint32_t g, uint32_t s, uint32_t t) {
+    uint32_t r, q, n = 0;
+    for (r = 0; r < c->cfg.regions; r++) n += c->placement[g] >> r & 1u;
+    for (r = 0; r < c->cfg.regions; r++) {
+        tidal_db *x = tidal_sim_cluster_group_db(c, g, (uint16_t)r, (uint16_t)s);
+        uint64_t gen = 0;
+        int complete = 0;
+        uint32_t held = 0;
+        if (!(c->placement[g] >> r & 1u) || !x || tidal_tenant_generation(x, t, &gen, &complete) != TIDAL_OK ||
+            !complete)
+            continue;
+        for (q = 0; q < c->cfg.regions; q++) {
+            tidal_db *y = tidal_sim_cluster_group_db(c, g, (uint16_t)q, (uint16_t)s);
+            held += (c->placement[g] >> q & 1u) && y && tidal_tenant_installed(y, t, gen);
+        }
+        if (2 * held > n) return gen;
+    }
+    return 0;
+}
+
 static void tidal_sim__step_switch(tidal_sim_cluster *c, uint32_t k) {
     tidal_sim__mig *m = tidal_sim__mig_of(c, k);
     uint32_t s, r, dst = c->pub[k].group, src = c->pub[k].target, t = c->pub[k].tenant, done = 0;
 
     for (s = 0; s < c->cfg.shards; s++) {
-        tidal_db *a = tidal_sim__lead_db(c, src, s), *b = tidal_sim__lead_db(c, dst, s);
-        uint64_t gen = 0;
-        int ok = 1, complete = 0;
-        /* The verified copy is the target leader's newest install: nothing is installed
-           after SEAL verified it (a stale one merging back is older, and ignored). */
-        if (b) (void)tidal_tenant_generation(b, t, &gen, &complete);
+        tidal_db *a = tidal_sim__lead_db(c, src, s);
+        uint64_t gen = tidal_sim__verified_gen(c, dst, s, t);
+        int ok = 1;
         for (r = 0; r < c->cfg.regions; r++) { /* target members that hold the copy: ACTIVE */
             uint32_t i = tidal_sim__ci(c, (uint16_t)r, (uint16_t)s);
             tidal_db *x = tidal_sim_cluster_group_db(c, dst, (uint16_t)r, (uint16_t)s);
             if (!(c->placement[dst] >> r & 1u)) continue;
-            if (!m->active[i] && x && complete && tidal_tenant_installed(x, t, gen)) {
+            if (!m->active[i] && x && gen && tidal_tenant_installed(x, t, gen)) {
                 m->active[i] = 1;
                 (void)tidal_sim__push_one(c, k, dst, i);
             }
