@@ -7598,8 +7598,10 @@ TIDAL_API tidal_result tidal_tenant_drop(tidal_db *db, uint32_t tenant, uint64_t
 TIDAL__STATIC_ASSERT(batch_ships_whole, TIDAL__BATCH_SHIP_MAX + TIDAL__MSG_HDR <= TIDAL_MSG_BYTES_MAX);
 TIDAL__STATIC_ASSERT(batch_is_readable, TIDAL__BATCH_SHIP_MAX <= TIDAL_BATCH_BYTES_MAX);
 #define TIDAL__MSG_SUM_AT 88 /* offset of the checksum in the header */
-#define TIDAL__META_BYTES 72
-#define TIDAL__META_SUMMED 40 /* bytes the checksum covers */
+#define TIDAL__META_BYTES 88  /* the epoch record, version 3 */
+#define TIDAL__META_SUMMED 56 /* bytes the checksum covers */
+#define TIDAL__META_V2_BYTES 72 /* version 2 (no log position): still read */
+#define TIDAL__META_V2_SUMMED 40
 
 enum {
     TIDAL__MSG_APPEND = 1,   /* leader -> follower: a = lsn before the batches, b = durable lsn */
@@ -7808,12 +7810,14 @@ static tidal_result tidal__meta_save(tidal_db *db) {
     tidal_result r;
     memset(b, 0, sizeof b);
     w = tidal__wr_le(w, UINT32_C(0x4D4C4454) ^ 0x01000000, 4);
-    w = tidal__wr_le(w, 2, 4);
+    w = tidal__wr_le(w, 3, 4);
     w = tidal__wr_le(w, db->epoch, 8);
     w = tidal__wr_le(w, db->voted_epoch, 8);
     w = tidal__wr_le(w, db->voted_for, 4);
     w = tidal__wr_le(w, (uint64_t)(db->amnesiac != 0), 4);
     w = tidal__wr_le(w, (uint64_t)db->hlc_bound, 8);
+    w = tidal__wr_le(w, db->log_epoch, 8); /* where our log stands for votes, when we hold */
+    w = tidal__wr_le(w, db->log_pos, 8);   /* more of the leader's log than we logged */
     tidal_blake3(b, TIDAL__META_SUMMED, b + TIDAL__META_SUMMED);
     tidal__meta_name(db, tmp, sizeof tmp, 1);
     tidal__meta_name(db, fin, sizeof fin, 0);
@@ -7834,15 +7838,17 @@ static tidal_result tidal__meta_save(tidal_db *db) {
 static tidal_result tidal__meta_load(tidal_db *db) {
     char name[TIDAL_PATH_MAX + 64];
     uint8_t *p, sum[32];
-    size_t n;
+    size_t n, summed;
     tidal__rd r;
     tidal_result io;
     tidal__meta_name(db, name, sizeof name, 0);
     io = tidal__read_file(db, name, &p, &n);
     if (io == TIDAL_ERR_NOT_FOUND) return TIDAL_OK;
     if (io != TIDAL_OK) return tidal__err(db, io, "%s: %s", name, tidal_strerror(io));
-    if (n == TIDAL__META_BYTES) tidal_blake3(p, TIDAL__META_SUMMED, sum);
-    if (n != TIDAL__META_BYTES || memcmp(sum, p + TIDAL__META_SUMMED, 32) || p[4] != 2 || p[5] || p[6] || p[7]) {
+    summed = n == TIDAL__META_BYTES ? TIDAL__META_SUMMED : TIDAL__META_V2_SUMMED;
+    if (n == TIDAL__META_BYTES || n == TIDAL__META_V2_BYTES) tidal_blake3(p, summed, sum);
+    if ((n != TIDAL__META_BYTES && n != TIDAL__META_V2_BYTES) || memcmp(sum, p + summed, 32) ||
+        p[4] != (n == TIDAL__META_BYTES ? 3 : 2) || p[5] || p[6] || p[7]) {
         tidal__free(db, p, n);
         return tidal__err(db, TIDAL_ERR_CORRUPT, "%s: offset 0: bad epoch record", name);
     }
@@ -7858,6 +7864,10 @@ static tidal_result tidal__meta_load(tidal_db *db) {
     db->voted_for = tidal__rd_u32(&r);
     if (tidal__rd_u32(&r) & 1u) db->amnesiac = 1;
     db->hlc_bound = (int64_t)tidal__rd_u64(&r);
+    if (n == TIDAL__META_BYTES) { /* a log position noted without a batch (tidal__log_cover) */
+        uint64_t le = tidal__rd_u64(&r), lp = tidal__rd_u64(&r);
+        if (le > db->log_epoch || (le == db->log_epoch && lp > db->log_pos)) db->log_epoch = le, db->log_pos = lp;
+    }
     if (db->hlc.wall_ns < db->hlc_bound) { /* above every stamp the last life may have sent */
         db->hlc.wall_ns = db->hlc_bound;
         db->hlc.logical = 0;
@@ -8295,6 +8305,21 @@ static int tidal__amn_informed(const tidal_db *db) {
     return n >= db->n_rep - db->n_rep / 2;
 }
 
+/* Follower, before it acknowledges leader position leader_pos: its vote position must say
+   it holds the leader's log that far. Batches it applied note that themselves, but the
+   ones it was spared (its version vector said it holds them: its own events, pushed to the
+   leader and placed in its log) write nothing here. Without a note, a member that made a
+   QUORUM with such an acknowledgment compared as behind in the next election and could
+   elect a candidate without those events (leader completeness). Noted in the epoch record,
+   synced before the acknowledgment: rare (catching up after a partition), one fsync. */
+static tidal_result tidal__log_cover(tidal_db *db) {
+    if (db->amnesiac || !db->leader_pos || db->pos_epoch != db->epoch ||
+        db->log_epoch > db->epoch || (db->log_epoch == db->epoch && db->log_pos >= db->leader_pos))
+        return TIDAL_OK;
+    tidal__log_note(db, db->epoch, db->leader_pos);
+    return db->wal_on ? tidal__meta_save(db) : TIDAL_OK;
+}
+
 static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p,
                                      int from) {
     const char *why;
@@ -8344,6 +8369,7 @@ static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, cons
     } else if (!db->behind_since_ns) {
         db->behind_since_ns = now;
     }
+    if (r == TIDAL_OK && (r = tidal__log_cover(db)) != TIDAL_OK) return r;
     if (r == TIDAL_OK) {
         int with_vv = db->vv_to_leader && tidal__vv_build(db);
         tidal__rep_send4(db, (uint32_t)from, TIDAL__MSG_ACK, db->leader_pos, (uint64_t)gap, (uint64_t)db->amnesiac,
