@@ -7800,8 +7800,9 @@ static void tidal__meta_name(const tidal_db *db, char *out, size_t cap, int tmp)
    directory fsync. Layout: magic u32, version u32, epoch u64, voted epoch u64, voted for
    u32 (node word + 1; 0 none), flags u32 (bit 0: lost its disk and has not caught up with
    a leader since: no votes, no writes, even after a restart with some log), HLC bound i64
-   (no stamp of this life reaches it: the next life starts its clock there), BLAKE3 u8[32]
-   of the first 40 bytes. */
+   (no stamp of this life reaches it: the next life starts its clock there), then (version
+   3) log epoch u64 and log position u64 (tidal__log_cover), BLAKE3 u8[32] of the first 56
+   bytes. Version 2 (the same without the log position: 40 bytes summed) is still read. */
 static tidal_result tidal__meta_save(tidal_db *db) {
     const tidal_env *env = db->env;
     uint8_t b[TIDAL__META_BYTES], *w = b;

@@ -739,6 +739,63 @@ static void t_rep_big_batch_ships(void) {
     cluster_free(&c);
 }
 
+/* The epoch record moved to version 3 (it now carries the vote position a follower noted
+   without logging a batch). A node whose record is still version 2 opens with its epoch
+   and vote, and rejoins; a record with a flipped byte is refused (TIDAL_ERR_CORRUPT). */
+static void t_rep_epoch_record_v2(void) {
+    cluster c;
+    tidal_env *env;
+    void *f = NULL;
+    uint8_t b[88], v2[72];
+    uint64_t got = 0;
+    tidal_node_status st;
+    size_t n = 0;
+    tidal_result r;
+    char msg[256];
+    const char *name = "db/meta-0002-0000.dat";
+    cluster_init(&c, tt_seed());
+    write_signals(&c, 200, 30, NULL);
+    cluster_run(&c, c.now + 1000 * MS);
+    TT_CHECK(caught_up(&c));
+    tidal_db_close(c.n[2].db);
+    c.n[2].db = NULL;
+    env = &c.n[2].env.env;
+    TT_EQ_INT(env->file_open(env->user, name, TIDAL_OPEN_READ | TIDAL_OPEN_WRITE, &f), TIDAL_OK);
+    TT_EQ_INT(env->file_size(env->user, f, &got), TIDAL_OK);
+    TT_EQ_INT(got, 88);
+    TT_EQ_INT(env->file_read(env->user, f, 0, b, sizeof b, &n), TIDAL_OK);
+    memcpy(v2, b, 40); /* the version 2 layout: the first 40 bytes, then their sum */
+    v2[4] = 2;
+    tidal_blake3(v2, 40, v2 + 40);
+    TT_EQ_INT(env->file_truncate(env->user, f, 0), TIDAL_OK);
+    TT_EQ_INT(env->file_write(env->user, f, 0, v2, sizeof v2), TIDAL_OK);
+    TT_EQ_INT(env->file_sync(env->user, f), TIDAL_OK);
+    env->file_close(env->user, f);
+    node_start(&c, 2);
+    TT_CHECK(c.n[2].db != NULL);
+    if (c.n[2].db) {
+        TT_EQ_INT(tidal_node_status_get(c.n[2].db, &st), TIDAL_OK);
+        TT_CHECK(st.epoch >= 1);
+    }
+    write_signals(&c, 50, 30, NULL);
+    cluster_run(&c, c.now + 2000 * MS);
+    TT_CHECK(caught_up(&c));
+    check_converged(&c);
+    /* A flipped byte: refused, whatever the version. */
+    tidal_db_close(c.n[2].db);
+    c.n[2].db = NULL;
+    TT_EQ_INT(env->file_open(env->user, name, TIDAL_OPEN_READ | TIDAL_OPEN_WRITE, &f), TIDAL_OK);
+    TT_EQ_INT(env->file_read(env->user, f, 0, b, sizeof b, &n), TIDAL_OK);
+    b[20] ^= 1;
+    TT_EQ_INT(env->file_write(env->user, f, 0, b, n), TIDAL_OK);
+    env->file_close(env->user, f);
+    r = tidal_db_open_msg(&c.n[2].cfg, &c.n[2].db, msg, sizeof msg);
+    TT_EQ_INT(r, TIDAL_ERR_CORRUPT);
+    if (r == TIDAL_OK) tidal_db_close(c.n[2].db);
+    c.n[2].db = NULL;
+    cluster_free(&c);
+}
+
 static const tt_case tt_cases[] = {
     TT_CASE(t_rep_decay_scores_match),
     TT_CASE(t_rep_follower_rejects_writes),
@@ -754,6 +811,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_rep_retire_waits_for_every_member),
     TT_CASE(t_rep_config_version),
     TT_CASE(t_rep_big_batch_ships),
+    TT_CASE(t_rep_epoch_record_v2),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
