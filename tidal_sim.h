@@ -3295,7 +3295,9 @@ static void tidal_sim__step_switch(tidal_sim_cluster *c, uint32_t k) {
 
     for (s = 0; s < c->cfg.shards; s++) {
         tidal_db *a = tidal_sim__lead_db(c, src, s);
-        uint64_t gen = tidal_sim__verified_gen(c, dst, s, t);
+        /* The copy SEAL verified: this coordinator's own acknowledged install when it ran
+           SEAL itself, else (its memory is gone) the one a majority of members hold. */
+        uint64_t gen = m->installed[s] && m->id[s] ? m->id[s] : tidal_sim__verified_gen(c, dst, s, t);
         int ok = 1;
         for (r = 0; r < c->cfg.regions; r++) { /* target members that hold the copy: ACTIVE */
             uint32_t i = tidal_sim__ci(c, (uint16_t)r, (uint16_t)s);
