@@ -838,9 +838,9 @@ static void print_status(world *w) {
     }
 }
 
-/* Opens the cluster of one history: 3 regions x 1 shard, the schema (view: half-life 1 h,
+/* Opens the cluster of one history: 3 regions x shards, the schema (view: half-life 1 h,
    like: 1 day), the history's seed. 0 (and the failure "setup") if it could not. */
-static int world_open(world *w, uint64_t seed, int availability, int verbose, run_result *res) {
+static int world_open(world *w, uint64_t seed, uint32_t shards, int availability, int verbose, run_result *res) {
     tidal_sim_cluster_config cc;
     memset(res, 0, sizeof *res);
     memset(w, 0, sizeof *w);
@@ -854,7 +854,7 @@ static int world_open(world *w, uint64_t seed, int availability, int verbose, ru
     w->sigs[1].half_life_s = 86400;
     memset(&cc, 0, sizeof cc);
     cc.regions = NREG;
-    cc.shards = 1;
+    cc.shards = shards;
     cc.seed = seed;
     cc.start_ns = START_NS;
     cc.schema.signals = w->sigs;

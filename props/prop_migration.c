@@ -1028,29 +1028,8 @@ static void mg_end_phase(world *w) {
    tenants registered with the control plane. 0 (and the failure "setup") if it failed. */
 static int mg_open(mg *m, uint64_t seed, int verbose, run_result *res) {
     world *w = &m->w;
-    tidal_sim_cluster_config cc;
     uint32_t placement[NTEN_MAX], i;
-    memset(res, 0, sizeof *res);
-    w->res = res;
-    w->verbose = verbose;
-    w->availability = 1;
-    w->sigs[0].name = "view";
-    w->sigs[0].half_life_s = 3600;
-    w->sigs[1].name = "like";
-    w->sigs[1].half_life_s = 86400;
-    memset(&cc, 0, sizeof cc);
-    cc.regions = NREG;
-    cc.shards = NSHARD;
-    cc.seed = seed;
-    cc.start_ns = START_NS;
-    cc.schema.signals = w->sigs;
-    cc.schema.signal_count = 2;
-    cc.availability_mode = 1;
-    w->c = tidal_sim_cluster_new(&cc);
-    if (!w->c) {
-        fail(w, "setup", "tidal_sim_cluster_new failed");
-        return 0;
-    }
+    if (!world_open(w, seed, NSHARD, 1, verbose, res)) return 0;
     m->n_ten = tenants_of(seed, placement);
     for (i = 0; i < m->n_ten; i++) {
         tidal_tenant_config tc;

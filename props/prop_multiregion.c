@@ -1379,7 +1379,7 @@ static void end_checks(world *w) {
 static void run_history(uint64_t seed, const op *ops, int n, int verbose, run_result *res) {
     mr *m = (mr *)calloc(1, sizeof *m);
     if (!m) abort();
-    if (world_open(&m->w, seed, 1, verbose, res)) {
+    if (world_open(&m->w, seed, 1, 1, verbose, res)) {
         m->w.node_up = lim_node_up;
         m->w.converging = lim_converging;
         m->shards = 1 + (uint32_t)(mix64(seed ^ UINT64_C(0x7368617264)) % 16); /* "shard" */

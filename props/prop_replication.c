@@ -281,7 +281,7 @@ static void end_checks(world *w) {
 
 static void run_history(uint64_t seed, const op *ops, int n, int verbose, run_result *res) {
     world w;
-    if (!world_open(&w, seed, 0, verbose, res)) return;
+    if (!world_open(&w, seed, 1, 0, verbose, res)) return;
     world_run(&w, ops, n, do_op, check_step, end_checks);
     res->stat[ST_LEADERS] = w.n_leaders;
     world_close(&w);
