@@ -160,6 +160,20 @@ static void fe_footprint(tidal_db *db, uint32_t tenant, uint64_t out[3]) {
     fz_require((out[0] + out[1] == 0) == (out[2] == 0), "footprint bytes 0 exactly when empty");
 }
 
+/* Tenant in b is a copy of tenant in a: equal digests (what_digest) and footprints
+   (what_footprint). */
+static void fe_same_copy(tidal_db *a, tidal_db *b, uint32_t tenant, const char *what_digest,
+                         const char *what_footprint) {
+    uint8_t d1[32], d2[32];
+    uint64_t f1[3], f2[3];
+    fe_tenant_digest(a, tenant, d1);
+    fe_tenant_digest(b, tenant, d2);
+    fz_require(!memcmp(d1, d2, 32), what_digest);
+    fe_footprint(a, tenant, f1);
+    fe_footprint(b, tenant, f2);
+    fz_require(!memcmp(f1, f2, sizeof f1), what_footprint);
+}
+
 /* The target's fixed state: a bit of everything in tenants 1, 2 and 7. */
 static void fe_fill(tidal_db *db) {
     static const tidal_tag en[1] = {{"locale", "en"}};
@@ -342,9 +356,8 @@ static void fe_usable(tidal_db *db, uint32_t tenant) {
 static void fe_reexport(tidal_db *db, uint32_t tenant) {
     fz_env e;
     tidal_db *c;
-    uint8_t *blob, d1[32], d2[32];
+    uint8_t *blob;
     size_t len;
-    uint64_t f1[3], f2[3];
     tidal_result r;
     blob = fe_export(db, tenant, &len, 0);
     c = fe_open(&e, 3);
@@ -355,12 +368,8 @@ static void fe_reexport(tidal_db *db, uint32_t tenant) {
     }
     r = tidal_tenant_install(c, blob, len, 77, NULL, NULL);
     fz_require(r == TIDAL_OK, "a second export installs into a fresh database");
-    fe_tenant_digest(db, tenant, d1);
-    fe_tenant_digest(c, tenant, d2);
-    fz_require(!memcmp(d1, d2, 32), "a second export's copy equals the tenant");
-    fe_footprint(db, tenant, f1);
-    fe_footprint(c, tenant, f2);
-    fz_require(!memcmp(f1, f2, sizeof f1), "a second export's copy has the tenant's footprint");
+    fe_same_copy(db, c, tenant, "a second export's copy equals the tenant",
+                 "a second export's copy has the tenant's footprint");
     free(blob);
     tidal_db_close(c);
 }
@@ -371,8 +380,6 @@ static void fe_after_ok(tidal_db *db, const uint8_t *blob, size_t len, uint64_t 
     uint32_t tenant = fe_blob_tenant(blob, len), t2 = 0, chunks = 0;
     fz_env e;
     tidal_db *ref;
-    uint8_t d1[32], d2[32];
-    uint64_t f1[3], f2[3];
     tidal_receipt rc;
     fe_state after, again;
     fz_require(tidal_tenant_installed(db, tenant, migration),
@@ -383,12 +390,8 @@ static void fe_after_ok(tidal_db *db, const uint8_t *blob, size_t len, uint64_t 
     ref = fz_open(&e); /* region 0: it only decodes */
     fz_require(tidal__export_load(ref, ref, blob, len, &t2) == NULL && t2 == tenant,
                "an accepted export decodes");
-    fe_tenant_digest(ref, tenant, d1);
-    fe_tenant_digest(db, tenant, d2);
-    fz_require(!memcmp(d1, d2, 32), "the installed tenant equals the export's content");
-    fe_footprint(ref, tenant, f1);
-    fe_footprint(db, tenant, f2);
-    fz_require(!memcmp(f1, f2, sizeof f1), "the installed tenant has the export's footprint");
+    fe_same_copy(ref, db, tenant, "the installed tenant equals the export's content",
+                 "the installed tenant has the export's footprint");
     tidal_db_close(ref);
     /* A retry writes nothing. */
     fz_require(tidal_tenant_install(db, blob, len, migration, &chunks, &rc) == TIDAL_OK,
