@@ -103,6 +103,8 @@
       delivers messages (tidal_node_receive) and time (tidal_db_tick); the library sends
       through env->message_send. Formats: the log, snapshots and messages each carry their
       own version (TIDAL_WAL_FORMAT_VERSION, _SNAPSHOT_, _WIRE_).
+  Comments citing "DESIGN n.m" refer to DESIGN.md, the project's contract, which ships
+  beside this header in the tidal repository.
 */
 #ifndef TIDAL_H
 #define TIDAL_H
