@@ -68,6 +68,18 @@ for f in query wal snapshot message merge export; do
 done
 check "example: quickstart" "$B/quickstart"
 check "example: demo (3-region failover converges)" "$B/demo"
+# The README's first example, pasted into a file as a new user would: C99 and C++11, every
+# warning an error, and it runs (twice: the second run recovers feed.db).
+readme_example() {
+    t=$(mktemp -d) && here=$(pwd) &&
+    awk '/^## Use it/{u=1} u&&/^```c$/{p=1;next} p&&/^```$/{exit} p' README.md > "$t/ex.c" &&
+    [ -s "$t/ex.c" ] && cp tidal.h "$t/" &&
+    gcc -std=c99 -Wall -Wextra -Wpedantic -Werror -o "$t/ex_c" "$t/ex.c" -lm &&
+    g++ -x c++ -std=c++11 -Wall -Wextra -Wpedantic -Werror -o "$t/ex_cpp" "$t/ex.c" -lm &&
+    (cd "$t" && ./ex_c && ./ex_c && rm -rf feed.db && ./ex_cpp) | grep -q 'item 7 score'
+    rc=$?; cd "$here"; rm -rf "$t"; return $rc
+}
+check "example: README's, pasted into a file (C and C++)" readme_example
 check "example: durable (write, exit without close, recover)" sh -c "rm -rf $B/durable.db && $B/durable $B/durable.db"
 matrix
 echo "(full output in $log)"
