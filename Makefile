@@ -14,7 +14,7 @@ TESTS = test_core test_blake3 test_parse test_sim_disk test_sim_net test_durabil
 EXAMPLES = quickstart durable demo
 FUZZERS = fuzz_query fuzz_wal fuzz_snapshot fuzz_message fuzz_merge fuzz_export
 
-.PHONY: all test demo bench fuzz fuzz-ci sanitize matrix props clean
+.PHONY: all test demo bench fuzz fuzz-ci sanitize matrix props clean explore
 
 all: $(addprefix $(B)/,$(TESTS) $(EXAMPLES)) $(addprefix $(B)/replay_,$(FUZZERS))
 
@@ -105,6 +105,16 @@ fuzz-ci: $(addprefix $(B)/libfuzz_,$(FUZZERS))
 SCALE ?= 20
 props: $(addprefix $(B)/,$(TESTS)) $(addprefix $(B)/,$(PROPS))
 	@for t in $(TESTS) $(PROPS); do $(B)/$$t --scale $(SCALE) || exit 1; done
+
+# Exploration with fresh seeds: props and fuzzers round-robin from a random base seed
+# (printed first; BASE=<n> replays a run), stopping by itself after MINUTES. Fuzzers join
+# when clang can build them. make test and make fuzz-ci stay fixed and reproducible.
+MINUTES ?= 10
+FUZZ_CAN = $(shell printf 'int LLVMFuzzerTestOneInput(const char *d, long n){(void)d;(void)n;return 0;}' | \
+    $(CLANG) -fsanitize=fuzzer -x c - -o /dev/null 2>/dev/null && echo 1)
+explore: $(addprefix $(B)/,$(PROPS)) $(if $(FUZZ_CAN),$(addprefix $(B)/libfuzz_,$(FUZZERS)))
+	@B=$(B) MINUTES=$(MINUTES) FUZZ_SLICE=$(or $(FUZZ_SLICE),20) PROPS="$(PROPS)" FUZZERS="$(if $(FUZZ_CAN),$(FUZZERS))" \
+	  bash tests/explore.sh
 
 clean:
 	rm -rf $(B)

@@ -22,8 +22,9 @@
    history: that is what lets the shrinker delete ops freely. It first replaces what it
    deletes by a sleep of the same simulated length, because failures are timing-bound.
 
-   Replay: --seed S runs exactly the history with seed S (a seed other than the case's
-   default one means "this history"); the failure report prints that command.
+   Replay: --seed S runs exactly the history with seed S; the failure report prints that
+   command. Exploration: --base B starts the random histories from a seed derived from B
+   (make explore draws B at random) instead of from the case name.
    Triage: TIDAL_PROP_SKIP=two_leaders,... turns the named checks off. */
 #ifndef PROP_COMMON_H
 #define PROP_COMMON_H
@@ -1042,7 +1043,9 @@ static int check_history(uint64_t seed, int do_shrink, run_result *out) {
     return 0;
 }
 
-static int seed_is_fixed(void) { return tt_seed() != tt_hash_name(tt_g.current); }
+/* --seed S (or TIDAL_SEED) means "exactly the history S"; --base B only moves where the
+   random histories start. */
+static int seed_is_fixed(void) { return tt_seed_fixed(); }
 
 static void print_stats(const char *const *names, const uint64_t *v) {
     int k;

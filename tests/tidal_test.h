@@ -10,7 +10,11 @@
    it, otherwise it is derived from the case name (fixed, so runs are reproducible). A
    failing check prints file:line and the one-line command that reruns that case with that
    seed. --filter <substr> runs a subset; --scale <n> multiplies property budgets
-   (tt_scale()). The last line is "N passed, N failed". Exit status 1 if anything failed.
+   (tt_scale()). --base <n> derives every case's seed from n and the case name instead of
+   the name alone, so a run explores seeds no fixed run tries (make explore draws n at
+   random); seeds are still printed, and a failure's reproduce line fixes the case's seed.
+   Only --seed or TIDAL_SEED counts as tt_seed_fixed(). The last line is "N passed, N
+   failed". Exit status 1 if anything failed.
 */
 #ifndef TIDAL_TEST_H
 #define TIDAL_TEST_H
@@ -44,12 +48,16 @@ typedef struct tt_state {
     int failed_checks;
     long scale;
     uint64_t rng;
+    int seed_fixed; /* --seed or TIDAL_SEED given: every case runs with exactly that seed */
+    int base_given; /* --base given: case seeds derive from base and the case name */
+    uint64_t base;
 } tt_state;
 
 static tt_state tt_g; /* the harness's only global: test programs are single-threaded */
 
 TT_UNUSED static uint64_t tt_seed(void) { return tt_g.seed; }
 TT_UNUSED static long tt_scale(void) { return tt_g.scale; }
+TT_UNUSED static int tt_seed_fixed(void) { return tt_g.seed_fixed; }
 
 /* splitmix64: the tests' random stream, seeded by the case seed. */
 TT_UNUSED static uint64_t tt_next(uint64_t *s) {
@@ -124,15 +132,24 @@ static int tt_main(int argc, char **argv, const tt_case *cases, int n) {
         } else if (!strcmp(argv[i], "--scale") && i + 1 < argc) {
             tt_g.scale = strtol(argv[++i], NULL, 0);
             if (tt_g.scale < 1) tt_g.scale = 1;
+        } else if (!strcmp(argv[i], "--base") && i + 1 < argc) {
+            tt_g.base = strtoull(argv[++i], NULL, 0);
+            tt_g.base_given = 1;
         } else {
-            fprintf(stderr, "usage: %s [--filter substr] [--seed n] [--scale n]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--filter substr] [--seed n] [--scale n] [--base n]\n",
+                    argv[0]);
             return 2;
         }
     }
     for (i = 0; i < n; i++) {
         if (filter && !strstr(cases[i].name, filter)) continue;
         tt_g.current = cases[i].name;
+        tt_g.seed_fixed = fixed_seed;
         tt_g.seed = fixed_seed ? seed : tt_hash_name(cases[i].name);
+        if (!fixed_seed && tt_g.base_given) { /* a fresh seed per base, still one per case */
+            uint64_t z = tt_g.seed ^ tt_g.base;
+            tt_g.seed = tt_next(&z);
+        }
         tt_g.rng = tt_g.seed;
         tt_g.failed_checks = 0;
         printf("[ run  ] %s seed=%" PRIu64 "\n", cases[i].name, tt_g.seed);
