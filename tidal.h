@@ -305,7 +305,12 @@ typedef struct tidal_signal_def {
     double half_life_s; /* > 0 and finite, unless permanent */
     uint32_t windows;   /* TIDAL_WINDOW_* bits; 0 = all */
     int permanent;      /* nonzero: no decay (score = sum of weights); half_life_s must be 0 */
-    int negative;       /* nonzero: a negative signal (skip, dislike): informational flag */
+    int negative;       /* nonzero: a negative signal type (skip, dislike). Schema metadata
+                           only: it changes no score, count, window, ranking or check, and
+                           it is not in the schema fingerprint. tidal keeps it with the
+                           schema so a tool that reads the schema back can tell negative
+                           types apart; what a skip means for ranking is the host's to say
+                           (e.g. a profile term with a negative weight). */
 } tidal_signal_def;
 
 typedef struct tidal_profile_term {
@@ -576,7 +581,9 @@ TIDAL_API tidal_result tidal_signal_write(tidal_db *db, const tidal_signal *s,
                                           tidal_receipt *receipt);
 
 /* Sets (value != NULL) or deletes (value == NULL) an attribute of an entity; last writer
-   wins by HLC. The item attribute "creator" (decimal entity id) drives mute/block. */
+   wins by HLC. The item attribute "creator" (decimal entity id) drives mute/block: its
+   value must be a nonzero u64 in plain decimal digits ("42"; not "alice", "0", "042",
+   "+42" or " 42"), else TIDAL_ERR_INVALID. */
 TIDAL_API tidal_result tidal_attr_set(tidal_db *db, uint32_t tenant, tidal_id entity,
                                       const char *key, const char *value,
                                       tidal_receipt *receipt);
@@ -1022,10 +1029,12 @@ TIDAL_API tidal_result tidal_retrieve_gather(tidal_db *const *shards, uint32_t n
 /* Incremental BLAKE3 hasher. Zero-copy, no allocation; about 1.8 KB.
  * All fields are private; use the functions below. A hasher may be copied
  * with memcpy/assignment to fork a partial hash.
- * NOTE: the type is the struct tag `struct tidal_blake3` (no typedef): in C
- * a typedef named tidal_blake3 would clash with the one-shot function
- * tidal_blake3() below (same ordinary-identifier namespace), the same way
- * POSIX has both `struct stat` and stat(). */
+ * NOTE: the struct tag is `struct tidal_blake3`, and the type name to declare
+ * one with is tidal_blake3_hasher (`tidal_blake3_hasher h;`, in C and C++).
+ * A typedef named tidal_blake3 would clash with the one-shot function
+ * tidal_blake3() below (same ordinary-identifier namespace), and in C++ the
+ * function hides the bare tag, so `tidal_blake3 h;` does not compile there;
+ * `struct tidal_blake3 h;` works in both, like POSIX's `struct stat`. */
 struct tidal_blake3 {
     uint32_t key[8];             /* key words (IV unless keyed/derive mode) */
     uint32_t cv[8];              /* chaining value of the current chunk */
@@ -1038,6 +1047,7 @@ struct tidal_blake3 {
     uint8_t  pad_;
     uint32_t flags;              /* mode flags (keyed / derive-key) */
 };
+typedef struct tidal_blake3 tidal_blake3_hasher; /* the hasher's type name, C and C++ */
 
 /* tidal_blake3_init: start a plain (unkeyed) BLAKE3 hash.
  *   h: hasher to initialise (must not be NULL); any previous state is lost.
@@ -1607,6 +1617,18 @@ static tidal_result tidal__err(tidal_db *db, tidal_result r, const char *fmt, ..
 
 static void tidal__ok(tidal_db *db) {
     if (db) db->errmsg[0] = 0;
+}
+
+/* tidal__err for entry points that take a const handle: the message is the one thing they
+   change (the handle itself is never a const object: tidal_db_open allocated it). */
+static tidal_result tidal__err_const(const tidal_db *cdb, tidal_result r, const char *fmt, ...) {
+    tidal_db *db = (tidal_db *)(uintptr_t)cdb;
+    va_list ap;
+    TIDAL_ASSERT(db && fmt);
+    va_start(ap, fmt);
+    vsnprintf(db->errmsg, sizeof db->errmsg, fmt, ap);
+    va_end(ap);
+    return r;
 }
 
 /* Every result code is >= TIDAL_RESULT_MIN_ (the header derives it from the list). */
@@ -3205,6 +3227,14 @@ static tidal_id tidal__parse_id(const char *s, uint32_t len) {
         v = v * 10 + (uint64_t)(s[i] - '0');
     }
     return v;
+}
+
+/* A value the "creator" attribute may take: a decimal entity id, 1..UINT64_MAX, digits
+   only (no sign, space or leading zero), which tidal__parse_id reads back exactly. */
+static int tidal__creator_ok(const char *s, size_t len) {
+    TIDAL_ASSERT(s != NULL);
+    if (len == 0 || s[0] == '0') return 0;
+    return tidal__parse_id(s, (uint32_t)len) != 0;
 }
 
 /* LWW register per (entity, key): the higher HLC wins; a tombstone is a value too. */
@@ -5506,8 +5536,9 @@ TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db) {
     }
     db->stats.snapshot_lsn = h.lsn;
     tidal__snap_retire(db);
+    if (db->fatal) return TIDAL_ERR_FATAL; /* retire said which file and why */
     tidal__ok(db);
-    return db->fatal ? TIDAL_ERR_FATAL : TIDAL_OK;
+    return TIDAL_OK;
 }
 
 static void tidal__retire_fn(void *ctx, const char *name) {
@@ -5543,7 +5574,8 @@ static void tidal__snap_retire(tidal_db *db) {
     if (env->dir_list(env->user, db->path, tidal__retire_fn, &d) != TIDAL_OK) return;
     for (i = 0; i < d.n_snaps && r == TIDAL_OK; i++) {
         tidal__seg_name(db, old[i], "snap", name, sizeof name);
-        r = env->file_remove(env->user, name);
+        if ((r = env->file_remove(env->user, name)) != TIDAL_OK && r != TIDAL_ERR_NOT_FOUND)
+            r = tidal__io_err(db, r, "remove", name);
     }
     /* Segment i covers [segs[i], segs[i+1]); removable when that range ends at or below
        the older snapshot. The active segment is never removed. */
@@ -5551,15 +5583,18 @@ static void tidal__snap_retire(tidal_db *db) {
         tidal__seg_name(db, db->segs[drop], "log", name, sizeof name);
         r = env->file_remove(env->user, name);
         if (r == TIDAL_OK || r == TIDAL_ERR_NOT_FOUND) drop++, r = TIDAL_OK;
+        else r = tidal__io_err(db, r, "remove", name);
     }
     if (drop) {
         memmove(db->segs, db->segs + drop, sizeof(uint64_t) * (db->n_segs - drop));
         db->n_segs -= drop;
     }
-    if (r == TIDAL_OK && (drop || d.n_snaps)) r = env->dir_sync(env->user, db->path);
+    if (r == TIDAL_OK && (drop || d.n_snaps) && (r = env->dir_sync(env->user, db->path)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "sync directory", db->path);
     if (r != TIDAL_OK && r != TIDAL_ERR_NOT_FOUND) {
         db->fatal = 1;
-        tidal__err(db, r, "removing old files failed (%s)", tidal_strerror(r));
+        tidal__err_wrap(db, r, "snapshot written, but removing old files failed, the handle "
+                        "must be reopened");
     }
 }
 
@@ -6452,13 +6487,15 @@ TIDAL_API void tidal_db_stats_get(const tidal_db *db, tidal_db_stats *out) {
 
 TIDAL_API tidal_result tidal_signal_type(const tidal_db *db, const char *name, uint32_t *type) {
     uint32_t i;
-    if (!db || !name || !type) return TIDAL_ERR_INVALID;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!name || !type)
+        return tidal__err_const(db, TIDAL_ERR_INVALID, "signal type: %s is NULL", name ? "type" : "name");
     for (i = 0; i < db->n_sig; i++)
         if (!strcmp(db->sig[i].name, name)) {
             *type = i;
             return TIDAL_OK;
         }
-    return TIDAL_ERR_NOT_FOUND;
+    return tidal__err_const(db, TIDAL_ERR_NOT_FOUND, "signal type '%.64s' is not in the schema", name);
 }
 
 static int64_t tidal__now(tidal_db *db) { return db->env->clock_wall_ns(db->env->user); }
@@ -6847,6 +6884,9 @@ TIDAL_API tidal_result tidal_attr_set(tidal_db *db, uint32_t tenant, tidal_id en
         return tidal__err(db, TIDAL_ERR_INVALID, "attribute key: 1..%d of [A-Za-z0-9_.-]", TIDAL_NAME_MAX);
     if (value && (vl = tidal__strnlen(value, TIDAL_VALUE_MAX)) > TIDAL_VALUE_MAX)
         return tidal__err(db, TIDAL_ERR_INVALID, "attribute value longer than %d", TIDAL_VALUE_MAX);
+    if (value && !strcmp(key, "creator") && !tidal__creator_ok(value, vl))
+        return tidal__err(db, TIDAL_ERR_INVALID, "attribute creator: '%.40s' is not an entity id "
+                          "(a nonzero decimal u64 such as \"42\")", value);
     {
         const tidal__entity *e = tidal__ent_find(db, tenant, entity);
         uint32_t k = tidal__str_find(db, key, (uint32_t)strlen(key));
@@ -9172,7 +9212,8 @@ TIDAL_API tidal_result tidal_event_import(tidal_db *db, const void *event, size_
 }
 
 TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_status *out) {
-    if (!db || !out) return TIDAL_ERR_INVALID;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!out) return tidal__err_const(db, TIDAL_ERR_INVALID, "node status: out is NULL");
     memset(out, 0, sizeof *out);
     out->role = !db->n_rep ? TIDAL_ROLE_NONE : tidal__rep_leading(db) ? TIDAL_ROLE_LEADER : TIDAL_ROLE_FOLLOWER;
     out->epoch = db->epoch;
