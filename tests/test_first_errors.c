@@ -375,6 +375,9 @@ static void t_sim_faults_everywhere(void) {
     TT_CHECK(io > (int)total);
 }
 
+/* Env version 2 and the hasher's type name came with issue 11: the guards let the other
+   cases build against the base commit, to show that they fail there. */
+#if TIDAL_ENV_VERSION >= 2
 /* A wrapper of the POSIX env whose fail_at-th file call fails with errno err (the real
    calls and error_text are the POSIX env's): the message must carry strerror(err), so
    nothing between the failure and tidal's query of error_text may disturb errno. */
@@ -530,6 +533,7 @@ static void t_posix_errno_everywhere(void) {
     printf("  %ld env calls, %d I/O errors checked\n", total, io);
     TT_CHECK(io >= total / 2);
 }
+#endif
 
 /* A path that is a regular file: refused with a message naming it and the OS's reason. */
 static void t_path_is_a_file(void) {
@@ -688,6 +692,7 @@ static void t_creator_is_an_entity_id(void) {
     tidal_db_close(db);
 }
 
+#if TIDAL_ENV_VERSION >= 2
 /* The hasher's type name declares one in C as in C++ (tests/matrix/decl.cpp). */
 static void t_blake3_type_name(void) {
     tidal_blake3_hasher h;
@@ -698,13 +703,16 @@ static void t_blake3_type_name(void) {
     tidal_blake3("abc", 3, b);
     TT_CHECK(memcmp(a, b, 32) == 0);
 }
+#endif
 
 static const tt_case tt_cases[] = {
     TT_CASE(t_walk_bad_arguments),    TT_CASE(t_walk_open),
-    TT_CASE(t_sim_faults_everywhere), TT_CASE(t_posix_errno_everywhere),
+    TT_CASE(t_sim_faults_everywhere),
+#if TIDAL_ENV_VERSION >= 2
+    TT_CASE(t_posix_errno_everywhere), TT_CASE(t_blake3_type_name),
+#endif
     TT_CASE(t_path_is_a_file),        TT_CASE(t_result_min_is_lowest),
     TT_CASE(t_creator_is_an_entity_id), TT_CASE(t_alloc_failures_say_so),
-    TT_CASE(t_blake3_type_name),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
