@@ -85,11 +85,18 @@
    6. Idempotency. A write that carries a client key and sequence number gets an
       event id derived from (tenant, key, seq): a retry is a no-op within the
       idempotency window (default 24 h of event time).
-   7. Env. Every clock read, random draw and file operation goes through the
-      tidal_env vtable given at open (default: POSIX). The simulator swaps it.
+   7. Env. Every clock read, random draw, file operation and the directory lock goes
+      through the tidal_env vtable given at open (default: POSIX). The simulator swaps
+      it. One handle per database directory: open takes an exclusive lock on it (POSIX:
+      flock on <path>/LOCK, dropped by the kernel if the process dies) and a second open,
+      from this process or another, fails with TIDAL_ERR_LOCKED naming the path and the
+      holder's pid.
    8. Errors. Every function returns tidal_result (0 = TIDAL_OK, errors < 0);
       tidal_strerror() names the code, tidal_errmsg(db) gives the detail of the last
-      error on that handle. A rejected call changes nothing.
+      error on that handle (never empty after an error return on a handle); an I/O
+      error's detail names the operation, the file and the OS's reason ("fsync
+      db/wal-0000-0000-0000000000000001.log: Input/output error"). A rejected call
+      changes nothing.
    9. Threading. A tidal_db has no internal threads and no locks. Calls on one handle
       must be serialized by the host (wrap it in your own mutex); distinct handles
       are independent.
@@ -425,7 +432,9 @@ TIDAL_API tidal_result tidal_db_open_msg(const tidal_config *cfg, tidal_db **out
                                          size_t cap);
 
 /* Commits a pending batch (best effort: call tidal_db_commit() first to learn whether it
-   became durable), closes files and frees everything the handle owns. NULL is a no-op. */
+   became durable), closes files, releases the directory lock (a failed handle holds it
+   until closed: close it before reopening) and frees everything the handle owns. NULL is
+   a no-op. */
 TIDAL_API void tidal_db_close(tidal_db *db);
 
 /* Detail of the last error on this handle ("" if none). Valid until the next call. */
@@ -4623,8 +4632,10 @@ static tidal_result tidal__commit(tidal_db *db) {
         tidal__seg_name(db, first, "log", name, sizeof name);
         r = env->file_open(env->user, name, TIDAL_OPEN_READ | TIDAL_OPEN_WRITE | TIDAL_OPEN_CREATE, &db->seg);
         if (r != TIDAL_OK) r = tidal__io_err(db, r, "open", name);
-        else if ((r = env->file_truncate(env->user, db->seg, 0)) != TIDAL_OK) r = tidal__io_err(db, r, "truncate", name);
-        else if ((r = env->dir_sync(env->user, db->path)) != TIDAL_OK) r = tidal__io_err(db, r, "sync directory", db->path);
+        else if ((r = env->file_truncate(env->user, db->seg, 0)) != TIDAL_OK)
+            r = tidal__io_err(db, r, "truncate", name);
+        else if ((r = env->dir_sync(env->user, db->path)) != TIDAL_OK)
+            r = tidal__io_err(db, r, "sync directory", db->path);
         if (r != TIDAL_OK) goto fail;
         db->segs[db->n_segs++] = first;
         db->seg_size = 0;
@@ -5589,7 +5600,7 @@ static void tidal__snap_retire(tidal_db *db) {
         memmove(db->segs, db->segs + drop, sizeof(uint64_t) * (db->n_segs - drop));
         db->n_segs -= drop;
     }
-    if (r == TIDAL_OK && (drop || d.n_snaps) && (r = env->dir_sync(env->user, db->path)) != TIDAL_OK)
+    if (r == TIDAL_OK && (drop || d.n_snaps) && (r = env->dir_sync(env->user, db->path)))
         r = tidal__io_err(db, r, "sync directory", db->path);
     if (r != TIDAL_OK && r != TIDAL_ERR_NOT_FOUND) {
         db->fatal = 1;
@@ -5730,14 +5741,16 @@ static tidal_result tidal__recover(tidal_db *db) {
     if (r != TIDAL_OK) return tidal__io_err(db, r, "create directory", db->path);
     d.segs = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * d.cap);
     d.snaps = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * d.cap);
-    if (!d.segs || !d.snaps) r = tidal__err(db, TIDAL_ERR_NOMEM, "open %s: no memory to list it", db->path);
-    if (r == TIDAL_OK && (r = env->dir_list(env->user, db->path, tidal__dirscan_fn, &d)) != TIDAL_OK)
+    if (!d.segs || !d.snaps)
+        r = tidal__err(db, TIDAL_ERR_NOMEM, "open %s: no memory to list it", db->path);
+    if (r == TIDAL_OK && (r = env->dir_list(env->user, db->path, tidal__dirscan_fn, &d)))
         r = tidal__io_err(db, r, "list directory", db->path);
     if (r == TIDAL_OK && d.foreign)
         r = tidal__err(db, TIDAL_ERR_INVALID, "%s holds files of another node", db->path);
     if (r == TIDAL_OK && d.overflow) r = tidal__err(db, TIDAL_ERR_LIMIT, "%s: too many files", db->path);
     for (i = 0; r == TIDAL_OK && i < d.n_tmp; i++)
-        if ((r = env->file_remove(env->user, d.tmp[i])) != TIDAL_OK) r = tidal__io_err(db, r, "remove", d.tmp[i]);
+        if ((r = env->file_remove(env->user, d.tmp[i])) != TIDAL_OK)
+            r = tidal__io_err(db, r, "remove", d.tmp[i]);
     if (r == TIDAL_OK && d.n_tmp && (r = env->dir_sync(env->user, db->path)) != TIDAL_OK)
         r = tidal__io_err(db, r, "sync directory", db->path);
     if (r == TIDAL_OK) r = tidal__recover_snapshot(db, &d);
@@ -6489,13 +6502,15 @@ TIDAL_API tidal_result tidal_signal_type(const tidal_db *db, const char *name, u
     uint32_t i;
     if (!db) return TIDAL_ERR_INVALID;
     if (!name || !type)
-        return tidal__err_const(db, TIDAL_ERR_INVALID, "signal type: %s is NULL", name ? "type" : "name");
+        return tidal__err_const(db, TIDAL_ERR_INVALID, "signal type: %s is NULL",
+                                name ? "type" : "name");
     for (i = 0; i < db->n_sig; i++)
         if (!strcmp(db->sig[i].name, name)) {
             *type = i;
             return TIDAL_OK;
         }
-    return tidal__err_const(db, TIDAL_ERR_NOT_FOUND, "signal type '%.64s' is not in the schema", name);
+    return tidal__err_const(db, TIDAL_ERR_NOT_FOUND, "signal type '%.64s' is not in the schema",
+                            name);
 }
 
 static int64_t tidal__now(tidal_db *db) { return db->env->clock_wall_ns(db->env->user); }
@@ -8097,15 +8112,21 @@ static tidal_result tidal__meta_save(tidal_db *db) {
     tidal__meta_name(db, tmp, sizeof tmp, 1);
     tidal__meta_name(db, fin, sizeof fin, 0);
     r = env->file_open(env->user, tmp, TIDAL_OPEN_READ | TIDAL_OPEN_WRITE | TIDAL_OPEN_CREATE, &f);
-    if (r == TIDAL_OK) r = env->file_truncate(env->user, f, 0);
-    if (r == TIDAL_OK) r = env->file_write(env->user, f, 0, b, sizeof b);
-    if (r == TIDAL_OK) r = env->file_sync(env->user, f);
+    if (r != TIDAL_OK) r = tidal__io_err(db, r, "open", tmp);
+    else if ((r = env->file_truncate(env->user, f, 0)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "truncate", tmp);
+    else if ((r = env->file_write(env->user, f, 0, b, sizeof b)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "write", tmp);
+    else if ((r = env->file_sync(env->user, f)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "fsync", tmp);
     if (f) env->file_close(env->user, f);
-    if (r == TIDAL_OK) r = env->file_rename(env->user, tmp, fin);
-    if (r == TIDAL_OK) r = env->dir_sync(env->user, db->path);
+    if (r == TIDAL_OK && (r = env->file_rename(env->user, tmp, fin)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "rename", tmp);
+    if (r == TIDAL_OK && (r = env->dir_sync(env->user, db->path)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "sync directory", db->path);
     if (r != TIDAL_OK) {
         db->fatal = 1;
-        return tidal__err(db, r, "saving epoch failed (%s); the handle must be reopened", tidal_strerror(r));
+        return tidal__err_wrap(db, r, "saving epoch failed, the handle must be reopened");
     }
     return TIDAL_OK;
 }

@@ -88,8 +88,9 @@
        Then every current image becomes its new durable image, the current namespace
        becomes the durable one, inodes no durable name points at are freed (a file whose
        create did not survive is gone, even if its data was synced), every handle becomes
-       invalid, every directory lock is dropped (dir_lock), and the disk is DOWN. Nothing else is lost: synced data under a durable
-       name always survives bit for bit.
+       invalid, every directory lock is dropped (dir_lock), and the disk is DOWN.
+       Nothing else is lost: synced data under a durable name always survives bit for
+       bit.
    F5. Down and restart. While down every file operation fails and changes nothing:
        reads (file_open without CREATE, file_read, file_size, dir_list) with
        TIDAL_ERR_IO_READ; writes (file_open with CREATE, file_write, file_truncate,

@@ -623,9 +623,10 @@ static int alloc_scenario(const tidal_config *cfg) {
         CALL(tidal_session_signal(db, sid, 1, &s, NULL));
         CALL(tidal_session_note(db, 0, sid, 2, "note", NULL));
     }
-    CALL(tidal_retrieve_text(db, "RETRIEVE items SIGNAL view FOR USER 101 UNSEEN WHERE color=red LIMIT 8",
-                             hits, 8, &n, NULL));
-    CALL(tidal_retrieve_text(db, "RETRIEVE items PROFILE hot COHORT locale:en LIMIT 8", hits, 8, &n, NULL));
+    CALL(tidal_retrieve_text(db, "RETRIEVE items SIGNAL view FOR USER 101 UNSEEN "
+                                 "WHERE color=red LIMIT 8", hits, 8, &n, NULL));
+    CALL(tidal_retrieve_text(db, "RETRIEVE items PROFILE hot COHORT locale:en LIMIT 8", hits, 8,
+                             &n, NULL));
     CALL(tidal_db_digest(db, TIDAL_ALL_TENANTS, dig));
     CALL(tidal_tenant_export(db, 0, NULL, 0, &len) == TIDAL_ERR_LIMIT ? TIDAL_OK : r);
 #undef CALL
@@ -663,7 +664,7 @@ static void t_alloc_failures_say_so(void) {
 static void t_result_min_is_lowest(void) {
     int v, lowest = 0;
     for (v = -1000; v <= 0; v++)
-        if (strcmp(tidal_strerror((tidal_result)v), "unknown result")) lowest = v < lowest ? v : lowest;
+        if (strcmp(tidal_strerror((tidal_result)v), "unknown result") && v < lowest) lowest = v;
     TT_EQ_INT(TIDAL_RESULT_MIN_, lowest);
     for (v = lowest; v < 0; v++) /* no gap: MIN_..-1 all named */
         TT_CHECKF(strcmp(tidal_strerror((tidal_result)v), "unknown result"), "gap at %d", v);
