@@ -277,8 +277,10 @@ typedef struct tidal_env {
 /* The POSIX env: real clocks, /dev/urandom, files; message_send fails. dir_lock is flock()
    on a file named LOCK in the directory (created, holding the holder's pid in decimal):
    flock locks belong to one open file description, so two handles in one process conflict
-   too, and the kernel drops the lock when the holder dies (kill -9 included). Local file
-   systems only: flock over NFS may not exclude another machine. Never NULL. */
+   too, and the kernel drops the lock when the holder dies (kill -9 included). A child
+   forked while a handle is open shares that descriptor (and so the lock) until it exits
+   or execs (the descriptor is close-on-exec). Local file systems only: flock over NFS may
+   not exclude another machine. Never NULL. */
 TIDAL_API const tidal_env *tidal_env_posix(void);
 
 /* Runtime allocator: wins over TIDAL_MALLOC & co. free/realloc get the old size. */
