@@ -1671,8 +1671,8 @@ static tidal_result tidal__io_err(tidal_db *db, tidal_result r, const char *op, 
     return tidal__err(db, r, "%s %s: %s", op, path, os[0] ? os : tidal_strerror(r));
 }
 
-/* Puts a context before the message already recorded: "<context>: <message>" (the
-   message alone is kept when the context does not fit). Returns r. */
+/* Puts a context before the message already recorded: "<context>: <message>" ("<context>
+   (<result text>)" when none was), cut at the end if it does not fit. Returns r. */
 static tidal_result tidal__err_wrap(tidal_db *db, tidal_result r, const char *fmt, ...) {
     char was[sizeof db->errmsg], ctx[sizeof db->errmsg];
     va_list ap;
