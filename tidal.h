@@ -85,11 +85,18 @@
    6. Idempotency. A write that carries a client key and sequence number gets an
       event id derived from (tenant, key, seq): a retry is a no-op within the
       idempotency window (default 24 h of event time).
-   7. Env. Every clock read, random draw and file operation goes through the
-      tidal_env vtable given at open (default: POSIX). The simulator swaps it.
+   7. Env. Every clock read, random draw, file operation and the directory lock goes
+      through the tidal_env vtable given at open (default: POSIX). The simulator swaps
+      it. One handle per database directory: open takes an exclusive lock on it (POSIX:
+      flock on <path>/LOCK, dropped by the kernel if the process dies) and a second open,
+      from this process or another, fails with TIDAL_ERR_LOCKED naming the path and the
+      holder's pid.
    8. Errors. Every function returns tidal_result (0 = TIDAL_OK, errors < 0);
       tidal_strerror() names the code, tidal_errmsg(db) gives the detail of the last
-      error on that handle. A rejected call changes nothing.
+      error on that handle (never empty after an error return on a handle); an I/O
+      error's detail names the operation, the file and the OS's reason ("fsync
+      db/wal-0000-0000-0000000000000001.log: Input/output error"). A rejected call
+      changes nothing.
    9. Threading. A tidal_db has no internal threads and no locks. Calls on one handle
       must be serialized by the host (wrap it in your own mutex); distinct handles
       are independent.
@@ -168,13 +175,19 @@ extern "C" {
     X(TIDAL_ERR_FUTURE, -19, "event time too far in the future")                           \
     X(TIDAL_ERR_SESSION_ENDED, -20, "session has ended")                                \
     X(TIDAL_ERR_MOVED, -21, "tenant moved or moving: refresh its placement")              \
+    X(TIDAL_ERR_LOCKED, -22, "database directory is held by another open handle")       \
     X(TIDAL_PENDING, 1, "pending: not yet acknowledged at that level")
 
+/* TIDAL_RESULT_MIN_ is derived from the list: minus the number of error codes. That is the
+   lowest code exactly when the errors are -1..-N without a gap, which the implementation
+   checks at compile time (every code >= TIDAL_RESULT_MIN_, and tidal_strerror's switch
+   refuses duplicates), so adding a code can never leave it stale. */
+#define TIDAL__RESULT_NEG(name, value, text) +((value) < 0)
 typedef enum tidal_result {
 #define TIDAL__RESULT_ENUM(name, value, text) name = value,
     TIDAL_RESULTS(TIDAL__RESULT_ENUM)
 #undef TIDAL__RESULT_ENUM
-    TIDAL_RESULT_MIN_ = -20
+    TIDAL_RESULT_MIN_ = -(0 TIDAL_RESULTS(TIDAL__RESULT_NEG))
 } tidal_result;
 
 /* Returns a static, human-readable name for a result code ("unknown result" if none). */
@@ -208,7 +221,12 @@ typedef struct tidal_node_ref {
 
 /* ---- Env: every side effect goes through this vtable ---------------------------------- */
 
-#define TIDAL_ENV_VERSION 1u
+/* Version 2 appended dir_lock, dir_unlock and error_text. An env of version 1 (built against
+   an older tidal.h, so its struct ends at message_send) is still accepted: its directory is
+   NOT locked (the host must then keep to one handle per directory itself) and I/O error
+   messages carry tidal_strerror()'s text instead of the OS's. From version 2 on, dir_lock
+   and dir_unlock are required for a database with a path; error_text may be NULL. */
+#define TIDAL_ENV_VERSION 2u
 
 /* File open flags. */
 #define TIDAL_OPEN_READ 1u
@@ -241,9 +259,30 @@ typedef struct tidal_env {
     /* Messages to another node; the env delivers them (or not) later. */
     tidal_result (*message_send)(void *user, tidal_node_ref to, const void *bytes,
                                  size_t len);
+    /* ---- version 2 ---- */
+    /* Takes an exclusive lock on the existing directory path for one open database; it
+       holds until dir_unlock(*lock) or until the holding process dies. A second dir_lock of
+       the same directory, from this process or another, fails with TIDAL_ERR_LOCKED and
+       sets *holder to the holder's process id when known, else 0. Other failures: a
+       TIDAL_ERR_IO_* code. *lock is never NULL on TIDAL_OK. */
+    tidal_result (*dir_lock)(void *user, const char *path, void **lock, uint64_t *holder);
+    /* Releases a lock from dir_lock. Always safe; a no-op on a lock that is gone already
+       (e.g. dropped by a simulated crash). */
+    void (*dir_unlock)(void *user, void *lock);
+    /* Writes into buf (cap > 0 bytes, always NUL-terminated) the OS's text for why the
+       LAST env call that failed on this thread failed (POSIX: strerror(errno)), or "" when
+       there is none. tidal calls it right after the failing call, before any other env
+       call, so the env only has to keep that one error (errno) intact until then. */
+    void (*error_text)(void *user, char *buf, size_t cap);
 } tidal_env;
 
-/* The POSIX env: real clocks, /dev/urandom, files; message_send fails. Never NULL. */
+/* The POSIX env: real clocks, /dev/urandom, files; message_send fails. dir_lock is flock()
+   on a file named LOCK in the directory (created, holding the holder's pid in decimal):
+   flock locks belong to one open file description, so two handles in one process conflict
+   too, and the kernel drops the lock when the holder dies (kill -9 included). A child
+   forked while a handle is open shares that descriptor (and so the lock) until it exits
+   or execs (the descriptor is close-on-exec). Local file systems only: flock over NFS may
+   not exclude another machine. Never NULL. */
 TIDAL_API const tidal_env *tidal_env_posix(void);
 
 /* Runtime allocator: wins over TIDAL_MALLOC & co. free/realloc get the old size. */
@@ -277,7 +316,12 @@ typedef struct tidal_signal_def {
     double half_life_s; /* > 0 and finite, unless permanent */
     uint32_t windows;   /* TIDAL_WINDOW_* bits; 0 = all */
     int permanent;      /* nonzero: no decay (score = sum of weights); half_life_s must be 0 */
-    int negative;       /* nonzero: a negative signal (skip, dislike): informational flag */
+    int negative;       /* nonzero: a negative signal type (skip, dislike). Schema metadata
+                           only: it changes no score, count, window, ranking or check, and
+                           it is not in the schema fingerprint. tidal keeps it with the
+                           schema so a tool that reads the schema back can tell negative
+                           types apart; what a skip means for ranking is the host's to say
+                           (e.g. a profile term with a negative weight). */
 } tidal_signal_def;
 
 typedef struct tidal_profile_term {
@@ -373,8 +417,15 @@ typedef struct tidal_config {
 typedef struct tidal_db tidal_db;
 
 /* Opens a database. cfg is copied (strings included); *out receives the handle.
+   With a path, open first takes the env's exclusive lock on the directory (DESIGN 4.3: one
+   handle per database directory; two writers on one log lose data), held until
+   tidal_db_close(). Ephemeral databases (no path) take no lock.
    Errors: TIDAL_ERR_INVALID (NULL args), TIDAL_ERR_SCHEMA (bad schema; the message names
-   the field), TIDAL_ERR_NOMEM. On error *out is NULL. */
+   the field), TIDAL_ERR_NOMEM, TIDAL_ERR_LOCKED (another handle, in this process or
+   another, has the directory open: the message names the path and the holder's pid when
+   the env knows it), TIDAL_ERR_IO_* (the message names the operation, the file and the
+   OS's error text, e.g. "open db/wal-0000-0000-0000000000000001.log: Permission denied").
+   On error *out is NULL. */
 TIDAL_API tidal_result tidal_db_open(const tidal_config *cfg, tidal_db **out);
 
 /* Like tidal_db_open; on failure also writes the detail into msg (cap bytes, NUL-ended),
@@ -385,7 +436,9 @@ TIDAL_API tidal_result tidal_db_open_msg(const tidal_config *cfg, tidal_db **out
                                          size_t cap);
 
 /* Commits a pending batch (best effort: call tidal_db_commit() first to learn whether it
-   became durable), closes files and frees everything the handle owns. NULL is a no-op. */
+   became durable), closes files, releases the directory lock (a failed handle holds it
+   until closed: close it before reopening) and frees everything the handle owns. NULL is
+   a no-op. */
 TIDAL_API void tidal_db_close(tidal_db *db);
 
 /* Detail of the last error on this handle ("" if none). Valid until the next call. */
@@ -541,7 +594,9 @@ TIDAL_API tidal_result tidal_signal_write(tidal_db *db, const tidal_signal *s,
                                           tidal_receipt *receipt);
 
 /* Sets (value != NULL) or deletes (value == NULL) an attribute of an entity; last writer
-   wins by HLC. The item attribute "creator" (decimal entity id) drives mute/block. */
+   wins by HLC. The item attribute "creator" (decimal entity id) drives mute/block: its
+   value must be a nonzero u64 in plain decimal digits ("42"; not "alice", "0", "042",
+   "+42" or " 42"), else TIDAL_ERR_INVALID. */
 TIDAL_API tidal_result tidal_attr_set(tidal_db *db, uint32_t tenant, tidal_id entity,
                                       const char *key, const char *value,
                                       tidal_receipt *receipt);
@@ -987,10 +1042,12 @@ TIDAL_API tidal_result tidal_retrieve_gather(tidal_db *const *shards, uint32_t n
 /* Incremental BLAKE3 hasher. Zero-copy, no allocation; about 1.8 KB.
  * All fields are private; use the functions below. A hasher may be copied
  * with memcpy/assignment to fork a partial hash.
- * NOTE: the type is the struct tag `struct tidal_blake3` (no typedef): in C
- * a typedef named tidal_blake3 would clash with the one-shot function
- * tidal_blake3() below (same ordinary-identifier namespace), the same way
- * POSIX has both `struct stat` and stat(). */
+ * NOTE: the struct tag is `struct tidal_blake3`, and the type name to declare
+ * one with is tidal_blake3_hasher (`tidal_blake3_hasher h;`, in C and C++).
+ * A typedef named tidal_blake3 would clash with the one-shot function
+ * tidal_blake3() below (same ordinary-identifier namespace), and in C++ the
+ * function hides the bare tag, so `tidal_blake3 h;` does not compile there;
+ * `struct tidal_blake3 h;` works in both, like POSIX's `struct stat`. */
 struct tidal_blake3 {
     uint32_t key[8];             /* key words (IV unless keyed/derive mode) */
     uint32_t cv[8];              /* chaining value of the current chunk */
@@ -1003,6 +1060,7 @@ struct tidal_blake3 {
     uint8_t  pad_;
     uint32_t flags;              /* mode flags (keyed / derive-key) */
 };
+typedef struct tidal_blake3 tidal_blake3_hasher; /* the hasher's type name, C and C++ */
 
 /* tidal_blake3_init: start a plain (unkeyed) BLAKE3 hash.
  *   h: hasher to initialise (must not be NULL); any previous state is lost.
@@ -1360,6 +1418,7 @@ typedef struct tidal__vv {
 struct tidal_db {
     tidal_allocator alloc;
     const tidal_env *env;
+    void *dir_lock; /* the env's lock on path while open; NULL: none (no path, or a v1 env) */
     tidal_node_ref node;
     uint32_t incarnation;
     uint64_t local_seq;
@@ -1489,7 +1548,7 @@ struct tidal_db {
     void (*tap)(void *ctx, const struct tidal__event *ev);
     void *tap_ctx;
     tidal_db_stats stats;
-    char errmsg[256];
+    char errmsg[512]; /* room for a context, an operation, a full path and the OS's text */
 };
 
 // >>util
@@ -1571,6 +1630,61 @@ static tidal_result tidal__err(tidal_db *db, tidal_result r, const char *fmt, ..
 
 static void tidal__ok(tidal_db *db) {
     if (db) db->errmsg[0] = 0;
+}
+
+/* tidal__err for entry points that take a const handle: the message is the one thing they
+   change (the handle itself is never a const object: tidal_db_open allocated it). */
+static tidal_result tidal__err_const(const tidal_db *cdb, tidal_result r, const char *fmt, ...) {
+    tidal_db *db = (tidal_db *)(uintptr_t)cdb;
+    va_list ap;
+    TIDAL_ASSERT(db && fmt);
+    va_start(ap, fmt);
+    vsnprintf(db->errmsg, sizeof db->errmsg, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+/* Every result code is >= TIDAL_RESULT_MIN_ (the header derives it from the list). */
+#define TIDAL__RESULT_MIN_CHECK(name, value, text) \
+    TIDAL__STATIC_ASSERT(result_min_##name, (value) >= TIDAL_RESULT_MIN_);
+TIDAL_RESULTS(TIDAL__RESULT_MIN_CHECK)
+#undef TIDAL__RESULT_MIN_CHECK
+TIDAL__STATIC_ASSERT(result_min_is_locked, TIDAL_RESULT_MIN_ == TIDAL_ERR_LOCKED);
+
+/* The env's text for why the env call that just failed failed (the OS's errno text under
+   POSIX), or "" when the env has none (a version-1 env, or no error_text method). */
+static void tidal__os_text(const tidal_db *db, char *buf, size_t cap) {
+    const tidal_env *env = db->env;
+    TIDAL_ASSERT(buf && cap > 0);
+    buf[0] = 0;
+    if (env && env->version >= 2 && env->error_text) env->error_text(env->user, buf, cap);
+    buf[cap - 1] = 0;
+}
+
+/* Records a failed env call as "<op> <path>: <OS text>" (tidal_strerror(r) when the env
+   gives no text), e.g. "open db/wal-0000-0000-0000000000000001.log: Permission denied".
+   Call it right after the failing call, before any other env call, so the OS text is this
+   failure's. Returns r. */
+static tidal_result tidal__io_err(tidal_db *db, tidal_result r, const char *op, const char *path) {
+    char os[160];
+    TIDAL_ASSERT(db && op && path);
+    TIDAL_ASSERT(r != TIDAL_OK);
+    tidal__os_text(db, os, sizeof os);
+    return tidal__err(db, r, "%s %s: %s", op, path, os[0] ? os : tidal_strerror(r));
+}
+
+/* Puts a context before the message already recorded: "<context>: <message>" ("<context>
+   (<result text>)" when none was), cut at the end if it does not fit. Returns r. */
+static tidal_result tidal__err_wrap(tidal_db *db, tidal_result r, const char *fmt, ...) {
+    char was[sizeof db->errmsg], ctx[sizeof db->errmsg];
+    va_list ap;
+    TIDAL_ASSERT(db && fmt);
+    memcpy(was, db->errmsg, sizeof was);
+    va_start(ap, fmt);
+    vsnprintf(ctx, sizeof ctx, fmt, ap);
+    va_end(ap);
+    if (!was[0]) return tidal__err(db, r, "%s (%s)", ctx, tidal_strerror(r));
+    return tidal__err(db, r, "%s: %s", ctx, was);
 }
 
 TIDAL_API const char *tidal_strerror(tidal_result r) {
@@ -2277,13 +2391,17 @@ TIDAL_API void tidal_blake3(const void *data, size_t len, uint8_t out[32])
 
 // >>env_posix
 // The only section that calls the operating system: clocks, /dev/urandom, files with
-// pread/pwrite/fdatasync, directories. Every other section reaches these through the
-// tidal_env vtable, so the simulator can replace all of them at once.
+// pread/pwrite/fdatasync, directories, the directory lock (flock). Every other section
+// reaches these through the tidal_env vtable, so the simulator can replace all of them at
+// once. A failing method returns with errno still set by the call that failed (cleanup
+// calls save and restore it), so error_text reports the real cause.
 
 #if !defined(_WIN32)
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -2361,6 +2479,7 @@ static tidal_result tidal__posix_write(void *user, void *file, uint64_t off, con
         ssize_t r = pwrite(tidal__posix_fd(file), (const char *)buf + n, len - n,
                            (off_t)(off + n));
         if (r < 0 && errno == EINTR) continue;
+        if (r == 0) errno = EIO; /* no progress and no error: do not report a stale errno */
         if (r <= 0) return tidal__posix_errno(errno, TIDAL_ERR_IO_WRITE);
         n += (size_t)r;
     }
@@ -2404,17 +2523,24 @@ static tidal_result tidal__posix_remove(void *user, const char *path) {
 }
 
 static tidal_result tidal__posix_mkdir(void *user, const char *path) {
+    struct stat st;
     (void)user;
-    if (mkdir(path, 0755) == 0 || errno == EEXIST) return TIDAL_OK;
-    return tidal__posix_errno(errno, TIDAL_ERR_IO_WRITE);
+    if (mkdir(path, 0755) == 0) return TIDAL_OK;
+    if (errno != EEXIST) return tidal__posix_errno(errno, TIDAL_ERR_IO_WRITE);
+    if (stat(path, &st) != 0) return TIDAL_ERR_IO_WRITE;
+    if (S_ISDIR(st.st_mode)) return TIDAL_OK;
+    errno = ENOTDIR; /* a file (or something else) has the name */
+    return TIDAL_ERR_IO_WRITE;
 }
 
 static tidal_result tidal__posix_dirsync(void *user, const char *path) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), r, e;
     (void)user;
     if (fd < 0) return TIDAL_ERR_IO_FSYNC;
     r = fsync(fd);
+    e = errno;
     close(fd);
+    errno = e;
     return r == 0 ? TIDAL_OK : TIDAL_ERR_IO_FSYNC;
 }
 
@@ -2441,6 +2567,69 @@ static tidal_result tidal__posix_send(void *user, tidal_node_ref to, const void 
     return TIDAL_ERR_UNAVAILABLE; /* a POSIX host sends messages itself */
 }
 
+/* The lock file: "<dir>/LOCK". 0 if the name does not fit. */
+static int tidal__posix_lock_name(const char *dir, char *out, size_t cap) {
+    int n = snprintf(out, cap, "%s/LOCK", dir);
+    return n > 0 && (size_t)n < cap;
+}
+
+/* flock(LOCK_EX | LOCK_NB) on <dir>/LOCK, then the holder's pid written into it. flock
+   locks belong to the open file description: a second open of the file, even in this
+   process, does not share the lock, and the kernel drops it when the last descriptor
+   closes, which process death (kill -9 included) does. Never blocks. */
+static tidal_result tidal__posix_lock(void *user, const char *path, void **lock,
+                                      uint64_t *holder) {
+    char name[4096], text[32];
+    int fd, e, n;
+    (void)user;
+    *holder = 0;
+    if (!tidal__posix_lock_name(path, name, sizeof name)) {
+        errno = ENAMETOOLONG;
+        return TIDAL_ERR_IO_WRITE;
+    }
+    fd = open(name, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return tidal__posix_errno(errno, TIDAL_ERR_IO_WRITE);
+    while ((n = flock(fd, LOCK_EX | LOCK_NB)) != 0 && errno == EINTR) {}
+    if (n != 0) {
+        e = errno;
+        if (e == EWOULDBLOCK || e == EAGAIN) { /* held: name the holder if it wrote its pid */
+            ssize_t got = pread(fd, text, sizeof text - 1, 0);
+            text[got > 0 ? got : 0] = 0;
+            *holder = (uint64_t)strtoull(text, NULL, 10);
+        }
+        close(fd);
+        errno = e;
+        return e == EWOULDBLOCK || e == EAGAIN ? TIDAL_ERR_LOCKED : TIDAL_ERR_IO_WRITE;
+    }
+    n = snprintf(text, sizeof text, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, text, (size_t)n, 0) != (ssize_t)n) {
+        e = errno;
+        close(fd); /* releases the lock: a holder that cannot say who it is does not hold */
+        errno = e;
+        return tidal__posix_errno(e, TIDAL_ERR_IO_WRITE);
+    }
+    *lock = (void *)(intptr_t)(fd + 1); /* +1 so a valid lock is never NULL */
+    return TIDAL_OK;
+}
+
+/* Empties the pid first, so a later contender never names a process that let go. */
+static void tidal__posix_unlock(void *user, void *lock) {
+    int fd = tidal__posix_fd(lock);
+    (void)user;
+    if (!lock) return;
+    if (ftruncate(fd, 0) != 0) { /* best effort: the pid is advice, the flock is the lock */
+    }
+    close(fd);
+}
+
+static void tidal__posix_error_text(void *user, char *buf, size_t cap) {
+    int e = errno;
+    (void)user;
+    if (cap == 0) return;
+    snprintf(buf, cap, "%s", e ? strerror(e) : "");
+    errno = e;
+}
+
 TIDAL_API const tidal_env *tidal_env_posix(void) {
     static const tidal_env env = {
         TIDAL_ENV_VERSION,     NULL,
@@ -2449,7 +2638,8 @@ TIDAL_API const tidal_env *tidal_env_posix(void) {
         tidal__posix_sync,     tidal__posix_size,   tidal__posix_truncate,
         tidal__posix_close,    tidal__posix_rename, tidal__posix_remove,
         tidal__posix_mkdir,    tidal__posix_dirsync, tidal__posix_list,
-        tidal__posix_send};
+        tidal__posix_send,     tidal__posix_lock,   tidal__posix_unlock,
+        tidal__posix_error_text};
     return &env;
 }
 #endif /* !_WIN32 */
@@ -3050,6 +3240,14 @@ static tidal_id tidal__parse_id(const char *s, uint32_t len) {
         v = v * 10 + (uint64_t)(s[i] - '0');
     }
     return v;
+}
+
+/* A value the "creator" attribute may take: a decimal entity id, 1..UINT64_MAX, digits
+   only (no sign, space or leading zero), which tidal__parse_id reads back exactly. */
+static int tidal__creator_ok(const char *s, size_t len) {
+    TIDAL_ASSERT(s != NULL);
+    if (len == 0 || s[0] == '0') return 0;
+    return tidal__parse_id(s, (uint32_t)len) != 0;
 }
 
 /* LWW register per (entity, key): the higher HLC wins; a tombstone is a value too. */
@@ -4437,8 +4635,11 @@ static tidal_result tidal__commit(tidal_db *db) {
         db->seg = NULL;
         tidal__seg_name(db, first, "log", name, sizeof name);
         r = env->file_open(env->user, name, TIDAL_OPEN_READ | TIDAL_OPEN_WRITE | TIDAL_OPEN_CREATE, &db->seg);
-        if (r == TIDAL_OK) r = env->file_truncate(env->user, db->seg, 0);
-        if (r == TIDAL_OK) r = env->dir_sync(env->user, db->path);
+        if (r != TIDAL_OK) r = tidal__io_err(db, r, "open", name);
+        else if ((r = env->file_truncate(env->user, db->seg, 0)) != TIDAL_OK)
+            r = tidal__io_err(db, r, "truncate", name);
+        else if ((r = env->dir_sync(env->user, db->path)) != TIDAL_OK)
+            r = tidal__io_err(db, r, "sync directory", db->path);
         if (r != TIDAL_OK) goto fail;
         db->segs[db->n_segs++] = first;
         db->seg_size = 0;
@@ -4465,9 +4666,16 @@ static tidal_result tidal__commit(tidal_db *db) {
     tidal__batch_sum(db->batch, db->batch + TIDAL__WAL_HDR, h.payload_len, h.sum);
     memcpy(db->batch + 80, h.sum, 32);
     r = env->file_write(env->user, db->seg, db->seg_size, db->batch, len);
-    if (r == TIDAL_OK && db->fsync_policy != TIDAL_FSYNC_NONE) {
+    if (r != TIDAL_OK) {
+        tidal__seg_name(db, db->segs[db->n_segs - 1], "log", name, sizeof name);
+        r = tidal__io_err(db, r, "write", name);
+    } else if (db->fsync_policy != TIDAL_FSYNC_NONE) {
         r = env->file_sync(env->user, db->seg);
         db->stats.wal_syncs++;
+        if (r != TIDAL_OK) {
+            tidal__seg_name(db, db->segs[db->n_segs - 1], "log", name, sizeof name);
+            r = tidal__io_err(db, r, "fsync", name);
+        }
     }
     if (r != TIDAL_OK) goto fail;
     db->seg_size += len;
@@ -4480,7 +4688,8 @@ static tidal_result tidal__commit(tidal_db *db) {
     return TIDAL_OK;
 fail:
     db->fatal = 1;
-    return tidal__err(db, r, "log commit failed (%s); the handle must be reopened", tidal_strerror(r));
+    TIDAL_ASSERT(db->errmsg[0]); /* the failing call named itself above */
+    return tidal__err_wrap(db, r, "log commit failed, the handle must be reopened");
 }
 
 /* Appends ev to the pending batch; returns 0 if the batch cannot take it. */
@@ -4558,7 +4767,8 @@ static void tidal__dirscan_fn(void *ctx, const char *name) {
     else d->overflow = 1;
 }
 
-/* Reads a whole file into a fresh buffer. */
+/* Reads a whole file into a fresh buffer. On failure the message names the operation, the
+   file and why ("open db/x: No such file or directory"). */
 static tidal_result tidal__read_file(tidal_db *db, const char *name, uint8_t **out, size_t *len) {
     const tidal_env *env = db->env;
     void *f = NULL;
@@ -4567,14 +4777,21 @@ static tidal_result tidal__read_file(tidal_db *db, const char *name, uint8_t **o
     tidal_result r = env->file_open(env->user, name, TIDAL_OPEN_READ, &f);
     *out = NULL;
     *len = 0;
-    if (r != TIDAL_OK) return r;
+    if (r != TIDAL_OK) return tidal__io_err(db, r, "open", name);
     r = env->file_size(env->user, f, &size);
-    if (r == TIDAL_OK && size > (uint64_t)SIZE_MAX / 2) r = TIDAL_ERR_LIMIT;
+    if (r != TIDAL_OK) r = tidal__io_err(db, r, "size of", name);
+    if (r == TIDAL_OK && size > (uint64_t)SIZE_MAX / 2)
+        r = tidal__err(db, TIDAL_ERR_LIMIT, "read %s: %llu bytes do not fit in memory", name,
+                       (unsigned long long)size);
     if (r == TIDAL_OK && size > 0) {
         *out = (uint8_t *)tidal__alloc(db, (size_t)size);
-        if (!*out) r = TIDAL_ERR_NOMEM;
-        else r = env->file_read(env->user, f, 0, *out, (size_t)size, &got);
-        if (r == TIDAL_OK && got != size) r = TIDAL_ERR_IO_READ;
+        if (!*out) r = tidal__err(db, TIDAL_ERR_NOMEM, "read %s: no memory for %llu bytes", name,
+                                  (unsigned long long)size);
+        else if ((r = env->file_read(env->user, f, 0, *out, (size_t)size, &got)) != TIDAL_OK)
+            r = tidal__io_err(db, r, "read", name);
+        else if (got != size)
+            r = tidal__err(db, TIDAL_ERR_IO_READ, "read %s: %llu of %llu bytes (the file shrank)",
+                           name, (unsigned long long)got, (unsigned long long)size);
         if (r != TIDAL_OK) {
             tidal__free(db, *out, (size_t)size);
             *out = NULL;
@@ -4691,7 +4908,7 @@ static tidal_result tidal__replay_segment(tidal_db *db, const char *name, uint64
     uint8_t *p;
     size_t n;
     tidal_result r = tidal__read_file(db, name, &p, &n);
-    if (r != TIDAL_OK) return tidal__err(db, r, "%s: cannot read (%s)", name, tidal_strerror(r));
+    if (r != TIDAL_OK) return r; /* the message names the operation, the file and why */
     if (first != *expect_lsn && !(n == 0 && last))
         r = tidal__err(db, TIDAL_ERR_CORRUPT, "%s: offset 0: starts at lsn %llu, expected %llu (gap)",
                        name, (unsigned long long)first, (unsigned long long)*expect_lsn);
@@ -5287,10 +5504,13 @@ TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db) {
     x.db = db;
     r = (keys && tids && seen) ? env->file_open(env->user, tmp, TIDAL_OPEN_READ | TIDAL_OPEN_WRITE | TIDAL_OPEN_CREATE, &x.file)
                                : TIDAL_ERR_NOMEM;
-    if (r == TIDAL_OK) r = env->file_truncate(env->user, x.file, 0);
+    if (r != TIDAL_OK && r != TIDAL_ERR_NOMEM) r = tidal__io_err(db, r, "open", tmp);
+    if (r == TIDAL_OK && (r = env->file_truncate(env->user, x.file, 0)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "truncate", tmp);
     if (r == TIDAL_OK) {
         x.off = TIDAL__SNAP_HDR;
         r = tidal__snap_body(db, &x, keys, tids, ntc, seen, TIDAL_ALL_TENANTS);
+        if (r != TIDAL_OK && r == x.err) r = tidal__io_err(db, r, "write", tmp); /* the file's */
     }
     if (r == TIDAL_OK) {
         uint8_t tmphdr[TIDAL__SNAP_HDR];
@@ -5308,18 +5528,22 @@ TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db) {
         tidal_blake3_final(&x.h, h.sum, 32);
         tidal__snap_hdr_put(hdr, &h);
         r = env->file_write(env->user, x.file, 0, hdr, TIDAL__SNAP_HDR);
+        if (r != TIDAL_OK) r = tidal__io_err(db, r, "write", tmp);
     }
-    if (r == TIDAL_OK) r = env->file_sync(env->user, x.file);
+    if (r == TIDAL_OK && (r = env->file_sync(env->user, x.file)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "fsync", tmp);
     if (x.file) env->file_close(env->user, x.file);
-    if (r == TIDAL_OK) r = env->file_rename(env->user, tmp, fin);
-    if (r == TIDAL_OK) r = env->dir_sync(env->user, db->path);
+    if (r == TIDAL_OK && (r = env->file_rename(env->user, tmp, fin)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "rename", tmp);
+    if (r == TIDAL_OK && (r = env->dir_sync(env->user, db->path)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "sync directory", db->path);
     tidal__free(db, keys, sizeof(tidal__sortkey) * n);
     tidal__free(db, tids, sizeof(uint32_t) * ntc);
     tidal__free(db, seen, sizeof(uint64_t) * max_seen);
     if (r == TIDAL_ERR_NOMEM) return tidal__err(db, r, "snapshot scratch");
     if (r != TIDAL_OK) {
         db->fatal = 1;
-        return tidal__err(db, r, "snapshot failed (%s); the handle must be reopened", tidal_strerror(r));
+        return tidal__err_wrap(db, r, "snapshot failed, the handle must be reopened");
     }
     if (db->snaps[0] != h.lsn) {
         db->snaps[1] = db->snaps[0];
@@ -5327,8 +5551,9 @@ TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db) {
     }
     db->stats.snapshot_lsn = h.lsn;
     tidal__snap_retire(db);
+    if (db->fatal) return TIDAL_ERR_FATAL; /* retire said which file and why */
     tidal__ok(db);
-    return db->fatal ? TIDAL_ERR_FATAL : TIDAL_OK;
+    return TIDAL_OK;
 }
 
 static void tidal__retire_fn(void *ctx, const char *name) {
@@ -5364,7 +5589,8 @@ static void tidal__snap_retire(tidal_db *db) {
     if (env->dir_list(env->user, db->path, tidal__retire_fn, &d) != TIDAL_OK) return;
     for (i = 0; i < d.n_snaps && r == TIDAL_OK; i++) {
         tidal__seg_name(db, old[i], "snap", name, sizeof name);
-        r = env->file_remove(env->user, name);
+        if ((r = env->file_remove(env->user, name)) != TIDAL_OK && r != TIDAL_ERR_NOT_FOUND)
+            r = tidal__io_err(db, r, "remove", name);
     }
     /* Segment i covers [segs[i], segs[i+1]); removable when that range ends at or below
        the older snapshot. The active segment is never removed. */
@@ -5372,15 +5598,18 @@ static void tidal__snap_retire(tidal_db *db) {
         tidal__seg_name(db, db->segs[drop], "log", name, sizeof name);
         r = env->file_remove(env->user, name);
         if (r == TIDAL_OK || r == TIDAL_ERR_NOT_FOUND) drop++, r = TIDAL_OK;
+        else r = tidal__io_err(db, r, "remove", name);
     }
     if (drop) {
         memmove(db->segs, db->segs + drop, sizeof(uint64_t) * (db->n_segs - drop));
         db->n_segs -= drop;
     }
-    if (r == TIDAL_OK && (drop || d.n_snaps)) r = env->dir_sync(env->user, db->path);
+    if (r == TIDAL_OK && (drop || d.n_snaps) && (r = env->dir_sync(env->user, db->path)))
+        r = tidal__io_err(db, r, "sync directory", db->path);
     if (r != TIDAL_OK && r != TIDAL_ERR_NOT_FOUND) {
         db->fatal = 1;
-        tidal__err(db, r, "removing old files failed (%s)", tidal_strerror(r));
+        tidal__err_wrap(db, r, "snapshot written, but removing old files failed, the handle "
+                        "must be reopened");
     }
 }
 
@@ -5450,7 +5679,7 @@ static tidal_result tidal__recover_snapshot(tidal_db *db, tidal__dirscan *d) {
         }
         tidal__state_free(db);
         tidal__seg_name(db, d->snaps[i], "snap", name, sizeof name);
-        if (io != TIDAL_OK) return tidal__err(db, io, "%s: %s", name, tidal_strerror(io));
+        if (io != TIDAL_OK) return io; /* tidal__read_file named the operation, file and why */
         if (why == tidal__schema_mismatch) /* not damage: the caller opened with another schema */
             return tidal__err(db, TIDAL_ERR_SCHEMA, "%s: %s", name, why);
         if (i + 1 >= d->n_snaps || i + 1 >= 2)
@@ -5489,12 +5718,16 @@ static tidal_result tidal__recover_log(tidal_db *db, tidal__dirscan *d) {
     if (d->n_segs) { /* reopen the newest segment for appends, cutting any torn tail */
         uint64_t size = 0;
         r = env->file_open(env->user, name, TIDAL_OPEN_READ | TIDAL_OPEN_WRITE, &db->seg);
-        if (r == TIDAL_OK) r = env->file_size(env->user, db->seg, &size);
+        if (r != TIDAL_OK) r = tidal__io_err(db, r, "open", name);
+        else if ((r = env->file_size(env->user, db->seg, &size)) != TIDAL_OK)
+            r = tidal__io_err(db, r, "size of", name);
         if (r == TIDAL_OK && size != end) {
-            r = env->file_truncate(env->user, db->seg, end);
-            if (r == TIDAL_OK) r = env->file_sync(env->user, db->seg);
+            if ((r = env->file_truncate(env->user, db->seg, end)) != TIDAL_OK)
+                r = tidal__io_err(db, r, "truncate", name);
+            else if ((r = env->file_sync(env->user, db->seg)) != TIDAL_OK)
+                r = tidal__io_err(db, r, "fsync", name);
         }
-        if (r != TIDAL_OK) return tidal__err(db, r, "%s: cannot reopen for append (%s)", name, tidal_strerror(r));
+        if (r != TIDAL_OK) return tidal__err_wrap(db, r, "cannot reopen the log for append");
         db->seg_size = end;
     }
     return TIDAL_OK;
@@ -5509,16 +5742,21 @@ static tidal_result tidal__recover(tidal_db *db) {
     d.db = db;
     d.cap = TIDAL_SEGMENTS_MAX;
     r = env->dir_create(env->user, db->path);
-    if (r != TIDAL_OK) return tidal__err(db, r, "%s: cannot create directory", db->path);
+    if (r != TIDAL_OK) return tidal__io_err(db, r, "create directory", db->path);
     d.segs = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * d.cap);
     d.snaps = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * d.cap);
-    if (!d.segs || !d.snaps) r = TIDAL_ERR_NOMEM;
-    if (r == TIDAL_OK) r = env->dir_list(env->user, db->path, tidal__dirscan_fn, &d);
+    if (!d.segs || !d.snaps)
+        r = tidal__err(db, TIDAL_ERR_NOMEM, "open %s: no memory to list it", db->path);
+    if (r == TIDAL_OK && (r = env->dir_list(env->user, db->path, tidal__dirscan_fn, &d)))
+        r = tidal__io_err(db, r, "list directory", db->path);
     if (r == TIDAL_OK && d.foreign)
         r = tidal__err(db, TIDAL_ERR_INVALID, "%s holds files of another node", db->path);
     if (r == TIDAL_OK && d.overflow) r = tidal__err(db, TIDAL_ERR_LIMIT, "%s: too many files", db->path);
-    for (i = 0; r == TIDAL_OK && i < d.n_tmp; i++) r = env->file_remove(env->user, d.tmp[i]);
-    if (r == TIDAL_OK && d.n_tmp) r = env->dir_sync(env->user, db->path);
+    for (i = 0; r == TIDAL_OK && i < d.n_tmp; i++)
+        if ((r = env->file_remove(env->user, d.tmp[i])) != TIDAL_OK)
+            r = tidal__io_err(db, r, "remove", d.tmp[i]);
+    if (r == TIDAL_OK && d.n_tmp && (r = env->dir_sync(env->user, db->path)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "sync directory", db->path);
     if (r == TIDAL_OK) r = tidal__recover_snapshot(db, &d);
     if (r == TIDAL_OK) {
         db->replaying = 1;
@@ -6049,9 +6287,14 @@ static tidal_result tidal__config_load(tidal_db *db, const tidal_config *cfg) {
     if (cfg->session_events_max > TIDAL_SESSION_EVENTS_MAX)
         return tidal__err(db, TIDAL_ERR_INVALID, "config.session_events_max above %d",
                           TIDAL_SESSION_EVENTS_MAX);
-    if (cfg->env && (cfg->env->version != TIDAL_ENV_VERSION || !cfg->env->clock_wall_ns ||
-                     !cfg->env->random_fill))
-        return tidal__err(db, TIDAL_ERR_INVALID, "config.env: wrong version or missing methods");
+    if (cfg->env && (cfg->env->version < 1 || cfg->env->version > TIDAL_ENV_VERSION ||
+                     !cfg->env->clock_wall_ns || !cfg->env->random_fill))
+        return tidal__err(db, TIDAL_ERR_INVALID, "config.env: version %u (1..%u taken) or a "
+                          "clock or random method missing", cfg->env->version, TIDAL_ENV_VERSION);
+    if (cfg->env && cfg->path && cfg->env->version >= 2 &&
+        (!cfg->env->dir_lock || !cfg->env->dir_unlock))
+        return tidal__err(db, TIDAL_ERR_INVALID, "config.env: version %u needs dir_lock and "
+                          "dir_unlock for a database with a path", cfg->env->version);
     db->env = cfg->env ? cfg->env : tidal_env_posix();
     db->node = cfg->node;
     db->future_bound_ns = cfg->future_bound_ns ? cfg->future_bound_ns : 60 * TIDAL_NS_PER_S;
@@ -6069,17 +6312,53 @@ static tidal_result tidal__config_load(tidal_db *db, const tidal_config *cfg) {
 static void tidal__db_free(tidal_db *db);
 static tidal_result tidal__rep_open(tidal_db *db);
 
+/* Takes the env's exclusive lock on the database directory, creating the directory first
+   (DESIGN 4.3: one handle per directory; two writers on one log lose acknowledged writes).
+   The lock holds until tidal__db_free. A version-1 env has no lock method: no lock, as
+   documented at TIDAL_ENV_VERSION. */
+static tidal_result tidal__db_lock(tidal_db *db) {
+    const tidal_env *env = db->env;
+    uint64_t holder = 0;
+    tidal_result r;
+    TIDAL_ASSERT(db->wal_on && db->path[0] && !db->dir_lock);
+    if (env->version < 2) return TIDAL_OK;
+    r = env->dir_create(env->user, db->path);
+    if (r != TIDAL_OK) return tidal__io_err(db, r, "create directory", db->path);
+    r = env->dir_lock(env->user, db->path, &db->dir_lock, &holder);
+    if (r == TIDAL_ERR_LOCKED && holder)
+        return tidal__err(db, r, "%s: the database is open in another handle (pid %llu holds "
+                          "its lock); one handle per database directory", db->path,
+                          (unsigned long long)holder);
+    if (r == TIDAL_ERR_LOCKED)
+        return tidal__err(db, r, "%s: the database is open in another handle; one handle per "
+                          "database directory", db->path);
+    if (r != TIDAL_OK) {
+        db->dir_lock = NULL;
+        return tidal__io_err(db, r, "lock", db->path);
+    }
+    TIDAL_ASSERT(db->dir_lock != NULL);
+    return TIDAL_OK;
+}
+
+/* Open's failures before a handle exists: the message goes to msg alone. */
+static tidal_result tidal__open_fail(char *msg, size_t cap, tidal_result r, const char *why) {
+    TIDAL_ASSERT(r != TIDAL_OK && why && why[0]);
+    if (msg && cap) snprintf(msg, cap, "%s", why);
+    return r;
+}
+
 TIDAL_API tidal_result tidal_db_open_msg(const tidal_config *cfg, tidal_db **out, char *msg,
                                          size_t cap) {
     tidal_allocator a;
     tidal_db *db;
     tidal_result r;
-    if (!out) return TIDAL_ERR_INVALID;
+    if (!out) return tidal__open_fail(msg, cap, TIDAL_ERR_INVALID, "open: out is NULL");
     *out = NULL;
-    if (!cfg) return TIDAL_ERR_INVALID;
+    if (!cfg) return tidal__open_fail(msg, cap, TIDAL_ERR_INVALID, "open: config is NULL");
     if (cfg->allocator) {
         if (!cfg->allocator->alloc || !cfg->allocator->realloc || !cfg->allocator->free)
-            return TIDAL_ERR_INVALID;
+            return tidal__open_fail(msg, cap, TIDAL_ERR_INVALID,
+                                    "config.allocator: alloc, realloc and free are all needed");
         a = *cfg->allocator;
     } else {
         a.user = NULL;
@@ -6088,7 +6367,7 @@ TIDAL_API tidal_result tidal_db_open_msg(const tidal_config *cfg, tidal_db **out
         a.free = tidal__default_free;
     }
     db = (tidal_db *)a.alloc(a.user, sizeof *db);
-    if (!db) return TIDAL_ERR_NOMEM;
+    if (!db) return tidal__open_fail(msg, cap, TIDAL_ERR_NOMEM, "open: no memory for the handle");
     memset(db, 0, sizeof *db);
     db->alloc = a;
     if ((r = tidal__config_load(db, cfg)) != TIDAL_OK) {
@@ -6097,9 +6376,12 @@ TIDAL_API tidal_result tidal_db_open_msg(const tidal_config *cfg, tidal_db **out
         return r;
     }
     if (db->wal_on) {
-        r = tidal__recover(db);
+        r = tidal__db_lock(db);
+        if (r == TIDAL_OK) r = tidal__recover(db);
         if (r == TIDAL_OK && db->n_rep) r = tidal__rep_open(db);
         if (r != TIDAL_OK) {
+            if (!db->errmsg[0]) /* a path that set none (out of memory): say where at least */
+                tidal__err(db, r, "open %s: %s", db->path, tidal_strerror(r));
             if (msg && cap) snprintf(msg, cap, "%s", db->errmsg); /* names file and offset */
             tidal__db_free(db);
             return r;
@@ -6108,6 +6390,7 @@ TIDAL_API tidal_result tidal_db_open_msg(const tidal_config *cfg, tidal_db **out
         db->env->random_fill(db->env->user, &db->incarnation, sizeof db->incarnation);
         db->incarnation = tidal__incarnation(db, db->incarnation);
     }
+    tidal__ok(db); /* expected misses on the way (no epoch file yet) are not errors */
     *out = db;
     return TIDAL_OK;
 }
@@ -6203,6 +6486,7 @@ static void tidal__db_free(tidal_db *db) {
             tidal__free(db, db->vv_peer[i].w, sizeof(uint64_t) * db->vv_peer[i].cap);
     }
     TIDAL_ASSERT(db->stats.bytes_state == 0); /* every allocation was returned */
+    if (db->dir_lock) db->env->dir_unlock(db->env->user, db->dir_lock); /* files closed first */
     a.free(a.user, db, sizeof *db);
 }
 
@@ -6220,13 +6504,17 @@ TIDAL_API void tidal_db_stats_get(const tidal_db *db, tidal_db_stats *out) {
 
 TIDAL_API tidal_result tidal_signal_type(const tidal_db *db, const char *name, uint32_t *type) {
     uint32_t i;
-    if (!db || !name || !type) return TIDAL_ERR_INVALID;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!name || !type)
+        return tidal__err_const(db, TIDAL_ERR_INVALID, "signal type: %s is NULL",
+                                name ? "type" : "name");
     for (i = 0; i < db->n_sig; i++)
         if (!strcmp(db->sig[i].name, name)) {
             *type = i;
             return TIDAL_OK;
         }
-    return TIDAL_ERR_NOT_FOUND;
+    return tidal__err_const(db, TIDAL_ERR_NOT_FOUND, "signal type '%.64s' is not in the schema",
+                            name);
 }
 
 static int64_t tidal__now(tidal_db *db) { return db->env->clock_wall_ns(db->env->user); }
@@ -6615,6 +6903,9 @@ TIDAL_API tidal_result tidal_attr_set(tidal_db *db, uint32_t tenant, tidal_id en
         return tidal__err(db, TIDAL_ERR_INVALID, "attribute key: 1..%d of [A-Za-z0-9_.-]", TIDAL_NAME_MAX);
     if (value && (vl = tidal__strnlen(value, TIDAL_VALUE_MAX)) > TIDAL_VALUE_MAX)
         return tidal__err(db, TIDAL_ERR_INVALID, "attribute value longer than %d", TIDAL_VALUE_MAX);
+    if (value && !strcmp(key, "creator") && !tidal__creator_ok(value, vl))
+        return tidal__err(db, TIDAL_ERR_INVALID, "attribute creator: '%.40s' is not an entity id "
+                          "(a nonzero decimal u64 such as \"42\")", value);
     {
         const tidal__entity *e = tidal__ent_find(db, tenant, entity);
         uint32_t k = tidal__str_find(db, key, (uint32_t)strlen(key));
@@ -7825,15 +8116,21 @@ static tidal_result tidal__meta_save(tidal_db *db) {
     tidal__meta_name(db, tmp, sizeof tmp, 1);
     tidal__meta_name(db, fin, sizeof fin, 0);
     r = env->file_open(env->user, tmp, TIDAL_OPEN_READ | TIDAL_OPEN_WRITE | TIDAL_OPEN_CREATE, &f);
-    if (r == TIDAL_OK) r = env->file_truncate(env->user, f, 0);
-    if (r == TIDAL_OK) r = env->file_write(env->user, f, 0, b, sizeof b);
-    if (r == TIDAL_OK) r = env->file_sync(env->user, f);
+    if (r != TIDAL_OK) r = tidal__io_err(db, r, "open", tmp);
+    else if ((r = env->file_truncate(env->user, f, 0)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "truncate", tmp);
+    else if ((r = env->file_write(env->user, f, 0, b, sizeof b)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "write", tmp);
+    else if ((r = env->file_sync(env->user, f)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "fsync", tmp);
     if (f) env->file_close(env->user, f);
-    if (r == TIDAL_OK) r = env->file_rename(env->user, tmp, fin);
-    if (r == TIDAL_OK) r = env->dir_sync(env->user, db->path);
+    if (r == TIDAL_OK && (r = env->file_rename(env->user, tmp, fin)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "rename", tmp);
+    if (r == TIDAL_OK && (r = env->dir_sync(env->user, db->path)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "sync directory", db->path);
     if (r != TIDAL_OK) {
         db->fatal = 1;
-        return tidal__err(db, r, "saving epoch failed (%s); the handle must be reopened", tidal_strerror(r));
+        return tidal__err_wrap(db, r, "saving epoch failed, the handle must be reopened");
     }
     return TIDAL_OK;
 }
@@ -7847,7 +8144,7 @@ static tidal_result tidal__meta_load(tidal_db *db) {
     tidal__meta_name(db, name, sizeof name, 0);
     io = tidal__read_file(db, name, &p, &n);
     if (io == TIDAL_ERR_NOT_FOUND) return TIDAL_OK;
-    if (io != TIDAL_OK) return tidal__err(db, io, "%s: %s", name, tidal_strerror(io));
+    if (io != TIDAL_OK) return io; /* tidal__read_file named the operation, file and why */
     summed = n == TIDAL__META_BYTES ? TIDAL__META_SUMMED : TIDAL__META_V2_SUMMED;
     if (n == TIDAL__META_BYTES || n == TIDAL__META_V2_BYTES) tidal_blake3(p, summed, sum);
     if ((n != TIDAL__META_BYTES && n != TIDAL__META_V2_BYTES) || memcmp(sum, p + summed, 32) ||
@@ -8940,7 +9237,8 @@ TIDAL_API tidal_result tidal_event_import(tidal_db *db, const void *event, size_
 }
 
 TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_status *out) {
-    if (!db || !out) return TIDAL_ERR_INVALID;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!out) return tidal__err_const(db, TIDAL_ERR_INVALID, "node status: out is NULL");
     memset(out, 0, sizeof *out);
     out->role = !db->n_rep ? TIDAL_ROLE_NONE : tidal__rep_leading(db) ? TIDAL_ROLE_LEADER : TIDAL_ROLE_FOLLOWER;
     out->epoch = db->epoch;

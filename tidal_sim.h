@@ -88,8 +88,9 @@
        Then every current image becomes its new durable image, the current namespace
        becomes the durable one, inodes no durable name points at are freed (a file whose
        create did not survive is gone, even if its data was synced), every handle becomes
-       invalid, and the disk is DOWN. Nothing else is lost: synced data under a durable
-       name always survives bit for bit.
+       invalid, every directory lock is dropped (dir_lock), and the disk is DOWN.
+       Nothing else is lost: synced data under a durable name always survives bit for
+       bit.
    F5. Down and restart. While down every file operation fails and changes nothing:
        reads (file_open without CREATE, file_read, file_size, dir_list) with
        TIDAL_ERR_IO_READ; writes (file_open with CREATE, file_write, file_truncate,
@@ -190,7 +191,8 @@
        TIDAL_ERR_IO_* code, this env says TIDAL_ERR_NOT_FOUND: file_rename of a missing
        source or into a missing directory, dir_create in a missing parent, dir_sync of a
        missing directory. dir_create over an existing FILE is TIDAL_ERR_IO_WRITE here
-       (the POSIX env's EEXIST check says TIDAL_OK). file_close(NULL) is a no-op.
+       (the POSIX env says the same since it checks what has the name).
+       file_close(NULL) is a no-op.
        dir_list calls fn once per name (not "." or "..") of the CURRENT namespace in
        strcmp order, from a copy, so fn may change the directory.
        Handles are opaque non-NULL values (slot and generation). message_send hands the
@@ -198,6 +200,22 @@
        now_ns) (tidal_sim_env_attach_net) and returns what that returns; with no network
        attached it returns TIDAL_ERR_UNAVAILABLE. Clocks read now_ns / mono_ns, which only
        the test moves; random_fill draws from the env's own splitmix64 stream.
+       dir_lock (version 2) keeps the disk's lock table, one lock per directory (the
+       normalized path: "db", "db/" and "./db"... name one directory only as far as
+       dir_create does): it is a counted operation (F6: fail_at and crash_at reach it; a
+       down disk fails it with TIDAL_ERR_IO_WRITE), needs the directory to exist
+       (TIDAL_ERR_NOT_FOUND), takes no name in the namespace (no LOCK file: listings and
+       images are unchanged), and fails with TIDAL_ERR_LOCKED (holder 0: the simulated
+       process has no pid) while any env over the SAME disk holds that directory. More
+       than TIDAL_SIM_LOCKS_MAX locks: TIDAL_ERR_LIMIT. Locks belong to the simulated
+       process: a crash (F4) and a restart (F5, a process restart too) drop every lock,
+       as the kernel drops flock locks of a process that dies; a lock value from before
+       is stale for good, so a late dir_unlock of it is a no-op and never releases a
+       newer holder. dir_unlock is not counted and always safe, like file_close. A clone
+       (tidal_sim_disk_clone) starts with no locks: no process holds its directories.
+       error_text gives "simulated disk is down" after a call that failed because the
+       disk was down, "injected fault" after a fail_at, and "" otherwise (tidal then
+       uses the result's own text).
 
    DETERMINISM
        Same seed and same sequence of calls give the same bytes, fates, handles, listings
@@ -257,6 +275,9 @@ extern "C" {
 #endif
 #ifndef TIDAL_SIM_FAULTS_MAX
 #define TIDAL_SIM_FAULTS_MAX 64u /* armed fail_at faults */
+#endif
+#ifndef TIDAL_SIM_LOCKS_MAX
+#define TIDAL_SIM_LOCKS_MAX 256u /* directory locks held at once on one disk */
 #endif
 /* The network's limits (FAULT MODEL N3, N5, N6). */
 #ifndef TIDAL_SIM_MSG_BYTES_MAX
@@ -726,8 +747,8 @@ TIDAL_API int tidal_sim_cluster_tenant_leader(const tidal_sim_cluster *c, uint32
 #endif
 #endif
 
-#if TIDAL_ENV_VERSION != 1
-#error "tidal_sim.h implements tidal_env version 1: add the new methods to >>sim_env"
+#if TIDAL_ENV_VERSION != 2
+#error "tidal_sim.h implements tidal_env version 2: add the new methods to >>sim_env"
 #endif
 #if TIDAL_SIM_NAME_MAX > 127
 #error "TIDAL_SIM_NAME_MAX must fit tidal_sim_disk_list's char[128] names"
@@ -1043,6 +1064,12 @@ typedef struct tidal_sim__fault {
     tidal_result code;
 } tidal_sim__fault;
 
+/* A directory lock (dir_lock): the normalized directory and the value handed out. */
+typedef struct tidal_sim__lock {
+    uintptr_t tag; /* never 0: (generation << 1) | 1 */
+    char dir[TIDAL_SIM_PATH_MAX + 1];
+} tidal_sim__lock;
+
 struct tidal_sim_disk {
     uint64_t rng;                /* the fate stream */
     uint64_t ops;                /* counted operations so far */
@@ -1059,6 +1086,10 @@ struct tidal_sim_disk {
     tidal_sim__handle *handles;
     uint32_t n_handles, cap_handles;
     uint64_t handle_gen;
+    tidal_sim__lock *locks; /* held directory locks, any order */
+    uint32_t n_locks, cap_locks;
+    uint64_t lock_gen;
+    const char *why;            /* error_text of the last failed operation, or NULL */
     tidal_sim_disk_stats stats; /* counters only; gauges are computed by stats_get */
 };
 
@@ -1246,6 +1277,7 @@ static void tidal_sim__disk_clear(tidal_sim_disk *d) {
     d->cur.n = d->dur.n = 0;
     d->n_journal = 0;
     tidal_sim__handles_close_all(d);
+    d->n_locks = 0; /* the directories are gone */
 }
 
 TIDAL_API void tidal_sim_disk_free(tidal_sim_disk *d) {
@@ -1256,6 +1288,7 @@ TIDAL_API void tidal_sim_disk_free(tidal_sim_disk *d) {
     free(d->dur.e);
     free(d->journal);
     free(d->handles);
+    free(d->locks);
     free(d);
 }
 
@@ -1300,6 +1333,8 @@ TIDAL_API tidal_sim_disk *tidal_sim_disk_clone(const tidal_sim_disk *d) {
     c->handles = (tidal_sim__handle *)tidal_sim__reserve(NULL, &c->cap_handles, d->n_handles,
                                                          sizeof *c->handles);
     if (d->n_handles) memcpy(c->handles, d->handles, (size_t)d->n_handles * sizeof *d->handles);
+    c->locks = NULL; /* no process holds the clone's directories */
+    c->n_locks = c->cap_locks = 0;
     return c;
 }
 
@@ -1355,6 +1390,7 @@ TIDAL_API void tidal_sim_disk_crash(tidal_sim_disk *d) {
     d->n_journal = 0; /* the rest is lost */
     tidal_sim__ns_copy(&d->cur, &d->dur);
     tidal_sim__handles_close_all(d);
+    d->n_locks = 0; /* the process died: the kernel drops its locks */
     tidal_sim__gc(d);
     d->crash_op = 0;
     d->down = 1;
@@ -1365,6 +1401,7 @@ TIDAL_API void tidal_sim_disk_restart(tidal_sim_disk *d) {
     TIDAL_SIM_ASSERT(d != NULL);
     d->down = 0; /* after a crash current == durable already; else a process restart */
     tidal_sim__handles_close_all(d);
+    d->n_locks = 0; /* a restart is a new process: the old one's locks went with it */
     tidal_sim__gc(d);
     d->stats.restarts++;
 }
@@ -1407,14 +1444,21 @@ static tidal_result tidal_sim__op_begin(tidal_sim_disk *d, tidal_result down_cod
     uint64_t n = ++d->ops;
     tidal_result fired = TIDAL_OK;
     uint32_t i, kept = 0;
+    d->why = NULL;
     if (d->crash_op == n) tidal_sim_disk_crash(d);
     for (i = 0; i < d->n_faults; i++) { /* fire the first fault due; drop passed ones */
         if (d->faults[i].op == n && fired == TIDAL_OK) fired = d->faults[i].code;
         else if (d->faults[i].op > n) d->faults[kept++] = d->faults[i];
     }
     d->n_faults = kept;
-    if (d->down) return down_code;
-    if (fired != TIDAL_OK) d->stats.faults_fired++;
+    if (d->down) {
+        d->why = "simulated disk is down";
+        return down_code;
+    }
+    if (fired != TIDAL_OK) {
+        d->stats.faults_fired++;
+        d->why = "injected fault";
+    }
     return fired;
 }
 
@@ -1536,6 +1580,14 @@ TIDAL_API void tidal_sim_disk_check(const tidal_sim_disk *d) {
         TIDAL_SIM_ASSERT(d->inodes[d->handles[i].inode].live);
     }
     TIDAL_SIM_ASSERT(!d->down || d->n_journal == 0);
+    TIDAL_SIM_ASSERT(d->n_locks <= TIDAL_SIM_LOCKS_MAX && (!d->down || d->n_locks == 0));
+    for (i = 0; i < d->n_locks; i++) { /* one holder per directory, tags odd and unique */
+        uint32_t j;
+        TIDAL_SIM_ASSERT(d->locks[i].tag & 1u);
+        for (j = 0; j < i; j++)
+            TIDAL_SIM_ASSERT(strcmp(d->locks[i].dir, d->locks[j].dir) &&
+                             d->locks[i].tag != d->locks[j].tag);
+    }
 }
 
 // >>sim_net
@@ -2358,6 +2410,46 @@ static tidal_result tidal_sim__env_send(void *user, tidal_node_ref to, const voi
     return tidal_sim_net_send(e->net, e->self, to, bytes, len, e->now_ns - e->skew_ns);
 }
 
+static tidal_result tidal_sim__env_lock(void *user, const char *path, void **lock,
+                                        uint64_t *holder) {
+    tidal_sim_disk *d = tidal_sim__env_disk(user);
+    tidal_result r = tidal_sim__op_begin(d, TIDAL_ERR_IO_WRITE);
+    char nd[TIDAL_SIM_PATH_MAX + 1];
+    uint32_t i;
+    TIDAL_SIM_ASSERT(path != NULL && lock != NULL && holder != NULL);
+    *holder = 0; /* a simulated process has no pid */
+    if (r != TIDAL_OK) return r;
+    if ((r = tidal_sim__dir_norm(path, nd)) != TIDAL_OK) return r;
+    if (!tidal_sim__ns_dir_exists(&d->cur, nd)) return TIDAL_ERR_NOT_FOUND;
+    for (i = 0; i < d->n_locks; i++)
+        if (!strcmp(d->locks[i].dir, nd)) return TIDAL_ERR_LOCKED;
+    if (d->n_locks >= TIDAL_SIM_LOCKS_MAX) return TIDAL_ERR_LIMIT;
+    d->locks = (tidal_sim__lock *)tidal_sim__reserve(d->locks, &d->cap_locks, d->n_locks + 1,
+                                                     sizeof *d->locks);
+    d->locks[d->n_locks].tag = (uintptr_t)(++d->lock_gen << 1) | 1u;
+    strcpy(d->locks[d->n_locks].dir, nd);
+    *lock = (void *)d->locks[d->n_locks].tag;
+    d->n_locks++;
+    return TIDAL_OK;
+}
+
+static void tidal_sim__env_unlock(void *user, void *lock) {
+    tidal_sim_disk *d = tidal_sim__env_disk(user);
+    uint32_t i;
+    if (!lock) return;
+    for (i = 0; i < d->n_locks; i++)
+        if (d->locks[i].tag == (uintptr_t)lock) { /* stale (crash, restart): not found */
+            d->locks[i] = d->locks[--d->n_locks];
+            return;
+        }
+}
+
+static void tidal_sim__env_error_text(void *user, char *buf, size_t cap) {
+    const tidal_sim_disk *d = tidal_sim__env_disk(user);
+    TIDAL_SIM_ASSERT(buf != NULL && cap > 0);
+    snprintf(buf, cap, "%s", d->why ? d->why : "");
+}
+
 TIDAL_API void tidal_sim_env_init(tidal_sim_env *e, tidal_sim_disk *disk, int64_t now_ns,
                                   uint64_t seed) {
     TIDAL_SIM_ASSERT(e != NULL && disk != NULL);
@@ -2380,6 +2472,9 @@ TIDAL_API void tidal_sim_env_init(tidal_sim_env *e, tidal_sim_disk *disk, int64_
     e->env.dir_sync = tidal_sim__env_dirsync;
     e->env.dir_list = tidal_sim__env_list;
     e->env.message_send = tidal_sim__env_send;
+    e->env.dir_lock = tidal_sim__env_lock;
+    e->env.dir_unlock = tidal_sim__env_unlock;
+    e->env.error_text = tidal_sim__env_error_text;
     e->disk = disk;
     e->now_ns = now_ns;
     e->mono_ns = TIDAL_NS_PER_S;

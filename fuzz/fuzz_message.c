@@ -93,7 +93,7 @@ typedef struct fm_trace {
     int n;                 /* messages delivered */
     tidal_result r[2], again[2];
     int changed[2];        /* the first delivery changed the digest */
-    char why[2][256];      /* tidal_errmsg after a rejection */
+    char why[2][512];      /* tidal_errmsg after a rejection (as long as it may be) */
     tidal_node_status st;  /* after the last message */
 } fm_trace;
 static fm_trace fm_last;

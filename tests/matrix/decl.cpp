@@ -4,7 +4,11 @@
 int main() {
     tidal_config cfg = tidal_config();
     tidal_query q = tidal_query();
+    tidal_blake3_hasher h; // the hasher's type name: `tidal_blake3 h;` cannot work in C++
+    struct tidal_blake3 h2;
     (void)cfg;
     (void)q;
-    return (cfg.path == 0 && q.limit == 0) ? 0 : 1;
+    (void)sizeof h;
+    (void)sizeof h2;
+    return (cfg.path == 0 && q.limit == 0 && sizeof h == sizeof h2) ? 0 : 1;
 }
