@@ -64,7 +64,8 @@
       order events arrive in never changes the result. tidal_db_digest() hashes the
       canonical encoding of that state: two databases that applied the same events
       have the same digest.
-   2. Decay. score(t) = sum_i w_i * 2^(-(t - t_i) / half_life). Internally each
+   2. Decay. score(t) = sum_i w_i * 2^(-(t - t_i) / half_life), half_life as given in
+      the schema (seconds, TIDAL_HALF_LIFE_MIN_S..MAX_S, fractional ns kept). Internally each
       event's contribution is computed against a landmark (forward decay) and added
       into a 128-bit fixed-point accumulator, so sums are exact and independent of
       arrival order. Events more than TIDAL_DECAY_EPOCHS_KEPT * 16 half-lives older
@@ -76,6 +77,17 @@
       at time t covers the W/B buckets ending with the bucket that contains t:
       bucket k is counted iff floor(t/B) - W/B < k <= floor(t/B). Velocity is the
       window count divided by the window length in seconds.
+      Reads at any t (AT, t_ns). Times are ns since the epoch; a time below
+      config.time_min_ns (default 2000-01-01) is refused as a likely unit mistake. At t
+      at or after the newest event of an aggregate, every window follows the rule above
+      exactly. At t before it: the score is the formula at t over every event, those
+      stamped after t included at their formula value (so it is not "the score as it
+      was at t"); each level keeps only the buckets a read at the newest event needs
+      (60 minutes, 24 or 168 hours, 30 days back from it), so a window reaching further
+      back answers from the buckets still kept and is flagged in
+      tidal_signal_stats.windows_partial; unflagged windows are exact. A result that
+      does not fit a double (a score read many half-lives before its events) is
+      TIDAL_ERR_RANGE: no read returns inf or NaN.
    4. Hard negatives. hide (item), mute and block (creator) are observed-remove
       sets: the inverse removes exactly the tags the writer had observed, so a hide
       concurrent with an unhide stays hidden ("hide wins"). RETRIEVE ... FOR USER u
@@ -166,13 +178,14 @@ extern "C" {
     X(TIDAL_ERR_FUTURE, -19, "event time too far in the future")                           \
     X(TIDAL_ERR_SESSION_ENDED, -20, "session has ended")                                \
     X(TIDAL_ERR_MOVED, -21, "tenant moved or moving: refresh its placement")              \
+    X(TIDAL_ERR_RANGE, -23, "result out of range: it does not fit a double")             \
     X(TIDAL_PENDING, 1, "pending: not yet acknowledged at that level")
 
 typedef enum tidal_result {
 #define TIDAL__RESULT_ENUM(name, value, text) name = value,
     TIDAL_RESULTS(TIDAL__RESULT_ENUM)
 #undef TIDAL__RESULT_ENUM
-    TIDAL_RESULT_MIN_ = -20
+    TIDAL_RESULT_MIN_ = -23
 } tidal_result;
 
 /* Returns a static, human-readable name for a result code ("unknown result" if none). */
@@ -270,9 +283,17 @@ typedef enum tidal_window {
     TIDAL_W_ALL = 4
 } tidal_window;
 
+/* Accepted half-lives, in seconds (inclusive). Any h in the range is kept exactly (not
+   rounded to whole nanoseconds): scores equal the analytic sum within 1e-9 relative error
+   for every accepted h. 1 ns keeps 16 half-lives per decay epoch within one ns of time
+   resolution; 3.2e8 s (about ten years) keeps an epoch (16 h) within the int64 range. */
+#define TIDAL_HALF_LIFE_MIN_S 1e-9
+#define TIDAL_HALF_LIFE_MAX_S 3.2e8
+
 typedef struct tidal_signal_def {
     const char *name;   /* [A-Za-z0-9_.-], 1..TIDAL_NAME_MAX bytes, unique */
-    double half_life_s; /* > 0 and finite, unless permanent */
+    double half_life_s; /* seconds, in [TIDAL_HALF_LIFE_MIN_S, TIDAL_HALF_LIFE_MAX_S], unless
+                           permanent; fractional nanoseconds are kept */
     uint32_t windows;   /* TIDAL_WINDOW_* bits; 0 = all */
     int permanent;      /* nonzero: no decay (score = sum of weights); half_life_s must be 0 */
     int negative;       /* nonzero: a negative signal (skip, dislike): informational flag */
@@ -358,7 +379,20 @@ typedef struct tidal_config {
                                           ours is not followed (its stamps are kept, our
                                           clock is not pulled forward) and is counted in
                                           tidal_node_status; default 10 s */
+    int64_t time_min_ns;               /* the earliest plausible time, ns since the epoch:
+                                          an event time or query time (AT, t_ns) given
+                                          below it is refused with TIDAL_ERR_INVALID, whose
+                                          message names the unit the value looks like
+                                          (seconds, milliseconds, microseconds). 0 = default
+                                          2000-01-01T00:00:00Z (946684800 s); negative = no
+                                          minimum (synthetic clocks that start near 0).
+                                          Events that arrive by replication or
+                                          tidal_event_import were checked where they were
+                                          written and are not refused here */
 } tidal_config;
+
+/* config.time_min_ns's default: 2000-01-01T00:00:00Z in ns since the epoch. */
+#define TIDAL_TIME_MIN_DEFAULT_NS (INT64_C(946684800) * TIDAL_NS_PER_S)
 
 #define TIDAL_FSYNC_DEFAULT 0u     /* = TIDAL_FSYNC_BATCH */
 #define TIDAL_FSYNC_BATCH 1u       /* one fdatasync per batch: acknowledged = durable */
@@ -642,11 +676,23 @@ typedef struct tidal_signal_stats {
     double velocity[TIDAL_WINDOWS_COUNT];    /* count / window seconds (0 for W_ALL) */
     uint64_t count_pos, count_neg;           /* all-time events with weight >= 0 / < 0 */
     double weight_pos, weight_neg;           /* all-time sums (weight_neg <= 0) */
+    uint32_t windows_partial;                /* TIDAL_WINDOW_* bits of the windows whose
+                                                count and weight leave events out: read at
+                                                t before the newest event, they are the part
+                                                of the window whose buckets are still kept
+                                                (manual 3). 0 for every read at or after
+                                                the newest event */
 } tidal_signal_stats;
 
-/* Reads the aggregates of (tenant, item, type) at time t_ns (0 = now). cohort, if not
-   NULL, restricts to signals tagged with that cohort key=value. An item with no signals
-   reads as zeros (TIDAL_OK). Windows not enabled for the type read as 0. */
+/* Reads the aggregates of (tenant, item, type) at time t_ns (0 = now; else nanoseconds
+   since the epoch, at or after config.time_min_ns). cohort, if not NULL, restricts to
+   signals tagged with that cohort key=value. An item with no signals reads as zeros
+   (TIDAL_OK). Windows not enabled for the type read as 0. t_ns may be before events the
+   item holds (manual 3: the score counts them at their formula value; a window whose old
+   buckets were retired is flagged in windows_partial). Errors: TIDAL_ERR_INVALID (unknown
+   type, bad cohort, a time below config.time_min_ns: the message says which unit it looks
+   like), TIDAL_ERR_RANGE (the score at t_ns does not fit a double: t_ns is that many
+   half-lives before the item's events; nothing is written to out). Never inf or NaN. */
 TIDAL_API tidal_result tidal_signal_read(tidal_db *db, uint32_t tenant, tidal_id item,
                                          uint32_t type, const tidal_tag *cohort,
                                          int64_t t_ns, tidal_signal_stats *out);
@@ -1271,8 +1317,11 @@ typedef struct tidal__str {
 typedef struct tidal__sigdef {
     char name[TIDAL_NAME_MAX + 1];
     double half_life_s;
-    int64_t half_life_ns;
-    int64_t epoch_ns; /* TIDAL__EPOCH_HALF_LIVES half-lives */
+    int64_t half_life_ns; /* rounded: what the schema fingerprint has always hashed */
+    double hl_ns;         /* the half-life in ns, exact (a double: fractional ns kept) */
+    int64_t epoch_ns;     /* whole ns: 16 half-lives, or floor(16 h) when h is fractional */
+    double epoch_hl;      /* epoch_ns / hl_ns: exactly 16 for a whole-ns half-life */
+    int whole_ns;         /* hl_ns is a whole number of ns (the fold is as it always was) */
     int64_t e_ref;    /* reference epoch for rank keys: the first one seen (INT64_MIN) */
     uint32_t windows;
     int permanent, negative;
@@ -1363,6 +1412,7 @@ struct tidal_db {
     uint64_t local_seq;
     tidal_hlc hlc;
     int64_t future_bound_ns, idem_window_ns;
+    int64_t time_min_ns;             /* config.time_min_ns resolved: 0 when there is none */
     uint32_t limit_max, session_events_max;
     uint32_t n_sig, n_ckey, n_prof;
     tidal__sigdef sig[TIDAL_SIGNAL_TYPES_MAX];
@@ -1569,6 +1619,27 @@ static tidal_result tidal__err(tidal_db *db, tidal_result r, const char *fmt, ..
 
 static void tidal__ok(tidal_db *db) {
     if (db) db->errmsg[0] = 0;
+}
+
+/* Refuses a caller's time (an event time or a query time; what names it) below
+   config.time_min_ns: by its magnitude it is most likely seconds, milliseconds or
+   microseconds since the epoch, which tidal would read as a date in 1970. */
+static tidal_result tidal__time_check(tidal_db *db, int64_t t, const char *what) {
+    const char *unit;
+    TIDAL_ASSERT(db && what);
+    if (t >= db->time_min_ns) return TIDAL_OK;
+    if (t < 0)
+        return tidal__err(db, TIDAL_ERR_INVALID, "%s %lld is negative; tidal takes nanoseconds "
+                          "since the epoch", what, (long long)t);
+    unit = t < INT64_C(100000000000) ? "seconds" : t < INT64_C(100000000000000) ? "milliseconds"
+         : t < INT64_C(100000000000000000) ? "microseconds" : NULL;
+    if (unit)
+        return tidal__err(db, TIDAL_ERR_INVALID, "%s %lld looks like %s; tidal takes nanoseconds "
+                          "since the epoch (config.time_min_ns %lld)", what, (long long)t, unit,
+                          (long long)db->time_min_ns);
+    return tidal__err(db, TIDAL_ERR_INVALID, "%s %lld ns is before config.time_min_ns %lld (default "
+                      "2000-01-01; negative for no minimum)", what, (long long)t,
+                      (long long)db->time_min_ns);
 }
 
 TIDAL_API const char *tidal_strerror(tidal_result r) {
@@ -2627,11 +2698,17 @@ static int tidal__event_mark(tidal_db *db, tidal_event_id id, int64_t time_ns) {
 
 // >>signals
 // Per (item, type) and per (item, type, cohort value) aggregates. Decay is forward decay
-// against epoch landmarks L_e = e * 16 half-lives: each event adds w * 2^((t - L_e)/h) into
+// against epoch landmarks L_e = e * epoch_ns (16 half-lives, or just under for a fractional
+// half-life; h itself is exact, a double in ns): each event adds w * 2^((t - L_e)/h) into
 // its epoch's 128-bit fixed-point accumulator (exact, order-free). The newest epoch and the
 // four before it are kept. Windows keep absolute-time buckets (minute, hour, day), each
 // level retained relative to the newest event time of the aggregate; both retention rules
 // depend only on the set of events, so the state stays a fold over that set.
+// A read at t before the newest event (manual 3): the score is the formula at t over every
+// event held, later ones included at their formula value (> their weight); each window is
+// the bucket rule over the buckets still held, and tidal__sig_window says when buckets it
+// needs were retired (stats.windows_partial). A score that does not fit a double is
+// TIDAL_ERR_RANGE, never inf or NaN.
 
 static const int64_t tidal__lvl_ns[TIDAL__LVLS] = {TIDAL__MIN_NS, TIDAL__HOUR_NS, TIDAL__DAY_NS};
 
@@ -2661,8 +2738,8 @@ static void tidal__contrib_make(const tidal__sigdef *d, int64_t t, double w, tid
         c->c = c->wf;
     } else {
         int64_t e = tidal__floor_div(t, d->epoch_ns);
-        double x = (double)(t - e * d->epoch_ns) / (double)d->half_life_ns;
-        if (x >= (double)TIDAL__EPOCH_HALF_LIVES) x = nextafter((double)TIDAL__EPOCH_HALF_LIVES, 0);
+        double x = (double)(t - e * d->epoch_ns) / d->hl_ns; /* in [0, epoch_hl] */
+        if (x >= d->epoch_hl) x = nextafter(d->epoch_hl, 0);
         c->e = e;
         c->c = tidal__fx_from_double(w * tidal__exp2_det(x));
     }
@@ -2758,6 +2835,29 @@ static void tidal__sig_add(tidal__sig *g, const tidal__sigdef *d, const tidal__c
     }
 }
 
+/* a - b in ns as a double; exact (as before) unless the difference leaves the int64 range,
+   which only a landmark from a crafted snapshot far below 0 could make it do. */
+static double tidal__ns_diff(int64_t a, int64_t b) {
+    if ((b < 0 && a > INT64_MAX + b) || (b > 0 && a < INT64_MIN + b)) return (double)a - (double)b;
+    return (double)(a - b);
+}
+
+/* a * 2^x. Up to x = 1000 it is the one product (the same bits as always); beyond, 2^x
+   alone may overflow where the product does not (|a| >= 2^-40), so the exponent is split;
+   the result is +-inf only when the product does not fit a double. */
+static double tidal__scale_exp2(double a, double x) {
+    double n;
+    if (a == 0.0) return 0.0; /* also keeps 0 * inf from making a NaN */
+    if (x < 1000.0) return a * exp2(x);
+    if (x > 1200.0) return a > 0 ? HUGE_VAL : -HUGE_VAL;
+    n = floor(x);
+    return ldexp(a * exp2(x - n), (int)n);
+}
+
+/* The decayed score at t: sum of w_i 2^(-(t - t_i)/h) over the events the epochs hold, at
+   any t, before or after the newest event (a later event contributes its formula value,
+   2^((t_i - t)/h) > 1). Not finite when it does not fit a double: callers refuse that
+   with TIDAL_ERR_RANGE rather than return it (tidal__score_range). */
 static double tidal__sig_score(const tidal__sig *g, const tidal__sigdef *d, int64_t t) {
     double s = 0;
     uint32_t i;
@@ -2765,34 +2865,48 @@ static double tidal__sig_score(const tidal__sig *g, const tidal__sigdef *d, int6
     for (i = 0; i < g->n_epochs; i++) {
         double a = tidal__fx_to_double(g->epochs[i].acc);
         if (d->permanent) s += a;
-        else s += a * exp2(-(double)(t - g->epochs[i].e * d->epoch_ns) / (double)d->half_life_ns);
+        else s += tidal__scale_exp2(a, -tidal__ns_diff(t, g->epochs[i].e * d->epoch_ns) / d->hl_ns);
     }
     return s;
 }
 
-static void tidal__sig_window(const tidal__sig *g, const tidal__sigdef *d, int w, int64_t t,
-                              uint64_t *count, double *weight) {
+/* Window w at t by the bucket rule, from the buckets the level holds. Returns 1 when the
+   answer may leave events out: a level keeps only the buckets above floor(t_max / B) -
+   keep (t_max: the newest event), every event in those buckets and none below, so a
+   window whose first bucket is at or below that line misses the events below it - if
+   there are any: the level's buckets then hold fewer events than the all-time count. That
+   only happens at t before the newest event (at or after it every window's buckets are
+   kept). What is returned is then the part of the window still held. */
+static int tidal__sig_window(const tidal__sig *g, const tidal__sigdef *d, int w, int64_t t,
+                             uint64_t *count, double *weight) {
     static const int lvl_of[4] = {TIDAL__LVL_MIN, TIDAL__LVL_HOUR, TIDAL__LVL_HOUR,
                                   TIDAL__LVL_DAY};
     static const int64_t n_of[4] = {60, 24, 168, 30};
     static const uint32_t bit_of[4] = {TIDAL_WINDOW_1H, TIDAL_WINDOW_24H, TIDAL_WINDOW_7D,
                                        TIDAL_WINDOW_30D};
     const tidal__bvec *v;
-    int64_t kt;
+    int64_t kt, floor_key;
     tidal__fx sum;
+    uint64_t held = 0;
     uint32_t i;
     *count = 0;
     *weight = 0;
-    if (!g || !(d->windows & bit_of[w])) return;
+    if (!g || !(d->windows & bit_of[w])) return 0;
     v = &g->lvl[lvl_of[w]];
     kt = tidal__floor_div(t, tidal__lvl_ns[lvl_of[w]]);
+    floor_key = tidal__floor_div(g->t_max, tidal__lvl_ns[lvl_of[w]]) -
+                tidal__lvl_keep(d->windows, lvl_of[w]);
     memset(&sum, 0, sizeof sum);
-    for (i = 0; i < v->n; i++)
+    TIDAL_ASSERT(w >= 0 && w < 4 && n_of[w] <= tidal__lvl_keep(d->windows, lvl_of[w]));
+    for (i = 0; i < v->n; i++) {
+        held += v->b[i].count;
         if (v->b[i].key > kt - n_of[w] && v->b[i].key <= kt) {
             *count += v->b[i].count;
             sum = tidal__fx_add(sum, v->b[i].w);
         }
+    }
     *weight = tidal__fx_to_double(sum);
+    return kt - n_of[w] < floor_key && held != g->count_pos + g->count_neg;
 }
 
 static void tidal__sig_stats(const tidal__sig *g, const tidal__sigdef *d, int64_t t,
@@ -2803,7 +2917,8 @@ static void tidal__sig_stats(const tidal__sig *g, const tidal__sigdef *d, int64_
     if (!g) return;
     o->score = tidal__sig_score(g, d, t);
     for (w = 0; w < 4; w++) {
-        tidal__sig_window(g, d, w, t, &o->count[w], &o->weight[w]);
+        if (tidal__sig_window(g, d, w, t, &o->count[w], &o->weight[w]))
+            o->windows_partial |= 1u << w; /* TIDAL_WINDOW_1H << w */
         o->velocity[w] = (double)o->count[w] / secs[w];
     }
     o->count_pos = g->count_pos;
@@ -2812,6 +2927,20 @@ static void tidal__sig_stats(const tidal__sig *g, const tidal__sigdef *d, int64_
     o->weight_neg = tidal__fx_to_double(g->w_neg);
     o->count[TIDAL_W_ALL] = g->count_pos + g->count_neg;
     o->weight[TIDAL_W_ALL] = tidal__fx_to_double(tidal__fx_add(g->w_pos, g->w_neg));
+}
+
+/* TIDAL_ERR_RANGE for a score at t that does not fit a double (what names the read). */
+static tidal_result tidal__score_range(tidal_db *db, const char *what, tidal_id item,
+                                       const tidal__sig *g, const tidal__sigdef *d, int64_t t) {
+    TIDAL_ASSERT(db && g && d);
+    if (d->permanent || tidal__ns_diff(g->t_max, t) < 1000.0 * d->hl_ns)
+        return tidal__err(db, TIDAL_ERR_RANGE, "%s: the score of item %llu at %lld (a sum "
+                          "weighted by the profile) does not fit a double", what,
+                          (unsigned long long)item, (long long)t);
+    return tidal__err(db, TIDAL_ERR_RANGE, "%s: the %s score of item %llu at %lld does not fit a "
+                      "double: t is %.4g half-lives before its newest event", what, d->name,
+                      (unsigned long long)item, (long long)t,
+                      tidal__ns_diff(g->t_max, t) / d->hl_ns);
 }
 
 static void tidal__sig_free(tidal_db *db, tidal__sig *g) {
@@ -2851,16 +2980,19 @@ static tidal__key tidal__sig_key(const tidal__sig *g, tidal__sigdef *d) {
     key.k = 0;
     if (!g->n_epochs) return key;
     v = tidal__fx_to_double(g->epochs[g->n_epochs - 1].acc);
-    for (i = 0; i + 1 < g->n_epochs; i++)
-        v += ldexp(tidal__fx_to_double(g->epochs[i].acc),
-                   (int)(TIDAL__EPOCH_HALF_LIVES * (g->epochs[i].e - g->epochs[g->n_epochs - 1].e)));
+    for (i = 0; i + 1 < g->n_epochs; i++) {
+        int64_t back = g->epochs[i].e - g->epochs[g->n_epochs - 1].e; /* -4..-1 */
+        double a = tidal__fx_to_double(g->epochs[i].acc);
+        if (d->permanent || d->whole_ns) v += ldexp(a, (int)(TIDAL__EPOCH_HALF_LIVES * back));
+        else v += a * exp2(d->epoch_hl * (double)back);
+    }
     if (v == 0) return key;
     key.s = v > 0 ? 1 : -1;
     if (d->permanent) key.k = log2(fabs(v));
     else {
         int64_t e = g->epochs[g->n_epochs - 1].e;
         if (d->e_ref == INT64_MIN) d->e_ref = e;
-        key.k = log2(fabs(v)) + (double)TIDAL__EPOCH_HALF_LIVES * (double)(e - d->e_ref);
+        key.k = log2(fabs(v)) + d->epoch_hl * (double)(e - d->e_ref);
     }
     return key;
 }
@@ -3716,6 +3848,8 @@ typedef struct tidal__qctx {
     const tidal__user *user;
     const tidal__u64set *seen;
     uint64_t considered;
+    const tidal__entity *bad; /* an item whose score at t does not fit a double */
+    uint32_t bad_type;        /* and the type whose score overflowed */
 } tidal__qctx;
 
 static int tidal__hit_better(const tidal_hit *a, const tidal_hit *b) {
@@ -3776,26 +3910,47 @@ static const tidal__sig *tidal__item_sig(const tidal__qctx *c, const tidal__enti
     return cs ? cs->sig : NULL;
 }
 
+/* Notes an item whose score at t is not finite: the query then fails with
+   TIDAL_ERR_RANGE (tidal_retrieve), so neither inf nor NaN is ever ranked or returned. */
+static void tidal__score_bad(tidal__qctx *c, const tidal__entity *e, uint32_t type) {
+    TIDAL_ASSERT(type < c->db->n_sig);
+    if (!c->bad) {
+        c->bad = e;
+        c->bad_type = type;
+    }
+}
+
 /* Score of an item for the query; returns 0 if it has no signal of the ranked type(s). */
-static int tidal__item_score(const tidal__qctx *c, const tidal__entity *e, double *score) {
+static int tidal__item_score(tidal__qctx *c, const tidal__entity *e, double *score) {
     tidal_db *db = c->db;
+    const tidal__profdef *p;
     const tidal__sig *g;
     int any = 0;
-    uint32_t i;
+    uint32_t i, worst = 0;
+    double worst_v = 0;
     *score = 0;
     if (c->q->rank_kind == TIDAL_QUERY_SIGNAL) {
         g = tidal__item_sig(c, e, c->q->rank_index);
         if (!g) return 0;
         *score = tidal__sig_score(g, &db->sig[c->q->rank_index], c->t);
+        if (!isfinite(*score)) tidal__score_bad(c, e, c->q->rank_index);
         return 1;
     }
-    for (i = 0; i < db->prof[c->q->rank_index].n; i++) {
-        uint32_t type = db->prof[c->q->rank_index].type[i];
+    p = &db->prof[c->q->rank_index];
+    for (i = 0; i < p->n; i++) {
+        uint32_t type = p->type[i];
+        double v;
         g = tidal__item_sig(c, e, type);
         if (!g) continue;
+        v = p->weight[i] * tidal__sig_score(g, &db->sig[type], c->t);
+        if (!any || (!isfinite(v) && isfinite(worst_v))) { /* the term to name if it fails */
+            worst = type;
+            worst_v = v;
+        }
         any = 1;
-        *score += db->prof[c->q->rank_index].weight[i] * tidal__sig_score(g, &db->sig[type], c->t);
+        *score += v;
     }
+    if (any && !isfinite(*score)) tidal__score_bad(c, e, worst);
     return any;
 }
 
@@ -3849,6 +4004,7 @@ static int tidal__from_index(tidal__qctx *c, tidal__lb *lb, tidal_hit *heap, uin
         if (!tidal__item_passes(c, e)) continue;
         h.item = e->id;
         h.score = tidal__sig_score(m->sig, &db->sig[lb->type], c->t);
+        if (!isfinite(h.score)) tidal__score_bad(c, e, lb->type);
         tidal__heap_push(heap, n, c->limit, h);
         if (++got == c->limit) kth = m->key;
     }
@@ -3880,6 +4036,8 @@ static tidal_result tidal__query_check(tidal_db *db, const tidal_query *q) {
     if (q->exclude_seen && !q->for_user)
         return tidal__err(db, TIDAL_ERR_INVALID, "exclude_seen needs for_user");
     if (q->time_ns < 0) return tidal__err(db, TIDAL_ERR_INVALID, "negative time");
+    if (q->time_ns && tidal__time_check(db, q->time_ns, "query time (AT, time_ns)") != TIDAL_OK)
+        return TIDAL_ERR_INVALID;
     return TIDAL_OK;
 }
 
@@ -3966,6 +4124,11 @@ TIDAL_API tidal_result tidal_retrieve(tidal_db *db, const tidal_query *q, tidal_
                full list, it is still right and the next query may well use it. */
             if (lb && lb->has_thr && lb->n < TIDAL__LB_CAP / 4) tidal__lb_rebuild(db, lb, &c, t);
         }
+    }
+    if (c.bad) { /* a score does not fit a double: no ranking or score can be trusted */
+        *count = 0;
+        return tidal__score_range(db, "RETRIEVE", c.bad->id,
+                                  tidal__item_sig(&c, c.bad, c.bad_type), &db->sig[c.bad_type], c.t);
     }
     qsort(out, n, sizeof *out, tidal__hit_cmp);
     st.items_considered = c.considered;
@@ -5896,6 +6059,27 @@ TIDAL_API tidal_result tidal_query_parse(const char *text, size_t len, tidal_que
 // before touching state, builds one event, and hands it to tidal__apply; a rejected call
 // changes nothing. Schema validation names the offending field in tidal_errmsg().
 
+/* The half-life is kept exact: h in ns as a double for every exponent, while epochs stay
+   integer (landmarks e * epoch_ns, so t - landmark is exact). A half-life that is a whole
+   number of ns to within the rounding of half_life_s * 1e9 takes that integer, so its
+   epochs, accumulators and digests are bit for bit what they were when h was rounded to
+   whole ns; a fractional one gets epoch_ns = floor(16 h) (epoch_hl slightly under 16). */
+static void tidal__half_life_load(tidal__sigdef *o, double half_life_s) {
+    double h = half_life_s * 1e9, r = rint(h);
+    TIDAL_ASSERT(h >= TIDAL_HALF_LIFE_MIN_S * 1e9 * 0.999 && h < 4e17);
+    o->whole_ns = r >= 1.0 && fabs(h - r) <= r * 8.8817841970012523e-16; /* 2^-50 */
+    if (o->whole_ns) {
+        o->hl_ns = r;
+        o->epoch_ns = (int64_t)r * TIDAL__EPOCH_HALF_LIVES;
+    } else {
+        o->hl_ns = h;
+        o->epoch_ns = (int64_t)floor(h * TIDAL__EPOCH_HALF_LIVES);
+    }
+    o->half_life_ns = (int64_t)llround(h);
+    o->epoch_hl = (double)o->epoch_ns / o->hl_ns;
+    TIDAL_ASSERT(o->epoch_ns >= 16 && o->epoch_hl >= 15.0 && o->epoch_hl <= 16.0);
+}
+
 static tidal_result tidal__schema_load(tidal_db *db, const tidal_schema *s) {
     uint32_t i, j;
     if (!s->signals || s->signal_count == 0 || s->signal_count > TIDAL_SIGNAL_TYPES_MAX)
@@ -5911,17 +6095,16 @@ static tidal_result tidal__schema_load(tidal_db *db, const tidal_schema *s) {
             if (!strcmp(db->sig[j].name, d->name))
                 return tidal__err(db, TIDAL_ERR_SCHEMA, "signals[%u].name '%s' repeats", i, d->name);
         if (d->permanent ? d->half_life_s != 0.0
-                         : !(d->half_life_s > 0.0 && d->half_life_s <= 3.2e8))
+                         : !(d->half_life_s >= TIDAL_HALF_LIFE_MIN_S &&
+                             d->half_life_s <= TIDAL_HALF_LIFE_MAX_S))
             return tidal__err(db, TIDAL_ERR_SCHEMA,
-                              "signals[%u].half_life_s: (0, 3.2e8] seconds, or 0 when permanent", i);
+                              "signals[%u].half_life_s %g: [%g, %g] seconds, or 0 when permanent",
+                              i, d->half_life_s, TIDAL_HALF_LIFE_MIN_S, TIDAL_HALF_LIFE_MAX_S);
         if (d->windows & ~(uint32_t)0x1F)
             return tidal__err(db, TIDAL_ERR_SCHEMA, "signals[%u].windows: unknown bits", i);
         strcpy(o->name, d->name);
         o->half_life_s = d->half_life_s;
-        o->half_life_ns = d->permanent ? 0 : (int64_t)llround(d->half_life_s * 1e9);
-        if (!d->permanent && o->half_life_ns < 1)
-            return tidal__err(db, TIDAL_ERR_SCHEMA, "signals[%u].half_life_s below 1 ns", i);
-        o->epoch_ns = o->half_life_ns * TIDAL__EPOCH_HALF_LIVES;
+        if (!d->permanent) tidal__half_life_load(o, d->half_life_s);
         o->e_ref = INT64_MIN;
         o->windows = d->windows ? d->windows | TIDAL_WINDOW_ALL : 0x1F;
         o->permanent = d->permanent != 0;
@@ -5988,8 +6171,16 @@ static uint64_t tidal__schema_fingerprint(const tidal_db *db) {
         tidal_blake3_update(&h, db->sig[i].name, strlen(db->sig[i].name) + 1);
         tidal__wr_le(b, (uint64_t)db->sig[i].half_life_ns, 8);
         tidal_blake3_update(&h, b, 8);
-        tidal__wr_le(b, (uint64_t)db->sig[i].windows | (uint64_t)db->sig[i].permanent << 32, 8);
+        tidal__wr_le(b, (uint64_t)db->sig[i].windows | (uint64_t)db->sig[i].permanent << 32 |
+                            (uint64_t)(!db->sig[i].permanent && !db->sig[i].whole_ns) << 33, 8);
         tidal_blake3_update(&h, b, 8);
+        if (!db->sig[i].permanent && !db->sig[i].whole_ns) { /* a fractional half-life: */
+            double hl = db->sig[i].hl_ns;                    /* its exact bits (whole-ns */
+            uint64_t bits;                                   /* types hash as they did) */
+            memcpy(&bits, &hl, 8);
+            tidal__wr_le(b, bits, 8);
+            tidal_blake3_update(&h, b, 8);
+        }
     }
     for (i = 0; i < db->n_ckey; i++) tidal_blake3_update(&h, db->ckey[i], strlen(db->ckey[i]) + 1);
     tidal_blake3_final(&h, out, 8);
@@ -6053,6 +6244,8 @@ static tidal_result tidal__config_load(tidal_db *db, const tidal_config *cfg) {
     db->env = cfg->env ? cfg->env : tidal_env_posix();
     db->node = cfg->node;
     db->future_bound_ns = cfg->future_bound_ns ? cfg->future_bound_ns : 60 * TIDAL_NS_PER_S;
+    db->time_min_ns = cfg->time_min_ns > 0 ? cfg->time_min_ns
+                    : cfg->time_min_ns == 0 ? TIDAL_TIME_MIN_DEFAULT_NS : 0;
     db->idem_window_ns = cfg->idempotency_window_ns ? cfg->idempotency_window_ns : TIDAL__DAY_NS;
     db->limit_max = cfg->retrieve_limit_max ? cfg->retrieve_limit_max : 1000;
     db->session_events_max = cfg->session_events_max ? cfg->session_events_max : 4096;
@@ -6570,6 +6763,8 @@ static tidal_result tidal__signal_event(tidal_db *db, const tidal_signal *s, tid
     if (!isfinite(s->weight) || fabs(s->weight) > TIDAL_WEIGHT_MAX)
         return tidal__err(db, TIDAL_ERR_INVALID, "weight must be finite with |w| <= %g", TIDAL_WEIGHT_MAX);
     if (s->time_ns < 0) return tidal__err(db, TIDAL_ERR_INVALID, "negative event time");
+    if (s->time_ns && tidal__time_check(db, s->time_ns, "signal time_ns") != TIDAL_OK)
+        return TIDAL_ERR_INVALID;
     if (s->idem.key ? (s->idem.key_len == 0 || s->idem.key_len > TIDAL_IDEM_KEY_MAX) : s->idem.key_len != 0)
         return tidal__err(db, TIDAL_ERR_INVALID, "idempotency key must be 1..%d bytes", TIDAL_IDEM_KEY_MAX);
     now = tidal__now(db);
@@ -6736,10 +6931,13 @@ TIDAL_API tidal_result tidal_signal_read(tidal_db *db, uint32_t tenant, tidal_id
                                          int64_t t_ns, tidal_signal_stats *out) {
     const tidal__entity *e;
     const tidal__sig *g = NULL;
+    tidal_signal_stats st;
     uint32_t k;
     if (!db) return TIDAL_ERR_INVALID;
     if (!out || !item || type >= db->n_sig || t_ns < 0)
         return tidal__err(db, TIDAL_ERR_INVALID, "signal_read: bad out, item, type or time");
+    if (t_ns && tidal__time_check(db, t_ns, "signal_read t_ns") != TIDAL_OK) return TIDAL_ERR_INVALID;
+    if (!t_ns) t_ns = tidal__now(db);
     e = tidal__ent_find(db, tenant, item);
     if (cohort) {
         uint32_t v;
@@ -6757,7 +6955,9 @@ TIDAL_API tidal_result tidal_signal_read(tidal_db *db, uint32_t tenant, tidal_id
     } else if (e && e->sigs) {
         g = e->sigs[type];
     }
-    tidal__sig_stats(g, &db->sig[type], t_ns ? t_ns : tidal__now(db), out);
+    tidal__sig_stats(g, &db->sig[type], t_ns, &st);
+    if (!isfinite(st.score)) return tidal__score_range(db, "signal_read", item, g, &db->sig[type], t_ns);
+    *out = st;
     tidal__ok(db);
     return TIDAL_OK;
 }
@@ -6782,10 +6982,10 @@ static tidal_result tidal__sess_seq(tidal_db *db, const tidal__session *s, uint6
     return TIDAL_OK;
 }
 
-TIDAL_API tidal_result tidal_session_open(tidal_db *db, uint32_t tenant, tidal_id session,
-                                          tidal_id user, int64_t start_ns, int64_t ttl_ns) {
+static tidal_result tidal__session_open(tidal_db *db, uint32_t tenant, tidal_id session,
+                                        tidal_id user, int64_t start_ns, int64_t ttl_ns) {
     tidal__event ev;
-    if (!db) return TIDAL_ERR_INVALID;
+    TIDAL_ASSERT(db);
     if (!session || !user || start_ns <= 0 || ttl_ns < 0 || ttl_ns > INT64_MAX - start_ns)
         return tidal__err(db, TIDAL_ERR_INVALID, "session_open: session, user and start_ns nonzero (the "
                                                  "session's start, the same in every region), 0 <= ttl, "
@@ -6802,6 +7002,14 @@ TIDAL_API tidal_result tidal_session_open(tidal_db *db, uint32_t tenant, tidal_i
     return tidal__write(db, &ev, NULL);
 }
 
+TIDAL_API tidal_result tidal_session_open(tidal_db *db, uint32_t tenant, tidal_id session,
+                                          tidal_id user, int64_t start_ns, int64_t ttl_ns) {
+    if (!db) return TIDAL_ERR_INVALID;
+    if (start_ns > 0 && tidal__time_check(db, start_ns, "session_open start_ns") != TIDAL_OK)
+        return TIDAL_ERR_INVALID;
+    return tidal__session_open(db, tenant, session, user, start_ns, ttl_ns);
+}
+
 TIDAL_API tidal_result tidal_session_start(tidal_db *db, uint32_t tenant, tidal_id user,
                                            int64_t ttl_ns, tidal_id *session) {
     tidal_id id = 0;
@@ -6814,7 +7022,7 @@ TIDAL_API tidal_result tidal_session_start(tidal_db *db, uint32_t tenant, tidal_
         db->env->random_fill(db->env->user, &id, sizeof id);
         id &= UINT64_C(0x7FFFFFFFFFFFFFFF);
     }
-    r = tidal_session_open(db, tenant, id, user, tidal__now(db), ttl_ns);
+    r = tidal__session_open(db, tenant, id, user, tidal__now(db), ttl_ns); /* the env's now */
     if (r == TIDAL_OK) *session = id;
     return r;
 }
@@ -6894,6 +7102,7 @@ TIDAL_API tidal_result tidal_db_tick(tidal_db *db, int64_t now_ns) {
     int64_t next = INT64_MAX;
     if (!db) return TIDAL_ERR_INVALID;
     if (now_ns < 0) return tidal__err(db, TIDAL_ERR_INVALID, "negative time");
+    if (now_ns && tidal__time_check(db, now_ns, "tick now_ns") != TIDAL_OK) return TIDAL_ERR_INVALID;
     if (!now_ns) now_ns = tidal__now(db);
     if (db->n_rep) tidal__rep_tick(db);
     if (db->n_rep && db->role != TIDAL_ROLE_LEADER) return TIDAL_OK; /* expiry: the leader's job */
