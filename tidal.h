@@ -512,8 +512,12 @@ TIDAL_API tidal_result tidal_db_set_config_version(tidal_db *db, uint32_t versio
    TIDAL_ERR_INVALID for an ephemeral database, TIDAL_ERR_IO_* (handle failed). */
 TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db);
 
-/* Index of a signal type / profile by name, for the typed API. */
+/* Index of a signal type / profile by name, for the typed API (tidal_query.rank_index,
+   tidal_profile_read). TIDAL_ERR_NOT_FOUND for a name the schema lacks; TIDAL_ERR_INVALID
+   for NULL arguments. */
 TIDAL_API tidal_result tidal_signal_type(const tidal_db *db, const char *name, uint32_t *type);
+TIDAL_API tidal_result tidal_profile_index(const tidal_db *db, const char *name,
+                                           uint32_t *profile);
 
 /* ---- Writes --------------------------------------------------------------------------- */
 
@@ -696,6 +700,20 @@ typedef struct tidal_signal_stats {
 TIDAL_API tidal_result tidal_signal_read(tidal_db *db, uint32_t tenant, tidal_id item,
                                          uint32_t type, const tidal_tag *cohort,
                                          int64_t t_ns, tidal_signal_stats *out);
+
+/* One item's profile score at t_ns (0 = now), the score RETRIEVE ... PROFILE ranks it by:
+   the sum over the profile's terms of weight * the decayed score of that signal type
+   (tidal_signal_read's score). cohort, if not NULL, restricts every term to signals tagged
+   with that cohort key=value, as RETRIEVE's COHORT does. parts, if not NULL, receives each
+   term's weighted score in the profile's term order (room for the profile's term_count,
+   at most TIDAL_PROFILE_TERMS_MAX); *score is their sum. An item with none of the terms'
+   signals reads 0 (TIDAL_OK). Errors: TIDAL_ERR_INVALID (NULL score, zero item, unknown
+   profile, bad cohort, a time below config.time_min_ns), TIDAL_ERR_RANGE (a term or the
+   sum does not fit a double; nothing written). Reads only; not thread-safe with writes on
+   the same handle. */
+TIDAL_API tidal_result tidal_profile_read(tidal_db *db, uint32_t tenant, tidal_id item,
+                                          uint32_t profile, const tidal_tag *cohort,
+                                          int64_t t_ns, double *score, double *parts);
 
 /* ---- RETRIEVE ------------------------------------------------------------------------- */
 
@@ -6420,6 +6438,18 @@ TIDAL_API tidal_result tidal_signal_type(const tidal_db *db, const char *name, u
     return TIDAL_ERR_NOT_FOUND;
 }
 
+TIDAL_API tidal_result tidal_profile_index(const tidal_db *db, const char *name,
+                                           uint32_t *profile) {
+    uint32_t i;
+    if (!db || !name || !profile) return TIDAL_ERR_INVALID;
+    for (i = 0; i < db->n_prof; i++)
+        if (!strcmp(db->prof[i].name, name)) {
+            *profile = i;
+            return TIDAL_OK;
+        }
+    return TIDAL_ERR_NOT_FOUND;
+}
+
 static int64_t tidal__now(tidal_db *db) { return db->env->clock_wall_ns(db->env->user); }
 
 /* A member that has heard no leader for the election timeout: it cannot tell a dead leader
@@ -6926,38 +6956,81 @@ TIDAL_API tidal_result tidal_negative_check(tidal_db *db, uint32_t tenant, tidal
     return TIDAL_OK;
 }
 
+/* Checks a read's cohort (NULL: none) and resolves it: *k the cohort key, *v the interned
+   value (UINT32_MAX when never stored: nothing matches). */
+static tidal_result tidal__read_cohort(tidal_db *db, const tidal_tag *cohort, uint32_t *k,
+                                       uint32_t *v) {
+    TIDAL_ASSERT(k && v);
+    *k = *v = UINT32_MAX;
+    if (!cohort) return TIDAL_OK;
+    if (!cohort->key || !cohort->value)
+        return tidal__err(db, TIDAL_ERR_INVALID, "cohort: NULL key or value");
+    for (*k = 0; *k < db->n_ckey && strcmp(db->ckey[*k], cohort->key); (*k)++) {}
+    if (*k == db->n_ckey) return tidal__err(db, TIDAL_ERR_INVALID, "not a cohort key");
+    if (tidal__strnlen(cohort->value, TIDAL_VALUE_MAX) > TIDAL_VALUE_MAX)
+        return tidal__err(db, TIDAL_ERR_INVALID, "cohort value too long");
+    *v = tidal__str_find(db, cohort->value, (uint32_t)strlen(cohort->value));
+    return TIDAL_OK;
+}
+
+/* The aggregate a read of (e, type) under a resolved cohort sees (NULL: none). */
+static const tidal__sig *tidal__read_sig(const tidal__entity *e, uint32_t type, int cohort,
+                                         uint32_t k, uint32_t v) {
+    const tidal__csig *c;
+    if (!e) return NULL;
+    if (!cohort) return e->sigs ? e->sigs[type] : NULL;
+    if (v == UINT32_MAX) return NULL;
+    c = tidal__csig_find(e, type, k, v);
+    return c ? c->sig : NULL;
+}
+
 TIDAL_API tidal_result tidal_signal_read(tidal_db *db, uint32_t tenant, tidal_id item,
                                          uint32_t type, const tidal_tag *cohort,
                                          int64_t t_ns, tidal_signal_stats *out) {
-    const tidal__entity *e;
-    const tidal__sig *g = NULL;
+    const tidal__sig *g;
     tidal_signal_stats st;
-    uint32_t k;
+    tidal_result r;
+    uint32_t k, v;
     if (!db) return TIDAL_ERR_INVALID;
     if (!out || !item || type >= db->n_sig || t_ns < 0)
         return tidal__err(db, TIDAL_ERR_INVALID, "signal_read: bad out, item, type or time");
     if (t_ns && tidal__time_check(db, t_ns, "signal_read t_ns") != TIDAL_OK) return TIDAL_ERR_INVALID;
     if (!t_ns) t_ns = tidal__now(db);
-    e = tidal__ent_find(db, tenant, item);
-    if (cohort) {
-        uint32_t v;
-        if (!cohort->key || !cohort->value)
-            return tidal__err(db, TIDAL_ERR_INVALID, "cohort: NULL key or value");
-        for (k = 0; k < db->n_ckey && strcmp(db->ckey[k], cohort->key); k++) {}
-        if (k == db->n_ckey) return tidal__err(db, TIDAL_ERR_INVALID, "not a cohort key");
-        if (tidal__strnlen(cohort->value, TIDAL_VALUE_MAX) > TIDAL_VALUE_MAX)
-            return tidal__err(db, TIDAL_ERR_INVALID, "cohort value too long");
-        v = tidal__str_find(db, cohort->value, (uint32_t)strlen(cohort->value));
-        if (e && v != UINT32_MAX) {
-            const tidal__csig *c = tidal__csig_find(e, type, k, v);
-            g = c ? c->sig : NULL;
-        }
-    } else if (e && e->sigs) {
-        g = e->sigs[type];
-    }
+    if ((r = tidal__read_cohort(db, cohort, &k, &v)) != TIDAL_OK) return r;
+    g = tidal__read_sig(tidal__ent_find(db, tenant, item), type, cohort != NULL, k, v);
     tidal__sig_stats(g, &db->sig[type], t_ns, &st);
     if (!isfinite(st.score)) return tidal__score_range(db, "signal_read", item, g, &db->sig[type], t_ns);
     *out = st;
+    tidal__ok(db);
+    return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_profile_read(tidal_db *db, uint32_t tenant, tidal_id item,
+                                          uint32_t profile, const tidal_tag *cohort,
+                                          int64_t t_ns, double *score, double *parts) {
+    double part[TIDAL_PROFILE_TERMS_MAX], sum = 0;
+    const tidal__entity *e;
+    const tidal__profdef *p;
+    tidal_result r;
+    uint32_t i, k, v;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!score || !item || profile >= db->n_prof || t_ns < 0)
+        return tidal__err(db, TIDAL_ERR_INVALID, "profile_read: bad score, item, profile or time");
+    if (t_ns && tidal__time_check(db, t_ns, "profile_read t_ns") != TIDAL_OK) return TIDAL_ERR_INVALID;
+    if (!t_ns) t_ns = tidal__now(db);
+    if ((r = tidal__read_cohort(db, cohort, &k, &v)) != TIDAL_OK) return r;
+    e = tidal__ent_find(db, tenant, item);
+    p = &db->prof[profile];
+    TIDAL_ASSERT(p->n >= 1 && p->n <= TIDAL_PROFILE_TERMS_MAX);
+    for (i = 0; i < p->n; i++) { /* the same sum, in the same order, as tidal__item_score */
+        const tidal__sig *g = tidal__read_sig(e, p->type[i], cohort != NULL, k, v);
+        part[i] = g ? p->weight[i] * tidal__sig_score(g, &db->sig[p->type[i]], t_ns) : 0.0;
+        sum += part[i];
+        if (!isfinite(part[i]) || !isfinite(sum))
+            return tidal__score_range(db, "profile_read", item, g, &db->sig[p->type[i]], t_ns);
+    }
+    *score = sum;
+    if (parts) memcpy(parts, part, sizeof(double) * p->n);
     tidal__ok(db);
     return TIDAL_OK;
 }

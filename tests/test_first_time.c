@@ -82,7 +82,172 @@ static void t_pinned_whole_ns_digests(void) {
     }
 }
 
+
+/* ---- a small fixture: one db, types chosen per test ------------------------------------- */
+
+typedef struct fix {
+    tidal_env env;
+    test_clock clock;
+    tidal_config cfg;
+    tidal_db *db;
+} fix;
+
+static tidal_result fix_open(fix *f, const tidal_signal_def *sigs, uint32_t n,
+                             const tidal_profile_def *prof, uint32_t n_prof, int64_t now,
+                             int64_t time_min_ns) {
+    memset(f, 0, sizeof *f);
+    test_env_make(&f->env, &f->clock, now, tt_seed());
+    f->cfg.env = &f->env;
+    f->cfg.schema.signals = sigs;
+    f->cfg.schema.signal_count = n;
+    f->cfg.schema.profiles = prof;
+    f->cfg.schema.profile_count = n_prof;
+    f->cfg.time_min_ns = time_min_ns;
+    f->cfg.retrieve_limit_max = 5000;
+    return tidal_db_open(&f->cfg, &f->db);
+}
+
+static tidal_result put(tidal_db *db, tidal_id item, uint32_t type, double w, int64_t t) {
+    tidal_signal s;
+    memset(&s, 0, sizeof s);
+    s.item = item;
+    s.type = type;
+    s.weight = w;
+    s.time_ns = t;
+    return tidal_signal_write(db, &s, NULL);
+}
+
+static int has(const char *hay, const char *needle) { return strstr(hay, needle) != NULL; }
+
+/* ---- point 2: times in the wrong unit are refused, naming the unit ---------------------- */
+
+static void t_time_units_refused(void) {
+    static const int64_t secs = INT64_C(1733500000); /* 2024-12-06 in seconds */
+    tidal_signal_def sig[1] = {{"view", 3600.0, 0, 0, 0}};
+    tidal_profile_term term[1] = {{"view", 1.0}};
+    tidal_profile_def prof[1] = {{"hot", term, 1}};
+    tidal_signal_stats st;
+    tidal_hit hits[4];
+    tidal_query q;
+    tidal_signal s;
+    tidal_id sess;
+    uint32_t n;
+    double score;
+    char text[160];
+    fix f;
+    TT_EQ_INT(fix_open(&f, sig, 1, prof, 1, T0, 0), TIDAL_OK);
+    TT_EQ_INT(put(f.db, 1, 0, 1.0, T0), TIDAL_OK);
+    /* Event times: seconds, milliseconds, microseconds, and ns before 2000. */
+    TT_EQ_INT(put(f.db, 1, 0, 1.0, secs), TIDAL_ERR_INVALID);
+    TT_CHECKF(has(tidal_errmsg(f.db), "1733500000 looks like seconds; tidal takes nanoseconds since "
+                                       "the epoch"), "%s", tidal_errmsg(f.db));
+    TT_EQ_INT(put(f.db, 1, 0, 1.0, secs * 1000), TIDAL_ERR_INVALID);
+    TT_CHECKF(has(tidal_errmsg(f.db), "looks like milliseconds"), "%s", tidal_errmsg(f.db));
+    TT_EQ_INT(put(f.db, 1, 0, 1.0, secs * 1000000), TIDAL_ERR_INVALID);
+    TT_CHECKF(has(tidal_errmsg(f.db), "looks like microseconds"), "%s", tidal_errmsg(f.db));
+    TT_EQ_INT(put(f.db, 1, 0, 1.0, TIDAL_TIME_MIN_DEFAULT_NS - 1), TIDAL_ERR_INVALID);
+    TT_CHECKF(has(tidal_errmsg(f.db), "before config.time_min_ns"), "%s", tidal_errmsg(f.db));
+    TT_EQ_INT(put(f.db, 1, 0, 1.0, TIDAL_TIME_MIN_DEFAULT_NS), TIDAL_OK);
+    /* Sessions: the start given to session_open and a session signal's time. */
+    TT_EQ_INT(tidal_session_open(f.db, 0, 77, 5, secs, 0), TIDAL_ERR_INVALID);
+    TT_CHECKF(has(tidal_errmsg(f.db), "looks like seconds"), "%s", tidal_errmsg(f.db));
+    TT_EQ_INT(tidal_session_start(f.db, 0, 5, 0, &sess), TIDAL_OK);
+    memset(&s, 0, sizeof s);
+    s.item = 2;
+    s.weight = 1.0;
+    s.time_ns = secs * 1000;
+    TT_EQ_INT(tidal_session_signal(f.db, sess, 1, &s, NULL), TIDAL_ERR_INVALID);
+    TT_CHECKF(has(tidal_errmsg(f.db), "looks like milliseconds"), "%s", tidal_errmsg(f.db));
+    s.time_ns = T0;
+    TT_EQ_INT(tidal_session_signal(f.db, sess, 1, &s, NULL), TIDAL_OK);
+    TT_EQ_INT(tidal_db_tick(f.db, secs), TIDAL_ERR_INVALID);
+    TT_EQ_INT(tidal_db_tick(f.db, T0), TIDAL_OK);
+    /* Reads: signal_read, profile_read, the typed query and the text form's AT. */
+    TT_EQ_INT(tidal_signal_read(f.db, 0, 1, 0, NULL, secs, &st), TIDAL_ERR_INVALID);
+    TT_CHECKF(has(tidal_errmsg(f.db), "looks like seconds"), "%s", tidal_errmsg(f.db));
+    TT_EQ_INT(tidal_profile_read(f.db, 0, 1, 0, NULL, secs, &score, NULL), TIDAL_ERR_INVALID);
+    memset(&q, 0, sizeof q);
+    q.limit = 4;
+    q.time_ns = secs * 1000000;
+    TT_EQ_INT(tidal_retrieve(f.db, &q, hits, 4, &n, NULL), TIDAL_ERR_INVALID);
+    TT_CHECKF(has(tidal_errmsg(f.db), "looks like microseconds"), "%s", tidal_errmsg(f.db));
+    snprintf(text, sizeof text, "RETRIEVE items SIGNAL view LIMIT 4 AT %lld", (long long)secs);
+    TT_EQ_INT(tidal_retrieve_text(f.db, text, hits, 4, &n, NULL), TIDAL_ERR_INVALID);
+    TT_CHECKF(has(tidal_errmsg(f.db), "AT") && has(tidal_errmsg(f.db), "looks like seconds"), "%s",
+              tidal_errmsg(f.db));
+    snprintf(text, sizeof text, "RETRIEVE items PROFILE hot LIMIT 4 AT %lld", (long long)T0);
+    TT_EQ_INT(tidal_retrieve_text(f.db, text, hits, 4, &n, NULL), TIDAL_OK);
+    TT_EQ_INT(n, 2);
+    tidal_db_close(f.db);
+    /* A negative time_min_ns turns the check off, for synthetic clocks near 0. */
+    TT_EQ_INT(fix_open(&f, sig, 1, NULL, 0, 1000, -1), TIDAL_OK);
+    TT_EQ_INT(put(f.db, 1, 0, 1.0, 500), TIDAL_OK);
+    TT_EQ_INT(tidal_signal_read(f.db, 0, 1, 0, NULL, 900, &st), TIDAL_OK);
+    TT_EQ_INT(st.count[TIDAL_W_ALL], 1);
+    tidal_db_close(f.db);
+}
+
+/* ---- no read returns inf or NaN with success -------------------------------------------- */
+
+static void t_no_inf_or_nan(void) {
+    tidal_signal_def sig[2] = {{"fast", 1.0, 0, 0, 0}, {"buy", 0.0, 0, 1, 0}};
+    tidal_profile_term terms[2] = {{"fast", 1.0}, {"buy", 1e305}};
+    tidal_profile_def prof[2] = {{"blend", terms, 1}, {"huge", terms + 1, 1}};
+    tidal_signal_stats st;
+    tidal_hit hits[8];
+    tidal_query q;
+    uint32_t n;
+    double score, parts[2];
+    char text[160];
+    fix f;
+    /* The case: AT given in seconds (allowed here: no minimum) read as inf. */
+    TT_EQ_INT(fix_open(&f, sig, 2, prof, 2, T0, -1), TIDAL_OK);
+    TT_EQ_INT(put(f.db, 1, 0, 1.0, T0), TIDAL_OK);
+    TT_EQ_INT(put(f.db, 2, 0, 1.0, T0 - 5 * TIDAL_NS_PER_S), TIDAL_OK);
+    TT_EQ_INT(put(f.db, 2, 0, -1.0, T0 - 5 * TIDAL_NS_PER_S), TIDAL_OK); /* an exact zero */
+    TT_EQ_INT(put(f.db, 3, 1, 1e6, T0), TIDAL_OK);
+    TT_EQ_INT(tidal_signal_read(f.db, 0, 1, 0, NULL, T0 / TIDAL_NS_PER_S, &st), TIDAL_ERR_RANGE);
+    TT_CHECKF(has(tidal_errmsg(f.db), "does not fit a double"), "%s", tidal_errmsg(f.db));
+    /* Plausible, but 2000 half-lives before the event: 2^2000 overflows. */
+    TT_EQ_INT(tidal_signal_read(f.db, 0, 1, 0, NULL, T0 - 2000 * TIDAL_NS_PER_S, &st),
+              TIDAL_ERR_RANGE);
+    TT_CHECKF(has(tidal_errmsg(f.db), "half-lives before"), "%s", tidal_errmsg(f.db));
+    /* 1030 half-lives: 2^1030 alone overflows, 2^-40-scaled sums need not: still exact. */
+    TT_EQ_INT(tidal_signal_read(f.db, 0, 1, 0, NULL, T0 - 1020 * TIDAL_NS_PER_S, &st), TIDAL_OK);
+    TT_CHECK(isfinite(st.score) && fabs(st.score / ldexp(1.0, 1020) - 1.0) < 1e-12);
+    /* An accumulator of exactly 0 read far before is 0, not 0 * inf. */
+    TT_EQ_INT(tidal_signal_read(f.db, 0, 2, 0, NULL, T0 - 3000 * TIDAL_NS_PER_S, &st), TIDAL_OK);
+    TT_CHECK(st.score == 0.0);
+    /* Far after: underflows to 0, fine. */
+    TT_EQ_INT(tidal_signal_read(f.db, 0, 1, 0, NULL, T0 + 5000 * TIDAL_NS_PER_S, &st), TIDAL_OK);
+    TT_CHECK(st.score == 0.0);
+    /* RETRIEVE (typed and text, signal and profile) and profile_read refuse the same. */
+    memset(&q, 0, sizeof q);
+    q.limit = 8;
+    q.time_ns = T0 - 2000 * TIDAL_NS_PER_S;
+    TT_EQ_INT(tidal_retrieve(f.db, &q, hits, 8, &n, NULL), TIDAL_ERR_RANGE);
+    TT_EQ_INT(n, 0);
+    q.rank_kind = TIDAL_QUERY_PROFILE;
+    TT_EQ_INT(tidal_retrieve(f.db, &q, hits, 8, &n, NULL), TIDAL_ERR_RANGE);
+    snprintf(text, sizeof text, "RETRIEVE items SIGNAL fast LIMIT 8 AT %lld", (long long)(T0 / TIDAL_NS_PER_S));
+    TT_EQ_INT(tidal_retrieve_text(f.db, text, hits, 8, &n, NULL), TIDAL_ERR_RANGE);
+    TT_EQ_INT(tidal_profile_read(f.db, 0, 1, 0, NULL, q.time_ns, &score, parts), TIDAL_ERR_RANGE);
+    /* A profile blend that overflows with finite parts: 1e305 * 1e6. */
+    TT_EQ_INT(tidal_profile_read(f.db, 0, 3, 1, NULL, T0, &score, parts), TIDAL_ERR_RANGE);
+    q.rank_index = 1;
+    q.time_ns = T0;
+    TT_EQ_INT(tidal_retrieve(f.db, &q, hits, 8, &n, NULL), TIDAL_ERR_RANGE);
+    TT_CHECKF(has(tidal_errmsg(f.db), "does not fit a double"), "%s", tidal_errmsg(f.db));
+    /* And at a reasonable t everything answers. */
+    q.rank_index = 0;
+    TT_EQ_INT(tidal_retrieve(f.db, &q, hits, 8, &n, NULL), TIDAL_OK);
+    TT_EQ_INT(n, 2);
+    tidal_db_close(f.db);
+}
+
 static const tt_case tt_cases[] = {
+    TT_CASE(t_time_units_refused),
+    TT_CASE(t_no_inf_or_nan),
     TT_CASE(t_pinned_whole_ns_digests),
 };
 
