@@ -245,7 +245,207 @@ static void t_no_inf_or_nan(void) {
     tidal_db_close(f.db);
 }
 
+/* ---- point 3: one meaning for a read at t, against a brute-force model -------------------
+   The documented meaning (manual 3): the score at t is the formula over every event held
+   (epochs: the newest and the four before it), events after t included; a window is the
+   bucket rule over the buckets a level keeps (those above floor(newest / B) - keep), and it
+   is flagged partial exactly when the window reaches below that line and events were left
+   there; an unflagged window equals the rule over all events. */
+
+typedef struct mev {
+    tidal_id item;
+    uint32_t type;
+    int64_t t;
+    double w;
+} mev;
+
+#define M_TYPES 7
+#define M_EVENTS 90
+
+static uint64_t m_reads_before, m_partial, m_range; /* what the model run exercised */
+
+static const tidal_signal_def m_sigs[M_TYPES] = {
+    {"all", 3600.0, 0, 0, 0},
+    {"w1h", 600.0, TIDAL_WINDOW_1H, 0, 0},
+    {"w24", 86400.0, TIDAL_WINDOW_24H, 0, 0},
+    {"w24_30", 7200.0, TIDAL_WINDOW_24H | TIDAL_WINDOW_30D, 0, 0},
+    {"w7d", 172800.0, TIDAL_WINDOW_7D, 0, 0},
+    {"w30", 1e6, TIDAL_WINDOW_30D, 0, 0},
+    {"perm", 0.0, 0, 1, 0}};
+
+static int64_t m_keep(uint32_t windows, int lvl) {
+    if (!windows) windows = 0x1F;
+    if (lvl == 0) return (windows & TIDAL_WINDOW_1H) ? 60 : 0;
+    if (lvl == 1) return (windows & TIDAL_WINDOW_7D) ? 168 : (windows & TIDAL_WINDOW_24H) ? 24 : 0;
+    return (windows & TIDAL_WINDOW_30D) ? 30 : 0;
+}
+
+static int64_t m_fdiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && (a < 0)); }
+
+/* Checks one read of (item, type) at t against the model; returns 0 on a mismatch. */
+static int m_check(tidal_db *db, const mev *ev, int n_ev, tidal_id item, uint32_t type,
+                   int64_t t) {
+    static const int lvl_of[4] = {0, 1, 1, 2};
+    static const int64_t n_of[4] = {60, 24, 168, 30}, b_ns[3] = {MIN_NS, H_NS, 24 * H_NS};
+    static const double secs[4] = {3600.0, 86400.0, 604800.0, 2592000.0};
+    const tidal_signal_def *d = &m_sigs[type];
+    uint32_t windows = d->windows ? d->windows : 0x1F;
+    long double hl = (long double)d->half_life_s * 1e9L, score = 0, mag = 0;
+    int64_t tmax = INT64_MIN, emax = INT64_MIN, epoch = d->permanent ? 1 : (int64_t)llround(d->half_life_s * 1e9) * 16;
+    double wsum = 0;
+    uint64_t total = 0;
+    tidal_signal_stats st;
+    tidal_result r;
+    int i, w;
+    for (i = 0; i < n_ev; i++)
+        if (ev[i].item == item && ev[i].type == type) {
+            if (ev[i].t > tmax) tmax = ev[i].t;
+            if (!d->permanent && m_fdiv(ev[i].t, epoch) > emax) emax = m_fdiv(ev[i].t, epoch);
+            total++;
+            wsum += ev[i].w;
+        }
+    for (i = 0; i < n_ev; i++)
+        if (ev[i].item == item && ev[i].type == type) {
+            long double term = ev[i].w;
+            if (!d->permanent) {
+                if (m_fdiv(ev[i].t, epoch) < emax - 4) continue; /* epoch retired */
+                term *= exp2l((long double)(ev[i].t - t) / hl);
+            }
+            score += term;
+            mag += fabsl(term);
+        }
+    r = tidal_signal_read(db, 0, item, type, NULL, t, &st);
+    if (total && t < tmax) m_reads_before++;
+    if (r == TIDAL_ERR_RANGE) m_range++;
+    if (r == TIDAL_OK && st.windows_partial) m_partial++;
+    if (mag > 1e300L || fabsl(score) > 1e300L) { /* near or past the double range */
+        TT_CHECKF(r == TIDAL_OK ? isfinite(st.score) : r == TIDAL_ERR_RANGE, "r %d", (int)r);
+        if (fabsl(score) > 1.8e308L) TT_EQ_INT(r, TIDAL_ERR_RANGE);
+        return TT_OK();
+    }
+    TT_EQ_INT(r, TIDAL_OK);
+    if (r != TIDAL_OK) return 0;
+    TT_CHECKF(fabsl((long double)st.score - score) <= 1e-9L * mag + 1e-300L,
+              "item %llu type %s t %lld: score %.17g, model %.17Lg", (unsigned long long)item,
+              d->name, (long long)t, st.score, score);
+    TT_EQ_INT(st.count[TIDAL_W_ALL], total);
+    TT_CHECK(st.weight[TIDAL_W_ALL] == wsum);
+    for (w = 0; w < 4; w++) {
+        int lvl = lvl_of[w];
+        int64_t kt = m_fdiv(t, b_ns[lvl]), kmax = m_fdiv(tmax, b_ns[lvl]);
+        int64_t line = kmax - m_keep(d->windows, lvl);
+        uint64_t held = 0, rule = 0, below = 0;
+        double wheld = 0;
+        int partial;
+        if (!(windows & (1u << w))) {
+            TT_CHECK(st.count[w] == 0 && st.weight[w] == 0 && !(st.windows_partial & (1u << w)));
+            continue;
+        }
+        for (i = 0; i < n_ev; i++) {
+            int64_t k;
+            if (ev[i].item != item || ev[i].type != type) continue;
+            k = m_fdiv(ev[i].t, b_ns[lvl]);
+            if (k <= line) below++;
+            if (k > kt - n_of[w] && k <= kt) {
+                rule++;
+                if (k > line) {
+                    held++;
+                    wheld += ev[i].w;
+                }
+            }
+        }
+        partial = kt - n_of[w] < line && below > 0;
+        TT_CHECKF(st.count[w] == held && st.weight[w] == wheld,
+                  "item %llu type %s window %d t %lld (newest %lld): count %llu weight %g, "
+                  "held %llu weight %g", (unsigned long long)item, d->name, w, (long long)t,
+                  (long long)tmax, (unsigned long long)st.count[w], st.weight[w],
+                  (unsigned long long)held, wheld);
+        TT_CHECKF(!!(st.windows_partial & (1u << w)) == partial, "type %s window %d t %lld: "
+                  "partial %u, model %d", d->name, w, (long long)t, st.windows_partial, partial);
+        if (!(st.windows_partial & (1u << w)))
+            TT_CHECKF(st.count[w] == rule, "type %s window %d t %lld (newest %lld): unflagged "
+                      "count %llu, the rule says %llu", d->name, w, (long long)t,
+                      (long long)tmax, (unsigned long long)st.count[w], (unsigned long long)rule);
+        if (t >= tmax) TT_CHECK(!(st.windows_partial & (1u << w)));
+        TT_CHECK(st.velocity[w] == (double)st.count[w] / secs[w]);
+    }
+    return TT_OK();
+}
+
+/* The issue's case, by hand: events at T and T + 2h, read at T + 1 min. */
+static void t_read_before_newest_issue_case(void) {
+    tidal_signal_def sig[1] = {{"view", 3600.0, 0, 0, 0}};
+    tidal_signal_stats st;
+    int64_t t = T0 - 3 * H_NS;
+    fix f;
+    TT_EQ_INT(fix_open(&f, sig, 1, NULL, 0, T0, 0), TIDAL_OK);
+    TT_EQ_INT(put(f.db, 1, 0, 1.0, t), TIDAL_OK);
+    TT_EQ_INT(put(f.db, 1, 0, 1.0, t + 2 * H_NS), TIDAL_OK);
+    TT_EQ_INT(tidal_signal_read(f.db, 0, 1, 0, NULL, t + MIN_NS, &st), TIDAL_OK);
+    /* The rule says 1 for every window; the minute bucket of T was retired when T + 2h
+       arrived, so the 1h window says so instead of silently answering 0. */
+    TT_CHECKF(st.count[TIDAL_W_1H] == 1 || (st.windows_partial & TIDAL_WINDOW_1H),
+              "1h count %llu with nothing flagged", (unsigned long long)st.count[TIDAL_W_1H]);
+    TT_EQ_INT(st.windows_partial, TIDAL_WINDOW_1H);
+    TT_EQ_INT(st.count[TIDAL_W_24H], 1);
+    TT_EQ_INT(st.count[TIDAL_W_7D], 1);
+    /* Day buckets: T + 2h counts too when it falls in the bucket of t (the rule's grain). */
+    TT_EQ_INT(st.count[TIDAL_W_30D], m_fdiv(t, 24 * H_NS) == m_fdiv(t + 2 * H_NS, 24 * H_NS) ? 2 : 1);
+    /* The score at t includes the later event at its formula value: 2^(-1/60) + 2^(119/60). */
+    TT_NEAR(st.score, exp2(-1.0 / 60) + exp2(119.0 / 60), 1e-12);
+    tidal_db_close(f.db);
+}
+
+static void t_read_before_newest_model(void) {
+    static mev ev[M_EVENTS];
+    int round, rounds = 30 * (int)tt_scale();
+    for (round = 0; round < rounds && TT_OK(); round++) {
+        static const int64_t spans[4] = {2 * H_NS, 3 * 24 * H_NS, 9 * 24 * H_NS, 45 * 24 * H_NS};
+        tidal_signal_def sigs[M_TYPES];
+        int64_t span = spans[tt_below(4)], tmin = INT64_MAX, tmax = INT64_MIN;
+        int n_ev = 10 + (int)tt_below(M_EVENTS - 10), i, k;
+        fix f;
+        memcpy(sigs, m_sigs, sizeof sigs);
+        TT_EQ_INT(fix_open(&f, sigs, M_TYPES, NULL, 0, T0, 0), TIDAL_OK);
+        for (i = 0; i < n_ev; i++) {
+            ev[i].item = 1 + tt_below(3);
+            ev[i].type = (uint32_t)tt_below(M_TYPES);
+            /* Clustered: half the events within a few minutes of the newest. */
+            ev[i].t = T0 - (int64_t)(tt_below(2) ? tt_below((uint64_t)span) : tt_below(10 * MIN_NS));
+            ev[i].w = (double)((int)tt_below(129) - 64) / 16.0;
+            if (ev[i].t < tmin) tmin = ev[i].t;
+            if (ev[i].t > tmax) tmax = ev[i].t;
+            TT_EQ_INT(put(f.db, ev[i].item, ev[i].type, ev[i].w, ev[i].t), TIDAL_OK);
+        }
+        for (k = 0; k < 60 && TT_OK(); k++) {
+            int64_t t;
+            uint32_t type;
+            switch (tt_below(4)) {
+            case 0: t = tmin - 24 * H_NS + (int64_t)tt_below((uint64_t)(tmax - tmin + 72 * H_NS)); break;
+            case 1: t = ev[tt_below((uint64_t)n_ev)].t - (int64_t)tt_below(2 * H_NS); break;
+            case 2: t = ev[tt_below((uint64_t)n_ev)].t; break;
+            default: t = tmax - (int64_t)tt_below(31 * 24 * H_NS); break;
+            }
+            for (type = 0; type < M_TYPES; type++) {
+                tidal_id item;
+                for (item = 1; item <= 3; item++)
+                    if (!m_check(f.db, ev, n_ev, item, type, t)) {
+                        printf("  round %d, %d events over %lld ns\n", round, n_ev, (long long)span);
+                        break;
+                    }
+            }
+        }
+        tidal_db_close(f.db);
+    }
+    printf("  reads before the newest event %llu, with partial windows %llu, refused as out of "
+           "range %llu\n", (unsigned long long)m_reads_before, (unsigned long long)m_partial,
+           (unsigned long long)m_range);
+    TT_CHECK(m_reads_before > 1000 && m_partial > 100 && m_range > 10);
+}
+
 static const tt_case tt_cases[] = {
+    TT_CASE(t_read_before_newest_issue_case),
+    TT_CASE(t_read_before_newest_model),
     TT_CASE(t_time_units_refused),
     TT_CASE(t_no_inf_or_nan),
     TT_CASE(t_pinned_whole_ns_digests),
