@@ -22,7 +22,7 @@ static void hex32(const uint8_t d[32], char out[65]) {
    8b1f659): whole-ns half-lives must still fold every event into the very same accumulators,
    epochs and buckets. A fixed stream (not the case seed: the digest is pinned). */
 
-static void pin_run(int which, char out[65]) {
+static void pin_run(int which, char out[65], uint64_t *fp) {
     static const double hl[6] = {3600.0, 1.0, 0.5, 1.5, 7e-9, 3.2e8};
     tidal_signal_def sigs[7];
     tidal_env env;
@@ -65,6 +65,7 @@ static void pin_run(int which, char out[65]) {
     }
     TT_EQ_INT(tidal_db_digest(db, TIDAL_ALL_TENANTS, d), TIDAL_OK);
     hex32(d, out);
+    *fp = tidal__schema_fingerprint(db);
     tidal_db_close(db);
 }
 
@@ -74,11 +75,14 @@ static void t_pinned_whole_ns_digests(void) {
         "f995d6354343f4adb2718cb50d7ed96fb3e70d11ada10e15a05e15690d08b2f2",
         "fc76c157237f3a5a94dd4550bdf1ca901c3c13f4ce9adb09f9a247d533fd0c16"};
     char got[65];
+    uint64_t fp;
     int i;
     for (i = 0; i < 3; i++) {
-        pin_run(i, got);
-        printf("  digest %d: %s\n", i, got);
+        pin_run(i, got, &fp);
+        printf("  digest %d: %s, schema fingerprint %016llx\n", i, got, (unsigned long long)fp);
         TT_CHECKF(!strcmp(got, want[i]), "run %d: digest %s, pinned %s", i, got, want[i]);
+        /* The fingerprint the log and snapshots carry: whole-ns schemas open as before. */
+        TT_CHECK(fp == UINT64_C(0xfe2c969287f969bb));
     }
 }
 
@@ -443,7 +447,199 @@ static void t_read_before_newest_model(void) {
     TT_CHECK(m_reads_before > 1000 && m_partial > 100 && m_range > 10);
 }
 
+/* ---- point 4: the half-life is exact -----------------------------------------------------
+   Scores at 10-60 half-lives of age (as far as int64 time reaches for the longest) against
+   the analytic sum in long double, for sub-second, fractional-nanosecond, non-whole and
+   very long half-lives. The contract is 1e-9 relative. */
+
+static long double hl_analytic(const int64_t *ti, const double *w, int n, int64_t t, double hl_s) {
+    long double h = (long double)hl_s * 1e9L, sum = 0;
+    int i;
+    for (i = 0; i < n; i++) sum += (long double)w[i] * exp2l(-(long double)(t - ti[i]) / h);
+    return sum;
+}
+
+static void t_half_life_exact(void) {
+    static const double hls[] = {0.5000000003, 0.123456789123, 1.5e-9, 2.7e-9, 1e-9, 1.000000007,
+                                 3600.0000001, 86400.0, 1e7 + 0.3, 1e8, 3.2e8};
+    const int64_t e0 = TIDAL_TIME_MIN_DEFAULT_NS + 1000 * TIDAL_NS_PER_S;
+    double worst = 0;
+    size_t k;
+    for (k = 0; k < sizeof hls / sizeof hls[0] && TT_OK(); k++) {
+        tidal_signal_def sig[1] = {{"s", 0, 0, 0, 0}};
+        long double h = (long double)hls[k] * 1e9L, want;
+        double maxage = 60.0, w[6], err;
+        int64_t ti[6], t, newest = 0;
+        tidal_signal_stats st;
+        int rep, i;
+        fix f;
+        sig[0].half_life_s = hls[k];
+        if ((double)(INT64_MAX - e0) * 0.95 < 60.0 * (double)h) maxage = (double)(INT64_MAX - e0) * 0.95 / (double)h;
+        TT_CHECK(maxage > 20.0);
+        for (rep = 0; rep < 40 && TT_OK(); rep++) {
+            int n = 1 + (int)tt_below(6);
+            t = e0 + (int64_t)((double)h * maxage);
+            for (i = 0; i < n; i++) { /* ages in [10, maxage] half-lives, not whole ns */
+                double age = 10.0 + tt_unit() * (maxage - 10.0);
+                ti[i] = t - (int64_t)((double)h * age);
+                w[i] = 1.0 + (double)tt_below(1000);
+                if (!i || ti[i] > newest) newest = ti[i];
+            }
+            if (rep == 0) { /* the issue's case: one event, exactly 12 half-lives, rounded */
+                n = 1;
+                ti[0] = newest = e0;
+                t = e0 + (int64_t)llroundl(12.0L * h);
+            }
+            TT_EQ_INT(fix_open(&f, sig, 1, NULL, 0, newest, 0), TIDAL_OK);
+            for (i = 0; i < n; i++) TT_EQ_INT(put(f.db, 1, 0, w[i], ti[i]), TIDAL_OK);
+            TT_EQ_INT(tidal_signal_read(f.db, 0, 1, 0, NULL, t, &st), TIDAL_OK);
+            want = hl_analytic(ti, w, n, t, hls[k]);
+            err = (double)fabsl(((long double)st.score - want) / want);
+            if (err > worst) worst = err;
+            TT_CHECKF(err <= 1e-9, "h %.12g s, %d events, ages up to %.1f half-lives: score %.17g, "
+                      "analytic %.17Lg, relative error %.3g", hls[k], n, maxage, st.score, want, err);
+            tidal_db_close(f.db);
+        }
+    }
+    printf("  worst relative error %.3g\n", worst);
+}
+
+/* The accepted range is documented and enforced: below 1 ns (once silently 1 ns) or above
+   3.2e8 s is a schema error naming the range. */
+static void t_half_life_range(void) {
+    static const double bad[] = {6e-10, 0.99e-9, 3.2000001e8, 1e300};
+    static const double good[] = {1e-9, 1.5e-9, 0.5000000003, 3.2e8};
+    tidal_signal_def sig[1] = {{"s", 0, 0, 0, 0}};
+    tidal_env env;
+    test_clock clock;
+    tidal_config cfg;
+    tidal_db *db;
+    char msg[256];
+    size_t i;
+    test_env_make(&env, &clock, T0, 1);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.env = &env;
+    cfg.schema.signals = sig;
+    cfg.schema.signal_count = 1;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        sig[0].half_life_s = bad[i];
+        TT_EQ_INT(tidal_db_open_msg(&cfg, &db, msg, sizeof msg), TIDAL_ERR_SCHEMA);
+        TT_CHECKF(has(msg, "[1e-09, 3.2e+08] seconds"), "%s", msg);
+    }
+    for (i = 0; i < sizeof good / sizeof good[0]; i++) {
+        sig[0].half_life_s = good[i];
+        TT_EQ_INT(tidal_db_open(&cfg, &db), TIDAL_OK);
+        tidal_db_close(db);
+    }
+}
+
+/* A fractional half-life is part of the schema a log was written under: 0.5000000003 s
+   is not 0.5 s (both once hashed as 500000000 ns). */
+static void t_half_life_fingerprint(void) {
+    tidal_signal_def sig[1] = {{"s", 0.5, 0, 0, 0}};
+    uint64_t fp[3];
+    int i;
+    fix f;
+    for (i = 0; i < 3; i++) {
+        sig[0].half_life_s = i == 0 ? 0.5 : i == 1 ? 0.5000000003 : 0.5000000004;
+        TT_EQ_INT(fix_open(&f, sig, 1, NULL, 0, T0, 0), TIDAL_OK);
+        fp[i] = tidal__schema_fingerprint(f.db);
+        tidal_db_close(f.db);
+    }
+    TT_CHECK(fp[0] != fp[1] && fp[1] != fp[2] && fp[0] != fp[2]);
+}
+
+/* ---- point 10: the profile lookup the header promised ----------------------------------- */
+
+static void t_profile_read(void) {
+    tidal_signal_def sigs[3] = {{"view", 3600.0, 0, 0, 0}, {"like", 86400.0, 0, 0, 0},
+                                {"buy", 0.0, 0, 1, 0}};
+    tidal_profile_term terms[3] = {{"view", 1.0}, {"like", -2.5}, {"buy", 0.75}};
+    tidal_profile_def prof[2] = {{"hot", terms, 3}, {"likes", terms + 1, 1}};
+    static const tidal_tag en[1] = {{"locale", "en"}};
+    const char *ck[1] = {"locale"};
+    tidal_hit hits[64];
+    tidal_query q;
+    uint32_t n, p, h, idx = 99;
+    int round;
+    fix f;
+    memset(&f, 0, sizeof f);
+    test_env_make(&f.env, &f.clock, T0, tt_seed());
+    f.cfg.env = &f.env;
+    f.cfg.schema.signals = sigs;
+    f.cfg.schema.signal_count = 3;
+    f.cfg.schema.profiles = prof;
+    f.cfg.schema.profile_count = 2;
+    f.cfg.schema.cohort_keys = ck;
+    f.cfg.schema.cohort_key_count = 1;
+    TT_EQ_INT(tidal_db_open(&f.cfg, &f.db), TIDAL_OK);
+    TT_EQ_INT(tidal_profile_index(f.db, "likes", &idx), TIDAL_OK);
+    TT_EQ_INT(idx, 1);
+    TT_EQ_INT(tidal_profile_index(f.db, "nope", &idx), TIDAL_ERR_NOT_FOUND);
+    for (round = 0; round < 300; round++) {
+        tidal_signal s;
+        memset(&s, 0, sizeof s);
+        s.item = 1 + tt_below(40);
+        s.type = (uint32_t)tt_below(3);
+        s.weight = (double)((int)tt_below(200) - 50) / 8.0;
+        s.time_ns = T0 - (int64_t)tt_below(3 * 24 * H_NS);
+        s.user = 9;
+        s.cohort = tt_below(2) ? en : NULL;
+        s.cohort_count = s.cohort ? 1 : 0;
+        TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_OK);
+    }
+    for (p = 0; p < 2; p++) {
+        int c;
+        for (c = 0; c < 2; c++) {
+            int64_t t = T0 - (int64_t)tt_below(24 * H_NS);
+            memset(&q, 0, sizeof q);
+            q.rank_kind = TIDAL_QUERY_PROFILE;
+            q.rank_index = p;
+            q.limit = 64;
+            q.time_ns = t;
+            if (c) {
+                q.cohort_key = "locale";
+                q.cohort_value = "en";
+            }
+            TT_EQ_INT(tidal_retrieve(f.db, &q, hits, 64, &n, NULL), TIDAL_OK);
+            TT_CHECK(n > 10);
+            for (h = 0; h < n; h++) {
+                double score, parts[3], sum = 0;
+                uint32_t i;
+                TT_EQ_INT(tidal_profile_read(f.db, 0, hits[h].item, p, c ? en : NULL, t, &score,
+                                             parts), TIDAL_OK);
+                /* The score RETRIEVE ranked by, bit for bit. */
+                TT_CHECKF(score == hits[h].score, "profile %u item %llu: %.17g vs %.17g", p,
+                          (unsigned long long)hits[h].item, score, hits[h].score);
+                for (i = 0; i < prof[p].term_count; i++) {
+                    tidal_signal_stats st;
+                    uint32_t type = 0;
+                    TT_EQ_INT(tidal_signal_type(f.db, prof[p].terms[i].signal, &type), TIDAL_OK);
+                    TT_EQ_INT(tidal_signal_read(f.db, 0, hits[h].item, type, c ? en : NULL, t, &st),
+                              TIDAL_OK);
+                    TT_CHECK(parts[i] == prof[p].terms[i].weight * st.score);
+                    sum += parts[i];
+                }
+                TT_CHECK(sum == score);
+            }
+        }
+    }
+    {
+        double score = -1;
+        TT_EQ_INT(tidal_profile_read(f.db, 0, 999, 0, NULL, 0, &score, NULL), TIDAL_OK);
+        TT_CHECK(score == 0.0); /* an item with no signals */
+        TT_EQ_INT(tidal_profile_read(f.db, 0, 1, 2, NULL, 0, &score, NULL), TIDAL_ERR_INVALID);
+        TT_EQ_INT(tidal_profile_read(f.db, 0, 0, 0, NULL, 0, &score, NULL), TIDAL_ERR_INVALID);
+        TT_EQ_INT(tidal_profile_read(f.db, 0, 1, 0, NULL, 0, NULL, NULL), TIDAL_ERR_INVALID);
+    }
+    tidal_db_close(f.db);
+}
+
 static const tt_case tt_cases[] = {
+    TT_CASE(t_half_life_exact),
+    TT_CASE(t_half_life_range),
+    TT_CASE(t_half_life_fingerprint),
+    TT_CASE(t_profile_read),
     TT_CASE(t_read_before_newest_issue_case),
     TT_CASE(t_read_before_newest_model),
     TT_CASE(t_time_units_refused),
