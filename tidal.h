@@ -64,14 +64,16 @@
       order events arrive in never changes the result. tidal_db_digest() hashes the
       canonical encoding of that state: two databases that applied the same events
       have the same digest.
-   2. Decay. score(t) = sum_i w_i * 2^(-(t - t_i) / half_life), half_life as given in
-      the schema (seconds, TIDAL_HALF_LIFE_MIN_S..MAX_S, fractional ns kept). Internally each
-      event's contribution is computed against a landmark (forward decay) and added
-      into a 128-bit fixed-point accumulator, so sums are exact and independent of
-      arrival order. Events more than TIDAL_DECAY_EPOCHS_KEPT * 16 half-lives older
-      than the newest event of the same (item, signal) no longer contribute to the
-      decayed score (their weight has decayed by at least 2^-64); they still count
-      in windows and totals.
+   2. Decay. score(t) = sum_i w_i * 2^(-(t - t_i) / half_life), with the half-life
+      exactly as the schema gives it (seconds, TIDAL_HALF_LIFE_MIN_S..MAX_S; fractional
+      nanoseconds are kept, within 1e-9 relative). Internally each event's contribution
+      is computed against a landmark (forward decay) and added into a 128-bit
+      fixed-point accumulator, so sums are exact and independent of arrival order.
+      Landmarks are 16 half-lives apart (15 to 16 for a half-life that is not a whole
+      number of ns); the newest landmark of an (item, signal) and the four before it
+      are kept, so an event older than that (more than 60 half-lives before the newest
+      event, decayed to under 2^-60 of its weight) no longer contributes to the decayed
+      score; it still counts in windows and totals.
    3. Windows. Counts and weight sums are kept in absolute event-time buckets: minute
       buckets for 1h, hour buckets for 24h and 7d, day buckets for 30d. A window W read
       at time t covers the W/B buckets ending with the bucket that contains t:
@@ -425,7 +427,8 @@ TIDAL_API const char *tidal_errmsg(const tidal_db *db);
 
 /* Advances time: expires sessions whose TTL passed (an expiry event each) and, with
    batch_delay_ns > 0, commits a batch whose first write waited that long. now_ns of 0
-   means the env's wall clock. */
+   means the env's wall clock; otherwise ns since the epoch, at or after
+   config.time_min_ns (TIDAL_ERR_INVALID below it). */
 TIDAL_API tidal_result tidal_db_tick(tidal_db *db, int64_t now_ns);
 
 /* Group commit. Between batch_begin and commit, writes are applied and logged but not yet
@@ -544,7 +547,8 @@ typedef struct tidal_signal {
     tidal_id item;          /* nonzero */
     uint32_t type;          /* index into schema.signals */
     double weight;          /* finite, |weight| <= TIDAL_WEIGHT_MAX */
-    int64_t time_ns;        /* event time; 0 = now */
+    int64_t time_ns;        /* event time, ns since the epoch (>= config.time_min_ns);
+                               0 = now */
     tidal_id user;          /* optional */
     const tidal_tag *cohort; /* cohort tags; NULL = looked up from the user's attributes */
     uint32_t cohort_count;
@@ -571,7 +575,9 @@ TIDAL_API tidal_result tidal_write_status(tidal_db *db, const tidal_receipt *rec
                                           uint32_t level);
 
 /* Writes one signal. receipt may be NULL. Errors: TIDAL_ERR_INVALID (zero item, unknown
-   type, non-finite or too large weight, bad cohort tags), TIDAL_ERR_FUTURE, TIDAL_ERR_LIMIT,
+   type, non-finite or too large weight, bad cohort tags, a time_ns below
+   config.time_min_ns: the message says which unit it looks like, e.g. "1733500000 looks
+   like seconds; tidal takes nanoseconds since the epoch"), TIDAL_ERR_FUTURE, TIDAL_ERR_LIMIT,
    TIDAL_ERR_NOMEM. A duplicate idempotent write returns TIDAL_OK with duplicate = 1. */
 TIDAL_API tidal_result tidal_signal_write(tidal_db *db, const tidal_signal *s,
                                           tidal_receipt *receipt);
@@ -619,7 +625,8 @@ TIDAL_API tidal_result tidal_session_start(tidal_db *db, uint32_t tenant, tidal_
 /* Starts (or joins) a session with a caller-chosen id: used when a session roams to
    another region that has not yet seen its start. Idempotent. start_ns (nonzero), user and
    ttl_ns must be the session's own (tidal_session_get where it started): every region
-   must write the same start event. */
+   must write the same start event. start_ns below config.time_min_ns is TIDAL_ERR_INVALID
+   (a unit mistake). */
 TIDAL_API tidal_result tidal_session_open(tidal_db *db, uint32_t tenant, tidal_id session,
                                           tidal_id user, int64_t start_ns, int64_t ttl_ns);
 
@@ -731,7 +738,8 @@ typedef struct tidal_query {
     const tidal_tag *where; /* item attribute equality filters, all must hold */
     uint32_t where_count;   /* 0..TIDAL_WHERE_MAX */
     uint32_t limit;         /* 0 = 20 */
-    int64_t time_ns;        /* 0 = now */
+    int64_t time_ns;        /* 0 = now; else ns since the epoch, >= config.time_min_ns
+                               (manual 3: what a read at t before newer events means) */
 } tidal_query;
 
 typedef struct tidal_hit {
@@ -751,7 +759,10 @@ typedef struct tidal_query_stats {
 
 /* Runs a RETRIEVE. Results: highest score first, ties by ascending item id; items with
    no signal of the ranked type(s) are not returned. out has room for cap hits; *count
-   receives min(limit, matches). stats may be NULL. */
+   receives min(limit, matches). stats may be NULL. Errors: TIDAL_ERR_INVALID (bad query,
+   a time below config.time_min_ns), TIDAL_ERR_LIMIT, TIDAL_ERR_RANGE (the score of an
+   item at time_ns does not fit a double - time_ns is too many half-lives before its
+   events; *count is 0). */
 TIDAL_API tidal_result tidal_retrieve(tidal_db *db, const tidal_query *q, tidal_hit *out,
                                       uint32_t cap, uint32_t *count, tidal_query_stats *stats);
 
@@ -781,6 +792,8 @@ typedef struct tidal_parse_error {
      RETRIEVE items (SIGNAL name | PROFILE name) [TENANT n] [FOR USER n [UNSEEN]]
        [COHORT key:value] [WHERE key=value (AND key=value)*] [LIMIT n] [AT ns]
    Keywords are case-insensitive; names are [A-Za-z0-9_.-]+, values may be "quoted".
+   AT is nanoseconds since the epoch; running the query (tidal_retrieve_text) refuses one
+   below config.time_min_ns as a likely unit mistake.
    Errors: TIDAL_ERR_PARSE with err->position and err->message. err may be NULL. */
 TIDAL_API tidal_result tidal_query_parse(const char *text, size_t len, tidal_query_text *out,
                                          tidal_parse_error *err);
@@ -1655,8 +1668,8 @@ static tidal_result tidal__time_check(tidal_db *db, int64_t t, const char *what)
         return tidal__err(db, TIDAL_ERR_INVALID, "%s %lld looks like %s; tidal takes nanoseconds "
                           "since the epoch (config.time_min_ns %lld)", what, (long long)t, unit,
                           (long long)db->time_min_ns);
-    return tidal__err(db, TIDAL_ERR_INVALID, "%s %lld ns is before config.time_min_ns %lld (default "
-                      "2000-01-01; negative for no minimum)", what, (long long)t,
+    return tidal__err(db, TIDAL_ERR_INVALID, "%s %lld ns is before config.time_min_ns %lld "
+                      "(default 2000-01-01; negative for no minimum)", what, (long long)t,
                       (long long)db->time_min_ns);
 }
 
@@ -4145,8 +4158,8 @@ TIDAL_API tidal_result tidal_retrieve(tidal_db *db, const tidal_query *q, tidal_
     }
     if (c.bad) { /* a score does not fit a double: no ranking or score can be trusted */
         *count = 0;
-        return tidal__score_range(db, "RETRIEVE", c.bad->id,
-                                  tidal__item_sig(&c, c.bad, c.bad_type), &db->sig[c.bad_type], c.t);
+        return tidal__score_range(db, "RETRIEVE", c.bad->id, tidal__item_sig(&c, c.bad, c.bad_type),
+                                  &db->sig[c.bad_type], c.t);
     }
     qsort(out, n, sizeof *out, tidal__hit_cmp);
     st.items_considered = c.considered;
@@ -6994,12 +7007,14 @@ TIDAL_API tidal_result tidal_signal_read(tidal_db *db, uint32_t tenant, tidal_id
     if (!db) return TIDAL_ERR_INVALID;
     if (!out || !item || type >= db->n_sig || t_ns < 0)
         return tidal__err(db, TIDAL_ERR_INVALID, "signal_read: bad out, item, type or time");
-    if (t_ns && tidal__time_check(db, t_ns, "signal_read t_ns") != TIDAL_OK) return TIDAL_ERR_INVALID;
+    if (t_ns && tidal__time_check(db, t_ns, "signal_read t_ns") != TIDAL_OK)
+        return TIDAL_ERR_INVALID;
     if (!t_ns) t_ns = tidal__now(db);
     if ((r = tidal__read_cohort(db, cohort, &k, &v)) != TIDAL_OK) return r;
     g = tidal__read_sig(tidal__ent_find(db, tenant, item), type, cohort != NULL, k, v);
     tidal__sig_stats(g, &db->sig[type], t_ns, &st);
-    if (!isfinite(st.score)) return tidal__score_range(db, "signal_read", item, g, &db->sig[type], t_ns);
+    if (!isfinite(st.score))
+        return tidal__score_range(db, "signal_read", item, g, &db->sig[type], t_ns);
     *out = st;
     tidal__ok(db);
     return TIDAL_OK;
@@ -7016,7 +7031,8 @@ TIDAL_API tidal_result tidal_profile_read(tidal_db *db, uint32_t tenant, tidal_i
     if (!db) return TIDAL_ERR_INVALID;
     if (!score || !item || profile >= db->n_prof || t_ns < 0)
         return tidal__err(db, TIDAL_ERR_INVALID, "profile_read: bad score, item, profile or time");
-    if (t_ns && tidal__time_check(db, t_ns, "profile_read t_ns") != TIDAL_OK) return TIDAL_ERR_INVALID;
+    if (t_ns && tidal__time_check(db, t_ns, "profile_read t_ns") != TIDAL_OK)
+        return TIDAL_ERR_INVALID;
     if (!t_ns) t_ns = tidal__now(db);
     if ((r = tidal__read_cohort(db, cohort, &k, &v)) != TIDAL_OK) return r;
     e = tidal__ent_find(db, tenant, item);
@@ -7175,7 +7191,8 @@ TIDAL_API tidal_result tidal_db_tick(tidal_db *db, int64_t now_ns) {
     int64_t next = INT64_MAX;
     if (!db) return TIDAL_ERR_INVALID;
     if (now_ns < 0) return tidal__err(db, TIDAL_ERR_INVALID, "negative time");
-    if (now_ns && tidal__time_check(db, now_ns, "tick now_ns") != TIDAL_OK) return TIDAL_ERR_INVALID;
+    if (now_ns && tidal__time_check(db, now_ns, "tick now_ns") != TIDAL_OK)
+        return TIDAL_ERR_INVALID;
     if (!now_ns) now_ns = tidal__now(db);
     if (db->n_rep) tidal__rep_tick(db);
     if (db->n_rep && db->role != TIDAL_ROLE_LEADER) return TIDAL_OK; /* expiry: the leader's job */

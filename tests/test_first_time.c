@@ -143,8 +143,8 @@ static void t_time_units_refused(void) {
     TT_EQ_INT(put(f.db, 1, 0, 1.0, T0), TIDAL_OK);
     /* Event times: seconds, milliseconds, microseconds, and ns before 2000. */
     TT_EQ_INT(put(f.db, 1, 0, 1.0, secs), TIDAL_ERR_INVALID);
-    TT_CHECKF(has(tidal_errmsg(f.db), "1733500000 looks like seconds; tidal takes nanoseconds since "
-                                       "the epoch"), "%s", tidal_errmsg(f.db));
+    TT_CHECKF(has(tidal_errmsg(f.db), "1733500000 looks like seconds; tidal takes nanoseconds "
+                                       "since the epoch"), "%s", tidal_errmsg(f.db));
     TT_EQ_INT(put(f.db, 1, 0, 1.0, secs * 1000), TIDAL_ERR_INVALID);
     TT_CHECKF(has(tidal_errmsg(f.db), "looks like milliseconds"), "%s", tidal_errmsg(f.db));
     TT_EQ_INT(put(f.db, 1, 0, 1.0, secs * 1000000), TIDAL_ERR_INVALID);
@@ -233,7 +233,8 @@ static void t_no_inf_or_nan(void) {
     TT_EQ_INT(n, 0);
     q.rank_kind = TIDAL_QUERY_PROFILE;
     TT_EQ_INT(tidal_retrieve(f.db, &q, hits, 8, &n, NULL), TIDAL_ERR_RANGE);
-    snprintf(text, sizeof text, "RETRIEVE items SIGNAL fast LIMIT 8 AT %lld", (long long)(T0 / TIDAL_NS_PER_S));
+    snprintf(text, sizeof text, "RETRIEVE items SIGNAL fast LIMIT 8 AT %lld",
+             (long long)(T0 / TIDAL_NS_PER_S));
     TT_EQ_INT(tidal_retrieve_text(f.db, text, hits, 8, &n, NULL), TIDAL_ERR_RANGE);
     TT_EQ_INT(tidal_profile_read(f.db, 0, 1, 0, NULL, q.time_ns, &score, parts), TIDAL_ERR_RANGE);
     /* A profile blend that overflows with finite parts: 1e305 * 1e6. */
@@ -295,7 +296,8 @@ static int m_check(tidal_db *db, const mev *ev, int n_ev, tidal_id item, uint32_
     const tidal_signal_def *d = &m_sigs[type];
     uint32_t windows = d->windows ? d->windows : 0x1F;
     long double hl = (long double)d->half_life_s * 1e9L, score = 0, mag = 0;
-    int64_t tmax = INT64_MIN, emax = INT64_MIN, epoch = d->permanent ? 1 : (int64_t)llround(d->half_life_s * 1e9) * 16;
+    int64_t tmax = INT64_MIN, emax = INT64_MIN;
+    int64_t epoch = d->permanent ? 1 : (int64_t)llround(d->half_life_s * 1e9) * 16;
     double wsum = 0;
     uint64_t total = 0;
     tidal_signal_stats st;
@@ -394,7 +396,8 @@ static void t_read_before_newest_issue_case(void) {
     TT_EQ_INT(st.count[TIDAL_W_24H], 1);
     TT_EQ_INT(st.count[TIDAL_W_7D], 1);
     /* Day buckets: T + 2h counts too when it falls in the bucket of t (the rule's grain). */
-    TT_EQ_INT(st.count[TIDAL_W_30D], m_fdiv(t, 24 * H_NS) == m_fdiv(t + 2 * H_NS, 24 * H_NS) ? 2 : 1);
+    TT_EQ_INT(st.count[TIDAL_W_30D],
+              m_fdiv(t, 24 * H_NS) == m_fdiv(t + 2 * H_NS, 24 * H_NS) ? 2 : 1);
     /* The score at t includes the later event at its formula value: 2^(-1/60) + 2^(119/60). */
     TT_NEAR(st.score, exp2(-1.0 / 60) + exp2(119.0 / 60), 1e-12);
     tidal_db_close(f.db);
@@ -415,7 +418,8 @@ static void t_read_before_newest_model(void) {
             ev[i].item = 1 + tt_below(3);
             ev[i].type = (uint32_t)tt_below(M_TYPES);
             /* Clustered: half the events within a few minutes of the newest. */
-            ev[i].t = T0 - (int64_t)(tt_below(2) ? tt_below((uint64_t)span) : tt_below(10 * MIN_NS));
+            ev[i].t = T0 - (int64_t)(tt_below(2) ? tt_below((uint64_t)span)
+                                                 : tt_below(10 * MIN_NS));
             ev[i].w = (double)((int)tt_below(129) - 64) / 16.0;
             if (ev[i].t < tmin) tmin = ev[i].t;
             if (ev[i].t > tmax) tmax = ev[i].t;
@@ -425,7 +429,9 @@ static void t_read_before_newest_model(void) {
             int64_t t;
             uint32_t type;
             switch (tt_below(4)) {
-            case 0: t = tmin - 24 * H_NS + (int64_t)tt_below((uint64_t)(tmax - tmin + 72 * H_NS)); break;
+            case 0:
+                t = tmin - 24 * H_NS + (int64_t)tt_below((uint64_t)(tmax - tmin + 72 * H_NS));
+                break;
             case 1: t = ev[tt_below((uint64_t)n_ev)].t - (int64_t)tt_below(2 * H_NS); break;
             case 2: t = ev[tt_below((uint64_t)n_ev)].t; break;
             default: t = tmax - (int64_t)tt_below(31 * 24 * H_NS); break;
@@ -434,7 +440,8 @@ static void t_read_before_newest_model(void) {
                 tidal_id item;
                 for (item = 1; item <= 3; item++)
                     if (!m_check(f.db, ev, n_ev, item, type, t)) {
-                        printf("  round %d, %d events over %lld ns\n", round, n_ev, (long long)span);
+                        printf("  round %d, %d events over %lld ns\n", round, n_ev,
+                               (long long)span);
                         break;
                     }
             }
@@ -474,7 +481,8 @@ static void t_half_life_exact(void) {
         int rep, i;
         fix f;
         sig[0].half_life_s = hls[k];
-        if ((double)(INT64_MAX - e0) * 0.95 < 60.0 * (double)h) maxage = (double)(INT64_MAX - e0) * 0.95 / (double)h;
+        if ((double)(INT64_MAX - e0) * 0.95 < 60.0 * (double)h) /* int64 time ends in 2262 */
+            maxage = (double)(INT64_MAX - e0) * 0.95 / (double)h;
         TT_CHECK(maxage > 20.0);
         for (rep = 0; rep < 40 && TT_OK(); rep++) {
             int n = 1 + (int)tt_below(6);
@@ -496,8 +504,9 @@ static void t_half_life_exact(void) {
             want = hl_analytic(ti, w, n, t, hls[k]);
             err = (double)fabsl(((long double)st.score - want) / want);
             if (err > worst) worst = err;
-            TT_CHECKF(err <= 1e-9, "h %.12g s, %d events, ages up to %.1f half-lives: score %.17g, "
-                      "analytic %.17Lg, relative error %.3g", hls[k], n, maxage, st.score, want, err);
+            TT_CHECKF(err <= 1e-9, "h %.12g s, %d events, ages up to %.1f half-lives: score "
+                      "%.17g, analytic %.17Lg, relative error %.3g", hls[k], n, maxage, st.score,
+                      want, err);
             tidal_db_close(f.db);
         }
     }
