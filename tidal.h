@@ -688,11 +688,11 @@ typedef struct tidal_signal_stats {
     uint64_t count_pos, count_neg;           /* all-time events with weight >= 0 / < 0 */
     double weight_pos, weight_neg;           /* all-time sums (weight_neg <= 0) */
     uint32_t windows_partial;                /* TIDAL_WINDOW_* bits of the windows whose
-                                                count and weight leave events out: read at
-                                                t before the newest event, they are the part
-                                                of the window whose buckets are still kept
-                                                (manual 3). 0 for every read at or after
-                                                the newest event */
+                                                count, weight and velocity may leave events
+                                                out: read at t before the newest event, they
+                                                are the part of the window whose buckets are
+                                                still kept (manual 3). 0 for every read at
+                                                or after the newest event */
 } tidal_signal_stats;
 
 /* Reads the aggregates of (tenant, item, type) at time t_ns (0 = now; else nanoseconds
@@ -1301,7 +1301,8 @@ typedef struct tidal__session {
 /* A time-invariant rank key (see >>topk): compares like the decayed score at any t. */
 typedef struct tidal__key {
     int s;    /* sign of the score: -1, 0, +1 */
-    double k; /* log2 |score| + 16 * (newest epoch - the type's reference epoch) */
+    double k; /* log2 |score| + epoch_hl * (newest epoch - the type's reference epoch);
+                 epoch_hl is 16 half-lives per epoch (15..16 for a fractional half-life) */
 } tidal__key;
 
 typedef struct tidal__lb_entry {
@@ -2986,7 +2987,8 @@ static void tidal__sig_free(tidal_db *db, tidal__sig *g) {
 // >>topk
 // The incremental index behind RETRIEVE. Every item of one signal type decays by the same
 // factor, so the order of items by decayed score changes only when events arrive. Each
-// aggregate carries a time-invariant key (sign, log2|v| + 16 * (e_max - e_ref)) and each
+// aggregate carries a time-invariant key (sign, log2|v| + 16 * (e_max - e_ref), with the
+// type's exact half-lives per epoch in place of 16 when its half-life is fractional) and each
 // list keeps the members whose key is above a threshold: every non-member's key is <= thr.
 // Members above thr answer a query; when they run out, the query scans and rebuilds.
 

@@ -644,7 +644,60 @@ static void t_profile_read(void) {
     tidal_db_close(f.db);
 }
 
+/* RETRIEVE's index orders items by a time-invariant key built from the epochs; with a
+   fractional half-life the epochs are not 16 half-lives apart, and the key must use the
+   real spacing: the top hits must be the top exact scores. */
+static void fractional_index(double hl_s, int64_t span_ns) {
+    tidal_signal_def sig[1] = {{"s", 0, 0, 0, 0}};
+    static tidal_hit hits[50];
+    static double score[3001];
+    int used_index = 0, round;
+    fix f;
+    sig[0].half_life_s = hl_s;
+    TT_EQ_INT(fix_open(&f, sig, 1, NULL, 0, T0, 0), TIDAL_OK);
+    for (round = 0; round < 6 && TT_OK(); round++) {
+        tidal_query q;
+        tidal_query_stats qs;
+        uint32_t n, i;
+        tidal_id item;
+        int64_t t = T0 + (int64_t)round * span_ns / 4;
+        f.clock.now_ns = t;
+        for (i = 0; i < 1500; i++) /* events up to span_ns back: several epochs */
+            TT_EQ_INT(put(f.db, 1 + tt_below(3000), 0, 1.0 + (double)tt_below(64),
+                          t - (int64_t)tt_below((uint64_t)span_ns)), TIDAL_OK);
+        memset(&q, 0, sizeof q);
+        q.limit = 50;
+        q.time_ns = t;
+        TT_EQ_INT(tidal_retrieve(f.db, &q, hits, 50, &n, &qs), TIDAL_OK);
+        used_index |= qs.used_index;
+        for (item = 1; item <= 3000; item++) {
+            tidal_signal_stats st;
+            TT_EQ_INT(tidal_signal_read(f.db, 0, item, 0, NULL, t, &st), TIDAL_OK);
+            score[item] = st.count[TIDAL_W_ALL] ? st.score : -1.0;
+        }
+        TT_EQ_INT(n, 50);
+        for (i = 0; i < n; i++) TT_CHECK(score[hits[i].item] == hits[i].score);
+        for (item = 1; item <= 3000 && n; item++) { /* none outside scores above the last */
+            uint32_t j;
+            int in = 0;
+            if (score[item] <= hits[n - 1].score) continue;
+            for (j = 0; j < n && !in; j++) in = hits[j].item == item;
+            TT_CHECKF(in, "round %d: item %llu scores %.17g, above the last hit %.17g", round,
+                      (unsigned long long)item, score[item], hits[n - 1].score);
+            if (!in) break;
+        }
+    }
+    TT_CHECK(used_index);
+    tidal_db_close(f.db);
+}
+
+static void t_half_life_fractional_index(void) {
+    fractional_index(37.1234567891, 3600 * TIDAL_NS_PER_S); /* 15.97 half-lives per epoch */
+    fractional_index(1.0624e-9, 100);                        /* 15.06 half-lives per epoch */
+}
+
 static const tt_case tt_cases[] = {
+    TT_CASE(t_half_life_fractional_index),
     TT_CASE(t_half_life_exact),
     TT_CASE(t_half_life_range),
     TT_CASE(t_half_life_fingerprint),
