@@ -287,8 +287,9 @@ typedef enum tidal_window {
 
 /* Accepted half-lives, in seconds (inclusive). Any h in the range is kept exactly (not
    rounded to whole nanoseconds): scores equal the analytic sum within 1e-9 relative error
-   for every accepted h. 1 ns keeps 16 half-lives per decay epoch within one ns of time
-   resolution; 3.2e8 s (about ten years) keeps an epoch (16 h) within the int64 range. */
+   for every accepted h. The lower bound keeps a decay epoch (a whole number of ns, about
+   16 half-lives) at 15 half-lives or more; the upper, about ten years, keeps an epoch
+   within the int64 range of nanoseconds. */
 #define TIDAL_HALF_LIFE_MIN_S 1e-9
 #define TIDAL_HALF_LIFE_MAX_S 3.2e8
 
