@@ -64,18 +64,32 @@
       order events arrive in never changes the result. tidal_db_digest() hashes the
       canonical encoding of that state: two databases that applied the same events
       have the same digest.
-   2. Decay. score(t) = sum_i w_i * 2^(-(t - t_i) / half_life). Internally each
-      event's contribution is computed against a landmark (forward decay) and added
-      into a 128-bit fixed-point accumulator, so sums are exact and independent of
-      arrival order. Events more than TIDAL_DECAY_EPOCHS_KEPT * 16 half-lives older
-      than the newest event of the same (item, signal) no longer contribute to the
-      decayed score (their weight has decayed by at least 2^-64); they still count
-      in windows and totals.
+   2. Decay. score(t) = sum_i w_i * 2^(-(t - t_i) / half_life), with the half-life
+      exactly as the schema gives it (seconds, TIDAL_HALF_LIFE_MIN_S..MAX_S; fractional
+      nanoseconds are kept, within 1e-9 relative). Internally each event's contribution
+      is computed against a landmark (forward decay) and added into a 128-bit
+      fixed-point accumulator, so sums are exact and independent of arrival order.
+      Landmarks are 16 half-lives apart (15 to 16 for a half-life that is not a whole
+      number of ns); the newest landmark of an (item, signal) and the four before it
+      are kept, so an event older than that (more than 60 half-lives before the newest
+      event, decayed to under 2^-60 of its weight) no longer contributes to the decayed
+      score; it still counts in windows and totals.
    3. Windows. Counts and weight sums are kept in absolute event-time buckets: minute
       buckets for 1h, hour buckets for 24h and 7d, day buckets for 30d. A window W read
       at time t covers the W/B buckets ending with the bucket that contains t:
       bucket k is counted iff floor(t/B) - W/B < k <= floor(t/B). Velocity is the
       window count divided by the window length in seconds.
+      Reads at any t (AT, t_ns). Times are ns since the epoch; a time below
+      config.time_min_ns (default 2000-01-01) is refused as a likely unit mistake. At t
+      at or after the newest event of an aggregate, every window follows the rule above
+      exactly. At t before it: the score is the formula at t over every event, those
+      stamped after t included at their formula value (so it is not "the score as it
+      was at t"); each level keeps only the buckets a read at the newest event needs
+      (60 minutes, 24 or 168 hours, 30 days back from it), so a window reaching further
+      back answers from the buckets still kept and is flagged in
+      tidal_signal_stats.windows_partial; unflagged windows are exact. A result that
+      does not fit a double (a score read many half-lives before its events) is
+      TIDAL_ERR_RANGE: no read returns inf or NaN.
    4. Hard negatives. hide (item), mute and block (creator) are observed-remove
       sets: the inverse removes exactly the tags the writer had observed, so a hide
       concurrent with an unhide stays hidden ("hide wins"). RETRIEVE ... FOR USER u
@@ -176,6 +190,7 @@ extern "C" {
     X(TIDAL_ERR_SESSION_ENDED, -20, "session has ended")                                \
     X(TIDAL_ERR_MOVED, -21, "tenant moved or moving: refresh its placement")              \
     X(TIDAL_ERR_LOCKED, -22, "database directory is held by another open handle")       \
+    X(TIDAL_ERR_RANGE, -23, "result out of range: it does not fit a double")             \
     X(TIDAL_PENDING, 1, "pending: not yet acknowledged at that level")
 
 /* TIDAL_RESULT_MIN_ is derived from the list: minus the number of error codes. That is the
@@ -311,9 +326,18 @@ typedef enum tidal_window {
     TIDAL_W_ALL = 4
 } tidal_window;
 
+/* Accepted half-lives, in seconds (inclusive). Any h in the range is kept exactly (not
+   rounded to whole nanoseconds): scores equal the analytic sum within 1e-9 relative error
+   for every accepted h. The lower bound keeps a decay epoch (a whole number of ns, about
+   16 half-lives) at 15 half-lives or more; the upper, about ten years, keeps an epoch
+   within the int64 range of nanoseconds. */
+#define TIDAL_HALF_LIFE_MIN_S 1e-9
+#define TIDAL_HALF_LIFE_MAX_S 3.2e8
+
 typedef struct tidal_signal_def {
     const char *name;   /* [A-Za-z0-9_.-], 1..TIDAL_NAME_MAX bytes, unique */
-    double half_life_s; /* > 0 and finite, unless permanent */
+    double half_life_s; /* seconds, in [TIDAL_HALF_LIFE_MIN_S, TIDAL_HALF_LIFE_MAX_S], unless
+                           permanent; fractional nanoseconds are kept */
     uint32_t windows;   /* TIDAL_WINDOW_* bits; 0 = all */
     int permanent;      /* nonzero: no decay (score = sum of weights); half_life_s must be 0 */
     int negative;       /* nonzero: a negative signal type (skip, dislike). Schema metadata
@@ -404,7 +428,20 @@ typedef struct tidal_config {
                                           ours is not followed (its stamps are kept, our
                                           clock is not pulled forward) and is counted in
                                           tidal_node_status; default 10 s */
+    int64_t time_min_ns;               /* the earliest plausible time, ns since the epoch:
+                                          an event time or query time (AT, t_ns) given
+                                          below it is refused with TIDAL_ERR_INVALID, whose
+                                          message names the unit the value looks like
+                                          (seconds, milliseconds, microseconds). 0 = default
+                                          2000-01-01T00:00:00Z (946684800 s); negative = no
+                                          minimum (synthetic clocks that start near 0).
+                                          Events that arrive by replication or
+                                          tidal_event_import were checked where they were
+                                          written and are not refused here */
 } tidal_config;
+
+/* config.time_min_ns's default: 2000-01-01T00:00:00Z in ns since the epoch. */
+#define TIDAL_TIME_MIN_DEFAULT_NS (INT64_C(946684800) * TIDAL_NS_PER_S)
 
 #define TIDAL_FSYNC_DEFAULT 0u     /* = TIDAL_FSYNC_BATCH */
 #define TIDAL_FSYNC_BATCH 1u       /* one fdatasync per batch: acknowledged = durable */
@@ -446,7 +483,8 @@ TIDAL_API const char *tidal_errmsg(const tidal_db *db);
 
 /* Advances time: expires sessions whose TTL passed (an expiry event each) and, with
    batch_delay_ns > 0, commits a batch whose first write waited that long. now_ns of 0
-   means the env's wall clock. */
+   means the env's wall clock; otherwise ns since the epoch, at or after
+   config.time_min_ns (TIDAL_ERR_INVALID below it). */
 TIDAL_API tidal_result tidal_db_tick(tidal_db *db, int64_t now_ns);
 
 /* Group commit. Between batch_begin and commit, writes are applied and logged but not yet
@@ -533,8 +571,12 @@ TIDAL_API tidal_result tidal_db_set_config_version(tidal_db *db, uint32_t versio
    TIDAL_ERR_INVALID for an ephemeral database, TIDAL_ERR_IO_* (handle failed). */
 TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db);
 
-/* Index of a signal type / profile by name, for the typed API. */
+/* Index of a signal type / profile by name, for the typed API (tidal_query.rank_index,
+   tidal_profile_read). TIDAL_ERR_NOT_FOUND for a name the schema lacks; TIDAL_ERR_INVALID
+   for NULL arguments. */
 TIDAL_API tidal_result tidal_signal_type(const tidal_db *db, const char *name, uint32_t *type);
+TIDAL_API tidal_result tidal_profile_index(const tidal_db *db, const char *name,
+                                           uint32_t *profile);
 
 /* ---- Writes --------------------------------------------------------------------------- */
 
@@ -561,7 +603,8 @@ typedef struct tidal_signal {
     tidal_id item;          /* nonzero */
     uint32_t type;          /* index into schema.signals */
     double weight;          /* finite, |weight| <= TIDAL_WEIGHT_MAX */
-    int64_t time_ns;        /* event time; 0 = now */
+    int64_t time_ns;        /* event time, ns since the epoch (>= config.time_min_ns);
+                               0 = now */
     tidal_id user;          /* optional */
     const tidal_tag *cohort; /* cohort tags; NULL = looked up from the user's attributes */
     uint32_t cohort_count;
@@ -588,7 +631,9 @@ TIDAL_API tidal_result tidal_write_status(tidal_db *db, const tidal_receipt *rec
                                           uint32_t level);
 
 /* Writes one signal. receipt may be NULL. Errors: TIDAL_ERR_INVALID (zero item, unknown
-   type, non-finite or too large weight, bad cohort tags), TIDAL_ERR_FUTURE, TIDAL_ERR_LIMIT,
+   type, non-finite or too large weight, bad cohort tags, a time_ns below
+   config.time_min_ns: the message says which unit it looks like, e.g. "1733500000 looks
+   like seconds; tidal takes nanoseconds since the epoch"), TIDAL_ERR_FUTURE, TIDAL_ERR_LIMIT,
    TIDAL_ERR_NOMEM. A duplicate idempotent write returns TIDAL_OK with duplicate = 1. */
 TIDAL_API tidal_result tidal_signal_write(tidal_db *db, const tidal_signal *s,
                                           tidal_receipt *receipt);
@@ -638,7 +683,8 @@ TIDAL_API tidal_result tidal_session_start(tidal_db *db, uint32_t tenant, tidal_
 /* Starts (or joins) a session with a caller-chosen id: used when a session roams to
    another region that has not yet seen its start. Idempotent. start_ns (nonzero), user and
    ttl_ns must be the session's own (tidal_session_get where it started): every region
-   must write the same start event. */
+   must write the same start event. start_ns below config.time_min_ns is TIDAL_ERR_INVALID
+   (a unit mistake). */
 TIDAL_API tidal_result tidal_session_open(tidal_db *db, uint32_t tenant, tidal_id session,
                                           tidal_id user, int64_t start_ns, int64_t ttl_ns);
 
@@ -699,14 +745,40 @@ typedef struct tidal_signal_stats {
     double velocity[TIDAL_WINDOWS_COUNT];    /* count / window seconds (0 for W_ALL) */
     uint64_t count_pos, count_neg;           /* all-time events with weight >= 0 / < 0 */
     double weight_pos, weight_neg;           /* all-time sums (weight_neg <= 0) */
+    uint32_t windows_partial;                /* TIDAL_WINDOW_* bits of the windows whose
+                                                count, weight and velocity may leave events
+                                                out: read at t before the newest event, they
+                                                are the part of the window whose buckets are
+                                                still kept (manual 3). 0 for every read at
+                                                or after the newest event */
 } tidal_signal_stats;
 
-/* Reads the aggregates of (tenant, item, type) at time t_ns (0 = now). cohort, if not
-   NULL, restricts to signals tagged with that cohort key=value. An item with no signals
-   reads as zeros (TIDAL_OK). Windows not enabled for the type read as 0. */
+/* Reads the aggregates of (tenant, item, type) at time t_ns (0 = now; else nanoseconds
+   since the epoch, at or after config.time_min_ns). cohort, if not NULL, restricts to
+   signals tagged with that cohort key=value. An item with no signals reads as zeros
+   (TIDAL_OK). Windows not enabled for the type read as 0. t_ns may be before events the
+   item holds (manual 3: the score counts them at their formula value; a window whose old
+   buckets were retired is flagged in windows_partial). Errors: TIDAL_ERR_INVALID (unknown
+   type, bad cohort, a time below config.time_min_ns: the message says which unit it looks
+   like), TIDAL_ERR_RANGE (the score at t_ns does not fit a double: t_ns is that many
+   half-lives before the item's events; nothing is written to out). Never inf or NaN. */
 TIDAL_API tidal_result tidal_signal_read(tidal_db *db, uint32_t tenant, tidal_id item,
                                          uint32_t type, const tidal_tag *cohort,
                                          int64_t t_ns, tidal_signal_stats *out);
+
+/* One item's profile score at t_ns (0 = now), the score RETRIEVE ... PROFILE ranks it by:
+   the sum over the profile's terms of weight * the decayed score of that signal type
+   (tidal_signal_read's score). cohort, if not NULL, restricts every term to signals tagged
+   with that cohort key=value, as RETRIEVE's COHORT does. parts, if not NULL, receives each
+   term's weighted score in the profile's term order (room for the profile's term_count,
+   at most TIDAL_PROFILE_TERMS_MAX); *score is their sum. An item with none of the terms'
+   signals reads 0 (TIDAL_OK). Errors: TIDAL_ERR_INVALID (NULL score, zero item, unknown
+   profile, bad cohort, a time below config.time_min_ns), TIDAL_ERR_RANGE (a term or the
+   sum does not fit a double; nothing written). Reads only; not thread-safe with writes on
+   the same handle. */
+TIDAL_API tidal_result tidal_profile_read(tidal_db *db, uint32_t tenant, tidal_id item,
+                                          uint32_t profile, const tidal_tag *cohort,
+                                          int64_t t_ns, double *score, double *parts);
 
 /* ---- RETRIEVE ------------------------------------------------------------------------- */
 
@@ -724,7 +796,8 @@ typedef struct tidal_query {
     const tidal_tag *where; /* item attribute equality filters, all must hold */
     uint32_t where_count;   /* 0..TIDAL_WHERE_MAX */
     uint32_t limit;         /* 0 = 20 */
-    int64_t time_ns;        /* 0 = now */
+    int64_t time_ns;        /* 0 = now; else ns since the epoch, >= config.time_min_ns
+                               (manual 3: what a read at t before newer events means) */
 } tidal_query;
 
 typedef struct tidal_hit {
@@ -744,7 +817,10 @@ typedef struct tidal_query_stats {
 
 /* Runs a RETRIEVE. Results: highest score first, ties by ascending item id; items with
    no signal of the ranked type(s) are not returned. out has room for cap hits; *count
-   receives min(limit, matches). stats may be NULL. */
+   receives min(limit, matches). stats may be NULL. Errors: TIDAL_ERR_INVALID (bad query,
+   a time below config.time_min_ns), TIDAL_ERR_LIMIT, TIDAL_ERR_RANGE (the score of an
+   item at time_ns does not fit a double - time_ns is too many half-lives before its
+   events; *count is 0). */
 TIDAL_API tidal_result tidal_retrieve(tidal_db *db, const tidal_query *q, tidal_hit *out,
                                       uint32_t cap, uint32_t *count, tidal_query_stats *stats);
 
@@ -774,6 +850,8 @@ typedef struct tidal_parse_error {
      RETRIEVE items (SIGNAL name | PROFILE name) [TENANT n] [FOR USER n [UNSEEN]]
        [COHORT key:value] [WHERE key=value (AND key=value)*] [LIMIT n] [AT ns]
    Keywords are case-insensitive; names are [A-Za-z0-9_.-]+, values may be "quoted".
+   AT is nanoseconds since the epoch; running the query (tidal_retrieve_text) refuses one
+   below config.time_min_ns as a likely unit mistake.
    Errors: TIDAL_ERR_PARSE with err->position and err->message. err may be NULL. */
 TIDAL_API tidal_result tidal_query_parse(const char *text, size_t len, tidal_query_text *out,
                                          tidal_parse_error *err);
@@ -1284,7 +1362,8 @@ typedef struct tidal__session {
 /* A time-invariant rank key (see >>topk): compares like the decayed score at any t. */
 typedef struct tidal__key {
     int s;    /* sign of the score: -1, 0, +1 */
-    double k; /* log2 |score| + 16 * (newest epoch - the type's reference epoch) */
+    double k; /* log2 |score| + epoch_hl * (newest epoch - the type's reference epoch);
+                 epoch_hl is 16 half-lives per epoch (15..16 for a fractional half-life) */
 } tidal__key;
 
 typedef struct tidal__lb_entry {
@@ -1331,8 +1410,11 @@ typedef struct tidal__str {
 typedef struct tidal__sigdef {
     char name[TIDAL_NAME_MAX + 1];
     double half_life_s;
-    int64_t half_life_ns;
-    int64_t epoch_ns; /* TIDAL__EPOCH_HALF_LIVES half-lives */
+    int64_t half_life_ns; /* rounded: what the schema fingerprint has always hashed */
+    double hl_ns;         /* the half-life in ns, exact (a double: fractional ns kept) */
+    int64_t epoch_ns;     /* whole ns: 16 half-lives, or floor(16 h) when h is fractional */
+    double epoch_hl;      /* epoch_ns / hl_ns: exactly 16 for a whole-ns half-life */
+    int whole_ns;         /* hl_ns is a whole number of ns (the fold is as it always was) */
     int64_t e_ref;    /* reference epoch for rank keys: the first one seen (INT64_MIN) */
     uint32_t windows;
     int permanent, negative;
@@ -1424,6 +1506,7 @@ struct tidal_db {
     uint64_t local_seq;
     tidal_hlc hlc;
     int64_t future_bound_ns, idem_window_ns;
+    int64_t time_min_ns;             /* config.time_min_ns resolved: 0 when there is none */
     uint32_t limit_max, session_events_max;
     uint32_t n_sig, n_ckey, n_prof;
     tidal__sigdef sig[TIDAL_SIGNAL_TYPES_MAX];
@@ -1649,7 +1732,6 @@ static tidal_result tidal__err_const(const tidal_db *cdb, tidal_result r, const 
     TIDAL__STATIC_ASSERT(result_min_##name, (value) >= TIDAL_RESULT_MIN_);
 TIDAL_RESULTS(TIDAL__RESULT_MIN_CHECK)
 #undef TIDAL__RESULT_MIN_CHECK
-TIDAL__STATIC_ASSERT(result_min_is_locked, TIDAL_RESULT_MIN_ == TIDAL_ERR_LOCKED);
 
 /* The env's text for why the env call that just failed failed (the OS's errno text under
    POSIX), or "" when the env has none (a version-1 env, or no error_text method). */
@@ -1685,6 +1767,27 @@ static tidal_result tidal__err_wrap(tidal_db *db, tidal_result r, const char *fm
     va_end(ap);
     if (!was[0]) return tidal__err(db, r, "%s (%s)", ctx, tidal_strerror(r));
     return tidal__err(db, r, "%s: %s", ctx, was);
+}
+
+/* Refuses a caller's time (an event time or a query time; what names it) below
+   config.time_min_ns: by its magnitude it is most likely seconds, milliseconds or
+   microseconds since the epoch, which tidal would read as a date in 1970. */
+static tidal_result tidal__time_check(tidal_db *db, int64_t t, const char *what) {
+    const char *unit;
+    TIDAL_ASSERT(db && what);
+    if (t >= db->time_min_ns) return TIDAL_OK;
+    if (t < 0)
+        return tidal__err(db, TIDAL_ERR_INVALID, "%s %lld is negative; tidal takes nanoseconds "
+                          "since the epoch", what, (long long)t);
+    unit = t < INT64_C(100000000000) ? "seconds" : t < INT64_C(100000000000000) ? "milliseconds"
+         : t < INT64_C(100000000000000000) ? "microseconds" : NULL;
+    if (unit)
+        return tidal__err(db, TIDAL_ERR_INVALID, "%s %lld looks like %s; tidal takes nanoseconds "
+                          "since the epoch (config.time_min_ns %lld)", what, (long long)t, unit,
+                          (long long)db->time_min_ns);
+    return tidal__err(db, TIDAL_ERR_INVALID, "%s %lld ns is before config.time_min_ns %lld "
+                      "(default 2000-01-01; negative for no minimum)", what, (long long)t,
+                      (long long)db->time_min_ns);
 }
 
 TIDAL_API const char *tidal_strerror(tidal_result r) {
@@ -2819,11 +2922,17 @@ static int tidal__event_mark(tidal_db *db, tidal_event_id id, int64_t time_ns) {
 
 // >>signals
 // Per (item, type) and per (item, type, cohort value) aggregates. Decay is forward decay
-// against epoch landmarks L_e = e * 16 half-lives: each event adds w * 2^((t - L_e)/h) into
+// against epoch landmarks L_e = e * epoch_ns (16 half-lives, or just under for a fractional
+// half-life; h itself is exact, a double in ns): each event adds w * 2^((t - L_e)/h) into
 // its epoch's 128-bit fixed-point accumulator (exact, order-free). The newest epoch and the
 // four before it are kept. Windows keep absolute-time buckets (minute, hour, day), each
 // level retained relative to the newest event time of the aggregate; both retention rules
 // depend only on the set of events, so the state stays a fold over that set.
+// A read at t before the newest event (manual 3): the score is the formula at t over every
+// event held, later ones included at their formula value (> their weight); each window is
+// the bucket rule over the buckets still held, and tidal__sig_window says when buckets it
+// needs were retired (stats.windows_partial). A score that does not fit a double is
+// TIDAL_ERR_RANGE, never inf or NaN.
 
 static const int64_t tidal__lvl_ns[TIDAL__LVLS] = {TIDAL__MIN_NS, TIDAL__HOUR_NS, TIDAL__DAY_NS};
 
@@ -2853,8 +2962,8 @@ static void tidal__contrib_make(const tidal__sigdef *d, int64_t t, double w, tid
         c->c = c->wf;
     } else {
         int64_t e = tidal__floor_div(t, d->epoch_ns);
-        double x = (double)(t - e * d->epoch_ns) / (double)d->half_life_ns;
-        if (x >= (double)TIDAL__EPOCH_HALF_LIVES) x = nextafter((double)TIDAL__EPOCH_HALF_LIVES, 0);
+        double x = (double)(t - e * d->epoch_ns) / d->hl_ns; /* in [0, epoch_hl] */
+        if (x >= d->epoch_hl) x = nextafter(d->epoch_hl, 0);
         c->e = e;
         c->c = tidal__fx_from_double(w * tidal__exp2_det(x));
     }
@@ -2950,6 +3059,29 @@ static void tidal__sig_add(tidal__sig *g, const tidal__sigdef *d, const tidal__c
     }
 }
 
+/* a - b in ns as a double; exact (as before) unless the difference leaves the int64 range,
+   which only a landmark from a crafted snapshot far below 0 could make it do. */
+static double tidal__ns_diff(int64_t a, int64_t b) {
+    if ((b < 0 && a > INT64_MAX + b) || (b > 0 && a < INT64_MIN + b)) return (double)a - (double)b;
+    return (double)(a - b);
+}
+
+/* a * 2^x. Up to x = 1000 it is the one product (the same bits as always); beyond, 2^x
+   alone may overflow where the product does not (|a| >= 2^-40), so the exponent is split;
+   the result is +-inf only when the product does not fit a double. */
+static double tidal__scale_exp2(double a, double x) {
+    double n;
+    if (a == 0.0) return 0.0; /* also keeps 0 * inf from making a NaN */
+    if (x < 1000.0) return a * exp2(x);
+    if (x > 1200.0) return a > 0 ? HUGE_VAL : -HUGE_VAL;
+    n = floor(x);
+    return ldexp(a * exp2(x - n), (int)n);
+}
+
+/* The decayed score at t: sum of w_i 2^(-(t - t_i)/h) over the events the epochs hold, at
+   any t, before or after the newest event (a later event contributes its formula value,
+   2^((t_i - t)/h) > 1). Not finite when it does not fit a double: callers refuse that
+   with TIDAL_ERR_RANGE rather than return it (tidal__score_range). */
 static double tidal__sig_score(const tidal__sig *g, const tidal__sigdef *d, int64_t t) {
     double s = 0;
     uint32_t i;
@@ -2957,34 +3089,48 @@ static double tidal__sig_score(const tidal__sig *g, const tidal__sigdef *d, int6
     for (i = 0; i < g->n_epochs; i++) {
         double a = tidal__fx_to_double(g->epochs[i].acc);
         if (d->permanent) s += a;
-        else s += a * exp2(-(double)(t - g->epochs[i].e * d->epoch_ns) / (double)d->half_life_ns);
+        else s += tidal__scale_exp2(a, -tidal__ns_diff(t, g->epochs[i].e * d->epoch_ns) / d->hl_ns);
     }
     return s;
 }
 
-static void tidal__sig_window(const tidal__sig *g, const tidal__sigdef *d, int w, int64_t t,
-                              uint64_t *count, double *weight) {
+/* Window w at t by the bucket rule, from the buckets the level holds. Returns 1 when the
+   answer may leave events out: a level keeps only the buckets above floor(t_max / B) -
+   keep (t_max: the newest event), every event in those buckets and none below, so a
+   window whose first bucket is at or below that line misses the events below it - if
+   there are any: the level's buckets then hold fewer events than the all-time count. That
+   only happens at t before the newest event (at or after it every window's buckets are
+   kept). What is returned is then the part of the window still held. */
+static int tidal__sig_window(const tidal__sig *g, const tidal__sigdef *d, int w, int64_t t,
+                             uint64_t *count, double *weight) {
     static const int lvl_of[4] = {TIDAL__LVL_MIN, TIDAL__LVL_HOUR, TIDAL__LVL_HOUR,
                                   TIDAL__LVL_DAY};
     static const int64_t n_of[4] = {60, 24, 168, 30};
     static const uint32_t bit_of[4] = {TIDAL_WINDOW_1H, TIDAL_WINDOW_24H, TIDAL_WINDOW_7D,
                                        TIDAL_WINDOW_30D};
     const tidal__bvec *v;
-    int64_t kt;
+    int64_t kt, floor_key;
     tidal__fx sum;
+    uint64_t held = 0;
     uint32_t i;
     *count = 0;
     *weight = 0;
-    if (!g || !(d->windows & bit_of[w])) return;
+    if (!g || !(d->windows & bit_of[w])) return 0;
     v = &g->lvl[lvl_of[w]];
     kt = tidal__floor_div(t, tidal__lvl_ns[lvl_of[w]]);
+    floor_key = tidal__floor_div(g->t_max, tidal__lvl_ns[lvl_of[w]]) -
+                tidal__lvl_keep(d->windows, lvl_of[w]);
     memset(&sum, 0, sizeof sum);
-    for (i = 0; i < v->n; i++)
+    TIDAL_ASSERT(w >= 0 && w < 4 && n_of[w] <= tidal__lvl_keep(d->windows, lvl_of[w]));
+    for (i = 0; i < v->n; i++) {
+        held += v->b[i].count;
         if (v->b[i].key > kt - n_of[w] && v->b[i].key <= kt) {
             *count += v->b[i].count;
             sum = tidal__fx_add(sum, v->b[i].w);
         }
+    }
     *weight = tidal__fx_to_double(sum);
+    return kt - n_of[w] < floor_key && held != g->count_pos + g->count_neg;
 }
 
 static void tidal__sig_stats(const tidal__sig *g, const tidal__sigdef *d, int64_t t,
@@ -2995,7 +3141,8 @@ static void tidal__sig_stats(const tidal__sig *g, const tidal__sigdef *d, int64_
     if (!g) return;
     o->score = tidal__sig_score(g, d, t);
     for (w = 0; w < 4; w++) {
-        tidal__sig_window(g, d, w, t, &o->count[w], &o->weight[w]);
+        if (tidal__sig_window(g, d, w, t, &o->count[w], &o->weight[w]))
+            o->windows_partial |= 1u << w; /* TIDAL_WINDOW_1H << w */
         o->velocity[w] = (double)o->count[w] / secs[w];
     }
     o->count_pos = g->count_pos;
@@ -3004,6 +3151,20 @@ static void tidal__sig_stats(const tidal__sig *g, const tidal__sigdef *d, int64_
     o->weight_neg = tidal__fx_to_double(g->w_neg);
     o->count[TIDAL_W_ALL] = g->count_pos + g->count_neg;
     o->weight[TIDAL_W_ALL] = tidal__fx_to_double(tidal__fx_add(g->w_pos, g->w_neg));
+}
+
+/* TIDAL_ERR_RANGE for a score at t that does not fit a double (what names the read). */
+static tidal_result tidal__score_range(tidal_db *db, const char *what, tidal_id item,
+                                       const tidal__sig *g, const tidal__sigdef *d, int64_t t) {
+    TIDAL_ASSERT(db && g && d);
+    if (d->permanent || tidal__ns_diff(g->t_max, t) < 1000.0 * d->hl_ns)
+        return tidal__err(db, TIDAL_ERR_RANGE, "%s: the score of item %llu at %lld (a sum "
+                          "weighted by the profile) does not fit a double", what,
+                          (unsigned long long)item, (long long)t);
+    return tidal__err(db, TIDAL_ERR_RANGE, "%s: the %s score of item %llu at %lld does not fit a "
+                      "double: t is %.4g half-lives before its newest event", what, d->name,
+                      (unsigned long long)item, (long long)t,
+                      tidal__ns_diff(g->t_max, t) / d->hl_ns);
 }
 
 static void tidal__sig_free(tidal_db *db, tidal__sig *g) {
@@ -3018,7 +3179,8 @@ static void tidal__sig_free(tidal_db *db, tidal__sig *g) {
 // >>topk
 // The incremental index behind RETRIEVE. Every item of one signal type decays by the same
 // factor, so the order of items by decayed score changes only when events arrive. Each
-// aggregate carries a time-invariant key (sign, log2|v| + 16 * (e_max - e_ref)) and each
+// aggregate carries a time-invariant key (sign, log2|v| + 16 * (e_max - e_ref), with the
+// type's exact half-lives per epoch in place of 16 when its half-life is fractional) and each
 // list keeps the members whose key is above a threshold: every non-member's key is <= thr.
 // Members above thr answer a query; when they run out, the query scans and rebuilds.
 
@@ -3043,16 +3205,19 @@ static tidal__key tidal__sig_key(const tidal__sig *g, tidal__sigdef *d) {
     key.k = 0;
     if (!g->n_epochs) return key;
     v = tidal__fx_to_double(g->epochs[g->n_epochs - 1].acc);
-    for (i = 0; i + 1 < g->n_epochs; i++)
-        v += ldexp(tidal__fx_to_double(g->epochs[i].acc),
-                   (int)(TIDAL__EPOCH_HALF_LIVES * (g->epochs[i].e - g->epochs[g->n_epochs - 1].e)));
+    for (i = 0; i + 1 < g->n_epochs; i++) {
+        int64_t back = g->epochs[i].e - g->epochs[g->n_epochs - 1].e; /* -4..-1 */
+        double a = tidal__fx_to_double(g->epochs[i].acc);
+        if (d->permanent || d->whole_ns) v += ldexp(a, (int)(TIDAL__EPOCH_HALF_LIVES * back));
+        else v += a * exp2(d->epoch_hl * (double)back);
+    }
     if (v == 0) return key;
     key.s = v > 0 ? 1 : -1;
     if (d->permanent) key.k = log2(fabs(v));
     else {
         int64_t e = g->epochs[g->n_epochs - 1].e;
         if (d->e_ref == INT64_MIN) d->e_ref = e;
-        key.k = log2(fabs(v)) + (double)TIDAL__EPOCH_HALF_LIVES * (double)(e - d->e_ref);
+        key.k = log2(fabs(v)) + d->epoch_hl * (double)(e - d->e_ref);
     }
     return key;
 }
@@ -3916,6 +4081,8 @@ typedef struct tidal__qctx {
     const tidal__user *user;
     const tidal__u64set *seen;
     uint64_t considered;
+    const tidal__entity *bad; /* an item whose score at t does not fit a double */
+    uint32_t bad_type;        /* and the type whose score overflowed */
 } tidal__qctx;
 
 static int tidal__hit_better(const tidal_hit *a, const tidal_hit *b) {
@@ -3976,26 +4143,47 @@ static const tidal__sig *tidal__item_sig(const tidal__qctx *c, const tidal__enti
     return cs ? cs->sig : NULL;
 }
 
+/* Notes an item whose score at t is not finite: the query then fails with
+   TIDAL_ERR_RANGE (tidal_retrieve), so neither inf nor NaN is ever ranked or returned. */
+static void tidal__score_bad(tidal__qctx *c, const tidal__entity *e, uint32_t type) {
+    TIDAL_ASSERT(type < c->db->n_sig);
+    if (!c->bad) {
+        c->bad = e;
+        c->bad_type = type;
+    }
+}
+
 /* Score of an item for the query; returns 0 if it has no signal of the ranked type(s). */
-static int tidal__item_score(const tidal__qctx *c, const tidal__entity *e, double *score) {
+static int tidal__item_score(tidal__qctx *c, const tidal__entity *e, double *score) {
     tidal_db *db = c->db;
+    const tidal__profdef *p;
     const tidal__sig *g;
     int any = 0;
-    uint32_t i;
+    uint32_t i, worst = 0;
+    double worst_v = 0;
     *score = 0;
     if (c->q->rank_kind == TIDAL_QUERY_SIGNAL) {
         g = tidal__item_sig(c, e, c->q->rank_index);
         if (!g) return 0;
         *score = tidal__sig_score(g, &db->sig[c->q->rank_index], c->t);
+        if (!isfinite(*score)) tidal__score_bad(c, e, c->q->rank_index);
         return 1;
     }
-    for (i = 0; i < db->prof[c->q->rank_index].n; i++) {
-        uint32_t type = db->prof[c->q->rank_index].type[i];
+    p = &db->prof[c->q->rank_index];
+    for (i = 0; i < p->n; i++) {
+        uint32_t type = p->type[i];
+        double v;
         g = tidal__item_sig(c, e, type);
         if (!g) continue;
+        v = p->weight[i] * tidal__sig_score(g, &db->sig[type], c->t);
+        if (!any || (!isfinite(v) && isfinite(worst_v))) { /* the term to name if it fails */
+            worst = type;
+            worst_v = v;
+        }
         any = 1;
-        *score += db->prof[c->q->rank_index].weight[i] * tidal__sig_score(g, &db->sig[type], c->t);
+        *score += v;
     }
+    if (any && !isfinite(*score)) tidal__score_bad(c, e, worst);
     return any;
 }
 
@@ -4049,6 +4237,7 @@ static int tidal__from_index(tidal__qctx *c, tidal__lb *lb, tidal_hit *heap, uin
         if (!tidal__item_passes(c, e)) continue;
         h.item = e->id;
         h.score = tidal__sig_score(m->sig, &db->sig[lb->type], c->t);
+        if (!isfinite(h.score)) tidal__score_bad(c, e, lb->type);
         tidal__heap_push(heap, n, c->limit, h);
         if (++got == c->limit) kth = m->key;
     }
@@ -4080,6 +4269,8 @@ static tidal_result tidal__query_check(tidal_db *db, const tidal_query *q) {
     if (q->exclude_seen && !q->for_user)
         return tidal__err(db, TIDAL_ERR_INVALID, "exclude_seen needs for_user");
     if (q->time_ns < 0) return tidal__err(db, TIDAL_ERR_INVALID, "negative time");
+    if (q->time_ns && tidal__time_check(db, q->time_ns, "query time (AT, time_ns)") != TIDAL_OK)
+        return TIDAL_ERR_INVALID;
     return TIDAL_OK;
 }
 
@@ -4166,6 +4357,11 @@ TIDAL_API tidal_result tidal_retrieve(tidal_db *db, const tidal_query *q, tidal_
                full list, it is still right and the next query may well use it. */
             if (lb && lb->has_thr && lb->n < TIDAL__LB_CAP / 4) tidal__lb_rebuild(db, lb, &c, t);
         }
+    }
+    if (c.bad) { /* a score does not fit a double: no ranking or score can be trusted */
+        *count = 0;
+        return tidal__score_range(db, "RETRIEVE", c.bad->id, tidal__item_sig(&c, c.bad, c.bad_type),
+                                  &db->sig[c.bad_type], c.t);
     }
     qsort(out, n, sizeof *out, tidal__hit_cmp);
     st.items_considered = c.considered;
@@ -6136,6 +6332,27 @@ TIDAL_API tidal_result tidal_query_parse(const char *text, size_t len, tidal_que
 // before touching state, builds one event, and hands it to tidal__apply; a rejected call
 // changes nothing. Schema validation names the offending field in tidal_errmsg().
 
+/* The half-life is kept exact: h in ns as a double for every exponent, while epochs stay
+   integer (landmarks e * epoch_ns, so t - landmark is exact). A half-life that is a whole
+   number of ns to within the rounding of half_life_s * 1e9 takes that integer, so its
+   epochs, accumulators and digests are bit for bit what they were when h was rounded to
+   whole ns; a fractional one gets epoch_ns = floor(16 h) (epoch_hl slightly under 16). */
+static void tidal__half_life_load(tidal__sigdef *o, double half_life_s) {
+    double h = half_life_s * 1e9, r = rint(h);
+    TIDAL_ASSERT(h >= TIDAL_HALF_LIFE_MIN_S * 1e9 * 0.999 && h < 4e17);
+    o->whole_ns = r >= 1.0 && fabs(h - r) <= r * 8.8817841970012523e-16; /* 2^-50 */
+    if (o->whole_ns) {
+        o->hl_ns = r;
+        o->epoch_ns = (int64_t)r * TIDAL__EPOCH_HALF_LIVES;
+    } else {
+        o->hl_ns = h;
+        o->epoch_ns = (int64_t)floor(h * TIDAL__EPOCH_HALF_LIVES);
+    }
+    o->half_life_ns = (int64_t)llround(h);
+    o->epoch_hl = (double)o->epoch_ns / o->hl_ns;
+    TIDAL_ASSERT(o->epoch_ns >= 16 && o->epoch_hl >= 15.0 && o->epoch_hl <= 16.0);
+}
+
 static tidal_result tidal__schema_load(tidal_db *db, const tidal_schema *s) {
     uint32_t i, j;
     if (!s->signals || s->signal_count == 0 || s->signal_count > TIDAL_SIGNAL_TYPES_MAX)
@@ -6151,17 +6368,16 @@ static tidal_result tidal__schema_load(tidal_db *db, const tidal_schema *s) {
             if (!strcmp(db->sig[j].name, d->name))
                 return tidal__err(db, TIDAL_ERR_SCHEMA, "signals[%u].name '%s' repeats", i, d->name);
         if (d->permanent ? d->half_life_s != 0.0
-                         : !(d->half_life_s > 0.0 && d->half_life_s <= 3.2e8))
+                         : !(d->half_life_s >= TIDAL_HALF_LIFE_MIN_S &&
+                             d->half_life_s <= TIDAL_HALF_LIFE_MAX_S))
             return tidal__err(db, TIDAL_ERR_SCHEMA,
-                              "signals[%u].half_life_s: (0, 3.2e8] seconds, or 0 when permanent", i);
+                              "signals[%u].half_life_s %g: [%g, %g] seconds, or 0 when permanent",
+                              i, d->half_life_s, TIDAL_HALF_LIFE_MIN_S, TIDAL_HALF_LIFE_MAX_S);
         if (d->windows & ~(uint32_t)0x1F)
             return tidal__err(db, TIDAL_ERR_SCHEMA, "signals[%u].windows: unknown bits", i);
         strcpy(o->name, d->name);
         o->half_life_s = d->half_life_s;
-        o->half_life_ns = d->permanent ? 0 : (int64_t)llround(d->half_life_s * 1e9);
-        if (!d->permanent && o->half_life_ns < 1)
-            return tidal__err(db, TIDAL_ERR_SCHEMA, "signals[%u].half_life_s below 1 ns", i);
-        o->epoch_ns = o->half_life_ns * TIDAL__EPOCH_HALF_LIVES;
+        if (!d->permanent) tidal__half_life_load(o, d->half_life_s);
         o->e_ref = INT64_MIN;
         o->windows = d->windows ? d->windows | TIDAL_WINDOW_ALL : 0x1F;
         o->permanent = d->permanent != 0;
@@ -6228,8 +6444,16 @@ static uint64_t tidal__schema_fingerprint(const tidal_db *db) {
         tidal_blake3_update(&h, db->sig[i].name, strlen(db->sig[i].name) + 1);
         tidal__wr_le(b, (uint64_t)db->sig[i].half_life_ns, 8);
         tidal_blake3_update(&h, b, 8);
-        tidal__wr_le(b, (uint64_t)db->sig[i].windows | (uint64_t)db->sig[i].permanent << 32, 8);
+        tidal__wr_le(b, (uint64_t)db->sig[i].windows | (uint64_t)db->sig[i].permanent << 32 |
+                            (uint64_t)(!db->sig[i].permanent && !db->sig[i].whole_ns) << 33, 8);
         tidal_blake3_update(&h, b, 8);
+        if (!db->sig[i].permanent && !db->sig[i].whole_ns) { /* a fractional half-life: */
+            double hl = db->sig[i].hl_ns;                    /* its exact bits (whole-ns */
+            uint64_t bits;                                   /* types hash as they did) */
+            memcpy(&bits, &hl, 8);
+            tidal__wr_le(b, bits, 8);
+            tidal_blake3_update(&h, b, 8);
+        }
     }
     for (i = 0; i < db->n_ckey; i++) tidal_blake3_update(&h, db->ckey[i], strlen(db->ckey[i]) + 1);
     tidal_blake3_final(&h, out, 8);
@@ -6298,6 +6522,8 @@ static tidal_result tidal__config_load(tidal_db *db, const tidal_config *cfg) {
     db->env = cfg->env ? cfg->env : tidal_env_posix();
     db->node = cfg->node;
     db->future_bound_ns = cfg->future_bound_ns ? cfg->future_bound_ns : 60 * TIDAL_NS_PER_S;
+    db->time_min_ns = cfg->time_min_ns > 0 ? cfg->time_min_ns
+                    : cfg->time_min_ns == 0 ? TIDAL_TIME_MIN_DEFAULT_NS : 0;
     db->idem_window_ns = cfg->idempotency_window_ns ? cfg->idempotency_window_ns : TIDAL__DAY_NS;
     db->limit_max = cfg->retrieve_limit_max ? cfg->retrieve_limit_max : 1000;
     db->session_events_max = cfg->session_events_max ? cfg->session_events_max : 4096;
@@ -6515,6 +6741,18 @@ TIDAL_API tidal_result tidal_signal_type(const tidal_db *db, const char *name, u
         }
     return tidal__err_const(db, TIDAL_ERR_NOT_FOUND, "signal type '%.64s' is not in the schema",
                             name);
+}
+
+TIDAL_API tidal_result tidal_profile_index(const tidal_db *db, const char *name,
+                                           uint32_t *profile) {
+    uint32_t i;
+    if (!db || !name || !profile) return TIDAL_ERR_INVALID;
+    for (i = 0; i < db->n_prof; i++)
+        if (!strcmp(db->prof[i].name, name)) {
+            *profile = i;
+            return TIDAL_OK;
+        }
+    return TIDAL_ERR_NOT_FOUND;
 }
 
 static int64_t tidal__now(tidal_db *db) { return db->env->clock_wall_ns(db->env->user); }
@@ -6860,6 +7098,8 @@ static tidal_result tidal__signal_event(tidal_db *db, const tidal_signal *s, tid
     if (!isfinite(s->weight) || fabs(s->weight) > TIDAL_WEIGHT_MAX)
         return tidal__err(db, TIDAL_ERR_INVALID, "weight must be finite with |w| <= %g", TIDAL_WEIGHT_MAX);
     if (s->time_ns < 0) return tidal__err(db, TIDAL_ERR_INVALID, "negative event time");
+    if (s->time_ns && tidal__time_check(db, s->time_ns, "signal time_ns") != TIDAL_OK)
+        return TIDAL_ERR_INVALID;
     if (s->idem.key ? (s->idem.key_len == 0 || s->idem.key_len > TIDAL_IDEM_KEY_MAX) : s->idem.key_len != 0)
         return tidal__err(db, TIDAL_ERR_INVALID, "idempotency key must be 1..%d bytes", TIDAL_IDEM_KEY_MAX);
     now = tidal__now(db);
@@ -7024,33 +7264,84 @@ TIDAL_API tidal_result tidal_negative_check(tidal_db *db, uint32_t tenant, tidal
     return TIDAL_OK;
 }
 
+/* Checks a read's cohort (NULL: none) and resolves it: *k the cohort key, *v the interned
+   value (UINT32_MAX when never stored: nothing matches). */
+static tidal_result tidal__read_cohort(tidal_db *db, const tidal_tag *cohort, uint32_t *k,
+                                       uint32_t *v) {
+    TIDAL_ASSERT(k && v);
+    *k = *v = UINT32_MAX;
+    if (!cohort) return TIDAL_OK;
+    if (!cohort->key || !cohort->value)
+        return tidal__err(db, TIDAL_ERR_INVALID, "cohort: NULL key or value");
+    for (*k = 0; *k < db->n_ckey && strcmp(db->ckey[*k], cohort->key); (*k)++) {}
+    if (*k == db->n_ckey) return tidal__err(db, TIDAL_ERR_INVALID, "not a cohort key");
+    if (tidal__strnlen(cohort->value, TIDAL_VALUE_MAX) > TIDAL_VALUE_MAX)
+        return tidal__err(db, TIDAL_ERR_INVALID, "cohort value too long");
+    *v = tidal__str_find(db, cohort->value, (uint32_t)strlen(cohort->value));
+    return TIDAL_OK;
+}
+
+/* The aggregate a read of (e, type) under a resolved cohort sees (NULL: none). */
+static const tidal__sig *tidal__read_sig(const tidal__entity *e, uint32_t type, int cohort,
+                                         uint32_t k, uint32_t v) {
+    const tidal__csig *c;
+    if (!e) return NULL;
+    if (!cohort) return e->sigs ? e->sigs[type] : NULL;
+    if (v == UINT32_MAX) return NULL;
+    c = tidal__csig_find(e, type, k, v);
+    return c ? c->sig : NULL;
+}
+
 TIDAL_API tidal_result tidal_signal_read(tidal_db *db, uint32_t tenant, tidal_id item,
                                          uint32_t type, const tidal_tag *cohort,
                                          int64_t t_ns, tidal_signal_stats *out) {
-    const tidal__entity *e;
-    const tidal__sig *g = NULL;
-    uint32_t k;
+    const tidal__sig *g;
+    tidal_signal_stats st;
+    tidal_result r;
+    uint32_t k, v;
     if (!db) return TIDAL_ERR_INVALID;
     if (!out || !item || type >= db->n_sig || t_ns < 0)
         return tidal__err(db, TIDAL_ERR_INVALID, "signal_read: bad out, item, type or time");
+    if (t_ns && tidal__time_check(db, t_ns, "signal_read t_ns") != TIDAL_OK)
+        return TIDAL_ERR_INVALID;
+    if (!t_ns) t_ns = tidal__now(db);
+    if ((r = tidal__read_cohort(db, cohort, &k, &v)) != TIDAL_OK) return r;
+    g = tidal__read_sig(tidal__ent_find(db, tenant, item), type, cohort != NULL, k, v);
+    tidal__sig_stats(g, &db->sig[type], t_ns, &st);
+    if (!isfinite(st.score))
+        return tidal__score_range(db, "signal_read", item, g, &db->sig[type], t_ns);
+    *out = st;
+    tidal__ok(db);
+    return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_profile_read(tidal_db *db, uint32_t tenant, tidal_id item,
+                                          uint32_t profile, const tidal_tag *cohort,
+                                          int64_t t_ns, double *score, double *parts) {
+    double part[TIDAL_PROFILE_TERMS_MAX], sum = 0;
+    const tidal__entity *e;
+    const tidal__profdef *p;
+    tidal_result r;
+    uint32_t i, k, v;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!score || !item || profile >= db->n_prof || t_ns < 0)
+        return tidal__err(db, TIDAL_ERR_INVALID, "profile_read: bad score, item, profile or time");
+    if (t_ns && tidal__time_check(db, t_ns, "profile_read t_ns") != TIDAL_OK)
+        return TIDAL_ERR_INVALID;
+    if (!t_ns) t_ns = tidal__now(db);
+    if ((r = tidal__read_cohort(db, cohort, &k, &v)) != TIDAL_OK) return r;
     e = tidal__ent_find(db, tenant, item);
-    if (cohort) {
-        uint32_t v;
-        if (!cohort->key || !cohort->value)
-            return tidal__err(db, TIDAL_ERR_INVALID, "cohort: NULL key or value");
-        for (k = 0; k < db->n_ckey && strcmp(db->ckey[k], cohort->key); k++) {}
-        if (k == db->n_ckey) return tidal__err(db, TIDAL_ERR_INVALID, "not a cohort key");
-        if (tidal__strnlen(cohort->value, TIDAL_VALUE_MAX) > TIDAL_VALUE_MAX)
-            return tidal__err(db, TIDAL_ERR_INVALID, "cohort value too long");
-        v = tidal__str_find(db, cohort->value, (uint32_t)strlen(cohort->value));
-        if (e && v != UINT32_MAX) {
-            const tidal__csig *c = tidal__csig_find(e, type, k, v);
-            g = c ? c->sig : NULL;
-        }
-    } else if (e && e->sigs) {
-        g = e->sigs[type];
+    p = &db->prof[profile];
+    TIDAL_ASSERT(p->n >= 1 && p->n <= TIDAL_PROFILE_TERMS_MAX);
+    for (i = 0; i < p->n; i++) { /* the same sum, in the same order, as tidal__item_score */
+        const tidal__sig *g = tidal__read_sig(e, p->type[i], cohort != NULL, k, v);
+        part[i] = g ? p->weight[i] * tidal__sig_score(g, &db->sig[p->type[i]], t_ns) : 0.0;
+        sum += part[i];
+        if (!isfinite(part[i]) || !isfinite(sum))
+            return tidal__score_range(db, "profile_read", item, g, &db->sig[p->type[i]], t_ns);
     }
-    tidal__sig_stats(g, &db->sig[type], t_ns ? t_ns : tidal__now(db), out);
+    *score = sum;
+    if (parts) memcpy(parts, part, sizeof(double) * p->n);
     tidal__ok(db);
     return TIDAL_OK;
 }
@@ -7075,10 +7366,10 @@ static tidal_result tidal__sess_seq(tidal_db *db, const tidal__session *s, uint6
     return TIDAL_OK;
 }
 
-TIDAL_API tidal_result tidal_session_open(tidal_db *db, uint32_t tenant, tidal_id session,
-                                          tidal_id user, int64_t start_ns, int64_t ttl_ns) {
+static tidal_result tidal__session_open(tidal_db *db, uint32_t tenant, tidal_id session,
+                                        tidal_id user, int64_t start_ns, int64_t ttl_ns) {
     tidal__event ev;
-    if (!db) return TIDAL_ERR_INVALID;
+    TIDAL_ASSERT(db);
     if (!session || !user || start_ns <= 0 || ttl_ns < 0 || ttl_ns > INT64_MAX - start_ns)
         return tidal__err(db, TIDAL_ERR_INVALID, "session_open: session, user and start_ns nonzero (the "
                                                  "session's start, the same in every region), 0 <= ttl, "
@@ -7095,6 +7386,14 @@ TIDAL_API tidal_result tidal_session_open(tidal_db *db, uint32_t tenant, tidal_i
     return tidal__write(db, &ev, NULL);
 }
 
+TIDAL_API tidal_result tidal_session_open(tidal_db *db, uint32_t tenant, tidal_id session,
+                                          tidal_id user, int64_t start_ns, int64_t ttl_ns) {
+    if (!db) return TIDAL_ERR_INVALID;
+    if (start_ns > 0 && tidal__time_check(db, start_ns, "session_open start_ns") != TIDAL_OK)
+        return TIDAL_ERR_INVALID;
+    return tidal__session_open(db, tenant, session, user, start_ns, ttl_ns);
+}
+
 TIDAL_API tidal_result tidal_session_start(tidal_db *db, uint32_t tenant, tidal_id user,
                                            int64_t ttl_ns, tidal_id *session) {
     tidal_id id = 0;
@@ -7107,7 +7406,7 @@ TIDAL_API tidal_result tidal_session_start(tidal_db *db, uint32_t tenant, tidal_
         db->env->random_fill(db->env->user, &id, sizeof id);
         id &= UINT64_C(0x7FFFFFFFFFFFFFFF);
     }
-    r = tidal_session_open(db, tenant, id, user, tidal__now(db), ttl_ns);
+    r = tidal__session_open(db, tenant, id, user, tidal__now(db), ttl_ns); /* the env's now */
     if (r == TIDAL_OK) *session = id;
     return r;
 }
@@ -7187,6 +7486,8 @@ TIDAL_API tidal_result tidal_db_tick(tidal_db *db, int64_t now_ns) {
     int64_t next = INT64_MAX;
     if (!db) return TIDAL_ERR_INVALID;
     if (now_ns < 0) return tidal__err(db, TIDAL_ERR_INVALID, "negative time");
+    if (now_ns && tidal__time_check(db, now_ns, "tick now_ns") != TIDAL_OK)
+        return TIDAL_ERR_INVALID;
     if (!now_ns) now_ns = tidal__now(db);
     if (db->n_rep) tidal__rep_tick(db);
     if (db->n_rep && db->role != TIDAL_ROLE_LEADER) return TIDAL_OK; /* expiry: the leader's job */
