@@ -81,7 +81,8 @@
       concurrent with an unhide stays hidden ("hide wins"). RETRIEVE ... FOR USER u
       never returns an item u has hidden or whose creator u muted or blocked.
    5. Sessions. A session's writes carry a sequence number; each (session, seq) is
-      applied exactly once whatever order or how often it arrives.
+      applied exactly once whatever order or how often it arrives. A retry of a seq the
+      journal holds answers duplicate = 1 even after the session ended or expired.
    6. Idempotency. A write that carries a client key and sequence number gets an
       event id derived from (tenant, key, seq): a retry is a no-op within the
       idempotency window (default 24 h of event time).
@@ -103,6 +104,11 @@
       delivers messages (tidal_node_receive) and time (tidal_db_tick); the library sends
       through env->message_send. Formats: the log, snapshots and messages each carry their
       own version (TIDAL_WAL_FORMAT_VERSION, _SNAPSHOT_, _WIRE_).
+  13. Forgetting. tidal_user_forget and tidal_item_delete are events that remove a
+      user's own state or an item's state; after the next snapshot no file holds the
+      id. They are the exception to "order never matters" (point 1): they remove what
+      was applied before them, and later events recreate. Aggregates a forgotten user's
+      signals went into are not rewritten. See tidal_user_forget.
 */
 #ifndef TIDAL_H
 #define TIDAL_H
@@ -563,10 +569,16 @@ TIDAL_API tidal_result tidal_attr_get(tidal_db *db, uint32_t tenant, tidal_id en
      hashes (they never hold the id), so a late retry is still recognised;
    - the id's item side (its aggregates as an item) stays: ids are shared by users and
      items; tidal_item_delete removes it.
-   Order: a forget removes what was applied before it in this node's log; an event for the
-   user applied after it (a later write, a late merge in availability mode or from another
-   region) recreates state, so write nothing for a user after forgetting it. In a replica
-   group every member applies the log in the same order and holds the same state. Errors:
+   Order (the one place where the fold depends on order, DESIGN principle 1): a forget
+   removes what was applied before it on this node; an event for the user applied after
+   it (a later write, a replay of an older one, a late merge) recreates state from that
+   event on. In a replica group every member applies the log in the same order, so every
+   member (and every recovery from snapshot plus log) holds the same state and digest.
+   In availability mode (config.availability_mode) a write for the user taken on a member
+   cut off from the leader while the forget is written elsewhere is folded before the
+   forget there and after it elsewhere, and the group can differ on that user after the
+   partition heals: forget again once it has healed and every member is equal again. The
+   same holds between regions that exchange events with tidal_event_import. Errors:
    TIDAL_ERR_INVALID for a zero id, and the errors of any write (READ_ONLY, MOVED, ...). */
 TIDAL_API tidal_result tidal_user_forget(tidal_db *db, uint32_t tenant, tidal_id user,
                                          tidal_receipt *receipt);
@@ -3437,6 +3449,14 @@ static tidal_result tidal__apply_session(tidal_db *db, const tidal__event *ev) {
 // The fold: tidal__apply takes one decoded event, drops it if its id was applied before,
 // and folds it into state. Every write path (local calls, and later the WAL and
 // replication) ends here, so exactly-once and order-independence are decided in one place.
+// Rules it keeps:
+// 1. An event applied before is a no-op: its id is in the applied index, or (session
+//    writes) its (session, seq) is in the session's journal, which outlives the window.
+// 2. Every kind but forget/delete folds order-independently (sums, LWW, OR-sets).
+// 3. A user forget or item delete removes what was applied before it on this node and
+//    nothing else: later events recreate. Members of a group apply one log in one order,
+//    so they stay equal; see tidal_user_forget for availability-mode merges.
+// 4. Reserve, then commit: a refusal changes nothing (forget/delete only free memory).
 
 static tidal__csig *tidal__csig_find(const tidal__entity *e, uint32_t type, uint32_t ckey,
                                      uint32_t cval) {

@@ -755,6 +755,52 @@ static void t_forget_replicated_converges(void) {
     tidal_sim_cluster_free(c);
 }
 
+/* Availability mode, the documented rule: a signal taken on a cut-off member while the
+   leader's side deletes the item is folded before the delete there and after it on the
+   others, so the group may differ on that item once healed; deleting again after the
+   heal makes every member equal to the truth, with the item gone everywhere. */
+static void t_forget_availability_delete_again(void) {
+    tidal_sim_cluster_config cfg;
+    tidal_sim_cluster *c;
+    uint32_t h;
+    int l, k, r;
+    tidal_id it = big_id();
+    memset(&cfg, 0, sizeof cfg);
+    cfg.regions = NREG;
+    cfg.shards = 1;
+    cfg.seed = tt_seed();
+    schema_fill(&cfg.schema);
+    cfg.availability_mode = 1;
+    c = tidal_sim_cluster_new(&cfg);
+    TT_CHECK(c != NULL);
+    if (!c) return;
+    l = wait_leader(c, -1, 5000 * MS);
+    TT_CHECK(l >= 0);
+    if (l >= 0) {
+        TT_EQ_INT(sig(DB(c, l), it, 0, 0, tidal_sim_cluster_now(c) - MS, NULL), TIDAL_OK);
+        run_for(c, 1000 * MS);
+        k = (l + 2) % NREG;
+        h = tidal_sim_net_isolate_region(tidal_sim_cluster_net(c), (uint16_t)k);
+        run_for(c, 5000 * MS); /* k is cut off and takes writes of its own */
+        l = wait_leader(c, k, 5000 * MS);
+        TT_CHECK(l >= 0);
+        if (l >= 0) {
+            TT_EQ_INT(sig(DB(c, k), it, 0, 0, tidal_sim_cluster_now(c) - MS, NULL), TIDAL_OK);
+            TT_EQ_INT(tidal_item_delete(DB(c, l), 0, it, NULL), TIDAL_OK);
+            run_for(c, 1000 * MS);
+        }
+        tidal_sim_net_heal(tidal_sim_cluster_net(c), h);
+        run_for(c, 5000 * MS);
+        l = wait_leader(c, -1, 5000 * MS);
+        TT_CHECK(l >= 0);
+        if (l >= 0) TT_EQ_INT(tidal_item_delete(DB(c, l), 0, it, NULL), TIDAL_OK);
+        TT_CHECK(wait_converged(c, 20000 * MS));
+        for (r = 0; r < NREG; r++)
+            if (DB(c, r)) TT_EQ_INT((int)count_all(DB(c, r), it, 0), 0);
+    }
+    tidal_sim_cluster_free(c);
+}
+
 /* ---- 5. the decoders refuse malformed forget and delete events --------------------------- */
 
 static const char *decode(tidal_db *db, const uint8_t *p, size_t n) {
@@ -827,6 +873,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_forget_leaves_no_file_holding_the_id),
     TT_CASE(t_forget_replay_equals_live),
     TT_CASE(t_forget_replicated_converges),
+    TT_CASE(t_forget_availability_delete_again),
     TT_CASE(t_forget_decoders_refuse),
 };
 
