@@ -574,11 +574,12 @@ TIDAL_API tidal_result tidal_attr_get(tidal_db *db, uint32_t tenant, tidal_id en
    it (a later write, a replay of an older one, a late merge) recreates state from that
    event on. In a replica group every member applies the log in the same order, so every
    member (and every recovery from snapshot plus log) holds the same state and digest.
-   In availability mode (config.availability_mode) a write for the user taken on a member
-   cut off from the leader while the forget is written elsewhere is folded before the
-   forget there and after it elsewhere, and the group can differ on that user after the
-   partition heals: forget again once it has healed and every member is equal again. The
-   same holds between regions that exchange events with tidal_event_import. Errors:
+   A write that reaches the group's log only later - taken by a member cut off from the
+   leader (availability mode) or by a leader a partition deposed, and merged when the
+   partition heals - is folded before a concurrent forget on the member that took it and
+   after it elsewhere, so the group can differ on that user afterwards: forget again once
+   the partition has healed and every member is equal again. The same holds between
+   regions that exchange events with tidal_event_import. Errors:
    TIDAL_ERR_INVALID for a zero id, and the errors of any write (READ_ONLY, MOVED, ...). */
 TIDAL_API tidal_result tidal_user_forget(tidal_db *db, uint32_t tenant, tidal_id user,
                                          tidal_receipt *receipt);
@@ -3455,7 +3456,7 @@ static tidal_result tidal__apply_session(tidal_db *db, const tidal__event *ev) {
 // 2. Every kind but forget/delete folds order-independently (sums, LWW, OR-sets).
 // 3. A user forget or item delete removes what was applied before it on this node and
 //    nothing else: later events recreate. Members of a group apply one log in one order,
-//    so they stay equal; see tidal_user_forget for availability-mode merges.
+//    so they stay equal; see tidal_user_forget for writes merged after a partition.
 // 4. Reserve, then commit: a refusal changes nothing (forget/delete only free memory).
 
 static tidal__csig *tidal__csig_find(const tidal__entity *e, uint32_t type, uint32_t ckey,
