@@ -5572,7 +5572,8 @@ static tidal_result tidal__snap_retire_active(tidal_db *db, uint64_t keep_from, 
     char name[TIDAL_PATH_MAX + 64];
     tidal_result r = TIDAL_OK;
     TIDAL_ASSERT(db->forgot);
-    if (keep_from < db->snaps[0] || db->snaps[0] != db->durable_lsn || db->batch_count) return TIDAL_OK;
+    if (keep_from < db->snaps[0] || db->snaps[0] != db->durable_lsn || db->batch_count)
+        return TIDAL_OK;
     if (db->n_segs == 1 && db->segs[0] <= keep_from + 1) {
         if (db->seg) env->file_close(env->user, db->seg);
         db->seg = NULL;
@@ -7060,7 +7061,8 @@ static tidal__session *tidal__sess_writable(tidal_db *db, uint32_t tenant, tidal
         *r = tidal__err(db, TIDAL_ERR_NOT_FOUND, "session %llu not started here (open it first)",
                         (unsigned long long)session);
     else if (s->ended && !(seq && tidal__sess_has(s, seq, NULL)))
-        *r = tidal__err(db, TIDAL_ERR_SESSION_ENDED, "session %llu has %s; seq %llu is not in its journal",
+        *r = tidal__err(db, TIDAL_ERR_SESSION_ENDED,
+                        "session %llu has %s; seq %llu is not in its journal",
                         (unsigned long long)session, (s->ended & 2) ? "expired" : "ended",
                         (unsigned long long)seq);
     return *r == TIDAL_OK ? s : NULL;

@@ -523,7 +523,8 @@ static void check_reads(world *w) {
                 int s = 0;
                 int8_t *was = &w->supp[r][u][item];
                 (void)tidal_negative_check(db, 0, user, item, &s);
-                if (*was == 1 && !s && !unhide_applied(w, db, user, item) && !forget_applied(w, db, user))
+                if (*was == 1 && !s && !unhide_applied(w, db, user, item) &&
+                    !forget_applied(w, db, user))
                     fail(w, "hide_monotone", "region %d: item %llu was suppressed for user %llu and no longer is, with no unhide of it applied",
                          r, (unsigned long long)item, (unsigned long long)user);
                 *was = (int8_t)s;

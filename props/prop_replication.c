@@ -59,7 +59,8 @@ enum {
 enum { ST_QUORUM_ACKED, ST_LEADERS }; /* run_result.stat */
 
 static const char *op_name(int kind) {
-    static const char *const names[OP_KINDS - OP_COMMON_KINDS] = {"write", "hide", "unhide", "forget"};
+    static const char *const names[OP_KINDS - OP_COMMON_KINDS] = {"write", "hide", "unhide",
+                                                                    "forget"};
     return names[kind - OP_COMMON_KINDS];
 }
 
@@ -89,7 +90,8 @@ static void gen_op(op *o, uint64_t *g, uint64_t seed, int i) {
     /* One hide or unhide in 4 becomes a forget of its user, decided on a stream of its own
        so every other draw of a seed stays what it was. */
     if ((o->kind == OP_HIDE || o->kind == OP_UNHIDE) &&
-        mix64(seed ^ UINT64_C(0x666f72676574) ^ (uint64_t)i * UINT64_C(0x9E3779B97F4A7C15)) % 4 == 0)
+        mix64(seed ^ UINT64_C(0x666f72676574) ^ (uint64_t)i * UINT64_C(0x9E3779B97F4A7C15)) % 4
+            == 0)
         o->kind = OP_FORGET;
 }
 
@@ -230,7 +232,8 @@ static void do_negative(world *w, const op *o) {
         printf("      %s: region %d (%s): %s\n", op_name(o->kind), r,
                role == TIDAL_ROLE_LEADER ? "leader" : "follower", tidal_strerror(res));
     if (expect_result(w, r, role, res, op_name(o->kind))) {
-        ev_rec *e = ev_new(w, o->kind == OP_HIDE ? EV_HIDE : o->kind == OP_FORGET ? EV_FORGET : EV_UNHIDE, r);
+        int kind = o->kind == OP_HIDE ? EV_HIDE : o->kind == OP_FORGET ? EV_FORGET : EV_UNHIDE;
+        ev_rec *e = ev_new(w, kind, r);
         e->id = rc.id;
         e->user = o->user;
         e->item = o->item;

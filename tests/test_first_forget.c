@@ -119,8 +119,8 @@ static uint64_t count_all(tidal_db *db, tidal_id item, uint32_t type) {
 
 /* Whether RETRIEVE (by type, or the profile when type == NTYPES; optionally for a user
    or a cohort) returns item among its first 1000 hits. */
-static int retrieve_has(tidal_db *db, uint32_t type, tidal_id user, const char *cohort, tidal_id item,
-                        uint32_t *n_out) {
+static int retrieve_has(tidal_db *db, uint32_t type, tidal_id user, const char *cohort,
+                        tidal_id item, uint32_t *n_out) {
     static tidal_hit hits[1000];
     tidal_query q;
     uint32_t n = 0, i;
@@ -244,7 +244,9 @@ static tidal_sim_cluster *cl_new(uint64_t segment_bytes) {
 }
 
 static tidal_db *DB(tidal_sim_cluster *c, int r) { return tidal_sim_cluster_db(c, (uint16_t)r, 0); }
-static void run_for(tidal_sim_cluster *c, int64_t ns) { tidal_sim_cluster_run(c, tidal_sim_cluster_now(c) + ns); }
+static void run_for(tidal_sim_cluster *c, int64_t ns) {
+    tidal_sim_cluster_run(c, tidal_sim_cluster_now(c) + ns);
+}
 
 static int wait_leader(tidal_sim_cluster *c, int not_region, int64_t max_ns) {
     int64_t end = tidal_sim_cluster_now(c) + max_ns;
@@ -272,8 +274,9 @@ static int converged(tidal_sim_cluster *c, int report) {
         TT_EQ_INT(tidal_db_digest(DB(c, r), TIDAL_ALL_TENANTS, d), TIDAL_OK);
         if (s.events_applied != s0.events_applied || memcmp(d, d0, 32)) ok = 0;
         if (!ok && report)
-            TT_CHECKF(0, "region %d: %llu events vs %llu, digests %s", r, (unsigned long long)s.events_applied,
-                      (unsigned long long)s0.events_applied, memcmp(d, d0, 32) ? "differ" : "equal");
+            TT_CHECKF(0, "region %d: %llu events vs %llu, digests %s", r,
+                      (unsigned long long)s.events_applied, (unsigned long long)s0.events_applied,
+                      memcmp(d, d0, 32) ? "differ" : "equal");
     }
     TT_EQ_INT(tidal_sim_cluster_truth(c, NULL, NULL, &truth), TIDAL_OK);
     if (truth) {
@@ -397,12 +400,14 @@ static void t_delete_item_reads(void) {
     TT_EQ_INT(tidal_session_start(n.db, 0, u, 0, &sid), TIDAL_OK);
     for (i = 0; i < NI; i++) {
         tidal_receipt rc;
-        TT_EQ_INT(tidal_attr_set(n.db, 0, items[i], "format", i % 2 ? "video" : "text", NULL), TIDAL_OK);
+        const char *format = i % 2 ? "video" : "text";
+        TT_EQ_INT(tidal_attr_set(n.db, 0, items[i], "format", format, NULL), TIDAL_OK);
         for (t = 0; t < NTYPES; t++)
             TT_EQ_INT(sig(n.db, items[i], t, i % 7 ? 0 : u, T0 - (int64_t)tt_below(48) * HOUR - MS,
                           i % 3 ? "fr" : NULL),
                       TIDAL_OK);
-        if (i % 11 == 0) TT_EQ_INT(tidal_negative_add(n.db, 0, u, TIDAL_HIDE, items[i], NULL), TIDAL_OK);
+        if (i % 11 == 0)
+            TT_EQ_INT(tidal_negative_add(n.db, 0, u, TIDAL_HIDE, items[i], NULL), TIDAL_OK);
         if (i % 13 == 0) TT_EQ_INT(sess_sig(n.db, sid, i + 1, items[i], T0 - MS, &rc), TIDAL_OK);
     }
     for (i = 0; i < NI; i++)
@@ -440,7 +445,8 @@ static void t_delete_item_reads(void) {
             TT_EQ_INT((int)st.count[TIDAL_W_ALL], 0);
             TT_CHECK(st.score == 0);
         }
-        TT_EQ_INT(tidal_attr_get(n.db, 0, items[i], "format", buf, sizeof buf), TIDAL_ERR_NOT_FOUND);
+        TT_EQ_INT(tidal_attr_get(n.db, 0, items[i], "format", buf, sizeof buf),
+                  TIDAL_ERR_NOT_FOUND);
         TT_EQ_INT(tidal_negative_check(n.db, 0, u, items[i], &sup), TIDAL_OK);
         TT_EQ_INT(sup, 0);
     }
@@ -555,8 +561,9 @@ static void expect_absent(tidal_sim_disk *d, const char *dir, tidal_id id, const
     uint32_t k;
     memset(&h, 0, sizeof h);
     k = scan_dir(d, dir, id, &h);
-    TT_CHECKF(k == 0, "%s %llu still in %u file(s): %s offset %llu (%s)", what, (unsigned long long)id, k, h.file,
-              (unsigned long long)h.off, h.leb ? "LEB128" : "8-byte LE");
+    TT_CHECKF(k == 0, "%s %llu still in %u file(s): %s offset %llu (%s)", what,
+              (unsigned long long)id, k, h.file, (unsigned long long)h.off,
+              h.leb ? "LEB128" : "8-byte LE");
 }
 
 /* A workload that names u and it everywhere it can: u's attributes, negatives, signals,
@@ -591,8 +598,8 @@ static void name_them(tidal_db *db, tidal_id u, tidal_id it, int64_t now) {
 static void background(tidal_db *db, int64_t now, int n) {
     int i;
     for (i = 0; i < n; i++)
-        TT_EQ_INT(sig(db, 1 + tt_below(200), (uint32_t)tt_below(NTYPES), 1000 + tt_below(50), now - MS,
-                      tt_below(2) ? "en" : NULL),
+        TT_EQ_INT(sig(db, 1 + tt_below(200), (uint32_t)tt_below(NTYPES), 1000 + tt_below(50),
+                      now - MS, tt_below(2) ? "en" : NULL),
                   TIDAL_OK);
 }
 
@@ -697,9 +704,11 @@ static void t_forget_replicated_converges(void) {
             tidal_id u = users[tt_below(6)], it = items[tt_below(40)];
             uint32_t what = (uint32_t)tt_below(20);
             tidal_result res;
-            if (what < 12) res = sig(db, it, (uint32_t)tt_below(NTYPES), tt_below(2) ? u : 0, now - MS,
-                                     tt_below(2) ? "fr" : NULL);
-            else if (what < 14) res = tidal_attr_set(db, 0, tt_below(2) ? u : it, "locale", "en", NULL);
+            if (what < 12)
+                res = sig(db, it, (uint32_t)tt_below(NTYPES), tt_below(2) ? u : 0, now - MS,
+                          tt_below(2) ? "fr" : NULL);
+            else if (what < 14)
+                res = tidal_attr_set(db, 0, tt_below(2) ? u : it, "locale", "en", NULL);
             else if (what < 16) res = tidal_negative_add(db, 0, u, TIDAL_HIDE, it, NULL);
             else if (what < 17) res = tidal_negative_remove(db, 0, u, TIDAL_HIDE, it, NULL);
             else if (what < 18) {
@@ -716,7 +725,8 @@ static void t_forget_replicated_converges(void) {
             r = (l + 1) % NREG;
             tidal_sim_cluster_crash(c, (uint16_t)r, 0);
         }
-        if (round == 7) TT_EQ_INT(tidal_sim_cluster_restart(c, (uint16_t)((l + 1) % NREG), 0), TIDAL_OK);
+        if (round == 7)
+            TT_EQ_INT(tidal_sim_cluster_restart(c, (uint16_t)((l + 1) % NREG), 0), TIDAL_OK);
         if (round == 9 && DB(c, l)) { /* and a leader change */
             tidal_sim_cluster_crash(c, (uint16_t)l, 0);
             (void)wait_leader(c, l, 10000 * MS);
@@ -737,7 +747,8 @@ static void t_forget_replicated_converges(void) {
     l = wait_leader(c, -1, 10000 * MS);
     if (l >= 0) {
         for (i = 0; i < 6; i++) TT_EQ_INT(tidal_user_forget(DB(c, l), 0, users[i], NULL), TIDAL_OK);
-        for (i = 0; i < 40; i++) TT_EQ_INT(tidal_item_delete(DB(c, l), 0, items[i], NULL), TIDAL_OK);
+        for (i = 0; i < 40; i++)
+            TT_EQ_INT(tidal_item_delete(DB(c, l), 0, items[i], NULL), TIDAL_OK);
     }
     TT_CHECK(wait_converged(c, 20000 * MS));
     run_for(c, 2000 * MS);
@@ -833,8 +844,8 @@ static void t_forget_decoders_refuse(void) {
         TT_CHECK(decode(n.db, buf, len) == NULL);
         for (cut = 0; cut < len; cut++) { /* every truncation */
             why = decode(n.db, buf, cut);
-            TT_CHECKF(why && (strstr(why, "truncated") || strstr(why, "unknown")), "cut %zu: %s", cut,
-                      why ? why : "accepted");
+            TT_CHECKF(why && (strstr(why, "truncated") || strstr(why, "unknown")), "cut %zu: %s",
+                      cut, why ? why : "accepted");
         }
         memcpy(bad, buf, len); /* a key-derived id */
         bad[12] |= 0x80; /* the top bit of id.hi */
