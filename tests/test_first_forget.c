@@ -763,6 +763,19 @@ static void t_forget_replicated_converges(void) {
         for (i = 0; i < 40; i++) expect_absent(d, "db", items[i], "item");
     }
     TT_CHECK(converged(c, 1));
+    /* Every member restarts from its snapshot alone (no log left); the group goes on. */
+    for (r = 0; r < NREG; r++) {
+        tidal_sim_cluster_crash(c, (uint16_t)r, 0);
+        TT_EQ_INT(tidal_sim_cluster_restart(c, (uint16_t)r, 0), TIDAL_OK);
+        run_for(c, 1000 * MS);
+    }
+    l = wait_leader(c, -1, 10000 * MS);
+    TT_CHECK(l >= 0);
+    if (l >= 0) TT_EQ_INT(sig(DB(c, l), items[0], 0, users[0], tidal_sim_cluster_now(c) - MS, NULL),
+                          TIDAL_OK);
+    TT_CHECK(wait_converged(c, 20000 * MS));
+    for (r = 0; r < NREG; r++)
+        if (DB(c, r)) TT_EQ_INT((int)count_all(DB(c, r), items[0], 0), 1);
     tidal_sim_cluster_free(c);
 }
 
