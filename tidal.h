@@ -569,7 +569,7 @@ TIDAL_API tidal_result tidal_attr_get(tidal_db *db, uint32_t tenant, tidal_id en
      hashes (they never hold the id), so a late retry is still recognised;
    - the id's item side (its aggregates as an item) stays: ids are shared by users and
      items; tidal_item_delete removes it.
-   Order (the one place where the fold depends on order, DESIGN principle 1): a forget
+   Order (the one place where the fold depends on order, manual point 1): a forget
    removes what was applied before it on this node; an event for the user applied after
    it (a later write, a replay of an older one, a late merge) recreates state from that
    event on. In a replica group every member applies the log in the same order, so every
