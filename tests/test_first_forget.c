@@ -425,6 +425,7 @@ static void t_delete_item_reads(void) {
         q.rank_kind = t == NTYPES ? TIDAL_QUERY_PROFILE : TIDAL_QUERY_SIGNAL;
         q.rank_index = t == NTYPES ? 0 : t;
         q.limit = 1000;
+        q.time_ns = T0;
         TT_EQ_INT(tidal_retrieve(n.db, &q, hits, 1000, &cnt, NULL), TIDAL_OK);
         TT_EQ_INT(cnt, 1000);
         for (k = 0; k < cnt; k++)
@@ -434,6 +435,18 @@ static void t_delete_item_reads(void) {
                     seen_live++;
                 }
         TT_EQ_INT(seen_live, cnt);
+        if (t < NTYPES && cnt) { /* and no live item that scores above the last hit is missing */
+            double last = hits[cnt - 1].score;
+            for (j = 0; j < NI; j++) {
+                tidal_signal_stats st;
+                int hit = 0;
+                if (gone[j]) continue;
+                TT_EQ_INT(tidal_signal_read(n.db, 0, items[j], t, NULL, T0, &st), TIDAL_OK);
+                if (st.score <= last * (1 + 1e-9)) continue;
+                for (k = 0; k < cnt && !hit; k++) hit = hits[k].item == items[j];
+                TT_CHECKF(hit, "type %u: live item %u (score %g > %g) missing", t, j, st.score, last);
+            }
+        }
     }
     for (i = 0; i < NI; i++) {
         if (!gone[i]) continue;
