@@ -95,7 +95,8 @@
       concurrent with an unhide stays hidden ("hide wins"). RETRIEVE ... FOR USER u
       never returns an item u has hidden or whose creator u muted or blocked.
    5. Sessions. A session's writes carry a sequence number; each (session, seq) is
-      applied exactly once whatever order or how often it arrives.
+      applied exactly once whatever order or how often it arrives. A retry of a seq the
+      journal holds answers duplicate = 1 even after the session ended or expired.
    6. Idempotency. A write that carries a client key and sequence number gets an
       event id derived from (tenant, key, seq): a retry is a no-op within the
       idempotency window (default 24 h of event time).
@@ -124,6 +125,11 @@
       delivers messages (tidal_node_receive) and time (tidal_db_tick); the library sends
       through env->message_send. Formats: the log, snapshots and messages each carry their
       own version (TIDAL_WAL_FORMAT_VERSION, _SNAPSHOT_, _WIRE_).
+  13. Forgetting. tidal_user_forget and tidal_item_delete are events that remove a
+      user's own state or an item's state; after the next snapshot no file holds the
+      id. They are the exception to "order never matters" (point 1): they remove what
+      was applied before them, and later events recreate. Aggregates a forgotten user's
+      signals went into are not rewritten. See tidal_user_forget.
   Comments citing "DESIGN n.m" refer to DESIGN.md, the project's contract, which ships
   beside this header in the tidal repository.
 */
@@ -651,6 +657,45 @@ TIDAL_API tidal_result tidal_attr_set(tidal_db *db, uint32_t tenant, tidal_id en
 TIDAL_API tidal_result tidal_attr_get(tidal_db *db, uint32_t tenant, tidal_id entity,
                                       const char *key, char *buf, size_t cap);
 
+/* Forgets a user of tenant: its attributes, its hard negatives (hide/mute/block it
+   wrote), its seen set (what FOR USER ... UNSEEN excludes) and its sessions with their
+   journals. A replicated event like any write (logged, shipped, applied once everywhere);
+   receipt may be NULL. After the next tidal_db_snapshot (which then retires every older
+   snapshot and every log segment it covers; in a replica group, once every member holds
+   that log) no file of the database holds the user's id, with the exceptions below.
+   What stays, by design:
+   - aggregates the user's signals were folded into are not rewritten (a sum does not
+     remember who added to it): item scores and counts keep those signals;
+   - other users' mutes and blocks that name this id as a creator belong to those users;
+   - key-derived ids of the user's session writes stay in the idempotency window as
+     hashes (they never hold the id), so a late retry is still recognised;
+   - the id's item side (its aggregates as an item) stays: ids are shared by users and
+     items; tidal_item_delete removes it.
+   Order (the one place where the fold depends on order, manual point 1): a forget
+   removes what was applied before it on this node; an event for the user applied after
+   it (a later write, a replay of an older one, a late merge) recreates state from that
+   event on. In a replica group every member applies the log in the same order, so every
+   member (and every recovery from snapshot plus log) holds the same state and digest.
+   A write that reaches the group's log only later - taken by a member cut off from the
+   leader (availability mode) or by a leader a partition deposed, and merged when the
+   partition heals - is folded before a concurrent forget on the member that took it and
+   after it elsewhere, so the group can differ on that user afterwards: forget again once
+   the partition has healed and every member is equal again. The same holds between
+   regions that exchange events with tidal_event_import. Errors:
+   TIDAL_ERR_INVALID for a zero id, and the errors of any write (READ_ONLY, MOVED, ...). */
+TIDAL_API tidal_result tidal_user_forget(tidal_db *db, uint32_t tenant, tidal_id user,
+                                         tidal_receipt *receipt);
+
+/* Deletes an item of tenant: its attributes and every aggregate (all signal types, every
+   cohort aggregate, its top-K index entries), so RETRIEVE, tidal_signal_read and
+   tidal_attr_get show nothing for it; and the references to it: it leaves every user's
+   seen set, hides of it are dropped, and session journal entries that name it keep their
+   seq (exactly-once still holds) with item 0. A replicated event; the same file and order
+   rules as tidal_user_forget: a later signal for the item recreates it from that signal
+   alone. Costs a pass over the tenant's users and sessions. Errors as tidal_user_forget. */
+TIDAL_API tidal_result tidal_item_delete(tidal_db *db, uint32_t tenant, tidal_id item,
+                                         tidal_receipt *receipt);
+
 /* ---- Hard negatives ------------------------------------------------------------------- */
 
 typedef enum tidal_negative {
@@ -700,7 +745,10 @@ TIDAL_API tidal_result tidal_session_signal(tidal_db *db, tidal_id session, uint
 TIDAL_API tidal_result tidal_session_note(tidal_db *db, uint32_t tenant, tidal_id session,
                                           uint64_t seq, const char *note,
                                           tidal_receipt *receipt);
-/* Ends the session (an event). Later writes fail with TIDAL_ERR_SESSION_ENDED. */
+/* Ends the session (an event). A later write of a new seq fails with
+   TIDAL_ERR_SESSION_ENDED; a retry of a seq the journal holds answers TIDAL_OK with
+   duplicate = 1, after an end or a TTL expiry alike (exactly-once outlives the session's
+   end). A forgotten user's sessions are gone: writes to them fail with NOT_FOUND. */
 TIDAL_API tidal_result tidal_session_end(tidal_db *db, uint32_t tenant, tidal_id session);
 
 typedef enum tidal_session_entry_kind {
@@ -1439,8 +1487,14 @@ enum {
     TIDAL__EV_EPOCH = 8, /* a new leader's first event: marks where its epoch starts */
     TIDAL__EV_INSTALL = 9, /* >>migration: a chunk of a tenant's copied state */
     TIDAL__EV_DROP = 10,   /* >>migration: the tenant leaves this group */
-    TIDAL__EV_KIND_MAX = 10
+    TIDAL__EV_USER_FORGET = 11, /* >>entities: a user's own state goes (tidal_user_forget) */
+    TIDAL__EV_ITEM_DELETE = 12, /* >>entities: an item's state goes (tidal_item_delete) */
+    TIDAL__EV_KIND_MAX = 12
 };
+
+/* Install and drop copy or remove a whole tenant (>>migration): they are not client
+   writes (no hook, no import, a refusal carries its own message). */
+#define TIDAL__EV_MIGRATION(kind) ((kind) == TIDAL__EV_INSTALL || (kind) == TIDAL__EV_DROP)
 
 typedef struct tidal__event {
     uint32_t kind;
@@ -1601,6 +1655,7 @@ struct tidal_db {
     uint32_t config_version;         /* control-plane config in force here */
     uint32_t group;                  /* config.group */
     int replaying;                   /* recovery is replaying the log */
+    int forgot;                      /* a forget/delete applied since the last snapshot */
     tidal__tgen *tgen;               /* >>migration: per tenant, the newest install or drop */
     uint32_t n_tgen, cap_tgen;
     int availability;                /* config.availability_mode */
@@ -3444,6 +3499,47 @@ static tidal_result tidal__apply_attr(tidal_db *db, const tidal__event *ev) {
     return TIDAL_OK;
 }
 
+/* Removal (tidal_user_forget, tidal_item_delete). The row itself stays (its index is
+   referenced by the maps); a row without content is skipped by the canonical encoding,
+   so it is indistinguishable from an absent one in digests and snapshots. Nothing here
+   allocates: a removal cannot fail halfway. */
+static void tidal__ent_drop_attrs(tidal_db *db, tidal__entity *e) {
+    tidal__free(db, e->attrs, sizeof(tidal__attr) * e->cap_attrs);
+    e->attrs = NULL;
+    e->n_attrs = e->cap_attrs = 0;
+    e->creator = 0;
+    TIDAL_ASSERT(!e->attrs && !e->n_attrs);
+}
+
+static void tidal__ent_drop_sig(tidal_db *db, tidal__sig *g) {
+    if (!g) return;
+    if (g->lb_slot >= 0) tidal__lb_remove(&db->lbs[g->lb], (uint32_t)g->lb_slot);
+    TIDAL_ASSERT(g->lb_slot == -1);
+    tidal__sig_free(db, g);
+}
+
+/* Every aggregate of the item (each type, each cohort) leaves the top-K lists and is
+   freed, and the item leaves its tenant's item list (kept in order), so a later signal
+   makes it anew through tidal__ent_make_sigs. */
+static void tidal__ent_drop_sigs(tidal_db *db, tidal__entity *e) {
+    uint32_t i, idx = tidal__ent_index(db, e);
+    tidal__tenant *t = tidal__tenant_find(db, e->tenant);
+    for (i = 0; e->sigs && i < db->n_sig; i++) tidal__ent_drop_sig(db, e->sigs[i]);
+    for (i = 0; i < e->n_csigs; i++) tidal__ent_drop_sig(db, e->csigs[i].sig);
+    if (e->sigs) {
+        tidal__free(db, e->sigs, sizeof(tidal__sig *) * db->n_sig);
+        TIDAL_ASSERT(t != NULL); /* an item with sigs is listed in its tenant */
+        for (i = 0; i < t->n_items && t->items[i] != idx; i++) {}
+        TIDAL_ASSERT(i < t->n_items);
+        memmove(&t->items[i], &t->items[i + 1], sizeof(uint32_t) * (t->n_items - i - 1));
+        t->n_items--;
+    }
+    tidal__free(db, e->csigs, sizeof(tidal__csig) * e->cap_csigs);
+    e->sigs = NULL;
+    e->csigs = NULL;
+    e->n_csigs = e->cap_csigs = 0;
+}
+
 // >>negatives
 // Observed-remove sets per (user, kind, target). An add inserts its tag (event id); a
 // remove deletes the tags its writer observed, and remembers ("tombs") any it has not seen
@@ -3541,6 +3637,44 @@ static void tidal__neg_settle(tidal_db *db, tidal__user *u, tidal__neg *n, int w
     }
 }
 
+static void tidal__neg_free(tidal_db *db, tidal__neg *n) {
+    tidal__free(db, n->adds.v, sizeof(tidal_event_id) * n->adds.cap);
+    tidal__free(db, n->tombs.v, sizeof(tidal_event_id) * n->tombs.cap);
+}
+
+/* tidal_user_forget: the user's whole side (negatives with their tags and tombstones, the
+   seen set) goes. A later remove naming a tag applied before the forget leaves no
+   tombstone (the tag is in the applied index), so nothing comes back from it. */
+static void tidal__user_drop(tidal_db *db, tidal__entity *e) {
+    uint32_t i;
+    if (!e->user) return;
+    for (i = 0; i < e->user->n_negs; i++) tidal__neg_free(db, &e->user->negs[i]);
+    tidal__free(db, e->user->negs, sizeof(tidal__neg) * e->user->cap_negs);
+    tidal__set_free(db, &e->user->seen);
+    tidal__free(db, e->user, sizeof(tidal__user));
+    e->user = NULL;
+}
+
+/* tidal_item_delete: every user of the tenant forgets having seen the item, and hides of
+   it are dropped (mutes and blocks name creators, not items, and stay). */
+static void tidal__negs_drop_item(tidal_db *db, uint32_t tenant, tidal_id item) {
+    uint32_t i;
+    for (i = 0; i < db->n_ents; i++) {
+        tidal__entity *e = &db->ents[i];
+        tidal__neg *n;
+        if (e->tenant != tenant || !e->user) continue;
+        tidal__set_del(&e->user->seen, item);
+        if ((n = tidal__neg_find(e->user, TIDAL_HIDE, item, NULL)) != NULL) {
+            uint32_t pos = (uint32_t)(n - e->user->negs);
+            if (n->adds.n) e->user->n_live--;
+            tidal__neg_free(db, n);
+            memmove(n, n + 1, sizeof(tidal__neg) * (e->user->n_negs - pos - 1));
+            e->user->n_negs--;
+        }
+        TIDAL_ASSERT(e->user->n_live <= e->user->n_negs);
+    }
+}
+
 static tidal_result tidal__apply_neg(tidal_db *db, const tidal__event *ev) {
     tidal__entity *e = tidal__ent_make(db, ev->tenant, ev->entity);
     tidal__user *u = e ? tidal__user_make(db, e) : NULL;
@@ -3617,6 +3751,40 @@ static int tidal__sess_journal(tidal_db *db, tidal__session *s, const tidal__jen
     return 1;
 }
 
+static int tidal__sess_empty(const tidal__session *s); /* >>digest */
+
+/* tidal_user_forget: the user's sessions lose everything (start, journal, end), which
+   leaves rows the canonical encoding skips and reads report as not found. */
+static void tidal__sess_drop_user(tidal_db *db, uint32_t tenant, tidal_id user) {
+    uint32_t i;
+    for (i = 0; i < db->n_sess; i++) {
+        tidal__session *s = &db->sess[i];
+        if (s->tenant != tenant || s->user != user) continue;
+        tidal__free(db, s->j, sizeof(tidal__jentry) * s->cap_j);
+        s->j = NULL;
+        s->n_j = s->cap_j = 0;
+        s->hwm = 0;
+        s->user = 0;
+        s->start_ns = s->ttl_ns = 0;
+        s->ended = 0;
+        s->has_start = 0;
+        TIDAL_ASSERT(tidal__sess_empty(s));
+    }
+}
+
+/* tidal_item_delete: journal entries that name the item keep their seq (so a retry is
+   still a duplicate) and lose the item id. */
+static void tidal__sess_scrub_item(tidal_db *db, uint32_t tenant, tidal_id item) {
+    uint32_t i, k;
+    TIDAL_ASSERT(item != 0);
+    for (i = 0; i < db->n_sess; i++) {
+        tidal__session *s = &db->sess[i];
+        if (s->tenant != tenant) continue;
+        for (k = 0; k < s->n_j; k++)
+            if (s->j[k].kind == TIDAL_SESSION_SIGNAL && s->j[k].item == item) s->j[k].item = 0;
+    }
+}
+
 static tidal_result tidal__apply_session(tidal_db *db, const tidal__event *ev) {
     tidal__session *s = tidal__sess_make(db, ev->tenant, ev->entity);
     if (!s) return TIDAL_ERR_NOMEM;
@@ -3647,6 +3815,14 @@ static tidal_result tidal__apply_session(tidal_db *db, const tidal__event *ev) {
 // The fold: tidal__apply takes one decoded event, drops it if its id was applied before,
 // and folds it into state. Every write path (local calls, and later the WAL and
 // replication) ends here, so exactly-once and order-independence are decided in one place.
+// Rules it keeps:
+// 1. An event applied before is a no-op: its id is in the applied index, or (session
+//    writes) its (session, seq) is in the session's journal, which outlives the window.
+// 2. Every kind but forget/delete folds order-independently (sums, LWW, OR-sets).
+// 3. A user forget or item delete removes what was applied before it on this node and
+//    nothing else: later events recreate. Members of a group apply one log in one order,
+//    so they stay equal; see tidal_user_forget for writes merged after a partition.
+// 4. Reserve, then commit: a refusal changes nothing (forget/delete only free memory).
 
 static tidal__csig *tidal__csig_find(const tidal__entity *e, uint32_t type, uint32_t ckey,
                                      uint32_t cval) {
@@ -3734,12 +3910,51 @@ static tidal_result tidal__apply_signal(tidal_db *db, const tidal__event *ev) {
 
 static tidal_result tidal__apply_move(tidal_db *db, const tidal__event *ev); /* >>migration */
 
+/* Forget and delete: remove what this node applied before them (see tidal_user_forget
+   for the order rule). They only free memory, so they cannot fail once begun. */
+static tidal_result tidal__apply_forget(tidal_db *db, const tidal__event *ev) {
+    tidal__entity *e = tidal__ent_find(db, ev->tenant, ev->entity);
+    TIDAL_ASSERT(ev->kind == TIDAL__EV_USER_FORGET || ev->kind == TIDAL__EV_ITEM_DELETE);
+    if (ev->kind == TIDAL__EV_USER_FORGET) {
+        if (e) {
+            tidal__ent_drop_attrs(db, e);
+            tidal__user_drop(db, e);
+        }
+        tidal__sess_drop_user(db, ev->tenant, ev->entity);
+    } else {
+        if (e) {
+            tidal__ent_drop_attrs(db, e);
+            tidal__ent_drop_sigs(db, e);
+        }
+        tidal__negs_drop_item(db, ev->tenant, ev->entity);
+        tidal__sess_scrub_item(db, ev->tenant, ev->entity);
+    }
+    TIDAL_ASSERT(!e || !e->n_attrs);
+    db->forgot = 1; /* the next snapshot retires every file that may hold the id */
+    return TIDAL_OK;
+}
+
+/* Whether ev was applied before: its id is in the applied index, or it is a session write
+   whose (session, seq) is in the journal. The journal is exact for as long as the session
+   lives, where key-derived ids leave the index after the idempotency window: a retry of
+   a session write days later is still a no-op, ended or expired session or not. */
+static int tidal__event_seen(tidal_db *db, const tidal__event *ev) {
+    const tidal__session *s;
+    tidal_id session = ev->kind == TIDAL__EV_SESSION_NOTE ? ev->entity
+                       : ev->kind == TIDAL__EV_SIGNAL      ? ev->session
+                                                           : 0;
+    if (tidal__event_applied(db, ev->id)) return 1;
+    if (!session || !ev->seq) return 0;
+    s = tidal__sess_find(db, ev->tenant, session);
+    return s && tidal__sess_has(s, ev->seq, NULL);
+}
+
 /* Folds one event. Returns TIDAL_OK, or TIDAL_OK with *dup = 1 when it was applied before. */
 static tidal_result tidal__apply(tidal_db *db, const tidal__event *ev, int *dup) {
     tidal_result r;
     *dup = 0;
     TIDAL_ASSERT(ev->kind >= 1 && ev->kind <= TIDAL__EV_KIND_MAX);
-    if (tidal__event_applied(db, ev->id)) {
+    if (tidal__event_seen(db, ev)) {
         *dup = 1;
         db->stats.events_duplicate++;
         return TIDAL_OK;
@@ -3755,6 +3970,8 @@ static tidal_result tidal__apply(tidal_db *db, const tidal__event *ev, int *dup)
         break;
     case TIDAL__EV_INSTALL:
     case TIDAL__EV_DROP: r = tidal__apply_move(db, ev); break;
+    case TIDAL__EV_USER_FORGET:
+    case TIDAL__EV_ITEM_DELETE: r = tidal__apply_forget(db, ev); break;
     default: r = tidal__apply_session(db, ev); break;
     }
     if (r != TIDAL_OK) return r;
@@ -3914,6 +4131,8 @@ static uint8_t *tidal__event_put(uint8_t *w, const tidal__event *ev) {
         w = tidal__wr_le(w, ev->value_len, 4);
         return tidal__wr_bytes(w, ev->value, ev->value_len);
     case TIDAL__EV_DROP: return w;
+    case TIDAL__EV_USER_FORGET:
+    case TIDAL__EV_ITEM_DELETE: return w; /* the entity field names whom or what */
     default:
         TIDAL_ASSERT(ev->kind == TIDAL__EV_SESSION_END);
         return tidal__wr_le(w, ev->type, 1);
@@ -3980,6 +4199,10 @@ static const char *tidal__event_invalid(const tidal_db *db, const tidal__event *
             return "bad install chunk";
         return NULL;
     case TIDAL__EV_DROP: return (ev->id.hi & TIDAL__IDEM_BIT) ? NULL : "bad drop";
+    case TIDAL__EV_USER_FORGET: /* written with an origin id only (tidal_user_forget) */
+        return (ev->id.hi & TIDAL__IDEM_BIT) ? "user forget with a key-derived id" : NULL;
+    case TIDAL__EV_ITEM_DELETE:
+        return (ev->id.hi & TIDAL__IDEM_BIT) ? "item delete with a key-derived id" : NULL;
     default:
         return "unknown event kind";
     }
@@ -4057,6 +4280,8 @@ static const char *tidal__event_get(const tidal_db *db, tidal__rd *r, tidal__eve
         ev->value = tidal__rd_bytes(r, ev->value_len);
         break;
     case TIDAL__EV_DROP: break;
+    case TIDAL__EV_USER_FORGET:
+    case TIDAL__EV_ITEM_DELETE: break; /* no payload: the fixed part says it all */
     default:
         return "unknown event kind";
     }
@@ -5757,16 +5982,48 @@ static void tidal__retire_fn(void *ctx, const char *name) {
     uint32_t node;
     uint64_t lsn;
     if (tidal__parse_name(name, "snap", "snap", &node, &lsn) && node == tidal__node_word(d->db->node) &&
-        lsn != d->db->snaps[0] && lsn != d->db->snaps[1] && d->n_snaps < d->cap)
+        lsn != d->db->snaps[0] && (d->db->forgot || lsn != d->db->snaps[1]) && d->n_snaps < d->cap)
         d->snaps[d->n_snaps++] = lsn;
 }
 
+/* After a forget: the active segment goes too when the newest snapshot covers every batch
+   in it (nothing is pending and every member holds it), and the forget is then complete
+   in the files (db->forgot cleared, only the newest snapshot left); else it stays set and
+   the next snapshot tries again. */
+static tidal_result tidal__snap_retire_active(tidal_db *db, uint64_t keep_from, uint32_t *drop) {
+    const tidal_env *env = db->env;
+    char name[TIDAL_PATH_MAX + 64];
+    tidal_result r = TIDAL_OK;
+    TIDAL_ASSERT(db->forgot);
+    if (keep_from < db->snaps[0] || db->snaps[0] != db->durable_lsn || db->batch_count)
+        return TIDAL_OK;
+    if (db->n_segs == 1 && db->segs[0] <= keep_from + 1) {
+        if (db->seg) env->file_close(env->user, db->seg);
+        db->seg = NULL;
+        db->seg_size = 0;
+        tidal__seg_name(db, db->segs[0], "log", name, sizeof name);
+        r = env->file_remove(env->user, name);
+        if (r == TIDAL_ERR_NOT_FOUND) r = TIDAL_OK;
+        if (r != TIDAL_OK) return tidal__io_err(db, r, "remove", name);
+        db->n_segs = 0;
+        (*drop)++;
+    }
+    if (db->n_segs == 0) {
+        db->snaps[1] = 0; /* the older snapshot was removed with the rest */
+        db->forgot = 0;
+    }
+    return r;
+}
+
 /* Keeps the two newest snapshots and deletes log segments wholly below the older one, so
-   a damaged newest snapshot can always fall back to the older one plus the log. */
+   a damaged newest snapshot can always fall back to the older one plus the log. After a
+   forget or delete (db->forgot) the files that may still hold the id go instead: every
+   older snapshot and every segment the newest one covers, the active one too when the
+   snapshot covers all of it (the next commit starts a new segment). */
 static void tidal__snap_retire(tidal_db *db) {
     const tidal_env *env = db->env;
     char name[TIDAL_PATH_MAX + 64];
-    uint64_t old[16], keep_from = db->snaps[1];
+    uint64_t old[16], keep_from = db->forgot ? db->snaps[0] : db->snaps[1];
     /* A leader keeps what its followers have not acknowledged yet; a follower whose
        needed log is gone anyway gets the state instead (>>replication: state transfer). */
     if (db->n_rep && db->role == TIDAL_ROLE_LEADER) {
@@ -5800,6 +6057,7 @@ static void tidal__snap_retire(tidal_db *db) {
         memmove(db->segs, db->segs + drop, sizeof(uint64_t) * (db->n_segs - drop));
         db->n_segs -= drop;
     }
+    if (db->forgot && r == TIDAL_OK) r = tidal__snap_retire_active(db, keep_from, &drop);
     if (r == TIDAL_OK && (drop || d.n_snaps) && (r = env->dir_sync(env->user, db->path)))
         r = tidal__io_err(db, r, "sync directory", db->path);
     if (r != TIDAL_OK && r != TIDAL_ERR_NOT_FOUND) {
@@ -6785,7 +7043,7 @@ static double tidal__tokens_max(const tidal_tenant_config *cfg) {
 static tidal_result tidal__tenant_admit(tidal_db *db, const tidal__event *ev) {
     tidal__tcfg *t = tidal__tcfg_find(db, ev->tenant);
     if (!t) return TIDAL_OK;
-    if (t->cfg.state != TIDAL_TENANT_ACTIVE && ev->kind < TIDAL__EV_INSTALL)
+    if (t->cfg.state != TIDAL_TENANT_ACTIVE && !TIDAL__EV_MIGRATION(ev->kind))
         return tidal__err(db, TIDAL_ERR_MOVED, "tenant %u is %s this replica group: refresh its placement",
                           ev->tenant, t->cfg.state == TIDAL_TENANT_SEALED ? "moving out of" : "not yet owned by");
     if (t->cfg.entity_quota) {
@@ -6966,12 +7224,12 @@ static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *
         return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only follower: the leader is region %u shard %u",
                           db->rep[db->leader_idx].region, db->rep[db->leader_idx].shard);
     }
-    if (db->n_tcfg && !db->importing && ev->kind != TIDAL__EV_EPOCH && !tidal__event_applied(db, ev->id) &&
+    if (db->n_tcfg && !db->importing && ev->kind != TIDAL__EV_EPOCH && !tidal__event_seen(db, ev) &&
         (r = tidal__tenant_admit(db, ev)) != TIDAL_OK)
         return r;
     if (!ev->id.hi && !ev->id.lo) ev->id = tidal__origin_id(db); /* (0, 0): assign now */
     TIDAL_ASSERT(!tidal__event_invalid(db, ev)); /* the entry points validated it */
-    if (tidal__event_applied(db, ev->id)) {
+    if (tidal__event_seen(db, ev)) {
         db->stats.events_duplicate++;
         dup = 1;
         /* Its status is that of everything this node holds now (the original may still
@@ -6995,11 +7253,11 @@ static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *
                 db->batch_count--;
                 db->next_lsn--;
             }
-            if (ev->kind >= TIDAL__EV_INSTALL) return r; /* its message says why */
+            if (TIDAL__EV_MIGRATION(ev->kind)) return r; /* its message says why */
             return tidal__err(db, r, "apply failed: %s", tidal_strerror(r));
         }
         if (db->tap) db->tap(db->tap_ctx, ev);
-        if (db->hook && ev->kind < TIDAL__EV_INSTALL) tidal__hook_call(db, ev); /* not copies */
+        if (db->hook && !TIDAL__EV_MIGRATION(ev->kind)) tidal__hook_call(db, ev); /* not copies */
     }
     /* A full batch commits now, even inside batch_begin/commit (the explicit commit still
        acknowledges): batch_events_max events, or the bytes one message can ship. */
@@ -7184,6 +7442,35 @@ TIDAL_API tidal_result tidal_attr_get(tidal_db *db, uint32_t tenant, tidal_id en
     return TIDAL_OK;
 }
 
+static tidal_result tidal__forget_write(tidal_db *db, uint32_t kind, uint32_t tenant, tidal_id id,
+                                        tidal_receipt *receipt) {
+    tidal__event ev;
+    TIDAL_ASSERT(kind == TIDAL__EV_USER_FORGET || kind == TIDAL__EV_ITEM_DELETE);
+    if (!id)
+        return tidal__err(db, TIDAL_ERR_INVALID, "%s id 0 is invalid",
+                          kind == TIDAL__EV_USER_FORGET ? "user" : "item");
+    memset(&ev, 0, sizeof ev);
+    ev.kind = kind;
+    ev.tenant = tenant;
+    ev.entity = id;
+    ev.hlc = tidal__hlc_now(db);
+    ev.time_ns = ev.hlc.wall_ns;
+    TIDAL_ASSERT(ev.id.hi == 0 && ev.id.lo == 0); /* tidal__write assigns an origin id */
+    return tidal__write(db, &ev, receipt);
+}
+
+TIDAL_API tidal_result tidal_user_forget(tidal_db *db, uint32_t tenant, tidal_id user,
+                                         tidal_receipt *receipt) {
+    if (!db) return TIDAL_ERR_INVALID;
+    return tidal__forget_write(db, TIDAL__EV_USER_FORGET, tenant, user, receipt);
+}
+
+TIDAL_API tidal_result tidal_item_delete(tidal_db *db, uint32_t tenant, tidal_id item,
+                                         tidal_receipt *receipt) {
+    if (!db) return TIDAL_ERR_INVALID;
+    return tidal__forget_write(db, TIDAL__EV_ITEM_DELETE, tenant, item, receipt);
+}
+
 static tidal_result tidal__neg_check_args(tidal_db *db, tidal_id user, tidal_negative kind,
                                           tidal_id target) {
     if (!user || !target) return tidal__err(db, TIDAL_ERR_INVALID, "user and target must be nonzero");
@@ -7346,15 +7633,22 @@ TIDAL_API tidal_result tidal_profile_read(tidal_db *db, uint32_t tenant, tidal_i
     return TIDAL_OK;
 }
 
+/* The session a write of seq goes to. An ended or expired session refuses a new seq but
+   takes a retry of a seq it holds (the write then answers OK with duplicate = 1), so a
+   client that lost an acknowledgement can always tell "applied" from "refused". */
 static tidal__session *tidal__sess_writable(tidal_db *db, uint32_t tenant, tidal_id session,
-                                            tidal_result *r) {
+                                            uint64_t seq, tidal_result *r) {
     tidal__session *s = tidal__sess_find(db, tenant, session);
     *r = TIDAL_OK;
     if (!session) *r = tidal__err(db, TIDAL_ERR_INVALID, "session id 0 is invalid");
     else if (!s || !s->has_start)
         *r = tidal__err(db, TIDAL_ERR_NOT_FOUND, "session %llu not started here (open it first)",
                         (unsigned long long)session);
-    else if (s->ended) *r = tidal__err(db, TIDAL_ERR_SESSION_ENDED, "session has ended");
+    else if (s->ended && !(seq && tidal__sess_has(s, seq, NULL)))
+        *r = tidal__err(db, TIDAL_ERR_SESSION_ENDED,
+                        "session %llu has %s; seq %llu is not in its journal",
+                        (unsigned long long)session, (s->ended & 2) ? "expired" : "ended",
+                        (unsigned long long)seq);
     return *r == TIDAL_OK ? s : NULL;
 }
 
@@ -7420,7 +7714,7 @@ TIDAL_API tidal_result tidal_session_signal(tidal_db *db, tidal_id session, uint
     if (!db) return TIDAL_ERR_INVALID;
     if (!s) return tidal__err(db, TIDAL_ERR_INVALID, "signal is NULL");
     if (s->idem.key) return tidal__err(db, TIDAL_ERR_INVALID, "session writes derive their own key");
-    if (!(ss = tidal__sess_writable(db, s->tenant, session, &r))) return r;
+    if (!(ss = tidal__sess_writable(db, s->tenant, session, seq, &r))) return r;
     if ((r = tidal__keyed_content(db, s, ss->user, "a session write")) != TIDAL_OK) return r;
     if ((r = tidal__sess_seq(db, ss, &seq)) != TIDAL_OK) return r;
     copy = *s;
@@ -7443,7 +7737,7 @@ TIDAL_API tidal_result tidal_session_note(tidal_db *db, uint32_t tenant, tidal_i
     if (!db) return TIDAL_ERR_INVALID;
     if (!note || (len = tidal__strnlen(note, TIDAL_NOTE_MAX)) > TIDAL_NOTE_MAX)
         return tidal__err(db, TIDAL_ERR_INVALID, "note: NULL or longer than %d", TIDAL_NOTE_MAX);
-    if (!(ss = tidal__sess_writable(db, tenant, session, &r))) return r;
+    if (!(ss = tidal__sess_writable(db, tenant, session, seq, &r))) return r;
     if ((r = tidal__sess_seq(db, ss, &seq)) != TIDAL_OK) return r;
     memset(&ev, 0, sizeof ev);
     ev.kind = TIDAL__EV_SESSION_NOTE;
@@ -7475,7 +7769,7 @@ static tidal_result tidal__session_end_event(tidal_db *db, uint32_t tenant, tida
 TIDAL_API tidal_result tidal_session_end(tidal_db *db, uint32_t tenant, tidal_id session) {
     tidal_result r;
     if (!db) return TIDAL_ERR_INVALID;
-    if (!tidal__sess_writable(db, tenant, session, &r)) return r;
+    if (!tidal__sess_writable(db, tenant, session, 0, &r)) return r;
     return tidal__session_end_event(db, tenant, session, 1);
 }
 
@@ -7519,7 +7813,7 @@ TIDAL_API tidal_result tidal_session_get(tidal_db *db, uint32_t tenant, tidal_id
     if (!db) return TIDAL_ERR_INVALID;
     if (!session || !info) return tidal__err(db, TIDAL_ERR_INVALID, "session and info must be set");
     s = tidal__sess_find(db, tenant, session);
-    if (!s) return tidal__err(db, TIDAL_ERR_NOT_FOUND, "no such session");
+    if (!s || tidal__sess_empty(s)) return tidal__err(db, TIDAL_ERR_NOT_FOUND, "no such session");
     info->user = s->user;
     info->start_ns = s->start_ns;
     info->ttl_ns = s->ttl_ns;
@@ -7539,7 +7833,7 @@ TIDAL_API tidal_result tidal_session_entries(tidal_db *db, uint32_t tenant, tida
     if (!session || !count || (!out && cap))
         return tidal__err(db, TIDAL_ERR_INVALID, "session, count and out must be set");
     s = tidal__sess_find(db, tenant, session);
-    if (!s) return tidal__err(db, TIDAL_ERR_NOT_FOUND, "no such session");
+    if (!s || tidal__sess_empty(s)) return tidal__err(db, TIDAL_ERR_NOT_FOUND, "no such session");
     for (i = 0; i < cap && first + i < s->n_j && first <= s->n_j; i++) {
         const tidal__jentry *j = &s->j[first + i];
         memset(&out[i], 0, sizeof out[i]);
@@ -9528,7 +9822,7 @@ TIDAL_API tidal_result tidal_event_import(tidal_db *db, const void *event, size_
     why = tidal__event_get(db, &r, &ev, db->scratch_tags, db->cap_scratch_tags);
     if (!why && r.pos != len) why = "bytes after the event";
     if (!why && !ev.id.hi && !ev.id.lo) why = "zero event id";
-    if (!why && ev.kind >= TIDAL__EV_INSTALL) why = "install and drop events are not imported (tidal_tenant_install)";
+    if (!why && TIDAL__EV_MIGRATION(ev.kind)) why = "install and drop events are not imported (tidal_tenant_install)";
     if (why) return tidal__err(db, TIDAL_ERR_CORRUPT, "event import: %s", why);
     tidal__hlc_recv(db, ev.hlc);
     db->importing = 1;

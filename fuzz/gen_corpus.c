@@ -73,6 +73,8 @@ static void workload(tidal_db *db) {
     fz_require(tidal_session_signal(db, sid, 0, &s, NULL) == TIDAL_OK, "session signal");
     fz_require(tidal_session_note(db, 0, sid, 0, "a note", NULL) == TIDAL_OK, "note");
     fz_require(tidal_session_end(db, 0, sid) == TIDAL_OK, "end");
+    fz_require(tidal_item_delete(db, 0, 4, NULL) == TIDAL_OK, "item delete");
+    fz_require(tidal_user_forget(db, 0, 9, NULL) == TIDAL_OK, "user forget");
 }
 
 int main(int argc, char **argv) {
@@ -109,9 +111,14 @@ int main(int argc, char **argv) {
     cfg.path = dir;
     fz_require(tidal_db_open(&cfg, &db) == TIDAL_OK, "open durable");
     workload(db);
-    fz_require(tidal_db_snapshot(db) == TIDAL_OK, "snapshot");
+    fz_require(tidal_db_commit(db) == TIDAL_OK, "commit");
+    /* The log is read before the snapshot: after a forget the snapshot retires it. */
     tidal__seg_name(db, 1, "log", name, sizeof name);
+    p = slurp(name, &n);
+    fz_require(tidal_db_snapshot(db) == TIDAL_OK, "snapshot");
     {
+        uint8_t *wal = p;
+        size_t nlog = n;
         char snap[400];
         tidal__seg_name(db, db->durable_lsn, "snap", snap, sizeof snap);
         tidal_db_close(db);
@@ -120,8 +127,9 @@ int main(int argc, char **argv) {
         save("snapshot", "snapshot_body", 1, p + TIDAL__SNAP_HDR, n - TIDAL__SNAP_HDR);
         save("snapshot", "empty_body", 1, p, 0);
         free(p);
+        p = wal;
+        n = nlog;
     }
-    p = slurp(name, &n);
     save("wal", "segment_newest", 2, p, n);
     save("wal", "segment_sealed", 0, p, n);
     save("wal", "segment_repaired", 3, p, n);

@@ -171,6 +171,8 @@ static void gm_rich_batch(tidal_db *db, int64_t now) {
     gm_ok(tidal_session_signal(db, sid, 0, &s, NULL), "session signal");
     gm_ok(tidal_session_note(db, 0, sid, 0, "a note", NULL), "note");
     gm_ok(tidal_session_end(db, 0, sid), "end");
+    gm_ok(tidal_item_delete(db, 0, 4, NULL), "item delete");
+    gm_ok(tidal_user_forget(db, 0, 9, NULL), "user forget");
     gm_ok(tidal_db_commit(db), "commit");
 }
 

@@ -193,7 +193,7 @@ static void op_print(FILE *f, int i, const op *o) {
 
 /* ---- the oracle ----------------------------------------------------------------------- */
 
-enum { EV_SIGNAL, EV_HIDE, EV_UNHIDE };
+enum { EV_SIGNAL, EV_HIDE, EV_UNHIDE, EV_FORGET };
 enum { Q_NONE, Q_PENDING, Q_ACKED, Q_ABANDONED, Q_UNAVAILABLE };
 
 /* One event a write call returned TIDAL_OK for (failed calls produce no event). A write
@@ -467,11 +467,22 @@ static int unhide_applied(const world *w, tidal_db *db, uint64_t user, uint64_t 
     return 0;
 }
 
+/* Was a forget of user written by anyone and applied on db? (it drops every hide) */
+static int forget_applied(const world *w, tidal_db *db, uint64_t user) {
+    uint32_t i;
+    for (i = 0; i < w->n_ev; i++) {
+        const ev_rec *e = &w->ev[i];
+        if (e->kind == EV_FORGET && e->user == user && tidal__event_applied(db, e->id)) return 1;
+    }
+    return 0;
+}
+
 /* RETRIEVE FOR USER on every live node whose state changed since the last look:
      suppressed_returned  RETRIEVE ... FOR USER u never returns an item that node's
                           tidal_negative_check says u suppressed
      hide_monotone        a (user, item) suppressed on a node stays suppressed there until
-                          an unhide of it is applied there (DESIGN 3.5) */
+                          an unhide of it (or a forget of the user) is applied there
+                          (DESIGN 3.5) */
 static void check_reads(world *w) {
     int r;
     for (r = 0; r < NREG && !failed(w); r++) {
@@ -513,7 +524,8 @@ static void check_reads(world *w) {
                 int s = 0;
                 int8_t *was = &w->supp[r][u][item];
                 (void)tidal_negative_check(db, 0, user, item, &s);
-                if (*was == 1 && !s && !unhide_applied(w, db, user, item))
+                if (*was == 1 && !s && !unhide_applied(w, db, user, item) &&
+                    !forget_applied(w, db, user))
                     fail(w, "hide_monotone", "region %d: item %llu was suppressed for user %llu and no longer is, with no unhide of it applied",
                          r, (unsigned long long)item, (unsigned long long)user);
                 *was = (int8_t)s;

@@ -26,8 +26,10 @@
      suppressed_returned  RETRIEVE ... FOR USER u on any live node never returns an item
                           that node's tidal_negative_check says u suppressed
      hide_monotone        a (user, item) suppressed on a node stays suppressed there until
-                          an unhide of it is applied there (DESIGN 3.5)
-   At the end (partitions healed, faults off, every node restarted, converged):
+                          an unhide of it (or a forget of the user) is applied there
+   At the end (partitions healed, faults off, every node restarted; once every member holds
+   every event, each user forgotten in the history is forgotten again on the leader, the
+   documented remedy for writes merged after a partition (tidal_user_forget); converged):
      no_convergence       followers caught up with one leader within 30 s simulated
      digest               identical tidal_db_digest (and count of distinct events applied)
                           on all replicas
@@ -50,18 +52,21 @@ enum {
     OP_WRITE = OP_COMMON_KINDS, /* k signals on the leader (or on node `node` when node >= 0) */
     OP_HIDE,                    /* hide item for user on the leader (or node) */
     OP_UNHIDE,
+    OP_FORGET,                  /* forget user on the leader (or node): its hides go */
     OP_KINDS
 };
 
 enum { ST_QUORUM_ACKED, ST_LEADERS }; /* run_result.stat */
 
 static const char *op_name(int kind) {
-    static const char *const names[OP_KINDS - OP_COMMON_KINDS] = {"write", "hide", "unhide"};
+    static const char *const names[OP_KINDS - OP_COMMON_KINDS] = {"write", "hide", "unhide",
+                                                                    "forget"};
     return names[kind - OP_COMMON_KINDS];
 }
 
 /* A history from its seed alone (its own stream: the cluster gets the seed itself). Per
-   op, out of 1000: 450 writes, 120 hides, 70 unhides, 70 crashes, 90 restarts, 15 wipes
+   op, out of 1000: 450 writes, 120 hides, 70 unhides (a quarter of hides and unhides are
+   forgets of their user instead), 70 crashes, 90 restarts, 15 wipes
    (rare: a lost disk is the harshest fault), 75 partitions, 60 heals, 30 network fault
    settings and 20 clock skews. */
 static void gen_op(op *o, uint64_t *g, uint64_t seed, int i) {
@@ -82,6 +87,12 @@ static void gen_op(op *o, uint64_t *g, uint64_t seed, int i) {
         gen_common_op(o, d < 710 ? OP_CRASH : d < 800 ? OP_RESTART : d < 815 ? OP_WIPE : d < 890 ? OP_PART
                          : d < 950 ? OP_HEAL : d < 980 ? OP_FAULTS : OP_SKEW, g);
     }
+    /* One hide or unhide in 4 becomes a forget of its user, decided on a stream of its own
+       so every other draw of a seed stays what it was. */
+    if ((o->kind == OP_HIDE || o->kind == OP_UNHIDE) &&
+        mix64(seed ^ UINT64_C(0x666f72676574) ^ (uint64_t)i * UINT64_C(0x9E3779B97F4A7C15)) % 4
+            == 0)
+        o->kind = OP_FORGET;
 }
 
 static int gen_history(uint64_t seed, op *ops) {
@@ -215,12 +226,14 @@ static void do_negative(world *w, const op *o) {
     role = role_of(w, r);
     memset(&rc, 0, sizeof rc);
     if (o->kind == OP_HIDE) res = tidal_negative_add(db, 0, o->user, TIDAL_HIDE, o->item, &rc);
+    else if (o->kind == OP_FORGET) res = tidal_user_forget(db, 0, o->user, &rc);
     else res = tidal_negative_remove(db, 0, o->user, TIDAL_HIDE, o->item, &rc);
     if (w->verbose)
         printf("      %s: region %d (%s): %s\n", op_name(o->kind), r,
                role == TIDAL_ROLE_LEADER ? "leader" : "follower", tidal_strerror(res));
     if (expect_result(w, r, role, res, op_name(o->kind))) {
-        ev_rec *e = ev_new(w, o->kind == OP_HIDE ? EV_HIDE : EV_UNHIDE, r);
+        int kind = o->kind == OP_HIDE ? EV_HIDE : o->kind == OP_FORGET ? EV_FORGET : EV_UNHIDE;
+        ev_rec *e = ev_new(w, kind, r);
         e->id = rc.id;
         e->user = o->user;
         e->item = o->item;
@@ -233,12 +246,54 @@ static void do_op(world *w, const op *o) {
     switch (o->kind) {
     case OP_WRITE: do_write(w, o); break;
     case OP_HIDE:
-    case OP_UNHIDE: do_negative(w, o); break;
+    case OP_UNHIDE:
+    case OP_FORGET: do_negative(w, o); break;
     default: do_common_op(w, o); break;
     }
 }
 
 /* ---- the end phase -------------------------------------------------------------------- */
+
+/* The documented remedy for a forget concurrent with writes merged after a partition
+   (tidal_user_forget): once every member holds every event (caught up, pushes merged:
+   equal event counts), each user forgotten during the history is forgotten again on the
+   leader, after which the members must converge to one digest. */
+static void rep_converging(world *w) {
+    int64_t deadline = tidal_sim_cluster_now(w->c) + CONVERGE_NS;
+    int leader = -1, r, settled = 0;
+    uint64_t u;
+    while (!failed(w) && !settled && tidal_sim_cluster_now(w->c) < deadline) {
+        tidal_db_stats s0, s;
+        settled = caught_up(w, &leader);
+        if (settled) tidal_db_stats_get(dbof(w, 0), &s0);
+        for (r = 1; r < NREG && settled; r++) {
+            tidal_db_stats_get(dbof(w, r), &s);
+            settled = s.events_applied == s0.events_applied;
+        }
+        if (!settled) tidal_sim_cluster_run(w->c, tidal_sim_cluster_now(w->c) + 50 * MS);
+    }
+    if (!settled || failed(w)) return; /* the end phase reports no_convergence */
+    for (u = 0; u < NUSERS; u++) {
+        uint64_t user = USER0 + 1 + u;
+        uint32_t i, any = 0;
+        tidal_receipt rc;
+        for (i = 0; i < w->n_ev; i++) any |= w->ev[i].kind == EV_FORGET && w->ev[i].user == user;
+        if (!any) continue;
+        memset(&rc, 0, sizeof rc);
+        if (tidal_user_forget(dbof(w, leader), 0, user, &rc) != TIDAL_OK) {
+            fail(w, "write_role", "forget again on leader region %d failed: %s", leader,
+                 tidal_errmsg(dbof(w, leader)));
+            return;
+        }
+        {
+            ev_rec *e = ev_new(w, EV_FORGET, leader);
+            e->id = rc.id;
+            e->user = user;
+            e->lsn = rc.lsn;
+            ev_accepted(w, e, 0);
+        }
+    }
+}
 
 /* Applied on db: what count / score expect there. */
 static int applied_on(world *w, tidal_db *db, const ev_rec *e) {
@@ -282,6 +337,7 @@ static void end_checks(world *w) {
 static void run_history(uint64_t seed, const op *ops, int n, int verbose, run_result *res) {
     world w;
     if (!world_open(&w, seed, 1, 0, verbose, res)) return;
+    w.converging = rep_converging;
     world_run(&w, ops, n, do_op, check_step, end_checks);
     res->stat[ST_LEADERS] = w.n_leaders;
     world_close(&w);

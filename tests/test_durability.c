@@ -234,6 +234,10 @@ static void random_op(node *n, tidal_id *sessions, uint32_t *n_sessions) {
     } else if (op < 77 && *n_sessions) {
         r = tidal_session_note(db, 0, sessions[tt_below(*n_sessions)], 0, "note", NULL);
         if (r == TIDAL_ERR_SESSION_ENDED) r = TIDAL_OK;
+    } else if (op < 79) { /* forget and delete: the next snapshot retires the whole log */
+        r = tidal_user_forget(db, 0, 100 + tt_below(4), NULL);
+    } else if (op < 81) {
+        r = tidal_item_delete(db, 0, 1 + tt_below(20), NULL);
     } else if (op < 88) { /* a group commit of a few writes */
         uint64_t k = 1 + tt_below(6), i;
         r = tidal_db_batch_begin(db);
@@ -357,6 +361,29 @@ static void scenario_snapshots(node *n) {
     }
 }
 
+/* A forget and a delete, then the snapshot that retires every older file (the active
+   segment included), then writes into a fresh segment and another snapshot. */
+static void scenario_forget(node *n) {
+    tidal_signal s;
+    int round, i;
+    memset(&s, 0, sizeof s);
+    s.weight = 1;
+    s.user = 101;
+    if (tidal_user_forget(n->db, 0, 101, NULL) == TIDAL_OK) tap_ack(&n->tap);
+    else tap_nack(&n->tap);
+    if (tidal_item_delete(n->db, 0, 3, NULL) == TIDAL_OK) tap_ack(&n->tap);
+    else tap_nack(&n->tap);
+    for (round = 0; round < 2; round++) {
+        if (tidal_db_snapshot(n->db) == TIDAL_OK) tap_ack(&n->tap);
+        else tap_nack(&n->tap);
+        for (i = 0; i < 6; i++) {
+            s.item = 1 + (uint64_t)i;
+            if (tidal_signal_write(n->db, &s, NULL) == TIDAL_OK) tap_ack(&n->tap);
+            else tap_nack(&n->tap);
+        }
+    }
+}
+
 typedef void (*scenario_fn)(node *n);
 
 /* Runs a scenario once cleanly to count its storage operations, then for every k crashes
@@ -407,6 +434,7 @@ static void enumerate(scenario_fn fn, int prefill, uint64_t seed) {
 
 static void t_crash_points_append(void) { enumerate(scenario_append, 0, 1000); }
 static void t_crash_points_snapshot(void) { enumerate(scenario_snapshots, 30, 2000); }
+static void t_crash_points_forget(void) { enumerate(scenario_forget, 30, 3000); }
 
 /* Recovery itself crashes at every operation: each later recovery gives the state an
    uninterrupted recovery gives. */
@@ -720,6 +748,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_crash_property),
     TT_CASE(t_crash_points_append),
     TT_CASE(t_crash_points_snapshot),
+    TT_CASE(t_crash_points_forget),
     TT_CASE(t_crash_points_recovery),
     TT_CASE(t_corruption_sealed_segment),
     TT_CASE(t_corruption_snapshot),
