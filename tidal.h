@@ -4431,6 +4431,10 @@ static tidal_result tidal__commit(tidal_db *db) {
         uint64_t first = db->next_lsn - db->batch_count;
         if (db->n_segs >= TIDAL_SEGMENTS_MAX || !TIDAL__GROW(db, db->segs, db->cap_segs, db->n_segs + 1))
             return tidal__err(db, TIDAL_ERR_LIMIT, "too many log segments; snapshot to truncate");
+        /* A sealed segment is synced even without per-batch syncs: a snapshot may rely on
+           it (>>recovery refuses a log that ends below its snapshot). */
+        if (db->seg && db->fsync_policy == TIDAL_FSYNC_NONE && (r = env->file_sync(env->user, db->seg)) != TIDAL_OK)
+            goto fail;
         if (db->seg) env->file_close(env->user, db->seg);
         db->seg = NULL;
         tidal__seg_name(db, first, "log", name, sizeof name);
@@ -5272,6 +5276,12 @@ TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db) {
     if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
     if ((r = tidal__commit(db)) != TIDAL_OK) return r;
     env = db->env;
+    /* Recovery relies on the log reaching every snapshot's lsn (>>recovery): without
+       per-batch syncs, sync the active segment now (older ones were synced when sealed). */
+    if (db->seg && db->fsync_policy == TIDAL_FSYNC_NONE && (r = env->file_sync(env->user, db->seg)) != TIDAL_OK) {
+        db->fatal = 1;
+        return tidal__err(db, r, "snapshot: log sync failed (%s); the handle must be reopened", tidal_strerror(r));
+    }
     tidal__seg_name(db, db->durable_lsn, "tmp", tmp, sizeof tmp);
     tidal__seg_name(db, db->durable_lsn, "snap", fin, sizeof fin);
     n = (db->n_ents > db->n_sess ? db->n_ents : db->n_sess) + 1;
@@ -5477,6 +5487,23 @@ static tidal_result tidal__recover_log(tidal_db *db, tidal__dirscan *d) {
         r = tidal__replay_segment(db, name, d->segs[i], i + 1 == d->n_segs, &expect, &end);
     }
     if (r != TIDAL_OK) return r;
+    /* The log ends below the snapshot it must continue. A snapshot is written only after
+       the log up to its lsn is synced (tidal_db_snapshot syncs the active segment even
+       under TIDAL_FSYNC_NONE), so this is damage to synced data, never a crash: batches
+       between the log's end and the snapshot are gone, and so may be acknowledged writes
+       after the snapshot. Continuing would hand out those lsns again for other events,
+       and a follower that holds the lost batches would then hold different events under
+       the same positions, beyond repair by shipping. A careful database refuses, at the
+       first open and before touching any file, naming where the log ends; the operator
+       decides (restore the segment, or move it and the snapshot away). A log with no
+       segment at all is not this case: no lsn after the snapshot was ever written to a
+       file that still exists, and the state continues from the snapshot. */
+    if (d->n_segs && expect <= snap)
+        return tidal__err(db, TIDAL_ERR_CORRUPT,
+                          "%s: offset %llu: the log ends at lsn %llu, below the snapshot at lsn %llu "
+                          "(synced log data is missing)",
+                          name, (unsigned long long)end, (unsigned long long)expect - 1,
+                          (unsigned long long)snap);
     if (expect < snap + 1) expect = snap + 1;
     db->next_lsn = expect;
     db->durable_lsn = expect - 1;
