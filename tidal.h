@@ -358,7 +358,16 @@ typedef struct tidal_config {
                                           ours is not followed (its stamps are kept, our
                                           clock is not pulled forward) and is counted in
                                           tidal_node_status; default 10 s */
+    uint64_t snapshot_log_bytes;       /* bounded disk (needs path): after this many bytes of
+                                          log since the last snapshot, one is taken at the
+                                          next commit or tick, and the log below the older
+                                          of the two kept snapshots is retired (as
+                                          tidal_db_snapshot does); default 64 MiB;
+                                          TIDAL_SNAPSHOT_LOG_BYTES_OFF: never automatically */
 } tidal_config;
+
+/* config.snapshot_log_bytes: no automatic snapshots (the host calls tidal_db_snapshot). */
+#define TIDAL_SNAPSHOT_LOG_BYTES_OFF UINT64_MAX
 
 #define TIDAL_FSYNC_DEFAULT 0u     /* = TIDAL_FSYNC_BATCH */
 #define TIDAL_FSYNC_BATCH 1u       /* one fdatasync per batch: acknowledged = durable */
@@ -1409,6 +1418,8 @@ struct tidal_db {
     uint64_t *segs;                  /* first lsn of each live segment, ascending */
     uint32_t n_segs, cap_segs;
     uint64_t snaps[2];               /* lsns of the kept snapshots, newest first; 0 = none */
+    uint64_t snap_log_bytes;         /* config.snapshot_log_bytes (resolved) */
+    uint64_t log_since_snap;         /* log bytes written (or replayed) since the last one */
     /* replication (>>replication) */
     uint32_t n_rep, self_rep;
     tidal_node_ref rep[TIDAL_REPLICAS_MAX];
@@ -4593,6 +4604,7 @@ static tidal_result tidal__commit(tidal_db *db) {
     }
     if (r != TIDAL_OK) goto fail;
     db->seg_size += len;
+    db->log_since_snap += len;
     db->durable_lsn = h.last_lsn;
     db->stats.wal_batches++;
     db->stats.wal_bytes += len;
@@ -4768,7 +4780,10 @@ static const char *tidal__batch_replay(tidal_db *db, const uint8_t *p, size_t av
         db->leader_pos = 0;
     }
     if (h.source_lsn && h.epoch == db->pos_epoch && h.source_lsn > db->leader_pos) db->leader_pos = h.source_lsn;
-    if (h.last_lsn > db->stats.snapshot_lsn) *r = tidal__batch_events(db, p + TIDAL__WAL_HDR, &h, 1, &why);
+    if (h.last_lsn > db->stats.snapshot_lsn) {
+        *r = tidal__batch_events(db, p + TIDAL__WAL_HDR, &h, 1, &why);
+        db->log_since_snap += TIDAL__WAL_HDR + h.payload_len; /* counts toward the next one */
+    }
     if (tidal__hlc_cmp(h.hlc, db->hlc) > 0) db->hlc = h.hlc;
     *used = TIDAL__WAL_HDR + h.payload_len;
     return NULL;
@@ -5593,9 +5608,25 @@ TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db) {
         db->snaps[0] = h.lsn;
     }
     db->stats.snapshot_lsn = h.lsn;
+    db->log_since_snap = 0;
     tidal__snap_retire(db);
     tidal__ok(db);
     return db->fatal ? TIDAL_ERR_FATAL : TIDAL_OK;
+}
+
+/* Bounded disk (DESIGN 4.3): once config.snapshot_log_bytes of log were written (or
+   replayed at open) since the last snapshot, takes one, which retires the log below the
+   older kept snapshot as tidal_db_snapshot does (a leader still keeps what the group has
+   not acknowledged; a member what not every member holds). Only where the state equals
+   the durable log: no batch pending or open, not while recovering or importing. A failure
+   is the snapshot's (an I/O error fails the handle); the writes that triggered it are
+   already durable. */
+static tidal_result tidal__snap_auto(tidal_db *db) {
+    if (!db->wal_on || db->fatal || db->replaying || db->importing || db->in_batch || db->batch_count ||
+        db->log_since_snap < db->snap_log_bytes)
+        return TIDAL_OK;
+    TIDAL_ASSERT(db->snap_log_bytes > 0 && db->durable_lsn + 1 == db->next_lsn);
+    return tidal_db_snapshot(db);
 }
 
 static void tidal__retire_fn(void *ctx, const char *name) {
@@ -6335,6 +6366,7 @@ static tidal_result tidal__config_load(tidal_db *db, const tidal_config *cfg) {
     db->batch_events_max = cfg->batch_events_max ? cfg->batch_events_max : 4096;
     db->batch_delay_ns = cfg->batch_delay_ns;
     db->segment_bytes_max = cfg->segment_bytes_max ? cfg->segment_bytes_max : (64u << 20);
+    db->snap_log_bytes = cfg->snapshot_log_bytes ? cfg->snapshot_log_bytes : (64u << 20);
     db->next_lsn = 1;
     if (cfg->future_bound_ns < 0 || cfg->idempotency_window_ns < 0)
         return tidal__err(db, TIDAL_ERR_INVALID, "config: negative duration");
@@ -6782,6 +6814,9 @@ static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *
         receipt->lsn = lsn;
         receipt->accepted_ns = db->env->clock_mono_ns(db->env->user);
     }
+    /* A client write just made durable may be the one that passes the snapshot threshold.
+       The write stands (it is durable); a failed snapshot leaves its message here. */
+    if (ev->kind < TIDAL__EV_EPOCH && tidal__snap_auto(db) != TIDAL_OK) return TIDAL_OK;
     tidal__ok(db);
     return TIDAL_OK;
 }
@@ -6794,9 +6829,12 @@ TIDAL_API tidal_result tidal_db_batch_begin(tidal_db *db) {
 }
 
 TIDAL_API tidal_result tidal_db_commit(tidal_db *db) {
+    tidal_result r;
     if (!db) return TIDAL_ERR_INVALID;
     db->in_batch = 0;
-    return tidal__commit(db);
+    r = tidal__commit(db);
+    if (r == TIDAL_OK) (void)tidal__snap_auto(db); /* the batch stands; see tidal__write */
+    return r;
 }
 
 TIDAL_API uint64_t tidal_db_durable_lsn(const tidal_db *db) { return db ? db->durable_lsn : 0; }
@@ -7192,10 +7230,15 @@ TIDAL_API tidal_result tidal_db_tick(tidal_db *db, int64_t now_ns) {
     if (now_ns < 0) return tidal__err(db, TIDAL_ERR_INVALID, "negative time");
     if (!now_ns) now_ns = tidal__now(db);
     if (db->n_rep) tidal__rep_tick(db);
-    if (db->n_rep && db->role != TIDAL_ROLE_LEADER) return TIDAL_OK; /* expiry: the leader's job */
+    if (db->n_rep && db->role != TIDAL_ROLE_LEADER) /* expiry: the leader's job */
+        return tidal__snap_auto(db); /* a follower's log grows too */
     if (db->wal_on && db->batch_count && !db->in_batch && db->batch_delay_ns &&
         db->env->clock_mono_ns(db->env->user) - db->batch_start_ns >= db->batch_delay_ns) {
         tidal_result r = tidal__commit(db);
+        if (r != TIDAL_OK) return r;
+    }
+    {
+        tidal_result r = tidal__snap_auto(db);
         if (r != TIDAL_OK) return r;
     }
     if (now_ns < db->next_expiry_ns) return TIDAL_OK;

@@ -265,6 +265,9 @@ static void t_crash_property(void) {
         node_init(&n, tt_rand());
         tidal_sim_disk_set_fates(n.disk, (unsigned)tt_below(101), 0);
         if (tt_below(2)) tidal_sim_disk_set_fates(n.disk, 30, 40);
+        /* Half the histories snapshot automatically every few hundred bytes of log, so
+           crashes land in and around automatic snapshots and their retirement too. */
+        if (tt_below(2)) n.cfg.snapshot_log_bytes = 300 + tt_below(1500);
         TT_EQ_INT(node_open(&n), TIDAL_OK);
         tidal_sim_disk_crash_at(n.disk, 1 + tt_below(20 + 4 * (uint64_t)ops));
         for (i = 0; i < ops && n.db; i++) random_op(&n, sessions, &n_sessions);
@@ -405,8 +408,16 @@ static void enumerate(scenario_fn fn, int prefill, uint64_t seed) {
     }
 }
 
+/* scenario_append under automatic snapshots every ~500 bytes of log: crashes and I/O
+   errors at every operation of the snapshots that writes trigger. */
+static void scenario_append_auto(node *n) {
+    n->db->snap_log_bytes = 500;
+    scenario_append(n);
+}
+
 static void t_crash_points_append(void) { enumerate(scenario_append, 0, 1000); }
 static void t_crash_points_snapshot(void) { enumerate(scenario_snapshots, 30, 2000); }
+static void t_crash_points_auto_snapshot(void) { enumerate(scenario_append_auto, 10, 2500); }
 
 /* Recovery itself crashes at every operation: each later recovery gives the state an
    uninterrupted recovery gives. */
@@ -862,6 +873,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_crash_property),
     TT_CASE(t_crash_points_append),
     TT_CASE(t_crash_points_snapshot),
+    TT_CASE(t_crash_points_auto_snapshot),
     TT_CASE(t_crash_points_recovery),
     TT_CASE(t_corruption_sealed_segment),
     TT_CASE(t_corruption_snapshot),

@@ -156,9 +156,136 @@ static void t_snapshot_v3_fixture(void) {
     dn_free(&n);
 }
 
+/* Bytes of every file in db/ (and how many snapshot files). */
+static uint64_t disk_bytes(const tidal_sim_disk *d, uint32_t *snaps, uint64_t *snap_max) {
+    static char names[512][128];
+    uint32_t n = tidal_sim_disk_list(d, "db", names, 512), i;
+    uint64_t total = 0;
+    TT_CHECK(n < 512);
+    *snaps = 0;
+    for (i = 0; i < n && i < 512; i++) {
+        char path[200];
+        uint8_t *p = NULL;
+        size_t len = 0;
+        snprintf(path, sizeof path, "db/%.127s", names[i]);
+        if (tidal_sim_disk_read(d, path, &p, &len) != TIDAL_OK) continue;
+        free(p);
+        total += len;
+        if (!strncmp(names[i], "snap-", 5)) {
+            ++*snaps;
+            if (len > *snap_max) *snap_max = len;
+        }
+    }
+    return total;
+}
+
+static void random_write(disk_node *n, uint64_t *rng) {
+    tidal_signal s;
+    uint64_t x = sw_next(rng);
+    memset(&s, 0, sizeof s);
+    s.item = 1 + x % 40; /* a working set of 40 items */
+    s.type = (uint32_t)((x >> 8) % 3);
+    s.weight = 1;
+    s.user = (x >> 12) & 1 ? 100 + ((x >> 13) & 7) : 0;
+    s.time_ns = SW_T0 - (int64_t)((x >> 20) % 7200) * TIDAL_NS_PER_S;
+    TT_EQ_INT(tidal_signal_write(n->db, &s, NULL), TIDAL_OK);
+}
+
+/* Bounded disk: writing sixty times the snapshot threshold of log over a small working
+   set, automatic snapshots keep the files within two snapshots, about two thresholds of
+   log and a few segments, at every point; the database reopens to the same state. With
+   automatic snapshots off, the log only grows. */
+static void t_auto_snapshot_bounded(void) {
+    const uint64_t threshold = 8192, seg = 2048;
+    disk_node n;
+    tidal_db_stats st;
+    uint64_t rng = tt_rand(), peak = 0, snap_max = 0, bound;
+    uint32_t snaps = 0;
+    uint8_t before[32], after[32];
+    int i;
+    memset(&st, 0, sizeof st);
+    dn_init(&n, 4);
+    n.cfg.snapshot_log_bytes = threshold;
+    n.cfg.segment_bytes_max = seg;
+    TT_EQ_INT(dn_open(&n, NULL, 0), TIDAL_OK);
+    for (i = 0; TT_OK(); i++) {
+        random_write(&n, &rng);
+        tidal_db_stats_get(n.db, &st);
+        if (i % 50 == 0) {
+            uint64_t b = disk_bytes(n.disk, &snaps, &snap_max);
+            if (b > peak) peak = b;
+            TT_CHECK(snaps <= 2);
+        }
+        if (st.wal_bytes >= 60 * threshold) break;
+    }
+    bound = 2 * snap_max + 2 * threshold + 3 * seg + 1024;
+    printf("  log written %llu bytes; files on disk peaked at %llu (snapshot %llu, bound %llu)\n",
+           (unsigned long long)st.wal_bytes, (unsigned long long)peak, (unsigned long long)snap_max,
+           (unsigned long long)bound);
+    TT_CHECK(st.snapshot_lsn > 0 && snaps >= 1);
+    TT_CHECKF(peak <= bound, "files peaked at %llu bytes, bound %llu", (unsigned long long)peak,
+              (unsigned long long)bound);
+    TT_CHECK(st.wal_bytes > 5 * bound); /* the bound means something */
+    TT_EQ_INT(tidal_db_digest(n.db, TIDAL_ALL_TENANTS, before), TIDAL_OK);
+    TT_EQ_INT(dn_open(&n, NULL, 0), TIDAL_OK);
+    TT_EQ_INT(tidal_db_digest(n.db, TIDAL_ALL_TENANTS, after), TIDAL_OK);
+    TT_CHECK(!memcmp(before, after, 32));
+    dn_free(&n);
+
+    dn_init(&n, 5); /* off: the log grows with what is written */
+    n.cfg.snapshot_log_bytes = TIDAL_SNAPSHOT_LOG_BYTES_OFF;
+    n.cfg.segment_bytes_max = 1u << 20;
+    TT_EQ_INT(dn_open(&n, NULL, 0), TIDAL_OK);
+    for (i = 0; i < 1000; i++) random_write(&n, &rng);
+    tidal_db_stats_get(n.db, &st);
+    TT_EQ_INT(st.snapshot_lsn, 0);
+    TT_EQ_INT(disk_bytes(n.disk, &snaps, &snap_max), st.wal_bytes);
+    TT_EQ_INT(snaps, 0);
+    dn_free(&n);
+}
+
+/* With group commit delayed, the tick that commits is the one that snapshots; the count
+   of log since the last snapshot survives a reopen (replayed log counts). */
+static void t_auto_snapshot_tick_and_reopen(void) {
+    disk_node n;
+    tidal_db_stats st;
+    uint64_t rng = tt_rand();
+    int i;
+    dn_init(&n, 6);
+    n.cfg.snapshot_log_bytes = 4096;
+    n.cfg.batch_delay_ns = 1000000;
+    TT_EQ_INT(dn_open(&n, NULL, 0), TIDAL_OK);
+    for (i = 0; i < 60; i++) random_write(&n, &rng); /* one pending batch, > 4 KiB */
+    tidal_db_stats_get(n.db, &st);
+    TT_EQ_INT(st.snapshot_lsn, 0);
+    n.env.mono_ns += 2000000;
+    TT_EQ_INT(tidal_db_tick(n.db, 0), TIDAL_OK);
+    tidal_db_stats_get(n.db, &st);
+    TT_EQ_INT(st.snapshot_lsn, 60); /* committed, then snapshotted */
+    /* 3 KiB of log, a reopen (replays it), 2 KiB more: the threshold is passed. */
+    n.cfg.batch_delay_ns = 0;
+    TT_EQ_INT(dn_open(&n, NULL, 0), TIDAL_OK);
+    for (i = 0; i < 1000; i++) {
+        random_write(&n, &rng);
+        tidal_db_stats_get(n.db, &st);
+        if (st.wal_bytes >= 3072) break;
+    }
+    TT_EQ_INT(st.snapshot_lsn, 60);
+    TT_EQ_INT(dn_open(&n, NULL, 0), TIDAL_OK);
+    for (i = 0; i < 1000; i++) {
+        random_write(&n, &rng);
+        tidal_db_stats_get(n.db, &st);
+        if (st.snapshot_lsn > 60 || st.wal_bytes >= 2048) break;
+    }
+    TT_CHECKF(st.snapshot_lsn > 60, "log replayed at open did not count toward the threshold");
+    dn_free(&n);
+}
+
 static const tt_case tt_cases[] = {
     TT_CASE(t_digest_pinned),
     TT_CASE(t_snapshot_v3_fixture),
+    TT_CASE(t_auto_snapshot_bounded),
+    TT_CASE(t_auto_snapshot_tick_and_reopen),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
