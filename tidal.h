@@ -4769,7 +4769,8 @@ static const char *tidal__batch_replay(tidal_db *db, const uint8_t *p, size_t av
     if (!why && h.schema_fp != db->schema_fp) why = tidal__schema_mismatch;
     if (!why && db->incarnation && h.incarnation != db->incarnation) why = "incarnation changed";
     if (!why && h.first_lsn != expect_lsn) why = "lsn out of sequence";
-    if (!why) *r = tidal__batch_events(db, p + TIDAL__WAL_HDR, &h, 0, &why);
+    /* A batch the snapshot covers is not applied: its checksum is all that is checked. */
+    if (!why && h.last_lsn > db->stats.snapshot_lsn) *r = tidal__batch_events(db, p + TIDAL__WAL_HDR, &h, 0, &why);
     if (why) return why;
     if (*r != TIDAL_OK) return NULL;
     db->incarnation = h.incarnation;
@@ -5287,7 +5288,13 @@ static int tidal__sd_tenant(tidal__sd *d, uint32_t tenant) {
     tidal_db *db = d->db;
     uint64_t n = tidal__sd_uv(d), i;
     tidal_id prev = 0;
-    if (d->r.bad || !tidal__sd_room(d, n, 8)) return tidal__sd_fail(d, "bad entity count");
+    /* An entity takes at least five words (id, attribute count, end of signals, cohort
+       count, user marker): bounded so, the table and its map are sized once up front. */
+    if (d->r.bad || !tidal__sd_room(d, n, 40) || n > TIDAL_ENTITIES_MAX - db->n_ents)
+        return tidal__sd_fail(d, "bad entity count");
+    if (n && (!TIDAL__GROW(db, db->ents, db->cap_ents, db->n_ents + (uint32_t)n) ||
+              !tidal__map_reserve(db, &db->ent_map, db->ent_map.n + (uint32_t)n)))
+        return tidal__sd_fail(d, "out of memory");
     for (i = 0; i < n; i++) {
         tidal_id id = tidal__sd_sv(d, prev);
         tidal__entity *e;
