@@ -98,7 +98,10 @@
   11. Durability. With config.path, every write is in a checksummed write-ahead log
       before it is acknowledged (one fdatasync per batch; see tidal_db_batch_begin);
       open recovers from the newest valid snapshot plus the log, cuts a torn last batch,
-      and refuses (TIDAL_ERR_CORRUPT, naming file and offset) anything else invalid.
+      and refuses (TIDAL_ERR_CORRUPT, naming file and offset) anything else invalid,
+      including a log that ends below the snapshot it continues. Snapshots are taken
+      automatically every config.snapshot_log_bytes of log (default 64 MiB), which keeps
+      the files within about two snapshots and two thresholds of log.
   12. Replication. config.replicas makes the node a member of a replica group: the host
       delivers messages (tidal_node_receive) and time (tidal_db_tick); the library sends
       through env->message_send. Formats: the log, snapshots and messages each carry their
@@ -398,9 +401,10 @@ TIDAL_API void tidal_db_close(tidal_db *db);
 /* Detail of the last error on this handle ("" if none). Valid until the next call. */
 TIDAL_API const char *tidal_errmsg(const tidal_db *db);
 
-/* Advances time: expires sessions whose TTL passed (an expiry event each) and, with
-   batch_delay_ns > 0, commits a batch whose first write waited that long. now_ns of 0
-   means the env's wall clock. */
+/* Advances time: expires sessions whose TTL passed (an expiry event each), with
+   batch_delay_ns > 0 commits a batch whose first write waited that long, and takes an
+   automatic snapshot when config.snapshot_log_bytes of log are due (returning its error,
+   if any). now_ns of 0 means the env's wall clock. */
 TIDAL_API tidal_result tidal_db_tick(tidal_db *db, int64_t now_ns);
 
 /* Group commit. Between batch_begin and commit, writes are applied and logged but not yet
@@ -483,8 +487,10 @@ TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_stat
 TIDAL_API tidal_result tidal_db_set_config_version(tidal_db *db, uint32_t version);
 
 /* Writes a snapshot of the whole state (temp file, fsync, rename, directory fsync), then
-   deletes log segments that the older of the two newest snapshots covers. Errors:
-   TIDAL_ERR_INVALID for an ephemeral database, TIDAL_ERR_IO_* (handle failed). */
+   deletes log segments that the older of the two newest snapshots covers (in a replica
+   group, only what every member holds). Also taken automatically, at the next commit or
+   tick after config.snapshot_log_bytes of log. Errors: TIDAL_ERR_INVALID for an ephemeral
+   database, TIDAL_ERR_IO_* (handle failed). */
 TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db);
 
 /* Index of a signal type / profile by name, for the typed API. */
@@ -4839,18 +4845,20 @@ static tidal_result tidal__replay_segment(tidal_db *db, const char *name, uint64
 }
 
 // >>snapshot
-// A snapshot is the canonical state encoding (the same bytes the digest hashes) followed by
-// the applied-event index (per-origin high-water marks and the key-derived ids still in
+// A snapshot is the state in the digest's field order (format 3: its canonical bytes;
+// format 4, written now: the compact form of the same fields, see tidal__enc_uv) followed
+// by the applied-event index (per-origin high-water marks and the key-derived ids still in
 // their window), behind a checksummed header. It is written to a temp file, synced,
-// renamed, and the directory synced; the decoder validates every count, order and range
-// before it builds anything, and a failed load leaves an empty state.
+// renamed, and the directory synced; the decoder (both formats) validates every count,
+// order, range and varint before it builds anything, names what failed and at which
+// offset, and a failed load leaves an empty state. Automatic snapshots: tidal__snap_auto.
 
 #define TIDAL__SNAP_HDR 96
 
 /* Snapshot header (little-endian): magic u32, version u16, header bytes u16, node u32,
    incarnation u32, lsn u64, body bytes u64, schema fingerprint u64, hlc wall i64, hlc
    logical u32, hlc node u32, BLAKE3 u8[32] of body || header-with-zeroed-checksum, 8 zero
-   bytes. 96 bytes. */
+   bytes. 96 bytes. Version 3: canonical body; 4: compact body (same header). */
 typedef struct tidal__snap_hdr {
     uint32_t magic, version, node, incarnation;
     uint64_t lsn, body_len, schema_fp;
@@ -5005,12 +5013,14 @@ static uint64_t tidal__sd_uv(tidal__sd *d) {
     if (!d->compact) return tidal__rd_u64(&d->r);
     for (i = 0; i < 10 && !d->r.bad && d->r.pos < d->r.n; i++) {
         uint8_t b = d->r.p[d->r.pos++];
-        if ((i == 9 && b > 1) || (i > 0 && b == 0)) break;
+        if ((i == 9 && b > 1) || (i > 0 && b == 0)) {
+            tidal__sd_fail(d, "bad varint"); /* overlong, or beyond 64 bits */
+            break;
+        }
         v |= (uint64_t)(b & 0x7F) << (7 * i);
         if (!(b & 0x80)) return v;
     }
-    if (!d->r.bad && d->r.pos < d->r.n) tidal__sd_fail(d, "bad varint");
-    d->r.bad = 1;
+    d->r.bad = 1; /* else truncated: the caller names what was cut */
     return 0;
 }
 static uint64_t tidal__sd_sv(tidal__sd *d, uint64_t base) {
@@ -5048,12 +5058,20 @@ static tidal__fx tidal__sd_fxd(tidal__sd *d, tidal__fx base) {
         uint32_t sh = 7 * i;
         b = d->r.p[d->r.pos++];
         pay = b & 0x7F;
-        if ((i > 0 && b == 0) || (i == 18 && pay > 3)) b = 0x80, i = 19; /* overlong, > 128 bits */
-        else if (sh < 64) m.lo |= pay << sh, m.hi |= sh > 57 ? pay >> (64 - sh) : 0;
-        else m.hi |= pay << (sh - 64);
+        if ((i > 0 && b == 0) || (i == 18 && pay > 3)) { /* overlong, or beyond 128 bits */
+            tidal__sd_fail(d, "bad fixed-point value");
+            b = 0x80;
+            break;
+        }
+        if (sh < 64) {
+            m.lo |= pay << sh;
+            if (sh > 57) m.hi |= pay >> (64 - sh);
+        } else {
+            m.hi |= pay << (sh - 64);
+        }
     }
-    if (b & 0x80) { /* unterminated or malformed */
-        if (!d->r.bad && d->r.pos < d->r.n) tidal__sd_fail(d, "bad fixed-point value");
+    if ((b & 0x80) && i == 19) tidal__sd_fail(d, "bad fixed-point value"); /* 19 bytes, unended */
+    if (b & 0x80) { /* truncated or malformed (named above) */
         d->r.bad = 1;
         return z;
     }
@@ -5104,7 +5122,7 @@ static int tidal__sd_sig(tidal__sd *d, tidal__sig *g, const tidal__sigdef *def) 
     n = tidal__sd_uv(d);
     if (d->r.bad || n == 0 || n > TIDAL__EPOCHS_KEPT || g->count_pos + g->count_neg == 0)
         return tidal__sd_fail(d, "bad aggregate");
-    if (!TIDAL__GROW(d->db, g->epochs, g->cap_epochs, (uint32_t)n + 1)) return tidal__sd_fail(d, "out of memory");
+    if (!TIDAL__GROW(d->db, g->epochs, g->cap_epochs, (uint32_t)n)) return tidal__sd_fail(d, "out of memory");
     prev = (uint64_t)tidal__epoch_ref(def, g->t_max);
     for (i = 0; i < n; i++) {
         g->epochs[i].e = (int64_t)tidal__sd_sv(d, prev);
@@ -5123,7 +5141,7 @@ static int tidal__sd_sig(tidal__sd *d, tidal__sig *g, const tidal__sigdef *def) 
         tidal__bvec *v = &g->lvl[l];
         n = tidal__sd_uv(d);
         if (d->r.bad || n > (uint64_t)tidal__lvl_keep(def->windows, l)) return tidal__sd_fail(d, "bad bucket count");
-        if (n && !TIDAL__GROW(d->db, v->b, v->cap, (uint32_t)n + 1)) return tidal__sd_fail(d, "out of memory");
+        if (n && !TIDAL__GROW(d->db, v->b, v->cap, (uint32_t)n)) return tidal__sd_fail(d, "out of memory");
         prev = (uint64_t)tidal__floor_div(g->t_max, tidal__lvl_ns[l]);
         for (i = 0; i < n; i++) {
             v->b[i].key = (int64_t)tidal__sd_sv(d, prev);
@@ -5135,6 +5153,34 @@ static int tidal__sd_sig(tidal__sd *d, tidal__sig *g, const tidal__sigdef *def) 
         v->n = (uint32_t)n;
     }
     return d->r.bad ? tidal__sd_fail(d, "truncated aggregate") : 1;
+}
+
+/* tidal__sig_for without its reserve: a decoded aggregate's arrays are then allocated
+   once at their decoded size (the reserve would allocate them first, and each would be
+   reallocated: four frees per aggregate, which made loading no faster than replaying).
+   Every later fold still reserves through tidal__sig_for. */
+static tidal__sig *tidal__sd_sig_make(tidal_db *db, tidal__entity *e, uint32_t type, int cohort,
+                                      uint32_t ckey, uint32_t cval) {
+    uint32_t ent = tidal__ent_index(db, e), lb;
+    tidal__sig *g;
+    tidal__csig *c;
+    TIDAL_ASSERT(e->sigs && type < db->n_sig);
+    if (!cohort) {
+        if (e->sigs[type]) return e->sigs[type];
+        lb = tidal__lb_make(db, e->tenant, type, 0, 0);
+        if (lb == UINT32_MAX || !(g = tidal__sig_new(db, ent, lb))) return NULL;
+        return e->sigs[type] = g;
+    }
+    TIDAL_ASSERT(!tidal__csig_find(e, type, ckey, cval));
+    if (e->n_csigs >= TIDAL_COHORT_SIGS_MAX || !TIDAL__GROW(db, e->csigs, e->cap_csigs, e->n_csigs + 1)) return NULL;
+    lb = tidal__lb_make(db, e->tenant, type, ckey + 1, cval);
+    if (lb == UINT32_MAX || !(g = tidal__sig_new(db, ent, lb))) return NULL;
+    c = &e->csigs[e->n_csigs++];
+    c->type = type;
+    c->ckey = ckey;
+    c->cval = cval;
+    c->sig = g;
+    return g;
 }
 
 static int tidal__sd_attrs(tidal__sd *d, tidal__entity *e) {
@@ -5170,7 +5216,7 @@ static int tidal__sd_sigs(tidal__sd *d, tidal__entity *e) {
         t -= d->compact != 0; /* compact: type + 1 */
         if (t >= db->n_sig || (e->sigs && t < prev)) return tidal__sd_fail(d, "bad signal type");
         prev = t + 1;
-        if (!tidal__ent_make_sigs(db, e) || !(g = tidal__sig_for(db, e, (uint32_t)t, 0, 0, 0)))
+        if (!tidal__ent_make_sigs(db, e) || !(g = tidal__sd_sig_make(db, e, (uint32_t)t, 0, 0, 0)))
             return tidal__sd_fail(d, "out of memory");
         if (!tidal__sd_sig(d, g, &db->sig[t])) return 0;
         tidal__lb_update(db, g);
@@ -5185,7 +5231,7 @@ static int tidal__sd_sigs(tidal__sd *d, tidal__entity *e) {
             return tidal__sd_fail(d, "bad cohort aggregate");
         if (!tidal__sd_str(d, TIDAL_VALUE_MAX, &cval, 0)) return 0;
         if (tidal__csig_find(e, type, ckey, cval)) return tidal__sd_fail(d, "repeated cohort aggregate");
-        if (!tidal__ent_make_sigs(db, e) || !(g = tidal__sig_for(db, e, type, 1, ckey, cval)))
+        if (!tidal__ent_make_sigs(db, e) || !(g = tidal__sd_sig_make(db, e, type, 1, ckey, cval)))
             return tidal__sd_fail(d, "out of memory");
         if (!tidal__sd_sig(d, g, &db->sig[type])) return 0;
         tidal__lb_update(db, g);
@@ -5743,7 +5789,8 @@ static const char *tidal__snap_load(tidal_db *db, uint64_t lsn, tidal_result *io
 // Open with a path: list the directory, load the newest snapshot that verifies (falling
 // back to the older one), then replay the log from the segment that holds the first lsn
 // after it. Leftover snapshot temp files are removed. A torn tail is cut and the cut made
-// durable before anything new is appended.
+// durable before anything new is appended. A log that ends below the snapshot is refused
+// before any file is touched (see tidal__recover_log for why it is not continued).
 
 static void tidal__state_free(tidal_db *db);
 

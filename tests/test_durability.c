@@ -732,7 +732,7 @@ static void damage_truncate(int trail) {
         uint8_t *img;
         size_t len, off;
         uint64_t first = strtoull(segs[i] + 14, NULL, 16);
-        snprintf(path, sizeof path, "db/%s", segs[i]);
+        snprintf(path, sizeof path, "db/%.127s", segs[i]);
         TT_EQ_INT(tidal_sim_disk_read(base.disk, path, &img, &len), TIDAL_OK);
         for (off = tt_below(40); off < len && TT_OK(); off += 1 + tt_below(60)) {
             tidal_sim_disk *d = tidal_sim_disk_clone(base.disk);

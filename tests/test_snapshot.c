@@ -156,6 +156,54 @@ static void t_snapshot_v3_fixture(void) {
     dn_free(&n);
 }
 
+/* The compact decoder is strict: the full body decodes to the same digest; every strict
+   prefix of it is refused with an offset inside it; an overlong varint, one beyond 64
+   bits, and a count larger than the bytes left are refused by name. */
+static void t_snapshot_v4_strict(void) {
+    tidal_sim_disk *disk = tidal_sim_disk_new(7);
+    tidal_sim_env env;
+    sw_schema sch;
+    tidal_config cfg;
+    tidal_db *db = NULL, *b = NULL;
+    uint8_t *body = NULL, d0[32], d1[32];
+    size_t len = 0, cap = 0, at, k;
+    const char *why;
+    static const uint8_t overlong[2] = {0x81, 0x00}, wide[11] = {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+                                                                  0xFF, 0xFF, 0xFF, 0x7F, 0x00};
+    static const uint8_t many[3] = {0x01, 0x00, 0x7F}; /* tenant 0 with 127 entities, no bytes */
+    tidal_sim_env_init(&env, disk, SW_T0, 12);
+    sw_config(&sch, &cfg, &env.env, NULL);
+    TT_EQ_INT(tidal_db_open(&cfg, &db), TIDAL_OK);
+    TT_EQ_INT(tidal_db_open(&cfg, &b), TIDAL_OK);
+    TT_EQ_INT(sw_workload(db, 13, 400), TIDAL_OK);
+    TT_EQ_INT(tidal_db_digest(db, TIDAL_ALL_TENANTS, d0), TIDAL_OK);
+    TT_EQ_INT(tidal__snap_body_fmt(db, TIDAL_ALL_TENANTS, 1, &body, &len, &cap), TIDAL_OK);
+    TT_CHECK(tidal__snap_decode_fmt(b, body, len, 1, &at) == NULL);
+    TT_EQ_INT(tidal_db_digest(b, TIDAL_ALL_TENANTS, d1), TIDAL_OK);
+    TT_CHECK(!memcmp(d0, d1, 32));
+    for (k = 0; k < len && TT_OK(); k += 1 + tt_below(7)) {
+        tidal__state_free(b);
+        why = tidal__snap_decode_fmt(b, body, k, 1, &at);
+        TT_CHECKF(why != NULL && at <= k, "prefix of %zu bytes of %zu: %s at %zu", k, len,
+                  why ? why : "accepted", at);
+    }
+    tidal__state_free(b);
+    why = tidal__snap_decode_fmt(b, overlong, sizeof overlong, 1, &at);
+    TT_CHECKF(why && strstr(why, "varint"), "overlong varint: %s", why ? why : "accepted");
+    tidal__state_free(b);
+    why = tidal__snap_decode_fmt(b, wide, sizeof wide, 1, &at);
+    TT_CHECKF(why && strstr(why, "varint"), "65-bit varint: %s", why ? why : "accepted");
+    tidal__state_free(b);
+    why = tidal__snap_decode_fmt(b, many, sizeof many, 1, &at);
+    TT_CHECKF(why && strstr(why, "entity count") && at == 3, "count past the end: %s at %zu",
+              why ? why : "accepted", at);
+    tidal__free(db, body, cap);
+    tidal_db_close(db);
+    tidal__state_free(b);
+    tidal_db_close(b);
+    tidal_sim_disk_free(disk);
+}
+
 /* Bytes of every file in db/ (and how many snapshot files). */
 static uint64_t disk_bytes(const tidal_sim_disk *d, uint32_t *snaps, uint64_t *snap_max) {
     static char names[512][128];
@@ -284,6 +332,7 @@ static void t_auto_snapshot_tick_and_reopen(void) {
 static const tt_case tt_cases[] = {
     TT_CASE(t_digest_pinned),
     TT_CASE(t_snapshot_v3_fixture),
+    TT_CASE(t_snapshot_v4_strict),
     TT_CASE(t_auto_snapshot_bounded),
     TT_CASE(t_auto_snapshot_tick_and_reopen),
 };
