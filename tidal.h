@@ -4358,7 +4358,8 @@ static void tidal__enc_tenant(tidal__enc *x, tidal_db *db, uint32_t tenant,
         }
     qsort(tmp, n, sizeof *tmp, tidal__sortkey_cmp);
     tidal__enc_uv(x, n);
-    for (i = 0; i < n; i++) tidal__enc_entity(x, db, &db->ents[tmp[i].idx], seen, i ? tmp[i - 1].key : 0);
+    for (i = 0; i < n; i++)
+        tidal__enc_entity(x, db, &db->ents[tmp[i].idx], seen, i ? tmp[i - 1].key : 0);
     n = 0;
     for (i = 0; i < db->n_sess; i++)
         if (db->sess[i].tenant == tenant && !tidal__sess_empty(&db->sess[i])) {
@@ -4367,7 +4368,8 @@ static void tidal__enc_tenant(tidal__enc *x, tidal_db *db, uint32_t tenant,
         }
     qsort(tmp, n, sizeof *tmp, tidal__sortkey_cmp);
     tidal__enc_uv(x, n);
-    for (i = 0; i < n; i++) tidal__enc_session(x, db, &db->sess[tmp[i].idx], i ? tmp[i - 1].key : 0);
+    for (i = 0; i < n; i++)
+        tidal__enc_session(x, db, &db->sess[tmp[i].idx], i ? tmp[i - 1].key : 0);
 }
 
 /* Tenants with content in entities or sessions, ascending, into tids; returns the count. */
@@ -4570,7 +4572,8 @@ static tidal_result tidal__commit(tidal_db *db) {
             return tidal__err(db, TIDAL_ERR_LIMIT, "too many log segments; snapshot to truncate");
         /* A sealed segment is synced even without per-batch syncs: a snapshot may rely on
            it (>>recovery refuses a log that ends below its snapshot). */
-        if (db->seg && db->fsync_policy == TIDAL_FSYNC_NONE && (r = env->file_sync(env->user, db->seg)) != TIDAL_OK)
+        if (db->seg && db->fsync_policy == TIDAL_FSYNC_NONE &&
+            (r = env->file_sync(env->user, db->seg)) != TIDAL_OK)
             goto fail;
         if (db->seg) env->file_close(env->user, db->seg);
         db->seg = NULL;
@@ -4776,7 +4779,8 @@ static const char *tidal__batch_replay(tidal_db *db, const uint8_t *p, size_t av
     if (!why && db->incarnation && h.incarnation != db->incarnation) why = "incarnation changed";
     if (!why && h.first_lsn != expect_lsn) why = "lsn out of sequence";
     /* A batch the snapshot covers is not applied: its checksum is all that is checked. */
-    if (!why && h.last_lsn > db->stats.snapshot_lsn) *r = tidal__batch_events(db, p + TIDAL__WAL_HDR, &h, 0, &why);
+    if (!why && h.last_lsn > db->stats.snapshot_lsn)
+        *r = tidal__batch_events(db, p + TIDAL__WAL_HDR, &h, 0, &why);
     if (why) return why;
     if (*r != TIDAL_OK) return NULL;
     db->incarnation = h.incarnation;
@@ -5172,7 +5176,8 @@ static tidal__sig *tidal__sd_sig_make(tidal_db *db, tidal__entity *e, uint32_t t
         return e->sigs[type] = g;
     }
     TIDAL_ASSERT(!tidal__csig_find(e, type, ckey, cval));
-    if (e->n_csigs >= TIDAL_COHORT_SIGS_MAX || !TIDAL__GROW(db, e->csigs, e->cap_csigs, e->n_csigs + 1)) return NULL;
+    if (e->n_csigs >= TIDAL_COHORT_SIGS_MAX || !TIDAL__GROW(db, e->csigs, e->cap_csigs, e->n_csigs + 1))
+        return NULL;
     lb = tidal__lb_make(db, e->tenant, type, ckey + 1, cval);
     if (lb == UINT32_MAX || !(g = tidal__sig_new(db, ent, lb))) return NULL;
     c = &e->csigs[e->n_csigs++];
@@ -5572,7 +5577,8 @@ static tidal_result tidal__snap_body_fmt(tidal_db *db, uint64_t skip, int compac
     return r;
 }
 
-static tidal_result tidal__snap_body_skip(tidal_db *db, uint64_t skip, uint8_t **out, size_t *len, size_t *cap) {
+static tidal_result tidal__snap_body_skip(tidal_db *db, uint64_t skip, uint8_t **out, size_t *len,
+                                          size_t *cap) {
     return tidal__snap_body_fmt(db, skip, 0, out, len, cap);
 }
 
@@ -5604,9 +5610,11 @@ TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db) {
     env = db->env;
     /* Recovery relies on the log reaching every snapshot's lsn (>>recovery): without
        per-batch syncs, sync the active segment now (older ones were synced when sealed). */
-    if (db->seg && db->fsync_policy == TIDAL_FSYNC_NONE && (r = env->file_sync(env->user, db->seg)) != TIDAL_OK) {
+    if (db->seg && db->fsync_policy == TIDAL_FSYNC_NONE &&
+        (r = env->file_sync(env->user, db->seg)) != TIDAL_OK) {
         db->fatal = 1;
-        return tidal__err(db, r, "snapshot: log sync failed (%s); the handle must be reopened", tidal_strerror(r));
+        return tidal__err(db, r, "snapshot: log sync failed (%s); the handle must be reopened",
+                          tidal_strerror(r));
     }
     tidal__seg_name(db, db->durable_lsn, "tmp", tmp, sizeof tmp);
     tidal__seg_name(db, db->durable_lsn, "snap", fin, sizeof fin);
