@@ -120,7 +120,10 @@
   11. Durability. With config.path, every write is in a checksummed write-ahead log
       before it is acknowledged (one fdatasync per batch; see tidal_db_batch_begin);
       open recovers from the newest valid snapshot plus the log, cuts a torn last batch,
-      and refuses (TIDAL_ERR_CORRUPT, naming file and offset) anything else invalid.
+      and refuses (TIDAL_ERR_CORRUPT, naming file and offset) anything else invalid,
+      including a log that ends below the snapshot it continues. Snapshots are taken
+      automatically every config.snapshot_log_bytes of log (default 64 MiB), which keeps
+      the files within about two snapshots and two thresholds of log.
   12. Replication. config.replicas makes the node a member of a replica group: the host
       delivers messages (tidal_node_receive) and time (tidal_db_tick); the library sends
       through env->message_send. Formats: the log, snapshots and messages each carry their
@@ -444,10 +447,19 @@ typedef struct tidal_config {
                                           Events that arrive by replication or
                                           tidal_event_import were checked where they were
                                           written and are not refused here */
+    uint64_t snapshot_log_bytes;       /* bounded disk (needs path): after this many bytes of
+                                          log since the last snapshot, one is taken at the
+                                          next commit or tick, and the log below the older
+                                          of the two kept snapshots is retired (as
+                                          tidal_db_snapshot does); default 64 MiB;
+                                          TIDAL_SNAPSHOT_LOG_BYTES_OFF: never automatically */
 } tidal_config;
 
 /* config.time_min_ns's default: 2000-01-01T00:00:00Z in ns since the epoch. */
 #define TIDAL_TIME_MIN_DEFAULT_NS (INT64_C(946684800) * TIDAL_NS_PER_S)
+
+/* config.snapshot_log_bytes: no automatic snapshots (the host calls tidal_db_snapshot). */
+#define TIDAL_SNAPSHOT_LOG_BYTES_OFF UINT64_MAX
 
 #define TIDAL_FSYNC_DEFAULT 0u     /* = TIDAL_FSYNC_BATCH */
 #define TIDAL_FSYNC_BATCH 1u       /* one fdatasync per batch: acknowledged = durable */
@@ -455,7 +467,7 @@ typedef struct tidal_config {
 
 /* On-disk and wire formats carry their own versions, independent of the library's. */
 #define TIDAL_WAL_FORMAT_VERSION 1u
-#define TIDAL_SNAPSHOT_FORMAT_VERSION 3u
+#define TIDAL_SNAPSHOT_FORMAT_VERSION 4u /* 4: compact (varints, deltas); 3 still read */
 
 typedef struct tidal_db tidal_db;
 
@@ -487,10 +499,11 @@ TIDAL_API void tidal_db_close(tidal_db *db);
 /* Detail of the last error on this handle ("" if none). Valid until the next call. */
 TIDAL_API const char *tidal_errmsg(const tidal_db *db);
 
-/* Advances time: expires sessions whose TTL passed (an expiry event each) and, with
-   batch_delay_ns > 0, commits a batch whose first write waited that long. now_ns of 0
-   means the env's wall clock; otherwise ns since the epoch, at or after
-   config.time_min_ns (TIDAL_ERR_INVALID below it). */
+/* Advances time: expires sessions whose TTL passed (an expiry event each), with
+   batch_delay_ns > 0 commits a batch whose first write waited that long, and takes an
+   automatic snapshot when config.snapshot_log_bytes of log are due (returning its error,
+   if any). now_ns of 0 means the env's wall clock; otherwise ns since the epoch, at or
+   after config.time_min_ns (TIDAL_ERR_INVALID below it). */
 TIDAL_API tidal_result tidal_db_tick(tidal_db *db, int64_t now_ns);
 
 /* Group commit. Between batch_begin and commit, writes are applied and logged but not yet
@@ -573,8 +586,10 @@ TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_stat
 TIDAL_API tidal_result tidal_db_set_config_version(tidal_db *db, uint32_t version);
 
 /* Writes a snapshot of the whole state (temp file, fsync, rename, directory fsync), then
-   deletes log segments that the older of the two newest snapshots covers. Errors:
-   TIDAL_ERR_INVALID for an ephemeral database, TIDAL_ERR_IO_* (handle failed). */
+   deletes log segments that the older of the two newest snapshots covers (in a replica
+   group, only what every member holds). Also taken automatically, at the next commit or
+   tick after config.snapshot_log_bytes of log. Errors: TIDAL_ERR_INVALID for an ephemeral
+   database, TIDAL_ERR_IO_* (handle failed). */
 TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db);
 
 /* Index of a signal type / profile by name, for the typed API (tidal_query.rank_index,
@@ -1607,6 +1622,8 @@ struct tidal_db {
     uint64_t *segs;                  /* first lsn of each live segment, ascending */
     uint32_t n_segs, cap_segs;
     uint64_t snaps[2];               /* lsns of the kept snapshots, newest first; 0 = none */
+    uint64_t snap_log_bytes;         /* config.snapshot_log_bytes (resolved) */
+    uint64_t log_since_snap;         /* log bytes written (or replayed) since the last one */
     /* replication (>>replication) */
     uint32_t n_rep, self_rep;
     tidal_node_ref rep[TIDAL_REPLICAS_MAX];
@@ -4614,6 +4631,8 @@ typedef struct tidal__enc {
     tidal_result err;
     int to_mem;     /* collect the bytes in mem instead (tests and fuzzers) */
     int index_only; /* the applied-event index without the replication position */
+    int compact;    /* snapshot format 4 (>>snapshot): varints and deltas; 0 = canonical */
+    int64_t t_prev; /* compact: the last time written, which the next is relative to */
     uint8_t *mem;
     size_t mem_cap;
 } tidal__enc;
@@ -4657,7 +4676,91 @@ static void tidal__enc_f64(tidal__enc *x, double d) {
     memcpy(&u, &d, 8);
     tidal__enc_u64(x, u);
 }
+
+/* The compact primitives of snapshot format 4. Each writes the canonical u64 (or fx)
+   unless x->compact, so one encoder serves the digest and both formats and the digest's
+   bytes never depend on them. uv: LEB128 (7 bits a byte, low first, at most 10 bytes).
+   sv: v - base (mod 2^64) zigzagged, then uv: small either way for deltas. fxd: f - base
+   (mod 2^128) as magnitude m * 2^tz with m odd: uv128(m), then one byte tz << 1 | sign;
+   zero is the single byte 0. Round weights (1.0 = 2^40) and sums that equal count * 1.0
+   cost a byte or two. */
+static void tidal__enc_uv(tidal__enc *x, uint64_t v) {
+    uint8_t b[10];
+    uint32_t n = 0;
+    if (!x->compact) {
+        tidal__enc_u64(x, v);
+        return;
+    }
+    while (v >= 0x80) {
+        b[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    b[n++] = (uint8_t)v;
+    TIDAL_ASSERT(n <= 10);
+    tidal__enc_bytes(x, b, n);
+}
+static uint64_t tidal__zz(uint64_t d) { return d << 1 ^ (0 - (d >> 63)); }
+static uint64_t tidal__unzz(uint64_t z) { return z >> 1 ^ (0 - (z & 1)); }
+static void tidal__enc_sv(tidal__enc *x, uint64_t v, uint64_t base) {
+    if (!x->compact) tidal__enc_u64(x, v);
+    else tidal__enc_uv(x, tidal__zz(v - base));
+}
+/* A time, relative to the last one written (compact), which it then becomes. */
+static void tidal__enc_time(tidal__enc *x, int64_t t) {
+    tidal__enc_sv(x, (uint64_t)t, (uint64_t)x->t_prev);
+    x->t_prev = t;
+}
+static tidal__fx tidal__fx_sub(tidal__fx a, tidal__fx b) {
+    tidal__fx r;
+    r.lo = a.lo - b.lo;
+    r.hi = a.hi - b.hi - (a.lo < b.lo);
+    return r;
+}
+/* count * 1.0 in fixed point, negated when neg: the base of a sum of count weights. */
+static tidal__fx tidal__fx_units(uint64_t count, int neg) {
+    tidal__fx r, z = {0, 0};
+    r.lo = count << TIDAL__FX_FRAC_BITS;
+    r.hi = count >> (64 - TIDAL__FX_FRAC_BITS);
+    return neg ? tidal__fx_sub(z, r) : r;
+}
+static void tidal__enc_fxd(tidal__enc *x, tidal__fx f, tidal__fx base) {
+    uint8_t b[20];
+    uint32_t n = 0, tz = 0, sign;
+    tidal__fx d, z = {0, 0};
+    if (!x->compact) {
+        tidal__enc_fx(x, f);
+        return;
+    }
+    d = tidal__fx_sub(f, base);
+    sign = (uint32_t)(d.hi >> 63);
+    if (sign) d = tidal__fx_sub(z, d); /* -2^127 stays 2^127: right as a magnitude */
+    if (!d.lo && !d.hi) {
+        b[0] = 0;
+        tidal__enc_bytes(x, b, 1);
+        return;
+    }
+    while (!(d.lo & 1)) { /* strip trailing zeros: m odd */
+        d.lo = d.lo >> 1 | d.hi << 63;
+        d.hi >>= 1;
+        tz++;
+    }
+    while (d.hi || d.lo >= 0x80) {
+        b[n++] = (uint8_t)(d.lo | 0x80);
+        d.lo = d.lo >> 7 | d.hi << 57;
+        d.hi >>= 7;
+    }
+    b[n++] = (uint8_t)d.lo;
+    b[n++] = (uint8_t)(tz << 1 | sign);
+    TIDAL_ASSERT(tz < 128 && n <= 20);
+    tidal__enc_bytes(x, b, n);
+}
+
 static void tidal__enc_str(tidal__enc *x, const tidal_db *db, uint32_t id) {
+    if (x->compact) { /* length + 1, 0 = absent */
+        tidal__enc_uv(x, id == UINT32_MAX ? 0 : (uint64_t)db->strs[id].len + 1);
+        if (id != UINT32_MAX) tidal__enc_bytes(x, db->strs[id].s, db->strs[id].len);
+        return;
+    }
     if (id == UINT32_MAX) {
         tidal__enc_u64(x, UINT64_MAX);
         return;
@@ -4674,25 +4777,40 @@ static int tidal__str_cmp(const tidal_db *db, uint32_t a, uint32_t b) {
     return x->len < y->len ? -1 : x->len > y->len;
 }
 
-static void tidal__enc_sig(tidal__enc *x, const tidal__sig *g) {
+/* Where a compact aggregate's epoch deltas start: the epoch of its newest event. */
+static int64_t tidal__epoch_ref(const tidal__sigdef *def, int64_t t_max) {
+    return def->permanent ? 0 : tidal__floor_div(t_max, def->epoch_ns);
+}
+
+/* Canonical: every field as it is. Compact: counts as varints, weight sums relative to
+   count * 1.0, t_max relative to the previous time, epochs relative to t_max's epoch and
+   then to each other, bucket keys relative to t_max's bucket (the newest) and then to
+   each other, bucket weights relative to count * 1.0. */
+static void tidal__enc_sig(tidal__enc *x, const tidal__sig *g, const tidal__sigdef *def) {
+    static const tidal__fx zero = {0, 0};
+    uint64_t prev;
     uint32_t i;
     int l;
-    tidal__enc_u64(x, g->count_pos);
-    tidal__enc_u64(x, g->count_neg);
-    tidal__enc_fx(x, g->w_pos);
-    tidal__enc_fx(x, g->w_neg);
-    tidal__enc_u64(x, (uint64_t)g->t_max);
-    tidal__enc_u64(x, g->n_epochs);
+    tidal__enc_uv(x, g->count_pos);
+    tidal__enc_uv(x, g->count_neg);
+    tidal__enc_fxd(x, g->w_pos, tidal__fx_units(g->count_pos, 0));
+    tidal__enc_fxd(x, g->w_neg, tidal__fx_units(g->count_neg, 1));
+    tidal__enc_time(x, g->t_max);
+    tidal__enc_uv(x, g->n_epochs);
+    prev = (uint64_t)tidal__epoch_ref(def, g->t_max);
     for (i = 0; i < g->n_epochs; i++) {
-        tidal__enc_u64(x, (uint64_t)g->epochs[i].e);
-        tidal__enc_fx(x, g->epochs[i].acc);
+        tidal__enc_sv(x, (uint64_t)g->epochs[i].e, prev);
+        tidal__enc_fxd(x, g->epochs[i].acc, zero);
+        prev = (uint64_t)g->epochs[i].e;
     }
     for (l = 0; l < TIDAL__LVLS; l++) {
-        tidal__enc_u64(x, g->lvl[l].n);
+        tidal__enc_uv(x, g->lvl[l].n);
+        prev = (uint64_t)tidal__floor_div(g->t_max, tidal__lvl_ns[l]);
         for (i = 0; i < g->lvl[l].n; i++) {
-            tidal__enc_u64(x, (uint64_t)g->lvl[l].b[i].key);
-            tidal__enc_u64(x, g->lvl[l].b[i].count);
-            tidal__enc_fx(x, g->lvl[l].b[i].w);
+            tidal__enc_sv(x, (uint64_t)g->lvl[l].b[i].key, prev);
+            tidal__enc_uv(x, g->lvl[l].b[i].count);
+            tidal__enc_fxd(x, g->lvl[l].b[i].w, tidal__fx_units(g->lvl[l].b[i].count, 0));
+            prev = (uint64_t)g->lvl[l].b[i].key;
         }
     }
 }
@@ -4722,30 +4840,42 @@ static void tidal__sort_csigs(const tidal_db *db, tidal__csig *a, uint32_t n) {
     }
 }
 
+/* Tag ids (origin, sequence), each relative to the one before (compact). */
+static void tidal__enc_idvec(tidal__enc *x, const tidal__idvec *v) {
+    uint64_t hi = 0, lo = 0;
+    uint32_t j;
+    tidal__enc_uv(x, v->n);
+    for (j = 0; j < v->n; j++) {
+        tidal__enc_sv(x, v->v[j].hi, hi);
+        tidal__enc_sv(x, v->v[j].lo, hi == v->v[j].hi ? lo : 0);
+        hi = v->v[j].hi;
+        lo = v->v[j].lo;
+    }
+}
+
+/* A user's negatives and seen set, behind the count of negatives (compact: count + 1, as
+   0 marks "no user" there). */
 static void tidal__enc_user(tidal__enc *x, tidal__user *u, uint64_t *seen) {
-    uint32_t i, j, n = 0;
-    tidal__enc_u64(x, u->n_negs);
+    uint32_t i, n = 0;
+    uint64_t prev = 0;
+    tidal__enc_uv(x, (uint64_t)u->n_negs + (x->compact != 0));
     for (i = 0; i < u->n_negs; i++) {
         const tidal__neg *g = &u->negs[i];
-        tidal__enc_u64(x, g->kind);
-        tidal__enc_u64(x, g->target);
-        tidal__enc_u64(x, g->adds.n);
-        for (j = 0; j < g->adds.n; j++) {
-            tidal__enc_u64(x, g->adds.v[j].hi);
-            tidal__enc_u64(x, g->adds.v[j].lo);
-        }
-        tidal__enc_u64(x, g->tombs.n);
-        for (j = 0; j < g->tombs.n; j++) {
-            tidal__enc_u64(x, g->tombs.v[j].hi);
-            tidal__enc_u64(x, g->tombs.v[j].lo);
-        }
+        tidal__enc_uv(x, g->kind);
+        tidal__enc_sv(x, g->target, prev);
+        prev = g->target;
+        tidal__enc_idvec(x, &g->adds);
+        tidal__enc_idvec(x, &g->tombs);
     }
-    tidal__enc_u64(x, u->seen.n);
+    tidal__enc_uv(x, u->seen.n);
     if (!u->seen.n) return;
     for (i = 0; i < u->seen.cap; i++)
         if (u->seen.slot[i]) seen[n++] = u->seen.slot[i];
     qsort(seen, n, sizeof *seen, tidal__u64_cmp);
-    for (i = 0; i < n; i++) tidal__enc_u64(x, seen[i]);
+    for (i = 0, prev = 0; i < n; i++) {
+        tidal__enc_sv(x, seen[i], prev);
+        prev = seen[i];
+    }
 }
 
 static int tidal__sig_empty(const tidal__sig *g) {
@@ -4765,52 +4895,59 @@ static int tidal__ent_empty(const tidal_db *db, const tidal__entity *e) {
     return !e->user || (!e->user->n_negs && !e->user->seen.n);
 }
 
-static void tidal__enc_entity(tidal__enc *x, tidal_db *db, tidal__entity *e, uint64_t *seen) {
+/* One entity; prev is the id of the one before it in the tenant (compact: ids are deltas).
+   The signal list ends with UINT64_MAX (compact: types are written + 1, and 0 ends it);
+   "no user" is UINT64_MAX (compact: 0). */
+static void tidal__enc_entity(tidal__enc *x, tidal_db *db, tidal__entity *e, uint64_t *seen,
+                              tidal_id prev) {
     uint32_t i, n = 0;
-    tidal__enc_u64(x, e->id);
+    tidal__enc_sv(x, e->id, prev);
     tidal__sort_attrs(db, e->attrs, e->n_attrs);
-    tidal__enc_u64(x, e->n_attrs);
+    tidal__enc_uv(x, e->n_attrs);
     for (i = 0; i < e->n_attrs; i++) {
         tidal__enc_str(x, db, e->attrs[i].key);
         tidal__enc_str(x, db, e->attrs[i].value);
-        tidal__enc_u64(x, (uint64_t)e->attrs[i].hlc.wall_ns);
-        tidal__enc_u64(x, (uint64_t)e->attrs[i].hlc.logical << 32 | e->attrs[i].hlc.node);
+        tidal__enc_time(x, e->attrs[i].hlc.wall_ns);
+        tidal__enc_uv(x, (uint64_t)e->attrs[i].hlc.logical << 32 | e->attrs[i].hlc.node);
     }
     for (i = 0; e->sigs && i < db->n_sig; i++) {
         if (tidal__sig_empty(e->sigs[i])) continue;
-        tidal__enc_u64(x, i);
-        tidal__enc_sig(x, e->sigs[i]);
+        tidal__enc_uv(x, (uint64_t)i + (x->compact != 0));
+        tidal__enc_sig(x, e->sigs[i], &db->sig[i]);
     }
-    tidal__enc_u64(x, UINT64_MAX);
+    tidal__enc_uv(x, x->compact ? 0 : UINT64_MAX);
     tidal__sort_csigs(db, e->csigs, e->n_csigs);
     for (i = 0; i < e->n_csigs; i++) n += !tidal__sig_empty(e->csigs[i].sig);
-    tidal__enc_u64(x, n);
+    tidal__enc_uv(x, n);
     for (i = 0; i < e->n_csigs; i++) {
         if (tidal__sig_empty(e->csigs[i].sig)) continue;
-        tidal__enc_u64(x, (uint64_t)e->csigs[i].type << 32 | e->csigs[i].ckey);
+        tidal__enc_uv(x, (uint64_t)e->csigs[i].type << 32 | e->csigs[i].ckey);
         tidal__enc_str(x, db, e->csigs[i].cval);
-        tidal__enc_sig(x, e->csigs[i].sig);
+        tidal__enc_sig(x, e->csigs[i].sig, &db->sig[e->csigs[i].type]);
     }
     if (e->user && (e->user->n_negs || e->user->seen.n)) tidal__enc_user(x, e->user, seen);
-    else tidal__enc_u64(x, UINT64_MAX);
+    else tidal__enc_uv(x, x->compact ? 0 : UINT64_MAX);
 }
 
-static void tidal__enc_session(tidal__enc *x, const tidal_db *db, const tidal__session *s) {
+static void tidal__enc_session(tidal__enc *x, const tidal_db *db, const tidal__session *s,
+                               tidal_id prev) {
     uint32_t i;
-    tidal__enc_u64(x, s->id);
-    tidal__enc_u64(x, s->user);
-    tidal__enc_u64(x, (uint64_t)s->start_ns);
-    tidal__enc_u64(x, (uint64_t)s->ttl_ns);
-    tidal__enc_u64(x, (uint64_t)s->ended << 1 | (uint64_t)(s->has_start != 0));
-    tidal__enc_u64(x, s->hwm);
-    tidal__enc_u64(x, s->n_j);
+    uint64_t seq = 0;
+    tidal__enc_sv(x, s->id, prev);
+    tidal__enc_uv(x, s->user);
+    tidal__enc_time(x, s->start_ns);
+    tidal__enc_uv(x, (uint64_t)s->ttl_ns);
+    tidal__enc_uv(x, (uint64_t)s->ended << 1 | (uint64_t)(s->has_start != 0));
+    tidal__enc_uv(x, s->hwm);
+    tidal__enc_uv(x, s->n_j);
     for (i = 0; i < s->n_j; i++) {
         const tidal__jentry *j = &s->j[i];
-        tidal__enc_u64(x, j->seq);
-        tidal__enc_u64(x, (uint64_t)j->kind << 32 | j->type);
-        tidal__enc_u64(x, j->item);
+        tidal__enc_sv(x, j->seq, seq);
+        seq = j->seq;
+        tidal__enc_uv(x, (uint64_t)j->kind << 32 | j->type);
+        tidal__enc_uv(x, j->item);
         tidal__enc_f64(x, j->weight);
-        tidal__enc_u64(x, (uint64_t)j->time_ns);
+        tidal__enc_time(x, j->time_ns);
         if (j->kind == TIDAL_SESSION_NOTE) tidal__enc_str(x, db, j->note);
     }
 }
@@ -4834,15 +4971,16 @@ static int tidal__sortkey_cmp(const void *a, const void *b) {
 static void tidal__enc_tenant(tidal__enc *x, tidal_db *db, uint32_t tenant,
                               tidal__sortkey *tmp, uint64_t *seen) {
     uint32_t i, n = 0;
-    tidal__enc_u64(x, tenant);
+    tidal__enc_uv(x, tenant);
     for (i = 0; i < db->n_ents; i++)
         if (db->ents[i].tenant == tenant && !tidal__ent_empty(db, &db->ents[i])) {
             tmp[n].key = db->ents[i].id;
             tmp[n++].idx = i;
         }
     qsort(tmp, n, sizeof *tmp, tidal__sortkey_cmp);
-    tidal__enc_u64(x, n);
-    for (i = 0; i < n; i++) tidal__enc_entity(x, db, &db->ents[tmp[i].idx], seen);
+    tidal__enc_uv(x, n);
+    for (i = 0; i < n; i++)
+        tidal__enc_entity(x, db, &db->ents[tmp[i].idx], seen, i ? tmp[i - 1].key : 0);
     n = 0;
     for (i = 0; i < db->n_sess; i++)
         if (db->sess[i].tenant == tenant && !tidal__sess_empty(&db->sess[i])) {
@@ -4850,8 +4988,9 @@ static void tidal__enc_tenant(tidal__enc *x, tidal_db *db, uint32_t tenant,
             tmp[n++].idx = i;
         }
     qsort(tmp, n, sizeof *tmp, tidal__sortkey_cmp);
-    tidal__enc_u64(x, n);
-    for (i = 0; i < n; i++) tidal__enc_session(x, db, &db->sess[tmp[i].idx]);
+    tidal__enc_uv(x, n);
+    for (i = 0; i < n; i++)
+        tidal__enc_session(x, db, &db->sess[tmp[i].idx], i ? tmp[i - 1].key : 0);
 }
 
 /* Tenants with content in entities or sessions, ascending, into tids; returns the count. */
@@ -5052,6 +5191,11 @@ static tidal_result tidal__commit(tidal_db *db) {
         uint64_t first = db->next_lsn - db->batch_count;
         if (db->n_segs >= TIDAL_SEGMENTS_MAX || !TIDAL__GROW(db, db->segs, db->cap_segs, db->n_segs + 1))
             return tidal__err(db, TIDAL_ERR_LIMIT, "too many log segments; snapshot to truncate");
+        /* A sealed segment is synced even without per-batch syncs: a snapshot may rely on
+           it (>>recovery refuses a log that ends below its snapshot). */
+        if (db->seg && db->fsync_policy == TIDAL_FSYNC_NONE &&
+            (r = env->file_sync(env->user, db->seg)) != TIDAL_OK)
+            goto fail;
         if (db->seg) env->file_close(env->user, db->seg);
         db->seg = NULL;
         tidal__seg_name(db, first, "log", name, sizeof name);
@@ -5100,6 +5244,7 @@ static tidal_result tidal__commit(tidal_db *db) {
     }
     if (r != TIDAL_OK) goto fail;
     db->seg_size += len;
+    db->log_since_snap += len;
     db->durable_lsn = h.last_lsn;
     db->stats.wal_batches++;
     db->stats.wal_bytes += len;
@@ -5273,7 +5418,9 @@ static const char *tidal__batch_replay(tidal_db *db, const uint8_t *p, size_t av
     if (!why && h.schema_fp != db->schema_fp) why = tidal__schema_mismatch;
     if (!why && db->incarnation && h.incarnation != db->incarnation) why = "incarnation changed";
     if (!why && h.first_lsn != expect_lsn) why = "lsn out of sequence";
-    if (!why) *r = tidal__batch_events(db, p + TIDAL__WAL_HDR, &h, 0, &why);
+    /* A batch the snapshot covers is not applied: its checksum is all that is checked. */
+    if (!why && h.last_lsn > db->stats.snapshot_lsn)
+        *r = tidal__batch_events(db, p + TIDAL__WAL_HDR, &h, 0, &why);
     if (why) return why;
     if (*r != TIDAL_OK) return NULL;
     db->incarnation = h.incarnation;
@@ -5284,7 +5431,10 @@ static const char *tidal__batch_replay(tidal_db *db, const uint8_t *p, size_t av
         db->leader_pos = 0;
     }
     if (h.source_lsn && h.epoch == db->pos_epoch && h.source_lsn > db->leader_pos) db->leader_pos = h.source_lsn;
-    if (h.last_lsn > db->stats.snapshot_lsn) *r = tidal__batch_events(db, p + TIDAL__WAL_HDR, &h, 1, &why);
+    if (h.last_lsn > db->stats.snapshot_lsn) {
+        *r = tidal__batch_events(db, p + TIDAL__WAL_HDR, &h, 1, &why);
+        db->log_since_snap += TIDAL__WAL_HDR + h.payload_len; /* counts toward the next one */
+    }
     if (tidal__hlc_cmp(h.hlc, db->hlc) > 0) db->hlc = h.hlc;
     *used = TIDAL__WAL_HDR + h.payload_len;
     return NULL;
@@ -5339,18 +5489,20 @@ static tidal_result tidal__replay_segment(tidal_db *db, const char *name, uint64
 }
 
 // >>snapshot
-// A snapshot is the canonical state encoding (the same bytes the digest hashes) followed by
-// the applied-event index (per-origin high-water marks and the key-derived ids still in
+// A snapshot is the state in the digest's field order (format 3: its canonical bytes;
+// format 4, written now: the compact form of the same fields, see tidal__enc_uv) followed
+// by the applied-event index (per-origin high-water marks and the key-derived ids still in
 // their window), behind a checksummed header. It is written to a temp file, synced,
-// renamed, and the directory synced; the decoder validates every count, order and range
-// before it builds anything, and a failed load leaves an empty state.
+// renamed, and the directory synced; the decoder (both formats) validates every count,
+// order, range and varint before it builds anything, names what failed and at which
+// offset, and a failed load leaves an empty state. Automatic snapshots: tidal__snap_auto.
 
 #define TIDAL__SNAP_HDR 96
 
 /* Snapshot header (little-endian): magic u32, version u16, header bytes u16, node u32,
    incarnation u32, lsn u64, body bytes u64, schema fingerprint u64, hlc wall i64, hlc
    logical u32, hlc node u32, BLAKE3 u8[32] of body || header-with-zeroed-checksum, 8 zero
-   bytes. 96 bytes. */
+   bytes. 96 bytes. Version 3: canonical body; 4: compact body (same header). */
 typedef struct tidal__snap_hdr {
     uint32_t magic, version, node, incarnation;
     uint64_t lsn, body_len, schema_fp;
@@ -5420,18 +5572,18 @@ static tidal_result tidal__enc_index(tidal__enc *x, tidal_db *db) {
     if (!tmp) return TIDAL_ERR_NOMEM;
     for (i = 0; i < db->n_origins; i++) tmp[i] = db->origins[i].origin;
     qsort(tmp, db->n_origins, sizeof *tmp, tidal__u64_cmp);
-    tidal__enc_u64(x, db->n_origins);
-    for (i = 0; i < db->n_origins; i++) {
+    tidal__enc_uv(x, db->n_origins);
+    for (i = 0; i < db->n_origins; i++) { /* compact: origins and marks as deltas */
         const tidal__origin *o = tidal__origin_find(db, tmp[i]);
         uint64_t *above = tmp + db->n_origins;
         TIDAL_ASSERT(o != NULL);
-        tidal__enc_u64(x, o->origin);
-        tidal__enc_u64(x, o->hwm);
+        tidal__enc_sv(x, o->origin, i ? tmp[i - 1] : 0);
+        tidal__enc_uv(x, o->hwm);
         for (j = 0, n = 0; j < o->above.cap; j++)
             if (o->above.slot[j]) above[n++] = o->above.slot[j];
         qsort(above, n, sizeof *above, tidal__u64_cmp);
-        tidal__enc_u64(x, n);
-        for (j = 0; j < n; j++) tidal__enc_u64(x, above[j]);
+        tidal__enc_uv(x, n);
+        for (j = 0; j < n; j++) tidal__enc_sv(x, above[j], j ? above[j - 1] : o->hwm);
     }
     for (i = 0, n = 0; i < db->idem_map.cap; i++) {
         uint32_t v = db->idem_map.s[i].v;
@@ -5442,23 +5594,27 @@ static tidal_result tidal__enc_index(tidal__enc *x, tidal_db *db) {
         n++;
     }
     qsort(tmp, n, 3 * sizeof *tmp, tidal__idem_entry_cmp);
-    tidal__enc_u64(x, n);
-    for (i = 0; i < 3 * n; i++) tidal__enc_u64(x, tmp[i]);
+    tidal__enc_uv(x, n);
+    for (i = 0; i < n; i++) { /* key ids are hashes: 8 bytes in either format */
+        tidal__enc_u64(x, tmp[3 * i]);
+        tidal__enc_u64(x, tmp[3 * i + 1]);
+        tidal__enc_time(x, (int64_t)tmp[3 * i + 2]);
+    }
     if ((x->file || x->to_mem) && !x->index_only) { /* snapshots only: install generations, */
-        tidal__enc_u64(x, db->n_tgen);     /* sorted by tenant (kept so) */
+        tidal__enc_uv(x, db->n_tgen);     /* sorted by tenant (kept so) */
         for (i = 0; i < db->n_tgen; i++) {
-            tidal__enc_u64(x, (uint64_t)db->tgen[i].tenant << 32 | db->tgen[i].complete);
-            tidal__enc_u64(x, db->tgen[i].gen);
+            tidal__enc_uv(x, (uint64_t)db->tgen[i].tenant << 32 | db->tgen[i].complete);
+            tidal__enc_uv(x, db->tgen[i].gen);
         }
     }
     if ((x->file || x->to_mem) && !x->index_only) { /* snapshots only, not the digest: replication position, */
-        tidal__enc_u64(x, db->epoch); /* and the counters of what the state folded */
-        tidal__enc_u64(x, db->log_epoch); /* the newest epoch in the log and how far into */
-        tidal__enc_u64(x, db->log_pos);   /* its leader's log ours goes: what votes compare */
-        tidal__enc_u64(x, db->pos_epoch);
-        tidal__enc_u64(x, db->leader_pos);
-        tidal__enc_u64(x, db->stats.events_applied);
-        tidal__enc_u64(x, db->stats.events_internal);
+        tidal__enc_uv(x, db->epoch); /* and the counters of what the state folded */
+        tidal__enc_uv(x, db->log_epoch); /* the newest epoch in the log and how far into */
+        tidal__enc_uv(x, db->log_pos);   /* its leader's log ours goes: what votes compare */
+        tidal__enc_uv(x, db->pos_epoch);
+        tidal__enc_uv(x, db->leader_pos);
+        tidal__enc_uv(x, db->stats.events_applied);
+        tidal__enc_uv(x, db->stats.events_internal);
     }
     tidal__free(db, tmp, sizeof(uint64_t) * cap);
     return TIDAL_OK;
@@ -5470,17 +5626,122 @@ typedef struct tidal__sd {
     tidal_db *db;
     tidal__rd r;
     const char *why;
+    size_t at;      /* body offset where why was found */
+    int compact;    /* snapshot format 4 (see tidal__enc_uv); 0 = canonical */
+    int64_t t_prev; /* compact: the last time read */
 } tidal__sd;
 
 static int tidal__sd_fail(tidal__sd *d, const char *why) {
-    if (!d->why) d->why = why;
+    if (!d->why) {
+        d->why = why;
+        d->at = d->r.pos;
+    }
     return 0;
+}
+
+/* Whether n more items of canon bytes each (in the canonical encoding) can still be in
+   the body: bounds a count before anything is allocated for it. A compact item takes at
+   least a byte per canonical word. */
+static int tidal__sd_room(const tidal__sd *d, uint64_t n, uint32_t canon) {
+    uint32_t per = d->compact ? (canon >= 16 ? canon / 8 : 1) : canon;
+    TIDAL_ASSERT(d->r.pos <= d->r.n && canon > 0);
+    return n <= (d->r.n - d->r.pos) / per;
+}
+
+/* The compact primitives' readers (see tidal__enc_uv); canonical mode reads the u64 (or
+   fx). A varint longer than it must be (a last byte of 0) or than its type is refused,
+   so every value has one encoding. A malformed value fails the decode with its offset. */
+static uint64_t tidal__sd_uv(tidal__sd *d) {
+    uint64_t v = 0;
+    uint32_t i;
+    if (!d->compact) return tidal__rd_u64(&d->r);
+    for (i = 0; i < 10 && !d->r.bad && d->r.pos < d->r.n; i++) {
+        uint8_t b = d->r.p[d->r.pos++];
+        if ((i == 9 && b > 1) || (i > 0 && b == 0)) {
+            tidal__sd_fail(d, "bad varint"); /* overlong, or beyond 64 bits */
+            break;
+        }
+        v |= (uint64_t)(b & 0x7F) << (7 * i);
+        if (!(b & 0x80)) return v;
+    }
+    d->r.bad = 1; /* else truncated: the caller names what was cut */
+    return 0;
+}
+static uint64_t tidal__sd_sv(tidal__sd *d, uint64_t base) {
+    if (!d->compact) return tidal__rd_u64(&d->r);
+    return base + tidal__unzz(tidal__sd_uv(d));
+}
+static int64_t tidal__sd_time(tidal__sd *d) {
+    int64_t t = (int64_t)tidal__sd_sv(d, (uint64_t)d->t_prev);
+    d->t_prev = t;
+    return t;
+}
+static tidal__fx tidal__sd_fx(tidal__sd *d) {
+    tidal__fx f;
+    f.lo = tidal__rd_u64(&d->r);
+    f.hi = tidal__rd_u64(&d->r);
+    return f;
+}
+/* Bits of m (0 for 0). */
+static uint32_t tidal__fx_bits(tidal__fx m) {
+    uint32_t n = 0;
+    while (m.hi || m.lo) {
+        m.lo = m.lo >> 1 | m.hi << 63;
+        m.hi >>= 1;
+        n++;
+    }
+    return n;
+}
+static tidal__fx tidal__sd_fxd(tidal__sd *d, tidal__fx base) {
+    tidal__fx m = {0, 0}, z = {0, 0};
+    uint32_t i, tz, sign, bits;
+    uint8_t b = 0x80;
+    if (!d->compact) return tidal__sd_fx(d);
+    for (i = 0; i < 19 && (b & 0x80) && !d->r.bad && d->r.pos < d->r.n; i++) {
+        uint64_t pay;
+        uint32_t sh = 7 * i;
+        b = d->r.p[d->r.pos++];
+        pay = b & 0x7F;
+        if ((i > 0 && b == 0) || (i == 18 && pay > 3)) { /* overlong, or beyond 128 bits */
+            tidal__sd_fail(d, "bad fixed-point value");
+            b = 0x80;
+            break;
+        }
+        if (sh < 64) {
+            m.lo |= pay << sh;
+            if (sh > 57) m.hi |= pay >> (64 - sh);
+        } else {
+            m.hi |= pay << (sh - 64);
+        }
+    }
+    if ((b & 0x80) && i == 19) tidal__sd_fail(d, "bad fixed-point value"); /* 19 bytes, unended */
+    if (b & 0x80) { /* truncated or malformed (named above) */
+        d->r.bad = 1;
+        return z;
+    }
+    if (!m.lo && !m.hi) return base;
+    b = (uint8_t)tidal__rd_le(&d->r, 1);
+    tz = (uint32_t)b >> 1;
+    sign = b & 1u;
+    bits = tidal__fx_bits(m);
+    if (d->r.bad) return z;
+    if (!(m.lo & 1) || bits + tz > 128 || (bits + tz == 128 && !(sign && bits == 1))) {
+        tidal__sd_fail(d, "bad fixed-point value");
+        d->r.bad = 1;
+        return z;
+    }
+    for (i = 0; i < tz; i++) {
+        m.hi = m.hi << 1 | m.lo >> 63;
+        m.lo <<= 1;
+    }
+    return tidal__fx_add(base, sign ? tidal__fx_sub(z, m) : m);
 }
 
 /* A length-prefixed string: interned; UINT32_MAX + *is_null for the absent marker. */
 static int tidal__sd_str(tidal__sd *d, uint32_t max, uint32_t *id, int allow_null) {
-    uint64_t len = tidal__rd_u64(&d->r);
+    uint64_t len = tidal__sd_uv(d);
     const char *s;
+    if (d->compact && !d->r.bad) len = len ? len - 1 : UINT64_MAX; /* length + 1; 0 = absent */
     if (allow_null && len == UINT64_MAX && !d->r.bad) {
         *id = UINT32_MAX;
         return 1;
@@ -5492,29 +5753,25 @@ static int tidal__sd_str(tidal__sd *d, uint32_t max, uint32_t *id, int allow_nul
     return *id != UINT32_MAX ? 1 : tidal__sd_fail(d, "out of memory");
 }
 
-static tidal__fx tidal__sd_fx(tidal__sd *d) {
-    tidal__fx f;
-    f.lo = tidal__rd_u64(&d->r);
-    f.hi = tidal__rd_u64(&d->r);
-    return f;
-}
-
 static int tidal__sd_sig(tidal__sd *d, tidal__sig *g, const tidal__sigdef *def) {
-    uint64_t n;
+    static const tidal__fx zero = {0, 0};
+    uint64_t n, prev;
     uint32_t i;
     int l;
-    g->count_pos = tidal__rd_u64(&d->r);
-    g->count_neg = tidal__rd_u64(&d->r);
-    g->w_pos = tidal__sd_fx(d);
-    g->w_neg = tidal__sd_fx(d);
-    g->t_max = (int64_t)tidal__rd_u64(&d->r);
-    n = tidal__rd_u64(&d->r);
+    g->count_pos = tidal__sd_uv(d);
+    g->count_neg = tidal__sd_uv(d);
+    g->w_pos = tidal__sd_fxd(d, tidal__fx_units(g->count_pos, 0));
+    g->w_neg = tidal__sd_fxd(d, tidal__fx_units(g->count_neg, 1));
+    g->t_max = tidal__sd_time(d);
+    n = tidal__sd_uv(d);
     if (d->r.bad || n == 0 || n > TIDAL__EPOCHS_KEPT || g->count_pos + g->count_neg == 0)
         return tidal__sd_fail(d, "bad aggregate");
-    if (!TIDAL__GROW(d->db, g->epochs, g->cap_epochs, (uint32_t)n + 1)) return tidal__sd_fail(d, "out of memory");
+    if (!TIDAL__GROW(d->db, g->epochs, g->cap_epochs, (uint32_t)n)) return tidal__sd_fail(d, "out of memory");
+    prev = (uint64_t)tidal__epoch_ref(def, g->t_max);
     for (i = 0; i < n; i++) {
-        g->epochs[i].e = (int64_t)tidal__rd_u64(&d->r);
-        g->epochs[i].acc = tidal__sd_fx(d);
+        g->epochs[i].e = (int64_t)tidal__sd_sv(d, prev);
+        g->epochs[i].acc = tidal__sd_fxd(d, zero);
+        prev = (uint64_t)g->epochs[i].e;
         if (i && g->epochs[i].e <= g->epochs[i - 1].e) return tidal__sd_fail(d, "epochs out of order");
         /* e * epoch_ns is a time: within a quarter of the int64 range, like any event's */
         if (def->permanent ? g->epochs[i].e != 0
@@ -5526,13 +5783,15 @@ static int tidal__sd_sig(tidal__sd *d, tidal__sig *g, const tidal__sigdef *def) 
         return tidal__sd_fail(d, "epoch out of range");
     for (l = 0; l < TIDAL__LVLS; l++) {
         tidal__bvec *v = &g->lvl[l];
-        n = tidal__rd_u64(&d->r);
+        n = tidal__sd_uv(d);
         if (d->r.bad || n > (uint64_t)tidal__lvl_keep(def->windows, l)) return tidal__sd_fail(d, "bad bucket count");
-        if (n && !TIDAL__GROW(d->db, v->b, v->cap, (uint32_t)n + 1)) return tidal__sd_fail(d, "out of memory");
+        if (n && !TIDAL__GROW(d->db, v->b, v->cap, (uint32_t)n)) return tidal__sd_fail(d, "out of memory");
+        prev = (uint64_t)tidal__floor_div(g->t_max, tidal__lvl_ns[l]);
         for (i = 0; i < n; i++) {
-            v->b[i].key = (int64_t)tidal__rd_u64(&d->r);
-            v->b[i].count = tidal__rd_u64(&d->r);
-            v->b[i].w = tidal__sd_fx(d);
+            v->b[i].key = (int64_t)tidal__sd_sv(d, prev);
+            v->b[i].count = tidal__sd_uv(d);
+            v->b[i].w = tidal__sd_fxd(d, tidal__fx_units(v->b[i].count, 0));
+            prev = (uint64_t)v->b[i].key;
             if (i && v->b[i].key <= v->b[i - 1].key) return tidal__sd_fail(d, "buckets out of order");
         }
         v->n = (uint32_t)n;
@@ -5540,8 +5799,37 @@ static int tidal__sd_sig(tidal__sd *d, tidal__sig *g, const tidal__sigdef *def) 
     return d->r.bad ? tidal__sd_fail(d, "truncated aggregate") : 1;
 }
 
+/* tidal__sig_for without its reserve: a decoded aggregate's arrays are then allocated
+   once at their decoded size (the reserve would allocate them first, and each would be
+   reallocated: four frees per aggregate, which made loading no faster than replaying).
+   Every later fold still reserves through tidal__sig_for. */
+static tidal__sig *tidal__sd_sig_make(tidal_db *db, tidal__entity *e, uint32_t type, int cohort,
+                                      uint32_t ckey, uint32_t cval) {
+    uint32_t ent = tidal__ent_index(db, e), lb;
+    tidal__sig *g;
+    tidal__csig *c;
+    TIDAL_ASSERT(e->sigs && type < db->n_sig);
+    if (!cohort) {
+        if (e->sigs[type]) return e->sigs[type];
+        lb = tidal__lb_make(db, e->tenant, type, 0, 0);
+        if (lb == UINT32_MAX || !(g = tidal__sig_new(db, ent, lb))) return NULL;
+        return e->sigs[type] = g;
+    }
+    TIDAL_ASSERT(!tidal__csig_find(e, type, ckey, cval));
+    if (e->n_csigs >= TIDAL_COHORT_SIGS_MAX || !TIDAL__GROW(db, e->csigs, e->cap_csigs, e->n_csigs + 1))
+        return NULL;
+    lb = tidal__lb_make(db, e->tenant, type, ckey + 1, cval);
+    if (lb == UINT32_MAX || !(g = tidal__sig_new(db, ent, lb))) return NULL;
+    c = &e->csigs[e->n_csigs++];
+    c->type = type;
+    c->ckey = ckey;
+    c->cval = cval;
+    c->sig = g;
+    return g;
+}
+
 static int tidal__sd_attrs(tidal__sd *d, tidal__entity *e) {
-    uint64_t n = tidal__rd_u64(&d->r), i;
+    uint64_t n = tidal__sd_uv(d), i;
     if (d->r.bad || n > TIDAL_ATTRS_MAX * 4) return tidal__sd_fail(d, "bad attribute count");
     if (n && !TIDAL__GROW(d->db, e->attrs, e->cap_attrs, (uint32_t)n)) return tidal__sd_fail(d, "out of memory");
     for (i = 0; i < n; i++) {
@@ -5551,8 +5839,8 @@ static int tidal__sd_attrs(tidal__sd *d, tidal__entity *e) {
             return 0;
         if (!tidal__name_bytes_ok(d->db->strs[a->key].s, d->db->strs[a->key].len)) return tidal__sd_fail(d, "bad attribute key");
         if (i && tidal__str_cmp(d->db, e->attrs[i - 1].key, a->key) >= 0) return tidal__sd_fail(d, "attributes out of order");
-        a->hlc.wall_ns = (int64_t)tidal__rd_u64(&d->r);
-        lw = tidal__rd_u64(&d->r);
+        a->hlc.wall_ns = tidal__sd_time(d);
+        lw = tidal__sd_uv(d);
         a->hlc.logical = (uint32_t)(lw >> 32);
         a->hlc.node = (uint32_t)lw;
         e->n_attrs = (uint32_t)i + 1;
@@ -5567,26 +5855,28 @@ static int tidal__sd_sigs(tidal__sd *d, tidal__entity *e) {
     uint64_t t, n, i, prev = 0;
     for (;;) {
         tidal__sig *g;
-        t = tidal__rd_u64(&d->r);
+        t = tidal__sd_uv(d);
         if (d->r.bad) return tidal__sd_fail(d, "truncated entity");
-        if (t == UINT64_MAX) break;
+        if (t == (d->compact ? 0 : UINT64_MAX)) break;
+        t -= d->compact != 0; /* compact: type + 1 */
         if (t >= db->n_sig || (e->sigs && t < prev)) return tidal__sd_fail(d, "bad signal type");
         prev = t + 1;
-        if (!tidal__ent_make_sigs(db, e) || !(g = tidal__sig_for(db, e, (uint32_t)t, 0, 0, 0)))
+        if (!tidal__ent_make_sigs(db, e) || !(g = tidal__sd_sig_make(db, e, (uint32_t)t, 0, 0, 0)))
             return tidal__sd_fail(d, "out of memory");
         if (!tidal__sd_sig(d, g, &db->sig[t])) return 0;
         tidal__lb_update(db, g);
     }
-    n = tidal__rd_u64(&d->r);
+    n = tidal__sd_uv(d);
     if (d->r.bad || n > TIDAL_COHORT_SIGS_MAX) return tidal__sd_fail(d, "bad cohort count");
     for (i = 0; i < n; i++) {
-        uint64_t tk = tidal__rd_u64(&d->r);
+        uint64_t tk = tidal__sd_uv(d);
         uint32_t type = (uint32_t)(tk >> 32), ckey = (uint32_t)tk, cval;
         tidal__sig *g;
-        if (type >= db->n_sig || ckey >= db->n_ckey) return tidal__sd_fail(d, "bad cohort aggregate");
+        if (d->r.bad || type >= db->n_sig || ckey >= db->n_ckey)
+            return tidal__sd_fail(d, "bad cohort aggregate");
         if (!tidal__sd_str(d, TIDAL_VALUE_MAX, &cval, 0)) return 0;
         if (tidal__csig_find(e, type, ckey, cval)) return tidal__sd_fail(d, "repeated cohort aggregate");
-        if (!tidal__ent_make_sigs(db, e) || !(g = tidal__sig_for(db, e, type, 1, ckey, cval)))
+        if (!tidal__ent_make_sigs(db, e) || !(g = tidal__sd_sig_make(db, e, type, 1, ckey, cval)))
             return tidal__sd_fail(d, "out of memory");
         if (!tidal__sd_sig(d, g, &db->sig[type])) return 0;
         tidal__lb_update(db, g);
@@ -5595,12 +5885,15 @@ static int tidal__sd_sigs(tidal__sd *d, tidal__entity *e) {
 }
 
 static int tidal__sd_idvec(tidal__sd *d, tidal__idvec *v) {
-    uint64_t n = tidal__rd_u64(&d->r), i;
-    if (d->r.bad || n > (d->r.n - d->r.pos) / 16) return tidal__sd_fail(d, "bad tag count");
+    uint64_t n = tidal__sd_uv(d), i, hi = 0, lo = 0;
+    if (d->r.bad || !tidal__sd_room(d, n, 16)) return tidal__sd_fail(d, "bad tag count");
     if (n && !TIDAL__GROW(d->db, v->v, v->cap, (uint32_t)n)) return tidal__sd_fail(d, "out of memory");
     for (i = 0; i < n; i++) {
-        v->v[i].hi = tidal__rd_u64(&d->r);
-        v->v[i].lo = tidal__rd_u64(&d->r);
+        v->v[i].hi = tidal__sd_sv(d, hi);
+        v->v[i].lo = tidal__sd_sv(d, v->v[i].hi == hi ? lo : 0);
+        hi = v->v[i].hi;
+        lo = v->v[i].lo;
+        if (d->r.bad) return tidal__sd_fail(d, "truncated tags");
         if (i && tidal__id_cmp(v->v[i - 1], v->v[i]) >= 0) return tidal__sd_fail(d, "tags out of order");
     }
     v->n = (uint32_t)n;
@@ -5608,29 +5901,31 @@ static int tidal__sd_idvec(tidal__sd *d, tidal__idvec *v) {
 }
 
 static int tidal__sd_user(tidal__sd *d, tidal__entity *e) {
-    uint64_t n = tidal__rd_u64(&d->r), i, prev = 0;
+    uint64_t n = tidal__sd_uv(d), i, prev = 0;
     tidal__user *u;
     if (d->r.bad) return tidal__sd_fail(d, "truncated user");
-    if (n == UINT64_MAX) return 1;
+    if (n == (d->compact ? 0 : UINT64_MAX)) return 1;
+    n -= d->compact != 0; /* compact: count + 1 */
     if (n > TIDAL_NEGATIVES_MAX * 4) return tidal__sd_fail(d, "bad negative count");
     if (!(u = tidal__user_make(d->db, e))) return tidal__sd_fail(d, "out of memory");
     for (i = 0; i < n; i++) {
-        uint32_t kind = (uint32_t)tidal__rd_u64(&d->r);
-        tidal_id target = tidal__rd_u64(&d->r);
+        uint64_t kind = tidal__sd_uv(d);
+        tidal_id target = tidal__sd_sv(d, prev);
         tidal__neg *g;
-        if (kind < TIDAL_HIDE || kind > TIDAL_BLOCK || !target) return tidal__sd_fail(d, "bad negative");
-        if (u->n_negs && tidal__neg_cmp(u->negs[u->n_negs - 1].kind, u->negs[u->n_negs - 1].target, kind, target) >= 0)
+        prev = target;
+        if (d->r.bad || kind < TIDAL_HIDE || kind > TIDAL_BLOCK || !target) return tidal__sd_fail(d, "bad negative");
+        if (u->n_negs && tidal__neg_cmp(u->negs[u->n_negs - 1].kind, u->negs[u->n_negs - 1].target, (uint32_t)kind, target) >= 0)
             return tidal__sd_fail(d, "negatives out of order");
-        if (!(g = tidal__neg_make(d->db, u, kind, target))) return tidal__sd_fail(d, "out of memory");
+        if (!(g = tidal__neg_make(d->db, u, (uint32_t)kind, target))) return tidal__sd_fail(d, "out of memory");
         if (!tidal__sd_idvec(d, &g->adds) || !tidal__sd_idvec(d, &g->tombs)) return 0;
         if (!g->adds.n && !g->tombs.n) return tidal__sd_fail(d, "empty negative");
         u->n_live += g->adds.n > 0;
     }
-    n = tidal__rd_u64(&d->r);
-    if (d->r.bad || n > (d->r.n - d->r.pos) / 8) return tidal__sd_fail(d, "bad seen count");
-    for (i = 0; i < n; i++) {
-        uint64_t it = tidal__rd_u64(&d->r);
-        if (!it || (i && it <= prev)) return tidal__sd_fail(d, "seen out of order");
+    n = tidal__sd_uv(d);
+    if (d->r.bad || !tidal__sd_room(d, n, 8)) return tidal__sd_fail(d, "bad seen count");
+    for (i = 0, prev = 0; i < n; i++) {
+        uint64_t it = tidal__sd_sv(d, prev);
+        if (d->r.bad || !it || (i && it <= prev)) return tidal__sd_fail(d, "seen out of order");
         if (tidal__set_add(d->db, &u->seen, it) < 0) return tidal__sd_fail(d, "out of memory");
         prev = it;
     }
@@ -5639,19 +5934,19 @@ static int tidal__sd_user(tidal__sd *d, tidal__entity *e) {
 
 static int tidal__sd_session(tidal__sd *d, uint32_t tenant, tidal_id prev) {
     tidal_db *db = d->db;
-    tidal_id id = tidal__rd_u64(&d->r);
+    tidal_id id = tidal__sd_sv(d, prev);
     tidal__session *s;
-    uint64_t flags, n, i;
+    uint64_t flags, n, i, seq = 0;
     if (d->r.bad || !id || id <= prev) return tidal__sd_fail(d, "sessions out of order");
     if (!(s = tidal__sess_make(db, tenant, id))) return tidal__sd_fail(d, "out of memory");
-    s->user = tidal__rd_u64(&d->r);
-    s->start_ns = (int64_t)tidal__rd_u64(&d->r);
-    s->ttl_ns = (int64_t)tidal__rd_u64(&d->r);
-    flags = tidal__rd_u64(&d->r);
-    s->hwm = tidal__rd_u64(&d->r);
-    n = tidal__rd_u64(&d->r);
+    s->user = tidal__sd_uv(d);
+    s->start_ns = tidal__sd_time(d);
+    s->ttl_ns = (int64_t)tidal__sd_uv(d);
+    flags = tidal__sd_uv(d);
+    s->hwm = tidal__sd_uv(d);
+    n = tidal__sd_uv(d);
     if (d->r.bad || flags > 7 || s->ttl_ns < 0 || s->start_ns < 0 || s->ttl_ns > INT64_MAX - s->start_ns ||
-        n > (d->r.n - d->r.pos) / 40)
+        !tidal__sd_room(d, n, 40))
         return tidal__sd_fail(d, "bad session");
     s->has_start = (int)(flags & 1);
     s->ended = (uint32_t)(flags >> 1);
@@ -5662,13 +5957,13 @@ static int tidal__sd_session(tidal__sd *d, uint32_t tenant, tidal_id prev) {
         tidal__jentry *j = &s->j[i];
         uint64_t kt;
         memset(j, 0, sizeof *j);
-        j->seq = tidal__rd_u64(&d->r);
-        kt = tidal__rd_u64(&d->r);
+        j->seq = seq = tidal__sd_sv(d, seq);
+        kt = tidal__sd_uv(d);
         j->kind = (uint32_t)(kt >> 32);
         j->type = (uint32_t)kt;
-        j->item = tidal__rd_u64(&d->r);
+        j->item = tidal__sd_uv(d);
         j->weight = tidal__rd_f64(&d->r);
-        j->time_ns = (int64_t)tidal__rd_u64(&d->r);
+        j->time_ns = tidal__sd_time(d);
         if (j->kind == TIDAL_SESSION_NOTE && !tidal__sd_str(d, TIDAL_NOTE_MAX, &j->note, 0)) return 0;
         if (d->r.bad || !j->seq || (i && j->seq <= s->j[i - 1].seq) ||
             (j->kind != TIDAL_SESSION_NOTE && (j->kind != TIDAL_SESSION_SIGNAL || j->type >= db->n_sig)))
@@ -5682,11 +5977,17 @@ static int tidal__sd_session(tidal__sd *d, uint32_t tenant, tidal_id prev) {
 
 static int tidal__sd_tenant(tidal__sd *d, uint32_t tenant) {
     tidal_db *db = d->db;
-    uint64_t n = tidal__rd_u64(&d->r), i;
+    uint64_t n = tidal__sd_uv(d), i;
     tidal_id prev = 0;
-    if (d->r.bad || n > (d->r.n - d->r.pos) / 8) return tidal__sd_fail(d, "bad entity count");
+    /* An entity takes at least five words (id, attribute count, end of signals, cohort
+       count, user marker): bounded so, the table and its map are sized once up front. */
+    if (d->r.bad || !tidal__sd_room(d, n, 40) || n > TIDAL_ENTITIES_MAX - db->n_ents)
+        return tidal__sd_fail(d, "bad entity count");
+    if (n && (!TIDAL__GROW(db, db->ents, db->cap_ents, db->n_ents + (uint32_t)n) ||
+              !tidal__map_reserve(db, &db->ent_map, db->ent_map.n + (uint32_t)n)))
+        return tidal__sd_fail(d, "out of memory");
     for (i = 0; i < n; i++) {
-        tidal_id id = tidal__rd_u64(&d->r);
+        tidal_id id = tidal__sd_sv(d, prev);
         tidal__entity *e;
         if (d->r.bad || !id || id <= prev) return tidal__sd_fail(d, "entities out of order");
         if (!(e = tidal__ent_make(db, tenant, id))) return tidal__sd_fail(d, "out of memory");
@@ -5695,8 +5996,8 @@ static int tidal__sd_tenant(tidal__sd *d, uint32_t tenant) {
             return 0;
         prev = id;
     }
-    n = tidal__rd_u64(&d->r);
-    if (d->r.bad || n > (d->r.n - d->r.pos) / 8) return tidal__sd_fail(d, "bad session count");
+    n = tidal__sd_uv(d);
+    if (d->r.bad || !tidal__sd_room(d, n, 8)) return tidal__sd_fail(d, "bad session count");
     for (i = 0, prev = 0; i < n; i++) {
         if (!tidal__sd_session(d, tenant, prev)) return 0;
         prev = db->sess[db->n_sess - 1].id;
@@ -5725,20 +6026,21 @@ static uint32_t tidal__incarnation(const tidal_db *db, uint32_t random) {
 }
 static int tidal__sd_index(tidal__sd *d, int strict) {
     tidal_db *db = d->db;
-    uint64_t n = tidal__rd_u64(&d->r), i, j, m, prev = 0;
-    if (d->r.bad || n > (d->r.n - d->r.pos) / 24) return tidal__sd_fail(d, "bad origin count");
+    uint64_t n = tidal__sd_uv(d), i, j, m, prev = 0;
+    if (d->r.bad || !tidal__sd_room(d, n, 24)) return tidal__sd_fail(d, "bad origin count");
     for (i = 0; i < n; i++) {
         tidal__origin *o;
-        uint64_t origin = tidal__rd_u64(&d->r), hwm = tidal__rd_u64(&d->r), last, k;
+        uint64_t origin = tidal__sd_sv(d, prev), hwm = tidal__sd_uv(d), last, k;
         if (d->r.bad || (origin & TIDAL__IDEM_BIT) || (i && origin <= prev)) return tidal__sd_fail(d, "origins out of order");
         prev = origin;
         if (strict == TIDAL__INDEX_FOREIGN && tidal__origin_group(origin) == db->group) {
             /* An origin of this replica group: its events reach us natively, and an index
                from another group may list ones that have not yet (forwarded there for
                another tenant's move): marking them would drop them when they arrive. */
-            m = tidal__rd_u64(&d->r);
-            if (d->r.bad || m > (d->r.n - d->r.pos) / 8 || !tidal__rd_bytes(&d->r, (size_t)m * 8))
-                return tidal__sd_fail(d, "bad origin marks");
+            m = tidal__sd_uv(d);
+            if (d->r.bad || !tidal__sd_room(d, m, 8)) return tidal__sd_fail(d, "bad origin marks");
+            for (j = 0; j < m; j++) (void)tidal__sd_uv(d); /* canonical or compact: a word each */
+            if (d->r.bad) return tidal__sd_fail(d, "bad origin marks");
             continue;
         }
         if (!(o = tidal__origin_find(db, origin))) {
@@ -5755,10 +6057,10 @@ static int tidal__sd_index(tidal__sd *d, int strict) {
                 }
             o->hwm = hwm;
         }
-        m = tidal__rd_u64(&d->r);
-        if (d->r.bad || m > (d->r.n - d->r.pos) / 8) return tidal__sd_fail(d, "bad origin marks");
+        m = tidal__sd_uv(d);
+        if (d->r.bad || !tidal__sd_room(d, m, 8)) return tidal__sd_fail(d, "bad origin marks");
         for (j = 0, last = hwm; j < m; j++) {
-            uint64_t s = tidal__rd_u64(&d->r);
+            uint64_t s = tidal__sd_sv(d, last);
             if (d->r.bad || s <= last + (j == 0)) return tidal__sd_fail(d, "origin marks out of order");
             last = s;
             if (s > o->hwm && tidal__set_add(db, &o->above, s) < 0) return tidal__sd_fail(d, "out of memory");
@@ -5768,14 +6070,14 @@ static int tidal__sd_index(tidal__sd *d, int strict) {
             o->hwm++;
         }
     }
-    n = tidal__rd_u64(&d->r);
-    if (d->r.bad || n > (d->r.n - d->r.pos) / 24) return tidal__sd_fail(d, "bad key count");
+    n = tidal__sd_uv(d);
+    if (d->r.bad || !tidal__sd_room(d, n, 24)) return tidal__sd_fail(d, "bad key count");
     for (i = 0; i < n; i++) {
         tidal_event_id id;
         int64_t t;
-        id.hi = tidal__rd_u64(&d->r);
+        id.hi = tidal__rd_u64(&d->r); /* hashes: fixed 8 bytes in both formats */
         id.lo = tidal__rd_u64(&d->r);
-        t = (int64_t)tidal__rd_u64(&d->r);
+        t = tidal__sd_time(d);
         if (d->r.bad || !(id.hi & TIDAL__IDEM_BIT) || (strict == TIDAL__INDEX_STRICT && tidal__event_applied(db, id)))
             return tidal__sd_fail(d, "bad key id");
         if (!tidal__event_applied(db, id) && !tidal__event_mark(db, id, t)) return tidal__sd_fail(d, "out of memory");
@@ -5786,15 +6088,15 @@ static int tidal__sd_index(tidal__sd *d, int strict) {
 /* Per tenant, the newest install or drop (>>migration), ascending by tenant. */
 static int tidal__sd_tgen(tidal__sd *d) {
     tidal_db *db = d->db;
-    uint64_t n = tidal__rd_u64(&d->r), i;
-    if (d->r.bad || n > (d->r.n - d->r.pos) / 16) return tidal__sd_fail(d, "bad generation count");
+    uint64_t n = tidal__sd_uv(d), i;
+    if (d->r.bad || !tidal__sd_room(d, n, 16)) return tidal__sd_fail(d, "bad generation count");
     if (n && !TIDAL__GROW(db, db->tgen, db->cap_tgen, (uint32_t)n)) return tidal__sd_fail(d, "out of memory");
     for (i = 0; i < n; i++) {
-        uint64_t tc = tidal__rd_u64(&d->r);
+        uint64_t tc = tidal__sd_uv(d);
         tidal__tgen *g = &db->tgen[i];
         g->tenant = (uint32_t)(tc >> 32);
         g->complete = (uint32_t)tc;
-        g->gen = tidal__rd_u64(&d->r);
+        g->gen = tidal__sd_uv(d);
         if (d->r.bad || g->complete > 1 || !g->gen || (i && g->tenant <= db->tgen[i - 1].tenant))
             return tidal__sd_fail(d, "install generations out of order");
         db->n_tgen = (uint32_t)i + 1;
@@ -5802,34 +6104,60 @@ static int tidal__sd_tgen(tidal__sd *d) {
     return 1;
 }
 
-/* Decodes a snapshot body into the (empty) state. NULL on success, else why. */
-static const char *tidal__snap_decode(tidal_db *db, const uint8_t *body, size_t len) {
+/* The body of a snapshot, after the tenants: the index, install generations, replication
+   position. */
+static const char *tidal__snap_decode_tail(tidal__sd *d) {
+    tidal_db *db = d->db;
+    if (!tidal__sd_index(d, TIDAL__INDEX_STRICT)) return d->why ? d->why : "bad index";
+    if (!tidal__sd_tgen(d)) return d->why ? d->why : "bad install generations";
+    db->epoch = tidal__sd_uv(d);
+    db->log_epoch = tidal__sd_uv(d);
+    db->log_pos = tidal__sd_uv(d);
+    db->pos_epoch = tidal__sd_uv(d);
+    db->leader_pos = tidal__sd_uv(d);
+    db->stats.events_applied = tidal__sd_uv(d);
+    db->stats.events_internal = tidal__sd_uv(d);
+    if (d->r.bad) return d->why ? d->why : "truncated replication position";
+    return d->r.pos != d->r.n ? "trailing bytes" : NULL;
+}
+
+/* Decodes a snapshot body (canonical for format 3, compact for 4) into the (empty) state.
+   NULL on success, else why, and *at the body offset where it was found. */
+static const char *tidal__snap_decode_fmt(tidal_db *db, const uint8_t *body, size_t len,
+                                          int compact, size_t *at) {
     tidal__sd d;
     uint64_t nt, i, prev = 0;
+    const char *why = NULL;
     memset(&d, 0, sizeof d);
     d.db = db;
     d.r.p = body;
     d.r.n = len;
-    nt = tidal__rd_u64(&d.r);
-    if (d.r.bad || nt > len / 8) return "bad tenant count";
-    for (i = 0; i < nt; i++) {
-        uint64_t t = tidal__rd_u64(&d.r);
-        if (d.r.bad || t > UINT32_MAX || (i && t <= prev)) return "tenants out of order";
-        prev = t;
-        if (!tidal__sd_tenant(&d, (uint32_t)t)) return d.why ? d.why : "bad tenant";
+    d.compact = compact;
+    nt = tidal__sd_uv(&d);
+    if (d.r.bad || !tidal__sd_room(&d, nt, 8)) {
+        tidal__sd_fail(&d, "bad tenant count");
+        why = d.why;
     }
-    if (!tidal__sd_index(&d, TIDAL__INDEX_STRICT)) return d.why ? d.why : "bad index";
-    if (!tidal__sd_tgen(&d)) return d.why ? d.why : "bad install generations";
-    db->epoch = tidal__rd_u64(&d.r);
-    db->log_epoch = tidal__rd_u64(&d.r);
-    db->log_pos = tidal__rd_u64(&d.r);
-    db->pos_epoch = tidal__rd_u64(&d.r);
-    db->leader_pos = tidal__rd_u64(&d.r);
-    db->stats.events_applied = tidal__rd_u64(&d.r);
-    db->stats.events_internal = tidal__rd_u64(&d.r);
-    if (d.r.bad) return "truncated replication position";
-    if (d.r.pos != d.r.n) return "trailing bytes";
-    return NULL;
+    for (i = 0; !why && i < nt; i++) {
+        uint64_t t = tidal__sd_uv(&d);
+        if (d.r.bad || t > UINT32_MAX || (i && t <= prev)) {
+            tidal__sd_fail(&d, "tenants out of order");
+            why = d.why;
+        } else if (!tidal__sd_tenant(&d, (uint32_t)t)) {
+            why = d.why ? d.why : "bad tenant";
+        }
+        prev = t;
+    }
+    if (!why) why = tidal__snap_decode_tail(&d);
+    *at = d.why ? d.at : d.r.pos;
+    TIDAL_ASSERT(*at <= len);
+    return why;
+}
+
+/* A canonical body (state transfers and >>migration use it): NULL on success, else why. */
+static const char *tidal__snap_decode(tidal_db *db, const uint8_t *body, size_t len) {
+    size_t at;
+    return tidal__snap_decode_fmt(db, body, len, 0, &at);
 }
 
 /* ---- writing ---- */
@@ -5844,15 +6172,17 @@ static tidal_result tidal__snap_body(tidal_db *db, tidal__enc *x, tidal__sortkey
     for (i = k = 0; i < nt; i++) /* skip: a tenant to leave out (>>migration), or none */
         if (tids[i] != skip) tids[k++] = tids[i];
     nt = k;
-    tidal__enc_u64(x, nt);
+    tidal__enc_uv(x, nt);
     for (i = 0; i < nt; i++) tidal__enc_tenant(x, db, tids[i], keys, seen);
     r = tidal__enc_index(x, db);
     tidal__enc_flush(x);
     return r != TIDAL_OK ? r : x->err;
 }
 
-/* The body in memory, leaving tenant skip out (TIDAL_ALL_TENANTS: none). */
-static tidal_result tidal__snap_body_skip(tidal_db *db, uint64_t skip, uint8_t **out, size_t *len, size_t *cap) {
+/* The body in memory, leaving tenant skip out (TIDAL_ALL_TENANTS: none); compact: format
+   4's encoding, else the canonical one (state transfers, >>migration). */
+static tidal_result tidal__snap_body_fmt(tidal_db *db, uint64_t skip, int compact, uint8_t **out,
+                                         size_t *len, size_t *cap) {
     uint32_t i, n = (db->n_ents > db->n_sess ? db->n_ents : db->n_sess) + 1;
     uint32_t ntc = db->n_ents + db->n_sess + 1, max_seen = 1;
     tidal__sortkey *keys;
@@ -5870,6 +6200,7 @@ static tidal_result tidal__snap_body_skip(tidal_db *db, uint64_t skip, uint8_t *
     if (x && keys && tids && seen) {
         x->db = db;
         x->to_mem = 1;
+        x->compact = compact;
         r = tidal__snap_body(db, x, keys, tids, ntc, seen, skip);
         if (r == TIDAL_OK) {
             *out = x->mem;
@@ -5886,10 +6217,15 @@ static tidal_result tidal__snap_body_skip(tidal_db *db, uint64_t skip, uint8_t *
     return r;
 }
 
-/* The body in memory (fuzzers and tests compare encodings). *out is db-allocated with
-   *cap bytes; free with tidal__free(db, *out, *cap). */
+static tidal_result tidal__snap_body_skip(tidal_db *db, uint64_t skip, uint8_t **out, size_t *len,
+                                          size_t *cap) {
+    return tidal__snap_body_fmt(db, skip, 0, out, len, cap);
+}
+
+/* The canonical body in memory (fuzzers and tests compare encodings). *out is
+   db-allocated with *cap bytes; free with tidal__free(db, *out, *cap). */
 TIDAL__TESTING static tidal_result tidal__snap_body_mem(tidal_db *db, uint8_t **out, size_t *len, size_t *cap) {
-    return tidal__snap_body_skip(db, TIDAL_ALL_TENANTS, out, len, cap);
+    return tidal__snap_body_fmt(db, TIDAL_ALL_TENANTS, 0, out, len, cap);
 }
 
 static void tidal__snap_retire(tidal_db *db);
@@ -5912,6 +6248,14 @@ TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db) {
     if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
     if ((r = tidal__commit(db)) != TIDAL_OK) return r;
     env = db->env;
+    /* Recovery relies on the log reaching every snapshot's lsn (>>recovery): without
+       per-batch syncs, sync the active segment now (older ones were synced when sealed). */
+    if (db->seg && db->fsync_policy == TIDAL_FSYNC_NONE &&
+        (r = env->file_sync(env->user, db->seg)) != TIDAL_OK) {
+        db->fatal = 1;
+        return tidal__err(db, r, "snapshot: log sync failed (%s); the handle must be reopened",
+                          tidal_strerror(r));
+    }
     tidal__seg_name(db, db->durable_lsn, "tmp", tmp, sizeof tmp);
     tidal__seg_name(db, db->durable_lsn, "snap", fin, sizeof fin);
     n = (db->n_ents > db->n_sess ? db->n_ents : db->n_sess) + 1;
@@ -5923,6 +6267,7 @@ TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db) {
     seen = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * max_seen);
     memset(&x, 0, sizeof x);
     x.db = db;
+    x.compact = TIDAL_SNAPSHOT_FORMAT_VERSION >= 4;
     r = (keys && tids && seen) ? env->file_open(env->user, tmp, TIDAL_OPEN_READ | TIDAL_OPEN_WRITE | TIDAL_OPEN_CREATE, &x.file)
                                : TIDAL_ERR_NOMEM;
     if (r != TIDAL_OK && r != TIDAL_ERR_NOMEM) r = tidal__io_err(db, r, "open", tmp);
@@ -5971,10 +6316,26 @@ TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db) {
         db->snaps[0] = h.lsn;
     }
     db->stats.snapshot_lsn = h.lsn;
+    db->log_since_snap = 0;
     tidal__snap_retire(db);
     if (db->fatal) return TIDAL_ERR_FATAL; /* retire said which file and why */
     tidal__ok(db);
     return TIDAL_OK;
+}
+
+/* Bounded disk (DESIGN 4.3): once config.snapshot_log_bytes of log were written (or
+   replayed at open) since the last snapshot, takes one, which retires the log below the
+   older kept snapshot as tidal_db_snapshot does (a leader still keeps what the group has
+   not acknowledged; a member what not every member holds). Only where the state equals
+   the durable log: no batch pending or open, not while recovering or importing. A failure
+   is the snapshot's (an I/O error fails the handle); the writes that triggered it are
+   already durable. */
+static tidal_result tidal__snap_auto(tidal_db *db) {
+    if (!db->wal_on || db->fatal || db->replaying || db->importing || db->in_batch || db->batch_count ||
+        db->log_since_snap < db->snap_log_bytes)
+        return TIDAL_OK;
+    TIDAL_ASSERT(db->snap_log_bytes > 0 && db->durable_lsn + 1 == db->next_lsn);
+    return tidal_db_snapshot(db);
 }
 
 static void tidal__retire_fn(void *ctx, const char *name) {
@@ -6067,17 +6428,19 @@ static void tidal__snap_retire(tidal_db *db) {
     }
 }
 
-/* Checks and decodes a whole snapshot file image into the empty state. NULL on success;
-   else why, and the state may be partly built (the caller frees it). */
-static const char *tidal__snap_parse(tidal_db *db, uint64_t lsn, const uint8_t *p, size_t n) {
+/* Checks and decodes a whole snapshot file image (format 3 or 4) into the empty state.
+   NULL on success; else why, *at the file offset where it was found, and the state may
+   be partly built (the caller frees it). */
+static const char *tidal__snap_parse(tidal_db *db, uint64_t lsn, const uint8_t *p, size_t n, size_t *at) {
     uint8_t sum[32];
     tidal__snap_hdr h;
     const char *why = NULL;
+    *at = 0;
     if (n < TIDAL__SNAP_HDR) why = "truncated header";
     if (!why) {
         tidal__snap_hdr_get(p, &h);
         if (h.magic != TIDAL__SNAP_MAGIC) why = "bad magic";
-        else if (h.version != TIDAL_SNAPSHOT_FORMAT_VERSION) why = "unknown format version";
+        else if (h.version != 3 && h.version != TIDAL_SNAPSHOT_FORMAT_VERSION) why = "unknown format version";
         else if (h.body_len != n - TIDAL__SNAP_HDR) why = "length mismatch";
         else if (h.lsn != lsn || h.node != tidal__node_word(db->node)) why = "name does not match header";
     }
@@ -6086,7 +6449,11 @@ static const char *tidal__snap_parse(tidal_db *db, uint64_t lsn, const uint8_t *
         if (memcmp(sum, h.sum, 32)) why = "checksum mismatch";
         else if (h.schema_fp != db->schema_fp) why = tidal__schema_mismatch;
     }
-    if (!why) why = tidal__snap_decode(db, p + TIDAL__SNAP_HDR, n - TIDAL__SNAP_HDR);
+    if (!why) {
+        size_t off = 0;
+        why = tidal__snap_decode_fmt(db, p + TIDAL__SNAP_HDR, n - TIDAL__SNAP_HDR, h.version >= 4, &off);
+        if (why) *at = TIDAL__SNAP_HDR + off;
+    }
     if (!why) {
         db->incarnation = h.incarnation;
         db->hlc = h.hlc;
@@ -6095,16 +6462,18 @@ static const char *tidal__snap_parse(tidal_db *db, uint64_t lsn, const uint8_t *
     return why;
 }
 
-/* Loads one snapshot file into the empty state. NULL on success, else why it is bad. */
-static const char *tidal__snap_load(tidal_db *db, uint64_t lsn, tidal_result *io) {
+/* Loads one snapshot file into the empty state. NULL on success, else why it is bad and
+   *at where. */
+static const char *tidal__snap_load(tidal_db *db, uint64_t lsn, tidal_result *io, size_t *at) {
     char name[TIDAL_PATH_MAX + 64];
     uint8_t *p;
     size_t n;
     const char *why;
     tidal__seg_name(db, lsn, "snap", name, sizeof name);
+    *at = 0;
     *io = tidal__read_file(db, name, &p, &n);
     if (*io != TIDAL_OK) return "unreadable";
-    why = tidal__snap_parse(db, lsn, p, n);
+    why = tidal__snap_parse(db, lsn, p, n, at);
     tidal__free(db, p, n);
     return why;
 }
@@ -6113,7 +6482,8 @@ static const char *tidal__snap_load(tidal_db *db, uint64_t lsn, tidal_result *io
 // Open with a path: list the directory, load the newest snapshot that verifies (falling
 // back to the older one), then replay the log from the segment that holds the first lsn
 // after it. Leftover snapshot temp files are removed. A torn tail is cut and the cut made
-// durable before anything new is appended.
+// durable before anything new is appended. A log that ends below the snapshot is refused
+// before any file is touched (see tidal__recover_log for why it is not continued).
 
 static void tidal__state_free(tidal_db *db);
 
@@ -6124,7 +6494,8 @@ static tidal_result tidal__recover_snapshot(tidal_db *db, tidal__dirscan *d) {
     qsort(d->snaps, d->n_snaps, sizeof(uint64_t), tidal__u64_desc);
     for (i = 0; i < d->n_snaps && i < 2; i++) {
         tidal_result io;
-        const char *why = tidal__snap_load(db, d->snaps[i], &io);
+        size_t at;
+        const char *why = tidal__snap_load(db, d->snaps[i], &io, &at);
         char name[TIDAL_PATH_MAX + 64];
         if (!why) {
             db->snaps[0] = d->snaps[i];
@@ -6137,7 +6508,8 @@ static tidal_result tidal__recover_snapshot(tidal_db *db, tidal__dirscan *d) {
         if (why == tidal__schema_mismatch) /* not damage: the caller opened with another schema */
             return tidal__err(db, TIDAL_ERR_SCHEMA, "%s: %s", name, why);
         if (i + 1 >= d->n_snaps || i + 1 >= 2)
-            return tidal__err(db, TIDAL_ERR_CORRUPT, "%s: offset 0: %s, and no older valid snapshot", name, why);
+            return tidal__err(db, TIDAL_ERR_CORRUPT, "%s: offset %llu: %s, and no older valid snapshot", name,
+                              (unsigned long long)at, why);
     }
     return TIDAL_OK;
 }
@@ -6162,6 +6534,23 @@ static tidal_result tidal__recover_log(tidal_db *db, tidal__dirscan *d) {
         r = tidal__replay_segment(db, name, d->segs[i], i + 1 == d->n_segs, &expect, &end);
     }
     if (r != TIDAL_OK) return r;
+    /* The log ends below the snapshot it must continue. A snapshot is written only after
+       the log up to its lsn is synced (tidal_db_snapshot syncs the active segment even
+       under TIDAL_FSYNC_NONE), so this is damage to synced data, never a crash: batches
+       between the log's end and the snapshot are gone, and so may be acknowledged writes
+       after the snapshot. Continuing would hand out those lsns again for other events,
+       and a follower that holds the lost batches would then hold different events under
+       the same positions, beyond repair by shipping. A careful database refuses, at the
+       first open and before touching any file, naming where the log ends; the operator
+       decides (restore the segment, or move it and the snapshot away). A log with no
+       segment at all is not this case: no lsn after the snapshot was ever written to a
+       file that still exists, and the state continues from the snapshot. */
+    if (d->n_segs && expect <= snap)
+        return tidal__err(db, TIDAL_ERR_CORRUPT,
+                          "%s: offset %llu: the log ends at lsn %llu, below the snapshot at lsn %llu "
+                          "(synced log data is missing)",
+                          name, (unsigned long long)end, (unsigned long long)expect - 1,
+                          (unsigned long long)snap);
     if (expect < snap + 1) expect = snap + 1;
     db->next_lsn = expect;
     db->durable_lsn = expect - 1;
@@ -6761,6 +7150,7 @@ static tidal_result tidal__config_load(tidal_db *db, const tidal_config *cfg) {
     db->batch_events_max = cfg->batch_events_max ? cfg->batch_events_max : 4096;
     db->batch_delay_ns = cfg->batch_delay_ns;
     db->segment_bytes_max = cfg->segment_bytes_max ? cfg->segment_bytes_max : (64u << 20);
+    db->snap_log_bytes = cfg->snapshot_log_bytes ? cfg->snapshot_log_bytes : (64u << 20);
     db->next_lsn = 1;
     if (cfg->future_bound_ns < 0 || cfg->idempotency_window_ns < 0)
         return tidal__err(db, TIDAL_ERR_INVALID, "config: negative duration");
@@ -7272,6 +7662,9 @@ static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *
         receipt->lsn = lsn;
         receipt->accepted_ns = db->env->clock_mono_ns(db->env->user);
     }
+    /* A client write just made durable may be the one that passes the snapshot threshold.
+       The write stands (it is durable); a failed snapshot leaves its message here. */
+    if (ev->kind < TIDAL__EV_EPOCH && tidal__snap_auto(db) != TIDAL_OK) return TIDAL_OK;
     tidal__ok(db);
     return TIDAL_OK;
 }
@@ -7284,9 +7677,12 @@ TIDAL_API tidal_result tidal_db_batch_begin(tidal_db *db) {
 }
 
 TIDAL_API tidal_result tidal_db_commit(tidal_db *db) {
+    tidal_result r;
     if (!db) return TIDAL_ERR_INVALID;
     db->in_batch = 0;
-    return tidal__commit(db);
+    r = tidal__commit(db);
+    if (r == TIDAL_OK) (void)tidal__snap_auto(db); /* the batch stands; see tidal__write */
+    return r;
 }
 
 TIDAL_API uint64_t tidal_db_durable_lsn(const tidal_db *db) { return db ? db->durable_lsn : 0; }
@@ -7784,10 +8180,15 @@ TIDAL_API tidal_result tidal_db_tick(tidal_db *db, int64_t now_ns) {
         return TIDAL_ERR_INVALID;
     if (!now_ns) now_ns = tidal__now(db);
     if (db->n_rep) tidal__rep_tick(db);
-    if (db->n_rep && db->role != TIDAL_ROLE_LEADER) return TIDAL_OK; /* expiry: the leader's job */
+    if (db->n_rep && db->role != TIDAL_ROLE_LEADER) /* expiry: the leader's job */
+        return tidal__snap_auto(db); /* a follower's log grows too */
     if (db->wal_on && db->batch_count && !db->in_batch && db->batch_delay_ns &&
         db->env->clock_mono_ns(db->env->user) - db->batch_start_ns >= db->batch_delay_ns) {
         tidal_result r = tidal__commit(db);
+        if (r != TIDAL_OK) return r;
+    }
+    {
+        tidal_result r = tidal__snap_auto(db);
         if (r != TIDAL_OK) return r;
     }
     if (now_ns < db->next_expiry_ns) return TIDAL_OK;
@@ -8262,14 +8663,14 @@ static int tidal__install_chunk(tidal_db *s, tidal__ixcut *ic, tidal__tscratch *
     at_e = x->off + x->n;
     tidal__enc_u64(x, 0);
     while (tidal__ixcut_done(ic) && *k < ne && ((empty && !ce) || x->off + x->n < TIDAL_INSTALL_CHUNK_BYTES)) {
-        tidal__enc_entity(x, s, &s->ents[ts->keys[*k].idx], ts->seen);
+        tidal__enc_entity(x, s, &s->ents[ts->keys[*k].idx], ts->seen, 0); /* canonical */
         ++*k, ++ce;
     }
     at_s = x->off + x->n;
     tidal__enc_u64(x, 0);
     while (tidal__ixcut_done(ic) && *k >= ne && *k < nrows &&
            ((empty && !ce && !cs) || x->off + x->n < TIDAL_INSTALL_CHUNK_BYTES)) {
-        tidal__enc_session(x, s, &s->sess[ts->keys[*k].idx]);
+        tidal__enc_session(x, s, &s->sess[ts->keys[*k].idx], 0);
         ++*k, ++cs;
     }
     tidal__enc_flush(x);

@@ -588,6 +588,8 @@ typedef struct tidal_sim_cluster_config {
     uint64_t segment_bytes_max;
     int availability_mode;     /* passed to every node (DESIGN 5.4) */
     int64_t quorum_wait_ns;    /* passed to every node; 0 = library default */
+    uint64_t snapshot_log_bytes; /* passed to every node (automatic snapshots); 0 = library
+                                    default */
 } tidal_sim_cluster_config;
 
 typedef struct tidal_sim_cluster tidal_sim_cluster;
@@ -2683,6 +2685,7 @@ static void tidal_sim__slot_init(tidal_sim_cluster *c, uint32_t i, uint32_t g, i
     sl->dbcfg.election_timeout_ns = c->cfg.election_timeout_ns;
     sl->dbcfg.availability_mode = g == TIDAL_SIM_CONTROL_GROUP ? 0 : c->cfg.availability_mode;
     sl->dbcfg.quorum_wait_ns = c->cfg.quorum_wait_ns;
+    sl->dbcfg.snapshot_log_bytes = c->cfg.snapshot_log_bytes;
     sl->dbcfg.group_bootstrap = bootstrap; /* a brand-new group: its members know it is new */
 }
 

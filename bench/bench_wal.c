@@ -2,7 +2,7 @@
    to a bare pwrite + fdatasync, log recovery, and SQLite doing the same ingest.
 
    Output: one line per figure, `name: value unit`; section headers start with '#'.
-   Usage:  bench_wal [section...]   sections: ingest sqlite latency recovery
+   Usage:  bench_wal [section...]   sections: ingest sqlite latency recovery snapshot
            (no argument runs them all, in that order; sqlite's ratio line needs ingest).
 
    Unlike bench_core, every database here has a path: the log goes to a REAL file system,
@@ -47,6 +47,12 @@
      the floor for a log whose segments are preallocated.
    - recovery_*: the log files were just written, so open reads them from the page cache:
      the figure is replay (checksum, decode, apply), not disk read speed.
+   - snapshot_*, open_snapshot_*, disk_bytes_per_item_steady: bench_core's memory workload
+     (1M items x (3 views + 1 like) over the last day, no users or cohorts) on disk: the
+     snapshot's size per item and against the log it replaces, open from that snapshot
+     against replaying that log (both from the page cache), and the files on disk after
+     writing the workload ten times over with automatic snapshots at the default
+     config.snapshot_log_bytes (64 MiB).
    - sqlite_*: SQLite's rate falls as its tables grow (the '#' line gives the first and
      last tenth), so it runs the same 2M rows as tidal rather than a flattering 200K.
    - sqlite: WAL mode, synchronous=FULL, prepared statements, 1000-row transactions, one
@@ -725,6 +731,147 @@ static void section_recovery(void) {
     rm_tree(dir);
 }
 
+/* ---- 5. snapshot: the memory workload's snapshot against its log ------------------------ */
+
+#ifndef SNAP_ITEMS
+#define SNAP_ITEMS 1000000u /* -DSNAP_ITEMS=n for a quicker run */
+#endif
+#define SNAP_BATCH 10000u
+#define SNAP_PASSES 10u
+#define SNAP_DAY_NS (INT64_C(86400) * TIDAL_NS_PER_S)
+
+/* bench_core's schema: view (1 h) and like (1 day), all windows, cohort key locale. */
+static const tidal_signal_def snap_sigs[2] = {{"view", 3600.0, 0, 0, 0}, {"like", 86400.0, 0, 0, 0}};
+static const char *const snap_cohort_keys[1] = {"locale"};
+
+static tidal_db *snap_open(const char *path, const tidal_env *env, uint64_t snapshot_log_bytes) {
+    tidal_config cfg;
+    tidal_db *db = NULL;
+    char msg[256] = "";
+    memset(&cfg, 0, sizeof cfg);
+    cfg.path = path;
+    cfg.env = env;
+    cfg.schema.signals = snap_sigs;
+    cfg.schema.signal_count = 2;
+    cfg.schema.cohort_keys = snap_cohort_keys;
+    cfg.schema.cohort_key_count = 1;
+    cfg.snapshot_log_bytes = snapshot_log_bytes;
+    if (tidal_db_open_msg(&cfg, &db, msg, sizeof msg) != TIDAL_OK) {
+        fprintf(stderr, "bench_wal: open %s: %s\n", path, msg);
+        exit(1);
+    }
+    return db;
+}
+
+/* One pass of bench_core's bytes workload: every item gets 3 views and 1 like at random
+   times over the last day (weight 1), committed SNAP_BATCH writes at a time. */
+static void snap_pass(tidal_db *db, uint64_t *rng) {
+    tidal_signal s;
+    uint32_t i, k, n = 0;
+    memset(&s, 0, sizeof s);
+    s.weight = 1.0;
+    check(db, tidal_db_batch_begin(db), "batch_begin");
+    for (i = 1; i <= SNAP_ITEMS; i++) {
+        s.item = i;
+        for (k = 0; k < 4; k++) {
+            s.type = k < 3 ? 0u : 1u;
+            s.time_ns = BENCH_NOW_NS - (int64_t)(splitmix64(rng) % (uint64_t)SNAP_DAY_NS);
+            check(db, tidal_signal_write(db, &s, NULL), "write");
+            if (++n % SNAP_BATCH == 0) {
+                check(db, tidal_db_commit(db), "commit");
+                check(db, tidal_db_batch_begin(db), "batch_begin");
+            }
+        }
+    }
+    check(db, tidal_db_commit(db), "commit");
+}
+
+/* This process's CPU time (user + system) in seconds. */
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Times one open: wall seconds, and CPU seconds in *cpu (the machine is shared, so the
+   speedup is taken from CPU time, which other processes disturb far less). */
+static tidal_db *snap_timed_open(const char *dir, tidal_env *env, double *secs, double *cpu) {
+    double t0 = wall_s(), c0 = cpu_s();
+    tidal_db *db = snap_open(dir, env, TIDAL_SNAPSHOT_LOG_BYTES_OFF);
+    *secs = wall_s() - t0;
+    *cpu = cpu_s() - c0;
+    return db;
+}
+
+static void section_snapshot(void) {
+    tidal_env env;
+    bench_env_state c;
+    char dir[TIDAL_PATH_MAX + 1];
+    tidal_db *db;
+    tidal_db_stats st;
+    uint64_t rng = UINT64_C(0x62797465), log_bytes, snap_bytes, all_bytes, seg_bytes;
+    double t_replay, t_snap, t_build, c_replay, c_snap;
+    uint8_t d0[32], d1[32];
+    uint32_t k, n_snaps;
+    printf("# snapshot: bench_core's memory workload (%u items x (3 views + 1 like) over the last "
+           "day) written durably in batches of %u, then: the log replayed, a snapshot, the "
+           "snapshot loaded; files in the page cache\n", SNAP_ITEMS, SNAP_BATCH);
+    sub_dir("snapshot", dir, sizeof dir);
+    bench_env_make(&env, &c, 55);
+    db = snap_open(dir, &env, TIDAL_SNAPSHOT_LOG_BYTES_OFF);
+    t_build = wall_s();
+    snap_pass(db, &rng);
+    t_build = wall_s() - t_build;
+    tidal_db_close(db);
+    (void)count_files(dir, "wal-", &log_bytes);
+    db = snap_timed_open(dir, &env, &t_replay, &c_replay);
+    tidal_db_stats_get(db, &st);
+    if (st.recovered_events != 4ull * SNAP_ITEMS) {
+        fprintf(stderr, "bench_wal: replayed %llu events\n", (unsigned long long)st.recovered_events);
+        exit(1);
+    }
+    check(db, tidal_db_digest(db, TIDAL_ALL_TENANTS, d0), "digest");
+    check(db, tidal_db_snapshot(db), "snapshot");
+    tidal_db_close(db);
+    n_snaps = count_files(dir, "snap-", &snap_bytes);
+    db = snap_timed_open(dir, &env, &t_snap, &c_snap);
+    tidal_db_stats_get(db, &st);
+    check(db, tidal_db_digest(db, TIDAL_ALL_TENANTS, d1), "digest");
+    if (n_snaps != 1 || st.recovered_events != 0 || memcmp(d0, d1, 32)) {
+        fprintf(stderr, "bench_wal: the snapshot did not open to the replayed state\n");
+        exit(1);
+    }
+    tidal_db_close(db);
+    printf("# snapshot: log %.1f MB (%.1f bytes/item) built in %.1f s (not measured); snapshot "
+           "%.1f MB; open wall: replay %.1f ms, snapshot %.1f ms (%.2f x)\n", (double)log_bytes / 1e6,
+           (double)log_bytes / SNAP_ITEMS, t_build, (double)snap_bytes / 1e6, t_replay * 1e3, t_snap * 1e3,
+           t_replay / t_snap);
+    printf("snapshot_bytes_per_item: %.1f bytes\n", (double)snap_bytes / SNAP_ITEMS);
+    printf("snapshot_vs_log_ratio: %.3f x\n", (double)snap_bytes / (double)log_bytes);
+    printf("open_snapshot_cpu_ms: %.1f ms\n", c_snap * 1e3);
+    printf("open_replay_cpu_ms: %.1f ms\n", c_replay * 1e3);
+    printf("open_snapshot_vs_replay_speedup: %.2f x\n", c_replay / c_snap);
+    rm_tree(dir);
+
+    /* Steady state: the same workload ten times over, automatic snapshots at the default
+       threshold; what is on disk at the end. */
+    sub_dir("steady", dir, sizeof dir);
+    db = snap_open(dir, &env, 0);
+    t_build = wall_s();
+    for (k = 0; k < SNAP_PASSES; k++) snap_pass(db, &rng);
+    t_build = wall_s() - t_build;
+    tidal_db_stats_get(db, &st);
+    tidal_db_close(db);
+    n_snaps = count_files(dir, "snap-", &snap_bytes);
+    (void)count_files(dir, "wal-", &seg_bytes);
+    all_bytes = snap_bytes + seg_bytes;
+    printf("# snapshot: steady: %u passes (%.1f MB of log written) in %.1f s: %u snapshot(s) "
+           "%.1f MB + log %.1f MB on disk\n", SNAP_PASSES, (double)st.wal_bytes / 1e6, t_build,
+           n_snaps, (double)snap_bytes / 1e6, (double)seg_bytes / 1e6);
+    printf("disk_bytes_per_item_steady: %.1f bytes\n", (double)all_bytes / SNAP_ITEMS);
+    rm_tree(dir);
+}
+
 /* ---- main ------------------------------------------------------------------------------ */
 
 
@@ -733,6 +880,7 @@ static const bench_section sections[] = {
     {"sqlite", section_sqlite},
     {"latency", section_latency},
     {"recovery", section_recovery},
+    {"snapshot", section_snapshot},
 };
 #define N_SECTIONS (sizeof sections / sizeof sections[0])
 

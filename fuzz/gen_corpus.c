@@ -1,7 +1,12 @@
 /* gen_corpus.c - writes seed corpora for fuzz_wal and fuzz_snapshot from real files: a
    database with the fuzzers' schema receives every kind of event, commits a few batches,
-   writes a snapshot, and the bytes are saved with each target's mode byte in front.
-   Usage: gen_corpus <scratch dir>   (writes into fuzz/corpus/wal and fuzz/corpus/snapshot) */
+   writes a snapshot, and the bytes are saved with each target's mode byte in front. The
+   snapshot corpus holds the current format (4, compact) whole and as a body, the same
+   state's canonical body as format 3, the v3 fixture of tests/data (same schema), and
+   malformed format 4 bodies (cut short, an overlong varint, a changed byte), so the
+   replay of the corpus exercises the strict decoder's refusals too.
+   Usage: gen_corpus <scratch dir>   (writes into fuzz/corpus/wal and fuzz/corpus/snapshot;
+   run from the repository root) */
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
 #include "fuzz_common.h"
@@ -126,6 +131,32 @@ int main(int argc, char **argv) {
         save("snapshot", "snapshot_file", 0, p, n);
         save("snapshot", "snapshot_body", 1, p + TIDAL__SNAP_HDR, n - TIDAL__SNAP_HDR);
         save("snapshot", "empty_body", 1, p, 0);
+        save("snapshot", "malformed_cut", 1, p + TIDAL__SNAP_HDR, (n - TIDAL__SNAP_HDR) / 2);
+        {
+            uint8_t *q = (uint8_t *)malloc(n + 1);
+            size_t m = n - TIDAL__SNAP_HDR;
+            memcpy(q, p + TIDAL__SNAP_HDR, m);
+            q[m / 3] ^= 0x41; /* a changed byte somewhere in the entities */
+            save("snapshot", "malformed_byte", 1, q, m);
+            q[0] = 0x81; /* the tenant count as an overlong varint (0x81 0x00) */
+            q[1] = 0x00;
+            save("snapshot", "malformed_varint", 1, q, m);
+            free(q);
+        }
+        free(p);
+    }
+    {
+        fz_env e3;
+        tidal_db *c = fz_open(&e3);
+        uint8_t *body;
+        size_t len, cap;
+        workload(c); /* the same events, ephemeral: its canonical body as format 3 */
+        fz_require(tidal__snap_body_mem(c, &body, &len, &cap) == TIDAL_OK, "canonical body");
+        save("snapshot", "snapshot_body_v3", 3, body, len);
+        tidal__free(c, body, cap);
+        tidal_db_close(c);
+        p = slurp("tests/data/snapshot_v3.snap", &n);
+        save("snapshot", "fixture_v3_body", 3, p + TIDAL__SNAP_HDR, n - TIDAL__SNAP_HDR);
         free(p);
         p = wal;
         n = nlog;

@@ -873,6 +873,9 @@ static int world_open(world *w, uint64_t seed, uint32_t shards, int availability
     cc.schema.signals = w->sigs;
     cc.schema.signal_count = 2;
     cc.availability_mode = availability;
+    /* One history in three snapshots automatically, every few KiB of log (bounded disk,
+       DESIGN 4.3): retirement and state transfer then happen throughout. */
+    if (seed % 3 == 1) cc.snapshot_log_bytes = 2048 + (seed >> 8) % 8192;
     w->c = tidal_sim_cluster_new(&cc);
     if (!w->c) {
         fail(w, "setup", "tidal_sim_cluster_new failed");

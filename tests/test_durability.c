@@ -269,6 +269,9 @@ static void t_crash_property(void) {
         node_init(&n, tt_rand());
         tidal_sim_disk_set_fates(n.disk, (unsigned)tt_below(101), 0);
         if (tt_below(2)) tidal_sim_disk_set_fates(n.disk, 30, 40);
+        /* Half the histories snapshot automatically every few hundred bytes of log, so
+           crashes land in and around automatic snapshots and their retirement too. */
+        if (tt_below(2)) n.cfg.snapshot_log_bytes = 300 + tt_below(1500);
         TT_EQ_INT(node_open(&n), TIDAL_OK);
         tidal_sim_disk_crash_at(n.disk, 1 + tt_below(20 + 4 * (uint64_t)ops));
         for (i = 0; i < ops && n.db; i++) random_op(&n, sessions, &n_sessions);
@@ -432,9 +435,17 @@ static void enumerate(scenario_fn fn, int prefill, uint64_t seed) {
     }
 }
 
+/* scenario_append under automatic snapshots every ~500 bytes of log: crashes and I/O
+   errors at every operation of the snapshots that writes trigger. */
+static void scenario_append_auto(node *n) {
+    n->db->snap_log_bytes = 500;
+    scenario_append(n);
+}
+
 static void t_crash_points_append(void) { enumerate(scenario_append, 0, 1000); }
 static void t_crash_points_snapshot(void) { enumerate(scenario_snapshots, 30, 2000); }
 static void t_crash_points_forget(void) { enumerate(scenario_forget, 30, 3000); }
+static void t_crash_points_auto_snapshot(void) { enumerate(scenario_append_auto, 10, 2500); }
 
 /* Recovery itself crashes at every operation: each later recovery gives the state an
    uninterrupted recovery gives. */
@@ -659,6 +670,148 @@ static void t_corruption_not_a_tail(void) {
     node_free(&base);
 }
 
+/* Issue 11, point 5: 10 writes, note the segment's size, 10 more, snapshot, 5 more, close,
+   truncate the segment back to the noted size. The log now ends below the snapshot: the
+   first open refuses (naming file and offset) and changes nothing, where it used to open,
+   acknowledge a write, and then never open again. */
+static void t_log_below_snapshot_refused(void) {
+    node n;
+    tidal_signal s;
+    char segs[4][128], path[300], msg[256];
+    uint8_t *data;
+    size_t noted, len;
+    int i;
+    node_init(&n, 6500);
+    n.cfg.segment_bytes_max = 1u << 20; /* one segment */
+    TT_EQ_INT(node_open(&n), TIDAL_OK);
+    memset(&s, 0, sizeof s);
+    s.weight = 1;
+    for (i = 0; i < 25; i++) {
+        if (i == 10) {
+            TT_EQ_INT(files_with(&n, "wal-", segs, 4), 1);
+            snprintf(path, sizeof path, "db/%s", segs[0]);
+            TT_EQ_INT(tidal_sim_disk_read(n.disk, path, &data, &noted), TIDAL_OK);
+            free(data);
+        }
+        if (i == 20) TT_EQ_INT(tidal_db_snapshot(n.db), TIDAL_OK);
+        s.item = 1 + (uint64_t)i;
+        TT_EQ_INT(tidal_signal_write(n.db, &s, NULL), TIDAL_OK);
+    }
+    tidal_db_close(n.db);
+    n.db = NULL;
+    TT_EQ_INT(tidal_sim_disk_truncate_file(n.disk, path, noted), TIDAL_OK);
+    TT_EQ_INT(tidal_db_open_msg(&n.cfg, &n.db, msg, sizeof msg), TIDAL_ERR_CORRUPT);
+    TT_CHECKF(strstr(msg, segs[0]) && strstr(msg, "offset") && strstr(msg, "below the snapshot"),
+              "message '%s' names no file/offset", msg);
+    TT_EQ_INT(tidal_sim_disk_read(n.disk, path, &data, &len), TIDAL_OK); /* left as it was */
+    free(data);
+    TT_EQ_INT(len, noted);
+    if (n.db) { /* the old behaviour: show how it ends */
+        TT_EQ_INT(tidal_signal_write(n.db, &s, NULL), TIDAL_OK);
+        tidal_db_close(n.db);
+        n.db = NULL;
+        TT_EQ_INT(tidal_db_open_msg(&n.cfg, &n.db, msg, sizeof msg), TIDAL_OK);
+    }
+    node_free(&n);
+}
+
+/* The batch that ends at or before offset off in a segment image: its last lsn (first - 1
+   when off is before the first batch's end). */
+static uint64_t last_lsn_within(const uint8_t *p, size_t len, size_t off, uint64_t first) {
+    size_t at = 0;
+    uint64_t last = first - 1;
+    while (at + TIDAL__WAL_HDR <= len) {
+        tidal__batch_hdr h;
+        tidal__batch_hdr_get(p + at, &h);
+        if (at + TIDAL__WAL_HDR + h.payload_len > off) break;
+        last = h.last_lsn;
+        at += TIDAL__WAL_HDR + h.payload_len;
+    }
+    return last;
+}
+
+/* Damage: truncate a synced segment anywhere. Cutting a segment that recovery replays so
+   that the log ends below the newest snapshot is refused at the first open, naming the
+   file and offset, leaving the file as it was; a cut the recovery can live with (a
+   segment below the replayed ones, or the newest segment's lsns above the snapshot)
+   opens, and the database then keeps opening after more writes. */
+static void damage_truncate(int trail) {
+    node base;
+    char segs[64][128], snaps[4][128];
+    uint32_t nseg, i;
+    uint64_t snap_lsn = 0, start = 0;
+    node_init(&base, 6600 + (uint64_t)trail);
+    TT_EQ_INT(node_open(&base), TIDAL_OK);
+    scenario_prefill(&base, 30);
+    TT_EQ_INT(tidal_db_snapshot(base.db), TIDAL_OK);
+    scenario_prefill(&base, 30);
+    TT_EQ_INT(tidal_db_snapshot(base.db), TIDAL_OK);
+    scenario_prefill(&base, trail); /* 0: the newest segment holds the snapshot's lsn */
+    tidal_db_close(base.db);
+    base.db = NULL;
+    nseg = files_with(&base, "wal-", segs, 64);
+    TT_EQ_INT(files_with(&base, "snap-", snaps, 4), 2);
+    snap_lsn = strtoull(snaps[1] + 15, NULL, 16); /* the newer (names sort by lsn) */
+    TT_CHECK(nseg >= 4 && snap_lsn > 0);
+    for (i = 0; i < nseg; i++) /* the segment recovery starts from: holds snap_lsn + 1 */
+        if (strtoull(segs[i] + 14, NULL, 16) <= snap_lsn + 1) start = i;
+    for (i = 0; i < nseg && TT_OK(); i++) {
+        char path[300];
+        uint8_t *img;
+        size_t len, off;
+        uint64_t first = strtoull(segs[i] + 14, NULL, 16);
+        snprintf(path, sizeof path, "db/%.127s", segs[i]);
+        TT_EQ_INT(tidal_sim_disk_read(base.disk, path, &img, &len), TIDAL_OK);
+        for (off = tt_below(40); off < len && TT_OK(); off += 1 + tt_below(60)) {
+            tidal_sim_disk *d = tidal_sim_disk_clone(base.disk);
+            tidal_sim_env env;
+            tidal_config cfg;
+            tidal_db *db = NULL;
+            tidal_result r;
+            char msg[256];
+            uint64_t last = last_lsn_within(img, len, off, first);
+            int refuse = i >= start && (i + 1 < nseg || last < snap_lsn);
+            tidal_sim_env_init(&env, d, T0, 1);
+            node_config(&base, &cfg, "db");
+            cfg.env = &env.env;
+            TT_EQ_INT(tidal_sim_disk_truncate_file(d, path, off), TIDAL_OK);
+            r = tidal_db_open_msg(&cfg, &db, msg, sizeof msg);
+            if (refuse) {
+                uint8_t *after;
+                size_t alen = 0;
+                TT_CHECKF(r == TIDAL_ERR_CORRUPT, "%s cut at %zu (lsn %llu, snapshot %llu): open gave %s",
+                          segs[i], off, (unsigned long long)last, (unsigned long long)snap_lsn,
+                          tidal_strerror(r));
+                TT_CHECKF(strstr(msg, "wal-") && strstr(msg, "offset"), "message '%s'", msg);
+                TT_EQ_INT(tidal_sim_disk_read(d, path, &after, &alen), TIDAL_OK);
+                TT_EQ_INT(alen, off);
+                free(after);
+            } else {
+                tidal_signal s;
+                TT_CHECKF(r == TIDAL_OK, "%s cut at %zu: open: %s", segs[i], off, msg);
+                memset(&s, 0, sizeof s);
+                s.item = 3;
+                s.weight = 1;
+                if (db) TT_EQ_INT(tidal_signal_write(db, &s, NULL), TIDAL_OK);
+                if (db) tidal_db_close(db);
+                db = NULL;
+                r = tidal_db_open_msg(&cfg, &db, msg, sizeof msg);
+                TT_CHECKF(r == TIDAL_OK, "%s cut at %zu: reopen after a write: %s", segs[i], off, msg);
+            }
+            if (db) tidal_db_close(db);
+            tidal_sim_disk_free(d);
+        }
+        free(img);
+    }
+    node_free(&base);
+}
+
+static void t_damage_truncate_below_snapshot(void) {
+    damage_truncate(0);
+    damage_truncate(1);
+    damage_truncate(12);
+}
+
 /* ---- replay, fsync failure, group commit --------------------------------------------- */
 
 static void t_replay_is_idempotent(void) {
@@ -749,10 +902,13 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_crash_points_append),
     TT_CASE(t_crash_points_snapshot),
     TT_CASE(t_crash_points_forget),
+    TT_CASE(t_crash_points_auto_snapshot),
     TT_CASE(t_crash_points_recovery),
     TT_CASE(t_corruption_sealed_segment),
     TT_CASE(t_corruption_snapshot),
     TT_CASE(t_corruption_not_a_tail),
+    TT_CASE(t_log_below_snapshot_refused),
+    TT_CASE(t_damage_truncate_below_snapshot),
     TT_CASE(t_replay_is_idempotent),
     TT_CASE(t_fsync_failure_is_fatal),
     TT_CASE(t_group_commit_delay),

@@ -532,6 +532,60 @@ static int find_bytes(const uint8_t *p, size_t n, const uint8_t *pat, size_t m, 
 
 /* Scans every file under dir (recursively) for id; returns the number of files holding it
    and describes the first hit. */
+/* A snapshot file encodes ids as deltas (format 4), so its bytes need not contain the id
+   even when its state does. The state is checked instead: the file alone is opened on a
+   scratch disk, and each tenant's canonical export (ids as 8-byte little endian) is
+   scanned. 1 if some tenant's state holds the id. */
+static int snapshot_holds(const char *name, const uint8_t *img, size_t n, tidal_id id,
+                          const uint8_t *le, const uint8_t *leb, size_t nleb) {
+    tidal_sim_disk *d = tidal_sim_disk_new(7);
+    tidal_sim_env env;
+    tidal_config cfg;
+    tidal_db *db = NULL;
+    void *f = NULL;
+    char path[200];
+    int holds = 0;
+    uint32_t tenant;
+    (void)id;
+    tidal_sim_env_init(&env, d, T0, 7);
+    snprintf(path, sizeof path, "scratch/%s", name);
+    TT_EQ_INT(env.env.dir_create(env.env.user, "scratch"), TIDAL_OK);
+    TT_EQ_INT(env.env.file_open(env.env.user, path, TIDAL_OPEN_WRITE | TIDAL_OPEN_CREATE, &f),
+              TIDAL_OK);
+    if (f) {
+        TT_EQ_INT(env.env.file_write(env.env.user, f, 0, img, n), TIDAL_OK);
+        TT_EQ_INT(env.env.file_sync(env.env.user, f), TIDAL_OK);
+        env.env.file_close(env.env.user, f);
+    }
+    memset(&cfg, 0, sizeof cfg);
+    schema_fill(&cfg.schema);
+    cfg.env = &env.env;
+    cfg.path = "scratch";
+    { /* the snapshot's node, from its name: snap-RRRR-SSSS-<lsn>.snap (hex) */
+        unsigned reg = 0, sh = 0;
+        char why[256] = "";
+        tidal_result r;
+        TT_CHECK(sscanf(name, "snap-%4x-%4x-", &reg, &sh) == 2);
+        cfg.node.region = (uint16_t)reg;
+        cfg.node.shard = (uint16_t)sh;
+        r = tidal_db_open_msg(&cfg, &db, why, sizeof why);
+        TT_CHECKF(r == TIDAL_OK, "opening %s alone: %s: %s", name, tidal_strerror(r), why);
+    }
+    for (tenant = 0; db && tenant < 8 && !holds; tenant++) {
+        size_t len = 0;
+        uint8_t *buf;
+        uint64_t off;
+        if (tidal_tenant_export(db, tenant, NULL, 0, &len) != TIDAL_ERR_LIMIT) continue;
+        buf = (uint8_t *)malloc(len);
+        if (buf && tidal_tenant_export(db, tenant, buf, len, &len) == TIDAL_OK)
+            holds = find_bytes(buf, len, le, 8, &off) || find_bytes(buf, len, leb, nleb, &off);
+        free(buf);
+    }
+    if (db) tidal_db_close(db);
+    tidal_sim_disk_free(d);
+    return holds;
+}
+
 static uint32_t scan_dir(tidal_sim_disk *d, const char *dir, tidal_id id, scan_hit *hit) {
     static char names[64][128];
     uint8_t le[8], leb[10];
@@ -555,7 +609,9 @@ static uint32_t scan_dir(tidal_sim_disk *d, const char *dir, tidal_id id, scan_h
             found += scan_dir(d, path, id, hit);
             continue;
         }
-        if (find_bytes(p, len, le, 8, &off) || find_bytes(p, len, leb, nleb, &off)) {
+        if (find_bytes(p, len, le, 8, &off) || find_bytes(p, len, leb, nleb, &off) ||
+            (!strncmp(copy[i], "snap-", 5) && strstr(copy[i], ".snap") &&
+             (off = 0, snapshot_holds(copy[i], p, len, id, le, leb, nleb)))) {
             if (!found && hit) {
                 snprintf(hit->file, sizeof hit->file, "%s", path);
                 hit->off = off;

@@ -1,0 +1,340 @@
+/* test_snapshot.c - the snapshot format and bounded disk: the state digest pinned to what
+   the v3-era code computed (a new snapshot format must not change it), a version 3
+   snapshot written by that code still opens to the same digest, the compact encoding
+   round-trips and is refused strictly when damaged, and automatic snapshots keep the files
+   of a long-running workload bounded. Runs on the simulated disk of tidal_sim.h. */
+#define TIDAL_IMPLEMENTATION
+#include "../tidal.h"
+#define TIDAL_SIM_IMPLEMENTATION
+#include "../tidal_sim.h"
+#include "tidal_test.h"
+#include "snapshot_workload.h"
+
+/* Digests of tests/snapshot_workload.h's state (seed 13, 400 writes), computed by the
+   code of commit 8b1f659, the last with snapshot format 3: whole state, tenant 0, tenant
+   4. tests/data/snapshot_v3.snap holds the same state, written by that code. */
+static const char *const pinned_all = "3f8e04b423596a83c387cfe1ea7e10dd0807348729a5560cff121e67da0add50";
+static const char *const pinned_t0 = "d9f0572eb0916bc15d5cbe23c57f68c049e7e4ed6afcaaea2527ddedfdf73778";
+static const char *const pinned_t4 = "f980cb994d7991d48dffff16a928bd7cb011dc74fb9b9aa0d8d427120e915240";
+
+static void hex(const uint8_t d[32], char out[65]) {
+    int i;
+    for (i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+static void check_digest(tidal_db *db, uint64_t tenant, const char *want, const char *what) {
+    uint8_t d[32];
+    char h[65];
+    TT_EQ_INT(tidal_db_digest(db, tenant, d), TIDAL_OK);
+    hex(d, h);
+    TT_CHECKF(!strcmp(h, want), "%s: digest %s, pinned %s", what, h, want);
+}
+
+typedef struct disk_node {
+    tidal_sim_disk *disk;
+    tidal_sim_env env;
+    sw_schema sch;
+    tidal_config cfg;
+    tidal_db *db;
+} disk_node;
+
+static void dn_init(disk_node *n, uint64_t seed) {
+    memset(n, 0, sizeof *n);
+    n->disk = tidal_sim_disk_new(seed);
+    tidal_sim_env_init(&n->env, n->disk, SW_T0, 12);
+    sw_config(&n->sch, &n->cfg, &n->env.env, "db");
+}
+
+static tidal_result dn_open(disk_node *n, char *msg, size_t cap) {
+    char tmp[256];
+    if (!msg) msg = tmp, cap = sizeof tmp;
+    if (n->db) tidal_db_close(n->db);
+    n->db = NULL;
+    return tidal_db_open_msg(&n->cfg, &n->db, msg, cap);
+}
+
+static void dn_free(disk_node *n) {
+    if (n->db) tidal_db_close(n->db);
+    tidal_sim_disk_free(n->disk);
+}
+
+/* The workload's state has the digests the v3-era code computed, in memory, after a
+   snapshot and a reopen from it, and after a reopen that replays the log only. */
+static void t_digest_pinned(void) {
+    tidal_sim_disk *disk = tidal_sim_disk_new(1);
+    tidal_sim_env env;
+    sw_schema sch;
+    tidal_config cfg;
+    tidal_db *db = NULL;
+    disk_node n;
+    tidal_sim_env_init(&env, disk, SW_T0, 12);
+    sw_config(&sch, &cfg, &env.env, NULL);
+    TT_EQ_INT(tidal_db_open(&cfg, &db), TIDAL_OK);
+    TT_EQ_INT(sw_workload(db, 13, 400), TIDAL_OK);
+    check_digest(db, TIDAL_ALL_TENANTS, pinned_all, "ephemeral");
+    check_digest(db, 0, pinned_t0, "ephemeral, tenant 0");
+    check_digest(db, 4, pinned_t4, "ephemeral, tenant 4");
+    tidal_db_close(db);
+    tidal_sim_disk_free(disk);
+
+    dn_init(&n, 2);
+    TT_EQ_INT(dn_open(&n, NULL, 0), TIDAL_OK);
+    TT_EQ_INT(sw_workload(n.db, 13, 400), TIDAL_OK);
+    TT_EQ_INT(dn_open(&n, NULL, 0), TIDAL_OK); /* the log alone */
+    check_digest(n.db, TIDAL_ALL_TENANTS, pinned_all, "replayed log");
+    TT_EQ_INT(tidal_db_snapshot(n.db), TIDAL_OK);
+    TT_EQ_INT(dn_open(&n, NULL, 0), TIDAL_OK); /* the snapshot */
+    check_digest(n.db, TIDAL_ALL_TENANTS, pinned_all, "snapshot");
+    check_digest(n.db, 4, pinned_t4, "snapshot, tenant 4");
+    dn_free(&n);
+}
+
+static uint8_t *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    uint8_t *p;
+    long len;
+    *n = 0;
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    p = (uint8_t *)malloc((size_t)len + 1);
+    *n = fread(p, 1, (size_t)len, f);
+    fclose(f);
+    return p;
+}
+
+/* Puts bytes into the simulated disk as a durable file. */
+static void put_file(disk_node *n, const char *path, const uint8_t *p, size_t len) {
+    const tidal_env *e = &n->env.env;
+    void *f = NULL;
+    TT_EQ_INT(e->dir_create(e->user, "db"), TIDAL_OK);
+    TT_EQ_INT(e->file_open(e->user, path, TIDAL_OPEN_READ | TIDAL_OPEN_WRITE | TIDAL_OPEN_CREATE, &f), TIDAL_OK);
+    TT_EQ_INT(e->file_write(e->user, f, 0, p, len), TIDAL_OK);
+    TT_EQ_INT(e->file_sync(e->user, f), TIDAL_OK);
+    e->file_close(e->user, f);
+    TT_EQ_INT(e->dir_sync(e->user, "db"), TIDAL_OK);
+}
+
+/* A version 3 snapshot written by the v3-era code opens to the digests pinned above; the
+   database goes on from it (a write, a snapshot in the current format, reopens). */
+static void t_snapshot_v3_fixture(void) {
+    disk_node n;
+    size_t len = 0;
+    uint8_t *p = slurp("tests/data/snapshot_v3.snap", &len);
+    char name[128], msg[256];
+    uint64_t lsn = 0;
+    int i;
+    TT_CHECKF(p && len > TIDAL__SNAP_HDR, "tests/data/snapshot_v3.snap missing (run from the repository root)");
+    if (!p || len <= TIDAL__SNAP_HDR) return;
+    TT_EQ_INT(p[4] | p[5] << 8, 3); /* the fixture really is version 3 */
+    for (i = 7; i >= 0; i--) lsn = lsn << 8 | p[16 + i];
+    snprintf(name, sizeof name, "db/snap-0000-0000-%016llx.snap", (unsigned long long)lsn);
+    dn_init(&n, 3);
+    put_file(&n, name, p, len);
+    TT_CHECKF(dn_open(&n, msg, sizeof msg) == TIDAL_OK, "v3 open: %s", msg);
+    if (n.db) {
+        tidal_signal s;
+        uint8_t before[32], after[32];
+        check_digest(n.db, TIDAL_ALL_TENANTS, pinned_all, "v3 snapshot");
+        check_digest(n.db, 0, pinned_t0, "v3 snapshot, tenant 0");
+        check_digest(n.db, 4, pinned_t4, "v3 snapshot, tenant 4");
+        TT_EQ_INT(tidal_db_durable_lsn(n.db), lsn);
+        memset(&s, 0, sizeof s);
+        s.item = 5;
+        s.weight = 1;
+        TT_EQ_INT(tidal_signal_write(n.db, &s, NULL), TIDAL_OK);
+        TT_EQ_INT(tidal_db_durable_lsn(n.db), lsn + 1);
+        TT_EQ_INT(tidal_db_digest(n.db, TIDAL_ALL_TENANTS, before), TIDAL_OK);
+        TT_CHECKF(dn_open(&n, msg, sizeof msg) == TIDAL_OK, "reopen after a write: %s", msg);
+        TT_EQ_INT(tidal_db_snapshot(n.db), TIDAL_OK);
+        TT_CHECKF(dn_open(&n, msg, sizeof msg) == TIDAL_OK, "reopen from the new snapshot: %s", msg);
+        TT_EQ_INT(tidal_db_digest(n.db, TIDAL_ALL_TENANTS, after), TIDAL_OK);
+        TT_CHECK(!memcmp(before, after, 32));
+    }
+    free(p);
+    dn_free(&n);
+}
+
+/* The compact decoder is strict: the full body decodes to the same digest; every strict
+   prefix of it is refused with an offset inside it; an overlong varint, one beyond 64
+   bits, and a count larger than the bytes left are refused by name. */
+static void t_snapshot_v4_strict(void) {
+    tidal_sim_disk *disk = tidal_sim_disk_new(7);
+    tidal_sim_env env;
+    sw_schema sch;
+    tidal_config cfg;
+    tidal_db *db = NULL, *b = NULL;
+    uint8_t *body = NULL, d0[32], d1[32];
+    size_t len = 0, cap = 0, at, k;
+    const char *why;
+    static const uint8_t overlong[2] = {0x81, 0x00}, wide[11] = {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+                                                                  0xFF, 0xFF, 0xFF, 0x7F, 0x00};
+    static const uint8_t many[3] = {0x01, 0x00, 0x7F}; /* tenant 0 with 127 entities, no bytes */
+    tidal_sim_env_init(&env, disk, SW_T0, 12);
+    sw_config(&sch, &cfg, &env.env, NULL);
+    TT_EQ_INT(tidal_db_open(&cfg, &db), TIDAL_OK);
+    TT_EQ_INT(tidal_db_open(&cfg, &b), TIDAL_OK);
+    TT_EQ_INT(sw_workload(db, 13, 400), TIDAL_OK);
+    TT_EQ_INT(tidal_db_digest(db, TIDAL_ALL_TENANTS, d0), TIDAL_OK);
+    TT_EQ_INT(tidal__snap_body_fmt(db, TIDAL_ALL_TENANTS, 1, &body, &len, &cap), TIDAL_OK);
+    TT_CHECK(tidal__snap_decode_fmt(b, body, len, 1, &at) == NULL);
+    TT_EQ_INT(tidal_db_digest(b, TIDAL_ALL_TENANTS, d1), TIDAL_OK);
+    TT_CHECK(!memcmp(d0, d1, 32));
+    for (k = 0; k < len && TT_OK(); k += 1 + tt_below(7)) {
+        tidal__state_free(b);
+        why = tidal__snap_decode_fmt(b, body, k, 1, &at);
+        TT_CHECKF(why != NULL && at <= k, "prefix of %zu bytes of %zu: %s at %zu", k, len,
+                  why ? why : "accepted", at);
+    }
+    tidal__state_free(b);
+    why = tidal__snap_decode_fmt(b, overlong, sizeof overlong, 1, &at);
+    TT_CHECKF(why && strstr(why, "varint"), "overlong varint: %s", why ? why : "accepted");
+    tidal__state_free(b);
+    why = tidal__snap_decode_fmt(b, wide, sizeof wide, 1, &at);
+    TT_CHECKF(why && strstr(why, "varint"), "65-bit varint: %s", why ? why : "accepted");
+    tidal__state_free(b);
+    why = tidal__snap_decode_fmt(b, many, sizeof many, 1, &at);
+    TT_CHECKF(why && strstr(why, "entity count") && at == 3, "count past the end: %s at %zu",
+              why ? why : "accepted", at);
+    tidal__free(db, body, cap);
+    tidal_db_close(db);
+    tidal__state_free(b);
+    tidal_db_close(b);
+    tidal_sim_disk_free(disk);
+}
+
+/* Bytes of every file in db/ (and how many snapshot files). */
+static uint64_t disk_bytes(const tidal_sim_disk *d, uint32_t *snaps, uint64_t *snap_max) {
+    static char names[512][128];
+    uint32_t n = tidal_sim_disk_list(d, "db", names, 512), i;
+    uint64_t total = 0;
+    TT_CHECK(n < 512);
+    *snaps = 0;
+    for (i = 0; i < n && i < 512; i++) {
+        char path[200];
+        uint8_t *p = NULL;
+        size_t len = 0;
+        snprintf(path, sizeof path, "db/%.127s", names[i]);
+        if (tidal_sim_disk_read(d, path, &p, &len) != TIDAL_OK) continue;
+        free(p);
+        total += len;
+        if (!strncmp(names[i], "snap-", 5)) {
+            ++*snaps;
+            if (len > *snap_max) *snap_max = len;
+        }
+    }
+    return total;
+}
+
+static void random_write(disk_node *n, uint64_t *rng) {
+    tidal_signal s;
+    uint64_t x = sw_next(rng);
+    memset(&s, 0, sizeof s);
+    s.item = 1 + x % 40; /* a working set of 40 items */
+    s.type = (uint32_t)((x >> 8) % 3);
+    s.weight = 1;
+    s.user = (x >> 12) & 1 ? 100 + ((x >> 13) & 7) : 0;
+    s.time_ns = SW_T0 - (int64_t)((x >> 20) % 7200) * TIDAL_NS_PER_S;
+    TT_EQ_INT(tidal_signal_write(n->db, &s, NULL), TIDAL_OK);
+}
+
+/* Bounded disk: writing sixty times the snapshot threshold of log over a small working
+   set, automatic snapshots keep the files within two snapshots, about two thresholds of
+   log and a few segments, at every point; the database reopens to the same state. With
+   automatic snapshots off, the log only grows. */
+static void t_auto_snapshot_bounded(void) {
+    const uint64_t threshold = 8192, seg = 2048;
+    disk_node n;
+    tidal_db_stats st;
+    uint64_t rng = tt_rand(), peak = 0, snap_max = 0, bound;
+    uint32_t snaps = 0;
+    uint8_t before[32], after[32];
+    int i;
+    memset(&st, 0, sizeof st);
+    dn_init(&n, 4);
+    n.cfg.snapshot_log_bytes = threshold;
+    n.cfg.segment_bytes_max = seg;
+    TT_EQ_INT(dn_open(&n, NULL, 0), TIDAL_OK);
+    for (i = 0; TT_OK(); i++) {
+        random_write(&n, &rng);
+        tidal_db_stats_get(n.db, &st);
+        if (i % 50 == 0) {
+            uint64_t b = disk_bytes(n.disk, &snaps, &snap_max);
+            if (b > peak) peak = b;
+            TT_CHECK(snaps <= 2);
+        }
+        if (st.wal_bytes >= 60 * threshold) break;
+    }
+    bound = 2 * snap_max + 2 * threshold + 3 * seg + 1024;
+    printf("  log written %llu bytes; files on disk peaked at %llu (snapshot %llu, bound %llu)\n",
+           (unsigned long long)st.wal_bytes, (unsigned long long)peak, (unsigned long long)snap_max,
+           (unsigned long long)bound);
+    TT_CHECK(st.snapshot_lsn > 0 && snaps >= 1);
+    TT_CHECKF(peak <= bound, "files peaked at %llu bytes, bound %llu", (unsigned long long)peak,
+              (unsigned long long)bound);
+    TT_CHECK(st.wal_bytes > 5 * bound); /* the bound means something */
+    TT_EQ_INT(tidal_db_digest(n.db, TIDAL_ALL_TENANTS, before), TIDAL_OK);
+    TT_EQ_INT(dn_open(&n, NULL, 0), TIDAL_OK);
+    TT_EQ_INT(tidal_db_digest(n.db, TIDAL_ALL_TENANTS, after), TIDAL_OK);
+    TT_CHECK(!memcmp(before, after, 32));
+    dn_free(&n);
+
+    dn_init(&n, 5); /* off: the log grows with what is written */
+    n.cfg.snapshot_log_bytes = TIDAL_SNAPSHOT_LOG_BYTES_OFF;
+    n.cfg.segment_bytes_max = 1u << 20;
+    TT_EQ_INT(dn_open(&n, NULL, 0), TIDAL_OK);
+    for (i = 0; i < 1000; i++) random_write(&n, &rng);
+    tidal_db_stats_get(n.db, &st);
+    TT_EQ_INT(st.snapshot_lsn, 0);
+    TT_EQ_INT(disk_bytes(n.disk, &snaps, &snap_max), st.wal_bytes);
+    TT_EQ_INT(snaps, 0);
+    dn_free(&n);
+}
+
+/* With group commit delayed, the tick that commits is the one that snapshots; the count
+   of log since the last snapshot survives a reopen (replayed log counts). */
+static void t_auto_snapshot_tick_and_reopen(void) {
+    disk_node n;
+    tidal_db_stats st;
+    uint64_t rng = tt_rand();
+    int i;
+    dn_init(&n, 6);
+    n.cfg.snapshot_log_bytes = 4096;
+    n.cfg.batch_delay_ns = 1000000;
+    TT_EQ_INT(dn_open(&n, NULL, 0), TIDAL_OK);
+    for (i = 0; i < 60; i++) random_write(&n, &rng); /* one pending batch, > 4 KiB */
+    tidal_db_stats_get(n.db, &st);
+    TT_EQ_INT(st.snapshot_lsn, 0);
+    n.env.mono_ns += 2000000;
+    TT_EQ_INT(tidal_db_tick(n.db, 0), TIDAL_OK);
+    tidal_db_stats_get(n.db, &st);
+    TT_EQ_INT(st.snapshot_lsn, 60); /* committed, then snapshotted */
+    /* 3 KiB of log, a reopen (replays it), 2 KiB more: the threshold is passed. */
+    n.cfg.batch_delay_ns = 0;
+    TT_EQ_INT(dn_open(&n, NULL, 0), TIDAL_OK);
+    for (i = 0; i < 1000; i++) {
+        random_write(&n, &rng);
+        tidal_db_stats_get(n.db, &st);
+        if (st.wal_bytes >= 3072) break;
+    }
+    TT_EQ_INT(st.snapshot_lsn, 60);
+    TT_EQ_INT(dn_open(&n, NULL, 0), TIDAL_OK);
+    for (i = 0; i < 1000; i++) {
+        random_write(&n, &rng);
+        tidal_db_stats_get(n.db, &st);
+        if (st.snapshot_lsn > 60 || st.wal_bytes >= 2048) break;
+    }
+    TT_CHECKF(st.snapshot_lsn > 60, "log replayed at open did not count toward the threshold");
+    dn_free(&n);
+}
+
+static const tt_case tt_cases[] = {
+    TT_CASE(t_digest_pinned),
+    TT_CASE(t_snapshot_v3_fixture),
+    TT_CASE(t_snapshot_v4_strict),
+    TT_CASE(t_auto_snapshot_bounded),
+    TT_CASE(t_auto_snapshot_tick_and_reopen),
+};
+
+int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
