@@ -103,7 +103,7 @@ static void write_some(tidal_db *db, int count, uint32_t types, int64_t now) {
         s.weight = 1.0 + (double)tt_below(3);
         s.time_ns = now - (int64_t)tt_below(3600) * TIDAL_NS_PER_S;
         s.cohort = &tag;
-        s.cohort_count = tt_below(2) ? 1 : 0;
+        s.cohort_count = db->n_ckey && tt_below(2) ? 1 : 0;
         TT_EQ_INT(tidal_signal_write(db, &s, NULL), TIDAL_OK);
     }
 }
@@ -569,6 +569,316 @@ out:
     node_free(&n);
 }
 
+/* ---- a replica group on the simulator (the pattern of test_replication.c) ------------- */
+
+#define NODES 3
+
+typedef struct cnode {
+    tidal_sim_disk *disk;
+    tidal_sim_env env;
+    tidal_config cfg;
+    tidal_db *db;
+} cnode;
+
+typedef struct cluster {
+    tidal_sim_net *net;
+    tidal_node_ref refs[NODES];
+    tidal_signal_def sigs[3]; /* view, like; share appended at run time */
+    cnode n[NODES];
+    int64_t now, next_tick;
+} cluster;
+
+static void cnode_start(cluster *c, int i) {
+    char msg[256];
+    tidal_result r = tidal_db_open_msg(&c->n[i].cfg, &c->n[i].db, msg, sizeof msg);
+    TT_CHECKF(r == TIDAL_OK, "node %d open: %s %s", i, tidal_strerror(r), msg);
+    tidal_sim_net_set_down(c->net, c->refs[i], 0);
+}
+
+static void cluster_init(cluster *c, uint64_t seed, uint64_t segment_bytes) {
+    int i;
+    memset(c, 0, sizeof *c);
+    c->net = tidal_sim_net_new(seed);
+    c->now = T0;
+    c->sigs[0].name = "view";
+    c->sigs[0].half_life_s = 3600;
+    c->sigs[1].name = "like";
+    c->sigs[1].half_life_s = 86400;
+    c->sigs[2].name = "share";
+    c->sigs[2].half_life_s = 7200;
+    for (i = 0; i < NODES; i++) {
+        c->refs[i].region = (uint16_t)i;
+        c->refs[i].shard = 0;
+    }
+    for (i = 0; i < NODES; i++) {
+        cnode *n = &c->n[i];
+        n->disk = tidal_sim_disk_new(seed * 31 + (uint64_t)i);
+        tidal_sim_env_init(&n->env, n->disk, c->now, seed * 17 + (uint64_t)i);
+        tidal_sim_env_attach_net(&n->env, c->net, c->refs[i]);
+        n->cfg.env = &n->env.env;
+        n->cfg.path = "db";
+        n->cfg.node = c->refs[i];
+        n->cfg.replicas = c->refs;
+        n->cfg.replica_count = NODES;
+        n->cfg.schema.signals = c->sigs;
+        n->cfg.schema.signal_count = 2; /* every member's config keeps the old schema */
+        n->cfg.segment_bytes_max = segment_bytes;
+        n->cfg.group_bootstrap = 1;
+        cnode_start(c, i);
+        n->cfg.group_bootstrap = 0;
+    }
+    c->next_tick = c->now + 10 * MS;
+}
+
+static void cluster_free(cluster *c) {
+    int i;
+    for (i = 0; i < NODES; i++) {
+        if (c->n[i].db) tidal_db_close(c->n[i].db);
+        tidal_sim_disk_free(c->n[i].disk);
+    }
+    tidal_sim_net_free(c->net);
+}
+
+static void cluster_set_time(cluster *c, int64_t t) {
+    int i;
+    int64_t dt = t - c->now;
+    c->now = t;
+    for (i = 0; i < NODES; i++) {
+        c->n[i].env.now_ns += dt;
+        c->n[i].env.mono_ns += dt;
+    }
+}
+
+static void cluster_run(cluster *c, int64_t until) {
+    for (;;) {
+        int64_t next = tidal_sim_net_next_ns(c->net);
+        tidal_sim_msg m;
+        int i;
+        if (c->next_tick < next) next = c->next_tick;
+        if (next > until) break;
+        if (next > c->now) cluster_set_time(c, next);
+        while (tidal_sim_net_pop(c->net, c->now, &m)) {
+            for (i = 0; i < NODES; i++)
+                if (c->refs[i].region == m.to.region && c->n[i].db)
+                    (void)tidal_node_receive(c->n[i].db, m.from, m.bytes, m.len);
+            tidal_sim_msg_free(&m);
+        }
+        if (c->now >= c->next_tick) {
+            for (i = 0; i < NODES; i++)
+                if (c->n[i].db) TT_EQ_INT(tidal_db_tick(c->n[i].db, 0), TIDAL_OK);
+            c->next_tick += 10 * MS;
+        }
+    }
+    if (until > c->now) cluster_set_time(c, until);
+}
+
+static int leader_of(cluster *c) {
+    int i, best = -1;
+    uint64_t epoch = 0;
+    for (i = 0; i < NODES; i++) {
+        tidal_node_status st;
+        if (!c->n[i].db) continue;
+        TT_EQ_INT(tidal_node_status_get(c->n[i].db, &st), TIDAL_OK);
+        if (st.role == TIDAL_ROLE_LEADER && st.epoch >= epoch) {
+            best = i;
+            epoch = st.epoch;
+        }
+    }
+    return best;
+}
+
+static int caught_up(cluster *c) {
+    int i, l = leader_of(c);
+    if (l < 0) return 0;
+    for (i = 0; i < NODES; i++) {
+        tidal_node_status st;
+        if (i == l) continue;
+        if (!c->n[i].db) return 0;
+        TT_EQ_INT(tidal_node_status_get(c->n[i].db, &st), TIDAL_OK);
+        if (st.leader_lsn != tidal_db_durable_lsn(c->n[l].db) || st.lag_events) return 0;
+    }
+    return 1;
+}
+
+/* Every live member holds the same state and the grown schema (3 types). */
+static void check_converged(cluster *c, uint32_t types) {
+    uint8_t d0[32], d[32];
+    int i, first = -1;
+    for (i = 0; i < NODES; i++) {
+        tidal_schema got;
+        if (!c->n[i].db) continue;
+        TT_EQ_INT(tidal_db_schema_get(c->n[i].db, &got), TIDAL_OK);
+        TT_CHECKF(got.signal_count == types, "member %d has %u signal types, not %u", i, got.signal_count, types);
+        if (first < 0) {
+            first = i;
+            digest(c->n[i].db, d0);
+            continue;
+        }
+        digest(c->n[i].db, d);
+        TT_CHECKF(!memcmp(d, d0, 32), "member %d's digest differs from member %d's", i, first);
+    }
+}
+
+/* The leader appends `share` at run time: the schema event reaches every member at the
+   same log position, they learn the schema before any batch under it, writes of share
+   replicate, and digests agree. A member that was down during the append catches up from
+   the log with its old config; a restarted member opened with the old config adopts the
+   grown schema; a config that adds to the stored schema in a group is refused. */
+static void t_schema_group_append(void) {
+    cluster c;
+    tidal_schema grown;
+    int l, k;
+    cluster_init(&c, tt_seed(), 64 * 1024);
+    l = leader_of(&c);
+    TT_CHECK(l >= 0);
+    if (l < 0) goto out;
+    write_some(c.n[l].db, 200, 2, c.now);
+    cluster_run(&c, c.now + 1000 * MS);
+    k = (l + 2) % NODES; /* a follower is down while the schema grows */
+    tidal_sim_net_set_down(c.net, c.refs[k], 1);
+    tidal_db_close(c.n[k].db);
+    c.n[k].db = NULL;
+    grown = c.n[l].cfg.schema;
+    grown.signal_count = 3;
+    TT_EQ_INT(tidal_db_schema_append(c.n[(l + 1) % NODES].db, &grown), TIDAL_ERR_READ_ONLY);
+    TT_EQ_INT(tidal_db_schema_append(c.n[l].db, &grown), TIDAL_OK);
+    write_some(c.n[l].db, 300, 3, c.now); /* share among them, at once after the append */
+    cluster_run(&c, c.now + 1000 * MS);
+    cnode_start(&c, k); /* old config: learns share from the log */
+    cluster_run(&c, c.now + 2000 * MS);
+    TT_CHECK(caught_up(&c));
+    check_converged(&c, 3);
+    /* Restart a follower with the old config: it adopts the stored, grown schema. */
+    k = (l + 1) % NODES;
+    tidal_db_close(c.n[k].db);
+    c.n[k].db = NULL;
+    cnode_start(&c, k);
+    if (c.n[k].db) TT_EQ_INT(c.n[k].db->n_sig, 3);
+    /* A config that adds to what the group stored: refused, naming the way to grow. */
+    tidal_db_close(c.n[k].db);
+    c.n[k].db = NULL;
+    {
+        char msg[256];
+        tidal_config cf = c.n[k].cfg;
+        tidal_signal_def more[4];
+        memcpy(more, c.sigs, sizeof c.sigs);
+        memset(&more[3], 0, sizeof more[3]);
+        more[3].name = "save";
+        more[3].half_life_s = 60;
+        cf.schema.signals = more;
+        cf.schema.signal_count = 4;
+        TT_EQ_INT(tidal_db_open_msg(&cf, &c.n[k].db, msg, sizeof msg), TIDAL_ERR_SCHEMA);
+        TT_CHECKF(strstr(msg, "tidal_db_schema_append on the leader") != NULL, "message: %s", msg);
+    }
+    cnode_start(&c, k);
+    /* The leader fails: the next one writes share, and it replicates. */
+    tidal_sim_net_set_down(c.net, c.refs[l], 1);
+    tidal_sim_disk_crash(c.n[l].disk);
+    tidal_db_close(c.n[l].db);
+    c.n[l].db = NULL;
+    cluster_run(&c, c.now + 3000 * MS);
+    k = leader_of(&c);
+    TT_CHECK(k >= 0 && k != l);
+    if (k >= 0) write_some(c.n[k].db, 100, 3, c.now);
+    tidal_sim_disk_restart(c.n[l].disk);
+    cnode_start(&c, l); /* the old leader, old config: recovers the grown schema */
+    cluster_run(&c, c.now + 3000 * MS);
+    TT_CHECK(caught_up(&c));
+    check_converged(&c, 3);
+out:
+    cluster_free(&c);
+}
+
+/* A member that lost its disk and comes back with the old config gets the state by
+   transfer (the log holding the schema event is retired): the transfer carries the
+   schema, so it learns share before installing state that uses it. */
+static void t_schema_group_state_transfer(void) {
+    cluster c;
+    tidal_schema grown;
+    tidal_node_status st;
+    int i;
+    cluster_init(&c, tt_seed(), 4096);
+    write_some(c.n[0].db, 300, 2, c.now);
+    cluster_run(&c, c.now + 1000 * MS);
+    grown = c.n[0].cfg.schema;
+    grown.signal_count = 3;
+    TT_EQ_INT(tidal_db_schema_append(c.n[0].db, &grown), TIDAL_OK);
+    for (i = 0; i < 3; i++) { /* snapshots retire the segments below, the schema event's too */
+        write_some(c.n[0].db, 200, 3, c.now);
+        cluster_run(&c, c.now + 500 * MS);
+        TT_EQ_INT(tidal_db_snapshot(c.n[0].db), TIDAL_OK);
+    }
+    tidal_sim_disk_crash(c.n[2].disk); /* region 2 loses everything */
+    tidal_sim_net_set_down(c.net, c.refs[2], 1);
+    tidal_db_close(c.n[2].db);
+    c.n[2].db = NULL;
+    tidal_sim_disk_wipe(c.n[2].disk);
+    if (tidal_sim_disk_is_down(c.n[2].disk)) tidal_sim_disk_restart(c.n[2].disk);
+    cnode_start(&c, 2); /* a new disk, the old config */
+    write_some(c.n[0].db, 100, 3, c.now);
+    cluster_run(&c, c.now + 3000 * MS);
+    TT_EQ_INT(tidal_node_status_get(c.n[0].db, &st), TIDAL_OK);
+    TT_CHECK(st.needs_snapshot); /* the log was gone: the state went instead */
+    TT_CHECK(caught_up(&c));
+    check_converged(&c, 3);
+    if (c.n[2].db) { /* what it learned survives its restart, old config again */
+        uint8_t a[32], b[32];
+        digest(c.n[2].db, a);
+        tidal_db_close(c.n[2].db);
+        c.n[2].db = NULL;
+        cnode_start(&c, 2);
+        if (c.n[2].db) {
+            digest(c.n[2].db, b);
+            TT_CHECK(!memcmp(a, b, 32));
+            TT_EQ_INT(c.n[2].db->n_sig, 3);
+        }
+    }
+    cluster_free(&c);
+}
+
+/* A member never applies a batch under a schema it lacks: a leader's batch of share
+   signals, offered before the schema event, is refused whole with a message that says
+   so; the schema event's batch teaches it, and then the same batch is taken. */
+static void t_schema_batch_needs_schema(void) {
+    node a, b;
+    tidal_schema grown;
+    uint8_t *log = NULL;
+    size_t len = 0, off = 0, use = 0;
+    const uint8_t *batches[8];
+    size_t sizes[8];
+    uint32_t nb = 0;
+    const char *why;
+    node_init(&a, tt_seed());
+    node_init(&b, tt_seed() + 1);
+    TT_EQ_INT(node_open(&a), TIDAL_OK);
+    TT_EQ_INT(node_open(&b), TIDAL_OK);
+    if (!a.db || !b.db) goto out;
+    write_some(a.db, 5, 3, T0);
+    grown = a.cfg.schema;
+    grown.signal_count = 4;
+    TT_EQ_INT(tidal_db_schema_append(a.db, &grown), TIDAL_OK);
+    write_some(a.db, 5, 4, T0);
+    TT_EQ_INT(tidal_sim_disk_read(a.disk, "db/wal-0000-0000-0000000000000001.log", &log, &len), TIDAL_OK);
+    while (log && off < len && nb < 8) { /* the log's batches, one per write */
+        tidal__batch_hdr h;
+        TT_CHECK(tidal__batch_check(a.db, log + off, len - off, &h) == NULL);
+        batches[nb] = log + off;
+        sizes[nb++] = TIDAL__WAL_HDR + h.payload_len;
+        off += TIDAL__WAL_HDR + h.payload_len;
+    }
+    TT_EQ_INT(nb, 8); /* 5 writes, the schema event alone, 2 more (the rest in segment 2) */
+    if (nb < 8) goto out;
+    why = tidal__payload_check(b.db, batches[6], sizes[6], &use);
+    TT_CHECKF(why && strstr(why, "a schema this member lacks"), "%s", why ? why : "accepted");
+    why = tidal__payload_check(b.db, batches[5], sizes[5] + sizes[6], &use);
+    TT_CHECK(why == NULL);
+    TT_EQ_INT(use, sizes[5]); /* what comes after the schema event waits for it */
+out:
+    free(log);
+    node_free(&a);
+    node_free(&b);
+}
+
 static const tt_case tt_cases[] = {
     TT_CASE(t_schema_append_reopen),
     TT_CASE(t_schema_change_refused),
@@ -578,6 +888,9 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_schema_append_runtime),
     TT_CASE(t_schema_append_ephemeral),
     TT_CASE(t_schema_event_decoder),
+    TT_CASE(t_schema_group_append),
+    TT_CASE(t_schema_group_state_transfer),
+    TT_CASE(t_schema_batch_needs_schema),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
