@@ -6558,17 +6558,24 @@ static const char *tidal__schema_event_invalid(const tidal_db *db, const tidal__
     return NULL;
 }
 
-static int tidal__schema_batch_teaches(tidal_db *db, const uint8_t *p, uint64_t fp, uint32_t count,
+/* The fingerprint a batch payload teaches (rule 4): that of the schema in its one event
+   when that is a valid schema event, else 0. */
+static uint64_t tidal__schema_batch_fp(const tidal_db *db, const uint8_t *p, uint32_t count,
                                        uint32_t payload_len) {
     tidal__rd r, q;
     tidal__event ev;
     tidal__schemadef s;
-    if (count != 1) return 0;
+    if (count != 1 || payload_len < 1 || p[0] != TIDAL__EV_SCHEMA) return 0;
     tidal__rd_init(&r, p, payload_len);
-    if (tidal__event_get(db, &r, &ev, NULL, 0) || ev.kind != TIDAL__EV_SCHEMA || r.pos != r.n) return 0;
+    if (tidal__event_get(db, &r, &ev, NULL, 0) || r.pos != r.n) return 0;
     tidal__rd_init(&q, (const uint8_t *)ev.value, ev.value_len);
     if (tidal__schema_get(&q, &s)) return 0;
-    return tidal__schema_fp(&s, s.n_sig, s.n_ckey) == fp;
+    return tidal__schema_fp(&s, s.n_sig, s.n_ckey);
+}
+
+static int tidal__schema_batch_teaches(tidal_db *db, const uint8_t *p, uint64_t fp, uint32_t count,
+                                       uint32_t payload_len) {
+    return fp && tidal__schema_batch_fp(db, p, count, payload_len) == fp;
 }
 
 /* Makes u (a union of ours and another, rule 1) the schema: every item's aggregate table
@@ -9031,9 +9038,8 @@ static tidal_result tidal__ingest_batch(tidal_db *db, const uint8_t *p, const ti
 
 /* Checks every batch of a payload whole before anything is applied. A member never
    applies a batch under a schema it lacks (>>db: schema, rule 4): a batch that teaches one
-   (a lone schema event) may come first; the batches after it in the same payload are left
-   out (*use stops before them; the sender resends from our acknowledged position), since
-   they can only be checked once the schema event is applied. */
+   (a lone schema event) may come first; *use then stops after it: the batches after it are
+   checked (and applied) only once the schema event is applied. */
 static const char *tidal__payload_check(tidal_db *db, const uint8_t *p, size_t len, size_t *use) {
     size_t off = 0;
     int taught = 0;
@@ -9154,8 +9160,18 @@ static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, cons
           (m->to_incarnation && m->to_incarnation != db->incarnation);
     r = TIDAL_OK;
     if (!gap) {
-        tidal__payload_apply(db, p, use, &db->leader_pos, 1, &r);
-        if (r == TIDAL_OK && use == m->payload_len && m->c > db->leader_pos && m->c <= m->b)
+        size_t off = 0;
+        for (;;) { /* in pieces only when a schema event must be applied before the rest */
+            tidal__payload_apply(db, p + off, use, &db->leader_pos, 1, &r);
+            off += use;
+            if (r != TIDAL_OK || off == m->payload_len) break;
+            if ((why = tidal__payload_check(db, p + off, m->payload_len - off, &use)) != NULL) {
+                db->msgs_corrupt++; /* what was taken stays: the rest comes again from our ack */
+                tidal__err(db, TIDAL_ERR_CORRUPT, "append: after a schema event: %s", why);
+                break;
+            }
+        }
+        if (r == TIDAL_OK && off == m->payload_len && m->c > db->leader_pos && m->c <= m->b)
             db->leader_pos = m->c;
         if (m->c > (m->a & ~TIDAL__PUSH_SKIP)) db->vv_to_leader = 0; /* it ships data: it has our vector */
     }
