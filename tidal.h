@@ -6722,6 +6722,9 @@ TIDAL_API tidal_result tidal_db_schema_append(tidal_db *db, const tidal_schema *
     tidal_result r;
     if (!db || !schema) return tidal__err(db, TIDAL_ERR_INVALID, "tidal_db_schema_append: NULL argument");
     if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
+    if (db->n_rep && db->role != TIDAL_ROLE_LEADER) /* not even cut off in availability mode */
+        return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only: the schema grows on the leader%s",
+                          db->leader_idx < 0 ? " (none known now)" : "");
     s = (tidal__schemadef *)tidal__alloc(db, sizeof *s * 2);
     buf = (uint8_t *)tidal__alloc(db, TIDAL__SCHEMA_ENC_MAX);
     if (!s || !buf) {
@@ -9038,25 +9041,25 @@ static tidal_result tidal__ingest_batch(tidal_db *db, const uint8_t *p, const ti
 
 /* Checks every batch of a payload whole before anything is applied. A member never
    applies a batch under a schema it lacks (>>db: schema, rule 4): a batch that teaches one
-   (a lone schema event) may come first; *use then stops after it: the batches after it are
-   checked (and applied) only once the schema event is applied. */
+   (a lone schema event) may come first. A payload is checked and applied in pieces that
+   each end at a schema event's batch (*use: the bytes of the first piece), since what
+   follows one can only be checked once it is applied; every delivery of the same bytes
+   cuts the same pieces, so a resend applies what the first did and nothing more. */
 static const char *tidal__payload_check(tidal_db *db, const uint8_t *p, size_t len, size_t *use) {
     size_t off = 0;
-    int taught = 0;
+    int cut = 0;
     *use = len;
     while (off < len) {
         tidal__batch_hdr h;
         const char *why = tidal__batch_check(db, p + off, len - off, &h);
-        if (!why && taught) {
+        if (cut) { /* the previous batch was a schema event: the next piece starts here */
             *use = off;
             return NULL;
         }
-        if (!why && !tidal__schema_fp_ok(db, h.schema_fp)) {
-            if (tidal__schema_batch_teaches(db, p + off + TIDAL__WAL_HDR, h.schema_fp, h.count, h.payload_len))
-                taught = 1;
-            else
-                why = "a batch under a schema this member lacks (its schema event has not reached it)";
-        }
+        if (!why) cut = tidal__schema_batch_fp(db, p + off + TIDAL__WAL_HDR, h.count, h.payload_len) != 0;
+        if (!why && !tidal__schema_fp_ok(db, h.schema_fp) &&
+            !tidal__schema_batch_teaches(db, p + off + TIDAL__WAL_HDR, h.schema_fp, h.count, h.payload_len))
+            why = "a batch under a schema this member lacks (its schema event has not reached it)";
         if (!why) {
             if (!TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, h.payload_len / 16 + 1))
                 return "out of memory";
