@@ -569,6 +569,166 @@ out:
     node_free(&n);
 }
 
+/* ---- crash property with schema appends ------------------------------------------------ */
+
+#define TAP_MAX 2048
+
+/* Every event the handle wrote, encoded, and whether its call was acknowledged. */
+typedef struct tap {
+    uint8_t *buf;
+    size_t len, cap, off[TAP_MAX];
+    tidal_event_id id[TAP_MAX];
+    uint8_t acked[TAP_MAX];
+    uint32_t n, pending_from;
+} tap;
+
+static void tap_fn(void *ctx, const struct tidal__event *ev) {
+    tap *t = (tap *)ctx;
+    size_t need = tidal__event_size(ev);
+    if (t->n >= TAP_MAX) return;
+    if (t->len + need > t->cap) {
+        t->cap = (t->len + need) * 2;
+        t->buf = (uint8_t *)realloc(t->buf, t->cap);
+    }
+    t->off[t->n] = t->len;
+    t->id[t->n] = ev->id;
+    t->acked[t->n++] = 0;
+    t->len = (size_t)(tidal__event_put(t->buf + t->len, ev) - t->buf);
+}
+
+static void tap_result(tap *t, tidal_result r) {
+    uint32_t i;
+    for (i = t->pending_from; r == TIDAL_OK && i < t->n; i++) t->acked[i] = 1;
+    t->pending_from = t->n;
+}
+
+/* The schema generations a history may reach: 3 types + locale, then share, then tier,
+   then share's profile. */
+static void gen_schema(node *n, int gen) {
+    node_schema(n);
+    n->cfg.schema.signal_count = gen >= 1 ? 4 : 3;
+    n->cfg.schema.cohort_key_count = gen >= 2 ? 2 : 1;
+    n->cfg.schema.profile_count = gen >= 3 ? 2 : 1;
+}
+
+static tidal_result tap_open(node *n, tap *t) {
+    tidal_result r = node_open(n);
+    if (r == TIDAL_OK) {
+        n->db->tap = tap_fn;
+        n->db->tap_ctx = t;
+    }
+    return r;
+}
+
+/* One random operation; *gen is the largest schema generation asked for so far. */
+static void schema_random_op(node *n, tap *t, int *gen) {
+    uint64_t op = tt_below(100);
+    tidal_result r = TIDAL_OK;
+    if (op < 55) {
+        tidal_signal s;
+        tidal_tag tags[2];
+        memset(&s, 0, sizeof s);
+        s.item = 1 + tt_below(10);
+        s.type = (uint32_t)tt_below(n->db->n_sig);
+        s.weight = 1.0 + (double)tt_below(3);
+        s.time_ns = T0 - (int64_t)tt_below(3600) * TIDAL_NS_PER_S;
+        tags[0].key = "locale";
+        tags[0].value = "EU";
+        tags[1].key = "tier";
+        tags[1].value = "gold";
+        s.cohort = tags;
+        s.cohort_count = (uint32_t)tt_below(n->db->n_ckey + 1);
+        r = tidal_signal_write(n->db, &s, NULL);
+    } else if (op < 65) {
+        r = tidal_attr_set(n->db, 0, 100 + tt_below(3), "locale", tt_below(2) ? "EU" : "US", NULL);
+    } else if (op < 72) {
+        r = tidal_db_snapshot(n->db);
+    } else if (op < 86 && *gen < 3) { /* grow at run time: an event in the log */
+        *gen += 1;
+        gen_schema(n, *gen);
+        r = tidal_db_schema_append(n->db, &n->cfg.schema);
+    } else if (op < 92 && *gen < 3) { /* grow by reopening with the next generation */
+        tidal_db_close(n->db);
+        n->db = NULL;
+        *gen += 1;
+        gen_schema(n, *gen);
+        r = tap_open(n, t);
+    } else {
+        r = tidal_db_tick(n->db, 0);
+    }
+    tap_result(t, r);
+}
+
+/* Random histories that grow the schema (at run time and by reopening) with a crash at a
+   random storage operation: the recovered database holds every acknowledged event, equals
+   a fresh database fed the events it holds, reopens (adopting the stored schema) to the
+   same digest, and takes writes of every type it has. */
+static void t_schema_crash_property(void) {
+    long cases = 2000 * tt_scale(), c;
+    for (c = 0; c < cases && TT_OK(); c++) {
+        node n;
+        tap t;
+        int gen = 0;
+        uint32_t ops = 5 + (uint32_t)tt_below(30), i;
+        uint8_t got[32], truth[32], again[32];
+        tidal_config gc;
+        tidal_db *g = NULL;
+        memset(&t, 0, sizeof t);
+        node_init(&n, tt_rand());
+        tidal_sim_disk_set_fates(n.disk, (unsigned)tt_below(101), 0);
+        TT_EQ_INT(tap_open(&n, &t), TIDAL_OK);
+        tidal_sim_disk_crash_at(n.disk, 1 + tt_below(20 + 4 * (uint64_t)ops));
+        for (i = 0; i < ops && n.db && !tidal_sim_disk_is_down(n.disk); i++) schema_random_op(&n, &t, &gen);
+        if (!tidal_sim_disk_is_down(n.disk)) tidal_sim_disk_crash(n.disk);
+        if (n.db) tidal_db_close(n.db);
+        n.db = NULL;
+        tidal_sim_disk_restart(n.disk);
+        gen_schema(&n, gen); /* the newest schema asked for: it or a prefix of it is stored */
+        TT_EQ_INT(tap_open(&n, &t), TIDAL_OK);
+        if (!n.db) {
+            printf("  failing case %ld: %s\n", c, n.msg);
+            free(t.buf);
+            node_free(&n);
+            break;
+        }
+        for (i = 0; i < t.n; i++)
+            TT_CHECKF(!t.acked[i] || tidal__event_applied(n.db, t.id[i]), "acknowledged event %u lost", i);
+        /* A fresh database with that schema, fed exactly the events recovered. */
+        gc = n.cfg;
+        gc.path = NULL;
+        gc.env = NULL;
+        TT_EQ_INT(tidal_db_open(&gc, &g), TIDAL_OK);
+        for (i = 0; g && i < t.n; i++) {
+            tidal__rd rd;
+            tidal__event ev;
+            int dup;
+            if (!tidal__event_applied(n.db, t.id[i])) continue;
+            tidal__rd_init(&rd, t.buf + t.off[i], t.len - t.off[i]);
+            TT_CHECK(tidal__event_get(g, &rd, &ev, NULL, 0) == NULL);
+            TT_EQ_INT(tidal__apply(g, &ev, &dup), TIDAL_OK);
+        }
+        digest(n.db, got);
+        if (g) digest(g, truth);
+        TT_CHECKF(!memcmp(got, truth, 32), "recovered state differs from its events");
+        tidal_db_close(g);
+        g = NULL;
+        TT_EQ_INT(n.db->n_sig, n.cfg.schema.signal_count);
+        write_some(n.db, 10, n.db->n_sig, T0); /* every type it has takes writes */
+        digest(n.db, got);
+        tidal_db_close(n.db);
+        n.db = NULL;
+        n.cfg.schema.signal_count = n.cfg.schema.cohort_key_count = n.cfg.schema.profile_count = 0;
+        TT_EQ_INT(node_open(&n), TIDAL_OK);
+        if (n.db) {
+            digest(n.db, again);
+            TT_CHECK(!memcmp(got, again, 32));
+        }
+        if (!TT_OK()) printf("  failing case %ld\n", c);
+        free(t.buf);
+        node_free(&n);
+    }
+}
+
 /* ---- a replica group on the simulator (the pattern of test_replication.c) ------------- */
 
 #define NODES 3
@@ -888,6 +1048,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_schema_append_runtime),
     TT_CASE(t_schema_append_ephemeral),
     TT_CASE(t_schema_event_decoder),
+    TT_CASE(t_schema_crash_property),
     TT_CASE(t_schema_group_append),
     TT_CASE(t_schema_group_state_transfer),
     TT_CASE(t_schema_batch_needs_schema),
