@@ -103,6 +103,13 @@
       delivers messages (tidal_node_receive) and time (tidal_db_tick); the library sends
       through env->message_send. Formats: the log, snapshots and messages each carry their
       own version (TIDAL_WAL_FORMAT_VERSION, _SNAPSHOT_, _WIRE_).
+  13. Schema. A durable database stores its schema beside its log (schema-RRRR-SSSS.dat):
+      tidal_db_schema_get reads it back, and an open with schema.signal_count 0 adopts it.
+      A schema only grows: signal types, cohort keys and profiles appended at the ends on
+      reopen, or with tidal_db_schema_append (in a replica group, on the leader: an event
+      in the log, so every member and every recovery sees it at the same point). Data
+      written before keeps its meaning and digest; a change or removal of anything that
+      exists is TIDAL_ERR_SCHEMA naming the field and both values.
 */
 #ifndef TIDAL_H
 #define TIDAL_H
@@ -1335,7 +1342,8 @@ typedef struct tidal__schemadef {
 
 /* One generation of the stored schema: how many of each it had, and its fingerprint. An
    append adds at least one element, so generations are bounded by the schema limits. */
-#define TIDAL__SCHEMA_GENS_MAX (TIDAL_SIGNAL_TYPES_MAX + TIDAL_COHORT_KEYS_MAX + TIDAL_PROFILES_MAX + 1)
+#define TIDAL__SCHEMA_GENS_MAX                                                               \
+    (TIDAL_SIGNAL_TYPES_MAX + TIDAL_COHORT_KEYS_MAX + TIDAL_PROFILES_MAX + 1)
 typedef struct tidal__schemagen {
     uint32_t n_sig, n_ckey, n_prof;
     uint64_t fp;
@@ -3542,7 +3550,7 @@ static uint8_t *tidal__wr_bytes(uint8_t *w, const void *p, size_t len) {
 }
 
 #define TIDAL__EV_FIXED 57 /* kind, tenant, id, hlc, time */
-#define TIDAL__SCHEMA_EV_MAX 8192 /* bytes of a schema event's schema (>>db: TIDAL__SCHEMA_ENC_MAX) */
+#define TIDAL__SCHEMA_EV_MAX 8192 /* a schema event's bytes (>>db: TIDAL__SCHEMA_ENC_MAX) */
 #define TIDAL__INSTALL_VALUE_MAX (TIDAL_MSG_BYTES_MAX - 4096) /* one install chunk ships in one message */
 
 /* Upper bound of an event's encoded size. */
@@ -3642,8 +3650,9 @@ static int tidal__name_bytes_ok(const char *s, uint32_t len) {
     return 1;
 }
 
-static const char *tidal__schema_event_invalid(const tidal_db *db, const tidal__event *ev); /* >>db */
-static tidal_result tidal__schema_learn(tidal_db *db, const uint8_t *p, size_t len); /* >>db */
+/* >>db: schema */
+static const char *tidal__schema_event_invalid(const tidal_db *db, const tidal__event *ev);
+static tidal_result tidal__schema_learn(tidal_db *db, const uint8_t *p, size_t len);
 
 /* Checks a decoded event against the schema and the limits; NULL if valid. */
 static const char *tidal__event_invalid(const tidal_db *db, const tidal__event *ev) {
@@ -6016,8 +6025,9 @@ TIDAL_API tidal_result tidal_query_parse(const char *text, size_t len, tidal_que
 TIDAL__STATIC_ASSERT(schema_counts_fit_bytes, TIDAL_SIGNAL_TYPES_MAX <= 255 &&
                                                   TIDAL_COHORT_KEYS_MAX <= 255 &&
                                                   TIDAL_PROFILES_MAX <= 255);
-TIDAL__STATIC_ASSERT(schema_event_fits_message, TIDAL__SCHEMA_ENC_MAX <= TIDAL__SCHEMA_EV_MAX &&
-                                                     TIDAL__SCHEMA_EV_MAX < TIDAL__INSTALL_VALUE_MAX);
+TIDAL__STATIC_ASSERT(schema_event_fits_message,
+                     TIDAL__SCHEMA_ENC_MAX <= TIDAL__SCHEMA_EV_MAX &&
+                         TIDAL__SCHEMA_EV_MAX < TIDAL__INSTALL_VALUE_MAX);
 
 /* Fills one signal type from its declaration; NULL, or what is wrong with which field. */
 static const char *tidal__sigdef_set(tidal__sigdef *o, const tidal_signal_def *d) {
@@ -6051,7 +6061,8 @@ static tidal_result tidal__schema_load(tidal_db *db, const tidal_schema *s, tida
             return tidal__err(db, TIDAL_ERR_SCHEMA, "signals[%u].%s", i, why);
         for (j = 0; j < i; j++)
             if (!strcmp(o->sig[j].name, o->sig[i].name))
-                return tidal__err(db, TIDAL_ERR_SCHEMA, "signals[%u].name '%s' repeats", i, o->sig[i].name);
+                return tidal__err(db, TIDAL_ERR_SCHEMA, "signals[%u].name '%s' repeats", i,
+                                  o->sig[i].name);
     }
     o->n_sig = s->signal_count;
     if (s->cohort_key_count > TIDAL_COHORT_KEYS_MAX || (s->cohort_key_count && !s->cohort_keys))
@@ -6184,7 +6195,8 @@ static uint8_t *tidal__schema_put(uint8_t *w, const tidal__schemadef *s) {
         w = tidal__wr_bytes(w, s->sig[i].name, n);
         w = tidal__wr_f64(w, s->sig[i].half_life_s);
         w = tidal__wr_le(w, s->sig[i].windows, 1);
-        w = tidal__wr_le(w, (uint64_t)(s->sig[i].permanent ? 1 : 0) | (s->sig[i].negative ? 2 : 0), 1);
+        w = tidal__wr_le(w, (uint64_t)(s->sig[i].permanent ? 1 : 0) | (s->sig[i].negative ? 2 : 0),
+                         1);
     }
     for (i = 0; i < s->n_ckey; i++) {
         size_t n = strlen(s->ckey[i]);
@@ -6223,14 +6235,16 @@ static const char *tidal__schema_get(tidal__rd *r, tidal__schemadef *o) {
     o->n_ckey = tidal__rd_u8(r);
     o->n_prof = tidal__rd_u8(r);
     if (r->bad) return "schema truncated";
-    if (o->n_sig < 1 || o->n_sig > TIDAL_SIGNAL_TYPES_MAX) return "schema: signal count out of range";
+    if (o->n_sig < 1 || o->n_sig > TIDAL_SIGNAL_TYPES_MAX)
+        return "schema: signal count out of range";
     if (o->n_ckey > TIDAL_COHORT_KEYS_MAX) return "schema: cohort key count out of range";
     if (o->n_prof > TIDAL_PROFILES_MAX) return "schema: profile count out of range";
     for (i = 0; i < o->n_sig; i++) {
         tidal_signal_def d;
         char name[TIDAL_NAME_MAX + 1];
         uint32_t flags;
-        if (!tidal__schema_name_get(r, name)) return r->bad ? "schema truncated" : "schema: bad signal name";
+        if (!tidal__schema_name_get(r, name))
+            return r->bad ? "schema truncated" : "schema: bad signal name";
         d.name = name;
         d.half_life_s = tidal__rd_f64(r);
         d.windows = tidal__rd_u8(r);
@@ -6244,17 +6258,20 @@ static const char *tidal__schema_get(tidal__rd *r, tidal__schemadef *o) {
             if (!strcmp(o->sig[j].name, name)) return "schema: repeated signal name";
     }
     for (i = 0; i < o->n_ckey; i++) {
-        if (!tidal__schema_name_get(r, o->ckey[i])) return r->bad ? "schema truncated" : "schema: bad cohort key";
+        if (!tidal__schema_name_get(r, o->ckey[i]))
+            return r->bad ? "schema truncated" : "schema: bad cohort key";
         for (j = 0; j < i; j++)
             if (!strcmp(o->ckey[j], o->ckey[i])) return "schema: repeated cohort key";
     }
     for (i = 0; i < o->n_prof; i++) {
         tidal__profdef *p = &o->prof[i];
-        if (!tidal__schema_name_get(r, p->name)) return r->bad ? "schema truncated" : "schema: bad profile name";
+        if (!tidal__schema_name_get(r, p->name))
+            return r->bad ? "schema truncated" : "schema: bad profile name";
         for (j = 0; j < i; j++)
             if (!strcmp(o->prof[j].name, p->name)) return "schema: repeated profile name";
         p->n = tidal__rd_u8(r);
-        if (!r->bad && (p->n < 1 || p->n > TIDAL_PROFILE_TERMS_MAX)) return "schema: profile term count out of range";
+        if (!r->bad && (p->n < 1 || p->n > TIDAL_PROFILE_TERMS_MAX))
+            return "schema: profile term count out of range";
         for (j = 0; j < p->n && !r->bad; j++) {
             p->type[j] = tidal__rd_u8(r);
             p->weight[j] = tidal__rd_f64(r);
@@ -6279,49 +6296,61 @@ static int tidal__schema_diff(const tidal__schemadef *st, const tidal__schemadef
     for (i = 0; i < n; i++) {
         const tidal__sigdef *a = &st->sig[i], *b = &gv->sig[i];
         if (strcmp(a->name, b->name))
-            return snprintf(msg, cap, "signal %u: name '%s' stored, '%s' given", i, a->name, b->name), 0;
-        if (a->permanent != b->permanent)
-            return snprintf(msg, cap, "signal %u (%s): permanent %d stored, %d given", i, a->name,
-                            a->permanent, b->permanent), 0;
-        if (a->half_life_s != b->half_life_s)
-            return snprintf(msg, cap, "signal %u (%s): half_life_s %.17g stored, %.17g given", i, a->name,
-                            a->half_life_s, b->half_life_s), 0;
-        if (a->windows != b->windows)
-            return snprintf(msg, cap, "signal %u (%s): windows 0x%x stored, 0x%x given", i, a->name,
-                            a->windows, b->windows), 0;
-        if (a->negative != b->negative)
-            return snprintf(msg, cap, "signal %u (%s): negative %d stored, %d given", i, a->name,
-                            a->negative, b->negative), 0;
+            snprintf(msg, cap, "signal %u: name '%s' stored, '%s' given", i, a->name, b->name);
+        else if (a->permanent != b->permanent)
+            snprintf(msg, cap, "signal %u (%s): permanent %d stored, %d given", i, a->name,
+                     a->permanent, b->permanent);
+        else if (a->half_life_s != b->half_life_s)
+            snprintf(msg, cap, "signal %u (%s): half_life_s %.17g stored, %.17g given", i,
+                     a->name, a->half_life_s, b->half_life_s);
+        else if (a->windows != b->windows)
+            snprintf(msg, cap, "signal %u (%s): windows 0x%x stored, 0x%x given", i, a->name,
+                     a->windows, b->windows);
+        else if (a->negative != b->negative)
+            snprintf(msg, cap, "signal %u (%s): negative %d stored, %d given", i, a->name,
+                     a->negative, b->negative);
+        else
+            continue;
+        return 0;
     }
     n = st->n_ckey < gv->n_ckey ? st->n_ckey : gv->n_ckey;
-    for (i = 0; i < n; i++)
-        if (strcmp(st->ckey[i], gv->ckey[i]))
-            return snprintf(msg, cap, "cohort key %u: '%s' stored, '%s' given", i, st->ckey[i], gv->ckey[i]), 0;
+    for (i = 0; i < n; i++) {
+        if (!strcmp(st->ckey[i], gv->ckey[i])) continue;
+        snprintf(msg, cap, "cohort key %u: '%s' stored, '%s' given", i, st->ckey[i], gv->ckey[i]);
+        return 0;
+    }
     n = st->n_prof < gv->n_prof ? st->n_prof : gv->n_prof;
     for (i = 0; i < n; i++) {
         const tidal__profdef *a = &st->prof[i], *b = &gv->prof[i];
-        if (strcmp(a->name, b->name))
-            return snprintf(msg, cap, "profile %u: name '%s' stored, '%s' given", i, a->name, b->name), 0;
-        if (a->n != b->n)
-            return snprintf(msg, cap, "profile %u (%s): %u terms stored, %u given", i, a->name, a->n, b->n), 0;
+        if (strcmp(a->name, b->name)) {
+            snprintf(msg, cap, "profile %u: name '%s' stored, '%s' given", i, a->name, b->name);
+            return 0;
+        }
+        if (a->n != b->n) {
+            snprintf(msg, cap, "profile %u (%s): %u terms stored, %u given", i, a->name, a->n,
+                     b->n);
+            return 0;
+        }
         for (j = 0; j < a->n; j++) {
-            if (a->type[j] != b->type[j] || a->weight[j] != b->weight[j])
-                return snprintf(msg, cap, "profile %u (%s): terms[%u] %s*%.17g stored, %s*%.17g given", i,
-                                a->name, j, st->sig[a->type[j]].name, a->weight[j],
-                                b->type[j] < gv->n_sig ? gv->sig[b->type[j]].name : "?", b->weight[j]), 0;
+            if (a->type[j] == b->type[j] && a->weight[j] == b->weight[j]) continue;
+            snprintf(msg, cap, "profile %u (%s): terms[%u] %s*%.17g stored, %s*%.17g given", i,
+                     a->name, j, st->sig[a->type[j]].name, a->weight[j],
+                     b->type[j] < gv->n_sig ? gv->sig[b->type[j]].name : "?", b->weight[j]);
+            return 0;
         }
     }
     return 1;
 }
 
 /* Names the first thing stored has that given lacks (an error under rule 1). */
-static void tidal__schema_lack_msg(const tidal__schemadef *st, const tidal__schemadef *gv, char *msg,
-                                   size_t cap) {
+static void tidal__schema_lack_msg(const tidal__schemadef *st, const tidal__schemadef *gv,
+                                   char *msg, size_t cap) {
     if (gv->n_sig < st->n_sig)
-        snprintf(msg, cap, "signal %u (%s): stored, not given (signal_count %u stored, %u given)", gv->n_sig,
-                 st->sig[gv->n_sig].name, st->n_sig, gv->n_sig);
+        snprintf(msg, cap, "signal %u (%s): stored, not given (signal_count %u stored, %u given)",
+                 gv->n_sig, st->sig[gv->n_sig].name, st->n_sig, gv->n_sig);
     else if (gv->n_ckey < st->n_ckey)
-        snprintf(msg, cap, "cohort key %u (%s): stored, not given (cohort_key_count %u stored, %u given)",
+        snprintf(msg, cap,
+                 "cohort key %u (%s): stored, not given (cohort_key_count %u stored, %u given)",
                  gv->n_ckey, st->ckey[gv->n_ckey], st->n_ckey, gv->n_ckey);
     else
         snprintf(msg, cap, "profile %u (%s): stored, not given (profile_count %u stored, %u given)",
@@ -6330,7 +6359,8 @@ static void tidal__schema_lack_msg(const tidal__schemadef *st, const tidal__sche
 
 /* The union of two schemas that agree on what both have (rule 1): each part from the
    longer one. */
-static void tidal__schema_union(tidal__schemadef *out, const tidal__schemadef *a, const tidal__schemadef *b) {
+static void tidal__schema_union(tidal__schemadef *out, const tidal__schemadef *a,
+                                const tidal__schemadef *b) {
     const tidal__schemadef *s = a->n_sig >= b->n_sig ? a : b, *c = a->n_ckey >= b->n_ckey ? a : b,
                            *p = a->n_prof >= b->n_prof ? a : b;
     if (out != s) memcpy(out->sig, s->sig, sizeof out->sig);
@@ -6413,16 +6443,16 @@ static tidal_result tidal__schema_save(tidal_db *db) {
     tidal__free(db, b, TIDAL__SCHEMA_FILE_MAX);
     if (r != TIDAL_OK) {
         db->fatal = 1;
-        return tidal__err(db, r, "%s: saving the schema failed (%s); the handle must be reopened", fin,
-                          tidal_strerror(r));
+        return tidal__err(db, r, "%s: saving the schema failed (%s); the handle must be reopened",
+                          fin, tidal_strerror(r));
     }
     db->schema_dirty = 0;
     return TIDAL_OK;
 }
 
 /* Parses a stored schema file image into s and the handle's generations; NULL or why. */
-static const char *tidal__schema_parse(tidal_db *db, const uint8_t *p, size_t n, tidal__schemadef *s,
-                                       size_t *at) {
+static const char *tidal__schema_parse(tidal_db *db, const uint8_t *p, size_t n,
+                                       tidal__schemadef *s, size_t *at) {
     tidal__rd r;
     uint8_t sum[32];
     uint32_t len, i;
@@ -6457,12 +6487,15 @@ static const char *tidal__schema_parse(tidal_db *db, const uint8_t *p, size_t n,
         g->n_prof = c >> 16 & 0xFF;
         g->fp = tidal__rd_u64(&r);
         if (r.bad) return "generations truncated";
-        if ((c >> 24) || g->n_sig < 1 || g->n_sig > s->n_sig || g->n_ckey > s->n_ckey || g->n_prof > s->n_prof)
+        if ((c >> 24) || g->n_sig < 1 || g->n_sig > s->n_sig || g->n_ckey > s->n_ckey ||
+            g->n_prof > s->n_prof)
             return "generation larger than the schema";
-        if (prev && (g->n_sig < prev->n_sig || g->n_ckey < prev->n_ckey || g->n_prof < prev->n_prof ||
-                     g->n_sig + g->n_ckey + g->n_prof == prev->n_sig + prev->n_ckey + prev->n_prof))
+        if (prev &&
+            (g->n_sig < prev->n_sig || g->n_ckey < prev->n_ckey || g->n_prof < prev->n_prof ||
+             g->n_sig + g->n_ckey + g->n_prof == prev->n_sig + prev->n_ckey + prev->n_prof))
             return "generation does not grow";
-        if (g->fp != tidal__schema_fp(s, g->n_sig, g->n_ckey)) return "generation fingerprint mismatch";
+        if (g->fp != tidal__schema_fp(s, g->n_sig, g->n_ckey))
+            return "generation fingerprint mismatch";
     }
     if (db->gen[db->n_gen - 1].n_sig != s->n_sig || db->gen[db->n_gen - 1].n_ckey != s->n_ckey ||
         db->gen[db->n_gen - 1].n_prof != s->n_prof)
@@ -6491,9 +6524,12 @@ static tidal_result tidal__schema_open(tidal_db *db, int has_data) {
     io = tidal__read_file(db, name, &p, &n);
     if (io == TIDAL_ERR_NOT_FOUND) {
         if (db->schema_adopt)
-            return tidal__err(db, TIDAL_ERR_SCHEMA, has_data ? "%s: no stored schema (written before tidal stored "
-                              "one): open with the schema it was written under" : "%s: a new database needs a "
-                              "schema (schema.signal_count 0 only adopts a stored one)", name);
+            return tidal__err(db, TIDAL_ERR_SCHEMA,
+                              has_data ? "%s: no stored schema (written before tidal stored "
+                                         "one): open with the schema it was written under"
+                                       : "%s: a new database needs a "
+                                         "schema (schema.signal_count 0 only adopts a stored one)",
+                              name);
         db->schema_dirty = 1; /* the configured schema, already the handle's, is stored */
         return TIDAL_OK;
     }
@@ -6506,7 +6542,8 @@ static tidal_result tidal__schema_open(tidal_db *db, int has_data) {
     tidal__schema_of(db, given);
     if (why) {
         tidal__free(db, st, sizeof *st * 2);
-        return tidal__err(db, TIDAL_ERR_CORRUPT, "%s: offset %llu: %s", name, (unsigned long long)at, why);
+        return tidal__err(db, TIDAL_ERR_CORRUPT, "%s: offset %llu: %s", name,
+                          (unsigned long long)at, why);
     }
     grows = lacks = 0;
     if (!db->schema_adopt && !tidal__schema_diff(st, given, msg, sizeof msg, &grows, &lacks)) {
@@ -6520,8 +6557,10 @@ static tidal_result tidal__schema_open(tidal_db *db, int has_data) {
     }
     if (grows && db->n_rep && has_data) {
         tidal__free(db, st, sizeof *st * 2);
-        return tidal__err(db, TIDAL_ERR_SCHEMA, "%s: the configured schema adds to the stored one; in a "
-                          "replica group it grows by tidal_db_schema_append on the leader", name);
+        return tidal__err(db, TIDAL_ERR_SCHEMA,
+                          "%s: the configured schema adds to the stored one; in a "
+                          "replica group it grows by tidal_db_schema_append on the leader",
+                          name);
     }
     db->n_sig = db->n_ckey = db->n_prof = 0; /* tidal__schema_set fills them again */
     {
@@ -6585,7 +6624,8 @@ static tidal_result tidal__schema_grow(tidal_db *db, const tidal__schemadef *u) 
     tidal__sig ***grown = NULL;
     uint32_t i, old_n = db->n_sig;
     TIDAL_ASSERT(u->n_sig >= db->n_sig && u->n_ckey >= db->n_ckey && u->n_prof >= db->n_prof);
-    if (u->n_sig == db->n_sig && u->n_ckey == db->n_ckey && u->n_prof == db->n_prof) return TIDAL_OK;
+    if (u->n_sig == db->n_sig && u->n_ckey == db->n_ckey && u->n_prof == db->n_prof)
+        return TIDAL_OK;
     if (u->n_sig > old_n && db->n_ents) {
         grown = (tidal__sig ***)tidal__zalloc(db, sizeof *grown * db->n_ents);
         for (i = 0; grown && i < db->n_ents; i++) {
@@ -6651,8 +6691,10 @@ static tidal_result tidal__schema_learn(tidal_db *db, const uint8_t *p, size_t l
     tidal__schema_of(db, s + 1);
     if (why) res = tidal__err(db, TIDAL_ERR_CORRUPT, "state transfer: offset 12: %s", why);
     else if (!tidal__schema_diff(s + 1, s, msg, sizeof msg, &grows, &lacks))
-        res = tidal__err(db, TIDAL_ERR_SCHEMA, "state transfer: the leader's schema disagrees with ours: %s "
-                         "(ours is the stored one)", msg);
+        res = tidal__err(db, TIDAL_ERR_SCHEMA,
+                         "state transfer: the leader's schema disagrees with ours: %s "
+                         "(ours is the stored one)",
+                         msg);
     else {
         tidal__schema_union(s + 1, s + 1, s);
         res = tidal__schema_grow(db, s + 1);
@@ -6676,7 +6718,8 @@ TIDAL_API tidal_result tidal_db_schema_get(tidal_db *db, tidal_schema *out) {
     if (!db || !out) return tidal__err(db, TIDAL_ERR_INVALID, "tidal_db_schema_get: NULL argument");
     if (!db->schema_view) {
         db->schema_view = (struct tidal__schemaview *)tidal__alloc(db, sizeof *db->schema_view);
-        if (!db->schema_view) return tidal__err(db, TIDAL_ERR_NOMEM, "tidal_db_schema_get: no memory");
+        if (!db->schema_view)
+            return tidal__err(db, TIDAL_ERR_NOMEM, "tidal_db_schema_get: no memory");
     }
     v = db->schema_view;
     memset(v, 0, sizeof *v);
@@ -6720,7 +6763,8 @@ TIDAL_API tidal_result tidal_db_schema_append(tidal_db *db, const tidal_schema *
     char msg[200];
     int grows = 0, lacks = 0;
     tidal_result r;
-    if (!db || !schema) return tidal__err(db, TIDAL_ERR_INVALID, "tidal_db_schema_append: NULL argument");
+    if (!db || !schema)
+        return tidal__err(db, TIDAL_ERR_INVALID, "tidal_db_schema_append: NULL argument");
     if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
     if (db->n_rep && db->role != TIDAL_ROLE_LEADER) /* not even cut off in availability mode */
         return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only: the schema grows on the leader%s",
@@ -6742,7 +6786,8 @@ TIDAL_API tidal_result tidal_db_schema_append(tidal_db *db, const tidal_schema *
     }
     if (lacks) {
         tidal__schema_lack_msg(cur, s, msg, sizeof msg);
-        r = tidal__err(db, TIDAL_ERR_SCHEMA, "%s; give the whole schema, appended at the ends", msg);
+        r = tidal__err(db, TIDAL_ERR_SCHEMA, "%s; give the whole schema, appended at the ends",
+                       msg);
         goto out;
     }
     if (!grows) { /* a retry of an append that took: nothing to do */
@@ -6774,10 +6819,13 @@ static tidal_result tidal__config_schema(tidal_db *db, const tidal_schema *s) {
     tidal_result r;
     if (s->signal_count == 0) {
         if (!db->wal_on)
-            return tidal__err(db, TIDAL_ERR_SCHEMA, "schema.signal_count must be 1..%d (0 adopts a stored "
-                              "schema, and a database without a path has none)", TIDAL_SIGNAL_TYPES_MAX);
+            return tidal__err(db, TIDAL_ERR_SCHEMA,
+                              "schema.signal_count must be 1..%d (0 adopts a stored "
+                              "schema, and a database without a path has none)",
+                              TIDAL_SIGNAL_TYPES_MAX);
         if (s->cohort_key_count || s->profile_count)
-            return tidal__err(db, TIDAL_ERR_SCHEMA, "schema: signal_count 0 adopts the stored schema; "
+            return tidal__err(db, TIDAL_ERR_SCHEMA,
+                              "schema: signal_count 0 adopts the stored schema; "
                               "cohort_key_count and profile_count must be 0 too");
         db->schema_adopt = 1;
         return TIDAL_OK;
@@ -7229,8 +7277,8 @@ static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *
         return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only follower: the leader is region %u shard %u",
                           db->rep[db->leader_idx].region, db->rep[db->leader_idx].shard);
     }
-    if (db->n_tcfg && !db->importing && ev->kind != TIDAL__EV_EPOCH && ev->kind != TIDAL__EV_SCHEMA &&
-        !tidal__event_applied(db, ev->id) &&
+    if (db->n_tcfg && !db->importing && ev->kind != TIDAL__EV_EPOCH &&
+        ev->kind != TIDAL__EV_SCHEMA && !tidal__event_applied(db, ev->id) &&
         (r = tidal__tenant_admit(db, ev)) != TIDAL_OK)
         return r;
     if (!ev->id.hi && !ev->id.lo) ev->id = tidal__origin_id(db); /* (0, 0): assign now */
@@ -9056,9 +9104,11 @@ static const char *tidal__payload_check(tidal_db *db, const uint8_t *p, size_t l
             *use = off;
             return NULL;
         }
-        if (!why) cut = tidal__schema_batch_fp(db, p + off + TIDAL__WAL_HDR, h.count, h.payload_len) != 0;
+        if (!why)
+            cut = tidal__schema_batch_fp(db, p + off + TIDAL__WAL_HDR, h.count, h.payload_len) != 0;
         if (!why && !tidal__schema_fp_ok(db, h.schema_fp) &&
-            !tidal__schema_batch_teaches(db, p + off + TIDAL__WAL_HDR, h.schema_fp, h.count, h.payload_len))
+            !tidal__schema_batch_teaches(db, p + off + TIDAL__WAL_HDR, h.schema_fp, h.count,
+                                         h.payload_len))
             why = "a batch under a schema this member lacks (its schema event has not reached it)";
         if (!why) {
             if (!TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, h.payload_len / 16 + 1))
@@ -9265,9 +9315,11 @@ static tidal_result tidal__on_push(tidal_db *db, const tidal__msg_hdr *m, const 
     uint32_t i = (uint32_t)from;
     int gap = 0;
     if (!tidal__rep_leading(db) || m->epoch != db->epoch) return TIDAL_OK; /* not ours to take */
-    if ((why = tidal__payload_check(db, p, m->payload_len, &use)) != NULL || use != m->payload_len) {
+    if ((why = tidal__payload_check(db, p, m->payload_len, &use)) != NULL ||
+        use != m->payload_len) {
         db->msgs_corrupt++; /* pushes apply whole: one that needs a schema we lack waits for it */
-        return tidal__err(db, TIDAL_ERR_CORRUPT, "push: %s", why ? why : "a batch under a schema still being learned");
+        return tidal__err(db, TIDAL_ERR_CORRUPT, "push: %s",
+                          why ? why : "a batch under a schema still being learned");
     }
     if (m->a & TIDAL__PUSH_SKIP) { /* the follower no longer holds what came before */
         uint64_t resume = m->a & ~TIDAL__PUSH_SKIP;
@@ -9529,8 +9581,8 @@ static tidal_result tidal__xfer_install(tidal_db *db) {
     lsn = tidal__rd_u64(&r);
     slen = tidal__rd_u32(&r);
     /* The leader's schema first: refused (nothing changed) if it disagrees with ours. */
-    if ((res = tidal__schema_learn(db, db->xin + 12, r.bad || slen > r.n - r.pos ? 0 : slen)) != TIDAL_OK)
-        return res;
+    if (r.bad || slen > r.n - r.pos) slen = 0; /* refused below: no schema */
+    if ((res = tidal__schema_learn(db, db->xin + 12, slen)) != TIDAL_OK) return res;
     tidal__state_free(db);
     why = tidal__snap_decode(db, db->xin + 12 + slen, db->xin_len - 12 - slen);
     if (why) {
@@ -9556,7 +9608,8 @@ static tidal_result tidal__on_snap(tidal_db *db, const tidal__msg_hdr *m, const 
         tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_SNAP_ACK, 0, 1, NULL, 0);
         return TIDAL_OK;
     }
-    if (total < 12 || total > SIZE_MAX / 2 || m->a != db->xin_len || m->a + m->payload_len > total) {
+    if (total < 12 || total > SIZE_MAX / 2 || m->a != db->xin_len ||
+        m->a + m->payload_len > total) {
         if (m->a == 0) db->xin_len = 0;
         tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_SNAP_ACK, db->xin_len, 0, NULL, 0);
         return TIDAL_OK;

@@ -10,8 +10,9 @@
             BLAKE3 sum are fixed; type, incarnation, epoch, a and b stay fuzzed. A message
             shorter than the header is zero-padded to it.
      bit 1  (with bit 0) also repair every WAL batch inside the payload: magic, version,
-            schema fingerprint (the one a schema event's batch teaches, from it on), payload length (clamped to what is left), a usable event
-            count, consecutive lsns, checksum; and a = the lsn before the first batch. The
+            schema fingerprint (the one a schema event's batch teaches, from it on), payload
+            length (clamped to what is left), a usable event count, consecutive lsns,
+            checksum; and a = the lsn before the first batch. The
             events themselves stay fuzzed, so inputs reach the event decoders.
      bit 2  two messages: bytes 1-2 (u16 LE) are where the rest is split.
      bit 3  tick before each message: the next byte x advances both clocks by x * 50 ms and

@@ -1,10 +1,10 @@
 /* fuzz_wal.c - libFuzzer target for the WAL segment scanner and batch/event decoders.
    Byte 0 picks the mode: bit 0 repairs each batch's header (magic, version, schema (the
-   one a schema event's batch teaches, from it on), lengths, lsn, checksum) so inputs reach the event decoder; bit 1 scans as the newest
-   segment (torn tails allowed). Properties: no crash; a failure is TIDAL_ERR_CORRUPT with
-   a message naming the offset; a batch is applied whole or not at all (the digest after a
-   scan equals replaying only the accepted prefix); replaying the same bytes twice changes
-   nothing. */
+   one a schema event's batch teaches, from it on), lengths, lsn, checksum) so inputs
+   reach the event decoder; bit 1 scans as the newest segment (torn tails allowed).
+   Properties: no crash; a failure is TIDAL_ERR_CORRUPT with a message naming the offset;
+   a batch is applied whole or not at all (the digest after a scan equals replaying only
+   the accepted prefix); replaying the same bytes twice changes nothing. */
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
 #include "fuzz_common.h"
@@ -22,8 +22,8 @@ static void fz_repair(tidal_db *db, uint8_t *p, size_t n) {
         h.count = 1 + h.count % 8;
         /* A schema event's batch carries the fingerprint it teaches, and so do the batches
            after it, as their writer stamped them. */
-        if ((taught = tidal__schema_batch_fp(db, p + off + TIDAL__WAL_HDR, h.count, h.payload_len)) != 0)
-            fp = taught;
+        taught = tidal__schema_batch_fp(db, p + off + TIDAL__WAL_HDR, h.count, h.payload_len);
+        if (taught) fp = taught;
         h.schema_fp = fp;
         h.first_lsn = lsn;
         h.last_lsn = lsn + h.count - 1;

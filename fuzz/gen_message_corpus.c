@@ -329,8 +329,8 @@ int main(void) {
     gm_init(&c, 20260501);
 
     /* Phase 1: node 1 cannot hear the leader while the rich batch, four single commits and
-       a schema append (then a share signal) happen; node 2 gets them one by one. Healed, the leader resends node 1 everything
-       from lsn 1 in one multi-batch append. */
+       a schema append (then a share signal) happen; node 2 gets them one by one. Healed,
+       the leader resends node 1 everything from lsn 1 in one multi-batch append. */
     {
         uint32_t cut = tidal_sim_net_partition_regions(c.net, 0, 1, 1);
         gm_rich_batch(c.n[0].db, c.now);
