@@ -297,9 +297,12 @@ typedef struct tidal_profile_def {
     uint32_t term_count; /* 1..TIDAL_PROFILE_TERMS_MAX */
 } tidal_profile_def;
 
+/* Signal types, cohort keys and profiles, in order. A stored schema only grows: later
+   opens and tidal_db_schema_append may add at the ends, never change what exists. */
 typedef struct tidal_schema {
     const tidal_signal_def *signals;
-    uint32_t signal_count;          /* 1..TIDAL_SIGNAL_TYPES_MAX */
+    uint32_t signal_count;          /* 1..TIDAL_SIGNAL_TYPES_MAX (0 at open: adopt the stored
+                                       schema, see tidal_db_open) */
     const char *const *cohort_keys; /* user attribute keys cohorts group by, e.g. "locale" */
     uint32_t cohort_key_count;      /* 0..TIDAL_COHORT_KEYS_MAX */
     const tidal_profile_def *profiles;
