@@ -9150,6 +9150,30 @@ static void tidal__payload_apply(tidal_db *db, const uint8_t *p, size_t len, uin
     }
 }
 
+/* Applies a checked payload piece by piece (tidal__payload_check: pieces end at schema
+   events; use is the first piece's length). A later piece that fails its check is counted
+   and left out, and what came before stays applied (it comes again and is a no-op).
+   Returns 1 when the whole payload was applied. */
+static int tidal__payload_take(tidal_db *db, const uint8_t *p, size_t len, size_t use,
+                               uint64_t *pos, int contiguous, tidal_result *r) {
+    size_t off = 0;
+    const char *why;
+    TIDAL_ASSERT(use <= len);
+    for (;;) {
+        tidal__payload_apply(db, p + off, use, pos, contiguous, r);
+        off += use;
+        if (*r != TIDAL_OK || off == len) break;
+        if ((why = tidal__payload_check(db, p + off, len - off, &use)) != NULL) {
+            db->msgs_corrupt++;
+            tidal__err(db, TIDAL_ERR_CORRUPT, "%s: after a schema event: %s",
+                       contiguous ? "append" : "push", why);
+            return 0;
+        }
+    }
+    TIDAL_ASSERT(*r != TIDAL_OK || off == len);
+    return *r == TIDAL_OK;
+}
+
 /* ---- message handlers ---- */
 
 static void tidal__stable_advance(tidal_db *db, uint64_t stable);
@@ -9216,19 +9240,8 @@ static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, cons
           (m->to_incarnation && m->to_incarnation != db->incarnation);
     r = TIDAL_OK;
     if (!gap) {
-        size_t off = 0;
-        for (;;) { /* in pieces only when a schema event must be applied before the rest */
-            tidal__payload_apply(db, p + off, use, &db->leader_pos, 1, &r);
-            off += use;
-            if (r != TIDAL_OK || off == m->payload_len) break;
-            if ((why = tidal__payload_check(db, p + off, m->payload_len - off, &use)) != NULL) {
-                db->msgs_corrupt++; /* what was taken stays: the rest comes again from our ack */
-                tidal__err(db, TIDAL_ERR_CORRUPT, "append: after a schema event: %s", why);
-                break;
-            }
-        }
-        if (r == TIDAL_OK && off == m->payload_len && m->c > db->leader_pos && m->c <= m->b)
-            db->leader_pos = m->c;
+        int whole = tidal__payload_take(db, p, m->payload_len, use, &db->leader_pos, 1, &r);
+        if (whole && m->c > db->leader_pos && m->c <= m->b) db->leader_pos = m->c;
         if (m->c > (m->a & ~TIDAL__PUSH_SKIP)) db->vv_to_leader = 0; /* it ships data: it has our vector */
     }
     if (r == TIDAL_OK) tidal__stable_advance(db, m->d);
@@ -9318,11 +9331,9 @@ static tidal_result tidal__on_push(tidal_db *db, const tidal__msg_hdr *m, const 
     uint32_t i = (uint32_t)from;
     int gap = 0;
     if (!tidal__rep_leading(db) || m->epoch != db->epoch) return TIDAL_OK; /* not ours to take */
-    if ((why = tidal__payload_check(db, p, m->payload_len, &use)) != NULL ||
-        use != m->payload_len) {
-        db->msgs_corrupt++; /* pushes apply whole: one that needs a schema we lack waits for it */
-        return tidal__err(db, TIDAL_ERR_CORRUPT, "push: %s",
-                          why ? why : "a batch under a schema still being learned");
+    if ((why = tidal__payload_check(db, p, m->payload_len, &use)) != NULL) {
+        db->msgs_corrupt++;
+        return tidal__err(db, TIDAL_ERR_CORRUPT, "push: %s", why);
     }
     if (m->a & TIDAL__PUSH_SKIP) { /* the follower no longer holds what came before */
         uint64_t resume = m->a & ~TIDAL__PUSH_SKIP;
@@ -9335,8 +9346,7 @@ static tidal_result tidal__on_push(tidal_db *db, const tidal__msg_hdr *m, const 
     if ((m->a & ~TIDAL__PUSH_SKIP) > db->peer[i].pushed) gap = 1; /* an earlier push was lost */
     else if (m->b > db->peer[i].pushed) {
         uint64_t unused = 0;
-        tidal__payload_apply(db, p, m->payload_len, &unused, 0, &r);
-        if (r == TIDAL_OK) db->peer[i].pushed = m->b;
+        if (tidal__payload_take(db, p, m->payload_len, use, &unused, 0, &r)) db->peer[i].pushed = m->b;
     }
     if (r == TIDAL_OK)
         tidal__rep_send4(db, i, TIDAL__MSG_PUSH_ACK, db->peer[i].pushed, (uint64_t)gap, db->durable_lsn, 0, NULL, 0);

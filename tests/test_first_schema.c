@@ -753,7 +753,7 @@ typedef struct cnode {
 typedef struct cluster {
     tidal_sim_net *net;
     tidal_node_ref refs[NODES];
-    tidal_signal_def sigs[3]; /* view, like; share appended at run time */
+    tidal_signal_def sigs[4]; /* view, like; share and save appended at run time */
     cnode n[NODES];
     int64_t now, next_tick;
 } cluster;
@@ -776,6 +776,8 @@ static void cluster_init(cluster *c, uint64_t seed, uint64_t segment_bytes) {
     c->sigs[1].half_life_s = 86400;
     c->sigs[2].name = "share";
     c->sigs[2].half_life_s = 7200;
+    c->sigs[3].name = "save";
+    c->sigs[3].permanent = 1;
     for (i = 0; i < NODES; i++) {
         c->refs[i].region = (uint16_t)i;
         c->refs[i].shard = 0;
@@ -1007,6 +1009,83 @@ static void t_schema_group_state_transfer(void) {
     cluster_free(&c);
 }
 
+/* Writes count signals of the types db has; stops at the first refusal (a deposed leader). */
+static void try_writes(tidal_db *db, int count, int64_t now) {
+    tidal_signal s;
+    int i;
+    for (i = 0; i < count; i++) {
+        memset(&s, 0, sizeof s);
+        s.item = 1 + tt_below(30);
+        s.type = (uint32_t)tt_below(db->n_sig);
+        s.weight = 1.0 + (double)tt_below(3);
+        s.time_ns = now - (int64_t)tt_below(3600) * TIDAL_NS_PER_S;
+        if (tidal_signal_write(db, &s, NULL) != TIDAL_OK) return;
+    }
+}
+
+/* Random group histories on a lossy network: writes of every type the leader has, schema
+   appends on whoever leads, members crashing, restarting with the old config, one losing
+   its disk, leaders snapshotting (so lagging members get state transfers). Healed, every
+   member holds the same state and the same grown schema. */
+static void t_schema_group_property(void) {
+    long cases = 12 * tt_scale(), k;
+    for (k = 0; k < cases && TT_OK(); k++) {
+        cluster c;
+        uint64_t seed = tt_rand();
+        int step, i, l, wiped = 0;
+        uint32_t want = 2;
+        cluster_init(&c, seed, 2048u << tt_below(4));
+        tidal_sim_net_set_faults(c.net, 20000, 10000, 30000);
+        for (step = 0; step < 40 && TT_OK(); step++) {
+            uint64_t op = tt_below(100);
+            int v = (int)tt_below(NODES), up = 0;
+            for (i = 0; i < NODES; i++) up += c.n[i].db != NULL;
+            l = leader_of(&c);
+            if (op < 40 && l >= 0) {
+                try_writes(c.n[l].db, 1 + (int)tt_below(30), c.now);
+            } else if (op < 52 && l >= 0 && c.n[l].db->n_sig < 4) {
+                tidal_schema grown = c.n[l].cfg.schema;
+                grown.signal_count = c.n[l].db->n_sig + 1;
+                if (tidal_db_schema_append(c.n[l].db, &grown) == TIDAL_OK && grown.signal_count > want)
+                    want = grown.signal_count;
+            } else if (op < 62 && c.n[v].db && up == NODES) { /* at most one member down */
+                tidal_sim_net_set_down(c.net, c.refs[v], 1);
+                tidal_sim_disk_crash(c.n[v].disk);
+                tidal_db_close(c.n[v].db);
+                c.n[v].db = NULL;
+                if (!wiped && v != l && tt_below(2) == 0) { /* one lost disk: two would lose data */
+                    tidal_sim_disk_wipe(c.n[v].disk);
+                    wiped = 1;
+                }
+            } else if (op < 75 && !c.n[v].db) {
+                if (tidal_sim_disk_is_down(c.n[v].disk)) tidal_sim_disk_restart(c.n[v].disk);
+                cnode_start(&c, v); /* the old config: it adopts or learns the grown schema */
+            } else if (op < 82 && l >= 0) {
+                (void)tidal_db_snapshot(c.n[l].db);
+            }
+            cluster_run(&c, c.now + (20 + (int64_t)tt_below(400)) * MS);
+        }
+        for (i = 0; i < NODES; i++)
+            if (!c.n[i].db) {
+                if (tidal_sim_disk_is_down(c.n[i].disk)) tidal_sim_disk_restart(c.n[i].disk);
+                cnode_start(&c, i);
+            }
+        tidal_sim_net_set_faults(c.net, 0, 0, 0);
+        l = leader_of(&c);
+        if (l >= 0) try_writes(c.n[l].db, 5, c.now); /* every member must take the newest */
+        for (i = 0; i < 60 && !caught_up(&c); i++) cluster_run(&c, c.now + 500 * MS);
+        TT_CHECK(caught_up(&c));
+        l = leader_of(&c);
+        if (l >= 0) {
+            TT_CHECKF(c.n[l].db->n_sig >= want, "an acknowledged append was lost: %u types, %u appended",
+                      c.n[l].db->n_sig, want);
+            check_converged(&c, c.n[l].db->n_sig);
+        }
+        if (!TT_OK()) printf("  failing history %ld (cluster seed %llu)\n", k, (unsigned long long)seed);
+        cluster_free(&c);
+    }
+}
+
 /* A member never applies a batch under a schema it lacks: a leader's batch of share
    signals, offered before the schema event, is refused whole with a message that says
    so; the schema event's batch teaches it, and then the same batch is taken. */
@@ -1063,6 +1142,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_schema_crash_property),
     TT_CASE(t_schema_group_append),
     TT_CASE(t_schema_group_state_transfer),
+    TT_CASE(t_schema_group_property),
     TT_CASE(t_schema_batch_needs_schema),
 };
 
