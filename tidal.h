@@ -392,7 +392,9 @@ typedef struct tidal_db tidal_db;
      stores that as a new generation: data written before keeps its meaning and its state
      digest, and new writes may use what was added. In a replica group this is refused:
      there the schema grows with tidal_db_schema_append on the leader; a member opened with
-     a prefix of the stored schema (an older config) adopts the stored one;
+     a prefix of the stored schema (an older config) adopts the stored one. Every member's
+     config must be a prefix of the group's schema (a member with an empty disk configured
+     with more would write under a schema the others refuse to apply);
    - anything else (a name, half-life, windows, permanent or negative flag changed, an
      order changed, a cohort key or profile changed, something removed) is
      TIDAL_ERR_SCHEMA naming the field and both values, e.g. "signal 1 (like): half_life_s
