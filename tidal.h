@@ -133,6 +133,13 @@
       id. They are the exception to "order never matters" (point 1): they remove what
       was applied before them, and later events recreate. Aggregates a forgotten user's
       signals went into are not rewritten. See tidal_user_forget.
+  14. Schema. A durable database stores its schema beside its log (schema-RRRR-SSSS.dat):
+      tidal_db_schema_get reads it back, and an open with schema.signal_count 0 adopts it.
+      A schema only grows: signal types, cohort keys and profiles appended at the ends on
+      reopen, or with tidal_db_schema_append (in a replica group, on the leader: an event
+      in the log, so every member and every recovery sees it at the same point). Data
+      written before keeps its meaning and digest; a change or removal of anything that
+      exists is TIDAL_ERR_SCHEMA naming the field and both values.
   Comments citing "DESIGN n.m" refer to DESIGN.md, the project's contract, which ships
   beside this header in the tidal repository.
 */
@@ -369,9 +376,12 @@ typedef struct tidal_profile_def {
     uint32_t term_count; /* 1..TIDAL_PROFILE_TERMS_MAX */
 } tidal_profile_def;
 
+/* Signal types, cohort keys and profiles, in order. A stored schema only grows: later
+   opens and tidal_db_schema_append may add at the ends, never change what exists. */
 typedef struct tidal_schema {
     const tidal_signal_def *signals;
-    uint32_t signal_count;          /* 1..TIDAL_SIGNAL_TYPES_MAX */
+    uint32_t signal_count;          /* 1..TIDAL_SIGNAL_TYPES_MAX (0 at open: adopt the stored
+                                       schema, see tidal_db_open) */
     const char *const *cohort_keys; /* user attribute keys cohorts group by, e.g. "locale" */
     uint32_t cohort_key_count;      /* 0..TIDAL_COHORT_KEYS_MAX */
     const tidal_profile_def *profiles;
@@ -382,7 +392,9 @@ typedef struct tidal_config {
     const char *path;                  /* NULL: ephemeral (memory only); default NULL */
     const tidal_env *env;              /* NULL: tidal_env_posix() */
     const tidal_allocator *allocator;  /* NULL: TIDAL_MALLOC & co. */
-    tidal_schema schema;               /* required */
+    tidal_schema schema;               /* required for a new database; with a path,
+                                          signal_count 0 adopts the stored schema (see
+                                          tidal_db_schema_get) */
     tidal_node_ref node;               /* this node's identity; default (0, 0) */
     int64_t future_bound_ns;           /* writes stamped further ahead of the clock are
                                           rejected; default 60 s */
@@ -475,12 +487,29 @@ typedef struct tidal_db tidal_db;
    With a path, open first takes the env's exclusive lock on the directory (DESIGN 4.3: one
    handle per database directory; two writers on one log lose data), held until
    tidal_db_close(). Ephemeral databases (no path) take no lock.
-   Errors: TIDAL_ERR_INVALID (NULL args), TIDAL_ERR_SCHEMA (bad schema; the message names
-   the field), TIDAL_ERR_NOMEM, TIDAL_ERR_LOCKED (another handle, in this process or
-   another, has the directory open: the message names the path and the holder's pid when
-   the env knows it), TIDAL_ERR_IO_* (the message names the operation, the file and the
-   OS's error text, e.g. "open db/wal-0000-0000-0000000000000001.log: Permission denied").
-   On error *out is NULL. */
+   Schema (DESIGN 4.3): a database with a path stores the schema it was created with, and
+   every append, in schema-RRRR-SSSS.dat beside its log. Opening it with
+   - schema.signal_count 0 (and no cohort keys or profiles) adopts the stored schema, so a
+     tool can open a database it knows nothing about (a new database needs a schema);
+   - the stored schema opens it as is;
+   - the stored schema with signal types, cohort keys or profiles appended at the ends
+     stores that as a new generation: data written before keeps its meaning and its state
+     digest, and new writes may use what was added. In a replica group this is refused:
+     there the schema grows with tidal_db_schema_append on the leader; a member opened with
+     a prefix of the stored schema (an older config) adopts the stored one. Every member's
+     config must be a prefix of the group's schema (a member with an empty disk configured
+     with more would write under a schema the others refuse to apply);
+   - anything else (a name, half-life, windows, permanent or negative flag changed, an
+     order changed, a cohort key or profile changed, something removed) is
+     TIDAL_ERR_SCHEMA naming the field and both values, e.g. "signal 1 (like): half_life_s
+     3600 stored, 7200 given". A database written before tidal stored its schema opens
+     with the schema it was written under or that schema with appends.
+   Errors: TIDAL_ERR_INVALID (NULL args), TIDAL_ERR_SCHEMA (bad schema, or one that does
+   not agree with the stored one; the message names the field), TIDAL_ERR_NOMEM,
+   TIDAL_ERR_LOCKED (another handle, in this process or another, has the directory open:
+   the message names the path and the holder's pid when the env knows it), TIDAL_ERR_IO_*
+   (the message names the operation, the file and the OS's error text, e.g. "open
+   db/wal-0000-0000-0000000000000001.log: Permission denied"). On error *out is NULL. */
 TIDAL_API tidal_result tidal_db_open(const tidal_config *cfg, tidal_db **out);
 
 /* Like tidal_db_open; on failure also writes the detail into msg (cap bytes, NUL-ended),
@@ -495,6 +524,27 @@ TIDAL_API tidal_result tidal_db_open_msg(const tidal_config *cfg, tidal_db **out
    until closed: close it before reopening) and frees everything the handle owns. NULL is
    a no-op. */
 TIDAL_API void tidal_db_close(tidal_db *db);
+
+/* The handle's schema (for a database with a path, the stored one): signal types with
+   their half-life, windows (as kept: the all-time bit always set), permanent and negative
+   flags; cohort keys; profiles with their terms. *out and every string and array it points
+   to belong to the handle and stay valid until the next call on it (any call) or close.
+   Errors: TIDAL_ERR_INVALID (NULL argument), TIDAL_ERR_NOMEM. Not thread-safe. */
+TIDAL_API tidal_result tidal_db_schema_get(tidal_db *db, tidal_schema *out);
+
+/* Grows the schema of an open handle to schema, which must be the whole current schema
+   with signal types, cohort keys or profiles appended at the ends (a schema equal to the
+   current one is a no-op: a retry is safe). The append is an event in the log, alone in
+   its batch and durable when this returns: every member of a replica group and every
+   recovery sees it at the same point, and a member that lacks the schema a batch was
+   written under learns it from that event and never applies a batch before it. The
+   stored schema is saved before the event is logged. In a replica group call it on the
+   leader; members opened later with an older config adopt the grown schema. Ephemeral
+   handles grow in memory only.
+   Errors: TIDAL_ERR_SCHEMA (invalid, or changes or removes what exists: the message names
+   the field and both values), TIDAL_ERR_READ_ONLY (a follower), TIDAL_ERR_INVALID (NULL),
+   TIDAL_ERR_NOMEM, TIDAL_ERR_FATAL and the I/O errors of a commit. Not thread-safe. */
+TIDAL_API tidal_result tidal_db_schema_append(tidal_db *db, const tidal_schema *schema);
 
 /* Detail of the last error on this handle ("" if none). Valid until the next call. */
 TIDAL_API const char *tidal_errmsg(const tidal_db *db);
@@ -526,7 +576,7 @@ TIDAL_API uint64_t tidal_db_durable_lsn(const tidal_db *db);
    QUORUM = fsynced on a majority of the replica group. */
 #define TIDAL_ACK_LOCAL 1u
 #define TIDAL_ACK_QUORUM 2u
-#define TIDAL_WIRE_FORMAT_VERSION 3u
+#define TIDAL_WIRE_FORMAT_VERSION 4u
 
 /* Feeds a message another node sent (the host's transport delivers bytes; the library
    sends through env->message_send). Every message is checksummed and versioned; a corrupt
@@ -1490,6 +1540,24 @@ typedef struct tidal__profdef {
     double weight[TIDAL_PROFILE_TERMS_MAX];
 } tidal__profdef;
 
+/* A whole schema as tidal keeps it (>>db: schema). The stored schema, a schema event's
+   payload and the handle's own schema all use it; an append only ever adds at the ends. */
+typedef struct tidal__schemadef {
+    uint32_t n_sig, n_ckey, n_prof;
+    tidal__sigdef sig[TIDAL_SIGNAL_TYPES_MAX];
+    char ckey[TIDAL_COHORT_KEYS_MAX][TIDAL_NAME_MAX + 1];
+    tidal__profdef prof[TIDAL_PROFILES_MAX];
+} tidal__schemadef;
+
+/* One generation of the stored schema: how many of each it had, and its fingerprint. An
+   append adds at least one element, so generations are bounded by the schema limits. */
+#define TIDAL__SCHEMA_GENS_MAX                                                               \
+    (TIDAL_SIGNAL_TYPES_MAX + TIDAL_COHORT_KEYS_MAX + TIDAL_PROFILES_MAX + 1)
+typedef struct tidal__schemagen {
+    uint32_t n_sig, n_ckey, n_prof;
+    uint64_t fp;
+} tidal__schemagen;
+
 /* The decoded form of every event. Strings point into caller or db memory. */
 enum {
     TIDAL__EV_SIGNAL = 1,
@@ -1502,14 +1570,17 @@ enum {
     TIDAL__EV_EPOCH = 8, /* a new leader's first event: marks where its epoch starts */
     TIDAL__EV_INSTALL = 9, /* >>migration: a chunk of a tenant's copied state */
     TIDAL__EV_DROP = 10,   /* >>migration: the tenant leaves this group */
-    TIDAL__EV_USER_FORGET = 11, /* >>entities: a user's own state goes (tidal_user_forget) */
-    TIDAL__EV_ITEM_DELETE = 12, /* >>entities: an item's state goes (tidal_item_delete) */
-    TIDAL__EV_KIND_MAX = 12
+    TIDAL__EV_SCHEMA = 11, /* >>db: the schema grows (the whole new schema, alone in a batch) */
+    TIDAL__EV_USER_FORGET = 12, /* >>entities: a user's own state goes (tidal_user_forget) */
+    TIDAL__EV_ITEM_DELETE = 13, /* >>entities: an item's state goes (tidal_item_delete) */
+    TIDAL__EV_KIND_MAX = 13
 };
 
-/* Install and drop copy or remove a whole tenant (>>migration): they are not client
-   writes (no hook, no import, a refusal carries its own message). */
+/* Install and drop copy or remove a whole tenant (>>migration), and a schema event grows
+   the schema (tidal_db_schema_append): they are not client writes (no hook, no import, a
+   refusal carries its own message). */
 #define TIDAL__EV_MIGRATION(kind) ((kind) == TIDAL__EV_INSTALL || (kind) == TIDAL__EV_DROP)
+#define TIDAL__EV_NOT_CLIENT(kind) (TIDAL__EV_MIGRATION(kind) || (kind) == TIDAL__EV_SCHEMA)
 
 typedef struct tidal__event {
     uint32_t kind;
@@ -1581,6 +1652,13 @@ struct tidal_db {
     tidal__sigdef sig[TIDAL_SIGNAL_TYPES_MAX];
     char ckey[TIDAL_COHORT_KEYS_MAX][TIDAL_NAME_MAX + 1];
     tidal__profdef prof[TIDAL_PROFILES_MAX];
+    /* schema history (>>db: schema): the generations the stored schema went through, and
+       the fingerprint of every prefix of today's schema (what a batch may be written under) */
+    uint32_t n_gen, n_prefix_fps;
+    tidal__schemagen gen[TIDAL__SCHEMA_GENS_MAX];
+    uint64_t prefix_fps[TIDAL_SIGNAL_TYPES_MAX * (TIDAL_COHORT_KEYS_MAX + 1)];
+    int schema_adopt, schema_dirty;  /* open: take the stored schema; save it after recovery */
+    struct tidal__schemaview *schema_view; /* tidal_db_schema_get's answer (NULL until asked) */
     /* state */
     tidal__entity *ents;
     uint32_t n_ents, cap_ents;
@@ -3926,6 +4004,7 @@ static tidal_result tidal__apply_signal(tidal_db *db, const tidal__event *ev) {
 }
 
 static tidal_result tidal__apply_move(tidal_db *db, const tidal__event *ev); /* >>migration */
+static tidal_result tidal__apply_schema(tidal_db *db, const tidal__event *ev); /* >>db: schema */
 
 /* Forget and delete: remove what this node applied before them (see tidal_user_forget
    for the order rule). They only free memory, so they cannot fail once begun. */
@@ -3989,6 +4068,7 @@ static tidal_result tidal__apply(tidal_db *db, const tidal__event *ev, int *dup)
     case TIDAL__EV_DROP: r = tidal__apply_move(db, ev); break;
     case TIDAL__EV_USER_FORGET:
     case TIDAL__EV_ITEM_DELETE: r = tidal__apply_forget(db, ev); break;
+    case TIDAL__EV_SCHEMA: r = tidal__apply_schema(db, ev); break;
     default: r = tidal__apply_session(db, ev); break;
     }
     if (r != TIDAL_OK) return r;
@@ -4075,6 +4155,7 @@ static uint8_t *tidal__wr_bytes(uint8_t *w, const void *p, size_t len) {
 }
 
 #define TIDAL__EV_FIXED 57 /* kind, tenant, id, hlc, time */
+#define TIDAL__SCHEMA_EV_MAX 8192 /* a schema event's bytes (>>db: TIDAL__SCHEMA_ENC_MAX) */
 #define TIDAL__INSTALL_VALUE_MAX (TIDAL_MSG_BYTES_MAX - 4096) /* one install chunk ships in one message */
 
 /* Upper bound of an event's encoded size. */
@@ -4087,7 +4168,8 @@ static size_t tidal__event_size(const tidal__event *ev) {
     case TIDAL__EV_ATTR: return n + ev->key_len + ev->value_len;
     case TIDAL__EV_NEG_REMOVE: return n + 16 * (size_t)ev->n_tags;
     case TIDAL__EV_SESSION_NOTE: return n + ev->value_len;
-    case TIDAL__EV_INSTALL: return n + ev->value_len;
+    case TIDAL__EV_INSTALL:
+    case TIDAL__EV_SCHEMA: return n + ev->value_len;
     default: return n;
     }
 }
@@ -4150,6 +4232,9 @@ static uint8_t *tidal__event_put(uint8_t *w, const tidal__event *ev) {
     case TIDAL__EV_DROP: return w;
     case TIDAL__EV_USER_FORGET:
     case TIDAL__EV_ITEM_DELETE: return w; /* the entity field names whom or what */
+    case TIDAL__EV_SCHEMA: /* the whole new schema (>>db: tidal__schema_put) */
+        w = tidal__wr_le(w, ev->value_len, 4);
+        return tidal__wr_bytes(w, ev->value, ev->value_len);
     default:
         TIDAL_ASSERT(ev->kind == TIDAL__EV_SESSION_END);
         return tidal__wr_le(w, ev->type, 1);
@@ -4171,6 +4256,10 @@ static int tidal__name_bytes_ok(const char *s, uint32_t len) {
     }
     return 1;
 }
+
+/* >>db: schema */
+static const char *tidal__schema_event_invalid(const tidal_db *db, const tidal__event *ev);
+static tidal_result tidal__schema_learn(tidal_db *db, const uint8_t *p, size_t len);
 
 /* Checks a decoded event against the schema and the limits; NULL if valid. */
 static const char *tidal__event_invalid(const tidal_db *db, const tidal__event *ev) {
@@ -4220,6 +4309,7 @@ static const char *tidal__event_invalid(const tidal_db *db, const tidal__event *
         return (ev->id.hi & TIDAL__IDEM_BIT) ? "user forget with a key-derived id" : NULL;
     case TIDAL__EV_ITEM_DELETE:
         return (ev->id.hi & TIDAL__IDEM_BIT) ? "item delete with a key-derived id" : NULL;
+    case TIDAL__EV_SCHEMA: return tidal__schema_event_invalid(db, ev);
     default:
         return "unknown event kind";
     }
@@ -4299,6 +4389,11 @@ static const char *tidal__event_get(const tidal_db *db, tidal__rd *r, tidal__eve
     case TIDAL__EV_DROP: break;
     case TIDAL__EV_USER_FORGET:
     case TIDAL__EV_ITEM_DELETE: break; /* no payload: the fixed part says it all */
+    case TIDAL__EV_SCHEMA:
+        ev->value_len = tidal__rd_u32(r);
+        if (ev->value_len > TIDAL__SCHEMA_EV_MAX) return "schema event too large";
+        ev->value = tidal__rd_bytes(r, ev->value_len);
+        break;
     default:
         return "unknown event kind";
     }
@@ -5152,7 +5247,15 @@ static const char *tidal__batch_check(const tidal_db *db, const uint8_t *p, size
     return NULL;
 }
 
-static const char tidal__schema_mismatch[] = "written under a different schema";
+static const char tidal__schema_mismatch[] = "written under a schema this database does not have "
+                                            "(neither its stored schema nor a prefix of it)";
+/* >>db: schema. Whether a batch or snapshot under fp may be read here (a prefix of the
+   schema, or a lone schema event that teaches it); reading and saving the stored schema. */
+static int tidal__schema_fp_ok(tidal_db *db, uint64_t fp);
+static int tidal__schema_batch_teaches(tidal_db *db, const uint8_t *p, uint64_t fp, uint32_t count,
+                                       uint32_t payload_len);
+static tidal_result tidal__schema_open(tidal_db *db, int has_data);
+static tidal_result tidal__schema_save(tidal_db *db);
 
 static void tidal__seg_name(const tidal_db *db, uint64_t lsn, const char *ext, char *out,
                             size_t cap) {
@@ -5415,7 +5518,9 @@ static const char *tidal__batch_replay(tidal_db *db, const uint8_t *p, size_t av
     const char *why = tidal__batch_check(db, p, avail, &h);
     *r = TIDAL_OK;
     *hard = why == NULL; /* a batch whose checksum holds was written whole: never torn */
-    if (!why && h.schema_fp != db->schema_fp) why = tidal__schema_mismatch;
+    if (!why && !tidal__schema_fp_ok(db, h.schema_fp) &&
+        !tidal__schema_batch_teaches(db, p + TIDAL__WAL_HDR, h.schema_fp, h.count, h.payload_len))
+        why = tidal__schema_mismatch;
     if (!why && db->incarnation && h.incarnation != db->incarnation) why = "incarnation changed";
     if (!why && h.first_lsn != expect_lsn) why = "lsn out of sequence";
     /* A batch the snapshot covers is not applied: its checksum is all that is checked. */
@@ -6447,7 +6552,7 @@ static const char *tidal__snap_parse(tidal_db *db, uint64_t lsn, const uint8_t *
     if (!why) {
         tidal__snap_sum(p + TIDAL__SNAP_HDR, n - TIDAL__SNAP_HDR, p, sum);
         if (memcmp(sum, h.sum, 32)) why = "checksum mismatch";
-        else if (h.schema_fp != db->schema_fp) why = tidal__schema_mismatch;
+        else if (!tidal__schema_fp_ok(db, h.schema_fp)) why = tidal__schema_mismatch;
     }
     if (!why) {
         size_t off = 0;
@@ -6600,12 +6705,14 @@ static tidal_result tidal__recover(tidal_db *db) {
             r = tidal__io_err(db, r, "remove", d.tmp[i]);
     if (r == TIDAL_OK && d.n_tmp && (r = env->dir_sync(env->user, db->path)) != TIDAL_OK)
         r = tidal__io_err(db, r, "sync directory", db->path);
+    if (r == TIDAL_OK) r = tidal__schema_open(db, d.n_segs || d.n_snaps);
     if (r == TIDAL_OK) r = tidal__recover_snapshot(db, &d);
     if (r == TIDAL_OK) {
         db->replaying = 1;
         r = tidal__recover_log(db, &d);
         db->replaying = 0;
     }
+    if (r == TIDAL_OK && db->schema_dirty) r = tidal__schema_save(db);
     if (r == TIDAL_OK && !d.n_segs && !d.n_snaps) {
         db->env->random_fill(db->env->user, &db->incarnation, sizeof db->incarnation);
         db->incarnation = tidal__incarnation(db, db->incarnation);
@@ -7000,37 +7107,75 @@ static void tidal__half_life_load(tidal__sigdef *o, double half_life_s) {
     TIDAL_ASSERT(o->epoch_ns >= 16 && o->epoch_hl >= 15.0 && o->epoch_hl <= 16.0);
 }
 
-static tidal_result tidal__schema_load(tidal_db *db, const tidal_schema *s) {
+/* ---- schema ----
+   The rules this part keeps (DESIGN 4.3, schema evolution):
+   1. A schema only grows: signal types, cohort keys and profiles are appended at the ends.
+      Everything that exists keeps its name, half-life, windows, flags, position and (for a
+      profile) its terms; a change or removal is TIDAL_ERR_SCHEMA naming the field and both
+      values.
+   2. The stored schema is the file schema-RRRR-SSSS.dat beside the log (checksummed,
+      written tmp + fsync + rename + directory fsync), holding the whole schema and the
+      generations it went through. It is written before any batch under a new fingerprint,
+      so every batch and snapshot on disk was written under a prefix of it.
+   3. A batch or snapshot is accepted when written under the fingerprint of any prefix of
+      today's schema (its first i signal types and first j cohort keys): such data means the
+      same under the longer schema. Profiles are query-time only and not fingerprinted.
+   4. In a replica group the schema grows by an event (TIDAL__EV_SCHEMA, carrying the whole
+      new schema) that is alone in its batch, stamped with the new fingerprint: a member
+      that lacks that fingerprint learns it from the batch itself, and refuses every other
+      batch under a fingerprint it lacks. */
+
+#define TIDAL__SCHEMA_ENC_MAX                                                                \
+    (3 + TIDAL_SIGNAL_TYPES_MAX * (1 + TIDAL_NAME_MAX + 8 + 2) +                             \
+     TIDAL_COHORT_KEYS_MAX * (1 + TIDAL_NAME_MAX) +                                          \
+     TIDAL_PROFILES_MAX * (2 + TIDAL_NAME_MAX + 9 * TIDAL_PROFILE_TERMS_MAX))
+#define TIDAL__SCHEMA_FILE_MAX (12 + TIDAL__SCHEMA_ENC_MAX + 4 + 20 * TIDAL__SCHEMA_GENS_MAX + 32)
+#define TIDAL__SCHEMA_MAGIC 0x43534454u /* "TDSC" */
+#define TIDAL__SCHEMA_VERSION 1u
+TIDAL__STATIC_ASSERT(schema_counts_fit_bytes, TIDAL_SIGNAL_TYPES_MAX <= 255 &&
+                                                  TIDAL_COHORT_KEYS_MAX <= 255 &&
+                                                  TIDAL_PROFILES_MAX <= 255);
+TIDAL__STATIC_ASSERT(schema_event_fits_message,
+                     TIDAL__SCHEMA_ENC_MAX <= TIDAL__SCHEMA_EV_MAX &&
+                         TIDAL__SCHEMA_EV_MAX < TIDAL__INSTALL_VALUE_MAX);
+
+/* Fills one signal type from its declaration; NULL, or what is wrong with which field. */
+static const char *tidal__sigdef_set(tidal__sigdef *o, const tidal_signal_def *d) {
+    if (!tidal__name_ok(d->name, TIDAL_NAME_MAX)) return "name: 1..64 of [A-Za-z0-9_.-]";
+    if (d->permanent ? d->half_life_s != 0.0
+                     : !(d->half_life_s >= TIDAL_HALF_LIFE_MIN_S &&
+                         d->half_life_s <= TIDAL_HALF_LIFE_MAX_S))
+        return "half_life_s: [1e-09, 3.2e+08] seconds (TIDAL_HALF_LIFE_MIN_S.._MAX_S), or 0 "
+               "when permanent";
+    if (d->windows & ~(uint32_t)0x1F) return "windows: unknown bits";
+    memset(o, 0, sizeof *o);
+    strcpy(o->name, d->name);
+    o->half_life_s = d->half_life_s;
+    if (!d->permanent) tidal__half_life_load(o, d->half_life_s);
+    o->e_ref = INT64_MIN;
+    o->windows = d->windows ? d->windows | TIDAL_WINDOW_ALL : 0x1F;
+    o->permanent = d->permanent != 0;
+    o->negative = d->negative != 0;
+    return NULL;
+}
+
+/* Validates a declared schema into o; the message names the field. */
+static tidal_result tidal__schema_load(tidal_db *db, const tidal_schema *s, tidal__schemadef *o) {
     uint32_t i, j;
+    const char *why;
+    memset(o, 0, sizeof *o);
     if (!s->signals || s->signal_count == 0 || s->signal_count > TIDAL_SIGNAL_TYPES_MAX)
         return tidal__err(db, TIDAL_ERR_SCHEMA, "schema.signal_count must be 1..%d",
                           TIDAL_SIGNAL_TYPES_MAX);
     for (i = 0; i < s->signal_count; i++) {
-        const tidal_signal_def *d = &s->signals[i];
-        tidal__sigdef *o = &db->sig[i];
-        if (!tidal__name_ok(d->name, TIDAL_NAME_MAX))
-            return tidal__err(db, TIDAL_ERR_SCHEMA, "signals[%u].name: 1..%d of [A-Za-z0-9_.-]",
-                              i, TIDAL_NAME_MAX);
+        if ((why = tidal__sigdef_set(&o->sig[i], &s->signals[i])) != NULL)
+            return tidal__err(db, TIDAL_ERR_SCHEMA, "signals[%u].%s", i, why);
         for (j = 0; j < i; j++)
-            if (!strcmp(db->sig[j].name, d->name))
-                return tidal__err(db, TIDAL_ERR_SCHEMA, "signals[%u].name '%s' repeats", i, d->name);
-        if (d->permanent ? d->half_life_s != 0.0
-                         : !(d->half_life_s >= TIDAL_HALF_LIFE_MIN_S &&
-                             d->half_life_s <= TIDAL_HALF_LIFE_MAX_S))
-            return tidal__err(db, TIDAL_ERR_SCHEMA,
-                              "signals[%u].half_life_s %g: [%g, %g] seconds, or 0 when permanent",
-                              i, d->half_life_s, TIDAL_HALF_LIFE_MIN_S, TIDAL_HALF_LIFE_MAX_S);
-        if (d->windows & ~(uint32_t)0x1F)
-            return tidal__err(db, TIDAL_ERR_SCHEMA, "signals[%u].windows: unknown bits", i);
-        strcpy(o->name, d->name);
-        o->half_life_s = d->half_life_s;
-        if (!d->permanent) tidal__half_life_load(o, d->half_life_s);
-        o->e_ref = INT64_MIN;
-        o->windows = d->windows ? d->windows | TIDAL_WINDOW_ALL : 0x1F;
-        o->permanent = d->permanent != 0;
-        o->negative = d->negative != 0;
+            if (!strcmp(o->sig[j].name, o->sig[i].name))
+                return tidal__err(db, TIDAL_ERR_SCHEMA, "signals[%u].name '%s' repeats", i,
+                                  o->sig[i].name);
     }
-    db->n_sig = s->signal_count;
+    o->n_sig = s->signal_count;
     if (s->cohort_key_count > TIDAL_COHORT_KEYS_MAX || (s->cohort_key_count && !s->cohort_keys))
         return tidal__err(db, TIDAL_ERR_SCHEMA, "schema.cohort_key_count must be 0..%d",
                           TIDAL_COHORT_KEYS_MAX);
@@ -7038,78 +7183,790 @@ static tidal_result tidal__schema_load(tidal_db *db, const tidal_schema *s) {
         if (!tidal__name_ok(s->cohort_keys[i], TIDAL_NAME_MAX))
             return tidal__err(db, TIDAL_ERR_SCHEMA, "cohort_keys[%u]: bad name", i);
         for (j = 0; j < i; j++)
-            if (!strcmp(db->ckey[j], s->cohort_keys[i]))
+            if (!strcmp(o->ckey[j], s->cohort_keys[i]))
                 return tidal__err(db, TIDAL_ERR_SCHEMA, "cohort_keys[%u] repeats", i);
-        strcpy(db->ckey[i], s->cohort_keys[i]);
+        strcpy(o->ckey[i], s->cohort_keys[i]);
     }
-    db->n_ckey = s->cohort_key_count;
+    o->n_ckey = s->cohort_key_count;
     return TIDAL_OK;
 }
 
-static tidal_result tidal__profiles_load(tidal_db *db, const tidal_schema *s) {
+static tidal_result tidal__profiles_load(tidal_db *db, const tidal_schema *s, tidal__schemadef *o) {
     uint32_t i, j, k;
     if (s->profile_count > TIDAL_PROFILES_MAX || (s->profile_count && !s->profiles))
         return tidal__err(db, TIDAL_ERR_SCHEMA, "schema.profile_count must be 0..%d",
                           TIDAL_PROFILES_MAX);
     for (i = 0; i < s->profile_count; i++) {
         const tidal_profile_def *p = &s->profiles[i];
-        tidal__profdef *o = &db->prof[i];
+        tidal__profdef *d = &o->prof[i];
         if (!tidal__name_ok(p->name, TIDAL_NAME_MAX))
             return tidal__err(db, TIDAL_ERR_SCHEMA, "profiles[%u].name: bad name", i);
         for (j = 0; j < i; j++)
-            if (!strcmp(db->prof[j].name, p->name))
+            if (!strcmp(o->prof[j].name, p->name))
                 return tidal__err(db, TIDAL_ERR_SCHEMA, "profiles[%u].name repeats", i);
         if (!p->terms || p->term_count == 0 || p->term_count > TIDAL_PROFILE_TERMS_MAX)
             return tidal__err(db, TIDAL_ERR_SCHEMA, "profiles[%u].term_count must be 1..%d", i,
                               TIDAL_PROFILE_TERMS_MAX);
         for (j = 0; j < p->term_count; j++) {
-            for (k = 0; k < db->n_sig; k++)
-                if (p->terms[j].signal && !strcmp(p->terms[j].signal, db->sig[k].name)) break;
-            if (k == db->n_sig)
+            for (k = 0; k < o->n_sig; k++)
+                if (p->terms[j].signal && !strcmp(p->terms[j].signal, o->sig[k].name)) break;
+            if (k == o->n_sig)
                 return tidal__err(db, TIDAL_ERR_SCHEMA, "profiles[%u].terms[%u]: unknown signal", i, j);
             if (!isfinite(p->terms[j].weight))
                 return tidal__err(db, TIDAL_ERR_SCHEMA, "profiles[%u].terms[%u]: weight not finite", i, j);
-            o->type[j] = k;
-            o->weight[j] = p->terms[j].weight;
+            d->type[j] = k;
+            d->weight[j] = p->terms[j].weight;
         }
-        strcpy(o->name, p->name);
-        o->n = p->term_count;
+        strcpy(d->name, p->name);
+        d->n = p->term_count;
     }
-    db->n_prof = s->profile_count;
+    o->n_prof = s->profile_count;
     return TIDAL_OK;
 }
 
-/* What the log and snapshots depend on: signal types (name, decay, windows) and cohort
-   keys, in order. Profiles are query-time only and may change freely. */
-static uint64_t tidal__schema_fingerprint(const tidal_db *db) {
-    struct tidal_blake3 h;
-    uint8_t out[8], b[8];
+/* The handle's schema as a schemadef (signal reference epochs are state, not schema). */
+static void tidal__schema_of(const tidal_db *db, tidal__schemadef *o) {
     uint32_t i;
-    uint64_t fp = 0;
-    tidal_blake3_init_derive_key(&h, "tidal 2026-11 schema fingerprint v1");
-    for (i = 0; i < db->n_sig; i++) {
-        tidal_blake3_update(&h, db->sig[i].name, strlen(db->sig[i].name) + 1);
-        tidal__wr_le(b, (uint64_t)db->sig[i].half_life_ns, 8);
-        tidal_blake3_update(&h, b, 8);
-        tidal__wr_le(b, (uint64_t)db->sig[i].windows | (uint64_t)db->sig[i].permanent << 32 |
-                            (uint64_t)(!db->sig[i].permanent && !db->sig[i].whole_ns) << 33, 8);
-        tidal_blake3_update(&h, b, 8);
-        if (!db->sig[i].permanent && !db->sig[i].whole_ns) { /* a fractional half-life: */
-            double hl = db->sig[i].hl_ns;                    /* its exact bits (whole-ns */
-            uint64_t bits;                                   /* types hash as they did) */
-            memcpy(&bits, &hl, 8);
-            tidal__wr_le(b, bits, 8);
-            tidal_blake3_update(&h, b, 8);
+    memset(o, 0, sizeof *o);
+    o->n_sig = db->n_sig;
+    o->n_ckey = db->n_ckey;
+    o->n_prof = db->n_prof;
+    memcpy(o->sig, db->sig, sizeof o->sig);
+    for (i = 0; i < o->n_sig; i++) o->sig[i].e_ref = INT64_MIN;
+    memcpy(o->ckey, db->ckey, sizeof o->ckey);
+    memcpy(o->prof, db->prof, sizeof o->prof);
+}
+
+/* What the log and snapshots depend on: the first n_sig signal types (name, decay,
+   windows) and the first n_ckey cohort keys, in order. Profiles are query-time only.
+   The hash of the whole schema is unchanged from format 1, so older logs still match. */
+static void tidal__schema_fp_start(struct tidal_blake3 *h) {
+    tidal_blake3_init_derive_key(h, "tidal 2026-11 schema fingerprint v1");
+}
+static void tidal__schema_fp_sig(struct tidal_blake3 *h, const tidal__sigdef *d) {
+    uint8_t b[8];
+    tidal_blake3_update(h, d->name, strlen(d->name) + 1);
+    tidal__wr_le(b, (uint64_t)d->half_life_ns, 8);
+    tidal_blake3_update(h, b, 8);
+    tidal__wr_le(b, (uint64_t)d->windows | (uint64_t)d->permanent << 32 |
+                        (uint64_t)(!d->permanent && !d->whole_ns) << 33, 8);
+    tidal_blake3_update(h, b, 8);
+    if (!d->permanent && !d->whole_ns) { /* a fractional half-life: its exact bits (whole-ns */
+        double hl = d->hl_ns;            /* types hash as they always did) */
+        uint64_t bits;
+        memcpy(&bits, &hl, 8);
+        tidal__wr_le(b, bits, 8);
+        tidal_blake3_update(h, b, 8);
+    }
+}
+static uint64_t tidal__schema_fp_end(const struct tidal_blake3 *h) {
+    uint8_t out[8];
+    tidal_blake3_final(h, out, 8);
+    return tidal__rd_le_at(out);
+}
+static uint64_t tidal__schema_fp(const tidal__schemadef *s, uint32_t n_sig, uint32_t n_ckey) {
+    struct tidal_blake3 h;
+    uint32_t i;
+    TIDAL_ASSERT(n_sig <= s->n_sig && n_ckey <= s->n_ckey);
+    tidal__schema_fp_start(&h);
+    for (i = 0; i < n_sig; i++) tidal__schema_fp_sig(&h, &s->sig[i]);
+    for (i = 0; i < n_ckey; i++) tidal_blake3_update(&h, s->ckey[i], strlen(s->ckey[i]) + 1);
+    return tidal__schema_fp_end(&h);
+}
+
+/* Is fp that of a prefix of today's schema (rule 3)? The table of every prefix is built
+   on the first miss after a change (about 300 small hashes), so a steady log pays one
+   compare per batch. */
+static int tidal__schema_fp_ok(tidal_db *db, uint64_t fp) {
+    uint32_t i, j;
+    if (fp == db->schema_fp) return 1;
+    if (!db->n_prefix_fps) {
+        struct tidal_blake3 h, g;
+        tidal__schema_fp_start(&h);
+        for (i = 0; i < db->n_sig; i++) {
+            tidal__schema_fp_sig(&h, &db->sig[i]);
+            g = h;
+            db->prefix_fps[db->n_prefix_fps++] = tidal__schema_fp_end(&g);
+            for (j = 0; j < db->n_ckey; j++) {
+                tidal_blake3_update(&g, db->ckey[j], strlen(db->ckey[j]) + 1);
+                db->prefix_fps[db->n_prefix_fps++] = tidal__schema_fp_end(&g);
+            }
+        }
+        TIDAL_ASSERT(db->n_prefix_fps == db->n_sig * (db->n_ckey + 1));
+    }
+    for (i = 0; i < db->n_prefix_fps; i++)
+        if (db->prefix_fps[i] == fp) return 1;
+    return 0;
+}
+
+/* Encoding of a whole schema (the stored file and the schema event): counts u8 x3; per
+   signal: name length u8, name, half_life_s f64, windows u8, flags u8 (1 permanent,
+   2 negative); per cohort key: length u8, name; per profile: name length u8, name, term
+   count u8, then per term: signal index u8, weight f64. */
+static uint8_t *tidal__schema_put(uint8_t *w, const tidal__schemadef *s) {
+    uint32_t i, j;
+    w = tidal__wr_le(w, s->n_sig, 1);
+    w = tidal__wr_le(w, s->n_ckey, 1);
+    w = tidal__wr_le(w, s->n_prof, 1);
+    for (i = 0; i < s->n_sig; i++) {
+        size_t n = strlen(s->sig[i].name);
+        w = tidal__wr_le(w, n, 1);
+        w = tidal__wr_bytes(w, s->sig[i].name, n);
+        w = tidal__wr_f64(w, s->sig[i].half_life_s);
+        w = tidal__wr_le(w, s->sig[i].windows, 1);
+        w = tidal__wr_le(w, (uint64_t)(s->sig[i].permanent ? 1 : 0) | (s->sig[i].negative ? 2 : 0),
+                         1);
+    }
+    for (i = 0; i < s->n_ckey; i++) {
+        size_t n = strlen(s->ckey[i]);
+        w = tidal__wr_le(w, n, 1);
+        w = tidal__wr_bytes(w, s->ckey[i], n);
+    }
+    for (i = 0; i < s->n_prof; i++) {
+        size_t n = strlen(s->prof[i].name);
+        w = tidal__wr_le(w, n, 1);
+        w = tidal__wr_bytes(w, s->prof[i].name, n);
+        w = tidal__wr_le(w, s->prof[i].n, 1);
+        for (j = 0; j < s->prof[i].n; j++) {
+            w = tidal__wr_le(w, s->prof[i].type[j], 1);
+            w = tidal__wr_f64(w, s->prof[i].weight[j]);
         }
     }
-    for (i = 0; i < db->n_ckey; i++) tidal_blake3_update(&h, db->ckey[i], strlen(db->ckey[i]) + 1);
-    tidal_blake3_final(&h, out, 8);
-    for (i = 0; i < 8; i++) fp |= (uint64_t)out[i] << (8 * i);
-    return fp;
+    return w;
+}
+
+/* Reads a name of 1..TIDAL_NAME_MAX allowed bytes into out; 0 if bad. */
+static int tidal__schema_name_get(tidal__rd *r, char *out) {
+    uint32_t n = tidal__rd_u8(r);
+    const char *p = tidal__rd_bytes(r, n);
+    if (!p || !tidal__name_bytes_ok(p, n)) return 0;
+    memcpy(out, p, n);
+    out[n] = 0;
+    return 1;
+}
+
+/* Decodes and validates a whole schema (as tidal__schema_load would); NULL, or what is
+   wrong. Never reads past the reader's end. */
+static const char *tidal__schema_get(tidal__rd *r, tidal__schemadef *o) {
+    uint32_t i, j;
+    memset(o, 0, sizeof *o);
+    o->n_sig = tidal__rd_u8(r);
+    o->n_ckey = tidal__rd_u8(r);
+    o->n_prof = tidal__rd_u8(r);
+    if (r->bad) return "schema truncated";
+    if (o->n_sig < 1 || o->n_sig > TIDAL_SIGNAL_TYPES_MAX)
+        return "schema: signal count out of range";
+    if (o->n_ckey > TIDAL_COHORT_KEYS_MAX) return "schema: cohort key count out of range";
+    if (o->n_prof > TIDAL_PROFILES_MAX) return "schema: profile count out of range";
+    for (i = 0; i < o->n_sig; i++) {
+        tidal_signal_def d;
+        char name[TIDAL_NAME_MAX + 1];
+        uint32_t flags;
+        if (!tidal__schema_name_get(r, name))
+            return r->bad ? "schema truncated" : "schema: bad signal name";
+        d.name = name;
+        d.half_life_s = tidal__rd_f64(r);
+        d.windows = tidal__rd_u8(r);
+        flags = tidal__rd_u8(r);
+        if (r->bad) return "schema truncated";
+        if (flags > 3) return "schema: unknown signal flags";
+        d.permanent = (int)(flags & 1);
+        d.negative = (int)(flags >> 1);
+        if (tidal__sigdef_set(&o->sig[i], &d)) return "schema: bad signal half-life or windows";
+        for (j = 0; j < i; j++)
+            if (!strcmp(o->sig[j].name, name)) return "schema: repeated signal name";
+    }
+    for (i = 0; i < o->n_ckey; i++) {
+        if (!tidal__schema_name_get(r, o->ckey[i]))
+            return r->bad ? "schema truncated" : "schema: bad cohort key";
+        for (j = 0; j < i; j++)
+            if (!strcmp(o->ckey[j], o->ckey[i])) return "schema: repeated cohort key";
+    }
+    for (i = 0; i < o->n_prof; i++) {
+        tidal__profdef *p = &o->prof[i];
+        if (!tidal__schema_name_get(r, p->name))
+            return r->bad ? "schema truncated" : "schema: bad profile name";
+        for (j = 0; j < i; j++)
+            if (!strcmp(o->prof[j].name, p->name)) return "schema: repeated profile name";
+        p->n = tidal__rd_u8(r);
+        if (!r->bad && (p->n < 1 || p->n > TIDAL_PROFILE_TERMS_MAX))
+            return "schema: profile term count out of range";
+        for (j = 0; j < p->n && !r->bad; j++) {
+            p->type[j] = tidal__rd_u8(r);
+            p->weight[j] = tidal__rd_f64(r);
+            if (!r->bad && p->type[j] >= o->n_sig) return "schema: profile term names no signal";
+            if (!r->bad && !isfinite(p->weight[j])) return "schema: profile weight not finite";
+        }
+        if (r->bad) return "schema truncated";
+    }
+    return NULL;
+}
+
+/* Compares a given schema with the stored one (rule 1). Returns 0 and the first
+   difference in msg (the field and both values) when they disagree on something both
+   have; else 1, with *grows set when given adds something and *lacks when stored has
+   something given does not. */
+static int tidal__schema_diff(const tidal__schemadef *st, const tidal__schemadef *gv, char *msg,
+                              size_t cap, int *grows, int *lacks) {
+    uint32_t i, j, n;
+    *grows = gv->n_sig > st->n_sig || gv->n_ckey > st->n_ckey || gv->n_prof > st->n_prof;
+    *lacks = gv->n_sig < st->n_sig || gv->n_ckey < st->n_ckey || gv->n_prof < st->n_prof;
+    n = st->n_sig < gv->n_sig ? st->n_sig : gv->n_sig;
+    for (i = 0; i < n; i++) {
+        const tidal__sigdef *a = &st->sig[i], *b = &gv->sig[i];
+        if (strcmp(a->name, b->name))
+            snprintf(msg, cap, "signal %u: name '%s' stored, '%s' given", i, a->name, b->name);
+        else if (a->permanent != b->permanent)
+            snprintf(msg, cap, "signal %u (%s): permanent %d stored, %d given", i, a->name,
+                     a->permanent, b->permanent);
+        else if (a->half_life_s != b->half_life_s)
+            snprintf(msg, cap, "signal %u (%s): half_life_s %.17g stored, %.17g given", i,
+                     a->name, a->half_life_s, b->half_life_s);
+        else if (a->windows != b->windows)
+            snprintf(msg, cap, "signal %u (%s): windows 0x%x stored, 0x%x given", i, a->name,
+                     a->windows, b->windows);
+        else if (a->negative != b->negative)
+            snprintf(msg, cap, "signal %u (%s): negative %d stored, %d given", i, a->name,
+                     a->negative, b->negative);
+        else
+            continue;
+        return 0;
+    }
+    n = st->n_ckey < gv->n_ckey ? st->n_ckey : gv->n_ckey;
+    for (i = 0; i < n; i++) {
+        if (!strcmp(st->ckey[i], gv->ckey[i])) continue;
+        snprintf(msg, cap, "cohort key %u: '%s' stored, '%s' given", i, st->ckey[i], gv->ckey[i]);
+        return 0;
+    }
+    n = st->n_prof < gv->n_prof ? st->n_prof : gv->n_prof;
+    for (i = 0; i < n; i++) {
+        const tidal__profdef *a = &st->prof[i], *b = &gv->prof[i];
+        if (strcmp(a->name, b->name)) {
+            snprintf(msg, cap, "profile %u: name '%s' stored, '%s' given", i, a->name, b->name);
+            return 0;
+        }
+        if (a->n != b->n) {
+            snprintf(msg, cap, "profile %u (%s): %u terms stored, %u given", i, a->name, a->n,
+                     b->n);
+            return 0;
+        }
+        for (j = 0; j < a->n; j++) {
+            if (a->type[j] == b->type[j] && a->weight[j] == b->weight[j]) continue;
+            snprintf(msg, cap, "profile %u (%s): terms[%u] %s*%.17g stored, %s*%.17g given", i,
+                     a->name, j, st->sig[a->type[j]].name, a->weight[j],
+                     b->type[j] < gv->n_sig ? gv->sig[b->type[j]].name : "?", b->weight[j]);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Names the first thing stored has that given lacks (an error under rule 1). */
+static void tidal__schema_lack_msg(const tidal__schemadef *st, const tidal__schemadef *gv,
+                                   char *msg, size_t cap) {
+    if (gv->n_sig < st->n_sig)
+        snprintf(msg, cap, "signal %u (%s): stored, not given (signal_count %u stored, %u given)",
+                 gv->n_sig, st->sig[gv->n_sig].name, st->n_sig, gv->n_sig);
+    else if (gv->n_ckey < st->n_ckey)
+        snprintf(msg, cap,
+                 "cohort key %u (%s): stored, not given (cohort_key_count %u stored, %u given)",
+                 gv->n_ckey, st->ckey[gv->n_ckey], st->n_ckey, gv->n_ckey);
+    else
+        snprintf(msg, cap, "profile %u (%s): stored, not given (profile_count %u stored, %u given)",
+                 gv->n_prof, st->prof[gv->n_prof].name, st->n_prof, gv->n_prof);
+}
+
+/* The union of two schemas that agree on what both have (rule 1): each part from the
+   longer one. */
+static void tidal__schema_union(tidal__schemadef *out, const tidal__schemadef *a,
+                                const tidal__schemadef *b) {
+    const tidal__schemadef *s = a->n_sig >= b->n_sig ? a : b, *c = a->n_ckey >= b->n_ckey ? a : b,
+                           *p = a->n_prof >= b->n_prof ? a : b;
+    if (out != s) memcpy(out->sig, s->sig, sizeof out->sig);
+    if (out != c) memcpy(out->ckey, c->ckey, sizeof out->ckey);
+    if (out != p) memcpy(out->prof, p->prof, sizeof out->prof);
+    out->n_sig = s->n_sig;
+    out->n_ckey = c->n_ckey;
+    out->n_prof = p->n_prof;
+}
+
+/* Makes s the handle's schema (signal types keep their reference epochs) and records it
+   as the newest generation when it differs from the last one. */
+static void tidal__schema_set(tidal_db *db, const tidal__schemadef *s) {
+    uint32_t i;
+    tidal__schemagen *g;
+    TIDAL_ASSERT(s->n_sig >= db->n_sig && s->n_sig <= TIDAL_SIGNAL_TYPES_MAX);
+    for (i = 0; i < s->n_sig; i++) {
+        int64_t e_ref = i < db->n_sig ? db->sig[i].e_ref : INT64_MIN;
+        db->sig[i] = s->sig[i];
+        db->sig[i].e_ref = e_ref;
+    }
+    memcpy(db->ckey, s->ckey, sizeof db->ckey);
+    memcpy(db->prof, s->prof, sizeof db->prof);
+    db->n_sig = s->n_sig;
+    db->n_ckey = s->n_ckey;
+    db->n_prof = s->n_prof;
+    db->schema_fp = tidal__schema_fp(s, s->n_sig, s->n_ckey);
+    db->n_prefix_fps = 0;
+    g = db->n_gen ? &db->gen[db->n_gen - 1] : NULL;
+    if (g && g->n_sig == s->n_sig && g->n_ckey == s->n_ckey && g->n_prof == s->n_prof) return;
+    TIDAL_ASSERT(db->n_gen < TIDAL__SCHEMA_GENS_MAX);
+    g = &db->gen[db->n_gen++];
+    g->n_sig = s->n_sig;
+    g->n_ckey = s->n_ckey;
+    g->n_prof = s->n_prof;
+    g->fp = db->schema_fp;
+}
+
+static void tidal__schema_name(const tidal_db *db, char *out, size_t cap, int tmp) {
+    snprintf(out, cap, "%s/schema-%04x-%04x.%s", db->path, db->node.region, db->node.shard,
+             tmp ? "tmp" : "dat");
+}
+
+/* Writes the stored schema (rule 2). Layout: magic u32, version u32, schema bytes u32, the
+   schema (tidal__schema_put), generation count u32, per generation: signals u8, cohort
+   keys u8, profiles u8, 0 u8, fingerprint u64, then BLAKE3 u8[32] of all that. A failure
+   fails the handle: a batch under the new fingerprint may not follow. */
+static tidal_result tidal__schema_save(tidal_db *db) {
+    const tidal_env *env = db->env;
+    tidal__schemadef s;
+    uint8_t *b = (uint8_t *)tidal__alloc(db, TIDAL__SCHEMA_FILE_MAX), *w, *len_at;
+    char tmp[TIDAL_PATH_MAX + 64], fin[TIDAL_PATH_MAX + 64];
+    void *f = NULL;
+    uint32_t i;
+    tidal_result r;
+    if (!b) return tidal__err(db, TIDAL_ERR_NOMEM, "schema file buffer");
+    tidal__schema_of(db, &s);
+    w = tidal__wr_le(b, TIDAL__SCHEMA_MAGIC, 4);
+    w = tidal__wr_le(w, TIDAL__SCHEMA_VERSION, 4);
+    len_at = w;
+    w = tidal__schema_put(w + 4, &s);
+    tidal__wr_le(len_at, (uint64_t)(w - len_at - 4), 4);
+    w = tidal__wr_le(w, db->n_gen, 4);
+    for (i = 0; i < db->n_gen; i++) {
+        w = tidal__wr_le(w, db->gen[i].n_sig | db->gen[i].n_ckey << 8 | db->gen[i].n_prof << 16, 4);
+        w = tidal__wr_le(w, db->gen[i].fp, 8);
+    }
+    tidal_blake3(b, (size_t)(w - b), w);
+    w += 32;
+    TIDAL_ASSERT((size_t)(w - b) <= TIDAL__SCHEMA_FILE_MAX);
+    tidal__schema_name(db, tmp, sizeof tmp, 1);
+    tidal__schema_name(db, fin, sizeof fin, 0);
+    /* Each failure is recorded right after the failing call, while the env's OS text is
+       still that call's (tidal__io_err). */
+    r = env->file_open(env->user, tmp, TIDAL_OPEN_READ | TIDAL_OPEN_WRITE | TIDAL_OPEN_CREATE, &f);
+    if (r != TIDAL_OK) tidal__io_err(db, r, "open", tmp);
+    if (r == TIDAL_OK && (r = env->file_truncate(env->user, f, 0)) != TIDAL_OK)
+        tidal__io_err(db, r, "truncate", tmp);
+    if (r == TIDAL_OK && (r = env->file_write(env->user, f, 0, b, (size_t)(w - b))) != TIDAL_OK)
+        tidal__io_err(db, r, "write", tmp);
+    if (r == TIDAL_OK && (r = env->file_sync(env->user, f)) != TIDAL_OK)
+        tidal__io_err(db, r, "fsync", tmp);
+    if (f) env->file_close(env->user, f);
+    if (r == TIDAL_OK && (r = env->file_rename(env->user, tmp, fin)) != TIDAL_OK)
+        tidal__io_err(db, r, "rename", tmp);
+    if (r == TIDAL_OK && (r = env->dir_sync(env->user, db->path)) != TIDAL_OK)
+        tidal__io_err(db, r, "sync directory", db->path);
+    tidal__free(db, b, TIDAL__SCHEMA_FILE_MAX);
+    if (r != TIDAL_OK) {
+        db->fatal = 1;
+        return tidal__err_wrap(db, r, "%s: saving the schema failed, the handle must be reopened",
+                               fin);
+    }
+    db->schema_dirty = 0;
+    return TIDAL_OK;
+}
+
+/* Parses a stored schema file image into s and the handle's generations; NULL or why. */
+static const char *tidal__schema_parse(tidal_db *db, const uint8_t *p, size_t n,
+                                       tidal__schemadef *s, size_t *at) {
+    tidal__rd r;
+    uint8_t sum[32];
+    uint32_t len, i;
+    const char *why;
+    *at = 0;
+    if (n < 12 + 4 + 32) return "truncated";
+    tidal_blake3(p, n - 32, sum);
+    if (memcmp(sum, p + n - 32, 32)) return "checksum mismatch";
+    tidal__rd_init(&r, p, n - 32);
+    if (tidal__rd_u32(&r) != TIDAL__SCHEMA_MAGIC) return "bad magic";
+    if (tidal__rd_u32(&r) != TIDAL__SCHEMA_VERSION) return "unknown format version";
+    len = tidal__rd_u32(&r);
+    *at = r.pos;
+    if (len > n - 32 - r.pos) return "schema length beyond the file";
+    {
+        tidal__rd q;
+        tidal__rd_init(&q, p + r.pos, len);
+        if ((why = tidal__schema_get(&q, s)) != NULL) return *at += q.pos, why;
+        if (q.pos != len) return *at += q.pos, "schema longer than its contents";
+        r.pos += len;
+    }
+    *at = r.pos;
+    db->n_gen = tidal__rd_u32(&r);
+    if (r.bad || db->n_gen < 1 || db->n_gen > TIDAL__SCHEMA_GENS_MAX) return "bad generation count";
+    for (i = 0; i < db->n_gen; i++) {
+        tidal__schemagen *g = &db->gen[i], *prev = i ? &db->gen[i - 1] : NULL;
+        uint32_t c;
+        *at = r.pos;
+        c = tidal__rd_u32(&r);
+        g->n_sig = c & 0xFF;
+        g->n_ckey = c >> 8 & 0xFF;
+        g->n_prof = c >> 16 & 0xFF;
+        g->fp = tidal__rd_u64(&r);
+        if (r.bad) return "generations truncated";
+        if ((c >> 24) || g->n_sig < 1 || g->n_sig > s->n_sig || g->n_ckey > s->n_ckey ||
+            g->n_prof > s->n_prof)
+            return "generation larger than the schema";
+        if (prev &&
+            (g->n_sig < prev->n_sig || g->n_ckey < prev->n_ckey || g->n_prof < prev->n_prof ||
+             g->n_sig + g->n_ckey + g->n_prof == prev->n_sig + prev->n_ckey + prev->n_prof))
+            return "generation does not grow";
+        if (g->fp != tidal__schema_fp(s, g->n_sig, g->n_ckey))
+            return "generation fingerprint mismatch";
+    }
+    if (db->gen[db->n_gen - 1].n_sig != s->n_sig || db->gen[db->n_gen - 1].n_ckey != s->n_ckey ||
+        db->gen[db->n_gen - 1].n_prof != s->n_prof)
+        return "newest generation is not the schema";
+    if (r.pos != r.n) return "bytes after the generations";
+    return NULL;
+}
+
+/* Open, before recovery (has_data: the directory holds a log or a snapshot). Reads the
+   stored schema and reconciles the configured one with it: none given adopts it; one
+   that agrees and adds is a new generation (saved after recovery); a disagreement is
+   TIDAL_ERR_SCHEMA naming the field and both values. Without a stored schema (a new
+   database, or one written before tidal stored its schema) the configured one is it, and
+   a log written under a prefix of it still opens (rule 3). In a replica group a config
+   that lags the stored schema adopts it (the log taught it); one that adds to it is
+   refused: there the schema grows by tidal_db_schema_append on the leader. */
+static tidal_result tidal__schema_open(tidal_db *db, int has_data) {
+    char name[TIDAL_PATH_MAX + 64], msg[200];
+    tidal__schemadef *st, *given;
+    uint8_t *p;
+    size_t n, at;
+    const char *why;
+    int grows, lacks;
+    tidal_result io;
+    tidal__schema_name(db, name, sizeof name, 0);
+    io = tidal__read_file(db, name, &p, &n);
+    if (io == TIDAL_ERR_NOT_FOUND) {
+        if (db->schema_adopt)
+            return tidal__err(db, TIDAL_ERR_SCHEMA,
+                              has_data ? "%s: no stored schema (written before tidal stored "
+                                         "one): open with the schema it was written under"
+                                       : "%s: a new database needs a "
+                                         "schema (schema.signal_count 0 only adopts a stored one)",
+                              name);
+        db->schema_dirty = 1; /* the configured schema, already the handle's, is stored */
+        return TIDAL_OK;
+    }
+    if (io != TIDAL_OK) return io; /* tidal__read_file named the operation, file and cause */
+    st = (tidal__schemadef *)tidal__alloc(db, sizeof *st * 2);
+    given = st + 1;
+    why = st ? tidal__schema_parse(db, p, n, st, &at) : NULL;
+    tidal__free(db, p, n);
+    if (!st) return tidal__err(db, TIDAL_ERR_NOMEM, "stored schema");
+    tidal__schema_of(db, given);
+    if (why) {
+        tidal__free(db, st, sizeof *st * 2);
+        return tidal__err(db, TIDAL_ERR_CORRUPT, "%s: offset %llu: %s", name,
+                          (unsigned long long)at, why);
+    }
+    grows = lacks = 0;
+    if (!db->schema_adopt && !tidal__schema_diff(st, given, msg, sizeof msg, &grows, &lacks)) {
+        tidal__free(db, st, sizeof *st * 2);
+        return tidal__err(db, TIDAL_ERR_SCHEMA, "%s: %s", name, msg);
+    }
+    if (lacks && !db->n_rep) {
+        tidal__schema_lack_msg(st, given, msg, sizeof msg);
+        tidal__free(db, st, sizeof *st * 2);
+        return tidal__err(db, TIDAL_ERR_SCHEMA, "%s: %s; a schema only grows", name, msg);
+    }
+    if (grows && db->n_rep && has_data) {
+        tidal__free(db, st, sizeof *st * 2);
+        return tidal__err(db, TIDAL_ERR_SCHEMA,
+                          "%s: the configured schema adds to the stored one; in a "
+                          "replica group it grows by tidal_db_schema_append on the leader",
+                          name);
+    }
+    db->n_sig = db->n_ckey = db->n_prof = 0; /* tidal__schema_set fills them again */
+    {
+        uint32_t g = db->n_gen;
+        tidal__schema_set(db, st); /* the stored generations stay as read */
+        TIDAL_ASSERT(db->n_gen == g);
+    }
+    if (grows) {
+        tidal__schema_union(st, st, given);
+        tidal__schema_set(db, st);
+        db->schema_dirty = 1;
+    }
+    tidal__free(db, st, sizeof *st * 2);
+    return TIDAL_OK;
+}
+
+/* A schema event: tenant 0, entity = its signal count, an origin id, and the whole new
+   schema, which agrees with this database's on everything both have (rule 1). */
+static const char *tidal__schema_event_invalid(const tidal_db *db, const tidal__event *ev) {
+    tidal__schemadef s, cur;
+    tidal__rd r;
+    const char *why;
+    char msg[8];
+    int grows, lacks;
+    if (ev->tenant || (ev->id.hi & TIDAL__IDEM_BIT)) return "schema event: bad tenant or id";
+    if (!ev->value || ev->value_len < 3) return "schema event: no schema";
+    tidal__rd_init(&r, (const uint8_t *)ev->value, ev->value_len);
+    if ((why = tidal__schema_get(&r, &s)) != NULL) return why;
+    if (r.pos != r.n) return "schema event: bytes after the schema";
+    if (ev->entity != s.n_sig) return "schema event: entity is not its signal count";
+    tidal__schema_of(db, &cur);
+    if (!tidal__schema_diff(&cur, &s, msg, sizeof msg, &grows, &lacks))
+        return "schema event: changes what this database's schema has (a schema only grows)";
+    return NULL;
+}
+
+/* The fingerprint a batch payload teaches (rule 4): that of the schema in its one event
+   when that is a valid schema event, else 0. */
+static uint64_t tidal__schema_batch_fp(const tidal_db *db, const uint8_t *p, uint32_t count,
+                                       uint32_t payload_len) {
+    tidal__rd r, q;
+    tidal__event ev;
+    tidal__schemadef s;
+    if (count != 1 || payload_len < 1 || p[0] != TIDAL__EV_SCHEMA) return 0;
+    tidal__rd_init(&r, p, payload_len);
+    if (tidal__event_get(db, &r, &ev, NULL, 0) || r.pos != r.n) return 0;
+    tidal__rd_init(&q, (const uint8_t *)ev.value, ev.value_len);
+    if (tidal__schema_get(&q, &s)) return 0;
+    return tidal__schema_fp(&s, s.n_sig, s.n_ckey);
+}
+
+static int tidal__schema_batch_teaches(tidal_db *db, const uint8_t *p, uint64_t fp, uint32_t count,
+                                       uint32_t payload_len) {
+    return fp && tidal__schema_batch_fp(db, p, count, payload_len) == fp;
+}
+
+/* Makes u (a union of ours and another, rule 1) the schema: every item's aggregate table
+   grows first (reserve, nothing changed on failure); then the schema is set and, outside
+   recovery, saved before a batch under the new fingerprint can be committed. */
+static tidal_result tidal__schema_grow(tidal_db *db, const tidal__schemadef *u) {
+    tidal__sig ***grown = NULL;
+    uint32_t i, old_n = db->n_sig;
+    TIDAL_ASSERT(u->n_sig >= db->n_sig && u->n_ckey >= db->n_ckey && u->n_prof >= db->n_prof);
+    if (u->n_sig == db->n_sig && u->n_ckey == db->n_ckey && u->n_prof == db->n_prof)
+        return TIDAL_OK;
+    if (u->n_sig > old_n && db->n_ents) {
+        grown = (tidal__sig ***)tidal__zalloc(db, sizeof *grown * db->n_ents);
+        for (i = 0; grown && i < db->n_ents; i++) {
+            if (!db->ents[i].sigs) continue;
+            grown[i] = (tidal__sig **)tidal__zalloc(db, sizeof(tidal__sig *) * u->n_sig);
+            if (!grown[i]) break;
+            memcpy(grown[i], db->ents[i].sigs, sizeof(tidal__sig *) * old_n);
+        }
+        if (!grown || i < db->n_ents) {
+            while (grown && i-- > 0)
+                if (grown[i]) tidal__free(db, grown[i], sizeof(tidal__sig *) * u->n_sig);
+            if (grown) tidal__free(db, grown, sizeof *grown * db->n_ents);
+            return TIDAL_ERR_NOMEM;
+        }
+        for (i = 0; i < db->n_ents; i++) { /* nothing fails from here on */
+            if (!grown[i]) continue;
+            tidal__free(db, db->ents[i].sigs, sizeof(tidal__sig *) * old_n);
+            db->ents[i].sigs = grown[i];
+        }
+        tidal__free(db, grown, sizeof *grown * db->n_ents);
+    }
+    tidal__schema_set(db, u);
+    TIDAL_ASSERT(db->n_sig >= old_n);
+    if (db->wal_on && db->replaying) {
+        db->schema_dirty = 1; /* saved once recovery is done */
+        return TIDAL_OK;
+    }
+    return db->wal_on ? tidal__schema_save(db) : TIDAL_OK; /* a failure fails the handle */
+}
+
+/* Folds a schema event: the schema becomes the union of ours and its (a no-op when we
+   have it all, as on replay after the stored schema was saved). */
+static tidal_result tidal__apply_schema(tidal_db *db, const tidal__event *ev) {
+    tidal__schemadef *s = (tidal__schemadef *)tidal__alloc(db, sizeof *s * 2);
+    tidal__rd r;
+    const char *why;
+    tidal_result res;
+    if (!s) return TIDAL_ERR_NOMEM;
+    tidal__rd_init(&r, (const uint8_t *)ev->value, ev->value_len);
+    why = tidal__schema_get(&r, s);
+    TIDAL_ASSERT(!why); /* decoded events were validated, local ones built valid */
+    tidal__schema_of(db, s + 1);
+    tidal__schema_union(s + 1, s + 1, s);
+    res = tidal__schema_grow(db, s + 1);
+    if (res == TIDAL_OK) db->stats.events_internal++;
+    tidal__free(db, s, sizeof *s * 2);
+    return res;
+}
+
+/* A state transfer's schema (>>replication): learned before the state is replaced, and
+   refused, changing nothing, if it disagrees with ours. */
+static tidal_result tidal__schema_learn(tidal_db *db, const uint8_t *p, size_t len) {
+    tidal__schemadef *s = (tidal__schemadef *)tidal__alloc(db, sizeof *s * 2);
+    tidal__rd r;
+    const char *why;
+    char msg[200];
+    int grows, lacks;
+    tidal_result res = TIDAL_OK;
+    if (!s) return tidal__err(db, TIDAL_ERR_NOMEM, "state transfer: schema");
+    tidal__rd_init(&r, p, len);
+    why = tidal__schema_get(&r, s);
+    if (!why && r.pos != r.n) why = "bytes after the schema";
+    tidal__schema_of(db, s + 1);
+    if (why) res = tidal__err(db, TIDAL_ERR_CORRUPT, "state transfer: offset 12: %s", why);
+    else if (!tidal__schema_diff(s + 1, s, msg, sizeof msg, &grows, &lacks))
+        res = tidal__err(db, TIDAL_ERR_SCHEMA,
+                         "state transfer: the leader's schema disagrees with ours: %s "
+                         "(ours is the stored one)",
+                         msg);
+    else {
+        tidal__schema_union(s + 1, s + 1, s);
+        res = tidal__schema_grow(db, s + 1);
+        if (res == TIDAL_ERR_NOMEM) tidal__err(db, res, "state transfer: growing the schema");
+    }
+    tidal__free(db, s, sizeof *s * 2);
+    return res;
+}
+
+/* What tidal_db_schema_get hands out: views of the handle's own names. */
+struct tidal__schemaview {
+    tidal_signal_def sigs[TIDAL_SIGNAL_TYPES_MAX];
+    const char *ckeys[TIDAL_COHORT_KEYS_MAX];
+    tidal_profile_def profs[TIDAL_PROFILES_MAX];
+    tidal_profile_term terms[TIDAL_PROFILES_MAX][TIDAL_PROFILE_TERMS_MAX];
+};
+
+TIDAL_API tidal_result tidal_db_schema_get(tidal_db *db, tidal_schema *out) {
+    struct tidal__schemaview *v;
+    uint32_t i, j;
+    if (!db || !out) return tidal__err(db, TIDAL_ERR_INVALID, "tidal_db_schema_get: NULL argument");
+    if (!db->schema_view) {
+        db->schema_view = (struct tidal__schemaview *)tidal__alloc(db, sizeof *db->schema_view);
+        if (!db->schema_view)
+            return tidal__err(db, TIDAL_ERR_NOMEM, "tidal_db_schema_get: no memory");
+    }
+    v = db->schema_view;
+    memset(v, 0, sizeof *v);
+    TIDAL_ASSERT(db->n_sig >= 1 && db->n_sig <= TIDAL_SIGNAL_TYPES_MAX);
+    for (i = 0; i < db->n_sig; i++) {
+        v->sigs[i].name = db->sig[i].name;
+        v->sigs[i].half_life_s = db->sig[i].half_life_s;
+        v->sigs[i].windows = db->sig[i].windows;
+        v->sigs[i].permanent = db->sig[i].permanent;
+        v->sigs[i].negative = db->sig[i].negative;
+    }
+    for (i = 0; i < db->n_ckey; i++) v->ckeys[i] = db->ckey[i];
+    for (i = 0; i < db->n_prof; i++) {
+        TIDAL_ASSERT(db->prof[i].n >= 1 && db->prof[i].n <= TIDAL_PROFILE_TERMS_MAX);
+        for (j = 0; j < db->prof[i].n; j++) {
+            v->terms[i][j].signal = db->sig[db->prof[i].type[j]].name;
+            v->terms[i][j].weight = db->prof[i].weight[j];
+        }
+        v->profs[i].name = db->prof[i].name;
+        v->profs[i].terms = v->terms[i];
+        v->profs[i].term_count = db->prof[i].n;
+    }
+    memset(out, 0, sizeof *out);
+    out->signals = v->sigs;
+    out->signal_count = db->n_sig;
+    out->cohort_keys = db->n_ckey ? v->ckeys : NULL;
+    out->cohort_key_count = db->n_ckey;
+    out->profiles = db->n_prof ? v->profs : NULL;
+    out->profile_count = db->n_prof;
+    tidal__ok(db);
+    return TIDAL_OK;
+}
+
+static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *receipt);
+
+TIDAL_API tidal_result tidal_db_schema_append(tidal_db *db, const tidal_schema *schema) {
+    tidal__schemadef *s, *cur;
+    tidal__event ev;
+    tidal_receipt rc;
+    uint8_t *buf;
+    char msg[200];
+    int grows = 0, lacks = 0;
+    tidal_result r;
+    if (!db || !schema)
+        return tidal__err(db, TIDAL_ERR_INVALID, "tidal_db_schema_append: NULL argument");
+    if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
+    if (db->n_rep && db->role != TIDAL_ROLE_LEADER) /* not even cut off in availability mode */
+        return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only: the schema grows on the leader%s",
+                          db->leader_idx < 0 ? " (none known now)" : "");
+    s = (tidal__schemadef *)tidal__alloc(db, sizeof *s * 2);
+    buf = (uint8_t *)tidal__alloc(db, TIDAL__SCHEMA_ENC_MAX);
+    if (!s || !buf) {
+        r = tidal__err(db, TIDAL_ERR_NOMEM, "tidal_db_schema_append: no memory");
+        goto out;
+    }
+    cur = s + 1;
+    r = tidal__schema_load(db, schema, s);
+    if (r == TIDAL_OK) r = tidal__profiles_load(db, schema, s);
+    if (r != TIDAL_OK) goto out;
+    tidal__schema_of(db, cur);
+    if (!tidal__schema_diff(cur, s, msg, sizeof msg, &grows, &lacks)) {
+        r = tidal__err(db, TIDAL_ERR_SCHEMA, "%s (the current schema is the stored one)", msg);
+        goto out;
+    }
+    if (lacks) {
+        tidal__schema_lack_msg(cur, s, msg, sizeof msg);
+        r = tidal__err(db, TIDAL_ERR_SCHEMA, "%s; give the whole schema, appended at the ends",
+                       msg);
+        goto out;
+    }
+    if (!grows) { /* a retry of an append that took: nothing to do */
+        tidal__ok(db);
+        goto out;
+    }
+    /* Alone in its batch (rule 4): what is pending commits first, the event right after. */
+    if ((r = tidal__commit(db)) != TIDAL_OK) goto out;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = TIDAL__EV_SCHEMA;
+    ev.entity = s->n_sig;
+    ev.hlc = tidal__hlc_now(db);
+    ev.time_ns = ev.hlc.wall_ns;
+    ev.value = (const char *)buf;
+    ev.value_len = (uint32_t)(tidal__schema_put(buf, s) - buf);
+    TIDAL_ASSERT(ev.value_len <= TIDAL__SCHEMA_ENC_MAX);
+    r = tidal__write(db, &ev, &rc);
+    if (r == TIDAL_OK) r = tidal__commit(db);
+out:
+    tidal__free(db, buf, TIDAL__SCHEMA_ENC_MAX);
+    tidal__free(db, s, sizeof *s * 2);
+    return r;
+}
+
+/* The configured schema becomes the handle's (tidal__schema_open reconciles it with the
+   stored one); signal_count 0 asks to adopt the stored schema. */
+static tidal_result tidal__config_schema(tidal_db *db, const tidal_schema *s) {
+    tidal__schemadef *d;
+    tidal_result r;
+    if (s->signal_count == 0) {
+        if (!db->wal_on)
+            return tidal__err(db, TIDAL_ERR_SCHEMA,
+                              "schema.signal_count must be 1..%d (0 adopts a stored "
+                              "schema, and a database without a path has none)",
+                              TIDAL_SIGNAL_TYPES_MAX);
+        if (s->cohort_key_count || s->profile_count)
+            return tidal__err(db, TIDAL_ERR_SCHEMA,
+                              "schema: signal_count 0 adopts the stored schema; "
+                              "cohort_key_count and profile_count must be 0 too");
+        db->schema_adopt = 1;
+        return TIDAL_OK;
+    }
+    d = (tidal__schemadef *)tidal__alloc(db, sizeof *d);
+    if (!d) return tidal__err(db, TIDAL_ERR_NOMEM, "schema");
+    r = tidal__schema_load(db, s, d);
+    if (r == TIDAL_OK) r = tidal__profiles_load(db, s, d);
+    if (r == TIDAL_OK) tidal__schema_set(db, d);
+    tidal__free(db, d, sizeof *d);
+    return r;
 }
 
 static tidal_result tidal__config_load(tidal_db *db, const tidal_config *cfg) {
-    tidal_result r;
     if (cfg->path && (!cfg->path[0] || strlen(cfg->path) > TIDAL_PATH_MAX))
         return tidal__err(db, TIDAL_ERR_INVALID, "config.path: 1..%d bytes", TIDAL_PATH_MAX);
     if (cfg->fsync_policy > TIDAL_FSYNC_NONE || cfg->batch_delay_ns < 0 ||
@@ -7177,10 +8034,7 @@ static tidal_result tidal__config_load(tidal_db *db, const tidal_config *cfg) {
     db->session_events_max = cfg->session_events_max ? cfg->session_events_max : 4096;
     db->next_expiry_ns = INT64_MAX;
     db->idem_gc_at = INT64_MIN;
-    if ((r = tidal__schema_load(db, &cfg->schema)) != TIDAL_OK) return r;
-    if ((r = tidal__profiles_load(db, &cfg->schema)) != TIDAL_OK) return r;
-    db->schema_fp = tidal__schema_fingerprint(db);
-    return TIDAL_OK;
+    return tidal__config_schema(db, &cfg->schema);
 }
 
 static void tidal__db_free(tidal_db *db);
@@ -7354,6 +8208,7 @@ static void tidal__db_free(tidal_db *db) {
     tidal__free(db, db->xin, db->xin_cap);
     tidal__free(db, db->hook_buf, db->hook_cap);
     tidal__free(db, db->tcfg, sizeof *db->tcfg * db->cap_tcfg);
+    tidal__free(db, db->schema_view, sizeof *db->schema_view);
     {
         uint32_t i;
         for (i = 0; i < TIDAL_REPLICAS_MAX; i++)
@@ -7433,7 +8288,7 @@ static double tidal__tokens_max(const tidal_tenant_config *cfg) {
 static tidal_result tidal__tenant_admit(tidal_db *db, const tidal__event *ev) {
     tidal__tcfg *t = tidal__tcfg_find(db, ev->tenant);
     if (!t) return TIDAL_OK;
-    if (t->cfg.state != TIDAL_TENANT_ACTIVE && !TIDAL__EV_MIGRATION(ev->kind))
+    if (t->cfg.state != TIDAL_TENANT_ACTIVE && !TIDAL__EV_NOT_CLIENT(ev->kind))
         return tidal__err(db, TIDAL_ERR_MOVED, "tenant %u is %s this replica group: refresh its placement",
                           ev->tenant, t->cfg.state == TIDAL_TENANT_SEALED ? "moving out of" : "not yet owned by");
     if (t->cfg.entity_quota) {
@@ -7614,7 +8469,8 @@ static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *
         return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only follower: the leader is region %u shard %u",
                           db->rep[db->leader_idx].region, db->rep[db->leader_idx].shard);
     }
-    if (db->n_tcfg && !db->importing && ev->kind != TIDAL__EV_EPOCH && !tidal__event_seen(db, ev) &&
+    if (db->n_tcfg && !db->importing && ev->kind != TIDAL__EV_EPOCH &&
+        ev->kind != TIDAL__EV_SCHEMA && !tidal__event_seen(db, ev) &&
         (r = tidal__tenant_admit(db, ev)) != TIDAL_OK)
         return r;
     if (!ev->id.hi && !ev->id.lo) ev->id = tidal__origin_id(db); /* (0, 0): assign now */
@@ -7643,11 +8499,11 @@ static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *
                 db->batch_count--;
                 db->next_lsn--;
             }
-            if (TIDAL__EV_MIGRATION(ev->kind)) return r; /* its message says why */
+            if (TIDAL__EV_NOT_CLIENT(ev->kind)) return r; /* its message says why */
             return tidal__err(db, r, "apply failed: %s", tidal_strerror(r));
         }
         if (db->tap) db->tap(db->tap_ctx, ev);
-        if (db->hook && !TIDAL__EV_MIGRATION(ev->kind)) tidal__hook_call(db, ev); /* not copies */
+        if (db->hook && !TIDAL__EV_NOT_CLIENT(ev->kind)) tidal__hook_call(db, ev); /* not copies */
     }
     /* A full batch commits now, even inside batch_begin/commit (the explicit commit still
        acknowledges): batch_events_max events, or the bytes one message can ship. */
@@ -8695,7 +9551,7 @@ static const char *tidal__export_load(tidal_db *db, tidal_db *s, const uint8_t *
     tidal__rd_init(&r, p, len);
     if (tidal__rd_u32(&r) != TIDAL__EXPORT_MAGIC) return "bad magic";
     if (tidal__rd_u32(&r) != TIDAL__EXPORT_VERSION) return "unknown export version";
-    if (tidal__rd_u64(&r) != db->schema_fp) return "exported under another schema";
+    if (!tidal__schema_fp_ok(db, tidal__rd_u64(&r))) return "exported under another schema";
     *tenant = tidal__rd_u32(&r);
     if (tidal__rd_u32(&r) != 0) return "bad header";
     body = tidal__rd_u64(&r);
@@ -9542,13 +10398,29 @@ static tidal_result tidal__ingest_batch(tidal_db *db, const uint8_t *p, const ti
     return res;
 }
 
-/* Checks every batch of a payload whole before anything is applied. */
-static const char *tidal__payload_check(tidal_db *db, const uint8_t *p, size_t len) {
+/* Checks every batch of a payload whole before anything is applied. A member never
+   applies a batch under a schema it lacks (>>db: schema, rule 4): a batch that teaches one
+   (a lone schema event) may come first. A payload is checked and applied in pieces that
+   each end at a schema event's batch (*use: the bytes of the first piece), since what
+   follows one can only be checked once it is applied; every delivery of the same bytes
+   cuts the same pieces, so a resend applies what the first did and nothing more. */
+static const char *tidal__payload_check(tidal_db *db, const uint8_t *p, size_t len, size_t *use) {
     size_t off = 0;
+    int cut = 0;
+    *use = len;
     while (off < len) {
         tidal__batch_hdr h;
         const char *why = tidal__batch_check(db, p + off, len - off, &h);
-        if (!why && h.schema_fp != db->schema_fp) why = tidal__schema_mismatch;
+        if (cut) { /* the previous batch was a schema event: the next piece starts here */
+            *use = off;
+            return NULL;
+        }
+        if (!why)
+            cut = tidal__schema_batch_fp(db, p + off + TIDAL__WAL_HDR, h.count, h.payload_len) != 0;
+        if (!why && !tidal__schema_fp_ok(db, h.schema_fp) &&
+            !tidal__schema_batch_teaches(db, p + off + TIDAL__WAL_HDR, h.schema_fp, h.count,
+                                         h.payload_len))
+            why = "a batch under a schema this member lacks (its schema event has not reached it)";
         if (!why) {
             if (!TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, h.payload_len / 16 + 1))
                 return "out of memory";
@@ -9586,6 +10458,30 @@ static void tidal__payload_apply(tidal_db *db, const uint8_t *p, size_t len, uin
     }
 }
 
+/* Applies a checked payload piece by piece (tidal__payload_check: pieces end at schema
+   events; use is the first piece's length). A later piece that fails its check is counted
+   and left out, and what came before stays applied (it comes again and is a no-op).
+   Returns 1 when the whole payload was applied. */
+static int tidal__payload_take(tidal_db *db, const uint8_t *p, size_t len, size_t use,
+                               uint64_t *pos, int contiguous, tidal_result *r) {
+    size_t off = 0;
+    const char *why;
+    TIDAL_ASSERT(use <= len);
+    for (;;) {
+        tidal__payload_apply(db, p + off, use, pos, contiguous, r);
+        off += use;
+        if (*r != TIDAL_OK || off == len) break;
+        if ((why = tidal__payload_check(db, p + off, len - off, &use)) != NULL) {
+            db->msgs_corrupt++;
+            tidal__err(db, TIDAL_ERR_CORRUPT, "%s: after a schema event: %s",
+                       contiguous ? "append" : "push", why);
+            return 0;
+        }
+    }
+    TIDAL_ASSERT(*r != TIDAL_OK || off == len);
+    return *r == TIDAL_OK;
+}
+
 /* ---- message handlers ---- */
 
 static void tidal__stable_advance(tidal_db *db, uint64_t stable);
@@ -9621,6 +10517,7 @@ static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, cons
     const char *why;
     tidal_result r;
     int gap;
+    size_t use;
     int64_t now = tidal__mono(db);
     if (!tidal__amn_informed(db)) return TIDAL_OK; /* no ack before it knows the group's epoch */
     if (tidal__rep_leading(db) && m->epoch == db->epoch)
@@ -9634,7 +10531,7 @@ static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, cons
     tidal__rep_arm_election(db); /* the leader is alive */
     db->leader_heard_ns = now;
     if (m->b > db->leader_durable) db->leader_durable = m->b;
-    if ((why = tidal__payload_check(db, p, m->payload_len)) != NULL) {
+    if ((why = tidal__payload_check(db, p, m->payload_len, &use)) != NULL) {
         db->msgs_corrupt++;
         return tidal__err(db, TIDAL_ERR_CORRUPT, "append: %s", why);
     }
@@ -9651,8 +10548,8 @@ static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, cons
           (m->to_incarnation && m->to_incarnation != db->incarnation);
     r = TIDAL_OK;
     if (!gap) {
-        tidal__payload_apply(db, p, m->payload_len, &db->leader_pos, 1, &r);
-        if (r == TIDAL_OK && m->c > db->leader_pos && m->c <= m->b) db->leader_pos = m->c;
+        int whole = tidal__payload_take(db, p, m->payload_len, use, &db->leader_pos, 1, &r);
+        if (whole && m->c > db->leader_pos && m->c <= m->b) db->leader_pos = m->c;
         if (m->c > (m->a & ~TIDAL__PUSH_SKIP)) db->vv_to_leader = 0; /* it ships data: it has our vector */
     }
     if (r == TIDAL_OK) tidal__stable_advance(db, m->d);
@@ -9737,11 +10634,12 @@ static void tidal__on_ack(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *
 
 static tidal_result tidal__on_push(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p, int from) {
     const char *why;
+    size_t use;
     tidal_result r = TIDAL_OK;
     uint32_t i = (uint32_t)from;
     int gap = 0;
     if (!tidal__rep_leading(db) || m->epoch != db->epoch) return TIDAL_OK; /* not ours to take */
-    if ((why = tidal__payload_check(db, p, m->payload_len)) != NULL) {
+    if ((why = tidal__payload_check(db, p, m->payload_len, &use)) != NULL) {
         db->msgs_corrupt++;
         return tidal__err(db, TIDAL_ERR_CORRUPT, "push: %s", why);
     }
@@ -9756,8 +10654,7 @@ static tidal_result tidal__on_push(tidal_db *db, const tidal__msg_hdr *m, const 
     if ((m->a & ~TIDAL__PUSH_SKIP) > db->peer[i].pushed) gap = 1; /* an earlier push was lost */
     else if (m->b > db->peer[i].pushed) {
         uint64_t unused = 0;
-        tidal__payload_apply(db, p, m->payload_len, &unused, 0, &r);
-        if (r == TIDAL_OK) db->peer[i].pushed = m->b;
+        if (tidal__payload_take(db, p, m->payload_len, use, &unused, 0, &r)) db->peer[i].pushed = m->b;
     }
     if (r == TIDAL_OK)
         tidal__rep_send4(db, i, TIDAL__MSG_PUSH_ACK, db->peer[i].pushed, (uint64_t)gap, db->durable_lsn, 0, NULL, 0);
@@ -9921,26 +10818,40 @@ static void tidal__start_election(tidal_db *db) {
 
 /* ---- state transfer ---- */
 
-/* Builds the state to transfer once per log position: lsn u64, then the snapshot body
-   (state, applied-event index, replication position). */
+/* Builds the state to transfer once per log position: lsn u64, schema bytes u32, the
+   schema the state was built under (tidal__schema_put: the member may lack appends whose
+   schema events lie below the transferred position), then the snapshot body (state,
+   applied-event index, replication position). */
 static int tidal__xfer_build(tidal_db *db) {
-    uint8_t *body;
-    size_t len, cap;
+    uint8_t *body, *w;
+    size_t len, cap, room;
+    tidal__schemadef *s;
     if (db->xfer && db->xfer_lsn == db->durable_lsn) return 1;
     if (db->batch_count) return 0; /* state must equal the durable log: after the commit */
-    if (tidal__snap_body_mem(db, &body, &len, &cap) != TIDAL_OK) return 0;
-    if (len + 8 > db->xfer_cap) {
-        uint8_t *p = (uint8_t *)tidal__realloc(db, db->xfer, db->xfer_cap, len + 8);
+    if (!(s = (tidal__schemadef *)tidal__alloc(db, sizeof *s))) return 0;
+    if (tidal__snap_body_mem(db, &body, &len, &cap) != TIDAL_OK) {
+        tidal__free(db, s, sizeof *s);
+        return 0;
+    }
+    room = len + 12 + TIDAL__SCHEMA_ENC_MAX;
+    if (room > db->xfer_cap) {
+        uint8_t *p = (uint8_t *)tidal__realloc(db, db->xfer, db->xfer_cap, room);
         if (!p) {
             tidal__free(db, body, cap);
+            tidal__free(db, s, sizeof *s);
             return 0;
         }
         db->xfer = p;
-        db->xfer_cap = len + 8;
+        db->xfer_cap = room;
     }
+    tidal__schema_of(db, s);
     tidal__wr_le(db->xfer, db->durable_lsn, 8);
-    memcpy(db->xfer + 8, body, len);
-    db->xfer_len = len + 8;
+    w = tidal__schema_put(db->xfer + 12, s);
+    tidal__wr_le(db->xfer + 8, (uint64_t)(w - db->xfer - 12), 4);
+    TIDAL_ASSERT((size_t)(w - db->xfer) <= 12 + TIDAL__SCHEMA_ENC_MAX);
+    memcpy(w, body, len);
+    db->xfer_len = (size_t)(w - db->xfer) + len;
+    tidal__free(db, s, sizeof *s);
     db->xfer_lsn = db->durable_lsn;
     tidal__free(db, body, cap);
     return 1;
@@ -9984,11 +10895,17 @@ static void tidal__on_snap_ack(tidal_db *db, const tidal__msg_hdr *m, int from) 
 static tidal_result tidal__xfer_install(tidal_db *db) {
     tidal__rd r;
     uint64_t lsn, epoch = db->epoch;
+    uint32_t slen;
     const char *why;
+    tidal_result res;
     tidal__rd_init(&r, db->xin, db->xin_len);
     lsn = tidal__rd_u64(&r);
+    slen = tidal__rd_u32(&r);
+    /* The leader's schema first: refused (nothing changed) if it disagrees with ours. */
+    if (r.bad || slen > r.n - r.pos) slen = 0; /* refused below: no schema */
+    if ((res = tidal__schema_learn(db, db->xin + 12, slen)) != TIDAL_OK) return res;
     tidal__state_free(db);
-    why = tidal__snap_decode(db, db->xin + 8, db->xin_len - 8);
+    why = tidal__snap_decode(db, db->xin + 12 + slen, db->xin_len - 12 - slen);
     if (why) {
         db->fatal = 1; /* the state is gone and the transfer was bad: recover from disk */
         return tidal__err(db, TIDAL_ERR_CORRUPT, "state transfer: %s; reopen", why);
@@ -10012,7 +10929,8 @@ static tidal_result tidal__on_snap(tidal_db *db, const tidal__msg_hdr *m, const 
         tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_SNAP_ACK, 0, 1, NULL, 0);
         return TIDAL_OK;
     }
-    if (total < 8 || total > SIZE_MAX / 2 || m->a != db->xin_len || m->a + m->payload_len > total) {
+    if (total < 12 || total > SIZE_MAX / 2 || m->a != db->xin_len ||
+        m->a + m->payload_len > total) {
         if (m->a == 0) db->xin_len = 0;
         tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_SNAP_ACK, db->xin_len, 0, NULL, 0);
         return TIDAL_OK;
@@ -10223,7 +11141,9 @@ TIDAL_API tidal_result tidal_event_import(tidal_db *db, const void *event, size_
     why = tidal__event_get(db, &r, &ev, db->scratch_tags, db->cap_scratch_tags);
     if (!why && r.pos != len) why = "bytes after the event";
     if (!why && !ev.id.hi && !ev.id.lo) why = "zero event id";
-    if (!why && TIDAL__EV_MIGRATION(ev.kind)) why = "install and drop events are not imported (tidal_tenant_install)";
+    if (!why && TIDAL__EV_NOT_CLIENT(ev.kind))
+        why = "install, drop and schema events are not imported (tidal_tenant_install, "
+              "tidal_db_schema_append)";
     if (why) return tidal__err(db, TIDAL_ERR_CORRUPT, "event import: %s", why);
     tidal__hlc_recv(db, ev.hlc);
     db->importing = 1;

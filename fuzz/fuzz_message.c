@@ -10,8 +10,9 @@
             BLAKE3 sum are fixed; type, incarnation, epoch, a and b stay fuzzed. A message
             shorter than the header is zero-padded to it.
      bit 1  (with bit 0) also repair every WAL batch inside the payload: magic, version,
-            schema fingerprint, payload length (clamped to what is left), a usable event
-            count, consecutive lsns, checksum; and a = the lsn before the first batch. The
+            schema fingerprint (the one a schema event's batch teaches, from it on), payload
+            length (clamped to what is left), a usable event count, consecutive lsns,
+            checksum; and a = the lsn before the first batch. The
             events themselves stay fuzzed, so inputs reach the event decoders.
      bit 2  two messages: bytes 1-2 (u16 LE) are where the rest is split.
      bit 3  tick before each message: the next byte x advances both clocks by x * 50 ms and
@@ -99,20 +100,24 @@ typedef struct fm_trace {
 static fm_trace fm_last;
 
 /* Repairs every WAL batch in p[0, n): lsns run on from *lsn. Returns the first lsn used,
-   or 0 when no whole batch header fits. */
+   or 0 when no whole batch header fits. The schema fingerprint is the member's, or, from a
+   valid schema event's batch on, the one that event teaches (as its sender stamps it). */
 static uint64_t fm_repair_batches(const tidal_db *db, uint8_t *p, size_t n, uint64_t *lsn) {
     size_t off = 0;
-    uint64_t first = 0;
+    uint64_t first = 0, fp = db->schema_fp;
     while (n - off >= TIDAL__WAL_HDR) {
         tidal__batch_hdr h;
         size_t room = n - off - TIDAL__WAL_HDR;
+        uint64_t taught;
         tidal__batch_hdr_get(p + off, &h);
         h.magic = TIDAL__WAL_MAGIC;
         h.version = TIDAL_WAL_FORMAT_VERSION;
-        h.schema_fp = db->schema_fp;
         if (h.payload_len > room) h.payload_len = (uint32_t)room;
         if (h.count == 0) h.count = 1;
         if (h.count > 4096) h.count = 1 + h.count % 64; /* keeps real counts */
+        taught = tidal__schema_batch_fp(db, p + off + TIDAL__WAL_HDR, h.count, h.payload_len);
+        if (taught) fp = taught;
+        h.schema_fp = fp;
         h.first_lsn = *lsn;
         h.last_lsn = *lsn + h.count - 1;
         if (!first) first = *lsn;

@@ -1,26 +1,30 @@
 /* fuzz_wal.c - libFuzzer target for the WAL segment scanner and batch/event decoders.
-   Byte 0 picks the mode: bit 0 repairs each batch's header (magic, version, schema,
-   lengths, lsn, checksum) so inputs reach the event decoder; bit 1 scans as the newest
-   segment (torn tails allowed). Properties: no crash; a failure is TIDAL_ERR_CORRUPT with
-   a message naming the offset; a batch is applied whole or not at all (the digest after a
-   scan equals replaying only the accepted prefix); replaying the same bytes twice changes
-   nothing. */
+   Byte 0 picks the mode: bit 0 repairs each batch's header (magic, version, schema (the
+   one a schema event's batch teaches, from it on), lengths, lsn, checksum) so inputs
+   reach the event decoder; bit 1 scans as the newest segment (torn tails allowed).
+   Properties: no crash; a failure is TIDAL_ERR_CORRUPT with a message naming the offset;
+   a batch is applied whole or not at all (the digest after a scan equals replaying only
+   the accepted prefix); replaying the same bytes twice changes nothing. */
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
 #include "fuzz_common.h"
 
 static void fz_repair(tidal_db *db, uint8_t *p, size_t n) {
     size_t off = 0;
-    uint64_t lsn = 1;
+    uint64_t lsn = 1, fp = db->schema_fp, taught;
     while (n - off >= TIDAL__WAL_HDR) {
         tidal__batch_hdr h;
         size_t room = n - off - TIDAL__WAL_HDR;
         tidal__batch_hdr_get(p + off, &h);
         h.magic = TIDAL__WAL_MAGIC;
         h.version = TIDAL_WAL_FORMAT_VERSION;
-        h.schema_fp = db->schema_fp;
         if (h.payload_len > room) h.payload_len = (uint32_t)room;
         h.count = 1 + h.count % 8;
+        /* A schema event's batch carries the fingerprint it teaches, and so do the batches
+           after it, as their writer stamped them. */
+        taught = tidal__schema_batch_fp(db, p + off + TIDAL__WAL_HDR, h.count, h.payload_len);
+        if (taught) fp = taught;
+        h.schema_fp = fp;
         h.first_lsn = lsn;
         h.last_lsn = lsn + h.count - 1;
         h.incarnation = 7;

@@ -1,6 +1,7 @@
 /* gen_corpus.c - writes seed corpora for fuzz_wal and fuzz_snapshot from real files: a
    database with the fuzzers' schema receives every kind of event, commits a few batches,
-   writes a snapshot, and the bytes are saved with each target's mode byte in front. The
+   writes a snapshot, and the bytes are saved with each target's mode byte in front; a
+   second log grows its schema (a schema event, then signals of the appended type). The
    snapshot corpus holds the current format (4, compact) whole and as a body, the same
    state's canonical body as format 3, the v3 fixture of tests/data (same schema), and
    malformed format 4 bodies (cut short, an overlong varint, a changed byte), so the
@@ -80,6 +81,41 @@ static void workload(tidal_db *db) {
     fz_require(tidal_session_end(db, 0, sid) == TIDAL_OK, "end");
     fz_require(tidal_item_delete(db, 0, 4, NULL) == TIDAL_OK, "item delete");
     fz_require(tidal_user_forget(db, 0, 9, NULL) == TIDAL_OK, "user forget");
+}
+
+/* Appends a fourth signal type, share, and a cohort key, then writes share signals. */
+static void schema_append(tidal_db *db) {
+    tidal_schema cur, grown;
+    tidal_signal_def sigs[4];
+    const char *cohorts[3];
+    tidal_signal s;
+    tidal_tag tag = {"device", "phone"};
+    int i;
+    fz_require(tidal_db_schema_get(db, &cur) == TIDAL_OK, "schema get");
+    memcpy(sigs, cur.signals, sizeof(tidal_signal_def) * 3);
+    memset(&sigs[3], 0, sizeof sigs[3]);
+    sigs[3].name = "share";
+    sigs[3].half_life_s = 7200;
+    sigs[3].negative = 0;
+    cohorts[0] = cur.cohort_keys[0];
+    cohorts[1] = cur.cohort_keys[1];
+    cohorts[2] = "device";
+    grown = cur;
+    grown.signals = sigs;
+    grown.signal_count = 4;
+    grown.cohort_keys = cohorts;
+    grown.cohort_key_count = 3;
+    fz_require(tidal_db_schema_append(db, &grown) == TIDAL_OK, "schema append");
+    memset(&s, 0, sizeof s);
+    for (i = 0; i < 3; i++) {
+        s.item = 1 + (uint64_t)i;
+        s.type = 3;
+        s.weight = 1;
+        s.time_ns = FZ_NOW - (int64_t)i * TIDAL_NS_PER_S;
+        s.cohort = &tag;
+        s.cohort_count = (uint32_t)(i % 2);
+        fz_require(tidal_signal_write(db, &s, NULL) == TIDAL_OK, "share signal");
+    }
 }
 
 int main(int argc, char **argv) {
@@ -165,6 +201,20 @@ int main(int argc, char **argv) {
     save("wal", "segment_sealed", 0, p, n);
     save("wal", "segment_repaired", 3, p, n);
     save("wal", "first_batch_only", 0, p, n > 400 ? 400 : n);
+    free(p);
+    /* A second log whose schema grows mid-way: a schema event alone in its batch (under the
+       fingerprint it teaches), then signals of the appended type. */
+    snprintf(dir, sizeof dir, "%s_schema", argv[1]);
+    cfg.path = dir;
+    fz_require(tidal_db_open(&cfg, &db) == TIDAL_OK, "open durable (schema)");
+    workload(db);
+    schema_append(db);
+    tidal__seg_name(db, 1, "log", name, sizeof name);
+    tidal_db_close(db);
+    p = slurp(name, &n);
+    save("wal", "segment_schema_append", 0, p, n);
+    save("wal", "segment_schema_append_newest", 2, p, n);
+    save("wal", "segment_schema_append_repaired", 3, p, n);
     free(p);
     printf("corpus written\n");
     return 0;

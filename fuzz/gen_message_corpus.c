@@ -2,8 +2,9 @@
    three-node replica group (the harness of tests/test_replication.c, with fuzz_message's
    schema and config) on simulated disks and a simulated network runs a varied workload on
    the leader (signals with cohort tags, attributes, hides and unhides, a mute, sessions
-   with signals and notes, an idempotency key), and the messages popped from the network
-   are saved with fuzz_message's mode byte in front: appends (first batch, a multi-batch
+   with signals and notes, an idempotency key, a schema append and a signal of the appended
+   type), and the messages popped from the network are saved with fuzz_message's mode byte
+   in front: appends (first batch, a multi-batch
    resend, later single batches), heartbeats, acks and any other message type seen, among
    them whatever an election produces once the leader goes silent. Every seed is then fed
    to the target once as a self-check and its results printed.
@@ -203,6 +204,29 @@ static void gm_single_writes(tidal_db *db, int64_t now, int round) {
     gm_ok(tidal_session_signal(db, sid, 1, &s, NULL), "session signal");
 }
 
+/* The schema grows by a fourth signal type, share (a schema event alone in its batch),
+   and one share signal follows in the next batch. */
+static void gm_schema_append(tidal_db *db, int64_t now) {
+    tidal_schema cur, grown;
+    tidal_signal_def sigs[4];
+    tidal_signal s;
+    gm_ok(tidal_db_schema_get(db, &cur), "schema get");
+    memcpy(sigs, cur.signals, sizeof(tidal_signal_def) * 3);
+    memset(&sigs[3], 0, sizeof sigs[3]);
+    sigs[3].name = "share";
+    sigs[3].half_life_s = 7200;
+    grown = cur;
+    grown.signals = sigs;
+    grown.signal_count = 4;
+    gm_ok(tidal_db_schema_append(db, &grown), "schema append");
+    memset(&s, 0, sizeof s);
+    s.item = 2;
+    s.type = 3;
+    s.weight = 1;
+    s.time_ns = now - TIDAL_NS_PER_S;
+    gm_ok(tidal_signal_write(db, &s, NULL), "share signal");
+}
+
 static void gm_save(const char *name, uint8_t mode, const uint8_t *pre, size_t npre, const uint8_t *a,
                     size_t na, const uint8_t *b, size_t nb) {
     char path[256];
@@ -306,13 +330,14 @@ int main(void) {
     uint32_t t;
     gm_init(&c, 20260501);
 
-    /* Phase 1: node 1 cannot hear the leader while the rich batch and four single commits
-       happen; node 2 gets them one by one. Healed, the leader resends node 1 everything
-       from lsn 1 in one multi-batch append. */
+    /* Phase 1: node 1 cannot hear the leader while the rich batch, four single commits and
+       a schema append (then a share signal) happen; node 2 gets them one by one. Healed,
+       the leader resends node 1 everything from lsn 1 in one multi-batch append. */
     {
         uint32_t cut = tidal_sim_net_partition_regions(c.net, 0, 1, 1);
         gm_rich_batch(c.n[0].db, c.now);
         for (i = 0; i < 2; i++) gm_single_writes(c.n[0].db, c.now, i);
+        gm_schema_append(c.n[0].db, c.now);
         gm_run(&c, c.now + 300 * GM_MS);
         tidal_sim_net_heal(c.net, cut);
         gm_run(&c, c.now + 1500 * GM_MS);

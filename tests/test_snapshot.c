@@ -216,6 +216,8 @@ static uint64_t disk_bytes(const tidal_sim_disk *d, uint32_t *snaps, uint64_t *s
         uint8_t *p = NULL;
         size_t len = 0;
         snprintf(path, sizeof path, "db/%.127s", names[i]);
+        if (strncmp(names[i], "wal-", 4) && strncmp(names[i], "snap-", 5)) continue; /* log
+                                                       and snapshots only, not the schema */
         if (tidal_sim_disk_read(d, path, &p, &len) != TIDAL_OK) continue;
         free(p);
         total += len;
