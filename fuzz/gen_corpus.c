@@ -123,11 +123,14 @@ int main(int argc, char **argv) {
     tidal_db *db;
     char dir[300], name[400];
     uint8_t *p;
-    size_t n;
+    size_t n, nlog;
+    uint8_t *wal;
     tidal_config cfg;
     if (argc < 2) return 2;
     snprintf(dir, sizeof dir, "%s", argv[1]);
     db = fz_open(&e);
+    wal = NULL;
+    nlog = 0;
     /* Reopen the same schema with a path: copy the config from the ephemeral handle. */
     memset(&cfg, 0, sizeof cfg);
     {
@@ -156,10 +159,10 @@ int main(int argc, char **argv) {
     /* The log is read before the snapshot: after a forget the snapshot retires it. */
     tidal__seg_name(db, 1, "log", name, sizeof name);
     p = slurp(name, &n);
+    wal = p;
+    nlog = n;
     fz_require(tidal_db_snapshot(db) == TIDAL_OK, "snapshot");
     {
-        uint8_t *wal = p;
-        size_t nlog = n;
         char snap[400];
         tidal__seg_name(db, db->durable_lsn, "snap", snap, sizeof snap);
         tidal_db_close(db);
