@@ -5811,15 +5811,20 @@ static tidal__fx tidal__sd_fx(tidal__sd *d) {
     f.hi = tidal__rd_u64(&d->r);
     return f;
 }
+/* Bits of x (0 for 0), by halving: a snapshot load reads millions of fixed-point values. */
+static uint32_t tidal__u64_bits(uint64_t x) {
+    uint32_t n = 0, s;
+    for (s = 32; s > 0; s >>= 1)
+        if (x >> s) {
+            n += s;
+            x >>= s;
+        }
+    TIDAL_ASSERT(x <= 1);
+    return n + (uint32_t)x;
+}
 /* Bits of m (0 for 0). */
 static uint32_t tidal__fx_bits(tidal__fx m) {
-    uint32_t n = 0;
-    while (m.hi || m.lo) {
-        m.lo = m.lo >> 1 | m.hi << 63;
-        m.hi >>= 1;
-        n++;
-    }
-    return n;
+    return m.hi ? 64 + tidal__u64_bits(m.hi) : tidal__u64_bits(m.lo);
 }
 static tidal__fx tidal__sd_fxd(tidal__sd *d, tidal__fx base) {
     tidal__fx m = {0, 0}, z = {0, 0};
@@ -5859,9 +5864,12 @@ static tidal__fx tidal__sd_fxd(tidal__sd *d, tidal__fx base) {
         d->r.bad = 1;
         return z;
     }
-    for (i = 0; i < tz; i++) {
-        m.hi = m.hi << 1 | m.lo >> 63;
-        m.lo <<= 1;
+    if (tz >= 64) { /* m << tz, which fits (bits + tz <= 128, checked above) */
+        m.hi = m.lo << (tz - 64);
+        m.lo = 0;
+    } else if (tz) {
+        m.hi = m.hi << tz | m.lo >> (64 - tz);
+        m.lo <<= tz;
     }
     return tidal__fx_add(base, sign ? tidal__fx_sub(z, m) : m);
 }
