@@ -1399,6 +1399,9 @@ typedef struct tidal__sig {
     int32_t lb_slot;        /* position in its top-K list, -1 when not a member */
     uint32_t ent;           /* owning entity index */
     uint32_t lb;            /* index of its top-K list */
+    uint16_t pack;          /* bytes after the struct in its own allocation (a snapshot load
+                               packs the arrays there, tidal__sd_sig_pack); 0 = none */
+    uint16_t pack_in;       /* bit 0: epochs, bit 1 + l: lvl[l].b still inside that block */
     tidal__bvec lvl[TIDAL__LVLS];
 } tidal__sig;
 
@@ -3119,12 +3122,32 @@ static void tidal__contrib_make(const tidal__sigdef *d, int64_t t, double w, tid
     }
 }
 
+/* tidal__grow for one of g's arrays (bit: its pack_in bit). An array packed inside g's own
+   block cannot be reallocated or freed alone: it moves out to an allocation of its own. */
+static int tidal__sig_grow(tidal_db *db, tidal__sig *g, void **arr, uint32_t *cap, uint32_t need,
+                           size_t elem, uint32_t bit) {
+    void *p = NULL;
+    uint32_t c = 0;
+    if (need <= *cap) return 1;
+    if (!(g->pack_in & bit)) return tidal__grow(db, arr, cap, need, elem);
+    TIDAL_ASSERT(*arr != NULL && *cap > 0);
+    if (!tidal__grow(db, &p, &c, need, elem)) return 0;
+    memcpy(p, *arr, (size_t)*cap * elem);
+    *arr = p;
+    *cap = c;
+    g->pack_in = (uint16_t)(g->pack_in & ~bit);
+    return 1;
+}
+
 /* Reserves room so that sig_add cannot fail halfway. */
 static int tidal__sig_reserve(tidal_db *db, tidal__sig *g) {
     int l;
-    if (!TIDAL__GROW(db, g->epochs, g->cap_epochs, g->n_epochs + 1)) return 0;
+    if (!tidal__sig_grow(db, g, (void **)&g->epochs, &g->cap_epochs, g->n_epochs + 1, sizeof(tidal__epoch), 1u))
+        return 0;
     for (l = 0; l < TIDAL__LVLS; l++)
-        if (!TIDAL__GROW(db, g->lvl[l].b, g->lvl[l].cap, g->lvl[l].n + 1)) return 0;
+        if (!tidal__sig_grow(db, g, (void **)&g->lvl[l].b, &g->lvl[l].cap, g->lvl[l].n + 1,
+                             sizeof(tidal__bucket), 2u << l))
+            return 0;
     return 1;
 }
 
@@ -3320,10 +3343,11 @@ static tidal_result tidal__score_range(tidal_db *db, const char *what, tidal_id 
 static void tidal__sig_free(tidal_db *db, tidal__sig *g) {
     int l;
     if (!g) return;
-    tidal__free(db, g->epochs, sizeof(tidal__epoch) * g->cap_epochs);
+    TIDAL_ASSERT(g->pack || !g->pack_in);
+    if (!(g->pack_in & 1u)) tidal__free(db, g->epochs, sizeof(tidal__epoch) * g->cap_epochs);
     for (l = 0; l < TIDAL__LVLS; l++)
-        tidal__free(db, g->lvl[l].b, sizeof(tidal__bucket) * g->lvl[l].cap);
-    tidal__free(db, g, sizeof *g);
+        if (!(g->pack_in & (2u << l))) tidal__free(db, g->lvl[l].b, sizeof(tidal__bucket) * g->lvl[l].cap);
+    tidal__free(db, g, sizeof *g + g->pack); /* the packed arrays go with it */
 }
 
 // >>topk
@@ -5787,15 +5811,20 @@ static tidal__fx tidal__sd_fx(tidal__sd *d) {
     f.hi = tidal__rd_u64(&d->r);
     return f;
 }
+/* Bits of x (0 for 0), by halving: a snapshot load reads millions of fixed-point values. */
+static uint32_t tidal__u64_bits(uint64_t x) {
+    uint32_t n = 0, s;
+    for (s = 32; s > 0; s >>= 1)
+        if (x >> s) {
+            n += s;
+            x >>= s;
+        }
+    TIDAL_ASSERT(x <= 1);
+    return n + (uint32_t)x;
+}
 /* Bits of m (0 for 0). */
 static uint32_t tidal__fx_bits(tidal__fx m) {
-    uint32_t n = 0;
-    while (m.hi || m.lo) {
-        m.lo = m.lo >> 1 | m.hi << 63;
-        m.hi >>= 1;
-        n++;
-    }
-    return n;
+    return m.hi ? 64 + tidal__u64_bits(m.hi) : tidal__u64_bits(m.lo);
 }
 static tidal__fx tidal__sd_fxd(tidal__sd *d, tidal__fx base) {
     tidal__fx m = {0, 0}, z = {0, 0};
@@ -5835,9 +5864,12 @@ static tidal__fx tidal__sd_fxd(tidal__sd *d, tidal__fx base) {
         d->r.bad = 1;
         return z;
     }
-    for (i = 0; i < tz; i++) {
-        m.hi = m.hi << 1 | m.lo >> 63;
-        m.lo <<= 1;
+    if (tz >= 64) { /* m << tz, which fits (bits + tz <= 128, checked above) */
+        m.hi = m.lo << (tz - 64);
+        m.lo = 0;
+    } else if (tz) {
+        m.hi = m.hi << tz | m.lo >> (64 - tz);
+        m.lo <<= tz;
     }
     return tidal__fx_add(base, sign ? tidal__fx_sub(z, m) : m);
 }
@@ -5871,7 +5903,7 @@ static int tidal__sd_sig(tidal__sd *d, tidal__sig *g, const tidal__sigdef *def) 
     n = tidal__sd_uv(d);
     if (d->r.bad || n == 0 || n > TIDAL__EPOCHS_KEPT || g->count_pos + g->count_neg == 0)
         return tidal__sd_fail(d, "bad aggregate");
-    if (!TIDAL__GROW(d->db, g->epochs, g->cap_epochs, (uint32_t)n)) return tidal__sd_fail(d, "out of memory");
+    TIDAL_ASSERT(n <= g->cap_epochs); /* g is the scratch of tidal__sd_sig_scratch */
     prev = (uint64_t)tidal__epoch_ref(def, g->t_max);
     for (i = 0; i < n; i++) {
         g->epochs[i].e = (int64_t)tidal__sd_sv(d, prev);
@@ -5890,7 +5922,7 @@ static int tidal__sd_sig(tidal__sd *d, tidal__sig *g, const tidal__sigdef *def) 
         tidal__bvec *v = &g->lvl[l];
         n = tidal__sd_uv(d);
         if (d->r.bad || n > (uint64_t)tidal__lvl_keep(def->windows, l)) return tidal__sd_fail(d, "bad bucket count");
-        if (n && !TIDAL__GROW(d->db, v->b, v->cap, (uint32_t)n)) return tidal__sd_fail(d, "out of memory");
+        TIDAL_ASSERT(n <= v->cap);
         prev = (uint64_t)tidal__floor_div(g->t_max, tidal__lvl_ns[l]);
         for (i = 0; i < n; i++) {
             v->b[i].key = (int64_t)tidal__sd_sv(d, prev);
@@ -5904,27 +5936,103 @@ static int tidal__sd_sig(tidal__sd *d, tidal__sig *g, const tidal__sigdef *def) 
     return d->r.bad ? tidal__sd_fail(d, "truncated aggregate") : 1;
 }
 
-/* tidal__sig_for without its reserve: a decoded aggregate's arrays are then allocated
-   once at their decoded size (the reserve would allocate them first, and each would be
-   reallocated: four frees per aggregate, which made loading no faster than replaying).
-   Every later fold still reserves through tidal__sig_for. */
+/* The most buckets a level keeps (tidal__lvl_keep with every window on), all levels. */
+#define TIDAL__SD_BUCKETS (60 + 168 + 30)
+
+/* Points g's arrays at scratch room for the largest aggregate a snapshot may hold, so
+   tidal__sd_sig decodes (and checks) one before anything is allocated for it. */
+static void tidal__sd_sig_scratch(tidal__sig *g, tidal__epoch *ep, tidal__bucket *bk) {
+    int l;
+    memset(g, 0, sizeof *g);
+    g->epochs = ep;
+    g->cap_epochs = TIDAL__EPOCHS_KEPT;
+    for (l = 0; l < TIDAL__LVLS; l++) {
+        g->lvl[l].b = bk;
+        g->lvl[l].cap = (uint32_t)tidal__lvl_keep(TIDAL_WINDOW_1H | TIDAL_WINDOW_24H | TIDAL_WINDOW_7D | TIDAL_WINDOW_30D, l);
+        bk += g->lvl[l].cap;
+    }
+    TIDAL_ASSERT(g->lvl[TIDAL__LVLS - 1].b + g->lvl[TIDAL__LVLS - 1].cap - g->lvl[0].b == TIDAL__SD_BUCKETS);
+}
+
+/* A decoded aggregate (src, in scratch) as one allocation: the struct, then its epochs
+   and each level's buckets at exactly their decoded counts (pack, pack_in). Loading a
+   snapshot then costs one allocation per aggregate instead of five; a later fold that
+   needs more room moves that array out (tidal__sig_grow). */
+static tidal__sig *tidal__sd_sig_pack(tidal_db *db, const tidal__sig *src, uint32_t ent, uint32_t lb) {
+    size_t extra = sizeof(tidal__epoch) * src->n_epochs;
+    tidal__sig *g;
+    char *w;
+    int l;
+    for (l = 0; l < TIDAL__LVLS; l++) extra += sizeof(tidal__bucket) * src->lvl[l].n;
+    TIDAL_ASSERT(src->n_epochs > 0 && extra <= UINT16_MAX);
+    if (!(g = (tidal__sig *)tidal__alloc(db, sizeof *g + extra))) return NULL;
+    *g = *src;
+    w = (char *)(g + 1);
+    g->epochs = (tidal__epoch *)(void *)w;
+    memcpy(w, src->epochs, sizeof(tidal__epoch) * src->n_epochs);
+    w += sizeof(tidal__epoch) * src->n_epochs;
+    g->cap_epochs = src->n_epochs;
+    g->pack_in = 1u;
+    for (l = 0; l < TIDAL__LVLS; l++) {
+        uint32_t n = src->lvl[l].n;
+        g->lvl[l].b = NULL;
+        g->lvl[l].cap = n;
+        if (!n) continue;
+        g->lvl[l].b = (tidal__bucket *)(void *)w;
+        memcpy(w, src->lvl[l].b, sizeof(tidal__bucket) * n);
+        w += sizeof(tidal__bucket) * n;
+        g->pack_in = (uint16_t)(g->pack_in | 2u << l);
+    }
+    g->pack = (uint16_t)extra;
+    g->lb_slot = -1;
+    g->ent = ent;
+    g->lb = lb;
+    return g;
+}
+
+/* Decoded values (src, in scratch) into an aggregate the state already holds (an install
+   chunk may repeat an item another chunk of it made). */
+static int tidal__sd_sig_into(tidal_db *db, tidal__sig *g, const tidal__sig *src) {
+    int l;
+    if (!tidal__sig_grow(db, g, (void **)&g->epochs, &g->cap_epochs, src->n_epochs, sizeof(tidal__epoch), 1u))
+        return 0;
+    for (l = 0; l < TIDAL__LVLS; l++)
+        if (!tidal__sig_grow(db, g, (void **)&g->lvl[l].b, &g->lvl[l].cap, src->lvl[l].n, sizeof(tidal__bucket), 2u << l))
+            return 0;
+    g->count_pos = src->count_pos;
+    g->count_neg = src->count_neg;
+    g->w_pos = src->w_pos;
+    g->w_neg = src->w_neg;
+    g->t_max = src->t_max;
+    memcpy(g->epochs, src->epochs, sizeof(tidal__epoch) * src->n_epochs);
+    g->n_epochs = src->n_epochs;
+    for (l = 0; l < TIDAL__LVLS; l++) {
+        if (src->lvl[l].n) memcpy(g->lvl[l].b, src->lvl[l].b, sizeof(tidal__bucket) * src->lvl[l].n);
+        g->lvl[l].n = src->lvl[l].n;
+    }
+    return 1;
+}
+
+/* tidal__sig_for without its reserve, for a decoded aggregate src: its arrays are
+   allocated once at their decoded size (tidal__sd_sig_pack). Every later fold still
+   reserves through tidal__sig_for. */
 static tidal__sig *tidal__sd_sig_make(tidal_db *db, tidal__entity *e, uint32_t type, int cohort,
-                                      uint32_t ckey, uint32_t cval) {
+                                      uint32_t ckey, uint32_t cval, const tidal__sig *src) {
     uint32_t ent = tidal__ent_index(db, e), lb;
     tidal__sig *g;
     tidal__csig *c;
     TIDAL_ASSERT(e->sigs && type < db->n_sig);
     if (!cohort) {
-        if (e->sigs[type]) return e->sigs[type];
+        if (e->sigs[type]) return tidal__sd_sig_into(db, e->sigs[type], src) ? e->sigs[type] : NULL;
         lb = tidal__lb_make(db, e->tenant, type, 0, 0);
-        if (lb == UINT32_MAX || !(g = tidal__sig_new(db, ent, lb))) return NULL;
+        if (lb == UINT32_MAX || !(g = tidal__sd_sig_pack(db, src, ent, lb))) return NULL;
         return e->sigs[type] = g;
     }
     TIDAL_ASSERT(!tidal__csig_find(e, type, ckey, cval));
     if (e->n_csigs >= TIDAL_COHORT_SIGS_MAX || !TIDAL__GROW(db, e->csigs, e->cap_csigs, e->n_csigs + 1))
         return NULL;
     lb = tidal__lb_make(db, e->tenant, type, ckey + 1, cval);
-    if (lb == UINT32_MAX || !(g = tidal__sig_new(db, ent, lb))) return NULL;
+    if (lb == UINT32_MAX || !(g = tidal__sd_sig_pack(db, src, ent, lb))) return NULL;
     c = &e->csigs[e->n_csigs++];
     c->type = type;
     c->ckey = ckey;
@@ -5958,6 +6066,9 @@ static int tidal__sd_attrs(tidal__sd *d, tidal__entity *e) {
 static int tidal__sd_sigs(tidal__sd *d, tidal__entity *e) {
     tidal_db *db = d->db;
     uint64_t t, n, i, prev = 0;
+    tidal__epoch ep[TIDAL__EPOCHS_KEPT];
+    tidal__bucket bk[TIDAL__SD_BUCKETS];
+    tidal__sig tmp;
     for (;;) {
         tidal__sig *g;
         t = tidal__sd_uv(d);
@@ -5966,9 +6077,10 @@ static int tidal__sd_sigs(tidal__sd *d, tidal__entity *e) {
         t -= d->compact != 0; /* compact: type + 1 */
         if (t >= db->n_sig || (e->sigs && t < prev)) return tidal__sd_fail(d, "bad signal type");
         prev = t + 1;
-        if (!tidal__ent_make_sigs(db, e) || !(g = tidal__sd_sig_make(db, e, (uint32_t)t, 0, 0, 0)))
+        tidal__sd_sig_scratch(&tmp, ep, bk);
+        if (!tidal__sd_sig(d, &tmp, &db->sig[t])) return 0;
+        if (!tidal__ent_make_sigs(db, e) || !(g = tidal__sd_sig_make(db, e, (uint32_t)t, 0, 0, 0, &tmp)))
             return tidal__sd_fail(d, "out of memory");
-        if (!tidal__sd_sig(d, g, &db->sig[t])) return 0;
         tidal__lb_update(db, g);
     }
     n = tidal__sd_uv(d);
@@ -5981,9 +6093,10 @@ static int tidal__sd_sigs(tidal__sd *d, tidal__entity *e) {
             return tidal__sd_fail(d, "bad cohort aggregate");
         if (!tidal__sd_str(d, TIDAL_VALUE_MAX, &cval, 0)) return 0;
         if (tidal__csig_find(e, type, ckey, cval)) return tidal__sd_fail(d, "repeated cohort aggregate");
-        if (!tidal__ent_make_sigs(db, e) || !(g = tidal__sd_sig_make(db, e, type, 1, ckey, cval)))
+        tidal__sd_sig_scratch(&tmp, ep, bk);
+        if (!tidal__sd_sig(d, &tmp, &db->sig[type])) return 0;
+        if (!tidal__ent_make_sigs(db, e) || !(g = tidal__sd_sig_make(db, e, type, 1, ckey, cval, &tmp)))
             return tidal__sd_fail(d, "out of memory");
-        if (!tidal__sd_sig(d, g, &db->sig[type])) return 0;
         tidal__lb_update(db, g);
     }
     return 1;
