@@ -15,7 +15,7 @@ TESTS += test_first_lock test_first_errors test_first_forget test_snapshot test_
 EXAMPLES = quickstart durable demo
 FUZZERS = fuzz_query fuzz_wal fuzz_snapshot fuzz_message fuzz_merge fuzz_export
 
-.PHONY: all test demo bench fuzz fuzz-ci sanitize matrix props clean explore
+.PHONY: all test demo bench fuzz fuzz-ci sanitize matrix props clean explore fuzz-speed
 
 all: $(addprefix $(B)/,$(TESTS) $(EXAMPLES)) $(addprefix $(B)/replay_,$(FUZZERS))
 
@@ -106,6 +106,10 @@ fuzz-ci: $(addprefix $(B)/libfuzz_,$(FUZZERS))
 SCALE ?= 20
 props: $(addprefix $(B)/,$(TESTS)) $(addprefix $(B)/,$(PROPS))
 	@for t in $(TESTS) $(PROPS); do $(B)/$$t --scale $(SCALE) || exit 1; done
+
+# Inputs per second of every libFuzzer target from a fixed 20 s run each (FUZZ_SPEED_SECONDS).
+fuzz-speed: $(addprefix $(B)/libfuzz_,$(FUZZERS))
+	@B=$(B) FUZZERS="$(FUZZERS)" sh tests/fuzz_speed.sh
 
 # Exploration with fresh seeds: props and fuzzers round-robin from a random base seed
 # (printed first; BASE=<n> replays a run), stopping by itself after MINUTES. Fuzzers join

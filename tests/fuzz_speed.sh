@@ -1,0 +1,23 @@
+#!/bin/sh
+# tests/fuzz_speed.sh - what `make fuzz-speed` runs: every libFuzzer target for a fixed
+# FUZZ_SPEED_SECONDS (default 20) from its seed corpus, with a fixed libFuzzer seed, and
+# prints fuzz_<target>_per_s: inputs executed per second, so a slow target (or a
+# regression) is visible. New inputs go to a scratch corpus under build/, never into
+# fuzz/corpus. Exit status 1 if a target crashed.
+B=${B:-build}
+SECS=${FUZZ_SPEED_SECONDS:-20}
+FUZZERS=${FUZZERS:-fuzz_query fuzz_wal fuzz_snapshot fuzz_message fuzz_merge fuzz_export}
+bad=0
+for f in $FUZZERS; do
+    c=${f#fuzz_}; o=$B/fuzzspeed_$c
+    rm -rf "$o"; mkdir -p "$o/new"
+    "$B/libfuzz_$f" -seed=1 -max_total_time="$SECS" -print_final_stats=1 \
+        -artifact_prefix="$o/" "$o/new" "fuzz/corpus/$c" > "$o/log" 2>&1 || bad=1
+    runs=$(grep -E '^stat::number_of_executed_units' "$o/log" | awk '{print $2}')
+    secs=$(grep -E '^stat::.*total_time|^Done [0-9]+ runs in' "$o/log" | tail -n 1 |
+           sed -E 's/^Done [0-9]+ runs in ([0-9]+) second.*/\1/')
+    case $secs in ''|*[!0-9]*) secs=$SECS ;; esac
+    [ "$secs" -gt 0 ] || secs=1
+    echo "fuzz_${c}_per_s: $(( ${runs:-0} / secs )) inputs/s"
+done
+exit $bad
