@@ -926,10 +926,29 @@ typedef struct tidal_query_stats {
     char degraded_reason[96]; /* e.g. "shard 3 unreachable" */
     int64_t staleness_ns;     /* upper bound on how old the answer's data may be */
     int used_index;           /* 1 when the incremental index answered, 0 for a scan */
+    uint32_t profile_scan_fallback; /* a PROFILE query that scanned: why (TIDAL_PROFILE_SCAN_*);
+                                       0 when it walked the index or ranked by a SIGNAL */
 } tidal_query_stats;
 
+/* Why a RETRIEVE ... PROFILE scanned every item instead of walking the per-type top-K lists
+   with a bound on what items not met yet can score (see tidal_retrieve). */
+#define TIDAL_PROFILE_SCAN_NEGATIVE 1u  /* a term with a negative weight over a list that
+                                           evicted members: its lowest scores are unknown */
+#define TIDAL_PROFILE_SCAN_EXHAUSTED 2u /* the walk read a list that evicted members to its
+                                           end before it could prove the answer (filters
+                                           refused most items met, or few items score
+                                           above the evicted ones); low lists are rebuilt */
+#define TIDAL_PROFILE_SCAN_RANGE 3u     /* t so far before now (or a weight so large) that a
+                                           score at t might not fit a double: only the scan
+                                           can say which item (TIDAL_ERR_RANGE) */
+#define TIDAL_PROFILE_SCAN_NOMEM 4u     /* the walk's set of items met could not grow */
+
 /* Runs a RETRIEVE. Results: highest score first, ties by ascending item id; items with
-   no signal of the ranked type(s) are not returned. out has room for cap hits; *count
+   no signal of the ranked type(s) are not returned. A SIGNAL query is answered from its
+   top-K list when that can prove the answer; a PROFILE query walks its terms' lists with a
+   bound on what items not met yet can score (the same answer as a scan, scores and ties
+   included); either scans otherwise (stats->used_index 0; a profile says why in
+   stats->profile_scan_fallback). out has room for cap hits; *count
    receives min(limit, matches). stats may be NULL. Errors: TIDAL_ERR_INVALID (bad query,
    a time below config.time_min_ns), TIDAL_ERR_LIMIT, TIDAL_ERR_RANGE (the score of an
    item at time_ns does not fit a double - time_ns is too many half-lives before its
@@ -3490,6 +3509,42 @@ static void tidal__lb_update(tidal_db *db, tidal__sig *g) {
     lb->sorted = 0;
 }
 
+/* Read access for the profile walk (>>query), which needs only these four: the number of
+   members, the member at a rank once sorted (tidal__lb_sort), the threshold, and a key
+   read back as a bound on the score at t. */
+static uint32_t tidal__lb_size(const tidal__lb *lb) { return lb->n; }
+
+/* The member at rank r (key descending, then item id): its entity index, and its key. */
+static uint32_t tidal__lb_rank(const tidal__lb *lb, uint32_t r, tidal__key *key) {
+    TIDAL_ASSERT(lb->sorted && r < lb->n);
+    TIDAL_ASSERT(lb->m[r].sig->lb_slot == (int32_t)r);
+    *key = lb->m[r].key;
+    return lb->m[r].sig->ent;
+}
+
+/* 1 and *thr when members were ever evicted (every non-member's key is <= *thr); 0 when
+   the members are every aggregate of the list. */
+static int tidal__lb_threshold(const tidal__lb *lb, tidal__key *thr) {
+    TIDAL_ASSERT(lb->n <= lb->cap);
+    *thr = lb->thr;
+    return lb->has_thr;
+}
+
+/* A key read back as a score at t: the score is s * 2^(k - (t - e_ref * epoch) / h) (2^k
+   when permanent). up = 1 gives an upper bound on the score at t of every aggregate whose
+   key is <= key; up = 0 a lower bound for keys >= key. Keys carry ~1e-12 relative error
+   in k (see tidal__key_clearly_above); the exponent is widened by 1e-9 (1 + |k| + |x|),
+   far more. The result may be +-inf (a bound beyond the double range), never NaN. */
+static double tidal__key_bound(tidal__key key, const tidal__sigdef *d, int64_t t, int up) {
+    double x = 0, slack;
+    if (key.s == 0) return 0.0;
+    TIDAL_ASSERT(d->permanent || d->e_ref != INT64_MIN); /* set by the first nonzero key */
+    if (!d->permanent) x = tidal__ns_diff(t, d->e_ref * d->epoch_ns) / d->hl_ns;
+    slack = 1e-9 * (1.0 + fabs(key.k) + fabs(x));
+    if (key.s > 0) return exp2(key.k - x + (up ? slack : -slack));
+    return -exp2(key.k - x + (up ? -slack : slack));
+}
+
 // >>entities
 // The entity table: (tenant, id) -> row. Rows are created only by applying events, so a
 // lookup never changes state. Tenants keep the list of their items for scans.
@@ -4427,8 +4482,9 @@ static const char *tidal__event_get(const tidal_db *db, tidal__rd *r, tidal__eve
 
 // >>query
 // RETRIEVE: resolve names, then answer from the top-K list of (type, cohort) when its
-// members above the threshold suffice; otherwise scan the tenant's items (profiles always
-// scan, since types with different half-lives reorder over time) and rebuild the list.
+// members above the threshold suffice; a profile walks the lists of its terms together
+// with a bound on what items not met yet can score (tidal__profile_walk); otherwise scan
+// the tenant's items (stats say why a profile scanned) and rebuild a list that ran low.
 // Results are ordered by exact score at t, then item id.
 
 typedef struct tidal__qctx {
@@ -4605,6 +4661,219 @@ static int tidal__from_index(tidal__qctx *c, tidal__lb *lb, tidal_hit *heap, uin
     return !lb->has_thr; /* walked every member: complete only if none was ever evicted */
 }
 
+/* ---- profiles from the index ------------------------------------------------------------
+   A profile ranks by sum_i w_i s_i(t). Every item of one type decays by the same factor, so
+   each term's list, in key order, is in score order at any t, and the walk (Fagin's
+   threshold algorithm) reads the lists in parallel. Rules it keeps:
+   1. A term with w >= 0 is read from the top of its list, one with w < 0 from the bottom.
+      Every item met is scored in full and filtered by the scan's own functions
+      (tidal__item_score, tidal__item_passes), so scores, order and ties are the scan's.
+   2. An item not met yet adds at most max(0, w_i * the bound of its list at the cursor) per
+      term (tidal__key_bound, widened far beyond rounding; the list's threshold when that is
+      higher), and exactly 0 for a term whose list was read to the end and never evicted:
+      it has no aggregate there. The walk stops once k items are held and the worst of them
+      scores above the sum of those bounds; or when every list was read to the end with
+      nothing ever evicted (every item with a signal of the profile was met).
+   3. It scans instead (the reason goes to stats.profile_scan_fallback) when a sound bound
+      is not to be had: a negative weight over a list that evicted (its lowest scores are
+      unknown), a list that evicted read to its end before the proof, or a t so far before
+      now that some score might not fit a double (the scan then refuses with
+      TIDAL_ERR_RANGE, naming the item; the walk meets only some items). That last test
+      takes events to be at most the future bound ahead of now; one imported or replicated
+      from a node whose clock was further ahead is outside it. */
+
+#define TIDAL__PSET_LOCAL 1024 /* items met held on the stack before the set moves to the heap */
+
+/* The items the walk met: entity index + 1 in an open-addressed table, 0 = empty. */
+typedef struct tidal__pset {
+    tidal_db *db;
+    uint32_t *slot;
+    uint32_t n, cap; /* cap: a power of two */
+    uint32_t local[TIDAL__PSET_LOCAL];
+} tidal__pset;
+
+static void tidal__pset_init(tidal__pset *s, tidal_db *db) {
+    s->db = db;
+    s->slot = s->local;
+    s->n = 0;
+    s->cap = TIDAL__PSET_LOCAL;
+    memset(s->local, 0, sizeof s->local);
+}
+
+static void tidal__pset_free(tidal__pset *s) {
+    if (s->slot != s->local) tidal__free(s->db, s->slot, sizeof(uint32_t) * s->cap);
+}
+
+static uint32_t *tidal__pset_find(uint32_t *slot, uint32_t cap, uint32_t ent) {
+    uint32_t i = (uint32_t)((ent * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & (cap - 1);
+    while (slot[i] && slot[i] != ent + 1) i = (i + 1) & (cap - 1);
+    return &slot[i];
+}
+
+/* Adds ent: 1 if it is new, 0 if it was met before, -1 when the set cannot grow. */
+static int tidal__pset_add(tidal__pset *s, uint32_t ent) {
+    uint32_t *p = tidal__pset_find(s->slot, s->cap, ent), i;
+    TIDAL_ASSERT(ent != UINT32_MAX && s->n < s->cap / 2 + 1);
+    if (*p) return 0;
+    if (2 * (s->n + 1) > s->cap) {
+        uint32_t cap = 2 * s->cap, *slot;
+        if (cap > (UINT32_MAX >> 3)) return -1;
+        slot = (uint32_t *)tidal__zalloc(s->db, sizeof(uint32_t) * cap);
+        if (!slot) return -1;
+        for (i = 0; i < s->cap; i++)
+            if (s->slot[i]) *tidal__pset_find(slot, cap, s->slot[i] - 1) = s->slot[i];
+        tidal__pset_free(s);
+        s->slot = slot;
+        s->cap = cap;
+        p = tidal__pset_find(s->slot, s->cap, ent);
+    }
+    *p = ent + 1;
+    s->n++;
+    return 1;
+}
+
+/* One term of the walk over its list. */
+typedef struct tidal__pterm {
+    tidal__lb *lb;          /* NULL: no item has the type (in the cohort) */
+    const tidal__sigdef *d;
+    double w;
+    uint32_t pos, n;        /* members read, members */
+    int down;               /* read from the bottom (w < 0) */
+    int has_thr;
+    tidal__key thr;         /* with has_thr: every non-member's key is <= thr */
+    double ub;              /* the most the term adds to an item not met yet (rule 2) */
+} tidal__pterm;
+
+static double tidal__pterm_ub(const tidal__qctx *c, const tidal__pterm *pt) {
+    tidal__key key;
+    double v;
+    if (!pt->lb || pt->w == 0) return 0;
+    if (pt->pos == pt->n) {
+        if (!pt->has_thr) return 0; /* every aggregate met: one not met has none here */
+        key = pt->thr;
+    } else {
+        (void)tidal__lb_rank(pt->lb, pt->down ? pt->n - 1 - pt->pos : pt->pos, &key);
+        if (pt->has_thr && tidal__key_cmp(pt->thr, key) > 0) key = pt->thr;
+    }
+    TIDAL_ASSERT(!pt->down || !pt->has_thr);
+    v = pt->w * tidal__key_bound(key, pt->d, c->t, !pt->down);
+    return v <= 0 ? 0 : v; /* an item without the type adds exactly 0 */
+}
+
+/* Rule 3's last test: can every term of every item stay below 2^1020 at t? An epoch's
+   accumulator is below 2^87 (and an aggregate holds at most 5), an event at most the future
+   bound after now, so |w s(t)| < |w| 2^90 2^((now + bound - t) / h). */
+static int tidal__profile_in_range(const tidal__qctx *c, const tidal__profdef *p) {
+    tidal_db *db = c->db;
+    int64_t now = db->env->clock_wall_ns(db->env->user);
+    double ahead = tidal__ns_diff(now, c->t) + (double)db->future_bound_ns;
+    uint32_t i;
+    TIDAL_ASSERT(p->n >= 1 && p->n <= TIDAL_PROFILE_TERMS_MAX);
+    for (i = 0; i < p->n; i++) {
+        const tidal__sigdef *d = &db->sig[p->type[i]];
+        double lw = p->weight[i] == 0 ? 0 : log2(fabs(p->weight[i]));
+        double halves = d->permanent || ahead <= 0 ? 0 : ahead / d->hl_ns;
+        if (!(lw + 90.0 + halves < 1020.0)) return 0;
+    }
+    return 1;
+}
+
+/* Sets up the terms (rule 1); returns a TIDAL_PROFILE_SCAN_* reason to scan, or 0. */
+static uint32_t tidal__pterms_make(tidal__qctx *c, const tidal__profdef *p, tidal__pterm *pt) {
+    uint32_t i;
+    if (!tidal__profile_in_range(c, p)) return TIDAL_PROFILE_SCAN_RANGE;
+    for (i = 0; i < p->n; i++) {
+        memset(&pt[i], 0, sizeof pt[i]);
+        pt[i].d = &c->db->sig[p->type[i]];
+        pt[i].w = p->weight[i];
+        pt[i].down = pt[i].w < 0;
+        pt[i].lb = tidal__lb_get(c->db, c->q->tenant, p->type[i], c->cohort ? c->ckey + 1 : 0,
+                                 c->cohort ? c->cval : 0);
+        if (!pt[i].lb) continue;
+        pt[i].has_thr = tidal__lb_threshold(pt[i].lb, &pt[i].thr);
+        if (pt[i].down && pt[i].has_thr) return TIDAL_PROFILE_SCAN_NEGATIVE;
+        tidal__lb_sort(pt[i].lb);
+        pt[i].n = tidal__lb_size(pt[i].lb);
+        pt[i].ub = tidal__pterm_ub(c, &pt[i]);
+    }
+    return 0;
+}
+
+/* Reads the next member of term pt; scores and keeps the item if it is new. Returns 0, or
+   TIDAL_PROFILE_SCAN_NOMEM. */
+static uint32_t tidal__pterm_step(tidal__qctx *c, tidal__pterm *pt, tidal__pset *met,
+                                  tidal_hit *heap, uint32_t *n) {
+    tidal__key key;
+    uint32_t ent;
+    int fresh;
+    tidal_hit h;
+    TIDAL_ASSERT(pt->lb && pt->pos < pt->n);
+    ent = tidal__lb_rank(pt->lb, pt->down ? pt->n - 1 - pt->pos : pt->pos, &key);
+    pt->pos++;
+    fresh = tidal__pset_add(met, ent);
+    if (fresh < 0) return TIDAL_PROFILE_SCAN_NOMEM;
+    if (fresh) {
+        const tidal__entity *e = &c->db->ents[ent];
+        TIDAL_ASSERT(ent < c->db->n_ents && e->tenant == c->q->tenant);
+        if (tidal__item_score(c, e, &h.score)) {
+            c->considered++;
+            if (tidal__item_passes(c, e)) {
+                h.item = e->id;
+                tidal__heap_push(heap, n, c->limit, h);
+            }
+        }
+    }
+    pt->ub = tidal__pterm_ub(c, pt);
+    return 0;
+}
+
+/* Answers a profile from its terms' lists (rules above). Returns 0 when the heap holds the
+   answer (or c->bad is set: the query fails as the scan's would), else why to scan. */
+static uint32_t tidal__profile_walk(tidal__qctx *c, tidal_hit *heap, uint32_t *n) {
+    const tidal__profdef *p = &c->db->prof[c->q->rank_index];
+    tidal__pterm pt[TIDAL_PROFILE_TERMS_MAX];
+    tidal__pset met;
+    uint32_t i, why;
+    *n = 0;
+    if ((why = tidal__pterms_make(c, p, pt)) != 0) return why;
+    tidal__pset_init(&met, c->db);
+    while (!c->bad) {
+        double ub = 0, best = -1;
+        uint32_t pick = UINT32_MAX;
+        for (i = 0; i < p->n; i++) {
+            ub += pt[i].ub;
+            if (pt[i].pos < pt[i].n && !(pt[i].ub <= best)) { /* the largest bound first */
+                best = pt[i].ub;
+                pick = i;
+            }
+        }
+        if (*n == c->limit && heap[0].score > ub * (1.0 + 1e-9)) break; /* proven */
+        if (pick == UINT32_MAX) { /* every list read to its end */
+            for (i = 0; i < p->n && !why; i++)
+                if (pt[i].has_thr) why = TIDAL_PROFILE_SCAN_EXHAUSTED;
+            break;
+        }
+        if ((why = tidal__pterm_step(c, &pt[pick], &met, heap, n)) != 0) break;
+    }
+    tidal__pset_free(&met);
+    return why;
+}
+
+/* After a walk ran out of members: rebuilds the profile's lists that ran low (as a signal
+   query does for its own), so the next query can walk again. */
+static void tidal__profile_rebuild(tidal__qctx *c, const tidal__tenant *t) {
+    const tidal__profdef *p = &c->db->prof[c->q->rank_index];
+    uint32_t i;
+    TIDAL_ASSERT(c->q->rank_kind == TIDAL_QUERY_PROFILE && t);
+    for (i = 0; i < p->n; i++) {
+        tidal__lb *lb = tidal__lb_get(c->db, c->q->tenant, p->type[i],
+                                      c->cohort ? c->ckey + 1 : 0, c->cohort ? c->cval : 0);
+        tidal__key thr;
+        if (lb && tidal__lb_threshold(lb, &thr) && tidal__lb_size(lb) < TIDAL__LB_CAP / 4)
+            tidal__lb_rebuild(c->db, lb, c, t);
+    }
+}
+
 static tidal_result tidal__query_check(tidal_db *db, const tidal_query *q) {
     uint32_t i;
     if (q->rank_kind == TIDAL_QUERY_SIGNAL) {
@@ -4709,14 +4978,20 @@ TIDAL_API tidal_result tidal_retrieve(tidal_db *db, const tidal_query *q, tidal_
         if (q->rank_kind == TIDAL_QUERY_SIGNAL)
             lb = tidal__lb_get(db, q->tenant, q->rank_index, c.cohort ? c.ckey + 1 : 0,
                                c.cohort ? c.cval : 0);
-        if (lb && tidal__from_index(&c, lb, out, &n)) {
+        if (q->rank_kind == TIDAL_QUERY_PROFILE) {
+            st.profile_scan_fallback = tidal__profile_walk(&c, out, &n);
+            st.used_index = !st.profile_scan_fallback;
+        } else if (lb && tidal__from_index(&c, lb, out, &n)) {
             st.used_index = 1;
-        } else {
+        }
+        if (!st.used_index) {
             c.considered = 0;
             n = tidal__scan(&c, t, out);
             /* Rebuild only a list whose members ran low; when filters alone exhausted a
                full list, it is still right and the next query may well use it. */
             if (lb && lb->has_thr && lb->n < TIDAL__LB_CAP / 4) tidal__lb_rebuild(db, lb, &c, t);
+            if (st.profile_scan_fallback == TIDAL_PROFILE_SCAN_EXHAUSTED)
+                tidal__profile_rebuild(&c, t);
         }
     }
     if (c.bad) { /* a score does not fit a double: no ranking or score can be trusted */
@@ -8527,6 +8802,7 @@ TIDAL_API tidal_result tidal_retrieve_gather(tidal_db *const *shards, uint32_t n
         st.shards_answered++;
         st.items_considered += one.items_considered;
         st.used_index &= one.used_index;
+        if (!st.profile_scan_fallback) st.profile_scan_fallback = one.profile_scan_fallback;
         if (one.staleness_ns > st.staleness_ns) st.staleness_ns = one.staleness_ns;
         if (one.degraded && !st.degraded) {
             st.degraded = 1;
