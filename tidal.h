@@ -4668,12 +4668,14 @@ static int tidal__from_index(tidal__qctx *c, tidal__lb *lb, tidal_hit *heap, uin
    1. A term with w >= 0 is read from the top of its list, one with w < 0 from the bottom.
       Every item met is scored in full and filtered by the scan's own functions
       (tidal__item_score, tidal__item_passes), so scores, order and ties are the scan's.
-   2. An item not met yet adds at most max(0, w_i * the bound of its list at the cursor) per
-      term (tidal__key_bound, widened far beyond rounding; the list's threshold when that is
-      higher), and exactly 0 for a term whose list was read to the end and never evicted:
-      it has no aggregate there. The walk stops once k items are held and the worst of them
-      scores above the sum of those bounds; or when every list was read to the end with
-      nothing ever evicted (every item with a signal of the profile was met).
+   2. Per term, b_i = w_i * the bound of its list at the cursor (tidal__key_bound, widened
+      far beyond rounding; the list's threshold when that is higher) bounds the term of an
+      item not met that has an aggregate in the list. An item without one adds exactly 0.
+      A list is open while it may hold an item not met: not read to its end, or evicted.
+      An item not met has an aggregate in some open list j (it has a signal of the
+      profile), so it scores at most sum_i max(0, b_i) + max over open j of min(0, b_j).
+      The walk stops once k items are held and the worst of them scores above that; or
+      when no list is open (every item with a signal of the profile was met).
    3. It scans instead (the reason goes to stats.profile_scan_fallback) when a sound bound
       is not to be had: a negative weight over a list that evicted (its lowest scores are
       unknown), a list that evicted read to its end before the proof, or a t so far before
@@ -4741,23 +4743,23 @@ typedef struct tidal__pterm {
     int down;               /* read from the bottom (w < 0) */
     int has_thr;
     tidal__key thr;         /* with has_thr: every non-member's key is <= thr */
-    double ub;              /* the most the term adds to an item not met yet (rule 2) */
+    int open;               /* the list may hold an item not met yet (rule 2) */
+    double b;               /* with open: the most the term adds to such an item */
 } tidal__pterm;
 
-static double tidal__pterm_ub(const tidal__qctx *c, const tidal__pterm *pt) {
+static void tidal__pterm_bound(const tidal__qctx *c, tidal__pterm *pt) {
     tidal__key key;
-    double v;
-    if (!pt->lb || pt->w == 0) return 0;
+    pt->open = pt->lb && (pt->pos < pt->n || pt->has_thr);
+    pt->b = 0;
+    if (!pt->open || pt->w == 0) return;
     if (pt->pos == pt->n) {
-        if (!pt->has_thr) return 0; /* every aggregate met: one not met has none here */
         key = pt->thr;
     } else {
         (void)tidal__lb_rank(pt->lb, pt->down ? pt->n - 1 - pt->pos : pt->pos, &key);
         if (pt->has_thr && tidal__key_cmp(pt->thr, key) > 0) key = pt->thr;
     }
     TIDAL_ASSERT(!pt->down || !pt->has_thr);
-    v = pt->w * tidal__key_bound(key, pt->d, c->t, !pt->down);
-    return v <= 0 ? 0 : v; /* an item without the type adds exactly 0 */
+    pt->b = pt->w * tidal__key_bound(key, pt->d, c->t, !pt->down); /* never NaN: w != 0 */
 }
 
 /* Rule 3's last test: can every term of every item stay below 2^1020 at t? An epoch's
@@ -4794,7 +4796,7 @@ static uint32_t tidal__pterms_make(tidal__qctx *c, const tidal__profdef *p, tida
         if (pt[i].down && pt[i].has_thr) return TIDAL_PROFILE_SCAN_NEGATIVE;
         tidal__lb_sort(pt[i].lb);
         pt[i].n = tidal__lb_size(pt[i].lb);
-        pt[i].ub = tidal__pterm_ub(c, &pt[i]);
+        tidal__pterm_bound(c, &pt[i]);
     }
     return 0;
 }
@@ -4823,7 +4825,7 @@ static uint32_t tidal__pterm_step(tidal__qctx *c, tidal__pterm *pt, tidal__pset 
             }
         }
     }
-    pt->ub = tidal__pterm_ub(c, pt);
+    tidal__pterm_bound(c, pt);
     return 0;
 }
 
@@ -4838,19 +4840,21 @@ static uint32_t tidal__profile_walk(tidal__qctx *c, tidal_hit *heap, uint32_t *n
     if ((why = tidal__pterms_make(c, p, pt)) != 0) return why;
     tidal__pset_init(&met, c->db);
     while (!c->bad) {
-        double ub = 0, best = -1;
-        uint32_t pick = UINT32_MAX;
+        double pos = 0, neg = -HUGE_VAL;
+        uint32_t pick = UINT32_MAX, open = 0;
         for (i = 0; i < p->n; i++) {
-            ub += pt[i].ub;
-            if (pt[i].pos < pt[i].n && !(pt[i].ub <= best)) { /* the largest bound first */
-                best = pt[i].ub;
-                pick = i;
-            }
+            if (pt[i].b > 0) pos += pt[i].b;
+            if (!pt[i].open) continue;
+            open++;
+            if ((pt[i].b < 0 ? pt[i].b : 0.0) > neg) neg = pt[i].b < 0 ? pt[i].b : 0.0;
+            if (pt[i].pos < pt[i].n && (pick == UINT32_MAX || pt[i].b > pt[pick].b))
+                pick = i; /* the list with the highest bound first */
         }
-        if (*n == c->limit && heap[0].score > ub * (1.0 + 1e-9)) break; /* proven */
-        if (pick == UINT32_MAX) { /* every list read to its end */
-            for (i = 0; i < p->n && !why; i++)
-                if (pt[i].has_thr) why = TIDAL_PROFILE_SCAN_EXHAUSTED;
+        if (!open) break; /* every item with a signal of the profile was met */
+        if (*n == c->limit && heap[0].score > pos * (1.0 + 1e-9) + neg * (1.0 - 1e-9))
+            break; /* proven: nothing not met can score above the worst held */
+        if (pick == UINT32_MAX) { /* open lists read to their ends, evicted items unmet */
+            why = TIDAL_PROFILE_SCAN_EXHAUSTED;
             break;
         }
         if ((why = tidal__pterm_step(c, &pt[pick], &met, heap, n)) != 0) break;
