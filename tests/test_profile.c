@@ -424,13 +424,14 @@ static void t_profile_fallback_where_it_must(void) {
        the walk cannot rule out one that does not: it scans, and the scan answers. */
     run_profile(&f, P_SINGLE, T0 - 40 * 86400 * S_NS, NULL, &st, "big single, 40 days back");
     TT_CHECK(!st.used_index && st.profile_scan_fallback == TIDAL_PROFILE_SCAN_RANGE);
-    /* With fast signals, 4 days back does not fit a double: refused, as by the scan. */
+    /* 4 days back, a fast signal does not fit a double: refused, as by the scan, even when
+       the item is one the walk would never meet (a negative score, far down the lists). */
     {
         tidal_signal s;
         memset(&s, 0, sizeof s);
-        s.item = 7;
+        s.item = 1999;
         s.type = SIG_FAST;
-        s.weight = 1.0;
+        s.weight = -1.0;
         s.time_ns = T0;
         TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_OK);
     }
