@@ -67,6 +67,10 @@ WAL_SQLITE = $(if $(SQLITE_OK),-DBENCH_WAL_SQLITE=1 -lsqlite3,-DBENCH_WAL_SQLITE
 BENCH_FLAGS = -std=c99 -O2 -DNDEBUG -Wall -Wextra -Wpedantic -Wshadow -Werror
 BENCHES = bench_core bench_wal bench_sim
 
+# One bench alone, e.g. make build/bench_core && ./build/bench_core retrieve
+$(B)/bench_%: bench/bench_%.c bench/bench_common.h $(HDR) tidal_sim.h | $(B)
+	$(CC) $(BENCH_FLAGS) -o $@ $< -lm $(if $(filter wal,$*),$(WAL_SQLITE))
+
 bench: | $(B)
 	$(CC) $(BENCH_FLAGS) -o $(B)/bench_core bench/bench_core.c -lm
 	$(CC) $(BENCH_FLAGS) -o $(B)/bench_wal bench/bench_wal.c -lm $(WAL_SQLITE)
