@@ -11517,10 +11517,13 @@ TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_stat
 // C6. Every reply waits for the fsync of what the handler persisted (the outbox is sent
 //     only after the sync; a failed write or sync fails the member).
 // File: header (magic "TDLC", format version u32, node word u32, 4 zero bytes), then
-// records: bytes u32, kind u8, body, BLAKE3[0..8) of (bytes, kind, body). Kinds: STATE
-// (term u64, vote node word u32 or 0xFFFFFFFF, commit u64), ENTRY (index u64, term u64,
-// record), CUT (index u64: entries from it on are gone). Appended only; the first record
-// that is short or fails its checksum is a torn tail: the file is cut there.
+// frames, one per handler that changed something, each written and fsynced before the next:
+// body bytes u32, BLAKE3[0..8) of the body, body = records (kind u8, bytes u8, body). Kinds:
+// STATE (term u64, vote node word u32 or 0xFFFFFFFF, commit u64), ENTRY (index u64, term
+// u64, record), CUT (index u64: entries from it on are gone). Only the last frame can be
+// torn (every earlier one was synced before it was written): a bad frame that ends the file
+// is cut off; one with bytes after its end is corruption. A flipped bit in the LAST frame
+// is indistinguishable from a torn write and is dropped like one.
 
 #define TIDAL__CTL_FILE_MAGIC UINT32_C(0x434C4454) /* "TDLC" */
 #define TIDAL__CTL_FILE_HDR 16
@@ -11528,6 +11531,8 @@ TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_stat
 #define TIDAL__CTL_REC_ENTRY 2u
 #define TIDAL__CTL_REC_CUT 3u
 #define TIDAL__CTL_REC_BODY_MAX (16 + TIDAL_CONTROL_RECORD_BYTES_MAX)
+#define TIDAL__CTL_FRAME_HDR 12
+#define TIDAL__CTL_FRAME_MAX (8u << 20) /* bytes of one frame: far above one APPEND's */
 #define TIDAL__CTL_NO_VOTE UINT32_C(0xFFFFFFFF)
 #define TIDAL__CTL_PAYLOAD_MAX (64u * 1024u) /* entry bytes of one APPEND */
 #define TIDAL__CTL_ENTRY_MAX (10 + TIDAL_CONTROL_RECORD_BYTES_MAX)
@@ -11536,6 +11541,8 @@ TIDAL__STATIC_ASSERT(ctl_header_shared, TIDAL_CONTROL_MSG_HEADER_BYTES == TIDAL_
 TIDAL__STATIC_ASSERT(ctl_sum_shared, TIDAL__CTL_SUM_AT == TIDAL__MSG_SUM_AT);
 TIDAL__STATIC_ASSERT(ctl_append_fits, TIDAL__CTL_PAYLOAD_MAX + TIDAL__MSG_HDR <= TIDAL_MSG_BYTES_MAX);
 TIDAL__STATIC_ASSERT(ctl_members_fit_mask, TIDAL_REPLICAS_MAX <= 32);
+TIDAL__STATIC_ASSERT(ctl_record_fits_byte, TIDAL__CTL_REC_BODY_MAX <= 255);
+TIDAL__STATIC_ASSERT(ctl_append_fits_frame, TIDAL__CTL_PAYLOAD_MAX * 2 <= TIDAL__CTL_FRAME_MAX);
 
 enum { TIDAL__CTL_FOLLOWER = 0, TIDAL__CTL_CANDIDATE = 1, TIDAL__CTL_LEADER = 2 };
 
@@ -11577,7 +11584,6 @@ struct tidal_control {
     uint64_t file_end;
     uint8_t *pend;
     size_t n_pend, cap_pend;
-    int pend_sync;           /* pend holds a term, vote or entry change: fsync it */
     tidal__ctl_out *out;
     uint32_t n_out, cap_out;
     int failed;
@@ -11886,36 +11892,28 @@ TIDAL_API tidal_result tidal_control_message_decode(const void *bytes, size_t le
 
 /* ---- The control file ---- */
 
-/* Queues one file record (written and synced by tidal__ctl_flush). */
-static int tidal__ctl_persist(tidal_control *c, uint32_t kind, const uint8_t *body, size_t n,
-                              int sync) {
-    uint8_t sum[32], *w;
+/* Queues one file record into the frame this handler writes (tidal__ctl_flush). */
+static int tidal__ctl_persist(tidal_control *c, uint32_t kind, const uint8_t *body, size_t n) {
     uint64_t cap = c->cap_pend;
-    struct tidal_blake3 h;
+    size_t at = c->n_pend ? c->n_pend : TIDAL__CTL_FRAME_HDR;
     TIDAL_ASSERT(n <= TIDAL__CTL_REC_BODY_MAX && kind >= 1 && kind <= TIDAL__CTL_REC_CUT);
-    if (!tidal__ctl_grow(c, (void **)&c->pend, &cap, c->n_pend + 5 + n + 8, 1)) return 0;
+    if (!tidal__ctl_grow(c, (void **)&c->pend, &cap, at + 2 + n, 1)) return 0;
     c->cap_pend = (size_t)cap;
-    w = c->pend + c->n_pend;
-    w = tidal__wr_le(w, n, 4);
-    w = tidal__wr_le(w, kind, 1);
-    w = tidal__wr_bytes(w, body, n);
-    tidal_blake3_init(&h);
-    tidal_blake3_update(&h, c->pend + c->n_pend, 5 + n);
-    tidal_blake3_final(&h, sum, 32);
-    memcpy(w, sum, 8);
-    c->n_pend += 5 + n + 8;
-    c->pend_sync |= sync;
+    c->pend[at] = (uint8_t)kind;
+    c->pend[at + 1] = (uint8_t)n;
+    memcpy(c->pend + at + 2, body, n);
+    c->n_pend = at + 2 + n;
     return 1;
 }
 
-static int tidal__ctl_persist_state(tidal_control *c, int sync) {
+static int tidal__ctl_persist_state(tidal_control *c) {
     uint8_t b[20], *w = b;
     w = tidal__wr_le(w, c->term, 8);
     w = tidal__wr_le(w, c->vote < 0 ? TIDAL__CTL_NO_VOTE : tidal__node_word(c->members[c->vote]), 4);
     w = tidal__wr_le(w, c->commit, 8);
     TIDAL_ASSERT(w == b + sizeof b);
     c->commit_saved = c->commit;
-    return tidal__ctl_persist(c, TIDAL__CTL_REC_STATE, b, sizeof b, sync);
+    return tidal__ctl_persist(c, TIDAL__CTL_REC_STATE, b, sizeof b);
 }
 
 static int tidal__ctl_persist_entry(tidal_control *c, uint64_t index) {
@@ -11925,13 +11923,13 @@ static int tidal__ctl_persist_entry(tidal_control *c, uint64_t index) {
     w = tidal__wr_le(w, index, 8);
     w = tidal__wr_le(w, e->term, 8);
     w += tidal__ctl_record_put(&e->rec, w);
-    return tidal__ctl_persist(c, TIDAL__CTL_REC_ENTRY, b, (size_t)(w - b), 1);
+    return tidal__ctl_persist(c, TIDAL__CTL_REC_ENTRY, b, (size_t)(w - b));
 }
 
 static int tidal__ctl_persist_cut(tidal_control *c, uint64_t index) {
     uint8_t b[8];
     tidal__wr_le(b, index, 8);
-    return tidal__ctl_persist(c, TIDAL__CTL_REC_CUT, b, 8, 1);
+    return tidal__ctl_persist(c, TIDAL__CTL_REC_CUT, b, 8);
 }
 
 static void tidal__ctl_drop_out(tidal_control *c) {
@@ -11947,16 +11945,21 @@ static tidal_result tidal__ctl_flush(tidal_control *c) {
     const tidal_env *env = c->env;
     tidal_result r = TIDAL_OK;
     uint32_t i;
-    if (c->n_pend) {
+    /* The commit index rides along (a hint: never needed for safety, never synced alone). */
+    if (c->n_pend && c->commit > c->commit_saved && !tidal__ctl_persist_state(c)) r = TIDAL_ERR_NOMEM;
+    if (c->n_pend && r == TIDAL_OK) {
+        uint8_t sum[32];
+        size_t body = c->n_pend - TIDAL__CTL_FRAME_HDR;
+        TIDAL_ASSERT(c->n_pend > TIDAL__CTL_FRAME_HDR && body <= TIDAL__CTL_FRAME_MAX);
+        tidal_blake3(c->pend + TIDAL__CTL_FRAME_HDR, body, sum);
+        tidal__wr_le(c->pend, body, 4);
+        memcpy(c->pend + 4, sum, 8);
         r = env->file_write(env->user, c->file, c->file_end, c->pend, c->n_pend);
-        if (r == TIDAL_OK && c->pend_sync) {
-            r = env->file_sync(env->user, c->file);
-            c->syncs++;
-        }
+        if (r == TIDAL_OK) r = env->file_sync(env->user, c->file);
+        c->syncs++;
         if (r == TIDAL_OK) c->file_end += c->n_pend;
-        c->n_pend = 0;
-        c->pend_sync = 0;
     }
+    c->n_pend = 0;
     if (r != TIDAL_OK) {
         c->failed = 1;
         tidal__ctl_drop_out(c);
@@ -12033,36 +12036,54 @@ static const char *tidal__ctl_replay(tidal_control *c, uint32_t kind, const uint
     return tidal__ctl_push(c, term, &rec) ? NULL : "out of memory";
 }
 
-/* Reads the whole file; a torn tail is cut off and the cut synced. */
+/* Replays the records of one intact frame. NULL or what contradicts the log. */
+static const char *tidal__ctl_replay_frame(tidal_control *c, const uint8_t *p, size_t n) {
+    size_t at = 0, len;
+    const char *why;
+    while (at < n) {
+        if (n - at < 2 || (len = p[at + 1]) > n - at - 2) return "record runs past its frame";
+        why = tidal__ctl_replay(c, p[at], p + at + 2, len);
+        if (why) return why;
+        at += 2 + len;
+    }
+    return n ? NULL : "empty frame";
+}
+
+/* Reads the whole file; a torn last frame is cut off and the cut synced. */
 static tidal_result tidal__ctl_load(tidal_control *c, uint64_t size) {
     const tidal_env *env = c->env;
-    uint8_t hdr[5], body[TIDAL__CTL_REC_BODY_MAX + 8], sum[32];
-    uint64_t at = TIDAL__CTL_FILE_HDR;
-    struct tidal_blake3 h;
-    size_t got, n;
-    const char *why;
-    tidal_result r;
-    while (at < size) {
-        r = env->file_read(env->user, c->file, at, hdr, 5, &got);
-        if (r != TIDAL_OK) return tidal__ctl_err(c, r, "control file %s: read at %llu", c->file_name, (unsigned long long)at);
-        n = got == 5 ? (size_t)tidal__rd_le_at4(hdr) : 0;
-        if (got < 5 || n > TIDAL__CTL_REC_BODY_MAX || hdr[4] < 1 || hdr[4] > TIDAL__CTL_REC_CUT) break;
-        r = env->file_read(env->user, c->file, at + 5, body, n + 8, &got);
-        if (r != TIDAL_OK) return tidal__ctl_err(c, r, "control file %s: read at %llu", c->file_name, (unsigned long long)at);
-        if (got < n + 8) break;
-        tidal_blake3_init(&h);
-        tidal_blake3_update(&h, hdr, 5);
-        tidal_blake3_update(&h, body, n);
-        tidal_blake3_final(&h, sum, 32);
-        if (memcmp(sum, body + n, 8)) break;
-        why = tidal__ctl_replay(c, hdr[4], body, n);
-        if (why)
-            return tidal__ctl_err(c, TIDAL_ERR_CORRUPT, "control file %s: record at byte %llu: %s",
-                                  c->file_name, (unsigned long long)at, why);
-        at += 5 + n + 8;
+    uint8_t hdr[TIDAL__CTL_FRAME_HDR], sum[32], *body = NULL;
+    uint64_t at = TIDAL__CTL_FILE_HDR, n = 0;
+    size_t got, cap = 0;
+    const char *why = NULL;
+    tidal_result r = TIDAL_OK;
+    while (at < size && r == TIDAL_OK && !why) {
+        r = env->file_read(env->user, c->file, at, hdr, sizeof hdr, &got);
+        n = got == sizeof hdr ? tidal__rd_le_at4(hdr) : 0;
+        if (r != TIDAL_OK || !n || n > TIDAL__CTL_FRAME_MAX || n > size - at - sizeof hdr) break;
+        if (n > cap) {
+            tidal__ctl_free(c, body, cap);
+            body = (uint8_t *)tidal__ctl_alloc(c, (size_t)n);
+            cap = body ? (size_t)n : 0;
+            if (!body) r = TIDAL_ERR_NOMEM;
+        }
+        if (r == TIDAL_OK) r = env->file_read(env->user, c->file, at + sizeof hdr, body, (size_t)n, &got);
+        if (r != TIDAL_OK) break;
+        tidal_blake3(body, (size_t)n, sum);
+        if (got < n || memcmp(sum, hdr + 4, 8)) {
+            if (at + sizeof hdr + n < size) why = "fails its checksum and is not the last frame";
+            break;
+        }
+        why = tidal__ctl_replay_frame(c, body, (size_t)n);
+        if (!why) at += sizeof hdr + n;
     }
+    tidal__ctl_free(c, body, cap);
+    if (r != TIDAL_OK) return tidal__ctl_err(c, r, "control file %s: read at byte %llu", c->file_name, (unsigned long long)at);
+    if (why)
+        return tidal__ctl_err(c, TIDAL_ERR_CORRUPT, "control file %s: frame at byte %llu: %s",
+                              c->file_name, (unsigned long long)at, why);
     c->file_end = at;
-    if (at < size) { /* a torn tail: what a crash left of the last unsynced write */
+    if (at < size) { /* a torn tail: what a crash left of the last write */
         r = env->file_truncate(env->user, c->file, at);
         if (r == TIDAL_OK) r = env->file_sync(env->user, c->file);
         if (r != TIDAL_OK) return tidal__ctl_err(c, r, "control file %s: cutting the torn tail", c->file_name);
@@ -12166,7 +12187,7 @@ static int tidal__ctl_adopt_term(tidal_control *c, uint64_t term) {
     c->vote = -1;
     c->role = TIDAL__CTL_FOLLOWER;
     c->leader = -1;
-    return tidal__ctl_persist_state(c, 1);
+    return tidal__ctl_persist_state(c);
 }
 
 /* The leader's APPEND to member i: entries from next[i], at most append_max of them. */
@@ -12214,8 +12235,6 @@ static void tidal__ctl_advance_commit(tidal_control *c) {
             break;
         }
     }
-    /* The commit index is a hint on disk (never needed for safety): written, not synced. */
-    if (c->commit > c->commit_saved) (void)tidal__ctl_persist_state(c, 0);
 }
 
 /* C3: a majority voted; lead the term, starting with a NOOP of it. */
@@ -12255,7 +12274,7 @@ static int tidal__ctl_run(tidal_control *c) {
     c->votes = 1u << c->me;
     c->elections++;
     tidal__ctl_reset_timer(c);
-    if (!tidal__ctl_persist_state(c, 1)) return 0;
+    if (!tidal__ctl_persist_state(c)) return 0;
     memset(&m, 0, sizeof m);
     m.type = TIDAL_CONTROL_MSG_VOTE_REQ;
     m.log_index = c->n_log;
@@ -12275,7 +12294,7 @@ static int tidal__ctl_on_vote_req(tidal_control *c, int32_t from, const tidal_co
         TIDAL_ASSERT(c->role == TIDAL__CTL_FOLLOWER);
         if (c->vote < 0) {
             c->vote = from;
-            if (!tidal__ctl_persist_state(c, 1)) return 0;
+            if (!tidal__ctl_persist_state(c)) return 0;
         }
         tidal__ctl_reset_timer(c);
         a.granted = 1;
@@ -12338,7 +12357,6 @@ static int tidal__ctl_on_append(tidal_control *c, int32_t from, const tidal_cont
     last = m->log_index + m->entry_count;
     if (m->commit_index > c->commit) {
         c->commit = m->commit_index < last ? m->commit_index : last;
-        if (c->commit > c->commit_saved) (void)tidal__ctl_persist_state(c, 0);
     }
     a.granted = 1;
     a.log_index = last;
