@@ -11539,7 +11539,8 @@ TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_stat
 #define TIDAL__CTL_SUM_AT 88
 TIDAL__STATIC_ASSERT(ctl_header_shared, TIDAL_CONTROL_MSG_HEADER_BYTES == TIDAL__MSG_HDR);
 TIDAL__STATIC_ASSERT(ctl_sum_shared, TIDAL__CTL_SUM_AT == TIDAL__MSG_SUM_AT);
-TIDAL__STATIC_ASSERT(ctl_append_fits, TIDAL__CTL_PAYLOAD_MAX + TIDAL__MSG_HDR <= TIDAL_MSG_BYTES_MAX);
+TIDAL__STATIC_ASSERT(ctl_append_fits,
+                     TIDAL__CTL_PAYLOAD_MAX + TIDAL__MSG_HDR <= TIDAL_MSG_BYTES_MAX);
 TIDAL__STATIC_ASSERT(ctl_members_fit_mask, TIDAL_REPLICAS_MAX <= 32);
 TIDAL__STATIC_ASSERT(ctl_record_fits_byte, TIDAL__CTL_REC_BODY_MAX <= 255);
 TIDAL__STATIC_ASSERT(ctl_append_fits_frame, TIDAL__CTL_PAYLOAD_MAX * 2 <= TIDAL__CTL_FRAME_MAX);
@@ -11738,13 +11739,15 @@ TIDAL_API tidal_result tidal_control_record_decode(const void *bytes, size_t len
         rec->entity_quota = tidal__rd_u64(&r);
     }
     if (r.bad || r.pos != len) {
-        tidal__ctl_why(msg, msg_cap, "control record %s: %zu bytes, %s", tidal__ctl_kind_names[rec->kind],
-                       len, r.bad ? "truncated" : "bytes after the last field");
+        tidal__ctl_why(msg, msg_cap, "control record %s: %zu bytes, %s",
+                       tidal__ctl_kind_names[rec->kind], len,
+                       r.bad ? "truncated" : "bytes after the last field");
         return TIDAL_ERR_CORRUPT;
     }
     why = tidal__ctl_record_check(rec);
     if (why) {
-        tidal__ctl_why(msg, msg_cap, "control record %s: %s", tidal__ctl_kind_names[rec->kind], why);
+        tidal__ctl_why(msg, msg_cap, "control record %s: %s", tidal__ctl_kind_names[rec->kind],
+                       why);
         return TIDAL_ERR_CORRUPT;
     }
     return TIDAL_OK;
@@ -11786,7 +11789,8 @@ TIDAL_API tidal_result tidal_control_message_encode(const tidal_control_message 
     w = tidal__wr_le(w, m->payload_len, 4);
     TIDAL_ASSERT(w == (uint8_t *)buf + 64);
     if (m->payload_len) memcpy((uint8_t *)buf + TIDAL__MSG_HDR, m->payload, m->payload_len);
-    tidal__msg_sum((const uint8_t *)buf, (const uint8_t *)buf + TIDAL__MSG_HDR, m->payload_len, sum);
+    tidal__msg_sum((const uint8_t *)buf, (const uint8_t *)buf + TIDAL__MSG_HDR, m->payload_len,
+                   sum);
     memcpy((uint8_t *)buf + TIDAL__CTL_SUM_AT, sum, 32);
     *len = total;
     return TIDAL_OK;
@@ -11808,7 +11812,8 @@ static const char *tidal__ctl_entries_check(const tidal_control_message *m, size
         if (r.bad) return "entry truncated";
         if (t < prev || t > m->term) return "entry term below the previous or above the message's";
         if (!t) return "entry term 0";
-        if (tidal_control_record_decode(p, n, &rec, NULL, 0) != TIDAL_OK) return "entry record does not decode";
+        if (tidal_control_record_decode(p, n, &rec, NULL, 0) != TIDAL_OK)
+            return "entry record does not decode";
         prev = t;
     }
     *at = TIDAL__MSG_HDR + r.pos;
@@ -11831,7 +11836,8 @@ static const char *tidal__ctl_fields_check(const tidal_control_message *m) {
         return "payload above the APPEND limit";
     if (m->type == TIDAL_CONTROL_MSG_APPEND && m->entry_count > TIDAL__CTL_PAYLOAD_MAX / 10)
         return "entry_count above the APPEND limit";
-    if ((m->type == TIDAL_CONTROL_MSG_VOTE || m->type == TIDAL_CONTROL_MSG_APPEND_ACK) && m->log_term)
+    if ((m->type == TIDAL_CONTROL_MSG_VOTE || m->type == TIDAL_CONTROL_MSG_APPEND_ACK) &&
+        m->log_term)
         return "log_term set on an answer";
     if (m->type == TIDAL_CONTROL_MSG_VOTE && m->log_index) return "log_index set on a vote";
     return NULL;
@@ -11875,7 +11881,8 @@ TIDAL_API tidal_result tidal_control_message_decode(const void *bytes, size_t le
         if (p[i]) why = "reserved header byte not zero", at = i;
     if (!why) {
         tidal__msg_sum(p, p + TIDAL__MSG_HDR, m->payload_len, sum);
-        if (memcmp(sum, p + TIDAL__CTL_SUM_AT, 32)) why = "checksum mismatch", at = TIDAL__CTL_SUM_AT;
+        if (memcmp(sum, p + TIDAL__CTL_SUM_AT, 32))
+            why = "checksum mismatch", at = TIDAL__CTL_SUM_AT;
     }
     if (!why && (m->type < TIDAL_CONTROL_MSG_VOTE_REQ || m->type > TIDAL_CONTROL_MSG_APPEND_ACK))
         why = "unknown message type", at = 8;
@@ -11908,8 +11915,10 @@ static int tidal__ctl_persist(tidal_control *c, uint32_t kind, const uint8_t *bo
 
 static int tidal__ctl_persist_state(tidal_control *c) {
     uint8_t b[20], *w = b;
+    uint32_t vote = c->vote < 0 ? TIDAL__CTL_NO_VOTE : tidal__node_word(c->members[c->vote]);
+    TIDAL_ASSERT(c->vote < (int32_t)c->n);
     w = tidal__wr_le(w, c->term, 8);
-    w = tidal__wr_le(w, c->vote < 0 ? TIDAL__CTL_NO_VOTE : tidal__node_word(c->members[c->vote]), 4);
+    w = tidal__wr_le(w, vote, 4);
     w = tidal__wr_le(w, c->commit, 8);
     TIDAL_ASSERT(w == b + sizeof b);
     c->commit_saved = c->commit;
@@ -11946,7 +11955,8 @@ static tidal_result tidal__ctl_flush(tidal_control *c) {
     tidal_result r = TIDAL_OK;
     uint32_t i;
     /* The commit index rides along (a hint: never needed for safety, never synced alone). */
-    if (c->n_pend && c->commit > c->commit_saved && !tidal__ctl_persist_state(c)) r = TIDAL_ERR_NOMEM;
+    if (c->n_pend && c->commit > c->commit_saved && !tidal__ctl_persist_state(c))
+        r = TIDAL_ERR_NOMEM;
     if (c->n_pend && r == TIDAL_OK) {
         uint8_t sum[32];
         size_t body = c->n_pend - TIDAL__CTL_FRAME_HDR;
@@ -12011,7 +12021,8 @@ static const char *tidal__ctl_replay(tidal_control *c, uint32_t kind, const uint
         index = tidal__rd_u64(&r);
         if (r.bad || r.pos != n) return "STATE record of the wrong size";
         if (term < c->term) return "STATE term goes backwards";
-        if (vote != TIDAL__CTL_NO_VOTE && tidal__ctl_member(c, vote) < 0) return "vote for a non-member";
+        if (vote != TIDAL__CTL_NO_VOTE && tidal__ctl_member(c, vote) < 0)
+            return "vote for a non-member";
         if (term == c->term && c->vote >= 0 && vote != tidal__node_word(c->members[c->vote]))
             return "second vote in one term";
         c->term = term;
@@ -12067,7 +12078,8 @@ static tidal_result tidal__ctl_load(tidal_control *c, uint64_t size) {
             cap = body ? (size_t)n : 0;
             if (!body) r = TIDAL_ERR_NOMEM;
         }
-        if (r == TIDAL_OK) r = env->file_read(env->user, c->file, at + sizeof hdr, body, (size_t)n, &got);
+        if (r == TIDAL_OK)
+            r = env->file_read(env->user, c->file, at + sizeof hdr, body, (size_t)n, &got);
         if (r != TIDAL_OK) break;
         tidal_blake3(body, (size_t)n, sum);
         if (got < n || memcmp(sum, hdr + 4, 8)) {
@@ -12078,7 +12090,9 @@ static tidal_result tidal__ctl_load(tidal_control *c, uint64_t size) {
         if (!why) at += sizeof hdr + n;
     }
     tidal__ctl_free(c, body, cap);
-    if (r != TIDAL_OK) return tidal__ctl_err(c, r, "control file %s: read at byte %llu", c->file_name, (unsigned long long)at);
+    if (r != TIDAL_OK)
+        return tidal__ctl_err(c, r, "control file %s: read at byte %llu", c->file_name,
+                              (unsigned long long)at);
     if (why)
         return tidal__ctl_err(c, TIDAL_ERR_CORRUPT, "control file %s: frame at byte %llu: %s",
                               c->file_name, (unsigned long long)at, why);
@@ -12086,7 +12100,8 @@ static tidal_result tidal__ctl_load(tidal_control *c, uint64_t size) {
     if (at < size) { /* a torn tail: what a crash left of the last write */
         r = env->file_truncate(env->user, c->file, at);
         if (r == TIDAL_OK) r = env->file_sync(env->user, c->file);
-        if (r != TIDAL_OK) return tidal__ctl_err(c, r, "control file %s: cutting the torn tail", c->file_name);
+        if (r != TIDAL_OK)
+            return tidal__ctl_err(c, r, "control file %s: cutting the torn tail", c->file_name);
     }
     if (c->commit > c->n_log) c->commit = c->n_log; /* only a hint; never past the log */
     c->commit_saved = c->commit;
@@ -12101,9 +12116,11 @@ static tidal_result tidal__ctl_file_open(tidal_control *c, tidal_node_ref self) 
     size_t got = 0;
     tidal_result r = env->dir_create(env->user, c->dir);
     if (r == TIDAL_OK)
-        r = env->file_open(env->user, c->file_name, TIDAL_OPEN_READ | TIDAL_OPEN_WRITE | TIDAL_OPEN_CREATE, &c->file);
+        r = env->file_open(env->user, c->file_name,
+                           TIDAL_OPEN_READ | TIDAL_OPEN_WRITE | TIDAL_OPEN_CREATE, &c->file);
     if (r == TIDAL_OK) r = env->file_size(env->user, c->file, &size);
-    if (r != TIDAL_OK) return tidal__ctl_err(c, r, "control file %s: open (%s)", c->file_name, tidal_strerror(r));
+    if (r != TIDAL_OK)
+        return tidal__ctl_err(c, r, "control file %s: open (%s)", c->file_name, tidal_strerror(r));
     w = tidal__wr_le(w, TIDAL__CTL_FILE_MAGIC, 4);
     w = tidal__wr_le(w, TIDAL_CONTROL_FORMAT_VERSION, 4);
     w = tidal__wr_le(w, tidal__node_word(self), 4);
@@ -12114,21 +12131,28 @@ static tidal_result tidal__ctl_file_open(tidal_control *c, tidal_node_ref self) 
         if (r == TIDAL_OK) r = env->file_write(env->user, c->file, 0, hdr, sizeof hdr);
         if (r == TIDAL_OK) r = env->file_sync(env->user, c->file);
         if (r == TIDAL_OK) r = env->dir_sync(env->user, c->dir);
-        if (r != TIDAL_OK) return tidal__ctl_err(c, r, "control file %s: create (%s)", c->file_name, tidal_strerror(r));
+        if (r != TIDAL_OK)
+            return tidal__ctl_err(c, r, "control file %s: create (%s)", c->file_name,
+                                  tidal_strerror(r));
         c->file_end = TIDAL__CTL_FILE_HDR;
         return TIDAL_OK;
     }
     {
         uint8_t have[TIDAL__CTL_FILE_HDR];
         r = env->file_read(env->user, c->file, 0, have, sizeof have, &got);
-        if (r != TIDAL_OK) return tidal__ctl_err(c, r, "control file %s: read header", c->file_name);
+        if (r != TIDAL_OK)
+            return tidal__ctl_err(c, r, "control file %s: read header", c->file_name);
         if (tidal__rd_le_at4(have) != TIDAL__CTL_FILE_MAGIC)
-            return tidal__ctl_err(c, TIDAL_ERR_CORRUPT, "control file %s: bad magic at byte 0", c->file_name);
+            return tidal__ctl_err(c, TIDAL_ERR_CORRUPT, "control file %s: bad magic at byte 0",
+                                  c->file_name);
         if (tidal__rd_le_at4(have + 4) != TIDAL_CONTROL_FORMAT_VERSION)
-            return tidal__ctl_err(c, TIDAL_ERR_CORRUPT, "control file %s: unknown format version %u at byte 4",
+            return tidal__ctl_err(c, TIDAL_ERR_CORRUPT,
+                                  "control file %s: unknown format version %u at byte 4",
                                   c->file_name, tidal__rd_le_at4(have + 4));
         if (memcmp(have + 8, hdr + 8, 8))
-            return tidal__ctl_err(c, TIDAL_ERR_CORRUPT, "control file %s: written by another node (byte 8)", c->file_name);
+            return tidal__ctl_err(c, TIDAL_ERR_CORRUPT,
+                                  "control file %s: written by another node (byte 8)",
+                                  c->file_name);
     }
     return tidal__ctl_load(c, size);
 }
@@ -12385,20 +12409,24 @@ static void tidal__ctl_on_ack(tidal_control *c, int32_t from, const tidal_contro
 
 /* ---- Public entry points ---- */
 
-static tidal_result tidal__ctl_config_check(const tidal_control_config *cfg, char *msg, size_t cap) {
+static tidal_result tidal__ctl_config_check(const tidal_control_config *cfg, char *msg,
+                                            size_t cap) {
     uint32_t i, j, self = 0;
     const char *why = NULL;
     const tidal_env *env = cfg->env;
-    if (!cfg->path || !cfg->path[0] || strlen(cfg->path) > TIDAL_PATH_MAX) why = "path: 1..TIDAL_PATH_MAX bytes";
+    if (!cfg->path || !cfg->path[0] || strlen(cfg->path) > TIDAL_PATH_MAX)
+        why = "path: 1..TIDAL_PATH_MAX bytes";
     else if (!cfg->members || cfg->member_count < 1 || cfg->member_count > TIDAL_REPLICAS_MAX)
         why = "members: 1..TIDAL_REPLICAS_MAX";
     else if (cfg->election_timeout_ns < 0 || cfg->heartbeat_ns < 0) why = "negative timeout";
-    else if (env && (env->version < 1 || !env->clock_mono_ns || !env->random_fill || !env->file_open ||
-                     !env->file_write || !env->file_sync || !env->message_send))
+    else if (env && (env->version < 1 || !env->clock_mono_ns || !env->random_fill ||
+                     !env->file_open || !env->file_write || !env->file_sync ||
+                     !env->message_send))
         why = "env: a method is missing";
     for (i = 0; !why && i < cfg->member_count; i++) {
         for (j = 0; j < i; j++)
-            if (tidal__node_word(cfg->members[j]) == tidal__node_word(cfg->members[i])) why = "members: a duplicate";
+            if (tidal__node_word(cfg->members[j]) == tidal__node_word(cfg->members[i]))
+                why = "members: a duplicate";
         self += tidal__node_word(cfg->members[i]) == tidal__node_word(cfg->self);
     }
     if (!why && self != 1) why = "members: self is not in the list";
@@ -12513,16 +12541,20 @@ TIDAL_API tidal_result tidal_control_propose(tidal_control *c, const tidal_contr
     if (c->failed) return tidal__ctl_err(c, TIDAL_ERR_FATAL, "control: failed earlier; reopen");
     if (tidal_control_record_encode(rec, tmp, sizeof tmp, &len, why, sizeof why) != TIDAL_OK ||
         rec->kind == TIDAL_CONTROL_NOOP)
-        return tidal__ctl_err(c, TIDAL_ERR_INVALID, "propose: %s", rec->kind == TIDAL_CONTROL_NOOP ? "a NOOP" : why);
+        return tidal__ctl_err(c, TIDAL_ERR_INVALID, "propose: %s",
+                              rec->kind == TIDAL_CONTROL_NOOP ? "a NOOP" : why);
     if (c->role != TIDAL__CTL_LEADER) {
         if (c->leader >= 0)
-            return tidal__ctl_err(c, TIDAL_ERR_READ_ONLY, "propose: not the leader; the leader of term "
-                                  "%llu is %u/%u", (unsigned long long)c->term,
-                                  c->members[c->leader].region, c->members[c->leader].shard);
-        return tidal__ctl_err(c, TIDAL_ERR_READ_ONLY, "propose: not the leader; none known in term %llu",
+            return tidal__ctl_err(c, TIDAL_ERR_READ_ONLY,
+                                  "propose: not the leader; the leader of term %llu is %u/%u",
+                                  (unsigned long long)c->term, c->members[c->leader].region,
+                                  c->members[c->leader].shard);
+        return tidal__ctl_err(c, TIDAL_ERR_READ_ONLY,
+                              "propose: not the leader; none known in term %llu",
                               (unsigned long long)c->term);
     }
-    if (!tidal__ctl_push(c, c->term, rec)) return tidal__ctl_err(c, TIDAL_ERR_NOMEM, "propose: log");
+    if (!tidal__ctl_push(c, c->term, rec))
+        return tidal__ctl_err(c, TIDAL_ERR_NOMEM, "propose: log");
     if (!tidal__ctl_persist_entry(c, c->n_log)) return tidal__ctl_nomem(c);
     c->match[c->me] = c->n_log;
     tidal__ctl_advance_commit(c); /* a group of one */
