@@ -1461,9 +1461,10 @@ TIDAL_API tidal_result tidal_control_propose(tidal_control *c, const tidal_contr
                                              uint64_t *index, uint64_t *term);
 
 /* Where a proposal stands on this member: TIDAL_OK committed (the entry at index has that
-   term and index <= the commit index); TIDAL_PENDING not known committed yet; TIDAL_ERR_
-   NOT_FOUND when it was overwritten by another leader's entry (it will never commit: a
-   proposer retries). TIDAL_ERR_INVALID for a NULL handle or index 0. */
+   term and index <= the commit index); TIDAL_PENDING not known either way yet; TIDAL_ERR_
+   NOT_FOUND when it can never commit (the committed log holds another entry at index, or
+   an entry of a later term before it: the proposer retries). TIDAL_ERR_INVALID for a NULL
+   handle or index 0; TIDAL_ERR_FATAL on a failed member. */
 TIDAL_API tidal_result tidal_control_proposal_status(const tidal_control *c, uint64_t index,
                                                      uint64_t term);
 
@@ -12207,6 +12208,7 @@ static int tidal__ctl_send(tidal_control *c, uint32_t i, tidal_control_message *
 /* C1: a higher term makes this member a follower of it, with no vote yet. */
 static int tidal__ctl_adopt_term(tidal_control *c, uint64_t term) {
     TIDAL_ASSERT(term > c->term);
+    if (c->role != TIDAL__CTL_FOLLOWER) tidal__ctl_reset_timer(c); /* a fresh wait */
     c->term = term;
     c->vote = -1;
     c->role = TIDAL__CTL_FOLLOWER;
@@ -12566,11 +12568,16 @@ TIDAL_API tidal_result tidal_control_propose(tidal_control *c, const tidal_contr
 
 TIDAL_API tidal_result tidal_control_proposal_status(const tidal_control *c, uint64_t index,
                                                      uint64_t term) {
+    uint64_t k;
     if (!c || !index) return TIDAL_ERR_INVALID;
     if (c->failed) return TIDAL_ERR_FATAL;
-    if (index <= c->n_log && c->log[index - 1].term != term) return TIDAL_ERR_NOT_FOUND;
+    /* Terms never decrease along a log, so a committed entry of a later term at or before
+       index means no log that holds the committed prefix can hold (index, term). */
+    k = index < c->commit ? index : c->commit;
+    if (k && (c->log[k - 1].term > term || (k == index && c->log[k - 1].term != term)))
+        return TIDAL_ERR_NOT_FOUND;
     if (index > c->commit) return TIDAL_PENDING;
-    TIDAL_ASSERT(index <= c->n_log);
+    TIDAL_ASSERT(index <= c->n_log && c->log[index - 1].term == term);
     return TIDAL_OK;
 }
 

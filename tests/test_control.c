@@ -918,6 +918,49 @@ static void t_vote_survives_crash(void) {
     cluster_free(&c);
 }
 
+/* A leader cut off with a minority keeps its term but commits nothing; the majority
+   elects another leader and commits; after the heal the old leader's uncommitted entries
+   are replaced (its proposals report NOT_FOUND) and every member applies the same. */
+static void t_minority_leader(void) {
+    cluster c;
+    int l, k, i;
+    uint64_t idx[5], term[5], good_idx = 0, good_term = 0;
+    tidal_node_ref side_a[2], side_b[3];
+    uint32_t cut;
+    cluster_init(&c, 5, tt_seed(), 0);
+    cluster_run(&c, 2000 * MS);
+    l = leader_of(&c);
+    TT_CHECK(l >= 0);
+    if (l < 0) goto out;
+    side_a[0] = c.refs[l];
+    side_a[1] = c.refs[(l + 1) % 5];
+    for (k = 0; k < 3; k++) side_b[k] = c.refs[(l + 2 + k) % 5];
+    cut = tidal_sim_net_partition_nodes(c.net, side_a, 2, side_b, 3, 0);
+    for (k = 0; k < 5; k++) {
+        tidal_control_record r = tenant_rec(100 + (uint32_t)k, 0);
+        TT_EQ_INT(tidal_control_propose(c.nd[l].ctl, &r, &idx[k], &term[k]), TIDAL_OK);
+    }
+    cluster_run(&c, 3000 * MS);
+    for (k = 0; k < 5; k++)
+        TT_EQ_INT(tidal_control_proposal_status(c.nd[l].ctl, idx[k], term[k]), TIDAL_PENDING);
+    i = leader_of(&c);
+    TT_CHECKF(i >= 0 && i != l && i != (l + 1) % 5, "majority leader %d", i);
+    if (i >= 0 && i != l) {
+        tidal_control_record r = tenant_rec(7, 7);
+        TT_EQ_INT(tidal_control_propose(c.nd[i].ctl, &r, &good_idx, &good_term), TIDAL_OK);
+        cluster_run(&c, 1000 * MS);
+        TT_EQ_INT(tidal_control_proposal_status(c.nd[i].ctl, good_idx, good_term), TIDAL_OK);
+    }
+    tidal_sim_net_heal(c.net, cut);
+    cluster_run(&c, 3000 * MS);
+    for (k = 0; k < 5; k++)
+        TT_EQ_INT(tidal_control_proposal_status(c.nd[l].ctl, idx[k], term[k]), TIDAL_ERR_NOT_FOUND);
+    for (k = 0; k < 5; k++) TT_CHECK(c.nd[k].applied >= good_idx && commit_of(&c, k) >= good_idx);
+    TT_CHECK(good_idx && c.applied_set[good_idx] && c.applied[good_idx].tenant == 7);
+out:
+    cluster_free(&c);
+}
+
 static const tt_case tt_cases[] = {
     TT_CASE(t_decode_malformed),
     TT_CASE(t_receive_refuses),
@@ -927,6 +970,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_basic_5),
     TT_CASE(t_figure8_old_term_not_committed),
     TT_CASE(t_figure8_commits_with_current_term),
+    TT_CASE(t_minority_leader),
     TT_CASE(t_torn_tail),
     TT_CASE(t_file_corruption),
     TT_CASE(t_history_3),
