@@ -1058,7 +1058,12 @@ typedef struct tidal_tenant_config {
    TIDAL_ERR_RATE_LIMITED, a write that would create an entity beyond the quota with
    TIDAL_ERR_QUOTA; neither changes anything. Events replicated from other nodes are never
    refused (the accepting node decided). An older config_version than the one in force is
-   refused with TIDAL_ERR_STALE_CONFIG. At most TIDAL_TENANTS_CONFIG_MAX tenants. */
+   refused with TIDAL_ERR_STALE_CONFIG. At most TIDAL_TENANTS_CONFIG_MAX tenants. A database
+   with a path stores its tenant configs (file "tenants-RRRR-SSSS.cfg", fsynced before this
+   returns) and enforces them again after a reopen, states included, before any host
+   pushes them; setting a config identical to the one in force writes nothing. Errors also:
+   TIDAL_ERR_IO_* (the config is then not changed), TIDAL_ERR_CORRUPT at open for a stored
+   file that does not check out. */
 TIDAL_API tidal_result tidal_tenant_set(tidal_db *db, const tidal_tenant_config *cfg);
 
 /* The tenant's entity count and the tokens left in its bucket. TIDAL_ERR_NOT_FOUND when no
@@ -8393,6 +8398,8 @@ static tidal_result tidal__open_fail(char *msg, size_t cap, tidal_result r, cons
     return r;
 }
 
+static tidal_result tidal__tenants_load(tidal_db *db); /* below, with tidal_tenant_set */
+
 TIDAL_API tidal_result tidal_db_open_msg(const tidal_config *cfg, tidal_db **out, char *msg,
                                          size_t cap) {
     tidal_allocator a;
@@ -8423,6 +8430,7 @@ TIDAL_API tidal_result tidal_db_open_msg(const tidal_config *cfg, tidal_db **out
     }
     if (db->wal_on) {
         r = tidal__db_lock(db);
+        if (r == TIDAL_OK) r = tidal__tenants_load(db); /* before the state: entities count */
         if (r == TIDAL_OK) r = tidal__recover(db);
         if (r == TIDAL_OK && db->n_rep) r = tidal__rep_open(db);
         if (r != TIDAL_OK) {
@@ -8634,9 +8642,132 @@ static tidal_result tidal__tenant_admit(tidal_db *db, const tidal__event *ev) {
     return TIDAL_OK;
 }
 
+/* Tenant configs on disk (DESIGN 5.9: a restarted node enforces its tenants' states from
+   its own disk, with no host re-pushing them): "tenants-RRRR-SSSS.cfg" in the database
+   directory, rewritten whole (temp file, fsync, rename, directory fsync) whenever a config
+   changes. Layout: magic u32 "TDLN", format version u32 (1), count u32, count entries of
+   tenant u32, placement u32, rate_per_s f64, burst f64, entity_quota u64, config_version
+   u64, state u8 (41 bytes), then BLAKE3 u8[32] of everything before it. */
+#define TIDAL__TENANTS_MAGIC UINT32_C(0x4E4C4454) /* "TDLN" */
+#define TIDAL__TENANTS_VERSION 1u
+#define TIDAL__TENANT_BYTES 41
+
+static int tidal__tcfg_same(const tidal_tenant_config *a, const tidal_tenant_config *b) {
+    return a->tenant == b->tenant && a->placement == b->placement &&
+           a->rate_per_s == b->rate_per_s && a->burst == b->burst &&
+           a->entity_quota == b->entity_quota && a->config_version == b->config_version &&
+           a->state == b->state;
+}
+
+static void tidal__tenants_name(const tidal_db *db, char *out, size_t cap, int tmp) {
+    snprintf(out, cap, "%s/tenants-%04x-%04x.%s", db->path, db->node.region, db->node.shard,
+             tmp ? "tmp" : "cfg");
+}
+
+static tidal_result tidal__tenants_save(tidal_db *db) {
+    const tidal_env *env = db->env;
+    char tmp[TIDAL_PATH_MAX + 64], fin[TIDAL_PATH_MAX + 64];
+    size_t len = 12 + (size_t)db->n_tcfg * TIDAL__TENANT_BYTES + 32;
+    uint8_t *b = (uint8_t *)tidal__alloc(db, len), *w;
+    void *f = NULL;
+    uint32_t k;
+    tidal_result r;
+    if (!b) return tidal__err(db, TIDAL_ERR_NOMEM, "tenant config file buffer");
+    w = tidal__wr_le(b, TIDAL__TENANTS_MAGIC, 4);
+    w = tidal__wr_le(w, TIDAL__TENANTS_VERSION, 4);
+    w = tidal__wr_le(w, db->n_tcfg, 4);
+    for (k = 0; k < db->n_tcfg; k++) {
+        const tidal_tenant_config *c = &db->tcfg[k].cfg;
+        TIDAL_ASSERT(c->state <= TIDAL_TENANT_SEALED);
+        w = tidal__wr_le(tidal__wr_le(w, c->tenant, 4), c->placement, 4);
+        w = tidal__wr_f64(tidal__wr_f64(w, c->rate_per_s), c->burst);
+        w = tidal__wr_le(tidal__wr_le(w, c->entity_quota, 8), c->config_version, 8);
+        w = tidal__wr_le(w, c->state, 1);
+    }
+    tidal_blake3(b, (size_t)(w - b), w);
+    TIDAL_ASSERT((size_t)(w + 32 - b) == len);
+    tidal__tenants_name(db, tmp, sizeof tmp, 1);
+    tidal__tenants_name(db, fin, sizeof fin, 0);
+    r = env->file_open(env->user, tmp, TIDAL_OPEN_READ | TIDAL_OPEN_WRITE | TIDAL_OPEN_CREATE, &f);
+    if (r != TIDAL_OK) r = tidal__io_err(db, r, "open", tmp);
+    if (r == TIDAL_OK && (r = env->file_truncate(env->user, f, 0)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "truncate", tmp);
+    if (r == TIDAL_OK && (r = env->file_write(env->user, f, 0, b, len)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "write", tmp);
+    if (r == TIDAL_OK && (r = env->file_sync(env->user, f)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "sync", tmp);
+    if (f) env->file_close(env->user, f);
+    if (r == TIDAL_OK && (r = env->file_rename(env->user, tmp, fin)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "rename", tmp);
+    if (r == TIDAL_OK && (r = env->dir_sync(env->user, db->path)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "sync directory", db->path);
+    tidal__free(db, b, len);
+    return r;
+}
+
+/* Loads the stored tenant configs (at open, before the state returns: entity counts are
+   made as entities come back). No file: none stored. */
+static tidal_result tidal__tenants_load(tidal_db *db) {
+    char name[TIDAL_PATH_MAX + 64];
+    uint8_t *p, sum[32];
+    size_t n;
+    uint32_t k, count;
+    tidal__rd r;
+    const char *why = NULL;
+    tidal_result io;
+    tidal__tenants_name(db, name, sizeof name, 0);
+    io = tidal__read_file(db, name, &p, &n);
+    if (io == TIDAL_ERR_NOT_FOUND) return TIDAL_OK;
+    if (io != TIDAL_OK) return io; /* tidal__read_file named the operation, file and cause */
+    tidal__rd_init(&r, p, n);
+    count = n >= 12 ? tidal__rd_le_at4(p + 8) : 0;
+    if (n < 44) why = "shorter than a header and checksum";
+    else if (tidal__rd_le_at4(p) != TIDAL__TENANTS_MAGIC) why = "bad magic at byte 0";
+    else if (tidal__rd_le_at4(p + 4) != TIDAL__TENANTS_VERSION) why = "unknown version at byte 4";
+    else if (count > TIDAL_TENANTS_CONFIG_MAX) why = "more than TIDAL_TENANTS_CONFIG_MAX at byte 8";
+    else if (n != 12 + (size_t)count * TIDAL__TENANT_BYTES + 32) why = "length does not match count";
+    if (!why) tidal_blake3(p, n - 32, sum);
+    if (!why && memcmp(sum, p + n - 32, 32)) why = "checksum mismatch";
+    if (!why && !TIDAL__GROW(db, db->tcfg, db->cap_tcfg, count ? count : 1)) {
+        tidal__free(db, p, n);
+        return tidal__err(db, TIDAL_ERR_NOMEM, "%s: no memory for %u configs", name, count);
+    }
+    r.pos = 12;
+    for (k = 0; !why && k < count; k++) {
+        tidal__tcfg *t = &db->tcfg[k];
+        memset(t, 0, sizeof *t);
+        t->cfg.tenant = tidal__rd_u32(&r);
+        t->cfg.placement = tidal__rd_u32(&r);
+        t->cfg.rate_per_s = tidal__rd_f64(&r);
+        t->cfg.burst = tidal__rd_f64(&r);
+        t->cfg.entity_quota = tidal__rd_u64(&r);
+        t->cfg.config_version = tidal__rd_u64(&r);
+        t->cfg.state = tidal__rd_u8(&r);
+        if (!(t->cfg.rate_per_s >= 0 && t->cfg.rate_per_s <= 1e12) ||
+            !(t->cfg.burst >= 0 && t->cfg.burst <= 1e12) || t->cfg.state > TIDAL_TENANT_SEALED)
+            why = "an entry out of range";
+        db->n_tcfg = k; /* the lookup sees the entries before this one only */
+        if (tidal__tcfg_find(db, t->cfg.tenant) != NULL) why = "a tenant twice";
+        t->refill_ns = db->env->clock_mono_ns(db->env->user);
+        t->tokens = tidal__tokens_max(&t->cfg);
+    }
+    tidal__free(db, p, n);
+    if (why) {
+        db->n_tcfg = 0;
+        if (!k) return tidal__err(db, TIDAL_ERR_CORRUPT, "%s: %s", name, why);
+        return tidal__err(db, TIDAL_ERR_CORRUPT, "%s: %s in the entry at byte %llu", name, why,
+                          (unsigned long long)(12 + (k - 1) * TIDAL__TENANT_BYTES));
+    }
+    db->n_tcfg = count;
+    return TIDAL_OK;
+}
+
 TIDAL_API tidal_result tidal_tenant_set(tidal_db *db, const tidal_tenant_config *cfg) {
     tidal__tcfg *t;
+    tidal_tenant_config old;
+    tidal_result r;
     uint32_t i;
+    int fresh = 0;
     if (!db) return TIDAL_ERR_INVALID;
     if (!cfg || !(cfg->rate_per_s >= 0) || !(cfg->burst >= 0) || cfg->rate_per_s > 1e12 || cfg->burst > 1e12 ||
         cfg->state > TIDAL_TENANT_SEALED)
@@ -8646,6 +8777,10 @@ TIDAL_API tidal_result tidal_tenant_set(tidal_db *db, const tidal_tenant_config 
         return tidal__err(db, TIDAL_ERR_STALE_CONFIG, "tenant %u: config version %llu is older than %llu in force",
                           cfg->tenant, (unsigned long long)cfg->config_version,
                           (unsigned long long)t->cfg.config_version);
+    if (t && tidal__tcfg_same(&t->cfg, cfg)) { /* the same config again: nothing to do */
+        tidal__ok(db);
+        return TIDAL_OK;
+    }
     if (!t) {
         if (db->n_tcfg >= TIDAL_TENANTS_CONFIG_MAX)
             return tidal__err(db, TIDAL_ERR_LIMIT, "more than %d tenant configs", TIDAL_TENANTS_CONFIG_MAX);
@@ -8656,8 +8791,16 @@ TIDAL_API tidal_result tidal_tenant_set(tidal_db *db, const tidal_tenant_config 
         for (i = 0; i < db->n_ents; i++) t->entities += db->ents[i].tenant == cfg->tenant;
         t->refill_ns = db->env->clock_mono_ns(db->env->user);
         t->tokens = tidal__tokens_max(cfg);
+        t->cfg = *cfg;
+        fresh = 1;
     }
+    old = t->cfg;
     t->cfg = *cfg;
+    if (db->wal_on && (r = tidal__tenants_save(db)) != TIDAL_OK) { /* refused: nothing changed */
+        if (fresh) db->n_tcfg--;
+        else t->cfg = old;
+        return r;
+    }
     if (t->tokens > tidal__tokens_max(cfg)) t->tokens = tidal__tokens_max(cfg);
     tidal__ok(db);
     return TIDAL_OK;

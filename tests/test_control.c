@@ -961,6 +961,96 @@ out:
     cluster_free(&c);
 }
 
+/* ---- Tenant configs persisted by tidal_db (a restarted node enforces them itself) ---- */
+
+typedef struct tdb {
+    tidal_sim_disk *disk;
+    tidal_sim_env env;
+    tidal_signal_def sigs[1];
+    tidal_config cfg;
+    tidal_db *db;
+} tdb;
+
+static tidal_result tdb_open(tdb *t, char *msg, size_t cap) {
+    memset(&t->cfg, 0, sizeof t->cfg);
+    t->sigs[0].name = "view";
+    t->sigs[0].half_life_s = 3600;
+    t->cfg.schema.signals = t->sigs;
+    t->cfg.schema.signal_count = 1;
+    t->cfg.env = &t->env.env;
+    t->cfg.path = "db";
+    return tidal_db_open_msg(&t->cfg, &t->db, msg, cap);
+}
+
+static tidal_result tdb_write(tdb *t, uint32_t tenant, tidal_id item) {
+    tidal_signal s;
+    memset(&s, 0, sizeof s);
+    s.tenant = tenant;
+    s.item = item;
+    s.weight = 1;
+    return tidal_signal_write(t->db, &s, NULL);
+}
+
+static void t_tenant_config_persists(void) {
+    tdb t;
+    tidal_tenant_config tc;
+    char msg[256];
+    uint64_t ents = 0;
+    uint8_t *img;
+    size_t len;
+    int k;
+    memset(&t, 0, sizeof t);
+    t.disk = tidal_sim_disk_new(tt_seed());
+    tidal_sim_env_init(&t.env, t.disk, T0, tt_seed() + 1);
+    TT_EQ_INT(tdb_open(&t, msg, sizeof msg), TIDAL_OK);
+    memset(&tc, 0, sizeof tc);
+    tc.tenant = 5;
+    tc.entity_quota = 3;
+    tc.config_version = 2;
+    TT_EQ_INT(tidal_tenant_set(t.db, &tc), TIDAL_OK);
+    tc.tenant = 6;
+    tc.entity_quota = 0;
+    tc.state = TIDAL_TENANT_SEALED; /* moving away: local writes refused */
+    TT_EQ_INT(tidal_tenant_set(t.db, &tc), TIDAL_OK);
+    for (k = 1; k <= 3; k++) TT_EQ_INT(tdb_write(&t, 5, (tidal_id)k), TIDAL_OK);
+    TT_EQ_INT(tdb_write(&t, 5, 4), TIDAL_ERR_QUOTA);
+    TT_EQ_INT(tdb_write(&t, 6, 1), TIDAL_ERR_MOVED);
+    /* Power loss, then a reopen with no host pushing anything: both are enforced. */
+    tidal_sim_disk_crash(t.disk);
+    tidal_db_close(t.db);
+    tidal_sim_disk_restart(t.disk);
+    TT_EQ_INT(tdb_open(&t, msg, sizeof msg), TIDAL_OK);
+    TT_EQ_INT(tdb_write(&t, 6, 1), TIDAL_ERR_MOVED);
+    TT_EQ_INT(tidal_tenant_usage(t.db, 5, &ents, NULL), TIDAL_OK);
+    TT_EQ_INT(ents, 3); /* counted again as the state came back */
+    TT_EQ_INT(tdb_write(&t, 5, 9), TIDAL_ERR_QUOTA);
+    TT_EQ_INT(tdb_write(&t, 5, 2), TIDAL_OK);
+    /* An older version is still refused after the reopen; a newer one is taken and kept. */
+    tc.config_version = 1;
+    TT_EQ_INT(tidal_tenant_set(t.db, &tc), TIDAL_ERR_STALE_CONFIG);
+    tc.config_version = 3;
+    tc.state = TIDAL_TENANT_ACTIVE;
+    TT_EQ_INT(tidal_tenant_set(t.db, &tc), TIDAL_OK);
+    /* A failed write of the file changes nothing: the old config stays in force. */
+    tc.config_version = 4;
+    tc.state = TIDAL_TENANT_SEALED;
+    tidal_sim_disk_fail_at(t.disk, 3, TIDAL_ERR_IO_WRITE);
+    TT_CHECK(tidal_tenant_set(t.db, &tc) == TIDAL_ERR_IO_WRITE);
+    TT_EQ_INT(tdb_write(&t, 6, 1), TIDAL_OK);
+    tidal_db_close(t.db);
+    tidal_sim_disk_restart(t.disk);
+    TT_EQ_INT(tdb_open(&t, msg, sizeof msg), TIDAL_OK);
+    TT_EQ_INT(tdb_write(&t, 6, 2), TIDAL_OK); /* version 3, ACTIVE */
+    tidal_db_close(t.db);
+    /* A damaged file is refused by name, not silently dropped. */
+    TT_EQ_INT(tidal_sim_disk_read(t.disk, "db/tenants-0000-0000.cfg", &img, &len), TIDAL_OK);
+    free(img);
+    TT_EQ_INT(tidal_sim_disk_flip_bit(t.disk, "db/tenants-0000-0000.cfg", 14 * 8), TIDAL_OK);
+    TT_EQ_INT(tdb_open(&t, msg, sizeof msg), TIDAL_ERR_CORRUPT);
+    TT_CHECKF(strstr(msg, "tenants-0000-0000.cfg") && strstr(msg, "checksum"), "%s", msg);
+    tidal_sim_disk_free(t.disk);
+}
+
 static const tt_case tt_cases[] = {
     TT_CASE(t_decode_malformed),
     TT_CASE(t_receive_refuses),
@@ -973,6 +1063,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_minority_leader),
     TT_CASE(t_torn_tail),
     TT_CASE(t_file_corruption),
+    TT_CASE(t_tenant_config_persists),
     TT_CASE(t_history_3),
     TT_CASE(t_history_5),
 };
