@@ -8725,7 +8725,8 @@ static tidal_result tidal__tenants_load(tidal_db *db) {
     else if (tidal__rd_le_at4(p) != TIDAL__TENANTS_MAGIC) why = "bad magic at byte 0";
     else if (tidal__rd_le_at4(p + 4) != TIDAL__TENANTS_VERSION) why = "unknown version at byte 4";
     else if (count > TIDAL_TENANTS_CONFIG_MAX) why = "more than TIDAL_TENANTS_CONFIG_MAX at byte 8";
-    else if (n != 12 + (size_t)count * TIDAL__TENANT_BYTES + 32) why = "length does not match count";
+    else if (n != 12 + (size_t)count * TIDAL__TENANT_BYTES + 32)
+        why = "length does not match count";
     if (!why) tidal_blake3(p, n - 32, sum);
     if (!why && memcmp(sum, p + n - 32, 32)) why = "checksum mismatch";
     if (!why && !TIDAL__GROW(db, db->tcfg, db->cap_tcfg, count ? count : 1)) {
