@@ -11979,6 +11979,8 @@ static const char *tidal__ctl_fields_check(const tidal_control_message *m) {
     if (m->type != TIDAL_CONTROL_MSG_APPEND && m->commit_index) return "commit_index set";
     if (m->type == TIDAL_CONTROL_MSG_APPEND && m->payload_len > TIDAL__CTL_PAYLOAD_MAX)
         return "payload above the APPEND limit";
+    if (m->type == TIDAL_CONTROL_MSG_APPEND && m->commit_index > m->log_index + m->entry_count)
+        return "commit_index beyond the entries it covers";
     if (m->type == TIDAL_CONTROL_MSG_APPEND && m->entry_count > TIDAL__CTL_PAYLOAD_MAX / 10)
         return "entry_count above the APPEND limit";
     if ((m->type == TIDAL_CONTROL_MSG_VOTE || m->type == TIDAL_CONTROL_MSG_APPEND_ACK) &&
@@ -12525,9 +12527,9 @@ static int tidal__ctl_on_append(tidal_control *c, int32_t from, const tidal_cont
         if (!tidal__ctl_push(c, t, &rec) || !tidal__ctl_persist_entry(c, idx)) return 0;
     }
     last = m->log_index + m->entry_count;
-    if (m->commit_index > c->commit) {
+    if (m->commit_index > c->commit && last > c->commit) /* never back: a late APPEND */
         c->commit = m->commit_index < last ? m->commit_index : last;
-    }
+    TIDAL_ASSERT(c->commit <= c->n_log);
     a.granted = 1;
     a.log_index = last;
     (void)tidal__ctl_send(c, (uint32_t)from, &a);

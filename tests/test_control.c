@@ -773,6 +773,7 @@ static void t_decode_malformed(void) {
     memcpy(c2, b, len); c2[56] = 3; reseal(c2, len); expect_bad(c2, len, "entry truncated");
     memcpy(c2, b, len); c2[56] = 1; reseal(c2, len); expect_bad(c2, len, "bytes after the last entry");
     memcpy(c2, b, len); c2[60] ^= 1; expect_bad(c2, len, "payload length mismatch");
+    memcpy(c2, b, len); c2[44] = 9; reseal(c2, len); expect_bad(c2, len, "commit_index beyond");
     /* Entries: a term above the message's, terms out of order, an unknown record kind. */
     pl = entry_put(p, 8, &r);
     m.entry_count = 1;
