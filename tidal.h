@@ -21,7 +21,7 @@
    TABLE OF CONTENTS (grep -n '// >>' tidal.h; in file order)
        >>api          public declarations (this half): results, ids, env, allocator,
                       schema, config, db, writes, hard negatives, sessions, reads,
-                      RETRIEVE, digest, durability, replication, blake3
+                      RETRIEVE, digest, durability, replication, blake3, control plane
        >>internal     private types and limits
        >>util         allocation, errors, strings, fixed point, deterministic exp2
        >>tables       hash maps, u64 sets, interning
@@ -44,6 +44,8 @@
        >>query_parse  the RETRIEVE text parser
        >>db           open/close and the public entry points
        >>replication  shipping, elections, fencing, pushes, version vectors, availability
+       >>control      the control plane: a replicated log with Raft's rules, its file, its
+                      messages and records
 
    COMPILE-TIME OPTIONS
        TIDAL_STATIC          global: every public function becomes static.
@@ -1075,7 +1077,12 @@ typedef struct tidal_tenant_config {
    TIDAL_ERR_RATE_LIMITED, a write that would create an entity beyond the quota with
    TIDAL_ERR_QUOTA; neither changes anything. Events replicated from other nodes are never
    refused (the accepting node decided). An older config_version than the one in force is
-   refused with TIDAL_ERR_STALE_CONFIG. At most TIDAL_TENANTS_CONFIG_MAX tenants. */
+   refused with TIDAL_ERR_STALE_CONFIG. At most TIDAL_TENANTS_CONFIG_MAX tenants. A database
+   with a path stores its tenant configs (file "tenants-RRRR-SSSS.cfg", fsynced before this
+   returns) and enforces them again after a reopen, states included, before any host
+   pushes them; setting a config identical to the one in force writes nothing. Errors also:
+   TIDAL_ERR_IO_* (the config is then not changed), TIDAL_ERR_CORRUPT at open for a stored
+   file that does not check out. */
 TIDAL_API tidal_result tidal_tenant_set(tidal_db *db, const tidal_tenant_config *cfg);
 
 /* The tenant's entity count and the tokens left in its bucket. TIDAL_ERR_NOT_FOUND when no
@@ -1314,6 +1321,209 @@ TIDAL_API void tidal_blake3_final(const struct tidal_blake3 *h, uint8_t *out, si
  * NULL only when len == 0) into the 32-byte digest out (must not be NULL).
  * Reentrant and thread-safe (uses only the caller's stack). */
 TIDAL_API void tidal_blake3(const void *data, size_t len, uint8_t out[32]); /* one-shot */
+
+/* ---- Control plane (>>control) ---------------------------------------------------------- */
+
+/* The control plane (DESIGN 5.7, 5.9) is a replicated log with Raft's rules: one leader per
+   term, elected by a majority among members whose log is at least as up to date; a record
+   is committed once a majority holds it AND the leader's own term has an entry committed
+   at or after it (an older term's entry never commits by counting replicas alone); every
+   member hands committed records to its host in log order, the same records at the same
+   indexes on every member. A member persists its term, its vote and its log (through the
+   env, fsynced) before it answers any message, so a crash never makes it forget a vote or
+   an acknowledged entry. Sans-IO like tidal_db: the host feeds messages
+   (tidal_control_receive) and time (tidal_control_tick); the member sends through
+   env->message_send. Not built yet: log compaction (the file and memory hold the whole
+   log: records are a few dozen bytes each) and membership changes (a fixed member list). */
+
+/* The replica-group id in the header of every control-plane message: the shared envelope
+   (magic, wire version, header size, type, group) is that of tidal_db's messages, so
+   tidal_message_group() reads this id from a control message and a host demultiplexes both
+   kinds by it (tidal_db's config.group is 0..255, so they never collide). */
+#define TIDAL_CONTROL_GROUP 0xFFFFu
+#define TIDAL_CONTROL_FORMAT_VERSION 1u   /* the control file's format */
+#define TIDAL_CONTROL_RECORD_BYTES_MAX 64 /* one encoded record (the largest is 34 bytes) */
+
+/* Record kinds. 0 is never a valid kind. */
+#define TIDAL_CONTROL_NOOP 1u      /* a new leader's first entry in its term; no content */
+#define TIDAL_CONTROL_TOPOLOGY 2u  /* regions x shards of the cluster */
+#define TIDAL_CONTROL_PLACEMENT 3u /* a tenant's placement and owning replica group */
+#define TIDAL_CONTROL_TENANT 4u    /* a tenant's limits and its state on its members */
+#define TIDAL_CONTROL_MIGRATION 5u /* a migration's phase */
+#define TIDAL_CONTROL_KIND_MAX 5u
+
+/* Migration phases (DESIGN 5.7; the coordinator's protocol, in tidal_sim.h for now). */
+#define TIDAL_CONTROL_PHASE_COPY 1u
+#define TIDAL_CONTROL_PHASE_SEAL 2u
+#define TIDAL_CONTROL_PHASE_SWITCH 3u
+#define TIDAL_CONTROL_PHASE_DONE 4u
+
+/* One control-plane record. Each field has one meaning; the kinds that use it are named,
+   and every other kind must leave it 0 (encoding refuses a nonzero field a kind does not
+   carry, so a record decodes to exactly what was encoded). Its version is its log index. */
+typedef struct tidal_control_record {
+    uint32_t kind;          /* TIDAL_CONTROL_* */
+    uint32_t regions;       /* TOPOLOGY: regions, 1..65535 */
+    uint32_t shards;        /* TOPOLOGY: shards per region, 1..65535 */
+    uint32_t tenant;        /* PLACEMENT, TENANT, MIGRATION: the tenant */
+    uint32_t placement;     /* PLACEMENT, TENANT: bit r set = region r holds it; 0 = all */
+    uint32_t group;         /* PLACEMENT: the owning replica group; MIGRATION: the source */
+    uint32_t target;        /* MIGRATION: the group it moves to (never the source) */
+    uint32_t phase;         /* MIGRATION: TIDAL_CONTROL_PHASE_* */
+    uint32_t state;         /* TENANT: TIDAL_TENANT_* on its members */
+    double rate_per_s;      /* TENANT: as tidal_tenant_config (finite, >= 0) */
+    double burst;           /* TENANT: as tidal_tenant_config (finite, >= 0) */
+    uint64_t entity_quota;  /* TENANT: as tidal_tenant_config */
+} tidal_control_record;
+
+/* Encodes rec into buf (cap bytes; TIDAL_CONTROL_RECORD_BYTES_MAX always suffices) and sets
+   *len. Errors: TIDAL_ERR_INVALID for NULL arguments, an unknown kind, a field out of range
+   or set for a kind that does not carry it (msg, when not NULL, names it), TIDAL_ERR_LIMIT
+   when cap is too small. */
+TIDAL_API tidal_result tidal_control_record_encode(const tidal_control_record *rec, void *buf,
+                                                   size_t cap, size_t *len, char *msg,
+                                                   size_t msg_cap);
+
+/* Decodes exactly len bytes into *rec. TIDAL_ERR_CORRUPT (msg names what and at which
+   byte) for an unknown kind, a short or long encoding, or a field out of range;
+   TIDAL_ERR_INVALID for NULL arguments. */
+TIDAL_API tidal_result tidal_control_record_decode(const void *bytes, size_t len,
+                                                   tidal_control_record *rec, char *msg,
+                                                   size_t msg_cap);
+
+/* Control-plane message types (distinct from tidal_db's, so a message routed to the wrong
+   kind of handle is refused as an unknown type). */
+#define TIDAL_CONTROL_MSG_VOTE_REQ 64u   /* candidate -> all: log_index/log_term = its last */
+#define TIDAL_CONTROL_MSG_VOTE 65u       /* granted = 1 when the vote is given */
+#define TIDAL_CONTROL_MSG_APPEND 66u     /* leader -> follower: entries after log_index */
+#define TIDAL_CONTROL_MSG_APPEND_ACK 67u /* follower -> leader: see log_index */
+#define TIDAL_CONTROL_MSG_HEADER_BYTES 120u
+
+/* A decoded control-plane message. The header is 120 bytes: magic u32 "TDLM", wire version
+   u16, header bytes u16, type u16, group u16 (TIDAL_CONTROL_GROUP), from u32, to u32 (node
+   words region << 16 | shard), term u64, log_index u64, log_term u64, commit_index u64,
+   granted u32, entry_count u32, payload bytes u32, 24 zero bytes, BLAKE3 u8[32] of (the
+   header with this field zeroed) || payload. The payload (APPEND only) is entry_count
+   entries, each term u64, record bytes u16, the record (tidal_control_record_encode). */
+typedef struct tidal_control_message {
+    uint32_t type;          /* TIDAL_CONTROL_MSG_* */
+    tidal_node_ref from, to;
+    uint64_t term;          /* the sender's current term */
+    uint64_t log_index;     /* VOTE_REQ: the candidate's last index; APPEND: the index just
+                               before the entries; APPEND_ACK: granted, the last index the
+                               follower holds matching the leader (prev + entries), else
+                               the highest index the leader should try next (a hint) */
+    uint64_t log_term;      /* VOTE_REQ: term of the candidate's last entry; APPEND: term of
+                               the entry at log_index (0 when log_index is 0) */
+    uint64_t commit_index;  /* APPEND: the leader's commit index */
+    uint32_t granted;       /* VOTE, APPEND_ACK: 1 yes, 0 no */
+    uint32_t entry_count;   /* APPEND: entries in the payload */
+    const uint8_t *payload; /* APPEND: the encoded entries (decode: points into the bytes) */
+    size_t payload_len;
+} tidal_control_message;
+
+/* Encodes m (payload copied verbatim: the encoder checks the header fields, not the
+   entries) into buf. TIDAL_ERR_INVALID for an unknown type, a payload on a type that has
+   none, a granted other than 0/1, or NULL arguments; TIDAL_ERR_LIMIT when cap is short or
+   the message would exceed TIDAL_MSG_BYTES_MAX. */
+TIDAL_API tidal_result tidal_control_message_encode(const tidal_control_message *m, void *buf,
+                                                    size_t cap, size_t *len);
+
+/* Decodes and checks a whole message: envelope, checksum, type, per-type fields, and for
+   APPEND every entry (terms ascending, none above the message's term, each record
+   decodable, nothing after the last). TIDAL_ERR_CORRUPT with msg naming what is wrong and
+   at which byte; TIDAL_ERR_INVALID for NULL arguments. */
+TIDAL_API tidal_result tidal_control_message_decode(const void *bytes, size_t len,
+                                                    tidal_control_message *m, char *msg,
+                                                    size_t msg_cap);
+
+typedef struct tidal_control tidal_control;
+
+typedef struct tidal_control_config {
+    const tidal_env *env;              /* NULL: tidal_env_posix() (which cannot send) */
+    const tidal_allocator *allocator;  /* NULL: TIDAL_MALLOC & co. */
+    const char *path;                  /* directory of the control file (required; created
+                                          if missing); file "control-RRRR-SSSS.log" */
+    tidal_node_ref self;               /* this member */
+    const tidal_node_ref *members;     /* every member, self included, 1..TIDAL_REPLICAS_MAX,
+                                          the same list in the same order on every member */
+    uint32_t member_count;
+    int64_t election_timeout_ns;       /* 0: 300 ms; each wait is drawn from [t, 2t) */
+    int64_t heartbeat_ns;              /* 0: election timeout / 5 */
+    uint32_t append_entries_max;       /* entries per APPEND message; 0: 64 */
+} tidal_control_config;
+
+/* Opens a control-plane member: reads the control file (a torn tail from a crash is cut
+   off and the file synced), or creates it (file and directory fsynced). Starts as a
+   follower; the first election timeout starts at the first tick. Errors: TIDAL_ERR_INVALID
+   (msg names the field), TIDAL_ERR_CORRUPT (an intact record that contradicts the log:
+   msg names it and its offset), TIDAL_ERR_NOMEM, TIDAL_ERR_IO_*. msg may be NULL. */
+TIDAL_API tidal_result tidal_control_open(const tidal_control_config *cfg, tidal_control **out,
+                                          char *msg, size_t msg_cap);
+
+/* Closes the file and frees the member. NULL is a no-op. */
+TIDAL_API void tidal_control_close(tidal_control *c);
+
+/* Moves time to the env's monotonic clock: a follower or candidate whose election timeout
+   passed runs for the next term; a leader sends heartbeats (with any entries a follower
+   lacks). TIDAL_ERR_FATAL once a file write or sync failed (reopen the member). */
+TIDAL_API tidal_result tidal_control_tick(tidal_control *c);
+
+/* Feeds a message another member sent. TIDAL_ERR_CORRUPT (counted; tidal_control_errmsg
+   says why) for anything tidal_control_message_decode refuses, a sender that is not a
+   member or a message addressed to another node; nothing changes then. TIDAL_ERR_FATAL as
+   for tick. Everything it persists is fsynced before any answer is sent. */
+TIDAL_API tidal_result tidal_control_receive(tidal_control *c, tidal_node_ref from,
+                                             const void *bytes, size_t len);
+
+/* Appends rec to the log (leader only), persists it and sends it to the followers. *index
+   and *term (either may be NULL) identify the proposal for tidal_control_proposal_status.
+   Errors: TIDAL_ERR_READ_ONLY when this member is not the leader (errmsg names the leader
+   when one is known: tidal_control_status_get), TIDAL_ERR_INVALID for a record that does
+   not encode (or a NOOP), TIDAL_ERR_NOMEM, TIDAL_ERR_FATAL. */
+TIDAL_API tidal_result tidal_control_propose(tidal_control *c, const tidal_control_record *rec,
+                                             uint64_t *index, uint64_t *term);
+
+/* Where a proposal stands on this member: TIDAL_OK committed (the entry at index has that
+   term and index <= the commit index); TIDAL_PENDING not known either way yet; TIDAL_ERR_
+   NOT_FOUND when it can never commit (the committed log holds another entry at index, or
+   an entry of a later term before it: the proposer retries). TIDAL_ERR_INVALID for a NULL
+   handle or index 0; TIDAL_ERR_FATAL on a failed member. */
+TIDAL_API tidal_result tidal_control_proposal_status(const tidal_control *c, uint64_t index,
+                                                     uint64_t term);
+
+/* The next committed record this host has not taken yet, in log order (NOOP entries are
+   skipped). TIDAL_OK with *index and *rec set, or TIDAL_ERR_NOT_FOUND when none is
+   waiting. After a reopen the host takes every committed record again from index 1 (the
+   records known committed before the crash at once, the rest as the leader confirms). */
+TIDAL_API tidal_result tidal_control_poll(tidal_control *c, uint64_t *index,
+                                          tidal_control_record *rec);
+
+/* The entry at index (1..last index) of this member's log, committed or not: its term and
+   record. TIDAL_ERR_NOT_FOUND beyond the log. For tests and inspection. */
+TIDAL_API tidal_result tidal_control_entry(const tidal_control *c, uint64_t index,
+                                           uint64_t *term, tidal_control_record *rec);
+
+typedef struct tidal_control_status {
+    tidal_role role;          /* FOLLOWER (a candidate too) or LEADER */
+    int candidate;            /* 1 while running for term */
+    uint64_t term;
+    int has_leader;           /* a leader of this term is known */
+    tidal_node_ref leader;
+    uint64_t last_index, last_term;
+    uint64_t commit_index;    /* highest index known committed */
+    uint64_t polled_index;    /* highest index tidal_control_poll has handed out */
+    uint64_t elections;       /* elections this member started since open */
+    uint64_t msgs_sent, msgs_received, msgs_corrupt;
+    uint64_t syncs;           /* file syncs since open */
+    int failed;               /* a write or sync failed: reopen */
+} tidal_control_status;
+
+TIDAL_API tidal_result tidal_control_status_get(const tidal_control *c,
+                                                tidal_control_status *out);
+
+/* The last error message of this handle ("" when none). Never NULL for a non-NULL c. */
+TIDAL_API const char *tidal_control_errmsg(const tidal_control *c);
 
 #ifdef __cplusplus
 }
@@ -8467,6 +8677,8 @@ static tidal_result tidal__open_fail(char *msg, size_t cap, tidal_result r, cons
     return r;
 }
 
+static tidal_result tidal__tenants_load(tidal_db *db); /* below, with tidal_tenant_set */
+
 TIDAL_API tidal_result tidal_db_open_msg(const tidal_config *cfg, tidal_db **out, char *msg,
                                          size_t cap) {
     tidal_allocator a;
@@ -8497,6 +8709,7 @@ TIDAL_API tidal_result tidal_db_open_msg(const tidal_config *cfg, tidal_db **out
     }
     if (db->wal_on) {
         r = tidal__db_lock(db);
+        if (r == TIDAL_OK) r = tidal__tenants_load(db); /* before the state: entities count */
         if (r == TIDAL_OK) r = tidal__recover(db);
         if (r == TIDAL_OK && db->n_rep) r = tidal__rep_open(db);
         if (r != TIDAL_OK) {
@@ -8708,9 +8921,133 @@ static tidal_result tidal__tenant_admit(tidal_db *db, const tidal__event *ev) {
     return TIDAL_OK;
 }
 
+/* Tenant configs on disk (DESIGN 5.9: a restarted node enforces its tenants' states from
+   its own disk, with no host re-pushing them): "tenants-RRRR-SSSS.cfg" in the database
+   directory, rewritten whole (temp file, fsync, rename, directory fsync) whenever a config
+   changes. Layout: magic u32 "TDLN", format version u32 (1), count u32, count entries of
+   tenant u32, placement u32, rate_per_s f64, burst f64, entity_quota u64, config_version
+   u64, state u8 (41 bytes), then BLAKE3 u8[32] of everything before it. */
+#define TIDAL__TENANTS_MAGIC UINT32_C(0x4E4C4454) /* "TDLN" */
+#define TIDAL__TENANTS_VERSION 1u
+#define TIDAL__TENANT_BYTES 41
+
+static int tidal__tcfg_same(const tidal_tenant_config *a, const tidal_tenant_config *b) {
+    return a->tenant == b->tenant && a->placement == b->placement &&
+           a->rate_per_s == b->rate_per_s && a->burst == b->burst &&
+           a->entity_quota == b->entity_quota && a->config_version == b->config_version &&
+           a->state == b->state;
+}
+
+static void tidal__tenants_name(const tidal_db *db, char *out, size_t cap, int tmp) {
+    snprintf(out, cap, "%s/tenants-%04x-%04x.%s", db->path, db->node.region, db->node.shard,
+             tmp ? "tmp" : "cfg");
+}
+
+static tidal_result tidal__tenants_save(tidal_db *db) {
+    const tidal_env *env = db->env;
+    char tmp[TIDAL_PATH_MAX + 64], fin[TIDAL_PATH_MAX + 64];
+    size_t len = 12 + (size_t)db->n_tcfg * TIDAL__TENANT_BYTES + 32;
+    uint8_t *b = (uint8_t *)tidal__alloc(db, len), *w;
+    void *f = NULL;
+    uint32_t k;
+    tidal_result r;
+    if (!b) return tidal__err(db, TIDAL_ERR_NOMEM, "tenant config file buffer");
+    w = tidal__wr_le(b, TIDAL__TENANTS_MAGIC, 4);
+    w = tidal__wr_le(w, TIDAL__TENANTS_VERSION, 4);
+    w = tidal__wr_le(w, db->n_tcfg, 4);
+    for (k = 0; k < db->n_tcfg; k++) {
+        const tidal_tenant_config *c = &db->tcfg[k].cfg;
+        TIDAL_ASSERT(c->state <= TIDAL_TENANT_SEALED);
+        w = tidal__wr_le(tidal__wr_le(w, c->tenant, 4), c->placement, 4);
+        w = tidal__wr_f64(tidal__wr_f64(w, c->rate_per_s), c->burst);
+        w = tidal__wr_le(tidal__wr_le(w, c->entity_quota, 8), c->config_version, 8);
+        w = tidal__wr_le(w, c->state, 1);
+    }
+    tidal_blake3(b, (size_t)(w - b), w);
+    TIDAL_ASSERT((size_t)(w + 32 - b) == len);
+    tidal__tenants_name(db, tmp, sizeof tmp, 1);
+    tidal__tenants_name(db, fin, sizeof fin, 0);
+    r = env->file_open(env->user, tmp, TIDAL_OPEN_READ | TIDAL_OPEN_WRITE | TIDAL_OPEN_CREATE, &f);
+    if (r != TIDAL_OK) r = tidal__io_err(db, r, "open", tmp);
+    if (r == TIDAL_OK && (r = env->file_truncate(env->user, f, 0)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "truncate", tmp);
+    if (r == TIDAL_OK && (r = env->file_write(env->user, f, 0, b, len)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "write", tmp);
+    if (r == TIDAL_OK && (r = env->file_sync(env->user, f)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "sync", tmp);
+    if (f) env->file_close(env->user, f);
+    if (r == TIDAL_OK && (r = env->file_rename(env->user, tmp, fin)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "rename", tmp);
+    if (r == TIDAL_OK && (r = env->dir_sync(env->user, db->path)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "sync directory", db->path);
+    tidal__free(db, b, len);
+    return r;
+}
+
+/* Loads the stored tenant configs (at open, before the state returns: entity counts are
+   made as entities come back). No file: none stored. */
+static tidal_result tidal__tenants_load(tidal_db *db) {
+    char name[TIDAL_PATH_MAX + 64];
+    uint8_t *p, sum[32];
+    size_t n;
+    uint32_t k, count;
+    tidal__rd r;
+    const char *why = NULL;
+    tidal_result io;
+    tidal__tenants_name(db, name, sizeof name, 0);
+    io = tidal__read_file(db, name, &p, &n);
+    if (io == TIDAL_ERR_NOT_FOUND) return TIDAL_OK;
+    if (io != TIDAL_OK) return io; /* tidal__read_file named the operation, file and cause */
+    tidal__rd_init(&r, p, n);
+    count = n >= 12 ? tidal__rd_le_at4(p + 8) : 0;
+    if (n < 44) why = "shorter than a header and checksum";
+    else if (tidal__rd_le_at4(p) != TIDAL__TENANTS_MAGIC) why = "bad magic at byte 0";
+    else if (tidal__rd_le_at4(p + 4) != TIDAL__TENANTS_VERSION) why = "unknown version at byte 4";
+    else if (count > TIDAL_TENANTS_CONFIG_MAX) why = "more than TIDAL_TENANTS_CONFIG_MAX at byte 8";
+    else if (n != 12 + (size_t)count * TIDAL__TENANT_BYTES + 32)
+        why = "length does not match count";
+    if (!why) tidal_blake3(p, n - 32, sum);
+    if (!why && memcmp(sum, p + n - 32, 32)) why = "checksum mismatch";
+    if (!why && !TIDAL__GROW(db, db->tcfg, db->cap_tcfg, count ? count : 1)) {
+        tidal__free(db, p, n);
+        return tidal__err(db, TIDAL_ERR_NOMEM, "%s: no memory for %u configs", name, count);
+    }
+    r.pos = 12;
+    for (k = 0; !why && k < count; k++) {
+        tidal__tcfg *t = &db->tcfg[k];
+        memset(t, 0, sizeof *t);
+        t->cfg.tenant = tidal__rd_u32(&r);
+        t->cfg.placement = tidal__rd_u32(&r);
+        t->cfg.rate_per_s = tidal__rd_f64(&r);
+        t->cfg.burst = tidal__rd_f64(&r);
+        t->cfg.entity_quota = tidal__rd_u64(&r);
+        t->cfg.config_version = tidal__rd_u64(&r);
+        t->cfg.state = tidal__rd_u8(&r);
+        if (!(t->cfg.rate_per_s >= 0 && t->cfg.rate_per_s <= 1e12) ||
+            !(t->cfg.burst >= 0 && t->cfg.burst <= 1e12) || t->cfg.state > TIDAL_TENANT_SEALED)
+            why = "an entry out of range";
+        db->n_tcfg = k; /* the lookup sees the entries before this one only */
+        if (tidal__tcfg_find(db, t->cfg.tenant) != NULL) why = "a tenant twice";
+        t->refill_ns = db->env->clock_mono_ns(db->env->user);
+        t->tokens = tidal__tokens_max(&t->cfg);
+    }
+    tidal__free(db, p, n);
+    if (why) {
+        db->n_tcfg = 0;
+        if (!k) return tidal__err(db, TIDAL_ERR_CORRUPT, "%s: %s", name, why);
+        return tidal__err(db, TIDAL_ERR_CORRUPT, "%s: %s in the entry at byte %llu", name, why,
+                          (unsigned long long)(12 + (k - 1) * TIDAL__TENANT_BYTES));
+    }
+    db->n_tcfg = count;
+    return TIDAL_OK;
+}
+
 TIDAL_API tidal_result tidal_tenant_set(tidal_db *db, const tidal_tenant_config *cfg) {
     tidal__tcfg *t;
+    tidal_tenant_config old;
+    tidal_result r;
     uint32_t i;
+    int fresh = 0;
     if (!db) return TIDAL_ERR_INVALID;
     if (!cfg || !(cfg->rate_per_s >= 0) || !(cfg->burst >= 0) || cfg->rate_per_s > 1e12 || cfg->burst > 1e12 ||
         cfg->state > TIDAL_TENANT_SEALED)
@@ -8720,6 +9057,10 @@ TIDAL_API tidal_result tidal_tenant_set(tidal_db *db, const tidal_tenant_config 
         return tidal__err(db, TIDAL_ERR_STALE_CONFIG, "tenant %u: config version %llu is older than %llu in force",
                           cfg->tenant, (unsigned long long)cfg->config_version,
                           (unsigned long long)t->cfg.config_version);
+    if (t && tidal__tcfg_same(&t->cfg, cfg)) { /* the same config again: nothing to do */
+        tidal__ok(db);
+        return TIDAL_OK;
+    }
     if (!t) {
         if (db->n_tcfg >= TIDAL_TENANTS_CONFIG_MAX)
             return tidal__err(db, TIDAL_ERR_LIMIT, "more than %d tenant configs", TIDAL_TENANTS_CONFIG_MAX);
@@ -8730,8 +9071,16 @@ TIDAL_API tidal_result tidal_tenant_set(tidal_db *db, const tidal_tenant_config 
         for (i = 0; i < db->n_ents; i++) t->entities += db->ents[i].tenant == cfg->tenant;
         t->refill_ns = db->env->clock_mono_ns(db->env->user);
         t->tokens = tidal__tokens_max(cfg);
+        t->cfg = *cfg;
+        fresh = 1;
     }
+    old = t->cfg;
     t->cfg = *cfg;
+    if (db->wal_on && (r = tidal__tenants_save(db)) != TIDAL_OK) { /* refused: nothing changed */
+        if (fresh) db->n_tcfg--;
+        else t->cfg = old;
+        return r;
+    }
     if (t->tokens > tidal__tokens_max(cfg)) t->tokens = tidal__tokens_max(cfg);
     tidal__ok(db);
     return TIDAL_OK;
@@ -11575,6 +11924,1136 @@ TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_stat
     out->clock_ahead_ns = db->clock_ahead_ns;
     out->version_vector_origins = db->n_origins;
     return TIDAL_OK;
+}
+
+// >>control
+// The control plane's replicated log (DESIGN 5.7, 5.9), Raft's rules as numbered promises:
+// C1. Terms only grow. A message with a higher term makes the receiver a follower of that
+//     term (no vote yet) before anything else; a request from a lower term is refused with
+//     the receiver's term; an answer from another term is ignored.
+// C2. A member votes at most once per term, only for a candidate whose last entry's (term,
+//     index) is at least its own, and persists (term, vote) before the vote leaves.
+// C3. A candidate with votes from a majority leads its term; its first entry is a NOOP.
+// C4. APPEND carries (log_index, log_term) of the entry before its entries; a follower that
+//     lacks that entry answers no; otherwise it drops its own entries only from the first
+//     index whose term differs (never a committed one: asserted) and appends the rest.
+// C5. The leader commits index N only when a majority holds N and N's term is its own term;
+//     earlier entries then commit with it. Nothing is acknowledged before it is fsynced.
+// C6. Every reply waits for the fsync of what the handler persisted (the outbox is sent
+//     only after the sync; a failed write or sync fails the member).
+// File: header (magic "TDLC", format version u32, node word u32, 4 zero bytes), then
+// frames, one per handler that changed something, each written and fsynced before the next:
+// body bytes u32, BLAKE3[0..8) of the body, body = records (kind u8, bytes u8, body). Kinds:
+// STATE (term u64, vote node word u32 or 0xFFFFFFFF, commit u64), ENTRY (index u64, term
+// u64, record), CUT (index u64: entries from it on are gone). Only the last frame can be
+// torn (every earlier one was synced before it was written): a bad frame that ends the file
+// is cut off; one with bytes after its end is corruption. A flipped bit in the LAST frame
+// is indistinguishable from a torn write and is dropped like one.
+
+#define TIDAL__CTL_FILE_MAGIC UINT32_C(0x434C4454) /* "TDLC" */
+#define TIDAL__CTL_FILE_HDR 16
+#define TIDAL__CTL_REC_STATE 1u
+#define TIDAL__CTL_REC_ENTRY 2u
+#define TIDAL__CTL_REC_CUT 3u
+#define TIDAL__CTL_REC_BODY_MAX (16 + TIDAL_CONTROL_RECORD_BYTES_MAX)
+#define TIDAL__CTL_FRAME_HDR 12
+#define TIDAL__CTL_FRAME_MAX (8u << 20) /* bytes of one frame: far above one APPEND's */
+#define TIDAL__CTL_NO_VOTE UINT32_C(0xFFFFFFFF)
+#define TIDAL__CTL_PAYLOAD_MAX (64u * 1024u) /* entry bytes of one APPEND */
+#define TIDAL__CTL_ENTRY_MAX (10 + TIDAL_CONTROL_RECORD_BYTES_MAX)
+#define TIDAL__CTL_SUM_AT 88
+TIDAL__STATIC_ASSERT(ctl_header_shared, TIDAL_CONTROL_MSG_HEADER_BYTES == TIDAL__MSG_HDR);
+TIDAL__STATIC_ASSERT(ctl_sum_shared, TIDAL__CTL_SUM_AT == TIDAL__MSG_SUM_AT);
+TIDAL__STATIC_ASSERT(ctl_append_fits,
+                     TIDAL__CTL_PAYLOAD_MAX + TIDAL__MSG_HDR <= TIDAL_MSG_BYTES_MAX);
+TIDAL__STATIC_ASSERT(ctl_members_fit_mask, TIDAL_REPLICAS_MAX <= 32);
+TIDAL__STATIC_ASSERT(ctl_record_fits_byte, TIDAL__CTL_REC_BODY_MAX <= 255);
+TIDAL__STATIC_ASSERT(ctl_append_fits_frame, TIDAL__CTL_PAYLOAD_MAX * 2 <= TIDAL__CTL_FRAME_MAX);
+
+enum { TIDAL__CTL_FOLLOWER = 0, TIDAL__CTL_CANDIDATE = 1, TIDAL__CTL_LEADER = 2 };
+
+typedef struct tidal__ctl_entry {
+    uint64_t term;
+    tidal_control_record rec;
+} tidal__ctl_entry;
+
+typedef struct tidal__ctl_out {
+    uint32_t to;  /* member index */
+    uint8_t *bytes;
+    size_t len;
+} tidal__ctl_out;
+
+struct tidal_control {
+    tidal_allocator alloc;
+    const tidal_env *env;
+    char file_name[TIDAL_PATH_MAX + 40];
+    char dir[TIDAL_PATH_MAX + 1];
+    tidal_node_ref members[TIDAL_REPLICAS_MAX];
+    uint32_t n, me;
+    int64_t election_ns, heartbeat_ns;
+    uint32_t append_max;
+    /* persistent: term, vote, log (commit is a persisted hint, never needed for safety) */
+    uint64_t term;
+    int32_t vote;            /* member index voted for in term, -1 none */
+    tidal__ctl_entry *log;   /* log[i - 1] is index i */
+    uint64_t n_log, cap_log;
+    uint64_t commit, polled, commit_saved;
+    /* volatile */
+    int role;
+    int32_t leader;          /* member index of term's leader, -1 unknown */
+    uint32_t votes;          /* bit i: member i voted for us (candidate) */
+    int64_t deadline_ns;     /* follower/candidate: when to run; 0 = set at the next tick */
+    int64_t beat_ns;         /* leader: next heartbeat */
+    uint64_t next[TIDAL_REPLICAS_MAX], match[TIDAL_REPLICAS_MAX];
+    /* file and what the current handler persists / sends */
+    void *file;
+    uint64_t file_end;
+    uint8_t *pend;
+    size_t n_pend, cap_pend;
+    tidal__ctl_out *out;
+    uint32_t n_out, cap_out;
+    int failed;
+    uint64_t elections, msgs_sent, msgs_received, msgs_corrupt, syncs;
+    char errmsg[256];
+};
+
+static void *tidal__ctl_alloc(tidal_control *c, size_t size) {
+    TIDAL_ASSERT(c && size > 0);
+    return c->alloc.alloc(c->alloc.user, size);
+}
+
+static void tidal__ctl_free(tidal_control *c, void *p, size_t size) {
+    if (p) c->alloc.free(c->alloc.user, p, size);
+}
+
+/* Grows an array of elem-byte elements to hold need; 0 when out of memory. */
+static int tidal__ctl_grow(tidal_control *c, void **arr, uint64_t *cap, uint64_t need,
+                           size_t elem) {
+    uint64_t n = *cap ? *cap : 8;
+    void *p;
+    if (need <= *cap) return 1;
+    while (n < need) n *= 2;
+    if (n > SIZE_MAX / elem) return 0;
+    p = c->alloc.realloc(c->alloc.user, *arr, (size_t)*cap * elem, (size_t)n * elem);
+    if (!p) return 0;
+    *arr = p;
+    *cap = n;
+    return 1;
+}
+
+static tidal_result tidal__ctl_err(tidal_control *c, tidal_result r, const char *fmt, ...) {
+    va_list ap;
+    TIDAL_ASSERT(c && fmt);
+    va_start(ap, fmt);
+    vsnprintf(c->errmsg, sizeof c->errmsg, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+static void tidal__ctl_why(char *msg, size_t cap, const char *fmt, ...) {
+    va_list ap;
+    if (!msg || !cap) return;
+    va_start(ap, fmt);
+    vsnprintf(msg, cap, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- Records ---- */
+
+static const char *const tidal__ctl_kind_names[] = {"?", "NOOP", "TOPOLOGY", "PLACEMENT",
+                                                    "TENANT", "MIGRATION"};
+
+/* Which fields a kind carries: bit 0 regions/shards, 1 tenant, 2 placement, 3 group,
+   4 target/phase, 5 limits (state, rate, burst, quota). */
+static uint32_t tidal__ctl_kind_fields(uint32_t kind) {
+    static const uint32_t f[] = {0, 0, 1, 2 | 4 | 8, 2 | 4 | 32, 2 | 8 | 16};
+    TIDAL_ASSERT(kind >= 1 && kind <= TIDAL_CONTROL_KIND_MAX);
+    return f[kind];
+}
+
+/* NULL if rec's fields fit its kind, else what is wrong. */
+static const char *tidal__ctl_record_check(const tidal_control_record *r) {
+    uint32_t f;
+    if (r->kind < 1 || r->kind > TIDAL_CONTROL_KIND_MAX) return "unknown kind";
+    f = tidal__ctl_kind_fields(r->kind);
+    if (!(f & 1) && (r->regions || r->shards)) return "regions/shards set on a kind without";
+    if (!(f & 2) && r->tenant) return "tenant set on a kind without";
+    if (!(f & 4) && r->placement) return "placement set on a kind without";
+    if (!(f & 8) && r->group) return "group set on a kind without";
+    if (!(f & 16) && (r->target || r->phase)) return "target/phase set on a kind without";
+    if (!(f & 32) && (r->state || r->rate_per_s != 0 || r->burst != 0 || r->entity_quota))
+        return "limits set on a kind without";
+    if ((f & 1) && (r->regions < 1 || r->regions > 0xFFFF)) return "regions not 1..65535";
+    if ((f & 1) && (r->shards < 1 || r->shards > 0xFFFF)) return "shards not 1..65535";
+    if ((f & 16) && (r->phase < TIDAL_CONTROL_PHASE_COPY || r->phase > TIDAL_CONTROL_PHASE_DONE))
+        return "phase not COPY..DONE";
+    if ((f & 16) && r->target == r->group) return "target is the source group";
+    if ((f & 32) && r->state > TIDAL_TENANT_SEALED) return "state not a TIDAL_TENANT_*";
+    if ((f & 32) && !(r->rate_per_s >= 0 && r->rate_per_s <= 1e300))
+        return "rate_per_s not finite and >= 0";
+    if ((f & 32) && !(r->burst >= 0 && r->burst <= 1e300)) return "burst not finite and >= 0";
+    return NULL;
+}
+
+static size_t tidal__ctl_record_put(const tidal_control_record *r, uint8_t *buf) {
+    uint8_t *w = buf;
+    uint32_t f = tidal__ctl_kind_fields(r->kind);
+    w = tidal__wr_le(w, r->kind, 1);
+    if (f & 1) w = tidal__wr_le(tidal__wr_le(w, r->regions, 2), r->shards, 2);
+    if (f & 2) w = tidal__wr_le(w, r->tenant, 4);
+    if (f & 4) w = tidal__wr_le(w, r->placement, 4);
+    if (f & 8) w = tidal__wr_le(w, r->group, 4);
+    if (f & 16) w = tidal__wr_le(tidal__wr_le(w, r->target, 4), r->phase, 1);
+    if (f & 32) {
+        w = tidal__wr_le(w, r->state, 1);
+        w = tidal__wr_f64(tidal__wr_f64(w, r->rate_per_s), r->burst);
+        w = tidal__wr_le(w, r->entity_quota, 8);
+    }
+    TIDAL_ASSERT((size_t)(w - buf) <= TIDAL_CONTROL_RECORD_BYTES_MAX);
+    return (size_t)(w - buf);
+}
+
+TIDAL_API tidal_result tidal_control_record_encode(const tidal_control_record *rec, void *buf,
+                                                   size_t cap, size_t *len, char *msg,
+                                                   size_t msg_cap) {
+    uint8_t tmp[TIDAL_CONTROL_RECORD_BYTES_MAX];
+    const char *why;
+    size_t n;
+    if (!rec || !buf || !len) return TIDAL_ERR_INVALID;
+    why = tidal__ctl_record_check(rec);
+    if (why) {
+        tidal__ctl_why(msg, msg_cap, "control record (kind %u): %s", rec->kind, why);
+        return TIDAL_ERR_INVALID;
+    }
+    n = tidal__ctl_record_put(rec, tmp);
+    if (n > cap) {
+        tidal__ctl_why(msg, msg_cap, "control record: %zu bytes do not fit %zu", n, cap);
+        return TIDAL_ERR_LIMIT;
+    }
+    memcpy(buf, tmp, n);
+    *len = n;
+    return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_control_record_decode(const void *bytes, size_t len,
+                                                   tidal_control_record *rec, char *msg,
+                                                   size_t msg_cap) {
+    tidal__rd r;
+    uint32_t f;
+    const char *why;
+    if (!bytes || !rec) return TIDAL_ERR_INVALID;
+    memset(rec, 0, sizeof *rec);
+    tidal__rd_init(&r, (const uint8_t *)bytes, len);
+    rec->kind = tidal__rd_u8(&r);
+    if (r.bad || rec->kind < 1 || rec->kind > TIDAL_CONTROL_KIND_MAX) {
+        tidal__ctl_why(msg, msg_cap, "control record: unknown kind %u at byte 0", rec->kind);
+        return TIDAL_ERR_CORRUPT;
+    }
+    f = tidal__ctl_kind_fields(rec->kind);
+    if (f & 1) rec->regions = (uint32_t)tidal__rd_le(&r, 2);
+    if (f & 1) rec->shards = (uint32_t)tidal__rd_le(&r, 2);
+    if (f & 2) rec->tenant = tidal__rd_u32(&r);
+    if (f & 4) rec->placement = tidal__rd_u32(&r);
+    if (f & 8) rec->group = tidal__rd_u32(&r);
+    if (f & 16) rec->target = tidal__rd_u32(&r);
+    if (f & 16) rec->phase = tidal__rd_u8(&r);
+    if (f & 32) {
+        rec->state = tidal__rd_u8(&r);
+        rec->rate_per_s = tidal__rd_f64(&r);
+        rec->burst = tidal__rd_f64(&r);
+        rec->entity_quota = tidal__rd_u64(&r);
+    }
+    if (r.bad || r.pos != len) {
+        tidal__ctl_why(msg, msg_cap, "control record %s: %zu bytes, %s",
+                       tidal__ctl_kind_names[rec->kind], len,
+                       r.bad ? "truncated" : "bytes after the last field");
+        return TIDAL_ERR_CORRUPT;
+    }
+    why = tidal__ctl_record_check(rec);
+    if (why) {
+        tidal__ctl_why(msg, msg_cap, "control record %s: %s", tidal__ctl_kind_names[rec->kind],
+                       why);
+        return TIDAL_ERR_CORRUPT;
+    }
+    return TIDAL_OK;
+}
+
+/* ---- Messages ---- */
+
+static void tidal__ctl_ref(uint32_t word, tidal_node_ref *n) {
+    n->region = (uint16_t)(word >> 16);
+    n->shard = (uint16_t)(word & 0xFFFF);
+}
+
+TIDAL_API tidal_result tidal_control_message_encode(const tidal_control_message *m, void *buf,
+                                                    size_t cap, size_t *len) {
+    uint8_t *w = (uint8_t *)buf, sum[32];
+    size_t total;
+    if (!m || !buf || !len) return TIDAL_ERR_INVALID;
+    if (m->type < TIDAL_CONTROL_MSG_VOTE_REQ || m->type > TIDAL_CONTROL_MSG_APPEND_ACK ||
+        m->granted > 1 || (m->payload_len && !m->payload) ||
+        (m->type != TIDAL_CONTROL_MSG_APPEND && (m->payload_len || m->entry_count)))
+        return TIDAL_ERR_INVALID;
+    if (m->payload_len > TIDAL_MSG_BYTES_MAX - TIDAL__MSG_HDR) return TIDAL_ERR_LIMIT;
+    total = TIDAL__MSG_HDR + m->payload_len;
+    if (cap < total) return TIDAL_ERR_LIMIT;
+    memset(w, 0, TIDAL__MSG_HDR);
+    w = tidal__wr_le(w, TIDAL__MSG_MAGIC, 4);
+    w = tidal__wr_le(w, TIDAL_WIRE_FORMAT_VERSION, 2);
+    w = tidal__wr_le(w, TIDAL__MSG_HDR, 2);
+    w = tidal__wr_le(w, m->type, 2);
+    w = tidal__wr_le(w, TIDAL_CONTROL_GROUP, 2);
+    w = tidal__wr_le(w, tidal__node_word(m->from), 4);
+    w = tidal__wr_le(w, tidal__node_word(m->to), 4);
+    w = tidal__wr_le(w, m->term, 8);
+    w = tidal__wr_le(w, m->log_index, 8);
+    w = tidal__wr_le(w, m->log_term, 8);
+    w = tidal__wr_le(w, m->commit_index, 8);
+    w = tidal__wr_le(w, m->granted, 4);
+    w = tidal__wr_le(w, m->entry_count, 4);
+    w = tidal__wr_le(w, m->payload_len, 4);
+    TIDAL_ASSERT(w == (uint8_t *)buf + 64);
+    if (m->payload_len) memcpy((uint8_t *)buf + TIDAL__MSG_HDR, m->payload, m->payload_len);
+    tidal__msg_sum((const uint8_t *)buf, (const uint8_t *)buf + TIDAL__MSG_HDR, m->payload_len,
+                   sum);
+    memcpy((uint8_t *)buf + TIDAL__CTL_SUM_AT, sum, 32);
+    *len = total;
+    return TIDAL_OK;
+}
+
+/* Checks the APPEND payload: entry_count entries, terms ascending and <= term. */
+static const char *tidal__ctl_entries_check(const tidal_control_message *m, size_t *at) {
+    tidal__rd r;
+    tidal_control_record rec;
+    uint64_t prev = m->log_term, t;
+    uint32_t i, n;
+    const char *p;
+    tidal__rd_init(&r, m->payload, m->payload_len);
+    for (i = 0; i < m->entry_count; i++) {
+        *at = TIDAL__MSG_HDR + r.pos;
+        t = tidal__rd_u64(&r);
+        n = (uint32_t)tidal__rd_le(&r, 2);
+        p = tidal__rd_bytes(&r, n);
+        if (r.bad) return "entry truncated";
+        if (t < prev || t > m->term) return "entry term below the previous or above the message's";
+        if (!t) return "entry term 0";
+        if (tidal_control_record_decode(p, n, &rec, NULL, 0) != TIDAL_OK)
+            return "entry record does not decode";
+        prev = t;
+    }
+    *at = TIDAL__MSG_HDR + r.pos;
+    return r.pos != m->payload_len ? "bytes after the last entry" : NULL;
+}
+
+/* Per type: what the fields may hold. NULL when they fit. */
+static const char *tidal__ctl_fields_check(const tidal_control_message *m) {
+    if (!m->term) return "term 0";
+    if (m->granted > 1) return "granted not 0 or 1";
+    if (m->type != TIDAL_CONTROL_MSG_APPEND && (m->entry_count || m->payload_len))
+        return "entries on a message type without";
+    if (m->type == TIDAL_CONTROL_MSG_VOTE_REQ || m->type == TIDAL_CONTROL_MSG_APPEND) {
+        if (m->granted) return "granted set on a request";
+        if (m->log_term > m->term) return "log_term above term";
+        if (!m->log_index != !m->log_term) return "log_index and log_term disagree on empty";
+    }
+    if (m->type != TIDAL_CONTROL_MSG_APPEND && m->commit_index) return "commit_index set";
+    if (m->type == TIDAL_CONTROL_MSG_APPEND && m->payload_len > TIDAL__CTL_PAYLOAD_MAX)
+        return "payload above the APPEND limit";
+    if (m->type == TIDAL_CONTROL_MSG_APPEND && m->commit_index > m->log_index + m->entry_count)
+        return "commit_index beyond the entries it covers";
+    if (m->type == TIDAL_CONTROL_MSG_APPEND && m->entry_count > TIDAL__CTL_PAYLOAD_MAX / 10)
+        return "entry_count above the APPEND limit";
+    if ((m->type == TIDAL_CONTROL_MSG_VOTE || m->type == TIDAL_CONTROL_MSG_APPEND_ACK) &&
+        m->log_term)
+        return "log_term set on an answer";
+    if (m->type == TIDAL_CONTROL_MSG_VOTE && m->log_index) return "log_index set on a vote";
+    return NULL;
+}
+
+TIDAL_API tidal_result tidal_control_message_decode(const void *bytes, size_t len,
+                                                    tidal_control_message *m, char *msg,
+                                                    size_t msg_cap) {
+    const uint8_t *p = (const uint8_t *)bytes;
+    uint8_t sum[32];
+    size_t i, at = 0;
+    tidal__rd r;
+    const char *why = NULL;
+    if (!bytes || !m) return TIDAL_ERR_INVALID;
+    memset(m, 0, sizeof *m);
+    if (len < TIDAL__MSG_HDR) {
+        tidal__ctl_why(msg, msg_cap, "control message: %zu bytes, shorter than the %u-byte header",
+                       len, TIDAL__MSG_HDR);
+        return TIDAL_ERR_CORRUPT;
+    }
+    tidal__rd_init(&r, p, len);
+    if (tidal__rd_u32(&r) != TIDAL__MSG_MAGIC) why = "bad magic", at = 0;
+    else if (tidal__rd_le(&r, 2) != TIDAL_WIRE_FORMAT_VERSION) why = "unknown wire version", at = 4;
+    else if (tidal__rd_le(&r, 2) != TIDAL__MSG_HDR) why = "bad header size", at = 6;
+    if (!why) {
+        m->type = (uint32_t)tidal__rd_le(&r, 2);
+        if (tidal__rd_le(&r, 2) != TIDAL_CONTROL_GROUP) why = "not the control group", at = 10;
+        tidal__ctl_ref(tidal__rd_u32(&r), &m->from);
+        tidal__ctl_ref(tidal__rd_u32(&r), &m->to);
+        m->term = tidal__rd_u64(&r);
+        m->log_index = tidal__rd_u64(&r);
+        m->log_term = tidal__rd_u64(&r);
+        m->commit_index = tidal__rd_u64(&r);
+        m->granted = tidal__rd_u32(&r);
+        m->entry_count = tidal__rd_u32(&r);
+        m->payload_len = tidal__rd_u32(&r);
+        m->payload = len > TIDAL__MSG_HDR ? p + TIDAL__MSG_HDR : NULL;
+    }
+    if (!why && m->payload_len != len - TIDAL__MSG_HDR) why = "payload length mismatch", at = 60;
+    for (i = 64; !why && i < TIDAL__CTL_SUM_AT; i++)
+        if (p[i]) why = "reserved header byte not zero", at = i;
+    if (!why) {
+        tidal__msg_sum(p, p + TIDAL__MSG_HDR, m->payload_len, sum);
+        if (memcmp(sum, p + TIDAL__CTL_SUM_AT, 32))
+            why = "checksum mismatch", at = TIDAL__CTL_SUM_AT;
+    }
+    if (!why && (m->type < TIDAL_CONTROL_MSG_VOTE_REQ || m->type > TIDAL_CONTROL_MSG_APPEND_ACK))
+        why = "unknown message type", at = 8;
+    if (!why && (why = tidal__ctl_fields_check(m)) != NULL) at = 20;
+    if (!why && m->type == TIDAL_CONTROL_MSG_APPEND) why = tidal__ctl_entries_check(m, &at);
+    if (why) {
+        tidal__ctl_why(msg, msg_cap, "control message (type %u, %zu bytes): %s at byte %zu",
+                       m->type, len, why, at);
+        memset(m, 0, sizeof *m);
+        return TIDAL_ERR_CORRUPT;
+    }
+    return TIDAL_OK;
+}
+
+/* ---- The control file ---- */
+
+/* Queues one file record into the frame this handler writes (tidal__ctl_flush). */
+static int tidal__ctl_persist(tidal_control *c, uint32_t kind, const uint8_t *body, size_t n) {
+    uint64_t cap = c->cap_pend;
+    size_t at = c->n_pend ? c->n_pend : TIDAL__CTL_FRAME_HDR;
+    TIDAL_ASSERT(n <= TIDAL__CTL_REC_BODY_MAX && kind >= 1 && kind <= TIDAL__CTL_REC_CUT);
+    if (!tidal__ctl_grow(c, (void **)&c->pend, &cap, at + 2 + n, 1)) return 0;
+    c->cap_pend = (size_t)cap;
+    c->pend[at] = (uint8_t)kind;
+    c->pend[at + 1] = (uint8_t)n;
+    memcpy(c->pend + at + 2, body, n);
+    c->n_pend = at + 2 + n;
+    return 1;
+}
+
+static int tidal__ctl_persist_state(tidal_control *c) {
+    uint8_t b[20], *w = b;
+    uint32_t vote = c->vote < 0 ? TIDAL__CTL_NO_VOTE : tidal__node_word(c->members[c->vote]);
+    TIDAL_ASSERT(c->vote < (int32_t)c->n);
+    w = tidal__wr_le(w, c->term, 8);
+    w = tidal__wr_le(w, vote, 4);
+    w = tidal__wr_le(w, c->commit, 8);
+    TIDAL_ASSERT(w == b + sizeof b);
+    c->commit_saved = c->commit;
+    return tidal__ctl_persist(c, TIDAL__CTL_REC_STATE, b, sizeof b);
+}
+
+static int tidal__ctl_persist_entry(tidal_control *c, uint64_t index) {
+    uint8_t b[TIDAL__CTL_REC_BODY_MAX], *w = b;
+    const tidal__ctl_entry *e = &c->log[index - 1];
+    TIDAL_ASSERT(index >= 1 && index <= c->n_log && e->term >= 1);
+    w = tidal__wr_le(w, index, 8);
+    w = tidal__wr_le(w, e->term, 8);
+    w += tidal__ctl_record_put(&e->rec, w);
+    return tidal__ctl_persist(c, TIDAL__CTL_REC_ENTRY, b, (size_t)(w - b));
+}
+
+static int tidal__ctl_persist_cut(tidal_control *c, uint64_t index) {
+    uint8_t b[8];
+    tidal__wr_le(b, index, 8);
+    return tidal__ctl_persist(c, TIDAL__CTL_REC_CUT, b, 8);
+}
+
+static void tidal__ctl_drop_out(tidal_control *c) {
+    uint32_t i;
+    for (i = 0; i < c->n_out; i++) tidal__ctl_free(c, c->out[i].bytes, c->out[i].len);
+    c->n_out = 0;
+}
+
+/* Writes and (for term, vote or log changes) fsyncs what the handler persisted, then sends
+   the outbox (C6). A failed write or sync fails the member: its in-memory state may be
+   ahead of its disk, so it must not answer anyone again before a reopen. */
+static tidal_result tidal__ctl_flush(tidal_control *c) {
+    const tidal_env *env = c->env;
+    tidal_result r = TIDAL_OK;
+    uint32_t i;
+    /* The commit index rides along (a hint: never needed for safety, never synced alone). */
+    if (c->n_pend && c->commit > c->commit_saved && !tidal__ctl_persist_state(c))
+        r = TIDAL_ERR_NOMEM;
+    if (c->n_pend && r == TIDAL_OK) {
+        uint8_t sum[32];
+        size_t body = c->n_pend - TIDAL__CTL_FRAME_HDR;
+        TIDAL_ASSERT(c->n_pend > TIDAL__CTL_FRAME_HDR && body <= TIDAL__CTL_FRAME_MAX);
+        tidal_blake3(c->pend + TIDAL__CTL_FRAME_HDR, body, sum);
+        tidal__wr_le(c->pend, body, 4);
+        memcpy(c->pend + 4, sum, 8);
+        r = env->file_write(env->user, c->file, c->file_end, c->pend, c->n_pend);
+        if (r == TIDAL_OK) r = env->file_sync(env->user, c->file);
+        c->syncs++;
+        if (r == TIDAL_OK) c->file_end += c->n_pend;
+    }
+    c->n_pend = 0;
+    if (r != TIDAL_OK) {
+        c->failed = 1;
+        tidal__ctl_drop_out(c);
+        return tidal__ctl_err(c, r, "control file %s: write or sync failed (%s); reopen",
+                              c->file_name, tidal_strerror(r));
+    }
+    for (i = 0; i < c->n_out; i++) {
+        (void)env->message_send(env->user, c->members[c->out[i].to], c->out[i].bytes,
+                                c->out[i].len);
+        c->msgs_sent++;
+    }
+    tidal__ctl_drop_out(c);
+    return TIDAL_OK;
+}
+
+/* A failed allocation while persisting: the member cannot keep its promises (C2, C6). */
+static tidal_result tidal__ctl_nomem(tidal_control *c) {
+    c->failed = 1;
+    c->n_pend = 0;
+    tidal__ctl_drop_out(c);
+    return tidal__ctl_err(c, TIDAL_ERR_FATAL, "control: out of memory while persisting; reopen");
+}
+
+static int tidal__ctl_push(tidal_control *c, uint64_t term, const tidal_control_record *rec) {
+    if (!tidal__ctl_grow(c, (void **)&c->log, &c->cap_log, c->n_log + 1, sizeof *c->log)) return 0;
+    c->log[c->n_log].term = term;
+    c->log[c->n_log].rec = *rec;
+    c->n_log++;
+    return 1;
+}
+
+static int32_t tidal__ctl_member(const tidal_control *c, uint32_t word) {
+    uint32_t i;
+    for (i = 0; i < c->n; i++)
+        if (tidal__node_word(c->members[i]) == word) return (int32_t)i;
+    return -1;
+}
+
+/* Applies one intact file record to the in-memory state. NULL or why it contradicts. */
+static const char *tidal__ctl_replay(tidal_control *c, uint32_t kind, const uint8_t *b, size_t n) {
+    tidal__rd r;
+    tidal_control_record rec;
+    uint64_t index, term;
+    uint32_t vote;
+    tidal__rd_init(&r, b, n);
+    if (kind == TIDAL__CTL_REC_STATE) {
+        term = tidal__rd_u64(&r);
+        vote = tidal__rd_u32(&r);
+        index = tidal__rd_u64(&r);
+        if (r.bad || r.pos != n) return "STATE record of the wrong size";
+        if (term < c->term) return "STATE term goes backwards";
+        if (vote != TIDAL__CTL_NO_VOTE && tidal__ctl_member(c, vote) < 0)
+            return "vote for a non-member";
+        if (term == c->term && c->vote >= 0 && vote != tidal__node_word(c->members[c->vote]))
+            return "second vote in one term";
+        c->term = term;
+        c->vote = vote == TIDAL__CTL_NO_VOTE ? -1 : tidal__ctl_member(c, vote);
+        if (index > c->commit) c->commit = index;
+        return NULL;
+    }
+    index = tidal__rd_u64(&r);
+    if (kind == TIDAL__CTL_REC_CUT) {
+        if (r.bad || r.pos != n) return "CUT record of the wrong size";
+        if (index < 1 || index > c->n_log + 1) return "CUT beyond the log";
+        c->n_log = index - 1;
+        return NULL;
+    }
+    if (kind != TIDAL__CTL_REC_ENTRY) return "unknown record kind";
+    term = tidal__rd_u64(&r);
+    if (r.bad || tidal_control_record_decode(b + 16, n - 16, &rec, NULL, 0) != TIDAL_OK)
+        return "ENTRY record does not decode";
+    if (index != c->n_log + 1) return "ENTRY index is not the next";
+    if (!term || term > c->term || (c->n_log && term < c->log[c->n_log - 1].term))
+        return "ENTRY term out of order";
+    return tidal__ctl_push(c, term, &rec) ? NULL : "out of memory";
+}
+
+/* Replays the records of one intact frame. NULL or what contradicts the log. */
+static const char *tidal__ctl_replay_frame(tidal_control *c, const uint8_t *p, size_t n) {
+    size_t at = 0, len;
+    const char *why;
+    while (at < n) {
+        if (n - at < 2 || (len = p[at + 1]) > n - at - 2) return "record runs past its frame";
+        why = tidal__ctl_replay(c, p[at], p + at + 2, len);
+        if (why) return why;
+        at += 2 + len;
+    }
+    return n ? NULL : "empty frame";
+}
+
+/* Reads the whole file; a torn last frame is cut off and the cut synced. */
+static tidal_result tidal__ctl_load(tidal_control *c, uint64_t size) {
+    const tidal_env *env = c->env;
+    uint8_t hdr[TIDAL__CTL_FRAME_HDR], sum[32], *body = NULL;
+    uint64_t at = TIDAL__CTL_FILE_HDR, n = 0;
+    size_t got, cap = 0;
+    const char *why = NULL;
+    tidal_result r = TIDAL_OK;
+    while (at < size && r == TIDAL_OK && !why) {
+        r = env->file_read(env->user, c->file, at, hdr, sizeof hdr, &got);
+        n = got == sizeof hdr ? tidal__rd_le_at4(hdr) : 0;
+        if (r != TIDAL_OK || !n || n > TIDAL__CTL_FRAME_MAX || n > size - at - sizeof hdr) break;
+        if (n > cap) {
+            tidal__ctl_free(c, body, cap);
+            body = (uint8_t *)tidal__ctl_alloc(c, (size_t)n);
+            cap = body ? (size_t)n : 0;
+            if (!body) r = TIDAL_ERR_NOMEM;
+        }
+        if (r == TIDAL_OK)
+            r = env->file_read(env->user, c->file, at + sizeof hdr, body, (size_t)n, &got);
+        if (r != TIDAL_OK) break;
+        tidal_blake3(body, (size_t)n, sum);
+        if (got < n || memcmp(sum, hdr + 4, 8)) {
+            if (at + sizeof hdr + n < size) why = "fails its checksum and is not the last frame";
+            break;
+        }
+        why = tidal__ctl_replay_frame(c, body, (size_t)n);
+        if (!why) at += sizeof hdr + n;
+    }
+    tidal__ctl_free(c, body, cap);
+    if (r != TIDAL_OK)
+        return tidal__ctl_err(c, r, "control file %s: read at byte %llu", c->file_name,
+                              (unsigned long long)at);
+    if (why)
+        return tidal__ctl_err(c, TIDAL_ERR_CORRUPT, "control file %s: frame at byte %llu: %s",
+                              c->file_name, (unsigned long long)at, why);
+    c->file_end = at;
+    if (at < size) { /* a torn tail: what a crash left of the last write */
+        r = env->file_truncate(env->user, c->file, at);
+        if (r == TIDAL_OK) r = env->file_sync(env->user, c->file);
+        if (r != TIDAL_OK)
+            return tidal__ctl_err(c, r, "control file %s: cutting the torn tail", c->file_name);
+    }
+    if (c->commit > c->n_log) c->commit = c->n_log; /* only a hint; never past the log */
+    c->commit_saved = c->commit;
+    return TIDAL_OK;
+}
+
+/* Opens or creates the control file and reads it. */
+static tidal_result tidal__ctl_file_open(tidal_control *c, tidal_node_ref self) {
+    const tidal_env *env = c->env;
+    uint8_t hdr[TIDAL__CTL_FILE_HDR], *w = hdr;
+    uint64_t size = 0;
+    size_t got = 0;
+    tidal_result r = env->dir_create(env->user, c->dir);
+    if (r == TIDAL_OK)
+        r = env->file_open(env->user, c->file_name,
+                           TIDAL_OPEN_READ | TIDAL_OPEN_WRITE | TIDAL_OPEN_CREATE, &c->file);
+    if (r == TIDAL_OK) r = env->file_size(env->user, c->file, &size);
+    if (r != TIDAL_OK)
+        return tidal__ctl_err(c, r, "control file %s: open (%s)", c->file_name, tidal_strerror(r));
+    w = tidal__wr_le(w, TIDAL__CTL_FILE_MAGIC, 4);
+    w = tidal__wr_le(w, TIDAL_CONTROL_FORMAT_VERSION, 4);
+    w = tidal__wr_le(w, tidal__node_word(self), 4);
+    w = tidal__wr_le(w, 0, 4);
+    TIDAL_ASSERT(w == hdr + sizeof hdr);
+    if (size < TIDAL__CTL_FILE_HDR) { /* new, or its creation was torn: nothing was synced */
+        r = env->file_truncate(env->user, c->file, 0);
+        if (r == TIDAL_OK) r = env->file_write(env->user, c->file, 0, hdr, sizeof hdr);
+        if (r == TIDAL_OK) r = env->file_sync(env->user, c->file);
+        if (r == TIDAL_OK) r = env->dir_sync(env->user, c->dir);
+        if (r != TIDAL_OK)
+            return tidal__ctl_err(c, r, "control file %s: create (%s)", c->file_name,
+                                  tidal_strerror(r));
+        c->file_end = TIDAL__CTL_FILE_HDR;
+        return TIDAL_OK;
+    }
+    {
+        uint8_t have[TIDAL__CTL_FILE_HDR];
+        r = env->file_read(env->user, c->file, 0, have, sizeof have, &got);
+        if (r != TIDAL_OK)
+            return tidal__ctl_err(c, r, "control file %s: read header", c->file_name);
+        if (tidal__rd_le_at4(have) != TIDAL__CTL_FILE_MAGIC)
+            return tidal__ctl_err(c, TIDAL_ERR_CORRUPT, "control file %s: bad magic at byte 0",
+                                  c->file_name);
+        if (tidal__rd_le_at4(have + 4) != TIDAL_CONTROL_FORMAT_VERSION)
+            return tidal__ctl_err(c, TIDAL_ERR_CORRUPT,
+                                  "control file %s: unknown format version %u at byte 4",
+                                  c->file_name, tidal__rd_le_at4(have + 4));
+        if (memcmp(have + 8, hdr + 8, 8))
+            return tidal__ctl_err(c, TIDAL_ERR_CORRUPT,
+                                  "control file %s: written by another node (byte 8)",
+                                  c->file_name);
+    }
+    return tidal__ctl_load(c, size);
+}
+
+/* ---- The protocol ---- */
+
+static uint64_t tidal__ctl_last_term(const tidal_control *c) {
+    return c->n_log ? c->log[c->n_log - 1].term : 0;
+}
+
+static uint64_t tidal__ctl_term_at(const tidal_control *c, uint64_t index) {
+    TIDAL_ASSERT(index <= c->n_log);
+    return index ? c->log[index - 1].term : 0;
+}
+
+static int64_t tidal__ctl_now(const tidal_control *c) {
+    return c->env->clock_mono_ns(c->env->user);
+}
+
+/* A fresh randomized election deadline in [now + t, now + 2t). */
+static void tidal__ctl_reset_timer(tidal_control *c) {
+    uint64_t x = 0;
+    c->env->random_fill(c->env->user, &x, sizeof x);
+    c->deadline_ns = tidal__ctl_now(c) + c->election_ns + (int64_t)(x % (uint64_t)c->election_ns);
+    TIDAL_ASSERT(c->deadline_ns > 0);
+}
+
+/* Queues a message to member i (sent by tidal__ctl_flush after the sync). */
+static int tidal__ctl_send(tidal_control *c, uint32_t i, tidal_control_message *m) {
+    uint64_t cap = c->cap_out;
+    uint8_t *b;
+    size_t len = 0;
+    TIDAL_ASSERT(i < c->n && i != c->me);
+    m->from = c->members[c->me];
+    m->to = c->members[i];
+    m->term = c->term;
+    b = (uint8_t *)tidal__ctl_alloc(c, TIDAL__MSG_HDR + m->payload_len);
+    if (!b) return 0; /* a lost message: the protocol resends */
+    if (tidal_control_message_encode(m, b, TIDAL__MSG_HDR + m->payload_len, &len) != TIDAL_OK ||
+        !tidal__ctl_grow(c, (void **)&c->out, &cap, c->n_out + 1, sizeof *c->out)) {
+        tidal__ctl_free(c, b, TIDAL__MSG_HDR + m->payload_len);
+        return 0;
+    }
+    c->cap_out = (uint32_t)cap;
+    c->out[c->n_out].to = i;
+    c->out[c->n_out].bytes = b;
+    c->out[c->n_out].len = len;
+    c->n_out++;
+    return 1;
+}
+
+/* C1: a higher term makes this member a follower of it, with no vote yet. */
+static int tidal__ctl_adopt_term(tidal_control *c, uint64_t term) {
+    TIDAL_ASSERT(term > c->term);
+    if (c->role != TIDAL__CTL_FOLLOWER) tidal__ctl_reset_timer(c); /* a fresh wait */
+    c->term = term;
+    c->vote = -1;
+    c->role = TIDAL__CTL_FOLLOWER;
+    c->leader = -1;
+    return tidal__ctl_persist_state(c);
+}
+
+/* The leader's APPEND to member i: entries from next[i], at most append_max of them. */
+static void tidal__ctl_send_append(tidal_control *c, uint32_t i) {
+    tidal_control_message m;
+    uint8_t buf[TIDAL__CTL_PAYLOAD_MAX];
+    size_t len = 0;
+    uint64_t k, prev;
+    TIDAL_ASSERT(c->role == TIDAL__CTL_LEADER && c->next[i] >= 1 && c->next[i] <= c->n_log + 1);
+    prev = c->next[i] - 1;
+    memset(&m, 0, sizeof m);
+    m.type = TIDAL_CONTROL_MSG_APPEND;
+    m.log_index = prev;
+    m.log_term = tidal__ctl_term_at(c, prev);
+    for (k = prev + 1; k <= c->n_log && m.entry_count < c->append_max; k++) {
+        uint8_t *w = buf + len;
+        if (len + TIDAL__CTL_ENTRY_MAX > sizeof buf) break;
+        w = tidal__wr_le(w, c->log[k - 1].term, 8);
+        len += 10 + tidal__ctl_record_put(&c->log[k - 1].rec, w + 2);
+        tidal__wr_le(w, (uint64_t)(buf + len - (w + 2)), 2);
+        m.entry_count++;
+    }
+    m.commit_index = c->commit < prev + m.entry_count ? c->commit : prev + m.entry_count;
+    m.payload = len ? buf : NULL;
+    m.payload_len = len;
+    (void)tidal__ctl_send(c, i, &m);
+}
+
+static void tidal__ctl_broadcast(tidal_control *c) {
+    uint32_t i;
+    for (i = 0; i < c->n; i++)
+        if (i != c->me) tidal__ctl_send_append(c, i);
+    c->beat_ns = tidal__ctl_now(c) + c->heartbeat_ns;
+}
+
+/* C5: the highest index of the leader's own term that a majority holds commits. */
+static void tidal__ctl_advance_commit(tidal_control *c) {
+    uint64_t n;
+    uint32_t i, count;
+    TIDAL_ASSERT(c->role == TIDAL__CTL_LEADER);
+    for (n = c->n_log; n > c->commit && c->log[n - 1].term == c->term; n--) {
+        for (count = 0, i = 0; i < c->n; i++) count += c->match[i] >= n;
+        if (count * 2 > c->n) {
+            c->commit = n;
+            break;
+        }
+    }
+}
+
+/* C3: a majority voted; lead the term, starting with a NOOP of it. */
+static int tidal__ctl_become_leader(tidal_control *c) {
+    tidal_control_record noop;
+    uint32_t i;
+    TIDAL_ASSERT(c->role == TIDAL__CTL_CANDIDATE && c->vote == (int32_t)c->me);
+    memset(&noop, 0, sizeof noop);
+    noop.kind = TIDAL_CONTROL_NOOP;
+    if (!tidal__ctl_push(c, c->term, &noop) || !tidal__ctl_persist_entry(c, c->n_log)) return 0;
+    c->role = TIDAL__CTL_LEADER;
+    c->leader = (int32_t)c->me;
+    for (i = 0; i < c->n; i++) {
+        c->next[i] = c->n_log;  /* the NOOP goes to everyone with the next APPEND */
+        c->match[i] = 0;
+    }
+    c->match[c->me] = c->n_log;
+    tidal__ctl_advance_commit(c); /* a group of one commits at once */
+    tidal__ctl_broadcast(c);
+    return 1;
+}
+
+static int tidal__ctl_count_votes(const tidal_control *c) {
+    uint32_t i, n = 0;
+    for (i = 0; i < c->n; i++) n += (c->votes >> i) & 1u;
+    return n * 2 > c->n;
+}
+
+/* Runs for term + 1 (C2: votes for itself, persisted before any request leaves). */
+static int tidal__ctl_run(tidal_control *c) {
+    tidal_control_message m;
+    uint32_t i;
+    c->term++;
+    c->vote = (int32_t)c->me;
+    c->role = TIDAL__CTL_CANDIDATE;
+    c->leader = -1;
+    c->votes = 1u << c->me;
+    c->elections++;
+    tidal__ctl_reset_timer(c);
+    if (!tidal__ctl_persist_state(c)) return 0;
+    memset(&m, 0, sizeof m);
+    m.type = TIDAL_CONTROL_MSG_VOTE_REQ;
+    m.log_index = c->n_log;
+    m.log_term = tidal__ctl_last_term(c);
+    for (i = 0; i < c->n; i++)
+        if (i != c->me) (void)tidal__ctl_send(c, i, &m);
+    return tidal__ctl_count_votes(c) ? tidal__ctl_become_leader(c) : 1;
+}
+
+static int tidal__ctl_on_vote_req(tidal_control *c, int32_t from, const tidal_control_message *m) {
+    tidal_control_message a;
+    uint64_t lt = tidal__ctl_last_term(c);
+    int up_to_date = m->log_term > lt || (m->log_term == lt && m->log_index >= c->n_log);
+    memset(&a, 0, sizeof a);
+    a.type = TIDAL_CONTROL_MSG_VOTE;
+    if (m->term == c->term && (c->vote < 0 || c->vote == from) && up_to_date) {
+        TIDAL_ASSERT(c->role == TIDAL__CTL_FOLLOWER);
+        if (c->vote < 0) {
+            c->vote = from;
+            if (!tidal__ctl_persist_state(c)) return 0;
+        }
+        tidal__ctl_reset_timer(c);
+        a.granted = 1;
+    }
+    (void)tidal__ctl_send(c, (uint32_t)from, &a);
+    return 1;
+}
+
+static int tidal__ctl_on_vote(tidal_control *c, int32_t from, const tidal_control_message *m) {
+    if (c->role != TIDAL__CTL_CANDIDATE || m->term != c->term || !m->granted) return 1;
+    c->votes |= 1u << from;
+    return tidal__ctl_count_votes(c) ? tidal__ctl_become_leader(c) : 1;
+}
+
+/* C4: a follower takes the leader's entries after a matching (log_index, log_term). */
+static int tidal__ctl_on_append(tidal_control *c, int32_t from, const tidal_control_message *m) {
+    tidal_control_message a;
+    tidal__rd r;
+    uint64_t idx = m->log_index, t, last;
+    uint32_t k, n;
+    memset(&a, 0, sizeof a);
+    a.type = TIDAL_CONTROL_MSG_APPEND_ACK;
+    if (m->term < c->term) { /* a deposed leader: tell it the term (C1) */
+        a.log_index = c->n_log;
+        (void)tidal__ctl_send(c, (uint32_t)from, &a);
+        return 1;
+    }
+    TIDAL_ASSERT(m->term == c->term && c->role != TIDAL__CTL_LEADER);
+    c->role = TIDAL__CTL_FOLLOWER;
+    c->leader = from;
+    tidal__ctl_reset_timer(c);
+    if (idx > c->n_log || tidal__ctl_term_at(c, idx) != m->log_term) {
+        /* The hint: the last index this log could share with the leader's. */
+        if (idx > c->n_log) a.log_index = c->n_log;
+        else {
+            t = tidal__ctl_term_at(c, idx);
+            while (idx > c->commit && tidal__ctl_term_at(c, idx) == t) idx--;
+            a.log_index = idx;
+        }
+        (void)tidal__ctl_send(c, (uint32_t)from, &a);
+        return 1;
+    }
+    tidal__rd_init(&r, m->payload, m->payload_len);
+    for (k = 0; k < m->entry_count; k++) {
+        tidal_control_record rec;
+        t = tidal__rd_u64(&r);
+        n = (uint32_t)tidal__rd_le(&r, 2);
+        TIDAL_ASSERT(!r.bad); /* decode checked every entry */
+        (void)tidal_control_record_decode(tidal__rd_bytes(&r, n), n, &rec, NULL, 0);
+        idx++;
+        if (idx <= c->n_log && c->log[idx - 1].term == t) continue; /* already held */
+        if (idx <= c->n_log) { /* a conflict: drop this entry and everything after it */
+            TIDAL_ASSERT(idx > c->commit); /* a committed entry never conflicts (C5) */
+            c->n_log = idx - 1;
+            if (c->polled > c->n_log) c->polled = c->n_log;
+            if (!tidal__ctl_persist_cut(c, idx)) return 0;
+        }
+        if (!tidal__ctl_push(c, t, &rec) || !tidal__ctl_persist_entry(c, idx)) return 0;
+    }
+    last = m->log_index + m->entry_count;
+    if (m->commit_index > c->commit && last > c->commit) /* never back: a late APPEND */
+        c->commit = m->commit_index < last ? m->commit_index : last;
+    TIDAL_ASSERT(c->commit <= c->n_log);
+    a.granted = 1;
+    a.log_index = last;
+    (void)tidal__ctl_send(c, (uint32_t)from, &a);
+    return 1;
+}
+
+static void tidal__ctl_on_ack(tidal_control *c, int32_t from, const tidal_control_message *m) {
+    uint32_t i = (uint32_t)from;
+    if (c->role != TIDAL__CTL_LEADER || m->term != c->term) return; /* stale (C1) */
+    if (m->granted) {
+        if (m->log_index > c->n_log) return; /* cannot be: this term's log only grows */
+        if (m->log_index > c->match[i]) c->match[i] = m->log_index;
+        if (m->log_index + 1 > c->next[i]) c->next[i] = m->log_index + 1;
+        tidal__ctl_advance_commit(c);
+        if (c->next[i] <= c->n_log) tidal__ctl_send_append(c, i); /* more to send */
+        return;
+    }
+    /* Refused: step back (never below what it is known to hold), and retry at once. */
+    if (c->next[i] > c->match[i] + 1) {
+        uint64_t to = m->log_index + 1 < c->next[i] ? m->log_index + 1 : c->next[i] - 1;
+        c->next[i] = to > c->match[i] ? to : c->match[i] + 1;
+        tidal__ctl_send_append(c, i);
+    }
+}
+
+/* ---- Public entry points ---- */
+
+static tidal_result tidal__ctl_config_check(const tidal_control_config *cfg, char *msg,
+                                            size_t cap) {
+    uint32_t i, j, self = 0;
+    const char *why = NULL;
+    const tidal_env *env = cfg->env;
+    if (!cfg->path || !cfg->path[0] || strlen(cfg->path) > TIDAL_PATH_MAX)
+        why = "path: 1..TIDAL_PATH_MAX bytes";
+    else if (!cfg->members || cfg->member_count < 1 || cfg->member_count > TIDAL_REPLICAS_MAX)
+        why = "members: 1..TIDAL_REPLICAS_MAX";
+    else if (cfg->election_timeout_ns < 0 || cfg->heartbeat_ns < 0) why = "negative timeout";
+    else if (env && (env->version < 1 || !env->clock_mono_ns || !env->random_fill ||
+                     !env->file_open || !env->file_write || !env->file_sync ||
+                     !env->message_send))
+        why = "env: a method is missing";
+    for (i = 0; !why && i < cfg->member_count; i++) {
+        for (j = 0; j < i; j++)
+            if (tidal__node_word(cfg->members[j]) == tidal__node_word(cfg->members[i]))
+                why = "members: a duplicate";
+        self += tidal__node_word(cfg->members[i]) == tidal__node_word(cfg->self);
+    }
+    if (!why && self != 1) why = "members: self is not in the list";
+    if (!why) return TIDAL_OK;
+    tidal__ctl_why(msg, cap, "control config: %s", why);
+    return TIDAL_ERR_INVALID;
+}
+
+TIDAL_API tidal_result tidal_control_open(const tidal_control_config *cfg, tidal_control **out,
+                                          char *msg, size_t msg_cap) {
+    tidal_allocator a;
+    tidal_control *c;
+    tidal_result r;
+    if (!cfg || !out) return TIDAL_ERR_INVALID;
+    *out = NULL;
+    if ((r = tidal__ctl_config_check(cfg, msg, msg_cap)) != TIDAL_OK) return r;
+    if (cfg->allocator) a = *cfg->allocator;
+    else {
+        a.user = NULL;
+        a.alloc = tidal__default_alloc;
+        a.realloc = tidal__default_realloc;
+        a.free = tidal__default_free;
+    }
+    c = (tidal_control *)a.alloc(a.user, sizeof *c);
+    if (!c) return TIDAL_ERR_NOMEM;
+    memset(c, 0, sizeof *c);
+    c->alloc = a;
+    c->env = cfg->env ? cfg->env : tidal_env_posix();
+    c->n = cfg->member_count;
+    memcpy(c->members, cfg->members, c->n * sizeof *c->members);
+    c->me = (uint32_t)tidal__ctl_member(c, tidal__node_word(cfg->self));
+    c->election_ns = cfg->election_timeout_ns ? cfg->election_timeout_ns : 300 * 1000 * 1000;
+    c->heartbeat_ns = cfg->heartbeat_ns ? cfg->heartbeat_ns : c->election_ns / 5;
+    c->append_max = cfg->append_entries_max ? cfg->append_entries_max : 64;
+    c->vote = -1;
+    c->leader = -1;
+    snprintf(c->dir, sizeof c->dir, "%s", cfg->path);
+    snprintf(c->file_name, sizeof c->file_name, "%s/control-%04x-%04x.log", cfg->path,
+             cfg->self.region, cfg->self.shard);
+    r = tidal__ctl_file_open(c, cfg->self);
+    if (r != TIDAL_OK) {
+        tidal__ctl_why(msg, msg_cap, "%s", c->errmsg);
+        tidal_control_close(c);
+        return r;
+    }
+    TIDAL_ASSERT(c->me < c->n && c->commit <= c->n_log);
+    *out = c;
+    return TIDAL_OK;
+}
+
+TIDAL_API void tidal_control_close(tidal_control *c) {
+    if (!c) return;
+    if (c->file) c->env->file_close(c->env->user, c->file);
+    tidal__ctl_drop_out(c);
+    tidal__ctl_free(c, c->out, (size_t)c->cap_out * sizeof *c->out);
+    tidal__ctl_free(c, c->pend, c->cap_pend);
+    tidal__ctl_free(c, c->log, (size_t)c->cap_log * sizeof *c->log);
+    c->alloc.free(c->alloc.user, c, sizeof *c);
+}
+
+TIDAL_API tidal_result tidal_control_tick(tidal_control *c) {
+    int64_t now;
+    int ok = 1;
+    if (!c) return TIDAL_ERR_INVALID;
+    if (c->failed) return tidal__ctl_err(c, TIDAL_ERR_FATAL, "control: failed earlier; reopen");
+    now = tidal__ctl_now(c);
+    if (c->role == TIDAL__CTL_LEADER) {
+        if (now >= c->beat_ns) tidal__ctl_broadcast(c);
+    } else if (!c->deadline_ns) {
+        tidal__ctl_reset_timer(c);
+    } else if (now >= c->deadline_ns) {
+        ok = tidal__ctl_run(c);
+    }
+    return ok ? tidal__ctl_flush(c) : tidal__ctl_nomem(c);
+}
+
+TIDAL_API tidal_result tidal_control_receive(tidal_control *c, tidal_node_ref from,
+                                             const void *bytes, size_t len) {
+    tidal_control_message m;
+    char why[160];
+    int32_t i;
+    int ok = 1;
+    if (!c || !bytes) return TIDAL_ERR_INVALID;
+    if (c->failed) return tidal__ctl_err(c, TIDAL_ERR_FATAL, "control: failed earlier; reopen");
+    c->msgs_received++;
+    if (tidal_control_message_decode(bytes, len, &m, why, sizeof why) != TIDAL_OK) {
+        c->msgs_corrupt++;
+        return tidal__ctl_err(c, TIDAL_ERR_CORRUPT, "%s", why);
+    }
+    i = tidal__ctl_member(c, tidal__node_word(m.from));
+    if (i < 0 || (uint32_t)i == c->me || tidal__node_word(m.from) != tidal__node_word(from) ||
+        tidal__node_word(m.to) != tidal__node_word(c->members[c->me])) {
+        c->msgs_corrupt++;
+        return tidal__ctl_err(c, TIDAL_ERR_CORRUPT, "control message: from %u/%u (delivered from "
+                              "%u/%u) to %u/%u: not a member's message to this node", m.from.region,
+                              m.from.shard, from.region, from.shard, m.to.region, m.to.shard);
+    }
+    if (m.term > c->term) ok = tidal__ctl_adopt_term(c, m.term);
+    if (ok && m.type == TIDAL_CONTROL_MSG_VOTE_REQ) ok = tidal__ctl_on_vote_req(c, i, &m);
+    else if (ok && m.type == TIDAL_CONTROL_MSG_VOTE) ok = tidal__ctl_on_vote(c, i, &m);
+    else if (ok && m.type == TIDAL_CONTROL_MSG_APPEND) ok = tidal__ctl_on_append(c, i, &m);
+    else if (ok) tidal__ctl_on_ack(c, i, &m);
+    return ok ? tidal__ctl_flush(c) : tidal__ctl_nomem(c);
+}
+
+TIDAL_API tidal_result tidal_control_propose(tidal_control *c, const tidal_control_record *rec,
+                                             uint64_t *index, uint64_t *term) {
+    char why[160];
+    uint8_t tmp[TIDAL_CONTROL_RECORD_BYTES_MAX];
+    size_t len;
+    if (!c || !rec) return TIDAL_ERR_INVALID;
+    if (c->failed) return tidal__ctl_err(c, TIDAL_ERR_FATAL, "control: failed earlier; reopen");
+    if (tidal_control_record_encode(rec, tmp, sizeof tmp, &len, why, sizeof why) != TIDAL_OK ||
+        rec->kind == TIDAL_CONTROL_NOOP)
+        return tidal__ctl_err(c, TIDAL_ERR_INVALID, "propose: %s",
+                              rec->kind == TIDAL_CONTROL_NOOP ? "a NOOP" : why);
+    if (c->role != TIDAL__CTL_LEADER) {
+        if (c->leader >= 0)
+            return tidal__ctl_err(c, TIDAL_ERR_READ_ONLY,
+                                  "propose: not the leader; the leader of term %llu is %u/%u",
+                                  (unsigned long long)c->term, c->members[c->leader].region,
+                                  c->members[c->leader].shard);
+        return tidal__ctl_err(c, TIDAL_ERR_READ_ONLY,
+                              "propose: not the leader; none known in term %llu",
+                              (unsigned long long)c->term);
+    }
+    if (!tidal__ctl_push(c, c->term, rec))
+        return tidal__ctl_err(c, TIDAL_ERR_NOMEM, "propose: log");
+    if (!tidal__ctl_persist_entry(c, c->n_log)) return tidal__ctl_nomem(c);
+    c->match[c->me] = c->n_log;
+    tidal__ctl_advance_commit(c); /* a group of one */
+    tidal__ctl_broadcast(c);
+    if (index) *index = c->n_log;
+    if (term) *term = c->term;
+    return tidal__ctl_flush(c);
+}
+
+TIDAL_API tidal_result tidal_control_proposal_status(const tidal_control *c, uint64_t index,
+                                                     uint64_t term) {
+    uint64_t k;
+    if (!c || !index) return TIDAL_ERR_INVALID;
+    if (c->failed) return TIDAL_ERR_FATAL;
+    /* Terms never decrease along a log, so a committed entry of a later term at or before
+       index means no log that holds the committed prefix can hold (index, term). */
+    k = index < c->commit ? index : c->commit;
+    if (k && (c->log[k - 1].term > term || (k == index && c->log[k - 1].term != term)))
+        return TIDAL_ERR_NOT_FOUND;
+    if (index > c->commit) return TIDAL_PENDING;
+    TIDAL_ASSERT(index <= c->n_log && c->log[index - 1].term == term);
+    return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_control_poll(tidal_control *c, uint64_t *index,
+                                          tidal_control_record *rec) {
+    if (!c || !index || !rec) return TIDAL_ERR_INVALID;
+    TIDAL_ASSERT(c->polled <= c->commit && c->commit <= c->n_log);
+    while (c->polled < c->commit) {
+        const tidal__ctl_entry *e = &c->log[c->polled++];
+        if (e->rec.kind == TIDAL_CONTROL_NOOP) continue;
+        *index = c->polled;
+        *rec = e->rec;
+        return TIDAL_OK;
+    }
+    return TIDAL_ERR_NOT_FOUND;
+}
+
+TIDAL_API tidal_result tidal_control_entry(const tidal_control *c, uint64_t index,
+                                           uint64_t *term, tidal_control_record *rec) {
+    if (!c) return TIDAL_ERR_INVALID;
+    if (!index || index > c->n_log) return TIDAL_ERR_NOT_FOUND;
+    if (term) *term = c->log[index - 1].term;
+    if (rec) *rec = c->log[index - 1].rec;
+    return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_control_status_get(const tidal_control *c,
+                                                tidal_control_status *out) {
+    if (!c || !out) return TIDAL_ERR_INVALID;
+    memset(out, 0, sizeof *out);
+    out->role = c->role == TIDAL__CTL_LEADER ? TIDAL_ROLE_LEADER : TIDAL_ROLE_FOLLOWER;
+    out->candidate = c->role == TIDAL__CTL_CANDIDATE;
+    out->term = c->term;
+    out->has_leader = c->leader >= 0;
+    if (c->leader >= 0) out->leader = c->members[c->leader];
+    out->last_index = c->n_log;
+    out->last_term = tidal__ctl_last_term(c);
+    out->commit_index = c->commit;
+    out->polled_index = c->polled;
+    out->elections = c->elections;
+    out->msgs_sent = c->msgs_sent;
+    out->msgs_received = c->msgs_received;
+    out->msgs_corrupt = c->msgs_corrupt;
+    out->syncs = c->syncs;
+    out->failed = c->failed;
+    return TIDAL_OK;
+}
+
+TIDAL_API const char *tidal_control_errmsg(const tidal_control *c) {
+    return c ? c->errmsg : "invalid handle";
 }
 
 #endif /* TIDAL_IMPLEMENTATION_ONCE */
