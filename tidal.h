@@ -12816,6 +12816,39 @@ static int tidal__ctl_on_append(tidal_control *c, int32_t from, const tidal_cont
     return 1;
 }
 
+/* An APPEND that contradicts what this member knows (C5: every leader's log holds every
+   committed entry; C1: one leader per term) cannot come from an honest leader: a forged or
+   corrupted message with a valid checksum. Refused before anything changes (1, why set)
+   rather than asserted on. */
+static int tidal__ctl_append_check(const tidal_control *c, const tidal_control_message *m,
+                                   char *why, size_t cap) {
+    tidal__rd r;
+    uint64_t idx = m->log_index, t;
+    uint32_t k, n;
+    if (m->type != TIDAL_CONTROL_MSG_APPEND || m->term < c->term) return 0;
+    if (m->term == c->term && c->role == TIDAL__CTL_LEADER) {
+        snprintf(why, cap, "control APPEND: from %u/%u for term %llu, which this member leads",
+                 m->from.region, m->from.shard, (unsigned long long)m->term);
+        return 1;
+    }
+    if (idx > c->n_log || tidal__ctl_term_at(c, idx) != m->log_term) return 0; /* refused */
+    tidal__rd_init(&r, m->payload, m->payload_len);
+    for (k = 0; k < m->entry_count; k++) {
+        t = tidal__rd_u64(&r);
+        n = (uint32_t)tidal__rd_le(&r, 2);
+        (void)tidal__rd_bytes(&r, n);
+        TIDAL_ASSERT(!r.bad); /* decode checked every entry */
+        idx++;
+        if (idx <= c->commit && idx <= c->n_log && c->log[idx - 1].term != t) {
+            snprintf(why, cap, "control APPEND: entry %u (index %llu, term %llu) conflicts "
+                     "with the committed entry of term %llu", k, (unsigned long long)idx,
+                     (unsigned long long)t, (unsigned long long)c->log[idx - 1].term);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void tidal__ctl_on_ack(tidal_control *c, int32_t from, const tidal_control_message *m) {
     uint32_t i = (uint32_t)from;
     if (c->role != TIDAL__CTL_LEADER || m->term != c->term) return; /* stale (C1) */
@@ -12951,6 +12984,10 @@ TIDAL_API tidal_result tidal_control_receive(tidal_control *c, tidal_node_ref fr
         return tidal__ctl_err(c, TIDAL_ERR_CORRUPT, "control message: from %u/%u (delivered from "
                               "%u/%u) to %u/%u: not a member's message to this node", m.from.region,
                               m.from.shard, from.region, from.shard, m.to.region, m.to.shard);
+    }
+    if (tidal__ctl_append_check(c, &m, why, sizeof why)) {
+        c->msgs_corrupt++; /* a message no honest member sends: nothing changes */
+        return tidal__ctl_err(c, TIDAL_ERR_CORRUPT, "%s", why);
     }
     if (m.term > c->term) ok = tidal__ctl_adopt_term(c, m.term);
     if (ok && m.type == TIDAL_CONTROL_MSG_VOTE_REQ) ok = tidal__ctl_on_vote_req(c, i, &m);
