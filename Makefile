@@ -13,7 +13,7 @@ HDR = tidal.h
 TESTS = test_core test_first_time test_blake3 test_parse test_sim_disk test_sim_net test_durability test_replication test_multiregion test_migration test_uat
 TESTS += test_first_lock test_first_errors test_first_forget test_snapshot test_first_schema
 EXAMPLES = quickstart durable demo
-FUZZERS = fuzz_query fuzz_wal fuzz_snapshot fuzz_message fuzz_merge fuzz_export
+FUZZERS = fuzz_query fuzz_wal fuzz_snapshot fuzz_message fuzz_merge fuzz_export fuzz_event fuzz_config
 
 .PHONY: all test demo bench fuzz fuzz-ci sanitize matrix props clean explore fuzz-speed
 
@@ -132,3 +132,5 @@ corpus: | $(B)
 	$(B)/gen_export_corpus
 	$(CC) $(STRICT) $(SAN) -o $(B)/gen_message_corpus fuzz/gen_message_corpus.c -lm
 	$(B)/gen_message_corpus
+	$(CC) $(STRICT) $(SAN) -o $(B)/gen_event_corpus fuzz/gen_event_corpus.c -lm
+	$(B)/gen_event_corpus
