@@ -311,7 +311,8 @@ static int fc_config_bad(const tidal_config *c) {
             if (c->replicas[j].region == c->replicas[i].region &&
                 c->replicas[j].shard == c->replicas[i].shard)
                 return 1;
-        if (c->replicas[i].region == c->node.region && c->replicas[i].shard == c->node.shard) self = 1;
+        if (c->replicas[i].region == c->node.region && c->replicas[i].shard == c->node.shard)
+            self = 1;
     }
     if (c->replica_count && !self) return 1;
     if (c->retrieve_limit_max > TIDAL_LIMIT_MAX || c->session_events_max > TIDAL_SESSION_EVENTS_MAX)
@@ -431,7 +432,9 @@ static void fc_config(fc_in *in, fc_build *b, fc_envs *v, tidal_config *cfg) {
     case 2: v->bad.clock_wall_ns = NULL, cfg->env = &v->bad; break;
     case 3: v->bad.random_fill = NULL, cfg->env = &v->bad; break;
     case 4: v->bad.dir_lock = NULL, cfg->env = &v->bad; break;
-    case 5: v->bad.version = 1, v->bad.dir_lock = NULL, v->bad.dir_unlock = NULL, cfg->env = &v->bad; break;
+    case 5: /* version 1: no lock methods, and none needed */
+        v->bad.version = 1, v->bad.dir_lock = NULL, v->bad.dir_unlock = NULL, cfg->env = &v->bad;
+        break;
     default: break;
     }
     /* Path: none (ephemeral), "db", "", or one byte too long. */
@@ -439,7 +442,8 @@ static void fc_config(fc_in *in, fc_build *b, fc_envs *v, tidal_config *cfg) {
     case 0: case 1: case 2: cfg->path = NULL; break;
     case 3: b->path[0] = 0, cfg->path = b->path; break;
     case 4:
-        memset(b->path, 'p', TIDAL_PATH_MAX + 1), b->path[TIDAL_PATH_MAX + 1] = 0, cfg->path = b->path;
+        memset(b->path, 'p', TIDAL_PATH_MAX + 1), b->path[TIDAL_PATH_MAX + 1] = 0;
+        cfg->path = b->path;
         break;
     default: snprintf(b->path, sizeof b->path, "db"), cfg->path = b->path; break;
     }
@@ -660,7 +664,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         db = NULL;
         msg[0] = 0;
         r = tidal_db_open_msg(&cfg, &db, msg, sizeof msg);
-        fc_require(r == (fc_config_bad(&cfg) ? TIDAL_ERR_INVALID : TIDAL_ERR_SCHEMA) && !db && msg[0],
+        fc_require(r == (fc_config_bad(&cfg) ? TIDAL_ERR_INVALID : TIDAL_ERR_SCHEMA) && !db &&
+                       msg[0],
                    "adopting a schema where none is stored is refused, saying why");
     } else {
         db = fc_open(&cfg, "first open");
