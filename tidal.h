@@ -11886,7 +11886,10 @@ TIDAL_API tidal_result tidal_event_import(tidal_db *db, const void *event, size_
     if (!why && TIDAL__EV_NOT_CLIENT(ev.kind))
         why = "install, drop and schema events are not imported (tidal_tenant_install, "
               "tidal_db_schema_append)";
-    if (why) return tidal__err(db, TIDAL_ERR_CORRUPT, "event import: %s", why);
+    if (why) /* what, and where: the byte the decoder stopped at (the end, once whole) */
+        return tidal__err(db, TIDAL_ERR_CORRUPT, "event import: byte %llu of %llu (kind %u): %s",
+                          (unsigned long long)r.pos, (unsigned long long)len,
+                          (unsigned)((const uint8_t *)event)[0], why);
     tidal__hlc_recv(db, ev.hlc);
     db->importing = 1;
     r2 = tidal__write(db, &ev, receipt);

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_alloc.h"
+
 #define FZ_NOW (INT64_C(1790000000) * TIDAL_NS_PER_S)
 
 typedef struct fz_env {

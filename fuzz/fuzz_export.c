@@ -83,6 +83,12 @@
      make build/replay_fuzz_export && build/replay_fuzz_export fuzz/corpus/export   (any cc;
         make test does this)
    Corpus: fuzz/gen_export_corpus.c writes fuzz/corpus/export (make corpus). */
+/* Install chunks of 16 KiB instead of 256 KiB, and the bulk ops' caps cut by the same 16:
+   every chunking branch (several chunks, an index or a session row larger than one chunk)
+   is reached by states 16 times smaller, which is most of what keeps an input short. */
+#ifndef TIDAL_INSTALL_CHUNK_BYTES
+#define TIDAL_INSTALL_CHUNK_BYTES (16u << 10)
+#endif
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
 #include "fuzz_common.h"
@@ -95,9 +101,9 @@
 
 #define FE_TRACKED 5          /* tenants whose digests are compared */
 #define FE_SESSIONS_MAX 16    /* sessions the builder knows per input */
-#define FE_BULK_ITEMS_MAX 4096 /* items written by bulk ops per input (~4 MB of state) */
-#define FE_BULK_NOTES_MAX 256 /* notes written by bulk ops per input */
-#define FE_BULK_IDEM_MAX 16384 /* keyed writes by bulk ops per input (a 393 KB index) */
+#define FE_BULK_ITEMS_MAX 256 /* items written by bulk ops per input (~256 KB of state) */
+#define FE_BULK_NOTES_MAX 32  /* notes written by bulk ops per input */
+#define FE_BULK_IDEM_MAX 1024 /* keyed writes by bulk ops per input (a 25 KB index) */
 #define FE_OPS_MAX 512        /* build ops per input */
 #define FE_MUT_BYTES 5        /* one mutation: kind, position u24, value */
 #define FE_MIN_NS (60 * TIDAL_NS_PER_S)
@@ -615,12 +621,12 @@ static void fe_op_idem(fe_src *x, uint32_t tenant, fe_in *in) {
     (void)tidal_signal_write(x->db, &s, NULL);
 }
 
-/* 16 * (1 + a % 64) signals to items 10000 + b * 65536 + i: b bits 0-1 type (3: like),
+/* 4 * (1 + a % 64) signals to items 10000 + b * 65536 + i: b bits 0-1 type (3: like),
    bit 2 cohort tags, bit 3 one user (100 + (b >> 4) % 4) signals them all (a large seen
    set), bit 4 times spread over 30 days. Within FE_BULK_ITEMS_MAX per input. */
 static void fe_op_bulk_items(fe_src *x, uint32_t tenant, fe_in *in) {
     uint8_t a = fe_u8(in), b = fe_u8(in);
-    uint32_t n = 16u * (1 + a % 64u), i;
+    uint32_t n = 4u * (1 + a % 64u), i;
     tidal_signal s;
     if (n > FE_BULK_ITEMS_MAX - x->bulk_items) n = FE_BULK_ITEMS_MAX - x->bulk_items;
     x->bulk_items += n;
@@ -637,12 +643,12 @@ static void fe_op_bulk_items(fe_src *x, uint32_t tenant, fe_in *in) {
     }
 }
 
-/* A new session (tenant's user 103) with 1 + a % 128 notes of TIDAL_NOTE_MAX bytes (b odd)
+/* A new session (tenant's user 103) with 1 + a % 32 notes of TIDAL_NOTE_MAX bytes (b odd)
    or 100 bytes. Within FE_BULK_NOTES_MAX per input. */
 static void fe_op_bulk_notes(fe_src *x, uint32_t tenant, fe_in *in) {
     static char big[TIDAL_NOTE_MAX + 1];
     uint8_t a = fe_u8(in), b = fe_u8(in);
-    uint32_t n = 1 + a % 128u, i;
+    uint32_t n = 1 + a % 32u, i;
     tidal_id id = 0;
     if (n > FE_BULK_NOTES_MAX - x->bulk_notes) n = FE_BULK_NOTES_MAX - x->bulk_notes;
     if (!n || tidal_session_start(x->db, tenant, 103, 0, &id) != TIDAL_OK) return;
@@ -653,11 +659,11 @@ static void fe_op_bulk_notes(fe_src *x, uint32_t tenant, fe_in *in) {
     for (i = 0; i < n; i++) (void)tidal_session_note(x->db, tenant, id, 0, big, NULL);
 }
 
-/* 64 * (1 + a % 64) keyed signals (key "bulk" + b % 26, seqs counting on over the input):
+/* 4 * (1 + a % 64) keyed signals (key "bulk" + b % 26, seqs counting on over the input):
    the applied-event index grows by one entry each. Within FE_BULK_IDEM_MAX per input. */
 static void fe_op_bulk_idem(fe_src *x, uint32_t tenant, fe_in *in) {
     uint8_t a = fe_u8(in), b = fe_u8(in);
-    uint32_t n = 64u * (1 + a % 64u), i;
+    uint32_t n = 4u * (1 + a % 64u), i;
     char key[8] = {'b', 'u', 'l', 'k', 0, 0, 0, 0};
     tidal_signal s;
     key[4] = (char)('a' + b % 26);

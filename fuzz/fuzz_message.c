@@ -43,6 +43,7 @@
 #include "../tidal.h"
 #define TIDAL_SIM_IMPLEMENTATION
 #include "../tidal_sim.h"
+#include "fuzz_alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,7 @@ static void fm_config(tidal_config *cfg, tidal_sim_env *env, uint32_t self) {
     sigs[2].permanent = 1;
     memset(cfg, 0, sizeof *cfg);
     cfg->env = &env->env;
+    cfg->allocator = &fz_allocator; /* keeps the 800 KB directory-listing arrays warm */
     cfg->path = "db";
     cfg->node = fm_refs[self];
     cfg->replicas = fm_refs;

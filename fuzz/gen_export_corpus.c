@@ -10,11 +10,13 @@
 
    It also writes reproducers of the tidal.h bugs fuzz_export found (fixed since; see its
    header), named regress_*, self-checked like the others:
-     regress_install_session_row_over_chunk_limit   one session of 90 notes of 4 KiB
-        (~370 KB): a single install chunk above TIDAL_INSTALL_CHUNK_BYTES + 65536;
-     regress_install_index_over_chunk_limit          14,080 keyed writes in another tenant
-        in the last day: the first chunk carried the whole index (~340 KB); the index
+     regress_install_session_row_over_chunk_limit   one session of 24 notes of 4 KiB
+        (~98 KB): a single install chunk above TIDAL_INSTALL_CHUNK_BYTES + 65536;
+     regress_install_index_over_chunk_limit          880 keyed writes in another tenant
+        in the last day: the first chunk carried the whole index (~21 KB); the index
         is now cut in parts of at most TIDAL_INSTALL_CHUNK_BYTES;
+   (fuzz_export builds with 16 KiB install chunks, so these states are 16 times smaller than
+   the ones that found the bugs with the default 256 KiB: the same shapes, chunk for chunk.)
      regress_drop_under_the_install_migration        install(300) then drop(300): was OK,
         but the tenant stayed (now TIDAL_ERR_STALE_CONFIG);
      regress_reinstall_under_the_drop_migration      drop(301) then install(301): was OK,
@@ -91,22 +93,22 @@ static void ge_mixed(ge_buf *g) {
     ge_op(g, FE_OP_TICK, 0, 20, 0, 0);            /* the 10 min sessions expire */
 }
 
-/* Enough for a few install chunks (~3,000 items: likes with cohort tags over 30 days,
-   views by one user, who thus saw 1,024 items, buys), and a few other rows. */
+/* Enough for a few install chunks (fuzz_export's are 16 KiB: ~200 items: likes with cohort
+   tags over 30 days, views by one user, who thus saw 64 items, buys), and a few other rows. */
 static void ge_big(ge_buf *g) {
-    ge_op(g, FE_OP_BULK_ITEMS, 0, 47, 3 | 4 | 16, 0); /* 768 likes, cohorts, 30 days */
-    ge_op(g, FE_OP_BULK_ITEMS, 0, 63, 8 | 1 << 4, 0); /* 1,024 views by user 101 */
-    ge_op(g, FE_OP_BULK_ITEMS, 0, 63, 2, 0);           /* 1,024 buys */
-    ge_op(g, FE_OP_BULK_ITEMS, 1, 15, 0, 0);           /* 256 in the other tenant */
+    ge_op(g, FE_OP_BULK_ITEMS, 0, 15, 3 | 4 | 16, 0); /* 64 likes, cohorts, 30 days */
+    ge_op(g, FE_OP_BULK_ITEMS, 0, 15, 8 | 1 << 4, 0); /* 64 views by user 101 */
+    ge_op(g, FE_OP_BULK_ITEMS, 0, 15, 2, 0);           /* 64 buys */
+    ge_op(g, FE_OP_BULK_ITEMS, 1, 15, 0, 0);           /* 64 in the other tenant */
     ge_op(g, FE_OP_BULK_NOTES, 0, 9, 1, 0);            /* 10 notes of 4 KiB */
-    ge_op(g, FE_OP_BULK_IDEM, 1, 15, 0, 0);            /* 1,024 keyed writes */
+    ge_op(g, FE_OP_BULK_IDEM, 1, 15, 0, 0);            /* 64 keyed writes */
     ge_mixed(g);
 }
 
-/* Just over one install chunk (1,280 views, and the mixed rows): the raw and body seeds. */
+/* Just over one install chunk (96 views, and the mixed rows): the raw and body seeds. */
 static void ge_two_chunks(ge_buf *g) {
-    ge_op(g, FE_OP_BULK_ITEMS, 0, 63, 0, 0);  /* 1,024 views */
-    ge_op(g, FE_OP_BULK_ITEMS, 0, 15, 32, 0); /* 256 more, other ids */
+    ge_op(g, FE_OP_BULK_ITEMS, 0, 15, 0, 0); /* 64 views */
+    ge_op(g, FE_OP_BULK_ITEMS, 0, 7, 32, 0); /* 32 more, other ids */
     ge_mixed(g);
 }
 
@@ -319,12 +321,12 @@ static void gs_chunk_bad_flags(ge_buf *g) { ge_chunk(g, ge_small, 1, 0, 1, 1); }
 /* Reproducers of fixed bugs. */
 static void ge_notes90(ge_buf *g) {
     ge_small(g);
-    ge_op(g, FE_OP_BULK_NOTES, 0, 89, 1, 0); /* 90 notes of 4 KiB in one session */
+    ge_op(g, FE_OP_BULK_NOTES, 0, 23, 1, 0); /* 24 notes of 4 KiB in one session */
 }
 static void ge_idem14k(ge_buf *g) {
     int i;
     ge_small(g);
-    for (i = 0; i < 4; i++) ge_op(g, FE_OP_BULK_IDEM, 1, 54, 0, 0); /* 14,080 keyed writes */
+    for (i = 0; i < 4; i++) ge_op(g, FE_OP_BULK_IDEM, 1, 54, 0, 0); /* 880 keyed writes */
 }
 static void ge_ttl_max(ge_buf *g) {
     ge_small(g);
