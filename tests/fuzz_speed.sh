@@ -6,7 +6,7 @@
 # fuzz/corpus. Exit status 1 if a target crashed.
 B=${B:-build}
 SECS=${FUZZ_SPEED_SECONDS:-20}
-FUZZERS=${FUZZERS:-fuzz_query fuzz_wal fuzz_snapshot fuzz_message fuzz_merge fuzz_export fuzz_event fuzz_config}
+FUZZERS=${FUZZERS:-fuzz_query fuzz_wal fuzz_snapshot fuzz_message fuzz_merge fuzz_export fuzz_event fuzz_config fuzz_control}
 bad=0
 for f in $FUZZERS; do
     c=${f#fuzz_}; o=$B/fuzzspeed_$c
