@@ -1886,6 +1886,25 @@ static int tidal__grow(tidal_db *db, void **arr, uint32_t *cap, uint32_t need, s
 #define TIDAL__GROW(db, arr, cap, need) \
     tidal__grow((db), (void **)&(arr), &(cap), (need), sizeof(*(arr)))
 
+/* Under AddressSanitizer a free chunk (but its link word) is poisoned, so a use after
+   free inside the arena is still caught. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TIDAL__ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TIDAL__ASAN 1
+#endif
+#endif
+#ifdef TIDAL__ASAN
+void __asan_poison_memory_region(void const volatile *addr, size_t size);
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+#define TIDAL__POISON(p, n) __asan_poison_memory_region((p), (n))
+#define TIDAL__UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+#else
+#define TIDAL__POISON(p, n) ((void)(p), (void)(n))
+#define TIDAL__UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 /* The arena (struct tidal__arena): chunk sizes by class. Aggregate records are 144. */
 static const uint16_t tidal__arena_size[TIDAL__ARENA_CLASSES] = {
     16, 24, 32, 48, 64, 96, 128, 144, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072,
@@ -1908,6 +1927,7 @@ static void *tidal__arena_alloc(tidal_db *db, size_t size) {
     c = tidal__arena_class(size);
     if (a->free[c]) {
         p = a->free[c];
+        TIDAL__UNPOISON(p, tidal__arena_size[c]);
         memcpy(&a->free[c], p, sizeof(void *));
     } else {
         if (!a->cur || (size_t)(a->end - a->cur) < tidal__arena_size[c]) {
@@ -1950,6 +1970,7 @@ static void tidal__arena_free(tidal_db *db, void *p, size_t size) {
     memcpy(p, &a->free[c], sizeof(void *));
     a->free[c] = p;
     a->chunks--;
+    TIDAL__POISON((char *)p + sizeof(void *), tidal__arena_size[c] - sizeof(void *));
 }
 
 /* Returns every block (state_free: nothing in the arena is referenced any more). */
@@ -1958,6 +1979,7 @@ static void tidal__arena_release(tidal_db *db) {
     while (a->blocks) {
         void *next;
         memcpy(&next, a->blocks, sizeof(void *));
+        TIDAL__UNPOISON(a->blocks, TIDAL__ARENA_BLOCK);
         tidal__free(db, a->blocks, TIDAL__ARENA_BLOCK);
         a->blocks = next;
     }

@@ -222,6 +222,21 @@ static void test_pinned_far_epochs(void) {
     TT_EQ_INT(tidal_user_forget(f.db, 0, 1003, NULL), TIDAL_OK);
     ff_workload(&f, 204, 3000, 40, 40 * 86400);
     check_digest(f.db, TIDAL_ALL_TENANTS, PIN_B_ALL, "B all");
+#if TIDAL__COUNT32_MAX < 100 /* test_flat_spill: the workload must really spill */
+    {
+        uint32_t wide = 0, j, t;
+        int l;
+        for (i = 0; i < f.db->n_ents; i++)
+            for (t = 0; f.db->ents[i].sigs && t < 5; t++)
+                for (l = 0; f.db->ents[i].sigs[t] && l < TIDAL__LVLS; l++)
+                    wide += f.db->ents[i].sigs[t]->lvl[l].wide;
+        for (i = 0; i < f.db->n_ents; i++)
+            for (j = 0; j < f.db->ents[i].n_csigs; j++)
+                for (l = 0; l < TIDAL__LVLS; l++) wide += f.db->ents[i].csigs[j].sig->lvl[l].wide;
+        printf("  B: %u wide levels\n", wide);
+        TT_CHECK(wide > 50);
+    }
+#endif
     h = ff_reads(&f, 40);
     printf("  B reads: 0x%016llx\n", (unsigned long long)h);
     TT_CHECKF(h == PIN_B_READS, "B reads 0x%016llx", (unsigned long long)h);
@@ -252,10 +267,167 @@ static void test_pinned_through_snapshot(void) {
     }
 }
 
+/* ---- white-box: the flat layout itself ------------------------------------------------ */
+
+/* A bucket count driven to the 32-bit limit (TIDAL__COUNT32_MAX: UINT32_MAX, or lower in
+   test_flat_spill) and past it: the level goes wide, every window counts exactly, and a
+   snapshot round-trip (the canonical encoding) keeps the count. */
+static void test_count_spill_at_limit(void) {
+    flat_fx f;
+    char dir[] = "/tmp/tidal_flat_XXXXXX";
+    tidal_signal s;
+    tidal_signal_stats st;
+    tidal__entity *e;
+    tidal__sig *g;
+    uint8_t before[32], after[32];
+    const uint64_t lim = (uint64_t)TIDAL__COUNT32_MAX;
+    int l, k;
+    TT_CHECK(mkdtemp(dir) != NULL);
+    ff_open(&f, 21);
+    tidal_db_close(f.db);
+    f.cfg.path = dir;
+    TT_EQ_INT(tidal_db_open(&f.cfg, &f.db), TIDAL_OK);
+    memset(&s, 0, sizeof s);
+    s.item = 5;
+    s.type = 0; /* view: every window, so every level */
+    s.weight = 1.0;
+    s.time_ns = T0 - 10 * TIDAL_NS_PER_S;
+    TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_OK);
+    e = tidal__ent_find(f.db, 0, 5);
+    TT_CHECK(e && e->sigs && e->sigs[0]);
+    if (!e || !e->sigs || !e->sigs[0]) return;
+    g = e->sigs[0];
+    /* White-box setter: as if lim - 2 more events had landed in the same buckets. */
+    for (l = 0; l < TIDAL__LVLS; l++) {
+        TT_CHECK(g->lvl[l].n == 1 && !g->lvl[l].wide && g->lvl[l].b[0].count == 1);
+        g->lvl[l].b[0].count = (uint32_t)(lim - 1);
+    }
+    g->count_pos = lim - 1;
+    for (k = 0; k < 3; k++) { /* lim - 1 -> lim -> lim + 1 (spills) -> lim + 2 */
+        TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_OK);
+    }
+    for (l = 0; l < TIDAL__LVLS; l++) {
+        TT_CHECKF(g->lvl[l].wide, "level %d did not go wide", l);
+        TT_CHECKF(tidal__bk_count(&g->lvl[l], 0) == lim + 2, "level %d count %llu", l,
+                  (unsigned long long)tidal__bk_count(&g->lvl[l], 0));
+    }
+    TT_EQ_INT(tidal_signal_read(f.db, 0, 5, 0, NULL, T0, &st), TIDAL_OK);
+    for (k = 0; k < 4; k++)
+        TT_CHECKF(st.count[k] == lim + 2, "window %d: %llu, want %llu", k,
+                  (unsigned long long)st.count[k], (unsigned long long)(lim + 2));
+    TT_CHECK(st.count[TIDAL_W_ALL] == lim + 2 && st.windows_partial == 0);
+    TT_NEAR(st.weight[0], 4.0, 1e-9); /* the setter left the weights alone */
+    /* A new bucket on a wide level, and retirement on it, keep the high parts aligned. */
+    s.time_ns = T0 + 2 * 86400 * TIDAL_NS_PER_S; /* past the 1 h and 24 h levels' reach */
+    TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_OK);
+    TT_EQ_INT(tidal_signal_read(f.db, 0, 5, 0, NULL, s.time_ns, &st), TIDAL_OK);
+    TT_CHECK(st.count[0] == 1 && st.count[1] == 1);
+    TT_CHECK(st.count[2] == lim + 3 && st.count[3] == lim + 3); /* 7 d, 30 d: both buckets */
+    TT_EQ_INT(tidal_db_digest(f.db, TIDAL_ALL_TENANTS, before), TIDAL_OK);
+    TT_EQ_INT(tidal_db_snapshot(f.db), TIDAL_OK);
+    tidal_db_close(f.db);
+    TT_EQ_INT(tidal_db_open(&f.cfg, &f.db), TIDAL_OK);
+    TT_EQ_INT(tidal_db_digest(f.db, TIDAL_ALL_TENANTS, after), TIDAL_OK);
+    TT_CHECK(!memcmp(before, after, 32));
+    TT_EQ_INT(tidal_signal_read(f.db, 0, 5, 0, NULL, s.time_ns, &st), TIDAL_OK);
+    TT_CHECK(st.count[2] == lim + 3 && st.count[3] == lim + 3);
+    e = tidal__ent_find(f.db, 0, 5);
+    TT_CHECK(e && e->sigs && e->sigs[0] && e->sigs[0]->lvl[TIDAL__LVL_DAY].wide);
+    tidal_db_close(f.db);
+    {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        TT_CHECK(system(cmd) == 0);
+    }
+}
+
+/* An allocator that counts calls. */
+typedef struct count_alloc {
+    uint64_t calls;
+} count_alloc;
+
+static void *ca_alloc(void *user, size_t size) {
+    ((count_alloc *)user)->calls++;
+    return malloc(size);
+}
+static void *ca_realloc(void *user, void *p, size_t old_size, size_t new_size) {
+    (void)old_size;
+    ((count_alloc *)user)->calls++;
+    return realloc(p, new_size);
+}
+static void ca_free(void *user, void *p, size_t size) {
+    (void)user;
+    (void)size;
+    free(p);
+}
+
+static void ff_hourly(flat_fx *f, uint32_t items, int64_t from_h, int64_t to_h) {
+    static const tidal_tag tag = {"locale", "EU"};
+    tidal_signal s;
+    int64_t h;
+    uint32_t i;
+    memset(&s, 0, sizeof s);
+    s.weight = 1.0;
+    for (h = from_h; h < to_h; h++) {
+        for (i = 1; i <= items; i++) {
+            s.item = i;
+            s.type = (uint32_t)(h + i) % 5;
+            s.time_ns = T0 + h * 3600 * TIDAL_NS_PER_S + (int64_t)i * TIDAL_NS_PER_S;
+            s.user = 5000 + i % 7;
+            s.cohort = &tag;
+            s.cohort_count = 1;
+            TT_EQ_INT(tidal_signal_write(f->db, &s, NULL), TIDAL_OK);
+        }
+    }
+}
+
+/* After warm-up (35 days of hourly writes on 20 items: every level and epoch list at its
+   steady length) 10 more days of writes allocate nothing; then 3000 new items cost a few
+   arena blocks, not allocations per item (the old layout made 5+ per new item). */
+static void test_steady_state_allocations(void) {
+    flat_fx f;
+    count_alloc ca = {0};
+    tidal_allocator a;
+    tidal_signal s;
+    uint64_t c0;
+    uint32_t i;
+    a.user = &ca;
+    a.alloc = ca_alloc;
+    a.realloc = ca_realloc;
+    a.free = ca_free;
+    ff_open(&f, 22);
+    tidal_db_close(f.db);
+    f.cfg.allocator = &a;
+    f.clock.now_ns = T0 + 60 * 86400 * TIDAL_NS_PER_S;
+    TT_EQ_INT(tidal_db_open(&f.cfg, &f.db), TIDAL_OK);
+    ff_hourly(&f, 20, 0, 35 * 24);
+    c0 = ca.calls;
+    ff_hourly(&f, 20, 35 * 24, 45 * 24);
+    printf("  allocator calls in 4800 steady-state writes: %llu\n",
+           (unsigned long long)(ca.calls - c0));
+    TT_CHECKF(ca.calls == c0, "%llu allocator calls on the steady-state path",
+              (unsigned long long)(ca.calls - c0));
+    c0 = ca.calls;
+    memset(&s, 0, sizeof s);
+    s.weight = 1.0;
+    s.time_ns = T0 + 45 * 86400 * TIDAL_NS_PER_S;
+    for (i = 0; i < 3000; i++) {
+        s.item = 100000 + i;
+        s.type = i % 2;
+        TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_OK);
+    }
+    printf("  allocator calls for 3000 new items: %llu\n", (unsigned long long)(ca.calls - c0));
+    TT_CHECKF(ca.calls - c0 <= 60, "%llu allocator calls for 3000 new items",
+              (unsigned long long)(ca.calls - c0));
+    tidal_db_close(f.db);
+}
+
 static const tt_case tt_cases[] = {
     TT_CASE(test_pinned_many_items),
     TT_CASE(test_pinned_far_epochs),
     TT_CASE(test_pinned_through_snapshot),
+    TT_CASE(test_count_spill_at_limit),
+    TT_CASE(test_steady_state_allocations),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
