@@ -2323,15 +2323,16 @@ static int tidal__set_add(tidal_db *db, tidal__u64set *s, uint64_t x) {
     if ((uint64_t)(s->n + 1) * 2 > s->cap) {
         tidal__u64set old = *s;
         uint32_t cap = s->cap ? s->cap * 2 : 8, i;
-        s->slot = (uint64_t *)tidal__zalloc(db, (size_t)cap * 8);
+        s->slot = (uint64_t *)tidal__arena_alloc(db, (size_t)cap * 8); /* a power of 2 */
         if (!s->slot) {
             *s = old;
             return -1;
         }
+        memset(s->slot, 0, (size_t)cap * 8);
         s->cap = cap;
         for (i = 0; i < old.cap; i++)
             if (old.slot[i]) tidal__set_place(s, old.slot[i]);
-        tidal__free(db, old.slot, (size_t)old.cap * 8);
+        tidal__arena_free(db, old.slot, (size_t)old.cap * 8);
     }
     tidal__set_place(s, x);
     s->n++;
@@ -2358,7 +2359,7 @@ static void tidal__set_del(tidal__u64set *s, uint64_t x) {
 }
 
 static void tidal__set_free(tidal_db *db, tidal__u64set *s) {
-    tidal__free(db, s->slot, (size_t)s->cap * 8);
+    tidal__arena_free(db, s->slot, (size_t)s->cap * 8);
     memset(s, 0, sizeof *s);
 }
 
@@ -3964,7 +3965,8 @@ static int tidal__suppressed(const tidal__user *u, const tidal__entity *item) {
 }
 
 static tidal__user *tidal__user_make(tidal_db *db, tidal__entity *e) {
-    if (!e->user) e->user = (tidal__user *)tidal__zalloc(db, sizeof(tidal__user));
+    if (!e->user && (e->user = (tidal__user *)tidal__arena_alloc(db, sizeof(tidal__user))))
+        memset(e->user, 0, sizeof(tidal__user));
     return e->user;
 }
 
@@ -4011,7 +4013,7 @@ static void tidal__user_drop(tidal_db *db, tidal__entity *e) {
     for (i = 0; i < e->user->n_negs; i++) tidal__neg_free(db, &e->user->negs[i]);
     tidal__free(db, e->user->negs, sizeof(tidal__neg) * e->user->cap_negs);
     tidal__set_free(db, &e->user->seen);
-    tidal__free(db, e->user, sizeof(tidal__user));
+    tidal__arena_free(db, e->user, sizeof(tidal__user));
     e->user = NULL;
 }
 
@@ -8514,7 +8516,7 @@ static void tidal__ent_free(tidal_db *db, tidal__entity *e) {
         }
         tidal__free(db, e->user->negs, sizeof(tidal__neg) * e->user->cap_negs);
         tidal__set_free(db, &e->user->seen);
-        tidal__free(db, e->user, sizeof(tidal__user));
+        tidal__arena_free(db, e->user, sizeof(tidal__user));
     }
 }
 
@@ -8524,8 +8526,6 @@ static void tidal__state_free(tidal_db *db) {
     uint32_t i;
     for (i = 0; i < db->n_tcfg; i++) db->tcfg[i].entities = 0; /* recounted as state returns */
     for (i = 0; i < db->n_ents; i++) tidal__ent_free(db, &db->ents[i]);
-    TIDAL_ASSERT(db->arena.chunks == 0); /* every aggregate and array went back */
-    tidal__arena_release(db);
     tidal__free(db, db->ents, sizeof(tidal__entity) * db->cap_ents);
     for (i = 0; i < db->n_tenants; i++)
         tidal__free(db, db->tenants[i].items, sizeof(uint32_t) * db->tenants[i].cap_items);
@@ -8537,6 +8537,8 @@ static void tidal__state_free(tidal_db *db) {
     for (i = 0; i < db->n_strs; i++) tidal__free(db, db->strs[i].s, (size_t)db->strs[i].len + 1);
     tidal__free(db, db->strs, sizeof(tidal__str) * db->cap_strs);
     for (i = 0; i < db->n_origins; i++) tidal__set_free(db, &db->origins[i].above);
+    TIDAL_ASSERT(db->arena.chunks == 0); /* every aggregate, array and set went back */
+    tidal__arena_release(db);
     tidal__free(db, db->origins, sizeof(tidal__origin) * db->cap_origins);
     tidal__free(db, db->idem_time, sizeof(int64_t) * db->cap_idem);
     tidal__free(db, db->tgen, sizeof(tidal__tgen) * db->cap_tgen);
