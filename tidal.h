@@ -1911,8 +1911,11 @@ static const uint16_t tidal__arena_size[TIDAL__ARENA_CLASSES] = {
     4096, 6144, 8192};
 
 static int tidal__arena_class(size_t size) {
-    int c = 0;
+    /* classes by 8-byte steps up to 144 (every aggregate and small array), then a walk */
+    static const uint8_t small[19] = {0, 0, 0, 1, 2, 3, 3, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7};
+    int c = 8;
     TIDAL_ASSERT(size > 0 && size <= TIDAL__ARENA_MAX);
+    if (size <= 144) return small[(size + 7) >> 3];
     while (tidal__arena_size[c] < size) c++;
     return c;
 }
@@ -3301,6 +3304,7 @@ static int tidal__bvec_grow(tidal_db *db, tidal__bvec *v, uint32_t need, int wid
     uint32_t cap;
     tidal__bvec nv;
     TIDAL_ASSERT(need >= v->n && need <= UINT16_MAX && (wide || !v->wide));
+    if (need > v->cap && need < v->cap + v->cap / 2u) need = v->cap + v->cap / 2u; /* geometric */
     if (!(nv.b = (tidal__bucket *)tidal__arena_alloc(db, (size_t)need * elem))) return 0;
     cap = (uint32_t)(tidal__arena_room((size_t)need * elem) / elem);
     nv.n = v->n;
@@ -3347,22 +3351,32 @@ static int32_t tidal__bk_find(const tidal__bvec *v, int64_t k) {
     return lo < v->n && v->b[lo].key == k ? (int32_t)lo : -1;
 }
 
-/* Reserves room so that sig_add of c cannot fail halfway: one more epoch, one more
-   bucket on each enabled level, and a wide level where c's bucket is at the count limit. */
+/* Reserves room so that sig_add of c cannot fail halfway: an epoch slot when c opens a
+   new epoch, a bucket on each enabled level where c opens a new one (buckets that retire
+   first are not counted: room to spare), and a wide level where c's bucket is at the
+   count limit. Only what c needs: an array never grows for an event that lands in a slot
+   it already has. */
 static int tidal__sig_reserve(tidal_db *db, tidal__sig *g, const tidal__sigdef *d,
                               const tidal__contrib *c) {
+    const tidal__epoch *ep = TIDAL__EPS(g);
+    uint32_t n = g->n_epochs, i;
+    int64_t t_max = g->t_max > c->t ? g->t_max : c->t;
     int l;
-    if (!tidal__sig_grow_epochs(db, g, (uint32_t)g->n_epochs + 1)) return 0;
+    for (i = n; i > 0 && ep[i - 1].e > c->e; i--) {}
+    if (!(n && c->e < ep[n - 1].e - (TIDAL__EPOCHS_KEPT - 1)) && !(i > 0 && ep[i - 1].e == c->e))
+        if (!tidal__sig_grow_epochs(db, g, n + 1)) return 0;
     for (l = 0; l < TIDAL__LVLS; l++) {
         tidal__bvec *v = &g->lvl[l];
+        int64_t keep = tidal__lvl_keep(d->windows, l), k;
         int wide = v->wide;
-        int32_t i;
-        if (!tidal__lvl_keep(d->windows, l)) continue;
-        if (!wide && (i = tidal__bk_find(v, tidal__floor_div(c->t, tidal__lvl_ns[l]))) >= 0 &&
-            v->b[i].count == TIDAL__COUNT32_MAX)
-            wide = 1;
-        if ((uint32_t)v->n + 1 > v->cap || wide != v->wide)
-            if (!tidal__bvec_grow(db, v, (uint32_t)v->n + 1, wide)) return 0;
+        int32_t at;
+        if (!keep) continue;
+        k = tidal__floor_div(c->t, tidal__lvl_ns[l]);
+        if (k <= tidal__floor_div(t_max, tidal__lvl_ns[l]) - keep) continue; /* not kept */
+        at = tidal__bk_find(v, k);
+        if (at >= 0 && v->b[at].count == TIDAL__COUNT32_MAX) wide = 1;
+        if ((uint32_t)v->n + (at < 0) > v->cap || wide != v->wide)
+            if (!tidal__bvec_grow(db, v, (uint32_t)v->n + (at < 0), wide)) return 0;
     }
     return 1;
 }
