@@ -24,6 +24,10 @@
 #include <string.h>
 #include <time.h>
 
+#ifdef __GLIBC__
+#include <malloc.h> /* malloc_trim: a clean start for rss_bytes_per_item */
+#endif
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -842,8 +846,13 @@ static double rss_bytes(void) {
 static void section_bytes(void) {
     tidal_env env;
     bench_clock clk;
-    double rss0 = rss_bytes(), rss1;
-    tidal_db *db = bench_open(&env, &clk, 5);
+    double rss0, rss1;
+    tidal_db *db;
+#ifdef __GLIBC__
+    malloc_trim(0); /* memory earlier sections freed would otherwise hide part of the growth */
+#endif
+    rss0 = rss_bytes();
+    db = bench_open(&env, &clk, 5);
     tidal_signal s;
     tidal_db_stats st;
     uint64_t rng = UINT64_C(0x62797465);
@@ -863,8 +872,8 @@ static void section_bytes(void) {
     tidal_db_stats_get(db, &st);
     printf("bytes_per_item: %.1f bytes\n", (double)st.bytes_state / (double)BYTES_ITEMS);
     rss1 = rss_bytes();
-    /* Allocator overhead included. Memory freed by an earlier section and kept by malloc
-       can hide part of the growth: `bench_core bytes` alone gives the clean figure. */
+    /* Allocator overhead included. Without glibc's malloc_trim, memory an earlier section
+       freed and malloc kept can hide part of the growth: `bench_core bytes` alone is clean. */
     if (rss0 < 0 || rss1 < 0) printf("rss_bytes_per_item: n/a (no /proc/self/statm)\n");
     else printf("rss_bytes_per_item: %.1f bytes\n", (rss1 - rss0) / (double)BYTES_ITEMS);
     tidal_db_close(db);
