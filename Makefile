@@ -12,7 +12,7 @@ B = build
 HDR = tidal.h
 TESTS = test_core test_first_time test_blake3 test_parse test_sim_disk test_sim_net test_durability test_replication test_multiregion test_migration test_uat
 TESTS += test_first_lock test_first_errors test_first_forget test_snapshot test_first_schema test_profile
-TESTS += test_control
+TESTS += test_control test_flat test_flat_spill
 EXAMPLES = quickstart durable demo
 FUZZERS = fuzz_query fuzz_wal fuzz_snapshot fuzz_message fuzz_merge fuzz_export fuzz_event fuzz_config
 FUZZERS += fuzz_control
@@ -29,6 +29,9 @@ $(B)/test_%: tests/test_%.c $(HDR) tidal_sim.h tests/*.h | $(B)
 
 $(B)/asan_test_%: tests/test_%.c $(HDR) tidal_sim.h tests/*.h | $(B)
 	$(CC) $(STRICT) $(SAN) -o $@ $< -lm
+
+# test_flat_spill is test_flat with the bucket count limit lowered.
+$(B)/test_flat_spill $(B)/asan_test_flat_spill: tests/test_flat.c
 
 $(B)/%: examples/%.c $(HDR) tidal_sim.h | $(B)
 	$(CC) $(STRICT) $(CFLAGS) -o $@ $< -lm

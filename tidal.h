@@ -1582,8 +1582,9 @@ TIDAL__STATIC_ASSERT(name_fits_byte, TIDAL_NAME_MAX <= 255);
 // >>internal
 // Private types shared by every section. An entity is one row of the entity table; items
 // keep one aggregate (tidal__sig) per signal type plus one per (type, cohort key, value);
-// users keep their hard negatives and the set of items they signalled. Pointers to sigs
-// are stable (each is its own allocation) because the top-K index points at them.
+// users keep their hard negatives and the set of items they signalled. Aggregates, their
+// epoch and bucket arrays, and items' per-type and cohort arrays live in the arena (>>util),
+// whose chunks never move: pointers to sigs stay valid for the top-K index.
 
 #define TIDAL__MIN_NS (60 * TIDAL_NS_PER_S)
 #define TIDAL__HOUR_NS (3600 * TIDAL_NS_PER_S)
@@ -1593,6 +1594,21 @@ TIDAL__STATIC_ASSERT(name_fits_byte, TIDAL_NAME_MAX <= 255);
 #define TIDAL__FX_FRAC_BITS 40        /* fixed point: units of 2^-40 */
 #define TIDAL__LB_CAP 1024            /* top-K index members per list */
 #define TIDAL__IDEM_BIT (UINT64_C(1) << 63)
+#ifndef TIDAL__COUNT32_MAX
+#define TIDAL__COUNT32_MAX UINT32_MAX /* a bucket count's low part; tests may lower it */
+#endif
+#define TIDAL__ARENA_CLASSES 20
+#define TIDAL__ARENA_BLOCK ((size_t)64 << 10)
+#define TIDAL__ARENA_MAX 8192         /* larger chunks are allocations of their own */
+
+/* Size-classed memory for small state arrays and aggregate records: blocks of 64 KiB
+   carved by bumping, freed chunks kept on a list per class. Chunks never move. */
+typedef struct tidal__arena {
+    void *free[TIDAL__ARENA_CLASSES]; /* a free chunk's first word links the next */
+    char *cur, *end;                  /* bump room in the newest block */
+    void *blocks;                     /* chain through each block's first word */
+    uint64_t chunks;                  /* chunks handed out and not returned */
+} tidal__arena;
 
 /* Signed 128-bit fixed point in units of 2^-40, two's complement over (hi, lo). Addition
    is exact and associative, which is what makes sums independent of arrival order. */
@@ -1606,33 +1622,47 @@ typedef struct tidal__epoch {
     tidal__fx acc;
 } tidal__epoch;
 
+/* A window bucket, 24 bytes. key fits 32 bits for any int64 time (|t| / 60 s < 2^28).
+   count holds the low part of the bucket's event count, 0..TIDAL__COUNT32_MAX; a level
+   whose count would pass that goes wide (tidal__bvec.wide) and keeps the high parts
+   beside its buckets, so counts stay exact to 2^64 while the common case stays narrow. */
 typedef struct tidal__bucket {
-    int64_t key; /* absolute bucket number: floor(t / bucket_ns) */
-    uint64_t count;
+    int32_t key;    /* absolute bucket number: floor(t / bucket_ns) */
+    uint32_t count; /* low part (see tidal__bk_count) */
     tidal__fx w;
 } tidal__bucket;
 
+/* A level's buckets: cap of them in one arena chunk (>>util: arena), then, when wide, cap
+   uint32_t high parts of their counts. */
 typedef struct tidal__bvec {
     tidal__bucket *b;
-    uint32_t n, cap;
+    uint16_t n, cap;
+    uint16_t wide;
+    uint16_t pad_;
 } tidal__bvec;
 
 enum { TIDAL__LVL_MIN = 0, TIDAL__LVL_HOUR = 1, TIDAL__LVL_DAY = 2, TIDAL__LVLS = 3 };
 
+/* One aggregate: a fixed-size record (144 bytes) from the arena, whose chunks never move
+   (the top-K index points at records). A one-epoch aggregate keeps its epoch inline
+   (cap_epochs 1); a second epoch moves the epochs out to an arena chunk (TIDAL__EPS). */
 typedef struct tidal__sig {
     uint64_t count_pos, count_neg;
     tidal__fx w_pos, w_neg;
     int64_t t_max;          /* newest event time: drives bucket and epoch retention */
-    tidal__epoch *epochs;   /* ascending e, at most TIDAL__EPOCHS_KEPT */
-    uint32_t n_epochs, cap_epochs;
-    int32_t lb_slot;        /* position in its top-K list, -1 when not a member */
+    union {
+        tidal__epoch in;    /* cap_epochs <= 1 */
+        tidal__epoch *out;  /* cap_epochs > 1: an arena chunk */
+    } ep;                   /* ascending e, at most TIDAL__EPOCHS_KEPT */
+    uint8_t n_epochs, cap_epochs;
+    int16_t lb_slot;        /* position in its top-K list, -1 when not a member */
     uint32_t ent;           /* owning entity index */
     uint32_t lb;            /* index of its top-K list */
-    uint16_t pack;          /* bytes after the struct in its own allocation (a snapshot load
-                               packs the arrays there, tidal__sd_sig_pack); 0 = none */
-    uint16_t pack_in;       /* bit 0: epochs, bit 1 + l: lvl[l].b still inside that block */
     tidal__bvec lvl[TIDAL__LVLS];
 } tidal__sig;
+#define TIDAL__EPS(g) ((g)->cap_epochs > 1 ? (g)->ep.out : &(g)->ep.in)
+typedef char tidal__sig_is_144[sizeof(tidal__sig) <= 144 ? 1 : -1]; /* an arena class */
+typedef char tidal__lb_slot_fits[TIDAL__LB_CAP <= INT16_MAX ? 1 : -1];
 
 typedef struct tidal__csig {
     uint32_t type;
@@ -1892,6 +1922,7 @@ struct tidal_db {
     int schema_adopt, schema_dirty;  /* open: take the stored schema; save it after recovery */
     struct tidal__schemaview *schema_view; /* tidal_db_schema_get's answer (NULL until asked) */
     /* state */
+    tidal__arena arena;       /* >>util: aggregates and small state arrays */
     tidal__entity *ents;
     uint32_t n_ents, cap_ents;
     tidal__map ent_map;       /* (tenant, id) -> entity index */
@@ -2083,6 +2114,133 @@ static int tidal__grow(tidal_db *db, void **arr, uint32_t *cap, uint32_t need, s
 }
 #define TIDAL__GROW(db, arr, cap, need) \
     tidal__grow((db), (void **)&(arr), &(cap), (need), sizeof(*(arr)))
+
+/* Under AddressSanitizer a free chunk (but its link word) is poisoned, so a use after
+   free inside the arena is still caught. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TIDAL__ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TIDAL__ASAN 1
+#endif
+#endif
+#ifdef TIDAL__ASAN
+void __asan_poison_memory_region(void const volatile *addr, size_t size);
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+#define TIDAL__POISON(p, n) __asan_poison_memory_region((p), (n))
+#define TIDAL__UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+#else
+#define TIDAL__POISON(p, n) ((void)(p), (void)(n))
+#define TIDAL__UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+/* The arena (struct tidal__arena): chunk sizes by class. Aggregate records are 144. */
+static const uint16_t tidal__arena_size[TIDAL__ARENA_CLASSES] = {
+    16, 24, 32, 48, 64, 96, 128, 144, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072,
+    4096, 6144, 8192};
+
+static int tidal__arena_class(size_t size) {
+    /* classes by 8-byte steps up to 144 (every aggregate and small array), then a walk */
+    static const uint8_t small[19] = {0, 0, 0, 1, 2, 3, 3, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7};
+    int c = 8;
+    TIDAL_ASSERT(size > 0 && size <= TIDAL__ARENA_MAX);
+    if (size <= 144) return small[(size + 7) >> 3];
+    while (tidal__arena_size[c] < size) c++;
+    return c;
+}
+
+/* A chunk of at least size bytes (the class size when size <= TIDAL__ARENA_MAX, which
+   the caller may use whole: tidal__arena_room). NULL when out of memory. */
+static void *tidal__arena_alloc(tidal_db *db, size_t size) {
+    tidal__arena *a = &db->arena;
+    int c;
+    void *p;
+    if (size > TIDAL__ARENA_MAX) return tidal__alloc(db, size);
+    c = tidal__arena_class(size);
+    if (a->free[c]) {
+        p = a->free[c];
+        TIDAL__UNPOISON(p, tidal__arena_size[c]);
+        memcpy(&a->free[c], p, sizeof(void *));
+    } else {
+        if (!a->cur || (size_t)(a->end - a->cur) < tidal__arena_size[c]) {
+            char *blk = (char *)tidal__alloc(db, TIDAL__ARENA_BLOCK);
+            if (!blk) return NULL;
+            while (a->cur && a->end - a->cur >= 16) { /* the old block's tail: to free lists */
+                int k = TIDAL__ARENA_CLASSES - 1;
+                while (tidal__arena_size[k] > (size_t)(a->end - a->cur)) k--;
+                memcpy(a->cur, &a->free[k], sizeof(void *));
+                a->free[k] = a->cur;
+                a->cur += tidal__arena_size[k];
+            }
+            memcpy(blk, &a->blocks, sizeof(void *));
+            a->blocks = blk;
+            a->cur = blk + 16; /* the link, and 16-byte alignment for what follows */
+            a->end = blk + TIDAL__ARENA_BLOCK;
+        }
+        p = a->cur;
+        a->cur += tidal__arena_size[c];
+    }
+    a->chunks++;
+    return p;
+}
+
+/* The bytes a chunk asked for with size really has. */
+static size_t tidal__arena_room(size_t size) {
+    return size > TIDAL__ARENA_MAX ? size : tidal__arena_size[tidal__arena_class(size)];
+}
+
+static void tidal__arena_free(tidal_db *db, void *p, size_t size) {
+    tidal__arena *a = &db->arena;
+    int c;
+    if (!p) return;
+    if (size > TIDAL__ARENA_MAX) {
+        tidal__free(db, p, size);
+        return;
+    }
+    TIDAL_ASSERT(a->chunks > 0);
+    c = tidal__arena_class(size);
+    memcpy(p, &a->free[c], sizeof(void *));
+    a->free[c] = p;
+    a->chunks--;
+    TIDAL__POISON((char *)p + sizeof(void *), tidal__arena_size[c] - sizeof(void *));
+}
+
+/* Returns every block (state_free: nothing in the arena is referenced any more). */
+static void tidal__arena_release(tidal_db *db) {
+    tidal__arena *a = &db->arena;
+    while (a->blocks) {
+        void *next;
+        memcpy(&next, a->blocks, sizeof(void *));
+        TIDAL__UNPOISON(a->blocks, TIDAL__ARENA_BLOCK);
+        tidal__free(db, a->blocks, TIDAL__ARENA_BLOCK);
+        a->blocks = next;
+    }
+    memset(a, 0, sizeof *a);
+}
+
+/* tidal__grow in the arena: *cap becomes what the chunk holds (need or more). */
+static int tidal__agrow(tidal_db *db, void **arr, uint32_t *cap, uint32_t need, size_t elem) {
+    uint32_t c = *cap ? *cap : 1;
+    void *p;
+    size_t room;
+    if (need <= *cap) return 1;
+    while (c < need) {
+        if (c > UINT32_MAX / 2) return 0;
+        c *= 2;
+    }
+    if ((size_t)c > SIZE_MAX / elem) return 0;
+    if ((size_t)need * elem <= TIDAL__ARENA_MAX) c = need; /* the class rounds it up */
+    room = tidal__arena_room((size_t)c * elem);
+    if (!(p = tidal__arena_alloc(db, (size_t)c * elem))) return 0;
+    c = (uint32_t)(room / elem);
+    if (*cap) memcpy(p, *arr, (size_t)*cap * elem);
+    tidal__arena_free(db, *arr, (size_t)*cap * elem);
+    *arr = p;
+    *cap = c;
+    return 1;
+}
+#define TIDAL__AGROW(db, arr, cap, need) \
+    tidal__agrow((db), (void **)&(arr), &(cap), (need), sizeof(*(arr)))
 
 static tidal_result tidal__err(tidal_db *db, tidal_result r, const char *fmt, ...) {
     va_list ap;
@@ -2397,15 +2555,16 @@ static int tidal__set_add(tidal_db *db, tidal__u64set *s, uint64_t x) {
     if ((uint64_t)(s->n + 1) * 2 > s->cap) {
         tidal__u64set old = *s;
         uint32_t cap = s->cap ? s->cap * 2 : 8, i;
-        s->slot = (uint64_t *)tidal__zalloc(db, (size_t)cap * 8);
+        s->slot = (uint64_t *)tidal__arena_alloc(db, (size_t)cap * 8); /* a power of 2 */
         if (!s->slot) {
             *s = old;
             return -1;
         }
+        memset(s->slot, 0, (size_t)cap * 8);
         s->cap = cap;
         for (i = 0; i < old.cap; i++)
             if (old.slot[i]) tidal__set_place(s, old.slot[i]);
-        tidal__free(db, old.slot, (size_t)old.cap * 8);
+        tidal__arena_free(db, old.slot, (size_t)old.cap * 8);
     }
     tidal__set_place(s, x);
     s->n++;
@@ -2432,7 +2591,7 @@ static void tidal__set_del(tidal__u64set *s, uint64_t x) {
 }
 
 static void tidal__set_free(tidal_db *db, tidal__u64set *s) {
-    tidal__free(db, s->slot, (size_t)s->cap * 8);
+    tidal__arena_free(db, s->slot, (size_t)s->cap * 8);
     memset(s, 0, sizeof *s);
 }
 
@@ -3351,54 +3510,141 @@ static void tidal__contrib_make(const tidal__sigdef *d, int64_t t, double w, tid
     }
 }
 
-/* tidal__grow for one of g's arrays (bit: its pack_in bit). An array packed inside g's own
-   block cannot be reallocated or freed alone: it moves out to an allocation of its own. */
-static int tidal__sig_grow(tidal_db *db, tidal__sig *g, void **arr, uint32_t *cap, uint32_t need,
-                           size_t elem, uint32_t bit) {
-    void *p = NULL;
-    uint32_t c = 0;
-    if (need <= *cap) return 1;
-    if (!(g->pack_in & bit)) return tidal__grow(db, arr, cap, need, elem);
-    TIDAL_ASSERT(*arr != NULL && *cap > 0);
-    if (!tidal__grow(db, &p, &c, need, elem)) return 0;
-    memcpy(p, *arr, (size_t)*cap * elem);
-    *arr = p;
-    *cap = c;
-    g->pack_in = (uint16_t)(g->pack_in & ~bit);
+/* A bucket's event count: the low part, plus the high part a wide level keeps after its
+   cap buckets (one chunk: cap buckets, then cap uint32_t). */
+static uint32_t *tidal__bk_hi(const tidal__bvec *v) {
+    TIDAL_ASSERT(v->wide);
+    return (uint32_t *)(void *)(v->b + v->cap);
+}
+
+static uint64_t tidal__bk_count(const tidal__bvec *v, uint32_t i) {
+    TIDAL_ASSERT(i < v->n);
+    if (!v->wide) return v->b[i].count;
+    return (uint64_t)tidal__bk_hi(v)[i] * ((uint64_t)TIDAL__COUNT32_MAX + 1) + v->b[i].count;
+}
+
+static size_t tidal__bvec_bytes(uint32_t cap, int wide) {
+    return (size_t)cap * (sizeof(tidal__bucket) + (wide ? sizeof(uint32_t) : 0));
+}
+
+/* Moves v to a chunk with room for need buckets, wide or not (a level only ever widens). */
+static int tidal__bvec_grow(tidal_db *db, tidal__bvec *v, uint32_t need, int wide) {
+    size_t elem = sizeof(tidal__bucket) + (wide ? sizeof(uint32_t) : 0);
+    uint32_t cap;
+    tidal__bvec nv;
+    TIDAL_ASSERT(need >= v->n && need <= UINT16_MAX && (wide || !v->wide));
+    if (need > v->cap && need < v->cap + v->cap / 2u) need = v->cap + v->cap / 2u; /* geometric */
+    if (!(nv.b = (tidal__bucket *)tidal__arena_alloc(db, (size_t)need * elem))) return 0;
+    cap = (uint32_t)(tidal__arena_room((size_t)need * elem) / elem);
+    nv.n = v->n;
+    nv.cap = (uint16_t)(cap > UINT16_MAX ? UINT16_MAX : cap);
+    nv.wide = (uint16_t)(wide != 0);
+    nv.pad_ = 0;
+    if (v->n) memcpy(nv.b, v->b, sizeof(tidal__bucket) * v->n);
+    if (wide) {
+        uint32_t *hi = tidal__bk_hi(&nv);
+        if (v->wide) memcpy(hi, tidal__bk_hi(v), sizeof(uint32_t) * v->n);
+        else memset(hi, 0, sizeof(uint32_t) * v->n);
+    }
+    tidal__arena_free(db, v->b, tidal__bvec_bytes(v->cap, v->wide));
+    *v = nv;
     return 1;
 }
 
-/* Reserves room so that sig_add cannot fail halfway. */
-static int tidal__sig_reserve(tidal_db *db, tidal__sig *g) {
+/* Room for need epochs: beyond one, the epochs live in an arena chunk. */
+static int tidal__sig_grow_epochs(tidal_db *db, tidal__sig *g, uint32_t need) {
+    tidal__epoch *p;
+    size_t room;
+    if (need <= g->cap_epochs || need <= 1) return 1;
+    TIDAL_ASSERT(need <= TIDAL__EPOCHS_KEPT + 1);
+    if (!(p = (tidal__epoch *)tidal__arena_alloc(db, sizeof(tidal__epoch) * need))) return 0;
+    room = tidal__arena_room(sizeof(tidal__epoch) * need);
+    if (g->n_epochs) memcpy(p, TIDAL__EPS(g), sizeof(tidal__epoch) * g->n_epochs);
+    if (g->cap_epochs > 1) tidal__arena_free(db, g->ep.out, sizeof(tidal__epoch) * g->cap_epochs);
+    g->ep.out = p;
+    g->cap_epochs = (uint8_t)(room / sizeof(tidal__epoch) > 255 ? 255 : room / sizeof(tidal__epoch));
+    return 1;
+}
+
+/* The bucket of level v with key k, or -1. */
+static int32_t tidal__bk_find(const tidal__bvec *v, int64_t k) {
+    uint32_t lo = 0, hi = v->n;
+    if (!v->n || v->b[v->n - 1].key < k) return -1;
+    if (v->b[v->n - 1].key - k < (int64_t)v->n && v->b[v->n - 1 - (v->b[v->n - 1].key - k)].key == k)
+        return (int32_t)(v->n - 1 - (v->b[v->n - 1].key - k)); /* keys are mostly consecutive */
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (v->b[mid].key < k) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < v->n && v->b[lo].key == k ? (int32_t)lo : -1;
+}
+
+/* Reserves room so that sig_add of c cannot fail halfway: an epoch slot when c opens a
+   new epoch, a bucket on each enabled level where c opens a new one (buckets that retire
+   first are not counted: room to spare), and a wide level where c's bucket is at the
+   count limit. Only what c needs: an array never grows for an event that lands in a slot
+   it already has. */
+static int tidal__sig_reserve(tidal_db *db, tidal__sig *g, const tidal__sigdef *d,
+                              const tidal__contrib *c) {
+    const tidal__epoch *ep = TIDAL__EPS(g);
+    uint32_t n = g->n_epochs, i;
+    int64_t t_max = g->t_max > c->t ? g->t_max : c->t;
     int l;
-    if (!tidal__sig_grow(db, g, (void **)&g->epochs, &g->cap_epochs, g->n_epochs + 1, sizeof(tidal__epoch), 1u))
-        return 0;
-    for (l = 0; l < TIDAL__LVLS; l++)
-        if (!tidal__sig_grow(db, g, (void **)&g->lvl[l].b, &g->lvl[l].cap, g->lvl[l].n + 1,
-                             sizeof(tidal__bucket), 2u << l))
-            return 0;
+    for (i = n; i > 0 && ep[i - 1].e > c->e; i--) {}
+    if (!(n && c->e < ep[n - 1].e - (TIDAL__EPOCHS_KEPT - 1)) && !(i > 0 && ep[i - 1].e == c->e))
+        if (!tidal__sig_grow_epochs(db, g, n + 1)) return 0;
+    for (l = 0; l < TIDAL__LVLS; l++) {
+        tidal__bvec *v = &g->lvl[l];
+        int64_t keep = tidal__lvl_keep(d->windows, l), k;
+        int wide = v->wide;
+        int32_t at;
+        if (!keep) continue;
+        k = tidal__floor_div(c->t, tidal__lvl_ns[l]);
+        if (k <= tidal__floor_div(t_max, tidal__lvl_ns[l]) - keep) continue; /* not kept */
+        at = tidal__bk_find(v, k);
+        if (at >= 0 && v->b[at].count == TIDAL__COUNT32_MAX) wide = 1;
+        if ((uint32_t)v->n + (at < 0) > v->cap || wide != v->wide)
+            if (!tidal__bvec_grow(db, v, (uint32_t)v->n + (at < 0), wide)) return 0;
+    }
     return 1;
 }
 
 static void tidal__sig_add_epoch(tidal__sig *g, const tidal__contrib *c) {
+    tidal__epoch *ep = TIDAL__EPS(g);
     uint32_t i, n = g->n_epochs;
-    int64_t emax = n ? g->epochs[n - 1].e : INT64_MIN;
+    int64_t emax = n ? ep[n - 1].e : INT64_MIN;
     if (n && c->e < emax - (TIDAL__EPOCHS_KEPT - 1)) return; /* decayed below 2^-64 */
-    for (i = n; i > 0 && g->epochs[i - 1].e > c->e; i--) {} /* from the newest: usually it */
-    if (i > 0 && g->epochs[i - 1].e == c->e) {
-        g->epochs[i - 1].acc = tidal__fx_add(g->epochs[i - 1].acc, c->c);
+    for (i = n; i > 0 && ep[i - 1].e > c->e; i--) {} /* from the newest: usually it */
+    if (i > 0 && ep[i - 1].e == c->e) {
+        ep[i - 1].acc = tidal__fx_add(ep[i - 1].acc, c->c);
         return;
     }
-    memmove(&g->epochs[i + 1], &g->epochs[i], sizeof(tidal__epoch) * (n - i));
-    g->epochs[i].e = c->e;
-    g->epochs[i].acc = c->c;
-    g->n_epochs = ++n;
+    TIDAL_ASSERT(n < g->cap_epochs);
+    memmove(&ep[i + 1], &ep[i], sizeof(tidal__epoch) * (n - i));
+    ep[i].e = c->e;
+    ep[i].acc = c->c;
+    g->n_epochs = (uint8_t)++n;
     if (i == n - 1) { /* a new newest epoch: drop the ones now out of range */
         uint32_t drop = 0;
-        while (g->epochs[drop].e < c->e - (TIDAL__EPOCHS_KEPT - 1)) drop++;
-        memmove(g->epochs, g->epochs + drop, sizeof(tidal__epoch) * (n - drop));
-        g->n_epochs = n - drop;
+        while (ep[drop].e < c->e - (TIDAL__EPOCHS_KEPT - 1)) drop++;
+        memmove(ep, ep + drop, sizeof(tidal__epoch) * (n - drop));
+        g->n_epochs = (uint8_t)(n - drop);
     }
+}
+
+/* One more event in bucket i: the low part carries into the high part at the limit (the
+   reserve made the level wide before that can happen). */
+static void tidal__bk_inc(tidal__bvec *v, uint32_t i, const tidal__contrib *c) {
+    tidal__bucket *b = &v->b[i];
+    if (b->count == TIDAL__COUNT32_MAX) {
+        TIDAL_ASSERT(v->wide);
+        b->count = 0;
+        tidal__bk_hi(v)[i]++;
+    } else {
+        b->count++;
+    }
+    b->w = tidal__fx_add(b->w, c->wf);
 }
 
 static void tidal__sig_add_bucket(tidal__bvec *v, int64_t bucket_ns, int64_t keep,
@@ -3412,17 +3658,17 @@ static void tidal__sig_add_bucket(tidal__bvec *v, int64_t bucket_ns, int64_t kee
         while (drop < v->n && v->b[drop].key <= kmax - keep) drop++;
         if (drop) {
             memmove(v->b, v->b + drop, sizeof(tidal__bucket) * (v->n - drop));
-            v->n -= drop;
+            if (v->wide) memmove(tidal__bk_hi(v), tidal__bk_hi(v) + drop, sizeof(uint32_t) * (v->n - drop));
+            v->n = (uint16_t)(v->n - drop);
             hi = v->n;
         }
     }
     if (k <= kmax - keep) return; /* older than this level keeps */
+    TIDAL_ASSERT(k >= INT32_MIN && k <= INT32_MAX); /* |t| / 60 s < 2^28 */
     if (v->n && v->b[v->n - 1].key >= k) { /* an existing bucket, usually found directly: */
         int64_t back = v->b[v->n - 1].key - k; /* keys are mostly consecutive */
         if (back < (int64_t)v->n && v->b[v->n - 1 - back].key == k) {
-            tidal__bucket *b = &v->b[v->n - 1 - back];
-            b->count++;
-            b->w = tidal__fx_add(b->w, c->wf);
+            tidal__bk_inc(v, (uint32_t)(v->n - 1 - back), c);
             return;
         }
     }
@@ -3436,11 +3682,15 @@ static void tidal__sig_add_bucket(tidal__bvec *v, int64_t bucket_ns, int64_t kee
         TIDAL_ASSERT(v->n < v->cap);
         memmove(&v->b[lo + 1], &v->b[lo], sizeof(tidal__bucket) * (v->n - lo));
         memset(&v->b[lo], 0, sizeof v->b[lo]);
-        v->b[lo].key = k;
+        if (v->wide) {
+            uint32_t *h = tidal__bk_hi(v);
+            memmove(&h[lo + 1], &h[lo], sizeof(uint32_t) * (v->n - lo));
+            h[lo] = 0;
+        }
+        v->b[lo].key = (int32_t)k;
         v->n++;
     }
-    v->b[lo].count++;
-    v->b[lo].w = tidal__fx_add(v->b[lo].w, c->wf);
+    tidal__bk_inc(v, lo, c);
 }
 
 /* Adds one event. The caller reserved room (tidal__sig_reserve), so this cannot fail. */
@@ -3485,13 +3735,15 @@ static double tidal__scale_exp2(double a, double x) {
    2^((t_i - t)/h) > 1). Not finite when it does not fit a double: callers refuse that
    with TIDAL_ERR_RANGE rather than return it (tidal__score_range). */
 static double tidal__sig_score(const tidal__sig *g, const tidal__sigdef *d, int64_t t) {
+    const tidal__epoch *ep;
     double s = 0;
     uint32_t i;
     if (!g) return 0;
+    ep = TIDAL__EPS(g);
     for (i = 0; i < g->n_epochs; i++) {
-        double a = tidal__fx_to_double(g->epochs[i].acc);
+        double a = tidal__fx_to_double(ep[i].acc);
         if (d->permanent) s += a;
-        else s += tidal__scale_exp2(a, -tidal__ns_diff(t, g->epochs[i].e * d->epoch_ns) / d->hl_ns);
+        else s += tidal__scale_exp2(a, -tidal__ns_diff(t, ep[i].e * d->epoch_ns) / d->hl_ns);
     }
     return s;
 }
@@ -3525,9 +3777,10 @@ static int tidal__sig_window(const tidal__sig *g, const tidal__sigdef *d, int w,
     memset(&sum, 0, sizeof sum);
     TIDAL_ASSERT(w >= 0 && w < 4 && n_of[w] <= tidal__lvl_keep(d->windows, lvl_of[w]));
     for (i = 0; i < v->n; i++) {
-        held += v->b[i].count;
+        uint64_t n = tidal__bk_count(v, i);
+        held += n;
         if (v->b[i].key > kt - n_of[w] && v->b[i].key <= kt) {
-            *count += v->b[i].count;
+            *count += n;
             sum = tidal__fx_add(sum, v->b[i].w);
         }
     }
@@ -3572,11 +3825,10 @@ static tidal_result tidal__score_range(tidal_db *db, const char *what, tidal_id 
 static void tidal__sig_free(tidal_db *db, tidal__sig *g) {
     int l;
     if (!g) return;
-    TIDAL_ASSERT(g->pack || !g->pack_in);
-    if (!(g->pack_in & 1u)) tidal__free(db, g->epochs, sizeof(tidal__epoch) * g->cap_epochs);
+    if (g->cap_epochs > 1) tidal__arena_free(db, g->ep.out, sizeof(tidal__epoch) * g->cap_epochs);
     for (l = 0; l < TIDAL__LVLS; l++)
-        if (!(g->pack_in & (2u << l))) tidal__free(db, g->lvl[l].b, sizeof(tidal__bucket) * g->lvl[l].cap);
-    tidal__free(db, g, sizeof *g + g->pack); /* the packed arrays go with it */
+        tidal__arena_free(db, g->lvl[l].b, tidal__bvec_bytes(g->lvl[l].cap, g->lvl[l].wide));
+    tidal__arena_free(db, g, sizeof *g);
 }
 
 // >>topk
@@ -3601,16 +3853,17 @@ static int tidal__key_clearly_above(tidal__key a, tidal__key b) {
 }
 
 static tidal__key tidal__sig_key(const tidal__sig *g, tidal__sigdef *d) {
+    const tidal__epoch *ep = TIDAL__EPS(g);
     tidal__key key;
     double v = 0;
     uint32_t i;
     key.s = 0;
     key.k = 0;
     if (!g->n_epochs) return key;
-    v = tidal__fx_to_double(g->epochs[g->n_epochs - 1].acc);
+    v = tidal__fx_to_double(ep[g->n_epochs - 1].acc);
     for (i = 0; i + 1 < g->n_epochs; i++) {
-        int64_t back = g->epochs[i].e - g->epochs[g->n_epochs - 1].e; /* -4..-1 */
-        double a = tidal__fx_to_double(g->epochs[i].acc);
+        int64_t back = ep[i].e - ep[g->n_epochs - 1].e; /* -4..-1 */
+        double a = tidal__fx_to_double(ep[i].acc);
         if (d->permanent || d->whole_ns) v += ldexp(a, (int)(TIDAL__EPOCH_HALF_LIVES * back));
         else v += a * exp2(d->epoch_hl * (double)back);
     }
@@ -3618,7 +3871,7 @@ static tidal__key tidal__sig_key(const tidal__sig *g, tidal__sigdef *d) {
     key.s = v > 0 ? 1 : -1;
     if (d->permanent) key.k = log2(fabs(v));
     else {
-        int64_t e = g->epochs[g->n_epochs - 1].e;
+        int64_t e = ep[g->n_epochs - 1].e;
         if (d->e_ref == INT64_MIN) d->e_ref = e;
         key.k = log2(fabs(v)) + d->epoch_hl * (double)(e - d->e_ref);
     }
@@ -3809,15 +4062,18 @@ static int tidal__ent_make_sigs(tidal_db *db, tidal__entity *e) {
     if (e->sigs) return 1;
     t = tidal__tenant_make(db, e->tenant);
     if (!t || !TIDAL__GROW(db, t->items, t->cap_items, t->n_items + 1)) return 0;
-    e->sigs = (tidal__sig **)tidal__zalloc(db, sizeof(tidal__sig *) * db->n_sig);
+    e->sigs = (tidal__sig **)tidal__arena_alloc(db, sizeof(tidal__sig *) * db->n_sig);
     if (!e->sigs) return 0;
+    memset(e->sigs, 0, sizeof(tidal__sig *) * db->n_sig);
     t->items[t->n_items++] = tidal__ent_index(db, e);
     return 1;
 }
 
 static tidal__sig *tidal__sig_new(tidal_db *db, uint32_t ent, uint32_t lb) {
-    tidal__sig *g = (tidal__sig *)tidal__zalloc(db, sizeof *g);
+    tidal__sig *g = (tidal__sig *)tidal__arena_alloc(db, sizeof *g);
     if (!g) return NULL;
+    memset(g, 0, sizeof *g);
+    g->cap_epochs = 1; /* ep.in */
     g->t_max = INT64_MIN;
     g->lb_slot = -1;
     g->ent = ent;
@@ -3911,14 +4167,14 @@ static void tidal__ent_drop_sigs(tidal_db *db, tidal__entity *e) {
     for (i = 0; e->sigs && i < db->n_sig; i++) tidal__ent_drop_sig(db, e->sigs[i]);
     for (i = 0; i < e->n_csigs; i++) tidal__ent_drop_sig(db, e->csigs[i].sig);
     if (e->sigs) {
-        tidal__free(db, e->sigs, sizeof(tidal__sig *) * db->n_sig);
+        tidal__arena_free(db, e->sigs, sizeof(tidal__sig *) * db->n_sig);
         TIDAL_ASSERT(t != NULL); /* an item with sigs is listed in its tenant */
         for (i = 0; i < t->n_items && t->items[i] != idx; i++) {}
         TIDAL_ASSERT(i < t->n_items);
         memmove(&t->items[i], &t->items[i + 1], sizeof(uint32_t) * (t->n_items - i - 1));
         t->n_items--;
     }
-    tidal__free(db, e->csigs, sizeof(tidal__csig) * e->cap_csigs);
+    tidal__arena_free(db, e->csigs, sizeof(tidal__csig) * e->cap_csigs);
     e->sigs = NULL;
     e->csigs = NULL;
     e->n_csigs = e->cap_csigs = 0;
@@ -3988,7 +4244,8 @@ static int tidal__suppressed(const tidal__user *u, const tidal__entity *item) {
 }
 
 static tidal__user *tidal__user_make(tidal_db *db, tidal__entity *e) {
-    if (!e->user) e->user = (tidal__user *)tidal__zalloc(db, sizeof(tidal__user));
+    if (!e->user && (e->user = (tidal__user *)tidal__arena_alloc(db, sizeof(tidal__user))))
+        memset(e->user, 0, sizeof(tidal__user));
     return e->user;
 }
 
@@ -4035,7 +4292,7 @@ static void tidal__user_drop(tidal_db *db, tidal__entity *e) {
     for (i = 0; i < e->user->n_negs; i++) tidal__neg_free(db, &e->user->negs[i]);
     tidal__free(db, e->user->negs, sizeof(tidal__neg) * e->user->cap_negs);
     tidal__set_free(db, &e->user->seen);
-    tidal__free(db, e->user, sizeof(tidal__user));
+    tidal__arena_free(db, e->user, sizeof(tidal__user));
     e->user = NULL;
 }
 
@@ -4217,9 +4474,9 @@ static tidal__csig *tidal__csig_find(const tidal__entity *e, uint32_t type, uint
     return NULL;
 }
 
-/* Finds or creates the aggregate for (entity, type, cohort) and reserves room in it. */
+/* Finds or creates the aggregate for (entity, type, cohort) and reserves room in it for c. */
 static tidal__sig *tidal__sig_for(tidal_db *db, tidal__entity *e, uint32_t type, int cohort,
-                                  uint32_t ckey, uint32_t cval) {
+                                  uint32_t ckey, uint32_t cval, const tidal__contrib *ct) {
     uint32_t ent = tidal__ent_index(db, e), lb;
     tidal__sig *g;
     if (!cohort) {
@@ -4233,7 +4490,7 @@ static tidal__sig *tidal__sig_for(tidal_db *db, tidal__entity *e, uint32_t type,
         tidal__csig *c = tidal__csig_find(e, type, ckey, cval);
         if (!c) {
             if (e->n_csigs >= TIDAL_COHORT_SIGS_MAX) return NULL;
-            if (!TIDAL__GROW(db, e->csigs, e->cap_csigs, e->n_csigs + 1)) return NULL;
+            if (!TIDAL__AGROW(db, e->csigs, e->cap_csigs, e->n_csigs + 1)) return NULL;
             lb = tidal__lb_make(db, e->tenant, type, ckey + 1, cval);
             if (lb == UINT32_MAX || !(g = tidal__sig_new(db, ent, lb))) return NULL;
             c = &e->csigs[e->n_csigs++];
@@ -4244,7 +4501,7 @@ static tidal__sig *tidal__sig_for(tidal_db *db, tidal__entity *e, uint32_t type,
         }
         g = c->sig;
     }
-    return tidal__sig_reserve(db, g) ? g : NULL;
+    return tidal__sig_reserve(db, g, &db->sig[type], ct) ? g : NULL;
 }
 
 static void tidal__sig_fold(tidal_db *db, tidal__sig *g, const tidal__sigdef *d,
@@ -4260,12 +4517,13 @@ static tidal_result tidal__apply_signal(tidal_db *db, const tidal__event *ev) {
     tidal__entity *e = tidal__ent_make(db, ev->tenant, ev->entity);
     uint32_t i, n = 1;
     if (!e || !tidal__ent_make_sigs(db, e)) return TIDAL_ERR_NOMEM;
-    if (!(g[0] = tidal__sig_for(db, e, ev->type, 0, 0, 0))) return TIDAL_ERR_NOMEM;
+    tidal__contrib_make(d, ev->time_ns, ev->weight, &c); /* pure: the reserves need it */
+    if (!(g[0] = tidal__sig_for(db, e, ev->type, 0, 0, 0, &c))) return TIDAL_ERR_NOMEM;
     for (i = 0; i < ev->n_cohort; i++) {
         uint32_t v = tidal__str_intern(db, ev->cohort_val[i], ev->cohort_len[i]);
         if (v == UINT32_MAX) return TIDAL_ERR_NOMEM;
         e = &db->ents[g[0]->ent]; /* interning cannot move ents, but stay explicit */
-        if (!(g[n++] = tidal__sig_for(db, e, ev->type, 1, ev->cohort_key[i], v)))
+        if (!(g[n++] = tidal__sig_for(db, e, ev->type, 1, ev->cohort_key[i], v, &c)))
             return TIDAL_ERR_NOMEM;
     }
     if (ev->other) { /* the user: remember what they signalled (FOR USER ... UNSEEN) */
@@ -4287,7 +4545,6 @@ static tidal_result tidal__apply_signal(tidal_db *db, const tidal__event *ev) {
         if (tidal__sess_journal(db, s, &je) < 0) return TIDAL_ERR_NOMEM;
     }
     /* Everything is reserved; from here on nothing can fail. */
-    tidal__contrib_make(d, ev->time_ns, ev->weight, &c);
     for (i = 0; i < n; i++) tidal__sig_fold(db, g[i], d, &c);
     return TIDAL_OK;
 }
@@ -5396,6 +5653,7 @@ static int64_t tidal__epoch_ref(const tidal__sigdef *def, int64_t t_max) {
    each other, bucket weights relative to count * 1.0. */
 static void tidal__enc_sig(tidal__enc *x, const tidal__sig *g, const tidal__sigdef *def) {
     static const tidal__fx zero = {0, 0};
+    const tidal__epoch *ep;
     uint64_t prev;
     uint32_t i;
     int l;
@@ -5405,20 +5663,23 @@ static void tidal__enc_sig(tidal__enc *x, const tidal__sig *g, const tidal__sigd
     tidal__enc_fxd(x, g->w_neg, tidal__fx_units(g->count_neg, 1));
     tidal__enc_time(x, g->t_max);
     tidal__enc_uv(x, g->n_epochs);
+    ep = TIDAL__EPS(g);
     prev = (uint64_t)tidal__epoch_ref(def, g->t_max);
     for (i = 0; i < g->n_epochs; i++) {
-        tidal__enc_sv(x, (uint64_t)g->epochs[i].e, prev);
-        tidal__enc_fxd(x, g->epochs[i].acc, zero);
-        prev = (uint64_t)g->epochs[i].e;
+        tidal__enc_sv(x, (uint64_t)ep[i].e, prev);
+        tidal__enc_fxd(x, ep[i].acc, zero);
+        prev = (uint64_t)ep[i].e;
     }
     for (l = 0; l < TIDAL__LVLS; l++) {
-        tidal__enc_uv(x, g->lvl[l].n);
+        const tidal__bvec *v = &g->lvl[l];
+        tidal__enc_uv(x, v->n);
         prev = (uint64_t)tidal__floor_div(g->t_max, tidal__lvl_ns[l]);
-        for (i = 0; i < g->lvl[l].n; i++) {
-            tidal__enc_sv(x, (uint64_t)g->lvl[l].b[i].key, prev);
-            tidal__enc_uv(x, g->lvl[l].b[i].count);
-            tidal__enc_fxd(x, g->lvl[l].b[i].w, tidal__fx_units(g->lvl[l].b[i].count, 0));
-            prev = (uint64_t)g->lvl[l].b[i].key;
+        for (i = 0; i < v->n; i++) {
+            uint64_t n = tidal__bk_count(v, i);
+            tidal__enc_sv(x, (uint64_t)(int64_t)v->b[i].key, prev);
+            tidal__enc_uv(x, n);
+            tidal__enc_fxd(x, v->b[i].w, tidal__fx_units(n, 0));
+            prev = (uint64_t)(int64_t)v->b[i].key;
         }
     }
 }
@@ -6379,7 +6640,33 @@ static int tidal__sd_str(tidal__sd *d, uint32_t max, uint32_t *id, int allow_nul
     return *id != UINT32_MAX ? 1 : tidal__sd_fail(d, "out of memory");
 }
 
-static int tidal__sd_sig(tidal__sd *d, tidal__sig *g, const tidal__sigdef *def) {
+/* A decoded aggregate before it becomes a record: wide counts, every array at its most. */
+typedef struct tidal__sdbk {
+    int64_t key;
+    uint64_t count;
+    tidal__fx w;
+} tidal__sdbk;
+
+/* The most buckets a level keeps (tidal__lvl_keep with every window on), all levels. */
+#define TIDAL__SD_BUCKETS (60 + 168 + 30)
+
+typedef struct tidal__sdsig {
+    uint64_t count_pos, count_neg;
+    tidal__fx w_pos, w_neg;
+    int64_t t_max;
+    uint32_t n_epochs;
+    tidal__epoch ep[TIDAL__EPOCHS_KEPT];
+    uint32_t n[TIDAL__LVLS];
+    tidal__sdbk b[TIDAL__SD_BUCKETS]; /* level l's from b + tidal__sd_lvl_at(l) */
+} tidal__sdsig;
+
+static uint32_t tidal__sd_lvl_at(int l) {
+    static const uint32_t at[TIDAL__LVLS] = {0, 60, 60 + 168};
+    TIDAL_ASSERT(l >= 0 && l < TIDAL__LVLS);
+    return at[l];
+}
+
+static int tidal__sd_sig(tidal__sd *d, tidal__sdsig *g, const tidal__sigdef *def) {
     static const tidal__fx zero = {0, 0};
     uint64_t n, prev;
     uint32_t i;
@@ -6392,121 +6679,111 @@ static int tidal__sd_sig(tidal__sd *d, tidal__sig *g, const tidal__sigdef *def) 
     n = tidal__sd_uv(d);
     if (d->r.bad || n == 0 || n > TIDAL__EPOCHS_KEPT || g->count_pos + g->count_neg == 0)
         return tidal__sd_fail(d, "bad aggregate");
-    TIDAL_ASSERT(n <= g->cap_epochs); /* g is the scratch of tidal__sd_sig_scratch */
     prev = (uint64_t)tidal__epoch_ref(def, g->t_max);
     for (i = 0; i < n; i++) {
-        g->epochs[i].e = (int64_t)tidal__sd_sv(d, prev);
-        g->epochs[i].acc = tidal__sd_fxd(d, zero);
-        prev = (uint64_t)g->epochs[i].e;
-        if (i && g->epochs[i].e <= g->epochs[i - 1].e) return tidal__sd_fail(d, "epochs out of order");
+        g->ep[i].e = (int64_t)tidal__sd_sv(d, prev);
+        g->ep[i].acc = tidal__sd_fxd(d, zero);
+        prev = (uint64_t)g->ep[i].e;
+        if (i && g->ep[i].e <= g->ep[i - 1].e) return tidal__sd_fail(d, "epochs out of order");
         /* e * epoch_ns is a time: within a quarter of the int64 range, like any event's */
-        if (def->permanent ? g->epochs[i].e != 0
-                           : (g->epochs[i].e > INT64_MAX / 4 / def->epoch_ns || g->epochs[i].e < -(INT64_MAX / 4 / def->epoch_ns)))
+        if (def->permanent ? g->ep[i].e != 0
+                           : (g->ep[i].e > INT64_MAX / 4 / def->epoch_ns || g->ep[i].e < -(INT64_MAX / 4 / def->epoch_ns)))
             return tidal__sd_fail(d, "epoch out of range");
     }
     g->n_epochs = (uint32_t)n;
-    if (g->epochs[n - 1].e - g->epochs[0].e > TIDAL__EPOCHS_KEPT - 1 || (def->permanent && g->epochs[0].e))
+    if (g->ep[n - 1].e - g->ep[0].e > TIDAL__EPOCHS_KEPT - 1 || (def->permanent && g->ep[0].e))
         return tidal__sd_fail(d, "epoch out of range");
     for (l = 0; l < TIDAL__LVLS; l++) {
-        tidal__bvec *v = &g->lvl[l];
+        tidal__sdbk *b = g->b + tidal__sd_lvl_at(l);
         n = tidal__sd_uv(d);
         if (d->r.bad || n > (uint64_t)tidal__lvl_keep(def->windows, l)) return tidal__sd_fail(d, "bad bucket count");
-        TIDAL_ASSERT(n <= v->cap);
         prev = (uint64_t)tidal__floor_div(g->t_max, tidal__lvl_ns[l]);
         for (i = 0; i < n; i++) {
-            v->b[i].key = (int64_t)tidal__sd_sv(d, prev);
-            v->b[i].count = tidal__sd_uv(d);
-            v->b[i].w = tidal__sd_fxd(d, tidal__fx_units(v->b[i].count, 0));
-            prev = (uint64_t)v->b[i].key;
-            if (i && v->b[i].key <= v->b[i - 1].key) return tidal__sd_fail(d, "buckets out of order");
+            b[i].key = (int64_t)tidal__sd_sv(d, prev);
+            b[i].count = tidal__sd_uv(d);
+            b[i].w = tidal__sd_fxd(d, tidal__fx_units(b[i].count, 0));
+            prev = (uint64_t)b[i].key;
+            if (i && b[i].key <= b[i - 1].key) return tidal__sd_fail(d, "buckets out of order");
+            /* a bucket of an event time: |t| / bucket_ns fits 32 bits with room to spare */
+            if (b[i].key < INT32_MIN || b[i].key > INT32_MAX) return tidal__sd_fail(d, "bucket key out of range");
         }
-        v->n = (uint32_t)n;
+        g->n[l] = (uint32_t)n;
     }
     return d->r.bad ? tidal__sd_fail(d, "truncated aggregate") : 1;
 }
 
-/* The most buckets a level keeps (tidal__lvl_keep with every window on), all levels. */
-#define TIDAL__SD_BUCKETS (60 + 168 + 30)
-
-/* Points g's arrays at scratch room for the largest aggregate a snapshot may hold, so
-   tidal__sd_sig decodes (and checks) one before anything is allocated for it. */
-static void tidal__sd_sig_scratch(tidal__sig *g, tidal__epoch *ep, tidal__bucket *bk) {
-    int l;
-    memset(g, 0, sizeof *g);
-    g->epochs = ep;
-    g->cap_epochs = TIDAL__EPOCHS_KEPT;
-    for (l = 0; l < TIDAL__LVLS; l++) {
-        g->lvl[l].b = bk;
-        g->lvl[l].cap = (uint32_t)tidal__lvl_keep(TIDAL_WINDOW_1H | TIDAL_WINDOW_24H | TIDAL_WINDOW_7D | TIDAL_WINDOW_30D, l);
-        bk += g->lvl[l].cap;
+/* A decoded aggregate (src) into record g, its arrays sized to what it holds. The new
+   arrays are all allocated before g changes: on failure g is as it was. g may be fresh
+   (tidal__sig_new) or one the state already holds (an install chunk may repeat an item
+   another chunk of it made). */
+static int tidal__sd_sig_into(tidal_db *db, tidal__sig *g, const tidal__sdsig *src) {
+    tidal__bvec nv[TIDAL__LVLS];
+    tidal__epoch *ep = NULL;
+    uint32_t i, cap_ep = 1;
+    int l, ok = 1;
+    memset(nv, 0, sizeof nv);
+    TIDAL_ASSERT(src->n_epochs >= 1 && src->n_epochs <= TIDAL__EPOCHS_KEPT);
+    if (src->n_epochs > 1) {
+        ok = (ep = (tidal__epoch *)tidal__arena_alloc(db, sizeof(tidal__epoch) * src->n_epochs)) != NULL;
+        cap_ep = (uint32_t)(tidal__arena_room(sizeof(tidal__epoch) * src->n_epochs) / sizeof(tidal__epoch));
     }
-    TIDAL_ASSERT(g->lvl[TIDAL__LVLS - 1].b + g->lvl[TIDAL__LVLS - 1].cap - g->lvl[0].b == TIDAL__SD_BUCKETS);
-}
-
-/* A decoded aggregate (src, in scratch) as one allocation: the struct, then its epochs
-   and each level's buckets at exactly their decoded counts (pack, pack_in). Loading a
-   snapshot then costs one allocation per aggregate instead of five; a later fold that
-   needs more room moves that array out (tidal__sig_grow). */
-static tidal__sig *tidal__sd_sig_pack(tidal_db *db, const tidal__sig *src, uint32_t ent, uint32_t lb) {
-    size_t extra = sizeof(tidal__epoch) * src->n_epochs;
-    tidal__sig *g;
-    char *w;
-    int l;
-    for (l = 0; l < TIDAL__LVLS; l++) extra += sizeof(tidal__bucket) * src->lvl[l].n;
-    TIDAL_ASSERT(src->n_epochs > 0 && extra <= UINT16_MAX);
-    if (!(g = (tidal__sig *)tidal__alloc(db, sizeof *g + extra))) return NULL;
-    *g = *src;
-    w = (char *)(g + 1);
-    g->epochs = (tidal__epoch *)(void *)w;
-    memcpy(w, src->epochs, sizeof(tidal__epoch) * src->n_epochs);
-    w += sizeof(tidal__epoch) * src->n_epochs;
-    g->cap_epochs = src->n_epochs;
-    g->pack_in = 1u;
-    for (l = 0; l < TIDAL__LVLS; l++) {
-        uint32_t n = src->lvl[l].n;
-        g->lvl[l].b = NULL;
-        g->lvl[l].cap = n;
-        if (!n) continue;
-        g->lvl[l].b = (tidal__bucket *)(void *)w;
-        memcpy(w, src->lvl[l].b, sizeof(tidal__bucket) * n);
-        w += sizeof(tidal__bucket) * n;
-        g->pack_in = (uint16_t)(g->pack_in | 2u << l);
+    for (l = 0; ok && l < TIDAL__LVLS; l++) {
+        const tidal__sdbk *b = src->b + tidal__sd_lvl_at(l);
+        int wide = 0;
+        if (!src->n[l]) continue;
+        for (i = 0; i < src->n[l]; i++) wide |= b[i].count > TIDAL__COUNT32_MAX;
+        if (!tidal__bvec_grow(db, &nv[l], src->n[l], wide)) ok = 0;
     }
-    g->pack = (uint16_t)extra;
-    g->lb_slot = -1;
-    g->ent = ent;
-    g->lb = lb;
-    return g;
-}
-
-/* Decoded values (src, in scratch) into an aggregate the state already holds (an install
-   chunk may repeat an item another chunk of it made). */
-static int tidal__sd_sig_into(tidal_db *db, tidal__sig *g, const tidal__sig *src) {
-    int l;
-    if (!tidal__sig_grow(db, g, (void **)&g->epochs, &g->cap_epochs, src->n_epochs, sizeof(tidal__epoch), 1u))
+    if (!ok) {
+        if (ep) tidal__arena_free(db, ep, sizeof(tidal__epoch) * src->n_epochs);
+        for (l = 0; l < TIDAL__LVLS; l++) tidal__arena_free(db, nv[l].b, tidal__bvec_bytes(nv[l].cap, nv[l].wide));
         return 0;
+    }
+    if (g->cap_epochs > 1) tidal__arena_free(db, g->ep.out, sizeof(tidal__epoch) * g->cap_epochs);
     for (l = 0; l < TIDAL__LVLS; l++)
-        if (!tidal__sig_grow(db, g, (void **)&g->lvl[l].b, &g->lvl[l].cap, src->lvl[l].n, sizeof(tidal__bucket), 2u << l))
-            return 0;
+        tidal__arena_free(db, g->lvl[l].b, tidal__bvec_bytes(g->lvl[l].cap, g->lvl[l].wide));
     g->count_pos = src->count_pos;
     g->count_neg = src->count_neg;
     g->w_pos = src->w_pos;
     g->w_neg = src->w_neg;
     g->t_max = src->t_max;
-    memcpy(g->epochs, src->epochs, sizeof(tidal__epoch) * src->n_epochs);
-    g->n_epochs = src->n_epochs;
+    g->cap_epochs = (uint8_t)cap_ep;
+    if (ep) g->ep.out = ep;
+    memcpy(TIDAL__EPS(g), src->ep, sizeof(tidal__epoch) * src->n_epochs);
+    g->n_epochs = (uint8_t)src->n_epochs;
     for (l = 0; l < TIDAL__LVLS; l++) {
-        if (src->lvl[l].n) memcpy(g->lvl[l].b, src->lvl[l].b, sizeof(tidal__bucket) * src->lvl[l].n);
-        g->lvl[l].n = src->lvl[l].n;
+        const tidal__sdbk *b = src->b + tidal__sd_lvl_at(l);
+        tidal__bvec *v = &nv[l];
+        for (i = 0; i < src->n[l]; i++) {
+            v->b[i].key = (int32_t)b[i].key;
+            v->b[i].count = (uint32_t)(b[i].count % ((uint64_t)TIDAL__COUNT32_MAX + 1));
+            v->b[i].w = b[i].w;
+            if (v->wide) tidal__bk_hi(v)[i] = (uint32_t)(b[i].count / ((uint64_t)TIDAL__COUNT32_MAX + 1));
+        }
+        v->n = (uint16_t)src->n[l];
+        g->lvl[l] = *v;
     }
     return 1;
+}
+
+/* A decoded aggregate src as a new record: one arena chunk for the record and one per
+   array it holds, at exactly its decoded size. */
+static tidal__sig *tidal__sd_sig_pack(tidal_db *db, const tidal__sdsig *src, uint32_t ent, uint32_t lb) {
+    tidal__sig *g = tidal__sig_new(db, ent, lb);
+    if (!g) return NULL;
+    if (!tidal__sd_sig_into(db, g, src)) {
+        tidal__sig_free(db, g);
+        return NULL;
+    }
+    TIDAL_ASSERT(g->lb_slot == -1 && g->ent == ent);
+    return g;
 }
 
 /* tidal__sig_for without its reserve, for a decoded aggregate src: its arrays are
    allocated once at their decoded size (tidal__sd_sig_pack). Every later fold still
    reserves through tidal__sig_for. */
 static tidal__sig *tidal__sd_sig_make(tidal_db *db, tidal__entity *e, uint32_t type, int cohort,
-                                      uint32_t ckey, uint32_t cval, const tidal__sig *src) {
+                                      uint32_t ckey, uint32_t cval, const tidal__sdsig *src) {
     uint32_t ent = tidal__ent_index(db, e), lb;
     tidal__sig *g;
     tidal__csig *c;
@@ -6518,7 +6795,7 @@ static tidal__sig *tidal__sd_sig_make(tidal_db *db, tidal__entity *e, uint32_t t
         return e->sigs[type] = g;
     }
     TIDAL_ASSERT(!tidal__csig_find(e, type, ckey, cval));
-    if (e->n_csigs >= TIDAL_COHORT_SIGS_MAX || !TIDAL__GROW(db, e->csigs, e->cap_csigs, e->n_csigs + 1))
+    if (e->n_csigs >= TIDAL_COHORT_SIGS_MAX || !TIDAL__AGROW(db, e->csigs, e->cap_csigs, e->n_csigs + 1))
         return NULL;
     lb = tidal__lb_make(db, e->tenant, type, ckey + 1, cval);
     if (lb == UINT32_MAX || !(g = tidal__sd_sig_pack(db, src, ent, lb))) return NULL;
@@ -6555,9 +6832,7 @@ static int tidal__sd_attrs(tidal__sd *d, tidal__entity *e) {
 static int tidal__sd_sigs(tidal__sd *d, tidal__entity *e) {
     tidal_db *db = d->db;
     uint64_t t, n, i, prev = 0;
-    tidal__epoch ep[TIDAL__EPOCHS_KEPT];
-    tidal__bucket bk[TIDAL__SD_BUCKETS];
-    tidal__sig tmp;
+    tidal__sdsig tmp;
     for (;;) {
         tidal__sig *g;
         t = tidal__sd_uv(d);
@@ -6566,7 +6841,6 @@ static int tidal__sd_sigs(tidal__sd *d, tidal__entity *e) {
         t -= d->compact != 0; /* compact: type + 1 */
         if (t >= db->n_sig || (e->sigs && t < prev)) return tidal__sd_fail(d, "bad signal type");
         prev = t + 1;
-        tidal__sd_sig_scratch(&tmp, ep, bk);
         if (!tidal__sd_sig(d, &tmp, &db->sig[t])) return 0;
         if (!tidal__ent_make_sigs(db, e) || !(g = tidal__sd_sig_make(db, e, (uint32_t)t, 0, 0, 0, &tmp)))
             return tidal__sd_fail(d, "out of memory");
@@ -6582,7 +6856,6 @@ static int tidal__sd_sigs(tidal__sd *d, tidal__entity *e) {
             return tidal__sd_fail(d, "bad cohort aggregate");
         if (!tidal__sd_str(d, TIDAL_VALUE_MAX, &cval, 0)) return 0;
         if (tidal__csig_find(e, type, ckey, cval)) return tidal__sd_fail(d, "repeated cohort aggregate");
-        tidal__sd_sig_scratch(&tmp, ep, bk);
         if (!tidal__sd_sig(d, &tmp, &db->sig[type])) return 0;
         if (!tidal__ent_make_sigs(db, e) || !(g = tidal__sd_sig_make(db, e, type, 1, ckey, cval, &tmp)))
             return tidal__sd_fail(d, "out of memory");
@@ -8359,19 +8632,20 @@ static tidal_result tidal__schema_grow(tidal_db *db, const tidal__schemadef *u) 
         grown = (tidal__sig ***)tidal__zalloc(db, sizeof *grown * db->n_ents);
         for (i = 0; grown && i < db->n_ents; i++) {
             if (!db->ents[i].sigs) continue;
-            grown[i] = (tidal__sig **)tidal__zalloc(db, sizeof(tidal__sig *) * u->n_sig);
+            grown[i] = (tidal__sig **)tidal__arena_alloc(db, sizeof(tidal__sig *) * u->n_sig);
             if (!grown[i]) break;
+            memset(grown[i], 0, sizeof(tidal__sig *) * u->n_sig);
             memcpy(grown[i], db->ents[i].sigs, sizeof(tidal__sig *) * old_n);
         }
         if (!grown || i < db->n_ents) {
             while (grown && i-- > 0)
-                if (grown[i]) tidal__free(db, grown[i], sizeof(tidal__sig *) * u->n_sig);
+                if (grown[i]) tidal__arena_free(db, grown[i], sizeof(tidal__sig *) * u->n_sig);
             if (grown) tidal__free(db, grown, sizeof *grown * db->n_ents);
             return TIDAL_ERR_NOMEM;
         }
         for (i = 0; i < db->n_ents; i++) { /* nothing fails from here on */
             if (!grown[i]) continue;
-            tidal__free(db, db->ents[i].sigs, sizeof(tidal__sig *) * old_n);
+            tidal__arena_free(db, db->ents[i].sigs, sizeof(tidal__sig *) * old_n);
             db->ents[i].sigs = grown[i];
         }
         tidal__free(db, grown, sizeof *grown * db->n_ents);
@@ -8736,10 +9010,10 @@ static void tidal__ent_free(tidal_db *db, tidal__entity *e) {
     uint32_t i;
     if (e->sigs) {
         for (i = 0; i < db->n_sig; i++) tidal__sig_free(db, e->sigs[i]);
-        tidal__free(db, e->sigs, sizeof(tidal__sig *) * db->n_sig);
+        tidal__arena_free(db, e->sigs, sizeof(tidal__sig *) * db->n_sig);
     }
     for (i = 0; i < e->n_csigs; i++) tidal__sig_free(db, e->csigs[i].sig);
-    tidal__free(db, e->csigs, sizeof(tidal__csig) * e->cap_csigs);
+    tidal__arena_free(db, e->csigs, sizeof(tidal__csig) * e->cap_csigs);
     tidal__free(db, e->attrs, sizeof(tidal__attr) * e->cap_attrs);
     if (e->user) {
         for (i = 0; i < e->user->n_negs; i++) {
@@ -8748,7 +9022,7 @@ static void tidal__ent_free(tidal_db *db, tidal__entity *e) {
         }
         tidal__free(db, e->user->negs, sizeof(tidal__neg) * e->user->cap_negs);
         tidal__set_free(db, &e->user->seen);
-        tidal__free(db, e->user, sizeof(tidal__user));
+        tidal__arena_free(db, e->user, sizeof(tidal__user));
     }
 }
 
@@ -8769,6 +9043,8 @@ static void tidal__state_free(tidal_db *db) {
     for (i = 0; i < db->n_strs; i++) tidal__free(db, db->strs[i].s, (size_t)db->strs[i].len + 1);
     tidal__free(db, db->strs, sizeof(tidal__str) * db->cap_strs);
     for (i = 0; i < db->n_origins; i++) tidal__set_free(db, &db->origins[i].above);
+    TIDAL_ASSERT(db->arena.chunks == 0); /* every aggregate, array and set went back */
+    tidal__arena_release(db);
     tidal__free(db, db->origins, sizeof(tidal__origin) * db->cap_origins);
     tidal__free(db, db->idem_time, sizeof(int64_t) * db->cap_idem);
     tidal__free(db, db->tgen, sizeof(tidal__tgen) * db->cap_tgen);

@@ -1,0 +1,433 @@
+/* test_flat.c - the state layout may change, the state may not: digests, signal stats and
+   RETRIEVE answers of fixed deterministic workloads pinned to what the code of commit
+   710fc0f (the pointer-per-aggregate layout) computed. The workloads cover many items,
+   every kind of type (decaying, permanent, negative, a fractional half-life), every window,
+   cohort aggregates, users with seen sets, hides, events out of order and far apart (old
+   epochs and window buckets retire), deletes and forgets, and a snapshot round-trip. Also
+   white-box checks of the flat layout itself: 32-bit counts spill at their limit, and the
+   steady-state write path does not allocate. */
+#define TIDAL_IMPLEMENTATION
+#include "../tidal.h"
+#include "tidal_test.h"
+#include "test_env.h"
+
+#define T0 (INT64_C(1790000000) * TIDAL_NS_PER_S)
+
+typedef struct flat_fx {
+    tidal_env env;
+    test_clock clock;
+    tidal_signal_def sigs[5];
+    const char *cohorts[2];
+    tidal_config cfg;
+    tidal_db *db;
+} flat_fx;
+
+/* Five types: view (1 h, all windows), like (1 day, 24 h + 30 d), permanent buy, a
+   negative skip (10 min, 1 h window) and a fractional half-life (1000.0000000005 s, all). */
+static void ff_open(flat_fx *f, uint64_t seed) {
+    memset(f, 0, sizeof *f);
+    test_env_make(&f->env, &f->clock, T0, seed);
+    f->sigs[0].name = "view";
+    f->sigs[0].half_life_s = 3600;
+    f->sigs[1].name = "like";
+    f->sigs[1].half_life_s = 86400;
+    f->sigs[1].windows = TIDAL_WINDOW_24H | TIDAL_WINDOW_30D;
+    f->sigs[2].name = "buy";
+    f->sigs[2].permanent = 1;
+    f->sigs[3].name = "skip";
+    f->sigs[3].half_life_s = 600;
+    f->sigs[3].windows = TIDAL_WINDOW_1H;
+    f->sigs[3].negative = 1;
+    f->sigs[4].name = "frac";
+    f->sigs[4].half_life_s = 1000.0000000005;
+    f->cohorts[0] = "locale";
+    f->cohorts[1] = "tier";
+    f->cfg.env = &f->env;
+    f->cfg.schema.signals = f->sigs;
+    f->cfg.schema.signal_count = 5;
+    f->cfg.schema.cohort_keys = f->cohorts;
+    f->cfg.schema.cohort_key_count = 2;
+    f->cfg.retrieve_limit_max = 5000;
+    f->cfg.future_bound_ns = 400 * 86400 * TIDAL_NS_PER_S;
+    TT_EQ_INT(tidal_db_open(&f->cfg, &f->db), TIDAL_OK);
+}
+
+static uint64_t ff_next(uint64_t *st) {
+    uint64_t z = (*st += UINT64_C(0x9E3779B97F4A7C15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+/* n writes over `items` items. span_s: how far back event times reach (out of order:
+   each write picks its time at random in the span). */
+static void ff_workload(flat_fx *f, uint64_t seed, int n, uint32_t items, int64_t span_s) {
+    static const tidal_tag tags[4] = {
+        {"locale", "EU"}, {"tier", "gold"}, {"locale", "US"}, {"tier", "free"}};
+    static const double weights[6] = {1.0, 1.5, -2.0, 0.3, 1e-6, 1000.25};
+    uint64_t st = seed;
+    int i;
+    for (i = 0; i < n; i++) {
+        uint64_t x = ff_next(&st), y = ff_next(&st);
+        tidal_signal s;
+        tidal_result r;
+        memset(&s, 0, sizeof s);
+        s.tenant = (y & 15) == 0 ? 7 : 0;
+        s.item = 1 + (x % items);
+        s.type = (uint32_t)((x >> 32) % 5);
+        s.weight = weights[(x >> 36) % 6];
+        s.time_ns = T0 - (int64_t)((y >> 8) % (uint64_t)span_s) * TIDAL_NS_PER_S -
+                    (int64_t)((y >> 40) % 1000000u);
+        if ((x >> 40) & 1) s.user = 1000 + ((x >> 41) % 37);
+        switch ((x >> 48) & 3) {
+        case 0:
+            s.cohort = &tags[(x >> 50) & 3];
+            s.cohort_count = 1;
+            break;
+        case 1:
+            s.cohort = &tags[((x >> 50) & 1) * 2];
+            s.cohort_count = 2;
+            break;
+        default:
+            s.cohort = tags;
+            s.cohort_count = 0;
+        }
+        r = tidal_signal_write(f->db, &s, NULL);
+        TT_CHECKF(r == TIDAL_OK, "write %d: %d", i, (int)r);
+        if (r != TIDAL_OK) return;
+        if ((x & 255) == 7) {
+            TT_EQ_INT(tidal_negative_add(f->db, s.tenant, 1000 + (y % 37), TIDAL_HIDE, s.item,
+                                         NULL),
+                      TIDAL_OK);
+        }
+    }
+}
+
+static void hex(const uint8_t d[32], char out[65]) {
+    int i;
+    for (i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+static void check_digest(tidal_db *db, uint64_t tenant, const char *want, const char *what) {
+    uint8_t d[32];
+    char h[65];
+    TT_EQ_INT(tidal_db_digest(db, tenant, d), TIDAL_OK);
+    hex(d, h);
+    printf("  %s: %s\n", what, h);
+    TT_CHECKF(!strcmp(h, want), "%s: digest %s, pinned %s", what, h, want);
+}
+
+/* FNV-1a over bytes: folds read answers into one pinned number. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+    const uint8_t *b = (const uint8_t *)p;
+    size_t i;
+    for (i = 0; i < n; i++) h = (h ^ b[i]) * UINT64_C(0x100000001b3);
+    return h;
+}
+
+static uint64_t fnv_stats(uint64_t h, const tidal_signal_stats *s) {
+    int w;
+    h = fnv(h, &s->score, 8);
+    for (w = 0; w < TIDAL_WINDOWS_COUNT; w++) {
+        h = fnv(h, &s->count[w], 8);
+        h = fnv(h, &s->weight[w], 8);
+        h = fnv(h, &s->velocity[w], 8);
+    }
+    h = fnv(h, &s->count_pos, 8);
+    h = fnv(h, &s->count_neg, 8);
+    h = fnv(h, &s->weight_pos, 8);
+    h = fnv(h, &s->weight_neg, 8);
+    return fnv(h, &s->windows_partial, 4);
+}
+
+/* Stats of every (item, type) at several times (before, at and after the newest events),
+   whole and per cohort, and the top 50 of every type (whole and one cohort). */
+static uint64_t ff_reads(flat_fx *f, uint32_t items) {
+    static const tidal_tag eu = {"locale", "EU"};
+    static const int64_t at[4] = {-3 * 86400, -3600, 0, 2 * 86400};
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    uint32_t it, ty, k;
+    for (it = 1; it <= items; it += 3) {
+        for (ty = 0; ty < 5; ty++) {
+            for (k = 0; k < 4; k++) {
+                tidal_signal_stats s;
+                tidal_result r = tidal_signal_read(f->db, 0, it, ty, k == 1 ? &eu : NULL,
+                                                   T0 + at[k] * TIDAL_NS_PER_S, &s);
+                h = fnv(h, &r, sizeof r);
+                if (r == TIDAL_OK) h = fnv_stats(h, &s);
+            }
+        }
+    }
+    for (ty = 0; ty < 5; ty++) {
+        for (k = 0; k < 2; k++) {
+            tidal_query q;
+            tidal_hit hits[50];
+            uint32_t n = 0, i;
+            tidal_result r;
+            memset(&q, 0, sizeof q);
+            q.rank_kind = TIDAL_QUERY_SIGNAL;
+            q.rank_index = ty;
+            q.limit = 50;
+            q.time_ns = T0 + 3600 * TIDAL_NS_PER_S;
+            if (k) {
+                q.cohort_key = "locale";
+                q.cohort_value = "US";
+                q.for_user = 1003;
+                q.exclude_seen = 1;
+            }
+            r = tidal_retrieve(f->db, &q, hits, 50, &n, NULL);
+            h = fnv(h, &r, sizeof r);
+            h = fnv(h, &n, sizeof n);
+            for (i = 0; i < n; i++) {
+                h = fnv(h, &hits[i].item, 8);
+                h = fnv(h, &hits[i].score, 8);
+            }
+        }
+    }
+    return h;
+}
+
+/* Pinned with the code of commit 710fc0f. */
+#define PIN_A_ALL "0f1d96c5dce33a64d208b3492564c55664214f150bb14ad161ccf1f0fbae253c"
+#define PIN_A_T7 "fca731d0c3356210c4acca5f3f01503097408915562ce96c33716c061c07333f"
+#define PIN_A_READS UINT64_C(0x7ddfd50ea9a61c16)
+#define PIN_B_ALL "8cd27ac63154d94a48e07c53fd836feb3422be07037590b81a5df5b3b5d83a55"
+#define PIN_B_READS UINT64_C(0xefe49bfbd9aaf3b4)
+#define PIN_C_ALL "6d8d7d7cffdad2d3fa2f05da8204d6ad7246491fa6ad0d3702c49dbdccf1bd3c"
+
+/* A: 3000 items, 30000 writes over 60 days, out of order: old epochs and buckets retire. */
+static void test_pinned_many_items(void) {
+    flat_fx f;
+    uint64_t h;
+    ff_open(&f, 11);
+    ff_workload(&f, 101, 30000, 3000, 60 * 86400);
+    check_digest(f.db, TIDAL_ALL_TENANTS, PIN_A_ALL, "A all");
+    check_digest(f.db, 7, PIN_A_T7, "A tenant 7");
+    h = ff_reads(&f, 3000);
+    printf("  A reads: 0x%016llx\n", (unsigned long long)h);
+    TT_CHECKF(h == PIN_A_READS, "A reads 0x%016llx", (unsigned long long)h);
+    tidal_db_close(f.db);
+}
+
+/* B: few items, many writes each, times far apart (a year): epochs come and go, every
+   bucket level fills and retires; then deletes and forgets, then more writes. */
+static void test_pinned_far_epochs(void) {
+    flat_fx f;
+    uint64_t h;
+    uint32_t i;
+    ff_open(&f, 12);
+    ff_workload(&f, 202, 8000, 40, 365 * 86400);
+    ff_workload(&f, 203, 4000, 40, 2 * 3600);
+    for (i = 1; i <= 40; i += 7) TT_EQ_INT(tidal_item_delete(f.db, 0, i, NULL), TIDAL_OK);
+    TT_EQ_INT(tidal_user_forget(f.db, 0, 1003, NULL), TIDAL_OK);
+    ff_workload(&f, 204, 3000, 40, 40 * 86400);
+    check_digest(f.db, TIDAL_ALL_TENANTS, PIN_B_ALL, "B all");
+#if TIDAL__COUNT32_MAX < 100 /* test_flat_spill: the workload must really spill */
+    {
+        uint32_t wide = 0, j, t;
+        int l;
+        for (i = 0; i < f.db->n_ents; i++)
+            for (t = 0; f.db->ents[i].sigs && t < 5; t++)
+                for (l = 0; f.db->ents[i].sigs[t] && l < TIDAL__LVLS; l++)
+                    wide += f.db->ents[i].sigs[t]->lvl[l].wide;
+        for (i = 0; i < f.db->n_ents; i++)
+            for (j = 0; j < f.db->ents[i].n_csigs; j++)
+                for (l = 0; l < TIDAL__LVLS; l++) wide += f.db->ents[i].csigs[j].sig->lvl[l].wide;
+        printf("  B: %u wide levels\n", wide);
+        TT_CHECK(wide > 50);
+    }
+#endif
+    h = ff_reads(&f, 40);
+    printf("  B reads: 0x%016llx\n", (unsigned long long)h);
+    TT_CHECKF(h == PIN_B_READS, "B reads 0x%016llx", (unsigned long long)h);
+    tidal_db_close(f.db);
+}
+
+/* C: the state through a snapshot and back (export/import of the whole state), then more
+   writes on top: the decoded layout must fold on exactly as the written one. */
+static void test_pinned_through_snapshot(void) {
+    flat_fx f;
+    char dir[] = "/tmp/tidal_flat_XXXXXX";
+    ff_open(&f, 13);
+    tidal_db_close(f.db);
+    TT_CHECK(mkdtemp(dir) != NULL);
+    f.cfg.path = dir;
+    TT_EQ_INT(tidal_db_open(&f.cfg, &f.db), TIDAL_OK);
+    ff_workload(&f, 303, 6000, 500, 20 * 86400);
+    TT_EQ_INT(tidal_db_snapshot(f.db), TIDAL_OK);
+    tidal_db_close(f.db);
+    TT_EQ_INT(tidal_db_open(&f.cfg, &f.db), TIDAL_OK);
+    ff_workload(&f, 304, 3000, 600, 20 * 86400);
+    check_digest(f.db, TIDAL_ALL_TENANTS, PIN_C_ALL, "C all");
+    tidal_db_close(f.db);
+    {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        TT_CHECK(system(cmd) == 0);
+    }
+}
+
+/* ---- white-box: the flat layout itself ------------------------------------------------ */
+
+/* A bucket count driven to the 32-bit limit (TIDAL__COUNT32_MAX: UINT32_MAX, or lower in
+   test_flat_spill) and past it: the level goes wide, every window counts exactly, and a
+   snapshot round-trip (the canonical encoding) keeps the count. */
+static void test_count_spill_at_limit(void) {
+    flat_fx f;
+    char dir[] = "/tmp/tidal_flat_XXXXXX";
+    tidal_signal s;
+    tidal_signal_stats st;
+    tidal__entity *e;
+    tidal__sig *g;
+    uint8_t before[32], after[32];
+    const uint64_t lim = (uint64_t)TIDAL__COUNT32_MAX;
+    int l, k;
+    TT_CHECK(mkdtemp(dir) != NULL);
+    ff_open(&f, 21);
+    tidal_db_close(f.db);
+    f.cfg.path = dir;
+    TT_EQ_INT(tidal_db_open(&f.cfg, &f.db), TIDAL_OK);
+    memset(&s, 0, sizeof s);
+    s.item = 5;
+    s.type = 0; /* view: every window, so every level */
+    s.weight = 1.0;
+    s.time_ns = T0 - 10 * TIDAL_NS_PER_S;
+    TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_OK);
+    e = tidal__ent_find(f.db, 0, 5);
+    TT_CHECK(e && e->sigs && e->sigs[0]);
+    if (!e || !e->sigs || !e->sigs[0]) return;
+    g = e->sigs[0];
+    /* White-box setter: as if lim - 2 more events had landed in the same buckets. */
+    for (l = 0; l < TIDAL__LVLS; l++) {
+        TT_CHECK(g->lvl[l].n == 1 && !g->lvl[l].wide && g->lvl[l].b[0].count == 1);
+        g->lvl[l].b[0].count = (uint32_t)(lim - 1);
+    }
+    g->count_pos = lim - 1;
+    for (k = 0; k < 3; k++) { /* lim - 1 -> lim -> lim + 1 (spills) -> lim + 2 */
+        TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_OK);
+    }
+    for (l = 0; l < TIDAL__LVLS; l++) {
+        TT_CHECKF(g->lvl[l].wide, "level %d did not go wide", l);
+        TT_CHECKF(tidal__bk_count(&g->lvl[l], 0) == lim + 2, "level %d count %llu", l,
+                  (unsigned long long)tidal__bk_count(&g->lvl[l], 0));
+    }
+    TT_EQ_INT(tidal_signal_read(f.db, 0, 5, 0, NULL, T0, &st), TIDAL_OK);
+    for (k = 0; k < 4; k++)
+        TT_CHECKF(st.count[k] == lim + 2, "window %d: %llu, want %llu", k,
+                  (unsigned long long)st.count[k], (unsigned long long)(lim + 2));
+    TT_CHECK(st.count[TIDAL_W_ALL] == lim + 2 && st.windows_partial == 0);
+    TT_NEAR(st.weight[0], 4.0, 1e-9); /* the setter left the weights alone */
+    /* A new bucket on a wide level, and retirement on it, keep the high parts aligned. */
+    s.time_ns = T0 + 2 * 86400 * TIDAL_NS_PER_S; /* past the 1 h and 24 h levels' reach */
+    TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_OK);
+    TT_EQ_INT(tidal_signal_read(f.db, 0, 5, 0, NULL, s.time_ns, &st), TIDAL_OK);
+    TT_CHECK(st.count[0] == 1 && st.count[1] == 1);
+    TT_CHECK(st.count[2] == lim + 3 && st.count[3] == lim + 3); /* 7 d, 30 d: both buckets */
+    TT_EQ_INT(tidal_db_digest(f.db, TIDAL_ALL_TENANTS, before), TIDAL_OK);
+    TT_EQ_INT(tidal_db_snapshot(f.db), TIDAL_OK);
+    tidal_db_close(f.db);
+    TT_EQ_INT(tidal_db_open(&f.cfg, &f.db), TIDAL_OK);
+    TT_EQ_INT(tidal_db_digest(f.db, TIDAL_ALL_TENANTS, after), TIDAL_OK);
+    TT_CHECK(!memcmp(before, after, 32));
+    TT_EQ_INT(tidal_signal_read(f.db, 0, 5, 0, NULL, s.time_ns, &st), TIDAL_OK);
+    TT_CHECK(st.count[2] == lim + 3 && st.count[3] == lim + 3);
+    e = tidal__ent_find(f.db, 0, 5);
+    TT_CHECK(e && e->sigs && e->sigs[0] && e->sigs[0]->lvl[TIDAL__LVL_DAY].wide);
+    tidal_db_close(f.db);
+    {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        TT_CHECK(system(cmd) == 0);
+    }
+}
+
+/* An allocator that counts calls. */
+typedef struct count_alloc {
+    uint64_t calls;
+} count_alloc;
+
+static void *ca_alloc(void *user, size_t size) {
+    ((count_alloc *)user)->calls++;
+    return malloc(size);
+}
+static void *ca_realloc(void *user, void *p, size_t old_size, size_t new_size) {
+    (void)old_size;
+    ((count_alloc *)user)->calls++;
+    return realloc(p, new_size);
+}
+static void ca_free(void *user, void *p, size_t size) {
+    (void)user;
+    (void)size;
+    free(p);
+}
+
+static void ff_hourly(flat_fx *f, uint32_t items, int64_t from_h, int64_t to_h) {
+    static const tidal_tag tag = {"locale", "EU"};
+    tidal_signal s;
+    int64_t h;
+    uint32_t i;
+    memset(&s, 0, sizeof s);
+    s.weight = 1.0;
+    for (h = from_h; h < to_h; h++) {
+        for (i = 1; i <= items; i++) {
+            s.item = i;
+            s.type = (uint32_t)(h + i) % 5;
+            s.time_ns = T0 + h * 3600 * TIDAL_NS_PER_S + (int64_t)i * TIDAL_NS_PER_S;
+            s.user = 5000 + i % 7;
+            s.cohort = &tag;
+            s.cohort_count = 1;
+            TT_EQ_INT(tidal_signal_write(f->db, &s, NULL), TIDAL_OK);
+        }
+    }
+}
+
+/* After warm-up (35 days of hourly writes on 20 items: every level and epoch list at its
+   steady length) 10 more days of writes allocate nothing; then 3000 new items cost a few
+   arena blocks, not allocations per item (the old layout made 5+ per new item). */
+static void test_steady_state_allocations(void) {
+    flat_fx f;
+    count_alloc ca = {0};
+    tidal_allocator a;
+    tidal_signal s;
+    uint64_t c0;
+    uint32_t i;
+    a.user = &ca;
+    a.alloc = ca_alloc;
+    a.realloc = ca_realloc;
+    a.free = ca_free;
+    ff_open(&f, 22);
+    tidal_db_close(f.db);
+    f.cfg.allocator = &a;
+    f.clock.now_ns = T0 + 60 * 86400 * TIDAL_NS_PER_S;
+    TT_EQ_INT(tidal_db_open(&f.cfg, &f.db), TIDAL_OK);
+    ff_hourly(&f, 20, 0, 35 * 24);
+    c0 = ca.calls;
+    ff_hourly(&f, 20, 35 * 24, 45 * 24);
+    printf("  allocator calls in 4800 steady-state writes: %llu\n",
+           (unsigned long long)(ca.calls - c0));
+    TT_CHECKF(ca.calls == c0, "%llu allocator calls on the steady-state path",
+              (unsigned long long)(ca.calls - c0));
+    c0 = ca.calls;
+    memset(&s, 0, sizeof s);
+    s.weight = 1.0;
+    s.time_ns = T0 + 45 * 86400 * TIDAL_NS_PER_S;
+    for (i = 0; i < 3000; i++) {
+        s.item = 100000 + i;
+        s.type = i % 2;
+        TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_OK);
+    }
+    printf("  allocator calls for 3000 new items: %llu\n", (unsigned long long)(ca.calls - c0));
+    TT_CHECKF(ca.calls - c0 <= 60, "%llu allocator calls for 3000 new items",
+              (unsigned long long)(ca.calls - c0));
+    tidal_db_close(f.db);
+}
+
+static const tt_case tt_cases[] = {
+    TT_CASE(test_pinned_many_items),
+    TT_CASE(test_pinned_far_epochs),
+    TT_CASE(test_pinned_through_snapshot),
+    TT_CASE(test_count_spill_at_limit),
+    TT_CASE(test_steady_state_allocations),
+};
+
+int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
