@@ -1640,6 +1640,30 @@ typedef struct tidal__vv {
     int valid;
 } tidal__vv;
 
+/* Pipelined shipping (>>replication): a leader keeps up to TIDAL__SHIP_WINDOW data messages
+   (and TIDAL__SHIP_WINDOW_BYTES of payload) in flight to each follower without waiting for
+   acks; a follower keeps appends that arrive before the ones they follow (the network
+   reorders) until the gap fills, up to the same bounds. */
+#define TIDAL__SHIP_WINDOW 32u
+#define TIDAL__SHIP_WINDOW_BYTES ((size_t)16 << 20)
+
+typedef struct tidal__fly { /* leader: data messages in flight to one follower, oldest first */
+    uint32_t n;
+    uint64_t end[TIDAL__SHIP_WINDOW];  /* the last leader lsn each covers */
+    int64_t at_ns[TIDAL__SHIP_WINDOW]; /* when each was sent (the oldest arms the resend) */
+    uint32_t len[TIDAL__SHIP_WINDOW];  /* its payload bytes */
+    size_t bytes;                      /* payload bytes in flight */
+    uint64_t rewound;                  /* a gap ack rewound shipping to here ... */
+    int64_t rewound_ns;                /* ... at this time: its twins are not acted on again */
+} tidal__fly;
+
+typedef struct tidal__ooo { /* follower: an append held until the one before it arrives */
+    uint64_t epoch, a, b, c, d;
+    uint32_t incarnation, to_incarnation;
+    uint8_t *p; /* a copy of its payload (checked when it is taken) */
+    size_t len;
+} tidal__ooo;
+
 struct tidal_db {
     tidal_allocator alloc;
     const tidal_env *env;
@@ -1711,7 +1735,7 @@ struct tidal_db {
     uint64_t epoch;
     int64_t heartbeat_ns, retransmit_ns;
     struct {
-        uint64_t acked, sent;   /* sent > acked: one data message is in flight */
+        uint64_t acked, sent;   /* sent > acked: data messages are in flight (fly[]) */
         int64_t sent_ns, hb_ns; /* last data message, last message of any kind */
         uint64_t pushed;        /* its own log, applied here (while leading) */
         int xfer;               /* a state transfer to it is under way */
@@ -1773,6 +1797,10 @@ struct tidal_db {
     uint64_t stable_q[32][2];        /* follower: (own lsn pushed, leader lsn holding it) */
     uint32_t n_stable_q;
     int peer_amnesiac[TIDAL_REPLICAS_MAX]; /* leader: the peer said it lost its disk */
+    tidal__fly fly[TIDAL_REPLICAS_MAX];    /* leader: pipelined shipping, per follower */
+    tidal__ooo ooo[TIDAL__SHIP_WINDOW];    /* follower: appends that came early */
+    uint32_t n_ooo;
+    size_t ooo_bytes;
     tidal__tcfg *tcfg;
     uint32_t n_tcfg, cap_tcfg;
     int importing;                   /* tidal_event_import: limits do not apply */
@@ -8320,6 +8348,10 @@ static void tidal__db_free(tidal_db *db) {
     tidal__free(db, db->xfer, db->xfer_cap);
     tidal__free(db, db->xin, db->xin_cap);
     tidal__free(db, db->hook_buf, db->hook_cap);
+    while (db->n_ooo) {
+        db->n_ooo--;
+        tidal__free(db, db->ooo[db->n_ooo].p, db->ooo[db->n_ooo].len);
+    }
     tidal__free(db, db->tcfg, sizeof *db->tcfg * db->cap_tcfg);
     tidal__free(db, db->schema_view, sizeof *db->schema_view);
     {
@@ -10143,7 +10175,10 @@ static tidal_result tidal__meta_load(tidal_db *db) {
 
 /* A new leader (or a new life of it): push our log again, filtered by its vector, send
    ours with our acks, and forget positions in the old leader's log. */
+static void tidal__ooo_clear(tidal_db *db);
+
 static void tidal__follow_reset(tidal_db *db) {
+    tidal__ooo_clear(db); /* appends held from the old leader's log */
     db->up_acked = db->up_sent = 0;
     db->vv_to_leader = 1;
     db->follow_since_ns = tidal__mono(db);
@@ -10402,6 +10437,53 @@ static uint64_t tidal__group_stable(const tidal_db *db) {
     return s;
 }
 
+/* ---- pipelined shipping ----
+   A leader does not wait for an ack before it ships the next batches: up to
+   TIDAL__SHIP_WINDOW data messages (TIDAL__SHIP_WINDOW_BYTES of payload) are in flight to
+   each follower, so a batch reaches a follower about one one-way latency after it is
+   durable. peer.sent is the last lsn shipped, peer.acked the last the follower confirmed;
+   fly lists the messages in between. The oldest one unacknowledged for retransmit_ns, or a
+   gap the follower reports, rewinds shipping to the acknowledged point (the follower drops
+   what it already holds by its position). */
+
+/* Forgets every message in flight to follower i: shipping resumes after peer.acked. */
+static void tidal__fly_rewind(tidal_db *db, uint32_t i) {
+    db->fly[i].n = 0;
+    db->fly[i].bytes = 0;
+    db->peer[i].sent = db->peer[i].acked;
+}
+
+/* Follower i holds the leader log up to a: the messages ending there are delivered. */
+static void tidal__fly_acked(tidal_db *db, uint32_t i, uint64_t a) {
+    tidal__fly *f = &db->fly[i];
+    uint32_t k = 0;
+    while (k < f->n && f->end[k] <= a) f->bytes -= f->len[k++];
+    if (!k) return;
+    memmove(f->end, f->end + k, sizeof f->end[0] * (f->n - k));
+    memmove(f->at_ns, f->at_ns + k, sizeof f->at_ns[0] * (f->n - k));
+    memmove(f->len, f->len + k, sizeof f->len[0] * (f->n - k));
+    f->n -= k;
+    TIDAL_ASSERT(f->n || f->bytes == 0);
+}
+
+/* May another data message go to follower i now? */
+static int tidal__fly_room(const tidal_db *db, uint32_t i) {
+    return db->fly[i].n < TIDAL__SHIP_WINDOW && db->fly[i].bytes < TIDAL__SHIP_WINDOW_BYTES;
+}
+
+/* Does follower i need data now: log it lacks and room in its window? */
+static int tidal__ship_due(const tidal_db *db, uint32_t i) {
+    return db->peer[i].sent < db->durable_lsn && tidal__fly_room(db, i);
+}
+
+/* Should tidal__ship_to run for follower i now? A member that has not answered this
+   leadership, or is taking a state transfer, hears from us while nothing is in flight
+   (a heartbeat, or the transfer's next chunk); the others when their window has room. */
+static int tidal__ship_wants(const tidal_db *db, uint32_t i) {
+    if (!db->peer[i].greeted || db->peer[i].xfer) return db->peer[i].sent == db->peer[i].acked;
+    return tidal__ship_due(db, i);
+}
+
 static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
     uint64_t from = db->peer[i].sent + 1, covered = 0, skip = 0;
     const tidal__vv *vv = db->vv_peer[i].valid && db->vv_peer[i].incarnation == db->peer[i].inc
@@ -10411,11 +10493,14 @@ static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
         tidal__xfer_send(db, i, now);
         return;
     }
-    if (!db->peer[i].greeted) {
-        /* Until it answers (with its version vector), heartbeats only: data to a member
-           that has not answered this leadership would be lost or wasted; after its answer
-           the log goes out filtered by what it already holds. */
-        tidal__rep_send4(db, i, TIDAL__MSG_APPEND, db->peer[i].sent, db->durable_lsn, db->peer[i].sent,
+    if (!db->peer[i].greeted || !tidal__ship_due(db, i)) {
+        /* A heartbeat. Until it answers (with its version vector), heartbeats only: data to
+           a member that has not answered this leadership would be lost or wasted; after its
+           answer the log goes out filtered by what it already holds. A heartbeat speaks of
+           the acknowledged position, not of what is in flight: a follower that lacks a
+           message still on its way is not behind, and one that holds less than it
+           acknowledged (another life of it) says so in its answer. */
+        tidal__rep_send4(db, i, TIDAL__MSG_APPEND, db->peer[i].acked, db->durable_lsn, db->peer[i].acked,
                          tidal__group_stable(db), NULL, 0);
         db->peer[i].hb_ns = now;
         return;
@@ -10424,7 +10509,8 @@ static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
     if (!ok && db->peer[i].greeted && !db->peer_amnesiac[i] && tidal__log_first(db) > from) {
         /* Retired log is held by every member that kept its disk (we retire only what all
            held): a reconnecting member needs only the tail. */
-        db->peer[i].sent = db->peer[i].acked = tidal__log_first(db) - 1;
+        db->peer[i].acked = tidal__log_first(db) - 1;
+        tidal__fly_rewind(db, i);
         from = db->peer[i].sent + 1;
         ok = tidal__log_slice(db, from, 0, vv, &covered);
         skip = TIDAL__PUSH_SKIP; /* "you hold what comes before": it moves up to here */
@@ -10439,8 +10525,15 @@ static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
         }
     }
     if (covered >= from) {
+        tidal__fly *f = &db->fly[i];
+        TIDAL_ASSERT(f->n < TIDAL__SHIP_WINDOW);
         db->peer[i].sent = covered;
         db->peer[i].sent_ns = now; /* only data arms the resend timer */
+        f->end[f->n] = covered;
+        f->at_ns[f->n] = now;
+        f->len[f->n] = (uint32_t)db->out_len;
+        f->bytes += db->out_len;
+        f->n++;
     }
     tidal__rep_send5(db, i, TIDAL__MSG_APPEND, (from - 1) | skip, db->durable_lsn,
                      covered >= from ? covered : from - 1, tidal__group_stable(db), vv ? vv->incarnation : 0,
@@ -10479,7 +10572,7 @@ static void tidal__push_up(tidal_db *db, int64_t now) {
 }
 
 /* Called after every commit: keep the batch for shipping; a leader ships it at once (on
-   durability, not on segment seal) to every follower with nothing in flight. */
+   durability, not on segment seal) to every follower with room in its window. */
 static void tidal__rep_committed(tidal_db *db, const uint8_t *batch, size_t len) {
     uint32_t i;
     int64_t now = tidal__mono(db);
@@ -10487,7 +10580,7 @@ static void tidal__rep_committed(tidal_db *db, const uint8_t *batch, size_t len)
     if (!tidal__rep_leading(db)) return;
     tidal__rep_quorum(db);
     for (i = 0; i < db->n_rep; i++)
-        if (i != db->self_rep && db->peer[i].sent == db->peer[i].acked) tidal__ship_to(db, i, now);
+        if (i != db->self_rep && tidal__ship_wants(db, i)) tidal__ship_to(db, i, now);
 }
 
 /* Folds the events of one checked batch into this node's log (duplicates dropped) and
@@ -10625,25 +10718,59 @@ static tidal_result tidal__log_cover(tidal_db *db) {
     return db->wal_on ? tidal__meta_save(db) : TIDAL_OK;
 }
 
-static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p,
-                                     int from) {
+/* ---- follower: appends out of order ----
+   The leader pipelines its appends and the network reorders them, so an append may come
+   before the one it follows. It is held (its payload copied, checked when it is taken)
+   until the gap fills, within the shipping window's bounds; beyond them, or if the one
+   before never comes, the leader resends from what we acknowledged. */
+
+static void tidal__ooo_drop(tidal_db *db, uint32_t k) {
+    TIDAL_ASSERT(k < db->n_ooo);
+    tidal__free(db, db->ooo[k].p, db->ooo[k].len);
+    db->ooo_bytes -= db->ooo[k].len;
+    db->ooo[k] = db->ooo[--db->n_ooo];
+}
+
+/* Drops every held append (a new leader, or another life of it: another log). */
+static void tidal__ooo_clear(tidal_db *db) {
+    while (db->n_ooo) tidal__ooo_drop(db, db->n_ooo - 1);
+    TIDAL_ASSERT(db->ooo_bytes == 0);
+}
+
+/* Holds an append that starts beyond our position; 0 if it cannot be held (the caller
+   reports a gap: the leader resends). */
+static int tidal__ooo_keep(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p) {
+    tidal__ooo *o;
+    uint32_t k;
+    for (k = 0; k < db->n_ooo; k++) /* a duplicate of one held: nothing to do */
+        if (db->ooo[k].a == m->a && db->ooo[k].c == m->c && db->ooo[k].epoch == m->epoch &&
+            db->ooo[k].incarnation == m->incarnation)
+            return 1;
+    if (db->n_ooo == TIDAL__SHIP_WINDOW || db->ooo_bytes + m->payload_len > TIDAL__SHIP_WINDOW_BYTES)
+        return 0;
+    o = &db->ooo[db->n_ooo];
+    if (!(o->p = (uint8_t *)tidal__alloc(db, m->payload_len))) return 0;
+    memcpy(o->p, p, m->payload_len);
+    o->len = m->payload_len;
+    o->epoch = m->epoch;
+    o->incarnation = m->incarnation;
+    o->to_incarnation = m->to_incarnation;
+    o->a = m->a;
+    o->b = m->b;
+    o->c = m->c;
+    o->d = m->d;
+    db->ooo_bytes += o->len;
+    db->n_ooo++;
+    return 1;
+}
+
+/* Applies one append that starts at or before our position (the checks come first: a bad
+   payload applies nothing). *gap says it did not fit our log (it starts beyond our
+   position, or was filtered by another life's vector). */
+static tidal_result tidal__append_take(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p, int *gap) {
     const char *why;
-    tidal_result r;
-    int gap;
+    tidal_result r = TIDAL_OK;
     size_t use;
-    int64_t now = tidal__mono(db);
-    if (!tidal__amn_informed(db)) return TIDAL_OK; /* no ack before it knows the group's epoch */
-    if (tidal__rep_leading(db) && m->epoch == db->epoch)
-        return tidal__err(db, TIDAL_ERR_INVALID, "two leaders in epoch %llu", (unsigned long long)m->epoch);
-    if ((r = tidal__rep_adopt(db, m->epoch, from)) != TIDAL_OK) return r;
-    if (m->incarnation != db->leader_inc) { /* another life of the leader: another log */
-        db->leader_inc = m->incarnation;
-        db->leader_pos = db->leader_durable = 0;
-        tidal__follow_reset(db);
-    }
-    tidal__rep_arm_election(db); /* the leader is alive */
-    db->leader_heard_ns = now;
-    if (m->b > db->leader_durable) db->leader_durable = m->b;
     if ((why = tidal__payload_check(db, p, m->payload_len, &use)) != NULL) {
         db->msgs_corrupt++;
         return tidal__err(db, TIDAL_ERR_CORRUPT, "append: %s", why);
@@ -10657,15 +10784,74 @@ static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, cons
     }
     /* Filtered by the vector of another life of ours (we restarted without our disk before
        the leader heard): what it left out we may not hold. Refuse; it resends whole. */
-    gap = (m->a & ~TIDAL__PUSH_SKIP) > db->leader_pos ||
-          (m->to_incarnation && m->to_incarnation != db->incarnation);
-    r = TIDAL_OK;
-    if (!gap) {
+    *gap = (m->a & ~TIDAL__PUSH_SKIP) > db->leader_pos ||
+           (m->to_incarnation && m->to_incarnation != db->incarnation);
+    if (!*gap) {
         int whole = tidal__payload_take(db, p, m->payload_len, use, &db->leader_pos, 1, &r);
         if (whole && m->c > db->leader_pos && m->c <= m->b) db->leader_pos = m->c;
         if (m->c > (m->a & ~TIDAL__PUSH_SKIP)) db->vv_to_leader = 0; /* it ships data: it has our vector */
     }
     if (r == TIDAL_OK) tidal__stable_advance(db, m->d);
+    return r;
+}
+
+/* Takes the held appends our position now reaches, in order; drops the ones it passed. */
+static tidal_result tidal__ooo_drain(tidal_db *db) {
+    tidal_result r = TIDAL_OK;
+    uint32_t k = 0;
+    while (r == TIDAL_OK && k < db->n_ooo) {
+        tidal__ooo *o = &db->ooo[k];
+        tidal__msg_hdr m;
+        int gap = 0;
+        if (o->epoch != db->epoch || o->incarnation != db->leader_inc || o->c <= db->leader_pos) {
+            tidal__ooo_drop(db, k); /* another leader's, or nothing we lack */
+            continue;
+        }
+        if (o->a > db->leader_pos) {
+            k++;
+            continue;
+        }
+        memset(&m, 0, sizeof m);
+        m.epoch = o->epoch;
+        m.incarnation = o->incarnation;
+        m.to_incarnation = o->to_incarnation;
+        m.a = o->a;
+        m.b = o->b;
+        m.c = o->c;
+        m.d = o->d;
+        m.payload_len = (uint32_t)o->len;
+        r = tidal__append_take(db, &m, o->p, &gap);
+        TIDAL_ASSERT(r != TIDAL_OK || !gap);
+        tidal__ooo_drop(db, k);
+        k = 0; /* our position moved: look at every held one again */
+    }
+    return r;
+}
+
+static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p,
+                                     int from) {
+    tidal_result r;
+    int gap = 0;
+    int64_t now = tidal__mono(db);
+    if (!tidal__amn_informed(db)) return TIDAL_OK; /* no ack before it knows the group's epoch */
+    if (tidal__rep_leading(db) && m->epoch == db->epoch)
+        return tidal__err(db, TIDAL_ERR_INVALID, "two leaders in epoch %llu", (unsigned long long)m->epoch);
+    if ((r = tidal__rep_adopt(db, m->epoch, from)) != TIDAL_OK) return r;
+    if (m->incarnation != db->leader_inc) { /* another life of the leader: another log */
+        db->leader_inc = m->incarnation;
+        db->leader_pos = db->leader_durable = 0;
+        tidal__follow_reset(db);
+    }
+    tidal__rep_arm_election(db); /* the leader is alive */
+    db->leader_heard_ns = now;
+    if (m->b > db->leader_durable) db->leader_durable = m->b;
+    /* Data that starts beyond our position while the one before it is on its way: hold it
+       (it is acknowledged when taken). */
+    if (!(m->a & TIDAL__PUSH_SKIP) && m->a > db->leader_pos && m->c > m->a && m->payload_len &&
+        (!m->to_incarnation || m->to_incarnation == db->incarnation) && tidal__ooo_keep(db, m, p))
+        return TIDAL_OK;
+    r = tidal__append_take(db, m, p, &gap);
+    if (r == TIDAL_OK && !gap) r = tidal__ooo_drain(db);
     if (db->leader_pos >= db->leader_durable) {
         db->behind_since_ns = 0;
         if (db->amnesiac) { /* caught up with a leader: it knows the group again */
@@ -10724,11 +10910,17 @@ static void tidal__on_ack(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *
         if (tidal__vv_take(db, i, m->incarnation, p, m->payload_len)) db->msgs_corrupt++;
         else if (tidal__vv_build(db)) tidal__rep_send(db, i, TIDAL__MSG_VV, 0, 0, db->out, db->out_len);
     }
-    if (m->b == 1 || db->peer[i].resync) {
+    if (m->b == 1 && !db->peer[i].resync && m->a == db->fly[i].rewound && m->a == db->peer[i].acked &&
+        tidal__mono(db) - db->fly[i].rewound_ns < db->retransmit_ns) {
+        /* Another gap report from the same window (each message after a lost one makes
+           one): the resend from there is already on its way. */
+    } else if (m->b == 1 || db->peer[i].resync) {
         /* The follower has less than we assumed (it saw a gap, or this is a new life of
            it, e.g. after losing its disk): resend from what it has. */
         db->peer[i].acked = m->a <= db->durable_lsn ? m->a : 0;
-        db->peer[i].sent = db->peer[i].acked;
+        tidal__fly_rewind(db, i);
+        db->fly[i].rewound = db->peer[i].acked;
+        db->fly[i].rewound_ns = tidal__mono(db);
         db->peer[i].resync = 0;
     } else if (m->a < db->peer[i].acked) {
         /* An older ack overtaken by a newer one (the network reorders): what it says is
@@ -10737,12 +10929,12 @@ static void tidal__on_ack(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *
         /* Never above what we wrote: an ack for a log position we do not have comes from
            a follower that knew another life of this node. */
         db->peer[i].acked = m->a <= db->durable_lsn ? m->a : 0;
+        tidal__fly_acked(db, i, db->peer[i].acked);
         if (db->peer[i].sent < db->peer[i].acked) db->peer[i].sent = db->peer[i].acked;
-        if (m->a > db->durable_lsn) db->peer[i].sent = 0;
+        if (m->a > db->durable_lsn) tidal__fly_rewind(db, i);
     }
     tidal__rep_quorum(db);
-    if (db->peer[i].sent == db->peer[i].acked && db->peer[i].sent < db->durable_lsn)
-        tidal__ship_to(db, i, tidal__mono(db));
+    if (db->peer[i].sent < db->durable_lsn && tidal__ship_wants(db, i)) tidal__ship_to(db, i, tidal__mono(db));
 }
 
 static tidal_result tidal__on_push(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p, int from) {
@@ -10836,6 +11028,7 @@ static void tidal__become_leader(tidal_db *db) {
         db->peer[i].xfer_off = 0;
         db->peer[i].xfer_retry_ns = 0;
         db->peer[i].greeted = 0;
+        memset(&db->fly[i], 0, sizeof db->fly[i]);
     }
     memset(&ev, 0, sizeof ev);
     memset(&rc, 0, sizeof rc);
@@ -10994,7 +11187,8 @@ static void tidal__on_snap_ack(tidal_db *db, const tidal__msg_hdr *m, int from) 
     }
     if (m->b == 2) { /* installed: ship the log from the transferred position on */
         db->peer[i].xfer = 0;
-        db->peer[i].acked = db->peer[i].sent = db->xfer_lsn;
+        db->peer[i].acked = db->xfer_lsn;
+        tidal__fly_rewind(db, i);
         tidal__rep_quorum(db);
         if (db->peer[i].sent < db->durable_lsn) tidal__ship_to(db, i, now);
         return;
@@ -11149,11 +11343,12 @@ static void tidal__rep_tick(tidal_db *db) {
                 if (now - db->peer[i].sent_ns >= db->retransmit_ns) tidal__xfer_send(db, i, now);
                 continue;
             }
-            if (db->peer[i].sent > db->peer[i].acked && now - db->peer[i].sent_ns >= db->retransmit_ns)
-                db->peer[i].sent = db->peer[i].acked; /* lost: resend from the acknowledged point */
-            if ((db->peer[i].sent == db->peer[i].acked && db->peer[i].sent < db->durable_lsn) ||
+            if (db->peer[i].sent > db->peer[i].acked &&
+                now - (db->fly[i].n ? db->fly[i].at_ns[0] : db->peer[i].sent_ns) >= db->retransmit_ns)
+                tidal__fly_rewind(db, i); /* lost: resend from the acknowledged point */
+            if ((db->peer[i].sent < db->durable_lsn && tidal__ship_wants(db, i)) ||
                 now - db->peer[i].hb_ns >= db->heartbeat_ns)
-                tidal__ship_to(db, i, now); /* data if nothing is in flight, else a heartbeat */
+                tidal__ship_to(db, i, now); /* data if its window has room, else a heartbeat */
         }
         return;
     }
