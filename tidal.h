@@ -1644,7 +1644,7 @@ typedef struct tidal__vv {
    (and TIDAL__SHIP_WINDOW_BYTES of payload) in flight to each follower without waiting for
    acks; a follower keeps appends that arrive before the ones they follow (the network
    reorders) until the gap fills, up to the same bounds. */
-#define TIDAL__SHIP_WINDOW 32u
+#define TIDAL__SHIP_WINDOW 256u
 #define TIDAL__SHIP_WINDOW_BYTES ((size_t)16 << 20)
 
 typedef struct tidal__fly { /* leader: data messages in flight to one follower, oldest first */
