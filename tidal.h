@@ -995,6 +995,9 @@ typedef struct tidal_db_stats {
     uint64_t recovered_truncated_bytes; /* torn tail cut off at open */
     uint64_t snapshot_lsn;      /* log position of the snapshot loaded or last written */
     uint64_t events_internal;   /* of events_applied: epoch-start markers leaders write */
+    uint64_t recovered_ns;      /* wall time of the log replay at open (env monotonic clock) */
+    uint64_t recovered_apply_ns; /* of which folding the events into state; the rest is
+                                    reading, verifying and decoding the log */
 } tidal_db_stats;
 
 TIDAL_API void tidal_db_stats_get(const tidal_db *db, tidal_db_stats *out);
@@ -1777,6 +1780,8 @@ struct tidal_db {
     uint32_t config_version;         /* control-plane config in force here */
     uint32_t group;                  /* config.group */
     int replaying;                   /* recovery is replaying the log */
+    struct tidal__event *dec;        /* a batch's events, decoded once (>>wal: tidal__batch_decode) */
+    uint32_t n_dec, cap_dec;
     int forgot;                      /* a forget/delete applied since the last snapshot */
     tidal__tgen *tgen;               /* >>migration: per tenant, the newest install or drop */
     uint32_t n_tgen, cap_tgen;
@@ -5561,6 +5566,41 @@ static tidal_result tidal__batch_events(tidal_db *db, const uint8_t *payload,
     return TIDAL_OK;
 }
 
+/* Batches of up to this many events are decoded once into db->dec and applied from
+   there; a larger one (bounded by TIDAL_BATCH_BYTES_MAX only) is decoded twice, first to
+   check it whole, so the array stays small. */
+#define TIDAL__DEC_EVENTS_MAX 16384u
+
+/* Decodes every event of a checked batch into db->dec (n_dec of them), so that a batch is
+   either applied whole or not at all without decoding it twice. Tags of removes share
+   db->scratch_tags. TIDAL_ERR_CORRUPT and *why when an event is invalid; TIDAL_ERR_LIMIT
+   when the batch is too large for the array (the caller decodes twice). */
+static tidal_result tidal__batch_decode(tidal_db *db, const uint8_t *payload, const tidal__batch_hdr *h,
+                                        const char **why) {
+    tidal__rd r;
+    uint32_t i, tags = 0, cap = h->payload_len / 16 + 1;
+    db->n_dec = 0;
+    *why = NULL;
+    if (h->count > TIDAL__DEC_EVENTS_MAX) return TIDAL_ERR_LIMIT;
+    if (!TIDAL__GROW(db, db->dec, db->cap_dec, h->count) ||
+        !TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, cap))
+        return TIDAL_ERR_NOMEM;
+    tidal__rd_init(&r, payload, h->payload_len);
+    for (i = 0; i < h->count; i++) {
+        tidal__event *ev = &db->dec[i];
+        *why = tidal__event_get(db, &r, ev, db->scratch_tags + tags, cap - tags);
+        if (*why) return TIDAL_ERR_CORRUPT;
+        tags += ev->n_tags; /* tags are 16 bytes of payload each: they fit in cap */
+        TIDAL_ASSERT(tags <= cap);
+    }
+    if (r.pos != r.n) {
+        *why = "payload longer than its events";
+        return TIDAL_ERR_CORRUPT;
+    }
+    db->n_dec = h->count;
+    return TIDAL_OK;
+}
+
 /* Checks and applies one batch at p; NULL and *used on success, else why it is invalid
    (nothing applied). An apply failure (out of memory) comes back in *r. */
 static const char *tidal__batch_replay(tidal_db *db, const uint8_t *p, size_t avail,
@@ -5575,9 +5615,13 @@ static const char *tidal__batch_replay(tidal_db *db, const uint8_t *p, size_t av
         why = tidal__schema_mismatch;
     if (!why && db->incarnation && h.incarnation != db->incarnation) why = "incarnation changed";
     if (!why && h.first_lsn != expect_lsn) why = "lsn out of sequence";
-    /* A batch the snapshot covers is not applied: its checksum is all that is checked. */
-    if (!why && h.last_lsn > db->stats.snapshot_lsn)
-        *r = tidal__batch_events(db, p + TIDAL__WAL_HDR, &h, 0, &why);
+    /* A batch the snapshot covers is not applied: its checksum is all that is checked (it
+       is not decoded). Others are decoded once, whole, before anything is applied. */
+    if (!why && h.last_lsn > db->stats.snapshot_lsn) {
+        *r = tidal__batch_decode(db, p + TIDAL__WAL_HDR, &h, &why);
+        if (*r == TIDAL_ERR_LIMIT) *r = tidal__batch_events(db, p + TIDAL__WAL_HDR, &h, 0, &why);
+        if (*r == TIDAL_ERR_CORRUPT) *r = TIDAL_OK; /* why says what */
+    }
     if (why) return why;
     if (*r != TIDAL_OK) return NULL;
     db->incarnation = h.incarnation;
@@ -5589,7 +5633,19 @@ static const char *tidal__batch_replay(tidal_db *db, const uint8_t *p, size_t av
     }
     if (h.source_lsn && h.epoch == db->pos_epoch && h.source_lsn > db->leader_pos) db->leader_pos = h.source_lsn;
     if (h.last_lsn > db->stats.snapshot_lsn) {
-        *r = tidal__batch_events(db, p + TIDAL__WAL_HDR, &h, 1, &why);
+        if (db->n_dec == h.count) {
+            uint32_t i;
+            int64_t t0 = db->env->clock_mono_ns(db->env->user);
+            for (i = 0; i < db->n_dec && *r == TIDAL_OK; i++) {
+                int dup;
+                *r = tidal__apply(db, &db->dec[i], &dup);
+                db->stats.recovered_events += *r == TIDAL_OK;
+            }
+            db->stats.recovered_apply_ns += (uint64_t)(db->env->clock_mono_ns(db->env->user) - t0);
+        } else {
+            *r = tidal__batch_events(db, p + TIDAL__WAL_HDR, &h, 1, &why);
+        }
+        db->n_dec = 0;
         db->log_since_snap += TIDAL__WAL_HDR + h.payload_len; /* counts toward the next one */
     }
     if (tidal__hlc_cmp(h.hlc, db->hlc) > 0) db->hlc = h.hlc;
@@ -5597,12 +5653,12 @@ static const char *tidal__batch_replay(tidal_db *db, const uint8_t *p, size_t av
     return NULL;
 }
 
-/* Scans one segment's bytes from the start. last says whether it is the newest segment,
+/* Scans one segment's bytes (p: the file from offset base on). last says whether it is the newest segment,
    the only place a torn tail may be. *expect_lsn advances; *valid_end receives where good
    data ends. Errors name the file and offset. */
-static tidal_result tidal__scan_segment(tidal_db *db, const char *name, const uint8_t *p,
-                                        size_t n, int last, uint64_t *expect_lsn,
-                                        uint64_t *valid_end) {
+static tidal_result tidal__scan_segment_at(tidal_db *db, const char *name, const uint8_t *p,
+                                           size_t n, uint64_t base, int last, uint64_t *expect_lsn,
+                                           uint64_t *valid_end) {
     size_t off = 0;
     tidal_result r = TIDAL_OK;
     while (off < n) {
@@ -5610,13 +5666,14 @@ static tidal_result tidal__scan_segment(tidal_db *db, const char *name, const ui
         int hard = 0;
         const char *why = tidal__batch_replay(db, p + off, n - off, *expect_lsn, &used, &r, &hard);
         if (r != TIDAL_OK) {
-            r = tidal__err(db, r, "%s: offset %llu: replay: %s", name, (unsigned long long)off, tidal_strerror(r));
+            r = tidal__err(db, r, "%s: offset %llu: replay: %s", name, (unsigned long long)(base + off),
+                           tidal_strerror(r));
             break;
         }
         if (why) {
             if (last && !hard && !tidal__valid_batch_after(db, p, n, off + 1)) break; /* torn tail */
             r = tidal__err(db, why == tidal__schema_mismatch ? TIDAL_ERR_SCHEMA : TIDAL_ERR_CORRUPT,
-                           "%s: offset %llu: %s", name, (unsigned long long)off, why);
+                           "%s: offset %llu: %s", name, (unsigned long long)(base + off), why);
             break;
         }
         {
@@ -5626,22 +5683,113 @@ static tidal_result tidal__scan_segment(tidal_db *db, const char *name, const ui
         }
         off += used;
     }
-    *valid_end = off;
+    *valid_end = base + off;
     if (r == TIDAL_OK && off < n) db->stats.recovered_truncated_bytes += n - off;
     return r;
 }
 
+/* A whole segment's bytes (offsets from its start); white-box tests and fuzz_wal call it. */
+#define tidal__scan_segment(db, name, p, n, last, expect_lsn, valid_end) \
+    tidal__scan_segment_at(db, name, p, n, 0, last, expect_lsn, valid_end)
+
+/* Segments are read in chunks of this size (grown for a larger batch), into one buffer
+   that is reused: the bytes are verified and decoded while they are in cache, and a large
+   log costs no fresh pages per segment. */
+#define TIDAL__REPLAY_CHUNK ((size_t)4 << 20)
+
+/* Reads len bytes of f at off into buf; an error names the file. */
+static tidal_result tidal__read_at(tidal_db *db, void *f, const char *name, uint64_t off, uint8_t *buf,
+                                   size_t len) {
+    size_t got = 0;
+    tidal_result r = db->env->file_read(db->env->user, f, off, buf, len, &got);
+    if (r != TIDAL_OK) return tidal__io_err(db, r, "read", name);
+    if (got != len)
+        return tidal__err(db, TIDAL_ERR_IO_READ, "read %s: %llu of %llu bytes at offset %llu (the file shrank)",
+                          name, (unsigned long long)got, (unsigned long long)len, (unsigned long long)off);
+    return TIDAL_OK;
+}
+
+/* Replays a segment chunk by chunk: whole batches that check out are applied as they come.
+   At the first batch that does not (or a read that cannot be chunked), the rest of the file
+   is read whole and tidal__scan_segment decides from there, with the whole tail in view, as
+   it always has: a torn tail is cut, anything else is corruption named by file and offset. */
 static tidal_result tidal__replay_segment(tidal_db *db, const char *name, uint64_t first,
                                           int last, uint64_t *expect_lsn, uint64_t *valid_end) {
-    uint8_t *p;
-    size_t n;
-    tidal_result r = tidal__read_file(db, name, &p, &n);
-    if (r != TIDAL_OK) return r; /* the message names the operation, the file and why */
-    if (first != *expect_lsn && !(n == 0 && last))
+    const tidal_env *env = db->env;
+    void *f = NULL;
+    uint64_t size = 0, done = 0;
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    tidal_result r = env->file_open(env->user, name, TIDAL_OPEN_READ, &f);
+    if (r != TIDAL_OK) return tidal__io_err(db, r, "open", name);
+    if ((r = env->file_size(env->user, f, &size)) != TIDAL_OK) r = tidal__io_err(db, r, "size of", name);
+    if (r == TIDAL_OK && first != *expect_lsn && !(size == 0 && last))
         r = tidal__err(db, TIDAL_ERR_CORRUPT, "%s: offset 0: starts at lsn %llu, expected %llu (gap)",
                        name, (unsigned long long)first, (unsigned long long)*expect_lsn);
-    if (r == TIDAL_OK) r = tidal__scan_segment(db, name, p, n, last, expect_lsn, valid_end);
-    tidal__free(db, p, n);
+    cap = size < TIDAL__REPLAY_CHUNK ? (size_t)size : TIDAL__REPLAY_CHUNK;
+    if (r == TIDAL_OK && cap && !(buf = (uint8_t *)tidal__alloc(db, cap)))
+        r = tidal__err(db, TIDAL_ERR_NOMEM, "read %s: no memory for %llu bytes", name, (unsigned long long)cap);
+    while (r == TIDAL_OK && done < size) {
+        size_t want = size - done < cap ? (size_t)(size - done) : cap, off = 0;
+        int odd = 0; /* a batch the chunked path leaves to tidal__scan_segment */
+        if ((r = tidal__read_at(db, f, name, done, buf, want)) != TIDAL_OK) break;
+        while (off + TIDAL__WAL_HDR <= want) {
+            tidal__batch_hdr h;
+            size_t used = 0;
+            int hard = 0;
+            const char *why;
+            tidal__batch_hdr_get(buf + off, &h);
+            if (h.magic != TIDAL__WAL_MAGIC || h.payload_len > TIDAL_BATCH_BYTES_MAX ||
+                TIDAL__WAL_HDR + (uint64_t)h.payload_len > size - done - off) {
+                odd = 1; /* not a batch that fits the file: decided below */
+                break;
+            }
+            if (off + TIDAL__WAL_HDR + h.payload_len > want) {
+                if (off) break; /* continues in the next chunk */
+                /* one batch larger than the buffer: grow it to hold the batch */
+                want = TIDAL__WAL_HDR + h.payload_len;
+                {
+                    uint8_t *q = (uint8_t *)tidal__realloc(db, buf, cap, want);
+                    if (!q) {
+                        odd = 1;
+                        break;
+                    }
+                    buf = q;
+                    cap = want;
+                }
+                if ((r = tidal__read_at(db, f, name, done, buf, want)) != TIDAL_OK) break;
+            }
+            why = tidal__batch_replay(db, buf + off, want - off, *expect_lsn, &used, &r, &hard);
+            if (r != TIDAL_OK) {
+                r = tidal__err(db, r, "%s: offset %llu: replay: %s", name, (unsigned long long)(done + off),
+                               tidal_strerror(r));
+                break;
+            }
+            if (why) { /* nothing applied: decided below */
+                odd = 1;
+                break;
+            }
+            *expect_lsn = h.last_lsn + 1;
+            off += used;
+        }
+        if (r != TIDAL_OK) break;
+        done += off;
+        if (odd || off == 0) goto whole; /* off == 0: a header cut by the end of the file */
+    }
+    if (r == TIDAL_OK) *valid_end = done;
+    goto out;
+whole:
+    if (r == TIDAL_OK) { /* the rest of the file in one piece, as before */
+        size_t n = (size_t)(size - done);
+        uint8_t *p = (uint8_t *)tidal__alloc(db, n);
+        if (!p) r = tidal__err(db, TIDAL_ERR_NOMEM, "read %s: no memory for %llu bytes", name, (unsigned long long)n);
+        else if ((r = tidal__read_at(db, f, name, done, p, n)) == TIDAL_OK)
+            r = tidal__scan_segment_at(db, name, p, n, done, last, expect_lsn, valid_end);
+        tidal__free(db, p, n);
+    }
+out:
+    tidal__free(db, buf, cap);
+    env->file_close(env->user, f);
     return r;
 }
 
@@ -6849,9 +6997,11 @@ static tidal_result tidal__recover(tidal_db *db) {
     if (r == TIDAL_OK) r = tidal__schema_open(db, d.n_segs || d.n_snaps);
     if (r == TIDAL_OK) r = tidal__recover_snapshot(db, &d);
     if (r == TIDAL_OK) {
+        int64_t t0 = env->clock_mono_ns(env->user);
         db->replaying = 1;
         r = tidal__recover_log(db, &d);
         db->replaying = 0;
+        db->stats.recovered_ns = (uint64_t)(env->clock_mono_ns(env->user) - t0);
     }
     if (r == TIDAL_OK && db->schema_dirty) r = tidal__schema_save(db);
     if (r == TIDAL_OK && !d.n_segs && !d.n_snaps) {
@@ -8341,6 +8491,7 @@ static void tidal__db_free(tidal_db *db) {
     if (db->seg) db->env->file_close(db->env->user, db->seg);
     tidal__state_free(db);
     tidal__free(db, db->scratch_tags, sizeof(tidal_event_id) * db->cap_scratch_tags);
+    tidal__free(db, db->dec, sizeof(tidal__event) * db->cap_dec);
     tidal__free(db, db->batch, db->batch_cap);
     tidal__free(db, db->segs, sizeof(uint64_t) * db->cap_segs);
     tidal__free(db, db->ship, db->ship_cap);
