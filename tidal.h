@@ -576,7 +576,7 @@ TIDAL_API uint64_t tidal_db_durable_lsn(const tidal_db *db);
    QUORUM = fsynced on a majority of the replica group. */
 #define TIDAL_ACK_LOCAL 1u
 #define TIDAL_ACK_QUORUM 2u
-#define TIDAL_WIRE_FORMAT_VERSION 4u
+#define TIDAL_WIRE_FORMAT_VERSION 5u
 
 /* Feeds a message another node sent (the host's transport delivers bytes; the library
    sends through env->message_send). Every message is checksummed and versioned; a corrupt
@@ -1663,8 +1663,8 @@ typedef struct tidal__fly { /* leader: data messages in flight to one follower, 
 typedef struct tidal__ooo { /* follower: an append held until the one before it arrives */
     uint64_t epoch, a, b, c, d;
     uint32_t incarnation, to_incarnation;
-    uint8_t *p; /* a copy of its payload (checked when it is taken) */
-    size_t len;
+    uint8_t *p; /* a copy of its payload, checked (tidal__payload_check) when it came */
+    size_t len, use; /* use: the bytes of its first piece, as the check cut them */
 } tidal__ooo;
 
 struct tidal_db {
@@ -10075,7 +10075,12 @@ typedef struct tidal__msg_hdr {
 /* Header layout: magic u32, version u16, header bytes u16, type u16, group u16, from
    node u32, to node u32, sender incarnation u32, epoch u64, a u64, b u64, c u64, d u64,
    sender HLC wall ns u64 and logical u32, payload bytes u32, receiver incarnation u32,
-   config version u32, BLAKE3 u8[32] of (header with this field zeroed) || payload. */
+   config version u32, BLAKE3 u8[32] of (header with this field zeroed) || payload. An
+   append's or a push's payload is whole log batches, each with its own BLAKE3 over its
+   header and events: there (wire version 5) the message checksum covers the header and
+   the batches' checksums in order, not their bytes again, and each batch's checksum is
+   checked against its bytes before anything is applied (tidal__payload_check), so every
+   byte is hashed once on each side. */
 static void tidal__msg_hdr_put(uint8_t *w, const tidal__msg_hdr *h) {
     w = tidal__wr_le(w, h->magic, 4);
     w = tidal__wr_le(w, h->version, 2);
@@ -10098,14 +10103,31 @@ static void tidal__msg_hdr_put(uint8_t *w, const tidal__msg_hdr *h) {
     memcpy(w, h->sum, 32);
 }
 
-static void tidal__msg_sum(const uint8_t *hdr, const uint8_t *payload, size_t len, uint8_t out[32]) {
+/* The message checksum (see the layout above). For an append or a push, the payload's
+   batches are walked by their headers' lengths; NULL, or why they are not whole batches
+   (then out is unspecified). */
+static const char *tidal__msg_sum(const uint8_t *hdr, const uint8_t *payload, size_t len, uint8_t out[32]) {
     struct tidal_blake3 h;
     static const uint8_t zeros[32] = {0};
+    uint32_t type = (uint32_t)(hdr[8] | hdr[9] << 8);
     tidal_blake3_init(&h);
     tidal_blake3_update(&h, hdr, TIDAL__MSG_SUM_AT);
     tidal_blake3_update(&h, zeros, 32);
-    tidal_blake3_update(&h, payload, len);
+    if (type == TIDAL__MSG_APPEND || type == TIDAL__MSG_PUSH) {
+        size_t off = 0;
+        while (off < len) {
+            uint64_t blen;
+            if (len - off < TIDAL__WAL_HDR) return "payload: a batch header cut short";
+            blen = TIDAL__WAL_HDR + (uint64_t)tidal__rd_le_at4(payload + off + 52);
+            if (blen > len - off) return "payload: a batch runs past the end of the message";
+            tidal_blake3_update(&h, payload + off + 80, 32);
+            off += (size_t)blen;
+        }
+    } else {
+        tidal_blake3_update(&h, payload, len);
+    }
     tidal_blake3_final(&h, out, 32);
+    return NULL;
 }
 
 /* Checks the envelope; NULL if it is intact and addressed to this node. */
@@ -10113,6 +10135,7 @@ static const char *tidal__msg_check(const tidal_db *db, const uint8_t *p, size_t
                                     tidal__msg_hdr *h) {
     tidal__rd r;
     uint8_t sum[32];
+    const char *why;
     if (len < TIDAL__MSG_HDR) return "truncated header";
     if (len > TIDAL_MSG_BYTES_MAX) return "longer than TIDAL_MSG_BYTES_MAX";
     tidal__rd_init(&r, p, len);
@@ -10139,7 +10162,7 @@ static const char *tidal__msg_check(const tidal_db *db, const uint8_t *p, size_t
     if (h->magic != TIDAL__MSG_MAGIC) return "bad magic";
     if (h->version != TIDAL_WIRE_FORMAT_VERSION) return "unknown wire version";
     if (h->payload_len != len - TIDAL__MSG_HDR) return "length mismatch";
-    tidal__msg_sum(p, p + TIDAL__MSG_HDR, h->payload_len, sum);
+    if ((why = tidal__msg_sum(p, p + TIDAL__MSG_HDR, h->payload_len, sum)) != NULL) return why;
     if (memcmp(sum, h->sum, 32)) return "checksum mismatch";
     if (h->type < TIDAL__MSG_APPEND || h->type > TIDAL__MSG_TYPE_MAX) return "unknown message type";
     if (h->to != tidal__node_word(db->node)) return "addressed to another node";
@@ -10192,7 +10215,11 @@ static void tidal__rep_send5(tidal_db *db, uint32_t i, uint32_t type, uint64_t a
     h.payload_len = (uint32_t)len;
     tidal__msg_hdr_put(m, &h);
     if (len) memcpy(m + TIDAL__MSG_HDR, payload, len);
-    tidal__msg_sum(m, m + TIDAL__MSG_HDR, len, h.sum);
+    {
+        const char *bad = tidal__msg_sum(m, m + TIDAL__MSG_HDR, len, h.sum);
+        TIDAL_ASSERT(!bad); /* appends and pushes carry whole batches */
+        (void)bad;
+    }
     memcpy(m + TIDAL__MSG_SUM_AT, h.sum, 32);
     (void)db->env->message_send(db->env->user, db->rep[i], m, TIDAL__MSG_HDR + len);
     db->msgs_sent++;
@@ -10871,9 +10898,10 @@ static tidal_result tidal__log_cover(tidal_db *db) {
 
 /* ---- follower: appends out of order ----
    The leader pipelines its appends and the network reorders them, so an append may come
-   before the one it follows. It is held (its payload copied, checked when it is taken)
+   before the one it follows. It is checked as it comes and held (its payload copied)
    until the gap fills, within the shipping window's bounds; beyond them, or if the one
-   before never comes, the leader resends from what we acknowledged. */
+   before never comes, the leader resends from what we acknowledged. A check passed stays
+   passed: checksums do not change, and the schema only grows. */
 
 static void tidal__ooo_drop(tidal_db *db, uint32_t k) {
     TIDAL_ASSERT(k < db->n_ooo);
@@ -10890,7 +10918,7 @@ static void tidal__ooo_clear(tidal_db *db) {
 
 /* Holds an append that starts beyond our position; 0 if it cannot be held (the caller
    reports a gap: the leader resends). */
-static int tidal__ooo_keep(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p) {
+static int tidal__ooo_keep(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p, size_t use) {
     tidal__ooo *o;
     uint32_t k;
     for (k = 0; k < db->n_ooo; k++) /* a duplicate of one held: nothing to do */
@@ -10903,6 +10931,7 @@ static int tidal__ooo_keep(tidal_db *db, const tidal__msg_hdr *m, const uint8_t 
     if (!(o->p = (uint8_t *)tidal__alloc(db, m->payload_len))) return 0;
     memcpy(o->p, p, m->payload_len);
     o->len = m->payload_len;
+    o->use = use;
     o->epoch = m->epoch;
     o->incarnation = m->incarnation;
     o->to_incarnation = m->to_incarnation;
@@ -10915,17 +10944,12 @@ static int tidal__ooo_keep(tidal_db *db, const tidal__msg_hdr *m, const uint8_t 
     return 1;
 }
 
-/* Applies one append that starts at or before our position (the checks come first: a bad
-   payload applies nothing). *gap says it did not fit our log (it starts beyond our
+/* Applies one checked append (use: its first piece, tidal__payload_check) if it starts at
+   or before our position. *gap says it did not fit our log (it starts beyond our
    position, or was filtered by another life's vector). */
-static tidal_result tidal__append_take(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p, int *gap) {
-    const char *why;
+static tidal_result tidal__append_take(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p, size_t use,
+                                       int *gap) {
     tidal_result r = TIDAL_OK;
-    size_t use;
-    if ((why = tidal__payload_check(db, p, m->payload_len, &use)) != NULL) {
-        db->msgs_corrupt++;
-        return tidal__err(db, TIDAL_ERR_CORRUPT, "append: %s", why);
-    }
     /* The message covers the leader's log from a + 1 to c: the batches in it, and those
        our version vector said we hold (left out). */
     if ((m->a & TIDAL__PUSH_SKIP) && !db->amnesiac &&
@@ -10971,7 +10995,7 @@ static tidal_result tidal__ooo_drain(tidal_db *db) {
         m.c = o->c;
         m.d = o->d;
         m.payload_len = (uint32_t)o->len;
-        r = tidal__append_take(db, &m, o->p, &gap);
+        r = tidal__append_take(db, &m, o->p, o->use, &gap);
         TIDAL_ASSERT(r != TIDAL_OK || !gap);
         tidal__ooo_drop(db, k);
         k = 0; /* our position moved: look at every held one again */
@@ -10983,6 +11007,8 @@ static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, cons
                                      int from) {
     tidal_result r;
     int gap = 0;
+    size_t use;
+    const char *why;
     int64_t now = tidal__mono(db);
     if (!tidal__amn_informed(db)) return TIDAL_OK; /* no ack before it knows the group's epoch */
     if (tidal__rep_leading(db) && m->epoch == db->epoch)
@@ -10996,12 +11022,16 @@ static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, cons
     tidal__rep_arm_election(db); /* the leader is alive */
     db->leader_heard_ns = now;
     if (m->b > db->leader_durable) db->leader_durable = m->b;
+    if ((why = tidal__payload_check(db, p, m->payload_len, &use)) != NULL) {
+        db->msgs_corrupt++;
+        return tidal__err(db, TIDAL_ERR_CORRUPT, "append: %s", why);
+    }
     /* Data that starts beyond our position while the one before it is on its way: hold it
        (it is acknowledged when taken). */
     if (!(m->a & TIDAL__PUSH_SKIP) && m->a > db->leader_pos && m->c > m->a && m->payload_len &&
-        (!m->to_incarnation || m->to_incarnation == db->incarnation) && tidal__ooo_keep(db, m, p))
+        (!m->to_incarnation || m->to_incarnation == db->incarnation) && tidal__ooo_keep(db, m, p, use))
         return TIDAL_OK;
-    r = tidal__append_take(db, m, p, &gap);
+    r = tidal__append_take(db, m, p, use, &gap);
     if (r == TIDAL_OK && !gap) r = tidal__ooo_drain(db);
     if (db->leader_pos >= db->leader_durable) {
         db->behind_since_ns = 0;
