@@ -5694,8 +5694,11 @@ static tidal_result tidal__scan_segment_at(tidal_db *db, const char *name, const
 
 /* Segments are read in chunks of this size (grown for a larger batch), into one buffer
    that is reused: the bytes are verified and decoded while they are in cache, and a large
-   log costs no fresh pages per segment. */
-#define TIDAL__REPLAY_CHUNK ((size_t)4 << 20)
+   log costs no fresh pages per segment. Tests set it small to cross chunk edges often. */
+#ifndef TIDAL_REPLAY_CHUNK_BYTES
+#define TIDAL_REPLAY_CHUNK_BYTES (4u << 20)
+#endif
+#define TIDAL__REPLAY_CHUNK ((size_t)TIDAL_REPLAY_CHUNK_BYTES)
 
 /* Reads len bytes of f at off into buf; an error names the file. */
 static tidal_result tidal__read_at(tidal_db *db, void *f, const char *name, uint64_t off, uint8_t *buf,
