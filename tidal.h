@@ -11204,6 +11204,7 @@ static void tidal__become_leader(tidal_db *db) {
     db->role = TIDAL_ROLE_LEADER;
     db->leader_idx = (int)db->self_rep;
     db->lead_since_ns = now;
+    tidal__ooo_clear(db); /* appends held from the leader before us */
     for (i = 0; i < db->n_rep; i++) {
         db->peer[i].acked = db->peer[i].sent = db->peer[i].pushed = 0;
         db->peer[i].sent_ns = now; /* the greeting wait (>>ship_to) runs from here */
