@@ -1780,7 +1780,7 @@ struct tidal_db {
     uint32_t config_version;         /* control-plane config in force here */
     uint32_t group;                  /* config.group */
     int replaying;                   /* recovery is replaying the log */
-    struct tidal__event *dec;        /* a batch's events, decoded once (>>wal: tidal__batch_decode) */
+    struct tidal__event *dec;        /* a batch's events, decoded once (tidal__batch_decode) */
     uint32_t n_dec, cap_dec;
     int forgot;                      /* a forget/delete applied since the last snapshot */
     tidal__tgen *tgen;               /* >>migration: per tenant, the newest install or drop */
@@ -5620,7 +5620,6 @@ static const char *tidal__batch_replay(tidal_db *db, const uint8_t *p, size_t av
     if (!why && h.last_lsn > db->stats.snapshot_lsn) {
         *r = tidal__batch_decode(db, p + TIDAL__WAL_HDR, &h, &why);
         if (*r == TIDAL_ERR_LIMIT) *r = tidal__batch_events(db, p + TIDAL__WAL_HDR, &h, 0, &why);
-        if (*r == TIDAL_ERR_CORRUPT) *r = TIDAL_OK; /* why says what */
     }
     if (why) return why;
     if (*r != TIDAL_OK) return NULL;
@@ -5653,8 +5652,8 @@ static const char *tidal__batch_replay(tidal_db *db, const uint8_t *p, size_t av
     return NULL;
 }
 
-/* Scans one segment's bytes (p: the file from offset base on). last says whether it is the newest segment,
-   the only place a torn tail may be. *expect_lsn advances; *valid_end receives where good
+/* Scans one segment's bytes (p: the file from offset base on). last says whether it is the
+   newest segment, the only place a torn tail may be. *expect_lsn advances; *valid_end receives where good
    data ends. Errors name the file and offset. */
 static tidal_result tidal__scan_segment_at(tidal_db *db, const char *name, const uint8_t *p,
                                            size_t n, uint64_t base, int last, uint64_t *expect_lsn,
