@@ -578,7 +578,7 @@ TIDAL_API uint64_t tidal_db_durable_lsn(const tidal_db *db);
    QUORUM = fsynced on a majority of the replica group. */
 #define TIDAL_ACK_LOCAL 1u
 #define TIDAL_ACK_QUORUM 2u
-#define TIDAL_WIRE_FORMAT_VERSION 4u
+#define TIDAL_WIRE_FORMAT_VERSION 5u
 
 /* Feeds a message another node sent (the host's transport delivers bytes; the library
    sends through env->message_send). Every message is checksummed and versioned; a corrupt
@@ -1016,6 +1016,9 @@ typedef struct tidal_db_stats {
     uint64_t recovered_truncated_bytes; /* torn tail cut off at open */
     uint64_t snapshot_lsn;      /* log position of the snapshot loaded or last written */
     uint64_t events_internal;   /* of events_applied: epoch-start markers leaders write */
+    uint64_t recovered_ns;      /* wall time of the log replay at open (env monotonic clock) */
+    uint64_t recovered_apply_ns; /* of which folding the events into state; the rest is
+                                    reading, verifying and decoding the log */
 } tidal_db_stats;
 
 TIDAL_API void tidal_db_stats_get(const tidal_db *db, tidal_db_stats *out);
@@ -1899,6 +1902,30 @@ typedef struct tidal__vv {
     int valid;
 } tidal__vv;
 
+/* Pipelined shipping (>>replication): a leader keeps up to TIDAL__SHIP_WINDOW data messages
+   (and TIDAL__SHIP_WINDOW_BYTES of payload) in flight to each follower without waiting for
+   acks; a follower keeps appends that arrive before the ones they follow (the network
+   reorders) until the gap fills, up to the same bounds. */
+#define TIDAL__SHIP_WINDOW 256u
+#define TIDAL__SHIP_WINDOW_BYTES ((size_t)16 << 20)
+
+typedef struct tidal__fly { /* leader: data messages in flight to one follower, oldest first */
+    uint32_t n;
+    uint64_t end[TIDAL__SHIP_WINDOW];  /* the last leader lsn each covers */
+    int64_t at_ns[TIDAL__SHIP_WINDOW]; /* when each was sent (the oldest arms the resend) */
+    uint32_t len[TIDAL__SHIP_WINDOW];  /* its payload bytes */
+    size_t bytes;                      /* payload bytes in flight */
+    uint64_t rewound;                  /* a gap ack rewound shipping to here ... */
+    int64_t rewound_ns;                /* ... at this time: its twins are not acted on again */
+} tidal__fly;
+
+typedef struct tidal__ooo { /* follower: an append held until the one before it arrives */
+    uint64_t epoch, a, b, c, d;
+    uint32_t incarnation, to_incarnation;
+    uint8_t *p; /* a copy of its payload, checked (tidal__payload_check) when it came */
+    size_t len, use; /* use: the bytes of its first piece, as the check cut them */
+} tidal__ooo;
+
 struct tidal_db {
     tidal_allocator alloc;
     const tidal_env *env;
@@ -1971,7 +1998,7 @@ struct tidal_db {
     uint64_t epoch;
     int64_t heartbeat_ns, retransmit_ns;
     struct {
-        uint64_t acked, sent;   /* sent > acked: one data message is in flight */
+        uint64_t acked, sent;   /* sent > acked: data messages are in flight (fly[]) */
         int64_t sent_ns, hb_ns; /* last data message, last message of any kind */
         uint64_t pushed;        /* its own log, applied here (while leading) */
         int xfer;               /* a state transfer to it is under way */
@@ -2013,6 +2040,8 @@ struct tidal_db {
     uint32_t config_version;         /* control-plane config in force here */
     uint32_t group;                  /* config.group */
     int replaying;                   /* recovery is replaying the log */
+    struct tidal__event *dec;        /* a batch's events, decoded once (tidal__batch_decode) */
+    uint32_t n_dec, cap_dec;
     int forgot;                      /* a forget/delete applied since the last snapshot */
     tidal__tgen *tgen;               /* >>migration: per tenant, the newest install or drop */
     uint32_t n_tgen, cap_tgen;
@@ -2033,6 +2062,10 @@ struct tidal_db {
     uint64_t stable_q[32][2];        /* follower: (own lsn pushed, leader lsn holding it) */
     uint32_t n_stable_q;
     int peer_amnesiac[TIDAL_REPLICAS_MAX]; /* leader: the peer said it lost its disk */
+    tidal__fly fly[TIDAL_REPLICAS_MAX];    /* leader: pipelined shipping, per follower */
+    tidal__ooo ooo[TIDAL__SHIP_WINDOW];    /* follower: appends that came early */
+    uint32_t n_ooo;
+    size_t ooo_bytes;
     tidal__tcfg *tcfg;
     uint32_t n_tcfg, cap_tcfg;
     int importing;                   /* tidal_event_import: limits do not apply */
@@ -6283,6 +6316,41 @@ static tidal_result tidal__batch_events(tidal_db *db, const uint8_t *payload,
     return TIDAL_OK;
 }
 
+/* Batches of up to this many events are decoded once into db->dec and applied from
+   there; a larger one (bounded by TIDAL_BATCH_BYTES_MAX only) is decoded twice, first to
+   check it whole, so the array stays small. */
+#define TIDAL__DEC_EVENTS_MAX 16384u
+
+/* Decodes every event of a checked batch into db->dec (n_dec of them), so that a batch is
+   either applied whole or not at all without decoding it twice. Tags of removes share
+   db->scratch_tags. TIDAL_ERR_CORRUPT and *why when an event is invalid; TIDAL_ERR_LIMIT
+   when the batch is too large for the array (the caller decodes twice). */
+static tidal_result tidal__batch_decode(tidal_db *db, const uint8_t *payload, const tidal__batch_hdr *h,
+                                        const char **why) {
+    tidal__rd r;
+    uint32_t i, tags = 0, cap = h->payload_len / 16 + 1;
+    db->n_dec = 0;
+    *why = NULL;
+    if (h->count > TIDAL__DEC_EVENTS_MAX) return TIDAL_ERR_LIMIT;
+    if (!TIDAL__GROW(db, db->dec, db->cap_dec, h->count) ||
+        !TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, cap))
+        return TIDAL_ERR_NOMEM;
+    tidal__rd_init(&r, payload, h->payload_len);
+    for (i = 0; i < h->count; i++) {
+        tidal__event *ev = &db->dec[i];
+        *why = tidal__event_get(db, &r, ev, db->scratch_tags + tags, cap - tags);
+        if (*why) return TIDAL_ERR_CORRUPT;
+        tags += ev->n_tags; /* tags are 16 bytes of payload each: they fit in cap */
+        TIDAL_ASSERT(tags <= cap);
+    }
+    if (r.pos != r.n) {
+        *why = "payload longer than its events";
+        return TIDAL_ERR_CORRUPT;
+    }
+    db->n_dec = h->count;
+    return TIDAL_OK;
+}
+
 /* Checks and applies one batch at p; NULL and *used on success, else why it is invalid
    (nothing applied). An apply failure (out of memory) comes back in *r. */
 static const char *tidal__batch_replay(tidal_db *db, const uint8_t *p, size_t avail,
@@ -6297,9 +6365,12 @@ static const char *tidal__batch_replay(tidal_db *db, const uint8_t *p, size_t av
         why = tidal__schema_mismatch;
     if (!why && db->incarnation && h.incarnation != db->incarnation) why = "incarnation changed";
     if (!why && h.first_lsn != expect_lsn) why = "lsn out of sequence";
-    /* A batch the snapshot covers is not applied: its checksum is all that is checked. */
-    if (!why && h.last_lsn > db->stats.snapshot_lsn)
-        *r = tidal__batch_events(db, p + TIDAL__WAL_HDR, &h, 0, &why);
+    /* A batch the snapshot covers is not applied: its checksum is all that is checked (it
+       is not decoded). Others are decoded once, whole, before anything is applied. */
+    if (!why && h.last_lsn > db->stats.snapshot_lsn) {
+        *r = tidal__batch_decode(db, p + TIDAL__WAL_HDR, &h, &why);
+        if (*r == TIDAL_ERR_LIMIT) *r = tidal__batch_events(db, p + TIDAL__WAL_HDR, &h, 0, &why);
+    }
     if (why) return why;
     if (*r != TIDAL_OK) return NULL;
     db->incarnation = h.incarnation;
@@ -6311,7 +6382,19 @@ static const char *tidal__batch_replay(tidal_db *db, const uint8_t *p, size_t av
     }
     if (h.source_lsn && h.epoch == db->pos_epoch && h.source_lsn > db->leader_pos) db->leader_pos = h.source_lsn;
     if (h.last_lsn > db->stats.snapshot_lsn) {
-        *r = tidal__batch_events(db, p + TIDAL__WAL_HDR, &h, 1, &why);
+        if (db->n_dec == h.count) {
+            uint32_t i;
+            int64_t t0 = db->env->clock_mono_ns(db->env->user);
+            for (i = 0; i < db->n_dec && *r == TIDAL_OK; i++) {
+                int dup;
+                *r = tidal__apply(db, &db->dec[i], &dup);
+                db->stats.recovered_events += *r == TIDAL_OK;
+            }
+            db->stats.recovered_apply_ns += (uint64_t)(db->env->clock_mono_ns(db->env->user) - t0);
+        } else {
+            *r = tidal__batch_events(db, p + TIDAL__WAL_HDR, &h, 1, &why);
+        }
+        db->n_dec = 0;
         db->log_since_snap += TIDAL__WAL_HDR + h.payload_len; /* counts toward the next one */
     }
     if (tidal__hlc_cmp(h.hlc, db->hlc) > 0) db->hlc = h.hlc;
@@ -6319,12 +6402,12 @@ static const char *tidal__batch_replay(tidal_db *db, const uint8_t *p, size_t av
     return NULL;
 }
 
-/* Scans one segment's bytes from the start. last says whether it is the newest segment,
-   the only place a torn tail may be. *expect_lsn advances; *valid_end receives where good
+/* Scans one segment's bytes (p: the file from offset base on). last says whether it is the
+   newest segment, the only place a torn tail may be. *expect_lsn advances; *valid_end receives where good
    data ends. Errors name the file and offset. */
-static tidal_result tidal__scan_segment(tidal_db *db, const char *name, const uint8_t *p,
-                                        size_t n, int last, uint64_t *expect_lsn,
-                                        uint64_t *valid_end) {
+static tidal_result tidal__scan_segment_at(tidal_db *db, const char *name, const uint8_t *p,
+                                           size_t n, uint64_t base, int last, uint64_t *expect_lsn,
+                                           uint64_t *valid_end) {
     size_t off = 0;
     tidal_result r = TIDAL_OK;
     while (off < n) {
@@ -6332,13 +6415,14 @@ static tidal_result tidal__scan_segment(tidal_db *db, const char *name, const ui
         int hard = 0;
         const char *why = tidal__batch_replay(db, p + off, n - off, *expect_lsn, &used, &r, &hard);
         if (r != TIDAL_OK) {
-            r = tidal__err(db, r, "%s: offset %llu: replay: %s", name, (unsigned long long)off, tidal_strerror(r));
+            r = tidal__err(db, r, "%s: offset %llu: replay: %s", name, (unsigned long long)(base + off),
+                           tidal_strerror(r));
             break;
         }
         if (why) {
             if (last && !hard && !tidal__valid_batch_after(db, p, n, off + 1)) break; /* torn tail */
             r = tidal__err(db, why == tidal__schema_mismatch ? TIDAL_ERR_SCHEMA : TIDAL_ERR_CORRUPT,
-                           "%s: offset %llu: %s", name, (unsigned long long)off, why);
+                           "%s: offset %llu: %s", name, (unsigned long long)(base + off), why);
             break;
         }
         {
@@ -6348,22 +6432,116 @@ static tidal_result tidal__scan_segment(tidal_db *db, const char *name, const ui
         }
         off += used;
     }
-    *valid_end = off;
+    *valid_end = base + off;
     if (r == TIDAL_OK && off < n) db->stats.recovered_truncated_bytes += n - off;
     return r;
 }
 
+/* A whole segment's bytes (offsets from its start); white-box tests and fuzz_wal call it. */
+#define tidal__scan_segment(db, name, p, n, last, expect_lsn, valid_end) \
+    tidal__scan_segment_at(db, name, p, n, 0, last, expect_lsn, valid_end)
+
+/* Segments are read in chunks of this size (grown for a larger batch), into one buffer
+   that is reused: the bytes are verified and decoded while they are in cache, and a large
+   log costs no fresh pages per segment. Tests set it small to cross chunk edges often. */
+#ifndef TIDAL_REPLAY_CHUNK_BYTES
+#define TIDAL_REPLAY_CHUNK_BYTES (4u << 20)
+#endif
+#define TIDAL__REPLAY_CHUNK ((size_t)TIDAL_REPLAY_CHUNK_BYTES)
+
+/* Reads len bytes of f at off into buf; an error names the file. */
+static tidal_result tidal__read_at(tidal_db *db, void *f, const char *name, uint64_t off, uint8_t *buf,
+                                   size_t len) {
+    size_t got = 0;
+    tidal_result r = db->env->file_read(db->env->user, f, off, buf, len, &got);
+    if (r != TIDAL_OK) return tidal__io_err(db, r, "read", name);
+    if (got != len)
+        return tidal__err(db, TIDAL_ERR_IO_READ, "read %s: %llu of %llu bytes at offset %llu (the file shrank)",
+                          name, (unsigned long long)got, (unsigned long long)len, (unsigned long long)off);
+    return TIDAL_OK;
+}
+
+/* Replays a segment chunk by chunk: whole batches that check out are applied as they come.
+   At the first batch that does not (or a read that cannot be chunked), the rest of the file
+   is read whole and tidal__scan_segment decides from there, with the whole tail in view, as
+   it always has: a torn tail is cut, anything else is corruption named by file and offset. */
 static tidal_result tidal__replay_segment(tidal_db *db, const char *name, uint64_t first,
                                           int last, uint64_t *expect_lsn, uint64_t *valid_end) {
-    uint8_t *p;
-    size_t n;
-    tidal_result r = tidal__read_file(db, name, &p, &n);
-    if (r != TIDAL_OK) return r; /* the message names the operation, the file and why */
-    if (first != *expect_lsn && !(n == 0 && last))
+    const tidal_env *env = db->env;
+    void *f = NULL;
+    uint64_t size = 0, done = 0;
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    tidal_result r = env->file_open(env->user, name, TIDAL_OPEN_READ, &f);
+    if (r != TIDAL_OK) return tidal__io_err(db, r, "open", name);
+    if ((r = env->file_size(env->user, f, &size)) != TIDAL_OK) r = tidal__io_err(db, r, "size of", name);
+    if (r == TIDAL_OK && first != *expect_lsn && !(size == 0 && last))
         r = tidal__err(db, TIDAL_ERR_CORRUPT, "%s: offset 0: starts at lsn %llu, expected %llu (gap)",
                        name, (unsigned long long)first, (unsigned long long)*expect_lsn);
-    if (r == TIDAL_OK) r = tidal__scan_segment(db, name, p, n, last, expect_lsn, valid_end);
-    tidal__free(db, p, n);
+    cap = size < TIDAL__REPLAY_CHUNK ? (size_t)size : TIDAL__REPLAY_CHUNK;
+    if (r == TIDAL_OK && cap && !(buf = (uint8_t *)tidal__alloc(db, cap)))
+        r = tidal__err(db, TIDAL_ERR_NOMEM, "read %s: no memory for %llu bytes", name, (unsigned long long)cap);
+    while (r == TIDAL_OK && done < size) {
+        size_t want = size - done < cap ? (size_t)(size - done) : cap, off = 0;
+        int odd = 0; /* a batch the chunked path leaves to tidal__scan_segment */
+        if ((r = tidal__read_at(db, f, name, done, buf, want)) != TIDAL_OK) break;
+        while (off + TIDAL__WAL_HDR <= want) {
+            tidal__batch_hdr h;
+            size_t used = 0;
+            int hard = 0;
+            const char *why;
+            tidal__batch_hdr_get(buf + off, &h);
+            if (h.magic != TIDAL__WAL_MAGIC || h.payload_len > TIDAL_BATCH_BYTES_MAX ||
+                TIDAL__WAL_HDR + (uint64_t)h.payload_len > size - done - off) {
+                odd = 1; /* not a batch that fits the file: decided below */
+                break;
+            }
+            if (off + TIDAL__WAL_HDR + h.payload_len > want) {
+                if (off) break; /* continues in the next chunk */
+                /* one batch larger than the buffer: grow it to hold the batch */
+                want = TIDAL__WAL_HDR + h.payload_len;
+                {
+                    uint8_t *q = (uint8_t *)tidal__realloc(db, buf, cap, want);
+                    if (!q) {
+                        odd = 1;
+                        break;
+                    }
+                    buf = q;
+                    cap = want;
+                }
+                if ((r = tidal__read_at(db, f, name, done, buf, want)) != TIDAL_OK) break;
+            }
+            why = tidal__batch_replay(db, buf + off, want - off, *expect_lsn, &used, &r, &hard);
+            if (r != TIDAL_OK) {
+                r = tidal__err(db, r, "%s: offset %llu: replay: %s", name, (unsigned long long)(done + off),
+                               tidal_strerror(r));
+                break;
+            }
+            if (why) { /* nothing applied: decided below */
+                odd = 1;
+                break;
+            }
+            *expect_lsn = h.last_lsn + 1;
+            off += used;
+        }
+        if (r != TIDAL_OK) break;
+        done += off;
+        if (odd || off == 0) goto whole; /* off == 0: a header cut by the end of the file */
+    }
+    if (r == TIDAL_OK) *valid_end = done;
+    goto out;
+whole:
+    if (r == TIDAL_OK) { /* the rest of the file in one piece, as before */
+        size_t n = (size_t)(size - done);
+        uint8_t *p = (uint8_t *)tidal__alloc(db, n);
+        if (!p) r = tidal__err(db, TIDAL_ERR_NOMEM, "read %s: no memory for %llu bytes", name, (unsigned long long)n);
+        else if ((r = tidal__read_at(db, f, name, done, p, n)) == TIDAL_OK)
+            r = tidal__scan_segment_at(db, name, p, n, done, last, expect_lsn, valid_end);
+        tidal__free(db, p, n);
+    }
+out:
+    tidal__free(db, buf, cap);
+    env->file_close(env->user, f);
     return r;
 }
 
@@ -7583,9 +7761,11 @@ static tidal_result tidal__recover(tidal_db *db) {
     if (r == TIDAL_OK) r = tidal__schema_open(db, d.n_segs || d.n_snaps);
     if (r == TIDAL_OK) r = tidal__recover_snapshot(db, &d);
     if (r == TIDAL_OK) {
+        int64_t t0 = env->clock_mono_ns(env->user);
         db->replaying = 1;
         r = tidal__recover_log(db, &d);
         db->replaying = 0;
+        db->stats.recovered_ns = (uint64_t)(env->clock_mono_ns(env->user) - t0);
     }
     if (r == TIDAL_OK && db->schema_dirty) r = tidal__schema_save(db);
     if (r == TIDAL_OK && !d.n_segs && !d.n_snaps) {
@@ -9081,6 +9261,7 @@ static void tidal__db_free(tidal_db *db) {
     if (db->seg) db->env->file_close(db->env->user, db->seg);
     tidal__state_free(db);
     tidal__free(db, db->scratch_tags, sizeof(tidal_event_id) * db->cap_scratch_tags);
+    tidal__free(db, db->dec, sizeof(tidal__event) * db->cap_dec);
     tidal__free(db, db->batch, db->batch_cap);
     tidal__free(db, db->segs, sizeof(uint64_t) * db->cap_segs);
     tidal__free(db, db->ship, db->ship_cap);
@@ -9088,6 +9269,10 @@ static void tidal__db_free(tidal_db *db) {
     tidal__free(db, db->xfer, db->xfer_cap);
     tidal__free(db, db->xin, db->xin_cap);
     tidal__free(db, db->hook_buf, db->hook_cap);
+    while (db->n_ooo) {
+        db->n_ooo--;
+        tidal__free(db, db->ooo[db->n_ooo].p, db->ooo[db->n_ooo].len);
+    }
     tidal__free(db, db->tcfg, sizeof *db->tcfg * db->cap_tcfg);
     tidal__free(db, db->schema_view, sizeof *db->schema_view);
     {
@@ -10797,7 +10982,12 @@ typedef struct tidal__msg_hdr {
 /* Header layout: magic u32, version u16, header bytes u16, type u16, group u16, from
    node u32, to node u32, sender incarnation u32, epoch u64, a u64, b u64, c u64, d u64,
    sender HLC wall ns u64 and logical u32, payload bytes u32, receiver incarnation u32,
-   config version u32, BLAKE3 u8[32] of (header with this field zeroed) || payload. */
+   config version u32, BLAKE3 u8[32] of (header with this field zeroed) || payload. An
+   append's or a push's payload is whole log batches, each with its own BLAKE3 over its
+   header and events: there (wire version 5) the message checksum covers the header and
+   the batches' checksums in order, not their bytes again, and each batch's checksum is
+   checked against its bytes before anything is applied (tidal__payload_check), so every
+   byte is hashed once on each side. */
 static void tidal__msg_hdr_put(uint8_t *w, const tidal__msg_hdr *h) {
     w = tidal__wr_le(w, h->magic, 4);
     w = tidal__wr_le(w, h->version, 2);
@@ -10820,14 +11010,31 @@ static void tidal__msg_hdr_put(uint8_t *w, const tidal__msg_hdr *h) {
     memcpy(w, h->sum, 32);
 }
 
-static void tidal__msg_sum(const uint8_t *hdr, const uint8_t *payload, size_t len, uint8_t out[32]) {
+/* The message checksum (see the layout above). For an append or a push, the payload's
+   batches are walked by their headers' lengths; NULL, or why they are not whole batches
+   (then out is unspecified). */
+static const char *tidal__msg_sum(const uint8_t *hdr, const uint8_t *payload, size_t len, uint8_t out[32]) {
     struct tidal_blake3 h;
     static const uint8_t zeros[32] = {0};
+    uint32_t type = (uint32_t)(hdr[8] | hdr[9] << 8);
     tidal_blake3_init(&h);
     tidal_blake3_update(&h, hdr, TIDAL__MSG_SUM_AT);
     tidal_blake3_update(&h, zeros, 32);
-    tidal_blake3_update(&h, payload, len);
+    if (type == TIDAL__MSG_APPEND || type == TIDAL__MSG_PUSH) {
+        size_t off = 0;
+        while (off < len) {
+            uint64_t blen;
+            if (len - off < TIDAL__WAL_HDR) return "payload: a batch header cut short";
+            blen = TIDAL__WAL_HDR + (uint64_t)tidal__rd_le_at4(payload + off + 52);
+            if (blen > len - off) return "payload: a batch runs past the end of the message";
+            tidal_blake3_update(&h, payload + off + 80, 32);
+            off += (size_t)blen;
+        }
+    } else {
+        tidal_blake3_update(&h, payload, len);
+    }
     tidal_blake3_final(&h, out, 32);
+    return NULL;
 }
 
 /* Checks the envelope; NULL if it is intact and addressed to this node. */
@@ -10835,6 +11042,7 @@ static const char *tidal__msg_check(const tidal_db *db, const uint8_t *p, size_t
                                     tidal__msg_hdr *h) {
     tidal__rd r;
     uint8_t sum[32];
+    const char *why;
     if (len < TIDAL__MSG_HDR) return "truncated header";
     if (len > TIDAL_MSG_BYTES_MAX) return "longer than TIDAL_MSG_BYTES_MAX";
     tidal__rd_init(&r, p, len);
@@ -10861,7 +11069,7 @@ static const char *tidal__msg_check(const tidal_db *db, const uint8_t *p, size_t
     if (h->magic != TIDAL__MSG_MAGIC) return "bad magic";
     if (h->version != TIDAL_WIRE_FORMAT_VERSION) return "unknown wire version";
     if (h->payload_len != len - TIDAL__MSG_HDR) return "length mismatch";
-    tidal__msg_sum(p, p + TIDAL__MSG_HDR, h->payload_len, sum);
+    if ((why = tidal__msg_sum(p, p + TIDAL__MSG_HDR, h->payload_len, sum)) != NULL) return why;
     if (memcmp(sum, h->sum, 32)) return "checksum mismatch";
     if (h->type < TIDAL__MSG_APPEND || h->type > TIDAL__MSG_TYPE_MAX) return "unknown message type";
     if (h->to != tidal__node_word(db->node)) return "addressed to another node";
@@ -10914,7 +11122,11 @@ static void tidal__rep_send5(tidal_db *db, uint32_t i, uint32_t type, uint64_t a
     h.payload_len = (uint32_t)len;
     tidal__msg_hdr_put(m, &h);
     if (len) memcpy(m + TIDAL__MSG_HDR, payload, len);
-    tidal__msg_sum(m, m + TIDAL__MSG_HDR, len, h.sum);
+    {
+        const char *bad = tidal__msg_sum(m, m + TIDAL__MSG_HDR, len, h.sum);
+        TIDAL_ASSERT(!bad); /* appends and pushes carry whole batches */
+        (void)bad;
+    }
     memcpy(m + TIDAL__MSG_SUM_AT, h.sum, 32);
     (void)db->env->message_send(db->env->user, db->rep[i], m, TIDAL__MSG_HDR + len);
     db->msgs_sent++;
@@ -11048,7 +11260,10 @@ static tidal_result tidal__meta_load(tidal_db *db) {
 
 /* A new leader (or a new life of it): push our log again, filtered by its vector, send
    ours with our acks, and forget positions in the old leader's log. */
+static void tidal__ooo_clear(tidal_db *db);
+
 static void tidal__follow_reset(tidal_db *db) {
+    tidal__ooo_clear(db); /* appends held from the old leader's log */
     db->up_acked = db->up_sent = 0;
     db->vv_to_leader = 1;
     db->follow_since_ns = tidal__mono(db);
@@ -11307,6 +11522,53 @@ static uint64_t tidal__group_stable(const tidal_db *db) {
     return s;
 }
 
+/* ---- pipelined shipping ----
+   A leader does not wait for an ack before it ships the next batches: up to
+   TIDAL__SHIP_WINDOW data messages (TIDAL__SHIP_WINDOW_BYTES of payload) are in flight to
+   each follower, so a batch reaches a follower about one one-way latency after it is
+   durable. peer.sent is the last lsn shipped, peer.acked the last the follower confirmed;
+   fly lists the messages in between. The oldest one unacknowledged for retransmit_ns, or a
+   gap the follower reports, rewinds shipping to the acknowledged point (the follower drops
+   what it already holds by its position). */
+
+/* Forgets every message in flight to follower i: shipping resumes after peer.acked. */
+static void tidal__fly_rewind(tidal_db *db, uint32_t i) {
+    db->fly[i].n = 0;
+    db->fly[i].bytes = 0;
+    db->peer[i].sent = db->peer[i].acked;
+}
+
+/* Follower i holds the leader log up to a: the messages ending there are delivered. */
+static void tidal__fly_acked(tidal_db *db, uint32_t i, uint64_t a) {
+    tidal__fly *f = &db->fly[i];
+    uint32_t k = 0;
+    while (k < f->n && f->end[k] <= a) f->bytes -= f->len[k++];
+    if (!k) return;
+    memmove(f->end, f->end + k, sizeof f->end[0] * (f->n - k));
+    memmove(f->at_ns, f->at_ns + k, sizeof f->at_ns[0] * (f->n - k));
+    memmove(f->len, f->len + k, sizeof f->len[0] * (f->n - k));
+    f->n -= k;
+    TIDAL_ASSERT(f->n || f->bytes == 0);
+}
+
+/* May another data message go to follower i now? */
+static int tidal__fly_room(const tidal_db *db, uint32_t i) {
+    return db->fly[i].n < TIDAL__SHIP_WINDOW && db->fly[i].bytes < TIDAL__SHIP_WINDOW_BYTES;
+}
+
+/* Does follower i need data now: log it lacks and room in its window? */
+static int tidal__ship_due(const tidal_db *db, uint32_t i) {
+    return db->peer[i].sent < db->durable_lsn && tidal__fly_room(db, i);
+}
+
+/* Should tidal__ship_to run for follower i now? A member that has not answered this
+   leadership, or is taking a state transfer, hears from us while nothing is in flight
+   (a heartbeat, or the transfer's next chunk); the others when their window has room. */
+static int tidal__ship_wants(const tidal_db *db, uint32_t i) {
+    if (!db->peer[i].greeted || db->peer[i].xfer) return db->peer[i].sent == db->peer[i].acked;
+    return tidal__ship_due(db, i);
+}
+
 static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
     uint64_t from = db->peer[i].sent + 1, covered = 0, skip = 0;
     const tidal__vv *vv = db->vv_peer[i].valid && db->vv_peer[i].incarnation == db->peer[i].inc
@@ -11316,11 +11578,14 @@ static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
         tidal__xfer_send(db, i, now);
         return;
     }
-    if (!db->peer[i].greeted) {
-        /* Until it answers (with its version vector), heartbeats only: data to a member
-           that has not answered this leadership would be lost or wasted; after its answer
-           the log goes out filtered by what it already holds. */
-        tidal__rep_send4(db, i, TIDAL__MSG_APPEND, db->peer[i].sent, db->durable_lsn, db->peer[i].sent,
+    if (!db->peer[i].greeted || !tidal__ship_due(db, i)) {
+        /* A heartbeat. Until it answers (with its version vector), heartbeats only: data to
+           a member that has not answered this leadership would be lost or wasted; after its
+           answer the log goes out filtered by what it already holds. A heartbeat speaks of
+           the acknowledged position, not of what is in flight: a follower that lacks a
+           message still on its way is not behind, and one that holds less than it
+           acknowledged (another life of it) says so in its answer. */
+        tidal__rep_send4(db, i, TIDAL__MSG_APPEND, db->peer[i].acked, db->durable_lsn, db->peer[i].acked,
                          tidal__group_stable(db), NULL, 0);
         db->peer[i].hb_ns = now;
         return;
@@ -11329,7 +11594,8 @@ static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
     if (!ok && db->peer[i].greeted && !db->peer_amnesiac[i] && tidal__log_first(db) > from) {
         /* Retired log is held by every member that kept its disk (we retire only what all
            held): a reconnecting member needs only the tail. */
-        db->peer[i].sent = db->peer[i].acked = tidal__log_first(db) - 1;
+        db->peer[i].acked = tidal__log_first(db) - 1;
+        tidal__fly_rewind(db, i);
         from = db->peer[i].sent + 1;
         ok = tidal__log_slice(db, from, 0, vv, &covered);
         skip = TIDAL__PUSH_SKIP; /* "you hold what comes before": it moves up to here */
@@ -11344,8 +11610,15 @@ static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
         }
     }
     if (covered >= from) {
+        tidal__fly *f = &db->fly[i];
+        TIDAL_ASSERT(f->n < TIDAL__SHIP_WINDOW);
         db->peer[i].sent = covered;
         db->peer[i].sent_ns = now; /* only data arms the resend timer */
+        f->end[f->n] = covered;
+        f->at_ns[f->n] = now;
+        f->len[f->n] = (uint32_t)db->out_len;
+        f->bytes += db->out_len;
+        f->n++;
     }
     tidal__rep_send5(db, i, TIDAL__MSG_APPEND, (from - 1) | skip, db->durable_lsn,
                      covered >= from ? covered : from - 1, tidal__group_stable(db), vv ? vv->incarnation : 0,
@@ -11384,7 +11657,7 @@ static void tidal__push_up(tidal_db *db, int64_t now) {
 }
 
 /* Called after every commit: keep the batch for shipping; a leader ships it at once (on
-   durability, not on segment seal) to every follower with nothing in flight. */
+   durability, not on segment seal) to every follower with room in its window. */
 static void tidal__rep_committed(tidal_db *db, const uint8_t *batch, size_t len) {
     uint32_t i;
     int64_t now = tidal__mono(db);
@@ -11392,7 +11665,7 @@ static void tidal__rep_committed(tidal_db *db, const uint8_t *batch, size_t len)
     if (!tidal__rep_leading(db)) return;
     tidal__rep_quorum(db);
     for (i = 0; i < db->n_rep; i++)
-        if (i != db->self_rep && db->peer[i].sent == db->peer[i].acked) tidal__ship_to(db, i, now);
+        if (i != db->self_rep && tidal__ship_wants(db, i)) tidal__ship_to(db, i, now);
 }
 
 /* Folds the events of one checked batch into this node's log (duplicates dropped) and
@@ -11530,12 +11803,119 @@ static tidal_result tidal__log_cover(tidal_db *db) {
     return db->wal_on ? tidal__meta_save(db) : TIDAL_OK;
 }
 
+/* ---- follower: appends out of order ----
+   The leader pipelines its appends and the network reorders them, so an append may come
+   before the one it follows. It is checked as it comes and held (its payload copied)
+   until the gap fills, within the shipping window's bounds; beyond them, or if the one
+   before never comes, the leader resends from what we acknowledged. A check passed stays
+   passed: checksums do not change, and the schema only grows. */
+
+static void tidal__ooo_drop(tidal_db *db, uint32_t k) {
+    TIDAL_ASSERT(k < db->n_ooo);
+    tidal__free(db, db->ooo[k].p, db->ooo[k].len);
+    db->ooo_bytes -= db->ooo[k].len;
+    db->ooo[k] = db->ooo[--db->n_ooo];
+}
+
+/* Drops every held append (a new leader, or another life of it: another log). */
+static void tidal__ooo_clear(tidal_db *db) {
+    while (db->n_ooo) tidal__ooo_drop(db, db->n_ooo - 1);
+    TIDAL_ASSERT(db->ooo_bytes == 0);
+}
+
+/* Holds an append that starts beyond our position; 0 if it cannot be held (the caller
+   reports a gap: the leader resends). */
+static int tidal__ooo_keep(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p, size_t use) {
+    tidal__ooo *o;
+    uint32_t k;
+    for (k = 0; k < db->n_ooo; k++) /* a duplicate of one held: nothing to do */
+        if (db->ooo[k].a == m->a && db->ooo[k].c == m->c && db->ooo[k].epoch == m->epoch &&
+            db->ooo[k].incarnation == m->incarnation)
+            return 1;
+    if (db->n_ooo == TIDAL__SHIP_WINDOW || db->ooo_bytes + m->payload_len > TIDAL__SHIP_WINDOW_BYTES)
+        return 0;
+    o = &db->ooo[db->n_ooo];
+    if (!(o->p = (uint8_t *)tidal__alloc(db, m->payload_len))) return 0;
+    memcpy(o->p, p, m->payload_len);
+    o->len = m->payload_len;
+    o->use = use;
+    o->epoch = m->epoch;
+    o->incarnation = m->incarnation;
+    o->to_incarnation = m->to_incarnation;
+    o->a = m->a;
+    o->b = m->b;
+    o->c = m->c;
+    o->d = m->d;
+    db->ooo_bytes += o->len;
+    db->n_ooo++;
+    return 1;
+}
+
+/* Applies one checked append (use: its first piece, tidal__payload_check) if it starts at
+   or before our position. *gap says it did not fit our log (it starts beyond our
+   position, or was filtered by another life's vector). */
+static tidal_result tidal__append_take(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p, size_t use,
+                                       int *gap) {
+    tidal_result r = TIDAL_OK;
+    /* The message covers the leader's log from a + 1 to c: the batches in it, and those
+       our version vector said we hold (left out). */
+    if ((m->a & TIDAL__PUSH_SKIP) && !db->amnesiac &&
+        (!m->to_incarnation || m->to_incarnation == db->incarnation)) { /* we hold its retired log */
+        uint64_t resume = m->a & ~TIDAL__PUSH_SKIP;
+        if (resume > db->leader_pos && resume <= m->b) db->leader_pos = resume;
+    }
+    /* Filtered by the vector of another life of ours (we restarted without our disk before
+       the leader heard): what it left out we may not hold. Refuse; it resends whole. */
+    *gap = (m->a & ~TIDAL__PUSH_SKIP) > db->leader_pos ||
+           (m->to_incarnation && m->to_incarnation != db->incarnation);
+    if (!*gap) {
+        int whole = tidal__payload_take(db, p, m->payload_len, use, &db->leader_pos, 1, &r);
+        if (whole && m->c > db->leader_pos && m->c <= m->b) db->leader_pos = m->c;
+        if (m->c > (m->a & ~TIDAL__PUSH_SKIP)) db->vv_to_leader = 0; /* it ships data: it has our vector */
+    }
+    if (r == TIDAL_OK) tidal__stable_advance(db, m->d);
+    return r;
+}
+
+/* Takes the held appends our position now reaches, in order; drops the ones it passed. */
+static tidal_result tidal__ooo_drain(tidal_db *db) {
+    tidal_result r = TIDAL_OK;
+    uint32_t k = 0;
+    while (r == TIDAL_OK && k < db->n_ooo) {
+        tidal__ooo *o = &db->ooo[k];
+        tidal__msg_hdr m;
+        int gap = 0;
+        if (o->epoch != db->epoch || o->incarnation != db->leader_inc || o->c <= db->leader_pos) {
+            tidal__ooo_drop(db, k); /* another leader's, or nothing we lack */
+            continue;
+        }
+        if (o->a > db->leader_pos) {
+            k++;
+            continue;
+        }
+        memset(&m, 0, sizeof m);
+        m.epoch = o->epoch;
+        m.incarnation = o->incarnation;
+        m.to_incarnation = o->to_incarnation;
+        m.a = o->a;
+        m.b = o->b;
+        m.c = o->c;
+        m.d = o->d;
+        m.payload_len = (uint32_t)o->len;
+        r = tidal__append_take(db, &m, o->p, o->use, &gap);
+        TIDAL_ASSERT(r != TIDAL_OK || !gap);
+        tidal__ooo_drop(db, k);
+        k = 0; /* our position moved: look at every held one again */
+    }
+    return r;
+}
+
 static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p,
                                      int from) {
-    const char *why;
     tidal_result r;
-    int gap;
+    int gap = 0;
     size_t use;
+    const char *why;
     int64_t now = tidal__mono(db);
     if (!tidal__amn_informed(db)) return TIDAL_OK; /* no ack before it knows the group's epoch */
     if (tidal__rep_leading(db) && m->epoch == db->epoch)
@@ -11553,24 +11933,13 @@ static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, cons
         db->msgs_corrupt++;
         return tidal__err(db, TIDAL_ERR_CORRUPT, "append: %s", why);
     }
-    /* The message covers the leader's log from a + 1 to c: the batches in it, and those
-       our version vector said we hold (left out). */
-    if ((m->a & TIDAL__PUSH_SKIP) && !db->amnesiac &&
-        (!m->to_incarnation || m->to_incarnation == db->incarnation)) { /* we hold its retired log */
-        uint64_t resume = m->a & ~TIDAL__PUSH_SKIP;
-        if (resume > db->leader_pos && resume <= m->b) db->leader_pos = resume;
-    }
-    /* Filtered by the vector of another life of ours (we restarted without our disk before
-       the leader heard): what it left out we may not hold. Refuse; it resends whole. */
-    gap = (m->a & ~TIDAL__PUSH_SKIP) > db->leader_pos ||
-          (m->to_incarnation && m->to_incarnation != db->incarnation);
-    r = TIDAL_OK;
-    if (!gap) {
-        int whole = tidal__payload_take(db, p, m->payload_len, use, &db->leader_pos, 1, &r);
-        if (whole && m->c > db->leader_pos && m->c <= m->b) db->leader_pos = m->c;
-        if (m->c > (m->a & ~TIDAL__PUSH_SKIP)) db->vv_to_leader = 0; /* it ships data: it has our vector */
-    }
-    if (r == TIDAL_OK) tidal__stable_advance(db, m->d);
+    /* Data that starts beyond our position while the one before it is on its way: hold it
+       (it is acknowledged when taken). */
+    if (!(m->a & TIDAL__PUSH_SKIP) && m->a > db->leader_pos && m->c > m->a && m->payload_len &&
+        (!m->to_incarnation || m->to_incarnation == db->incarnation) && tidal__ooo_keep(db, m, p, use))
+        return TIDAL_OK;
+    r = tidal__append_take(db, m, p, use, &gap);
+    if (r == TIDAL_OK && !gap) r = tidal__ooo_drain(db);
     if (db->leader_pos >= db->leader_durable) {
         db->behind_since_ns = 0;
         if (db->amnesiac) { /* caught up with a leader: it knows the group again */
@@ -11629,11 +11998,17 @@ static void tidal__on_ack(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *
         if (tidal__vv_take(db, i, m->incarnation, p, m->payload_len)) db->msgs_corrupt++;
         else if (tidal__vv_build(db)) tidal__rep_send(db, i, TIDAL__MSG_VV, 0, 0, db->out, db->out_len);
     }
-    if (m->b == 1 || db->peer[i].resync) {
+    if (m->b == 1 && !db->peer[i].resync && m->a == db->fly[i].rewound && m->a == db->peer[i].acked &&
+        tidal__mono(db) - db->fly[i].rewound_ns < db->retransmit_ns) {
+        /* Another gap report from the same window (each message after a lost one makes
+           one): the resend from there is already on its way. */
+    } else if (m->b == 1 || db->peer[i].resync) {
         /* The follower has less than we assumed (it saw a gap, or this is a new life of
            it, e.g. after losing its disk): resend from what it has. */
         db->peer[i].acked = m->a <= db->durable_lsn ? m->a : 0;
-        db->peer[i].sent = db->peer[i].acked;
+        tidal__fly_rewind(db, i);
+        db->fly[i].rewound = db->peer[i].acked;
+        db->fly[i].rewound_ns = tidal__mono(db);
         db->peer[i].resync = 0;
     } else if (m->a < db->peer[i].acked) {
         /* An older ack overtaken by a newer one (the network reorders): what it says is
@@ -11642,12 +12017,12 @@ static void tidal__on_ack(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *
         /* Never above what we wrote: an ack for a log position we do not have comes from
            a follower that knew another life of this node. */
         db->peer[i].acked = m->a <= db->durable_lsn ? m->a : 0;
+        tidal__fly_acked(db, i, db->peer[i].acked);
         if (db->peer[i].sent < db->peer[i].acked) db->peer[i].sent = db->peer[i].acked;
-        if (m->a > db->durable_lsn) db->peer[i].sent = 0;
+        if (m->a > db->durable_lsn) tidal__fly_rewind(db, i);
     }
     tidal__rep_quorum(db);
-    if (db->peer[i].sent == db->peer[i].acked && db->peer[i].sent < db->durable_lsn)
-        tidal__ship_to(db, i, tidal__mono(db));
+    if (db->peer[i].sent < db->durable_lsn && tidal__ship_wants(db, i)) tidal__ship_to(db, i, tidal__mono(db));
 }
 
 static tidal_result tidal__on_push(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p, int from) {
@@ -11733,6 +12108,7 @@ static void tidal__become_leader(tidal_db *db) {
     db->role = TIDAL_ROLE_LEADER;
     db->leader_idx = (int)db->self_rep;
     db->lead_since_ns = now;
+    tidal__ooo_clear(db); /* appends held from the leader before us */
     for (i = 0; i < db->n_rep; i++) {
         db->peer[i].acked = db->peer[i].sent = db->peer[i].pushed = 0;
         db->peer[i].sent_ns = now; /* the greeting wait (>>ship_to) runs from here */
@@ -11741,6 +12117,7 @@ static void tidal__become_leader(tidal_db *db) {
         db->peer[i].xfer_off = 0;
         db->peer[i].xfer_retry_ns = 0;
         db->peer[i].greeted = 0;
+        memset(&db->fly[i], 0, sizeof db->fly[i]);
     }
     memset(&ev, 0, sizeof ev);
     memset(&rc, 0, sizeof rc);
@@ -11899,7 +12276,8 @@ static void tidal__on_snap_ack(tidal_db *db, const tidal__msg_hdr *m, int from) 
     }
     if (m->b == 2) { /* installed: ship the log from the transferred position on */
         db->peer[i].xfer = 0;
-        db->peer[i].acked = db->peer[i].sent = db->xfer_lsn;
+        db->peer[i].acked = db->xfer_lsn;
+        tidal__fly_rewind(db, i);
         tidal__rep_quorum(db);
         if (db->peer[i].sent < db->durable_lsn) tidal__ship_to(db, i, now);
         return;
@@ -12054,11 +12432,12 @@ static void tidal__rep_tick(tidal_db *db) {
                 if (now - db->peer[i].sent_ns >= db->retransmit_ns) tidal__xfer_send(db, i, now);
                 continue;
             }
-            if (db->peer[i].sent > db->peer[i].acked && now - db->peer[i].sent_ns >= db->retransmit_ns)
-                db->peer[i].sent = db->peer[i].acked; /* lost: resend from the acknowledged point */
-            if ((db->peer[i].sent == db->peer[i].acked && db->peer[i].sent < db->durable_lsn) ||
+            if (db->peer[i].sent > db->peer[i].acked &&
+                now - (db->fly[i].n ? db->fly[i].at_ns[0] : db->peer[i].sent_ns) >= db->retransmit_ns)
+                tidal__fly_rewind(db, i); /* lost: resend from the acknowledged point */
+            if ((db->peer[i].sent < db->durable_lsn && tidal__ship_wants(db, i)) ||
                 now - db->peer[i].hb_ns >= db->heartbeat_ns)
-                tidal__ship_to(db, i, now); /* data if nothing is in flight, else a heartbeat */
+                tidal__ship_to(db, i, now); /* data if its window has room, else a heartbeat */
         }
         return;
     }

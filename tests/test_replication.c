@@ -796,6 +796,48 @@ static void t_rep_epoch_record_v2(void) {
     cluster_free(&c);
 }
 
+/* Pipelined shipping (issue 15): the leader ships each committed batch at once, without
+   waiting for the ack of the one before, so two commits put two data messages in flight to
+   a follower. Delivered in reverse order, the follower holds the later one (its position
+   does not move, nothing is applied out of order) and takes both when the earlier arrives,
+   with no resend. */
+static void t_rep_pipelined_window(void) {
+    cluster c;
+    tidal_sim_msg got[256];
+    int n = 0, k, data[8], nd = 0;
+    uint64_t before;
+    tidal_node_status st;
+    cluster_init(&c, tt_seed());
+    write_signals(&c, 10, 10, NULL);
+    cluster_run(&c, c.now + 2000 * MS);
+    TT_CHECK(caught_up(&c) && leader_of(&c) == 0);
+    TT_EQ_INT(tidal_node_status_get(c.n[1].db, &st), TIDAL_OK);
+    before = st.leader_lsn;
+    write_on(&c, 0, 5, 10, NULL);
+    write_on(&c, 0, 5, 10, NULL);
+    while (n < 256 && tidal_sim_net_pop(c.net, c.now + 10000 * MS, &got[n])) n++;
+    for (k = 0; k < n; k++) /* the data appends to node 1, in send order */
+        if (got[k].to.region == 1 && got[k].from.region == 0 && got[k].len > TIDAL__MSG_HDR &&
+            got[k].bytes[8] == TIDAL__MSG_APPEND && nd < 8)
+            data[nd++] = k;
+    TT_CHECKF(nd == 2, "%d data appends in flight to a follower after two commits (want 2)", nd);
+    if (nd == 2) {
+        TT_EQ_INT(tidal_node_receive(c.n[1].db, got[data[1]].from, got[data[1]].bytes, got[data[1]].len), TIDAL_OK);
+        TT_EQ_INT(tidal_node_status_get(c.n[1].db, &st), TIDAL_OK);
+        TT_EQ_INT(st.leader_lsn, before); /* held, not applied past a gap */
+        TT_EQ_INT(tidal_node_receive(c.n[1].db, got[data[0]].from, got[data[0]].bytes, got[data[0]].len), TIDAL_OK);
+        TT_EQ_INT(tidal_node_status_get(c.n[1].db, &st), TIDAL_OK);
+        TT_EQ_INT(st.leader_lsn, tidal_db_durable_lsn(c.n[0].db)); /* both taken */
+        /* The earlier one again (a duplicate): nothing changes. */
+        TT_EQ_INT(tidal_node_receive(c.n[1].db, got[data[0]].from, got[data[0]].bytes, got[data[0]].len), TIDAL_OK);
+    }
+    for (k = 0; k < n; k++) tidal_sim_msg_free(&got[k]);
+    cluster_run(&c, c.now + 3000 * MS);
+    TT_CHECK(caught_up(&c));
+    check_converged(&c);
+    cluster_free(&c);
+}
+
 static const tt_case tt_cases[] = {
     TT_CASE(t_rep_decay_scores_match),
     TT_CASE(t_rep_follower_rejects_writes),
@@ -812,6 +854,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_rep_config_version),
     TT_CASE(t_rep_big_batch_ships),
     TT_CASE(t_rep_epoch_record_v2),
+    TT_CASE(t_rep_pipelined_window),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
