@@ -2032,6 +2032,8 @@ struct tidal_db {
     uint8_t *ship;                   /* recent committed batches, verbatim */
     size_t ship_len, ship_cap;
     uint64_t ship_first;             /* first lsn in ship (0: empty) */
+    size_t ship_hint_off;            /* a batch boundary in ship: the batch starting at */
+    uint64_t ship_hint_lsn;          /* ship_hint_lsn (0: no hint), where the last slice ended */
     uint64_t leader_pos, leader_durable; /* follower: leader lsn applied / known durable */
     uint64_t recv_epoch;             /* epoch of the batch being ingested (stamped on it) */
     int64_t behind_since_ns;
@@ -11313,6 +11315,7 @@ static void tidal__ship_keep(tidal_db *db, const uint8_t *batch, size_t len) {
     if (len > TIDAL_SHIP_BYTES_MAX) {
         db->ship_len = 0;
         db->ship_first = 0;
+        db->ship_hint_lsn = 0;
         return;
     }
     while (db->ship_len + len > TIDAL_SHIP_BYTES_MAX && db->ship_len) {
@@ -11323,6 +11326,8 @@ static void tidal__ship_keep(tidal_db *db, const uint8_t *batch, size_t len) {
         memmove(db->ship, db->ship + first, db->ship_len - first);
         db->ship_len -= first;
         db->ship_first = h.last_lsn + 1;
+        if (db->ship_hint_off >= first) db->ship_hint_off -= first;
+        else db->ship_hint_lsn = 0; /* the hinted batch left */
     }
     if (db->ship_len + len > db->ship_cap) {
         size_t cap = db->ship_cap ? db->ship_cap : 65536;
@@ -11332,6 +11337,7 @@ static void tidal__ship_keep(tidal_db *db, const uint8_t *batch, size_t len) {
         if (!p) { /* cannot keep it: laggards read it from the log files instead */
             db->ship_len = 0;
             db->ship_first = 0;
+            db->ship_hint_lsn = 0;
             return;
         }
         db->ship = p;
@@ -11428,9 +11434,9 @@ static int tidal__vv_covers(tidal_db *db, const tidal__vv *v, const uint8_t *p) 
     return 1;
 }
 
-/* Offset of the batch starting at lsn from in buf (whole batches), or SIZE_MAX. */
-static size_t tidal__batches_find(const uint8_t *buf, size_t len, uint64_t from) {
-    size_t off = 0;
+/* Offset of the batch starting at lsn from in buf (whole batches, looked at from the batch
+   boundary off on), or SIZE_MAX. */
+static size_t tidal__batches_find(const uint8_t *buf, size_t len, uint64_t from, size_t off) {
     while (off + TIDAL__WAL_HDR <= len) {
         tidal__batch_hdr h;
         tidal__batch_hdr_get(buf + off, &h);
@@ -11456,7 +11462,11 @@ static int tidal__log_slice(tidal_db *db, uint64_t from, int skip_leader, const 
     if (db->ship_first && from >= db->ship_first) {
         src = db->ship;
         src_len = db->ship_len;
-        off = tidal__batches_find(src, src_len, from);
+        /* Pipelined shipping slices the newest batches at every commit: start where the
+           last slice ended rather than at the front of up to TIDAL_SHIP_BYTES_MAX. */
+        if (db->ship_hint_lsn && db->ship_hint_lsn <= from && db->ship_hint_off < src_len)
+            off = tidal__batches_find(src, src_len, from, db->ship_hint_off);
+        if (off == SIZE_MAX) off = tidal__batches_find(src, src_len, from, 0);
     } else {
         uint32_t k;
         char name[TIDAL_PATH_MAX + 64];
@@ -11466,7 +11476,7 @@ static int tidal__log_slice(tidal_db *db, uint64_t from, int skip_leader, const 
             if (tidal__read_file(db, name, &file, &file_len) == TIDAL_OK) {
                 src = file;
                 src_len = file_len;
-                off = tidal__batches_find(src, src_len, from);
+                off = tidal__batches_find(src, src_len, from, 0);
             }
         }
     }
@@ -11493,6 +11503,10 @@ static int tidal__log_slice(tidal_db *db, uint64_t from, int skip_leader, const 
             db->out_len += len;
         }
         *covered = h.last_lsn;
+        if (src == db->ship) { /* a boundary for the next slice */
+            db->ship_hint_off = off;
+            db->ship_hint_lsn = h.first_lsn;
+        }
         off += len;
     }
     tidal__free(db, file, file_len);
