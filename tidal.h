@@ -1042,6 +1042,13 @@ TIDAL_API void tidal_db_set_event_hook(tidal_db *db, tidal_event_hook fn, void *
 TIDAL_API tidal_result tidal_event_import(tidal_db *db, const void *event, size_t len,
                                           tidal_receipt *receipt);
 
+/* Whether the event with this id is folded into db's state: 1 applied here, 0 not (or db
+   NULL). Exact for origin ids (a receipt's id of a write without an idempotency key);
+   for ids derived from a key (keyed writes, session writes) it answers within the
+   idempotency window only, like the deduplication it reads. For checkers: is every
+   acknowledged write on the new leader, by id. */
+TIDAL_API int tidal_event_is_applied(tidal_db *db, tidal_event_id id);
+
 /* ---- Sharding, tenants, scatter-gather (DESIGN 5.1, 5.7, 5.8) --------------------------
    R regions x S shards: node (r, s) holds shard s of every tenant placed in region r, and
    the nodes (r, s) of the placement's regions are shard s's replica group. The host routes
@@ -10351,6 +10358,12 @@ TIDAL_API tidal_result tidal_retrieve_text(tidal_db *db, const char *text, tidal
     q.limit = qt.limit;
     q.time_ns = qt.time_ns;
     return tidal_retrieve(db, &q, out, cap, count, stats);
+}
+
+TIDAL_API int tidal_event_is_applied(tidal_db *db, tidal_event_id id) {
+    if (!db) return 0;
+    TIDAL_ASSERT(db->n_origins <= db->cap_origins);
+    return tidal__event_applied(db, id);
 }
 
 // >>migration
