@@ -108,6 +108,9 @@
 #define UAT_T7_RATE_LIMIT 5.0  /* tenant 7: tiny limits, for the limits check */
 #define UAT_T7_QUOTA 3u
 #define UAT_TOP_SHOWN 5        /* final top items the narration shows */
+#define UAT_MOVER 2                 /* step 5: tenant 3 (index 2) moves ... */
+#define UAT_MOVE_TO (1u << 1)       /* ... to eu-west alone */
+#define UAT_MOVE_RATE 5000.0        /* its signals/s during the move */
 
 #if defined(__GNUC__)
 #define UAT__PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -168,6 +171,14 @@ typedef struct uat_ev { /* one signal written (returned OK): the oracle */
 
 enum { UAT_PENDING = 0, UAT_OK = 1, UAT_UNAVAILABLE = 2, UAT_UNKNOWN = 3 };
 
+#define UAT_NO_BATCH UINT32_MAX /* a write outside the load's batches (setup, step 5) */
+
+typedef struct uat_wid { /* one write that returned OK, by the id its receipt named */
+    tidal_event_id id;
+    uint32_t batch;   /* its batch (QUORUM status), or UAT_NO_BATCH */
+    uint8_t shard, tenant;
+} uat_wid;
+
 typedef struct uat_batch {
     tidal_receipt last;  /* of the batch's last write */
     int64_t commit_ns;
@@ -191,6 +202,8 @@ typedef struct uat {
     uint32_t n_ev, cap_ev;
     uat_batch *b;
     uint32_t n_b, cap_b;
+    uat_wid *ids;         /* every write that returned OK (signals, hides, attributes) */
+    uint32_t n_ids, cap_ids;
     uint32_t *pending;    /* batches not yet decided at QUORUM */
     uint32_t n_pend, cap_pend;
     uint64_t shard_events[UAT_SHARDS], shard_signals[UAT_SHARDS];
@@ -496,6 +509,17 @@ static void uat__record(uat *u, const tidal_signal *s, int t, uint32_t shard, ui
     u->res->signals++;
 }
 
+/* The oracle of ids: rc's write returned OK on shard's group, in batch (or UAT_NO_BATCH). */
+static void uat__record_id(uat *u, const tidal_receipt *rc, int t, uint32_t shard, uint32_t batch) {
+    uat_wid *w;
+    u->ids = (uat_wid *)uat__grow(u->ids, &u->cap_ids, u->n_ids + 1, sizeof *u->ids);
+    w = &u->ids[u->n_ids++];
+    w->id = rc->id;
+    w->batch = batch;
+    w->shard = (uint8_t)shard;
+    w->tenant = (uint8_t)t;
+}
+
 static int uat__tenant_index(uint32_t tenant) {
     int t;
     for (t = 0; t < UAT_TENANTS && uat_tenant_ids[t] != tenant; t++) {}
@@ -534,6 +558,7 @@ static void uat__flush_node(uat *u, int k, uint32_t n) {
         if (rr != TIDAL_OK) continue;
         bt.last = rc;
         wrote++;
+        uat__record_id(u, &rc, t, (uint32_t)s, u->n_b);
         if (u->partitioned) u->side_writes[r == 2]++;
         if (w->hide) {
             u->hidden[uat__pair(t, (uint32_t)(w->s.user - UAT_USER0), w->s.item)]++;
@@ -875,38 +900,42 @@ static void uat__observe(void *ctx, tidal_sim_cluster *c) {
 /* Step 2: the first moment a new leader of the crashed shard is known, before it takes a
    write: it holds every signal acknowledged at QUORUM before the crash. */
 static void uat__check_acked(uat *u, int l) {
-    uint32_t (*acked)[UAT_IDX][2] = (uint32_t(*)[UAT_IDX][2])calloc(UAT_TENANTS, sizeof *acked);
-    uint32_t i, idx, type, n_acked = 0, f0 = u->res->failures;
+    uint32_t i, idx, type, n_acked = 0, missing = 0, f0 = u->res->failures;
     int t, x = u->fo_shard;
     tidal_db *db = uat__db(u, l, x);
-    if (!acked) exit(1);
-    for (i = 0; i < u->n_ev; i++) {
-        const uat_ev *e = &u->ev[i];
-        if (e->shard != x || e->batch == UINT32_MAX || u->b[e->batch].status != UAT_OK) continue;
-        acked[e->tenant][e->idx][e->type]++;
+    for (i = 0; i < u->n_ids; i++) { /* by id: each acknowledged write is applied there */
+        const uat_wid *w = &u->ids[i];
+        if (w->shard != x || w->batch == UAT_NO_BATCH || u->b[w->batch].status != UAT_OK) continue;
         n_acked++;
+        if (tidal_event_is_applied(db, w->id)) continue;
+        if (missing++ < 5)
+            UAT_CHECK(u, 0, "new leader (%d, %d) lacks QUORUM-acknowledged event %016llx:%016llx "
+                      "(tenant %u, batch %u)", l, x, (unsigned long long)w->id.hi,
+                      (unsigned long long)w->id.lo, uat_tenant_ids[w->tenant], w->batch);
     }
-    for (t = 0; t < UAT_TENANTS; t++)
+    UAT_CHECK(u, missing == 0, "new leader (%d, %d) lacks %u of the %u QUORUM-acknowledged "
+              "writes", l, x, missing, n_acked);
+    UAT_CHECK(u, n_acked > 0, "shard %d: no write was QUORUM-acknowledged before the crash", x);
+    for (t = 0; t < UAT_TENANTS; t++) /* and it counts none twice */
         for (idx = 1; idx < UAT_IDX; idx++)
             for (type = 0; type < 2; type++) {
                 uint64_t have;
                 if (u->shard_of[t][idx] != x || !u->cnt[t][idx][type]) continue;
                 have = uat__count(u, db, t, uat__item_of(idx), type);
-                UAT_CHECK(u, have >= acked[t][idx][type] && have <= u->cnt[t][idx][type],
+                UAT_CHECK(u, have <= u->cnt[t][idx][type],
                           "new leader (%d, %d): tenant %u item %llu type %u: %llu signals, %u "
-                          "acknowledged at QUORUM, %u written", l, x, uat_tenant_ids[t],
+                          "written", l, x, uat_tenant_ids[t],
                           (unsigned long long)uat__item_of(idx), type, (unsigned long long)have,
-                          acked[t][idx][type], u->cnt[t][idx][type]);
+                          u->cnt[t][idx][type]);
             }
-    free(acked);
     u->res->new_leader = l;
     uat__say(u, "ELECTION: %s leads shard %d in epoch %llu, %.0f ms after the crash; it holds "
-             "every one of the %u QUORUM-acknowledged signals (checked per item): %s",
+             "every one of the %u QUORUM-acknowledged writes (checked by event id): %s",
              uat_region_names[l], x, (unsigned long long)uat__status(db).epoch,
              (double)(uat__now(u) - u->fo_crash_ns) / 1e6, n_acked, uat__yes(u, f0));
     if (u->p.verbose)
         printf("    new leader of shard %d: region %d, %.0f ms after the crash; holds all %u "
-               "QUORUM-acknowledged signals\n", x, l, (double)(uat__now(u) - u->fo_crash_ns) / 1e6,
+               "QUORUM-acknowledged writes (by id)\n", x, l, (double)(uat__now(u) - u->fo_crash_ns) / 1e6,
                n_acked);
 }
 
@@ -991,13 +1020,17 @@ static void uat__check_limits(uat *u) {
     sig.weight = 1.0;
     sig.time_ns = uat__now(u) - UAT_SEC;
     for (i = 0; i < 5; i++) {
-        UAT_OKR(u, tidal_signal_write(db, &sig, NULL));
-        uat__record(u, &sig, t, (uint32_t)s, UINT32_MAX);
+        tidal_receipt rc;
+        UAT_OKR(u, tidal_signal_write(db, &sig, &rc));
+        uat__record(u, &sig, t, (uint32_t)s, UAT_NO_BATCH);
+        uat__record_id(u, &rc, t, (uint32_t)s, UAT_NO_BATCH);
     }
     for (id = 2; k < 3; id++) /* three more entities of this shard */
         if (tidal_route(sig.tenant, id, UAT_SHARDS) == (uint32_t)s) e[k++] = id;
     for (i = 0; i < 2; i++) {
-        UAT_OKR(u, tidal_attr_set(db, sig.tenant, e[i], "color", "red", NULL));
+        tidal_receipt rc;
+        UAT_OKR(u, tidal_attr_set(db, sig.tenant, e[i], "color", "red", &rc));
+        uat__record_id(u, &rc, t, (uint32_t)s, UAT_NO_BATCH);
         u->shard_events[s]++;
     }
     UAT_OKR(u, tidal_tenant_usage(db, sig.tenant, &ents, NULL));
@@ -1034,8 +1067,10 @@ static void uat__write_users(uat *u) {
         UAT_OKR(u, tidal_db_batch_begin(db));
         for (t = 0; t < UAT_LOAD_TENANTS; t++)
             for (k = 1; k <= UAT_USERS; k++) {
+                tidal_receipt rc;
                 UAT_OKR(u, tidal_attr_set(db, uat_tenant_ids[t], UAT_USER0 + k, "locale",
-                                          uat_locales[k % 3], NULL));
+                                          uat_locales[k % 3], &rc));
+                uat__record_id(u, &rc, t, (uint32_t)s, UAT_NO_BATCH);
                 u->shard_events[s]++;
             }
         UAT_OKR(u, tidal_db_commit(db));
@@ -1426,6 +1461,29 @@ static void uat__check_items(uat *u, int64_t T) {
                   k % UAT_SHARDS);
 }
 
+/* Every write that returned OK is applied, by its id, on every replica of its shard in the
+   group that owns its tenant now (mover_group for the mover after step 5, else group 0). */
+static void uat__check_ids(uat *u, const char *step, uint32_t mover_group) {
+    uint32_t i, missing = 0;
+    int r;
+    for (i = 0; i < u->n_ids; i++) {
+        const uat_wid *w = &u->ids[i];
+        uint32_t g = w->tenant == UAT_MOVER ? mover_group : 0;
+        for (r = 0; r < UAT_REGIONS; r++) {
+            tidal_db *db = tidal_sim_cluster_group_db(u->c, g, (uint16_t)r, w->shard);
+            if (g && !(tidal_sim_cluster_group_placement(u->c, g) >> r & 1u)) continue;
+            if (db && tidal_event_is_applied(db, w->id)) continue;
+            if (missing++ < 5)
+                UAT_CHECK(u, 0, "%s: node (%d, %u) group %u lacks acknowledged write %016llx:%016llx "
+                          "(tenant %u)%s", step, r, w->shard, g, (unsigned long long)w->id.hi,
+                          (unsigned long long)w->id.lo, uat_tenant_ids[w->tenant],
+                          db ? "" : ": the node is down");
+        }
+    }
+    UAT_CHECK(u, missing == 0, "%s: %u (write, replica) pairs lack the write, of %u writes", step,
+              missing, u->n_ids);
+}
+
 /* Every hide written is in force on every replica of its item's shard. */
 static void uat__check_hides(uat *u) {
     uint32_t p;
@@ -1544,6 +1602,10 @@ static void uat__step4(uat *u, uint32_t part) {
              "twice); decayed scores, overall and locale:EU, equal the analytic sum to 6 "
              "decimals: %s", (unsigned long long)u->res->signals, uat__yes(u, f1));
     f1 = u->res->failures;
+    uat__check_ids(u, "step 4", 0);
+    uat__say(u, "ids: each of the %u writes that returned OK is applied, by its event id, on "
+             "every replica of its shard: %s", u->n_ids, uat__yes(u, f1));
+    f1 = u->res->failures;
     uat__check_hides(u);
     uat__say(u, "hides: all %llu in force on every replica of their shard: %s",
              (unsigned long long)u->res->hides, uat__yes(u, f1));
@@ -1572,9 +1634,6 @@ static void uat__finale(uat *u) {
 
 /* ---- step 5: moving a tenant ------------------------------------------------------------ */
 
-#define UAT_MOVER 2                 /* tenant 3 moves ... */
-#define UAT_MOVE_TO (1u << 1)       /* ... to eu-west alone */
-#define UAT_MOVE_RATE 5000.0        /* its signals/s during the move */
 
 /* One tick of the mover's writes: clients in every region write to the leader of the
    item's shard in the group routing names; a refusal (TIDAL_ERR_MOVED while the source is
@@ -1605,14 +1664,16 @@ static void uat__move_writes(uat *u, uint32_t *nq, uint32_t fresh) {
         int open = 0;
         for (i = 0; i < *nq; i++) {
             tidal_result r;
+            tidal_receipt rc;
             if (u->shard_of[t][uat__idx(q[i].s.item)] != s || q[i].taken) continue;
             if (!db) continue;
             if (!open) UAT_OKR(u, tidal_db_batch_begin(db));
             open_db = db;
             open = 1;
-            r = tidal_signal_write(db, &q[i].s, NULL);
+            r = tidal_signal_write(db, &q[i].s, &rc);
             if (r == TIDAL_OK) {
-                uat__record(u, &q[i].s, t, s, 0);
+                uat__record(u, &q[i].s, t, s, UAT_NO_BATCH);
+                uat__record_id(u, &rc, t, s, UAT_NO_BATCH);
                 u->move_ok++;
                 q[i].taken = 1; /* dropped from the queue below */
                 continue;
@@ -1791,6 +1852,7 @@ static void uat__step5(uat *u) {
     uat__run(u, 2 * UAT_SEC); /* the last writes replicate */
     uat__oracle_sums(u, uat__now(u));
     uat__check_moved(u, info.group, (const uint8_t(*)[UAT_TENANTS][32])before, uat__now(u));
+    uat__check_ids(u, "step 5", info.group);
     UAT_CHECK(u, info.group != g0 && tidal_sim_cluster_group_placement(u->c, info.group) == UAT_MOVE_TO,
               "step 5: tenant %u is owned by group %u", tenant, info.group);
     snprintf(buf, sizeof buf, "%llu writes taken (%llu of them refused first and retried), %llu gathers, 0 failed",
@@ -1813,6 +1875,7 @@ static void uat__free(uat *u) {
     free(u->ev);
     free(u->b);
     free(u->pending);
+    free(u->ids);
     free(u->tick);
     free(u->lag_ms);
     free(u->gather_us);
