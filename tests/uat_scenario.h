@@ -237,6 +237,9 @@ typedef struct uat {
     uint32_t obs_next;
     double *gather_us;
     uint32_t n_gather, cap_gather;
+    /* step 1's session (its start event's id is derived from the session's: keyed) */
+    tidal_event_id session_start;
+    uint32_t session_shard;
     /* RETRIEVE ... COHORT locale:EU, parsed once */
     tidal_query_text qt;
     /* narration: the cluster's start, events applied per node at the heal, the final
@@ -1130,6 +1133,144 @@ static int uat__setup(uat *u) {
     return tidal_sim_cluster_leader(u->c, 0) == 0;
 }
 
+/* ---- step 1: a follower refuses every write ------------------------------------------- */
+
+/* A session of tenant 1 started on shard s's leader (its events go to the oracle), so the
+   follower is asked to write into a session it holds. Returns its id (0 on failure). */
+static tidal_id uat__session_on_leader(uat *u, int s) {
+    tidal_db *db = uat__db(u, 0, s);
+    tidal_id session = 0;
+    UAT_OKR(u, tidal_session_start(db, uat_tenant_ids[0], UAT_USER0 + 1, 0, &session));
+    if (!session) return 0;
+    u->shard_events[s]++;
+    u->session_start = tidal__session_id(uat_tenant_ids[0], session, 0); /* its keyed id */
+    u->session_shard = (uint32_t)s;
+    return session;
+}
+
+/* Every entry point of the public API that writes a replicated event, called on
+   eu-west's follower of shard s: each is refused with TIDAL_ERR_READ_ONLY and a message
+   that names the leader (region 0 shard s; the schema's says the leader grows it), and
+   none changes anything (digest of every tenant, events applied). Not in the list, by
+   design: tidal_tenant_set (a node's own copy of its tenant limits, pushed to every
+   node), tidal_db_snapshot, tidal_db_tick, tidal_db_set_config_version, batch_begin/commit
+   (node-local, no event). */
+static void uat__check_follower_refuses(uat *u, int s, tidal_id session) {
+    tidal_db *db = uat__db(u, 1, s), *leader = uat__db(u, 0, s);
+    uint32_t tenant = uat_tenant_ids[0], k, n_calls = 0, f0 = u->res->failures;
+    tidal_id user = UAT_USER0 + 1, sess2 = 0;
+    uint8_t d0[32], d1[32], *blob = NULL, ev_bytes[256];
+    size_t blob_len = 0, ev_len;
+    uint64_t a0;
+    tidal_signal sig;
+    tidal_receipt rc;
+    tidal_signal_def defs[3];
+    tidal_schema grown;
+    tidal__event ev;
+    char want[64];
+    struct { const char *what; tidal_result r; char msg[512]; } calls[20];
+    memset(calls, 0, sizeof calls);
+    if (!db || !leader) {
+        UAT_CHECK(u, 0, "step 1: shard %d's us-east or eu-west node is down", s);
+        return;
+    }
+    /* an export to install (tenant 7's: small), and one encoded event to import */
+    (void)tidal_tenant_export(leader, uat_tenant_ids[UAT_T_LIMITS], NULL, 0, &blob_len);
+    blob = (uint8_t *)malloc(blob_len ? blob_len : 1);
+    if (!blob) exit(1);
+    UAT_OKR(u, tidal_tenant_export(leader, uat_tenant_ids[UAT_T_LIMITS], blob, blob_len, &blob_len));
+    memset(&ev, 0, sizeof ev);
+    ev.kind = TIDAL__EV_SIGNAL;
+    ev.tenant = tenant;
+    ev.id.hi = (uint64_t)0 << 48 | (uint64_t)s << 32 | 999u; /* an origin no node has */
+    ev.id.lo = 1;
+    ev.hlc.wall_ns = uat__now(u);
+    ev.time_ns = uat__now(u) - UAT_SEC;
+    ev.entity = 1;
+    ev.weight = 1.0;
+    memset(ev_bytes, 0, sizeof ev_bytes);
+    if (tidal__event_size(&ev) > sizeof ev_bytes) exit(1);
+    ev_len = (size_t)(tidal__event_put(ev_bytes, &ev) - ev_bytes);
+    memcpy(defs, uat_sigs, sizeof uat_sigs);
+    memset(&defs[2], 0, sizeof defs[2]);
+    defs[2].name = "share";
+    defs[2].half_life_s = 600.0;
+    memset(&grown, 0, sizeof grown);
+    grown.signals = defs;
+    grown.signal_count = 3;
+    grown.cohort_keys = uat_ckeys;
+    grown.cohort_key_count = 1;
+    memset(&sig, 0, sizeof sig);
+    sig.tenant = tenant;
+    sig.item = 1;
+    sig.weight = 1.0;
+    sig.time_ns = uat__now(u) - UAT_SEC;
+    UAT_OKR(u, tidal_db_digest(db, TIDAL_ALL_TENANTS, d0));
+    a0 = uat__stats(db).events_applied;
+#define UAT__CALL(name, expr)                                                           \
+    do {                                                                                \
+        calls[n_calls].what = name;                                                     \
+        calls[n_calls].r = (expr);                                                      \
+        snprintf(calls[n_calls].msg, sizeof calls[n_calls].msg, "%s", tidal_errmsg(db)); \
+        n_calls++;                                                                      \
+    } while (0)
+    UAT__CALL("tidal_signal_write", tidal_signal_write(db, &sig, &rc));
+    UAT__CALL("tidal_attr_set", tidal_attr_set(db, tenant, user, "locale", "US", &rc));
+    UAT__CALL("tidal_attr_set (delete)", tidal_attr_set(db, tenant, user, "locale", NULL, &rc));
+    UAT__CALL("tidal_user_forget", tidal_user_forget(db, tenant, user, &rc));
+    UAT__CALL("tidal_item_delete", tidal_item_delete(db, tenant, 1, &rc));
+    UAT__CALL("tidal_negative_add (hide)", tidal_negative_add(db, tenant, user, TIDAL_HIDE, 2, &rc));
+    UAT__CALL("tidal_negative_add (mute)", tidal_negative_add(db, tenant, user, TIDAL_MUTE, 77, &rc));
+    UAT__CALL("tidal_negative_add (block)", tidal_negative_add(db, tenant, user, TIDAL_BLOCK, 77, &rc));
+    UAT__CALL("tidal_negative_remove", tidal_negative_remove(db, tenant, user, TIDAL_HIDE, 2, &rc));
+    UAT__CALL("tidal_session_start", tidal_session_start(db, tenant, user, 0, &sess2));
+    UAT__CALL("tidal_session_open", tidal_session_open(db, tenant, 4242, user, uat__now(u), 0));
+    {
+        tidal_signal ss = sig; /* a keyed write carries its time and tags */
+        static const tidal_tag eu_tag = {"locale", "EU"};
+        ss.cohort = &eu_tag;
+        ss.cohort_count = 1;
+        UAT__CALL("tidal_session_signal", tidal_session_signal(db, session, 1, &ss, &rc));
+    }
+    UAT__CALL("tidal_session_note", tidal_session_note(db, tenant, session, 2, "note", &rc));
+    UAT__CALL("tidal_session_end", tidal_session_end(db, tenant, session));
+    UAT__CALL("tidal_event_import", tidal_event_import(db, ev_bytes, ev_len, &rc));
+    UAT__CALL("tidal_tenant_install", tidal_tenant_install(db, blob, blob_len, 1000, NULL, &rc));
+    UAT__CALL("tidal_tenant_drop", tidal_tenant_drop(db, uat_tenant_ids[UAT_T_LIMITS], 1000, &rc));
+    UAT__CALL("tidal_db_schema_append", tidal_db_schema_append(db, &grown));
+#undef UAT__CALL
+    snprintf(want, sizeof want, "leader is region 0 shard %d", s);
+    for (k = 0; k < n_calls; k++) {
+        int schema = !strcmp(calls[k].what, "tidal_db_schema_append");
+        UAT_CHECK(u, calls[k].r == TIDAL_ERR_READ_ONLY, "eu-west's follower of shard %d: %s: %s "
+                  "(\"%s\"), not read-only", s, calls[k].what, tidal_strerror(calls[k].r),
+                  calls[k].msg);
+        UAT_CHECK(u, calls[k].r != TIDAL_ERR_READ_ONLY ||
+                         strstr(calls[k].msg, schema ? "on the leader" : want) != NULL,
+                  "eu-west's follower of shard %d: %s refused with \"%s\": it does not name "
+                  "the leader", s, calls[k].what, calls[k].msg);
+    }
+    UAT_CHECK(u, sess2 == 0, "the follower handed out a session id");
+    UAT_OKR(u, tidal_db_digest(db, TIDAL_ALL_TENANTS, d1));
+    UAT_CHECK(u, !memcmp(d0, d1, 32) && uat__stats(db).events_applied == a0,
+              "eu-west's follower of shard %d: a refused write changed its state", s);
+    for (k = 0; k < UAT_TENANTS; k++) {
+        uint8_t dl[32], df[32];
+        UAT_OKR(u, tidal_db_digest(leader, uat_tenant_ids[k], dl));
+        UAT_OKR(u, tidal_db_digest(db, uat_tenant_ids[k], df));
+        UAT_CHECK(u, !memcmp(dl, df, 32), "tenant %u: the follower differs from its leader "
+                  "after the refusals", uat_tenant_ids[k]);
+    }
+    free(blob);
+    if (u->p.verbose)
+        printf("    eu-west's follower of shard %d refuses all %u write entry points (read-only, "
+               "naming the leader), state unchanged\n", s, n_calls);
+    uat__say(u, "a follower refuses every write entry point (%u calls: signal, attributes, "
+             "forget, delete, hide/mute/block/unhide, sessions, import, install, drop, schema), "
+             "each read-only naming the leader, and none changes its state: %s", n_calls,
+             uat__yes(u, f0));
+}
+
 /* ---- the steps ------------------------------------------------------------------------- */
 
 /* Step 1's lag figures into the result: final once lag_watch is off (no lag is recorded
@@ -1146,8 +1287,8 @@ static void uat__step1(uat *u) {
     int64_t t_end, T;
     int s, t, caught = 0;
     uint32_t idx, type, k;
-    tidal_signal sig;
     uint32_t f0 = u->res->failures, f1;
+    tidal_id session;
     uat__say(u, "LOAD starts: %.0f signals/s from clients in all 3 regions, each to the leader of "
              "its item's shard, in batches (one fsync per node per 1-5 ms tick); 1 write in 256 "
              "is a hide; us-east gathers every %d ms", u->p.rate_per_s,
@@ -1156,6 +1297,7 @@ static void uat__step1(uat *u) {
     uat__load(u, UAT_STEP1_NS);
     u->lag_on = 0;
     t_end = uat__now(u);
+    session = uat__session_on_leader(u, 0); /* for the follower to refuse writes into */
     while (!caught && uat__now(u) - t_end < 2 * UAT_SEC) { /* no writes: until caught up */
         uat__run(u, 10 * UAT_MS);
         for (caught = 1, s = 0; s < UAT_SHARDS; s++) {
@@ -1184,12 +1326,7 @@ static void uat__step1(uat *u) {
                     uat_tenant_ids[t], idx, type, b.score, (unsigned long long)b.count[TIDAL_W_ALL],
                     a.score, (unsigned long long)a.count[TIDAL_W_ALL]);
             }
-    memset(&sig, 0, sizeof sig); /* a follower refuses writes */
-    sig.tenant = 1;
-    sig.item = 1;
-    sig.weight = 1.0;
-    UAT_CHECK(u, tidal_signal_write(uat__db(u, 1, 0), &sig, NULL) == TIDAL_ERR_READ_ONLY,
-              "eu-west's follower took a write");
+    uat__check_follower_refuses(u, 0, session);
     for (k = 0; k < UAT_SHARDS; k++) UAT_CHECK(u, u->n_lag_b[k] > 0, "no batch on shard %u", k);
     uat__check_no_double(u, "step 1");
     if (u->p.verbose)
@@ -1305,13 +1442,16 @@ static uint32_t uat__step3(uat *u) {
 
 typedef struct uat_keep {
     uint32_t shard;
-    uint32_t keyed; /* ids derived from an idempotency key: none are written here */
+    uint32_t keyed; /* other ids derived from a key: none are written here */
+    const uat *u;
 } uat_keep;
 
 /* The events of shard k's truth: those written by a node of shard k (origin id: hi =
-   region << 48 | shard << 32 | incarnation). */
+   region << 48 | shard << 32 | incarnation), and step 1's session start (keyed). */
 static int uat__keep_shard(void *ctx, tidal_event_id id) {
     uat_keep *k = (uat_keep *)ctx;
+    if (id.hi == k->u->session_start.hi && id.lo == k->u->session_start.lo)
+        return k->u->session_shard == k->shard;
     if (id.hi >> 63) {
         k->keyed++;
         return 0;
@@ -1359,6 +1499,7 @@ static int uat__truth_check(uat *u, int report) {
         uint8_t dt[UAT_TENANTS + 1][32], d[32];
         keep.shard = (uint32_t)s;
         keep.keyed = 0;
+        keep.u = u;
         UAT_OKR(u, tidal_sim_cluster_truth(u->c, uat__keep_shard, &keep, &truth));
         if (!truth) return 0;
         ts = uat__stats(truth);
