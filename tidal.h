@@ -8958,9 +8958,14 @@ TIDAL_API tidal_result tidal_db_schema_append(tidal_db *db, const tidal_schema *
     if (!db || !schema)
         return tidal__err(db, TIDAL_ERR_INVALID, "tidal_db_schema_append: NULL argument");
     if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
-    if (db->n_rep && db->role != TIDAL_ROLE_LEADER) /* not even cut off in availability mode */
-        return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only: the schema grows on the leader%s",
-                          db->leader_idx < 0 ? " (none known now)" : "");
+    if (db->n_rep && db->role != TIDAL_ROLE_LEADER) { /* not even cut off in availability mode */
+        if (db->leader_idx < 0)
+            return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only: the schema grows on the leader "
+                                                       "(none known now)");
+        return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only: the schema grows on the leader: the "
+                          "leader is region %u shard %u", db->rep[db->leader_idx].region,
+                          db->rep[db->leader_idx].shard);
+    }
     s = (tidal__schemadef *)tidal__alloc(db, sizeof *s * 2);
     buf = (uint8_t *)tidal__alloc(db, TIDAL__SCHEMA_ENC_MAX);
     if (!s || !buf) {

@@ -111,6 +111,7 @@
 #define UAT_MOVER 2                 /* step 5: tenant 3 (index 2) moves ... */
 #define UAT_MOVE_TO (1u << 1)       /* ... to eu-west alone */
 #define UAT_MOVE_RATE 5000.0        /* its signals/s during the move */
+#define UAT_MOVE_WAIT_MAX_NS (500 * UAT_MS) /* the longest a write may wait during the move */
 
 #if defined(__GNUC__)
 #define UAT__PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -157,6 +158,8 @@ typedef struct uat_result {
     double migration_ms;        /* step 5: placement change -> old copy collected (simulated) */
     double migration_switch_ms; /* step 5: placement change -> the new group owns it */
     uint64_t migration_writes, migration_retries, migration_gathers; /* retries: writes refused once */
+    double migration_write_wait_max_ms; /* step 5: longest a write waited (refusals, retries) */
+    uint64_t migration_gathers_checked; /* step 5: gathers compared with the oracle */
 } uat_result;
 
 /* ---- state ----------------------------------------------------------------------------- */
@@ -188,6 +191,7 @@ typedef struct uat_batch {
 
 typedef struct uat_w { /* one write of the current tick, before it is flushed */
     tidal_signal s;
+    int64_t born_ns; /* step 5: when the client first tried it */
     uint8_t node, hide, taken;
 } uat_w;
 
@@ -234,6 +238,12 @@ typedef struct uat {
     uint64_t steps;
     /* step 5 */
     uint64_t move_ok, move_refused, move_gathers, move_gathers_failed;
+    int64_t move_wait_max_ns;
+    /* step 5's oracle of the mover's EU view scores: sums decayed to move_t_ref, kept up
+       to date as its writes are taken (score at T = sum * 2^(-(T - t_ref) / half-life)) */
+    int move_oracle_on;
+    int64_t move_t_ref;
+    long double move_eu[UAT_IDX];
     uint32_t obs_next;
     double *gather_us;
     uint32_t n_gather, cap_gather;
@@ -507,6 +517,10 @@ static void uat__record(uat *u, const tidal_signal *s, int t, uint32_t shard, ui
     e->shard = (uint8_t)shard;
     u->cnt[t][e->idx][s->type]++;
     u->cnt_eu[t][e->idx] += e->eu && s->type == 0;
+    if (u->move_oracle_on && t == UAT_MOVER && e->eu && s->type == 0)
+        u->move_eu[e->idx] += (long double)e->weight *
+                              exp2l(-(long double)(u->move_t_ref - e->time_ns) /
+                                    ((long double)uat_sigs[0].half_life_s * 1e9L));
     u->shard_events[shard]++;
     u->shard_signals[shard]++;
     u->res->signals++;
@@ -1150,7 +1164,7 @@ static tidal_id uat__session_on_leader(uat *u, int s) {
 
 /* Every entry point of the public API that writes a replicated event, called on
    eu-west's follower of shard s: each is refused with TIDAL_ERR_READ_ONLY and a message
-   that names the leader (region 0 shard s; the schema's says the leader grows it), and
+   that names the leader (DESIGN 5.2: "... region 0 shard s"), and
    none changes anything (digest of every tenant, events applied). Not in the list, by
    design: tidal_tenant_set (a node's own copy of its tenant limits, pushed to every
    node), tidal_db_snapshot, tidal_db_tick, tidal_db_set_config_version, batch_begin/commit
@@ -1241,12 +1255,11 @@ static void uat__check_follower_refuses(uat *u, int s, tidal_id session) {
 #undef UAT__CALL
     snprintf(want, sizeof want, "leader is region 0 shard %d", s);
     for (k = 0; k < n_calls; k++) {
-        int schema = !strcmp(calls[k].what, "tidal_db_schema_append");
         UAT_CHECK(u, calls[k].r == TIDAL_ERR_READ_ONLY, "eu-west's follower of shard %d: %s: %s "
                   "(\"%s\"), not read-only", s, calls[k].what, tidal_strerror(calls[k].r),
                   calls[k].msg);
         UAT_CHECK(u, calls[k].r != TIDAL_ERR_READ_ONLY ||
-                         strstr(calls[k].msg, schema ? "on the leader" : want) != NULL,
+                         strstr(calls[k].msg, want) != NULL,
                   "eu-west's follower of shard %d: %s refused with \"%s\": it does not name "
                   "the leader", s, calls[k].what, calls[k].msg);
     }
@@ -1796,6 +1809,7 @@ static void uat__move_writes(uat *u, uint32_t *nq, uint32_t fresh) {
         w->s.weight = 0.5 * (double)(1 + uat__below(u, 6));
         w->s.time_ns = uat__now(u) - (int64_t)uat__below(u, 30000) * UAT_MS;
         if (uat__below(u, 3)) w->s.user = UAT_USER0 + 1 + uat__below(u, UAT_USERS);
+        w->born_ns = uat__now(u);
     }
     q = u->tick;
     for (s = 0; s < UAT_SHARDS; s++) {
@@ -1816,6 +1830,8 @@ static void uat__move_writes(uat *u, uint32_t *nq, uint32_t fresh) {
                 uat__record(u, &q[i].s, t, s, UAT_NO_BATCH);
                 uat__record_id(u, &rc, t, s, UAT_NO_BATCH);
                 u->move_ok++;
+                if (uat__now(u) - q[i].born_ns > u->move_wait_max_ns)
+                    u->move_wait_max_ns = uat__now(u) - q[i].born_ns;
                 q[i].taken = 1; /* dropped from the queue below */
                 continue;
             }
@@ -1832,22 +1848,76 @@ static void uat__move_writes(uat *u, uint32_t *nq, uint32_t fresh) {
     *nq = kept;
 }
 
-/* RETRIEVE items SIGNAL view TENANT 3 COHORT locale:EU LIMIT 50 from us-east, over the
-   group routing names (its leader per shard, else any live member): it must answer. */
+/* Starts step 5's oracle of the mover's EU view scores, decayed to now. */
+static void uat__move_oracle_start(uat *u) {
+    uint32_t i;
+    u->move_t_ref = uat__now(u);
+    memset(u->move_eu, 0, sizeof u->move_eu);
+    for (i = 0; i < u->n_ev; i++) {
+        const uat_ev *e = &u->ev[i];
+        if (e->tenant != UAT_MOVER || !e->eu || e->type != 0) continue;
+        u->move_eu[e->idx] += (long double)e->weight *
+                              exp2l(-(long double)(u->move_t_ref - e->time_ns) /
+                                    ((long double)uat_sigs[0].half_life_s * 1e9L));
+    }
+    u->move_oracle_on = 1;
+}
+
+/* RETRIEVE items SIGNAL view TENANT 3 COHORT locale:EU LIMIT 50 at now from us-east, over
+   the group routing names (its leader per shard, else any live member): it must answer,
+   and with the oracle's top 50 at now (every write taken so far: a leader holds what it
+   took, and the new group what the old one took before the switch). */
 static void uat__move_gather(uat *u) {
-    tidal_query q = uat__query(u, 0);
+    uat_rank *want = (uat_rank *)calloc(UAT_IDX, sizeof *want);
+    tidal_query q;
     tidal_db *h[UAT_SHARDS];
     tidal_hit hits[UAT_LIMIT];
-    uint32_t n = 0, tenant = uat_tenant_ids[UAT_MOVER];
-    int s, r;
+    uint32_t n = 0, m = 0, i, idx, tenant = uat_tenant_ids[UAT_MOVER], bad = 0;
+    int64_t T = uat__now(u);
+    long double f = exp2l(-(long double)(T - u->move_t_ref) /
+                          ((long double)uat_sigs[0].half_life_s * 1e9L));
+    int s, r, leaders = 1;
+    if (!want) exit(1);
+    q = uat__query(u, T);
     q.tenant = tenant;
     for (s = 0; s < UAT_SHARDS; s++) {
         int l = tidal_sim_cluster_tenant_leader(u->c, tenant, (uint16_t)s);
         h[s] = l < 0 ? NULL : tidal_sim_cluster_tenant_db(u->c, tenant, (uint16_t)l, (uint16_t)s);
+        leaders &= h[s] != NULL;
         for (r = 0; r < UAT_REGIONS && !h[s]; r++) h[s] = tidal_sim_cluster_tenant_db(u->c, tenant, (uint16_t)r, (uint16_t)s);
     }
     u->move_gathers++;
-    if (tidal_retrieve_gather(h, UAT_SHARDS, 0, &q, hits, UAT_LIMIT, &n, NULL) != TIDAL_OK) u->move_gathers_failed++;
+    if (tidal_retrieve_gather(h, UAT_SHARDS, 0, &q, hits, UAT_LIMIT, &n, NULL) != TIDAL_OK) {
+        u->move_gathers_failed++;
+        free(want);
+        return;
+    }
+    UAT_CHECK(u, leaders, "step 5: a gather found no leader of some shard of tenant %u", tenant);
+    if (!leaders) { /* a follower may lag its leader: no exact oracle for that read */
+        free(want);
+        return;
+    }
+    for (idx = 1; idx < UAT_IDX; idx++)
+        if (u->cnt_eu[UAT_MOVER][idx]) {
+            want[m].score = u->move_eu[idx] * f;
+            want[m++].item = uat__item_of(idx);
+        }
+    qsort(want, m, sizeof want[0], uat__rank_cmp);
+    u->res->migration_gathers_checked++;
+    UAT_CHECK(u, n == (m < UAT_LIMIT ? m : UAT_LIMIT), "step 5: gather %llu: %u hits, oracle %u "
+              "items", (unsigned long long)u->move_gathers, n, m);
+    for (i = 0; i < n && i < m && bad < 3; i++) {
+        long double own = u->move_eu[uat__idx(hits[i].item)] * f;
+        if (fabsl((long double)hits[i].score - want[i].score) <= 1e-6L &&
+            fabsl((long double)hits[i].score - own) <= 1e-6L)
+            continue;
+        bad++;
+        UAT_CHECK(u, 0, "step 5: gather %llu (%.0f ms into the move) hit %u: item %llu %.9f (oracle "
+                  "%.9Lf); oracle's item %llu %.9Lf", (unsigned long long)u->move_gathers,
+                  (double)(T - u->move_t_ref) / 1e6, i, (unsigned long long)hits[i].item,
+                  hits[i].score, own, (unsigned long long)want[i].item, want[i].score);
+    }
+    free(want);
 }
 
 /* After the move: the mover's data lives only in the new group (eu-west); every member of
@@ -1945,6 +2015,7 @@ static void uat__step5(uat *u) {
     UAT_OKR(u, tidal_sim_cluster_tenant_set(u->c, &tc));
     uat__run(u, 500 * UAT_MS);
     g0 = tidal_sim_cluster_tenant_group(u->c, tenant);
+    uat__move_oracle_start(u);
     UAT_OKR(u, tidal_sim_cluster_migrate(u->c, tenant, UAT_MOVE_TO));
     t_start = uat__now(u);
     uat__say(u, "MOVE: tenant %u's placement changes from every region to eu-west alone (a control plane "
@@ -1990,15 +2061,24 @@ static void uat__step5(uat *u) {
     u->res->migration_writes = u->move_ok;
     u->res->migration_retries = u->move_refused;
     u->res->migration_gathers = u->move_gathers;
+    u->res->migration_write_wait_max_ms = (double)u->move_wait_max_ns / 1e6;
+    UAT_CHECK(u, u->res->migration_gathers_checked == u->move_gathers,
+              "step 5: %llu of %llu gathers compared with the oracle",
+              (unsigned long long)u->res->migration_gathers_checked,
+              (unsigned long long)u->move_gathers);
+    UAT_CHECK(u, u->move_wait_max_ns <= UAT_MOVE_WAIT_MAX_NS, "step 5: a write waited %.1f ms "
+              "(refused and retried) to be taken during the move; at most %.0f ms allowed",
+              (double)u->move_wait_max_ns / 1e6, (double)UAT_MOVE_WAIT_MAX_NS / 1e6);
     uat__run(u, 2 * UAT_SEC); /* the last writes replicate */
     uat__oracle_sums(u, uat__now(u));
     uat__check_moved(u, info.group, (const uint8_t(*)[UAT_TENANTS][32])before, uat__now(u));
     uat__check_ids(u, "step 5", info.group);
     UAT_CHECK(u, info.group != g0 && tidal_sim_cluster_group_placement(u->c, info.group) == UAT_MOVE_TO,
               "step 5: tenant %u is owned by group %u", tenant, info.group);
-    snprintf(buf, sizeof buf, "%llu writes taken (%llu of them refused first and retried), %llu gathers, 0 failed",
+    snprintf(buf, sizeof buf, "%llu writes taken (%llu of them refused first and retried; the "
+             "longest wait %.1f ms), %llu gathers, 0 failed, each equal to the oracle's top %u",
              (unsigned long long)u->move_ok, (unsigned long long)u->move_refused,
-             (unsigned long long)u->move_gathers);
+             u->res->migration_write_wait_max_ms, (unsigned long long)u->move_gathers, UAT_LIMIT);
     uat__say(u, "step 5: moved in %.0f ms (switch at %.0f ms): %s; tenant 3 now lives only in eu-west (every "
              "other node: 0 entities, 0 bytes), equal to the oracle there; tenants 1, 2, 7 untouched: %s",
              u->res->migration_ms, u->res->migration_switch_ms, buf, uat__yes(u, f0));
