@@ -66,6 +66,10 @@ static void print_result(const uat_result *r) {
            "ok, %llu unavailable\n", r->lag_p50_ms, r->lag_p99_ms, r->lag_max_ms, r->lag_eu_max_ms,
            r->shard_x, r->failover_ms, r->reconcile_ms, (unsigned long long)r->quorum_ok,
            (unsigned long long)r->quorum_unavailable);
+    printf("  move (step 5): %.0f ms, %llu writes, the longest wait %.1f ms; %llu gathers, %llu "
+           "compared with the oracle\n", r->migration_ms, (unsigned long long)r->migration_writes,
+           r->migration_write_wait_max_ms, (unsigned long long)r->migration_gathers,
+           (unsigned long long)r->migration_gathers_checked);
 }
 
 /* The scenario once per seed: the case's seed, then (with --scale n) n - 1 more. */
