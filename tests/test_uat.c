@@ -61,6 +61,11 @@ static void print_result(const uat_result *r) {
            "hide checks\n", r->sim_s, (unsigned long long)r->signals, (unsigned long long)r->hides,
            (unsigned long long)r->refused, (unsigned long long)r->events,
            (unsigned long long)r->steps, (unsigned long long)r->neg_checks);
+    printf("  hidden items: every node looked at after every delivery/tick that changed it: "
+           "%llu looks; logs on disk decoded %llu times (%llu events; %llu members accounted "
+           "by a snapshot)\n", (unsigned long long)r->nodes_observed,
+           (unsigned long long)r->log_scans, (unsigned long long)r->log_events_scanned,
+           (unsigned long long)r->snapshot_members);
     printf("  lag to followers (step 1): p50 %.1f ms, p99 %.1f ms, max %.1f ms (eu-west max "
            "%.1f); failover (shard %d) %.0f ms; reconciliation %.0f ms; batches at QUORUM %llu "
            "ok, %llu unavailable\n", r->lag_p50_ms, r->lag_p99_ms, r->lag_max_ms, r->lag_eu_max_ms,

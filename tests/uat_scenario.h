@@ -130,7 +130,6 @@ static const char uat_text_eu[] = "RETRIEVE items SIGNAL view TENANT 1 COHORT lo
 typedef struct uat_params {
     uint64_t seed;
     double rate_per_s;      /* signals per simulated second during the load; 25000 */
-    uint32_t observe_every; /* deliveries/ticks between hidden-item checks; 0 = 4 */
     int verbose;            /* print a line per step */
     double (*wall_s)(void); /* benchmarks only (tests never time): times each gather */
     void (*fail)(void *ctx, const char *file, int line, const char *msg);
@@ -154,6 +153,9 @@ typedef struct uat_result {
     uint32_t gathers;
     double gather_p50_us, gather_p99_us; /* wall, when params.wall_s is set */
     uint64_t neg_checks, steps;
+    uint64_t nodes_observed; /* (step, member) pairs the observer checked: each changed one */
+    uint64_t log_scans, log_events_scanned; /* the WAL files decoded at each step's end */
+    uint64_t snapshot_members; /* members whose log count was accounted by their snapshot */
     int shard_x, shard_y, new_leader;
     double migration_ms;        /* step 5: placement change -> old copy collected (simulated) */
     double migration_switch_ms; /* step 5: placement change -> the new group owns it */
@@ -244,7 +246,10 @@ typedef struct uat {
     int move_oracle_on;
     int64_t move_t_ref;
     long double move_eu[UAT_IDX];
-    uint32_t obs_next;
+    uint32_t seen_life[UAT_NODES][2];   /* the observer: each member as last looked at */
+    uint64_t seen_applied[UAT_NODES][2];
+    uint32_t seen_group[UAT_NODES][2];
+    uint32_t move_group;                /* step 5: the group the mover moves to, once known */
     double *gather_us;
     uint32_t n_gather, cap_gather;
     /* step 1's session (its start event's id is derived from the session's: keyed) */
@@ -870,16 +875,16 @@ static int uat__suppressed(uat *u, tidal_db *db, int t, tidal_id user, tidal_id 
     return sup;
 }
 
-/* One live replica in turn: every hide it once enforced still holds (monotone), and
-   RETRIEVE ... FOR USER returns none of the items it suppresses, for every tenant-1 user
-   with hides. */
-static void uat__observe_negatives(uat *u) {
-    int k = (int)(u->obs_next++ % UAT_NODES), r = k / UAT_SHARDS, s = k % UAT_SHARDS;
-    tidal_db *db = uat__db(u, r, s);
+/* Node k's member db (group 0 or the mover's new group g): every hide it once enforced
+   still holds (monotone; group 0), and RETRIEVE ... FOR USER returns none of the items it
+   suppresses, for every user with hides of every tenant that group holds. */
+static void uat__observe_node(uat *u, int k, uint32_t g, tidal_db *db) {
+    int r = k / UAT_SHARDS, s = k % UAT_SHARDS, t;
     uint32_t p, h, i, n;
-    if (!db) return;
-    for (p = 0; p < UAT_PAIRS; p++) {
-        int t = (int)(p / (UAT_HIDERS * UAT_HOT)), sup;
+    u->res->nodes_observed++;
+    for (p = 0; p < UAT_PAIRS && g == 0; p++) {
+        int sup;
+        t = (int)(p / (UAT_HIDERS * UAT_HOT));
         if (!u->hidden[p] || u->pair_shard[p] != s) continue;
         if (tidal_sim_cluster_tenant_group(u->c, uat_tenant_ids[t]) != 0) continue; /* moved away */
         sup = uat__suppressed(u, db, t, UAT_USER0 + 1 + p / UAT_HOT % UAT_HIDERS, 1 + p % UAT_HOT);
@@ -888,20 +893,53 @@ static void uat__observe_negatives(uat *u) {
                   "before, not now", (unsigned long long)u->steps, r, s, p);
         if (sup) u->enforced[k][p] = 1;
     }
-    for (h = 1; h <= UAT_HIDERS; h++) {
-        tidal_query q = uat__query(u, 0);
-        tidal_hit hits[UAT_LIMIT];
-        q.cohort_key = q.cohort_value = NULL;
-        q.for_user = UAT_USER0 + h;
-        UAT_OKR(u, tidal_retrieve(db, &q, hits, UAT_LIMIT, &n, NULL));
-        for (i = 0; i < n; i++) {
-            int hot = hits[i].item <= UAT_HOT;
-            UAT_CHECK(u, !(hot && u->enforced[k][uat__pair(0, h, hits[i].item)]) &&
-                             !uat__suppressed(u, db, 0, q.for_user, hits[i].item),
-                      "step %llu node (%d, %d): RETRIEVE FOR USER %u returned hidden item %llu",
-                      (unsigned long long)u->steps, r, s, h, (unsigned long long)hits[i].item);
+    for (t = 0; t < UAT_LOAD_TENANTS; t++) {
+        if (g != 0 && t != UAT_MOVER) continue;
+        for (h = 1; h <= UAT_HIDERS; h++) {
+            tidal_query q = uat__query(u, 0);
+            tidal_hit hits[UAT_LIMIT];
+            q.tenant = uat_tenant_ids[t];
+            q.cohort_key = q.cohort_value = NULL;
+            q.for_user = UAT_USER0 + h;
+            UAT_OKR(u, tidal_retrieve(db, &q, hits, UAT_LIMIT, &n, NULL));
+            for (i = 0; i < n; i++) {
+                int hot = hits[i].item <= UAT_HOT;
+                UAT_CHECK(u, !(g == 0 && hot && u->enforced[k][uat__pair(t, h, hits[i].item)]) &&
+                                 !uat__suppressed(u, db, t, q.for_user, hits[i].item),
+                          "step %llu node (%d, %d) group %u: RETRIEVE FOR USER %u of tenant %u "
+                          "returned hidden item %llu", (unsigned long long)u->steps, r, s, g, h,
+                          uat_tenant_ids[t], (unsigned long long)hits[i].item);
+            }
         }
     }
+}
+
+/* Every step, every node: each live member (group 0, and the mover's new group) whose
+   state changed since it was last looked at (events applied, or a new life) is checked.
+   Unchanged state needs no new look: suppression depends on state alone, and one signal
+   type's ranking does not change with time (every score decays by the same factor). */
+static void uat__observe_negatives(uat *u) {
+    int k, gi;
+    uint32_t mg = tidal_sim_cluster_tenant_group(u->c, uat_tenant_ids[UAT_MOVER]);
+    if (mg == 0) mg = u->move_group;
+    for (k = 0; k < UAT_NODES; k++)
+        for (gi = 0; gi < 2; gi++) {
+            uint32_t g = gi ? mg : 0;
+            tidal_db *db;
+            uint64_t applied;
+            if (gi && !g) continue;
+            db = tidal_sim_cluster_group_db(u->c, g, (uint16_t)(k / UAT_SHARDS),
+                                            (uint16_t)(k % UAT_SHARDS));
+            if (!db) continue;
+            applied = uat__stats(db).events_applied;
+            if (u->seen_life[k][gi] == u->life[k] + 1 && u->seen_applied[k][gi] == applied &&
+                u->seen_group[k][gi] == g)
+                continue;
+            u->seen_life[k][gi] = u->life[k] + 1;
+            u->seen_applied[k][gi] = applied;
+            u->seen_group[k][gi] = g;
+            uat__observe_node(u, k, g, db);
+        }
 }
 
 static void uat__observe(void *ctx, tidal_sim_cluster *c) {
@@ -909,7 +947,7 @@ static void uat__observe(void *ctx, tidal_sim_cluster *c) {
     (void)c;
     u->steps++;
     if (u->lag_watch) uat__observe_lag(u);
-    if (u->steps % u->p.observe_every == 0) uat__observe_negatives(u);
+    uat__observe_negatives(u);
 }
 
 /* ---- the load -------------------------------------------------------------------------- */
@@ -1012,6 +1050,209 @@ static void uat__check_no_double(uat *u, const char *step) {
                               r, s, uat_tenant_ids[t], idx);
                 }
         }
+}
+
+/* ---- the logs on disk: events in the files = events folded in ------------------------ */
+
+/* The planning notes' invariant "WAL event count == materialized count on all shards",
+   counted FROM THE FILES: every WAL segment of every member (every group) on every live
+   node's simulated disk is read (its current image: what the node wrote, synced or not -
+   the node itself is the reader after a crash) and decoded with the library's own
+   decoders (tidal__batch_check: header, lengths, BLAKE3; tidal__event_get: each event).
+   Per member: no event id is in its log twice, and the events in its log equal its
+   events_applied (distinct events folded in); per data-group member and tenant, the signal
+   events in its log equal the all-time counts it materializes, item by item and type by
+   type. Accounting, documented: a DROP event of a tenant (step 5's move) removes what that
+   member's log held of it before the drop, so the tally of that tenant restarts there; a
+   tenant whose state came by INSTALL (a copy: folded aggregates, not signal events) is not
+   tallied per item on that member (the count check still covers its install events); a
+   member that took a snapshot (stats.snapshot_lsn > 0) may have retired the segments it
+   covers: only batches above the snapshot's lsn are counted, which must then be at most
+   events_applied (the rest are in the snapshot), and no per-item tally is made there.
+   No member of this scenario snapshots (64 MiB of log per automatic snapshot); the count
+   of members so accounted is reported as snapshot_members. */
+typedef struct uat_logscan {
+    tidal_event_id *ids;
+    uint32_t n_ids, cap_ids;
+    tidal_event_id *tags;
+    uint32_t cap_tags;
+    uint32_t (*tally)[UAT_IDX][2]; /* [tenant index][idx][type]: signal events in the log */
+    uint8_t installed[UAT_TENANTS];
+    uint64_t events, batches, files, bytes, foreign; /* foreign: signals outside the oracle's space */
+} uat_logscan;
+
+static int uat__id_cmp(const void *a, const void *b) {
+    const tidal_event_id *x = (const tidal_event_id *)a, *y = (const tidal_event_id *)b;
+    if (x->hi != y->hi) return x->hi < y->hi ? -1 : 1;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Decodes one segment file's batches into ls; 0 (and a failed check naming the file and
+   offset) when a batch or an event does not decode. Batches at or below snap_lsn are
+   checked but not counted (the snapshot holds them). */
+static int uat__scan_segment(uat *u, tidal_db *db, const char *path, const uint8_t *p, size_t n,
+                             uint64_t snap_lsn, uat_logscan *ls) {
+    size_t off = 0;
+    while (off < n) {
+        tidal__batch_hdr h;
+        tidal__rd rd;
+        const char *why = tidal__batch_check(db, p + off, n - off, &h);
+        uint32_t i, need;
+        if (why) {
+            UAT_CHECK(u, 0, "log scan: %s: offset %llu: %s", path, (unsigned long long)off, why);
+            return 0;
+        }
+        ls->batches++;
+        need = h.payload_len / 16 + 1;
+        if (need > ls->cap_tags) {
+            ls->cap_tags = need;
+            ls->tags = (tidal_event_id *)realloc(ls->tags, need * sizeof *ls->tags);
+            if (!ls->tags) exit(1);
+        }
+        tidal__rd_init(&rd, p + off + TIDAL__WAL_HDR, h.payload_len);
+        for (i = 0; i < h.count; i++) {
+            tidal__event ev;
+            int t;
+            why = tidal__event_get(db, &rd, &ev, ls->tags, ls->cap_tags);
+            if (why) {
+                UAT_CHECK(u, 0, "log scan: %s: offset %llu: event %u of the batch: %s", path,
+                          (unsigned long long)off, i, why);
+                return 0;
+            }
+            if (h.last_lsn <= snap_lsn) continue;
+            ls->ids = (tidal_event_id *)uat__grow(ls->ids, &ls->cap_ids, ls->n_ids + 1,
+                                                  sizeof *ls->ids);
+            ls->ids[ls->n_ids++] = ev.id;
+            ls->events++;
+            t = uat__tenant_index(ev.tenant);
+            if (t >= UAT_TENANTS) continue;
+            if (ev.kind == TIDAL__EV_DROP) memset(ls->tally[t], 0, sizeof ls->tally[t]);
+            if (ev.kind == TIDAL__EV_INSTALL) ls->installed[t] = 1;
+            if (ev.kind != TIDAL__EV_SIGNAL) continue;
+            if (!((ev.entity >= 1 && ev.entity <= UAT_ITEMS) ||
+                  (ev.entity >= UAT_AP_ITEM0 && ev.entity < UAT_AP_ITEM0 + UAT_AP_ITEMS)) ||
+                ev.type > 1) {
+                ls->foreign++;
+                continue;
+            }
+            ls->tally[t][uat__idx(ev.entity)][ev.type]++;
+        }
+        if (rd.pos != rd.n) {
+            UAT_CHECK(u, 0, "log scan: %s: offset %llu: payload longer than its events", path,
+                      (unsigned long long)off);
+            return 0;
+        }
+        off += TIDAL__WAL_HDR + h.payload_len;
+    }
+    return 1;
+}
+
+/* One member's log (node (r, s), group g, directory dir) against its state. */
+static void uat__scan_member(uat *u, const char *step, int r, int s, uint32_t g, tidal_db *db,
+                             uat_logscan *ls) {
+    tidal_sim_disk *disk = tidal_sim_cluster_disk(u->c, (uint16_t)r, (uint16_t)s);
+    char dir[16], path[200];
+    char (*names)[128];
+    uint32_t n, i, dups = 0, bad = 0;
+    tidal_db_stats st = uat__stats(db);
+    int t;
+    snprintf(dir, sizeof dir, g ? "g%u" : "db", g);
+    ls->n_ids = 0;
+    ls->events = 0;
+    memset(ls->tally, 0, UAT_TENANTS * sizeof *ls->tally);
+    memset(ls->installed, 0, sizeof ls->installed);
+    n = tidal_sim_disk_list(disk, dir, NULL, 0);
+    names = (char(*)[128])malloc((n ? n : 1) * sizeof *names);
+    if (!names) exit(1);
+    n = tidal_sim_disk_list(disk, dir, names, n);
+    for (i = 0; i < n; i++) { /* strcmp order: a member's segments by first lsn (hex) */
+        uint8_t *data = NULL;
+        size_t len = 0;
+        size_t nl = strlen(names[i]);
+        int ok;
+        if (strncmp(names[i], "wal-", 4) || nl < 4 || strcmp(names[i] + nl - 4, ".log")) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (tidal_sim_disk_read(disk, path, &data, &len) != TIDAL_OK) {
+            UAT_CHECK(u, 0, "%s: log scan: cannot read %s on node (%d, %d)", step, path, r, s);
+            continue;
+        }
+        ls->files++;
+        ls->bytes += len;
+        ok = uat__scan_segment(u, db, path, data, len, st.snapshot_lsn, ls);
+        free(data);
+        if (!ok) break;
+    }
+    free(names);
+    if (ls->n_ids) qsort(ls->ids, ls->n_ids, sizeof *ls->ids, uat__id_cmp);
+    for (i = 1; i < ls->n_ids; i++)
+        dups += !uat__id_cmp(&ls->ids[i - 1], &ls->ids[i]);
+    UAT_CHECK(u, dups == 0, "%s: node (%d, %d) group %u: %u event ids are in its log twice",
+              step, r, s, g, dups);
+    if (st.snapshot_lsn) {
+        u->res->snapshot_members++;
+        UAT_CHECK(u, ls->events <= st.events_applied, "%s: node (%d, %d) group %u: %llu events "
+                  "in its log above its snapshot (lsn %llu), %llu applied", step, r, s, g,
+                  (unsigned long long)ls->events, (unsigned long long)st.snapshot_lsn,
+                  (unsigned long long)st.events_applied);
+        return;
+    }
+    UAT_CHECK(u, ls->events == st.events_applied, "%s: node (%d, %d) group %u: %llu events in "
+              "its log files, %llu applied (materialized)", step, r, s, g,
+              (unsigned long long)ls->events, (unsigned long long)st.events_applied);
+    UAT_CHECK(u, ls->foreign == 0, "%s: node (%d, %d) group %u: %llu signal events of items "
+              "nobody wrote", step, r, s, g, (unsigned long long)ls->foreign);
+    for (t = 0; t < UAT_TENANTS && bad < 5; t++) {
+        uint32_t idx, type;
+        if (ls->installed[t] || g == TIDAL_SIM_CONTROL_GROUP) continue;
+        for (idx = 1; idx < UAT_IDX && bad < 5; idx++) {
+            if (u->shard_of[t][idx] != s) continue;
+            for (type = 0; type < 2; type++) {
+                uint64_t have;
+                if (!u->cnt[t][idx][type] && !ls->tally[t][idx][type]) continue;
+                have = uat__count(u, db, t, uat__item_of(idx), type);
+                if (have == ls->tally[t][idx][type]) continue;
+                bad++;
+                UAT_CHECK(u, 0, "%s: node (%d, %d) group %u: tenant %u item %llu type %u: %u "
+                          "signal events in its log, %llu materialized", step, r, s, g,
+                          uat_tenant_ids[t], (unsigned long long)uat__item_of(idx), type,
+                          ls->tally[t][idx][type], (unsigned long long)have);
+            }
+        }
+    }
+}
+
+/* Every member of every group on every live node: its log files against its state. */
+static void uat__check_logs(uat *u, const char *step) {
+    uat_logscan ls;
+    uint32_t f0 = u->res->failures, g;
+    uint64_t members = 0;
+    int k;
+    memset(&ls, 0, sizeof ls);
+    ls.tally = (uint32_t(*)[UAT_IDX][2])calloc(UAT_TENANTS, sizeof *ls.tally);
+    if (!ls.tally) exit(1);
+    for (k = 0; k < UAT_NODES; k++)
+        for (g = 0; g < TIDAL_SIM_GROUPS_MAX; g++) {
+            tidal_db *db = tidal_sim_cluster_group_db(u->c, g, (uint16_t)(k / UAT_SHARDS),
+                                                      (uint16_t)(k % UAT_SHARDS));
+            if (!db) continue;
+            uat__scan_member(u, step, k / UAT_SHARDS, k % UAT_SHARDS, g, db, &ls);
+            u->res->log_events_scanned += ls.events;
+            members++;
+        }
+    u->res->log_scans++;
+    if (u->p.verbose)
+        printf("    %s: logs on disk: %llu members, %llu segment files (%.1f MB), %llu batches "
+               "decoded; events in the files = events applied, per item signals = "
+               "materialized counts: %s\n", step, (unsigned long long)members,
+               (unsigned long long)ls.files, (double)ls.bytes / 1e6,
+               (unsigned long long)ls.batches, uat__yes(u, f0));
+    uat__say(u, "%s: the WAL files of all %llu members on disk (%llu segments, %.1f MB) decoded: "
+             "each member's log holds exactly the events it applied, none twice, and per item "
+             "as many signals as it counts: %s", step, (unsigned long long)members,
+             (unsigned long long)ls.files, (double)ls.bytes / 1e6, uat__yes(u, f0));
+    free(ls.ids);
+    free(ls.tags);
+    free(ls.tally);
 }
 
 /* ---- setup ----------------------------------------------------------------------------- */
@@ -1342,6 +1583,7 @@ static void uat__step1(uat *u) {
     uat__check_follower_refuses(u, 0, session);
     for (k = 0; k < UAT_SHARDS; k++) UAT_CHECK(u, u->n_lag_b[k] > 0, "no batch on shard %u", k);
     uat__check_no_double(u, "step 1");
+    uat__check_logs(u, "step 1");
     if (u->p.verbose)
         printf("  step 1: %llu signals; eu-west caught up %.0f ms after the last write, batch lag "
                "max %.1f ms (eu-west)\n", (unsigned long long)u->res->signals,
@@ -1391,6 +1633,7 @@ static void uat__step2(uat *u) {
                  (unsigned long long)uat__stats(uat__db(u, 0, x)).recovered_events);
     uat__load(u, 700 * UAT_MS);
     uat__check_no_double(u, "step 2");
+    uat__check_logs(u, "step 2");
     if (u->p.narrate) {
         char buf[512];
         uat__say(u, "leaders: %s", uat__leaders(u, buf, sizeof buf));
@@ -1438,6 +1681,7 @@ static uint32_t uat__step3(uat *u) {
     UAT_CHECK(u, ok_major > 0 && unav_ap > 0, "during the partition: %u majority batches at "
               "QUORUM, %u ap-south batches reported unavailable", ok_major, unav_ap);
     uat__check_no_double(u, "step 3");
+    uat__check_logs(u, "step 3");
     if (u->p.verbose)
         printf("  step 3: partition: %llu signals+hides on the majority side (%u batches "
                "QUORUM-acknowledged), %llu in ap-south (LOCAL; %u batches unavailable at QUORUM)\n",
@@ -1764,6 +2008,7 @@ static void uat__step4(uat *u, uint32_t part) {
     uat__say(u, "hides: all %llu in force on every replica of their shard: %s",
              (unsigned long long)u->res->hides, uat__yes(u, f1));
     uat__check_final_gather(u, T);
+    uat__check_logs(u, "step 4");
     if (u->p.verbose)
         printf("  step 4: converged %.0f ms after the heal; every replica equals its shard's "
                "ground truth\n", u->res->reconcile_ms);
@@ -2036,6 +2281,8 @@ static void uat__step5(uat *u) {
             next_gather += UAT_GATHER_EVERY_NS;
         }
         UAT_OKR(u, tidal_sim_cluster_tenant(u->c, tenant, &info));
+        if (info.phase == TIDAL_SIM_MOVE_COPY || info.phase == TIDAL_SIM_MOVE_SEAL)
+            u->move_group = info.target; /* the observer looks at its members too */
         if (info.phase != last_phase) {
             static const char *const what[5] = {
                 "", "COPY: eu-west's new group (one member per shard) installs a snapshot of tenant 3 from each "
@@ -2073,6 +2320,7 @@ static void uat__step5(uat *u) {
     uat__oracle_sums(u, uat__now(u));
     uat__check_moved(u, info.group, (const uint8_t(*)[UAT_TENANTS][32])before, uat__now(u));
     uat__check_ids(u, "step 5", info.group);
+    uat__check_logs(u, "step 5");
     UAT_CHECK(u, info.group != g0 && tidal_sim_cluster_group_placement(u->c, info.group) == UAT_MOVE_TO,
               "step 5: tenant %u is owned by group %u", tenant, info.group);
     snprintf(buf, sizeof buf, "%llu writes taken (%llu of them refused first and retried; the "
@@ -2112,7 +2360,6 @@ static int uat_run(const uat_params *p, uat_result *res) {
     if (!u) return 0;
     memset(res, 0, sizeof *res);
     u->p = *p;
-    if (!u->p.observe_every) u->p.observe_every = 4;
     u->res = res;
     u->rng = p->seed ^ UINT64_C(0x7561742d6c6f6164);
     if (uat__setup(u)) {
