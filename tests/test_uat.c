@@ -2,8 +2,10 @@
    3 regions (us-east, eu-west, ap-south) x 5 shards, 25,000 signals/s of simulated time,
    cross-region reads, a leader crash, a partition of ap-south with writes on both sides and
    degraded scatter-gather queries, the heal and the reconciliation, and a tenant moved to
-   eu-west alone under load, checked against an oracle of every write and against each
-   shard's ground truth. The scenario itself, and exactly what each step checks, is in
+   eu-west alone under load, checked against an oracle of every write (by event id, and
+   per item) and against each shard's ground truth; at every step's end the WAL files on
+   every node's simulated disk are decoded and must hold exactly what each node applied;
+   every node is looked at for hidden items after every step that changed it. The scenario itself, and exactly what each step checks, is in
    uat_scenario.h (shared with bench/bench_sim.c's uat section, which times it, and with
    make demo, which narrates it).
 

@@ -28,10 +28,14 @@
    1. 2 s of load with every shard led by us-east: the lag of each batch to each follower
       (first instant its leader_lsn reaches the batch's lsn); eu-west holds everything within
       2 s, its lag gauges are 0, its decayed scores equal us-east's to 6 decimals, and it
-      refuses a write (a follower; TIDAL_ERR_READ_ONLY).
+      refuses every write entry point of the public API (18 calls, see
+      uat__check_follower_refuses): each TIDAL_ERR_READ_ONLY with a message naming the
+      leader, none changing its digest or events applied.
    2. Shard X's leader crashes under load: a follower leads and takes writes within 10 s;
-      it holds every QUORUM-acknowledged signal (per-item counts >= acknowledged, <= written).
-      The old leader restarts and rejoins.
+      it holds every QUORUM-acknowledged write BY EVENT ID (the oracle keeps the id of every
+      write that returned OK, from its receipt; tidal_event_is_applied on the new leader),
+      and counts none twice (per-item counts <= written). The old leader restarts and
+      rejoins.
    3. ap-south is isolated for ~5.5 s; writes go on on both sides (majority leaders at QUORUM,
       ap-south replicas LOCAL, never QUORUM-acknowledged while cut off). RETRIEVE ... COHORT
       locale:EU gathered from us-east succeeds, is degraded (region 2 unreachable), equals the
@@ -45,8 +49,12 @@
       overall and for the EU cohort, equal the analytic sum w * 2^(-(t - t_i) / half_life)
       over the oracle (long double) to 6 decimals; every hide is in force everywhere; the
       final gather from us-east is not degraded and is the oracle's top 50.
-   Throughout: an observer (after every N-th delivery or tick) runs RETRIEVE ... FOR USER on
-   one live replica in turn for each user with hides: no hit is an item that replica has
+      Every write that returned OK is applied, by its id, on every replica of its shard.
+   Throughout: an observer looks at EVERY NODE at EVERY STEP (each delivery or tick) -
+   exactly: each live member, of group 0 and of the mover's new group in step 5, whose state
+   changed since its last look (suppression depends on state alone, and one signal type's
+   ranking does not change with time) - and runs RETRIEVE ... FOR USER there for every user
+   with hides of every load tenant the member holds: no hit is an item that replica has
    suppressed, and a hide a replica once enforced stays enforced (hard negatives monotone,
    per incarnation: a crashed follower may come back without events it had applied but not
    yet fsynced, and gets them again). At each step's end no replica holds more signals of
@@ -54,13 +62,25 @@
    Events: after the heal, every replica's events_applied equals the count of distinct
    events recorded for its shard by tidal_sim_cluster_truth (origin shard of the id), and
    that count minus its epoch-start markers (events_internal) equals the oracle's.
+   Logs on disk: at the end of every step the WAL segment files of every member on every
+   live node's simulated disk are decoded with the library's decoders: each member's log
+   holds exactly the events it applied, none twice, and per item and type as many signal
+   events as it materializes (the planning notes' "WAL event count == materialized count";
+   the accounting for drops, installs and snapshots is at uat__check_logs).
+   Step 3's degraded gathers run tidal_retrieve_gather over the replicas the test picks;
+   the library's own scatter-gather through messages (DESIGN 5.9) does not exist yet, so
+   "degraded from the library's own gather" is not checked here.
 
    5. Tenant 3 moves from every region to eu-west alone (tidal_sim_cluster_migrate: the
       control plane's COPY, SEAL, SWITCH, DONE; see tidal_sim.h >>sim_control) while its
       clients in all regions keep writing (5,000 signals/s, routed to the leader of the
       group the control plane names; a write refused with TIDAL_ERR_MOVED or READ_ONLY is
       retried on the next tick) and us-east gathers its top 50 every 25 ms. Checks: the move
-      finishes; every write was taken in the end and every gather answered; afterwards
+      finishes; every write was taken in the end, none waiting more than 500 ms of
+      simulated time from its first try (refusals and retries; migration_write_wait_max_ms);
+      every gather answered, with the oracle's top 50 at that instant (items and scores to
+      6 decimals, from every write taken so far); every write is applied, by id, on the
+      group that owns its tenant (eu-west's for tenant 3); afterwards
       every node outside eu-west's new group holds nothing of tenant 3 (footprint 0
       entities, 0 sessions, 0 bytes, in every group), eu-west's members equal the oracle
       (counts, decayed and EU scores, hides); tenants 1, 2 and 7 have the same per-tenant
@@ -1417,7 +1437,8 @@ static tidal_id uat__session_on_leader(uat *u, int s) {
    node), tidal_db_snapshot, tidal_db_tick, tidal_db_set_config_version, batch_begin/commit
    (node-local, no event). */
 static void uat__check_follower_refuses(uat *u, int s, tidal_id session) {
-    tidal_db *db = uat__db(u, 1, s), *leader = uat__db(u, 0, s);
+    tidal_db *db = tidal_sim_cluster_follower_in(u->c, 1, (uint16_t)s);
+    tidal_db *leader = tidal_sim_cluster_leader_db(u->c, (uint16_t)s);
     uint32_t tenant = uat_tenant_ids[0], k, n_calls = 0, f0 = u->res->failures;
     tidal_id user = UAT_USER0 + 1, sess2 = 0;
     uint8_t d0[32], d1[32], *blob = NULL, ev_bytes[256];
@@ -1431,8 +1452,9 @@ static void uat__check_follower_refuses(uat *u, int s, tidal_id session) {
     char want[64];
     struct { const char *what; tidal_result r; char msg[512]; } calls[20];
     memset(calls, 0, sizeof calls);
-    if (!db || !leader) {
-        UAT_CHECK(u, 0, "step 1: shard %d's us-east or eu-west node is down", s);
+    if (!db || !leader || leader != uat__db(u, 0, s)) {
+        UAT_CHECK(u, 0, "step 1: shard %d: eu-west's node is not a live follower or us-east's "
+                  "does not lead", s);
         return;
     }
     /* an export to install (tenant 7's: small), and one encoded event to import */
@@ -1984,7 +2006,8 @@ static void uat__step4(uat *u, uint32_t part) {
         u->applied_at_heal[k] = db ? uat__stats(db).events_applied : 0;
     }
     u->partitioned = 0;
-    tidal_sim_net_heal(tidal_sim_cluster_net(u->c), part);
+    UAT_CHECK(u, tidal_sim_cluster_heal_all(u->c) == 1, "step 4: partition %u was not the only "
+              "one in force", part);
     t_heal = uat__now(u);
     uat__say(u, "HEAL: ap-south reconnects (the load has stopped); leader and followers exchange "
              "version vectors and ship each other what the other lacks");
