@@ -24,7 +24,7 @@
    final state.
 
    Steps (simulated time; the load runs at 25K/s - a few simulated seconds per step, about 8 s
-   in all, which keeps a run at 4-5 s of wall time - during steps 1-3, and stops at the heal):
+   in all, which keeps a run at 6-7 s of CPU before the read-only checks - during steps 1-3, and stops at the heal):
    1. 2 s of load with every shard led by us-east: the lag of each batch to each follower
       (first instant its leader_lsn reaches the batch's lsn); eu-west holds everything within
       2 s, its lag gauges are 0, its decayed scores equal us-east's to 6 decimals, and it
