@@ -1042,6 +1042,13 @@ TIDAL_API void tidal_db_set_event_hook(tidal_db *db, tidal_event_hook fn, void *
 TIDAL_API tidal_result tidal_event_import(tidal_db *db, const void *event, size_t len,
                                           tidal_receipt *receipt);
 
+/* Whether the event with this id is folded into db's state: 1 applied here, 0 not (or db
+   NULL). Exact for origin ids (a receipt's id of a write without an idempotency key);
+   for ids derived from a key (keyed writes, session writes) it answers within the
+   idempotency window only, like the deduplication it reads. For checkers: is every
+   acknowledged write on the new leader, by id. */
+TIDAL_API int tidal_event_is_applied(tidal_db *db, tidal_event_id id);
+
 /* ---- Sharding, tenants, scatter-gather (DESIGN 5.1, 5.7, 5.8) --------------------------
    R regions x S shards: node (r, s) holds shard s of every tenant placed in region r, and
    the nodes (r, s) of the placement's regions are shard s's replica group. The host routes
@@ -8951,9 +8958,14 @@ TIDAL_API tidal_result tidal_db_schema_append(tidal_db *db, const tidal_schema *
     if (!db || !schema)
         return tidal__err(db, TIDAL_ERR_INVALID, "tidal_db_schema_append: NULL argument");
     if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
-    if (db->n_rep && db->role != TIDAL_ROLE_LEADER) /* not even cut off in availability mode */
-        return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only: the schema grows on the leader%s",
-                          db->leader_idx < 0 ? " (none known now)" : "");
+    if (db->n_rep && db->role != TIDAL_ROLE_LEADER) { /* not even cut off in availability mode */
+        if (db->leader_idx < 0)
+            return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only: the schema grows on the leader "
+                                                       "(none known now)");
+        return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only: the schema grows on the leader: the "
+                          "leader is region %u shard %u", db->rep[db->leader_idx].region,
+                          db->rep[db->leader_idx].shard);
+    }
     s = (tidal__schemadef *)tidal__alloc(db, sizeof *s * 2);
     buf = (uint8_t *)tidal__alloc(db, TIDAL__SCHEMA_ENC_MAX);
     if (!s || !buf) {
@@ -10351,6 +10363,12 @@ TIDAL_API tidal_result tidal_retrieve_text(tidal_db *db, const char *text, tidal
     q.limit = qt.limit;
     q.time_ns = qt.time_ns;
     return tidal_retrieve(db, &q, out, cap, count, stats);
+}
+
+TIDAL_API int tidal_event_is_applied(tidal_db *db, tidal_event_id id) {
+    if (!db) return 0;
+    TIDAL_ASSERT(db->n_origins <= db->cap_origins);
+    return tidal__event_applied(db, id);
 }
 
 // >>migration

@@ -722,6 +722,45 @@ TIDAL_API tidal_db *tidal_sim_cluster_tenant_db(const tidal_sim_cluster *c, uint
 TIDAL_API int tidal_sim_cluster_tenant_leader(const tidal_sim_cluster *c, uint32_t tenant,
                                               uint16_t shard);
 
+/* ---- The planning notes' harness calls (seeds/002: leader, follower_in,
+   await_full_convergence, read_decay_score, heal_all_partitions), on the data group
+   (group 0). A test reads like the notes: build, write to the leader, await convergence,
+   read the score in each region. */
+
+/* The handle of shard's leader (the region tidal_sim_cluster_leader names), or NULL during
+   an election. */
+TIDAL_API tidal_db *tidal_sim_cluster_leader_db(const tidal_sim_cluster *c, uint16_t shard);
+
+/* A follower of shard in region: node (region, shard)'s handle when it is up and does not
+   lead shard (tidal_sim_cluster_leader), else NULL. */
+TIDAL_API tidal_db *tidal_sim_cluster_follower_in(const tidal_sim_cluster *c, uint16_t region,
+                                                  uint16_t shard);
+
+/* 1 when the data group has converged now, else 0: every shard has a leader; every member
+   is up, in the leader's epoch, hears it (not cut off), and lags it by nothing (events and
+   time); and every member of a shard holds as many distinct events as the leader with the
+   same state digest (all tenants). It cannot tell events no replica holds (a writer's
+   unsynced tail lost in a crash): compare with tidal_sim_cluster_truth for that. */
+TIDAL_API int tidal_sim_cluster_converged(tidal_sim_cluster *c);
+
+/* Runs the cluster (in steps of its tick) until tidal_sim_cluster_converged or until
+   timeout_ns of simulated time have passed, whichever comes first; never longer. Returns 1
+   converged, 0 timed out. *waited_ns (may be NULL) receives the simulated time it ran. */
+TIDAL_API int tidal_sim_cluster_await_convergence(tidal_sim_cluster *c, int64_t timeout_ns,
+                                                  int64_t *waited_ns);
+
+/* The decayed score of (tenant, item, signal type) at t_ns (0 = the node's now) read in
+   region: on node (region, tidal_route(tenant, item, shards)), as tidal_signal_read (no
+   cohort). TIDAL_ERR_UNAVAILABLE while that node is down; else tidal_signal_read's result
+   (*score is written only on TIDAL_OK). */
+TIDAL_API tidal_result tidal_sim_cluster_decay_score(const tidal_sim_cluster *c, uint16_t region,
+                                                     uint32_t tenant, tidal_id item,
+                                                     uint32_t type, int64_t t_ns, double *score);
+
+/* Heals every partition in force on the cluster's network, whoever made it (handles from
+   tidal_sim_net_* on tidal_sim_cluster_net). Returns how many it healed. */
+TIDAL_API uint32_t tidal_sim_cluster_heal_all(tidal_sim_cluster *c);
+
 #ifdef __cplusplus
 }
 #endif
@@ -3018,6 +3057,104 @@ TIDAL_API uint32_t tidal_sim_cluster_health(const tidal_sim_cluster *c, int64_t 
     }
 #undef TIDAL_SIM__PUT
     return bad;
+}
+
+/* The planning notes' harness calls (>>sim_cluster_api). */
+
+TIDAL_API tidal_db *tidal_sim_cluster_leader_db(const tidal_sim_cluster *c, uint16_t shard) {
+    int l;
+    TIDAL_SIM_ASSERT(c != NULL && shard < c->cfg.shards);
+    l = tidal_sim_cluster_leader(c, shard);
+    return l < 0 ? NULL : tidal_sim_cluster_db(c, (uint16_t)l, shard);
+}
+
+TIDAL_API tidal_db *tidal_sim_cluster_follower_in(const tidal_sim_cluster *c, uint16_t region,
+                                                  uint16_t shard) {
+    TIDAL_SIM_ASSERT(c != NULL && region < c->cfg.regions && shard < c->cfg.shards);
+    if (tidal_sim_cluster_leader(c, shard) == (int)region) return NULL;
+    return tidal_sim_cluster_db(c, region, shard);
+}
+
+/* Is shard's group converged now (see tidal_sim_cluster_converged)? */
+static int tidal_sim__shard_converged(tidal_sim_cluster *c, uint16_t shard) {
+    int l = tidal_sim_cluster_leader(c, shard);
+    tidal_db *ldb;
+    tidal_node_status sl;
+    tidal_db_stats s0;
+    uint8_t d0[32], d[32];
+    uint16_t r;
+    if (l < 0) return 0;
+    ldb = tidal_sim_cluster_db(c, (uint16_t)l, shard);
+    TIDAL_SIM_ASSERT(ldb != NULL); /* a leader is a live node */
+    if (tidal_node_status_get(ldb, &sl) != TIDAL_OK) return 0;
+    tidal_db_stats_get(ldb, &s0);
+    for (r = 0; r < c->cfg.regions; r++) {
+        tidal_db *db = tidal_sim_cluster_db(c, r, shard);
+        tidal_node_status st;
+        tidal_db_stats sr;
+        if (!db || tidal_node_status_get(db, &st) != TIDAL_OK) return 0;
+        if (st.epoch != sl.epoch || !st.has_leader || st.cut_off) return 0;
+        if ((int)r != l && (st.lag_events || st.lag_ns)) return 0;
+        tidal_db_stats_get(db, &sr);
+        if (sr.events_applied != s0.events_applied) return 0;
+    }
+    /* The cheap conditions hold: now the state itself. */
+    if (tidal_db_digest(ldb, TIDAL_ALL_TENANTS, d0) != TIDAL_OK) return 0;
+    for (r = 0; r < c->cfg.regions; r++) {
+        if ((int)r == l) continue;
+        if (tidal_db_digest(tidal_sim_cluster_db(c, r, shard), TIDAL_ALL_TENANTS, d) != TIDAL_OK ||
+            memcmp(d, d0, 32))
+            return 0;
+    }
+    return 1;
+}
+
+TIDAL_API int tidal_sim_cluster_converged(tidal_sim_cluster *c) {
+    uint16_t s;
+    TIDAL_SIM_ASSERT(c != NULL);
+    for (s = 0; s < c->cfg.shards; s++)
+        if (!tidal_sim__shard_converged(c, s)) return 0;
+    return 1;
+}
+
+TIDAL_API int tidal_sim_cluster_await_convergence(tidal_sim_cluster *c, int64_t timeout_ns,
+                                                  int64_t *waited_ns) {
+    int64_t t0, end;
+    int ok;
+    TIDAL_SIM_ASSERT(c != NULL && timeout_ns >= 0);
+    t0 = c->now;
+    end = timeout_ns > INT64_MAX - t0 ? INT64_MAX : t0 + timeout_ns;
+    while (!(ok = tidal_sim_cluster_converged(c)) && c->now < end) {
+        int64_t next = c->now + c->cfg.tick_ns;
+        tidal_sim_cluster_run(c, next < end ? next : end);
+    }
+    if (waited_ns) *waited_ns = c->now - t0;
+    return ok;
+}
+
+TIDAL_API tidal_result tidal_sim_cluster_decay_score(const tidal_sim_cluster *c, uint16_t region,
+                                                     uint32_t tenant, tidal_id item,
+                                                     uint32_t type, int64_t t_ns, double *score) {
+    tidal_signal_stats st;
+    tidal_db *db;
+    tidal_result r;
+    TIDAL_SIM_ASSERT(c != NULL && score != NULL && region < c->cfg.regions);
+    db = tidal_sim_cluster_db(c, region, (uint16_t)tidal_route(tenant, item, c->cfg.shards));
+    if (!db) return TIDAL_ERR_UNAVAILABLE;
+    r = tidal_signal_read(db, tenant, item, type, NULL, t_ns, &st);
+    if (r == TIDAL_OK) *score = st.score;
+    return r;
+}
+
+TIDAL_API uint32_t tidal_sim_cluster_heal_all(tidal_sim_cluster *c) {
+    uint32_t n = 0;
+    TIDAL_SIM_ASSERT(c != NULL && c->net != NULL);
+    while (c->net->n_cuts) { /* each heal removes the first cut in force */
+        tidal_sim_net_heal(c->net, c->net->cuts[0].handle);
+        n++;
+    }
+    TIDAL_SIM_ASSERT(c->net->n_cuts == 0);
+    return n;
 }
 
 
