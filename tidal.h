@@ -4284,6 +4284,24 @@ static void tidal__ent_drop_sigs(tidal_db *db, tidal__entity *e) {
     e->n_csigs = e->cap_csigs = 0;
 }
 
+/* tidal__ent_make for a row the caller knows is absent, in room it reserved (cap_ents),
+   and NOT entered in ent_map: a snapshot load (>>snapshot) adds a tenant's rows, then all
+   their map entries at once (tidal__sd_ent_map). Until then ent_find misses them. */
+static tidal__entity *tidal__ent_append(tidal_db *db, uint32_t tenant, tidal_id id) {
+    tidal__entity *e;
+    uint32_t k;
+    TIDAL_ASSERT(db->n_ents < db->cap_ents && db->n_ents < TIDAL_ENTITIES_MAX);
+    TIDAL_ASSERT(db->ent_map.cap >= 2 * (db->ent_map.n + 1));
+    e = &db->ents[db->n_ents++];
+    memset(e, 0, sizeof *e);
+    e->id = id;
+    e->tenant = tenant;
+    db->stats.entities++;
+    for (k = 0; k < db->n_tcfg; k++)
+        if (db->tcfg[k].cfg.tenant == tenant) db->tcfg[k].entities++;
+    return e;
+}
+
 // >>negatives
 // Observed-remove sets per (user, kind, target). An add inserts its tag (event id); a
 // remove deletes the tags its writer observed, and remembers ("tombs") any it has not seen
@@ -6756,6 +6774,7 @@ typedef struct tidal__sd {
     const char *why;
     size_t at;      /* body offset where why was found */
     int compact;    /* snapshot format 4 (see tidal__enc_uv); 0 = canonical */
+    int bulk;       /* a whole body into a state with no entity: tidal__sd_tenant appends */
     int64_t t_prev; /* compact: the last time read */
 } tidal__sd;
 
@@ -6779,7 +6798,7 @@ static int tidal__sd_room(const tidal__sd *d, uint64_t n, uint32_t canon) {
 /* The compact primitives' readers (see tidal__enc_uv); canonical mode reads the u64 (or
    fx). A varint longer than it must be (a last byte of 0) or than its type is refused,
    so every value has one encoding. A malformed value fails the decode with its offset. */
-static uint64_t tidal__sd_uv(tidal__sd *d) {
+static uint64_t tidal__sd_uv_slow(tidal__sd *d) {
     uint64_t v = 0;
     uint32_t i;
     if (!d->compact) return tidal__rd_u64(&d->r);
@@ -6794,6 +6813,33 @@ static uint64_t tidal__sd_uv(tidal__sd *d) {
     }
     d->r.bad = 1; /* else truncated: the caller names what was cut */
     return 0;
+}
+/* The fast path: with 10 bytes left, a well-formed varint needs no bounds check per byte
+   (a snapshot load reads tens of millions). Anything else, malformed included, goes to
+   the careful reader above, which accepts and refuses exactly what this accepts and
+   refuses, and names the fault. */
+static uint64_t tidal__sd_uv(tidal__sd *d) {
+    if (d->compact && !d->r.bad && d->r.n - d->r.pos >= 10) {
+        const uint8_t *p = d->r.p + d->r.pos;
+        uint64_t v = p[0], b;
+        uint32_t i;
+        if (v < 0x80) {
+            d->r.pos++;
+            return v;
+        }
+        v &= 0x7F;
+        for (i = 1; i < 10; i++) {
+            b = p[i];
+            v |= (b & 0x7F) << (7 * i);
+            if (b < 0x80) {
+                if (b == 0 || (i == 9 && b > 1)) break; /* overlong or too wide: named below */
+                d->r.pos += i + 1;
+                return v;
+            }
+        }
+    }
+    TIDAL_ASSERT(d->r.pos <= d->r.n);
+    return tidal__sd_uv_slow(d);
 }
 static uint64_t tidal__sd_sv(tidal__sd *d, uint64_t base) {
     if (!d->compact) return tidal__rd_u64(&d->r);
@@ -6825,7 +6871,54 @@ static uint32_t tidal__u64_bits(uint64_t x) {
 static uint32_t tidal__fx_bits(tidal__fx m) {
     return m.hi ? 64 + tidal__u64_bits(m.hi) : tidal__u64_bits(m.lo);
 }
+/* m * 2^tz, negated when sign, added to base: the value a compact fixed point encodes
+   (tidal__enc_fxd), once its reader checked that it fits. */
+static tidal__fx tidal__sd_fx_make(tidal__fx base, tidal__fx m, uint32_t tz, uint32_t sign) {
+    tidal__fx z = {0, 0};
+    TIDAL_ASSERT(tz < 128 && (m.lo & 1));
+    if (tz >= 64) { /* m << tz, which fits (bits + tz <= 128, checked by the caller) */
+        m.hi = m.lo << (tz - 64);
+        m.lo = 0;
+    } else if (tz) {
+        m.hi = m.hi << tz | m.lo >> (64 - tz);
+        m.lo <<= tz;
+    }
+    return tidal__fx_add(base, sign ? tidal__fx_sub(z, m) : m);
+}
+
+static tidal__fx tidal__sd_fxd_slow(tidal__sd *d, tidal__fx base);
+
+/* A compact fixed-point value (see tidal__enc_fxd). The fast path takes what is common,
+   with 20 bytes left: zero (base itself) and magnitudes under 2^63 that fit; the careful
+   reader below takes the rest and refuses, by name, whatever is malformed. */
 static tidal__fx tidal__sd_fxd(tidal__sd *d, tidal__fx base) {
+    if (d->compact && !d->r.bad && d->r.n - d->r.pos >= 20) {
+        const uint8_t *p = d->r.p + d->r.pos;
+        uint64_t m = 0, b;
+        uint32_t i, tz;
+        if (p[0] == 0) {
+            d->r.pos++;
+            return base;
+        }
+        for (i = 0; i < 9; i++) {
+            b = p[i];
+            m |= (b & 0x7F) << (7 * i);
+            if (b < 0x80) break;
+        }
+        /* ended within 9 bytes, not overlong, odd, and m * 2^tz below 2^127 */
+        tz = i < 9 ? (uint32_t)p[i + 1] >> 1 : 128;
+        if (i < 9 && (i == 0 || p[i]) && (m & 1) && tidal__u64_bits(m) + tz < 128) {
+            tidal__fx f;
+            f.lo = m;
+            f.hi = 0;
+            d->r.pos += i + 2;
+            return tidal__sd_fx_make(base, f, tz, p[i + 1] & 1u);
+        }
+    }
+    return tidal__sd_fxd_slow(d, base);
+}
+
+static tidal__fx tidal__sd_fxd_slow(tidal__sd *d, tidal__fx base) {
     tidal__fx m = {0, 0}, z = {0, 0};
     uint32_t i, tz, sign, bits;
     uint8_t b = 0x80;
@@ -6863,14 +6956,7 @@ static tidal__fx tidal__sd_fxd(tidal__sd *d, tidal__fx base) {
         d->r.bad = 1;
         return z;
     }
-    if (tz >= 64) { /* m << tz, which fits (bits + tz <= 128, checked above) */
-        m.hi = m.lo << (tz - 64);
-        m.lo = 0;
-    } else if (tz) {
-        m.hi = m.hi << tz | m.lo >> (64 - tz);
-        m.lo <<= tz;
-    }
-    return tidal__fx_add(base, sign ? tidal__fx_sub(z, m) : m);
+    return tidal__sd_fx_make(base, m, tz, sign);
 }
 
 /* A length-prefixed string: interned; UINT32_MAX + *is_null for the absent marker. */
@@ -7204,10 +7290,34 @@ static int tidal__sd_session(tidal__sd *d, uint32_t tenant, tidal_id prev) {
     return 1;
 }
 
+/* Enters rows [from, db->n_ents) (tidal__ent_append) in ent_map, which has room. Their
+   keys are distinct and absent (ascending ids of one tenant, into a state that held none
+   of that tenant's), so each is placed without a lookup; the slot a few rows ahead is
+   prefetched, because a million random slots otherwise cost a cache miss each, one at
+   a time. */
+static void tidal__sd_ent_map(tidal_db *db, uint32_t from) {
+    tidal__map *m = &db->ent_map;
+    uint32_t i, n = db->n_ents;
+    TIDAL_ASSERT(from <= n && (uint64_t)(m->n + (n - from)) * 2 <= m->cap);
+    for (i = from; i < n; i++) {
+#if defined(__GNUC__) || defined(__clang__)
+        if (i + 8 < n) {
+            const tidal__entity *a = &db->ents[i + 8];
+            __builtin_prefetch(&m->s[tidal__map_hash(a->tenant, a->id) & (m->cap - 1)], 1);
+        }
+#endif
+        TIDAL_ASSERT(tidal__map_get(m, db->ents[i].tenant, db->ents[i].id) == UINT32_MAX);
+        tidal__map_place(m, db->ents[i].tenant, db->ents[i].id, i);
+    }
+    m->n += n - from;
+}
+
 static int tidal__sd_tenant(tidal__sd *d, uint32_t tenant) {
     tidal_db *db = d->db;
     uint64_t n = tidal__sd_uv(d), i;
+    uint32_t from = db->n_ents;
     tidal_id prev = 0;
+    int ok = 1;
     /* An entity takes at least five words (id, attribute count, end of signals, cohort
        count, user marker): bounded so, the table and its map are sized once up front. */
     if (d->r.bad || !tidal__sd_room(d, n, 40) || n > TIDAL_ENTITIES_MAX - db->n_ents)
@@ -7215,16 +7325,21 @@ static int tidal__sd_tenant(tidal__sd *d, uint32_t tenant) {
     if (n && (!TIDAL__GROW(db, db->ents, db->cap_ents, db->n_ents + (uint32_t)n) ||
               !tidal__map_reserve(db, &db->ent_map, db->ent_map.n + (uint32_t)n)))
         return tidal__sd_fail(d, "out of memory");
-    for (i = 0; i < n; i++) {
+    for (i = 0; ok && i < n; i++) {
         tidal_id id = tidal__sd_sv(d, prev);
         tidal__entity *e;
-        if (d->r.bad || !id || id <= prev) return tidal__sd_fail(d, "entities out of order");
-        if (!(e = tidal__ent_make(db, tenant, id))) return tidal__sd_fail(d, "out of memory");
-        if (!tidal__sd_attrs(d, e) || !tidal__sd_sigs(d, &db->ents[tidal__ent_index(db, e)]) ||
-            !tidal__sd_user(d, &db->ents[tidal__ent_index(db, e)]))
-            return 0;
+        if (d->r.bad || !id || id <= prev) {
+            ok = tidal__sd_fail(d, "entities out of order");
+            break;
+        }
+        /* bulk (a whole snapshot into an empty state): the rows go into the map after */
+        e = d->bulk ? tidal__ent_append(db, tenant, id) : tidal__ent_make(db, tenant, id);
+        if (!e) ok = tidal__sd_fail(d, "out of memory");
+        else ok = tidal__sd_attrs(d, e) && tidal__sd_sigs(d, e) && tidal__sd_user(d, e);
         prev = id;
     }
+    if (d->bulk) tidal__sd_ent_map(db, from); /* even on failure: the state stays consistent */
+    if (!ok) return 0;
     n = tidal__sd_uv(d);
     if (d->r.bad || !tidal__sd_room(d, n, 8)) return tidal__sd_fail(d, "bad session count");
     for (i = 0, prev = 0; i < n; i++) {
@@ -7362,6 +7477,7 @@ static const char *tidal__snap_decode_fmt(tidal_db *db, const uint8_t *body, siz
     d.r.p = body;
     d.r.n = len;
     d.compact = compact;
+    d.bulk = db->n_ents == 0; /* tenants ascend, and ids in each: no row can repeat */
     nt = tidal__sd_uv(&d);
     if (d.r.bad || !tidal__sd_room(&d, nt, 8)) {
         tidal__sd_fail(&d, "bad tenant count");
