@@ -2711,10 +2711,11 @@ static uint32_t tidal__str_intern(tidal_db *db, const char *s, uint32_t len) {
 }
 // >>blake3
 // BLAKE3 hash / keyed_hash / derive_key with any-length (XOF) output, written
-// from the spec: portable C99, no allocation, no globals, no intrinsics. Whole
-// chunks/blocks are hashed straight from the caller's buffer (4 chunks at once
-// via GNU C vector types unless TIDAL_BLAKE3_SCALAR). Invariant: a buffered block
-// or finished chunk is compressed/merged only once more input follows. Input < 2^64 B.
+// from the spec: portable C99, no allocation, no globals. Whole chunks/blocks are
+// hashed straight from the caller's buffer: 8 chunks at once with AVX2 on x86-64
+// when the CPU has it (checked at run time), else 4 via GNU C vector types, unless
+// TIDAL_BLAKE3_SCALAR. Invariant: a buffered block or finished chunk is
+// compressed/merged only once more input follows. Input < 2^64 B.
 
 #define TIDAL__BLAKE3_CHUNK_START 1u
 #define TIDAL__BLAKE3_CHUNK_END   2u
@@ -2876,6 +2877,107 @@ static void tidal__blake3_chunks_x4(const struct tidal_blake3 *h, const uint8_t 
     for (k = 0; k < 4; k++)
         for (i = 0; i < 8; i++) out[k][i] = cv[i][k];
 }
+
+/* 8 lanes with AVX2 on x86-64 (gcc, clang), chosen at run time when the CPU has it
+   (tidal__blake3_avx2): the same rounds on 256-bit GNU vectors, compiled for AVX2 by a
+   target attribute so the rest of the build stays baseline. Message words are loaded
+   32 bytes at a time and transposed in registers (8x8 words per half block). About 2x
+   the 4-lane path. Define TIDAL_BLAKE3_NO_AVX2 to leave it out. */
+#if defined(__x86_64__) && !defined(TIDAL_BLAKE3_NO_AVX2) && \
+    (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 6))
+#include <immintrin.h>
+#define TIDAL__BLAKE3_X8 1 /* stays defined: lets tests see the path */
+typedef uint32_t tidal__blake3_u32x8 __attribute__((vector_size(32)));
+
+static int tidal__blake3_avx2(void) { return __builtin_cpu_supports("avx2") != 0; }
+
+/* rows[k] = 8 words of lane k; afterwards rows[i] = word i of lanes 0..7. */
+__attribute__((target("avx2"))) static void tidal__blake3_transpose8(__m256i r[8]) {
+    __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+    __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+    __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+    __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+    __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+    __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+    __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
+    __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
+    r[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
+    r[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
+    r[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
+    r[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
+    r[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
+    r[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
+    r[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
+    r[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
+}
+
+/* x rotated right by n; by 16 and 8 a byte shuffle (one instruction, not three). */
+__attribute__((target("avx2"), always_inline)) static inline tidal__blake3_u32x8
+tidal__blake3_rotr_x8(tidal__blake3_u32x8 x, int n) {
+    if (n == 16)
+        return (tidal__blake3_u32x8)_mm256_shuffle_epi8((__m256i)x, _mm256_setr_epi8(
+            2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13,
+            2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13));
+    if (n == 8)
+        return (tidal__blake3_u32x8)_mm256_shuffle_epi8((__m256i)x, _mm256_setr_epi8(
+            1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12,
+            1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12));
+    return (x >> n) | (x << (32 - n));
+}
+#undef TIDAL__BLAKE3_ROTR /* for the 8-lane rounds below; restored after them */
+#define TIDAL__BLAKE3_ROTR(x, n) tidal__blake3_rotr_x8((x), (n))
+
+/* CVs of the 8 consecutive whole chunks at p (chunk counters h->chunk_counter + 0..7).
+   Little-endian only (x86-64): words are loaded as they lie in memory. */
+__attribute__((target("avx2"))) static void tidal__blake3_chunks_x8(const struct tidal_blake3 *h,
+                                                                     const uint8_t *p, uint32_t out[8][8]) {
+    tidal__blake3_u32x8 cv[8], m[16];
+    __m256i rows[8];
+    uint32_t lanes[8][8];
+    const uint64_t c = h->chunk_counter;
+    tidal__blake3_u32x8 ctr_lo, ctr_hi, iv[4];
+    int b, i, k;
+    for (k = 0; k < 8; k++) {
+        ctr_lo[k] = (uint32_t)(c + (uint64_t)k);
+        ctr_hi[k] = (uint32_t)((c + (uint64_t)k) >> 32);
+    }
+    for (i = 0; i < 8; i++)
+        for (k = 0; k < 8; k++) cv[i][k] = h->key[i];
+    for (i = 0; i < 4; i++)
+        for (k = 0; k < 8; k++) iv[i][k] = tidal__blake3_iv[i];
+    for (b = 0; b < 16; b++) {
+        const uint8_t *q = p + 64 * b;
+        const uint32_t f = h->flags | (b == 0 ? TIDAL__BLAKE3_CHUNK_START : 0u) |
+                           (b == 15 ? TIDAL__BLAKE3_CHUNK_END : 0u);
+        int half;
+        for (k = 0; k < 8; k++) /* eight streams 1 KiB apart: fetch ahead of need */
+            _mm_prefetch((const char *)(q + 1024 * k + 64 * 4), _MM_HINT_T0);
+        for (half = 0; half < 2; half++) { /* words 0..7, then 8..15, of every lane */
+            for (k = 0; k < 8; k++) rows[k] = _mm256_loadu_si256((const __m256i *)(const void *)(q + 1024 * k + 32 * half));
+            tidal__blake3_transpose8(rows);
+            for (i = 0; i < 8; i++) m[8 * half + i] = (tidal__blake3_u32x8)rows[i];
+        }
+        {
+            tidal__blake3_u32x8 v0 = cv[0], v1 = cv[1], v2 = cv[2], v3 = cv[3];
+            tidal__blake3_u32x8 v4 = cv[4], v5 = cv[5], v6 = cv[6], v7 = cv[7];
+            tidal__blake3_u32x8 v8 = iv[0], v9 = iv[1], v10 = iv[2], v11 = iv[3];
+            tidal__blake3_u32x8 v12 = ctr_lo, v13 = ctr_hi, v14, v15;
+            for (k = 0; k < 8; k++) {
+                v14[k] = 64;
+                v15[k] = f;
+            }
+            TIDAL__BLAKE3_ROUNDS;
+            cv[0] = v0 ^ v8;  cv[1] = v1 ^ v9;  cv[2] = v2 ^ v10; cv[3] = v3 ^ v11;
+            cv[4] = v4 ^ v12; cv[5] = v5 ^ v13; cv[6] = v6 ^ v14; cv[7] = v7 ^ v15;
+        }
+    }
+    memcpy(lanes, cv, sizeof lanes); /* lanes[i][k]: word i of chunk k */
+    for (k = 0; k < 8; k++)
+        for (i = 0; i < 8; i++) out[k][i] = lanes[i][k];
+}
+#undef TIDAL__BLAKE3_ROTR
+#define TIDAL__BLAKE3_ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+#endif
 #endif
 
 #undef TIDAL__BLAKE3_PERMUTE
@@ -3011,6 +3113,21 @@ TIDAL_API void tidal_blake3_update(struct tidal_blake3 *h, const void *data, siz
     while (len > 64) {
         if (h->blocks_compressed == 0 && len > 1024) {
             uint32_t cv[8];
+#ifdef TIDAL__BLAKE3_X8
+            if (len > 8 * 1024 && tidal__blake3_avx2()) {
+                while (len > 8 * 1024) {
+                    uint32_t cvs[8][8];
+                    int k;
+                    tidal__blake3_chunks_x8(h, p, cvs);
+                    for (k = 0; k < 8; k++) {
+                        h->chunk_counter++;
+                        tidal__blake3_push_chunk_cv(h, cvs[k]);
+                    }
+                    p += 8 * 1024;
+                    len -= 8 * 1024;
+                }
+            }
+#endif
 #ifdef TIDAL__BLAKE3_X4
             while (len > 4 * 1024) {
                 uint32_t cvs[4][8];
