@@ -2244,8 +2244,8 @@ static void *tidal__arena_alloc(tidal_db *db, size_t size) {
         TIDAL__UNPOISON(p, tidal__arena_size[c]);
         memcpy(&a->free[c], p, sizeof(void *));
     } else {
-        if ((!a->cur || (size_t)(a->end - a->cur) < tidal__arena_size[c]) && !tidal__arena_grow(db, a))
-            return NULL;
+        int room = a->cur && (size_t)(a->end - a->cur) >= tidal__arena_size[c];
+        if (!room && !tidal__arena_grow(db, a)) return NULL;
         p = a->cur;
         a->cur += tidal__arena_size[c];
     }
@@ -2929,8 +2929,8 @@ tidal__blake3_rotr_x8(tidal__blake3_u32x8 x, int n) {
 
 /* CVs of the 8 consecutive whole chunks at p (chunk counters h->chunk_counter + 0..7).
    Little-endian only (x86-64): words are loaded as they lie in memory. */
-__attribute__((target("avx2"))) static void tidal__blake3_chunks_x8(const struct tidal_blake3 *h,
-                                                                     const uint8_t *p, uint32_t out[8][8]) {
+__attribute__((target("avx2"))) static void
+tidal__blake3_chunks_x8(const struct tidal_blake3 *h, const uint8_t *p, uint32_t out[8][8]) {
     tidal__blake3_u32x8 cv[8], m[16];
     __m256i rows[8];
     uint32_t lanes[8][8];
@@ -2953,7 +2953,10 @@ __attribute__((target("avx2"))) static void tidal__blake3_chunks_x8(const struct
         for (k = 0; k < 8; k++) /* eight streams 1 KiB apart: fetch ahead of need */
             _mm_prefetch((const char *)(q + 1024 * k + 64 * 4), _MM_HINT_T0);
         for (half = 0; half < 2; half++) { /* words 0..7, then 8..15, of every lane */
-            for (k = 0; k < 8; k++) rows[k] = _mm256_loadu_si256((const __m256i *)(const void *)(q + 1024 * k + 32 * half));
+            for (k = 0; k < 8; k++) {
+                const void *w = q + 1024 * k + 32 * half;
+                rows[k] = _mm256_loadu_si256((const __m256i *)w);
+            }
             tidal__blake3_transpose8(rows);
             for (i = 0; i < 8; i++) m[8 * half + i] = (tidal__blake3_u32x8)rows[i];
         }
@@ -3248,7 +3251,8 @@ int madvise(void *addr, size_t len, int advice);
 static void tidal__mem_hint(void *p, size_t size) {
 #if defined(TIDAL__MADV_HUGEPAGE)
     const uintptr_t huge = (uintptr_t)2 << 20;
-    uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1), hi = ((uintptr_t)p + size) & ~(huge - 1);
+    uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+    uintptr_t hi = ((uintptr_t)p + size) & ~(huge - 1);
     TIDAL_ASSERT(p != NULL);
     if (hi > lo) {
         int saved = errno;

@@ -420,7 +420,8 @@ static size_t gen_uv(uint8_t *b) {
    128 bits), sometimes broken (even, overlong, too wide for its tz, unended). */
 static size_t gen_fxd(uint8_t *b) {
     uint64_t lo = tt_rand() >> tt_below(64), hi = tt_below(4) ? 0 : tt_rand() >> tt_below(64);
-    uint32_t tz = (uint32_t)(tt_below(3) ? tt_below(40) : tt_below(128)), sign = (uint32_t)tt_below(2);
+    uint32_t tz = (uint32_t)(tt_below(3) ? tt_below(40) : tt_below(128));
+    uint32_t sign = (uint32_t)tt_below(2);
     size_t n = 0;
     int how = (int)tt_below(12);
     if (how == 0) {
@@ -473,8 +474,9 @@ static void t_snapshot_fast_readers(void) {
                       (unsigned long long)y);
         }
         TT_CHECKF(a.r.pos == b.r.pos && a.r.bad == b.r.bad && a.why == b.why && a.at == b.at,
-                  "%s of %zu bytes, body %zu: pos %zu/%zu bad %d/%d why %s/%s", fx ? "fixed point" : "varint",
-                  len, n, a.r.pos, b.r.pos, a.r.bad, b.r.bad, a.why ? a.why : "-", b.why ? b.why : "-");
+                  "%s of %zu bytes, body %zu: pos %zu/%zu bad %d/%d why %s/%s",
+                  fx ? "fixed point" : "varint", len, n, a.r.pos, b.r.pos, a.r.bad, b.r.bad,
+                  a.why ? a.why : "-", b.why ? b.why : "-");
         fast_taken += !a.r.bad && n == sizeof buf;
     }
     TT_CHECKF(fast_taken > 50000, "only %u inputs decoded on the fast paths", fast_taken);
@@ -498,8 +500,8 @@ static void t_snapshot_bulk_entity_map(void) {
     TT_CHECK(rows > 32 && n.db->ent_map.n == rows);
     for (i = 0; i < n.db->n_ents; i++) {
         const tidal__entity *e = &n.db->ents[i];
-        TT_CHECKF(tidal__ent_find(n.db, e->tenant, e->id) == e, "row %u (tenant %u, id %llu) not found",
-                  i, e->tenant, (unsigned long long)e->id);
+        TT_CHECKF(tidal__ent_find(n.db, e->tenant, e->id) == e,
+                  "row %u (tenant %u, id %llu) not found", i, e->tenant, (unsigned long long)e->id);
     }
     TT_EQ_INT(tidal_db_digest(n.db, TIDAL_ALL_TENANTS, got), TIDAL_OK);
     TT_CHECK(!memcmp(want, got, 32));
