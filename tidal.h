@@ -3233,10 +3233,12 @@ TIDAL_API void tidal_blake3(const void *data, size_t len, uint8_t out[32])
 /* Transparent huge pages for a large allocation of the default allocator (>>util): the
    2 MiB-aligned part of [p, p + size) is marked MADV_HUGEPAGE, so filling it takes one
    fault per 2 MiB instead of per 4 KiB (and fewer TLB misses after). A hint only: nothing
-   reads its outcome, and errno is left as it was. Linux only; elsewhere a no-op. Strict
-   POSIX (-std=c99 with _POSIX_C_SOURCE) hides madvise's declaration; its prototype and
-   MADV_HUGEPAGE (14 on every Linux architecture) are stable ABI, so C declares them. */
-#if defined(__linux__)
+   reads its outcome, and errno is left as it was. Linux only; elsewhere a no-op; define
+   TIDAL_NO_HUGE_PAGES (implementation only) to leave it out, e.g. where the kernel's THP
+   defrag policy makes a first touch stall on compaction. Strict POSIX (-std=c99 with
+   _POSIX_C_SOURCE) hides madvise's declaration; its prototype and MADV_HUGEPAGE (14 on
+   every Linux architecture) are stable ABI, so C declares them. */
+#if defined(__linux__) && !defined(TIDAL_NO_HUGE_PAGES)
 #include <errno.h>
 #include <stdint.h>
 #include <sys/mman.h>
