@@ -2094,14 +2094,25 @@ struct tidal_db {
 // goes through tidal__alloc/tidal__realloc/tidal__free so the simulator can count and fail
 // it per node; bytes_state tracks what state holds.
 
+/* Allocations of at least this many bytes by the default allocator are offered to the OS
+   for transparent huge pages (tidal__mem_hint, >>env_posix): building a large state (a
+   snapshot load or a replay fills hundreds of MiB) otherwise takes one page fault per
+   4 KiB, and on virtual machines a fault costs microseconds. A runtime allocator (the
+   simulator's) is never hinted. */
+#define TIDAL__HUGE_MIN ((size_t)4 << 20)
+static void tidal__mem_hint(void *p, size_t size);
+
 static void *tidal__default_alloc(void *user, size_t size) {
+    void *p = TIDAL_MALLOC(size);
     (void)user;
-    return TIDAL_MALLOC(size);
+    if (p && size >= TIDAL__HUGE_MIN) tidal__mem_hint(p, size);
+    return p;
 }
 static void *tidal__default_realloc(void *user, void *p, size_t old_size, size_t new_size) {
+    void *q = TIDAL_REALLOC(p, new_size);
     (void)user;
-    (void)old_size;
-    return TIDAL_REALLOC(p, new_size);
+    if (q && new_size >= TIDAL__HUGE_MIN && new_size > old_size) tidal__mem_hint(q, new_size);
+    return q;
 }
 static void tidal__default_free(void *user, void *p, size_t size) {
     (void)user;
@@ -2191,6 +2202,42 @@ static int tidal__arena_class(size_t size) {
     return c;
 }
 
+/* Arena blocks start at TIDAL__ARENA_BLOCK and double up to this size, so a small state
+   stays small and a large one is carved from few large blocks (huge pages where the OS
+   gives them: tidal__mem_hint). A block's first 16 bytes hold the link and its size. */
+#define TIDAL__ARENA_BLOCK_MAX ((size_t)32 << 20)
+
+static size_t tidal__arena_block_size(const void *blk) {
+    uint64_t n;
+    memcpy(&n, (const char *)blk + sizeof(void *), sizeof n);
+    TIDAL_ASSERT(n >= TIDAL__ARENA_BLOCK && n <= TIDAL__ARENA_BLOCK_MAX);
+    return (size_t)n;
+}
+
+/* A new bump block, the old block's tail going to the free lists. 0 when out of memory. */
+static int tidal__arena_grow(tidal_db *db, tidal__arena *a) {
+    size_t size = a->blocks ? 2 * tidal__arena_block_size(a->blocks) : TIDAL__ARENA_BLOCK;
+    uint64_t n;
+    char *blk;
+    if (size > TIDAL__ARENA_BLOCK_MAX) size = TIDAL__ARENA_BLOCK_MAX;
+    if (!(blk = (char *)tidal__alloc(db, size))) return 0;
+    while (a->cur && a->end - a->cur >= 16) { /* the old block's tail: to free lists */
+        int k = TIDAL__ARENA_CLASSES - 1;
+        while (tidal__arena_size[k] > (size_t)(a->end - a->cur)) k--;
+        memcpy(a->cur, &a->free[k], sizeof(void *));
+        a->free[k] = a->cur;
+        a->cur += tidal__arena_size[k];
+    }
+    n = size;
+    memcpy(blk, &a->blocks, sizeof(void *));
+    memcpy(blk + sizeof(void *), &n, sizeof n);
+    a->blocks = blk;
+    a->cur = blk + 16; /* the link and size, and 16-byte alignment for what follows */
+    a->end = blk + size;
+    TIDAL_ASSERT(sizeof(void *) + sizeof n <= 16);
+    return 1;
+}
+
 /* A chunk of at least size bytes (the class size when size <= TIDAL__ARENA_MAX, which
    the caller may use whole: tidal__arena_room). NULL when out of memory. */
 static void *tidal__arena_alloc(tidal_db *db, size_t size) {
@@ -2204,21 +2251,8 @@ static void *tidal__arena_alloc(tidal_db *db, size_t size) {
         TIDAL__UNPOISON(p, tidal__arena_size[c]);
         memcpy(&a->free[c], p, sizeof(void *));
     } else {
-        if (!a->cur || (size_t)(a->end - a->cur) < tidal__arena_size[c]) {
-            char *blk = (char *)tidal__alloc(db, TIDAL__ARENA_BLOCK);
-            if (!blk) return NULL;
-            while (a->cur && a->end - a->cur >= 16) { /* the old block's tail: to free lists */
-                int k = TIDAL__ARENA_CLASSES - 1;
-                while (tidal__arena_size[k] > (size_t)(a->end - a->cur)) k--;
-                memcpy(a->cur, &a->free[k], sizeof(void *));
-                a->free[k] = a->cur;
-                a->cur += tidal__arena_size[k];
-            }
-            memcpy(blk, &a->blocks, sizeof(void *));
-            a->blocks = blk;
-            a->cur = blk + 16; /* the link, and 16-byte alignment for what follows */
-            a->end = blk + TIDAL__ARENA_BLOCK;
-        }
+        int room = a->cur && (size_t)(a->end - a->cur) >= tidal__arena_size[c];
+        if (!room && !tidal__arena_grow(db, a)) return NULL;
         p = a->cur;
         a->cur += tidal__arena_size[c];
     }
@@ -2252,9 +2286,10 @@ static void tidal__arena_release(tidal_db *db) {
     tidal__arena *a = &db->arena;
     while (a->blocks) {
         void *next;
+        size_t size = tidal__arena_block_size(a->blocks);
         memcpy(&next, a->blocks, sizeof(void *));
-        TIDAL__UNPOISON(a->blocks, TIDAL__ARENA_BLOCK);
-        tidal__free(db, a->blocks, TIDAL__ARENA_BLOCK);
+        TIDAL__UNPOISON(a->blocks, size);
+        tidal__free(db, a->blocks, size);
         a->blocks = next;
     }
     memset(a, 0, sizeof *a);
@@ -2683,10 +2718,11 @@ static uint32_t tidal__str_intern(tidal_db *db, const char *s, uint32_t len) {
 }
 // >>blake3
 // BLAKE3 hash / keyed_hash / derive_key with any-length (XOF) output, written
-// from the spec: portable C99, no allocation, no globals, no intrinsics. Whole
-// chunks/blocks are hashed straight from the caller's buffer (4 chunks at once
-// via GNU C vector types unless TIDAL_BLAKE3_SCALAR). Invariant: a buffered block
-// or finished chunk is compressed/merged only once more input follows. Input < 2^64 B.
+// from the spec: portable C99, no allocation, no globals. Whole chunks/blocks are
+// hashed straight from the caller's buffer: 8 chunks at once with AVX2 on x86-64
+// when the CPU has it (checked at run time), else 4 via GNU C vector types, unless
+// TIDAL_BLAKE3_SCALAR. Invariant: a buffered block or finished chunk is
+// compressed/merged only once more input follows. Input < 2^64 B.
 
 #define TIDAL__BLAKE3_CHUNK_START 1u
 #define TIDAL__BLAKE3_CHUNK_END   2u
@@ -2848,6 +2884,110 @@ static void tidal__blake3_chunks_x4(const struct tidal_blake3 *h, const uint8_t 
     for (k = 0; k < 4; k++)
         for (i = 0; i < 8; i++) out[k][i] = cv[i][k];
 }
+
+/* 8 lanes with AVX2 on x86-64 (gcc, clang), chosen at run time when the CPU has it
+   (tidal__blake3_avx2): the same rounds on 256-bit GNU vectors, compiled for AVX2 by a
+   target attribute so the rest of the build stays baseline. Message words are loaded
+   32 bytes at a time and transposed in registers (8x8 words per half block). About 2x
+   the 4-lane path. Define TIDAL_BLAKE3_NO_AVX2 to leave it out. */
+#if defined(__x86_64__) && !defined(TIDAL_BLAKE3_NO_AVX2) && \
+    (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 6))
+#include <immintrin.h>
+#define TIDAL__BLAKE3_X8 1 /* stays defined: lets tests see the path */
+typedef uint32_t tidal__blake3_u32x8 __attribute__((vector_size(32)));
+
+static int tidal__blake3_avx2(void) { return __builtin_cpu_supports("avx2") != 0; }
+
+/* rows[k] = 8 words of lane k; afterwards rows[i] = word i of lanes 0..7. */
+__attribute__((target("avx2"))) static void tidal__blake3_transpose8(__m256i r[8]) {
+    __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+    __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+    __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+    __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+    __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+    __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+    __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
+    __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
+    r[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
+    r[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
+    r[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
+    r[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
+    r[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
+    r[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
+    r[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
+    r[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
+}
+
+/* x rotated right by n; by 16 and 8 a byte shuffle (one instruction, not three). */
+__attribute__((target("avx2"), always_inline)) static inline tidal__blake3_u32x8
+tidal__blake3_rotr_x8(tidal__blake3_u32x8 x, int n) {
+    if (n == 16)
+        return (tidal__blake3_u32x8)_mm256_shuffle_epi8((__m256i)x, _mm256_setr_epi8(
+            2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13,
+            2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13));
+    if (n == 8)
+        return (tidal__blake3_u32x8)_mm256_shuffle_epi8((__m256i)x, _mm256_setr_epi8(
+            1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12,
+            1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12));
+    return (x >> n) | (x << (32 - n));
+}
+#undef TIDAL__BLAKE3_ROTR /* for the 8-lane rounds below; restored after them */
+#define TIDAL__BLAKE3_ROTR(x, n) tidal__blake3_rotr_x8((x), (n))
+
+/* CVs of the 8 consecutive whole chunks at p (chunk counters h->chunk_counter + 0..7).
+   Little-endian only (x86-64): words are loaded as they lie in memory. */
+__attribute__((target("avx2"))) static void
+tidal__blake3_chunks_x8(const struct tidal_blake3 *h, const uint8_t *p, uint32_t out[8][8]) {
+    tidal__blake3_u32x8 cv[8], m[16];
+    __m256i rows[8];
+    uint32_t lanes[8][8];
+    const uint64_t c = h->chunk_counter;
+    tidal__blake3_u32x8 ctr_lo, ctr_hi, iv[4];
+    int b, i, k;
+    for (k = 0; k < 8; k++) {
+        ctr_lo[k] = (uint32_t)(c + (uint64_t)k);
+        ctr_hi[k] = (uint32_t)((c + (uint64_t)k) >> 32);
+    }
+    for (i = 0; i < 8; i++)
+        for (k = 0; k < 8; k++) cv[i][k] = h->key[i];
+    for (i = 0; i < 4; i++)
+        for (k = 0; k < 8; k++) iv[i][k] = tidal__blake3_iv[i];
+    for (b = 0; b < 16; b++) {
+        const uint8_t *q = p + 64 * b;
+        const uint32_t f = h->flags | (b == 0 ? TIDAL__BLAKE3_CHUNK_START : 0u) |
+                           (b == 15 ? TIDAL__BLAKE3_CHUNK_END : 0u);
+        int half;
+        for (k = 0; k < 8; k++) /* eight streams 1 KiB apart: fetch ahead of need */
+            _mm_prefetch((const char *)(q + 1024 * k + 64 * 4), _MM_HINT_T0);
+        for (half = 0; half < 2; half++) { /* words 0..7, then 8..15, of every lane */
+            for (k = 0; k < 8; k++) {
+                const void *w = q + 1024 * k + 32 * half;
+                rows[k] = _mm256_loadu_si256((const __m256i *)w);
+            }
+            tidal__blake3_transpose8(rows);
+            for (i = 0; i < 8; i++) m[8 * half + i] = (tidal__blake3_u32x8)rows[i];
+        }
+        {
+            tidal__blake3_u32x8 v0 = cv[0], v1 = cv[1], v2 = cv[2], v3 = cv[3];
+            tidal__blake3_u32x8 v4 = cv[4], v5 = cv[5], v6 = cv[6], v7 = cv[7];
+            tidal__blake3_u32x8 v8 = iv[0], v9 = iv[1], v10 = iv[2], v11 = iv[3];
+            tidal__blake3_u32x8 v12 = ctr_lo, v13 = ctr_hi, v14, v15;
+            for (k = 0; k < 8; k++) {
+                v14[k] = 64;
+                v15[k] = f;
+            }
+            TIDAL__BLAKE3_ROUNDS;
+            cv[0] = v0 ^ v8;  cv[1] = v1 ^ v9;  cv[2] = v2 ^ v10; cv[3] = v3 ^ v11;
+            cv[4] = v4 ^ v12; cv[5] = v5 ^ v13; cv[6] = v6 ^ v14; cv[7] = v7 ^ v15;
+        }
+    }
+    memcpy(lanes, cv, sizeof lanes); /* lanes[i][k]: word i of chunk k */
+    for (k = 0; k < 8; k++)
+        for (i = 0; i < 8; i++) out[k][i] = lanes[i][k];
+}
+#undef TIDAL__BLAKE3_ROTR
+#define TIDAL__BLAKE3_ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+#endif
 #endif
 
 #undef TIDAL__BLAKE3_PERMUTE
@@ -2983,6 +3123,21 @@ TIDAL_API void tidal_blake3_update(struct tidal_blake3 *h, const void *data, siz
     while (len > 64) {
         if (h->blocks_compressed == 0 && len > 1024) {
             uint32_t cv[8];
+#ifdef TIDAL__BLAKE3_X8
+            if (len > 8 * 1024 && tidal__blake3_avx2()) {
+                while (len > 8 * 1024) {
+                    uint32_t cvs[8][8];
+                    int k;
+                    tidal__blake3_chunks_x8(h, p, cvs);
+                    for (k = 0; k < 8; k++) {
+                        h->chunk_counter++;
+                        tidal__blake3_push_chunk_cv(h, cvs[k]);
+                    }
+                    p += 8 * 1024;
+                    len -= 8 * 1024;
+                }
+            }
+#endif
 #ifdef TIDAL__BLAKE3_X4
             while (len > 4 * 1024) {
                 uint32_t cvs[4][8];
@@ -3081,6 +3236,43 @@ TIDAL_API void tidal_blake3(const void *data, size_t len, uint8_t out[32])
 // reaches these through the tidal_env vtable, so the simulator can replace all of them at
 // once. A failing method returns with errno still set by the call that failed (cleanup
 // calls save and restore it), so error_text reports the real cause.
+
+/* Transparent huge pages for a large allocation of the default allocator (>>util): the
+   2 MiB-aligned part of [p, p + size) is marked MADV_HUGEPAGE, so filling it takes one
+   fault per 2 MiB instead of per 4 KiB (and fewer TLB misses after). A hint only: nothing
+   reads its outcome, and errno is left as it was. Linux only; elsewhere a no-op; define
+   TIDAL_NO_HUGE_PAGES (implementation only) to leave it out, e.g. where the kernel's THP
+   defrag policy makes a first touch stall on compaction. Strict POSIX (-std=c99 with
+   _POSIX_C_SOURCE) hides madvise's declaration; its prototype and MADV_HUGEPAGE (14 on
+   every Linux architecture) are stable ABI, so C declares them. */
+#if defined(__linux__) && !defined(TIDAL_NO_HUGE_PAGES)
+#include <errno.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#if defined(MADV_HUGEPAGE)
+#define TIDAL__MADV_HUGEPAGE MADV_HUGEPAGE
+#elif !defined(__cplusplus)
+int madvise(void *addr, size_t len, int advice);
+#define TIDAL__MADV_HUGEPAGE 14
+#endif
+#endif
+
+static void tidal__mem_hint(void *p, size_t size) {
+#if defined(TIDAL__MADV_HUGEPAGE)
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+    uintptr_t hi = ((uintptr_t)p + size) & ~(huge - 1);
+    TIDAL_ASSERT(p != NULL);
+    if (hi > lo) {
+        int saved = errno;
+        (void)madvise((void *)lo, (size_t)(hi - lo), TIDAL__MADV_HUGEPAGE);
+        errno = saved;
+    }
+#else
+    (void)p;
+    (void)size;
+#endif
+}
 
 #if !defined(_WIN32)
 #include <dirent.h>
@@ -4220,6 +4412,24 @@ static void tidal__ent_drop_sigs(tidal_db *db, tidal__entity *e) {
     e->sigs = NULL;
     e->csigs = NULL;
     e->n_csigs = e->cap_csigs = 0;
+}
+
+/* tidal__ent_make for a row the caller knows is absent, in room it reserved (cap_ents),
+   and NOT entered in ent_map: a snapshot load (>>snapshot) adds a tenant's rows, then all
+   their map entries at once (tidal__sd_ent_map). Until then ent_find misses them. */
+static tidal__entity *tidal__ent_append(tidal_db *db, uint32_t tenant, tidal_id id) {
+    tidal__entity *e;
+    uint32_t k;
+    TIDAL_ASSERT(db->n_ents < db->cap_ents && db->n_ents < TIDAL_ENTITIES_MAX);
+    TIDAL_ASSERT(db->ent_map.cap >= 2 * (db->ent_map.n + 1));
+    e = &db->ents[db->n_ents++];
+    memset(e, 0, sizeof *e);
+    e->id = id;
+    e->tenant = tenant;
+    db->stats.entities++;
+    for (k = 0; k < db->n_tcfg; k++)
+        if (db->tcfg[k].cfg.tenant == tenant) db->tcfg[k].entities++;
+    return e;
 }
 
 // >>negatives
@@ -6694,6 +6904,7 @@ typedef struct tidal__sd {
     const char *why;
     size_t at;      /* body offset where why was found */
     int compact;    /* snapshot format 4 (see tidal__enc_uv); 0 = canonical */
+    int bulk;       /* a whole body into a state with no entity: tidal__sd_tenant appends */
     int64_t t_prev; /* compact: the last time read */
 } tidal__sd;
 
@@ -6717,7 +6928,7 @@ static int tidal__sd_room(const tidal__sd *d, uint64_t n, uint32_t canon) {
 /* The compact primitives' readers (see tidal__enc_uv); canonical mode reads the u64 (or
    fx). A varint longer than it must be (a last byte of 0) or than its type is refused,
    so every value has one encoding. A malformed value fails the decode with its offset. */
-static uint64_t tidal__sd_uv(tidal__sd *d) {
+static uint64_t tidal__sd_uv_slow(tidal__sd *d) {
     uint64_t v = 0;
     uint32_t i;
     if (!d->compact) return tidal__rd_u64(&d->r);
@@ -6732,6 +6943,33 @@ static uint64_t tidal__sd_uv(tidal__sd *d) {
     }
     d->r.bad = 1; /* else truncated: the caller names what was cut */
     return 0;
+}
+/* The fast path: with 10 bytes left, a well-formed varint needs no bounds check per byte
+   (a snapshot load reads tens of millions). Anything else, malformed included, goes to
+   the careful reader above, which accepts and refuses exactly what this accepts and
+   refuses, and names the fault. */
+static uint64_t tidal__sd_uv(tidal__sd *d) {
+    if (d->compact && !d->r.bad && d->r.n - d->r.pos >= 10) {
+        const uint8_t *p = d->r.p + d->r.pos;
+        uint64_t v = p[0], b;
+        uint32_t i;
+        if (v < 0x80) {
+            d->r.pos++;
+            return v;
+        }
+        v &= 0x7F;
+        for (i = 1; i < 10; i++) {
+            b = p[i];
+            v |= (b & 0x7F) << (7 * i);
+            if (b < 0x80) {
+                if (b == 0 || (i == 9 && b > 1)) break; /* overlong or too wide: named below */
+                d->r.pos += i + 1;
+                return v;
+            }
+        }
+    }
+    TIDAL_ASSERT(d->r.pos <= d->r.n);
+    return tidal__sd_uv_slow(d);
 }
 static uint64_t tidal__sd_sv(tidal__sd *d, uint64_t base) {
     if (!d->compact) return tidal__rd_u64(&d->r);
@@ -6763,7 +7001,54 @@ static uint32_t tidal__u64_bits(uint64_t x) {
 static uint32_t tidal__fx_bits(tidal__fx m) {
     return m.hi ? 64 + tidal__u64_bits(m.hi) : tidal__u64_bits(m.lo);
 }
+/* m * 2^tz, negated when sign, added to base: the value a compact fixed point encodes
+   (tidal__enc_fxd), once its reader checked that it fits. */
+static tidal__fx tidal__sd_fx_make(tidal__fx base, tidal__fx m, uint32_t tz, uint32_t sign) {
+    tidal__fx z = {0, 0};
+    TIDAL_ASSERT(tz < 128 && (m.lo & 1));
+    if (tz >= 64) { /* m << tz, which fits (bits + tz <= 128, checked by the caller) */
+        m.hi = m.lo << (tz - 64);
+        m.lo = 0;
+    } else if (tz) {
+        m.hi = m.hi << tz | m.lo >> (64 - tz);
+        m.lo <<= tz;
+    }
+    return tidal__fx_add(base, sign ? tidal__fx_sub(z, m) : m);
+}
+
+static tidal__fx tidal__sd_fxd_slow(tidal__sd *d, tidal__fx base);
+
+/* A compact fixed-point value (see tidal__enc_fxd). The fast path takes what is common,
+   with 20 bytes left: zero (base itself) and magnitudes under 2^63 that fit; the careful
+   reader below takes the rest and refuses, by name, whatever is malformed. */
 static tidal__fx tidal__sd_fxd(tidal__sd *d, tidal__fx base) {
+    if (d->compact && !d->r.bad && d->r.n - d->r.pos >= 20) {
+        const uint8_t *p = d->r.p + d->r.pos;
+        uint64_t m = 0, b;
+        uint32_t i, tz;
+        if (p[0] == 0) {
+            d->r.pos++;
+            return base;
+        }
+        for (i = 0; i < 9; i++) {
+            b = p[i];
+            m |= (b & 0x7F) << (7 * i);
+            if (b < 0x80) break;
+        }
+        /* ended within 9 bytes, not overlong, odd, and m * 2^tz below 2^127 */
+        tz = i < 9 ? (uint32_t)p[i + 1] >> 1 : 128;
+        if (i < 9 && (i == 0 || p[i]) && (m & 1) && tidal__u64_bits(m) + tz < 128) {
+            tidal__fx f;
+            f.lo = m;
+            f.hi = 0;
+            d->r.pos += i + 2;
+            return tidal__sd_fx_make(base, f, tz, p[i + 1] & 1u);
+        }
+    }
+    return tidal__sd_fxd_slow(d, base);
+}
+
+static tidal__fx tidal__sd_fxd_slow(tidal__sd *d, tidal__fx base) {
     tidal__fx m = {0, 0}, z = {0, 0};
     uint32_t i, tz, sign, bits;
     uint8_t b = 0x80;
@@ -6801,14 +7086,7 @@ static tidal__fx tidal__sd_fxd(tidal__sd *d, tidal__fx base) {
         d->r.bad = 1;
         return z;
     }
-    if (tz >= 64) { /* m << tz, which fits (bits + tz <= 128, checked above) */
-        m.hi = m.lo << (tz - 64);
-        m.lo = 0;
-    } else if (tz) {
-        m.hi = m.hi << tz | m.lo >> (64 - tz);
-        m.lo <<= tz;
-    }
-    return tidal__fx_add(base, sign ? tidal__fx_sub(z, m) : m);
+    return tidal__sd_fx_make(base, m, tz, sign);
 }
 
 /* A length-prefixed string: interned; UINT32_MAX + *is_null for the absent marker. */
@@ -7142,10 +7420,34 @@ static int tidal__sd_session(tidal__sd *d, uint32_t tenant, tidal_id prev) {
     return 1;
 }
 
+/* Enters rows [from, db->n_ents) (tidal__ent_append) in ent_map, which has room. Their
+   keys are distinct and absent (ascending ids of one tenant, into a state that held none
+   of that tenant's), so each is placed without a lookup; the slot a few rows ahead is
+   prefetched, because a million random slots otherwise cost a cache miss each, one at
+   a time. */
+static void tidal__sd_ent_map(tidal_db *db, uint32_t from) {
+    tidal__map *m = &db->ent_map;
+    uint32_t i, n = db->n_ents;
+    TIDAL_ASSERT(from <= n && (uint64_t)(m->n + (n - from)) * 2 <= m->cap);
+    for (i = from; i < n; i++) {
+#if defined(__GNUC__) || defined(__clang__)
+        if (i + 8 < n) {
+            const tidal__entity *a = &db->ents[i + 8];
+            __builtin_prefetch(&m->s[tidal__map_hash(a->tenant, a->id) & (m->cap - 1)], 1);
+        }
+#endif
+        TIDAL_ASSERT(tidal__map_get(m, db->ents[i].tenant, db->ents[i].id) == UINT32_MAX);
+        tidal__map_place(m, db->ents[i].tenant, db->ents[i].id, i);
+    }
+    m->n += n - from;
+}
+
 static int tidal__sd_tenant(tidal__sd *d, uint32_t tenant) {
     tidal_db *db = d->db;
     uint64_t n = tidal__sd_uv(d), i;
+    uint32_t from = db->n_ents;
     tidal_id prev = 0;
+    int ok = 1;
     /* An entity takes at least five words (id, attribute count, end of signals, cohort
        count, user marker): bounded so, the table and its map are sized once up front. */
     if (d->r.bad || !tidal__sd_room(d, n, 40) || n > TIDAL_ENTITIES_MAX - db->n_ents)
@@ -7153,16 +7455,21 @@ static int tidal__sd_tenant(tidal__sd *d, uint32_t tenant) {
     if (n && (!TIDAL__GROW(db, db->ents, db->cap_ents, db->n_ents + (uint32_t)n) ||
               !tidal__map_reserve(db, &db->ent_map, db->ent_map.n + (uint32_t)n)))
         return tidal__sd_fail(d, "out of memory");
-    for (i = 0; i < n; i++) {
+    for (i = 0; ok && i < n; i++) {
         tidal_id id = tidal__sd_sv(d, prev);
         tidal__entity *e;
-        if (d->r.bad || !id || id <= prev) return tidal__sd_fail(d, "entities out of order");
-        if (!(e = tidal__ent_make(db, tenant, id))) return tidal__sd_fail(d, "out of memory");
-        if (!tidal__sd_attrs(d, e) || !tidal__sd_sigs(d, &db->ents[tidal__ent_index(db, e)]) ||
-            !tidal__sd_user(d, &db->ents[tidal__ent_index(db, e)]))
-            return 0;
+        if (d->r.bad || !id || id <= prev) {
+            ok = tidal__sd_fail(d, "entities out of order");
+            break;
+        }
+        /* bulk (a whole snapshot into an empty state): the rows go into the map after */
+        e = d->bulk ? tidal__ent_append(db, tenant, id) : tidal__ent_make(db, tenant, id);
+        if (!e) ok = tidal__sd_fail(d, "out of memory");
+        else ok = tidal__sd_attrs(d, e) && tidal__sd_sigs(d, e) && tidal__sd_user(d, e);
         prev = id;
     }
+    if (d->bulk) tidal__sd_ent_map(db, from); /* even on failure: the state stays consistent */
+    if (!ok) return 0;
     n = tidal__sd_uv(d);
     if (d->r.bad || !tidal__sd_room(d, n, 8)) return tidal__sd_fail(d, "bad session count");
     for (i = 0, prev = 0; i < n; i++) {
@@ -7300,6 +7607,7 @@ static const char *tidal__snap_decode_fmt(tidal_db *db, const uint8_t *body, siz
     d.r.p = body;
     d.r.n = len;
     d.compact = compact;
+    d.bulk = db->n_ents == 0; /* tenants ascend, and ids in each: no row can repeat */
     nt = tidal__sd_uv(&d);
     if (d.r.bad || !tidal__sd_room(&d, nt, 8)) {
         tidal__sd_fail(&d, "bad tenant count");

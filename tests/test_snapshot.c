@@ -392,6 +392,124 @@ static void t_snapshot_load_then_fold(void) {
     dn_free(&n);
 }
 
+/* A random compact varint (LEB128, as tidal__enc_uv writes it) of 1..10 bytes, or, one
+   time in four, bytes that break it: overlong (a last byte of 0), beyond 64 bits (a tenth
+   byte over 1), or unended. Returns its length. */
+static size_t gen_uv(uint8_t *b) {
+    uint64_t v = tt_rand() >> tt_below(64);
+    size_t n = 0;
+    int how = (int)tt_below(16);
+    while (v >= 0x80) {
+        b[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    b[n++] = (uint8_t)v;
+    if (how == 0 && n < 10) b[n - 1] |= 0x80, b[n++] = 0;        /* overlong */
+    if (how == 1) {                                                /* 10 bytes, last > 1 */
+        while (n < 9) b[n - 1] |= 0x80, b[n++] = (uint8_t)tt_below(256) | 0x80;
+        b[n - 1] |= 0x80;
+        b[n++] = (uint8_t)(2 + tt_below(126));
+    }
+    if (how == 2) while (n < 12) b[n - 1] |= 0x80, b[n++] = 0x80; /* unended */
+    if (how == 3) b[tt_below(n)] = (uint8_t)tt_below(256);       /* any byte */
+    return n;
+}
+
+/* A random compact fixed point (as tidal__enc_fxd writes it: uv128 of an odd magnitude,
+   then tz << 1 | sign), often of a magnitude the fast path takes, sometimes wide (up to
+   128 bits), sometimes broken (even, overlong, too wide for its tz, unended). */
+static size_t gen_fxd(uint8_t *b) {
+    uint64_t lo = tt_rand() >> tt_below(64), hi = tt_below(4) ? 0 : tt_rand() >> tt_below(64);
+    uint32_t tz = (uint32_t)(tt_below(3) ? tt_below(40) : tt_below(128));
+    uint32_t sign = (uint32_t)tt_below(2);
+    size_t n = 0;
+    int how = (int)tt_below(12);
+    if (how == 0) {
+        b[0] = 0;
+        return 1;
+    }
+    if (how != 1) lo |= 1; /* else possibly even: refused */
+    while (hi || lo >= 0x80) {
+        b[n++] = (uint8_t)(lo | 0x80);
+        lo = lo >> 7 | hi << 57;
+        hi >>= 7;
+    }
+    b[n++] = (uint8_t)lo;
+    if (how == 2 && n < 19) b[n - 1] |= 0x80, b[n++] = 0;         /* overlong */
+    if (how == 3) while (n < 20) b[n - 1] |= 0x80, b[n++] = 0x81; /* unended */
+    b[n++] = (uint8_t)(tz << 1 | sign);
+    if (how == 4) b[tt_below(n)] = (uint8_t)tt_below(256);
+    return n;
+}
+
+/* The varint and fixed-point fast paths (tidal__sd_uv, tidal__sd_fxd) take and refuse
+   exactly what the careful readers (_slow) do: the same value, the same bytes consumed,
+   the same failure named at the same offset; at every distance from the end of the body,
+   since the fast paths run only with 10 or 20 bytes left. */
+static void t_snapshot_fast_readers(void) {
+    uint8_t buf[64];
+    uint32_t k, fast_taken = 0;
+    for (k = 0; k < 200000 && TT_OK(); k++) {
+        tidal__sd a, b;
+        int fx = (int)(k & 1);
+        size_t len = fx ? gen_fxd(buf) : gen_uv(buf), n, i;
+        for (i = len; i < sizeof buf; i++) buf[i] = (uint8_t)tt_rand();
+        n = tt_below(3) ? sizeof buf : 1 + tt_below(len + 21); /* the body may end early */
+        if (n > sizeof buf) n = sizeof buf;
+        memset(&a, 0, sizeof a);
+        a.r.p = buf;
+        a.r.n = n;
+        a.compact = 1;
+        b = a;
+        if (fx) {
+            tidal__fx base, x, y;
+            base.lo = tt_rand();
+            base.hi = tt_below(2) ? tt_rand() : 0;
+            x = tidal__sd_fxd(&a, base);
+            y = tidal__sd_fxd_slow(&b, base);
+            TT_CHECKF(x.lo == y.lo && x.hi == y.hi, "fixed point %zu bytes: values differ", len);
+        } else {
+            uint64_t x = tidal__sd_uv(&a), y = tidal__sd_uv_slow(&b);
+            TT_CHECKF(x == y, "varint %zu bytes: %llu against %llu", len, (unsigned long long)x,
+                      (unsigned long long)y);
+        }
+        TT_CHECKF(a.r.pos == b.r.pos && a.r.bad == b.r.bad && a.why == b.why && a.at == b.at,
+                  "%s of %zu bytes, body %zu: pos %zu/%zu bad %d/%d why %s/%s",
+                  fx ? "fixed point" : "varint", len, n, a.r.pos, b.r.pos, a.r.bad, b.r.bad,
+                  a.why ? a.why : "-", b.why ? b.why : "-");
+        fast_taken += !a.r.bad && n == sizeof buf;
+    }
+    TT_CHECKF(fast_taken > 50000, "only %u inputs decoded on the fast paths", fast_taken);
+}
+
+/* A snapshot loads into an empty state by appending the entity rows and entering them in
+   the map per tenant (tidal__sd_ent_map): every row is found by (tenant, id) after, and
+   writes to loaded items fold into them (no second row), in two tenants. */
+static void t_snapshot_bulk_entity_map(void) {
+    disk_node n;
+    uint8_t want[32], got[32];
+    uint32_t i, rows;
+    dn_init(&n, 8);
+    TT_EQ_INT(dn_open(&n, NULL, 0), TIDAL_OK);
+    TT_EQ_INT(fold_writes(n.db, 21, 500), TIDAL_OK);
+    TT_EQ_INT(tidal_db_snapshot(n.db), TIDAL_OK);
+    TT_EQ_INT(fold_writes(n.db, 22, 300), TIDAL_OK);
+    TT_EQ_INT(tidal_db_digest(n.db, TIDAL_ALL_TENANTS, want), TIDAL_OK);
+    TT_EQ_INT(dn_open(&n, NULL, 0), TIDAL_OK); /* the snapshot, then 300 writes replayed */
+    rows = n.db->n_ents;
+    TT_CHECK(rows > 32 && n.db->ent_map.n == rows);
+    for (i = 0; i < n.db->n_ents; i++) {
+        const tidal__entity *e = &n.db->ents[i];
+        TT_CHECKF(tidal__ent_find(n.db, e->tenant, e->id) == e,
+                  "row %u (tenant %u, id %llu) not found", i, e->tenant, (unsigned long long)e->id);
+    }
+    TT_EQ_INT(tidal_db_digest(n.db, TIDAL_ALL_TENANTS, got), TIDAL_OK);
+    TT_CHECK(!memcmp(want, got, 32));
+    TT_EQ_INT(fold_writes(n.db, 22, 300), TIDAL_OK); /* items the load holds */
+    TT_EQ_INT(n.db->n_ents, rows); /* folded into them, not added as second rows */
+    dn_free(&n);
+}
+
 static const tt_case tt_cases[] = {
     TT_CASE(t_digest_pinned),
     TT_CASE(t_snapshot_v3_fixture),
@@ -399,6 +517,8 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_auto_snapshot_bounded),
     TT_CASE(t_auto_snapshot_tick_and_reopen),
     TT_CASE(t_snapshot_load_then_fold),
+    TT_CASE(t_snapshot_fast_readers),
+    TT_CASE(t_snapshot_bulk_entity_map),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
