@@ -1115,7 +1115,8 @@ TIDAL_API tidal_result tidal_tenant_footprint(tidal_db *db, uint32_t tenant, uin
    4. once the source is sealed (TIDAL_TENANT_SEALED on every member) and converged, equal
       tenant digests on both sides prove the target holds everything (else install again);
       the host switches routing, and tidal_tenant_drop removes the tenant from the source
-      group (a replicated event: every member frees it).
+      group (a replicated event: every member frees it, and then removes the files that
+      still hold it: tidal_tenant_collected says when none is left).
    tidal_sim.h's control plane runs these steps and survives a crash at any of them. */
 
 #ifndef TIDAL_INSTALL_CHUNK_BYTES
@@ -10400,6 +10401,8 @@ TIDAL_API tidal_result tidal_retrieve_text(tidal_db *db, const char *text, tidal
 // codec (encode the rest, free, decode): O(state), and the same path state transfers use.
 // Install and drop events have ids derived from (tenant, migration, chunk), so a retried
 // call writes nothing new; they are internal (events_internal) and never reach the hook.
+// Collection (at the end): after a drop, every member removes the files that may still hold
+// the tenant (older snapshots, log up to a fresh snapshot) once its group allows.
 
 #define TIDAL__EXPORT_MAGIC UINT32_C(0x58444C54) /* "TLDX" */
 #define TIDAL__EXPORT_VERSION 1u
@@ -11041,7 +11044,8 @@ static tidal_result tidal__collect_save(tidal_db *db) {
             r = tidal__io_err(db, r, "sync directory", db->path);
         goto out;
     }
-    if (!(b = (uint8_t *)tidal__alloc(db, len))) return tidal__err(db, TIDAL_ERR_NOMEM, "collect file buffer");
+    if (!(b = (uint8_t *)tidal__alloc(db, len)))
+        return tidal__err(db, TIDAL_ERR_NOMEM, "collect file buffer");
     w = tidal__wr_le(b, TIDAL__COLLECT_MAGIC, 4);
     w = tidal__wr_le(w, TIDAL__COLLECT_VERSION, 4);
     w = tidal__wr_le(w, db->n_collect, 4);
@@ -11065,7 +11069,8 @@ static tidal_result tidal__collect_save(tidal_db *db) {
 out:
     if (r != TIDAL_OK) {
         db->fatal = 1;
-        return tidal__err_wrap(db, r, "%s: saving the tenants to collect failed, the handle must be reopened", fin);
+        return tidal__err_wrap(db, r, "%s: saving the tenants to collect failed, the handle must "
+                               "be reopened", fin);
     }
     db->collect_saved = 1;
     return TIDAL_OK;
@@ -11135,8 +11140,8 @@ static void tidal__collect_snap_fn(void *ctx, const char *name) {
     tidal__dirscan *d = (tidal__dirscan *)ctx;
     uint32_t node;
     uint64_t lsn;
-    if (tidal__parse_name(name, "snap", "snap", &node, &lsn) && node == tidal__node_word(d->db->node) &&
-        lsn < d->db->collect_lsn) {
+    if (tidal__parse_name(name, "snap", "snap", &node, &lsn) &&
+        node == tidal__node_word(d->db->node) && lsn < d->db->collect_lsn) {
         if (d->n_snaps < d->cap) d->snaps[d->n_snaps++] = lsn;
         else d->overflow = 1;
     }
@@ -11173,7 +11178,8 @@ static tidal_result tidal__collect_step(tidal_db *db) {
     uint64_t bound;
     uint32_t drop = 0, removed = 0;
     tidal_result r = TIDAL_OK;
-    if (!db->n_collect || !db->wal_on || db->fatal || db->replaying || db->importing || db->in_batch)
+    if (!db->n_collect || !db->wal_on || db->fatal || db->replaying || db->importing ||
+        db->in_batch)
         return TIDAL_OK;
     if (!db->collect_lsn) {
         /* The snapshot saves the pending list first (tidal_db_snapshot). */
@@ -11212,21 +11218,23 @@ static tidal_result tidal__collect_step(tidal_db *db) {
         r = tidal__io_err(db, r, "sync directory", db->path);
         goto fail;
     }
-    if (db->collect_snaps || (db->n_segs && db->segs[0] <= db->collect_lsn)) return TIDAL_OK; /* later */
+    if (db->collect_snaps || (db->n_segs && db->segs[0] <= db->collect_lsn))
+        return TIDAL_OK; /* a later step */
     db->n_collect = 0; /* no file below collect_lsn is left: every one of them is collected */
     db->collect_lsn = 0;
     return tidal__collect_save(db); /* removes the file */
 fail:
     db->fatal = 1;
-    return tidal__err_wrap(db, r, "collecting dropped tenants' files failed, the handle must be reopened");
+    return tidal__err_wrap(db, r, "collecting dropped tenants' files failed, the handle must be "
+                           "reopened");
 }
 
 TIDAL_API tidal_result tidal_tenant_collected(tidal_db *db, uint64_t tenant, int *done) {
     uint32_t i;
     if (!db) return TIDAL_ERR_INVALID;
     if (!done || (tenant > UINT32_MAX && tenant != TIDAL_ALL_TENANTS))
-        return tidal__err(db, TIDAL_ERR_INVALID, "collected: NULL done, or tenant %llu out of range",
-                          (unsigned long long)tenant);
+        return tidal__err(db, TIDAL_ERR_INVALID, "collected: NULL done, or tenant %llu out of "
+                          "range", (unsigned long long)tenant);
     *done = 1;
     for (i = 0; i < db->n_collect; i++)
         if (tenant == TIDAL_ALL_TENANTS || db->collect[i] == tenant) *done = 0;
@@ -12634,7 +12642,8 @@ static tidal_result tidal__xfer_install(tidal_db *db) {
     for (k = 0; !why && k < db->n_tgen; k++) {
         uint32_t j = 0;
         while (j < n_old && old[j].tenant != db->tgen[k].tenant) j++;
-        if ((j == n_old || old[j].gen != db->tgen[k].gen) && !tidal__collect_add(db, db->tgen[k].tenant))
+        if ((j == n_old || old[j].gen != db->tgen[k].gen) &&
+            !tidal__collect_add(db, db->tgen[k].tenant))
             why = "out of memory";
     }
     tidal__free(db, old, sizeof(tidal__tgen) * n_old);

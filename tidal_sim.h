@@ -3421,8 +3421,8 @@ static void tidal_sim__step_switch(tidal_sim_cluster *c, uint32_t k) {
             uint64_t ents = 1, sess = 1;
             int files = 0; /* and in its files (DESIGN 5.9: no old file holds it) */
             if (!(c->placement[src] >> r & 1u)) continue;
-            ok = x && tidal_tenant_footprint(x, t, &ents, &sess, NULL) == TIDAL_OK && !ents && !sess &&
-                 tidal_tenant_collected(x, t, &files) == TIDAL_OK && files;
+            ok = x && tidal_tenant_footprint(x, t, &ents, &sess, NULL) == TIDAL_OK && !ents &&
+                 !sess && tidal_tenant_collected(x, t, &files) == TIDAL_OK && files;
         }
         done += ok != 0;
     }

@@ -882,8 +882,8 @@ static int check_collected(world *w, int ti, int report) {
                 uint64_t ents = 1, sess = 1, bytes = 1;
                 int files = 0; /* and no file of it may hold the tenant (DESIGN 5.9) */
                 if (!db) continue; /* not a member (the control plane runs on shard 0 only) */
-                if (tidal_tenant_footprint(db, t->id, &ents, &sess, &bytes) == TIDAL_OK && !ents && !sess && !bytes &&
-                    tidal_tenant_collected(db, t->id, &files) == TIDAL_OK && files)
+                if (tidal_tenant_footprint(db, t->id, &ents, &sess, &bytes) == TIDAL_OK && !ents &&
+                    !sess && !bytes && tidal_tenant_collected(db, t->id, &files) == TIDAL_OK && files)
                     continue;
                 if (report)
                     fail(w, "collected", "tenant %u (owned by group %u): region %d shard %d of group %u still holds "

@@ -42,7 +42,8 @@ static void schema_fill(tidal_schema *s) {
 /* ---- scanning a directory for a marker ------------------------------------------------ */
 
 /* Files in dir on d that hold the 16 bytes of mark (the name of the first in *first). */
-static uint32_t files_holding(tidal_sim_disk *d, const char *dir, const char *mark, char *first, size_t cap) {
+static uint32_t files_holding(tidal_sim_disk *d, const char *dir, const char *mark, char *first,
+                              size_t cap) {
     static char names[512][128];
     char path[300];
     uint32_t n = tidal_sim_disk_list(d, dir, names, 512), i, hits = 0;
@@ -76,7 +77,8 @@ static void expect_collected(tidal_sim_disk *d, const char *dir, const char *wha
     char first[128];
     uint32_t a = files_holding(d, dir, MARK_A, first, sizeof first);
     TT_CHECKF(a == 0, "%s: %u files still hold tenant A's marker (first: %s)", what, a, first);
-    TT_CHECKF(files_holding(d, dir, MARK_B, NULL, 0) > 0, "%s: tenant B's marker is in no file", what);
+    TT_CHECKF(files_holding(d, dir, MARK_B, NULL, 0) > 0, "%s: tenant B's marker is in no file",
+              what);
     TT_CHECKF(files_named(d, dir, "collect-") == 0, "%s: the collect file is still there", what);
 }
 
@@ -96,7 +98,8 @@ static tidal_result sig(tidal_db *db, uint32_t tenant, tidal_id item, int64_t t)
 /* n signals over both tenants, and a marker attribute on one entity of each. */
 static void load(tidal_db *db, int n, tidal_id marked, int64_t t) {
     int i;
-    for (i = 0; i < n; i++) TT_EQ_INT(sig(db, i & 1 ? TA : TB, 1 + (tidal_id)tt_below(60), t), TIDAL_OK);
+    for (i = 0; i < n; i++)
+        TT_EQ_INT(sig(db, i & 1 ? TA : TB, 1 + (tidal_id)tt_below(60), t), TIDAL_OK);
     TT_EQ_INT(tidal_attr_set(db, TA, marked, "mark", MARK_A, NULL), TIDAL_OK);
     TT_EQ_INT(tidal_attr_set(db, TB, marked, "mark", MARK_B, NULL), TIDAL_OK);
 }
@@ -251,7 +254,8 @@ static void t_collect_crash_anywhere(void) {
             break;
         }
         TT_EQ_INT(tidal_db_digest(n.db, TB, b1), TIDAL_OK);
-        TT_CHECKF(!memcmp(b0, b1, 32), "crash at op %llu: tenant B recovers differently", (unsigned long long)k);
+        TT_CHECKF(!memcmp(b0, b1, 32), "crash at op %llu: tenant B recovers differently",
+                  (unsigned long long)k);
         TT_EQ_INT(tidal_tenant_footprint(n.db, TA, &e, NULL, NULL), TIDAL_OK);
         if (e) { /* the drop was not durable yet: A is whole, and a new drop works */
             TT_EQ_INT(collected(n.db, TA), 1);
@@ -261,7 +265,8 @@ static void t_collect_crash_anywhere(void) {
         }
         /* the open (or the drop) finished what the crash interrupted */
         TT_EQ_INT(tidal_db_tick(n.db, 0), TIDAL_OK);
-        TT_CHECKF(collected(n.db, TA) == 1, "crash at op %llu: collection still pending", (unsigned long long)k);
+        TT_CHECKF(collected(n.db, TA) == 1, "crash at op %llu: collection still pending",
+                  (unsigned long long)k);
         footprint_zero(n.db, TA, "after the crash");
         expect_collected(n.disk, "db", "after a crash in the collection");
         TT_EQ_INT(tidal_db_digest(n.db, TB, b1), TIDAL_OK);
@@ -285,7 +290,9 @@ static void t_collect_crash_anywhere(void) {
 /* ---- 3. a replica group, one follower away during the drop ---------------------------- */
 
 static tidal_db *DB(tidal_sim_cluster *c, int r) { return tidal_sim_cluster_db(c, (uint16_t)r, 0); }
-static void run_for(tidal_sim_cluster *c, int64_t ns) { tidal_sim_cluster_run(c, tidal_sim_cluster_now(c) + ns); }
+static void run_for(tidal_sim_cluster *c, int64_t ns) {
+    tidal_sim_cluster_run(c, tidal_sim_cluster_now(c) + ns);
+}
 
 static int wait_leader(tidal_sim_cluster *c, int64_t max_ns) {
     int64_t end = tidal_sim_cluster_now(c) + max_ns;
@@ -322,8 +329,9 @@ static void t_collect_group_lagging_follower(void) {
     load(DB(c, l), 300, 1002, tidal_sim_cluster_now(c) - MS);
     run_for(c, 500 * MS);
     for (r = 0; r < NREG; r++) { /* positive control */
-        TT_CHECK(files_holding(tidal_sim_cluster_disk(c, (uint16_t)r, 0), "db", MARK_A, NULL, 0) > 0);
-        TT_CHECK(files_holding(tidal_sim_cluster_disk(c, (uint16_t)r, 0), "db", MARK_B, NULL, 0) > 0);
+        tidal_sim_disk *d = tidal_sim_cluster_disk(c, (uint16_t)r, 0);
+        TT_CHECK(files_holding(d, "db", MARK_A, NULL, 0) > 0);
+        TT_CHECK(files_holding(d, "db", MARK_B, NULL, 0) > 0);
     }
     TT_EQ_INT(tidal_db_digest(DB(c, l), TB, b0), TIDAL_OK);
     /* A follower goes away; the group drops A and writes on. */
@@ -337,7 +345,8 @@ static void t_collect_group_lagging_follower(void) {
     for (r = 0; r < NREG; r++) {
         if (r == f) continue;
         footprint_zero(DB(c, r), TA, "a member after the drop");
-        TT_CHECKF(collected(DB(c, r), TA) == 0, "region %d collected while a follower lacks the log", r);
+        TT_CHECKF(collected(DB(c, r), TA) == 0, "region %d collected while a follower lacks the log",
+                  r);
     }
     /* It returns, catches up from the log (no state transfer), and everyone collects. */
     TT_EQ_INT(tidal_sim_cluster_restart(c, (uint16_t)f, 0), TIDAL_OK);
@@ -424,8 +433,8 @@ static void t_collect_file_refused(void) {
             if (k) TT_EQ_INT(tidal_sim_disk_truncate_file(d, path, bit), TIDAL_OK);
             else TT_EQ_INT(tidal_sim_disk_flip_bit(d, path, bit), TIDAL_OK);
             r = tidal_db_open_msg(&cfg, &db, msg, sizeof msg);
-            TT_CHECKF(r == TIDAL_ERR_CORRUPT && strstr(msg, "collect-0000-0000.dat"), "%s %u: %s: %s",
-                      k ? "cut at" : "bit", bit, tidal_strerror(r), msg);
+            TT_CHECKF(r == TIDAL_ERR_CORRUPT && strstr(msg, "collect-0000-0000.dat"),
+                      "%s %u: %s: %s", k ? "cut at" : "bit", bit, tidal_strerror(r), msg);
             if (db) tidal_db_close(db);
             tidal_sim_disk_free(d);
         }

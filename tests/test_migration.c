@@ -94,10 +94,13 @@ static void mv_markers(mv *m) {
             for (s = 0; s < NSHARD; s++) {
                 char v[17];
                 int l = tidal_sim_cluster_tenant_leader(m->c, MOVER + t, (uint16_t)s);
-                tidal_db *db = l < 0 ? NULL : tidal_sim_cluster_tenant_db(m->c, MOVER + t, (uint16_t)l, (uint16_t)s);
+                tidal_db *db = l < 0 ? NULL
+                                     : tidal_sim_cluster_tenant_db(m->c, MOVER + t, (uint16_t)l,
+                                                                   (uint16_t)s);
+                tidal_id e = mv_marker_entity(MOVER + t, s);
                 if (done[t][s] || !db) continue;
                 mv_marker(v, MOVER + t, s);
-                if (tidal_attr_set(db, MOVER + t, mv_marker_entity(MOVER + t, s), "mark", v, NULL) == TIDAL_OK)
+                if (tidal_attr_set(db, MOVER + t, e, "mark", v, NULL) == TIDAL_OK)
                     done[t][s] = 1, left--;
             }
     }
@@ -139,10 +142,12 @@ static void mv_check_files(mv *m, uint32_t old_group) {
             uint32_t n;
             if (!(tidal_sim_cluster_group_placement(m->c, old_group) >> r & 1u)) continue;
             n = mv_files_holding(m, old_group, r, s, MOVER);
-            TT_CHECKF(n == 0, "region %u shard %u: %u files of the old group still hold the moved tenant", r, s, n);
+            TT_CHECKF(n == 0, "region %u shard %u: %u files of the old group still hold the moved "
+                      "tenant", r, s, n);
             if (tidal_sim_cluster_tenant_group(m->c, STAYER) == old_group)
                 TT_CHECKF(mv_files_holding(m, old_group, r, s, STAYER) > 0,
-                          "region %u shard %u: the other tenant's marker is in no file (the scan is blind)", r, s);
+                          "region %u shard %u: the other tenant's marker is in no file (the scan "
+                          "is blind)", r, s);
         }
 }
 
