@@ -11181,6 +11181,10 @@ static tidal_result tidal__collect_step(tidal_db *db) {
     if (!db->n_collect || !db->wal_on || db->fatal || db->replaying || db->importing ||
         db->in_batch)
         return TIDAL_OK;
+    if (!db->collect_lsn && !db->durable_lsn && !db->batch_count) {
+        db->n_collect = 0; /* no log yet (a state transfer to an empty member): no old file */
+        return tidal__collect_save(db);
+    }
     if (!db->collect_lsn) {
         /* The snapshot saves the pending list first (tidal_db_snapshot). */
         if ((r = tidal_db_snapshot(db)) != TIDAL_OK) return r;
