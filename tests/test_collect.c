@@ -12,12 +12,18 @@
      - a replica group with a follower down during the drop: members keep the log it needs
        (collection pending), it catches up from the log when it returns, and then every
        member's files are clean;
+     - the same on real files (the POSIX env, a directory under $TMPDIR);
      - the collect file's decoder refuses damaged bytes, naming the file and what. */
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
 #define TIDAL_SIM_IMPLEMENTATION
 #include "../tidal_sim.h"
 #include "tidal_test.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #define T0 (INT64_C(1790000000) * TIDAL_NS_PER_S)
 #define MS INT64_C(1000000)
@@ -416,7 +422,100 @@ out:
     tidal_sim_cluster_free(c);
 }
 
-/* ---- 4. the collect file's decoder ---------------------------------------------------- */
+/* ---- 4. real files -------------------------------------------------------------------- */
+
+/* Files in a real directory that hold mark (16 bytes); *named counts those starting with
+   prefix. */
+static uint32_t posix_holding(const char *dir, const char *mark, const char *prefix,
+                              uint32_t *named) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    uint32_t hits = 0;
+    char p[600];
+    TT_CHECK(d != NULL);
+    if (named) *named = 0;
+    while (d && (e = readdir(d)) != NULL) {
+        FILE *f;
+        long len;
+        uint8_t *b;
+        if (e->d_name[0] == '.') continue;
+        if (named && !strncmp(e->d_name, prefix, strlen(prefix))) ++*named;
+        snprintf(p, sizeof p, "%.400s/%.150s", dir, e->d_name);
+        if (!(f = fopen(p, "rb"))) continue;
+        fseek(f, 0, SEEK_END);
+        len = ftell(f);
+        fseek(f, 0, SEEK_SET);
+        b = (uint8_t *)malloc(len > 0 ? (size_t)len : 1);
+        if (b && len > 0 && fread(b, 1, (size_t)len, f) == (size_t)len) {
+            long k;
+            for (k = 0; k + 16 <= len; k++)
+                if (!memcmp(b + k, mark, 16)) {
+                    hits++;
+                    break;
+                }
+        }
+        free(b);
+        fclose(f);
+    }
+    if (d) closedir(d);
+    return hits;
+}
+
+static void posix_remove_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char p[600];
+    while (d && (e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(p, sizeof p, "%.400s/%.150s", dir, e->d_name);
+        unlink(p);
+    }
+    if (d) closedir(d);
+    rmdir(dir);
+}
+
+static void t_collect_posix_files(void) {
+    const char *t = getenv("TMPDIR");
+    char dir[300];
+    tidal_config cfg;
+    tidal_db *db = NULL;
+    uint8_t b0[32], b1[32];
+    uint32_t named = 0;
+    snprintf(dir, sizeof dir, "%.200s/tidal_collect_XXXXXX", t && *t ? t : "/tmp");
+    if (!mkdtemp(dir)) {
+        TT_CHECKF(0, "mkdtemp %s failed", dir);
+        return;
+    }
+    memset(&cfg, 0, sizeof cfg);
+    schema_fill(&cfg.schema);
+    cfg.path = dir;
+    cfg.segment_bytes_max = 4096;
+    cfg.fsync_policy = TIDAL_FSYNC_NONE; /* test speed: sealed segments and snapshots still sync */
+    TT_EQ_INT(tidal_db_open(&cfg, &db), TIDAL_OK);
+    if (!db) goto out;
+    load(db, 300, 1001, T0);
+    TT_EQ_INT(tidal_db_snapshot(db), TIDAL_OK);
+    load(db, 200, 1002, T0);
+    TT_CHECK(posix_holding(dir, MARK_A, "wal-", &named) > 1 && named > 2);
+    TT_EQ_INT(tidal_db_digest(db, TB, b0), TIDAL_OK);
+    TT_EQ_INT(tidal_tenant_drop(db, TA, 1, NULL), TIDAL_OK);
+    TT_EQ_INT(collected(db, TA), 1);
+    TT_EQ_INT(posix_holding(dir, MARK_A, "collect-", &named), 0);
+    TT_EQ_INT(named, 0);
+    TT_CHECK(posix_holding(dir, MARK_B, "snap-", &named) > 0 && named == 1);
+    tidal_db_close(db);
+    db = NULL;
+    TT_EQ_INT(tidal_db_open(&cfg, &db), TIDAL_OK);
+    if (!db) goto out;
+    TT_EQ_INT(tidal_db_digest(db, TB, b1), TIDAL_OK);
+    TT_CHECK(!memcmp(b0, b1, 32));
+    footprint_zero(db, TA, "reopened from real files");
+    tidal_db_close(db);
+out:
+    posix_remove_dir(dir);
+}
+
+/* ---- 5. the collect file's decoder ---------------------------------------------------- */
 
 /* A database left with tenants pending (its collect file written the way a drop writes
    it, then the handle closed before collecting); each damaged copy of the file is refused
@@ -482,6 +581,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_collect_single),
     TT_CASE(t_collect_crash_anywhere),
     TT_CASE(t_collect_group_lagging_follower),
+    TT_CASE(t_collect_posix_files),
     TT_CASE(t_collect_file_refused),
 };
 
