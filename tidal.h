@@ -1122,7 +1122,8 @@ TIDAL_API tidal_result tidal_tenant_footprint(tidal_db *db, uint32_t tenant, uin
    4. once the source is sealed (TIDAL_TENANT_SEALED on every member) and converged, equal
       tenant digests on both sides prove the target holds everything (else install again);
       the host switches routing, and tidal_tenant_drop removes the tenant from the source
-      group (a replicated event: every member frees it).
+      group (a replicated event: every member frees it, and then removes the files that
+      still hold it: tidal_tenant_collected says when none is left).
    tidal_sim.h's control plane runs these steps and survives a crash at any of them. */
 
 #ifndef TIDAL_INSTALL_CHUNK_BYTES
@@ -1167,6 +1168,24 @@ TIDAL_API tidal_result tidal_tenant_generation(tidal_db *db, uint32_t tenant, ui
    those of any write. */
 TIDAL_API tidal_result tidal_tenant_drop(tidal_db *db, uint32_t tenant, uint64_t migration,
                                          tidal_receipt *receipt);
+
+/* Collection (DESIGN 5.9): a drop frees the tenant from memory at once; its files follow.
+   Every member that applies a drop (through its log, replay included, or a state
+   transfer that carries one) records the tenant as pending collection in a small file
+   beside its log (collect-RRRR-SSSS.dat, so a crash does not forget it), takes a snapshot
+   without it, seals the active log segment at that snapshot, and then removes every older
+   snapshot and every segment at or below it - as soon as it may: a member removes only
+   log that every member of its group holds (a lagging member still catches up from it),
+   so one that is away holds collection back until it returns. Until then the tenant's old
+   events stay in those files; segments are never rewritten (see >>migration). tidal_db_tick
+   (and the drop itself, and an open) advance it; the last old file gone, the pending list
+   is cleared. *done receives 1 when no file of this database may still hold anything the
+   tenant held before a drop applied here (also for a tenant never dropped here, and for an
+   ephemeral database), 0 while collection is pending; tenant TIDAL_ALL_TENANTS asks about
+   every tenant at once. Only the newest snapshot is kept when it completes (as after a
+   forget). Errors: TIDAL_ERR_INVALID (NULL db or done, a tenant above UINT32_MAX that is not
+   TIDAL_ALL_TENANTS). */
+TIDAL_API tidal_result tidal_tenant_collected(tidal_db *db, uint64_t tenant, int *done);
 
 /* Scatter-gather RETRIEVE over one replica per shard, as reached by the host: shards[k] is
    the handle of a replica of shard k, or NULL when no replica of it was reachable. Each
@@ -2054,6 +2073,11 @@ struct tidal_db {
     int forgot;                      /* a forget/delete applied since the last snapshot */
     tidal__tgen *tgen;               /* >>migration: per tenant, the newest install or drop */
     uint32_t n_tgen, cap_tgen;
+    uint32_t *collect;               /* >>migration: dropped tenants old files may still hold */
+    uint32_t n_collect, cap_collect;
+    int collect_saved;               /* the collect file lists every one of them */
+    int collect_snaps;               /* snapshots older than collect_lsn may remain */
+    uint64_t collect_lsn;            /* the snapshot collection retires below (0: not yet) */
     int availability;                /* config.availability_mode */
     int64_t quorum_wait_ns, clock_ahead_max_ns;
     int64_t leader_heard_ns;         /* follower: last message from the leader */
@@ -7704,6 +7728,7 @@ TIDAL__TESTING static tidal_result tidal__snap_body_mem(tidal_db *db, uint8_t **
 }
 
 static void tidal__snap_retire(tidal_db *db);
+static tidal_result tidal__collect_save(tidal_db *db); /* >>migration */
 static int tidal__rep_leading(const tidal_db *db);
 static uint64_t tidal__group_stable(const tidal_db *db);
 
@@ -7722,6 +7747,9 @@ TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db) {
     if (!db->wal_on) return tidal__err(db, TIDAL_ERR_INVALID, "snapshot needs a durable database (config.path)");
     if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
     if ((r = tidal__commit(db)) != TIDAL_OK) return r;
+    /* A drop this snapshot covers is not replayed after it: the tenants it leaves to
+       collect are on disk first (>>migration). */
+    if (db->n_collect && !db->collect_saved && (r = tidal__collect_save(db)) != TIDAL_OK) return r;
     env = db->env;
     /* Recovery relies on the log reaching every snapshot's lsn (>>recovery): without
        per-batch syncs, sync the active segment now (older ones were synced when sealed). */
@@ -9416,6 +9444,8 @@ static tidal_result tidal__config_load(tidal_db *db, const tidal_config *cfg) {
 }
 
 static void tidal__db_free(tidal_db *db);
+static tidal_result tidal__collect_load(tidal_db *db); /* >>migration */
+static tidal_result tidal__collect_step(tidal_db *db);
 static tidal_result tidal__rep_open(tidal_db *db);
 
 /* Takes the env's exclusive lock on the database directory, creating the directory first
@@ -9487,7 +9517,9 @@ TIDAL_API tidal_result tidal_db_open_msg(const tidal_config *cfg, tidal_db **out
         r = tidal__db_lock(db);
         if (r == TIDAL_OK) r = tidal__tenants_load(db); /* before the state: entities count */
         if (r == TIDAL_OK) r = tidal__recover(db);
+        if (r == TIDAL_OK) r = tidal__collect_load(db); /* after the replay: its drops too */
         if (r == TIDAL_OK && db->n_rep) r = tidal__rep_open(db);
+        if (r == TIDAL_OK && !db->n_rep) r = tidal__collect_step(db); /* a group's waits: ticks */
         if (r != TIDAL_OK) {
             if (!db->errmsg[0]) /* a path that set none (out of memory): say where at least */
                 tidal__err(db, r, "open %s: %s", db->path, tidal_strerror(r));
@@ -9596,6 +9628,7 @@ static void tidal__db_free(tidal_db *db) {
         tidal__free(db, db->ooo[db->n_ooo].p, db->ooo[db->n_ooo].len);
     }
     tidal__free(db, db->tcfg, sizeof *db->tcfg * db->cap_tcfg);
+    tidal__free(db, db->collect, sizeof(uint32_t) * db->cap_collect);
     tidal__free(db, db->schema_view, sizeof *db->schema_view);
     {
         uint32_t i;
@@ -10561,6 +10594,10 @@ TIDAL_API tidal_result tidal_db_tick(tidal_db *db, int64_t now_ns) {
         return TIDAL_ERR_INVALID;
     if (!now_ns) now_ns = tidal__now(db);
     if (db->n_rep) tidal__rep_tick(db);
+    if (db->n_collect) { /* a dropped tenant's old files */
+        tidal_result r = tidal__collect_step(db);
+        if (r != TIDAL_OK) return r;
+    }
     if (db->n_rep && db->role != TIDAL_ROLE_LEADER) /* expiry: the leader's job */
         return tidal__snap_auto(db); /* a follower's log grows too */
     if (db->wal_on && db->batch_count && !db->in_batch && db->batch_delay_ns &&
@@ -10690,6 +10727,8 @@ TIDAL_API int tidal_event_is_applied(tidal_db *db, tidal_event_id id) {
 // codec (encode the rest, free, decode): O(state), and the same path state transfers use.
 // Install and drop events have ids derived from (tenant, migration, chunk), so a retried
 // call writes nothing new; they are internal (events_internal) and never reach the hook.
+// Collection (at the end): after a drop, every member removes the files that may still hold
+// the tenant (older snapshots, log up to a fresh snapshot) once its group allows.
 
 #define TIDAL__EXPORT_MAGIC UINT32_C(0x58444C54) /* "TLDX" */
 #define TIDAL__EXPORT_VERSION 1u
@@ -10852,6 +10891,26 @@ static int tidal__tgen_set(tidal_db *db, uint32_t tenant, uint64_t gen, uint32_t
     return 1;
 }
 
+/* A dropped tenant's old files go too (collection, tidal_tenant_collected): it joins the
+   pending list, persisted before any snapshot covers the drop (tidal_db_snapshot saves
+   it), so a crash between that snapshot and the last old file's removal forgets nothing;
+   a drop still in the replayed log adds it again at open. A new one restarts the step
+   (a new snapshot without it). 0 when out of memory. */
+static int tidal__collect_add(tidal_db *db, uint32_t tenant) {
+    uint32_t i;
+    if (!db->wal_on) return 1; /* no files */
+    for (i = 0; i < db->n_collect; i++)
+        if (db->collect[i] == tenant) break;
+    if (i == db->n_collect) {
+        if (!TIDAL__GROW(db, db->collect, db->cap_collect, db->n_collect + 1)) return 0;
+        db->collect[db->n_collect++] = tenant;
+        db->collect_saved = 0;
+    }
+    db->collect_lsn = 0;
+    TIDAL_ASSERT(db->n_collect > 0);
+    return 1;
+}
+
 /* Installs and drops are ordered by their generation (the migration argument, which a
    control plane must keep increasing for a tenant): one older than the newest applied
    here is stale - an install or drop written by a leader that was cut off and never
@@ -10867,6 +10926,7 @@ static tidal_result tidal__apply_move(tidal_db *db, const tidal__event *ev) {
     db->stats.events_internal++;
     if (ev->kind == TIDAL__EV_DROP) {
         if (gen <= cur) return TIDAL_OK; /* stale */
+        if (!tidal__collect_add(db, ev->tenant)) return TIDAL_ERR_NOMEM; /* nothing changed */
         if ((r = tidal__tenant_clear(db, ev->tenant)) != TIDAL_OK) return r;
         return tidal__tgen_set(db, ev->tenant, gen, 0) ? TIDAL_OK : TIDAL_ERR_NOMEM;
     }
@@ -11249,7 +11309,267 @@ TIDAL_API tidal_result tidal_tenant_drop(tidal_db *db, uint32_t tenant, uint64_t
     ev.time_ns = ev.hlc.wall_ns;
     r = tidal__write(db, &ev, receipt);
     if (r == TIDAL_OK && db->wal_on && db->batch_len) r = tidal__commit(db);
+    /* The drop is durable and stands; a failed collection step leaves its message (and an
+       I/O error fails the handle, as a failed snapshot does). */
+    if (r == TIDAL_OK && db->n_collect) (void)tidal__collect_step(db);
     return r;
+}
+
+/* ---- collection: a dropped tenant's files --------------------------------------------
+   After a drop (DESIGN 5.9) the files that may hold the tenant are every snapshot taken
+   before it and every log segment up to it. tidal__collect_step (from the drop call, each
+   tick, and an open without replicas) takes one snapshot at the durable end of the log -
+   the state no longer holds the tenant - and seals the active segment there (the next
+   commit starts a new one), so each file is wholly old or wholly new; collect_lsn is that
+   snapshot's lsn. It then removes every snapshot below collect_lsn and, oldest first,
+   every segment that starts at or below it, but only those the group may retire (as
+   tidal__snap_retire: a leader what every follower acknowledged, a follower what the
+   leader says every member holds): a member that lags still catches up from the log,
+   never finds a gap, and needs no state transfer. With no old file left the pending list
+   is emptied and its file removed.
+   Why segments are retired and never rewritten: a batch is the unit of shipping and of
+   replica positions (its lsn range, its count, its checksum, compared and shipped
+   verbatim); taking the tenant's events out would need a filler event in the log format
+   and a second writer of sealed files, and the segments held back are exactly those a
+   lagging member still needs, including the tenant's events it must apply before the
+   drop. A member away for long holds every tenant's log back anyway (bounded disk waits
+   for it the same way); collection is then pending, which tidal_tenant_collected shows,
+   and a control plane waits for it (tidal_sim.h's DONE does) or replaces the member.
+   Other files: the tenant config file is config, not data; sessions live in the state
+   (and so in the snapshot); an export or install is a buffer of the caller's, and installs
+   on the target are that group's own data. The collect file lists tenant ids only:
+   magic u32, version u32, count u32, tenant u32 x count, BLAKE3 u8[32] of what precedes. */
+
+#define TIDAL__COLLECT_MAGIC UINT32_C(0x434C4454) /* "TDLC" */
+#define TIDAL__COLLECT_VERSION 1u
+
+static void tidal__collect_name(const tidal_db *db, char *out, size_t cap, int tmp) {
+    snprintf(out, cap, "%s/collect-%04x-%04x.%s", db->path, db->node.region, db->node.shard,
+             tmp ? "tmp" : "dat");
+}
+
+/* Writes the pending list durably (temp file, fsync, rename, directory fsync); an empty
+   list removes the file. A failure fails the handle: a snapshot must not cover a drop the
+   disk does not remember. */
+static tidal_result tidal__collect_save(tidal_db *db) {
+    const tidal_env *env = db->env;
+    char tmp[TIDAL_PATH_MAX + 64], fin[TIDAL_PATH_MAX + 64];
+    size_t len = 12 + (size_t)db->n_collect * 4 + 32;
+    uint8_t *b = NULL, *w;
+    void *f = NULL;
+    uint32_t k;
+    tidal_result r = TIDAL_OK;
+    TIDAL_ASSERT(db->wal_on);
+    tidal__collect_name(db, tmp, sizeof tmp, 1);
+    tidal__collect_name(db, fin, sizeof fin, 0);
+    if (!db->n_collect) {
+        r = env->file_remove(env->user, fin);
+        if (r == TIDAL_ERR_NOT_FOUND) r = TIDAL_OK;
+        else if (r != TIDAL_OK) r = tidal__io_err(db, r, "remove", fin);
+        else if ((r = env->dir_sync(env->user, db->path)) != TIDAL_OK)
+            r = tidal__io_err(db, r, "sync directory", db->path);
+        goto out;
+    }
+    if (!(b = (uint8_t *)tidal__alloc(db, len)))
+        return tidal__err(db, TIDAL_ERR_NOMEM, "collect file buffer");
+    w = tidal__wr_le(b, TIDAL__COLLECT_MAGIC, 4);
+    w = tidal__wr_le(w, TIDAL__COLLECT_VERSION, 4);
+    w = tidal__wr_le(w, db->n_collect, 4);
+    for (k = 0; k < db->n_collect; k++) w = tidal__wr_le(w, db->collect[k], 4);
+    tidal_blake3(b, (size_t)(w - b), w);
+    TIDAL_ASSERT((size_t)(w + 32 - b) == len);
+    r = env->file_open(env->user, tmp, TIDAL_OPEN_READ | TIDAL_OPEN_WRITE | TIDAL_OPEN_CREATE, &f);
+    if (r != TIDAL_OK) r = tidal__io_err(db, r, "open", tmp);
+    if (r == TIDAL_OK && (r = env->file_truncate(env->user, f, 0)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "truncate", tmp);
+    if (r == TIDAL_OK && (r = env->file_write(env->user, f, 0, b, len)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "write", tmp);
+    if (r == TIDAL_OK && (r = env->file_sync(env->user, f)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "fsync", tmp);
+    if (f) env->file_close(env->user, f);
+    if (r == TIDAL_OK && (r = env->file_rename(env->user, tmp, fin)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "rename", tmp);
+    if (r == TIDAL_OK && (r = env->dir_sync(env->user, db->path)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "sync directory", db->path);
+    tidal__free(db, b, len);
+out:
+    if (r != TIDAL_OK) {
+        db->fatal = 1;
+        return tidal__err_wrap(db, r, "%s: saving the tenants to collect failed, the handle must "
+                               "be reopened", fin);
+    }
+    db->collect_saved = 1;
+    return TIDAL_OK;
+}
+
+/* At open, after the replay (whose drops are in the list already): the tenants a crash
+   interrupted the collection of. No file: none. A leftover temp file is removed. */
+static tidal_result tidal__collect_load(tidal_db *db) {
+    const tidal_env *env = db->env;
+    char name[TIDAL_PATH_MAX + 64];
+    uint8_t *p, sum[32];
+    size_t n;
+    uint32_t k, count = 0;
+    const char *why = NULL;
+    tidal_result r;
+    tidal__collect_name(db, name, sizeof name, 1);
+    r = env->file_remove(env->user, name);
+    if (r != TIDAL_OK && r != TIDAL_ERR_NOT_FOUND) return tidal__io_err(db, r, "remove", name);
+    tidal__collect_name(db, name, sizeof name, 0);
+    r = tidal__read_file(db, name, &p, &n);
+    if (r == TIDAL_ERR_NOT_FOUND) {
+        db->collect_saved = db->n_collect == 0;
+        return TIDAL_OK;
+    }
+    if (r != TIDAL_OK) return r; /* tidal__read_file named the operation, file and cause */
+    if (n >= 12) count = tidal__rd_le_at4(p + 8);
+    if (n < 44) why = "shorter than a header and checksum";
+    else if (tidal__rd_le_at4(p) != TIDAL__COLLECT_MAGIC) why = "bad magic at byte 0";
+    else if (tidal__rd_le_at4(p + 4) != TIDAL__COLLECT_VERSION) why = "unknown version at byte 4";
+    else if (count == 0 || (size_t)count > (n - 44) / 4 || n != 12 + (size_t)count * 4 + 32)
+        why = "length does not match the count at byte 8";
+    if (!why) {
+        tidal_blake3(p, n - 32, sum);
+        if (memcmp(sum, p + n - 32, 32)) why = "checksum mismatch";
+    }
+    for (k = 0; !why && k < count; k++) {
+        uint32_t t = tidal__rd_le_at4(p + 12 + 4 * (size_t)k), j;
+        for (j = 0; j < k && !why; j++)
+            if (tidal__rd_le_at4(p + 12 + 4 * (size_t)j) == t) why = "a tenant listed twice";
+        if (why) {
+            tidal__free(db, p, n);
+            return tidal__err(db, TIDAL_ERR_CORRUPT, "%s: %s, at byte %llu", name, why,
+                              (unsigned long long)(12 + 4 * (uint64_t)k));
+        }
+        if (!tidal__collect_add(db, t)) {
+            tidal__free(db, p, n);
+            return tidal__err(db, TIDAL_ERR_NOMEM, "%s: no memory for %u tenants", name, count);
+        }
+    }
+    tidal__free(db, p, n);
+    if (why) return tidal__err(db, TIDAL_ERR_CORRUPT, "%s: %s", name, why);
+    /* The file holds what it held; tenants the replay added beyond it are not saved yet. */
+    db->collect_saved = db->n_collect == count;
+    TIDAL_ASSERT(db->n_collect >= count);
+    return TIDAL_OK;
+}
+
+/* How far this member may retire its log (as tidal__snap_retire). */
+static uint64_t tidal__collect_bound(const tidal_db *db) {
+    if (!db->n_rep) return db->durable_lsn;
+    if (db->role == TIDAL_ROLE_LEADER) return tidal__group_stable(db);
+    return db->stable_lsn;
+}
+
+/* Removes every snapshot below collect_lsn. */
+static void tidal__collect_snap_fn(void *ctx, const char *name) {
+    tidal__dirscan *d = (tidal__dirscan *)ctx;
+    uint32_t node;
+    uint64_t lsn;
+    if (tidal__parse_name(name, "snap", "snap", &node, &lsn) &&
+        node == tidal__node_word(d->db->node) && lsn < d->db->collect_lsn) {
+        if (d->n_snaps < d->cap) d->snaps[d->n_snaps++] = lsn;
+        else d->overflow = 1;
+    }
+}
+
+static tidal_result tidal__collect_snaps(tidal_db *db, uint32_t *removed) {
+    const tidal_env *env = db->env;
+    char name[TIDAL_PATH_MAX + 64];
+    uint64_t old[16];
+    tidal__dirscan d;
+    uint32_t i;
+    tidal_result r;
+    memset(&d, 0, sizeof d);
+    d.db = db;
+    d.snaps = old;
+    d.cap = 16;
+    if ((r = env->dir_list(env->user, db->path, tidal__collect_snap_fn, &d)) != TIDAL_OK)
+        return tidal__io_err(db, r, "list directory", db->path);
+    for (i = 0; i < d.n_snaps; i++) {
+        tidal__seg_name(db, old[i], "snap", name, sizeof name);
+        if ((r = env->file_remove(env->user, name)) != TIDAL_OK && r != TIDAL_ERR_NOT_FOUND)
+            return tidal__io_err(db, r, "remove", name);
+        if (db->snaps[1] == old[i]) db->snaps[1] = 0;
+        ++*removed;
+    }
+    TIDAL_ASSERT(db->snaps[0] >= db->collect_lsn);
+    if (!d.overflow) db->collect_snaps = 0; /* else the next step lists again */
+    return TIDAL_OK;
+}
+
+static tidal_result tidal__collect_step(tidal_db *db) {
+    const tidal_env *env = db->env;
+    char name[TIDAL_PATH_MAX + 64];
+    uint64_t bound;
+    uint32_t drop = 0, removed = 0;
+    tidal_result r = TIDAL_OK;
+    if (!db->n_collect || !db->wal_on || db->fatal || db->replaying || db->importing ||
+        db->in_batch)
+        return TIDAL_OK;
+    if (!db->collect_lsn && !db->durable_lsn && !db->batch_count) {
+        db->n_collect = 0; /* no log yet (a state transfer to an empty member): no old file */
+        return tidal__collect_save(db);
+    }
+    if (!db->collect_lsn) {
+        /* The snapshot saves the pending list first (tidal_db_snapshot). */
+        if ((r = tidal_db_snapshot(db)) != TIDAL_OK) return r;
+        TIDAL_ASSERT(db->snaps[0] == db->durable_lsn && !db->batch_count);
+        if (db->seg && db->seg_size) { /* sealed here: synced by the snapshot */
+            env->file_close(env->user, db->seg);
+            db->seg = NULL;
+            db->seg_size = 0;
+        }
+        db->collect_lsn = db->snaps[0];
+        db->collect_snaps = 1;
+    }
+    if (db->collect_snaps && (r = tidal__collect_snaps(db, &removed)) != TIDAL_OK) goto fail;
+    bound = tidal__collect_bound(db);
+    /* Segment i holds [segs[i], segs[i+1]); the last one, sealed, ends at the durable end.
+       One still open for appends holds nothing below collect_lsn (sealed above, or empty). */
+    while (drop < db->n_segs && db->segs[drop] <= db->collect_lsn) {
+        uint64_t end = drop + 1 < db->n_segs ? db->segs[drop + 1] - 1 : db->durable_lsn;
+        if (end > bound || (drop + 1 == db->n_segs && db->seg)) break;
+        tidal__seg_name(db, db->segs[drop], "log", name, sizeof name);
+        r = env->file_remove(env->user, name);
+        if (r != TIDAL_OK && r != TIDAL_ERR_NOT_FOUND) {
+            r = tidal__io_err(db, r, "remove", name);
+            break;
+        }
+        r = TIDAL_OK;
+        drop++;
+    }
+    if (drop) {
+        memmove(db->segs, db->segs + drop, sizeof(uint64_t) * (db->n_segs - drop));
+        db->n_segs -= drop;
+    }
+    if (r != TIDAL_OK) goto fail;
+    if ((drop || removed) && (r = env->dir_sync(env->user, db->path)) != TIDAL_OK) {
+        r = tidal__io_err(db, r, "sync directory", db->path);
+        goto fail;
+    }
+    if (db->collect_snaps || (db->n_segs && db->segs[0] <= db->collect_lsn))
+        return TIDAL_OK; /* a later step */
+    db->n_collect = 0; /* no file below collect_lsn is left: every one of them is collected */
+    db->collect_lsn = 0;
+    return tidal__collect_save(db); /* removes the file */
+fail:
+    db->fatal = 1;
+    return tidal__err_wrap(db, r, "collecting dropped tenants' files failed, the handle must be "
+                           "reopened");
+}
+
+TIDAL_API tidal_result tidal_tenant_collected(tidal_db *db, uint64_t tenant, int *done) {
+    uint32_t i;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!done || (tenant > UINT32_MAX && tenant != TIDAL_ALL_TENANTS))
+        return tidal__err(db, TIDAL_ERR_INVALID, "collected: NULL done, or tenant %llu out of "
+                          "range", (unsigned long long)tenant);
+    *done = 1;
+    for (i = 0; i < db->n_collect; i++)
+        if (tenant == TIDAL_ALL_TENANTS || db->collect[i] == tenant) *done = 0;
+    tidal__ok(db);
+    return TIDAL_OK;
 }
 
 // >>replication
@@ -12631,7 +12951,8 @@ static void tidal__on_snap_ack(tidal_db *db, const tidal__msg_hdr *m, int from) 
 static tidal_result tidal__xfer_install(tidal_db *db) {
     tidal__rd r;
     uint64_t lsn, epoch = db->epoch;
-    uint32_t slen;
+    uint32_t slen, n_old, k;
+    tidal__tgen *old = NULL;
     const char *why;
     tidal_result res;
     tidal__rd_init(&r, db->xin, db->xin_len);
@@ -12640,8 +12961,22 @@ static tidal_result tidal__xfer_install(tidal_db *db) {
     /* The leader's schema first: refused (nothing changed) if it disagrees with ours. */
     if (r.bad || slen > r.n - r.pos) slen = 0; /* refused below: no schema */
     if ((res = tidal__schema_learn(db, db->xin + 12, slen)) != TIDAL_OK) return res;
+    /* The install and drop generations before: a tenant the transfer moved on (dropped,
+       or installed anew) may be in our older files, and is collected (>>migration). */
+    n_old = db->n_tgen;
+    if (n_old && !(old = (tidal__tgen *)tidal__alloc(db, sizeof(tidal__tgen) * n_old)))
+        return tidal__err(db, TIDAL_ERR_NOMEM, "state transfer: generations");
+    if (n_old) memcpy(old, db->tgen, sizeof(tidal__tgen) * n_old);
     tidal__state_free(db);
     why = tidal__snap_decode(db, db->xin + 12 + slen, db->xin_len - 12 - slen);
+    for (k = 0; !why && k < db->n_tgen; k++) {
+        uint32_t j = 0;
+        while (j < n_old && old[j].tenant != db->tgen[k].tenant) j++;
+        if ((j == n_old || old[j].gen != db->tgen[k].gen) &&
+            !tidal__collect_add(db, db->tgen[k].tenant))
+            why = "out of memory";
+    }
+    tidal__free(db, old, sizeof(tidal__tgen) * n_old);
     if (why) {
         db->fatal = 1; /* the state is gone and the transfer was bad: recover from disk */
         return tidal__err(db, TIDAL_ERR_CORRUPT, "state transfer: %s; reopen", why);

@@ -3178,7 +3178,8 @@ TIDAL_API uint32_t tidal_sim_cluster_heal_all(tidal_sim_cluster *c) {
 //   SWITCH  owner = target (the one atomic step: routing follows it). Target members
 //           holding the copy (digest equal to their leader's) go ACTIVE; the source drops
 //           the tenant (a replicated event).
-//   DONE    every source member holds nothing of it (footprint 0).
+//   DONE    every source member holds nothing of it (footprint 0), nor does any of its
+//           files (tidal_tenant_collected: old snapshots and log segments removed).
 // The host's list of tenant ids (tidal_sim_cluster_tenant_set) is kept in memory.
 
 #define TIDAL_SIM__CTL_TENANT UINT32_C(0xFFFFFFFF)
@@ -3555,8 +3556,10 @@ static void tidal_sim__step_switch(tidal_sim_cluster *c, uint32_t k) {
         for (r = 0; r < c->cfg.regions && ok; r++) { /* collected on every source member */
             tidal_db *x = tidal_sim_cluster_group_db(c, src, (uint16_t)r, (uint16_t)s);
             uint64_t ents = 1, sess = 1;
+            int files = 0; /* and in its files (DESIGN 5.9: no old file holds it) */
             if (!(c->placement[src] >> r & 1u)) continue;
-            ok = x && tidal_tenant_footprint(x, t, &ents, &sess, NULL) == TIDAL_OK && !ents && !sess;
+            ok = x && tidal_tenant_footprint(x, t, &ents, &sess, NULL) == TIDAL_OK && !ents &&
+                 !sess && tidal_tenant_collected(x, t, &files) == TIDAL_OK && files;
         }
         done += ok != 0;
     }

@@ -10,7 +10,9 @@
      - one owner: the published owner changes exactly once per move (at SWITCH), and the
        tenant's state is only ever taken by the group routing names;
      - the old copy is collected: every member of the old group holds nothing of the
-       tenant (entities, sessions, bytes all 0); the other tenant is untouched;
+       tenant (entities, sessions, bytes all 0), and no file in the old group's directory
+       on any of its nodes holds the tenant's marker (a 16-byte attribute value written
+       on every shard at the start), while the other tenant's marker is still there;
      - the control plane record survives: the phase only moves forward.
    Cases: a clean move and back; a crash of each involved node (source leader, target
    leader, control plane leader) at each phase (copy, seal, switch), restarted 2 s later;
@@ -67,6 +69,88 @@ static tidal_sim_cluster *mv_cluster(uint64_t seed) {
     return tidal_sim_cluster_new(&cfg);
 }
 
+/* Tenant t's marker on shard s: exactly 16 bytes, held by every file that holds the
+   tenant's state (its attribute) or its log from the start. */
+static void mv_marker(char out[17], uint32_t t, uint32_t s) {
+    snprintf(out, 17, "MARK%02u-SHARD%02u-Z", t, s);
+    TT_EQ_INT(strlen(out), 16);
+}
+
+/* An entity of tenant t that lives on shard s. */
+static tidal_id mv_marker_entity(uint32_t t, uint32_t s) {
+    tidal_id e = 1000;
+    while (tidal_route(t, e, NSHARD) != s) e++;
+    return e;
+}
+
+/* Writes both tenants' markers on every shard (through the routing, retried until taken). */
+static void mv_markers(mv *m) {
+    uint32_t t, s, left = 2 * NSHARD, tries;
+    int done[2][NSHARD];
+    memset(done, 0, sizeof done);
+    for (tries = 0; left && tries < 1000; tries++) {
+        tidal_sim_cluster_run(m->c, tidal_sim_cluster_now(m->c) + 10 * MS);
+        for (t = 0; t < 2; t++)
+            for (s = 0; s < NSHARD; s++) {
+                char v[17];
+                int l = tidal_sim_cluster_tenant_leader(m->c, MOVER + t, (uint16_t)s);
+                tidal_db *db = l < 0 ? NULL
+                                     : tidal_sim_cluster_tenant_db(m->c, MOVER + t, (uint16_t)l,
+                                                                   (uint16_t)s);
+                tidal_id e = mv_marker_entity(MOVER + t, s);
+                if (done[t][s] || !db) continue;
+                mv_marker(v, MOVER + t, s);
+                if (tidal_attr_set(db, MOVER + t, e, "mark", v, NULL) == TIDAL_OK)
+                    done[t][s] = 1, left--;
+            }
+    }
+    TT_CHECKF(left == 0, "%u markers never written", left);
+}
+
+/* Files in group g's directory on node (r, s) that hold tenant t's marker of shard s. */
+static uint32_t mv_files_holding(mv *m, uint32_t g, uint32_t r, uint32_t s, uint32_t t) {
+    static char names[256][128];
+    tidal_sim_disk *d = tidal_sim_cluster_disk(m->c, (uint16_t)r, (uint16_t)s);
+    char dir[32], v[17], path[200];
+    uint32_t n, i, hits = 0;
+    if (g == 0) snprintf(dir, sizeof dir, "db"); /* tidal_sim.h's member directories */
+    else snprintf(dir, sizeof dir, "g%u", g);
+    mv_marker(v, t, s);
+    n = tidal_sim_disk_list(d, dir, names, 256);
+    TT_CHECK(n > 0 && n <= 256);
+    for (i = 0; i < n && i < 256; i++) {
+        uint8_t *p = NULL;
+        size_t len = 0, k;
+        snprintf(path, sizeof path, "%.31s/%.127s", dir, names[i]);
+        if (tidal_sim_disk_read(d, path, &p, &len) != TIDAL_OK) continue; /* a directory */
+        for (k = 0; k + 16 <= len; k++)
+            if (p[k] == 'M' && !memcmp(p + k, v, 16)) {
+                hits++;
+                break;
+            }
+        free(p);
+    }
+    return hits;
+}
+
+/* After a move from old_group: no file of an old-group member holds the mover's marker;
+   the stayer's (a positive control for the scan) is still there when it lives there. */
+static void mv_check_files(mv *m, uint32_t old_group) {
+    uint32_t r, s;
+    for (r = 0; r < NREG; r++)
+        for (s = 0; s < NSHARD; s++) {
+            uint32_t n;
+            if (!(tidal_sim_cluster_group_placement(m->c, old_group) >> r & 1u)) continue;
+            n = mv_files_holding(m, old_group, r, s, MOVER);
+            TT_CHECKF(n == 0, "region %u shard %u: %u files of the old group still hold the moved "
+                      "tenant", r, s, n);
+            if (tidal_sim_cluster_tenant_group(m->c, STAYER) == old_group)
+                TT_CHECKF(mv_files_holding(m, old_group, r, s, STAYER) > 0,
+                          "region %u shard %u: the other tenant's marker is in no file (the scan "
+                          "is blind)", r, s);
+        }
+}
+
 static void mv_init(mv *m) {
     tidal_tenant_config tc;
     uint32_t t;
@@ -80,6 +164,7 @@ static void mv_init(mv *m) {
         tc.config_version = 1;
         TT_EQ_INT(tidal_sim_cluster_tenant_set(m->c, &tc), TIDAL_OK);
     }
+    mv_markers(m);
     m->t0 = tidal_sim_cluster_now(m->c);
     m->last_owner = tidal_sim_cluster_tenant_group(m->c, MOVER);
 }
@@ -164,8 +249,10 @@ static int mv_until_done(mv *m, int64_t limit_ns) {
         mv_run(m, 10 * MS);
 
         if (tidal_sim_cluster_tenant(m->c, MOVER, &info) == TIDAL_OK && info.phase == TIDAL_SIM_MOVE_DONE &&
-            info.done_ns) /* this move's DONE (migrate() clears done_ns) */
+            info.done_ns) { /* this move's DONE (migrate() clears done_ns) */
+            mv_check_files(m, info.target); /* at DONE already, not only once things settle */
             return 1;
+        }
     }
     return 0;
 }
@@ -218,6 +305,7 @@ static void mv_check(mv *m, uint32_t old_group) {
             TT_CHECKF(ents == 0 && sess == 0 && bytes == 0, "old copy on region %u shard %u: %llu entities, %llu bytes",
                       r, s, (unsigned long long)ents, (unsigned long long)bytes);
         }
+    mv_check_files(m, old_group);
 }
 
 /* A cluster under load for warm_ns, then the mover's move to eu-west asked for: returns
