@@ -57,6 +57,11 @@
                              overridden before the implementation is included.
        TIDAL_BLAKE3_SCALAR   implementation only: pure C99 BLAKE3 (by default gcc and
                              clang hash four chunks at once with GNU vector types).
+       TIDAL_BLAKE3_NO_AVX2  implementation only: no 8-chunk AVX2 path (x86-64 gcc and
+                             clang use it when the CPU has AVX2, checked at run time).
+       TIDAL_NO_HUGE_PAGES   implementation only: the default allocator does not ask
+                             Linux for transparent huge pages on blocks of 4 MiB or more.
+       TIDAL_REPLAY_CHUNK_BYTES  implementation only: bytes of log read per replay step.
 
    MANUAL
    1. Concepts. A database holds tenants; a tenant holds entities (items, users,
