@@ -3601,18 +3601,25 @@ static int tidal__sig_grow_epochs(tidal_db *db, tidal__sig *g, uint32_t need) {
     return 1;
 }
 
-/* The bucket of level v with key k, or -1. */
-static int32_t tidal__bk_find(const tidal__bvec *v, int64_t k) {
+/* The index of level v's bucket with key k, or -1 - the index it would be inserted at.
+   kmax is the newest key as the record's t_max gives it (floor(t_max / bucket_ns)): the
+   newest bucket always holds the newest event, so with consecutive keys bucket k sits
+   kmax - k back from the end and one read of it answers (not two: the newest bucket is
+   another cache line). Only when that read misses (a gap, a new bucket, or a state that
+   breaks the rule) does a binary search run: a wrong kmax costs time, never an answer. */
+static int32_t tidal__bk_find(const tidal__bvec *v, int64_t k, int64_t kmax) {
     uint32_t lo = 0, hi = v->n;
-    if (!v->n || v->b[v->n - 1].key < k) return -1;
-    if (v->b[v->n - 1].key - k < (int64_t)v->n && v->b[v->n - 1 - (v->b[v->n - 1].key - k)].key == k)
-        return (int32_t)(v->n - 1 - (v->b[v->n - 1].key - k)); /* keys are mostly consecutive */
-    while (lo < hi) {
+    int64_t back = kmax - k;
+    if (back >= 0 && back < (int64_t)v->n && v->b[v->n - 1 - back].key == k)
+        return (int32_t)(v->n - 1 - back);
+    if (back < 0 && (!v->n || v->b[v->n - 1].key < k)) return -1 - (int32_t)v->n; /* newest */
+    while (lo < hi) { /* first bucket with key >= k */
         uint32_t mid = (lo + hi) / 2;
         if (v->b[mid].key < k) lo = mid + 1;
         else hi = mid;
     }
-    return lo < v->n && v->b[lo].key == k ? (int32_t)lo : -1;
+    TIDAL_ASSERT(lo <= v->n && v->n <= v->cap);
+    return lo < v->n && v->b[lo].key == k ? (int32_t)lo : -1 - (int32_t)lo;
 }
 
 /* Reserves room so that sig_add of c cannot fail halfway: an epoch slot when c opens a
@@ -3637,7 +3644,7 @@ static int tidal__sig_reserve(tidal_db *db, tidal__sig *g, const tidal__sigdef *
         if (!keep) continue;
         k = tidal__floor_div(c->t, tidal__lvl_ns[l]);
         if (k <= tidal__floor_div(t_max, tidal__lvl_ns[l]) - keep) continue; /* not kept */
-        at = tidal__bk_find(v, k);
+        at = tidal__bk_find(v, k, tidal__floor_div(g->t_max, tidal__lvl_ns[l]));
         if (at >= 0 && v->b[at].count == TIDAL__COUNT32_MAX) wide = 1;
         if ((uint32_t)v->n + (at < 0) > v->cap || wide != v->wide)
             if (!tidal__bvec_grow(db, v, (uint32_t)v->n + (at < 0), wide)) return 0;
@@ -3683,53 +3690,46 @@ static void tidal__bk_inc(tidal__bvec *v, uint32_t i, const tidal__contrib *c) {
 }
 
 static void tidal__sig_add_bucket(tidal__bvec *v, int64_t bucket_ns, int64_t keep,
-                                  int64_t t_max, const tidal__contrib *c) {
+                                  int64_t t_was, int64_t t_max, const tidal__contrib *c) {
     int64_t k = tidal__floor_div(c->t, bucket_ns), kmax = tidal__floor_div(t_max, bucket_ns);
-    uint32_t lo = 0, hi = v->n, drop = 0;
-    /* Buckets at or below kmax - keep go. They can only appear when kmax moves, and the
-       newest bucket is always at kmax: while it still is, there is nothing to drop (and
-       the oldest bucket, another cache line, is not read). */
-    if (!v->n || v->b[v->n - 1].key != kmax) {
+    int64_t kwas = tidal__floor_div(t_was, bucket_ns);
+    uint32_t lo, drop = 0;
+    int32_t at;
+    /* Buckets at or below kmax - keep go. They can only appear when kmax moves (t_was is
+       the record's t_max before this event): while it stays, there is nothing to drop,
+       and neither the oldest nor the newest bucket (other cache lines) is read. */
+    if (kmax != kwas) {
         while (drop < v->n && v->b[drop].key <= kmax - keep) drop++;
         if (drop) {
             memmove(v->b, v->b + drop, sizeof(tidal__bucket) * (v->n - drop));
             if (v->wide) memmove(tidal__bk_hi(v), tidal__bk_hi(v) + drop, sizeof(uint32_t) * (v->n - drop));
             v->n = (uint16_t)(v->n - drop);
-            hi = v->n;
         }
     }
     if (k <= kmax - keep) return; /* older than this level keeps */
     TIDAL_ASSERT(k >= INT32_MIN && k <= INT32_MAX); /* |t| / 60 s < 2^28 */
-    if (v->n && v->b[v->n - 1].key >= k) { /* an existing bucket, usually found directly: */
-        int64_t back = v->b[v->n - 1].key - k; /* keys are mostly consecutive */
-        if (back < (int64_t)v->n && v->b[v->n - 1 - back].key == k) {
-            tidal__bk_inc(v, (uint32_t)(v->n - 1 - back), c);
-            return;
-        }
+    /* The newest bucket left is kwas's (a drop takes it only when it takes every bucket). */
+    if ((at = tidal__bk_find(v, k, kwas)) >= 0) {
+        tidal__bk_inc(v, (uint32_t)at, c);
+        return;
     }
-    if (v->n && v->b[v->n - 1].key < k) lo = v->n; /* a new newest bucket */
-    while (lo < hi) { /* first bucket with key >= k */
-        uint32_t mid = (lo + hi) / 2;
-        if (v->b[mid].key < k) lo = mid + 1;
-        else hi = mid;
+    lo = (uint32_t)(-1 - at);
+    TIDAL_ASSERT(v->n < v->cap && (lo == v->n || v->b[lo].key > k));
+    memmove(&v->b[lo + 1], &v->b[lo], sizeof(tidal__bucket) * (v->n - lo));
+    memset(&v->b[lo], 0, sizeof v->b[lo]);
+    if (v->wide) {
+        uint32_t *h = tidal__bk_hi(v);
+        memmove(&h[lo + 1], &h[lo], sizeof(uint32_t) * (v->n - lo));
+        h[lo] = 0;
     }
-    if (lo == v->n || v->b[lo].key != k) {
-        TIDAL_ASSERT(v->n < v->cap);
-        memmove(&v->b[lo + 1], &v->b[lo], sizeof(tidal__bucket) * (v->n - lo));
-        memset(&v->b[lo], 0, sizeof v->b[lo]);
-        if (v->wide) {
-            uint32_t *h = tidal__bk_hi(v);
-            memmove(&h[lo + 1], &h[lo], sizeof(uint32_t) * (v->n - lo));
-            h[lo] = 0;
-        }
-        v->b[lo].key = (int32_t)k;
-        v->n++;
-    }
+    v->b[lo].key = (int32_t)k;
+    v->n++;
     tidal__bk_inc(v, lo, c);
 }
 
 /* Adds one event. The caller reserved room (tidal__sig_reserve), so this cannot fail. */
 static void tidal__sig_add(tidal__sig *g, const tidal__sigdef *d, const tidal__contrib *c) {
+    int64_t t_was = g->t_max;
     int l;
     if (c->w >= 0) {
         g->count_pos++;
@@ -3742,7 +3742,7 @@ static void tidal__sig_add(tidal__sig *g, const tidal__sigdef *d, const tidal__c
     tidal__sig_add_epoch(g, c);
     for (l = 0; l < TIDAL__LVLS; l++) {
         int64_t keep = tidal__lvl_keep(d->windows, l);
-        if (keep) tidal__sig_add_bucket(&g->lvl[l], tidal__lvl_ns[l], keep, g->t_max, c);
+        if (keep) tidal__sig_add_bucket(&g->lvl[l], tidal__lvl_ns[l], keep, t_was, g->t_max, c);
     }
 }
 
