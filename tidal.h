@@ -1625,18 +1625,21 @@ typedef struct tidal__epoch {
     tidal__fx acc;
 } tidal__epoch;
 
-/* A window bucket, 24 bytes. key fits 32 bits for any int64 time (|t| / 60 s < 2^28).
-   count holds the low part of the bucket's event count, 0..TIDAL__COUNT32_MAX; a level
-   whose count would pass that goes wide (tidal__bvec.wide) and keeps the high parts
-   beside its buckets, so counts stay exact to 2^64 while the common case stays narrow. */
+/* A window bucket, 16 bytes. key fits 32 bits for any int64 time (|t| / 60 s < 2^28).
+   count holds the low part of the bucket's event count, 0..TIDAL__COUNT32_MAX, and w the
+   low 64 bits of its weight sum (a tidal__fx); on a narrow level every bucket's sum fits
+   an int64 (w sign-extends to the 128 bits). A level where a count would pass its limit
+   or a sum leave the int64 range goes wide (tidal__bvec.wide) and keeps both high parts
+   beside its buckets, so sums stay exact while the common case stays narrow. */
 typedef struct tidal__bucket {
     int32_t key;    /* absolute bucket number: floor(t / bucket_ns) */
     uint32_t count; /* low part (see tidal__bk_count) */
-    tidal__fx w;
+    uint64_t w;     /* low part (see tidal__bk_w) */
 } tidal__bucket;
+typedef char tidal__bucket_is_16[sizeof(tidal__bucket) == 16 ? 1 : -1];
 
 /* A level's buckets: cap of them in one arena chunk (>>util: arena), then, when wide, cap
-   uint32_t high parts of their counts. */
+   uint64_t high parts of their weight sums and cap uint32_t high parts of their counts. */
 typedef struct tidal__bvec {
     tidal__bucket *b;
     uint16_t n, cap;
@@ -3545,11 +3548,47 @@ static void tidal__contrib_make(const tidal__sigdef *d, int64_t t, double w, tid
     }
 }
 
-/* A bucket's event count: the low part, plus the high part a wide level keeps after its
-   cap buckets (one chunk: cap buckets, then cap uint32_t). */
+/* A wide level's high parts, after its cap buckets in the same chunk: cap uint64_t for
+   the weight sums (8-byte aligned: buckets are 16 bytes), then cap uint32_t for the counts. */
+static uint64_t *tidal__bk_whi(const tidal__bvec *v) {
+    TIDAL_ASSERT(v->wide);
+    return (uint64_t *)(void *)(v->b + v->cap);
+}
+
 static uint32_t *tidal__bk_hi(const tidal__bvec *v) {
     TIDAL_ASSERT(v->wide);
-    return (uint32_t *)(void *)(v->b + v->cap);
+    return (uint32_t *)(void *)(tidal__bk_whi(v) + v->cap);
+}
+
+/* a fits the narrow form: its high word is the sign extension of its low word. */
+static int tidal__fx_fits64(tidal__fx a) {
+    return a.hi == ((a.lo >> 63) ? UINT64_MAX : 0);
+}
+
+/* A bucket's weight sum: the low part sign-extended, or with a wide level's high part. */
+static tidal__fx tidal__bk_w(const tidal__bvec *v, uint32_t i) {
+    tidal__fx r;
+    TIDAL_ASSERT(i < v->n);
+    r.lo = v->b[i].w;
+    r.hi = v->wide ? tidal__bk_whi(v)[i] : (r.lo >> 63) ? UINT64_MAX : 0;
+    return r;
+}
+
+/* Whether a bucket holding count events of weight sum w needs a wide level. */
+static int tidal__bk_needs_wide(uint64_t count, tidal__fx w) {
+    return count > TIDAL__COUNT32_MAX || !tidal__fx_fits64(w);
+}
+
+/* Sets bucket i of a level made wide when tidal__bk_needs_wide says so (a decoded state). */
+static void tidal__bk_set(tidal__bvec *v, uint32_t i, int64_t key, uint64_t count, tidal__fx w) {
+    TIDAL_ASSERT(i < v->cap && key >= INT32_MIN && key <= INT32_MAX);
+    TIDAL_ASSERT(v->wide || !tidal__bk_needs_wide(count, w));
+    v->b[i].key = (int32_t)key;
+    v->b[i].count = (uint32_t)(count % ((uint64_t)TIDAL__COUNT32_MAX + 1));
+    v->b[i].w = w.lo;
+    if (!v->wide) return;
+    tidal__bk_hi(v)[i] = (uint32_t)(count / ((uint64_t)TIDAL__COUNT32_MAX + 1));
+    tidal__bk_whi(v)[i] = w.hi;
 }
 
 static uint64_t tidal__bk_count(const tidal__bvec *v, uint32_t i) {
@@ -3558,13 +3597,15 @@ static uint64_t tidal__bk_count(const tidal__bvec *v, uint32_t i) {
     return (uint64_t)tidal__bk_hi(v)[i] * ((uint64_t)TIDAL__COUNT32_MAX + 1) + v->b[i].count;
 }
 
+#define TIDAL__BK_WIDE_BYTES (sizeof(uint64_t) + sizeof(uint32_t)) /* high parts of one */
+
 static size_t tidal__bvec_bytes(uint32_t cap, int wide) {
-    return (size_t)cap * (sizeof(tidal__bucket) + (wide ? sizeof(uint32_t) : 0));
+    return (size_t)cap * (sizeof(tidal__bucket) + (wide ? TIDAL__BK_WIDE_BYTES : 0));
 }
 
 /* Moves v to a chunk with room for need buckets, wide or not (a level only ever widens). */
 static int tidal__bvec_grow(tidal_db *db, tidal__bvec *v, uint32_t need, int wide) {
-    size_t elem = sizeof(tidal__bucket) + (wide ? sizeof(uint32_t) : 0);
+    size_t elem = sizeof(tidal__bucket) + (wide ? TIDAL__BK_WIDE_BYTES : 0);
     uint32_t cap;
     tidal__bvec nv;
     TIDAL_ASSERT(need >= v->n && need <= UINT16_MAX && (wide || !v->wide));
@@ -3576,10 +3617,13 @@ static int tidal__bvec_grow(tidal_db *db, tidal__bvec *v, uint32_t need, int wid
     nv.wide = (uint16_t)(wide != 0);
     nv.pad_ = 0;
     if (v->n) memcpy(nv.b, v->b, sizeof(tidal__bucket) * v->n);
-    if (wide) {
-        uint32_t *hi = tidal__bk_hi(&nv);
-        if (v->wide) memcpy(hi, tidal__bk_hi(v), sizeof(uint32_t) * v->n);
-        else memset(hi, 0, sizeof(uint32_t) * v->n);
+    if (wide && v->wide) {
+        memcpy(tidal__bk_whi(&nv), tidal__bk_whi(v), sizeof(uint64_t) * v->n);
+        memcpy(tidal__bk_hi(&nv), tidal__bk_hi(v), sizeof(uint32_t) * v->n);
+    } else if (wide) { /* widening: the high parts the narrow form implied */
+        uint32_t i;
+        for (i = 0; i < v->n; i++) tidal__bk_whi(&nv)[i] = (v->b[i].w >> 63) ? UINT64_MAX : 0;
+        memset(tidal__bk_hi(&nv), 0, sizeof(uint32_t) * v->n);
     }
     tidal__arena_free(db, v->b, tidal__bvec_bytes(v->cap, v->wide));
     *v = nv;
@@ -3645,7 +3689,10 @@ static int tidal__sig_reserve(tidal_db *db, tidal__sig *g, const tidal__sigdef *
         k = tidal__floor_div(c->t, tidal__lvl_ns[l]);
         if (k <= tidal__floor_div(t_max, tidal__lvl_ns[l]) - keep) continue; /* not kept */
         at = tidal__bk_find(v, k, tidal__floor_div(g->t_max, tidal__lvl_ns[l]));
-        if (at >= 0 && v->b[at].count == TIDAL__COUNT32_MAX) wide = 1;
+        if (at >= 0 ? v->b[at].count == TIDAL__COUNT32_MAX ||
+                          !tidal__fx_fits64(tidal__fx_add(tidal__bk_w(v, (uint32_t)at), c->wf))
+                    : !tidal__fx_fits64(c->wf))
+            wide = 1;
         if ((uint32_t)v->n + (at < 0) > v->cap || wide != v->wide)
             if (!tidal__bvec_grow(db, v, (uint32_t)v->n + (at < 0), wide)) return 0;
     }
@@ -3675,10 +3722,12 @@ static void tidal__sig_add_epoch(tidal__sig *g, const tidal__contrib *c) {
     }
 }
 
-/* One more event in bucket i: the low part carries into the high part at the limit (the
-   reserve made the level wide before that can happen). */
+/* One more event in bucket i: the count's low part carries into the high part at the
+   limit, and a sum that leaves the int64 range keeps its high word (the reserve made the
+   level wide before either can happen). */
 static void tidal__bk_inc(tidal__bvec *v, uint32_t i, const tidal__contrib *c) {
     tidal__bucket *b = &v->b[i];
+    tidal__fx w = tidal__fx_add(tidal__bk_w(v, i), c->wf);
     if (b->count == TIDAL__COUNT32_MAX) {
         TIDAL_ASSERT(v->wide);
         b->count = 0;
@@ -3686,7 +3735,9 @@ static void tidal__bk_inc(tidal__bvec *v, uint32_t i, const tidal__contrib *c) {
     } else {
         b->count++;
     }
-    b->w = tidal__fx_add(b->w, c->wf);
+    b->w = w.lo;
+    if (v->wide) tidal__bk_whi(v)[i] = w.hi;
+    else TIDAL_ASSERT(tidal__fx_fits64(w));
 }
 
 static void tidal__sig_add_bucket(tidal__bvec *v, int64_t bucket_ns, int64_t keep,
@@ -3702,7 +3753,10 @@ static void tidal__sig_add_bucket(tidal__bvec *v, int64_t bucket_ns, int64_t kee
         while (drop < v->n && v->b[drop].key <= kmax - keep) drop++;
         if (drop) {
             memmove(v->b, v->b + drop, sizeof(tidal__bucket) * (v->n - drop));
-            if (v->wide) memmove(tidal__bk_hi(v), tidal__bk_hi(v) + drop, sizeof(uint32_t) * (v->n - drop));
+            if (v->wide) {
+                memmove(tidal__bk_whi(v), tidal__bk_whi(v) + drop, sizeof(uint64_t) * (v->n - drop));
+                memmove(tidal__bk_hi(v), tidal__bk_hi(v) + drop, sizeof(uint32_t) * (v->n - drop));
+            }
             v->n = (uint16_t)(v->n - drop);
         }
     }
@@ -3718,8 +3772,11 @@ static void tidal__sig_add_bucket(tidal__bvec *v, int64_t bucket_ns, int64_t kee
     memmove(&v->b[lo + 1], &v->b[lo], sizeof(tidal__bucket) * (v->n - lo));
     memset(&v->b[lo], 0, sizeof v->b[lo]);
     if (v->wide) {
+        uint64_t *wh = tidal__bk_whi(v);
         uint32_t *h = tidal__bk_hi(v);
+        memmove(&wh[lo + 1], &wh[lo], sizeof(uint64_t) * (v->n - lo));
         memmove(&h[lo + 1], &h[lo], sizeof(uint32_t) * (v->n - lo));
+        wh[lo] = 0;
         h[lo] = 0;
     }
     v->b[lo].key = (int32_t)k;
@@ -3816,7 +3873,7 @@ static int tidal__sig_window(const tidal__sig *g, const tidal__sigdef *d, int w,
         held += n;
         if (v->b[i].key > kt - n_of[w] && v->b[i].key <= kt) {
             *count += n;
-            sum = tidal__fx_add(sum, v->b[i].w);
+            sum = tidal__fx_add(sum, tidal__bk_w(v, i));
         }
     }
     *weight = tidal__fx_to_double(sum);
@@ -5713,7 +5770,7 @@ static void tidal__enc_sig(tidal__enc *x, const tidal__sig *g, const tidal__sigd
             uint64_t n = tidal__bk_count(v, i);
             tidal__enc_sv(x, (uint64_t)(int64_t)v->b[i].key, prev);
             tidal__enc_uv(x, n);
-            tidal__enc_fxd(x, v->b[i].w, tidal__fx_units(n, 0));
+            tidal__enc_fxd(x, tidal__bk_w(v, i), tidal__fx_units(n, 0));
             prev = (uint64_t)(int64_t)v->b[i].key;
         }
     }
@@ -6911,7 +6968,7 @@ static int tidal__sd_sig_into(tidal_db *db, tidal__sig *g, const tidal__sdsig *s
         const tidal__sdbk *b = src->b + tidal__sd_lvl_at(l);
         int wide = 0;
         if (!src->n[l]) continue;
-        for (i = 0; i < src->n[l]; i++) wide |= b[i].count > TIDAL__COUNT32_MAX;
+        for (i = 0; i < src->n[l]; i++) wide |= tidal__bk_needs_wide(b[i].count, b[i].w);
         if (!tidal__bvec_grow(db, &nv[l], src->n[l], wide)) ok = 0;
     }
     if (!ok) {
@@ -6934,12 +6991,7 @@ static int tidal__sd_sig_into(tidal_db *db, tidal__sig *g, const tidal__sdsig *s
     for (l = 0; l < TIDAL__LVLS; l++) {
         const tidal__sdbk *b = src->b + tidal__sd_lvl_at(l);
         tidal__bvec *v = &nv[l];
-        for (i = 0; i < src->n[l]; i++) {
-            v->b[i].key = (int32_t)b[i].key;
-            v->b[i].count = (uint32_t)(b[i].count % ((uint64_t)TIDAL__COUNT32_MAX + 1));
-            v->b[i].w = b[i].w;
-            if (v->wide) tidal__bk_hi(v)[i] = (uint32_t)(b[i].count / ((uint64_t)TIDAL__COUNT32_MAX + 1));
-        }
+        for (i = 0; i < src->n[l]; i++) tidal__bk_set(v, i, b[i].key, b[i].count, b[i].w);
         v->n = (uint16_t)src->n[l];
         g->lvl[l] = *v;
     }
