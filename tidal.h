@@ -1782,6 +1782,19 @@ typedef struct tidal__map {
     uint32_t n, cap;
 } tidal__map;
 
+/* The entity index (>>entities): open addressing over 8-byte slots, a row index and 32
+   bits of the (tenant, id) hash; the row holds the id itself. A third of the generic
+   map's 24-byte slot, so the table is small enough to stay in cache longer. */
+typedef struct tidal__eslot {
+    uint32_t tag; /* the hash's high 32 bits */
+    uint32_t v;   /* row index; UINT32_MAX = empty */
+} tidal__eslot;
+
+typedef struct tidal__emap {
+    tidal__eslot *s;
+    uint32_t n, cap; /* load <= 1/2, cap a power of two */
+} tidal__emap;
+
 typedef struct tidal__str {
     char *s;
     uint32_t len;
@@ -1955,7 +1968,7 @@ struct tidal_db {
     tidal__arena arena;       /* >>util: aggregates and small state arrays */
     tidal__entity *ents;
     uint32_t n_ents, cap_ents;
-    tidal__map ent_map;       /* (tenant, id) -> entity index */
+    tidal__emap ent_map;      /* (tenant, id) -> entity index (>>entities) */
     tidal__tenant *tenants;
     uint32_t n_tenants, cap_tenants;
     tidal__map tenant_map;    /* tenant -> index */
@@ -4104,8 +4117,67 @@ static double tidal__key_bound(tidal__key key, const tidal__sigdef *d, int64_t t
 // The entity table: (tenant, id) -> row. Rows are created only by applying events, so a
 // lookup never changes state. Tenants keep the list of their items for scans.
 
+/* The entity index (struct tidal__emap): a slot's tag filters, the row confirms. */
+static uint32_t tidal__emap_get(const tidal_db *db, uint32_t tenant, tidal_id id) {
+    const tidal__emap *m = &db->ent_map;
+    uint64_t h = tidal__map_hash(tenant, id);
+    uint32_t i, mask, tag = (uint32_t)(h >> 32);
+    if (!m->cap) return UINT32_MAX;
+    mask = m->cap - 1;
+    for (i = (uint32_t)h & mask; m->s[i].v != UINT32_MAX; i = (i + 1) & mask) {
+        const tidal__entity *e;
+        if (m->s[i].tag != tag) continue;
+        e = &db->ents[m->s[i].v];
+        if (e->id == id && e->tenant == tenant) return m->s[i].v;
+    }
+    return UINT32_MAX;
+}
+
+static void tidal__emap_place(tidal__emap *m, uint64_t h, uint32_t v) {
+    uint32_t mask = m->cap - 1, i = (uint32_t)h & mask;
+    TIDAL_ASSERT(m->n < m->cap);
+    while (m->s[i].v != UINT32_MAX) i = (i + 1) & mask;
+    m->s[i].tag = (uint32_t)(h >> 32);
+    m->s[i].v = v;
+}
+
+/* Room for need entries (the rows being indexed are db->ents[0 .. m->n), their ids and
+   tenants rehash on growth). 0 on allocation failure, the index unchanged. */
+static int tidal__emap_reserve(tidal_db *db, tidal__emap *m, uint32_t need) {
+    tidal__emap old = *m;
+    uint32_t cap = m->cap ? m->cap : 16, i;
+    TIDAL_ASSERT(m == &db->ent_map && m->n <= db->n_ents);
+    if ((uint64_t)need * 2 <= m->cap) return 1;
+    while ((uint64_t)need * 2 > cap) {
+        if (cap >= (1u << 31)) return 0;
+        cap *= 2;
+    }
+    if (!(m->s = (tidal__eslot *)tidal__alloc(db, sizeof(tidal__eslot) * cap))) {
+        *m = old;
+        return 0;
+    }
+    for (i = 0; i < cap; i++) {
+        m->s[i].tag = 0;
+        m->s[i].v = UINT32_MAX;
+    }
+    m->cap = cap;
+    for (i = 0; i < old.cap; i++) {
+        const tidal__entity *e;
+        if (old.s[i].v == UINT32_MAX) continue;
+        e = &db->ents[old.s[i].v];
+        tidal__emap_place(m, tidal__map_hash(e->tenant, e->id), old.s[i].v);
+    }
+    tidal__free(db, old.s, sizeof(tidal__eslot) * old.cap);
+    return 1;
+}
+
+static void tidal__emap_free(tidal_db *db, tidal__emap *m) {
+    tidal__free(db, m->s, sizeof(tidal__eslot) * m->cap);
+    memset(m, 0, sizeof *m);
+}
+
 static tidal__entity *tidal__ent_find(const tidal_db *db, uint32_t tenant, tidal_id id) {
-    uint32_t i = tidal__map_get(&db->ent_map, tenant, id);
+    uint32_t i = tidal__emap_get(db, tenant, id);
     return i == UINT32_MAX ? NULL : &db->ents[i];
 }
 
@@ -4114,11 +4186,13 @@ static tidal__entity *tidal__ent_make(tidal_db *db, uint32_t tenant, tidal_id id
     if (e) return e;
     if (db->n_ents >= TIDAL_ENTITIES_MAX) return NULL;
     if (!TIDAL__GROW(db, db->ents, db->cap_ents, db->n_ents + 1)) return NULL;
-    if (!tidal__map_put(db, &db->ent_map, tenant, id, db->n_ents)) return NULL;
-    e = &db->ents[db->n_ents++];
+    if (!tidal__emap_reserve(db, &db->ent_map, db->ent_map.n + 1)) return NULL;
+    e = &db->ents[db->n_ents];
     memset(e, 0, sizeof *e);
     e->id = id;
     e->tenant = tenant;
+    tidal__emap_place(&db->ent_map, tidal__map_hash(tenant, id), db->n_ents++);
+    db->ent_map.n++;
     db->stats.entities++;
     if (db->n_tcfg) {
         uint32_t k;
@@ -7196,7 +7270,7 @@ static int tidal__sd_tenant(tidal__sd *d, uint32_t tenant) {
     if (d->r.bad || !tidal__sd_room(d, n, 40) || n > TIDAL_ENTITIES_MAX - db->n_ents)
         return tidal__sd_fail(d, "bad entity count");
     if (n && (!TIDAL__GROW(db, db->ents, db->cap_ents, db->n_ents + (uint32_t)n) ||
-              !tidal__map_reserve(db, &db->ent_map, db->ent_map.n + (uint32_t)n)))
+              !tidal__emap_reserve(db, &db->ent_map, db->ent_map.n + (uint32_t)n)))
         return tidal__sd_fail(d, "out of memory");
     for (i = 0; i < n; i++) {
         tidal_id id = tidal__sd_sv(d, prev);
@@ -9284,7 +9358,7 @@ static void tidal__state_free(tidal_db *db) {
     tidal__free(db, db->tgen, sizeof(tidal__tgen) * db->cap_tgen);
     db->tgen = NULL;
     db->n_tgen = db->cap_tgen = 0;
-    tidal__map_free(db, &db->ent_map);
+    tidal__emap_free(db, &db->ent_map);
     tidal__map_free(db, &db->tenant_map);
     tidal__map_free(db, &db->sess_map);
     tidal__map_free(db, &db->lb_map);
