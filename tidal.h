@@ -2185,6 +2185,14 @@ void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 #define TIDAL__UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
+/* A hint that p will be read soon: the write path starts the independent chains of
+   misses (the item's and the user's) together instead of one after the other. */
+#if defined(__GNUC__) || defined(__clang__)
+#define TIDAL__PREFETCH(p) __builtin_prefetch((const void *)(p))
+#else
+#define TIDAL__PREFETCH(p) ((void)(p))
+#endif
+
 /* The arena (struct tidal__arena): chunk sizes by class. Aggregate records are 144. */
 static const uint16_t tidal__arena_size[TIDAL__ARENA_CLASSES] = {
     16, 24, 32, 48, 64, 96, 128, 144, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072,
@@ -4133,6 +4141,12 @@ static uint32_t tidal__emap_get(const tidal_db *db, uint32_t tenant, tidal_id id
     return UINT32_MAX;
 }
 
+/* Starts loading the index slot where (tenant, id)'s probe begins. */
+static void tidal__emap_prefetch(const tidal_db *db, uint32_t tenant, tidal_id id) {
+    const tidal__emap *m = &db->ent_map;
+    if (m->cap) TIDAL__PREFETCH(&m->s[(uint32_t)tidal__map_hash(tenant, id) & (m->cap - 1)]);
+}
+
 static void tidal__emap_place(tidal__emap *m, uint64_t h, uint32_t v) {
     uint32_t mask = m->cap - 1, i = (uint32_t)h & mask;
     TIDAL_ASSERT(m->n < m->cap);
@@ -4680,9 +4694,13 @@ static tidal_result tidal__apply_signal(tidal_db *db, const tidal__event *ev) {
     const tidal__sigdef *d = &db->sig[ev->type];
     tidal__sig *g[1 + TIDAL_COHORT_KEYS_MAX];
     tidal__contrib c;
-    tidal__entity *e = tidal__ent_make(db, ev->tenant, ev->entity);
-    uint32_t i, n = 1;
-    if (!e || !tidal__ent_make_sigs(db, e)) return TIDAL_ERR_NOMEM;
+    tidal__entity *e;
+    uint32_t i, n = 1, ui;
+    if (ev->other) tidal__emap_prefetch(db, ev->tenant, ev->other); /* in parallel with: */
+    if (!(e = tidal__ent_make(db, ev->tenant, ev->entity)) || !tidal__ent_make_sigs(db, e))
+        return TIDAL_ERR_NOMEM;
+    if (ev->other && (ui = tidal__emap_get(db, ev->tenant, ev->other)) != UINT32_MAX)
+        TIDAL__PREFETCH(&db->ents[ui].user); /* the user's row, while the item's work runs */
     tidal__contrib_make(d, ev->time_ns, ev->weight, &c); /* pure: the reserves need it */
     if (!(g[0] = tidal__sig_for(db, e, ev->type, 0, 0, 0, &c))) return TIDAL_ERR_NOMEM;
     for (i = 0; i < ev->n_cohort; i++) {
