@@ -1649,9 +1649,11 @@ typedef struct tidal__bvec {
 
 enum { TIDAL__LVL_MIN = 0, TIDAL__LVL_HOUR = 1, TIDAL__LVL_DAY = 2, TIDAL__LVLS = 3 };
 
-/* One aggregate: a fixed-size record (144 bytes) from the arena, whose chunks never move
-   (the top-K index points at records). A one-epoch aggregate keeps its epoch inline
-   (cap_epochs 1); a second epoch moves the epochs out to an arena chunk (TIDAL__EPS). */
+/* One aggregate: a fixed-size record (128 bytes, two cache lines: the arena aligns it to
+   64) whose chunk never moves (the top-K index points at records). A one-epoch aggregate
+   keeps its epoch inline (cap_epochs 1); a second epoch moves the epochs out to an arena
+   chunk (TIDAL__EPS). The levels are kept split (pointers, counts, capacities) so that
+   none pads; tidal__lvl gives a level as a tidal__bvec and tidal__lvl_set stores one. */
 typedef struct tidal__sig {
     uint64_t count_pos, count_neg;
     tidal__fx w_pos, w_neg;
@@ -1660,14 +1662,17 @@ typedef struct tidal__sig {
         tidal__epoch in;    /* cap_epochs <= 1 */
         tidal__epoch *out;  /* cap_epochs > 1: an arena chunk */
     } ep;                   /* ascending e, at most TIDAL__EPOCHS_KEPT */
-    uint8_t n_epochs, cap_epochs;
-    int16_t lb_slot;        /* position in its top-K list, -1 when not a member */
+    tidal__bucket *bk[TIDAL__LVLS]; /* each level's buckets (tidal__bvec.b) */
     uint32_t ent;           /* owning entity index */
     uint32_t lb;            /* index of its top-K list */
-    tidal__bvec lvl[TIDAL__LVLS];
+    uint16_t bn[TIDAL__LVLS];   /* tidal__bvec.n */
+    uint16_t bcap[TIDAL__LVLS]; /* tidal__bvec.cap, and TIDAL__BCAP_WIDE when wide */
+    uint8_t n_epochs, cap_epochs;
+    int16_t lb_slot;        /* position in its top-K list, -1 when not a member */
 } tidal__sig;
 #define TIDAL__EPS(g) ((g)->cap_epochs > 1 ? (g)->ep.out : &(g)->ep.in)
-typedef char tidal__sig_is_144[sizeof(tidal__sig) <= 144 ? 1 : -1]; /* an arena class */
+#define TIDAL__BCAP_WIDE 0x8000u /* the wide bit of tidal__sig.bcap; the rest is the cap */
+typedef char tidal__sig_is_128[sizeof(tidal__sig) == 128 ? 1 : -1]; /* an arena class */
 typedef char tidal__lb_slot_fits[TIDAL__LB_CAP <= INT16_MAX ? 1 : -1];
 
 typedef struct tidal__csig {
@@ -2193,7 +2198,7 @@ void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 #define TIDAL__PREFETCH(p) ((void)(p))
 #endif
 
-/* The arena (struct tidal__arena): chunk sizes by class. Aggregate records are 144. */
+/* The arena (struct tidal__arena): chunk sizes by class. Aggregate records are 128. */
 static const uint16_t tidal__arena_size[TIDAL__ARENA_CLASSES] = {
     16, 24, 32, 48, 64, 96, 128, 144, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072,
     4096, 6144, 8192};
@@ -2221,7 +2226,8 @@ static void *tidal__arena_alloc(tidal_db *db, size_t size) {
         TIDAL__UNPOISON(p, tidal__arena_size[c]);
         memcpy(&a->free[c], p, sizeof(void *));
     } else {
-        if (!a->cur || (size_t)(a->end - a->cur) < tidal__arena_size[c]) {
+        size_t gap = tidal__arena_size[c] % 64 ? 0 : (size_t)(-(uintptr_t)a->cur & 63);
+        if (!a->cur || (size_t)(a->end - a->cur) < tidal__arena_size[c] + gap) {
             char *blk = (char *)tidal__alloc(db, TIDAL__ARENA_BLOCK);
             if (!blk) return NULL;
             while (a->cur && a->end - a->cur >= 16) { /* the old block's tail: to free lists */
@@ -2235,7 +2241,19 @@ static void *tidal__arena_alloc(tidal_db *db, size_t size) {
             a->blocks = blk;
             a->cur = blk + 16; /* the link, and 16-byte alignment for what follows */
             a->end = blk + TIDAL__ARENA_BLOCK;
+            gap = tidal__arena_size[c] % 64 ? 0 : (size_t)(-(uintptr_t)a->cur & 63);
         }
+        /* A chunk of a multiple of 64 bytes (a record) starts a cache line: the gap before
+           it (8..56 bytes) goes to the free lists, but for a last 8 that no class takes. */
+        TIDAL_ASSERT(gap < 64 && gap % 8 == 0);
+        while (gap >= 16) {
+            int k = gap >= 48 ? 3 : gap >= 32 ? 2 : gap >= 24 ? 1 : 0;
+            memcpy(a->cur, &a->free[k], sizeof(void *));
+            a->free[k] = a->cur;
+            a->cur += tidal__arena_size[k];
+            gap -= tidal__arena_size[k];
+        }
+        a->cur += gap;
         p = a->cur;
         a->cur += tidal__arena_size[c];
     }
@@ -3618,6 +3636,26 @@ static uint64_t tidal__bk_count(const tidal__bvec *v, uint32_t i) {
     return (uint64_t)tidal__bk_hi(v)[i] * ((uint64_t)TIDAL__COUNT32_MAX + 1) + v->b[i].count;
 }
 
+/* Level l of g as a tidal__bvec (a copy: tidal__lvl_set stores it back after a change). */
+static tidal__bvec tidal__lvl(const tidal__sig *g, int l) {
+    tidal__bvec v;
+    TIDAL_ASSERT(l >= 0 && l < TIDAL__LVLS);
+    v.b = g->bk[l];
+    v.n = g->bn[l];
+    v.cap = (uint16_t)(g->bcap[l] & ~TIDAL__BCAP_WIDE);
+    v.wide = (uint16_t)((g->bcap[l] & TIDAL__BCAP_WIDE) != 0);
+    v.pad_ = 0;
+    return v;
+}
+
+static void tidal__lvl_set(tidal__sig *g, int l, const tidal__bvec *v) {
+    TIDAL_ASSERT(l >= 0 && l < TIDAL__LVLS);
+    TIDAL_ASSERT(v->n <= v->cap && v->cap < TIDAL__BCAP_WIDE);
+    g->bk[l] = v->b;
+    g->bn[l] = v->n;
+    g->bcap[l] = (uint16_t)(v->cap | (v->wide ? TIDAL__BCAP_WIDE : 0));
+}
+
 #define TIDAL__BK_WIDE_BYTES (sizeof(uint64_t) + sizeof(uint32_t)) /* high parts of one */
 
 static size_t tidal__bvec_bytes(uint32_t cap, int wide) {
@@ -3634,7 +3672,7 @@ static int tidal__bvec_grow(tidal_db *db, tidal__bvec *v, uint32_t need, int wid
     if (!(nv.b = (tidal__bucket *)tidal__arena_alloc(db, (size_t)need * elem))) return 0;
     cap = (uint32_t)(tidal__arena_room((size_t)need * elem) / elem);
     nv.n = v->n;
-    nv.cap = (uint16_t)(cap > UINT16_MAX ? UINT16_MAX : cap);
+    nv.cap = (uint16_t)(cap >= TIDAL__BCAP_WIDE ? TIDAL__BCAP_WIDE - 1 : cap);
     nv.wide = (uint16_t)(wide != 0);
     nv.pad_ = 0;
     if (v->n) memcpy(nv.b, v->b, sizeof(tidal__bucket) * v->n);
@@ -3702,7 +3740,7 @@ static int tidal__sig_reserve(tidal_db *db, tidal__sig *g, const tidal__sigdef *
     if (!(n && c->e < ep[n - 1].e - (TIDAL__EPOCHS_KEPT - 1)) && !(i > 0 && ep[i - 1].e == c->e))
         if (!tidal__sig_grow_epochs(db, g, n + 1)) return 0;
     for (l = 0; l < TIDAL__LVLS; l++) {
-        tidal__bvec *v = &g->lvl[l];
+        tidal__bvec lv = tidal__lvl(g, l), *v = &lv;
         int64_t keep = tidal__lvl_keep(d->windows, l), k;
         int wide = v->wide;
         int32_t at;
@@ -3714,8 +3752,10 @@ static int tidal__sig_reserve(tidal_db *db, tidal__sig *g, const tidal__sigdef *
                           !tidal__fx_fits64(tidal__fx_add(tidal__bk_w(v, (uint32_t)at), c->wf))
                     : !tidal__fx_fits64(c->wf))
             wide = 1;
-        if ((uint32_t)v->n + (at < 0) > v->cap || wide != v->wide)
+        if ((uint32_t)v->n + (at < 0) > v->cap || wide != v->wide) {
             if (!tidal__bvec_grow(db, v, (uint32_t)v->n + (at < 0), wide)) return 0;
+            tidal__lvl_set(g, l, v);
+        }
     }
     return 1;
 }
@@ -3820,7 +3860,11 @@ static void tidal__sig_add(tidal__sig *g, const tidal__sigdef *d, const tidal__c
     tidal__sig_add_epoch(g, c);
     for (l = 0; l < TIDAL__LVLS; l++) {
         int64_t keep = tidal__lvl_keep(d->windows, l);
-        if (keep) tidal__sig_add_bucket(&g->lvl[l], tidal__lvl_ns[l], keep, t_was, g->t_max, c);
+        tidal__bvec v;
+        if (!keep) continue;
+        v = tidal__lvl(g, l);
+        tidal__sig_add_bucket(&v, tidal__lvl_ns[l], keep, t_was, g->t_max, c);
+        tidal__lvl_set(g, l, &v);
     }
 }
 
@@ -3875,7 +3919,8 @@ static int tidal__sig_window(const tidal__sig *g, const tidal__sigdef *d, int w,
     static const int64_t n_of[4] = {60, 24, 168, 30};
     static const uint32_t bit_of[4] = {TIDAL_WINDOW_1H, TIDAL_WINDOW_24H, TIDAL_WINDOW_7D,
                                        TIDAL_WINDOW_30D};
-    const tidal__bvec *v;
+    tidal__bvec lv;
+    const tidal__bvec *v = &lv;
     int64_t kt, floor_key;
     tidal__fx sum;
     uint64_t held = 0;
@@ -3883,7 +3928,7 @@ static int tidal__sig_window(const tidal__sig *g, const tidal__sigdef *d, int w,
     *count = 0;
     *weight = 0;
     if (!g || !(d->windows & bit_of[w])) return 0;
-    v = &g->lvl[lvl_of[w]];
+    lv = tidal__lvl(g, lvl_of[w]);
     kt = tidal__floor_div(t, tidal__lvl_ns[lvl_of[w]]);
     floor_key = tidal__floor_div(g->t_max, tidal__lvl_ns[lvl_of[w]]) -
                 tidal__lvl_keep(d->windows, lvl_of[w]);
@@ -3935,12 +3980,19 @@ static tidal_result tidal__score_range(tidal_db *db, const char *what, tidal_id 
                       tidal__ns_diff(g->t_max, t) / d->hl_ns);
 }
 
-static void tidal__sig_free(tidal_db *db, tidal__sig *g) {
+/* Returns the bucket chunks of every level of g (the record keeps stale pointers). */
+static void tidal__sig_free_levels(tidal_db *db, tidal__sig *g) {
     int l;
+    for (l = 0; l < TIDAL__LVLS; l++) {
+        tidal__bvec v = tidal__lvl(g, l);
+        tidal__arena_free(db, v.b, tidal__bvec_bytes(v.cap, v.wide));
+    }
+}
+
+static void tidal__sig_free(tidal_db *db, tidal__sig *g) {
     if (!g) return;
     if (g->cap_epochs > 1) tidal__arena_free(db, g->ep.out, sizeof(tidal__epoch) * g->cap_epochs);
-    for (l = 0; l < TIDAL__LVLS; l++)
-        tidal__arena_free(db, g->lvl[l].b, tidal__bvec_bytes(g->lvl[l].cap, g->lvl[l].wide));
+    tidal__sig_free_levels(db, g);
     tidal__arena_free(db, g, sizeof *g);
 }
 
@@ -5855,7 +5907,8 @@ static void tidal__enc_sig(tidal__enc *x, const tidal__sig *g, const tidal__sigd
         prev = (uint64_t)ep[i].e;
     }
     for (l = 0; l < TIDAL__LVLS; l++) {
-        const tidal__bvec *v = &g->lvl[l];
+        tidal__bvec lv = tidal__lvl(g, l);
+        const tidal__bvec *v = &lv;
         tidal__enc_uv(x, v->n);
         prev = (uint64_t)tidal__floor_div(g->t_max, tidal__lvl_ns[l]);
         for (i = 0; i < v->n; i++) {
@@ -7069,8 +7122,7 @@ static int tidal__sd_sig_into(tidal_db *db, tidal__sig *g, const tidal__sdsig *s
         return 0;
     }
     if (g->cap_epochs > 1) tidal__arena_free(db, g->ep.out, sizeof(tidal__epoch) * g->cap_epochs);
-    for (l = 0; l < TIDAL__LVLS; l++)
-        tidal__arena_free(db, g->lvl[l].b, tidal__bvec_bytes(g->lvl[l].cap, g->lvl[l].wide));
+    tidal__sig_free_levels(db, g);
     g->count_pos = src->count_pos;
     g->count_neg = src->count_neg;
     g->w_pos = src->w_pos;
@@ -7085,7 +7137,7 @@ static int tidal__sd_sig_into(tidal_db *db, tidal__sig *g, const tidal__sdsig *s
         tidal__bvec *v = &nv[l];
         for (i = 0; i < src->n[l]; i++) tidal__bk_set(v, i, b[i].key, b[i].count, b[i].w);
         v->n = (uint16_t)src->n[l];
-        g->lvl[l] = *v;
+        tidal__lvl_set(g, l, v);
     }
     return 1;
 }

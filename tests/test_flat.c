@@ -229,10 +229,10 @@ static void test_pinned_far_epochs(void) {
         for (i = 0; i < f.db->n_ents; i++)
             for (t = 0; f.db->ents[i].sigs && t < 5; t++)
                 for (l = 0; f.db->ents[i].sigs[t] && l < TIDAL__LVLS; l++)
-                    wide += f.db->ents[i].sigs[t]->lvl[l].wide;
+                    wide += tidal__lvl(f.db->ents[i].sigs[t], l).wide;
         for (i = 0; i < f.db->n_ents; i++)
             for (j = 0; j < f.db->ents[i].n_csigs; j++)
-                for (l = 0; l < TIDAL__LVLS; l++) wide += f.db->ents[i].csigs[j].sig->lvl[l].wide;
+                for (l = 0; l < TIDAL__LVLS; l++) wide += tidal__lvl(f.db->ents[i].csigs[j].sig, l).wide;
         printf("  B: %u wide levels\n", wide);
         TT_CHECK(wide > 50);
     }
@@ -299,17 +299,19 @@ static void test_count_spill_at_limit(void) {
     g = e->sigs[0];
     /* White-box setter: as if lim - 2 more events had landed in the same buckets. */
     for (l = 0; l < TIDAL__LVLS; l++) {
-        TT_CHECK(g->lvl[l].n == 1 && !g->lvl[l].wide && g->lvl[l].b[0].count == 1);
-        g->lvl[l].b[0].count = (uint32_t)(lim - 1);
+        tidal__bvec v = tidal__lvl(g, l);
+        TT_CHECK(v.n == 1 && !v.wide && v.b[0].count == 1);
+        v.b[0].count = (uint32_t)(lim - 1);
     }
     g->count_pos = lim - 1;
     for (k = 0; k < 3; k++) { /* lim - 1 -> lim -> lim + 1 (spills) -> lim + 2 */
         TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_OK);
     }
     for (l = 0; l < TIDAL__LVLS; l++) {
-        TT_CHECKF(g->lvl[l].wide, "level %d did not go wide", l);
-        TT_CHECKF(tidal__bk_count(&g->lvl[l], 0) == lim + 2, "level %d count %llu", l,
-                  (unsigned long long)tidal__bk_count(&g->lvl[l], 0));
+        tidal__bvec v = tidal__lvl(g, l);
+        TT_CHECKF(v.wide, "level %d did not go wide", l);
+        TT_CHECKF(tidal__bk_count(&v, 0) == lim + 2, "level %d count %llu", l,
+                  (unsigned long long)tidal__bk_count(&v, 0));
     }
     TT_EQ_INT(tidal_signal_read(f.db, 0, 5, 0, NULL, T0, &st), TIDAL_OK);
     for (k = 0; k < 4; k++)
@@ -332,7 +334,7 @@ static void test_count_spill_at_limit(void) {
     TT_EQ_INT(tidal_signal_read(f.db, 0, 5, 0, NULL, s.time_ns, &st), TIDAL_OK);
     TT_CHECK(st.count[2] == lim + 3 && st.count[3] == lim + 3);
     e = tidal__ent_find(f.db, 0, 5);
-    TT_CHECK(e && e->sigs && e->sigs[0] && e->sigs[0]->lvl[TIDAL__LVL_DAY].wide);
+    TT_CHECK(e && e->sigs && e->sigs[0] && tidal__lvl(e->sigs[0], TIDAL__LVL_DAY).wide);
     tidal_db_close(f.db);
     {
         char cmd[128];
@@ -388,9 +390,9 @@ static void test_weight_spill_past_int64(void) {
     e = tidal__ent_find(f.db, 0, 9);
     TT_CHECK(e && e->sigs && e->sigs[0]);
     for (l = 0; e && e->sigs && e->sigs[0] && l < TIDAL__LVLS; l++)
-        TT_CHECKF(e->sigs[0]->lvl[l].wide, "item 9 level %d did not go wide", l);
+        TT_CHECKF(tidal__lvl(e->sigs[0], l).wide, "item 9 level %d did not go wide", l);
     e = tidal__ent_find(f.db, 0, 10);
-    TT_CHECK(e && e->sigs && e->sigs[3] && e->sigs[3]->lvl[TIDAL__LVL_MIN].wide);
+    TT_CHECK(e && e->sigs && e->sigs[3] && tidal__lvl(e->sigs[3], TIDAL__LVL_MIN).wide);
 #else
     (void)e;
     (void)l;
