@@ -3815,8 +3815,10 @@ static void tidal__sig_add_bucket(tidal__bvec *v, int64_t bucket_ns, int64_t kee
         if (drop) {
             memmove(v->b, v->b + drop, sizeof(tidal__bucket) * (v->n - drop));
             if (v->wide) {
-                memmove(tidal__bk_whi(v), tidal__bk_whi(v) + drop, sizeof(uint64_t) * (v->n - drop));
-                memmove(tidal__bk_hi(v), tidal__bk_hi(v) + drop, sizeof(uint32_t) * (v->n - drop));
+                uint64_t *wh = tidal__bk_whi(v);
+                uint32_t *h = tidal__bk_hi(v);
+                memmove(wh, wh + drop, sizeof(uint64_t) * (v->n - drop));
+                memmove(h, h + drop, sizeof(uint32_t) * (v->n - drop));
             }
             v->n = (uint16_t)(v->n - drop);
         }

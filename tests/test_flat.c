@@ -232,7 +232,8 @@ static void test_pinned_far_epochs(void) {
                     wide += tidal__lvl(f.db->ents[i].sigs[t], l).wide;
         for (i = 0; i < f.db->n_ents; i++)
             for (j = 0; j < f.db->ents[i].n_csigs; j++)
-                for (l = 0; l < TIDAL__LVLS; l++) wide += tidal__lvl(f.db->ents[i].csigs[j].sig, l).wide;
+                for (l = 0; l < TIDAL__LVLS; l++)
+                    wide += tidal__lvl(f.db->ents[i].csigs[j].sig, l).wide;
         printf("  B: %u wide levels\n", wide);
         TT_CHECK(wide > 50);
     }
