@@ -4,8 +4,9 @@
    every kind of type (decaying, permanent, negative, a fractional half-life), every window,
    cohort aggregates, users with seen sets, hides, events out of order and far apart (old
    epochs and window buckets retire), deletes and forgets, and a snapshot round-trip. Also
-   white-box checks of the flat layout itself: 32-bit counts spill at their limit, and the
-   steady-state write path does not allocate. */
+   white-box checks of the flat layout itself: 32-bit counts spill at their limit, 64-bit
+   bucket weight sums spill past the int64 range, and the steady-state write path does not
+   allocate. */
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
 #include "tidal_test.h"
