@@ -1656,18 +1656,21 @@ typedef struct tidal__epoch {
     tidal__fx acc;
 } tidal__epoch;
 
-/* A window bucket, 24 bytes. key fits 32 bits for any int64 time (|t| / 60 s < 2^28).
-   count holds the low part of the bucket's event count, 0..TIDAL__COUNT32_MAX; a level
-   whose count would pass that goes wide (tidal__bvec.wide) and keeps the high parts
-   beside its buckets, so counts stay exact to 2^64 while the common case stays narrow. */
+/* A window bucket, 16 bytes. key fits 32 bits for any int64 time (|t| / 60 s < 2^28).
+   count holds the low part of the bucket's event count, 0..TIDAL__COUNT32_MAX, and w the
+   low 64 bits of its weight sum (a tidal__fx); on a narrow level every bucket's sum fits
+   an int64 (w sign-extends to the 128 bits). A level where a count would pass its limit
+   or a sum leave the int64 range goes wide (tidal__bvec.wide) and keeps both high parts
+   beside its buckets, so sums stay exact while the common case stays narrow. */
 typedef struct tidal__bucket {
     int32_t key;    /* absolute bucket number: floor(t / bucket_ns) */
     uint32_t count; /* low part (see tidal__bk_count) */
-    tidal__fx w;
+    uint64_t w;     /* low part (see tidal__bk_w) */
 } tidal__bucket;
+typedef char tidal__bucket_is_16[sizeof(tidal__bucket) == 16 ? 1 : -1];
 
 /* A level's buckets: cap of them in one arena chunk (>>util: arena), then, when wide, cap
-   uint32_t high parts of their counts. */
+   uint64_t high parts of their weight sums and cap uint32_t high parts of their counts. */
 typedef struct tidal__bvec {
     tidal__bucket *b;
     uint16_t n, cap;
@@ -1677,9 +1680,11 @@ typedef struct tidal__bvec {
 
 enum { TIDAL__LVL_MIN = 0, TIDAL__LVL_HOUR = 1, TIDAL__LVL_DAY = 2, TIDAL__LVLS = 3 };
 
-/* One aggregate: a fixed-size record (144 bytes) from the arena, whose chunks never move
-   (the top-K index points at records). A one-epoch aggregate keeps its epoch inline
-   (cap_epochs 1); a second epoch moves the epochs out to an arena chunk (TIDAL__EPS). */
+/* One aggregate: a fixed-size record (128 bytes, two cache lines: the arena aligns it to
+   64) whose chunk never moves (the top-K index points at records). A one-epoch aggregate
+   keeps its epoch inline (cap_epochs 1); a second epoch moves the epochs out to an arena
+   chunk (TIDAL__EPS). The levels are kept split (pointers, counts, capacities) so that
+   none pads; tidal__lvl gives a level as a tidal__bvec and tidal__lvl_set stores one. */
 typedef struct tidal__sig {
     uint64_t count_pos, count_neg;
     tidal__fx w_pos, w_neg;
@@ -1688,14 +1693,17 @@ typedef struct tidal__sig {
         tidal__epoch in;    /* cap_epochs <= 1 */
         tidal__epoch *out;  /* cap_epochs > 1: an arena chunk */
     } ep;                   /* ascending e, at most TIDAL__EPOCHS_KEPT */
-    uint8_t n_epochs, cap_epochs;
-    int16_t lb_slot;        /* position in its top-K list, -1 when not a member */
+    tidal__bucket *bk[TIDAL__LVLS]; /* each level's buckets (tidal__bvec.b) */
     uint32_t ent;           /* owning entity index */
     uint32_t lb;            /* index of its top-K list */
-    tidal__bvec lvl[TIDAL__LVLS];
+    uint16_t bn[TIDAL__LVLS];   /* tidal__bvec.n */
+    uint16_t bcap[TIDAL__LVLS]; /* tidal__bvec.cap, and TIDAL__BCAP_WIDE when wide */
+    uint8_t n_epochs, cap_epochs;
+    int16_t lb_slot;        /* position in its top-K list, -1 when not a member */
 } tidal__sig;
 #define TIDAL__EPS(g) ((g)->cap_epochs > 1 ? (g)->ep.out : &(g)->ep.in)
-typedef char tidal__sig_is_144[sizeof(tidal__sig) <= 144 ? 1 : -1]; /* an arena class */
+#define TIDAL__BCAP_WIDE 0x8000u /* the wide bit of tidal__sig.bcap; the rest is the cap */
+typedef char tidal__sig_is_128[sizeof(tidal__sig) == 128 ? 1 : -1]; /* an arena class */
 typedef char tidal__lb_slot_fits[TIDAL__LB_CAP <= INT16_MAX ? 1 : -1];
 
 typedef struct tidal__csig {
@@ -1809,6 +1817,19 @@ typedef struct tidal__map {
     tidal__slot *s;
     uint32_t n, cap;
 } tidal__map;
+
+/* The entity index (>>entities): open addressing over 8-byte slots, a row index and 32
+   bits of the (tenant, id) hash; the row holds the id itself. A third of the generic
+   map's 24-byte slot, so the table is small enough to stay in cache longer. */
+typedef struct tidal__eslot {
+    uint32_t tag; /* the hash's high 32 bits */
+    uint32_t v;   /* row index; UINT32_MAX = empty */
+} tidal__eslot;
+
+typedef struct tidal__emap {
+    tidal__eslot *s;
+    uint32_t n, cap; /* load <= 1/2, cap a power of two */
+} tidal__emap;
 
 typedef struct tidal__str {
     char *s;
@@ -1983,7 +2004,7 @@ struct tidal_db {
     tidal__arena arena;       /* >>util: aggregates and small state arrays */
     tidal__entity *ents;
     uint32_t n_ents, cap_ents;
-    tidal__map ent_map;       /* (tenant, id) -> entity index */
+    tidal__emap ent_map;      /* (tenant, id) -> entity index (>>entities) */
     tidal__tenant *tenants;
     uint32_t n_tenants, cap_tenants;
     tidal__map tenant_map;    /* tenant -> index */
@@ -2216,7 +2237,15 @@ void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 #define TIDAL__UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
-/* The arena (struct tidal__arena): chunk sizes by class. Aggregate records are 144. */
+/* A hint that p will be read soon: the write path starts the independent chains of
+   misses (the item's and the user's) together instead of one after the other. */
+#if defined(__GNUC__) || defined(__clang__)
+#define TIDAL__PREFETCH(p) __builtin_prefetch((const void *)(p))
+#else
+#define TIDAL__PREFETCH(p) ((void)(p))
+#endif
+
+/* The arena (struct tidal__arena): chunk sizes by class. Aggregate records are 128. */
 static const uint16_t tidal__arena_size[TIDAL__ARENA_CLASSES] = {
     16, 24, 32, 48, 64, 96, 128, 144, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072,
     4096, 6144, 8192};
@@ -2280,8 +2309,22 @@ static void *tidal__arena_alloc(tidal_db *db, size_t size) {
         TIDAL__UNPOISON(p, tidal__arena_size[c]);
         memcpy(&a->free[c], p, sizeof(void *));
     } else {
-        int room = a->cur && (size_t)(a->end - a->cur) >= tidal__arena_size[c];
-        if (!room && !tidal__arena_grow(db, a)) return NULL;
+        size_t gap = tidal__arena_size[c] % 64 ? 0 : (size_t)(-(uintptr_t)a->cur & 63);
+        if (!a->cur || (size_t)(a->end - a->cur) < tidal__arena_size[c] + gap) {
+            if (!tidal__arena_grow(db, a)) return NULL;
+            gap = tidal__arena_size[c] % 64 ? 0 : (size_t)(-(uintptr_t)a->cur & 63);
+        }
+        /* A chunk of a multiple of 64 bytes (a record) starts a cache line: the gap before
+           it (8..56 bytes) goes to the free lists, but for a last 8 that no class takes. */
+        TIDAL_ASSERT(gap < 64 && gap % 8 == 0);
+        while (gap >= 16) {
+            int k = gap >= 48 ? 3 : gap >= 32 ? 2 : gap >= 24 ? 1 : 0;
+            memcpy(a->cur, &a->free[k], sizeof(void *));
+            a->free[k] = a->cur;
+            a->cur += tidal__arena_size[k];
+            gap -= tidal__arena_size[k];
+        }
+        a->cur += gap;
         p = a->cur;
         a->cur += tidal__arena_size[c];
     }
@@ -3773,11 +3816,47 @@ static void tidal__contrib_make(const tidal__sigdef *d, int64_t t, double w, tid
     }
 }
 
-/* A bucket's event count: the low part, plus the high part a wide level keeps after its
-   cap buckets (one chunk: cap buckets, then cap uint32_t). */
+/* A wide level's high parts, after its cap buckets in the same chunk: cap uint64_t for
+   the weight sums (8-byte aligned: buckets are 16 bytes), then cap uint32_t for the counts. */
+static uint64_t *tidal__bk_whi(const tidal__bvec *v) {
+    TIDAL_ASSERT(v->wide);
+    return (uint64_t *)(void *)(v->b + v->cap);
+}
+
 static uint32_t *tidal__bk_hi(const tidal__bvec *v) {
     TIDAL_ASSERT(v->wide);
-    return (uint32_t *)(void *)(v->b + v->cap);
+    return (uint32_t *)(void *)(tidal__bk_whi(v) + v->cap);
+}
+
+/* a fits the narrow form: its high word is the sign extension of its low word. */
+static int tidal__fx_fits64(tidal__fx a) {
+    return a.hi == ((a.lo >> 63) ? UINT64_MAX : 0);
+}
+
+/* A bucket's weight sum: the low part sign-extended, or with a wide level's high part. */
+static tidal__fx tidal__bk_w(const tidal__bvec *v, uint32_t i) {
+    tidal__fx r;
+    TIDAL_ASSERT(i < v->n);
+    r.lo = v->b[i].w;
+    r.hi = v->wide ? tidal__bk_whi(v)[i] : (r.lo >> 63) ? UINT64_MAX : 0;
+    return r;
+}
+
+/* Whether a bucket holding count events of weight sum w needs a wide level. */
+static int tidal__bk_needs_wide(uint64_t count, tidal__fx w) {
+    return count > TIDAL__COUNT32_MAX || !tidal__fx_fits64(w);
+}
+
+/* Sets bucket i of a level made wide when tidal__bk_needs_wide says so (a decoded state). */
+static void tidal__bk_set(tidal__bvec *v, uint32_t i, int64_t key, uint64_t count, tidal__fx w) {
+    TIDAL_ASSERT(i < v->cap && key >= INT32_MIN && key <= INT32_MAX);
+    TIDAL_ASSERT(v->wide || !tidal__bk_needs_wide(count, w));
+    v->b[i].key = (int32_t)key;
+    v->b[i].count = (uint32_t)(count % ((uint64_t)TIDAL__COUNT32_MAX + 1));
+    v->b[i].w = w.lo;
+    if (!v->wide) return;
+    tidal__bk_hi(v)[i] = (uint32_t)(count / ((uint64_t)TIDAL__COUNT32_MAX + 1));
+    tidal__bk_whi(v)[i] = w.hi;
 }
 
 static uint64_t tidal__bk_count(const tidal__bvec *v, uint32_t i) {
@@ -3786,13 +3865,35 @@ static uint64_t tidal__bk_count(const tidal__bvec *v, uint32_t i) {
     return (uint64_t)tidal__bk_hi(v)[i] * ((uint64_t)TIDAL__COUNT32_MAX + 1) + v->b[i].count;
 }
 
+/* Level l of g as a tidal__bvec (a copy: tidal__lvl_set stores it back after a change). */
+static tidal__bvec tidal__lvl(const tidal__sig *g, int l) {
+    tidal__bvec v;
+    TIDAL_ASSERT(l >= 0 && l < TIDAL__LVLS);
+    v.b = g->bk[l];
+    v.n = g->bn[l];
+    v.cap = (uint16_t)(g->bcap[l] & ~TIDAL__BCAP_WIDE);
+    v.wide = (uint16_t)((g->bcap[l] & TIDAL__BCAP_WIDE) != 0);
+    v.pad_ = 0;
+    return v;
+}
+
+static void tidal__lvl_set(tidal__sig *g, int l, const tidal__bvec *v) {
+    TIDAL_ASSERT(l >= 0 && l < TIDAL__LVLS);
+    TIDAL_ASSERT(v->n <= v->cap && v->cap < TIDAL__BCAP_WIDE);
+    g->bk[l] = v->b;
+    g->bn[l] = v->n;
+    g->bcap[l] = (uint16_t)(v->cap | (v->wide ? TIDAL__BCAP_WIDE : 0));
+}
+
+#define TIDAL__BK_WIDE_BYTES (sizeof(uint64_t) + sizeof(uint32_t)) /* high parts of one */
+
 static size_t tidal__bvec_bytes(uint32_t cap, int wide) {
-    return (size_t)cap * (sizeof(tidal__bucket) + (wide ? sizeof(uint32_t) : 0));
+    return (size_t)cap * (sizeof(tidal__bucket) + (wide ? TIDAL__BK_WIDE_BYTES : 0));
 }
 
 /* Moves v to a chunk with room for need buckets, wide or not (a level only ever widens). */
 static int tidal__bvec_grow(tidal_db *db, tidal__bvec *v, uint32_t need, int wide) {
-    size_t elem = sizeof(tidal__bucket) + (wide ? sizeof(uint32_t) : 0);
+    size_t elem = sizeof(tidal__bucket) + (wide ? TIDAL__BK_WIDE_BYTES : 0);
     uint32_t cap;
     tidal__bvec nv;
     TIDAL_ASSERT(need >= v->n && need <= UINT16_MAX && (wide || !v->wide));
@@ -3800,14 +3901,17 @@ static int tidal__bvec_grow(tidal_db *db, tidal__bvec *v, uint32_t need, int wid
     if (!(nv.b = (tidal__bucket *)tidal__arena_alloc(db, (size_t)need * elem))) return 0;
     cap = (uint32_t)(tidal__arena_room((size_t)need * elem) / elem);
     nv.n = v->n;
-    nv.cap = (uint16_t)(cap > UINT16_MAX ? UINT16_MAX : cap);
+    nv.cap = (uint16_t)(cap >= TIDAL__BCAP_WIDE ? TIDAL__BCAP_WIDE - 1 : cap);
     nv.wide = (uint16_t)(wide != 0);
     nv.pad_ = 0;
     if (v->n) memcpy(nv.b, v->b, sizeof(tidal__bucket) * v->n);
-    if (wide) {
-        uint32_t *hi = tidal__bk_hi(&nv);
-        if (v->wide) memcpy(hi, tidal__bk_hi(v), sizeof(uint32_t) * v->n);
-        else memset(hi, 0, sizeof(uint32_t) * v->n);
+    if (wide && v->wide) {
+        memcpy(tidal__bk_whi(&nv), tidal__bk_whi(v), sizeof(uint64_t) * v->n);
+        memcpy(tidal__bk_hi(&nv), tidal__bk_hi(v), sizeof(uint32_t) * v->n);
+    } else if (wide) { /* widening: the high parts the narrow form implied */
+        uint32_t i;
+        for (i = 0; i < v->n; i++) tidal__bk_whi(&nv)[i] = (v->b[i].w >> 63) ? UINT64_MAX : 0;
+        memset(tidal__bk_hi(&nv), 0, sizeof(uint32_t) * v->n);
     }
     tidal__arena_free(db, v->b, tidal__bvec_bytes(v->cap, v->wide));
     *v = nv;
@@ -3829,18 +3933,25 @@ static int tidal__sig_grow_epochs(tidal_db *db, tidal__sig *g, uint32_t need) {
     return 1;
 }
 
-/* The bucket of level v with key k, or -1. */
-static int32_t tidal__bk_find(const tidal__bvec *v, int64_t k) {
+/* The index of level v's bucket with key k, or -1 - the index it would be inserted at.
+   kmax is the newest key as the record's t_max gives it (floor(t_max / bucket_ns)): the
+   newest bucket always holds the newest event, so with consecutive keys bucket k sits
+   kmax - k back from the end and one read of it answers (not two: the newest bucket is
+   another cache line). Only when that read misses (a gap, a new bucket, or a state that
+   breaks the rule) does a binary search run: a wrong kmax costs time, never an answer. */
+static int32_t tidal__bk_find(const tidal__bvec *v, int64_t k, int64_t kmax) {
     uint32_t lo = 0, hi = v->n;
-    if (!v->n || v->b[v->n - 1].key < k) return -1;
-    if (v->b[v->n - 1].key - k < (int64_t)v->n && v->b[v->n - 1 - (v->b[v->n - 1].key - k)].key == k)
-        return (int32_t)(v->n - 1 - (v->b[v->n - 1].key - k)); /* keys are mostly consecutive */
-    while (lo < hi) {
+    int64_t back = kmax - k;
+    if (back >= 0 && back < (int64_t)v->n && v->b[v->n - 1 - back].key == k)
+        return (int32_t)(v->n - 1 - back);
+    if (back < 0 && (!v->n || v->b[v->n - 1].key < k)) return -1 - (int32_t)v->n; /* newest */
+    while (lo < hi) { /* first bucket with key >= k */
         uint32_t mid = (lo + hi) / 2;
         if (v->b[mid].key < k) lo = mid + 1;
         else hi = mid;
     }
-    return lo < v->n && v->b[lo].key == k ? (int32_t)lo : -1;
+    TIDAL_ASSERT(lo <= v->n && v->n <= v->cap);
+    return lo < v->n && v->b[lo].key == k ? (int32_t)lo : -1 - (int32_t)lo;
 }
 
 /* Reserves room so that sig_add of c cannot fail halfway: an epoch slot when c opens a
@@ -3858,17 +3969,22 @@ static int tidal__sig_reserve(tidal_db *db, tidal__sig *g, const tidal__sigdef *
     if (!(n && c->e < ep[n - 1].e - (TIDAL__EPOCHS_KEPT - 1)) && !(i > 0 && ep[i - 1].e == c->e))
         if (!tidal__sig_grow_epochs(db, g, n + 1)) return 0;
     for (l = 0; l < TIDAL__LVLS; l++) {
-        tidal__bvec *v = &g->lvl[l];
+        tidal__bvec lv = tidal__lvl(g, l), *v = &lv;
         int64_t keep = tidal__lvl_keep(d->windows, l), k;
         int wide = v->wide;
         int32_t at;
         if (!keep) continue;
         k = tidal__floor_div(c->t, tidal__lvl_ns[l]);
         if (k <= tidal__floor_div(t_max, tidal__lvl_ns[l]) - keep) continue; /* not kept */
-        at = tidal__bk_find(v, k);
-        if (at >= 0 && v->b[at].count == TIDAL__COUNT32_MAX) wide = 1;
-        if ((uint32_t)v->n + (at < 0) > v->cap || wide != v->wide)
+        at = tidal__bk_find(v, k, tidal__floor_div(g->t_max, tidal__lvl_ns[l]));
+        if (at >= 0 ? v->b[at].count == TIDAL__COUNT32_MAX ||
+                          !tidal__fx_fits64(tidal__fx_add(tidal__bk_w(v, (uint32_t)at), c->wf))
+                    : !tidal__fx_fits64(c->wf))
+            wide = 1;
+        if ((uint32_t)v->n + (at < 0) > v->cap || wide != v->wide) {
             if (!tidal__bvec_grow(db, v, (uint32_t)v->n + (at < 0), wide)) return 0;
+            tidal__lvl_set(g, l, v);
+        }
     }
     return 1;
 }
@@ -3896,10 +4012,12 @@ static void tidal__sig_add_epoch(tidal__sig *g, const tidal__contrib *c) {
     }
 }
 
-/* One more event in bucket i: the low part carries into the high part at the limit (the
-   reserve made the level wide before that can happen). */
+/* One more event in bucket i: the count's low part carries into the high part at the
+   limit, and a sum that leaves the int64 range keeps its high word (the reserve made the
+   level wide before either can happen). */
 static void tidal__bk_inc(tidal__bvec *v, uint32_t i, const tidal__contrib *c) {
     tidal__bucket *b = &v->b[i];
+    tidal__fx w = tidal__fx_add(tidal__bk_w(v, i), c->wf);
     if (b->count == TIDAL__COUNT32_MAX) {
         TIDAL_ASSERT(v->wide);
         b->count = 0;
@@ -3907,57 +4025,60 @@ static void tidal__bk_inc(tidal__bvec *v, uint32_t i, const tidal__contrib *c) {
     } else {
         b->count++;
     }
-    b->w = tidal__fx_add(b->w, c->wf);
+    b->w = w.lo;
+    if (v->wide) tidal__bk_whi(v)[i] = w.hi;
+    else TIDAL_ASSERT(tidal__fx_fits64(w));
 }
 
 static void tidal__sig_add_bucket(tidal__bvec *v, int64_t bucket_ns, int64_t keep,
-                                  int64_t t_max, const tidal__contrib *c) {
+                                  int64_t t_was, int64_t t_max, const tidal__contrib *c) {
     int64_t k = tidal__floor_div(c->t, bucket_ns), kmax = tidal__floor_div(t_max, bucket_ns);
-    uint32_t lo = 0, hi = v->n, drop = 0;
-    /* Buckets at or below kmax - keep go. They can only appear when kmax moves, and the
-       newest bucket is always at kmax: while it still is, there is nothing to drop (and
-       the oldest bucket, another cache line, is not read). */
-    if (!v->n || v->b[v->n - 1].key != kmax) {
+    int64_t kwas = tidal__floor_div(t_was, bucket_ns);
+    uint32_t lo, drop = 0;
+    int32_t at;
+    /* Buckets at or below kmax - keep go. They can only appear when kmax moves (t_was is
+       the record's t_max before this event): while it stays, there is nothing to drop,
+       and neither the oldest nor the newest bucket (other cache lines) is read. */
+    if (kmax != kwas) {
         while (drop < v->n && v->b[drop].key <= kmax - keep) drop++;
         if (drop) {
             memmove(v->b, v->b + drop, sizeof(tidal__bucket) * (v->n - drop));
-            if (v->wide) memmove(tidal__bk_hi(v), tidal__bk_hi(v) + drop, sizeof(uint32_t) * (v->n - drop));
+            if (v->wide) {
+                uint64_t *wh = tidal__bk_whi(v);
+                uint32_t *h = tidal__bk_hi(v);
+                memmove(wh, wh + drop, sizeof(uint64_t) * (v->n - drop));
+                memmove(h, h + drop, sizeof(uint32_t) * (v->n - drop));
+            }
             v->n = (uint16_t)(v->n - drop);
-            hi = v->n;
         }
     }
     if (k <= kmax - keep) return; /* older than this level keeps */
     TIDAL_ASSERT(k >= INT32_MIN && k <= INT32_MAX); /* |t| / 60 s < 2^28 */
-    if (v->n && v->b[v->n - 1].key >= k) { /* an existing bucket, usually found directly: */
-        int64_t back = v->b[v->n - 1].key - k; /* keys are mostly consecutive */
-        if (back < (int64_t)v->n && v->b[v->n - 1 - back].key == k) {
-            tidal__bk_inc(v, (uint32_t)(v->n - 1 - back), c);
-            return;
-        }
+    /* The newest bucket left is kwas's (a drop takes it only when it takes every bucket). */
+    if ((at = tidal__bk_find(v, k, kwas)) >= 0) {
+        tidal__bk_inc(v, (uint32_t)at, c);
+        return;
     }
-    if (v->n && v->b[v->n - 1].key < k) lo = v->n; /* a new newest bucket */
-    while (lo < hi) { /* first bucket with key >= k */
-        uint32_t mid = (lo + hi) / 2;
-        if (v->b[mid].key < k) lo = mid + 1;
-        else hi = mid;
+    lo = (uint32_t)(-1 - at);
+    TIDAL_ASSERT(v->n < v->cap && (lo == v->n || v->b[lo].key > k));
+    memmove(&v->b[lo + 1], &v->b[lo], sizeof(tidal__bucket) * (v->n - lo));
+    memset(&v->b[lo], 0, sizeof v->b[lo]);
+    if (v->wide) {
+        uint64_t *wh = tidal__bk_whi(v);
+        uint32_t *h = tidal__bk_hi(v);
+        memmove(&wh[lo + 1], &wh[lo], sizeof(uint64_t) * (v->n - lo));
+        memmove(&h[lo + 1], &h[lo], sizeof(uint32_t) * (v->n - lo));
+        wh[lo] = 0;
+        h[lo] = 0;
     }
-    if (lo == v->n || v->b[lo].key != k) {
-        TIDAL_ASSERT(v->n < v->cap);
-        memmove(&v->b[lo + 1], &v->b[lo], sizeof(tidal__bucket) * (v->n - lo));
-        memset(&v->b[lo], 0, sizeof v->b[lo]);
-        if (v->wide) {
-            uint32_t *h = tidal__bk_hi(v);
-            memmove(&h[lo + 1], &h[lo], sizeof(uint32_t) * (v->n - lo));
-            h[lo] = 0;
-        }
-        v->b[lo].key = (int32_t)k;
-        v->n++;
-    }
+    v->b[lo].key = (int32_t)k;
+    v->n++;
     tidal__bk_inc(v, lo, c);
 }
 
 /* Adds one event. The caller reserved room (tidal__sig_reserve), so this cannot fail. */
 static void tidal__sig_add(tidal__sig *g, const tidal__sigdef *d, const tidal__contrib *c) {
+    int64_t t_was = g->t_max;
     int l;
     if (c->w >= 0) {
         g->count_pos++;
@@ -3970,7 +4091,11 @@ static void tidal__sig_add(tidal__sig *g, const tidal__sigdef *d, const tidal__c
     tidal__sig_add_epoch(g, c);
     for (l = 0; l < TIDAL__LVLS; l++) {
         int64_t keep = tidal__lvl_keep(d->windows, l);
-        if (keep) tidal__sig_add_bucket(&g->lvl[l], tidal__lvl_ns[l], keep, g->t_max, c);
+        tidal__bvec v;
+        if (!keep) continue;
+        v = tidal__lvl(g, l);
+        tidal__sig_add_bucket(&v, tidal__lvl_ns[l], keep, t_was, g->t_max, c);
+        tidal__lvl_set(g, l, &v);
     }
 }
 
@@ -4025,7 +4150,8 @@ static int tidal__sig_window(const tidal__sig *g, const tidal__sigdef *d, int w,
     static const int64_t n_of[4] = {60, 24, 168, 30};
     static const uint32_t bit_of[4] = {TIDAL_WINDOW_1H, TIDAL_WINDOW_24H, TIDAL_WINDOW_7D,
                                        TIDAL_WINDOW_30D};
-    const tidal__bvec *v;
+    tidal__bvec lv;
+    const tidal__bvec *v = &lv;
     int64_t kt, floor_key;
     tidal__fx sum;
     uint64_t held = 0;
@@ -4033,7 +4159,7 @@ static int tidal__sig_window(const tidal__sig *g, const tidal__sigdef *d, int w,
     *count = 0;
     *weight = 0;
     if (!g || !(d->windows & bit_of[w])) return 0;
-    v = &g->lvl[lvl_of[w]];
+    lv = tidal__lvl(g, lvl_of[w]);
     kt = tidal__floor_div(t, tidal__lvl_ns[lvl_of[w]]);
     floor_key = tidal__floor_div(g->t_max, tidal__lvl_ns[lvl_of[w]]) -
                 tidal__lvl_keep(d->windows, lvl_of[w]);
@@ -4044,7 +4170,7 @@ static int tidal__sig_window(const tidal__sig *g, const tidal__sigdef *d, int w,
         held += n;
         if (v->b[i].key > kt - n_of[w] && v->b[i].key <= kt) {
             *count += n;
-            sum = tidal__fx_add(sum, v->b[i].w);
+            sum = tidal__fx_add(sum, tidal__bk_w(v, i));
         }
     }
     *weight = tidal__fx_to_double(sum);
@@ -4085,12 +4211,19 @@ static tidal_result tidal__score_range(tidal_db *db, const char *what, tidal_id 
                       tidal__ns_diff(g->t_max, t) / d->hl_ns);
 }
 
-static void tidal__sig_free(tidal_db *db, tidal__sig *g) {
+/* Returns the bucket chunks of every level of g (the record keeps stale pointers). */
+static void tidal__sig_free_levels(tidal_db *db, tidal__sig *g) {
     int l;
+    for (l = 0; l < TIDAL__LVLS; l++) {
+        tidal__bvec v = tidal__lvl(g, l);
+        tidal__arena_free(db, v.b, tidal__bvec_bytes(v.cap, v.wide));
+    }
+}
+
+static void tidal__sig_free(tidal_db *db, tidal__sig *g) {
     if (!g) return;
     if (g->cap_epochs > 1) tidal__arena_free(db, g->ep.out, sizeof(tidal__epoch) * g->cap_epochs);
-    for (l = 0; l < TIDAL__LVLS; l++)
-        tidal__arena_free(db, g->lvl[l].b, tidal__bvec_bytes(g->lvl[l].cap, g->lvl[l].wide));
+    tidal__sig_free_levels(db, g);
     tidal__arena_free(db, g, sizeof *g);
 }
 
@@ -4275,8 +4408,73 @@ static double tidal__key_bound(tidal__key key, const tidal__sigdef *d, int64_t t
 // The entity table: (tenant, id) -> row. Rows are created only by applying events, so a
 // lookup never changes state. Tenants keep the list of their items for scans.
 
+/* The entity index (struct tidal__emap): a slot's tag filters, the row confirms. */
+static uint32_t tidal__emap_get(const tidal_db *db, uint32_t tenant, tidal_id id) {
+    const tidal__emap *m = &db->ent_map;
+    uint64_t h = tidal__map_hash(tenant, id);
+    uint32_t i, mask, tag = (uint32_t)(h >> 32);
+    if (!m->cap) return UINT32_MAX;
+    mask = m->cap - 1;
+    for (i = (uint32_t)h & mask; m->s[i].v != UINT32_MAX; i = (i + 1) & mask) {
+        const tidal__entity *e;
+        if (m->s[i].tag != tag) continue;
+        e = &db->ents[m->s[i].v];
+        if (e->id == id && e->tenant == tenant) return m->s[i].v;
+    }
+    return UINT32_MAX;
+}
+
+/* Starts loading the index slot where (tenant, id)'s probe begins. */
+static void tidal__emap_prefetch(const tidal_db *db, uint32_t tenant, tidal_id id) {
+    const tidal__emap *m = &db->ent_map;
+    if (m->cap) TIDAL__PREFETCH(&m->s[(uint32_t)tidal__map_hash(tenant, id) & (m->cap - 1)]);
+}
+
+static void tidal__emap_place(tidal__emap *m, uint64_t h, uint32_t v) {
+    uint32_t mask = m->cap - 1, i = (uint32_t)h & mask;
+    TIDAL_ASSERT(m->n < m->cap);
+    while (m->s[i].v != UINT32_MAX) i = (i + 1) & mask;
+    m->s[i].tag = (uint32_t)(h >> 32);
+    m->s[i].v = v;
+}
+
+/* Room for need entries (the rows being indexed are db->ents[0 .. m->n), their ids and
+   tenants rehash on growth). 0 on allocation failure, the index unchanged. */
+static int tidal__emap_reserve(tidal_db *db, tidal__emap *m, uint32_t need) {
+    tidal__emap old = *m;
+    uint32_t cap = m->cap ? m->cap : 16, i;
+    TIDAL_ASSERT(m == &db->ent_map && m->n <= db->n_ents);
+    if ((uint64_t)need * 2 <= m->cap) return 1;
+    while ((uint64_t)need * 2 > cap) {
+        if (cap >= (1u << 31)) return 0;
+        cap *= 2;
+    }
+    if (!(m->s = (tidal__eslot *)tidal__alloc(db, sizeof(tidal__eslot) * cap))) {
+        *m = old;
+        return 0;
+    }
+    for (i = 0; i < cap; i++) {
+        m->s[i].tag = 0;
+        m->s[i].v = UINT32_MAX;
+    }
+    m->cap = cap;
+    for (i = 0; i < old.cap; i++) {
+        const tidal__entity *e;
+        if (old.s[i].v == UINT32_MAX) continue;
+        e = &db->ents[old.s[i].v];
+        tidal__emap_place(m, tidal__map_hash(e->tenant, e->id), old.s[i].v);
+    }
+    tidal__free(db, old.s, sizeof(tidal__eslot) * old.cap);
+    return 1;
+}
+
+static void tidal__emap_free(tidal_db *db, tidal__emap *m) {
+    tidal__free(db, m->s, sizeof(tidal__eslot) * m->cap);
+    memset(m, 0, sizeof *m);
+}
+
 static tidal__entity *tidal__ent_find(const tidal_db *db, uint32_t tenant, tidal_id id) {
-    uint32_t i = tidal__map_get(&db->ent_map, tenant, id);
+    uint32_t i = tidal__emap_get(db, tenant, id);
     return i == UINT32_MAX ? NULL : &db->ents[i];
 }
 
@@ -4285,11 +4483,13 @@ static tidal__entity *tidal__ent_make(tidal_db *db, uint32_t tenant, tidal_id id
     if (e) return e;
     if (db->n_ents >= TIDAL_ENTITIES_MAX) return NULL;
     if (!TIDAL__GROW(db, db->ents, db->cap_ents, db->n_ents + 1)) return NULL;
-    if (!tidal__map_put(db, &db->ent_map, tenant, id, db->n_ents)) return NULL;
-    e = &db->ents[db->n_ents++];
+    if (!tidal__emap_reserve(db, &db->ent_map, db->ent_map.n + 1)) return NULL;
+    e = &db->ents[db->n_ents];
     memset(e, 0, sizeof *e);
     e->id = id;
     e->tenant = tenant;
+    tidal__emap_place(&db->ent_map, tidal__map_hash(tenant, id), db->n_ents++);
+    db->ent_map.n++;
     db->stats.entities++;
     if (db->n_tcfg) {
         uint32_t k;
@@ -4795,9 +4995,13 @@ static tidal_result tidal__apply_signal(tidal_db *db, const tidal__event *ev) {
     const tidal__sigdef *d = &db->sig[ev->type];
     tidal__sig *g[1 + TIDAL_COHORT_KEYS_MAX];
     tidal__contrib c;
-    tidal__entity *e = tidal__ent_make(db, ev->tenant, ev->entity);
-    uint32_t i, n = 1;
-    if (!e || !tidal__ent_make_sigs(db, e)) return TIDAL_ERR_NOMEM;
+    tidal__entity *e;
+    uint32_t i, n = 1, ui;
+    if (ev->other) tidal__emap_prefetch(db, ev->tenant, ev->other); /* in parallel with: */
+    if (!(e = tidal__ent_make(db, ev->tenant, ev->entity)) || !tidal__ent_make_sigs(db, e))
+        return TIDAL_ERR_NOMEM;
+    if (ev->other && (ui = tidal__emap_get(db, ev->tenant, ev->other)) != UINT32_MAX)
+        TIDAL__PREFETCH(&db->ents[ui].user); /* the user's row, while the item's work runs */
     tidal__contrib_make(d, ev->time_ns, ev->weight, &c); /* pure: the reserves need it */
     if (!(g[0] = tidal__sig_for(db, e, ev->type, 0, 0, 0, &c))) return TIDAL_ERR_NOMEM;
     for (i = 0; i < ev->n_cohort; i++) {
@@ -5952,14 +6156,15 @@ static void tidal__enc_sig(tidal__enc *x, const tidal__sig *g, const tidal__sigd
         prev = (uint64_t)ep[i].e;
     }
     for (l = 0; l < TIDAL__LVLS; l++) {
-        const tidal__bvec *v = &g->lvl[l];
+        tidal__bvec lv = tidal__lvl(g, l);
+        const tidal__bvec *v = &lv;
         tidal__enc_uv(x, v->n);
         prev = (uint64_t)tidal__floor_div(g->t_max, tidal__lvl_ns[l]);
         for (i = 0; i < v->n; i++) {
             uint64_t n = tidal__bk_count(v, i);
             tidal__enc_sv(x, (uint64_t)(int64_t)v->b[i].key, prev);
             tidal__enc_uv(x, n);
-            tidal__enc_fxd(x, v->b[i].w, tidal__fx_units(n, 0));
+            tidal__enc_fxd(x, tidal__bk_w(v, i), tidal__fx_units(n, 0));
             prev = (uint64_t)(int64_t)v->b[i].key;
         }
     }
@@ -7225,7 +7430,7 @@ static int tidal__sd_sig_into(tidal_db *db, tidal__sig *g, const tidal__sdsig *s
         const tidal__sdbk *b = src->b + tidal__sd_lvl_at(l);
         int wide = 0;
         if (!src->n[l]) continue;
-        for (i = 0; i < src->n[l]; i++) wide |= b[i].count > TIDAL__COUNT32_MAX;
+        for (i = 0; i < src->n[l]; i++) wide |= tidal__bk_needs_wide(b[i].count, b[i].w);
         if (!tidal__bvec_grow(db, &nv[l], src->n[l], wide)) ok = 0;
     }
     if (!ok) {
@@ -7234,8 +7439,7 @@ static int tidal__sd_sig_into(tidal_db *db, tidal__sig *g, const tidal__sdsig *s
         return 0;
     }
     if (g->cap_epochs > 1) tidal__arena_free(db, g->ep.out, sizeof(tidal__epoch) * g->cap_epochs);
-    for (l = 0; l < TIDAL__LVLS; l++)
-        tidal__arena_free(db, g->lvl[l].b, tidal__bvec_bytes(g->lvl[l].cap, g->lvl[l].wide));
+    tidal__sig_free_levels(db, g);
     g->count_pos = src->count_pos;
     g->count_neg = src->count_neg;
     g->w_pos = src->w_pos;
@@ -7248,14 +7452,9 @@ static int tidal__sd_sig_into(tidal_db *db, tidal__sig *g, const tidal__sdsig *s
     for (l = 0; l < TIDAL__LVLS; l++) {
         const tidal__sdbk *b = src->b + tidal__sd_lvl_at(l);
         tidal__bvec *v = &nv[l];
-        for (i = 0; i < src->n[l]; i++) {
-            v->b[i].key = (int32_t)b[i].key;
-            v->b[i].count = (uint32_t)(b[i].count % ((uint64_t)TIDAL__COUNT32_MAX + 1));
-            v->b[i].w = b[i].w;
-            if (v->wide) tidal__bk_hi(v)[i] = (uint32_t)(b[i].count / ((uint64_t)TIDAL__COUNT32_MAX + 1));
-        }
+        for (i = 0; i < src->n[l]; i++) tidal__bk_set(v, i, b[i].key, b[i].count, b[i].w);
         v->n = (uint16_t)src->n[l];
-        g->lvl[l] = *v;
+        tidal__lvl_set(g, l, v);
     }
     return 1;
 }
@@ -7455,20 +7654,16 @@ static int tidal__sd_session(tidal__sd *d, uint32_t tenant, tidal_id prev) {
    prefetched, because a million random slots otherwise cost a cache miss each, one at
    a time. */
 static void tidal__sd_ent_map(tidal_db *db, uint32_t from) {
-    tidal__map *m = &db->ent_map;
+    tidal__emap *m = &db->ent_map;
     uint32_t i, n = db->n_ents;
     TIDAL_ASSERT(from <= n && (uint64_t)(m->n + (n - from)) * 2 <= m->cap);
     for (i = from; i < n; i++) {
-#if defined(__GNUC__) || defined(__clang__)
-        if (i + 8 < n) {
-            const tidal__entity *a = &db->ents[i + 8];
-            __builtin_prefetch(&m->s[tidal__map_hash(a->tenant, a->id) & (m->cap - 1)], 1);
-        }
-#endif
-        TIDAL_ASSERT(tidal__map_get(m, db->ents[i].tenant, db->ents[i].id) == UINT32_MAX);
-        tidal__map_place(m, db->ents[i].tenant, db->ents[i].id, i);
+        if (i + 8 < n) tidal__emap_prefetch(db, db->ents[i + 8].tenant, db->ents[i + 8].id);
+        tidal__emap_place(m, tidal__map_hash(db->ents[i].tenant, db->ents[i].id), i);
+        m->n++;
     }
-    m->n += n - from;
+    TIDAL_ASSERT(n == from || tidal__emap_get(db, db->ents[n - 1].tenant, db->ents[n - 1].id) ==
+                                  n - 1);
 }
 
 static int tidal__sd_tenant(tidal__sd *d, uint32_t tenant) {
@@ -7482,7 +7677,7 @@ static int tidal__sd_tenant(tidal__sd *d, uint32_t tenant) {
     if (d->r.bad || !tidal__sd_room(d, n, 40) || n > TIDAL_ENTITIES_MAX - db->n_ents)
         return tidal__sd_fail(d, "bad entity count");
     if (n && (!TIDAL__GROW(db, db->ents, db->cap_ents, db->n_ents + (uint32_t)n) ||
-              !tidal__map_reserve(db, &db->ent_map, db->ent_map.n + (uint32_t)n)))
+              !tidal__emap_reserve(db, &db->ent_map, db->ent_map.n + (uint32_t)n)))
         return tidal__sd_fail(d, "out of memory");
     for (i = 0; ok && i < n; i++) {
         tidal_id id = tidal__sd_sv(d, prev);
@@ -9589,7 +9784,7 @@ static void tidal__state_free(tidal_db *db) {
     tidal__free(db, db->tgen, sizeof(tidal__tgen) * db->cap_tgen);
     db->tgen = NULL;
     db->n_tgen = db->cap_tgen = 0;
-    tidal__map_free(db, &db->ent_map);
+    tidal__emap_free(db, &db->ent_map);
     tidal__map_free(db, &db->tenant_map);
     tidal__map_free(db, &db->sess_map);
     tidal__map_free(db, &db->lb_map);

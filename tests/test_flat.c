@@ -4,8 +4,9 @@
    every kind of type (decaying, permanent, negative, a fractional half-life), every window,
    cohort aggregates, users with seen sets, hides, events out of order and far apart (old
    epochs and window buckets retire), deletes and forgets, and a snapshot round-trip. Also
-   white-box checks of the flat layout itself: 32-bit counts spill at their limit, and the
-   steady-state write path does not allocate. */
+   white-box checks of the flat layout itself: 32-bit counts spill at their limit, 64-bit
+   bucket weight sums spill past the int64 range, and the steady-state write path does not
+   allocate. */
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
 #include "tidal_test.h"
@@ -229,10 +230,11 @@ static void test_pinned_far_epochs(void) {
         for (i = 0; i < f.db->n_ents; i++)
             for (t = 0; f.db->ents[i].sigs && t < 5; t++)
                 for (l = 0; f.db->ents[i].sigs[t] && l < TIDAL__LVLS; l++)
-                    wide += f.db->ents[i].sigs[t]->lvl[l].wide;
+                    wide += tidal__lvl(f.db->ents[i].sigs[t], l).wide;
         for (i = 0; i < f.db->n_ents; i++)
             for (j = 0; j < f.db->ents[i].n_csigs; j++)
-                for (l = 0; l < TIDAL__LVLS; l++) wide += f.db->ents[i].csigs[j].sig->lvl[l].wide;
+                for (l = 0; l < TIDAL__LVLS; l++)
+                    wide += tidal__lvl(f.db->ents[i].csigs[j].sig, l).wide;
         printf("  B: %u wide levels\n", wide);
         TT_CHECK(wide > 50);
     }
@@ -299,17 +301,19 @@ static void test_count_spill_at_limit(void) {
     g = e->sigs[0];
     /* White-box setter: as if lim - 2 more events had landed in the same buckets. */
     for (l = 0; l < TIDAL__LVLS; l++) {
-        TT_CHECK(g->lvl[l].n == 1 && !g->lvl[l].wide && g->lvl[l].b[0].count == 1);
-        g->lvl[l].b[0].count = (uint32_t)(lim - 1);
+        tidal__bvec v = tidal__lvl(g, l);
+        TT_CHECK(v.n == 1 && !v.wide && v.b[0].count == 1);
+        v.b[0].count = (uint32_t)(lim - 1);
     }
     g->count_pos = lim - 1;
     for (k = 0; k < 3; k++) { /* lim - 1 -> lim -> lim + 1 (spills) -> lim + 2 */
         TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_OK);
     }
     for (l = 0; l < TIDAL__LVLS; l++) {
-        TT_CHECKF(g->lvl[l].wide, "level %d did not go wide", l);
-        TT_CHECKF(tidal__bk_count(&g->lvl[l], 0) == lim + 2, "level %d count %llu", l,
-                  (unsigned long long)tidal__bk_count(&g->lvl[l], 0));
+        tidal__bvec v = tidal__lvl(g, l);
+        TT_CHECKF(v.wide, "level %d did not go wide", l);
+        TT_CHECKF(tidal__bk_count(&v, 0) == lim + 2, "level %d count %llu", l,
+                  (unsigned long long)tidal__bk_count(&v, 0));
     }
     TT_EQ_INT(tidal_signal_read(f.db, 0, 5, 0, NULL, T0, &st), TIDAL_OK);
     for (k = 0; k < 4; k++)
@@ -332,7 +336,85 @@ static void test_count_spill_at_limit(void) {
     TT_EQ_INT(tidal_signal_read(f.db, 0, 5, 0, NULL, s.time_ns, &st), TIDAL_OK);
     TT_CHECK(st.count[2] == lim + 3 && st.count[3] == lim + 3);
     e = tidal__ent_find(f.db, 0, 5);
-    TT_CHECK(e && e->sigs && e->sigs[0] && e->sigs[0]->lvl[TIDAL__LVL_DAY].wide);
+    TT_CHECK(e && e->sigs && e->sigs[0] && tidal__lvl(e->sigs[0], TIDAL__LVL_DAY).wide);
+    tidal_db_close(f.db);
+    {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        TT_CHECK(system(cmd) == 0);
+    }
+}
+
+/* Weight sums past the int64 range of a narrow bucket (16 bytes: the sum's low 64 bits):
+   +1e6 twelve times in one bucket is 1.2e7 * 2^40 units > 2^63, likewise -1e6 on a negative
+   type, and a sum that goes past the limit and back to 0. The levels go wide, every window
+   weight is exact, and the digest (pinned with the code of commit b240e76, whose buckets
+   held 128-bit sums) survives a snapshot round-trip and more writes on the wide levels. */
+#define PIN_W_ALL "e5e0fb9ec4f4837ed93f7d89b6f88ee4433f53dbd5cca449b0a361159bdd26a1"
+#define PIN_W_READS UINT64_C(0xb13a371d2de592a1)
+
+static void ff_burst(flat_fx *f, tidal_id item, uint32_t type, double w, int n, int64_t t) {
+    tidal_signal s;
+    int i;
+    memset(&s, 0, sizeof s);
+    s.item = item;
+    s.type = type;
+    s.weight = w;
+    s.time_ns = t;
+    for (i = 0; i < n; i++) TT_EQ_INT(tidal_signal_write(f->db, &s, NULL), TIDAL_OK);
+}
+
+static void test_weight_spill_past_int64(void) {
+    flat_fx f;
+    char dir[] = "/tmp/tidal_flat_XXXXXX";
+    tidal_signal_stats st;
+    tidal__entity *e;
+    uint64_t h;
+    int l;
+    TT_CHECK(mkdtemp(dir) != NULL);
+    ff_open(&f, 23);
+    tidal_db_close(f.db);
+    f.cfg.path = dir;
+    TT_EQ_INT(tidal_db_open(&f.cfg, &f.db), TIDAL_OK);
+    ff_burst(&f, 9, 0, 1e6, 12, T0 - 10 * TIDAL_NS_PER_S);
+    ff_burst(&f, 10, 3, -1e6, 12, T0 - 20 * TIDAL_NS_PER_S);
+    ff_burst(&f, 11, 0, 1e6, 10, T0 - 30 * TIDAL_NS_PER_S);
+    ff_burst(&f, 11, 0, -1e6, 10, T0 - 30 * TIDAL_NS_PER_S);
+    ff_burst(&f, 11, 0, 0.5, 1, T0 - 30 * TIDAL_NS_PER_S);
+    TT_EQ_INT(tidal_signal_read(f.db, 0, 9, 0, NULL, T0, &st), TIDAL_OK);
+    TT_CHECKF(st.weight[0] == 1.2e7 && st.weight[3] == 1.2e7, "item 9: %.17g %.17g",
+              st.weight[0], st.weight[3]);
+    TT_EQ_INT(tidal_signal_read(f.db, 0, 10, 3, NULL, T0, &st), TIDAL_OK);
+    TT_CHECKF(st.weight[0] == -1.2e7 && st.count[0] == 12, "item 10: %.17g", st.weight[0]);
+    TT_EQ_INT(tidal_signal_read(f.db, 0, 11, 0, NULL, T0, &st), TIDAL_OK);
+    TT_CHECKF(st.weight[0] == 0.5 && st.count[0] == 21, "item 11: %.17g", st.weight[0]);
+#ifdef TIDAL__BK_WIDE_BYTES /* the 16-byte bucket layout: white-box */
+    e = tidal__ent_find(f.db, 0, 9);
+    TT_CHECK(e && e->sigs && e->sigs[0]);
+    for (l = 0; e && e->sigs && e->sigs[0] && l < TIDAL__LVLS; l++)
+        TT_CHECKF(tidal__lvl(e->sigs[0], l).wide, "item 9 level %d did not go wide", l);
+    e = tidal__ent_find(f.db, 0, 10);
+    TT_CHECK(e && e->sigs && e->sigs[3] && tidal__lvl(e->sigs[3], TIDAL__LVL_MIN).wide);
+#else
+    (void)e;
+    (void)l;
+#endif
+    /* a new bucket on each wide level, older ones retiring, then the round trip */
+    ff_burst(&f, 9, 0, 2.0, 3, T0 + 3 * 86400 * TIDAL_NS_PER_S);
+    ff_burst(&f, 9, 0, -1e6, 9, T0 + 3 * 86400 * TIDAL_NS_PER_S);
+    TT_EQ_INT(tidal_db_snapshot(f.db), TIDAL_OK);
+    tidal_db_close(f.db);
+    TT_EQ_INT(tidal_db_open(&f.cfg, &f.db), TIDAL_OK);
+    ff_burst(&f, 9, 0, -1e6, 9, T0 + 3 * 86400 * TIDAL_NS_PER_S);
+    ff_burst(&f, 10, 3, -1e6, 1, T0 - 20 * TIDAL_NS_PER_S);
+    TT_EQ_INT(tidal_signal_read(f.db, 0, 9, 0, NULL, T0 + 3 * 86400 * TIDAL_NS_PER_S, &st),
+              TIDAL_OK);
+    TT_CHECKF(st.weight[0] == -1.8e7 + 6.0 && st.count[0] == 21, "item 9 after: %.17g",
+              st.weight[0]);
+    check_digest(f.db, TIDAL_ALL_TENANTS, PIN_W_ALL, "W all");
+    h = ff_reads(&f, 12);
+    printf("  W reads: 0x%016llx\n", (unsigned long long)h);
+    TT_CHECKF(h == PIN_W_READS, "W reads 0x%016llx", (unsigned long long)h);
     tidal_db_close(f.db);
     {
         char cmd[128];
@@ -427,6 +509,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(test_pinned_far_epochs),
     TT_CASE(test_pinned_through_snapshot),
     TT_CASE(test_count_spill_at_limit),
+    TT_CASE(test_weight_spill_past_int64),
     TT_CASE(test_steady_state_allocations),
 };
 
