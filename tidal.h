@@ -1337,7 +1337,9 @@ TIDAL_API void tidal_blake3(const void *data, size_t len, uint8_t out[32]); /* o
    an acknowledged entry. Sans-IO like tidal_db: the host feeds messages
    (tidal_control_receive) and time (tidal_control_tick); the member sends through
    env->message_send. Not built yet: log compaction (the file and memory hold the whole
-   log: records are a few dozen bytes each) and membership changes (a fixed member list). */
+   log: records are a few dozen bytes each) and membership changes (a fixed member list).
+   Learners (config.learners) follow the log without voting: the rest of a cluster's nodes
+   learn every committed record while a few voters (e.g. one per region) decide. */
 
 /* The replica-group id in the header of every control-plane message: the shared envelope
    (magic, wire version, header size, type, group) is that of tidal_db's messages, so
@@ -1454,7 +1456,18 @@ typedef struct tidal_control_config {
     int64_t election_timeout_ns;       /* 0: 300 ms; each wait is drawn from [t, 2t) */
     int64_t heartbeat_ns;              /* 0: election timeout / 5 */
     uint32_t append_entries_max;       /* entries per APPEND message; 0: 64 */
+    const tidal_node_ref *learners;    /* NULL: none. Nodes that receive the log like a
+                                          member (APPENDs, the commit index), persist it
+                                          and poll it, but never vote, never run for
+                                          election and never count toward a majority;
+                                          self may be one of them instead of a member.
+                                          The same list on every member and learner, none
+                                          of them a member too */
+    uint32_t learner_count;            /* 0..TIDAL_CONTROL_LEARNERS_MAX */
 } tidal_control_config;
+
+/* Learners of one control plane (every node of the cluster that is not a voter). */
+#define TIDAL_CONTROL_LEARNERS_MAX 1024
 
 /* Opens a control-plane member: reads the control file (a torn tail from a crash is cut
    off and the file synced), or creates it (file and directory fsynced). Starts as a
@@ -1520,6 +1533,7 @@ typedef struct tidal_control_status {
     uint64_t msgs_sent, msgs_received, msgs_corrupt;
     uint64_t syncs;           /* file syncs since open */
     int failed;               /* a write or sync failed: reopen */
+    int learner;              /* 1: this node is a learner (never votes nor runs) */
 } tidal_control_status;
 
 TIDAL_API tidal_result tidal_control_status_get(const tidal_control *c,
@@ -12639,6 +12653,7 @@ TIDAL__STATIC_ASSERT(ctl_sum_shared, TIDAL__CTL_SUM_AT == TIDAL__MSG_SUM_AT);
 TIDAL__STATIC_ASSERT(ctl_append_fits,
                      TIDAL__CTL_PAYLOAD_MAX + TIDAL__MSG_HDR <= TIDAL_MSG_BYTES_MAX);
 TIDAL__STATIC_ASSERT(ctl_members_fit_mask, TIDAL_REPLICAS_MAX <= 32);
+#define TIDAL__CTL_NODES_MAX (TIDAL_REPLICAS_MAX + TIDAL_CONTROL_LEARNERS_MAX)
 TIDAL__STATIC_ASSERT(ctl_record_fits_byte, TIDAL__CTL_REC_BODY_MAX <= 255);
 TIDAL__STATIC_ASSERT(ctl_append_fits_frame, TIDAL__CTL_PAYLOAD_MAX * 2 <= TIDAL__CTL_FRAME_MAX);
 
@@ -12660,8 +12675,8 @@ struct tidal_control {
     const tidal_env *env;
     char file_name[TIDAL_PATH_MAX + 40];
     char dir[TIDAL_PATH_MAX + 1];
-    tidal_node_ref members[TIDAL_REPLICAS_MAX];
-    uint32_t n, me;
+    tidal_node_ref members[TIDAL__CTL_NODES_MAX]; /* voters [0, n), then learners */
+    uint32_t n, n_all, me;   /* voters, voters + learners, self's index (a learner: >= n) */
     int64_t election_ns, heartbeat_ns;
     uint32_t append_max;
     /* persistent: term, vote, log (commit is a persisted hint, never needed for safety) */
@@ -12676,7 +12691,7 @@ struct tidal_control {
     uint32_t votes;          /* bit i: member i voted for us (candidate) */
     int64_t deadline_ns;     /* follower/candidate: when to run; 0 = set at the next tick */
     int64_t beat_ns;         /* leader: next heartbeat */
-    uint64_t next[TIDAL_REPLICAS_MAX], match[TIDAL_REPLICAS_MAX];
+    uint64_t next[TIDAL__CTL_NODES_MAX], match[TIDAL__CTL_NODES_MAX];
     /* file and what the current handler persists / sends */
     void *file;
     uint64_t file_end;
@@ -13100,9 +13115,10 @@ static int tidal__ctl_push(tidal_control *c, uint64_t term, const tidal_control_
     return 1;
 }
 
+/* The index of a voter or learner, -1 for anyone else. */
 static int32_t tidal__ctl_member(const tidal_control *c, uint32_t word) {
     uint32_t i;
-    for (i = 0; i < c->n; i++)
+    for (i = 0; i < c->n_all; i++)
         if (tidal__node_word(c->members[i]) == word) return (int32_t)i;
     return -1;
 }
@@ -13120,7 +13136,7 @@ static const char *tidal__ctl_replay(tidal_control *c, uint32_t kind, const uint
         index = tidal__rd_u64(&r);
         if (r.bad || r.pos != n) return "STATE record of the wrong size";
         if (term < c->term) return "STATE term goes backwards";
-        if (vote != TIDAL__CTL_NO_VOTE && tidal__ctl_member(c, vote) < 0)
+        if (vote != TIDAL__CTL_NO_VOTE && (uint32_t)tidal__ctl_member(c, vote) >= c->n)
             return "vote for a non-member";
         if (term == c->term && c->vote >= 0 && vote != tidal__node_word(c->members[c->vote]))
             return "second vote in one term";
@@ -13284,7 +13300,7 @@ static int tidal__ctl_send(tidal_control *c, uint32_t i, tidal_control_message *
     uint64_t cap = c->cap_out;
     uint8_t *b;
     size_t len = 0;
-    TIDAL_ASSERT(i < c->n && i != c->me);
+    TIDAL_ASSERT(i < c->n_all && i != c->me);
     m->from = c->members[c->me];
     m->to = c->members[i];
     m->term = c->term;
@@ -13342,12 +13358,13 @@ static void tidal__ctl_send_append(tidal_control *c, uint32_t i) {
 
 static void tidal__ctl_broadcast(tidal_control *c) {
     uint32_t i;
-    for (i = 0; i < c->n; i++)
+    for (i = 0; i < c->n_all; i++)
         if (i != c->me) tidal__ctl_send_append(c, i);
     c->beat_ns = tidal__ctl_now(c) + c->heartbeat_ns;
 }
 
-/* C5: the highest index of the leader's own term that a majority holds commits. */
+/* C5: the highest index of the leader's own term that a majority holds commits (of the
+   voters: learners [n, n_all) never count). */
 static void tidal__ctl_advance_commit(tidal_control *c) {
     uint64_t n;
     uint32_t i, count;
@@ -13371,7 +13388,8 @@ static int tidal__ctl_become_leader(tidal_control *c) {
     if (!tidal__ctl_push(c, c->term, &noop) || !tidal__ctl_persist_entry(c, c->n_log)) return 0;
     c->role = TIDAL__CTL_LEADER;
     c->leader = (int32_t)c->me;
-    for (i = 0; i < c->n; i++) {
+    TIDAL_ASSERT(c->me < c->n); /* a learner never runs */
+    for (i = 0; i < c->n_all; i++) {
         c->next[i] = c->n_log;  /* the NOOP goes to everyone with the next APPEND */
         c->match[i] = 0;
     }
@@ -13414,7 +13432,8 @@ static int tidal__ctl_on_vote_req(tidal_control *c, int32_t from, const tidal_co
     int up_to_date = m->log_term > lt || (m->log_term == lt && m->log_index >= c->n_log);
     memset(&a, 0, sizeof a);
     a.type = TIDAL_CONTROL_MSG_VOTE;
-    if (m->term == c->term && (c->vote < 0 || c->vote == from) && up_to_date) {
+    TIDAL_ASSERT((uint32_t)from < c->n); /* receive refuses a learner's request */
+    if (m->term == c->term && c->me < c->n && (c->vote < 0 || c->vote == from) && up_to_date) {
         TIDAL_ASSERT(c->role == TIDAL__CTL_FOLLOWER);
         if (c->vote < 0) {
             c->vote = from;
@@ -13428,6 +13447,7 @@ static int tidal__ctl_on_vote_req(tidal_control *c, int32_t from, const tidal_co
 }
 
 static int tidal__ctl_on_vote(tidal_control *c, int32_t from, const tidal_control_message *m) {
+    TIDAL_ASSERT((uint32_t)from < c->n);
     if (c->role != TIDAL__CTL_CANDIDATE || m->term != c->term || !m->granted) return 1;
     c->votes |= 1u << from;
     return tidal__ctl_count_votes(c) ? tidal__ctl_become_leader(c) : 1;
@@ -13552,17 +13572,25 @@ static tidal_result tidal__ctl_config_check(const tidal_control_config *cfg, cha
     else if (!cfg->members || cfg->member_count < 1 || cfg->member_count > TIDAL_REPLICAS_MAX)
         why = "members: 1..TIDAL_REPLICAS_MAX";
     else if (cfg->election_timeout_ns < 0 || cfg->heartbeat_ns < 0) why = "negative timeout";
+    else if ((cfg->learner_count && !cfg->learners) ||
+             cfg->learner_count > TIDAL_CONTROL_LEARNERS_MAX)
+        why = "learners: 0..TIDAL_CONTROL_LEARNERS_MAX";
     else if (env && (env->version < 1 || !env->clock_mono_ns || !env->random_fill ||
                      !env->file_open || !env->file_write || !env->file_sync ||
                      !env->message_send))
         why = "env: a method is missing";
-    for (i = 0; !why && i < cfg->member_count; i++) {
-        for (j = 0; j < i; j++)
-            if (tidal__node_word(cfg->members[j]) == tidal__node_word(cfg->members[i]))
-                why = "members: a duplicate";
-        self += tidal__node_word(cfg->members[i]) == tidal__node_word(cfg->self);
+    for (i = 0; !why && i < cfg->member_count + cfg->learner_count; i++) {
+        tidal_node_ref a = i < cfg->member_count ? cfg->members[i]
+                                                 : cfg->learners[i - cfg->member_count];
+        for (j = 0; j < i; j++) {
+            tidal_node_ref b = j < cfg->member_count ? cfg->members[j]
+                                                     : cfg->learners[j - cfg->member_count];
+            if (tidal__node_word(a) == tidal__node_word(b))
+                why = "members and learners: a duplicate";
+        }
+        self += tidal__node_word(a) == tidal__node_word(cfg->self);
     }
-    if (!why && self != 1) why = "members: self is not in the list";
+    if (!why && self != 1) why = "members: self is neither a member nor a learner";
     if (!why) return TIDAL_OK;
     tidal__ctl_why(msg, cap, "control config: %s", why);
     return TIDAL_ERR_INVALID;
@@ -13589,7 +13617,10 @@ TIDAL_API tidal_result tidal_control_open(const tidal_control_config *cfg, tidal
     c->alloc = a;
     c->env = cfg->env ? cfg->env : tidal_env_posix();
     c->n = cfg->member_count;
+    c->n_all = c->n + cfg->learner_count;
     memcpy(c->members, cfg->members, c->n * sizeof *c->members);
+    if (cfg->learner_count)
+        memcpy(c->members + c->n, cfg->learners, cfg->learner_count * sizeof *c->members);
     c->me = (uint32_t)tidal__ctl_member(c, tidal__node_word(cfg->self));
     c->election_ns = cfg->election_timeout_ns ? cfg->election_timeout_ns : 300 * 1000 * 1000;
     c->heartbeat_ns = cfg->heartbeat_ns ? cfg->heartbeat_ns : c->election_ns / 5;
@@ -13605,7 +13636,7 @@ TIDAL_API tidal_result tidal_control_open(const tidal_control_config *cfg, tidal
         tidal_control_close(c);
         return r;
     }
-    TIDAL_ASSERT(c->me < c->n && c->commit <= c->n_log);
+    TIDAL_ASSERT(c->me < c->n_all && c->commit <= c->n_log);
     *out = c;
     return TIDAL_OK;
 }
@@ -13628,6 +13659,8 @@ TIDAL_API tidal_result tidal_control_tick(tidal_control *c) {
     now = tidal__ctl_now(c);
     if (c->role == TIDAL__CTL_LEADER) {
         if (now >= c->beat_ns) tidal__ctl_broadcast(c);
+    } else if (c->me >= c->n) {
+        /* A learner never runs: it waits for whichever leader the voters elect. */
     } else if (!c->deadline_ns) {
         tidal__ctl_reset_timer(c);
     } else if (now >= c->deadline_ns) {
@@ -13656,6 +13689,18 @@ TIDAL_API tidal_result tidal_control_receive(tidal_control *c, tidal_node_ref fr
         return tidal__ctl_err(c, TIDAL_ERR_CORRUPT, "control message: from %u/%u (delivered from "
                               "%u/%u) to %u/%u: not a member's message to this node", m.from.region,
                               m.from.shard, from.region, from.shard, m.to.region, m.to.shard);
+    }
+    if (((uint32_t)i >= c->n || c->me >= c->n) && m.type != TIDAL_CONTROL_MSG_APPEND_ACK &&
+        m.type != TIDAL_CONTROL_MSG_APPEND) {
+        c->msgs_corrupt++; /* votes pass between voters only */
+        return tidal__ctl_err(c, TIDAL_ERR_CORRUPT, "control message: a vote or vote request "
+                              "from %u/%u to %u/%u: learners take no part in elections",
+                              m.from.region, m.from.shard, m.to.region, m.to.shard);
+    }
+    if ((uint32_t)i >= c->n && m.type == TIDAL_CONTROL_MSG_APPEND) {
+        c->msgs_corrupt++; /* only a voter can lead */
+        return tidal__ctl_err(c, TIDAL_ERR_CORRUPT, "control APPEND from the learner %u/%u",
+                              m.from.region, m.from.shard);
     }
     if (tidal__ctl_append_check(c, &m, why, sizeof why)) {
         c->msgs_corrupt++; /* a message no honest member sends: nothing changes */
@@ -13758,6 +13803,7 @@ TIDAL_API tidal_result tidal_control_status_get(const tidal_control *c,
     out->msgs_corrupt = c->msgs_corrupt;
     out->syncs = c->syncs;
     out->failed = c->failed;
+    out->learner = c->me >= c->n;
     return TIDAL_OK;
 }
 
