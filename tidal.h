@@ -13305,8 +13305,11 @@ static tidal_result tidal__ctl_flush(tidal_control *c) {
     const tidal_env *env = c->env;
     tidal_result r = TIDAL_OK;
     uint32_t i;
-    /* The commit index rides along (a hint: never needed for safety, never synced alone). */
-    if (c->n_pend && c->commit > c->commit_saved && !tidal__ctl_persist_state(c))
+    /* The commit index is persisted whenever it grows, before tidal_control_poll can hand
+       out what it covers: never needed for Raft's safety, but a host that applied a record
+       (a tenant SEALED) finds it applied again from its own disk after a restart (DESIGN
+       5.9), not only once a leader confirms it. */
+    if (c->commit > c->commit_saved && !tidal__ctl_persist_state(c))
         r = TIDAL_ERR_NOMEM;
     if (c->n_pend && r == TIDAL_OK) {
         uint8_t sum[32];
@@ -14058,7 +14061,7 @@ TIDAL_API const char *tidal_control_errmsg(const tidal_control *c) {
 
 #define TIDAL__PEER_HOPS_MAX 2u
 #define TIDAL__PEER_FIXED 76u /* FORWARD payload before its variable fields */
-#define TIDAL__PEER_REPLY_FIXED 53u
+#define TIDAL__PEER_REPLY_FIXED 45u /* REPLY payload without hits and message text */
 #define TIDAL__PEER_MSG_MAX 127u
 TIDAL__STATIC_ASSERT(peer_group_distinct, TIDAL_PEER_GROUP != TIDAL_CONTROL_GROUP);
 TIDAL__STATIC_ASSERT(peer_hits_fit, TIDAL__MSG_HDR + TIDAL__PEER_REPLY_FIXED + 16 *
@@ -14742,7 +14745,7 @@ static int tidal__peer_exec(tidal_peer *p, uint32_t mi, const tidal__peer_req *q
     c->outcome = r == TIDAL_OK ? TIDAL_PEER_DONE_OK : TIDAL_PEER_DONE_FAILED;
     c->result = r;
     c->hit_count = r == TIDAL_OK ? n : 0;
-    if (r != TIDAL_OK) snprintf(c->message, sizeof c->message, "%s", tidal_errmsg(db));
+    if (r != TIDAL_OK) snprintf(c->message, sizeof c->message, "%.127s", tidal_errmsg(db));
     return 0;
 }
 
