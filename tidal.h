@@ -14250,8 +14250,9 @@ static const char *tidal__peer_get_str(tidal__rd *r, int len_bytes, char *out, s
 static const char *tidal__peer_req_check(const tidal__peer_req *q) {
     int sig = q->op == TIDAL_PEER_OP_SIGNAL || q->op == TIDAL_PEER_OP_SESSION_SIGNAL;
     if (q->op < TIDAL_PEER_OP_SIGNAL || q->op > TIDAL_PEER_OP_RETRIEVE) return "unknown op";
-    if (q->op == TIDAL_PEER_OP_RETRIEVE ? q->level != 0
-                                        : q->level != TIDAL_ACK_LOCAL && q->level != TIDAL_ACK_QUORUM)
+    if (q->op == TIDAL_PEER_OP_RETRIEVE
+            ? q->level != 0
+            : q->level != TIDAL_ACK_LOCAL && q->level != TIDAL_ACK_QUORUM)
         return "level not LOCAL or QUORUM (0 for RETRIEVE)";
     if (q->op == TIDAL_PEER_OP_NEGATIVE_ADD ? q->kind != TIDAL_HIDE : q->kind != 0)
         return "kind not HIDE on NEGATIVE_ADD (0 elsewhere)";
@@ -14471,8 +14472,10 @@ static const char *tidal__peer_decode(const uint8_t *b, size_t len, tidal_peer_m
         size_t n = tidal__rd_u8(&r);
         const char *rb = tidal__rd_bytes(&r, n);
         m->op = TIDAL_PEER_OP_PROPOSE;
-        why = !rb ? "truncated record" : r.pos != r.n ? "bytes after the record"
-            : tidal_control_record_decode(rb, n, rec, NULL, 0) != TIDAL_OK ? "record does not decode"
+        why = !rb ? "truncated record"
+            : r.pos != r.n ? "bytes after the record"
+            : tidal_control_record_decode(rb, n, rec, NULL, 0) != TIDAL_OK
+                ? "record does not decode"
             : rec->kind == TIDAL_CONTROL_NOOP ? "a NOOP record" : NULL;
     }
     *at = TIDAL__MSG_HDR + r.pos;
@@ -14518,7 +14521,8 @@ static int tidal__peer_reserve(tidal_peer *p) {
 /* Hands c to the call's origin: a completion here, else a REPLY to the origin. */
 static void tidal__peer_finish(tidal_peer *p, tidal_node_ref origin, uint64_t ticket,
                                tidal_peer_completion *c) {
-    TIDAL_ASSERT(ticket && c->outcome >= TIDAL_PEER_DONE_OK && c->outcome <= TIDAL_PEER_DONE_UNKNOWN);
+    TIDAL_ASSERT(ticket && c->outcome >= TIDAL_PEER_DONE_OK &&
+                 c->outcome <= TIDAL_PEER_DONE_UNKNOWN);
     c->ticket = ticket;
     if (tidal__peer_is_self(p, origin)) {
         if (p->head_done == p->n_done) p->head_done = p->n_done = 0;
@@ -14732,7 +14736,8 @@ static int tidal__peer_exec(tidal_peer *p, uint32_t mi, const tidal__peer_req *q
     s.idem.seq = q->idem_seq;
     p->executed++;
     if (q->op == TIDAL_PEER_OP_SIGNAL) r = tidal_signal_write(db, &s, rc);
-    else if (q->op == TIDAL_PEER_OP_SESSION_SIGNAL) r = tidal_session_signal(db, q->session, q->seq, &s, rc);
+    else if (q->op == TIDAL_PEER_OP_SESSION_SIGNAL)
+        r = tidal_session_signal(db, q->session, q->seq, &s, rc);
     else if (q->op == TIDAL_PEER_OP_NEGATIVE_ADD)
         r = tidal_negative_add(db, q->tenant, q->user, TIDAL_HIDE, q->item, rc);
     else if (q->op == TIDAL_PEER_OP_ATTR_SET)
@@ -15073,11 +15078,13 @@ static tidal_result tidal__peer_on_message(tidal_peer *p, tidal_node_ref from, c
     tidal_result r = TIDAL_OK;
     if (!s) return tidal__peer_err(p, TIDAL_ERR_NOMEM, "peer message: out of memory");
     why = tidal__peer_decode(b, len, &m, &s->q, &s->c, &s->rec, &at);
-    if (!why && (!tidal__peer_is_self(p, m.to) || tidal__node_word(m.from) != tidal__node_word(from)))
+    if (!why &&
+        (!tidal__peer_is_self(p, m.to) || tidal__node_word(m.from) != tidal__node_word(from)))
         why = "addressed to another node, or not from its sender", at = 12;
     if (!why && m.type == TIDAL_PEER_MSG_REPLY && !tidal__peer_is_self(p, m.origin))
         why = "a reply for a call another node made", at = 20;
-    if (!why && (m.type == TIDAL_PEER_MSG_PROPOSE || (m.type == TIDAL_PEER_MSG_FORWARD && !m.hops)) &&
+    if (!why &&
+        (m.type == TIDAL_PEER_MSG_PROPOSE || (m.type == TIDAL_PEER_MSG_FORWARD && !m.hops)) &&
         tidal__node_word(m.origin) != tidal__node_word(from))
         why = "a call not passed on whose origin is not its sender", at = 20;
     if (why) {
@@ -15169,7 +15176,8 @@ static const char *tidal__peer_config_check(const tidal_peer_config *cfg) {
     const tidal_env *env = cfg->env;
     if (!cfg->path || !cfg->path[0] || strlen(cfg->path) > TIDAL_PATH_MAX - 12)
         return "path: 1..TIDAL_PATH_MAX - 12 bytes";
-    if (cfg->regions < 1 || cfg->regions > TIDAL_REPLICAS_MAX) return "regions: 1..TIDAL_REPLICAS_MAX";
+    if (cfg->regions < 1 || cfg->regions > TIDAL_REPLICAS_MAX)
+        return "regions: 1..TIDAL_REPLICAS_MAX";
     if (cfg->shards < 1 || cfg->shards > 0xFFFF) return "shards: 1..65535";
     if (cfg->self.region >= cfg->regions || cfg->self.shard >= cfg->shards)
         return "self: outside the topology";
@@ -15312,7 +15320,8 @@ TIDAL_API tidal_result tidal_peer_open(const tidal_peer_config *cfg, tidal_peer 
         tidal__ctl_why(msg, msg_cap, "peer: creating %s: %s", cfg->path, tidal_strerror(r));
     if (r == TIDAL_OK) r = tidal__peer_open_members(p, cfg, msg, msg_cap);
     if (r == TIDAL_OK) r = tidal__peer_open_control(p, cfg, msg, msg_cap);
-    if (r == TIDAL_OK && p->env->dir_sync && (r = p->env->dir_sync(p->env->user, cfg->path)) != TIDAL_OK)
+    if (r == TIDAL_OK && p->env->dir_sync &&
+        (r = p->env->dir_sync(p->env->user, cfg->path)) != TIDAL_OK)
         tidal__ctl_why(msg, msg_cap, "peer: syncing %s: %s", cfg->path, tidal_strerror(r));
     /* P1: what this node's own disk says is in force, before it serves anything. A
        topology mismatch is not an open error: the node runs and refuses client calls. */
@@ -15332,7 +15341,8 @@ TIDAL_API void tidal_peer_close(tidal_peer *p) {
     if (!p) return;
     for (i = 0; i < p->n_m; i++) tidal_db_close(p->m[i].db);
     tidal_control_close(p->ctl);
-    if (p->hint) p->alloc.free(p->alloc.user, p->hint, (size_t)p->n_groups * p->shards * sizeof *p->hint);
+    if (p->hint)
+        p->alloc.free(p->alloc.user, p->hint, (size_t)p->n_groups * p->shards * sizeof *p->hint);
     if (p->ten) p->alloc.free(p->alloc.user, p->ten, (size_t)p->cap_ten * sizeof *p->ten);
     if (p->wait) p->alloc.free(p->alloc.user, p->wait, (size_t)p->cap_wait * sizeof *p->wait);
     if (p->done) p->alloc.free(p->alloc.user, p->done, (size_t)p->cap_done * sizeof *p->done);

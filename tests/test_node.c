@@ -313,7 +313,8 @@ static void t_records_applied(void) {
         TT_EQ_INT(tidal_tenant_usage(tidal_peer_member(w.nd[i].peer, 0), 2, &ents, &tok),
                   TIDAL_ERR_NOT_FOUND); /* not its owner */
         if (ref(i).region < 2)
-            TT_EQ_INT(tidal_tenant_usage(tidal_peer_member(w.nd[i].peer, 3), 2, &ents, &tok), TIDAL_OK);
+            TT_EQ_INT(tidal_tenant_usage(tidal_peer_member(w.nd[i].peer, 3), 2, &ents, &tok),
+                      TIDAL_OK);
         else
             TT_CHECK(tidal_peer_member(w.nd[i].peer, 3) == NULL);
         TT_EQ_INT(tidal_peer_tenant_get(w.nd[i].peer, 9, &t1), TIDAL_ERR_NOT_FOUND);
@@ -614,7 +615,8 @@ static void t_malformed_refused(void) {
     /* Truncated: at every length below the whole. */
     for (k = 0; k < len; k += k < 130 ? 1 : 7) {
         TT_CHECK(tidal_peer_message_decode(w.kept, k, &m, why, sizeof why) == TIDAL_ERR_CORRUPT);
-        if (k == 0 || k == 119 || k == 121 || k == len - 1) expect_refused(&w, w.kept, k, "truncated");
+        if (k == 0 || k == 119 || k == 121 || k == len - 1)
+            expect_refused(&w, w.kept, k, "truncated");
     }
     /* A flipped bit anywhere: the checksum (or the envelope) refuses it. */
     for (k = 0; k < len * 8; k += 13) {
@@ -635,7 +637,8 @@ static void t_malformed_refused(void) {
             b[bad[k].at] = bad[k].v;
             reseal(b, len);
             TT_EQ_INT(tidal_peer_message_decode(b, len, &m, why, sizeof why), TIDAL_ERR_CORRUPT);
-            TT_CHECKF(strstr(why, bad[k].what) && strstr(why, "at byte"), "%s: %s", bad[k].what, why);
+            TT_CHECKF(strstr(why, bad[k].what) && strstr(why, "at byte"), "%s: %s", bad[k].what,
+                      why);
             expect_refused(&w, b, len, bad[k].what);
         }
         memcpy(b, w.kept, len);
