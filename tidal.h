@@ -1733,7 +1733,11 @@ typedef struct tidal_peer_status {
     uint32_t members;         /* replica members this node runs */
     uint32_t calls_pending;   /* in flight (waiting for a level, an answer or a commit) */
     uint64_t msgs_corrupt;    /* messages refused by tidal_peer_receive */
-    uint64_t forwarded, executed, timeouts, replies_late;
+    uint64_t forwarded;       /* calls sent on to another node */
+    uint64_t executed;        /* calls run on a member here */
+    uint64_t timeouts;        /* forwarded calls completed UNKNOWN for want of an answer */
+    uint64_t replies_late;    /* answers that came after their call timed out */
+    uint64_t duplicates;      /* calls that arrived again (dropped: each runs once) */
 } tidal_peer_status;
 
 TIDAL_API tidal_result tidal_peer_status_get(const tidal_peer *p, tidal_peer_status *out);
@@ -14060,6 +14064,7 @@ TIDAL_API const char *tidal_control_errmsg(const tidal_control *c) {
 // completes exactly once; a record is applied only after tidal_control_poll handed it out.
 
 #define TIDAL__PEER_HOPS_MAX 2u
+#define TIDAL__PEER_SEEN_MAX 1024u /* calls remembered to drop a duplicated message */
 #define TIDAL__PEER_FIXED 76u /* FORWARD payload before its variable fields */
 #define TIDAL__PEER_REPLY_FIXED 45u /* REPLY payload without hits and message text */
 #define TIDAL__PEER_MSG_MAX 127u
@@ -14128,10 +14133,12 @@ struct tidal_peer {
     tidal_peer_completion *done;
     uint64_t n_done, head_done, cap_done;
     uint64_t next_ticket, applied_index;
+    struct { uint32_t origin; uint64_t ticket; } seen[TIDAL__PEER_SEEN_MAX]; /* a ring */
+    uint32_t n_seen;
     int64_t timeout_ns;
     uint32_t topo_regions, topo_shards;
     int topo_bad;
-    uint64_t msgs_corrupt, forwarded, executed, timeouts, replies_late;
+    uint64_t msgs_corrupt, forwarded, executed, timeouts, replies_late, duplicates;
     char errmsg[256];
 };
 
@@ -14578,6 +14585,8 @@ static int tidal__peer_wait_check(tidal_peer *p, tidal__peer_wait *w, int64_t no
     if (w->kind == TIDAL__PEER_WAIT_FORWARD) {
         if (now < w->deadline_ns) return 0;
         p->timeouts++;
+        if (w->group != UINT32_MAX) /* ask the region's own member next time, not the same */
+            p->hint[(size_t)w->group * p->shards + w->shard] = 0;
         tidal__peer_fail(p, w->origin, w->ticket, TIDAL_PEER_DONE_UNKNOWN, TIDAL_ERR_UNAVAILABLE,
                          NULL, "no answer within %lld ms: it may or may not have applied",
                          (long long)(p->timeout_ns / 1000000));
@@ -15052,6 +15061,20 @@ TIDAL_API tidal_result tidal_peer_propose(tidal_peer *p, const tidal_control_rec
 
 /* ---- Messages in ---- */
 
+/* 1 when (origin, ticket) came here before (a duplicated or re-forwarded message), else
+   remembers it. Tickets start at a random point per open, so an origin's restart does not
+   reuse a remembered one. */
+static int tidal__peer_seen(tidal_peer *p, tidal_node_ref origin, uint64_t ticket) {
+    uint32_t i, word = tidal__node_word(origin);
+    TIDAL_ASSERT(ticket != 0);
+    for (i = 0; i < TIDAL__PEER_SEEN_MAX; i++)
+        if (p->seen[i].ticket == ticket && p->seen[i].origin == word) return 1;
+    p->seen[p->n_seen % TIDAL__PEER_SEEN_MAX].origin = word;
+    p->seen[p->n_seen % TIDAL__PEER_SEEN_MAX].ticket = ticket;
+    p->n_seen++;
+    return 0;
+}
+
 /* A REPLY for a call this node forwarded: its completion (or late, after the timeout). */
 static void tidal__peer_on_reply(tidal_peer *p, const tidal_peer_message *m,
                                  tidal_peer_completion *c) {
@@ -15093,6 +15116,8 @@ static tidal_result tidal__peer_on_message(tidal_peer *p, tidal_node_ref from, c
                             "%s at byte %zu", m.type, len, from.region, from.shard, why, at);
     } else if (m.type == TIDAL_PEER_MSG_REPLY) {
         tidal__peer_on_reply(p, &m, &s->c);
+    } else if (tidal__peer_seen(p, m.origin, m.ticket)) {
+        p->duplicates++; /* the network delivered a call twice: it runs once */
     } else if (!tidal__peer_reserve(p)) {
         r = tidal__peer_err(p, TIDAL_ERR_NOMEM, "peer message: out of memory");
     } else if (m.type == TIDAL_PEER_MSG_PROPOSE) {
@@ -15198,7 +15223,8 @@ static const char *tidal__peer_config_check(const tidal_peer_config *cfg) {
     if ((uint64_t)cfg->regions * cfg->shards > TIDAL_CONTROL_LEARNERS_MAX + TIDAL_REPLICAS_MAX)
         return "topology: more nodes than the control plane's voters and learners";
     if (cfg->forward_timeout_ns < 0) return "forward_timeout_ns: negative";
-    if (env && (env->version < 1 || !env->clock_mono_ns || !env->dir_create || !env->message_send))
+    if (env && (env->version < 1 || !env->clock_mono_ns || !env->random_fill ||
+                !env->dir_create || !env->message_send))
         return "env: a method is missing";
     return NULL;
 }
@@ -15309,6 +15335,8 @@ TIDAL_API tidal_result tidal_peer_open(const tidal_peer_config *cfg, tidal_peer 
     p->shards = cfg->shards;
     p->n_groups = cfg->group_count;
     p->timeout_ns = cfg->forward_timeout_ns ? cfg->forward_timeout_ns : 2 * TIDAL_NS_PER_S;
+    p->env->random_fill(p->env->user, &p->next_ticket, sizeof p->next_ticket);
+    p->next_ticket = (p->next_ticket >> 32) << 32; /* 2^32 calls per open before a wrap */
     for (g = 0; g < p->n_groups; g++) {
         p->groups[g] = cfg->groups[g];
         if (!p->groups[g].placement) p->groups[g].placement = (1u << p->regions) - 1;
@@ -15373,6 +15401,7 @@ TIDAL_API tidal_result tidal_peer_status_get(const tidal_peer *p, tidal_peer_sta
     out->executed = p->executed;
     out->timeouts = p->timeouts;
     out->replies_late = p->replies_late;
+    out->duplicates = p->duplicates;
     return TIDAL_OK;
 }
 
