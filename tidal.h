@@ -1565,10 +1565,13 @@ TIDAL_API const char *tidal_control_errmsg(const tidal_control *c);
    P2. A client call goes to the leader of the entity's shard (tidal_route over the
        topology's shards) in the tenant's owning group: executed here when this node's
        member is that leader, else forwarded as a message to the leader this node knows
-       (from its own member's status, or the node that answered last time; else the node
-       of that shard in this region, or in the placement's lowest region), which may pass
-       it on once more to the leader it knows. Every outcome, local or remote, comes back
-       the same way: tidal_peer_poll hands out one tidal_peer_completion per ticket.
+       (from its own member's status, or the node whose answer last came back; after a
+       timeout, or before any answer, the node of that shard in this region, or in the
+       placement's lowest region), which passes it on to the leader it knows (at most 2
+       hops). The answer goes back the way the call came (relayed once), so it reaches the
+       origin wherever the call could go. A call that arrives twice (the network
+       duplicates) runs once. Every outcome, local or remote, comes back the same way:
+       tidal_peer_poll hands out one tidal_peer_completion per ticket.
    P3. Outcomes: TIDAL_PEER_DONE_OK (applied and acknowledged at the level asked for;
        a RETRIEVE's hits are in the completion), TIDAL_PEER_DONE_FAILED (nothing was
        applied: result and message say why, redirect names the leader when known) and
@@ -1766,7 +1769,8 @@ TIDAL_API const char *tidal_peer_errmsg(const tidal_peer *p);
 typedef struct tidal_peer_message {
     uint32_t type;            /* TIDAL_PEER_MSG_* */
     tidal_node_ref from, to, origin;
-    uint32_t hops;            /* FORWARD: times it was passed on */
+    uint32_t hops;            /* FORWARD: times it was passed on (<= 2); REPLY: 1 when a
+                                 node relays it to the origin (the executor sends 0) */
     uint64_t ticket;          /* the origin's ticket */
     uint32_t op;              /* FORWARD: TIDAL_PEER_OP_*; PROPOSE: TIDAL_PEER_OP_PROPOSE */
     uint32_t tenant, group, shard; /* FORWARD: where the origin routed it */
@@ -14107,7 +14111,8 @@ typedef struct tidal__peer_tenant {
 typedef struct tidal__peer_wait {
     uint32_t kind;            /* TIDAL__PEER_WAIT_* */
     uint64_t ticket;          /* the origin's */
-    tidal_node_ref origin;    /* self: complete here; else REPLY to it */
+    tidal_node_ref origin;    /* self: complete here; else REPLY to it... */
+    tidal_node_ref via;       /* ...through the node that passed the call here */
     int64_t deadline_ns;      /* FORWARD, PROPOSAL: when it becomes UNKNOWN */
     uint32_t member, level;   /* WRITE */
     tidal_receipt receipt;    /* WRITE */
@@ -14465,8 +14470,9 @@ static const char *tidal__peer_decode(const uint8_t *b, size_t len, tidal_peer_m
     if (m->type < TIDAL_PEER_MSG_FORWARD || m->type > TIDAL_PEER_MSG_PROPOSE)
         return "unknown message type";
     *at = 24;
-    if (m->hops > TIDAL__PEER_HOPS_MAX || (m->hops && m->type != TIDAL_PEER_MSG_FORWARD))
-        return "hops above the limit or on a message that is never passed on";
+    if (m->hops > (m->type == TIDAL_PEER_MSG_FORWARD ? TIDAL__PEER_HOPS_MAX
+                   : m->type == TIDAL_PEER_MSG_REPLY ? 1u : 0u))
+        return "hops above the limit of its type (FORWARD 2, REPLY 1, PROPOSE 0)";
     if (!m->ticket) return *at = 28, "ticket 0";
     tidal__rd_init(&r, b + TIDAL__MSG_HDR, m->payload_len);
     if (m->type == TIDAL_PEER_MSG_FORWARD) {
@@ -14525,9 +14531,11 @@ static int tidal__peer_reserve(tidal_peer *p) {
            tidal__peer_grow(p, (void **)&p->wait, &p->cap_wait, p->n_wait + 1, sizeof *p->wait);
 }
 
-/* Hands c to the call's origin: a completion here, else a REPLY to the origin. */
-static void tidal__peer_finish(tidal_peer *p, tidal_node_ref origin, uint64_t ticket,
-                               tidal_peer_completion *c) {
+/* Hands c to the call's origin: a completion here, else a REPLY back the way the call came
+   (via: the node that passed it here, which relays it to the origin when it is not the
+   origin itself, so an answer reaches the origin wherever the call could reach). */
+static void tidal__peer_finish(tidal_peer *p, tidal_node_ref origin, tidal_node_ref via,
+                               uint64_t ticket, tidal_peer_completion *c) {
     TIDAL_ASSERT(ticket && c->outcome >= TIDAL_PEER_DONE_OK &&
                  c->outcome <= TIDAL_PEER_DONE_UNKNOWN);
     c->ticket = ticket;
@@ -14539,14 +14547,15 @@ static void tidal__peer_finish(tidal_peer *p, tidal_node_ref origin, uint64_t ti
         uint8_t *b = (uint8_t *)p->alloc.alloc(p->alloc.user, TIDAL__PEER_REPLY_FIXED +
                                                 16 * TIDAL_PEER_HITS_MAX + 1 + TIDAL__PEER_MSG_MAX);
         if (!b) return; /* the origin times out into UNKNOWN */
-        tidal__peer_send(p, TIDAL_PEER_MSG_REPLY, origin, origin, 0, ticket, b,
+        tidal__peer_send(p, TIDAL_PEER_MSG_REPLY, via, origin, 0, ticket, b,
                          tidal__peer_reply_put(c, b));
         p->alloc.free(p->alloc.user, b, TIDAL__PEER_REPLY_FIXED + 16 * TIDAL_PEER_HITS_MAX + 1 +
                                             TIDAL__PEER_MSG_MAX);
     }
 }
 
-static void tidal__peer_fail(tidal_peer *p, tidal_node_ref origin, uint64_t ticket,
+static void tidal__peer_fail(tidal_peer *p, tidal_node_ref origin, tidal_node_ref via,
+                             uint64_t ticket,
                              uint32_t outcome, tidal_result r, const tidal_node_ref *redirect,
                              const char *fmt, ...) {
     tidal_peer_completion c;
@@ -14559,11 +14568,11 @@ static void tidal__peer_fail(tidal_peer *p, tidal_node_ref origin, uint64_t tick
     va_start(ap, fmt);
     vsnprintf(c.message, sizeof c.message, fmt, ap);
     va_end(ap);
-    tidal__peer_finish(p, origin, ticket, &c);
+    tidal__peer_finish(p, origin, via, ticket, &c);
 }
 
 static tidal__peer_wait *tidal__peer_wait_add(tidal_peer *p, uint32_t kind, tidal_node_ref origin,
-                                              uint64_t ticket) {
+                                              tidal_node_ref via, uint64_t ticket) {
     tidal__peer_wait *w;
     if (!tidal__peer_grow(p, (void **)&p->wait, &p->cap_wait, p->n_wait + 1, sizeof *p->wait))
         return NULL;
@@ -14571,6 +14580,7 @@ static tidal__peer_wait *tidal__peer_wait_add(tidal_peer *p, uint32_t kind, tida
     memset(w, 0, sizeof *w);
     w->kind = kind;
     w->origin = origin;
+    w->via = via;
     w->ticket = ticket;
     w->deadline_ns = tidal__peer_now(p) + p->timeout_ns;
     return w;
@@ -14587,7 +14597,7 @@ static int tidal__peer_wait_check(tidal_peer *p, tidal__peer_wait *w, int64_t no
         p->timeouts++;
         if (w->group != UINT32_MAX) /* ask the region's own member next time, not the same */
             p->hint[(size_t)w->group * p->shards + w->shard] = 0;
-        tidal__peer_fail(p, w->origin, w->ticket, TIDAL_PEER_DONE_UNKNOWN, TIDAL_ERR_UNAVAILABLE,
+        tidal__peer_fail(p, w->origin, w->via, w->ticket, TIDAL_PEER_DONE_UNKNOWN, TIDAL_ERR_UNAVAILABLE,
                          NULL, "no answer within %lld ms: it may or may not have applied",
                          (long long)(p->timeout_ns / 1000000));
         return 1;
@@ -14606,7 +14616,7 @@ static int tidal__peer_wait_check(tidal_peer *p, tidal__peer_wait *w, int64_t no
         else if (r != TIDAL_OK)
             snprintf(c.message, sizeof c.message, "proposal %llu not committed in time",
                      (unsigned long long)w->index);
-        tidal__peer_finish(p, w->origin, w->ticket, &c);
+        tidal__peer_finish(p, w->origin, w->via, w->ticket, &c);
         return 1;
     }
     TIDAL_ASSERT(w->kind == TIDAL__PEER_WAIT_WRITE && w->member < p->n_m);
@@ -14622,7 +14632,7 @@ static int tidal__peer_wait_check(tidal_peer *p, tidal__peer_wait *w, int64_t no
     if (r != TIDAL_OK)
         snprintf(c.message, sizeof c.message, "taken (LOCAL) but not acknowledged at level %u: "
                  "%s", w->level, tidal_strerror(r));
-    tidal__peer_finish(p, w->origin, w->ticket, &c);
+    tidal__peer_finish(p, w->origin, w->via, w->ticket, &c);
     return 1;
 }
 
@@ -14796,13 +14806,13 @@ static void tidal__peer_forward(tidal_peer *p, const tidal__peer_req *q, tidal_n
    often it was passed on before (0 at the origin). Always finishes the call or leaves
    exactly one wait for it. */
 static void tidal__peer_dispatch(tidal_peer *p, const tidal__peer_req *q, tidal_node_ref origin,
-                                 uint64_t ticket, uint32_t hops) {
+                                 tidal_node_ref via, uint64_t ticket, uint32_t hops) {
     int32_t gi = tidal__peer_group_index(p, q->group), mi = tidal__peer_member_index(p, q->group);
     int at_origin = tidal__peer_is_self(p, origin);
     tidal_node_ref to;
     tidal__peer_wait *w;
     if (gi < 0 || q->shard >= p->shards) {
-        tidal__peer_fail(p, origin, ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_STALE_CONFIG, NULL,
+        tidal__peer_fail(p, origin, via, ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_STALE_CONFIG, NULL,
                          "group %u shard %u: not in this node's topology", q->group, q->shard);
         return;
     }
@@ -14813,20 +14823,20 @@ static void tidal__peer_dispatch(tidal_peer *p, const tidal__peer_req *q, tidal_
         (void)tidal_node_status_get(p->m[mi].db, &st);
         if (st.role == TIDAL_ROLE_LEADER) {
             if (!tidal__peer_exec(p, (uint32_t)mi, q, &rc, &c)) {
-                tidal__peer_finish(p, origin, ticket, &c);
+                tidal__peer_finish(p, origin, via, ticket, &c);
                 return;
             }
-            w = tidal__peer_wait_add(p, TIDAL__PEER_WAIT_WRITE, origin, ticket);
+            w = tidal__peer_wait_add(p, TIDAL__PEER_WAIT_WRITE, origin, via, ticket);
             if (w) {
                 w->member = (uint32_t)mi, w->level = q->level, w->receipt = rc;
                 return;
             }
-            tidal__peer_fail(p, origin, ticket, TIDAL_PEER_DONE_UNKNOWN, TIDAL_ERR_NOMEM, NULL,
+            tidal__peer_fail(p, origin, via, ticket, TIDAL_PEER_DONE_UNKNOWN, TIDAL_ERR_NOMEM, NULL,
                              "taken, but out of memory to wait for its level");
             return;
         }
         if (!st.has_leader || hops >= TIDAL__PEER_HOPS_MAX || tidal__peer_is_self(p, st.leader)) {
-            tidal__peer_fail(p, origin, ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_UNAVAILABLE,
+            tidal__peer_fail(p, origin, via, ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_UNAVAILABLE,
                              st.has_leader ? &st.leader : NULL, "group %u shard %u: %s",
                              q->group, q->shard, st.has_leader ? "too many hops to its leader"
                                                                : "no leader known");
@@ -14834,7 +14844,7 @@ static void tidal__peer_dispatch(tidal_peer *p, const tidal__peer_req *q, tidal_
         }
         to = st.leader;
     } else if (!at_origin) {
-        tidal__peer_fail(p, origin, ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_STALE_CONFIG, NULL,
+        tidal__peer_fail(p, origin, via, ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_STALE_CONFIG, NULL,
                          "node %u/%u runs no member of group %u shard %u", p->self.region,
                          p->self.shard, q->group, q->shard);
         return;
@@ -14842,9 +14852,9 @@ static void tidal__peer_dispatch(tidal_peer *p, const tidal__peer_req *q, tidal_
         to = tidal__peer_guess(p, (uint32_t)gi, q->shard);
     }
     if (at_origin) {
-        w = tidal__peer_wait_add(p, TIDAL__PEER_WAIT_FORWARD, origin, ticket);
+        w = tidal__peer_wait_add(p, TIDAL__PEER_WAIT_FORWARD, origin, via, ticket);
         if (!w) {
-            tidal__peer_fail(p, origin, ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_NOMEM, NULL,
+            tidal__peer_fail(p, origin, via, ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_NOMEM, NULL,
                              "out of memory");
             return;
         }
@@ -14865,16 +14875,16 @@ static tidal_result tidal__peer_call(tidal_peer *p, tidal__peer_req *q, tidal_id
     k = *ticket = ++p->next_ticket;
     t = tidal__peer_tenant_find(p, q->tenant);
     if (p->topo_bad) {
-        tidal__peer_fail(p, p->self, k, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_STALE_CONFIG, NULL,
+        tidal__peer_fail(p, p->self, p->self, k, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_STALE_CONFIG, NULL,
                          "the control plane's topology is %u x %u, this node's %u x %u",
                          p->topo_regions, p->topo_shards, p->regions, p->shards);
     } else if (!t || !t->t.has_placement) {
-        tidal__peer_fail(p, p->self, k, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_NOT_FOUND, NULL,
+        tidal__peer_fail(p, p->self, p->self, k, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_NOT_FOUND, NULL,
                          "tenant %u: no placement known here", q->tenant);
     } else {
         q->group = t->t.group;
         if (!has_shard) q->shard = tidal_route(q->tenant, entity, p->shards);
-        tidal__peer_dispatch(p, q, p->self, k, 0);
+        tidal__peer_dispatch(p, q, p->self, p->self, k, 0);
     }
     return TIDAL_OK;
 }
@@ -15003,20 +15013,21 @@ TIDAL_API tidal_result tidal_peer_retrieve(tidal_peer *p, const char *text, uint
 
 /* Proposes rec here (this node leads the control plane) for origin's ticket. */
 static void tidal__peer_propose_here(tidal_peer *p, const tidal_control_record *rec,
-                                     tidal_node_ref origin, uint64_t ticket) {
+                                     tidal_node_ref origin, tidal_node_ref via,
+                                     uint64_t ticket) {
     uint64_t index = 0, term = 0;
     tidal_result r = tidal_control_propose(p->ctl, rec, &index, &term);
     tidal__peer_wait *w;
     if (r != TIDAL_OK) {
         tidal_control_status st;
         (void)tidal_control_status_get(p->ctl, &st);
-        tidal__peer_fail(p, origin, ticket, TIDAL_PEER_DONE_FAILED, r,
+        tidal__peer_fail(p, origin, via, ticket, TIDAL_PEER_DONE_FAILED, r,
                          st.has_leader ? &st.leader : NULL, "%s", tidal_control_errmsg(p->ctl));
         return;
     }
-    w = tidal__peer_wait_add(p, TIDAL__PEER_WAIT_PROPOSAL, origin, ticket);
+    w = tidal__peer_wait_add(p, TIDAL__PEER_WAIT_PROPOSAL, origin, via, ticket);
     if (!w) {
-        tidal__peer_fail(p, origin, ticket, TIDAL_PEER_DONE_UNKNOWN, TIDAL_ERR_NOMEM, NULL,
+        tidal__peer_fail(p, origin, via, ticket, TIDAL_PEER_DONE_UNKNOWN, TIDAL_ERR_NOMEM, NULL,
                          "proposed, but out of memory to wait for its commit");
         return;
     }
@@ -15042,13 +15053,13 @@ TIDAL_API tidal_result tidal_peer_propose(tidal_peer *p, const tidal_control_rec
     *ticket = ++p->next_ticket;
     (void)tidal_control_status_get(p->ctl, &st);
     if (st.role == TIDAL_ROLE_LEADER) {
-        tidal__peer_propose_here(p, rec, p->self, *ticket);
+        tidal__peer_propose_here(p, rec, p->self, p->self, *ticket);
     } else if (!st.has_leader) {
-        tidal__peer_fail(p, p->self, *ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_UNAVAILABLE,
+        tidal__peer_fail(p, p->self, p->self, *ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_UNAVAILABLE,
                          NULL, "no control-plane leader known (term %llu)",
                          (unsigned long long)st.term);
-    } else if ((w = tidal__peer_wait_add(p, TIDAL__PEER_WAIT_FORWARD, p->self, *ticket)) == NULL) {
-        tidal__peer_fail(p, p->self, *ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_NOMEM, NULL,
+    } else if ((w = tidal__peer_wait_add(p, TIDAL__PEER_WAIT_FORWARD, p->self, p->self, *ticket)) == NULL) {
+        tidal__peer_fail(p, p->self, p->self, *ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_NOMEM, NULL,
                          "out of memory");
     } else {
         w->group = UINT32_MAX; /* the control plane: no group leader to learn */
@@ -15076,16 +15087,17 @@ static int tidal__peer_seen(tidal_peer *p, tidal_node_ref origin, uint64_t ticke
 }
 
 /* A REPLY for a call this node forwarded: its completion (or late, after the timeout). */
-static void tidal__peer_on_reply(tidal_peer *p, const tidal_peer_message *m,
+static void tidal__peer_on_reply(tidal_peer *p, tidal_node_ref from, const tidal_peer_message *m,
                                  tidal_peer_completion *c) {
     uint64_t i;
+    tidal_node_ref via = m->hops ? from : c->redirect; /* a relay: the path that worked */
     for (i = 0; i < p->n_wait; i++) {
         tidal__peer_wait *w = &p->wait[i];
         if (w->kind != TIDAL__PEER_WAIT_FORWARD || w->ticket != m->ticket) continue;
-        if (c->has_redirect && w->group != UINT32_MAX && c->redirect.shard == w->shard &&
-            c->redirect.region < p->regions)
-            p->hint[(size_t)w->group * p->shards + w->shard] = tidal__node_word(c->redirect) + 1;
-        tidal__peer_finish(p, p->self, m->ticket, c);
+        if ((c->has_redirect || m->hops) && w->group != UINT32_MAX && via.shard == w->shard &&
+            via.region < p->regions && !tidal__peer_is_self(p, via))
+            p->hint[(size_t)w->group * p->shards + w->shard] = tidal__node_word(via) + 1;
+        tidal__peer_finish(p, p->self, p->self, m->ticket, c);
         p->wait[i] = p->wait[--p->n_wait];
         return;
     }
@@ -15104,8 +15116,8 @@ static tidal_result tidal__peer_on_message(tidal_peer *p, tidal_node_ref from, c
     if (!why &&
         (!tidal__peer_is_self(p, m.to) || tidal__node_word(m.from) != tidal__node_word(from)))
         why = "addressed to another node, or not from its sender", at = 12;
-    if (!why && m.type == TIDAL_PEER_MSG_REPLY && !tidal__peer_is_self(p, m.origin))
-        why = "a reply for a call another node made", at = 20;
+    if (!why && m.type == TIDAL_PEER_MSG_REPLY && m.hops && !tidal__peer_is_self(p, m.origin))
+        why = "a relayed reply for a call another node made", at = 20;
     if (!why &&
         (m.type == TIDAL_PEER_MSG_PROPOSE || (m.type == TIDAL_PEER_MSG_FORWARD && !m.hops)) &&
         tidal__node_word(m.origin) != tidal__node_word(from))
@@ -15114,8 +15126,12 @@ static tidal_result tidal__peer_on_message(tidal_peer *p, tidal_node_ref from, c
         p->msgs_corrupt++;
         r = tidal__peer_err(p, TIDAL_ERR_CORRUPT, "peer message (type %u, %zu bytes) from %u/%u: "
                             "%s at byte %zu", m.type, len, from.region, from.shard, why, at);
+    } else if (m.type == TIDAL_PEER_MSG_REPLY && !tidal__peer_is_self(p, m.origin)) {
+        /* An answer to a call this node passed on: relayed once, as it came. */
+        tidal__peer_send(p, TIDAL_PEER_MSG_REPLY, m.origin, m.origin, 1, m.ticket,
+                         b + TIDAL__MSG_HDR, m.payload_len);
     } else if (m.type == TIDAL_PEER_MSG_REPLY) {
-        tidal__peer_on_reply(p, &m, &s->c);
+        tidal__peer_on_reply(p, from, &m, &s->c);
     } else if (tidal__peer_seen(p, m.origin, m.ticket)) {
         p->duplicates++; /* the network delivered a call twice: it runs once */
     } else if (!tidal__peer_reserve(p)) {
@@ -15123,16 +15139,16 @@ static tidal_result tidal__peer_on_message(tidal_peer *p, tidal_node_ref from, c
     } else if (m.type == TIDAL_PEER_MSG_PROPOSE) {
         tidal_control_status st;
         (void)tidal_control_status_get(p->ctl, &st);
-        if (st.role == TIDAL_ROLE_LEADER) tidal__peer_propose_here(p, &s->rec, m.origin, m.ticket);
-        else tidal__peer_fail(p, m.origin, m.ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_READ_ONLY,
+        if (st.role == TIDAL_ROLE_LEADER) tidal__peer_propose_here(p, &s->rec, m.origin, from, m.ticket);
+        else tidal__peer_fail(p, m.origin, from, m.ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_READ_ONLY,
                               st.has_leader ? &st.leader : NULL, "not the control-plane leader");
     } else {
         const tidal__peer_tenant *t = tidal__peer_tenant_find(p, s->q.tenant);
         if (t && t->t.has_placement && t->t.group != s->q.group)
-            tidal__peer_fail(p, m.origin, m.ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_STALE_CONFIG,
+            tidal__peer_fail(p, m.origin, from, m.ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_STALE_CONFIG,
                              NULL, "tenant %u is owned by group %u here, not %u: refresh",
                              s->q.tenant, t->t.group, s->q.group);
-        else tidal__peer_dispatch(p, &s->q, m.origin, m.ticket, m.hops);
+        else tidal__peer_dispatch(p, &s->q, m.origin, from, m.ticket, m.hops);
     }
     p->alloc.free(p->alloc.user, s, sizeof *s);
     return r;
