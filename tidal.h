@@ -14525,7 +14525,12 @@ TIDAL_API tidal_result tidal_peer_message_decode(const void *bytes, size_t len,
 /* Room for every completion the calls in flight can still produce, so that completing
    never needs memory (P3: every ticket completes exactly once). */
 static int tidal__peer_reserve(tidal_peer *p) {
-    if (p->head_done == p->n_done) p->head_done = p->n_done = 0;
+    if (p->head_done) { /* drop what the host polled already */
+        memmove(p->done, p->done + p->head_done,
+                (size_t)(p->n_done - p->head_done) * sizeof *p->done);
+        p->n_done -= p->head_done;
+        p->head_done = 0;
+    }
     return tidal__peer_grow(p, (void **)&p->done, &p->cap_done, p->n_done + p->n_wait + 2,
                             sizeof *p->done) &&
            tidal__peer_grow(p, (void **)&p->wait, &p->cap_wait, p->n_wait + 1, sizeof *p->wait);
@@ -15136,6 +15141,10 @@ static tidal_result tidal__peer_on_message(tidal_peer *p, tidal_node_ref from, c
         p->duplicates++; /* the network delivered a call twice: it runs once */
     } else if (!tidal__peer_reserve(p)) {
         r = tidal__peer_err(p, TIDAL_ERR_NOMEM, "peer message: out of memory");
+    } else if (p->n_wait >= TIDAL_PEER_CALLS_MAX) {
+        tidal__peer_fail(p, m.origin, from, m.ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_LIMIT,
+                         NULL, "node %u/%u: TIDAL_PEER_CALLS_MAX calls in flight",
+                         p->self.region, p->self.shard);
     } else if (m.type == TIDAL_PEER_MSG_PROPOSE) {
         tidal_control_status st;
         (void)tidal_control_status_get(p->ctl, &st);
