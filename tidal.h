@@ -14325,6 +14325,7 @@ static const char *tidal__peer_req_get(tidal__rd *r, tidal__peer_req *q) {
     if ((why = tidal__peer_get_str(r, 1, q->name, sizeof q->name)) != NULL) return why;
     if ((why = tidal__peer_get_str(r, 2, q->text, sizeof q->text)) != NULL) return why;
     if (r->pos != r->n) return "bytes after the last field";
+    TIDAL_ASSERT(q->n_cohort <= TIDAL_COHORT_KEYS_MAX && q->idem_len <= TIDAL_IDEM_KEY_MAX);
     return tidal__peer_req_check(q);
 }
 
@@ -14392,6 +14393,7 @@ static const char *tidal__peer_reply_get(tidal__rd *r, tidal_peer_completion *c)
             return "a hit with item 0 or a NaN score";
     }
     if ((why = tidal__peer_get_str(r, 1, c->message, sizeof c->message)) != NULL) return why;
+    TIDAL_ASSERT(c->hit_count <= TIDAL_PEER_HITS_MAX && strlen(c->message) <= TIDAL__PEER_MSG_MAX);
     return r->pos != r->n ? "bytes after the last field" : NULL;
 }
 
@@ -14425,7 +14427,9 @@ static uint8_t *tidal__peer_msg_new(tidal_peer *p, uint32_t type, tidal_node_ref
 static void tidal__peer_send(tidal_peer *p, uint32_t type, tidal_node_ref to, tidal_node_ref origin,
                              uint32_t hops, uint64_t ticket, const uint8_t *payload, size_t n) {
     size_t len = 0;
-    uint8_t *b = tidal__peer_msg_new(p, type, to, origin, hops, ticket, payload, n, &len);
+    uint8_t *b;
+    TIDAL_ASSERT(type >= TIDAL_PEER_MSG_FORWARD && type <= TIDAL_PEER_MSG_PROPOSE && ticket);
+    b = tidal__peer_msg_new(p, type, to, origin, hops, ticket, payload, n, &len);
     if (!b) return; /* a lost message: the origin's timeout covers it */
     (void)p->env->message_send(p->env->user, to, b, len);
     p->alloc.free(p->alloc.user, b, len);
@@ -14531,6 +14535,7 @@ static int tidal__peer_reserve(tidal_peer *p) {
         p->n_done -= p->head_done;
         p->head_done = 0;
     }
+    TIDAL_ASSERT(p->n_done <= p->cap_done && p->n_wait <= p->cap_wait);
     return tidal__peer_grow(p, (void **)&p->done, &p->cap_done, p->n_done + p->n_wait + 2,
                             sizeof *p->done) &&
            tidal__peer_grow(p, (void **)&p->wait, &p->cap_wait, p->n_wait + 1, sizeof *p->wait);
@@ -14565,6 +14570,7 @@ static void tidal__peer_fail(tidal_peer *p, tidal_node_ref origin, tidal_node_re
                              const char *fmt, ...) {
     tidal_peer_completion c;
     va_list ap;
+    TIDAL_ASSERT(outcome != TIDAL_PEER_DONE_OK && r != TIDAL_OK);
     memset(&c, 0, sizeof c);
     c.outcome = outcome;
     c.result = r;
@@ -14579,6 +14585,7 @@ static void tidal__peer_fail(tidal_peer *p, tidal_node_ref origin, tidal_node_re
 static tidal__peer_wait *tidal__peer_wait_add(tidal_peer *p, uint32_t kind, tidal_node_ref origin,
                                               tidal_node_ref via, uint64_t ticket) {
     tidal__peer_wait *w;
+    TIDAL_ASSERT(kind >= TIDAL__PEER_WAIT_FORWARD && kind <= TIDAL__PEER_WAIT_PROPOSAL && ticket);
     if (!tidal__peer_grow(p, (void **)&p->wait, &p->cap_wait, p->n_wait + 1, sizeof *p->wait))
         return NULL;
     w = &p->wait[p->n_wait++];
@@ -14602,7 +14609,8 @@ static int tidal__peer_wait_check(tidal_peer *p, tidal__peer_wait *w, int64_t no
         p->timeouts++;
         if (w->group != UINT32_MAX) /* ask the region's own member next time, not the same */
             p->hint[(size_t)w->group * p->shards + w->shard] = 0;
-        tidal__peer_fail(p, w->origin, w->via, w->ticket, TIDAL_PEER_DONE_UNKNOWN, TIDAL_ERR_UNAVAILABLE,
+        tidal__peer_fail(p, w->origin, w->via, w->ticket,
+                         TIDAL_PEER_DONE_UNKNOWN, TIDAL_ERR_UNAVAILABLE,
                          NULL, "no answer within %lld ms: it may or may not have applied",
                          (long long)(p->timeout_ns / 1000000));
         return 1;
@@ -14661,6 +14669,7 @@ static tidal_result tidal__peer_push(tidal_peer *p, const tidal__peer_tenant *t)
     tidal_tenant_config cfg;
     int32_t mi;
     tidal_result r;
+    TIDAL_ASSERT(t->t.state <= TIDAL_TENANT_SEALED); /* a committed record decoded */
     if (!t->t.has_placement || !t->t.has_config) return TIDAL_OK;
     mi = tidal__peer_member_index(p, t->t.group);
     if (mi < 0) return TIDAL_OK; /* this node runs no member of the owner */
@@ -14730,6 +14739,7 @@ static tidal_result tidal__peer_apply(tidal_peer *p) {
     uint64_t index;
     tidal_result r, first = TIDAL_OK;
     while (tidal_control_poll(p->ctl, &index, &rec) == TIDAL_OK) {
+        TIDAL_ASSERT(rec.kind >= TIDAL_CONTROL_TOPOLOGY && rec.kind <= TIDAL_CONTROL_KIND_MAX);
         r = tidal__peer_apply_one(p, index, &rec);
         if (first == TIDAL_OK) first = r;
     }
@@ -14816,8 +14826,11 @@ static void tidal__peer_dispatch(tidal_peer *p, const tidal__peer_req *q, tidal_
     int at_origin = tidal__peer_is_self(p, origin);
     tidal_node_ref to;
     tidal__peer_wait *w;
+    TIDAL_ASSERT(ticket && hops <= TIDAL__PEER_HOPS_MAX);
+    TIDAL_ASSERT(q->op >= TIDAL_PEER_OP_SIGNAL && q->op <= TIDAL_PEER_OP_RETRIEVE);
     if (gi < 0 || q->shard >= p->shards) {
-        tidal__peer_fail(p, origin, via, ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_STALE_CONFIG, NULL,
+        tidal__peer_fail(p, origin, via, ticket,
+                         TIDAL_PEER_DONE_FAILED, TIDAL_ERR_STALE_CONFIG, NULL,
                          "group %u shard %u: not in this node's topology", q->group, q->shard);
         return;
     }
@@ -14849,7 +14862,8 @@ static void tidal__peer_dispatch(tidal_peer *p, const tidal__peer_req *q, tidal_
         }
         to = st.leader;
     } else if (!at_origin) {
-        tidal__peer_fail(p, origin, via, ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_STALE_CONFIG, NULL,
+        tidal__peer_fail(p, origin, via, ticket,
+                         TIDAL_PEER_DONE_FAILED, TIDAL_ERR_STALE_CONFIG, NULL,
                          "node %u/%u runs no member of group %u shard %u", p->self.region,
                          p->self.shard, q->group, q->shard);
         return;
@@ -14880,7 +14894,8 @@ static tidal_result tidal__peer_call(tidal_peer *p, tidal__peer_req *q, tidal_id
     k = *ticket = ++p->next_ticket;
     t = tidal__peer_tenant_find(p, q->tenant);
     if (p->topo_bad) {
-        tidal__peer_fail(p, p->self, p->self, k, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_STALE_CONFIG, NULL,
+        tidal__peer_fail(p, p->self, p->self, k,
+                         TIDAL_PEER_DONE_FAILED, TIDAL_ERR_STALE_CONFIG, NULL,
                          "the control plane's topology is %u x %u, this node's %u x %u",
                          p->topo_regions, p->topo_shards, p->regions, p->shards);
     } else if (!t || !t->t.has_placement) {
@@ -14889,6 +14904,7 @@ static tidal_result tidal__peer_call(tidal_peer *p, tidal__peer_req *q, tidal_id
     } else {
         q->group = t->t.group;
         if (!has_shard) q->shard = tidal_route(q->tenant, entity, p->shards);
+        TIDAL_ASSERT(q->shard < p->shards); /* tidal_route is total over [0, shards) */
         tidal__peer_dispatch(p, q, p->self, p->self, k, 0);
     }
     return TIDAL_OK;
@@ -15060,11 +15076,14 @@ TIDAL_API tidal_result tidal_peer_propose(tidal_peer *p, const tidal_control_rec
     if (st.role == TIDAL_ROLE_LEADER) {
         tidal__peer_propose_here(p, rec, p->self, p->self, *ticket);
     } else if (!st.has_leader) {
-        tidal__peer_fail(p, p->self, p->self, *ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_UNAVAILABLE,
+        tidal__peer_fail(p, p->self, p->self, *ticket,
+                         TIDAL_PEER_DONE_FAILED, TIDAL_ERR_UNAVAILABLE,
                          NULL, "no control-plane leader known (term %llu)",
                          (unsigned long long)st.term);
-    } else if ((w = tidal__peer_wait_add(p, TIDAL__PEER_WAIT_FORWARD, p->self, p->self, *ticket)) == NULL) {
-        tidal__peer_fail(p, p->self, p->self, *ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_NOMEM, NULL,
+    } else if ((w = tidal__peer_wait_add(p, TIDAL__PEER_WAIT_FORWARD, p->self, p->self,
+                                         *ticket)) == NULL) {
+        tidal__peer_fail(p, p->self, p->self, *ticket,
+                         TIDAL_PEER_DONE_FAILED, TIDAL_ERR_NOMEM, NULL,
                          "out of memory");
     } else {
         w->group = UINT32_MAX; /* the control plane: no group leader to learn */
@@ -15096,6 +15115,7 @@ static void tidal__peer_on_reply(tidal_peer *p, tidal_node_ref from, const tidal
                                  tidal_peer_completion *c) {
     uint64_t i;
     tidal_node_ref via = m->hops ? from : c->redirect; /* a relay: the path that worked */
+    TIDAL_ASSERT(m->type == TIDAL_PEER_MSG_REPLY && tidal__peer_is_self(p, m->origin));
     for (i = 0; i < p->n_wait; i++) {
         tidal__peer_wait *w = &p->wait[i];
         if (w->kind != TIDAL__PEER_WAIT_FORWARD || w->ticket != m->ticket) continue;
@@ -15118,6 +15138,7 @@ static tidal_result tidal__peer_on_message(tidal_peer *p, tidal_node_ref from, c
     tidal_result r = TIDAL_OK;
     if (!s) return tidal__peer_err(p, TIDAL_ERR_NOMEM, "peer message: out of memory");
     why = tidal__peer_decode(b, len, &m, &s->q, &s->c, &s->rec, &at);
+    TIDAL_ASSERT(why || m.payload_len == len - TIDAL__MSG_HDR);
     if (!why &&
         (!tidal__peer_is_self(p, m.to) || tidal__node_word(m.from) != tidal__node_word(from)))
         why = "addressed to another node, or not from its sender", at = 12;
@@ -15148,13 +15169,16 @@ static tidal_result tidal__peer_on_message(tidal_peer *p, tidal_node_ref from, c
     } else if (m.type == TIDAL_PEER_MSG_PROPOSE) {
         tidal_control_status st;
         (void)tidal_control_status_get(p->ctl, &st);
-        if (st.role == TIDAL_ROLE_LEADER) tidal__peer_propose_here(p, &s->rec, m.origin, from, m.ticket);
-        else tidal__peer_fail(p, m.origin, from, m.ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_READ_ONLY,
+        if (st.role == TIDAL_ROLE_LEADER)
+            tidal__peer_propose_here(p, &s->rec, m.origin, from, m.ticket);
+        else tidal__peer_fail(p, m.origin, from, m.ticket,
+                              TIDAL_PEER_DONE_FAILED, TIDAL_ERR_READ_ONLY,
                               st.has_leader ? &st.leader : NULL, "not the control-plane leader");
     } else {
         const tidal__peer_tenant *t = tidal__peer_tenant_find(p, s->q.tenant);
         if (t && t->t.has_placement && t->t.group != s->q.group)
-            tidal__peer_fail(p, m.origin, from, m.ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_STALE_CONFIG,
+            tidal__peer_fail(p, m.origin, from, m.ticket,
+                             TIDAL_PEER_DONE_FAILED, TIDAL_ERR_STALE_CONFIG,
                              NULL, "tenant %u is owned by group %u here, not %u: refresh",
                              s->q.tenant, t->t.group, s->q.group);
         else tidal__peer_dispatch(p, &s->q, m.origin, from, m.ticket, m.hops);
@@ -15191,6 +15215,7 @@ TIDAL_API tidal_result tidal_peer_receive(tidal_peer *p, tidal_node_ref from, co
     }
     a = tidal__peer_apply(p);
     tidal__peer_progress(p);
+    TIDAL_ASSERT(p->head_done <= p->n_done && p->n_done <= p->cap_done);
     return r != TIDAL_OK ? r : a;
 }
 
@@ -15315,6 +15340,7 @@ static tidal_result tidal__peer_open_members(tidal_peer *p, const tidal_peer_con
                 m->rep[m->n_rep].region = (uint16_t)r;
                 m->rep[m->n_rep++].shard = p->self.shard;
             }
+        TIDAL_ASSERT(m->n_rep >= 1 && m->n_rep <= TIDAL_REPLICAS_MAX && m->db == NULL);
         snprintf(m->path, sizeof m->path, "%s/g%u", cfg->path, m->id);
         dc.path = m->path;
         dc.env = p->env;
