@@ -1581,7 +1581,9 @@ TIDAL_API const char *tidal_control_errmsg(const tidal_control *c);
    P4. Peer messages share the envelope of every tidal message (magic, wire version,
        header bytes, type, group = TIDAL_PEER_GROUP, BLAKE3 checksum); anything that does
        not decode, or is addressed to another node, is refused (TIDAL_ERR_CORRUPT,
-       counted) and changes nothing. */
+       counted) and changes nothing.
+   Threading: like tidal_db, no threads and no locks inside: the host serializes every
+   call on one peer (and does not call its members directly while another call runs). */
 
 #define TIDAL_PEER_GROUP 0xFFFEu        /* the group id of peer messages */
 #define TIDAL_PEER_MSG_FORWARD 80u      /* a client call, to the node that should run it */
