@@ -44,6 +44,7 @@ typedef struct world {
     uint8_t kept[4096];
     size_t kept_len;
     tidal_node_ref kept_to, kept_from;
+    int faulty;                      /* the net corrupts: receive may refuse (CORRUPT) */
 } world;
 
 static int ix(int region, int shard) { return region * SHARDS + shard; }
@@ -142,7 +143,8 @@ static void run(world *w, int64_t dt) {
             }
             if (w->nd[to].up) {
                 tidal_result r = tidal_peer_receive(w->nd[to].peer, m.from, m.bytes, m.len);
-                TT_CHECKF(r == TIDAL_OK || r == TIDAL_ERR_FENCED || r == TIDAL_ERR_STALE_CONFIG,
+                TT_CHECKF(r == TIDAL_OK || r == TIDAL_ERR_FENCED || r == TIDAL_ERR_STALE_CONFIG ||
+                              (w->faulty && r == TIDAL_ERR_CORRUPT),
                           "peer %d receive: %s %s", to, tidal_strerror(r),
                           tidal_peer_errmsg(w->nd[to].peer));
             }
@@ -547,6 +549,58 @@ out:
     world_free(&w);
 }
 
+/* Loss, duplication, reordering and corruption on every link: every call completes exactly
+   once; an OK write is applied exactly once, a FAILED one never, an UNKNOWN one at most
+   once (a call duplicated by the network runs once). */
+static void t_faulty_network(void) {
+    world w;
+    enum { CALLS = 40 };
+    uint64_t ticket[CALLS];
+    int node[CALLS], seen[CALLS], k, j, r, ok = 0;
+    tidal_id item[CALLS];
+    setup(&w);
+    tidal_sim_net_set_faults(w.net, 50000, 100000, 100000);
+    tidal_sim_net_set_corrupt(w.net, 20000);
+    w.faulty = 1;
+    for (k = 0; k < CALLS; k++) {
+        node[k] = (int)tt_below(N);
+        item[k] = 5000 + (tidal_id)k;
+        ticket[k] = write_on(&w, node[k], 1, item[k]);
+        seen[k] = 0;
+        run(&w, (int64_t)tt_below(40) * MS);
+    }
+    run(&w, 6000 * MS);
+    tidal_sim_net_set_faults(w.net, 0, 0, 0);
+    tidal_sim_net_set_corrupt(w.net, 0);
+    run(&w, 3000 * MS); /* the groups converge */
+    for (j = 0; j < w.n_got; j++)
+        for (k = 0; k < CALLS; k++)
+            if (w.got[j].node == node[k] && w.got[j].c.ticket == ticket[k]) seen[k]++;
+    for (k = 0; k < CALLS; k++) {
+        const tidal_peer_completion *c = NULL;
+        uint32_t shard = tidal_route(1, item[k], SHARDS);
+        uint64_t most = 0, least = UINT64_MAX;
+        TT_CHECKF(seen[k] == 1, "call %d completed %d times", k, seen[k]);
+        for (j = 0; j < w.n_got; j++)
+            if (w.got[j].node == node[k] && w.got[j].c.ticket == ticket[k]) c = &w.got[j].c;
+        for (r = 0; r < REGIONS; r++) {
+            uint64_t v = views(&w, ix(r, (int)shard), 0, 1, item[k]);
+            if (v > most) most = v;
+            if (v < least) least = v;
+        }
+        TT_CHECKF(most <= 1, "call %d applied %llu times", k, (unsigned long long)most);
+        if (!c) continue;
+        if (c->outcome == TIDAL_PEER_DONE_OK) {
+            ok++;
+            TT_CHECKF(least == 1, "OK call %d missing on a replica", k);
+        }
+        if (c->outcome == TIDAL_PEER_DONE_FAILED)
+            TT_CHECKF(most == 0, "FAILED call %d applied (%s)", k, c->message);
+    }
+    TT_CHECKF(ok >= CALLS / 2, "only %d of %d calls OK", ok, CALLS);
+    world_free(&w);
+}
+
 /* ---- Malformed peer messages ---- */
 
 static void reseal(uint8_t *b, size_t len) {
@@ -737,6 +791,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_restart_enforces_sealed),
     TT_CASE(t_partitioned_leader_unknown),
     TT_CASE(t_malformed_refused),
+    TT_CASE(t_faulty_network),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
