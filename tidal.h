@@ -132,7 +132,10 @@
   12. Replication. config.replicas makes the node a member of a replica group: the host
       delivers messages (tidal_node_receive) and time (tidal_db_tick); the library sends
       through env->message_send. Formats: the log, snapshots and messages each carry their
-      own version (TIDAL_WAL_FORMAT_VERSION, _SNAPSHOT_, _WIRE_).
+      own version (TIDAL_WAL_FORMAT_VERSION, _SNAPSHOT_, _WIRE_). A host process that runs
+      one node of a cluster opens a tidal_peer instead (>>node): it owns the node's replica
+      members and its control-plane member, applies the control plane's records, and
+      routes and forwards client calls, all through the same messages.
   13. Forgetting. tidal_user_forget and tidal_item_delete are events that remove a
       user's own state or an item's state; after the next snapshot no file holds the
       id. They are the exception to "order never matters" (point 1): they remove what
@@ -15144,6 +15147,8 @@ static tidal_result tidal__peer_on_message(tidal_peer *p, tidal_node_ref from, c
     if (!why &&
         (!tidal__peer_is_self(p, m.to) || tidal__node_word(m.from) != tidal__node_word(from)))
         why = "addressed to another node, or not from its sender", at = 12;
+    if (!why && (m.origin.region >= p->regions || m.origin.shard >= p->shards))
+        why = "origin outside the topology", at = 20;
     if (!why && m.type == TIDAL_PEER_MSG_REPLY && m.hops && !tidal__peer_is_self(p, m.origin))
         why = "a relayed reply for a call another node made", at = 20;
     if (!why &&
