@@ -21,7 +21,8 @@
    TABLE OF CONTENTS (grep -n '// >>' tidal.h; in file order)
        >>api          public declarations (this half): results, ids, env, allocator,
                       schema, config, db, writes, hard negatives, sessions, reads,
-                      RETRIEVE, digest, durability, replication, blake3, control plane
+                      RETRIEVE, digest, durability, replication, blake3, control plane,
+                      node (tidal_peer)
        >>internal     private types and limits
        >>util         allocation, errors, strings, fixed point, deterministic exp2
        >>tables       hash maps, u64 sets, interning
@@ -46,6 +47,8 @@
        >>replication  shipping, elections, fencing, pushes, version vectors, availability
        >>control      the control plane: a replicated log with Raft's rules, its file, its
                       messages and records
+       >>node         tidal_peer: one process's members, control records applied, routing,
+                      forwarding and completions
 
    COMPILE-TIME OPTIONS
        TIDAL_STATIC          global: every public function becomes static.
@@ -134,7 +137,10 @@
   12. Replication. config.replicas makes the node a member of a replica group: the host
       delivers messages (tidal_node_receive) and time (tidal_db_tick); the library sends
       through env->message_send. Formats: the log, snapshots and messages each carry their
-      own version (TIDAL_WAL_FORMAT_VERSION, _SNAPSHOT_, _WIRE_).
+      own version (TIDAL_WAL_FORMAT_VERSION, _SNAPSHOT_, _WIRE_). A host process that runs
+      one node of a cluster opens a tidal_peer instead (>>node): it owns the node's replica
+      members and its control-plane member, applies the control plane's records, and
+      routes and forwards client calls, all through the same messages.
   13. Forgetting. tidal_user_forget and tidal_item_delete are events that remove a
       user's own state or an item's state; after the next snapshot no file holds the
       id. They are the exception to "order never matters" (point 1): they remove what
@@ -1368,7 +1374,9 @@ TIDAL_API void tidal_blake3(const void *data, size_t len, uint8_t out[32]); /* o
    an acknowledged entry. Sans-IO like tidal_db: the host feeds messages
    (tidal_control_receive) and time (tidal_control_tick); the member sends through
    env->message_send. Not built yet: log compaction (the file and memory hold the whole
-   log: records are a few dozen bytes each) and membership changes (a fixed member list). */
+   log: records are a few dozen bytes each) and membership changes (a fixed member list).
+   Learners (config.learners) follow the log without voting: the rest of a cluster's nodes
+   learn every committed record while a few voters (e.g. one per region) decide. */
 
 /* The replica-group id in the header of every control-plane message: the shared envelope
    (magic, wire version, header size, type, group) is that of tidal_db's messages, so
@@ -1485,7 +1493,18 @@ typedef struct tidal_control_config {
     int64_t election_timeout_ns;       /* 0: 300 ms; each wait is drawn from [t, 2t) */
     int64_t heartbeat_ns;              /* 0: election timeout / 5 */
     uint32_t append_entries_max;       /* entries per APPEND message; 0: 64 */
+    const tidal_node_ref *learners;    /* NULL: none. Nodes that receive the log like a
+                                          member (APPENDs, the commit index), persist it
+                                          and poll it, but never vote, never run for
+                                          election and never count toward a majority;
+                                          self may be one of them instead of a member.
+                                          The same list on every member and learner, none
+                                          of them a member too */
+    uint32_t learner_count;            /* 0..TIDAL_CONTROL_LEARNERS_MAX */
 } tidal_control_config;
+
+/* Learners of one control plane (every node of the cluster that is not a voter). */
+#define TIDAL_CONTROL_LEARNERS_MAX 1024
 
 /* Opens a control-plane member: reads the control file (a torn tail from a crash is cut
    off and the file synced), or creates it (file and directory fsynced). Starts as a
@@ -1551,6 +1570,7 @@ typedef struct tidal_control_status {
     uint64_t msgs_sent, msgs_received, msgs_corrupt;
     uint64_t syncs;           /* file syncs since open */
     int failed;               /* a write or sync failed: reopen */
+    int learner;              /* 1: this node is a learner (never votes nor runs) */
 } tidal_control_status;
 
 TIDAL_API tidal_result tidal_control_status_get(const tidal_control *c,
@@ -1558,6 +1578,250 @@ TIDAL_API tidal_result tidal_control_status_get(const tidal_control *c,
 
 /* The last error message of this handle ("" when none). Never NULL for a non-NULL c. */
 TIDAL_API const char *tidal_control_errmsg(const tidal_control *c);
+
+/* ---- Node: a host process's members, routing and forwarding (>>node) -------------------- */
+
+/* A tidal_peer is what one host process runs (DESIGN 5.9 calls it the node; tidal_node_*
+   names a replica member's status and receive already): node (region, shard) of an R x S
+   cluster. It owns one tidal_db per replica group whose placement includes its region
+   (directory <path>/g<id>) and one control-plane member (<path>/control; a voter or a
+   learner). Sans-IO like its parts: the host delivers every message it receives to
+   tidal_peer_receive, moves time with tidal_peer_tick, and the peer sends through
+   env->message_send. Rules the peer keeps:
+   P1. Control records take effect only once committed, in log order, on every node:
+       TENANT sets the tenant's limits and state (TIDAL_TENANT_*) on this node's member of
+       the owning group (tidal_tenant_set, config_version = the record's log index);
+       PLACEMENT sets the tenant's owning group and placement in the routing table;
+       TOPOLOGY must match this node's config (else every client call fails with
+       TIDAL_ERR_STALE_CONFIG until the host reopens it with the right one); MIGRATION is
+       left to the coordinator (not built yet). A reopened peer applies what its own disk
+       holds (the control file, the tenant config files) before it returns from open.
+   P2. A client call goes to the leader of the entity's shard (tidal_route over the
+       topology's shards) in the tenant's owning group: executed here when this node's
+       member is that leader, else forwarded as a message to the leader this node knows
+       (from its own member's status, or the node whose answer last came back; after a
+       timeout, or before any answer, the node of that shard in this region, or in the
+       placement's lowest region), which passes it on to the leader it knows (at most 2
+       hops). The answer goes back the way the call came (relayed once), so it reaches the
+       origin wherever the call could go. A call that arrives twice (the network
+       duplicates) runs once. Every outcome, local or remote, comes back the same way:
+       tidal_peer_poll hands out one tidal_peer_completion per ticket.
+   P3. Outcomes: TIDAL_PEER_DONE_OK (applied and acknowledged at the level asked for;
+       a RETRIEVE's hits are in the completion), TIDAL_PEER_DONE_FAILED (nothing was
+       applied: result and message say why, redirect names the leader when known) and
+       TIDAL_PEER_DONE_UNKNOWN (no answer within config.forward_timeout_ns, or the write
+       was taken but its level could not be reached: the caller cannot know whether it
+       applies; retry with the same idempotency key to be sure it applies once).
+   P4. Peer messages share the envelope of every tidal message (magic, wire version,
+       header bytes, type, group = TIDAL_PEER_GROUP, BLAKE3 checksum); anything that does
+       not decode, or is addressed to another node, is refused (TIDAL_ERR_CORRUPT,
+       counted) and changes nothing.
+   Threading: like tidal_db, no threads and no locks inside: the host serializes every
+   call on one peer (and does not call its members directly while another call runs). */
+
+#define TIDAL_PEER_GROUP 0xFFFEu        /* the group id of peer messages */
+#define TIDAL_PEER_MSG_FORWARD 80u      /* a client call, to the node that should run it */
+#define TIDAL_PEER_MSG_REPLY 81u        /* its outcome, from where it ran to its origin */
+#define TIDAL_PEER_MSG_PROPOSE 82u      /* a control record, to the control-plane leader */
+#define TIDAL_PEER_GROUPS_MAX 16        /* replica groups of one cluster */
+#define TIDAL_PEER_HITS_MAX 100         /* hits a RETRIEVE completion carries */
+#define TIDAL_PEER_TEXT_MAX 1024        /* bytes of a RETRIEVE text */
+#define TIDAL_PEER_CALLS_MAX 65536      /* calls in flight on one peer */
+
+/* Client operations (the op of a forwarded call). */
+#define TIDAL_PEER_OP_SIGNAL 1u
+#define TIDAL_PEER_OP_NEGATIVE_ADD 2u
+#define TIDAL_PEER_OP_ATTR_SET 3u
+#define TIDAL_PEER_OP_SESSION_SIGNAL 4u
+#define TIDAL_PEER_OP_RETRIEVE 5u
+#define TIDAL_PEER_OP_PROPOSE 6u
+
+/* Completion outcomes (P3). */
+#define TIDAL_PEER_DONE_OK 1u
+#define TIDAL_PEER_DONE_FAILED 2u
+#define TIDAL_PEER_DONE_UNKNOWN 3u
+
+typedef struct tidal_peer tidal_peer;
+
+/* One replica group of the cluster: it runs on every shard, its members for shard s being
+   the nodes (r, s) of the regions r in placement, in ascending region order. */
+typedef struct tidal_peer_group {
+    uint32_t id;        /* tidal_config.group: 0..255, unique in the cluster */
+    uint32_t placement; /* bit r set: region r runs it; 0 = every region */
+} tidal_peer_group;
+
+typedef struct tidal_peer_config {
+    const tidal_env *env;              /* NULL: tidal_env_posix() (which cannot send) */
+    const tidal_allocator *allocator;  /* NULL: TIDAL_MALLOC & co. */
+    const char *path;                  /* data directory (required; created if missing) */
+    tidal_node_ref self;               /* this node */
+    uint32_t regions;                  /* the topology: regions, 1..TIDAL_REPLICAS_MAX... */
+    uint32_t shards;                   /* ...and shards per region, 1..65535 */
+    const tidal_peer_group *groups;    /* every replica group of the cluster, the same list
+                                          on every node; 1..TIDAL_PEER_GROUPS_MAX */
+    uint32_t group_count;
+    const tidal_node_ref *voters;      /* the control plane's voters; NULL: shard 0 of every
+                                          region. Every other node is a learner */
+    uint32_t voter_count;
+    tidal_config member;               /* template of every member's config (schema,
+                                          timeouts, availability mode, group_bootstrap on
+                                          a brand-new cluster's first open...); the peer sets
+                                          path, env, allocator, node, replicas,
+                                          replica_count and group */
+    int64_t control_election_timeout_ns; /* 0: as tidal_control_config (300 ms) */
+    int64_t control_heartbeat_ns;      /* 0: as tidal_control_config */
+    int64_t forward_timeout_ns;        /* a forwarded call with no answer after this long
+                                          completes UNKNOWN; default 2 s */
+} tidal_peer_config;
+
+/* What tidal_peer_poll hands back for one ticket. */
+typedef struct tidal_peer_completion {
+    uint64_t ticket;
+    uint32_t outcome;         /* TIDAL_PEER_DONE_* */
+    tidal_result result;      /* TIDAL_OK, the refusal (FAILED), or why it is unknown */
+    uint32_t acked;           /* level reached: 0, TIDAL_ACK_LOCAL or TIDAL_ACK_QUORUM */
+    int has_redirect;         /* redirect names the group leader (or control leader) */
+    tidal_node_ref redirect;
+    tidal_node_ref executed_by; /* the node that ran it (OK and FAILED there) */
+    tidal_event_id id;        /* a write's event id */
+    int duplicate;            /* a write that was a no-op retry */
+    uint64_t index;           /* propose: the record's log index (its version) */
+    uint32_t hit_count;       /* RETRIEVE: hits[0, hit_count) */
+    tidal_hit hits[TIDAL_PEER_HITS_MAX];
+    char message[128];        /* FAILED / UNKNOWN: why, "" otherwise */
+} tidal_peer_completion;
+
+/* Opens (or creates) this node's members and control member, then applies the committed
+   control records its disk holds (P1). Errors: TIDAL_ERR_INVALID (msg names the field),
+   and those of tidal_db_open and tidal_control_open (msg names the member). */
+TIDAL_API tidal_result tidal_peer_open(const tidal_peer_config *cfg, tidal_peer **out, char *msg,
+                                       size_t msg_cap);
+
+/* Closes every member; calls in flight are dropped without completion. NULL: no-op. */
+TIDAL_API void tidal_peer_close(tidal_peer *p);
+
+/* Feeds a message another node sent, whatever it is for: by tidal_message_group, the
+   control member, a replica member, or the peer itself (TIDAL_PEER_GROUP). Returns the
+   result of whoever took it; TIDAL_ERR_CORRUPT (counted, nothing changes) for bytes that
+   are no tidal message, a group this node runs no member of, or a peer message that does
+   not decode or is addressed to another node (tidal_peer_errmsg says which and where). */
+TIDAL_API tidal_result tidal_peer_receive(tidal_peer *p, tidal_node_ref from, const void *bytes,
+                                          size_t len);
+
+/* Moves time (the env's clocks) for every member, applies newly committed control records,
+   completes what reached its level and times out forwarded calls. Returns the first
+   error of a member (the others still ran). */
+TIDAL_API tidal_result tidal_peer_tick(tidal_peer *p);
+
+/* Client calls (P2). Each returns TIDAL_OK with *ticket set when the call was taken:
+   its outcome then comes from tidal_peer_poll, refusals included (TIDAL_ERR_MOVED for a
+   tenant that is not ACTIVE on the owning group, TIDAL_ERR_NOT_FOUND for a tenant without
+   a placement, ...). level: TIDAL_ACK_LOCAL or TIDAL_ACK_QUORUM (0 = QUORUM). The call
+   itself fails only with TIDAL_ERR_INVALID (arguments: msg in tidal_peer_errmsg),
+   TIDAL_ERR_LIMIT (TIDAL_PEER_CALLS_MAX in flight) or TIDAL_ERR_NOMEM. */
+TIDAL_API tidal_result tidal_peer_signal_write(tidal_peer *p, const tidal_signal *s,
+                                               uint32_t level, uint64_t *ticket);
+/* A hide (kind TIDAL_HIDE only: mutes and blocks belong on every shard holding the user's
+   items, which one call does not reach yet), routed by the hidden item. */
+TIDAL_API tidal_result tidal_peer_negative_add(tidal_peer *p, uint32_t tenant, tidal_id user,
+                                               tidal_negative kind, tidal_id target,
+                                               uint32_t level, uint64_t *ticket);
+/* An attribute set (value non-NULL) or delete (NULL), routed by entity. */
+TIDAL_API tidal_result tidal_peer_attr_set(tidal_peer *p, uint32_t tenant, tidal_id entity,
+                                           const char *key, const char *value, uint32_t level,
+                                           uint64_t *ticket);
+/* A session signal (tidal_session_signal), routed by the session id. */
+TIDAL_API tidal_result tidal_peer_session_signal(tidal_peer *p, tidal_id session, uint64_t seq,
+                                                 const tidal_signal *s, uint32_t level,
+                                                 uint64_t *ticket);
+/* A RETRIEVE (text form, TENANT clause included) answered by the leader of one shard; at
+   most TIDAL_PEER_HITS_MAX hits come back (a larger LIMIT is cut to it). */
+TIDAL_API tidal_result tidal_peer_retrieve(tidal_peer *p, const char *text, uint32_t shard,
+                                           uint64_t *ticket);
+/* Proposes a control record through the control-plane leader (forwarded to it when this
+   node is not it); completes OK once committed (completion.index is its log index), FAILED
+   when it can never commit or no leader is known, UNKNOWN on timeout. */
+TIDAL_API tidal_result tidal_peer_propose(tidal_peer *p, const tidal_control_record *rec,
+                                          uint64_t *ticket);
+
+/* The next completion, oldest first: TIDAL_OK with *out set, TIDAL_ERR_NOT_FOUND when none
+   is waiting. Every ticket completes exactly once (unless the peer closes first). */
+TIDAL_API tidal_result tidal_peer_poll(tidal_peer *p, tidal_peer_completion *out);
+
+/* What this node's routing table knows of a tenant (from committed records). */
+typedef struct tidal_peer_tenant {
+    int has_placement;        /* a PLACEMENT record was applied */
+    uint32_t group;           /* its owning group */
+    uint32_t placement;
+    uint64_t placement_index; /* the record's log index */
+    int has_config;           /* a TENANT record was applied */
+    uint32_t state;           /* TIDAL_TENANT_* */
+    double rate_per_s, burst;
+    uint64_t entity_quota;
+    uint64_t config_index;
+} tidal_peer_tenant;
+
+/* TIDAL_ERR_NOT_FOUND when no record named the tenant. */
+TIDAL_API tidal_result tidal_peer_tenant_get(const tidal_peer *p, uint32_t tenant,
+                                             tidal_peer_tenant *out);
+
+typedef struct tidal_peer_status {
+    uint64_t applied_index;   /* the last control record applied */
+    uint32_t regions, shards; /* the TOPOLOGY record applied (0 before one) */
+    int topology_mismatch;    /* it disagrees with the config: client calls fail */
+    uint32_t members;         /* replica members this node runs */
+    uint32_t calls_pending;   /* in flight (waiting for a level, an answer or a commit) */
+    uint64_t msgs_corrupt;    /* messages refused by tidal_peer_receive */
+    uint64_t forwarded;       /* calls sent on to another node */
+    uint64_t executed;        /* calls run on a member here */
+    uint64_t timeouts;        /* forwarded calls completed UNKNOWN for want of an answer */
+    uint64_t replies_late;    /* answers that came after their call timed out */
+    uint64_t duplicates;      /* calls that arrived again (dropped: each runs once) */
+} tidal_peer_status;
+
+TIDAL_API tidal_result tidal_peer_status_get(const tidal_peer *p, tidal_peer_status *out);
+
+/* This node's member of group (NULL when it runs none) and its control member: for reads
+   and inspection; the peer owns them (do not close them). */
+TIDAL_API tidal_db *tidal_peer_member(tidal_peer *p, uint32_t group);
+TIDAL_API tidal_control *tidal_peer_control(tidal_peer *p);
+
+/* The last error message of this handle ("" when none). */
+TIDAL_API const char *tidal_peer_errmsg(const tidal_peer *p);
+
+/* A decoded peer message. Header (120 bytes, the shared envelope): magic u32 "TDLM", wire
+   version u16, header bytes u16, type u16, group u16 (TIDAL_PEER_GROUP), from u32, to u32,
+   origin u32 (node words region << 16 | shard), hops u32, ticket u64, payload bytes u32,
+   48 zero bytes, BLAKE3 u8[32] of (the header with this field zeroed) || payload.
+   FORWARD payload: op u8, level u8, kind u8, flags u8 (bit 0 a value is set, bit 1 cohort
+   tags given), tenant u32, group u32, shard u32, type u32, item u64, user u64, session
+   u64, seq u64, weight f64, time_ns i64, idem seq u64, idem key bytes u16 + bytes, cohort
+   count u8 + (key bytes u8 + key, value bytes u16 + value) each, name bytes u8 + name
+   (ATTR_SET's key), text bytes u16 + text (ATTR_SET's value, RETRIEVE's query). REPLY:
+   outcome u8, acked u8, flags u8 (bit 0 redirect set, bit 1 duplicate),
+   zero u8, result i32, redirect u32, executed_by u32, event id hi u64 + lo u64, index u64,
+   hit count u32 + (item u64, score f64) each, message bytes u8 + message. PROPOSE: record
+   bytes u8 + tidal_control_record_encode's bytes. Strings hold no NUL byte. */
+typedef struct tidal_peer_message {
+    uint32_t type;            /* TIDAL_PEER_MSG_* */
+    tidal_node_ref from, to, origin;
+    uint32_t hops;            /* FORWARD: times it was passed on (<= 2); REPLY: 1 when a
+                                 node relays it to the origin (the executor sends 0) */
+    uint64_t ticket;          /* the origin's ticket */
+    uint32_t op;              /* FORWARD: TIDAL_PEER_OP_*; PROPOSE: TIDAL_PEER_OP_PROPOSE */
+    uint32_t tenant, group, shard; /* FORWARD: where the origin routed it */
+    uint32_t outcome;         /* REPLY */
+    tidal_result result;      /* REPLY */
+    uint32_t hit_count;       /* REPLY */
+    size_t payload_len;
+} tidal_peer_message;
+
+/* Decodes and checks a whole peer message (envelope, checksum, type, every payload field).
+   TIDAL_ERR_CORRUPT with msg naming what is wrong and at which byte; TIDAL_ERR_INVALID for
+   NULL arguments. */
+TIDAL_API tidal_result tidal_peer_message_decode(const void *bytes, size_t len,
+                                                 tidal_peer_message *m, char *msg,
+                                                 size_t msg_cap);
 
 #ifdef __cplusplus
 }
@@ -13500,6 +13764,7 @@ TIDAL__STATIC_ASSERT(ctl_sum_shared, TIDAL__CTL_SUM_AT == TIDAL__MSG_SUM_AT);
 TIDAL__STATIC_ASSERT(ctl_append_fits,
                      TIDAL__CTL_PAYLOAD_MAX + TIDAL__MSG_HDR <= TIDAL_MSG_BYTES_MAX);
 TIDAL__STATIC_ASSERT(ctl_members_fit_mask, TIDAL_REPLICAS_MAX <= 32);
+#define TIDAL__CTL_NODES_MAX (TIDAL_REPLICAS_MAX + TIDAL_CONTROL_LEARNERS_MAX)
 TIDAL__STATIC_ASSERT(ctl_record_fits_byte, TIDAL__CTL_REC_BODY_MAX <= 255);
 TIDAL__STATIC_ASSERT(ctl_append_fits_frame, TIDAL__CTL_PAYLOAD_MAX * 2 <= TIDAL__CTL_FRAME_MAX);
 
@@ -13521,8 +13786,8 @@ struct tidal_control {
     const tidal_env *env;
     char file_name[TIDAL_PATH_MAX + 40];
     char dir[TIDAL_PATH_MAX + 1];
-    tidal_node_ref members[TIDAL_REPLICAS_MAX];
-    uint32_t n, me;
+    tidal_node_ref members[TIDAL__CTL_NODES_MAX]; /* voters [0, n), then learners */
+    uint32_t n, n_all, me;   /* voters, voters + learners, self's index (a learner: >= n) */
     int64_t election_ns, heartbeat_ns;
     uint32_t append_max;
     /* persistent: term, vote, log (commit is a persisted hint, never needed for safety) */
@@ -13537,7 +13802,7 @@ struct tidal_control {
     uint32_t votes;          /* bit i: member i voted for us (candidate) */
     int64_t deadline_ns;     /* follower/candidate: when to run; 0 = set at the next tick */
     int64_t beat_ns;         /* leader: next heartbeat */
-    uint64_t next[TIDAL_REPLICAS_MAX], match[TIDAL_REPLICAS_MAX];
+    uint64_t next[TIDAL__CTL_NODES_MAX], match[TIDAL__CTL_NODES_MAX];
     /* file and what the current handler persists / sends */
     void *file;
     uint64_t file_end;
@@ -13914,8 +14179,11 @@ static tidal_result tidal__ctl_flush(tidal_control *c) {
     const tidal_env *env = c->env;
     tidal_result r = TIDAL_OK;
     uint32_t i;
-    /* The commit index rides along (a hint: never needed for safety, never synced alone). */
-    if (c->n_pend && c->commit > c->commit_saved && !tidal__ctl_persist_state(c))
+    /* The commit index is persisted whenever it grows, before tidal_control_poll can hand
+       out what it covers: never needed for Raft's safety, but a host that applied a record
+       (a tenant SEALED) finds it applied again from its own disk after a restart (DESIGN
+       5.9), not only once a leader confirms it. */
+    if (c->commit > c->commit_saved && !tidal__ctl_persist_state(c))
         r = TIDAL_ERR_NOMEM;
     if (c->n_pend && r == TIDAL_OK) {
         uint8_t sum[32];
@@ -13961,9 +14229,10 @@ static int tidal__ctl_push(tidal_control *c, uint64_t term, const tidal_control_
     return 1;
 }
 
+/* The index of a voter or learner, -1 for anyone else. */
 static int32_t tidal__ctl_member(const tidal_control *c, uint32_t word) {
     uint32_t i;
-    for (i = 0; i < c->n; i++)
+    for (i = 0; i < c->n_all; i++)
         if (tidal__node_word(c->members[i]) == word) return (int32_t)i;
     return -1;
 }
@@ -13981,7 +14250,7 @@ static const char *tidal__ctl_replay(tidal_control *c, uint32_t kind, const uint
         index = tidal__rd_u64(&r);
         if (r.bad || r.pos != n) return "STATE record of the wrong size";
         if (term < c->term) return "STATE term goes backwards";
-        if (vote != TIDAL__CTL_NO_VOTE && tidal__ctl_member(c, vote) < 0)
+        if (vote != TIDAL__CTL_NO_VOTE && (uint32_t)tidal__ctl_member(c, vote) >= c->n)
             return "vote for a non-member";
         if (term == c->term && c->vote >= 0 && vote != tidal__node_word(c->members[c->vote]))
             return "second vote in one term";
@@ -14145,7 +14414,7 @@ static int tidal__ctl_send(tidal_control *c, uint32_t i, tidal_control_message *
     uint64_t cap = c->cap_out;
     uint8_t *b;
     size_t len = 0;
-    TIDAL_ASSERT(i < c->n && i != c->me);
+    TIDAL_ASSERT(i < c->n_all && i != c->me);
     m->from = c->members[c->me];
     m->to = c->members[i];
     m->term = c->term;
@@ -14203,12 +14472,13 @@ static void tidal__ctl_send_append(tidal_control *c, uint32_t i) {
 
 static void tidal__ctl_broadcast(tidal_control *c) {
     uint32_t i;
-    for (i = 0; i < c->n; i++)
+    for (i = 0; i < c->n_all; i++)
         if (i != c->me) tidal__ctl_send_append(c, i);
     c->beat_ns = tidal__ctl_now(c) + c->heartbeat_ns;
 }
 
-/* C5: the highest index of the leader's own term that a majority holds commits. */
+/* C5: the highest index of the leader's own term that a majority holds commits (of the
+   voters: learners [n, n_all) never count). */
 static void tidal__ctl_advance_commit(tidal_control *c) {
     uint64_t n;
     uint32_t i, count;
@@ -14232,7 +14502,8 @@ static int tidal__ctl_become_leader(tidal_control *c) {
     if (!tidal__ctl_push(c, c->term, &noop) || !tidal__ctl_persist_entry(c, c->n_log)) return 0;
     c->role = TIDAL__CTL_LEADER;
     c->leader = (int32_t)c->me;
-    for (i = 0; i < c->n; i++) {
+    TIDAL_ASSERT(c->me < c->n); /* a learner never runs */
+    for (i = 0; i < c->n_all; i++) {
         c->next[i] = c->n_log;  /* the NOOP goes to everyone with the next APPEND */
         c->match[i] = 0;
     }
@@ -14275,7 +14546,8 @@ static int tidal__ctl_on_vote_req(tidal_control *c, int32_t from, const tidal_co
     int up_to_date = m->log_term > lt || (m->log_term == lt && m->log_index >= c->n_log);
     memset(&a, 0, sizeof a);
     a.type = TIDAL_CONTROL_MSG_VOTE;
-    if (m->term == c->term && (c->vote < 0 || c->vote == from) && up_to_date) {
+    TIDAL_ASSERT((uint32_t)from < c->n); /* receive refuses a learner's request */
+    if (m->term == c->term && c->me < c->n && (c->vote < 0 || c->vote == from) && up_to_date) {
         TIDAL_ASSERT(c->role == TIDAL__CTL_FOLLOWER);
         if (c->vote < 0) {
             c->vote = from;
@@ -14289,6 +14561,7 @@ static int tidal__ctl_on_vote_req(tidal_control *c, int32_t from, const tidal_co
 }
 
 static int tidal__ctl_on_vote(tidal_control *c, int32_t from, const tidal_control_message *m) {
+    TIDAL_ASSERT((uint32_t)from < c->n);
     if (c->role != TIDAL__CTL_CANDIDATE || m->term != c->term || !m->granted) return 1;
     c->votes |= 1u << from;
     return tidal__ctl_count_votes(c) ? tidal__ctl_become_leader(c) : 1;
@@ -14413,17 +14686,25 @@ static tidal_result tidal__ctl_config_check(const tidal_control_config *cfg, cha
     else if (!cfg->members || cfg->member_count < 1 || cfg->member_count > TIDAL_REPLICAS_MAX)
         why = "members: 1..TIDAL_REPLICAS_MAX";
     else if (cfg->election_timeout_ns < 0 || cfg->heartbeat_ns < 0) why = "negative timeout";
+    else if ((cfg->learner_count && !cfg->learners) ||
+             cfg->learner_count > TIDAL_CONTROL_LEARNERS_MAX)
+        why = "learners: 0..TIDAL_CONTROL_LEARNERS_MAX";
     else if (env && (env->version < 1 || !env->clock_mono_ns || !env->random_fill ||
                      !env->file_open || !env->file_write || !env->file_sync ||
                      !env->message_send))
         why = "env: a method is missing";
-    for (i = 0; !why && i < cfg->member_count; i++) {
-        for (j = 0; j < i; j++)
-            if (tidal__node_word(cfg->members[j]) == tidal__node_word(cfg->members[i]))
-                why = "members: a duplicate";
-        self += tidal__node_word(cfg->members[i]) == tidal__node_word(cfg->self);
+    for (i = 0; !why && i < cfg->member_count + cfg->learner_count; i++) {
+        tidal_node_ref a = i < cfg->member_count ? cfg->members[i]
+                                                 : cfg->learners[i - cfg->member_count];
+        for (j = 0; j < i; j++) {
+            tidal_node_ref b = j < cfg->member_count ? cfg->members[j]
+                                                     : cfg->learners[j - cfg->member_count];
+            if (tidal__node_word(a) == tidal__node_word(b))
+                why = "members and learners: a duplicate";
+        }
+        self += tidal__node_word(a) == tidal__node_word(cfg->self);
     }
-    if (!why && self != 1) why = "members: self is not in the list";
+    if (!why && self != 1) why = "members: self is neither a member nor a learner";
     if (!why) return TIDAL_OK;
     tidal__ctl_why(msg, cap, "control config: %s", why);
     return TIDAL_ERR_INVALID;
@@ -14450,7 +14731,10 @@ TIDAL_API tidal_result tidal_control_open(const tidal_control_config *cfg, tidal
     c->alloc = a;
     c->env = cfg->env ? cfg->env : tidal_env_posix();
     c->n = cfg->member_count;
+    c->n_all = c->n + cfg->learner_count;
     memcpy(c->members, cfg->members, c->n * sizeof *c->members);
+    if (cfg->learner_count)
+        memcpy(c->members + c->n, cfg->learners, cfg->learner_count * sizeof *c->members);
     c->me = (uint32_t)tidal__ctl_member(c, tidal__node_word(cfg->self));
     c->election_ns = cfg->election_timeout_ns ? cfg->election_timeout_ns : 300 * 1000 * 1000;
     c->heartbeat_ns = cfg->heartbeat_ns ? cfg->heartbeat_ns : c->election_ns / 5;
@@ -14466,7 +14750,7 @@ TIDAL_API tidal_result tidal_control_open(const tidal_control_config *cfg, tidal
         tidal_control_close(c);
         return r;
     }
-    TIDAL_ASSERT(c->me < c->n && c->commit <= c->n_log);
+    TIDAL_ASSERT(c->me < c->n_all && c->commit <= c->n_log);
     *out = c;
     return TIDAL_OK;
 }
@@ -14489,6 +14773,8 @@ TIDAL_API tidal_result tidal_control_tick(tidal_control *c) {
     now = tidal__ctl_now(c);
     if (c->role == TIDAL__CTL_LEADER) {
         if (now >= c->beat_ns) tidal__ctl_broadcast(c);
+    } else if (c->me >= c->n) {
+        /* A learner never runs: it waits for whichever leader the voters elect. */
     } else if (!c->deadline_ns) {
         tidal__ctl_reset_timer(c);
     } else if (now >= c->deadline_ns) {
@@ -14517,6 +14803,18 @@ TIDAL_API tidal_result tidal_control_receive(tidal_control *c, tidal_node_ref fr
         return tidal__ctl_err(c, TIDAL_ERR_CORRUPT, "control message: from %u/%u (delivered from "
                               "%u/%u) to %u/%u: not a member's message to this node", m.from.region,
                               m.from.shard, from.region, from.shard, m.to.region, m.to.shard);
+    }
+    if (((uint32_t)i >= c->n || c->me >= c->n) && m.type != TIDAL_CONTROL_MSG_APPEND_ACK &&
+        m.type != TIDAL_CONTROL_MSG_APPEND) {
+        c->msgs_corrupt++; /* votes pass between voters only */
+        return tidal__ctl_err(c, TIDAL_ERR_CORRUPT, "control message: a vote or vote request "
+                              "from %u/%u to %u/%u: learners take no part in elections",
+                              m.from.region, m.from.shard, m.to.region, m.to.shard);
+    }
+    if ((uint32_t)i >= c->n && m.type == TIDAL_CONTROL_MSG_APPEND) {
+        c->msgs_corrupt++; /* only a voter can lead */
+        return tidal__ctl_err(c, TIDAL_ERR_CORRUPT, "control APPEND from the learner %u/%u",
+                              m.from.region, m.from.shard);
     }
     if (tidal__ctl_append_check(c, &m, why, sizeof why)) {
         c->msgs_corrupt++; /* a message no honest member sends: nothing changes */
@@ -14619,11 +14917,1422 @@ TIDAL_API tidal_result tidal_control_status_get(const tidal_control *c,
     out->msgs_corrupt = c->msgs_corrupt;
     out->syncs = c->syncs;
     out->failed = c->failed;
+    out->learner = c->me >= c->n;
     return TIDAL_OK;
 }
 
 TIDAL_API const char *tidal_control_errmsg(const tidal_control *c) {
     return c ? c->errmsg : "invalid handle";
+}
+
+// >>node
+// tidal_peer (DESIGN 5.9): one process's replica members and control member, the control
+// records applied to them (P1 in >>api), routing and forwarding of client calls (P2) and
+// their completions (P3). Limits: TIDAL_PEER_GROUPS_MAX groups, TIDAL_PEER_CALLS_MAX calls
+// in flight, TIDAL_TENANTS_CONFIG_MAX tenants in the routing table, at most 2 hops per
+// forwarded call. Invariants: a call holds exactly one wait (or completes at once) and
+// completes exactly once; a record is applied only after tidal_control_poll handed it out.
+
+#define TIDAL__PEER_HOPS_MAX 2u
+#define TIDAL__PEER_SEEN_MAX 1024u /* calls remembered to drop a duplicated message */
+#define TIDAL__PEER_FIXED 76u /* FORWARD payload before its variable fields */
+#define TIDAL__PEER_REPLY_FIXED 45u /* REPLY payload without hits and message text */
+#define TIDAL__PEER_MSG_MAX 127u
+TIDAL__STATIC_ASSERT(peer_group_distinct, TIDAL_PEER_GROUP != TIDAL_CONTROL_GROUP);
+TIDAL__STATIC_ASSERT(peer_hits_fit, TIDAL__MSG_HDR + TIDAL__PEER_REPLY_FIXED + 16 *
+                     TIDAL_PEER_HITS_MAX + 1 + TIDAL__PEER_MSG_MAX <= TIDAL_MSG_BYTES_MAX);
+TIDAL__STATIC_ASSERT(peer_groups_fit, TIDAL_PEER_GROUPS_MAX <= 256);
+TIDAL__STATIC_ASSERT(peer_text_fits_u16, TIDAL_PEER_TEXT_MAX <= 65535 && TIDAL_VALUE_MAX <=
+                     TIDAL_PEER_TEXT_MAX);
+
+enum { TIDAL__PEER_WAIT_FORWARD = 1, TIDAL__PEER_WAIT_WRITE = 2, TIDAL__PEER_WAIT_PROPOSAL = 3 };
+
+/* A client call, in a form that travels: the FORWARD payload, decoded with its storage. */
+typedef struct tidal__peer_req {
+    uint32_t op, level, kind, flags, tenant, group, shard, type;
+    tidal_id item, user, session;
+    uint64_t seq, idem_seq;
+    double weight;
+    int64_t time_ns;
+    uint32_t idem_len, n_cohort;
+    uint8_t idem[TIDAL_IDEM_KEY_MAX];
+    char ckey[TIDAL_COHORT_KEYS_MAX][TIDAL_NAME_MAX + 1];
+    char cval[TIDAL_COHORT_KEYS_MAX][TIDAL_VALUE_MAX + 1];
+    char name[TIDAL_NAME_MAX + 1];
+    char text[TIDAL_PEER_TEXT_MAX + 1];
+} tidal__peer_req;
+
+typedef struct tidal__peer_member {
+    uint32_t id, n_rep;
+    tidal_node_ref rep[TIDAL_REPLICAS_MAX];
+    char path[TIDAL_PATH_MAX + 1];
+    tidal_db *db;
+} tidal__peer_member;
+
+typedef struct tidal__peer_tenant {
+    uint32_t tenant;
+    tidal_peer_tenant t;
+} tidal__peer_tenant;
+
+typedef struct tidal__peer_wait {
+    uint32_t kind;            /* TIDAL__PEER_WAIT_* */
+    uint64_t ticket;          /* the origin's */
+    tidal_node_ref origin;    /* self: complete here; else REPLY to it... */
+    tidal_node_ref via;       /* ...through the node that passed the call here */
+    int64_t deadline_ns;      /* FORWARD, PROPOSAL: when it becomes UNKNOWN */
+    uint32_t member, level;   /* WRITE */
+    tidal_receipt receipt;    /* WRITE */
+    uint64_t index, term;     /* PROPOSAL */
+    uint32_t group, shard;    /* FORWARD: whose leader the answer names */
+} tidal__peer_wait;
+
+struct tidal_peer {
+    tidal_allocator alloc;
+    const tidal_env *env;
+    tidal_node_ref self;
+    uint32_t regions, shards;
+    tidal_peer_group groups[TIDAL_PEER_GROUPS_MAX];
+    uint32_t n_groups;
+    tidal__peer_member m[TIDAL_PEER_GROUPS_MAX];
+    uint32_t n_m;
+    tidal_control *ctl;
+    uint32_t *hint;           /* [group index * shards + shard]: leader node word + 1, 0 unknown */
+    tidal__peer_tenant *ten;
+    uint64_t n_ten, cap_ten;
+    tidal__peer_wait *wait;
+    uint64_t n_wait, cap_wait;
+    tidal_peer_completion *done;
+    uint64_t n_done, head_done, cap_done;
+    uint64_t next_ticket, applied_index;
+    struct { uint32_t origin; uint64_t ticket; } seen[TIDAL__PEER_SEEN_MAX]; /* a ring */
+    uint32_t n_seen;
+    int64_t timeout_ns;
+    uint32_t topo_regions, topo_shards;
+    int topo_bad;
+    uint64_t msgs_corrupt, forwarded, executed, timeouts, replies_late, duplicates;
+    char errmsg[256];
+};
+
+static tidal_result tidal__peer_err(tidal_peer *p, tidal_result r, const char *fmt, ...) {
+    va_list ap;
+    TIDAL_ASSERT(p && fmt);
+    va_start(ap, fmt);
+    vsnprintf(p->errmsg, sizeof p->errmsg, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+static int tidal__peer_grow(tidal_peer *p, void **arr, uint64_t *cap, uint64_t need, size_t elem) {
+    uint64_t n = *cap ? *cap : 8;
+    void *q;
+    TIDAL_ASSERT(elem > 0);
+    if (need <= *cap) return 1;
+    while (n < need) n *= 2;
+    if (n > SIZE_MAX / elem) return 0;
+    q = p->alloc.realloc(p->alloc.user, *arr, (size_t)*cap * elem, (size_t)n * elem);
+    if (!q) return 0;
+    *arr = q;
+    *cap = n;
+    return 1;
+}
+
+static int64_t tidal__peer_now(const tidal_peer *p) { return p->env->clock_mono_ns(p->env->user); }
+
+static int tidal__peer_is_self(const tidal_peer *p, tidal_node_ref n) {
+    return tidal__node_word(n) == tidal__node_word(p->self);
+}
+
+static int32_t tidal__peer_group_index(const tidal_peer *p, uint32_t id) {
+    uint32_t i;
+    for (i = 0; i < p->n_groups; i++)
+        if (p->groups[i].id == id) return (int32_t)i;
+    return -1;
+}
+
+static int32_t tidal__peer_member_index(const tidal_peer *p, uint32_t id) {
+    uint32_t i;
+    for (i = 0; i < p->n_m; i++)
+        if (p->m[i].id == id) return (int32_t)i;
+    return -1;
+}
+
+static tidal__peer_tenant *tidal__peer_tenant_find(const tidal_peer *p, uint32_t tenant) {
+    uint64_t i;
+    for (i = 0; i < p->n_ten; i++)
+        if (p->ten[i].tenant == tenant) return &p->ten[i];
+    return NULL;
+}
+
+/* ---- Messages ---- */
+
+static size_t tidal__peer_put_str(uint8_t *w, const char *s, int len_bytes) {
+    size_t n = s ? strlen(s) : 0;
+    w = tidal__wr_le(w, n, len_bytes);
+    (void)tidal__wr_bytes(w, s, n);
+    return (size_t)len_bytes + n;
+}
+
+/* Encodes q as a FORWARD payload into buf (large enough: see tidal__peer_req_bytes). */
+static size_t tidal__peer_req_put(const tidal__peer_req *q, uint8_t *buf) {
+    uint8_t *w = buf;
+    uint32_t i;
+    w = tidal__wr_le(w, q->op, 1);
+    w = tidal__wr_le(w, q->level, 1);
+    w = tidal__wr_le(w, q->kind, 1);
+    w = tidal__wr_le(w, q->flags, 1);
+    w = tidal__wr_le(w, q->tenant, 4);
+    w = tidal__wr_le(w, q->group, 4);
+    w = tidal__wr_le(w, q->shard, 4);
+    w = tidal__wr_le(w, q->type, 4);
+    w = tidal__wr_le(w, q->item, 8);
+    w = tidal__wr_le(w, q->user, 8);
+    w = tidal__wr_le(w, q->session, 8);
+    w = tidal__wr_le(w, q->seq, 8);
+    w = tidal__wr_f64(w, q->weight);
+    w = tidal__wr_le(w, (uint64_t)q->time_ns, 8);
+    w = tidal__wr_le(w, q->idem_seq, 8);
+    TIDAL_ASSERT((size_t)(w - buf) == TIDAL__PEER_FIXED);
+    w = tidal__wr_le(w, q->idem_len, 2);
+    w = tidal__wr_bytes(w, q->idem, q->idem_len);
+    w = tidal__wr_le(w, q->n_cohort, 1);
+    for (i = 0; i < q->n_cohort; i++) {
+        w += tidal__peer_put_str(w, q->ckey[i], 1);
+        w += tidal__peer_put_str(w, q->cval[i], 2);
+    }
+    w += tidal__peer_put_str(w, q->name, 1);
+    w += tidal__peer_put_str(w, q->text, 2);
+    return (size_t)(w - buf);
+}
+
+#define TIDAL__PEER_REQ_BYTES_MAX (TIDAL__PEER_FIXED + 2 + TIDAL_IDEM_KEY_MAX + 1 + \
+    TIDAL_COHORT_KEYS_MAX * (3 + TIDAL_NAME_MAX + TIDAL_VALUE_MAX) + 1 + TIDAL_NAME_MAX + \
+    2 + TIDAL_PEER_TEXT_MAX)
+TIDAL__STATIC_ASSERT(peer_req_fits, TIDAL__MSG_HDR + TIDAL__PEER_REQ_BYTES_MAX <=
+                     TIDAL_MSG_BYTES_MAX);
+
+/* Reads a length-prefixed string with no NUL byte into out (cap - 1 bytes at most). */
+static const char *tidal__peer_get_str(tidal__rd *r, int len_bytes, char *out, size_t cap) {
+    size_t n = (size_t)tidal__rd_le(r, len_bytes);
+    const char *s;
+    if (r->bad) return "truncated";
+    if (n >= cap) return "a string longer than its limit";
+    s = tidal__rd_bytes(r, n);
+    if (!s) return "truncated";
+    if (n && memchr(s, 0, n)) return "a NUL byte in a string";
+    memcpy(out, s, n);
+    out[n] = 0;
+    return NULL;
+}
+
+/* Which ops carry which fields (strictness: a field an op does not carry must be zero). */
+static const char *tidal__peer_req_check(const tidal__peer_req *q) {
+    int sig = q->op == TIDAL_PEER_OP_SIGNAL || q->op == TIDAL_PEER_OP_SESSION_SIGNAL;
+    if (q->op < TIDAL_PEER_OP_SIGNAL || q->op > TIDAL_PEER_OP_RETRIEVE) return "unknown op";
+    if (q->op == TIDAL_PEER_OP_RETRIEVE
+            ? q->level != 0
+            : q->level != TIDAL_ACK_LOCAL && q->level != TIDAL_ACK_QUORUM)
+        return "level not LOCAL or QUORUM (0 for RETRIEVE)";
+    if (q->op == TIDAL_PEER_OP_NEGATIVE_ADD ? q->kind != TIDAL_HIDE : q->kind != 0)
+        return "kind not HIDE on NEGATIVE_ADD (0 elsewhere)";
+    if (q->flags > 3) return "unknown flag bits";
+    if ((q->flags & 1) && q->op != TIDAL_PEER_OP_ATTR_SET) return "value flag off ATTR_SET";
+    if ((q->flags & 2 || q->n_cohort || q->idem_len || q->idem_seq || q->type || q->weight != 0 ||
+         q->time_ns) && !sig)
+        return "signal fields on an op without";
+    if ((q->session || q->seq) && q->op != TIDAL_PEER_OP_SESSION_SIGNAL)
+        return "session fields on an op without";
+    if (q->name[0] && q->op != TIDAL_PEER_OP_ATTR_SET) return "name on an op without";
+    if (q->text[0] && q->op != TIDAL_PEER_OP_ATTR_SET && q->op != TIDAL_PEER_OP_RETRIEVE)
+        return "text on an op without";
+    if (q->text[0] && q->op == TIDAL_PEER_OP_ATTR_SET && !(q->flags & 1))
+        return "an attribute value without the value flag";
+    if (q->op == TIDAL_PEER_OP_ATTR_SET && strlen(q->text) > TIDAL_VALUE_MAX)
+        return "attribute value above TIDAL_VALUE_MAX";
+    if (q->n_cohort && !(q->flags & 2)) return "cohort tags without the cohort flag";
+    if (q->op == TIDAL_PEER_OP_RETRIEVE ? (q->item || q->user) : !q->item)
+        return "item zero on a write, or set on a RETRIEVE";
+    if (sig && !(q->weight >= -TIDAL_WEIGHT_MAX && q->weight <= TIDAL_WEIGHT_MAX))
+        return "weight not finite within TIDAL_WEIGHT_MAX";
+    if (q->group > 255) return "group above 255";
+    return NULL;
+}
+
+static const char *tidal__peer_req_get(tidal__rd *r, tidal__peer_req *q) {
+    uint32_t i;
+    const char *why;
+    memset(q, 0, sizeof *q);
+    q->op = tidal__rd_u8(r);
+    q->level = tidal__rd_u8(r);
+    q->kind = tidal__rd_u8(r);
+    q->flags = tidal__rd_u8(r);
+    q->tenant = tidal__rd_u32(r);
+    q->group = tidal__rd_u32(r);
+    q->shard = tidal__rd_u32(r);
+    q->type = tidal__rd_u32(r);
+    q->item = tidal__rd_u64(r);
+    q->user = tidal__rd_u64(r);
+    q->session = tidal__rd_u64(r);
+    q->seq = tidal__rd_u64(r);
+    q->weight = tidal__rd_f64(r);
+    q->time_ns = (int64_t)tidal__rd_u64(r);
+    q->idem_seq = tidal__rd_u64(r);
+    q->idem_len = (uint32_t)tidal__rd_le(r, 2);
+    if (r->bad) return "truncated";
+    if (q->idem_len > TIDAL_IDEM_KEY_MAX) return "idempotency key above TIDAL_IDEM_KEY_MAX";
+    if (!tidal__rd_bytes(r, q->idem_len)) return "truncated idempotency key";
+    memcpy(q->idem, r->p + r->pos - q->idem_len, q->idem_len);
+    q->n_cohort = tidal__rd_u8(r);
+    if (q->n_cohort > TIDAL_COHORT_KEYS_MAX) return "cohort count above TIDAL_COHORT_KEYS_MAX";
+    for (i = 0; i < q->n_cohort; i++) {
+        if ((why = tidal__peer_get_str(r, 1, q->ckey[i], sizeof q->ckey[i])) != NULL) return why;
+        if ((why = tidal__peer_get_str(r, 2, q->cval[i], sizeof q->cval[i])) != NULL) return why;
+        if (!q->ckey[i][0]) return "an empty cohort key";
+    }
+    if ((why = tidal__peer_get_str(r, 1, q->name, sizeof q->name)) != NULL) return why;
+    if ((why = tidal__peer_get_str(r, 2, q->text, sizeof q->text)) != NULL) return why;
+    if (r->pos != r->n) return "bytes after the last field";
+    TIDAL_ASSERT(q->n_cohort <= TIDAL_COHORT_KEYS_MAX && q->idem_len <= TIDAL_IDEM_KEY_MAX);
+    return tidal__peer_req_check(q);
+}
+
+static size_t tidal__peer_reply_put(const tidal_peer_completion *c, uint8_t *buf) {
+    uint8_t *w = buf;
+    uint32_t i, flags = (c->has_redirect ? 1u : 0u) | (c->duplicate ? 2u : 0u);
+    size_t n = strlen(c->message);
+    TIDAL_ASSERT(c->hit_count <= TIDAL_PEER_HITS_MAX);
+    if (n > TIDAL__PEER_MSG_MAX) n = TIDAL__PEER_MSG_MAX;
+    w = tidal__wr_le(w, c->outcome, 1);
+    w = tidal__wr_le(w, c->acked, 1);
+    w = tidal__wr_le(w, flags, 1);
+    w = tidal__wr_le(w, 0, 1);
+    w = tidal__wr_le(w, (uint32_t)(int32_t)c->result, 4);
+    w = tidal__wr_le(w, tidal__node_word(c->redirect), 4);
+    w = tidal__wr_le(w, tidal__node_word(c->executed_by), 4);
+    w = tidal__wr_le(w, c->id.hi, 8);
+    w = tidal__wr_le(w, c->id.lo, 8);
+    w = tidal__wr_le(w, c->index, 8);
+    w = tidal__wr_le(w, c->hit_count, 4);
+    TIDAL_ASSERT((size_t)(w - buf) == TIDAL__PEER_REPLY_FIXED - 1);
+    for (i = 0; i < c->hit_count; i++) {
+        w = tidal__wr_le(w, c->hits[i].item, 8);
+        w = tidal__wr_f64(w, c->hits[i].score);
+    }
+    w = tidal__wr_le(w, n, 1);
+    w = tidal__wr_bytes(w, c->message, n);
+    return (size_t)(w - buf);
+}
+
+static const char *tidal__peer_reply_get(tidal__rd *r, tidal_peer_completion *c) {
+    uint32_t flags, i;
+    int32_t res;
+    const char *why;
+    memset(c, 0, sizeof *c);
+    c->outcome = tidal__rd_u8(r);
+    c->acked = tidal__rd_u8(r);
+    flags = tidal__rd_u8(r);
+    if (tidal__rd_u8(r) != 0 && !r->bad) return "reserved byte not zero";
+    res = (int32_t)tidal__rd_u32(r);
+    tidal__ctl_ref(tidal__rd_u32(r), &c->redirect);
+    tidal__ctl_ref(tidal__rd_u32(r), &c->executed_by);
+    c->id.hi = tidal__rd_u64(r);
+    c->id.lo = tidal__rd_u64(r);
+    c->index = tidal__rd_u64(r);
+    c->hit_count = tidal__rd_u32(r);
+    if (r->bad) return "truncated";
+    if (c->outcome < TIDAL_PEER_DONE_OK || c->outcome > TIDAL_PEER_DONE_UNKNOWN)
+        return "unknown outcome";
+    if (c->acked > TIDAL_ACK_QUORUM) return "unknown ack level";
+    if (flags > 3) return "unknown flag bits";
+    if (res < (int32_t)TIDAL_RESULT_MIN_ || res > (int32_t)TIDAL_PENDING) return "unknown result";
+    c->result = (tidal_result)res;
+    if ((c->outcome == TIDAL_PEER_DONE_OK) != (c->result == TIDAL_OK))
+        return "result and outcome disagree";
+    if (c->outcome == TIDAL_PEER_DONE_FAILED && c->acked) return "a failed call acknowledged";
+    if (!(flags & 1) && c->redirect.region + c->redirect.shard) return "redirect without its flag";
+    if (c->hit_count > TIDAL_PEER_HITS_MAX) return "hit count above TIDAL_PEER_HITS_MAX";
+    c->has_redirect = (int)(flags & 1);
+    c->duplicate = (int)(flags >> 1 & 1);
+    for (i = 0; i < c->hit_count; i++) {
+        c->hits[i].item = tidal__rd_u64(r);
+        c->hits[i].score = tidal__rd_f64(r);
+        if (!r->bad && (!c->hits[i].item || c->hits[i].score != c->hits[i].score))
+            return "a hit with item 0 or a NaN score";
+    }
+    if ((why = tidal__peer_get_str(r, 1, c->message, sizeof c->message)) != NULL) return why;
+    TIDAL_ASSERT(c->hit_count <= TIDAL_PEER_HITS_MAX && strlen(c->message) <= TIDAL__PEER_MSG_MAX);
+    return r->pos != r->n ? "bytes after the last field" : NULL;
+}
+
+/* Encodes a whole message (header + payload) into a fresh buffer; NULL when out of memory. */
+static uint8_t *tidal__peer_msg_new(tidal_peer *p, uint32_t type, tidal_node_ref to,
+                                    tidal_node_ref origin, uint32_t hops, uint64_t ticket,
+                                    const uint8_t *payload, size_t n, size_t *len) {
+    uint8_t *b = (uint8_t *)p->alloc.alloc(p->alloc.user, TIDAL__MSG_HDR + n), *w = b, sum[32];
+    TIDAL_ASSERT(n <= TIDAL_MSG_BYTES_MAX - TIDAL__MSG_HDR);
+    if (!b) return NULL;
+    memset(b, 0, TIDAL__MSG_HDR);
+    w = tidal__wr_le(w, TIDAL__MSG_MAGIC, 4);
+    w = tidal__wr_le(w, TIDAL_WIRE_FORMAT_VERSION, 2);
+    w = tidal__wr_le(w, TIDAL__MSG_HDR, 2);
+    w = tidal__wr_le(w, type, 2);
+    w = tidal__wr_le(w, TIDAL_PEER_GROUP, 2);
+    w = tidal__wr_le(w, tidal__node_word(p->self), 4);
+    w = tidal__wr_le(w, tidal__node_word(to), 4);
+    w = tidal__wr_le(w, tidal__node_word(origin), 4);
+    w = tidal__wr_le(w, hops, 4);
+    w = tidal__wr_le(w, ticket, 8);
+    w = tidal__wr_le(w, n, 4);
+    TIDAL_ASSERT(w == b + 40);
+    (void)tidal__wr_bytes(b + TIDAL__MSG_HDR, payload, n);
+    (void)tidal__msg_sum(b, b + TIDAL__MSG_HDR, n, sum);
+    memcpy(b + TIDAL__MSG_SUM_AT, sum, 32);
+    *len = TIDAL__MSG_HDR + n;
+    return b;
+}
+
+static void tidal__peer_send(tidal_peer *p, uint32_t type, tidal_node_ref to, tidal_node_ref origin,
+                             uint32_t hops, uint64_t ticket, const uint8_t *payload, size_t n) {
+    size_t len = 0;
+    uint8_t *b;
+    TIDAL_ASSERT(type >= TIDAL_PEER_MSG_FORWARD && type <= TIDAL_PEER_MSG_PROPOSE && ticket);
+    b = tidal__peer_msg_new(p, type, to, origin, hops, ticket, payload, n, &len);
+    if (!b) return; /* a lost message: the origin's timeout covers it */
+    (void)p->env->message_send(p->env->user, to, b, len);
+    p->alloc.free(p->alloc.user, b, len);
+}
+
+/* Decodes the envelope and the payload: the request (FORWARD), the outcome (REPLY) or the
+   record (PROPOSE) into whichever of q, c, rec is given. NULL, or why (*at: the byte). */
+static const char *tidal__peer_decode(const uint8_t *b, size_t len, tidal_peer_message *m,
+                                      tidal__peer_req *q, tidal_peer_completion *c,
+                                      tidal_control_record *rec, size_t *at) {
+    tidal__rd r;
+    uint8_t sum[32];
+    size_t i;
+    const char *why;
+    memset(m, 0, sizeof *m);
+    *at = 0;
+    if (len < TIDAL__MSG_HDR) return "shorter than the 120-byte header";
+    if (len > TIDAL_MSG_BYTES_MAX) return "longer than TIDAL_MSG_BYTES_MAX";
+    tidal__rd_init(&r, b, len);
+    if (tidal__rd_u32(&r) != TIDAL__MSG_MAGIC) return "bad magic";
+    *at = 4;
+    if (tidal__rd_le(&r, 2) != TIDAL_WIRE_FORMAT_VERSION) return "unknown wire version";
+    *at = 6;
+    if (tidal__rd_le(&r, 2) != TIDAL__MSG_HDR) return "bad header size";
+    m->type = (uint32_t)tidal__rd_le(&r, 2);
+    *at = 10;
+    if (tidal__rd_le(&r, 2) != TIDAL_PEER_GROUP) return "not the peer group";
+    tidal__ctl_ref(tidal__rd_u32(&r), &m->from);
+    tidal__ctl_ref(tidal__rd_u32(&r), &m->to);
+    tidal__ctl_ref(tidal__rd_u32(&r), &m->origin);
+    m->hops = tidal__rd_u32(&r);
+    m->ticket = tidal__rd_u64(&r);
+    m->payload_len = tidal__rd_u32(&r);
+    *at = 36;
+    if (m->payload_len != len - TIDAL__MSG_HDR) return "payload length mismatch";
+    for (i = 40; i < TIDAL__MSG_SUM_AT; i++)
+        if (b[i]) return *at = i, "reserved header byte not zero";
+    *at = TIDAL__MSG_SUM_AT;
+    (void)tidal__msg_sum(b, b + TIDAL__MSG_HDR, m->payload_len, sum);
+    if (memcmp(sum, b + TIDAL__MSG_SUM_AT, 32)) return "checksum mismatch";
+    *at = 8;
+    if (m->type < TIDAL_PEER_MSG_FORWARD || m->type > TIDAL_PEER_MSG_PROPOSE)
+        return "unknown message type";
+    *at = 24;
+    if (m->hops > (m->type == TIDAL_PEER_MSG_FORWARD ? TIDAL__PEER_HOPS_MAX
+                   : m->type == TIDAL_PEER_MSG_REPLY ? 1u : 0u))
+        return "hops above the limit of its type (FORWARD 2, REPLY 1, PROPOSE 0)";
+    if (!m->ticket) return *at = 28, "ticket 0";
+    tidal__rd_init(&r, b + TIDAL__MSG_HDR, m->payload_len);
+    if (m->type == TIDAL_PEER_MSG_FORWARD) {
+        why = tidal__peer_req_get(&r, q);
+        m->op = q->op, m->tenant = q->tenant, m->group = q->group, m->shard = q->shard;
+    } else if (m->type == TIDAL_PEER_MSG_REPLY) {
+        why = tidal__peer_reply_get(&r, c);
+        m->outcome = c->outcome, m->result = c->result, m->hit_count = c->hit_count;
+    } else {
+        size_t n = tidal__rd_u8(&r);
+        const char *rb = tidal__rd_bytes(&r, n);
+        m->op = TIDAL_PEER_OP_PROPOSE;
+        why = !rb ? "truncated record"
+            : r.pos != r.n ? "bytes after the record"
+            : tidal_control_record_decode(rb, n, rec, NULL, 0) != TIDAL_OK
+                ? "record does not decode"
+            : rec->kind == TIDAL_CONTROL_NOOP ? "a NOOP record" : NULL;
+    }
+    *at = TIDAL__MSG_HDR + r.pos;
+    return why;
+}
+
+/* The decode scratch: large (a request holds its strings), so kept off the stack. */
+typedef struct tidal__peer_scratch {
+    tidal__peer_req q;
+    tidal_peer_completion c;
+    tidal_control_record rec;
+} tidal__peer_scratch;
+
+TIDAL_API tidal_result tidal_peer_message_decode(const void *bytes, size_t len,
+                                                 tidal_peer_message *m, char *msg,
+                                                 size_t msg_cap) {
+    tidal__peer_scratch *s;
+    size_t at = 0;
+    const char *why;
+    if (!bytes || !m) return TIDAL_ERR_INVALID;
+    s = (tidal__peer_scratch *)tidal__default_alloc(NULL, sizeof *s);
+    if (!s) return TIDAL_ERR_NOMEM;
+    why = tidal__peer_decode((const uint8_t *)bytes, len, m, &s->q, &s->c, &s->rec, &at);
+    tidal__default_free(NULL, s, sizeof *s);
+    if (!why) return TIDAL_OK;
+    tidal__ctl_why(msg, msg_cap, "peer message (type %u, %zu bytes): %s at byte %zu", m->type,
+                   len, why, at);
+    memset(m, 0, sizeof *m);
+    return TIDAL_ERR_CORRUPT;
+}
+
+/* ---- Completions and waits ---- */
+
+/* Room for every completion the calls in flight can still produce, so that completing
+   never needs memory (P3: every ticket completes exactly once). */
+static int tidal__peer_reserve(tidal_peer *p) {
+    if (p->head_done) { /* drop what the host polled already */
+        memmove(p->done, p->done + p->head_done,
+                (size_t)(p->n_done - p->head_done) * sizeof *p->done);
+        p->n_done -= p->head_done;
+        p->head_done = 0;
+    }
+    TIDAL_ASSERT(p->n_done <= p->cap_done && p->n_wait <= p->cap_wait);
+    return tidal__peer_grow(p, (void **)&p->done, &p->cap_done, p->n_done + p->n_wait + 2,
+                            sizeof *p->done) &&
+           tidal__peer_grow(p, (void **)&p->wait, &p->cap_wait, p->n_wait + 1, sizeof *p->wait);
+}
+
+/* Hands c to the call's origin: a completion here, else a REPLY back the way the call came
+   (via: the node that passed it here, which relays it to the origin when it is not the
+   origin itself, so an answer reaches the origin wherever the call could reach). */
+static void tidal__peer_finish(tidal_peer *p, tidal_node_ref origin, tidal_node_ref via,
+                               uint64_t ticket, tidal_peer_completion *c) {
+    TIDAL_ASSERT(ticket && c->outcome >= TIDAL_PEER_DONE_OK &&
+                 c->outcome <= TIDAL_PEER_DONE_UNKNOWN);
+    c->ticket = ticket;
+    if (tidal__peer_is_self(p, origin)) {
+        if (p->head_done == p->n_done) p->head_done = p->n_done = 0;
+        TIDAL_ASSERT(p->n_done < p->cap_done); /* reserved when the call was taken */
+        p->done[p->n_done++] = *c;
+    } else {
+        uint8_t *b = (uint8_t *)p->alloc.alloc(p->alloc.user, TIDAL__PEER_REPLY_FIXED +
+                                                16 * TIDAL_PEER_HITS_MAX + 1 + TIDAL__PEER_MSG_MAX);
+        if (!b) return; /* the origin times out into UNKNOWN */
+        tidal__peer_send(p, TIDAL_PEER_MSG_REPLY, via, origin, 0, ticket, b,
+                         tidal__peer_reply_put(c, b));
+        p->alloc.free(p->alloc.user, b, TIDAL__PEER_REPLY_FIXED + 16 * TIDAL_PEER_HITS_MAX + 1 +
+                                            TIDAL__PEER_MSG_MAX);
+    }
+}
+
+static void tidal__peer_fail(tidal_peer *p, tidal_node_ref origin, tidal_node_ref via,
+                             uint64_t ticket,
+                             uint32_t outcome, tidal_result r, const tidal_node_ref *redirect,
+                             const char *fmt, ...) {
+    tidal_peer_completion c;
+    va_list ap;
+    TIDAL_ASSERT(outcome != TIDAL_PEER_DONE_OK && r != TIDAL_OK);
+    memset(&c, 0, sizeof c);
+    c.outcome = outcome;
+    c.result = r;
+    c.executed_by = p->self;
+    if (redirect) c.has_redirect = 1, c.redirect = *redirect;
+    va_start(ap, fmt);
+    vsnprintf(c.message, sizeof c.message, fmt, ap);
+    va_end(ap);
+    tidal__peer_finish(p, origin, via, ticket, &c);
+}
+
+static tidal__peer_wait *tidal__peer_wait_add(tidal_peer *p, uint32_t kind, tidal_node_ref origin,
+                                              tidal_node_ref via, uint64_t ticket) {
+    tidal__peer_wait *w;
+    TIDAL_ASSERT(kind >= TIDAL__PEER_WAIT_FORWARD && kind <= TIDAL__PEER_WAIT_PROPOSAL && ticket);
+    if (!tidal__peer_grow(p, (void **)&p->wait, &p->cap_wait, p->n_wait + 1, sizeof *p->wait))
+        return NULL;
+    w = &p->wait[p->n_wait++];
+    memset(w, 0, sizeof *w);
+    w->kind = kind;
+    w->origin = origin;
+    w->via = via;
+    w->ticket = ticket;
+    w->deadline_ns = tidal__peer_now(p) + p->timeout_ns;
+    return w;
+}
+
+/* Where a wait stands: 1 when it finished (and was handed on), 0 while it waits. */
+static int tidal__peer_wait_check(tidal_peer *p, tidal__peer_wait *w, int64_t now) {
+    tidal_peer_completion c;
+    tidal_result r;
+    memset(&c, 0, sizeof c);
+    c.executed_by = p->self;
+    if (w->kind == TIDAL__PEER_WAIT_FORWARD) {
+        if (now < w->deadline_ns) return 0;
+        p->timeouts++;
+        if (w->group != UINT32_MAX) /* ask the region's own member next time, not the same */
+            p->hint[(size_t)w->group * p->shards + w->shard] = 0;
+        tidal__peer_fail(p, w->origin, w->via, w->ticket,
+                         TIDAL_PEER_DONE_UNKNOWN, TIDAL_ERR_UNAVAILABLE,
+                         NULL, "no answer within %lld ms: it may or may not have applied",
+                         (long long)(p->timeout_ns / 1000000));
+        return 1;
+    }
+    if (w->kind == TIDAL__PEER_WAIT_PROPOSAL) {
+        r = tidal_control_proposal_status(p->ctl, w->index, w->term);
+        if (r == TIDAL_PENDING && now < w->deadline_ns) return 0;
+        c.index = w->index;
+        c.outcome = r == TIDAL_OK ? TIDAL_PEER_DONE_OK : r == TIDAL_ERR_NOT_FOUND
+                    ? TIDAL_PEER_DONE_FAILED : TIDAL_PEER_DONE_UNKNOWN;
+        c.result = r == TIDAL_PENDING ? TIDAL_ERR_UNAVAILABLE : r;
+        c.acked = r == TIDAL_OK ? TIDAL_ACK_QUORUM : 0;
+        if (r == TIDAL_ERR_NOT_FOUND)
+            snprintf(c.message, sizeof c.message, "proposal %llu of term %llu was superseded: "
+                     "propose again", (unsigned long long)w->index, (unsigned long long)w->term);
+        else if (r != TIDAL_OK)
+            snprintf(c.message, sizeof c.message, "proposal %llu not committed in time",
+                     (unsigned long long)w->index);
+        tidal__peer_finish(p, w->origin, w->via, w->ticket, &c);
+        return 1;
+    }
+    TIDAL_ASSERT(w->kind == TIDAL__PEER_WAIT_WRITE && w->member < p->n_m);
+    r = tidal_write_status(p->m[w->member].db, &w->receipt, w->level);
+    if (r == TIDAL_PENDING) return 0;
+    c.id = w->receipt.id;
+    c.duplicate = w->receipt.duplicate;
+    c.has_redirect = 1;
+    c.redirect = p->self;
+    c.outcome = r == TIDAL_OK ? TIDAL_PEER_DONE_OK : TIDAL_PEER_DONE_UNKNOWN;
+    c.result = r;
+    c.acked = r == TIDAL_OK ? w->level : TIDAL_ACK_LOCAL;
+    if (r != TIDAL_OK)
+        snprintf(c.message, sizeof c.message, "taken (LOCAL) but not acknowledged at level %u: "
+                 "%s", w->level, tidal_strerror(r));
+    tidal__peer_finish(p, w->origin, w->via, w->ticket, &c);
+    return 1;
+}
+
+/* Checks every wait; finished ones leave the table (in order, so completions come out in
+   the order their calls finish, deterministically). */
+static void tidal__peer_progress(tidal_peer *p) {
+    int64_t now = tidal__peer_now(p);
+    uint64_t i, k = 0;
+    for (i = 0; i < p->n_wait; i++) {
+        tidal__peer_wait w = p->wait[i];
+        if (!tidal__peer_wait_check(p, &w, now)) p->wait[k++] = w;
+    }
+    TIDAL_ASSERT(k <= p->n_wait);
+    p->n_wait = k;
+}
+
+/* ---- Control records (P1) ---- */
+
+/* Pushes a tenant's config to this node's member of its owning group, if both are known. */
+static tidal_result tidal__peer_push(tidal_peer *p, const tidal__peer_tenant *t) {
+    tidal_tenant_config cfg;
+    int32_t mi;
+    tidal_result r;
+    TIDAL_ASSERT(t->t.state <= TIDAL_TENANT_SEALED); /* a committed record decoded */
+    if (!t->t.has_placement || !t->t.has_config) return TIDAL_OK;
+    mi = tidal__peer_member_index(p, t->t.group);
+    if (mi < 0) return TIDAL_OK; /* this node runs no member of the owner */
+    memset(&cfg, 0, sizeof cfg);
+    cfg.tenant = t->tenant;
+    cfg.placement = t->t.placement;
+    cfg.rate_per_s = t->t.rate_per_s;
+    cfg.burst = t->t.burst;
+    cfg.entity_quota = t->t.entity_quota;
+    cfg.config_version = t->t.config_index;
+    cfg.state = t->t.state;
+    r = tidal_tenant_set(p->m[mi].db, &cfg);
+    /* STALE: the member already holds a newer record's config (a reopen replays the log). */
+    if (r == TIDAL_OK || r == TIDAL_ERR_STALE_CONFIG) return TIDAL_OK;
+    return tidal__peer_err(p, r, "tenant %u on group %u: %s", t->tenant, t->t.group,
+                           tidal_errmsg(p->m[mi].db));
+}
+
+static tidal_result tidal__peer_apply_one(tidal_peer *p, uint64_t index,
+                                          const tidal_control_record *rec) {
+    tidal__peer_tenant *t;
+    TIDAL_ASSERT(index > p->applied_index);
+    p->applied_index = index;
+    if (rec->kind == TIDAL_CONTROL_TOPOLOGY) {
+        p->topo_regions = rec->regions;
+        p->topo_shards = rec->shards;
+        p->topo_bad = rec->regions != p->regions || rec->shards != p->shards;
+        if (p->topo_bad)
+            return tidal__peer_err(p, TIDAL_ERR_STALE_CONFIG, "control record %llu: topology "
+                                   "%u x %u, this node runs %u x %u: reopen it with the new "
+                                   "config", (unsigned long long)index, rec->regions,
+                                   rec->shards, p->regions, p->shards);
+        return TIDAL_OK;
+    }
+    if (rec->kind != TIDAL_CONTROL_PLACEMENT && rec->kind != TIDAL_CONTROL_TENANT)
+        return TIDAL_OK; /* MIGRATION: the coordinator's (not built yet) */
+    t = tidal__peer_tenant_find(p, rec->tenant);
+    if (!t) {
+        if (p->n_ten >= TIDAL_TENANTS_CONFIG_MAX ||
+            !tidal__peer_grow(p, (void **)&p->ten, &p->cap_ten, p->n_ten + 1, sizeof *p->ten))
+            return tidal__peer_err(p, TIDAL_ERR_LIMIT, "control record %llu: tenant %u does "
+                                   "not fit the routing table", (unsigned long long)index,
+                                   rec->tenant);
+        t = &p->ten[p->n_ten++];
+        memset(t, 0, sizeof *t);
+        t->tenant = rec->tenant;
+    }
+    if (rec->kind == TIDAL_CONTROL_PLACEMENT) {
+        t->t.has_placement = 1;
+        t->t.group = rec->group;
+        t->t.placement = rec->placement;
+        t->t.placement_index = index;
+    } else {
+        t->t.has_config = 1;
+        t->t.state = rec->state;
+        t->t.rate_per_s = rec->rate_per_s;
+        t->t.burst = rec->burst;
+        t->t.entity_quota = rec->entity_quota;
+        t->t.config_index = index;
+    }
+    return tidal__peer_push(p, t);
+}
+
+/* Applies every record the control member has committed and not handed out yet. */
+static tidal_result tidal__peer_apply(tidal_peer *p) {
+    tidal_control_record rec;
+    uint64_t index;
+    tidal_result r, first = TIDAL_OK;
+    while (tidal_control_poll(p->ctl, &index, &rec) == TIDAL_OK) {
+        TIDAL_ASSERT(rec.kind >= TIDAL_CONTROL_TOPOLOGY && rec.kind <= TIDAL_CONTROL_KIND_MAX);
+        r = tidal__peer_apply_one(p, index, &rec);
+        if (first == TIDAL_OK) first = r;
+    }
+    return first;
+}
+
+/* ---- Routing, forwarding, execution (P2) ---- */
+
+/* Runs q on member mi (its leader). 1 when it waits for its level (*receipt set), else 0
+   with *c filled (a RETRIEVE's answer, or a refusal). */
+static int tidal__peer_exec(tidal_peer *p, uint32_t mi, const tidal__peer_req *q,
+                            tidal_receipt *rc, tidal_peer_completion *c) {
+    tidal_db *db = p->m[mi].db;
+    tidal_tag tags[TIDAL_COHORT_KEYS_MAX];
+    tidal_signal s;
+    tidal_result r;
+    uint32_t i, n = 0;
+    TIDAL_ASSERT(mi < p->n_m && q->op >= TIDAL_PEER_OP_SIGNAL && q->op <= TIDAL_PEER_OP_RETRIEVE);
+    memset(&s, 0, sizeof s);
+    memset(rc, 0, sizeof *rc);
+    memset(c, 0, sizeof *c);
+    for (i = 0; i < q->n_cohort; i++) tags[i].key = q->ckey[i], tags[i].value = q->cval[i];
+    s.tenant = q->tenant, s.item = q->item, s.type = q->type, s.weight = q->weight;
+    s.time_ns = q->time_ns, s.user = q->user;
+    s.cohort = (q->flags & 2) ? tags : NULL;
+    s.cohort_count = q->n_cohort;
+    if (q->idem_len) s.idem.key = q->idem, s.idem.key_len = q->idem_len;
+    s.idem.seq = q->idem_seq;
+    p->executed++;
+    if (q->op == TIDAL_PEER_OP_SIGNAL) r = tidal_signal_write(db, &s, rc);
+    else if (q->op == TIDAL_PEER_OP_SESSION_SIGNAL)
+        r = tidal_session_signal(db, q->session, q->seq, &s, rc);
+    else if (q->op == TIDAL_PEER_OP_NEGATIVE_ADD)
+        r = tidal_negative_add(db, q->tenant, q->user, TIDAL_HIDE, q->item, rc);
+    else if (q->op == TIDAL_PEER_OP_ATTR_SET)
+        r = tidal_attr_set(db, q->tenant, q->item, q->name, (q->flags & 1) ? q->text : NULL, rc);
+    else r = tidal_retrieve_text(db, q->text, c->hits, TIDAL_PEER_HITS_MAX, &n, NULL);
+    c->executed_by = p->self;
+    c->has_redirect = 1;
+    c->redirect = p->self;
+    if (r == TIDAL_OK && q->op != TIDAL_PEER_OP_RETRIEVE) return 1;
+    c->outcome = r == TIDAL_OK ? TIDAL_PEER_DONE_OK : TIDAL_PEER_DONE_FAILED;
+    c->result = r;
+    c->hit_count = r == TIDAL_OK ? n : 0;
+    if (r != TIDAL_OK) snprintf(c->message, sizeof c->message, "%.127s", tidal_errmsg(db));
+    return 0;
+}
+
+/* The node to ask for the leader of (group gi, shard): the last one known, else the node
+   of that shard in this region (or the placement's lowest region). */
+static tidal_node_ref tidal__peer_guess(const tidal_peer *p, uint32_t gi, uint32_t shard) {
+    tidal_node_ref n;
+    uint32_t word = p->hint[(size_t)gi * p->shards + shard], r = 0;
+    TIDAL_ASSERT(gi < p->n_groups && shard < p->shards);
+    if (word) {
+        tidal__ctl_ref(word - 1, &n);
+        return n;
+    }
+    if (!(p->groups[gi].placement >> p->self.region & 1u))
+        while (!(p->groups[gi].placement >> r & 1u)) r++;
+    n.region = (uint16_t)((p->groups[gi].placement >> p->self.region & 1u) ? p->self.region : r);
+    n.shard = (uint16_t)shard;
+    return n;
+}
+
+static void tidal__peer_forward(tidal_peer *p, const tidal__peer_req *q, tidal_node_ref to,
+                                tidal_node_ref origin, uint64_t ticket, uint32_t hops) {
+    uint8_t *b = (uint8_t *)p->alloc.alloc(p->alloc.user, TIDAL__PEER_REQ_BYTES_MAX);
+    TIDAL_ASSERT(hops <= TIDAL__PEER_HOPS_MAX && !tidal__peer_is_self(p, to));
+    if (b) {
+        tidal__peer_send(p, TIDAL_PEER_MSG_FORWARD, to, origin, hops, ticket, b,
+                         tidal__peer_req_put(q, b));
+        p->alloc.free(p->alloc.user, b, TIDAL__PEER_REQ_BYTES_MAX);
+    }
+    p->forwarded++;
+}
+
+/* Runs q here when this node's member leads its shard, else passes it on (P2). hops: how
+   often it was passed on before (0 at the origin). Always finishes the call or leaves
+   exactly one wait for it. */
+static void tidal__peer_dispatch(tidal_peer *p, const tidal__peer_req *q, tidal_node_ref origin,
+                                 tidal_node_ref via, uint64_t ticket, uint32_t hops) {
+    int32_t gi = tidal__peer_group_index(p, q->group), mi = tidal__peer_member_index(p, q->group);
+    int at_origin = tidal__peer_is_self(p, origin);
+    tidal_node_ref to;
+    tidal__peer_wait *w;
+    TIDAL_ASSERT(ticket && hops <= TIDAL__PEER_HOPS_MAX);
+    TIDAL_ASSERT(q->op >= TIDAL_PEER_OP_SIGNAL && q->op <= TIDAL_PEER_OP_RETRIEVE);
+    if (gi < 0 || q->shard >= p->shards) {
+        tidal__peer_fail(p, origin, via, ticket,
+                         TIDAL_PEER_DONE_FAILED, TIDAL_ERR_STALE_CONFIG, NULL,
+                         "group %u shard %u: not in this node's topology", q->group, q->shard);
+        return;
+    }
+    if (mi >= 0 && q->shard == p->self.shard) {
+        tidal_node_status st;
+        tidal_receipt rc;
+        tidal_peer_completion c;
+        (void)tidal_node_status_get(p->m[mi].db, &st);
+        if (st.role == TIDAL_ROLE_LEADER) {
+            if (!tidal__peer_exec(p, (uint32_t)mi, q, &rc, &c)) {
+                tidal__peer_finish(p, origin, via, ticket, &c);
+                return;
+            }
+            w = tidal__peer_wait_add(p, TIDAL__PEER_WAIT_WRITE, origin, via, ticket);
+            if (w) {
+                w->member = (uint32_t)mi, w->level = q->level, w->receipt = rc;
+                return;
+            }
+            tidal__peer_fail(p, origin, via, ticket, TIDAL_PEER_DONE_UNKNOWN, TIDAL_ERR_NOMEM, NULL,
+                             "taken, but out of memory to wait for its level");
+            return;
+        }
+        if (!st.has_leader || hops >= TIDAL__PEER_HOPS_MAX || tidal__peer_is_self(p, st.leader)) {
+            tidal__peer_fail(p, origin, via, ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_UNAVAILABLE,
+                             st.has_leader ? &st.leader : NULL, "group %u shard %u: %s",
+                             q->group, q->shard, st.has_leader ? "too many hops to its leader"
+                                                               : "no leader known");
+            return;
+        }
+        to = st.leader;
+    } else if (!at_origin) {
+        tidal__peer_fail(p, origin, via, ticket,
+                         TIDAL_PEER_DONE_FAILED, TIDAL_ERR_STALE_CONFIG, NULL,
+                         "node %u/%u runs no member of group %u shard %u", p->self.region,
+                         p->self.shard, q->group, q->shard);
+        return;
+    } else {
+        to = tidal__peer_guess(p, (uint32_t)gi, q->shard);
+    }
+    if (at_origin) {
+        w = tidal__peer_wait_add(p, TIDAL__PEER_WAIT_FORWARD, origin, via, ticket);
+        if (!w) {
+            tidal__peer_fail(p, origin, via, ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_NOMEM, NULL,
+                             "out of memory");
+            return;
+        }
+        w->group = (uint32_t)gi, w->shard = q->shard;
+    }
+    tidal__peer_forward(p, q, to, origin, ticket, at_origin ? 0 : hops + 1);
+}
+
+/* Routes a client call from here: finds its group and shard (P2), then dispatches it. */
+static tidal_result tidal__peer_call(tidal_peer *p, tidal__peer_req *q, tidal_id entity,
+                                     int has_shard, uint64_t *ticket) {
+    const tidal__peer_tenant *t;
+    uint64_t k;
+    if (!ticket) return tidal__peer_err(p, TIDAL_ERR_INVALID, "ticket: NULL");
+    if (p->n_wait >= TIDAL_PEER_CALLS_MAX)
+        return tidal__peer_err(p, TIDAL_ERR_LIMIT, "TIDAL_PEER_CALLS_MAX calls in flight");
+    if (!tidal__peer_reserve(p)) return tidal__peer_err(p, TIDAL_ERR_NOMEM, "completions");
+    k = *ticket = ++p->next_ticket;
+    t = tidal__peer_tenant_find(p, q->tenant);
+    if (p->topo_bad) {
+        tidal__peer_fail(p, p->self, p->self, k,
+                         TIDAL_PEER_DONE_FAILED, TIDAL_ERR_STALE_CONFIG, NULL,
+                         "the control plane's topology is %u x %u, this node's %u x %u",
+                         p->topo_regions, p->topo_shards, p->regions, p->shards);
+    } else if (!t || !t->t.has_placement) {
+        tidal__peer_fail(p, p->self, p->self, k, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_NOT_FOUND, NULL,
+                         "tenant %u: no placement known here", q->tenant);
+    } else {
+        q->group = t->t.group;
+        if (!has_shard) q->shard = tidal_route(q->tenant, entity, p->shards);
+        TIDAL_ASSERT(q->shard < p->shards); /* tidal_route is total over [0, shards) */
+        tidal__peer_dispatch(p, q, p->self, p->self, k, 0);
+    }
+    return TIDAL_OK;
+}
+
+/* Copies a signal's cohort tags and idempotency key into q; NULL or what is wrong. */
+static const char *tidal__peer_req_signal(tidal__peer_req *q, const tidal_signal *s) {
+    uint32_t i;
+    q->tenant = s->tenant, q->item = s->item, q->type = s->type, q->weight = s->weight;
+    q->time_ns = s->time_ns, q->user = s->user;
+    if (!s->item) return "item 0";
+    if (!(s->weight >= -TIDAL_WEIGHT_MAX && s->weight <= TIDAL_WEIGHT_MAX))
+        return "weight not finite within TIDAL_WEIGHT_MAX";
+    if (s->cohort) q->flags |= 2;
+    if (s->cohort_count > TIDAL_COHORT_KEYS_MAX || (s->cohort_count && !s->cohort))
+        return "cohort: more than TIDAL_COHORT_KEYS_MAX tags, or a count without tags";
+    for (i = 0; i < s->cohort_count; i++) {
+        const tidal_tag *g = &s->cohort[i];
+        if (!g->key || !g->key[0] || strlen(g->key) > TIDAL_NAME_MAX || !g->value ||
+            strlen(g->value) > TIDAL_VALUE_MAX)
+            return "cohort: a tag's key or value is missing or too long";
+        strcpy(q->ckey[i], g->key);
+        strcpy(q->cval[i], g->value);
+    }
+    q->n_cohort = s->cohort_count;
+    if (s->idem.key && (!s->idem.key_len || s->idem.key_len > TIDAL_IDEM_KEY_MAX))
+        return "idem.key_len not 1..TIDAL_IDEM_KEY_MAX";
+    if (s->idem.key) memcpy(q->idem, s->idem.key, s->idem.key_len), q->idem_len = s->idem.key_len;
+    q->idem_seq = s->idem.seq;
+    return NULL;
+}
+
+static uint32_t tidal__peer_level(uint32_t level) { return level ? level : TIDAL_ACK_QUORUM; }
+
+static tidal_result tidal__peer_signal_call(tidal_peer *p, uint32_t op, tidal_id session,
+                                            uint64_t seq, const tidal_signal *s, uint32_t level,
+                                            uint64_t *ticket) {
+    tidal__peer_req q;
+    const char *why;
+    if (!p) return TIDAL_ERR_INVALID;
+    if (!s || level > TIDAL_ACK_QUORUM) return tidal__peer_err(p, TIDAL_ERR_INVALID, "signal: "
+                                                               "NULL, or an unknown level");
+    memset(&q, 0, sizeof q);
+    q.op = op;
+    q.level = tidal__peer_level(level);
+    q.session = session, q.seq = seq;
+    if ((why = tidal__peer_req_signal(&q, s)) != NULL)
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "signal: %s", why);
+    if (op == TIDAL_PEER_OP_SESSION_SIGNAL && !session)
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "session signal: session 0");
+    return tidal__peer_call(p, &q, op == TIDAL_PEER_OP_SESSION_SIGNAL ? session : s->item, 0,
+                            ticket);
+}
+
+TIDAL_API tidal_result tidal_peer_signal_write(tidal_peer *p, const tidal_signal *s,
+                                               uint32_t level, uint64_t *ticket) {
+    return tidal__peer_signal_call(p, TIDAL_PEER_OP_SIGNAL, 0, 0, s, level, ticket);
+}
+
+TIDAL_API tidal_result tidal_peer_session_signal(tidal_peer *p, tidal_id session, uint64_t seq,
+                                                 const tidal_signal *s, uint32_t level,
+                                                 uint64_t *ticket) {
+    return tidal__peer_signal_call(p, TIDAL_PEER_OP_SESSION_SIGNAL, session, seq, s, level,
+                                   ticket);
+}
+
+TIDAL_API tidal_result tidal_peer_negative_add(tidal_peer *p, uint32_t tenant, tidal_id user,
+                                               tidal_negative kind, tidal_id target,
+                                               uint32_t level, uint64_t *ticket) {
+    tidal__peer_req q;
+    if (!p) return TIDAL_ERR_INVALID;
+    if (kind != TIDAL_HIDE || !target || level > TIDAL_ACK_QUORUM)
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "negative add: only TIDAL_HIDE of a "
+                               "nonzero item at a known level (mutes and blocks belong on every "
+                               "shard)");
+    memset(&q, 0, sizeof q);
+    q.op = TIDAL_PEER_OP_NEGATIVE_ADD;
+    q.level = tidal__peer_level(level);
+    q.kind = TIDAL_HIDE, q.tenant = tenant, q.user = user, q.item = target;
+    return tidal__peer_call(p, &q, target, 0, ticket);
+}
+
+TIDAL_API tidal_result tidal_peer_attr_set(tidal_peer *p, uint32_t tenant, tidal_id entity,
+                                           const char *key, const char *value, uint32_t level,
+                                           uint64_t *ticket) {
+    tidal__peer_req q;
+    if (!p) return TIDAL_ERR_INVALID;
+    if (!entity || !key || !key[0] || strlen(key) > TIDAL_NAME_MAX ||
+        (value && strlen(value) > TIDAL_VALUE_MAX) || level > TIDAL_ACK_QUORUM)
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "attr set: entity 0, a key not "
+                               "1..TIDAL_NAME_MAX bytes, a value above TIDAL_VALUE_MAX or an "
+                               "unknown level");
+    memset(&q, 0, sizeof q);
+    q.op = TIDAL_PEER_OP_ATTR_SET;
+    q.level = tidal__peer_level(level);
+    q.tenant = tenant, q.item = entity;
+    strcpy(q.name, key);
+    if (value) strcpy(q.text, value), q.flags |= 1;
+    return tidal__peer_call(p, &q, entity, 0, ticket);
+}
+
+TIDAL_API tidal_result tidal_peer_retrieve(tidal_peer *p, const char *text, uint32_t shard,
+                                           uint64_t *ticket) {
+    tidal__peer_req q;
+    tidal_query_text qt;
+    tidal_parse_error pe;
+    size_t n;
+    if (!p) return TIDAL_ERR_INVALID;
+    if (!text || (n = strlen(text)) == 0 || n > TIDAL_PEER_TEXT_MAX || shard >= p->shards)
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "retrieve: text not 1..TIDAL_PEER_TEXT_MAX "
+                               "bytes, or shard %u not below %u", shard, p->shards);
+    if (tidal_query_parse(text, n, &qt, &pe) != TIDAL_OK)
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "retrieve: at byte %u: %s", pe.position,
+                               pe.message);
+    if (qt.limit > TIDAL_PEER_HITS_MAX)
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "retrieve: LIMIT %u above "
+                               "TIDAL_PEER_HITS_MAX", qt.limit);
+    memset(&q, 0, sizeof q);
+    q.op = TIDAL_PEER_OP_RETRIEVE;
+    q.tenant = qt.tenant;
+    q.shard = shard;
+    memcpy(q.text, text, n + 1);
+    return tidal__peer_call(p, &q, 0, 1, ticket);
+}
+
+/* ---- Control proposals through the leader ---- */
+
+/* Proposes rec here (this node leads the control plane) for origin's ticket. */
+static void tidal__peer_propose_here(tidal_peer *p, const tidal_control_record *rec,
+                                     tidal_node_ref origin, tidal_node_ref via,
+                                     uint64_t ticket) {
+    uint64_t index = 0, term = 0;
+    tidal_result r = tidal_control_propose(p->ctl, rec, &index, &term);
+    tidal__peer_wait *w;
+    if (r != TIDAL_OK) {
+        tidal_control_status st;
+        (void)tidal_control_status_get(p->ctl, &st);
+        tidal__peer_fail(p, origin, via, ticket, TIDAL_PEER_DONE_FAILED, r,
+                         st.has_leader ? &st.leader : NULL, "%s", tidal_control_errmsg(p->ctl));
+        return;
+    }
+    w = tidal__peer_wait_add(p, TIDAL__PEER_WAIT_PROPOSAL, origin, via, ticket);
+    if (!w) {
+        tidal__peer_fail(p, origin, via, ticket, TIDAL_PEER_DONE_UNKNOWN, TIDAL_ERR_NOMEM, NULL,
+                         "proposed, but out of memory to wait for its commit");
+        return;
+    }
+    w->index = index, w->term = term;
+}
+
+TIDAL_API tidal_result tidal_peer_propose(tidal_peer *p, const tidal_control_record *rec,
+                                          uint64_t *ticket) {
+    tidal_control_status st;
+    uint8_t buf[1 + TIDAL_CONTROL_RECORD_BYTES_MAX];
+    size_t n = 0;
+    char why[160];
+    tidal__peer_wait *w;
+    if (!p) return TIDAL_ERR_INVALID;
+    if (!rec || !ticket) return tidal__peer_err(p, TIDAL_ERR_INVALID, "propose: NULL argument");
+    if (rec->kind == TIDAL_CONTROL_NOOP ||
+        tidal_control_record_encode(rec, buf + 1, sizeof buf - 1, &n, why, sizeof why) != TIDAL_OK)
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "propose: %s",
+                               rec->kind == TIDAL_CONTROL_NOOP ? "a NOOP" : why);
+    if (p->n_wait >= TIDAL_PEER_CALLS_MAX)
+        return tidal__peer_err(p, TIDAL_ERR_LIMIT, "TIDAL_PEER_CALLS_MAX calls in flight");
+    if (!tidal__peer_reserve(p)) return tidal__peer_err(p, TIDAL_ERR_NOMEM, "completions");
+    *ticket = ++p->next_ticket;
+    (void)tidal_control_status_get(p->ctl, &st);
+    if (st.role == TIDAL_ROLE_LEADER) {
+        tidal__peer_propose_here(p, rec, p->self, p->self, *ticket);
+    } else if (!st.has_leader) {
+        tidal__peer_fail(p, p->self, p->self, *ticket,
+                         TIDAL_PEER_DONE_FAILED, TIDAL_ERR_UNAVAILABLE,
+                         NULL, "no control-plane leader known (term %llu)",
+                         (unsigned long long)st.term);
+    } else if ((w = tidal__peer_wait_add(p, TIDAL__PEER_WAIT_FORWARD, p->self, p->self,
+                                         *ticket)) == NULL) {
+        tidal__peer_fail(p, p->self, p->self, *ticket,
+                         TIDAL_PEER_DONE_FAILED, TIDAL_ERR_NOMEM, NULL,
+                         "out of memory");
+    } else {
+        w->group = UINT32_MAX; /* the control plane: no group leader to learn */
+        buf[0] = (uint8_t)n;
+        tidal__peer_send(p, TIDAL_PEER_MSG_PROPOSE, st.leader, p->self, 0, *ticket, buf, n + 1);
+        p->forwarded++;
+    }
+    return TIDAL_OK;
+}
+
+/* ---- Messages in ---- */
+
+/* 1 when (origin, ticket) came here before (a duplicated or re-forwarded message), else
+   remembers it. Tickets start at a random point per open, so an origin's restart does not
+   reuse a remembered one. */
+static int tidal__peer_seen(tidal_peer *p, tidal_node_ref origin, uint64_t ticket) {
+    uint32_t i, word = tidal__node_word(origin);
+    TIDAL_ASSERT(ticket != 0);
+    for (i = 0; i < TIDAL__PEER_SEEN_MAX; i++)
+        if (p->seen[i].ticket == ticket && p->seen[i].origin == word) return 1;
+    p->seen[p->n_seen % TIDAL__PEER_SEEN_MAX].origin = word;
+    p->seen[p->n_seen % TIDAL__PEER_SEEN_MAX].ticket = ticket;
+    p->n_seen++;
+    return 0;
+}
+
+/* A REPLY for a call this node forwarded: its completion (or late, after the timeout). */
+static void tidal__peer_on_reply(tidal_peer *p, tidal_node_ref from, const tidal_peer_message *m,
+                                 tidal_peer_completion *c) {
+    uint64_t i;
+    tidal_node_ref via = m->hops ? from : c->redirect; /* a relay: the path that worked */
+    TIDAL_ASSERT(m->type == TIDAL_PEER_MSG_REPLY && tidal__peer_is_self(p, m->origin));
+    for (i = 0; i < p->n_wait; i++) {
+        tidal__peer_wait *w = &p->wait[i];
+        if (w->kind != TIDAL__PEER_WAIT_FORWARD || w->ticket != m->ticket) continue;
+        if ((c->has_redirect || m->hops) && w->group != UINT32_MAX && via.shard == w->shard &&
+            via.region < p->regions && !tidal__peer_is_self(p, via))
+            p->hint[(size_t)w->group * p->shards + w->shard] = tidal__node_word(via) + 1;
+        tidal__peer_finish(p, p->self, p->self, m->ticket, c);
+        p->wait[i] = p->wait[--p->n_wait];
+        return;
+    }
+    p->replies_late++; /* timed out already: the caller was told UNKNOWN */
+}
+
+static tidal_result tidal__peer_on_message(tidal_peer *p, tidal_node_ref from, const uint8_t *b,
+                                           size_t len) {
+    tidal__peer_scratch *s = (tidal__peer_scratch *)p->alloc.alloc(p->alloc.user, sizeof *s);
+    tidal_peer_message m;
+    const char *why;
+    size_t at = 0;
+    tidal_result r = TIDAL_OK;
+    if (!s) return tidal__peer_err(p, TIDAL_ERR_NOMEM, "peer message: out of memory");
+    why = tidal__peer_decode(b, len, &m, &s->q, &s->c, &s->rec, &at);
+    TIDAL_ASSERT(why || m.payload_len == len - TIDAL__MSG_HDR);
+    if (!why &&
+        (!tidal__peer_is_self(p, m.to) || tidal__node_word(m.from) != tidal__node_word(from)))
+        why = "addressed to another node, or not from its sender", at = 12;
+    if (!why && (m.origin.region >= p->regions || m.origin.shard >= p->shards))
+        why = "origin outside the topology", at = 20;
+    if (!why && m.type == TIDAL_PEER_MSG_REPLY && m.hops && !tidal__peer_is_self(p, m.origin))
+        why = "a relayed reply for a call another node made", at = 20;
+    if (!why &&
+        (m.type == TIDAL_PEER_MSG_PROPOSE || (m.type == TIDAL_PEER_MSG_FORWARD && !m.hops)) &&
+        tidal__node_word(m.origin) != tidal__node_word(from))
+        why = "a call not passed on whose origin is not its sender", at = 20;
+    if (why) {
+        p->msgs_corrupt++;
+        r = tidal__peer_err(p, TIDAL_ERR_CORRUPT, "peer message (type %u, %zu bytes) from %u/%u: "
+                            "%s at byte %zu", m.type, len, from.region, from.shard, why, at);
+    } else if (m.type == TIDAL_PEER_MSG_REPLY && !tidal__peer_is_self(p, m.origin)) {
+        /* An answer to a call this node passed on: relayed once, as it came. */
+        tidal__peer_send(p, TIDAL_PEER_MSG_REPLY, m.origin, m.origin, 1, m.ticket,
+                         b + TIDAL__MSG_HDR, m.payload_len);
+    } else if (m.type == TIDAL_PEER_MSG_REPLY) {
+        tidal__peer_on_reply(p, from, &m, &s->c);
+    } else if (tidal__peer_seen(p, m.origin, m.ticket)) {
+        p->duplicates++; /* the network delivered a call twice: it runs once */
+    } else if (!tidal__peer_reserve(p)) {
+        r = tidal__peer_err(p, TIDAL_ERR_NOMEM, "peer message: out of memory");
+    } else if (p->n_wait >= TIDAL_PEER_CALLS_MAX) {
+        tidal__peer_fail(p, m.origin, from, m.ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_LIMIT,
+                         NULL, "node %u/%u: TIDAL_PEER_CALLS_MAX calls in flight",
+                         p->self.region, p->self.shard);
+    } else if (m.type == TIDAL_PEER_MSG_PROPOSE) {
+        tidal_control_status st;
+        (void)tidal_control_status_get(p->ctl, &st);
+        if (st.role == TIDAL_ROLE_LEADER)
+            tidal__peer_propose_here(p, &s->rec, m.origin, from, m.ticket);
+        else tidal__peer_fail(p, m.origin, from, m.ticket,
+                              TIDAL_PEER_DONE_FAILED, TIDAL_ERR_READ_ONLY,
+                              st.has_leader ? &st.leader : NULL, "not the control-plane leader");
+    } else {
+        const tidal__peer_tenant *t = tidal__peer_tenant_find(p, s->q.tenant);
+        if (t && t->t.has_placement && t->t.group != s->q.group)
+            tidal__peer_fail(p, m.origin, from, m.ticket,
+                             TIDAL_PEER_DONE_FAILED, TIDAL_ERR_STALE_CONFIG,
+                             NULL, "tenant %u is owned by group %u here, not %u: refresh",
+                             s->q.tenant, t->t.group, s->q.group);
+        else tidal__peer_dispatch(p, &s->q, m.origin, from, m.ticket, m.hops);
+    }
+    p->alloc.free(p->alloc.user, s, sizeof *s);
+    return r;
+}
+
+TIDAL_API tidal_result tidal_peer_receive(tidal_peer *p, tidal_node_ref from, const void *bytes,
+                                          size_t len) {
+    uint32_t group = 0;
+    int32_t mi;
+    tidal_result r, a;
+    if (!p || !bytes) return TIDAL_ERR_INVALID;
+    if (tidal_message_group(bytes, len, &group) != TIDAL_OK) {
+        p->msgs_corrupt++;
+        return tidal__peer_err(p, TIDAL_ERR_CORRUPT, "message from %u/%u (%zu bytes): not a "
+                               "tidal message of wire version %u", from.region, from.shard, len,
+                               TIDAL_WIRE_FORMAT_VERSION);
+    }
+    if (group == TIDAL_PEER_GROUP) {
+        r = tidal__peer_on_message(p, from, (const uint8_t *)bytes, len);
+    } else if (group == TIDAL_CONTROL_GROUP) {
+        r = tidal_control_receive(p->ctl, from, bytes, len);
+        if (r != TIDAL_OK) (void)tidal__peer_err(p, r, "%s", tidal_control_errmsg(p->ctl));
+    } else if ((mi = tidal__peer_member_index(p, group)) >= 0) {
+        r = tidal_node_receive(p->m[mi].db, from, bytes, len);
+        if (r != TIDAL_OK) (void)tidal__peer_err(p, r, "group %u: %s", group,
+                                                 tidal_errmsg(p->m[mi].db));
+    } else {
+        p->msgs_corrupt++;
+        return tidal__peer_err(p, TIDAL_ERR_CORRUPT, "message from %u/%u for group %u: this "
+                               "node runs no member of it", from.region, from.shard, group);
+    }
+    a = tidal__peer_apply(p);
+    tidal__peer_progress(p);
+    TIDAL_ASSERT(p->head_done <= p->n_done && p->n_done <= p->cap_done);
+    return r != TIDAL_OK ? r : a;
+}
+
+TIDAL_API tidal_result tidal_peer_tick(tidal_peer *p) {
+    tidal_result r, first;
+    uint32_t i;
+    if (!p) return TIDAL_ERR_INVALID;
+    first = tidal_control_tick(p->ctl);
+    if (first != TIDAL_OK) (void)tidal__peer_err(p, first, "%s", tidal_control_errmsg(p->ctl));
+    for (i = 0; i < p->n_m; i++) {
+        r = tidal_db_tick(p->m[i].db, 0);
+        if (r != TIDAL_OK && first == TIDAL_OK)
+            first = tidal__peer_err(p, r, "group %u: %s", p->m[i].id, tidal_errmsg(p->m[i].db));
+    }
+    r = tidal__peer_apply(p);
+    if (first == TIDAL_OK) first = r;
+    tidal__peer_progress(p);
+    return first;
+}
+
+TIDAL_API tidal_result tidal_peer_poll(tidal_peer *p, tidal_peer_completion *out) {
+    if (!p || !out) return TIDAL_ERR_INVALID;
+    if (p->head_done >= p->n_done) return TIDAL_ERR_NOT_FOUND;
+    *out = p->done[p->head_done++];
+    TIDAL_ASSERT(out->ticket && out->ticket <= p->next_ticket);
+    return TIDAL_OK;
+}
+
+/* ---- Open, close, inspection ---- */
+
+static const char *tidal__peer_config_check(const tidal_peer_config *cfg) {
+    uint32_t i, j, all;
+    const tidal_env *env = cfg->env;
+    if (!cfg->path || !cfg->path[0] || strlen(cfg->path) > TIDAL_PATH_MAX - 12)
+        return "path: 1..TIDAL_PATH_MAX - 12 bytes";
+    if (cfg->regions < 1 || cfg->regions > TIDAL_REPLICAS_MAX)
+        return "regions: 1..TIDAL_REPLICAS_MAX";
+    if (cfg->shards < 1 || cfg->shards > 0xFFFF) return "shards: 1..65535";
+    if (cfg->self.region >= cfg->regions || cfg->self.shard >= cfg->shards)
+        return "self: outside the topology";
+    if (!cfg->groups || cfg->group_count < 1 || cfg->group_count > TIDAL_PEER_GROUPS_MAX)
+        return "groups: 1..TIDAL_PEER_GROUPS_MAX";
+    all = (1u << cfg->regions) - 1;
+    for (i = 0; i < cfg->group_count; i++) {
+        if (cfg->groups[i].id > 255) return "groups: an id above 255";
+        if (cfg->groups[i].placement & ~all) return "groups: a placement outside the regions";
+        for (j = 0; j < i; j++)
+            if (cfg->groups[j].id == cfg->groups[i].id) return "groups: a duplicate id";
+    }
+    if (cfg->voters && (cfg->voter_count < 1 || cfg->voter_count > TIDAL_REPLICAS_MAX))
+        return "voters: 1..TIDAL_REPLICAS_MAX";
+    for (i = 0; cfg->voters && i < cfg->voter_count; i++)
+        if (cfg->voters[i].region >= cfg->regions || cfg->voters[i].shard >= cfg->shards)
+            return "voters: outside the topology";
+    if ((uint64_t)cfg->regions * cfg->shards > TIDAL_CONTROL_LEARNERS_MAX + TIDAL_REPLICAS_MAX)
+        return "topology: more nodes than the control plane's voters and learners";
+    if (cfg->forward_timeout_ns < 0) return "forward_timeout_ns: negative";
+    if (env && (env->version < 1 || !env->clock_mono_ns || !env->random_fill ||
+                !env->dir_create || !env->message_send))
+        return "env: a method is missing";
+    return NULL;
+}
+
+static int tidal__peer_is_voter(const tidal_node_ref *v, uint32_t n, tidal_node_ref x) {
+    uint32_t i;
+    for (i = 0; i < n; i++)
+        if (tidal__node_word(v[i]) == tidal__node_word(x)) return 1;
+    return 0;
+}
+
+/* Opens the control member: the voters, everyone else a learner (in (region, shard)
+   order, the same list on every node). */
+static tidal_result tidal__peer_open_control(tidal_peer *p, const tidal_peer_config *cfg,
+                                             char *msg, size_t cap) {
+    tidal_node_ref voters[TIDAL_REPLICAS_MAX], *learners;
+    tidal_control_config cc;
+    char path[TIDAL_PATH_MAX + 1];
+    uint32_t nv = 0, nl = 0, r, s, n = cfg->regions * cfg->shards;
+    tidal_result res;
+    if (cfg->voters) memcpy(voters, cfg->voters, (nv = cfg->voter_count) * sizeof *voters);
+    else
+        for (r = 0; r < cfg->regions; r++) voters[nv].region = (uint16_t)r, voters[nv++].shard = 0;
+    learners = (tidal_node_ref *)p->alloc.alloc(p->alloc.user, n * sizeof *learners);
+    if (!learners) return TIDAL_ERR_NOMEM;
+    for (r = 0; r < cfg->regions; r++)
+        for (s = 0; s < cfg->shards; s++) {
+            tidal_node_ref x;
+            x.region = (uint16_t)r, x.shard = (uint16_t)s;
+            if (!tidal__peer_is_voter(voters, nv, x)) learners[nl++] = x;
+        }
+    TIDAL_ASSERT(nv + nl == n);
+    snprintf(path, sizeof path, "%s/control", cfg->path);
+    memset(&cc, 0, sizeof cc);
+    cc.env = p->env;
+    cc.allocator = cfg->allocator;
+    cc.path = path;
+    cc.self = cfg->self;
+    cc.members = voters;
+    cc.member_count = nv;
+    cc.learners = nl ? learners : NULL;
+    cc.learner_count = nl;
+    cc.election_timeout_ns = cfg->control_election_timeout_ns;
+    cc.heartbeat_ns = cfg->control_heartbeat_ns;
+    res = tidal_control_open(&cc, &p->ctl, msg, cap);
+    p->alloc.free(p->alloc.user, learners, n * sizeof *learners);
+    return res;
+}
+
+/* Opens this node's member of every group whose placement includes its region. */
+static tidal_result tidal__peer_open_members(tidal_peer *p, const tidal_peer_config *cfg,
+                                             char *msg, size_t cap) {
+    uint32_t g, r;
+    tidal_result res;
+    for (g = 0; g < p->n_groups; g++) {
+        tidal__peer_member *m = &p->m[p->n_m];
+        tidal_config dc = cfg->member;
+        char why[256];
+        if (!(p->groups[g].placement >> p->self.region & 1u)) continue;
+        m->id = p->groups[g].id;
+        for (r = 0; r < p->regions; r++)
+            if (p->groups[g].placement >> r & 1u) {
+                m->rep[m->n_rep].region = (uint16_t)r;
+                m->rep[m->n_rep++].shard = p->self.shard;
+            }
+        TIDAL_ASSERT(m->n_rep >= 1 && m->n_rep <= TIDAL_REPLICAS_MAX && m->db == NULL);
+        snprintf(m->path, sizeof m->path, "%s/g%u", cfg->path, m->id);
+        dc.path = m->path;
+        dc.env = p->env;
+        dc.allocator = cfg->allocator;
+        dc.node = p->self;
+        dc.replicas = m->rep;
+        dc.replica_count = m->n_rep;
+        dc.group = m->id;
+        why[0] = 0;
+        res = tidal_db_open_msg(&dc, &m->db, why, sizeof why);
+        if (res != TIDAL_OK) {
+            tidal__ctl_why(msg, cap, "peer: member of group %u: %s", m->id, why);
+            return res;
+        }
+        p->n_m++;
+    }
+    return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_peer_open(const tidal_peer_config *cfg, tidal_peer **out, char *msg,
+                                       size_t msg_cap) {
+    tidal_allocator a;
+    tidal_peer *p;
+    tidal_result r;
+    const char *why;
+    uint32_t g;
+    if (!cfg || !out) return TIDAL_ERR_INVALID;
+    *out = NULL;
+    if ((why = tidal__peer_config_check(cfg)) != NULL) {
+        tidal__ctl_why(msg, msg_cap, "peer config: %s", why);
+        return TIDAL_ERR_INVALID;
+    }
+    if (cfg->allocator) a = *cfg->allocator;
+    else a.user = NULL, a.alloc = tidal__default_alloc, a.realloc = tidal__default_realloc,
+         a.free = tidal__default_free;
+    p = (tidal_peer *)a.alloc(a.user, sizeof *p);
+    if (!p) return TIDAL_ERR_NOMEM;
+    memset(p, 0, sizeof *p);
+    p->alloc = a;
+    p->env = cfg->env ? cfg->env : tidal_env_posix();
+    p->self = cfg->self;
+    p->regions = cfg->regions;
+    p->shards = cfg->shards;
+    p->n_groups = cfg->group_count;
+    p->timeout_ns = cfg->forward_timeout_ns ? cfg->forward_timeout_ns : 2 * TIDAL_NS_PER_S;
+    p->env->random_fill(p->env->user, &p->next_ticket, sizeof p->next_ticket);
+    p->next_ticket = (p->next_ticket >> 32) << 32; /* 2^32 calls per open before a wrap */
+    for (g = 0; g < p->n_groups; g++) {
+        p->groups[g] = cfg->groups[g];
+        if (!p->groups[g].placement) p->groups[g].placement = (1u << p->regions) - 1;
+    }
+    p->hint = (uint32_t *)a.alloc(a.user, (size_t)p->n_groups * p->shards * sizeof *p->hint);
+    r = p->hint ? TIDAL_OK : TIDAL_ERR_NOMEM;
+    if (r == TIDAL_OK) memset(p->hint, 0, (size_t)p->n_groups * p->shards * sizeof *p->hint);
+    if (r == TIDAL_OK && (r = p->env->dir_create(p->env->user, cfg->path)) != TIDAL_OK)
+        tidal__ctl_why(msg, msg_cap, "peer: creating %s: %s", cfg->path, tidal_strerror(r));
+    if (r == TIDAL_OK) r = tidal__peer_open_members(p, cfg, msg, msg_cap);
+    if (r == TIDAL_OK) r = tidal__peer_open_control(p, cfg, msg, msg_cap);
+    if (r == TIDAL_OK && p->env->dir_sync &&
+        (r = p->env->dir_sync(p->env->user, cfg->path)) != TIDAL_OK)
+        tidal__ctl_why(msg, msg_cap, "peer: syncing %s: %s", cfg->path, tidal_strerror(r));
+    /* P1: what this node's own disk says is in force, before it serves anything. A
+       topology mismatch is not an open error: the node runs and refuses client calls. */
+    if (r == TIDAL_OK && (r = tidal__peer_apply(p)) == TIDAL_ERR_STALE_CONFIG) r = TIDAL_OK;
+    if (r != TIDAL_OK) {
+        if (msg && msg_cap && !msg[0]) tidal__ctl_why(msg, msg_cap, "peer: %s", p->errmsg);
+        tidal_peer_close(p);
+        return r;
+    }
+    TIDAL_ASSERT(p->ctl && p->n_m <= p->n_groups);
+    *out = p;
+    return TIDAL_OK;
+}
+
+TIDAL_API void tidal_peer_close(tidal_peer *p) {
+    uint32_t i;
+    if (!p) return;
+    for (i = 0; i < p->n_m; i++) tidal_db_close(p->m[i].db);
+    tidal_control_close(p->ctl);
+    if (p->hint)
+        p->alloc.free(p->alloc.user, p->hint, (size_t)p->n_groups * p->shards * sizeof *p->hint);
+    if (p->ten) p->alloc.free(p->alloc.user, p->ten, (size_t)p->cap_ten * sizeof *p->ten);
+    if (p->wait) p->alloc.free(p->alloc.user, p->wait, (size_t)p->cap_wait * sizeof *p->wait);
+    if (p->done) p->alloc.free(p->alloc.user, p->done, (size_t)p->cap_done * sizeof *p->done);
+    p->alloc.free(p->alloc.user, p, sizeof *p);
+}
+
+TIDAL_API tidal_result tidal_peer_tenant_get(const tidal_peer *p, uint32_t tenant,
+                                             tidal_peer_tenant *out) {
+    const tidal__peer_tenant *t;
+    if (!p || !out) return TIDAL_ERR_INVALID;
+    t = tidal__peer_tenant_find(p, tenant);
+    if (!t) return TIDAL_ERR_NOT_FOUND;
+    *out = t->t;
+    return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_peer_status_get(const tidal_peer *p, tidal_peer_status *out) {
+    if (!p || !out) return TIDAL_ERR_INVALID;
+    memset(out, 0, sizeof *out);
+    out->applied_index = p->applied_index;
+    out->regions = p->topo_regions;
+    out->shards = p->topo_shards;
+    out->topology_mismatch = p->topo_bad;
+    out->members = p->n_m;
+    out->calls_pending = (uint32_t)p->n_wait;
+    out->msgs_corrupt = p->msgs_corrupt;
+    out->forwarded = p->forwarded;
+    out->executed = p->executed;
+    out->timeouts = p->timeouts;
+    out->replies_late = p->replies_late;
+    out->duplicates = p->duplicates;
+    return TIDAL_OK;
+}
+
+TIDAL_API tidal_db *tidal_peer_member(tidal_peer *p, uint32_t group) {
+    int32_t mi = p ? tidal__peer_member_index(p, group) : -1;
+    return mi >= 0 ? p->m[mi].db : NULL;
+}
+
+TIDAL_API tidal_control *tidal_peer_control(tidal_peer *p) { return p ? p->ctl : NULL; }
+
+TIDAL_API const char *tidal_peer_errmsg(const tidal_peer *p) {
+    return p ? p->errmsg : "invalid handle";
 }
 
 #endif /* TIDAL_IMPLEMENTATION_ONCE */

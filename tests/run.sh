@@ -63,7 +63,7 @@ for prog in ${PROPS:-prop_replication prop_multiregion}; do
     suite "$prog" "$B/$prog"
     suite "$prog (asan+ubsan)" "$B/asan_$prog"
 done
-for f in query wal snapshot message merge export event config control; do
+for f in query wal snapshot message merge export event config control peer; do
     check "fuzz corpus replay: $f" "$B/replay_fuzz_$f" "fuzz/corpus/$f"
 done
 check "example: quickstart" "$B/quickstart"

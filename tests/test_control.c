@@ -15,7 +15,7 @@
 
 #define T0 (INT64_C(1790000000) * TIDAL_NS_PER_S)
 #define MS INT64_C(1000000)
-#define NMAX 5
+#define NMAX 6
 #define IDX_MAX 4096  /* entries the oracle tracks */
 #define TERMS_MAX 8192
 
@@ -44,6 +44,7 @@ typedef struct committed {
 typedef struct cluster {
     tidal_sim_net *net;
     int n;
+    int voters;                      /* nd[0, voters) vote; the rest are learners */
     tidal_node_ref refs[NMAX];
     cnode nd[NMAX];
     int64_t now;
@@ -99,7 +100,9 @@ static void node_open(cluster *c, int i) {
     cfg.path = "ctl";
     cfg.self = c->refs[i];
     cfg.members = c->refs;
-    cfg.member_count = (uint32_t)c->n;
+    cfg.member_count = (uint32_t)c->voters;
+    cfg.learners = c->voters < c->n ? c->refs + c->voters : NULL;
+    cfg.learner_count = (uint32_t)(c->n - c->voters);
     cfg.election_timeout_ns = 300 * MS;
     cfg.heartbeat_ns = 50 * MS;
     cfg.append_entries_max = c->append_max;
@@ -116,10 +119,12 @@ static void node_open(cluster *c, int i) {
     }
 }
 
-static void cluster_init(cluster *c, int n, uint64_t seed, uint32_t append_max) {
+static void cluster_init2(cluster *c, int n, int voters, uint64_t seed, uint32_t append_max) {
     int i;
     memset(c, 0, sizeof *c);
+    c->voters = voters;
     c->n = n;
+    c->voters = c->voters ? c->voters : n;
     c->append_max = append_max;
     c->net = tidal_sim_net_new(seed);
     c->now = T0;
@@ -136,6 +141,10 @@ static void cluster_init(cluster *c, int n, uint64_t seed, uint32_t append_max) 
         nd->env.env.message_send = spy_send;
     }
     for (i = 0; i < n; i++) node_open(c, i);
+}
+
+static void cluster_init(cluster *c, int n, uint64_t seed, uint32_t append_max) {
+    cluster_init2(c, n, n, seed, append_max);
 }
 
 static void cluster_free(cluster *c) {
@@ -186,6 +195,11 @@ static void check_all(cluster *c) {
         if (!n->up) continue;
         tidal_control_status_get(n->ctl, &st);
         /* Election safety. */
+        TT_CHECKF(st.learner == (i >= c->voters), "member %d: learner %d", i, st.learner);
+        if (i >= c->voters)
+            TT_CHECKF(st.role != TIDAL_ROLE_LEADER && !st.candidate && !st.elections,
+                      "learner %d ran for election (role %d, elections %llu)", i, (int)st.role,
+                      (unsigned long long)st.elections);
         if (st.role == TIDAL_ROLE_LEADER && st.term < TERMS_MAX) {
             TT_CHECKF(!c->leader_of[st.term] || c->leader_of[st.term] == (uint64_t)i + 1,
                       "two leaders in term %llu: %llu and %d", (unsigned long long)st.term,
@@ -212,13 +226,13 @@ static void check_all(cluster *c) {
                           "member %d committed another entry at index %llu", i, (unsigned long long)k);
                 continue;
             }
-            for (j = 0; j < c->n; j++) {
+            for (j = 0; j < c->voters; j++) { /* learners never count (nor are counted) */
                 uint64_t tj = 0;
                 if (c->nd[j].up) holders += tidal_control_entry(c->nd[j].ctl, k, &tj, NULL) == TIDAL_OK && tj == t;
                 else holders += c->nd[j].crash_log_n >= k && c->nd[j].crash_terms[k - 1] == t;
             }
-            TT_CHECKF(holders * 2 > c->n, "index %llu committed on %d of %d members",
-                      (unsigned long long)k, holders, c->n);
+            TT_CHECKF(holders * 2 > c->voters, "index %llu committed on %d of %d voters",
+                      (unsigned long long)k, holders, c->voters);
             c->com[k].set = 1;
             c->com[k].term = t;
             c->com[k].rec = rec;
@@ -1052,6 +1066,187 @@ static void t_tenant_config_persists(void) {
     tidal_sim_disk_free(t.disk);
 }
 
+/* ---- Learners: they follow the log but never vote, run or count ---- */
+
+/* Filter: nothing to or from member filter_arg. */
+static int cut_off_one(cluster *c, const tidal_sim_msg *m, const tidal_control_message *d) {
+    (void)d;
+    return m->to.region != c->filter_arg && m->from.region != c->filter_arg;
+}
+
+static tidal_control_status status_of(cluster *c, int i) {
+    tidal_control_status st;
+    memset(&st, 0, sizeof st);
+    if (c->nd[i].up) tidal_control_status_get(c->nd[i].ctl, &st);
+    return st;
+}
+
+/* Three voters and three learners: every learner gets every committed record, in order
+   (check_all compares what each polls with what the others polled at that index). */
+static void t_learner_follows(void) {
+    cluster c;
+    int l, i, k;
+    uint64_t idx = 0, term = 0;
+    cluster_init2(&c, 6, 3, tt_seed(), 4);
+    cluster_run(&c, 2000 * MS);
+    l = leader_of(&c);
+    TT_CHECK(l >= 0 && l < 3);
+    if (l < 0) goto out;
+    for (k = 0; k < 30; k++) {
+        tidal_control_record r = tenant_rec((uint32_t)k + 1, (uint64_t)k);
+        TT_EQ_INT(tidal_control_propose(c.nd[l].ctl, &r, &idx, &term), TIDAL_OK);
+        if (k % 5 == 0) cluster_run(&c, 30 * MS);
+    }
+    cluster_run(&c, 1000 * MS);
+    for (i = 3; i < 6; i++) {
+        tidal_control_status st = status_of(&c, i);
+        TT_CHECKF(c.nd[i].applied == idx, "learner %d applied %llu of %llu", i,
+                  (unsigned long long)c.nd[i].applied, (unsigned long long)idx);
+        TT_CHECK(st.learner && st.has_leader && st.leader.region == (uint16_t)l);
+        TT_CHECK(st.commit_index == idx && st.elections == 0);
+    }
+    for (k = 1; k <= (int)idx; k++) TT_CHECK(c.applied_set[k] || k == 1 || c.com[k].rec.kind == TIDAL_CONTROL_NOOP);
+    /* A learner refuses to propose: it never leads. */
+    {
+        tidal_control_record r = tenant_rec(99, 0);
+        TT_EQ_INT(tidal_control_propose(c.nd[4].ctl, &r, NULL, NULL), TIDAL_ERR_READ_ONLY);
+    }
+out:
+    cluster_free(&c);
+}
+
+/* Two voters and three learners: with one voter cut off, the learners' acknowledgments do
+   not make a majority (nothing commits); a majority of voters commits without any learner
+   (learners cut off, three voters). */
+static void t_learner_not_counted(void) {
+    cluster c;
+    int l, i;
+    uint64_t idx = 0, term = 0, before;
+    tidal_control_record r = tenant_rec(5, 1);
+    cluster_init2(&c, 5, 2, tt_seed(), 0);
+    cluster_run(&c, 2000 * MS);
+    l = leader_of(&c);
+    TT_CHECK(l >= 0 && l < 2);
+    if (l < 0) goto out;
+    c.filter = cut_off_one;
+    c.filter_arg = 1 - l; /* the other voter */
+    before = commit_of(&c, l);
+    TT_EQ_INT(tidal_control_propose(c.nd[l].ctl, &r, &idx, &term), TIDAL_OK);
+    cluster_run(&c, 200 * MS); /* less than an election timeout: l still leads */
+    TT_EQ_INT(leader_of(&c), l);
+    for (i = 2; i < 5; i++) /* every learner holds the entry... */
+        TT_CHECK(tidal_control_entry(c.nd[i].ctl, idx, NULL, NULL) == TIDAL_OK);
+    TT_CHECK(commit_of(&c, l) == before); /* ...and it is not committed */
+    TT_EQ_INT(tidal_control_proposal_status(c.nd[l].ctl, idx, term), TIDAL_PENDING);
+    c.filter = NULL;
+    cluster_run(&c, 2000 * MS);
+    l = leader_of(&c);
+    TT_CHECK(l >= 0 && l < 2);
+    cluster_free(&c);
+    /* Three voters, every learner cut off: the voters commit alone. */
+    cluster_init2(&c, 5, 3, tt_seed() + 1, 0);
+    cluster_run(&c, 2000 * MS);
+    l = leader_of(&c);
+    TT_CHECK(l >= 0 && l < 3);
+    if (l < 0) goto out;
+    tidal_sim_net_set_down(c.net, c.refs[3], 1);
+    tidal_sim_net_set_down(c.net, c.refs[4], 1);
+    TT_EQ_INT(tidal_control_propose(c.nd[l].ctl, &r, &idx, &term), TIDAL_OK);
+    cluster_run(&c, 200 * MS);
+    TT_EQ_INT(tidal_control_proposal_status(c.nd[l].ctl, idx, term), TIDAL_OK);
+    TT_CHECK(commit_of(&c, 3) < idx && commit_of(&c, 4) < idx);
+    tidal_sim_net_set_down(c.net, c.refs[3], 0);
+    tidal_sim_net_set_down(c.net, c.refs[4], 0);
+    cluster_run(&c, 1000 * MS);
+    TT_CHECK(c.nd[3].applied == idx && c.nd[4].applied == idx);
+out:
+    cluster_free(&c);
+}
+
+/* An isolated learner, and learners with every voter gone, never start an election. */
+static void t_learner_never_runs(void) {
+    cluster c;
+    int i;
+    uint64_t t3;
+    cluster_init2(&c, 5, 3, tt_seed(), 0);
+    cluster_run(&c, 2000 * MS);
+    TT_CHECK(leader_of(&c) >= 0);
+    t3 = status_of(&c, 3).term;
+    c.filter = cut_off_one;
+    c.filter_arg = 3;
+    cluster_run(&c, 10000 * MS); /* more than 30 election timeouts */
+    TT_CHECK(status_of(&c, 3).term == t3 && status_of(&c, 3).elections == 0);
+    TT_CHECK(!status_of(&c, 3).candidate && status_of(&c, 3).role == TIDAL_ROLE_FOLLOWER);
+    c.filter = NULL;
+    for (i = 0; i < 3; i++) node_crash(&c, i);
+    cluster_run(&c, 10000 * MS);
+    for (i = 3; i < 5; i++) {
+        tidal_control_status st = status_of(&c, i);
+        TT_CHECK(st.elections == 0 && !st.candidate && st.role == TIDAL_ROLE_FOLLOWER);
+    }
+    cluster_free(&c);
+}
+
+/* A learner that crashes (torn writes and all) misses records and catches up on restart. */
+static void t_learner_restart(void) {
+    cluster c;
+    int l, k;
+    uint64_t idx = 0, term = 0;
+    cluster_init2(&c, 4, 3, tt_seed(), 4);
+    cluster_run(&c, 2000 * MS);
+    l = leader_of(&c);
+    TT_CHECK(l >= 0 && l < 3);
+    if (l < 0) goto out;
+    for (k = 0; k < 5; k++) {
+        tidal_control_record r = tenant_rec((uint32_t)k + 1, 0);
+        TT_EQ_INT(tidal_control_propose(c.nd[l].ctl, &r, &idx, &term), TIDAL_OK);
+    }
+    cluster_run(&c, 2 * MS); /* the learner is mid-way through taking them */
+    node_crash(&c, 3);
+    for (k = 5; k < 25; k++) {
+        tidal_control_record r = tenant_rec((uint32_t)k + 1, 0);
+        TT_EQ_INT(tidal_control_propose(c.nd[l].ctl, &r, &idx, &term), TIDAL_OK);
+    }
+    cluster_run(&c, 3000 * MS);
+    TT_EQ_INT(tidal_control_proposal_status(c.nd[l].ctl, idx, term), TIDAL_OK);
+    TT_CHECK(c.nd[3].applied < idx);
+    node_restart(&c, 3);
+    cluster_run(&c, 3000 * MS);
+    TT_CHECKF(c.nd[3].applied == idx, "restarted learner applied %llu of %llu",
+              (unsigned long long)c.nd[3].applied, (unsigned long long)idx);
+    TT_CHECK(status_of(&c, 3).commit_index == idx && status_of(&c, 3).elections == 0);
+out:
+    cluster_free(&c);
+}
+
+/* A learner's configuration: self in neither list, or in both, is refused. */
+static void t_learner_config(void) {
+    tidal_sim_disk *d = tidal_sim_disk_new(1);
+    tidal_sim_env env;
+    tidal_control_config cfg;
+    tidal_control *ctl = NULL;
+    tidal_node_ref v[2] = {{0, 0}, {1, 0}}, l[2] = {{0, 1}, {1, 0}};
+    char msg[200];
+    tidal_sim_env_init(&env, d, T0, 1);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.env = &env.env;
+    cfg.path = "ctl";
+    cfg.self = l[0];
+    cfg.members = v;
+    cfg.member_count = 2;
+    cfg.learners = l;
+    cfg.learner_count = 2; /* (1, 0) is both */
+    TT_EQ_INT(tidal_control_open(&cfg, &ctl, msg, sizeof msg), TIDAL_ERR_INVALID);
+    TT_CHECKF(strstr(msg, "duplicate") != NULL, "%s", msg);
+    cfg.learner_count = 1;
+    cfg.self.shard = 9;
+    TT_EQ_INT(tidal_control_open(&cfg, &ctl, msg, sizeof msg), TIDAL_ERR_INVALID);
+    cfg.self = l[0];
+    TT_EQ_INT(tidal_control_open(&cfg, &ctl, msg, sizeof msg), TIDAL_OK);
+    tidal_control_close(ctl);
+    tidal_sim_disk_free(d);
+}
+
 static const tt_case tt_cases[] = {
     TT_CASE(t_decode_malformed),
     TT_CASE(t_receive_refuses),
@@ -1067,6 +1262,11 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_tenant_config_persists),
     TT_CASE(t_history_3),
     TT_CASE(t_history_5),
+    TT_CASE(t_learner_follows),
+    TT_CASE(t_learner_not_counted),
+    TT_CASE(t_learner_never_runs),
+    TT_CASE(t_learner_restart),
+    TT_CASE(t_learner_config),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }

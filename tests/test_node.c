@@ -1,0 +1,821 @@
+/* test_node.c - tidal_peer (tidal.h >>node): a 3-region x 2-shard cluster of peers over the
+   simulated network and disks, driven by a loop in the test (pop every message due,
+   deliver it through tidal_peer_receive, tick every peer). Control records committed and
+   applied on every peer, voters and learners alike; client calls forwarded to the leader
+   of their shard and completed through tidal_peer_poll at QUORUM; a SEALED tenant refused
+   on every path and, after a restart, from the node's own disk before any message; a call
+   forwarded to a partitioned leader completing UNKNOWN after the timeout; malformed peer
+   messages refused without any change. */
+#define TIDAL_IMPLEMENTATION
+#include "../tidal.h"
+#define TIDAL_SIM_IMPLEMENTATION
+#include "../tidal_sim.h"
+#include "tidal_test.h"
+
+#define T0 (INT64_C(1790000000) * TIDAL_NS_PER_S)
+#define MS INT64_C(1000000)
+#define REGIONS 3
+#define SHARDS 2
+#define N (REGIONS * SHARDS)
+#define GOT_MAX 256
+
+typedef struct pnode {
+    tidal_sim_disk *disk;
+    tidal_sim_env env;
+    tidal_peer *peer;
+    int up;
+} pnode;
+
+typedef struct got {
+    int node;
+    tidal_peer_completion c;
+} got;
+
+typedef struct world {
+    tidal_sim_net *net;
+    pnode nd[N];
+    int64_t now;
+    tidal_signal_def sigs[1];
+    tidal_peer_group groups[2];
+    got got[GOT_MAX];
+    int n_got;
+    /* the first peer message of a type seen on the wire (for the malformed cases) */
+    uint32_t keep_type;
+    uint8_t kept[4096];
+    size_t kept_len;
+    tidal_node_ref kept_to, kept_from;
+    int faulty;                      /* the net corrupts: receive may refuse (CORRUPT) */
+} world;
+
+static int ix(int region, int shard) { return region * SHARDS + shard; }
+
+static tidal_node_ref ref(int i) {
+    tidal_node_ref r;
+    r.region = (uint16_t)(i / SHARDS);
+    r.shard = (uint16_t)(i % SHARDS);
+    return r;
+}
+
+static void peer_open(world *w, int i, int bootstrap) {
+    tidal_peer_config cfg;
+    char msg[300];
+    tidal_result r;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.env = &w->nd[i].env.env;
+    cfg.path = "node";
+    cfg.self = ref(i);
+    cfg.regions = REGIONS;
+    cfg.shards = SHARDS;
+    cfg.groups = w->groups;
+    cfg.group_count = 2;
+    cfg.member.schema.signals = w->sigs;
+    cfg.member.schema.signal_count = 1;
+    cfg.member.group_bootstrap = bootstrap;
+    cfg.control_election_timeout_ns = 300 * MS;
+    msg[0] = 0;
+    r = tidal_peer_open(&cfg, &w->nd[i].peer, msg, sizeof msg);
+    TT_CHECKF(r == TIDAL_OK, "peer %d open: %s %s", i, tidal_strerror(r), msg);
+    w->nd[i].up = r == TIDAL_OK;
+    tidal_sim_net_set_down(w->net, ref(i), !w->nd[i].up);
+}
+
+static void world_init(world *w, uint64_t seed) {
+    int i;
+    memset(w, 0, sizeof *w);
+    w->net = tidal_sim_net_new(seed);
+    w->now = T0;
+    w->sigs[0].name = "view";
+    w->sigs[0].half_life_s = 3600.0;
+    w->groups[0].id = 0;
+    w->groups[0].placement = 0;          /* every region */
+    w->groups[1].id = 3;
+    w->groups[1].placement = 1u | 2u;    /* regions 0 and 1 */
+    for (i = 0; i < N; i++) {
+        w->nd[i].disk = tidal_sim_disk_new(seed * 31 + (uint64_t)i);
+        tidal_sim_env_init(&w->nd[i].env, w->nd[i].disk, w->now, seed * 17 + (uint64_t)i);
+        tidal_sim_env_attach_net(&w->nd[i].env, w->net, ref(i));
+    }
+    for (i = 0; i < N; i++) peer_open(w, i, 1);
+}
+
+static void world_free(world *w) {
+    int i;
+    tidal_sim_msg m;
+    for (i = 0; i < N; i++) {
+        tidal_peer_close(w->nd[i].peer);
+        tidal_sim_disk_free(w->nd[i].disk);
+    }
+    while (tidal_sim_net_pop(w->net, INT64_MAX, &m)) tidal_sim_msg_free(&m);
+    tidal_sim_net_free(w->net);
+}
+
+static void collect(world *w, int i) {
+    tidal_peer_completion c;
+    while (w->nd[i].up && tidal_peer_poll(w->nd[i].peer, &c) == TIDAL_OK) {
+        TT_CHECK(w->n_got < GOT_MAX);
+        if (w->n_got >= GOT_MAX) return;
+        w->got[w->n_got].node = i;
+        w->got[w->n_got++].c = c;
+    }
+}
+
+/* Moves time by dt: delivers every message due, ticks every peer up, collects completions. */
+static void run(world *w, int64_t dt) {
+    int64_t end = w->now + dt;
+    int i;
+    while (w->now < end && TT_OK()) {
+        int64_t next = tidal_sim_net_next_ns(w->net), step = w->now + 5 * MS;
+        tidal_sim_msg m;
+        if (next > w->now && next < step) step = next;
+        if (step > end) step = end;
+        for (i = 0; i < N; i++) tidal_sim_env_advance(&w->nd[i].env, step - w->now);
+        w->now = step;
+        while (tidal_sim_net_pop(w->net, w->now, &m)) {
+            int to = ix(m.to.region, m.to.shard);
+            uint32_t group = 0;
+            if (w->keep_type && !w->kept_len && m.len <= sizeof w->kept &&
+                tidal_message_group(m.bytes, m.len, &group) == TIDAL_OK &&
+                group == TIDAL_PEER_GROUP && (m.bytes[8] | m.bytes[9] << 8) == (int)w->keep_type) {
+                memcpy(w->kept, m.bytes, m.len);
+                w->kept_len = m.len;
+                w->kept_to = m.to;
+                w->kept_from = m.from;
+            }
+            if (w->nd[to].up) {
+                tidal_result r = tidal_peer_receive(w->nd[to].peer, m.from, m.bytes, m.len);
+                TT_CHECKF(r == TIDAL_OK || r == TIDAL_ERR_FENCED || r == TIDAL_ERR_STALE_CONFIG ||
+                              (w->faulty && r == TIDAL_ERR_CORRUPT),
+                          "peer %d receive: %s %s", to, tidal_strerror(r),
+                          tidal_peer_errmsg(w->nd[to].peer));
+            }
+            tidal_sim_msg_free(&m);
+        }
+        for (i = 0; i < N; i++)
+            if (w->nd[i].up) {
+                tidal_result r = tidal_peer_tick(w->nd[i].peer);
+                TT_CHECKF(r == TIDAL_OK || r == TIDAL_ERR_STALE_CONFIG, "peer %d tick: %s %s", i, tidal_strerror(r),
+                          tidal_peer_errmsg(w->nd[i].peer));
+            }
+        for (i = 0; i < N; i++) collect(w, i);
+    }
+}
+
+/* The completion of ticket on node i, running up to max; NULL if none came. */
+static const tidal_peer_completion *await(world *w, int i, uint64_t ticket, int64_t max) {
+    int64_t end = w->now + max;
+    int k;
+    for (;;) {
+        for (k = 0; k < w->n_got; k++)
+            if (w->got[k].node == i && w->got[k].c.ticket == ticket) return &w->got[k].c;
+        if (w->now >= end || !TT_OK()) return NULL;
+        run(w, 5 * MS);
+    }
+}
+
+static int control_leader(world *w) {
+    int i;
+    for (i = 0; i < N; i++) {
+        tidal_control_status st;
+        if (!w->nd[i].up) continue;
+        tidal_control_status_get(tidal_peer_control(w->nd[i].peer), &st);
+        if (st.role == TIDAL_ROLE_LEADER) return i;
+    }
+    return -1;
+}
+
+/* Proposes rec on node i and waits for it to commit. */
+static uint64_t propose(world *w, int i, const tidal_control_record *rec) {
+    uint64_t t = 0;
+    const tidal_peer_completion *c;
+    TT_EQ_INT(tidal_peer_propose(w->nd[i].peer, rec, &t), TIDAL_OK);
+    c = await(w, i, t, 3000 * MS);
+    TT_CHECKF(c && c->outcome == TIDAL_PEER_DONE_OK, "propose on %d: %s", i,
+              c ? c->message : "no completion");
+    return c ? c->index : 0;
+}
+
+static tidal_control_record rec_topology(void) {
+    tidal_control_record r;
+    memset(&r, 0, sizeof r);
+    r.kind = TIDAL_CONTROL_TOPOLOGY;
+    r.regions = REGIONS;
+    r.shards = SHARDS;
+    return r;
+}
+
+static tidal_control_record rec_placement(uint32_t tenant, uint32_t group, uint32_t placement) {
+    tidal_control_record r;
+    memset(&r, 0, sizeof r);
+    r.kind = TIDAL_CONTROL_PLACEMENT;
+    r.tenant = tenant;
+    r.group = group;
+    r.placement = placement;
+    return r;
+}
+
+static tidal_control_record rec_tenant(uint32_t tenant, uint32_t placement, uint32_t state) {
+    tidal_control_record r;
+    memset(&r, 0, sizeof r);
+    r.kind = TIDAL_CONTROL_TENANT;
+    r.tenant = tenant;
+    r.placement = placement;
+    r.state = state;
+    r.rate_per_s = 1000;
+    return r;
+}
+
+/* An item of tenant on shard. */
+static tidal_id item_on(uint32_t tenant, uint32_t shard, tidal_id from) {
+    tidal_id it = from;
+    while (tidal_route(tenant, it, SHARDS) != shard) it++;
+    return it;
+}
+
+/* The node leading group's member of shard, from the members' own status; -1 if none. */
+static int group_leader(world *w, uint32_t group, int shard) {
+    int r;
+    for (r = 0; r < REGIONS; r++) {
+        int i = ix(r, shard);
+        tidal_db *db = w->nd[i].up ? tidal_peer_member(w->nd[i].peer, group) : NULL;
+        tidal_node_status st;
+        if (db && tidal_node_status_get(db, &st) == TIDAL_OK && st.role == TIDAL_ROLE_LEADER)
+            return i;
+    }
+    return -1;
+}
+
+static uint64_t views(world *w, int i, uint32_t group, uint32_t tenant, tidal_id item) {
+    tidal_signal_stats st;
+    memset(&st, 0, sizeof st);
+    if (tidal_signal_read(tidal_peer_member(w->nd[i].peer, group), tenant, item, 0, NULL, 0,
+                          &st) != TIDAL_OK)
+        return 0;
+    return st.count[TIDAL_W_ALL];
+}
+
+static uint64_t write_on(world *w, int i, uint32_t tenant, tidal_id item) {
+    tidal_signal s;
+    uint64_t t = 0;
+    memset(&s, 0, sizeof s);
+    s.tenant = tenant;
+    s.item = item;
+    s.weight = 1;
+    TT_EQ_INT(tidal_peer_signal_write(w->nd[i].peer, &s, TIDAL_ACK_QUORUM, &t), TIDAL_OK);
+    return t;
+}
+
+/* A cluster with tenant 1 (group 0) and tenant 2 (group 3) configured, ACTIVE. */
+static void setup(world *w) {
+    tidal_control_record r;
+    int l;
+    world_init(w, tt_seed());
+    run(w, 2000 * MS);
+    l = control_leader(w);
+    TT_CHECK(l >= 0 && ref(l).shard == 0); /* a voter: shard 0 of some region */
+    r = rec_topology();
+    propose(w, ix(2, 1), &r); /* a learner's proposal travels to the leader */
+    r = rec_placement(1, 0, 0);
+    propose(w, ix(1, 1), &r);
+    r = rec_tenant(1, 0, TIDAL_TENANT_ACTIVE);
+    propose(w, ix(0, 1), &r);
+    r = rec_placement(2, 3, 3);
+    propose(w, ix(2, 0), &r);
+    r = rec_tenant(2, 3, TIDAL_TENANT_ACTIVE);
+    propose(w, ix(0, 0), &r);
+    run(w, 500 * MS);
+}
+
+/* ---- Cases ---- */
+
+/* Every record commits and is applied on every peer, learners included; each tenant's
+   config reaches exactly the members of its owning group. */
+static void t_records_applied(void) {
+    world w;
+    int i;
+    setup(&w);
+    for (i = 0; i < N; i++) {
+        tidal_peer_status st;
+        tidal_peer_tenant t1, t2;
+        tidal_control_status cs;
+        uint64_t ents;
+        double tok;
+        tidal_peer_status_get(w.nd[i].peer, &st);
+        tidal_control_status_get(tidal_peer_control(w.nd[i].peer), &cs);
+        TT_CHECKF(st.applied_index == cs.commit_index && st.applied_index >= 6,
+                  "peer %d applied %llu, commit %llu", i, (unsigned long long)st.applied_index,
+                  (unsigned long long)cs.commit_index);
+        TT_CHECK(cs.learner == (ref(i).shard != 0));
+        TT_CHECK(st.regions == REGIONS && st.shards == SHARDS && !st.topology_mismatch);
+        TT_CHECK(st.members == (ref(i).region < 2 ? 2u : 1u));
+        TT_EQ_INT(tidal_peer_tenant_get(w.nd[i].peer, 1, &t1), TIDAL_OK);
+        TT_EQ_INT(tidal_peer_tenant_get(w.nd[i].peer, 2, &t2), TIDAL_OK);
+        TT_CHECK(t1.has_placement && t1.group == 0 && t1.has_config && t1.rate_per_s == 1000);
+        TT_CHECK(t2.has_placement && t2.group == 3 && t2.placement == 3 && t2.has_config);
+        TT_EQ_INT(tidal_tenant_usage(tidal_peer_member(w.nd[i].peer, 0), 1, &ents, &tok), TIDAL_OK);
+        TT_EQ_INT(tidal_tenant_usage(tidal_peer_member(w.nd[i].peer, 0), 2, &ents, &tok),
+                  TIDAL_ERR_NOT_FOUND); /* not its owner */
+        if (ref(i).region < 2)
+            TT_EQ_INT(tidal_tenant_usage(tidal_peer_member(w.nd[i].peer, 3), 2, &ents, &tok),
+                      TIDAL_OK);
+        else
+            TT_CHECK(tidal_peer_member(w.nd[i].peer, 3) == NULL);
+        TT_EQ_INT(tidal_peer_tenant_get(w.nd[i].peer, 9, &t1), TIDAL_ERR_NOT_FOUND);
+    }
+    world_free(&w);
+}
+
+/* A write on a node that does not lead the item's shard is forwarded, completes OK at
+   QUORUM and is readable on the leader and, once shipped, on its followers; a RETRIEVE from
+   a third node finds it; a write on the leader runs locally. */
+static void t_forwarded_write(void) {
+    world w;
+    int l, i, k;
+    tidal_id it = item_on(1, 0, 100);
+    const tidal_peer_completion *c;
+    tidal_peer_status before, after;
+    uint64_t t;
+    setup(&w);
+    l = group_leader(&w, 0, 0);
+    TT_CHECK(l >= 0);
+    if (l < 0) goto out;
+    i = ix((ref(l).region + 1) % REGIONS, 1); /* another region, the other shard */
+    t = write_on(&w, i, 1, it);
+    c = await(&w, i, t, 3000 * MS);
+    TT_CHECK(c != NULL);
+    if (!c) goto out;
+    TT_CHECKF(c->outcome == TIDAL_PEER_DONE_OK && c->acked == TIDAL_ACK_QUORUM, "%u %s %s",
+              c->outcome, tidal_strerror(c->result), c->message);
+    TT_CHECK(c->executed_by.region == ref(l).region && c->executed_by.shard == 0);
+    TT_CHECK(c->id.hi != 0 || c->id.lo != 0);
+    TT_EQ_INT((int)views(&w, l, 0, 1, it), 1);
+    run(&w, 500 * MS);
+    for (k = 0; k < REGIONS; k++) TT_EQ_INT((int)views(&w, ix(k, 0), 0, 1, it), 1);
+    /* RETRIEVE of shard 0 from yet another node: the hit comes back in the completion. */
+    {
+        int j = ix((ref(l).region + 2) % REGIONS, 1);
+        TT_EQ_INT(tidal_peer_retrieve(w.nd[j].peer, "RETRIEVE items SIGNAL view TENANT 1 LIMIT 5",
+                                      0, &t), TIDAL_OK);
+        c = await(&w, j, t, 3000 * MS);
+        TT_CHECK(c && c->outcome == TIDAL_PEER_DONE_OK && c->hit_count == 1 &&
+                 c->hits[0].item == it);
+        TT_EQ_INT(tidal_peer_retrieve(w.nd[j].peer, "RETRIEVE items SIGNAL view LIMIT 500", 0, &t),
+                  TIDAL_ERR_INVALID); /* more hits than a completion carries */
+    }
+    /* On the leader itself: executed locally, nothing forwarded. */
+    tidal_peer_status_get(w.nd[l].peer, &before);
+    t = write_on(&w, l, 1, it);
+    c = await(&w, l, t, 3000 * MS);
+    TT_CHECK(c && c->outcome == TIDAL_PEER_DONE_OK && c->acked == TIDAL_ACK_QUORUM);
+    tidal_peer_status_get(w.nd[l].peer, &after);
+    TT_CHECK(after.forwarded == before.forwarded && after.executed == before.executed + 1);
+    TT_EQ_INT((int)views(&w, l, 0, 1, it), 2);
+    /* Hide, attribute and session signal through a forwarding node, on group 3. */
+    {
+        tidal_id it2 = item_on(2, 1, 500);
+        int l3 = group_leader(&w, 3, 1), j = ix(2, 0), supp = 0;
+        char val[TIDAL_VALUE_MAX + 1];
+        tidal_signal s;
+        TT_CHECK(l3 >= 0);
+        TT_EQ_INT(tidal_peer_attr_set(w.nd[j].peer, 2, it2, "color", "red", 0, &t), TIDAL_OK);
+        c = await(&w, j, t, 3000 * MS);
+        TT_CHECKF(c && c->outcome == TIDAL_PEER_DONE_OK, "%s", c ? c->message : "none");
+        TT_EQ_INT(tidal_peer_negative_add(w.nd[j].peer, 2, 77, TIDAL_HIDE, it2, 0, &t), TIDAL_OK);
+        c = await(&w, j, t, 3000 * MS);
+        TT_CHECKF(c && c->outcome == TIDAL_PEER_DONE_OK, "%s", c ? c->message : "none");
+        memset(&s, 0, sizeof s);
+        s.tenant = 2;
+        s.item = it2;
+        s.weight = 1;
+        s.time_ns = w.now;
+        s.cohort = NULL;
+        TT_EQ_INT(tidal_peer_session_signal(w.nd[j].peer, 0x51, 1, &s, 0, &t), TIDAL_OK);
+        c = await(&w, j, t, 3000 * MS);
+        /* The session was never started: the leader refuses it, and the refusal travels. */
+        TT_CHECK(c && c->outcome == TIDAL_PEER_DONE_FAILED && c->result != TIDAL_OK &&
+                 c->message[0]);
+        if (l3 >= 0) {
+            tidal_db *db = tidal_peer_member(w.nd[l3].peer, 3);
+            TT_EQ_INT(tidal_attr_get(db, 2, it2, "color", val, sizeof val), TIDAL_OK);
+            TT_CHECK(!strcmp(val, "red"));
+            TT_EQ_INT(tidal_negative_check(db, 2, 77, it2, &supp), TIDAL_OK);
+            TT_CHECK(supp == 1);
+        }
+    }
+    /* A tenant without a placement: NOT_FOUND through the completion. */
+    t = write_on(&w, 0, 42, 5);
+    c = await(&w, 0, t, 10 * MS);
+    TT_CHECK(c && c->outcome == TIDAL_PEER_DONE_FAILED && c->result == TIDAL_ERR_NOT_FOUND);
+out:
+    world_free(&w);
+}
+
+/* SEALED: refused with TIDAL_ERR_MOVED on the leader and through a forwarding node, and
+   nothing is applied anywhere. */
+static void t_sealed_refused(void) {
+    world w;
+    int l, i, k;
+    tidal_id it = item_on(1, 0, 300);
+    const tidal_peer_completion *c;
+    tidal_control_record r = rec_tenant(1, 0, TIDAL_TENANT_SEALED);
+    uint64_t t;
+    setup(&w);
+    propose(&w, ix(1, 1), &r);
+    run(&w, 300 * MS);
+    for (k = 0; k < N; k++) {
+        tidal_peer_tenant pt;
+        TT_EQ_INT(tidal_peer_tenant_get(w.nd[k].peer, 1, &pt), TIDAL_OK);
+        TT_CHECK(pt.state == TIDAL_TENANT_SEALED);
+    }
+    l = group_leader(&w, 0, 0);
+    TT_CHECK(l >= 0);
+    if (l < 0) goto out;
+    t = write_on(&w, l, 1, it); /* local */
+    c = await(&w, l, t, 1000 * MS);
+    TT_CHECK(c && c->outcome == TIDAL_PEER_DONE_FAILED && c->result == TIDAL_ERR_MOVED &&
+             c->acked == 0);
+    i = ix((ref(l).region + 1) % REGIONS, 1); /* forwarded */
+    t = write_on(&w, i, 1, it);
+    c = await(&w, i, t, 3000 * MS);
+    TT_CHECKF(c && c->outcome == TIDAL_PEER_DONE_FAILED && c->result == TIDAL_ERR_MOVED,
+              "%s", c ? c->message : "none");
+    TT_CHECK(c && c->executed_by.region == ref(l).region);
+    {
+        tidal_peer_status st;
+        tidal_peer_status_get(w.nd[i].peer, &st);
+        TT_CHECK(st.forwarded >= 1);
+    }
+    /* Hide through the forwarding node: refused the same way. */
+    TT_EQ_INT(tidal_peer_negative_add(w.nd[i].peer, 1, 9, TIDAL_HIDE, it, 0, &t), TIDAL_OK);
+    c = await(&w, i, t, 3000 * MS);
+    TT_CHECK(c && c->outcome == TIDAL_PEER_DONE_FAILED && c->result == TIDAL_ERR_MOVED);
+    run(&w, 300 * MS);
+    for (k = 0; k < REGIONS; k++) TT_EQ_INT((int)views(&w, ix(k, 0), 0, 1, it), 0);
+    /* ACTIVE again: the same write goes through. */
+    r = rec_tenant(1, 0, TIDAL_TENANT_ACTIVE);
+    propose(&w, ix(2, 1), &r);
+    run(&w, 300 * MS);
+    t = write_on(&w, i, 1, it);
+    c = await(&w, i, t, 3000 * MS);
+    TT_CHECK(c && c->outcome == TIDAL_PEER_DONE_OK);
+out:
+    world_free(&w);
+}
+
+/* A node restarted from its disk (power loss included) enforces SEALED from what it
+   persisted, before any message reaches it. */
+static void t_restart_enforces_sealed(void) {
+    world w;
+    int i = ix(1, 0), k;
+    tidal_id it = item_on(1, 0, 700);
+    tidal_control_record r = rec_tenant(1, 0, TIDAL_TENANT_SEALED);
+    tidal_peer_tenant pt;
+    setup(&w);
+    propose(&w, ix(0, 1), &r);
+    run(&w, 500 * MS);
+    tidal_peer_close(w.nd[i].peer);
+    w.nd[i].peer = NULL;
+    w.nd[i].up = 0;
+    tidal_sim_net_set_down(w.net, ref(i), 1);
+    tidal_sim_disk_crash(w.nd[i].disk);
+    tidal_sim_disk_restart(w.nd[i].disk);
+    run(&w, 100 * MS); /* the others go on; nothing reaches the down node */
+    peer_open(&w, i, 0);
+    if (!w.nd[i].up) goto out;
+    /* No message delivered yet: what it knows comes from its own disk. */
+    TT_EQ_INT(tidal_peer_tenant_get(w.nd[i].peer, 1, &pt), TIDAL_OK);
+    TT_CHECK(pt.state == TIDAL_TENANT_SEALED && pt.has_placement && pt.group == 0);
+    TT_EQ_INT(tidal_peer_tenant_get(w.nd[i].peer, 2, &pt), TIDAL_OK);
+    TT_CHECK(pt.state == TIDAL_TENANT_ACTIVE && pt.group == 3);
+    /* Its member of group 0 holds the SEALED state in its own file too: a write through
+       this node, once it runs again, is refused wherever it lands. */
+    {
+        uint64_t t;
+        const tidal_peer_completion *c;
+        run(&w, 1000 * MS);
+        t = write_on(&w, i, 1, it);
+        c = await(&w, i, t, 3000 * MS);
+        TT_CHECK(c && c->outcome == TIDAL_PEER_DONE_FAILED && c->result == TIDAL_ERR_MOVED);
+    }
+    run(&w, 1000 * MS);
+    for (k = 0; k < REGIONS; k++) TT_EQ_INT((int)views(&w, ix(k, 0), 0, 1, it), 0);
+out:
+    world_free(&w);
+}
+
+/* A call forwarded where no answer can come back completes UNKNOWN after the timeout (2 s
+   by default), not before; with only the leader unreachable from the origin, a call goes
+   through the origin region's member of the shard and its answer comes back the same way. */
+static void t_partitioned_leader_unknown(void) {
+    world w;
+    int l, i, k;
+    tidal_id it = item_on(1, 0, 900);
+    const tidal_peer_completion *c;
+    tidal_node_ref a[1], b[REGIONS];
+    uint32_t cut;
+    uint64_t t;
+    setup(&w);
+    l = group_leader(&w, 0, 0);
+    TT_CHECK(l >= 0);
+    if (l < 0) goto out;
+    i = ix((ref(l).region + 1) % REGIONS, 1);
+    t = write_on(&w, i, 1, it);
+    c = await(&w, i, t, 3000 * MS);
+    TT_CHECK(c && c->outcome == TIDAL_PEER_DONE_OK);
+    a[0] = ref(i);
+    for (k = 0; k < REGIONS; k++) b[k] = ref(ix(k, 0));
+    cut = tidal_sim_net_partition_nodes(w.net, a, 1, b, REGIONS, 0);
+    t = write_on(&w, i, 1, item_on(1, 0, it + 1));
+    c = await(&w, i, t, 1900 * MS);
+    TT_CHECK(c == NULL); /* not before the timeout */
+    c = await(&w, i, t, 300 * MS);
+    TT_CHECKF(c && c->outcome == TIDAL_PEER_DONE_UNKNOWN && c->result == TIDAL_ERR_UNAVAILABLE &&
+              c->acked == 0, "%s", c ? c->message : "none");
+    {
+        tidal_peer_status st;
+        tidal_peer_status_get(w.nd[i].peer, &st);
+        TT_CHECK(st.timeouts == 1 && st.calls_pending == 0);
+    }
+    tidal_sim_net_heal(w.net, cut);
+    a[0] = ref(l);
+    b[0] = ref(i);
+    cut = tidal_sim_net_partition_nodes(w.net, a, 1, b, 1, 0);
+    for (k = 0; k < 3; k++) {
+        t = write_on(&w, i, 1, item_on(1, 0, it + 2 + (tidal_id)k));
+        c = await(&w, i, t, 3000 * MS);
+        TT_CHECKF(c && c->outcome == TIDAL_PEER_DONE_OK && c->executed_by.region == ref(l).region,
+                  "call %d: %s", k, c ? c->message : "none");
+    }
+out:
+    world_free(&w);
+}
+
+/* Loss, duplication, reordering and corruption on every link: every call completes exactly
+   once; an OK write is applied exactly once, a FAILED one never, an UNKNOWN one at most
+   once (a call duplicated by the network runs once). */
+static void t_faulty_network(void) {
+    world w;
+    enum { CALLS = 40 };
+    uint64_t ticket[CALLS];
+    int node[CALLS], seen[CALLS], k, j, r, ok = 0;
+    tidal_id item[CALLS];
+    setup(&w);
+    tidal_sim_net_set_faults(w.net, 50000, 100000, 100000);
+    tidal_sim_net_set_corrupt(w.net, 20000);
+    w.faulty = 1;
+    for (k = 0; k < CALLS; k++) {
+        node[k] = (int)tt_below(N);
+        item[k] = 5000 + (tidal_id)k;
+        ticket[k] = write_on(&w, node[k], 1, item[k]);
+        seen[k] = 0;
+        run(&w, (int64_t)tt_below(40) * MS);
+    }
+    run(&w, 6000 * MS);
+    tidal_sim_net_set_faults(w.net, 0, 0, 0);
+    tidal_sim_net_set_corrupt(w.net, 0);
+    run(&w, 3000 * MS); /* the groups converge */
+    for (j = 0; j < w.n_got; j++)
+        for (k = 0; k < CALLS; k++)
+            if (w.got[j].node == node[k] && w.got[j].c.ticket == ticket[k]) seen[k]++;
+    for (k = 0; k < CALLS; k++) {
+        const tidal_peer_completion *c = NULL;
+        uint32_t shard = tidal_route(1, item[k], SHARDS);
+        uint64_t most = 0, least = UINT64_MAX;
+        TT_CHECKF(seen[k] == 1, "call %d completed %d times", k, seen[k]);
+        for (j = 0; j < w.n_got; j++)
+            if (w.got[j].node == node[k] && w.got[j].c.ticket == ticket[k]) c = &w.got[j].c;
+        for (r = 0; r < REGIONS; r++) {
+            uint64_t v = views(&w, ix(r, (int)shard), 0, 1, item[k]);
+            if (v > most) most = v;
+            if (v < least) least = v;
+        }
+        TT_CHECKF(most <= 1, "call %d applied %llu times", k, (unsigned long long)most);
+        if (!c) continue;
+        if (c->outcome == TIDAL_PEER_DONE_OK) {
+            ok++;
+            TT_CHECKF(least == 1, "OK call %d missing on a replica", k);
+        }
+        if (c->outcome == TIDAL_PEER_DONE_FAILED)
+            TT_CHECKF(most == 0, "FAILED call %d applied (%s)", k, c->message);
+    }
+    TT_CHECKF(ok >= CALLS / 2, "only %d of %d calls OK", ok, CALLS);
+    world_free(&w);
+}
+
+/* A TOPOLOGY record that disagrees with a node's config: every node flags it and refuses
+   client calls (STALE_CONFIG through the completion) instead of routing by a wrong map. */
+static void t_topology_mismatch(void) {
+    world w;
+    int i;
+    tidal_control_record r = rec_topology();
+    const tidal_peer_completion *c;
+    uint64_t t = 0;
+    setup(&w);
+    r.shards = SHARDS + 1;
+    TT_EQ_INT(tidal_peer_propose(w.nd[ix(1, 1)].peer, &r, &t), TIDAL_OK);
+    run(&w, 1000 * MS); /* ticks report STALE_CONFIG once: tolerated by run() below */
+    for (i = 0; i < N; i++) {
+        tidal_peer_status st;
+        tidal_peer_status_get(w.nd[i].peer, &st);
+        TT_CHECK(st.topology_mismatch && st.shards == SHARDS + 1);
+    }
+    t = write_on(&w, ix(0, 0), 1, 77);
+    c = await(&w, ix(0, 0), t, 10 * MS);
+    TT_CHECK(c && c->outcome == TIDAL_PEER_DONE_FAILED && c->result == TIDAL_ERR_STALE_CONFIG);
+    world_free(&w);
+}
+
+/* ---- Malformed peer messages ---- */
+
+static void reseal(uint8_t *b, size_t len) {
+    tidal_blake3_hasher h;
+    static const uint8_t zeros[32] = {0};
+    tidal_blake3_init(&h);
+    tidal_blake3_update(&h, b, 88);
+    tidal_blake3_update(&h, zeros, 32);
+    tidal_blake3_update(&h, b + 120, len - 120);
+    tidal_blake3_final(&h, b + 88, 32);
+}
+
+typedef struct snap {
+    tidal_peer_status st;
+    uint8_t digest[32];
+    uint64_t sent;
+} snap;
+
+static void take(world *w, int i, snap *s) {
+    tidal_sim_net_stats ns;
+    tidal_peer_status_get(w->nd[i].peer, &s->st);
+    tidal_db_digest(tidal_peer_member(w->nd[i].peer, 0), TIDAL_ALL_TENANTS, s->digest);
+    tidal_sim_net_stats_get(w->net, &ns);
+    s->sent = ns.sent;
+}
+
+/* Delivers a bad copy of the kept message: refused, counted, nothing else changes. */
+static void expect_refused(world *w, const uint8_t *b, size_t len, const char *what) {
+    int to = ix(w->kept_to.region, w->kept_to.shard);
+    snap s0, s1;
+    tidal_peer_message m;
+    char why[200];
+    tidal_result r;
+    take(w, to, &s0);
+    r = tidal_peer_receive(w->nd[to].peer, w->kept_from, b, len);
+    TT_CHECKF(r == TIDAL_ERR_CORRUPT, "%s: %s", what, tidal_strerror(r));
+    take(w, to, &s1);
+    TT_CHECKF(s1.st.msgs_corrupt == s0.st.msgs_corrupt + 1, "%s: not counted", what);
+    TT_CHECK(s1.st.forwarded == s0.st.forwarded && s1.st.executed == s0.st.executed);
+    TT_CHECK(s1.st.calls_pending == s0.st.calls_pending && s1.sent == s0.sent);
+    TT_CHECK(!memcmp(s0.digest, s1.digest, 32));
+    why[0] = 0;
+    {
+        uint32_t g = 0; /* a peer message that was refused though it decodes: misaddressed */
+        if (tidal_message_group(b, len, &g) == TIDAL_OK && g == TIDAL_PEER_GROUP)
+            TT_CHECKF(tidal_peer_message_decode(b, len, &m, why, sizeof why) != TIDAL_OK ||
+                          strstr(tidal_peer_errmsg(w->nd[to].peer), "addressed"),
+                      "%s: decodes", what);
+    }
+    TT_CHECKF(strstr(tidal_peer_errmsg(w->nd[to].peer), "byte") ||
+                  strstr(tidal_peer_errmsg(w->nd[to].peer), "group") ||
+                  strstr(tidal_peer_errmsg(w->nd[to].peer), "wire version"),
+              "%s: %s", what, tidal_peer_errmsg(w->nd[to].peer));
+}
+
+static void t_malformed_refused(void) {
+    world w;
+    int l, i;
+    uint8_t b[4096];
+    size_t len, k;
+    tidal_peer_message m;
+    char why[200];
+    const tidal_peer_completion *c;
+    uint64_t t;
+    setup(&w);
+    l = group_leader(&w, 0, 0);
+    TT_CHECK(l >= 0);
+    if (l < 0) goto out;
+    i = ix((ref(l).region + 1) % REGIONS, 1);
+    w.keep_type = TIDAL_PEER_MSG_FORWARD;
+    t = write_on(&w, i, 1, item_on(1, 0, 1234));
+    c = await(&w, i, t, 3000 * MS);
+    TT_CHECK(c && c->outcome == TIDAL_PEER_DONE_OK && w.kept_len > 120);
+    if (!w.kept_len) goto out;
+    len = w.kept_len;
+    TT_EQ_INT(tidal_peer_message_decode(w.kept, len, &m, why, sizeof why), TIDAL_OK);
+    TT_CHECK(m.type == TIDAL_PEER_MSG_FORWARD && m.op == TIDAL_PEER_OP_SIGNAL && m.tenant == 1);
+    /* Truncated: at every length below the whole. */
+    for (k = 0; k < len; k += k < 130 ? 1 : 7) {
+        TT_CHECK(tidal_peer_message_decode(w.kept, k, &m, why, sizeof why) == TIDAL_ERR_CORRUPT);
+        if (k == 0 || k == 119 || k == 121 || k == len - 1)
+            expect_refused(&w, w.kept, k, "truncated");
+    }
+    /* A flipped bit anywhere: the checksum (or the envelope) refuses it. */
+    for (k = 0; k < len * 8; k += 13) {
+        memcpy(b, w.kept, len);
+        b[k / 8] ^= (uint8_t)(1u << (k % 8));
+        TT_CHECK(tidal_peer_message_decode(b, len, &m, why, sizeof why) == TIDAL_ERR_CORRUPT);
+        if (k % 104 == 0) expect_refused(&w, b, len, "flipped bit");
+    }
+    /* Resealed with a bad type, a bad op, an unknown level, trailing bytes, hops over the
+       limit: the decoder names each. */
+    {
+        struct { size_t at; uint8_t v; const char *what; } bad[] = {
+            {8, 99, "unknown message type"}, {120, 9, "unknown op"}, {121, 7, "level"},
+            {123, 0xF0, "flag"}, {24, 3, "hops"}, {40, 1, "reserved header byte"},
+        };
+        for (k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+            memcpy(b, w.kept, len);
+            b[bad[k].at] = bad[k].v;
+            reseal(b, len);
+            TT_EQ_INT(tidal_peer_message_decode(b, len, &m, why, sizeof why), TIDAL_ERR_CORRUPT);
+            TT_CHECKF(strstr(why, bad[k].what) && strstr(why, "at byte"), "%s: %s", bad[k].what,
+                      why);
+            expect_refused(&w, b, len, bad[k].what);
+        }
+        memcpy(b, w.kept, len);
+        b[len] = 0;
+        b[36] = (uint8_t)(b[36] + 1); /* payload length one more, one byte more */
+        reseal(b, len + 1);
+        TT_EQ_INT(tidal_peer_message_decode(b, len + 1, &m, why, sizeof why), TIDAL_ERR_CORRUPT);
+        TT_CHECKF(strstr(why, "after the last field") != NULL, "%s", why);
+        expect_refused(&w, b, len + 1, "trailing byte");
+    }
+    /* The wrong group: another group id (resealed: a db message for a group it runs no
+       member of) and the control group (the control member refuses it). */
+    memcpy(b, w.kept, len);
+    b[10] = 0x07, b[11] = 0;
+    reseal(b, len);
+    expect_refused(&w, b, len, "group 7");
+    memcpy(b, w.kept, len);
+    b[10] = 0xFF, b[11] = 0xFF;
+    reseal(b, len);
+    TT_EQ_INT(tidal_peer_receive(w.nd[ix(w.kept_to.region, w.kept_to.shard)].peer, w.kept_from, b,
+                                 len), TIDAL_ERR_CORRUPT);
+    /* Intact, but addressed to another node, or delivered from someone else. */
+    memcpy(b, w.kept, len);
+    b[16] ^= 1;
+    reseal(b, len);
+    expect_refused(&w, b, len, "addressed elsewhere");
+    {
+        tidal_node_ref from = w.kept_from;
+        memcpy(b, w.kept, len);
+        w.kept_from.region = (uint16_t)((w.kept_from.region + 1) % REGIONS);
+        expect_refused(&w, b, len, "wrong sender");
+        w.kept_from = from;
+    }
+    /* The intact message again (the network duplicated it): taken, but the call runs once. */
+    {
+        int to = ix(w.kept_to.region, w.kept_to.shard);
+        snap s0, s1;
+        take(&w, to, &s0);
+        TT_EQ_INT(tidal_peer_receive(w.nd[to].peer, w.kept_from, w.kept, len), TIDAL_OK);
+        take(&w, to, &s1);
+        TT_CHECK(s1.st.duplicates == s0.st.duplicates + 1 && s1.st.executed == s0.st.executed);
+        TT_CHECK(!memcmp(s0.digest, s1.digest, 32) && s1.sent == s0.sent);
+    }
+out:
+    world_free(&w);
+}
+
+/* The config is checked, field by field. */
+static void t_config_refused(void) {
+    world w;
+    tidal_peer_config cfg;
+    tidal_peer *p = NULL;
+    char msg[200];
+    tidal_peer_group g[2] = {{0, 0}, {0, 1}};
+    memset(&w, 0, sizeof w);
+    w.nd[0].disk = tidal_sim_disk_new(1);
+    tidal_sim_env_init(&w.nd[0].env, w.nd[0].disk, T0, 1);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.env = &w.nd[0].env.env;
+    cfg.path = "node";
+    cfg.regions = 2;
+    cfg.shards = 2;
+    cfg.groups = g;
+    cfg.group_count = 2;
+    TT_EQ_INT(tidal_peer_open(&cfg, &p, msg, sizeof msg), TIDAL_ERR_INVALID);
+    TT_CHECKF(strstr(msg, "duplicate id") != NULL, "%s", msg);
+    cfg.group_count = 1;
+    cfg.self.region = 2;
+    TT_EQ_INT(tidal_peer_open(&cfg, &p, msg, sizeof msg), TIDAL_ERR_INVALID);
+    TT_CHECKF(strstr(msg, "self") != NULL, "%s", msg);
+    cfg.self.region = 0;
+    g[0].placement = 4;
+    TT_EQ_INT(tidal_peer_open(&cfg, &p, msg, sizeof msg), TIDAL_ERR_INVALID);
+    TT_CHECKF(strstr(msg, "placement") != NULL, "%s", msg);
+    TT_CHECK(p == NULL);
+    tidal_sim_disk_free(w.nd[0].disk);
+}
+
+static const tt_case tt_cases[] = {
+    TT_CASE(t_config_refused),
+    TT_CASE(t_records_applied),
+    TT_CASE(t_forwarded_write),
+    TT_CASE(t_sealed_refused),
+    TT_CASE(t_restart_enforces_sealed),
+    TT_CASE(t_partitioned_leader_unknown),
+    TT_CASE(t_malformed_refused),
+    TT_CASE(t_faulty_network),
+    TT_CASE(t_topology_mismatch),
+};
+
+int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
