@@ -15995,15 +15995,34 @@ static void tidal__peer_on_reply(tidal_peer *p, tidal_node_ref from, const tidal
     p->replies_late++; /* timed out already: the caller was told UNKNOWN */
 }
 
+/* This node's own call, passed on and passed back to it (a relay took it for the leader):
+   takes away the wait the call left here, so the run here is its one completion. 0 when
+   no such wait is left (it timed out already, or the ticket was never this node's). */
+static int tidal__peer_unwait(tidal_peer *p, uint64_t ticket) {
+    uint64_t i;
+    for (i = 0; i < p->n_wait; i++) {
+        tidal__peer_wait *w = &p->wait[i];
+        if (w->kind != TIDAL__PEER_WAIT_FORWARD || w->ticket != ticket ||
+            !tidal__peer_is_self(p, w->origin))
+            continue;
+        memmove(w, w + 1, (size_t)(p->n_wait - i - 1) * sizeof *w); /* keeps their order */
+        p->n_wait--;
+        return 1;
+    }
+    return 0;
+}
+
 static tidal_result tidal__peer_on_message(tidal_peer *p, tidal_node_ref from, const uint8_t *b,
                                            size_t len) {
     tidal__peer_scratch *s = (tidal__peer_scratch *)p->alloc.alloc(p->alloc.user, sizeof *s);
     tidal_peer_message m;
+    tidal_node_ref via;
     const char *why;
     size_t at = 0;
     tidal_result r = TIDAL_OK;
     if (!s) return tidal__peer_err(p, TIDAL_ERR_NOMEM, "peer message: out of memory");
     why = tidal__peer_decode(b, len, &m, &s->q, &s->c, &s->rec, &at);
+    via = !why && tidal__peer_is_self(p, m.origin) ? p->self : from; /* ours: completes here */
     TIDAL_ASSERT(why || m.payload_len == len - TIDAL__MSG_HDR);
     if (!why &&
         (!tidal__peer_is_self(p, m.to) || tidal__node_word(m.from) != tidal__node_word(from)))
@@ -16030,6 +16049,8 @@ static tidal_result tidal__peer_on_message(tidal_peer *p, tidal_node_ref from, c
         p->duplicates++; /* the network delivered a call twice: it runs once */
     } else if (!tidal__peer_reserve(p)) {
         r = tidal__peer_err(p, TIDAL_ERR_NOMEM, "peer message: out of memory");
+    } else if (tidal__peer_is_self(p, m.origin) && !tidal__peer_unwait(p, m.ticket)) {
+        p->replies_late++; /* a call of ours already answered (or never made): no second */
     } else if (p->n_wait >= TIDAL_PEER_CALLS_MAX) {
         tidal__peer_fail(p, m.origin, from, m.ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_LIMIT,
                          NULL, "node %u/%u: TIDAL_PEER_CALLS_MAX calls in flight",
@@ -16038,18 +16059,18 @@ static tidal_result tidal__peer_on_message(tidal_peer *p, tidal_node_ref from, c
         tidal_control_status st;
         (void)tidal_control_status_get(p->ctl, &st);
         if (st.role == TIDAL_ROLE_LEADER)
-            tidal__peer_propose_here(p, &s->rec, m.origin, from, m.ticket);
-        else tidal__peer_fail(p, m.origin, from, m.ticket,
+            tidal__peer_propose_here(p, &s->rec, m.origin, via, m.ticket);
+        else tidal__peer_fail(p, m.origin, via, m.ticket,
                               TIDAL_PEER_DONE_FAILED, TIDAL_ERR_READ_ONLY,
                               st.has_leader ? &st.leader : NULL, "not the control-plane leader");
     } else {
         const tidal__peer_tenant *t = tidal__peer_tenant_find(p, s->q.tenant);
         if (t && t->t.has_placement && t->t.group != s->q.group)
-            tidal__peer_fail(p, m.origin, from, m.ticket,
+            tidal__peer_fail(p, m.origin, via, m.ticket,
                              TIDAL_PEER_DONE_FAILED, TIDAL_ERR_STALE_CONFIG,
                              NULL, "tenant %u is owned by group %u here, not %u: refresh",
                              s->q.tenant, t->t.group, s->q.group);
-        else tidal__peer_dispatch(p, &s->q, m.origin, from, m.ticket, m.hops);
+        else tidal__peer_dispatch(p, &s->q, m.origin, via, m.ticket, m.hops);
     }
     p->alloc.free(p->alloc.user, s, sizeof *s);
     return r;

@@ -29,6 +29,7 @@
 #include "../tidal.h"
 #define TIDAL_SIM_IMPLEMENTATION
 #include "../tidal_sim.h"
+#include "fuzz_alloc.h" /* large blocks kept warm across inputs; ASan's 32 MB quarantine */
 
 #include <stdint.h>
 #include <stdio.h>
@@ -137,6 +138,7 @@ static tidal_peer *fz_open(tidal_sim_env *e, tidal_signal_def *sig, tidal_peer_g
     int k, done = 0;
     memset(&cfg, 0, sizeof cfg);
     cfg.env = &e->env;
+    cfg.allocator = &fz_allocator;
     cfg.path = "n";
     cfg.regions = 1;
     cfg.shards = 2;

@@ -679,6 +679,50 @@ static void expect_refused(world *w, const uint8_t *b, size_t len, const char *w
               "%s: %s", what, tidal_peer_errmsg(w->nd[to].peer));
 }
 
+static void put32(uint8_t *b, tidal_node_ref r) {
+    uint32_t v = (uint32_t)r.region << 16 | r.shard;
+    b[0] = (uint8_t)v, b[1] = (uint8_t)(v >> 8), b[2] = (uint8_t)(v >> 16), b[3] = (uint8_t)(v >> 24);
+}
+
+/* A relay that takes the origin for the leader passes the origin's own call back to it.
+   The call still completes exactly once: the copy that comes back finds the call already
+   answered and is dropped (it neither runs again nor hands out a second completion). The
+   fuzzer found the second completion (fuzz/corpus/peer/crash-own-call-passed-back). */
+static void t_own_call_passed_back(void) {
+    world w;
+    int l, i, via, k, n = 0;
+    uint8_t b[4096];
+    const tidal_peer_completion *c;
+    tidal_peer_status s0, s1;
+    uint64_t t;
+    setup(&w);
+    l = group_leader(&w, 0, 0);
+    TT_CHECK(l >= 0);
+    if (l < 0) goto out;
+    i = ix((ref(l).region + 1) % REGIONS, 1);
+    w.keep_type = TIDAL_PEER_MSG_FORWARD;
+    t = write_on(&w, i, 1, item_on(1, 0, 4321));
+    c = await(&w, i, t, 3000 * MS);
+    TT_CHECK(c && c->outcome == TIDAL_PEER_DONE_OK && w.kept_len > 120 &&
+             w.kept_from.region == ref(i).region && w.kept_from.shard == ref(i).shard);
+    if (!w.kept_len || !TT_OK()) goto out;
+    via = ix(w.kept_to.region, w.kept_to.shard);
+    memcpy(b, w.kept, w.kept_len);
+    put32(b + 12, ref(via)); /* from the node it was passed to ... */
+    put32(b + 16, ref(i));   /* ... back to its origin, passed on once */
+    b[24] = 1, b[25] = b[26] = b[27] = 0;
+    reseal(b, w.kept_len);
+    tidal_peer_status_get(w.nd[i].peer, &s0);
+    TT_EQ_INT(tidal_peer_receive(w.nd[i].peer, ref(via), b, w.kept_len), TIDAL_OK);
+    run(&w, 3000 * MS); /* past the forward timeout */
+    for (k = 0; k < w.n_got; k++) n += w.got[k].node == i && w.got[k].c.ticket == t;
+    TT_EQ_INT(n, 1);
+    tidal_peer_status_get(w.nd[i].peer, &s1);
+    TT_CHECK(s1.calls_pending == 0 && s1.forwarded == s0.forwarded && s1.executed == s0.executed);
+out:
+    world_free(&w);
+}
+
 static void t_malformed_refused(void) {
     world w;
     int l, i;
@@ -816,6 +860,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_malformed_refused),
     TT_CASE(t_faulty_network),
     TT_CASE(t_topology_mismatch),
+    TT_CASE(t_own_call_passed_back),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
