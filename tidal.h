@@ -1413,8 +1413,8 @@ typedef struct tidal_control_record {
     uint32_t target;        /* MIGRATION: the group it moves to (never the source) */
     uint32_t phase;         /* MIGRATION: TIDAL_CONTROL_PHASE_* */
     uint32_t state;         /* TENANT: TIDAL_TENANT_* on its members */
-    double rate_per_s;      /* TENANT: as tidal_tenant_config (finite, >= 0) */
-    double burst;           /* TENANT: as tidal_tenant_config (finite, >= 0) */
+    double rate_per_s;      /* TENANT: as tidal_tenant_config (0..1e12) */
+    double burst;           /* TENANT: as tidal_tenant_config (0..1e12) */
     uint64_t entity_quota;  /* TENANT: as tidal_tenant_config */
 } tidal_control_record;
 
@@ -13887,9 +13887,9 @@ static const char *tidal__ctl_record_check(const tidal_control_record *r) {
         return "phase not COPY..DONE";
     if ((f & 16) && r->target == r->group) return "target is the source group";
     if ((f & 32) && r->state > TIDAL_TENANT_SEALED) return "state not a TIDAL_TENANT_*";
-    if ((f & 32) && !(r->rate_per_s >= 0 && r->rate_per_s <= 1e300))
-        return "rate_per_s not finite and >= 0";
-    if ((f & 32) && !(r->burst >= 0 && r->burst <= 1e300)) return "burst not finite and >= 0";
+    /* the bounds tidal_tenant_set enforces: a committed record every member can apply */
+    if ((f & 32) && !(r->rate_per_s >= 0 && r->rate_per_s <= 1e12)) return "rate_per_s not 0..1e12";
+    if ((f & 32) && !(r->burst >= 0 && r->burst <= 1e12)) return "burst not 0..1e12";
     return NULL;
 }
 

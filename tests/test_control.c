@@ -838,6 +838,15 @@ static void t_decode_malformed(void) {
         bad.rate_per_s = -1;
         TT_EQ_INT(tidal_control_record_encode(&bad, p, sizeof p, &pl, msg, sizeof msg), TIDAL_ERR_INVALID);
         TT_CHECKF(strstr(msg, "rate_per_s") != NULL, "%s", msg);
+        /* Above what tidal_tenant_set takes: once committed, no member could apply it
+           (fuzz_peer found a PROPOSE of one failing every receive after it). */
+        bad.rate_per_s = 2e12;
+        TT_EQ_INT(tidal_control_record_encode(&bad, p, sizeof p, &pl, msg, sizeof msg), TIDAL_ERR_INVALID);
+        TT_CHECKF(strstr(msg, "rate_per_s") != NULL, "%s", msg);
+        bad.rate_per_s = 1e12;
+        bad.burst = 1e13;
+        TT_EQ_INT(tidal_control_record_encode(&bad, p, sizeof p, &pl, msg, sizeof msg), TIDAL_ERR_INVALID);
+        TT_CHECKF(strstr(msg, "burst") != NULL, "%s", msg);
         bad = r;
         bad.target = 3; /* a field TENANT does not carry */
         TT_EQ_INT(tidal_control_record_encode(&bad, p, sizeof p, &pl, msg, sizeof msg), TIDAL_ERR_INVALID);
