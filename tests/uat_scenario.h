@@ -2020,12 +2020,21 @@ static void uat__step4(uat *u, uint32_t part) {
     t_heal = uat__now(u);
     uat__say(u, "HEAL: ap-south reconnects (the load has stopped); leader and followers exchange "
              "version vectors and ship each other what the other lacks");
-    while (!done && uat__now(u) - t_heal < 60 * UAT_SEC) {
-        uat__run(u, 10 * UAT_MS);
-        done = uat__converged(u) && uat__truth_check(u, 0);
+    {
+        /* Converged replicas that still differ from the ground truth are a finding, not a
+           wait: the load has stopped, so they are given 50 more looks 100 ms apart (each
+           builds five ground-truth databases), not one every 10 ms for 60 s. */
+        int wrong = 0;
+        while (!done && wrong < 50 && uat__now(u) - t_heal < 60 * UAT_SEC) {
+            uat__run(u, (wrong ? 100 : 10) * UAT_MS);
+            if (!uat__converged(u)) continue;
+            done = uat__truth_check(u, 0);
+            wrong += !done;
+        }
     }
     u->res->reconcile_ms = (double)(uat__now(u) - t_heal) / 1e6;
-    UAT_CHECK(u, done, "not converged 60 s after the heal");
+    UAT_CHECK(u, done, "not converged to the ground truth after the heal (60 s, or 50 looks "
+                       "at converged replicas that differ from it)");
     if (!done) (void)uat__truth_check(u, 1); /* say what differs */
     uat__say_reconciled(u, f0);
     uat__poll(u);
