@@ -9391,12 +9391,35 @@ static void tidal__schema_name(const tidal_db *db, char *out, size_t cap, int tm
    schema (tidal__schema_put), generation count u32, per generation: signals u8, cohort
    keys u8, profiles u8, 0 u8, fingerprint u64, then BLAKE3 u8[32] of all that. A failure
    fails the handle: a batch under the new fingerprint may not follow. */
-static tidal_result tidal__schema_save(tidal_db *db) {
+/* Replaces the small file fin with the len bytes at b, atomically and durably: written to
+   tmp, fsynced, renamed over fin, and the directory fsynced. Each failure is recorded right
+   after the failing call, while the env's OS text is still that call's (tidal__io_err). */
+static tidal_result tidal__file_replace(tidal_db *db, const char *tmp, const char *fin,
+                                        const void *b, size_t len) {
     const tidal_env *env = db->env;
+    void *f = NULL;
+    tidal_result r;
+    TIDAL_ASSERT(tmp && fin && b && len > 0);
+    r = env->file_open(env->user, tmp, TIDAL_OPEN_READ | TIDAL_OPEN_WRITE | TIDAL_OPEN_CREATE, &f);
+    if (r != TIDAL_OK) r = tidal__io_err(db, r, "open", tmp);
+    if (r == TIDAL_OK && (r = env->file_truncate(env->user, f, 0)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "truncate", tmp);
+    if (r == TIDAL_OK && (r = env->file_write(env->user, f, 0, b, len)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "write", tmp);
+    if (r == TIDAL_OK && (r = env->file_sync(env->user, f)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "fsync", tmp);
+    if (f) env->file_close(env->user, f);
+    if (r == TIDAL_OK && (r = env->file_rename(env->user, tmp, fin)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "rename", tmp);
+    if (r == TIDAL_OK && (r = env->dir_sync(env->user, db->path)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "sync directory", db->path);
+    return r;
+}
+
+static tidal_result tidal__schema_save(tidal_db *db) {
     tidal__schemadef s;
     uint8_t *b = (uint8_t *)tidal__alloc(db, TIDAL__SCHEMA_FILE_MAX), *w, *len_at;
     char tmp[TIDAL_PATH_MAX + 64], fin[TIDAL_PATH_MAX + 64];
-    void *f = NULL;
     uint32_t i;
     tidal_result r;
     if (!b) return tidal__err(db, TIDAL_ERR_NOMEM, "schema file buffer");
@@ -9416,21 +9439,7 @@ static tidal_result tidal__schema_save(tidal_db *db) {
     TIDAL_ASSERT((size_t)(w - b) <= TIDAL__SCHEMA_FILE_MAX);
     tidal__schema_name(db, tmp, sizeof tmp, 1);
     tidal__schema_name(db, fin, sizeof fin, 0);
-    /* Each failure is recorded right after the failing call, while the env's OS text is
-       still that call's (tidal__io_err). */
-    r = env->file_open(env->user, tmp, TIDAL_OPEN_READ | TIDAL_OPEN_WRITE | TIDAL_OPEN_CREATE, &f);
-    if (r != TIDAL_OK) tidal__io_err(db, r, "open", tmp);
-    if (r == TIDAL_OK && (r = env->file_truncate(env->user, f, 0)) != TIDAL_OK)
-        tidal__io_err(db, r, "truncate", tmp);
-    if (r == TIDAL_OK && (r = env->file_write(env->user, f, 0, b, (size_t)(w - b))) != TIDAL_OK)
-        tidal__io_err(db, r, "write", tmp);
-    if (r == TIDAL_OK && (r = env->file_sync(env->user, f)) != TIDAL_OK)
-        tidal__io_err(db, r, "fsync", tmp);
-    if (f) env->file_close(env->user, f);
-    if (r == TIDAL_OK && (r = env->file_rename(env->user, tmp, fin)) != TIDAL_OK)
-        tidal__io_err(db, r, "rename", tmp);
-    if (r == TIDAL_OK && (r = env->dir_sync(env->user, db->path)) != TIDAL_OK)
-        tidal__io_err(db, r, "sync directory", db->path);
+    r = tidal__file_replace(db, tmp, fin, b, (size_t)(w - b));
     tidal__free(db, b, TIDAL__SCHEMA_FILE_MAX);
     if (r != TIDAL_OK) {
         db->fatal = 1;
@@ -10224,11 +10233,9 @@ static void tidal__tenants_name(const tidal_db *db, char *out, size_t cap, int t
 }
 
 static tidal_result tidal__tenants_save(tidal_db *db) {
-    const tidal_env *env = db->env;
     char tmp[TIDAL_PATH_MAX + 64], fin[TIDAL_PATH_MAX + 64];
     size_t len = 12 + (size_t)db->n_tcfg * TIDAL__TENANT_BYTES + 32;
     uint8_t *b = (uint8_t *)tidal__alloc(db, len), *w;
-    void *f = NULL;
     uint32_t k;
     tidal_result r;
     if (!b) return tidal__err(db, TIDAL_ERR_NOMEM, "tenant config file buffer");
@@ -10247,19 +10254,7 @@ static tidal_result tidal__tenants_save(tidal_db *db) {
     TIDAL_ASSERT((size_t)(w + 32 - b) == len);
     tidal__tenants_name(db, tmp, sizeof tmp, 1);
     tidal__tenants_name(db, fin, sizeof fin, 0);
-    r = env->file_open(env->user, tmp, TIDAL_OPEN_READ | TIDAL_OPEN_WRITE | TIDAL_OPEN_CREATE, &f);
-    if (r != TIDAL_OK) r = tidal__io_err(db, r, "open", tmp);
-    if (r == TIDAL_OK && (r = env->file_truncate(env->user, f, 0)) != TIDAL_OK)
-        r = tidal__io_err(db, r, "truncate", tmp);
-    if (r == TIDAL_OK && (r = env->file_write(env->user, f, 0, b, len)) != TIDAL_OK)
-        r = tidal__io_err(db, r, "write", tmp);
-    if (r == TIDAL_OK && (r = env->file_sync(env->user, f)) != TIDAL_OK)
-        r = tidal__io_err(db, r, "sync", tmp);
-    if (f) env->file_close(env->user, f);
-    if (r == TIDAL_OK && (r = env->file_rename(env->user, tmp, fin)) != TIDAL_OK)
-        r = tidal__io_err(db, r, "rename", tmp);
-    if (r == TIDAL_OK && (r = env->dir_sync(env->user, db->path)) != TIDAL_OK)
-        r = tidal__io_err(db, r, "sync directory", db->path);
+    r = tidal__file_replace(db, tmp, fin, b, len);
     tidal__free(db, b, len);
     return r;
 }
@@ -11820,7 +11815,6 @@ static tidal_result tidal__collect_save(tidal_db *db) {
     char tmp[TIDAL_PATH_MAX + 64], fin[TIDAL_PATH_MAX + 64];
     size_t len = 12 + (size_t)db->n_collect * 4 + 32;
     uint8_t *b = NULL, *w;
-    void *f = NULL;
     uint32_t k;
     tidal_result r = TIDAL_OK;
     TIDAL_ASSERT(db->wal_on);
@@ -11842,19 +11836,7 @@ static tidal_result tidal__collect_save(tidal_db *db) {
     for (k = 0; k < db->n_collect; k++) w = tidal__wr_le(w, db->collect[k], 4);
     tidal_blake3(b, (size_t)(w - b), w);
     TIDAL_ASSERT((size_t)(w + 32 - b) == len);
-    r = env->file_open(env->user, tmp, TIDAL_OPEN_READ | TIDAL_OPEN_WRITE | TIDAL_OPEN_CREATE, &f);
-    if (r != TIDAL_OK) r = tidal__io_err(db, r, "open", tmp);
-    if (r == TIDAL_OK && (r = env->file_truncate(env->user, f, 0)) != TIDAL_OK)
-        r = tidal__io_err(db, r, "truncate", tmp);
-    if (r == TIDAL_OK && (r = env->file_write(env->user, f, 0, b, len)) != TIDAL_OK)
-        r = tidal__io_err(db, r, "write", tmp);
-    if (r == TIDAL_OK && (r = env->file_sync(env->user, f)) != TIDAL_OK)
-        r = tidal__io_err(db, r, "fsync", tmp);
-    if (f) env->file_close(env->user, f);
-    if (r == TIDAL_OK && (r = env->file_rename(env->user, tmp, fin)) != TIDAL_OK)
-        r = tidal__io_err(db, r, "rename", tmp);
-    if (r == TIDAL_OK && (r = env->dir_sync(env->user, db->path)) != TIDAL_OK)
-        r = tidal__io_err(db, r, "sync directory", db->path);
+    r = tidal__file_replace(db, tmp, fin, b, len);
     tidal__free(db, b, len);
 out:
     if (r != TIDAL_OK) {
@@ -12291,10 +12273,8 @@ static void tidal__meta_name(const tidal_db *db, char *out, size_t cap, int tmp)
    3) log epoch u64 and log position u64 (tidal__log_cover), BLAKE3 u8[32] of the first 56
    bytes. Version 2 (the same without the log position: 40 bytes summed) is still read. */
 static tidal_result tidal__meta_save(tidal_db *db) {
-    const tidal_env *env = db->env;
     uint8_t b[TIDAL__META_BYTES], *w = b;
     char tmp[TIDAL_PATH_MAX + 64], fin[TIDAL_PATH_MAX + 64];
-    void *f = NULL;
     tidal_result r;
     memset(b, 0, sizeof b);
     w = tidal__wr_le(w, UINT32_C(0x4D4C4454) ^ 0x01000000, 4);
@@ -12309,19 +12289,7 @@ static tidal_result tidal__meta_save(tidal_db *db) {
     tidal_blake3(b, TIDAL__META_SUMMED, b + TIDAL__META_SUMMED);
     tidal__meta_name(db, tmp, sizeof tmp, 1);
     tidal__meta_name(db, fin, sizeof fin, 0);
-    r = env->file_open(env->user, tmp, TIDAL_OPEN_READ | TIDAL_OPEN_WRITE | TIDAL_OPEN_CREATE, &f);
-    if (r != TIDAL_OK) r = tidal__io_err(db, r, "open", tmp);
-    else if ((r = env->file_truncate(env->user, f, 0)) != TIDAL_OK)
-        r = tidal__io_err(db, r, "truncate", tmp);
-    else if ((r = env->file_write(env->user, f, 0, b, sizeof b)) != TIDAL_OK)
-        r = tidal__io_err(db, r, "write", tmp);
-    else if ((r = env->file_sync(env->user, f)) != TIDAL_OK)
-        r = tidal__io_err(db, r, "fsync", tmp);
-    if (f) env->file_close(env->user, f);
-    if (r == TIDAL_OK && (r = env->file_rename(env->user, tmp, fin)) != TIDAL_OK)
-        r = tidal__io_err(db, r, "rename", tmp);
-    if (r == TIDAL_OK && (r = env->dir_sync(env->user, db->path)) != TIDAL_OK)
-        r = tidal__io_err(db, r, "sync directory", db->path);
+    r = tidal__file_replace(db, tmp, fin, b, sizeof b);
     if (r != TIDAL_OK) {
         db->fatal = 1;
         return tidal__err_wrap(db, r, "saving epoch failed, the handle must be reopened");
