@@ -1,0 +1,284 @@
+/* peer_world.h - a cluster of tidal_peers over the simulated network and disks for tests
+   (test_node.c and the tests of the node's coordinator, gather and health): REGIONS x SHARDS
+   nodes, two groups (0: every region; 3: regions 0 and 1), a loop that pops every message
+   due and delivers it through tidal_peer_receive, ticks every peer and collects every
+   completion; helpers to propose control records, find leaders, write and read. Include it
+   after tidal.h, tidal_sim.h and tidal_test.h. Its functions are static inline so a test
+   that uses only some of them compiles without unused-function warnings. */
+#ifndef PEER_WORLD_H
+#define PEER_WORLD_H
+
+#define T0 (INT64_C(1790000000) * TIDAL_NS_PER_S)
+#define MS INT64_C(1000000)
+#define REGIONS 3
+#define SHARDS 2
+#define N (REGIONS * SHARDS)
+#define GOT_MAX 256
+
+typedef struct pnode {
+    tidal_sim_disk *disk;
+    tidal_sim_env env;
+    tidal_peer *peer;
+    int up;
+} pnode;
+
+typedef struct got {
+    int node;
+    tidal_peer_completion c;
+} got;
+
+typedef struct world {
+    tidal_sim_net *net;
+    pnode nd[N];
+    int64_t now;
+    tidal_signal_def sigs[1];
+    tidal_peer_group groups[2];
+    got got[GOT_MAX];
+    int n_got;
+    /* the first peer message of a type seen on the wire (for the malformed cases) */
+    uint32_t keep_type;
+    uint8_t kept[4096];
+    size_t kept_len;
+    tidal_node_ref kept_to, kept_from;
+    int faulty;                      /* the net corrupts: receive may refuse (CORRUPT) */
+} world;
+
+static inline int ix(int region, int shard) { return region * SHARDS + shard; }
+
+static inline tidal_node_ref ref(int i) {
+    tidal_node_ref r;
+    r.region = (uint16_t)(i / SHARDS);
+    r.shard = (uint16_t)(i % SHARDS);
+    return r;
+}
+
+static inline void peer_open(world *w, int i, int bootstrap) {
+    tidal_peer_config cfg;
+    char msg[300];
+    tidal_result r;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.env = &w->nd[i].env.env;
+    cfg.path = "node";
+    cfg.self = ref(i);
+    cfg.regions = REGIONS;
+    cfg.shards = SHARDS;
+    cfg.groups = w->groups;
+    cfg.group_count = 2;
+    cfg.member.schema.signals = w->sigs;
+    cfg.member.schema.signal_count = 1;
+    cfg.member.group_bootstrap = bootstrap;
+    cfg.control_election_timeout_ns = 300 * MS;
+    msg[0] = 0;
+    r = tidal_peer_open(&cfg, &w->nd[i].peer, msg, sizeof msg);
+    TT_CHECKF(r == TIDAL_OK, "peer %d open: %s %s", i, tidal_strerror(r), msg);
+    w->nd[i].up = r == TIDAL_OK;
+    tidal_sim_net_set_down(w->net, ref(i), !w->nd[i].up);
+}
+
+static inline void world_init(world *w, uint64_t seed) {
+    int i;
+    memset(w, 0, sizeof *w);
+    w->net = tidal_sim_net_new(seed);
+    w->now = T0;
+    w->sigs[0].name = "view";
+    w->sigs[0].half_life_s = 3600.0;
+    w->groups[0].id = 0;
+    w->groups[0].placement = 0;          /* every region */
+    w->groups[1].id = 3;
+    w->groups[1].placement = 1u | 2u;    /* regions 0 and 1 */
+    for (i = 0; i < N; i++) {
+        w->nd[i].disk = tidal_sim_disk_new(seed * 31 + (uint64_t)i);
+        tidal_sim_env_init(&w->nd[i].env, w->nd[i].disk, w->now, seed * 17 + (uint64_t)i);
+        tidal_sim_env_attach_net(&w->nd[i].env, w->net, ref(i));
+    }
+    for (i = 0; i < N; i++) peer_open(w, i, 1);
+}
+
+static inline void world_free(world *w) {
+    int i;
+    tidal_sim_msg m;
+    for (i = 0; i < N; i++) {
+        tidal_peer_close(w->nd[i].peer);
+        tidal_sim_disk_free(w->nd[i].disk);
+    }
+    while (tidal_sim_net_pop(w->net, INT64_MAX, &m)) tidal_sim_msg_free(&m);
+    tidal_sim_net_free(w->net);
+}
+
+static inline void collect(world *w, int i) {
+    tidal_peer_completion c;
+    while (w->nd[i].up && tidal_peer_poll(w->nd[i].peer, &c) == TIDAL_OK) {
+        TT_CHECK(w->n_got < GOT_MAX);
+        if (w->n_got >= GOT_MAX) return;
+        w->got[w->n_got].node = i;
+        w->got[w->n_got++].c = c;
+    }
+}
+
+/* Moves time by dt: delivers every message due, ticks every peer up, collects completions. */
+static inline void run(world *w, int64_t dt) {
+    int64_t end = w->now + dt;
+    int i;
+    while (w->now < end && TT_OK()) {
+        int64_t next = tidal_sim_net_next_ns(w->net), step = w->now + 5 * MS;
+        tidal_sim_msg m;
+        if (next > w->now && next < step) step = next;
+        if (step > end) step = end;
+        for (i = 0; i < N; i++) tidal_sim_env_advance(&w->nd[i].env, step - w->now);
+        w->now = step;
+        while (tidal_sim_net_pop(w->net, w->now, &m)) {
+            int to = ix(m.to.region, m.to.shard);
+            uint32_t group = 0;
+            if (w->keep_type && !w->kept_len && m.len <= sizeof w->kept &&
+                tidal_message_group(m.bytes, m.len, &group) == TIDAL_OK &&
+                group == TIDAL_PEER_GROUP && (m.bytes[8] | m.bytes[9] << 8) == (int)w->keep_type) {
+                memcpy(w->kept, m.bytes, m.len);
+                w->kept_len = m.len;
+                w->kept_to = m.to;
+                w->kept_from = m.from;
+            }
+            if (w->nd[to].up) {
+                tidal_result r = tidal_peer_receive(w->nd[to].peer, m.from, m.bytes, m.len);
+                TT_CHECKF(r == TIDAL_OK || r == TIDAL_ERR_FENCED || r == TIDAL_ERR_STALE_CONFIG ||
+                              (w->faulty && r == TIDAL_ERR_CORRUPT),
+                          "peer %d receive: %s %s", to, tidal_strerror(r),
+                          tidal_peer_errmsg(w->nd[to].peer));
+            }
+            tidal_sim_msg_free(&m);
+        }
+        for (i = 0; i < N; i++)
+            if (w->nd[i].up) {
+                tidal_result r = tidal_peer_tick(w->nd[i].peer);
+                TT_CHECKF(r == TIDAL_OK || r == TIDAL_ERR_STALE_CONFIG, "peer %d tick: %s %s", i, tidal_strerror(r),
+                          tidal_peer_errmsg(w->nd[i].peer));
+            }
+        for (i = 0; i < N; i++) collect(w, i);
+    }
+}
+
+/* The completion of ticket on node i, running up to max; NULL if none came. */
+static inline const tidal_peer_completion *await(world *w, int i, uint64_t ticket, int64_t max) {
+    int64_t end = w->now + max;
+    int k;
+    for (;;) {
+        for (k = 0; k < w->n_got; k++)
+            if (w->got[k].node == i && w->got[k].c.ticket == ticket) return &w->got[k].c;
+        if (w->now >= end || !TT_OK()) return NULL;
+        run(w, 5 * MS);
+    }
+}
+
+static inline int control_leader(world *w) {
+    int i;
+    for (i = 0; i < N; i++) {
+        tidal_control_status st;
+        if (!w->nd[i].up) continue;
+        tidal_control_status_get(tidal_peer_control(w->nd[i].peer), &st);
+        if (st.role == TIDAL_ROLE_LEADER) return i;
+    }
+    return -1;
+}
+
+/* Proposes rec on node i and waits for it to commit. */
+static inline uint64_t propose(world *w, int i, const tidal_control_record *rec) {
+    uint64_t t = 0;
+    const tidal_peer_completion *c;
+    TT_EQ_INT(tidal_peer_propose(w->nd[i].peer, rec, &t), TIDAL_OK);
+    c = await(w, i, t, 3000 * MS);
+    TT_CHECKF(c && c->outcome == TIDAL_PEER_DONE_OK, "propose on %d: %s", i,
+              c ? c->message : "no completion");
+    return c ? c->index : 0;
+}
+
+static inline tidal_control_record rec_topology(void) {
+    tidal_control_record r;
+    memset(&r, 0, sizeof r);
+    r.kind = TIDAL_CONTROL_TOPOLOGY;
+    r.regions = REGIONS;
+    r.shards = SHARDS;
+    return r;
+}
+
+static inline tidal_control_record rec_placement(uint32_t tenant, uint32_t group, uint32_t placement) {
+    tidal_control_record r;
+    memset(&r, 0, sizeof r);
+    r.kind = TIDAL_CONTROL_PLACEMENT;
+    r.tenant = tenant;
+    r.group = group;
+    r.placement = placement;
+    return r;
+}
+
+static inline tidal_control_record rec_tenant(uint32_t tenant, uint32_t placement, uint32_t state) {
+    tidal_control_record r;
+    memset(&r, 0, sizeof r);
+    r.kind = TIDAL_CONTROL_TENANT;
+    r.tenant = tenant;
+    r.placement = placement;
+    r.state = state;
+    r.rate_per_s = 1000;
+    return r;
+}
+
+/* An item of tenant on shard. */
+static inline tidal_id item_on(uint32_t tenant, uint32_t shard, tidal_id from) {
+    tidal_id it = from;
+    while (tidal_route(tenant, it, SHARDS) != shard) it++;
+    return it;
+}
+
+/* The node leading group's member of shard, from the members' own status; -1 if none. */
+static inline int group_leader(world *w, uint32_t group, int shard) {
+    int r;
+    for (r = 0; r < REGIONS; r++) {
+        int i = ix(r, shard);
+        tidal_db *db = w->nd[i].up ? tidal_peer_member(w->nd[i].peer, group) : NULL;
+        tidal_node_status st;
+        if (db && tidal_node_status_get(db, &st) == TIDAL_OK && st.role == TIDAL_ROLE_LEADER)
+            return i;
+    }
+    return -1;
+}
+
+static inline uint64_t views(world *w, int i, uint32_t group, uint32_t tenant, tidal_id item) {
+    tidal_signal_stats st;
+    memset(&st, 0, sizeof st);
+    if (tidal_signal_read(tidal_peer_member(w->nd[i].peer, group), tenant, item, 0, NULL, 0,
+                          &st) != TIDAL_OK)
+        return 0;
+    return st.count[TIDAL_W_ALL];
+}
+
+static inline uint64_t write_on(world *w, int i, uint32_t tenant, tidal_id item) {
+    tidal_signal s;
+    uint64_t t = 0;
+    memset(&s, 0, sizeof s);
+    s.tenant = tenant;
+    s.item = item;
+    s.weight = 1;
+    TT_EQ_INT(tidal_peer_signal_write(w->nd[i].peer, &s, TIDAL_ACK_QUORUM, &t), TIDAL_OK);
+    return t;
+}
+
+/* A cluster with tenant 1 (group 0) and tenant 2 (group 3) configured, ACTIVE. */
+static inline void setup(world *w) {
+    tidal_control_record r;
+    int l;
+    world_init(w, tt_seed());
+    run(w, 2000 * MS);
+    l = control_leader(w);
+    TT_CHECK(l >= 0 && ref(l).shard == 0); /* a voter: shard 0 of some region */
+    r = rec_topology();
+    propose(w, ix(2, 1), &r); /* a learner's proposal travels to the leader */
+    r = rec_placement(1, 0, 0);
+    propose(w, ix(1, 1), &r);
+    r = rec_tenant(1, 0, TIDAL_TENANT_ACTIVE);
+    propose(w, ix(0, 1), &r);
+    r = rec_placement(2, 3, 3);
+    propose(w, ix(2, 0), &r);
+    r = rec_tenant(2, 3, TIDAL_TENANT_ACTIVE);
+    propose(w, ix(0, 0), &r);
+    run(w, 500 * MS);
+}
+
+#endif /* PEER_WORLD_H */
