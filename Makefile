@@ -57,7 +57,8 @@ $(B)/libfuzz_%: fuzz/%.c $(HDR) tidal_sim.h fuzz/*.h fuzz/coverage_ignore.txt | 
 PROPS = prop_replication prop_multiregion prop_migration
 
 # The binaries build in parallel (one job per core: 60+ builds of the whole header, about
-# half of make test's time on 2 cores when serial); the tests then run one at a time.
+# half of make test's time on 2 cores when serial); the tests then run two at a time
+# too (tests/run.sh; JOBS=1 sh tests/run.sh for one at a time).
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 test:
 	@$(MAKE) --no-print-directory -j$(JOBS) test-build

@@ -4,27 +4,60 @@
 # up and the last line is "N passed, N failed". `sh tests/run.sh matrix` runs the matrix only.
 B=${B:-build}
 CC=${CC:-cc}
+# One queued job (run_queued below starts it): output and exit status into $B/run/ID.*
+if [ "${1:-}" = --job ]; then
+    id=$2; shift 2
+    "$@" > "$B/run/$id.out" 2>&1; echo $? > "$B/run/$id.rc"; exit 0
+fi
 passed=0
 failed=0
 log=$B/test.log
 : > "$log"
 
-# A harness program: add its own "N passed, N failed" line to the totals.
-suite() {
-    name=$1; shift
-    out=$("$@" 2>&1); rc=$?
-    printf '%s\n' "$out" >> "$log"
-    line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
-    p=${line%% passed*}; f=${line#*, }; f=${f%% failed*}
-    if [ -z "$line" ]; then p=0; f=1; fi
-    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-    passed=$((passed + p)); failed=$((failed + f))
-    if [ "$f" -eq 0 ]; then echo "ok    $name ($p cases)"; else
-        echo "FAIL  $name"; printf '%s\n' "$out" | grep -E 'FAIL|reproduce|Assert|ERROR|runtime error' | head -n 20
-    fi
+# The programs run JOBS at a time (default 2: one per core; each is single-threaded and
+# works in its own temporary directories), their output kept in $B/run/; the totals and
+# the report are then made in list order, so the output reads the same whatever ran first.
+# queue NAME KIND CMD...: KIND "suite" (a harness program: its own "N passed, N failed"
+# line is added to the totals) or "check" (one case: pass or fail by exit status).
+runs=$B/run
+rm -rf "$runs"; mkdir -p "$runs"
+n_queued=0
+queue() {
+    n_queued=$((n_queued + 1))
+    id=$(printf '%03d' $n_queued)
+    printf '%s\n' "$1" > "$runs/$id.name"; printf '%s\n' "$2" > "$runs/$id.kind"
+    shift 2
+    # One line per job for xargs: the id, then the command, each word quoted.
+    line="$id"
+    for w in "$@"; do line="$line '$(printf '%s' "$w" | sed "s/'/'\\\\''/g")'"; done
+    printf '%s\n' "$line" >> "$runs/jobs"
+}
+run_queued() {
+    [ -s "$runs/jobs" ] || return 0
+    xargs -P "${JOBS:-2}" -L 1 sh tests/run.sh --job < "$runs/jobs"
+    for f in "$runs"/*.name; do
+        id=$(basename "$f" .name)
+        name=$(cat "$f"); kind=$(cat "$runs/$id.kind")
+        out=$(cat "$runs/$id.out" 2>/dev/null); rc=$(cat "$runs/$id.rc" 2>/dev/null || echo 1)
+        printf '%s\n' "$out" >> "$log"
+        if [ "$kind" = check ]; then
+            if [ "$rc" -eq 0 ]; then passed=$((passed + 1)); echo "ok    $name"
+            else failed=$((failed + 1)); echo "FAIL  $name"; printf '%s\n' "$out" | tail -n 15; fi
+            continue
+        fi
+        line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
+        p=${line%% passed*}; f=${line#*, }; f=${f%% failed*}
+        if [ -z "$line" ]; then p=0; f=1; fi
+        if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+        passed=$((passed + p)); failed=$((failed + f))
+        if [ "$f" -eq 0 ]; then echo "ok    $name ($p cases)"; else
+            echo "FAIL  $name"; printf '%s\n' "$out" | grep -E 'FAIL|reproduce|Assert|ERROR|runtime error' | head -n 20
+        fi
+    done
+    rm -f "$runs/jobs" "$runs"/*.name
 }
 
-# A single check: one case, pass or fail by exit status.
+# A single check, run at once: one case, pass or fail by exit status.
 check() {
     name=$1; shift
     if out=$("$@" 2>&1); then passed=$((passed + 1)); echo "ok    $name"
@@ -55,19 +88,22 @@ matrix() {
 
 if [ "${1:-}" = matrix ]; then matrix; echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit $?; fi
 
-for t in ${TESTS:-test_core test_blake3 test_parse test_sim_disk test_sim_net test_durability test_replication test_multiregion test_uat}; do
-    suite "$t" "$B/$t"
-    suite "$t (asan+ubsan)" "$B/asan_$t"
-done
+# The property programs first: they are the longest jobs, and a long job last would leave
+# one core idle at the end.
 for prog in ${PROPS:-prop_replication prop_multiregion}; do
-    suite "$prog" "$B/$prog"
-    suite "$prog (asan+ubsan)" "$B/asan_$prog"
+    queue "$prog" suite "$B/$prog"
+    queue "$prog (asan+ubsan)" suite "$B/asan_$prog"
+done
+for t in ${TESTS:-test_core test_blake3 test_parse test_sim_disk test_sim_net test_durability test_replication test_multiregion test_uat}; do
+    queue "$t" suite "$B/$t"
+    queue "$t (asan+ubsan)" suite "$B/asan_$t"
 done
 for f in query wal snapshot message merge export event config control peer; do
-    check "fuzz corpus replay: $f" "$B/replay_fuzz_$f" "fuzz/corpus/$f"
+    queue "fuzz corpus replay: $f" check "$B/replay_fuzz_$f" "fuzz/corpus/$f"
 done
-check "example: quickstart" "$B/quickstart"
-check "example: demo (3-region failover converges)" "$B/demo"
+queue "example: quickstart" check "$B/quickstart"
+queue "example: demo (3-region failover converges)" check "$B/demo"
+run_queued
 # The README's first example, pasted into a file as a new user would: C99 and C++11, every
 # warning an error, and it runs (twice: the second run recovers feed.db).
 readme_example() {
