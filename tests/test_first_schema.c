@@ -739,138 +739,9 @@ static void t_schema_crash_property(void) {
     }
 }
 
-/* ---- a replica group on the simulator (the pattern of test_replication.c) ------------- */
+/* ---- a replica group on the simulator (tests/replica_group.h) ------------------------ */
 
-#define NODES 3
-
-typedef struct cnode {
-    tidal_sim_disk *disk;
-    tidal_sim_env env;
-    tidal_config cfg;
-    tidal_db *db;
-} cnode;
-
-typedef struct cluster {
-    tidal_sim_net *net;
-    tidal_node_ref refs[NODES];
-    tidal_signal_def sigs[4]; /* view, like; share and save appended at run time */
-    cnode n[NODES];
-    int64_t now, next_tick;
-} cluster;
-
-static void cnode_start(cluster *c, int i) {
-    char msg[256];
-    tidal_result r = tidal_db_open_msg(&c->n[i].cfg, &c->n[i].db, msg, sizeof msg);
-    TT_CHECKF(r == TIDAL_OK, "node %d open: %s %s", i, tidal_strerror(r), msg);
-    tidal_sim_net_set_down(c->net, c->refs[i], 0);
-}
-
-static void cluster_init(cluster *c, uint64_t seed, uint64_t segment_bytes) {
-    int i;
-    memset(c, 0, sizeof *c);
-    c->net = tidal_sim_net_new(seed);
-    c->now = T0;
-    c->sigs[0].name = "view";
-    c->sigs[0].half_life_s = 3600;
-    c->sigs[1].name = "like";
-    c->sigs[1].half_life_s = 86400;
-    c->sigs[2].name = "share";
-    c->sigs[2].half_life_s = 7200;
-    c->sigs[3].name = "save";
-    c->sigs[3].permanent = 1;
-    for (i = 0; i < NODES; i++) {
-        c->refs[i].region = (uint16_t)i;
-        c->refs[i].shard = 0;
-    }
-    for (i = 0; i < NODES; i++) {
-        cnode *n = &c->n[i];
-        n->disk = tidal_sim_disk_new(seed * 31 + (uint64_t)i);
-        tidal_sim_env_init(&n->env, n->disk, c->now, seed * 17 + (uint64_t)i);
-        tidal_sim_env_attach_net(&n->env, c->net, c->refs[i]);
-        n->cfg.env = &n->env.env;
-        n->cfg.path = "db";
-        n->cfg.node = c->refs[i];
-        n->cfg.replicas = c->refs;
-        n->cfg.replica_count = NODES;
-        n->cfg.schema.signals = c->sigs;
-        n->cfg.schema.signal_count = 2; /* every member's config keeps the old schema */
-        n->cfg.segment_bytes_max = segment_bytes;
-        n->cfg.group_bootstrap = 1;
-        cnode_start(c, i);
-        n->cfg.group_bootstrap = 0;
-    }
-    c->next_tick = c->now + 10 * MS;
-}
-
-static void cluster_free(cluster *c) {
-    int i;
-    for (i = 0; i < NODES; i++) {
-        if (c->n[i].db) tidal_db_close(c->n[i].db);
-        tidal_sim_disk_free(c->n[i].disk);
-    }
-    tidal_sim_net_free(c->net);
-}
-
-static void cluster_set_time(cluster *c, int64_t t) {
-    int i;
-    int64_t dt = t - c->now;
-    c->now = t;
-    for (i = 0; i < NODES; i++) {
-        c->n[i].env.now_ns += dt;
-        c->n[i].env.mono_ns += dt;
-    }
-}
-
-static void cluster_run(cluster *c, int64_t until) {
-    for (;;) {
-        int64_t next = tidal_sim_net_next_ns(c->net);
-        tidal_sim_msg m;
-        int i;
-        if (c->next_tick < next) next = c->next_tick;
-        if (next > until) break;
-        if (next > c->now) cluster_set_time(c, next);
-        while (tidal_sim_net_pop(c->net, c->now, &m)) {
-            for (i = 0; i < NODES; i++)
-                if (c->refs[i].region == m.to.region && c->n[i].db)
-                    (void)tidal_node_receive(c->n[i].db, m.from, m.bytes, m.len);
-            tidal_sim_msg_free(&m);
-        }
-        if (c->now >= c->next_tick) {
-            for (i = 0; i < NODES; i++)
-                if (c->n[i].db) TT_EQ_INT(tidal_db_tick(c->n[i].db, 0), TIDAL_OK);
-            c->next_tick += 10 * MS;
-        }
-    }
-    if (until > c->now) cluster_set_time(c, until);
-}
-
-static int leader_of(cluster *c) {
-    int i, best = -1;
-    uint64_t epoch = 0;
-    for (i = 0; i < NODES; i++) {
-        tidal_node_status st;
-        if (!c->n[i].db) continue;
-        TT_EQ_INT(tidal_node_status_get(c->n[i].db, &st), TIDAL_OK);
-        if (st.role == TIDAL_ROLE_LEADER && st.epoch >= epoch) {
-            best = i;
-            epoch = st.epoch;
-        }
-    }
-    return best;
-}
-
-static int caught_up(cluster *c) {
-    int i, l = leader_of(c);
-    if (l < 0) return 0;
-    for (i = 0; i < NODES; i++) {
-        tidal_node_status st;
-        if (i == l) continue;
-        if (!c->n[i].db) return 0;
-        TT_EQ_INT(tidal_node_status_get(c->n[i].db, &st), TIDAL_OK);
-        if (st.leader_lsn != tidal_db_durable_lsn(c->n[l].db) || st.lag_events) return 0;
-    }
-    return 1;
-}
+#include "replica_group.h"
 
 /* Every live member holds the same state and the grown schema (3 types). */
 static void check_converged(cluster *c, uint32_t types) {
@@ -901,7 +772,7 @@ static void t_schema_group_append(void) {
     cluster c;
     tidal_schema grown;
     int l, k;
-    cluster_init(&c, tt_seed(), 64 * 1024);
+    cluster_init_seg(&c, tt_seed(), 64 * 1024);
     l = leader_of(&c);
     TT_CHECK(l >= 0);
     if (l < 0) goto out;
@@ -917,7 +788,7 @@ static void t_schema_group_append(void) {
     TT_EQ_INT(tidal_db_schema_append(c.n[l].db, &grown), TIDAL_OK);
     write_some(c.n[l].db, 300, 3, c.now); /* share among them, at once after the append */
     cluster_run(&c, c.now + 1000 * MS);
-    cnode_start(&c, k); /* old config: learns share from the log */
+    node_start(&c, k); /* old config: learns share from the log */
     cluster_run(&c, c.now + 2000 * MS);
     TT_CHECK(caught_up(&c));
     check_converged(&c, 3);
@@ -925,7 +796,7 @@ static void t_schema_group_append(void) {
     k = (l + 1) % NODES;
     tidal_db_close(c.n[k].db);
     c.n[k].db = NULL;
-    cnode_start(&c, k);
+    node_start(&c, k);
     if (c.n[k].db) TT_EQ_INT(c.n[k].db->n_sig, 3);
     /* A config that adds to what the group stored: refused, naming the way to grow. */
     tidal_db_close(c.n[k].db);
@@ -943,7 +814,7 @@ static void t_schema_group_append(void) {
         TT_EQ_INT(tidal_db_open_msg(&cf, &c.n[k].db, msg, sizeof msg), TIDAL_ERR_SCHEMA);
         TT_CHECKF(strstr(msg, "tidal_db_schema_append on the leader") != NULL, "message: %s", msg);
     }
-    cnode_start(&c, k);
+    node_start(&c, k);
     /* The leader fails: the next one writes share, and it replicates. */
     tidal_sim_net_set_down(c.net, c.refs[l], 1);
     tidal_sim_disk_crash(c.n[l].disk);
@@ -954,7 +825,7 @@ static void t_schema_group_append(void) {
     TT_CHECK(k >= 0 && k != l);
     if (k >= 0) write_some(c.n[k].db, 100, 3, c.now);
     tidal_sim_disk_restart(c.n[l].disk);
-    cnode_start(&c, l); /* the old leader, old config: recovers the grown schema */
+    node_start(&c, l); /* the old leader, old config: recovers the grown schema */
     cluster_run(&c, c.now + 3000 * MS);
     TT_CHECK(caught_up(&c));
     check_converged(&c, 3);
@@ -970,7 +841,7 @@ static void t_schema_group_state_transfer(void) {
     tidal_schema grown;
     tidal_node_status st;
     int i;
-    cluster_init(&c, tt_seed(), 4096);
+    cluster_init_seg(&c, tt_seed(), 4096);
     write_some(c.n[0].db, 300, 2, c.now);
     cluster_run(&c, c.now + 1000 * MS);
     grown = c.n[0].cfg.schema;
@@ -987,7 +858,7 @@ static void t_schema_group_state_transfer(void) {
     c.n[2].db = NULL;
     tidal_sim_disk_wipe(c.n[2].disk);
     if (tidal_sim_disk_is_down(c.n[2].disk)) tidal_sim_disk_restart(c.n[2].disk);
-    cnode_start(&c, 2); /* a new disk, the old config */
+    node_start(&c, 2); /* a new disk, the old config */
     write_some(c.n[0].db, 100, 3, c.now);
     cluster_run(&c, c.now + 3000 * MS);
     TT_EQ_INT(tidal_node_status_get(c.n[0].db, &st), TIDAL_OK);
@@ -999,7 +870,7 @@ static void t_schema_group_state_transfer(void) {
         digest(c.n[2].db, a);
         tidal_db_close(c.n[2].db);
         c.n[2].db = NULL;
-        cnode_start(&c, 2);
+        node_start(&c, 2);
         if (c.n[2].db) {
             digest(c.n[2].db, b);
             TT_CHECK(!memcmp(a, b, 32));
@@ -1046,7 +917,7 @@ static void t_schema_group_property(void) {
         int step, i, l, wiped = 0;
         tidal_result r;
         uint32_t want = 2;
-        cluster_init(&c, seed, 2048u << tt_below(4));
+        cluster_init_seg(&c, seed, 2048u << tt_below(4));
         tidal_sim_net_set_faults(c.net, 20000, 10000, 30000);
         for (step = 0; step < 40 && TT_OK(); step++) {
             uint64_t op = tt_below(100);
@@ -1071,7 +942,7 @@ static void t_schema_group_property(void) {
                 }
             } else if (op < 75 && !c.n[v].db) {
                 if (tidal_sim_disk_is_down(c.n[v].disk)) tidal_sim_disk_restart(c.n[v].disk);
-                cnode_start(&c, v); /* the old config: it adopts or learns the grown schema */
+                node_start(&c, v); /* the old config: it adopts or learns the grown schema */
             } else if (op < 82 && l >= 0) {
                 (void)tidal_db_snapshot(c.n[l].db);
             }
@@ -1080,7 +951,7 @@ static void t_schema_group_property(void) {
         for (i = 0; i < NODES; i++)
             if (!c.n[i].db) {
                 if (tidal_sim_disk_is_down(c.n[i].disk)) tidal_sim_disk_restart(c.n[i].disk);
-                cnode_start(&c, i);
+                node_start(&c, i);
             }
         tidal_sim_net_set_faults(c.net, 0, 0, 0);
         l = leader_of(&c);
