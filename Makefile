@@ -17,7 +17,7 @@ EXAMPLES = quickstart durable demo
 FUZZERS = fuzz_query fuzz_wal fuzz_snapshot fuzz_message fuzz_merge fuzz_export fuzz_event fuzz_config
 FUZZERS += fuzz_control fuzz_peer
 
-.PHONY: all test test-build demo bench fuzz fuzz-ci sanitize matrix props clean explore fuzz-speed
+.PHONY: all test test-build demo bench fuzz fuzz-ci sanitize matrix props clean explore fuzz-speed mutants
 
 all: $(addprefix $(B)/,$(TESTS) $(EXAMPLES)) $(addprefix $(B)/replay_,$(FUZZERS))
 
@@ -129,6 +129,11 @@ props: $(addprefix $(B)/,$(TESTS)) $(addprefix $(B)/,$(PROPS))
 	@for t in $(TESTS) $(PROPS); do $(B)/$$t --scale $(SCALE) || exit 1; done
 
 # Inputs per second of every libFuzzer target from a fixed 20 s run each (FUZZ_SPEED_SECONDS).
+# One deliberate bug at a time in a copy of tidal.h, each run against the fuzz target that
+# guards it with fuzz-ci's seed and input count: every mutant must be caught (tests/mutants.sh).
+mutants:
+	@CLANG=$(CLANG) B=$(B) FUZZ_SEED=$(FUZZ_SEED) FUZZ_CI="$(FUZZ_CI)" sh tests/mutants.sh
+
 fuzz-speed: $(addprefix $(B)/libfuzz_,$(FUZZERS))
 	@B=$(B) FUZZERS="$(FUZZERS)" sh tests/fuzz_speed.sh
 
