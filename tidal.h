@@ -16923,14 +16923,14 @@ static void tidal__gx_run(tidal_peer *p, uint32_t mi, const char *text, tidal__g
     if (ns.role == TIDAL_ROLE_LEADER) a->flags |= 2;
     if (a->result != TIDAL_OK) {
         a->n = 0;
-        snprintf(a->message, sizeof a->message, "%s", tidal_errmsg(db));
+        snprintf(a->message, sizeof a->message, "%.127s", tidal_errmsg(db));
         return;
     }
     a->staleness_ns = st.staleness_ns > 0 ? st.staleness_ns : 0;
     a->lag_events = ns.role == TIDAL_ROLE_LEADER ? 0 : ns.lag_events;
     if (st.degraded) {
         a->flags |= 1;
-        snprintf(a->message, sizeof a->message, "%s", st.degraded_reason);
+        snprintf(a->message, sizeof a->message, "%.95s", st.degraded_reason);
     }
     TIDAL_ASSERT(a->n <= TIDAL_PEER_HITS_MAX);
 }
@@ -17039,7 +17039,7 @@ static void tidal__gx_take(tidal_peer *p, tidal__gx_call *c, uint32_t s, int32_t
         if (tidal__gx_query_error(a->result)) {
             c->failed = 1;
             c->fail_r = a->result;
-            snprintf(c->why, sizeof c->why, "shard %u: %.110s", s, a->message);
+            snprintf(c->why, sizeof c->why, "shard %u: %.100s", s, a->message);
             return;
         }
         if (k >= 0) sh->timed_out |= 1u << k; /* it could not answer: counts as none */
@@ -17054,7 +17054,7 @@ static void tidal__gx_take(tidal_peer *p, tidal__gx_call *c, uint32_t s, int32_t
     if (a->lag_events > c->staleness_events) c->staleness_events = a->lag_events;
     if ((a->flags & 1) && !c->replica_degraded) {
         c->replica_degraded = 1;
-        snprintf(c->why, sizeof c->why, "shard %u: %.110s", s, a->message);
+        snprintf(c->why, sizeof c->why, "shard %u: %.100s", s, a->message);
     }
     /* Merge: the running top hits and the answer's, in result order, cut to the limit. */
     total = c->n_hits + a->n;
@@ -17115,7 +17115,7 @@ static void tidal__gx_complete(tidal_peer *p, uint64_t i, int64_t now) {
     if (c->failed) {
         out.outcome = TIDAL_PEER_DONE_FAILED;
         out.result = c->fail_r;
-        snprintf(out.message, sizeof out.message, "%s", c->why);
+        snprintf(out.message, sizeof out.message, "%.127s", c->why);
     } else if (!c->n_answered) {
         out.outcome = TIDAL_PEER_DONE_FAILED;
         out.result = TIDAL_ERR_UNAVAILABLE;
