@@ -1883,8 +1883,9 @@ TIDAL_API tidal_result tidal_peer_message_decode(const void *bytes, size_t len,
 #define TIDAL_PEER_MSG_GATHER_A 98u     /* its answer, from the replica to the gatherer */
 
 /* Runs a RETRIEVE (text form; its tenant is the TENANT clause's, 0 without one, and its
-   owning group comes from the routing table) over every shard of that group. Each shard is answered by this
-   node's own member when it holds that shard, else asked of one replica at a time: first
+   owning group comes from the routing table) over every shard of that group. Each shard
+   is answered by this node's own member when it holds that shard, else asked of one
+   replica at a time: first
    the replicas of regions heard from within config.silent_ns (this node's region first,
    then ascending), then the others; a replica that has not answered after
    config.gather_try_ns leaves the shard to the next. Followers answer from local state
@@ -16884,7 +16885,8 @@ static const char *tidal__gx_hb_fits(const tidal_peer *p, tidal_node_ref from,
     *at = TIDAL__MSG_HDR + 4;
     if (h->cflags & 1) {
         tidal__ctl_ref(h->cleader, &n);
-        if (n.region >= p->regions || n.shard >= p->shards) return "control leader outside the topology";
+        if (n.region >= p->regions || n.shard >= p->shards)
+            return "control leader outside the topology";
         if ((h->cflags & 2) && tidal__node_word(n) != tidal__node_word(from))
             return "leads the control plane but names another leader";
     }
@@ -17387,8 +17389,9 @@ static void tidal__gx_close(tidal_peer *p) {
     uint64_t i;
     if (!g) return;
     for (i = 0; i < g->n_calls; i++) {
-        p->alloc.free(p->alloc.user, g->calls[i]->sh, sizeof *g->calls[i]->sh * g->calls[i]->n_shards);
-        p->alloc.free(p->alloc.user, g->calls[i], sizeof *g->calls[i]);
+        tidal__gx_call *c = g->calls[i];
+        p->alloc.free(p->alloc.user, c->sh, sizeof *c->sh * c->n_shards);
+        p->alloc.free(p->alloc.user, c, sizeof *c);
     }
     if (g->calls) p->alloc.free(p->alloc.user, g->calls, sizeof *g->calls * g->cap_calls);
     p->alloc.free(p->alloc.user, g->heard, sizeof *g->heard * g->n_nodes);

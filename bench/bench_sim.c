@@ -1547,7 +1547,8 @@ static void section_gather(void) {
         s.tenant = 1 + (k & 1u);
         s.item = 1 + pick(splitmix64(&rng), GX_ITEMS);
         s.weight = 1;
-        (void)tidal_peer_signal_write(w.nd[pick(splitmix64(&rng), N)].peer, &s, TIDAL_ACK_QUORUM, &t);
+        (void)tidal_peer_signal_write(w.nd[pick(splitmix64(&rng), N)].peer, &s, TIDAL_ACK_QUORUM,
+                                      &t);
         if (k % 200 == 199 || k + 1 == 2 * GX_WRITES) {
             int g;
             run(&w, 400 * MS);
@@ -1643,7 +1644,8 @@ static void section_gather(void) {
     printf("# gather: the host-side tidal_retrieve_gather (what retrieve_scatter_p99_us times "
            "in the uat section, there on the wall clock) over region 0's members of the same "
            "shards, same query: CPU time, %u runs\n", n_host);
-    printf("gather_host_scatter_p99_us: %.1f us\n", n_host ? percentile(host_us, n_host, 0.99) : 0.0);
+    printf("gather_host_scatter_p99_us: %.1f us\n",
+           n_host ? percentile(host_us, n_host, 0.99) : 0.0);
     world_free(&w);
     free(lib_us);
     free(sim_ms);

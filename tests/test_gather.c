@@ -454,6 +454,42 @@ static void put_le(uint8_t *b, uint64_t v, uint32_t len) {
     for (k = 0; k < len; k++) b[k] = (uint8_t)(v >> (8 * k));
 }
 
+/* Random resealed mutations of the kept message (1-3 bytes of the payload or of the
+   header's type, hops and ticket): each is refused (saying where, counted, nothing sent)
+   or taken; never anything else. */
+static void mutate_kept(world *w, int rounds) {
+    uint8_t b[4200];
+    size_t len = w->kept_len;
+    int to = ix(w->kept_to.region, w->kept_to.shard), k, j;
+    static const size_t hdr[] = {8, 24, 28, 32};
+    for (k = 0; k < rounds && TT_OK(); k++) {
+        tidal_peer_status s0, s1;
+        tidal_sim_net_stats n0, n1;
+        tidal_result r;
+        int edits = 1 + (int)tt_below(3);
+        memcpy(b, w->kept, len);
+        for (j = 0; j < edits; j++) {
+            size_t at = tt_below(4) == 0 ? hdr[tt_below(4)] : 120 + tt_below(len - 120);
+            b[at] = tt_below(2) ? (uint8_t)tt_below(256) : (uint8_t)(b[at] ^ (1u << tt_below(8)));
+        }
+        reseal(b, len);
+        tidal_peer_status_get(w->nd[to].peer, &s0);
+        tidal_sim_net_stats_get(w->net, &n0);
+        r = tidal_peer_receive(w->nd[to].peer, w->kept_from, b, len);
+        tidal_peer_status_get(w->nd[to].peer, &s1);
+        tidal_sim_net_stats_get(w->net, &n1);
+        TT_CHECKF(r == TIDAL_OK || r == TIDAL_ERR_CORRUPT, "mutation %d: %s", k, tidal_strerror(r));
+        if (r == TIDAL_ERR_CORRUPT) {
+            TT_CHECKF(strstr(tidal_peer_errmsg(w->nd[to].peer), "at byte") != NULL, "%s",
+                      tidal_peer_errmsg(w->nd[to].peer));
+            TT_CHECK(s1.msgs_corrupt == s0.msgs_corrupt + 1 && n1.sent == n0.sent &&
+                     s1.executed == s0.executed && s1.calls_pending == s0.calls_pending);
+        }
+    }
+    run(w, 200 * MS); /* whatever was taken settles; the world goes on */
+    w->n_got = 0;
+}
+
 static void check_malformed(world *w, const bad_field *bad, size_t n_bad, uint32_t type,
                             int decoder_refuses) {
     uint8_t b[4200];
@@ -504,6 +540,7 @@ static void check_malformed(world *w, const bad_field *bad, size_t n_bad, uint32
         expect_refused(w, b, len, "wrong sender");
         w->kept_from = from;
     }
+    if (decoder_refuses) mutate_kept(w, 300);
 }
 
 static void t_malformed_refused(void) {
