@@ -22,7 +22,7 @@
        >>api          public declarations (this half): results, ids, env, allocator,
                       schema, config, db, writes, hard negatives, sessions, reads,
                       RETRIEVE, digest, durability, replication, blake3, control plane,
-                      node (tidal_peer)
+                      node (tidal_peer), node heartbeats, health and scatter-gather
        >>internal     private types and limits
        >>util         allocation, errors, strings, fixed point, deterministic exp2
        >>tables       hash maps, u64 sets, interning

@@ -3,7 +3,8 @@
    tenant 2 on group 3). tidal_peer_gather equals an oracle computed on the members
    directly (tidal_retrieve_text per shard, merged by score then item); with a shard's only
    reachable replicas partitioned away the gather is degraded, names the shard and holds
-   only the other shard's items, and is whole again after the heal; tidal_peer_health_get
+   only the other shard's items, and is whole again after the heal; a replica that does
+   not answer within the try timeout hands its shard to the next; tidal_peer_health_get
    agrees with the members' own status (leaders, epochs, control leader), turns a cut-off
    region offline from the other side after the silence timeout, and a member whose data
    is held back degraded; malformed HEARTBEAT / GATHER_Q / GATHER_A messages are refused
@@ -205,6 +206,39 @@ static void t_gather_partition_degraded(void) {
     TT_CHECKF(c && c->outcome == TIDAL_PEER_DONE_OK && !c->degraded && c->shards_answered == SHARDS,
               "after the heal: %s %s", c ? c->message : "-", c ? c->degraded_reason : "");
     if (c) same_hits(c, want, n, "after the heal");
+    world_free(&w);
+}
+
+/* The replica asked first (0/1: this region, heard a moment ago) is cut off just before
+   the gather: after config.gather_try_ns without its answer the next replica (region 1)
+   answers. Every shard answered and the hits equal the oracle; region 0 is named as
+   having left a query unanswered. The answer took at least one try's time. */
+static void t_gather_next_replica(void) {
+    world w;
+    int a = ix(0, 0);
+    uint32_t n, hd;
+    int64_t start;
+    char text[TEXT_MAX];
+    tidal_hit want[100];
+    tidal_node_ref x[1], y[1];
+    const tidal_peer_completion *c;
+    setup(&w);
+    load(&w, 1, 100, 30, 30);
+    run(&w, 500 * MS);
+    text_for(text, 1, 30);
+    n = oracle(&w, 0, 1, 3u, text, 30, want);
+    x[0] = ref(a), y[0] = ref(ix(0, 1));
+    hd = tidal_sim_net_partition_nodes(w.net, x, 1, y, 1, 0);
+    start = w.now;
+    c = gather(&w, a, text, 0);
+    TT_CHECKF(c && c->outcome == TIDAL_PEER_DONE_OK && c->shards_answered == SHARDS &&
+                  c->missing_count == 0 && c->regions_missing == 1u && c->degraded &&
+                  strstr(c->degraded_reason, "region 0"),
+              "%s: answered %u, regions %x, %s", c ? c->message : "-", c ? c->shards_answered : 0,
+              c ? c->regions_missing : 0, c ? c->degraded_reason : "");
+    TT_CHECK(w.now - start >= 400 * MS);
+    if (c) same_hits(c, want, n, "from the next replica");
+    tidal_sim_net_heal(w.net, hd);
     world_free(&w);
 }
 
@@ -628,6 +662,7 @@ static void t_malformed_refused(void) {
 static const tt_case tt_cases[] = {
     TT_CASE(t_gather_equals_oracle),
     TT_CASE(t_gather_partition_degraded),
+    TT_CASE(t_gather_next_replica),
     TT_CASE(t_health_offline),
     TT_CASE(t_health_lagging),
     TT_CASE(t_malformed_refused),
