@@ -22,7 +22,7 @@
        >>api          public declarations (this half): results, ids, env, allocator,
                       schema, config, db, writes, hard negatives, sessions, reads,
                       RETRIEVE, digest, durability, replication, blake3, control plane,
-                      node (tidal_peer)
+                      node (tidal_peer), node heartbeats, health and scatter-gather
        >>internal     private types and limits
        >>util         allocation, errors, strings, fixed point, deterministic exp2
        >>tables       hash maps, u64 sets, interning
@@ -49,6 +49,8 @@
                       messages and records
        >>node         tidal_peer: one process's members, control records applied, routing,
                       forwarding and completions
+       >>node_gather  heartbeats between peers, health as a query, scatter-gather through
+                      messages
 
    COMPILE-TIME OPTIONS
        TIDAL_STATIC          global: every public function becomes static.
@@ -1627,6 +1629,7 @@ TIDAL_API const char *tidal_control_errmsg(const tidal_control *c);
 #define TIDAL_PEER_HITS_MAX 100         /* hits a RETRIEVE completion carries */
 #define TIDAL_PEER_TEXT_MAX 1024        /* bytes of a RETRIEVE text */
 #define TIDAL_PEER_CALLS_MAX 65536      /* calls in flight on one peer */
+#define TIDAL_PEER_MISSING_MAX 8u       /* missing shards a gather completion names */
 
 /* Client operations (the op of a forwarded call). */
 #define TIDAL_PEER_OP_SIGNAL 1u
@@ -1672,6 +1675,18 @@ typedef struct tidal_peer_config {
     int64_t control_heartbeat_ns;      /* 0: as tidal_control_config */
     int64_t forward_timeout_ns;        /* a forwarded call with no answer after this long
                                           completes UNKNOWN; default 2 s */
+    /* Heartbeats, health and gather (>>node_gather); 0 = the default of each. */
+    int64_t heartbeat_ns;              /* a HEARTBEAT to every other node this often;
+                                          default 100 ms */
+    int64_t silent_ns;                 /* a node not heard from for this long is silent
+                                          (its region degraded; every node of it silent:
+                                          offline); default 1 s */
+    int64_t lag_degraded_ns;           /* a member lagging its leader by more than this
+                                          makes its region degraded; default 1 s */
+    int64_t gather_wait_ns;            /* tidal_peer_gather's deadline when its wait_ns is 0;
+                                          default 1 s */
+    int64_t gather_try_ns;             /* a replica asked by a gather that has not answered
+                                          after this long: ask the next one; default 400 ms */
 } tidal_peer_config;
 
 /* What tidal_peer_poll hands back for one ticket. */
@@ -1689,6 +1704,17 @@ typedef struct tidal_peer_completion {
     uint32_t hit_count;       /* RETRIEVE: hits[0, hit_count) */
     tidal_hit hits[TIDAL_PEER_HITS_MAX];
     char message[128];        /* FAILED / UNKNOWN: why, "" otherwise */
+    /* tidal_peer_gather (>>node_gather): */
+    int degraded;             /* some shard gave no answer, some region of the placement
+                                 is unreachable, or an answering replica is cut off */
+    uint32_t shards_asked;    /* the owning group's shards */
+    uint32_t shards_answered;
+    uint32_t missing_count;   /* shards without an answer... */
+    uint32_t missing[TIDAL_PEER_MISSING_MAX]; /* ...the first of them, ascending */
+    uint32_t regions_missing; /* bit r: see tidal_peer_gather */
+    int64_t staleness_ns;     /* the largest staleness of a replica that answered */
+    uint64_t staleness_events; /* the largest lag in events of a replica that answered */
+    char degraded_reason[96]; /* "" when not degraded, else the first thing missing */
 } tidal_peer_completion;
 
 /* Opens (or creates) this node's members and control member, then applies the committed
@@ -1822,6 +1848,141 @@ typedef struct tidal_peer_message {
 TIDAL_API tidal_result tidal_peer_message_decode(const void *bytes, size_t len,
                                                  tidal_peer_message *m, char *msg,
                                                  size_t msg_cap);
+
+/* ---- Node: heartbeats, health and scatter-gather (>>node_gather) -----------------------
+   Heartbeats. Every node sends every other node a HEARTBEAT each config.heartbeat_ns
+   saying what it knows of itself: per member its group, role, epoch, leader, applied
+   position and lag; its control member's leader, term and indexes. A node not heard from
+   for config.silent_ns is silent (a node just opened counts its peers heard at open).
+   Health (tidal_peer_health) puts this node's own members and what it heard together.
+   Gather (tidal_peer_gather) runs a RETRIEVE over every shard of a tenant's owning group
+   through GATHER_Q / GATHER_A messages and itself decides what is missing (DESIGN 5.8).
+   Message payloads (the envelope of P4; hops 0; origin = the sender, except GATHER_A
+   whose origin is the gathering node it answers):
+   HEARTBEAT (ticket: the sender's heartbeat count, from 1): control flags u8 (bit 0 a
+   leader is known, bit 1 this node leads), 3 zero bytes, control leader u32 (node word; 0
+   without bit 0), term u64, commit index u64, applied index u64 (<= commit), log last
+   index u64, member count u8 (<= TIDAL_PEER_GROUPS_MAX), then per member: group u8, role
+   u8 (1 follower, 2 leader), flags u8 (bit 0 a leader is known, bit 1 cut off from it),
+   zero u8, leader u32 (0 without bit 0; a node of the sender's shard), epoch u64, applied
+   u64 (a leader's durable lsn, a follower's leader lsn applied), lag events u64, lag ns
+   u64 (signed, >= 0; both 0 on a leader). Groups are distinct, known to the receiver and
+   placed in the sender's region.
+   GATHER_Q (ticket: the gather's): group u32 (<= 255), shard u32 (the receiver's),
+   tenant u32, try u32 (1 for the first replica asked, counting up), text bytes u16 + text
+   (a RETRIEVE that parses, TENANT clause equal to tenant, LIMIT <= TIDAL_PEER_HITS_MAX).
+   GATHER_A (ticket: the gather's): group u32, shard u32, try u32 (the query's), result
+   i32, flags u8 (bit 0 degraded: the replica is cut off from its leader, bit 1 answered
+   by the shard's leader), 3 zero bytes, epoch u64, staleness ns u64 (signed, >= 0), lag
+   events u64, hit count u32 (<= TIDAL_PEER_HITS_MAX, 0 unless result is TIDAL_OK) +
+   (item u64 nonzero, score f64 not NaN) each in result order (score descending, ties by
+   ascending item), message bytes u8 + message (<= 127 bytes, no NUL). */
+
+#define TIDAL_PEER_MSG_HEARTBEAT 96u    /* what a node knows of itself, to every other node */
+#define TIDAL_PEER_MSG_GATHER_Q 97u     /* a gather's query for one shard, to a replica */
+#define TIDAL_PEER_MSG_GATHER_A 98u     /* its answer, from the replica to the gatherer */
+
+/* Runs a RETRIEVE (text form; its tenant is the TENANT clause's, 0 without one, and its
+   owning group comes from the routing table) over every shard of that group. Each shard
+   is answered by this node's own member when it holds that shard, else asked of one
+   replica at a time: first
+   the replicas of regions heard from within config.silent_ns (this node's region first,
+   then ascending), then the others; a replica that has not answered after
+   config.gather_try_ns leaves the shard to the next. Followers answer from local state
+   with their staleness. A text without AT is run AT this node's wall clock at the call,
+   so every shard scores at the same instant. The call completes (tidal_peer_poll, its
+   ticket) when every shard answered or every replica of the unanswered ones was tried,
+   or at the deadline: wait_ns from now (0: config.gather_wait_ns). The completion: hits
+   merged by score (ties by item id), at most LIMIT (default 20); shards_asked and
+   shards_answered; degraded with degraded_reason when a shard gave no answer (named in
+   missing_count / missing[], ascending), some region is in regions_missing, or an
+   answering replica is cut off from its leader. regions_missing, bit r: a region of the
+   placement of which a replica was asked and gave no answer, or every replica of a shard
+   without an answer, or no node at all was heard from within config.silent_ns (writes
+   taken there in availability mode may be missing). staleness_ns / staleness_events: the
+   largest of the replicas that answered (0 for leaders). Outcome OK when some shard
+   answered; FAILED with TIDAL_ERR_UNAVAILABLE when none did, with TIDAL_ERR_NOT_FOUND for
+   a tenant without placement, or with the query's own error (TIDAL_ERR_NOT_FOUND for an
+   unknown signal, TIDAL_ERR_RANGE...) as a replica reports it. The call itself fails only
+   with TIDAL_ERR_INVALID (text not 1..TIDAL_PEER_TEXT_MAX - 32 bytes, not a RETRIEVE,
+   LIMIT above TIDAL_PEER_HITS_MAX, wait_ns negative), TIDAL_ERR_LIMIT or TIDAL_ERR_NOMEM. */
+TIDAL_API tidal_result tidal_peer_gather(tidal_peer *p, const char *text, int64_t wait_ns,
+                                         uint64_t *ticket);
+
+/* Region states in tidal_peer_health. */
+#define TIDAL_PEER_REGION_HEALTHY 0u
+#define TIDAL_PEER_REGION_DEGRADED 1u /* a node of it silent, or a member lagging by more
+                                         than config.lag_degraded_ns or cut off */
+#define TIDAL_PEER_REGION_OFFLINE 2u  /* no node of it heard within config.silent_ns */
+
+/* One (group, shard): its leader and epoch as best known - the highest epoch any member
+   (this node's own, or one heard from) reports, a member that leads it first. */
+typedef struct tidal_peer_health_leader {
+    uint32_t group, shard;
+    int has_leader;
+    tidal_node_ref leader;
+    uint64_t epoch;
+} tidal_peer_health_leader;
+
+/* One member: node (region, shard) of a group's placement. */
+typedef struct tidal_peer_health_member {
+    uint32_t group;
+    tidal_node_ref node;
+    int known;                /* 0: not heard from since open (the rest is 0) */
+    int64_t age_ns;           /* how old the rest is (0 for this node's own members) */
+    tidal_role role;
+    uint64_t epoch;
+    int has_leader;
+    tidal_node_ref leader;
+    int cut_off;              /* no leader heard for its election timeout */
+    uint64_t applied;         /* a leader's durable lsn, a follower's leader lsn applied */
+    uint64_t lag_events;
+    int64_t lag_ns;
+} tidal_peer_health_member;
+
+typedef struct tidal_peer_health_node {
+    tidal_node_ref node;
+    int heard;                /* a heartbeat came from it since open (1 for this node) */
+    int64_t age_ns;           /* since its last heartbeat, or since open when none came */
+    int silent;               /* age_ns above config.silent_ns */
+} tidal_peer_health_node;
+
+/* The health snapshot. The caller sets the three lists (each may be NULL with cap 0);
+   each count receives its whole list's length, of which the first cap entries are
+   written: leaders per (group, shard) in config group order, then shard; members per
+   (group, shard, region) likewise; nodes per (region, shard). */
+typedef struct tidal_peer_health {
+    tidal_peer_health_leader *leaders; /* in */
+    uint32_t leaders_cap;              /* in */
+    uint32_t leader_count;             /* out */
+    tidal_peer_health_member *members; /* in */
+    uint32_t members_cap;              /* in */
+    uint32_t member_count;             /* out */
+    tidal_peer_health_node *nodes;     /* in */
+    uint32_t nodes_cap;                /* in */
+    uint32_t node_count;               /* out */
+    /* Out: */
+    uint32_t regions;
+    uint32_t region[TIDAL_REPLICAS_MAX];     /* TIDAL_PEER_REGION_* */
+    char region_why[TIDAL_REPLICAS_MAX][96]; /* what made it degraded or offline ("" if
+                                                healthy) */
+    int control_has_leader;                  /* this node's control member's view, or the
+                                                highest term heard when it knows none */
+    tidal_node_ref control_leader;
+    uint64_t control_term;
+    uint64_t control_commit_index;
+    uint64_t control_applied_index;          /* the last record this node applied (P1) */
+    uint64_t control_log_records;            /* entries in its control log, NOOPs included */
+    uint32_t tenants;                        /* in its routing table */
+    uint64_t heartbeats_sent, heartbeats_received;
+    uint64_t gathers_pending;                /* gathers in flight here */
+    uint64_t gather_answers_late;            /* answers after their gather completed */
+    /* moves in flight: filled by >>node_move */
+} tidal_peer_health;
+
+/* Fills *out (see above; the list pointers and caps are read from it). Errors:
+   TIDAL_ERR_INVALID (NULL p or out, a list NULL with a nonzero cap). */
+TIDAL_API tidal_result tidal_peer_health_get(const tidal_peer *p, tidal_peer_health *out);
 
 #ifdef __cplusplus
 }
@@ -14915,6 +15076,14 @@ TIDAL__STATIC_ASSERT(peer_text_fits_u16, TIDAL_PEER_TEXT_MAX <= 65535 && TIDAL_V
 
 enum { TIDAL__PEER_WAIT_FORWARD = 1, TIDAL__PEER_WAIT_WRITE = 2, TIDAL__PEER_WAIT_PROPOSAL = 3 };
 
+/* >>node_gather: heartbeats, health and gathers keep their state in their own struct
+   (struct tidal__gx, defined there); these are its hooks in this section. */
+struct tidal__gx;
+#define TIDAL__GX_TYPE(t) ((t) >= TIDAL_PEER_MSG_HEARTBEAT && (t) <= TIDAL_PEER_MSG_GATHER_A)
+struct tidal__gx_msg;
+static const char *tidal__gx_payload(tidal__rd *r, tidal_peer_message *m,
+                                     struct tidal__gx_msg *out);
+
 /* A client call, in a form that travels: the FORWARD payload, decoded with its storage. */
 typedef struct tidal__peer_req {
     uint32_t op, level, kind, flags, tenant, group, shard, type;
@@ -14979,7 +15148,17 @@ struct tidal_peer {
     int topo_bad;
     uint64_t msgs_corrupt, forwarded, executed, timeouts, replies_late, duplicates;
     char errmsg[256];
+    struct tidal__gx *gx;     /* >>node_gather's state */
 };
+
+/* >>node_gather's entry points from this section. */
+static tidal_result tidal__gx_open(tidal_peer *p, const tidal_peer_config *cfg, char *msg,
+                                   size_t cap);
+static void tidal__gx_close(tidal_peer *p);
+static uint64_t tidal__gx_pending(const tidal_peer *p);
+static tidal_result tidal__gx_tick(tidal_peer *p);
+static tidal_result tidal__gx_on_message(tidal_peer *p, tidal_node_ref from,
+                                         const tidal_peer_message *m, const uint8_t *b);
 
 static tidal_result tidal__peer_err(tidal_peer *p, tidal_result r, const char *fmt, ...) {
     va_list ap;
@@ -15305,7 +15484,8 @@ static const char *tidal__peer_decode(const uint8_t *b, size_t len, tidal_peer_m
     (void)tidal__msg_sum(b, b + TIDAL__MSG_HDR, m->payload_len, sum);
     if (memcmp(sum, b + TIDAL__MSG_SUM_AT, 32)) return "checksum mismatch";
     *at = 8;
-    if (m->type < TIDAL_PEER_MSG_FORWARD || m->type > TIDAL_PEER_MSG_PROPOSE)
+    if ((m->type < TIDAL_PEER_MSG_FORWARD || m->type > TIDAL_PEER_MSG_PROPOSE) &&
+        !TIDAL__GX_TYPE(m->type)) /* >>node_gather's */
         return "unknown message type";
     *at = 24;
     if (m->hops > (m->type == TIDAL_PEER_MSG_FORWARD ? TIDAL__PEER_HOPS_MAX
@@ -15319,6 +15499,8 @@ static const char *tidal__peer_decode(const uint8_t *b, size_t len, tidal_peer_m
     } else if (m->type == TIDAL_PEER_MSG_REPLY) {
         why = tidal__peer_reply_get(&r, c);
         m->outcome = c->outcome, m->result = c->result, m->hit_count = c->hit_count;
+    } else if (TIDAL__GX_TYPE(m->type)) { /* >>node_gather: checked here, taken there */
+        why = tidal__gx_payload(&r, m, NULL);
     } else {
         size_t n = tidal__rd_u8(&r);
         const char *rb = tidal__rd_bytes(&r, n);
@@ -15370,7 +15552,8 @@ static int tidal__peer_reserve(tidal_peer *p) {
         p->head_done = 0;
     }
     TIDAL_ASSERT(p->n_done <= p->cap_done && p->n_wait <= p->cap_wait);
-    return tidal__peer_grow(p, (void **)&p->done, &p->cap_done, p->n_done + p->n_wait + 2,
+    return tidal__peer_grow(p, (void **)&p->done, &p->cap_done,
+                            p->n_done + p->n_wait + tidal__gx_pending(p) /* >>node_gather */ + 2,
                             sizeof *p->done) &&
            tidal__peer_grow(p, (void **)&p->wait, &p->cap_wait, p->n_wait + 1, sizeof *p->wait);
 }
@@ -16007,6 +16190,8 @@ static tidal_result tidal__peer_on_message(tidal_peer *p, tidal_node_ref from, c
         p->msgs_corrupt++;
         r = tidal__peer_err(p, TIDAL_ERR_CORRUPT, "peer message (type %u, %zu bytes) from %u/%u: "
                             "%s at byte %zu", m.type, len, from.region, from.shard, why, at);
+    } else if (TIDAL__GX_TYPE(m.type)) { /* >>node_gather: heartbeats, gather messages */
+        r = tidal__gx_on_message(p, from, &m, b);
     } else if (m.type == TIDAL_PEER_MSG_REPLY && !tidal__peer_is_self(p, m.origin)) {
         /* An answer to a call this node passed on: relayed once, as it came. */
         tidal__peer_send(p, TIDAL_PEER_MSG_REPLY, m.origin, m.origin, 1, m.ticket,
@@ -16090,6 +16275,8 @@ TIDAL_API tidal_result tidal_peer_tick(tidal_peer *p) {
     r = tidal__peer_apply(p);
     if (first == TIDAL_OK) first = r;
     tidal__peer_progress(p);
+    r = tidal__gx_tick(p); /* >>node_gather: heartbeats due, gathers' tries and deadlines */
+    if (first == TIDAL_OK) first = r;
     return first;
 }
 
@@ -16254,6 +16441,7 @@ TIDAL_API tidal_result tidal_peer_open(const tidal_peer_config *cfg, tidal_peer 
     if (r == TIDAL_OK) memset(p->hint, 0, (size_t)p->n_groups * p->shards * sizeof *p->hint);
     if (r == TIDAL_OK && (r = p->env->dir_create(p->env->user, cfg->path)) != TIDAL_OK)
         tidal__ctl_why(msg, msg_cap, "peer: creating %s: %s", cfg->path, tidal_strerror(r));
+    if (r == TIDAL_OK) r = tidal__gx_open(p, cfg, msg, msg_cap); /* >>node_gather */
     if (r == TIDAL_OK) r = tidal__peer_open_members(p, cfg, msg, msg_cap);
     if (r == TIDAL_OK) r = tidal__peer_open_control(p, cfg, msg, msg_cap);
     if (r == TIDAL_OK && p->env->dir_sync &&
@@ -16282,6 +16470,7 @@ TIDAL_API void tidal_peer_close(tidal_peer *p) {
     if (p->ten) p->alloc.free(p->alloc.user, p->ten, (size_t)p->cap_ten * sizeof *p->ten);
     if (p->wait) p->alloc.free(p->alloc.user, p->wait, (size_t)p->cap_wait * sizeof *p->wait);
     if (p->done) p->alloc.free(p->alloc.user, p->done, (size_t)p->cap_done * sizeof *p->done);
+    tidal__gx_close(p); /* >>node_gather */
     p->alloc.free(p->alloc.user, p, sizeof *p);
 }
 
@@ -16322,6 +16511,1051 @@ TIDAL_API tidal_control *tidal_peer_control(tidal_peer *p) { return p ? p->ctl :
 
 TIDAL_API const char *tidal_peer_errmsg(const tidal_peer *p) {
     return p ? p->errmsg : "invalid handle";
+}
+
+// >>node_gather
+// Heartbeats between peers, health as a library query and scatter-gather through messages
+// (DESIGN 5.8, 5.9; API and message formats in >>api "Node: heartbeats, health and
+// scatter-gather"). The state is struct tidal__gx on tidal_peer.gx; >>node calls in at
+// open, close, tick, message receipt and completion reservation (marked there).
+// Invariants: a gather completes exactly once (every shard answered or given up, or its
+// deadline), through the peer's completion queue, whose room tidal__peer_reserve keeps for
+// every gather in flight; a shard takes its first answer only; a message of these types
+// changes nothing unless it decodes whole and fits this node's config. Limits: a
+// heartbeat lists at most TIDAL_PEER_GROUPS_MAX members; gathers count against
+// TIDAL_PEER_CALLS_MAX with the calls in flight. Heartbeats go to every node: O(nodes^2)
+// messages per interval over the cluster.
+
+#define TIDAL__GX_HB_FIXED 41u  /* HEARTBEAT payload before its members (count included) */
+#define TIDAL__GX_HB_MEMBER 40u
+#define TIDAL__GX_Q_FIXED 18u   /* GATHER_Q payload without its text */
+#define TIDAL__GX_A_FIXED 48u   /* GATHER_A payload without its hits and message */
+#define TIDAL__GX_MSG_MAX 127u
+#define TIDAL__GX_AT_ROOM 32u   /* bytes a gather keeps free in its text for " AT <ns>" */
+#define TIDAL__GX_BUF (TIDAL__GX_A_FIXED + 16u * TIDAL_PEER_HITS_MAX + 1u + TIDAL__GX_MSG_MAX)
+TIDAL__STATIC_ASSERT(gx_types_reserved, TIDAL_PEER_MSG_HEARTBEAT >= 96 &&
+                     TIDAL_PEER_MSG_GATHER_A <= 109);
+TIDAL__STATIC_ASSERT(gx_buf_holds_all, TIDAL__GX_BUF >= TIDAL__GX_Q_FIXED + TIDAL_PEER_TEXT_MAX &&
+                     TIDAL__GX_BUF >= TIDAL__GX_HB_FIXED + TIDAL__GX_HB_MEMBER *
+                     TIDAL_PEER_GROUPS_MAX);
+TIDAL__STATIC_ASSERT(gx_answer_fits, TIDAL__MSG_HDR + TIDAL__GX_BUF <= TIDAL_MSG_BYTES_MAX);
+TIDAL__STATIC_ASSERT(gx_tries_fit, TIDAL_REPLICAS_MAX <= 32);
+
+/* What a heartbeat says of one member, and of the sender's control member. */
+typedef struct tidal__gx_member {
+    uint32_t group, role, flags, leader; /* flags: bit 0 has a leader, bit 1 cut off */
+    uint64_t epoch, applied, lag_events;
+    int64_t lag_ns;
+} tidal__gx_member;
+
+typedef struct tidal__gx_hb {
+    uint32_t cflags, cleader;            /* cflags: bit 0 has a leader, bit 1 leads */
+    uint64_t term, commit, applied, last;
+    uint32_t n;
+    tidal__gx_member m[TIDAL_PEER_GROUPS_MAX];
+} tidal__gx_hb;
+
+typedef struct tidal__gx_q {
+    uint32_t group, shard, tenant, try_no, text_len;
+    char text[TIDAL_PEER_TEXT_MAX + 1];
+} tidal__gx_q;
+
+typedef struct tidal__gx_a {
+    uint32_t group, shard, try_no, flags, n; /* flags: bit 0 degraded, bit 1 a leader */
+    tidal_result result;
+    uint64_t epoch, lag_events;
+    int64_t staleness_ns;
+    tidal_hit hits[TIDAL_PEER_HITS_MAX];
+    char message[TIDAL__GX_MSG_MAX + 1];
+} tidal__gx_a;
+
+struct tidal__gx_msg {
+    tidal__gx_hb hb;
+    tidal__gx_q q;
+    tidal__gx_a a;
+};
+
+typedef struct tidal__gx_heard {
+    int64_t at_ns;            /* the last heartbeat's arrival (mono clock), or the open's */
+    int heard;                /* a heartbeat came since open */
+    tidal__gx_hb hb;
+} tidal__gx_heard;
+
+/* One shard of a gather: the replicas to ask, in order, and where the asking stands. */
+typedef struct tidal__gx_shard {
+    uint32_t cand[TIDAL_REPLICAS_MAX]; /* node words */
+    uint32_t n_cand, next;    /* candidates; how many were asked */
+    uint32_t timed_out;       /* bit k: cand[k] was asked and did not answer in its try */
+    int answered, done;       /* done: answered, or every candidate tried */
+    int64_t try_deadline_ns;
+} tidal__gx_shard;
+
+typedef struct tidal__gx_call {
+    uint64_t ticket;
+    uint32_t group, tenant, placement, limit, n_shards, n_answered, n_done;
+    int64_t deadline_ns;
+    tidal__gx_shard *sh;      /* [n_shards] */
+    tidal_hit hits[TIDAL_PEER_HITS_MAX];
+    uint32_t n_hits;
+    int64_t staleness_ns;
+    uint64_t staleness_events;
+    int replica_degraded, failed;
+    tidal_result fail_r;
+    char why[128];            /* the first replica's degraded reason, or the failure */
+    uint32_t text_len;
+    char text[TIDAL_PEER_TEXT_MAX + 1];
+} tidal__gx_call;
+
+struct tidal__gx {
+    int64_t hb_ns, silent_ns, lag_ns, wait_ns, try_ns, next_hb_ns;
+    uint64_t hb_seq, hb_sent, hb_received, late;
+    uint32_t n_nodes;
+    tidal__gx_heard *heard;   /* [region * shards + shard] */
+    tidal__gx_call **calls;   /* in flight, oldest first */
+    uint64_t n_calls, cap_calls;
+    struct tidal__gx_msg msg; /* decode scratch (large: off the stack) */
+    tidal__gx_a ans;          /* an answer being built */
+    uint8_t buf[TIDAL__GX_BUF];
+};
+
+static uint64_t tidal__gx_pending(const tidal_peer *p) { return p->gx ? p->gx->n_calls : 0; }
+
+static uint32_t tidal__gx_index(const tidal_peer *p, tidal_node_ref n) {
+    TIDAL_ASSERT(n.region < p->regions && n.shard < p->shards);
+    return (uint32_t)n.region * p->shards + n.shard;
+}
+
+/* 1 when node n has not been heard from within silent_ns (never this node itself). */
+static int tidal__gx_silent(const tidal_peer *p, tidal_node_ref n, int64_t now) {
+    const tidal__gx_heard *h = &p->gx->heard[tidal__gx_index(p, n)];
+    TIDAL_ASSERT(p->gx->silent_ns > 0);
+    return !tidal__peer_is_self(p, n) && now - h->at_ns > p->gx->silent_ns;
+}
+
+/* A placement region none of whose nodes was heard within silent_ns. */
+static int tidal__gx_region_silent(const tidal_peer *p, uint32_t r, int64_t now) {
+    tidal_node_ref n;
+    uint32_t s;
+    TIDAL_ASSERT(r < p->regions);
+    n.region = (uint16_t)r;
+    for (s = 0; s < p->shards; s++) {
+        n.shard = (uint16_t)s;
+        if (!tidal__gx_silent(p, n, now)) return 0;
+    }
+    return 1;
+}
+
+static void tidal__gx_send(tidal_peer *p, uint32_t type, tidal_node_ref to, tidal_node_ref origin,
+                           uint64_t ticket, const uint8_t *payload, size_t n) {
+    size_t len = 0;
+    uint8_t *b;
+    TIDAL_ASSERT(TIDAL__GX_TYPE(type) && ticket && n <= TIDAL__GX_BUF);
+    b = tidal__peer_msg_new(p, type, to, origin, 0, ticket, payload, n, &len);
+    if (!b) return; /* lost like any message: silence, or the gather's next try, covers it */
+    (void)p->env->message_send(p->env->user, to, b, len);
+    p->alloc.free(p->alloc.user, b, len);
+}
+
+/* ---- Decoding (every field checked; out may be NULL: check only) ---- */
+
+static const char *tidal__gx_hb_get(tidal__rd *r, tidal__gx_hb *out) {
+    tidal__gx_hb h;
+    uint32_t i, j;
+    h.cflags = tidal__rd_u8(r);
+    if (tidal__rd_u8(r) | tidal__rd_u8(r) | tidal__rd_u8(r)) return "reserved byte not zero";
+    h.cleader = tidal__rd_u32(r);
+    h.term = tidal__rd_u64(r);
+    h.commit = tidal__rd_u64(r);
+    h.applied = tidal__rd_u64(r);
+    h.last = tidal__rd_u64(r);
+    h.n = tidal__rd_u8(r);
+    if (r->bad) return "truncated";
+    if (h.cflags > 3) return "unknown control flag bits";
+    if ((h.cflags & 2) && !(h.cflags & 1)) return "control leads but knows no leader";
+    if (!(h.cflags & 1) && h.cleader) return "control leader without its flag";
+    if (h.n > TIDAL_PEER_GROUPS_MAX) return "member count above TIDAL_PEER_GROUPS_MAX";
+    for (i = 0; i < h.n; i++) {
+        tidal__gx_member *m = &h.m[i];
+        m->group = tidal__rd_u8(r);
+        m->role = tidal__rd_u8(r);
+        m->flags = tidal__rd_u8(r);
+        if (tidal__rd_u8(r) && !r->bad) return "member reserved byte not zero";
+        m->leader = tidal__rd_u32(r);
+        m->epoch = tidal__rd_u64(r);
+        m->applied = tidal__rd_u64(r);
+        m->lag_events = tidal__rd_u64(r);
+        m->lag_ns = (int64_t)tidal__rd_u64(r);
+        if (r->bad) return "truncated member";
+        if (m->role != TIDAL_ROLE_FOLLOWER && m->role != TIDAL_ROLE_LEADER)
+            return "member role not follower or leader";
+        if (m->flags > 3) return "unknown member flag bits";
+        if (!(m->flags & 1) && m->leader) return "member leader without its flag";
+        if (m->lag_ns < 0) return "negative lag";
+        if (m->role == TIDAL_ROLE_LEADER && (m->lag_ns || m->lag_events)) return "a leader lags";
+        for (j = 0; j < i; j++)
+            if (h.m[j].group == m->group) return "a group listed twice";
+    }
+    if (r->pos != r->n) return "bytes after the last field";
+    TIDAL_ASSERT(h.n <= TIDAL_PEER_GROUPS_MAX);
+    if (out) *out = h;
+    return NULL;
+}
+
+static const char *tidal__gx_q_get(tidal__rd *r, tidal__gx_q *out) {
+    uint32_t group, shard, tenant, try_no;
+    size_t n;
+    const char *s;
+    tidal_query_text *qt;
+    tidal_parse_error pe;
+    const char *why = NULL;
+    group = tidal__rd_u32(r);
+    shard = tidal__rd_u32(r);
+    tenant = tidal__rd_u32(r);
+    try_no = tidal__rd_u32(r);
+    n = (size_t)tidal__rd_le(r, 2);
+    if (r->bad) return "truncated";
+    if (group > 255) return "group above 255";
+    if (shard > 0xFFFF) return "shard above 65535";
+    if (try_no < 1 || try_no > TIDAL_REPLICAS_MAX) return "try not 1..TIDAL_REPLICAS_MAX";
+    if (n < 1 || n > TIDAL_PEER_TEXT_MAX) return "text not 1..TIDAL_PEER_TEXT_MAX bytes";
+    if (!(s = tidal__rd_bytes(r, n))) return "truncated text";
+    if (memchr(s, 0, n)) return "a NUL byte in the text";
+    if (r->pos != r->n) return "bytes after the last field";
+    qt = (tidal_query_text *)tidal__default_alloc(NULL, sizeof *qt); /* large: off the stack */
+    if (!qt) return "out of memory to check the text";
+    if (tidal_query_parse(s, n, qt, &pe) != TIDAL_OK) why = "text is no RETRIEVE";
+    else if (qt->tenant != tenant) why = "text's TENANT differs from the tenant field";
+    else if (qt->limit > TIDAL_PEER_HITS_MAX) why = "LIMIT above TIDAL_PEER_HITS_MAX";
+    tidal__default_free(NULL, qt, sizeof *qt);
+    if (why || !out) return why;
+    out->group = group, out->shard = shard, out->tenant = tenant, out->try_no = try_no;
+    out->text_len = (uint32_t)n;
+    memcpy(out->text, s, n);
+    out->text[n] = 0;
+    TIDAL_ASSERT(n <= TIDAL_PEER_TEXT_MAX);
+    return NULL;
+}
+
+static const char *tidal__gx_a_get(tidal__rd *r, tidal__gx_a *out) {
+    tidal__gx_a a; /* scalars only are read into it when out is NULL */
+    uint32_t i;
+    int32_t res;
+    double prev = 0;
+    tidal_id prev_item = 0;
+    memset(&a, 0, sizeof a);
+    a.group = tidal__rd_u32(r);
+    a.shard = tidal__rd_u32(r);
+    a.try_no = tidal__rd_u32(r);
+    res = (int32_t)tidal__rd_u32(r);
+    a.flags = tidal__rd_u8(r);
+    if ((tidal__rd_u8(r) | tidal__rd_u8(r) | tidal__rd_u8(r)) && !r->bad)
+        return "reserved byte not zero";
+    a.epoch = tidal__rd_u64(r);
+    a.staleness_ns = (int64_t)tidal__rd_u64(r);
+    a.lag_events = tidal__rd_u64(r);
+    a.n = tidal__rd_u32(r);
+    if (r->bad) return "truncated";
+    if (a.group > 255) return "group above 255";
+    if (a.shard > 0xFFFF) return "shard above 65535";
+    if (a.try_no < 1 || a.try_no > TIDAL_REPLICAS_MAX) return "try not 1..TIDAL_REPLICAS_MAX";
+    if (res < (int32_t)TIDAL_RESULT_MIN_ || res >= (int32_t)TIDAL_PENDING) return "unknown result";
+    a.result = (tidal_result)res;
+    if (a.flags > 3) return "unknown flag bits";
+    if (a.staleness_ns < 0) return "negative staleness";
+    if (a.n > TIDAL_PEER_HITS_MAX) return "hit count above TIDAL_PEER_HITS_MAX";
+    if (a.n && a.result != TIDAL_OK) return "hits with an error result";
+    for (i = 0; i < a.n; i++) {
+        tidal_id item = tidal__rd_u64(r);
+        double score = tidal__rd_f64(r);
+        if (r->bad) return "truncated hits";
+        if (!item || score != score) return "a hit with item 0 or a NaN score";
+        if (i && (score > prev || (score == prev && item <= prev_item)))
+            return "hits out of result order";
+        prev = score, prev_item = item;
+        if (out) out->hits[i].item = item, out->hits[i].score = score;
+    }
+    {
+        size_t n = (size_t)tidal__rd_u8(r);
+        const char *s = tidal__rd_bytes(r, n);
+        if (r->bad || !s) return "truncated message";
+        if (n && memchr(s, 0, n)) return "a NUL byte in the message";
+        if (n > TIDAL__GX_MSG_MAX) return "message above 127 bytes";
+        if (r->pos != r->n) return "bytes after the last field";
+        if (!out) return NULL;
+        memcpy(a.message, s, n);
+        a.message[n] = 0;
+    }
+    TIDAL_ASSERT(a.n <= TIDAL_PEER_HITS_MAX);
+    memcpy(a.hits, out->hits, sizeof(tidal_hit) * a.n);
+    *out = a;
+    return NULL;
+}
+
+/* The payload of a HEARTBEAT, GATHER_Q or GATHER_A (tidal__peer_decode's envelope checked
+   already), into out when given; fills the message's group, shard and tenant. */
+static const char *tidal__gx_payload(tidal__rd *r, tidal_peer_message *m,
+                                     struct tidal__gx_msg *out) {
+    const char *why;
+    TIDAL_ASSERT(TIDAL__GX_TYPE(m->type));
+    if (m->type == TIDAL_PEER_MSG_HEARTBEAT) return tidal__gx_hb_get(r, out ? &out->hb : NULL);
+    if (m->type == TIDAL_PEER_MSG_GATHER_Q) {
+        tidal__gx_q *q = out ? &out->q : NULL;
+        size_t at = r->pos;
+        why = tidal__gx_q_get(r, q);
+        if (!why) { /* the fixed fields again, for the decoded message */
+            m->group = tidal__rd_le_at4(r->p + at);
+            m->shard = tidal__rd_le_at4(r->p + at + 4);
+            m->tenant = tidal__rd_le_at4(r->p + at + 8);
+        }
+        return why;
+    }
+    TIDAL_ASSERT(m->type == TIDAL_PEER_MSG_GATHER_A);
+    {
+        size_t at = r->pos;
+        why = tidal__gx_a_get(r, out ? &out->a : NULL);
+        if (!why) {
+            m->group = tidal__rd_le_at4(r->p + at);
+            m->shard = tidal__rd_le_at4(r->p + at + 4);
+            m->result = (tidal_result)(int32_t)tidal__rd_le_at4(r->p + at + 12);
+            m->hit_count = tidal__rd_le_at4(r->p + at + 44);
+        }
+    }
+    return why;
+}
+
+/* ---- Heartbeats ---- */
+
+static size_t tidal__gx_hb_put(tidal_peer *p, uint8_t *buf) {
+    tidal_control_status cs;
+    uint8_t *w = buf;
+    uint32_t i;
+    (void)tidal_control_status_get(p->ctl, &cs);
+    w = tidal__wr_le(w, (cs.has_leader ? 1u : 0u) | (cs.role == TIDAL_ROLE_LEADER ? 2u : 0u), 1);
+    w = tidal__wr_le(w, 0, 3);
+    w = tidal__wr_le(w, cs.has_leader ? tidal__node_word(cs.leader) : 0, 4);
+    w = tidal__wr_le(w, cs.term, 8);
+    w = tidal__wr_le(w, cs.commit_index, 8);
+    w = tidal__wr_le(w, p->applied_index, 8);
+    w = tidal__wr_le(w, cs.last_index, 8);
+    w = tidal__wr_le(w, p->n_m, 1);
+    TIDAL_ASSERT((size_t)(w - buf) == TIDAL__GX_HB_FIXED);
+    for (i = 0; i < p->n_m; i++) {
+        tidal_node_status st;
+        int lead;
+        (void)tidal_node_status_get(p->m[i].db, &st);
+        lead = st.role == TIDAL_ROLE_LEADER;
+        w = tidal__wr_le(w, p->m[i].id, 1);
+        w = tidal__wr_le(w, lead ? TIDAL_ROLE_LEADER : TIDAL_ROLE_FOLLOWER, 1);
+        w = tidal__wr_le(w, (st.has_leader ? 1u : 0u) | (st.cut_off ? 2u : 0u), 1);
+        w = tidal__wr_le(w, 0, 1);
+        w = tidal__wr_le(w, st.has_leader ? tidal__node_word(st.leader) : 0, 4);
+        w = tidal__wr_le(w, st.epoch, 8);
+        w = tidal__wr_le(w, lead ? st.durable_lsn : st.leader_lsn, 8);
+        w = tidal__wr_le(w, lead ? 0 : st.lag_events, 8);
+        w = tidal__wr_le(w, lead || st.lag_ns < 0 ? 0 : (uint64_t)st.lag_ns, 8);
+    }
+    TIDAL_ASSERT((size_t)(w - buf) == TIDAL__GX_HB_FIXED + TIDAL__GX_HB_MEMBER * p->n_m);
+    return (size_t)(w - buf);
+}
+
+/* Sends this node's heartbeat to every other node when one is due. */
+static void tidal__gx_heartbeat(tidal_peer *p, int64_t now) {
+    struct tidal__gx *g = p->gx;
+    uint32_t r, s;
+    size_t n;
+    if (now < g->next_hb_ns) return;
+    g->next_hb_ns = now + g->hb_ns;
+    n = tidal__gx_hb_put(p, g->buf);
+    g->hb_seq++;
+    for (r = 0; r < p->regions; r++)
+        for (s = 0; s < p->shards; s++) {
+            tidal_node_ref to;
+            to.region = (uint16_t)r, to.shard = (uint16_t)s;
+            if (tidal__peer_is_self(p, to)) continue;
+            tidal__gx_send(p, TIDAL_PEER_MSG_HEARTBEAT, to, p->self, g->hb_seq, g->buf, n);
+            g->hb_sent++;
+        }
+}
+
+/* Checks a decoded heartbeat against this node's config; NULL, or why (*at: the byte). */
+static const char *tidal__gx_hb_fits(const tidal_peer *p, tidal_node_ref from,
+                                     const tidal__gx_hb *h, size_t *at) {
+    uint32_t i;
+    tidal_node_ref n;
+    *at = TIDAL__MSG_HDR + 4;
+    if (h->cflags & 1) {
+        tidal__ctl_ref(h->cleader, &n);
+        if (n.region >= p->regions || n.shard >= p->shards)
+            return "control leader outside the topology";
+        if ((h->cflags & 2) && tidal__node_word(n) != tidal__node_word(from))
+            return "leads the control plane but names another leader";
+    }
+    for (i = 0; i < h->n; i++) {
+        int32_t gi = tidal__peer_group_index(p, h->m[i].group);
+        *at = TIDAL__MSG_HDR + TIDAL__GX_HB_FIXED + (size_t)i * TIDAL__GX_HB_MEMBER;
+        if (gi < 0) return "a member of a group not in this node's config";
+        if (!(p->groups[gi].placement >> from.region & 1u))
+            return "a member of a group not placed in the sender's region";
+        if (h->m[i].flags & 1) {
+            tidal__ctl_ref(h->m[i].leader, &n);
+            *at += 4;
+            if (n.region >= p->regions || n.shard != from.shard ||
+                !(p->groups[gi].placement >> n.region & 1u))
+                return "a member's leader not a replica of its shard";
+        }
+    }
+    return NULL;
+}
+
+/* ---- Gathers ---- */
+
+/* Runs text on member mi, as an answer. */
+static void tidal__gx_run(tidal_peer *p, uint32_t mi, const char *text, tidal__gx_a *a) {
+    tidal_db *db = p->m[mi].db;
+    tidal_query_stats st;
+    tidal_node_status ns;
+    TIDAL_ASSERT(mi < p->n_m && text);
+    memset(a, 0, sizeof *a);
+    memset(&st, 0, sizeof st);
+    a->group = p->m[mi].id;
+    a->shard = p->self.shard;
+    a->result = tidal_retrieve_text(db, text, a->hits, TIDAL_PEER_HITS_MAX, &a->n, &st);
+    (void)tidal_node_status_get(db, &ns);
+    a->epoch = ns.epoch;
+    if (ns.role == TIDAL_ROLE_LEADER) a->flags |= 2;
+    if (a->result != TIDAL_OK) {
+        a->n = 0;
+        snprintf(a->message, sizeof a->message, "%.127s", tidal_errmsg(db));
+        return;
+    }
+    a->staleness_ns = st.staleness_ns > 0 ? st.staleness_ns : 0;
+    a->lag_events = ns.role == TIDAL_ROLE_LEADER ? 0 : ns.lag_events;
+    if (st.degraded) {
+        a->flags |= 1;
+        snprintf(a->message, sizeof a->message, "%.95s", st.degraded_reason);
+    }
+    TIDAL_ASSERT(a->n <= TIDAL_PEER_HITS_MAX);
+}
+
+static size_t tidal__gx_a_put(const tidal__gx_a *a, uint8_t *buf) {
+    uint8_t *w = buf;
+    uint32_t i;
+    size_t n = strlen(a->message);
+    TIDAL_ASSERT(a->n <= TIDAL_PEER_HITS_MAX && n <= TIDAL__GX_MSG_MAX);
+    w = tidal__wr_le(w, a->group, 4);
+    w = tidal__wr_le(w, a->shard, 4);
+    w = tidal__wr_le(w, a->try_no, 4);
+    w = tidal__wr_le(w, (uint32_t)(int32_t)a->result, 4);
+    w = tidal__wr_le(w, a->flags, 1);
+    w = tidal__wr_le(w, 0, 3);
+    w = tidal__wr_le(w, a->epoch, 8);
+    w = tidal__wr_le(w, (uint64_t)a->staleness_ns, 8);
+    w = tidal__wr_le(w, a->lag_events, 8);
+    w = tidal__wr_le(w, a->n, 4);
+    TIDAL_ASSERT((size_t)(w - buf) == TIDAL__GX_A_FIXED);
+    for (i = 0; i < a->n; i++) {
+        w = tidal__wr_le(w, a->hits[i].item, 8);
+        w = tidal__wr_f64(w, a->hits[i].score);
+    }
+    w = tidal__wr_le(w, n, 1);
+    w = tidal__wr_bytes(w, a->message, n);
+    return (size_t)(w - buf);
+}
+
+/* Answers a GATHER_Q from this node's member of its group and shard. */
+static void tidal__gx_answer(tidal_peer *p, tidal_node_ref from, uint64_t ticket,
+                             const tidal__gx_q *q) {
+    struct tidal__gx *g = p->gx;
+    int32_t mi = tidal__peer_member_index(p, q->group);
+    const tidal__peer_tenant *t = tidal__peer_tenant_find(p, q->tenant);
+    TIDAL_ASSERT(q->text_len > 0 && ticket);
+    if (mi < 0 || q->shard != p->self.shard) {
+        memset(&g->ans, 0, sizeof g->ans);
+        g->ans.result = TIDAL_ERR_STALE_CONFIG;
+        snprintf(g->ans.message, sizeof g->ans.message, "node %u/%u runs no member of group %u "
+                 "shard %u", p->self.region, p->self.shard, q->group, q->shard);
+    } else if (t && t->t.has_placement && t->t.group != q->group) {
+        memset(&g->ans, 0, sizeof g->ans);
+        g->ans.result = TIDAL_ERR_STALE_CONFIG;
+        snprintf(g->ans.message, sizeof g->ans.message, "tenant %u is owned by group %u here, "
+                 "not %u: refresh", q->tenant, t->t.group, q->group);
+    } else {
+        tidal__gx_run(p, (uint32_t)mi, q->text, &g->ans);
+        p->executed++;
+    }
+    g->ans.group = q->group;
+    g->ans.shard = q->shard;
+    g->ans.try_no = q->try_no;
+    tidal__gx_send(p, TIDAL_PEER_MSG_GATHER_A, from, from, ticket, g->buf,
+                   tidal__gx_a_put(&g->ans, g->buf));
+}
+
+/* Asks the next candidate replica of shard s. */
+static void tidal__gx_ask(tidal_peer *p, tidal__gx_call *c, uint32_t s, int64_t now) {
+    tidal__gx_shard *sh = &c->sh[s];
+    tidal_node_ref to;
+    uint8_t *w = p->gx->buf;
+    TIDAL_ASSERT(s < c->n_shards && sh->next < sh->n_cand && !sh->done);
+    tidal__ctl_ref(sh->cand[sh->next++], &to);
+    sh->try_deadline_ns = now + p->gx->try_ns;
+    w = tidal__wr_le(w, c->group, 4);
+    w = tidal__wr_le(w, s, 4);
+    w = tidal__wr_le(w, c->tenant, 4);
+    w = tidal__wr_le(w, sh->next, 4);
+    w = tidal__wr_le(w, c->text_len, 2);
+    w = tidal__wr_bytes(w, c->text, c->text_len);
+    TIDAL_ASSERT((size_t)(w - p->gx->buf) == TIDAL__GX_Q_FIXED + c->text_len);
+    tidal__gx_send(p, TIDAL_PEER_MSG_GATHER_Q, to, p->self, c->ticket, p->gx->buf,
+                   (size_t)(w - p->gx->buf));
+    p->forwarded++;
+}
+
+/* The shard's current try ended without an answer: the next replica, or it is done. */
+static void tidal__gx_next(tidal_peer *p, tidal__gx_call *c, uint32_t s, int64_t now) {
+    tidal__gx_shard *sh = &c->sh[s];
+    TIDAL_ASSERT(!sh->answered && !sh->done);
+    if (sh->next < sh->n_cand) {
+        tidal__gx_ask(p, c, s, now);
+        return;
+    }
+    sh->done = 1;
+    c->n_done++;
+}
+
+/* 1 for a result that says the query itself is wrong (every replica would say it). */
+static int tidal__gx_query_error(tidal_result r) {
+    return r == TIDAL_ERR_INVALID || r == TIDAL_ERR_PARSE || r == TIDAL_ERR_NOT_FOUND ||
+           r == TIDAL_ERR_RANGE || r == TIDAL_ERR_LIMIT || r == TIDAL_ERR_SCHEMA;
+}
+
+/* Takes shard s's answer (k: the candidate that gave it, -1 for this node's member). */
+static void tidal__gx_take(tidal_peer *p, tidal__gx_call *c, uint32_t s, int32_t k,
+                           const tidal__gx_a *a, int64_t now) {
+    tidal__gx_shard *sh = &c->sh[s];
+    tidal_hit *all;
+    uint32_t total;
+    TIDAL_ASSERT(s < c->n_shards && k < (int32_t)sh->n_cand);
+    if (sh->answered || c->failed) return; /* the first answer only */
+    if (k >= 0) sh->timed_out &= ~(1u << k);
+    if (a->result != TIDAL_OK) {
+        if (tidal__gx_query_error(a->result)) {
+            c->failed = 1;
+            c->fail_r = a->result;
+            snprintf(c->why, sizeof c->why, "shard %u: %.100s", s, a->message);
+            return;
+        }
+        if (k >= 0) sh->timed_out |= 1u << k; /* it could not answer: counts as none */
+        if (!sh->done && (k < 0 || (uint32_t)k + 1 == sh->next)) tidal__gx_next(p, c, s, now);
+        return;
+    }
+    if (sh->done) c->n_done--; /* a late answer after its tries ran out still counts */
+    sh->answered = sh->done = 1;
+    c->n_done++;
+    c->n_answered++;
+    if (a->staleness_ns > c->staleness_ns) c->staleness_ns = a->staleness_ns;
+    if (a->lag_events > c->staleness_events) c->staleness_events = a->lag_events;
+    if ((a->flags & 1) && !c->replica_degraded) {
+        c->replica_degraded = 1;
+        snprintf(c->why, sizeof c->why, "shard %u: %.100s", s, a->message);
+    }
+    /* Merge: the running top hits and the answer's, in result order, cut to the limit. */
+    total = c->n_hits + a->n;
+    all = (tidal_hit *)p->alloc.alloc(p->alloc.user, sizeof(tidal_hit) * (total ? total : 1));
+    if (!all) { /* keep what fits without memory: the answer's hits are lost, say so */
+        c->failed = 1;
+        c->fail_r = TIDAL_ERR_NOMEM;
+        snprintf(c->why, sizeof c->why, "out of memory merging shard %u", s);
+        return;
+    }
+    memcpy(all, c->hits, sizeof(tidal_hit) * c->n_hits);
+    memcpy(all + c->n_hits, a->hits, sizeof(tidal_hit) * a->n);
+    qsort(all, total, sizeof *all, tidal__hit_order);
+    c->n_hits = total < c->limit ? total : c->limit;
+    memcpy(c->hits, all, sizeof(tidal_hit) * c->n_hits);
+    p->alloc.free(p->alloc.user, all, sizeof(tidal_hit) * (total ? total : 1));
+    TIDAL_ASSERT(c->n_hits <= TIDAL_PEER_HITS_MAX && c->n_done <= c->n_shards);
+}
+
+/* Hands out call i's completion and removes it. */
+static void tidal__gx_complete(tidal_peer *p, uint64_t i, int64_t now) {
+    struct tidal__gx *g = p->gx;
+    tidal__gx_call *c = g->calls[i];
+    tidal_peer_completion out;
+    uint32_t s, r, k;
+    TIDAL_ASSERT(i < g->n_calls && c);
+    memset(&out, 0, sizeof out);
+    out.executed_by = p->self;
+    out.shards_asked = c->n_shards;
+    out.shards_answered = c->n_answered;
+    for (s = 0; s < c->n_shards; s++) {
+        const tidal__gx_shard *sh = &c->sh[s];
+        if (!sh->answered) {
+            if (out.missing_count < TIDAL_PEER_MISSING_MAX) out.missing[out.missing_count] = s;
+            out.missing_count++;
+            out.regions_missing |= c->placement; /* no replica of it answered */
+            continue;
+        }
+        for (k = 0; k < sh->n_cand; k++)
+            if (sh->timed_out >> k & 1u) out.regions_missing |= 1u << (sh->cand[k] >> 16);
+    }
+    for (r = 0; r < p->regions; r++)
+        if ((c->placement >> r & 1u) && tidal__gx_region_silent(p, r, now))
+            out.regions_missing |= 1u << r;
+    out.staleness_ns = c->staleness_ns;
+    out.staleness_events = c->staleness_events;
+    out.degraded = out.missing_count || out.regions_missing || c->replica_degraded;
+    if (out.missing_count) {
+        snprintf(out.degraded_reason, sizeof out.degraded_reason, "shard %u unreachable (%u of %u "
+                 "answered)", out.missing[0], c->n_answered, c->n_shards);
+    } else if (out.regions_missing) {
+        for (r = 0; !(out.regions_missing >> r & 1u); r++) {}
+        snprintf(out.degraded_reason, sizeof out.degraded_reason, "region %u unreachable: writes "
+                 "taken there may be missing", r);
+    } else if (c->replica_degraded) {
+        snprintf(out.degraded_reason, sizeof out.degraded_reason, "%.95s", c->why);
+    }
+    if (c->failed) {
+        out.outcome = TIDAL_PEER_DONE_FAILED;
+        out.result = c->fail_r;
+        snprintf(out.message, sizeof out.message, "%.127s", c->why);
+    } else if (!c->n_answered) {
+        out.outcome = TIDAL_PEER_DONE_FAILED;
+        out.result = TIDAL_ERR_UNAVAILABLE;
+        snprintf(out.message, sizeof out.message, "no shard of group %u answered", c->group);
+    } else {
+        out.outcome = TIDAL_PEER_DONE_OK;
+        out.result = TIDAL_OK;
+        out.hit_count = c->n_hits;
+        memcpy(out.hits, c->hits, sizeof(tidal_hit) * c->n_hits);
+    }
+    tidal__peer_finish(p, p->self, p->self, c->ticket, &out);
+    p->alloc.free(p->alloc.user, c->sh, sizeof *c->sh * c->n_shards);
+    p->alloc.free(p->alloc.user, c, sizeof *c);
+    memmove(g->calls + i, g->calls + i + 1, (size_t)(g->n_calls - i - 1) * sizeof *g->calls);
+    g->n_calls--;
+}
+
+/* Moves every gather on: tries that ran out go to the next replica; a gather whose shards
+   are all done, or whose deadline passed, completes. */
+static void tidal__gx_progress(tidal_peer *p, int64_t now) {
+    struct tidal__gx *g = p->gx;
+    uint64_t i = 0;
+    while (i < g->n_calls) {
+        tidal__gx_call *c = g->calls[i];
+        uint32_t s;
+        for (s = 0; s < c->n_shards && !c->failed; s++) {
+            tidal__gx_shard *sh = &c->sh[s];
+            if (sh->done || !sh->next || now < sh->try_deadline_ns) continue;
+            sh->timed_out |= 1u << (sh->next - 1);
+            tidal__gx_next(p, c, s, now);
+        }
+        if (c->failed || c->n_done == c->n_shards || now >= c->deadline_ns)
+            tidal__gx_complete(p, i, now);
+        else i++;
+    }
+}
+
+/* The replicas of shard s to ask, in order: regions heard from first (this node's own,
+   then ascending), then the silent ones likewise; never this node itself. */
+static void tidal__gx_candidates(const tidal_peer *p, tidal__gx_call *c, uint32_t s,
+                                 int64_t now) {
+    tidal__gx_shard *sh = &c->sh[s];
+    uint32_t pass, k, r;
+    TIDAL_ASSERT(s < p->shards && sh->n_cand == 0);
+    for (pass = 0; pass < 2; pass++)
+        for (k = 0; k <= p->regions; k++) {
+            tidal_node_ref n;
+            if (k == 0) r = p->self.region; /* this region first */
+            else if ((r = k - 1) == p->self.region) continue;
+            if (!(c->placement >> r & 1u)) continue;
+            n.region = (uint16_t)r, n.shard = (uint16_t)s;
+            if (tidal__peer_is_self(p, n) || tidal__gx_silent(p, n, now) != (int)pass) continue;
+            sh->cand[sh->n_cand++] = tidal__node_word(n);
+        }
+    TIDAL_ASSERT(sh->n_cand <= TIDAL_REPLICAS_MAX);
+}
+
+/* Fails a gather before it was taken on (no shard asked). */
+static tidal_result tidal__gx_refuse(tidal_peer *p, uint64_t ticket, tidal_result r,
+                                     const char *why) {
+    tidal__peer_fail(p, p->self, p->self, ticket, TIDAL_PEER_DONE_FAILED, r, NULL, "%s", why);
+    return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_peer_gather(tidal_peer *p, const char *text, int64_t wait_ns,
+                                         uint64_t *ticket) {
+    struct tidal__gx *g;
+    tidal_query_text *qt;
+    tidal_parse_error pe;
+    const tidal__peer_tenant *t;
+    tidal__gx_call *c;
+    int64_t now;
+    int32_t gi, mi;
+    uint32_t s;
+    size_t n;
+    char why[160];
+    if (!p) return TIDAL_ERR_INVALID;
+    g = p->gx;
+    if (!ticket) return tidal__peer_err(p, TIDAL_ERR_INVALID, "gather: ticket NULL");
+    if (!text || (n = strlen(text)) == 0 || n > TIDAL_PEER_TEXT_MAX - TIDAL__GX_AT_ROOM)
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "gather: text not 1..TIDAL_PEER_TEXT_MAX - "
+                               "%u bytes", TIDAL__GX_AT_ROOM);
+    if (wait_ns < 0) return tidal__peer_err(p, TIDAL_ERR_INVALID, "gather: wait_ns negative");
+    qt = (tidal_query_text *)p->alloc.alloc(p->alloc.user, sizeof *qt);
+    if (!qt) return tidal__peer_err(p, TIDAL_ERR_NOMEM, "gather: query");
+    why[0] = 0;
+    if (tidal_query_parse(text, n, qt, &pe) != TIDAL_OK)
+        snprintf(why, sizeof why, "gather: at byte %u: %s", pe.position, pe.message);
+    else if (qt->limit > TIDAL_PEER_HITS_MAX)
+        snprintf(why, sizeof why, "gather: LIMIT %u above TIDAL_PEER_HITS_MAX", qt->limit);
+    c = why[0] ? NULL : (tidal__gx_call *)p->alloc.alloc(p->alloc.user, sizeof *c);
+    if (c) {
+        memset(c, 0, sizeof *c);
+        c->tenant = qt->tenant;
+        c->limit = qt->limit ? qt->limit : 20;
+        memcpy(c->text, text, n + 1);
+        c->text_len = (uint32_t)n;
+        if (!qt->time_ns) /* one instant for every shard: this node's clock now */
+            c->text_len += (uint32_t)snprintf(c->text + n, TIDAL__GX_AT_ROOM, " AT %lld",
+                                              (long long)p->env->clock_wall_ns(p->env->user));
+    }
+    p->alloc.free(p->alloc.user, qt, sizeof *qt);
+    if (why[0]) return tidal__peer_err(p, TIDAL_ERR_INVALID, "%s", why);
+    if (!c) return tidal__peer_err(p, TIDAL_ERR_NOMEM, "gather: call");
+    TIDAL_ASSERT(c->text_len <= TIDAL_PEER_TEXT_MAX && g);
+    if (p->n_wait + g->n_calls >= TIDAL_PEER_CALLS_MAX || !tidal__peer_reserve(p) ||
+        !tidal__peer_grow(p, (void **)&g->calls, &g->cap_calls, g->n_calls + 1, sizeof *g->calls)) {
+        int limit = p->n_wait + g->n_calls >= TIDAL_PEER_CALLS_MAX;
+        p->alloc.free(p->alloc.user, c, sizeof *c);
+        return limit ? tidal__peer_err(p, TIDAL_ERR_LIMIT, "TIDAL_PEER_CALLS_MAX calls in flight")
+                     : tidal__peer_err(p, TIDAL_ERR_NOMEM, "gather: completions");
+    }
+    *ticket = c->ticket = ++p->next_ticket;
+    t = tidal__peer_tenant_find(p, c->tenant);
+    gi = t && t->t.has_placement ? tidal__peer_group_index(p, t->t.group) : -1;
+    if (p->topo_bad || !t || !t->t.has_placement || gi < 0) {
+        tidal_result r = p->topo_bad || (t && t->t.has_placement) ? TIDAL_ERR_STALE_CONFIG
+                                                                   : TIDAL_ERR_NOT_FOUND;
+        snprintf(why, sizeof why, "tenant %u: %s", c->tenant, p->topo_bad
+                 ? "the control plane's topology differs from this node's"
+                 : r == TIDAL_ERR_NOT_FOUND ? "no placement known here"
+                 : "its group is not in this node's config");
+        p->alloc.free(p->alloc.user, c, sizeof *c);
+        return tidal__gx_refuse(p, *ticket, r, why);
+    }
+    now = tidal__peer_now(p);
+    c->group = t->t.group;
+    c->placement = p->groups[gi].placement;
+    c->n_shards = p->shards;
+    c->deadline_ns = now + (wait_ns ? wait_ns : g->wait_ns);
+    c->sh = (tidal__gx_shard *)p->alloc.alloc(p->alloc.user, sizeof *c->sh * c->n_shards);
+    if (!c->sh) {
+        p->alloc.free(p->alloc.user, c, sizeof *c);
+        return tidal__gx_refuse(p, *ticket, TIDAL_ERR_NOMEM, "gather: shards: out of memory");
+    }
+    memset(c->sh, 0, sizeof *c->sh * c->n_shards);
+    g->calls[g->n_calls++] = c;
+    mi = tidal__peer_member_index(p, c->group);
+    for (s = 0; s < c->n_shards; s++) {
+        tidal__gx_candidates(p, c, s, now);
+        if (mi >= 0 && s == p->self.shard) { /* this node holds the shard: its own answer */
+            tidal__gx_run(p, (uint32_t)mi, c->text, &g->ans);
+            p->executed++;
+            tidal__gx_take(p, c, s, -1, &g->ans, now);
+        } else if (c->sh[s].n_cand) {
+            tidal__gx_ask(p, c, s, now);
+        } else {
+            c->sh[s].done = 1, c->n_done++;
+        }
+    }
+    tidal__gx_progress(p, now); /* complete at once when nothing is left to wait for */
+    return TIDAL_OK;
+}
+
+/* ---- Messages in ---- */
+
+static tidal_result tidal__gx_refused(tidal_peer *p, tidal_node_ref from,
+                                      const tidal_peer_message *m, const char *why, size_t at) {
+    p->msgs_corrupt++;
+    return tidal__peer_err(p, TIDAL_ERR_CORRUPT, "peer message (type %u, %zu bytes) from %u/%u: %s "
+                           "at byte %zu", m->type, m->payload_len + TIDAL__MSG_HDR, from.region,
+                           from.shard, why, at);
+}
+
+static tidal_result tidal__gx_on_message(tidal_peer *p, tidal_node_ref from,
+                                         const tidal_peer_message *m, const uint8_t *b) {
+    struct tidal__gx *g = p->gx;
+    tidal_peer_message mm = *m;
+    tidal__rd r;
+    const char *why;
+    size_t at = 0;
+    uint64_t i;
+    int64_t now = tidal__peer_now(p);
+    TIDAL_ASSERT(TIDAL__GX_TYPE(m->type) && g);
+    tidal__rd_init(&r, b + TIDAL__MSG_HDR, m->payload_len);
+    why = tidal__gx_payload(&r, &mm, &g->msg); /* checked already: fails only out of memory */
+    if (why) return tidal__gx_refused(p, from, m, why, TIDAL__MSG_HDR + r.pos);
+    if (m->type != TIDAL_PEER_MSG_GATHER_A
+            ? tidal__node_word(m->origin) != tidal__node_word(from)
+            : !tidal__peer_is_self(p, m->origin))
+        return tidal__gx_refused(p, from, m, "origin is not the sender (heartbeat, query) or "
+                                 "the receiver (answer)", 20);
+    if (m->type == TIDAL_PEER_MSG_HEARTBEAT) {
+        tidal__gx_heard *h = &g->heard[tidal__gx_index(p, from)];
+        if ((why = tidal__gx_hb_fits(p, from, &g->msg.hb, &at)) != NULL)
+            return tidal__gx_refused(p, from, m, why, at);
+        h->at_ns = now;
+        h->heard = 1;
+        h->hb = g->msg.hb;
+        g->hb_received++;
+        return TIDAL_OK;
+    }
+    if (m->type == TIDAL_PEER_MSG_GATHER_Q) {
+        if (g->msg.q.shard >= p->shards)
+            return tidal__gx_refused(p, from, m, "shard outside the topology", TIDAL__MSG_HDR + 4);
+        tidal__gx_answer(p, from, m->ticket, &g->msg.q);
+        return TIDAL_OK;
+    }
+    for (i = 0; i < g->n_calls; i++) {
+        tidal__gx_call *c = g->calls[i];
+        const tidal__gx_a *a = &g->msg.a;
+        uint32_t k;
+        if (c->ticket != m->ticket) continue;
+        if (a->group != c->group || a->shard >= c->n_shards)
+            return tidal__gx_refused(p, from, m, "an answer for another group or shard",
+                                     TIDAL__MSG_HDR);
+        k = a->try_no - 1;
+        if (k >= c->sh[a->shard].next || c->sh[a->shard].cand[k] != tidal__node_word(from))
+            return tidal__gx_refused(p, from, m, "an answer from a replica not asked",
+                                     TIDAL__MSG_HDR + 8);
+        tidal__gx_take(p, c, a->shard, (int32_t)k, a, now);
+        if (c->failed || c->n_done == c->n_shards) tidal__gx_complete(p, i, now);
+        return TIDAL_OK;
+    }
+    g->late++; /* its gather completed already */
+    return TIDAL_OK;
+}
+
+/* ---- Tick, open, close ---- */
+
+static tidal_result tidal__gx_tick(tidal_peer *p) {
+    int64_t now = tidal__peer_now(p);
+    TIDAL_ASSERT(p->gx);
+    tidal__gx_heartbeat(p, now);
+    tidal__gx_progress(p, now);
+    return TIDAL_OK;
+}
+
+static tidal_result tidal__gx_open(tidal_peer *p, const tidal_peer_config *cfg, char *msg,
+                                   size_t cap) {
+    struct tidal__gx *g;
+    uint32_t i;
+    int64_t now;
+    const char *bad = cfg->heartbeat_ns < 0 ? "heartbeat_ns" : cfg->silent_ns < 0 ? "silent_ns"
+                    : cfg->lag_degraded_ns < 0 ? "lag_degraded_ns"
+                    : cfg->gather_wait_ns < 0 ? "gather_wait_ns"
+                    : cfg->gather_try_ns < 0 ? "gather_try_ns" : NULL;
+    TIDAL_ASSERT(!p->gx && p->regions && p->shards);
+    if (bad) {
+        tidal__ctl_why(msg, cap, "peer config: %s: negative", bad);
+        return TIDAL_ERR_INVALID;
+    }
+    g = (struct tidal__gx *)p->alloc.alloc(p->alloc.user, sizeof *g);
+    if (!g) return TIDAL_ERR_NOMEM;
+    memset(g, 0, sizeof *g);
+    g->hb_ns = cfg->heartbeat_ns ? cfg->heartbeat_ns : TIDAL_NS_PER_S / 10;
+    g->silent_ns = cfg->silent_ns ? cfg->silent_ns : TIDAL_NS_PER_S;
+    g->lag_ns = cfg->lag_degraded_ns ? cfg->lag_degraded_ns : TIDAL_NS_PER_S;
+    g->wait_ns = cfg->gather_wait_ns ? cfg->gather_wait_ns : TIDAL_NS_PER_S;
+    g->try_ns = cfg->gather_try_ns ? cfg->gather_try_ns : TIDAL_NS_PER_S * 2 / 5;
+    g->n_nodes = p->regions * p->shards;
+    g->heard = (tidal__gx_heard *)p->alloc.alloc(p->alloc.user, sizeof *g->heard * g->n_nodes);
+    if (!g->heard) {
+        p->alloc.free(p->alloc.user, g, sizeof *g);
+        return TIDAL_ERR_NOMEM;
+    }
+    now = tidal__peer_now(p);
+    for (i = 0; i < g->n_nodes; i++) {
+        memset(&g->heard[i], 0, sizeof g->heard[i]);
+        g->heard[i].at_ns = now; /* every node counts as heard at open */
+    }
+    p->gx = g;
+    return TIDAL_OK;
+}
+
+static void tidal__gx_close(tidal_peer *p) {
+    struct tidal__gx *g = p->gx;
+    uint64_t i;
+    if (!g) return;
+    for (i = 0; i < g->n_calls; i++) {
+        tidal__gx_call *c = g->calls[i];
+        p->alloc.free(p->alloc.user, c->sh, sizeof *c->sh * c->n_shards);
+        p->alloc.free(p->alloc.user, c, sizeof *c);
+    }
+    if (g->calls) p->alloc.free(p->alloc.user, g->calls, sizeof *g->calls * g->cap_calls);
+    p->alloc.free(p->alloc.user, g->heard, sizeof *g->heard * g->n_nodes);
+    p->alloc.free(p->alloc.user, g, sizeof *g);
+    p->gx = NULL;
+}
+
+/* ---- Health ---- */
+
+/* What is known of member (group gi, node n): this node's own member, or n's heartbeat.
+   0 when nothing is. */
+static int tidal__gx_member_get(const tidal_peer *p, uint32_t gi, tidal_node_ref n, int64_t now,
+                                tidal_peer_health_member *out) {
+    const tidal__gx_heard *h;
+    uint32_t k;
+    memset(out, 0, sizeof *out);
+    out->group = p->groups[gi].id;
+    out->node = n;
+    TIDAL_ASSERT(gi < p->n_groups && n.region < p->regions);
+    if (tidal__peer_is_self(p, n)) {
+        tidal_node_status st;
+        int32_t mi = tidal__peer_member_index(p, p->groups[gi].id);
+        if (mi < 0 || tidal_node_status_get(p->m[mi].db, &st) != TIDAL_OK) return 0;
+        out->known = 1;
+        out->role = st.role == TIDAL_ROLE_LEADER ? TIDAL_ROLE_LEADER : TIDAL_ROLE_FOLLOWER;
+        out->epoch = st.epoch;
+        out->has_leader = st.has_leader;
+        out->leader = st.has_leader ? st.leader : out->leader;
+        out->cut_off = st.cut_off;
+        out->applied = st.role == TIDAL_ROLE_LEADER ? st.durable_lsn : st.leader_lsn;
+        out->lag_events = st.role == TIDAL_ROLE_LEADER ? 0 : st.lag_events;
+        out->lag_ns = st.role == TIDAL_ROLE_LEADER || st.lag_ns < 0 ? 0 : st.lag_ns;
+        return 1;
+    }
+    h = &p->gx->heard[tidal__gx_index(p, n)];
+    if (!h->heard) return 0;
+    for (k = 0; k < h->hb.n && h->hb.m[k].group != p->groups[gi].id; k++) {}
+    if (k == h->hb.n) return 0;
+    out->known = 1;
+    out->age_ns = now - h->at_ns;
+    out->role = (tidal_role)h->hb.m[k].role;
+    out->epoch = h->hb.m[k].epoch;
+    out->has_leader = (int)(h->hb.m[k].flags & 1);
+    if (out->has_leader) tidal__ctl_ref(h->hb.m[k].leader, &out->leader);
+    out->cut_off = (int)(h->hb.m[k].flags >> 1 & 1);
+    out->applied = h->hb.m[k].applied;
+    out->lag_events = h->hb.m[k].lag_events;
+    out->lag_ns = h->hb.m[k].lag_ns;
+    return 1;
+}
+
+TIDAL_API tidal_result tidal_peer_health_get(const tidal_peer *p, tidal_peer_health *out) {
+    const struct tidal__gx *g;
+    tidal_control_status cs;
+    int64_t now;
+    uint32_t gi, s, r, nl = 0, nm = 0, nn = 0;
+    if (!p || !out) return TIDAL_ERR_INVALID;
+    if ((!out->leaders && out->leaders_cap) || (!out->members && out->members_cap) ||
+        (!out->nodes && out->nodes_cap))
+        return TIDAL_ERR_INVALID;
+    g = p->gx;
+    TIDAL_ASSERT(g && p->regions <= TIDAL_REPLICAS_MAX);
+    now = tidal__peer_now(p);
+    out->regions = p->regions;
+    memset(out->region, 0, sizeof out->region);
+    memset(out->region_why, 0, sizeof out->region_why);
+    /* Nodes, and the regions they leave silent. */
+    for (r = 0; r < p->regions; r++) {
+        uint32_t silent = 0, first = 0;
+        for (s = 0; s < p->shards; s++) {
+            tidal_node_ref n;
+            const tidal__gx_heard *h;
+            n.region = (uint16_t)r, n.shard = (uint16_t)s;
+            h = &g->heard[tidal__gx_index(p, n)];
+            if (tidal__gx_silent(p, n, now) && !silent++) first = s;
+            if (nn < out->nodes_cap) {
+                tidal_peer_health_node *o = &out->nodes[nn];
+                int me = tidal__peer_is_self(p, n);
+                o->node = n;
+                o->heard = me || h->heard;
+                o->age_ns = me ? 0 : now - h->at_ns;
+                o->silent = tidal__gx_silent(p, n, now);
+            }
+            nn++;
+        }
+        if (silent == p->shards) {
+            out->region[r] = TIDAL_PEER_REGION_OFFLINE;
+            snprintf(out->region_why[r], sizeof out->region_why[r], "no node heard for %lld ms",
+                     (long long)(g->silent_ns / 1000000));
+        } else if (silent) {
+            out->region[r] = TIDAL_PEER_REGION_DEGRADED;
+            snprintf(out->region_why[r], sizeof out->region_why[r], "node %u/%u silent (%u of %u "
+                     "nodes)", r, first, silent, p->shards);
+        }
+    }
+    /* Members and leaders per (group, shard). */
+    for (gi = 0; gi < p->n_groups; gi++)
+        for (s = 0; s < p->shards; s++) {
+            tidal_peer_health_leader best;
+            int best_self = 0;
+            memset(&best, 0, sizeof best);
+            best.group = p->groups[gi].id;
+            best.shard = s;
+            for (r = 0; r < p->regions; r++) {
+                tidal_peer_health_member mb;
+                tidal_node_ref n;
+                int lead;
+                if (!(p->groups[gi].placement >> r & 1u)) continue;
+                n.region = (uint16_t)r, n.shard = (uint16_t)s;
+                (void)tidal__gx_member_get(p, gi, n, now, &mb);
+                if (nm < out->members_cap) out->members[nm] = mb;
+                nm++;
+                if (!mb.known) continue;
+                lead = mb.role == TIDAL_ROLE_LEADER;
+                if ((lead || mb.has_leader) &&
+                    (!best.has_leader || mb.epoch > best.epoch || (mb.epoch == best.epoch && lead &&
+                                                                   !best_self))) {
+                    best.has_leader = 1;
+                    best.leader = lead ? n : mb.leader;
+                    best.epoch = mb.epoch;
+                    best_self = lead;
+                }
+                if (out->region[r] != TIDAL_PEER_REGION_HEALTHY || tidal__gx_silent(p, n, now))
+                    continue; /* already not healthy, or only old news of it */
+                if (mb.lag_ns > g->lag_ns || mb.cut_off) {
+                    out->region[r] = TIDAL_PEER_REGION_DEGRADED;
+                    snprintf(out->region_why[r], sizeof out->region_why[r], mb.cut_off
+                             ? "group %u shard %u: member cut off from its leader"
+                             : "group %u shard %u: member lags %lld ms", best.group, s,
+                             (long long)(mb.lag_ns / 1000000));
+                }
+            }
+            if (nl < out->leaders_cap) out->leaders[nl] = best;
+            nl++;
+        }
+    out->leader_count = nl;
+    out->member_count = nm;
+    out->node_count = nn;
+    /* The control plane: this node's member, or the highest term heard. */
+    (void)tidal_control_status_get(p->ctl, &cs);
+    out->control_has_leader = cs.has_leader;
+    out->control_leader = cs.leader;
+    out->control_term = cs.term;
+    out->control_commit_index = cs.commit_index;
+    out->control_applied_index = p->applied_index;
+    out->control_log_records = cs.last_index;
+    if (!cs.has_leader) {
+        uint32_t i;
+        for (i = 0; i < g->n_nodes; i++) {
+            const tidal__gx_heard *h = &g->heard[i];
+            if (!h->heard || !(h->hb.cflags & 1) || h->hb.term < out->control_term) continue;
+            if (out->control_has_leader && h->hb.term == out->control_term) continue;
+            out->control_has_leader = 1;
+            tidal__ctl_ref(h->hb.cleader, &out->control_leader);
+            out->control_term = h->hb.term;
+        }
+    }
+    out->tenants = (uint32_t)p->n_ten;
+    out->heartbeats_sent = g->hb_sent;
+    out->heartbeats_received = g->hb_received;
+    out->gathers_pending = g->n_calls;
+    out->gather_answers_late = g->late;
+    /* moves in flight: filled by >>node_move */
+    TIDAL_ASSERT(nl == p->n_groups * p->shards);
+    return TIDAL_OK;
 }
 
 #endif /* TIDAL_IMPLEMENTATION_ONCE */

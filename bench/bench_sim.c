@@ -4,6 +4,7 @@
    Output: one line per figure, `name: value unit`; section headers start with '#'.
    Usage:  bench_sim [--seed N] [--segment BYTES] [section...]
            sections: lag failover failover500 throughput reconcile merge session uat control
+           gather
            (none given: all, in that order).
            --seed N adds N to every seed: `--seed 1`, `--seed 2` ... are independent
            simulated runs of the same workload; without it every run is the same run.
@@ -118,7 +119,19 @@
       time from tidal_control_propose to the first instant (after every delivery, and every
       10 ms tick) the leader's tidal_control_proposal_status says committed: a majority
       (the leader and one follower) fsynced it; nearest-rank percentiles. Exits 1 if a
-      record is lost or not committed within 600 s of simulated time. */
+      record is lost or not committed within 600 s of simulated time.
+   9. gather: scatter-gather through messages (tidal_peer_gather, tidal.h >>node_gather) on
+      the tests' peer world (tests/peer_world.h: 3 regions x 2 shards of tidal_peers, the
+      default latencies): 6,000 signals per tenant over 2,000 items, then 2,000 gathers
+      (RETRIEVE ... LIMIT 50 AT a fixed instant) one at a time from random nodes, tenants 1
+      (every region) and 2 (regions 0-1) alternating. peer_gather_p50/p99_us = CPU time of
+      this thread (CLOCK_THREAD_CPUTIME_ID) inside the library per gather: the call plus
+      every tidal_peer_receive of its GATHER_Q and GATHER_A messages, summed (simulated
+      latency, heartbeats, replication and the loop excluded; the wall-clock equivalent
+      on a '#' line). peer_gather_sim_p50/p99_ms = SIMULATED time from the call to its
+      completion. gather_host_scatter_p99_us = CPU time of the host-side
+      tidal_retrieve_gather (what the uat section's retrieve_scatter_p99_us times on the
+      wall clock) over region 0's members, same query, for comparison. */
 
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
@@ -1464,6 +1477,182 @@ static void section_control(void) {
     free(ms);
 }
 
+/* ---- gather: scatter-gather through messages on the peer world ------------------------- */
+
+/* The peer world of the tests (tests/peer_world.h: 3 regions x 2 shards of tidal_peers on
+   the simulated network, tenant 1 on group 0 in every region, tenant 2 on group 3 in
+   regions 0 and 1), with its check macros from the test harness. */
+#include "../tests/tidal_test.h"
+#include "../tests/peer_world.h"
+
+#define GX_SEED UINT64_C(0x67617468)
+#define GX_ITEMS 2000u
+#define GX_WRITES 6000u
+#define GX_GATHERS 2000u
+
+/* This thread's CPU time, ns: what the library spends, without the time the shared
+   machine gives other processes (wall time is reported beside it). */
+static double gx_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* One step of peer_world's run() that also times, on the wall clock, every receive of a
+   gather message (GATHER_Q at a replica, GATHER_A at the gatherer): *lib_ns grows by the
+   time the library spent on them (CPU; *wall_ns: wall). */
+static void gx_step(world *w, int64_t dt_max, double *lib_ns, double *wall_ns) {
+    int64_t next = tidal_sim_net_next_ns(w->net), step = w->now + dt_max;
+    tidal_sim_msg m;
+    int i;
+    if (next > w->now && next < step) step = next;
+    for (i = 0; i < N; i++) tidal_sim_env_advance(&w->nd[i].env, step - w->now);
+    w->now = step;
+    while (tidal_sim_net_pop(w->net, w->now, &m)) {
+        int to = ix(m.to.region, m.to.shard);
+        uint32_t group = 0, type = m.len > 9 ? (uint32_t)(m.bytes[8] | m.bytes[9] << 8) : 0;
+        int timed = tidal_message_group(m.bytes, m.len, &group) == TIDAL_OK &&
+                    group == TIDAL_PEER_GROUP && (type == TIDAL_PEER_MSG_GATHER_Q ||
+                                                  type == TIDAL_PEER_MSG_GATHER_A);
+        double t0 = timed ? gx_now_ns() : 0, w0 = timed ? wall_s() : 0;
+        (void)tidal_peer_receive(w->nd[to].peer, m.from, m.bytes, m.len);
+        if (timed) *lib_ns += gx_now_ns() - t0, *wall_ns += (wall_s() - w0) * 1e9;
+        tidal_sim_msg_free(&m);
+    }
+    for (i = 0; i < N; i++) (void)tidal_peer_tick(w->nd[i].peer);
+    for (i = 0; i < N; i++) collect(w, i);
+}
+
+static void section_gather(void) {
+    world w;
+    uint64_t rng = run_seed(GX_SEED + 1);
+    double *lib_us = (double *)xmalloc(GX_GATHERS * sizeof(double));
+    double *sim_ms = (double *)xmalloc(GX_GATHERS * sizeof(double));
+    double *host_us = (double *)xmalloc(GX_GATHERS * sizeof(double));
+    double *wall_us = (double *)xmalloc(GX_GATHERS * sizeof(double));
+    uint32_t k, done = 0, degraded = 0, remote = 0, n_host = 0, writes_ok = 0;
+    uint64_t hit_sum = 0;
+    double t0 = wall_s();
+    (void)tt_main; /* the harness's runner: not used here */
+    tt_g.prog = BENCH_NAME;
+    tt_g.current = "gather";
+    tt_g.seed = run_seed(GX_SEED);
+    setup(&w);
+    /* Load: GX_WRITES signals of each tenant over GX_ITEMS items, from random nodes, 200 in
+       flight at a time, every one acknowledged at QUORUM. */
+    for (k = 0; k < 2 * GX_WRITES && TT_OK(); k++) {
+        tidal_signal s;
+        uint64_t t;
+        memset(&s, 0, sizeof s);
+        s.tenant = 1 + (k & 1u);
+        s.item = 1 + pick(splitmix64(&rng), GX_ITEMS);
+        s.weight = 1;
+        (void)tidal_peer_signal_write(w.nd[pick(splitmix64(&rng), N)].peer, &s, TIDAL_ACK_QUORUM,
+                                      &t);
+        if (k % 200 == 199 || k + 1 == 2 * GX_WRITES) {
+            int g;
+            run(&w, 400 * MS);
+            for (g = 0; g < w.n_got; g++) writes_ok += w.got[g].c.outcome == TIDAL_PEER_DONE_OK;
+            w.n_got = 0;
+        }
+    }
+    run(&w, 1000 * MS);
+    w.n_got = 0;
+    if (writes_ok < GX_WRITES) die("gather", "fewer than half the writes were acknowledged");
+    /* Gathers, one at a time, from a random node, of either tenant: LIMIT 50 at one AT. */
+    for (k = 0; k < GX_GATHERS && TT_OK(); k++) {
+        char text[160];
+        uint32_t tenant = 1 + (k & 1u);
+        int i = (int)pick(splitmix64(&rng), N), j;
+        const tidal_peer_completion *c = NULL;
+        double lib = 0, wall = 0, a, aw;
+        int64_t start = w.now;
+        uint64_t t = 0;
+        snprintf(text, sizeof text, "RETRIEVE items SIGNAL view TENANT %u LIMIT 50 AT %lld", tenant,
+                 (long long)(T0 + 7200 * TIDAL_NS_PER_S));
+        a = gx_now_ns();
+        aw = wall_s();
+        if (tidal_peer_gather(w.nd[i].peer, text, 0, &t) != TIDAL_OK)
+            die("gather", tidal_peer_errmsg(w.nd[i].peer));
+        lib += gx_now_ns() - a;
+        wall += (wall_s() - aw) * 1e9;
+        while (!c && w.now < start + 3000 * MS) {
+            for (j = 0; j < w.n_got && !c; j++)
+                if (w.got[j].node == i && w.got[j].c.ticket == t) c = &w.got[j].c;
+            if (!c) gx_step(&w, 5 * MS, &lib, &wall);
+        }
+        if (!c || c->outcome != TIDAL_PEER_DONE_OK) die("gather", c ? c->message : "no completion");
+        degraded += (uint32_t)c->degraded;
+        hit_sum += c->hit_count;
+        remote += w.now > start;
+        lib_us[done] = lib / 1e3;
+        wall_us[done] = wall / 1e3;
+        sim_ms[done] = (double)(w.now - start) / 1e6;
+        done++;
+        w.n_got = 0;
+        /* The host-side scatter over the same members (one per shard), for comparison. */
+        {
+            tidal_db *sh[SHARDS];
+            tidal_hit hits[50];
+            uint32_t n = 0, s;
+            tidal_query_text qt;
+            tidal_query q;
+            int ok = 1;
+            tidal_query_parse(text, strlen(text), &qt, NULL);
+            memset(&q, 0, sizeof q);
+            for (s = 0; s < SHARDS; s++) {
+                sh[s] = tidal_peer_member(w.nd[ix(0, (int)s)].peer, tenant == 1 ? 0 : 3);
+                ok &= sh[s] != NULL;
+            }
+            if (ok && tidal_signal_type(sh[0], "view", &q.rank_index) == TIDAL_OK) {
+                q.tenant = tenant;
+                q.limit = 50;
+                q.time_ns = qt.time_ns;
+                a = gx_now_ns();
+                if (tidal_retrieve_gather(sh, SHARDS, 0, &q, hits, 50, &n, NULL) == TIDAL_OK)
+                    host_us[n_host++] = (gx_now_ns() - a) / 1e3; /* CPU, as above */
+            }
+        }
+    }
+    if (!TT_OK() || done < GX_GATHERS) die("gather", "the peer world failed a check");
+    qsort(lib_us, done, sizeof *lib_us, cmp_double);
+    qsort(sim_ms, done, sizeof *sim_ms, cmp_double);
+    qsort(host_us, n_host, sizeof *host_us, cmp_double);
+    qsort(wall_us, done, sizeof *wall_us, cmp_double);
+    printf("# gather: tidal_peer_gather on the peer world (3 regions x 2 shards of tidal_peers, "
+           "tests/peer_world.h; latency same region 0.1-2 ms, across 20-150 ms), %u signals "
+           "over %u items per tenant, %u gathers one at a time from random nodes alternating "
+           "tenant 1 (group 0, every region) and tenant 2 (group 3, regions 0-1: region 2 asks "
+           "elsewhere), RETRIEVE ... LIMIT 50 AT a fixed instant; %u of %u writes acknowledged "
+           "at QUORUM; %.1f hits per gather, %u degraded, %u waited on the network; %.1f s "
+           "wall\n", GX_WRITES, GX_ITEMS, done, writes_ok, 2 * GX_WRITES,
+           done ? (double)hit_sum / done : 0.0, degraded, remote, wall_s() - t0);
+    printf("# gather: peer_gather_*_us = CPU time (CLOCK_THREAD_CPUTIME_ID) inside the library per "
+           "gather: the "
+           "tidal_peer_gather call (parse, the local shard's RETRIEVE, queries sent) plus every "
+           "tidal_peer_receive of that gather's GATHER_Q (a replica's RETRIEVE and answer) and "
+           "GATHER_A (decode, merge, completion), summed; simulated latency, other traffic "
+           "(heartbeats, replication) and the test loop excluded; sends into the simulated "
+           "network included\n");
+    printf("peer_gather_p50_us: %.1f us\n", percentile(lib_us, done, 0.5));
+    printf("peer_gather_p99_us: %.1f us\n", percentile(lib_us, done, 0.99));
+    printf("# gather: the same on the wall clock (moves with the machine's load): p50 %.1f us, "
+           "p99 %.1f us\n", percentile(wall_us, done, 0.5), percentile(wall_us, done, 0.99));
+    printf("# gather: peer_gather_sim_*_ms = SIMULATED time from the call to its completion\n");
+    printf("peer_gather_sim_p50_ms: %.1f ms\n", percentile(sim_ms, done, 0.5));
+    printf("peer_gather_sim_p99_ms: %.1f ms\n", percentile(sim_ms, done, 0.99));
+    printf("# gather: the host-side tidal_retrieve_gather (what retrieve_scatter_p99_us times "
+           "in the uat section, there on the wall clock) over region 0's members of the same "
+           "shards, same query: CPU time, %u runs\n", n_host);
+    printf("gather_host_scatter_p99_us: %.1f us\n",
+           n_host ? percentile(host_us, n_host, 0.99) : 0.0);
+    world_free(&w);
+    free(lib_us);
+    free(sim_ms);
+    free(host_us);
+    free(wall_us);
+}
+
 /* ---- main ------------------------------------------------------------------------------ */
 
 
@@ -1477,6 +1666,7 @@ static const bench_section sections[] = {
     {"session", section_session},
     {"uat", section_uat},
     {"control", section_control},
+    {"gather", section_gather},
 };
 #define N_SECTIONS (sizeof sections / sizeof sections[0])
 

@@ -11,14 +11,16 @@
      bit 0  build: the body becomes the payload of a message with a valid envelope and
             checksum: type 80 + (mode >> 4) % 3, from (0, 1) or (0, 0) (bit 2), to (0, 0),
             origin = from, hops (mode >> 6) % 3, ticket 1 + body[0]; so the payload's field
-            checks are reached. Without bit 0 the body is delivered raw.
+            checks are reached. With bits 4-5 both set, a message of >>node_gather instead:
+            type 96 + (mode >> 6) % 3 (HEARTBEAT, GATHER_Q, GATHER_A), hops 0. Without
+            bit 0 the body is delivered raw.
      bit 1  two messages: the body is split at its middle.
      bit 3  tick between the messages (time moves 300 ms: waits time out).
 
    Properties (a violation aborts):
      1. no crash, no sanitizer report, no leak;
      2. the body as a message: a refusal says why and where ("at byte"); an accepted
-        FORWARD or REPLY payload encodes back to exactly the same bytes;
+        FORWARD, REPLY or GATHER_A payload encodes back to exactly the same bytes;
      3. receive returns TIDAL_OK or TIDAL_ERR_CORRUPT; a refusal changes nothing but the
         corrupt counter: the state digest, the calls in flight and the counters of
         executed and forwarded calls are as before; no message ever yields a completion
@@ -63,7 +65,14 @@ static void fz_decode(const uint8_t *p, size_t n) {
     if (tidal__peer_decode(p, n, &m, &q, &c, &rec, &at) != NULL) fz_fail("decoders disagree", NULL);
     if (m.type == TIDAL_PEER_MSG_FORWARD) len = tidal__peer_req_put(&q, again);
     else if (m.type == TIDAL_PEER_MSG_REPLY) len = tidal__peer_reply_put(&c, again);
-    else return;
+    else if (m.type == TIDAL_PEER_MSG_GATHER_A) {
+        static struct tidal__gx_msg g;
+        tidal_peer_message mm = m;
+        tidal__rd r;
+        tidal__rd_init(&r, p + TIDAL__MSG_HDR, m.payload_len);
+        if (tidal__gx_payload(&r, &mm, &g) != NULL) fz_fail("gather decoders disagree", NULL);
+        len = tidal__gx_a_put(&g.a, again);
+    } else return;
     if (len != m.payload_len || memcmp(again, p + TIDAL__MSG_HDR, len) != 0)
         fz_fail("a payload does not round-trip", NULL);
 }
@@ -113,12 +122,13 @@ static uint8_t *fz_build(uint32_t mode, const uint8_t *body, size_t n, tidal_nod
     w = tidal__wr_le(w, TIDAL__MSG_MAGIC, 4);
     w = tidal__wr_le(w, TIDAL_WIRE_FORMAT_VERSION, 2);
     w = tidal__wr_le(w, TIDAL__MSG_HDR, 2);
-    w = tidal__wr_le(w, 80 + (mode >> 4) % 3, 2);
+    w = tidal__wr_le(w, (mode >> 4 & 3u) == 3u ? TIDAL_PEER_MSG_HEARTBEAT + (mode >> 6) % 3
+                                              : 80 + (mode >> 4) % 3, 2);
     w = tidal__wr_le(w, TIDAL_PEER_GROUP, 2);
     w = tidal__wr_le(w, tidal__node_word(from), 4);
     w = tidal__wr_le(w, tidal__node_word(to), 4);
     w = tidal__wr_le(w, tidal__node_word(from), 4);
-    w = tidal__wr_le(w, (mode >> 6) % 3, 4);
+    w = tidal__wr_le(w, (mode >> 4 & 3u) == 3u ? 0 : (mode >> 6) % 3, 4);
     w = tidal__wr_le(w, 1 + (n ? body[0] : 0), 8);
     w = tidal__wr_le(w, n, 4);
     if (n) memcpy(b + TIDAL__MSG_HDR, body, n);

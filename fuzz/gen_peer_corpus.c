@@ -1,6 +1,7 @@
 /* gen_peer_corpus.c - writes seed inputs for fuzz_peer into fuzz/corpus/peer: FORWARD
-   payloads of every op, REPLY payloads (with hits, a redirect, a message) and PROPOSE
-   records, in fuzz_peer's "build" mode (byte 0 selects the type), plus one raw message.
+   payloads of every op, REPLY payloads (with hits, a redirect, a message), PROPOSE
+   records and >>node_gather's HEARTBEAT, GATHER_Q and GATHER_A payloads, in fuzz_peer's
+   "build" mode (byte 0 selects the type), plus one raw message.
    White-box: encodes with the implementation's own writers. Run from the repository root. */
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
@@ -88,6 +89,41 @@ int main(void) {
         (void)tidal_control_record_encode(&r, buf + 1, 64, &n, NULL, 0);
         buf[0] = (uint8_t)n;
         put_built(2, 0, buf, n + 1);
+    }
+    { /* >>node_gather: t = 3 selects them, hops bits the type (96 + hops) */
+        static tidal__gx_a a;
+        static const char text[] = "RETRIEVE items SIGNAL view TENANT 1 LIMIT 5";
+        uint8_t *w = buf;
+        uint32_t k;
+        w = tidal__wr_le(w, 3, 1); /* HEARTBEAT: this node leads the control plane */
+        w = tidal__wr_le(w, 0, 3);
+        w = tidal__wr_le(w, 1, 4); /* leader 0/1 */
+        w = tidal__wr_le(w, 2, 8);
+        w = tidal__wr_le(w, 7, 8);
+        w = tidal__wr_le(w, 6, 8);
+        w = tidal__wr_le(w, 7, 8);
+        w = tidal__wr_le(w, 1, 1);
+        w = tidal__wr_le(w, 0, 1); /* group 0, a follower of 0/1 (the sender), lagging */
+        w = tidal__wr_le(w, TIDAL_ROLE_FOLLOWER, 1);
+        w = tidal__wr_le(w, 1, 1);
+        w = tidal__wr_le(w, 0, 1);
+        w = tidal__wr_le(w, 1, 4);
+        for (k = 0; k < 4; k++) w = tidal__wr_le(w, 3 + k, 8);
+        put_built(3, 0, buf, (size_t)(w - buf));
+        w = buf; /* GATHER_Q for shard 0 */
+        w = tidal__wr_le(w, 0, 4);
+        w = tidal__wr_le(w, 0, 4);
+        w = tidal__wr_le(w, 1, 4);
+        w = tidal__wr_le(w, 1, 4);
+        w = tidal__wr_le(w, sizeof text - 1, 2);
+        w = tidal__wr_bytes(w, text, sizeof text - 1);
+        put_built(3, 1, buf, (size_t)(w - buf));
+        memset(&a, 0, sizeof a); /* GATHER_A with two hits */
+        a.try_no = 1, a.flags = 2, a.epoch = 3, a.n = 2;
+        a.hits[0].item = 5, a.hits[0].score = 2.0;
+        a.hits[1].item = 6, a.hits[1].score = 1.0;
+        strcpy(a.message, "ok");
+        put_built(3, 2, buf, tidal__gx_a_put(&a, buf));
     }
     printf("gen_peer_corpus: wrote fuzz/corpus/peer\n");
     return 0;
