@@ -2437,7 +2437,6 @@ struct tidal_db {
     tidal__log log;                  /* the files */
     tidal__member rep;               /* this handle as a member of its replica group */
     tidal__tenants ten;              /* tenant configs and limits */
-    int importing;                   /* tidal_event_import: limits do not apply */
     /* scratch: tags of a decoded event (>>codec) */
     tidal_event_id *scratch_tags;
     uint32_t cap_scratch_tags;
@@ -5392,7 +5391,8 @@ static int tidal__event_seen(tidal_db *db, const tidal__event *ev) {
     return s && tidal__sess_has(s, ev->seq, NULL);
 }
 
-/* Folds one event. Returns TIDAL_OK, or TIDAL_OK with *dup = 1 when it was applied before. */
+/* Folds one event. Returns TIDAL_OK, or TIDAL_OK with *dup = 1 when it was applied before.
+   Called from tidal__event_take only (>>db_write): the one way into the state. */
 static tidal_result tidal__apply(tidal_db *db, const tidal__event *ev, int *dup) {
     tidal_result r;
     *dup = 0;
@@ -5424,6 +5424,19 @@ static tidal_result tidal__apply(tidal_db *db, const tidal__event *ev, int *dup)
     db->stats.events_applied++;
     return TIDAL_OK;
 }
+
+/* Where an event comes from: it decides what tidal__event_take (>>db_write, the one way
+   into the state) does with it. */
+typedef enum tidal__from {
+    TIDAL__FROM_LOCAL = 1, /* written on this node: a client call, an install chunk, a drop,
+                              a schema append, a new leader's epoch event */
+    TIDAL__FROM_IMPORT,    /* tidal_event_import: an event written elsewhere, with its id */
+    TIDAL__FROM_REPLICA,   /* in a batch from another member (the leader's log, or a push) */
+    TIDAL__FROM_REPLAY     /* in this node's own log, read back at open */
+} tidal__from;
+
+static tidal_result tidal__event_take(tidal_db *db, tidal__event *ev, tidal__from from,
+                                      tidal_receipt *receipt);
 
 // >>codec
 // Little-endian byte codecs for events, used by the WAL (and later the wire). The writer
@@ -7068,13 +7081,11 @@ static tidal_result tidal__batch_events(tidal_db *db, const uint8_t *payload,
     if (!TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, cap)) return TIDAL_ERR_NOMEM;
     for (i = 0; i < h->count; i++) {
         tidal__event ev;
-        int dup;
         tidal_result ar;
         *why = tidal__event_get(db, &r, &ev, db->scratch_tags, db->cap_scratch_tags);
         if (*why) return TIDAL_ERR_CORRUPT;
         if (!apply) continue;
-        if ((ar = tidal__apply(db, &ev, &dup)) != TIDAL_OK) return ar;
-        db->stats.recovered_events++;
+        if ((ar = tidal__event_take(db, &ev, TIDAL__FROM_REPLAY, NULL)) != TIDAL_OK) return ar;
         /* The clock comes back from batch headers (our own stamps at commit), not from
            event stamps: a peer's runaway stamp was never followed and is not now. */
     }
@@ -7154,11 +7165,8 @@ static const char *tidal__batch_replay(tidal_db *db, const uint8_t *p, size_t av
         if (db->log.n_dec == h.count) {
             uint32_t i;
             int64_t t0 = db->env->clock_mono_ns(db->env->user);
-            for (i = 0; i < db->log.n_dec && *r == TIDAL_OK; i++) {
-                int dup;
-                *r = tidal__apply(db, &db->log.dec[i], &dup);
-                db->stats.recovered_events += *r == TIDAL_OK;
-            }
+            for (i = 0; i < db->log.n_dec && *r == TIDAL_OK; i++)
+                *r = tidal__event_take(db, &db->log.dec[i], TIDAL__FROM_REPLAY, NULL);
             db->stats.recovered_apply_ns += (uint64_t)(db->env->clock_mono_ns(db->env->user) - t0);
         } else {
             *r = tidal__batch_events(db, p + TIDAL__WAL_HDR, &h, 1, &why);
@@ -8346,11 +8354,11 @@ TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db) {
    replayed at open) since the last snapshot, takes one, which retires the log below the
    older kept snapshot as tidal_db_snapshot does (a leader still keeps what the group has
    not acknowledged; a member what not every member holds). Only where the state equals
-   the durable log: no batch pending or open, not while recovering or importing. A failure
+   the durable log: no batch pending or open, not while recovering (nor after an import: tidal__event_take). A failure
    is the snapshot's (an I/O error fails the handle); the writes that triggered it are
    already durable. */
 static tidal_result tidal__snap_auto(tidal_db *db) {
-    if (!db->log.wal_on || db->fatal || db->log.replaying || db->importing || db->log.in_batch || db->log.batch_count ||
+    if (!db->log.wal_on || db->fatal || db->log.replaying || db->log.in_batch || db->log.batch_count ||
         db->log.log_since_snap < db->log.snap_log_bytes)
         return TIDAL_OK;
     TIDAL_ASSERT(db->log.snap_log_bytes > 0 && db->log.durable_lsn + 1 == db->log.next_lsn);
@@ -9806,7 +9814,6 @@ TIDAL_API tidal_result tidal_db_schema_get(tidal_db *db, tidal_schema *out) {
     return TIDAL_OK;
 }
 
-static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *receipt);
 
 TIDAL_API tidal_result tidal_db_schema_append(tidal_db *db, const tidal_schema *schema) {
     tidal__schemadef *s, *cur;
@@ -9862,8 +9869,7 @@ TIDAL_API tidal_result tidal_db_schema_append(tidal_db *db, const tidal_schema *
     ev.value = (const char *)buf;
     ev.value_len = (uint32_t)(tidal__schema_put(buf, s) - buf);
     TIDAL_ASSERT(ev.value_len <= TIDAL__SCHEMA_ENC_MAX);
-    r = tidal__write(db, &ev, &rc);
-    if (r == TIDAL_OK) r = tidal__commit(db);
+    r = tidal__event_take(db, &ev, TIDAL__FROM_LOCAL, &rc); /* commits it alone */
 out:
     tidal__free(db, buf, TIDAL__SCHEMA_ENC_MAX);
     tidal__free(db, s, sizeof *s * 2);
@@ -10522,62 +10528,87 @@ static void tidal__hook_call(tidal_db *db, const tidal__event *ev) {
     db->hook(db->hook_ctx, db->hook_buf, (size_t)(end - db->hook_buf));
 }
 
-/* The one path of every local write: drop a duplicate, log the event in the pending
-   batch, fold it, and (unless a batch is open or delayed) commit before acknowledging. */
-static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *receipt) {
-    int dup = 0;
-    size_t mark = db->log.batch_len;
-    uint64_t lsn = 0;
-    tidal_result r;
+/* ---- the one way in: tidal__event_take ------------------------------------------------
+   Every event enters the state here, wherever it comes from (tidal__from), and the
+   log / fold / acknowledge sequence is written once, in these rules:
+   1. Refuse (local and import): a failed handle; a follower, unless it is cut off in
+      availability mode; a tenant over its limits (local only: an imported event was
+      admitted where it was written; epoch and schema events belong to no tenant).
+   2. Drop a duplicate: an event the applied-event index (or a session journal) holds is
+      neither logged nor folded again. A local duplicate answers with the position of
+      everything this node holds; a replicated one is skipped silently (a resend, or our
+      own event coming back from the leader).
+   3. Log, then fold: the event goes into the pending batch (a replayed one is in the log
+      already and is only folded), then tidal__apply folds it. A fold that fails takes the
+      event back out of the batch, so the log never holds an event the state lacks.
+   4. Acknowledge (local and import): the tap and the hook see it; the batch commits by the
+      group-commit policy (unless a batch is open or delayed), and an event that must be
+      alone in its batch (schema, epoch, install, drop: rule 4 of >>db_schema, and one
+      chunk per message) commits at once; the receipt names its lsn; a client event may
+      then take the automatic snapshot (never an import: the state may be mid-backfill).
+      A replicated batch is committed by its caller, one leader batch per follower batch
+      (tidal__payload_apply), so the follower's batch carries the leader position.
+   tidal__apply (the fold) is called from nowhere else. */
+
+/* Rule 1: whether this node takes a write at all (TIDAL_OK), else why not. */
+static tidal_result tidal__take_refuse(tidal_db *db, const tidal__event *ev, tidal__from from) {
+    const tidal__member *m = &db->rep;
+    TIDAL_ASSERT(from == TIDAL__FROM_LOCAL || from == TIDAL__FROM_IMPORT);
     if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
-    if (db->rep.n_rep && db->rep.role != TIDAL_ROLE_LEADER && !(db->rep.availability && tidal__cut_off(db))) {
-        if (db->rep.amnesiac)
-            return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only: this node lost its disk and is catching up");
-        if (db->rep.leader_idx < 0)
-            return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only: no leader known (election under way)");
-        return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only follower: the leader is region %u shard %u",
-                          db->rep.member[db->rep.leader_idx].region, db->rep.member[db->rep.leader_idx].shard);
+    if (m->n_rep && m->role != TIDAL_ROLE_LEADER && !(m->availability && tidal__cut_off(db))) {
+        if (m->amnesiac)
+            return tidal__err(db, TIDAL_ERR_READ_ONLY,
+                              "read-only: this node lost its disk and is catching up");
+        if (m->leader_idx < 0)
+            return tidal__err(db, TIDAL_ERR_READ_ONLY,
+                              "read-only: no leader known (election under way)");
+        return tidal__err(db, TIDAL_ERR_READ_ONLY,
+                          "read-only follower: the leader is region %u shard %u",
+                          m->member[m->leader_idx].region, m->member[m->leader_idx].shard);
     }
-    if (db->ten.n_tcfg && !db->importing && ev->kind != TIDAL__EV_EPOCH &&
-        ev->kind != TIDAL__EV_SCHEMA && !tidal__event_seen(db, ev) &&
-        (r = tidal__tenant_admit(db, ev)) != TIDAL_OK)
-        return r;
-    if (!ev->id.hi && !ev->id.lo) ev->id = tidal__origin_id(db); /* (0, 0): assign now */
-    TIDAL_ASSERT(!tidal__event_invalid(db, ev)); /* the entry points validated it */
-    if (tidal__event_seen(db, ev)) {
-        db->stats.events_duplicate++;
-        dup = 1;
-        /* Its status is that of everything this node holds now (the original may still
-           be in the open batch). */
-        lsn = db->log.wal_on ? db->log.next_lsn - 1 : 0;
-    } else {
-        if (db->log.wal_on) {
-            /* A batch ships whole in one message: one that this event would push past that
-               commits first (an explicit batch is still acknowledged by its commit). */
-            if (db->log.batch_count && db->log.batch_len + tidal__event_size(ev) > TIDAL__BATCH_SHIP_MAX) {
-                if ((r = tidal__commit(db)) != TIDAL_OK) return r;
-                mark = db->log.batch_len;
-            }
-            if (!tidal__batch_add(db, ev)) return tidal__err(db, TIDAL_ERR_NOMEM, "log batch buffer");
-            lsn = db->log.next_lsn - 1;
-        }
-        r = tidal__apply(db, ev, &dup);
-        if (r != TIDAL_OK) {
-            if (db->log.wal_on) { /* take it back out of the batch: it was not applied */
-                db->log.batch_len = mark;
-                db->log.batch_count--;
-                db->log.next_lsn--;
-            }
-            if (TIDAL__EV_NOT_CLIENT(ev->kind)) return r; /* its message says why */
-            return tidal__err(db, r, "apply failed: %s", tidal_strerror(r));
-        }
+    if (db->ten.n_tcfg && from == TIDAL__FROM_LOCAL && ev->kind != TIDAL__EV_EPOCH &&
+        ev->kind != TIDAL__EV_SCHEMA && !tidal__event_seen(db, ev))
+        return tidal__tenant_admit(db, ev);
+    return TIDAL_OK;
+}
+
+/* Rule 3: logs (log != 0) and folds one event not applied before. A failure changes
+   nothing; *nobuf says it was the pending batch's memory, not the fold. */
+static tidal_result tidal__take_fold(tidal_db *db, const tidal__event *ev, int log, int *dup,
+                                     int *nobuf) {
+    tidal__log *lg = &db->log;
+    size_t mark = lg->batch_len;
+    tidal_result r;
+    *nobuf = 0;
+    if (log && !tidal__batch_add(db, ev)) {
+        *nobuf = 1;
+        return TIDAL_ERR_NOMEM;
+    }
+    r = tidal__apply(db, ev, dup);
+    if (r != TIDAL_OK && log) { /* take it back out of the batch: it was not applied */
+        TIDAL_ASSERT(lg->batch_count > 0 && lg->batch_len > mark);
+        lg->batch_len = mark;
+        lg->batch_count--;
+        lg->next_lsn--;
+    }
+    return r;
+}
+
+/* Rule 4 for local writes and imports: observers, commit, receipt, automatic snapshot. */
+static tidal_result tidal__take_ack(tidal_db *db, const tidal__event *ev, tidal__from from,
+                                    int dup, uint64_t lsn, tidal_receipt *receipt) {
+    const tidal__log *lg = &db->log;
+    tidal_result r;
+    int alone = TIDAL__EV_NOT_CLIENT(ev->kind) || ev->kind == TIDAL__EV_EPOCH;
+    if (!dup) {
         if (db->tap) db->tap(db->tap_ctx, ev);
         if (db->hook && !TIDAL__EV_NOT_CLIENT(ev->kind)) tidal__hook_call(db, ev); /* not copies */
     }
     /* A full batch commits now, even inside batch_begin/commit (the explicit commit still
        acknowledges): batch_events_max events, or the bytes one message can ship. */
-    if (db->log.wal_on && ((!db->log.in_batch && db->log.batch_delay_ns == 0) ||
-                       db->log.batch_count >= db->log.batch_events_max || db->log.batch_len >= TIDAL__BATCH_SHIP_MAX)) {
+    if (lg->wal_on && ((!lg->in_batch && lg->batch_delay_ns == 0) || alone ||
+                       lg->batch_count >= lg->batch_events_max ||
+                       lg->batch_len >= TIDAL__BATCH_SHIP_MAX)) {
         r = tidal__commit(db);
         if (r != TIDAL_OK) return r;
     }
@@ -10589,9 +10620,53 @@ static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *
     }
     /* A client write just made durable may be the one that passes the snapshot threshold.
        The write stands (it is durable); a failed snapshot leaves its message here. */
-    if (ev->kind < TIDAL__EV_EPOCH && tidal__snap_auto(db) != TIDAL_OK) return TIDAL_OK;
+    if (from == TIDAL__FROM_LOCAL && ev->kind < TIDAL__EV_EPOCH && tidal__snap_auto(db) != TIDAL_OK)
+        return TIDAL_OK;
     tidal__ok(db);
     return TIDAL_OK;
+}
+
+static tidal_result tidal__event_take(tidal_db *db, tidal__event *ev, tidal__from from,
+                                      tidal_receipt *receipt) {
+    int dup = 0, nobuf;
+    uint64_t lsn = 0;
+    tidal_result r;
+    TIDAL_ASSERT(from >= TIDAL__FROM_LOCAL && from <= TIDAL__FROM_REPLAY);
+    TIDAL_ASSERT(!receipt || from <= TIDAL__FROM_IMPORT);
+    if (from == TIDAL__FROM_REPLAY) { /* rule 3: in the log already, folded only */
+        r = tidal__apply(db, ev, &dup);
+        db->stats.recovered_events += r == TIDAL_OK;
+        return r;
+    }
+    if (from == TIDAL__FROM_REPLICA) { /* checked whole by tidal__payload_check */
+        if (tidal__event_applied(db, ev->id)) return TIDAL_OK; /* rule 2 */
+        r = tidal__take_fold(db, ev, 1, &dup, &nobuf);
+        tidal__hlc_recv(db, ev->hlc);
+        return r;
+    }
+    if ((r = tidal__take_refuse(db, ev, from)) != TIDAL_OK) return r;
+    if (!ev->id.hi && !ev->id.lo) ev->id = tidal__origin_id(db); /* (0, 0): assign now */
+    TIDAL_ASSERT(!tidal__event_invalid(db, ev)); /* the entry points validated it */
+    if (tidal__event_seen(db, ev)) {
+        db->stats.events_duplicate++;
+        dup = 1;
+        /* Its status is that of everything this node holds now (the original may still
+           be in the open batch). */
+        lsn = db->log.wal_on ? db->log.next_lsn - 1 : 0;
+    } else {
+        /* A batch ships whole in one message: one that this event would push past that
+           commits first (an explicit batch is still acknowledged by its commit). */
+        if (db->log.wal_on && db->log.batch_count &&
+            db->log.batch_len + tidal__event_size(ev) > TIDAL__BATCH_SHIP_MAX &&
+            (r = tidal__commit(db)) != TIDAL_OK)
+            return r;
+        r = tidal__take_fold(db, ev, db->log.wal_on, &dup, &nobuf);
+        if (nobuf) return tidal__err(db, TIDAL_ERR_NOMEM, "log batch buffer");
+        if (r != TIDAL_OK && TIDAL__EV_NOT_CLIENT(ev->kind)) return r; /* its message says why */
+        if (r != TIDAL_OK) return tidal__err(db, r, "apply failed: %s", tidal_strerror(r));
+        if (db->log.wal_on) lsn = db->log.next_lsn - 1;
+    }
+    return tidal__take_ack(db, ev, from, dup, lsn, receipt);
 }
 
 TIDAL_API tidal_result tidal_db_batch_begin(tidal_db *db) {
@@ -10606,7 +10681,7 @@ TIDAL_API tidal_result tidal_db_commit(tidal_db *db) {
     if (!db) return TIDAL_ERR_INVALID;
     db->log.in_batch = 0;
     r = tidal__commit(db);
-    if (r == TIDAL_OK) (void)tidal__snap_auto(db); /* the batch stands; see tidal__write */
+    if (r == TIDAL_OK) (void)tidal__snap_auto(db); /* the batch stands; see tidal__event_take */
     return r;
 }
 
@@ -10705,10 +10780,10 @@ TIDAL_API tidal_result tidal_signal_write(tidal_db *db, const tidal_signal *s,
         return r;
     if ((r = tidal__signal_event(db, s, &ev)) != TIDAL_OK) return r;
     ev.hlc = tidal__hlc_now(db);
-    /* No key: the id stays (0, 0) and tidal__write assigns the next origin id once it
+    /* No key: the id stays (0, 0) and tidal__event_take assigns the next origin id once it
        knows the write is accepted, so rejected writes never burn sequence numbers. */
     if (s->idem.key) ev.id = tidal__derived_id(s->tenant, 'c', s->idem.key, s->idem.key_len, s->idem.seq);
-    return tidal__write(db, &ev, receipt);
+    return tidal__event_take(db, &ev, TIDAL__FROM_LOCAL, receipt);
 }
 
 TIDAL_API tidal_result tidal_attr_set(tidal_db *db, uint32_t tenant, tidal_id entity,
@@ -10741,7 +10816,7 @@ TIDAL_API tidal_result tidal_attr_set(tidal_db *db, uint32_t tenant, tidal_id en
     ev.value_len = (uint32_t)vl;
     ev.hlc = tidal__hlc_now(db);
     ev.time_ns = ev.hlc.wall_ns;
-    return tidal__write(db, &ev, receipt);
+    return tidal__event_take(db, &ev, TIDAL__FROM_LOCAL, receipt);
 }
 
 TIDAL_API tidal_result tidal_attr_get(tidal_db *db, uint32_t tenant, tidal_id entity,
@@ -10776,8 +10851,8 @@ static tidal_result tidal__forget_write(tidal_db *db, uint32_t kind, uint32_t te
     ev.entity = id;
     ev.hlc = tidal__hlc_now(db);
     ev.time_ns = ev.hlc.wall_ns;
-    TIDAL_ASSERT(ev.id.hi == 0 && ev.id.lo == 0); /* tidal__write assigns an origin id */
-    return tidal__write(db, &ev, receipt);
+    TIDAL_ASSERT(ev.id.hi == 0 && ev.id.lo == 0); /* tidal__event_take assigns an origin id */
+    return tidal__event_take(db, &ev, TIDAL__FROM_LOCAL, receipt);
 }
 
 TIDAL_API tidal_result tidal_user_forget(tidal_db *db, uint32_t tenant, tidal_id user,
@@ -10823,7 +10898,7 @@ TIDAL_API tidal_result tidal_negative_add(tidal_db *db, uint32_t tenant, tidal_i
     ev.type = (uint32_t)kind;
     ev.hlc = tidal__hlc_now(db);
     ev.time_ns = ev.hlc.wall_ns;
-    return tidal__write(db, &ev, receipt);
+    return tidal__event_take(db, &ev, TIDAL__FROM_LOCAL, receipt);
 }
 
 TIDAL_API tidal_result tidal_negative_remove(tidal_db *db, uint32_t tenant, tidal_id user,
@@ -10852,7 +10927,7 @@ TIDAL_API tidal_result tidal_negative_remove(tidal_db *db, uint32_t tenant, tida
     }
     ev.hlc = tidal__hlc_now(db);
     ev.time_ns = ev.hlc.wall_ns;
-    return tidal__write(db, &ev, receipt);
+    return tidal__event_take(db, &ev, TIDAL__FROM_LOCAL, receipt);
 }
 
 TIDAL_API tidal_result tidal_negative_check(tidal_db *db, uint32_t tenant, tidal_id user,
@@ -10998,7 +11073,7 @@ static tidal_result tidal__session_open(tidal_db *db, uint32_t tenant, tidal_id 
     ev.time_ns = start_ns;
     ev.ttl_ns = ttl_ns;
     ev.id = tidal__session_id(tenant, session, 0);
-    return tidal__write(db, &ev, NULL);
+    return tidal__event_take(db, &ev, TIDAL__FROM_LOCAL, NULL);
 }
 
 TIDAL_API tidal_result tidal_session_open(tidal_db *db, uint32_t tenant, tidal_id session,
@@ -11045,7 +11120,7 @@ TIDAL_API tidal_result tidal_session_signal(tidal_db *db, tidal_id session, uint
     ev.seq = seq;
     ev.hlc = tidal__hlc_now(db);
     ev.id = tidal__session_id(s->tenant, session, seq);
-    return tidal__write(db, &ev, receipt);
+    return tidal__event_take(db, &ev, TIDAL__FROM_LOCAL, receipt);
 }
 
 TIDAL_API tidal_result tidal_session_note(tidal_db *db, uint32_t tenant, tidal_id session,
@@ -11070,7 +11145,7 @@ TIDAL_API tidal_result tidal_session_note(tidal_db *db, uint32_t tenant, tidal_i
     ev.hlc = tidal__hlc_now(db);
     ev.time_ns = ev.hlc.wall_ns;
     ev.id = tidal__session_id(tenant, session, seq);
-    return tidal__write(db, &ev, receipt);
+    return tidal__event_take(db, &ev, TIDAL__FROM_LOCAL, receipt);
 }
 
 static tidal_result tidal__session_end_event(tidal_db *db, uint32_t tenant, tidal_id session,
@@ -11084,7 +11159,7 @@ static tidal_result tidal__session_end_event(tidal_db *db, uint32_t tenant, tida
     ev.hlc = tidal__hlc_now(db);
     ev.time_ns = ev.hlc.wall_ns;
     ev.id = tidal__session_id(tenant, session, UINT64_MAX - 2 + how);
-    return tidal__write(db, &ev, NULL);
+    return tidal__event_take(db, &ev, TIDAL__FROM_LOCAL, NULL);
 }
 
 TIDAL_API tidal_result tidal_session_end(tidal_db *db, uint32_t tenant, tidal_id session) {
@@ -11771,8 +11846,9 @@ TIDAL_API tidal_result tidal_tenant_install(tidal_db *db, const void *blob, size
         ev.value_len = (uint32_t)cs.c[i].len;
         ev.hlc = tidal__hlc_now(db);
         ev.time_ns = ev.hlc.wall_ns;
-        if ((r = tidal__write(db, &ev, last ? receipt : NULL)) == TIDAL_OK && db->log.wal_on && db->log.batch_len)
-            r = tidal__commit(db); /* a chunk per batch: every batch ships in one message */
+        /* a chunk per batch (tidal__event_take commits it alone): every batch ships in
+           one message */
+        r = tidal__event_take(db, &ev, TIDAL__FROM_LOCAL, last ? receipt : NULL);
     }
     if (r == TIDAL_OK && chunks) *chunks = cs.n;
     tidal__chunks_free(s, &cs);
@@ -11818,8 +11894,7 @@ TIDAL_API tidal_result tidal_tenant_drop(tidal_db *db, uint32_t tenant, uint64_t
     ev.entity = migration;
     ev.hlc = tidal__hlc_now(db);
     ev.time_ns = ev.hlc.wall_ns;
-    r = tidal__write(db, &ev, receipt);
-    if (r == TIDAL_OK && db->log.wal_on && db->log.batch_len) r = tidal__commit(db);
+    r = tidal__event_take(db, &ev, TIDAL__FROM_LOCAL, receipt); /* commits it alone */
     /* The drop is durable and stands; a failed collection step leaves its message (and an
        I/O error fails the handle, as a failed snapshot does). */
     if (r == TIDAL_OK && db->log.n_collect) (void)tidal__collect_step(db);
@@ -12002,7 +12077,7 @@ static tidal_result tidal__collect_step(tidal_db *db) {
     uint64_t bound;
     uint32_t drop = 0, removed = 0;
     tidal_result r = TIDAL_OK;
-    if (!db->log.n_collect || !db->log.wal_on || db->fatal || db->log.replaying || db->importing ||
+    if (!db->log.n_collect || !db->log.wal_on || db->fatal || db->log.replaying ||
         db->log.in_batch)
         return TIDAL_OK;
     if (!db->log.collect_lsn && !db->log.durable_lsn && !db->log.batch_count) {
@@ -12812,8 +12887,9 @@ static void tidal__rep_committed(tidal_db *db, const uint8_t *batch, size_t len)
         if (i != db->rep.self_rep && tidal__ship_wants(db, i)) tidal__ship_to(db, i, now);
 }
 
-/* Folds the events of one checked batch into this node's log (duplicates dropped) and
-   commits them. The caller sets the position the batch brings it to. */
+/* Takes the events of one checked batch (tidal__event_take from a replica: logged in the
+   pending batch and folded, duplicates dropped). The caller commits them and sets the
+   position the batch brings it to. */
 static tidal_result tidal__ingest_batch(tidal_db *db, const uint8_t *p, const tidal__batch_hdr *h) {
     tidal__rd r;
     uint32_t i;
@@ -12822,13 +12898,9 @@ static tidal_result tidal__ingest_batch(tidal_db *db, const uint8_t *p, const ti
     if (!TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, h->payload_len / 16 + 1)) return TIDAL_ERR_NOMEM;
     for (i = 0; i < h->count && res == TIDAL_OK; i++) {
         tidal__event ev;
-        int dup;
         const char *why = tidal__event_get(db, &r, &ev, db->scratch_tags, db->cap_scratch_tags);
         TIDAL_ASSERT(!why); /* checked whole before */
-        if (why || tidal__event_applied(db, ev.id)) continue;
-        if (!tidal__batch_add(db, &ev)) return TIDAL_ERR_NOMEM;
-        res = tidal__apply(db, &ev, &dup);
-        tidal__hlc_recv(db, ev.hlc);
+        if (!why) res = tidal__event_take(db, &ev, TIDAL__FROM_REPLICA, NULL);
     }
     return res;
 }
@@ -13239,7 +13311,6 @@ static tidal_result tidal__on_vote_req(tidal_db *db, const tidal__msg_hdr *m, in
     return TIDAL_OK;
 }
 
-static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *receipt);
 
 /* Leads: an epoch-start event goes first into the log (Raft's no-op: quorum counting
    starts from it, and followers that take it carry the new epoch in their logs, which is
@@ -13270,7 +13341,7 @@ static void tidal__become_leader(tidal_db *db) {
     ev.hlc = tidal__hlc_now(db);
     ev.time_ns = ev.hlc.wall_ns;
     db->rep.epoch_start_lsn = UINT64_MAX; /* nothing counts until it is written */
-    if (tidal__write(db, &ev, &rc) == TIDAL_OK && tidal__commit(db) == TIDAL_OK)
+    if (tidal__event_take(db, &ev, TIDAL__FROM_LOCAL, &rc) == TIDAL_OK) /* commits it alone */
         db->rep.epoch_start_lsn = rc.lsn;
     tidal__rep_quorum(db);
     for (i = 0; i < db->rep.n_rep; i++) {
@@ -13688,7 +13759,6 @@ TIDAL_API tidal_result tidal_event_import(tidal_db *db, const void *event, size_
     tidal__rd r;
     tidal__event ev;
     const char *why;
-    tidal_result r2;
     if (!db) return TIDAL_ERR_INVALID;
     if (!event || !len) return tidal__err(db, TIDAL_ERR_INVALID, "event import: no bytes");
     if (!TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, len / 16 + 1))
@@ -13705,10 +13775,7 @@ TIDAL_API tidal_result tidal_event_import(tidal_db *db, const void *event, size_
                           (unsigned long long)r.pos, (unsigned long long)len,
                           (unsigned)((const uint8_t *)event)[0], why);
     tidal__hlc_recv(db, ev.hlc);
-    db->importing = 1;
-    r2 = tidal__write(db, &ev, receipt);
-    db->importing = 0;
-    return r2;
+    return tidal__event_take(db, &ev, TIDAL__FROM_IMPORT, receipt);
 }
 
 TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_status *out) {
