@@ -43,8 +43,25 @@
        >>snapshot     snapshots: canonical state + applied-event index
        >>recovery     open with a path: snapshot, replay, torn tails, corruption
        >>query_parse  the RETRIEVE text parser
-       >>db           open/close and the public entry points
-       >>replication  shipping, elections, fencing, pushes, version vectors, availability
+       >>db_schema    the schema: loading, fingerprints of every prefix, encoding, diff
+       >>db_schema_file  the stored schema file, its growth by an event, learning it
+       >>db_open      open and close, the handle's parts set up and freed
+       >>db_tenant    tenant limits and states (persisted), admission, routing, gather
+       >>db_write     the one way into the state (tidal__event_take), write entry
+                      points, batches, the event hook and import
+       >>db_read      point reads: negatives, signals, profiles, RETRIEVE text
+       >>db_session   session entry points and tidal_db_tick
+       >>migration    moving a tenant: move events, their fold, footprint, export
+       >>migration_install  install chunks and drop
+       >>collect      a dropped tenant's files retired
+       >>repl_wire    replication overview; message header, checksum, sending
+       >>repl_epoch   persisted epoch and vote, adopting a leader, quorum, kept batches
+       >>repl_vv      version vectors, log slices, the group-stable log
+       >>repl_ship    pipelined shipping, pushes up, taking a received payload
+       >>repl_append  appends (in and out of order), acks, pushes, a lost disk relearning
+       >>repl_elect   pre-votes, votes, becoming leader
+       >>repl_xfer    state transfer
+       >>repl_entry   tidal_node_receive, the tick, member open, ack levels, status
        >>control      the control plane: a replicated log with Raft's rules, its file, its
                       messages and records
        >>node         tidal_peer: one process's members, control records applied, routing,
@@ -2121,7 +2138,7 @@ typedef struct tidal__profdef {
     double weight[TIDAL_PROFILE_TERMS_MAX];
 } tidal__profdef;
 
-/* A whole schema as tidal keeps it (>>db: schema). The stored schema, a schema event's
+/* A whole schema as tidal keeps it (>>db_schema). The stored schema, a schema event's
    payload and the handle's own schema all use it; an append only ever adds at the ends. */
 typedef struct tidal__schemadef {
     uint32_t n_sig, n_ckey, n_prof;
@@ -2151,7 +2168,7 @@ enum {
     TIDAL__EV_EPOCH = 8, /* a new leader's first event: marks where its epoch starts */
     TIDAL__EV_INSTALL = 9, /* >>migration: a chunk of a tenant's copied state */
     TIDAL__EV_DROP = 10,   /* >>migration: the tenant leaves this group */
-    TIDAL__EV_SCHEMA = 11, /* >>db: the schema grows (the whole new schema, alone in a batch) */
+    TIDAL__EV_SCHEMA = 11, /* >>db_schema_file: the schema grows (the whole new schema, alone in a batch) */
     TIDAL__EV_USER_FORGET = 12, /* >>entities: a user's own state goes (tidal_user_forget) */
     TIDAL__EV_ITEM_DELETE = 13, /* >>entities: an item's state goes (tidal_item_delete) */
     TIDAL__EV_KIND_MAX = 13
@@ -2201,7 +2218,7 @@ typedef struct tidal__tgen {
     uint64_t gen;
 } tidal__tgen;
 
-/* A tenant's limits on this node and what it has used (>>db: tenants). */
+/* A tenant's limits on this node and what it has used (>>db_tenant). */
 typedef struct tidal__tcfg {
     tidal_tenant_config cfg;
     double tokens;
@@ -2209,7 +2226,7 @@ typedef struct tidal__tcfg {
     uint64_t entities;
 } tidal__tcfg;
 
-/* A peer's version vector (>>replication), to skip the batches it holds. */
+/* A peer's version vector (>>repl_vv), to skip the batches it holds. */
 typedef struct tidal__vv {
     uint64_t *w;          /* pairs (origin hi, contiguous hwm), sorted by origin */
     uint32_t n, cap;
@@ -2218,7 +2235,7 @@ typedef struct tidal__vv {
     int valid;
 } tidal__vv;
 
-/* Pipelined shipping (>>replication): a leader keeps up to TIDAL__SHIP_WINDOW data messages
+/* Pipelined shipping (>>repl_ship): a leader keeps up to TIDAL__SHIP_WINDOW data messages
    (and TIDAL__SHIP_WINDOW_BYTES of payload) in flight to each follower without waiting for
    acks; a follower keeps appends that arrive before the ones they follow (the network
    reorders) until the gap fills, up to the same bounds. */
@@ -5250,8 +5267,9 @@ static tidal_result tidal__apply_session(tidal_db *db, const tidal__event *ev) {
 
 // >>apply
 // The fold: tidal__apply takes one decoded event, drops it if its id was applied before,
-// and folds it into state. Every write path (local calls, and later the WAL and
-// replication) ends here, so exactly-once and order-independence are decided in one place.
+// and folds it into state. Every write path (local calls, imports, replicated batches, the
+// log replayed at open) reaches it through tidal__event_take (>>db_write) and nothing else,
+// so exactly-once and order-independence are decided in one place.
 // Rules it keeps:
 // 1. An event applied before is a no-op: its id is in the applied index, or (session
 //    writes) its (session, seq) is in the session's journal, which outlives the window.
@@ -5350,7 +5368,7 @@ static tidal_result tidal__apply_signal(tidal_db *db, const tidal__event *ev) {
 }
 
 static tidal_result tidal__apply_move(tidal_db *db, const tidal__event *ev); /* >>migration */
-static tidal_result tidal__apply_schema(tidal_db *db, const tidal__event *ev); /* >>db: schema */
+static tidal_result tidal__apply_schema(tidal_db *db, const tidal__event *ev); /* >>db_schema_file */
 
 /* Forget and delete: remove what this node applied before them (see tidal_user_forget
    for the order rule). They only free memory, so they cannot fail once begun. */
@@ -5515,7 +5533,7 @@ static uint8_t *tidal__wr_bytes(uint8_t *w, const void *p, size_t len) {
 }
 
 #define TIDAL__EV_FIXED 57 /* kind, tenant, id, hlc, time */
-#define TIDAL__SCHEMA_EV_MAX 8192 /* a schema event's bytes (>>db: TIDAL__SCHEMA_ENC_MAX) */
+#define TIDAL__SCHEMA_EV_MAX 8192 /* a schema event's bytes (>>db_schema: TIDAL__SCHEMA_ENC_MAX) */
 #define TIDAL__INSTALL_VALUE_MAX (TIDAL_MSG_BYTES_MAX - 4096) /* one install chunk ships in one message */
 
 /* Upper bound of an event's encoded size. */
@@ -5592,7 +5610,7 @@ static uint8_t *tidal__event_put(uint8_t *w, const tidal__event *ev) {
     case TIDAL__EV_DROP: return w;
     case TIDAL__EV_USER_FORGET:
     case TIDAL__EV_ITEM_DELETE: return w; /* the entity field names whom or what */
-    case TIDAL__EV_SCHEMA: /* the whole new schema (>>db: tidal__schema_put) */
+    case TIDAL__EV_SCHEMA: /* the whole new schema (>>db_schema: tidal__schema_put) */
         w = tidal__wr_le(w, ev->value_len, 4);
         return tidal__wr_bytes(w, ev->value, ev->value_len);
     default:
@@ -5617,7 +5635,7 @@ static int tidal__name_bytes_ok(const char *s, uint32_t len) {
     return 1;
 }
 
-/* >>db: schema */
+/* >>db_schema */
 static const char *tidal__schema_event_invalid(const tidal_db *db, const tidal__event *ev);
 static tidal_result tidal__schema_learn(tidal_db *db, const uint8_t *p, size_t len);
 
@@ -6838,7 +6856,7 @@ static const char *tidal__batch_check(const tidal_db *db, const uint8_t *p, size
 
 static const char tidal__schema_mismatch[] = "written under a schema this database does not have "
                                             "(neither its stored schema nor a prefix of it)";
-/* >>db: schema. Whether a batch or snapshot under fp may be read here (a prefix of the
+/* >>db_schema. Whether a batch or snapshot under fp may be read here (a prefix of the
    schema, or a lone schema event that teaches it); reading and saving the stored schema. */
 static int tidal__schema_fp_ok(tidal_db *db, uint64_t fp);
 static int tidal__schema_batch_teaches(tidal_db *db, const uint8_t *p, uint64_t fp, uint32_t count,
@@ -8413,7 +8431,7 @@ static void tidal__snap_retire(tidal_db *db) {
     char name[TIDAL_PATH_MAX + 64];
     uint64_t old[16], keep_from = db->st.forgot ? db->log.snaps[0] : db->log.snaps[1];
     /* A leader keeps what its followers have not acknowledged yet; a follower whose
-       needed log is gone anyway gets the state instead (>>replication: state transfer). */
+       needed log is gone anyway gets the state instead (>>repl_xfer). */
     if (db->rep.n_rep && db->rep.role == TIDAL_ROLE_LEADER) {
         uint64_t g = tidal__group_stable(db);
         if (g < keep_from) keep_from = g;
@@ -9005,10 +9023,12 @@ TIDAL_API tidal_result tidal_query_parse(const char *text, size_t len, tidal_que
     return TIDAL_OK;
 }
 
-// >>db
-// Open/close and the public entry points. Each entry point validates every argument
-// before touching state, builds one event, and hands it to tidal__apply; a rejected call
-// changes nothing. Schema validation names the offending field in tidal_errmsg().
+// >>db_schema
+// The >>db_* sections are the handle: its schema, open and close, tenants, the one way in
+// for writes, reads and sessions. This one: loading a configured schema, its fingerprints
+// (of every prefix: what a batch may be written under), its encoding, and comparing and
+// merging two schemas. Its rules are below; the stored file and its growth by an event are
+// in >>db_schema_file.
 
 /* The half-life is kept exact: h in ns as a double for every exponent, while epochs stay
    integer (landmarks e * epoch_ns, so t - landmark is exact). A half-life that is a whole
@@ -9442,6 +9462,12 @@ static void tidal__schema_set(tidal_db *db, const tidal__schemadef *s) {
     g->fp = db->schema.schema_fp;
 }
 
+// >>db_schema_file
+// The stored schema (schema-RRRR-SSSS.dat, rule 2 of >>db_schema): its file, reconciling it
+// with the configured schema at open, growing it by a schema event alone in its batch (rule
+// 4), learning a schema from a batch or a state transfer, and tidal_db_schema_get / _append.
+// Invariant: the file is written before any batch under a new fingerprint.
+
 static void tidal__schema_name(const tidal_db *db, char *out, size_t cap, int tmp) {
     snprintf(out, cap, "%s/schema-%04x-%04x.%s", db->path, db->node.region, db->node.shard,
              tmp ? "tmp" : "dat");
@@ -9736,7 +9762,7 @@ static tidal_result tidal__apply_schema(tidal_db *db, const tidal__event *ev) {
     return res;
 }
 
-/* A state transfer's schema (>>replication): learned before the state is replaced, and
+/* A state transfer's schema (>>repl_xfer): learned before the state is replaced, and
    refused, changing nothing, if it disagrees with ours. */
 static tidal_result tidal__schema_learn(tidal_db *db, const uint8_t *p, size_t len) {
     tidal__schemadef *s = (tidal__schemadef *)tidal__alloc(db, sizeof *s * 2);
@@ -9875,6 +9901,12 @@ out:
     tidal__free(db, s, sizeof *s * 2);
     return r;
 }
+
+// >>db_open
+// Open and close: the configuration resolved into the handle's parts, the directory lock,
+// recovery and the replica member started in order, and everything freed again. A failed
+// open frees what it built and says why; close never fails. Also the name lookups
+// (tidal_signal_type, tidal_profile_index) that need nothing but the schema.
 
 /* The configured schema becomes the handle's (tidal__schema_open reconciles it with the
    stored one); signal_count 0 asks to adopt the stored schema. */
@@ -10210,6 +10242,11 @@ TIDAL_API tidal_result tidal_profile_index(const tidal_db *db, const char *name,
     return TIDAL_ERR_NOT_FOUND;
 }
 
+// >>db_tenant
+// Tenants on this node: their limits (entity quota, token-bucket write rate) and migration
+// state, persisted beside the log so a restart enforces them from its own disk; the admission check every local write passes (tidal__take_refuse);
+// and routing (tidal_route) with the scatter-gather merge over shard handles.
+
 static int64_t tidal__now(tidal_db *db) { return db->env->clock_wall_ns(db->env->user); }
 
 /* A member that has heard no leader for the election timeout: it cannot tell a dead leader
@@ -10512,6 +10549,12 @@ TIDAL_API tidal_result tidal_retrieve_gather(tidal_db *const *shards, uint32_t n
     if (stats) *stats = st;
     return TIDAL_OK;
 }
+
+// >>db_write
+// Local writes: the one way into the state (tidal__event_take, its rules below), explicit
+// batches, and the write entry points, each of which validates every argument before
+// touching state and builds one event (a rejected call changes nothing). Raw events too:
+// the hook that sees each written event and tidal_event_import that takes one.
 
 /* Hands the hook the event's encoding (a failed scratch allocation skips the call: the
    hook is an observer, it cannot fail a write that is already folded and logged). */
@@ -10930,6 +10973,41 @@ TIDAL_API tidal_result tidal_negative_remove(tidal_db *db, uint32_t tenant, tida
     return tidal__event_take(db, &ev, TIDAL__FROM_LOCAL, receipt);
 }
 
+TIDAL_API void tidal_db_set_event_hook(tidal_db *db, tidal_event_hook fn, void *ctx) {
+    if (!db) return;
+    db->hook = fn;
+    db->hook_ctx = ctx;
+}
+
+TIDAL_API tidal_result tidal_event_import(tidal_db *db, const void *event, size_t len,
+                                          tidal_receipt *receipt) {
+    tidal__rd r;
+    tidal__event ev;
+    const char *why;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!event || !len) return tidal__err(db, TIDAL_ERR_INVALID, "event import: no bytes");
+    if (!TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, len / 16 + 1))
+        return tidal__err(db, TIDAL_ERR_NOMEM, "event import: scratch");
+    tidal__rd_init(&r, (const uint8_t *)event, len);
+    why = tidal__event_get(db, &r, &ev, db->scratch_tags, db->cap_scratch_tags);
+    if (!why && r.pos != len) why = "bytes after the event";
+    if (!why && !ev.id.hi && !ev.id.lo) why = "zero event id";
+    if (!why && TIDAL__EV_NOT_CLIENT(ev.kind))
+        why = "install, drop and schema events are not imported (tidal_tenant_install, "
+              "tidal_db_schema_append)";
+    if (why) /* what, and where: the byte the decoder stopped at (the end, once whole) */
+        return tidal__err(db, TIDAL_ERR_CORRUPT, "event import: byte %llu of %llu (kind %u): %s",
+                          (unsigned long long)r.pos, (unsigned long long)len,
+                          (unsigned)((const uint8_t *)event)[0], why);
+    tidal__hlc_recv(db, ev.hlc);
+    return tidal__event_take(db, &ev, TIDAL__FROM_IMPORT, receipt);
+}
+
+// >>db_read
+// Point reads: hard negatives, a signal's scores and windows, a profile's score, RETRIEVE
+// from text, and whether an event was applied. Reads never change the state; a read at a
+// time before an aggregate's newest event follows the rules of manual point 3.
+
 TIDAL_API tidal_result tidal_negative_check(tidal_db *db, uint32_t tenant, tidal_id user,
                                             tidal_id item, int *suppressed) {
     const tidal__entity *u, *it;
@@ -11028,6 +11106,59 @@ TIDAL_API tidal_result tidal_profile_read(tidal_db *db, uint32_t tenant, tidal_i
     tidal__ok(db);
     return TIDAL_OK;
 }
+
+TIDAL_API tidal_result tidal_retrieve_text(tidal_db *db, const char *text, tidal_hit *out,
+                                           uint32_t cap, uint32_t *count,
+                                           tidal_query_stats *stats) {
+    tidal_query_text qt;
+    tidal_parse_error pe;
+    tidal_query q;
+    tidal_tag where[TIDAL_WHERE_MAX];
+    uint32_t i;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!text) return tidal__err(db, TIDAL_ERR_INVALID, "text is NULL");
+    if (tidal_query_parse(text, strlen(text), &qt, &pe) != TIDAL_OK)
+        return tidal__err(db, TIDAL_ERR_PARSE, "at %u: %s", pe.position, pe.message);
+    memset(&q, 0, sizeof q);
+    q.tenant = qt.tenant;
+    q.rank_kind = qt.is_profile ? TIDAL_QUERY_PROFILE : TIDAL_QUERY_SIGNAL;
+    if (qt.is_profile) {
+        for (i = 0; i < db->schema.n_prof && strcmp(db->schema.prof[i].name, qt.rank_name); i++) {}
+        if (i == db->schema.n_prof) return tidal__err(db, TIDAL_ERR_INVALID, "unknown profile '%s'", qt.rank_name);
+    } else {
+        for (i = 0; i < db->schema.n_sig && strcmp(db->schema.sig[i].name, qt.rank_name); i++) {}
+        if (i == db->schema.n_sig) return tidal__err(db, TIDAL_ERR_INVALID, "unknown signal '%s'", qt.rank_name);
+    }
+    q.rank_index = i;
+    q.for_user = qt.for_user;
+    q.exclude_seen = qt.exclude_seen;
+    if (qt.has_cohort) {
+        q.cohort_key = qt.cohort_key;
+        q.cohort_value = qt.cohort_value;
+    }
+    if (qt.where_count > TIDAL_WHERE_MAX) return tidal__err(db, TIDAL_ERR_LIMIT, "too many filters");
+    for (i = 0; i < qt.where_count; i++) {
+        where[i].key = qt.where_key[i];
+        where[i].value = qt.where_value[i];
+    }
+    q.where = where;
+    q.where_count = qt.where_count;
+    q.limit = qt.limit;
+    q.time_ns = qt.time_ns;
+    return tidal_retrieve(db, &q, out, cap, count, stats);
+}
+
+TIDAL_API int tidal_event_is_applied(tidal_db *db, tidal_event_id id) {
+    if (!db) return 0;
+    TIDAL_ASSERT(db->st.n_origins <= db->st.cap_origins);
+    return tidal__event_applied(db, id);
+}
+
+// >>db_session
+// Session entry points (open, start, signal, note, end, get, entries) and tidal_db_tick,
+// which expires sessions (on the leader only), drives the replica member, and steps the
+// collection of dropped tenants. A session write carries its sequence number, so each
+// (session, seq) is applied exactly once (>>sessions).
 
 /* The session a write of seq goes to. An ended or expired session refuses a new seq but
    takes a retry of a seq it holds (the write then answers OK with duplicate = 1), so a
@@ -11253,53 +11384,6 @@ TIDAL_API tidal_result tidal_session_entries(tidal_db *db, uint32_t tenant, tida
     *count = i;
     tidal__ok(db);
     return TIDAL_OK;
-}
-
-TIDAL_API tidal_result tidal_retrieve_text(tidal_db *db, const char *text, tidal_hit *out,
-                                           uint32_t cap, uint32_t *count,
-                                           tidal_query_stats *stats) {
-    tidal_query_text qt;
-    tidal_parse_error pe;
-    tidal_query q;
-    tidal_tag where[TIDAL_WHERE_MAX];
-    uint32_t i;
-    if (!db) return TIDAL_ERR_INVALID;
-    if (!text) return tidal__err(db, TIDAL_ERR_INVALID, "text is NULL");
-    if (tidal_query_parse(text, strlen(text), &qt, &pe) != TIDAL_OK)
-        return tidal__err(db, TIDAL_ERR_PARSE, "at %u: %s", pe.position, pe.message);
-    memset(&q, 0, sizeof q);
-    q.tenant = qt.tenant;
-    q.rank_kind = qt.is_profile ? TIDAL_QUERY_PROFILE : TIDAL_QUERY_SIGNAL;
-    if (qt.is_profile) {
-        for (i = 0; i < db->schema.n_prof && strcmp(db->schema.prof[i].name, qt.rank_name); i++) {}
-        if (i == db->schema.n_prof) return tidal__err(db, TIDAL_ERR_INVALID, "unknown profile '%s'", qt.rank_name);
-    } else {
-        for (i = 0; i < db->schema.n_sig && strcmp(db->schema.sig[i].name, qt.rank_name); i++) {}
-        if (i == db->schema.n_sig) return tidal__err(db, TIDAL_ERR_INVALID, "unknown signal '%s'", qt.rank_name);
-    }
-    q.rank_index = i;
-    q.for_user = qt.for_user;
-    q.exclude_seen = qt.exclude_seen;
-    if (qt.has_cohort) {
-        q.cohort_key = qt.cohort_key;
-        q.cohort_value = qt.cohort_value;
-    }
-    if (qt.where_count > TIDAL_WHERE_MAX) return tidal__err(db, TIDAL_ERR_LIMIT, "too many filters");
-    for (i = 0; i < qt.where_count; i++) {
-        where[i].key = qt.where_key[i];
-        where[i].value = qt.where_value[i];
-    }
-    q.where = where;
-    q.where_count = qt.where_count;
-    q.limit = qt.limit;
-    q.time_ns = qt.time_ns;
-    return tidal_retrieve(db, &q, out, cap, count, stats);
-}
-
-TIDAL_API int tidal_event_is_applied(tidal_db *db, tidal_event_id id) {
-    if (!db) return 0;
-    TIDAL_ASSERT(db->st.n_origins <= db->st.cap_origins);
-    return tidal__event_applied(db, id);
 }
 
 // >>migration
@@ -11630,6 +11714,12 @@ TIDAL_API tidal_result tidal_tenant_export(tidal_db *db, uint32_t tenant, void *
     return r == TIDAL_ERR_NOMEM ? tidal__err(db, r, "export: out of memory") : r;
 }
 
+// >>migration_install
+// Installing an export: cutting it into chunks that each fit one message and apply alone
+// (entity rows, session rows, and the applied-event index split by origin), then writing
+// them as install events in order, the last one completing the generation; and the drop
+// that ends a tenant's life in this group. Both go through tidal__event_take as local
+// writes, each alone in its batch.
 
 /* The applied-event index an install carries, cut into parts that each fit a chunk: its
    encoding (tidal__enc_index: origin count, origins, key count, keys) is sliced at entry
@@ -11901,6 +11991,11 @@ TIDAL_API tidal_result tidal_tenant_drop(tidal_db *db, uint32_t tenant, uint64_t
     return r;
 }
 
+// >>collect
+// Collection of a dropped tenant's files: the snapshot that no longer holds it, the old
+// snapshots and log segments retired once the group may, and the collect file that lists
+// the tenants still pending across restarts. Its rules follow.
+
 /* ---- collection: a dropped tenant's files --------------------------------------------
    After a drop (DESIGN 5.9) the files that may hold the tenant are every snapshot taken
    before it and every log segment up to it. tidal__collect_step (from the drop call, each
@@ -12145,7 +12240,7 @@ TIDAL_API tidal_result tidal_tenant_collected(tidal_db *db, uint64_t tenant, int
     return TIDAL_OK;
 }
 
-// >>replication
+// >>repl_wire
 // Replica groups (DESIGN 5.2-5.5). One leader per epoch takes writes and ships each log
 // batch verbatim as soon as it is durable; followers fold the events (deduplicated by id)
 // into their own log, stamped with the leader position, and acknowledge after their fsync.
@@ -12161,6 +12256,10 @@ TIDAL_API tidal_result tidal_tenant_collected(tidal_db *db, uint64_t tenant, int
 // holds; a log prefix is retired only once every member holds it; votes compare (epoch,
 // position in that epoch's leader log); a member silent for two timeouts asks for pre-votes
 // first; a member that lost its disk relearns the group's epochs before it acknowledges.
+//
+// The >>repl_* sections, in order: the wire (this one: message header, checksum,
+// sending), the persisted epoch and vote, version vectors, pipelined shipping, appends
+// and pushes, elections, state transfer, and the member's entry points.
 
 #define TIDAL__MSG_MAGIC UINT32_C(0x4D4C4454) /* "TDLM" */
 #define TIDAL__MSG_HDR 120
@@ -12385,7 +12484,11 @@ static void tidal__rep_arm_election(tidal_db *db) {
                           (int64_t)(r % (uint64_t)(t / 20 + 1));
 }
 
-/* ---- persisted epoch and vote ---- */
+// >>repl_epoch
+// The member's durable facts and positions: the persisted epoch, vote and log position
+// (meta-RRRR-SSSS.dat, written before any answer that depends on it), taking a new epoch
+// or leader, the quorum position, and the recent batches kept verbatim for shipping.
+// Invariant: a vote is on disk before the answer that grants it.
 
 static void tidal__meta_name(const tidal_db *db, char *out, size_t cap, int tmp) {
     snprintf(out, cap, "%s/meta-%04x-%04x.%s", db->path, db->node.region, db->node.shard,
@@ -12556,6 +12659,12 @@ static void tidal__ship_keep(tidal_db *db, const uint8_t *batch, size_t len) {
     memcpy(db->rep.ship + db->rep.ship_len, batch, len);
     db->rep.ship_len += len;
 }
+
+// >>repl_vv
+// Version vectors and log slices: what a peer holds, and the batches of our log it lacks
+// (from the kept batches or the segments), so a reconnecting member receives and sends
+// only what the other side is missing; the group-stable position below which a log may
+// be retired.
 
 /* ---- version vectors (anti-entropy) ----
    A version vector lists, per origin (node, incarnation), how many of its events a node
@@ -12741,6 +12850,11 @@ static uint64_t tidal__group_stable(const tidal_db *db) {
     return s;
 }
 
+// >>repl_ship
+// Shipping the log: the leader's window of data messages in flight per follower, the
+// follower's push of its own log up to the leader, and taking a received payload (checked
+// whole first, then applied batch by batch through tidal__event_take). Rules below.
+
 /* ---- pipelined shipping ----
    A leader does not wait for an ack before it ships the next batches: up to
    TIDAL__SHIP_WINDOW data messages (TIDAL__SHIP_WINDOW_BYTES of payload) are in flight to
@@ -12906,7 +13020,7 @@ static tidal_result tidal__ingest_batch(tidal_db *db, const uint8_t *p, const ti
 }
 
 /* Checks every batch of a payload whole before anything is applied. A member never
-   applies a batch under a schema it lacks (>>db: schema, rule 4): a batch that teaches one
+   applies a batch under a schema it lacks (>>db_schema, rule 4): a batch that teaches one
    (a lone schema event) may come first. A payload is checked and applied in pieces that
    each end at a schema event's batch (*use: the bytes of the first piece), since what
    follows one can only be checked once it is applied; every delivery of the same bytes
@@ -12989,7 +13103,11 @@ static int tidal__payload_take(tidal_db *db, const uint8_t *p, size_t len, size_
     return *r == TIDAL_OK;
 }
 
-/* ---- message handlers ---- */
+// >>repl_append
+// The data handlers: a follower takes appends (held when they arrive early, applied when
+// the gap fills) and acknowledges after its fsync; the leader takes acks (advancing the
+// quorum position and the group-stable log) and pushes (a follower's own writes, merged
+// back). A member that lost its disk first relearns the group's epochs.
 
 static void tidal__stable_advance(tidal_db *db, uint64_t stable);
 
@@ -13282,6 +13400,12 @@ static void tidal__on_push_ack(tidal_db *db, const tidal__msg_hdr *m, int from) 
     if (db->rep.up_sent == db->rep.up_acked) tidal__push_up(db, tidal__mono(db));
 }
 
+// >>repl_elect
+// Elections: pre-votes (a member silent for two timeouts first asks whether it could win,
+// so one back from a partition does not depose a working leader), votes (once per epoch, persisted before the answer, for a candidate whose log
+// goes at least as far), and becoming leader (its epoch event, then shipping). Invariant:
+// at most one leader per epoch.
+
 /* The vote rule, shared by votes and pre-votes: a candidate whose log holds a newer epoch,
    or as new an epoch and at least as far into that epoch's leader log (tidal__log_note). */
 static int tidal__candidate_fit(tidal_db *db, const tidal__msg_hdr *m) {
@@ -13426,7 +13550,10 @@ static void tidal__start_election(tidal_db *db) {
             tidal__rep_send(db, i, TIDAL__MSG_VOTE_REQ, db->rep.log_pos, db->rep.log_epoch, NULL, 0);
 }
 
-/* ---- state transfer ---- */
+// >>repl_xfer
+// State transfer: a follower whose needed log is gone receives the leader's state (schema,
+// snapshot body, position) in chunks it acknowledges, after it has pushed everything it
+// holds; it installs the state whole or not at all.
 
 /* Builds the state to transfer once per log position: lsn u64, schema bytes u32, the
    schema the state was built under (tidal__schema_put: the member may lack appends whose
@@ -13588,6 +13715,12 @@ static tidal_result tidal__on_snap(tidal_db *db, const tidal__msg_hdr *m, const 
     return TIDAL_OK;
 }
 
+// >>repl_entry
+// The member's entry points: tidal_node_receive (check, fence, dispatch to the handlers),
+// the tick (resends, heartbeats, elections), starting a member at open, the ack levels a
+// write's receipt is checked against (tidal_write_acked, tidal_write_status), the config
+// version, and tidal_node_status_get.
+
 TIDAL_API tidal_result tidal_node_receive(tidal_db *db, tidal_node_ref from, const void *bytes,
                                           size_t len) {
     const uint8_t *p = (const uint8_t *)bytes;
@@ -13746,36 +13879,6 @@ TIDAL_API tidal_result tidal_write_status(tidal_db *db, const tidal_receipt *rec
                           (unsigned long long)receipt->lsn, (long long)(db->rep.quorum_wait_ns / 1000000),
                           db->rep.role == TIDAL_ROLE_LEADER ? "leading without a majority" : "cut off from the leader");
     return TIDAL_PENDING;
-}
-
-TIDAL_API void tidal_db_set_event_hook(tidal_db *db, tidal_event_hook fn, void *ctx) {
-    if (!db) return;
-    db->hook = fn;
-    db->hook_ctx = ctx;
-}
-
-TIDAL_API tidal_result tidal_event_import(tidal_db *db, const void *event, size_t len,
-                                          tidal_receipt *receipt) {
-    tidal__rd r;
-    tidal__event ev;
-    const char *why;
-    if (!db) return TIDAL_ERR_INVALID;
-    if (!event || !len) return tidal__err(db, TIDAL_ERR_INVALID, "event import: no bytes");
-    if (!TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, len / 16 + 1))
-        return tidal__err(db, TIDAL_ERR_NOMEM, "event import: scratch");
-    tidal__rd_init(&r, (const uint8_t *)event, len);
-    why = tidal__event_get(db, &r, &ev, db->scratch_tags, db->cap_scratch_tags);
-    if (!why && r.pos != len) why = "bytes after the event";
-    if (!why && !ev.id.hi && !ev.id.lo) why = "zero event id";
-    if (!why && TIDAL__EV_NOT_CLIENT(ev.kind))
-        why = "install, drop and schema events are not imported (tidal_tenant_install, "
-              "tidal_db_schema_append)";
-    if (why) /* what, and where: the byte the decoder stopped at (the end, once whole) */
-        return tidal__err(db, TIDAL_ERR_CORRUPT, "event import: byte %llu of %llu (kind %u): %s",
-                          (unsigned long long)r.pos, (unsigned long long)len,
-                          (unsigned)((const uint8_t *)event)[0], why);
-    tidal__hlc_recv(db, ev.hlc);
-    return tidal__event_take(db, &ev, TIDAL__FROM_IMPORT, receipt);
 }
 
 TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_status *out) {
