@@ -4035,7 +4035,8 @@ static tidal__origin *tidal__origin_find(tidal_db *db, uint64_t origin) {
 
 static int tidal__event_applied(tidal_db *db, tidal_event_id id) {
     tidal__origin *o;
-    if (id.hi & TIDAL__IDEM_BIT) return tidal__map_get(&db->st.idem_map, id.hi, id.lo) != UINT32_MAX;
+    if (id.hi & TIDAL__IDEM_BIT)
+        return tidal__map_get(&db->st.idem_map, id.hi, id.lo) != UINT32_MAX;
     o = tidal__origin_find(db, id.hi);
     if (!o) return 0;
     return id.lo <= o->hwm || tidal__set_has(&o->above, id.lo);
@@ -4930,7 +4931,8 @@ static tidal_result tidal__apply_attr(tidal_db *db, const tidal__event *ev) {
         return TIDAL_OK; /* an older write: it lost */
     }
     if (ev->key_len == 7 && !memcmp(ev->key, "creator", 7))
-        e->creator = val == UINT32_MAX ? 0 : tidal__parse_id(db->st.strs[val].s, db->st.strs[val].len);
+        e->creator =
+            val == UINT32_MAX ? 0 : tidal__parse_id(db->st.strs[val].s, db->st.strs[val].len);
     return TIDAL_OK;
 }
 
@@ -6699,7 +6701,8 @@ static void tidal__enc_tenant(tidal__enc *x, tidal_db *db, uint32_t tenant,
 static uint32_t tidal__digest_tenants(const tidal_db *db, uint32_t *tids, uint32_t cap) {
     uint32_t i, k, nt = 0;
     for (i = 0; i < db->st.n_ents + db->st.n_sess; i++) {
-        uint32_t t = i < db->st.n_ents ? db->st.ents[i].tenant : db->st.sess[i - db->st.n_ents].tenant;
+        uint32_t t =
+            i < db->st.n_ents ? db->st.ents[i].tenant : db->st.sess[i - db->st.n_ents].tenant;
         if (i < db->st.n_ents ? tidal__ent_empty(db, &db->st.ents[i])
                            : tidal__sess_empty(&db->st.sess[i - db->st.n_ents]))
             continue;
@@ -6897,7 +6900,8 @@ static tidal_result tidal__commit(tidal_db *db) {
     char name[TIDAL_PATH_MAX + 64];
     if (!db->log.wal_on || db->log.batch_count == 0) return TIDAL_OK;
     if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
-    if (!db->log.seg || (db->log.seg_size > 0 && db->log.seg_size + len > db->log.segment_bytes_max)) {
+    if (!db->log.seg ||
+        (db->log.seg_size > 0 && db->log.seg_size + len > db->log.segment_bytes_max)) {
         uint64_t first = db->log.next_lsn - db->log.batch_count;
         if (db->log.n_segs >= TIDAL_SEGMENTS_MAX || !TIDAL__GROW(db, db->log.segs, db->log.cap_segs, db->log.n_segs + 1))
             return tidal__err(db, TIDAL_ERR_LIMIT, "too many log segments; snapshot to truncate");
@@ -6935,7 +6939,9 @@ static tidal_result tidal__commit(tidal_db *db) {
        newest epoch already in our log: a member's failed elections while cut off must not
        make its log look newer than the group's in a vote. */
     h.source_lsn = db->rep.ingesting ? db->rep.leader_pos : 0;
-    h.epoch = db->rep.ingesting || !db->rep.n_rep || db->rep.role == TIDAL_ROLE_LEADER ? db->rep.epoch : 0;
+    h.epoch = 0;
+    if (db->rep.ingesting || !db->rep.n_rep || db->rep.role == TIDAL_ROLE_LEADER)
+        h.epoch = db->rep.epoch;
     tidal__log_note(db, h.epoch, h.source_lsn ? h.source_lsn : h.last_lsn);
     tidal__batch_hdr_put(db->log.batch, &h);
     tidal__batch_sum(db->log.batch, db->log.batch + TIDAL__WAL_HDR, h.payload_len, h.sum);
@@ -7874,7 +7880,8 @@ static int tidal__sd_sigs(tidal__sd *d, tidal__entity *e) {
         if (d->r.bad) return tidal__sd_fail(d, "truncated entity");
         if (t == (d->compact ? 0 : UINT64_MAX)) break;
         t -= d->compact != 0; /* compact: type + 1 */
-        if (t >= db->schema.n_sig || (e->sigs && t < prev)) return tidal__sd_fail(d, "bad signal type");
+        if (t >= db->schema.n_sig || (e->sigs && t < prev))
+            return tidal__sd_fail(d, "bad signal type");
         prev = t + 1;
         if (!tidal__sd_sig(d, &tmp, &db->schema.sig[t])) return 0;
         if (!tidal__ent_make_sigs(db, e) || !(g = tidal__sd_sig_make(db, e, (uint32_t)t, 0, 0, 0, &tmp)))
@@ -8004,8 +8011,8 @@ static void tidal__sd_ent_map(tidal_db *db, uint32_t from) {
         tidal__emap_place(m, tidal__map_hash(db->st.ents[i].tenant, db->st.ents[i].id), i);
         m->n++;
     }
-    TIDAL_ASSERT(n == from || tidal__emap_get(db, db->st.ents[n - 1].tenant, db->st.ents[n - 1].id) ==
-                                  n - 1);
+    TIDAL_ASSERT(n == from ||
+                 tidal__emap_get(db, db->st.ents[n - 1].tenant, db->st.ents[n - 1].id) == n - 1);
 }
 
 static int tidal__sd_tenant(tidal__sd *d, uint32_t tenant) {
@@ -8271,7 +8278,7 @@ TIDAL__TESTING static tidal_result tidal__snap_body_mem(tidal_db *db, uint8_t **
 
 static void tidal__snap_retire(tidal_db *db);
 static tidal_result tidal__collect_save(tidal_db *db); /* >>migration */
-static int tidal__rep_leading(const tidal_db *db);
+static int tidal__rep_leading(const tidal__member *rm);
 static uint64_t tidal__group_stable(const tidal_db *db);
 
 TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db) {
@@ -8291,7 +8298,8 @@ TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db) {
     if ((r = tidal__commit(db)) != TIDAL_OK) return r;
     /* A drop this snapshot covers is not replayed after it: the tenants it leaves to
        collect are on disk first (>>migration). */
-    if (db->log.n_collect && !db->log.collect_saved && (r = tidal__collect_save(db)) != TIDAL_OK) return r;
+    if (db->log.n_collect && !db->log.collect_saved && (r = tidal__collect_save(db)) != TIDAL_OK)
+        return r;
     env = db->env;
     /* Recovery relies on the log reaching every snapshot's lsn (>>recovery): without
        per-batch syncs, sync the active segment now (older ones were synced when sealed). */
@@ -8376,8 +8384,8 @@ TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db) {
    is the snapshot's (an I/O error fails the handle); the writes that triggered it are
    already durable. */
 static tidal_result tidal__snap_auto(tidal_db *db) {
-    if (!db->log.wal_on || db->fatal || db->log.replaying || db->log.in_batch || db->log.batch_count ||
-        db->log.log_since_snap < db->log.snap_log_bytes)
+    if (!db->log.wal_on || db->fatal || db->log.replaying || db->log.in_batch ||
+        db->log.batch_count || db->log.log_since_snap < db->log.snap_log_bytes)
         return TIDAL_OK;
     TIDAL_ASSERT(db->log.snap_log_bytes > 0 && db->log.durable_lsn + 1 == db->log.next_lsn);
     return tidal_db_snapshot(db);
@@ -8387,8 +8395,9 @@ static void tidal__retire_fn(void *ctx, const char *name) {
     tidal__dirscan *d = (tidal__dirscan *)ctx;
     uint32_t node;
     uint64_t lsn;
-    if (tidal__parse_name(name, "snap", "snap", &node, &lsn) && node == tidal__node_word(d->db->node) &&
-        lsn != d->db->log.snaps[0] && (d->db->st.forgot || lsn != d->db->log.snaps[1]) && d->n_snaps < d->cap)
+    if (tidal__parse_name(name, "snap", "snap", &node, &lsn) &&
+        node == tidal__node_word(d->db->node) && lsn != d->db->log.snaps[0] &&
+        (d->db->st.forgot || lsn != d->db->log.snaps[1]) && d->n_snaps < d->cap)
         d->snaps[d->n_snaps++] = lsn;
 }
 
@@ -8401,7 +8410,8 @@ static tidal_result tidal__snap_retire_active(tidal_db *db, uint64_t keep_from, 
     char name[TIDAL_PATH_MAX + 64];
     tidal_result r = TIDAL_OK;
     TIDAL_ASSERT(db->st.forgot);
-    if (keep_from < db->log.snaps[0] || db->log.snaps[0] != db->log.durable_lsn || db->log.batch_count)
+    if (keep_from < db->log.snaps[0] || db->log.snaps[0] != db->log.durable_lsn ||
+        db->log.batch_count)
         return TIDAL_OK;
     if (db->log.n_segs == 1 && db->log.segs[0] <= keep_from + 1) {
         if (db->log.seg) env->file_close(env->user, db->log.seg);
@@ -8600,7 +8610,8 @@ static tidal_result tidal__recover_log(tidal_db *db, tidal__dirscan *d) {
     db->log.next_lsn = expect;
     db->log.durable_lsn = expect - 1;
     for (i = 0; i < d->n_segs; i++) { /* all of them: shipping may read below the snapshot */
-        if (!TIDAL__GROW(db, db->log.segs, db->log.cap_segs, db->log.n_segs + 1)) return TIDAL_ERR_NOMEM;
+        if (!TIDAL__GROW(db, db->log.segs, db->log.cap_segs, db->log.n_segs + 1))
+            return TIDAL_ERR_NOMEM;
         db->log.segs[db->log.n_segs++] = d->segs[i];
     }
     if (d->n_segs) { /* reopen the newest segment for appends, cutting any torn tail */
@@ -9517,8 +9528,9 @@ static tidal_result tidal__schema_save(tidal_db *db) {
     tidal__wr_le(len_at, (uint64_t)(w - len_at - 4), 4);
     w = tidal__wr_le(w, db->schema.n_gen, 4);
     for (i = 0; i < db->schema.n_gen; i++) {
-        w = tidal__wr_le(w, db->schema.gen[i].n_sig | db->schema.gen[i].n_ckey << 8 | db->schema.gen[i].n_prof << 16, 4);
-        w = tidal__wr_le(w, db->schema.gen[i].fp, 8);
+        const tidal__schemagen *g = &db->schema.gen[i];
+        w = tidal__wr_le(w, g->n_sig | g->n_ckey << 8 | g->n_prof << 16, 4);
+        w = tidal__wr_le(w, g->fp, 8);
     }
     tidal_blake3(b, (size_t)(w - b), w);
     w += 32;
@@ -9562,7 +9574,8 @@ static const char *tidal__schema_parse(tidal_db *db, const uint8_t *p, size_t n,
     }
     *at = r.pos;
     db->schema.n_gen = tidal__rd_u32(&r);
-    if (r.bad || db->schema.n_gen < 1 || db->schema.n_gen > TIDAL__SCHEMA_GENS_MAX) return "bad generation count";
+    if (r.bad || db->schema.n_gen < 1 || db->schema.n_gen > TIDAL__SCHEMA_GENS_MAX)
+        return "bad generation count";
     for (i = 0; i < db->schema.n_gen; i++) {
         tidal__schemagen *g = &db->schema.gen[i], *prev = i ? &db->schema.gen[i - 1] : NULL;
         uint32_t c;
@@ -9583,7 +9596,8 @@ static const char *tidal__schema_parse(tidal_db *db, const uint8_t *p, size_t n,
         if (g->fp != tidal__schema_fp(s, g->n_sig, g->n_ckey))
             return "generation fingerprint mismatch";
     }
-    if (db->schema.gen[db->schema.n_gen - 1].n_sig != s->n_sig || db->schema.gen[db->schema.n_gen - 1].n_ckey != s->n_ckey ||
+    if (db->schema.gen[db->schema.n_gen - 1].n_sig != s->n_sig ||
+        db->schema.gen[db->schema.n_gen - 1].n_ckey != s->n_ckey ||
         db->schema.gen[db->schema.n_gen - 1].n_prof != s->n_prof)
         return "newest generation is not the schema";
     if (r.pos != r.n) return "bytes after the generations";
@@ -9632,7 +9646,8 @@ static tidal_result tidal__schema_open(tidal_db *db, int has_data) {
                           (unsigned long long)at, why);
     }
     grows = lacks = 0;
-    if (!db->schema.schema_adopt && !tidal__schema_diff(st, given, msg, sizeof msg, &grows, &lacks)) {
+    if (!db->schema.schema_adopt &&
+        !tidal__schema_diff(st, given, msg, sizeof msg, &grows, &lacks)) {
         tidal__free(db, st, sizeof *st * 2);
         return tidal__err(db, TIDAL_ERR_SCHEMA, "%s: %s", name, msg);
     }
@@ -9648,7 +9663,8 @@ static tidal_result tidal__schema_open(tidal_db *db, int has_data) {
                           "replica group it grows by tidal_db_schema_append on the leader",
                           name);
     }
-    db->schema.n_sig = db->schema.n_ckey = db->schema.n_prof = 0; /* tidal__schema_set fills them again */
+    /* tidal__schema_set fills them again */
+    db->schema.n_sig = db->schema.n_ckey = db->schema.n_prof = 0;
     {
         uint32_t g = db->schema.n_gen;
         tidal__schema_set(db, st); /* the stored generations stay as read */
@@ -9709,8 +9725,10 @@ static int tidal__schema_batch_teaches(tidal_db *db, const uint8_t *p, uint64_t 
 static tidal_result tidal__schema_grow(tidal_db *db, const tidal__schemadef *u) {
     tidal__sig ***grown = NULL;
     uint32_t i, old_n = db->schema.n_sig;
-    TIDAL_ASSERT(u->n_sig >= db->schema.n_sig && u->n_ckey >= db->schema.n_ckey && u->n_prof >= db->schema.n_prof);
-    if (u->n_sig == db->schema.n_sig && u->n_ckey == db->schema.n_ckey && u->n_prof == db->schema.n_prof)
+    TIDAL_ASSERT(u->n_sig >= db->schema.n_sig && u->n_ckey >= db->schema.n_ckey &&
+                 u->n_prof >= db->schema.n_prof);
+    if (u->n_sig == db->schema.n_sig && u->n_ckey == db->schema.n_ckey &&
+        u->n_prof == db->schema.n_prof)
         return TIDAL_OK;
     if (u->n_sig > old_n && db->st.n_ents) {
         grown = (tidal__sig ***)tidal__zalloc(db, sizeof *grown * db->st.n_ents);
@@ -9804,7 +9822,8 @@ TIDAL_API tidal_result tidal_db_schema_get(tidal_db *db, tidal_schema *out) {
     uint32_t i, j;
     if (!db || !out) return tidal__err(db, TIDAL_ERR_INVALID, "tidal_db_schema_get: NULL argument");
     if (!db->schema.schema_view) {
-        db->schema.schema_view = (struct tidal__schemaview *)tidal__alloc(db, sizeof *db->schema.schema_view);
+        db->schema.schema_view =
+            (struct tidal__schemaview *)tidal__alloc(db, sizeof *db->schema.schema_view);
         if (!db->schema.schema_view)
             return tidal__err(db, TIDAL_ERR_NOMEM, "tidal_db_schema_get: no memory");
     }
@@ -9852,7 +9871,8 @@ TIDAL_API tidal_result tidal_db_schema_append(tidal_db *db, const tidal_schema *
     if (!db || !schema)
         return tidal__err(db, TIDAL_ERR_INVALID, "tidal_db_schema_append: NULL argument");
     if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
-    if (db->rep.n_rep && db->rep.role != TIDAL_ROLE_LEADER) { /* not even cut off in availability mode */
+    /* not even cut off in availability mode */
+    if (db->rep.n_rep && db->rep.role != TIDAL_ROLE_LEADER) {
         if (db->rep.leader_idx < 0)
             return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only: the schema grows on the leader "
                                                        "(none known now)");
@@ -9968,7 +9988,8 @@ static tidal_result tidal__config_load(tidal_db *db, const tidal_config *cfg) {
     db->rep.availability = cfg->availability_mode != 0;
     db->rep.config_version = cfg->config_version;
     db->rep.group = cfg->group;
-    db->rep.quorum_wait_ns = cfg->quorum_wait_ns ? cfg->quorum_wait_ns : 2 * db->rep.election_timeout_ns;
+    db->rep.quorum_wait_ns =
+        cfg->quorum_wait_ns ? cfg->quorum_wait_ns : 2 * db->rep.election_timeout_ns;
     db->rep.clock_ahead_max_ns = cfg->clock_ahead_max_ns ? cfg->clock_ahead_max_ns : 10 * TIDAL_NS_PER_S;
     if (cfg->path) strcpy(db->path, cfg->path);
     db->log.wal_on = cfg->path != NULL;
@@ -10082,7 +10103,8 @@ TIDAL_API tidal_result tidal_db_open_msg(const tidal_config *cfg, tidal_db **out
         if (r == TIDAL_OK) r = tidal__recover(db);
         if (r == TIDAL_OK) r = tidal__collect_load(db); /* after the replay: its drops too */
         if (r == TIDAL_OK && db->rep.n_rep) r = tidal__rep_open(db);
-        if (r == TIDAL_OK && !db->rep.n_rep) r = tidal__collect_step(db); /* a group's waits: ticks */
+        if (r == TIDAL_OK && !db->rep.n_rep)
+            r = tidal__collect_step(db); /* a group's waits: ticks */
         if (r != TIDAL_OK) {
             if (!db->errmsg[0]) /* a path that set none (out of memory): say where at least */
                 tidal__err(db, r, "open %s: %s", db->path, tidal_strerror(r));
@@ -10127,7 +10149,8 @@ static void tidal__ent_free(tidal_db *db, tidal__entity *e) {
    when a snapshot fails to load halfway). Config, env and log position stay. */
 static void tidal__state_free(tidal_db *db) {
     uint32_t i;
-    for (i = 0; i < db->ten.n_tcfg; i++) db->ten.tcfg[i].entities = 0; /* recounted as state returns */
+    for (i = 0; i < db->ten.n_tcfg; i++)
+        db->ten.tcfg[i].entities = 0; /* recounted as state returns */
     for (i = 0; i < db->st.n_ents; i++) tidal__ent_free(db, &db->st.ents[i]);
     tidal__free(db, db->st.ents, sizeof(tidal__entity) * db->st.cap_ents);
     for (i = 0; i < db->st.n_tenants; i++)
@@ -10137,7 +10160,8 @@ static void tidal__state_free(tidal_db *db) {
     tidal__free(db, db->st.sess, sizeof(tidal__session) * db->st.cap_sess);
     for (i = 0; i < db->st.n_lbs; i++) tidal__free(db, db->st.lbs[i].m, sizeof(tidal__lb_entry) * db->st.lbs[i].cap);
     tidal__free(db, db->st.lbs, sizeof(tidal__lb) * db->st.cap_lbs);
-    for (i = 0; i < db->st.n_strs; i++) tidal__free(db, db->st.strs[i].s, (size_t)db->st.strs[i].len + 1);
+    for (i = 0; i < db->st.n_strs; i++)
+        tidal__free(db, db->st.strs[i].s, (size_t)db->st.strs[i].len + 1);
     tidal__free(db, db->st.strs, sizeof(tidal__str) * db->st.cap_strs);
     for (i = 0; i < db->st.n_origins; i++) tidal__set_free(db, &db->st.origins[i].above);
     TIDAL_ASSERT(db->st.arena.chunks == 0); /* every aggregate, array and set went back */
@@ -10199,7 +10223,8 @@ static void tidal__db_free(tidal_db *db) {
             tidal__free(db, db->rep.vv_peer[i].w, sizeof(uint64_t) * db->rep.vv_peer[i].cap);
     }
     TIDAL_ASSERT(db->stats.bytes_state == 0); /* every allocation was returned */
-    if (db->log.dir_lock) db->env->dir_unlock(db->env->user, db->log.dir_lock); /* files closed first */
+    if (db->log.dir_lock)
+        db->env->dir_unlock(db->env->user, db->log.dir_lock); /* files closed first */
     a.free(a.user, db, sizeof *db);
 }
 
@@ -10254,7 +10279,8 @@ static int64_t tidal__now(tidal_db *db) { return db->env->clock_wall_ns(db->env-
    member that lost its disk and has not caught up yet: it knows nothing of the group. */
 static int tidal__cut_off(const tidal_db *db) {
     return db->rep.n_rep && db->rep.role != TIDAL_ROLE_LEADER && !db->rep.amnesiac &&
-           db->env->clock_mono_ns(db->env->user) - db->rep.leader_heard_ns >= db->rep.election_timeout_ns;
+           db->env->clock_mono_ns(db->env->user) - db->rep.leader_heard_ns >=
+               db->rep.election_timeout_ns;
 }
 
 static tidal__tcfg *tidal__tcfg_find(tidal_db *db, uint32_t tenant) {
@@ -10446,7 +10472,8 @@ TIDAL_API tidal_result tidal_tenant_set(tidal_db *db, const tidal_tenant_config 
     }
     old = t->cfg;
     t->cfg = *cfg;
-    if (db->log.wal_on && (r = tidal__tenants_save(db)) != TIDAL_OK) { /* refused: nothing changed */
+    /* refused: nothing changed */
+    if (db->log.wal_on && (r = tidal__tenants_save(db)) != TIDAL_OK) {
         if (fresh) db->ten.n_tcfg--;
         else t->cfg = old;
         return r;
@@ -10759,7 +10786,8 @@ static tidal_result tidal__cohort_tags(tidal_db *db, const tidal_signal *s, tida
     if (s->user) {
         const tidal__entity *u = tidal__ent_find(db, s->tenant, s->user);
         for (k = 0; u && k < db->schema.n_ckey; k++) {
-            uint32_t key = tidal__str_find(db, db->schema.ckey[k], (uint32_t)strlen(db->schema.ckey[k]));
+            uint32_t key =
+                tidal__str_find(db, db->schema.ckey[k], (uint32_t)strlen(db->schema.ckey[k]));
             const tidal__attr *a = key == UINT32_MAX ? NULL : tidal__attr_find(db, u, key);
             if (!a || a->value == UINT32_MAX) continue;
             ev->cohort_key[ev->n_cohort] = k;
@@ -10875,7 +10903,8 @@ TIDAL_API tidal_result tidal_attr_get(tidal_db *db, uint32_t tenant, tidal_id en
     a = (e && k != UINT32_MAX) ? tidal__attr_find(db, e, k) : NULL;
     if (!a || a->value == UINT32_MAX) return tidal__err(db, TIDAL_ERR_NOT_FOUND, "attribute '%s' not set", key);
     if (cap < (size_t)db->st.strs[a->value].len + 1)
-        return tidal__err(db, TIDAL_ERR_LIMIT, "buffer needs %u bytes", db->st.strs[a->value].len + 1);
+        return tidal__err(db, TIDAL_ERR_LIMIT, "buffer needs %u bytes",
+                          db->st.strs[a->value].len + 1);
     memcpy(buf, db->st.strs[a->value].s, db->st.strs[a->value].len + 1);
     tidal__ok(db);
     return TIDAL_OK;
@@ -11099,7 +11128,8 @@ TIDAL_API tidal_result tidal_profile_read(tidal_db *db, uint32_t tenant, tidal_i
         part[i] = g ? p->weight[i] * tidal__sig_score(g, &db->schema.sig[p->type[i]], t_ns) : 0.0;
         sum += part[i];
         if (!isfinite(part[i]) || !isfinite(sum))
-            return tidal__score_range(db, "profile_read", item, g, &db->schema.sig[p->type[i]], t_ns);
+            return tidal__score_range(db, "profile_read", item, g, &db->schema.sig[p->type[i]],
+                                      t_ns);
     }
     *score = sum;
     if (parts) memcpy(parts, part, sizeof(double) * p->n);
@@ -11523,7 +11553,8 @@ static const char *tidal__install_check(tidal_db *db, const tidal__event *ev) {
         uint64_t own = (uint64_t)db->node.region << 48 | (uint64_t)db->node.shard << 32 | db->incarnation;
         tidal__origin *o = tidal__origin_find(s, own);
         uint64_t k;
-        if (o && o->hwm > db->st.local_seq) why = "the index claims events of this node's own origin";
+        if (o && o->hwm > db->st.local_seq)
+            why = "the index claims events of this node's own origin";
         for (k = 0; o && !why && k < o->above.cap; k++)
             if (o->above.slot[k] > db->st.local_seq) why = "the index claims events of this node's own origin";
     }
@@ -12410,10 +12441,10 @@ TIDAL_API tidal_result tidal_message_group(const void *bytes, size_t len, uint32
     return TIDAL_OK;
 }
 
-static int tidal__rep_index(const tidal_db *db, uint32_t node) {
+static int tidal__rep_index(const tidal__member *rm, uint32_t node) {
     uint32_t i;
-    for (i = 0; i < db->rep.n_rep; i++)
-        if (tidal__node_word(db->rep.member[i]) == node) return (int)i;
+    for (i = 0; i < rm->n_rep; i++)
+        if (tidal__node_word(rm->member[i]) == node) return (int)i;
     return -1;
 }
 
@@ -12463,7 +12494,9 @@ static void tidal__rep_send(tidal_db *db, uint32_t i, uint32_t type, uint64_t a,
     tidal__rep_send5(db, i, type, a, b, 0, 0, 0, payload, len);
 }
 
-static int tidal__rep_leading(const tidal_db *db) { return db->rep.n_rep && db->rep.role == TIDAL_ROLE_LEADER; }
+static int tidal__rep_leading(const tidal__member *rm) {
+    return rm->n_rep && rm->role == TIDAL_ROLE_LEADER;
+}
 
 static int64_t tidal__mono(tidal_db *db) { return db->env->clock_mono_ns(db->env->user); }
 
@@ -12607,7 +12640,8 @@ static tidal_result tidal__rep_adopt(tidal_db *db, uint64_t epoch, int leader) {
 static void tidal__rep_quorum(tidal_db *db) {
     uint64_t v[TIDAL_REPLICAS_MAX];
     uint32_t i, j, n = db->rep.n_rep;
-    for (i = 0; i < n; i++) v[i] = i == db->rep.self_rep ? db->log.durable_lsn : db->rep.peer[i].acked;
+    for (i = 0; i < n; i++)
+        v[i] = i == db->rep.self_rep ? db->log.durable_lsn : db->rep.peer[i].acked;
     for (i = 1; i < n; i++) { /* descending insertion sort: n <= 7 */
         uint64_t x = v[i];
         for (j = i; j > 0 && v[j - 1] < x; j--) v[j] = v[j - 1];
@@ -12615,7 +12649,8 @@ static void tidal__rep_quorum(tidal_db *db) {
     }
     /* Only once the epoch-start batch is on a majority do older batches count as committed
        in this epoch (an old-epoch batch on a majority may still be outvoted otherwise). */
-    if (v[n / 2] >= db->rep.epoch_start_lsn && v[n / 2] > db->rep.quorum_lsn) db->rep.quorum_lsn = v[n / 2];
+    if (v[n / 2] >= db->rep.epoch_start_lsn && v[n / 2] > db->rep.quorum_lsn)
+        db->rep.quorum_lsn = v[n / 2];
 }
 
 /* Keeps a committed batch for shipping; drops the oldest past TIDAL_SHIP_BYTES_MAX. */
@@ -12778,7 +12813,8 @@ static int tidal__log_slice(tidal_db *db, uint64_t from, int skip_leader, const 
         src_len = db->rep.ship_len;
         /* Pipelined shipping slices the newest batches at every commit: start where the
            last slice ended rather than at the front of up to TIDAL_SHIP_BYTES_MAX. */
-        if (db->rep.ship_hint_lsn && db->rep.ship_hint_lsn <= from && db->rep.ship_hint_off < src_len)
+        if (db->rep.ship_hint_lsn && db->rep.ship_hint_lsn <= from &&
+            db->rep.ship_hint_off < src_len)
             off = tidal__batches_find(src, src_len, from, db->rep.ship_hint_off);
         if (off == SIZE_MAX) off = tidal__batches_find(src, src_len, from, 0);
     } else {
@@ -12865,15 +12901,16 @@ static uint64_t tidal__group_stable(const tidal_db *db) {
    what it already holds by its position). */
 
 /* Forgets every message in flight to follower i: shipping resumes after peer.acked. */
-static void tidal__fly_rewind(tidal_db *db, uint32_t i) {
-    db->rep.fly[i].n = 0;
-    db->rep.fly[i].bytes = 0;
-    db->rep.peer[i].sent = db->rep.peer[i].acked;
+static void tidal__fly_rewind(tidal__member *rm, uint32_t i) {
+    TIDAL_ASSERT(i < rm->n_rep && i != rm->self_rep);
+    rm->fly[i].n = 0;
+    rm->fly[i].bytes = 0;
+    rm->peer[i].sent = rm->peer[i].acked;
 }
 
 /* Follower i holds the leader log up to a: the messages ending there are delivered. */
-static void tidal__fly_acked(tidal_db *db, uint32_t i, uint64_t a) {
-    tidal__fly *f = &db->rep.fly[i];
+static void tidal__fly_acked(tidal__member *rm, uint32_t i, uint64_t a) {
+    tidal__fly *f = &rm->fly[i];
     uint32_t k = 0;
     while (k < f->n && f->end[k] <= a) f->bytes -= f->len[k++];
     if (!k) return;
@@ -12885,27 +12922,28 @@ static void tidal__fly_acked(tidal_db *db, uint32_t i, uint64_t a) {
 }
 
 /* May another data message go to follower i now? */
-static int tidal__fly_room(const tidal_db *db, uint32_t i) {
-    return db->rep.fly[i].n < TIDAL__SHIP_WINDOW && db->rep.fly[i].bytes < TIDAL__SHIP_WINDOW_BYTES;
+static int tidal__fly_room(const tidal__member *rm, uint32_t i) {
+    return rm->fly[i].n < TIDAL__SHIP_WINDOW && rm->fly[i].bytes < TIDAL__SHIP_WINDOW_BYTES;
 }
 
 /* Does follower i need data now: log it lacks and room in its window? */
 static int tidal__ship_due(const tidal_db *db, uint32_t i) {
-    return db->rep.peer[i].sent < db->log.durable_lsn && tidal__fly_room(db, i);
+    return db->rep.peer[i].sent < db->log.durable_lsn && tidal__fly_room(&db->rep, i);
 }
 
 /* Should tidal__ship_to run for follower i now? A member that has not answered this
    leadership, or is taking a state transfer, hears from us while nothing is in flight
    (a heartbeat, or the transfer's next chunk); the others when their window has room. */
 static int tidal__ship_wants(const tidal_db *db, uint32_t i) {
-    if (!db->rep.peer[i].greeted || db->rep.peer[i].xfer) return db->rep.peer[i].sent == db->rep.peer[i].acked;
+    if (!db->rep.peer[i].greeted || db->rep.peer[i].xfer)
+        return db->rep.peer[i].sent == db->rep.peer[i].acked;
     return tidal__ship_due(db, i);
 }
 
 static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
     uint64_t from = db->rep.peer[i].sent + 1, covered = 0, skip = 0;
-    const tidal__vv *vv = db->rep.vv_peer[i].valid && db->rep.vv_peer[i].incarnation == db->rep.peer[i].inc
-                                     ? &db->rep.vv_peer[i] : NULL;
+    const tidal__vv *vv = &db->rep.vv_peer[i];
+    if (!vv->valid || vv->incarnation != db->rep.peer[i].inc) vv = NULL;
     int ok;
     if (db->rep.peer[i].xfer) {
         tidal__xfer_send(db, i, now);
@@ -12924,11 +12962,12 @@ static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
         return;
     }
     ok = tidal__log_slice(db, from, 0, vv, &covered);
-    if (!ok && db->rep.peer[i].greeted && !db->rep.peer_amnesiac[i] && tidal__log_first(db) > from) {
+    if (!ok && db->rep.peer[i].greeted && !db->rep.peer_amnesiac[i] &&
+        tidal__log_first(db) > from) {
         /* Retired log is held by every member that kept its disk (we retire only what all
            held): a reconnecting member needs only the tail. */
         db->rep.peer[i].acked = tidal__log_first(db) - 1;
-        tidal__fly_rewind(db, i);
+        tidal__fly_rewind(&db->rep, i);
         from = db->rep.peer[i].sent + 1;
         ok = tidal__log_slice(db, from, 0, vv, &covered);
         skip = TIDAL__PUSH_SKIP; /* "you hold what comes before": it moves up to here */
@@ -12995,7 +13034,7 @@ static void tidal__rep_committed(tidal_db *db, const uint8_t *batch, size_t len)
     uint32_t i;
     int64_t now = tidal__mono(db);
     tidal__ship_keep(db, batch, len);
-    if (!tidal__rep_leading(db)) return;
+    if (!tidal__rep_leading(&db->rep)) return;
     tidal__rep_quorum(db);
     for (i = 0; i < db->rep.n_rep; i++)
         if (i != db->rep.self_rep && tidal__ship_wants(db, i)) tidal__ship_to(db, i, now);
@@ -13115,11 +13154,11 @@ static void tidal__stable_advance(tidal_db *db, uint64_t stable);
    leader it hears from enough others that every elected epoch is known to one of them
    (any majority of the group minus itself meets it): otherwise a deposed leader of an old
    epoch could count it toward a quorum the group's newer leaders never see. */
-static int tidal__amn_informed(const tidal_db *db) {
+static int tidal__amn_informed(const tidal__member *rm) {
     uint32_t n = 0, k;
-    if (!db->rep.amnesiac || db->rep.n_rep < 2) return 1;
-    for (k = 0; k < db->rep.n_rep; k++) n += (db->rep.amn_heard >> k) & 1u;
-    return n >= db->rep.n_rep - db->rep.n_rep / 2;
+    if (!rm->amnesiac || rm->n_rep < 2) return 1;
+    for (k = 0; k < rm->n_rep; k++) n += (rm->amn_heard >> k) & 1u;
+    return n >= rm->n_rep - rm->n_rep / 2;
 }
 
 /* Follower, before it acknowledges leader position leader_pos: its vote position must say
@@ -13131,7 +13170,8 @@ static int tidal__amn_informed(const tidal_db *db) {
    synced before the acknowledgment: rare (catching up after a partition), one fsync. */
 static tidal_result tidal__log_cover(tidal_db *db) {
     if (db->rep.amnesiac || !db->rep.leader_pos || db->rep.pos_epoch != db->rep.epoch ||
-        db->rep.log_epoch > db->rep.epoch || (db->rep.log_epoch == db->rep.epoch && db->rep.log_pos >= db->rep.leader_pos))
+        db->rep.log_epoch > db->rep.epoch ||
+        (db->rep.log_epoch == db->rep.epoch && db->rep.log_pos >= db->rep.leader_pos))
         return TIDAL_OK;
     tidal__log_note(db, db->rep.epoch, db->rep.leader_pos);
     return db->log.wal_on ? tidal__meta_save(db) : TIDAL_OK;
@@ -13163,8 +13203,8 @@ static int tidal__ooo_keep(tidal_db *db, const tidal__msg_hdr *m, const uint8_t 
     tidal__ooo *o;
     uint32_t k;
     for (k = 0; k < db->rep.n_ooo; k++) /* a duplicate of one held: nothing to do */
-        if (db->rep.ooo[k].a == m->a && db->rep.ooo[k].c == m->c && db->rep.ooo[k].epoch == m->epoch &&
-            db->rep.ooo[k].incarnation == m->incarnation)
+        if (db->rep.ooo[k].a == m->a && db->rep.ooo[k].c == m->c &&
+            db->rep.ooo[k].epoch == m->epoch && db->rep.ooo[k].incarnation == m->incarnation)
             return 1;
     if (db->rep.n_ooo == TIDAL__SHIP_WINDOW || db->rep.ooo_bytes + m->payload_len > TIDAL__SHIP_WINDOW_BYTES)
         return 0;
@@ -13219,7 +13259,8 @@ static tidal_result tidal__ooo_drain(tidal_db *db) {
         tidal__ooo *o = &db->rep.ooo[k];
         tidal__msg_hdr m;
         int gap = 0;
-        if (o->epoch != db->rep.epoch || o->incarnation != db->rep.leader_inc || o->c <= db->rep.leader_pos) {
+        if (o->epoch != db->rep.epoch || o->incarnation != db->rep.leader_inc ||
+            o->c <= db->rep.leader_pos) {
             tidal__ooo_drop(db, k); /* another leader's, or nothing we lack */
             continue;
         }
@@ -13251,8 +13292,8 @@ static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, cons
     size_t use;
     const char *why;
     int64_t now = tidal__mono(db);
-    if (!tidal__amn_informed(db)) return TIDAL_OK; /* no ack before it knows the group's epoch */
-    if (tidal__rep_leading(db) && m->epoch == db->rep.epoch)
+    if (!tidal__amn_informed(&db->rep)) return TIDAL_OK; /* no ack before it knows the group's epoch */
+    if (tidal__rep_leading(&db->rep) && m->epoch == db->rep.epoch)
         return tidal__err(db, TIDAL_ERR_INVALID, "two leaders in epoch %llu", (unsigned long long)m->epoch);
     if ((r = tidal__rep_adopt(db, m->epoch, from)) != TIDAL_OK) return r;
     if (m->incarnation != db->rep.leader_inc) { /* another life of the leader: another log */
@@ -13299,11 +13340,13 @@ static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, cons
 static void tidal__stable_advance(tidal_db *db, uint64_t stable) {
     uint32_t k = 0;
     while (k < db->rep.n_stable_q && db->rep.stable_q[k][1] <= stable) {
-        if (db->rep.stable_q[k][0] > db->rep.stable_lsn) db->rep.stable_lsn = db->rep.stable_q[k][0];
+        if (db->rep.stable_q[k][0] > db->rep.stable_lsn)
+            db->rep.stable_lsn = db->rep.stable_q[k][0];
         k++;
     }
     if (k) {
-        memmove(db->rep.stable_q, db->rep.stable_q + k, sizeof db->rep.stable_q[0] * (db->rep.n_stable_q - k));
+        memmove(db->rep.stable_q, db->rep.stable_q + k,
+                sizeof db->rep.stable_q[0] * (db->rep.n_stable_q - k));
         db->rep.n_stable_q -= k;
     }
 }
@@ -13325,7 +13368,7 @@ static void tidal__stable_note(tidal_db *db, uint64_t own, uint64_t leader_lsn) 
    which we answer with ours (it filters its pushes by it). */
 static void tidal__on_ack(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p, int from) {
     uint32_t i = (uint32_t)from;
-    if (!tidal__rep_leading(db) || m->epoch != db->rep.epoch) return;
+    if (!tidal__rep_leading(&db->rep) || m->epoch != db->rep.epoch) return;
     db->rep.peer[i].greeted = 1;
     db->rep.peer_amnesiac[i] = m->c == 1;
     if (m->payload_len) {
@@ -13340,7 +13383,7 @@ static void tidal__on_ack(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *
         /* The follower has less than we assumed (it saw a gap, or this is a new life of
            it, e.g. after losing its disk): resend from what it has. */
         db->rep.peer[i].acked = m->a <= db->log.durable_lsn ? m->a : 0;
-        tidal__fly_rewind(db, i);
+        tidal__fly_rewind(&db->rep, i);
         db->rep.fly[i].rewound = db->rep.peer[i].acked;
         db->rep.fly[i].rewound_ns = tidal__mono(db);
         db->rep.peer[i].resync = 0;
@@ -13351,9 +13394,10 @@ static void tidal__on_ack(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *
         /* Never above what we wrote: an ack for a log position we do not have comes from
            a follower that knew another life of this node. */
         db->rep.peer[i].acked = m->a <= db->log.durable_lsn ? m->a : 0;
-        tidal__fly_acked(db, i, db->rep.peer[i].acked);
-        if (db->rep.peer[i].sent < db->rep.peer[i].acked) db->rep.peer[i].sent = db->rep.peer[i].acked;
-        if (m->a > db->log.durable_lsn) tidal__fly_rewind(db, i);
+        tidal__fly_acked(&db->rep, i, db->rep.peer[i].acked);
+        if (db->rep.peer[i].sent < db->rep.peer[i].acked)
+            db->rep.peer[i].sent = db->rep.peer[i].acked;
+        if (m->a > db->log.durable_lsn) tidal__fly_rewind(&db->rep, i);
     }
     tidal__rep_quorum(db);
     if (db->rep.peer[i].sent < db->log.durable_lsn && tidal__ship_wants(db, i)) tidal__ship_to(db, i, tidal__mono(db));
@@ -13365,7 +13409,8 @@ static tidal_result tidal__on_push(tidal_db *db, const tidal__msg_hdr *m, const 
     tidal_result r = TIDAL_OK;
     uint32_t i = (uint32_t)from;
     int gap = 0;
-    if (!tidal__rep_leading(db) || m->epoch != db->rep.epoch) return TIDAL_OK; /* not ours to take */
+    if (!tidal__rep_leading(&db->rep) || m->epoch != db->rep.epoch)
+        return TIDAL_OK; /* not ours to take */
     if ((why = tidal__payload_check(db, p, m->payload_len, &use)) != NULL) {
         db->rep.msgs_corrupt++;
         return tidal__err(db, TIDAL_ERR_CORRUPT, "push: %s", why);
@@ -13408,8 +13453,9 @@ static void tidal__on_push_ack(tidal_db *db, const tidal__msg_hdr *m, int from) 
 
 /* The vote rule, shared by votes and pre-votes: a candidate whose log holds a newer epoch,
    or as new an epoch and at least as far into that epoch's leader log (tidal__log_note). */
-static int tidal__candidate_fit(tidal_db *db, const tidal__msg_hdr *m) {
-    return !db->rep.amnesiac && (m->b > db->rep.log_epoch || (m->b == db->rep.log_epoch && m->a >= db->rep.log_pos));
+static int tidal__candidate_fit(const tidal__member *rm, const tidal__msg_hdr *m) {
+    return !rm->amnesiac &&
+           (m->b > rm->log_epoch || (m->b == rm->log_epoch && m->a >= rm->log_pos));
 }
 
 static tidal_result tidal__on_vote_req(tidal_db *db, const tidal__msg_hdr *m, int from) {
@@ -13418,7 +13464,7 @@ static tidal_result tidal__on_vote_req(tidal_db *db, const tidal__msg_hdr *m, in
     int grant;
     if ((r = tidal__rep_adopt(db, m->epoch, -1)) != TIDAL_OK) return r;
     grant = (db->rep.voted_epoch != db->rep.epoch || db->rep.voted_for == cand) && db->rep.role != TIDAL_ROLE_LEADER &&
-            tidal__candidate_fit(db, m);
+            tidal__candidate_fit(&db->rep, m);
     if (grant && !(db->rep.voted_epoch == db->rep.epoch && db->rep.voted_for == cand)) {
         db->rep.voted_epoch = db->rep.epoch; /* one vote per epoch, on disk before the answer */
         db->rep.voted_for = cand;
@@ -13471,14 +13517,16 @@ static void tidal__become_leader(tidal_db *db) {
     for (i = 0; i < db->rep.n_rep; i++) {
         if (i == db->rep.self_rep) continue;
         tidal__ship_to(db, i, now); /* announce at once (a heartbeat: data after its ack) */
-        if (tidal__vv_build(db)) tidal__rep_send(db, i, TIDAL__MSG_VV, 0, 0, db->rep.out, db->rep.out_len);
+        if (tidal__vv_build(db))
+            tidal__rep_send(db, i, TIDAL__MSG_VV, 0, 0, db->rep.out, db->rep.out_len);
     }
 }
 
 /* Follower: the leader's version vector (it filters our pushes). */
 static void tidal__on_vv(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p, int from) {
-    if (from != db->rep.leader_idx || m->epoch != db->rep.epoch || tidal__rep_leading(db)) return;
-    if (tidal__vv_take(db, (uint32_t)from, m->incarnation, p, m->payload_len)) db->rep.msgs_corrupt++;
+    if (from != db->rep.leader_idx || m->epoch != db->rep.epoch || tidal__rep_leading(&db->rep)) return;
+    if (tidal__vv_take(db, (uint32_t)from, m->incarnation, p, m->payload_len))
+        db->rep.msgs_corrupt++;
     else if (db->rep.up_sent == db->rep.up_acked) tidal__push_up(db, tidal__mono(db));
 }
 
@@ -13503,15 +13551,16 @@ static void tidal__start_prevote(tidal_db *db) {
     db->rep.role = TIDAL_ROLE_FOLLOWER;
     for (i = 0; i < db->rep.n_rep; i++)
         if (i != db->rep.self_rep)
-            tidal__rep_send(db, i, TIDAL__MSG_PREVOTE_REQ, db->rep.log_pos, db->rep.log_epoch, NULL, 0);
+            tidal__rep_send(db, i, TIDAL__MSG_PREVOTE_REQ, db->rep.log_pos, db->rep.log_epoch,
+                            NULL, 0);
 }
 
 static void tidal__on_prevote_req(tidal_db *db, const tidal__msg_hdr *m, int from) {
     int64_t now = tidal__mono(db);
     int grant = db->rep.role != TIDAL_ROLE_LEADER && now - db->rep.leader_heard_ns >= db->rep.election_timeout_ns / 2 &&
-                tidal__candidate_fit(db, m);
+                tidal__candidate_fit(&db->rep, m);
     if (!grant && db->rep.role != TIDAL_ROLE_LEADER && now - db->rep.leader_heard_ns >= db->rep.election_timeout_ns / 2) {
-        int64_t soon = now + db->rep.election_timeout_ns / 20; /* we hold more: run soon ourselves */
+        int64_t soon = now + db->rep.election_timeout_ns / 20; /* we hold more: run soon */
         if (soon < db->rep.election_due_ns) db->rep.election_due_ns = soon;
     }
     tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_PREVOTE, (uint64_t)grant, 0, NULL, 0);
@@ -13521,7 +13570,8 @@ static void tidal__start_election(tidal_db *db);
 
 static void tidal__on_prevote(tidal_db *db, const tidal__msg_hdr *m, int from) {
     uint32_t n = 0, i;
-    if (!db->rep.prevotes || tidal__rep_leading(db) || m->epoch != db->rep.epoch || m->a != 1) return;
+    if (!db->rep.prevotes || tidal__rep_leading(&db->rep) || m->epoch != db->rep.epoch || m->a != 1)
+        return;
     db->rep.prevotes |= 1u << from;
     for (i = 0; i < db->rep.n_rep; i++) n += (db->rep.prevotes >> i) & 1u;
     if (n > db->rep.n_rep / 2) {
@@ -13547,7 +13597,8 @@ static void tidal__start_election(tidal_db *db) {
     }
     for (i = 0; i < db->rep.n_rep; i++)
         if (i != db->rep.self_rep)
-            tidal__rep_send(db, i, TIDAL__MSG_VOTE_REQ, db->rep.log_pos, db->rep.log_epoch, NULL, 0);
+            tidal__rep_send(db, i, TIDAL__MSG_VOTE_REQ, db->rep.log_pos, db->rep.log_epoch,
+                            NULL, 0);
 }
 
 // >>repl_xfer
@@ -13610,7 +13661,7 @@ static void tidal__xfer_send(tidal_db *db, uint32_t i, int64_t now) {
 static void tidal__on_snap_ack(tidal_db *db, const tidal__msg_hdr *m, int from) {
     uint32_t i = (uint32_t)from;
     int64_t now = tidal__mono(db);
-    if (!tidal__rep_leading(db) || m->epoch != db->rep.epoch || !db->rep.peer[i].xfer) return;
+    if (!tidal__rep_leading(&db->rep) || m->epoch != db->rep.epoch || !db->rep.peer[i].xfer) return;
     if (m->b == 1) { /* it still holds log we have not taken: let it push, offer later */
         db->rep.peer[i].xfer = 0;
         db->rep.peer[i].xfer_retry_ns = now + db->rep.retransmit_ns;
@@ -13619,7 +13670,7 @@ static void tidal__on_snap_ack(tidal_db *db, const tidal__msg_hdr *m, int from) 
     if (m->b == 2) { /* installed: ship the log from the transferred position on */
         db->rep.peer[i].xfer = 0;
         db->rep.peer[i].acked = db->rep.xfer_lsn;
-        tidal__fly_rewind(db, i);
+        tidal__fly_rewind(&db->rep, i);
         tidal__rep_quorum(db);
         if (db->rep.peer[i].sent < db->log.durable_lsn) tidal__ship_to(db, i, now);
         return;
@@ -13666,7 +13717,8 @@ static tidal_result tidal__xfer_install(tidal_db *db) {
     db->rep.epoch = db->rep.pos_epoch = epoch > db->rep.epoch ? epoch : db->rep.epoch;
     db->rep.leader_pos = lsn;
     if (lsn > db->rep.leader_durable) db->rep.leader_durable = lsn;
-    db->rep.up_acked = db->rep.up_sent = db->log.durable_lsn; /* it holds nothing the leader lacks */
+    /* it holds nothing the leader lacks */
+    db->rep.up_acked = db->rep.up_sent = db->log.durable_lsn;
     db->rep.xin_len = 0;
     return tidal_db_snapshot(db);
 }
@@ -13674,7 +13726,7 @@ static tidal_result tidal__xfer_install(tidal_db *db) {
 static tidal_result tidal__on_snap(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p, int from) {
     tidal_result r;
     uint64_t total = m->b;
-    if (!tidal__amn_informed(db)) return TIDAL_OK;
+    if (!tidal__amn_informed(&db->rep)) return TIDAL_OK;
     if ((r = tidal__rep_adopt(db, m->epoch, from)) != TIDAL_OK) return r;
     tidal__rep_arm_election(db);
     db->rep.leader_heard_ns = tidal__mono(db);
@@ -13732,7 +13784,7 @@ TIDAL_API tidal_result tidal_node_receive(tidal_db *db, tidal_node_ref from, con
     if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
     db->rep.msgs_received++;
     why = tidal__msg_check(db, p, len, &m);
-    idx = why ? -1 : tidal__rep_index(db, m.from);
+    idx = why ? -1 : tidal__rep_index(&db->rep, m.from);
     if (!why && (idx < 0 || idx == (int)db->rep.self_rep || m.from != tidal__node_word(from)))
         why = "sender is not another member of the replica group";
     if (why) {
@@ -13788,16 +13840,17 @@ TIDAL_API tidal_result tidal_node_receive(tidal_db *db, tidal_node_ref from, con
 static void tidal__rep_tick(tidal_db *db) {
     int64_t now = tidal__mono(db);
     uint32_t i;
-    if (tidal__rep_leading(db)) {
+    if (tidal__rep_leading(&db->rep)) {
         for (i = 0; i < db->rep.n_rep; i++) {
             if (i == db->rep.self_rep) continue;
             if (db->rep.peer[i].xfer) { /* a state transfer: resend its chunk after silence */
-                if (now - db->rep.peer[i].sent_ns >= db->rep.retransmit_ns) tidal__xfer_send(db, i, now);
+                if (now - db->rep.peer[i].sent_ns >= db->rep.retransmit_ns)
+                    tidal__xfer_send(db, i, now);
                 continue;
             }
             if (db->rep.peer[i].sent > db->rep.peer[i].acked &&
                 now - (db->rep.fly[i].n ? db->rep.fly[i].at_ns[0] : db->rep.peer[i].sent_ns) >= db->rep.retransmit_ns)
-                tidal__fly_rewind(db, i); /* lost: resend from the acknowledged point */
+                tidal__fly_rewind(&db->rep, i); /* lost: resend from the acknowledged point */
             if ((db->rep.peer[i].sent < db->log.durable_lsn && tidal__ship_wants(db, i)) ||
                 now - db->rep.peer[i].hb_ns >= db->rep.heartbeat_ns)
                 tidal__ship_to(db, i, now); /* data if its window has room, else a heartbeat */
@@ -13872,7 +13925,8 @@ TIDAL_API tidal_result tidal_write_status(tidal_db *db, const tidal_receipt *rec
         return tidal__err(db, TIDAL_ERR_INVALID, "write status: NULL receipt or unknown ack level");
     if (!db->log.wal_on || tidal_write_acked(db, receipt->lsn, level)) return TIDAL_OK;
     if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
-    if (level == TIDAL_ACK_QUORUM && tidal__mono(db) - receipt->accepted_ns >= db->rep.quorum_wait_ns)
+    if (level == TIDAL_ACK_QUORUM &&
+        tidal__mono(db) - receipt->accepted_ns >= db->rep.quorum_wait_ns)
         return tidal__err(db, TIDAL_ERR_UNAVAILABLE,
                           "no majority acknowledged lsn %llu within %lld ms (%s); it is durable here and "
                           "merges when the partition heals",
@@ -13885,16 +13939,18 @@ TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_stat
     if (!db) return TIDAL_ERR_INVALID;
     if (!out) return tidal__err_const(db, TIDAL_ERR_INVALID, "node status: out is NULL");
     memset(out, 0, sizeof *out);
-    out->role = !db->rep.n_rep ? TIDAL_ROLE_NONE : tidal__rep_leading(db) ? TIDAL_ROLE_LEADER : TIDAL_ROLE_FOLLOWER;
+    out->role = !db->rep.n_rep ? TIDAL_ROLE_NONE : tidal__rep_leading(&db->rep) ? TIDAL_ROLE_LEADER : TIDAL_ROLE_FOLLOWER;
     out->epoch = db->rep.epoch;
     out->has_leader = !db->rep.n_rep || db->rep.leader_idx >= 0;
-    out->leader = db->rep.n_rep && db->rep.leader_idx >= 0 ? db->rep.member[db->rep.leader_idx] : db->node;
+    out->leader =
+        db->rep.n_rep && db->rep.leader_idx >= 0 ? db->rep.member[db->rep.leader_idx] : db->node;
     out->durable_lsn = db->log.durable_lsn;
     out->quorum_lsn = db->rep.n_rep ? db->rep.quorum_lsn : db->log.durable_lsn;
     out->leader_lsn = db->rep.leader_pos;
     if (out->role == TIDAL_ROLE_FOLLOWER && db->rep.leader_durable > db->rep.leader_pos) {
         out->lag_events = db->rep.leader_durable - db->rep.leader_pos;
-        out->lag_ns = db->rep.behind_since_ns ? tidal__mono((tidal_db *)db) - db->rep.behind_since_ns : 0;
+        out->lag_ns =
+            db->rep.behind_since_ns ? tidal__mono((tidal_db *)db) - db->rep.behind_since_ns : 0;
     }
     out->msgs_sent = db->rep.msgs_sent;
     out->msgs_received = db->rep.msgs_received;

@@ -143,7 +143,8 @@ int main(int argc, char **argv) {
             sigs[i].name = names[i];
             sigs[i].half_life_s = db->schema.sig[i].half_life_s;
             sigs[i].permanent = db->schema.sig[i].permanent;
-            sigs[i].windows = db->schema.sig[i].windows == 0x1F ? 0 : db->schema.sig[i].windows & 0xF;
+            sigs[i].windows =
+                db->schema.sig[i].windows == 0x1F ? 0 : db->schema.sig[i].windows & 0xF;
         }
         cfg.schema.signals = sigs;
         cfg.schema.signal_count = 3;
