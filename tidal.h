@@ -2286,9 +2286,11 @@ typedef struct tidal__schema_part {
 
 /* The state (owner >>apply and the sections it calls: >>entities, >>negatives,
    >>sessions, >>signals, >>topk, >>events): the fold over the set of events applied.
-   Invariants: it changes only inside tidal__apply, called only from tidal__event_take, so
-   it always equals the fold of exactly the events the applied-event index (origins, idem)
-   holds; tables and their maps agree (every row is in its map once). */
+   Invariants: it changes event by event only inside tidal__apply, called only from
+   tidal__event_take, and wholesale only when a snapshot is loaded (>>snapshot, at open), a
+   state transfer installed (>>repl_xfer) or the handle closed; so it always equals the
+   fold of exactly the events the applied-event index (origins, idem) holds. Tables and
+   their maps agree (every row is in its map once). next_expiry_ns is only a hint. */
 typedef struct tidal__state {
     tidal__arena arena;       /* >>util: aggregates and small state arrays */
     tidal__entity *ents;
@@ -2356,8 +2358,8 @@ typedef struct tidal__log {
 /* The replication member (owner the >>repl_* sections): role, epoch and votes, what each
    peer holds and what is in flight to it, the recent batches kept for shipping, elections
    and the state transfer. Invariants: n_rep == 0 (a lone node) or self_rep < n_rep; a
-   leader's leader_idx is self_rep; voted_epoch <= epoch; quorum_lsn <= the log's
-   durable_lsn on a leader; peer[self_rep] and fly[self_rep] are unused. */
+   leader's leader_idx is self_rep (tidal__rep_leading asserts both); peer[self_rep] and
+   fly[self_rep] are unused. */
 typedef struct tidal__member {
     uint32_t n_rep, self_rep;
     tidal_node_ref member[TIDAL_REPLICAS_MAX];
@@ -10670,6 +10672,8 @@ static tidal_result tidal__take_ack(tidal_db *db, const tidal__event *ev, tidal_
     const tidal__log *lg = &db->log;
     tidal_result r;
     int alone = TIDAL__EV_NOT_CLIENT(ev->kind) || ev->kind == TIDAL__EV_EPOCH;
+    TIDAL_ASSERT(from == TIDAL__FROM_LOCAL || from == TIDAL__FROM_IMPORT);
+    TIDAL_ASSERT(dup || !lg->wal_on || lsn + 1 == lg->next_lsn); /* it is the newest event */
     if (!dup) {
         if (db->tap) db->tap(db->tap_ctx, ev);
         if (db->hook && !TIDAL__EV_NOT_CLIENT(ev->kind)) tidal__hook_call(db, ev); /* not copies */
@@ -10681,6 +10685,7 @@ static tidal_result tidal__take_ack(tidal_db *db, const tidal__event *ev, tidal_
                        lg->batch_len >= TIDAL__BATCH_SHIP_MAX)) {
         r = tidal__commit(db);
         if (r != TIDAL_OK) return r;
+        TIDAL_ASSERT(lg->batch_count == 0 && lg->durable_lsn + 1 == lg->next_lsn);
     }
     if (receipt) {
         receipt->id = ev->id;
@@ -12495,6 +12500,8 @@ static void tidal__rep_send(tidal_db *db, uint32_t i, uint32_t type, uint64_t a,
 }
 
 static int tidal__rep_leading(const tidal__member *rm) {
+    TIDAL_ASSERT(!rm->n_rep || rm->self_rep < rm->n_rep);
+    TIDAL_ASSERT(rm->role != TIDAL_ROLE_LEADER || rm->leader_idx == (int)rm->self_rep);
     return rm->n_rep && rm->role == TIDAL_ROLE_LEADER;
 }
 
