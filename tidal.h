@@ -43,8 +43,25 @@
        >>snapshot     snapshots: canonical state + applied-event index
        >>recovery     open with a path: snapshot, replay, torn tails, corruption
        >>query_parse  the RETRIEVE text parser
-       >>db           open/close and the public entry points
-       >>replication  shipping, elections, fencing, pushes, version vectors, availability
+       >>db_schema    the schema: loading, fingerprints of every prefix, encoding, diff
+       >>db_schema_file  the stored schema file, its growth by an event, learning it
+       >>db_open      open and close, the handle's parts set up and freed
+       >>db_tenant    tenant limits and states (persisted), admission, routing, gather
+       >>db_write     the one way into the state (tidal__event_take), write entry
+                      points, batches, the event hook and import
+       >>db_read      point reads: negatives, signals, profiles, RETRIEVE text
+       >>db_session   session entry points and tidal_db_tick
+       >>migration    moving a tenant: move events, their fold, footprint, export
+       >>migration_install  install chunks and drop
+       >>collect      a dropped tenant's files retired
+       >>repl_wire    replication overview; message header, checksum, sending
+       >>repl_epoch   persisted epoch and vote, adopting a leader, quorum, kept batches
+       >>repl_vv      version vectors, log slices, the group-stable log
+       >>repl_ship    pipelined shipping, pushes up, taking a received payload
+       >>repl_append  appends (in and out of order), acks, pushes, a lost disk relearning
+       >>repl_elect   pre-votes, votes, becoming leader
+       >>repl_xfer    state transfer
+       >>repl_entry   tidal_node_receive, the tick, member open, ack levels, status
        >>control      the control plane: a replicated log with Raft's rules, its file, its
                       messages and records
        >>node         tidal_peer: one process's members, control records applied, routing,
@@ -2282,7 +2299,7 @@ typedef struct tidal__profdef {
     double weight[TIDAL_PROFILE_TERMS_MAX];
 } tidal__profdef;
 
-/* A whole schema as tidal keeps it (>>db: schema). The stored schema, a schema event's
+/* A whole schema as tidal keeps it (>>db_schema). The stored schema, a schema event's
    payload and the handle's own schema all use it; an append only ever adds at the ends. */
 typedef struct tidal__schemadef {
     uint32_t n_sig, n_ckey, n_prof;
@@ -2312,7 +2329,7 @@ enum {
     TIDAL__EV_EPOCH = 8, /* a new leader's first event: marks where its epoch starts */
     TIDAL__EV_INSTALL = 9, /* >>migration: a chunk of a tenant's copied state */
     TIDAL__EV_DROP = 10,   /* >>migration: the tenant leaves this group */
-    TIDAL__EV_SCHEMA = 11, /* >>db: the schema grows (the whole new schema, alone in a batch) */
+    TIDAL__EV_SCHEMA = 11, /* >>db_schema_file: the schema grows (the whole new schema, alone in a batch) */
     TIDAL__EV_USER_FORGET = 12, /* >>entities: a user's own state goes (tidal_user_forget) */
     TIDAL__EV_ITEM_DELETE = 13, /* >>entities: an item's state goes (tidal_item_delete) */
     TIDAL__EV_KIND_MAX = 13
@@ -2362,7 +2379,7 @@ typedef struct tidal__tgen {
     uint64_t gen;
 } tidal__tgen;
 
-/* A tenant's limits on this node and what it has used (>>db: tenants). */
+/* A tenant's limits on this node and what it has used (>>db_tenant). */
 typedef struct tidal__tcfg {
     tidal_tenant_config cfg;
     double tokens;
@@ -2370,7 +2387,7 @@ typedef struct tidal__tcfg {
     uint64_t entities;
 } tidal__tcfg;
 
-/* A peer's version vector (>>replication), to skip the batches it holds. */
+/* A peer's version vector (>>repl_vv), to skip the batches it holds. */
 typedef struct tidal__vv {
     uint64_t *w;          /* pairs (origin hi, contiguous hwm), sorted by origin */
     uint32_t n, cap;
@@ -2379,7 +2396,7 @@ typedef struct tidal__vv {
     int valid;
 } tidal__vv;
 
-/* Pipelined shipping (>>replication): a leader keeps up to TIDAL__SHIP_WINDOW data messages
+/* Pipelined shipping (>>repl_ship): a leader keeps up to TIDAL__SHIP_WINDOW data messages
    (and TIDAL__SHIP_WINDOW_BYTES of payload) in flight to each follower without waiting for
    acks; a follower keeps appends that arrive before the ones they follow (the network
    reorders) until the gap fills, up to the same bounds. */
@@ -2403,29 +2420,39 @@ typedef struct tidal__ooo { /* follower: an append held until the one before it 
     size_t len, use; /* use: the bytes of its first piece, as the check cut them */
 } tidal__ooo;
 
-struct tidal_db {
-    tidal_allocator alloc;
-    const tidal_env *env;
-    void *dir_lock; /* the env's lock on path while open; NULL: none (no path, or a v1 env) */
-    tidal_node_ref node;
-    uint32_t incarnation;
-    uint64_t local_seq;
-    tidal_hlc hlc;
-    int64_t future_bound_ns, idem_window_ns;
-    int64_t time_min_ns;             /* config.time_min_ns resolved: 0 when there is none */
-    uint32_t limit_max, session_events_max;
+/* ---- the parts of a tidal_db ---------------------------------------------------------
+   A handle is a few owned parts plus what every part reads (env, allocator, identity,
+   clock, errors). Each part has one owner: its fields are written by its owner's sections
+   and read elsewhere through the owner's functions or, for hot paths, directly but never
+   written. Every event enters the state through tidal__event_take (>>db_write). */
+
+/* The schema (owner >>db_schema): the signal types, cohort keys and profiles the handle
+   interprets events under, and their history. Invariants: it only grows (a type, key or
+   profile is never changed or removed); n_prefix_fps fingerprints are exactly those of the
+   prefixes of today's schema; schema_fp is the fingerprint of the whole of it. */
+typedef struct tidal__schema_part {
     uint32_t n_sig, n_ckey, n_prof;
     tidal__sigdef sig[TIDAL_SIGNAL_TYPES_MAX];
     char ckey[TIDAL_COHORT_KEYS_MAX][TIDAL_NAME_MAX + 1];
     tidal__profdef prof[TIDAL_PROFILES_MAX];
-    /* schema history (>>db: schema): the generations the stored schema went through, and
-       the fingerprint of every prefix of today's schema (what a batch may be written under) */
+    /* the generations the stored schema went through, and the fingerprint of every prefix
+       of today's schema (what a batch may be written under) */
     uint32_t n_gen, n_prefix_fps;
     tidal__schemagen gen[TIDAL__SCHEMA_GENS_MAX];
     uint64_t prefix_fps[TIDAL_SIGNAL_TYPES_MAX * (TIDAL_COHORT_KEYS_MAX + 1)];
+    uint64_t schema_fp;
     int schema_adopt, schema_dirty;  /* open: take the stored schema; save it after recovery */
     struct tidal__schemaview *schema_view; /* tidal_db_schema_get's answer (NULL until asked) */
-    /* state */
+} tidal__schema_part;
+
+/* The state (owner >>apply and the sections it calls: >>entities, >>negatives,
+   >>sessions, >>signals, >>topk, >>events): the fold over the set of events applied.
+   Invariants: it changes event by event only inside tidal__apply, called only from
+   tidal__event_take, and wholesale only when a snapshot is loaded (>>snapshot, at open), a
+   state transfer installed (>>repl_xfer) or the handle closed; so it always equals the
+   fold of exactly the events the applied-event index (origins, idem) holds. Tables and
+   their maps agree (every row is in its map once). next_expiry_ns is only a hint. */
+typedef struct tidal__state {
     tidal__arena arena;       /* >>util: aggregates and small state arrays */
     tidal__entity *ents;
     uint32_t n_ents, cap_ents;
@@ -2443,21 +2470,32 @@ struct tidal_db {
     tidal__str *strs;
     uint32_t n_strs, cap_strs;
     tidal__map str_map;       /* hash of bytes -> chain head (see >>tables) */
+    /* the applied-event index (>>events): per origin a contiguous high-water mark and the
+       ids above it; key-derived ids by time for the idempotency window */
     tidal__origin *origins;
     uint32_t n_origins, cap_origins;
+    uint64_t local_seq;       /* the last sequence this node's own origin gave out */
     tidal__map idem_map;      /* key-derived event id -> slot in idem_time */
     int64_t *idem_time;
     uint32_t n_idem, cap_idem;
     int64_t idem_gc_at;
-    /* scratch */
-    tidal_event_id *scratch_tags;
-    uint32_t cap_scratch_tags;
-    /* durability (>>wal, >>snapshot) */
-    char path[TIDAL_PATH_MAX + 1];
-    int wal_on, fatal, in_batch;
+    tidal__tgen *tgen;        /* >>migration: per tenant, the newest install or drop */
+    uint32_t n_tgen, cap_tgen;
+    int forgot;               /* a forget/delete applied since the last snapshot */
+} tidal__state;
+
+/* The log (owner >>wal, >>snapshot, >>recovery, >>collect): the write-ahead log writer,
+   its segments, the snapshots, durability positions and the collection of dropped
+   tenants' files. Invariants: durable_lsn <= next_lsn - 1; the pending batch holds
+   batch_count events of lsns [durable_lsn + 1, next_lsn) (half-open) and nothing else;
+   segs ascends and the active segment is the last; snaps[0] >= snaps[1]. */
+typedef struct tidal__log {
+    void *dir_lock; /* the env's lock on path while open; NULL: none (no path, or a v1 env) */
+    int wal_on, in_batch;
+    int replaying;                   /* recovery is replaying the log */
     uint32_t fsync_policy, batch_events_max;
     int64_t batch_delay_ns, batch_start_ns;
-    uint64_t segment_bytes_max, schema_fp;
+    uint64_t segment_bytes_max;
     uint64_t next_lsn, durable_lsn;
     uint8_t *batch;                  /* TIDAL__WAL_HDR bytes of header room, then payload */
     size_t batch_len, batch_cap;
@@ -2469,9 +2507,23 @@ struct tidal_db {
     uint64_t snaps[2];               /* lsns of the kept snapshots, newest first; 0 = none */
     uint64_t snap_log_bytes;         /* config.snapshot_log_bytes (resolved) */
     uint64_t log_since_snap;         /* log bytes written (or replayed) since the last one */
-    /* replication (>>replication) */
+    struct tidal__event *dec;        /* a batch's events, decoded once (tidal__batch_decode) */
+    uint32_t n_dec, cap_dec;
+    uint32_t *collect;               /* >>collect: dropped tenants old files may still hold */
+    uint32_t n_collect, cap_collect;
+    int collect_saved;               /* the collect file lists every one of them */
+    int collect_snaps;               /* snapshots older than collect_lsn may remain */
+    uint64_t collect_lsn;            /* the snapshot collection retires below (0: not yet) */
+} tidal__log;
+
+/* The replication member (owner the >>repl_* sections): role, epoch and votes, what each
+   peer holds and what is in flight to it, the recent batches kept for shipping, elections
+   and the state transfer. Invariants: n_rep == 0 (a lone node) or self_rep < n_rep; a
+   leader's leader_idx is self_rep (tidal__rep_leading asserts both); peer[self_rep] and
+   fly[self_rep] are unused. */
+typedef struct tidal__member {
     uint32_t n_rep, self_rep;
-    tidal_node_ref rep[TIDAL_REPLICAS_MAX];
+    tidal_node_ref member[TIDAL_REPLICAS_MAX];
     uint64_t epoch;
     int64_t heartbeat_ns, retransmit_ns;
     struct {
@@ -2518,30 +2570,18 @@ struct tidal_db {
     uint64_t msgs_sent, msgs_received, msgs_corrupt, msgs_fenced, msgs_stale;
     uint32_t config_version;         /* control-plane config in force here */
     uint32_t group;                  /* config.group */
-    int replaying;                   /* recovery is replaying the log */
-    struct tidal__event *dec;        /* a batch's events, decoded once (tidal__batch_decode) */
-    uint32_t n_dec, cap_dec;
-    int forgot;                      /* a forget/delete applied since the last snapshot */
-    tidal__tgen *tgen;               /* >>migration: per tenant, the newest install or drop */
-    uint32_t n_tgen, cap_tgen;
-    uint32_t *collect;               /* >>migration: dropped tenants old files may still hold */
-    uint32_t n_collect, cap_collect;
-    int collect_saved;               /* the collect file lists every one of them */
-    int collect_snaps;               /* snapshots older than collect_lsn may remain */
-    uint64_t collect_lsn;            /* the snapshot collection retires below (0: not yet) */
     int availability;                /* config.availability_mode */
     int64_t quorum_wait_ns, clock_ahead_max_ns;
     int64_t leader_heard_ns;         /* follower: last message from the leader */
     uint32_t prevotes;               /* bitmask of pre-votes for our next epoch (0: none asked) */
     uint32_t amn_heard;              /* amnesiac: members heard from since it came back */
-    int64_t hlc_bound;               /* replicated: persisted; no stamp reaches it (>>hlc) */
     uint64_t clock_ahead;            /* peer stamps too far ahead (not followed) */
     uint32_t clock_ahead_node;
     int64_t clock_ahead_ns;
     int ingesting;                   /* committing a batch taken from the leader */
     /* version vectors (anti-entropy): the peer's applied origins, to skip what it holds */
     tidal__vv vv_peer[TIDAL_REPLICAS_MAX];
-    /* group-stable log: what every member holds may be retired (>>replication) */
+    /* group-stable log: what every member holds may be retired */
     uint64_t stable_lsn;             /* follower: own log <= it is held by every member */
     uint64_t stable_q[32][2];        /* follower: (own lsn pushed, leader lsn holding it) */
     uint32_t n_stable_q;
@@ -2550,16 +2590,46 @@ struct tidal_db {
     tidal__ooo ooo[TIDAL__SHIP_WINDOW];    /* follower: appends that came early */
     uint32_t n_ooo;
     size_t ooo_bytes;
+} tidal__member;
+
+/* Tenant limits (owner >>db_tenant): each tenant's config on this node and what it used.
+   Invariant: at most one row per tenant; a tenant without a row has no limits. */
+typedef struct tidal__tenants {
     tidal__tcfg *tcfg;
     uint32_t n_tcfg, cap_tcfg;
-    int importing;                   /* tidal_event_import: limits do not apply */
+} tidal__tenants;
+
+struct tidal_db {
+    tidal_allocator alloc;
+    const tidal_env *env;
+    tidal_node_ref node;
+    uint32_t incarnation;
+    char path[TIDAL_PATH_MAX + 1];   /* the directory; "" without one */
+    tidal_hlc hlc;
+    int64_t hlc_bound;               /* replicated: persisted; no stamp reaches it (>>hlc) */
+    /* config, resolved at open */
+    int64_t future_bound_ns, idem_window_ns;
+    int64_t time_min_ns;             /* config.time_min_ns resolved: 0 when there is none */
+    uint32_t limit_max, session_events_max;
+    /* the parts */
+    tidal__schema_part schema;       /* what events mean */
+    tidal__state st;                 /* the fold */
+    tidal__log log;                  /* the files */
+    tidal__member rep;               /* this handle as a member of its replica group */
+    tidal__tenants ten;              /* tenant configs and limits */
+    /* scratch: tags of a decoded event (>>codec) */
+    tidal_event_id *scratch_tags;
+    uint32_t cap_scratch_tags;
+    /* observers: the host's hook, and white-box tests' tap on every locally written event
+       (NULL in normal use) */
     tidal_event_hook hook;
     void *hook_ctx;
     uint8_t *hook_buf;
     size_t hook_cap;
-    /* White-box tests observe every locally written event here (NULL in normal use). */
     void (*tap)(void *ctx, const struct tidal__event *ev);
     void *tap_ctx;
+    /* errors and counters */
+    int fatal;                       /* an I/O failure left the log unknown: reopen */
     tidal_db_stats stats;
     char errmsg[512]; /* room for a context, an operation, a full path and the OS's text */
 };
@@ -2724,7 +2794,7 @@ static int tidal__arena_grow(tidal_db *db, tidal__arena *a) {
 /* A chunk of at least size bytes (the class size when size <= TIDAL__ARENA_MAX, which
    the caller may use whole: tidal__arena_room). NULL when out of memory. */
 static void *tidal__arena_alloc(tidal_db *db, size_t size) {
-    tidal__arena *a = &db->arena;
+    tidal__arena *a = &db->st.arena;
     int c;
     void *p;
     if (size > TIDAL__ARENA_MAX) return tidal__alloc(db, size);
@@ -2763,7 +2833,7 @@ static size_t tidal__arena_room(size_t size) {
 }
 
 static void tidal__arena_free(tidal_db *db, void *p, size_t size) {
-    tidal__arena *a = &db->arena;
+    tidal__arena *a = &db->st.arena;
     int c;
     if (!p) return;
     if (size > TIDAL__ARENA_MAX) {
@@ -2780,7 +2850,7 @@ static void tidal__arena_free(tidal_db *db, void *p, size_t size) {
 
 /* Returns every block (state_free: nothing in the arena is referenced any more). */
 static void tidal__arena_release(tidal_db *db) {
-    tidal__arena *a = &db->arena;
+    tidal__arena *a = &db->st.arena;
     while (a->blocks) {
         void *next;
         size_t size = tidal__arena_block_size(a->blocks);
@@ -3178,9 +3248,9 @@ static int tidal__u64_cmp(const void *a, const void *b) {
    (digests, encodings) uses them, since they depend on arrival order. */
 static uint32_t tidal__str_find(const tidal_db *db, const char *s, uint32_t len) {
     uint64_t h = tidal__hash_bytes(s, len);
-    uint32_t i = tidal__map_get(&db->str_map, h, 0);
-    for (; i != UINT32_MAX; i = db->strs[i].next)
-        if (db->strs[i].len == len && !memcmp(db->strs[i].s, s, len)) return i;
+    uint32_t i = tidal__map_get(&db->st.str_map, h, 0);
+    for (; i != UINT32_MAX; i = db->st.strs[i].next)
+        if (db->st.strs[i].len == len && !memcmp(db->st.strs[i].s, s, len)) return i;
     return UINT32_MAX;
 }
 
@@ -3189,29 +3259,29 @@ static uint32_t tidal__str_intern(tidal_db *db, const char *s, uint32_t len) {
     uint64_t h;
     char *copy;
     if (id != UINT32_MAX) return id;
-    if (db->n_strs == UINT32_MAX - 1) return UINT32_MAX;
-    if (!TIDAL__GROW(db, db->strs, db->cap_strs, db->n_strs + 1)) return UINT32_MAX;
+    if (db->st.n_strs == UINT32_MAX - 1) return UINT32_MAX;
+    if (!TIDAL__GROW(db, db->st.strs, db->st.cap_strs, db->st.n_strs + 1)) return UINT32_MAX;
     copy = (char *)tidal__alloc(db, (size_t)len + 1);
     if (!copy) return UINT32_MAX;
     memcpy(copy, s, len);
     copy[len] = 0;
     h = tidal__hash_bytes(s, len);
-    head = tidal__map_get(&db->str_map, h, 0);
+    head = tidal__map_get(&db->st.str_map, h, 0);
     if (head == UINT32_MAX) {
-        if (!tidal__map_put(db, &db->str_map, h, 0, db->n_strs)) {
+        if (!tidal__map_put(db, &db->st.str_map, h, 0, db->st.n_strs)) {
             tidal__free(db, copy, (size_t)len + 1);
             return UINT32_MAX;
         }
     } else {
         /* Chain: the map keeps the first id; str_next links the rest. */
         uint32_t i = head;
-        while (db->strs[i].next != UINT32_MAX) i = db->strs[i].next;
-        db->strs[i].next = db->n_strs;
+        while (db->st.strs[i].next != UINT32_MAX) i = db->st.strs[i].next;
+        db->st.strs[i].next = db->st.n_strs;
     }
-    db->strs[db->n_strs].s = copy;
-    db->strs[db->n_strs].len = len;
-    db->strs[db->n_strs].next = UINT32_MAX;
-    return db->n_strs++;
+    db->st.strs[db->st.n_strs].s = copy;
+    db->st.strs[db->st.n_strs].len = len;
+    db->st.strs[db->st.n_strs].next = UINT32_MAX;
+    return db->st.n_strs++;
 }
 // >>blake3
 // BLAKE3 hash / keyed_hash / derive_key with any-length (XOF) output, written
@@ -4034,7 +4104,7 @@ static tidal_result tidal__meta_save(tidal_db *db);
    ahead of its clock (with its epoch record) and the next life starts there. One extra
    fsync per second of clock progress at most. A failed save fails the handle. */
 static void tidal__hlc_guard(tidal_db *db) {
-    if (!db->n_rep || !db->wal_on || db->fatal || db->hlc.wall_ns < db->hlc_bound) return;
+    if (!db->rep.n_rep || !db->log.wal_on || db->fatal || db->hlc.wall_ns < db->hlc_bound) return;
     db->hlc_bound = db->hlc.wall_ns + TIDAL_NS_PER_S;
     (void)tidal__meta_save(db);
 }
@@ -4061,10 +4131,10 @@ static tidal_hlc tidal__hlc_now(tidal_db *db) {
    must not drag every node's stamps into the future); it is counted and reported. */
 static void tidal__hlc_recv(tidal_db *db, tidal_hlc m) {
     int64_t pt = db->env->clock_wall_ns(db->env->user);
-    if (m.wall_ns > pt && m.wall_ns - pt > db->clock_ahead_max_ns) {
-        db->clock_ahead++;
-        db->clock_ahead_node = m.node;
-        db->clock_ahead_ns = m.wall_ns - pt;
+    if (m.wall_ns > pt && m.wall_ns - pt > db->rep.clock_ahead_max_ns) {
+        db->rep.clock_ahead++;
+        db->rep.clock_ahead_node = m.node;
+        db->rep.clock_ahead_ns = m.wall_ns - pt;
         return;
     }
     if (m.wall_ns > db->hlc.wall_ns || (m.wall_ns == db->hlc.wall_ns && m.logical > db->hlc.logical)) {
@@ -4114,21 +4184,22 @@ static tidal_event_id tidal__session_id(uint32_t tenant, tidal_id session, uint6
 static tidal_event_id tidal__origin_id(tidal_db *db) {
     tidal_event_id id;
     id.hi = (uint64_t)db->node.region << 48 | (uint64_t)db->node.shard << 32 | db->incarnation;
-    id.lo = ++db->local_seq;
+    id.lo = ++db->st.local_seq;
     TIDAL_ASSERT((id.hi & TIDAL__IDEM_BIT) == 0);
     return id;
 }
 
 static tidal__origin *tidal__origin_find(tidal_db *db, uint64_t origin) {
     uint32_t i;
-    for (i = 0; i < db->n_origins; i++)
-        if (db->origins[i].origin == origin) return &db->origins[i];
+    for (i = 0; i < db->st.n_origins; i++)
+        if (db->st.origins[i].origin == origin) return &db->st.origins[i];
     return NULL;
 }
 
 static int tidal__event_applied(tidal_db *db, tidal_event_id id) {
     tidal__origin *o;
-    if (id.hi & TIDAL__IDEM_BIT) return tidal__map_get(&db->idem_map, id.hi, id.lo) != UINT32_MAX;
+    if (id.hi & TIDAL__IDEM_BIT)
+        return tidal__map_get(&db->st.idem_map, id.hi, id.lo) != UINT32_MAX;
     o = tidal__origin_find(db, id.hi);
     if (!o) return 0;
     return id.lo <= o->hwm || tidal__set_has(&o->above, id.lo);
@@ -4138,29 +4209,29 @@ static int tidal__event_applied(tidal_db *db, tidal_event_id id) {
    Runs when the newest time has moved a quarter window since the last pass, so its O(n)
    cost is amortized. Skipped (kept for later) if the scratch allocation fails. */
 static void tidal__idem_gc(tidal_db *db, int64_t newest) {
-    uint32_t i, kept = 0, n = db->n_idem;
+    uint32_t i, kept = 0, n = db->st.n_idem;
     int64_t horizon = newest - db->idem_window_ns;
     uint64_t *tmp;
-    if (newest < db->idem_gc_at || n == 0) return;
-    db->idem_gc_at = newest + db->idem_window_ns / 4;
+    if (newest < db->st.idem_gc_at || n == 0) return;
+    db->st.idem_gc_at = newest + db->idem_window_ns / 4;
     tmp = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * 3 * n);
     if (!tmp) return;
-    for (i = 0; i < db->idem_map.cap; i++) {
-        uint32_t v = db->idem_map.s[i].v;
-        if (v == UINT32_MAX || db->idem_time[v] < horizon) continue;
-        tmp[3 * kept] = db->idem_map.s[i].k0;
-        tmp[3 * kept + 1] = db->idem_map.s[i].k1;
-        tmp[3 * kept + 2] = (uint64_t)db->idem_time[v];
+    for (i = 0; i < db->st.idem_map.cap; i++) {
+        uint32_t v = db->st.idem_map.s[i].v;
+        if (v == UINT32_MAX || db->st.idem_time[v] < horizon) continue;
+        tmp[3 * kept] = db->st.idem_map.s[i].k0;
+        tmp[3 * kept + 1] = db->st.idem_map.s[i].k1;
+        tmp[3 * kept + 2] = (uint64_t)db->st.idem_time[v];
         kept++;
     }
-    for (i = 0; i < db->idem_map.cap; i++) db->idem_map.s[i].v = UINT32_MAX;
-    db->idem_map.n = 0;
+    for (i = 0; i < db->st.idem_map.cap; i++) db->st.idem_map.s[i].v = UINT32_MAX;
+    db->st.idem_map.n = 0;
     for (i = 0; i < kept; i++) {
-        tidal__map_place(&db->idem_map, tmp[3 * i], tmp[3 * i + 1], i);
-        db->idem_map.n++;
-        db->idem_time[i] = (int64_t)tmp[3 * i + 2];
+        tidal__map_place(&db->st.idem_map, tmp[3 * i], tmp[3 * i + 1], i);
+        db->st.idem_map.n++;
+        db->st.idem_time[i] = (int64_t)tmp[3 * i + 2];
     }
-    db->n_idem = kept;
+    db->st.n_idem = kept;
     tidal__free(db, tmp, sizeof(uint64_t) * 3 * n);
 }
 
@@ -4168,15 +4239,15 @@ static void tidal__idem_gc(tidal_db *db, int64_t newest) {
 static int tidal__event_mark(tidal_db *db, tidal_event_id id, int64_t time_ns) {
     tidal__origin *o;
     if (id.hi & TIDAL__IDEM_BIT) {
-        if (!TIDAL__GROW(db, db->idem_time, db->cap_idem, db->n_idem + 1)) return 0;
-        if (!tidal__map_put(db, &db->idem_map, id.hi, id.lo, db->n_idem)) return 0;
-        db->idem_time[db->n_idem++] = time_ns;
+        if (!TIDAL__GROW(db, db->st.idem_time, db->st.cap_idem, db->st.n_idem + 1)) return 0;
+        if (!tidal__map_put(db, &db->st.idem_map, id.hi, id.lo, db->st.n_idem)) return 0;
+        db->st.idem_time[db->st.n_idem++] = time_ns;
         return 1;
     }
     o = tidal__origin_find(db, id.hi);
     if (!o) {
-        if (!TIDAL__GROW(db, db->origins, db->cap_origins, db->n_origins + 1)) return 0;
-        o = &db->origins[db->n_origins++];
+        if (!TIDAL__GROW(db, db->st.origins, db->st.cap_origins, db->st.n_origins + 1)) return 0;
+        o = &db->st.origins[db->st.n_origins++];
         memset(o, 0, sizeof *o);
         o->origin = id.hi;
     }
@@ -4702,27 +4773,27 @@ static tidal__key tidal__sig_key(const tidal__sig *g, tidal__sigdef *d) {
 
 static tidal__lb *tidal__lb_get(tidal_db *db, uint32_t tenant, uint32_t type, uint32_t ckey1,
                                uint32_t cval) {
-    uint32_t i = tidal__map_get(&db->lb_map, (uint64_t)tenant << 32 | type,
+    uint32_t i = tidal__map_get(&db->st.lb_map, (uint64_t)tenant << 32 | type,
                                 (uint64_t)ckey1 << 32 | cval);
-    return i == UINT32_MAX ? NULL : &db->lbs[i];
+    return i == UINT32_MAX ? NULL : &db->st.lbs[i];
 }
 
 /* Finds or creates a list; returns its index or UINT32_MAX on allocation failure. */
 static uint32_t tidal__lb_make(tidal_db *db, uint32_t tenant, uint32_t type, uint32_t ckey1,
                                uint32_t cval) {
     uint64_t k0 = (uint64_t)tenant << 32 | type, k1 = (uint64_t)ckey1 << 32 | cval;
-    uint32_t i = tidal__map_get(&db->lb_map, k0, k1);
+    uint32_t i = tidal__map_get(&db->st.lb_map, k0, k1);
     tidal__lb *lb;
     if (i != UINT32_MAX) return i;
-    if (!TIDAL__GROW(db, db->lbs, db->cap_lbs, db->n_lbs + 1)) return UINT32_MAX;
-    if (!tidal__map_put(db, &db->lb_map, k0, k1, db->n_lbs)) return UINT32_MAX;
-    lb = &db->lbs[db->n_lbs];
+    if (!TIDAL__GROW(db, db->st.lbs, db->st.cap_lbs, db->st.n_lbs + 1)) return UINT32_MAX;
+    if (!tidal__map_put(db, &db->st.lb_map, k0, k1, db->st.n_lbs)) return UINT32_MAX;
+    lb = &db->st.lbs[db->st.n_lbs];
     memset(lb, 0, sizeof *lb);
     lb->tenant = tenant;
     lb->type = type;
     lb->ckey1 = ckey1;
     lb->cval = cval;
-    return db->n_lbs++;
+    return db->st.n_lbs++;
 }
 
 static void tidal__lb_remove(tidal__lb *lb, uint32_t slot) {
@@ -4762,8 +4833,8 @@ static void tidal__lb_compact(tidal__lb *lb) {
 
 /* Called after an aggregate changed: keeps "non-members <= thr" true. */
 static void tidal__lb_update(tidal_db *db, tidal__sig *g) {
-    tidal__lb *lb = &db->lbs[g->lb];
-    tidal__key key = tidal__sig_key(g, &db->sig[lb->type]);
+    tidal__lb *lb = &db->st.lbs[g->lb];
+    tidal__key key = tidal__sig_key(g, &db->schema.sig[lb->type]);
     int above = !lb->has_thr || tidal__key_cmp(key, lb->thr) > 0;
     if (g->lb_slot >= 0) {
         if (!above) {
@@ -4787,7 +4858,7 @@ static void tidal__lb_update(tidal_db *db, tidal__sig *g) {
         }
     }
     lb->m[lb->n].key = key;
-    lb->m[lb->n].item = db->ents[g->ent].id;
+    lb->m[lb->n].item = db->st.ents[g->ent].id;
     lb->m[lb->n].sig = g;
     g->lb_slot = (int32_t)lb->n++;
     lb->sorted = 0;
@@ -4835,7 +4906,7 @@ static double tidal__key_bound(tidal__key key, const tidal__sigdef *d, int64_t t
 
 /* The entity index (struct tidal__emap): a slot's tag filters, the row confirms. */
 static uint32_t tidal__emap_get(const tidal_db *db, uint32_t tenant, tidal_id id) {
-    const tidal__emap *m = &db->ent_map;
+    const tidal__emap *m = &db->st.ent_map;
     uint64_t h = tidal__map_hash(tenant, id);
     uint32_t i, mask, tag = (uint32_t)(h >> 32);
     if (!m->cap) return UINT32_MAX;
@@ -4843,7 +4914,7 @@ static uint32_t tidal__emap_get(const tidal_db *db, uint32_t tenant, tidal_id id
     for (i = (uint32_t)h & mask; m->s[i].v != UINT32_MAX; i = (i + 1) & mask) {
         const tidal__entity *e;
         if (m->s[i].tag != tag) continue;
-        e = &db->ents[m->s[i].v];
+        e = &db->st.ents[m->s[i].v];
         if (e->id == id && e->tenant == tenant) return m->s[i].v;
     }
     return UINT32_MAX;
@@ -4851,7 +4922,7 @@ static uint32_t tidal__emap_get(const tidal_db *db, uint32_t tenant, tidal_id id
 
 /* Starts loading the index slot where (tenant, id)'s probe begins. */
 static void tidal__emap_prefetch(const tidal_db *db, uint32_t tenant, tidal_id id) {
-    const tidal__emap *m = &db->ent_map;
+    const tidal__emap *m = &db->st.ent_map;
     if (m->cap) TIDAL__PREFETCH(&m->s[(uint32_t)tidal__map_hash(tenant, id) & (m->cap - 1)]);
 }
 
@@ -4863,12 +4934,12 @@ static void tidal__emap_place(tidal__emap *m, uint64_t h, uint32_t v) {
     m->s[i].v = v;
 }
 
-/* Room for need entries (the rows being indexed are db->ents[0 .. m->n), their ids and
+/* Room for need entries (the rows being indexed are db->st.ents[0 .. m->n), their ids and
    tenants rehash on growth). 0 on allocation failure, the index unchanged. */
 static int tidal__emap_reserve(tidal_db *db, tidal__emap *m, uint32_t need) {
     tidal__emap old = *m;
     uint32_t cap = m->cap ? m->cap : 16, i;
-    TIDAL_ASSERT(m == &db->ent_map && m->n <= db->n_ents);
+    TIDAL_ASSERT(m == &db->st.ent_map && m->n <= db->st.n_ents);
     if ((uint64_t)need * 2 <= m->cap) return 1;
     while ((uint64_t)need * 2 > cap) {
         if (cap >= (1u << 31)) return 0;
@@ -4886,7 +4957,7 @@ static int tidal__emap_reserve(tidal_db *db, tidal__emap *m, uint32_t need) {
     for (i = 0; i < old.cap; i++) {
         const tidal__entity *e;
         if (old.s[i].v == UINT32_MAX) continue;
-        e = &db->ents[old.s[i].v];
+        e = &db->st.ents[old.s[i].v];
         tidal__emap_place(m, tidal__map_hash(e->tenant, e->id), old.s[i].v);
     }
     tidal__free(db, old.s, sizeof(tidal__eslot) * old.cap);
@@ -4900,48 +4971,48 @@ static void tidal__emap_free(tidal_db *db, tidal__emap *m) {
 
 static tidal__entity *tidal__ent_find(const tidal_db *db, uint32_t tenant, tidal_id id) {
     uint32_t i = tidal__emap_get(db, tenant, id);
-    return i == UINT32_MAX ? NULL : &db->ents[i];
+    return i == UINT32_MAX ? NULL : &db->st.ents[i];
 }
 
 static tidal__entity *tidal__ent_make(tidal_db *db, uint32_t tenant, tidal_id id) {
     tidal__entity *e = tidal__ent_find(db, tenant, id);
     if (e) return e;
-    if (db->n_ents >= TIDAL_ENTITIES_MAX) return NULL;
-    if (!TIDAL__GROW(db, db->ents, db->cap_ents, db->n_ents + 1)) return NULL;
-    if (!tidal__emap_reserve(db, &db->ent_map, db->ent_map.n + 1)) return NULL;
-    e = &db->ents[db->n_ents];
+    if (db->st.n_ents >= TIDAL_ENTITIES_MAX) return NULL;
+    if (!TIDAL__GROW(db, db->st.ents, db->st.cap_ents, db->st.n_ents + 1)) return NULL;
+    if (!tidal__emap_reserve(db, &db->st.ent_map, db->st.ent_map.n + 1)) return NULL;
+    e = &db->st.ents[db->st.n_ents];
     memset(e, 0, sizeof *e);
     e->id = id;
     e->tenant = tenant;
-    tidal__emap_place(&db->ent_map, tidal__map_hash(tenant, id), db->n_ents++);
-    db->ent_map.n++;
+    tidal__emap_place(&db->st.ent_map, tidal__map_hash(tenant, id), db->st.n_ents++);
+    db->st.ent_map.n++;
     db->stats.entities++;
-    if (db->n_tcfg) {
+    if (db->ten.n_tcfg) {
         uint32_t k;
-        for (k = 0; k < db->n_tcfg; k++)
-            if (db->tcfg[k].cfg.tenant == tenant) db->tcfg[k].entities++;
+        for (k = 0; k < db->ten.n_tcfg; k++)
+            if (db->ten.tcfg[k].cfg.tenant == tenant) db->ten.tcfg[k].entities++;
     }
     return e;
 }
 
 static tidal__tenant *tidal__tenant_find(const tidal_db *db, uint32_t tenant) {
-    uint32_t i = tidal__map_get(&db->tenant_map, tenant, 0);
-    return i == UINT32_MAX ? NULL : &db->tenants[i];
+    uint32_t i = tidal__map_get(&db->st.tenant_map, tenant, 0);
+    return i == UINT32_MAX ? NULL : &db->st.tenants[i];
 }
 
 static tidal__tenant *tidal__tenant_make(tidal_db *db, uint32_t tenant) {
     tidal__tenant *t = tidal__tenant_find(db, tenant);
     if (t) return t;
-    if (!TIDAL__GROW(db, db->tenants, db->cap_tenants, db->n_tenants + 1)) return NULL;
-    if (!tidal__map_put(db, &db->tenant_map, tenant, 0, db->n_tenants)) return NULL;
-    t = &db->tenants[db->n_tenants++];
+    if (!TIDAL__GROW(db, db->st.tenants, db->st.cap_tenants, db->st.n_tenants + 1)) return NULL;
+    if (!tidal__map_put(db, &db->st.tenant_map, tenant, 0, db->st.n_tenants)) return NULL;
+    t = &db->st.tenants[db->st.n_tenants++];
     memset(t, 0, sizeof *t);
     t->id = tenant;
     return t;
 }
 
 static uint32_t tidal__ent_index(const tidal_db *db, const tidal__entity *e) {
-    return (uint32_t)(e - db->ents);
+    return (uint32_t)(e - db->st.ents);
 }
 
 /* Makes the item's per-type sig array and lists it in its tenant. */
@@ -4950,9 +5021,9 @@ static int tidal__ent_make_sigs(tidal_db *db, tidal__entity *e) {
     if (e->sigs) return 1;
     t = tidal__tenant_make(db, e->tenant);
     if (!t || !TIDAL__GROW(db, t->items, t->cap_items, t->n_items + 1)) return 0;
-    e->sigs = (tidal__sig **)tidal__arena_alloc(db, sizeof(tidal__sig *) * db->n_sig);
+    e->sigs = (tidal__sig **)tidal__arena_alloc(db, sizeof(tidal__sig *) * db->schema.n_sig);
     if (!e->sigs) return 0;
-    memset(e->sigs, 0, sizeof(tidal__sig *) * db->n_sig);
+    memset(e->sigs, 0, sizeof(tidal__sig *) * db->schema.n_sig);
     t->items[t->n_items++] = tidal__ent_index(db, e);
     return 1;
 }
@@ -5023,7 +5094,8 @@ static tidal_result tidal__apply_attr(tidal_db *db, const tidal__event *ev) {
         return TIDAL_OK; /* an older write: it lost */
     }
     if (ev->key_len == 7 && !memcmp(ev->key, "creator", 7))
-        e->creator = val == UINT32_MAX ? 0 : tidal__parse_id(db->strs[val].s, db->strs[val].len);
+        e->creator =
+            val == UINT32_MAX ? 0 : tidal__parse_id(db->st.strs[val].s, db->st.strs[val].len);
     return TIDAL_OK;
 }
 
@@ -5041,7 +5113,7 @@ static void tidal__ent_drop_attrs(tidal_db *db, tidal__entity *e) {
 
 static void tidal__ent_drop_sig(tidal_db *db, tidal__sig *g) {
     if (!g) return;
-    if (g->lb_slot >= 0) tidal__lb_remove(&db->lbs[g->lb], (uint32_t)g->lb_slot);
+    if (g->lb_slot >= 0) tidal__lb_remove(&db->st.lbs[g->lb], (uint32_t)g->lb_slot);
     TIDAL_ASSERT(g->lb_slot == -1);
     tidal__sig_free(db, g);
 }
@@ -5052,10 +5124,10 @@ static void tidal__ent_drop_sig(tidal_db *db, tidal__sig *g) {
 static void tidal__ent_drop_sigs(tidal_db *db, tidal__entity *e) {
     uint32_t i, idx = tidal__ent_index(db, e);
     tidal__tenant *t = tidal__tenant_find(db, e->tenant);
-    for (i = 0; e->sigs && i < db->n_sig; i++) tidal__ent_drop_sig(db, e->sigs[i]);
+    for (i = 0; e->sigs && i < db->schema.n_sig; i++) tidal__ent_drop_sig(db, e->sigs[i]);
     for (i = 0; i < e->n_csigs; i++) tidal__ent_drop_sig(db, e->csigs[i].sig);
     if (e->sigs) {
-        tidal__arena_free(db, e->sigs, sizeof(tidal__sig *) * db->n_sig);
+        tidal__arena_free(db, e->sigs, sizeof(tidal__sig *) * db->schema.n_sig);
         TIDAL_ASSERT(t != NULL); /* an item with sigs is listed in its tenant */
         for (i = 0; i < t->n_items && t->items[i] != idx; i++) {}
         TIDAL_ASSERT(i < t->n_items);
@@ -5074,15 +5146,15 @@ static void tidal__ent_drop_sigs(tidal_db *db, tidal__entity *e) {
 static tidal__entity *tidal__ent_append(tidal_db *db, uint32_t tenant, tidal_id id) {
     tidal__entity *e;
     uint32_t k;
-    TIDAL_ASSERT(db->n_ents < db->cap_ents && db->n_ents < TIDAL_ENTITIES_MAX);
-    TIDAL_ASSERT(db->ent_map.cap >= 2 * (db->ent_map.n + 1));
-    e = &db->ents[db->n_ents++];
+    TIDAL_ASSERT(db->st.n_ents < db->st.cap_ents && db->st.n_ents < TIDAL_ENTITIES_MAX);
+    TIDAL_ASSERT(db->st.ent_map.cap >= 2 * (db->st.ent_map.n + 1));
+    e = &db->st.ents[db->st.n_ents++];
     memset(e, 0, sizeof *e);
     e->id = id;
     e->tenant = tenant;
     db->stats.entities++;
-    for (k = 0; k < db->n_tcfg; k++)
-        if (db->tcfg[k].cfg.tenant == tenant) db->tcfg[k].entities++;
+    for (k = 0; k < db->ten.n_tcfg; k++)
+        if (db->ten.tcfg[k].cfg.tenant == tenant) db->ten.tcfg[k].entities++;
     return e;
 }
 
@@ -5206,8 +5278,8 @@ static void tidal__user_drop(tidal_db *db, tidal__entity *e) {
    it are dropped (mutes and blocks name creators, not items, and stay). */
 static void tidal__negs_drop_item(tidal_db *db, uint32_t tenant, tidal_id item) {
     uint32_t i;
-    for (i = 0; i < db->n_ents; i++) {
-        tidal__entity *e = &db->ents[i];
+    for (i = 0; i < db->st.n_ents; i++) {
+        tidal__entity *e = &db->st.ents[i];
         tidal__neg *n;
         if (e->tenant != tenant || !e->user) continue;
         tidal__set_del(&e->user->seen, item);
@@ -5258,17 +5330,17 @@ static tidal_result tidal__apply_neg(tidal_db *db, const tidal__event *ev) {
 // only the local write API does.
 
 static tidal__session *tidal__sess_find(const tidal_db *db, uint32_t tenant, tidal_id id) {
-    uint32_t i = tidal__map_get(&db->sess_map, tenant, id);
-    return i == UINT32_MAX ? NULL : &db->sess[i];
+    uint32_t i = tidal__map_get(&db->st.sess_map, tenant, id);
+    return i == UINT32_MAX ? NULL : &db->st.sess[i];
 }
 
 static tidal__session *tidal__sess_make(tidal_db *db, uint32_t tenant, tidal_id id) {
     tidal__session *s = tidal__sess_find(db, tenant, id);
     if (s) return s;
-    if (db->n_sess >= TIDAL_SESSIONS_MAX) return NULL;
-    if (!TIDAL__GROW(db, db->sess, db->cap_sess, db->n_sess + 1)) return NULL;
-    if (!tidal__map_put(db, &db->sess_map, tenant, id, db->n_sess)) return NULL;
-    s = &db->sess[db->n_sess++];
+    if (db->st.n_sess >= TIDAL_SESSIONS_MAX) return NULL;
+    if (!TIDAL__GROW(db, db->st.sess, db->st.cap_sess, db->st.n_sess + 1)) return NULL;
+    if (!tidal__map_put(db, &db->st.sess_map, tenant, id, db->st.n_sess)) return NULL;
+    s = &db->st.sess[db->st.n_sess++];
     memset(s, 0, sizeof *s);
     s->tenant = tenant;
     s->id = id;
@@ -5304,8 +5376,8 @@ static int tidal__sess_empty(const tidal__session *s); /* >>digest */
    leaves rows the canonical encoding skips and reads report as not found. */
 static void tidal__sess_drop_user(tidal_db *db, uint32_t tenant, tidal_id user) {
     uint32_t i;
-    for (i = 0; i < db->n_sess; i++) {
-        tidal__session *s = &db->sess[i];
+    for (i = 0; i < db->st.n_sess; i++) {
+        tidal__session *s = &db->st.sess[i];
         if (s->tenant != tenant || s->user != user) continue;
         tidal__free(db, s->j, sizeof(tidal__jentry) * s->cap_j);
         s->j = NULL;
@@ -5324,8 +5396,8 @@ static void tidal__sess_drop_user(tidal_db *db, uint32_t tenant, tidal_id user) 
 static void tidal__sess_scrub_item(tidal_db *db, uint32_t tenant, tidal_id item) {
     uint32_t i, k;
     TIDAL_ASSERT(item != 0);
-    for (i = 0; i < db->n_sess; i++) {
-        tidal__session *s = &db->sess[i];
+    for (i = 0; i < db->st.n_sess; i++) {
+        tidal__session *s = &db->st.sess[i];
         if (s->tenant != tenant) continue;
         for (k = 0; k < s->n_j; k++)
             if (s->j[k].kind == TIDAL_SESSION_SIGNAL && s->j[k].item == item) s->j[k].item = 0;
@@ -5341,8 +5413,8 @@ static tidal_result tidal__apply_session(tidal_db *db, const tidal__event *ev) {
             s->user = ev->other;
             s->start_ns = ev->time_ns;
             s->ttl_ns = ev->ttl_ns;
-            if (s->ttl_ns && s->start_ns + s->ttl_ns < db->next_expiry_ns)
-                db->next_expiry_ns = s->start_ns + s->ttl_ns;
+            if (s->ttl_ns && s->start_ns + s->ttl_ns < db->st.next_expiry_ns)
+                db->st.next_expiry_ns = s->start_ns + s->ttl_ns;
         }
     } else if (ev->kind == TIDAL__EV_SESSION_END) {
         s->ended |= ev->type == 2 ? 2u : 1u;
@@ -5360,8 +5432,9 @@ static tidal_result tidal__apply_session(tidal_db *db, const tidal__event *ev) {
 
 // >>apply
 // The fold: tidal__apply takes one decoded event, drops it if its id was applied before,
-// and folds it into state. Every write path (local calls, and later the WAL and
-// replication) ends here, so exactly-once and order-independence are decided in one place.
+// and folds it into state. Every write path (local calls, imports, replicated batches, the
+// log replayed at open) reaches it through tidal__event_take (>>db_write) and nothing else,
+// so exactly-once and order-independence are decided in one place.
 // Rules it keeps:
 // 1. An event applied before is a no-op: its id is in the applied index, or (session
 //    writes) its (session, seq) is in the session's journal, which outlives the window.
@@ -5407,7 +5480,7 @@ static tidal__sig *tidal__sig_for(tidal_db *db, tidal__entity *e, uint32_t type,
         }
         g = c->sig;
     }
-    return tidal__sig_reserve(db, g, &db->sig[type], ct) ? g : NULL;
+    return tidal__sig_reserve(db, g, &db->schema.sig[type], ct) ? g : NULL;
 }
 
 static void tidal__sig_fold(tidal_db *db, tidal__sig *g, const tidal__sigdef *d,
@@ -5417,7 +5490,7 @@ static void tidal__sig_fold(tidal_db *db, tidal__sig *g, const tidal__sigdef *d,
 }
 
 static tidal_result tidal__apply_signal(tidal_db *db, const tidal__event *ev) {
-    const tidal__sigdef *d = &db->sig[ev->type];
+    const tidal__sigdef *d = &db->schema.sig[ev->type];
     tidal__sig *g[1 + TIDAL_COHORT_KEYS_MAX];
     tidal__contrib c;
     tidal__entity *e;
@@ -5426,13 +5499,13 @@ static tidal_result tidal__apply_signal(tidal_db *db, const tidal__event *ev) {
     if (!(e = tidal__ent_make(db, ev->tenant, ev->entity)) || !tidal__ent_make_sigs(db, e))
         return TIDAL_ERR_NOMEM;
     if (ev->other && (ui = tidal__emap_get(db, ev->tenant, ev->other)) != UINT32_MAX)
-        TIDAL__PREFETCH(&db->ents[ui].user); /* the user's row, while the item's work runs */
+        TIDAL__PREFETCH(&db->st.ents[ui].user); /* the user's row, while the item's work runs */
     tidal__contrib_make(d, ev->time_ns, ev->weight, &c); /* pure: the reserves need it */
     if (!(g[0] = tidal__sig_for(db, e, ev->type, 0, 0, 0, &c))) return TIDAL_ERR_NOMEM;
     for (i = 0; i < ev->n_cohort; i++) {
         uint32_t v = tidal__str_intern(db, ev->cohort_val[i], ev->cohort_len[i]);
         if (v == UINT32_MAX) return TIDAL_ERR_NOMEM;
-        e = &db->ents[g[0]->ent]; /* interning cannot move ents, but stay explicit */
+        e = &db->st.ents[g[0]->ent]; /* interning cannot move ents, but stay explicit */
         if (!(g[n++] = tidal__sig_for(db, e, ev->type, 1, ev->cohort_key[i], v, &c)))
             return TIDAL_ERR_NOMEM;
     }
@@ -5460,7 +5533,7 @@ static tidal_result tidal__apply_signal(tidal_db *db, const tidal__event *ev) {
 }
 
 static tidal_result tidal__apply_move(tidal_db *db, const tidal__event *ev); /* >>migration */
-static tidal_result tidal__apply_schema(tidal_db *db, const tidal__event *ev); /* >>db: schema */
+static tidal_result tidal__apply_schema(tidal_db *db, const tidal__event *ev); /* >>db_schema_file */
 
 /* Forget and delete: remove what this node applied before them (see tidal_user_forget
    for the order rule). They only free memory, so they cannot fail once begun. */
@@ -5482,7 +5555,7 @@ static tidal_result tidal__apply_forget(tidal_db *db, const tidal__event *ev) {
         tidal__sess_scrub_item(db, ev->tenant, ev->entity);
     }
     TIDAL_ASSERT(!e || !e->n_attrs);
-    db->forgot = 1; /* the next snapshot retires every file that may hold the id */
+    db->st.forgot = 1; /* the next snapshot retires every file that may hold the id */
     return TIDAL_OK;
 }
 
@@ -5501,7 +5574,8 @@ static int tidal__event_seen(tidal_db *db, const tidal__event *ev) {
     return s && tidal__sess_has(s, ev->seq, NULL);
 }
 
-/* Folds one event. Returns TIDAL_OK, or TIDAL_OK with *dup = 1 when it was applied before. */
+/* Folds one event. Returns TIDAL_OK, or TIDAL_OK with *dup = 1 when it was applied before.
+   Called from tidal__event_take only (>>db_write): the one way into the state. */
 static tidal_result tidal__apply(tidal_db *db, const tidal__event *ev, int *dup) {
     tidal_result r;
     *dup = 0;
@@ -5533,6 +5607,19 @@ static tidal_result tidal__apply(tidal_db *db, const tidal__event *ev, int *dup)
     db->stats.events_applied++;
     return TIDAL_OK;
 }
+
+/* Where an event comes from: it decides what tidal__event_take (>>db_write, the one way
+   into the state) does with it. */
+typedef enum tidal__from {
+    TIDAL__FROM_LOCAL = 1, /* written on this node: a client call, an install chunk, a drop,
+                              a schema append, a new leader's epoch event */
+    TIDAL__FROM_IMPORT,    /* tidal_event_import: an event written elsewhere, with its id */
+    TIDAL__FROM_REPLICA,   /* in a batch from another member (the leader's log, or a push) */
+    TIDAL__FROM_REPLAY     /* in this node's own log, read back at open */
+} tidal__from;
+
+static tidal_result tidal__event_take(tidal_db *db, tidal__event *ev, tidal__from from,
+                                      tidal_receipt *receipt);
 
 // >>codec
 // Little-endian byte codecs for events, used by the WAL (and later the wire). The writer
@@ -5611,7 +5698,7 @@ static uint8_t *tidal__wr_bytes(uint8_t *w, const void *p, size_t len) {
 }
 
 #define TIDAL__EV_FIXED 57 /* kind, tenant, id, hlc, time */
-#define TIDAL__SCHEMA_EV_MAX 8192 /* a schema event's bytes (>>db: TIDAL__SCHEMA_ENC_MAX) */
+#define TIDAL__SCHEMA_EV_MAX 8192 /* a schema event's bytes (>>db_schema: TIDAL__SCHEMA_ENC_MAX) */
 #define TIDAL__INSTALL_VALUE_MAX (TIDAL_MSG_BYTES_MAX - 4096) /* one install chunk ships in one message */
 
 /* Upper bound of an event's encoded size. */
@@ -5688,7 +5775,7 @@ static uint8_t *tidal__event_put(uint8_t *w, const tidal__event *ev) {
     case TIDAL__EV_DROP: return w;
     case TIDAL__EV_USER_FORGET:
     case TIDAL__EV_ITEM_DELETE: return w; /* the entity field names whom or what */
-    case TIDAL__EV_SCHEMA: /* the whole new schema (>>db: tidal__schema_put) */
+    case TIDAL__EV_SCHEMA: /* the whole new schema (>>db_schema: tidal__schema_put) */
         w = tidal__wr_le(w, ev->value_len, 4);
         return tidal__wr_bytes(w, ev->value, ev->value_len);
     default:
@@ -5713,7 +5800,7 @@ static int tidal__name_bytes_ok(const char *s, uint32_t len) {
     return 1;
 }
 
-/* >>db: schema */
+/* >>db_schema */
 static const char *tidal__schema_event_invalid(const tidal_db *db, const tidal__event *ev);
 static tidal_result tidal__schema_learn(tidal_db *db, const uint8_t *p, size_t len);
 
@@ -5725,13 +5812,13 @@ static const char *tidal__event_invalid(const tidal_db *db, const tidal__event *
     if (!(ev->id.hi & TIDAL__IDEM_BIT) && ev->id.lo == 0) return "origin sequence 0"; /* from 1 */
     switch (ev->kind) {
     case TIDAL__EV_SIGNAL:
-        if (ev->type >= db->n_sig) return "unknown signal type";
+        if (ev->type >= db->schema.n_sig) return "unknown signal type";
         if (!isfinite(ev->weight) || fabs(ev->weight) > TIDAL_WEIGHT_MAX) return "bad weight";
         if (ev->session ? (ev->seq == 0 || ev->seq >= UINT64_MAX - 2) : ev->seq != 0)
             return "bad session seq";
-        if (ev->n_cohort > db->n_ckey) return "too many cohort tags";
+        if (ev->n_cohort > db->schema.n_ckey) return "too many cohort tags";
         for (i = 0; i < ev->n_cohort; i++) {
-            if (ev->cohort_key[i] >= db->n_ckey || (i && ev->cohort_key[i] <= ev->cohort_key[i - 1]))
+            if (ev->cohort_key[i] >= db->schema.n_ckey || (i && ev->cohort_key[i] <= ev->cohort_key[i - 1]))
                 return "cohort keys out of order";
             if (ev->cohort_len[i] > TIDAL_VALUE_MAX || !tidal__bytes_ok(ev->cohort_val[i], ev->cohort_len[i]))
                 return "bad cohort value";
@@ -5940,7 +6027,7 @@ static const tidal__sig *tidal__item_sig(const tidal__qctx *c, const tidal__enti
 /* Notes an item whose score at t is not finite: the query then fails with
    TIDAL_ERR_RANGE (tidal_retrieve), so neither inf nor NaN is ever ranked or returned. */
 static void tidal__score_bad(tidal__qctx *c, const tidal__entity *e, uint32_t type) {
-    TIDAL_ASSERT(type < c->db->n_sig);
+    TIDAL_ASSERT(type < c->db->schema.n_sig);
     if (!c->bad) {
         c->bad = e;
         c->bad_type = type;
@@ -5959,17 +6046,17 @@ static int tidal__item_score(tidal__qctx *c, const tidal__entity *e, double *sco
     if (c->q->rank_kind == TIDAL_QUERY_SIGNAL) {
         g = tidal__item_sig(c, e, c->q->rank_index);
         if (!g) return 0;
-        *score = tidal__sig_score(g, &db->sig[c->q->rank_index], c->t);
+        *score = tidal__sig_score(g, &db->schema.sig[c->q->rank_index], c->t);
         if (!isfinite(*score)) tidal__score_bad(c, e, c->q->rank_index);
         return 1;
     }
-    p = &db->prof[c->q->rank_index];
+    p = &db->schema.prof[c->q->rank_index];
     for (i = 0; i < p->n; i++) {
         uint32_t type = p->type[i];
         double v;
         g = tidal__item_sig(c, e, type);
         if (!g) continue;
-        v = p->weight[i] * tidal__sig_score(g, &db->sig[type], c->t);
+        v = p->weight[i] * tidal__sig_score(g, &db->schema.sig[type], c->t);
         if (!any || (!isfinite(v) && isfinite(worst_v))) { /* the term to name if it fails */
             worst = type;
             worst_v = v;
@@ -5990,7 +6077,7 @@ static void tidal__lb_rebuild(tidal_db *db, tidal__lb *lb, const tidal__qctx *c,
     lb->has_thr = 0;
     lb->sorted = 0;
     for (i = 0; i < t->n_items; i++) {
-        const tidal__entity *e = &db->ents[t->items[i]];
+        const tidal__entity *e = &db->st.ents[t->items[i]];
         tidal__sig *g = (tidal__sig *)tidal__item_sig(c, e, lb->type);
         if (g) tidal__lb_update(db, g);
     }
@@ -6000,7 +6087,7 @@ static uint32_t tidal__scan(tidal__qctx *c, const tidal__tenant *t, tidal_hit *h
     tidal_db *db = c->db;
     uint32_t i, n = 0;
     for (i = 0; t && i < t->n_items; i++) {
-        const tidal__entity *e = &db->ents[t->items[i]];
+        const tidal__entity *e = &db->st.ents[t->items[i]];
         tidal_hit h;
         if (!tidal__item_score(c, e, &h.score)) continue;
         c->considered++;
@@ -6026,11 +6113,11 @@ static int tidal__from_index(tidal__qctx *c, tidal__lb *lb, tidal_hit *heap, uin
         tidal_hit h;
         if (lb->has_thr && !tidal__key_clearly_above(m->key, lb->thr)) return 0;
         if (got >= c->limit && tidal__key_clearly_above(kth, m->key)) return 1;
-        e = &db->ents[m->sig->ent];
+        e = &db->st.ents[m->sig->ent];
         c->considered++;
         if (!tidal__item_passes(c, e)) continue;
         h.item = e->id;
-        h.score = tidal__sig_score(m->sig, &db->sig[lb->type], c->t);
+        h.score = tidal__sig_score(m->sig, &db->schema.sig[lb->type], c->t);
         if (!isfinite(h.score)) tidal__score_bad(c, e, lb->type);
         tidal__heap_push(heap, n, c->limit, h);
         if (++got == c->limit) kth = m->key;
@@ -6149,7 +6236,7 @@ static int tidal__profile_in_range(const tidal__qctx *c, const tidal__profdef *p
     uint32_t i;
     TIDAL_ASSERT(p->n >= 1 && p->n <= TIDAL_PROFILE_TERMS_MAX);
     for (i = 0; i < p->n; i++) {
-        const tidal__sigdef *d = &db->sig[p->type[i]];
+        const tidal__sigdef *d = &db->schema.sig[p->type[i]];
         double lw = p->weight[i] == 0 ? 0 : log2(fabs(p->weight[i]));
         double halves = d->permanent || ahead <= 0 ? 0 : ahead / d->hl_ns;
         if (!(lw + 90.0 + halves < 1020.0)) return 0;
@@ -6163,7 +6250,7 @@ static uint32_t tidal__pterms_make(tidal__qctx *c, const tidal__profdef *p, tida
     if (!tidal__profile_in_range(c, p)) return TIDAL_PROFILE_SCAN_RANGE;
     for (i = 0; i < p->n; i++) {
         memset(&pt[i], 0, sizeof pt[i]);
-        pt[i].d = &c->db->sig[p->type[i]];
+        pt[i].d = &c->db->schema.sig[p->type[i]];
         pt[i].w = p->weight[i];
         pt[i].down = pt[i].w < 0;
         pt[i].lb = tidal__lb_get(c->db, c->q->tenant, p->type[i], c->cohort ? c->ckey + 1 : 0,
@@ -6192,8 +6279,8 @@ static uint32_t tidal__pterm_step(tidal__qctx *c, tidal__pterm *pt, tidal__pset 
     fresh = tidal__pset_add(met, ent);
     if (fresh < 0) return TIDAL_PROFILE_SCAN_NOMEM;
     if (fresh) {
-        const tidal__entity *e = &c->db->ents[ent];
-        TIDAL_ASSERT(ent < c->db->n_ents && e->tenant == c->q->tenant);
+        const tidal__entity *e = &c->db->st.ents[ent];
+        TIDAL_ASSERT(ent < c->db->st.n_ents && e->tenant == c->q->tenant);
         if (tidal__item_score(c, e, &h.score)) {
             c->considered++;
             if (tidal__item_passes(c, e)) {
@@ -6209,7 +6296,7 @@ static uint32_t tidal__pterm_step(tidal__qctx *c, tidal__pterm *pt, tidal__pset 
 /* Answers a profile from its terms' lists (rules above). Returns 0 when the heap holds the
    answer (or c->bad is set: the query fails as the scan's would), else why to scan. */
 static uint32_t tidal__profile_walk(tidal__qctx *c, tidal_hit *heap, uint32_t *n) {
-    const tidal__profdef *p = &c->db->prof[c->q->rank_index];
+    const tidal__profdef *p = &c->db->schema.prof[c->q->rank_index];
     tidal__pterm pt[TIDAL_PROFILE_TERMS_MAX];
     tidal__pset met;
     uint32_t i, why;
@@ -6243,7 +6330,7 @@ static uint32_t tidal__profile_walk(tidal__qctx *c, tidal_hit *heap, uint32_t *n
 /* After a walk ran out of members: rebuilds the profile's lists that ran low (as a signal
    query does for its own), so the next query can walk again. */
 static void tidal__profile_rebuild(tidal__qctx *c, const tidal__tenant *t) {
-    const tidal__profdef *p = &c->db->prof[c->q->rank_index];
+    const tidal__profdef *p = &c->db->schema.prof[c->q->rank_index];
     uint32_t i;
     TIDAL_ASSERT(c->q->rank_kind == TIDAL_QUERY_PROFILE && t);
     for (i = 0; i < p->n; i++) {
@@ -6258,10 +6345,10 @@ static void tidal__profile_rebuild(tidal__qctx *c, const tidal__tenant *t) {
 static tidal_result tidal__query_check(tidal_db *db, const tidal_query *q) {
     uint32_t i;
     if (q->rank_kind == TIDAL_QUERY_SIGNAL) {
-        if (q->rank_index >= db->n_sig)
+        if (q->rank_index >= db->schema.n_sig)
             return tidal__err(db, TIDAL_ERR_INVALID, "unknown signal type %u", q->rank_index);
     } else if (q->rank_kind == TIDAL_QUERY_PROFILE) {
-        if (q->rank_index >= db->n_prof)
+        if (q->rank_index >= db->schema.n_prof)
             return tidal__err(db, TIDAL_ERR_INVALID, "unknown profile %u", q->rank_index);
     } else {
         return tidal__err(db, TIDAL_ERR_INVALID, "rank_kind must be SIGNAL or PROFILE");
@@ -6295,8 +6382,8 @@ static tidal_result tidal__query_resolve(tidal__qctx *c, int *empty) {
     *empty = 0;
     if (q->cohort_key) {
         size_t vl = tidal__strnlen(q->cohort_value, TIDAL_VALUE_MAX);
-        for (i = 0; i < db->n_ckey && strcmp(db->ckey[i], q->cohort_key); i++) {}
-        if (i == db->n_ckey)
+        for (i = 0; i < db->schema.n_ckey && strcmp(db->schema.ckey[i], q->cohort_key); i++) {}
+        if (i == db->schema.n_ckey)
             return tidal__err(db, TIDAL_ERR_INVALID, "'%.64s' is not a cohort key", q->cohort_key);
         if (vl > TIDAL_VALUE_MAX) return tidal__err(db, TIDAL_ERR_INVALID, "cohort value too long");
         c->cohort = 1;
@@ -6322,11 +6409,11 @@ static int tidal__cut_off(const tidal_db *db);
    cut off from any leader, since it last heard one (then the answer is also degraded). */
 static void tidal__staleness(tidal_db *db, tidal_query_stats *st) {
     int64_t now;
-    if (!db->n_rep || db->role == TIDAL_ROLE_LEADER) return;
+    if (!db->rep.n_rep || db->rep.role == TIDAL_ROLE_LEADER) return;
     now = db->env->clock_mono_ns(db->env->user);
-    if (db->behind_since_ns) st->staleness_ns = now - db->behind_since_ns;
+    if (db->rep.behind_since_ns) st->staleness_ns = now - db->rep.behind_since_ns;
     if (tidal__cut_off(db)) {
-        st->staleness_ns = now - db->leader_heard_ns;
+        st->staleness_ns = now - db->rep.leader_heard_ns;
         st->degraded = 1;
         snprintf(st->degraded_reason, sizeof st->degraded_reason, "replica cut off from its leader for %lld ms",
                  (long long)(st->staleness_ns / 1000000));
@@ -6378,7 +6465,7 @@ TIDAL_API tidal_result tidal_retrieve(tidal_db *db, const tidal_query *q, tidal_
     if (c.bad) { /* a score does not fit a double: no ranking or score can be trusted */
         *count = 0;
         return tidal__score_range(db, "RETRIEVE", c.bad->id, tidal__item_sig(&c, c.bad, c.bad_type),
-                                  &db->sig[c.bad_type], c.t);
+                                  &db->schema.sig[c.bad_type], c.t);
     }
     qsort(out, n, sizeof *out, tidal__hit_cmp);
     st.items_considered = c.considered;
@@ -6532,20 +6619,20 @@ static void tidal__enc_fxd(tidal__enc *x, tidal__fx f, tidal__fx base) {
 
 static void tidal__enc_str(tidal__enc *x, const tidal_db *db, uint32_t id) {
     if (x->compact) { /* length + 1, 0 = absent */
-        tidal__enc_uv(x, id == UINT32_MAX ? 0 : (uint64_t)db->strs[id].len + 1);
-        if (id != UINT32_MAX) tidal__enc_bytes(x, db->strs[id].s, db->strs[id].len);
+        tidal__enc_uv(x, id == UINT32_MAX ? 0 : (uint64_t)db->st.strs[id].len + 1);
+        if (id != UINT32_MAX) tidal__enc_bytes(x, db->st.strs[id].s, db->st.strs[id].len);
         return;
     }
     if (id == UINT32_MAX) {
         tidal__enc_u64(x, UINT64_MAX);
         return;
     }
-    tidal__enc_u64(x, db->strs[id].len);
-    tidal__enc_bytes(x, db->strs[id].s, db->strs[id].len);
+    tidal__enc_u64(x, db->st.strs[id].len);
+    tidal__enc_bytes(x, db->st.strs[id].s, db->st.strs[id].len);
 }
 
 static int tidal__str_cmp(const tidal_db *db, uint32_t a, uint32_t b) {
-    const tidal__str *x = &db->strs[a], *y = &db->strs[b];
+    const tidal__str *x = &db->st.strs[a], *y = &db->st.strs[b];
     uint32_t n = x->len < y->len ? x->len : y->len;
     int c = memcmp(x->s, y->s, n);
     if (c) return c;
@@ -6668,7 +6755,7 @@ static int tidal__sig_empty(const tidal__sig *g) {
 static int tidal__ent_empty(const tidal_db *db, const tidal__entity *e) {
     uint32_t i;
     if (e->n_attrs) return 0;
-    for (i = 0; e->sigs && i < db->n_sig; i++)
+    for (i = 0; e->sigs && i < db->schema.n_sig; i++)
         if (!tidal__sig_empty(e->sigs[i])) return 0;
     for (i = 0; i < e->n_csigs; i++)
         if (!tidal__sig_empty(e->csigs[i].sig)) return 0;
@@ -6690,10 +6777,10 @@ static void tidal__enc_entity(tidal__enc *x, tidal_db *db, tidal__entity *e, uin
         tidal__enc_time(x, e->attrs[i].hlc.wall_ns);
         tidal__enc_uv(x, (uint64_t)e->attrs[i].hlc.logical << 32 | e->attrs[i].hlc.node);
     }
-    for (i = 0; e->sigs && i < db->n_sig; i++) {
+    for (i = 0; e->sigs && i < db->schema.n_sig; i++) {
         if (tidal__sig_empty(e->sigs[i])) continue;
         tidal__enc_uv(x, (uint64_t)i + (x->compact != 0));
-        tidal__enc_sig(x, e->sigs[i], &db->sig[i]);
+        tidal__enc_sig(x, e->sigs[i], &db->schema.sig[i]);
     }
     tidal__enc_uv(x, x->compact ? 0 : UINT64_MAX);
     tidal__sort_csigs(db, e->csigs, e->n_csigs);
@@ -6703,7 +6790,7 @@ static void tidal__enc_entity(tidal__enc *x, tidal_db *db, tidal__entity *e, uin
         if (tidal__sig_empty(e->csigs[i].sig)) continue;
         tidal__enc_uv(x, (uint64_t)e->csigs[i].type << 32 | e->csigs[i].ckey);
         tidal__enc_str(x, db, e->csigs[i].cval);
-        tidal__enc_sig(x, e->csigs[i].sig, &db->sig[e->csigs[i].type]);
+        tidal__enc_sig(x, e->csigs[i].sig, &db->schema.sig[e->csigs[i].type]);
     }
     if (e->user && (e->user->n_negs || e->user->seen.n)) tidal__enc_user(x, e->user, seen);
     else tidal__enc_uv(x, x->compact ? 0 : UINT64_MAX);
@@ -6752,34 +6839,35 @@ static void tidal__enc_tenant(tidal__enc *x, tidal_db *db, uint32_t tenant,
                               tidal__sortkey *tmp, uint64_t *seen) {
     uint32_t i, n = 0;
     tidal__enc_uv(x, tenant);
-    for (i = 0; i < db->n_ents; i++)
-        if (db->ents[i].tenant == tenant && !tidal__ent_empty(db, &db->ents[i])) {
-            tmp[n].key = db->ents[i].id;
+    for (i = 0; i < db->st.n_ents; i++)
+        if (db->st.ents[i].tenant == tenant && !tidal__ent_empty(db, &db->st.ents[i])) {
+            tmp[n].key = db->st.ents[i].id;
             tmp[n++].idx = i;
         }
     qsort(tmp, n, sizeof *tmp, tidal__sortkey_cmp);
     tidal__enc_uv(x, n);
     for (i = 0; i < n; i++)
-        tidal__enc_entity(x, db, &db->ents[tmp[i].idx], seen, i ? tmp[i - 1].key : 0);
+        tidal__enc_entity(x, db, &db->st.ents[tmp[i].idx], seen, i ? tmp[i - 1].key : 0);
     n = 0;
-    for (i = 0; i < db->n_sess; i++)
-        if (db->sess[i].tenant == tenant && !tidal__sess_empty(&db->sess[i])) {
-            tmp[n].key = db->sess[i].id;
+    for (i = 0; i < db->st.n_sess; i++)
+        if (db->st.sess[i].tenant == tenant && !tidal__sess_empty(&db->st.sess[i])) {
+            tmp[n].key = db->st.sess[i].id;
             tmp[n++].idx = i;
         }
     qsort(tmp, n, sizeof *tmp, tidal__sortkey_cmp);
     tidal__enc_uv(x, n);
     for (i = 0; i < n; i++)
-        tidal__enc_session(x, db, &db->sess[tmp[i].idx], i ? tmp[i - 1].key : 0);
+        tidal__enc_session(x, db, &db->st.sess[tmp[i].idx], i ? tmp[i - 1].key : 0);
 }
 
 /* Tenants with content in entities or sessions, ascending, into tids; returns the count. */
 static uint32_t tidal__digest_tenants(const tidal_db *db, uint32_t *tids, uint32_t cap) {
     uint32_t i, k, nt = 0;
-    for (i = 0; i < db->n_ents + db->n_sess; i++) {
-        uint32_t t = i < db->n_ents ? db->ents[i].tenant : db->sess[i - db->n_ents].tenant;
-        if (i < db->n_ents ? tidal__ent_empty(db, &db->ents[i])
-                           : tidal__sess_empty(&db->sess[i - db->n_ents]))
+    for (i = 0; i < db->st.n_ents + db->st.n_sess; i++) {
+        uint32_t t =
+            i < db->st.n_ents ? db->st.ents[i].tenant : db->st.sess[i - db->st.n_ents].tenant;
+        if (i < db->st.n_ents ? tidal__ent_empty(db, &db->st.ents[i])
+                           : tidal__sess_empty(&db->st.sess[i - db->st.n_ents]))
             continue;
         for (k = 0; k < nt && tids[k] != t; k++) {}
         if (k == nt && nt < cap) tids[nt++] = t;
@@ -6801,11 +6889,11 @@ TIDAL_API tidal_result tidal_db_digest(tidal_db *db, uint64_t tenant, uint8_t ou
     if (!out) return tidal__err(db, TIDAL_ERR_INVALID, "out is NULL");
     if (tenant != TIDAL_ALL_TENANTS && tenant > UINT32_MAX)
         return tidal__err(db, TIDAL_ERR_INVALID, "tenant out of range");
-    n = (db->n_ents > db->n_sess ? db->n_ents : db->n_sess) + 1;
-    ntc = db->n_ents + db->n_sess + 1; /* every tenant with content, whatever it holds */
-    for (i = 0; i < db->n_ents; i++)
-        if (db->ents[i].user && db->ents[i].user->seen.n > max_seen)
-            max_seen = db->ents[i].user->seen.n;
+    n = (db->st.n_ents > db->st.n_sess ? db->st.n_ents : db->st.n_sess) + 1;
+    ntc = db->st.n_ents + db->st.n_sess + 1; /* every tenant with content, whatever it holds */
+    for (i = 0; i < db->st.n_ents; i++)
+        if (db->st.ents[i].user && db->st.ents[i].user->seen.n > max_seen)
+            max_seen = db->st.ents[i].user->seen.n;
     tmp = (tidal__sortkey *)tidal__alloc(db, sizeof(tidal__sortkey) * n);
     tids = (uint32_t *)tidal__alloc(db, sizeof(uint32_t) * ntc);
     seen = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * max_seen);
@@ -6934,7 +7022,7 @@ static const char *tidal__batch_check(const tidal_db *db, const uint8_t *p, size
 
 static const char tidal__schema_mismatch[] = "written under a schema this database does not have "
                                             "(neither its stored schema nor a prefix of it)";
-/* >>db: schema. Whether a batch or snapshot under fp may be read here (a prefix of the
+/* >>db_schema. Whether a batch or snapshot under fp may be read here (a prefix of the
    schema, or a lone schema event that teaches it); reading and saving the stored schema. */
 static int tidal__schema_fp_ok(tidal_db *db, uint64_t fp);
 static int tidal__schema_batch_teaches(tidal_db *db, const uint8_t *p, uint64_t fp, uint32_t count,
@@ -6959,86 +7047,89 @@ static void tidal__rep_committed(tidal_db *db, const uint8_t *batch, size_t len)
    count, so they cannot outvote a member holding QUORUM-acknowledged events. */
 static void tidal__log_note(tidal_db *db, uint64_t epoch, uint64_t pos) {
     if (!epoch) return;
-    if (epoch > db->log_epoch) {
-        db->log_epoch = epoch;
-        db->log_pos = pos;
-    } else if (epoch == db->log_epoch && pos > db->log_pos) {
-        db->log_pos = pos;
+    if (epoch > db->rep.log_epoch) {
+        db->rep.log_epoch = epoch;
+        db->rep.log_pos = pos;
+    } else if (epoch == db->rep.log_epoch && pos > db->rep.log_pos) {
+        db->rep.log_pos = pos;
     }
 }
 
 static tidal_result tidal__commit(tidal_db *db) {
     const tidal_env *env = db->env;
     tidal__batch_hdr h;
-    size_t len = db->batch_len;
+    size_t len = db->log.batch_len;
     tidal_result r;
     char name[TIDAL_PATH_MAX + 64];
-    if (!db->wal_on || db->batch_count == 0) return TIDAL_OK;
+    if (!db->log.wal_on || db->log.batch_count == 0) return TIDAL_OK;
     if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
-    if (!db->seg || (db->seg_size > 0 && db->seg_size + len > db->segment_bytes_max)) {
-        uint64_t first = db->next_lsn - db->batch_count;
-        if (db->n_segs >= TIDAL_SEGMENTS_MAX || !TIDAL__GROW(db, db->segs, db->cap_segs, db->n_segs + 1))
+    if (!db->log.seg ||
+        (db->log.seg_size > 0 && db->log.seg_size + len > db->log.segment_bytes_max)) {
+        uint64_t first = db->log.next_lsn - db->log.batch_count;
+        if (db->log.n_segs >= TIDAL_SEGMENTS_MAX || !TIDAL__GROW(db, db->log.segs, db->log.cap_segs, db->log.n_segs + 1))
             return tidal__err(db, TIDAL_ERR_LIMIT, "too many log segments; snapshot to truncate");
         /* A sealed segment is synced even without per-batch syncs: a snapshot may rely on
            it (>>recovery refuses a log that ends below its snapshot). */
-        if (db->seg && db->fsync_policy == TIDAL_FSYNC_NONE &&
-            (r = env->file_sync(env->user, db->seg)) != TIDAL_OK)
+        if (db->log.seg && db->log.fsync_policy == TIDAL_FSYNC_NONE &&
+            (r = env->file_sync(env->user, db->log.seg)) != TIDAL_OK)
             goto fail;
-        if (db->seg) env->file_close(env->user, db->seg);
-        db->seg = NULL;
+        if (db->log.seg) env->file_close(env->user, db->log.seg);
+        db->log.seg = NULL;
         tidal__seg_name(db, first, "log", name, sizeof name);
-        r = env->file_open(env->user, name, TIDAL_OPEN_READ | TIDAL_OPEN_WRITE | TIDAL_OPEN_CREATE, &db->seg);
+        r = env->file_open(env->user, name, TIDAL_OPEN_READ | TIDAL_OPEN_WRITE | TIDAL_OPEN_CREATE, &db->log.seg);
         if (r != TIDAL_OK) r = tidal__io_err(db, r, "open", name);
-        else if ((r = env->file_truncate(env->user, db->seg, 0)) != TIDAL_OK)
+        else if ((r = env->file_truncate(env->user, db->log.seg, 0)) != TIDAL_OK)
             r = tidal__io_err(db, r, "truncate", name);
         else if ((r = env->dir_sync(env->user, db->path)) != TIDAL_OK)
             r = tidal__io_err(db, r, "sync directory", db->path);
         if (r != TIDAL_OK) goto fail;
-        db->segs[db->n_segs++] = first;
-        db->seg_size = 0;
+        db->log.segs[db->log.n_segs++] = first;
+        db->log.seg_size = 0;
     }
     memset(&h, 0, sizeof h);
     h.magic = TIDAL__WAL_MAGIC;
     h.version = TIDAL_WAL_FORMAT_VERSION;
     h.node = tidal__node_word(db->node);
     h.incarnation = db->incarnation;
-    h.first_lsn = db->next_lsn - db->batch_count;
-    h.last_lsn = db->next_lsn - 1;
-    h.schema_fp = db->schema_fp;
-    h.count = db->batch_count;
+    h.first_lsn = db->log.next_lsn - db->log.batch_count;
+    h.last_lsn = db->log.next_lsn - 1;
+    h.schema_fp = db->schema.schema_fp;
+    h.count = db->log.batch_count;
     h.payload_len = (uint32_t)(len - TIDAL__WAL_HDR);
     h.hlc = db->hlc;
     /* A batch from the leader carries the leader position it completes; our own batches
        carry the epoch we lead, or (writes taken while cut off, availability mode) the
        newest epoch already in our log: a member's failed elections while cut off must not
        make its log look newer than the group's in a vote. */
-    h.source_lsn = db->ingesting ? db->leader_pos : 0;
-    h.epoch = db->ingesting || !db->n_rep || db->role == TIDAL_ROLE_LEADER ? db->epoch : 0;
+    h.source_lsn = db->rep.ingesting ? db->rep.leader_pos : 0;
+    h.epoch = 0;
+    if (db->rep.ingesting || !db->rep.n_rep || db->rep.role == TIDAL_ROLE_LEADER)
+        h.epoch = db->rep.epoch;
     tidal__log_note(db, h.epoch, h.source_lsn ? h.source_lsn : h.last_lsn);
-    tidal__batch_hdr_put(db->batch, &h);
-    tidal__batch_sum(db->batch, db->batch + TIDAL__WAL_HDR, h.payload_len, h.sum);
-    memcpy(db->batch + 80, h.sum, 32);
-    r = env->file_write(env->user, db->seg, db->seg_size, db->batch, len);
+    tidal__batch_hdr_put(db->log.batch, &h);
+    tidal__batch_sum(db->log.batch, db->log.batch + TIDAL__WAL_HDR, h.payload_len, h.sum);
+    memcpy(db->log.batch + 80, h.sum, 32);
+    r = env->file_write(env->user, db->log.seg, db->log.seg_size, db->log.batch, len);
     if (r != TIDAL_OK) {
-        tidal__seg_name(db, db->segs[db->n_segs - 1], "log", name, sizeof name);
+        tidal__seg_name(db, db->log.segs[db->log.n_segs - 1], "log", name, sizeof name);
         r = tidal__io_err(db, r, "write", name);
-    } else if (db->fsync_policy != TIDAL_FSYNC_NONE) {
-        r = env->file_sync(env->user, db->seg);
+    } else if (db->log.fsync_policy != TIDAL_FSYNC_NONE) {
+        r = env->file_sync(env->user, db->log.seg);
         db->stats.wal_syncs++;
         if (r != TIDAL_OK) {
-            tidal__seg_name(db, db->segs[db->n_segs - 1], "log", name, sizeof name);
+            tidal__seg_name(db, db->log.segs[db->log.n_segs - 1], "log", name, sizeof name);
             r = tidal__io_err(db, r, "fsync", name);
         }
     }
     if (r != TIDAL_OK) goto fail;
-    db->seg_size += len;
-    db->log_since_snap += len;
-    db->durable_lsn = h.last_lsn;
+    db->log.seg_size += len;
+    db->log.log_since_snap += len;
+    db->log.durable_lsn = h.last_lsn;
     db->stats.wal_batches++;
     db->stats.wal_bytes += len;
-    db->batch_len = TIDAL__WAL_HDR; /* empty before shipping: shipping may look at it */
-    db->batch_count = 0;
-    if (db->n_rep) tidal__rep_committed(db, db->batch, len); /* the bytes are still there */
+    db->log.batch_len = TIDAL__WAL_HDR; /* empty before shipping: shipping may look at it */
+    db->log.batch_count = 0;
+    if (db->rep.n_rep) tidal__rep_committed(db, db->log.batch, len); /* the bytes are still there */
     return TIDAL_OK;
 fail:
     db->fatal = 1;
@@ -7050,21 +7141,21 @@ fail:
 static int tidal__batch_add(tidal_db *db, const tidal__event *ev) {
     size_t need = tidal__event_size(ev);
     uint8_t *end;
-    if (db->batch_len + need > db->batch_cap) {
-        size_t cap = db->batch_cap ? db->batch_cap : 4096;
+    if (db->log.batch_len + need > db->log.batch_cap) {
+        size_t cap = db->log.batch_cap ? db->log.batch_cap : 4096;
         uint8_t *p;
-        while (cap < db->batch_len + need) cap *= 2;
-        p = (uint8_t *)tidal__realloc(db, db->batch, db->batch_cap, cap);
+        while (cap < db->log.batch_len + need) cap *= 2;
+        p = (uint8_t *)tidal__realloc(db, db->log.batch, db->log.batch_cap, cap);
         if (!p) return 0;
-        db->batch = p;
-        db->batch_cap = cap;
+        db->log.batch = p;
+        db->log.batch_cap = cap;
     }
-    if (db->batch_len == 0) db->batch_len = TIDAL__WAL_HDR;
-    end = tidal__event_put(db->batch + db->batch_len, ev);
-    TIDAL_ASSERT((size_t)(end - db->batch) <= db->batch_len + need);
-    db->batch_len = (size_t)(end - db->batch);
-    if (db->batch_count++ == 0) db->batch_start_ns = db->env->clock_mono_ns(db->env->user);
-    db->next_lsn++;
+    if (db->log.batch_len == 0) db->log.batch_len = TIDAL__WAL_HDR;
+    end = tidal__event_put(db->log.batch + db->log.batch_len, ev);
+    TIDAL_ASSERT((size_t)(end - db->log.batch) <= db->log.batch_len + need);
+    db->log.batch_len = (size_t)(end - db->log.batch);
+    if (db->log.batch_count++ == 0) db->log.batch_start_ns = db->env->clock_mono_ns(db->env->user);
+    db->log.next_lsn++;
     return 1;
 }
 
@@ -7177,13 +7268,11 @@ static tidal_result tidal__batch_events(tidal_db *db, const uint8_t *payload,
     if (!TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, cap)) return TIDAL_ERR_NOMEM;
     for (i = 0; i < h->count; i++) {
         tidal__event ev;
-        int dup;
         tidal_result ar;
         *why = tidal__event_get(db, &r, &ev, db->scratch_tags, db->cap_scratch_tags);
         if (*why) return TIDAL_ERR_CORRUPT;
         if (!apply) continue;
-        if ((ar = tidal__apply(db, &ev, &dup)) != TIDAL_OK) return ar;
-        db->stats.recovered_events++;
+        if ((ar = tidal__event_take(db, &ev, TIDAL__FROM_REPLAY, NULL)) != TIDAL_OK) return ar;
         /* The clock comes back from batch headers (our own stamps at commit), not from
            event stamps: a peer's runaway stamp was never followed and is not now. */
     }
@@ -7194,12 +7283,12 @@ static tidal_result tidal__batch_events(tidal_db *db, const uint8_t *payload,
     return TIDAL_OK;
 }
 
-/* Batches of up to this many events are decoded once into db->dec and applied from
+/* Batches of up to this many events are decoded once into db->log.dec and applied from
    there; a larger one (bounded by TIDAL_BATCH_BYTES_MAX only) is decoded twice, first to
    check it whole, so the array stays small. */
 #define TIDAL__DEC_EVENTS_MAX 16384u
 
-/* Decodes every event of a checked batch into db->dec (n_dec of them), so that a batch is
+/* Decodes every event of a checked batch into db->log.dec (n_dec of them), so that a batch is
    either applied whole or not at all without decoding it twice. Tags of removes share
    db->scratch_tags. TIDAL_ERR_CORRUPT and *why when an event is invalid; TIDAL_ERR_LIMIT
    when the batch is too large for the array (the caller decodes twice). */
@@ -7207,15 +7296,15 @@ static tidal_result tidal__batch_decode(tidal_db *db, const uint8_t *payload, co
                                         const char **why) {
     tidal__rd r;
     uint32_t i, tags = 0, cap = h->payload_len / 16 + 1;
-    db->n_dec = 0;
+    db->log.n_dec = 0;
     *why = NULL;
     if (h->count > TIDAL__DEC_EVENTS_MAX) return TIDAL_ERR_LIMIT;
-    if (!TIDAL__GROW(db, db->dec, db->cap_dec, h->count) ||
+    if (!TIDAL__GROW(db, db->log.dec, db->log.cap_dec, h->count) ||
         !TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, cap))
         return TIDAL_ERR_NOMEM;
     tidal__rd_init(&r, payload, h->payload_len);
     for (i = 0; i < h->count; i++) {
-        tidal__event *ev = &db->dec[i];
+        tidal__event *ev = &db->log.dec[i];
         *why = tidal__event_get(db, &r, ev, db->scratch_tags + tags, cap - tags);
         if (*why) return TIDAL_ERR_CORRUPT;
         tags += ev->n_tags; /* tags are 16 bytes of payload each: they fit in cap */
@@ -7225,7 +7314,7 @@ static tidal_result tidal__batch_decode(tidal_db *db, const uint8_t *payload, co
         *why = "payload longer than its events";
         return TIDAL_ERR_CORRUPT;
     }
-    db->n_dec = h->count;
+    db->log.n_dec = h->count;
     return TIDAL_OK;
 }
 
@@ -7252,28 +7341,25 @@ static const char *tidal__batch_replay(tidal_db *db, const uint8_t *p, size_t av
     if (why) return why;
     if (*r != TIDAL_OK) return NULL;
     db->incarnation = h.incarnation;
-    if (h.epoch > db->epoch) db->epoch = h.epoch;
+    if (h.epoch > db->rep.epoch) db->rep.epoch = h.epoch;
     tidal__log_note(db, h.epoch, h.source_lsn ? h.source_lsn : h.last_lsn);
-    if (h.epoch > db->pos_epoch) {
-        db->pos_epoch = h.epoch;
-        db->leader_pos = 0;
+    if (h.epoch > db->rep.pos_epoch) {
+        db->rep.pos_epoch = h.epoch;
+        db->rep.leader_pos = 0;
     }
-    if (h.source_lsn && h.epoch == db->pos_epoch && h.source_lsn > db->leader_pos) db->leader_pos = h.source_lsn;
+    if (h.source_lsn && h.epoch == db->rep.pos_epoch && h.source_lsn > db->rep.leader_pos) db->rep.leader_pos = h.source_lsn;
     if (h.last_lsn > db->stats.snapshot_lsn) {
-        if (db->n_dec == h.count) {
+        if (db->log.n_dec == h.count) {
             uint32_t i;
             int64_t t0 = db->env->clock_mono_ns(db->env->user);
-            for (i = 0; i < db->n_dec && *r == TIDAL_OK; i++) {
-                int dup;
-                *r = tidal__apply(db, &db->dec[i], &dup);
-                db->stats.recovered_events += *r == TIDAL_OK;
-            }
+            for (i = 0; i < db->log.n_dec && *r == TIDAL_OK; i++)
+                *r = tidal__event_take(db, &db->log.dec[i], TIDAL__FROM_REPLAY, NULL);
             db->stats.recovered_apply_ns += (uint64_t)(db->env->clock_mono_ns(db->env->user) - t0);
         } else {
             *r = tidal__batch_events(db, p + TIDAL__WAL_HDR, &h, 1, &why);
         }
-        db->n_dec = 0;
-        db->log_since_snap += TIDAL__WAL_HDR + h.payload_len; /* counts toward the next one */
+        db->log.n_dec = 0;
+        db->log.log_since_snap += TIDAL__WAL_HDR + h.payload_len; /* counts toward the next one */
     }
     if (tidal__hlc_cmp(h.hlc, db->hlc) > 0) db->hlc = h.hlc;
     *used = TIDAL__WAL_HDR + h.payload_len;
@@ -7499,18 +7585,18 @@ static int tidal__idem_entry_cmp(const void *a, const void *b) {
 static tidal_result tidal__enc_index(tidal__enc *x, tidal_db *db) {
     uint32_t i, j, n;
     uint64_t *tmp;
-    size_t cap = db->n_idem;
-    for (i = 0; i < db->n_origins; i++)
-        if (db->origins[i].above.n > cap) cap = db->origins[i].above.n;
-    cap = 3 * (cap + 1) + db->n_origins; /* origins, then one origin's marks or the idem set */
+    size_t cap = db->st.n_idem;
+    for (i = 0; i < db->st.n_origins; i++)
+        if (db->st.origins[i].above.n > cap) cap = db->st.origins[i].above.n;
+    cap = 3 * (cap + 1) + db->st.n_origins; /* origins, then one origin's marks or the idem set */
     tmp = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * cap);
     if (!tmp) return TIDAL_ERR_NOMEM;
-    for (i = 0; i < db->n_origins; i++) tmp[i] = db->origins[i].origin;
-    qsort(tmp, db->n_origins, sizeof *tmp, tidal__u64_cmp);
-    tidal__enc_uv(x, db->n_origins);
-    for (i = 0; i < db->n_origins; i++) { /* compact: origins and marks as deltas */
+    for (i = 0; i < db->st.n_origins; i++) tmp[i] = db->st.origins[i].origin;
+    qsort(tmp, db->st.n_origins, sizeof *tmp, tidal__u64_cmp);
+    tidal__enc_uv(x, db->st.n_origins);
+    for (i = 0; i < db->st.n_origins; i++) { /* compact: origins and marks as deltas */
         const tidal__origin *o = tidal__origin_find(db, tmp[i]);
-        uint64_t *above = tmp + db->n_origins;
+        uint64_t *above = tmp + db->st.n_origins;
         TIDAL_ASSERT(o != NULL);
         tidal__enc_sv(x, o->origin, i ? tmp[i - 1] : 0);
         tidal__enc_uv(x, o->hwm);
@@ -7520,12 +7606,12 @@ static tidal_result tidal__enc_index(tidal__enc *x, tidal_db *db) {
         tidal__enc_uv(x, n);
         for (j = 0; j < n; j++) tidal__enc_sv(x, above[j], j ? above[j - 1] : o->hwm);
     }
-    for (i = 0, n = 0; i < db->idem_map.cap; i++) {
-        uint32_t v = db->idem_map.s[i].v;
+    for (i = 0, n = 0; i < db->st.idem_map.cap; i++) {
+        uint32_t v = db->st.idem_map.s[i].v;
         if (v == UINT32_MAX) continue;
-        tmp[3 * n] = db->idem_map.s[i].k0;
-        tmp[3 * n + 1] = db->idem_map.s[i].k1;
-        tmp[3 * n + 2] = (uint64_t)db->idem_time[v];
+        tmp[3 * n] = db->st.idem_map.s[i].k0;
+        tmp[3 * n + 1] = db->st.idem_map.s[i].k1;
+        tmp[3 * n + 2] = (uint64_t)db->st.idem_time[v];
         n++;
     }
     qsort(tmp, n, 3 * sizeof *tmp, tidal__idem_entry_cmp);
@@ -7536,18 +7622,18 @@ static tidal_result tidal__enc_index(tidal__enc *x, tidal_db *db) {
         tidal__enc_time(x, (int64_t)tmp[3 * i + 2]);
     }
     if ((x->file || x->to_mem) && !x->index_only) { /* snapshots only: install generations, */
-        tidal__enc_uv(x, db->n_tgen);     /* sorted by tenant (kept so) */
-        for (i = 0; i < db->n_tgen; i++) {
-            tidal__enc_uv(x, (uint64_t)db->tgen[i].tenant << 32 | db->tgen[i].complete);
-            tidal__enc_uv(x, db->tgen[i].gen);
+        tidal__enc_uv(x, db->st.n_tgen);     /* sorted by tenant (kept so) */
+        for (i = 0; i < db->st.n_tgen; i++) {
+            tidal__enc_uv(x, (uint64_t)db->st.tgen[i].tenant << 32 | db->st.tgen[i].complete);
+            tidal__enc_uv(x, db->st.tgen[i].gen);
         }
     }
     if ((x->file || x->to_mem) && !x->index_only) { /* snapshots only, not the digest: replication position, */
-        tidal__enc_uv(x, db->epoch); /* and the counters of what the state folded */
-        tidal__enc_uv(x, db->log_epoch); /* the newest epoch in the log and how far into */
-        tidal__enc_uv(x, db->log_pos);   /* its leader's log ours goes: what votes compare */
-        tidal__enc_uv(x, db->pos_epoch);
-        tidal__enc_uv(x, db->leader_pos);
+        tidal__enc_uv(x, db->rep.epoch); /* and the counters of what the state folded */
+        tidal__enc_uv(x, db->rep.log_epoch); /* the newest epoch in the log and how far into */
+        tidal__enc_uv(x, db->rep.log_pos);   /* its leader's log ours goes: what votes compare */
+        tidal__enc_uv(x, db->rep.pos_epoch);
+        tidal__enc_uv(x, db->rep.leader_pos);
         tidal__enc_uv(x, db->stats.events_applied);
         tidal__enc_uv(x, db->stats.events_internal);
     }
@@ -7905,7 +7991,7 @@ static tidal__sig *tidal__sd_sig_make(tidal_db *db, tidal__entity *e, uint32_t t
     uint32_t ent = tidal__ent_index(db, e), lb;
     tidal__sig *g;
     tidal__csig *c;
-    TIDAL_ASSERT(e->sigs && type < db->n_sig);
+    TIDAL_ASSERT(e->sigs && type < db->schema.n_sig);
     if (!cohort) {
         if (e->sigs[type]) return tidal__sd_sig_into(db, e->sigs[type], src) ? e->sigs[type] : NULL;
         lb = tidal__lb_make(db, e->tenant, type, 0, 0);
@@ -7934,15 +8020,15 @@ static int tidal__sd_attrs(tidal__sd *d, tidal__entity *e) {
         uint64_t lw;
         if (!tidal__sd_str(d, TIDAL_NAME_MAX, &a->key, 0) || !tidal__sd_str(d, TIDAL_VALUE_MAX, &a->value, 1))
             return 0;
-        if (!tidal__name_bytes_ok(d->db->strs[a->key].s, d->db->strs[a->key].len)) return tidal__sd_fail(d, "bad attribute key");
+        if (!tidal__name_bytes_ok(d->db->st.strs[a->key].s, d->db->st.strs[a->key].len)) return tidal__sd_fail(d, "bad attribute key");
         if (i && tidal__str_cmp(d->db, e->attrs[i - 1].key, a->key) >= 0) return tidal__sd_fail(d, "attributes out of order");
         a->hlc.wall_ns = tidal__sd_time(d);
         lw = tidal__sd_uv(d);
         a->hlc.logical = (uint32_t)(lw >> 32);
         a->hlc.node = (uint32_t)lw;
         e->n_attrs = (uint32_t)i + 1;
-        if (d->db->strs[a->key].len == 7 && !memcmp(d->db->strs[a->key].s, "creator", 7))
-            e->creator = a->value == UINT32_MAX ? 0 : tidal__parse_id(d->db->strs[a->value].s, d->db->strs[a->value].len);
+        if (d->db->st.strs[a->key].len == 7 && !memcmp(d->db->st.strs[a->key].s, "creator", 7))
+            e->creator = a->value == UINT32_MAX ? 0 : tidal__parse_id(d->db->st.strs[a->value].s, d->db->st.strs[a->value].len);
     }
     return 1;
 }
@@ -7957,9 +8043,10 @@ static int tidal__sd_sigs(tidal__sd *d, tidal__entity *e) {
         if (d->r.bad) return tidal__sd_fail(d, "truncated entity");
         if (t == (d->compact ? 0 : UINT64_MAX)) break;
         t -= d->compact != 0; /* compact: type + 1 */
-        if (t >= db->n_sig || (e->sigs && t < prev)) return tidal__sd_fail(d, "bad signal type");
+        if (t >= db->schema.n_sig || (e->sigs && t < prev))
+            return tidal__sd_fail(d, "bad signal type");
         prev = t + 1;
-        if (!tidal__sd_sig(d, &tmp, &db->sig[t])) return 0;
+        if (!tidal__sd_sig(d, &tmp, &db->schema.sig[t])) return 0;
         if (!tidal__ent_make_sigs(db, e) || !(g = tidal__sd_sig_make(db, e, (uint32_t)t, 0, 0, 0, &tmp)))
             return tidal__sd_fail(d, "out of memory");
         tidal__lb_update(db, g);
@@ -7970,11 +8057,11 @@ static int tidal__sd_sigs(tidal__sd *d, tidal__entity *e) {
         uint64_t tk = tidal__sd_uv(d);
         uint32_t type = (uint32_t)(tk >> 32), ckey = (uint32_t)tk, cval;
         tidal__sig *g;
-        if (d->r.bad || type >= db->n_sig || ckey >= db->n_ckey)
+        if (d->r.bad || type >= db->schema.n_sig || ckey >= db->schema.n_ckey)
             return tidal__sd_fail(d, "bad cohort aggregate");
         if (!tidal__sd_str(d, TIDAL_VALUE_MAX, &cval, 0)) return 0;
         if (tidal__csig_find(e, type, ckey, cval)) return tidal__sd_fail(d, "repeated cohort aggregate");
-        if (!tidal__sd_sig(d, &tmp, &db->sig[type])) return 0;
+        if (!tidal__sd_sig(d, &tmp, &db->schema.sig[type])) return 0;
         if (!tidal__ent_make_sigs(db, e) || !(g = tidal__sd_sig_make(db, e, type, 1, ckey, cval, &tmp)))
             return tidal__sd_fail(d, "out of memory");
         tidal__lb_update(db, g);
@@ -8048,8 +8135,8 @@ static int tidal__sd_session(tidal__sd *d, uint32_t tenant, tidal_id prev) {
         return tidal__sd_fail(d, "bad session");
     s->has_start = (int)(flags & 1);
     s->ended = (uint32_t)(flags >> 1);
-    if (s->has_start && s->ttl_ns && s->start_ns + s->ttl_ns < db->next_expiry_ns && !(s->ended & 2))
-        db->next_expiry_ns = s->start_ns + s->ttl_ns;
+    if (s->has_start && s->ttl_ns && s->start_ns + s->ttl_ns < db->st.next_expiry_ns && !(s->ended & 2))
+        db->st.next_expiry_ns = s->start_ns + s->ttl_ns;
     if (n && !TIDAL__GROW(db, s->j, s->cap_j, (uint32_t)n)) return tidal__sd_fail(d, "out of memory");
     for (i = 0; i < n; i++) {
         tidal__jentry *j = &s->j[i];
@@ -8064,7 +8151,7 @@ static int tidal__sd_session(tidal__sd *d, uint32_t tenant, tidal_id prev) {
         j->time_ns = tidal__sd_time(d);
         if (j->kind == TIDAL_SESSION_NOTE && !tidal__sd_str(d, TIDAL_NOTE_MAX, &j->note, 0)) return 0;
         if (d->r.bad || !j->seq || (i && j->seq <= s->j[i - 1].seq) ||
-            (j->kind != TIDAL_SESSION_NOTE && (j->kind != TIDAL_SESSION_SIGNAL || j->type >= db->n_sig)))
+            (j->kind != TIDAL_SESSION_NOTE && (j->kind != TIDAL_SESSION_SIGNAL || j->type >= db->schema.n_sig)))
             return tidal__sd_fail(d, "bad journal entry");
         s->n_j = (uint32_t)i + 1;
     }
@@ -8073,36 +8160,36 @@ static int tidal__sd_session(tidal__sd *d, uint32_t tenant, tidal_id prev) {
     return 1;
 }
 
-/* Enters rows [from, db->n_ents) (tidal__ent_append) in ent_map, which has room. Their
+/* Enters rows [from, db->st.n_ents) (tidal__ent_append) in ent_map, which has room. Their
    keys are distinct and absent (ascending ids of one tenant, into a state that held none
    of that tenant's), so each is placed without a lookup; the slot a few rows ahead is
    prefetched, because a million random slots otherwise cost a cache miss each, one at
    a time. */
 static void tidal__sd_ent_map(tidal_db *db, uint32_t from) {
-    tidal__emap *m = &db->ent_map;
-    uint32_t i, n = db->n_ents;
+    tidal__emap *m = &db->st.ent_map;
+    uint32_t i, n = db->st.n_ents;
     TIDAL_ASSERT(from <= n && (uint64_t)(m->n + (n - from)) * 2 <= m->cap);
     for (i = from; i < n; i++) {
-        if (i + 8 < n) tidal__emap_prefetch(db, db->ents[i + 8].tenant, db->ents[i + 8].id);
-        tidal__emap_place(m, tidal__map_hash(db->ents[i].tenant, db->ents[i].id), i);
+        if (i + 8 < n) tidal__emap_prefetch(db, db->st.ents[i + 8].tenant, db->st.ents[i + 8].id);
+        tidal__emap_place(m, tidal__map_hash(db->st.ents[i].tenant, db->st.ents[i].id), i);
         m->n++;
     }
-    TIDAL_ASSERT(n == from || tidal__emap_get(db, db->ents[n - 1].tenant, db->ents[n - 1].id) ==
-                                  n - 1);
+    TIDAL_ASSERT(n == from ||
+                 tidal__emap_get(db, db->st.ents[n - 1].tenant, db->st.ents[n - 1].id) == n - 1);
 }
 
 static int tidal__sd_tenant(tidal__sd *d, uint32_t tenant) {
     tidal_db *db = d->db;
     uint64_t n = tidal__sd_uv(d), i;
-    uint32_t from = db->n_ents;
+    uint32_t from = db->st.n_ents;
     tidal_id prev = 0;
     int ok = 1;
     /* An entity takes at least five words (id, attribute count, end of signals, cohort
        count, user marker): bounded so, the table and its map are sized once up front. */
-    if (d->r.bad || !tidal__sd_room(d, n, 40) || n > TIDAL_ENTITIES_MAX - db->n_ents)
+    if (d->r.bad || !tidal__sd_room(d, n, 40) || n > TIDAL_ENTITIES_MAX - db->st.n_ents)
         return tidal__sd_fail(d, "bad entity count");
-    if (n && (!TIDAL__GROW(db, db->ents, db->cap_ents, db->n_ents + (uint32_t)n) ||
-              !tidal__emap_reserve(db, &db->ent_map, db->ent_map.n + (uint32_t)n)))
+    if (n && (!TIDAL__GROW(db, db->st.ents, db->st.cap_ents, db->st.n_ents + (uint32_t)n) ||
+              !tidal__emap_reserve(db, &db->st.ent_map, db->st.ent_map.n + (uint32_t)n)))
         return tidal__sd_fail(d, "out of memory");
     for (i = 0; ok && i < n; i++) {
         tidal_id id = tidal__sd_sv(d, prev);
@@ -8123,7 +8210,7 @@ static int tidal__sd_tenant(tidal__sd *d, uint32_t tenant) {
     if (d->r.bad || !tidal__sd_room(d, n, 8)) return tidal__sd_fail(d, "bad session count");
     for (i = 0, prev = 0; i < n; i++) {
         if (!tidal__sd_session(d, tenant, prev)) return 0;
-        prev = db->sess[db->n_sess - 1].id;
+        prev = db->st.sess[db->st.n_sess - 1].id;
     }
     return 1;
 }
@@ -8145,7 +8232,7 @@ static uint32_t tidal__origin_group(uint64_t origin) { return (uint32_t)(origin 
    apart). Never 0. */
 static uint32_t tidal__incarnation(const tidal_db *db, uint32_t random) {
     uint32_t low = random & 0xFFFFFFu;
-    return (db->group & 0xFFu) << 24 | (low ? low : 1u);
+    return (db->rep.group & 0xFFu) << 24 | (low ? low : 1u);
 }
 static int tidal__sd_index(tidal__sd *d, int strict) {
     tidal_db *db = d->db;
@@ -8156,7 +8243,7 @@ static int tidal__sd_index(tidal__sd *d, int strict) {
         uint64_t origin = tidal__sd_sv(d, prev), hwm = tidal__sd_uv(d), last, k;
         if (d->r.bad || (origin & TIDAL__IDEM_BIT) || (i && origin <= prev)) return tidal__sd_fail(d, "origins out of order");
         prev = origin;
-        if (strict == TIDAL__INDEX_FOREIGN && tidal__origin_group(origin) == db->group) {
+        if (strict == TIDAL__INDEX_FOREIGN && tidal__origin_group(origin) == db->rep.group) {
             /* An origin of this replica group: its events reach us natively, and an index
                from another group may list ones that have not yet (forwarded there for
                another tenant's move): marking them would drop them when they arrive. */
@@ -8167,8 +8254,8 @@ static int tidal__sd_index(tidal__sd *d, int strict) {
             continue;
         }
         if (!(o = tidal__origin_find(db, origin))) {
-            if (!TIDAL__GROW(db, db->origins, db->cap_origins, db->n_origins + 1)) return tidal__sd_fail(d, "out of memory");
-            o = &db->origins[db->n_origins++];
+            if (!TIDAL__GROW(db, db->st.origins, db->st.cap_origins, db->st.n_origins + 1)) return tidal__sd_fail(d, "out of memory");
+            o = &db->st.origins[db->st.n_origins++];
             memset(o, 0, sizeof *o);
             o->origin = origin;
         }
@@ -8213,16 +8300,16 @@ static int tidal__sd_tgen(tidal__sd *d) {
     tidal_db *db = d->db;
     uint64_t n = tidal__sd_uv(d), i;
     if (d->r.bad || !tidal__sd_room(d, n, 16)) return tidal__sd_fail(d, "bad generation count");
-    if (n && !TIDAL__GROW(db, db->tgen, db->cap_tgen, (uint32_t)n)) return tidal__sd_fail(d, "out of memory");
+    if (n && !TIDAL__GROW(db, db->st.tgen, db->st.cap_tgen, (uint32_t)n)) return tidal__sd_fail(d, "out of memory");
     for (i = 0; i < n; i++) {
         uint64_t tc = tidal__sd_uv(d);
-        tidal__tgen *g = &db->tgen[i];
+        tidal__tgen *g = &db->st.tgen[i];
         g->tenant = (uint32_t)(tc >> 32);
         g->complete = (uint32_t)tc;
         g->gen = tidal__sd_uv(d);
-        if (d->r.bad || g->complete > 1 || !g->gen || (i && g->tenant <= db->tgen[i - 1].tenant))
+        if (d->r.bad || g->complete > 1 || !g->gen || (i && g->tenant <= db->st.tgen[i - 1].tenant))
             return tidal__sd_fail(d, "install generations out of order");
-        db->n_tgen = (uint32_t)i + 1;
+        db->st.n_tgen = (uint32_t)i + 1;
     }
     return 1;
 }
@@ -8233,11 +8320,11 @@ static const char *tidal__snap_decode_tail(tidal__sd *d) {
     tidal_db *db = d->db;
     if (!tidal__sd_index(d, TIDAL__INDEX_STRICT)) return d->why ? d->why : "bad index";
     if (!tidal__sd_tgen(d)) return d->why ? d->why : "bad install generations";
-    db->epoch = tidal__sd_uv(d);
-    db->log_epoch = tidal__sd_uv(d);
-    db->log_pos = tidal__sd_uv(d);
-    db->pos_epoch = tidal__sd_uv(d);
-    db->leader_pos = tidal__sd_uv(d);
+    db->rep.epoch = tidal__sd_uv(d);
+    db->rep.log_epoch = tidal__sd_uv(d);
+    db->rep.log_pos = tidal__sd_uv(d);
+    db->rep.pos_epoch = tidal__sd_uv(d);
+    db->rep.leader_pos = tidal__sd_uv(d);
     db->stats.events_applied = tidal__sd_uv(d);
     db->stats.events_internal = tidal__sd_uv(d);
     if (d->r.bad) return d->why ? d->why : "truncated replication position";
@@ -8256,7 +8343,7 @@ static const char *tidal__snap_decode_fmt(tidal_db *db, const uint8_t *body, siz
     d.r.p = body;
     d.r.n = len;
     d.compact = compact;
-    d.bulk = db->n_ents == 0; /* tenants ascend, and ids in each: no row can repeat */
+    d.bulk = db->st.n_ents == 0; /* tenants ascend, and ids in each: no row can repeat */
     nt = tidal__sd_uv(&d);
     if (d.r.bad || !tidal__sd_room(&d, nt, 8)) {
         tidal__sd_fail(&d, "bad tenant count");
@@ -8307,15 +8394,15 @@ static tidal_result tidal__snap_body(tidal_db *db, tidal__enc *x, tidal__sortkey
    4's encoding, else the canonical one (state transfers, >>migration). */
 static tidal_result tidal__snap_body_fmt(tidal_db *db, uint64_t skip, int compact, uint8_t **out,
                                          size_t *len, size_t *cap) {
-    uint32_t i, n = (db->n_ents > db->n_sess ? db->n_ents : db->n_sess) + 1;
-    uint32_t ntc = db->n_ents + db->n_sess + 1, max_seen = 1;
+    uint32_t i, n = (db->st.n_ents > db->st.n_sess ? db->st.n_ents : db->st.n_sess) + 1;
+    uint32_t ntc = db->st.n_ents + db->st.n_sess + 1, max_seen = 1;
     tidal__sortkey *keys;
     uint32_t *tids;
     uint64_t *seen;
     tidal__enc *x = (tidal__enc *)tidal__zalloc(db, sizeof(tidal__enc));
     tidal_result r = TIDAL_ERR_NOMEM;
-    for (i = 0; i < db->n_ents; i++)
-        if (db->ents[i].user && db->ents[i].user->seen.n > max_seen) max_seen = db->ents[i].user->seen.n;
+    for (i = 0; i < db->st.n_ents; i++)
+        if (db->st.ents[i].user && db->st.ents[i].user->seen.n > max_seen) max_seen = db->st.ents[i].user->seen.n;
     keys = (tidal__sortkey *)tidal__alloc(db, sizeof(tidal__sortkey) * n);
     tids = (uint32_t *)tidal__alloc(db, sizeof(uint32_t) * ntc);
     seen = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * max_seen);
@@ -8354,7 +8441,7 @@ TIDAL__TESTING static tidal_result tidal__snap_body_mem(tidal_db *db, uint8_t **
 
 static void tidal__snap_retire(tidal_db *db);
 static tidal_result tidal__collect_save(tidal_db *db); /* >>migration */
-static int tidal__rep_leading(const tidal_db *db);
+static int tidal__rep_leading(const tidal__member *rm);
 static uint64_t tidal__group_stable(const tidal_db *db);
 
 TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db) {
@@ -8369,27 +8456,28 @@ TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db) {
     uint32_t *tids = NULL;
     uint64_t *seen = NULL;
     if (!db) return TIDAL_ERR_INVALID;
-    if (!db->wal_on) return tidal__err(db, TIDAL_ERR_INVALID, "snapshot needs a durable database (config.path)");
+    if (!db->log.wal_on) return tidal__err(db, TIDAL_ERR_INVALID, "snapshot needs a durable database (config.path)");
     if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
     if ((r = tidal__commit(db)) != TIDAL_OK) return r;
     /* A drop this snapshot covers is not replayed after it: the tenants it leaves to
        collect are on disk first (>>migration). */
-    if (db->n_collect && !db->collect_saved && (r = tidal__collect_save(db)) != TIDAL_OK) return r;
+    if (db->log.n_collect && !db->log.collect_saved && (r = tidal__collect_save(db)) != TIDAL_OK)
+        return r;
     env = db->env;
     /* Recovery relies on the log reaching every snapshot's lsn (>>recovery): without
        per-batch syncs, sync the active segment now (older ones were synced when sealed). */
-    if (db->seg && db->fsync_policy == TIDAL_FSYNC_NONE &&
-        (r = env->file_sync(env->user, db->seg)) != TIDAL_OK) {
+    if (db->log.seg && db->log.fsync_policy == TIDAL_FSYNC_NONE &&
+        (r = env->file_sync(env->user, db->log.seg)) != TIDAL_OK) {
         db->fatal = 1;
         return tidal__err(db, r, "snapshot: log sync failed (%s); the handle must be reopened",
                           tidal_strerror(r));
     }
-    tidal__seg_name(db, db->durable_lsn, "tmp", tmp, sizeof tmp);
-    tidal__seg_name(db, db->durable_lsn, "snap", fin, sizeof fin);
-    n = (db->n_ents > db->n_sess ? db->n_ents : db->n_sess) + 1;
-    ntc = db->n_ents + db->n_sess + 1; /* every tenant with content, whatever it holds */
-    for (i = 0; i < db->n_ents; i++)
-        if (db->ents[i].user && db->ents[i].user->seen.n > max_seen) max_seen = db->ents[i].user->seen.n;
+    tidal__seg_name(db, db->log.durable_lsn, "tmp", tmp, sizeof tmp);
+    tidal__seg_name(db, db->log.durable_lsn, "snap", fin, sizeof fin);
+    n = (db->st.n_ents > db->st.n_sess ? db->st.n_ents : db->st.n_sess) + 1;
+    ntc = db->st.n_ents + db->st.n_sess + 1; /* every tenant with content, whatever it holds */
+    for (i = 0; i < db->st.n_ents; i++)
+        if (db->st.ents[i].user && db->st.ents[i].user->seen.n > max_seen) max_seen = db->st.ents[i].user->seen.n;
     keys = (tidal__sortkey *)tidal__alloc(db, sizeof(tidal__sortkey) * n);
     tids = (uint32_t *)tidal__alloc(db, sizeof(uint32_t) * ntc);
     seen = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * max_seen);
@@ -8413,9 +8501,9 @@ TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db) {
         h.version = TIDAL_SNAPSHOT_FORMAT_VERSION;
         h.node = tidal__node_word(db->node);
         h.incarnation = db->incarnation;
-        h.lsn = db->durable_lsn;
+        h.lsn = db->log.durable_lsn;
         h.body_len = x.off - TIDAL__SNAP_HDR;
-        h.schema_fp = db->schema_fp;
+        h.schema_fp = db->schema.schema_fp;
         h.hlc = db->hlc;
         tidal__snap_hdr_put(tmphdr, &h);
         tidal_blake3_update(&x.h, tmphdr, TIDAL__SNAP_HDR); /* body || zeroed header */
@@ -8439,12 +8527,12 @@ TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db) {
         db->fatal = 1;
         return tidal__err_wrap(db, r, "snapshot failed, the handle must be reopened");
     }
-    if (db->snaps[0] != h.lsn) {
-        db->snaps[1] = db->snaps[0];
-        db->snaps[0] = h.lsn;
+    if (db->log.snaps[0] != h.lsn) {
+        db->log.snaps[1] = db->log.snaps[0];
+        db->log.snaps[0] = h.lsn;
     }
     db->stats.snapshot_lsn = h.lsn;
-    db->log_since_snap = 0;
+    db->log.log_since_snap = 0;
     tidal__snap_retire(db);
     if (db->fatal) return TIDAL_ERR_FATAL; /* retire said which file and why */
     tidal__ok(db);
@@ -8455,14 +8543,14 @@ TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db) {
    replayed at open) since the last snapshot, takes one, which retires the log below the
    older kept snapshot as tidal_db_snapshot does (a leader still keeps what the group has
    not acknowledged; a member what not every member holds). Only where the state equals
-   the durable log: no batch pending or open, not while recovering or importing. A failure
+   the durable log: no batch pending or open, not while recovering (nor after an import: tidal__event_take). A failure
    is the snapshot's (an I/O error fails the handle); the writes that triggered it are
    already durable. */
 static tidal_result tidal__snap_auto(tidal_db *db) {
-    if (!db->wal_on || db->fatal || db->replaying || db->importing || db->in_batch || db->batch_count ||
-        db->log_since_snap < db->snap_log_bytes)
+    if (!db->log.wal_on || db->fatal || db->log.replaying || db->log.in_batch ||
+        db->log.batch_count || db->log.log_since_snap < db->log.snap_log_bytes)
         return TIDAL_OK;
-    TIDAL_ASSERT(db->snap_log_bytes > 0 && db->durable_lsn + 1 == db->next_lsn);
+    TIDAL_ASSERT(db->log.snap_log_bytes > 0 && db->log.durable_lsn + 1 == db->log.next_lsn);
     return tidal_db_snapshot(db);
 }
 
@@ -8470,56 +8558,58 @@ static void tidal__retire_fn(void *ctx, const char *name) {
     tidal__dirscan *d = (tidal__dirscan *)ctx;
     uint32_t node;
     uint64_t lsn;
-    if (tidal__parse_name(name, "snap", "snap", &node, &lsn) && node == tidal__node_word(d->db->node) &&
-        lsn != d->db->snaps[0] && (d->db->forgot || lsn != d->db->snaps[1]) && d->n_snaps < d->cap)
+    if (tidal__parse_name(name, "snap", "snap", &node, &lsn) &&
+        node == tidal__node_word(d->db->node) && lsn != d->db->log.snaps[0] &&
+        (d->db->st.forgot || lsn != d->db->log.snaps[1]) && d->n_snaps < d->cap)
         d->snaps[d->n_snaps++] = lsn;
 }
 
 /* After a forget: the active segment goes too when the newest snapshot covers every batch
    in it (nothing is pending and every member holds it), and the forget is then complete
-   in the files (db->forgot cleared, only the newest snapshot left); else it stays set and
+   in the files (db->st.forgot cleared, only the newest snapshot left); else it stays set and
    the next snapshot tries again. */
 static tidal_result tidal__snap_retire_active(tidal_db *db, uint64_t keep_from, uint32_t *drop) {
     const tidal_env *env = db->env;
     char name[TIDAL_PATH_MAX + 64];
     tidal_result r = TIDAL_OK;
-    TIDAL_ASSERT(db->forgot);
-    if (keep_from < db->snaps[0] || db->snaps[0] != db->durable_lsn || db->batch_count)
+    TIDAL_ASSERT(db->st.forgot);
+    if (keep_from < db->log.snaps[0] || db->log.snaps[0] != db->log.durable_lsn ||
+        db->log.batch_count)
         return TIDAL_OK;
-    if (db->n_segs == 1 && db->segs[0] <= keep_from + 1) {
-        if (db->seg) env->file_close(env->user, db->seg);
-        db->seg = NULL;
-        db->seg_size = 0;
-        tidal__seg_name(db, db->segs[0], "log", name, sizeof name);
+    if (db->log.n_segs == 1 && db->log.segs[0] <= keep_from + 1) {
+        if (db->log.seg) env->file_close(env->user, db->log.seg);
+        db->log.seg = NULL;
+        db->log.seg_size = 0;
+        tidal__seg_name(db, db->log.segs[0], "log", name, sizeof name);
         r = env->file_remove(env->user, name);
         if (r == TIDAL_ERR_NOT_FOUND) r = TIDAL_OK;
         if (r != TIDAL_OK) return tidal__io_err(db, r, "remove", name);
-        db->n_segs = 0;
+        db->log.n_segs = 0;
         (*drop)++;
     }
-    if (db->n_segs == 0) {
-        db->snaps[1] = 0; /* the older snapshot was removed with the rest */
-        db->forgot = 0;
+    if (db->log.n_segs == 0) {
+        db->log.snaps[1] = 0; /* the older snapshot was removed with the rest */
+        db->st.forgot = 0;
     }
     return r;
 }
 
 /* Keeps the two newest snapshots and deletes log segments wholly below the older one, so
    a damaged newest snapshot can always fall back to the older one plus the log. After a
-   forget or delete (db->forgot) the files that may still hold the id go instead: every
+   forget or delete (db->st.forgot) the files that may still hold the id go instead: every
    older snapshot and every segment the newest one covers, the active one too when the
    snapshot covers all of it (the next commit starts a new segment). */
 static void tidal__snap_retire(tidal_db *db) {
     const tidal_env *env = db->env;
     char name[TIDAL_PATH_MAX + 64];
-    uint64_t old[16], keep_from = db->forgot ? db->snaps[0] : db->snaps[1];
+    uint64_t old[16], keep_from = db->st.forgot ? db->log.snaps[0] : db->log.snaps[1];
     /* A leader keeps what its followers have not acknowledged yet; a follower whose
-       needed log is gone anyway gets the state instead (>>replication: state transfer). */
-    if (db->n_rep && db->role == TIDAL_ROLE_LEADER) {
+       needed log is gone anyway gets the state instead (>>repl_xfer). */
+    if (db->rep.n_rep && db->rep.role == TIDAL_ROLE_LEADER) {
         uint64_t g = tidal__group_stable(db);
         if (g < keep_from) keep_from = g;
-    } else if (db->n_rep && db->stable_lsn < keep_from) {
-        keep_from = db->stable_lsn; /* a member retires only what every member holds */
+    } else if (db->rep.n_rep && db->rep.stable_lsn < keep_from) {
+        keep_from = db->rep.stable_lsn; /* a member retires only what every member holds */
     }
     tidal__dirscan d;
     uint32_t i, drop = 0;
@@ -8536,17 +8626,17 @@ static void tidal__snap_retire(tidal_db *db) {
     }
     /* Segment i covers [segs[i], segs[i+1]); removable when that range ends at or below
        the older snapshot. The active segment is never removed. */
-    while (keep_from && r == TIDAL_OK && drop + 1 < db->n_segs && db->segs[drop + 1] <= keep_from + 1) {
-        tidal__seg_name(db, db->segs[drop], "log", name, sizeof name);
+    while (keep_from && r == TIDAL_OK && drop + 1 < db->log.n_segs && db->log.segs[drop + 1] <= keep_from + 1) {
+        tidal__seg_name(db, db->log.segs[drop], "log", name, sizeof name);
         r = env->file_remove(env->user, name);
         if (r == TIDAL_OK || r == TIDAL_ERR_NOT_FOUND) drop++, r = TIDAL_OK;
         else r = tidal__io_err(db, r, "remove", name);
     }
     if (drop) {
-        memmove(db->segs, db->segs + drop, sizeof(uint64_t) * (db->n_segs - drop));
-        db->n_segs -= drop;
+        memmove(db->log.segs, db->log.segs + drop, sizeof(uint64_t) * (db->log.n_segs - drop));
+        db->log.n_segs -= drop;
     }
-    if (db->forgot && r == TIDAL_OK) r = tidal__snap_retire_active(db, keep_from, &drop);
+    if (db->st.forgot && r == TIDAL_OK) r = tidal__snap_retire_active(db, keep_from, &drop);
     if (r == TIDAL_OK && (drop || d.n_snaps) && (r = env->dir_sync(env->user, db->path)))
         r = tidal__io_err(db, r, "sync directory", db->path);
     if (r != TIDAL_OK && r != TIDAL_ERR_NOT_FOUND) {
@@ -8626,8 +8716,8 @@ static tidal_result tidal__recover_snapshot(tidal_db *db, tidal__dirscan *d) {
         const char *why = tidal__snap_load(db, d->snaps[i], &io, &at);
         char name[TIDAL_PATH_MAX + 64];
         if (!why) {
-            db->snaps[0] = d->snaps[i];
-            db->snaps[1] = i + 1 < d->n_snaps ? d->snaps[i + 1] : 0;
+            db->log.snaps[0] = d->snaps[i];
+            db->log.snaps[1] = i + 1 < d->n_snaps ? d->snaps[i + 1] : 0;
             return TIDAL_OK;
         }
         tidal__state_free(db);
@@ -8680,26 +8770,27 @@ static tidal_result tidal__recover_log(tidal_db *db, tidal__dirscan *d) {
                           name, (unsigned long long)end, (unsigned long long)expect - 1,
                           (unsigned long long)snap);
     if (expect < snap + 1) expect = snap + 1;
-    db->next_lsn = expect;
-    db->durable_lsn = expect - 1;
+    db->log.next_lsn = expect;
+    db->log.durable_lsn = expect - 1;
     for (i = 0; i < d->n_segs; i++) { /* all of them: shipping may read below the snapshot */
-        if (!TIDAL__GROW(db, db->segs, db->cap_segs, db->n_segs + 1)) return TIDAL_ERR_NOMEM;
-        db->segs[db->n_segs++] = d->segs[i];
+        if (!TIDAL__GROW(db, db->log.segs, db->log.cap_segs, db->log.n_segs + 1))
+            return TIDAL_ERR_NOMEM;
+        db->log.segs[db->log.n_segs++] = d->segs[i];
     }
     if (d->n_segs) { /* reopen the newest segment for appends, cutting any torn tail */
         uint64_t size = 0;
-        r = env->file_open(env->user, name, TIDAL_OPEN_READ | TIDAL_OPEN_WRITE, &db->seg);
+        r = env->file_open(env->user, name, TIDAL_OPEN_READ | TIDAL_OPEN_WRITE, &db->log.seg);
         if (r != TIDAL_OK) r = tidal__io_err(db, r, "open", name);
-        else if ((r = env->file_size(env->user, db->seg, &size)) != TIDAL_OK)
+        else if ((r = env->file_size(env->user, db->log.seg, &size)) != TIDAL_OK)
             r = tidal__io_err(db, r, "size of", name);
         if (r == TIDAL_OK && size != end) {
-            if ((r = env->file_truncate(env->user, db->seg, end)) != TIDAL_OK)
+            if ((r = env->file_truncate(env->user, db->log.seg, end)) != TIDAL_OK)
                 r = tidal__io_err(db, r, "truncate", name);
-            else if ((r = env->file_sync(env->user, db->seg)) != TIDAL_OK)
+            else if ((r = env->file_sync(env->user, db->log.seg)) != TIDAL_OK)
                 r = tidal__io_err(db, r, "fsync", name);
         }
         if (r != TIDAL_OK) return tidal__err_wrap(db, r, "cannot reopen the log for append");
-        db->seg_size = end;
+        db->log.seg_size = end;
     }
     return TIDAL_OK;
 }
@@ -8732,12 +8823,12 @@ static tidal_result tidal__recover(tidal_db *db) {
     if (r == TIDAL_OK) r = tidal__recover_snapshot(db, &d);
     if (r == TIDAL_OK) {
         int64_t t0 = env->clock_mono_ns(env->user);
-        db->replaying = 1;
+        db->log.replaying = 1;
         r = tidal__recover_log(db, &d);
-        db->replaying = 0;
+        db->log.replaying = 0;
         db->stats.recovered_ns = (uint64_t)(env->clock_mono_ns(env->user) - t0);
     }
-    if (r == TIDAL_OK && db->schema_dirty) r = tidal__schema_save(db);
+    if (r == TIDAL_OK && db->schema.schema_dirty) r = tidal__schema_save(db);
     if (r == TIDAL_OK && !d.n_segs && !d.n_snaps) {
         db->env->random_fill(db->env->user, &db->incarnation, sizeof db->incarnation);
         db->incarnation = tidal__incarnation(db, db->incarnation);
@@ -8747,11 +8838,11 @@ static tidal_result tidal__recover(tidal_db *db) {
         const tidal__origin *o;
         own.hi = (uint64_t)db->node.region << 48 | (uint64_t)db->node.shard << 32 | db->incarnation;
         o = tidal__origin_find(db, own.hi);
-        db->local_seq = o ? o->hwm : 0;
+        db->st.local_seq = o ? o->hwm : 0;
         if (o && o->above.n) { /* never reuse a sequence number seen above the mark */
             uint32_t k;
             for (k = 0; k < o->above.cap; k++)
-                if (o->above.slot[k] > db->local_seq) db->local_seq = o->above.slot[k];
+                if (o->above.slot[k] > db->st.local_seq) db->st.local_seq = o->above.slot[k];
         }
     }
     tidal__free(db, d.segs, sizeof(uint64_t) * d.cap);
@@ -9106,10 +9197,12 @@ TIDAL_API tidal_result tidal_query_parse(const char *text, size_t len, tidal_que
     return TIDAL_OK;
 }
 
-// >>db
-// Open/close and the public entry points. Each entry point validates every argument
-// before touching state, builds one event, and hands it to tidal__apply; a rejected call
-// changes nothing. Schema validation names the offending field in tidal_errmsg().
+// >>db_schema
+// The >>db_* sections are the handle: its schema, open and close, tenants, the one way in
+// for writes, reads and sessions. This one: loading a configured schema, its fingerprints
+// (of every prefix: what a batch may be written under), its encoding, and comparing and
+// merging two schemas. Its rules are below; the stored file and its growth by an event are
+// in >>db_schema_file.
 
 /* The half-life is kept exact: h in ns as a double for every exponent, while epochs stay
    integer (landmarks e * epoch_ns, so t - landmark is exact). A half-life that is a whole
@@ -9253,13 +9346,13 @@ static tidal_result tidal__profiles_load(tidal_db *db, const tidal_schema *s, ti
 static void tidal__schema_of(const tidal_db *db, tidal__schemadef *o) {
     uint32_t i;
     memset(o, 0, sizeof *o);
-    o->n_sig = db->n_sig;
-    o->n_ckey = db->n_ckey;
-    o->n_prof = db->n_prof;
-    memcpy(o->sig, db->sig, sizeof o->sig);
+    o->n_sig = db->schema.n_sig;
+    o->n_ckey = db->schema.n_ckey;
+    o->n_prof = db->schema.n_prof;
+    memcpy(o->sig, db->schema.sig, sizeof o->sig);
     for (i = 0; i < o->n_sig; i++) o->sig[i].e_ref = INT64_MIN;
-    memcpy(o->ckey, db->ckey, sizeof o->ckey);
-    memcpy(o->prof, db->prof, sizeof o->prof);
+    memcpy(o->ckey, db->schema.ckey, sizeof o->ckey);
+    memcpy(o->prof, db->schema.prof, sizeof o->prof);
 }
 
 /* What the log and snapshots depend on: the first n_sig signal types (name, decay,
@@ -9304,23 +9397,23 @@ static uint64_t tidal__schema_fp(const tidal__schemadef *s, uint32_t n_sig, uint
    compare per batch. */
 static int tidal__schema_fp_ok(tidal_db *db, uint64_t fp) {
     uint32_t i, j;
-    if (fp == db->schema_fp) return 1;
-    if (!db->n_prefix_fps) {
+    if (fp == db->schema.schema_fp) return 1;
+    if (!db->schema.n_prefix_fps) {
         struct tidal_blake3 h, g;
         tidal__schema_fp_start(&h);
-        for (i = 0; i < db->n_sig; i++) {
-            tidal__schema_fp_sig(&h, &db->sig[i]);
+        for (i = 0; i < db->schema.n_sig; i++) {
+            tidal__schema_fp_sig(&h, &db->schema.sig[i]);
             g = h;
-            db->prefix_fps[db->n_prefix_fps++] = tidal__schema_fp_end(&g);
-            for (j = 0; j < db->n_ckey; j++) {
-                tidal_blake3_update(&g, db->ckey[j], strlen(db->ckey[j]) + 1);
-                db->prefix_fps[db->n_prefix_fps++] = tidal__schema_fp_end(&g);
+            db->schema.prefix_fps[db->schema.n_prefix_fps++] = tidal__schema_fp_end(&g);
+            for (j = 0; j < db->schema.n_ckey; j++) {
+                tidal_blake3_update(&g, db->schema.ckey[j], strlen(db->schema.ckey[j]) + 1);
+                db->schema.prefix_fps[db->schema.n_prefix_fps++] = tidal__schema_fp_end(&g);
             }
         }
-        TIDAL_ASSERT(db->n_prefix_fps == db->n_sig * (db->n_ckey + 1));
+        TIDAL_ASSERT(db->schema.n_prefix_fps == db->schema.n_sig * (db->schema.n_ckey + 1));
     }
-    for (i = 0; i < db->n_prefix_fps; i++)
-        if (db->prefix_fps[i] == fp) return 1;
+    for (i = 0; i < db->schema.n_prefix_fps; i++)
+        if (db->schema.prefix_fps[i] == fp) return 1;
     return 0;
 }
 
@@ -9520,28 +9613,34 @@ static void tidal__schema_union(tidal__schemadef *out, const tidal__schemadef *a
 static void tidal__schema_set(tidal_db *db, const tidal__schemadef *s) {
     uint32_t i;
     tidal__schemagen *g;
-    TIDAL_ASSERT(s->n_sig >= db->n_sig && s->n_sig <= TIDAL_SIGNAL_TYPES_MAX);
+    TIDAL_ASSERT(s->n_sig >= db->schema.n_sig && s->n_sig <= TIDAL_SIGNAL_TYPES_MAX);
     for (i = 0; i < s->n_sig; i++) {
-        int64_t e_ref = i < db->n_sig ? db->sig[i].e_ref : INT64_MIN;
-        db->sig[i] = s->sig[i];
-        db->sig[i].e_ref = e_ref;
+        int64_t e_ref = i < db->schema.n_sig ? db->schema.sig[i].e_ref : INT64_MIN;
+        db->schema.sig[i] = s->sig[i];
+        db->schema.sig[i].e_ref = e_ref;
     }
-    memcpy(db->ckey, s->ckey, sizeof db->ckey);
-    memcpy(db->prof, s->prof, sizeof db->prof);
-    db->n_sig = s->n_sig;
-    db->n_ckey = s->n_ckey;
-    db->n_prof = s->n_prof;
-    db->schema_fp = tidal__schema_fp(s, s->n_sig, s->n_ckey);
-    db->n_prefix_fps = 0;
-    g = db->n_gen ? &db->gen[db->n_gen - 1] : NULL;
+    memcpy(db->schema.ckey, s->ckey, sizeof db->schema.ckey);
+    memcpy(db->schema.prof, s->prof, sizeof db->schema.prof);
+    db->schema.n_sig = s->n_sig;
+    db->schema.n_ckey = s->n_ckey;
+    db->schema.n_prof = s->n_prof;
+    db->schema.schema_fp = tidal__schema_fp(s, s->n_sig, s->n_ckey);
+    db->schema.n_prefix_fps = 0;
+    g = db->schema.n_gen ? &db->schema.gen[db->schema.n_gen - 1] : NULL;
     if (g && g->n_sig == s->n_sig && g->n_ckey == s->n_ckey && g->n_prof == s->n_prof) return;
-    TIDAL_ASSERT(db->n_gen < TIDAL__SCHEMA_GENS_MAX);
-    g = &db->gen[db->n_gen++];
+    TIDAL_ASSERT(db->schema.n_gen < TIDAL__SCHEMA_GENS_MAX);
+    g = &db->schema.gen[db->schema.n_gen++];
     g->n_sig = s->n_sig;
     g->n_ckey = s->n_ckey;
     g->n_prof = s->n_prof;
-    g->fp = db->schema_fp;
+    g->fp = db->schema.schema_fp;
 }
+
+// >>db_schema_file
+// The stored schema (schema-RRRR-SSSS.dat, rule 2 of >>db_schema): its file, reconciling it
+// with the configured schema at open, growing it by a schema event alone in its batch (rule
+// 4), learning a schema from a batch or a state transfer, and tidal_db_schema_get / _append.
+// Invariant: the file is written before any batch under a new fingerprint.
 
 static void tidal__schema_name(const tidal_db *db, char *out, size_t cap, int tmp) {
     snprintf(out, cap, "%s/schema-%04x-%04x.%s", db->path, db->node.region, db->node.shard,
@@ -9590,10 +9689,11 @@ static tidal_result tidal__schema_save(tidal_db *db) {
     len_at = w;
     w = tidal__schema_put(w + 4, &s);
     tidal__wr_le(len_at, (uint64_t)(w - len_at - 4), 4);
-    w = tidal__wr_le(w, db->n_gen, 4);
-    for (i = 0; i < db->n_gen; i++) {
-        w = tidal__wr_le(w, db->gen[i].n_sig | db->gen[i].n_ckey << 8 | db->gen[i].n_prof << 16, 4);
-        w = tidal__wr_le(w, db->gen[i].fp, 8);
+    w = tidal__wr_le(w, db->schema.n_gen, 4);
+    for (i = 0; i < db->schema.n_gen; i++) {
+        const tidal__schemagen *g = &db->schema.gen[i];
+        w = tidal__wr_le(w, g->n_sig | g->n_ckey << 8 | g->n_prof << 16, 4);
+        w = tidal__wr_le(w, g->fp, 8);
     }
     tidal_blake3(b, (size_t)(w - b), w);
     w += 32;
@@ -9607,7 +9707,7 @@ static tidal_result tidal__schema_save(tidal_db *db) {
         return tidal__err_wrap(db, r, "%s: saving the schema failed, the handle must be reopened",
                                fin);
     }
-    db->schema_dirty = 0;
+    db->schema.schema_dirty = 0;
     return TIDAL_OK;
 }
 
@@ -9636,10 +9736,11 @@ static const char *tidal__schema_parse(tidal_db *db, const uint8_t *p, size_t n,
         r.pos += len;
     }
     *at = r.pos;
-    db->n_gen = tidal__rd_u32(&r);
-    if (r.bad || db->n_gen < 1 || db->n_gen > TIDAL__SCHEMA_GENS_MAX) return "bad generation count";
-    for (i = 0; i < db->n_gen; i++) {
-        tidal__schemagen *g = &db->gen[i], *prev = i ? &db->gen[i - 1] : NULL;
+    db->schema.n_gen = tidal__rd_u32(&r);
+    if (r.bad || db->schema.n_gen < 1 || db->schema.n_gen > TIDAL__SCHEMA_GENS_MAX)
+        return "bad generation count";
+    for (i = 0; i < db->schema.n_gen; i++) {
+        tidal__schemagen *g = &db->schema.gen[i], *prev = i ? &db->schema.gen[i - 1] : NULL;
         uint32_t c;
         *at = r.pos;
         c = tidal__rd_u32(&r);
@@ -9658,8 +9759,9 @@ static const char *tidal__schema_parse(tidal_db *db, const uint8_t *p, size_t n,
         if (g->fp != tidal__schema_fp(s, g->n_sig, g->n_ckey))
             return "generation fingerprint mismatch";
     }
-    if (db->gen[db->n_gen - 1].n_sig != s->n_sig || db->gen[db->n_gen - 1].n_ckey != s->n_ckey ||
-        db->gen[db->n_gen - 1].n_prof != s->n_prof)
+    if (db->schema.gen[db->schema.n_gen - 1].n_sig != s->n_sig ||
+        db->schema.gen[db->schema.n_gen - 1].n_ckey != s->n_ckey ||
+        db->schema.gen[db->schema.n_gen - 1].n_prof != s->n_prof)
         return "newest generation is not the schema";
     if (r.pos != r.n) return "bytes after the generations";
     return NULL;
@@ -9684,14 +9786,14 @@ static tidal_result tidal__schema_open(tidal_db *db, int has_data) {
     tidal__schema_name(db, name, sizeof name, 0);
     io = tidal__read_file(db, name, &p, &n);
     if (io == TIDAL_ERR_NOT_FOUND) {
-        if (db->schema_adopt)
+        if (db->schema.schema_adopt)
             return tidal__err(db, TIDAL_ERR_SCHEMA,
                               has_data ? "%s: no stored schema (written before tidal stored "
                                          "one): open with the schema it was written under"
                                        : "%s: a new database needs a "
                                          "schema (schema.signal_count 0 only adopts a stored one)",
                               name);
-        db->schema_dirty = 1; /* the configured schema, already the handle's, is stored */
+        db->schema.schema_dirty = 1; /* the configured schema, already the handle's, is stored */
         return TIDAL_OK;
     }
     if (io != TIDAL_OK) return io; /* tidal__read_file named the operation, file and cause */
@@ -9707,32 +9809,34 @@ static tidal_result tidal__schema_open(tidal_db *db, int has_data) {
                           (unsigned long long)at, why);
     }
     grows = lacks = 0;
-    if (!db->schema_adopt && !tidal__schema_diff(st, given, msg, sizeof msg, &grows, &lacks)) {
+    if (!db->schema.schema_adopt &&
+        !tidal__schema_diff(st, given, msg, sizeof msg, &grows, &lacks)) {
         tidal__free(db, st, sizeof *st * 2);
         return tidal__err(db, TIDAL_ERR_SCHEMA, "%s: %s", name, msg);
     }
-    if (lacks && !db->n_rep) {
+    if (lacks && !db->rep.n_rep) {
         tidal__schema_lack_msg(st, given, msg, sizeof msg);
         tidal__free(db, st, sizeof *st * 2);
         return tidal__err(db, TIDAL_ERR_SCHEMA, "%s: %s; a schema only grows", name, msg);
     }
-    if (grows && db->n_rep && has_data) {
+    if (grows && db->rep.n_rep && has_data) {
         tidal__free(db, st, sizeof *st * 2);
         return tidal__err(db, TIDAL_ERR_SCHEMA,
                           "%s: the configured schema adds to the stored one; in a "
                           "replica group it grows by tidal_db_schema_append on the leader",
                           name);
     }
-    db->n_sig = db->n_ckey = db->n_prof = 0; /* tidal__schema_set fills them again */
+    /* tidal__schema_set fills them again */
+    db->schema.n_sig = db->schema.n_ckey = db->schema.n_prof = 0;
     {
-        uint32_t g = db->n_gen;
+        uint32_t g = db->schema.n_gen;
         tidal__schema_set(db, st); /* the stored generations stay as read */
-        TIDAL_ASSERT(db->n_gen == g);
+        TIDAL_ASSERT(db->schema.n_gen == g);
     }
     if (grows) {
         tidal__schema_union(st, st, given);
         tidal__schema_set(db, st);
-        db->schema_dirty = 1;
+        db->schema.schema_dirty = 1;
     }
     tidal__free(db, st, sizeof *st * 2);
     return TIDAL_OK;
@@ -9783,39 +9887,41 @@ static int tidal__schema_batch_teaches(tidal_db *db, const uint8_t *p, uint64_t 
    recovery, saved before a batch under the new fingerprint can be committed. */
 static tidal_result tidal__schema_grow(tidal_db *db, const tidal__schemadef *u) {
     tidal__sig ***grown = NULL;
-    uint32_t i, old_n = db->n_sig;
-    TIDAL_ASSERT(u->n_sig >= db->n_sig && u->n_ckey >= db->n_ckey && u->n_prof >= db->n_prof);
-    if (u->n_sig == db->n_sig && u->n_ckey == db->n_ckey && u->n_prof == db->n_prof)
+    uint32_t i, old_n = db->schema.n_sig;
+    TIDAL_ASSERT(u->n_sig >= db->schema.n_sig && u->n_ckey >= db->schema.n_ckey &&
+                 u->n_prof >= db->schema.n_prof);
+    if (u->n_sig == db->schema.n_sig && u->n_ckey == db->schema.n_ckey &&
+        u->n_prof == db->schema.n_prof)
         return TIDAL_OK;
-    if (u->n_sig > old_n && db->n_ents) {
-        grown = (tidal__sig ***)tidal__zalloc(db, sizeof *grown * db->n_ents);
-        for (i = 0; grown && i < db->n_ents; i++) {
-            if (!db->ents[i].sigs) continue;
+    if (u->n_sig > old_n && db->st.n_ents) {
+        grown = (tidal__sig ***)tidal__zalloc(db, sizeof *grown * db->st.n_ents);
+        for (i = 0; grown && i < db->st.n_ents; i++) {
+            if (!db->st.ents[i].sigs) continue;
             grown[i] = (tidal__sig **)tidal__arena_alloc(db, sizeof(tidal__sig *) * u->n_sig);
             if (!grown[i]) break;
             memset(grown[i], 0, sizeof(tidal__sig *) * u->n_sig);
-            memcpy(grown[i], db->ents[i].sigs, sizeof(tidal__sig *) * old_n);
+            memcpy(grown[i], db->st.ents[i].sigs, sizeof(tidal__sig *) * old_n);
         }
-        if (!grown || i < db->n_ents) {
+        if (!grown || i < db->st.n_ents) {
             while (grown && i-- > 0)
                 if (grown[i]) tidal__arena_free(db, grown[i], sizeof(tidal__sig *) * u->n_sig);
-            if (grown) tidal__free(db, grown, sizeof *grown * db->n_ents);
+            if (grown) tidal__free(db, grown, sizeof *grown * db->st.n_ents);
             return TIDAL_ERR_NOMEM;
         }
-        for (i = 0; i < db->n_ents; i++) { /* nothing fails from here on */
+        for (i = 0; i < db->st.n_ents; i++) { /* nothing fails from here on */
             if (!grown[i]) continue;
-            tidal__arena_free(db, db->ents[i].sigs, sizeof(tidal__sig *) * old_n);
-            db->ents[i].sigs = grown[i];
+            tidal__arena_free(db, db->st.ents[i].sigs, sizeof(tidal__sig *) * old_n);
+            db->st.ents[i].sigs = grown[i];
         }
-        tidal__free(db, grown, sizeof *grown * db->n_ents);
+        tidal__free(db, grown, sizeof *grown * db->st.n_ents);
     }
     tidal__schema_set(db, u);
-    TIDAL_ASSERT(db->n_sig >= old_n);
-    if (db->wal_on && db->replaying) {
-        db->schema_dirty = 1; /* saved once recovery is done */
+    TIDAL_ASSERT(db->schema.n_sig >= old_n);
+    if (db->log.wal_on && db->log.replaying) {
+        db->schema.schema_dirty = 1; /* saved once recovery is done */
         return TIDAL_OK;
     }
-    return db->wal_on ? tidal__schema_save(db) : TIDAL_OK; /* a failure fails the handle */
+    return db->log.wal_on ? tidal__schema_save(db) : TIDAL_OK; /* a failure fails the handle */
 }
 
 /* Folds a schema event: the schema becomes the union of ours and its (a no-op when we
@@ -9837,7 +9943,7 @@ static tidal_result tidal__apply_schema(tidal_db *db, const tidal__event *ev) {
     return res;
 }
 
-/* A state transfer's schema (>>replication): learned before the state is replaced, and
+/* A state transfer's schema (>>repl_xfer): learned before the state is replaced, and
    refused, changing nothing, if it disagrees with ours. */
 static tidal_result tidal__schema_learn(tidal_db *db, const uint8_t *p, size_t len) {
     tidal__schemadef *s = (tidal__schemadef *)tidal__alloc(db, sizeof *s * 2);
@@ -9878,44 +9984,44 @@ TIDAL_API tidal_result tidal_db_schema_get(tidal_db *db, tidal_schema *out) {
     struct tidal__schemaview *v;
     uint32_t i, j;
     if (!db || !out) return tidal__err(db, TIDAL_ERR_INVALID, "tidal_db_schema_get: NULL argument");
-    if (!db->schema_view) {
-        db->schema_view = (struct tidal__schemaview *)tidal__alloc(db, sizeof *db->schema_view);
-        if (!db->schema_view)
+    if (!db->schema.schema_view) {
+        db->schema.schema_view =
+            (struct tidal__schemaview *)tidal__alloc(db, sizeof *db->schema.schema_view);
+        if (!db->schema.schema_view)
             return tidal__err(db, TIDAL_ERR_NOMEM, "tidal_db_schema_get: no memory");
     }
-    v = db->schema_view;
+    v = db->schema.schema_view;
     memset(v, 0, sizeof *v);
-    TIDAL_ASSERT(db->n_sig >= 1 && db->n_sig <= TIDAL_SIGNAL_TYPES_MAX);
-    for (i = 0; i < db->n_sig; i++) {
-        v->sigs[i].name = db->sig[i].name;
-        v->sigs[i].half_life_s = db->sig[i].half_life_s;
-        v->sigs[i].windows = db->sig[i].windows;
-        v->sigs[i].permanent = db->sig[i].permanent;
-        v->sigs[i].negative = db->sig[i].negative;
+    TIDAL_ASSERT(db->schema.n_sig >= 1 && db->schema.n_sig <= TIDAL_SIGNAL_TYPES_MAX);
+    for (i = 0; i < db->schema.n_sig; i++) {
+        v->sigs[i].name = db->schema.sig[i].name;
+        v->sigs[i].half_life_s = db->schema.sig[i].half_life_s;
+        v->sigs[i].windows = db->schema.sig[i].windows;
+        v->sigs[i].permanent = db->schema.sig[i].permanent;
+        v->sigs[i].negative = db->schema.sig[i].negative;
     }
-    for (i = 0; i < db->n_ckey; i++) v->ckeys[i] = db->ckey[i];
-    for (i = 0; i < db->n_prof; i++) {
-        TIDAL_ASSERT(db->prof[i].n >= 1 && db->prof[i].n <= TIDAL_PROFILE_TERMS_MAX);
-        for (j = 0; j < db->prof[i].n; j++) {
-            v->terms[i][j].signal = db->sig[db->prof[i].type[j]].name;
-            v->terms[i][j].weight = db->prof[i].weight[j];
+    for (i = 0; i < db->schema.n_ckey; i++) v->ckeys[i] = db->schema.ckey[i];
+    for (i = 0; i < db->schema.n_prof; i++) {
+        TIDAL_ASSERT(db->schema.prof[i].n >= 1 && db->schema.prof[i].n <= TIDAL_PROFILE_TERMS_MAX);
+        for (j = 0; j < db->schema.prof[i].n; j++) {
+            v->terms[i][j].signal = db->schema.sig[db->schema.prof[i].type[j]].name;
+            v->terms[i][j].weight = db->schema.prof[i].weight[j];
         }
-        v->profs[i].name = db->prof[i].name;
+        v->profs[i].name = db->schema.prof[i].name;
         v->profs[i].terms = v->terms[i];
-        v->profs[i].term_count = db->prof[i].n;
+        v->profs[i].term_count = db->schema.prof[i].n;
     }
     memset(out, 0, sizeof *out);
     out->signals = v->sigs;
-    out->signal_count = db->n_sig;
-    out->cohort_keys = db->n_ckey ? v->ckeys : NULL;
-    out->cohort_key_count = db->n_ckey;
-    out->profiles = db->n_prof ? v->profs : NULL;
-    out->profile_count = db->n_prof;
+    out->signal_count = db->schema.n_sig;
+    out->cohort_keys = db->schema.n_ckey ? v->ckeys : NULL;
+    out->cohort_key_count = db->schema.n_ckey;
+    out->profiles = db->schema.n_prof ? v->profs : NULL;
+    out->profile_count = db->schema.n_prof;
     tidal__ok(db);
     return TIDAL_OK;
 }
 
-static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *receipt);
 
 TIDAL_API tidal_result tidal_db_schema_append(tidal_db *db, const tidal_schema *schema) {
     tidal__schemadef *s, *cur;
@@ -9928,13 +10034,14 @@ TIDAL_API tidal_result tidal_db_schema_append(tidal_db *db, const tidal_schema *
     if (!db || !schema)
         return tidal__err(db, TIDAL_ERR_INVALID, "tidal_db_schema_append: NULL argument");
     if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
-    if (db->n_rep && db->role != TIDAL_ROLE_LEADER) { /* not even cut off in availability mode */
-        if (db->leader_idx < 0)
+    /* not even cut off in availability mode */
+    if (db->rep.n_rep && db->rep.role != TIDAL_ROLE_LEADER) {
+        if (db->rep.leader_idx < 0)
             return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only: the schema grows on the leader "
                                                        "(none known now)");
         return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only: the schema grows on the leader: the "
-                          "leader is region %u shard %u", db->rep[db->leader_idx].region,
-                          db->rep[db->leader_idx].shard);
+                          "leader is region %u shard %u", db->rep.member[db->rep.leader_idx].region,
+                          db->rep.member[db->rep.leader_idx].shard);
     }
     s = (tidal__schemadef *)tidal__alloc(db, sizeof *s * 2);
     buf = (uint8_t *)tidal__alloc(db, TIDAL__SCHEMA_ENC_MAX);
@@ -9971,13 +10078,18 @@ TIDAL_API tidal_result tidal_db_schema_append(tidal_db *db, const tidal_schema *
     ev.value = (const char *)buf;
     ev.value_len = (uint32_t)(tidal__schema_put(buf, s) - buf);
     TIDAL_ASSERT(ev.value_len <= TIDAL__SCHEMA_ENC_MAX);
-    r = tidal__write(db, &ev, &rc);
-    if (r == TIDAL_OK) r = tidal__commit(db);
+    r = tidal__event_take(db, &ev, TIDAL__FROM_LOCAL, &rc); /* commits it alone */
 out:
     tidal__free(db, buf, TIDAL__SCHEMA_ENC_MAX);
     tidal__free(db, s, sizeof *s * 2);
     return r;
 }
+
+// >>db_open
+// Open and close: the configuration resolved into the handle's parts, the directory lock,
+// recovery and the replica member started in order, and everything freed again. A failed
+// open frees what it built and says why; close never fails. Also the name lookups
+// (tidal_signal_type, tidal_profile_index) that need nothing but the schema.
 
 /* The configured schema becomes the handle's (tidal__schema_open reconciles it with the
    stored one); signal_count 0 asks to adopt the stored schema. */
@@ -9985,7 +10097,7 @@ static tidal_result tidal__config_schema(tidal_db *db, const tidal_schema *s) {
     tidal__schemadef *d;
     tidal_result r;
     if (s->signal_count == 0) {
-        if (!db->wal_on)
+        if (!db->log.wal_on)
             return tidal__err(db, TIDAL_ERR_SCHEMA,
                               "schema.signal_count must be 1..%d (0 adopts a stored "
                               "schema, and a database without a path has none)",
@@ -9994,7 +10106,7 @@ static tidal_result tidal__config_schema(tidal_db *db, const tidal_schema *s) {
             return tidal__err(db, TIDAL_ERR_SCHEMA,
                               "schema: signal_count 0 adopts the stored schema; "
                               "cohort_key_count and profile_count must be 0 too");
-        db->schema_adopt = 1;
+        db->schema.schema_adopt = 1;
         return TIDAL_OK;
     }
     d = (tidal__schemadef *)tidal__alloc(db, sizeof *d);
@@ -10025,30 +10137,31 @@ static tidal_result tidal__config_load(tidal_db *db, const tidal_config *cfg) {
                 if (tidal__node_word(cfg->replicas[j]) == tidal__node_word(cfg->replicas[i]))
                     return tidal__err(db, TIDAL_ERR_INVALID, "config.replicas[%u] repeats", i);
             if (tidal__node_word(cfg->replicas[i]) == tidal__node_word(cfg->node)) self = i;
-            db->rep[i] = cfg->replicas[i];
+            db->rep.member[i] = cfg->replicas[i];
         }
         if (self == UINT32_MAX) return tidal__err(db, TIDAL_ERR_INVALID, "config.replicas lacks config.node");
-        db->n_rep = cfg->replica_count;
-        db->self_rep = self;
+        db->rep.n_rep = cfg->replica_count;
+        db->rep.self_rep = self;
     }
-    db->heartbeat_ns = cfg->heartbeat_ns ? cfg->heartbeat_ns : 100 * 1000 * 1000;
-    db->election_timeout_ns = cfg->election_timeout_ns > 0 ? cfg->election_timeout_ns : TIDAL_NS_PER_S;
-    db->bootstrap = cfg->group_bootstrap != 0;
-    db->leader_idx = -1;
-    db->retransmit_ns = cfg->retransmit_ns ? cfg->retransmit_ns : 400 * 1000 * 1000;
-    db->availability = cfg->availability_mode != 0;
-    db->config_version = cfg->config_version;
-    db->group = cfg->group;
-    db->quorum_wait_ns = cfg->quorum_wait_ns ? cfg->quorum_wait_ns : 2 * db->election_timeout_ns;
-    db->clock_ahead_max_ns = cfg->clock_ahead_max_ns ? cfg->clock_ahead_max_ns : 10 * TIDAL_NS_PER_S;
+    db->rep.heartbeat_ns = cfg->heartbeat_ns ? cfg->heartbeat_ns : 100 * 1000 * 1000;
+    db->rep.election_timeout_ns = cfg->election_timeout_ns > 0 ? cfg->election_timeout_ns : TIDAL_NS_PER_S;
+    db->rep.bootstrap = cfg->group_bootstrap != 0;
+    db->rep.leader_idx = -1;
+    db->rep.retransmit_ns = cfg->retransmit_ns ? cfg->retransmit_ns : 400 * 1000 * 1000;
+    db->rep.availability = cfg->availability_mode != 0;
+    db->rep.config_version = cfg->config_version;
+    db->rep.group = cfg->group;
+    db->rep.quorum_wait_ns =
+        cfg->quorum_wait_ns ? cfg->quorum_wait_ns : 2 * db->rep.election_timeout_ns;
+    db->rep.clock_ahead_max_ns = cfg->clock_ahead_max_ns ? cfg->clock_ahead_max_ns : 10 * TIDAL_NS_PER_S;
     if (cfg->path) strcpy(db->path, cfg->path);
-    db->wal_on = cfg->path != NULL;
-    db->fsync_policy = cfg->fsync_policy ? cfg->fsync_policy : TIDAL_FSYNC_BATCH;
-    db->batch_events_max = cfg->batch_events_max ? cfg->batch_events_max : 4096;
-    db->batch_delay_ns = cfg->batch_delay_ns;
-    db->segment_bytes_max = cfg->segment_bytes_max ? cfg->segment_bytes_max : (64u << 20);
-    db->snap_log_bytes = cfg->snapshot_log_bytes ? cfg->snapshot_log_bytes : (64u << 20);
-    db->next_lsn = 1;
+    db->log.wal_on = cfg->path != NULL;
+    db->log.fsync_policy = cfg->fsync_policy ? cfg->fsync_policy : TIDAL_FSYNC_BATCH;
+    db->log.batch_events_max = cfg->batch_events_max ? cfg->batch_events_max : 4096;
+    db->log.batch_delay_ns = cfg->batch_delay_ns;
+    db->log.segment_bytes_max = cfg->segment_bytes_max ? cfg->segment_bytes_max : (64u << 20);
+    db->log.snap_log_bytes = cfg->snapshot_log_bytes ? cfg->snapshot_log_bytes : (64u << 20);
+    db->log.next_lsn = 1;
     if (cfg->future_bound_ns < 0 || cfg->idempotency_window_ns < 0)
         return tidal__err(db, TIDAL_ERR_INVALID, "config: negative duration");
     if (cfg->retrieve_limit_max > TIDAL_LIMIT_MAX)
@@ -10072,8 +10185,8 @@ static tidal_result tidal__config_load(tidal_db *db, const tidal_config *cfg) {
     db->idem_window_ns = cfg->idempotency_window_ns ? cfg->idempotency_window_ns : TIDAL__DAY_NS;
     db->limit_max = cfg->retrieve_limit_max ? cfg->retrieve_limit_max : 1000;
     db->session_events_max = cfg->session_events_max ? cfg->session_events_max : 4096;
-    db->next_expiry_ns = INT64_MAX;
-    db->idem_gc_at = INT64_MIN;
+    db->st.next_expiry_ns = INT64_MAX;
+    db->st.idem_gc_at = INT64_MIN;
     return tidal__config_schema(db, &cfg->schema);
 }
 
@@ -10090,11 +10203,11 @@ static tidal_result tidal__db_lock(tidal_db *db) {
     const tidal_env *env = db->env;
     uint64_t holder = 0;
     tidal_result r;
-    TIDAL_ASSERT(db->wal_on && db->path[0] && !db->dir_lock);
+    TIDAL_ASSERT(db->log.wal_on && db->path[0] && !db->log.dir_lock);
     if (env->version < 2) return TIDAL_OK;
     r = env->dir_create(env->user, db->path);
     if (r != TIDAL_OK) return tidal__io_err(db, r, "create directory", db->path);
-    r = env->dir_lock(env->user, db->path, &db->dir_lock, &holder);
+    r = env->dir_lock(env->user, db->path, &db->log.dir_lock, &holder);
     if (r == TIDAL_ERR_LOCKED && holder)
         return tidal__err(db, r, "%s: the database is open in another handle (pid %llu holds "
                           "its lock); one handle per database directory", db->path,
@@ -10103,10 +10216,10 @@ static tidal_result tidal__db_lock(tidal_db *db) {
         return tidal__err(db, r, "%s: the database is open in another handle; one handle per "
                           "database directory", db->path);
     if (r != TIDAL_OK) {
-        db->dir_lock = NULL;
+        db->log.dir_lock = NULL;
         return tidal__io_err(db, r, "lock", db->path);
     }
-    TIDAL_ASSERT(db->dir_lock != NULL);
+    TIDAL_ASSERT(db->log.dir_lock != NULL);
     return TIDAL_OK;
 }
 
@@ -10147,13 +10260,14 @@ TIDAL_API tidal_result tidal_db_open_msg(const tidal_config *cfg, tidal_db **out
         a.free(a.user, db, sizeof *db);
         return r;
     }
-    if (db->wal_on) {
+    if (db->log.wal_on) {
         r = tidal__db_lock(db);
         if (r == TIDAL_OK) r = tidal__tenants_load(db); /* before the state: entities count */
         if (r == TIDAL_OK) r = tidal__recover(db);
         if (r == TIDAL_OK) r = tidal__collect_load(db); /* after the replay: its drops too */
-        if (r == TIDAL_OK && db->n_rep) r = tidal__rep_open(db);
-        if (r == TIDAL_OK && !db->n_rep) r = tidal__collect_step(db); /* a group's waits: ticks */
+        if (r == TIDAL_OK && db->rep.n_rep) r = tidal__rep_open(db);
+        if (r == TIDAL_OK && !db->rep.n_rep)
+            r = tidal__collect_step(db); /* a group's waits: ticks */
         if (r != TIDAL_OK) {
             if (!db->errmsg[0]) /* a path that set none (out of memory): say where at least */
                 tidal__err(db, r, "open %s: %s", db->path, tidal_strerror(r));
@@ -10177,8 +10291,8 @@ TIDAL_API tidal_result tidal_db_open(const tidal_config *cfg, tidal_db **out) {
 static void tidal__ent_free(tidal_db *db, tidal__entity *e) {
     uint32_t i;
     if (e->sigs) {
-        for (i = 0; i < db->n_sig; i++) tidal__sig_free(db, e->sigs[i]);
-        tidal__arena_free(db, e->sigs, sizeof(tidal__sig *) * db->n_sig);
+        for (i = 0; i < db->schema.n_sig; i++) tidal__sig_free(db, e->sigs[i]);
+        tidal__arena_free(db, e->sigs, sizeof(tidal__sig *) * db->schema.n_sig);
     }
     for (i = 0; i < e->n_csigs; i++) tidal__sig_free(db, e->csigs[i].sig);
     tidal__arena_free(db, e->csigs, sizeof(tidal__csig) * e->cap_csigs);
@@ -10198,79 +10312,82 @@ static void tidal__ent_free(tidal_db *db, tidal__entity *e) {
    when a snapshot fails to load halfway). Config, env and log position stay. */
 static void tidal__state_free(tidal_db *db) {
     uint32_t i;
-    for (i = 0; i < db->n_tcfg; i++) db->tcfg[i].entities = 0; /* recounted as state returns */
-    for (i = 0; i < db->n_ents; i++) tidal__ent_free(db, &db->ents[i]);
-    tidal__free(db, db->ents, sizeof(tidal__entity) * db->cap_ents);
-    for (i = 0; i < db->n_tenants; i++)
-        tidal__free(db, db->tenants[i].items, sizeof(uint32_t) * db->tenants[i].cap_items);
-    tidal__free(db, db->tenants, sizeof(tidal__tenant) * db->cap_tenants);
-    for (i = 0; i < db->n_sess; i++) tidal__free(db, db->sess[i].j, sizeof(tidal__jentry) * db->sess[i].cap_j);
-    tidal__free(db, db->sess, sizeof(tidal__session) * db->cap_sess);
-    for (i = 0; i < db->n_lbs; i++) tidal__free(db, db->lbs[i].m, sizeof(tidal__lb_entry) * db->lbs[i].cap);
-    tidal__free(db, db->lbs, sizeof(tidal__lb) * db->cap_lbs);
-    for (i = 0; i < db->n_strs; i++) tidal__free(db, db->strs[i].s, (size_t)db->strs[i].len + 1);
-    tidal__free(db, db->strs, sizeof(tidal__str) * db->cap_strs);
-    for (i = 0; i < db->n_origins; i++) tidal__set_free(db, &db->origins[i].above);
-    TIDAL_ASSERT(db->arena.chunks == 0); /* every aggregate, array and set went back */
+    for (i = 0; i < db->ten.n_tcfg; i++)
+        db->ten.tcfg[i].entities = 0; /* recounted as state returns */
+    for (i = 0; i < db->st.n_ents; i++) tidal__ent_free(db, &db->st.ents[i]);
+    tidal__free(db, db->st.ents, sizeof(tidal__entity) * db->st.cap_ents);
+    for (i = 0; i < db->st.n_tenants; i++)
+        tidal__free(db, db->st.tenants[i].items, sizeof(uint32_t) * db->st.tenants[i].cap_items);
+    tidal__free(db, db->st.tenants, sizeof(tidal__tenant) * db->st.cap_tenants);
+    for (i = 0; i < db->st.n_sess; i++) tidal__free(db, db->st.sess[i].j, sizeof(tidal__jentry) * db->st.sess[i].cap_j);
+    tidal__free(db, db->st.sess, sizeof(tidal__session) * db->st.cap_sess);
+    for (i = 0; i < db->st.n_lbs; i++) tidal__free(db, db->st.lbs[i].m, sizeof(tidal__lb_entry) * db->st.lbs[i].cap);
+    tidal__free(db, db->st.lbs, sizeof(tidal__lb) * db->st.cap_lbs);
+    for (i = 0; i < db->st.n_strs; i++)
+        tidal__free(db, db->st.strs[i].s, (size_t)db->st.strs[i].len + 1);
+    tidal__free(db, db->st.strs, sizeof(tidal__str) * db->st.cap_strs);
+    for (i = 0; i < db->st.n_origins; i++) tidal__set_free(db, &db->st.origins[i].above);
+    TIDAL_ASSERT(db->st.arena.chunks == 0); /* every aggregate, array and set went back */
     tidal__arena_release(db);
-    tidal__free(db, db->origins, sizeof(tidal__origin) * db->cap_origins);
-    tidal__free(db, db->idem_time, sizeof(int64_t) * db->cap_idem);
-    tidal__free(db, db->tgen, sizeof(tidal__tgen) * db->cap_tgen);
-    db->tgen = NULL;
-    db->n_tgen = db->cap_tgen = 0;
-    tidal__emap_free(db, &db->ent_map);
-    tidal__map_free(db, &db->tenant_map);
-    tidal__map_free(db, &db->sess_map);
-    tidal__map_free(db, &db->lb_map);
-    tidal__map_free(db, &db->str_map);
-    tidal__map_free(db, &db->idem_map);
-    db->ents = NULL;
-    db->n_ents = db->cap_ents = 0;
-    db->tenants = NULL;
-    db->n_tenants = db->cap_tenants = 0;
-    db->sess = NULL;
-    db->n_sess = db->cap_sess = 0;
-    db->lbs = NULL;
-    db->n_lbs = db->cap_lbs = 0;
-    db->strs = NULL;
-    db->n_strs = db->cap_strs = 0;
-    db->origins = NULL;
-    db->n_origins = db->cap_origins = 0;
-    db->idem_time = NULL;
-    db->n_idem = db->cap_idem = 0;
-    db->next_expiry_ns = INT64_MAX;
-    db->idem_gc_at = INT64_MIN;
+    tidal__free(db, db->st.origins, sizeof(tidal__origin) * db->st.cap_origins);
+    tidal__free(db, db->st.idem_time, sizeof(int64_t) * db->st.cap_idem);
+    tidal__free(db, db->st.tgen, sizeof(tidal__tgen) * db->st.cap_tgen);
+    db->st.tgen = NULL;
+    db->st.n_tgen = db->st.cap_tgen = 0;
+    tidal__emap_free(db, &db->st.ent_map);
+    tidal__map_free(db, &db->st.tenant_map);
+    tidal__map_free(db, &db->st.sess_map);
+    tidal__map_free(db, &db->st.lb_map);
+    tidal__map_free(db, &db->st.str_map);
+    tidal__map_free(db, &db->st.idem_map);
+    db->st.ents = NULL;
+    db->st.n_ents = db->st.cap_ents = 0;
+    db->st.tenants = NULL;
+    db->st.n_tenants = db->st.cap_tenants = 0;
+    db->st.sess = NULL;
+    db->st.n_sess = db->st.cap_sess = 0;
+    db->st.lbs = NULL;
+    db->st.n_lbs = db->st.cap_lbs = 0;
+    db->st.strs = NULL;
+    db->st.n_strs = db->st.cap_strs = 0;
+    db->st.origins = NULL;
+    db->st.n_origins = db->st.cap_origins = 0;
+    db->st.idem_time = NULL;
+    db->st.n_idem = db->st.cap_idem = 0;
+    db->st.next_expiry_ns = INT64_MAX;
+    db->st.idem_gc_at = INT64_MIN;
     db->stats.entities = db->stats.events_applied = 0;
-    for (i = 0; i < db->n_sig; i++) db->sig[i].e_ref = INT64_MIN;
+    for (i = 0; i < db->schema.n_sig; i++) db->schema.sig[i].e_ref = INT64_MIN;
 }
 
 static void tidal__db_free(tidal_db *db) {
     tidal_allocator a = db->alloc;
-    if (db->seg) db->env->file_close(db->env->user, db->seg);
+    if (db->log.seg) db->env->file_close(db->env->user, db->log.seg);
     tidal__state_free(db);
     tidal__free(db, db->scratch_tags, sizeof(tidal_event_id) * db->cap_scratch_tags);
-    tidal__free(db, db->dec, sizeof(tidal__event) * db->cap_dec);
-    tidal__free(db, db->batch, db->batch_cap);
-    tidal__free(db, db->segs, sizeof(uint64_t) * db->cap_segs);
-    tidal__free(db, db->ship, db->ship_cap);
-    tidal__free(db, db->out, db->out_cap);
-    tidal__free(db, db->xfer, db->xfer_cap);
-    tidal__free(db, db->xin, db->xin_cap);
+    tidal__free(db, db->log.dec, sizeof(tidal__event) * db->log.cap_dec);
+    tidal__free(db, db->log.batch, db->log.batch_cap);
+    tidal__free(db, db->log.segs, sizeof(uint64_t) * db->log.cap_segs);
+    tidal__free(db, db->rep.ship, db->rep.ship_cap);
+    tidal__free(db, db->rep.out, db->rep.out_cap);
+    tidal__free(db, db->rep.xfer, db->rep.xfer_cap);
+    tidal__free(db, db->rep.xin, db->rep.xin_cap);
     tidal__free(db, db->hook_buf, db->hook_cap);
-    while (db->n_ooo) {
-        db->n_ooo--;
-        tidal__free(db, db->ooo[db->n_ooo].p, db->ooo[db->n_ooo].len);
+    while (db->rep.n_ooo) {
+        db->rep.n_ooo--;
+        tidal__free(db, db->rep.ooo[db->rep.n_ooo].p, db->rep.ooo[db->rep.n_ooo].len);
     }
-    tidal__free(db, db->tcfg, sizeof *db->tcfg * db->cap_tcfg);
-    tidal__free(db, db->collect, sizeof(uint32_t) * db->cap_collect);
-    tidal__free(db, db->schema_view, sizeof *db->schema_view);
+    tidal__free(db, db->ten.tcfg, sizeof *db->ten.tcfg * db->ten.cap_tcfg);
+    tidal__free(db, db->log.collect, sizeof(uint32_t) * db->log.cap_collect);
+    tidal__free(db, db->schema.schema_view, sizeof *db->schema.schema_view);
     {
         uint32_t i;
         for (i = 0; i < TIDAL_REPLICAS_MAX; i++)
-            tidal__free(db, db->vv_peer[i].w, sizeof(uint64_t) * db->vv_peer[i].cap);
+            tidal__free(db, db->rep.vv_peer[i].w, sizeof(uint64_t) * db->rep.vv_peer[i].cap);
     }
     TIDAL_ASSERT(db->stats.bytes_state == 0); /* every allocation was returned */
-    if (db->dir_lock) db->env->dir_unlock(db->env->user, db->dir_lock); /* files closed first */
+    if (db->log.dir_lock)
+        db->env->dir_unlock(db->env->user, db->log.dir_lock); /* files closed first */
     a.free(a.user, db, sizeof *db);
 }
 
@@ -10292,8 +10409,8 @@ TIDAL_API tidal_result tidal_signal_type(const tidal_db *db, const char *name, u
     if (!name || !type)
         return tidal__err_const(db, TIDAL_ERR_INVALID, "signal type: %s is NULL",
                                 name ? "type" : "name");
-    for (i = 0; i < db->n_sig; i++)
-        if (!strcmp(db->sig[i].name, name)) {
+    for (i = 0; i < db->schema.n_sig; i++)
+        if (!strcmp(db->schema.sig[i].name, name)) {
             *type = i;
             return TIDAL_OK;
         }
@@ -10305,13 +10422,18 @@ TIDAL_API tidal_result tidal_profile_index(const tidal_db *db, const char *name,
                                            uint32_t *profile) {
     uint32_t i;
     if (!db || !name || !profile) return TIDAL_ERR_INVALID;
-    for (i = 0; i < db->n_prof; i++)
-        if (!strcmp(db->prof[i].name, name)) {
+    for (i = 0; i < db->schema.n_prof; i++)
+        if (!strcmp(db->schema.prof[i].name, name)) {
             *profile = i;
             return TIDAL_OK;
         }
     return TIDAL_ERR_NOT_FOUND;
 }
+
+// >>db_tenant
+// Tenants on this node: their limits (entity quota, token-bucket write rate) and migration
+// state, persisted beside the log so a restart enforces them from its own disk; the admission check every local write passes (tidal__take_refuse);
+// and routing (tidal_route) with the scatter-gather merge over shard handles.
 
 static int64_t tidal__now(tidal_db *db) { return db->env->clock_wall_ns(db->env->user); }
 
@@ -10319,14 +10441,15 @@ static int64_t tidal__now(tidal_db *db) { return db->env->clock_wall_ns(db->env-
    from a partition, and in availability mode it then takes writes as its own origin. Not a
    member that lost its disk and has not caught up yet: it knows nothing of the group. */
 static int tidal__cut_off(const tidal_db *db) {
-    return db->n_rep && db->role != TIDAL_ROLE_LEADER && !db->amnesiac &&
-           db->env->clock_mono_ns(db->env->user) - db->leader_heard_ns >= db->election_timeout_ns;
+    return db->rep.n_rep && db->rep.role != TIDAL_ROLE_LEADER && !db->rep.amnesiac &&
+           db->env->clock_mono_ns(db->env->user) - db->rep.leader_heard_ns >=
+               db->rep.election_timeout_ns;
 }
 
 static tidal__tcfg *tidal__tcfg_find(tidal_db *db, uint32_t tenant) {
     uint32_t k;
-    for (k = 0; k < db->n_tcfg; k++)
-        if (db->tcfg[k].cfg.tenant == tenant) return &db->tcfg[k];
+    for (k = 0; k < db->ten.n_tcfg; k++)
+        if (db->ten.tcfg[k].cfg.tenant == tenant) return &db->ten.tcfg[k];
     return NULL;
 }
 
@@ -10395,16 +10518,16 @@ static void tidal__tenants_name(const tidal_db *db, char *out, size_t cap, int t
 
 static tidal_result tidal__tenants_save(tidal_db *db) {
     char tmp[TIDAL_PATH_MAX + 64], fin[TIDAL_PATH_MAX + 64];
-    size_t len = 12 + (size_t)db->n_tcfg * TIDAL__TENANT_BYTES + 32;
+    size_t len = 12 + (size_t)db->ten.n_tcfg * TIDAL__TENANT_BYTES + 32;
     uint8_t *b = (uint8_t *)tidal__alloc(db, len), *w;
     uint32_t k;
     tidal_result r;
     if (!b) return tidal__err(db, TIDAL_ERR_NOMEM, "tenant config file buffer");
     w = tidal__wr_le(b, TIDAL__TENANTS_MAGIC, 4);
     w = tidal__wr_le(w, TIDAL__TENANTS_VERSION, 4);
-    w = tidal__wr_le(w, db->n_tcfg, 4);
-    for (k = 0; k < db->n_tcfg; k++) {
-        const tidal_tenant_config *c = &db->tcfg[k].cfg;
+    w = tidal__wr_le(w, db->ten.n_tcfg, 4);
+    for (k = 0; k < db->ten.n_tcfg; k++) {
+        const tidal_tenant_config *c = &db->ten.tcfg[k].cfg;
         TIDAL_ASSERT(c->state <= TIDAL_TENANT_SEALED);
         w = tidal__wr_le(tidal__wr_le(w, c->tenant, 4), c->placement, 4);
         w = tidal__wr_f64(tidal__wr_f64(w, c->rate_per_s), c->burst);
@@ -10444,13 +10567,13 @@ static tidal_result tidal__tenants_load(tidal_db *db) {
         why = "length does not match count";
     if (!why) tidal_blake3(p, n - 32, sum);
     if (!why && memcmp(sum, p + n - 32, 32)) why = "checksum mismatch";
-    if (!why && !TIDAL__GROW(db, db->tcfg, db->cap_tcfg, count ? count : 1)) {
+    if (!why && !TIDAL__GROW(db, db->ten.tcfg, db->ten.cap_tcfg, count ? count : 1)) {
         tidal__free(db, p, n);
         return tidal__err(db, TIDAL_ERR_NOMEM, "%s: no memory for %u configs", name, count);
     }
     r.pos = 12;
     for (k = 0; !why && k < count; k++) {
-        tidal__tcfg *t = &db->tcfg[k];
+        tidal__tcfg *t = &db->ten.tcfg[k];
         memset(t, 0, sizeof *t);
         t->cfg.tenant = tidal__rd_u32(&r);
         t->cfg.placement = tidal__rd_u32(&r);
@@ -10462,19 +10585,19 @@ static tidal_result tidal__tenants_load(tidal_db *db) {
         if (!(t->cfg.rate_per_s >= 0 && t->cfg.rate_per_s <= 1e12) ||
             !(t->cfg.burst >= 0 && t->cfg.burst <= 1e12) || t->cfg.state > TIDAL_TENANT_SEALED)
             why = "an entry out of range";
-        db->n_tcfg = k; /* the lookup sees the entries before this one only */
+        db->ten.n_tcfg = k; /* the lookup sees the entries before this one only */
         if (tidal__tcfg_find(db, t->cfg.tenant) != NULL) why = "a tenant twice";
         t->refill_ns = db->env->clock_mono_ns(db->env->user);
         t->tokens = tidal__tokens_max(&t->cfg);
     }
     tidal__free(db, p, n);
     if (why) {
-        db->n_tcfg = 0;
+        db->ten.n_tcfg = 0;
         if (!k) return tidal__err(db, TIDAL_ERR_CORRUPT, "%s: %s", name, why);
         return tidal__err(db, TIDAL_ERR_CORRUPT, "%s: %s in the entry at byte %llu", name, why,
                           (unsigned long long)(12 + (k - 1) * TIDAL__TENANT_BYTES));
     }
-    db->n_tcfg = count;
+    db->ten.n_tcfg = count;
     return TIDAL_OK;
 }
 
@@ -10498,13 +10621,13 @@ TIDAL_API tidal_result tidal_tenant_set(tidal_db *db, const tidal_tenant_config 
         return TIDAL_OK;
     }
     if (!t) {
-        if (db->n_tcfg >= TIDAL_TENANTS_CONFIG_MAX)
+        if (db->ten.n_tcfg >= TIDAL_TENANTS_CONFIG_MAX)
             return tidal__err(db, TIDAL_ERR_LIMIT, "more than %d tenant configs", TIDAL_TENANTS_CONFIG_MAX);
-        if (!TIDAL__GROW(db, db->tcfg, db->cap_tcfg, db->n_tcfg + 1))
+        if (!TIDAL__GROW(db, db->ten.tcfg, db->ten.cap_tcfg, db->ten.n_tcfg + 1))
             return tidal__err(db, TIDAL_ERR_NOMEM, "tenant config");
-        t = &db->tcfg[db->n_tcfg++];
+        t = &db->ten.tcfg[db->ten.n_tcfg++];
         memset(t, 0, sizeof *t);
-        for (i = 0; i < db->n_ents; i++) t->entities += db->ents[i].tenant == cfg->tenant;
+        for (i = 0; i < db->st.n_ents; i++) t->entities += db->st.ents[i].tenant == cfg->tenant;
         t->refill_ns = db->env->clock_mono_ns(db->env->user);
         t->tokens = tidal__tokens_max(cfg);
         t->cfg = *cfg;
@@ -10512,8 +10635,9 @@ TIDAL_API tidal_result tidal_tenant_set(tidal_db *db, const tidal_tenant_config 
     }
     old = t->cfg;
     t->cfg = *cfg;
-    if (db->wal_on && (r = tidal__tenants_save(db)) != TIDAL_OK) { /* refused: nothing changed */
-        if (fresh) db->n_tcfg--;
+    /* refused: nothing changed */
+    if (db->log.wal_on && (r = tidal__tenants_save(db)) != TIDAL_OK) {
+        if (fresh) db->ten.n_tcfg--;
         else t->cfg = old;
         return r;
     }
@@ -10616,6 +10740,12 @@ TIDAL_API tidal_result tidal_retrieve_gather(tidal_db *const *shards, uint32_t n
     return TIDAL_OK;
 }
 
+// >>db_write
+// Local writes: the one way into the state (tidal__event_take, its rules below), explicit
+// batches, and the write entry points, each of which validates every argument before
+// touching state and builds one event (a rejected call changes nothing). Raw events too:
+// the hook that sees each written event and tidal_event_import that takes one.
+
 /* Hands the hook the event's encoding (a failed scratch allocation skips the call: the
    hook is an observer, it cannot fail a write that is already folded and logged). */
 static void tidal__hook_call(tidal_db *db, const tidal__event *ev) {
@@ -10631,64 +10761,92 @@ static void tidal__hook_call(tidal_db *db, const tidal__event *ev) {
     db->hook(db->hook_ctx, db->hook_buf, (size_t)(end - db->hook_buf));
 }
 
-/* The one path of every local write: drop a duplicate, log the event in the pending
-   batch, fold it, and (unless a batch is open or delayed) commit before acknowledging. */
-static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *receipt) {
-    int dup = 0;
-    size_t mark = db->batch_len;
-    uint64_t lsn = 0;
-    tidal_result r;
+/* ---- the one way in: tidal__event_take ------------------------------------------------
+   Every event enters the state here, wherever it comes from (tidal__from), and the
+   log / fold / acknowledge sequence is written once, in these rules:
+   1. Refuse (local and import): a failed handle; a follower, unless it is cut off in
+      availability mode; a tenant over its limits (local only: an imported event was
+      admitted where it was written; epoch and schema events belong to no tenant).
+   2. Drop a duplicate: an event the applied-event index (or a session journal) holds is
+      neither logged nor folded again. A local duplicate answers with the position of
+      everything this node holds; a replicated one is skipped silently (a resend, or our
+      own event coming back from the leader).
+   3. Log, then fold: the event goes into the pending batch (a replayed one is in the log
+      already and is only folded), then tidal__apply folds it. A fold that fails takes the
+      event back out of the batch, so the log never holds an event the state lacks.
+   4. Acknowledge (local and import): the tap and the hook see it; the batch commits by the
+      group-commit policy (unless a batch is open or delayed), and an event that must be
+      alone in its batch (schema, epoch, install, drop: rule 4 of >>db_schema, and one
+      chunk per message) commits at once; the receipt names its lsn; a client event may
+      then take the automatic snapshot (never an import: the state may be mid-backfill).
+      A replicated batch is committed by its caller, one leader batch per follower batch
+      (tidal__payload_apply), so the follower's batch carries the leader position.
+   tidal__apply (the fold) is called from nowhere else. */
+
+/* Rule 1: whether this node takes a write at all (TIDAL_OK), else why not. */
+static tidal_result tidal__take_refuse(tidal_db *db, const tidal__event *ev, tidal__from from) {
+    const tidal__member *m = &db->rep;
+    TIDAL_ASSERT(from == TIDAL__FROM_LOCAL || from == TIDAL__FROM_IMPORT);
     if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
-    if (db->n_rep && db->role != TIDAL_ROLE_LEADER && !(db->availability && tidal__cut_off(db))) {
-        if (db->amnesiac)
-            return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only: this node lost its disk and is catching up");
-        if (db->leader_idx < 0)
-            return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only: no leader known (election under way)");
-        return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only follower: the leader is region %u shard %u",
-                          db->rep[db->leader_idx].region, db->rep[db->leader_idx].shard);
+    if (m->n_rep && m->role != TIDAL_ROLE_LEADER && !(m->availability && tidal__cut_off(db))) {
+        if (m->amnesiac)
+            return tidal__err(db, TIDAL_ERR_READ_ONLY,
+                              "read-only: this node lost its disk and is catching up");
+        if (m->leader_idx < 0)
+            return tidal__err(db, TIDAL_ERR_READ_ONLY,
+                              "read-only: no leader known (election under way)");
+        return tidal__err(db, TIDAL_ERR_READ_ONLY,
+                          "read-only follower: the leader is region %u shard %u",
+                          m->member[m->leader_idx].region, m->member[m->leader_idx].shard);
     }
-    if (db->n_tcfg && !db->importing && ev->kind != TIDAL__EV_EPOCH &&
-        ev->kind != TIDAL__EV_SCHEMA && !tidal__event_seen(db, ev) &&
-        (r = tidal__tenant_admit(db, ev)) != TIDAL_OK)
-        return r;
-    if (!ev->id.hi && !ev->id.lo) ev->id = tidal__origin_id(db); /* (0, 0): assign now */
-    TIDAL_ASSERT(!tidal__event_invalid(db, ev)); /* the entry points validated it */
-    if (tidal__event_seen(db, ev)) {
-        db->stats.events_duplicate++;
-        dup = 1;
-        /* Its status is that of everything this node holds now (the original may still
-           be in the open batch). */
-        lsn = db->wal_on ? db->next_lsn - 1 : 0;
-    } else {
-        if (db->wal_on) {
-            /* A batch ships whole in one message: one that this event would push past that
-               commits first (an explicit batch is still acknowledged by its commit). */
-            if (db->batch_count && db->batch_len + tidal__event_size(ev) > TIDAL__BATCH_SHIP_MAX) {
-                if ((r = tidal__commit(db)) != TIDAL_OK) return r;
-                mark = db->batch_len;
-            }
-            if (!tidal__batch_add(db, ev)) return tidal__err(db, TIDAL_ERR_NOMEM, "log batch buffer");
-            lsn = db->next_lsn - 1;
-        }
-        r = tidal__apply(db, ev, &dup);
-        if (r != TIDAL_OK) {
-            if (db->wal_on) { /* take it back out of the batch: it was not applied */
-                db->batch_len = mark;
-                db->batch_count--;
-                db->next_lsn--;
-            }
-            if (TIDAL__EV_NOT_CLIENT(ev->kind)) return r; /* its message says why */
-            return tidal__err(db, r, "apply failed: %s", tidal_strerror(r));
-        }
+    if (db->ten.n_tcfg && from == TIDAL__FROM_LOCAL && ev->kind != TIDAL__EV_EPOCH &&
+        ev->kind != TIDAL__EV_SCHEMA && !tidal__event_seen(db, ev))
+        return tidal__tenant_admit(db, ev);
+    return TIDAL_OK;
+}
+
+/* Rule 3: logs (log != 0) and folds one event not applied before. A failure changes
+   nothing; *nobuf says it was the pending batch's memory, not the fold. */
+static tidal_result tidal__take_fold(tidal_db *db, const tidal__event *ev, int log, int *dup,
+                                     int *nobuf) {
+    tidal__log *lg = &db->log;
+    size_t mark = lg->batch_len;
+    tidal_result r;
+    *nobuf = 0;
+    if (log && !tidal__batch_add(db, ev)) {
+        *nobuf = 1;
+        return TIDAL_ERR_NOMEM;
+    }
+    r = tidal__apply(db, ev, dup);
+    if (r != TIDAL_OK && log) { /* take it back out of the batch: it was not applied */
+        TIDAL_ASSERT(lg->batch_count > 0 && lg->batch_len > mark);
+        lg->batch_len = mark;
+        lg->batch_count--;
+        lg->next_lsn--;
+    }
+    return r;
+}
+
+/* Rule 4 for local writes and imports: observers, commit, receipt, automatic snapshot. */
+static tidal_result tidal__take_ack(tidal_db *db, const tidal__event *ev, tidal__from from,
+                                    int dup, uint64_t lsn, tidal_receipt *receipt) {
+    const tidal__log *lg = &db->log;
+    tidal_result r;
+    int alone = TIDAL__EV_NOT_CLIENT(ev->kind) || ev->kind == TIDAL__EV_EPOCH;
+    TIDAL_ASSERT(from == TIDAL__FROM_LOCAL || from == TIDAL__FROM_IMPORT);
+    TIDAL_ASSERT(dup || !lg->wal_on || lsn + 1 == lg->next_lsn); /* it is the newest event */
+    if (!dup) {
         if (db->tap) db->tap(db->tap_ctx, ev);
         if (db->hook && !TIDAL__EV_NOT_CLIENT(ev->kind)) tidal__hook_call(db, ev); /* not copies */
     }
     /* A full batch commits now, even inside batch_begin/commit (the explicit commit still
        acknowledges): batch_events_max events, or the bytes one message can ship. */
-    if (db->wal_on && ((!db->in_batch && db->batch_delay_ns == 0) ||
-                       db->batch_count >= db->batch_events_max || db->batch_len >= TIDAL__BATCH_SHIP_MAX)) {
+    if (lg->wal_on && ((!lg->in_batch && lg->batch_delay_ns == 0) || alone ||
+                       lg->batch_count >= lg->batch_events_max ||
+                       lg->batch_len >= TIDAL__BATCH_SHIP_MAX)) {
         r = tidal__commit(db);
         if (r != TIDAL_OK) return r;
+        TIDAL_ASSERT(lg->batch_count == 0 && lg->durable_lsn + 1 == lg->next_lsn);
     }
     if (receipt) {
         receipt->id = ev->id;
@@ -10698,43 +10856,87 @@ static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *
     }
     /* A client write just made durable may be the one that passes the snapshot threshold.
        The write stands (it is durable); a failed snapshot leaves its message here. */
-    if (ev->kind < TIDAL__EV_EPOCH && tidal__snap_auto(db) != TIDAL_OK) return TIDAL_OK;
+    if (from == TIDAL__FROM_LOCAL && ev->kind < TIDAL__EV_EPOCH && tidal__snap_auto(db) != TIDAL_OK)
+        return TIDAL_OK;
     tidal__ok(db);
     return TIDAL_OK;
+}
+
+static tidal_result tidal__event_take(tidal_db *db, tidal__event *ev, tidal__from from,
+                                      tidal_receipt *receipt) {
+    int dup = 0, nobuf;
+    uint64_t lsn = 0;
+    tidal_result r;
+    TIDAL_ASSERT(from >= TIDAL__FROM_LOCAL && from <= TIDAL__FROM_REPLAY);
+    TIDAL_ASSERT(!receipt || from <= TIDAL__FROM_IMPORT);
+    if (from == TIDAL__FROM_REPLAY) { /* rule 3: in the log already, folded only */
+        r = tidal__apply(db, ev, &dup);
+        db->stats.recovered_events += r == TIDAL_OK;
+        return r;
+    }
+    if (from == TIDAL__FROM_REPLICA) { /* checked whole by tidal__payload_check */
+        if (tidal__event_applied(db, ev->id)) return TIDAL_OK; /* rule 2 */
+        r = tidal__take_fold(db, ev, 1, &dup, &nobuf);
+        tidal__hlc_recv(db, ev->hlc);
+        return r;
+    }
+    if ((r = tidal__take_refuse(db, ev, from)) != TIDAL_OK) return r;
+    if (!ev->id.hi && !ev->id.lo) ev->id = tidal__origin_id(db); /* (0, 0): assign now */
+    TIDAL_ASSERT(!tidal__event_invalid(db, ev)); /* the entry points validated it */
+    if (tidal__event_seen(db, ev)) {
+        db->stats.events_duplicate++;
+        dup = 1;
+        /* Its status is that of everything this node holds now (the original may still
+           be in the open batch). */
+        lsn = db->log.wal_on ? db->log.next_lsn - 1 : 0;
+    } else {
+        /* A batch ships whole in one message: one that this event would push past that
+           commits first (an explicit batch is still acknowledged by its commit). */
+        if (db->log.wal_on && db->log.batch_count &&
+            db->log.batch_len + tidal__event_size(ev) > TIDAL__BATCH_SHIP_MAX &&
+            (r = tidal__commit(db)) != TIDAL_OK)
+            return r;
+        r = tidal__take_fold(db, ev, db->log.wal_on, &dup, &nobuf);
+        if (nobuf) return tidal__err(db, TIDAL_ERR_NOMEM, "log batch buffer");
+        if (r != TIDAL_OK && TIDAL__EV_NOT_CLIENT(ev->kind)) return r; /* its message says why */
+        if (r != TIDAL_OK) return tidal__err(db, r, "apply failed: %s", tidal_strerror(r));
+        if (db->log.wal_on) lsn = db->log.next_lsn - 1;
+    }
+    return tidal__take_ack(db, ev, from, dup, lsn, receipt);
 }
 
 TIDAL_API tidal_result tidal_db_batch_begin(tidal_db *db) {
     if (!db) return TIDAL_ERR_INVALID;
     if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
-    db->in_batch = 1;
+    db->log.in_batch = 1;
     return TIDAL_OK;
 }
 
 TIDAL_API tidal_result tidal_db_commit(tidal_db *db) {
     tidal_result r;
     if (!db) return TIDAL_ERR_INVALID;
-    db->in_batch = 0;
+    db->log.in_batch = 0;
     r = tidal__commit(db);
-    if (r == TIDAL_OK) (void)tidal__snap_auto(db); /* the batch stands; see tidal__write */
+    if (r == TIDAL_OK) (void)tidal__snap_auto(db); /* the batch stands; see tidal__event_take */
     return r;
 }
 
-TIDAL_API uint64_t tidal_db_durable_lsn(const tidal_db *db) { return db ? db->durable_lsn : 0; }
+TIDAL_API uint64_t tidal_db_durable_lsn(const tidal_db *db) { return db ? db->log.durable_lsn : 0; }
 
 /* Resolves cohort tags: the caller's, or the user's current attribute values. */
 static tidal_result tidal__cohort_tags(tidal_db *db, const tidal_signal *s, tidal__event *ev) {
     uint32_t i, k;
     ev->n_cohort = 0;
     if (s->cohort) {
-        if (s->cohort_count > db->n_ckey)
+        if (s->cohort_count > db->schema.n_ckey)
             return tidal__err(db, TIDAL_ERR_INVALID, "more cohort tags than cohort keys");
-        for (k = 0; k < db->n_ckey; k++) { /* emit in cohort key order: canonical */
+        for (k = 0; k < db->schema.n_ckey; k++) { /* emit in cohort key order: canonical */
             for (i = 0; i < s->cohort_count; i++) {
                 if (!s->cohort[i].key || !s->cohort[i].value)
                     return tidal__err(db, TIDAL_ERR_INVALID, "cohort[%u]: NULL key or value", i);
-                if (strcmp(s->cohort[i].key, db->ckey[k])) continue;
+                if (strcmp(s->cohort[i].key, db->schema.ckey[k])) continue;
                 if (ev->n_cohort && ev->cohort_key[ev->n_cohort - 1] == k)
-                    return tidal__err(db, TIDAL_ERR_INVALID, "cohort key '%s' repeats", db->ckey[k]);
+                    return tidal__err(db, TIDAL_ERR_INVALID, "cohort key '%s' repeats", db->schema.ckey[k]);
                 ev->cohort_len[ev->n_cohort] = (uint32_t)tidal__strnlen(s->cohort[i].value, TIDAL_VALUE_MAX);
                 if (ev->cohort_len[ev->n_cohort] > TIDAL_VALUE_MAX)
                     return tidal__err(db, TIDAL_ERR_INVALID, "cohort[%u]: value too long", i);
@@ -10749,13 +10951,14 @@ static tidal_result tidal__cohort_tags(tidal_db *db, const tidal_signal *s, tida
     if (s->cohort_count) return tidal__err(db, TIDAL_ERR_INVALID, "cohort_count without cohort");
     if (s->user) {
         const tidal__entity *u = tidal__ent_find(db, s->tenant, s->user);
-        for (k = 0; u && k < db->n_ckey; k++) {
-            uint32_t key = tidal__str_find(db, db->ckey[k], (uint32_t)strlen(db->ckey[k]));
+        for (k = 0; u && k < db->schema.n_ckey; k++) {
+            uint32_t key =
+                tidal__str_find(db, db->schema.ckey[k], (uint32_t)strlen(db->schema.ckey[k]));
             const tidal__attr *a = key == UINT32_MAX ? NULL : tidal__attr_find(db, u, key);
             if (!a || a->value == UINT32_MAX) continue;
             ev->cohort_key[ev->n_cohort] = k;
-            ev->cohort_val[ev->n_cohort] = db->strs[a->value].s;
-            ev->cohort_len[ev->n_cohort++] = db->strs[a->value].len;
+            ev->cohort_val[ev->n_cohort] = db->st.strs[a->value].s;
+            ev->cohort_len[ev->n_cohort++] = db->st.strs[a->value].len;
         }
     }
     return TIDAL_OK;
@@ -10771,7 +10974,7 @@ static tidal_result tidal__keyed_content(tidal_db *db, const tidal_signal *s, ti
     if (!s->time_ns)
         return tidal__err(db, TIDAL_ERR_INVALID,
                           "%s must carry its event time (time_ns): a retry elsewhere must be the same event", what);
-    if (user && db->n_ckey && !s->cohort)
+    if (user && db->schema.n_ckey && !s->cohort)
         return tidal__err(db, TIDAL_ERR_INVALID,
                           "%s must carry its cohort tags (cohort non-NULL, count 0 for none): the user's "
                           "attributes may differ where a retry lands", what);
@@ -10782,7 +10985,7 @@ static tidal_result tidal__signal_event(tidal_db *db, const tidal_signal *s, tid
     int64_t now;
     if (!s) return tidal__err(db, TIDAL_ERR_INVALID, "signal is NULL");
     if (s->item == 0) return tidal__err(db, TIDAL_ERR_INVALID, "item id 0 is invalid");
-    if (s->type >= db->n_sig) return tidal__err(db, TIDAL_ERR_INVALID, "unknown signal type %u", s->type);
+    if (s->type >= db->schema.n_sig) return tidal__err(db, TIDAL_ERR_INVALID, "unknown signal type %u", s->type);
     if (!isfinite(s->weight) || fabs(s->weight) > TIDAL_WEIGHT_MAX)
         return tidal__err(db, TIDAL_ERR_INVALID, "weight must be finite with |w| <= %g", TIDAL_WEIGHT_MAX);
     if (s->time_ns < 0) return tidal__err(db, TIDAL_ERR_INVALID, "negative event time");
@@ -10814,10 +11017,10 @@ TIDAL_API tidal_result tidal_signal_write(tidal_db *db, const tidal_signal *s,
         return r;
     if ((r = tidal__signal_event(db, s, &ev)) != TIDAL_OK) return r;
     ev.hlc = tidal__hlc_now(db);
-    /* No key: the id stays (0, 0) and tidal__write assigns the next origin id once it
+    /* No key: the id stays (0, 0) and tidal__event_take assigns the next origin id once it
        knows the write is accepted, so rejected writes never burn sequence numbers. */
     if (s->idem.key) ev.id = tidal__derived_id(s->tenant, 'c', s->idem.key, s->idem.key_len, s->idem.seq);
-    return tidal__write(db, &ev, receipt);
+    return tidal__event_take(db, &ev, TIDAL__FROM_LOCAL, receipt);
 }
 
 TIDAL_API tidal_result tidal_attr_set(tidal_db *db, uint32_t tenant, tidal_id entity,
@@ -10850,7 +11053,7 @@ TIDAL_API tidal_result tidal_attr_set(tidal_db *db, uint32_t tenant, tidal_id en
     ev.value_len = (uint32_t)vl;
     ev.hlc = tidal__hlc_now(db);
     ev.time_ns = ev.hlc.wall_ns;
-    return tidal__write(db, &ev, receipt);
+    return tidal__event_take(db, &ev, TIDAL__FROM_LOCAL, receipt);
 }
 
 TIDAL_API tidal_result tidal_attr_get(tidal_db *db, uint32_t tenant, tidal_id entity,
@@ -10865,9 +11068,10 @@ TIDAL_API tidal_result tidal_attr_get(tidal_db *db, uint32_t tenant, tidal_id en
     k = tidal__str_find(db, key, (uint32_t)strlen(key));
     a = (e && k != UINT32_MAX) ? tidal__attr_find(db, e, k) : NULL;
     if (!a || a->value == UINT32_MAX) return tidal__err(db, TIDAL_ERR_NOT_FOUND, "attribute '%s' not set", key);
-    if (cap < (size_t)db->strs[a->value].len + 1)
-        return tidal__err(db, TIDAL_ERR_LIMIT, "buffer needs %u bytes", db->strs[a->value].len + 1);
-    memcpy(buf, db->strs[a->value].s, db->strs[a->value].len + 1);
+    if (cap < (size_t)db->st.strs[a->value].len + 1)
+        return tidal__err(db, TIDAL_ERR_LIMIT, "buffer needs %u bytes",
+                          db->st.strs[a->value].len + 1);
+    memcpy(buf, db->st.strs[a->value].s, db->st.strs[a->value].len + 1);
     tidal__ok(db);
     return TIDAL_OK;
 }
@@ -10885,8 +11089,8 @@ static tidal_result tidal__forget_write(tidal_db *db, uint32_t kind, uint32_t te
     ev.entity = id;
     ev.hlc = tidal__hlc_now(db);
     ev.time_ns = ev.hlc.wall_ns;
-    TIDAL_ASSERT(ev.id.hi == 0 && ev.id.lo == 0); /* tidal__write assigns an origin id */
-    return tidal__write(db, &ev, receipt);
+    TIDAL_ASSERT(ev.id.hi == 0 && ev.id.lo == 0); /* tidal__event_take assigns an origin id */
+    return tidal__event_take(db, &ev, TIDAL__FROM_LOCAL, receipt);
 }
 
 TIDAL_API tidal_result tidal_user_forget(tidal_db *db, uint32_t tenant, tidal_id user,
@@ -10932,7 +11136,7 @@ TIDAL_API tidal_result tidal_negative_add(tidal_db *db, uint32_t tenant, tidal_i
     ev.type = (uint32_t)kind;
     ev.hlc = tidal__hlc_now(db);
     ev.time_ns = ev.hlc.wall_ns;
-    return tidal__write(db, &ev, receipt);
+    return tidal__event_take(db, &ev, TIDAL__FROM_LOCAL, receipt);
 }
 
 TIDAL_API tidal_result tidal_negative_remove(tidal_db *db, uint32_t tenant, tidal_id user,
@@ -10961,8 +11165,43 @@ TIDAL_API tidal_result tidal_negative_remove(tidal_db *db, uint32_t tenant, tida
     }
     ev.hlc = tidal__hlc_now(db);
     ev.time_ns = ev.hlc.wall_ns;
-    return tidal__write(db, &ev, receipt);
+    return tidal__event_take(db, &ev, TIDAL__FROM_LOCAL, receipt);
 }
+
+TIDAL_API void tidal_db_set_event_hook(tidal_db *db, tidal_event_hook fn, void *ctx) {
+    if (!db) return;
+    db->hook = fn;
+    db->hook_ctx = ctx;
+}
+
+TIDAL_API tidal_result tidal_event_import(tidal_db *db, const void *event, size_t len,
+                                          tidal_receipt *receipt) {
+    tidal__rd r;
+    tidal__event ev;
+    const char *why;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!event || !len) return tidal__err(db, TIDAL_ERR_INVALID, "event import: no bytes");
+    if (!TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, len / 16 + 1))
+        return tidal__err(db, TIDAL_ERR_NOMEM, "event import: scratch");
+    tidal__rd_init(&r, (const uint8_t *)event, len);
+    why = tidal__event_get(db, &r, &ev, db->scratch_tags, db->cap_scratch_tags);
+    if (!why && r.pos != len) why = "bytes after the event";
+    if (!why && !ev.id.hi && !ev.id.lo) why = "zero event id";
+    if (!why && TIDAL__EV_NOT_CLIENT(ev.kind))
+        why = "install, drop and schema events are not imported (tidal_tenant_install, "
+              "tidal_db_schema_append)";
+    if (why) /* what, and where: the byte the decoder stopped at (the end, once whole) */
+        return tidal__err(db, TIDAL_ERR_CORRUPT, "event import: byte %llu of %llu (kind %u): %s",
+                          (unsigned long long)r.pos, (unsigned long long)len,
+                          (unsigned)((const uint8_t *)event)[0], why);
+    tidal__hlc_recv(db, ev.hlc);
+    return tidal__event_take(db, &ev, TIDAL__FROM_IMPORT, receipt);
+}
+
+// >>db_read
+// Point reads: hard negatives, a signal's scores and windows, a profile's score, RETRIEVE
+// from text, and whether an event was applied. Reads never change the state; a read at a
+// time before an aggregate's newest event follows the rules of manual point 3.
 
 TIDAL_API tidal_result tidal_negative_check(tidal_db *db, uint32_t tenant, tidal_id user,
                                             tidal_id item, int *suppressed) {
@@ -10990,8 +11229,8 @@ static tidal_result tidal__read_cohort(tidal_db *db, const tidal_tag *cohort, ui
     if (!cohort) return TIDAL_OK;
     if (!cohort->key || !cohort->value)
         return tidal__err(db, TIDAL_ERR_INVALID, "cohort: NULL key or value");
-    for (*k = 0; *k < db->n_ckey && strcmp(db->ckey[*k], cohort->key); (*k)++) {}
-    if (*k == db->n_ckey) return tidal__err(db, TIDAL_ERR_INVALID, "not a cohort key");
+    for (*k = 0; *k < db->schema.n_ckey && strcmp(db->schema.ckey[*k], cohort->key); (*k)++) {}
+    if (*k == db->schema.n_ckey) return tidal__err(db, TIDAL_ERR_INVALID, "not a cohort key");
     if (tidal__strnlen(cohort->value, TIDAL_VALUE_MAX) > TIDAL_VALUE_MAX)
         return tidal__err(db, TIDAL_ERR_INVALID, "cohort value too long");
     *v = tidal__str_find(db, cohort->value, (uint32_t)strlen(cohort->value));
@@ -11017,16 +11256,16 @@ TIDAL_API tidal_result tidal_signal_read(tidal_db *db, uint32_t tenant, tidal_id
     tidal_result r;
     uint32_t k, v;
     if (!db) return TIDAL_ERR_INVALID;
-    if (!out || !item || type >= db->n_sig || t_ns < 0)
+    if (!out || !item || type >= db->schema.n_sig || t_ns < 0)
         return tidal__err(db, TIDAL_ERR_INVALID, "signal_read: bad out, item, type or time");
     if (t_ns && tidal__time_check(db, t_ns, "signal_read t_ns") != TIDAL_OK)
         return TIDAL_ERR_INVALID;
     if (!t_ns) t_ns = tidal__now(db);
     if ((r = tidal__read_cohort(db, cohort, &k, &v)) != TIDAL_OK) return r;
     g = tidal__read_sig(tidal__ent_find(db, tenant, item), type, cohort != NULL, k, v);
-    tidal__sig_stats(g, &db->sig[type], t_ns, &st);
+    tidal__sig_stats(g, &db->schema.sig[type], t_ns, &st);
     if (!isfinite(st.score))
-        return tidal__score_range(db, "signal_read", item, g, &db->sig[type], t_ns);
+        return tidal__score_range(db, "signal_read", item, g, &db->schema.sig[type], t_ns);
     *out = st;
     tidal__ok(db);
     return TIDAL_OK;
@@ -11041,27 +11280,81 @@ TIDAL_API tidal_result tidal_profile_read(tidal_db *db, uint32_t tenant, tidal_i
     tidal_result r;
     uint32_t i, k, v;
     if (!db) return TIDAL_ERR_INVALID;
-    if (!score || !item || profile >= db->n_prof || t_ns < 0)
+    if (!score || !item || profile >= db->schema.n_prof || t_ns < 0)
         return tidal__err(db, TIDAL_ERR_INVALID, "profile_read: bad score, item, profile or time");
     if (t_ns && tidal__time_check(db, t_ns, "profile_read t_ns") != TIDAL_OK)
         return TIDAL_ERR_INVALID;
     if (!t_ns) t_ns = tidal__now(db);
     if ((r = tidal__read_cohort(db, cohort, &k, &v)) != TIDAL_OK) return r;
     e = tidal__ent_find(db, tenant, item);
-    p = &db->prof[profile];
+    p = &db->schema.prof[profile];
     TIDAL_ASSERT(p->n >= 1 && p->n <= TIDAL_PROFILE_TERMS_MAX);
     for (i = 0; i < p->n; i++) { /* the same sum, in the same order, as tidal__item_score */
         const tidal__sig *g = tidal__read_sig(e, p->type[i], cohort != NULL, k, v);
-        part[i] = g ? p->weight[i] * tidal__sig_score(g, &db->sig[p->type[i]], t_ns) : 0.0;
+        part[i] = g ? p->weight[i] * tidal__sig_score(g, &db->schema.sig[p->type[i]], t_ns) : 0.0;
         sum += part[i];
         if (!isfinite(part[i]) || !isfinite(sum))
-            return tidal__score_range(db, "profile_read", item, g, &db->sig[p->type[i]], t_ns);
+            return tidal__score_range(db, "profile_read", item, g, &db->schema.sig[p->type[i]],
+                                      t_ns);
     }
     *score = sum;
     if (parts) memcpy(parts, part, sizeof(double) * p->n);
     tidal__ok(db);
     return TIDAL_OK;
 }
+
+TIDAL_API tidal_result tidal_retrieve_text(tidal_db *db, const char *text, tidal_hit *out,
+                                           uint32_t cap, uint32_t *count,
+                                           tidal_query_stats *stats) {
+    tidal_query_text qt;
+    tidal_parse_error pe;
+    tidal_query q;
+    tidal_tag where[TIDAL_WHERE_MAX];
+    uint32_t i;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!text) return tidal__err(db, TIDAL_ERR_INVALID, "text is NULL");
+    if (tidal_query_parse(text, strlen(text), &qt, &pe) != TIDAL_OK)
+        return tidal__err(db, TIDAL_ERR_PARSE, "at %u: %s", pe.position, pe.message);
+    memset(&q, 0, sizeof q);
+    q.tenant = qt.tenant;
+    q.rank_kind = qt.is_profile ? TIDAL_QUERY_PROFILE : TIDAL_QUERY_SIGNAL;
+    if (qt.is_profile) {
+        for (i = 0; i < db->schema.n_prof && strcmp(db->schema.prof[i].name, qt.rank_name); i++) {}
+        if (i == db->schema.n_prof) return tidal__err(db, TIDAL_ERR_INVALID, "unknown profile '%s'", qt.rank_name);
+    } else {
+        for (i = 0; i < db->schema.n_sig && strcmp(db->schema.sig[i].name, qt.rank_name); i++) {}
+        if (i == db->schema.n_sig) return tidal__err(db, TIDAL_ERR_INVALID, "unknown signal '%s'", qt.rank_name);
+    }
+    q.rank_index = i;
+    q.for_user = qt.for_user;
+    q.exclude_seen = qt.exclude_seen;
+    if (qt.has_cohort) {
+        q.cohort_key = qt.cohort_key;
+        q.cohort_value = qt.cohort_value;
+    }
+    if (qt.where_count > TIDAL_WHERE_MAX) return tidal__err(db, TIDAL_ERR_LIMIT, "too many filters");
+    for (i = 0; i < qt.where_count; i++) {
+        where[i].key = qt.where_key[i];
+        where[i].value = qt.where_value[i];
+    }
+    q.where = where;
+    q.where_count = qt.where_count;
+    q.limit = qt.limit;
+    q.time_ns = qt.time_ns;
+    return tidal_retrieve(db, &q, out, cap, count, stats);
+}
+
+TIDAL_API int tidal_event_is_applied(tidal_db *db, tidal_event_id id) {
+    if (!db) return 0;
+    TIDAL_ASSERT(db->st.n_origins <= db->st.cap_origins);
+    return tidal__event_applied(db, id);
+}
+
+// >>db_session
+// Session entry points (open, start, signal, note, end, get, entries) and tidal_db_tick,
+// which expires sessions (on the leader only), drives the replica member, and steps the
+// collection of dropped tenants. A session write carries its sequence number, so each
+// (session, seq) is applied exactly once (>>sessions).
 
 /* The session a write of seq goes to. An ended or expired session refuses a new seq but
    takes a retry of a seq it holds (the write then answers OK with duplicate = 1), so a
@@ -11107,7 +11400,7 @@ static tidal_result tidal__session_open(tidal_db *db, uint32_t tenant, tidal_id 
     ev.time_ns = start_ns;
     ev.ttl_ns = ttl_ns;
     ev.id = tidal__session_id(tenant, session, 0);
-    return tidal__write(db, &ev, NULL);
+    return tidal__event_take(db, &ev, TIDAL__FROM_LOCAL, NULL);
 }
 
 TIDAL_API tidal_result tidal_session_open(tidal_db *db, uint32_t tenant, tidal_id session,
@@ -11154,7 +11447,7 @@ TIDAL_API tidal_result tidal_session_signal(tidal_db *db, tidal_id session, uint
     ev.seq = seq;
     ev.hlc = tidal__hlc_now(db);
     ev.id = tidal__session_id(s->tenant, session, seq);
-    return tidal__write(db, &ev, receipt);
+    return tidal__event_take(db, &ev, TIDAL__FROM_LOCAL, receipt);
 }
 
 TIDAL_API tidal_result tidal_session_note(tidal_db *db, uint32_t tenant, tidal_id session,
@@ -11179,7 +11472,7 @@ TIDAL_API tidal_result tidal_session_note(tidal_db *db, uint32_t tenant, tidal_i
     ev.hlc = tidal__hlc_now(db);
     ev.time_ns = ev.hlc.wall_ns;
     ev.id = tidal__session_id(tenant, session, seq);
-    return tidal__write(db, &ev, receipt);
+    return tidal__event_take(db, &ev, TIDAL__FROM_LOCAL, receipt);
 }
 
 static tidal_result tidal__session_end_event(tidal_db *db, uint32_t tenant, tidal_id session,
@@ -11193,7 +11486,7 @@ static tidal_result tidal__session_end_event(tidal_db *db, uint32_t tenant, tida
     ev.hlc = tidal__hlc_now(db);
     ev.time_ns = ev.hlc.wall_ns;
     ev.id = tidal__session_id(tenant, session, UINT64_MAX - 2 + how);
-    return tidal__write(db, &ev, NULL);
+    return tidal__event_take(db, &ev, TIDAL__FROM_LOCAL, NULL);
 }
 
 TIDAL_API tidal_result tidal_session_end(tidal_db *db, uint32_t tenant, tidal_id session) {
@@ -11213,15 +11506,15 @@ TIDAL_API tidal_result tidal_db_tick(tidal_db *db, int64_t now_ns) {
     if (now_ns && tidal__time_check(db, now_ns, "tick now_ns") != TIDAL_OK)
         return TIDAL_ERR_INVALID;
     if (!now_ns) now_ns = tidal__now(db);
-    if (db->n_rep) tidal__rep_tick(db);
-    if (db->n_collect) { /* a dropped tenant's old files */
+    if (db->rep.n_rep) tidal__rep_tick(db);
+    if (db->log.n_collect) { /* a dropped tenant's old files */
         tidal_result r = tidal__collect_step(db);
         if (r != TIDAL_OK) return r;
     }
-    if (db->n_rep && db->role != TIDAL_ROLE_LEADER) /* expiry: the leader's job */
+    if (db->rep.n_rep && db->rep.role != TIDAL_ROLE_LEADER) /* expiry: the leader's job */
         return tidal__snap_auto(db); /* a follower's log grows too */
-    if (db->wal_on && db->batch_count && !db->in_batch && db->batch_delay_ns &&
-        db->env->clock_mono_ns(db->env->user) - db->batch_start_ns >= db->batch_delay_ns) {
+    if (db->log.wal_on && db->log.batch_count && !db->log.in_batch && db->log.batch_delay_ns &&
+        db->env->clock_mono_ns(db->env->user) - db->log.batch_start_ns >= db->log.batch_delay_ns) {
         tidal_result r = tidal__commit(db);
         if (r != TIDAL_OK) return r;
     }
@@ -11229,9 +11522,9 @@ TIDAL_API tidal_result tidal_db_tick(tidal_db *db, int64_t now_ns) {
         tidal_result r = tidal__snap_auto(db);
         if (r != TIDAL_OK) return r;
     }
-    if (now_ns < db->next_expiry_ns) return TIDAL_OK;
-    for (i = 0; i < db->n_sess; i++) {
-        tidal__session *s = &db->sess[i];
+    if (now_ns < db->st.next_expiry_ns) return TIDAL_OK;
+    for (i = 0; i < db->st.n_sess; i++) {
+        tidal__session *s = &db->st.sess[i];
         int64_t due;
         if (!s->has_start || !s->ttl_ns || (s->ended & 2)) continue;
         due = s->start_ns + s->ttl_ns;
@@ -11242,7 +11535,7 @@ TIDAL_API tidal_result tidal_db_tick(tidal_db *db, int64_t now_ns) {
             next = due;
         }
     }
-    db->next_expiry_ns = next;
+    db->st.next_expiry_ns = next;
     return TIDAL_OK;
 }
 
@@ -11282,58 +11575,11 @@ TIDAL_API tidal_result tidal_session_entries(tidal_db *db, uint32_t tenant, tida
         out[i].type = j->type;
         out[i].weight = j->weight;
         out[i].time_ns = j->time_ns;
-        out[i].note = j->kind == TIDAL_SESSION_NOTE ? db->strs[j->note].s : NULL;
+        out[i].note = j->kind == TIDAL_SESSION_NOTE ? db->st.strs[j->note].s : NULL;
     }
     *count = i;
     tidal__ok(db);
     return TIDAL_OK;
-}
-
-TIDAL_API tidal_result tidal_retrieve_text(tidal_db *db, const char *text, tidal_hit *out,
-                                           uint32_t cap, uint32_t *count,
-                                           tidal_query_stats *stats) {
-    tidal_query_text qt;
-    tidal_parse_error pe;
-    tidal_query q;
-    tidal_tag where[TIDAL_WHERE_MAX];
-    uint32_t i;
-    if (!db) return TIDAL_ERR_INVALID;
-    if (!text) return tidal__err(db, TIDAL_ERR_INVALID, "text is NULL");
-    if (tidal_query_parse(text, strlen(text), &qt, &pe) != TIDAL_OK)
-        return tidal__err(db, TIDAL_ERR_PARSE, "at %u: %s", pe.position, pe.message);
-    memset(&q, 0, sizeof q);
-    q.tenant = qt.tenant;
-    q.rank_kind = qt.is_profile ? TIDAL_QUERY_PROFILE : TIDAL_QUERY_SIGNAL;
-    if (qt.is_profile) {
-        for (i = 0; i < db->n_prof && strcmp(db->prof[i].name, qt.rank_name); i++) {}
-        if (i == db->n_prof) return tidal__err(db, TIDAL_ERR_INVALID, "unknown profile '%s'", qt.rank_name);
-    } else {
-        for (i = 0; i < db->n_sig && strcmp(db->sig[i].name, qt.rank_name); i++) {}
-        if (i == db->n_sig) return tidal__err(db, TIDAL_ERR_INVALID, "unknown signal '%s'", qt.rank_name);
-    }
-    q.rank_index = i;
-    q.for_user = qt.for_user;
-    q.exclude_seen = qt.exclude_seen;
-    if (qt.has_cohort) {
-        q.cohort_key = qt.cohort_key;
-        q.cohort_value = qt.cohort_value;
-    }
-    if (qt.where_count > TIDAL_WHERE_MAX) return tidal__err(db, TIDAL_ERR_LIMIT, "too many filters");
-    for (i = 0; i < qt.where_count; i++) {
-        where[i].key = qt.where_key[i];
-        where[i].value = qt.where_value[i];
-    }
-    q.where = where;
-    q.where_count = qt.where_count;
-    q.limit = qt.limit;
-    q.time_ns = qt.time_ns;
-    return tidal_retrieve(db, &q, out, cap, count, stats);
-}
-
-TIDAL_API int tidal_event_is_applied(tidal_db *db, tidal_event_id id) {
-    if (!db) return 0;
-    TIDAL_ASSERT(db->n_origins <= db->cap_origins);
-    return tidal__event_applied(db, id);
 }
 
 // >>migration
@@ -11380,10 +11626,10 @@ typedef struct tidal__tscratch {
 
 static int tidal__tscratch_get(tidal_db *db, tidal__tscratch *s) {
     uint32_t i;
-    s->n_keys = db->n_ents + db->n_sess + 1; /* tidal__tenant_rows lists both */
+    s->n_keys = db->st.n_ents + db->st.n_sess + 1; /* tidal__tenant_rows lists both */
     s->n_seen = 1;
-    for (i = 0; i < db->n_ents; i++)
-        if (db->ents[i].user && db->ents[i].user->seen.n > s->n_seen) s->n_seen = db->ents[i].user->seen.n;
+    for (i = 0; i < db->st.n_ents; i++)
+        if (db->st.ents[i].user && db->st.ents[i].user->seen.n > s->n_seen) s->n_seen = db->st.ents[i].user->seen.n;
     s->keys = (tidal__sortkey *)tidal__alloc(db, sizeof(tidal__sortkey) * s->n_keys);
     s->seen = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * s->n_seen);
     return s->keys && s->seen;
@@ -11420,20 +11666,20 @@ static tidal_result tidal__scratch_open(tidal_db *db, tidal_db **out) {
     uint32_t i;
     memset(&c, 0, sizeof c);
     memset(sigs, 0, sizeof sigs);
-    for (i = 0; i < db->n_sig; i++) {
-        sigs[i].name = db->sig[i].name;
-        sigs[i].half_life_s = db->sig[i].half_life_s;
-        sigs[i].windows = db->sig[i].windows;
-        sigs[i].permanent = db->sig[i].permanent;
-        sigs[i].negative = db->sig[i].negative;
+    for (i = 0; i < db->schema.n_sig; i++) {
+        sigs[i].name = db->schema.sig[i].name;
+        sigs[i].half_life_s = db->schema.sig[i].half_life_s;
+        sigs[i].windows = db->schema.sig[i].windows;
+        sigs[i].permanent = db->schema.sig[i].permanent;
+        sigs[i].negative = db->schema.sig[i].negative;
     }
-    for (i = 0; i < db->n_ckey; i++) ckeys[i] = db->ckey[i];
+    for (i = 0; i < db->schema.n_ckey; i++) ckeys[i] = db->schema.ckey[i];
     c.env = db->env;
     c.allocator = &db->alloc;
     c.schema.signals = sigs;
-    c.schema.signal_count = db->n_sig;
+    c.schema.signal_count = db->schema.n_sig;
     c.schema.cohort_keys = ckeys;
-    c.schema.cohort_key_count = db->n_ckey;
+    c.schema.cohort_key_count = db->schema.n_ckey;
     c.node = db->node;
     return tidal_db_open(&c, out);
 }
@@ -11465,7 +11711,7 @@ static const char *tidal__install_check(tidal_db *db, const tidal__event *ev) {
              ev->seq != ((flags & TIDAL__INSTALL_LAST) ? TIDAL__INSTALL_LAST_SEQ : ev->seq) ||
              ((flags & TIDAL__INSTALL_FIRST) && ev->seq && !(flags & TIDAL__INSTALL_LAST)))
         why = "install chunk id does not match its migration and position";
-    if (!why && (flags & (TIDAL__INSTALL_FIRST | TIDAL__INSTALL_INDEX)) && !db->replaying) { /* checked when taken */
+    if (!why && (flags & (TIDAL__INSTALL_FIRST | TIDAL__INSTALL_INDEX)) && !db->log.replaying) { /* checked when taken */
         /* This node's own origin can come back in an index (a tenant moving back), but
            never with events it has not written: that would be another group's member on
            this node that drew the same incarnation, and merging it would drop our next
@@ -11473,15 +11719,16 @@ static const char *tidal__install_check(tidal_db *db, const tidal__event *ev) {
         uint64_t own = (uint64_t)db->node.region << 48 | (uint64_t)db->node.shard << 32 | db->incarnation;
         tidal__origin *o = tidal__origin_find(s, own);
         uint64_t k;
-        if (o && o->hwm > db->local_seq) why = "the index claims events of this node's own origin";
+        if (o && o->hwm > db->st.local_seq)
+            why = "the index claims events of this node's own origin";
         for (k = 0; o && !why && k < o->above.cap; k++)
-            if (o->above.slot[k] > db->local_seq) why = "the index claims events of this node's own origin";
+            if (o->above.slot[k] > db->st.local_seq) why = "the index claims events of this node's own origin";
     }
     if (!why && !(flags & TIDAL__INSTALL_FIRST)) {
-        for (i = 0; i < s->n_ents && !why; i++)
-            if (tidal__ent_find(db, ev->tenant, s->ents[i].id)) why = "install chunk repeats an entity";
-        for (i = 0; i < s->n_sess && !why; i++)
-            if (tidal__sess_find(db, ev->tenant, s->sess[i].id)) why = "install chunk repeats a session";
+        for (i = 0; i < s->st.n_ents && !why; i++)
+            if (tidal__ent_find(db, ev->tenant, s->st.ents[i].id)) why = "install chunk repeats an entity";
+        for (i = 0; i < s->st.n_sess && !why; i++)
+            if (tidal__sess_find(db, ev->tenant, s->st.sess[i].id)) why = "install chunk repeats a session";
     }
     tidal_db_close(s);
     return why;
@@ -11490,8 +11737,8 @@ static const char *tidal__install_check(tidal_db *db, const tidal__event *ev) {
 /* The tenant's newest install or drop here (NULL: none). */
 static tidal__tgen *tidal__tgen_find(tidal_db *db, uint32_t tenant) {
     uint32_t i;
-    for (i = 0; i < db->n_tgen; i++)
-        if (db->tgen[i].tenant == tenant) return &db->tgen[i];
+    for (i = 0; i < db->st.n_tgen; i++)
+        if (db->st.tgen[i].tenant == tenant) return &db->st.tgen[i];
     return NULL;
 }
 
@@ -11500,11 +11747,11 @@ static int tidal__tgen_set(tidal_db *db, uint32_t tenant, uint64_t gen, uint32_t
     tidal__tgen *g = tidal__tgen_find(db, tenant);
     uint32_t i;
     if (!g) {
-        if (!TIDAL__GROW(db, db->tgen, db->cap_tgen, db->n_tgen + 1)) return 0;
-        for (i = db->n_tgen; i > 0 && db->tgen[i - 1].tenant > tenant; i--) db->tgen[i] = db->tgen[i - 1];
-        g = &db->tgen[i];
+        if (!TIDAL__GROW(db, db->st.tgen, db->st.cap_tgen, db->st.n_tgen + 1)) return 0;
+        for (i = db->st.n_tgen; i > 0 && db->st.tgen[i - 1].tenant > tenant; i--) db->st.tgen[i] = db->st.tgen[i - 1];
+        g = &db->st.tgen[i];
         g->tenant = tenant;
-        db->n_tgen++;
+        db->st.n_tgen++;
     }
     g->gen = gen;
     g->complete = complete;
@@ -11518,16 +11765,16 @@ static int tidal__tgen_set(tidal_db *db, uint32_t tenant, uint64_t gen, uint32_t
    (a new snapshot without it). 0 when out of memory. */
 static int tidal__collect_add(tidal_db *db, uint32_t tenant) {
     uint32_t i;
-    if (!db->wal_on) return 1; /* no files */
-    for (i = 0; i < db->n_collect; i++)
-        if (db->collect[i] == tenant) break;
-    if (i == db->n_collect) {
-        if (!TIDAL__GROW(db, db->collect, db->cap_collect, db->n_collect + 1)) return 0;
-        db->collect[db->n_collect++] = tenant;
-        db->collect_saved = 0;
+    if (!db->log.wal_on) return 1; /* no files */
+    for (i = 0; i < db->log.n_collect; i++)
+        if (db->log.collect[i] == tenant) break;
+    if (i == db->log.n_collect) {
+        if (!TIDAL__GROW(db, db->log.collect, db->log.cap_collect, db->log.n_collect + 1)) return 0;
+        db->log.collect[db->log.n_collect++] = tenant;
+        db->log.collect_saved = 0;
     }
-    db->collect_lsn = 0;
-    TIDAL_ASSERT(db->n_collect > 0);
+    db->log.collect_lsn = 0;
+    TIDAL_ASSERT(db->log.n_collect > 0);
     return 1;
 }
 
@@ -11580,16 +11827,16 @@ static tidal_result tidal__apply_move(tidal_db *db, const tidal__event *ev) {
    (*ne of them), then sessions (*ns). */
 static void tidal__tenant_rows(tidal_db *db, uint32_t tenant, tidal__tscratch *s, uint32_t *ne, uint32_t *ns) {
     uint32_t i, n = 0;
-    for (i = 0; i < db->n_ents; i++)
-        if (db->ents[i].tenant == tenant && !tidal__ent_empty(db, &db->ents[i])) {
-            s->keys[n].key = db->ents[i].id;
+    for (i = 0; i < db->st.n_ents; i++)
+        if (db->st.ents[i].tenant == tenant && !tidal__ent_empty(db, &db->st.ents[i])) {
+            s->keys[n].key = db->st.ents[i].id;
             s->keys[n++].idx = i;
         }
     qsort(s->keys, n, sizeof *s->keys, tidal__sortkey_cmp);
     *ne = n;
-    for (i = 0; i < db->n_sess; i++)
-        if (db->sess[i].tenant == tenant && !tidal__sess_empty(&db->sess[i])) {
-            s->keys[n].key = db->sess[i].id;
+    for (i = 0; i < db->st.n_sess; i++)
+        if (db->st.sess[i].tenant == tenant && !tidal__sess_empty(&db->st.sess[i])) {
+            s->keys[n].key = db->st.sess[i].id;
             s->keys[n++].idx = i;
         }
     qsort(s->keys + *ne, n - *ne, sizeof *s->keys, tidal__sortkey_cmp);
@@ -11634,7 +11881,7 @@ TIDAL_API tidal_result tidal_tenant_export(tidal_db *db, uint32_t tenant, void *
         x->index_only = 1;
         w = tidal__wr_le(w, TIDAL__EXPORT_MAGIC, 4);
         w = tidal__wr_le(w, TIDAL__EXPORT_VERSION, 4);
-        w = tidal__wr_le(w, db->schema_fp, 8);
+        w = tidal__wr_le(w, db->schema.schema_fp, 8);
         w = tidal__wr_le(w, tenant, 4);
         w = tidal__wr_le(w, 0, 4);
         w = tidal__wr_le(w, 0, 8); /* the body's length, patched below */
@@ -11664,6 +11911,12 @@ TIDAL_API tidal_result tidal_tenant_export(tidal_db *db, uint32_t tenant, void *
     return r == TIDAL_ERR_NOMEM ? tidal__err(db, r, "export: out of memory") : r;
 }
 
+// >>migration_install
+// Installing an export: cutting it into chunks that each fit one message and apply alone
+// (entity rows, session rows, and the applied-event index split by origin), then writing
+// them as install events in order, the last one completing the generation; and the drop
+// that ends a tenant's life in this group. Both go through tidal__event_take as local
+// writes, each alone in its batch.
 
 /* The applied-event index an install carries, cut into parts that each fit a chunk: its
    encoding (tidal__enc_index: origin count, origins, key count, keys) is sliced at entry
@@ -11730,14 +11983,14 @@ static int tidal__install_chunk(tidal_db *s, tidal__ixcut *ic, tidal__tscratch *
     at_e = x->off + x->n;
     tidal__enc_u64(x, 0);
     while (tidal__ixcut_done(ic) && *k < ne && ((empty && !ce) || x->off + x->n < TIDAL_INSTALL_CHUNK_BYTES)) {
-        tidal__enc_entity(x, s, &s->ents[ts->keys[*k].idx], ts->seen, 0); /* canonical */
+        tidal__enc_entity(x, s, &s->st.ents[ts->keys[*k].idx], ts->seen, 0); /* canonical */
         ++*k, ++ce;
     }
     at_s = x->off + x->n;
     tidal__enc_u64(x, 0);
     while (tidal__ixcut_done(ic) && *k >= ne && *k < nrows &&
            ((empty && !ce && !cs) || x->off + x->n < TIDAL_INSTALL_CHUNK_BYTES)) {
-        tidal__enc_session(x, s, &s->sess[ts->keys[*k].idx], 0);
+        tidal__enc_session(x, s, &s->st.sess[ts->keys[*k].idx], 0);
         ++*k, ++cs;
     }
     tidal__enc_flush(x);
@@ -11880,8 +12133,9 @@ TIDAL_API tidal_result tidal_tenant_install(tidal_db *db, const void *blob, size
         ev.value_len = (uint32_t)cs.c[i].len;
         ev.hlc = tidal__hlc_now(db);
         ev.time_ns = ev.hlc.wall_ns;
-        if ((r = tidal__write(db, &ev, last ? receipt : NULL)) == TIDAL_OK && db->wal_on && db->batch_len)
-            r = tidal__commit(db); /* a chunk per batch: every batch ships in one message */
+        /* a chunk per batch (tidal__event_take commits it alone): every batch ships in
+           one message */
+        r = tidal__event_take(db, &ev, TIDAL__FROM_LOCAL, last ? receipt : NULL);
     }
     if (r == TIDAL_OK && chunks) *chunks = cs.n;
     tidal__chunks_free(s, &cs);
@@ -11927,13 +12181,17 @@ TIDAL_API tidal_result tidal_tenant_drop(tidal_db *db, uint32_t tenant, uint64_t
     ev.entity = migration;
     ev.hlc = tidal__hlc_now(db);
     ev.time_ns = ev.hlc.wall_ns;
-    r = tidal__write(db, &ev, receipt);
-    if (r == TIDAL_OK && db->wal_on && db->batch_len) r = tidal__commit(db);
+    r = tidal__event_take(db, &ev, TIDAL__FROM_LOCAL, receipt); /* commits it alone */
     /* The drop is durable and stands; a failed collection step leaves its message (and an
        I/O error fails the handle, as a failed snapshot does). */
-    if (r == TIDAL_OK && db->n_collect) (void)tidal__collect_step(db);
+    if (r == TIDAL_OK && db->log.n_collect) (void)tidal__collect_step(db);
     return r;
 }
+
+// >>collect
+// Collection of a dropped tenant's files: the snapshot that no longer holds it, the old
+// snapshots and log segments retired once the group may, and the collect file that lists
+// the tenants still pending across restarts. Its rules follow.
 
 /* ---- collection: a dropped tenant's files --------------------------------------------
    After a drop (DESIGN 5.9) the files that may hold the tenant are every snapshot taken
@@ -11974,14 +12232,14 @@ static void tidal__collect_name(const tidal_db *db, char *out, size_t cap, int t
 static tidal_result tidal__collect_save(tidal_db *db) {
     const tidal_env *env = db->env;
     char tmp[TIDAL_PATH_MAX + 64], fin[TIDAL_PATH_MAX + 64];
-    size_t len = 12 + (size_t)db->n_collect * 4 + 32;
+    size_t len = 12 + (size_t)db->log.n_collect * 4 + 32;
     uint8_t *b = NULL, *w;
     uint32_t k;
     tidal_result r = TIDAL_OK;
-    TIDAL_ASSERT(db->wal_on);
+    TIDAL_ASSERT(db->log.wal_on);
     tidal__collect_name(db, tmp, sizeof tmp, 1);
     tidal__collect_name(db, fin, sizeof fin, 0);
-    if (!db->n_collect) {
+    if (!db->log.n_collect) {
         r = env->file_remove(env->user, fin);
         if (r == TIDAL_ERR_NOT_FOUND) r = TIDAL_OK;
         else if (r != TIDAL_OK) r = tidal__io_err(db, r, "remove", fin);
@@ -11993,8 +12251,8 @@ static tidal_result tidal__collect_save(tidal_db *db) {
         return tidal__err(db, TIDAL_ERR_NOMEM, "collect file buffer");
     w = tidal__wr_le(b, TIDAL__COLLECT_MAGIC, 4);
     w = tidal__wr_le(w, TIDAL__COLLECT_VERSION, 4);
-    w = tidal__wr_le(w, db->n_collect, 4);
-    for (k = 0; k < db->n_collect; k++) w = tidal__wr_le(w, db->collect[k], 4);
+    w = tidal__wr_le(w, db->log.n_collect, 4);
+    for (k = 0; k < db->log.n_collect; k++) w = tidal__wr_le(w, db->log.collect[k], 4);
     tidal_blake3(b, (size_t)(w - b), w);
     TIDAL_ASSERT((size_t)(w + 32 - b) == len);
     r = tidal__file_replace(db, tmp, fin, b, len);
@@ -12005,7 +12263,7 @@ out:
         return tidal__err_wrap(db, r, "%s: saving the tenants to collect failed, the handle must "
                                "be reopened", fin);
     }
-    db->collect_saved = 1;
+    db->log.collect_saved = 1;
     return TIDAL_OK;
 }
 
@@ -12025,7 +12283,7 @@ static tidal_result tidal__collect_load(tidal_db *db) {
     tidal__collect_name(db, name, sizeof name, 0);
     r = tidal__read_file(db, name, &p, &n);
     if (r == TIDAL_ERR_NOT_FOUND) {
-        db->collect_saved = db->n_collect == 0;
+        db->log.collect_saved = db->log.n_collect == 0;
         return TIDAL_OK;
     }
     if (r != TIDAL_OK) return r; /* tidal__read_file named the operation, file and cause */
@@ -12056,16 +12314,16 @@ static tidal_result tidal__collect_load(tidal_db *db) {
     tidal__free(db, p, n);
     if (why) return tidal__err(db, TIDAL_ERR_CORRUPT, "%s: %s", name, why);
     /* The file holds what it held; tenants the replay added beyond it are not saved yet. */
-    db->collect_saved = db->n_collect == count;
-    TIDAL_ASSERT(db->n_collect >= count);
+    db->log.collect_saved = db->log.n_collect == count;
+    TIDAL_ASSERT(db->log.n_collect >= count);
     return TIDAL_OK;
 }
 
 /* How far this member may retire its log (as tidal__snap_retire). */
 static uint64_t tidal__collect_bound(const tidal_db *db) {
-    if (!db->n_rep) return db->durable_lsn;
-    if (db->role == TIDAL_ROLE_LEADER) return tidal__group_stable(db);
-    return db->stable_lsn;
+    if (!db->rep.n_rep) return db->log.durable_lsn;
+    if (db->rep.role == TIDAL_ROLE_LEADER) return tidal__group_stable(db);
+    return db->rep.stable_lsn;
 }
 
 /* Removes every snapshot below collect_lsn. */
@@ -12074,7 +12332,7 @@ static void tidal__collect_snap_fn(void *ctx, const char *name) {
     uint32_t node;
     uint64_t lsn;
     if (tidal__parse_name(name, "snap", "snap", &node, &lsn) &&
-        node == tidal__node_word(d->db->node) && lsn < d->db->collect_lsn) {
+        node == tidal__node_word(d->db->node) && lsn < d->db->log.collect_lsn) {
         if (d->n_snaps < d->cap) d->snaps[d->n_snaps++] = lsn;
         else d->overflow = 1;
     }
@@ -12097,11 +12355,11 @@ static tidal_result tidal__collect_snaps(tidal_db *db, uint32_t *removed) {
         tidal__seg_name(db, old[i], "snap", name, sizeof name);
         if ((r = env->file_remove(env->user, name)) != TIDAL_OK && r != TIDAL_ERR_NOT_FOUND)
             return tidal__io_err(db, r, "remove", name);
-        if (db->snaps[1] == old[i]) db->snaps[1] = 0;
+        if (db->log.snaps[1] == old[i]) db->log.snaps[1] = 0;
         ++*removed;
     }
-    TIDAL_ASSERT(db->snaps[0] >= db->collect_lsn);
-    if (!d.overflow) db->collect_snaps = 0; /* else the next step lists again */
+    TIDAL_ASSERT(db->log.snaps[0] >= db->log.collect_lsn);
+    if (!d.overflow) db->log.collect_snaps = 0; /* else the next step lists again */
     return TIDAL_OK;
 }
 
@@ -12111,33 +12369,33 @@ static tidal_result tidal__collect_step(tidal_db *db) {
     uint64_t bound;
     uint32_t drop = 0, removed = 0;
     tidal_result r = TIDAL_OK;
-    if (!db->n_collect || !db->wal_on || db->fatal || db->replaying || db->importing ||
-        db->in_batch)
+    if (!db->log.n_collect || !db->log.wal_on || db->fatal || db->log.replaying ||
+        db->log.in_batch)
         return TIDAL_OK;
-    if (!db->collect_lsn && !db->durable_lsn && !db->batch_count) {
-        db->n_collect = 0; /* no log yet (a state transfer to an empty member): no old file */
+    if (!db->log.collect_lsn && !db->log.durable_lsn && !db->log.batch_count) {
+        db->log.n_collect = 0; /* no log yet (a state transfer to an empty member): no old file */
         return tidal__collect_save(db);
     }
-    if (!db->collect_lsn) {
+    if (!db->log.collect_lsn) {
         /* The snapshot saves the pending list first (tidal_db_snapshot). */
         if ((r = tidal_db_snapshot(db)) != TIDAL_OK) return r;
-        TIDAL_ASSERT(db->snaps[0] == db->durable_lsn && !db->batch_count);
-        if (db->seg && db->seg_size) { /* sealed here: synced by the snapshot */
-            env->file_close(env->user, db->seg);
-            db->seg = NULL;
-            db->seg_size = 0;
+        TIDAL_ASSERT(db->log.snaps[0] == db->log.durable_lsn && !db->log.batch_count);
+        if (db->log.seg && db->log.seg_size) { /* sealed here: synced by the snapshot */
+            env->file_close(env->user, db->log.seg);
+            db->log.seg = NULL;
+            db->log.seg_size = 0;
         }
-        db->collect_lsn = db->snaps[0];
-        db->collect_snaps = 1;
+        db->log.collect_lsn = db->log.snaps[0];
+        db->log.collect_snaps = 1;
     }
-    if (db->collect_snaps && (r = tidal__collect_snaps(db, &removed)) != TIDAL_OK) goto fail;
+    if (db->log.collect_snaps && (r = tidal__collect_snaps(db, &removed)) != TIDAL_OK) goto fail;
     bound = tidal__collect_bound(db);
     /* Segment i holds [segs[i], segs[i+1]); the last one, sealed, ends at the durable end.
        One still open for appends holds nothing below collect_lsn (sealed above, or empty). */
-    while (drop < db->n_segs && db->segs[drop] <= db->collect_lsn) {
-        uint64_t end = drop + 1 < db->n_segs ? db->segs[drop + 1] - 1 : db->durable_lsn;
-        if (end > bound || (drop + 1 == db->n_segs && db->seg)) break;
-        tidal__seg_name(db, db->segs[drop], "log", name, sizeof name);
+    while (drop < db->log.n_segs && db->log.segs[drop] <= db->log.collect_lsn) {
+        uint64_t end = drop + 1 < db->log.n_segs ? db->log.segs[drop + 1] - 1 : db->log.durable_lsn;
+        if (end > bound || (drop + 1 == db->log.n_segs && db->log.seg)) break;
+        tidal__seg_name(db, db->log.segs[drop], "log", name, sizeof name);
         r = env->file_remove(env->user, name);
         if (r != TIDAL_OK && r != TIDAL_ERR_NOT_FOUND) {
             r = tidal__io_err(db, r, "remove", name);
@@ -12147,18 +12405,18 @@ static tidal_result tidal__collect_step(tidal_db *db) {
         drop++;
     }
     if (drop) {
-        memmove(db->segs, db->segs + drop, sizeof(uint64_t) * (db->n_segs - drop));
-        db->n_segs -= drop;
+        memmove(db->log.segs, db->log.segs + drop, sizeof(uint64_t) * (db->log.n_segs - drop));
+        db->log.n_segs -= drop;
     }
     if (r != TIDAL_OK) goto fail;
     if ((drop || removed) && (r = env->dir_sync(env->user, db->path)) != TIDAL_OK) {
         r = tidal__io_err(db, r, "sync directory", db->path);
         goto fail;
     }
-    if (db->collect_snaps || (db->n_segs && db->segs[0] <= db->collect_lsn))
+    if (db->log.collect_snaps || (db->log.n_segs && db->log.segs[0] <= db->log.collect_lsn))
         return TIDAL_OK; /* a later step */
-    db->n_collect = 0; /* no file below collect_lsn is left: every one of them is collected */
-    db->collect_lsn = 0;
+    db->log.n_collect = 0; /* no file below collect_lsn is left: every one of them is collected */
+    db->log.collect_lsn = 0;
     return tidal__collect_save(db); /* removes the file */
 fail:
     db->fatal = 1;
@@ -12173,13 +12431,13 @@ TIDAL_API tidal_result tidal_tenant_collected(tidal_db *db, uint64_t tenant, int
         return tidal__err(db, TIDAL_ERR_INVALID, "collected: NULL done, or tenant %llu out of "
                           "range", (unsigned long long)tenant);
     *done = 1;
-    for (i = 0; i < db->n_collect; i++)
-        if (tenant == TIDAL_ALL_TENANTS || db->collect[i] == tenant) *done = 0;
+    for (i = 0; i < db->log.n_collect; i++)
+        if (tenant == TIDAL_ALL_TENANTS || db->log.collect[i] == tenant) *done = 0;
     tidal__ok(db);
     return TIDAL_OK;
 }
 
-// >>replication
+// >>repl_wire
 // Replica groups (DESIGN 5.2-5.5). One leader per epoch takes writes and ships each log
 // batch verbatim as soon as it is durable; followers fold the events (deduplicated by id)
 // into their own log, stamped with the leader position, and acknowledge after their fsync.
@@ -12195,6 +12453,10 @@ TIDAL_API tidal_result tidal_tenant_collected(tidal_db *db, uint64_t tenant, int
 // holds; a log prefix is retired only once every member holds it; votes compare (epoch,
 // position in that epoch's leader log); a member silent for two timeouts asks for pre-votes
 // first; a member that lost its disk relearns the group's epochs before it acknowledges.
+//
+// The >>repl_* sections, in order: the wire (this one: message header, checksum,
+// sending), the persisted epoch and vote, version vectors, pipelined shipping, appends
+// and pushes, elections, state transfer, and the member's entry points.
 
 #define TIDAL__MSG_MAGIC UINT32_C(0x4D4C4454) /* "TDLM" */
 #define TIDAL__MSG_HDR 120
@@ -12328,7 +12590,7 @@ static const char *tidal__msg_check(const tidal_db *db, const uint8_t *p, size_t
     if (memcmp(sum, h->sum, 32)) return "checksum mismatch";
     if (h->type < TIDAL__MSG_APPEND || h->type > TIDAL__MSG_TYPE_MAX) return "unknown message type";
     if (h->to != tidal__node_word(db->node)) return "addressed to another node";
-    if (h->group != db->group) return "addressed to another replica group";
+    if (h->group != db->rep.group) return "addressed to another replica group";
     return NULL;
 }
 
@@ -12345,10 +12607,10 @@ TIDAL_API tidal_result tidal_message_group(const void *bytes, size_t len, uint32
     return TIDAL_OK;
 }
 
-static int tidal__rep_index(const tidal_db *db, uint32_t node) {
+static int tidal__rep_index(const tidal__member *rm, uint32_t node) {
     uint32_t i;
-    for (i = 0; i < db->n_rep; i++)
-        if (tidal__node_word(db->rep[i]) == node) return (int)i;
+    for (i = 0; i < rm->n_rep; i++)
+        if (tidal__node_word(rm->member[i]) == node) return (int)i;
     return -1;
 }
 
@@ -12362,17 +12624,17 @@ static void tidal__rep_send5(tidal_db *db, uint32_t i, uint32_t type, uint64_t a
     h.magic = TIDAL__MSG_MAGIC;
     h.version = TIDAL_WIRE_FORMAT_VERSION;
     h.type = type;
-    h.group = db->group;
+    h.group = db->rep.group;
     h.from = tidal__node_word(db->node);
-    h.to = tidal__node_word(db->rep[i]);
+    h.to = tidal__node_word(db->rep.member[i]);
     h.incarnation = db->incarnation;
-    h.epoch = db->epoch;
+    h.epoch = db->rep.epoch;
     h.a = a;
     h.b = b;
     h.c = c;
     h.d = d;
     h.to_incarnation = to_inc;
-    h.config_version = db->config_version;
+    h.config_version = db->rep.config_version;
     h.hlc = tidal__hlc_now(db); /* every message carries a fresh stamp */
     h.payload_len = (uint32_t)len;
     tidal__msg_hdr_put(m, &h);
@@ -12383,8 +12645,8 @@ static void tidal__rep_send5(tidal_db *db, uint32_t i, uint32_t type, uint64_t a
         (void)bad;
     }
     memcpy(m + TIDAL__MSG_SUM_AT, h.sum, 32);
-    (void)db->env->message_send(db->env->user, db->rep[i], m, TIDAL__MSG_HDR + len);
-    db->msgs_sent++;
+    (void)db->env->message_send(db->env->user, db->rep.member[i], m, TIDAL__MSG_HDR + len);
+    db->rep.msgs_sent++;
     tidal__free(db, m, TIDAL__MSG_HDR + len);
 }
 
@@ -12398,7 +12660,11 @@ static void tidal__rep_send(tidal_db *db, uint32_t i, uint32_t type, uint64_t a,
     tidal__rep_send5(db, i, type, a, b, 0, 0, 0, payload, len);
 }
 
-static int tidal__rep_leading(const tidal_db *db) { return db->n_rep && db->role == TIDAL_ROLE_LEADER; }
+static int tidal__rep_leading(const tidal__member *rm) {
+    TIDAL_ASSERT(!rm->n_rep || rm->self_rep < rm->n_rep);
+    TIDAL_ASSERT(rm->role != TIDAL_ROLE_LEADER || rm->leader_idx == (int)rm->self_rep);
+    return rm->n_rep && rm->role == TIDAL_ROLE_LEADER;
+}
 
 static int64_t tidal__mono(tidal_db *db) { return db->env->clock_mono_ns(db->env->user); }
 
@@ -12409,17 +12675,21 @@ static int64_t tidal__mono(tidal_db *db) { return db->env->clock_mono_ns(db->env
    after half of that: a split vote costs half a timeout, not a whole one. */
 static void tidal__rep_arm_election(tidal_db *db) {
     uint64_t r = 0;
-    int64_t t = db->election_timeout_ns, step = t / (int64_t)db->n_rep;
-    if (db->role == TIDAL__CANDIDATE) {
+    int64_t t = db->rep.election_timeout_ns, step = t / (int64_t)db->rep.n_rep;
+    if (db->rep.role == TIDAL__CANDIDATE) {
         t /= 2;
         step /= 2;
     }
     db->env->random_fill(db->env->user, &r, sizeof r);
-    db->election_due_ns = tidal__mono(db) + t + step * (int64_t)db->self_rep +
+    db->rep.election_due_ns = tidal__mono(db) + t + step * (int64_t)db->rep.self_rep +
                           (int64_t)(r % (uint64_t)(t / 20 + 1));
 }
 
-/* ---- persisted epoch and vote ---- */
+// >>repl_epoch
+// The member's durable facts and positions: the persisted epoch, vote and log position
+// (meta-RRRR-SSSS.dat, written before any answer that depends on it), taking a new epoch
+// or leader, the quorum position, and the recent batches kept verbatim for shipping.
+// Invariant: a vote is on disk before the answer that grants it.
 
 static void tidal__meta_name(const tidal_db *db, char *out, size_t cap, int tmp) {
     snprintf(out, cap, "%s/meta-%04x-%04x.%s", db->path, db->node.region, db->node.shard,
@@ -12440,13 +12710,13 @@ static tidal_result tidal__meta_save(tidal_db *db) {
     memset(b, 0, sizeof b);
     w = tidal__wr_le(w, UINT32_C(0x4D4C4454) ^ 0x01000000, 4);
     w = tidal__wr_le(w, 3, 4);
-    w = tidal__wr_le(w, db->epoch, 8);
-    w = tidal__wr_le(w, db->voted_epoch, 8);
-    w = tidal__wr_le(w, db->voted_for, 4);
-    w = tidal__wr_le(w, (uint64_t)(db->amnesiac != 0), 4);
+    w = tidal__wr_le(w, db->rep.epoch, 8);
+    w = tidal__wr_le(w, db->rep.voted_epoch, 8);
+    w = tidal__wr_le(w, db->rep.voted_for, 4);
+    w = tidal__wr_le(w, (uint64_t)(db->rep.amnesiac != 0), 4);
     w = tidal__wr_le(w, (uint64_t)db->hlc_bound, 8);
-    w = tidal__wr_le(w, db->log_epoch, 8); /* where our log stands for votes, when we hold */
-    w = tidal__wr_le(w, db->log_pos, 8);   /* more of the leader's log than we logged */
+    w = tidal__wr_le(w, db->rep.log_epoch, 8); /* where our log stands for votes, when we hold */
+    w = tidal__wr_le(w, db->rep.log_pos, 8);   /* more of the leader's log than we logged */
     tidal_blake3(b, TIDAL__META_SUMMED, b + TIDAL__META_SUMMED);
     tidal__meta_name(db, tmp, sizeof tmp, 1);
     tidal__meta_name(db, fin, sizeof fin, 0);
@@ -12481,15 +12751,15 @@ static tidal_result tidal__meta_load(tidal_db *db) {
     (void)tidal__rd_u64(&r);
     {
         uint64_t e = tidal__rd_u64(&r);
-        if (e > db->epoch) db->epoch = e;
+        if (e > db->rep.epoch) db->rep.epoch = e;
     }
-    db->voted_epoch = tidal__rd_u64(&r);
-    db->voted_for = tidal__rd_u32(&r);
-    if (tidal__rd_u32(&r) & 1u) db->amnesiac = 1;
+    db->rep.voted_epoch = tidal__rd_u64(&r);
+    db->rep.voted_for = tidal__rd_u32(&r);
+    if (tidal__rd_u32(&r) & 1u) db->rep.amnesiac = 1;
     db->hlc_bound = (int64_t)tidal__rd_u64(&r);
     if (n == TIDAL__META_BYTES) { /* a log position noted without a batch (tidal__log_cover) */
         uint64_t le = tidal__rd_u64(&r), lp = tidal__rd_u64(&r);
-        if (le > db->log_epoch || (le == db->log_epoch && lp > db->log_pos)) db->log_epoch = le, db->log_pos = lp;
+        if (le > db->rep.log_epoch || (le == db->rep.log_epoch && lp > db->rep.log_pos)) db->rep.log_epoch = le, db->rep.log_pos = lp;
     }
     if (db->hlc.wall_ns < db->hlc_bound) { /* above every stamp the last life may have sent */
         db->hlc.wall_ns = db->hlc_bound;
@@ -12505,31 +12775,31 @@ static void tidal__ooo_clear(tidal_db *db);
 
 static void tidal__follow_reset(tidal_db *db) {
     tidal__ooo_clear(db); /* appends held from the old leader's log */
-    db->up_acked = db->up_sent = 0;
-    db->vv_to_leader = 1;
-    db->follow_since_ns = tidal__mono(db);
-    db->n_stable_q = 0;
-    if (db->leader_idx >= 0) db->vv_peer[db->leader_idx].valid = 0;
+    db->rep.up_acked = db->rep.up_sent = 0;
+    db->rep.vv_to_leader = 1;
+    db->rep.follow_since_ns = tidal__mono(db);
+    db->rep.n_stable_q = 0;
+    if (db->rep.leader_idx >= 0) db->rep.vv_peer[db->rep.leader_idx].valid = 0;
 }
 
 /* Moves to a higher epoch as a follower, persisting it first. */
 static tidal_result tidal__rep_adopt(tidal_db *db, uint64_t epoch, int leader) {
-    TIDAL_ASSERT(epoch >= db->epoch);
-    if (epoch > db->epoch) {
-        db->epoch = epoch;
-        db->role = TIDAL_ROLE_FOLLOWER;
-        db->leader_idx = -1;
+    TIDAL_ASSERT(epoch >= db->rep.epoch);
+    if (epoch > db->rep.epoch) {
+        db->rep.epoch = epoch;
+        db->rep.role = TIDAL_ROLE_FOLLOWER;
+        db->rep.leader_idx = -1;
         if (tidal__meta_save(db) != TIDAL_OK) return TIDAL_ERR_FATAL;
     }
-    if (leader >= 0 && leader != db->leader_idx) {
-        db->role = TIDAL_ROLE_FOLLOWER;
-        db->leader_idx = leader;
+    if (leader >= 0 && leader != db->rep.leader_idx) {
+        db->rep.role = TIDAL_ROLE_FOLLOWER;
+        db->rep.leader_idx = leader;
         tidal__follow_reset(db); /* push our log (what it lacks) to the new leader */
     }
-    if (db->pos_epoch != db->epoch) { /* a new leader's log: positions start over */
-        db->pos_epoch = db->epoch;
-        db->leader_pos = db->leader_durable = 0;
-        db->n_stable_q = 0;
+    if (db->rep.pos_epoch != db->rep.epoch) { /* a new leader's log: positions start over */
+        db->rep.pos_epoch = db->rep.epoch;
+        db->rep.leader_pos = db->rep.leader_durable = 0;
+        db->rep.n_stable_q = 0;
     }
     return TIDAL_OK;
 }
@@ -12537,8 +12807,9 @@ static tidal_result tidal__rep_adopt(tidal_db *db, uint64_t epoch, int leader) {
 /* The leader's highest lsn durable on a majority (itself included). */
 static void tidal__rep_quorum(tidal_db *db) {
     uint64_t v[TIDAL_REPLICAS_MAX];
-    uint32_t i, j, n = db->n_rep;
-    for (i = 0; i < n; i++) v[i] = i == db->self_rep ? db->durable_lsn : db->peer[i].acked;
+    uint32_t i, j, n = db->rep.n_rep;
+    for (i = 0; i < n; i++)
+        v[i] = i == db->rep.self_rep ? db->log.durable_lsn : db->rep.peer[i].acked;
     for (i = 1; i < n; i++) { /* descending insertion sort: n <= 7 */
         uint64_t x = v[i];
         for (j = i; j > 0 && v[j - 1] < x; j--) v[j] = v[j - 1];
@@ -12546,50 +12817,57 @@ static void tidal__rep_quorum(tidal_db *db) {
     }
     /* Only once the epoch-start batch is on a majority do older batches count as committed
        in this epoch (an old-epoch batch on a majority may still be outvoted otherwise). */
-    if (v[n / 2] >= db->epoch_start_lsn && v[n / 2] > db->quorum_lsn) db->quorum_lsn = v[n / 2];
+    if (v[n / 2] >= db->rep.epoch_start_lsn && v[n / 2] > db->rep.quorum_lsn)
+        db->rep.quorum_lsn = v[n / 2];
 }
 
 /* Keeps a committed batch for shipping; drops the oldest past TIDAL_SHIP_BYTES_MAX. */
 static void tidal__ship_keep(tidal_db *db, const uint8_t *batch, size_t len) {
     if (len > TIDAL_SHIP_BYTES_MAX) {
-        db->ship_len = 0;
-        db->ship_first = 0;
-        db->ship_hint_lsn = 0;
+        db->rep.ship_len = 0;
+        db->rep.ship_first = 0;
+        db->rep.ship_hint_lsn = 0;
         return;
     }
-    while (db->ship_len + len > TIDAL_SHIP_BYTES_MAX && db->ship_len) {
+    while (db->rep.ship_len + len > TIDAL_SHIP_BYTES_MAX && db->rep.ship_len) {
         tidal__batch_hdr h;
         size_t first = TIDAL__WAL_HDR;
-        tidal__batch_hdr_get(db->ship, &h);
+        tidal__batch_hdr_get(db->rep.ship, &h);
         first += h.payload_len;
-        memmove(db->ship, db->ship + first, db->ship_len - first);
-        db->ship_len -= first;
-        db->ship_first = h.last_lsn + 1;
-        if (db->ship_hint_off >= first) db->ship_hint_off -= first;
-        else db->ship_hint_lsn = 0; /* the hinted batch left */
+        memmove(db->rep.ship, db->rep.ship + first, db->rep.ship_len - first);
+        db->rep.ship_len -= first;
+        db->rep.ship_first = h.last_lsn + 1;
+        if (db->rep.ship_hint_off >= first) db->rep.ship_hint_off -= first;
+        else db->rep.ship_hint_lsn = 0; /* the hinted batch left */
     }
-    if (db->ship_len + len > db->ship_cap) {
-        size_t cap = db->ship_cap ? db->ship_cap : 65536;
+    if (db->rep.ship_len + len > db->rep.ship_cap) {
+        size_t cap = db->rep.ship_cap ? db->rep.ship_cap : 65536;
         uint8_t *p;
-        while (cap < db->ship_len + len) cap *= 2;
-        p = (uint8_t *)tidal__realloc(db, db->ship, db->ship_cap, cap);
+        while (cap < db->rep.ship_len + len) cap *= 2;
+        p = (uint8_t *)tidal__realloc(db, db->rep.ship, db->rep.ship_cap, cap);
         if (!p) { /* cannot keep it: laggards read it from the log files instead */
-            db->ship_len = 0;
-            db->ship_first = 0;
-            db->ship_hint_lsn = 0;
+            db->rep.ship_len = 0;
+            db->rep.ship_first = 0;
+            db->rep.ship_hint_lsn = 0;
             return;
         }
-        db->ship = p;
-        db->ship_cap = cap;
+        db->rep.ship = p;
+        db->rep.ship_cap = cap;
     }
-    if (!db->ship_len) {
+    if (!db->rep.ship_len) {
         tidal__batch_hdr h;
         tidal__batch_hdr_get(batch, &h);
-        db->ship_first = h.first_lsn;
+        db->rep.ship_first = h.first_lsn;
     }
-    memcpy(db->ship + db->ship_len, batch, len);
-    db->ship_len += len;
+    memcpy(db->rep.ship + db->rep.ship_len, batch, len);
+    db->rep.ship_len += len;
 }
+
+// >>repl_vv
+// Version vectors and log slices: what a peer holds, and the batches of our log it lacks
+// (from the kept batches or the segments), so a reconnecting member receives and sends
+// only what the other side is missing; the group-stable position below which a log may
+// be retired.
 
 /* ---- version vectors (anti-entropy) ----
    A version vector lists, per origin (node, incarnation), how many of its events a node
@@ -12602,37 +12880,37 @@ static void tidal__ship_keep(tidal_db *db, const uint8_t *batch, size_t len) {
    back as a new incarnation, whose vector replaces the old one. */
 
 
-/* Encodes this node's vector into db->out: count u32, then (origin u64, hwm u64) pairs in
+/* Encodes this node's vector into db->rep.out: count u32, then (origin u64, hwm u64) pairs in
    ascending origin order, at most what fits one message. Commits a pending batch first
    (the vector describes durable state). Returns 0 if that fails. */
 static int tidal__vv_build(tidal_db *db) {
     uint32_t i, j, n = 0, max = (TIDAL_MSG_BYTES_MAX - TIDAL__MSG_HDR - 4) / 16;
-    size_t need = 4 + 16 * (size_t)db->n_origins;
-    if (db->batch_count && tidal__commit(db) != TIDAL_OK) return 0;
-    if (need > db->out_cap) {
-        uint8_t *p = (uint8_t *)tidal__realloc(db, db->out, db->out_cap, need);
+    size_t need = 4 + 16 * (size_t)db->st.n_origins;
+    if (db->log.batch_count && tidal__commit(db) != TIDAL_OK) return 0;
+    if (need > db->rep.out_cap) {
+        uint8_t *p = (uint8_t *)tidal__realloc(db, db->rep.out, db->rep.out_cap, need);
         if (!p) return 0;
-        db->out = p;
-        db->out_cap = need;
+        db->rep.out = p;
+        db->rep.out_cap = need;
     }
-    for (i = 0; i < db->n_origins && n < max; i++) {
-        uint64_t o = db->origins[i].origin;
-        if (!db->origins[i].hwm) continue;
+    for (i = 0; i < db->st.n_origins && n < max; i++) {
+        uint64_t o = db->st.origins[i].origin;
+        if (!db->st.origins[i].hwm) continue;
         /* insertion by origin: the table is small and kept in arrival order */
-        for (j = n; j > 0 && tidal__rd_le_at(db->out + 4 + 16 * (j - 1)) > o; j--)
-            memmove(db->out + 4 + 16 * j, db->out + 4 + 16 * (j - 1), 16);
-        tidal__wr_le(tidal__wr_le(db->out + 4 + 16 * j, o, 8), db->origins[i].hwm, 8);
+        for (j = n; j > 0 && tidal__rd_le_at(db->rep.out + 4 + 16 * (j - 1)) > o; j--)
+            memmove(db->rep.out + 4 + 16 * j, db->rep.out + 4 + 16 * (j - 1), 16);
+        tidal__wr_le(tidal__wr_le(db->rep.out + 4 + 16 * j, o, 8), db->st.origins[i].hwm, 8);
         n++;
     }
-    tidal__wr_le(db->out, n, 4);
-    db->out_len = 4 + 16 * (size_t)n;
+    tidal__wr_le(db->rep.out, n, 4);
+    db->rep.out_len = 4 + 16 * (size_t)n;
     return 1;
 }
 
 /* Stores a peer's vector (checked: exact length, origins strictly ascending). Filters
    our log up to our durable position now. Returns why it is bad, or NULL. */
 static const char *tidal__vv_take(tidal_db *db, uint32_t i, uint32_t inc, const uint8_t *p, size_t len) {
-    tidal__vv *v = &db->vv_peer[i];
+    tidal__vv *v = &db->rep.vv_peer[i];
     uint32_t n, k;
     if (len < 4) return "version vector: truncated";
     n = (uint32_t)tidal__rd_le_at4(p);
@@ -12644,7 +12922,7 @@ static const char *tidal__vv_take(tidal_db *db, uint32_t i, uint32_t inc, const 
     for (k = 0; k < 2 * n; k++) v->w[k] = tidal__rd_le_at(p + 4 + 8 * k);
     v->n = n;
     v->incarnation = inc;
-    v->until = db->durable_lsn;
+    v->until = db->log.durable_lsn;
     v->valid = 1;
     return NULL;
 }
@@ -12696,22 +12974,23 @@ static int tidal__log_slice(tidal_db *db, uint64_t from, int skip_leader, const 
     uint8_t *file = NULL;
     size_t src_len = 0, off = SIZE_MAX, file_len = 0;
     *covered = from - 1;
-    db->out_len = 0;
-    if (from > db->durable_lsn) return 1;
-    if (db->ship_first && from >= db->ship_first) {
-        src = db->ship;
-        src_len = db->ship_len;
+    db->rep.out_len = 0;
+    if (from > db->log.durable_lsn) return 1;
+    if (db->rep.ship_first && from >= db->rep.ship_first) {
+        src = db->rep.ship;
+        src_len = db->rep.ship_len;
         /* Pipelined shipping slices the newest batches at every commit: start where the
            last slice ended rather than at the front of up to TIDAL_SHIP_BYTES_MAX. */
-        if (db->ship_hint_lsn && db->ship_hint_lsn <= from && db->ship_hint_off < src_len)
-            off = tidal__batches_find(src, src_len, from, db->ship_hint_off);
+        if (db->rep.ship_hint_lsn && db->rep.ship_hint_lsn <= from &&
+            db->rep.ship_hint_off < src_len)
+            off = tidal__batches_find(src, src_len, from, db->rep.ship_hint_off);
         if (off == SIZE_MAX) off = tidal__batches_find(src, src_len, from, 0);
     } else {
         uint32_t k;
         char name[TIDAL_PATH_MAX + 64];
-        for (k = 0; k + 1 < db->n_segs && db->segs[k + 1] <= from; k++) {}
-        if (db->n_segs && db->segs[k] <= from) {
-            tidal__seg_name(db, db->segs[k], "log", name, sizeof name);
+        for (k = 0; k + 1 < db->log.n_segs && db->log.segs[k + 1] <= from; k++) {}
+        if (db->log.n_segs && db->log.segs[k] <= from) {
+            tidal__seg_name(db, db->log.segs[k], "log", name, sizeof name);
             if (tidal__read_file(db, name, &file, &file_len) == TIDAL_OK) {
                 src = file;
                 src_len = file_len;
@@ -12724,32 +13003,32 @@ static int tidal__log_slice(tidal_db *db, uint64_t from, int skip_leader, const 
         size_t len;
         tidal__batch_hdr_get(src + off, &h);
         len = TIDAL__WAL_HDR + h.payload_len;
-        if (off + len > src_len || h.last_lsn > db->durable_lsn) break;
+        if (off + len > src_len || h.last_lsn > db->log.durable_lsn) break;
         /* A batch too long for any message (written before batches were capped at
            TIDAL__BATCH_SHIP_MAX) is not shippable: the member gets a state transfer. */
-        if (db->out_len + len > TIDAL_MSG_BYTES_MAX - TIDAL__MSG_HDR) break;
-        if (!(skip_leader && h.source_lsn && h.epoch == db->epoch) && !(vv && tidal__vv_covers(db, vv, src + off))) {
-            if (db->out_len + len > db->out_cap) {
-                size_t cap = db->out_cap ? db->out_cap : 65536;
+        if (db->rep.out_len + len > TIDAL_MSG_BYTES_MAX - TIDAL__MSG_HDR) break;
+        if (!(skip_leader && h.source_lsn && h.epoch == db->rep.epoch) && !(vv && tidal__vv_covers(db, vv, src + off))) {
+            if (db->rep.out_len + len > db->rep.out_cap) {
+                size_t cap = db->rep.out_cap ? db->rep.out_cap : 65536;
                 uint8_t *p;
-                while (cap < db->out_len + len) cap *= 2;
-                p = (uint8_t *)tidal__realloc(db, db->out, db->out_cap, cap);
+                while (cap < db->rep.out_len + len) cap *= 2;
+                p = (uint8_t *)tidal__realloc(db, db->rep.out, db->rep.out_cap, cap);
                 if (!p) break;
-                db->out = p;
-                db->out_cap = cap;
+                db->rep.out = p;
+                db->rep.out_cap = cap;
             }
-            memcpy(db->out + db->out_len, src + off, len);
-            db->out_len += len;
+            memcpy(db->rep.out + db->rep.out_len, src + off, len);
+            db->rep.out_len += len;
         }
         *covered = h.last_lsn;
-        if (src == db->ship) { /* a boundary for the next slice */
-            db->ship_hint_off = off;
-            db->ship_hint_lsn = h.first_lsn;
+        if (src == db->rep.ship) { /* a boundary for the next slice */
+            db->rep.ship_hint_off = off;
+            db->rep.ship_hint_lsn = h.first_lsn;
         }
         off += len;
     }
     tidal__free(db, file, file_len);
-    return *covered >= from || from > db->durable_lsn;
+    return *covered >= from || from > db->log.durable_lsn;
 }
 
 /* Leader -> follower i: the batches after sent[i], or an empty append as a heartbeat. */
@@ -12759,8 +13038,8 @@ static void tidal__xfer_send(tidal_db *db, uint32_t i, int64_t now);
 
 /* The oldest lsn this node's log (files or the in-memory copy) still holds. */
 static uint64_t tidal__log_first(const tidal_db *db) {
-    uint64_t first = db->n_segs ? db->segs[0] : db->durable_lsn + 1;
-    if (db->ship_first && db->ship_first < first) first = db->ship_first;
+    uint64_t first = db->log.n_segs ? db->log.segs[0] : db->log.durable_lsn + 1;
+    if (db->rep.ship_first && db->rep.ship_first < first) first = db->rep.ship_first;
     return first;
 }
 
@@ -12768,12 +13047,17 @@ static uint64_t tidal__log_first(const tidal_db *db) {
    that much may be retired: a member's state then never holds an event that exists
    nowhere else, so replacing it by a state transfer loses nothing. */
 static uint64_t tidal__group_stable(const tidal_db *db) {
-    uint64_t s = db->durable_lsn;
+    uint64_t s = db->log.durable_lsn;
     uint32_t k;
-    for (k = 0; k < db->n_rep; k++)
-        if (k != db->self_rep && db->peer[k].acked < s) s = db->peer[k].acked;
+    for (k = 0; k < db->rep.n_rep; k++)
+        if (k != db->rep.self_rep && db->rep.peer[k].acked < s) s = db->rep.peer[k].acked;
     return s;
 }
+
+// >>repl_ship
+// Shipping the log: the leader's window of data messages in flight per follower, the
+// follower's push of its own log up to the leader, and taking a received payload (checked
+// whole first, then applied batch by batch through tidal__event_take). Rules below.
 
 /* ---- pipelined shipping ----
    A leader does not wait for an ack before it ships the next batches: up to
@@ -12785,15 +13069,16 @@ static uint64_t tidal__group_stable(const tidal_db *db) {
    what it already holds by its position). */
 
 /* Forgets every message in flight to follower i: shipping resumes after peer.acked. */
-static void tidal__fly_rewind(tidal_db *db, uint32_t i) {
-    db->fly[i].n = 0;
-    db->fly[i].bytes = 0;
-    db->peer[i].sent = db->peer[i].acked;
+static void tidal__fly_rewind(tidal__member *rm, uint32_t i) {
+    TIDAL_ASSERT(i < rm->n_rep && i != rm->self_rep);
+    rm->fly[i].n = 0;
+    rm->fly[i].bytes = 0;
+    rm->peer[i].sent = rm->peer[i].acked;
 }
 
 /* Follower i holds the leader log up to a: the messages ending there are delivered. */
-static void tidal__fly_acked(tidal_db *db, uint32_t i, uint64_t a) {
-    tidal__fly *f = &db->fly[i];
+static void tidal__fly_acked(tidal__member *rm, uint32_t i, uint64_t a) {
+    tidal__fly *f = &rm->fly[i];
     uint32_t k = 0;
     while (k < f->n && f->end[k] <= a) f->bytes -= f->len[k++];
     if (!k) return;
@@ -12805,108 +13090,110 @@ static void tidal__fly_acked(tidal_db *db, uint32_t i, uint64_t a) {
 }
 
 /* May another data message go to follower i now? */
-static int tidal__fly_room(const tidal_db *db, uint32_t i) {
-    return db->fly[i].n < TIDAL__SHIP_WINDOW && db->fly[i].bytes < TIDAL__SHIP_WINDOW_BYTES;
+static int tidal__fly_room(const tidal__member *rm, uint32_t i) {
+    return rm->fly[i].n < TIDAL__SHIP_WINDOW && rm->fly[i].bytes < TIDAL__SHIP_WINDOW_BYTES;
 }
 
 /* Does follower i need data now: log it lacks and room in its window? */
 static int tidal__ship_due(const tidal_db *db, uint32_t i) {
-    return db->peer[i].sent < db->durable_lsn && tidal__fly_room(db, i);
+    return db->rep.peer[i].sent < db->log.durable_lsn && tidal__fly_room(&db->rep, i);
 }
 
 /* Should tidal__ship_to run for follower i now? A member that has not answered this
    leadership, or is taking a state transfer, hears from us while nothing is in flight
    (a heartbeat, or the transfer's next chunk); the others when their window has room. */
 static int tidal__ship_wants(const tidal_db *db, uint32_t i) {
-    if (!db->peer[i].greeted || db->peer[i].xfer) return db->peer[i].sent == db->peer[i].acked;
+    if (!db->rep.peer[i].greeted || db->rep.peer[i].xfer)
+        return db->rep.peer[i].sent == db->rep.peer[i].acked;
     return tidal__ship_due(db, i);
 }
 
 static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
-    uint64_t from = db->peer[i].sent + 1, covered = 0, skip = 0;
-    const tidal__vv *vv = db->vv_peer[i].valid && db->vv_peer[i].incarnation == db->peer[i].inc
-                                     ? &db->vv_peer[i] : NULL;
+    uint64_t from = db->rep.peer[i].sent + 1, covered = 0, skip = 0;
+    const tidal__vv *vv = &db->rep.vv_peer[i];
+    if (!vv->valid || vv->incarnation != db->rep.peer[i].inc) vv = NULL;
     int ok;
-    if (db->peer[i].xfer) {
+    if (db->rep.peer[i].xfer) {
         tidal__xfer_send(db, i, now);
         return;
     }
-    if (!db->peer[i].greeted || !tidal__ship_due(db, i)) {
+    if (!db->rep.peer[i].greeted || !tidal__ship_due(db, i)) {
         /* A heartbeat. Until it answers (with its version vector), heartbeats only: data to
            a member that has not answered this leadership would be lost or wasted; after its
            answer the log goes out filtered by what it already holds. A heartbeat speaks of
            the acknowledged position, not of what is in flight: a follower that lacks a
            message still on its way is not behind, and one that holds less than it
            acknowledged (another life of it) says so in its answer. */
-        tidal__rep_send4(db, i, TIDAL__MSG_APPEND, db->peer[i].acked, db->durable_lsn, db->peer[i].acked,
+        tidal__rep_send4(db, i, TIDAL__MSG_APPEND, db->rep.peer[i].acked, db->log.durable_lsn, db->rep.peer[i].acked,
                          tidal__group_stable(db), NULL, 0);
-        db->peer[i].hb_ns = now;
+        db->rep.peer[i].hb_ns = now;
         return;
     }
     ok = tidal__log_slice(db, from, 0, vv, &covered);
-    if (!ok && db->peer[i].greeted && !db->peer_amnesiac[i] && tidal__log_first(db) > from) {
+    if (!ok && db->rep.peer[i].greeted && !db->rep.peer_amnesiac[i] &&
+        tidal__log_first(db) > from) {
         /* Retired log is held by every member that kept its disk (we retire only what all
            held): a reconnecting member needs only the tail. */
-        db->peer[i].acked = tidal__log_first(db) - 1;
-        tidal__fly_rewind(db, i);
-        from = db->peer[i].sent + 1;
+        db->rep.peer[i].acked = tidal__log_first(db) - 1;
+        tidal__fly_rewind(&db->rep, i);
+        from = db->rep.peer[i].sent + 1;
         ok = tidal__log_slice(db, from, 0, vv, &covered);
         skip = TIDAL__PUSH_SKIP; /* "you hold what comes before": it moves up to here */
     }
     if (!ok) {
-        db->needs_snapshot = 1;
-        if (now >= db->peer[i].xfer_retry_ns) { /* the log is gone: send the state instead */
-            db->peer[i].xfer = 1;
-            db->peer[i].xfer_off = 0;
+        db->rep.needs_snapshot = 1;
+        if (now >= db->rep.peer[i].xfer_retry_ns) { /* the log is gone: send the state instead */
+            db->rep.peer[i].xfer = 1;
+            db->rep.peer[i].xfer_off = 0;
             tidal__xfer_send(db, i, now);
             return;
         }
     }
     if (covered >= from) {
-        tidal__fly *f = &db->fly[i];
+        tidal__fly *f = &db->rep.fly[i];
         TIDAL_ASSERT(f->n < TIDAL__SHIP_WINDOW);
-        db->peer[i].sent = covered;
-        db->peer[i].sent_ns = now; /* only data arms the resend timer */
+        db->rep.peer[i].sent = covered;
+        db->rep.peer[i].sent_ns = now; /* only data arms the resend timer */
         f->end[f->n] = covered;
         f->at_ns[f->n] = now;
-        f->len[f->n] = (uint32_t)db->out_len;
-        f->bytes += db->out_len;
+        f->len[f->n] = (uint32_t)db->rep.out_len;
+        f->bytes += db->rep.out_len;
         f->n++;
     }
-    tidal__rep_send5(db, i, TIDAL__MSG_APPEND, (from - 1) | skip, db->durable_lsn,
+    tidal__rep_send5(db, i, TIDAL__MSG_APPEND, (from - 1) | skip, db->log.durable_lsn,
                      covered >= from ? covered : from - 1, tidal__group_stable(db), vv ? vv->incarnation : 0,
-                     db->out, db->out_len);
-    db->peer[i].hb_ns = now;
+                     db->rep.out, db->rep.out_len);
+    db->rep.peer[i].hb_ns = now;
 }
 
 /* Follower -> leader: its own log after up_sent, minus what came from this leader. */
 
 static void tidal__push_up(tidal_db *db, int64_t now) {
-    uint64_t from = db->up_sent + 1, covered = 0, skip = 0;
+    uint64_t from = db->rep.up_sent + 1, covered = 0, skip = 0;
     const tidal__vv *vv;
-    if (db->leader_idx < 0 || from > db->durable_lsn) return;
-    vv = db->vv_peer[db->leader_idx].valid ? &db->vv_peer[db->leader_idx] : NULL;
-    if (!vv && now - db->follow_since_ns < db->retransmit_ns) return; /* its vector first */
+    if (db->rep.leader_idx < 0 || from > db->log.durable_lsn) return;
+    vv = db->rep.vv_peer[db->rep.leader_idx].valid ? &db->rep.vv_peer[db->rep.leader_idx] : NULL;
+    if (!vv && now - db->rep.follow_since_ns < db->rep.retransmit_ns) return; /* its vector first */
     if (!tidal__log_slice(db, from, 1, vv, &covered)) {
         /* A snapshot retired that part of our log: every member holds what it held (a
            member retires only the group-stable part of its log). Resume from the oldest
            batch we still hold, and say so. */
         uint64_t first = tidal__log_first(db);
         if (first <= from) return;
-        db->up_sent = db->up_acked = first - 1;
+        db->rep.up_sent = db->rep.up_acked = first - 1;
         from = first;
         skip = TIDAL__PUSH_SKIP;
-        if (from > db->durable_lsn) {
-            tidal__rep_send(db, (uint32_t)db->leader_idx, TIDAL__MSG_PUSH, (from - 1) | skip, from - 1, NULL, 0);
-            db->up_sent_ns = now;
+        if (from > db->log.durable_lsn) {
+            tidal__rep_send(db, (uint32_t)db->rep.leader_idx, TIDAL__MSG_PUSH, (from - 1) | skip, from - 1, NULL, 0);
+            db->rep.up_sent_ns = now;
             return;
         }
         if (!tidal__log_slice(db, from, 1, vv, &covered)) return;
     }
     if (covered < from) return;
-    tidal__rep_send(db, (uint32_t)db->leader_idx, TIDAL__MSG_PUSH, (from - 1) | skip, covered, db->out, db->out_len);
-    db->up_sent = covered;
-    db->up_sent_ns = now;
+    tidal__rep_send(db, (uint32_t)db->rep.leader_idx, TIDAL__MSG_PUSH, (from - 1) | skip, covered, db->rep.out, db->rep.out_len);
+    db->rep.up_sent = covered;
+    db->rep.up_sent_ns = now;
 }
 
 /* Called after every commit: keep the batch for shipping; a leader ships it at once (on
@@ -12915,14 +13202,15 @@ static void tidal__rep_committed(tidal_db *db, const uint8_t *batch, size_t len)
     uint32_t i;
     int64_t now = tidal__mono(db);
     tidal__ship_keep(db, batch, len);
-    if (!tidal__rep_leading(db)) return;
+    if (!tidal__rep_leading(&db->rep)) return;
     tidal__rep_quorum(db);
-    for (i = 0; i < db->n_rep; i++)
-        if (i != db->self_rep && tidal__ship_wants(db, i)) tidal__ship_to(db, i, now);
+    for (i = 0; i < db->rep.n_rep; i++)
+        if (i != db->rep.self_rep && tidal__ship_wants(db, i)) tidal__ship_to(db, i, now);
 }
 
-/* Folds the events of one checked batch into this node's log (duplicates dropped) and
-   commits them. The caller sets the position the batch brings it to. */
+/* Takes the events of one checked batch (tidal__event_take from a replica: logged in the
+   pending batch and folded, duplicates dropped). The caller commits them and sets the
+   position the batch brings it to. */
 static tidal_result tidal__ingest_batch(tidal_db *db, const uint8_t *p, const tidal__batch_hdr *h) {
     tidal__rd r;
     uint32_t i;
@@ -12931,19 +13219,15 @@ static tidal_result tidal__ingest_batch(tidal_db *db, const uint8_t *p, const ti
     if (!TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, h->payload_len / 16 + 1)) return TIDAL_ERR_NOMEM;
     for (i = 0; i < h->count && res == TIDAL_OK; i++) {
         tidal__event ev;
-        int dup;
         const char *why = tidal__event_get(db, &r, &ev, db->scratch_tags, db->cap_scratch_tags);
         TIDAL_ASSERT(!why); /* checked whole before */
-        if (why || tidal__event_applied(db, ev.id)) continue;
-        if (!tidal__batch_add(db, &ev)) return TIDAL_ERR_NOMEM;
-        res = tidal__apply(db, &ev, &dup);
-        tidal__hlc_recv(db, ev.hlc);
+        if (!why) res = tidal__event_take(db, &ev, TIDAL__FROM_REPLICA, NULL);
     }
     return res;
 }
 
 /* Checks every batch of a payload whole before anything is applied. A member never
-   applies a batch under a schema it lacks (>>db: schema, rule 4): a batch that teaches one
+   applies a batch under a schema it lacks (>>db_schema, rule 4): a batch that teaches one
    (a lone schema event) may come first. A payload is checked and applied in pieces that
    each end at a schema event's batch (*use: the bytes of the first piece), since what
    follows one can only be checked once it is applied; every delivery of the same bytes
@@ -12991,12 +13275,12 @@ static void tidal__payload_apply(tidal_db *db, const uint8_t *p, size_t len, uin
         if (!contiguous || h.last_lsn > *pos) {
             /* Our own pending writes (availability mode) go out as our own batch first: a
                batch is either the leader's or ours, never both. */
-            if (db->batch_count) *r = tidal__commit(db);
+            if (db->log.batch_count) *r = tidal__commit(db);
             if (*r == TIDAL_OK) *r = tidal__ingest_batch(db, p + off, &h);
             if (contiguous && *r == TIDAL_OK) *pos = h.last_lsn;
-            db->ingesting = contiguous;
-            if (*r == TIDAL_OK && db->batch_count) *r = tidal__commit(db);
-            db->ingesting = 0;
+            db->rep.ingesting = contiguous;
+            if (*r == TIDAL_OK && db->log.batch_count) *r = tidal__commit(db);
+            db->rep.ingesting = 0;
         }
         off += TIDAL__WAL_HDR + h.payload_len;
     }
@@ -13016,7 +13300,7 @@ static int tidal__payload_take(tidal_db *db, const uint8_t *p, size_t len, size_
         off += use;
         if (*r != TIDAL_OK || off == len) break;
         if ((why = tidal__payload_check(db, p + off, len - off, &use)) != NULL) {
-            db->msgs_corrupt++;
+            db->rep.msgs_corrupt++;
             tidal__err(db, TIDAL_ERR_CORRUPT, "%s: after a schema event: %s",
                        contiguous ? "append" : "push", why);
             return 0;
@@ -13026,7 +13310,11 @@ static int tidal__payload_take(tidal_db *db, const uint8_t *p, size_t len, size_
     return *r == TIDAL_OK;
 }
 
-/* ---- message handlers ---- */
+// >>repl_append
+// The data handlers: a follower takes appends (held when they arrive early, applied when
+// the gap fills) and acknowledges after its fsync; the leader takes acks (advancing the
+// quorum position and the group-stable log) and pushes (a follower's own writes, merged
+// back). A member that lost its disk first relearns the group's epochs.
 
 static void tidal__stable_advance(tidal_db *db, uint64_t stable);
 
@@ -13034,11 +13322,11 @@ static void tidal__stable_advance(tidal_db *db, uint64_t stable);
    leader it hears from enough others that every elected epoch is known to one of them
    (any majority of the group minus itself meets it): otherwise a deposed leader of an old
    epoch could count it toward a quorum the group's newer leaders never see. */
-static int tidal__amn_informed(const tidal_db *db) {
+static int tidal__amn_informed(const tidal__member *rm) {
     uint32_t n = 0, k;
-    if (!db->amnesiac || db->n_rep < 2) return 1;
-    for (k = 0; k < db->n_rep; k++) n += (db->amn_heard >> k) & 1u;
-    return n >= db->n_rep - db->n_rep / 2;
+    if (!rm->amnesiac || rm->n_rep < 2) return 1;
+    for (k = 0; k < rm->n_rep; k++) n += (rm->amn_heard >> k) & 1u;
+    return n >= rm->n_rep - rm->n_rep / 2;
 }
 
 /* Follower, before it acknowledges leader position leader_pos: its vote position must say
@@ -13049,11 +13337,12 @@ static int tidal__amn_informed(const tidal_db *db) {
    elect a candidate without those events (leader completeness). Noted in the epoch record,
    synced before the acknowledgment: rare (catching up after a partition), one fsync. */
 static tidal_result tidal__log_cover(tidal_db *db) {
-    if (db->amnesiac || !db->leader_pos || db->pos_epoch != db->epoch ||
-        db->log_epoch > db->epoch || (db->log_epoch == db->epoch && db->log_pos >= db->leader_pos))
+    if (db->rep.amnesiac || !db->rep.leader_pos || db->rep.pos_epoch != db->rep.epoch ||
+        db->rep.log_epoch > db->rep.epoch ||
+        (db->rep.log_epoch == db->rep.epoch && db->rep.log_pos >= db->rep.leader_pos))
         return TIDAL_OK;
-    tidal__log_note(db, db->epoch, db->leader_pos);
-    return db->wal_on ? tidal__meta_save(db) : TIDAL_OK;
+    tidal__log_note(db, db->rep.epoch, db->rep.leader_pos);
+    return db->log.wal_on ? tidal__meta_save(db) : TIDAL_OK;
 }
 
 /* ---- follower: appends out of order ----
@@ -13064,16 +13353,16 @@ static tidal_result tidal__log_cover(tidal_db *db) {
    passed: checksums do not change, and the schema only grows. */
 
 static void tidal__ooo_drop(tidal_db *db, uint32_t k) {
-    TIDAL_ASSERT(k < db->n_ooo);
-    tidal__free(db, db->ooo[k].p, db->ooo[k].len);
-    db->ooo_bytes -= db->ooo[k].len;
-    db->ooo[k] = db->ooo[--db->n_ooo];
+    TIDAL_ASSERT(k < db->rep.n_ooo);
+    tidal__free(db, db->rep.ooo[k].p, db->rep.ooo[k].len);
+    db->rep.ooo_bytes -= db->rep.ooo[k].len;
+    db->rep.ooo[k] = db->rep.ooo[--db->rep.n_ooo];
 }
 
 /* Drops every held append (a new leader, or another life of it: another log). */
 static void tidal__ooo_clear(tidal_db *db) {
-    while (db->n_ooo) tidal__ooo_drop(db, db->n_ooo - 1);
-    TIDAL_ASSERT(db->ooo_bytes == 0);
+    while (db->rep.n_ooo) tidal__ooo_drop(db, db->rep.n_ooo - 1);
+    TIDAL_ASSERT(db->rep.ooo_bytes == 0);
 }
 
 /* Holds an append that starts beyond our position; 0 if it cannot be held (the caller
@@ -13081,13 +13370,13 @@ static void tidal__ooo_clear(tidal_db *db) {
 static int tidal__ooo_keep(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p, size_t use) {
     tidal__ooo *o;
     uint32_t k;
-    for (k = 0; k < db->n_ooo; k++) /* a duplicate of one held: nothing to do */
-        if (db->ooo[k].a == m->a && db->ooo[k].c == m->c && db->ooo[k].epoch == m->epoch &&
-            db->ooo[k].incarnation == m->incarnation)
+    for (k = 0; k < db->rep.n_ooo; k++) /* a duplicate of one held: nothing to do */
+        if (db->rep.ooo[k].a == m->a && db->rep.ooo[k].c == m->c &&
+            db->rep.ooo[k].epoch == m->epoch && db->rep.ooo[k].incarnation == m->incarnation)
             return 1;
-    if (db->n_ooo == TIDAL__SHIP_WINDOW || db->ooo_bytes + m->payload_len > TIDAL__SHIP_WINDOW_BYTES)
+    if (db->rep.n_ooo == TIDAL__SHIP_WINDOW || db->rep.ooo_bytes + m->payload_len > TIDAL__SHIP_WINDOW_BYTES)
         return 0;
-    o = &db->ooo[db->n_ooo];
+    o = &db->rep.ooo[db->rep.n_ooo];
     if (!(o->p = (uint8_t *)tidal__alloc(db, m->payload_len))) return 0;
     memcpy(o->p, p, m->payload_len);
     o->len = m->payload_len;
@@ -13099,8 +13388,8 @@ static int tidal__ooo_keep(tidal_db *db, const tidal__msg_hdr *m, const uint8_t 
     o->b = m->b;
     o->c = m->c;
     o->d = m->d;
-    db->ooo_bytes += o->len;
-    db->n_ooo++;
+    db->rep.ooo_bytes += o->len;
+    db->rep.n_ooo++;
     return 1;
 }
 
@@ -13112,19 +13401,19 @@ static tidal_result tidal__append_take(tidal_db *db, const tidal__msg_hdr *m, co
     tidal_result r = TIDAL_OK;
     /* The message covers the leader's log from a + 1 to c: the batches in it, and those
        our version vector said we hold (left out). */
-    if ((m->a & TIDAL__PUSH_SKIP) && !db->amnesiac &&
+    if ((m->a & TIDAL__PUSH_SKIP) && !db->rep.amnesiac &&
         (!m->to_incarnation || m->to_incarnation == db->incarnation)) { /* we hold its retired log */
         uint64_t resume = m->a & ~TIDAL__PUSH_SKIP;
-        if (resume > db->leader_pos && resume <= m->b) db->leader_pos = resume;
+        if (resume > db->rep.leader_pos && resume <= m->b) db->rep.leader_pos = resume;
     }
     /* Filtered by the vector of another life of ours (we restarted without our disk before
        the leader heard): what it left out we may not hold. Refuse; it resends whole. */
-    *gap = (m->a & ~TIDAL__PUSH_SKIP) > db->leader_pos ||
+    *gap = (m->a & ~TIDAL__PUSH_SKIP) > db->rep.leader_pos ||
            (m->to_incarnation && m->to_incarnation != db->incarnation);
     if (!*gap) {
-        int whole = tidal__payload_take(db, p, m->payload_len, use, &db->leader_pos, 1, &r);
-        if (whole && m->c > db->leader_pos && m->c <= m->b) db->leader_pos = m->c;
-        if (m->c > (m->a & ~TIDAL__PUSH_SKIP)) db->vv_to_leader = 0; /* it ships data: it has our vector */
+        int whole = tidal__payload_take(db, p, m->payload_len, use, &db->rep.leader_pos, 1, &r);
+        if (whole && m->c > db->rep.leader_pos && m->c <= m->b) db->rep.leader_pos = m->c;
+        if (m->c > (m->a & ~TIDAL__PUSH_SKIP)) db->rep.vv_to_leader = 0; /* it ships data: it has our vector */
     }
     if (r == TIDAL_OK) tidal__stable_advance(db, m->d);
     return r;
@@ -13134,15 +13423,16 @@ static tidal_result tidal__append_take(tidal_db *db, const tidal__msg_hdr *m, co
 static tidal_result tidal__ooo_drain(tidal_db *db) {
     tidal_result r = TIDAL_OK;
     uint32_t k = 0;
-    while (r == TIDAL_OK && k < db->n_ooo) {
-        tidal__ooo *o = &db->ooo[k];
+    while (r == TIDAL_OK && k < db->rep.n_ooo) {
+        tidal__ooo *o = &db->rep.ooo[k];
         tidal__msg_hdr m;
         int gap = 0;
-        if (o->epoch != db->epoch || o->incarnation != db->leader_inc || o->c <= db->leader_pos) {
+        if (o->epoch != db->rep.epoch || o->incarnation != db->rep.leader_inc ||
+            o->c <= db->rep.leader_pos) {
             tidal__ooo_drop(db, k); /* another leader's, or nothing we lack */
             continue;
         }
-        if (o->a > db->leader_pos) {
+        if (o->a > db->rep.leader_pos) {
             k++;
             continue;
         }
@@ -13170,45 +13460,45 @@ static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, cons
     size_t use;
     const char *why;
     int64_t now = tidal__mono(db);
-    if (!tidal__amn_informed(db)) return TIDAL_OK; /* no ack before it knows the group's epoch */
-    if (tidal__rep_leading(db) && m->epoch == db->epoch)
+    if (!tidal__amn_informed(&db->rep)) return TIDAL_OK; /* no ack before it knows the group's epoch */
+    if (tidal__rep_leading(&db->rep) && m->epoch == db->rep.epoch)
         return tidal__err(db, TIDAL_ERR_INVALID, "two leaders in epoch %llu", (unsigned long long)m->epoch);
     if ((r = tidal__rep_adopt(db, m->epoch, from)) != TIDAL_OK) return r;
-    if (m->incarnation != db->leader_inc) { /* another life of the leader: another log */
-        db->leader_inc = m->incarnation;
-        db->leader_pos = db->leader_durable = 0;
+    if (m->incarnation != db->rep.leader_inc) { /* another life of the leader: another log */
+        db->rep.leader_inc = m->incarnation;
+        db->rep.leader_pos = db->rep.leader_durable = 0;
         tidal__follow_reset(db);
     }
     tidal__rep_arm_election(db); /* the leader is alive */
-    db->leader_heard_ns = now;
-    if (m->b > db->leader_durable) db->leader_durable = m->b;
+    db->rep.leader_heard_ns = now;
+    if (m->b > db->rep.leader_durable) db->rep.leader_durable = m->b;
     if ((why = tidal__payload_check(db, p, m->payload_len, &use)) != NULL) {
-        db->msgs_corrupt++;
+        db->rep.msgs_corrupt++;
         return tidal__err(db, TIDAL_ERR_CORRUPT, "append: %s", why);
     }
     /* Data that starts beyond our position while the one before it is on its way: hold it
        (it is acknowledged when taken). */
-    if (!(m->a & TIDAL__PUSH_SKIP) && m->a > db->leader_pos && m->c > m->a && m->payload_len &&
+    if (!(m->a & TIDAL__PUSH_SKIP) && m->a > db->rep.leader_pos && m->c > m->a && m->payload_len &&
         (!m->to_incarnation || m->to_incarnation == db->incarnation) && tidal__ooo_keep(db, m, p, use))
         return TIDAL_OK;
     r = tidal__append_take(db, m, p, use, &gap);
     if (r == TIDAL_OK && !gap) r = tidal__ooo_drain(db);
-    if (db->leader_pos >= db->leader_durable) {
-        db->behind_since_ns = 0;
-        if (db->amnesiac) { /* caught up with a leader: it knows the group again */
-            db->amnesiac = 0;
+    if (db->rep.leader_pos >= db->rep.leader_durable) {
+        db->rep.behind_since_ns = 0;
+        if (db->rep.amnesiac) { /* caught up with a leader: it knows the group again */
+            db->rep.amnesiac = 0;
             if (tidal__meta_save(db) != TIDAL_OK) return TIDAL_ERR_FATAL;
         }
-    } else if (!db->behind_since_ns) {
-        db->behind_since_ns = now;
+    } else if (!db->rep.behind_since_ns) {
+        db->rep.behind_since_ns = now;
     }
     if (r == TIDAL_OK && (r = tidal__log_cover(db)) != TIDAL_OK) return r;
     if (r == TIDAL_OK) {
-        int with_vv = db->vv_to_leader && tidal__vv_build(db);
-        tidal__rep_send4(db, (uint32_t)from, TIDAL__MSG_ACK, db->leader_pos, (uint64_t)gap, (uint64_t)db->amnesiac,
-                         0, with_vv ? db->out : NULL, with_vv ? db->out_len : 0);
+        int with_vv = db->rep.vv_to_leader && tidal__vv_build(db);
+        tidal__rep_send4(db, (uint32_t)from, TIDAL__MSG_ACK, db->rep.leader_pos, (uint64_t)gap, (uint64_t)db->rep.amnesiac,
+                         0, with_vv ? db->rep.out : NULL, with_vv ? db->rep.out_len : 0);
     }
-    if (r == TIDAL_OK && db->up_sent == db->up_acked) tidal__push_up(db, now);
+    if (r == TIDAL_OK && db->rep.up_sent == db->rep.up_acked) tidal__push_up(db, now);
     return r;
 }
 
@@ -13217,13 +13507,15 @@ static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, cons
    up to there may be retired. */
 static void tidal__stable_advance(tidal_db *db, uint64_t stable) {
     uint32_t k = 0;
-    while (k < db->n_stable_q && db->stable_q[k][1] <= stable) {
-        if (db->stable_q[k][0] > db->stable_lsn) db->stable_lsn = db->stable_q[k][0];
+    while (k < db->rep.n_stable_q && db->rep.stable_q[k][1] <= stable) {
+        if (db->rep.stable_q[k][0] > db->rep.stable_lsn)
+            db->rep.stable_lsn = db->rep.stable_q[k][0];
         k++;
     }
     if (k) {
-        memmove(db->stable_q, db->stable_q + k, sizeof db->stable_q[0] * (db->n_stable_q - k));
-        db->n_stable_q -= k;
+        memmove(db->rep.stable_q, db->rep.stable_q + k,
+                sizeof db->rep.stable_q[0] * (db->rep.n_stable_q - k));
+        db->rep.n_stable_q -= k;
     }
 }
 
@@ -13231,12 +13523,12 @@ static void tidal__stable_advance(tidal_db *db, uint64_t stable) {
    its positions up to leader_lsn. A full queue merges into its last entry (later, never
    wrong). */
 static void tidal__stable_note(tidal_db *db, uint64_t own, uint64_t leader_lsn) {
-    uint32_t k = db->n_stable_q;
-    if (k && db->stable_q[k - 1][0] >= own) return;
-    if (k == sizeof db->stable_q / sizeof db->stable_q[0]) k--;
-    else db->n_stable_q++;
-    db->stable_q[k][0] = own;
-    db->stable_q[k][1] = leader_lsn;
+    uint32_t k = db->rep.n_stable_q;
+    if (k && db->rep.stable_q[k - 1][0] >= own) return;
+    if (k == sizeof db->rep.stable_q / sizeof db->rep.stable_q[0]) k--;
+    else db->rep.n_stable_q++;
+    db->rep.stable_q[k][0] = own;
+    db->rep.stable_q[k][1] = leader_lsn;
 }
 
 /* An ack says how far the follower's log goes (a), whether it saw a gap (b = 1), whether
@@ -13244,38 +13536,39 @@ static void tidal__stable_note(tidal_db *db, uint64_t own, uint64_t leader_lsn) 
    which we answer with ours (it filters its pushes by it). */
 static void tidal__on_ack(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p, int from) {
     uint32_t i = (uint32_t)from;
-    if (!tidal__rep_leading(db) || m->epoch != db->epoch) return;
-    db->peer[i].greeted = 1;
-    db->peer_amnesiac[i] = m->c == 1;
+    if (!tidal__rep_leading(&db->rep) || m->epoch != db->rep.epoch) return;
+    db->rep.peer[i].greeted = 1;
+    db->rep.peer_amnesiac[i] = m->c == 1;
     if (m->payload_len) {
-        if (tidal__vv_take(db, i, m->incarnation, p, m->payload_len)) db->msgs_corrupt++;
-        else if (tidal__vv_build(db)) tidal__rep_send(db, i, TIDAL__MSG_VV, 0, 0, db->out, db->out_len);
+        if (tidal__vv_take(db, i, m->incarnation, p, m->payload_len)) db->rep.msgs_corrupt++;
+        else if (tidal__vv_build(db)) tidal__rep_send(db, i, TIDAL__MSG_VV, 0, 0, db->rep.out, db->rep.out_len);
     }
-    if (m->b == 1 && !db->peer[i].resync && m->a == db->fly[i].rewound && m->a == db->peer[i].acked &&
-        tidal__mono(db) - db->fly[i].rewound_ns < db->retransmit_ns) {
+    if (m->b == 1 && !db->rep.peer[i].resync && m->a == db->rep.fly[i].rewound && m->a == db->rep.peer[i].acked &&
+        tidal__mono(db) - db->rep.fly[i].rewound_ns < db->rep.retransmit_ns) {
         /* Another gap report from the same window (each message after a lost one makes
            one): the resend from there is already on its way. */
-    } else if (m->b == 1 || db->peer[i].resync) {
+    } else if (m->b == 1 || db->rep.peer[i].resync) {
         /* The follower has less than we assumed (it saw a gap, or this is a new life of
            it, e.g. after losing its disk): resend from what it has. */
-        db->peer[i].acked = m->a <= db->durable_lsn ? m->a : 0;
-        tidal__fly_rewind(db, i);
-        db->fly[i].rewound = db->peer[i].acked;
-        db->fly[i].rewound_ns = tidal__mono(db);
-        db->peer[i].resync = 0;
-    } else if (m->a < db->peer[i].acked) {
+        db->rep.peer[i].acked = m->a <= db->log.durable_lsn ? m->a : 0;
+        tidal__fly_rewind(&db->rep, i);
+        db->rep.fly[i].rewound = db->rep.peer[i].acked;
+        db->rep.fly[i].rewound_ns = tidal__mono(db);
+        db->rep.peer[i].resync = 0;
+    } else if (m->a < db->rep.peer[i].acked) {
         /* An older ack overtaken by a newer one (the network reorders): what it says is
            already known. Treating it as a gap would resend the whole log from there. */
     } else {
         /* Never above what we wrote: an ack for a log position we do not have comes from
            a follower that knew another life of this node. */
-        db->peer[i].acked = m->a <= db->durable_lsn ? m->a : 0;
-        tidal__fly_acked(db, i, db->peer[i].acked);
-        if (db->peer[i].sent < db->peer[i].acked) db->peer[i].sent = db->peer[i].acked;
-        if (m->a > db->durable_lsn) tidal__fly_rewind(db, i);
+        db->rep.peer[i].acked = m->a <= db->log.durable_lsn ? m->a : 0;
+        tidal__fly_acked(&db->rep, i, db->rep.peer[i].acked);
+        if (db->rep.peer[i].sent < db->rep.peer[i].acked)
+            db->rep.peer[i].sent = db->rep.peer[i].acked;
+        if (m->a > db->log.durable_lsn) tidal__fly_rewind(&db->rep, i);
     }
     tidal__rep_quorum(db);
-    if (db->peer[i].sent < db->durable_lsn && tidal__ship_wants(db, i)) tidal__ship_to(db, i, tidal__mono(db));
+    if (db->rep.peer[i].sent < db->log.durable_lsn && tidal__ship_wants(db, i)) tidal__ship_to(db, i, tidal__mono(db));
 }
 
 static tidal_result tidal__on_push(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p, int from) {
@@ -13284,71 +13577,78 @@ static tidal_result tidal__on_push(tidal_db *db, const tidal__msg_hdr *m, const 
     tidal_result r = TIDAL_OK;
     uint32_t i = (uint32_t)from;
     int gap = 0;
-    if (!tidal__rep_leading(db) || m->epoch != db->epoch) return TIDAL_OK; /* not ours to take */
+    if (!tidal__rep_leading(&db->rep) || m->epoch != db->rep.epoch)
+        return TIDAL_OK; /* not ours to take */
     if ((why = tidal__payload_check(db, p, m->payload_len, &use)) != NULL) {
-        db->msgs_corrupt++;
+        db->rep.msgs_corrupt++;
         return tidal__err(db, TIDAL_ERR_CORRUPT, "push: %s", why);
     }
     if (m->a & TIDAL__PUSH_SKIP) { /* the follower no longer holds what came before */
         uint64_t resume = m->a & ~TIDAL__PUSH_SKIP;
-        if (resume > db->peer[i].pushed) db->peer[i].pushed = resume;
-        if (m->b <= db->peer[i].pushed) { /* nothing beyond the resume point: just ack */
-            tidal__rep_send4(db, i, TIDAL__MSG_PUSH_ACK, db->peer[i].pushed, 0, db->durable_lsn, 0, NULL, 0);
+        if (resume > db->rep.peer[i].pushed) db->rep.peer[i].pushed = resume;
+        if (m->b <= db->rep.peer[i].pushed) { /* nothing beyond the resume point: just ack */
+            tidal__rep_send4(db, i, TIDAL__MSG_PUSH_ACK, db->rep.peer[i].pushed, 0, db->log.durable_lsn, 0, NULL, 0);
             return TIDAL_OK;
         }
     }
-    if ((m->a & ~TIDAL__PUSH_SKIP) > db->peer[i].pushed) gap = 1; /* an earlier push was lost */
-    else if (m->b > db->peer[i].pushed) {
+    if ((m->a & ~TIDAL__PUSH_SKIP) > db->rep.peer[i].pushed) gap = 1; /* an earlier push was lost */
+    else if (m->b > db->rep.peer[i].pushed) {
         uint64_t unused = 0;
-        if (tidal__payload_take(db, p, m->payload_len, use, &unused, 0, &r)) db->peer[i].pushed = m->b;
+        if (tidal__payload_take(db, p, m->payload_len, use, &unused, 0, &r)) db->rep.peer[i].pushed = m->b;
     }
     if (r == TIDAL_OK)
-        tidal__rep_send4(db, i, TIDAL__MSG_PUSH_ACK, db->peer[i].pushed, (uint64_t)gap, db->durable_lsn, 0, NULL, 0);
+        tidal__rep_send4(db, i, TIDAL__MSG_PUSH_ACK, db->rep.peer[i].pushed, (uint64_t)gap, db->log.durable_lsn, 0, NULL, 0);
     return r;
 }
 
 static void tidal__on_push_ack(tidal_db *db, const tidal__msg_hdr *m, int from) {
-    if (from != db->leader_idx || m->epoch != db->epoch) return;
-    if (m->a < db->up_acked || m->b == 1) db->up_acked = db->up_sent = m->a;
+    if (from != db->rep.leader_idx || m->epoch != db->rep.epoch) return;
+    if (m->a < db->rep.up_acked || m->b == 1) db->rep.up_acked = db->rep.up_sent = m->a;
     else {
-        db->up_acked = m->a;
-        if (db->up_sent < m->a) db->up_sent = m->a;
+        db->rep.up_acked = m->a;
+        if (db->rep.up_sent < m->a) db->rep.up_sent = m->a;
         /* our log up to a is at the leader, at its positions up to c */
-        if (m->a <= db->durable_lsn && m->c) tidal__stable_note(db, m->a, m->c);
+        if (m->a <= db->log.durable_lsn && m->c) tidal__stable_note(db, m->a, m->c);
     }
-    if (db->up_sent == db->up_acked) tidal__push_up(db, tidal__mono(db));
+    if (db->rep.up_sent == db->rep.up_acked) tidal__push_up(db, tidal__mono(db));
 }
+
+// >>repl_elect
+// Elections: pre-votes (a member silent for two timeouts first asks whether it could win,
+// so one back from a partition does not depose a working leader), votes (once per epoch, persisted before the answer, for a candidate whose log
+// goes at least as far), and becoming leader (its epoch event, then shipping). Invariant:
+// at most one leader per epoch.
 
 /* The vote rule, shared by votes and pre-votes: a candidate whose log holds a newer epoch,
    or as new an epoch and at least as far into that epoch's leader log (tidal__log_note). */
-static int tidal__candidate_fit(tidal_db *db, const tidal__msg_hdr *m) {
-    return !db->amnesiac && (m->b > db->log_epoch || (m->b == db->log_epoch && m->a >= db->log_pos));
+static int tidal__candidate_fit(const tidal__member *rm, const tidal__msg_hdr *m) {
+    return !rm->amnesiac &&
+           (m->b > rm->log_epoch || (m->b == rm->log_epoch && m->a >= rm->log_pos));
 }
 
 static tidal_result tidal__on_vote_req(tidal_db *db, const tidal__msg_hdr *m, int from) {
     tidal_result r;
-    uint32_t cand = tidal__node_word(db->rep[from]) + 1;
+    uint32_t cand = tidal__node_word(db->rep.member[from]) + 1;
     int grant;
     if ((r = tidal__rep_adopt(db, m->epoch, -1)) != TIDAL_OK) return r;
-    grant = (db->voted_epoch != db->epoch || db->voted_for == cand) && db->role != TIDAL_ROLE_LEADER &&
-            tidal__candidate_fit(db, m);
-    if (grant && !(db->voted_epoch == db->epoch && db->voted_for == cand)) {
-        db->voted_epoch = db->epoch; /* one vote per epoch, on disk before the answer */
-        db->voted_for = cand;
+    grant = (db->rep.voted_epoch != db->rep.epoch || db->rep.voted_for == cand) && db->rep.role != TIDAL_ROLE_LEADER &&
+            tidal__candidate_fit(&db->rep, m);
+    if (grant && !(db->rep.voted_epoch == db->rep.epoch && db->rep.voted_for == cand)) {
+        db->rep.voted_epoch = db->rep.epoch; /* one vote per epoch, on disk before the answer */
+        db->rep.voted_for = cand;
         if ((r = tidal__meta_save(db)) != TIDAL_OK) return r;
     }
     if (grant) tidal__rep_arm_election(db);
-    else if (db->role != TIDAL_ROLE_LEADER) {
+    else if (db->rep.role != TIDAL_ROLE_LEADER) {
         /* Someone saw the leader go quiet, but we hold more: run soon ourselves rather than
            wait a whole timeout for the next round. */
-        int64_t soon = tidal__mono(db) + db->election_timeout_ns / 20;
-        if (soon < db->election_due_ns) db->election_due_ns = soon;
+        int64_t soon = tidal__mono(db) + db->rep.election_timeout_ns / 20;
+        if (soon < db->rep.election_due_ns) db->rep.election_due_ns = soon;
     }
     tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_VOTE, (uint64_t)grant, 0, NULL, 0);
     return TIDAL_OK;
 }
 
-static tidal_result tidal__write(tidal_db *db, tidal__event *ev, tidal_receipt *receipt);
 
 /* Leads: an epoch-start event goes first into the log (Raft's no-op: quorum counting
    starts from it, and followers that take it carry the new epoch in their logs, which is
@@ -13358,50 +13658,52 @@ static void tidal__become_leader(tidal_db *db) {
     int64_t now = tidal__mono(db);
     tidal__event ev;
     tidal_receipt rc;
-    db->role = TIDAL_ROLE_LEADER;
-    db->leader_idx = (int)db->self_rep;
-    db->lead_since_ns = now;
+    db->rep.role = TIDAL_ROLE_LEADER;
+    db->rep.leader_idx = (int)db->rep.self_rep;
+    db->rep.lead_since_ns = now;
     tidal__ooo_clear(db); /* appends held from the leader before us */
-    for (i = 0; i < db->n_rep; i++) {
-        db->peer[i].acked = db->peer[i].sent = db->peer[i].pushed = 0;
-        db->peer[i].sent_ns = now; /* the greeting wait (>>ship_to) runs from here */
-        db->peer[i].hb_ns = 0;
-        db->peer[i].xfer = 0;
-        db->peer[i].xfer_off = 0;
-        db->peer[i].xfer_retry_ns = 0;
-        db->peer[i].greeted = 0;
-        memset(&db->fly[i], 0, sizeof db->fly[i]);
+    for (i = 0; i < db->rep.n_rep; i++) {
+        db->rep.peer[i].acked = db->rep.peer[i].sent = db->rep.peer[i].pushed = 0;
+        db->rep.peer[i].sent_ns = now; /* the greeting wait (>>ship_to) runs from here */
+        db->rep.peer[i].hb_ns = 0;
+        db->rep.peer[i].xfer = 0;
+        db->rep.peer[i].xfer_off = 0;
+        db->rep.peer[i].xfer_retry_ns = 0;
+        db->rep.peer[i].greeted = 0;
+        memset(&db->rep.fly[i], 0, sizeof db->rep.fly[i]);
     }
     memset(&ev, 0, sizeof ev);
     memset(&rc, 0, sizeof rc);
     ev.kind = TIDAL__EV_EPOCH;
-    ev.entity = db->epoch;
+    ev.entity = db->rep.epoch;
     ev.hlc = tidal__hlc_now(db);
     ev.time_ns = ev.hlc.wall_ns;
-    db->epoch_start_lsn = UINT64_MAX; /* nothing counts until it is written */
-    if (tidal__write(db, &ev, &rc) == TIDAL_OK && tidal__commit(db) == TIDAL_OK)
-        db->epoch_start_lsn = rc.lsn;
+    db->rep.epoch_start_lsn = UINT64_MAX; /* nothing counts until it is written */
+    if (tidal__event_take(db, &ev, TIDAL__FROM_LOCAL, &rc) == TIDAL_OK) /* commits it alone */
+        db->rep.epoch_start_lsn = rc.lsn;
     tidal__rep_quorum(db);
-    for (i = 0; i < db->n_rep; i++) {
-        if (i == db->self_rep) continue;
+    for (i = 0; i < db->rep.n_rep; i++) {
+        if (i == db->rep.self_rep) continue;
         tidal__ship_to(db, i, now); /* announce at once (a heartbeat: data after its ack) */
-        if (tidal__vv_build(db)) tidal__rep_send(db, i, TIDAL__MSG_VV, 0, 0, db->out, db->out_len);
+        if (tidal__vv_build(db))
+            tidal__rep_send(db, i, TIDAL__MSG_VV, 0, 0, db->rep.out, db->rep.out_len);
     }
 }
 
 /* Follower: the leader's version vector (it filters our pushes). */
 static void tidal__on_vv(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p, int from) {
-    if (from != db->leader_idx || m->epoch != db->epoch || tidal__rep_leading(db)) return;
-    if (tidal__vv_take(db, (uint32_t)from, m->incarnation, p, m->payload_len)) db->msgs_corrupt++;
-    else if (db->up_sent == db->up_acked) tidal__push_up(db, tidal__mono(db));
+    if (from != db->rep.leader_idx || m->epoch != db->rep.epoch || tidal__rep_leading(&db->rep)) return;
+    if (tidal__vv_take(db, (uint32_t)from, m->incarnation, p, m->payload_len))
+        db->rep.msgs_corrupt++;
+    else if (db->rep.up_sent == db->rep.up_acked) tidal__push_up(db, tidal__mono(db));
 }
 
 static void tidal__on_vote(tidal_db *db, const tidal__msg_hdr *m, int from) {
     uint32_t n = 0, i;
-    if (db->role != TIDAL__CANDIDATE || m->epoch != db->epoch || m->a != 1) return;
-    db->votes |= 1u << from;
-    for (i = 0; i < db->n_rep; i++) n += (db->votes >> i) & 1u;
-    if (n > db->n_rep / 2) tidal__become_leader(db);
+    if (db->rep.role != TIDAL__CANDIDATE || m->epoch != db->rep.epoch || m->a != 1) return;
+    db->rep.votes |= 1u << from;
+    for (i = 0; i < db->rep.n_rep; i++) n += (db->rep.votes >> i) & 1u;
+    if (n > db->rep.n_rep / 2) tidal__become_leader(db);
 }
 
 /* Pre-vote (Raft, section 9.6): before a follower moves to epoch + 1 it asks whether a
@@ -13411,22 +13713,23 @@ static void tidal__on_vote(tidal_db *db, const tidal__msg_hdr *m, int from) {
    when the partition heals it costs the group at most one election. */
 static void tidal__start_prevote(tidal_db *db) {
     uint32_t i;
-    db->prevotes = 1u << db->self_rep;
-    db->role = TIDAL__CANDIDATE; /* the retry comes after half a timeout */
+    db->rep.prevotes = 1u << db->rep.self_rep;
+    db->rep.role = TIDAL__CANDIDATE; /* the retry comes after half a timeout */
     tidal__rep_arm_election(db);
-    db->role = TIDAL_ROLE_FOLLOWER;
-    for (i = 0; i < db->n_rep; i++)
-        if (i != db->self_rep)
-            tidal__rep_send(db, i, TIDAL__MSG_PREVOTE_REQ, db->log_pos, db->log_epoch, NULL, 0);
+    db->rep.role = TIDAL_ROLE_FOLLOWER;
+    for (i = 0; i < db->rep.n_rep; i++)
+        if (i != db->rep.self_rep)
+            tidal__rep_send(db, i, TIDAL__MSG_PREVOTE_REQ, db->rep.log_pos, db->rep.log_epoch,
+                            NULL, 0);
 }
 
 static void tidal__on_prevote_req(tidal_db *db, const tidal__msg_hdr *m, int from) {
     int64_t now = tidal__mono(db);
-    int grant = db->role != TIDAL_ROLE_LEADER && now - db->leader_heard_ns >= db->election_timeout_ns / 2 &&
-                tidal__candidate_fit(db, m);
-    if (!grant && db->role != TIDAL_ROLE_LEADER && now - db->leader_heard_ns >= db->election_timeout_ns / 2) {
-        int64_t soon = now + db->election_timeout_ns / 20; /* we hold more: run soon ourselves */
-        if (soon < db->election_due_ns) db->election_due_ns = soon;
+    int grant = db->rep.role != TIDAL_ROLE_LEADER && now - db->rep.leader_heard_ns >= db->rep.election_timeout_ns / 2 &&
+                tidal__candidate_fit(&db->rep, m);
+    if (!grant && db->rep.role != TIDAL_ROLE_LEADER && now - db->rep.leader_heard_ns >= db->rep.election_timeout_ns / 2) {
+        int64_t soon = now + db->rep.election_timeout_ns / 20; /* we hold more: run soon */
+        if (soon < db->rep.election_due_ns) db->rep.election_due_ns = soon;
     }
     tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_PREVOTE, (uint64_t)grant, 0, NULL, 0);
 }
@@ -13435,36 +13738,41 @@ static void tidal__start_election(tidal_db *db);
 
 static void tidal__on_prevote(tidal_db *db, const tidal__msg_hdr *m, int from) {
     uint32_t n = 0, i;
-    if (!db->prevotes || tidal__rep_leading(db) || m->epoch != db->epoch || m->a != 1) return;
-    db->prevotes |= 1u << from;
-    for (i = 0; i < db->n_rep; i++) n += (db->prevotes >> i) & 1u;
-    if (n > db->n_rep / 2) {
-        db->prevotes = 0;
+    if (!db->rep.prevotes || tidal__rep_leading(&db->rep) || m->epoch != db->rep.epoch || m->a != 1)
+        return;
+    db->rep.prevotes |= 1u << from;
+    for (i = 0; i < db->rep.n_rep; i++) n += (db->rep.prevotes >> i) & 1u;
+    if (n > db->rep.n_rep / 2) {
+        db->rep.prevotes = 0;
         tidal__start_election(db);
     }
 }
 
 static void tidal__start_election(tidal_db *db) {
     uint32_t i;
-    db->prevotes = 0;
-    db->epoch++;
-    db->role = TIDAL__CANDIDATE;
-    db->leader_idx = -1;
-    db->voted_epoch = db->epoch;
-    db->voted_for = tidal__node_word(db->node) + 1;
+    db->rep.prevotes = 0;
+    db->rep.epoch++;
+    db->rep.role = TIDAL__CANDIDATE;
+    db->rep.leader_idx = -1;
+    db->rep.voted_epoch = db->rep.epoch;
+    db->rep.voted_for = tidal__node_word(db->node) + 1;
     if (tidal__meta_save(db) != TIDAL_OK) return; /* epochs are on disk before use */
-    db->votes = 1u << db->self_rep;
+    db->rep.votes = 1u << db->rep.self_rep;
     tidal__rep_arm_election(db);
-    if (db->n_rep == 1) {
+    if (db->rep.n_rep == 1) {
         tidal__become_leader(db);
         return;
     }
-    for (i = 0; i < db->n_rep; i++)
-        if (i != db->self_rep)
-            tidal__rep_send(db, i, TIDAL__MSG_VOTE_REQ, db->log_pos, db->log_epoch, NULL, 0);
+    for (i = 0; i < db->rep.n_rep; i++)
+        if (i != db->rep.self_rep)
+            tidal__rep_send(db, i, TIDAL__MSG_VOTE_REQ, db->rep.log_pos, db->rep.log_epoch,
+                            NULL, 0);
 }
 
-/* ---- state transfer ---- */
+// >>repl_xfer
+// State transfer: a follower whose needed log is gone receives the leader's state (schema,
+// snapshot body, position) in chunks it acknowledges, after it has pushed everything it
+// holds; it installs the state whole or not at all.
 
 /* Builds the state to transfer once per log position: lsn u64, schema bytes u32, the
    schema the state was built under (tidal__schema_put: the member may lack appends whose
@@ -13474,33 +13782,33 @@ static int tidal__xfer_build(tidal_db *db) {
     uint8_t *body, *w;
     size_t len, cap, room;
     tidal__schemadef *s;
-    if (db->xfer && db->xfer_lsn == db->durable_lsn) return 1;
-    if (db->batch_count) return 0; /* state must equal the durable log: after the commit */
+    if (db->rep.xfer && db->rep.xfer_lsn == db->log.durable_lsn) return 1;
+    if (db->log.batch_count) return 0; /* state must equal the durable log: after the commit */
     if (!(s = (tidal__schemadef *)tidal__alloc(db, sizeof *s))) return 0;
     if (tidal__snap_body_mem(db, &body, &len, &cap) != TIDAL_OK) {
         tidal__free(db, s, sizeof *s);
         return 0;
     }
     room = len + 12 + TIDAL__SCHEMA_ENC_MAX;
-    if (room > db->xfer_cap) {
-        uint8_t *p = (uint8_t *)tidal__realloc(db, db->xfer, db->xfer_cap, room);
+    if (room > db->rep.xfer_cap) {
+        uint8_t *p = (uint8_t *)tidal__realloc(db, db->rep.xfer, db->rep.xfer_cap, room);
         if (!p) {
             tidal__free(db, body, cap);
             tidal__free(db, s, sizeof *s);
             return 0;
         }
-        db->xfer = p;
-        db->xfer_cap = room;
+        db->rep.xfer = p;
+        db->rep.xfer_cap = room;
     }
     tidal__schema_of(db, s);
-    tidal__wr_le(db->xfer, db->durable_lsn, 8);
-    w = tidal__schema_put(db->xfer + 12, s);
-    tidal__wr_le(db->xfer + 8, (uint64_t)(w - db->xfer - 12), 4);
-    TIDAL_ASSERT((size_t)(w - db->xfer) <= 12 + TIDAL__SCHEMA_ENC_MAX);
+    tidal__wr_le(db->rep.xfer, db->log.durable_lsn, 8);
+    w = tidal__schema_put(db->rep.xfer + 12, s);
+    tidal__wr_le(db->rep.xfer + 8, (uint64_t)(w - db->rep.xfer - 12), 4);
+    TIDAL_ASSERT((size_t)(w - db->rep.xfer) <= 12 + TIDAL__SCHEMA_ENC_MAX);
     memcpy(w, body, len);
-    db->xfer_len = (size_t)(w - db->xfer) + len;
+    db->rep.xfer_len = (size_t)(w - db->rep.xfer) + len;
     tidal__free(db, s, sizeof *s);
-    db->xfer_lsn = db->durable_lsn;
+    db->rep.xfer_lsn = db->log.durable_lsn;
     tidal__free(db, body, cap);
     return 1;
 }
@@ -13509,33 +13817,33 @@ static int tidal__xfer_build(tidal_db *db) {
    silence like log data). */
 static void tidal__xfer_send(tidal_db *db, uint32_t i, int64_t now) {
     size_t off, n;
-    if (db->peer[i].xfer_off == 0 && !tidal__xfer_build(db)) return;
-    off = (size_t)db->peer[i].xfer_off;
-    if (off > db->xfer_len) off = 0;
-    n = db->xfer_len - off;
+    if (db->rep.peer[i].xfer_off == 0 && !tidal__xfer_build(db)) return;
+    off = (size_t)db->rep.peer[i].xfer_off;
+    if (off > db->rep.xfer_len) off = 0;
+    n = db->rep.xfer_len - off;
     if (n > TIDAL_MSG_BYTES_MAX - TIDAL__MSG_HDR) n = TIDAL_MSG_BYTES_MAX - TIDAL__MSG_HDR;
-    tidal__rep_send(db, i, TIDAL__MSG_SNAP, off, db->xfer_len, db->xfer + off, n);
-    db->peer[i].sent_ns = db->peer[i].hb_ns = now;
+    tidal__rep_send(db, i, TIDAL__MSG_SNAP, off, db->rep.xfer_len, db->rep.xfer + off, n);
+    db->rep.peer[i].sent_ns = db->rep.peer[i].hb_ns = now;
 }
 
 static void tidal__on_snap_ack(tidal_db *db, const tidal__msg_hdr *m, int from) {
     uint32_t i = (uint32_t)from;
     int64_t now = tidal__mono(db);
-    if (!tidal__rep_leading(db) || m->epoch != db->epoch || !db->peer[i].xfer) return;
+    if (!tidal__rep_leading(&db->rep) || m->epoch != db->rep.epoch || !db->rep.peer[i].xfer) return;
     if (m->b == 1) { /* it still holds log we have not taken: let it push, offer later */
-        db->peer[i].xfer = 0;
-        db->peer[i].xfer_retry_ns = now + db->retransmit_ns;
+        db->rep.peer[i].xfer = 0;
+        db->rep.peer[i].xfer_retry_ns = now + db->rep.retransmit_ns;
         return;
     }
     if (m->b == 2) { /* installed: ship the log from the transferred position on */
-        db->peer[i].xfer = 0;
-        db->peer[i].acked = db->xfer_lsn;
-        tidal__fly_rewind(db, i);
+        db->rep.peer[i].xfer = 0;
+        db->rep.peer[i].acked = db->rep.xfer_lsn;
+        tidal__fly_rewind(&db->rep, i);
         tidal__rep_quorum(db);
-        if (db->peer[i].sent < db->durable_lsn) tidal__ship_to(db, i, now);
+        if (db->rep.peer[i].sent < db->log.durable_lsn) tidal__ship_to(db, i, now);
         return;
     }
-    db->peer[i].xfer_off = m->a;
+    db->rep.peer[i].xfer_off = m->a;
     tidal__xfer_send(db, i, now);
 }
 
@@ -13543,30 +13851,30 @@ static void tidal__on_snap_ack(tidal_db *db, const tidal__msg_hdr *m, int from) 
    snapshot), so a restart recovers what was installed. */
 static tidal_result tidal__xfer_install(tidal_db *db) {
     tidal__rd r;
-    uint64_t lsn, epoch = db->epoch;
+    uint64_t lsn, epoch = db->rep.epoch;
     uint32_t slen, n_old, k;
     tidal__tgen *old = NULL;
     const char *why;
     tidal_result res;
-    tidal__rd_init(&r, db->xin, db->xin_len);
+    tidal__rd_init(&r, db->rep.xin, db->rep.xin_len);
     lsn = tidal__rd_u64(&r);
     slen = tidal__rd_u32(&r);
     /* The leader's schema first: refused (nothing changed) if it disagrees with ours. */
     if (r.bad || slen > r.n - r.pos) slen = 0; /* refused below: no schema */
-    if ((res = tidal__schema_learn(db, db->xin + 12, slen)) != TIDAL_OK) return res;
+    if ((res = tidal__schema_learn(db, db->rep.xin + 12, slen)) != TIDAL_OK) return res;
     /* The install and drop generations before: a tenant the transfer moved on (dropped,
        or installed anew) may be in our older files, and is collected (>>migration). */
-    n_old = db->n_tgen;
+    n_old = db->st.n_tgen;
     if (n_old && !(old = (tidal__tgen *)tidal__alloc(db, sizeof(tidal__tgen) * n_old)))
         return tidal__err(db, TIDAL_ERR_NOMEM, "state transfer: generations");
-    if (n_old) memcpy(old, db->tgen, sizeof(tidal__tgen) * n_old);
+    if (n_old) memcpy(old, db->st.tgen, sizeof(tidal__tgen) * n_old);
     tidal__state_free(db);
-    why = tidal__snap_decode(db, db->xin + 12 + slen, db->xin_len - 12 - slen);
-    for (k = 0; !why && k < db->n_tgen; k++) {
+    why = tidal__snap_decode(db, db->rep.xin + 12 + slen, db->rep.xin_len - 12 - slen);
+    for (k = 0; !why && k < db->st.n_tgen; k++) {
         uint32_t j = 0;
-        while (j < n_old && old[j].tenant != db->tgen[k].tenant) j++;
-        if ((j == n_old || old[j].gen != db->tgen[k].gen) &&
-            !tidal__collect_add(db, db->tgen[k].tenant))
+        while (j < n_old && old[j].tenant != db->st.tgen[k].tenant) j++;
+        if ((j == n_old || old[j].gen != db->st.tgen[k].gen) &&
+            !tidal__collect_add(db, db->st.tgen[k].tenant))
             why = "out of memory";
     }
     tidal__free(db, old, sizeof(tidal__tgen) * n_old);
@@ -13574,57 +13882,64 @@ static tidal_result tidal__xfer_install(tidal_db *db) {
         db->fatal = 1; /* the state is gone and the transfer was bad: recover from disk */
         return tidal__err(db, TIDAL_ERR_CORRUPT, "state transfer: %s; reopen", why);
     }
-    db->epoch = db->pos_epoch = epoch > db->epoch ? epoch : db->epoch;
-    db->leader_pos = lsn;
-    if (lsn > db->leader_durable) db->leader_durable = lsn;
-    db->up_acked = db->up_sent = db->durable_lsn; /* it holds nothing the leader lacks */
-    db->xin_len = 0;
+    db->rep.epoch = db->rep.pos_epoch = epoch > db->rep.epoch ? epoch : db->rep.epoch;
+    db->rep.leader_pos = lsn;
+    if (lsn > db->rep.leader_durable) db->rep.leader_durable = lsn;
+    /* it holds nothing the leader lacks */
+    db->rep.up_acked = db->rep.up_sent = db->log.durable_lsn;
+    db->rep.xin_len = 0;
     return tidal_db_snapshot(db);
 }
 
 static tidal_result tidal__on_snap(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p, int from) {
     tidal_result r;
     uint64_t total = m->b;
-    if (!tidal__amn_informed(db)) return TIDAL_OK;
+    if (!tidal__amn_informed(&db->rep)) return TIDAL_OK;
     if ((r = tidal__rep_adopt(db, m->epoch, from)) != TIDAL_OK) return r;
     tidal__rep_arm_election(db);
-    db->leader_heard_ns = tidal__mono(db);
-    if (m->a == 0 && db->up_acked < db->durable_lsn) { /* push first: nothing may be lost */
+    db->rep.leader_heard_ns = tidal__mono(db);
+    if (m->a == 0 && db->rep.up_acked < db->log.durable_lsn) { /* push first: nothing may be lost */
         tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_SNAP_ACK, 0, 1, NULL, 0);
         return TIDAL_OK;
     }
-    if (total < 12 || total > SIZE_MAX / 2 || m->a != db->xin_len ||
+    if (total < 12 || total > SIZE_MAX / 2 || m->a != db->rep.xin_len ||
         m->a + m->payload_len > total) {
-        if (m->a == 0) db->xin_len = 0;
-        tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_SNAP_ACK, db->xin_len, 0, NULL, 0);
+        if (m->a == 0) db->rep.xin_len = 0;
+        tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_SNAP_ACK, db->rep.xin_len, 0, NULL, 0);
         return TIDAL_OK;
     }
     if (m->payload_len == 0) { /* nothing to add: say where we are */
-        tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_SNAP_ACK, db->xin_len, 0, NULL, 0);
+        tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_SNAP_ACK, db->rep.xin_len, 0, NULL, 0);
         return TIDAL_OK;
     }
-    if (db->xin_len + m->payload_len > db->xin_cap) {
+    if (db->rep.xin_len + m->payload_len > db->rep.xin_cap) {
         /* Grown as chunks arrive, not to the announced total: a bogus total costs only
            what was actually received. */
-        size_t cap = db->xin_cap ? db->xin_cap : 65536;
+        size_t cap = db->rep.xin_cap ? db->rep.xin_cap : 65536;
         uint8_t *q;
-        while (cap < db->xin_len + m->payload_len) cap *= 2;
+        while (cap < db->rep.xin_len + m->payload_len) cap *= 2;
         if (cap > total) cap = (size_t)total;
-        q = (uint8_t *)tidal__realloc(db, db->xin, db->xin_cap, cap);
+        q = (uint8_t *)tidal__realloc(db, db->rep.xin, db->rep.xin_cap, cap);
         if (!q) return tidal__err(db, TIDAL_ERR_NOMEM, "state transfer buffer");
-        db->xin = q;
-        db->xin_cap = cap;
+        db->rep.xin = q;
+        db->rep.xin_cap = cap;
     }
-    memcpy(db->xin + db->xin_len, p, m->payload_len);
-    db->xin_len += m->payload_len;
-    if (db->xin_len < total) {
-        tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_SNAP_ACK, db->xin_len, 0, NULL, 0);
+    memcpy(db->rep.xin + db->rep.xin_len, p, m->payload_len);
+    db->rep.xin_len += m->payload_len;
+    if (db->rep.xin_len < total) {
+        tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_SNAP_ACK, db->rep.xin_len, 0, NULL, 0);
         return TIDAL_OK;
     }
     if ((r = tidal__xfer_install(db)) != TIDAL_OK) return r;
     tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_SNAP_ACK, total, 2, NULL, 0);
     return TIDAL_OK;
 }
+
+// >>repl_entry
+// The member's entry points: tidal_node_receive (check, fence, dispatch to the handlers),
+// the tick (resends, heartbeats, elections), starting a member at open, the ack levels a
+// write's receipt is checked against (tidal_write_acked, tidal_write_status), the config
+// version, and tidal_node_status_get.
 
 TIDAL_API tidal_result tidal_node_receive(tidal_db *db, tidal_node_ref from, const void *bytes,
                                           size_t len) {
@@ -13633,40 +13948,40 @@ TIDAL_API tidal_result tidal_node_receive(tidal_db *db, tidal_node_ref from, con
     const char *why;
     int idx;
     if (!db) return TIDAL_ERR_INVALID;
-    if (!bytes || !db->n_rep) return tidal__err(db, TIDAL_ERR_INVALID, "not a replicated node, or no bytes");
+    if (!bytes || !db->rep.n_rep) return tidal__err(db, TIDAL_ERR_INVALID, "not a replicated node, or no bytes");
     if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
-    db->msgs_received++;
+    db->rep.msgs_received++;
     why = tidal__msg_check(db, p, len, &m);
-    idx = why ? -1 : tidal__rep_index(db, m.from);
-    if (!why && (idx < 0 || idx == (int)db->self_rep || m.from != tidal__node_word(from)))
+    idx = why ? -1 : tidal__rep_index(&db->rep, m.from);
+    if (!why && (idx < 0 || idx == (int)db->rep.self_rep || m.from != tidal__node_word(from)))
         why = "sender is not another member of the replica group";
     if (why) {
-        db->msgs_corrupt++;
+        db->rep.msgs_corrupt++;
         return tidal__err(db, TIDAL_ERR_CORRUPT, "message dropped: %s", why);
     }
-    if (m.config_version != db->config_version) { /* never applied under a stale config */
-        db->msgs_stale++;
+    if (m.config_version != db->rep.config_version) { /* never applied under a stale config */
+        db->rep.msgs_stale++;
         return tidal__err(db, TIDAL_ERR_STALE_CONFIG, "message under config version %u, this node runs %u: %s",
-                          m.config_version, db->config_version,
-                          m.config_version > db->config_version ? "refresh this node" : "the sender must refresh");
+                          m.config_version, db->rep.config_version,
+                          m.config_version > db->rep.config_version ? "refresh this node" : "the sender must refresh");
     }
     tidal__hlc_recv(db, m.hlc);
-    if (m.incarnation != db->peer[idx].inc) { /* another life of it: what it held may be gone */
-        db->peer[idx].inc = m.incarnation;
-        db->vv_peer[idx].valid = 0;
-        db->peer[idx].greeted = 0;
-        db->peer[idx].resync = 1;
-        db->peer[idx].sent_ns = tidal__mono(db);
+    if (m.incarnation != db->rep.peer[idx].inc) { /* another life of it: what it held may be gone */
+        db->rep.peer[idx].inc = m.incarnation;
+        db->rep.vv_peer[idx].valid = 0;
+        db->rep.peer[idx].greeted = 0;
+        db->rep.peer[idx].resync = 1;
+        db->rep.peer[idx].sent_ns = tidal__mono(db);
     }
-    if (db->amnesiac) { /* relearning the group: who answered, and the newest epoch they know */
-        db->amn_heard |= 1u << idx;
-        if (m.epoch > db->epoch && tidal__rep_adopt(db, m.epoch, -1) != TIDAL_OK) return TIDAL_ERR_FATAL;
+    if (db->rep.amnesiac) { /* relearning the group: who answered, and the newest epoch they know */
+        db->rep.amn_heard |= 1u << idx;
+        if (m.epoch > db->rep.epoch && tidal__rep_adopt(db, m.epoch, -1) != TIDAL_OK) return TIDAL_ERR_FATAL;
     }
-    if (m.epoch < db->epoch) { /* fencing: tell the sender, apply nothing */
-        db->msgs_fenced++;
+    if (m.epoch < db->rep.epoch) { /* fencing: tell the sender, apply nothing */
+        db->rep.msgs_fenced++;
         tidal__rep_send(db, (uint32_t)idx, TIDAL__MSG_ACK, 0, 2, NULL, 0);
         return tidal__err(db, TIDAL_ERR_FENCED, "message from epoch %llu < %llu", (unsigned long long)m.epoch,
-                          (unsigned long long)db->epoch);
+                          (unsigned long long)db->rep.epoch);
     }
     switch (m.type) {
     case TIDAL__MSG_APPEND: return tidal__on_append(db, &m, p + TIDAL__MSG_HDR, idx);
@@ -13678,7 +13993,7 @@ TIDAL_API tidal_result tidal_node_receive(tidal_db *db, tidal_node_ref from, con
         return TIDAL_OK;
     default: break;
     }
-    if (m.epoch > db->epoch && tidal__rep_adopt(db, m.epoch, -1) != TIDAL_OK) return TIDAL_ERR_FATAL;
+    if (m.epoch > db->rep.epoch && tidal__rep_adopt(db, m.epoch, -1) != TIDAL_OK) return TIDAL_ERR_FATAL;
     if (m.type == TIDAL__MSG_ACK) tidal__on_ack(db, &m, p + TIDAL__MSG_HDR, idx);
     else if (m.type == TIDAL__MSG_PUSH_ACK) tidal__on_push_ack(db, &m, idx);
     else if (m.type == TIDAL__MSG_SNAP_ACK) tidal__on_snap_ack(db, &m, idx);
@@ -13693,36 +14008,37 @@ TIDAL_API tidal_result tidal_node_receive(tidal_db *db, tidal_node_ref from, con
 static void tidal__rep_tick(tidal_db *db) {
     int64_t now = tidal__mono(db);
     uint32_t i;
-    if (tidal__rep_leading(db)) {
-        for (i = 0; i < db->n_rep; i++) {
-            if (i == db->self_rep) continue;
-            if (db->peer[i].xfer) { /* a state transfer: resend its chunk after silence */
-                if (now - db->peer[i].sent_ns >= db->retransmit_ns) tidal__xfer_send(db, i, now);
+    if (tidal__rep_leading(&db->rep)) {
+        for (i = 0; i < db->rep.n_rep; i++) {
+            if (i == db->rep.self_rep) continue;
+            if (db->rep.peer[i].xfer) { /* a state transfer: resend its chunk after silence */
+                if (now - db->rep.peer[i].sent_ns >= db->rep.retransmit_ns)
+                    tidal__xfer_send(db, i, now);
                 continue;
             }
-            if (db->peer[i].sent > db->peer[i].acked &&
-                now - (db->fly[i].n ? db->fly[i].at_ns[0] : db->peer[i].sent_ns) >= db->retransmit_ns)
-                tidal__fly_rewind(db, i); /* lost: resend from the acknowledged point */
-            if ((db->peer[i].sent < db->durable_lsn && tidal__ship_wants(db, i)) ||
-                now - db->peer[i].hb_ns >= db->heartbeat_ns)
+            if (db->rep.peer[i].sent > db->rep.peer[i].acked &&
+                now - (db->rep.fly[i].n ? db->rep.fly[i].at_ns[0] : db->rep.peer[i].sent_ns) >= db->rep.retransmit_ns)
+                tidal__fly_rewind(&db->rep, i); /* lost: resend from the acknowledged point */
+            if ((db->rep.peer[i].sent < db->log.durable_lsn && tidal__ship_wants(db, i)) ||
+                now - db->rep.peer[i].hb_ns >= db->rep.heartbeat_ns)
                 tidal__ship_to(db, i, now); /* data if its window has room, else a heartbeat */
         }
         return;
     }
-    if (db->up_sent > db->up_acked && now - db->up_sent_ns >= db->retransmit_ns) db->up_sent = db->up_acked;
-    if (db->up_sent == db->up_acked) tidal__push_up(db, now);
-    if (now >= db->election_due_ns && db->amnesiac) {
+    if (db->rep.up_sent > db->rep.up_acked && now - db->rep.up_sent_ns >= db->rep.retransmit_ns) db->rep.up_sent = db->rep.up_acked;
+    if (db->rep.up_sent == db->rep.up_acked) tidal__push_up(db, now);
+    if (now >= db->rep.election_due_ns && db->rep.amnesiac) {
         /* Ask every member it has not heard from (a pre-vote request it cannot win: each
            answers, at its own epoch). */
-        for (i = 0; i < db->n_rep; i++)
-            if (i != db->self_rep && !((db->amn_heard >> i) & 1u))
+        for (i = 0; i < db->rep.n_rep; i++)
+            if (i != db->rep.self_rep && !((db->rep.amn_heard >> i) & 1u))
                 tidal__rep_send(db, i, TIDAL__MSG_PREVOTE_REQ, 0, 0, NULL, 0);
         tidal__rep_arm_election(db);
-    } else if (now >= db->election_due_ns) {
+    } else if (now >= db->rep.election_due_ns) {
         /* Right after losing the leader, run at once (a pre-vote round would add a round
            trip to every failover); after two timeouts of silence we are probably the one
            cut off, so ask first and leave the epoch alone until a majority would follow. */
-        if (db->n_rep == 1 || now - db->leader_heard_ns < 2 * db->election_timeout_ns) tidal__start_election(db);
+        if (db->rep.n_rep == 1 || now - db->rep.leader_heard_ns < 2 * db->rep.election_timeout_ns) tidal__start_election(db);
         else tidal__start_prevote(db);
     }
 }
@@ -13734,40 +14050,40 @@ static void tidal__rep_tick(tidal_db *db) {
 static tidal_result tidal__rep_open(tidal_db *db) {
     tidal_result r = tidal__meta_load(db);
     if (r != TIDAL_OK) return r;
-    if (db->epoch == 0 && db->durable_lsn == 0 && db->bootstrap) {
-        db->epoch = db->pos_epoch = 1;
-        db->leader_idx = 0;
-        db->role = db->self_rep == 0 ? TIDAL_ROLE_LEADER : TIDAL_ROLE_FOLLOWER;
+    if (db->rep.epoch == 0 && db->log.durable_lsn == 0 && db->rep.bootstrap) {
+        db->rep.epoch = db->rep.pos_epoch = 1;
+        db->rep.leader_idx = 0;
+        db->rep.role = db->rep.self_rep == 0 ? TIDAL_ROLE_LEADER : TIDAL_ROLE_FOLLOWER;
         /* On disk at once: a restart before any data arrives must not look like a lost disk. */
         if ((r = tidal__meta_save(db)) != TIDAL_OK) return r;
     } else {
-        db->role = TIDAL_ROLE_FOLLOWER;
+        db->rep.role = TIDAL_ROLE_FOLLOWER;
         /* Nothing on disk and not a new group: this node lost its disk, and with it the
            epochs it voted in. It must learn the group's state before it votes or runs. */
-        if (db->epoch == 0 && db->durable_lsn == 0) {
-            db->amnesiac = 1;
+        if (db->rep.epoch == 0 && db->log.durable_lsn == 0) {
+            db->rep.amnesiac = 1;
             if ((r = tidal__meta_save(db)) != TIDAL_OK) return r; /* remembered across restarts */
         }
     }
-    db->leader_heard_ns = tidal__mono(db); /* cut off only after a timeout of silence */
+    db->rep.leader_heard_ns = tidal__mono(db); /* cut off only after a timeout of silence */
     tidal__rep_arm_election(db);
     return TIDAL_OK;
 }
 
 TIDAL_API int tidal_write_acked(const tidal_db *db, uint64_t lsn, uint32_t level) {
     if (!db || !lsn) return 0;
-    if (level == TIDAL_ACK_LOCAL) return lsn <= db->durable_lsn;
+    if (level == TIDAL_ACK_LOCAL) return lsn <= db->log.durable_lsn;
     if (level != TIDAL_ACK_QUORUM) return 0;
-    if (!db->n_rep) return lsn <= db->durable_lsn; /* a group of one */
-    return lsn <= db->quorum_lsn; /* computed while leading; facts stay true after */
+    if (!db->rep.n_rep) return lsn <= db->log.durable_lsn; /* a group of one */
+    return lsn <= db->rep.quorum_lsn; /* computed while leading; facts stay true after */
 }
 
 TIDAL_API tidal_result tidal_db_set_config_version(tidal_db *db, uint32_t version) {
     if (!db) return TIDAL_ERR_INVALID;
-    if (version < db->config_version)
+    if (version < db->rep.config_version)
         return tidal__err(db, TIDAL_ERR_STALE_CONFIG, "config version %u is older than %u in force", version,
-                          db->config_version);
-    db->config_version = version;
+                          db->rep.config_version);
+    db->rep.config_version = version;
     return TIDAL_OK;
 }
 
@@ -13775,80 +14091,49 @@ TIDAL_API tidal_result tidal_write_status(tidal_db *db, const tidal_receipt *rec
     if (!db) return TIDAL_ERR_INVALID;
     if (!receipt || (level != TIDAL_ACK_LOCAL && level != TIDAL_ACK_QUORUM))
         return tidal__err(db, TIDAL_ERR_INVALID, "write status: NULL receipt or unknown ack level");
-    if (!db->wal_on || tidal_write_acked(db, receipt->lsn, level)) return TIDAL_OK;
+    if (!db->log.wal_on || tidal_write_acked(db, receipt->lsn, level)) return TIDAL_OK;
     if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
-    if (level == TIDAL_ACK_QUORUM && tidal__mono(db) - receipt->accepted_ns >= db->quorum_wait_ns)
+    if (level == TIDAL_ACK_QUORUM &&
+        tidal__mono(db) - receipt->accepted_ns >= db->rep.quorum_wait_ns)
         return tidal__err(db, TIDAL_ERR_UNAVAILABLE,
                           "no majority acknowledged lsn %llu within %lld ms (%s); it is durable here and "
                           "merges when the partition heals",
-                          (unsigned long long)receipt->lsn, (long long)(db->quorum_wait_ns / 1000000),
-                          db->role == TIDAL_ROLE_LEADER ? "leading without a majority" : "cut off from the leader");
+                          (unsigned long long)receipt->lsn, (long long)(db->rep.quorum_wait_ns / 1000000),
+                          db->rep.role == TIDAL_ROLE_LEADER ? "leading without a majority" : "cut off from the leader");
     return TIDAL_PENDING;
-}
-
-TIDAL_API void tidal_db_set_event_hook(tidal_db *db, tidal_event_hook fn, void *ctx) {
-    if (!db) return;
-    db->hook = fn;
-    db->hook_ctx = ctx;
-}
-
-TIDAL_API tidal_result tidal_event_import(tidal_db *db, const void *event, size_t len,
-                                          tidal_receipt *receipt) {
-    tidal__rd r;
-    tidal__event ev;
-    const char *why;
-    tidal_result r2;
-    if (!db) return TIDAL_ERR_INVALID;
-    if (!event || !len) return tidal__err(db, TIDAL_ERR_INVALID, "event import: no bytes");
-    if (!TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, len / 16 + 1))
-        return tidal__err(db, TIDAL_ERR_NOMEM, "event import: scratch");
-    tidal__rd_init(&r, (const uint8_t *)event, len);
-    why = tidal__event_get(db, &r, &ev, db->scratch_tags, db->cap_scratch_tags);
-    if (!why && r.pos != len) why = "bytes after the event";
-    if (!why && !ev.id.hi && !ev.id.lo) why = "zero event id";
-    if (!why && TIDAL__EV_NOT_CLIENT(ev.kind))
-        why = "install, drop and schema events are not imported (tidal_tenant_install, "
-              "tidal_db_schema_append)";
-    if (why) /* what, and where: the byte the decoder stopped at (the end, once whole) */
-        return tidal__err(db, TIDAL_ERR_CORRUPT, "event import: byte %llu of %llu (kind %u): %s",
-                          (unsigned long long)r.pos, (unsigned long long)len,
-                          (unsigned)((const uint8_t *)event)[0], why);
-    tidal__hlc_recv(db, ev.hlc);
-    db->importing = 1;
-    r2 = tidal__write(db, &ev, receipt);
-    db->importing = 0;
-    return r2;
 }
 
 TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_status *out) {
     if (!db) return TIDAL_ERR_INVALID;
     if (!out) return tidal__err_const(db, TIDAL_ERR_INVALID, "node status: out is NULL");
     memset(out, 0, sizeof *out);
-    out->role = !db->n_rep ? TIDAL_ROLE_NONE : tidal__rep_leading(db) ? TIDAL_ROLE_LEADER : TIDAL_ROLE_FOLLOWER;
-    out->epoch = db->epoch;
-    out->has_leader = !db->n_rep || db->leader_idx >= 0;
-    out->leader = db->n_rep && db->leader_idx >= 0 ? db->rep[db->leader_idx] : db->node;
-    out->durable_lsn = db->durable_lsn;
-    out->quorum_lsn = db->n_rep ? db->quorum_lsn : db->durable_lsn;
-    out->leader_lsn = db->leader_pos;
-    if (out->role == TIDAL_ROLE_FOLLOWER && db->leader_durable > db->leader_pos) {
-        out->lag_events = db->leader_durable - db->leader_pos;
-        out->lag_ns = db->behind_since_ns ? tidal__mono((tidal_db *)db) - db->behind_since_ns : 0;
+    out->role = !db->rep.n_rep ? TIDAL_ROLE_NONE : tidal__rep_leading(&db->rep) ? TIDAL_ROLE_LEADER : TIDAL_ROLE_FOLLOWER;
+    out->epoch = db->rep.epoch;
+    out->has_leader = !db->rep.n_rep || db->rep.leader_idx >= 0;
+    out->leader =
+        db->rep.n_rep && db->rep.leader_idx >= 0 ? db->rep.member[db->rep.leader_idx] : db->node;
+    out->durable_lsn = db->log.durable_lsn;
+    out->quorum_lsn = db->rep.n_rep ? db->rep.quorum_lsn : db->log.durable_lsn;
+    out->leader_lsn = db->rep.leader_pos;
+    if (out->role == TIDAL_ROLE_FOLLOWER && db->rep.leader_durable > db->rep.leader_pos) {
+        out->lag_events = db->rep.leader_durable - db->rep.leader_pos;
+        out->lag_ns =
+            db->rep.behind_since_ns ? tidal__mono((tidal_db *)db) - db->rep.behind_since_ns : 0;
     }
-    out->msgs_sent = db->msgs_sent;
-    out->msgs_received = db->msgs_received;
-    out->msgs_corrupt = db->msgs_corrupt;
-    out->msgs_fenced = db->msgs_fenced;
-    out->msgs_stale = db->msgs_stale;
-    out->config_version = db->config_version;
-    out->needs_snapshot = db->needs_snapshot;
+    out->msgs_sent = db->rep.msgs_sent;
+    out->msgs_received = db->rep.msgs_received;
+    out->msgs_corrupt = db->rep.msgs_corrupt;
+    out->msgs_fenced = db->rep.msgs_fenced;
+    out->msgs_stale = db->rep.msgs_stale;
+    out->config_version = db->rep.config_version;
+    out->needs_snapshot = db->rep.needs_snapshot;
     out->cut_off = tidal__cut_off(db);
     out->hlc = db->hlc;
-    out->clock_ahead = db->clock_ahead;
-    out->clock_ahead_node.region = (uint16_t)(db->clock_ahead_node >> 16);
-    out->clock_ahead_node.shard = (uint16_t)(db->clock_ahead_node & 0xFFFF);
-    out->clock_ahead_ns = db->clock_ahead_ns;
-    out->version_vector_origins = db->n_origins;
+    out->clock_ahead = db->rep.clock_ahead;
+    out->clock_ahead_node.region = (uint16_t)(db->rep.clock_ahead_node >> 16);
+    out->clock_ahead_node.shard = (uint16_t)(db->rep.clock_ahead_node & 0xFFFF);
+    out->clock_ahead_ns = db->rep.clock_ahead_ns;
+    out->version_vector_origins = db->st.n_origins;
     return TIDAL_OK;
 }
 

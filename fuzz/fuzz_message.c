@@ -106,7 +106,7 @@ static fm_trace fm_last;
    valid schema event's batch on, the one that event teaches (as its sender stamps it). */
 static uint64_t fm_repair_batches(const tidal_db *db, uint8_t *p, size_t n, uint64_t *lsn) {
     size_t off = 0;
-    uint64_t first = 0, fp = db->schema_fp;
+    uint64_t first = 0, fp = db->schema.schema_fp;
     while (n - off >= TIDAL__WAL_HDR) {
         tidal__batch_hdr h;
         size_t room = n - off - TIDAL__WAL_HDR;

@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         h.version = data[0] & 2 ? 3 : TIDAL_SNAPSHOT_FORMAT_VERSION;
         h.lsn = 5;
         h.body_len = size - 1;
-        h.schema_fp = a->schema_fp;
+        h.schema_fp = a->schema.schema_fp;
         tidal__snap_hdr_put(hdr, &h);
         tidal__snap_sum(img + TIDAL__SNAP_HDR, size - 1, hdr, h.sum);
         tidal__snap_hdr_put(img, &h);

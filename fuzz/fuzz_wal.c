@@ -11,7 +11,7 @@
 
 static void fz_repair(tidal_db *db, uint8_t *p, size_t n) {
     size_t off = 0;
-    uint64_t lsn = 1, fp = db->schema_fp, taught;
+    uint64_t lsn = 1, fp = db->schema.schema_fp, taught;
     while (n - off >= TIDAL__WAL_HDR) {
         tidal__batch_hdr h;
         size_t room = n - off - TIDAL__WAL_HDR;

@@ -139,11 +139,12 @@ int main(int argc, char **argv) {
         uint32_t i;
         for (i = 0; i < 3; i++) {
             static char names[3][TIDAL_NAME_MAX + 1];
-            strcpy(names[i], db->sig[i].name); /* db is closed below */
+            strcpy(names[i], db->schema.sig[i].name); /* db is closed below */
             sigs[i].name = names[i];
-            sigs[i].half_life_s = db->sig[i].half_life_s;
-            sigs[i].permanent = db->sig[i].permanent;
-            sigs[i].windows = db->sig[i].windows == 0x1F ? 0 : db->sig[i].windows & 0xF;
+            sigs[i].half_life_s = db->schema.sig[i].half_life_s;
+            sigs[i].permanent = db->schema.sig[i].permanent;
+            sigs[i].windows =
+                db->schema.sig[i].windows == 0x1F ? 0 : db->schema.sig[i].windows & 0xF;
         }
         cfg.schema.signals = sigs;
         cfg.schema.signal_count = 3;
@@ -164,7 +165,7 @@ int main(int argc, char **argv) {
     fz_require(tidal_db_snapshot(db) == TIDAL_OK, "snapshot");
     {
         char snap[400];
-        tidal__seg_name(db, db->durable_lsn, "snap", snap, sizeof snap);
+        tidal__seg_name(db, db->log.durable_lsn, "snap", snap, sizeof snap);
         tidal_db_close(db);
         p = slurp(snap, &n);
         save("snapshot", "snapshot_file", 0, p, n);

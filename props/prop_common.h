@@ -586,7 +586,7 @@ static void do_wipe(world *w, int node) {
     for (i = 0; i < NREG; i++) {
         tidal_db *odb = dbof(w, i);
         if (i == node) continue;
-        if (w->amnesia[i] && odb && !odb->amnesiac) w->amnesia[i] = 0;
+        if (w->amnesia[i] && odb && !odb->rep.amnesiac) w->amnesia[i] = 0;
         if (w->amnesia[i]) break;
     }
     if (i < NREG) {
@@ -837,7 +837,7 @@ static void print_status(world *w) {
         tidal_node_status_get(db, &st);
         printf("        r%d: %s epoch %llu leader %s%d durable %llu quorum %llu leader_lsn %llu lag %llu"
                " sent %llu recv %llu corrupt %llu fenced %llu",
-               r, st.role == TIDAL_ROLE_LEADER ? "LEADER  " : db->role == TIDAL__CANDIDATE ? "candidat" : "follower",
+               r, st.role == TIDAL_ROLE_LEADER ? "LEADER  " : db->rep.role == TIDAL__CANDIDATE ? "candidat" : "follower",
                (unsigned long long)st.epoch, st.has_leader ? "r" : "?", st.has_leader ? st.leader.region : -1,
                (unsigned long long)st.durable_lsn, (unsigned long long)st.quorum_lsn,
                (unsigned long long)st.leader_lsn, (unsigned long long)st.lag_events,

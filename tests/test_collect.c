@@ -537,7 +537,7 @@ static void t_collect_file_refused(void) {
     TT_EQ_INT(collected(n.db, 99), 0);
     TT_EQ_INT(collected(n.db, TB), 1);
     TT_EQ_INT(tidal__collect_save(n.db), TIDAL_OK);
-    n.db->n_collect = 0; /* the file stays */
+    n.db->log.n_collect = 0; /* the file stays */
     tidal_db_close(n.db);
     n.db = NULL;
     TT_EQ_INT(tidal_sim_disk_read(n.disk, path, &p, &len), TIDAL_OK);

@@ -113,7 +113,7 @@ static void check_item_model(tidal_db *db, const model_ev *evs, uint32_t n, tida
     tidal_signal_stats st;
     long double ref = 0, abs_sum = 0, wsum[5] = {0, 0, 0, 0, 0};
     uint64_t cnt[5] = {0, 0, 0, 0, 0}, pos = 0, neg = 0;
-    const tidal__sigdef *d = &db->sig[type];
+    const tidal__sigdef *d = &db->schema.sig[type];
     uint32_t i;
     int w;
     for (i = 0; i < n; i++) {
@@ -618,7 +618,7 @@ static void t_idempotent_retries(void) {
     s.idem.seq = 3;
     s.time_ns = a.clock.now_ns;
     TT_EQ_INT(tidal_signal_write(a.db, &s, &r2), TIDAL_OK);
-    TT_EQ_INT(a.db->n_idem, 1);
+    TT_EQ_INT(a.db->st.n_idem, 1);
     tidal_db_close(a.db);
     tidal_db_close(b.db);
 }

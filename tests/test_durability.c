@@ -135,9 +135,9 @@ static void ground_truth(node *n, tidal_db *rec, uint8_t out[32], uint64_t *pres
 
 /* How many distinct event ids a database holds in its applied index. */
 static uint64_t index_size(const tidal_db *db) {
-    uint64_t k = db->n_idem;
+    uint64_t k = db->st.n_idem;
     uint32_t i;
-    for (i = 0; i < db->n_origins; i++) k += db->origins[i].hwm + db->origins[i].above.n;
+    for (i = 0; i < db->st.n_origins; i++) k += db->st.origins[i].hwm + db->st.origins[i].above.n;
     return k;
 }
 
@@ -441,7 +441,7 @@ static void enumerate(scenario_fn fn, int prefill, uint64_t seed) {
 /* scenario_append under automatic snapshots every ~500 bytes of log: crashes and I/O
    errors at every operation of the snapshots that writes trigger. */
 static void scenario_append_auto(node *n) {
-    n->db->snap_log_bytes = 500;
+    n->db->log.snap_log_bytes = 500;
     scenario_append(n);
 }
 

@@ -103,7 +103,7 @@ static void write_some(tidal_db *db, int count, uint32_t types, int64_t now) {
         s.weight = 1.0 + (double)tt_below(3);
         s.time_ns = now - (int64_t)tt_below(3600) * TIDAL_NS_PER_S;
         s.cohort = &tag;
-        s.cohort_count = db->n_ckey && tt_below(2) ? 1 : 0;
+        s.cohort_count = db->schema.n_ckey && tt_below(2) ? 1 : 0;
         TT_EQ_INT(tidal_signal_write(db, &s, NULL), TIDAL_OK);
     }
 }
@@ -343,8 +343,8 @@ static void t_schema_survives_retirement(void) {
     n.cfg.schema.signal_count = n.cfg.schema.cohort_key_count = n.cfg.schema.profile_count = 0;
     TT_EQ_INT(node_open(&n), TIDAL_OK);
     if (n.db) {
-        TT_EQ_INT(n.db->n_sig, 4);
-        TT_EQ_INT(n.db->n_ckey, 2);
+        TT_EQ_INT(n.db->schema.n_sig, 4);
+        TT_EQ_INT(n.db->schema.n_ckey, 2);
         digest(n.db, after);
         TT_CHECK(!memcmp(before, after, 32));
         node_close(&n);
@@ -388,7 +388,7 @@ static void t_schema_legacy_database(void) {
     n.cfg.schema.cohort_key_count = 0;
     n.cfg.schema.profile_count = 0;
     TT_EQ_INT(node_open(&n), TIDAL_OK);
-    if (n.db) TT_EQ_INT(n.db->n_sig, 4);
+    if (n.db) TT_EQ_INT(n.db->schema.n_sig, 4);
 out:
     node_free(&n);
 }
@@ -431,8 +431,8 @@ static void t_schema_append_runtime(void) {
     n.cfg.schema.profile_count = 0;
     TT_EQ_INT(node_open(&n), TIDAL_OK);
     if (n.db) {
-        TT_EQ_INT(n.db->n_sig, 4);
-        TT_EQ_INT(n.db->n_prof, 2);
+        TT_EQ_INT(n.db->schema.n_sig, 4);
+        TT_EQ_INT(n.db->schema.n_prof, 2);
         digest(n.db, after);
         TT_CHECK(!memcmp(before, after, 32)); /* every write was synced: all of it is back */
     }
@@ -637,7 +637,7 @@ static void schema_random_op(node *n, tap *t, int *gen) {
         tidal_tag tags[2];
         memset(&s, 0, sizeof s);
         s.item = 1 + tt_below(10);
-        s.type = (uint32_t)tt_below(n->db->n_sig);
+        s.type = (uint32_t)tt_below(n->db->schema.n_sig);
         s.weight = 1.0 + (double)tt_below(3);
         s.time_ns = T0 - (int64_t)tt_below(3600) * TIDAL_NS_PER_S;
         tags[0].key = "locale";
@@ -645,7 +645,7 @@ static void schema_random_op(node *n, tap *t, int *gen) {
         tags[1].key = "tier";
         tags[1].value = "gold";
         s.cohort = tags;
-        s.cohort_count = (uint32_t)tt_below(n->db->n_ckey + 1);
+        s.cohort_count = (uint32_t)tt_below(n->db->schema.n_ckey + 1);
         r = tidal_signal_write(n->db, &s, NULL);
     } else if (op < 65) {
         r = tidal_attr_set(n->db, 0, 100 + tt_below(3), "locale", tt_below(2) ? "EU" : "US", NULL);
@@ -722,8 +722,8 @@ static void t_schema_crash_property(void) {
         TT_CHECKF(!memcmp(got, truth, 32), "recovered state differs from its events");
         tidal_db_close(g);
         g = NULL;
-        TT_EQ_INT(n.db->n_sig, n.cfg.schema.signal_count);
-        write_some(n.db, 10, n.db->n_sig, T0); /* every type it has takes writes */
+        TT_EQ_INT(n.db->schema.n_sig, n.cfg.schema.signal_count);
+        write_some(n.db, 10, n.db->schema.n_sig, T0); /* every type it has takes writes */
         digest(n.db, got);
         tidal_db_close(n.db);
         n.db = NULL;
@@ -797,7 +797,7 @@ static void t_schema_group_append(void) {
     tidal_db_close(c.n[k].db);
     c.n[k].db = NULL;
     node_start(&c, k);
-    if (c.n[k].db) TT_EQ_INT(c.n[k].db->n_sig, 3);
+    if (c.n[k].db) TT_EQ_INT(c.n[k].db->schema.n_sig, 3);
     /* A config that adds to what the group stored: refused, naming the way to grow. */
     tidal_db_close(c.n[k].db);
     c.n[k].db = NULL;
@@ -874,7 +874,7 @@ static void t_schema_group_state_transfer(void) {
         if (c.n[2].db) {
             digest(c.n[2].db, b);
             TT_CHECK(!memcmp(a, b, 32));
-            TT_EQ_INT(c.n[2].db->n_sig, 3);
+            TT_EQ_INT(c.n[2].db->schema.n_sig, 3);
         }
     }
     cluster_free(&c);
@@ -898,7 +898,7 @@ static void try_writes(tidal_db *db, int count, int64_t now) {
     for (i = 0; i < count; i++) {
         memset(&s, 0, sizeof s);
         s.item = 1 + tt_below(30);
-        s.type = (uint32_t)tt_below(db->n_sig);
+        s.type = (uint32_t)tt_below(db->schema.n_sig);
         s.weight = 1.0 + (double)tt_below(3);
         s.time_ns = now - (int64_t)tt_below(3600) * TIDAL_NS_PER_S;
         if (tidal_signal_write(db, &s, NULL) != TIDAL_OK) return;
@@ -926,9 +926,9 @@ static void t_schema_group_property(void) {
             l = leader_of(&c);
             if (op < 40 && l >= 0) {
                 try_writes(c.n[l].db, 1 + (int)tt_below(30), c.now);
-            } else if (op < 52 && l >= 0 && c.n[l].db->n_sig < 4) {
+            } else if (op < 52 && l >= 0 && c.n[l].db->schema.n_sig < 4) {
                 tidal_schema grown = c.n[l].cfg.schema;
-                grown.signal_count = c.n[l].db->n_sig + 1;
+                grown.signal_count = c.n[l].db->schema.n_sig + 1;
                 r = tidal_db_schema_append(c.n[l].db, &grown);
                 if (r == TIDAL_OK && grown.signal_count > want) want = grown.signal_count;
             } else if (op < 62 && c.n[v].db && up == NODES) { /* at most one member down */
@@ -963,9 +963,9 @@ static void t_schema_group_property(void) {
         TT_CHECK(caught_up(&c));
         l = leader_of(&c);
         if (l >= 0) {
-            TT_CHECKF(c.n[l].db->n_sig >= want, "an append was lost: %u types, %u appended",
-                      c.n[l].db->n_sig, want);
-            check_converged(&c, c.n[l].db->n_sig);
+            TT_CHECKF(c.n[l].db->schema.n_sig >= want, "an append was lost: %u types, %u appended",
+                      c.n[l].db->schema.n_sig, want);
+            check_converged(&c, c.n[l].db->schema.n_sig);
         }
         if (!TT_OK())
             printf("  failing history %ld (cluster seed %llu)\n", k, (unsigned long long)seed);

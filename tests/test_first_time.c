@@ -65,7 +65,7 @@ static void pin_run(int which, char out[65], uint64_t *fp) {
     }
     TT_EQ_INT(tidal_db_digest(db, TIDAL_ALL_TENANTS, d), TIDAL_OK);
     hex32(d, out);
-    *fp = db->schema_fp; /* the fingerprint of the whole schema */
+    *fp = db->schema.schema_fp; /* the fingerprint of the whole schema */
     tidal_db_close(db);
 }
 
@@ -552,7 +552,7 @@ static void t_half_life_fingerprint(void) {
     for (i = 0; i < 3; i++) {
         sig[0].half_life_s = i == 0 ? 0.5 : i == 1 ? 0.5000000003 : 0.5000000004;
         TT_EQ_INT(fix_open(&f, sig, 1, NULL, 0, T0, 0), TIDAL_OK);
-        fp[i] = f.db->schema_fp;
+        fp[i] = f.db->schema.schema_fp;
         tidal_db_close(f.db);
     }
     TT_CHECK(fp[0] != fp[1] && fp[1] != fp[2] && fp[0] != fp[2]);

@@ -227,14 +227,14 @@ static void test_pinned_far_epochs(void) {
     {
         uint32_t wide = 0, j, t;
         int l;
-        for (i = 0; i < f.db->n_ents; i++)
-            for (t = 0; f.db->ents[i].sigs && t < 5; t++)
-                for (l = 0; f.db->ents[i].sigs[t] && l < TIDAL__LVLS; l++)
-                    wide += tidal__lvl(f.db->ents[i].sigs[t], l).wide;
-        for (i = 0; i < f.db->n_ents; i++)
-            for (j = 0; j < f.db->ents[i].n_csigs; j++)
+        for (i = 0; i < f.db->st.n_ents; i++)
+            for (t = 0; f.db->st.ents[i].sigs && t < 5; t++)
+                for (l = 0; f.db->st.ents[i].sigs[t] && l < TIDAL__LVLS; l++)
+                    wide += tidal__lvl(f.db->st.ents[i].sigs[t], l).wide;
+        for (i = 0; i < f.db->st.n_ents; i++)
+            for (j = 0; j < f.db->st.ents[i].n_csigs; j++)
                 for (l = 0; l < TIDAL__LVLS; l++)
-                    wide += tidal__lvl(f.db->ents[i].csigs[j].sig, l).wide;
+                    wide += tidal__lvl(f.db->st.ents[i].csigs[j].sig, l).wide;
         printf("  B: %u wide levels\n", wide);
         TT_CHECK(wide > 50);
     }

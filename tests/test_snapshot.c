@@ -496,17 +496,17 @@ static void t_snapshot_bulk_entity_map(void) {
     TT_EQ_INT(fold_writes(n.db, 22, 300), TIDAL_OK);
     TT_EQ_INT(tidal_db_digest(n.db, TIDAL_ALL_TENANTS, want), TIDAL_OK);
     TT_EQ_INT(dn_open(&n, NULL, 0), TIDAL_OK); /* the snapshot, then 300 writes replayed */
-    rows = n.db->n_ents;
-    TT_CHECK(rows > 32 && n.db->ent_map.n == rows);
-    for (i = 0; i < n.db->n_ents; i++) {
-        const tidal__entity *e = &n.db->ents[i];
+    rows = n.db->st.n_ents;
+    TT_CHECK(rows > 32 && n.db->st.ent_map.n == rows);
+    for (i = 0; i < n.db->st.n_ents; i++) {
+        const tidal__entity *e = &n.db->st.ents[i];
         TT_CHECKF(tidal__ent_find(n.db, e->tenant, e->id) == e,
                   "row %u (tenant %u, id %llu) not found", i, e->tenant, (unsigned long long)e->id);
     }
     TT_EQ_INT(tidal_db_digest(n.db, TIDAL_ALL_TENANTS, got), TIDAL_OK);
     TT_CHECK(!memcmp(want, got, 32));
     TT_EQ_INT(fold_writes(n.db, 22, 300), TIDAL_OK); /* items the load holds */
-    TT_EQ_INT(n.db->n_ents, rows); /* folded into them, not added as second rows */
+    TT_EQ_INT(n.db->st.n_ents, rows); /* folded into them, not added as second rows */
     dn_free(&n);
 }
 
