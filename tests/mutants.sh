@@ -69,7 +69,7 @@ mutant merge_lww_arrival merge 3000 \
 # fuzz_message, law 1 (no sanitizer report, no assertion) on the replication receive
 # path: the event decoder no longer refuses a signal type the schema does not have.
 mutant message_event_type message 15000 \
-    'if (ev->type >= db->n_sig) return "unknown signal type";' \
+    'if (ev->type >= db->schema.n_sig) return "unknown signal type";' \
     'if (0) return "unknown signal type";' \
     'a replicated signal of a type beyond the schema decoded'
 
