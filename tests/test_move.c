@@ -303,6 +303,9 @@ static void t_move_with_writes(void) {
 }
 
 static void crash(world *w, int i) {
+    int k;
+    for (k = 0; k < g_load.n; k++) /* its calls die with it: their writers try again */
+        if (g_load.w[k].ticket && g_load.w[k].node == i) g_load.w[k].ticket = 0;
     tidal_peer_close(w->nd[i].peer);
     w->nd[i].peer = NULL;
     w->nd[i].up = 0;
