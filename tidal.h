@@ -16543,6 +16543,7 @@ typedef struct tidal__move_shard {
 typedef struct tidal__move_job {
     uint32_t tenant, phase, source, target, ready;
     uint64_t move, phase_index, prop_index, prop_term;
+    int64_t since_ns;         /* this memory of the phase started then */
     int64_t why_since;        /* the wait described in why started then */
     char why[160];
     tidal__move_shard *sh;    /* [p->shards] */
@@ -17155,7 +17156,7 @@ static void tidal__move_job_reset(tidal_peer *p, tidal__move_job *j, const tidal
     j->prop_index = j->prop_term = 0;
     j->ready = 0;
     j->why[0] = 0;
-    j->why_since = now;
+    j->why_since = j->since_ns = now;
 }
 
 static tidal__move_job *tidal__move_job_get(tidal_peer *p, const tidal__peer_tenant *t,
@@ -17251,10 +17252,10 @@ static int tidal__move_answered(tidal_peer *p, tidal__move_job *j, uint32_t s, u
             return tidal__move_why(j, sh->asked_ns[side][r] ? sh->asked_ns[side][r] : now,
                                    "shard %u: no answer from %u/%u (%s)", s, r, s, who);
         if (a->result != TIDAL_OK)
-            return tidal__move_why(j, now, "shard %u: %u/%u (%s): %s", s, r, s, who,
+            return tidal__move_why(j, j->since_ns, "shard %u: %u/%u (%s): %s", s, r, s, who,
                                    tidal_strerror((tidal_result)a->result));
         if (a->phase < min_phase)
-            return tidal__move_why(j, now, "shard %u: %u/%u (%s) has not applied phase %u yet",
+            return tidal__move_why(j, j->since_ns, "shard %u: %u/%u (%s) has not applied phase %u yet",
                                    s, r, s, who, min_phase);
     }
     return 1;
@@ -17280,13 +17281,13 @@ static int tidal__move_seal(tidal_peer *p, tidal__move_job *j, uint32_t s, int64
     for (r = 0; r < p->regions; r++) {
         if (!(ps >> r & 1u)) continue;
         if (src && memcmp(src->digest, sh->src[r].digest, 32))
-            return tidal__move_why(j, now, "shard %u: the sealed source members differ (%u/%u "
+            return tidal__move_why(j, j->since_ns, "shard %u: the sealed source members differ (%u/%u "
                                    "not converged yet)", s, r, s);
         src = &sh->src[r];
     }
     for (r = 0; r < p->regions; r++)
         if ((pt >> r & 1u) && (sh->dst[r].flags & 2u)) lead = &sh->dst[r];
-    if (!src || !lead) return tidal__move_why(j, now, "shard %u: no target member leads", s);
+    if (!src || !lead) return tidal__move_why(j, j->since_ns, "shard %u: no target member leads", s);
     if (memcmp(lead->digest, src->digest, 32) || !(lead->flags & 4u) || lead->gen < j->move) {
         if (lead->req > sh->counted_req) sh->counted_req = lead->req, sh->mismatches++;
         if (sh->mismatches >= TIDAL__MOVE_MISMATCH_MAX) { /* a fresh copy of the sealed state */
@@ -17294,14 +17295,14 @@ static int tidal__move_seal(tidal_peer *p, tidal__move_job *j, uint32_t s, int64
             sh->copied_gen = 0;
             sh->mismatches = 0;
         }
-        return tidal__move_why(j, now, "shard %u: the target leader differs from the sealed "
+        return tidal__move_why(j, j->since_ns, "shard %u: the target leader differs from the sealed "
                                "source (round %u of %u before a fresh copy)", s, sh->mismatches,
                                TIDAL__MOVE_MISMATCH_MAX);
     }
     for (r = 0; r < p->regions; r++)
         if ((pt >> r & 1u) && (memcmp(sh->dst[r].digest, src->digest, 32) ||
                                sh->dst[r].gen != lead->gen || !(sh->dst[r].flags & 4u)))
-            return tidal__move_why(j, now, "shard %u: target member %u/%u has not caught up "
+            return tidal__move_why(j, j->since_ns, "shard %u: target member %u/%u has not caught up "
                                    "with its leader", s, r, s);
     return 1;
 }
@@ -17323,11 +17324,11 @@ static int tidal__move_switch(tidal_peer *p, tidal__move_job *j, uint32_t s, int
         const tidal__move_ans *a = &sh->src[r];
         if (!(ps >> r & 1u)) continue;
         if (a->ents || a->sess)
-            return tidal__move_why(j, now, "shard %u: %u/%u (source member) still holds %llu "
+            return tidal__move_why(j, j->since_ns, "shard %u: %u/%u (source member) still holds %llu "
                                    "entities and %llu sessions", s, r, s,
                                    (unsigned long long)a->ents, (unsigned long long)a->sess);
         if (!(a->flags & 8u))
-            return tidal__move_why(j, now, "shard %u: %u/%u (source member) has files that may "
+            return tidal__move_why(j, j->since_ns, "shard %u: %u/%u (source member) has files that may "
                                    "still hold the tenant", s, r, s);
     }
     return 1;
