@@ -16477,7 +16477,7 @@ TIDAL_API const char *tidal_peer_errmsg(const tidal_peer *p) {
 #define TIDAL__MOVE_FIXED 124u      /* the payload before its data */
 #define TIDAL__MOVE_BLOCK 4096u     /* INSTALL offsets and chunk sizes are multiples of it */
 #define TIDAL__MOVE_MISMATCH_MAX 3u /* rounds a target leader may differ before a reinstall */
-#define TIDAL__MOVE_EXPORT_MAX (UINT64_C(1) << 32)
+#define TIDAL__MOVE_EXPORT_MAX (UINT64_C(1) << 30)
 #define TIDAL__MOVE_TYPES 10u       /* TIDAL_PEER_MSG_MOVE .. FOOTPRINT */
 TIDAL__STATIC_ASSERT(move_chunk_fits, TIDAL__MSG_HDR + TIDAL__MOVE_FIXED +
                      TIDAL_PEER_MOVE_CHUNK_MAX <= TIDAL_MSG_BYTES_MAX);
@@ -16651,7 +16651,7 @@ static const char *tidal__move_check(const tidal__move_msg *x) {
     if (x->node && ((x->node - 1) >> 16) >= TIDAL_REPLICAS_MAX) return "node outside any topology";
     if ((f & TIDAL__MF_DATA) && !x->data_len) return "no data";
     if (x->type == TIDAL_PEER_MSG_INSTALL) {
-        if (!x->total || x->total > TIDAL__MOVE_EXPORT_MAX) return "total not 1..2^32 bytes";
+        if (!x->total || x->total > TIDAL__MOVE_EXPORT_MAX) return "total not 1..2^30 bytes";
         if (x->offset % TIDAL__MOVE_BLOCK || x->offset >= x->total ||
             x->data_len > TIDAL_PEER_MOVE_CHUNK_MAX || x->total - x->offset < x->data_len)
             return "a chunk outside the export, or not at a 4096-byte boundary";
@@ -17525,7 +17525,7 @@ static void tidal__move_step(tidal_peer *p) {
         (void)tidal__move_on_message(p, p->self, mv->loop[i].b, mv->loop[i].len);
         p->alloc.free(p->alloc.user, mv->loop[i].b, mv->loop[i].len);
     }
-    memmove(mv->loop, mv->loop + n, (size_t)(mv->n_loop - n) * sizeof *mv->loop);
+    if (n) memmove(mv->loop, mv->loop + n, (size_t)(mv->n_loop - n) * sizeof *mv->loop);
     mv->n_loop -= n;
     tidal__move_in_step(p, now);
     (void)tidal_control_status_get(p->ctl, &st);
