@@ -1675,7 +1675,8 @@ typedef struct tidal_peer_config {
                                           completes UNKNOWN; default 2 s */
     int64_t move_retry_ns;             /* the migration coordinator: a request with no
                                           answer after this long is sent again (and a
-                                          check round repeats); 0: 200 ms (>>node_move) */
+                                          check round repeats; a COPY after 5 times
+                                          this); 0: 200 ms (>>node_move) */
     uint32_t move_chunk_bytes;         /* bytes of an export per INSTALL message, a
                                           multiple of 4096 up to 1 MiB; 0: 1 MiB */
 } tidal_peer_config;
@@ -1922,6 +1923,8 @@ typedef struct tidal_peer_move_info {
                                  "shard 1: no answer from 1/1 (target member) for 2.4 s" */
     uint64_t copies;          /* this node: installs it ran as a target leader */
     uint64_t events_forwarded, events_imported; /* this node, every move */
+    uint64_t reinstalls;      /* this node as coordinator: fresh copies SEAL ordered because
+                                 a target leader still differed from the sealed source */
 } tidal_peer_move_info;
 
 /* Where tenant's last move stands on this node (its routing table), and on the node that
@@ -6995,11 +6998,12 @@ fail:
 /* Appends ev to the pending batch; returns 0 if the batch cannot take it. */
 static int tidal__batch_add(tidal_db *db, const tidal__event *ev) {
     size_t need = tidal__event_size(ev);
+    size_t base = db->batch_len ? db->batch_len : TIDAL__WAL_HDR; /* a new batch: its header */
     uint8_t *end;
-    if (db->batch_len + need > db->batch_cap) {
+    if (base + need > db->batch_cap) {
         size_t cap = db->batch_cap ? db->batch_cap : 4096;
         uint8_t *p;
-        while (cap < db->batch_len + need) cap *= 2;
+        while (cap < base + need) cap *= 2;
         p = (uint8_t *)tidal__realloc(db, db->batch, db->batch_cap, cap);
         if (!p) return 0;
         db->batch = p;
@@ -16575,6 +16579,16 @@ typedef struct tidal__move_loop {
     size_t len;
 } tidal__move_loop;
 
+/* A forwarded event a target leader holds until its copy of the move is installed (an
+   install clears the tenant first: importing before it would lose the event). */
+typedef struct tidal__move_ev {
+    uint32_t tenant, mi;
+    uint64_t move;
+    uint8_t *b;
+    size_t len;
+} tidal__move_ev;
+#define TIDAL__MOVE_EV_BYTES_MAX (16u << 20) /* held at once; beyond, SEAL's check repairs */
+
 struct tidal__peer_move {
     tidal__move_hookctx hook[TIDAL_PEER_GROUPS_MAX];
     tidal__move_job *job;
@@ -16585,11 +16599,13 @@ struct tidal__peer_move {
     uint64_t n_pend, cap_pend;
     tidal__move_loop *loop;   /* messages to this node itself, handled at the next step */
     uint64_t n_loop, cap_loop;
+    tidal__move_ev *ev;       /* forwarded events waiting for their install */
+    uint64_t n_ev, cap_ev, ev_bytes;
     uint64_t term;            /* the control term this node coordinates in (0: none) */
     uint64_t next_req;
     int64_t retry_ns;
     uint32_t chunk;
-    uint64_t copies, forwarded, imported;
+    uint64_t copies, forwarded, imported, reinstalls;
 };
 
 static int tidal__move_type(uint32_t type) {
@@ -16936,6 +16952,25 @@ static void tidal__move_on_copy(tidal_peer *p, const tidal__move_msg *q, tidal_n
     p->alloc.free(p->alloc.user, blob, len);
 }
 
+/* Imports the events held for (tenant, move) on member mi, now that its copy is there. */
+static void tidal__move_ev_flush(tidal_peer *p, uint32_t tenant, uint64_t move, int keep) {
+    tidal__peer_move *mv = p->mv;
+    uint64_t k = 0;
+    while (k < mv->n_ev) {
+        tidal__move_ev *e = &mv->ev[k];
+        if (e->tenant != tenant || (keep && e->move == move)) {
+            k++;
+            continue;
+        }
+        if (e->move == move &&
+            tidal_event_import(p->m[e->mi].db, e->b, e->len, NULL) == TIDAL_OK)
+            mv->imported++;
+        mv->ev_bytes -= e->len;
+        p->alloc.free(p->alloc.user, e->b, e->len);
+        mv->ev[k] = mv->ev[--mv->n_ev];
+    }
+}
+
 static void tidal__move_in_free(tidal_peer *p, uint64_t k) {
     tidal__peer_move *mv = p->mv;
     tidal__move_in *e = &mv->in[k];
@@ -17016,6 +17051,7 @@ static void tidal__move_on_install(tidal_peer *p, const tidal__move_msg *q, cons
         p->alloc.free(p->alloc.user, e->buf, (size_t)e->total);
         e->buf = NULL;
         e->installing = 1;
+        if (r == TIDAL_OK) tidal__move_ev_flush(p, q->tenant, q->move, 0);
         if (r != TIDAL_OK) {
             tidal__move_copied(p, &ans, e->gen, 1, r, 0, e->origin, e->ticket);
             tidal__move_in_free(p, (uint64_t)(e - mv->in));
@@ -17052,7 +17088,19 @@ static void tidal__move_in_step(tidal_peer *p, int64_t now) {
     }
 }
 
-/* EVENT at a target member: its leader imports it (a duplicate is a no-op). */
+/* Drops the events held for an earlier move of tenant than move. */
+static void tidal__move_flush_old(tidal_peer *p, uint32_t tenant, uint64_t move) {
+    tidal__peer_move *mv = p->mv;
+    uint64_t k;
+    for (k = 0; k < mv->n_ev; k++)
+        if (mv->ev[k].tenant == tenant && mv->ev[k].move < move) {
+            tidal__move_ev_flush(p, tenant, move, 1);
+            return;
+        }
+}
+
+/* EVENT at a target member: its leader imports it (a duplicate is a no-op) once the move's
+   copy is installed here, and holds it until then. */
 static void tidal__move_on_event(tidal_peer *p, const tidal__move_msg *q, const uint8_t *b,
                                  size_t len, uint32_t hops) {
     const tidal__peer_tenant *t = tidal__peer_tenant_find(p, q->tenant);
@@ -17067,6 +17115,26 @@ static void tidal__move_on_event(tidal_peer *p, const tidal__move_msg *q, const 
             tidal__move_relay(p, b, len, to);
         }
         return;
+    }
+    {
+        tidal__peer_move *mv = p->mv;
+        uint64_t gen = 0;
+        int complete = 0;
+        (void)tidal_tenant_generation(p->m[mi].db, q->tenant, &gen, &complete);
+        if (!complete || gen < q->move) { /* no copy of this move yet: held for it */
+            uint8_t *c;
+            tidal__move_flush_old(p, q->tenant, q->move);
+            if (mv->ev_bytes + q->data_len > TIDAL__MOVE_EV_BYTES_MAX ||
+                !tidal__peer_grow(p, (void **)&mv->ev, &mv->cap_ev, mv->n_ev + 1, sizeof *mv->ev) ||
+                !(c = (uint8_t *)p->alloc.alloc(p->alloc.user, q->data_len)))
+                return; /* lost: SEAL's digests find it missing */
+            memcpy(c, q->data, q->data_len);
+            mv->ev[mv->n_ev].tenant = q->tenant, mv->ev[mv->n_ev].mi = (uint32_t)mi;
+            mv->ev[mv->n_ev].move = q->move, mv->ev[mv->n_ev].b = c;
+            mv->ev[mv->n_ev++].len = q->data_len;
+            mv->ev_bytes += q->data_len;
+            return;
+        }
     }
     if (tidal_event_import(p->m[mi].db, q->data, q->data_len, NULL) == TIDAL_OK) p->mv->imported++;
 }
@@ -17230,7 +17298,7 @@ static int tidal__move_copy(tidal_peer *p, tidal__move_job *j, uint32_t s, uint6
         x.tenant = j->tenant, x.source = j->source, x.target = j->target, x.shard = s;
         x.move = j->move, x.gen = gen, x.node = tidal__node_word(to) + 1;
         tidal__move_send(p, &x, from, p->self, 0, ++p->mv->next_req);
-        sh->next_ns = now + p->mv->retry_ns;
+        sh->next_ns = now + 5 * p->mv->retry_ns; /* an export, an install and a QUORUM */
         if (!sh->copy_asked_ns) sh->copy_asked_ns = now;
     }
     return tidal__move_why(j, sh->copy_asked_ns, "shard %u: no answer to COPY (generation %llu) "
@@ -17291,6 +17359,7 @@ static int tidal__move_seal(tidal_peer *p, tidal__move_job *j, uint32_t s, int64
     if (memcmp(lead->digest, src->digest, 32) || !(lead->flags & 4u) || lead->gen < j->move) {
         if (lead->req > sh->counted_req) sh->counted_req = lead->req, sh->mismatches++;
         if (sh->mismatches >= TIDAL__MOVE_MISMATCH_MAX) { /* a fresh copy of the sealed state */
+            p->mv->reinstalls++;
             sh->copy_gen = j->phase_index;
             sh->copied_gen = 0;
             sh->mismatches = 0;
@@ -17390,6 +17459,9 @@ static void tidal__move_on_answer(tidal_peer *p, tidal_node_ref from, const tida
             p->hint[(size_t)gi * p->shards + a->shard] = tidal__node_word(from) + 1;
         } else if (a->result == TIDAL_ERR_READ_ONLY && a->node) {
             sh->next_ns = 0; /* ask the leader it named at once */
+        } else if (a->result != TIDAL_OK) { /* not applied there yet, a lost leadership... */
+            int64_t soon = tidal__peer_now(p) + p->mv->retry_ns;
+            if (soon < sh->next_ns) sh->next_ns = soon;
         }
         return;
     }
@@ -17528,6 +17600,16 @@ static void tidal__move_step(tidal_peer *p) {
     if (n) memmove(mv->loop, mv->loop + n, (size_t)(mv->n_loop - n) * sizeof *mv->loop);
     mv->n_loop -= n;
     tidal__move_in_step(p, now);
+    for (i = 0; i < mv->n_ev;) { /* held events of a move that went past SEAL: verified */
+        const tidal__peer_tenant *t = tidal__peer_tenant_find(p, mv->ev[i].tenant);
+        if (tidal__move_seen(t, mv->ev[i].move) <= TIDAL_CONTROL_PHASE_SEAL) {
+            i++;
+            continue;
+        }
+        mv->ev_bytes -= mv->ev[i].len;
+        p->alloc.free(p->alloc.user, mv->ev[i].b, mv->ev[i].len);
+        mv->ev[i] = mv->ev[--mv->n_ev];
+    }
     (void)tidal_control_status_get(p->ctl, &st);
     if (st.role != TIDAL_ROLE_LEADER || st.term != mv->term) { /* a new life, or none */
         tidal__move_forget(p);
@@ -17601,6 +17683,7 @@ TIDAL_API tidal_result tidal_peer_move_status(const tidal_peer *p, uint32_t tena
     out->generation = t->t.move_index, out->phase_index = t->t.move_phase_index;
     out->copies = p->mv->copies;
     out->events_forwarded = p->mv->forwarded, out->events_imported = p->mv->imported;
+    out->reinstalls = p->mv->reinstalls;
     j = p->mv->term ? tidal__move_job_find(p, tenant) : NULL;
     if (j && j->phase_index == t->t.move_phase_index) {
         out->coordinating = 1;
@@ -17647,6 +17730,11 @@ static void tidal__move_close(tidal_peer *p) {
     tidal__move_forget(p);
     while (mv->n_in) tidal__move_in_free(p, mv->n_in - 1);
     for (i = 0; i < mv->n_loop; i++) p->alloc.free(p->alloc.user, mv->loop[i].b, mv->loop[i].len);
+    while (mv->n_ev) {
+        mv->n_ev--;
+        p->alloc.free(p->alloc.user, mv->ev[mv->n_ev].b, mv->ev[mv->n_ev].len);
+    }
+    if (mv->ev) p->alloc.free(p->alloc.user, mv->ev, (size_t)mv->cap_ev * sizeof *mv->ev);
     if (mv->job) p->alloc.free(p->alloc.user, mv->job, (size_t)mv->cap_job * sizeof *mv->job);
     if (mv->in) p->alloc.free(p->alloc.user, mv->in, (size_t)mv->cap_in * sizeof *mv->in);
     if (mv->pend) p->alloc.free(p->alloc.user, mv->pend, (size_t)mv->cap_pend * sizeof *mv->pend);
