@@ -1395,7 +1395,7 @@ TIDAL_API void tidal_blake3(const void *data, size_t len, uint8_t out[32]); /* o
 #define TIDAL_CONTROL_MIGRATION 5u /* a migration's phase */
 #define TIDAL_CONTROL_KIND_MAX 5u
 
-/* Migration phases (DESIGN 5.7; the coordinator's protocol, in tidal_sim.h for now). */
+/* Migration phases (DESIGN 5.7; the coordinator: tidal_peer_move). */
 #define TIDAL_CONTROL_PHASE_COPY 1u
 #define TIDAL_CONTROL_PHASE_SEAL 2u
 #define TIDAL_CONTROL_PHASE_SWITCH 3u
@@ -16829,6 +16829,16 @@ static uint32_t tidal__move_seen(const tidal__peer_tenant *t, uint64_t move) {
     return t->t.move_index > move ? TIDAL_CONTROL_PHASE_DONE + 1 : t->t.move_phase;
 }
 
+/* Remembers node word + 1 as the leader of (group index gi, shard) when it names a node of
+   that shard in the topology (a message names it: it is checked, not trusted). */
+static void tidal__move_hint(tidal_peer *p, int32_t gi, uint32_t shard, uint32_t word1) {
+    if (gi < 0 || shard >= p->shards || !word1 || ((word1 - 1) >> 16) >= p->regions ||
+        ((word1 - 1) & 0xFFFFu) != shard ||
+        !(p->groups[gi].placement >> ((word1 - 1) >> 16) & 1u))
+        return;
+    p->hint[(size_t)gi * p->shards + shard] = word1;
+}
+
 /* ---- Forwarded events (a source member's hook) ---- */
 
 static void tidal__move_hook(void *ctx, const void *event, size_t len) {
@@ -16930,7 +16940,7 @@ static void tidal__move_on_copy(tidal_peer *p, const tidal__move_msg *q, tidal_n
         tidal__move_copied(p, q, q->gen, 0, TIDAL_ERR_STALE_CONFIG, 0, origin, ticket);
         return;
     }
-    if (q->node) p->hint[(size_t)gi * p->shards + q->shard] = q->node; /* for EVENTs too */
+    tidal__move_hint(p, gi, q->shard, q->node); /* the target leader: for EVENTs too */
     if (tidal_tenant_export(p->m[mi].db, q->tenant, NULL, 0, &len) != TIDAL_ERR_LIMIT || !len ||
         len > TIDAL__MOVE_EXPORT_MAX ||
         !(blob = (uint8_t *)p->alloc.alloc(p->alloc.user, len))) {
@@ -17449,14 +17459,14 @@ static void tidal__move_on_answer(tidal_peer *p, tidal_node_ref from, const tida
     gi = tidal__move_gi(p, side ? j->target : j->source);
     TIDAL_ASSERT(gi >= 0);
     if (a->type == TIDAL_PEER_MSG_COPIED) {
-        if (a->node) p->hint[(size_t)gi * p->shards + a->shard] = a->node;
+        tidal__move_hint(p, gi, a->shard, a->node);
         if (a->gen != sh->copy_gen) return;
         if (a->result == TIDAL_OK && side) {
             sh->copied_gen = a->gen;
             sh->valid_from = p->mv->next_req + 1; /* digests from now on */
             sh->mismatches = 0;
             sh->copy_asked_ns = 0;
-            p->hint[(size_t)gi * p->shards + a->shard] = tidal__node_word(from) + 1;
+            tidal__move_hint(p, gi, a->shard, tidal__node_word(from) + 1);
         } else if (a->result == TIDAL_ERR_READ_ONLY && a->node) {
             sh->next_ns = 0; /* ask the leader it named at once */
         } else if (a->result != TIDAL_OK) { /* not applied there yet, a lost leadership... */
@@ -17475,8 +17485,7 @@ static void tidal__move_on_answer(tidal_peer *p, tidal_node_ref from, const tida
     x->gen = a->gen, x->ents = a->ents, x->sess = a->sess;
     memcpy(x->digest, a->digest, 32);
     sh->asked_ns[side][from.region] = 0;
-    if (a->flags & 2u) p->hint[(size_t)gi * p->shards + a->shard] = tidal__node_word(from) + 1;
-    else if (a->node) p->hint[(size_t)gi * p->shards + a->shard] = a->node;
+    tidal__move_hint(p, gi, a->shard, (a->flags & 2u) ? tidal__node_word(from) + 1 : a->node);
 }
 
 /* A MOVE at the control-plane leader: checked against the routing table, then its COPY
