@@ -436,6 +436,65 @@ static void t_coordinator_partitioned(void) {
     }
 }
 
+/* Reopens node i from its disk with exports sent in chunks of 4096 bytes. */
+static void reopen_small_chunks(world *w, int i) {
+    tidal_peer_config cfg;
+    char msg[300];
+    tidal_result r;
+    int k;
+    for (k = 0; k < g_load.n; k++) /* its calls die with it: their writers try again */
+        if (g_load.w[k].ticket && g_load.w[k].node == i) g_load.w[k].ticket = 0;
+    tidal_peer_close(w->nd[i].peer);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.env = &w->nd[i].env.env;
+    cfg.path = "node";
+    cfg.self = ref(i);
+    cfg.regions = REGIONS;
+    cfg.shards = SHARDS;
+    cfg.groups = w->groups;
+    cfg.group_count = 2;
+    cfg.member.schema.signals = w->sigs;
+    cfg.member.schema.signal_count = 1;
+    cfg.control_election_timeout_ns = 300 * MS;
+    cfg.move_chunk_bytes = 4096;
+    msg[0] = 0;
+    r = tidal_peer_open(&cfg, &w->nd[i].peer, msg, sizeof msg);
+    TT_CHECKF(r == TIDAL_OK, "peer %d reopen: %s %s", i, tidal_strerror(r), msg);
+    w->nd[i].up = r == TIDAL_OK;
+    cfg.move_chunk_bytes = 1000; /* not a multiple of 4096: refused */
+    TT_EQ_INT(tidal_peer_open(&cfg, NULL, msg, sizeof msg), TIDAL_ERR_INVALID);
+}
+
+/* (a') The same move with exports larger than one INSTALL message: sent in chunks, which
+   arrive in any order (the network reorders), gathered and installed once whole. */
+static void t_move_in_chunks(void) {
+    world w;
+    load *ld = &g_load;
+    uint64_t gen;
+    size_t len = 0;
+    int i, s;
+    setup(&w);
+    load_init(ld, tt_seed());
+    steps(&w, ld, 2000 * MS);
+    for (i = 0; i < N; i++) reopen_small_chunks(&w, i);
+    steps(&w, ld, 1500 * MS);
+    for (s = 0; s < SHARDS; s++) {
+        int l = group_leader(&w, 3, s);
+        TT_CHECK(l >= 0);
+        if (l < 0) goto out;
+        TT_EQ_INT(tidal_tenant_export(tidal_peer_member(w.nd[l].peer, 3), 2, NULL, 0, &len),
+                  TIDAL_ERR_LIMIT);
+        TT_CHECKF(len > 2 * 4096, "shard %d: an export of %zu bytes fits in 2 chunks", s, len);
+    }
+    gen = start_move(&w, ld, ix(0, 1));
+    until_done(&w, ld, 30000 * MS);
+    drain(&w, ld);
+    check_end(&w, ld, gen);
+    printf("    exports of %zu bytes and more, in 4096-byte chunks\n", len);
+out:
+    world_free(&w);
+}
+
 /* (e) Refusals: no placement, the owner already, an unknown group, a move in flight. */
 static void t_move_refused(void) {
     world w;
@@ -573,6 +632,7 @@ out:
 
 static const tt_case tt_cases[] = {
     TT_CASE(t_move_with_writes),
+    TT_CASE(t_move_in_chunks),
     TT_CASE(t_move_refused),
     TT_CASE(t_malformed_refused),
     TT_CASE(t_coordinator_crash),
