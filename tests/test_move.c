@@ -630,7 +630,44 @@ out:
     world_free(&w);
 }
 
+/* The overflow an install chunk hit: a durable database's first event after an open (the
+   batch empty), a little under the 4096 bytes of the batch buffer, left no room for the
+   112-byte batch header (tidal__batch_add checked the room before counting it). Session
+   notes of 3850 to 3990 bytes, each the first event after a reopen: the asan build caught
+   the write past the buffer. */
+static void t_batch_header_room(void) {
+    tidal_sim_disk *d = tidal_sim_disk_new(tt_seed());
+    tidal_sim_env env;
+    tidal_signal_def sig;
+    tidal_config cfg;
+    tidal_db *db = NULL;
+    tidal_id session = 0;
+    static char note[TIDAL_NOTE_MAX + 1];
+    size_t n;
+    tidal_sim_env_init(&env, d, T0, 5);
+    memset(&cfg, 0, sizeof cfg);
+    memset(&sig, 0, sizeof sig);
+    sig.name = "view", sig.half_life_s = 3600;
+    cfg.schema.signals = &sig, cfg.schema.signal_count = 1;
+    cfg.env = &env.env;
+    cfg.path = "db";
+    TT_EQ_INT(tidal_db_open(&cfg, &db), TIDAL_OK);
+    TT_EQ_INT(tidal_session_start(db, 1, 7, 0, &session), TIDAL_OK);
+    for (n = 3850; n <= 3990 && TT_OK(); n += 5) {
+        tidal_db_close(db);
+        db = NULL;
+        TT_EQ_INT(tidal_db_open(&cfg, &db), TIDAL_OK);
+        if (!db) break;
+        memset(note, 'a' + (int)(n % 26), n);
+        note[n] = 0;
+        TT_EQ_INT(tidal_session_note(db, 1, session, n, note, NULL), TIDAL_OK);
+    }
+    tidal_db_close(db);
+    tidal_sim_disk_free(d);
+}
+
 static const tt_case tt_cases[] = {
+    TT_CASE(t_batch_header_room),
     TT_CASE(t_move_with_writes),
     TT_CASE(t_move_in_chunks),
     TT_CASE(t_move_refused),
