@@ -1595,8 +1595,9 @@ TIDAL_API const char *tidal_control_errmsg(const tidal_control *c);
        PLACEMENT sets the tenant's owning group and placement in the routing table;
        TOPOLOGY must match this node's config (else every client call fails with
        TIDAL_ERR_STALE_CONFIG until the host reopens it with the right one); MIGRATION
-       moves a tenant between groups (phases and states: tidal_peer_move). A reopened peer applies what its own disk
-       holds (the control file, the tenant config files) before it returns from open.
+       moves a tenant between groups (phases and states: tidal_peer_move). A reopened
+       peer applies what its own disk holds (the control file, the tenant config files)
+       before it returns from open.
    P2. A client call goes to the leader of the entity's shard (tidal_route over the
        topology's shards) in the tenant's owning group: executed here when this node's
        member is that leader, else forwarded as a message to the leader this node knows
@@ -16920,7 +16921,8 @@ static void tidal__move_on_copy(tidal_peer *p, const tidal__move_msg *q, tidal_n
     const tidal__peer_tenant *t = tidal__peer_tenant_find(p, q->tenant);
     uint32_t leader, seen = tidal__move_seen(t, q->move);
     int lead;
-    int32_t mi = tidal__move_member(p, q->source, &lead, &leader), gi = tidal__move_gi(p, q->target);
+    int32_t mi = tidal__move_member(p, q->source, &lead, &leader);
+    int32_t gi = tidal__move_gi(p, q->target);
     size_t len = 0, off;
     uint8_t *blob;
     tidal_result r;
@@ -16936,7 +16938,8 @@ static void tidal__move_on_copy(tidal_peer *p, const tidal__move_msg *q, tidal_n
                            0, origin, ticket); /* not applied here yet, or moved on */
         return;
     }
-    if (q->gen != q->move && !(seen == TIDAL_CONTROL_PHASE_SEAL && q->gen == t->t.move_phase_index)) {
+    if (q->gen != q->move &&
+        !(seen == TIDAL_CONTROL_PHASE_SEAL && q->gen == t->t.move_phase_index)) {
         tidal__move_copied(p, q, q->gen, 0, TIDAL_ERR_STALE_CONFIG, 0, origin, ticket);
         return;
     }
@@ -16986,7 +16989,8 @@ static void tidal__move_in_free(tidal_peer *p, uint64_t k) {
     tidal__move_in *e = &mv->in[k];
     TIDAL_ASSERT(k < mv->n_in);
     if (e->buf) p->alloc.free(p->alloc.user, e->buf, (size_t)e->total);
-    if (e->bits) p->alloc.free(p->alloc.user, e->bits, (size_t)(e->total / TIDAL__MOVE_BLOCK / 8 + 1));
+    if (e->bits)
+        p->alloc.free(p->alloc.user, e->bits, (size_t)(e->total / TIDAL__MOVE_BLOCK / 8 + 1));
     mv->in[k] = mv->in[--mv->n_in];
 }
 
@@ -17029,7 +17033,8 @@ static void tidal__move_on_install(tidal_peer *p, const tidal__move_msg *q, cons
     }
     if (!e) {
         size_t nb = (size_t)(q->total / TIDAL__MOVE_BLOCK / 8 + 1);
-        if (!tidal__peer_grow(p, (void **)&mv->in, &mv->cap_in, mv->n_in + 1, sizeof *mv->in)) return;
+        if (!tidal__peer_grow(p, (void **)&mv->in, &mv->cap_in, mv->n_in + 1, sizeof *mv->in))
+            return;
         e = &mv->in[mv->n_in];
         memset(e, 0, sizeof *e);
         e->buf = (uint8_t *)p->alloc.alloc(p->alloc.user, (size_t)q->total);
@@ -17285,7 +17290,8 @@ static void tidal__move_ask(tidal_peer *p, tidal__move_job *j, uint32_t s, uint3
     x.flags = type == TIDAL_PEER_MSG_DIGEST_Q ? side : 0;
     to.region = (uint16_t)region, to.shard = (uint16_t)s;
     tidal__move_send(p, &x, to, p->self, 0, ++p->mv->next_req);
-    if (type != TIDAL_PEER_MSG_DROP && !sh->asked_ns[side][region]) sh->asked_ns[side][region] = now;
+    if (type != TIDAL_PEER_MSG_DROP && !sh->asked_ns[side][region])
+        sh->asked_ns[side][region] = now;
 }
 
 static double tidal__move_s(int64_t ns) { return (double)ns / 1e9; }
@@ -17333,8 +17339,8 @@ static int tidal__move_answered(tidal_peer *p, tidal__move_job *j, uint32_t s, u
             return tidal__move_why(j, j->since_ns, "shard %u: %u/%u (%s): %s", s, r, s, who,
                                    tidal_strerror((tidal_result)a->result));
         if (a->phase < min_phase)
-            return tidal__move_why(j, j->since_ns, "shard %u: %u/%u (%s) has not applied phase %u yet",
-                                   s, r, s, who, min_phase);
+            return tidal__move_why(j, j->since_ns, "shard %u: %u/%u (%s) has not applied "
+                                   "phase %u yet", s, r, s, who, min_phase);
     }
     return 1;
 }
@@ -17359,13 +17365,14 @@ static int tidal__move_seal(tidal_peer *p, tidal__move_job *j, uint32_t s, int64
     for (r = 0; r < p->regions; r++) {
         if (!(ps >> r & 1u)) continue;
         if (src && memcmp(src->digest, sh->src[r].digest, 32))
-            return tidal__move_why(j, j->since_ns, "shard %u: the sealed source members differ (%u/%u "
-                                   "not converged yet)", s, r, s);
+            return tidal__move_why(j, j->since_ns, "shard %u: the sealed source members "
+                                   "differ (%u/%u not converged yet)", s, r, s);
         src = &sh->src[r];
     }
     for (r = 0; r < p->regions; r++)
         if ((pt >> r & 1u) && (sh->dst[r].flags & 2u)) lead = &sh->dst[r];
-    if (!src || !lead) return tidal__move_why(j, j->since_ns, "shard %u: no target member leads", s);
+    if (!src || !lead)
+        return tidal__move_why(j, j->since_ns, "shard %u: no target member leads", s);
     if (memcmp(lead->digest, src->digest, 32) || !(lead->flags & 4u) || lead->gen < j->move) {
         if (lead->req > sh->counted_req) sh->counted_req = lead->req, sh->mismatches++;
         if (sh->mismatches >= TIDAL__MOVE_MISMATCH_MAX) { /* a fresh copy of the sealed state */
@@ -17374,15 +17381,15 @@ static int tidal__move_seal(tidal_peer *p, tidal__move_job *j, uint32_t s, int64
             sh->copied_gen = 0;
             sh->mismatches = 0;
         }
-        return tidal__move_why(j, j->since_ns, "shard %u: the target leader differs from the sealed "
-                               "source (round %u of %u before a fresh copy)", s, sh->mismatches,
-                               TIDAL__MOVE_MISMATCH_MAX);
+        return tidal__move_why(j, j->since_ns, "shard %u: the target leader differs from the "
+                               "sealed source (round %u of %u before a fresh copy)", s,
+                               sh->mismatches, TIDAL__MOVE_MISMATCH_MAX);
     }
     for (r = 0; r < p->regions; r++)
         if ((pt >> r & 1u) && (memcmp(sh->dst[r].digest, src->digest, 32) ||
                                sh->dst[r].gen != lead->gen || !(sh->dst[r].flags & 4u)))
-            return tidal__move_why(j, j->since_ns, "shard %u: target member %u/%u has not caught up "
-                                   "with its leader", s, r, s);
+            return tidal__move_why(j, j->since_ns, "shard %u: target member %u/%u has not "
+                                   "caught up with its leader", s, r, s);
     return 1;
 }
 
@@ -17403,12 +17410,12 @@ static int tidal__move_switch(tidal_peer *p, tidal__move_job *j, uint32_t s, int
         const tidal__move_ans *a = &sh->src[r];
         if (!(ps >> r & 1u)) continue;
         if (a->ents || a->sess)
-            return tidal__move_why(j, j->since_ns, "shard %u: %u/%u (source member) still holds %llu "
-                                   "entities and %llu sessions", s, r, s,
+            return tidal__move_why(j, j->since_ns, "shard %u: %u/%u (source member) still "
+                                   "holds %llu entities and %llu sessions", s, r, s,
                                    (unsigned long long)a->ents, (unsigned long long)a->sess);
         if (!(a->flags & 8u))
-            return tidal__move_why(j, j->since_ns, "shard %u: %u/%u (source member) has files that may "
-                                   "still hold the tenant", s, r, s);
+            return tidal__move_why(j, j->since_ns, "shard %u: %u/%u (source member) has files "
+                                   "that may still hold the tenant", s, r, s);
     }
     return 1;
 }
@@ -17532,7 +17539,8 @@ static void tidal__move_request(tidal_peer *p, uint32_t tenant, uint32_t target,
         tidal__peer_propose_here(p, &rec, origin, via, ticket);
         (void)tidal_control_status_get(p->ctl, &st);
         if (st.last_index > before &&
-            tidal__peer_grow(p, (void **)&mv->pend, &mv->cap_pend, mv->n_pend + 1, sizeof *mv->pend)) {
+            tidal__peer_grow(p, (void **)&mv->pend, &mv->cap_pend, mv->n_pend + 1,
+                             sizeof *mv->pend)) {
             mv->pend[mv->n_pend].tenant = tenant;
             mv->pend[mv->n_pend].index = st.last_index;
             mv->pend[mv->n_pend++].term = st.last_term;
@@ -17712,7 +17720,8 @@ static tidal_result tidal__move_open(tidal_peer *p, const tidal_peer_config *cfg
     TIDAL_ASSERT(p->mv == NULL && p->n_m <= TIDAL_PEER_GROUPS_MAX);
     if (cfg->move_retry_ns < 0)
         return tidal__peer_err(p, TIDAL_ERR_INVALID, "config: move_retry_ns negative");
-    if (cfg->move_chunk_bytes % TIDAL__MOVE_BLOCK || cfg->move_chunk_bytes > TIDAL_PEER_MOVE_CHUNK_MAX)
+    if (cfg->move_chunk_bytes % TIDAL__MOVE_BLOCK ||
+        cfg->move_chunk_bytes > TIDAL_PEER_MOVE_CHUNK_MAX)
         return tidal__peer_err(p, TIDAL_ERR_INVALID, "config: move_chunk_bytes not a multiple of "
                                "4096 up to TIDAL_PEER_MOVE_CHUNK_MAX");
     mv = (tidal__peer_move *)p->alloc.alloc(p->alloc.user, sizeof *mv);

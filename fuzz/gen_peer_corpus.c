@@ -37,6 +37,14 @@ static void put_built(uint32_t t, uint32_t hops, const uint8_t *payload, size_t 
 static uint8_t g_event[512];
 static size_t g_event_len;
 
+/* Fixed clocks and randomness: the event, hence the corpus, is the same on every run. */
+static int64_t fixed_wall(void *user) { (void)user; return INT64_C(1790000000000000000); }
+static int64_t fixed_mono(void *user) { (void)user; return INT64_C(1000000000); }
+static void fixed_random(void *user, void *buf, size_t len) {
+    (void)user;
+    memset(buf, 0x5A, len);
+}
+
 static void grab(void *ctx, const void *event, size_t len) {
     (void)ctx;
     if (len <= sizeof g_event) memcpy(g_event, event, len), g_event_len = len;
@@ -76,12 +84,17 @@ static void put_moves(void) {
     tidal_config cfg;
     tidal_signal_def sig;
     tidal_signal s;
+    tidal_env env;
     tidal_db *db;
     size_t k;
+    env = *tidal_env_posix();
+    env.clock_wall_ns = fixed_wall, env.clock_mono_ns = fixed_mono;
+    env.random_fill = fixed_random;
     memset(&cfg, 0, sizeof cfg); /* an event of tenant 1, as a source member's hook sees it */
     memset(&sig, 0, sizeof sig);
     sig.name = "view", sig.half_life_s = 3600;
     cfg.schema.signals = &sig, cfg.schema.signal_count = 1;
+    cfg.env = &env;
     if (tidal_db_open(&cfg, &db) != TIDAL_OK) exit(1);
     tidal_db_set_event_hook(db, grab, NULL);
     memset(&s, 0, sizeof s);
@@ -103,7 +116,8 @@ static void put_moves(void) {
             x.gen = 5;
         if (t == TIDAL_PEER_MSG_DROP) x.gen = 9;
         if (t == TIDAL_PEER_MSG_COPY) x.node = 1;
-        if (t == TIDAL_PEER_MSG_INSTALL) x.total = sizeof exp, x.data = exp, x.data_len = sizeof exp;
+        if (t == TIDAL_PEER_MSG_INSTALL)
+            x.total = sizeof exp, x.data = exp, x.data_len = sizeof exp;
         if (t == TIDAL_PEER_MSG_EVENT) x.data = g_event, x.data_len = (uint32_t)g_event_len;
         if (t == TIDAL_PEER_MSG_COPIED) x.flags = 1;
         if (t == TIDAL_PEER_MSG_DIGEST_Q) x.flags = 1;

@@ -59,7 +59,8 @@ static void load_init(load *ld, uint64_t seed) {
     memset(ld, 0, sizeof *ld);
     ld->rng = seed;
     ld->open = 1;
-    for (k = 0; k < ITEMS; k++) ld->items[k] = item_on(2, (uint32_t)(k % SHARDS), 1000 + 100 * (tidal_id)k);
+    for (k = 0; k < ITEMS; k++)
+        ld->items[k] = item_on(2, (uint32_t)(k % SHARDS), 1000 + 100 * (tidal_id)k);
 }
 
 static void try_write(world *w, load *ld, int k) {
@@ -105,7 +106,8 @@ static void load_collect(world *w, load *ld) {
                 else ld->refused++;
                 TT_CHECKF(c->outcome == TIDAL_PEER_DONE_UNKNOWN || c->result == TIDAL_ERR_MOVED ||
                               c->result == TIDAL_ERR_STALE_CONFIG ||
-                              c->result == TIDAL_ERR_UNAVAILABLE || c->result == TIDAL_ERR_READ_ONLY ||
+                              c->result == TIDAL_ERR_UNAVAILABLE ||
+                              c->result == TIDAL_ERR_READ_ONLY ||
                               c->result == TIDAL_ERR_FENCED,
                           "write %d refused: %s %s", k, tidal_strerror(c->result), c->message);
             }
@@ -336,7 +338,8 @@ static int until_phase(world *w, load *ld, uint32_t phase) {
 /* (b) The control-plane leader, which coordinates, crashes at each phase. */
 static void t_coordinator_crash(void) {
     uint32_t phase;
-    for (phase = TIDAL_CONTROL_PHASE_COPY; phase <= TIDAL_CONTROL_PHASE_SWITCH && TT_OK(); phase++) {
+    for (phase = TIDAL_CONTROL_PHASE_COPY; phase <= TIDAL_CONTROL_PHASE_SWITCH && TT_OK();
+         phase++) {
         world w;
         load *ld = &g_load;
         uint64_t gen;
@@ -400,7 +403,8 @@ out:
    it from its own control-plane majority: another node would coordinate.) */
 static void t_coordinator_partitioned(void) {
     uint32_t phase;
-    for (phase = TIDAL_CONTROL_PHASE_COPY; phase <= TIDAL_CONTROL_PHASE_SWITCH && TT_OK(); phase++) {
+    for (phase = TIDAL_CONTROL_PHASE_COPY; phase <= TIDAL_CONTROL_PHASE_SWITCH && TT_OK();
+         phase++) {
         world w;
         load *ld = &g_load;
         uint64_t gen;
@@ -588,7 +592,8 @@ static void t_malformed_refused(void) {
              m.target == 0 && m.move > 0 && m.flags <= 1);
     for (k = 0; k < len; k += k < 130 ? 1 : 11) {
         TT_CHECK(tidal_peer_message_decode(w.kept, k, &m, why, sizeof why) == TIDAL_ERR_CORRUPT);
-        if (k == 0 || k == 119 || k == 121 || k == len - 1) expect_refused(&w, w.kept, k, "truncated");
+        if (k == 0 || k == 119 || k == 121 || k == len - 1)
+            expect_refused(&w, w.kept, k, "truncated");
     }
     for (k = 0; k < len * 8; k += 17) {
         memcpy(b, w.kept, len);
