@@ -16207,6 +16207,8 @@ TIDAL_API tidal_result tidal_peer_receive(tidal_peer *p, tidal_node_ref from, co
         return tidal__peer_err(p, TIDAL_ERR_CORRUPT, "message from %u/%u for group %u: this "
                                "node runs no member of it", from.region, from.shard, group);
     }
+    if (r == TIDAL_ERR_CORRUPT && group != TIDAL_PEER_GROUP)
+        p->msgs_corrupt++; /* a member's refusal counts too (fuzz_peer found it uncounted) */
     a = tidal__peer_apply(p);
     tidal__peer_progress(p);
     TIDAL_ASSERT(p->head_done <= p->n_done && p->n_done <= p->cap_done);
