@@ -68,6 +68,7 @@
                       forwarding and completions
        >>node_gather  heartbeats between peers, health as a query, scatter-gather through
                       messages
+       >>node_move    the migration coordinator: COPY, SEAL, SWITCH, DONE through messages
 
    COMPILE-TIME OPTIONS
        TIDAL_STATIC          global: every public function becomes static.
@@ -1413,7 +1414,7 @@ TIDAL_API void tidal_blake3(const void *data, size_t len, uint8_t out[32]); /* o
 #define TIDAL_CONTROL_MIGRATION 5u /* a migration's phase */
 #define TIDAL_CONTROL_KIND_MAX 5u
 
-/* Migration phases (DESIGN 5.7; the coordinator's protocol, in tidal_sim.h for now). */
+/* Migration phases (DESIGN 5.7; the coordinator: tidal_peer_move). */
 #define TIDAL_CONTROL_PHASE_COPY 1u
 #define TIDAL_CONTROL_PHASE_SEAL 2u
 #define TIDAL_CONTROL_PHASE_SWITCH 3u
@@ -1612,9 +1613,10 @@ TIDAL_API const char *tidal_control_errmsg(const tidal_control *c);
        the owning group (tidal_tenant_set, config_version = the record's log index);
        PLACEMENT sets the tenant's owning group and placement in the routing table;
        TOPOLOGY must match this node's config (else every client call fails with
-       TIDAL_ERR_STALE_CONFIG until the host reopens it with the right one); MIGRATION is
-       left to the coordinator (not built yet). A reopened peer applies what its own disk
-       holds (the control file, the tenant config files) before it returns from open.
+       TIDAL_ERR_STALE_CONFIG until the host reopens it with the right one); MIGRATION
+       moves a tenant between groups (phases and states: tidal_peer_move). A reopened
+       peer applies what its own disk holds (the control file, the tenant config files)
+       before it returns from open.
    P2. A client call goes to the leader of the entity's shard (tidal_route over the
        topology's shards) in the tenant's owning group: executed here when this node's
        member is that leader, else forwarded as a message to the leader this node knows
@@ -1704,6 +1706,12 @@ typedef struct tidal_peer_config {
                                           default 1 s */
     int64_t gather_try_ns;             /* a replica asked by a gather that has not answered
                                           after this long: ask the next one; default 400 ms */
+    int64_t move_retry_ns;             /* the migration coordinator: a request with no
+                                          answer after this long is sent again (and a
+                                          check round repeats; a COPY after 5 times
+                                          this); 0: 200 ms (>>node_move) */
+    uint32_t move_chunk_bytes;         /* bytes of an export per INSTALL message, a
+                                          multiple of 4096 up to 1 MiB; 0: 1 MiB */
 } tidal_peer_config;
 
 /* What tidal_peer_poll hands back for one ticket. */
@@ -1802,6 +1810,11 @@ typedef struct tidal_peer_tenant {
     double rate_per_s, burst;
     uint64_t entity_quota;
     uint64_t config_index;
+    uint32_t move_phase;      /* the last MIGRATION record applied: TIDAL_CONTROL_PHASE_*,
+                                 0 when it never moved (see tidal_peer_move) */
+    uint32_t move_source, move_target; /* that move's groups */
+    uint64_t move_index;      /* its COPY record's log index: the move's generation */
+    uint64_t move_phase_index; /* the last MIGRATION record's log index */
 } tidal_peer_tenant;
 
 /* TIDAL_ERR_NOT_FOUND when no record named the tenant. */
@@ -1857,6 +1870,15 @@ typedef struct tidal_peer_message {
     tidal_result result;      /* REPLY */
     uint32_t hit_count;       /* REPLY */
     size_t payload_len;
+    /* The migration coordinator's messages (TIDAL_PEER_MSG_MOVE..): tenant and shard
+       above, and (each zero where its type does not carry it, see tidal_peer_move) */
+    uint32_t source, target;  /* the move's groups (MOVE: target only) */
+    uint64_t move;            /* the move's generation (its COPY record's log index) */
+    uint64_t gen;             /* an install's or a drop's generation; DIGEST: the member's */
+    uint32_t phase;           /* DIGEST, FOOTPRINT: the move's phase applied by the sender */
+    uint32_t flags;           /* per type */
+    uint64_t offset, total;   /* INSTALL: where the chunk goes, the export's bytes */
+    size_t data_len;          /* INSTALL: the chunk; EVENT: the event */
 } tidal_peer_message;
 
 /* Decodes and checks a whole peer message (envelope, checksum, type, every payload field).
@@ -2000,6 +2022,94 @@ typedef struct tidal_peer_health {
 /* Fills *out (see above; the list pointers and caps are read from it). Errors:
    TIDAL_ERR_INVALID (NULL p or out, a list NULL with a nonzero cap). */
 TIDAL_API tidal_result tidal_peer_health_get(const tidal_peer *p, tidal_peer_health *out);
+/* ---- Moving a tenant between replica groups (>>node_move; DESIGN 5.7, 5.9) -------------
+   A move is four MIGRATION control records (group = the source, target = the target, the
+   same two in each), each committed before its work starts, applied by every peer (P1):
+     COPY    the move's generation is this record's log index. The owner stays the source
+             (members ACTIVE); target members INCOMING. Per shard the coordinator asks
+             the source leader to export the tenant; it sends the export in INSTALL
+             chunks straight to the target leader, which installs it under the generation
+             (tidal_tenant_install), waits for QUORUM and tells the coordinator. From the
+             moment a source member applied COPY, every event it writes for the tenant is
+             forwarded (EVENT) to the target leader, which imports it (lost ones are
+             repaired below).
+     SEAL    source members SEALED (local writes refused with TIDAL_ERR_MOVED). Per shard
+             the coordinator asks every source and target member for the tenant's digest:
+             once every source member applied SEAL and they agree, and every target
+             member holds the same complete generation with that same digest, the shard is
+             ready. A target that still differs after 3 rounds gets a fresh install from
+             the sealed source under the SEAL record's index.
+     SWITCH  the owner becomes the target on every peer (routing follows it); target
+             members ACTIVE, source members stay SEALED. The coordinator sends DROP (the
+             SWITCH record's index as the drop's generation) to every source member (the
+             leader drops: a replicated event) and asks each for its footprint.
+     DONE    proposed once every source member holds nothing of the tenant (footprint 0)
+             and tidal_tenant_collected says none of its files does.
+   A record that does not follow its predecessor (another move in flight, a SEAL without
+   COPY...) is ignored by every peer alike. The coordinator runs on the node whose control
+   member leads, once that leader has committed an entry of its own term and applied every
+   committed record; its memory (answers, requests in flight) is lost when leadership
+   moves or the node restarts: the next leader resumes every move from its last committed
+   phase (every request is idempotent: installs and drops are keyed by their generation,
+   digests and footprints are asked again). Requests that get no answer are sent again
+   after config.move_retry_ns. Peer messages (the envelope of P4; origin = the coordinator
+   or the caller; ticket = the caller's ticket or the coordinator's request id): */
+#define TIDAL_PEER_MSG_MOVE 83u        /* caller -> control leader: start a move (REPLY) */
+#define TIDAL_PEER_MSG_COPY 84u        /* coordinator -> source leader: export and send */
+#define TIDAL_PEER_MSG_INSTALL 85u     /* source leader -> target leader: one chunk */
+#define TIDAL_PEER_MSG_COPIED 86u      /* source or target -> coordinator: how it went */
+#define TIDAL_PEER_MSG_EVENT 87u       /* source member -> target leader: a forwarded event */
+#define TIDAL_PEER_MSG_DIGEST_Q 88u    /* coordinator -> a member: its digest, please */
+#define TIDAL_PEER_MSG_DIGEST 89u      /* member -> coordinator */
+#define TIDAL_PEER_MSG_DROP 90u        /* coordinator -> source member (its leader drops) */
+#define TIDAL_PEER_MSG_FOOTPRINT_Q 91u /* coordinator -> source member */
+#define TIDAL_PEER_MSG_FOOTPRINT 92u   /* member -> coordinator */
+/* Payload of every type 83..92 (124 bytes + data): tenant u32, source u32, target u32,
+   shard u32, move u64, gen u64, node u32 (a node word + 1, 0 = none: COPY the target
+   leader to send to, COPIED/DIGEST/FOOTPRINT the leader the sender knows), result i32
+   (COPIED, DIGEST, FOOTPRINT: TIDAL_OK or why not), flags u32 (DIGEST_Q, DIGEST: bit 0
+   the target's member; DIGEST: bit 1 the sender leads, bit 2 its generation is
+   complete; FOOTPRINT: bit 1 the sender leads, bit 3 its files are collected), phase
+   u32, offset u64, total u64, digest u8[32] (DIGEST), entities u64, sessions u64, bytes
+   u64 (FOOTPRINT), data bytes u32 + data (INSTALL: 1..1 MiB of the export; EVENT: one
+   event). Every field a type does not carry is zero; groups are 0..255 and differ (MOVE:
+   source 0); INSTALL offsets are multiples of 4096 inside total; hops is 0, or 1 for
+   INSTALL and EVENT relayed by a target member to its leader. */
+#define TIDAL_PEER_MOVE_CHUNK_MAX (1u << 20)
+
+/* Starts moving tenant to group target_group: travels to the control-plane leader like
+   tidal_peer_propose and completes (tidal_peer_poll) OK once its COPY record committed
+   (completion.index is the move's generation; the move then runs on its own: watch
+   tidal_peer_move_status until phase is DONE), FAILED (result and message say why: a
+   tenant without placement TIDAL_ERR_NOT_FOUND, a target that is the owner already or no
+   group of the topology TIDAL_ERR_INVALID, a move of the tenant in flight TIDAL_ERR_LIMIT,
+   no leader known or one still catching up TIDAL_ERR_UNAVAILABLE), UNKNOWN when no answer
+   came within config.forward_timeout_ns (the move may have started: look at the status).
+   Returns as tidal_peer_propose. */
+TIDAL_API tidal_result tidal_peer_move(tidal_peer *p, uint32_t tenant, uint32_t target_group,
+                                       uint64_t *ticket);
+
+typedef struct tidal_peer_move_info {
+    uint32_t phase;           /* TIDAL_CONTROL_PHASE_* as applied here; 0: never moved */
+    uint32_t source, target;  /* the move's groups */
+    uint64_t generation;      /* its COPY record's log index */
+    uint64_t phase_index;     /* the log index of the phase record applied here */
+    int coordinating;         /* this node runs the move's coordinator now */
+    uint32_t shards_ready;    /* coordinator: shards whose work for this phase is done */
+    int64_t waiting_ns;       /* coordinator: how long it has waited for what follows */
+    char waiting[192];        /* coordinator, while a phase cannot finish: what for, e.g.
+                                 "shard 1: no answer from 1/1 (target member) for 2.4 s" */
+    uint64_t copies;          /* this node: installs it ran as a target leader */
+    uint64_t events_forwarded, events_imported; /* this node, every move */
+    uint64_t reinstalls;      /* this node as coordinator: fresh copies SEAL ordered because
+                                 a target leader still differed from the sealed source */
+} tidal_peer_move_info;
+
+/* Where tenant's last move stands on this node (its routing table), and on the node that
+   coordinates it why it does not progress. TIDAL_ERR_NOT_FOUND when no record named the
+   tenant; phase 0 when it never moved. */
+TIDAL_API tidal_result tidal_peer_move_status(const tidal_peer *p, uint32_t tenant,
+                                              tidal_peer_move_info *out);
 
 #ifdef __cplusplus
 }
@@ -7140,11 +7250,13 @@ fail:
 /* Appends ev to the pending batch; returns 0 if the batch cannot take it. */
 static int tidal__batch_add(tidal_db *db, const tidal__event *ev) {
     size_t need = tidal__event_size(ev);
+    /* a new batch needs room for its header too */
+    size_t base = db->log.batch_len ? db->log.batch_len : TIDAL__WAL_HDR;
     uint8_t *end;
-    if (db->log.batch_len + need > db->log.batch_cap) {
+    if (base + need > db->log.batch_cap) {
         size_t cap = db->log.batch_cap ? db->log.batch_cap : 4096;
         uint8_t *p;
-        while (cap < db->log.batch_len + need) cap *= 2;
+        while (cap < base + need) cap *= 2;
         p = (uint8_t *)tidal__realloc(db, db->log.batch, db->log.batch_cap, cap);
         if (!p) return 0;
         db->log.batch = p;
@@ -15408,6 +15520,19 @@ typedef struct tidal__peer_wait {
     uint32_t group, shard;    /* FORWARD: whose leader the answer names */
 } tidal__peer_wait;
 
+/* >>node_move: the coordinator's state and the hooks >>node calls (defined there). */
+typedef struct tidal__peer_move tidal__peer_move;
+static int tidal__move_type(uint32_t type);
+static const char *tidal__move_get(tidal__rd *r, tidal_peer_message *m);
+static tidal_result tidal__move_on_message(tidal_peer *p, tidal_node_ref from, const uint8_t *b,
+                                           size_t len);
+static tidal_result tidal__move_apply(tidal_peer *p, uint64_t index,
+                                      const tidal_control_record *rec);
+static tidal_result tidal__move_push(tidal_peer *p, const tidal__peer_tenant *t);
+static void tidal__move_step(tidal_peer *p);
+static tidal_result tidal__move_open(tidal_peer *p, const tidal_peer_config *cfg);
+static void tidal__move_close(tidal_peer *p);
+
 struct tidal_peer {
     tidal_allocator alloc;
     const tidal_env *env;
@@ -15434,6 +15559,7 @@ struct tidal_peer {
     uint64_t msgs_corrupt, forwarded, executed, timeouts, replies_late, duplicates;
     char errmsg[256];
     struct tidal__gx *gx;     /* >>node_gather's state */
+    tidal__peer_move *mv; /* >>node_move */
 };
 
 /* >>node_gather's entry points from this section. */
@@ -15770,12 +15896,15 @@ static const char *tidal__peer_decode(const uint8_t *b, size_t len, tidal_peer_m
     if (memcmp(sum, b + TIDAL__MSG_SUM_AT, 32)) return "checksum mismatch";
     *at = 8;
     if ((m->type < TIDAL_PEER_MSG_FORWARD || m->type > TIDAL_PEER_MSG_PROPOSE) &&
-        !TIDAL__GX_TYPE(m->type)) /* >>node_gather's */
+        !TIDAL__GX_TYPE(m->type) /* >>node_gather's */ &&
+        !tidal__move_type(m->type)) /* >>node_move's types */
         return "unknown message type";
     *at = 24;
     if (m->hops > (m->type == TIDAL_PEER_MSG_FORWARD ? TIDAL__PEER_HOPS_MAX
-                   : m->type == TIDAL_PEER_MSG_REPLY ? 1u : 0u))
-        return "hops above the limit of its type (FORWARD 2, REPLY 1, PROPOSE 0)";
+                   : m->type == TIDAL_PEER_MSG_REPLY || m->type == TIDAL_PEER_MSG_INSTALL ||
+                     m->type == TIDAL_PEER_MSG_EVENT ? 1u : 0u))
+        return "hops above the limit of its type (FORWARD 2, REPLY, INSTALL and EVENT 1, "
+               "others 0)";
     if (!m->ticket) return *at = 28, "ticket 0";
     tidal__rd_init(&r, b + TIDAL__MSG_HDR, m->payload_len);
     if (m->type == TIDAL_PEER_MSG_FORWARD) {
@@ -15786,6 +15915,8 @@ static const char *tidal__peer_decode(const uint8_t *b, size_t len, tidal_peer_m
         m->outcome = c->outcome, m->result = c->result, m->hit_count = c->hit_count;
     } else if (TIDAL__GX_TYPE(m->type)) { /* >>node_gather: checked here, taken there */
         why = tidal__gx_payload(&r, m, NULL);
+    } else if (tidal__move_type(m->type)) { /* >>node_move */
+        why = tidal__move_get(&r, m);
     } else {
         size_t n = tidal__rd_u8(&r);
         const char *rb = tidal__rd_bytes(&r, n);
@@ -16006,8 +16137,9 @@ static tidal_result tidal__peer_apply_one(tidal_peer *p, uint64_t index,
                                    rec->shards, p->regions, p->shards);
         return TIDAL_OK;
     }
+    if (rec->kind == TIDAL_CONTROL_MIGRATION) return tidal__move_apply(p, index, rec);
     if (rec->kind != TIDAL_CONTROL_PLACEMENT && rec->kind != TIDAL_CONTROL_TENANT)
-        return TIDAL_OK; /* MIGRATION: the coordinator's (not built yet) */
+        return TIDAL_OK;
     t = tidal__peer_tenant_find(p, rec->tenant);
     if (!t) {
         if (p->n_ten >= TIDAL_TENANTS_CONFIG_MAX ||
@@ -16032,6 +16164,7 @@ static tidal_result tidal__peer_apply_one(tidal_peer *p, uint64_t index,
         t->t.entity_quota = rec->entity_quota;
         t->t.config_index = index;
     }
+    if (t->t.move_phase) return tidal__move_push(p, t); /* >>node_move: source and target */
     return tidal__peer_push(p, t);
 }
 
@@ -16457,6 +16590,10 @@ static tidal_result tidal__peer_on_message(tidal_peer *p, tidal_node_ref from, c
     size_t at = 0;
     tidal_result r = TIDAL_OK;
     if (!s) return tidal__peer_err(p, TIDAL_ERR_NOMEM, "peer message: out of memory");
+    if (len > 10 && tidal__move_type((uint32_t)b[8] | (uint32_t)b[9] << 8)) { /* >>node_move */
+        p->alloc.free(p->alloc.user, s, sizeof *s);
+        return tidal__move_on_message(p, from, b, len);
+    }
     why = tidal__peer_decode(b, len, &m, &s->q, &s->c, &s->rec, &at);
     via = !why && tidal__peer_is_self(p, m.origin) ? p->self : from; /* ours: completes here */
     TIDAL_ASSERT(why || m.payload_len == len - TIDAL__MSG_HDR);
@@ -16540,6 +16677,8 @@ TIDAL_API tidal_result tidal_peer_receive(tidal_peer *p, tidal_node_ref from, co
         return tidal__peer_err(p, TIDAL_ERR_CORRUPT, "message from %u/%u for group %u: this "
                                "node runs no member of it", from.region, from.shard, group);
     }
+    if (r == TIDAL_ERR_CORRUPT && group != TIDAL_PEER_GROUP)
+        p->msgs_corrupt++; /* a member's refusal counts too (fuzz_peer found it uncounted) */
     a = tidal__peer_apply(p);
     tidal__peer_progress(p);
     TIDAL_ASSERT(p->head_done <= p->n_done && p->n_done <= p->cap_done);
@@ -16559,6 +16698,7 @@ TIDAL_API tidal_result tidal_peer_tick(tidal_peer *p) {
     }
     r = tidal__peer_apply(p);
     if (first == TIDAL_OK) first = r;
+    tidal__move_step(p); /* >>node_move: the coordinator (on the control leader), waits */
     tidal__peer_progress(p);
     r = tidal__gx_tick(p); /* >>node_gather: heartbeats due, gathers' tries and deadlines */
     if (first == TIDAL_OK) first = r;
@@ -16728,6 +16868,8 @@ TIDAL_API tidal_result tidal_peer_open(const tidal_peer_config *cfg, tidal_peer 
         tidal__ctl_why(msg, msg_cap, "peer: creating %s: %s", cfg->path, tidal_strerror(r));
     if (r == TIDAL_OK) r = tidal__gx_open(p, cfg, msg, msg_cap); /* >>node_gather */
     if (r == TIDAL_OK) r = tidal__peer_open_members(p, cfg, msg, msg_cap);
+    if (r == TIDAL_OK && (r = tidal__move_open(p, cfg)) != TIDAL_OK) /* >>node_move */
+        tidal__ctl_why(msg, msg_cap, "peer: %s", p->errmsg);
     if (r == TIDAL_OK) r = tidal__peer_open_control(p, cfg, msg, msg_cap);
     if (r == TIDAL_OK && p->env->dir_sync &&
         (r = p->env->dir_sync(p->env->user, cfg->path)) != TIDAL_OK)
@@ -16748,6 +16890,7 @@ TIDAL_API tidal_result tidal_peer_open(const tidal_peer_config *cfg, tidal_peer 
 TIDAL_API void tidal_peer_close(tidal_peer *p) {
     uint32_t i;
     if (!p) return;
+    tidal__move_close(p); /* >>node_move: before the members it hooks */
     for (i = 0; i < p->n_m; i++) tidal_db_close(p->m[i].db);
     tidal_control_close(p->ctl);
     if (p->hint)
@@ -17841,6 +17984,1302 @@ TIDAL_API tidal_result tidal_peer_health_get(const tidal_peer *p, tidal_peer_hea
     /* moves in flight: filled by >>node_move */
     TIDAL_ASSERT(nl == p->n_groups * p->shards);
     return TIDAL_OK;
+}
+
+// >>node_move
+// The migration coordinator (DESIGN 5.7, 5.9; the protocol is described in >>api beside
+// tidal_peer_move). Three roles on every peer: (1) it applies MIGRATION records to its
+// routing table and to its members' tenant states (tidal__move_apply, tidal__move_push);
+// (2) it serves the coordinator's requests for the members it runs (export and send,
+// install, import forwarded events, digests, drops, footprints) and forwards the events its
+// source members write; (3) on the node whose control member leads, it runs the coordinator
+// (tidal__move_step): one job per tenant in flight, whose memory (answers, requests) lasts
+// only as long as this leadership. Limits: regions <= TIDAL_REPLICAS_MAX (answers are kept
+// per region), an export of at most TIDAL__MOVE_EXPORT_MAX bytes. Invariants: a phase record
+// is proposed only by a leader that committed an entry of its own term and applied every
+// committed record, and only when this leadership saw the previous phase's work done on
+// every shard; every request is idempotent (installs and drops are keyed by generation).
+
+#define TIDAL__MOVE_FIXED 124u      /* the payload before its data */
+#define TIDAL__MOVE_BLOCK 4096u     /* INSTALL offsets and chunk sizes are multiples of it */
+#define TIDAL__MOVE_MISMATCH_MAX 3u /* rounds a target leader may differ before a reinstall */
+#define TIDAL__MOVE_EXPORT_MAX (UINT64_C(1) << 30)
+#define TIDAL__MOVE_TYPES 10u       /* TIDAL_PEER_MSG_MOVE .. FOOTPRINT */
+TIDAL__STATIC_ASSERT(move_chunk_fits, TIDAL__MSG_HDR + TIDAL__MOVE_FIXED +
+                     TIDAL_PEER_MOVE_CHUNK_MAX <= TIDAL_MSG_BYTES_MAX);
+TIDAL__STATIC_ASSERT(move_chunk_blocks, TIDAL_PEER_MOVE_CHUNK_MAX % TIDAL__MOVE_BLOCK == 0);
+
+/* Which payload fields each type carries (the rest must be zero). */
+enum {
+    TIDAL__MF_SRC = 1, TIDAL__MF_TGT = 2, TIDAL__MF_SHARD = 4, TIDAL__MF_MOVE = 8,
+    TIDAL__MF_GEN = 16, TIDAL__MF_NODE = 32, TIDAL__MF_RESULT = 64, TIDAL__MF_FLAGS = 128,
+    TIDAL__MF_PHASE = 256, TIDAL__MF_OFF = 512, TIDAL__MF_DIGEST = 1024, TIDAL__MF_FOOT = 2048,
+    TIDAL__MF_DATA = 4096
+};
+#define TIDAL__MF_WHO (TIDAL__MF_SRC | TIDAL__MF_TGT | TIDAL__MF_SHARD | TIDAL__MF_MOVE)
+static const uint32_t tidal__move_fields[TIDAL__MOVE_TYPES] = {
+    TIDAL__MF_TGT,                                                            /* MOVE */
+    TIDAL__MF_WHO | TIDAL__MF_GEN | TIDAL__MF_NODE,                           /* COPY */
+    TIDAL__MF_WHO | TIDAL__MF_GEN | TIDAL__MF_OFF | TIDAL__MF_DATA,           /* INSTALL */
+    TIDAL__MF_WHO | TIDAL__MF_GEN | TIDAL__MF_NODE | TIDAL__MF_RESULT | TIDAL__MF_FLAGS,
+    TIDAL__MF_WHO | TIDAL__MF_DATA,                                           /* EVENT */
+    TIDAL__MF_WHO | TIDAL__MF_FLAGS,                                          /* DIGEST_Q */
+    TIDAL__MF_WHO | TIDAL__MF_GEN | TIDAL__MF_NODE | TIDAL__MF_RESULT | TIDAL__MF_FLAGS |
+        TIDAL__MF_PHASE | TIDAL__MF_DIGEST,                                   /* DIGEST */
+    TIDAL__MF_WHO | TIDAL__MF_GEN,                                            /* DROP */
+    TIDAL__MF_WHO,                                                            /* FOOTPRINT_Q */
+    TIDAL__MF_WHO | TIDAL__MF_NODE | TIDAL__MF_RESULT | TIDAL__MF_FLAGS | TIDAL__MF_PHASE |
+        TIDAL__MF_FOOT,                                                       /* FOOTPRINT */
+};
+/* Flag bits each type may set: COPIED bit 0 sent by the target; DIGEST_Q, DIGEST bit 0
+   the target's member; DIGEST, FOOTPRINT bit 1 the sender leads; DIGEST bit 2 its
+   generation is complete; FOOTPRINT bit 3 its files are collected. */
+static const uint32_t tidal__move_flag_bits[TIDAL__MOVE_TYPES] = {0, 0, 0, 1, 0, 1, 7, 0, 0, 10};
+
+/* One coordinator message, decoded (data points into the bytes). */
+typedef struct tidal__move_msg {
+    uint32_t type, tenant, source, target, shard, node, flags, phase, data_len;
+    int32_t result;
+    uint64_t move, gen, offset, total, ents, sess, bytes;
+    uint8_t digest[32];
+    const uint8_t *data;
+} tidal__move_msg;
+
+/* A member's latest answer to a DIGEST_Q or FOOTPRINT_Q (coordinator memory). */
+typedef struct tidal__move_ans {
+    uint64_t req;             /* the request it answers (0: none yet) */
+    int32_t result;
+    uint32_t flags, phase;
+    uint64_t gen, ents, sess;
+    uint8_t digest[32];
+} tidal__move_ans;
+
+typedef struct tidal__move_shard {
+    int64_t next_ns;          /* when this shard's requests go out again */
+    uint64_t copy_gen;        /* the install asked for (0: none) ... */
+    uint64_t copied_gen;      /* ... and the one acknowledged at QUORUM by the target */
+    int64_t copy_asked_ns;    /* the first COPY of copy_gen not acknowledged yet */
+    uint64_t valid_from;      /* answers to requests from this id on count */
+    uint64_t counted_req;     /* the target leader answer last counted as a mismatch */
+    uint32_t mismatches;
+    tidal__move_ans src[TIDAL_REPLICAS_MAX], dst[TIDAL_REPLICAS_MAX]; /* by region */
+    int64_t asked_ns[2][TIDAL_REPLICAS_MAX]; /* first ask not answered yet (0: none) */
+} tidal__move_shard;
+
+typedef struct tidal__move_job {
+    uint32_t tenant, phase, source, target, ready;
+    uint64_t move, phase_index, prop_index, prop_term;
+    int64_t since_ns;         /* this memory of the phase started then */
+    int64_t why_since;        /* the wait described in why started then */
+    char why[160];
+    tidal__move_shard *sh;    /* [p->shards] */
+} tidal__move_job;
+
+/* An export being received by a target leader, then installed and waited for. */
+typedef struct tidal__move_in {
+    uint32_t tenant, source, target, shard, mi;
+    tidal_node_ref origin;
+    uint64_t move, gen, ticket, total, got;
+    uint8_t *buf, *bits;
+    int installing;
+    tidal_receipt rc;
+    int64_t last_ns;
+} tidal__move_in;
+
+typedef struct tidal__move_hookctx {
+    tidal_peer *p;
+    uint32_t mi;
+} tidal__move_hookctx;
+
+typedef struct tidal__move_pend {
+    uint32_t tenant;
+    uint64_t index, term;
+} tidal__move_pend;
+
+typedef struct tidal__move_loop {
+    uint8_t *b;
+    size_t len;
+} tidal__move_loop;
+
+/* A forwarded event a target leader holds until its copy of the move is installed (an
+   install clears the tenant first: importing before it would lose the event). */
+typedef struct tidal__move_ev {
+    uint32_t tenant, mi;
+    uint64_t move;
+    uint8_t *b;
+    size_t len;
+} tidal__move_ev;
+#define TIDAL__MOVE_EV_BYTES_MAX (16u << 20) /* held at once; beyond, SEAL's check repairs */
+
+struct tidal__peer_move {
+    tidal__move_hookctx hook[TIDAL_PEER_GROUPS_MAX];
+    tidal__move_job *job;
+    uint64_t n_job, cap_job;
+    tidal__move_in *in;
+    uint64_t n_in, cap_in;
+    tidal__move_pend *pend;   /* COPY records proposed here, not known committed yet */
+    uint64_t n_pend, cap_pend;
+    tidal__move_loop *loop;   /* messages to this node itself, handled at the next step */
+    uint64_t n_loop, cap_loop;
+    tidal__move_ev *ev;       /* forwarded events waiting for their install */
+    uint64_t n_ev, cap_ev, ev_bytes;
+    uint64_t term;            /* the control term this node coordinates in (0: none) */
+    uint64_t next_req;
+    int64_t retry_ns;
+    uint32_t chunk;
+    uint64_t copies, forwarded, imported, reinstalls;
+};
+
+static int tidal__move_type(uint32_t type) {
+    return type >= TIDAL_PEER_MSG_MOVE && type < TIDAL_PEER_MSG_MOVE + TIDAL__MOVE_TYPES;
+}
+
+/* ---- Messages ---- */
+
+static size_t tidal__move_put(const tidal__move_msg *x, uint8_t *buf) {
+    uint8_t *w = buf;
+    TIDAL_ASSERT(tidal__move_type(x->type) && (x->data_len == 0 || x->data));
+    w = tidal__wr_le(w, x->tenant, 4);
+    w = tidal__wr_le(w, x->source, 4);
+    w = tidal__wr_le(w, x->target, 4);
+    w = tidal__wr_le(w, x->shard, 4);
+    w = tidal__wr_le(w, x->move, 8);
+    w = tidal__wr_le(w, x->gen, 8);
+    w = tidal__wr_le(w, x->node, 4);
+    w = tidal__wr_le(w, (uint32_t)x->result, 4);
+    w = tidal__wr_le(w, x->flags, 4);
+    w = tidal__wr_le(w, x->phase, 4);
+    w = tidal__wr_le(w, x->offset, 8);
+    w = tidal__wr_le(w, x->total, 8);
+    w = tidal__wr_bytes(w, x->digest, 32);
+    w = tidal__wr_le(w, x->ents, 8);
+    w = tidal__wr_le(w, x->sess, 8);
+    w = tidal__wr_le(w, x->bytes, 8);
+    w = tidal__wr_le(w, x->data_len, 4);
+    TIDAL_ASSERT((size_t)(w - buf) == TIDAL__MOVE_FIXED);
+    w = tidal__wr_bytes(w, x->data, x->data_len);
+    return (size_t)(w - buf);
+}
+
+/* Per-type strictness (see the format in >>api). NULL, or what is wrong. */
+static const char *tidal__move_check(const tidal__move_msg *x) {
+    uint32_t k = x->type - TIDAL_PEER_MSG_MOVE, f = tidal__move_fields[k], i, dz = 1;
+    TIDAL_ASSERT(tidal__move_type(x->type));
+    for (i = 0; i < 32; i++) dz &= x->digest[i] == 0;
+    if ((x->source && !(f & TIDAL__MF_SRC)) || (x->target && !(f & TIDAL__MF_TGT)) ||
+        (x->shard && !(f & TIDAL__MF_SHARD)) || (x->move && !(f & TIDAL__MF_MOVE)) ||
+        (x->gen && !(f & TIDAL__MF_GEN)) || (x->node && !(f & TIDAL__MF_NODE)) ||
+        (x->result && !(f & TIDAL__MF_RESULT)) || (x->flags && !(f & TIDAL__MF_FLAGS)) ||
+        (x->phase && !(f & TIDAL__MF_PHASE)) ||
+        ((x->offset || x->total) && !(f & TIDAL__MF_OFF)) ||
+        (!dz && !(f & TIDAL__MF_DIGEST)) ||
+        ((x->ents || x->sess || x->bytes) && !(f & TIDAL__MF_FOOT)) ||
+        (x->data_len && !(f & TIDAL__MF_DATA)))
+        return "a field its type does not carry is set";
+    if (x->source > 255 || x->target > 255) return "a group above 255";
+    if (x->shard > 0xFFFF) return "shard above 65535";
+    if (x->type != TIDAL_PEER_MSG_MOVE && (x->source == x->target || !x->move))
+        return "source equals target, or move 0";
+    if ((f & TIDAL__MF_GEN) && !x->gen && x->type != TIDAL_PEER_MSG_DIGEST)
+        return "generation 0";
+    if (x->flags & ~tidal__move_flag_bits[k]) return "unknown flag bits";
+    if (x->phase > TIDAL_CONTROL_PHASE_DONE) return "unknown phase";
+    if (x->result < (int32_t)TIDAL_RESULT_MIN_ || x->result > (int32_t)TIDAL_PENDING)
+        return "unknown result";
+    if (x->node && ((x->node - 1) >> 16) >= TIDAL_REPLICAS_MAX) return "node outside any topology";
+    if ((f & TIDAL__MF_DATA) && !x->data_len) return "no data";
+    if (x->type == TIDAL_PEER_MSG_INSTALL) {
+        if (!x->total || x->total > TIDAL__MOVE_EXPORT_MAX) return "total not 1..2^30 bytes";
+        if (x->offset % TIDAL__MOVE_BLOCK || x->offset >= x->total ||
+            x->data_len > TIDAL_PEER_MOVE_CHUNK_MAX || x->total - x->offset < x->data_len)
+            return "a chunk outside the export, or not at a 4096-byte boundary";
+        if (x->offset + x->data_len < x->total && x->data_len % TIDAL__MOVE_BLOCK)
+            return "a chunk before the last not a multiple of 4096 bytes";
+        if (!x->offset && (x->data_len < 20 || tidal__rd_le_at4(x->data + 16) != x->tenant))
+            return "the export's tenant differs from the message's";
+    }
+    if (x->type == TIDAL_PEER_MSG_EVENT &&
+        (x->data_len < 5 || tidal__rd_le_at4(x->data + 1) != x->tenant))
+        return "the event's tenant differs from the message's";
+    return NULL;
+}
+
+static const char *tidal__move_parse(tidal__rd *r, uint32_t type, tidal__move_msg *x) {
+    memset(x, 0, sizeof *x);
+    x->type = type;
+    x->tenant = tidal__rd_u32(r);
+    x->source = tidal__rd_u32(r);
+    x->target = tidal__rd_u32(r);
+    x->shard = tidal__rd_u32(r);
+    x->move = tidal__rd_u64(r);
+    x->gen = tidal__rd_u64(r);
+    x->node = tidal__rd_u32(r);
+    x->result = (int32_t)tidal__rd_u32(r);
+    x->flags = tidal__rd_u32(r);
+    x->phase = tidal__rd_u32(r);
+    x->offset = tidal__rd_u64(r);
+    x->total = tidal__rd_u64(r);
+    if (r->n - r->pos >= 32 && !r->bad) memcpy(x->digest, r->p + r->pos, 32);
+    (void)tidal__rd_bytes(r, 32);
+    x->ents = tidal__rd_u64(r);
+    x->sess = tidal__rd_u64(r);
+    x->bytes = tidal__rd_u64(r);
+    x->data_len = tidal__rd_u32(r);
+    if (r->bad) return "truncated";
+    TIDAL_ASSERT(r->pos == TIDAL__MOVE_FIXED);
+    x->data = (const uint8_t *)tidal__rd_bytes(r, x->data_len);
+    if (!x->data) return "truncated data";
+    if (r->pos != r->n) return "bytes after the last field";
+    return tidal__move_check(x);
+}
+
+/* The payload half of tidal__peer_decode for the coordinator's types. */
+static const char *tidal__move_get(tidal__rd *r, tidal_peer_message *m) {
+    tidal__move_msg x;
+    const char *why = tidal__move_parse(r, m->type, &x);
+    if (why) return why;
+    m->tenant = x.tenant, m->shard = x.shard, m->source = x.source, m->target = x.target;
+    m->move = x.move, m->gen = x.gen, m->phase = x.phase, m->flags = x.flags;
+    m->offset = x.offset, m->total = x.total, m->data_len = x.data_len;
+    m->result = (tidal_result)x.result;
+    return NULL;
+}
+
+/* Sends x to node to (a message to this node itself waits in the loop queue for the next
+   step: a host need not deliver to itself). A lost message is covered by the retries. */
+static void tidal__move_send(tidal_peer *p, const tidal__move_msg *x, tidal_node_ref to,
+                             tidal_node_ref origin, uint32_t hops, uint64_t ticket) {
+    tidal__peer_move *mv = p->mv;
+    size_t n = TIDAL__MOVE_FIXED + x->data_len, len = 0;
+    uint8_t *pl = (uint8_t *)p->alloc.alloc(p->alloc.user, n), *b = NULL;
+    TIDAL_ASSERT(ticket && hops <= 1);
+    if (!pl) return;
+    (void)tidal__move_put(x, pl);
+    b = tidal__peer_msg_new(p, x->type, to, origin, hops, ticket, pl, n, &len);
+    p->alloc.free(p->alloc.user, pl, n);
+    if (!b) return;
+    if (tidal__peer_is_self(p, to) &&
+        tidal__peer_grow(p, (void **)&mv->loop, &mv->cap_loop, mv->n_loop + 1, sizeof *mv->loop)) {
+        mv->loop[mv->n_loop].b = b;
+        mv->loop[mv->n_loop++].len = len;
+        return;
+    }
+    if (!tidal__peer_is_self(p, to)) (void)p->env->message_send(p->env->user, to, b, len);
+    p->alloc.free(p->alloc.user, b, len);
+}
+
+/* ---- Records applied (P1) ---- */
+
+static int32_t tidal__move_gi(const tidal_peer *p, uint32_t group) {
+    return tidal__peer_group_index(p, group);
+}
+
+/* Pushes tenant t's config with the state its move gives each group: the source's
+   members ACTIVE (as the TENANT record says) during COPY and SEALED from SEAL on, the
+   target's INCOMING until SWITCH and then as the TENANT record says. The version is the
+   newest record's index, so a reopen's replay of older records changes nothing. */
+static tidal_result tidal__move_push(tidal_peer *p, const tidal__peer_tenant *t) {
+    uint32_t side, g;
+    tidal_result first = TIDAL_OK;
+    TIDAL_ASSERT(t->t.move_phase >= TIDAL_CONTROL_PHASE_COPY &&
+                 t->t.move_phase <= TIDAL_CONTROL_PHASE_DONE);
+    for (side = 0; side < 2; side++) {
+        tidal_tenant_config cfg;
+        int32_t mi, gi;
+        tidal_result r;
+        g = side ? t->t.move_target : t->t.move_source;
+        mi = tidal__peer_member_index(p, g);
+        gi = tidal__move_gi(p, g);
+        if (mi < 0 || gi < 0) continue;
+        memset(&cfg, 0, sizeof cfg);
+        cfg.tenant = t->tenant;
+        cfg.placement = p->groups[gi].placement;
+        cfg.rate_per_s = t->t.rate_per_s;
+        cfg.burst = t->t.burst;
+        cfg.entity_quota = t->t.entity_quota;
+        cfg.config_version = t->t.config_index > t->t.move_phase_index ? t->t.config_index
+                                                                       : t->t.move_phase_index;
+        if (side == 0)
+            cfg.state = t->t.move_phase == TIDAL_CONTROL_PHASE_COPY ? t->t.state
+                                                                    : TIDAL_TENANT_SEALED;
+        else
+            cfg.state = t->t.move_phase <= TIDAL_CONTROL_PHASE_SEAL ? TIDAL_TENANT_INCOMING
+                                                                    : t->t.state;
+        r = tidal_tenant_set(p->m[mi].db, &cfg);
+        if (r != TIDAL_OK && r != TIDAL_ERR_STALE_CONFIG && first == TIDAL_OK)
+            first = tidal__peer_err(p, r, "tenant %u on group %u: %s", t->tenant, g,
+                                    tidal_errmsg(p->m[mi].db));
+    }
+    return first;
+}
+
+/* A committed MIGRATION record: taken when it follows the tenant's last one (COPY from the
+   owner to another known group with no move in flight, then SEAL, SWITCH, DONE of that
+   same move), else ignored - alike on every peer, since all apply the same log. */
+static tidal_result tidal__move_apply(tidal_peer *p, uint64_t index,
+                                      const tidal_control_record *rec) {
+    tidal__peer_tenant *t = tidal__peer_tenant_find(p, rec->tenant);
+    uint32_t ph;
+    TIDAL_ASSERT(rec->kind == TIDAL_CONTROL_MIGRATION && index == p->applied_index);
+    if (!t || !t->t.has_placement) return TIDAL_OK;
+    ph = t->t.move_phase;
+    if (rec->phase == TIDAL_CONTROL_PHASE_COPY) {
+        if ((ph && ph != TIDAL_CONTROL_PHASE_DONE) || rec->group != t->t.group ||
+            rec->target == rec->group || tidal__move_gi(p, rec->target) < 0)
+            return TIDAL_OK;
+        t->t.move_source = rec->group;
+        t->t.move_target = rec->target;
+        t->t.move_index = index;
+    } else if (ph + 1 != rec->phase || rec->group != t->t.move_source ||
+               rec->target != t->t.move_target) {
+        return TIDAL_OK;
+    }
+    t->t.move_phase = rec->phase;
+    t->t.move_phase_index = index;
+    if (rec->phase == TIDAL_CONTROL_PHASE_SWITCH) { /* the one step routing follows */
+        t->t.group = rec->target;
+        t->t.placement = p->groups[tidal__move_gi(p, rec->target)].placement;
+        t->t.placement_index = index;
+    }
+    return tidal__move_push(p, t);
+}
+
+/* The phase of move (a COPY index) as this node applied it: 0 not yet, DONE + 1 when a
+   later move superseded it. */
+static uint32_t tidal__move_seen(const tidal__peer_tenant *t, uint64_t move) {
+    if (!t || t->t.move_index < move) return 0;
+    return t->t.move_index > move ? TIDAL_CONTROL_PHASE_DONE + 1 : t->t.move_phase;
+}
+
+/* Remembers node word + 1 as the leader of (group index gi, shard) when it names a node of
+   that shard in the topology (a message names it: it is checked, not trusted). */
+static void tidal__move_hint(tidal_peer *p, int32_t gi, uint32_t shard, uint32_t word1) {
+    if (gi < 0 || shard >= p->shards || !word1 || ((word1 - 1) >> 16) >= p->regions ||
+        ((word1 - 1) & 0xFFFFu) != shard ||
+        !(p->groups[gi].placement >> ((word1 - 1) >> 16) & 1u))
+        return;
+    p->hint[(size_t)gi * p->shards + shard] = word1;
+}
+
+/* ---- Forwarded events (a source member's hook) ---- */
+
+static void tidal__move_hook(void *ctx, const void *event, size_t len) {
+    tidal__move_hookctx *h = (tidal__move_hookctx *)ctx;
+    tidal_peer *p = h->p;
+    const tidal__peer_tenant *t;
+    tidal__move_msg x;
+    int32_t gi;
+    if (len < 5 || len > TIDAL_MSG_BYTES_MAX - TIDAL__MSG_HDR - TIDAL__MOVE_FIXED) return;
+    t = tidal__peer_tenant_find(p, tidal__rd_le_at4((const uint8_t *)event + 1)); /* >>codec */
+    if (!t || (t->t.move_phase != TIDAL_CONTROL_PHASE_COPY &&
+               t->t.move_phase != TIDAL_CONTROL_PHASE_SEAL) ||
+        p->m[h->mi].id != t->t.move_source || (gi = tidal__move_gi(p, t->t.move_target)) < 0)
+        return;
+    memset(&x, 0, sizeof x);
+    x.type = TIDAL_PEER_MSG_EVENT;
+    x.tenant = t->tenant, x.source = t->t.move_source, x.target = t->t.move_target;
+    x.shard = p->self.shard, x.move = t->t.move_index;
+    x.data = (const uint8_t *)event, x.data_len = (uint32_t)len;
+    tidal__move_send(p, &x, tidal__peer_guess(p, (uint32_t)gi, p->self.shard), p->self, 0,
+                     ++p->mv->next_req);
+    p->mv->forwarded++;
+}
+
+/* ---- Serving the coordinator's requests (any node) ---- */
+
+/* Passes a received message on to node to, unchanged but for sender, addressee and hops. */
+static void tidal__move_relay(tidal_peer *p, const uint8_t *b, size_t len, tidal_node_ref to) {
+    tidal_node_ref origin;
+    size_t n = 0;
+    uint8_t *c;
+    TIDAL_ASSERT(len >= TIDAL__MSG_HDR && !tidal__peer_is_self(p, to));
+    tidal__ctl_ref(tidal__rd_le_at4(b + 20), &origin);
+    c = tidal__peer_msg_new(p, (uint32_t)b[8] | (uint32_t)b[9] << 8, to, origin, 1,
+                            tidal__rd_le_at(b + 28), b + TIDAL__MSG_HDR, len - TIDAL__MSG_HDR, &n);
+    if (!c) return;
+    (void)p->env->message_send(p->env->user, to, c, n);
+    p->alloc.free(p->alloc.user, c, n);
+}
+
+/* This node's member of group, if it runs one; *lead 1 when it leads (else *leader, when
+   known, is its leader's node word + 1). */
+static int32_t tidal__move_member(tidal_peer *p, uint32_t group, int *lead, uint32_t *leader) {
+    int32_t mi = tidal__peer_member_index(p, group);
+    tidal_node_status st;
+    *lead = 0, *leader = 0;
+    if (mi < 0) return -1;
+    (void)tidal_node_status_get(p->m[mi].db, &st);
+    *lead = st.role == TIDAL_ROLE_LEADER;
+    if (!*lead && st.has_leader && !tidal__peer_is_self(p, st.leader))
+        *leader = tidal__node_word(st.leader) + 1;
+    return mi;
+}
+
+/* An answer to the coordinator (the request's origin), about request q. */
+static void tidal__move_answer(tidal_peer *p, const tidal__move_msg *q, uint32_t type,
+                               tidal__move_msg *a, tidal_node_ref origin, uint64_t ticket) {
+    a->type = type;
+    a->tenant = q->tenant, a->source = q->source, a->target = q->target;
+    a->shard = q->shard, a->move = q->move;
+    TIDAL_ASSERT(type == TIDAL_PEER_MSG_COPIED || type == TIDAL_PEER_MSG_DIGEST ||
+                 type == TIDAL_PEER_MSG_FOOTPRINT);
+    tidal__move_send(p, a, origin, origin, 0, ticket);
+}
+
+static void tidal__move_copied(tidal_peer *p, const tidal__move_msg *q, uint64_t gen,
+                               int from_target, tidal_result r, uint32_t leader,
+                               tidal_node_ref origin, uint64_t ticket) {
+    tidal__move_msg a;
+    memset(&a, 0, sizeof a);
+    a.gen = gen, a.result = (int32_t)r, a.node = leader, a.flags = from_target ? 1u : 0u;
+    tidal__move_answer(p, q, TIDAL_PEER_MSG_COPIED, &a, origin, ticket);
+}
+
+/* COPY at a source member: its leader exports the tenant and sends it to the target's
+   leader in chunks (the install's answer comes from there). */
+static void tidal__move_on_copy(tidal_peer *p, const tidal__move_msg *q, tidal_node_ref origin,
+                                uint64_t ticket) {
+    const tidal__peer_tenant *t = tidal__peer_tenant_find(p, q->tenant);
+    uint32_t leader, seen = tidal__move_seen(t, q->move);
+    int lead;
+    int32_t mi = tidal__move_member(p, q->source, &lead, &leader);
+    int32_t gi = tidal__move_gi(p, q->target);
+    size_t len = 0, off;
+    uint8_t *blob;
+    tidal_result r;
+    tidal_node_ref to;
+    tidal__move_msg x;
+    if (mi < 0 || gi < 0 || !lead) {
+        tidal__move_copied(p, q, q->gen, 0, mi < 0 || gi < 0 ? TIDAL_ERR_STALE_CONFIG
+                           : TIDAL_ERR_READ_ONLY, leader, origin, ticket);
+        return;
+    }
+    if (seen != TIDAL_CONTROL_PHASE_COPY && seen != TIDAL_CONTROL_PHASE_SEAL) {
+        tidal__move_copied(p, q, q->gen, 0, seen ? TIDAL_ERR_STALE_CONFIG : TIDAL_ERR_UNAVAILABLE,
+                           0, origin, ticket); /* not applied here yet, or moved on */
+        return;
+    }
+    if (q->gen != q->move &&
+        !(seen == TIDAL_CONTROL_PHASE_SEAL && q->gen == t->t.move_phase_index)) {
+        tidal__move_copied(p, q, q->gen, 0, TIDAL_ERR_STALE_CONFIG, 0, origin, ticket);
+        return;
+    }
+    tidal__move_hint(p, gi, q->shard, q->node); /* the target leader: for EVENTs too */
+    if (tidal_tenant_export(p->m[mi].db, q->tenant, NULL, 0, &len) != TIDAL_ERR_LIMIT || !len ||
+        len > TIDAL__MOVE_EXPORT_MAX ||
+        !(blob = (uint8_t *)p->alloc.alloc(p->alloc.user, len))) {
+        tidal__move_copied(p, q, q->gen, 0, TIDAL_ERR_NOMEM, 0, origin, ticket);
+        return;
+    }
+    r = tidal_tenant_export(p->m[mi].db, q->tenant, blob, len, &len);
+    to = tidal__peer_guess(p, (uint32_t)gi, q->shard);
+    for (off = 0; r == TIDAL_OK && off < len; off += p->mv->chunk) {
+        memset(&x, 0, sizeof x);
+        x.type = TIDAL_PEER_MSG_INSTALL;
+        x.tenant = q->tenant, x.source = q->source, x.target = q->target, x.shard = q->shard;
+        x.move = q->move, x.gen = q->gen, x.offset = off, x.total = len;
+        x.data = blob + off;
+        x.data_len = (uint32_t)(len - off < p->mv->chunk ? len - off : p->mv->chunk);
+        tidal__move_send(p, &x, to, origin, 0, ticket);
+    }
+    if (r != TIDAL_OK) tidal__move_copied(p, q, q->gen, 0, r, 0, origin, ticket);
+    p->alloc.free(p->alloc.user, blob, len);
+}
+
+/* Imports the events held for (tenant, move) on member mi, now that its copy is there. */
+static void tidal__move_ev_flush(tidal_peer *p, uint32_t tenant, uint64_t move, int keep) {
+    tidal__peer_move *mv = p->mv;
+    uint64_t k = 0;
+    while (k < mv->n_ev) {
+        tidal__move_ev *e = &mv->ev[k];
+        if (e->tenant != tenant || (keep && e->move == move)) {
+            k++;
+            continue;
+        }
+        if (e->move == move &&
+            tidal_event_import(p->m[e->mi].db, e->b, e->len, NULL) == TIDAL_OK)
+            mv->imported++;
+        mv->ev_bytes -= e->len;
+        p->alloc.free(p->alloc.user, e->b, e->len);
+        mv->ev[k] = mv->ev[--mv->n_ev];
+    }
+}
+
+static void tidal__move_in_free(tidal_peer *p, uint64_t k) {
+    tidal__peer_move *mv = p->mv;
+    tidal__move_in *e = &mv->in[k];
+    TIDAL_ASSERT(k < mv->n_in);
+    if (e->buf) p->alloc.free(p->alloc.user, e->buf, (size_t)e->total);
+    if (e->bits)
+        p->alloc.free(p->alloc.user, e->bits, (size_t)(e->total / TIDAL__MOVE_BLOCK / 8 + 1));
+    mv->in[k] = mv->in[--mv->n_in];
+}
+
+/* INSTALL at a target member: its leader gathers the chunks and, once whole, installs the
+   export under the generation; the answer goes out once QUORUM holds it (tidal__move_in_step). */
+static void tidal__move_on_install(tidal_peer *p, const tidal__move_msg *q, const uint8_t *b,
+                                   size_t len, uint32_t hops, tidal_node_ref origin,
+                                   uint64_t ticket) {
+    tidal__peer_move *mv = p->mv;
+    const tidal__peer_tenant *t = tidal__peer_tenant_find(p, q->tenant);
+    uint32_t leader, seen = tidal__move_seen(t, q->move);
+    int lead;
+    int32_t mi = tidal__move_member(p, q->target, &lead, &leader);
+    tidal__move_in *e = NULL;
+    uint64_t k, blk;
+    if (mi >= 0 && !lead) { /* relayed once to the leader this member knows */
+        tidal_node_ref to;
+        if (!hops && leader) {
+            tidal__ctl_ref(leader - 1, &to);
+            tidal__move_relay(p, b, len, to);
+        }
+        return;
+    }
+    if (mi < 0 || (seen != TIDAL_CONTROL_PHASE_COPY && seen != TIDAL_CONTROL_PHASE_SEAL)) {
+        if (!q->offset)
+            tidal__move_copied(p, q, q->gen, 1, mi >= 0 && !seen ? TIDAL_ERR_UNAVAILABLE
+                               : TIDAL_ERR_STALE_CONFIG, 0, origin, ticket);
+        return;
+    }
+    for (k = 0; k < mv->n_in; k++)
+        if (mv->in[k].tenant == q->tenant) break;
+    if (k < mv->n_in) {
+        e = &mv->in[k];
+        if (e->gen != q->gen || e->ticket != ticket || e->total != q->total ||
+            tidal__node_word(e->origin) != tidal__node_word(origin)) {
+            if (e->installing && e->gen == q->gen) return; /* one install at a time */
+            tidal__move_in_free(p, k); /* another attempt: this one replaces it */
+            e = NULL;
+        }
+    }
+    if (!e) {
+        size_t nb = (size_t)(q->total / TIDAL__MOVE_BLOCK / 8 + 1);
+        if (!tidal__peer_grow(p, (void **)&mv->in, &mv->cap_in, mv->n_in + 1, sizeof *mv->in))
+            return;
+        e = &mv->in[mv->n_in];
+        memset(e, 0, sizeof *e);
+        e->buf = (uint8_t *)p->alloc.alloc(p->alloc.user, (size_t)q->total);
+        e->bits = (uint8_t *)p->alloc.alloc(p->alloc.user, nb);
+        if (!e->buf || !e->bits) {
+            if (e->buf) p->alloc.free(p->alloc.user, e->buf, (size_t)q->total);
+            if (e->bits) p->alloc.free(p->alloc.user, e->bits, nb);
+            return;
+        }
+        memset(e->bits, 0, nb);
+        e->tenant = q->tenant, e->source = q->source, e->target = q->target;
+        e->shard = q->shard, e->mi = (uint32_t)mi, e->origin = origin, e->move = q->move;
+        e->gen = q->gen, e->ticket = ticket, e->total = q->total;
+        mv->n_in++;
+    }
+    e->last_ns = tidal__peer_now(p);
+    blk = q->offset / TIDAL__MOVE_BLOCK;
+    if (e->installing || (e->bits[blk / 8] >> (blk % 8) & 1u)) return; /* a duplicate */
+    memcpy(e->buf + q->offset, q->data, q->data_len);
+    for (; blk * TIDAL__MOVE_BLOCK < q->offset + q->data_len; blk++)
+        e->bits[blk / 8] |= (uint8_t)(1u << (blk % 8));
+    e->got += q->data_len;
+    TIDAL_ASSERT(e->got <= e->total);
+    if (e->got < e->total) return;
+    {
+        tidal_result r = tidal_tenant_install(p->m[mi].db, e->buf, (size_t)e->total, e->gen, NULL,
+                                              &e->rc);
+        tidal__move_msg ans = *q;
+        p->alloc.free(p->alloc.user, e->buf, (size_t)e->total);
+        e->buf = NULL;
+        e->installing = 1;
+        if (r == TIDAL_OK) tidal__move_ev_flush(p, q->tenant, q->move, 0);
+        if (r != TIDAL_OK) {
+            tidal__move_copied(p, &ans, e->gen, 1, r, 0, e->origin, e->ticket);
+            tidal__move_in_free(p, (uint64_t)(e - mv->in));
+        }
+    }
+}
+
+/* Installs waiting for QUORUM answer once they know; parts of exports that stopped
+   arriving are given up (the coordinator asks again). */
+static void tidal__move_in_step(tidal_peer *p, int64_t now) {
+    tidal__peer_move *mv = p->mv;
+    uint64_t k = 0;
+    while (k < mv->n_in) {
+        tidal__move_in *e = &mv->in[k];
+        tidal__move_msg q;
+        tidal_result r;
+        if (!e->installing) {
+            if (now - e->last_ns > 20 * mv->retry_ns) tidal__move_in_free(p, k);
+            else k++;
+            continue;
+        }
+        r = tidal_write_status(p->m[e->mi].db, &e->rc, TIDAL_ACK_QUORUM);
+        if (r == TIDAL_PENDING && now - e->last_ns <= 20 * mv->retry_ns) {
+            k++;
+            continue;
+        }
+        memset(&q, 0, sizeof q);
+        q.tenant = e->tenant, q.source = e->source, q.target = e->target;
+        q.shard = e->shard, q.move = e->move;
+        if (r == TIDAL_OK) mv->copies++;
+        tidal__move_copied(p, &q, e->gen, 1, r == TIDAL_PENDING ? TIDAL_ERR_UNAVAILABLE : r, 0,
+                           e->origin, e->ticket);
+        tidal__move_in_free(p, k);
+    }
+}
+
+/* Drops the events held for an earlier move of tenant than move. */
+static void tidal__move_flush_old(tidal_peer *p, uint32_t tenant, uint64_t move) {
+    tidal__peer_move *mv = p->mv;
+    uint64_t k;
+    for (k = 0; k < mv->n_ev; k++)
+        if (mv->ev[k].tenant == tenant && mv->ev[k].move < move) {
+            tidal__move_ev_flush(p, tenant, move, 1);
+            return;
+        }
+}
+
+/* EVENT at a target member: its leader imports it (a duplicate is a no-op) once the move's
+   copy is installed here, and holds it until then. */
+static void tidal__move_on_event(tidal_peer *p, const tidal__move_msg *q, const uint8_t *b,
+                                 size_t len, uint32_t hops) {
+    const tidal__peer_tenant *t = tidal__peer_tenant_find(p, q->tenant);
+    uint32_t leader, seen = tidal__move_seen(t, q->move);
+    int lead;
+    int32_t mi = tidal__move_member(p, q->target, &lead, &leader);
+    if (mi < 0 || seen > TIDAL_CONTROL_PHASE_SEAL) return; /* switched: it was verified */
+    if (!lead) {
+        tidal_node_ref to;
+        if (!hops && leader) {
+            tidal__ctl_ref(leader - 1, &to);
+            tidal__move_relay(p, b, len, to);
+        }
+        return;
+    }
+    {
+        tidal__peer_move *mv = p->mv;
+        uint64_t gen = 0;
+        int complete = 0;
+        (void)tidal_tenant_generation(p->m[mi].db, q->tenant, &gen, &complete);
+        if (!complete || gen < q->move) { /* no copy of this move yet: held for it */
+            uint8_t *c;
+            tidal__move_flush_old(p, q->tenant, q->move);
+            if (mv->ev_bytes + q->data_len > TIDAL__MOVE_EV_BYTES_MAX ||
+                !tidal__peer_grow(p, (void **)&mv->ev, &mv->cap_ev, mv->n_ev + 1, sizeof *mv->ev) ||
+                !(c = (uint8_t *)p->alloc.alloc(p->alloc.user, q->data_len)))
+                return; /* lost: SEAL's digests find it missing */
+            memcpy(c, q->data, q->data_len);
+            mv->ev[mv->n_ev].tenant = q->tenant, mv->ev[mv->n_ev].mi = (uint32_t)mi;
+            mv->ev[mv->n_ev].move = q->move, mv->ev[mv->n_ev].b = c;
+            mv->ev[mv->n_ev++].len = q->data_len;
+            mv->ev_bytes += q->data_len;
+            return;
+        }
+    }
+    if (tidal_event_import(p->m[mi].db, q->data, q->data_len, NULL) == TIDAL_OK) p->mv->imported++;
+}
+
+/* DIGEST_Q, DROP, FOOTPRINT_Q at a member. */
+static void tidal__move_on_query(tidal_peer *p, const tidal__move_msg *q, tidal_node_ref origin,
+                                 uint64_t ticket) {
+    const tidal__peer_tenant *t = tidal__peer_tenant_find(p, q->tenant);
+    uint32_t leader, seen = tidal__move_seen(t, q->move);
+    int lead, target_side = q->type == TIDAL_PEER_MSG_DIGEST_Q && (q->flags & 1);
+    int32_t mi = tidal__move_member(p, target_side ? q->target : q->source, &lead, &leader);
+    tidal_db *db = mi >= 0 ? p->m[mi].db : NULL;
+    tidal__move_msg a;
+    memset(&a, 0, sizeof a);
+    a.node = leader;
+    a.phase = seen > TIDAL_CONTROL_PHASE_DONE ? TIDAL_CONTROL_PHASE_DONE : seen;
+    a.result = (int32_t)(db ? TIDAL_OK : TIDAL_ERR_STALE_CONFIG);
+    if (q->type == TIDAL_PEER_MSG_DROP) {
+        if (db && lead && seen == TIDAL_CONTROL_PHASE_SWITCH && q->gen == t->t.move_phase_index)
+            (void)tidal_tenant_drop(db, q->tenant, q->gen, NULL); /* same generation: a no-op */
+        return;
+    }
+    if (q->type == TIDAL_PEER_MSG_DIGEST_Q) {
+        int complete = 0;
+        a.flags = (target_side ? 1u : 0u) | (lead ? 2u : 0u);
+        if (db && ((tidal_result)(a.result = (int32_t)tidal_tenant_generation(db, q->tenant, &a.gen,
+                                                                              &complete)) ==
+                       TIDAL_OK))
+            a.result = (int32_t)tidal_db_digest(db, q->tenant, a.digest);
+        if (complete) a.flags |= 4u;
+        tidal__move_answer(p, q, TIDAL_PEER_MSG_DIGEST, &a, origin, ticket);
+        return;
+    }
+    TIDAL_ASSERT(q->type == TIDAL_PEER_MSG_FOOTPRINT_Q);
+    a.flags = lead ? 2u : 0u;
+    if (db) {
+        int done = 0;
+        a.result = (int32_t)tidal_tenant_footprint(db, q->tenant, &a.ents, &a.sess, &a.bytes);
+        if (a.result == TIDAL_OK) a.result = (int32_t)tidal_tenant_collected(db, q->tenant, &done);
+        if (done) a.flags |= 8u;
+    }
+    tidal__move_answer(p, q, TIDAL_PEER_MSG_FOOTPRINT, &a, origin, ticket);
+}
+
+/* ---- The coordinator (on the control-plane leader) ---- */
+
+/* The leader has committed an entry of its own term (so every earlier entry is known
+   committed or gone) and applied every committed record: its routing table is the log's. */
+static int tidal__move_caught_up(tidal_peer *p, const tidal_control_status *st) {
+    uint64_t term = 0;
+    return st->role == TIDAL_ROLE_LEADER && st->commit_index &&
+           st->polled_index == st->commit_index &&
+           tidal_control_entry(p->ctl, st->commit_index, &term, NULL) == TIDAL_OK &&
+           term == st->term;
+}
+
+static tidal__move_job *tidal__move_job_find(const tidal_peer *p, uint32_t tenant) {
+    uint64_t i;
+    for (i = 0; i < p->mv->n_job; i++)
+        if (p->mv->job[i].tenant == tenant) return &p->mv->job[i];
+    return NULL;
+}
+
+static void tidal__move_job_drop(tidal_peer *p, uint64_t k) {
+    tidal__peer_move *mv = p->mv;
+    TIDAL_ASSERT(k < mv->n_job);
+    p->alloc.free(p->alloc.user, mv->job[k].sh, (size_t)p->shards * sizeof *mv->job[k].sh);
+    mv->job[k] = mv->job[--mv->n_job];
+}
+
+/* Forgets the coordinator's memory (leadership moved, or the peer closes). */
+static void tidal__move_forget(tidal_peer *p) {
+    while (p->mv->n_job) tidal__move_job_drop(p, p->mv->n_job - 1);
+    p->mv->n_pend = 0;
+}
+
+/* Starts the memory of t's current phase afresh: nothing asked, nothing answered. */
+static void tidal__move_job_reset(tidal_peer *p, tidal__move_job *j, const tidal__peer_tenant *t,
+                                  int64_t now) {
+    uint32_t s;
+    TIDAL_ASSERT(j->sh && j->tenant == t->tenant);
+    memset(j->sh, 0, (size_t)p->shards * sizeof *j->sh);
+    for (s = 0; s < p->shards; s++) j->sh[s].valid_from = p->mv->next_req + 1;
+    j->phase = t->t.move_phase;
+    j->source = t->t.move_source, j->target = t->t.move_target;
+    j->move = t->t.move_index, j->phase_index = t->t.move_phase_index;
+    j->prop_index = j->prop_term = 0;
+    j->ready = 0;
+    j->why[0] = 0;
+    j->why_since = j->since_ns = now;
+}
+
+static tidal__move_job *tidal__move_job_get(tidal_peer *p, const tidal__peer_tenant *t,
+                                            int64_t now) {
+    tidal__peer_move *mv = p->mv;
+    tidal__move_job *j = tidal__move_job_find(p, t->tenant);
+    if (j) return j;
+    if (!tidal__peer_grow(p, (void **)&mv->job, &mv->cap_job, mv->n_job + 1, sizeof *mv->job))
+        return NULL;
+    j = &mv->job[mv->n_job];
+    memset(j, 0, sizeof *j);
+    j->tenant = t->tenant;
+    j->sh = (tidal__move_shard *)p->alloc.alloc(p->alloc.user, (size_t)p->shards * sizeof *j->sh);
+    if (!j->sh) return NULL;
+    mv->n_job++;
+    tidal__move_job_reset(p, j, t, now);
+    return j;
+}
+
+/* Records why the job's phase cannot finish yet (the first shard that waits says). */
+static int tidal__move_why(tidal__move_job *j, int64_t since, const char *fmt, ...) {
+    va_list ap;
+    TIDAL_ASSERT(fmt);
+    if (j->why[0]) return 0;
+    va_start(ap, fmt);
+    vsnprintf(j->why, sizeof j->why, fmt, ap);
+    va_end(ap);
+    j->why_since = since;
+    return 0;
+}
+
+static uint32_t tidal__move_placement(const tidal_peer *p, uint32_t group) {
+    int32_t gi = tidal__move_gi(p, group);
+    return gi < 0 ? 0 : p->groups[gi].placement;
+}
+
+/* Sends one request of the job about shard s to node (region, s). */
+static void tidal__move_ask(tidal_peer *p, tidal__move_job *j, uint32_t s, uint32_t type,
+                            uint32_t side, uint32_t region, uint64_t gen, int64_t now) {
+    tidal__move_shard *sh = &j->sh[s];
+    tidal__move_msg x;
+    tidal_node_ref to;
+    TIDAL_ASSERT(s < p->shards && region < TIDAL_REPLICAS_MAX && side <= 1);
+    memset(&x, 0, sizeof x);
+    x.type = type;
+    x.tenant = j->tenant, x.source = j->source, x.target = j->target, x.shard = s;
+    x.move = j->move, x.gen = gen;
+    x.flags = type == TIDAL_PEER_MSG_DIGEST_Q ? side : 0;
+    to.region = (uint16_t)region, to.shard = (uint16_t)s;
+    tidal__move_send(p, &x, to, p->self, 0, ++p->mv->next_req);
+    if (type != TIDAL_PEER_MSG_DROP && !sh->asked_ns[side][region])
+        sh->asked_ns[side][region] = now;
+}
+
+static double tidal__move_s(int64_t ns) { return (double)ns / 1e9; }
+
+/* Shard s's copy under gen: 1 once the target acknowledged it at QUORUM. */
+static int tidal__move_copy(tidal_peer *p, tidal__move_job *j, uint32_t s, uint64_t gen,
+                            int64_t now) {
+    tidal__move_shard *sh = &j->sh[s];
+    int32_t gs = tidal__move_gi(p, j->source), gt = tidal__move_gi(p, j->target);
+    tidal_node_ref from, to;
+    TIDAL_ASSERT(gs >= 0 && gt >= 0 && gen);
+    if (sh->copied_gen == gen) return 1;
+    if (sh->copy_gen != gen) sh->copy_gen = gen, sh->next_ns = 0, sh->copy_asked_ns = 0;
+    from = tidal__peer_guess(p, (uint32_t)gs, s);
+    to = tidal__peer_guess(p, (uint32_t)gt, s);
+    if (now >= sh->next_ns) {
+        tidal__move_msg x;
+        memset(&x, 0, sizeof x);
+        x.type = TIDAL_PEER_MSG_COPY;
+        x.tenant = j->tenant, x.source = j->source, x.target = j->target, x.shard = s;
+        x.move = j->move, x.gen = gen, x.node = tidal__node_word(to) + 1;
+        tidal__move_send(p, &x, from, p->self, 0, ++p->mv->next_req);
+        sh->next_ns = now + 5 * p->mv->retry_ns; /* an export, an install and a QUORUM */
+        if (!sh->copy_asked_ns) sh->copy_asked_ns = now;
+    }
+    return tidal__move_why(j, sh->copy_asked_ns, "shard %u: no answer to COPY (generation %llu) "
+                           "from %u/%u (source leader) through %u/%u (target leader)", s,
+                           (unsigned long long)gen, from.region, from.shard, to.region, to.shard);
+}
+
+/* An answer of the members of group on shard s that is missing or says no: 1 when each
+   member answered since the phase's memory started (why is set otherwise). */
+static int tidal__move_answered(tidal_peer *p, tidal__move_job *j, uint32_t s, uint32_t side,
+                                uint32_t min_phase, int64_t now) {
+    tidal__move_shard *sh = &j->sh[s];
+    uint32_t r, pl = tidal__move_placement(p, side ? j->target : j->source);
+    const char *who = side ? "target member" : "source member";
+    for (r = 0; r < p->regions; r++) {
+        const tidal__move_ans *a = side ? &sh->dst[r] : &sh->src[r];
+        if (!(pl >> r & 1u)) continue;
+        if (a->req < sh->valid_from)
+            return tidal__move_why(j, sh->asked_ns[side][r] ? sh->asked_ns[side][r] : now,
+                                   "shard %u: no answer from %u/%u (%s)", s, r, s, who);
+        if (a->result != TIDAL_OK)
+            return tidal__move_why(j, j->since_ns, "shard %u: %u/%u (%s): %s", s, r, s, who,
+                                   tidal_strerror((tidal_result)a->result));
+        if (a->phase < min_phase)
+            return tidal__move_why(j, j->since_ns, "shard %u: %u/%u (%s) has not applied "
+                                   "phase %u yet", s, r, s, who, min_phase);
+    }
+    return 1;
+}
+
+/* SEAL on shard s: the sealed source members agree, the target leader holds their state,
+   and so does every target member (a complete install of the same generation). */
+static int tidal__move_seal(tidal_peer *p, tidal__move_job *j, uint32_t s, int64_t now) {
+    tidal__move_shard *sh = &j->sh[s];
+    uint32_t r, ps = tidal__move_placement(p, j->source), pt = tidal__move_placement(p, j->target);
+    const tidal__move_ans *src = NULL, *lead = NULL;
+    if (sh->copy_gen && !tidal__move_copy(p, j, s, sh->copy_gen, now)) return 0; /* a reinstall */
+    if (now >= sh->next_ns) {
+        for (r = 0; r < p->regions; r++) {
+            if (ps >> r & 1u) tidal__move_ask(p, j, s, TIDAL_PEER_MSG_DIGEST_Q, 0, r, 0, now);
+            if (pt >> r & 1u) tidal__move_ask(p, j, s, TIDAL_PEER_MSG_DIGEST_Q, 1, r, 0, now);
+        }
+        sh->next_ns = now + p->mv->retry_ns;
+    }
+    if (!tidal__move_answered(p, j, s, 0, TIDAL_CONTROL_PHASE_SEAL, now) ||
+        !tidal__move_answered(p, j, s, 1, 0, now))
+        return 0;
+    for (r = 0; r < p->regions; r++) {
+        if (!(ps >> r & 1u)) continue;
+        if (src && memcmp(src->digest, sh->src[r].digest, 32))
+            return tidal__move_why(j, j->since_ns, "shard %u: the sealed source members "
+                                   "differ (%u/%u not converged yet)", s, r, s);
+        src = &sh->src[r];
+    }
+    for (r = 0; r < p->regions; r++)
+        if ((pt >> r & 1u) && (sh->dst[r].flags & 2u)) lead = &sh->dst[r];
+    if (!src || !lead)
+        return tidal__move_why(j, j->since_ns, "shard %u: no target member leads", s);
+    if (memcmp(lead->digest, src->digest, 32) || !(lead->flags & 4u) || lead->gen < j->move) {
+        if (lead->req > sh->counted_req) sh->counted_req = lead->req, sh->mismatches++;
+        if (sh->mismatches >= TIDAL__MOVE_MISMATCH_MAX) { /* a fresh copy of the sealed state */
+            p->mv->reinstalls++;
+            sh->copy_gen = j->phase_index;
+            sh->copied_gen = 0;
+            sh->mismatches = 0;
+        }
+        return tidal__move_why(j, j->since_ns, "shard %u: the target leader differs from the "
+                               "sealed source (round %u of %u before a fresh copy)", s,
+                               sh->mismatches, TIDAL__MOVE_MISMATCH_MAX);
+    }
+    for (r = 0; r < p->regions; r++)
+        if ((pt >> r & 1u) && (memcmp(sh->dst[r].digest, src->digest, 32) ||
+                               sh->dst[r].gen != lead->gen || !(sh->dst[r].flags & 4u)))
+            return tidal__move_why(j, j->since_ns, "shard %u: target member %u/%u has not "
+                                   "caught up with its leader", s, r, s);
+    return 1;
+}
+
+/* SWITCH on shard s: every source member dropped the tenant and collected its files. */
+static int tidal__move_switch(tidal_peer *p, tidal__move_job *j, uint32_t s, int64_t now) {
+    tidal__move_shard *sh = &j->sh[s];
+    uint32_t r, ps = tidal__move_placement(p, j->source);
+    if (now >= sh->next_ns) {
+        for (r = 0; r < p->regions; r++)
+            if (ps >> r & 1u) {
+                tidal__move_ask(p, j, s, TIDAL_PEER_MSG_DROP, 0, r, j->phase_index, now);
+                tidal__move_ask(p, j, s, TIDAL_PEER_MSG_FOOTPRINT_Q, 0, r, 0, now);
+            }
+        sh->next_ns = now + p->mv->retry_ns;
+    }
+    if (!tidal__move_answered(p, j, s, 0, TIDAL_CONTROL_PHASE_SWITCH, now)) return 0;
+    for (r = 0; r < p->regions; r++) {
+        const tidal__move_ans *a = &sh->src[r];
+        if (!(ps >> r & 1u)) continue;
+        if (a->ents || a->sess)
+            return tidal__move_why(j, j->since_ns, "shard %u: %u/%u (source member) still "
+                                   "holds %llu entities and %llu sessions", s, r, s,
+                                   (unsigned long long)a->ents, (unsigned long long)a->sess);
+        if (!(a->flags & 8u))
+            return tidal__move_why(j, j->since_ns, "shard %u: %u/%u (source member) has files "
+                                   "that may still hold the tenant", s, r, s);
+    }
+    return 1;
+}
+
+static void tidal__move_job_step(tidal_peer *p, tidal__move_job *j, const tidal__peer_tenant *t,
+                                 int64_t now) {
+    tidal_control_record rec;
+    uint32_t s, ready = 0;
+    int ok;
+    if (j->phase_index != t->t.move_phase_index) tidal__move_job_reset(p, j, t, now);
+    if (j->prop_index) {
+        tidal_result r = tidal_control_proposal_status(p->ctl, j->prop_index, j->prop_term);
+        if (r != TIDAL_ERR_NOT_FOUND) return; /* pending, or committed: applied soon */
+        j->prop_index = 0;
+    }
+    j->why[0] = 0;
+    for (s = 0; s < p->shards; s++) {
+        if (j->phase == TIDAL_CONTROL_PHASE_COPY) ok = tidal__move_copy(p, j, s, j->move, now);
+        else if (j->phase == TIDAL_CONTROL_PHASE_SEAL) ok = tidal__move_seal(p, j, s, now);
+        else ok = tidal__move_switch(p, j, s, now);
+        ready += ok != 0;
+    }
+    j->ready = ready;
+    if (ready < p->shards) return;
+    memset(&rec, 0, sizeof rec);
+    rec.kind = TIDAL_CONTROL_MIGRATION;
+    rec.tenant = j->tenant, rec.group = j->source, rec.target = j->target;
+    rec.phase = j->phase + 1;
+    TIDAL_ASSERT(rec.phase <= TIDAL_CONTROL_PHASE_DONE);
+    if (tidal_control_propose(p->ctl, &rec, &j->prop_index, &j->prop_term) != TIDAL_OK)
+        j->prop_index = 0;
+    tidal__move_why(j, now, "phase %u proposed, not committed yet", rec.phase);
+}
+
+/* Answers (COPIED, DIGEST, FOOTPRINT) at the coordinator: kept for the job they are about;
+   anything else (an earlier phase's, another leadership's) is dropped. */
+static void tidal__move_on_answer(tidal_peer *p, tidal_node_ref from, const tidal__move_msg *a,
+                                  uint64_t ticket) {
+    tidal__move_job *j = tidal__move_job_find(p, a->tenant);
+    tidal__move_shard *sh;
+    tidal__move_ans *x;
+    uint32_t side = a->type == TIDAL_PEER_MSG_FOOTPRINT ? 0 : (a->flags & 1u);
+    int32_t gi;
+    if (!j || j->move != a->move || j->source != a->source || j->target != a->target ||
+        a->shard >= p->shards)
+        return;
+    sh = &j->sh[a->shard];
+    gi = tidal__move_gi(p, side ? j->target : j->source);
+    TIDAL_ASSERT(gi >= 0);
+    if (a->type == TIDAL_PEER_MSG_COPIED) {
+        tidal__move_hint(p, gi, a->shard, a->node);
+        if (a->gen != sh->copy_gen) return;
+        if (a->result == TIDAL_OK && side) {
+            sh->copied_gen = a->gen;
+            sh->valid_from = p->mv->next_req + 1; /* digests from now on */
+            sh->mismatches = 0;
+            sh->copy_asked_ns = 0;
+            tidal__move_hint(p, gi, a->shard, tidal__node_word(from) + 1);
+        } else if (a->result == TIDAL_ERR_READ_ONLY && a->node) {
+            sh->next_ns = 0; /* ask the leader it named at once */
+        } else if (a->result != TIDAL_OK) { /* not applied there yet, a lost leadership... */
+            int64_t soon = tidal__peer_now(p) + p->mv->retry_ns;
+            if (soon < sh->next_ns) sh->next_ns = soon;
+        }
+        return;
+    }
+    if (from.shard != a->shard || from.region >= p->regions ||
+        !(p->groups[gi].placement >> from.region & 1u) || ticket < sh->valid_from)
+        return;
+    x = side ? &sh->dst[from.region] : &sh->src[from.region];
+    if (ticket < x->req) return; /* an older answer than the one kept */
+    x->req = ticket;
+    x->result = a->result, x->flags = a->flags, x->phase = a->phase;
+    x->gen = a->gen, x->ents = a->ents, x->sess = a->sess;
+    memcpy(x->digest, a->digest, 32);
+    sh->asked_ns[side][from.region] = 0;
+    tidal__move_hint(p, gi, a->shard, (a->flags & 2u) ? tidal__node_word(from) + 1 : a->node);
+}
+
+/* A MOVE at the control-plane leader: checked against the routing table, then its COPY
+   record proposed for the caller's ticket (completing like tidal_peer_propose's). */
+static void tidal__move_request(tidal_peer *p, uint32_t tenant, uint32_t target,
+                                tidal_node_ref origin, tidal_node_ref via, uint64_t ticket) {
+    tidal__peer_move *mv = p->mv;
+    tidal_control_status st;
+    tidal_control_record rec;
+    const tidal__peer_tenant *t = tidal__peer_tenant_find(p, tenant);
+    uint64_t i, before;
+    (void)tidal_control_status_get(p->ctl, &st);
+    if (st.role != TIDAL_ROLE_LEADER) {
+        tidal__peer_fail(p, origin, via, ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_READ_ONLY,
+                         st.has_leader ? &st.leader : NULL, "not the control-plane leader");
+        return;
+    }
+    if (!tidal__move_caught_up(p, &st)) {
+        tidal__peer_fail(p, origin, via, ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_UNAVAILABLE,
+                         NULL, "the control-plane leader (term %llu) has not committed an entry "
+                         "of its term yet: retry", (unsigned long long)st.term);
+        return;
+    }
+    for (i = 0; i < mv->n_pend && mv->pend[i].tenant != tenant; i++) {}
+    if (!t || !t->t.has_placement) {
+        tidal__peer_fail(p, origin, via, ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_NOT_FOUND, NULL,
+                         "tenant %u: no placement", tenant);
+    } else if (tidal__move_gi(p, target) < 0 || target == t->t.group) {
+        tidal__peer_fail(p, origin, via, ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_INVALID, NULL,
+                         target == t->t.group ? "tenant %u is in group %u already"
+                                              : "tenant %u: group %u is not in the topology",
+                         tenant, target);
+    } else if ((t->t.move_phase && t->t.move_phase != TIDAL_CONTROL_PHASE_DONE) ||
+               i < mv->n_pend) {
+        tidal__peer_fail(p, origin, via, ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_LIMIT, NULL,
+                         "tenant %u: a move to group %u is in flight (phase %u)", tenant,
+                         t->t.move_target, t->t.move_phase);
+    } else {
+        memset(&rec, 0, sizeof rec);
+        rec.kind = TIDAL_CONTROL_MIGRATION;
+        rec.tenant = tenant, rec.group = t->t.group, rec.target = target;
+        rec.phase = TIDAL_CONTROL_PHASE_COPY;
+        before = st.last_index;
+        tidal__peer_propose_here(p, &rec, origin, via, ticket);
+        (void)tidal_control_status_get(p->ctl, &st);
+        if (st.last_index > before &&
+            tidal__peer_grow(p, (void **)&mv->pend, &mv->cap_pend, mv->n_pend + 1,
+                             sizeof *mv->pend)) {
+            mv->pend[mv->n_pend].tenant = tenant;
+            mv->pend[mv->n_pend].index = st.last_index;
+            mv->pend[mv->n_pend++].term = st.last_term;
+        }
+    }
+}
+
+/* ---- Messages in, the step, the API ---- */
+
+static tidal_result tidal__move_on_message(tidal_peer *p, tidal_node_ref from, const uint8_t *b,
+                                           size_t len) {
+    tidal_peer_message m;
+    tidal__move_msg x;
+    tidal__rd r;
+    size_t at = 0;
+    const char *why = tidal__peer_decode(b, len, &m, NULL, NULL, NULL, &at);
+    int answer = 0;
+    memset(&x, 0, sizeof x);
+    if (!why) {
+        tidal__rd_init(&r, b + TIDAL__MSG_HDR, m.payload_len);
+        why = tidal__move_parse(&r, m.type, &x); /* checked by the decode already */
+        answer = m.type == TIDAL_PEER_MSG_COPIED || m.type == TIDAL_PEER_MSG_DIGEST ||
+                 m.type == TIDAL_PEER_MSG_FOOTPRINT;
+        TIDAL_ASSERT(!why);
+    }
+    if (!why &&
+        (!tidal__peer_is_self(p, m.to) || tidal__node_word(m.from) != tidal__node_word(from)))
+        why = "addressed to another node, or not from its sender", at = 12;
+    if (!why && (m.origin.region >= p->regions || m.origin.shard >= p->shards))
+        why = "origin outside the topology", at = 20;
+    if (!why && answer && !tidal__peer_is_self(p, m.origin))
+        why = "an answer for another coordinator", at = 20;
+    if (!why && !answer && m.type != TIDAL_PEER_MSG_INSTALL && !m.hops &&
+        tidal__node_word(m.origin) != tidal__node_word(from))
+        why = "a request whose origin is not its sender", at = 20;
+    if (!why && x.shard >= p->shards) why = "shard outside the topology", at = TIDAL__MSG_HDR + 12;
+    if (why) {
+        p->msgs_corrupt++;
+        return tidal__peer_err(p, TIDAL_ERR_CORRUPT, "peer message (type %u, %zu bytes) from "
+                               "%u/%u: %s at byte %zu", m.type, len, from.region, from.shard, why,
+                               at);
+    }
+    switch (m.type) {
+    case TIDAL_PEER_MSG_MOVE:
+        if (tidal__peer_seen(p, m.origin, m.ticket)) p->duplicates++;
+        else if (!tidal__peer_reserve(p))
+            return tidal__peer_err(p, TIDAL_ERR_NOMEM, "peer message: out of memory");
+        else tidal__move_request(p, x.tenant, x.target, m.origin, from, m.ticket);
+        break;
+    case TIDAL_PEER_MSG_COPY: tidal__move_on_copy(p, &x, m.origin, m.ticket); break;
+    case TIDAL_PEER_MSG_INSTALL:
+        tidal__move_on_install(p, &x, b, len, m.hops, m.origin, m.ticket);
+        break;
+    case TIDAL_PEER_MSG_EVENT: tidal__move_on_event(p, &x, b, len, m.hops); break;
+    case TIDAL_PEER_MSG_DIGEST_Q:
+    case TIDAL_PEER_MSG_DROP:
+    case TIDAL_PEER_MSG_FOOTPRINT_Q: tidal__move_on_query(p, &x, m.origin, m.ticket); break;
+    default: tidal__move_on_answer(p, from, &x, m.ticket); break;
+    }
+    return TIDAL_OK;
+}
+
+/* From tidal_peer_tick: messages this node sent itself, installs waiting for their level,
+   and on the control-plane leader the coordinator's work for every move in flight. */
+static void tidal__move_step(tidal_peer *p) {
+    tidal__peer_move *mv = p->mv;
+    int64_t now = tidal__peer_now(p);
+    tidal_control_status st;
+    uint64_t i, n = mv->n_loop;
+    for (i = 0; i < n; i++) { /* what these send themselves waits for the next step */
+        (void)tidal__move_on_message(p, p->self, mv->loop[i].b, mv->loop[i].len);
+        p->alloc.free(p->alloc.user, mv->loop[i].b, mv->loop[i].len);
+    }
+    if (n) memmove(mv->loop, mv->loop + n, (size_t)(mv->n_loop - n) * sizeof *mv->loop);
+    mv->n_loop -= n;
+    tidal__move_in_step(p, now);
+    for (i = 0; i < mv->n_ev;) { /* held events of a move that went past SEAL: verified */
+        const tidal__peer_tenant *t = tidal__peer_tenant_find(p, mv->ev[i].tenant);
+        if (tidal__move_seen(t, mv->ev[i].move) <= TIDAL_CONTROL_PHASE_SEAL) {
+            i++;
+            continue;
+        }
+        mv->ev_bytes -= mv->ev[i].len;
+        p->alloc.free(p->alloc.user, mv->ev[i].b, mv->ev[i].len);
+        mv->ev[i] = mv->ev[--mv->n_ev];
+    }
+    (void)tidal_control_status_get(p->ctl, &st);
+    if (st.role != TIDAL_ROLE_LEADER || st.term != mv->term) { /* a new life, or none */
+        tidal__move_forget(p);
+        mv->term = st.role == TIDAL_ROLE_LEADER ? st.term : 0;
+    }
+    if (st.role != TIDAL_ROLE_LEADER) return;
+    for (i = 0; i < mv->n_pend;)
+        if (tidal_control_proposal_status(p->ctl, mv->pend[i].index, mv->pend[i].term) !=
+            TIDAL_PENDING)
+            mv->pend[i] = mv->pend[--mv->n_pend];
+        else i++;
+    if (!tidal__move_caught_up(p, &st)) return;
+    for (i = 0; i < p->n_ten; i++) {
+        const tidal__peer_tenant *t = &p->ten[i];
+        tidal__move_job *j;
+        if (!t->t.move_phase || t->t.move_phase == TIDAL_CONTROL_PHASE_DONE) continue;
+        if ((j = tidal__move_job_get(p, t, now)) != NULL) tidal__move_job_step(p, j, t, now);
+    }
+    for (i = 0; i < mv->n_job;) { /* moves that finished */
+        const tidal__peer_tenant *t = tidal__peer_tenant_find(p, mv->job[i].tenant);
+        if (!t || !t->t.move_phase || t->t.move_phase == TIDAL_CONTROL_PHASE_DONE)
+            tidal__move_job_drop(p, i);
+        else i++;
+    }
+}
+
+TIDAL_API tidal_result tidal_peer_move(tidal_peer *p, uint32_t tenant, uint32_t target_group,
+                                       uint64_t *ticket) {
+    tidal_control_status st;
+    tidal__peer_wait *w;
+    if (!p) return TIDAL_ERR_INVALID;
+    if (!ticket || target_group > 255)
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "move: NULL ticket, or a group above 255");
+    if (p->n_wait >= TIDAL_PEER_CALLS_MAX)
+        return tidal__peer_err(p, TIDAL_ERR_LIMIT, "TIDAL_PEER_CALLS_MAX calls in flight");
+    if (!tidal__peer_reserve(p)) return tidal__peer_err(p, TIDAL_ERR_NOMEM, "completions");
+    *ticket = ++p->next_ticket;
+    (void)tidal_control_status_get(p->ctl, &st);
+    if (st.role == TIDAL_ROLE_LEADER) {
+        tidal__move_request(p, tenant, target_group, p->self, p->self, *ticket);
+    } else if (!st.has_leader) {
+        tidal__peer_fail(p, p->self, p->self, *ticket, TIDAL_PEER_DONE_FAILED,
+                         TIDAL_ERR_UNAVAILABLE, NULL, "no control-plane leader known (term %llu)",
+                         (unsigned long long)st.term);
+    } else if ((w = tidal__peer_wait_add(p, TIDAL__PEER_WAIT_FORWARD, p->self, p->self,
+                                         *ticket)) == NULL) {
+        tidal__peer_fail(p, p->self, p->self, *ticket, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_NOMEM,
+                         NULL, "out of memory");
+    } else {
+        tidal__move_msg x;
+        w->group = UINT32_MAX; /* the control plane: no group leader to learn */
+        memset(&x, 0, sizeof x);
+        x.type = TIDAL_PEER_MSG_MOVE;
+        x.tenant = tenant, x.target = target_group;
+        tidal__move_send(p, &x, st.leader, p->self, 0, *ticket);
+        p->forwarded++;
+    }
+    return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_peer_move_status(const tidal_peer *p, uint32_t tenant,
+                                              tidal_peer_move_info *out) {
+    const tidal__peer_tenant *t;
+    const tidal__move_job *j;
+    if (!p || !out) return TIDAL_ERR_INVALID;
+    memset(out, 0, sizeof *out);
+    t = tidal__peer_tenant_find(p, tenant);
+    if (!t) return TIDAL_ERR_NOT_FOUND;
+    out->phase = t->t.move_phase;
+    out->source = t->t.move_source, out->target = t->t.move_target;
+    out->generation = t->t.move_index, out->phase_index = t->t.move_phase_index;
+    out->copies = p->mv->copies;
+    out->events_forwarded = p->mv->forwarded, out->events_imported = p->mv->imported;
+    out->reinstalls = p->mv->reinstalls;
+    j = p->mv->term ? tidal__move_job_find(p, tenant) : NULL;
+    if (j && j->phase_index == t->t.move_phase_index) {
+        out->coordinating = 1;
+        out->shards_ready = j->ready;
+        if (j->why[0]) {
+            out->waiting_ns = tidal__peer_now(p) - j->why_since;
+            snprintf(out->waiting, sizeof out->waiting, "%s for %.1f s", j->why,
+                     tidal__move_s(out->waiting_ns));
+        }
+    }
+    return TIDAL_OK;
+}
+
+static tidal_result tidal__move_open(tidal_peer *p, const tidal_peer_config *cfg) {
+    tidal__peer_move *mv;
+    uint32_t i;
+    TIDAL_ASSERT(p->mv == NULL && p->n_m <= TIDAL_PEER_GROUPS_MAX);
+    if (cfg->move_retry_ns < 0)
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "config: move_retry_ns negative");
+    if (cfg->move_chunk_bytes % TIDAL__MOVE_BLOCK ||
+        cfg->move_chunk_bytes > TIDAL_PEER_MOVE_CHUNK_MAX)
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "config: move_chunk_bytes not a multiple of "
+                               "4096 up to TIDAL_PEER_MOVE_CHUNK_MAX");
+    mv = (tidal__peer_move *)p->alloc.alloc(p->alloc.user, sizeof *mv);
+    if (!mv) return tidal__peer_err(p, TIDAL_ERR_NOMEM, "out of memory");
+    memset(mv, 0, sizeof *mv);
+    mv->retry_ns = cfg->move_retry_ns ? cfg->move_retry_ns : 200 * (TIDAL_NS_PER_S / 1000);
+    mv->chunk = cfg->move_chunk_bytes ? cfg->move_chunk_bytes : TIDAL_PEER_MOVE_CHUNK_MAX;
+    p->env->random_fill(p->env->user, &mv->next_req, sizeof mv->next_req);
+    mv->next_req = (mv->next_req >> 32) << 32 | 1u;
+    p->mv = mv;
+    for (i = 0; i < p->n_m; i++) {
+        mv->hook[i].p = p;
+        mv->hook[i].mi = i;
+        tidal_db_set_event_hook(p->m[i].db, tidal__move_hook, &mv->hook[i]);
+    }
+    return TIDAL_OK;
+}
+
+static void tidal__move_close(tidal_peer *p) {
+    tidal__peer_move *mv = p->mv;
+    uint32_t i;
+    if (!mv) return;
+    for (i = 0; i < p->n_m; i++) tidal_db_set_event_hook(p->m[i].db, NULL, NULL);
+    tidal__move_forget(p);
+    while (mv->n_in) tidal__move_in_free(p, mv->n_in - 1);
+    for (i = 0; i < mv->n_loop; i++) p->alloc.free(p->alloc.user, mv->loop[i].b, mv->loop[i].len);
+    while (mv->n_ev) {
+        mv->n_ev--;
+        p->alloc.free(p->alloc.user, mv->ev[mv->n_ev].b, mv->ev[mv->n_ev].len);
+    }
+    if (mv->ev) p->alloc.free(p->alloc.user, mv->ev, (size_t)mv->cap_ev * sizeof *mv->ev);
+    if (mv->job) p->alloc.free(p->alloc.user, mv->job, (size_t)mv->cap_job * sizeof *mv->job);
+    if (mv->in) p->alloc.free(p->alloc.user, mv->in, (size_t)mv->cap_in * sizeof *mv->in);
+    if (mv->pend) p->alloc.free(p->alloc.user, mv->pend, (size_t)mv->cap_pend * sizeof *mv->pend);
+    if (mv->loop) p->alloc.free(p->alloc.user, mv->loop, (size_t)mv->cap_loop * sizeof *mv->loop);
+    p->alloc.free(p->alloc.user, mv, sizeof *mv);
+    p->mv = NULL;
 }
 
 #endif /* TIDAL_IMPLEMENTATION_ONCE */

@@ -1,7 +1,8 @@
 /* gen_peer_corpus.c - writes seed inputs for fuzz_peer into fuzz/corpus/peer: FORWARD
    payloads of every op, REPLY payloads (with hits, a redirect, a message), PROPOSE
    records and >>node_gather's HEARTBEAT, GATHER_Q and GATHER_A payloads, in fuzz_peer's
-   "build" mode (byte 0 selects the type), plus one raw message.
+   "build" mode (byte 0 selects the type), plus one raw message, and one raw message of
+   each migration coordinator type (>>node_move), from node (0, 1) to (0, 0).
    White-box: encodes with the implementation's own writers. Run from the repository root. */
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
@@ -32,6 +33,99 @@ static void put_built(uint32_t t, uint32_t hops, const uint8_t *payload, size_t 
     b[0] = (uint8_t)(1u | (t << 4) | (hops << 6));
     memcpy(b + 1, payload, n);
     put(b, n + 1);
+}
+
+static uint8_t g_event[512];
+static size_t g_event_len;
+
+/* Fixed clocks and randomness: the event, hence the corpus, is the same on every run. */
+static int64_t fixed_wall(void *user) { (void)user; return INT64_C(1790000000000000000); }
+static int64_t fixed_mono(void *user) { (void)user; return INT64_C(1000000000); }
+static void fixed_random(void *user, void *buf, size_t len) {
+    (void)user;
+    memset(buf, 0x5A, len);
+}
+
+static void grab(void *ctx, const void *event, size_t len) {
+    (void)ctx;
+    if (len <= sizeof g_event) memcpy(g_event, event, len), g_event_len = len;
+}
+
+/* One whole coordinator message in fuzz_peer's raw mode (byte 0 = 0: one message, from
+   (0, 1)); origin (0, 1) for a request, (0, 0) - the fuzzed peer - for an answer. */
+static void put_move(const tidal__move_msg *x, int answer) {
+    static uint8_t b[1 << 16];
+    uint8_t *w = b + 1, sum[32];
+    size_t n = tidal__move_put(x, b + 1 + TIDAL__MSG_HDR);
+    b[0] = 0;
+    memset(w, 0, TIDAL__MSG_HDR);
+    w = tidal__wr_le(w, TIDAL__MSG_MAGIC, 4);
+    w = tidal__wr_le(w, TIDAL_WIRE_FORMAT_VERSION, 2);
+    w = tidal__wr_le(w, TIDAL__MSG_HDR, 2);
+    w = tidal__wr_le(w, x->type, 2);
+    w = tidal__wr_le(w, TIDAL_PEER_GROUP, 2);
+    w = tidal__wr_le(w, 1, 4);            /* from (0, 1) */
+    w = tidal__wr_le(w, 0, 4);            /* to (0, 0) */
+    w = tidal__wr_le(w, answer ? 0 : 1, 4);
+    w = tidal__wr_le(w, 0, 4);            /* hops */
+    w = tidal__wr_le(w, 7, 8);            /* ticket */
+    w = tidal__wr_le(w, n, 4);
+    (void)tidal__msg_sum(b + 1, b + 1 + TIDAL__MSG_HDR, n, sum);
+    memcpy(b + 1 + TIDAL__MSG_SUM_AT, sum, 32);
+    put(b, 1 + TIDAL__MSG_HDR + n);
+}
+
+static void put_moves(void) {
+    static const uint32_t types[] = {
+        TIDAL_PEER_MSG_MOVE, TIDAL_PEER_MSG_COPY, TIDAL_PEER_MSG_INSTALL, TIDAL_PEER_MSG_COPIED,
+        TIDAL_PEER_MSG_EVENT, TIDAL_PEER_MSG_DIGEST_Q, TIDAL_PEER_MSG_DIGEST, TIDAL_PEER_MSG_DROP,
+        TIDAL_PEER_MSG_FOOTPRINT_Q, TIDAL_PEER_MSG_FOOTPRINT};
+    static uint8_t exp[64];
+    tidal__move_msg x;
+    tidal_config cfg;
+    tidal_signal_def sig;
+    tidal_signal s;
+    tidal_env env;
+    tidal_db *db;
+    size_t k;
+    env = *tidal_env_posix();
+    env.clock_wall_ns = fixed_wall, env.clock_mono_ns = fixed_mono;
+    env.random_fill = fixed_random;
+    memset(&cfg, 0, sizeof cfg); /* an event of tenant 1, as a source member's hook sees it */
+    memset(&sig, 0, sizeof sig);
+    sig.name = "view", sig.half_life_s = 3600;
+    cfg.schema.signals = &sig, cfg.schema.signal_count = 1;
+    cfg.env = &env;
+    if (tidal_db_open(&cfg, &db) != TIDAL_OK) exit(1);
+    tidal_db_set_event_hook(db, grab, NULL);
+    memset(&s, 0, sizeof s);
+    s.tenant = 1, s.item = 100, s.weight = 1;
+    if (tidal_signal_write(db, &s, NULL) != TIDAL_OK || !g_event_len) exit(1);
+    tidal_db_close(db);
+    memset(exp, 0, sizeof exp); /* the start of an export: its tenant at byte 16 */
+    exp[16] = 1;
+    for (k = 0; k < sizeof types / sizeof types[0]; k++) {
+        uint32_t t = types[k];
+        int answer = t == TIDAL_PEER_MSG_COPIED || t == TIDAL_PEER_MSG_DIGEST ||
+                     t == TIDAL_PEER_MSG_FOOTPRINT;
+        memset(&x, 0, sizeof x);
+        x.type = t;
+        x.tenant = 1;
+        x.target = t == TIDAL_PEER_MSG_MOVE ? 3 : 0;
+        if (t != TIDAL_PEER_MSG_MOVE) x.source = 3, x.shard = 1, x.move = 5;
+        if (t == TIDAL_PEER_MSG_COPY || t == TIDAL_PEER_MSG_INSTALL || t == TIDAL_PEER_MSG_COPIED)
+            x.gen = 5;
+        if (t == TIDAL_PEER_MSG_DROP) x.gen = 9;
+        if (t == TIDAL_PEER_MSG_COPY) x.node = 1;
+        if (t == TIDAL_PEER_MSG_INSTALL)
+            x.total = sizeof exp, x.data = exp, x.data_len = sizeof exp;
+        if (t == TIDAL_PEER_MSG_EVENT) x.data = g_event, x.data_len = (uint32_t)g_event_len;
+        if (t == TIDAL_PEER_MSG_COPIED) x.flags = 1;
+        if (t == TIDAL_PEER_MSG_DIGEST_Q) x.flags = 1;
+        if (t == TIDAL_PEER_MSG_DIGEST) x.flags = 7, x.gen = 5, x.phase = 2, x.digest[0] = 0xAB;
+        if (t == TIDAL_PEER_MSG_FOOTPRINT) x.flags = 10, x.phase = 3, x.bytes = 0;
+        put_move(&x, answer);
+    }
 }
 
 int main(void) {
@@ -125,6 +219,7 @@ int main(void) {
         strcpy(a.message, "ok");
         put_built(3, 2, buf, tidal__gx_a_put(&a, buf));
     }
+    put_moves();
     printf("gen_peer_corpus: wrote fuzz/corpus/peer\n");
     return 0;
 }

@@ -1,0 +1,685 @@
+/* test_move.c - the migration coordinator in the library (tidal.h >>node_move): tenant 2
+   moves from group 3 (regions 0, 1) to group 0 (every region) of a 3 x 2 cluster of peers
+   over the simulated network (tests/peer_world.h), with QUORUM writes through random peers
+   before, during and after, each retried with its idempotency key until acknowledged. At
+   the end: every acknowledged write is on its shard's new leader by event id, each item's
+   count equals its acknowledged writes, every peer routes to the target, the old group
+   refuses writes and holds nothing (memory and files). The same with the control-plane
+   leader (the coordinator's node) crashed at each phase, the source shard leader crashed
+   mid-COPY, the coordinator partitioned from the shard-1 nodes at each phase (the move
+   stalls, says why, and finishes after the heal); refusals of tidal_peer_move; malformed
+   coordinator messages refused without change. */
+#define TIDAL_IMPLEMENTATION
+#include "../tidal.h"
+#define TIDAL_SIM_IMPLEMENTATION
+#include "../tidal_sim.h"
+#include "tidal_test.h"
+
+#include "peer_world.h"
+
+#define WR_MAX 1200
+#define ITEMS 12
+
+/* One logical write: retried (same key) until a completion says OK. */
+typedef struct wr {
+    tidal_id item;
+    int64_t time_ns;
+    int node;          /* where its current try went */
+    uint64_t ticket;   /* 0: not in flight */
+    int done, tries;
+    tidal_event_id id;
+} wr;
+
+typedef struct load {
+    wr w[WR_MAX];
+    int n;             /* logical writes made */
+    int open;          /* new writes are made */
+    uint64_t rng;
+    int unknown, refused, duplicates;
+    tidal_id items[ITEMS];
+} load;
+
+static load g_load;
+
+/* A completion the test waits for while the load runs (load_collect keeps it aside). */
+static int g_watch_node = -1;
+static uint64_t g_watch_ticket;
+static tidal_peer_completion g_watch_c;
+static int g_watch_seen;
+
+static uint64_t rnd(load *ld) {
+    uint64_t z = (ld->rng += UINT64_C(0x9E3779B97F4A7C15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+static void load_init(load *ld, uint64_t seed) {
+    int k;
+    memset(ld, 0, sizeof *ld);
+    ld->rng = seed;
+    ld->open = 1;
+    for (k = 0; k < ITEMS; k++)
+        ld->items[k] = item_on(2, (uint32_t)(k % SHARDS), 1000 + 100 * (tidal_id)k);
+}
+
+static void try_write(world *w, load *ld, int k) {
+    tidal_signal s;
+    char key[16];
+    int i, guard = 0;
+    wr *x = &ld->w[k];
+    do i = (int)(rnd(ld) % N); while (!w->nd[i].up && ++guard < 100);
+    snprintf(key, sizeof key, "w%d", k);
+    memset(&s, 0, sizeof s);
+    s.tenant = 2;
+    s.item = x->item;
+    s.weight = 1;
+    s.time_ns = x->time_ns;
+    s.idem.key = key;
+    s.idem.key_len = (uint32_t)strlen(key);
+    x->node = i;
+    x->tries++;
+    TT_EQ_INT(tidal_peer_signal_write(w->nd[i].peer, &s, TIDAL_ACK_QUORUM, &x->ticket), TIDAL_OK);
+}
+
+/* Takes the completions gathered so far: done, or tried again elsewhere. */
+static void load_collect(world *w, load *ld) {
+    int g, k;
+    for (g = 0; g < w->n_got; g++) {
+        const tidal_peer_completion *c = &w->got[g].c;
+        if (w->got[g].node == g_watch_node && c->ticket == g_watch_ticket) {
+            g_watch_c = *c;
+            g_watch_seen = 1;
+            continue;
+        }
+        for (k = 0; k < ld->n; k++) {
+            wr *x = &ld->w[k];
+            if (x->done || !x->ticket || x->ticket != c->ticket || x->node != w->got[g].node)
+                continue;
+            x->ticket = 0;
+            if (c->outcome == TIDAL_PEER_DONE_OK) {
+                x->done = 1;
+                x->id = c->id;
+                ld->duplicates += c->duplicate;
+            } else {
+                if (c->outcome == TIDAL_PEER_DONE_UNKNOWN) ld->unknown++;
+                else ld->refused++;
+                TT_CHECKF(c->outcome == TIDAL_PEER_DONE_UNKNOWN || c->result == TIDAL_ERR_MOVED ||
+                              c->result == TIDAL_ERR_STALE_CONFIG ||
+                              c->result == TIDAL_ERR_UNAVAILABLE ||
+                              c->result == TIDAL_ERR_READ_ONLY ||
+                              c->result == TIDAL_ERR_FENCED,
+                          "write %d refused: %s %s", k, tidal_strerror(c->result), c->message);
+            }
+            break;
+        }
+    }
+    w->n_got = 0;
+}
+
+/* One step of the world with the load running: a new write every step while open, every
+   write without a try in flight tried again. */
+static void step(world *w, load *ld) {
+    int k;
+    if (ld->open && ld->n < WR_MAX) {
+        wr *x = &ld->w[ld->n];
+        memset(x, 0, sizeof *x);
+        x->item = ld->items[rnd(ld) % ITEMS];
+        x->time_ns = T0 + (int64_t)ld->n * MS;
+        ld->n++;
+    }
+    for (k = 0; k < ld->n; k++)
+        if (!ld->w[k].done && !ld->w[k].ticket) try_write(w, ld, k);
+    run(w, 5 * MS);
+    load_collect(w, ld);
+}
+
+static void steps(world *w, load *ld, int64_t dt) {
+    int64_t end = w->now + dt;
+    while (w->now < end && TT_OK()) step(w, ld);
+}
+
+/* Every write acknowledged, the load closed. */
+static void drain(world *w, load *ld) {
+    int64_t end = w->now + 30000 * MS;
+    int k, left = 1;
+    ld->open = 0;
+    while (left && w->now < end && TT_OK()) {
+        step(w, ld);
+        for (left = 0, k = 0; k < ld->n; k++) left += !ld->w[k].done;
+    }
+    TT_CHECKF(!left, "%d writes never acknowledged", left);
+}
+
+static int move_phase_on(world *w, int i) {
+    tidal_peer_tenant t;
+    if (!w->nd[i].up || tidal_peer_tenant_get(w->nd[i].peer, 2, &t) != TIDAL_OK) return -1;
+    return (int)t.move_phase;
+}
+
+static int all_done(world *w) {
+    int i;
+    for (i = 0; i < N; i++)
+        if (w->nd[i].up && move_phase_on(w, i) != TIDAL_CONTROL_PHASE_DONE) return 0;
+    return 1;
+}
+
+/* Starts the move of tenant 2 to group 0 from node i; its generation. */
+static uint64_t start_move(world *w, load *ld, int i) {
+    uint64_t t = 0;
+    int k;
+    TT_EQ_INT(tidal_peer_move(w->nd[i].peer, 2, 0, &t), TIDAL_OK);
+    g_watch_node = i, g_watch_ticket = t, g_watch_seen = 0;
+    for (k = 0; k < 600 && TT_OK(); k++) {
+        step(w, ld);
+        if (g_watch_seen) {
+            const tidal_peer_completion *c = &g_watch_c;
+            g_watch_node = -1;
+            TT_CHECKF(c->outcome == TIDAL_PEER_DONE_OK && c->index > 0, "move: %u %s %s",
+                      c->outcome, tidal_strerror(c->result), c->message);
+            return c->index;
+        }
+    }
+    g_watch_node = -1;
+    TT_CHECK(!"the move never completed");
+    return 0;
+}
+
+/* Runs the load until every peer applied DONE. */
+static void until_done(world *w, load *ld, int64_t max) {
+    int64_t end = w->now + max;
+    while (!all_done(w) && w->now < end && TT_OK()) step(w, ld);
+    if (!all_done(w)) {
+        int c = control_leader(w);
+        tidal_peer_move_info mi;
+        memset(&mi, 0, sizeof mi);
+        if (c >= 0) tidal_peer_move_status(w->nd[c].peer, 2, &mi);
+        TT_CHECKF(0, "the move did not finish: coordinator %d phase %u: %s", c, mi.phase,
+                  mi.waiting);
+    }
+}
+
+/* The end state: one owner (group 0 on every peer), every acknowledged write on its
+   shard's new leader by id, counts equal, the old group refusing and empty. */
+static void check_end(world *w, load *ld, uint64_t gen) {
+    uint64_t want[ITEMS], n_views;
+    int i, k, s, r;
+    run(w, 1000 * MS);
+    for (i = 0; i < N; i++) {
+        tidal_peer_tenant t;
+        TT_EQ_INT(tidal_peer_tenant_get(w->nd[i].peer, 2, &t), TIDAL_OK);
+        TT_CHECKF(t.group == 0 && t.placement == 7 && t.move_phase == TIDAL_CONTROL_PHASE_DONE &&
+                      t.move_source == 3 && t.move_target == 0 && t.move_index == gen,
+                  "peer %d: group %u phase %u move %llu", i, t.group, t.move_phase,
+                  (unsigned long long)t.move_index);
+    }
+    memset(want, 0, sizeof want);
+    for (k = 0; k < ld->n; k++) {
+        wr *x = &ld->w[k];
+        int l = group_leader(w, 0, (int)tidal_route(2, x->item, SHARDS)), j;
+        TT_CHECK(x->done);
+        for (j = 0; j < ITEMS; j++) want[j] += ld->items[j] == x->item;
+        TT_CHECK(l >= 0);
+        if (l >= 0)
+            TT_CHECKF(tidal_event_is_applied(tidal_peer_member(w->nd[l].peer, 0), x->id),
+                      "write %d (item %llu, tries %d) not on the new leader %d", k,
+                      (unsigned long long)x->item, x->tries, l);
+    }
+    for (k = 0; k < ITEMS; k++) {
+        int l = group_leader(w, 0, (int)tidal_route(2, ld->items[k], SHARDS));
+        if (l < 0) continue;
+        n_views = views(w, l, 0, 2, ld->items[k]);
+        TT_CHECKF(n_views == want[k], "item %llu: %llu views, %llu acknowledged",
+                  (unsigned long long)ld->items[k], (unsigned long long)n_views,
+                  (unsigned long long)want[k]);
+        for (r = 0; r < REGIONS; r++) /* the followers too, once shipped */
+            TT_CHECK(views(w, ix(r, (int)tidal_route(2, ld->items[k], SHARDS)), 0, 2,
+                           ld->items[k]) == want[k]);
+    }
+    /* The old group: refuses a local write (SEALED), holds nothing, in memory or files. */
+    for (s = 0; s < SHARDS; s++)
+        for (r = 0; r < 2; r++) {
+            tidal_db *db = tidal_peer_member(w->nd[ix(r, s)].peer, 3);
+            uint64_t ents = 1, sess = 1, bytes = 1;
+            int done = 0;
+            tidal_signal sig;
+            TT_EQ_INT(tidal_tenant_footprint(db, 2, &ents, &sess, &bytes), TIDAL_OK);
+            TT_CHECKF(ents == 0 && sess == 0 && bytes == 0, "%d/%d still holds %llu entities",
+                      r, s, (unsigned long long)ents);
+            TT_EQ_INT(tidal_tenant_collected(db, 2, &done), TIDAL_OK);
+            TT_CHECK(done == 1);
+            memset(&sig, 0, sizeof sig);
+            sig.tenant = 2;
+            sig.item = ld->items[s];
+            sig.weight = 1;
+            if (group_leader(w, 3, s) == ix(r, s))
+                TT_EQ_INT(tidal_signal_write(db, &sig, NULL), TIDAL_ERR_MOVED);
+        }
+    /* Accepted through any peer. */
+    for (i = 0; i < N; i++) {
+        uint64_t t = write_on(w, i, 2, ld->items[i % ITEMS]);
+        const tidal_peer_completion *c = await(w, i, t, 3000 * MS);
+        TT_CHECKF(c && c->outcome == TIDAL_PEER_DONE_OK, "peer %d: %s", i,
+                  c ? c->message : "no completion");
+        w->n_got = 0;
+    }
+}
+
+/* (a) The move with writes before, during and after. */
+static void t_move_with_writes(void) {
+    world w;
+    load *ld = &g_load;
+    uint64_t gen;
+    int64_t t0;
+    int i, c;
+    tidal_peer_move_info mi;
+    setup(&w);
+    load_init(ld, tt_seed());
+    steps(&w, ld, 500 * MS);
+    t0 = w.now;
+    gen = start_move(&w, ld, ix(2, 1)); /* a node outside the source group, a learner */
+    until_done(&w, ld, 30000 * MS);
+    printf("    the move took %lld ms (simulated) from the call to DONE on every peer\n",
+           (long long)((w.now - t0) / MS));
+    steps(&w, ld, 500 * MS);
+    drain(&w, ld);
+    TT_CHECKF(ld->unknown == 0, "%d writes completed UNKNOWN on a network without faults",
+              ld->unknown);
+    check_end(&w, ld, gen);
+    c = control_leader(&w);
+    TT_CHECK(c >= 0);
+    if (c >= 0) {
+        TT_EQ_INT(tidal_peer_move_status(w.nd[c].peer, 2, &mi), TIDAL_OK);
+        TT_CHECK(mi.phase == TIDAL_CONTROL_PHASE_DONE && mi.generation == gen && !mi.coordinating);
+    }
+    {
+        uint64_t fwd = 0, imp = 0, copies = 0, again = 0;
+        for (i = 0; i < N; i++) {
+            tidal_peer_move_status(w.nd[i].peer, 2, &mi);
+            fwd += mi.events_forwarded, imp += mi.events_imported, copies += mi.copies;
+            again += mi.reinstalls;
+        }
+        /* No fault: the copy and the forwarded events were enough, SEAL needed no repair. */
+        TT_CHECKF(again == 0, "%llu fresh copies at SEAL", (unsigned long long)again);
+        TT_CHECKF(copies >= SHARDS && fwd > 0 && imp > 0, "copies %llu forwarded %llu imported "
+                  "%llu", (unsigned long long)copies, (unsigned long long)fwd,
+                  (unsigned long long)imp);
+        printf("    %d writes (%d refused and retried, %d duplicates), %llu events forwarded, "
+               "%llu imported, %llu installs\n", ld->n, ld->refused, ld->duplicates,
+               (unsigned long long)fwd, (unsigned long long)imp, (unsigned long long)copies);
+    }
+    world_free(&w);
+}
+
+static void crash(world *w, int i) {
+    int k;
+    for (k = 0; k < g_load.n; k++) /* its calls die with it: their writers try again */
+        if (g_load.w[k].ticket && g_load.w[k].node == i) g_load.w[k].ticket = 0;
+    tidal_peer_close(w->nd[i].peer);
+    w->nd[i].peer = NULL;
+    w->nd[i].up = 0;
+    tidal_sim_net_set_down(w->net, ref(i), 1);
+    tidal_sim_disk_crash(w->nd[i].disk);
+    tidal_sim_disk_restart(w->nd[i].disk);
+}
+
+/* Runs the load until the coordinator (the control leader) applied phase; its node. */
+static int until_phase(world *w, load *ld, uint32_t phase) {
+    int64_t end = w->now + 20000 * MS;
+    while (w->now < end && TT_OK()) {
+        int c = control_leader(w);
+        if (c >= 0 && move_phase_on(w, c) == (int)phase) return c;
+        step(w, ld);
+    }
+    TT_CHECKF(0, "phase %u never reached", phase);
+    return -1;
+}
+
+/* (b) The control-plane leader, which coordinates, crashes at each phase. */
+static void t_coordinator_crash(void) {
+    uint32_t phase;
+    for (phase = TIDAL_CONTROL_PHASE_COPY; phase <= TIDAL_CONTROL_PHASE_SWITCH && TT_OK();
+         phase++) {
+        world w;
+        load *ld = &g_load;
+        uint64_t gen;
+        int c, c2;
+        setup(&w);
+        load_init(ld, tt_seed() + phase);
+        steps(&w, ld, 300 * MS);
+        gen = start_move(&w, ld, ix(1, 1));
+        c = until_phase(&w, ld, phase);
+        if (c < 0) {
+            world_free(&w);
+            return;
+        }
+        crash(&w, c);
+        { /* two voters left: split votes may take a few rounds (elections of 300-600 ms
+             against inter-region latencies up to 150 ms) */
+            int64_t end = w.now + 10000 * MS;
+            do steps(&w, ld, 100 * MS);
+            while ((c2 = control_leader(&w)) < 0 && w.now < end && TT_OK());
+        }
+        TT_CHECKF(c2 >= 0 && c2 != c, "no new control leader after %d crashed", c);
+        peer_open(&w, c, 0);
+        until_done(&w, ld, 30000 * MS);
+        drain(&w, ld);
+        check_end(&w, ld, gen);
+        printf("    phase %u: coordinator %d crashed, %d took over; %d writes, %d unknown\n",
+               phase, c, c2, ld->n, ld->unknown);
+        world_free(&w);
+    }
+}
+
+/* (c) The source shard's leader crashes mid-COPY (as soon as the coordinator applied it). */
+static void t_source_leader_crash(void) {
+    world w;
+    load *ld = &g_load;
+    uint64_t gen;
+    int l, s;
+    setup(&w);
+    load_init(ld, tt_seed());
+    steps(&w, ld, 300 * MS);
+    gen = start_move(&w, ld, ix(2, 0));
+    if (until_phase(&w, ld, TIDAL_CONTROL_PHASE_COPY) < 0) goto out;
+    for (s = SHARDS - 1; s >= 0; s--) { /* both shards' source leaders, one after the other */
+        l = group_leader(&w, 3, s);
+        TT_CHECK(l >= 0);
+        if (l < 0) goto out;
+        crash(&w, l);
+        steps(&w, ld, 800 * MS);
+        peer_open(&w, l, 0);
+    }
+    until_done(&w, ld, 30000 * MS);
+    drain(&w, ld);
+    check_end(&w, ld, gen);
+out:
+    world_free(&w);
+}
+
+/* (d) The coordinator cut off from the shard-1 nodes (the target group's members of shard
+   1, and the source's) at each phase: that shard cannot finish, the move stays in the phase
+   and says why; after the heal it finishes. (Cutting it from every target member would cut
+   it from its own control-plane majority: another node would coordinate.) */
+static void t_coordinator_partitioned(void) {
+    uint32_t phase;
+    for (phase = TIDAL_CONTROL_PHASE_COPY; phase <= TIDAL_CONTROL_PHASE_SWITCH && TT_OK();
+         phase++) {
+        world w;
+        load *ld = &g_load;
+        uint64_t gen;
+        tidal_node_ref a[1], b[REGIONS];
+        tidal_peer_move_info mi;
+        uint32_t cut;
+        int c, r;
+        setup(&w);
+        load_init(ld, tt_seed() + 10 + phase);
+        steps(&w, ld, 300 * MS);
+        gen = start_move(&w, ld, ix(0, 1));
+        c = until_phase(&w, ld, phase);
+        if (c < 0) {
+            world_free(&w);
+            return;
+        }
+        a[0] = ref(c);
+        for (r = 0; r < REGIONS; r++) b[r] = ref(ix(r, 1));
+        cut = tidal_sim_net_partition_nodes(w.net, a, 1, b, REGIONS, 0);
+        steps(&w, ld, 3000 * MS);
+        TT_EQ_INT(control_leader(&w), c);
+        TT_EQ_INT(tidal_peer_move_status(w.nd[c].peer, 2, &mi), TIDAL_OK);
+        TT_CHECKF(mi.phase == phase && mi.coordinating && mi.shards_ready < SHARDS &&
+                      strstr(mi.waiting, "shard 1") && mi.waiting_ns >= 1000 * MS,
+                  "phase %u: status phase %u coordinating %d ready %u: \"%s\"", phase, mi.phase,
+                  mi.coordinating, mi.shards_ready, mi.waiting);
+        printf("    phase %u stalled: %s\n", phase, mi.waiting);
+        tidal_sim_net_heal(w.net, cut);
+        until_done(&w, ld, 30000 * MS);
+        drain(&w, ld);
+        check_end(&w, ld, gen);
+        world_free(&w);
+    }
+}
+
+/* Reopens node i from its disk with exports sent in chunks of 4096 bytes. */
+static void reopen_small_chunks(world *w, int i) {
+    tidal_peer_config cfg;
+    char msg[300];
+    tidal_result r;
+    int k;
+    for (k = 0; k < g_load.n; k++) /* its calls die with it: their writers try again */
+        if (g_load.w[k].ticket && g_load.w[k].node == i) g_load.w[k].ticket = 0;
+    tidal_peer_close(w->nd[i].peer);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.env = &w->nd[i].env.env;
+    cfg.path = "node";
+    cfg.self = ref(i);
+    cfg.regions = REGIONS;
+    cfg.shards = SHARDS;
+    cfg.groups = w->groups;
+    cfg.group_count = 2;
+    cfg.member.schema.signals = w->sigs;
+    cfg.member.schema.signal_count = 1;
+    cfg.control_election_timeout_ns = 300 * MS;
+    cfg.move_chunk_bytes = 4096;
+    msg[0] = 0;
+    r = tidal_peer_open(&cfg, &w->nd[i].peer, msg, sizeof msg);
+    TT_CHECKF(r == TIDAL_OK, "peer %d reopen: %s %s", i, tidal_strerror(r), msg);
+    w->nd[i].up = r == TIDAL_OK;
+    cfg.move_chunk_bytes = 1000; /* not a multiple of 4096: refused */
+    TT_EQ_INT(tidal_peer_open(&cfg, NULL, msg, sizeof msg), TIDAL_ERR_INVALID);
+}
+
+/* (a') The same move with exports larger than one INSTALL message: sent in chunks, which
+   arrive in any order (the network reorders), gathered and installed once whole. */
+static void t_move_in_chunks(void) {
+    world w;
+    load *ld = &g_load;
+    uint64_t gen;
+    size_t len = 0;
+    int i, s;
+    setup(&w);
+    load_init(ld, tt_seed());
+    steps(&w, ld, 2000 * MS);
+    for (i = 0; i < N; i++) reopen_small_chunks(&w, i);
+    steps(&w, ld, 1500 * MS);
+    for (s = 0; s < SHARDS; s++) {
+        int l = group_leader(&w, 3, s);
+        TT_CHECK(l >= 0);
+        if (l < 0) goto out;
+        TT_EQ_INT(tidal_tenant_export(tidal_peer_member(w.nd[l].peer, 3), 2, NULL, 0, &len),
+                  TIDAL_ERR_LIMIT);
+        TT_CHECKF(len > 2 * 4096, "shard %d: an export of %zu bytes fits in 2 chunks", s, len);
+    }
+    gen = start_move(&w, ld, ix(0, 1));
+    until_done(&w, ld, 30000 * MS);
+    drain(&w, ld);
+    check_end(&w, ld, gen);
+    printf("    exports of %zu bytes and more, in 4096-byte chunks\n", len);
+out:
+    world_free(&w);
+}
+
+/* (e) Refusals: no placement, the owner already, an unknown group, a move in flight. */
+static void t_move_refused(void) {
+    world w;
+    uint64_t t;
+    int i = ix(2, 1);
+    const tidal_peer_completion *c;
+    struct { uint32_t tenant, group; tidal_result want; const char *what; } bad[] = {
+        {9, 0, TIDAL_ERR_NOT_FOUND, "no placement"},
+        {2, 3, TIDAL_ERR_INVALID, "already"},
+        {2, 7, TIDAL_ERR_INVALID, "not in the topology"},
+    };
+    size_t k;
+    setup(&w);
+    for (k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        TT_EQ_INT(tidal_peer_move(w.nd[i].peer, bad[k].tenant, bad[k].group, &t), TIDAL_OK);
+        c = await(&w, i, t, 3000 * MS);
+        TT_CHECKF(c && c->outcome == TIDAL_PEER_DONE_FAILED && c->result == bad[k].want &&
+                      strstr(c->message, bad[k].what),
+                  "%s: %s", bad[k].what, c ? c->message : "no completion");
+    }
+    TT_EQ_INT(tidal_peer_move(w.nd[i].peer, 2, 256, &t), TIDAL_ERR_INVALID);
+    TT_EQ_INT(tidal_peer_move(w.nd[i].peer, 2, 0, NULL), TIDAL_ERR_INVALID);
+    TT_EQ_INT(tidal_peer_move(w.nd[i].peer, 2, 0, &t), TIDAL_OK);
+    c = await(&w, i, t, 3000 * MS);
+    TT_CHECK(c && c->outcome == TIDAL_PEER_DONE_OK);
+    TT_EQ_INT(tidal_peer_move(w.nd[ix(0, 0)].peer, 2, 0, &t), TIDAL_OK); /* in flight */
+    c = await(&w, ix(0, 0), t, 3000 * MS);
+    TT_CHECKF(c && c->outcome == TIDAL_PEER_DONE_FAILED && c->result == TIDAL_ERR_LIMIT &&
+                  strstr(c->message, "in flight"),
+              "%s", c ? c->message : "no completion");
+    {   /* and an idle cluster finishes it */
+        int64_t end = w.now + 20000 * MS;
+        while (!all_done(&w) && w.now < end && TT_OK()) run(&w, 50 * MS), w.n_got = 0;
+        TT_CHECK(all_done(&w));
+    }
+    world_free(&w);
+}
+
+static void reseal(uint8_t *b, size_t len) {
+    tidal_blake3_hasher h;
+    static const uint8_t zeros[32] = {0};
+    tidal_blake3_init(&h);
+    tidal_blake3_update(&h, b, 88);
+    tidal_blake3_update(&h, zeros, 32);
+    tidal_blake3_update(&h, b + 120, len - 120);
+    tidal_blake3_final(&h, b + 88, 32);
+}
+
+/* Feeds b to the node the kept message went to: refused, counted, nothing else changes
+   (no message sent, the move's state as before). */
+static void expect_refused(world *w, const uint8_t *b, size_t len, const char *what) {
+    int to = ix(w->kept_to.region, w->kept_to.shard);
+    tidal_peer_status s0, s1;
+    tidal_peer_move_info m0, m1;
+    tidal_sim_net_stats n0, n1;
+    tidal_result r;
+    tidal_peer_status_get(w->nd[to].peer, &s0);
+    tidal_peer_move_status(w->nd[to].peer, 2, &m0);
+    tidal_sim_net_stats_get(w->net, &n0);
+    r = tidal_peer_receive(w->nd[to].peer, w->kept_from, b, len);
+    TT_CHECKF(r == TIDAL_ERR_CORRUPT, "%s: %s", what, tidal_strerror(r));
+    tidal_peer_status_get(w->nd[to].peer, &s1);
+    tidal_peer_move_status(w->nd[to].peer, 2, &m1);
+    tidal_sim_net_stats_get(w->net, &n1);
+    TT_CHECKF(s1.msgs_corrupt == s0.msgs_corrupt + 1, "%s: not counted", what);
+    TT_CHECK(n1.sent == n0.sent && s1.calls_pending == s0.calls_pending);
+    m0.waiting[0] = m1.waiting[0] = 0, m0.waiting_ns = m1.waiting_ns = 0;
+    TT_CHECK(!memcmp(&m0, &m1, sizeof m0));
+    TT_CHECKF(strstr(tidal_peer_errmsg(w->nd[to].peer), "byte") != NULL, "%s: %s", what,
+              tidal_peer_errmsg(w->nd[to].peer));
+}
+
+/* (f) A coordinator's DIGEST_Q, truncated, bit-flipped and resealed with bad fields. */
+static void t_malformed_refused(void) {
+    world w;
+    uint8_t b[4096];
+    size_t len, k;
+    tidal_peer_message m;
+    char why[200];
+    setup(&w);
+    w.keep_type = TIDAL_PEER_MSG_DIGEST_Q;
+    load_init(&g_load, tt_seed());
+    g_load.open = 0; /* no writes */
+    (void)start_move(&w, &g_load, ix(2, 1));
+    while (!w.kept_len && w.now < T0 + 30000 * MS && TT_OK()) run(&w, 5 * MS), w.n_got = 0;
+    TT_CHECK(w.kept_len == 120 + 124);
+    if (w.kept_len != 244) goto out;
+    len = w.kept_len;
+    TT_EQ_INT(tidal_peer_message_decode(w.kept, len, &m, why, sizeof why), TIDAL_OK);
+    TT_CHECK(m.type == TIDAL_PEER_MSG_DIGEST_Q && m.tenant == 2 && m.source == 3 &&
+             m.target == 0 && m.move > 0 && m.flags <= 1);
+    for (k = 0; k < len; k += k < 130 ? 1 : 11) {
+        TT_CHECK(tidal_peer_message_decode(w.kept, k, &m, why, sizeof why) == TIDAL_ERR_CORRUPT);
+        if (k == 0 || k == 119 || k == 121 || k == len - 1)
+            expect_refused(&w, w.kept, k, "truncated");
+    }
+    for (k = 0; k < len * 8; k += 17) {
+        memcpy(b, w.kept, len);
+        b[k / 8] ^= (uint8_t)(1u << (k % 8));
+        TT_CHECK(tidal_peer_message_decode(b, len, &m, why, sizeof why) == TIDAL_ERR_CORRUPT);
+        if (k % 136 == 0) expect_refused(&w, b, len, "flipped bit");
+    }
+    {
+        struct { size_t at; uint8_t v; const char *what; } bad[] = {
+            {8, 99, "unknown message type"}, {24, 1, "hops"}, {120 + 5, 1, "above 255"},
+            {120 + 8, 3, "source equals target"}, {120 + 40, 0x80, "flag"},
+            {120 + 64, 1, "does not carry"}, {120 + 24, 1, "does not carry"},
+            {120 + 44, 9, "does not carry"}, {120 + 14, 1, "shard"},
+        };
+        for (k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+            memcpy(b, w.kept, len);
+            b[bad[k].at] = bad[k].v;
+            reseal(b, len);
+            TT_EQ_INT(tidal_peer_message_decode(b, len, &m, why, sizeof why), TIDAL_ERR_CORRUPT);
+            TT_CHECKF(strstr(why, bad[k].what) && strstr(why, "at byte"), "%s: %s", bad[k].what,
+                      why);
+            expect_refused(&w, b, len, bad[k].what);
+        }
+        memcpy(b, w.kept, len);
+        b[len] = 0;
+        b[36] = (uint8_t)(b[36] + 1); /* payload length one more, one byte more */
+        reseal(b, len + 1);
+        TT_EQ_INT(tidal_peer_message_decode(b, len + 1, &m, why, sizeof why), TIDAL_ERR_CORRUPT);
+        TT_CHECKF(strstr(why, "after the last field") != NULL, "%s", why);
+        expect_refused(&w, b, len + 1, "trailing byte");
+    }
+    /* The move goes on unharmed. */
+    {
+        int64_t end = w.now + 20000 * MS;
+        while (!all_done(&w) && w.now < end && TT_OK()) run(&w, 50 * MS), w.n_got = 0;
+        TT_CHECK(all_done(&w));
+    }
+out:
+    world_free(&w);
+}
+
+/* The overflow an install chunk hit: a durable database's first event after an open (the
+   batch empty), a little under the 4096 bytes of the batch buffer, left no room for the
+   112-byte batch header (tidal__batch_add checked the room before counting it). Session
+   notes of 3850 to 3990 bytes, each the first event after a reopen: the asan build caught
+   the write past the buffer. */
+static void t_batch_header_room(void) {
+    tidal_sim_disk *d = tidal_sim_disk_new(tt_seed());
+    tidal_sim_env env;
+    tidal_signal_def sig;
+    tidal_config cfg;
+    tidal_db *db = NULL;
+    tidal_id session = 0;
+    static char note[TIDAL_NOTE_MAX + 1];
+    size_t n;
+    tidal_sim_env_init(&env, d, T0, 5);
+    memset(&cfg, 0, sizeof cfg);
+    memset(&sig, 0, sizeof sig);
+    sig.name = "view", sig.half_life_s = 3600;
+    cfg.schema.signals = &sig, cfg.schema.signal_count = 1;
+    cfg.env = &env.env;
+    cfg.path = "db";
+    TT_EQ_INT(tidal_db_open(&cfg, &db), TIDAL_OK);
+    TT_EQ_INT(tidal_session_start(db, 1, 7, 0, &session), TIDAL_OK);
+    for (n = 3850; n <= 3990 && TT_OK(); n += 5) {
+        tidal_db_close(db);
+        db = NULL;
+        TT_EQ_INT(tidal_db_open(&cfg, &db), TIDAL_OK);
+        if (!db) break;
+        memset(note, 'a' + (int)(n % 26), n);
+        note[n] = 0;
+        TT_EQ_INT(tidal_session_note(db, 1, session, n, note, NULL), TIDAL_OK);
+    }
+    tidal_db_close(db);
+    tidal_sim_disk_free(d);
+}
+
+static const tt_case tt_cases[] = {
+    TT_CASE(t_batch_header_room),
+    TT_CASE(t_move_with_writes),
+    TT_CASE(t_move_in_chunks),
+    TT_CASE(t_move_refused),
+    TT_CASE(t_malformed_refused),
+    TT_CASE(t_coordinator_crash),
+    TT_CASE(t_source_leader_crash),
+    TT_CASE(t_coordinator_partitioned),
+};
+
+int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
