@@ -885,6 +885,9 @@ TIDAL_API void tidal_sim_oracle_wipe(tidal_sim_oracle *o, uint16_t region, uint1
 /* Nodes of record i's shard that lost their disk since its origin was recorded, and
    whether i (an OK record) is still promised: see Budgets above. */
 TIDAL_API uint32_t tidal_sim_oracle_wiped_since(const tidal_sim_oracle *o, uint32_t i);
+/* Whether node (region, shard) lost its disk since record i was recorded. */
+TIDAL_API int tidal_sim_oracle_node_wiped(const tidal_sim_oracle *o, uint32_t i, uint16_t region,
+                                          uint16_t shard);
 TIDAL_API int tidal_sim_oracle_within_budget(const tidal_sim_oracle *o, uint32_t i);
 /* Events (distinct ids) of the ground truth in scope, and of those the signals. */
 TIDAL_API uint64_t tidal_sim_oracle_events(tidal_sim_oracle *o, const tidal_sim_scope *sc,
@@ -4148,6 +4151,13 @@ TIDAL_API uint32_t tidal_sim_oracle_wiped_since(const tidal_sim_oracle *o, uint3
     return k;
 }
 
+TIDAL_API int tidal_sim_oracle_node_wiped(const tidal_sim_oracle *o, uint32_t i, uint16_t region,
+                                          uint16_t shard) {
+    TIDAL_SIM_ASSERT(o != NULL && i < o->n);
+    TIDAL_SIM_ASSERT(region < o->regions && shard < o->shards);
+    return o->last_wipe[(uint32_t)region * o->shards + shard] > o->ops[i].wipe_seq;
+}
+
 TIDAL_API int tidal_sim_oracle_within_budget(const tidal_sim_oracle *o, uint32_t i) {
     const tidal_sim_op *op;
     TIDAL_SIM_ASSERT(o != NULL && i < o->n);
@@ -4496,12 +4506,25 @@ TIDAL_API uint32_t tidal_sim_check_signals(tidal_sim_oracle *o, const tidal_sim_
     return tidal_sim__rep_end(&rp, m);
 }
 
+/* Whether lifts (unhide and forget records applied on a member) lift a hide record. */
+static int tidal_sim__lifted(const tidal_sim_oracle *o, const uint32_t *lifts, uint32_t n,
+                             const tidal_sim_op *hide) {
+    uint32_t k;
+    for (k = 0; k < n; k++) {
+        const tidal_sim_op *l = &o->ops[lifts[k]];
+        if (l->tenant == hide->tenant && l->user == hide->user &&
+            (l->kind == TIDAL_SIM_OP_FORGET || l->entity == hide->entity))
+            return 1;
+    }
+    return 0;
+}
+
 TIDAL_API uint32_t tidal_sim_check_hidden(tidal_sim_oracle *o, const tidal_sim_member *m,
                                           const tidal_sim_scope *sc, uint32_t types,
                                           uint32_t limit) {
     tidal_sim__rep rp;
     tidal_hit *hits;
-    uint32_t k, j, n_users = 0, cap_users = 0, *users = NULL; /* hide origins, one per (tenant, user) */
+    uint32_t k, j, n = 0, cap = 0, *buf = NULL, n_lifts, n_users, n_req;
     TIDAL_SIM_ASSERT(o != NULL && m != NULL);
     TIDAL_SIM_ASSERT(limit > 0 && limit <= 100000);
     rp.o = o;
@@ -4512,21 +4535,33 @@ TIDAL_API uint32_t tidal_sim_check_hidden(tidal_sim_oracle *o, const tidal_sim_m
                         (unsigned)m->region, (unsigned)m->shard, m->group);
         return rp.n;
     }
+    /* buf: the lifts applied here, then one hide per (tenant, user) in scope, then the
+       hides that must be in force here */
+    for (k = 0; k < o->n_negs; k++) {
+        const tidal_sim_op *op = &o->ops[o->negs[k]];
+        if (op->kind == TIDAL_SIM_OP_HIDE || !tidal_event_is_applied(m->db, op->id)) continue;
+        buf = (uint32_t *)tidal_sim__reserve(buf, &cap, n + 1, sizeof *buf);
+        buf[n++] = o->negs[k];
+    }
+    n_lifts = n;
+    for (k = 0; k < o->n_negs; k++) {
+        const tidal_sim_op *op = &o->ops[o->negs[k]];
+        if (op->kind != TIDAL_SIM_OP_HIDE || !tidal_sim__in_scope(sc, op)) continue;
+        for (j = n_lifts; j < n; j++)
+            if (o->ops[buf[j]].tenant == op->tenant && o->ops[buf[j]].user == op->user) break;
+        if (j < n) continue;
+        buf = (uint32_t *)tidal_sim__reserve(buf, &cap, n + 1, sizeof *buf);
+        buf[n++] = o->negs[k];
+    }
+    n_users = n - n_lifts;
     for (k = 0; k < o->n_negs; k++) { /* every hide applied here and not lifted is in force */
         const tidal_sim_op *op = &o->ops[o->negs[k]];
         int sup = 0;
-        if (op->kind != TIDAL_SIM_OP_HIDE || !tidal_sim__in_scope(sc, op)) continue;
-        for (j = 0; j < n_users; j++) {
-            const tidal_sim_op *u = &o->ops[users[j]];
-            if (u->tenant == op->tenant && u->user == op->user) break;
-        }
-        if (j == n_users) {
-            users = (uint32_t *)tidal_sim__reserve(users, &cap_users, n_users + 1, sizeof *users);
-            users[n_users++] = o->negs[k];
-        }
-        if (!tidal_event_is_applied(m->db, op->id) ||
-            tidal_sim_oracle_hide_lifted(o, m->db, op->tenant, op->user, op->entity))
+        if (op->kind != TIDAL_SIM_OP_HIDE || !tidal_sim__in_scope(sc, op) ||
+            !tidal_event_is_applied(m->db, op->id) || tidal_sim__lifted(o, buf, n_lifts, op))
             continue;
+        buf = (uint32_t *)tidal_sim__reserve(buf, &cap, n + 1, sizeof *buf);
+        buf[n++] = o->negs[k];
         if (tidal_negative_check(m->db, op->tenant, op->user, op->entity, &sup) == TIDAL_OK && sup)
             continue;
         tidal_sim__fail(&rp, "hide_lost", "node (%u, %u) group %u tenant %u: the hide of item %llu "
@@ -4535,13 +4570,14 @@ TIDAL_API uint32_t tidal_sim_check_hidden(tidal_sim_oracle *o, const tidal_sim_m
                         (unsigned long long)op->entity, (unsigned long long)op->user,
                         (unsigned long long)op->id.hi, (unsigned long long)op->id.lo);
     }
+    n_req = n - n_lifts - n_users;
     hits = (tidal_hit *)tidal_sim__alloc(limit * sizeof *hits);
     for (j = 0; j < n_users; j++) { /* RETRIEVE ... FOR USER returns none of them */
-        const tidal_sim_op *u = &o->ops[users[j]];
+        const tidal_sim_op *u = &o->ops[buf[n_lifts + j]];
         uint32_t type;
         for (type = 0; type < o->n_types; type++) {
             tidal_query q;
-            uint32_t n = 0, h;
+            uint32_t got = 0, h;
             tidal_result r;
             if (types && !(types >> type & 1u)) continue;
             memset(&q, 0, sizeof q);
@@ -4550,7 +4586,7 @@ TIDAL_API uint32_t tidal_sim_check_hidden(tidal_sim_oracle *o, const tidal_sim_m
             q.rank_index = type;
             q.for_user = u->user;
             q.limit = limit;
-            r = tidal_retrieve(m->db, &q, hits, limit, &n, NULL);
+            r = tidal_retrieve(m->db, &q, hits, limit, &got, NULL);
             if (r != TIDAL_OK) {
                 tidal_sim__fail(&rp, "suppressed_returned", "node (%u, %u) group %u tenant %u: "
                                 "RETRIEVE FOR USER %llu failed: %s", (unsigned)m->region,
@@ -4558,16 +4594,13 @@ TIDAL_API uint32_t tidal_sim_check_hidden(tidal_sim_oracle *o, const tidal_sim_m
                                 (unsigned long long)u->user, tidal_strerror(r));
                 continue;
             }
-            for (h = 0; h < n; h++) {
+            for (h = 0; h < got; h++) {
+                const uint32_t *req = buf + n_lifts + n_users;
                 int sup = 0;
                 (void)tidal_negative_check(m->db, u->tenant, u->user, hits[h].item, &sup);
-                for (k = 0; k < o->n_negs && !sup; k++) {
-                    const tidal_sim_op *op = &o->ops[o->negs[k]];
-                    sup = op->kind == TIDAL_SIM_OP_HIDE && op->tenant == u->tenant &&
-                          op->user == u->user && op->entity == hits[h].item &&
-                          tidal_sim__in_scope(sc, op) && tidal_event_is_applied(m->db, op->id) &&
-                          !tidal_sim_oracle_hide_lifted(o, m->db, op->tenant, op->user, op->entity);
-                }
+                for (k = 0; k < n_req && !sup; k++)
+                    sup = o->ops[req[k]].tenant == u->tenant && o->ops[req[k]].user == u->user &&
+                          o->ops[req[k]].entity == hits[h].item;
                 if (sup)
                     tidal_sim__fail(&rp, "suppressed_returned",
                                     "node (%u, %u) group %u tenant %u: RETRIEVE SIGNAL %u FOR USER "
@@ -4579,7 +4612,7 @@ TIDAL_API uint32_t tidal_sim_check_hidden(tidal_sim_oracle *o, const tidal_sim_m
         }
     }
     free(hits);
-    free(users);
+    free(buf);
     return tidal_sim__rep_end(&rp, m);
 }
 
