@@ -940,12 +940,12 @@ TIDAL_API uint32_t tidal_sim_check_signals(tidal_sim_oracle *o, const tidal_sim_
 TIDAL_API uint32_t tidal_sim_check_hidden(tidal_sim_oracle *o, const tidal_sim_member *m,
                                           const tidal_sim_scope *sc, uint32_t types,
                                           uint32_t limit);
-/* digest ("digest"): every member's tidal_db_digest (the whole db, and each of tenants[0..
-   n_tenants)) equals ref's (ref NULL: members[0]'s), and with events, so does its count of
-   distinct events applied. */
+/* digest ("digest"): every member's tidal_db_digest of each of tenants[0..n_tenants)
+   (TIDAL_ALL_TENANTS: the whole db; n_tenants 0: the whole db alone) equals ref's (ref
+   NULL: members[0]'s), and with events, so does its count of distinct events applied. */
 TIDAL_API uint32_t tidal_sim_check_digests(tidal_sim_oracle *o, const tidal_sim_member *ref,
                                            const tidal_sim_member *members, uint32_t n,
-                                           const uint32_t *tenants, uint32_t n_tenants,
+                                           const uint64_t *tenants, uint32_t n_tenants,
                                            int events);
 
 #ifdef __cplusplus
@@ -4200,8 +4200,21 @@ static void tidal_sim__oracle_keys(tidal_sim_oracle *o) {
         k->type = op->type;
         k->idx = i;
     }
-    /* sorted already up to start; new ones sort in (a full sort: simple, O(n log n)) */
-    if (o->n_keys > start) qsort(o->keys, o->n_keys, sizeof *o->keys, tidal_sim__okey_cmp);
+    /* sorted already up to start: sort the new ones, then merge the two runs */
+    if (o->n_keys > start) {
+        uint32_t a = 0, b = start, w = 0, n_new = o->n_keys - start;
+        tidal_sim__okey *tmp;
+        qsort(o->keys + start, n_new, sizeof *o->keys, tidal_sim__okey_cmp);
+        if (start && tidal_sim__okey_cmp(&o->keys[start - 1], &o->keys[start]) > 0) {
+            tmp = (tidal_sim__okey *)tidal_sim__alloc((size_t)o->n_keys * sizeof *tmp);
+            while (a < start || b < o->n_keys)
+                tmp[w++] = b == o->n_keys || (a < start && tidal_sim__okey_cmp(&o->keys[a], &o->keys[b]) < 0)
+                               ? o->keys[a++]
+                               : o->keys[b++];
+            memcpy(o->keys, tmp, (size_t)o->n_keys * sizeof *tmp);
+            free(tmp);
+        }
+    }
     o->keys_upto = o->n;
 }
 
@@ -4618,8 +4631,9 @@ TIDAL_API uint32_t tidal_sim_check_hidden(tidal_sim_oracle *o, const tidal_sim_m
 
 TIDAL_API uint32_t tidal_sim_check_digests(tidal_sim_oracle *o, const tidal_sim_member *ref,
                                            const tidal_sim_member *members, uint32_t n,
-                                           const uint32_t *tenants, uint32_t n_tenants,
+                                           const uint64_t *tenants, uint32_t n_tenants,
                                            int events) {
+    static const uint64_t whole = TIDAL_ALL_TENANTS;
     tidal_sim__rep rp;
     uint32_t i, t;
     TIDAL_SIM_ASSERT(o != NULL && (members || !n));
@@ -4627,6 +4641,10 @@ TIDAL_API uint32_t tidal_sim_check_digests(tidal_sim_oracle *o, const tidal_sim_
     rp.o = o;
     rp.n = 0;
     rp.check = "";
+    if (!n_tenants) {
+        tenants = &whole;
+        n_tenants = 1;
+    }
     if (!ref && n) ref = &members[0];
     if (!ref || !ref->db) {
         if (ref) tidal_sim__fail(&rp, "digest", "node (%u, %u) group %u (the reference) is down",
@@ -4642,14 +4660,14 @@ TIDAL_API uint32_t tidal_sim_check_digests(tidal_sim_oracle *o, const tidal_sim_
                             (unsigned)m->shard, m->group);
             continue;
         }
-        for (t = 0; t <= n_tenants; t++) {
+        for (t = 0; t < n_tenants; t++) {
             uint8_t a[32], b[32];
-            uint64_t tenant = t < n_tenants ? (uint64_t)tenants[t] : TIDAL_ALL_TENANTS;
-            tidal_result r1 = tidal_db_digest(ref->db, tenant, a);
-            tidal_result r2 = tidal_db_digest(m->db, tenant, b);
+            tidal_result r1 = tidal_db_digest(ref->db, tenants[t], a);
+            tidal_result r2 = tidal_db_digest(m->db, tenants[t], b);
             char tn[32];
             if (r1 == TIDAL_OK && r2 == TIDAL_OK && !memcmp(a, b, 32)) continue;
-            if (t < n_tenants) snprintf(tn, sizeof tn, "tenant %u", tenants[t]);
+            if (tenants[t] != TIDAL_ALL_TENANTS)
+                snprintf(tn, sizeof tn, "tenant %llu", (unsigned long long)tenants[t]);
             else snprintf(tn, sizeof tn, "all tenants");
             tidal_sim__fail(&rp, "digest", "node (%u, %u) group %u: digest of %s differs from node "
                             "(%u, %u) group %u's%s", (unsigned)m->region, (unsigned)m->shard,
