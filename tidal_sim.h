@@ -898,6 +898,9 @@ TIDAL_API uint64_t tidal_sim_oracle_events(tidal_sim_oracle *o, const tidal_sim_
 TIDAL_API long double tidal_sim_oracle_score(tidal_sim_oracle *o, uint32_t tenant, tidal_id item,
                                              uint32_t type, uint32_t mark, int64_t t_ns,
                                              uint64_t *count);
+/* The ground truth's signals of (tenant, item, type) (with mark bits when mark is not 0). */
+TIDAL_API uint64_t tidal_sim_oracle_signals(tidal_sim_oracle *o, uint32_t tenant, tidal_id item,
+                                            uint32_t type, uint32_t mark);
 /* Whether a hide of (tenant, user, item) is lifted on db: an unhide of it or a forget of
    user that the oracle recorded is applied there. */
 TIDAL_API int tidal_sim_oracle_hide_lifted(tidal_sim_oracle *o, tidal_db *db, uint32_t tenant,
@@ -931,8 +934,9 @@ TIDAL_API uint32_t tidal_sim_check_signals(tidal_sim_oracle *o, const tidal_sim_
                                            const tidal_sim_scope *sc, int64_t t_ns, int mode,
                                            const tidal_tag *cohort, uint32_t cohort_mark,
                                            const tidal_id *also, uint32_t n_also);
-/* hidden ("hide_lost" / "suppressed_returned"): every hide in scope applied on m (by id,
-   any outcome) whose (user, item) no unhide or forget applied there lifted is in force
+/* hidden ("hide_lost" / "suppressed_returned"): every hide in scope routed to m's shard and
+   applied on m (by id, any outcome) whose (user, item) no unhide or forget applied there
+   lifted is in force
    (tidal_negative_check); and for every user with a hide in scope, RETRIEVE ... SIGNAL t
    FOR USER (the types asked, the tenants in scope, limit) returns no item that m
    suppresses for that user, nor one of those hides. types: bit t asks type t (0: every
@@ -3981,6 +3985,9 @@ struct tidal_sim_oracle {
     uint32_t keys_upto;   /* records looked at by the last rebuild */
     uint32_t *negs;       /* hide, unhide and forget origins */
     uint32_t n_negs, cap_negs;
+    struct tidal_sim__hkey *hides; /* hide origins by (tenant, user, item) */
+    uint32_t n_hides, cap_hides;
+    uint32_t hides_upto;  /* negs looked at by the last rebuild */
     uint64_t wipe_seq;
     uint64_t *last_wipe;  /* per node (region * shards + shard): wipe_seq of its last wipe */
     void (*report)(void *ctx, const char *check, const char *msg);
@@ -4054,6 +4061,7 @@ TIDAL_API void tidal_sim_oracle_free(tidal_sim_oracle *o) {
     free(o->map);
     free(o->keys);
     free(o->negs);
+    free(o->hides);
     free(o->last_wipe);
     free(o);
 }
@@ -4277,6 +4285,22 @@ TIDAL_API long double tidal_sim_oracle_score(tidal_sim_oracle *o, uint32_t tenan
     }
     if (count) *count = c;
     return sum;
+}
+
+TIDAL_API uint64_t tidal_sim_oracle_signals(tidal_sim_oracle *o, uint32_t tenant, tidal_id item,
+                                            uint32_t type, uint32_t mark) {
+    uint64_t c = 0;
+    uint32_t k;
+    TIDAL_SIM_ASSERT(o != NULL);
+    tidal_sim__oracle_keys(o);
+    for (k = tidal_sim__okey_lower(o, tenant, item, type);
+         k < o->n_keys && o->keys[k].tenant == tenant && o->keys[k].entity == item &&
+         o->keys[k].type == type;
+         k++) {
+        const tidal_sim_op *op = &o->ops[o->keys[k].idx];
+        c += op->truth && (!mark || (op->mark & mark));
+    }
+    return c;
 }
 
 TIDAL_API int tidal_sim_oracle_hide_lifted(tidal_sim_oracle *o, tidal_db *db, uint32_t tenant,
@@ -4532,12 +4556,49 @@ static int tidal_sim__lifted(const tidal_sim_oracle *o, const uint32_t *lifts, u
     return 0;
 }
 
+/* Hide origins by (tenant, user, item, record); the caller's o sorts the index (qsort has
+   no context argument: the keys are copied in). */
+typedef struct tidal_sim__hkey {
+    uint32_t tenant, idx;
+    tidal_id user, item;
+} tidal_sim__hkey;
+
+static int tidal_sim__hkey_cmp(const void *a, const void *b) {
+    const tidal_sim__hkey *x = (const tidal_sim__hkey *)a, *y = (const tidal_sim__hkey *)b;
+    if (x->tenant != y->tenant) return x->tenant < y->tenant ? -1 : 1;
+    if (x->user != y->user) return x->user < y->user ? -1 : 1;
+    if (x->item != y->item) return x->item < y->item ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* The sorted index of hide origins, rebuilt when hides were recorded since. */
+static void tidal_sim__oracle_hides(tidal_sim_oracle *o) {
+    uint32_t k;
+    if (o->hides_upto == o->n_negs) return;
+    o->n_hides = 0;
+    for (k = 0; k < o->n_negs; k++) {
+        const tidal_sim_op *op = &o->ops[o->negs[k]];
+        tidal_sim__hkey *h;
+        if (op->kind != TIDAL_SIM_OP_HIDE) continue;
+        o->hides = (tidal_sim__hkey *)tidal_sim__reserve(o->hides, &o->cap_hides, o->n_hides + 1,
+                                                         sizeof *o->hides);
+        h = &o->hides[o->n_hides++];
+        h->tenant = op->tenant;
+        h->user = op->user;
+        h->item = op->entity;
+        h->idx = o->negs[k];
+    }
+    if (o->n_hides) qsort(o->hides, o->n_hides, sizeof *o->hides, tidal_sim__hkey_cmp);
+    o->hides_upto = o->n_negs;
+}
+
 TIDAL_API uint32_t tidal_sim_check_hidden(tidal_sim_oracle *o, const tidal_sim_member *m,
                                           const tidal_sim_scope *sc, uint32_t types,
                                           uint32_t limit) {
     tidal_sim__rep rp;
     tidal_hit *hits;
-    uint32_t k, j, n = 0, cap = 0, *buf = NULL, n_lifts, n_users, n_req;
+    uint8_t *req; /* per index entry: in scope (1), and must be in force here (3) */
+    uint32_t k, g0, g1, n_lifts = 0, cap_lifts = 0, *lifts = NULL;
     TIDAL_SIM_ASSERT(o != NULL && m != NULL);
     TIDAL_SIM_ASSERT(limit > 0 && limit <= 100000);
     rp.o = o;
@@ -4548,47 +4609,42 @@ TIDAL_API uint32_t tidal_sim_check_hidden(tidal_sim_oracle *o, const tidal_sim_m
                         (unsigned)m->region, (unsigned)m->shard, m->group);
         return rp.n;
     }
-    /* buf: the lifts applied here, then one hide per (tenant, user) in scope, then the
-       hides that must be in force here */
-    for (k = 0; k < o->n_negs; k++) {
+    for (k = 0; k < o->n_negs; k++) { /* the unhides and forgets applied here */
         const tidal_sim_op *op = &o->ops[o->negs[k]];
         if (op->kind == TIDAL_SIM_OP_HIDE || !tidal_event_is_applied(m->db, op->id)) continue;
-        buf = (uint32_t *)tidal_sim__reserve(buf, &cap, n + 1, sizeof *buf);
-        buf[n++] = o->negs[k];
+        lifts = (uint32_t *)tidal_sim__reserve(lifts, &cap_lifts, n_lifts + 1, sizeof *lifts);
+        lifts[n_lifts++] = o->negs[k];
     }
-    n_lifts = n;
-    for (k = 0; k < o->n_negs; k++) {
-        const tidal_sim_op *op = &o->ops[o->negs[k]];
-        if (op->kind != TIDAL_SIM_OP_HIDE || !tidal_sim__in_scope(sc, op)) continue;
-        for (j = n_lifts; j < n; j++)
-            if (o->ops[buf[j]].tenant == op->tenant && o->ops[buf[j]].user == op->user) break;
-        if (j < n) continue;
-        buf = (uint32_t *)tidal_sim__reserve(buf, &cap, n + 1, sizeof *buf);
-        buf[n++] = o->negs[k];
-    }
-    n_users = n - n_lifts;
-    for (k = 0; k < o->n_negs; k++) { /* every hide applied here and not lifted is in force */
-        const tidal_sim_op *op = &o->ops[o->negs[k]];
-        int sup = 0;
-        if (op->kind != TIDAL_SIM_OP_HIDE || !tidal_sim__in_scope(sc, op) ||
-            !tidal_event_is_applied(m->db, op->id) || tidal_sim__lifted(o, buf, n_lifts, op))
-            continue;
-        buf = (uint32_t *)tidal_sim__reserve(buf, &cap, n + 1, sizeof *buf);
-        buf[n++] = o->negs[k];
-        if (tidal_negative_check(m->db, op->tenant, op->user, op->entity, &sup) == TIDAL_OK && sup)
-            continue;
-        tidal_sim__fail(&rp, "hide_lost", "node (%u, %u) group %u tenant %u: the hide of item %llu "
-                        "by user %llu (event %016llx:%016llx) is applied there but not in force",
-                        (unsigned)m->region, (unsigned)m->shard, m->group, op->tenant,
-                        (unsigned long long)op->entity, (unsigned long long)op->user,
-                        (unsigned long long)op->id.hi, (unsigned long long)op->id.lo);
-    }
-    n_req = n - n_lifts - n_users;
+    tidal_sim__oracle_hides(o);
+    req = (uint8_t *)tidal_sim__alloc(o->n_hides + 1);
     hits = (tidal_hit *)tidal_sim__alloc(limit * sizeof *hits);
-    for (j = 0; j < n_users; j++) { /* RETRIEVE ... FOR USER returns none of them */
-        const tidal_sim_op *u = &o->ops[buf[n_lifts + j]];
-        uint32_t type;
-        for (type = 0; type < o->n_types; type++) {
+    for (g0 = 0; g0 < o->n_hides; g0 = g1) { /* one (tenant, user) at a time */
+        uint32_t type, any = 0;
+        for (g1 = g0; g1 < o->n_hides && o->hides[g1].tenant == o->hides[g0].tenant &&
+                      o->hides[g1].user == o->hides[g0].user;
+             g1++) { /* every hide applied here and not lifted is in force */
+            const tidal_sim_op *op = &o->ops[o->hides[g1].idx];
+            int sup = 0;
+            req[g1] = 0;
+            if (op->shard != m->shard) { /* held elsewhere: only its user matters here */
+                if (!any) any = tidal_sim__in_scope(sc, op);
+                continue;
+            }
+            if (!tidal_sim__in_scope(sc, op)) continue;
+            any = 1;
+            if (!tidal_event_is_applied(m->db, op->id) || tidal_sim__lifted(o, lifts, n_lifts, op))
+                continue;
+            req[g1] = 3;
+            if (tidal_negative_check(m->db, op->tenant, op->user, op->entity, &sup) == TIDAL_OK && sup)
+                continue;
+            tidal_sim__fail(&rp, "hide_lost", "node (%u, %u) group %u tenant %u: the hide of item "
+                            "%llu by user %llu (event %016llx:%016llx) is applied there but not in "
+                            "force", (unsigned)m->region, (unsigned)m->shard, m->group, op->tenant,
+                            (unsigned long long)op->entity, (unsigned long long)op->user,
+                            (unsigned long long)op->id.hi, (unsigned long long)op->id.lo);
+        }
+        for (type = 0; any && type < o->n_types; type++) { /* RETRIEVE FOR USER: none of them */
+            const tidal_sim__hkey *u = &o->hides[g0];
             tidal_query q;
             uint32_t got = 0, h;
             tidal_result r;
@@ -4608,12 +4664,15 @@ TIDAL_API uint32_t tidal_sim_check_hidden(tidal_sim_oracle *o, const tidal_sim_m
                 continue;
             }
             for (h = 0; h < got; h++) {
-                const uint32_t *req = buf + n_lifts + n_users;
+                uint32_t lo = g0, hi = g1;
                 int sup = 0;
                 (void)tidal_negative_check(m->db, u->tenant, u->user, hits[h].item, &sup);
-                for (k = 0; k < n_req && !sup; k++)
-                    sup = o->ops[req[k]].tenant == u->tenant && o->ops[req[k]].user == u->user &&
-                          o->ops[req[k]].entity == hits[h].item;
+                while (lo < hi) { /* the first hide of the item in the group */
+                    uint32_t mid = lo + (hi - lo) / 2;
+                    if (o->hides[mid].item < hits[h].item) lo = mid + 1;
+                    else hi = mid;
+                }
+                for (; !sup && lo < g1 && o->hides[lo].item == hits[h].item; lo++) sup = req[lo] == 3;
                 if (sup)
                     tidal_sim__fail(&rp, "suppressed_returned",
                                     "node (%u, %u) group %u tenant %u: RETRIEVE SIGNAL %u FOR USER "
@@ -4625,7 +4684,8 @@ TIDAL_API uint32_t tidal_sim_check_hidden(tidal_sim_oracle *o, const tidal_sim_m
         }
     }
     free(hits);
-    free(buf);
+    free(req);
+    free(lifts);
     return tidal_sim__rep_end(&rp, m);
 }
 
