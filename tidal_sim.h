@@ -4323,7 +4323,27 @@ typedef struct tidal_sim__rep {
     tidal_sim_oracle *o;
     const char *check; /* of the first failure (the summary's) */
     uint32_t n;
+    char who[64];      /* how messages name the member checked */
 } tidal_sim__rep;
+
+/* How messages name a member: "node (region, shard) group g", or the ground truth (region
+   0xFFFF: not a cluster node). */
+static void tidal_sim__who(const tidal_sim_member *m, char *buf, size_t cap) {
+    TIDAL_SIM_ASSERT(m != NULL && cap >= 16);
+    if (m->region == 0xFFFF) snprintf(buf, cap, "the ground truth (shard %u)", (unsigned)m->shard);
+    else
+        snprintf(buf, cap, "node (%u, %u) group %u", (unsigned)m->region, (unsigned)m->shard,
+                 m->group);
+}
+
+static void tidal_sim__rep_init(tidal_sim__rep *rp, tidal_sim_oracle *o, const tidal_sim_member *m) {
+    TIDAL_SIM_ASSERT(rp != NULL && o != NULL);
+    rp->o = o;
+    rp->check = "";
+    rp->n = 0;
+    rp->who[0] = 0;
+    if (m) tidal_sim__who(m, rp->who, sizeof rp->who);
+}
 
 static void tidal_sim__fail(tidal_sim__rep *rp, const char *check, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -4342,15 +4362,19 @@ static void tidal_sim__fail(tidal_sim__rep *rp, const char *check, const char *f
 }
 
 /* The closing line when more failed than were described. */
-static uint32_t tidal_sim__rep_end(tidal_sim__rep *rp, const tidal_sim_member *m) {
+static uint32_t tidal_sim__rep_end(tidal_sim__rep *rp) {
     char msg[200];
     if (rp->n > TIDAL_SIM_CHECK_REPORT_MAX && rp->o->report) {
-        snprintf(msg, sizeof msg, "node (%u, %u) group %u: %u failures in all (%u described)",
-                 (unsigned)m->region, (unsigned)m->shard, m->group, rp->n,
+        snprintf(msg, sizeof msg, "%s: %u failures in all (%u described)", rp->who, rp->n,
                  (unsigned)TIDAL_SIM_CHECK_REPORT_MAX);
         rp->o->report(rp->o->report_ctx, rp->check, msg);
     }
     return rp->n;
+}
+
+static const char *tidal_sim__kind_name(uint32_t kind) {
+    static const char *const names[5] = {"signal", "hide", "unhide", "forget", "write"};
+    return kind < 5 ? names[kind] : "?";
 }
 
 static const char *tidal_sim__ack_name(uint32_t level) {
@@ -4365,9 +4389,7 @@ TIDAL_API uint32_t tidal_sim_check_acked(tidal_sim_oracle *o, const tidal_sim_me
     uint32_t i;
     TIDAL_SIM_ASSERT(o != NULL && m != NULL);
     TIDAL_SIM_ASSERT(min_level == TIDAL_ACK_LOCAL || min_level == TIDAL_ACK_QUORUM);
-    rp.o = o;
-    rp.n = 0;
-    rp.check = "";
+    tidal_sim__rep_init(&rp, o, m);
     for (i = 0; i < o->n; i++) {
         const tidal_sim_op *op = &o->ops[i];
         int quorum;
@@ -4377,15 +4399,15 @@ TIDAL_API uint32_t tidal_sim_check_acked(tidal_sim_oracle *o, const tidal_sim_me
         if (m->db && tidal_event_is_applied(m->db, op->id)) continue;
         quorum = op->level == TIDAL_ACK_QUORUM && tidal_sim_oracle_wiped_since(o, i) * 2 < o->regions;
         tidal_sim__fail(&rp, quorum ? "quorum_lost" : "local_lost",
-                        "node (%u, %u) group %u lacks event %016llx:%016llx (tenant %u, item %llu), "
-                        "%s-acknowledged by node (%u, %u) group %u%s",
-                        (unsigned)m->region, (unsigned)m->shard, m->group,
-                        (unsigned long long)op->id.hi, (unsigned long long)op->id.lo, op->tenant,
-                        (unsigned long long)op->entity, tidal_sim__ack_name(op->level),
-                        (unsigned)op->region, (unsigned)op->shard, op->group,
-                        m->db ? "" : ": the node is down");
+                        "%s lacks event %016llx:%016llx (a %s: tenant %u, item %llu, user "
+                        "%llu), %s-acknowledged by node (%u, %u) group %u%s",
+                        rp.who, (unsigned long long)op->id.hi, (unsigned long long)op->id.lo,
+                        tidal_sim__kind_name(op->kind), op->tenant,
+                        (unsigned long long)op->entity, (unsigned long long)op->user,
+                        tidal_sim__ack_name(op->level), (unsigned)op->region,
+                        (unsigned)op->shard, op->group, m->db ? "" : ": the node is down");
     }
-    return tidal_sim__rep_end(&rp, m);
+    return tidal_sim__rep_end(&rp);
 }
 
 TIDAL_API uint32_t tidal_sim_check_known(tidal_sim_oracle *o, const tidal_sim_member *m,
@@ -4395,12 +4417,9 @@ TIDAL_API uint32_t tidal_sim_check_known(tidal_sim_oracle *o, const tidal_sim_me
     uint64_t known = 0, own;
     uint32_t i;
     TIDAL_SIM_ASSERT(o != NULL && m != NULL);
-    rp.o = o;
-    rp.n = 0;
-    rp.check = "";
+    tidal_sim__rep_init(&rp, o, m);
     if (!m->db) {
-        tidal_sim__fail(&rp, "events_applied", "node (%u, %u) group %u is down", (unsigned)m->region,
-                        (unsigned)m->shard, m->group);
+        tidal_sim__fail(&rp, "events_applied", "%s is down", rp.who);
         return rp.n;
     }
     for (i = 0; i < o->n; i++) {
@@ -4413,9 +4432,9 @@ TIDAL_API uint32_t tidal_sim_check_known(tidal_sim_oracle *o, const tidal_sim_me
     own = st.events_applied - st.events_internal;
     if (own != known + extra)
         tidal_sim__fail(&rp, "events_applied",
-                        "node (%u, %u) group %u applied %llu events (+ %llu epoch markers), the "
+                        "%s applied %llu events (+ %llu epoch markers), the "
                         "oracle knows %llu of them (+ %llu accounted by the caller): %s",
-                        (unsigned)m->region, (unsigned)m->shard, m->group, (unsigned long long)own,
+                        rp.who, (unsigned long long)own,
                         (unsigned long long)st.events_internal, (unsigned long long)known,
                         (unsigned long long)extra,
                         own > known + extra ? "events nobody invoked, or one applied twice"
@@ -4460,15 +4479,15 @@ static void tidal_sim__check_one(tidal_sim_oracle *o, const tidal_sim_member *m,
     if (k0 < k1 && !ids) return; /* out of scope */
     r = tidal_signal_read(m->db, tenant, item, type, NULL, t_ns, &st);
     if (r != TIDAL_OK) {
-        tidal_sim__fail(rp, "count", "node (%u, %u) group %u tenant %u item %llu type %u: "
-                        "tidal_signal_read: %s", (unsigned)m->region, (unsigned)m->shard, m->group,
+        tidal_sim__fail(rp, "count", "%s tenant %u item %llu type %u: "
+                        "tidal_signal_read: %s", rp->who,
                         tenant, (unsigned long long)item, type, tidal_strerror(r));
         return;
     }
     if (st.count[TIDAL_W_ALL] != want) {
-        tidal_sim__fail(rp, "count", "node (%u, %u) group %u tenant %u item %llu type %u: "
+        tidal_sim__fail(rp, "count", "%s tenant %u item %llu type %u: "
                         "all-time count %llu, %llu distinct events %s (of %llu recorded; first "
-                        "event %s)", (unsigned)m->region, (unsigned)m->shard, m->group, tenant,
+                        "event %s)", rp->who, tenant,
                         (unsigned long long)item, type, (unsigned long long)st.count[TIDAL_W_ALL],
                         (unsigned long long)want,
                         (mode & 1) == TIDAL_SIM_COUNT_APPLIED ? "applied there"
@@ -4478,9 +4497,9 @@ static void tidal_sim__check_one(tidal_sim_oracle *o, const tidal_sim_member *m,
     }
     if (mode & TIDAL_SIM_COUNT_ONLY) return;
     if (!(fabsl((long double)st.score - sum) <= 1e-6L)) {
-        tidal_sim__fail(rp, "score", "node (%u, %u) group %u tenant %u item %llu type %u: "
+        tidal_sim__fail(rp, "score", "%s tenant %u item %llu type %u: "
                         "score %.9f, analytic %.9Lf over %llu events (first %s)",
-                        (unsigned)m->region, (unsigned)m->shard, m->group, tenant,
+                        rp->who, tenant,
                         (unsigned long long)item, type, st.score, sum, (unsigned long long)want,
                         first[0] ? first : "none");
         return;
@@ -4488,9 +4507,8 @@ static void tidal_sim__check_one(tidal_sim_oracle *o, const tidal_sim_member *m,
     if (!cohort) return;
     r = tidal_signal_read(m->db, tenant, item, type, cohort, t_ns, &st);
     if (r != TIDAL_OK || !(fabsl((long double)st.score - sum_c) <= 1e-6L))
-        tidal_sim__fail(rp, "score", "node (%u, %u) group %u tenant %u item %llu type %u: "
-                        "cohort %s:%s score %.9f (%s), analytic %.9Lf", (unsigned)m->region,
-                        (unsigned)m->shard, m->group, tenant, (unsigned long long)item, type,
+        tidal_sim__fail(rp, "score", "%s tenant %u item %llu type %u: "
+                        "cohort %s:%s score %.9f (%s), analytic %.9Lf", rp->who, tenant, (unsigned long long)item, type,
                         cohort->key, cohort->value, r == TIDAL_OK ? st.score : 0.0,
                         tidal_strerror(r), sum_c);
 }
@@ -4503,12 +4521,9 @@ TIDAL_API uint32_t tidal_sim_check_signals(tidal_sim_oracle *o, const tidal_sim_
     uint32_t k = 0, tenants[64], n_ten = 0, i, j, type;
     TIDAL_SIM_ASSERT(o != NULL && m != NULL);
     TIDAL_SIM_ASSERT(mode >= 0 && mode <= (TIDAL_SIM_COUNT_APPLIED | TIDAL_SIM_COUNT_ONLY));
-    rp.o = o;
-    rp.n = 0;
-    rp.check = "";
+    tidal_sim__rep_init(&rp, o, m);
     if (!m->db) {
-        tidal_sim__fail(&rp, "count", "node (%u, %u) group %u is down", (unsigned)m->region,
-                        (unsigned)m->shard, m->group);
+        tidal_sim__fail(&rp, "count", "%s is down", rp.who);
         return rp.n;
     }
     tidal_sim__oracle_keys(o);
@@ -4540,7 +4555,7 @@ TIDAL_API uint32_t tidal_sim_check_signals(tidal_sim_oracle *o, const tidal_sim_
                                      also[j], type, 0, 0, &rp);
             }
         }
-    return tidal_sim__rep_end(&rp, m);
+    return tidal_sim__rep_end(&rp);
 }
 
 /* Whether lifts (unhide and forget records applied on a member) lift a hide record. */
@@ -4601,12 +4616,10 @@ TIDAL_API uint32_t tidal_sim_check_hidden(tidal_sim_oracle *o, const tidal_sim_m
     uint32_t k, g0, g1, n_lifts = 0, cap_lifts = 0, *lifts = NULL;
     TIDAL_SIM_ASSERT(o != NULL && m != NULL);
     TIDAL_SIM_ASSERT(limit > 0 && limit <= 100000);
-    rp.o = o;
-    rp.n = 0;
-    rp.check = "";
+    tidal_sim__rep_init(&rp, o, m);
     if (!m->db) {
-        tidal_sim__fail(&rp, "suppressed_returned", "node (%u, %u) group %u is down",
-                        (unsigned)m->region, (unsigned)m->shard, m->group);
+        tidal_sim__fail(&rp, "suppressed_returned", "%s is down",
+                        rp.who);
         return rp.n;
     }
     for (k = 0; k < o->n_negs; k++) { /* the unhides and forgets applied here */
@@ -4637,9 +4650,9 @@ TIDAL_API uint32_t tidal_sim_check_hidden(tidal_sim_oracle *o, const tidal_sim_m
             req[g1] = 3;
             if (tidal_negative_check(m->db, op->tenant, op->user, op->entity, &sup) == TIDAL_OK && sup)
                 continue;
-            tidal_sim__fail(&rp, "hide_lost", "node (%u, %u) group %u tenant %u: the hide of item "
+            tidal_sim__fail(&rp, "hide_lost", "%s tenant %u: the hide of item "
                             "%llu by user %llu (event %016llx:%016llx) is applied there but not in "
-                            "force", (unsigned)m->region, (unsigned)m->shard, m->group, op->tenant,
+                            "force", rp.who, op->tenant,
                             (unsigned long long)op->entity, (unsigned long long)op->user,
                             (unsigned long long)op->id.hi, (unsigned long long)op->id.lo);
         }
@@ -4657,9 +4670,8 @@ TIDAL_API uint32_t tidal_sim_check_hidden(tidal_sim_oracle *o, const tidal_sim_m
             q.limit = limit;
             r = tidal_retrieve(m->db, &q, hits, limit, &got, NULL);
             if (r != TIDAL_OK) {
-                tidal_sim__fail(&rp, "suppressed_returned", "node (%u, %u) group %u tenant %u: "
-                                "RETRIEVE FOR USER %llu failed: %s", (unsigned)m->region,
-                                (unsigned)m->shard, m->group, u->tenant,
+                tidal_sim__fail(&rp, "suppressed_returned", "%s tenant %u: "
+                                "RETRIEVE FOR USER %llu failed: %s", rp.who, u->tenant,
                                 (unsigned long long)u->user, tidal_strerror(r));
                 continue;
             }
@@ -4675,9 +4687,9 @@ TIDAL_API uint32_t tidal_sim_check_hidden(tidal_sim_oracle *o, const tidal_sim_m
                 for (; !sup && lo < g1 && o->hides[lo].item == hits[h].item; lo++) sup = req[lo] == 3;
                 if (sup)
                     tidal_sim__fail(&rp, "suppressed_returned",
-                                    "node (%u, %u) group %u tenant %u: RETRIEVE SIGNAL %u FOR USER "
+                                    "%s tenant %u: RETRIEVE SIGNAL %u FOR USER "
                                     "%llu returned item %llu, which is hidden for that user there",
-                                    (unsigned)m->region, (unsigned)m->shard, m->group, u->tenant,
+                                    rp.who, u->tenant,
                                     type, (unsigned long long)u->user,
                                     (unsigned long long)hits[h].item);
             }
@@ -4686,7 +4698,7 @@ TIDAL_API uint32_t tidal_sim_check_hidden(tidal_sim_oracle *o, const tidal_sim_m
     free(hits);
     free(req);
     free(lifts);
-    return tidal_sim__rep_end(&rp, m);
+    return tidal_sim__rep_end(&rp);
 }
 
 TIDAL_API uint32_t tidal_sim_check_digests(tidal_sim_oracle *o, const tidal_sim_member *ref,
@@ -4695,29 +4707,28 @@ TIDAL_API uint32_t tidal_sim_check_digests(tidal_sim_oracle *o, const tidal_sim_
                                            int events) {
     static const uint64_t whole = TIDAL_ALL_TENANTS;
     tidal_sim__rep rp;
+    char rw[64]; /* how messages name ref */
     uint32_t i, t;
     TIDAL_SIM_ASSERT(o != NULL && (members || !n));
     TIDAL_SIM_ASSERT(tenants || !n_tenants);
-    rp.o = o;
-    rp.n = 0;
-    rp.check = "";
     if (!n_tenants) {
         tenants = &whole;
         n_tenants = 1;
     }
     if (!ref && n) ref = &members[0];
+    tidal_sim__rep_init(&rp, o, ref);
     if (!ref || !ref->db) {
-        if (ref) tidal_sim__fail(&rp, "digest", "node (%u, %u) group %u (the reference) is down",
-                                 (unsigned)ref->region, (unsigned)ref->shard, ref->group);
+        if (ref) tidal_sim__fail(&rp, "digest", "%s (the reference) is down", rp.who);
         return rp.n;
     }
+    memcpy(rw, rp.who, sizeof rw);
     for (i = 0; i < n; i++) {
         const tidal_sim_member *m = &members[i];
         tidal_db_stats sr, sm;
         if (m == ref) continue;
+        tidal_sim__who(m, rp.who, sizeof rp.who);
         if (!m->db) {
-            tidal_sim__fail(&rp, "digest", "node (%u, %u) group %u is down", (unsigned)m->region,
-                            (unsigned)m->shard, m->group);
+            tidal_sim__fail(&rp, "digest", "%s is down", rp.who);
             continue;
         }
         for (t = 0; t < n_tenants; t++) {
@@ -4729,9 +4740,7 @@ TIDAL_API uint32_t tidal_sim_check_digests(tidal_sim_oracle *o, const tidal_sim_
             if (tenants[t] != TIDAL_ALL_TENANTS)
                 snprintf(tn, sizeof tn, "tenant %llu", (unsigned long long)tenants[t]);
             else snprintf(tn, sizeof tn, "all tenants");
-            tidal_sim__fail(&rp, "digest", "node (%u, %u) group %u: digest of %s differs from node "
-                            "(%u, %u) group %u's%s", (unsigned)m->region, (unsigned)m->shard,
-                            m->group, tn, (unsigned)ref->region, (unsigned)ref->shard, ref->group,
+            tidal_sim__fail(&rp, "digest", "%s: digest of %s differs from %s's%s", rp.who, tn, rw,
                             r1 != TIDAL_OK || r2 != TIDAL_OK ? " (a digest failed)" : "");
             break;
         }
@@ -4739,12 +4748,12 @@ TIDAL_API uint32_t tidal_sim_check_digests(tidal_sim_oracle *o, const tidal_sim_
         tidal_db_stats_get(ref->db, &sr);
         tidal_db_stats_get(m->db, &sm);
         if (sr.events_applied != sm.events_applied)
-            tidal_sim__fail(&rp, "digest", "node (%u, %u) group %u applied %llu distinct events, "
-                            "node (%u, %u) group %u %llu", (unsigned)m->region, (unsigned)m->shard,
-                            m->group, (unsigned long long)sm.events_applied, (unsigned)ref->region,
-                            (unsigned)ref->shard, ref->group, (unsigned long long)sr.events_applied);
+            tidal_sim__fail(&rp, "digest", "%s applied %llu distinct events, %s %llu", rp.who,
+                            (unsigned long long)sm.events_applied, rw,
+                            (unsigned long long)sr.events_applied);
     }
-    return tidal_sim__rep_end(&rp, ref);
+    memcpy(rp.who, rw, sizeof rw);
+    return tidal_sim__rep_end(&rp);
 }
 
 #ifdef __cplusplus

@@ -18,7 +18,8 @@
    dropped by the client and not part of the oracle. Every tick each target node gets one
    batch (batch_begin/commit: one fsync). One write in 256 is a hide of a hot item by one of
    8 users per tenant instead of a signal. Every 25 ms a gather from us-east must answer
-   (the bench times these). The oracle
+   (the bench times these). The oracle - tidal_sim.h's (>>sim_check), the one the property
+   programs use too, and so are the checks named below as the shared checker's -
    records every write that returned OK: each is a distinct event and, since every node's
    disk survives (crashes only, no wipes) and commits fsync, every one of them must be in the
    final state.
@@ -34,8 +35,8 @@
    2. Shard X's leader crashes under load: a follower leads and takes writes within 10 s;
       it holds every QUORUM-acknowledged write BY EVENT ID (the oracle keeps the id of every
       write that returned OK, from its receipt; tidal_event_is_applied on the new leader),
-      and counts none twice (per-item counts <= written). The old leader restarts and
-      rejoins.
+      and counts none twice (each item's count and score are those of the events applied
+      there, by id). The old leader restarts and rejoins.
    3. ap-south is isolated for ~5.5 s; writes go on on both sides (majority leaders at QUORUM,
       ap-south replicas LOCAL, never QUORUM-acknowledged while cut off). RETRIEVE ... COHORT
       locale:EU gathered from us-east succeeds, is degraded (region 2 unreachable), equals the
@@ -55,10 +56,12 @@
    changed since its last look (suppression depends on state alone, and one signal type's
    ranking does not change with time) - and runs RETRIEVE ... FOR USER there for every user
    with hides of every load tenant the member holds: no hit is an item that replica has
-   suppressed, and a hide a replica once enforced stays enforced (hard negatives monotone,
-   per incarnation: a crashed follower may come back without events it had applied but not
-   yet fsynced, and gets them again). At each step's end no replica holds more signals of
-   an item than were written, nor more events than its shard's oracle has (no double count).
+   suppressed, every hide applied there (by id) is in force, and a hide a replica once
+   enforced stays enforced (hard negatives monotone, per incarnation: a crashed follower may
+   come back without events it had applied but not yet fsynced, and gets them again). At
+   each step's end every live replica applied exactly the oracle's events of its shard
+   that it holds by id (no event nobody invoked, none twice), and each item's all-time
+   count is the number of those events of it (no double count).
    Events: after the heal, every replica's events_applied equals the count of distinct
    events recorded for its shard by tidal_sim_cluster_truth (origin shard of the id), and
    that count minus its epoch-start markers (events_internal) equals the oracle's.
