@@ -56,12 +56,12 @@
    changed since its last look (suppression depends on state alone, and one signal type's
    ranking does not change with time) - and runs RETRIEVE ... FOR USER there for every user
    with hides of every load tenant the member holds: no hit is an item that replica has
-   suppressed, every hide applied there (by id) is in force, and a hide a replica once
-   enforced stays enforced (hard negatives monotone, per incarnation: a crashed follower may
-   come back without events it had applied but not yet fsynced, and gets them again). At
-   each step's end every live replica applied exactly the oracle's events of its shard
-   that it holds by id (no event nobody invoked, none twice), and each item's all-time
-   count is the number of those events of it (no double count).
+   suppressed, and a hide a replica once enforced stays enforced (hard negatives
+   monotone, per incarnation: a crashed follower may come back without events it had
+   applied but not yet fsynced, and gets them again). At each step's end every live
+   replica applied exactly the oracle's events of its shard that it holds by id (no event
+   nobody invoked, none twice), each item's all-time count is the number of those events
+   of it (no double count), and every hide applied there (by id) is in force.
    Events: after the heal, every replica's events_applied equals the count of distinct
    events recorded for its shard by tidal_sim_cluster_truth (origin shard of the id), and
    that count minus its epoch-start markers (events_internal) equals the oracle's.
@@ -987,9 +987,15 @@ static void uat__observe_node(uat *u, int k, uint32_t g, tidal_db *db) {
     memset(&sc, 0, sizeof sc);
     held.g = g;
     held.moved = tidal_sim_cluster_tenant_group(u->c, uat_tenant_ids[UAT_MOVER]) != 0;
-    sc.keep = uat__held;
-    sc.ctx = &held;
-    (void)tidal_sim_check_hidden(u->o, &m, &sc, 1u << u->rank_view, UAT_LIMIT);
+    if (g != 0) { /* the mover's new group: the mover alone */
+        sc.by_tenant = 1;
+        sc.tenant = uat_tenant_ids[UAT_MOVER];
+    } else if (held.moved) { /* group 0 once the mover left: all but the mover */
+        sc.keep = uat__held;
+        sc.ctx = &held;
+    }
+    (void)tidal_sim_check_hidden(u->o, &m, held.moved || g ? &sc : NULL,
+                                 TIDAL_SIM_HIDDEN_READS_ONLY | 1u << u->rank_view, UAT_LIMIT);
 }
 
 /* Every step, every node: each live member (group 0, and the mover's new group) whose
@@ -1101,7 +1107,8 @@ static void uat__load(uat *u, int64_t dur_ns) {
 /* At a step's end, on every live replica (the shared checker's): it applied no event the
    oracle did not see invoked (events applied = the oracle's events of its shard applied
    there, by id), and each item's all-time count is the events of it applied there (none
-   counted twice; scores are compared at the failover, after the heal and after the move). */
+   counted twice; scores are compared at the failover, after the heal and after the move),
+   and every hide applied there is in force while RETRIEVE ... FOR USER shows none. */
 static void uat__check_no_double(uat *u, const char *step) {
     int r, s;
     (void)step;
@@ -1111,6 +1118,7 @@ static void uat__check_no_double(uat *u, const char *step) {
             tidal_sim_scope sc = uat__scope_shard(s);
             if (!m.db) continue;
             (void)tidal_sim_check_known(u->o, &m, &sc, 0);
+            (void)tidal_sim_check_hidden(u->o, &m, &sc, 1u << u->rank_view, UAT_LIMIT);
             (void)tidal_sim_check_signals(u->o, &m, &sc, uat__now(u),
                                           TIDAL_SIM_COUNT_APPLIED | TIDAL_SIM_COUNT_ONLY, NULL, 0,
                                           NULL, 0);
