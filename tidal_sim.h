@@ -3991,6 +3991,8 @@ struct tidal_sim_oracle {
     uint32_t n_negs, cap_negs;
     uint32_t *lifts;      /* of those, the unhides and forgets */
     uint32_t n_lifts, cap_lifts;
+    uint32_t **by_shard;  /* per shard: its records with an id, in order */
+    uint32_t *n_by_shard, *cap_by_shard;
     struct tidal_sim__hkey *hides; /* hide origins by (tenant, user, item) */
     uint32_t n_hides, cap_hides;
     uint32_t hides_upto;  /* negs looked at by the last rebuild */
@@ -4058,10 +4060,18 @@ TIDAL_API tidal_sim_oracle *tidal_sim_oracle_new(const tidal_schema *schema, uin
     for (t = 0; t < o->n_types; t++) o->half_life_s[t] = schema->signals[t].half_life_s;
     o->last_wipe = (uint64_t *)tidal_sim__alloc((size_t)regions * shards * sizeof(uint64_t));
     memset(o->last_wipe, 0, (size_t)regions * shards * sizeof(uint64_t));
+    o->by_shard = (uint32_t **)tidal_sim__alloc(shards * sizeof *o->by_shard);
+    o->n_by_shard = (uint32_t *)tidal_sim__alloc(shards * sizeof(uint32_t));
+    o->cap_by_shard = (uint32_t *)tidal_sim__alloc(shards * sizeof(uint32_t));
+    for (t = 0; t < shards; t++) {
+        o->by_shard[t] = NULL;
+        o->n_by_shard[t] = o->cap_by_shard[t] = 0;
+    }
     return o;
 }
 
 TIDAL_API void tidal_sim_oracle_free(tidal_sim_oracle *o) {
+    uint32_t k;
     if (!o) return;
     free(o->ops);
     free(o->map);
@@ -4070,6 +4080,10 @@ TIDAL_API void tidal_sim_oracle_free(tidal_sim_oracle *o) {
     free(o->lifts);
     free(o->hides);
     free(o->last_wipe);
+    for (k = 0; k < o->shards; k++) free(o->by_shard[k]);
+    free(o->by_shard);
+    free(o->n_by_shard);
+    free(o->cap_by_shard);
     free(o);
 }
 
@@ -4089,6 +4103,12 @@ static void tidal_sim__oracle_index(tidal_sim_oracle *o, uint32_t i) {
     TIDAL_SIM_ASSERT(i < o->n);
     op->orig = i;
     if (tidal_sim__oid_none(op->id)) return;
+    {
+        uint16_t sh = op->shard;
+        o->by_shard[sh] = (uint32_t *)tidal_sim__reserve(o->by_shard[sh], &o->cap_by_shard[sh],
+                                                         o->n_by_shard[sh] + 1, sizeof(uint32_t));
+        o->by_shard[sh][o->n_by_shard[sh]++] = i; /* records get an id once: in index order */
+    }
     f = tidal_sim__omap_get(o, op->id);
     if (f >= 0) {
         op->orig = (uint32_t)f;
@@ -4206,6 +4226,7 @@ static int tidal_sim__okey_cmp(const void *a, const void *b) {
 /* The index of signal origins, brought up to date. */
 static void tidal_sim__oracle_keys(tidal_sim_oracle *o) {
     uint32_t i, start = o->n_keys;
+    TIDAL_SIM_ASSERT(o->keys_upto <= o->n);
     if (o->keys_upto == o->n) return;
     if (o->keys_upto == 0) start = o->n_keys = 0;
     for (i = o->keys_upto; i < o->n; i++) {
@@ -4229,13 +4250,15 @@ static void tidal_sim__oracle_keys(tidal_sim_oracle *o) {
         if (start && tidal_sim__okey_cmp(&o->keys[start - 1], &o->keys[start]) > 0) {
             tmp = (tidal_sim__okey *)tidal_sim__alloc((size_t)o->n_keys * sizeof *tmp);
             while (a < start || b < o->n_keys)
-                tmp[w++] = b == o->n_keys || (a < start && tidal_sim__okey_cmp(&o->keys[a], &o->keys[b]) < 0)
+                tmp[w++] = b == o->n_keys ||
+                                   (a < start && tidal_sim__okey_cmp(&o->keys[a], &o->keys[b]) < 0)
                                ? o->keys[a++]
                                : o->keys[b++];
             memcpy(o->keys, tmp, (size_t)o->n_keys * sizeof *tmp);
             free(tmp);
         }
     }
+    TIDAL_SIM_ASSERT(o->n_keys <= o->n);
     o->keys_upto = o->n;
 }
 
@@ -4323,8 +4346,7 @@ TIDAL_API int tidal_sim_oracle_hide_lifted(tidal_sim_oracle *o, tidal_db *db, ui
     for (k = 0; k < o->n_lifts; k++) {
         const tidal_sim_op *op = &o->ops[o->lifts[k]];
         if (op->tenant != tenant || op->user != user) continue;
-        if (!(op->kind == TIDAL_SIM_OP_FORGET || (op->kind == TIDAL_SIM_OP_UNHIDE && op->entity == item)))
-            continue;
+        if (op->kind != TIDAL_SIM_OP_FORGET && op->entity != item) continue; /* an unhide */
         if (tidal_event_is_applied(db, op->id)) return 1;
     }
     return 0;
@@ -4349,7 +4371,8 @@ static void tidal_sim__who(const tidal_sim_member *m, char *buf, size_t cap) {
                  m->group);
 }
 
-static void tidal_sim__rep_init(tidal_sim__rep *rp, tidal_sim_oracle *o, const tidal_sim_member *m) {
+static void tidal_sim__rep_init(tidal_sim__rep *rp, tidal_sim_oracle *o,
+                                const tidal_sim_member *m) {
     TIDAL_SIM_ASSERT(rp != NULL && o != NULL);
     rp->o = o;
     rp->check = "";
@@ -4396,21 +4419,33 @@ static const char *tidal_sim__ack_name(uint32_t level) {
 
 /* ---- the checks ---- */
 
+/* The records a scoped check walks: those of the scope's shard (by_shard) or all. */
+static uint32_t tidal_sim__scan_n(const tidal_sim_oracle *o, const tidal_sim_scope *sc) {
+    return sc && sc->by_shard ? o->n_by_shard[sc->shard] : o->n;
+}
+static uint32_t tidal_sim__scan_at(const tidal_sim_oracle *o, const tidal_sim_scope *sc,
+                                   uint32_t j) {
+    TIDAL_SIM_ASSERT(j < tidal_sim__scan_n(o, sc));
+    return sc && sc->by_shard ? o->by_shard[sc->shard][j] : j;
+}
+
 TIDAL_API uint32_t tidal_sim_check_acked(tidal_sim_oracle *o, const tidal_sim_member *m,
                                          const tidal_sim_scope *sc, uint32_t min_level) {
     tidal_sim__rep rp;
-    uint32_t i;
+    uint32_t j;
     TIDAL_SIM_ASSERT(o != NULL && m != NULL);
     TIDAL_SIM_ASSERT(min_level == TIDAL_ACK_LOCAL || min_level == TIDAL_ACK_QUORUM);
     tidal_sim__rep_init(&rp, o, m);
-    for (i = 0; i < o->n; i++) {
+    for (j = 0; j < tidal_sim__scan_n(o, sc); j++) {
+        uint32_t i = tidal_sim__scan_at(o, sc, j);
         const tidal_sim_op *op = &o->ops[i];
         int quorum;
         if (op->outcome != TIDAL_SIM_OK || tidal_sim__oid_none(op->id)) continue;
         if (min_level == TIDAL_ACK_QUORUM && op->level != TIDAL_ACK_QUORUM) continue;
         if (!tidal_sim__in_scope(sc, op) || !tidal_sim_oracle_within_budget(o, i)) continue;
         if (m->db && tidal_event_is_applied(m->db, op->id)) continue;
-        quorum = op->level == TIDAL_ACK_QUORUM && tidal_sim_oracle_wiped_since(o, i) * 2 < o->regions;
+        quorum = op->level == TIDAL_ACK_QUORUM &&
+                 tidal_sim_oracle_wiped_since(o, i) * 2 < o->regions;
         tidal_sim__fail(&rp, quorum ? "quorum_lost" : "local_lost",
                         "%s lacks event %016llx:%016llx (a %s: tenant %u, item %llu, user "
                         "%llu), %s-acknowledged by node (%u, %u) group %u%s",
@@ -4428,14 +4463,15 @@ TIDAL_API uint32_t tidal_sim_check_known(tidal_sim_oracle *o, const tidal_sim_me
     tidal_sim__rep rp;
     tidal_db_stats st;
     uint64_t known = 0, own;
-    uint32_t i;
+    uint32_t j;
     TIDAL_SIM_ASSERT(o != NULL && m != NULL);
     tidal_sim__rep_init(&rp, o, m);
     if (!m->db) {
         tidal_sim__fail(&rp, "events_applied", "%s is down", rp.who);
         return rp.n;
     }
-    for (i = 0; i < o->n; i++) {
+    for (j = 0; j < tidal_sim__scan_n(o, sc); j++) {
+        uint32_t i = tidal_sim__scan_at(o, sc, j);
         const tidal_sim_op *op = &o->ops[i];
         if (op->orig != i || tidal_sim__oid_none(op->id) || !tidal_sim__in_scope(sc, op)) continue;
         known += (uint64_t)tidal_event_is_applied(m->db, op->id);
@@ -4468,6 +4504,8 @@ static void tidal_sim__check_one(tidal_sim_oracle *o, const tidal_sim_member *m,
     uint32_t k;
     const char *first = "";
     char idbuf[48];
+    TIDAL_SIM_ASSERT(k0 <= k1 && k1 <= o->n_keys);
+    TIDAL_SIM_ASSERT(m->db != NULL && type < o->n_types);
     for (k = k0; k < k1; k++) {
         const tidal_sim_op *op = &o->ops[o->keys[k].idx];
         int counted;
@@ -4520,8 +4558,8 @@ static void tidal_sim__check_one(tidal_sim_oracle *o, const tidal_sim_member *m,
     if (!cohort) return;
     r = tidal_signal_read(m->db, tenant, item, type, cohort, t_ns, &st);
     if (r != TIDAL_OK || !(fabsl((long double)st.score - sum_c) <= 1e-6L))
-        tidal_sim__fail(rp, "score", "%s tenant %u item %llu type %u: "
-                        "cohort %s:%s score %.9f (%s), analytic %.9Lf", rp->who, tenant, (unsigned long long)item, type,
+        tidal_sim__fail(rp, "score", "%s tenant %u item %llu type %u: cohort %s:%s score %.9f "
+                        "(%s), analytic %.9Lf", rp->who, tenant, (unsigned long long)item, type,
                         cohort->key, cohort->value, r == TIDAL_OK ? st.score : 0.0,
                         tidal_strerror(r), sum_c);
 }
@@ -4617,6 +4655,7 @@ static int tidal_sim__hkey_cmp(const void *a, const void *b) {
 /* The sorted index of hide origins, rebuilt when hides were recorded since. */
 static void tidal_sim__oracle_hides(tidal_sim_oracle *o) {
     uint32_t k;
+    TIDAL_SIM_ASSERT(o->hides_upto <= o->n_negs && o->n_negs <= o->n);
     if (o->hides_upto == o->n_negs) return;
     o->n_hides = 0;
     for (k = 0; k < o->n_negs; k++) {
@@ -4634,6 +4673,7 @@ static void tidal_sim__oracle_hides(tidal_sim_oracle *o) {
         h->idx = o->negs[k];
     }
     if (o->n_hides) qsort(o->hides, o->n_hides, sizeof *o->hides, tidal_sim__hkey_cmp);
+    TIDAL_SIM_ASSERT(o->n_hides <= o->n_negs);
     o->hides_upto = o->n_negs;
 }
 
@@ -4681,7 +4721,8 @@ TIDAL_API uint32_t tidal_sim_check_hidden(tidal_sim_oracle *o, const tidal_sim_m
             op = &o->ops[hk->idx];
             if (n_lifts && tidal_sim__lifted(o, lifts, n_lifts, op)) continue;
             req[g1] = 3;
-            if (tidal_negative_check(m->db, hk->tenant, hk->user, hk->item, &sup) == TIDAL_OK && sup)
+            if (tidal_negative_check(m->db, hk->tenant, hk->user, hk->item, &sup) == TIDAL_OK &&
+                sup)
                 continue;
             tidal_sim__fail(&rp, "hide_lost", "%s tenant %u: the hide of item "
                             "%llu by user %llu (event %016llx:%016llx) is applied there but not in "
@@ -4717,7 +4758,8 @@ TIDAL_API uint32_t tidal_sim_check_hidden(tidal_sim_oracle *o, const tidal_sim_m
                     if (o->hides[mid].item < hits[h].item) lo = mid + 1;
                     else hi = mid;
                 }
-                for (; !sup && lo < g1 && o->hides[lo].item == hits[h].item; lo++) sup = req[lo] == 3;
+                for (; !sup && lo < g1 && o->hides[lo].item == hits[h].item; lo++)
+                    sup = req[lo] == 3;
                 if (sup)
                     tidal_sim__fail(&rp, "suppressed_returned",
                                     "%s tenant %u: RETRIEVE SIGNAL %u FOR USER "

@@ -866,7 +866,8 @@ static int check_owners(world *w, int ti, int report) {
             bad += tidal_sim_check_acked(w->o, &mb, &sc, TIDAL_ACK_LOCAL);
             if (!bad) /* waiting: counts alone (scores and reads once they hold, reported) */
                 bad += tidal_sim_check_signals(w->o, &mb, &sc, tidal_sim_cluster_now(w->c),
-                                               TIDAL_SIM_COUNT_TRUTH | (report ? 0 : TIDAL_SIM_COUNT_ONLY),
+                                               TIDAL_SIM_COUNT_TRUTH |
+                                                   (report ? 0 : TIDAL_SIM_COUNT_ONLY),
                                                NULL, 0, items, NITEMS);
             if (!bad && report) bad += tidal_sim_check_hidden(w->o, &mb, &sc, 0, NITEMS + 4);
         }
@@ -976,9 +977,10 @@ static void check_truth(world *w) {
             ref.region = 0xFFFF; /* the truth */
             ref.shard = (uint16_t)s;
             for (r = 0; r < NREG; r++) {
-                if (!(pl >> r & 1u) || !tidal_sim_cluster_group_db(w->c, g, (uint16_t)r, (uint16_t)s)) continue;
+                tidal_db *db = tidal_sim_cluster_group_db(w->c, g, (uint16_t)r, (uint16_t)s);
+                if (!(pl >> r & 1u) || !db) continue;
                 memset(&mb[n], 0, sizeof mb[n]);
-                mb[n].db = tidal_sim_cluster_group_db(w->c, g, (uint16_t)r, (uint16_t)s);
+                mb[n].db = db;
                 mb[n].region = (uint16_t)r;
                 mb[n].shard = (uint16_t)s;
                 mb[n++].group = g;

@@ -1175,7 +1175,8 @@ static void decide_kept(mr *m) {
         if (tidal_sim_oracle_within_budget(w->o, i)) m->must[ev_orig(w, i)] = 1;
     for (i = 0; i < w->n_ev; i++) {
         if (ev_orig(w, i) == i) m->kept[i] = (uint8_t)(m->must[i] || held_anywhere(w, w->ev[i].id));
-        else if (!m->kept[ev_orig(w, i)]) m->kept[ev_orig(w, i)] = (uint8_t)held_anywhere(w, w->ev[i].id);
+        else if (!m->kept[ev_orig(w, i)])
+            m->kept[ev_orig(w, i)] = (uint8_t)held_anywhere(w, w->ev[i].id);
     }
     for (i = 0; i < w->n_ev; i++) tidal_sim_oracle_op(w->o, i)->truth = m->kept[ev_orig(w, i)];
     for (i = 0; i < w->n_ev; i++) m->by_id[m->n_by_id++] = i;

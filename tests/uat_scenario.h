@@ -544,8 +544,9 @@ static int uat__target(const uat *u, int from, int s) {
    entity routed to shard, taken by node (r, shard) of group g; s: a signal's content, or
    NULL for a hide (hide set: of item by user) or another write (an attribute, a session
    start). Returns the record's index. */
-static uint32_t uat__record(uat *u, const tidal_receipt *rc, int t, uint32_t shard, int r, uint32_t g,
-                            const tidal_signal *s, int hide, tidal_id user, tidal_id item) {
+static uint32_t uat__record(uat *u, const tidal_receipt *rc, int t, uint32_t shard, int r,
+                            uint32_t g, const tidal_signal *s, int hide, tidal_id user,
+                            tidal_id item) {
     tidal_sim_op op;
     memset(&op, 0, sizeof op);
     op.id = rc->id;
@@ -1058,8 +1059,8 @@ static void uat__check_acked(uat *u, int l) {
     (void)tidal_sim_check_acked(u->o, &m, &sc, TIDAL_ACK_QUORUM);
     UAT_CHECK(u, n_acked > 0, "shard %d: no write was QUORUM-acknowledged before the crash", x);
     /* and it counts none twice: every item's count is the events applied there, by id */
-    (void)tidal_sim_check_signals(u->o, &m, &sc, uat__now(u), TIDAL_SIM_COUNT_APPLIED, NULL, 0, NULL,
-                                  0);
+    (void)tidal_sim_check_signals(u->o, &m, &sc, uat__now(u), TIDAL_SIM_COUNT_APPLIED, NULL, 0,
+                                  NULL, 0);
     u->res->new_leader = l;
     uat__say(u, "ELECTION: %s leads shard %d in epoch %llu, %.0f ms after the crash; it holds "
              "every one of the %u QUORUM-acknowledged writes (checked by event id): %s",
@@ -1868,7 +1869,8 @@ static int uat__truth_check(uat *u, int report) {
             tenants[UAT_TENANTS] = TIDAL_ALL_TENANTS;
             for (r = 0; r < UAT_REGIONS; r++) m[r] = uat__member(u, r, s, 0);
             if (!report) tidal_sim_oracle_set_report(u->o, NULL, NULL);
-            ok &= tidal_sim_check_digests(u->o, &ref, m, UAT_REGIONS, tenants, UAT_TENANTS + 1, 1) == 0;
+            ok &= tidal_sim_check_digests(u->o, &ref, m, UAT_REGIONS, tenants, UAT_TENANTS + 1,
+                                          1) == 0;
             if (!report) tidal_sim_oracle_set_report(u->o, uat__oracle_report, u);
         }
         tidal_db_close(truth);
@@ -2130,7 +2132,8 @@ static void uat__move_writes(uat *u, uint32_t *nq, uint32_t fresh) {
             open = 1;
             r = tidal_signal_write(db, &q[i].s, &rc);
             if (r == TIDAL_OK) {
-                (void)uat__record(u, &rc, t, s, l, tidal_sim_cluster_tenant_group(u->c, uat_tenant_ids[t]),
+                (void)uat__record(u, &rc, t, s, l,
+                                  tidal_sim_cluster_tenant_group(u->c, uat_tenant_ids[t]),
                                   &q[i].s, 0, 0, 0);
                 u->move_ok++;
                 if (uat__now(u) - q[i].born_ns > u->move_wait_max_ns)
