@@ -30,6 +30,8 @@
        >>sim_api        public declarations (this half)
          limits, disk lifecycle, faults, inspection and tampering, stats, network, env
        >>sim_net_api    the network's declarations (part of this half)
+       >>sim_cluster_api  the simulated cluster's declarations (part of this half)
+       >>sim_check_api  the oracle's and the checker's declarations (part of this half)
        >>sim_util       allocation, the splitmix64 stream, byte images, paths
        >>sim_namespace  sorted path -> inode maps and the ordered metadata journal
        >>sim_disk       inodes, handles, garbage collection, lifecycle and clone
@@ -37,6 +39,11 @@
        >>sim_inspect    reading and tampering with the image from tests
        >>sim_net        the network: links, latency, faults, partitions, the delivery heap
        >>sim_env        the tidal_env methods of one simulated node
+       >>sim_cluster    regions x shards nodes, groups, the observer, ground truth, health
+       >>sim_control    the control plane: tenants, placements, the migration coordinator
+       >>sim_check      the oracle of client operations and the checks of DESIGN 6 over
+                        tidal_db handles (acked by id, known events, counts and scores,
+                        hidden items, digests)
 
    COMPILE-TIME OPTIONS
        TIDAL_SIM_ASSERT(x)   implementation only: assertion macro (default assert()).
@@ -761,6 +768,193 @@ TIDAL_API tidal_result tidal_sim_cluster_decay_score(const tidal_sim_cluster *c,
    tidal_sim_net_* on tidal_sim_cluster_net). Returns how many it healed. */
 TIDAL_API uint32_t tidal_sim_cluster_heal_all(tidal_sim_cluster *c);
 
+// >>sim_check_api
+/* ---- The oracle and the checker (DESIGN 6) ------------------------------------------------
+   One record of every client operation a test or property program invokes on the cluster
+   (what was asked, where, its outcome, the event id its receipt named), the ground-truth
+   event set they define, and the checks of DESIGN 6 over tidal_db handles: the checker
+   never looks into a cluster, only at the members (tidal_db handles) the caller names.
+
+   Outcomes: an operation is PENDING while the client waits, OK once the call returned
+   TIDAL_OK (level: the ack level known to hold, TIDAL_ACK_LOCAL at first; a program that
+   learns QUORUM settles it again with TIDAL_ACK_QUORUM), FAILED when it was refused (it
+   made no event) and UNKNOWN when the client cannot tell (a crash, a lost connection).
+   Records with the same event id (an idempotent retry, a session seq written twice) are one
+   event: the first is its ORIGIN (tidal_sim_op.orig), and every check counts events, not
+   records. The GROUND TRUTH is the set of events whose origin record has truth set (every
+   OK record by default; a program may set or clear it, e.g. to keep events a replica holds
+   or drop those whose writers lost their disks).
+
+   Budgets (tidal_sim_oracle_within_budget): an OK event at LOCAL is promised while the
+   node that took it keeps its disk; at QUORUM while fewer than a majority of its shard's
+   nodes (one per region) lost theirs since (tidal_sim_oracle_wipe). Every check returns
+   the number of failures it found (0: it held) and reports each, up to
+   TIDAL_SIM_CHECK_REPORT_MAX per call and then one line with the total, through the
+   oracle's report function as (check name, one line naming the node (region, shard),
+   group, tenant, item and event id where they apply). */
+
+#ifndef TIDAL_SIM_CHECK_REPORT_MAX
+#define TIDAL_SIM_CHECK_REPORT_MAX 5 /* failures one check call describes one by one */
+#endif
+
+typedef enum tidal_sim_op_kind {
+    TIDAL_SIM_OP_SIGNAL = 0, /* tidal_signal_write, session signals: entity = item */
+    TIDAL_SIM_OP_HIDE = 1,   /* tidal_negative_add(TIDAL_HIDE): entity = item, user */
+    TIDAL_SIM_OP_UNHIDE = 2, /* tidal_negative_remove(TIDAL_HIDE) */
+    TIDAL_SIM_OP_FORGET = 3, /* tidal_user_forget: drops every hide of user */
+    TIDAL_SIM_OP_OTHER = 4   /* any other write (attributes, session starts...): counted as
+                                an event, no content checked */
+} tidal_sim_op_kind;
+
+typedef enum tidal_sim_outcome {
+    TIDAL_SIM_PENDING = 0,
+    TIDAL_SIM_OK = 1,
+    TIDAL_SIM_FAILED = 2,
+    TIDAL_SIM_UNKNOWN = 3
+} tidal_sim_outcome;
+
+/* One client operation. Fill what applies and pass it to tidal_sim_oracle_record. */
+typedef struct tidal_sim_op {
+    tidal_event_id id;    /* the id its receipt named ({0, 0}: none yet, or none) */
+    uint32_t kind;        /* tidal_sim_op_kind */
+    uint32_t outcome;     /* tidal_sim_outcome */
+    uint32_t level;       /* with TIDAL_SIM_OK: TIDAL_ACK_LOCAL or TIDAL_ACK_QUORUM */
+    uint32_t tenant;
+    uint32_t group;       /* the replica group of the node that took it */
+    uint16_t region, shard; /* that node; shard: where its entity routes */
+    tidal_id entity;      /* a signal's or hide's item */
+    tidal_id user;        /* a signal's user, a hide's or forget's user */
+    uint32_t type;        /* a signal's type */
+    uint32_t mark;        /* the caller's bits, e.g. 1 = its user is in a cohort (the
+                             cohort scores of tidal_sim_check_signals count these) */
+    double weight;        /* a signal's weight */
+    int64_t time_ns;      /* a signal's event time */
+    /* set by the oracle */
+    uint32_t orig;        /* index of the first record of this event id (itself if first) */
+    uint32_t truth;       /* 1: in the ground truth (read at the origin record) */
+    uint64_t wipe_seq;    /* wipes recorded before it (budgets) */
+} tidal_sim_op;
+
+/* What a check looks at; {0} = every record. by_tenant: only tenant's; by_shard: only
+   those routed to shard; keep (may be NULL): only records it returns 1 for. */
+typedef struct tidal_sim_scope {
+    int by_tenant;
+    uint32_t tenant;
+    int by_shard;
+    uint16_t shard;
+    int (*keep)(void *ctx, const tidal_sim_op *op);
+    void *ctx;
+} tidal_sim_scope;
+
+/* A replica a check reads: its handle (NULL = down: a check that needs it fails) and the
+   names its messages use. */
+typedef struct tidal_sim_member {
+    tidal_db *db;
+    uint16_t region, shard;
+    uint32_t group;
+} tidal_sim_member;
+
+typedef struct tidal_sim_oracle tidal_sim_oracle;
+
+/* An empty oracle for a cluster of regions x shards (budgets) whose schema gives the
+   half-lives of the analytic scores (schema->signals is copied). Never NULL. */
+TIDAL_API tidal_sim_oracle *tidal_sim_oracle_new(const tidal_schema *schema, uint16_t regions,
+                                                 uint16_t shards);
+TIDAL_API void tidal_sim_oracle_free(tidal_sim_oracle *o);
+/* Where failures go: fn(ctx, check, message); NULL: nowhere (the checks still count). */
+TIDAL_API void tidal_sim_oracle_set_report(tidal_sim_oracle *o,
+                                           void (*fn)(void *ctx, const char *check,
+                                                      const char *msg),
+                                           void *ctx);
+
+/* Records one operation (a copy of *op; orig, truth and wipe_seq are set here: truth = 1
+   for an OK record). Returns its index (0, 1, ...). */
+TIDAL_API uint32_t tidal_sim_oracle_record(tidal_sim_oracle *o, const tidal_sim_op *op);
+/* Its outcome learned later: outcome, level (OK only) and, when id is not NULL, the id its
+   receipt named (a record's id is set at most once). truth follows: 1 when OK. */
+TIDAL_API void tidal_sim_oracle_settle(tidal_sim_oracle *o, uint32_t i, uint32_t outcome,
+                                       uint32_t level, const tidal_event_id *id);
+/* Record i (valid until the next record), and how many there are. A program may change
+   truth and mark; the rest is the oracle's. */
+TIDAL_API tidal_sim_op *tidal_sim_oracle_op(tidal_sim_oracle *o, uint32_t i);
+TIDAL_API uint32_t tidal_sim_oracle_count(const tidal_sim_oracle *o);
+/* The origin record of id, or -1 when no record named it. */
+TIDAL_API int64_t tidal_sim_oracle_find(const tidal_sim_oracle *o, tidal_event_id id);
+/* Node (region, shard) lost its disk now (budgets of every event recorded before). */
+TIDAL_API void tidal_sim_oracle_wipe(tidal_sim_oracle *o, uint16_t region, uint16_t shard);
+/* Nodes of record i's shard that lost their disk since its origin was recorded, and
+   whether i (an OK record) is still promised: see Budgets above. */
+TIDAL_API uint32_t tidal_sim_oracle_wiped_since(const tidal_sim_oracle *o, uint32_t i);
+/* Whether node (region, shard) lost its disk since record i was recorded. */
+TIDAL_API int tidal_sim_oracle_node_wiped(const tidal_sim_oracle *o, uint32_t i, uint16_t region,
+                                          uint16_t shard);
+TIDAL_API int tidal_sim_oracle_within_budget(const tidal_sim_oracle *o, uint32_t i);
+/* Events (distinct ids) of the ground truth in scope, and of those the signals. */
+TIDAL_API uint64_t tidal_sim_oracle_events(tidal_sim_oracle *o, const tidal_sim_scope *sc,
+                                           uint64_t *signals);
+/* The analytic decayed score of (tenant, item, type) at t_ns over the ground truth (only
+   signals with mark bits when mark is not 0): sum of weight * 2^(-(t - t_i) / half-life),
+   in long double; *count (may be NULL) receives the events summed. */
+TIDAL_API long double tidal_sim_oracle_score(tidal_sim_oracle *o, uint32_t tenant, tidal_id item,
+                                             uint32_t type, uint32_t mark, int64_t t_ns,
+                                             uint64_t *count);
+/* The ground truth's signals of (tenant, item, type) (with mark bits when mark is not 0). */
+TIDAL_API uint64_t tidal_sim_oracle_signals(tidal_sim_oracle *o, uint32_t tenant, tidal_id item,
+                                            uint32_t type, uint32_t mark);
+/* Whether a hide of (tenant, user, item) is lifted on db: an unhide of it or a forget of
+   user that the oracle recorded is applied there. */
+TIDAL_API int tidal_sim_oracle_hide_lifted(tidal_sim_oracle *o, tidal_db *db, uint32_t tenant,
+                                           tidal_id user, tidal_id item);
+
+/* acked ("quorum_lost" / "local_lost"): every OK event in scope at min_level or above
+   (TIDAL_ACK_LOCAL: all) and within its budget is applied on m, by id
+   (tidal_event_is_applied). */
+TIDAL_API uint32_t tidal_sim_check_acked(tidal_sim_oracle *o, const tidal_sim_member *m,
+                                         const tidal_sim_scope *sc, uint32_t min_level);
+/* known ("events_applied"): m applied no event the oracle did not see invoked: its
+   events_applied minus epoch markers (events_internal) minus extra (events the caller
+   accounts for: installs, drops) equals the events in scope (any outcome, by id) it has
+   applied. Also no double: an event applied once is one event. */
+TIDAL_API uint32_t tidal_sim_check_known(tidal_sim_oracle *o, const tidal_sim_member *m,
+                                         const tidal_sim_scope *sc, uint64_t extra);
+
+#define TIDAL_SIM_COUNT_TRUTH 0   /* expect the ground truth's events */
+#define TIDAL_SIM_COUNT_APPLIED 1 /* expect the events applied on the member, by id */
+#define TIDAL_SIM_COUNT_ONLY 2    /* flag: compare counts, not scores */
+
+/* signals ("count" / "score"): for every (tenant, item, type) the oracle has signals of in
+   scope, and every item of also[0..n_also) of each tenant in scope routed to m's shard
+   (tidal_route over the oracle's shards; expected 0 when it has none), m's all-time count
+   equals the events counted (TIDAL_SIM_COUNT_TRUTH: those of the ground truth;
+   TIDAL_SIM_COUNT_APPLIED: those applied on m) - so none counted twice - and its decayed
+   score at t_ns (tidal_signal_read) equals their analytic sum to 6 decimals (absolute
+   1e-6). With cohort, also the score of cohort against the sum over the events with
+   cohort_mark bits. */
+TIDAL_API uint32_t tidal_sim_check_signals(tidal_sim_oracle *o, const tidal_sim_member *m,
+                                           const tidal_sim_scope *sc, int64_t t_ns, int mode,
+                                           const tidal_tag *cohort, uint32_t cohort_mark,
+                                           const tidal_id *also, uint32_t n_also);
+/* hidden ("hide_lost" / "suppressed_returned"): every hide in scope routed to m's shard and
+   applied on m (by id, any outcome) whose (user, item) no unhide or forget applied there
+   lifted is in force
+   (tidal_negative_check); and for every user with a hide in scope, RETRIEVE ... SIGNAL t
+   FOR USER (the types asked, the tenants in scope, limit) returns no item that m
+   suppresses for that user, nor one of those hides. types: bit t asks type t (0: every
+   type of the schema); with TIDAL_SIM_HIDDEN_READS_ONLY, the reads alone (the in-force
+   check of each hide is skipped: a cheaper look for an observer that runs at every step
+   and checks hides in force less often). */
+#define TIDAL_SIM_HIDDEN_READS_ONLY (1u << 31)
+TIDAL_API uint32_t tidal_sim_check_hidden(tidal_sim_oracle *o, const tidal_sim_member *m,
+                                          const tidal_sim_scope *sc, uint32_t types,
+                                          uint32_t limit);
+/* digest ("digest"): every member's tidal_db_digest of each of tenants[0..n_tenants)
+   (TIDAL_ALL_TENANTS: the whole db; n_tenants 0: the whole db alone) equals ref's (ref
+   NULL: members[0]'s), and with events, so does its count of distinct events applied. */
+TIDAL_API uint32_t tidal_sim_check_digests(tidal_sim_oracle *o, const tidal_sim_member *ref,
+                                           const tidal_sim_member *members, uint32_t n,
+                                           const uint64_t *tenants, uint32_t n_tenants,
+                                           int events);
+
 #ifdef __cplusplus
 }
 #endif
@@ -775,6 +969,8 @@ TIDAL_API uint32_t tidal_sim_cluster_heal_all(tidal_sim_cluster *c);
 #ifndef TIDAL_SIM_IMPLEMENTATION_ONCE
 #define TIDAL_SIM_IMPLEMENTATION_ONCE
 
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -3760,6 +3956,883 @@ TIDAL_API tidal_result tidal_sim_cluster_truth(tidal_sim_cluster *c,
         }
     }
     return TIDAL_OK;
+}
+
+// >>sim_check
+// The oracle (DESIGN 6): records in one growing array, an open-addressed map from event id
+// to origin record, a sorted index of signal origins by (tenant, item, type) rebuilt when
+// records were added since, and the list of hide/unhide/forget origins. The checks read
+// tidal_db handles only (public calls: tidal_event_is_applied, tidal_signal_read,
+// tidal_negative_check, tidal_retrieve, tidal_db_digest, tidal_db_stats_get).
+
+typedef struct tidal_sim__okey {
+    uint32_t tenant, type, idx;
+    uint16_t shard; /* the record's (a scope by shard skips others without reading them) */
+    tidal_id entity;
+} tidal_sim__okey;
+
+typedef struct tidal_sim__oslot {
+    uint64_t hi, lo;
+    uint32_t idx; /* UINT32_MAX: empty */
+} tidal_sim__oslot;
+
+struct tidal_sim_oracle {
+    tidal_sim_op *ops;
+    uint32_t n, cap;
+    uint16_t regions, shards;
+    uint32_t n_types;
+    double half_life_s[TIDAL_SIGNAL_TYPES_MAX];
+    tidal_sim__oslot *map;
+    uint32_t map_cap, map_n;
+    tidal_sim__okey *keys; /* signal origins sorted by (tenant, entity, type, idx) */
+    uint32_t n_keys, cap_keys;
+    uint32_t keys_upto;   /* records looked at by the last rebuild */
+    uint32_t *negs;       /* hide, unhide and forget origins */
+    uint32_t n_negs, cap_negs;
+    uint32_t *lifts;      /* of those, the unhides and forgets */
+    uint32_t n_lifts, cap_lifts;
+    uint32_t **by_shard;  /* per shard: its records with an id, in order */
+    uint32_t *n_by_shard, *cap_by_shard;
+    struct tidal_sim__hkey *hides; /* hide origins by (tenant, user, item) */
+    uint32_t n_hides, cap_hides;
+    uint32_t hides_upto;  /* negs looked at by the last rebuild */
+    uint64_t wipe_seq;
+    uint64_t *last_wipe;  /* per node (region * shards + shard): wipe_seq of its last wipe */
+    void (*report)(void *ctx, const char *check, const char *msg);
+    void *report_ctx;
+};
+
+static uint32_t tidal_sim__oid_hash(tidal_event_id id, uint32_t cap) {
+    uint64_t s = id.hi ^ (id.lo * UINT64_C(0x9E3779B97F4A7C15));
+    return (uint32_t)(tidal_sim__next(&s) & (uint64_t)(cap - 1));
+}
+
+static int tidal_sim__oid_none(tidal_event_id id) { return id.hi == 0 && id.lo == 0; }
+
+static int64_t tidal_sim__omap_get(const tidal_sim_oracle *o, tidal_event_id id) {
+    uint32_t h;
+    if (!o->map_cap || tidal_sim__oid_none(id)) return -1;
+    for (h = tidal_sim__oid_hash(id, o->map_cap);; h = (h + 1) & (o->map_cap - 1)) {
+        const tidal_sim__oslot *s = &o->map[h];
+        if (s->idx == UINT32_MAX) return -1;
+        if (s->hi == id.hi && s->lo == id.lo) return (int64_t)s->idx;
+    }
+}
+
+static void tidal_sim__omap_put(tidal_sim_oracle *o, tidal_event_id id, uint32_t idx) {
+    uint32_t h, i;
+    TIDAL_SIM_ASSERT(!tidal_sim__oid_none(id));
+    if ((o->map_n + 1) * 2 > o->map_cap) { /* grow: at most half full */
+        tidal_sim__oslot *old = o->map;
+        uint32_t old_cap = o->map_cap;
+        o->map_cap = old_cap ? old_cap * 2 : 1024;
+        o->map = (tidal_sim__oslot *)tidal_sim__alloc(o->map_cap * sizeof *o->map);
+        for (i = 0; i < o->map_cap; i++) o->map[i].idx = UINT32_MAX;
+        o->map_n = 0;
+        for (i = 0; i < old_cap; i++)
+            if (old[i].idx != UINT32_MAX) {
+                tidal_event_id k;
+                k.hi = old[i].hi;
+                k.lo = old[i].lo;
+                tidal_sim__omap_put(o, k, old[i].idx);
+            }
+        free(old);
+    }
+    for (h = tidal_sim__oid_hash(id, o->map_cap); o->map[h].idx != UINT32_MAX;
+         h = (h + 1) & (o->map_cap - 1))
+        TIDAL_SIM_ASSERT(o->map[h].hi != id.hi || o->map[h].lo != id.lo);
+    o->map[h].hi = id.hi;
+    o->map[h].lo = id.lo;
+    o->map[h].idx = idx;
+    o->map_n++;
+}
+
+TIDAL_API tidal_sim_oracle *tidal_sim_oracle_new(const tidal_schema *schema, uint16_t regions,
+                                                 uint16_t shards) {
+    tidal_sim_oracle *o = (tidal_sim_oracle *)tidal_sim__alloc(sizeof *o);
+    uint32_t t;
+    TIDAL_SIM_ASSERT(schema && schema->signal_count <= TIDAL_SIGNAL_TYPES_MAX);
+    TIDAL_SIM_ASSERT(regions > 0 && shards > 0);
+    memset(o, 0, sizeof *o);
+    o->regions = regions;
+    o->shards = shards;
+    o->n_types = schema->signal_count;
+    for (t = 0; t < o->n_types; t++) o->half_life_s[t] = schema->signals[t].half_life_s;
+    o->last_wipe = (uint64_t *)tidal_sim__alloc((size_t)regions * shards * sizeof(uint64_t));
+    memset(o->last_wipe, 0, (size_t)regions * shards * sizeof(uint64_t));
+    o->by_shard = (uint32_t **)tidal_sim__alloc(shards * sizeof *o->by_shard);
+    o->n_by_shard = (uint32_t *)tidal_sim__alloc(shards * sizeof(uint32_t));
+    o->cap_by_shard = (uint32_t *)tidal_sim__alloc(shards * sizeof(uint32_t));
+    for (t = 0; t < shards; t++) {
+        o->by_shard[t] = NULL;
+        o->n_by_shard[t] = o->cap_by_shard[t] = 0;
+    }
+    return o;
+}
+
+TIDAL_API void tidal_sim_oracle_free(tidal_sim_oracle *o) {
+    uint32_t k;
+    if (!o) return;
+    free(o->ops);
+    free(o->map);
+    free(o->keys);
+    free(o->negs);
+    free(o->lifts);
+    free(o->hides);
+    free(o->last_wipe);
+    for (k = 0; k < o->shards; k++) free(o->by_shard[k]);
+    free(o->by_shard);
+    free(o->n_by_shard);
+    free(o->cap_by_shard);
+    free(o);
+}
+
+TIDAL_API void tidal_sim_oracle_set_report(tidal_sim_oracle *o,
+                                           void (*fn)(void *ctx, const char *check,
+                                                      const char *msg),
+                                           void *ctx) {
+    TIDAL_SIM_ASSERT(o != NULL);
+    o->report = fn;
+    o->report_ctx = ctx;
+}
+
+/* Gives record i's id an origin: itself when new, else the first record of the id. */
+static void tidal_sim__oracle_index(tidal_sim_oracle *o, uint32_t i) {
+    tidal_sim_op *op = &o->ops[i];
+    int64_t f;
+    TIDAL_SIM_ASSERT(i < o->n);
+    op->orig = i;
+    if (tidal_sim__oid_none(op->id)) return;
+    {
+        uint16_t sh = op->shard;
+        o->by_shard[sh] = (uint32_t *)tidal_sim__reserve(o->by_shard[sh], &o->cap_by_shard[sh],
+                                                         o->n_by_shard[sh] + 1, sizeof(uint32_t));
+        o->by_shard[sh][o->n_by_shard[sh]++] = i; /* records get an id once: in index order */
+    }
+    f = tidal_sim__omap_get(o, op->id);
+    if (f >= 0) {
+        op->orig = (uint32_t)f;
+        return;
+    }
+    tidal_sim__omap_put(o, op->id, i);
+    if (op->kind == TIDAL_SIM_OP_HIDE || op->kind == TIDAL_SIM_OP_UNHIDE ||
+        op->kind == TIDAL_SIM_OP_FORGET) {
+        o->negs = (uint32_t *)tidal_sim__reserve(o->negs, &o->cap_negs, o->n_negs + 1,
+                                                 sizeof *o->negs);
+        o->negs[o->n_negs++] = i;
+        if (op->kind != TIDAL_SIM_OP_HIDE) {
+            o->lifts = (uint32_t *)tidal_sim__reserve(o->lifts, &o->cap_lifts, o->n_lifts + 1,
+                                                      sizeof *o->lifts);
+            o->lifts[o->n_lifts++] = i;
+        }
+    }
+}
+
+TIDAL_API uint32_t tidal_sim_oracle_record(tidal_sim_oracle *o, const tidal_sim_op *op) {
+    tidal_sim_op *r;
+    TIDAL_SIM_ASSERT(o != NULL && op != NULL && op->kind <= TIDAL_SIM_OP_OTHER);
+    TIDAL_SIM_ASSERT(op->outcome <= TIDAL_SIM_UNKNOWN && op->shard < o->shards);
+    o->ops = (tidal_sim_op *)tidal_sim__reserve(o->ops, &o->cap, o->n + 1, sizeof *o->ops);
+    r = &o->ops[o->n++];
+    *r = *op;
+    if (r->outcome == TIDAL_SIM_OK && r->level == 0) r->level = TIDAL_ACK_LOCAL;
+    r->wipe_seq = o->wipe_seq;
+    r->truth = 0;
+    tidal_sim__oracle_index(o, o->n - 1);
+    if (r->outcome == TIDAL_SIM_OK) {
+        r->truth = 1;
+        o->ops[r->orig].truth = 1;
+    }
+    return o->n - 1;
+}
+
+TIDAL_API void tidal_sim_oracle_settle(tidal_sim_oracle *o, uint32_t i, uint32_t outcome,
+                                       uint32_t level, const tidal_event_id *id) {
+    tidal_sim_op *r;
+    TIDAL_SIM_ASSERT(o != NULL && i < o->n && outcome <= TIDAL_SIM_UNKNOWN);
+    r = &o->ops[i];
+    if (id && !tidal_sim__oid_none(*id) && tidal_sim__oid_none(r->id)) {
+        r->id = *id;
+        tidal_sim__oracle_index(o, i);
+        o->keys_upto = o->keys_upto < i ? o->keys_upto : 0; /* a new origin: re-index */
+    }
+    TIDAL_SIM_ASSERT(!id || tidal_sim__oid_none(*id) || (id->hi == r->id.hi && id->lo == r->id.lo));
+    r->outcome = outcome;
+    if (outcome == TIDAL_SIM_OK) {
+        r->level = level ? level : TIDAL_ACK_LOCAL;
+        r->truth = 1;
+        o->ops[r->orig].truth = 1;
+    }
+}
+
+TIDAL_API tidal_sim_op *tidal_sim_oracle_op(tidal_sim_oracle *o, uint32_t i) {
+    TIDAL_SIM_ASSERT(o != NULL && i < o->n);
+    return &o->ops[i];
+}
+
+TIDAL_API uint32_t tidal_sim_oracle_count(const tidal_sim_oracle *o) { return o ? o->n : 0; }
+
+TIDAL_API int64_t tidal_sim_oracle_find(const tidal_sim_oracle *o, tidal_event_id id) {
+    TIDAL_SIM_ASSERT(o != NULL);
+    return tidal_sim__omap_get(o, id);
+}
+
+TIDAL_API void tidal_sim_oracle_wipe(tidal_sim_oracle *o, uint16_t region, uint16_t shard) {
+    TIDAL_SIM_ASSERT(o != NULL && region < o->regions && shard < o->shards);
+    o->last_wipe[(uint32_t)region * o->shards + shard] = ++o->wipe_seq;
+}
+
+TIDAL_API uint32_t tidal_sim_oracle_wiped_since(const tidal_sim_oracle *o, uint32_t i) {
+    const tidal_sim_op *f;
+    uint32_t r, k = 0;
+    TIDAL_SIM_ASSERT(o != NULL && i < o->n);
+    f = &o->ops[o->ops[i].orig];
+    for (r = 0; r < o->regions; r++) k += o->last_wipe[r * o->shards + f->shard] > f->wipe_seq;
+    return k;
+}
+
+TIDAL_API int tidal_sim_oracle_node_wiped(const tidal_sim_oracle *o, uint32_t i, uint16_t region,
+                                          uint16_t shard) {
+    TIDAL_SIM_ASSERT(o != NULL && i < o->n);
+    TIDAL_SIM_ASSERT(region < o->regions && shard < o->shards);
+    return o->last_wipe[(uint32_t)region * o->shards + shard] > o->ops[i].wipe_seq;
+}
+
+TIDAL_API int tidal_sim_oracle_within_budget(const tidal_sim_oracle *o, uint32_t i) {
+    const tidal_sim_op *op;
+    TIDAL_SIM_ASSERT(o != NULL && i < o->n);
+    op = &o->ops[i];
+    if (op->outcome != TIDAL_SIM_OK) return 0;
+    if (op->level == TIDAL_ACK_QUORUM && tidal_sim_oracle_wiped_since(o, i) * 2 < o->regions)
+        return 1;
+    return o->last_wipe[(uint32_t)op->region * o->shards + op->shard] <= op->wipe_seq;
+}
+
+static int tidal_sim__in_scope(const tidal_sim_scope *sc, const tidal_sim_op *op) {
+    if (!sc) return 1;
+    if (sc->by_tenant && op->tenant != sc->tenant) return 0;
+    if (sc->by_shard && op->shard != sc->shard) return 0;
+    return !sc->keep || sc->keep(sc->ctx, op);
+}
+
+static int tidal_sim__okey_cmp(const void *a, const void *b) {
+    const tidal_sim__okey *x = (const tidal_sim__okey *)a, *y = (const tidal_sim__okey *)b;
+    if (x->tenant != y->tenant) return x->tenant < y->tenant ? -1 : 1;
+    if (x->entity != y->entity) return x->entity < y->entity ? -1 : 1;
+    if (x->type != y->type) return x->type < y->type ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* The index of signal origins, brought up to date. */
+static void tidal_sim__oracle_keys(tidal_sim_oracle *o) {
+    uint32_t i, start = o->n_keys;
+    TIDAL_SIM_ASSERT(o->keys_upto <= o->n);
+    if (o->keys_upto == o->n) return;
+    if (o->keys_upto == 0) start = o->n_keys = 0;
+    for (i = o->keys_upto; i < o->n; i++) {
+        const tidal_sim_op *op = &o->ops[i];
+        tidal_sim__okey *k;
+        if (op->kind != TIDAL_SIM_OP_SIGNAL || op->orig != i) continue;
+        o->keys = (tidal_sim__okey *)tidal_sim__reserve(o->keys, &o->cap_keys, o->n_keys + 1,
+                                                        sizeof *o->keys);
+        k = &o->keys[o->n_keys++];
+        k->tenant = op->tenant;
+        k->entity = op->entity;
+        k->type = op->type;
+        k->shard = op->shard;
+        k->idx = i;
+    }
+    /* sorted already up to start: sort the new ones, then merge the two runs */
+    if (o->n_keys > start) {
+        uint32_t a = 0, b = start, w = 0, n_new = o->n_keys - start;
+        tidal_sim__okey *tmp;
+        qsort(o->keys + start, n_new, sizeof *o->keys, tidal_sim__okey_cmp);
+        if (start && tidal_sim__okey_cmp(&o->keys[start - 1], &o->keys[start]) > 0) {
+            tmp = (tidal_sim__okey *)tidal_sim__alloc((size_t)o->n_keys * sizeof *tmp);
+            while (a < start || b < o->n_keys)
+                tmp[w++] = b == o->n_keys ||
+                                   (a < start && tidal_sim__okey_cmp(&o->keys[a], &o->keys[b]) < 0)
+                               ? o->keys[a++]
+                               : o->keys[b++];
+            memcpy(o->keys, tmp, (size_t)o->n_keys * sizeof *tmp);
+            free(tmp);
+        }
+    }
+    TIDAL_SIM_ASSERT(o->n_keys <= o->n);
+    o->keys_upto = o->n;
+}
+
+/* The first key of (tenant, entity, type) or later. */
+static uint32_t tidal_sim__okey_lower(const tidal_sim_oracle *o, uint32_t tenant, tidal_id entity,
+                                      uint32_t type) {
+    uint32_t lo = 0, hi = o->n_keys;
+    tidal_sim__okey k;
+    k.tenant = tenant;
+    k.entity = entity;
+    k.type = type;
+    k.idx = 0;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (tidal_sim__okey_cmp(&o->keys[mid], &k) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+static long double tidal_sim__decayed(const tidal_sim_oracle *o, const tidal_sim_op *op,
+                                      int64_t t_ns) {
+    long double h = (long double)o->half_life_s[op->type < o->n_types ? op->type : 0] * 1e9L;
+    return (long double)op->weight * exp2l(-(long double)(t_ns - op->time_ns) / h);
+}
+
+TIDAL_API uint64_t tidal_sim_oracle_events(tidal_sim_oracle *o, const tidal_sim_scope *sc,
+                                           uint64_t *signals) {
+    uint64_t n = 0, s = 0;
+    uint32_t i;
+    TIDAL_SIM_ASSERT(o != NULL);
+    for (i = 0; i < o->n; i++) {
+        const tidal_sim_op *op = &o->ops[i];
+        if (op->orig != i || !op->truth || tidal_sim__oid_none(op->id) ||
+            !tidal_sim__in_scope(sc, op))
+            continue;
+        n++;
+        s += op->kind == TIDAL_SIM_OP_SIGNAL;
+    }
+    if (signals) *signals = s;
+    return n;
+}
+
+TIDAL_API long double tidal_sim_oracle_score(tidal_sim_oracle *o, uint32_t tenant, tidal_id item,
+                                             uint32_t type, uint32_t mark, int64_t t_ns,
+                                             uint64_t *count) {
+    long double sum = 0;
+    uint64_t c = 0;
+    uint32_t k;
+    TIDAL_SIM_ASSERT(o != NULL);
+    tidal_sim__oracle_keys(o);
+    for (k = tidal_sim__okey_lower(o, tenant, item, type);
+         k < o->n_keys && o->keys[k].tenant == tenant && o->keys[k].entity == item &&
+         o->keys[k].type == type;
+         k++) {
+        const tidal_sim_op *op = &o->ops[o->keys[k].idx];
+        if (!op->truth || (mark && !(op->mark & mark))) continue;
+        sum += tidal_sim__decayed(o, op, t_ns);
+        c++;
+    }
+    if (count) *count = c;
+    return sum;
+}
+
+TIDAL_API uint64_t tidal_sim_oracle_signals(tidal_sim_oracle *o, uint32_t tenant, tidal_id item,
+                                            uint32_t type, uint32_t mark) {
+    uint64_t c = 0;
+    uint32_t k;
+    TIDAL_SIM_ASSERT(o != NULL);
+    tidal_sim__oracle_keys(o);
+    for (k = tidal_sim__okey_lower(o, tenant, item, type);
+         k < o->n_keys && o->keys[k].tenant == tenant && o->keys[k].entity == item &&
+         o->keys[k].type == type;
+         k++) {
+        const tidal_sim_op *op = &o->ops[o->keys[k].idx];
+        c += op->truth && (!mark || (op->mark & mark));
+    }
+    return c;
+}
+
+TIDAL_API int tidal_sim_oracle_hide_lifted(tidal_sim_oracle *o, tidal_db *db, uint32_t tenant,
+                                           tidal_id user, tidal_id item) {
+    uint32_t k;
+    TIDAL_SIM_ASSERT(o != NULL);
+    for (k = 0; k < o->n_lifts; k++) {
+        const tidal_sim_op *op = &o->ops[o->lifts[k]];
+        if (op->tenant != tenant || op->user != user) continue;
+        if (op->kind != TIDAL_SIM_OP_FORGET && op->entity != item) continue; /* an unhide */
+        if (tidal_event_is_applied(db, op->id)) return 1;
+    }
+    return 0;
+}
+
+/* ---- reporting ---- */
+
+typedef struct tidal_sim__rep {
+    tidal_sim_oracle *o;
+    const char *check; /* of the first failure (the summary's) */
+    uint32_t n;
+    char who[64];      /* how messages name the member checked */
+} tidal_sim__rep;
+
+/* How messages name a member: "node (region, shard) group g", or the ground truth (region
+   0xFFFF: not a cluster node). */
+static void tidal_sim__who(const tidal_sim_member *m, char *buf, size_t cap) {
+    TIDAL_SIM_ASSERT(m != NULL && cap >= 16);
+    if (m->region == 0xFFFF) snprintf(buf, cap, "the ground truth (shard %u)", (unsigned)m->shard);
+    else
+        snprintf(buf, cap, "node (%u, %u) group %u", (unsigned)m->region, (unsigned)m->shard,
+                 m->group);
+}
+
+static void tidal_sim__rep_init(tidal_sim__rep *rp, tidal_sim_oracle *o,
+                                const tidal_sim_member *m) {
+    TIDAL_SIM_ASSERT(rp != NULL && o != NULL);
+    rp->o = o;
+    rp->check = "";
+    rp->n = 0;
+    rp->who[0] = 0;
+    if (m) tidal_sim__who(m, rp->who, sizeof rp->who);
+}
+
+static void tidal_sim__fail(tidal_sim__rep *rp, const char *check, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+static void tidal_sim__fail(tidal_sim__rep *rp, const char *check, const char *fmt, ...) {
+    char msg[600];
+    va_list ap;
+    if (!rp->n) rp->check = check;
+    if (rp->n++ >= TIDAL_SIM_CHECK_REPORT_MAX || !rp->o->report) return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    rp->o->report(rp->o->report_ctx, check, msg);
+}
+
+/* The closing line when more failed than were described. */
+static uint32_t tidal_sim__rep_end(tidal_sim__rep *rp) {
+    char msg[200];
+    if (rp->n > TIDAL_SIM_CHECK_REPORT_MAX && rp->o->report) {
+        snprintf(msg, sizeof msg, "%s: %u failures in all (%u described)", rp->who, rp->n,
+                 (unsigned)TIDAL_SIM_CHECK_REPORT_MAX);
+        rp->o->report(rp->o->report_ctx, rp->check, msg);
+    }
+    return rp->n;
+}
+
+static const char *tidal_sim__kind_name(uint32_t kind) {
+    static const char *const names[5] = {"signal", "hide", "unhide", "forget", "write"};
+    return kind < 5 ? names[kind] : "?";
+}
+
+static const char *tidal_sim__ack_name(uint32_t level) {
+    return level == TIDAL_ACK_QUORUM ? "QUORUM" : "LOCAL";
+}
+
+/* ---- the checks ---- */
+
+/* The records a scoped check walks: those of the scope's shard (by_shard) or all. */
+static uint32_t tidal_sim__scan_n(const tidal_sim_oracle *o, const tidal_sim_scope *sc) {
+    return sc && sc->by_shard ? o->n_by_shard[sc->shard] : o->n;
+}
+static uint32_t tidal_sim__scan_at(const tidal_sim_oracle *o, const tidal_sim_scope *sc,
+                                   uint32_t j) {
+    TIDAL_SIM_ASSERT(j < tidal_sim__scan_n(o, sc));
+    return sc && sc->by_shard ? o->by_shard[sc->shard][j] : j;
+}
+
+TIDAL_API uint32_t tidal_sim_check_acked(tidal_sim_oracle *o, const tidal_sim_member *m,
+                                         const tidal_sim_scope *sc, uint32_t min_level) {
+    tidal_sim__rep rp;
+    uint32_t j;
+    TIDAL_SIM_ASSERT(o != NULL && m != NULL);
+    TIDAL_SIM_ASSERT(min_level == TIDAL_ACK_LOCAL || min_level == TIDAL_ACK_QUORUM);
+    tidal_sim__rep_init(&rp, o, m);
+    for (j = 0; j < tidal_sim__scan_n(o, sc); j++) {
+        uint32_t i = tidal_sim__scan_at(o, sc, j);
+        const tidal_sim_op *op = &o->ops[i];
+        int quorum;
+        if (op->outcome != TIDAL_SIM_OK || tidal_sim__oid_none(op->id)) continue;
+        if (min_level == TIDAL_ACK_QUORUM && op->level != TIDAL_ACK_QUORUM) continue;
+        if (!tidal_sim__in_scope(sc, op) || !tidal_sim_oracle_within_budget(o, i)) continue;
+        if (m->db && tidal_event_is_applied(m->db, op->id)) continue;
+        quorum = op->level == TIDAL_ACK_QUORUM &&
+                 tidal_sim_oracle_wiped_since(o, i) * 2 < o->regions;
+        tidal_sim__fail(&rp, quorum ? "quorum_lost" : "local_lost",
+                        "%s lacks event %016llx:%016llx (a %s: tenant %u, item %llu, user "
+                        "%llu), %s-acknowledged by node (%u, %u) group %u%s",
+                        rp.who, (unsigned long long)op->id.hi, (unsigned long long)op->id.lo,
+                        tidal_sim__kind_name(op->kind), op->tenant,
+                        (unsigned long long)op->entity, (unsigned long long)op->user,
+                        tidal_sim__ack_name(op->level), (unsigned)op->region,
+                        (unsigned)op->shard, op->group, m->db ? "" : ": the node is down");
+    }
+    return tidal_sim__rep_end(&rp);
+}
+
+TIDAL_API uint32_t tidal_sim_check_known(tidal_sim_oracle *o, const tidal_sim_member *m,
+                                         const tidal_sim_scope *sc, uint64_t extra) {
+    tidal_sim__rep rp;
+    tidal_db_stats st;
+    uint64_t known = 0, own;
+    uint32_t j;
+    TIDAL_SIM_ASSERT(o != NULL && m != NULL);
+    tidal_sim__rep_init(&rp, o, m);
+    if (!m->db) {
+        tidal_sim__fail(&rp, "events_applied", "%s is down", rp.who);
+        return rp.n;
+    }
+    for (j = 0; j < tidal_sim__scan_n(o, sc); j++) {
+        uint32_t i = tidal_sim__scan_at(o, sc, j);
+        const tidal_sim_op *op = &o->ops[i];
+        if (op->orig != i || tidal_sim__oid_none(op->id) || !tidal_sim__in_scope(sc, op)) continue;
+        known += (uint64_t)tidal_event_is_applied(m->db, op->id);
+    }
+    tidal_db_stats_get(m->db, &st);
+    TIDAL_SIM_ASSERT(st.events_internal <= st.events_applied);
+    own = st.events_applied - st.events_internal;
+    if (own != known + extra)
+        tidal_sim__fail(&rp, "events_applied",
+                        "%s applied %llu events (+ %llu epoch markers), the "
+                        "oracle knows %llu of them (+ %llu accounted by the caller): %s",
+                        rp.who, (unsigned long long)own,
+                        (unsigned long long)st.events_internal, (unsigned long long)known,
+                        (unsigned long long)extra,
+                        own > known + extra ? "events nobody invoked, or one applied twice"
+                                            : "the count misses events it holds");
+    return rp.n;
+}
+
+/* One (tenant, item, type) on m: keys [k0, k1) of the index (none: expect nothing). */
+static void tidal_sim__check_one(tidal_sim_oracle *o, const tidal_sim_member *m,
+                                 const tidal_sim_scope *sc, int64_t t_ns, int mode,
+                                 const tidal_tag *cohort, uint32_t cohort_mark, uint32_t tenant,
+                                 tidal_id item, uint32_t type, uint32_t k0, uint32_t k1,
+                                 tidal_sim__rep *rp) {
+    long double sum = 0, sum_c = 0;
+    uint64_t want = 0, ids = 0;
+    tidal_signal_stats st;
+    tidal_result r;
+    uint32_t k;
+    const char *first = "";
+    char idbuf[48];
+    TIDAL_SIM_ASSERT(k0 <= k1 && k1 <= o->n_keys);
+    TIDAL_SIM_ASSERT(m->db != NULL && type < o->n_types);
+    for (k = k0; k < k1; k++) {
+        const tidal_sim_op *op = &o->ops[o->keys[k].idx];
+        int counted;
+        if (!tidal_sim__in_scope(sc, op)) continue;
+        ids++;
+        counted = (mode & 1) == TIDAL_SIM_COUNT_APPLIED ? tidal_event_is_applied(m->db, op->id)
+                                                        : (int)op->truth;
+        if (!counted) continue;
+        want++;
+        if (!(mode & TIDAL_SIM_COUNT_ONLY)) {
+            long double v = tidal_sim__decayed(o, op, t_ns);
+            sum += v;
+            if (op->mark & cohort_mark) sum_c += v;
+        }
+    }
+    if (k0 < k1) {
+        const tidal_sim_op *op = &o->ops[o->keys[k0].idx];
+        snprintf(idbuf, sizeof idbuf, "%016llx:%016llx", (unsigned long long)op->id.hi,
+                 (unsigned long long)op->id.lo);
+        first = idbuf;
+    }
+    if (k0 < k1 && !ids) return; /* out of scope */
+    r = tidal_signal_read(m->db, tenant, item, type, NULL, t_ns, &st);
+    if (r != TIDAL_OK) {
+        tidal_sim__fail(rp, "count", "%s tenant %u item %llu type %u: "
+                        "tidal_signal_read: %s", rp->who,
+                        tenant, (unsigned long long)item, type, tidal_strerror(r));
+        return;
+    }
+    if (st.count[TIDAL_W_ALL] != want) {
+        tidal_sim__fail(rp, "count", "%s tenant %u item %llu type %u: "
+                        "all-time count %llu, %llu distinct events %s (of %llu recorded; first "
+                        "event %s)", rp->who, tenant,
+                        (unsigned long long)item, type, (unsigned long long)st.count[TIDAL_W_ALL],
+                        (unsigned long long)want,
+                        (mode & 1) == TIDAL_SIM_COUNT_APPLIED ? "applied there"
+                                                              : "in the ground truth",
+                        (unsigned long long)ids, first[0] ? first : "none");
+        return;
+    }
+    if (mode & TIDAL_SIM_COUNT_ONLY) return;
+    if (!(fabsl((long double)st.score - sum) <= 1e-6L)) {
+        tidal_sim__fail(rp, "score", "%s tenant %u item %llu type %u: "
+                        "score %.9f, analytic %.9Lf over %llu events (first %s)",
+                        rp->who, tenant,
+                        (unsigned long long)item, type, st.score, sum, (unsigned long long)want,
+                        first[0] ? first : "none");
+        return;
+    }
+    if (!cohort) return;
+    r = tidal_signal_read(m->db, tenant, item, type, cohort, t_ns, &st);
+    if (r != TIDAL_OK || !(fabsl((long double)st.score - sum_c) <= 1e-6L))
+        tidal_sim__fail(rp, "score", "%s tenant %u item %llu type %u: cohort %s:%s score %.9f "
+                        "(%s), analytic %.9Lf", rp->who, tenant, (unsigned long long)item, type,
+                        cohort->key, cohort->value, r == TIDAL_OK ? st.score : 0.0,
+                        tidal_strerror(r), sum_c);
+}
+
+TIDAL_API uint32_t tidal_sim_check_signals(tidal_sim_oracle *o, const tidal_sim_member *m,
+                                           const tidal_sim_scope *sc, int64_t t_ns, int mode,
+                                           const tidal_tag *cohort, uint32_t cohort_mark,
+                                           const tidal_id *also, uint32_t n_also) {
+    tidal_sim__rep rp;
+    uint32_t k = 0, tenants[64], n_ten = 0, i, j, type;
+    TIDAL_SIM_ASSERT(o != NULL && m != NULL);
+    TIDAL_SIM_ASSERT(mode >= 0 && mode <= (TIDAL_SIM_COUNT_APPLIED | TIDAL_SIM_COUNT_ONLY));
+    tidal_sim__rep_init(&rp, o, m);
+    if (!m->db) {
+        tidal_sim__fail(&rp, "count", "%s is down", rp.who);
+        return rp.n;
+    }
+    tidal_sim__oracle_keys(o);
+    while (k < o->n_keys) { /* each (tenant, item, type) the oracle has signals of */
+        uint32_t k1 = k + 1;
+        const tidal_sim__okey *a = &o->keys[k];
+        while (k1 < o->n_keys && o->keys[k1].tenant == a->tenant &&
+               o->keys[k1].entity == a->entity && o->keys[k1].type == a->type)
+            k1++;
+        int in = !sc || !sc->by_tenant || a->tenant == sc->tenant;
+        uint32_t kk;
+        if (in && sc && sc->by_shard) /* from the index alone: no record of the group read */
+            for (in = 0, kk = k; kk < k1 && !in; kk++) in = o->keys[kk].shard == sc->shard;
+        if (in)
+            tidal_sim__check_one(o, m, sc, t_ns, mode, cohort, cohort_mark, a->tenant, a->entity,
+                                 a->type, k, k1, &rp);
+        if ((!n_ten || tenants[n_ten - 1] != a->tenant) && n_ten < 64) tenants[n_ten++] = a->tenant;
+        k = k1;
+    }
+    if (sc && sc->by_tenant) {
+        tenants[0] = sc->tenant;
+        n_ten = 1;
+    }
+    for (i = 0; i < n_ten; i++) /* the items nobody wrote: nothing */
+        for (j = 0; j < n_also; j++) {
+            if (tidal_route(tenants[i], also[j], o->shards) != m->shard) continue;
+            for (type = 0; type < o->n_types; type++) {
+                uint32_t lo = tidal_sim__okey_lower(o, tenants[i], also[j], type);
+                if (lo < o->n_keys && o->keys[lo].tenant == tenants[i] &&
+                    o->keys[lo].entity == also[j] && o->keys[lo].type == type)
+                    continue; /* checked above */
+                tidal_sim__check_one(o, m, sc, t_ns, mode, cohort, cohort_mark, tenants[i],
+                                     also[j], type, 0, 0, &rp);
+            }
+        }
+    return tidal_sim__rep_end(&rp);
+}
+
+/* Whether lifts (unhide and forget records applied on a member) lift a hide record. */
+static int tidal_sim__lifted(const tidal_sim_oracle *o, const uint32_t *lifts, uint32_t n,
+                             const tidal_sim_op *hide) {
+    uint32_t k;
+    for (k = 0; k < n; k++) {
+        const tidal_sim_op *l = &o->ops[lifts[k]];
+        if (l->tenant == hide->tenant && l->user == hide->user &&
+            (l->kind == TIDAL_SIM_OP_FORGET || l->entity == hide->entity))
+            return 1;
+    }
+    return 0;
+}
+
+/* Hide origins by (tenant, user, item, record); the caller's o sorts the index (qsort has
+   no context argument: the keys are copied in). */
+typedef struct tidal_sim__hkey {
+    uint32_t tenant, idx;
+    tidal_id user, item;
+    tidal_event_id id;
+    uint16_t shard;
+} tidal_sim__hkey;
+
+/* tidal_sim__in_scope from the index entry: the record is read only for a keep callback. */
+static int tidal_sim__hkey_in(const tidal_sim_oracle *o, const tidal_sim_scope *sc,
+                              const tidal_sim__hkey *h) {
+    if (!sc) return 1;
+    if (sc->by_tenant && h->tenant != sc->tenant) return 0;
+    if (sc->by_shard && h->shard != sc->shard) return 0;
+    return !sc->keep || sc->keep(sc->ctx, &o->ops[h->idx]);
+}
+
+static int tidal_sim__hkey_cmp(const void *a, const void *b) {
+    const tidal_sim__hkey *x = (const tidal_sim__hkey *)a, *y = (const tidal_sim__hkey *)b;
+    if (x->tenant != y->tenant) return x->tenant < y->tenant ? -1 : 1;
+    if (x->user != y->user) return x->user < y->user ? -1 : 1;
+    if (x->item != y->item) return x->item < y->item ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* The sorted index of hide origins, rebuilt when hides were recorded since. */
+static void tidal_sim__oracle_hides(tidal_sim_oracle *o) {
+    uint32_t k;
+    TIDAL_SIM_ASSERT(o->hides_upto <= o->n_negs && o->n_negs <= o->n);
+    if (o->hides_upto == o->n_negs) return;
+    o->n_hides = 0;
+    for (k = 0; k < o->n_negs; k++) {
+        const tidal_sim_op *op = &o->ops[o->negs[k]];
+        tidal_sim__hkey *h;
+        if (op->kind != TIDAL_SIM_OP_HIDE) continue;
+        o->hides = (tidal_sim__hkey *)tidal_sim__reserve(o->hides, &o->cap_hides, o->n_hides + 1,
+                                                         sizeof *o->hides);
+        h = &o->hides[o->n_hides++];
+        h->tenant = op->tenant;
+        h->user = op->user;
+        h->item = op->entity;
+        h->shard = op->shard;
+        h->id = op->id;
+        h->idx = o->negs[k];
+    }
+    if (o->n_hides) qsort(o->hides, o->n_hides, sizeof *o->hides, tidal_sim__hkey_cmp);
+    TIDAL_SIM_ASSERT(o->n_hides <= o->n_negs);
+    o->hides_upto = o->n_negs;
+}
+
+TIDAL_API uint32_t tidal_sim_check_hidden(tidal_sim_oracle *o, const tidal_sim_member *m,
+                                          const tidal_sim_scope *sc, uint32_t types,
+                                          uint32_t limit) {
+    tidal_sim__rep rp;
+    tidal_hit *hits;
+    uint8_t *req; /* per index entry: in scope (1), and must be in force here (3) */
+    uint32_t k, g0, g1, n_lifts = 0, cap_lifts = 0, *lifts = NULL;
+    TIDAL_SIM_ASSERT(o != NULL && m != NULL);
+    TIDAL_SIM_ASSERT(limit > 0 && limit <= 100000);
+    tidal_sim__rep_init(&rp, o, m);
+    if (!m->db) {
+        tidal_sim__fail(&rp, "suppressed_returned", "%s is down",
+                        rp.who);
+        return rp.n;
+    }
+    tidal_sim__oracle_hides(o);
+    for (k = 0; k < o->n_lifts; k++) { /* the unhides and forgets applied here */
+        const tidal_sim_op *op = &o->ops[o->lifts[k]];
+        if (!tidal_event_is_applied(m->db, op->id)) continue;
+        lifts = (uint32_t *)tidal_sim__reserve(lifts, &cap_lifts, n_lifts + 1, sizeof *lifts);
+        lifts[n_lifts++] = o->lifts[k];
+    }
+    req = (uint8_t *)tidal_sim__alloc(o->n_hides + 1);
+    hits = (tidal_hit *)tidal_sim__alloc(limit * sizeof *hits);
+    for (g0 = 0; g0 < o->n_hides; g0 = g1) { /* one (tenant, user) at a time */
+        uint32_t type, any = 0;
+        for (g1 = g0; g1 < o->n_hides && o->hides[g1].tenant == o->hides[g0].tenant &&
+                      o->hides[g1].user == o->hides[g0].user;
+             g1++) { /* every hide applied here and not lifted is in force */
+            const tidal_sim__hkey *hk = &o->hides[g1];
+            const tidal_sim_op *op;
+            int sup = 0;
+            req[g1] = 0;
+            if (hk->shard != m->shard) { /* held elsewhere: only its user matters */
+                if (!any) any = tidal_sim__hkey_in(o, sc, hk);
+                continue;
+            }
+            if (!tidal_sim__hkey_in(o, sc, hk)) continue;
+            any = 1;
+            if ((types & TIDAL_SIM_HIDDEN_READS_ONLY) || !tidal_event_is_applied(m->db, hk->id))
+                continue;
+            op = &o->ops[hk->idx];
+            if (n_lifts && tidal_sim__lifted(o, lifts, n_lifts, op)) continue;
+            req[g1] = 3;
+            if (tidal_negative_check(m->db, hk->tenant, hk->user, hk->item, &sup) == TIDAL_OK &&
+                sup)
+                continue;
+            tidal_sim__fail(&rp, "hide_lost", "%s tenant %u: the hide of item "
+                            "%llu by user %llu (event %016llx:%016llx) is applied there but not in "
+                            "force", rp.who, op->tenant,
+                            (unsigned long long)op->entity, (unsigned long long)op->user,
+                            (unsigned long long)op->id.hi, (unsigned long long)op->id.lo);
+        }
+        for (type = 0; any && type < o->n_types; type++) { /* RETRIEVE FOR USER: none of them */
+            const tidal_sim__hkey *u = &o->hides[g0];
+            tidal_query q;
+            uint32_t got = 0, h;
+            tidal_result r;
+            if ((types & ~TIDAL_SIM_HIDDEN_READS_ONLY) && !(types >> type & 1u)) continue;
+            memset(&q, 0, sizeof q);
+            q.tenant = u->tenant;
+            q.rank_kind = TIDAL_QUERY_SIGNAL;
+            q.rank_index = type;
+            q.for_user = u->user;
+            q.limit = limit;
+            r = tidal_retrieve(m->db, &q, hits, limit, &got, NULL);
+            if (r != TIDAL_OK) {
+                tidal_sim__fail(&rp, "suppressed_returned", "%s tenant %u: "
+                                "RETRIEVE FOR USER %llu failed: %s", rp.who, u->tenant,
+                                (unsigned long long)u->user, tidal_strerror(r));
+                continue;
+            }
+            for (h = 0; h < got; h++) {
+                uint32_t lo = g0, hi = g1;
+                int sup = 0;
+                (void)tidal_negative_check(m->db, u->tenant, u->user, hits[h].item, &sup);
+                while (lo < hi) { /* the first hide of the item in the group */
+                    uint32_t mid = lo + (hi - lo) / 2;
+                    if (o->hides[mid].item < hits[h].item) lo = mid + 1;
+                    else hi = mid;
+                }
+                for (; !sup && lo < g1 && o->hides[lo].item == hits[h].item; lo++)
+                    sup = req[lo] == 3;
+                if (sup)
+                    tidal_sim__fail(&rp, "suppressed_returned",
+                                    "%s tenant %u: RETRIEVE SIGNAL %u FOR USER "
+                                    "%llu returned item %llu, which is hidden for that user there",
+                                    rp.who, u->tenant,
+                                    type, (unsigned long long)u->user,
+                                    (unsigned long long)hits[h].item);
+            }
+        }
+    }
+    free(hits);
+    free(req);
+    free(lifts);
+    return tidal_sim__rep_end(&rp);
+}
+
+TIDAL_API uint32_t tidal_sim_check_digests(tidal_sim_oracle *o, const tidal_sim_member *ref,
+                                           const tidal_sim_member *members, uint32_t n,
+                                           const uint64_t *tenants, uint32_t n_tenants,
+                                           int events) {
+    static const uint64_t whole = TIDAL_ALL_TENANTS;
+    tidal_sim__rep rp;
+    char rw[64]; /* how messages name ref */
+    uint8_t *rd;
+    uint32_t i, t;
+    TIDAL_SIM_ASSERT(o != NULL && (members || !n));
+    TIDAL_SIM_ASSERT(tenants || !n_tenants);
+    if (!n_tenants) {
+        tenants = &whole;
+        n_tenants = 1;
+    }
+    if (!ref && n) ref = &members[0];
+    tidal_sim__rep_init(&rp, o, ref);
+    if (!ref || !ref->db) {
+        if (ref) tidal_sim__fail(&rp, "digest", "%s (the reference) is down", rp.who);
+        return rp.n;
+    }
+    memcpy(rw, rp.who, sizeof rw);
+    rd = (uint8_t *)tidal_sim__alloc((size_t)n_tenants * 33); /* ref's digests, once */
+    for (t = 0; t < n_tenants; t++)
+        rd[33 * t + 32] = (uint8_t)(tidal_db_digest(ref->db, tenants[t], rd + 33 * t) == TIDAL_OK);
+    for (i = 0; i < n; i++) {
+        const tidal_sim_member *m = &members[i];
+        tidal_db_stats sr, sm;
+        if (m == ref) continue;
+        tidal_sim__who(m, rp.who, sizeof rp.who);
+        if (!m->db) {
+            tidal_sim__fail(&rp, "digest", "%s is down", rp.who);
+            continue;
+        }
+        for (t = 0; t < n_tenants; t++) {
+            uint8_t b[32];
+            int ok1 = rd[33 * t + 32], ok2 = tidal_db_digest(m->db, tenants[t], b) == TIDAL_OK;
+            char tn[32];
+            if (ok1 && ok2 && !memcmp(rd + 33 * t, b, 32)) continue;
+            if (tenants[t] != TIDAL_ALL_TENANTS)
+                snprintf(tn, sizeof tn, "tenant %llu", (unsigned long long)tenants[t]);
+            else snprintf(tn, sizeof tn, "all tenants");
+            tidal_sim__fail(&rp, "digest", "%s: digest of %s differs from %s's%s", rp.who, tn, rw,
+                            !ok1 || !ok2 ? " (a digest failed)" : "");
+            break;
+        }
+        if (!events) continue;
+        tidal_db_stats_get(ref->db, &sr);
+        tidal_db_stats_get(m->db, &sm);
+        if (sr.events_applied != sm.events_applied)
+            tidal_sim__fail(&rp, "digest", "%s applied %llu distinct events, %s %llu", rp.who,
+                            (unsigned long long)sm.events_applied, rw,
+                            (unsigned long long)sr.events_applied);
+    }
+    free(rd);
+    memcpy(rp.who, rw, sizeof rw);
+    return tidal_sim__rep_end(&rp);
 }
 
 #ifdef __cplusplus

@@ -193,19 +193,23 @@ static void op_print(FILE *f, int i, const op *o) {
 
 /* ---- the oracle ----------------------------------------------------------------------- */
 
-enum { EV_SIGNAL, EV_HIDE, EV_UNHIDE, EV_FORGET };
+/* The oracle's kinds (tidal_sim.h >>sim_check) under the programs' names. */
+enum {
+    EV_SIGNAL = TIDAL_SIM_OP_SIGNAL,
+    EV_HIDE = TIDAL_SIM_OP_HIDE,
+    EV_UNHIDE = TIDAL_SIM_OP_UNHIDE,
+    EV_FORGET = TIDAL_SIM_OP_FORGET
+};
 enum { Q_NONE, Q_PENDING, Q_ACKED, Q_ABANDONED, Q_UNAVAILABLE };
 
-/* One event a write call returned TIDAL_OK for (failed calls produce no event). A write
-   whose id an earlier one already had (an idempotent retry, a session seq written again)
-   is one more acceptance of that event: orig names the first record of the id. */
+/* One event a write call returned TIDAL_OK for (failed calls produce no event): the
+   replication bookkeeping of the program. What the client asked and got - kind, content,
+   outcome and ack level, the budget of later wipes, the first record of its id (a retry,
+   a session seq written again: one more acceptance of that event) - is the shared
+   oracle's record of the same index (w->o, ev_index; tidal_sim.h >>sim_check). */
 typedef struct ev_rec {
-    tidal_event_id id;
+    tidal_event_id id;        /* the receipt's (the oracle's record has it too) */
     int kind;
-    uint64_t item, user;
-    uint32_t type;
-    double weight;
-    int64_t time_ns;
     int node;                 /* accepting region */
     uint32_t life;            /* its process life at the write: an ack counts only in it */
     uint64_t lsn;
@@ -213,9 +217,7 @@ typedef struct ev_rec {
     int local_ok;             /* the write call (and its commit) returned TIDAL_OK */
     int q;                    /* Q_* */
     uint64_t ack_epoch;       /* epoch of the accepting node when QUORUM became 1 */
-    uint32_t wipes[NREG];     /* wipe counts at the write: later wipes are budget */
     uint8_t have, verify;     /* ack_truth: nodes that hold it / to ask after restart */
-    uint32_t orig;            /* index of the first record of this id (itself if first) */
     uint32_t sess, seq;       /* a session write: the program's session index, and seq
                                  (seq 0: not a session write) */
     uint32_t shards, shard;   /* the writer's routing table at the write (shards, 0: none
@@ -242,12 +244,13 @@ struct run_result {
 typedef struct world world;
 struct world {
     tidal_sim_cluster *c;
+    tidal_sim_oracle *o;      /* every write the history made (tidal_sim.h >>sim_check) */
     tidal_signal_def sigs[2];
-    ev_rec *ev;
+    ev_rec *ev;               /* ev[i] is the oracle's record i */
     uint32_t n_ev, cap_ev;
     uint32_t *pending;        /* indexes of Q_PENDING events */
     uint32_t n_pending, cap_pending;
-    uint32_t life[NREG], wipes[NREG];
+    uint32_t life[NREG], wipes[NREG]; /* wipes: for the programs' own tables */
     int amnesia[NREG];        /* wiped and not yet caught up with a leader */
     leader_rec *leaders;
     uint32_t n_leaders, cap_leaders;
@@ -290,6 +293,11 @@ static void fail(world *w, const char *check, const char *fmt, ...) {
 
 static int failed(const world *w) { return w->res->check[0] != 0; }
 
+/* The shared checker's failures (tidal_sim.h >>sim_check) are this history's. */
+static void oracle_report(void *ctx, const char *check, const char *msg) {
+    fail((world *)ctx, check, "%s", msg);
+}
+
 static tidal_db *dbof(const world *w, int r) { return tidal_sim_cluster_db(w->c, (uint16_t)r, 0); }
 
 static void *grow(void *p, uint32_t *cap, uint32_t need, size_t elem) {
@@ -300,14 +308,16 @@ static void *grow(void *p, uint32_t *cap, uint32_t need, size_t elem) {
     return p;
 }
 
-/* How many distinct nodes lost their disk since the event was written. */
+/* The index of e's record in the oracle (w->o). */
+static uint32_t ev_index(const world *w, const ev_rec *e) { return (uint32_t)(e - w->ev); }
+
+/* Whether node lost its disk since e was written; how many nodes lost theirs since e's
+   first acceptance (the oracle's budgets). */
 static int wiped_since(const world *w, const ev_rec *e, int node) {
-    return w->wipes[node] != e->wipes[node];
+    return tidal_sim_oracle_node_wiped(w->o, ev_index(w, e), (uint16_t)node, 0);
 }
 static int wiped_count(const world *w, const ev_rec *e) {
-    int r, n = 0;
-    for (r = 0; r < NREG; r++) n += wiped_since(w, e, r);
-    return n;
+    return (int)tidal_sim_oracle_wiped_since(w->o, ev_index(w, e));
 }
 
 static int popcount8(uint8_t x) {
@@ -325,16 +335,40 @@ static const char *id_str(tidal_event_id id, char *buf, size_t cap) {
     return buf;
 }
 
-static ev_rec *ev_new(world *w, int kind, int node) {
+/* An accepted write (the call returned TIDAL_OK with receipt rc) on region node: its
+   record here and the oracle's (OK at LOCAL). s: a signal's content (NULL for the others);
+   user and item, when not 0, name a hide's or forget's (or override s's user). */
+static ev_rec *ev_new(world *w, int kind, int node, const tidal_receipt *rc, const tidal_signal *s,
+                      uint64_t user, uint64_t item) {
     ev_rec *e;
+    tidal_sim_op rec;
+    uint32_t i;
+    memset(&rec, 0, sizeof rec);
+    rec.id = rc->id;
+    rec.kind = (uint32_t)kind;
+    rec.outcome = TIDAL_SIM_OK;
+    rec.level = TIDAL_ACK_LOCAL;
+    rec.region = (uint16_t)node;
+    if (s) {
+        rec.entity = s->item;
+        rec.user = s->user;
+        rec.type = s->type;
+        rec.weight = s->weight;
+        rec.time_ns = s->time_ns;
+    }
+    if (user) rec.user = user;
+    if (item) rec.entity = item;
     w->ev = (ev_rec *)grow(w->ev, &w->cap_ev, w->n_ev + 1, sizeof *w->ev);
-    e = &w->ev[w->n_ev];
+    e = &w->ev[w->n_ev++];
     memset(e, 0, sizeof *e);
-    e->orig = w->n_ev++;
+    e->id = rc->id;
     e->kind = kind;
     e->node = node;
     e->life = w->life[node];
-    memcpy(e->wipes, w->wipes, sizeof e->wipes);
+    e->lsn = rc->lsn;
+    e->accepted_ns = rc->accepted_ns;
+    i = tidal_sim_oracle_record(w->o, &rec);
+    TIDAL_ASSERT(i == w->n_ev - 1);
     return e;
 }
 
@@ -351,7 +385,7 @@ static void pending_add(world *w, const ev_rec *e) {
 static void ack_truth_settle(world *w, ev_rec *e) {
     char b[48];
     if (e->verify || popcount8(e->have) >= 2) return;
-    if (wiped_count(w, &w->ev[e->orig]) > 0) return; /* a node that lost its disk may have held it */
+    if (wiped_count(w, e) > 0) return; /* a node that lost its disk may have held it */
     fail(w, "ack_truth", "event %s (lsn %llu on region %d) QUORUM-acked while only %d node(s) held it",
          id_str(e->id, b, sizeof b), (unsigned long long)e->lsn, e->node, popcount8(e->have));
 }
@@ -418,7 +452,7 @@ static void check_leader_holds(world *w, int region, uint64_t epoch) {
     for (i = 0; i < w->n_ev && !failed(w); i++) {
         ev_rec *e = &w->ev[i];
         char b[48];
-        if (e->q != Q_ACKED || e->ack_epoch >= epoch || wiped_count(w, &w->ev[e->orig])) continue;
+        if (e->q != Q_ACKED || e->ack_epoch >= epoch || wiped_count(w, e)) continue;
         if (!tidal__event_applied(db, e->id))
             fail(w, "leader_completeness",
                  "region %d leads epoch %llu without event %s, QUORUM-acked in epoch %llu by region %d",
@@ -436,7 +470,7 @@ static void check_completeness(world *w, const ev_rec *e) {
         tidal_node_status os;
         char b[48];
         if (!o || tidal_node_status_get(o, &os) != TIDAL_OK) continue;
-        if (os.role == TIDAL_ROLE_LEADER && os.epoch > e->ack_epoch && !wiped_count(w, &w->ev[e->orig]) &&
+        if (os.role == TIDAL_ROLE_LEADER && os.epoch > e->ack_epoch && !wiped_count(w, e) &&
             !tidal__event_applied(o, e->id))
             fail(w, "leader_completeness",
                  "event %s QUORUM-acked in epoch %llu by region %d, but region %d already leads epoch %llu without it",
@@ -450,36 +484,28 @@ static void check_completeness(world *w, const ev_rec *e) {
 static void quorum_acked(world *w, ev_rec *e, tidal_db *db) {
     tidal_node_status st;
     e->q = Q_ACKED;
+    tidal_sim_oracle_settle(w->o, ev_index(w, e), TIDAL_SIM_OK, TIDAL_ACK_QUORUM, NULL);
     (void)tidal_node_status_get(db, &st);
     e->ack_epoch = st.epoch;
     ack_truth_note(w, e);
     check_completeness(w, e);
 }
 
-/* Was an unhide of (user, item) written by anyone and applied on db? */
-static int unhide_applied(const world *w, tidal_db *db, uint64_t user, uint64_t item) {
-    uint32_t i;
-    for (i = 0; i < w->n_ev; i++) {
-        const ev_rec *e = &w->ev[i];
-        if (e->kind == EV_UNHIDE && e->user == user && e->item == item && tidal__event_applied(db, e->id))
-            return 1;
-    }
-    return 0;
+/* The member a check names: node (r, 0) of group 0. */
+static tidal_sim_member member_of(const world *w, int r) {
+    tidal_sim_member m;
+    memset(&m, 0, sizeof m);
+    m.db = dbof(w, r);
+    m.region = (uint16_t)r;
+    return m;
 }
 
-/* Was a forget of user written by anyone and applied on db? (it drops every hide) */
-static int forget_applied(const world *w, tidal_db *db, uint64_t user) {
-    uint32_t i;
-    for (i = 0; i < w->n_ev; i++) {
-        const ev_rec *e = &w->ev[i];
-        if (e->kind == EV_FORGET && e->user == user && tidal__event_applied(db, e->id)) return 1;
-    }
-    return 0;
-}
-
-/* RETRIEVE FOR USER on every live node whose state changed since the last look:
-     suppressed_returned  RETRIEVE ... FOR USER u never returns an item that node's
-                          tidal_negative_check says u suppressed
+/* On every live node whose state changed since the last look:
+     suppressed_returned  RETRIEVE ... FOR USER u (each signal type) never returns an item
+                          that node suppresses for u (tidal_negative_check), and
+     hide_lost            every hide the oracle saw applied there and not lifted (no unhide
+                          of it, no forget of its user applied) is in force: both the
+                          shared checker's (tidal_sim_check_hidden)
      hide_monotone        a (user, item) suppressed on a node stays suppressed there until
                           an unhide of it (or a forget of the user) is applied there
                           (DESIGN 3.5) */
@@ -488,44 +514,24 @@ static void check_reads(world *w) {
     for (r = 0; r < NREG && !failed(w); r++) {
         tidal_db *db = dbof(w, r);
         tidal_db_stats ds;
+        tidal_sim_member m = member_of(w, r);
+        tidal_sim_scope sc;
         uint64_t u;
         if (!db) continue;
         tidal_db_stats_get(db, &ds);
         if (w->seen_life[r] == w->life[r] + 1 && w->seen_applied[r] == ds.events_applied) continue;
         w->seen_life[r] = w->life[r] + 1;
         w->seen_applied[r] = ds.events_applied;
+        memset(&sc, 0, sizeof sc);
+        sc.by_tenant = 1; /* tenant 0 */
+        (void)tidal_sim_check_hidden(w->o, &m, &sc, 0, NITEMS + 4);
         for (u = 0; u < NUSERS && !failed(w); u++) {
             uint64_t user = USER0 + 1 + u, item;
-            uint32_t type;
-            for (type = 0; type < 2 && !failed(w); type++) {
-                tidal_query q;
-                tidal_hit hits[NITEMS + 4];
-                uint32_t n = 0, k;
-                tidal_result rr;
-                memset(&q, 0, sizeof q);
-                q.rank_kind = TIDAL_QUERY_SIGNAL;
-                q.rank_index = type;
-                q.for_user = user;
-                q.limit = NITEMS + 4;
-                rr = tidal_retrieve(db, &q, hits, NITEMS + 4, &n, NULL);
-                if (rr != TIDAL_OK) {
-                    fail(w, "retrieve", "region %d: RETRIEVE failed: %s (%s)", r, tidal_strerror(rr), tidal_errmsg(db));
-                    break;
-                }
-                for (k = 0; k < n; k++) {
-                    int s = 0;
-                    (void)tidal_negative_check(db, 0, user, hits[k].item, &s);
-                    if (s)
-                        fail(w, "suppressed_returned", "region %d: RETRIEVE SIGNAL %s FOR USER %llu returned item %llu, which it reports suppressed",
-                             r, w->sigs[type].name, (unsigned long long)user, (unsigned long long)hits[k].item);
-                }
-            }
             for (item = 1; item <= NITEMS && !failed(w); item++) {
                 int s = 0;
                 int8_t *was = &w->supp[r][u][item];
                 (void)tidal_negative_check(db, 0, user, item, &s);
-                if (*was == 1 && !s && !unhide_applied(w, db, user, item) &&
-                    !forget_applied(w, db, user))
+                if (*was == 1 && !s && !tidal_sim_oracle_hide_lifted(w->o, db, 0, user, item))
                     fail(w, "hide_monotone", "region %d: item %llu was suppressed for user %llu and no longer is, with no unhide of it applied",
                          r, (unsigned long long)item, (unsigned long long)user);
                 *was = (int8_t)s;
@@ -597,6 +603,7 @@ static void do_wipe(world *w, int node) {
     if (w->verbose) printf("      wipe: region %d\n", node);
     tidal_sim_cluster_wipe(w->c, (uint16_t)node, 0);
     w->wipes[node]++;
+    tidal_sim_oracle_wipe(w->o, (uint16_t)node, 0);
     for (i = 0; i < NUSERS; i++) memset(w->supp[node][i], -1, sizeof w->supp[node][i]);
     /* nothing can be asked of its old disk any more */
     for (k = 0; k < w->n_ev; k++) {
@@ -662,14 +669,6 @@ static void gen_signal(const world *w, uint64_t *g, tidal_signal *s) {
     s->time_ns = tidal_sim_cluster_now(w->c) - (int64_t)(tt_next(g) % 3600) * SEC;
 }
 
-static void ev_set_signal(ev_rec *e, const tidal_signal *s) {
-    e->item = s->item;
-    e->type = s->type;
-    e->weight = s->weight;
-    e->time_ns = s->time_ns;
-    e->user = s->user;
-}
-
 /* An op's batch (batch_begin ... commit, when o->batch): 0 (and the history fails) if the
    library refused it. */
 static int batch_open(world *w, int r, const op *o) {
@@ -704,57 +703,35 @@ static int caught_up(world *w, int *leader) {
     return 1;
 }
 
-/* Equal digests, and equal counts of distinct events applied: an event that changes no
-   state (an unhide that observed no tag) is invisible to the digest, and followers'
+/* Equal digests, and equal counts of distinct events applied (tidal_sim_check_digests,
+   asked quietly: this is a wait condition; the end phase reports): an event that changes
+   no state (an unhide that observed no tag) is invisible to the digest, and followers'
    pushes to the leader are not part of "caught up", so both are waited for. */
 static int replicas_equal(world *w, uint8_t d0[32]) {
+    tidal_sim_member m[NREG];
+    uint32_t bad;
     int r;
-    uint8_t d[32];
-    tidal_db_stats s0, s;
-    if (tidal_db_digest(dbof(w, 0), TIDAL_ALL_TENANTS, d0) != TIDAL_OK) return 0;
-    tidal_db_stats_get(dbof(w, 0), &s0);
-    for (r = 1; r < NREG; r++) {
-        if (tidal_db_digest(dbof(w, r), TIDAL_ALL_TENANTS, d) != TIDAL_OK) return 0;
-        if (memcmp(d, d0, 32)) return 0;
-        tidal_db_stats_get(dbof(w, r), &s);
-        if (s.events_applied != s0.events_applied) return 0;
-    }
-    return 1;
+    for (r = 0; r < NREG; r++) m[r] = member_of(w, r);
+    tidal_sim_oracle_set_report(w->o, NULL, NULL);
+    bad = tidal_sim_check_digests(w->o, NULL, m, NREG, NULL, 0, 1);
+    tidal_sim_oracle_set_report(w->o, oracle_report, w);
+    return !bad && tidal_db_digest(dbof(w, 0), TIDAL_ALL_TENANTS, d0) == TIDAL_OK;
 }
 
-/* count / score: the all-time count of each (item, type) on db is the number of distinct
-   events of it counted(e) says db must hold (and no more than were written); its decayed
-   score is the analytic sum over those events, to 6 decimals. who names db in messages. */
-static void check_signal_stats(world *w, tidal_db *db, const char *who,
-                               int (*counted)(world *w, tidal_db *db, const ev_rec *e)) {
-    int64_t t = tidal_sim_cluster_now(w->c);
-    uint64_t item;
-    uint32_t type, i;
-    for (item = 1; item <= NITEMS && !failed(w); item++)
-        for (type = 0; type < 2 && !failed(w); type++) {
-            tidal_signal_stats st;
-            uint64_t issued = 0, applied = 0;
-            long double score = 0, h = w->sigs[type].half_life_s;
-            tidal_result rr = tidal_signal_read(db, 0, item, type, NULL, t, &st);
-            for (i = 0; i < w->n_ev; i++) {
-                const ev_rec *e = &w->ev[i];
-                if (e->kind != EV_SIGNAL || e->item != item || e->type != type || e->orig != i) continue;
-                issued++;
-                if (!counted(w, db, e)) continue;
-                applied++;
-                score += (long double)e->weight * exp2l(-(long double)(t - e->time_ns) / 1e9L / h);
-            }
-            if (rr != TIDAL_OK) {
-                fail(w, "count", "%s: signal_read failed: %s", who, tidal_strerror(rr));
-            } else if (st.count[TIDAL_W_ALL] != applied || applied > issued) {
-                fail(w, "count", "%s item %llu type %u: all-time count %llu, %llu distinct events applied, %llu written",
-                     who, (unsigned long long)item, type, (unsigned long long)st.count[TIDAL_W_ALL],
-                     (unsigned long long)applied, (unsigned long long)issued);
-            } else if (!(fabsl((long double)st.score - score) <= 1e-6L + 1e-9L * fabsl(score))) {
-                fail(w, "score", "%s item %llu type %u: score %.12g, analytic %.12Lg", who,
-                     (unsigned long long)item, type, st.score, score);
-            }
-        }
+/* count / score on region r (tidal_sim_check_signals over items 1..NITEMS of tenant 0):
+   the all-time count of each (item, type) is the number of distinct events the oracle
+   expects there (mode: TIDAL_SIM_COUNT_APPLIED, those applied on it by id, or
+   TIDAL_SIM_COUNT_TRUTH, the ground truth's), so none counted twice; its decayed score is
+   their analytic sum, to 6 decimals. */
+static void check_signal_stats(world *w, const tidal_sim_member *m, int mode) {
+    tidal_id items[NITEMS];
+    tidal_sim_scope sc;
+    int i;
+    for (i = 0; i < NITEMS; i++) items[i] = (tidal_id)(i + 1);
+    memset(&sc, 0, sizeof sc);
+    sc.by_tenant = 1; /* tenant 0 */
+    (void)tidal_sim_check_signals(w->o, m, &sc, tidal_sim_cluster_now(w->c), mode, NULL, 0, items,
+                                  NITEMS);
 }
 
 /* Heals everything, clears the faults, restarts every node (then w->converging, if set)
@@ -876,6 +853,8 @@ static int world_open(world *w, uint64_t seed, uint32_t shards, int availability
     /* One history in three snapshots automatically, every few KiB of log (bounded disk,
        DESIGN 4.3): retirement and state transfer then happen throughout. */
     if (seed % 3 == 1) cc.snapshot_log_bytes = 2048 + (seed >> 8) % 8192;
+    w->o = tidal_sim_oracle_new(&cc.schema, NREG, (uint16_t)shards);
+    tidal_sim_oracle_set_report(w->o, oracle_report, w);
     w->c = tidal_sim_cluster_new(&cc);
     if (!w->c) {
         fail(w, "setup", "tidal_sim_cluster_new failed");
@@ -920,6 +899,7 @@ static void world_close(world *w) {
     res->sim_ns = tidal_sim_cluster_now(w->c);
     res->events = w->n_ev;
     tidal_sim_cluster_free(w->c);
+    tidal_sim_oracle_free(w->o);
     free(w->ev);
     free(w->pending);
     free(w->leaders);

@@ -240,10 +240,11 @@ typedef struct pend {
     tidal_signal s;
 } pend;
 
+/* Every write that returned TIDAL_OK is a record of the shared oracle (w->o; tidal_sim.h
+   >>sim_check): its tenant, shard, the node and group that took it, its content and the
+   id its receipt named; the end checks and the ground truth of each shard read it. */
 typedef struct ten_rec {
     uint32_t id;
-    uint32_t count[NITEMS + 1][2];      /* writes that returned TIDAL_OK, per (item, type) */
-    uint8_t hidden[NUSERS][NITEMS + 1]; /* hides that returned TIDAL_OK */
     /* one_owner: the record as last seen */
     uint32_t group, target;
     int phase;
@@ -267,9 +268,6 @@ typedef struct mg {
     pend queue[QUEUE_MAX];
     uint32_t n_queue;
     uint32_t life[NREG][NSHARD];        /* restarts of each node */
-    tidal_event_id *ids[NSHARD];        /* writes that returned TIDAL_OK, per shard (the
-                                           ground truth of a shard imports these) */
-    uint32_t n_ids[NSHARD], cap_ids[NSHARD];
     int truth_shard;                    /* the shard keep_event is building a truth of */
 } mg;
 
@@ -447,7 +445,6 @@ static int write_attempt(world *w, const pend *p) {
     ten_rec *t = &m->ten[p->ti];
     int r = -1;
     tidal_db *db = route_write(w, t, p->client, p->s.item, &r);
-    uint64_t j = p->s.item - item_of(p->ti, 0);
     uint8_t d0[32], d1[32];
     tidal_db_stats s0, s1;
     tidal_result res;
@@ -460,9 +457,23 @@ static int write_attempt(world *w, const pend *p) {
     if (p->hide) res = tidal_negative_add(db, t->id, p->s.user, TIDAL_HIDE, p->s.item, &rc);
     else res = tidal_signal_write(db, &p->s, &rc);
     if (res == TIDAL_OK) {
-        m->ids[s] = (tidal_event_id *)grow(m->ids[s], &m->cap_ids[s], m->n_ids[s] + 1, sizeof *m->ids[s]);
-        m->ids[s][m->n_ids[s]++] = rc.id;
+        tidal_sim_op rec;
         info = info_of(w, t);
+        memset(&rec, 0, sizeof rec);
+        rec.id = rc.id;
+        rec.kind = p->hide ? TIDAL_SIM_OP_HIDE : TIDAL_SIM_OP_SIGNAL;
+        rec.outcome = TIDAL_SIM_OK;
+        rec.level = TIDAL_ACK_LOCAL;
+        rec.tenant = t->id;
+        rec.group = info.group;
+        rec.region = (uint16_t)r;
+        rec.shard = s;
+        rec.entity = p->s.item;
+        rec.user = p->s.user;
+        rec.type = p->s.type;
+        rec.weight = p->s.weight;
+        rec.time_ns = p->s.time_ns;
+        (void)tidal_sim_oracle_record(w->o, &rec);
         if (db != tidal_sim_cluster_group_db(w->c, info.group, (uint16_t)r, s))
             fail(w, "write_owner", "tenant %u: region %d took a write as a member of a group other than the owner %u",
                  t->id, r, info.group);
@@ -470,8 +481,6 @@ static int write_attempt(world *w, const pend *p) {
             fail(w, "write_owner",
                  "tenant %u: region %d shard %d of group %u took a write while the tenant is sealed there",
                  t->id, r, s, info.group);
-        if (p->hide) t->hidden[p->s.user - USER0 - 1][j] = 1;
-        else t->count[j][p->s.type]++;
         t->dirty = 1;
         w->res->stat[ST_WRITES]++;
         if (w->verbose)
@@ -816,56 +825,54 @@ static void print_cluster(world *w) {
 
 /* ---- the end -------------------------------------------------------------------------- */
 
-/* no_loss / no_double / hides on every member of tenant ti's owning group; report 0: only
-   say whether they hold (the end phase waits for that). */
+/* On every member of tenant ti's owning group (each region of its placement, each shard),
+   the shared checker's (tidal_sim.h >>sim_check) over the tenant's writes routed there:
+     quorum_lost / local_lost  every write that returned TIDAL_OK is applied, by its id
+     count / score        each item's all-time count per signal type equals the writes of
+                          it that returned TIDAL_OK (none lost, none counted twice), its
+                          decayed score their analytic sum
+     hide_lost            every hide that returned TIDAL_OK is in force there
+     suppressed_returned  RETRIEVE ... FOR USER returns none of them
+   report 0: only say whether they hold (the end phase waits for that), quietly. */
 static int check_owners(world *w, int ti, int report) {
     mg *m = mg_of(w);
     ten_rec *t = &m->ten[ti];
     uint32_t g = tidal_sim_cluster_tenant_group(w->c, t->id), pl = tidal_sim_cluster_group_placement(w->c, g);
-    int r, s;
-    uint64_t j, u;
-    uint32_t type;
-    for (r = 0; r < NREG; r++)
-        for (s = 0; s < NSHARD; s++) {
-            tidal_db *db = tidal_sim_cluster_group_db(w->c, g, (uint16_t)r, (uint16_t)s);
+    uint32_t bad = 0;
+    tidal_id items[NITEMS];
+    int r, s, j;
+    for (j = 0; j < NITEMS; j++) items[j] = item_of(ti, (uint64_t)j + 1);
+    if (!report) tidal_sim_oracle_set_report(w->o, NULL, NULL);
+    for (r = 0; r < NREG && !bad; r++)
+        for (s = 0; s < NSHARD && !bad; s++) {
+            tidal_sim_member mb;
+            tidal_sim_scope sc;
             if (!(pl >> r & 1u)) continue;
-            if (!db) {
+            memset(&mb, 0, sizeof mb);
+            mb.db = tidal_sim_cluster_group_db(w->c, g, (uint16_t)r, (uint16_t)s);
+            mb.region = (uint16_t)r;
+            mb.shard = (uint16_t)s;
+            mb.group = g;
+            if (!mb.db) {
                 if (report) fail(w, "no_loss", "tenant %u: region %d shard %d of its group %u is down", t->id, r, s, g);
-                return 0;
+                bad = 1;
+                break;
             }
-            for (j = 1; j <= NITEMS; j++) {
-                tidal_id item = item_of(ti, j);
-                if (shard_of(t, item) != s) continue;
-                for (type = 0; type < 2; type++) {
-                    tidal_signal_stats st;
-                    uint64_t got;
-                    if (tidal_signal_read(db, t->id, item, type, NULL, 0, &st) != TIDAL_OK) {
-                        if (report)
-                            fail(w, "no_loss", "tenant %u: signal_read on region %d shard %d failed", t->id, r, s);
-                        return 0;
-                    }
-                    got = st.count[TIDAL_W_ALL];
-                    if (got == t->count[j][type]) continue;
-                    if (report)
-                        fail(w, got < t->count[j][type] ? "no_loss" : "no_double",
-                             "tenant %u item %llu type %u: all-time count %llu on region %d shard %d of group %u, "
-                             "%u writes of it returned OK", t->id, (unsigned long long)item, type,
-                             (unsigned long long)got, r, s, g, t->count[j][type]);
-                    return 0;
-                }
-                for (u = 0; u < NUSERS; u++) {
-                    int sup = 0;
-                    if (!t->hidden[u][j]) continue;
-                    if (tidal_negative_check(db, t->id, USER0 + 1 + u, item, &sup) == TIDAL_OK && sup) continue;
-                    if (report)
-                        fail(w, "hides", "tenant %u: user %llu's hide of item %llu (returned OK) is not in force on "
-                             "region %d shard %d of group %u", t->id, (unsigned long long)(USER0 + 1 + u),
-                             (unsigned long long)item, r, s, g);
-                    return 0;
-                }
-            }
+            memset(&sc, 0, sizeof sc);
+            sc.by_tenant = 1;
+            sc.tenant = t->id;
+            sc.by_shard = 1;
+            sc.shard = (uint16_t)s;
+            bad += tidal_sim_check_acked(w->o, &mb, &sc, TIDAL_ACK_LOCAL);
+            if (!bad) /* waiting: counts alone (scores and reads once they hold, reported) */
+                bad += tidal_sim_check_signals(w->o, &mb, &sc, tidal_sim_cluster_now(w->c),
+                                               TIDAL_SIM_COUNT_TRUTH |
+                                                   (report ? 0 : TIDAL_SIM_COUNT_ONLY),
+                                               NULL, 0, items, NITEMS);
+            if (!bad && report) bad += tidal_sim_check_hidden(w->o, &mb, &sc, 0, NITEMS + 4);
         }
-    return 1;
+    if (!report) tidal_sim_oracle_set_report(w->o, oracle_report, w);
+    return !bad;
 }
 
 /* collected: every member of every group but the owner holds nothing of tenant ti. */
@@ -933,16 +940,13 @@ static int converged(world *w) {
     return 1;
 }
 
-/* The ground truth of one shard imports the writes routed to it that returned TIDAL_OK. */
-static int id_cmp(const void *a, const void *b) {
-    const tidal_event_id *x = (const tidal_event_id *)a, *y = (const tidal_event_id *)b;
-    if (x->hi != y->hi) return x->hi < y->hi ? -1 : 1;
-    return x->lo < y->lo ? -1 : x->lo > y->lo;
-}
+/* The ground truth of one shard imports the writes routed to it that returned TIDAL_OK
+   (the oracle's ground truth). */
 static int keep_event(void *ctx, tidal_event_id id) {
     mg *m = (mg *)ctx;
-    int s = m->truth_shard;
-    return m->n_ids[s] && bsearch(&id, m->ids[s], m->n_ids[s], sizeof id, id_cmp) != NULL;
+    int64_t i = tidal_sim_oracle_find(m->w.o, id);
+    const tidal_sim_op *rec = i < 0 ? NULL : tidal_sim_oracle_op(m->w.o, (uint32_t)i);
+    return rec && rec->truth && rec->shard == m->truth_shard;
 }
 
 /* truth_digest: every owner member's tenant digest is the ground truth's of its shard (a
@@ -956,25 +960,32 @@ static void check_truth(world *w) {
         tidal_db *truth = NULL;
         tidal_result res;
         uint32_t i;
-        if (m->n_ids[s]) qsort(m->ids[s], m->n_ids[s], sizeof *m->ids[s], id_cmp);
         m->truth_shard = s;
         res = tidal_sim_cluster_truth(w->c, keep_event, m, &truth);
         if (res != TIDAL_OK) {
             fail(w, "truth_digest", "building the ground truth of shard %d failed: %s", s, tidal_strerror(res));
             return;
         }
-        for (i = 0; i < m->n_ten && !failed(w); i++) {
+        for (i = 0; i < m->n_ten && !failed(w); i++) { /* the shared checker's "digest" */
             ten_rec *t = &m->ten[i];
-            uint8_t dt[32], d[32];
             uint32_t g = tidal_sim_cluster_tenant_group(w->c, t->id), pl = tidal_sim_cluster_group_placement(w->c, g);
-            tenant_digest(truth, t->id, dt);
-            for (r = 0; r < NREG && !failed(w); r++) {
+            uint64_t tenant = t->id;
+            tidal_sim_member ref, mb[NREG];
+            uint32_t n = 0;
+            memset(&ref, 0, sizeof ref);
+            ref.db = truth;
+            ref.region = 0xFFFF; /* the truth */
+            ref.shard = (uint16_t)s;
+            for (r = 0; r < NREG; r++) {
                 tidal_db *db = tidal_sim_cluster_group_db(w->c, g, (uint16_t)r, (uint16_t)s);
                 if (!(pl >> r & 1u) || !db) continue;
-                if (!tenant_digest(db, t->id, d) || memcmp(d, dt, 32))
-                    fail(w, "truth_digest", "tenant %u: region %d shard %d of its group %u has a tenant digest "
-                         "other than the ground truth's", t->id, r, s, g);
+                memset(&mb[n], 0, sizeof mb[n]);
+                mb[n].db = db;
+                mb[n].region = (uint16_t)r;
+                mb[n].shard = (uint16_t)s;
+                mb[n++].group = g;
             }
+            (void)tidal_sim_check_digests(w->o, &ref, mb, n, &tenant, 1, 0);
         }
         tidal_db_digest(truth, TIDAL_ALL_TENANTS, all[s]);
         tidal_db_close(truth);
@@ -1089,7 +1100,7 @@ static void run_history(uint64_t seed, const op *ops, int n, int verbose, run_re
         res->events = tidal_sim_cluster_events(w->c);
     }
     if (w->c) tidal_sim_cluster_free(w->c);
-    for (i = 0; i < NSHARD; i++) free(m->ids[i]);
+    tidal_sim_oracle_free(w->o);
     free(m);
 }
 

@@ -727,7 +727,9 @@ static void lim_taken(mr *m, const lim_guard *g, int duplicate) {
 
 /* The entity a write is routed by (tidal_route's documentation): a session write by its
    session, a signal or a hide by its item. */
-static tidal_id route_entity(const mr *m, const ev_rec *e) { return e->seq ? m->sess[e->sess].id : e->item; }
+static tidal_id route_entity(const mr *m, const ev_rec *e) {
+    return e->seq ? m->sess[e->sess].id : tidal_sim_oracle_op(m->w.o, ev_index(&m->w, e))->entity;
+}
 
 /* route_range: the shard tidal_route names is one of the table's. The writer notes it
    with the event (the replica group it wrote to: one here, the cluster has one shard, so
@@ -848,21 +850,17 @@ static int expect_write(world *w, int r, int may, tidal_result res, tidal_result
    whatever ids the library hands out (same_id checks those), so the counts expected at
    the end count logical writes. */
 static ev_rec *ev_accept(world *w, int kind, int r, const tidal_receipt *rc, int cut_off,
-                         uint32_t *first) {
-    ev_rec *e = ev_new(w, kind, r);
+                         uint32_t *first, const tidal_signal *s, uint64_t user, uint64_t item) {
+    ev_rec *e = ev_new(w, kind, r, rc, s, user, item);
     char a[48], b[48];
-    e->id = rc->id;
-    e->lsn = rc->lsn;
-    e->accepted_ns = rc->accepted_ns;
     e->local_ok = 1;
     if (!rc->duplicate) note_written(w, r); /* a duplicate takes a stamp but logs nothing */
     if (cut_off) w->res->stat[ST_CUT_OFF]++;
     if (!first) return e;
     if (*first == UINT32_MAX) {
-        *first = e->orig;
+        *first = ev_index(w, e);
     } else {
         const ev_rec *f = &w->ev[*first];
-        e->orig = *first;
         if (f->id.hi != e->id.hi || f->id.lo != e->id.lo)
             fail(w, "same_id", "a write accepted again on region %d as event %s, first accepted on region %d as %s",
                  r, id_str(e->id, a, sizeof a), f->node, id_str(f->id, b, sizeof b));
@@ -903,8 +901,7 @@ static ev_rec *write_one(mr *m, int r, const tidal_signal *s, int key) {
     if (!expect_write(w, r, may, res, TIDAL_OK, key >= 0 ? "keyed signal write" : "signal write"))
         return NULL;
     lim_taken(m, &g, rc.duplicate);
-    e = ev_accept(w, EV_SIGNAL, r, &rc, cut_off, key >= 0 ? &m->keys[key].first : NULL);
-    ev_set_signal(e, s);
+    e = ev_accept(w, EV_SIGNAL, r, &rc, cut_off, key >= 0 ? &m->keys[key].first : NULL, s, 0, 0);
     ev_route(m, e);
     return e;
 }
@@ -981,9 +978,7 @@ static void do_negative(world *w, int kind, int r, uint64_t user, uint64_t item,
     if (lim_refused(mr_of(w), &g, res, may)) return;
     if (!expect_write(w, r, may, res, TIDAL_OK, kind == EV_HIDE ? "hide" : "unhide")) return;
     lim_taken(mr_of(w), &g, rc.duplicate);
-    e = ev_accept(w, kind, r, &rc, cut_off, NULL);
-    e->user = user;
-    e->item = item;
+    e = ev_accept(w, kind, r, &rc, cut_off, NULL, NULL, user, item);
     ev_route(mr_of(w), e);
     ev_settle(w, e, quorum);
 }
@@ -1069,9 +1064,8 @@ static void session_write(mr *m, int si, uint32_t seq, int r, int opened, int qu
     if (lim_refused(m, &g, res, may && opened)) return;
     if (!expect_write(w, r, may && opened, res, also, "session write")) return;
     lim_taken(m, &g, rc.duplicate);
-    e = ev_accept(w, EV_SIGNAL, r, &rc, cut_off, &ss->first[seq]);
-    ev_set_signal(e, &s);
-    e->user = ss->user; /* the session's, whatever s says */
+    e = ev_accept(w, EV_SIGNAL, r, &rc, cut_off, &ss->first[seq], &s, ss->user, 0); /* the
+                                                     session's user, whatever s says */
     e->sess = (uint32_t)si;
     e->seq = seq;
     ev_route(m, e);
@@ -1161,19 +1155,14 @@ static void sort_by_id(const world *w, uint32_t *idx, uint32_t n) {
         }
 }
 
-/* QUORUM's budget: fewer than a majority of disks lost since the event's first acceptance
-   (a duplicate's ack stands on the original's durability). */
-static int quorum_held(const world *w, const ev_rec *e) {
-    return e->q == Q_ACKED && wiped_count(w, &w->ev[e->orig]) * 2 < NREG;
-}
-
-/* LOCAL's budget: the accepting node kept its disk since. */
-static int local_held(const world *w, const ev_rec *e) {
-    return e->local_ok && !wiped_since(w, e, e->node);
-}
+/* The first record of e's id (a retry, a session seq written again: the same event). */
+static uint32_t ev_orig(const world *w, uint32_t i) { return tidal_sim_oracle_op(w->o, i)->orig; }
 
 /* Which oracle events (logical writes: flags at their first record) the truth keeps:
-   every one whose budget held (must), and every one some replica holds. */
+   every one whose budget held (must: the oracle's tidal_sim_oracle_within_budget, QUORUM
+   while fewer than a majority of disks were lost since its first acceptance, LOCAL while
+   the accepting node kept its disk), and every one some replica holds. The oracle's
+   ground truth is set to the kept ones. */
 static void decide_kept(mr *m) {
     world *w = &m->w;
     uint32_t i;
@@ -1182,14 +1171,14 @@ static void decide_kept(mr *m) {
     m->seen = (uint8_t *)calloc(w->n_ev + 1, 1);
     m->by_id = (uint32_t *)calloc(w->n_ev + 1, sizeof *m->by_id);
     if (!m->kept || !m->must || !m->seen || !m->by_id) abort();
+    for (i = 0; i < w->n_ev; i++)
+        if (tidal_sim_oracle_within_budget(w->o, i)) m->must[ev_orig(w, i)] = 1;
     for (i = 0; i < w->n_ev; i++) {
-        const ev_rec *e = &w->ev[i];
-        if (local_held(w, e) || quorum_held(w, e)) m->must[e->orig] = 1;
+        if (ev_orig(w, i) == i) m->kept[i] = (uint8_t)(m->must[i] || held_anywhere(w, w->ev[i].id));
+        else if (!m->kept[ev_orig(w, i)])
+            m->kept[ev_orig(w, i)] = (uint8_t)held_anywhere(w, w->ev[i].id);
     }
-    for (i = 0; i < w->n_ev; i++) {
-        if (w->ev[i].orig == i) m->kept[i] = (uint8_t)(m->must[i] || held_anywhere(w, w->ev[i].id));
-        else if (!m->kept[w->ev[i].orig]) m->kept[w->ev[i].orig] = (uint8_t)held_anywhere(w, w->ev[i].id);
-    }
+    for (i = 0; i < w->n_ev; i++) tidal_sim_oracle_op(w->o, i)->truth = m->kept[ev_orig(w, i)];
     for (i = 0; i < w->n_ev; i++) m->by_id[m->n_by_id++] = i;
     sort_by_id(w, m->by_id, m->n_by_id);
 }
@@ -1209,7 +1198,7 @@ static int keep_event(void *ctx, tidal_event_id id) {
         uint32_t mid = (lo + hi) / 2;
         int c = id_cmp(w->ev[m->by_id[mid]].id, id);
         if (c == 0) {
-            uint32_t orig = w->ev[m->by_id[mid]].orig;
+            uint32_t orig = ev_orig(w, m->by_id[mid]);
             m->seen[orig] = 1;
             return m->kept[orig];
         }
@@ -1225,30 +1214,14 @@ static int keep_event(void *ctx, tidal_event_id id) {
     return held_anywhere(w, id);
 }
 
-static int kept_event(world *w, tidal_db *db, const ev_rec *e) {
-    (void)db;
-    return mr_of(w)->kept[e->orig];
-}
-
-/* local_lost / quorum_lost: the events that must be everywhere, by id. */
+/* local_lost / quorum_lost: the events that must be everywhere (within their budget), by
+   id: the shared checker's tidal_sim_check_acked on every replica. */
 static void check_present(world *w) {
-    mr *m = mr_of(w);
     int r;
-    uint32_t i;
-    for (r = 0; r < NREG && !failed(w); r++)
-        for (i = 0; i < w->n_ev && !failed(w); i++) {
-            const ev_rec *e = &w->ev[i];
-            char b[48];
-            if (!m->must[e->orig] || tidal__event_applied(dbof(w, r), e->id)) continue;
-            if (quorum_held(w, e))
-                fail(w, "quorum_lost", "region %d lacks event %s, QUORUM-acked by region %d (lsn %llu, epoch %llu)", r,
-                     id_str(e->id, b, sizeof b), e->node, (unsigned long long)e->lsn,
-                     (unsigned long long)e->ack_epoch);
-            else if (local_held(w, e))
-                fail(w, "local_lost", "region %d lacks event %s, accepted by region %d (lsn %llu, %s)", r,
-                     id_str(e->id, b, sizeof b), e->node, (unsigned long long)e->lsn,
-                     e->q == Q_UNAVAILABLE ? "QUORUM unavailable" : e->q == Q_ABANDONED ? "QUORUM unknown" : "LOCAL");
-        }
+    for (r = 0; r < NREG && !failed(w); r++) {
+        tidal_sim_member mb = member_of(w, r);
+        (void)tidal_sim_check_acked(w->o, &mb, NULL, TIDAL_ACK_LOCAL);
+    }
 }
 
 /* session: hwm and journal length of every session on db are those of the kept seqs. */
@@ -1263,7 +1236,7 @@ static void check_sessions(world *w, tidal_db *db, const char *who) {
         memset(written, 0, sizeof written);
         for (i = 0; i < w->n_ev; i++) {
             const ev_rec *e = &w->ev[i];
-            if (e->seq && e->sess == si && m->kept[e->orig] && !written[e->seq]) {
+            if (e->seq && e->sess == si && m->kept[ev_orig(w, i)] && !written[e->seq]) {
                 written[e->seq] = 1;
                 entries++;
             }
@@ -1298,25 +1271,15 @@ static void check_negatives(world *w, tidal_db *db, tidal_db *truth, int r) {
         }
 }
 
-/* truth_digest / truth_events: each replica is the truth, state and event count. */
+/* digest: each replica is the truth, state and event count (tidal_sim_check_digests). */
 static void check_truth(world *w, tidal_db *truth) {
-    uint8_t dt[32], d[32];
-    tidal_db_stats st, s;
+    tidal_sim_member ref, mb[NREG];
     int r;
-    tidal_db_stats_get(truth, &st);
-    if (tidal_db_digest(truth, TIDAL_ALL_TENANTS, dt) != TIDAL_OK) {
-        fail(w, "truth_digest", "the truth's digest failed: %s", tidal_errmsg(truth));
-        return;
-    }
-    for (r = 0; r < NREG && !failed(w); r++) {
-        tidal_db_stats_get(dbof(w, r), &s);
-        if (tidal_db_digest(dbof(w, r), TIDAL_ALL_TENANTS, d) != TIDAL_OK || memcmp(d, dt, 32))
-            fail(w, "truth_digest", "region %d's digest differs from the ground truth's (%llu / %llu events applied)", r,
-                 (unsigned long long)s.events_applied, (unsigned long long)st.events_applied);
-        else if (s.events_applied != st.events_applied)
-            fail(w, "truth_events", "region %d applied %llu distinct events, the ground truth %llu", r,
-                 (unsigned long long)s.events_applied, (unsigned long long)st.events_applied);
-    }
+    memset(&ref, 0, sizeof ref);
+    ref.db = truth;
+    ref.region = 0xFFFF; /* not a cluster node: messages name it (65535, 0) */
+    for (r = 0; r < NREG; r++) mb[r] = member_of(w, r);
+    (void)tidal_sim_check_digests(w->o, &ref, mb, NREG, NULL, 0, 1);
 }
 
 /* route_stable: each write's entity still routes, under the table it was written with, to
@@ -1359,16 +1322,23 @@ static void end_checks(world *w) {
                          "tidal_sim_cluster_truth still open it before calling keep?)");
     for (i = 0; i < w->n_ev && !failed(w); i++) {
         char b[48];
-        if (w->ev[i].orig == i && m->must[i] && !m->seen[i])
+        if (ev_orig(w, i) == i && m->must[i] && !m->seen[i])
             fail(w, "truth_missing", "event %s, accepted by region %d, was never recorded by the cluster",
                  id_str(w->ev[i].id, b, sizeof b), w->ev[i].node);
     }
-    check_signal_stats(w, truth, "truth", kept_event);
+    {
+        tidal_sim_member tm;
+        memset(&tm, 0, sizeof tm);
+        tm.db = truth;
+        tm.region = 0xFFFF; /* the truth */
+        check_signal_stats(w, &tm, TIDAL_SIM_COUNT_TRUTH);
+    }
     check_sessions(w, truth, "truth");
     check_routes(w);
     for (r = 0; r < NREG && !failed(w); r++) {
+        tidal_sim_member mb = member_of(w, r);
         snprintf(who, sizeof who, "region %d", r);
-        check_signal_stats(w, dbof(w, r), who, kept_event);
+        check_signal_stats(w, &mb, TIDAL_SIM_COUNT_TRUTH);
         check_sessions(w, dbof(w, r), who);
         check_negatives(w, dbof(w, r), truth, r);
     }

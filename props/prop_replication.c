@@ -199,12 +199,7 @@ static void do_write(world *w, const op *o) {
         gen_signal(w, &g, &s);
         res = tidal_signal_write(db, &s, &rc);
         if (!expect_result(w, r, role, res, "signal write")) continue;
-        {
-            ev_rec *e = ev_new(w, EV_SIGNAL, r);
-            e->id = rc.id;
-            ev_set_signal(e, &s);
-            e->lsn = rc.lsn;
-        }
+        (void)ev_new(w, EV_SIGNAL, r, &rc, &s, 0, 0);
         accepted++;
     }
     if (!batch_close(w, r, o)) return;
@@ -233,12 +228,8 @@ static void do_negative(world *w, const op *o) {
                role == TIDAL_ROLE_LEADER ? "leader" : "follower", tidal_strerror(res));
     if (expect_result(w, r, role, res, op_name(o->kind))) {
         int kind = o->kind == OP_HIDE ? EV_HIDE : o->kind == OP_FORGET ? EV_FORGET : EV_UNHIDE;
-        ev_rec *e = ev_new(w, kind, r);
-        e->id = rc.id;
-        e->user = o->user;
-        e->item = o->item;
-        e->lsn = rc.lsn;
-        ev_accepted(w, e, o->quorum);
+        ev_accepted(w, ev_new(w, kind, r, &rc, NULL, o->user, kind == EV_FORGET ? 0 : o->item),
+                    o->quorum);
     }
 }
 
@@ -277,7 +268,8 @@ static void rep_converging(world *w) {
         uint64_t user = USER0 + 1 + u;
         uint32_t i, any = 0;
         tidal_receipt rc;
-        for (i = 0; i < w->n_ev; i++) any |= w->ev[i].kind == EV_FORGET && w->ev[i].user == user;
+        for (i = 0; i < w->n_ev; i++)
+            any |= w->ev[i].kind == EV_FORGET && tidal_sim_oracle_op(w->o, i)->user == user;
         if (!any) continue;
         memset(&rc, 0, sizeof rc);
         if (tidal_user_forget(dbof(w, leader), 0, user, &rc) != TIDAL_OK) {
@@ -285,52 +277,20 @@ static void rep_converging(world *w) {
                  tidal_errmsg(dbof(w, leader)));
             return;
         }
-        {
-            ev_rec *e = ev_new(w, EV_FORGET, leader);
-            e->id = rc.id;
-            e->user = user;
-            e->lsn = rc.lsn;
-            ev_accepted(w, e, 0);
-        }
+        ev_accepted(w, ev_new(w, EV_FORGET, leader, &rc, NULL, user, 0), 0);
     }
 }
 
-/* Applied on db: what count / score expect there. */
-static int applied_on(world *w, tidal_db *db, const ev_rec *e) {
-    (void)w;
-    return tidal__event_applied(db, e->id);
-}
-
-/* quorum_lost, local_lost, events_applied, count / score (see the top of the file). */
+/* quorum_lost, local_lost, events_applied, count / score (see the top of the file): the
+   shared checker's (tidal_sim.h >>sim_check) on every node, by event id. */
 static void end_checks(world *w) {
     int r;
-    uint32_t i;
     for (r = 0; r < NREG && !failed(w); r++) {
-        tidal_db *db = dbof(w, r);
-        uint64_t present = 0;
-        tidal_db_stats ds;
-        char who[32];
-        for (i = 0; i < w->n_ev && !failed(w); i++) {
-            ev_rec *e = &w->ev[i];
-            int has = tidal__event_applied(db, e->id);
-            char b[48];
-            present += (uint64_t)has;
-            if (has) continue;
-            if (e->q == Q_ACKED && wiped_count(w, e) * 2 < NREG)
-                fail(w, "quorum_lost", "region %d lacks event %s, QUORUM-acked by region %d (lsn %llu, epoch %llu)",
-                     r, id_str(e->id, b, sizeof b), e->node, (unsigned long long)e->lsn,
-                     (unsigned long long)e->ack_epoch);
-            else if (e->local_ok && !wiped_since(w, e, e->node))
-                fail(w, "local_lost", "region %d lacks event %s, LOCAL-acked by region %d (lsn %llu)", r,
-                     id_str(e->id, b, sizeof b), e->node, (unsigned long long)e->lsn);
-        }
-        tidal_db_stats_get(db, &ds);
+        tidal_sim_member m = member_of(w, r);
+        if (tidal_sim_check_acked(w->o, &m, NULL, TIDAL_ACK_LOCAL)) break;
         /* Epoch-start markers are the leaders' own events, not the oracle's writes. */
-        if (!failed(w) && ds.events_applied - ds.events_internal != present)
-            fail(w, "events_applied", "region %d applied %llu events, the oracle knows %llu of them",
-                 r, (unsigned long long)(ds.events_applied - ds.events_internal), (unsigned long long)present);
-        snprintf(who, sizeof who, "region %d", r);
-        check_signal_stats(w, db, who, applied_on);
+        if (tidal_sim_check_known(w->o, &m, NULL, 0)) break;
+        check_signal_stats(w, &m, TIDAL_SIM_COUNT_APPLIED);
     }
 }
 

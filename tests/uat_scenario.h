@@ -18,7 +18,8 @@
    dropped by the client and not part of the oracle. Every tick each target node gets one
    batch (batch_begin/commit: one fsync). One write in 256 is a hide of a hot item by one of
    8 users per tenant instead of a signal. Every 25 ms a gather from us-east must answer
-   (the bench times these). The oracle
+   (the bench times these). The oracle - tidal_sim.h's (>>sim_check), the one the property
+   programs use too, and so are the checks named below as the shared checker's -
    records every write that returned OK: each is a distinct event and, since every node's
    disk survives (crashes only, no wipes) and commits fsync, every one of them must be in the
    final state.
@@ -34,8 +35,8 @@
    2. Shard X's leader crashes under load: a follower leads and takes writes within 10 s;
       it holds every QUORUM-acknowledged write BY EVENT ID (the oracle keeps the id of every
       write that returned OK, from its receipt; tidal_event_is_applied on the new leader),
-      and counts none twice (per-item counts <= written). The old leader restarts and
-      rejoins.
+      and counts none twice (each item's count and score are those of the events applied
+      there, by id). The old leader restarts and rejoins.
    3. ap-south is isolated for ~5.5 s; writes go on on both sides (majority leaders at QUORUM,
       ap-south replicas LOCAL, never QUORUM-acknowledged while cut off). RETRIEVE ... COHORT
       locale:EU gathered from us-east succeeds, is degraded (region 2 unreachable), equals the
@@ -55,10 +56,12 @@
    changed since its last look (suppression depends on state alone, and one signal type's
    ranking does not change with time) - and runs RETRIEVE ... FOR USER there for every user
    with hides of every load tenant the member holds: no hit is an item that replica has
-   suppressed, and a hide a replica once enforced stays enforced (hard negatives monotone,
-   per incarnation: a crashed follower may come back without events it had applied but not
-   yet fsynced, and gets them again). At each step's end no replica holds more signals of
-   an item than were written, nor more events than its shard's oracle has (no double count).
+   suppressed, and a hide a replica once enforced stays enforced (hard negatives
+   monotone, per incarnation: a crashed follower may come back without events it had
+   applied but not yet fsynced, and gets them again). At each step's end every live
+   replica applied exactly the oracle's events of its shard that it holds by id (no event
+   nobody invoked, none twice), each item's all-time count is the number of those events
+   of it (no double count), and every hide applied there (by id) is in force.
    Events: after the heal, every replica's events_applied equals the count of distinct
    events recorded for its shard by tidal_sim_cluster_truth (origin shard of the id), and
    that count minus its epoch-start markers (events_internal) equals the oracle's.
@@ -193,26 +196,17 @@ typedef struct uat_result {
 
 /* ---- state ----------------------------------------------------------------------------- */
 
-typedef struct uat_ev { /* one signal written (returned OK): the oracle */
-    int64_t time_ns;
-    double weight;
-    uint32_t batch;
-    uint16_t idx;  /* uat__idx(item) */
-    uint8_t tenant, type, eu, shard;
-} uat_ev;
+/* The oracle is tidal_sim.h's (>>sim_check): every write that returned OK is a record
+   (kind, tenant, the shard its item routes to, the node that took it, content, the id its
+   receipt named; mark UAT_MARK_EU: a signal of an EU user, for the cohort scores); a
+   batch's records are settled at QUORUM once its status says so. */
+#define UAT_MARK_EU 1u
 
 enum { UAT_PENDING = 0, UAT_OK = 1, UAT_UNAVAILABLE = 2, UAT_UNKNOWN = 3 };
 
-#define UAT_NO_BATCH UINT32_MAX /* a write outside the load's batches (setup, step 5) */
-
-typedef struct uat_wid { /* one write that returned OK, by the id its receipt named */
-    tidal_event_id id;
-    uint32_t batch;   /* its batch (QUORUM status), or UAT_NO_BATCH */
-    uint8_t shard, tenant;
-} uat_wid;
-
 typedef struct uat_batch {
     tidal_receipt last;  /* of the batch's last write */
+    uint32_t op0, n_ops; /* its writes: the oracle's records op0 .. op0 + n_ops - 1 */
     int64_t commit_ns;
     uint32_t life;       /* of the node when written */
     uint8_t node, status, partitioned; /* partitioned: written on the cut-off side */
@@ -230,23 +224,21 @@ typedef struct uat {
     tidal_sim_cluster *c;
     uint64_t rng;
     uint32_t life[UAT_NODES];
-    /* oracle */
-    uat_ev *ev;
-    uint32_t n_ev, cap_ev;
+    /* the oracle (tidal_sim.h >>sim_check) and what the scenario keeps beside it */
+    tidal_sim_oracle *o;
     uat_batch *b;
     uint32_t n_b, cap_b;
-    uat_wid *ids;         /* every write that returned OK (signals, hides, attributes) */
-    uint32_t n_ids, cap_ids;
     uint32_t *pending;    /* batches not yet decided at QUORUM */
     uint32_t n_pend, cap_pend;
-    uint64_t shard_events[UAT_SHARDS], shard_signals[UAT_SHARDS];
-    uint32_t hidden[UAT_PAIRS];              /* hide events written per pair */
+    uint64_t shard_events[UAT_SHARDS]; /* step 4: the oracle's events per shard (no more
+                                          writes come while it waits for convergence) */
+    uint8_t hidden[UAT_PAIRS];               /* the oracle has a hide of the pair ... */
+    uint32_t hidden_upto;                    /* ... looking at its records below this */
     uint8_t enforced[UAT_NODES][UAT_PAIRS];  /* the node was seen enforcing it */
-    uint32_t cnt[UAT_TENANTS][UAT_IDX][2];   /* signals written per (tenant, item, type) */
-    uint32_t cnt_eu[UAT_TENANTS][UAT_IDX];   /* views by EU users per (tenant, item) */
     uint8_t shard_of[UAT_TENANTS][UAT_IDX];  /* uat__shard, precomputed */
     uint8_t pair_shard[UAT_PAIRS];
-    long double sum[UAT_TENANTS][UAT_IDX][2], sum_eu[UAT_TENANTS][UAT_IDX];
+    tidal_id items[UAT_IDX - 1];             /* every item id (the checker's items nobody
+                                                wrote: counts 0) */
     /* load */
     uat_w *tick;
     uint32_t cap_tick;
@@ -273,6 +265,7 @@ typedef struct uat {
     int move_oracle_on;
     int64_t move_t_ref;
     long double move_eu[UAT_IDX];
+    uint8_t move_has_eu[UAT_IDX];       /* the mover's item has an EU view */
     uint32_t obs_next;                  /* light: the member the sampling observer looks at next */
     uint32_t seen_life[UAT_NODES][2];   /* the observer: each member as last looked at */
     uint64_t seen_applied[UAT_NODES][2];
@@ -304,6 +297,17 @@ static void uat__fail(uat *u, const char *file, int line, const char *fmt, ...) 
     va_end(ap);
     u->res->failures++;
     if (u->p.fail) u->p.fail(u->p.fail_ctx, file, line, msg);
+}
+
+/* The shared checker's failures (tidal_sim.h >>sim_check) are the scenario's. */
+static void uat__oracle_report(void *ctx, const char *check, const char *msg) {
+    uat *u = (uat *)ctx;
+    u->res->failures++;
+    if (u->p.fail) {
+        char line[700];
+        snprintf(line, sizeof line, "%s: %s", check, msg);
+        u->p.fail(u->p.fail_ctx, __FILE__, __LINE__, line);
+    }
 }
 
 #define UAT_CHECK(u, cond, ...)                                     \
@@ -536,38 +540,63 @@ static int uat__target(const uat *u, int from, int s) {
     return -1;
 }
 
-static void uat__record(uat *u, const tidal_signal *s, int t, uint32_t shard, uint32_t batch) {
-    uat_ev *e;
-    u->ev = (uat_ev *)uat__grow(u->ev, &u->cap_ev, u->n_ev + 1, sizeof *u->ev);
-    e = &u->ev[u->n_ev++];
-    e->time_ns = s->time_ns;
-    e->weight = s->weight;
-    e->batch = batch;
-    e->idx = (uint16_t)uat__idx(s->item);
-    e->tenant = (uint8_t)t;
-    e->type = (uint8_t)s->type;
-    e->eu = s->user && (s->user - UAT_USER0) % 3 == 0;
-    e->shard = (uint8_t)shard;
-    u->cnt[t][e->idx][s->type]++;
-    u->cnt_eu[t][e->idx] += e->eu && s->type == 0;
-    if (u->move_oracle_on && t == UAT_MOVER && e->eu && s->type == 0)
-        u->move_eu[e->idx] += (long double)e->weight *
-                              exp2l(-(long double)(u->move_t_ref - e->time_ns) /
-                                    ((long double)uat_sigs[0].half_life_s * 1e9L));
-    u->shard_events[shard]++;
-    u->shard_signals[shard]++;
-    u->res->signals++;
+/* Records a write that returned OK with receipt rc in the oracle: of tenant index t, its
+   entity routed to shard, taken by node (r, shard) of group g; s: a signal's content, or
+   NULL for a hide (hide set: of item by user) or another write (an attribute, a session
+   start). Returns the record's index. */
+static uint32_t uat__record(uat *u, const tidal_receipt *rc, int t, uint32_t shard, int r,
+                            uint32_t g, const tidal_signal *s, int hide, tidal_id user,
+                            tidal_id item) {
+    tidal_sim_op op;
+    memset(&op, 0, sizeof op);
+    op.id = rc->id;
+    op.kind = s ? TIDAL_SIM_OP_SIGNAL : hide ? TIDAL_SIM_OP_HIDE : TIDAL_SIM_OP_OTHER;
+    op.outcome = TIDAL_SIM_OK;
+    op.level = TIDAL_ACK_LOCAL;
+    op.tenant = uat_tenant_ids[t];
+    op.group = g;
+    op.region = (uint16_t)r;
+    op.shard = (uint16_t)shard;
+    op.user = user;
+    op.entity = item;
+    if (s) {
+        int eu = s->user && (s->user - UAT_USER0) % 3 == 0;
+        op.entity = s->item;
+        op.user = s->user;
+        op.type = s->type;
+        op.weight = s->weight;
+        op.time_ns = s->time_ns;
+        op.mark = eu ? UAT_MARK_EU : 0;
+        if (u->move_oracle_on && t == UAT_MOVER && eu && s->type == 0) {
+            uint32_t idx = uat__idx(s->item);
+            u->move_eu[idx] += (long double)s->weight *
+                               exp2l(-(long double)(u->move_t_ref - s->time_ns) /
+                                     ((long double)uat_sigs[0].half_life_s * 1e9L));
+            u->move_has_eu[idx] = 1;
+        }
+        u->res->signals++;
+    }
+    if (hide) u->res->hides++;
+    return tidal_sim_oracle_record(u->o, &op);
 }
 
-/* The oracle of ids: rc's write returned OK on shard's group, in batch (or UAT_NO_BATCH). */
-static void uat__record_id(uat *u, const tidal_receipt *rc, int t, uint32_t shard, uint32_t batch) {
-    uat_wid *w;
-    u->ids = (uat_wid *)uat__grow(u->ids, &u->cap_ids, u->n_ids + 1, sizeof *u->ids);
-    w = &u->ids[u->n_ids++];
-    w->id = rc->id;
-    w->batch = batch;
-    w->shard = (uint8_t)shard;
-    w->tenant = (uint8_t)t;
+/* The member (region, shard) of group g, as the checker names it. */
+static tidal_sim_member uat__member(const uat *u, int r, int s, uint32_t g) {
+    tidal_sim_member m;
+    memset(&m, 0, sizeof m);
+    m.db = tidal_sim_cluster_group_db(u->c, g, (uint16_t)r, (uint16_t)s);
+    m.region = (uint16_t)r;
+    m.shard = (uint16_t)s;
+    m.group = g;
+    return m;
+}
+
+static tidal_sim_scope uat__scope_shard(int s) {
+    tidal_sim_scope sc;
+    memset(&sc, 0, sizeof sc);
+    sc.by_shard = 1;
+    sc.shard = (uint16_t)s;
+    return sc;
 }
 
 static int uat__tenant_index(uint32_t tenant) {
@@ -607,16 +636,11 @@ static void uat__flush_node(uat *u, int k, uint32_t n) {
                   tidal_strerror(rr));
         if (rr != TIDAL_OK) continue;
         bt.last = rc;
-        wrote++;
-        uat__record_id(u, &rc, t, (uint32_t)s, u->n_b);
+        if (!wrote++) bt.op0 = tidal_sim_oracle_count(u->o);
+        bt.n_ops++;
         if (u->partitioned) u->side_writes[r == 2]++;
-        if (w->hide) {
-            u->hidden[uat__pair(t, (uint32_t)(w->s.user - UAT_USER0), w->s.item)]++;
-            u->shard_events[s]++;
-            u->res->hides++;
-        } else {
-            uat__record(u, &w->s, t, (uint32_t)s, u->n_b);
-        }
+        (void)uat__record(u, &rc, t, (uint32_t)s, r, 0, w->hide ? NULL : &w->s, w->hide, w->s.user,
+                          w->s.item);
         if (u->fo_pending && s == u->fo_shard) { /* the new leader took a write */
             u->fo_pending = 0;
             u->res->failover_ms = (double)(uat__now(u) - u->fo_crash_ns) / 1e6;
@@ -653,8 +677,12 @@ static void uat__poll(uat *u) {
         tidal_db *db = uat__db(u, b->node / UAT_SHARDS, b->node % UAT_SHARDS);
         tidal_result st = TIDAL_PENDING;
         if (!db || u->life[b->node] != b->life) b->status = UAT_UNKNOWN;
-        else if ((st = tidal_write_status(db, &b->last, TIDAL_ACK_QUORUM)) == TIDAL_OK)
+        else if ((st = tidal_write_status(db, &b->last, TIDAL_ACK_QUORUM)) == TIDAL_OK) {
+            uint32_t k;
             b->status = UAT_OK;
+            for (k = 0; k < b->n_ops; k++)
+                tidal_sim_oracle_settle(u->o, b->op0 + k, TIDAL_SIM_OK, TIDAL_ACK_QUORUM, NULL);
+        }
         else if (st == TIDAL_ERR_UNAVAILABLE)
             b->status = UAT_UNAVAILABLE;
         else
@@ -903,13 +931,44 @@ static int uat__suppressed(uat *u, tidal_db *db, int t, tidal_id user, tidal_id 
     return sup;
 }
 
+/* The pairs the oracle has a hide of, brought up to date from its new records. */
+static void uat__hidden_pairs(uat *u) {
+    uint32_t n = tidal_sim_oracle_count(u->o);
+    for (; u->hidden_upto < n; u->hidden_upto++) {
+        const tidal_sim_op *op = tidal_sim_oracle_op(u->o, u->hidden_upto);
+        if (op->kind == TIDAL_SIM_OP_HIDE)
+            u->hidden[uat__pair(uat__tenant_index(op->tenant), (uint32_t)(op->user - UAT_USER0),
+                                op->entity)] = 1;
+    }
+}
+
+/* The tenants a member of group g holds: group 0 the load tenants but a mover that moved
+   away, the mover's new group the mover alone (the hidden check's scope). */
+typedef struct uat_held {
+    uint32_t g;
+    int moved; /* the mover moved away from group 0 */
+} uat_held;
+
+static int uat__held(void *ctx, const tidal_sim_op *op) {
+    const uat_held *h = (const uat_held *)ctx;
+    uint32_t mover = uat_tenant_ids[UAT_MOVER];
+    if (h->g != 0) return op->tenant == mover;
+    return op->tenant != mover || !h->moved;
+}
+
 /* Node k's member db (group 0 or the mover's new group g): every hide it once enforced
-   still holds (monotone; group 0), and RETRIEVE ... FOR USER returns none of the items it
-   suppresses, for every user with hides of every tenant that group holds. */
+   still holds (monotone; group 0), and the shared checker's hidden-item check
+   (tidal_sim_check_hidden): every hide applied there is in force, and RETRIEVE ... FOR
+   USER returns none of the items it suppresses, for every user with hides of every tenant
+   that group holds. */
 static void uat__observe_node(uat *u, int k, uint32_t g, tidal_db *db) {
     int r = k / UAT_SHARDS, s = k % UAT_SHARDS, t;
-    uint32_t p, h, i, n;
+    uint32_t p;
+    tidal_sim_member m;
+    tidal_sim_scope sc;
+    uat_held held;
     u->res->nodes_observed++;
+    uat__hidden_pairs(u);
     for (p = 0; p < UAT_PAIRS && g == 0; p++) {
         int sup;
         t = (int)(p / (UAT_HIDERS * UAT_HOT));
@@ -921,25 +980,23 @@ static void uat__observe_node(uat *u, int k, uint32_t g, tidal_db *db) {
                   "before, not now", (unsigned long long)u->steps, r, s, p);
         if (sup) u->enforced[k][p] = 1;
     }
-    for (t = 0; t < UAT_LOAD_TENANTS; t++) {
-        if (g != 0 && t != UAT_MOVER) continue;
-        for (h = 1; h <= UAT_HIDERS; h++) {
-            tidal_query q = uat__query(u, 0);
-            tidal_hit hits[UAT_LIMIT];
-            q.tenant = uat_tenant_ids[t];
-            q.cohort_key = q.cohort_value = NULL;
-            q.for_user = UAT_USER0 + h;
-            UAT_OKR(u, tidal_retrieve(db, &q, hits, UAT_LIMIT, &n, NULL));
-            for (i = 0; i < n; i++) {
-                int hot = hits[i].item <= UAT_HOT;
-                UAT_CHECK(u, !(g == 0 && hot && u->enforced[k][uat__pair(t, h, hits[i].item)]) &&
-                                 !uat__suppressed(u, db, t, q.for_user, hits[i].item),
-                          "step %llu node (%d, %d) group %u: RETRIEVE FOR USER %u of tenant %u "
-                          "returned hidden item %llu", (unsigned long long)u->steps, r, s, g, h,
-                          uat_tenant_ids[t], (unsigned long long)hits[i].item);
-            }
-        }
+    memset(&m, 0, sizeof m);
+    m.db = db;
+    m.region = (uint16_t)r;
+    m.shard = (uint16_t)s;
+    m.group = g;
+    memset(&sc, 0, sizeof sc);
+    held.g = g;
+    held.moved = tidal_sim_cluster_tenant_group(u->c, uat_tenant_ids[UAT_MOVER]) != 0;
+    if (g != 0) { /* the mover's new group: the mover alone */
+        sc.by_tenant = 1;
+        sc.tenant = uat_tenant_ids[UAT_MOVER];
+    } else if (held.moved) { /* group 0 once the mover left: all but the mover */
+        sc.keep = uat__held;
+        sc.ctx = &held;
     }
+    (void)tidal_sim_check_hidden(u->o, &m, held.moved || g ? &sc : NULL,
+                                 TIDAL_SIM_HIDDEN_READS_ONLY | 1u << u->rank_view, UAT_LIMIT);
 }
 
 /* Every step, every node: each live member (group 0, and the mover's new group) whose
@@ -989,34 +1046,21 @@ static void uat__observe(void *ctx, tidal_sim_cluster *c) {
 /* Step 2: the first moment a new leader of the crashed shard is known, before it takes a
    write: it holds every signal acknowledged at QUORUM before the crash. */
 static void uat__check_acked(uat *u, int l) {
-    uint32_t i, idx, type, n_acked = 0, missing = 0, f0 = u->res->failures;
-    int t, x = u->fo_shard;
+    uint32_t i, n_acked = 0, f0 = u->res->failures, n = tidal_sim_oracle_count(u->o);
+    int x = u->fo_shard;
     tidal_db *db = uat__db(u, l, x);
-    for (i = 0; i < u->n_ids; i++) { /* by id: each acknowledged write is applied there */
-        const uat_wid *w = &u->ids[i];
-        if (w->shard != x || w->batch == UAT_NO_BATCH || u->b[w->batch].status != UAT_OK) continue;
-        n_acked++;
-        if (tidal_event_is_applied(db, w->id)) continue;
-        if (missing++ < 5)
-            UAT_CHECK(u, 0, "new leader (%d, %d) lacks QUORUM-acknowledged event %016llx:%016llx "
-                      "(tenant %u, batch %u)", l, x, (unsigned long long)w->id.hi,
-                      (unsigned long long)w->id.lo, uat_tenant_ids[w->tenant], w->batch);
+    tidal_sim_member m = uat__member(u, l, x, 0);
+    tidal_sim_scope sc = uat__scope_shard(x);
+    for (i = 0; i < n; i++) {
+        const tidal_sim_op *op = tidal_sim_oracle_op(u->o, i);
+        n_acked += op->shard == x && op->level == TIDAL_ACK_QUORUM;
     }
-    UAT_CHECK(u, missing == 0, "new leader (%d, %d) lacks %u of the %u QUORUM-acknowledged "
-              "writes", l, x, missing, n_acked);
+    /* by id: each QUORUM-acknowledged write is applied there */
+    (void)tidal_sim_check_acked(u->o, &m, &sc, TIDAL_ACK_QUORUM);
     UAT_CHECK(u, n_acked > 0, "shard %d: no write was QUORUM-acknowledged before the crash", x);
-    for (t = 0; t < UAT_TENANTS; t++) /* and it counts none twice */
-        for (idx = 1; idx < UAT_IDX; idx++)
-            for (type = 0; type < 2; type++) {
-                uint64_t have;
-                if (u->shard_of[t][idx] != x || !u->cnt[t][idx][type]) continue;
-                have = uat__count(u, db, t, uat__item_of(idx), type);
-                UAT_CHECK(u, have <= u->cnt[t][idx][type],
-                          "new leader (%d, %d): tenant %u item %llu type %u: %llu signals, %u "
-                          "written", l, x, uat_tenant_ids[t],
-                          (unsigned long long)uat__item_of(idx), type, (unsigned long long)have,
-                          u->cnt[t][idx][type]);
-            }
+    /* and it counts none twice: every item's count is the events applied there, by id */
+    (void)tidal_sim_check_signals(u->o, &m, &sc, uat__now(u), TIDAL_SIM_COUNT_APPLIED, NULL, 0,
+                                  NULL, 0);
     u->res->new_leader = l;
     uat__say(u, "ELECTION: %s leads shard %d in epoch %llu, %.0f ms after the crash; it holds "
              "every one of the %u QUORUM-acknowledged writes (checked by event id): %s",
@@ -1061,28 +1105,24 @@ static void uat__load(uat *u, int64_t dur_ns) {
     }
 }
 
-/* At a step's end: no live replica holds more events of its shard than the oracle has
-   written there, nor more signals of a hot item than were written (no double count). */
+/* At a step's end, on every live replica (the shared checker's): it applied no event the
+   oracle did not see invoked (events applied = the oracle's events of its shard applied
+   there, by id), and each item's all-time count is the events of it applied there (none
+   counted twice; scores are compared at the failover, after the heal and after the move),
+   and every hide applied there is in force while RETRIEVE ... FOR USER shows none. */
 static void uat__check_no_double(uat *u, const char *step) {
-    int r, s, t;
-    uint32_t idx;
+    int r, s;
+    (void)step;
     for (r = 0; r < UAT_REGIONS; r++)
         for (s = 0; s < UAT_SHARDS; s++) {
-            tidal_db *db = uat__db(u, r, s);
-            tidal_db_stats st;
-            if (!db) continue;
-            st = uat__stats(db);
-            UAT_CHECK(u, st.events_applied - st.events_internal <= u->shard_events[s],
-                      "%s: node (%d, %d) applied %llu events, %llu written to its shard", step, r,
-                      s, (unsigned long long)(st.events_applied - st.events_internal),
-                      (unsigned long long)u->shard_events[s]);
-            for (t = 0; t < UAT_LOAD_TENANTS; t++)
-                for (idx = 1; idx <= UAT_HOT; idx++) {
-                    if (u->shard_of[t][idx] != s) continue;
-                    UAT_CHECK(u, uat__count(u, db, t, idx, 0) <= u->cnt[t][idx][0],
-                              "%s: node (%d, %d) tenant %u item %u: more views than written", step,
-                              r, s, uat_tenant_ids[t], idx);
-                }
+            tidal_sim_member m = uat__member(u, r, s, 0);
+            tidal_sim_scope sc = uat__scope_shard(s);
+            if (!m.db) continue;
+            (void)tidal_sim_check_known(u->o, &m, &sc, 0);
+            (void)tidal_sim_check_hidden(u->o, &m, &sc, 1u << u->rank_view, UAT_LIMIT);
+            (void)tidal_sim_check_signals(u->o, &m, &sc, uat__now(u),
+                                          TIDAL_SIM_COUNT_APPLIED | TIDAL_SIM_COUNT_ONLY, NULL, 0,
+                                          NULL, 0);
         }
 }
 
@@ -1242,7 +1282,9 @@ static void uat__scan_member(uat *u, const char *step, int r, int s, uint32_t g,
             if (u->shard_of[t][idx] != s) continue;
             for (type = 0; type < 2; type++) {
                 uint64_t have;
-                if (!u->cnt[t][idx][type] && !ls->tally[t][idx][type]) continue;
+                if (!ls->tally[t][idx][type] &&
+                    !tidal_sim_oracle_signals(u->o, uat_tenant_ids[t], uat__item_of(idx), type, 0))
+                    continue;
                 have = uat__count(u, db, t, uat__item_of(idx), type);
                 if (have == ls->tally[t][idx][type]) continue;
                 bad++;
@@ -1315,16 +1357,14 @@ static void uat__check_limits(uat *u) {
     for (i = 0; i < 5; i++) {
         tidal_receipt rc;
         UAT_OKR(u, tidal_signal_write(db, &sig, &rc));
-        uat__record(u, &sig, t, (uint32_t)s, UAT_NO_BATCH);
-        uat__record_id(u, &rc, t, (uint32_t)s, UAT_NO_BATCH);
+        (void)uat__record(u, &rc, t, (uint32_t)s, 0, 0, &sig, 0, 0, 0);
     }
     for (id = 2; k < 3; id++) /* three more entities of this shard */
         if (tidal_route(sig.tenant, id, UAT_SHARDS) == (uint32_t)s) e[k++] = id;
     for (i = 0; i < 2; i++) {
         tidal_receipt rc;
         UAT_OKR(u, tidal_attr_set(db, sig.tenant, e[i], "color", "red", &rc));
-        uat__record_id(u, &rc, t, (uint32_t)s, UAT_NO_BATCH);
-        u->shard_events[s]++;
+        (void)uat__record(u, &rc, t, (uint32_t)s, 0, 0, NULL, 0, 0, e[i]);
     }
     UAT_OKR(u, tidal_tenant_usage(db, sig.tenant, &ents, NULL));
     UAT_CHECK(u, ents == 3, "tenant 7 holds %llu entities, want 3", (unsigned long long)ents);
@@ -1363,8 +1403,7 @@ static void uat__write_users(uat *u) {
                 tidal_receipt rc;
                 UAT_OKR(u, tidal_attr_set(db, uat_tenant_ids[t], UAT_USER0 + k, "locale",
                                           uat_locales[k % 3], &rc));
-                uat__record_id(u, &rc, t, (uint32_t)s, UAT_NO_BATCH);
-                u->shard_events[s]++;
+                (void)uat__record(u, &rc, t, (uint32_t)s, 0, 0, NULL, 0, UAT_USER0 + k, 0);
             }
         UAT_OKR(u, tidal_db_commit(db));
     }
@@ -1390,6 +1429,9 @@ static int uat__setup(uat *u) {
     cfg.schema.cohort_key_count = 1;
     cfg.availability_mode = 1;
     cfg.segment_bytes_max = UINT64_C(256) << 10; /* the simulated fsync copies a segment */
+    for (idx = 1; idx < UAT_IDX; idx++) u->items[idx - 1] = uat__item_of(idx);
+    u->o = tidal_sim_oracle_new(&cfg.schema, UAT_REGIONS, UAT_SHARDS);
+    tidal_sim_oracle_set_report(u->o, uat__oracle_report, u);
     u->c = tidal_sim_cluster_new(&cfg);
     UAT_CHECK(u, u->c != NULL, "tidal_sim_cluster_new failed");
     if (!u->c) return 0;
@@ -1432,9 +1474,14 @@ static tidal_id uat__session_on_leader(uat *u, int s) {
     tidal_id session = 0;
     UAT_OKR(u, tidal_session_start(db, uat_tenant_ids[0], UAT_USER0 + 1, 0, &session));
     if (!session) return 0;
-    u->shard_events[s]++;
     u->session_start = tidal__session_id(uat_tenant_ids[0], session, 0); /* its keyed id */
     u->session_shard = (uint32_t)s;
+    {
+        tidal_receipt rc;
+        memset(&rc, 0, sizeof rc);
+        rc.id = u->session_start;
+        (void)uat__record(u, &rc, 0, (uint32_t)s, 0, 0, NULL, 0, UAT_USER0 + 1, session);
+    }
     return session;
 }
 
@@ -1790,7 +1837,7 @@ static int uat__truth_check(uat *u, int report) {
         uat_keep keep;
         tidal_db *truth = NULL;
         tidal_db_stats ts;
-        uint8_t dt[UAT_TENANTS + 1][32], d[32];
+        uint8_t dt[UAT_TENANTS + 1][32];
         keep.shard = (uint32_t)s;
         keep.keyed = 0;
         keep.u = u;
@@ -1811,21 +1858,20 @@ static int uat__truth_check(uat *u, int report) {
                       s, (unsigned long long)(ts.events_applied - ts.events_internal),
                       (unsigned long long)ts.events_internal, keep.keyed,
                       (unsigned long long)u->shard_events[s]);
-        for (r = 0; r < UAT_REGIONS; r++) {
-            tidal_db *db = uat__db(u, r, s);
-            int same = db != NULL;
-            for (t = 0; same && t <= UAT_TENANTS; t++) {
-                UAT_OKR(u, tidal_db_digest(
-                               db, t < UAT_TENANTS ? uat_tenant_ids[t] : TIDAL_ALL_TENANTS, d));
-                same &= !memcmp(d, dt[t], 32);
-            }
-            same = same && uat__stats(db).events_applied == ts.events_applied;
-            ok &= same;
-            if (report)
-                UAT_CHECK(u, same, "node (%d, %d) differs from its shard's ground truth (digest "
-                          "or %llu events applied vs %llu)", r, s,
-                          db ? (unsigned long long)uat__stats(db).events_applied : 0ull,
-                          (unsigned long long)ts.events_applied);
+        { /* every replica is the truth: digests (whole db, each tenant), events applied */
+            tidal_sim_member ref, m[UAT_REGIONS];
+            uint64_t tenants[UAT_TENANTS + 1];
+            memset(&ref, 0, sizeof ref);
+            ref.db = truth;
+            ref.region = 0xFFFF; /* the truth, not a node */
+            ref.shard = (uint16_t)s;
+            for (t = 0; t < UAT_TENANTS; t++) tenants[t] = uat_tenant_ids[t];
+            tenants[UAT_TENANTS] = TIDAL_ALL_TENANTS;
+            for (r = 0; r < UAT_REGIONS; r++) m[r] = uat__member(u, r, s, 0);
+            if (!report) tidal_sim_oracle_set_report(u->o, NULL, NULL);
+            ok &= tidal_sim_check_digests(u->o, &ref, m, UAT_REGIONS, tenants, UAT_TENANTS + 1,
+                                          1) == 0;
+            if (!report) tidal_sim_oracle_set_report(u->o, uat__oracle_report, u);
         }
         tidal_db_close(truth);
     }
@@ -1836,103 +1882,63 @@ static int uat__truth_check(uat *u, int report) {
     return ok;
 }
 
-/* The analytic decayed sums over the oracle at T: w * 2^(-(T - t_i) / half_life). */
-static void uat__oracle_sums(uat *u, int64_t T) {
-    uint32_t i;
-    memset(u->sum, 0, sizeof u->sum);
-    memset(u->sum_eu, 0, sizeof u->sum_eu);
-    for (i = 0; i < u->n_ev; i++) {
-        const uat_ev *e = &u->ev[i];
-        long double h = (long double)uat_sigs[e->type].half_life_s * 1e9L;
-        long double v = (long double)e->weight * exp2l(-(long double)(T - e->time_ns) / h);
-        u->sum[e->tenant][e->idx][e->type] += v;
-        if (e->eu && e->type == 0) u->sum_eu[e->tenant][e->idx] += v;
-    }
-}
-
-/* Every replica: per-item all-time counts equal the oracle's (and so their sum per shard
-   equals the distinct signals routed there), decayed scores and EU cohort scores equal the
-   analytic sums to 6 decimals. */
+/* Every replica (the shared checker's tidal_sim_check_signals over every item of the
+   scenario, each on the nodes of its shard): per-item all-time counts equal the oracle's
+   (so their sum per shard equals the distinct signals routed there), decayed scores and
+   EU cohort scores equal the analytic sums w * 2^(-(T - t_i) / half_life) over the
+   oracle (long double) to 6 decimals. */
 static void uat__check_items(uat *u, int64_t T) {
     static const tidal_tag eu = {"locale", "EU"};
-    uint64_t sums[UAT_NODES];
-    uint32_t idx, type, bad = 0;
-    int t, r, k;
-    memset(sums, 0, sizeof sums);
-    for (t = 0; t < UAT_TENANTS; t++)
-        for (idx = 1; idx < UAT_IDX; idx++) {
-            int s = u->shard_of[t][idx];
-            tidal_id item = uat__item_of(idx);
-            for (r = 0; r < UAT_REGIONS && bad < 5; r++) {
-                tidal_db *db = uat__db(u, r, s);
-                tidal_signal_stats st;
-                for (type = 0; type < 2; type++) {
-                    UAT_OKR(u, tidal_signal_read(db, uat_tenant_ids[t], item, type, NULL, T, &st));
-                    sums[r * UAT_SHARDS + s] += st.count[TIDAL_W_ALL];
-                    if (st.count[TIDAL_W_ALL] == u->cnt[t][idx][type] &&
-                        fabsl((long double)st.score - u->sum[t][idx][type]) <= 1e-6L)
-                        continue;
-                    bad++;
-                    UAT_CHECK(u, 0,
-                              "node (%d, %d) tenant %u item %llu type %u: %llu signals, score "
-                              "%.9f; oracle %u, analytic %.9Lf",
-                              r, s, uat_tenant_ids[t], (unsigned long long)item, type,
-                              (unsigned long long)st.count[TIDAL_W_ALL], st.score,
-                              u->cnt[t][idx][type], u->sum[t][idx][type]);
-                }
-                UAT_OKR(u, tidal_signal_read(db, uat_tenant_ids[t], item, 0, &eu, T, &st));
-                if (fabsl((long double)st.score - u->sum_eu[t][idx]) > 1e-6L) {
-                    bad++;
-                    UAT_CHECK(u, 0, "node (%d, %d) tenant %u item %llu: EU score %.9f, analytic "
-                              "%.9Lf", r, s, uat_tenant_ids[t], (unsigned long long)item, st.score,
-                              u->sum_eu[t][idx]);
-                }
-            }
+    int r, s;
+    for (r = 0; r < UAT_REGIONS; r++)
+        for (s = 0; s < UAT_SHARDS; s++) {
+            tidal_sim_member m = uat__member(u, r, s, 0);
+            tidal_sim_scope sc = uat__scope_shard(s);
+            (void)tidal_sim_check_signals(u->o, &m, &sc, T, TIDAL_SIM_COUNT_TRUTH, &eu, UAT_MARK_EU,
+                                          u->items, UAT_IDX - 1);
         }
-    for (k = 0; k < UAT_NODES && !bad; k++)
-        UAT_CHECK(u, sums[k] == u->shard_signals[k % UAT_SHARDS], "node (%d, %d): %llu signals "
-                  "counted, %llu distinct written to shard %d", k / UAT_SHARDS, k % UAT_SHARDS,
-                  (unsigned long long)sums[k], (unsigned long long)u->shard_signals[k % UAT_SHARDS],
-                  k % UAT_SHARDS);
 }
 
 /* Every write that returned OK is applied, by its id, on every replica of its shard in the
-   group that owns its tenant now (mover_group for the mover after step 5, else group 0). */
-static void uat__check_ids(uat *u, const char *step, uint32_t mover_group) {
-    uint32_t i, missing = 0;
-    int r;
-    for (i = 0; i < u->n_ids; i++) {
-        const uat_wid *w = &u->ids[i];
-        uint32_t g = w->tenant == UAT_MOVER ? mover_group : 0;
-        for (r = 0; r < UAT_REGIONS; r++) {
-            tidal_db *db = tidal_sim_cluster_group_db(u->c, g, (uint16_t)r, w->shard);
-            if (g && !(tidal_sim_cluster_group_placement(u->c, g) >> r & 1u)) continue;
-            if (db && tidal_event_is_applied(db, w->id)) continue;
-            if (missing++ < 5)
-                UAT_CHECK(u, 0, "%s: node (%d, %u) group %u lacks acknowledged write %016llx:%016llx "
-                          "(tenant %u)%s", step, r, w->shard, g, (unsigned long long)w->id.hi,
-                          (unsigned long long)w->id.lo, uat_tenant_ids[w->tenant],
-                          db ? "" : ": the node is down");
-        }
-    }
-    UAT_CHECK(u, missing == 0, "%s: %u (write, replica) pairs lack the write, of %u writes", step,
-              missing, u->n_ids);
+   group that owns its tenant now (mover_group for the mover after step 5, else group 0):
+   the shared checker's tidal_sim_check_acked. */
+typedef struct uat_owned {
+    uint32_t g;
+} uat_owned;
+
+static int uat__owned(void *ctx, const tidal_sim_op *op) {
+    const uat_owned *w = (const uat_owned *)ctx;
+    return (op->tenant == uat_tenant_ids[UAT_MOVER]) == (w->g != 0);
 }
 
-/* Every hide written is in force on every replica of its item's shard. */
-static void uat__check_hides(uat *u) {
-    uint32_t p;
-    int r;
-    for (p = 0; p < UAT_PAIRS; p++) {
-        int t = (int)(p / (UAT_HIDERS * UAT_HOT));
-        if (!u->hidden[p]) continue;
+static void uat__check_ids(uat *u, const char *step, uint32_t mover_group) {
+    int r, s, gi;
+    (void)step;
+    for (gi = 0; gi < 1 + (mover_group != 0); gi++)
         for (r = 0; r < UAT_REGIONS; r++)
-            UAT_CHECK(u,
-                      uat__suppressed(u, uat__db(u, r, u->pair_shard[p]), t,
-                                      UAT_USER0 + 1 + p / UAT_HOT % UAT_HIDERS,
-                                      1 + p % UAT_HOT) == 1,
-                      "region %d: hide pair %u not in force after the heal", r, p);
-    }
+            for (s = 0; s < UAT_SHARDS; s++) {
+                uat_owned own;
+                tidal_sim_member m;
+                tidal_sim_scope sc = uat__scope_shard(s);
+                own.g = gi ? mover_group : 0;
+                if (own.g && !(tidal_sim_cluster_group_placement(u->c, own.g) >> r & 1u)) continue;
+                m = uat__member(u, r, s, own.g);
+                sc.keep = uat__owned;
+                sc.ctx = &own;
+                (void)tidal_sim_check_acked(u->o, &m, &sc, TIDAL_ACK_LOCAL);
+            }
+}
+
+/* Every hide written is in force on every replica of its item's shard (with the ids
+   check above: applied, by id, and so in force), and RETRIEVE FOR USER shows none. */
+static void uat__check_hides(uat *u) {
+    int r, s;
+    for (r = 0; r < UAT_REGIONS; r++)
+        for (s = 0; s < UAT_SHARDS; s++) {
+            tidal_sim_member m = uat__member(u, r, s, 0);
+            tidal_sim_scope sc = uat__scope_shard(s);
+            (void)tidal_sim_check_hidden(u->o, &m, &sc, 1u << u->rank_view, UAT_LIMIT);
+        }
 }
 
 typedef struct uat_rank {
@@ -1956,11 +1962,14 @@ static void uat__check_final_gather(uat *u, int64_t T) {
     UAT_CHECK(u, !a.st.degraded && a.st.shards_answered == UAT_SHARDS && a.st.staleness_ns == 0,
               "final gather: degraded %d \"%s\", %u shards, staleness %lld ns", a.st.degraded,
               a.st.degraded_reason, a.st.shards_answered, (long long)a.st.staleness_ns);
-    for (idx = 1; idx < UAT_IDX; idx++)
-        if (u->cnt_eu[0][idx]) {
-            want[m].score = u->sum_eu[0][idx];
-            want[m++].item = uat__item_of(idx);
-        }
+    for (idx = 1; idx < UAT_IDX; idx++) { /* the oracle's EU view scores of tenant 1 */
+        uint64_t views = 0;
+        long double v = tidal_sim_oracle_score(u->o, uat_tenant_ids[0], uat__item_of(idx), 0,
+                                               UAT_MARK_EU, T, &views);
+        if (!views) continue;
+        want[m].score = v;
+        want[m++].item = uat__item_of(idx);
+    }
     qsort(want, m, sizeof want[0], uat__rank_cmp);
     UAT_CHECK(u, a.n == (m < UAT_LIMIT ? m : UAT_LIMIT), "final gather: %u hits, oracle %u items",
               a.n, m);
@@ -1968,7 +1977,8 @@ static void uat__check_final_gather(uat *u, int64_t T) {
         UAT_CHECK(u,
                   fabsl((long double)a.hits[i].score - want[i].score) <= 1e-6L &&
                       fabsl((long double)a.hits[i].score -
-                            u->sum_eu[0][uat__idx(a.hits[i].item)]) <= 1e-6L,
+                            tidal_sim_oracle_score(u->o, uat_tenant_ids[0], a.hits[i].item, 0,
+                                                   UAT_MARK_EU, T, NULL)) <= 1e-6L,
                   "final gather hit %u: item %llu %.9f; oracle item %llu %.9Lf", i,
                   (unsigned long long)a.hits[i].item, a.hits[i].score,
                   (unsigned long long)want[i].item, want[i].score);
@@ -2014,6 +2024,10 @@ static void uat__step4(uat *u, uint32_t part) {
         tidal_db *db = uat__db(u, k / UAT_SHARDS, k % UAT_SHARDS);
         u->applied_at_heal[k] = db ? uat__stats(db).events_applied : 0;
     }
+    for (k = 0; k < UAT_SHARDS; k++) { /* the oracle's, per shard (no writes from here on) */
+        tidal_sim_scope sc = uat__scope_shard(k);
+        u->shard_events[k] = tidal_sim_oracle_events(u->o, &sc, NULL);
+    }
     u->partitioned = 0;
     UAT_CHECK(u, tidal_sim_cluster_heal_all(u->c) == 1, "step 4: partition %u was not the only "
               "one in force", part);
@@ -2039,7 +2053,6 @@ static void uat__step4(uat *u, uint32_t part) {
     uat__say_reconciled(u, f0);
     uat__poll(u);
     T = uat__now(u);
-    uat__oracle_sums(u, T);
     f1 = u->res->failures;
     uat__check_items(u, T);
     uat__say(u, "counts: on every replica each item's all-time count equals the oracle's, so "
@@ -2049,7 +2062,7 @@ static void uat__step4(uat *u, uint32_t part) {
     f1 = u->res->failures;
     uat__check_ids(u, "step 4", 0);
     uat__say(u, "ids: each of the %u writes that returned OK is applied, by its event id, on "
-             "every replica of its shard: %s", u->n_ids, uat__yes(u, f1));
+             "every replica of its shard: %s", tidal_sim_oracle_count(u->o), uat__yes(u, f1));
     f1 = u->res->failures;
     uat__check_hides(u);
     uat__say(u, "hides: all %llu in force on every replica of their shard: %s",
@@ -2119,8 +2132,9 @@ static void uat__move_writes(uat *u, uint32_t *nq, uint32_t fresh) {
             open = 1;
             r = tidal_signal_write(db, &q[i].s, &rc);
             if (r == TIDAL_OK) {
-                uat__record(u, &q[i].s, t, s, UAT_NO_BATCH);
-                uat__record_id(u, &rc, t, s, UAT_NO_BATCH);
+                (void)uat__record(u, &rc, t, s, l,
+                                  tidal_sim_cluster_tenant_group(u->c, uat_tenant_ids[t]),
+                                  &q[i].s, 0, 0, 0);
                 u->move_ok++;
                 if (uat__now(u) - q[i].born_ns > u->move_wait_max_ns)
                     u->move_wait_max_ns = uat__now(u) - q[i].born_ns;
@@ -2140,17 +2154,24 @@ static void uat__move_writes(uat *u, uint32_t *nq, uint32_t fresh) {
     *nq = kept;
 }
 
-/* Starts step 5's oracle of the mover's EU view scores, decayed to now. */
+/* Starts step 5's running sums of the mover's EU view scores, decayed to now, from the
+   oracle's records (uat__record keeps them up to date from here on). */
 static void uat__move_oracle_start(uat *u) {
-    uint32_t i;
+    uint32_t i, n = tidal_sim_oracle_count(u->o);
     u->move_t_ref = uat__now(u);
     memset(u->move_eu, 0, sizeof u->move_eu);
-    for (i = 0; i < u->n_ev; i++) {
-        const uat_ev *e = &u->ev[i];
-        if (e->tenant != UAT_MOVER || !e->eu || e->type != 0) continue;
-        u->move_eu[e->idx] += (long double)e->weight *
-                              exp2l(-(long double)(u->move_t_ref - e->time_ns) /
-                                    ((long double)uat_sigs[0].half_life_s * 1e9L));
+    memset(u->move_has_eu, 0, sizeof u->move_has_eu);
+    for (i = 0; i < n; i++) {
+        const tidal_sim_op *e = tidal_sim_oracle_op(u->o, i);
+        uint32_t idx;
+        if (e->kind != TIDAL_SIM_OP_SIGNAL || e->tenant != uat_tenant_ids[UAT_MOVER] ||
+            !(e->mark & UAT_MARK_EU) || e->type != 0 || !e->truth)
+            continue;
+        idx = uat__idx(e->entity);
+        u->move_eu[idx] += (long double)e->weight *
+                           exp2l(-(long double)(u->move_t_ref - e->time_ns) /
+                                 ((long double)uat_sigs[0].half_life_s * 1e9L));
+        u->move_has_eu[idx] = 1;
     }
     u->move_oracle_on = 1;
 }
@@ -2190,7 +2211,7 @@ static void uat__move_gather(uat *u) {
         return;
     }
     for (idx = 1; idx < UAT_IDX; idx++)
-        if (u->cnt_eu[UAT_MOVER][idx]) {
+        if (u->move_has_eu[idx]) {
             want[m].score = u->move_eu[idx] * f;
             want[m++].item = uat__item_of(idx);
         }
@@ -2218,7 +2239,7 @@ static void uat__move_gather(uat *u) {
 static void uat__check_moved(uat *u, uint32_t g, const uint8_t (*before)[UAT_TENANTS][32], int64_t T) {
     static const tidal_tag eu = {"locale", "EU"};
     int t = UAT_MOVER, r, s, k;
-    uint32_t idx, type, gg, p, bad = 0;
+    uint32_t gg, p;
     uint32_t tenant = uat_tenant_ids[t];
     for (k = 0; k < UAT_NODES; k++) {
         r = k / UAT_SHARDS;
@@ -2246,40 +2267,18 @@ static void uat__check_moved(uat *u, uint32_t g, const uint8_t (*before)[UAT_TEN
                 }
         }
     }
-    for (idx = 1; idx < UAT_IDX && bad < 5; idx++) {
-        tidal_id item = uat__item_of(idx);
-        tidal_db *db;
-        tidal_signal_stats st;
-        s = u->shard_of[t][idx];
-        db = tidal_sim_cluster_group_db(u->c, g, 1, (uint16_t)s);
-        if (!db) {
-            bad++;
+    for (s = 0; s < UAT_SHARDS; s++) { /* eu-west's members equal the oracle */
+        tidal_sim_member m = uat__member(u, 1, s, g);
+        tidal_sim_scope sc = uat__scope_shard(s);
+        sc.by_tenant = 1;
+        sc.tenant = tenant;
+        if (!m.db) {
             UAT_CHECK(u, 0, "step 5: eu-west's member of shard %d is down", s);
             continue;
         }
-        for (type = 0; type < 2; type++) {
-            UAT_OKR(u, tidal_signal_read(db, tenant, item, type, NULL, T, &st));
-            if (st.count[TIDAL_W_ALL] == u->cnt[t][idx][type] &&
-                fabsl((long double)st.score - u->sum[t][idx][type]) <= 1e-6L)
-                continue;
-            bad++;
-            UAT_CHECK(u, 0, "step 5: tenant %u item %llu type %u: %llu signals, score %.9f; oracle %u, analytic %.9Lf",
-                      tenant, (unsigned long long)item, type, (unsigned long long)st.count[TIDAL_W_ALL], st.score,
-                      u->cnt[t][idx][type], u->sum[t][idx][type]);
-        }
-        UAT_OKR(u, tidal_signal_read(db, tenant, item, 0, &eu, T, &st));
-        if (fabsl((long double)st.score - u->sum_eu[t][idx]) > 1e-6L) {
-            bad++;
-            UAT_CHECK(u, 0, "step 5: tenant %u item %llu: EU score %.9f, analytic %.9Lf", tenant,
-                      (unsigned long long)item, st.score, u->sum_eu[t][idx]);
-        }
-    }
-    for (p = 0; p < UAT_PAIRS; p++) {
-        tidal_db *db;
-        if ((int)(p / (UAT_HIDERS * UAT_HOT)) != t || !u->hidden[p]) continue;
-        db = tidal_sim_cluster_group_db(u->c, g, 1, u->pair_shard[p]);
-        UAT_CHECK(u, db && uat__suppressed(u, db, t, UAT_USER0 + 1 + p / UAT_HOT % UAT_HIDERS, 1 + p % UAT_HOT) == 1,
-                  "step 5: hide pair %u not in force after the move", p);
+        (void)tidal_sim_check_signals(u->o, &m, &sc, T, TIDAL_SIM_COUNT_TRUTH, &eu, UAT_MARK_EU,
+                                      u->items, UAT_IDX - 1);
+        (void)tidal_sim_check_hidden(u->o, &m, &sc, 1u << u->rank_view, UAT_LIMIT);
     }
 }
 
@@ -2364,7 +2363,6 @@ static void uat__step5(uat *u) {
               "(refused and retried) to be taken during the move; at most %.0f ms allowed",
               (double)u->move_wait_max_ns / 1e6, (double)UAT_MOVE_WAIT_MAX_NS / 1e6);
     uat__run(u, 2 * UAT_SEC); /* the last writes replicate */
-    uat__oracle_sums(u, uat__now(u));
     uat__check_moved(u, info.group, (const uint8_t(*)[UAT_TENANTS][32])before, uat__now(u));
     uat__check_ids(u, "step 5", info.group);
     uat__check_logs(u, "step 5");
@@ -2388,10 +2386,9 @@ static void uat__step5(uat *u) {
 static void uat__free(uat *u) {
     int s;
     tidal_sim_cluster_free(u->c);
-    free(u->ev);
+    tidal_sim_oracle_free(u->o);
     free(u->b);
     free(u->pending);
-    free(u->ids);
     free(u->tick);
     free(u->lag_ms);
     free(u->gather_us);
