@@ -1,8 +1,10 @@
 /* prop_common.h - what the property programs in props/ share: the simulated 3-region
    replica group they drive, the ops both generate (faults, partitions, crashes, skew,
-   snapshots), the checks both run (one leader per epoch, leader completeness, ack truth, no
-   suppressed item returned, hides monotone, counts and decayed scores against the analytic
-   sum), the end phase that heals everything and waits for convergence, and the machinery
+   snapshots), the checks both run (one leader per epoch, leader completeness, ack truth,
+   hides monotone; and, from the oracle and checker every program and the acceptance
+   scenario share - tidal_sim.h >>sim_check, where every write is recorded - no suppressed
+   item returned, hides in force, acknowledged events present by id, no unknown event,
+   counts and decayed scores against the analytic sum, equal digests), the end phase that heals everything and waits for convergence, and the machinery
    around one history: running it, shrinking a failing one, replaying regression seeds,
    reporting.
 

@@ -64,14 +64,20 @@
    cluster then runs until every started move is DONE, every queued write was taken and
    the owners converged, 120 s simulated at most):
      eventually_done      every move finished and every queued write was taken
-     no_loss / no_double  on every member (each region of the placement, each shard) of the
-                          tenant's owning group, each item's all-time count per signal type
-                          equals the writes of it that returned TIDAL_OK
-     hides                every hide that returned TIDAL_OK is in force there
+     no_loss              a member of the owning group is down at the end
+     local_lost           on every member (each region of the placement, each shard) of the
+                          tenant's owning group, every write that returned TIDAL_OK is
+                          applied, by its event id
+     count / score        there each item's all-time count per signal type equals the writes
+                          of it that returned TIDAL_OK (none lost, none twice), and its
+                          decayed score their analytic sum
+     hide_lost            every hide that returned TIDAL_OK is in force there, and
+     suppressed_returned  RETRIEVE ... FOR USER shows none of them (the shared checker's,
+                          tidal_sim.h >>sim_check, over the oracle of every write)
      collected            every member of every other group holds nothing of the tenant
                           (tidal_tenant_footprint: 0 entities, 0 sessions, 0 bytes), and
                           none of its files may (tidal_tenant_collected)
-     truth_digest         every owner member's tenant digest equals the ground truth's of its
+     digest               every owner member's tenant digest equals the ground truth's of its
                           shard (tidal_sim_cluster_truth: one node that imported the events
                           of that shard whose write call returned TIDAL_OK): a copy moved by
                           install must be the state its events make

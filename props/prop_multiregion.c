@@ -41,6 +41,8 @@
                           get the id the first acceptance got, in any region
      suppressed_returned  RETRIEVE ... FOR USER u never returns an item the same replica's
                           tidal_negative_check says u suppressed
+     hide_lost            every hide applied on a replica (by id), not lifted by an unhide or
+                          forget applied there, is in force there
      hide_monotone        a suppressed (user, item) stays so until an unhide is applied
      hlc_monotone         a node's hybrid clock (tidal_node_status.hlc) never goes back
                           within one life of the node
@@ -95,8 +97,8 @@
      session              each session's hwm and journal length on every replica and on the
                           truth are those of the distinct seqs written (and kept)
      negatives            every replica suppresses exactly what the truth suppresses
-     truth_digest         every replica's digest is the truth's
-     truth_events         and it applied as many distinct events as the truth
+     digest               every replica's digest is the truth's, and it applied as many
+                          distinct events as the truth (the shared checker's)
      truth                the truth, given limits no local write could pass before its
                           first import, imported every event: imports are never refused
                           (nor are replicated events: every replica above converged under

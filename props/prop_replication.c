@@ -25,6 +25,8 @@
                           every quorum-acknowledged event")
      suppressed_returned  RETRIEVE ... FOR USER u on any live node never returns an item
                           that node's tidal_negative_check says u suppressed
+     hide_lost            every hide applied on a node (by id), with no unhide of it nor
+                          forget of its user applied there, is in force there
      hide_monotone        a (user, item) suppressed on a node stays suppressed there until
                           an unhide of it (or a forget of the user) is applied there
    At the end (partitions healed, faults off, every node restarted; once every member holds
