@@ -18584,7 +18584,8 @@ TIDAL_API tidal_result tidal_peer_health_text(const tidal_peer *p, char *buf, si
         for (i = 0; i < h.leader_count; i++) {
             const tidal_peer_health_leader *l = &h.leaders[i];
             char who[16] = "none";
-            if (l->has_leader) snprintf(who, sizeof who, "%u/%u", l->leader.region, l->leader.shard);
+            if (l->has_leader)
+                snprintf(who, sizeof who, "%u/%u", l->leader.region, l->leader.shard);
             tidal__gx_line(buf, cap, &at, &fit, "group %u shard %u leader %s epoch %llu\n",
                            l->group, l->shard, who, (unsigned long long)l->epoch);
         }

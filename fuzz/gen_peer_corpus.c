@@ -1,5 +1,6 @@
 /* gen_peer_corpus.c - writes seed inputs for fuzz_peer into fuzz/corpus/peer: FORWARD
-   payloads of every op (those of issue 12's entry points included), REPLY payloads (with hits, a redirect, a message), PROPOSE
+   payloads of every op (those of issue 12's entry points included), REPLY payloads (with
+   hits, a redirect, a message), PROPOSE
    records and >>node_gather's HEARTBEAT, GATHER_Q and GATHER_A payloads, in fuzz_peer's
    "build" mode (byte 0 selects the type), plus one raw message, and one raw message of
    each migration coordinator type (>>node_move), from node (0, 1) to (0, 0).
