@@ -65,9 +65,9 @@
        >>control      the control plane: a replicated log with Raft's rules, its file, its
                       messages and records
        >>node         tidal_peer: one process's members, control records applied, routing,
-                      forwarding and completions
-       >>node_gather  heartbeats between peers, health as a query, scatter-gather through
-                      messages
+                      forwarding, fan-out calls (every shard) and completions
+       >>node_gather  heartbeats between peers, health as a query (and as text),
+                      scatter-gather through messages
        >>node_move    the migration coordinator: COPY, SEAL, SWITCH, DONE through messages
 
    COMPILE-TIME OPTIONS
@@ -1629,7 +1629,8 @@ TIDAL_API const char *tidal_control_errmsg(const tidal_control *c);
        tidal_peer_poll hands out one tidal_peer_completion per ticket.
    P3. Outcomes: TIDAL_PEER_DONE_OK (applied and acknowledged at the level asked for;
        a RETRIEVE's hits are in the completion), TIDAL_PEER_DONE_FAILED (nothing was
-       applied: result and message say why, redirect names the leader when known) and
+       applied - a fan-out call: not on the shard named, see tidal_peer_negative_write -
+       result and message say why, redirect names the leader when known) and
        TIDAL_PEER_DONE_UNKNOWN (no answer within config.forward_timeout_ns, or the write
        was taken but its level could not be reached: the caller cannot know whether it
        applies; retry with the same idempotency key to be sure it applies once).
@@ -15577,6 +15578,9 @@ TIDAL_API const char *tidal_control_errmsg(const tidal_control *c) {
 // in flight, TIDAL_TENANTS_CONFIG_MAX tenants in the routing table, at most 2 hops per
 // forwarded call. Invariants: a call holds exactly one wait (or completes at once) and
 // completes exactly once; a record is applied only after tidal_control_poll handed it out.
+// A fan-out call is one call per shard (tickets ticket + 1 + shard, each with its own wait)
+// whose completions fold into the caller's one (tidal__peer_fan_take). A committed record
+// that fails to apply is counted and named for health, and the next one applies.
 
 #define TIDAL__PEER_HOPS_MAX 2u
 #define TIDAL__PEER_SEEN_MAX 1024u /* calls remembered to drop a duplicated message */
