@@ -134,7 +134,9 @@
       peer_gather_sim_p50/p99_ms = SIMULATED time from the call to its
       completion. gather_host_scatter_p99_us = CPU time of the host-side
       tidal_retrieve_gather (what the uat section's retrieve_scatter_host_p99_us times on the
-      wall clock) over region 0's members, same query, for comparison. */
+      wall clock) over region 0's members, same query, for comparison.
+      peer_control_commit_p50/p99_ms = SIMULATED time from tidal_peer_propose on a random
+      node to its OK completion there, 200 records one at a time. */
 
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
@@ -1621,6 +1623,40 @@ static void section_gather(void) {
         }
     }
     if (!TT_OK() || done < GX_GATHERS) die("gather", "the peer world failed a check");
+    /* Control records through tidal_peer_propose from random nodes (a learner's travels to
+       the leader): SIMULATED time from the call to its OK completion at the caller. */
+    {
+        enum { PROPOSALS = 200 };
+        static double cm[PROPOSALS];
+        uint32_t np = 0;
+        for (k = 0; k < PROPOSALS && TT_OK(); k++) {
+            tidal_control_record rec = rec_tenant(1, 0, TIDAL_TENANT_ACTIVE);
+            int i = (int)pick(splitmix64(&rng), N), j;
+            const tidal_peer_completion *c = NULL;
+            int64_t start = w.now;
+            uint64_t t = 0;
+            double lib = 0, wall = 0;
+            rec.rate_per_s = 1000 + k;
+            if (tidal_peer_propose(w.nd[i].peer, &rec, &t) != TIDAL_OK)
+                die("gather", tidal_peer_errmsg(w.nd[i].peer));
+            while (!c && w.now < start + 3000 * MS) {
+                for (j = 0; j < w.n_got && !c; j++)
+                    if (w.got[j].node == i && w.got[j].c.ticket == t) c = &w.got[j].c;
+                if (!c) gx_step(&w, 5 * MS, &lib, &wall);
+            }
+            if (!c || c->outcome != TIDAL_PEER_DONE_OK)
+                die("gather", c ? c->message : "a proposal without completion");
+            cm[np++] = (double)(w.now - start) / 1e6;
+            w.n_got = 0;
+        }
+        qsort(cm, np, sizeof *cm, cmp_double);
+        printf("# gather: peer_control_commit_*_ms = SIMULATED time from tidal_peer_propose on "
+               "a random node of the peer world to its OK completion there (%u TENANT records, "
+               "one at a time; the control section's control_commit_* time tidal_control alone "
+               "at its leader)\n", np);
+        printf("peer_control_commit_p50_ms: %.1f ms\n", percentile(cm, np, 0.5));
+        printf("peer_control_commit_p99_ms: %.1f ms\n", percentile(cm, np, 0.99));
+    }
     qsort(lib_us, done, sizeof *lib_us, cmp_double);
     qsort(sim_ms, done, sizeof *sim_ms, cmp_double);
     qsort(host_us, n_host, sizeof *host_us, cmp_double);
