@@ -16456,7 +16456,8 @@ static tidal_result tidal__peer_exec_other(tidal_db *db, const tidal__peer_req *
     tidal_result r;
     TIDAL_ASSERT(db->id_next.hi == 0 && db->id_next.lo == 0);
     if (q->idem_len)
-        db->id_next = tidal__derived_id(q->tenant, q->op == TIDAL_PEER_OP_ATTR_SET ? 'a' : 'n',
+        db->id_next = tidal__derived_id(q->tenant, q->op == TIDAL_PEER_OP_ATTR_SET ? 'a'
+                                        : q->op == TIDAL_PEER_OP_NEGATIVE_ADD ? 'n' : 'r',
                                         q->idem, q->idem_len, q->idem_seq);
     switch (q->op) {
     case TIDAL_PEER_OP_NEGATIVE_ADD:
