@@ -65,9 +65,9 @@
        >>control      the control plane: a replicated log with Raft's rules, its file, its
                       messages and records
        >>node         tidal_peer: one process's members, control records applied, routing,
-                      forwarding and completions
-       >>node_gather  heartbeats between peers, health as a query, scatter-gather through
-                      messages
+                      forwarding, fan-out calls (every shard) and completions
+       >>node_gather  heartbeats between peers, health as a query (and as text),
+                      scatter-gather through messages
        >>node_move    the migration coordinator: COPY, SEAL, SWITCH, DONE through messages
 
    COMPILE-TIME OPTIONS
@@ -1629,7 +1629,8 @@ TIDAL_API const char *tidal_control_errmsg(const tidal_control *c);
        tidal_peer_poll hands out one tidal_peer_completion per ticket.
    P3. Outcomes: TIDAL_PEER_DONE_OK (applied and acknowledged at the level asked for;
        a RETRIEVE's hits are in the completion), TIDAL_PEER_DONE_FAILED (nothing was
-       applied: result and message say why, redirect names the leader when known) and
+       applied - a fan-out call: not on the shard named, see tidal_peer_negative_write -
+       result and message say why, redirect names the leader when known) and
        TIDAL_PEER_DONE_UNKNOWN (no answer within config.forward_timeout_ns, or the write
        was taken but its level could not be reached: the caller cannot know whether it
        applies; retry with the same idempotency key to be sure it applies once).
@@ -1657,6 +1658,15 @@ TIDAL_API const char *tidal_control_errmsg(const tidal_control *c);
 #define TIDAL_PEER_OP_SESSION_SIGNAL 4u
 #define TIDAL_PEER_OP_RETRIEVE 5u
 #define TIDAL_PEER_OP_PROPOSE 6u
+/* Appended (issue 12): every other client entry point. The ops marked "fan-out" run on the
+   leader of every shard of the owning group (the state they change belongs on every shard
+   that holds the user's items); the others go to the one shard their id routes to. */
+#define TIDAL_PEER_OP_NEGATIVE_REMOVE 7u /* unhide (by item) / unmute, unblock (fan-out) */
+#define TIDAL_PEER_OP_SESSION_OPEN 8u    /* tidal_peer_session_start / _open, by session */
+#define TIDAL_PEER_OP_SESSION_NOTE 9u    /* by session */
+#define TIDAL_PEER_OP_SESSION_END 10u    /* by session */
+#define TIDAL_PEER_OP_ITEM_DELETE 11u    /* by item */
+#define TIDAL_PEER_OP_USER_FORGET 12u    /* fan-out */
 
 /* Completion outcomes (P3). */
 #define TIDAL_PEER_DONE_OK 1u
@@ -1772,8 +1782,8 @@ TIDAL_API tidal_result tidal_peer_tick(tidal_peer *p);
    TIDAL_ERR_LIMIT (TIDAL_PEER_CALLS_MAX in flight) or TIDAL_ERR_NOMEM. */
 TIDAL_API tidal_result tidal_peer_signal_write(tidal_peer *p, const tidal_signal *s,
                                                uint32_t level, uint64_t *ticket);
-/* A hide (kind TIDAL_HIDE only: mutes and blocks belong on every shard holding the user's
-   items, which one call does not reach yet), routed by the hidden item. */
+/* A hide, routed by the hidden item; a mute or block (target: the creator) fans out to the
+   leader of every shard of the owning group (see tidal_peer_negative_write). */
 TIDAL_API tidal_result tidal_peer_negative_add(tidal_peer *p, uint32_t tenant, tidal_id user,
                                                tidal_negative kind, tidal_id target,
                                                uint32_t level, uint64_t *ticket);
@@ -1789,6 +1799,64 @@ TIDAL_API tidal_result tidal_peer_session_signal(tidal_peer *p, tidal_id session
    most TIDAL_PEER_HITS_MAX hits come back (a larger LIMIT is cut to it). */
 TIDAL_API tidal_result tidal_peer_retrieve(tidal_peer *p, const char *text, uint32_t shard,
                                            uint64_t *ticket);
+/* ---- Every other client entry point (appended; P2, P3) ----
+   Fan-out calls (mutes and blocks, their removal, user attributes, user forget) go to the
+   leader of every shard of the tenant's owning group, each shard as its own forwarded call;
+   the one ticket completes once every shard did: OK when every shard applied it (acked:
+   the lowest level reached; id: shard 0's event; duplicate when every shard had it
+   already), else FAILED with the lowest refusing shard's result, redirect and message
+   ("shard S: ...", how many shards applied it; the others may have), else UNKNOWN (some
+   shard gave no answer in time, named in the message). Nothing is undone on the shards
+   that applied it: retry the same call. Given an idempotency key (idem non-NULL, as
+   tidal_signal's), a negative or an attribute set takes a key-derived event id on every
+   shard, so a retry with the same key applies once (completes OK, duplicate set, on the
+   shards that had it); forgets and deletes need none (applying one twice changes nothing
+   more). Sessions are routed by the session id (every tidal_peer_session_* call of one
+   session reaches the same shard, tidal_peer_session_signal's too); their writes are keyed
+   by (session, seq) like tidal_session_*, so retries apply once. Each returns as
+   tidal_peer_signal_write. */
+
+/* A negative (hide / mute / block) added, or removed when remove is nonzero (unhide /
+   unmute / unblock: removes the tags the executing leader has observed). A hide is routed
+   by its item (target); a mute or block fans out. idem: NULL, or a key as above. */
+TIDAL_API tidal_result tidal_peer_negative_write(tidal_peer *p, uint32_t tenant, tidal_id user,
+                                                 tidal_negative kind, tidal_id target,
+                                                 int remove, const tidal_idem *idem,
+                                                 uint32_t level, uint64_t *ticket);
+/* tidal_peer_negative_write with remove = 1 and no key. */
+TIDAL_API tidal_result tidal_peer_negative_remove(tidal_peer *p, uint32_t tenant, tidal_id user,
+                                                  tidal_negative kind, tidal_id target,
+                                                  uint32_t level, uint64_t *ticket);
+/* A user's attribute set (value non-NULL) or delete (NULL) on every shard (fan-out), so
+   cohort tags drawn from it are the same wherever the user's signals land. */
+TIDAL_API tidal_result tidal_peer_user_attr_set(tidal_peer *p, uint32_t tenant, tidal_id user,
+                                                const char *key, const char *value,
+                                                const tidal_idem *idem, uint32_t level,
+                                                uint64_t *ticket);
+/* Starts a session of user: *session receives its id at once (drawn here, nonzero, below
+   2^63) and its start is this node's wall clock; then as tidal_peer_session_open. */
+TIDAL_API tidal_result tidal_peer_session_start(tidal_peer *p, uint32_t tenant, tidal_id user,
+                                                int64_t ttl_ns, uint32_t level,
+                                                tidal_id *session, uint64_t *ticket);
+/* Opens (or joins) a session with its own id, user, start and ttl (tidal_session_open: a
+   session that roams to another region). Idempotent. */
+TIDAL_API tidal_result tidal_peer_session_open(tidal_peer *p, uint32_t tenant, tidal_id session,
+                                               tidal_id user, int64_t start_ns, int64_t ttl_ns,
+                                               uint32_t level, uint64_t *ticket);
+/* A note of at most TIDAL_PEER_TEXT_MAX bytes (tidal_session_note; seq 0: the next). */
+TIDAL_API tidal_result tidal_peer_session_note(tidal_peer *p, uint32_t tenant, tidal_id session,
+                                               uint64_t seq, const char *note, uint32_t level,
+                                               uint64_t *ticket);
+/* Ends a session (tidal_session_end). */
+TIDAL_API tidal_result tidal_peer_session_end(tidal_peer *p, uint32_t tenant, tidal_id session,
+                                              uint32_t level, uint64_t *ticket);
+/* Deletes an item (tidal_item_delete), routed by the item. */
+TIDAL_API tidal_result tidal_peer_item_delete(tidal_peer *p, uint32_t tenant, tidal_id item,
+                                              uint32_t level, uint64_t *ticket);
+/* Forgets a user (tidal_user_forget) on every shard (fan-out). */
+TIDAL_API tidal_result tidal_peer_user_forget(tidal_peer *p, uint32_t tenant, tidal_id user,
+                                              uint32_t level, uint64_t *ticket);
+
 /* Proposes a control record through the control-plane leader (forwarded to it when this
    node is not it); completes OK once committed (completion.index is its log index), FAILED
    when it can never commit or no leader is known, UNKNOWN on timeout. */
@@ -1853,7 +1921,11 @@ TIDAL_API const char *tidal_peer_errmsg(const tidal_peer *p);
    tags given), tenant u32, group u32, shard u32, type u32, item u64, user u64, session
    u64, seq u64, weight f64, time_ns i64, idem seq u64, idem key bytes u16 + bytes, cohort
    count u8 + (key bytes u8 + key, value bytes u16 + value) each, name bytes u8 + name
-   (ATTR_SET's key), text bytes u16 + text (ATTR_SET's value, RETRIEVE's query). REPLY:
+   (ATTR_SET's key), text bytes u16 + text (ATTR_SET's value, RETRIEVE's query,
+   SESSION_NOTE's note). Per op: NEGATIVE_ADD / _REMOVE kind 1..3, user, item (the target),
+   an idempotency key; ATTR_SET an idempotency key; SESSION_OPEN session, user, time_ns (its
+   start, > 0), seq (its ttl_ns, <= INT64_MAX - start); SESSION_NOTE session, seq, text;
+   SESSION_END session; ITEM_DELETE item; USER_FORGET user; every other field zero. REPLY:
    outcome u8, acked u8, flags u8 (bit 0 redirect set, bit 1 duplicate),
    zero u8, result i32, redirect u32, executed_by u32, event id hi u64 + lo u64, index u64,
    hit count u32 + (item u64, score f64) each, message bytes u8 + message. PROPOSE: record
@@ -1986,6 +2058,19 @@ typedef struct tidal_peer_health_node {
     int silent;               /* age_ns above config.silent_ns */
 } tidal_peer_health_node;
 
+/* One move in flight (a tenant whose last MIGRATION record applied here is not DONE), as
+   tidal_peer_move_status reports it on this node. */
+typedef struct tidal_peer_health_move {
+    uint32_t tenant;
+    uint32_t phase;           /* TIDAL_CONTROL_PHASE_COPY..SWITCH */
+    uint32_t source, target;
+    uint64_t generation, phase_index;
+    int coordinating;         /* this node runs its coordinator now (the rest is known here) */
+    uint32_t shards_ready;
+    int64_t waiting_ns;       /* how long the coordinator has waited for what follows */
+    char waiting[192];        /* what for and why it cannot progress ("" when not blocked) */
+} tidal_peer_health_move;
+
 /* The health snapshot. The caller sets the three lists (each may be NULL with cap 0);
    each count receives its whole list's length, of which the first cap entries are
    written: leaders per (group, shard) in config group order, then shard; members per
@@ -2016,12 +2101,43 @@ typedef struct tidal_peer_health {
     uint64_t heartbeats_sent, heartbeats_received;
     uint64_t gathers_pending;                /* gathers in flight here */
     uint64_t gather_answers_late;            /* answers after their gather completed */
-    /* moves in flight: filled by >>node_move */
+    /* Appended (issue 12). Moves in flight, a fourth list like the three above (in:
+       moves, moves_cap; out: move_count), in routing-table order: */
+    tidal_peer_health_move *moves;           /* in */
+    uint32_t moves_cap;                      /* in */
+    uint32_t move_count;                     /* out */
+    uint64_t control_records;                /* records this node applied (its disk's at open
+                                                included; NOOPs are no records): a count, not
+                                                a log index */
+    uint64_t control_failed;                 /* committed records that failed to apply here
+                                                (the node goes on with the next) */
+    uint64_t control_failed_index;           /* the last of them (0: none)... */
+    char control_failed_why[160];            /* ...and why (e.g. a tenant limit refused) */
+    /* Counters a host graphs, since open (tidal_peer_status has them too): */
+    uint64_t calls_forwarded;                /* calls sent on to another node */
+    uint64_t calls_executed;                 /* calls run on a member here */
+    uint64_t calls_timed_out;                /* forwarded calls completed UNKNOWN */
+    uint64_t calls_fanned_out;               /* fan-out calls started here */
+    uint64_t msgs_refused;                   /* messages tidal_peer_receive refused */
+    uint64_t replies_late, duplicates;       /* as tidal_peer_status */
 } tidal_peer_health;
 
 /* Fills *out (see above; the list pointers and caps are read from it). Errors:
    TIDAL_ERR_INVALID (NULL p or out, a list NULL with a nonzero cap). */
 TIDAL_API tidal_result tidal_peer_health_get(const tidal_peer *p, tidal_peer_health *out);
+
+/* The health snapshot as text a host can print or serve: one line per part, each
+   "key value..." words separated by spaces, ending in '\n':
+     node R/S control leader R/S|none term T commit C applied A records N failed F [...]
+     counters forwarded F executed E timeouts T fanouts O refused R late L duplicates D
+     region R healthy|degraded|offline [why]
+     group G shard S leader R/S|none epoch E
+     move tenant T phase copy|seal|switch source G target G gen N [coordinating ready K
+          waiting MS ms: why]
+   Writes at most cap bytes, NUL included. TIDAL_ERR_LIMIT when the whole text does not
+   fit (buf then holds the whole lines that fit); TIDAL_ERR_INVALID (NULL p or buf, cap 0);
+   TIDAL_ERR_NOMEM. */
+TIDAL_API tidal_result tidal_peer_health_text(const tidal_peer *p, char *buf, size_t cap);
 /* ---- Moving a tenant between replica groups (>>node_move; DESIGN 5.7, 5.9) -------------
    A move is four MIGRATION control records (group = the source, target = the target, the
    same two in each), each committed before its work starts, applied by every peer (P1):
@@ -2738,6 +2854,9 @@ struct tidal_db {
     size_t hook_cap;
     void (*tap)(void *ctx, const struct tidal__event *ev);
     void *tap_ctx;
+    /* >>node: the id the next local client event takes instead of an origin id (a peer
+       call's idempotency key, derived there); (0, 0) in normal use, reset after the call */
+    tidal_event_id id_next;
     /* errors and counters */
     int fatal;                       /* an I/O failure left the log unknown: reopen */
     tidal_db_stats stats;
@@ -10993,7 +11112,8 @@ static tidal_result tidal__event_take(tidal_db *db, tidal__event *ev, tidal__fro
         return r;
     }
     if ((r = tidal__take_refuse(db, ev, from)) != TIDAL_OK) return r;
-    if (!ev->id.hi && !ev->id.lo) ev->id = tidal__origin_id(db); /* (0, 0): assign now */
+    if (!ev->id.hi && !ev->id.lo) /* (0, 0): assign now (a peer's keyed call: its id) */
+        ev->id = db->id_next.hi ? db->id_next : tidal__origin_id(db);
     TIDAL_ASSERT(!tidal__event_invalid(db, ev)); /* the entry points validated it */
     if (tidal__event_seen(db, ev)) {
         db->stats.events_duplicate++;
@@ -15458,6 +15578,9 @@ TIDAL_API const char *tidal_control_errmsg(const tidal_control *c) {
 // in flight, TIDAL_TENANTS_CONFIG_MAX tenants in the routing table, at most 2 hops per
 // forwarded call. Invariants: a call holds exactly one wait (or completes at once) and
 // completes exactly once; a record is applied only after tidal_control_poll handed it out.
+// A fan-out call is one call per shard (tickets ticket + 1 + shard, each with its own wait)
+// whose completions fold into the caller's one (tidal__peer_fan_take). A committed record
+// that fails to apply is counted and named for health, and the next one applies.
 
 #define TIDAL__PEER_HOPS_MAX 2u
 #define TIDAL__PEER_SEEN_MAX 1024u /* calls remembered to drop a duplicated message */
@@ -15560,6 +15683,12 @@ struct tidal_peer {
     char errmsg[256];
     struct tidal__gx *gx;     /* >>node_gather's state */
     tidal__peer_move *mv; /* >>node_move */
+    /* Fan-out calls in flight (appended, issue 12), and what health reports of P1: */
+    struct tidal__peer_fan *fan;
+    uint64_t n_fan, cap_fan, fanouts;
+    uint64_t records;         /* control records applied since open */
+    uint64_t ctl_failed, ctl_failed_index;
+    char ctl_failed_why[160];
 };
 
 /* >>node_gather's entry points from this section. */
@@ -15684,31 +15813,51 @@ static const char *tidal__peer_get_str(tidal__rd *r, int len_bytes, char *out, s
 
 /* Which ops carry which fields (strictness: a field an op does not carry must be zero). */
 static const char *tidal__peer_req_check(const tidal__peer_req *q) {
-    int sig = q->op == TIDAL_PEER_OP_SIGNAL || q->op == TIDAL_PEER_OP_SESSION_SIGNAL;
-    if (q->op < TIDAL_PEER_OP_SIGNAL || q->op > TIDAL_PEER_OP_RETRIEVE) return "unknown op";
-    if (q->op == TIDAL_PEER_OP_RETRIEVE
+    uint32_t op = q->op;
+    int sig = op == TIDAL_PEER_OP_SIGNAL || op == TIDAL_PEER_OP_SESSION_SIGNAL;
+    int neg = op == TIDAL_PEER_OP_NEGATIVE_ADD || op == TIDAL_PEER_OP_NEGATIVE_REMOVE;
+    int sess = op == TIDAL_PEER_OP_SESSION_SIGNAL ||
+               (op >= TIDAL_PEER_OP_SESSION_OPEN && op <= TIDAL_PEER_OP_SESSION_END);
+    int by_item = sig || neg || op == TIDAL_PEER_OP_ATTR_SET || op == TIDAL_PEER_OP_ITEM_DELETE;
+    if (op < TIDAL_PEER_OP_SIGNAL || op > TIDAL_PEER_OP_USER_FORGET || op == TIDAL_PEER_OP_PROPOSE)
+        return "unknown op";
+    if (op == TIDAL_PEER_OP_RETRIEVE
             ? q->level != 0
             : q->level != TIDAL_ACK_LOCAL && q->level != TIDAL_ACK_QUORUM)
         return "level not LOCAL or QUORUM (0 for RETRIEVE)";
-    if (q->op == TIDAL_PEER_OP_NEGATIVE_ADD ? q->kind != TIDAL_HIDE : q->kind != 0)
-        return "kind not HIDE on NEGATIVE_ADD (0 elsewhere)";
+    if (neg ? q->kind < TIDAL_HIDE || q->kind > TIDAL_BLOCK : q->kind != 0)
+        return "kind not HIDE, MUTE or BLOCK on a negative (0 elsewhere)";
     if (q->flags > 3) return "unknown flag bits";
-    if ((q->flags & 1) && q->op != TIDAL_PEER_OP_ATTR_SET) return "value flag off ATTR_SET";
-    if ((q->flags & 2 || q->n_cohort || q->idem_len || q->idem_seq || q->type || q->weight != 0 ||
-         q->time_ns) && !sig)
+    if ((q->flags & 1) && op != TIDAL_PEER_OP_ATTR_SET) return "value flag off ATTR_SET";
+    if ((q->flags & 2 || q->n_cohort || q->type || q->weight != 0) && !sig)
         return "signal fields on an op without";
-    if ((q->session || q->seq) && q->op != TIDAL_PEER_OP_SESSION_SIGNAL)
+    if ((q->idem_len || q->idem_seq) && !sig && !neg && op != TIDAL_PEER_OP_ATTR_SET)
+        return "an idempotency key on an op without";
+    if (q->time_ns && !sig && op != TIDAL_PEER_OP_SESSION_OPEN)
+        return "an event time on an op without";
+    if (q->session ? !sess : sess && op != TIDAL_PEER_OP_SESSION_SIGNAL)
+        return "session on an op without, or missing on a session op";
+    if (q->seq && op != TIDAL_PEER_OP_SESSION_SIGNAL && op != TIDAL_PEER_OP_SESSION_OPEN &&
+        op != TIDAL_PEER_OP_SESSION_NOTE)
         return "session fields on an op without";
-    if (q->name[0] && q->op != TIDAL_PEER_OP_ATTR_SET) return "name on an op without";
-    if (q->text[0] && q->op != TIDAL_PEER_OP_ATTR_SET && q->op != TIDAL_PEER_OP_RETRIEVE)
+    if (op == TIDAL_PEER_OP_SESSION_OPEN &&
+        (!q->user || q->time_ns <= 0 || q->seq > (uint64_t)(INT64_MAX - q->time_ns)))
+        return "session open without user, start or with a ttl past int64";
+    if (q->user && (op == TIDAL_PEER_OP_RETRIEVE || op == TIDAL_PEER_OP_ITEM_DELETE ||
+                    op == TIDAL_PEER_OP_SESSION_NOTE || op == TIDAL_PEER_OP_SESSION_END))
+        return "user on an op without";
+    if (!q->user && op == TIDAL_PEER_OP_USER_FORGET) return "user forget of user 0";
+    if (q->name[0] && op != TIDAL_PEER_OP_ATTR_SET) return "name on an op without";
+    if (q->text[0] && op != TIDAL_PEER_OP_ATTR_SET && op != TIDAL_PEER_OP_RETRIEVE &&
+        op != TIDAL_PEER_OP_SESSION_NOTE)
         return "text on an op without";
-    if (q->text[0] && q->op == TIDAL_PEER_OP_ATTR_SET && !(q->flags & 1))
+    if (q->text[0] && op == TIDAL_PEER_OP_ATTR_SET && !(q->flags & 1))
         return "an attribute value without the value flag";
-    if (q->op == TIDAL_PEER_OP_ATTR_SET && strlen(q->text) > TIDAL_VALUE_MAX)
+    if (op == TIDAL_PEER_OP_ATTR_SET && strlen(q->text) > TIDAL_VALUE_MAX)
         return "attribute value above TIDAL_VALUE_MAX";
     if (q->n_cohort && !(q->flags & 2)) return "cohort tags without the cohort flag";
-    if (q->op == TIDAL_PEER_OP_RETRIEVE ? (q->item || q->user) : !q->item)
-        return "item zero on a write, or set on a RETRIEVE";
+    if (by_item ? !q->item : q->item != 0)
+        return "item zero on an op routed by item, or set on an op without";
     if (sig && !(q->weight >= -TIDAL_WEIGHT_MAX && q->weight <= TIDAL_WEIGHT_MAX))
         return "weight not finite within TIDAL_WEIGHT_MAX";
     if (q->group > 255) return "group above 255";
@@ -15974,6 +16123,79 @@ static int tidal__peer_reserve(tidal_peer *p) {
            tidal__peer_grow(p, (void **)&p->wait, &p->cap_wait, p->n_wait + 1, sizeof *p->wait);
 }
 
+/* A fan-out call (P2, issue 12): one call per shard of the owning group, their tickets
+   ticket + 1 + shard; their completions are taken here and folded into the call's one. */
+typedef struct tidal__peer_fan {
+    uint64_t ticket;          /* the caller's */
+    uint32_t n, left;         /* shards, and those not completed yet */
+    uint32_t applied, dups;   /* shards that completed OK, of them duplicates */
+    uint32_t acked;           /* the lowest level an OK shard reached */
+    uint32_t fail_shard;      /* the lowest refusing shard (UINT32_MAX: none)... */
+    tidal_result fail_result;
+    int fail_has_redirect;
+    tidal_node_ref fail_redirect;
+    char fail_msg[100];       /* ...and its message */
+    uint32_t unknown, unknown_shard; /* shards without an answer, the lowest of them */
+    tidal_event_id id;        /* shard 0's event */
+} tidal__peer_fan;
+
+static void tidal__peer_finish(tidal_peer *p, tidal_node_ref origin, tidal_node_ref via,
+                               uint64_t ticket, tidal_peer_completion *c);
+
+/* Folds the completion of one shard's call into its fan-out call; 0 when ticket is no
+   shard's call. The last shard completes the fan-out call (see tidal_peer_negative_write). */
+static int tidal__peer_fan_take(tidal_peer *p, uint64_t ticket, const tidal_peer_completion *c) {
+    uint64_t i;
+    tidal__peer_fan *f = NULL;
+    tidal_peer_completion out;
+    uint32_t shard;
+    for (i = 0; i < p->n_fan && !f; i++)
+        if (ticket > p->fan[i].ticket && ticket - p->fan[i].ticket <= p->fan[i].n) f = &p->fan[i];
+    if (!f) return 0;
+    shard = (uint32_t)(ticket - f->ticket - 1);
+    TIDAL_ASSERT(f->left > 0 && shard < f->n);
+    f->left--;
+    if (c->outcome == TIDAL_PEER_DONE_OK) {
+        f->applied++;
+        f->dups += c->duplicate != 0;
+        if (c->acked < f->acked) f->acked = c->acked;
+        if (shard == 0) f->id = c->id;
+    } else if (c->outcome == TIDAL_PEER_DONE_FAILED) {
+        if (shard < f->fail_shard) {
+            f->fail_shard = shard, f->fail_result = c->result;
+            f->fail_has_redirect = c->has_redirect, f->fail_redirect = c->redirect;
+            snprintf(f->fail_msg, sizeof f->fail_msg, "%.99s", c->message);
+        }
+    } else if (f->unknown++ == 0 || shard < f->unknown_shard) {
+        f->unknown_shard = shard;
+    }
+    if (f->left) return 1;
+    memset(&out, 0, sizeof out);
+    out.executed_by = p->self;
+    if (f->fail_shard != UINT32_MAX) {
+        out.outcome = TIDAL_PEER_DONE_FAILED;
+        out.result = f->fail_result;
+        out.has_redirect = f->fail_has_redirect, out.redirect = f->fail_redirect;
+        snprintf(out.message, sizeof out.message, "shard %u (%u/%u applied it): %.70s",
+                 f->fail_shard, f->applied, f->n, f->fail_msg);
+    } else if (f->unknown) {
+        out.outcome = TIDAL_PEER_DONE_UNKNOWN;
+        out.result = TIDAL_ERR_UNAVAILABLE;
+        snprintf(out.message, sizeof out.message, "%u of %u shards gave no answer (shard %u "
+                 "first): retry the same call", f->unknown, f->n, f->unknown_shard);
+    } else {
+        out.outcome = TIDAL_PEER_DONE_OK;
+        out.result = TIDAL_OK;
+        out.acked = f->acked;
+        out.id = f->id;
+        out.duplicate = f->dups == f->n;
+    }
+    ticket = f->ticket;
+    *f = p->fan[--p->n_fan];
+    tidal__peer_finish(p, p->self, p->self, ticket, &out);
+    return 1;
+}
+
 /* Hands c to the call's origin: a completion here, else a REPLY back the way the call came
    (via: the node that passed it here, which relays it to the origin when it is not the
    origin itself, so an answer reaches the origin wherever the call could reach). */
@@ -15983,6 +16205,7 @@ static void tidal__peer_finish(tidal_peer *p, tidal_node_ref origin, tidal_node_
                  c->outcome <= TIDAL_PEER_DONE_UNKNOWN);
     c->ticket = ticket;
     if (tidal__peer_is_self(p, origin)) {
+        if (p->n_fan && tidal__peer_fan_take(p, ticket, c)) return; /* one shard's of many */
         if (p->head_done == p->n_done) p->head_done = p->n_done = 0;
         TIDAL_ASSERT(p->n_done < p->cap_done); /* reserved when the call was taken */
         p->done[p->n_done++] = *c;
@@ -16175,13 +16398,90 @@ static tidal_result tidal__peer_apply(tidal_peer *p) {
     tidal_result r, first = TIDAL_OK;
     while (tidal_control_poll(p->ctl, &index, &rec) == TIDAL_OK) {
         TIDAL_ASSERT(rec.kind >= TIDAL_CONTROL_TOPOLOGY && rec.kind <= TIDAL_CONTROL_KIND_MAX);
+        p->records++;
         r = tidal__peer_apply_one(p, index, &rec);
-        if (first == TIDAL_OK) first = r;
+        if (r == TIDAL_OK) continue;
+        /* A record this node cannot apply (a member refuses it) is health's to report, not
+           every later call's; only a fault of the node itself (memory, its disk) returns. */
+        p->ctl_failed++;
+        p->ctl_failed_index = index;
+        snprintf(p->ctl_failed_why, sizeof p->ctl_failed_why, "record %llu (kind %u): %s: "
+                 "%.100s", (unsigned long long)index, rec.kind, tidal_strerror(r), p->errmsg);
+        if (first == TIDAL_OK && (r == TIDAL_ERR_NOMEM || r == TIDAL_ERR_FATAL ||
+                                  r == TIDAL_ERR_IO_READ || r == TIDAL_ERR_IO_WRITE ||
+                                  r == TIDAL_ERR_IO_FSYNC || r == TIDAL_ERR_IO_NOSPACE))
+            first = r;
     }
+    TIDAL_ASSERT(p->ctl_failed <= p->records && p->records <= p->applied_index);
     return first;
 }
 
 /* ---- Routing, forwarding, execution (P2) ---- */
+
+/* A session start (SESSION_OPEN) or end as tidal_session_open / _end write them, with a
+   receipt so the call can wait for its level (the public calls take none). */
+static tidal_result tidal__peer_session_event(tidal_db *db, const tidal__peer_req *q,
+                                              tidal_receipt *rc) {
+    tidal__event ev;
+    tidal_result r;
+    TIDAL_ASSERT(q->op == TIDAL_PEER_OP_SESSION_OPEN || q->op == TIDAL_PEER_OP_SESSION_END);
+    memset(&ev, 0, sizeof ev);
+    ev.tenant = q->tenant;
+    ev.entity = q->session;
+    ev.hlc = tidal__hlc_now(db);
+    if (q->op == TIDAL_PEER_OP_SESSION_END) {
+        if (!tidal__sess_writable(db, q->tenant, q->session, 0, &r)) return r;
+        ev.kind = TIDAL__EV_SESSION_END;
+        ev.type = 1; /* ended by a call */
+        ev.time_ns = ev.hlc.wall_ns;
+        ev.id = tidal__session_id(q->tenant, q->session, UINT64_MAX - 1);
+    } else {
+        if (tidal__time_check(db, q->time_ns, "session_open start_ns") != TIDAL_OK)
+            return TIDAL_ERR_INVALID;
+        ev.kind = TIDAL__EV_SESSION_START;
+        ev.other = q->user;
+        ev.time_ns = q->time_ns;
+        ev.ttl_ns = (int64_t)q->seq;
+        ev.id = tidal__session_id(q->tenant, q->session, 0);
+    }
+    TIDAL_ASSERT(ev.id.hi & TIDAL__IDEM_BIT);
+    return tidal__event_take(db, &ev, TIDAL__FROM_LOCAL, rc);
+}
+
+/* Runs the ops other than signals and RETRIEVE on db (its leader). A key given takes a
+   key-derived event id (db->id_next), so a retry with the same key is a duplicate. */
+static tidal_result tidal__peer_exec_other(tidal_db *db, const tidal__peer_req *q,
+                                           tidal_receipt *rc) {
+    const char *value = (q->flags & 1) ? q->text : NULL;
+    tidal_result r;
+    TIDAL_ASSERT(db->id_next.hi == 0 && db->id_next.lo == 0);
+    if (q->idem_len)
+        db->id_next = tidal__derived_id(q->tenant, q->op == TIDAL_PEER_OP_ATTR_SET ? 'a'
+                                        : q->op == TIDAL_PEER_OP_NEGATIVE_ADD ? 'n' : 'r',
+                                        q->idem, q->idem_len, q->idem_seq);
+    switch (q->op) {
+    case TIDAL_PEER_OP_NEGATIVE_ADD:
+        r = tidal_negative_add(db, q->tenant, q->user, (tidal_negative)q->kind, q->item, rc);
+        break;
+    case TIDAL_PEER_OP_NEGATIVE_REMOVE:
+        r = tidal_negative_remove(db, q->tenant, q->user, (tidal_negative)q->kind, q->item, rc);
+        break;
+    case TIDAL_PEER_OP_ATTR_SET:
+        r = tidal_attr_set(db, q->tenant, q->item, q->name, value, rc);
+        break;
+    case TIDAL_PEER_OP_SESSION_OPEN:
+    case TIDAL_PEER_OP_SESSION_END: r = tidal__peer_session_event(db, q, rc); break;
+    case TIDAL_PEER_OP_SESSION_NOTE:
+        r = tidal_session_note(db, q->tenant, q->session, q->seq, q->text, rc);
+        break;
+    case TIDAL_PEER_OP_ITEM_DELETE: r = tidal_item_delete(db, q->tenant, q->item, rc); break;
+    default:
+        TIDAL_ASSERT(q->op == TIDAL_PEER_OP_USER_FORGET);
+        r = tidal_user_forget(db, q->tenant, q->user, rc);
+    }
+    db->id_next.hi = db->id_next.lo = 0;
+    return r;
+}
 
 /* Runs q on member mi (its leader). 1 when it waits for its level (*receipt set), else 0
    with *c filled (a RETRIEVE's answer, or a refusal). */
@@ -16192,7 +16492,8 @@ static int tidal__peer_exec(tidal_peer *p, uint32_t mi, const tidal__peer_req *q
     tidal_signal s;
     tidal_result r;
     uint32_t i, n = 0;
-    TIDAL_ASSERT(mi < p->n_m && q->op >= TIDAL_PEER_OP_SIGNAL && q->op <= TIDAL_PEER_OP_RETRIEVE);
+    TIDAL_ASSERT(mi < p->n_m && q->op >= TIDAL_PEER_OP_SIGNAL &&
+                 q->op <= TIDAL_PEER_OP_USER_FORGET && q->op != TIDAL_PEER_OP_PROPOSE);
     memset(&s, 0, sizeof s);
     memset(rc, 0, sizeof *rc);
     memset(c, 0, sizeof *c);
@@ -16207,11 +16508,9 @@ static int tidal__peer_exec(tidal_peer *p, uint32_t mi, const tidal__peer_req *q
     if (q->op == TIDAL_PEER_OP_SIGNAL) r = tidal_signal_write(db, &s, rc);
     else if (q->op == TIDAL_PEER_OP_SESSION_SIGNAL)
         r = tidal_session_signal(db, q->session, q->seq, &s, rc);
-    else if (q->op == TIDAL_PEER_OP_NEGATIVE_ADD)
-        r = tidal_negative_add(db, q->tenant, q->user, TIDAL_HIDE, q->item, rc);
-    else if (q->op == TIDAL_PEER_OP_ATTR_SET)
-        r = tidal_attr_set(db, q->tenant, q->item, q->name, (q->flags & 1) ? q->text : NULL, rc);
-    else r = tidal_retrieve_text(db, q->text, c->hits, TIDAL_PEER_HITS_MAX, &n, NULL);
+    else if (q->op == TIDAL_PEER_OP_RETRIEVE)
+        r = tidal_retrieve_text(db, q->text, c->hits, TIDAL_PEER_HITS_MAX, &n, NULL);
+    else r = tidal__peer_exec_other(db, q, rc);
     c->executed_by = p->self;
     c->has_redirect = 1;
     c->redirect = p->self;
@@ -16262,7 +16561,8 @@ static void tidal__peer_dispatch(tidal_peer *p, const tidal__peer_req *q, tidal_
     tidal_node_ref to;
     tidal__peer_wait *w;
     TIDAL_ASSERT(ticket && hops <= TIDAL__PEER_HOPS_MAX);
-    TIDAL_ASSERT(q->op >= TIDAL_PEER_OP_SIGNAL && q->op <= TIDAL_PEER_OP_RETRIEVE);
+    TIDAL_ASSERT(q->op >= TIDAL_PEER_OP_SIGNAL && q->op <= TIDAL_PEER_OP_USER_FORGET &&
+                 q->op != TIDAL_PEER_OP_PROPOSE);
     if (gi < 0 || q->shard >= p->shards) {
         tidal__peer_fail(p, origin, via, ticket,
                          TIDAL_PEER_DONE_FAILED, TIDAL_ERR_STALE_CONFIG, NULL,
@@ -16409,17 +16709,7 @@ TIDAL_API tidal_result tidal_peer_session_signal(tidal_peer *p, tidal_id session
 TIDAL_API tidal_result tidal_peer_negative_add(tidal_peer *p, uint32_t tenant, tidal_id user,
                                                tidal_negative kind, tidal_id target,
                                                uint32_t level, uint64_t *ticket) {
-    tidal__peer_req q;
-    if (!p) return TIDAL_ERR_INVALID;
-    if (kind != TIDAL_HIDE || !target || level > TIDAL_ACK_QUORUM)
-        return tidal__peer_err(p, TIDAL_ERR_INVALID, "negative add: only TIDAL_HIDE of a "
-                               "nonzero item at a known level (mutes and blocks belong on every "
-                               "shard)");
-    memset(&q, 0, sizeof q);
-    q.op = TIDAL_PEER_OP_NEGATIVE_ADD;
-    q.level = tidal__peer_level(level);
-    q.kind = TIDAL_HIDE, q.tenant = tenant, q.user = user, q.item = target;
-    return tidal__peer_call(p, &q, target, 0, ticket);
+    return tidal_peer_negative_write(p, tenant, user, kind, target, 0, NULL, level, ticket);
 }
 
 TIDAL_API tidal_result tidal_peer_attr_set(tidal_peer *p, uint32_t tenant, tidal_id entity,
@@ -16463,6 +16753,211 @@ TIDAL_API tidal_result tidal_peer_retrieve(tidal_peer *p, const char *text, uint
     q.shard = shard;
     memcpy(q.text, text, n + 1);
     return tidal__peer_call(p, &q, 0, 1, ticket);
+}
+
+/* ---- Fan-out calls and the other entry points (appended, issue 12) ---- */
+
+/* Starts q (its tenant and fields set) on the leader of every shard of the owning group. */
+static tidal_result tidal__peer_fan_call(tidal_peer *p, tidal__peer_req *q, uint64_t *ticket) {
+    const tidal__peer_tenant *t = tidal__peer_tenant_find(p, q->tenant);
+    tidal__peer_fan *f;
+    tidal__peer_req *qq;
+    uint64_t k;
+    uint32_t s;
+    if (p->topo_bad || !t || !t->t.has_placement) /* refused whole: as any call */
+        return tidal__peer_call(p, q, q->user, 0, ticket);
+    if (!ticket) return tidal__peer_err(p, TIDAL_ERR_INVALID, "ticket: NULL");
+    if (p->n_wait + p->shards > TIDAL_PEER_CALLS_MAX)
+        return tidal__peer_err(p, TIDAL_ERR_LIMIT, "TIDAL_PEER_CALLS_MAX calls in flight");
+    if (!tidal__peer_reserve(p) ||
+        !tidal__peer_grow(p, (void **)&p->fan, &p->cap_fan, p->n_fan + 1, sizeof *p->fan))
+        return tidal__peer_err(p, TIDAL_ERR_NOMEM, "completions");
+    qq = (tidal__peer_req *)p->alloc.alloc(p->alloc.user, sizeof *qq);
+    if (!qq) return tidal__peer_err(p, TIDAL_ERR_NOMEM, "a fan-out call");
+    k = *ticket = ++p->next_ticket;
+    p->next_ticket += p->shards; /* its shards' calls: k + 1 + shard */
+    f = &p->fan[p->n_fan++];
+    memset(f, 0, sizeof *f);
+    f->ticket = k;
+    f->n = f->left = p->shards;
+    f->acked = TIDAL_ACK_QUORUM;
+    f->fail_shard = f->unknown_shard = UINT32_MAX;
+    p->fanouts++;
+    for (s = 0; s < p->shards; s++) { /* a shard may complete at once: f is not used here */
+        *qq = *q;
+        qq->group = t->t.group;
+        qq->shard = s;
+        tidal__peer_dispatch(p, qq, p->self, p->self, k + 1 + s, 0);
+    }
+    p->alloc.free(p->alloc.user, qq, sizeof *qq);
+    TIDAL_ASSERT(p->next_ticket == k + p->shards);
+    return TIDAL_OK;
+}
+
+/* The idempotency key of a call into q; NULL or what is wrong. */
+static const char *tidal__peer_req_idem(tidal__peer_req *q, const tidal_idem *idem) {
+    if (!idem || !idem->key) return idem && idem->seq ? "idem.seq without a key" : NULL;
+    if (!idem->key_len || idem->key_len > TIDAL_IDEM_KEY_MAX)
+        return "idem.key_len not 1..TIDAL_IDEM_KEY_MAX";
+    memcpy(q->idem, idem->key, idem->key_len);
+    q->idem_len = idem->key_len;
+    q->idem_seq = idem->seq;
+    return NULL;
+}
+
+TIDAL_API tidal_result tidal_peer_negative_write(tidal_peer *p, uint32_t tenant, tidal_id user,
+                                                 tidal_negative kind, tidal_id target,
+                                                 int remove, const tidal_idem *idem,
+                                                 uint32_t level, uint64_t *ticket) {
+    tidal__peer_req *q;
+    const char *why;
+    tidal_result r;
+    if (!p) return TIDAL_ERR_INVALID;
+    if (!user || !target || kind < TIDAL_HIDE || kind > TIDAL_BLOCK || level > TIDAL_ACK_QUORUM)
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "negative: user and target nonzero, kind "
+                               "HIDE, MUTE or BLOCK, a known level");
+    q = (tidal__peer_req *)p->alloc.alloc(p->alloc.user, sizeof *q);
+    if (!q) return tidal__peer_err(p, TIDAL_ERR_NOMEM, "a call");
+    memset(q, 0, sizeof *q);
+    q->op = remove ? TIDAL_PEER_OP_NEGATIVE_REMOVE : TIDAL_PEER_OP_NEGATIVE_ADD;
+    q->level = tidal__peer_level(level);
+    q->kind = (uint32_t)kind, q->tenant = tenant, q->user = user, q->item = target;
+    if ((why = tidal__peer_req_idem(q, idem)) != NULL)
+        r = tidal__peer_err(p, TIDAL_ERR_INVALID, "negative: %s", why);
+    else if (kind == TIDAL_HIDE) r = tidal__peer_call(p, q, target, 0, ticket);
+    else r = tidal__peer_fan_call(p, q, ticket); /* the creator's items are on every shard */
+    p->alloc.free(p->alloc.user, q, sizeof *q);
+    return r;
+}
+
+TIDAL_API tidal_result tidal_peer_negative_remove(tidal_peer *p, uint32_t tenant, tidal_id user,
+                                                  tidal_negative kind, tidal_id target,
+                                                  uint32_t level, uint64_t *ticket) {
+    return tidal_peer_negative_write(p, tenant, user, kind, target, 1, NULL, level, ticket);
+}
+
+TIDAL_API tidal_result tidal_peer_user_attr_set(tidal_peer *p, uint32_t tenant, tidal_id user,
+                                                const char *key, const char *value,
+                                                const tidal_idem *idem, uint32_t level,
+                                                uint64_t *ticket) {
+    tidal__peer_req *q;
+    const char *why;
+    tidal_result r;
+    if (!p) return TIDAL_ERR_INVALID;
+    if (!user || !key || !key[0] || strlen(key) > TIDAL_NAME_MAX ||
+        (value && strlen(value) > TIDAL_VALUE_MAX) || level > TIDAL_ACK_QUORUM)
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "user attr set: user 0, a key not "
+                               "1..TIDAL_NAME_MAX bytes, a value above TIDAL_VALUE_MAX or an "
+                               "unknown level");
+    q = (tidal__peer_req *)p->alloc.alloc(p->alloc.user, sizeof *q);
+    if (!q) return tidal__peer_err(p, TIDAL_ERR_NOMEM, "a call");
+    memset(q, 0, sizeof *q);
+    q->op = TIDAL_PEER_OP_ATTR_SET;
+    q->level = tidal__peer_level(level);
+    q->tenant = tenant, q->item = user;
+    strcpy(q->name, key);
+    if (value) strcpy(q->text, value), q->flags |= 1;
+    if ((why = tidal__peer_req_idem(q, idem)) != NULL)
+        r = tidal__peer_err(p, TIDAL_ERR_INVALID, "user attr set: %s", why);
+    else r = tidal__peer_fan_call(p, q, ticket);
+    p->alloc.free(p->alloc.user, q, sizeof *q);
+    return r;
+}
+
+/* A session call (op) routed by its session id, or an item delete / user forget. */
+static tidal_result tidal__peer_simple(tidal_peer *p, uint32_t op, uint32_t tenant, tidal_id id,
+                                       tidal_id user, int64_t start_ns, uint64_t seq,
+                                       const char *text, uint32_t level, uint64_t *ticket) {
+    tidal__peer_req *q;
+    tidal_result r;
+    TIDAL_ASSERT(op >= TIDAL_PEER_OP_SESSION_OPEN && op <= TIDAL_PEER_OP_USER_FORGET);
+    TIDAL_ASSERT(!text || strlen(text) <= TIDAL_PEER_TEXT_MAX);
+    q = (tidal__peer_req *)p->alloc.alloc(p->alloc.user, sizeof *q);
+    if (!q) return tidal__peer_err(p, TIDAL_ERR_NOMEM, "a call");
+    memset(q, 0, sizeof *q);
+    q->op = op;
+    q->level = tidal__peer_level(level);
+    q->tenant = tenant, q->user = user, q->time_ns = start_ns, q->seq = seq;
+    if (text) strcpy(q->text, text);
+    if (op == TIDAL_PEER_OP_ITEM_DELETE) q->item = id;
+    else if (op != TIDAL_PEER_OP_USER_FORGET) q->session = id;
+    r = op == TIDAL_PEER_OP_USER_FORGET ? tidal__peer_fan_call(p, q, ticket)
+                                         : tidal__peer_call(p, q, id, 0, ticket);
+    p->alloc.free(p->alloc.user, q, sizeof *q);
+    return r;
+}
+
+TIDAL_API tidal_result tidal_peer_session_start(tidal_peer *p, uint32_t tenant, tidal_id user,
+                                                int64_t ttl_ns, uint32_t level,
+                                                tidal_id *session, uint64_t *ticket) {
+    tidal_id id = 0;
+    int64_t now;
+    if (!p) return TIDAL_ERR_INVALID;
+    now = p->env->clock_wall_ns(p->env->user);
+    if (!session || !user || ttl_ns < 0 || now <= 0 || ttl_ns > INT64_MAX - now ||
+        level > TIDAL_ACK_QUORUM)
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "session start: session NULL, user 0, a "
+                               "ttl not 0..INT64_MAX - now or an unknown level");
+    while (!id) {
+        p->env->random_fill(p->env->user, &id, sizeof id);
+        id &= UINT64_C(0x7FFFFFFFFFFFFFFF);
+    }
+    *session = id;
+    return tidal__peer_simple(p, TIDAL_PEER_OP_SESSION_OPEN, tenant, id, user, now,
+                              (uint64_t)ttl_ns, NULL, level, ticket);
+}
+
+TIDAL_API tidal_result tidal_peer_session_open(tidal_peer *p, uint32_t tenant, tidal_id session,
+                                               tidal_id user, int64_t start_ns, int64_t ttl_ns,
+                                               uint32_t level, uint64_t *ticket) {
+    if (!p) return TIDAL_ERR_INVALID;
+    if (!session || !user || start_ns <= 0 || ttl_ns < 0 || ttl_ns > INT64_MAX - start_ns ||
+        level > TIDAL_ACK_QUORUM)
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "session open: session, user and start "
+                               "nonzero, 0 <= ttl, start + ttl within int64, a known level");
+    return tidal__peer_simple(p, TIDAL_PEER_OP_SESSION_OPEN, tenant, session, user, start_ns,
+                              (uint64_t)ttl_ns, NULL, level, ticket);
+}
+
+TIDAL_API tidal_result tidal_peer_session_note(tidal_peer *p, uint32_t tenant, tidal_id session,
+                                               uint64_t seq, const char *note, uint32_t level,
+                                               uint64_t *ticket) {
+    if (!p) return TIDAL_ERR_INVALID;
+    if (!session || !note || strlen(note) > TIDAL_PEER_TEXT_MAX || seq >= UINT64_MAX - 2 ||
+        level > TIDAL_ACK_QUORUM)
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "session note: session 0, a note NULL or "
+                               "above TIDAL_PEER_TEXT_MAX bytes, a reserved seq or an unknown "
+                               "level");
+    return tidal__peer_simple(p, TIDAL_PEER_OP_SESSION_NOTE, tenant, session, 0, 0, seq, note,
+                              level, ticket);
+}
+
+TIDAL_API tidal_result tidal_peer_session_end(tidal_peer *p, uint32_t tenant, tidal_id session,
+                                              uint32_t level, uint64_t *ticket) {
+    if (!p) return TIDAL_ERR_INVALID;
+    if (!session || level > TIDAL_ACK_QUORUM)
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "session end: session 0 or an unknown "
+                               "level");
+    return tidal__peer_simple(p, TIDAL_PEER_OP_SESSION_END, tenant, session, 0, 0, 0, NULL,
+                              level, ticket);
+}
+
+TIDAL_API tidal_result tidal_peer_item_delete(tidal_peer *p, uint32_t tenant, tidal_id item,
+                                              uint32_t level, uint64_t *ticket) {
+    if (!p) return TIDAL_ERR_INVALID;
+    if (!item || level > TIDAL_ACK_QUORUM)
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "item delete: item 0 or an unknown level");
+    return tidal__peer_simple(p, TIDAL_PEER_OP_ITEM_DELETE, tenant, item, 0, 0, 0, NULL, level,
+                              ticket);
+}
+
+TIDAL_API tidal_result tidal_peer_user_forget(tidal_peer *p, uint32_t tenant, tidal_id user,
+                                              uint32_t level, uint64_t *ticket) {
+    if (!p) return TIDAL_ERR_INVALID;
+    if (!user || level > TIDAL_ACK_QUORUM)
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "user forget: user 0 or an unknown level");
+    return tidal__peer_simple(p, TIDAL_PEER_OP_USER_FORGET, tenant, 0, user, 0, 0, NULL, level,
+                              ticket);
 }
 
 /* ---- Control proposals through the leader ---- */
@@ -16898,6 +17393,7 @@ TIDAL_API void tidal_peer_close(tidal_peer *p) {
     if (p->ten) p->alloc.free(p->alloc.user, p->ten, (size_t)p->cap_ten * sizeof *p->ten);
     if (p->wait) p->alloc.free(p->alloc.user, p->wait, (size_t)p->cap_wait * sizeof *p->wait);
     if (p->done) p->alloc.free(p->alloc.user, p->done, (size_t)p->cap_done * sizeof *p->done);
+    if (p->fan) p->alloc.free(p->alloc.user, p->fan, (size_t)p->cap_fan * sizeof *p->fan);
     tidal__gx_close(p); /* >>node_gather */
     p->alloc.free(p->alloc.user, p, sizeof *p);
 }
@@ -17875,9 +18371,10 @@ TIDAL_API tidal_result tidal_peer_health_get(const tidal_peer *p, tidal_peer_hea
     tidal_control_status cs;
     int64_t now;
     uint32_t gi, s, r, nl = 0, nm = 0, nn = 0;
+    uint64_t i64;
     if (!p || !out) return TIDAL_ERR_INVALID;
     if ((!out->leaders && out->leaders_cap) || (!out->members && out->members_cap) ||
-        (!out->nodes && out->nodes_cap))
+        (!out->nodes && out->nodes_cap) || (!out->moves && out->moves_cap))
         return TIDAL_ERR_INVALID;
     g = p->gx;
     TIDAL_ASSERT(g && p->regions <= TIDAL_REPLICAS_MAX);
@@ -17981,9 +18478,137 @@ TIDAL_API tidal_result tidal_peer_health_get(const tidal_peer *p, tidal_peer_hea
     out->heartbeats_received = g->hb_received;
     out->gathers_pending = g->n_calls;
     out->gather_answers_late = g->late;
-    /* moves in flight: filled by >>node_move */
+    /* Moves in flight (>>node_move's status of every tenant not DONE), P1's record count and
+       failures, the counters. */
+    out->move_count = 0;
+    for (i64 = 0; i64 < p->n_ten; i64++) {
+        tidal_peer_move_info mi;
+        tidal_peer_health_move *o;
+        if (tidal_peer_move_status(p, p->ten[i64].tenant, &mi) != TIDAL_OK || !mi.phase ||
+            mi.phase == TIDAL_CONTROL_PHASE_DONE)
+            continue;
+        if (out->move_count < out->moves_cap) {
+            o = &out->moves[out->move_count];
+            memset(o, 0, sizeof *o);
+            o->tenant = p->ten[i64].tenant;
+            o->phase = mi.phase, o->source = mi.source, o->target = mi.target;
+            o->generation = mi.generation, o->phase_index = mi.phase_index;
+            o->coordinating = mi.coordinating, o->shards_ready = mi.shards_ready;
+            o->waiting_ns = mi.waiting_ns;
+            memcpy(o->waiting, mi.waiting, sizeof o->waiting);
+        }
+        out->move_count++;
+    }
+    out->control_records = p->records;
+    out->control_failed = p->ctl_failed;
+    out->control_failed_index = p->ctl_failed_index;
+    memcpy(out->control_failed_why, p->ctl_failed_why, sizeof out->control_failed_why);
+    out->calls_forwarded = p->forwarded;
+    out->calls_executed = p->executed;
+    out->calls_timed_out = p->timeouts;
+    out->calls_fanned_out = p->fanouts;
+    out->msgs_refused = p->msgs_corrupt;
+    out->replies_late = p->replies_late;
+    out->duplicates = p->duplicates;
     TIDAL_ASSERT(nl == p->n_groups * p->shards);
     return TIDAL_OK;
+}
+
+/* Appends one formatted line to (buf, cap) at *at when it fits whole; *fit turns 0 at the
+   first line that does not (and every later one is dropped, so lines stay whole). */
+static void tidal__gx_line(char *buf, size_t cap, size_t *at, int *fit, const char *fmt, ...) {
+    char line[512];
+    va_list ap;
+    size_t n;
+    TIDAL_ASSERT(buf && cap && *at < cap);
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    n = strlen(line);
+    if (!*fit || *at + n + 1 > cap) {
+        *fit = 0;
+        return;
+    }
+    memcpy(buf + *at, line, n + 1);
+    *at += n;
+    TIDAL_ASSERT(buf[*at] == 0);
+}
+
+static const char *tidal__gx_phase_name(uint32_t phase) {
+    return phase == TIDAL_CONTROL_PHASE_COPY ? "copy" : phase == TIDAL_CONTROL_PHASE_SEAL ? "seal"
+         : phase == TIDAL_CONTROL_PHASE_SWITCH ? "switch" : "done";
+}
+
+TIDAL_API tidal_result tidal_peer_health_text(const tidal_peer *p, char *buf, size_t cap) {
+    tidal_peer_health h;
+    size_t at = 0, bytes;
+    int fit = 1;
+    uint32_t i;
+    tidal_result r;
+    if (!p || !buf || !cap) return TIDAL_ERR_INVALID;
+    buf[0] = 0;
+    memset(&h, 0, sizeof h);
+    h.leaders_cap = p->n_groups * p->shards;
+    h.moves_cap = (uint32_t)p->n_ten;
+    bytes = h.moves_cap * sizeof *h.moves + 1;
+    h.leaders = (tidal_peer_health_leader *)p->alloc.alloc(p->alloc.user,
+                                                          h.leaders_cap * sizeof *h.leaders);
+    h.moves = (tidal_peer_health_move *)p->alloc.alloc(p->alloc.user, bytes);
+    if (!h.leaders || !h.moves) {
+        if (h.leaders) p->alloc.free(p->alloc.user, h.leaders, h.leaders_cap * sizeof *h.leaders);
+        if (h.moves) p->alloc.free(p->alloc.user, h.moves, bytes);
+        return TIDAL_ERR_NOMEM;
+    }
+    r = tidal_peer_health_get(p, &h);
+    TIDAL_ASSERT(r != TIDAL_OK || (h.leader_count == h.leaders_cap && h.move_count <= h.moves_cap));
+    if (r == TIDAL_OK) {
+        char cl[16] = "none";
+        if (h.control_has_leader)
+            snprintf(cl, sizeof cl, "%u/%u", h.control_leader.region, h.control_leader.shard);
+        tidal__gx_line(buf, cap, &at, &fit, "node %u/%u control leader %s term %llu commit %llu "
+                       "applied %llu records %llu failed %llu%s%s\n", p->self.region,
+                       p->self.shard, cl, (unsigned long long)h.control_term,
+                       (unsigned long long)h.control_commit_index,
+                       (unsigned long long)h.control_applied_index,
+                       (unsigned long long)h.control_records,
+                       (unsigned long long)h.control_failed, h.control_failed ? " last " : "",
+                       h.control_failed_why);
+        tidal__gx_line(buf, cap, &at, &fit, "counters forwarded %llu executed %llu timeouts %llu "
+                       "fanouts %llu refused %llu late %llu duplicates %llu\n",
+                       (unsigned long long)h.calls_forwarded,
+                       (unsigned long long)h.calls_executed,
+                       (unsigned long long)h.calls_timed_out,
+                       (unsigned long long)h.calls_fanned_out,
+                       (unsigned long long)h.msgs_refused, (unsigned long long)h.replies_late,
+                       (unsigned long long)h.duplicates);
+        for (i = 0; i < h.regions; i++)
+            tidal__gx_line(buf, cap, &at, &fit, "region %u %s%s%s\n", i,
+                           h.region[i] == TIDAL_PEER_REGION_HEALTHY ? "healthy"
+                           : h.region[i] == TIDAL_PEER_REGION_DEGRADED ? "degraded" : "offline",
+                           h.region_why[i][0] ? " " : "", h.region_why[i]);
+        for (i = 0; i < h.leader_count; i++) {
+            const tidal_peer_health_leader *l = &h.leaders[i];
+            char who[16] = "none";
+            if (l->has_leader)
+                snprintf(who, sizeof who, "%u/%u", l->leader.region, l->leader.shard);
+            tidal__gx_line(buf, cap, &at, &fit, "group %u shard %u leader %s epoch %llu\n",
+                           l->group, l->shard, who, (unsigned long long)l->epoch);
+        }
+        for (i = 0; i < h.move_count; i++) {
+            const tidal_peer_health_move *m = &h.moves[i];
+            char co[256] = "";
+            if (m->coordinating)
+                snprintf(co, sizeof co, " coordinating ready %u waiting %lld ms%s%.200s",
+                         m->shards_ready, (long long)(m->waiting_ns / 1000000),
+                         m->waiting[0] ? ": " : "", m->waiting);
+            tidal__gx_line(buf, cap, &at, &fit, "move tenant %u phase %s source %u target %u "
+                           "gen %llu%s\n", m->tenant, tidal__gx_phase_name(m->phase), m->source,
+                           m->target, (unsigned long long)m->generation, co);
+        }
+    }
+    p->alloc.free(p->alloc.user, h.leaders, h.leaders_cap * sizeof *h.leaders);
+    p->alloc.free(p->alloc.user, h.moves, bytes);
+    return r != TIDAL_OK ? r : fit ? TIDAL_OK : TIDAL_ERR_LIMIT;
 }
 
 // >>node_move

@@ -101,9 +101,11 @@
       follower's leader_lsn covers a batch, minus its commit), over both followers of all 5
       shards; uat_failover_ms = the crash to the first write the new leader takes;
       uat_reconcile_ms = the heal to the first 10 ms step at which every shard group has
-      one leader and all replicas equal the shard's ground truth; retrieve_scatter_p99_us =
-      WALL time of tidal_retrieve_gather (5 shards, RETRIEVE ... COHORT locale:EU LIMIT 50
-      from us-east, every 25 ms of simulated load), nearest-rank p99; migration_ms =
+      one leader and all replicas equal the shard's ground truth;
+      retrieve_scatter_host_p99_us = WALL time of tidal_retrieve_gather (5 shards,
+      RETRIEVE ... COHORT locale:EU LIMIT 50 from us-east, every 25 ms of simulated load),
+      nearest-rank p99 (the gather section prints retrieve_scatter_p99_us, the same through
+      messages); migration_ms =
       SIMULATED time from the placement change to the moment every old replica holds
       nothing of the tenant (migration_switch_ms: to the moment the new group owns it, the
       end of the window in which the old group refuses the tenant's writes with
@@ -128,10 +130,13 @@
       this thread (CLOCK_THREAD_CPUTIME_ID) inside the library per gather: the call plus
       every tidal_peer_receive of its GATHER_Q and GATHER_A messages, summed (simulated
       latency, heartbeats, replication and the loop excluded; the wall-clock equivalent
-      on a '#' line). peer_gather_sim_p50/p99_ms = SIMULATED time from the call to its
+      on a '#' line, and as retrieve_scatter_p99_us: the scatter-gather through messages).
+      peer_gather_sim_p50/p99_ms = SIMULATED time from the call to its
       completion. gather_host_scatter_p99_us = CPU time of the host-side
-      tidal_retrieve_gather (what the uat section's retrieve_scatter_p99_us times on the
-      wall clock) over region 0's members, same query, for comparison. */
+      tidal_retrieve_gather (what the uat section's retrieve_scatter_host_p99_us times on the
+      wall clock) over region 0's members, same query, for comparison.
+      peer_control_commit_p50/p99_ms = SIMULATED time from tidal_peer_propose on a random
+      node to its OK completion there, 200 records one at a time. */
 
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
@@ -1346,7 +1351,10 @@ static void section_uat(void) {
     printf("uat_replication_lag_p99_ms: %.1f ms\n", r.lag_p99_ms);
     printf("uat_failover_ms: %.0f ms\n", r.failover_ms);
     printf("uat_reconcile_ms: %.0f ms\n", r.reconcile_ms);
-    printf("retrieve_scatter_p99_us: %.1f us\n", r.gather_p99_us);
+    /* Host-side scatter (tidal_retrieve_gather over the shards' handles): the figure that
+       was retrieve_scatter_p99_us before the gather went through messages (section gather
+       prints that name now, measured through tidal_peer_gather). */
+    printf("retrieve_scatter_host_p99_us: %.1f us\n", r.gather_p99_us);
     printf("# uat: step 5 moved tenant 3 (%llu writes during the move, %llu of them refused once and retried, %llu "
            "gathers, none failed, each equal to the oracle's top 50)\n", (unsigned long long)r.migration_writes,
            (unsigned long long)r.migration_retries, (unsigned long long)r.migration_gathers);
@@ -1615,6 +1623,40 @@ static void section_gather(void) {
         }
     }
     if (!TT_OK() || done < GX_GATHERS) die("gather", "the peer world failed a check");
+    /* Control records through tidal_peer_propose from random nodes (a learner's travels to
+       the leader): SIMULATED time from the call to its OK completion at the caller. */
+    {
+        enum { PROPOSALS = 200 };
+        static double cm[PROPOSALS];
+        uint32_t np = 0;
+        for (k = 0; k < PROPOSALS && TT_OK(); k++) {
+            tidal_control_record rec = rec_tenant(1, 0, TIDAL_TENANT_ACTIVE);
+            int i = (int)pick(splitmix64(&rng), N), j;
+            const tidal_peer_completion *c = NULL;
+            int64_t start = w.now;
+            uint64_t t = 0;
+            double lib = 0, wall = 0;
+            rec.rate_per_s = 1000 + k;
+            if (tidal_peer_propose(w.nd[i].peer, &rec, &t) != TIDAL_OK)
+                die("gather", tidal_peer_errmsg(w.nd[i].peer));
+            while (!c && w.now < start + 3000 * MS) {
+                for (j = 0; j < w.n_got && !c; j++)
+                    if (w.got[j].node == i && w.got[j].c.ticket == t) c = &w.got[j].c;
+                if (!c) gx_step(&w, 5 * MS, &lib, &wall);
+            }
+            if (!c || c->outcome != TIDAL_PEER_DONE_OK)
+                die("gather", c ? c->message : "a proposal without completion");
+            cm[np++] = (double)(w.now - start) / 1e6;
+            w.n_got = 0;
+        }
+        qsort(cm, np, sizeof *cm, cmp_double);
+        printf("# gather: peer_control_commit_*_ms = SIMULATED time from tidal_peer_propose on "
+               "a random node of the peer world to its OK completion there (%u TENANT records, "
+               "one at a time; the control section's control_commit_* time tidal_control alone "
+               "at its leader)\n", np);
+        printf("peer_control_commit_p50_ms: %.1f ms\n", percentile(cm, np, 0.5));
+        printf("peer_control_commit_p99_ms: %.1f ms\n", percentile(cm, np, 0.99));
+    }
     qsort(lib_us, done, sizeof *lib_us, cmp_double);
     qsort(sim_ms, done, sizeof *sim_ms, cmp_double);
     qsort(host_us, n_host, sizeof *host_us, cmp_double);
@@ -1638,10 +1680,14 @@ static void section_gather(void) {
     printf("peer_gather_p99_us: %.1f us\n", percentile(lib_us, done, 0.99));
     printf("# gather: the same on the wall clock (moves with the machine's load): p50 %.1f us, "
            "p99 %.1f us\n", percentile(wall_us, done, 0.5), percentile(wall_us, done, 0.99));
+    printf("# gather: retrieve_scatter_p99_us = that wall-clock p99: a RETRIEVE over every shard "
+           "now through messages (tidal_peer_gather; the uat section's host-side "
+           "tidal_retrieve_gather figure is retrieve_scatter_host_p99_us)\n");
+    printf("retrieve_scatter_p99_us: %.1f us\n", percentile(wall_us, done, 0.99));
     printf("# gather: peer_gather_sim_*_ms = SIMULATED time from the call to its completion\n");
     printf("peer_gather_sim_p50_ms: %.1f ms\n", percentile(sim_ms, done, 0.5));
     printf("peer_gather_sim_p99_ms: %.1f ms\n", percentile(sim_ms, done, 0.99));
-    printf("# gather: the host-side tidal_retrieve_gather (what retrieve_scatter_p99_us times "
+    printf("# gather: the host-side tidal_retrieve_gather (what retrieve_scatter_host_p99_us times "
            "in the uat section, there on the wall clock) over region 0's members of the same "
            "shards, same query: CPU time, %u runs\n", n_host);
     printf("gather_host_scatter_p99_us: %.1f us\n",

@@ -11,7 +11,8 @@
      bit 0  build: the body becomes the payload of a message with a valid envelope and
             checksum: type 80 + (mode >> 4) % 3, from (0, 1) or (0, 0) (bit 2), to (0, 0),
             origin = from, hops (mode >> 6) % 3, ticket 1 + body[0]; so the payload's field
-            checks are reached. With bits 4-5 both set, a message of >>node_gather instead:
+            checks are reached (FORWARD: every op, issue 12's fan-out, session, delete and
+            forget ops included; the corpus seeds one of each). With bits 4-5 both set, a message of >>node_gather instead:
             type 96 + (mode >> 6) % 3 (HEARTBEAT, GATHER_Q, GATHER_A), hops 0. Without
             bit 0 the body is delivered raw.
      bit 1  two messages: the body is split at its middle.

@@ -1,5 +1,6 @@
 /* gen_peer_corpus.c - writes seed inputs for fuzz_peer into fuzz/corpus/peer: FORWARD
-   payloads of every op, REPLY payloads (with hits, a redirect, a message), PROPOSE
+   payloads of every op (those of issue 12's entry points included), REPLY payloads (with
+   hits, a redirect, a message), PROPOSE
    records and >>node_gather's HEARTBEAT, GATHER_Q and GATHER_A payloads, in fuzz_peer's
    "build" mode (byte 0 selects the type), plus one raw message, and one raw message of
    each migration coordinator type (>>node_move), from node (0, 1) to (0, 0).
@@ -134,7 +135,8 @@ int main(void) {
     static uint8_t buf[1 << 16];
     uint32_t op;
     size_t n;
-    for (op = TIDAL_PEER_OP_SIGNAL; op <= TIDAL_PEER_OP_RETRIEVE; op++) {
+    for (op = TIDAL_PEER_OP_SIGNAL; op <= TIDAL_PEER_OP_USER_FORGET; op++) {
+        if (op == TIDAL_PEER_OP_PROPOSE) continue; /* a PROPOSE message of its own below */
         memset(&q, 0, sizeof q);
         q.op = op;
         q.tenant = 1;
@@ -156,6 +158,18 @@ int main(void) {
         if (op == TIDAL_PEER_OP_NEGATIVE_ADD) q.kind = TIDAL_HIDE, q.user = 9;
         if (op == TIDAL_PEER_OP_ATTR_SET) strcpy(q.name, "color"), strcpy(q.text, "red"), q.flags = 1;
         if (op == TIDAL_PEER_OP_RETRIEVE) strcpy(q.text, "RETRIEVE items SIGNAL view TENANT 1");
+        /* Appended ops (issue 12): a keyed unmute, the session calls, delete and forget. */
+        if (op == TIDAL_PEER_OP_NEGATIVE_REMOVE) {
+            q.kind = TIDAL_MUTE, q.user = 9;
+            q.idem_len = 3, q.idem_seq = 1;
+            memcpy(q.idem, "unm", 3);
+        }
+        if (op >= TIDAL_PEER_OP_SESSION_OPEN && op <= TIDAL_PEER_OP_SESSION_END)
+            q.item = 0, q.session = 77;
+        if (op == TIDAL_PEER_OP_SESSION_OPEN)
+            q.user = 9, q.time_ns = INT64_C(1790000000000000000), q.seq = 60000000000u;
+        if (op == TIDAL_PEER_OP_SESSION_NOTE) q.seq = 3, strcpy(q.text, "a note");
+        if (op == TIDAL_PEER_OP_USER_FORGET) q.item = 0, q.user = 9;
         n = tidal__peer_req_put(&q, buf);
         put_built(0, 0, buf, n);
         put_built(0, 1, buf, n);

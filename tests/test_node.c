@@ -491,7 +491,7 @@ static void t_malformed_refused(void) {
        limit: the decoder names each. */
     {
         struct { size_t at; uint8_t v; const char *what; } bad[] = {
-            {8, 99, "unknown message type"}, {120, 9, "unknown op"}, {121, 7, "level"},
+            {8, 99, "unknown message type"}, {120, 99, "unknown op"}, {121, 7, "level"},
             {123, 0xF0, "flag"}, {24, 3, "hops"}, {40, 1, "reserved header byte"},
         };
         for (k = 0; k < sizeof bad / sizeof bad[0]; k++) {
