@@ -4679,6 +4679,29 @@ static int32_t tidal__bk_find(const tidal__bvec *v, int64_t k, int64_t kmax) {
     return lo < v->n && v->b[lo].key == k ? (int32_t)lo : -1 - (int32_t)lo;
 }
 
+/* Starts loading what sig_add of c will touch in g, beyond the record itself: on each
+   enabled level the bucket tidal__bk_find reads first (kmax - k back from the newest, or the
+   newest when c opens a new one), and the epochs when they live out of the record. The
+   levels are separate chunks whose addresses the record holds, so their misses can all be
+   in flight at once instead of one after the other (the write path issues them for every
+   aggregate an event touches before it reserves in any). A hint only: no answer depends
+   on it. */
+static void tidal__sig_prefetch(const tidal__sig *g, const tidal__sigdef *d, int64_t t) {
+    int l;
+    TIDAL_ASSERT(g != NULL && d != NULL);
+    if (g->cap_epochs > 1) TIDAL__PREFETCH(g->ep.out);
+    for (l = 0; l < TIDAL__LVLS; l++) {
+        int64_t back;
+        uint32_t n = g->bn[l];
+        if (!n || !tidal__lvl_keep(d->windows, l)) continue;
+        TIDAL_ASSERT(g->bk[l] != NULL);
+        back = tidal__floor_div(g->t_max, tidal__lvl_ns[l]) -
+               tidal__floor_div(t, tidal__lvl_ns[l]);
+        TIDAL__PREFETCH(&g->bk[l][back >= 0 && back < (int64_t)n ? n - 1 - (uint32_t)back
+                                                                 : n - 1]);
+    }
+}
+
 /* Reserves room so that sig_add of c cannot fail halfway: an epoch slot when c opens a
    new epoch, a bucket on each enabled level where c opens a new one (buckets that retire
    first are not counted: room to spare), and a wide level where c's bucket is at the
@@ -5682,11 +5705,12 @@ static tidal__csig *tidal__csig_find(const tidal__entity *e, uint32_t type, uint
     return NULL;
 }
 
-/* Finds or creates the aggregate for (entity, type, cohort) and reserves room in it for c. */
+/* Finds or creates the aggregate for (entity, type, cohort); the caller reserves in it. */
 static tidal__sig *tidal__sig_for(tidal_db *db, tidal__entity *e, uint32_t type, int cohort,
-                                  uint32_t ckey, uint32_t cval, const tidal__contrib *ct) {
+                                  uint32_t ckey, uint32_t cval) {
     uint32_t ent = tidal__ent_index(db, e), lb;
     tidal__sig *g;
+    TIDAL_ASSERT(e->sigs != NULL && type < db->schema.n_sig);
     if (!cohort) {
         g = e->sigs[type];
         if (!g) {
@@ -5709,7 +5733,10 @@ static tidal__sig *tidal__sig_for(tidal_db *db, tidal__entity *e, uint32_t type,
         }
         g = c->sig;
     }
-    return tidal__sig_reserve(db, g, &db->schema.sig[type], ct) ? g : NULL;
+    TIDAL_ASSERT(g->ent == ent);
+    TIDAL__PREFETCH(g); /* the record's two lines (the arena aligns it to 64) */
+    TIDAL__PREFETCH((const char *)g + 64);
+    return g;
 }
 
 static void tidal__sig_fold(tidal_db *db, tidal__sig *g, const tidal__sigdef *d,
@@ -5723,21 +5750,34 @@ static tidal_result tidal__apply_signal(tidal_db *db, const tidal__event *ev) {
     tidal__sig *g[1 + TIDAL_COHORT_KEYS_MAX];
     tidal__contrib c;
     tidal__entity *e;
-    uint32_t i, n = 1, ui;
+    const tidal__user *uu = NULL;
+    uint32_t i, n = 1, ui = UINT32_MAX;
     if (ev->other) tidal__emap_prefetch(db, ev->tenant, ev->other); /* in parallel with: */
     if (!(e = tidal__ent_make(db, ev->tenant, ev->entity)) || !tidal__ent_make_sigs(db, e))
         return TIDAL_ERR_NOMEM;
+    /* The row's two arrays are independent misses: start both before reading either. */
+    TIDAL__PREFETCH(&e->sigs[ev->type]);
+    if (ev->n_cohort && e->n_csigs) TIDAL__PREFETCH(e->csigs);
     if (ev->other && (ui = tidal__emap_get(db, ev->tenant, ev->other)) != UINT32_MAX)
         TIDAL__PREFETCH(&db->st.ents[ui].user); /* the user's row, while the item's work runs */
     tidal__contrib_make(d, ev->time_ns, ev->weight, &c); /* pure: the reserves need it */
-    if (!(g[0] = tidal__sig_for(db, e, ev->type, 0, 0, 0, &c))) return TIDAL_ERR_NOMEM;
+    if (!(g[0] = tidal__sig_for(db, e, ev->type, 0, 0, 0))) return TIDAL_ERR_NOMEM;
+    if (ui != UINT32_MAX && (uu = db->st.ents[ui].user) != NULL)
+        TIDAL__PREFETCH(uu); /* the user's chain one step on: its seen set's header */
     for (i = 0; i < ev->n_cohort; i++) {
         uint32_t v = tidal__str_intern(db, ev->cohort_val[i], ev->cohort_len[i]);
         if (v == UINT32_MAX) return TIDAL_ERR_NOMEM;
         e = &db->st.ents[g[0]->ent]; /* interning cannot move ents, but stay explicit */
-        if (!(g[n++] = tidal__sig_for(db, e, ev->type, 1, ev->cohort_key[i], v, &c)))
+        if (!(g[n++] = tidal__sig_for(db, e, ev->type, 1, ev->cohort_key[i], v)))
             return TIDAL_ERR_NOMEM;
     }
+    /* Every aggregate's buckets in flight at once (and the slot of the user's seen set
+       where the item's probe starts), then the reserves that read them. */
+    if (uu && uu->seen.cap)
+        TIDAL__PREFETCH(&uu->seen.slot[(uint32_t)tidal__mix64(ev->entity) & (uu->seen.cap - 1)]);
+    for (i = 0; i < n; i++) tidal__sig_prefetch(g[i], d, c.t);
+    for (i = 0; i < n; i++)
+        if (!tidal__sig_reserve(db, g[i], d, &c)) return TIDAL_ERR_NOMEM;
     if (ev->other) { /* the user: remember what they signalled (FOR USER ... UNSEEN) */
         tidal__entity *u = tidal__ent_make(db, ev->tenant, ev->other);
         if (!u || !tidal__user_make(db, u)) return TIDAL_ERR_NOMEM;
@@ -8214,9 +8254,9 @@ static tidal__sig *tidal__sd_sig_pack(tidal_db *db, const tidal__sdsig *src, uin
     return g;
 }
 
-/* tidal__sig_for without its reserve, for a decoded aggregate src: its arrays are
-   allocated once at their decoded size (tidal__sd_sig_pack). Every later fold still
-   reserves through tidal__sig_for. */
+/* tidal__sig_for for a decoded aggregate src: its arrays are allocated once at their
+   decoded size (tidal__sd_sig_pack). Every later fold still reserves (tidal__sig_reserve
+   in tidal__apply_signal). */
 static tidal__sig *tidal__sd_sig_make(tidal_db *db, tidal__entity *e, uint32_t type, int cohort,
                                       uint32_t ckey, uint32_t cval, const tidal__sdsig *src) {
     uint32_t ent = tidal__ent_index(db, e), lb;
