@@ -1610,7 +1610,9 @@ TIDAL_API const char *tidal_control_errmsg(const tidal_control *c);
    env->message_send. Rules the peer keeps:
    P1. Control records take effect only once committed, in log order, on every node:
        TENANT sets the tenant's limits and state (TIDAL_TENANT_*) on this node's member of
-       the owning group (tidal_tenant_set, config_version = the record's log index);
+       the owning group (tidal_tenant_set, config_version = the record's log index), and
+       SEALED on its members of every group that neither owns the tenant nor takes part in
+       its move (a write reaching one directly is refused with TIDAL_ERR_MOVED);
        PLACEMENT sets the tenant's owning group and placement in the routing table;
        TOPOLOGY must match this node's config (else every client call fails with
        TIDAL_ERR_STALE_CONFIG until the host reopens it with the right one); MIGRATION
