@@ -281,4 +281,75 @@ static inline void setup(world *w) {
     run(w, 500 * MS);
 }
 
+/* ---- Malformed messages (every test that takes a peer message off the wire) ---- */
+
+/* Recomputes a peer message's BLAKE3 over (the header with its sum zeroed) || payload, so a
+   changed field reaches the decoder behind the checksum. */
+static inline void reseal(uint8_t *b, size_t len) {
+    tidal_blake3_hasher h;
+    static const uint8_t zeros[32] = {0};
+    tidal_blake3_init(&h);
+    tidal_blake3_update(&h, b, 88);
+    tidal_blake3_update(&h, zeros, 32);
+    tidal_blake3_update(&h, b + 120, len - 120);
+    tidal_blake3_final(&h, b + 88, 32);
+}
+
+/* What a refused message must leave as it was on node i. */
+typedef struct snap {
+    tidal_peer_status st;
+    tidal_peer_health h;
+    tidal_peer_move_info mv;   /* tenant 2's (setup() places it in group 3) */
+    uint8_t digest[32];
+    uint64_t sent;
+} snap;
+
+static inline void take(world *w, int i, snap *s) {
+    tidal_sim_net_stats ns;
+    memset(s, 0, sizeof *s);
+    tidal_peer_status_get(w->nd[i].peer, &s->st);
+    tidal_peer_health_get(w->nd[i].peer, &s->h);
+    tidal_peer_move_status(w->nd[i].peer, 2, &s->mv);
+    s->mv.waiting[0] = 0; /* time passes: how long it has waited is not state */
+    s->mv.waiting_ns = 0;
+    tidal_db_digest(tidal_peer_member(w->nd[i].peer, 0), TIDAL_ALL_TENANTS, s->digest);
+    tidal_sim_net_stats_get(w->net, &ns);
+    s->sent = ns.sent;
+}
+
+/* Delivers a bad copy of the kept message to its receiver: refused (TIDAL_ERR_CORRUPT),
+   counted, and nothing else changes: no call run or forwarded, no message sent, no
+   heartbeat or gather taken, the move's state and the member's digest as before; the
+   error names where (a byte, the group or the wire version). A copy that still decodes
+   must have been refused as misaddressed or as not fitting this node's config. */
+static inline void expect_refused(world *w, const uint8_t *b, size_t len, const char *what) {
+    int to = ix(w->kept_to.region, w->kept_to.shard);
+    const char *err;
+    snap s0, s1;
+    tidal_peer_message m;
+    char why[200];
+    uint32_t g = 0;
+    tidal_result r;
+    take(w, to, &s0);
+    r = tidal_peer_receive(w->nd[to].peer, w->kept_from, b, len);
+    TT_CHECKF(r == TIDAL_ERR_CORRUPT, "%s: %s", what, tidal_strerror(r));
+    take(w, to, &s1);
+    err = tidal_peer_errmsg(w->nd[to].peer);
+    TT_CHECKF(s1.st.msgs_corrupt == s0.st.msgs_corrupt + 1, "%s: not counted", what);
+    TT_CHECK(s1.st.forwarded == s0.st.forwarded && s1.st.executed == s0.st.executed);
+    TT_CHECK(s1.st.calls_pending == s0.st.calls_pending && s1.sent == s0.sent);
+    TT_CHECK(s1.h.heartbeats_received == s0.h.heartbeats_received &&
+             s1.h.gathers_pending == s0.h.gathers_pending &&
+             s1.h.gather_answers_late == s0.h.gather_answers_late);
+    TT_CHECKF(!memcmp(&s0.mv, &s1.mv, sizeof s0.mv), "%s: the move's state changed", what);
+    TT_CHECK(!memcmp(s0.digest, s1.digest, 32));
+    why[0] = 0;
+    if (tidal_message_group(b, len, &g) == TIDAL_OK && g == TIDAL_PEER_GROUP)
+        TT_CHECKF(tidal_peer_message_decode(b, len, &m, why, sizeof why) != TIDAL_OK ||
+                      strstr(err, "addressed") || strstr(err, "config"),
+                  "%s: decodes, refused for %s", what, err);
+    TT_CHECKF(strstr(err, "byte") || strstr(err, "group") || strstr(err, "wire version"),
+              "%s: %s", what, err);
+}
+
 #endif /* PEER_WORLD_H */

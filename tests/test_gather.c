@@ -417,54 +417,6 @@ out:
 
 /* ---- Malformed messages ---- */
 
-static void reseal(uint8_t *b, size_t len) {
-    tidal_blake3_hasher hs;
-    static const uint8_t zeros[32] = {0};
-    tidal_blake3_init(&hs);
-    tidal_blake3_update(&hs, b, 88);
-    tidal_blake3_update(&hs, zeros, 32);
-    tidal_blake3_update(&hs, b + 120, len - 120);
-    tidal_blake3_final(&hs, b + 88, 32);
-}
-
-typedef struct snap {
-    tidal_peer_status st;
-    tidal_peer_health h;
-    uint8_t digest[32];
-    uint64_t sent;
-} snap;
-
-static void take(world *w, int i, snap *s) {
-    tidal_sim_net_stats ns;
-    tidal_peer_status_get(w->nd[i].peer, &s->st);
-    memset(&s->h, 0, sizeof s->h);
-    tidal_peer_health_get(w->nd[i].peer, &s->h);
-    tidal_db_digest(tidal_peer_member(w->nd[i].peer, 0), TIDAL_ALL_TENANTS, s->digest);
-    tidal_sim_net_stats_get(w->net, &ns);
-    s->sent = ns.sent;
-}
-
-/* Delivers b to the kept message's receiver: refused, counted, nothing else changes. */
-static void expect_refused(world *w, const uint8_t *b, size_t len, const char *what) {
-    int to = ix(w->kept_to.region, w->kept_to.shard);
-    snap s0, s1;
-    tidal_result r;
-    take(w, to, &s0);
-    r = tidal_peer_receive(w->nd[to].peer, w->kept_from, b, len);
-    TT_CHECKF(r == TIDAL_ERR_CORRUPT, "%s: %s", what, tidal_strerror(r));
-    take(w, to, &s1);
-    TT_CHECKF(s1.st.msgs_corrupt == s0.st.msgs_corrupt + 1, "%s: not counted", what);
-    TT_CHECK(s1.st.forwarded == s0.st.forwarded && s1.st.executed == s0.st.executed);
-    TT_CHECK(s1.st.calls_pending == s0.st.calls_pending && s1.sent == s0.sent);
-    TT_CHECK(s1.h.heartbeats_received == s0.h.heartbeats_received &&
-             s1.h.gathers_pending == s0.h.gathers_pending &&
-             s1.h.gather_answers_late == s0.h.gather_answers_late);
-    TT_CHECK(!memcmp(s0.digest, s1.digest, 32));
-    TT_CHECKF(strstr(tidal_peer_errmsg(w->nd[to].peer), "at byte") ||
-                  strstr(tidal_peer_errmsg(w->nd[to].peer), "wire version"), "%s: %s", what,
-              tidal_peer_errmsg(w->nd[to].peer));
-}
-
 typedef struct bad_field {
     size_t at;      /* byte offset in the message */
     uint32_t len;   /* bytes set to v (little endian) */

@@ -537,40 +537,6 @@ static void t_move_refused(void) {
     world_free(&w);
 }
 
-static void reseal(uint8_t *b, size_t len) {
-    tidal_blake3_hasher h;
-    static const uint8_t zeros[32] = {0};
-    tidal_blake3_init(&h);
-    tidal_blake3_update(&h, b, 88);
-    tidal_blake3_update(&h, zeros, 32);
-    tidal_blake3_update(&h, b + 120, len - 120);
-    tidal_blake3_final(&h, b + 88, 32);
-}
-
-/* Feeds b to the node the kept message went to: refused, counted, nothing else changes
-   (no message sent, the move's state as before). */
-static void expect_refused(world *w, const uint8_t *b, size_t len, const char *what) {
-    int to = ix(w->kept_to.region, w->kept_to.shard);
-    tidal_peer_status s0, s1;
-    tidal_peer_move_info m0, m1;
-    tidal_sim_net_stats n0, n1;
-    tidal_result r;
-    tidal_peer_status_get(w->nd[to].peer, &s0);
-    tidal_peer_move_status(w->nd[to].peer, 2, &m0);
-    tidal_sim_net_stats_get(w->net, &n0);
-    r = tidal_peer_receive(w->nd[to].peer, w->kept_from, b, len);
-    TT_CHECKF(r == TIDAL_ERR_CORRUPT, "%s: %s", what, tidal_strerror(r));
-    tidal_peer_status_get(w->nd[to].peer, &s1);
-    tidal_peer_move_status(w->nd[to].peer, 2, &m1);
-    tidal_sim_net_stats_get(w->net, &n1);
-    TT_CHECKF(s1.msgs_corrupt == s0.msgs_corrupt + 1, "%s: not counted", what);
-    TT_CHECK(n1.sent == n0.sent && s1.calls_pending == s0.calls_pending);
-    m0.waiting[0] = m1.waiting[0] = 0, m0.waiting_ns = m1.waiting_ns = 0;
-    TT_CHECK(!memcmp(&m0, &m1, sizeof m0));
-    TT_CHECKF(strstr(tidal_peer_errmsg(w->nd[to].peer), "byte") != NULL, "%s: %s", what,
-              tidal_peer_errmsg(w->nd[to].peer));
-}
-
 /* (f) A coordinator's DIGEST_Q, truncated, bit-flipped and resealed with bad fields. */
 static void t_malformed_refused(void) {
     world w;

@@ -392,59 +392,6 @@ static void t_topology_mismatch(void) {
 
 /* ---- Malformed peer messages ---- */
 
-static void reseal(uint8_t *b, size_t len) {
-    tidal_blake3_hasher h;
-    static const uint8_t zeros[32] = {0};
-    tidal_blake3_init(&h);
-    tidal_blake3_update(&h, b, 88);
-    tidal_blake3_update(&h, zeros, 32);
-    tidal_blake3_update(&h, b + 120, len - 120);
-    tidal_blake3_final(&h, b + 88, 32);
-}
-
-typedef struct snap {
-    tidal_peer_status st;
-    uint8_t digest[32];
-    uint64_t sent;
-} snap;
-
-static void take(world *w, int i, snap *s) {
-    tidal_sim_net_stats ns;
-    tidal_peer_status_get(w->nd[i].peer, &s->st);
-    tidal_db_digest(tidal_peer_member(w->nd[i].peer, 0), TIDAL_ALL_TENANTS, s->digest);
-    tidal_sim_net_stats_get(w->net, &ns);
-    s->sent = ns.sent;
-}
-
-/* Delivers a bad copy of the kept message: refused, counted, nothing else changes. */
-static void expect_refused(world *w, const uint8_t *b, size_t len, const char *what) {
-    int to = ix(w->kept_to.region, w->kept_to.shard);
-    snap s0, s1;
-    tidal_peer_message m;
-    char why[200];
-    tidal_result r;
-    take(w, to, &s0);
-    r = tidal_peer_receive(w->nd[to].peer, w->kept_from, b, len);
-    TT_CHECKF(r == TIDAL_ERR_CORRUPT, "%s: %s", what, tidal_strerror(r));
-    take(w, to, &s1);
-    TT_CHECKF(s1.st.msgs_corrupt == s0.st.msgs_corrupt + 1, "%s: not counted", what);
-    TT_CHECK(s1.st.forwarded == s0.st.forwarded && s1.st.executed == s0.st.executed);
-    TT_CHECK(s1.st.calls_pending == s0.st.calls_pending && s1.sent == s0.sent);
-    TT_CHECK(!memcmp(s0.digest, s1.digest, 32));
-    why[0] = 0;
-    {
-        uint32_t g = 0; /* a peer message that was refused though it decodes: misaddressed */
-        if (tidal_message_group(b, len, &g) == TIDAL_OK && g == TIDAL_PEER_GROUP)
-            TT_CHECKF(tidal_peer_message_decode(b, len, &m, why, sizeof why) != TIDAL_OK ||
-                          strstr(tidal_peer_errmsg(w->nd[to].peer), "addressed"),
-                      "%s: decodes", what);
-    }
-    TT_CHECKF(strstr(tidal_peer_errmsg(w->nd[to].peer), "byte") ||
-                  strstr(tidal_peer_errmsg(w->nd[to].peer), "group") ||
-                  strstr(tidal_peer_errmsg(w->nd[to].peer), "wire version"),
-              "%s: %s", what, tidal_peer_errmsg(w->nd[to].peer));
-}
-
 static void put32(uint8_t *b, tidal_node_ref r) {
     uint32_t v = (uint32_t)r.region << 16 | r.shard;
     b[0] = (uint8_t)v, b[1] = (uint8_t)(v >> 8), b[2] = (uint8_t)(v >> 16), b[3] = (uint8_t)(v >> 24);

@@ -423,16 +423,6 @@ out:
 
 /* ---- Malformed forms of the new ops ---- */
 
-static void reseal(uint8_t *b, size_t len) {
-    tidal_blake3_hasher h;
-    static const uint8_t zeros[32] = {0};
-    tidal_blake3_init(&h);
-    tidal_blake3_update(&h, b, 88);
-    tidal_blake3_update(&h, zeros, 32);
-    tidal_blake3_update(&h, b + 120, len - 120);
-    tidal_blake3_final(&h, b + 88, 32);
-}
-
 /* A forwarded SESSION_OPEN taken off the wire, changed and resealed: the decoder names
    what is wrong, the receiver refuses it and counts it, nothing runs. */
 static void t_malformed_new_ops(void) {
