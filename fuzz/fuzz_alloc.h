@@ -37,7 +37,7 @@ void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 #endif
 
 #define FZA_LARGE ((size_t)64 << 10)
-#define FZA_SLOTS 8
+#define FZA_SLOTS 64
 
 typedef struct fza_slot {
     void *p;

@@ -218,6 +218,7 @@ static void fm_node_open(fm_node *n, uint16_t region) {
     n->env.rng = (uint64_t)(region + 1) << 40; /* distinct session ids and incarnations */
     memset(&cfg, 0, sizeof cfg);
     cfg.env = &n->env.env;
+    cfg.allocator = &fz_allocator;
     cfg.schema.signals = fm_sigs;
     cfg.schema.signal_count = 3;
     cfg.schema.cohort_keys = fm_cohort_keys;
