@@ -13,6 +13,7 @@ HDR = tidal.h
 TESTS = test_core test_first_time test_blake3 test_parse test_sim_disk test_sim_net test_durability test_replication test_multiregion test_migration test_uat
 TESTS += test_first_lock test_first_errors test_first_forget test_snapshot test_first_schema test_profile
 TESTS += test_control test_flat test_flat_spill test_smoke test_collect test_node test_gather test_move test_node_calls
+TESTS += test_restore
 EXAMPLES = quickstart durable demo
 FUZZERS = fuzz_query fuzz_wal fuzz_snapshot fuzz_message fuzz_merge fuzz_export fuzz_event fuzz_config
 FUZZERS += fuzz_control fuzz_peer
