@@ -2,8 +2,9 @@
    tidal_tenant_install parses, the install-chunk events it writes (decoded again by every
    member that applies them), tidal_tenant_drop and tidal_tenant_footprint.
 
-   Per input: a target database (region 2) pre-filled with a fixed state in tenants 1, 2
-   and 7 (fe_fill), and, by mode, a source (region 1) that the input builds; a fresh
+   Per input: a target database (region 2) with a fixed state in tenants 1, 2 and 7
+   (fe_fill, built once per process and restored per input from its image: fe_dst_open),
+   and, by mode, a source (region 1) that the input builds; a fresh
    database (region 3 or 4) is opened where a check needs one. All are ephemeral, with the
    schema of fuzz_common.h (view, like, buy; cohort keys locale, tier), a fixed clock
    (FZ_NOW) and distinct regions, so no two share an event origin.

@@ -21,7 +21,9 @@
         recorded event imports into any database;
      2. the hook reports each event id once, and events_applied equals its count;
      3. a database rebuilt from a replica's list alone has the replica's live digest, and
-        importing the list a second time changes nothing (merge(A, A) = A);
+        importing the list a second time changes nothing (merge(A, A) = A); the rebuilds
+        are the merge databases of laws 4 and 5 that start with one replica's list (A,B /
+        B,C / C,B,A), checked before they import the next list;
      4. order independence: importing the lists as A,B,C / C,B,A / B,A,C / all events
         shuffled (input-seeded) gives one digest;
      5. associativity: merge(merge(A,B),C) = merge(A,merge(B,C)), where merge(X,Y) imports X's
