@@ -11958,6 +11958,30 @@ static tidal_result tidal__scratch_open(tidal_db *db, tidal_db **out) {
     return tidal_db_open(&c, out);
 }
 
+/* Restores a state image into db, a freshly opened handle without a path that has applied
+   nothing: body is a canonical snapshot body (tidal__snap_body_mem of a handle with the same
+   schema) - entities, sessions, the applied-event index, generations and counters - and db's
+   own origin resumes after the highest sequence the index holds of it, as recovery does
+   (tidal__recover), so a write on the copy never reuses an id of the image. A cheap clone
+   for tests and fuzz targets that start every case from one fixed state: decoding the image
+   instead of replaying the events that built it. NULL on success, else why (the image does
+   not decode). */
+TIDAL__TESTING static const char *tidal__db_restore(tidal_db *db, const uint8_t *body, size_t len) {
+    const tidal__origin *o;
+    const char *why;
+    uint64_t own;
+    uint32_t k;
+    TIDAL_ASSERT(db && !db->log.wal_on && !db->st.n_ents && !db->st.n_sess && !db->st.n_origins);
+    if ((why = tidal__snap_decode(db, body, len)) != NULL) return why;
+    own = (uint64_t)db->node.region << 48 | (uint64_t)db->node.shard << 32 | db->incarnation;
+    o = tidal__origin_find(db, own);
+    db->st.local_seq = o ? o->hwm : 0;
+    for (k = 0; o && o->above.n && k < o->above.cap; k++)
+        if (o->above.slot[k] > db->st.local_seq) db->st.local_seq = o->above.slot[k];
+    TIDAL_ASSERT(!o || db->st.local_seq >= o->hwm);
+    return NULL;
+}
+
 /* Decodes a chunk (after its flags byte) into d->db: the index when first, then a run of
    entities and sessions of tenant. */
 static int tidal__sd_chunk(tidal__sd *d, uint32_t tenant, uint32_t flags, int index_mode) {
