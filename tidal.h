@@ -7978,7 +7978,7 @@ static uint64_t tidal__sd_uv_slow(tidal__sd *d) {
    (a snapshot load reads tens of millions). Anything else, malformed included, goes to
    the careful reader above, which accepts and refuses exactly what this accepts and
    refuses, and names the fault. */
-static uint64_t tidal__sd_uv(tidal__sd *d) {
+static inline uint64_t tidal__sd_uv(tidal__sd *d) {
     if (d->compact && !d->r.bad && d->r.n - d->r.pos >= 10) {
         const uint8_t *p = d->r.p + d->r.pos;
         uint64_t v = p[0], b;
@@ -8001,7 +8001,7 @@ static uint64_t tidal__sd_uv(tidal__sd *d) {
     TIDAL_ASSERT(d->r.pos <= d->r.n);
     return tidal__sd_uv_slow(d);
 }
-static uint64_t tidal__sd_sv(tidal__sd *d, uint64_t base) {
+static inline uint64_t tidal__sd_sv(tidal__sd *d, uint64_t base) {
     if (!d->compact) return tidal__rd_u64(&d->r);
     return base + tidal__unzz(tidal__sd_uv(d));
 }
@@ -8051,7 +8051,7 @@ static tidal__fx tidal__sd_fxd_slow(tidal__sd *d, tidal__fx base);
 /* A compact fixed-point value (see tidal__enc_fxd). The fast path takes what is common,
    with 20 bytes left: zero (base itself) and magnitudes under 2^63 that fit; the careful
    reader below takes the rest and refuses, by name, whatever is malformed. */
-static tidal__fx tidal__sd_fxd(tidal__sd *d, tidal__fx base) {
+static inline tidal__fx tidal__sd_fxd(tidal__sd *d, tidal__fx base) {
     if (d->compact && !d->r.bad && d->r.n - d->r.pos >= 20) {
         const uint8_t *p = d->r.p + d->r.pos;
         uint64_t m = 0, b;
@@ -8273,9 +8273,19 @@ static int tidal__sd_sig_into(tidal_db *db, tidal__sig *g, const tidal__sdsig *s
 }
 
 /* A decoded aggregate src as a new record: one arena chunk for the record and one per
-   array it holds, at exactly its decoded size. */
+   array it holds, at exactly its decoded size. The lines the next records will take are
+   fetched first: the arena's block is fresh memory the OS zeroed a while ago, out of the
+   nearest caches, and a load writes hundreds of megabytes of it. */
 static tidal__sig *tidal__sd_sig_pack(tidal_db *db, const tidal__sdsig *src, uint32_t ent, uint32_t lb) {
-    tidal__sig *g = tidal__sig_new(db, ent, lb);
+    const char *ahead = db->st.arena.cur;
+    tidal__sig *g;
+    if (ahead && db->st.arena.end - ahead >= 512) {
+        TIDAL__PREFETCH(ahead + 256);
+        TIDAL__PREFETCH(ahead + 320);
+        TIDAL__PREFETCH(ahead + 384);
+        TIDAL__PREFETCH(ahead + 448);
+    }
+    g = tidal__sig_new(db, ent, lb);
     if (!g) return NULL;
     if (!tidal__sd_sig_into(db, g, src)) {
         tidal__sig_free(db, g);
@@ -8483,16 +8493,27 @@ static int tidal__sd_session(tidal__sd *d, uint32_t tenant, tidal_id prev) {
 
 /* Enters rows [from, db->st.n_ents) (tidal__ent_append) in ent_map, which has room. Their
    keys are distinct and absent (ascending ids of one tenant, into a state that held none
-   of that tenant's), so each is placed without a lookup; the slot a few rows ahead is
-   prefetched, because a million random slots otherwise cost a cache miss each, one at
+   of that tenant's), so each is placed without a lookup; the slot TIDAL__SD_AHEAD rows
+   ahead is prefetched, because a million random slots otherwise cost a cache miss each, one at
    a time. */
+#define TIDAL__SD_AHEAD 32 /* slots in flight: a probe is a few ns, a miss ~100 */
 static void tidal__sd_ent_map(tidal_db *db, uint32_t from) {
     tidal__emap *m = &db->st.ent_map;
     uint32_t i, n = db->st.n_ents;
+    uint64_t h[TIDAL__SD_AHEAD]; /* row i's hash at i % TIDAL__SD_AHEAD, made when fetched */
     TIDAL_ASSERT(from <= n && (uint64_t)(m->n + (n - from)) * 2 <= m->cap);
+    for (i = from; i < n && i < from + TIDAL__SD_AHEAD; i++) {
+        h[i % TIDAL__SD_AHEAD] = tidal__map_hash(db->st.ents[i].tenant, db->st.ents[i].id);
+        TIDAL__PREFETCH(&m->s[(uint32_t)h[i % TIDAL__SD_AHEAD] & (m->cap - 1)]);
+    }
     for (i = from; i < n; i++) {
-        if (i + 8 < n) tidal__emap_prefetch(db, db->st.ents[i + 8].tenant, db->st.ents[i + 8].id);
-        tidal__emap_place(m, tidal__map_hash(db->st.ents[i].tenant, db->st.ents[i].id), i);
+        uint64_t hi = h[i % TIDAL__SD_AHEAD];
+        if (i + TIDAL__SD_AHEAD < n) {
+            const tidal__entity *a = &db->st.ents[i + TIDAL__SD_AHEAD];
+            h[i % TIDAL__SD_AHEAD] = tidal__map_hash(a->tenant, a->id);
+            TIDAL__PREFETCH(&m->s[(uint32_t)h[i % TIDAL__SD_AHEAD] & (m->cap - 1)]);
+        }
+        tidal__emap_place(m, hi, i);
         m->n++;
     }
     TIDAL_ASSERT(n == from ||
