@@ -7936,6 +7936,11 @@ typedef struct tidal__sd {
        index of its top-K list (UINT32_MAX until made): one lookup per tenant, not per row */
     uint32_t ten, ents_left;
     uint32_t lb_of[TIDAL_SIGNAL_TYPES_MAX];
+    /* per signal type (tidal__sd_epoch_ref): INT64_MAX / 4 / epoch_ns (0: not yet), and
+       the epoch found last, [ep_lo, ep_lo + epoch_ns) when ep_ok */
+    int64_t ep_lim[TIDAL_SIGNAL_TYPES_MAX], ep_at[TIDAL_SIGNAL_TYPES_MAX];
+    int64_t ep_lo[TIDAL_SIGNAL_TYPES_MAX];
+    uint8_t ep_ok[TIDAL_SIGNAL_TYPES_MAX];
 } tidal__sd;
 
 static int tidal__sd_fail(tidal__sd *d, const char *why) {
@@ -8170,9 +8175,30 @@ static int64_t tidal__sd_lvl_key(int64_t t, int l) {
     return q * w > t ? q - 1 : q; /* truncation rounded a negative t up */
 }
 
+/* tidal__epoch_ref of t for def, and in *lim the most an epoch index may be (a quarter of
+   the int64 range of time), both remembered per type: a load's aggregates mostly share
+   their newest epoch, and a division costs tens of cycles. */
+static int64_t tidal__sd_epoch_ref(tidal__sd *d, const tidal__sigdef *def, int64_t t, int64_t *lim) {
+    uint32_t k = (uint32_t)(def - d->db->schema.sig);
+    TIDAL_ASSERT(k < d->db->schema.n_sig && k < TIDAL_SIGNAL_TYPES_MAX);
+    *lim = 0;
+    if (def->permanent) return 0;
+    TIDAL_ASSERT(def->epoch_ns > 0);
+    if (!d->ep_lim[k]) d->ep_lim[k] = INT64_MAX / 4 / def->epoch_ns;
+    *lim = d->ep_lim[k];
+    if (!d->ep_ok[k] || t < d->ep_lo[k] || (uint64_t)t - (uint64_t)d->ep_lo[k] >= (uint64_t)def->epoch_ns) {
+        d->ep_at[k] = tidal__floor_div(t, def->epoch_ns);
+        d->ep_ok[k] = t >= 0; /* then ep_at * epoch_ns cannot overflow */
+        if (d->ep_ok[k]) d->ep_lo[k] = d->ep_at[k] * def->epoch_ns;
+    }
+    TIDAL_ASSERT(d->ep_at[k] == tidal__epoch_ref(def, t));
+    return d->ep_at[k];
+}
+
 static int tidal__sd_sig(tidal__sd *d, tidal__sdsig *g, const tidal__sigdef *def) {
     static const tidal__fx zero = {0, 0};
     uint64_t n, prev;
+    int64_t lim;
     uint32_t i;
     int l;
     g->count_pos = tidal__sd_uv(d);
@@ -8183,15 +8209,14 @@ static int tidal__sd_sig(tidal__sd *d, tidal__sdsig *g, const tidal__sigdef *def
     n = tidal__sd_uv(d);
     if (d->r.bad || n == 0 || n > TIDAL__EPOCHS_KEPT || g->count_pos + g->count_neg == 0)
         return tidal__sd_fail(d, "bad aggregate");
-    prev = (uint64_t)tidal__epoch_ref(def, g->t_max);
+    prev = (uint64_t)tidal__sd_epoch_ref(d, def, g->t_max, &lim);
     for (i = 0; i < n; i++) {
         g->ep[i].e = (int64_t)tidal__sd_sv(d, prev);
         g->ep[i].acc = tidal__sd_fxd(d, zero);
         prev = (uint64_t)g->ep[i].e;
         if (i && g->ep[i].e <= g->ep[i - 1].e) return tidal__sd_fail(d, "epochs out of order");
         /* e * epoch_ns is a time: within a quarter of the int64 range, like any event's */
-        if (def->permanent ? g->ep[i].e != 0
-                           : (g->ep[i].e > INT64_MAX / 4 / def->epoch_ns || g->ep[i].e < -(INT64_MAX / 4 / def->epoch_ns)))
+        if (def->permanent ? g->ep[i].e != 0 : (g->ep[i].e > lim || g->ep[i].e < -lim))
             return tidal__sd_fail(d, "epoch out of range");
     }
     g->n_epochs = (uint32_t)n;
