@@ -8178,7 +8178,8 @@ static int64_t tidal__sd_lvl_key(int64_t t, int l) {
 /* tidal__epoch_ref of t for def, and in *lim the most an epoch index may be (a quarter of
    the int64 range of time), both remembered per type: a load's aggregates mostly share
    their newest epoch, and a division costs tens of cycles. */
-static int64_t tidal__sd_epoch_ref(tidal__sd *d, const tidal__sigdef *def, int64_t t, int64_t *lim) {
+static int64_t tidal__sd_epoch_ref(tidal__sd *d, const tidal__sigdef *def, int64_t t,
+                                   int64_t *lim) {
     uint32_t k = (uint32_t)(def - d->db->schema.sig);
     TIDAL_ASSERT(k < d->db->schema.n_sig && k < TIDAL_SIGNAL_TYPES_MAX);
     *lim = 0;
@@ -8186,7 +8187,8 @@ static int64_t tidal__sd_epoch_ref(tidal__sd *d, const tidal__sigdef *def, int64
     TIDAL_ASSERT(def->epoch_ns > 0);
     if (!d->ep_lim[k]) d->ep_lim[k] = INT64_MAX / 4 / def->epoch_ns;
     *lim = d->ep_lim[k];
-    if (!d->ep_ok[k] || t < d->ep_lo[k] || (uint64_t)t - (uint64_t)d->ep_lo[k] >= (uint64_t)def->epoch_ns) {
+    if (!d->ep_ok[k] || t < d->ep_lo[k] ||
+        (uint64_t)t - (uint64_t)d->ep_lo[k] >= (uint64_t)def->epoch_ns) {
         d->ep_at[k] = tidal__floor_div(t, def->epoch_ns);
         d->ep_ok[k] = t >= 0; /* then ep_at * epoch_ns cannot overflow */
         if (d->ep_ok[k]) d->ep_lo[k] = d->ep_at[k] * def->epoch_ns;

@@ -530,7 +530,9 @@ static void t_snapshot_load_divisions(void) {
         int l = (int)((x >> 8) % TIDAL__LVLS);
         switch ((x >> 12) & 7) { /* mostly near the last time, as a load's are */
         case 0: t = (int64_t)tt_rand(); break;
-        case 1: t = (x >> 16) & 1 ? INT64_MAX - (int64_t)tt_below(1000) : INT64_MIN + (int64_t)tt_below(1000); break;
+        case 1:
+            t = (x >> 16) & 1 ? INT64_MAX - (int64_t)tt_below(1000) : INT64_MIN + (int64_t)tt_below(1000);
+            break;
         case 2: t = -(int64_t)tt_below(4) * TIDAL__DAY_NS + (int64_t)tt_below(3) - 1; break;
         default: t = SW_T0 - (int64_t)(tt_rand() % (40ull * 86400ull)) * TIDAL_NS_PER_S; break;
         }
