@@ -5269,17 +5269,24 @@ static uint32_t tidal__ent_index(const tidal_db *db, const tidal__entity *e) {
     return (uint32_t)(e - db->st.ents);
 }
 
-/* Makes the item's per-type sig array and lists it in its tenant. */
-static int tidal__ent_make_sigs(tidal_db *db, tidal__entity *e) {
-    tidal__tenant *t;
-    if (e->sigs) return 1;
-    t = tidal__tenant_make(db, e->tenant);
-    if (!t || !TIDAL__GROW(db, t->items, t->cap_items, t->n_items + 1)) return 0;
+/* tidal__ent_make_sigs with e's tenant row t already found (a snapshot load finds it once
+   per tenant and reserves its item list for every row it will read). */
+static int tidal__ent_make_sigs_in(tidal_db *db, tidal__entity *e, tidal__tenant *t) {
+    TIDAL_ASSERT(!e->sigs && t->id == e->tenant);
+    if (!TIDAL__GROW(db, t->items, t->cap_items, t->n_items + 1)) return 0;
     e->sigs = (tidal__sig **)tidal__arena_alloc(db, sizeof(tidal__sig *) * db->schema.n_sig);
     if (!e->sigs) return 0;
     memset(e->sigs, 0, sizeof(tidal__sig *) * db->schema.n_sig);
     t->items[t->n_items++] = tidal__ent_index(db, e);
     return 1;
+}
+
+/* Makes the item's per-type sig array and lists it in its tenant. */
+static int tidal__ent_make_sigs(tidal_db *db, tidal__entity *e) {
+    tidal__tenant *t;
+    if (e->sigs) return 1;
+    t = tidal__tenant_make(db, e->tenant);
+    return t && tidal__ent_make_sigs_in(db, e, t);
 }
 
 static tidal__sig *tidal__sig_new(tidal_db *db, uint32_t ent, uint32_t lb) {
@@ -7924,6 +7931,16 @@ typedef struct tidal__sd {
     int compact;    /* snapshot format 4 (see tidal__enc_uv); 0 = canonical */
     int bulk;       /* a whole body into a state with no entity: tidal__sd_tenant appends */
     int64_t t_prev; /* compact: the last time read */
+    /* bulk, per tenant (tidal__sd_tenant): its row in db->st.tenants once made, the
+       entities still to read (room reserved in its item list), and per signal type the
+       index of its top-K list (UINT32_MAX until made): one lookup per tenant, not per row */
+    uint32_t ten, ents_left;
+    uint32_t lb_of[TIDAL_SIGNAL_TYPES_MAX];
+    /* per signal type (tidal__sd_epoch_ref): INT64_MAX / 4 / epoch_ns (0: not yet), and
+       the epoch found last, [ep_lo, ep_lo + epoch_ns) when ep_ok */
+    int64_t ep_lim[TIDAL_SIGNAL_TYPES_MAX], ep_at[TIDAL_SIGNAL_TYPES_MAX];
+    int64_t ep_lo[TIDAL_SIGNAL_TYPES_MAX];
+    uint8_t ep_ok[TIDAL_SIGNAL_TYPES_MAX];
 } tidal__sd;
 
 static int tidal__sd_fail(tidal__sd *d, const char *why) {
@@ -7966,7 +7983,7 @@ static uint64_t tidal__sd_uv_slow(tidal__sd *d) {
    (a snapshot load reads tens of millions). Anything else, malformed included, goes to
    the careful reader above, which accepts and refuses exactly what this accepts and
    refuses, and names the fault. */
-static uint64_t tidal__sd_uv(tidal__sd *d) {
+static inline uint64_t tidal__sd_uv(tidal__sd *d) {
     if (d->compact && !d->r.bad && d->r.n - d->r.pos >= 10) {
         const uint8_t *p = d->r.p + d->r.pos;
         uint64_t v = p[0], b;
@@ -7989,7 +8006,7 @@ static uint64_t tidal__sd_uv(tidal__sd *d) {
     TIDAL_ASSERT(d->r.pos <= d->r.n);
     return tidal__sd_uv_slow(d);
 }
-static uint64_t tidal__sd_sv(tidal__sd *d, uint64_t base) {
+static inline uint64_t tidal__sd_sv(tidal__sd *d, uint64_t base) {
     if (!d->compact) return tidal__rd_u64(&d->r);
     return base + tidal__unzz(tidal__sd_uv(d));
 }
@@ -8039,7 +8056,7 @@ static tidal__fx tidal__sd_fxd_slow(tidal__sd *d, tidal__fx base);
 /* A compact fixed-point value (see tidal__enc_fxd). The fast path takes what is common,
    with 20 bytes left: zero (base itself) and magnitudes under 2^63 that fit; the careful
    reader below takes the rest and refuses, by name, whatever is malformed. */
-static tidal__fx tidal__sd_fxd(tidal__sd *d, tidal__fx base) {
+static inline tidal__fx tidal__sd_fxd(tidal__sd *d, tidal__fx base) {
     if (d->compact && !d->r.bad && d->r.n - d->r.pos >= 20) {
         const uint8_t *p = d->r.p + d->r.pos;
         uint64_t m = 0, b;
@@ -8149,9 +8166,41 @@ static uint32_t tidal__sd_lvl_at(int l) {
     return at[l];
 }
 
+/* floor(t / the level's bucket width), dividing by constants (a division by a variable
+   costs tens of cycles, and a load computes three per aggregate). */
+static int64_t tidal__sd_lvl_key(int64_t t, int l) {
+    int64_t w = l == 0 ? TIDAL__MIN_NS : l == 1 ? TIDAL__HOUR_NS : TIDAL__DAY_NS;
+    int64_t q = l == 0 ? t / TIDAL__MIN_NS : l == 1 ? t / TIDAL__HOUR_NS : t / TIDAL__DAY_NS;
+    TIDAL_ASSERT(l >= 0 && l < TIDAL__LVLS && w == tidal__lvl_ns[l]);
+    return q * w > t ? q - 1 : q; /* truncation rounded a negative t up */
+}
+
+/* tidal__epoch_ref of t for def, and in *lim the most an epoch index may be (a quarter of
+   the int64 range of time), both remembered per type: a load's aggregates mostly share
+   their newest epoch, and a division costs tens of cycles. */
+static int64_t tidal__sd_epoch_ref(tidal__sd *d, const tidal__sigdef *def, int64_t t,
+                                   int64_t *lim) {
+    uint32_t k = (uint32_t)(def - d->db->schema.sig);
+    TIDAL_ASSERT(k < d->db->schema.n_sig && k < TIDAL_SIGNAL_TYPES_MAX);
+    *lim = 0;
+    if (def->permanent) return 0;
+    TIDAL_ASSERT(def->epoch_ns > 0);
+    if (!d->ep_lim[k]) d->ep_lim[k] = INT64_MAX / 4 / def->epoch_ns;
+    *lim = d->ep_lim[k];
+    if (!d->ep_ok[k] || t < d->ep_lo[k] ||
+        (uint64_t)t - (uint64_t)d->ep_lo[k] >= (uint64_t)def->epoch_ns) {
+        d->ep_at[k] = tidal__floor_div(t, def->epoch_ns);
+        d->ep_ok[k] = t >= 0; /* then ep_at * epoch_ns cannot overflow */
+        if (d->ep_ok[k]) d->ep_lo[k] = d->ep_at[k] * def->epoch_ns;
+    }
+    TIDAL_ASSERT(d->ep_at[k] == tidal__epoch_ref(def, t));
+    return d->ep_at[k];
+}
+
 static int tidal__sd_sig(tidal__sd *d, tidal__sdsig *g, const tidal__sigdef *def) {
     static const tidal__fx zero = {0, 0};
     uint64_t n, prev;
+    int64_t lim;
     uint32_t i;
     int l;
     g->count_pos = tidal__sd_uv(d);
@@ -8162,15 +8211,14 @@ static int tidal__sd_sig(tidal__sd *d, tidal__sdsig *g, const tidal__sigdef *def
     n = tidal__sd_uv(d);
     if (d->r.bad || n == 0 || n > TIDAL__EPOCHS_KEPT || g->count_pos + g->count_neg == 0)
         return tidal__sd_fail(d, "bad aggregate");
-    prev = (uint64_t)tidal__epoch_ref(def, g->t_max);
+    prev = (uint64_t)tidal__sd_epoch_ref(d, def, g->t_max, &lim);
     for (i = 0; i < n; i++) {
         g->ep[i].e = (int64_t)tidal__sd_sv(d, prev);
         g->ep[i].acc = tidal__sd_fxd(d, zero);
         prev = (uint64_t)g->ep[i].e;
         if (i && g->ep[i].e <= g->ep[i - 1].e) return tidal__sd_fail(d, "epochs out of order");
         /* e * epoch_ns is a time: within a quarter of the int64 range, like any event's */
-        if (def->permanent ? g->ep[i].e != 0
-                           : (g->ep[i].e > INT64_MAX / 4 / def->epoch_ns || g->ep[i].e < -(INT64_MAX / 4 / def->epoch_ns)))
+        if (def->permanent ? g->ep[i].e != 0 : (g->ep[i].e > lim || g->ep[i].e < -lim))
             return tidal__sd_fail(d, "epoch out of range");
     }
     g->n_epochs = (uint32_t)n;
@@ -8180,7 +8228,7 @@ static int tidal__sd_sig(tidal__sd *d, tidal__sdsig *g, const tidal__sigdef *def
         tidal__sdbk *b = g->b + tidal__sd_lvl_at(l);
         n = tidal__sd_uv(d);
         if (d->r.bad || n > (uint64_t)tidal__lvl_keep(def->windows, l)) return tidal__sd_fail(d, "bad bucket count");
-        prev = (uint64_t)tidal__floor_div(g->t_max, tidal__lvl_ns[l]);
+        prev = (uint64_t)tidal__sd_lvl_key(g->t_max, l);
         for (i = 0; i < n; i++) {
             b[i].key = (int64_t)tidal__sd_sv(d, prev);
             b[i].count = tidal__sd_uv(d);
@@ -8210,12 +8258,20 @@ static int tidal__sd_sig_into(tidal_db *db, tidal__sig *g, const tidal__sdsig *s
         ok = (ep = (tidal__epoch *)tidal__arena_alloc(db, sizeof(tidal__epoch) * src->n_epochs)) != NULL;
         cap_ep = (uint32_t)(tidal__arena_room(sizeof(tidal__epoch) * src->n_epochs) / sizeof(tidal__epoch));
     }
-    for (l = 0; ok && l < TIDAL__LVLS; l++) {
+    for (l = 0; ok && l < TIDAL__LVLS; l++) { /* each level's chunk at its exact size */
         const tidal__sdbk *b = src->b + tidal__sd_lvl_at(l);
+        size_t elem = sizeof(tidal__bucket), room;
         int wide = 0;
         if (!src->n[l]) continue;
         for (i = 0; i < src->n[l]; i++) wide |= tidal__bk_needs_wide(b[i].count, b[i].w);
-        if (!tidal__bvec_grow(db, &nv[l], src->n[l], wide)) ok = 0;
+        if (wide) elem += TIDAL__BK_WIDE_BYTES;
+        if (!(nv[l].b = (tidal__bucket *)tidal__arena_alloc(db, elem * src->n[l]))) {
+            ok = 0;
+            break;
+        }
+        room = tidal__arena_room(elem * src->n[l]) / elem;
+        nv[l].cap = (uint16_t)(room >= TIDAL__BCAP_WIDE ? TIDAL__BCAP_WIDE - 1 : room);
+        nv[l].wide = (uint16_t)wide;
     }
     if (!ok) {
         if (ep) tidal__arena_free(db, ep, sizeof(tidal__epoch) * src->n_epochs);
@@ -8223,7 +8279,7 @@ static int tidal__sd_sig_into(tidal_db *db, tidal__sig *g, const tidal__sdsig *s
         return 0;
     }
     if (g->cap_epochs > 1) tidal__arena_free(db, g->ep.out, sizeof(tidal__epoch) * g->cap_epochs);
-    tidal__sig_free_levels(db, g);
+    if (g->bcap[0] | g->bcap[1] | g->bcap[2]) tidal__sig_free_levels(db, g); /* fresh: none */
     g->count_pos = src->count_pos;
     g->count_neg = src->count_neg;
     g->w_pos = src->w_pos;
@@ -8244,9 +8300,19 @@ static int tidal__sd_sig_into(tidal_db *db, tidal__sig *g, const tidal__sdsig *s
 }
 
 /* A decoded aggregate src as a new record: one arena chunk for the record and one per
-   array it holds, at exactly its decoded size. */
+   array it holds, at exactly its decoded size. The lines the next records will take are
+   fetched first: the arena's block is fresh memory the OS zeroed a while ago, out of the
+   nearest caches, and a load writes hundreds of megabytes of it. */
 static tidal__sig *tidal__sd_sig_pack(tidal_db *db, const tidal__sdsig *src, uint32_t ent, uint32_t lb) {
-    tidal__sig *g = tidal__sig_new(db, ent, lb);
+    const char *ahead = db->st.arena.cur;
+    tidal__sig *g;
+    if (ahead && db->st.arena.end - ahead >= 512) {
+        TIDAL__PREFETCH(ahead + 256);
+        TIDAL__PREFETCH(ahead + 320);
+        TIDAL__PREFETCH(ahead + 384);
+        TIDAL__PREFETCH(ahead + 448);
+    }
+    g = tidal__sig_new(db, ent, lb);
     if (!g) return NULL;
     if (!tidal__sd_sig_into(db, g, src)) {
         tidal__sig_free(db, g);
@@ -8259,15 +8325,18 @@ static tidal__sig *tidal__sd_sig_pack(tidal_db *db, const tidal__sdsig *src, uin
 /* tidal__sig_for for a decoded aggregate src: its arrays are allocated once at their
    decoded size (tidal__sd_sig_pack). Every later fold still reserves (tidal__sig_reserve
    in tidal__apply_signal). */
-static tidal__sig *tidal__sd_sig_make(tidal_db *db, tidal__entity *e, uint32_t type, int cohort,
+static tidal__sig *tidal__sd_sig_make(tidal__sd *d, tidal__entity *e, uint32_t type, int cohort,
                                       uint32_t ckey, uint32_t cval, const tidal__sdsig *src) {
+    tidal_db *db = d->db;
     uint32_t ent = tidal__ent_index(db, e), lb;
     tidal__sig *g;
     tidal__csig *c;
-    TIDAL_ASSERT(e->sigs && type < db->schema.n_sig);
+    TIDAL_ASSERT(e->sigs && type < db->schema.n_sig && type < TIDAL_SIGNAL_TYPES_MAX);
     if (!cohort) {
         if (e->sigs[type]) return tidal__sd_sig_into(db, e->sigs[type], src) ? e->sigs[type] : NULL;
-        lb = tidal__lb_make(db, e->tenant, type, 0, 0);
+        lb = d->bulk ? d->lb_of[type] : UINT32_MAX; /* bulk: found once per tenant */
+        if (lb == UINT32_MAX) lb = tidal__lb_make(db, e->tenant, type, 0, 0);
+        if (d->bulk) d->lb_of[type] = lb;
         if (lb == UINT32_MAX || !(g = tidal__sd_sig_pack(db, src, ent, lb))) return NULL;
         return e->sigs[type] = g;
     }
@@ -8306,6 +8375,22 @@ static int tidal__sd_attrs(tidal__sd *d, tidal__entity *e) {
     return 1;
 }
 
+/* tidal__ent_make_sigs; bulk: the tenant's row is found (made) once, and its item list
+   reserved for every row still to read (tidal__sd_tenant). */
+static int tidal__sd_make_sigs(tidal__sd *d, tidal__entity *e) {
+    tidal_db *db = d->db;
+    tidal__tenant *t;
+    if (e->sigs) return 1;
+    if (!d->bulk) return tidal__ent_make_sigs(db, e);
+    if (d->ten == UINT32_MAX) {
+        if (!(t = tidal__tenant_make(db, e->tenant))) return 0;
+        d->ten = (uint32_t)(t - db->st.tenants);
+        if (!TIDAL__GROW(db, t->items, t->cap_items, t->n_items + d->ents_left)) return 0;
+    }
+    TIDAL_ASSERT(d->ten < db->st.n_tenants && d->ents_left > 0);
+    return tidal__ent_make_sigs_in(db, e, &db->st.tenants[d->ten]);
+}
+
 static int tidal__sd_sigs(tidal__sd *d, tidal__entity *e) {
     tidal_db *db = d->db;
     uint64_t t, n, i, prev = 0;
@@ -8320,7 +8405,7 @@ static int tidal__sd_sigs(tidal__sd *d, tidal__entity *e) {
             return tidal__sd_fail(d, "bad signal type");
         prev = t + 1;
         if (!tidal__sd_sig(d, &tmp, &db->schema.sig[t])) return 0;
-        if (!tidal__ent_make_sigs(db, e) || !(g = tidal__sd_sig_make(db, e, (uint32_t)t, 0, 0, 0, &tmp)))
+        if (!tidal__sd_make_sigs(d, e) || !(g = tidal__sd_sig_make(d, e, (uint32_t)t, 0, 0, 0, &tmp)))
             return tidal__sd_fail(d, "out of memory");
         tidal__lb_update(db, g);
     }
@@ -8335,7 +8420,7 @@ static int tidal__sd_sigs(tidal__sd *d, tidal__entity *e) {
         if (!tidal__sd_str(d, TIDAL_VALUE_MAX, &cval, 0)) return 0;
         if (tidal__csig_find(e, type, ckey, cval)) return tidal__sd_fail(d, "repeated cohort aggregate");
         if (!tidal__sd_sig(d, &tmp, &db->schema.sig[type])) return 0;
-        if (!tidal__ent_make_sigs(db, e) || !(g = tidal__sd_sig_make(db, e, type, 1, ckey, cval, &tmp)))
+        if (!tidal__sd_make_sigs(d, e) || !(g = tidal__sd_sig_make(d, e, type, 1, ckey, cval, &tmp)))
             return tidal__sd_fail(d, "out of memory");
         tidal__lb_update(db, g);
     }
@@ -8435,16 +8520,27 @@ static int tidal__sd_session(tidal__sd *d, uint32_t tenant, tidal_id prev) {
 
 /* Enters rows [from, db->st.n_ents) (tidal__ent_append) in ent_map, which has room. Their
    keys are distinct and absent (ascending ids of one tenant, into a state that held none
-   of that tenant's), so each is placed without a lookup; the slot a few rows ahead is
-   prefetched, because a million random slots otherwise cost a cache miss each, one at
+   of that tenant's), so each is placed without a lookup; the slot TIDAL__SD_AHEAD rows
+   ahead is prefetched, because a million random slots otherwise cost a cache miss each, one at
    a time. */
+#define TIDAL__SD_AHEAD 32 /* slots in flight: a probe is a few ns, a miss ~100 */
 static void tidal__sd_ent_map(tidal_db *db, uint32_t from) {
     tidal__emap *m = &db->st.ent_map;
     uint32_t i, n = db->st.n_ents;
+    uint64_t h[TIDAL__SD_AHEAD]; /* row i's hash at i % TIDAL__SD_AHEAD, made when fetched */
     TIDAL_ASSERT(from <= n && (uint64_t)(m->n + (n - from)) * 2 <= m->cap);
+    for (i = from; i < n && i < from + TIDAL__SD_AHEAD; i++) {
+        h[i % TIDAL__SD_AHEAD] = tidal__map_hash(db->st.ents[i].tenant, db->st.ents[i].id);
+        TIDAL__PREFETCH(&m->s[(uint32_t)h[i % TIDAL__SD_AHEAD] & (m->cap - 1)]);
+    }
     for (i = from; i < n; i++) {
-        if (i + 8 < n) tidal__emap_prefetch(db, db->st.ents[i + 8].tenant, db->st.ents[i + 8].id);
-        tidal__emap_place(m, tidal__map_hash(db->st.ents[i].tenant, db->st.ents[i].id), i);
+        uint64_t hi = h[i % TIDAL__SD_AHEAD];
+        if (i + TIDAL__SD_AHEAD < n) {
+            const tidal__entity *a = &db->st.ents[i + TIDAL__SD_AHEAD];
+            h[i % TIDAL__SD_AHEAD] = tidal__map_hash(a->tenant, a->id);
+            TIDAL__PREFETCH(&m->s[(uint32_t)h[i % TIDAL__SD_AHEAD] & (m->cap - 1)]);
+        }
+        tidal__emap_place(m, hi, i);
         m->n++;
     }
     TIDAL_ASSERT(n == from ||
@@ -8464,9 +8560,12 @@ static int tidal__sd_tenant(tidal__sd *d, uint32_t tenant) {
     if (n && (!TIDAL__GROW(db, db->st.ents, db->st.cap_ents, db->st.n_ents + (uint32_t)n) ||
               !tidal__emap_reserve(db, &db->st.ent_map, db->st.ent_map.n + (uint32_t)n)))
         return tidal__sd_fail(d, "out of memory");
+    d->ten = UINT32_MAX; /* bulk: this tenant's row and lists, found when first needed */
+    memset(d->lb_of, 0xFF, sizeof d->lb_of);
     for (i = 0; ok && i < n; i++) {
         tidal_id id = tidal__sd_sv(d, prev);
         tidal__entity *e;
+        d->ents_left = (uint32_t)(n - i);
         if (d->r.bad || !id || id <= prev) {
             ok = tidal__sd_fail(d, "entities out of order");
             break;
