@@ -1517,8 +1517,7 @@ typedef struct tidal_control_config {
     const tidal_node_ref *members;     /* every member, self included, 1..TIDAL_REPLICAS_MAX,
                                           the same list in the same order on every member */
     uint32_t member_count;
-    int64_t election_timeout_ns;       /* 0: 300 ms; each wait is drawn from [t, t + w),
-                                          see latency_max_ns */
+    int64_t election_timeout_ns;       /* 0: 300 ms; each wait is drawn from [t, 2t) */
     int64_t heartbeat_ns;              /* 0: election timeout / 5 */
     uint32_t append_entries_max;       /* entries per APPEND message; 0: 64 */
     const tidal_node_ref *learners;    /* NULL: none. Nodes that receive the log like a
@@ -1529,13 +1528,7 @@ typedef struct tidal_control_config {
                                           The same list on every member and learner, none
                                           of them a member too */
     uint32_t learner_count;            /* 0..TIDAL_CONTROL_LEARNERS_MAX */
-    /* Appended (issue 12), elections over slow links; 0 = the default of each: */
-    int64_t latency_max_ns;            /* the longest one-way delay expected for a message
-                                          between two voters; 0: election timeout / 2. Each
-                                          election wait is drawn from [t, t + w), w = the
-                                          larger of t and 4 x this: two voters left after a
-                                          crash rarely time out within one delivery of
-                                          each other (which splits their votes) */
+    /* Appended (issue 12); 0 = the default: */
     int no_pre_vote;                   /* 1: run for a term as soon as the wait ends. 0 (the
                                           default): first ask the voters whether they would
                                           vote (PRE_VOTE_REQ, nothing persisted, no term
@@ -1543,7 +1536,11 @@ typedef struct tidal_control_config {
                                           the election timeout says no, so a voter cut off
                                           from the leader alone (a partial partition) can
                                           neither depose it nor inflate the term; it runs
-                                          once a majority says yes */
+                                          once a majority says yes. A voter that says yes
+                                          restarts its own wait, and two asking at once
+                                          are told apart (the longer log, then the lower
+                                          member index), so the votes rarely split even
+                                          when delays are near the election timeout */
 } tidal_control_config;
 
 /* Learners of one control plane (every node of the cluster that is not a voter). */
@@ -14500,7 +14497,6 @@ struct tidal_control {
     tidal_node_ref members[TIDAL__CTL_NODES_MAX]; /* voters [0, n), then learners */
     uint32_t n, n_all, me;   /* voters, voters + learners, self's index (a learner: >= n) */
     int64_t election_ns, heartbeat_ns;
-    int64_t spread_ns;       /* the random part of an election wait (issue 12) */
     int pre_vote;            /* run a pre-vote round before each election (issue 12) */
     uint32_t append_max;
     /* persistent: term, vote, log (commit is a persisted hint, never needed for safety) */
@@ -15124,11 +15120,11 @@ static int64_t tidal__ctl_now(const tidal_control *c) {
     return c->env->clock_mono_ns(c->env->user);
 }
 
-/* A fresh randomized election deadline in [now + t, now + t + spread). */
+/* A fresh randomized election deadline in [now + t, now + 2t). */
 static void tidal__ctl_reset_timer(tidal_control *c) {
     uint64_t x = 0;
     c->env->random_fill(c->env->user, &x, sizeof x);
-    c->deadline_ns = tidal__ctl_now(c) + c->election_ns + (int64_t)(x % (uint64_t)c->spread_ns);
+    c->deadline_ns = tidal__ctl_now(c) + c->election_ns + (int64_t)(x % (uint64_t)c->election_ns);
     TIDAL_ASSERT(c->deadline_ns > 0);
 }
 
@@ -15292,7 +15288,10 @@ static int tidal__ctl_pre_run(tidal_control *c) {
 /* Would this member vote for the sender in the sender's term + 1 (C1 made the terms equal,
    or this one is higher: no)? Only when the sender's log is at least as up to date (C2)
    and no leader is in force here: this member leads, or took its leader's APPEND within
-   the election timeout. Nothing changes here either way. */
+   the election timeout. A yes persists nothing; it restarts this member's election wait
+   (the asker runs next: waiting keeps this one from splitting the votes) and ends its own
+   pre-vote round, which a tie decides: the more up-to-date log, then the lower member
+   index, is answered yes. */
 static int tidal__ctl_on_pre_vote_req(tidal_control *c, int32_t from,
                                       const tidal_control_message *m) {
     tidal_control_message a;
@@ -15305,6 +15304,13 @@ static int tidal__ctl_on_pre_vote_req(tidal_control *c, int32_t from,
     memset(&a, 0, sizeof a);
     a.type = TIDAL_CONTROL_MSG_PRE_VOTE;
     a.granted = m->term == c->term && up_to_date && !led;
+    if (a.granted && c->pre) /* both ask: the longer log, equal ones the lower index, goes */
+        a.granted = m->log_term > lt || m->log_index > c->n_log ||
+                    (m->log_index == c->n_log && m->log_term == lt && (uint32_t)from < c->me);
+    if (a.granted) { /* it runs once a majority says yes: give it the time to */
+        c->pre = 0;
+        tidal__ctl_reset_timer(c);
+    }
     a.log_term = a.granted ? m->term + 1 : 0; /* the asker matches it to its round */
     (void)tidal__ctl_send(c, (uint32_t)from, &a);
     return 1;
@@ -15465,8 +15471,7 @@ static tidal_result tidal__ctl_config_check(const tidal_control_config *cfg, cha
         why = "path: 1..TIDAL_PATH_MAX bytes";
     else if (!cfg->members || cfg->member_count < 1 || cfg->member_count > TIDAL_REPLICAS_MAX)
         why = "members: 1..TIDAL_REPLICAS_MAX";
-    else if (cfg->election_timeout_ns < 0 || cfg->heartbeat_ns < 0 || cfg->latency_max_ns < 0)
-        why = "negative timeout";
+    else if (cfg->election_timeout_ns < 0 || cfg->heartbeat_ns < 0) why = "negative timeout";
     else if ((cfg->learner_count && !cfg->learners) ||
              cfg->learner_count > TIDAL_CONTROL_LEARNERS_MAX)
         why = "learners: 0..TIDAL_CONTROL_LEARNERS_MAX";
@@ -15519,8 +15524,6 @@ TIDAL_API tidal_result tidal_control_open(const tidal_control_config *cfg, tidal
     c->me = (uint32_t)tidal__ctl_member(c, tidal__node_word(cfg->self));
     c->election_ns = cfg->election_timeout_ns ? cfg->election_timeout_ns : 300 * 1000 * 1000;
     c->heartbeat_ns = cfg->heartbeat_ns ? cfg->heartbeat_ns : c->election_ns / 5;
-    c->spread_ns = 4 * (cfg->latency_max_ns ? cfg->latency_max_ns : c->election_ns / 2);
-    if (c->spread_ns < c->election_ns) c->spread_ns = c->election_ns;
     c->pre_vote = !cfg->no_pre_vote;
     c->append_max = cfg->append_entries_max ? cfg->append_entries_max : 64;
     c->vote = -1;

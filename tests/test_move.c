@@ -749,15 +749,17 @@ static int cmp_i64(const void *a, const void *b) {
    FAILOVERS worlds (seeds tt_seed() + k) with the UAT's latencies (the simulated net's
    defaults: 20-150 ms between regions), the two voters left in two regions: the
    distribution of simulated ms and of terms (rounds) from the crash to a leader known by
-   both. Bounded: every world elects within 5 s, and most (9 of 10) within 2 s. */
+   both. Bounded: every world elects within 2 s and in at most 2 terms (split votes of
+   many rounds were the rule: elections of 300-600 ms against votes in flight up to 150 ms
+   each way; the pre-vote round of >>control settles who runs). */
 #ifndef FAILOVERS
 #define FAILOVERS 50
 #endif
 static void t_control_failover(void) {
     int64_t ms[FAILOVERS];
-    uint64_t rounds[FAILOVERS], max_rounds = 0, sum_rounds = 0;
-    int k, fast = 0;
-    for (k = 0; k < FAILOVERS && TT_OK(); k++) {
+    uint64_t rounds[FAILOVERS], max_rounds = 0, sum_rounds = 0, bad_seed = 0;
+    int k, bad = 0;
+    for (k = 0; k < FAILOVERS; k++) { /* (checked at the end: run() stops at a failure) */
         world w;
         uint64_t term = 0, term2 = 0;
         int c, c2 = -1, i;
@@ -769,7 +771,7 @@ static void t_control_failover(void) {
         TT_CHECK(c >= 0);
         if (c < 0) {
             world_free(&w);
-            break;
+            return;
         }
         run(&w, (int64_t)(tt_seed() % 97 + (uint64_t)k * 13 % 200) * MS); /* mid-heartbeat */
         w.n_got = 0;
@@ -795,22 +797,20 @@ static void t_control_failover(void) {
         }
         ms[k] = (w.now - t0) / MS;
         rounds[k] = c2 >= 0 ? term2 - term : 0;
-        TT_CHECKF(c2 >= 0 && c2 != c && ms[k] <= 5000, "seed %llu: no new leader %lld ms after "
-                  "the crash of %d", (unsigned long long)(tt_seed() + (uint64_t)k),
-                  (long long)ms[k], c);
-        fast += ms[k] <= 2000;
+        if (!(c2 >= 0 && c2 != c && ms[k] <= 2000 && rounds[k] <= 2) && !bad++)
+            bad_seed = tt_seed() + (uint64_t)k;
         sum_rounds += rounds[k];
         if (rounds[k] > max_rounds) max_rounds = rounds[k];
         world_free(&w);
     }
-    if (k < FAILOVERS) return;
     qsort(ms, FAILOVERS, sizeof ms[0], cmp_i64);
     printf("    new control leader after a crash, %d worlds: min %lld p50 %lld p90 %lld max %lld "
            "ms (simulated); terms per failover mean %.2f max %llu\n", FAILOVERS,
            (long long)ms[0], (long long)ms[FAILOVERS / 2], (long long)ms[FAILOVERS * 9 / 10],
            (long long)ms[FAILOVERS - 1], (double)sum_rounds / FAILOVERS,
            (unsigned long long)max_rounds);
-    TT_CHECKF(fast * 10 >= FAILOVERS * 9, "%d of %d failovers within 2 s", fast, FAILOVERS);
+    TT_CHECKF(!bad, "%d of %d failovers took over 2 s or over 2 terms (the first: seed %llu)",
+              bad, FAILOVERS, (unsigned long long)bad_seed);
 }
 
 /* Reopens node i from its disk with exports sent in chunks of 4096 bytes. */
