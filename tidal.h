@@ -14446,6 +14446,13 @@ TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_stat
 //     earlier entries then commit with it. Nothing is acknowledged before it is fsynced.
 // C6. Every reply waits for the fsync of what the handler persisted (the outbox is sent
 //     only after the sync; a failed write or sync fails the member).
+// C7. (issue 12, imove5) Unless config.no_pre_vote, a voter whose wait ends first asks the
+//     voters whether they would vote for it in term + 1 (PRE_VOTE_REQ; nothing persisted,
+//     no term changes) and runs only once a majority says yes. A voter says no while a
+//     leader is in force for it (it leads, or took its leader's APPEND within the election
+//     timeout): a voter cut off from the leader alone cannot depose it. A yes restarts the
+//     voter's own wait; of two voters asking at once the more up-to-date log, then the
+//     lower member index, gets the yes. Safety rests on C1-C5 alone: this is liveness.
 // File: header (magic "TDLC", format version u32, node word u32, 4 zero bytes), then
 // frames, one per handler that changed something, each written and fsynced before the next:
 // body bytes u32, BLAKE3[0..8) of the body, body = records (kind u8, bytes u8, body). Kinds:
@@ -19748,16 +19755,17 @@ static int tidal__move_switch(tidal_peer *p, tidal__move_job *j, uint32_t s, int
 }
 
 /* A phase that waits: the target members this node has not heard from (heartbeats,
-   >>node_gather) go first in why, since whatever it waits for crosses them (issue 12:
-   the coordinator cut off from the target group names it, whichever phase it is in). */
+   >>node_gather) go first in why, since whatever it waits for crosses them (issue 12,
+   imove5 fix: cut off from the target group, the coordinator said only "no answer to COPY
+   from <its own node>" or named a source member, never the target members it cannot reach). */
 static void tidal__move_why_silent(tidal_peer *p, tidal__move_job *j, int64_t now) {
-    char pre[64];
+    char pre[80];
     size_t n = 0, len;
     uint32_t r, s, pt = tidal__move_placement(p, j->target), k = 0;
     TIDAL_ASSERT(j->ready < p->shards);
     if (!p->gx || !j->why[0]) return;
     for (r = 0; r < p->regions; r++)
-        for (s = 0; s < p->shards && n + 12 < sizeof pre; s++) {
+        for (s = 0; s < p->shards && n + 36 < sizeof pre; s++) { /* room for the words */
             tidal_node_ref x;
             x.region = (uint16_t)r, x.shard = (uint16_t)s;
             if (!(pt >> r & 1u) || !tidal__gx_silent(p, x, now)) continue;
