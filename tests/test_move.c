@@ -7,8 +7,14 @@
    refuses writes and holds nothing (memory and files). The same with the control-plane
    leader (the coordinator's node) crashed at each phase, the source shard leader crashed
    mid-COPY, the coordinator partitioned from the shard-1 nodes at each phase (the move
-   stalls, says why, and finishes after the heal); refusals of tidal_peer_move; malformed
-   coordinator messages refused without change. */
+   stalls, says why, and finishes after the heal); the coordinator cut from every member of
+   the target group at each phase (COPY, SEAL, SWITCH, DONE proposed): cut off from all
+   (another node leads a higher term and coordinates) and, for tenant 1 moving from group 0
+   to group 3, keeping its control-plane majority (it stays, names the silent target
+   members, and finishes after the heal); at every step of the load at most one group
+   accepts the moving tenant's writes, checked on every node; refusals of tidal_peer_move;
+   malformed coordinator messages refused without change; how long the control plane takes
+   to elect after its leader crashes (50 worlds). */
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
 #define TIDAL_SIM_IMPLEMENTATION
@@ -232,24 +238,10 @@ static int top_leader(world *w, uint64_t *term);
 
 /* Runs the load until every peer applied DONE. */
 static void until_done(world *w, load *ld, int64_t max) {
-    int64_t end = w->now + max, dbg = w->now;
-    while (!all_done(w) && w->now < end && TT_OK()) {
-        step(w, ld);
-        if (getenv("MVDBG") && w->now >= dbg) {
-            uint64_t tm = 0;
-            int c = top_leader(w, &tm);
-            tidal_peer_move_info mi;
-            memset(&mi, 0, sizeof mi);
-            if (c >= 0) tidal_peer_move_status(w->nd[c].peer, g_mv.tenant, &mi);
-            printf("DBG t=%lld leader %d term %llu g3 %d %d g0 %d %d phase %u: %s\n",
-                   (long long)((w->now - T0) / MS), c, (unsigned long long)tm,
-                   group_leader(w, 3, 0), group_leader(w, 3, 1), group_leader(w, 0, 0),
-                   group_leader(w, 0, 1), mi.phase, mi.waiting);
-            dbg = w->now + 500 * MS;
-        }
-    }
+    int64_t end = w->now + max;
+    while (!all_done(w) && w->now < end && TT_OK()) step(w, ld);
     if (!all_done(w)) {
-        int c = control_leader(w);
+        int c = top_leader(w, NULL);
         tidal_peer_move_info mi;
         memset(&mi, 0, sizeof mi);
         if (c >= 0) tidal_peer_move_status(w->nd[c].peer, g_mv.tenant, &mi);
@@ -425,8 +417,8 @@ static void t_coordinator_crash(void) {
             return;
         }
         crash(&w, c);
-        { /* two voters left: split votes may take a few rounds (elections of 300-600 ms
-             against inter-region latencies up to 150 ms) */
+        { /* two voters left: one round (the pre-vote round of >>control settles who runs;
+             see t_control_failover) */
             int64_t end = w.now + 10000 * MS;
             do steps(&w, ld, 100 * MS);
             while ((c2 = control_leader(&w)) < 0 && w.now < end && TT_OK());
