@@ -1459,6 +1459,12 @@ TIDAL_API tidal_result tidal_control_record_decode(const void *bytes, size_t len
 #define TIDAL_CONTROL_MSG_VOTE 65u       /* granted = 1 when the vote is given */
 #define TIDAL_CONTROL_MSG_APPEND 66u     /* leader -> follower: entries after log_index */
 #define TIDAL_CONTROL_MSG_APPEND_ACK 67u /* follower -> leader: see log_index */
+/* Appended (issue 12): the pre-vote round (Raft thesis 9.6) before a real election. */
+#define TIDAL_CONTROL_MSG_PRE_VOTE_REQ 68u /* would-be candidate -> voters: would you vote
+                                              for me in term + 1? log_index/log_term = its
+                                              last, like VOTE_REQ */
+#define TIDAL_CONTROL_MSG_PRE_VOTE 69u     /* granted = 1 yes, with log_term = the term asked
+                                              about (the request's term + 1); 0 no, log_term 0 */
 #define TIDAL_CONTROL_MSG_HEADER_BYTES 120u
 
 /* A decoded control-plane message. The header is 120 bytes: magic u32 "TDLM", wire version
@@ -1471,14 +1477,15 @@ typedef struct tidal_control_message {
     uint32_t type;          /* TIDAL_CONTROL_MSG_* */
     tidal_node_ref from, to;
     uint64_t term;          /* the sender's current term */
-    uint64_t log_index;     /* VOTE_REQ: the candidate's last index; APPEND: the index just
+    uint64_t log_index;     /* (PRE_)VOTE_REQ: the candidate's last index; APPEND: the index just
                                before the entries; APPEND_ACK: granted, the last index the
                                follower holds matching the leader (prev + entries), else
                                the highest index the leader should try next (a hint) */
-    uint64_t log_term;      /* VOTE_REQ: term of the candidate's last entry; APPEND: term of
-                               the entry at log_index (0 when log_index is 0) */
+    uint64_t log_term;      /* (PRE_)VOTE_REQ: term of the candidate's last entry; APPEND: term of
+                               the entry at log_index (0 when log_index is 0); PRE_VOTE: the
+                               term asked about when granted, else 0 */
     uint64_t commit_index;  /* APPEND: the leader's commit index */
-    uint32_t granted;       /* VOTE, APPEND_ACK: 1 yes, 0 no */
+    uint32_t granted;       /* (PRE_)VOTE, APPEND_ACK: 1 yes, 0 no */
     uint32_t entry_count;   /* APPEND: entries in the payload */
     const uint8_t *payload; /* APPEND: the encoded entries (decode: points into the bytes) */
     size_t payload_len;
@@ -1521,6 +1528,19 @@ typedef struct tidal_control_config {
                                           The same list on every member and learner, none
                                           of them a member too */
     uint32_t learner_count;            /* 0..TIDAL_CONTROL_LEARNERS_MAX */
+    /* Appended (issue 12); 0 = the default: */
+    int no_pre_vote;                   /* 1: run for a term as soon as the wait ends. 0 (the
+                                          default): first ask the voters whether they would
+                                          vote (PRE_VOTE_REQ, nothing persisted, no term
+                                          changes); a voter that heard from a leader within
+                                          the election timeout says no, so a voter cut off
+                                          from the leader alone (a partial partition) can
+                                          neither depose it nor inflate the term; it runs
+                                          once a majority says yes. A voter that says yes
+                                          restarts its own wait, and two asking at once
+                                          are told apart (the longer log, then the lower
+                                          member index), so the votes rarely split even
+                                          when delays are near the election timeout */
 } tidal_control_config;
 
 /* Learners of one control plane (every node of the cluster that is not a voter). */
@@ -14549,6 +14569,13 @@ TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_stat
 //     earlier entries then commit with it. Nothing is acknowledged before it is fsynced.
 // C6. Every reply waits for the fsync of what the handler persisted (the outbox is sent
 //     only after the sync; a failed write or sync fails the member).
+// C7. (issue 12, imove5) Unless config.no_pre_vote, a voter whose wait ends first asks the
+//     voters whether they would vote for it in term + 1 (PRE_VOTE_REQ; nothing persisted,
+//     no term changes) and runs only once a majority says yes. A voter says no while a
+//     leader is in force for it (it leads, or took its leader's APPEND within the election
+//     timeout): a voter cut off from the leader alone cannot depose it. A yes restarts the
+//     voter's own wait; of two voters asking at once the more up-to-date log, then the
+//     lower member index, gets the yes. Safety rests on C1-C5 alone: this is liveness.
 // File: header (magic "TDLC", format version u32, node word u32, 4 zero bytes), then
 // frames, one per handler that changed something, each written and fsynced before the next:
 // body bytes u32, BLAKE3[0..8) of the body, body = records (kind u8, bytes u8, body). Kinds:
@@ -14600,6 +14627,7 @@ struct tidal_control {
     tidal_node_ref members[TIDAL__CTL_NODES_MAX]; /* voters [0, n), then learners */
     uint32_t n, n_all, me;   /* voters, voters + learners, self's index (a learner: >= n) */
     int64_t election_ns, heartbeat_ns;
+    int pre_vote;            /* run a pre-vote round before each election (issue 12) */
     uint32_t append_max;
     /* persistent: term, vote, log (commit is a persisted hint, never needed for safety) */
     uint64_t term;
@@ -14613,6 +14641,9 @@ struct tidal_control {
     uint32_t votes;          /* bit i: member i voted for us (candidate) */
     int64_t deadline_ns;     /* follower/candidate: when to run; 0 = set at the next tick */
     int64_t beat_ns;         /* leader: next heartbeat */
+    int pre;                 /* a pre-vote round for term + 1 is under way (issue 12) */
+    uint32_t pre_votes;      /* bit i: member i would vote for us in term + 1 */
+    int64_t heard_ns;        /* the last APPEND of term's leader taken (0: none) */
     uint64_t next[TIDAL__CTL_NODES_MAX], match[TIDAL__CTL_NODES_MAX];
     /* file and what the current handler persists / sends */
     void *file;
@@ -14799,7 +14830,7 @@ TIDAL_API tidal_result tidal_control_message_encode(const tidal_control_message 
     uint8_t *w = (uint8_t *)buf, sum[32];
     size_t total;
     if (!m || !buf || !len) return TIDAL_ERR_INVALID;
-    if (m->type < TIDAL_CONTROL_MSG_VOTE_REQ || m->type > TIDAL_CONTROL_MSG_APPEND_ACK ||
+    if (m->type < TIDAL_CONTROL_MSG_VOTE_REQ || m->type > TIDAL_CONTROL_MSG_PRE_VOTE ||
         m->granted > 1 || (m->payload_len && !m->payload) ||
         (m->type != TIDAL_CONTROL_MSG_APPEND && (m->payload_len || m->entry_count)))
         return TIDAL_ERR_INVALID;
@@ -14856,11 +14887,14 @@ static const char *tidal__ctl_entries_check(const tidal_control_message *m, size
 
 /* Per type: what the fields may hold. NULL when they fit. */
 static const char *tidal__ctl_fields_check(const tidal_control_message *m) {
-    if (!m->term) return "term 0";
+    if (!m->term && m->type != TIDAL_CONTROL_MSG_PRE_VOTE_REQ &&
+        m->type != TIDAL_CONTROL_MSG_PRE_VOTE) /* the pre-vote round of a fresh cluster */
+        return "term 0";
     if (m->granted > 1) return "granted not 0 or 1";
     if (m->type != TIDAL_CONTROL_MSG_APPEND && (m->entry_count || m->payload_len))
         return "entries on a message type without";
-    if (m->type == TIDAL_CONTROL_MSG_VOTE_REQ || m->type == TIDAL_CONTROL_MSG_APPEND) {
+    if (m->type == TIDAL_CONTROL_MSG_VOTE_REQ || m->type == TIDAL_CONTROL_MSG_APPEND ||
+        m->type == TIDAL_CONTROL_MSG_PRE_VOTE_REQ) {
         if (m->granted) return "granted set on a request";
         if (m->log_term > m->term) return "log_term above term";
         if (!m->log_index != !m->log_term) return "log_index and log_term disagree on empty";
@@ -14875,7 +14909,11 @@ static const char *tidal__ctl_fields_check(const tidal_control_message *m) {
     if ((m->type == TIDAL_CONTROL_MSG_VOTE || m->type == TIDAL_CONTROL_MSG_APPEND_ACK) &&
         m->log_term)
         return "log_term set on an answer";
-    if (m->type == TIDAL_CONTROL_MSG_VOTE && m->log_index) return "log_index set on a vote";
+    if (m->type == TIDAL_CONTROL_MSG_PRE_VOTE && (!m->granted != !m->log_term))
+        return "log_term and granted disagree on a pre-vote";
+    if ((m->type == TIDAL_CONTROL_MSG_VOTE || m->type == TIDAL_CONTROL_MSG_PRE_VOTE) &&
+        m->log_index)
+        return "log_index set on a vote";
     return NULL;
 }
 
@@ -14920,7 +14958,7 @@ TIDAL_API tidal_result tidal_control_message_decode(const void *bytes, size_t le
         if (memcmp(sum, p + TIDAL__CTL_SUM_AT, 32))
             why = "checksum mismatch", at = TIDAL__CTL_SUM_AT;
     }
-    if (!why && (m->type < TIDAL_CONTROL_MSG_VOTE_REQ || m->type > TIDAL_CONTROL_MSG_APPEND_ACK))
+    if (!why && (m->type < TIDAL_CONTROL_MSG_VOTE_REQ || m->type > TIDAL_CONTROL_MSG_PRE_VOTE))
         why = "unknown message type", at = 8;
     if (!why && (why = tidal__ctl_fields_check(m)) != NULL) at = 20;
     if (!why && m->type == TIDAL_CONTROL_MSG_APPEND) why = tidal__ctl_entries_check(m, &at);
@@ -15252,6 +15290,7 @@ static int tidal__ctl_adopt_term(tidal_control *c, uint64_t term) {
     c->vote = -1;
     c->role = TIDAL__CTL_FOLLOWER;
     c->leader = -1;
+    c->pre = 0;
     return tidal__ctl_persist_state(c);
 }
 
@@ -15313,6 +15352,7 @@ static int tidal__ctl_become_leader(tidal_control *c) {
     if (!tidal__ctl_push(c, c->term, &noop) || !tidal__ctl_persist_entry(c, c->n_log)) return 0;
     c->role = TIDAL__CTL_LEADER;
     c->leader = (int32_t)c->me;
+    c->pre = 0;
     TIDAL_ASSERT(c->me < c->n); /* a learner never runs */
     for (i = 0; i < c->n_all; i++) {
         c->next[i] = c->n_log;  /* the NOOP goes to everyone with the next APPEND */
@@ -15324,10 +15364,14 @@ static int tidal__ctl_become_leader(tidal_control *c) {
     return 1;
 }
 
-static int tidal__ctl_count_votes(const tidal_control *c) {
+static int tidal__ctl_count_votes_in(const tidal_control *c, uint32_t votes) {
     uint32_t i, n = 0;
-    for (i = 0; i < c->n; i++) n += (c->votes >> i) & 1u;
+    for (i = 0; i < c->n; i++) n += (votes >> i) & 1u;
     return n * 2 > c->n;
+}
+
+static int tidal__ctl_count_votes(const tidal_control *c) {
+    return tidal__ctl_count_votes_in(c, c->votes);
 }
 
 /* Runs for term + 1 (C2: votes for itself, persisted before any request leaves). */
@@ -15339,6 +15383,7 @@ static int tidal__ctl_run(tidal_control *c) {
     c->role = TIDAL__CTL_CANDIDATE;
     c->leader = -1;
     c->votes = 1u << c->me;
+    c->pre = 0;
     c->elections++;
     tidal__ctl_reset_timer(c);
     if (!tidal__ctl_persist_state(c)) return 0;
@@ -15349,6 +15394,64 @@ static int tidal__ctl_run(tidal_control *c) {
     for (i = 0; i < c->n; i++)
         if (i != c->me) (void)tidal__ctl_send(c, i, &m);
     return tidal__ctl_count_votes(c) ? tidal__ctl_become_leader(c) : 1;
+}
+
+/* The pre-vote round (issue 12): asks the voters whether they would vote in term + 1;
+   nothing persisted, no term changes. A majority saying yes makes it run (tidal__ctl_run). */
+static int tidal__ctl_pre_run(tidal_control *c) {
+    tidal_control_message m;
+    uint32_t i;
+    TIDAL_ASSERT(c->me < c->n && c->role != TIDAL__CTL_LEADER);
+    c->pre = 1;
+    c->pre_votes = 1u << c->me;
+    tidal__ctl_reset_timer(c);
+    if (tidal__ctl_count_votes_in(c, c->pre_votes)) return tidal__ctl_run(c);
+    memset(&m, 0, sizeof m);
+    m.type = TIDAL_CONTROL_MSG_PRE_VOTE_REQ;
+    m.log_index = c->n_log;
+    m.log_term = tidal__ctl_last_term(c);
+    for (i = 0; i < c->n; i++)
+        if (i != c->me) (void)tidal__ctl_send(c, i, &m);
+    return 1;
+}
+
+/* Would this member vote for the sender in the sender's term + 1 (C1 made the terms equal,
+   or this one is higher: no)? Only when the sender's log is at least as up to date (C2)
+   and no leader is in force here: this member leads, or took its leader's APPEND within
+   the election timeout. A yes persists nothing; it restarts this member's election wait
+   (the asker runs next: waiting keeps this one from splitting the votes) and ends its own
+   pre-vote round, which a tie decides: the more up-to-date log, then the lower member
+   index, is answered yes. */
+static int tidal__ctl_on_pre_vote_req(tidal_control *c, int32_t from,
+                                      const tidal_control_message *m) {
+    tidal_control_message a;
+    uint64_t lt = tidal__ctl_last_term(c);
+    int up_to_date = m->log_term > lt || (m->log_term == lt && m->log_index >= c->n_log);
+    int led = c->role == TIDAL__CTL_LEADER ||
+              (c->leader >= 0 && c->heard_ns &&
+               tidal__ctl_now(c) - c->heard_ns < c->election_ns);
+    TIDAL_ASSERT((uint32_t)from < c->n);
+    memset(&a, 0, sizeof a);
+    a.type = TIDAL_CONTROL_MSG_PRE_VOTE;
+    a.granted = m->term == c->term && up_to_date && !led;
+    if (a.granted && c->pre) /* both ask: the longer log, equal ones the lower index, goes */
+        a.granted = m->log_term > lt || m->log_index > c->n_log ||
+                    (m->log_index == c->n_log && m->log_term == lt && (uint32_t)from < c->me);
+    if (a.granted) { /* it runs once a majority says yes: give it the time to */
+        c->pre = 0;
+        tidal__ctl_reset_timer(c);
+    }
+    a.log_term = a.granted ? m->term + 1 : 0; /* the asker matches it to its round */
+    (void)tidal__ctl_send(c, (uint32_t)from, &a);
+    return 1;
+}
+
+static int tidal__ctl_on_pre_vote(tidal_control *c, int32_t from, const tidal_control_message *m) {
+    TIDAL_ASSERT((uint32_t)from < c->n);
+    if (!c->pre || !m->granted || m->log_term != c->term + 1 || c->role == TIDAL__CTL_LEADER)
+        return 1;
+    c->pre_votes |= 1u << from;
+    return tidal__ctl_count_votes_in(c, c->pre_votes) ? tidal__ctl_run(c) : 1;
 }
 
 static int tidal__ctl_on_vote_req(tidal_control *c, int32_t from, const tidal_control_message *m) {
@@ -15394,6 +15497,8 @@ static int tidal__ctl_on_append(tidal_control *c, int32_t from, const tidal_cont
     TIDAL_ASSERT(m->term == c->term && c->role != TIDAL__CTL_LEADER);
     c->role = TIDAL__CTL_FOLLOWER;
     c->leader = from;
+    c->pre = 0;
+    c->heard_ns = tidal__ctl_now(c);
     tidal__ctl_reset_timer(c);
     if (idx > c->n_log || tidal__ctl_term_at(c, idx) != m->log_term) {
         /* The hint: the last index this log could share with the leader's. */
@@ -15549,6 +15654,7 @@ TIDAL_API tidal_result tidal_control_open(const tidal_control_config *cfg, tidal
     c->me = (uint32_t)tidal__ctl_member(c, tidal__node_word(cfg->self));
     c->election_ns = cfg->election_timeout_ns ? cfg->election_timeout_ns : 300 * 1000 * 1000;
     c->heartbeat_ns = cfg->heartbeat_ns ? cfg->heartbeat_ns : c->election_ns / 5;
+    c->pre_vote = !cfg->no_pre_vote;
     c->append_max = cfg->append_entries_max ? cfg->append_entries_max : 64;
     c->vote = -1;
     c->leader = -1;
@@ -15589,7 +15695,7 @@ TIDAL_API tidal_result tidal_control_tick(tidal_control *c) {
     } else if (!c->deadline_ns) {
         tidal__ctl_reset_timer(c);
     } else if (now >= c->deadline_ns) {
-        ok = tidal__ctl_run(c);
+        ok = c->pre_vote ? tidal__ctl_pre_run(c) : tidal__ctl_run(c);
     }
     return ok ? tidal__ctl_flush(c) : tidal__ctl_nomem(c);
 }
@@ -15632,7 +15738,9 @@ TIDAL_API tidal_result tidal_control_receive(tidal_control *c, tidal_node_ref fr
         return tidal__ctl_err(c, TIDAL_ERR_CORRUPT, "%s", why);
     }
     if (m.term > c->term) ok = tidal__ctl_adopt_term(c, m.term);
-    if (ok && m.type == TIDAL_CONTROL_MSG_VOTE_REQ) ok = tidal__ctl_on_vote_req(c, i, &m);
+    if (ok && m.type == TIDAL_CONTROL_MSG_PRE_VOTE_REQ) ok = tidal__ctl_on_pre_vote_req(c, i, &m);
+    else if (ok && m.type == TIDAL_CONTROL_MSG_PRE_VOTE) ok = tidal__ctl_on_pre_vote(c, i, &m);
+    else if (ok && m.type == TIDAL_CONTROL_MSG_VOTE_REQ) ok = tidal__ctl_on_vote_req(c, i, &m);
     else if (ok && m.type == TIDAL_CONTROL_MSG_VOTE) ok = tidal__ctl_on_vote(c, i, &m);
     else if (ok && m.type == TIDAL_CONTROL_MSG_APPEND) ok = tidal__ctl_on_append(c, i, &m);
     else if (ok) tidal__ctl_on_ack(c, i, &m);
@@ -19769,6 +19877,34 @@ static int tidal__move_switch(tidal_peer *p, tidal__move_job *j, uint32_t s, int
     return 1;
 }
 
+/* A phase that waits: the target members this node has not heard from (heartbeats,
+   >>node_gather) go first in why, since whatever it waits for crosses them (issue 12,
+   imove5 fix: cut off from the target group, the coordinator said only "no answer to COPY
+   from <its own node>" or named a source member, never the target members it cannot reach). */
+static void tidal__move_why_silent(tidal_peer *p, tidal__move_job *j, int64_t now) {
+    char pre[80];
+    size_t n = 0, len;
+    uint32_t r, s, pt = tidal__move_placement(p, j->target), k = 0;
+    TIDAL_ASSERT(j->ready < p->shards);
+    if (!p->gx || !j->why[0]) return;
+    for (r = 0; r < p->regions; r++)
+        for (s = 0; s < p->shards && n + 36 < sizeof pre; s++) { /* room for the words */
+            tidal_node_ref x;
+            x.region = (uint16_t)r, x.shard = (uint16_t)s;
+            if (!(pt >> r & 1u) || !tidal__gx_silent(p, x, now)) continue;
+            n += (size_t)snprintf(pre + n, sizeof pre - n, "%s%u/%u", k++ ? " " : "", r, s);
+        }
+    if (!k) return;
+    len = strlen(j->why);
+    n = (size_t)snprintf(pre + n, sizeof pre - n, " (target member%s) silent; ", k > 1 ? "s" : "")
+        + n;
+    if (n >= sizeof pre) return;
+    if (len + n >= sizeof j->why) len = sizeof j->why - n - 1;
+    memmove(j->why + n, j->why, len);
+    memcpy(j->why, pre, n);
+    j->why[n + len] = 0;
+}
+
 static void tidal__move_job_step(tidal_peer *p, tidal__move_job *j, const tidal__peer_tenant *t,
                                  int64_t now) {
     tidal_control_record rec;
@@ -19788,7 +19924,10 @@ static void tidal__move_job_step(tidal_peer *p, tidal__move_job *j, const tidal_
         ready += ok != 0;
     }
     j->ready = ready;
-    if (ready < p->shards) return;
+    if (ready < p->shards) {
+        tidal__move_why_silent(p, j, now);
+        return;
+    }
     memset(&rec, 0, sizeof rec);
     rec.kind = TIDAL_CONTROL_MIGRATION;
     rec.tenant = j->tenant, rec.group = j->source, rec.target = j->target;
