@@ -58,7 +58,9 @@ $(B)/libfuzz_%: fuzz/%.c $(HDR) tidal_sim.h fuzz/*.h fuzz/coverage_ignore.txt | 
 # What fuzz-ci and make mutants run: the same, without comparison tracing. They run with
 # -use_cmp=0 (and no value profile), where libFuzzer records the traced operands but never
 # mutates with them, so the traces were pure cost (a quarter to a third of the time of
-# fuzz_merge and fuzz_export); the edge coverage that guides them is the same.
+# fuzz_merge and fuzz_export); the edge coverage that guides them is the same (checked:
+# merge:3600 and export:300 write the very same new inputs either way; merge:3600 took
+# 9.9 s of CPU with the traces, 5.9 s without).
 FUZZ_CI_COV = -fno-sanitize-coverage=trace-cmp
 $(B)/cifuzz_%: fuzz/%.c $(HDR) tidal_sim.h fuzz/*.h fuzz/coverage_ignore.txt | $(B)
 	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
