@@ -6783,7 +6783,6 @@ TIDAL_API tidal_result tidal_retrieve(tidal_db *db, const tidal_query *q, tidal_
 /* Streams into the hasher and, when file is set, to the file at off (snapshots). */
 typedef struct tidal__enc {
     struct tidal_blake3 h;
-    uint8_t buf[16384];
     uint32_t n;
     tidal_db *db;
     void *file;
@@ -6795,7 +6794,15 @@ typedef struct tidal__enc {
     int64_t t_prev; /* compact: the last time written, which the next is relative to */
     uint8_t *mem;
     size_t mem_cap;
+    uint8_t buf[16384]; /* last: tidal__enc_init zeroes the fields before it, not the 16 KB */
 } tidal__enc;
+
+/* Zeroes every field but buf (bytes up to n are written before they are read): a digest
+   is taken often (fuzzers, checks) and states are usually far smaller than the buffer. */
+static void tidal__enc_init(tidal__enc *x) {
+    memset(x, 0, offsetof(tidal__enc, buf));
+    TIDAL_ASSERT(x->n == 0 && x->err == TIDAL_OK);
+}
 
 static void tidal__enc_flush(tidal__enc *x) {
     tidal_blake3_update(&x->h, x->buf, x->n);
@@ -6821,11 +6828,20 @@ static void tidal__enc_bytes(tidal__enc *x, const void *p, size_t len) {
     memcpy(x->buf + x->n, p, len);
     x->n += (uint32_t)len;
 }
+/* Straight into buf: one room check a word (the canonical encoding is mostly words). */
 static void tidal__enc_u64(tidal__enc *x, uint64_t v) {
-    uint8_t b[8];
-    int i;
-    for (i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i));
-    tidal__enc_bytes(x, b, 8);
+    uint8_t *w;
+    if (x->n > sizeof x->buf - 8) tidal__enc_flush(x);
+    w = x->buf + x->n;
+    w[0] = (uint8_t)v;
+    w[1] = (uint8_t)(v >> 8);
+    w[2] = (uint8_t)(v >> 16);
+    w[3] = (uint8_t)(v >> 24);
+    w[4] = (uint8_t)(v >> 32);
+    w[5] = (uint8_t)(v >> 40);
+    w[6] = (uint8_t)(v >> 48);
+    w[7] = (uint8_t)(v >> 56);
+    x->n += 8;
 }
 static void tidal__enc_fx(tidal__enc *x, tidal__fx f) {
     tidal__enc_u64(x, f.lo);
@@ -7178,11 +7194,16 @@ static uint32_t tidal__digest_tenants(const tidal_db *db, uint32_t *tids, uint32
     return nt;
 }
 
+/* Scratch rows a digest keeps on the stack (sort keys, tenants, one user's seen set); a
+   bigger state allocates them. Small states are digested often (checks, fuzzers). */
+#define TIDAL__DIGEST_STACK 256
+
 TIDAL_API tidal_result tidal_db_digest(tidal_db *db, uint64_t tenant, uint8_t out[32]) {
     tidal__enc x;
-    tidal__sortkey *tmp;
-    uint64_t *seen;
-    uint32_t *tids, i, nt, n, max_seen = 1, ntc;
+    tidal__sortkey tmp_s[TIDAL__DIGEST_STACK], *tmp = tmp_s;
+    uint64_t seen_s[TIDAL__DIGEST_STACK], *seen = seen_s;
+    uint32_t tids_s[TIDAL__DIGEST_STACK], *tids = tids_s, i, nt, n, max_seen = 1, ntc;
+    int ok;
     if (!db) return TIDAL_ERR_INVALID;
     if (!out) return tidal__err(db, TIDAL_ERR_INVALID, "out is NULL");
     if (tenant != TIDAL_ALL_TENANTS && tenant > UINT32_MAX)
@@ -7192,11 +7213,14 @@ TIDAL_API tidal_result tidal_db_digest(tidal_db *db, uint64_t tenant, uint8_t ou
     for (i = 0; i < db->st.n_ents; i++)
         if (db->st.ents[i].user && db->st.ents[i].user->seen.n > max_seen)
             max_seen = db->st.ents[i].user->seen.n;
-    tmp = (tidal__sortkey *)tidal__alloc(db, sizeof(tidal__sortkey) * n);
-    tids = (uint32_t *)tidal__alloc(db, sizeof(uint32_t) * ntc);
-    seen = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * max_seen);
-    if (tmp && tids && seen) {
-        memset(&x, 0, sizeof x);
+    if (n > TIDAL__DIGEST_STACK)
+        tmp = (tidal__sortkey *)tidal__alloc(db, sizeof(tidal__sortkey) * n);
+    if (ntc > TIDAL__DIGEST_STACK) tids = (uint32_t *)tidal__alloc(db, sizeof(uint32_t) * ntc);
+    if (max_seen > TIDAL__DIGEST_STACK)
+        seen = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * max_seen);
+    ok = tmp && tids && seen;
+    if (ok) {
+        tidal__enc_init(&x);
         tidal_blake3_init_derive_key(&x.h, "tidal 2026-11 state digest v1");
         if (tenant != TIDAL_ALL_TENANTS) {
             tidal__enc_tenant(&x, db, (uint32_t)tenant, tmp, seen);
@@ -7206,12 +7230,13 @@ TIDAL_API tidal_result tidal_db_digest(tidal_db *db, uint64_t tenant, uint8_t ou
             for (i = 0; i < nt; i++) tidal__enc_tenant(&x, db, tids[i], tmp, seen);
         }
         tidal__enc_flush(&x);
+        TIDAL_ASSERT(x.err == TIDAL_OK); /* no file, no memory: hashing cannot fail */
         tidal_blake3_final(&x.h, out, 32);
     }
-    tidal__free(db, tmp, sizeof(tidal__sortkey) * n);
-    tidal__free(db, tids, sizeof(uint32_t) * ntc);
-    tidal__free(db, seen, sizeof(uint64_t) * max_seen);
-    if (!tmp || !tids || !seen) return tidal__err(db, TIDAL_ERR_NOMEM, "digest scratch");
+    if (tmp != tmp_s) tidal__free(db, tmp, sizeof(tidal__sortkey) * n);
+    if (tids != tids_s) tidal__free(db, tids, sizeof(uint32_t) * ntc);
+    if (seen != seen_s) tidal__free(db, seen, sizeof(uint64_t) * max_seen);
+    if (!ok) return tidal__err(db, TIDAL_ERR_NOMEM, "digest scratch");
     tidal__ok(db);
     return TIDAL_OK;
 }
