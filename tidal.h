@@ -9143,7 +9143,8 @@ static const char *tidal__snap_read(tidal_db *db, uint64_t lsn, tidal__sdsrc *s,
     if (tidal__sdsrc_read(db, s, hdr, TIDAL__SNAP_HDR, 0) != TIDAL_OK) return "unreadable";
     tidal__snap_hdr_get(hdr, &h);
     if (h.magic != TIDAL__SNAP_MAGIC) return "bad magic";
-    if (h.version != 3 && h.version != TIDAL_SNAPSHOT_FORMAT_VERSION) return "unknown format version";
+    if (h.version != 3 && h.version != TIDAL_SNAPSHOT_FORMAT_VERSION)
+        return "unknown format version";
     if (h.body_len != n - TIDAL__SNAP_HDR) return "length mismatch";
     if (h.lsn != lsn || h.node != tidal__node_word(db->node)) return "name does not match header";
     if (s->cap > h.body_len + 1) s->cap = (size_t)h.body_len + 1; /* a small file: its size */

@@ -696,8 +696,8 @@ static void t_snapshot_late_damage(void) {
                   (unsigned long long)rng);
         if (!why) break;
         at += TIDAL__SNAP_HDR;
-        TT_CHECKF(at >= pos && at > TIDAL__SNAP_HDR + TIDAL__SNAP_CHUNK, "found at %zu, damage at %zu",
-                  at, pos);
+        TT_CHECKF(at >= pos && at > TIDAL__SNAP_HDR + TIDAL__SNAP_CHUNK,
+                  "found at %zu, damage at %zu", at, pos);
         if (forged) { /* the checksum made to match: only the decoder can tell */
             tidal__snap_hdr_get(bad, &h);
             tidal__snap_sum(body, len - TIDAL__SNAP_HDR, bad, h.sum);
@@ -710,7 +710,8 @@ static void t_snapshot_late_damage(void) {
         }
         put_file(&n, path, bad, len);
         /* The older snapshot and the log from it: the state before, to the byte. */
-        TT_CHECKF(dn_open(&n, msg, sizeof msg) == TIDAL_OK, "open past the damaged snapshot: %s", msg);
+        TT_CHECKF(dn_open(&n, msg, sizeof msg) == TIDAL_OK, "open past the damaged snapshot: %s",
+                  msg);
         if (n.db) {
             tidal_db_stats st;
             tidal_db_stats_get(n.db, &st);
@@ -724,7 +725,8 @@ static void t_snapshot_late_damage(void) {
         {
             tidal_sim_disk *keep = tidal_sim_disk_clone(n.disk);
             char older[160];
-            snprintf(older, sizeof older, "db/snap-0000-0000-%016llx.snap", (unsigned long long)lsn1);
+            snprintf(older, sizeof older, "db/snap-0000-0000-%016llx.snap",
+                     (unsigned long long)lsn1);
             TT_EQ_INT(n.env.env.file_remove(n.env.env.user, older), TIDAL_OK);
             TT_EQ_INT(dn_open(&n, msg, sizeof msg), TIDAL_ERR_CORRUPT);
             TT_CHECK(n.db == NULL);
