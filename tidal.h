@@ -7796,7 +7796,9 @@ out:
 // their window), behind a checksummed header. It is written to a temp file, synced,
 // renamed, and the directory synced; the decoder (both formats) validates every count,
 // order, range and varint before it builds anything, names what failed and at which
-// offset, and a failed load leaves an empty state. Automatic snapshots: tidal__snap_auto.
+// offset, and a failed load leaves an empty state. A load streams the file through a small
+// window, hashing as it reads, and compares the checksum once the decode is done: a file
+// that fails it leaves nothing (tidal__snap_read). Automatic snapshots: tidal__snap_auto.
 
 #define TIDAL__SNAP_HDR 96
 
