@@ -26,10 +26,10 @@ all: $(addprefix $(B)/,$(TESTS) $(EXAMPLES)) $(addprefix $(B)/replay_,$(FUZZERS)
 $(B):
 	mkdir -p $(B)
 
-$(B)/test_%: tests/test_%.c $(HDR) tidal_sim.h tests/*.h | $(B)
+$(B)/test_%: tests/test_%.c $(HDR) tidal_sim.h tests/*.h fuzz/fuzz_common.h fuzz/fuzz_alloc.h | $(B)
 	$(CC) $(STRICT) $(CFLAGS) -o $@ $< -lm
 
-$(B)/asan_test_%: tests/test_%.c $(HDR) tidal_sim.h tests/*.h | $(B)
+$(B)/asan_test_%: tests/test_%.c $(HDR) tidal_sim.h tests/*.h fuzz/fuzz_common.h fuzz/fuzz_alloc.h | $(B)
 	$(CC) $(STRICT) $(SAN) -o $@ $< -lm
 
 # test_flat_spill is test_flat with the bucket count limit lowered.
