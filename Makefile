@@ -77,7 +77,7 @@ PROPS = prop_replication prop_multiregion prop_migration
 # -include, so the sources are the same for both builds. Programs that set a configuration
 # macro before including the header stay on the full header (tests/link.sh guard refuses
 # them), and so do the examples, the benches, the libFuzzer targets and the compile matrix.
-# make LINK= test builds everything on the full header as before.
+# make LINK= test builds everything on the full header as before (from a clean build/).
 LINK ?= 1
 L = $(B)/link
 FULL_TESTS = test_durability test_first_schema test_replication test_node_calls test_flat_spill
