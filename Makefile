@@ -69,13 +69,66 @@ $(B)/cifuzz_%: fuzz/%.c $(HDR) tidal_sim.h fuzz/*.h fuzz/coverage_ignore.txt | $
 # Everything make test runs; tests/run.sh sums the results into "N passed, N failed".
 PROPS = prop_replication prop_multiregion prop_migration
 
+# Link builds: code generation of the whole implementation in every test was most of make
+# test's time, so the implementation of tidal.h and tidal_sim.h is compiled once per flavour
+# (plain, ASan+UBSan) into objects the tests, props and fuzz replays link. Each is compiled
+# against a generated header (tests/link.sh, tests/link.awk): tidal.h with the function
+# bodies replaced by prototypes and the private functions and data external, given with
+# -include, so the sources are the same for both builds. Programs that set a configuration
+# macro before including the header stay on the full header (tests/link.sh guard refuses
+# them), and so do the examples, the benches, the libFuzzer targets and the compile matrix.
+# make LINK= test builds everything on the full header as before (from a clean build/).
+LINK ?= 1
+L = $(B)/link
+FULL_TESTS = test_durability test_first_schema test_replication test_node_calls test_flat_spill
+FULL_REPLAYS = fuzz_export
+LINK_TESTS = $(if $(LINK),$(filter-out $(FULL_TESTS),$(TESTS)))
+LINK_PROPS = $(if $(LINK),$(PROPS))
+LINK_REPLAYS = $(if $(LINK),$(filter-out $(FULL_REPLAYS),$(FUZZERS)))
+LINK_GEN = tests/link.sh tests/link.awk
+
+$(L)/%.h $(L)/%_impl.c: %.h $(LINK_GEN)
+	sh tests/link.sh gen $*.h $(L)
+$(L)/tidal_impl.o: $(L)/tidal_impl.c
+	$(CC) $(STRICT) $(CFLAGS) -c -o $@ $<
+$(L)/tidal_sim_impl.o: $(L)/tidal_sim_impl.c $(L)/tidal.h
+	$(CC) $(STRICT) $(CFLAGS) -c -o $@ $<
+$(L)/asan_tidal_impl.o: $(L)/tidal_impl.c
+	$(CC) $(STRICT) $(SAN) -c -o $@ $<
+$(L)/asan_tidal_sim_impl.o: $(L)/tidal_sim_impl.c $(L)/tidal.h
+	$(CC) $(STRICT) $(SAN) -c -o $@ $<
+$(L)/asan_replay_main.o: fuzz/replay_main.c | $(L)/tidal.h
+	$(CC) $(STRICT) $(SAN) -c -o $@ $<
+
+LINK_OBJS = $(L)/tidal_impl.o $(L)/tidal_sim_impl.o
+ASAN_LINK_OBJS = $(L)/asan_tidal_impl.o $(L)/asan_tidal_sim_impl.o
+# The generated headers a source needs: tidal_sim.h's only when it includes tidal_sim.h.
+LINK_INC = -include $(L)/tidal.h $(if $(shell grep -l 'tidal_sim\.h' $<),-include $(L)/tidal_sim.h)
+LINK_INC_SIM = -include $(L)/tidal.h -include $(L)/tidal_sim.h
+
+$(addprefix $(B)/,$(LINK_TESTS)): $(B)/%: tests/%.c $(LINK_OBJS) $(L)/tidal.h $(L)/tidal_sim.h tests/*.h fuzz/fuzz_common.h fuzz/fuzz_alloc.h | $(B)
+	@sh tests/link.sh guard "$(CC)" $<
+	$(CC) $(STRICT) $(CFLAGS) $(LINK_INC) -o $@ $< $(LINK_OBJS) -lm
+$(addprefix $(B)/asan_,$(LINK_TESTS)): $(B)/asan_%: tests/%.c $(ASAN_LINK_OBJS) $(L)/tidal.h $(L)/tidal_sim.h tests/*.h fuzz/fuzz_common.h fuzz/fuzz_alloc.h | $(B)
+	@sh tests/link.sh guard "$(CC)" $<
+	$(CC) $(STRICT) $(SAN) $(LINK_INC) -o $@ $< $(ASAN_LINK_OBJS) -lm
+$(addprefix $(B)/,$(LINK_PROPS)): $(B)/%: props/%.c props/prop_common.h $(LINK_OBJS) $(L)/tidal.h $(L)/tidal_sim.h tests/tidal_test.h | $(B)
+	@sh tests/link.sh guard "$(CC)" $<
+	$(CC) $(STRICT) $(CFLAGS) $(LINK_INC_SIM) -o $@ $< $(LINK_OBJS) -lm
+$(addprefix $(B)/asan_,$(LINK_PROPS)): $(B)/asan_%: props/%.c props/prop_common.h $(ASAN_LINK_OBJS) $(L)/tidal.h $(L)/tidal_sim.h tests/tidal_test.h | $(B)
+	@sh tests/link.sh guard "$(CC)" $<
+	$(CC) $(STRICT) $(SAN) $(LINK_INC_SIM) -o $@ $< $(ASAN_LINK_OBJS) -lm
+$(addprefix $(B)/replay_,$(LINK_REPLAYS)): $(B)/replay_%: fuzz/%.c $(L)/asan_replay_main.o $(ASAN_LINK_OBJS) $(L)/tidal.h $(L)/tidal_sim.h fuzz/*.h | $(B)
+	@sh tests/link.sh guard "$(CC)" $<
+	$(CC) $(STRICT) $(SAN) $(LINK_INC) -o $@ $< $(L)/asan_replay_main.o $(ASAN_LINK_OBJS) -lm
+
 # The binaries build in parallel (one job per core: 60+ builds of the whole header, about
 # half of make test's time on 2 cores when serial); the tests then run two at a time
 # too (tests/run.sh; JOBS=1 sh tests/run.sh for one at a time).
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 test:
 	@$(MAKE) --no-print-directory -j$(JOBS) test-build
-	@TESTS="$(TESTS)" PROPS="$(PROPS)" sh tests/run.sh
+	@TESTS="$(TESTS)" PROPS="$(PROPS)" LINK="$(LINK)" sh tests/run.sh
 
 test-build: all $(addprefix $(B)/asan_,$(TESTS)) $(addprefix $(B)/,$(PROPS)) $(addprefix $(B)/asan_,$(PROPS))
 

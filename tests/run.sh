@@ -102,6 +102,13 @@ for f in query wal snapshot message merge export event config control peer; do
     queue "fuzz corpus replay: $f" check "$B/replay_fuzz_$f" "fuzz/corpus/$f"
 done
 queue "example: quickstart" check "$B/quickstart"
+# The link builds (Makefile, tests/link.sh): the implementation objects the tests link
+# define every function the full headers define (a construct the generator mishandled
+# would be missing). make LINK= test builds on the full headers and has no objects.
+if [ -n "${LINK-1}" ]; then
+    queue "tidy: the link objects define every function of the full headers" check \
+        sh tests/link.sh check "$CC" "$B/link"
+fi
 queue "example: demo (3-region failover converges)" check "$B/demo"
 run_queued
 # The README's first example, pasted into a file as a new user would: C99 and C++11, every
