@@ -611,6 +611,9 @@ typedef struct tidal_sim_cluster_config {
 
 typedef struct tidal_sim_cluster tidal_sim_cluster;
 
+/* Where a node keeps its member of group 0 on its disk (group g: "node/g<g>"). */
+#define TIDAL_SIM_DB_DIR "node/g0"
+
 /* Builds and opens every node. NULL if the config is invalid or a node fails to open. */
 TIDAL_API tidal_sim_cluster *tidal_sim_cluster_new(const tidal_sim_cluster_config *cfg);
 TIDAL_API void tidal_sim_cluster_free(tidal_sim_cluster *c);
@@ -2796,6 +2799,8 @@ typedef struct tidal_sim__ten {
     uint64_t move;            /* the generation of the move observed last, 0 = none */
     uint64_t version;         /* the highest record index seen naming it */
     int64_t start_ns, switch_ns, done_ns;
+    tidal_peer_tenant seen;   /* the routing table of the most advanced peer seen... */
+    uint64_t seen_at;         /* ...which had applied the records up to this index */
 } tidal_sim__ten;
 
 struct tidal_sim_cluster {
@@ -3109,7 +3114,7 @@ static int tidal_sim__ctl_leader(const tidal_sim_cluster *c) {
 }
 
 /* The live node that applied the most control records: the harness's view of them. */
-static int tidal_sim__view_node(const tidal_sim_cluster *c) {
+static int tidal_sim__view_node(const tidal_sim_cluster *c, uint64_t *applied) {
     uint32_t i;
     uint64_t best_index = 0;
     int best = -1;
@@ -3118,6 +3123,7 @@ static int tidal_sim__view_node(const tidal_sim_cluster *c) {
         if (!c->node[i].peer || tidal_peer_status_get(c->node[i].peer, &st) != TIDAL_OK) continue;
         if (best < 0 || st.applied_index > best_index) best = (int)i, best_index = st.applied_index;
     }
+    *applied = best_index;
     return best;
 }
 
@@ -3128,12 +3134,31 @@ static int tidal_sim__ten_find(const tidal_sim_cluster *c, uint32_t tenant) {
     return -1;
 }
 
+/* The routing table's entry of tenant on the live node that applied the most records;
+   for a registered tenant, what the harness saw last when that node lags it (the node
+   that was ahead crashed: the view does not go back). */
+static tidal_result tidal_sim__view_at(const tidal_sim_cluster *c, uint32_t tenant,
+                                       tidal_peer_tenant *out, uint64_t *at) {
+    uint64_t applied = 0;
+    int v = tidal_sim__view_node(c, &applied), k = tidal_sim__ten_find(c, tenant);
+    tidal_result r;
+    memset(out, 0, sizeof *out);
+    *at = applied;
+    if (k >= 0 && c->ten[k].seen_at && (v < 0 || applied < c->ten[k].seen_at)) {
+        *out = c->ten[k].seen;
+        *at = c->ten[k].seen_at;
+        return TIDAL_OK;
+    }
+    if (v < 0) return TIDAL_ERR_UNAVAILABLE;
+    r = tidal_peer_tenant_get(c->node[v].peer, tenant, out);
+    TIDAL_SIM_ASSERT(r == TIDAL_OK || r == TIDAL_ERR_NOT_FOUND);
+    return r;
+}
+
 static tidal_result tidal_sim__view(const tidal_sim_cluster *c, uint32_t tenant,
                                     tidal_peer_tenant *out) {
-    int v = tidal_sim__view_node(c);
-    memset(out, 0, sizeof *out);
-    if (v < 0) return TIDAL_ERR_UNAVAILABLE;
-    return tidal_peer_tenant_get(c->node[v].peer, tenant, out);
+    uint64_t at;
+    return tidal_sim__view_at(c, tenant, out, &at);
 }
 
 /* After a tick: moves' phases first seen, control leadership changes during a move. */
@@ -3143,8 +3168,10 @@ static void tidal_sim__observe(tidal_sim_cluster *c) {
     for (k = 0; k < c->n_ten; k++) {
         tidal_sim__ten *t = &c->ten[k];
         tidal_peer_tenant v;
-        uint64_t ver;
-        if (tidal_sim__view(c, t->tenant, &v) != TIDAL_OK) continue;
+        uint64_t ver, at;
+        if (tidal_sim__view_at(c, t->tenant, &v, &at) != TIDAL_OK) continue;
+        t->seen = v;
+        t->seen_at = at;
         ver = v.config_index > v.placement_index ? v.config_index : v.placement_index;
         if (v.move_phase_index > ver) ver = v.move_phase_index;
         if (ver > t->version) t->version = ver;
