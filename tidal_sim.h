@@ -652,6 +652,10 @@ TIDAL_API void tidal_sim_cluster_crash(tidal_sim_cluster *c, uint16_t region, ui
 TIDAL_API tidal_result tidal_sim_cluster_restart(tidal_sim_cluster *c, uint16_t region,
                                                  uint16_t shard);
 TIDAL_API void tidal_sim_cluster_wipe(tidal_sim_cluster *c, uint16_t region, uint16_t shard);
+/* Why node (region, shard)'s last restart failed (tidal_peer_open's message), "" if it
+   did not. */
+TIDAL_API const char *tidal_sim_cluster_errmsg(const tidal_sim_cluster *c, uint16_t region,
+                                              uint16_t shard);
 TIDAL_API void tidal_sim_cluster_skew(tidal_sim_cluster *c, uint16_t region, uint16_t shard,
                                       int64_t skew_ns);
 
@@ -2814,6 +2818,7 @@ struct tidal_sim_cluster {
         int64_t skew_ns;
         uint32_t life;        /* opens so far (1 after the first) */
         tidal_peer *peer;     /* NULL while down */
+        char why[256];        /* why its last open failed ("" if it did not) */
     } node[TIDAL_SIM_NODES_MAX];
     tidal_peer_group groups[TIDAL_SIM_GROUPS_MAX]; /* every group, declared at creation */
     uint32_t n_groups;
@@ -2909,7 +2914,6 @@ static uint32_t tidal_sim__all(const tidal_sim_cluster *c) {
    of a brand-new cluster (the node's first open) know their groups are new. */
 static tidal_result tidal_sim__peer_open(tidal_sim_cluster *c, uint32_t i) {
     tidal_peer_config pc;
-    char msg[256];
     tidal_result r;
     TIDAL_SIM_ASSERT(i < c->n && c->node[i].peer == NULL);
     memset(&pc, 0, sizeof pc);
@@ -2932,8 +2936,10 @@ static tidal_result tidal_sim__peer_open(tidal_sim_cluster *c, uint32_t i) {
     pc.heartbeat_ns = c->cfg.peer_heartbeat_ns;
     pc.event_hook = tidal_sim__record;
     pc.event_hook_ctx = c;
-    msg[0] = 0;
-    r = tidal_peer_open(&pc, &c->node[i].peer, msg, sizeof msg);
+    c->node[i].why[0] = 0;
+    r = tidal_peer_open(&pc, &c->node[i].peer, c->node[i].why, sizeof c->node[i].why);
+    if (r != TIDAL_OK && !c->node[i].why[0])
+        snprintf(c->node[i].why, sizeof c->node[i].why, "%s", tidal_strerror(r));
     c->node[i].life++;
     TIDAL_SIM_ASSERT(r != TIDAL_OK || c->node[i].peer != NULL);
     return r;
@@ -3276,6 +3282,11 @@ TIDAL_API tidal_result tidal_sim_cluster_restart(tidal_sim_cluster *c, uint16_t 
     if (r != TIDAL_OK) return r;
     tidal_sim_net_set_down(c->net, ref, 0);
     return TIDAL_OK;
+}
+
+TIDAL_API const char *tidal_sim_cluster_errmsg(const tidal_sim_cluster *c, uint16_t region,
+                                              uint16_t shard) {
+    return c->node[tidal_sim__ci(c, region, shard)].why;
 }
 
 TIDAL_API void tidal_sim_cluster_wipe(tidal_sim_cluster *c, uint16_t region, uint16_t shard) {

@@ -753,22 +753,8 @@ static void restart_node(world *w, int r, int s) {
     mg *m = mg_of(w);
     tidal_result res = tidal_sim_cluster_restart(w->c, (uint16_t)r, (uint16_t)s);
     if (res != TIDAL_OK) {
-        /* reopen each member once more on a copy of its config, for the detail message */
-        char msg[256] = "";
-        uint32_t g, i = (uint32_t)(r * NSHARD + s);
-        for (g = 0; g < TIDAL_SIM_GROUPS_MAX && !msg[0]; g++) {
-            tidal_db *tmp = NULL;
-            if (!tidal_sim__hosts(w->c, i, g)) continue;
-            if (tidal_db_open_msg(&w->c->node[i].g[g].dbcfg, &tmp, msg, sizeof msg) != TIDAL_OK && !msg[0])
-                snprintf(msg, sizeof msg, "failed");
-            if (msg[0]) {
-                char tail[256];
-                snprintf(tail, sizeof tail, "%s", msg);
-                snprintf(msg, sizeof msg, "group %u's member: %.200s", g, tail);
-            }
-            if (tmp) tidal_db_close(tmp);
-        }
-        fail(w, "restart", "region %d shard %d failed to reopen: %s (%s)", r, s, tidal_strerror(res), msg);
+        fail(w, "restart", "region %d shard %d failed to reopen: %s (%s)", r, s, tidal_strerror(res),
+             tidal_sim_cluster_errmsg(w->c, (uint16_t)r, (uint16_t)s));
         return;
     }
     m->life[r][s]++;
@@ -1044,6 +1030,7 @@ static void mg_end_phase(world *w) {
 static int mg_open(mg *m, uint64_t seed, int verbose, run_result *res) {
     world *w = &m->w;
     uint32_t placement[NTEN_MAX], i;
+    g_every_placement = 1; /* tenants live and move on any placement */
     if (!world_open(w, seed, NSHARD, 1, verbose, res)) return 0;
     m->n_ten = tenants_of(seed, placement);
     for (i = 0; i < m->n_ten; i++) {
