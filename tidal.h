@@ -16101,13 +16101,47 @@ static void tidal__peer_progress(tidal_peer *p) {
 
 /* ---- Control records (P1) ---- */
 
-/* Pushes a tenant's config to this node's member of its owning group, if both are known. */
+/* isim fix: every member this node runs of a group that neither owns the tenant nor takes
+   part in its move (groups a and b) holds it SEALED, so a write that reaches such a member
+   directly is refused with TIDAL_ERR_MOVED (before, it had no config there and took the
+   write: prop_migration's stray_write; test_node t_stray_member_sealed). */
+static tidal_result tidal__peer_seal_others(tidal_peer *p, const tidal__peer_tenant *t,
+                                            uint32_t a, uint32_t b, uint64_t version) {
+    tidal_result first = TIDAL_OK;
+    uint32_t i, g;
+    TIDAL_ASSERT(t->t.has_placement && t->t.has_config);
+    for (i = 0; i < p->n_m; i++) {
+        tidal_tenant_config cfg;
+        tidal_result r;
+        if (p->m[i].id == a || p->m[i].id == b) continue;
+        for (g = 0; g < p->n_groups && p->groups[g].id != p->m[i].id; g++) {}
+        TIDAL_ASSERT(g < p->n_groups);
+        memset(&cfg, 0, sizeof cfg);
+        cfg.tenant = t->tenant;
+        cfg.placement = p->groups[g].placement;
+        cfg.rate_per_s = t->t.rate_per_s;
+        cfg.burst = t->t.burst;
+        cfg.entity_quota = t->t.entity_quota;
+        cfg.config_version = version;
+        cfg.state = TIDAL_TENANT_SEALED;
+        r = tidal_tenant_set(p->m[i].db, &cfg);
+        if (r != TIDAL_OK && r != TIDAL_ERR_STALE_CONFIG && first == TIDAL_OK)
+            first = tidal__peer_err(p, r, "tenant %u on group %u: %s", t->tenant, p->m[i].id,
+                                    tidal_errmsg(p->m[i].db));
+    }
+    return first;
+}
+
+/* Pushes a tenant's config to this node's member of its owning group, if both are known
+   (and SEALED to its other members: tidal__peer_seal_others). */
 static tidal_result tidal__peer_push(tidal_peer *p, const tidal__peer_tenant *t) {
     tidal_tenant_config cfg;
     int32_t mi;
     tidal_result r;
     TIDAL_ASSERT(t->t.state <= TIDAL_TENANT_SEALED); /* a committed record decoded */
     if (!t->t.has_placement || !t->t.has_config) return TIDAL_OK;
+    r = tidal__peer_seal_others(p, t, t->t.group, t->t.group, t->t.config_index);
+    if (r != TIDAL_OK) return r;
     mi = tidal__peer_member_index(p, t->t.group);
     if (mi < 0) return TIDAL_OK; /* this node runs no member of the owner */
     memset(&cfg, 0, sizeof cfg);
@@ -18316,6 +18350,10 @@ static tidal_result tidal__move_push(tidal_peer *p, const tidal__peer_tenant *t)
             first = tidal__peer_err(p, r, "tenant %u on group %u: %s", t->tenant, g,
                                     tidal_errmsg(p->m[mi].db));
     }
+    if (first == TIDAL_OK && t->t.has_placement && t->t.has_config) /* isim fix */
+        first = tidal__peer_seal_others(p, t, t->t.move_source, t->t.move_target,
+                                        t->t.config_index > t->t.move_phase_index
+                                            ? t->t.config_index : t->t.move_phase_index);
     return first;
 }
 

@@ -474,6 +474,16 @@ static int write_attempt(world *w, const pend *p) {
         rec.weight = p->s.weight;
         rec.time_ns = p->s.time_ns;
         (void)tidal_sim_oracle_record(w->o, &rec);
+        /* Judged by the records the node that took it had applied (nodes apply a record
+           each when it reaches them; the coordinator waits for every source member). */
+        {
+            tidal_peer_tenant pt;
+            if (tidal_peer_tenant_get(tidal_sim_cluster_peer(w->c, (uint16_t)r, s), t->id, &pt) == TIDAL_OK &&
+                pt.has_placement) {
+                info.group = pt.group;
+                info.phase = (int)pt.move_phase;
+            }
+        }
         if (db != tidal_sim_cluster_group_db(w->c, info.group, (uint16_t)r, s))
             fail(w, "write_owner", "tenant %u: region %d took a write as a member of a group other than the owner %u",
                  t->id, r, info.group);
@@ -665,6 +675,14 @@ static int any_down(world *w, uint32_t placement) {
 
 /* migrate: OK (a move started, or none needed: the tenant is there), LIMIT (one of its
    moves is under way: skipped), UNAVAILABLE only while a node of the target is down. */
+/* 1 when a majority of the control plane's voters (shard 0 of each region) is down: no
+   control record can commit, so tenant_set and migrate answer TIDAL_ERR_UNAVAILABLE. */
+static int control_down(world *w) {
+    int r, down = 0;
+    for (r = 0; r < NREG; r++) down += !tidal_sim_cluster_peer(w->c, (uint16_t)r, 0);
+    return 2 * down >= NREG;
+}
+
 static void do_migrate(world *w, const op *o) {
     mg *m = mg_of(w);
     ten_rec *t = &m->ten[o->a];
@@ -675,7 +693,7 @@ static void do_migrate(world *w, const op *o) {
         w->res->stat[ST_BUSY]++;
         return;
     }
-    if (res == TIDAL_ERR_UNAVAILABLE && any_down(w, (uint32_t)o->b)) return;
+    if (res == TIDAL_ERR_UNAVAILABLE && (any_down(w, (uint32_t)o->b) || control_down(w))) return;
     if (res != TIDAL_OK) {
         fail(w, "migrate", "tenant %u to placement %#x: %s", t->id, (unsigned)o->b, tidal_strerror(res));
         return;
@@ -708,15 +726,25 @@ static void do_limits(world *w, const op *o) {
     cfg.config_version = t->version + 1;
     res = tidal_sim_cluster_tenant_set(w->c, &cfg);
     if (w->verbose) printf("      limits of tenant %u: %s\n", t->id, tidal_strerror(res));
+    if (res == TIDAL_ERR_UNAVAILABLE && control_down(w)) return;
     if (res != TIDAL_OK) {
         fail(w, "tenant_set", "tenant %u in phase %d: tidal_sim_cluster_tenant_set returned %s", t->id, info.phase,
              tidal_strerror(res));
         return;
     }
+    /* The record is in force where a peer applied it: the cluster ran until it committed
+       and every live peer applied it, or 2 s passed (a peer cut off from the control plane
+       learns it later). The move may have gone on meanwhile: judged on the owner now. */
+    info = info_of(w, t);
+    settled = !moving_phase(info.phase);
     for (r = 0; r < NREG; r++)
         for (s = 0; s < NSHARD; s++) {
             tidal_db *db = tidal_sim_cluster_group_db(w->c, info.group, (uint16_t)r, (uint16_t)s);
+            tidal_peer *pe = tidal_sim_cluster_peer(w->c, (uint16_t)r, (uint16_t)s);
+            tidal_peer_status ps;
             const tidal__tcfg *c = db ? tidal__tcfg_find(db, t->id) : NULL;
+            if (!pe || tidal_peer_status_get(pe, &ps) != TIDAL_OK || ps.applied_index < info.version)
+                continue;
             if (db && (!c || c->cfg.rate_per_s != cfg.rate_per_s || c->cfg.entity_quota != cfg.entity_quota ||
                        (settled && c->cfg.state != TIDAL_TENANT_ACTIVE)))
                 fail(w, "tenant_set", "tenant %u: region %d shard %d of its group %u %s", t->id, r, s, info.group,
