@@ -675,12 +675,26 @@ static int any_down(world *w, uint32_t placement) {
 
 /* migrate: OK (a move started, or none needed: the tenant is there), LIMIT (one of its
    moves is under way: skipped), UNAVAILABLE only while a node of the target is down. */
-/* 1 when a majority of the control plane's voters (shard 0 of each region) is down: no
-   control record can commit, so tenant_set and migrate answer TIDAL_ERR_UNAVAILABLE. */
+/* 1 when no live voter of the control plane (shard 0 of each region) reaches a majority
+   of them (itself included) both ways: no control record can commit, so tenant_set and
+   migrate answer TIDAL_ERR_UNAVAILABLE. */
 static int control_down(world *w) {
-    int r, down = 0;
-    for (r = 0; r < NREG; r++) down += !tidal_sim_cluster_peer(w->c, (uint16_t)r, 0);
-    return 2 * down >= NREG;
+    int a, b;
+    for (a = 0; a < NREG; a++) {
+        int n = 0;
+        tidal_node_ref x;
+        x.region = (uint16_t)a, x.shard = 0;
+        if (!tidal_sim_cluster_peer(w->c, (uint16_t)a, 0)) continue;
+        for (b = 0; b < NREG; b++) {
+            tidal_node_ref y;
+            y.region = (uint16_t)b, y.shard = 0;
+            n += tidal_sim_cluster_peer(w->c, (uint16_t)b, 0) &&
+                 (a == b || (tidal_sim_net_reachable(tidal_sim_cluster_net(w->c), x, y) &&
+                             tidal_sim_net_reachable(tidal_sim_cluster_net(w->c), y, x)));
+        }
+        if (2 * n > NREG) return 0;
+    }
+    return 1;
 }
 
 static void do_migrate(world *w, const op *o) {
