@@ -3559,6 +3559,7 @@ static tidal_result tidal_sim__propose(tidal_sim_cluster *c, const tidal_control
                                        uint32_t tenant, uint32_t target, uint64_t *index) {
     int64_t end = c->now + TIDAL_SIM__WAIT_NS;
     tidal_peer_tenant before;
+    int unsure = 0; /* an earlier try may have been taken (UNKNOWN, or the proposer died) */
     TIDAL_SIM_ASSERT(index != NULL);
     (void)tidal_sim__view(c, tenant, &before);
     while (c->now < end) {
@@ -3575,21 +3576,27 @@ static tidal_result tidal_sim__propose(tidal_sim_cluster *c, const tidal_control
         if (r != TIDAL_OK) return r;
         if (!tidal_sim_cluster_await(c, (uint16_t)((uint32_t)i / c->cfg.shards),
                                      (uint16_t)((uint32_t)i % c->cfg.shards), t,
-                                     5 * TIDAL_NS_PER_S, &d))
+                                     5 * TIDAL_NS_PER_S, &d)) {
+            unsure = 1;
             continue; /* the proposer went down: again elsewhere */
+        }
         if (d.outcome == TIDAL_PEER_DONE_OK) {
             *index = d.index;
             tidal_sim__await_applied(c, d.index);
             return TIDAL_OK;
         }
-        if (!rec && d.outcome == TIDAL_PEER_DONE_FAILED && d.result == TIDAL_ERR_LIMIT) {
+        if (!rec && d.outcome == TIDAL_PEER_DONE_FAILED && d.result == TIDAL_ERR_LIMIT && unsure) {
             tidal_peer_tenant now; /* an earlier try that timed out may have started it */
             if (tidal_sim__view(c, tenant, &now) == TIDAL_OK && now.move_index &&
                 now.move_index != before.move_index && now.move_target == target) {
                 *index = now.move_index;
+                tidal_sim__await_applied(c, now.move_index);
                 return TIDAL_OK;
             }
+            tidal_sim_cluster_run(c, c->now + 100 * TIDAL_SIM__MS); /* not committed yet */
+            continue;
         }
+        unsure |= d.outcome == TIDAL_PEER_DONE_UNKNOWN;
         if (d.outcome == TIDAL_PEER_DONE_FAILED && d.result != TIDAL_ERR_UNAVAILABLE)
             return d.result;
         tidal_sim_cluster_run(c, c->now + 100 * TIDAL_SIM__MS); /* no leader yet: wait */
