@@ -3597,7 +3597,10 @@ static tidal_result tidal_sim__propose(tidal_sim_cluster *c, const tidal_control
             continue;
         }
         unsure |= d.outcome == TIDAL_PEER_DONE_UNKNOWN;
-        if (d.outcome == TIDAL_PEER_DONE_FAILED && d.result != TIDAL_ERR_UNAVAILABLE)
+        /* NOT_FOUND for a proposal: it can never commit (superseded by a new leader's log):
+           propose again; for a move too when it says so (else the tenant has no placement) */
+        if (d.outcome == TIDAL_PEER_DONE_FAILED && d.result != TIDAL_ERR_UNAVAILABLE &&
+            !(d.result == TIDAL_ERR_NOT_FOUND && (rec || strstr(d.message, "superseded"))))
             return d.result;
         tidal_sim_cluster_run(c, c->now + 100 * TIDAL_SIM__MS); /* no leader yet: wait */
     }
