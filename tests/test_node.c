@@ -42,7 +42,7 @@ static void t_records_applied(void) {
         TT_CHECK(t2.has_placement && t2.group == 3 && t2.placement == 3 && t2.has_config);
         TT_EQ_INT(tidal_tenant_usage(tidal_peer_member(w.nd[i].peer, 0), 1, &ents, &tok), TIDAL_OK);
         TT_EQ_INT(tidal_tenant_usage(tidal_peer_member(w.nd[i].peer, 0), 2, &ents, &tok),
-                  TIDAL_ERR_NOT_FOUND); /* not its owner */
+                  TIDAL_OK); /* not its owner: held SEALED there (t_stray_member_sealed) */
         if (ref(i).region < 2)
             TT_EQ_INT(tidal_tenant_usage(tidal_peer_member(w.nd[i].peer, 3), 2, &ents, &tok),
                       TIDAL_OK);
@@ -187,6 +187,43 @@ static void t_sealed_refused(void) {
     c = await(&w, i, t, 3000 * MS);
     TT_CHECK(c && c->outcome == TIDAL_PEER_DONE_OK);
 out:
+    world_free(&w);
+}
+
+/* A write that reaches a member of a group that does not own the tenant directly (a
+   host or client with a stale routing table) is refused with TIDAL_ERR_MOVED and changes
+   nothing: every peer holds its tenants SEALED on the groups that do not own them (tenant
+   1 lives in group 0, tenant 2 in group 3). */
+static void t_stray_member_sealed(void) {
+    world w;
+    int k, refused = 0;
+    setup(&w);
+    for (k = 0; k < N; k++) { /* the leaders (a follower refuses any write: READ_ONLY) */
+        int l3 = group_leader(&w, 3, ref(k).shard), l0 = group_leader(&w, 0, ref(k).shard);
+        tidal_db *g3 = l3 == k ? tidal_peer_member(w.nd[k].peer, 3) : NULL;
+        tidal_db *g0 = l0 == k ? tidal_peer_member(w.nd[k].peer, 0) : NULL;
+        tidal_signal s;
+        tidal_receipt rc;
+        uint8_t d0[32], d1[32];
+        memset(&s, 0, sizeof s);
+        s.weight = 1;
+        if (g3) { /* tenant 1 on group 3's member: not its owner */
+            s.tenant = 1;
+            s.item = item_on(1, ref(k).shard, 900);
+            TT_EQ_INT(tidal_db_digest(g3, 1, d0), TIDAL_OK);
+            TT_EQ_INT(tidal_signal_write(g3, &s, &rc), TIDAL_ERR_MOVED);
+            TT_EQ_INT(tidal_db_digest(g3, 1, d1), TIDAL_OK);
+            TT_CHECK(!memcmp(d0, d1, 32));
+            refused++;
+        }
+        if (g0) { /* tenant 2 on group 0's member: not its owner */
+            s.tenant = 2;
+            s.item = item_on(2, ref(k).shard, 900);
+            TT_EQ_INT(tidal_signal_write(g0, &s, &rc), TIDAL_ERR_MOVED);
+            refused++;
+        }
+    }
+    TT_EQ_INT(refused, 2 * SHARDS); /* every shard's leader of both groups was tried */
     world_free(&w);
 }
 
@@ -585,6 +622,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_forwarded_write),
     TT_CASE(t_sealed_refused),
     TT_CASE(t_restart_enforces_sealed),
+    TT_CASE(t_stray_member_sealed),
     TT_CASE(t_partitioned_leader_unknown),
     TT_CASE(t_malformed_refused),
     TT_CASE(t_faulty_network),
