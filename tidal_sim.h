@@ -667,8 +667,9 @@ TIDAL_API int tidal_sim_cluster_leader(const tidal_sim_cluster *c, uint16_t shar
 TIDAL_API void tidal_sim_cluster_trace(const tidal_sim_cluster *c, uint8_t out[32]);
 
 /* Ground truth (DESIGN 6). The cluster records every event any node writes itself (the
-   event hook of every peer, tidal_peer_config.event_hook, in every life), once per id. tidal_sim_cluster_truth opens a
-   fresh ephemeral node (the cluster's schema, clock at the cluster's now) that imports
+   event hook of every peer, tidal_peer_config.event_hook, in every life), once per id.
+   tidal_sim_cluster_truth opens a fresh ephemeral node (the cluster's schema, clock at the
+   cluster's now) that imports
    the recorded events keep() accepts (keep NULL: all of them; a checker passes one that
    drops events whose writer crashed before they were durable and that no replica holds),
    so every replica can be compared with a single node that applied the union. The caller
