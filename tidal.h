@@ -1724,6 +1724,10 @@ typedef struct tidal_peer_config {
                                           this); 0: 200 ms (>>node_move) */
     uint32_t move_chunk_bytes;         /* bytes of an export per INSTALL message, a
                                           multiple of 4096 up to 1 MiB; 0: 1 MiB */
+    tidal_event_hook event_hook;       /* NULL, or called with every event a member of this
+                                          node writes itself (tidal_db_set_event_hook's
+                                          contract: the peer holds its members' hooks) */
+    void *event_hook_ctx;              /* its first argument */
 } tidal_peer_config;
 
 /* What tidal_peer_poll hands back for one ticket. */
@@ -18814,6 +18818,8 @@ typedef struct tidal__move_ev {
 
 struct tidal__peer_move {
     tidal__move_hookctx hook[TIDAL_PEER_GROUPS_MAX];
+    tidal_event_hook host_hook; /* config.event_hook: called first, for every event */
+    void *host_ctx;
     tidal__move_job *job;
     uint64_t n_job, cap_job;
     tidal__move_in *in;
@@ -19074,6 +19080,7 @@ static void tidal__move_hook(void *ctx, const void *event, size_t len) {
     const tidal__peer_tenant *t;
     tidal__move_msg x;
     int32_t gi;
+    if (p->mv->host_hook) p->mv->host_hook(p->mv->host_ctx, event, len);
     if (len < 5 || len > TIDAL_MSG_BYTES_MAX - TIDAL__MSG_HDR - TIDAL__MOVE_FIXED) return;
     t = tidal__peer_tenant_find(p, tidal__rd_le_at4((const uint8_t *)event + 1)); /* >>codec */
     if (!t || (t->t.move_phase != TIDAL_CONTROL_PHASE_COPY &&
@@ -19955,6 +19962,8 @@ static tidal_result tidal__move_open(tidal_peer *p, const tidal_peer_config *cfg
     memset(mv, 0, sizeof *mv);
     mv->retry_ns = cfg->move_retry_ns ? cfg->move_retry_ns : 200 * (TIDAL_NS_PER_S / 1000);
     mv->chunk = cfg->move_chunk_bytes ? cfg->move_chunk_bytes : TIDAL_PEER_MOVE_CHUNK_MAX;
+    mv->host_hook = cfg->event_hook;
+    mv->host_ctx = cfg->event_hook_ctx;
     p->env->random_fill(p->env->user, &mv->next_req, sizeof mv->next_req);
     mv->next_req = (mv->next_req >> 32) << 32 | 1u;
     p->mv = mv;

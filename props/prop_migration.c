@@ -480,6 +480,16 @@ static int write_attempt(world *w, const pend *p) {
         rec.weight = p->s.weight;
         rec.time_ns = p->s.time_ns;
         (void)tidal_sim_oracle_record(w->o, &rec);
+        /* Judged by the records the node that took it had applied (nodes apply a record
+           each when it reaches them; the coordinator waits for every source member). */
+        {
+            tidal_peer_tenant pt;
+            if (tidal_peer_tenant_get(tidal_sim_cluster_peer(w->c, (uint16_t)r, s), t->id, &pt) == TIDAL_OK &&
+                pt.has_placement) {
+                info.group = pt.group;
+                info.phase = (int)pt.move_phase;
+            }
+        }
         if (db != tidal_sim_cluster_group_db(w->c, info.group, (uint16_t)r, s))
             fail(w, "write_owner", "tenant %u: region %d took a write as a member of a group other than the owner %u",
                  t->id, r, info.group);
@@ -671,6 +681,28 @@ static int any_down(world *w, uint32_t placement) {
 
 /* migrate: OK (a move started, or none needed: the tenant is there), LIMIT (one of its
    moves is under way: skipped), UNAVAILABLE only while a node of the target is down. */
+/* 1 when no live voter of the control plane (shard 0 of each region) reaches a majority
+   of them (itself included) both ways: no control record can commit, so tenant_set and
+   migrate answer TIDAL_ERR_UNAVAILABLE. */
+static int control_down(world *w) {
+    int a, b;
+    for (a = 0; a < NREG; a++) {
+        int n = 0;
+        tidal_node_ref x;
+        x.region = (uint16_t)a, x.shard = 0;
+        if (!tidal_sim_cluster_peer(w->c, (uint16_t)a, 0)) continue;
+        for (b = 0; b < NREG; b++) {
+            tidal_node_ref y;
+            y.region = (uint16_t)b, y.shard = 0;
+            n += tidal_sim_cluster_peer(w->c, (uint16_t)b, 0) &&
+                 (a == b || (tidal_sim_net_reachable(tidal_sim_cluster_net(w->c), x, y) &&
+                             tidal_sim_net_reachable(tidal_sim_cluster_net(w->c), y, x)));
+        }
+        if (2 * n > NREG) return 0;
+    }
+    return 1;
+}
+
 static void do_migrate(world *w, const op *o) {
     mg *m = mg_of(w);
     ten_rec *t = &m->ten[o->a];
@@ -681,7 +713,7 @@ static void do_migrate(world *w, const op *o) {
         w->res->stat[ST_BUSY]++;
         return;
     }
-    if (res == TIDAL_ERR_UNAVAILABLE && any_down(w, (uint32_t)o->b)) return;
+    if (res == TIDAL_ERR_UNAVAILABLE && (any_down(w, (uint32_t)o->b) || control_down(w))) return;
     if (res != TIDAL_OK) {
         fail(w, "migrate", "tenant %u to placement %#x: %s", t->id, (unsigned)o->b, tidal_strerror(res));
         return;
@@ -714,15 +746,25 @@ static void do_limits(world *w, const op *o) {
     cfg.config_version = t->version + 1;
     res = tidal_sim_cluster_tenant_set(w->c, &cfg);
     if (w->verbose) printf("      limits of tenant %u: %s\n", t->id, tidal_strerror(res));
+    if (res == TIDAL_ERR_UNAVAILABLE && control_down(w)) return;
     if (res != TIDAL_OK) {
         fail(w, "tenant_set", "tenant %u in phase %d: tidal_sim_cluster_tenant_set returned %s", t->id, info.phase,
              tidal_strerror(res));
         return;
     }
+    /* The record is in force where a peer applied it: the cluster ran until it committed
+       and every live peer applied it, or 2 s passed (a peer cut off from the control plane
+       learns it later). The move may have gone on meanwhile: judged on the owner now. */
+    info = info_of(w, t);
+    settled = !moving_phase(info.phase);
     for (r = 0; r < NREG; r++)
         for (s = 0; s < NSHARD; s++) {
             tidal_db *db = tidal_sim_cluster_group_db(w->c, info.group, (uint16_t)r, (uint16_t)s);
+            tidal_peer *pe = tidal_sim_cluster_peer(w->c, (uint16_t)r, (uint16_t)s);
+            tidal_peer_status ps;
             const tidal__tcfg *c = db ? tidal__tcfg_find(db, t->id) : NULL;
+            if (!pe || tidal_peer_status_get(pe, &ps) != TIDAL_OK || ps.applied_index < info.version)
+                continue;
             if (db && (!c || c->cfg.rate_per_s != cfg.rate_per_s || c->cfg.entity_quota != cfg.entity_quota ||
                        (settled && c->cfg.state != TIDAL_TENANT_ACTIVE)))
                 fail(w, "tenant_set", "tenant %u: region %d shard %d of its group %u %s", t->id, r, s, info.group,
@@ -759,22 +801,8 @@ static void restart_node(world *w, int r, int s) {
     mg *m = mg_of(w);
     tidal_result res = tidal_sim_cluster_restart(w->c, (uint16_t)r, (uint16_t)s);
     if (res != TIDAL_OK) {
-        /* reopen each member once more on a copy of its config, for the detail message */
-        char msg[256] = "";
-        uint32_t g, i = (uint32_t)(r * NSHARD + s);
-        for (g = 0; g < TIDAL_SIM_GROUPS_MAX && !msg[0]; g++) {
-            tidal_db *tmp = NULL;
-            if (!tidal_sim__hosts(w->c, i, g)) continue;
-            if (tidal_db_open_msg(&w->c->node[i].g[g].dbcfg, &tmp, msg, sizeof msg) != TIDAL_OK && !msg[0])
-                snprintf(msg, sizeof msg, "failed");
-            if (msg[0]) {
-                char tail[256];
-                snprintf(tail, sizeof tail, "%s", msg);
-                snprintf(msg, sizeof msg, "group %u's member: %.200s", g, tail);
-            }
-            if (tmp) tidal_db_close(tmp);
-        }
-        fail(w, "restart", "region %d shard %d failed to reopen: %s (%s)", r, s, tidal_strerror(res), msg);
+        fail(w, "restart", "region %d shard %d failed to reopen: %s (%s)", r, s, tidal_strerror(res),
+             tidal_sim_cluster_errmsg(w->c, (uint16_t)r, (uint16_t)s));
         return;
     }
     m->life[r][s]++;
@@ -1050,6 +1078,7 @@ static void mg_end_phase(world *w) {
 static int mg_open(mg *m, uint64_t seed, int verbose, run_result *res) {
     world *w = &m->w;
     uint32_t placement[NTEN_MAX], i;
+    g_every_placement = 1; /* tenants live and move on any placement */
     if (!world_open(w, seed, NSHARD, 1, verbose, res)) return 0;
     m->n_ten = tenants_of(seed, placement);
     for (i = 0; i < m->n_ten; i++) {

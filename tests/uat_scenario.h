@@ -503,9 +503,11 @@ static void uat__say_health(uat *u, const char *what) {
 
 /* ---- the control plane: tenants, crashes, restarts ------------------------------------- */
 
-/* What the control plane pushes to every node (again after a restart: limits live in
-   memory). Tenant 7's limits are tiny: 5 signals of burst, 3 entities. */
-static void uat__tenants_push(uat *u, int r, int s) {
+/* Every tenant registered with the control plane (tidal_sim_cluster_tenant_set: PLACEMENT
+   and TENANT records; each node's peer applies them to its members and, after a restart,
+   enforces them from its own disk). Tenant 7's limits are tiny: 5 signals of burst, 3
+   entities. */
+static void uat__tenants_register(uat *u) {
     int t;
     for (t = 0; t < UAT_TENANTS; t++) {
         tidal_tenant_config tc;
@@ -513,8 +515,7 @@ static void uat__tenants_push(uat *u, int r, int s) {
         tc.tenant = uat_tenant_ids[t];
         tc.rate_per_s = t == UAT_T_LIMITS ? UAT_T7_RATE_LIMIT : UAT_RATE_LIMIT;
         tc.entity_quota = t == UAT_T_LIMITS ? UAT_T7_QUOTA : UAT_QUOTA;
-        tc.config_version = 1;
-        UAT_OKR(u, tidal_tenant_set(uat__db(u, r, s), &tc));
+        UAT_OKR(u, tidal_sim_cluster_tenant_set(u->c, &tc));
     }
 }
 
@@ -525,8 +526,7 @@ static void uat__crash(uat *u, int r, int s) {
 }
 
 static void uat__restart(uat *u, int r, int s) {
-    UAT_OKR(u, tidal_sim_cluster_restart(u->c, (uint16_t)r, (uint16_t)s));
-    if (uat__db(u, r, s)) uat__tenants_push(u, r, s);
+    UAT_OKR(u, tidal_sim_cluster_restart(u->c, (uint16_t)r, (uint16_t)s)); /* P1: its disk */
 }
 
 /* ---- writes ---------------------------------------------------------------------------- */
@@ -1230,7 +1230,7 @@ static void uat__scan_member(uat *u, const char *step, int r, int s, uint32_t g,
     uint32_t n, i, dups = 0, bad = 0;
     tidal_db_stats st = uat__stats(db);
     int t;
-    snprintf(dir, sizeof dir, g ? "g%u" : "db", g);
+    snprintf(dir, sizeof dir, "node/g%u", g); /* tidal_sim.h's member directories */
     ls->n_ids = 0;
     ls->events = 0;
     memset(ls->tally, 0, UAT_TENANTS * sizeof *ls->tally);
@@ -1409,10 +1409,12 @@ static void uat__write_users(uat *u) {
     }
 }
 
+static const uint32_t uat_move_to[1] = {UAT_MOVE_TO};
+
 static int uat__setup(uat *u) {
     tidal_sim_cluster_config cfg;
     tidal_parse_error pe;
-    int r, s, t;
+    int s, t;
     uint32_t idx, p;
     for (t = 0; t < UAT_TENANTS; t++)
         for (idx = 1; idx < UAT_IDX; idx++)
@@ -1429,6 +1431,8 @@ static int uat__setup(uat *u) {
     cfg.schema.cohort_key_count = 1;
     cfg.availability_mode = 1;
     cfg.segment_bytes_max = UINT64_C(256) << 10; /* the simulated fsync copies a segment */
+    cfg.placements = uat_move_to;                 /* the group step 5 moves tenant 3 to */
+    cfg.placement_count = 1;
     for (idx = 1; idx < UAT_IDX; idx++) u->items[idx - 1] = uat__item_of(idx);
     u->o = tidal_sim_oracle_new(&cfg.schema, UAT_REGIONS, UAT_SHARDS);
     tidal_sim_oracle_set_report(u->o, uat__oracle_report, u);
@@ -1440,12 +1444,11 @@ static int uat__setup(uat *u) {
     UAT_OKR(u, tidal_query_parse(uat_text_eu, strlen(uat_text_eu), &u->qt, &pe));
     UAT_OKR(u, tidal_signal_type(uat__db(u, 0, 0), u->qt.rank_name, &u->rank_view));
     uat__run(u, 300 * UAT_MS);
-    for (s = 0; s < UAT_SHARDS; s++) {
+    for (s = 0; s < UAT_SHARDS; s++)
         UAT_CHECK(u, tidal_sim_cluster_leader(u->c, (uint16_t)s) == 0,
                   "shard %d of a new cluster is led by region %d", s,
                   tidal_sim_cluster_leader(u->c, (uint16_t)s));
-        for (r = 0; r < UAT_REGIONS; r++) uat__tenants_push(u, r, s);
-    }
+    uat__tenants_register(u);
     if (u->p.narrate) {
         char buf[512];
         uat__say(u, "CLUSTER up: %d regions (us-east, eu-west, ap-south) x %d shards = %d nodes, "
