@@ -667,7 +667,10 @@ TIDAL_API int tidal_sim_cluster_leader(const tidal_sim_cluster *c, uint16_t shar
 TIDAL_API void tidal_sim_cluster_trace(const tidal_sim_cluster *c, uint8_t out[32]);
 
 /* Ground truth (DESIGN 6). The cluster records every event any node writes itself (the
-   event hook of every peer, tidal_peer_config.event_hook, in every life), once per id.
+   event hook of every peer, tidal_peer_config.event_hook, in every life), once per id,
+   with the group of the member that wrote it (a node runs one member per group its region
+   is in: the epoch marker a one-region group's member writes when it leads again after a
+   restart belongs to that group, not to the data group's shard of the same node).
    tidal_sim_cluster_truth opens a fresh ephemeral node (the cluster's schema, clock at the
    cluster's now) that imports
    the recorded events keep() accepts (keep NULL: all of them; a checker passes one that
@@ -675,6 +678,8 @@ TIDAL_API void tidal_sim_cluster_trace(const tidal_sim_cluster *c, uint8_t out[3
    so every replica can be compared with a single node that applied the union. The caller
    closes *out with tidal_db_close. */
 TIDAL_API uint32_t tidal_sim_cluster_events(const tidal_sim_cluster *c);
+/* The recorded events written by members of group (a data group's id). */
+TIDAL_API uint32_t tidal_sim_cluster_group_events(const tidal_sim_cluster *c, uint32_t group);
 
 /* Health snapshot, as one node's peer sees it (tidal_peer_health_get on the control
    leader's node, else the first live one): per shard of group 0 its leader and epoch, per
@@ -688,6 +693,11 @@ TIDAL_API uint32_t tidal_sim_cluster_health(const tidal_sim_cluster *c, int64_t 
 TIDAL_API tidal_result tidal_sim_cluster_truth(tidal_sim_cluster *c,
                                                int (*keep)(void *ctx, tidal_event_id id),
                                                void *ctx, tidal_db **out);
+/* tidal_sim_cluster_truth of the events members of group wrote (keep() sees only those):
+   what every member of that group's shards must hold between them. */
+TIDAL_API tidal_result tidal_sim_cluster_group_truth(tidal_sim_cluster *c, uint32_t group,
+                                                     int (*keep)(void *ctx, tidal_event_id id),
+                                                     void *ctx, tidal_db **out);
 
 /* ---- Replica groups and the control plane (DESIGN 5.1, 5.7, 5.9) ------------------------
    Group 0 is every region on every shard (the cluster's data group); the others are the
@@ -2799,6 +2809,16 @@ static void tidal_sim__put64(uint8_t *w, uint64_t v) {
 #define TIDAL_SIM__MS (TIDAL_NS_PER_S / 1000)
 
 /* What the harness observed of one registered tenant's moves (cluster time). */
+/* The event hook's context: the node whose peer it is (the writing member is found there). */
+typedef struct tidal_sim__writer {
+    tidal_sim_cluster *c;
+    uint32_t node;
+} tidal_sim__writer;
+
+/* An event's writer group before the node's peer is open to ask (resolved right after). */
+#define TIDAL_SIM__GROUP_PENDING 0xFFFFFFFEu
+#define TIDAL_SIM__GROUP_NONE 0xFFFFFFFFu /* no member of its node held it (a finding) */
+
 typedef struct tidal_sim__ten {
     uint32_t tenant;
     uint64_t move;            /* the generation of the move observed last, 0 = none */
@@ -2820,6 +2840,7 @@ struct tidal_sim_cluster {
         uint32_t life;        /* opens so far (1 after the first) */
         tidal_peer *peer;     /* NULL while down */
         char why[256];        /* why its last open failed ("" if it did not) */
+        tidal_sim__writer writer; /* its peer's event hook context */
     } node[TIDAL_SIM_NODES_MAX];
     tidal_peer_group groups[TIDAL_SIM_GROUPS_MAX]; /* every group, declared at creation */
     uint32_t n_groups;
@@ -2835,7 +2856,8 @@ struct tidal_sim_cluster {
     uint8_t *ev_bytes;
     size_t ev_len, ev_cap;
     uint64_t *ev_at;           /* per event: offset, length */
-    uint32_t n_ev, cap_ev;
+    uint32_t *ev_group;        /* per event: the group of the member that wrote it */
+    uint32_t n_ev, cap_ev, cap_evg, n_pending;
     uint64_t *ev_set;          /* open addressing on (hi, lo) pairs; (0, 0) = empty */
     uint32_t set_cap;
     tidal_sim_disk *truth_disk;
@@ -2857,13 +2879,41 @@ static uint64_t tidal_sim__get64(const uint8_t *p) {
     return v;
 }
 
-/* Every peer's event hook (tidal_peer_config.event_hook): an encoded event starts with
-   kind u8, tenant u32, id hi u64, id lo u64. Records it unless its id is already known. */
+/* The group of node i's member that holds event id: the one that just wrote it (the hook
+   runs once the event is folded in; the data groups are asked in declared order). PENDING
+   while the node's peer is still opening. */
+static uint32_t tidal_sim__writer_group(const tidal_sim_cluster *c, uint32_t i,
+                                        tidal_event_id id) {
+    uint32_t k;
+    TIDAL_SIM_ASSERT(i < c->n);
+    if (!c->node[i].peer) return TIDAL_SIM__GROUP_PENDING;
+    for (k = 0; k < c->n_groups; k++) {
+        tidal_db *db;
+        if (c->groups[k].id == TIDAL_SIM_CONTROL_GROUP) continue;
+        db = tidal_peer_member(c->node[i].peer, c->groups[k].id);
+        if (db && tidal_event_is_applied(db, id)) return c->groups[k].id;
+    }
+    return TIDAL_SIM__GROUP_NONE;
+}
+
+static tidal_event_id tidal_sim__ev_id(const tidal_sim_cluster *c, uint32_t k) {
+    const uint8_t *p = c->ev_bytes + c->ev_at[2 * k];
+    tidal_event_id id;
+    id.hi = tidal_sim__get64(p + 5);
+    id.lo = tidal_sim__get64(p + 13);
+    return id;
+}
+
+/* Every peer's event hook (tidal_peer_config.event_hook, ctx its node's writer): an
+   encoded event starts with kind u8, tenant u32, id hi u64, id lo u64. Records it and its
+   writer's group unless its id is already known. */
 static void tidal_sim__record(void *ctx, const void *event, size_t len) {
-    tidal_sim_cluster *c = (tidal_sim_cluster *)ctx;
+    tidal_sim__writer *wr = (tidal_sim__writer *)ctx;
+    tidal_sim_cluster *c = wr->c;
     const uint8_t *p = (const uint8_t *)event;
     uint64_t hi, lo;
     uint32_t k, mask;
+    tidal_event_id id;
     TIDAL_SIM_ASSERT(c != NULL && len >= 21);
     hi = tidal_sim__get64(p + 5);
     lo = tidal_sim__get64(p + 13);
@@ -2891,6 +2941,12 @@ static void tidal_sim__record(void *ctx, const void *event, size_t len) {
     c->ev_set[2 * k + 1] = lo;
     c->ev_at = (uint64_t *)tidal_sim__reserve(c->ev_at, &c->cap_ev, c->n_ev + 1,
                                               2 * sizeof(uint64_t));
+    c->ev_group = (uint32_t *)tidal_sim__reserve(c->ev_group, &c->cap_evg, c->n_ev + 1,
+                                                 sizeof(uint32_t));
+    id.hi = hi;
+    id.lo = lo;
+    c->ev_group[c->n_ev] = tidal_sim__writer_group(c, wr->node, id);
+    c->n_pending += c->ev_group[c->n_ev] == TIDAL_SIM__GROUP_PENDING;
     while (c->ev_len + len > c->ev_cap) {
         c->ev_cap = c->ev_cap ? c->ev_cap * 2 : 65536;
         c->ev_bytes = (uint8_t *)tidal_sim__realloc(c->ev_bytes, c->ev_cap);
@@ -2935,12 +2991,23 @@ static tidal_result tidal_sim__peer_open(tidal_sim_cluster *c, uint32_t i) {
     pc.member.snapshot_log_bytes = c->cfg.snapshot_log_bytes;
     pc.member.group_bootstrap = c->node[i].life == 0; /* (0, s) leads epoch 1 */
     pc.heartbeat_ns = c->cfg.peer_heartbeat_ns;
+    c->node[i].writer.c = c;
+    c->node[i].writer.node = i;
     pc.event_hook = tidal_sim__record;
-    pc.event_hook_ctx = c;
+    pc.event_hook_ctx = &c->node[i].writer;
     c->node[i].why[0] = 0;
     r = tidal_peer_open(&pc, &c->node[i].peer, c->node[i].why, sizeof c->node[i].why);
     if (r != TIDAL_OK && !c->node[i].why[0])
         snprintf(c->node[i].why, sizeof c->node[i].why, "%s", tidal_strerror(r));
+    if (c->n_pending) { /* its members wrote while it opened (nothing else runs meanwhile) */
+        uint32_t k;
+        for (k = 0; k < c->n_ev; k++) {
+            if (c->ev_group[k] != TIDAL_SIM__GROUP_PENDING) continue;
+            c->ev_group[k] = c->node[i].peer ? tidal_sim__writer_group(c, i, tidal_sim__ev_id(c, k))
+                                             : TIDAL_SIM__GROUP_NONE; /* its open failed */
+            c->n_pending--;
+        }
+    }
     c->node[i].life++;
     TIDAL_SIM_ASSERT(r != TIDAL_OK || c->node[i].peer != NULL);
     return r;
@@ -3030,6 +3097,7 @@ TIDAL_API void tidal_sim_cluster_free(tidal_sim_cluster *c) {
     if (c->truth_disk) tidal_sim_disk_free(c->truth_disk);
     free(c->ev_bytes);
     free(c->ev_at);
+    free(c->ev_group);
     free(c->ev_set);
     free(c);
 }
@@ -3334,6 +3402,12 @@ TIDAL_API void tidal_sim_cluster_trace(const tidal_sim_cluster *c, uint8_t out[3
 }
 
 TIDAL_API uint32_t tidal_sim_cluster_events(const tidal_sim_cluster *c) { return c->n_ev; }
+
+TIDAL_API uint32_t tidal_sim_cluster_group_events(const tidal_sim_cluster *c, uint32_t group) {
+    uint32_t k, n = 0;
+    for (k = 0; k < c->n_ev; k++) n += c->ev_group[k] == group;
+    return n;
+}
 
 /* The health snapshot of one node's peer (tidal_peer_health_get): the control leader's
    node, else the first live one. */
@@ -3723,12 +3797,13 @@ TIDAL_API int tidal_sim_cluster_tenant_leader(const tidal_sim_cluster *c, uint32
     return tidal_sim_cluster_group_leader(c, tidal_sim_cluster_tenant_group(c, tenant), shard);
 }
 
-TIDAL_API tidal_result tidal_sim_cluster_truth(tidal_sim_cluster *c,
-                                               int (*keep)(void *ctx, tidal_event_id id),
-                                               void *ctx, tidal_db **out) {
+static tidal_result tidal_sim__truth(tidal_sim_cluster *c, uint32_t group,
+                                     int (*keep)(void *ctx, tidal_event_id id), void *ctx,
+                                     tidal_db **out) {
     tidal_config cfg;
     tidal_result r;
     uint32_t k;
+    TIDAL_SIM_ASSERT(out != NULL && c->n_pending == 0);
     *out = NULL;
     if (!c->truth_disk) {
         c->truth_disk = tidal_sim_disk_new(tidal_sim__mix(c->cfg.seed ^ UINT64_C(0x7275746800)));
@@ -3744,6 +3819,7 @@ TIDAL_API tidal_result tidal_sim_cluster_truth(tidal_sim_cluster *c,
         const uint8_t *p = c->ev_bytes + c->ev_at[2 * k];
         size_t len = (size_t)c->ev_at[2 * k + 1];
         tidal_event_id id;
+        if (group != TIDAL_SIM__GROUP_NONE && c->ev_group[k] != group) continue;
         id.hi = tidal_sim__get64(p + 5);
         id.lo = tidal_sim__get64(p + 13);
         if (keep && !keep(ctx, id)) continue;
@@ -3754,6 +3830,19 @@ TIDAL_API tidal_result tidal_sim_cluster_truth(tidal_sim_cluster *c,
         }
     }
     return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_sim_cluster_truth(tidal_sim_cluster *c,
+                                               int (*keep)(void *ctx, tidal_event_id id),
+                                               void *ctx, tidal_db **out) {
+    return tidal_sim__truth(c, TIDAL_SIM__GROUP_NONE, keep, ctx, out); /* every group */
+}
+
+TIDAL_API tidal_result tidal_sim_cluster_group_truth(tidal_sim_cluster *c, uint32_t group,
+                                                     int (*keep)(void *ctx, tidal_event_id id),
+                                                     void *ctx, tidal_db **out) {
+    TIDAL_SIM_ASSERT(group != TIDAL_SIM_CONTROL_GROUP);
+    return tidal_sim__truth(c, group, keep, ctx, out);
 }
 
 

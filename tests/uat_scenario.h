@@ -63,8 +63,11 @@
    nobody invoked, none twice), each item's all-time count is the number of those events
    of it (no double count), and every hide applied there (by id) is in force.
    Events: after the heal, every replica's events_applied equals the count of distinct
-   events recorded for its shard by tidal_sim_cluster_truth (origin shard of the id), and
-   that count minus its epoch-start markers (events_internal) equals the oracle's.
+   events group 0's members wrote for its shard (tidal_sim_cluster_group_truth: origin
+   shard of the id; the epoch marker eu-west's one-region group writes when it leads again
+   after step 3's restart is that group's, not shard 0's), and that count minus its
+   epoch-start markers (events_internal) equals the oracle's; every recorded event was
+   written by a member of group 0 or of that group.
    Logs on disk: at the end of every step the WAL segment files of every member on every
    live node's simulated disk are decoded with the library's decoders: each member's log
    holds exactly the events it applied, none twice, and per item and type as many signal
@@ -1844,7 +1847,7 @@ static int uat__truth_check(uat *u, int report) {
         keep.shard = (uint32_t)s;
         keep.keyed = 0;
         keep.u = u;
-        UAT_OKR(u, tidal_sim_cluster_truth(u->c, uat__keep_shard, &keep, &truth));
+        UAT_OKR(u, tidal_sim_cluster_group_truth(u->c, 0, uat__keep_shard, &keep, &truth));
         if (!truth) return 0;
         ts = uat__stats(truth);
         total += ts.events_applied;
@@ -1878,10 +1881,16 @@ static int uat__truth_check(uat *u, int report) {
         }
         tidal_db_close(truth);
     }
-    ok &= total == tidal_sim_cluster_events(u->c);
-    if (report)
-        UAT_CHECK(u, total == tidal_sim_cluster_events(u->c), "shard truths hold %llu events, "
-                  "%u recorded", (unsigned long long)total, tidal_sim_cluster_events(u->c));
+    { /* the truths partition group 0's events; the others are the move's group's */
+        uint32_t g0 = tidal_sim_cluster_group_events(u->c, 0), all = tidal_sim_cluster_events(u->c);
+        int gm = tidal_sim_cluster_group_add(u->c, UAT_MOVE_TO);
+        uint32_t gmn = gm > 0 ? tidal_sim_cluster_group_events(u->c, (uint32_t)gm) : 0;
+        ok &= total == g0 && g0 + gmn == all;
+        if (report)
+            UAT_CHECK(u, total == g0 && g0 + gmn == all, "shard truths hold %llu events, group "
+                      "0's members wrote %u, the move's group's %u, %u recorded",
+                      (unsigned long long)total, g0, gmn, all);
+    }
     return ok;
 }
 
