@@ -2192,7 +2192,10 @@ TIDAL_API tidal_result tidal_peer_health_text(const tidal_peer *p, char *buf, si
    (COPIED, DIGEST, FOOTPRINT: TIDAL_OK or why not), flags u32 (DIGEST_Q, DIGEST: bit 0
    the target's member; DIGEST: bit 1 the sender leads, bit 2 its generation is
    complete; FOOTPRINT: bit 1 the sender leads, bit 3 its files are collected), phase
-   u32, offset u64, total u64, digest u8[32] (DIGEST), entities u64, sessions u64, bytes
+   u32, offset u64 (INSTALL; DIGEST: the answer's number among those to one DIGEST_Q, 0
+   first: a member that applied more events while the move is sealed answers again, and
+   the coordinator keeps the highest), total u64, digest u8[32] (DIGEST), entities u64,
+   sessions u64, bytes
    u64 (FOOTPRINT), data bytes u32 + data (INSTALL: 1..1 MiB of the export; EVENT: one
    event). Every field a type does not carry is zero; groups are 0..255 and differ (MOVE:
    source 0); INSTALL offsets are multiples of 4096 inside total; hops is 0, or 1 for
@@ -15351,11 +15354,15 @@ static void tidal__ctl_on_ack(tidal_control *c, int32_t from, const tidal_contro
     uint32_t i = (uint32_t)from;
     if (c->role != TIDAL__CTL_LEADER || m->term != c->term) return; /* stale (C1) */
     if (m->granted) {
+        uint64_t before = c->commit;
         if (m->log_index > c->n_log) return; /* cannot be: this term's log only grows */
         if (m->log_index > c->match[i]) c->match[i] = m->log_index;
         if (m->log_index + 1 > c->next[i]) c->next[i] = m->log_index + 1;
         tidal__ctl_advance_commit(c);
-        if (c->next[i] <= c->n_log) tidal__ctl_send_append(c, i); /* more to send */
+        /* isim2: a new commit index goes to every member and learner at once, not with the
+           next heartbeat (a move's SWITCH takes effect where it is applied: writes wait). */
+        if (c->commit > before) tidal__ctl_broadcast(c);
+        else if (c->next[i] <= c->n_log) tidal__ctl_send_append(c, i); /* more to send */
         return;
     }
     /* Refused: step back (never below what it is known to hold), and retry at once. */
@@ -18730,7 +18737,7 @@ static const uint32_t tidal__move_fields[TIDAL__MOVE_TYPES] = {
     TIDAL__MF_WHO | TIDAL__MF_DATA,                                           /* EVENT */
     TIDAL__MF_WHO | TIDAL__MF_FLAGS,                                          /* DIGEST_Q */
     TIDAL__MF_WHO | TIDAL__MF_GEN | TIDAL__MF_NODE | TIDAL__MF_RESULT | TIDAL__MF_FLAGS |
-        TIDAL__MF_PHASE | TIDAL__MF_DIGEST,                                   /* DIGEST */
+        TIDAL__MF_PHASE | TIDAL__MF_DIGEST | TIDAL__MF_OFF,                   /* DIGEST */
     TIDAL__MF_WHO | TIDAL__MF_GEN,                                            /* DROP */
     TIDAL__MF_WHO,                                                            /* FOOTPRINT_Q */
     TIDAL__MF_WHO | TIDAL__MF_NODE | TIDAL__MF_RESULT | TIDAL__MF_FLAGS | TIDAL__MF_PHASE |
@@ -18753,6 +18760,7 @@ typedef struct tidal__move_msg {
 /* A member's latest answer to a DIGEST_Q or FOOTPRINT_Q (coordinator memory). */
 typedef struct tidal__move_ans {
     uint64_t req;             /* the request it answers (0: none yet) */
+    uint64_t seq;             /* DIGEST: its number among the answers to req (offset) */
     int32_t result;
     uint32_t flags, phase;
     uint64_t gen, ents, sess;
@@ -18766,6 +18774,7 @@ typedef struct tidal__move_shard {
     int64_t copy_asked_ns;    /* the first COPY of copy_gen not acknowledged yet */
     uint64_t valid_from;      /* answers to requests from this id on count */
     uint64_t counted_req;     /* the target leader answer last counted as a mismatch */
+    int64_t counted_ns;       /* then (mismatches count retry_ns apart: asks go faster) */
     uint32_t mismatches;
     tidal__move_ans src[TIDAL_REPLICAS_MAX], dst[TIDAL_REPLICAS_MAX]; /* by region */
     int64_t asked_ns[2][TIDAL_REPLICAS_MAX]; /* first ask not answered yet (0: none) */
@@ -18816,6 +18825,24 @@ typedef struct tidal__move_ev {
 } tidal__move_ev;
 #define TIDAL__MOVE_EV_BYTES_MAX (16u << 20) /* held at once; beyond, SEAL's check repairs */
 
+/* SEAL window (isim2): a DIGEST_Q is watched for retry_ns. A source member asked before
+   it has applied the SEAL record (the coordinator asks once the record commits; the
+   commit reaches the members later) or while it lags its leader holds the question and
+   answers once it is sealed and caught up; and a member that answered answers again
+   (same ticket: the coordinator keeps the latest) each time it applied more events (the
+   last batches before the seal, forwarded events reaching the target), so the coordinator
+   hears of convergence one latency after it happens, not a retry_ns and a round trip. */
+typedef struct tidal__move_held {
+    tidal__move_msg q;        /* the DIGEST_Q (no data) */
+    tidal_node_ref origin;
+    uint64_t ticket;
+    int64_t until_ns;         /* watched until then (answered as things stand, if not yet) */
+    uint64_t applied;         /* answered: the member's events_applied when it last did */
+    uint64_t answers;         /* answers sent (the next one's number: DIGEST offset) */
+    int answered;
+} tidal__move_held;
+#define TIDAL__MOVE_HELD_MAX 16u
+
 struct tidal__peer_move {
     tidal__move_hookctx hook[TIDAL_PEER_GROUPS_MAX];
     tidal_event_hook host_hook; /* config.event_hook: called first, for every event */
@@ -18830,6 +18857,8 @@ struct tidal__peer_move {
     uint64_t n_loop, cap_loop;
     tidal__move_ev *ev;       /* forwarded events waiting for their install */
     uint64_t n_ev, cap_ev, ev_bytes;
+    tidal__move_held held[TIDAL__MOVE_HELD_MAX]; /* DIGEST_Qs that wait for SEAL here */
+    uint32_t n_held;
     uint64_t term;            /* the control term this node coordinates in (0: none) */
     uint64_t next_req;
     int64_t retry_ns;
@@ -18895,6 +18924,7 @@ static const char *tidal__move_check(const tidal__move_msg *x) {
         return "unknown result";
     if (x->node && ((x->node - 1) >> 16) >= TIDAL_REPLICAS_MAX) return "node outside any topology";
     if ((f & TIDAL__MF_DATA) && !x->data_len) return "no data";
+    if (x->type == TIDAL_PEER_MSG_DIGEST && x->total) return "DIGEST total set (offset only)";
     if (x->type == TIDAL_PEER_MSG_INSTALL) {
         if (!x->total || x->total > TIDAL__MOVE_EXPORT_MAX) return "total not 1..2^30 bytes";
         if (x->offset % TIDAL__MOVE_BLOCK || x->offset >= x->total ||
@@ -19027,9 +19057,12 @@ static tidal_result tidal__move_push(tidal_peer *p, const tidal__peer_tenant *t)
 /* A committed MIGRATION record: taken when it follows the tenant's last one (COPY from the
    owner to another known group with no move in flight, then SEAL, SWITCH, DONE of that
    same move), else ignored - alike on every peer, since all apply the same log. */
+static void tidal__move_release(tidal_peer *p, int64_t now);
+
 static tidal_result tidal__move_apply(tidal_peer *p, uint64_t index,
                                       const tidal_control_record *rec) {
     tidal__peer_tenant *t = tidal__peer_tenant_find(p, rec->tenant);
+    tidal_result r;
     uint32_t ph;
     TIDAL_ASSERT(rec->kind == TIDAL_CONTROL_MIGRATION && index == p->applied_index);
     if (!t || !t->t.has_placement) return TIDAL_OK;
@@ -19052,7 +19085,10 @@ static tidal_result tidal__move_apply(tidal_peer *p, uint64_t index,
         t->t.placement = p->groups[tidal__move_gi(p, rec->target)].placement;
         t->t.placement_index = index;
     }
-    return tidal__move_push(p, t);
+    r = tidal__move_push(p, t);
+    if (rec->phase != TIDAL_CONTROL_PHASE_COPY && p->mv->n_held) /* SEAL window (isim2) */
+        tidal__move_release(p, tidal__peer_now(p));
+    return r;
 }
 
 /* The phase of move (a COPY index) as this node applied it: 0 not yet, DONE + 1 when a
@@ -19413,6 +19449,7 @@ static void tidal__move_on_query(tidal_peer *p, const tidal__move_msg *q, tidal_
                        TIDAL_OK))
             a.result = (int32_t)tidal_db_digest(db, q->tenant, a.digest);
         if (complete) a.flags |= 4u;
+        a.offset = q->offset; /* a watched question's answer number (isim2); 0 otherwise */
         tidal__move_answer(p, q, TIDAL_PEER_MSG_DIGEST, &a, origin, ticket);
         return;
     }
@@ -19425,6 +19462,103 @@ static void tidal__move_on_query(tidal_peer *p, const tidal__move_msg *q, tidal_
         if (done) a.flags |= 8u;
     }
     tidal__move_answer(p, q, TIDAL_PEER_MSG_FOOTPRINT, &a, origin, ticket);
+}
+
+/* Whether this node's source member can give DIGEST_Q q a sealed answer now: the move's
+   SEAL is applied here (the coordinator only asks during SEAL, so it is committed), and
+   the member leads or holds everything its leader has told it of (a follower answering
+   earlier would only say "not converged yet"). */
+static int tidal__move_sealed(tidal_peer *p, const tidal__move_msg *q) {
+    const tidal__peer_tenant *t = tidal__peer_tenant_find(p, q->tenant);
+    int32_t mi = tidal__peer_member_index(p, q->source);
+    tidal_node_status st;
+    TIDAL_ASSERT(q->type == TIDAL_PEER_MSG_DIGEST_Q);
+    if (mi < 0 || tidal__move_seen(t, q->move) != TIDAL_CONTROL_PHASE_SEAL) return 0;
+    (void)tidal_node_status_get(p->m[mi].db, &st);
+    return st.role == TIDAL_ROLE_LEADER || (st.has_leader && !st.cut_off && !st.lag_events);
+}
+
+static tidal_db *tidal__move_held_db(tidal_peer *p, const tidal__move_msg *q) {
+    int32_t mi = tidal__peer_member_index(p, (q->flags & 1u) ? q->target : q->source);
+    return mi < 0 ? NULL : p->m[mi].db;
+}
+
+/* Answers watched DIGEST_Q k now, and watches it retry_ns more for changes. */
+static void tidal__move_held_answer(tidal_peer *p, uint32_t k, int64_t now) {
+    tidal__move_held *h = &p->mv->held[k];
+    tidal_db *db = tidal__move_held_db(p, &h->q);
+    TIDAL_ASSERT(k < p->mv->n_held && db != NULL);
+    if (!h->answered) h->until_ns = now + p->mv->retry_ns;
+    h->answered = 1;
+    h->applied = db->stats.events_applied;
+    h->q.offset = h->answers++; /* the answer's number: the coordinator keeps the highest */
+    tidal__move_on_query(p, &h->q, h->origin, h->ticket);
+    h->q.offset = 0;
+}
+
+/* A DIGEST_Q about a member this node runs, in a move at COPY or SEAL here: watched (a
+   newer one from the same coordinator about the same member replacing it) and answered
+   now unless it is a source member's that is not sealed yet. 0: not watched (no room, or
+   nothing to watch): the caller answers as before. */
+static int tidal__move_watch(tidal_peer *p, const tidal__move_msg *q, tidal_node_ref origin,
+                             uint64_t ticket) {
+    tidal__peer_move *mv = p->mv;
+    const tidal__peer_tenant *t = tidal__peer_tenant_find(p, q->tenant);
+    uint32_t k, seen = tidal__move_seen(t, q->move);
+    int64_t now = tidal__peer_now(p);
+    TIDAL_ASSERT(q->type == TIDAL_PEER_MSG_DIGEST_Q && mv->n_held <= TIDAL__MOVE_HELD_MAX);
+    if ((seen != TIDAL_CONTROL_PHASE_COPY && seen != TIDAL_CONTROL_PHASE_SEAL) ||
+        !tidal__move_held_db(p, q))
+        return 0;
+    for (k = 0; k < mv->n_held; k++) {
+        tidal__move_held *h = &mv->held[k];
+        if (h->q.tenant == q->tenant && h->q.move == q->move && h->q.shard == q->shard &&
+            (h->q.flags & 1u) == (q->flags & 1u) &&
+            tidal__node_word(h->origin) == tidal__node_word(origin))
+            break;
+    }
+    if (k == mv->n_held) {
+        if (k == TIDAL__MOVE_HELD_MAX) return 0;
+        memset(&mv->held[k], 0, sizeof mv->held[k]);
+        mv->held[k].until_ns = now + mv->retry_ns;
+        mv->n_held++;
+    } else if (ticket < mv->held[k].ticket) {
+        return 1; /* an older question than the one watched */
+    }
+    mv->held[k].q = *q;
+    mv->held[k].q.data = NULL, mv->held[k].q.data_len = 0;
+    mv->held[k].origin = origin;
+    mv->held[k].ticket = ticket;
+    mv->held[k].answered = 0;
+    mv->held[k].answers = 0;
+    if ((q->flags & 1u) || tidal__move_sealed(p, q)) tidal__move_held_answer(p, k, now);
+    return 1;
+}
+
+/* The watched DIGEST_Qs: answered once sealed, again when their member applied more,
+   dropped after their time (answered as things stand, if never) or once the move left
+   SEAL here. From the step, and after a MIGRATION record was applied here. */
+static void tidal__move_release(tidal_peer *p, int64_t now) {
+    tidal__peer_move *mv = p->mv;
+    uint32_t k = 0;
+    while (k < mv->n_held) {
+        tidal__move_held *h = &mv->held[k];
+        const tidal__peer_tenant *t = tidal__peer_tenant_find(p, h->q.tenant);
+        uint32_t seen = tidal__move_seen(t, h->q.move);
+        tidal_db *db = tidal__move_held_db(p, &h->q);
+        if (!db || now >= h->until_ns ||
+            (seen != TIDAL_CONTROL_PHASE_COPY && seen != TIDAL_CONTROL_PHASE_SEAL)) {
+            tidal__move_held h0 = *h;
+            mv->held[k] = mv->held[--mv->n_held];
+            if (!h0.answered) tidal__move_on_query(p, &h0.q, h0.origin, h0.ticket);
+            continue;
+        }
+        if (!h->answered ? (h->q.flags & 1u) || tidal__move_sealed(p, &h->q)
+                         : db->stats.events_applied != h->applied)
+            tidal__move_held_answer(p, k, now);
+        k++;
+    }
+    TIDAL_ASSERT(mv->n_held <= TIDAL__MOVE_HELD_MAX);
 }
 
 /* ---- The coordinator (on the control-plane leader) ---- */
@@ -19597,9 +19731,13 @@ static int tidal__move_seal(tidal_peer *p, tidal__move_job *j, uint32_t s, int64
         return 0;
     for (r = 0; r < p->regions; r++) {
         if (!(ps >> r & 1u)) continue;
-        if (src && memcmp(src->digest, sh->src[r].digest, 32))
+        if (src && memcmp(src->digest, sh->src[r].digest, 32)) {
+            /* SEAL window (isim2): the members converge within a replication lag; ask
+               again in a quarter of retry_ns rather than a whole one (writes wait). */
+            if (sh->next_ns > now + p->mv->retry_ns / 4) sh->next_ns = now + p->mv->retry_ns / 4;
             return tidal__move_why(j, j->since_ns, "shard %u: the sealed source members "
                                    "differ (%u/%u not converged yet)", s, r, s);
+        }
         src = &sh->src[r];
     }
     for (r = 0; r < p->regions; r++)
@@ -19607,7 +19745,11 @@ static int tidal__move_seal(tidal_peer *p, tidal__move_job *j, uint32_t s, int64
     if (!src || !lead)
         return tidal__move_why(j, j->since_ns, "shard %u: no target member leads", s);
     if (memcmp(lead->digest, src->digest, 32) || !(lead->flags & 4u) || lead->gen < j->move) {
-        if (lead->req > sh->counted_req) sh->counted_req = lead->req, sh->mismatches++;
+        /* SEAL window (isim2): forwarded events may still be on their way; ask again in a
+           quarter of retry_ns, counting one mismatch per retry_ns toward a fresh copy. */
+        if (sh->next_ns > now + p->mv->retry_ns / 4) sh->next_ns = now + p->mv->retry_ns / 4;
+        if (lead->req > sh->counted_req && now - sh->counted_ns >= p->mv->retry_ns)
+            sh->counted_req = lead->req, sh->counted_ns = now, sh->mismatches++;
         if (sh->mismatches >= TIDAL__MOVE_MISMATCH_MAX) { /* a fresh copy of the sealed state */
             p->mv->reinstalls++;
             sh->copy_gen = j->phase_index;
@@ -19720,6 +19862,9 @@ static void tidal__move_on_answer(tidal_peer *p, tidal_node_ref from, const tida
         return;
     x = side ? &sh->dst[from.region] : &sh->src[from.region];
     if (ticket < x->req) return; /* an older answer than the one kept */
+    if (ticket == x->req && a->type == TIDAL_PEER_MSG_DIGEST && a->offset < x->seq)
+        return; /* an earlier answer to the same question, overtaken on the way (isim2) */
+    x->seq = a->type == TIDAL_PEER_MSG_DIGEST ? a->offset : 0;
     x->req = ticket;
     x->result = a->result, x->flags = a->flags, x->phase = a->phase;
     x->gen = a->gen, x->ents = a->ents, x->sess = a->sess;
@@ -19829,6 +19974,9 @@ static tidal_result tidal__move_on_message(tidal_peer *p, tidal_node_ref from, c
         break;
     case TIDAL_PEER_MSG_EVENT: tidal__move_on_event(p, &x, b, len, m.hops); break;
     case TIDAL_PEER_MSG_DIGEST_Q:
+        if (tidal__move_watch(p, &x, m.origin, m.ticket)) break; /* SEAL window (isim2) */
+        tidal__move_on_query(p, &x, m.origin, m.ticket);
+        break;
     case TIDAL_PEER_MSG_DROP:
     case TIDAL_PEER_MSG_FOOTPRINT_Q: tidal__move_on_query(p, &x, m.origin, m.ticket); break;
     default: tidal__move_on_answer(p, from, &x, m.ticket); break;
@@ -19849,6 +19997,7 @@ static void tidal__move_step(tidal_peer *p) {
     }
     if (n) memmove(mv->loop, mv->loop + n, (size_t)(mv->n_loop - n) * sizeof *mv->loop);
     mv->n_loop -= n;
+    if (mv->n_held) tidal__move_release(p, now); /* held DIGEST_Qs: sealed, or due */
     tidal__move_in_step(p, now);
     for (i = 0; i < mv->n_ev;) { /* held events of a move that went past SEAL: verified */
         const tidal__peer_tenant *t = tidal__peer_tenant_find(p, mv->ev[i].tenant);
