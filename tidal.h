@@ -1459,6 +1459,12 @@ TIDAL_API tidal_result tidal_control_record_decode(const void *bytes, size_t len
 #define TIDAL_CONTROL_MSG_VOTE 65u       /* granted = 1 when the vote is given */
 #define TIDAL_CONTROL_MSG_APPEND 66u     /* leader -> follower: entries after log_index */
 #define TIDAL_CONTROL_MSG_APPEND_ACK 67u /* follower -> leader: see log_index */
+/* Appended (issue 12): the pre-vote round (Raft thesis 9.6) before a real election. */
+#define TIDAL_CONTROL_MSG_PRE_VOTE_REQ 68u /* would-be candidate -> voters: would you vote
+                                              for me in term + 1? log_index/log_term = its
+                                              last, like VOTE_REQ */
+#define TIDAL_CONTROL_MSG_PRE_VOTE 69u     /* granted = 1 yes, with log_term = the term asked
+                                              about (the request's term + 1); 0 no, log_term 0 */
 #define TIDAL_CONTROL_MSG_HEADER_BYTES 120u
 
 /* A decoded control-plane message. The header is 120 bytes: magic u32 "TDLM", wire version
@@ -1471,14 +1477,15 @@ typedef struct tidal_control_message {
     uint32_t type;          /* TIDAL_CONTROL_MSG_* */
     tidal_node_ref from, to;
     uint64_t term;          /* the sender's current term */
-    uint64_t log_index;     /* VOTE_REQ: the candidate's last index; APPEND: the index just
+    uint64_t log_index;     /* (PRE_)VOTE_REQ: the candidate's last index; APPEND: the index just
                                before the entries; APPEND_ACK: granted, the last index the
                                follower holds matching the leader (prev + entries), else
                                the highest index the leader should try next (a hint) */
-    uint64_t log_term;      /* VOTE_REQ: term of the candidate's last entry; APPEND: term of
-                               the entry at log_index (0 when log_index is 0) */
+    uint64_t log_term;      /* (PRE_)VOTE_REQ: term of the candidate's last entry; APPEND: term of
+                               the entry at log_index (0 when log_index is 0); PRE_VOTE: the
+                               term asked about when granted, else 0 */
     uint64_t commit_index;  /* APPEND: the leader's commit index */
-    uint32_t granted;       /* VOTE, APPEND_ACK: 1 yes, 0 no */
+    uint32_t granted;       /* (PRE_)VOTE, APPEND_ACK: 1 yes, 0 no */
     uint32_t entry_count;   /* APPEND: entries in the payload */
     const uint8_t *payload; /* APPEND: the encoded entries (decode: points into the bytes) */
     size_t payload_len;
@@ -1521,6 +1528,19 @@ typedef struct tidal_control_config {
                                           The same list on every member and learner, none
                                           of them a member too */
     uint32_t learner_count;            /* 0..TIDAL_CONTROL_LEARNERS_MAX */
+    /* Appended (issue 12); 0 = the default: */
+    int no_pre_vote;                   /* 1: run for a term as soon as the wait ends. 0 (the
+                                          default): first ask the voters whether they would
+                                          vote (PRE_VOTE_REQ, nothing persisted, no term
+                                          changes); a voter that heard from a leader within
+                                          the election timeout says no, so a voter cut off
+                                          from the leader alone (a partial partition) can
+                                          neither depose it nor inflate the term; it runs
+                                          once a majority says yes. A voter that says yes
+                                          restarts its own wait, and two asking at once
+                                          are told apart (the longer log, then the lower
+                                          member index), so the votes rarely split even
+                                          when delays are near the election timeout */
 } tidal_control_config;
 
 /* Learners of one control plane (every node of the cluster that is not a voter). */
@@ -5276,17 +5296,24 @@ static uint32_t tidal__ent_index(const tidal_db *db, const tidal__entity *e) {
     return (uint32_t)(e - db->st.ents);
 }
 
-/* Makes the item's per-type sig array and lists it in its tenant. */
-static int tidal__ent_make_sigs(tidal_db *db, tidal__entity *e) {
-    tidal__tenant *t;
-    if (e->sigs) return 1;
-    t = tidal__tenant_make(db, e->tenant);
-    if (!t || !TIDAL__GROW(db, t->items, t->cap_items, t->n_items + 1)) return 0;
+/* tidal__ent_make_sigs with e's tenant row t already found (a snapshot load finds it once
+   per tenant and reserves its item list for every row it will read). */
+static int tidal__ent_make_sigs_in(tidal_db *db, tidal__entity *e, tidal__tenant *t) {
+    TIDAL_ASSERT(!e->sigs && t->id == e->tenant);
+    if (!TIDAL__GROW(db, t->items, t->cap_items, t->n_items + 1)) return 0;
     e->sigs = (tidal__sig **)tidal__arena_alloc(db, sizeof(tidal__sig *) * db->schema.n_sig);
     if (!e->sigs) return 0;
     memset(e->sigs, 0, sizeof(tidal__sig *) * db->schema.n_sig);
     t->items[t->n_items++] = tidal__ent_index(db, e);
     return 1;
+}
+
+/* Makes the item's per-type sig array and lists it in its tenant. */
+static int tidal__ent_make_sigs(tidal_db *db, tidal__entity *e) {
+    tidal__tenant *t;
+    if (e->sigs) return 1;
+    t = tidal__tenant_make(db, e->tenant);
+    return t && tidal__ent_make_sigs_in(db, e, t);
 }
 
 static tidal__sig *tidal__sig_new(tidal_db *db, uint32_t ent, uint32_t lb) {
@@ -7931,6 +7958,16 @@ typedef struct tidal__sd {
     int compact;    /* snapshot format 4 (see tidal__enc_uv); 0 = canonical */
     int bulk;       /* a whole body into a state with no entity: tidal__sd_tenant appends */
     int64_t t_prev; /* compact: the last time read */
+    /* bulk, per tenant (tidal__sd_tenant): its row in db->st.tenants once made, the
+       entities still to read (room reserved in its item list), and per signal type the
+       index of its top-K list (UINT32_MAX until made): one lookup per tenant, not per row */
+    uint32_t ten, ents_left;
+    uint32_t lb_of[TIDAL_SIGNAL_TYPES_MAX];
+    /* per signal type (tidal__sd_epoch_ref): INT64_MAX / 4 / epoch_ns (0: not yet), and
+       the epoch found last, [ep_lo, ep_lo + epoch_ns) when ep_ok */
+    int64_t ep_lim[TIDAL_SIGNAL_TYPES_MAX], ep_at[TIDAL_SIGNAL_TYPES_MAX];
+    int64_t ep_lo[TIDAL_SIGNAL_TYPES_MAX];
+    uint8_t ep_ok[TIDAL_SIGNAL_TYPES_MAX];
 } tidal__sd;
 
 static int tidal__sd_fail(tidal__sd *d, const char *why) {
@@ -7973,7 +8010,7 @@ static uint64_t tidal__sd_uv_slow(tidal__sd *d) {
    (a snapshot load reads tens of millions). Anything else, malformed included, goes to
    the careful reader above, which accepts and refuses exactly what this accepts and
    refuses, and names the fault. */
-static uint64_t tidal__sd_uv(tidal__sd *d) {
+static inline uint64_t tidal__sd_uv(tidal__sd *d) {
     if (d->compact && !d->r.bad && d->r.n - d->r.pos >= 10) {
         const uint8_t *p = d->r.p + d->r.pos;
         uint64_t v = p[0], b;
@@ -7996,7 +8033,7 @@ static uint64_t tidal__sd_uv(tidal__sd *d) {
     TIDAL_ASSERT(d->r.pos <= d->r.n);
     return tidal__sd_uv_slow(d);
 }
-static uint64_t tidal__sd_sv(tidal__sd *d, uint64_t base) {
+static inline uint64_t tidal__sd_sv(tidal__sd *d, uint64_t base) {
     if (!d->compact) return tidal__rd_u64(&d->r);
     return base + tidal__unzz(tidal__sd_uv(d));
 }
@@ -8046,7 +8083,7 @@ static tidal__fx tidal__sd_fxd_slow(tidal__sd *d, tidal__fx base);
 /* A compact fixed-point value (see tidal__enc_fxd). The fast path takes what is common,
    with 20 bytes left: zero (base itself) and magnitudes under 2^63 that fit; the careful
    reader below takes the rest and refuses, by name, whatever is malformed. */
-static tidal__fx tidal__sd_fxd(tidal__sd *d, tidal__fx base) {
+static inline tidal__fx tidal__sd_fxd(tidal__sd *d, tidal__fx base) {
     if (d->compact && !d->r.bad && d->r.n - d->r.pos >= 20) {
         const uint8_t *p = d->r.p + d->r.pos;
         uint64_t m = 0, b;
@@ -8156,9 +8193,41 @@ static uint32_t tidal__sd_lvl_at(int l) {
     return at[l];
 }
 
+/* floor(t / the level's bucket width), dividing by constants (a division by a variable
+   costs tens of cycles, and a load computes three per aggregate). */
+static int64_t tidal__sd_lvl_key(int64_t t, int l) {
+    int64_t w = l == 0 ? TIDAL__MIN_NS : l == 1 ? TIDAL__HOUR_NS : TIDAL__DAY_NS;
+    int64_t q = l == 0 ? t / TIDAL__MIN_NS : l == 1 ? t / TIDAL__HOUR_NS : t / TIDAL__DAY_NS;
+    TIDAL_ASSERT(l >= 0 && l < TIDAL__LVLS && w == tidal__lvl_ns[l]);
+    return q * w > t ? q - 1 : q; /* truncation rounded a negative t up */
+}
+
+/* tidal__epoch_ref of t for def, and in *lim the most an epoch index may be (a quarter of
+   the int64 range of time), both remembered per type: a load's aggregates mostly share
+   their newest epoch, and a division costs tens of cycles. */
+static int64_t tidal__sd_epoch_ref(tidal__sd *d, const tidal__sigdef *def, int64_t t,
+                                   int64_t *lim) {
+    uint32_t k = (uint32_t)(def - d->db->schema.sig);
+    TIDAL_ASSERT(k < d->db->schema.n_sig && k < TIDAL_SIGNAL_TYPES_MAX);
+    *lim = 0;
+    if (def->permanent) return 0;
+    TIDAL_ASSERT(def->epoch_ns > 0);
+    if (!d->ep_lim[k]) d->ep_lim[k] = INT64_MAX / 4 / def->epoch_ns;
+    *lim = d->ep_lim[k];
+    if (!d->ep_ok[k] || t < d->ep_lo[k] ||
+        (uint64_t)t - (uint64_t)d->ep_lo[k] >= (uint64_t)def->epoch_ns) {
+        d->ep_at[k] = tidal__floor_div(t, def->epoch_ns);
+        d->ep_ok[k] = t >= 0; /* then ep_at * epoch_ns cannot overflow */
+        if (d->ep_ok[k]) d->ep_lo[k] = d->ep_at[k] * def->epoch_ns;
+    }
+    TIDAL_ASSERT(d->ep_at[k] == tidal__epoch_ref(def, t));
+    return d->ep_at[k];
+}
+
 static int tidal__sd_sig(tidal__sd *d, tidal__sdsig *g, const tidal__sigdef *def) {
     static const tidal__fx zero = {0, 0};
     uint64_t n, prev;
+    int64_t lim;
     uint32_t i;
     int l;
     g->count_pos = tidal__sd_uv(d);
@@ -8169,15 +8238,14 @@ static int tidal__sd_sig(tidal__sd *d, tidal__sdsig *g, const tidal__sigdef *def
     n = tidal__sd_uv(d);
     if (d->r.bad || n == 0 || n > TIDAL__EPOCHS_KEPT || g->count_pos + g->count_neg == 0)
         return tidal__sd_fail(d, "bad aggregate");
-    prev = (uint64_t)tidal__epoch_ref(def, g->t_max);
+    prev = (uint64_t)tidal__sd_epoch_ref(d, def, g->t_max, &lim);
     for (i = 0; i < n; i++) {
         g->ep[i].e = (int64_t)tidal__sd_sv(d, prev);
         g->ep[i].acc = tidal__sd_fxd(d, zero);
         prev = (uint64_t)g->ep[i].e;
         if (i && g->ep[i].e <= g->ep[i - 1].e) return tidal__sd_fail(d, "epochs out of order");
         /* e * epoch_ns is a time: within a quarter of the int64 range, like any event's */
-        if (def->permanent ? g->ep[i].e != 0
-                           : (g->ep[i].e > INT64_MAX / 4 / def->epoch_ns || g->ep[i].e < -(INT64_MAX / 4 / def->epoch_ns)))
+        if (def->permanent ? g->ep[i].e != 0 : (g->ep[i].e > lim || g->ep[i].e < -lim))
             return tidal__sd_fail(d, "epoch out of range");
     }
     g->n_epochs = (uint32_t)n;
@@ -8187,7 +8255,7 @@ static int tidal__sd_sig(tidal__sd *d, tidal__sdsig *g, const tidal__sigdef *def
         tidal__sdbk *b = g->b + tidal__sd_lvl_at(l);
         n = tidal__sd_uv(d);
         if (d->r.bad || n > (uint64_t)tidal__lvl_keep(def->windows, l)) return tidal__sd_fail(d, "bad bucket count");
-        prev = (uint64_t)tidal__floor_div(g->t_max, tidal__lvl_ns[l]);
+        prev = (uint64_t)tidal__sd_lvl_key(g->t_max, l);
         for (i = 0; i < n; i++) {
             b[i].key = (int64_t)tidal__sd_sv(d, prev);
             b[i].count = tidal__sd_uv(d);
@@ -8217,12 +8285,20 @@ static int tidal__sd_sig_into(tidal_db *db, tidal__sig *g, const tidal__sdsig *s
         ok = (ep = (tidal__epoch *)tidal__arena_alloc(db, sizeof(tidal__epoch) * src->n_epochs)) != NULL;
         cap_ep = (uint32_t)(tidal__arena_room(sizeof(tidal__epoch) * src->n_epochs) / sizeof(tidal__epoch));
     }
-    for (l = 0; ok && l < TIDAL__LVLS; l++) {
+    for (l = 0; ok && l < TIDAL__LVLS; l++) { /* each level's chunk at its exact size */
         const tidal__sdbk *b = src->b + tidal__sd_lvl_at(l);
+        size_t elem = sizeof(tidal__bucket), room;
         int wide = 0;
         if (!src->n[l]) continue;
         for (i = 0; i < src->n[l]; i++) wide |= tidal__bk_needs_wide(b[i].count, b[i].w);
-        if (!tidal__bvec_grow(db, &nv[l], src->n[l], wide)) ok = 0;
+        if (wide) elem += TIDAL__BK_WIDE_BYTES;
+        if (!(nv[l].b = (tidal__bucket *)tidal__arena_alloc(db, elem * src->n[l]))) {
+            ok = 0;
+            break;
+        }
+        room = tidal__arena_room(elem * src->n[l]) / elem;
+        nv[l].cap = (uint16_t)(room >= TIDAL__BCAP_WIDE ? TIDAL__BCAP_WIDE - 1 : room);
+        nv[l].wide = (uint16_t)wide;
     }
     if (!ok) {
         if (ep) tidal__arena_free(db, ep, sizeof(tidal__epoch) * src->n_epochs);
@@ -8230,7 +8306,7 @@ static int tidal__sd_sig_into(tidal_db *db, tidal__sig *g, const tidal__sdsig *s
         return 0;
     }
     if (g->cap_epochs > 1) tidal__arena_free(db, g->ep.out, sizeof(tidal__epoch) * g->cap_epochs);
-    tidal__sig_free_levels(db, g);
+    if (g->bcap[0] | g->bcap[1] | g->bcap[2]) tidal__sig_free_levels(db, g); /* fresh: none */
     g->count_pos = src->count_pos;
     g->count_neg = src->count_neg;
     g->w_pos = src->w_pos;
@@ -8251,9 +8327,19 @@ static int tidal__sd_sig_into(tidal_db *db, tidal__sig *g, const tidal__sdsig *s
 }
 
 /* A decoded aggregate src as a new record: one arena chunk for the record and one per
-   array it holds, at exactly its decoded size. */
+   array it holds, at exactly its decoded size. The lines the next records will take are
+   fetched first: the arena's block is fresh memory the OS zeroed a while ago, out of the
+   nearest caches, and a load writes hundreds of megabytes of it. */
 static tidal__sig *tidal__sd_sig_pack(tidal_db *db, const tidal__sdsig *src, uint32_t ent, uint32_t lb) {
-    tidal__sig *g = tidal__sig_new(db, ent, lb);
+    const char *ahead = db->st.arena.cur;
+    tidal__sig *g;
+    if (ahead && db->st.arena.end - ahead >= 512) {
+        TIDAL__PREFETCH(ahead + 256);
+        TIDAL__PREFETCH(ahead + 320);
+        TIDAL__PREFETCH(ahead + 384);
+        TIDAL__PREFETCH(ahead + 448);
+    }
+    g = tidal__sig_new(db, ent, lb);
     if (!g) return NULL;
     if (!tidal__sd_sig_into(db, g, src)) {
         tidal__sig_free(db, g);
@@ -8266,15 +8352,18 @@ static tidal__sig *tidal__sd_sig_pack(tidal_db *db, const tidal__sdsig *src, uin
 /* tidal__sig_for for a decoded aggregate src: its arrays are allocated once at their
    decoded size (tidal__sd_sig_pack). Every later fold still reserves (tidal__sig_reserve
    in tidal__apply_signal). */
-static tidal__sig *tidal__sd_sig_make(tidal_db *db, tidal__entity *e, uint32_t type, int cohort,
+static tidal__sig *tidal__sd_sig_make(tidal__sd *d, tidal__entity *e, uint32_t type, int cohort,
                                       uint32_t ckey, uint32_t cval, const tidal__sdsig *src) {
+    tidal_db *db = d->db;
     uint32_t ent = tidal__ent_index(db, e), lb;
     tidal__sig *g;
     tidal__csig *c;
-    TIDAL_ASSERT(e->sigs && type < db->schema.n_sig);
+    TIDAL_ASSERT(e->sigs && type < db->schema.n_sig && type < TIDAL_SIGNAL_TYPES_MAX);
     if (!cohort) {
         if (e->sigs[type]) return tidal__sd_sig_into(db, e->sigs[type], src) ? e->sigs[type] : NULL;
-        lb = tidal__lb_make(db, e->tenant, type, 0, 0);
+        lb = d->bulk ? d->lb_of[type] : UINT32_MAX; /* bulk: found once per tenant */
+        if (lb == UINT32_MAX) lb = tidal__lb_make(db, e->tenant, type, 0, 0);
+        if (d->bulk) d->lb_of[type] = lb;
         if (lb == UINT32_MAX || !(g = tidal__sd_sig_pack(db, src, ent, lb))) return NULL;
         return e->sigs[type] = g;
     }
@@ -8313,6 +8402,22 @@ static int tidal__sd_attrs(tidal__sd *d, tidal__entity *e) {
     return 1;
 }
 
+/* tidal__ent_make_sigs; bulk: the tenant's row is found (made) once, and its item list
+   reserved for every row still to read (tidal__sd_tenant). */
+static int tidal__sd_make_sigs(tidal__sd *d, tidal__entity *e) {
+    tidal_db *db = d->db;
+    tidal__tenant *t;
+    if (e->sigs) return 1;
+    if (!d->bulk) return tidal__ent_make_sigs(db, e);
+    if (d->ten == UINT32_MAX) {
+        if (!(t = tidal__tenant_make(db, e->tenant))) return 0;
+        d->ten = (uint32_t)(t - db->st.tenants);
+        if (!TIDAL__GROW(db, t->items, t->cap_items, t->n_items + d->ents_left)) return 0;
+    }
+    TIDAL_ASSERT(d->ten < db->st.n_tenants && d->ents_left > 0);
+    return tidal__ent_make_sigs_in(db, e, &db->st.tenants[d->ten]);
+}
+
 static int tidal__sd_sigs(tidal__sd *d, tidal__entity *e) {
     tidal_db *db = d->db;
     uint64_t t, n, i, prev = 0;
@@ -8327,7 +8432,7 @@ static int tidal__sd_sigs(tidal__sd *d, tidal__entity *e) {
             return tidal__sd_fail(d, "bad signal type");
         prev = t + 1;
         if (!tidal__sd_sig(d, &tmp, &db->schema.sig[t])) return 0;
-        if (!tidal__ent_make_sigs(db, e) || !(g = tidal__sd_sig_make(db, e, (uint32_t)t, 0, 0, 0, &tmp)))
+        if (!tidal__sd_make_sigs(d, e) || !(g = tidal__sd_sig_make(d, e, (uint32_t)t, 0, 0, 0, &tmp)))
             return tidal__sd_fail(d, "out of memory");
         tidal__lb_update(db, g);
     }
@@ -8342,7 +8447,7 @@ static int tidal__sd_sigs(tidal__sd *d, tidal__entity *e) {
         if (!tidal__sd_str(d, TIDAL_VALUE_MAX, &cval, 0)) return 0;
         if (tidal__csig_find(e, type, ckey, cval)) return tidal__sd_fail(d, "repeated cohort aggregate");
         if (!tidal__sd_sig(d, &tmp, &db->schema.sig[type])) return 0;
-        if (!tidal__ent_make_sigs(db, e) || !(g = tidal__sd_sig_make(db, e, type, 1, ckey, cval, &tmp)))
+        if (!tidal__sd_make_sigs(d, e) || !(g = tidal__sd_sig_make(d, e, type, 1, ckey, cval, &tmp)))
             return tidal__sd_fail(d, "out of memory");
         tidal__lb_update(db, g);
     }
@@ -8442,16 +8547,27 @@ static int tidal__sd_session(tidal__sd *d, uint32_t tenant, tidal_id prev) {
 
 /* Enters rows [from, db->st.n_ents) (tidal__ent_append) in ent_map, which has room. Their
    keys are distinct and absent (ascending ids of one tenant, into a state that held none
-   of that tenant's), so each is placed without a lookup; the slot a few rows ahead is
-   prefetched, because a million random slots otherwise cost a cache miss each, one at
+   of that tenant's), so each is placed without a lookup; the slot TIDAL__SD_AHEAD rows
+   ahead is prefetched, because a million random slots otherwise cost a cache miss each, one at
    a time. */
+#define TIDAL__SD_AHEAD 32 /* slots in flight: a probe is a few ns, a miss ~100 */
 static void tidal__sd_ent_map(tidal_db *db, uint32_t from) {
     tidal__emap *m = &db->st.ent_map;
     uint32_t i, n = db->st.n_ents;
+    uint64_t h[TIDAL__SD_AHEAD]; /* row i's hash at i % TIDAL__SD_AHEAD, made when fetched */
     TIDAL_ASSERT(from <= n && (uint64_t)(m->n + (n - from)) * 2 <= m->cap);
+    for (i = from; i < n && i < from + TIDAL__SD_AHEAD; i++) {
+        h[i % TIDAL__SD_AHEAD] = tidal__map_hash(db->st.ents[i].tenant, db->st.ents[i].id);
+        TIDAL__PREFETCH(&m->s[(uint32_t)h[i % TIDAL__SD_AHEAD] & (m->cap - 1)]);
+    }
     for (i = from; i < n; i++) {
-        if (i + 8 < n) tidal__emap_prefetch(db, db->st.ents[i + 8].tenant, db->st.ents[i + 8].id);
-        tidal__emap_place(m, tidal__map_hash(db->st.ents[i].tenant, db->st.ents[i].id), i);
+        uint64_t hi = h[i % TIDAL__SD_AHEAD];
+        if (i + TIDAL__SD_AHEAD < n) {
+            const tidal__entity *a = &db->st.ents[i + TIDAL__SD_AHEAD];
+            h[i % TIDAL__SD_AHEAD] = tidal__map_hash(a->tenant, a->id);
+            TIDAL__PREFETCH(&m->s[(uint32_t)h[i % TIDAL__SD_AHEAD] & (m->cap - 1)]);
+        }
+        tidal__emap_place(m, hi, i);
         m->n++;
     }
     TIDAL_ASSERT(n == from ||
@@ -8471,9 +8587,12 @@ static int tidal__sd_tenant(tidal__sd *d, uint32_t tenant) {
     if (n && (!TIDAL__GROW(db, db->st.ents, db->st.cap_ents, db->st.n_ents + (uint32_t)n) ||
               !tidal__emap_reserve(db, &db->st.ent_map, db->st.ent_map.n + (uint32_t)n)))
         return tidal__sd_fail(d, "out of memory");
+    d->ten = UINT32_MAX; /* bulk: this tenant's row and lists, found when first needed */
+    memset(d->lb_of, 0xFF, sizeof d->lb_of);
     for (i = 0; ok && i < n; i++) {
         tidal_id id = tidal__sd_sv(d, prev);
         tidal__entity *e;
+        d->ents_left = (uint32_t)(n - i);
         if (d->r.bad || !id || id <= prev) {
             ok = tidal__sd_fail(d, "entities out of order");
             break;
@@ -11965,6 +12084,30 @@ static tidal_result tidal__scratch_open(tidal_db *db, tidal_db **out) {
     return tidal_db_open(&c, out);
 }
 
+/* Restores a state image into db, a freshly opened handle without a path that has applied
+   nothing: body is a canonical snapshot body (tidal__snap_body_mem of a handle with the same
+   schema) - entities, sessions, the applied-event index, generations and counters - and db's
+   own origin resumes after the highest sequence the index holds of it, as recovery does
+   (tidal__recover), so a write on the copy never reuses an id of the image. A cheap clone
+   for tests and fuzz targets that start every case from one fixed state: decoding the image
+   instead of replaying the events that built it. NULL on success, else why (the image does
+   not decode). */
+TIDAL__TESTING static const char *tidal__db_restore(tidal_db *db, const uint8_t *body, size_t len) {
+    const tidal__origin *o;
+    const char *why;
+    uint64_t own;
+    uint32_t k;
+    TIDAL_ASSERT(db && !db->log.wal_on && !db->st.n_ents && !db->st.n_sess && !db->st.n_origins);
+    if ((why = tidal__snap_decode(db, body, len)) != NULL) return why;
+    own = (uint64_t)db->node.region << 48 | (uint64_t)db->node.shard << 32 | db->incarnation;
+    o = tidal__origin_find(db, own);
+    db->st.local_seq = o ? o->hwm : 0;
+    for (k = 0; o && o->above.n && k < o->above.cap; k++)
+        if (o->above.slot[k] > db->st.local_seq) db->st.local_seq = o->above.slot[k];
+    TIDAL_ASSERT(!o || db->st.local_seq >= o->hwm);
+    return NULL;
+}
+
 /* Decodes a chunk (after its flags byte) into d->db: the index when first, then a run of
    entities and sessions of tenant. */
 static int tidal__sd_chunk(tidal__sd *d, uint32_t tenant, uint32_t flags, int index_mode) {
@@ -14433,6 +14576,13 @@ TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_stat
 //     earlier entries then commit with it. Nothing is acknowledged before it is fsynced.
 // C6. Every reply waits for the fsync of what the handler persisted (the outbox is sent
 //     only after the sync; a failed write or sync fails the member).
+// C7. (issue 12, imove5) Unless config.no_pre_vote, a voter whose wait ends first asks the
+//     voters whether they would vote for it in term + 1 (PRE_VOTE_REQ; nothing persisted,
+//     no term changes) and runs only once a majority says yes. A voter says no while a
+//     leader is in force for it (it leads, or took its leader's APPEND within the election
+//     timeout): a voter cut off from the leader alone cannot depose it. A yes restarts the
+//     voter's own wait; of two voters asking at once the more up-to-date log, then the
+//     lower member index, gets the yes. Safety rests on C1-C5 alone: this is liveness.
 // File: header (magic "TDLC", format version u32, node word u32, 4 zero bytes), then
 // frames, one per handler that changed something, each written and fsynced before the next:
 // body bytes u32, BLAKE3[0..8) of the body, body = records (kind u8, bytes u8, body). Kinds:
@@ -14484,6 +14634,7 @@ struct tidal_control {
     tidal_node_ref members[TIDAL__CTL_NODES_MAX]; /* voters [0, n), then learners */
     uint32_t n, n_all, me;   /* voters, voters + learners, self's index (a learner: >= n) */
     int64_t election_ns, heartbeat_ns;
+    int pre_vote;            /* run a pre-vote round before each election (issue 12) */
     uint32_t append_max;
     /* persistent: term, vote, log (commit is a persisted hint, never needed for safety) */
     uint64_t term;
@@ -14497,6 +14648,9 @@ struct tidal_control {
     uint32_t votes;          /* bit i: member i voted for us (candidate) */
     int64_t deadline_ns;     /* follower/candidate: when to run; 0 = set at the next tick */
     int64_t beat_ns;         /* leader: next heartbeat */
+    int pre;                 /* a pre-vote round for term + 1 is under way (issue 12) */
+    uint32_t pre_votes;      /* bit i: member i would vote for us in term + 1 */
+    int64_t heard_ns;        /* the last APPEND of term's leader taken (0: none) */
     uint64_t next[TIDAL__CTL_NODES_MAX], match[TIDAL__CTL_NODES_MAX];
     /* file and what the current handler persists / sends */
     void *file;
@@ -14683,7 +14837,7 @@ TIDAL_API tidal_result tidal_control_message_encode(const tidal_control_message 
     uint8_t *w = (uint8_t *)buf, sum[32];
     size_t total;
     if (!m || !buf || !len) return TIDAL_ERR_INVALID;
-    if (m->type < TIDAL_CONTROL_MSG_VOTE_REQ || m->type > TIDAL_CONTROL_MSG_APPEND_ACK ||
+    if (m->type < TIDAL_CONTROL_MSG_VOTE_REQ || m->type > TIDAL_CONTROL_MSG_PRE_VOTE ||
         m->granted > 1 || (m->payload_len && !m->payload) ||
         (m->type != TIDAL_CONTROL_MSG_APPEND && (m->payload_len || m->entry_count)))
         return TIDAL_ERR_INVALID;
@@ -14740,11 +14894,14 @@ static const char *tidal__ctl_entries_check(const tidal_control_message *m, size
 
 /* Per type: what the fields may hold. NULL when they fit. */
 static const char *tidal__ctl_fields_check(const tidal_control_message *m) {
-    if (!m->term) return "term 0";
+    if (!m->term && m->type != TIDAL_CONTROL_MSG_PRE_VOTE_REQ &&
+        m->type != TIDAL_CONTROL_MSG_PRE_VOTE) /* the pre-vote round of a fresh cluster */
+        return "term 0";
     if (m->granted > 1) return "granted not 0 or 1";
     if (m->type != TIDAL_CONTROL_MSG_APPEND && (m->entry_count || m->payload_len))
         return "entries on a message type without";
-    if (m->type == TIDAL_CONTROL_MSG_VOTE_REQ || m->type == TIDAL_CONTROL_MSG_APPEND) {
+    if (m->type == TIDAL_CONTROL_MSG_VOTE_REQ || m->type == TIDAL_CONTROL_MSG_APPEND ||
+        m->type == TIDAL_CONTROL_MSG_PRE_VOTE_REQ) {
         if (m->granted) return "granted set on a request";
         if (m->log_term > m->term) return "log_term above term";
         if (!m->log_index != !m->log_term) return "log_index and log_term disagree on empty";
@@ -14759,7 +14916,11 @@ static const char *tidal__ctl_fields_check(const tidal_control_message *m) {
     if ((m->type == TIDAL_CONTROL_MSG_VOTE || m->type == TIDAL_CONTROL_MSG_APPEND_ACK) &&
         m->log_term)
         return "log_term set on an answer";
-    if (m->type == TIDAL_CONTROL_MSG_VOTE && m->log_index) return "log_index set on a vote";
+    if (m->type == TIDAL_CONTROL_MSG_PRE_VOTE && (!m->granted != !m->log_term))
+        return "log_term and granted disagree on a pre-vote";
+    if ((m->type == TIDAL_CONTROL_MSG_VOTE || m->type == TIDAL_CONTROL_MSG_PRE_VOTE) &&
+        m->log_index)
+        return "log_index set on a vote";
     return NULL;
 }
 
@@ -14804,7 +14965,7 @@ TIDAL_API tidal_result tidal_control_message_decode(const void *bytes, size_t le
         if (memcmp(sum, p + TIDAL__CTL_SUM_AT, 32))
             why = "checksum mismatch", at = TIDAL__CTL_SUM_AT;
     }
-    if (!why && (m->type < TIDAL_CONTROL_MSG_VOTE_REQ || m->type > TIDAL_CONTROL_MSG_APPEND_ACK))
+    if (!why && (m->type < TIDAL_CONTROL_MSG_VOTE_REQ || m->type > TIDAL_CONTROL_MSG_PRE_VOTE))
         why = "unknown message type", at = 8;
     if (!why && (why = tidal__ctl_fields_check(m)) != NULL) at = 20;
     if (!why && m->type == TIDAL_CONTROL_MSG_APPEND) why = tidal__ctl_entries_check(m, &at);
@@ -15136,6 +15297,7 @@ static int tidal__ctl_adopt_term(tidal_control *c, uint64_t term) {
     c->vote = -1;
     c->role = TIDAL__CTL_FOLLOWER;
     c->leader = -1;
+    c->pre = 0;
     return tidal__ctl_persist_state(c);
 }
 
@@ -15197,6 +15359,7 @@ static int tidal__ctl_become_leader(tidal_control *c) {
     if (!tidal__ctl_push(c, c->term, &noop) || !tidal__ctl_persist_entry(c, c->n_log)) return 0;
     c->role = TIDAL__CTL_LEADER;
     c->leader = (int32_t)c->me;
+    c->pre = 0;
     TIDAL_ASSERT(c->me < c->n); /* a learner never runs */
     for (i = 0; i < c->n_all; i++) {
         c->next[i] = c->n_log;  /* the NOOP goes to everyone with the next APPEND */
@@ -15208,10 +15371,14 @@ static int tidal__ctl_become_leader(tidal_control *c) {
     return 1;
 }
 
-static int tidal__ctl_count_votes(const tidal_control *c) {
+static int tidal__ctl_count_votes_in(const tidal_control *c, uint32_t votes) {
     uint32_t i, n = 0;
-    for (i = 0; i < c->n; i++) n += (c->votes >> i) & 1u;
+    for (i = 0; i < c->n; i++) n += (votes >> i) & 1u;
     return n * 2 > c->n;
+}
+
+static int tidal__ctl_count_votes(const tidal_control *c) {
+    return tidal__ctl_count_votes_in(c, c->votes);
 }
 
 /* Runs for term + 1 (C2: votes for itself, persisted before any request leaves). */
@@ -15223,6 +15390,7 @@ static int tidal__ctl_run(tidal_control *c) {
     c->role = TIDAL__CTL_CANDIDATE;
     c->leader = -1;
     c->votes = 1u << c->me;
+    c->pre = 0;
     c->elections++;
     tidal__ctl_reset_timer(c);
     if (!tidal__ctl_persist_state(c)) return 0;
@@ -15233,6 +15401,64 @@ static int tidal__ctl_run(tidal_control *c) {
     for (i = 0; i < c->n; i++)
         if (i != c->me) (void)tidal__ctl_send(c, i, &m);
     return tidal__ctl_count_votes(c) ? tidal__ctl_become_leader(c) : 1;
+}
+
+/* The pre-vote round (issue 12): asks the voters whether they would vote in term + 1;
+   nothing persisted, no term changes. A majority saying yes makes it run (tidal__ctl_run). */
+static int tidal__ctl_pre_run(tidal_control *c) {
+    tidal_control_message m;
+    uint32_t i;
+    TIDAL_ASSERT(c->me < c->n && c->role != TIDAL__CTL_LEADER);
+    c->pre = 1;
+    c->pre_votes = 1u << c->me;
+    tidal__ctl_reset_timer(c);
+    if (tidal__ctl_count_votes_in(c, c->pre_votes)) return tidal__ctl_run(c);
+    memset(&m, 0, sizeof m);
+    m.type = TIDAL_CONTROL_MSG_PRE_VOTE_REQ;
+    m.log_index = c->n_log;
+    m.log_term = tidal__ctl_last_term(c);
+    for (i = 0; i < c->n; i++)
+        if (i != c->me) (void)tidal__ctl_send(c, i, &m);
+    return 1;
+}
+
+/* Would this member vote for the sender in the sender's term + 1 (C1 made the terms equal,
+   or this one is higher: no)? Only when the sender's log is at least as up to date (C2)
+   and no leader is in force here: this member leads, or took its leader's APPEND within
+   the election timeout. A yes persists nothing; it restarts this member's election wait
+   (the asker runs next: waiting keeps this one from splitting the votes) and ends its own
+   pre-vote round, which a tie decides: the more up-to-date log, then the lower member
+   index, is answered yes. */
+static int tidal__ctl_on_pre_vote_req(tidal_control *c, int32_t from,
+                                      const tidal_control_message *m) {
+    tidal_control_message a;
+    uint64_t lt = tidal__ctl_last_term(c);
+    int up_to_date = m->log_term > lt || (m->log_term == lt && m->log_index >= c->n_log);
+    int led = c->role == TIDAL__CTL_LEADER ||
+              (c->leader >= 0 && c->heard_ns &&
+               tidal__ctl_now(c) - c->heard_ns < c->election_ns);
+    TIDAL_ASSERT((uint32_t)from < c->n);
+    memset(&a, 0, sizeof a);
+    a.type = TIDAL_CONTROL_MSG_PRE_VOTE;
+    a.granted = m->term == c->term && up_to_date && !led;
+    if (a.granted && c->pre) /* both ask: the longer log, equal ones the lower index, goes */
+        a.granted = m->log_term > lt || m->log_index > c->n_log ||
+                    (m->log_index == c->n_log && m->log_term == lt && (uint32_t)from < c->me);
+    if (a.granted) { /* it runs once a majority says yes: give it the time to */
+        c->pre = 0;
+        tidal__ctl_reset_timer(c);
+    }
+    a.log_term = a.granted ? m->term + 1 : 0; /* the asker matches it to its round */
+    (void)tidal__ctl_send(c, (uint32_t)from, &a);
+    return 1;
+}
+
+static int tidal__ctl_on_pre_vote(tidal_control *c, int32_t from, const tidal_control_message *m) {
+    TIDAL_ASSERT((uint32_t)from < c->n);
+    if (!c->pre || !m->granted || m->log_term != c->term + 1 || c->role == TIDAL__CTL_LEADER)
+        return 1;
+    c->pre_votes |= 1u << from;
+    return tidal__ctl_count_votes_in(c, c->pre_votes) ? tidal__ctl_run(c) : 1;
 }
 
 static int tidal__ctl_on_vote_req(tidal_control *c, int32_t from, const tidal_control_message *m) {
@@ -15278,6 +15504,8 @@ static int tidal__ctl_on_append(tidal_control *c, int32_t from, const tidal_cont
     TIDAL_ASSERT(m->term == c->term && c->role != TIDAL__CTL_LEADER);
     c->role = TIDAL__CTL_FOLLOWER;
     c->leader = from;
+    c->pre = 0;
+    c->heard_ns = tidal__ctl_now(c);
     tidal__ctl_reset_timer(c);
     if (idx > c->n_log || tidal__ctl_term_at(c, idx) != m->log_term) {
         /* The hint: the last index this log could share with the leader's. */
@@ -15437,6 +15665,7 @@ TIDAL_API tidal_result tidal_control_open(const tidal_control_config *cfg, tidal
     c->me = (uint32_t)tidal__ctl_member(c, tidal__node_word(cfg->self));
     c->election_ns = cfg->election_timeout_ns ? cfg->election_timeout_ns : 300 * 1000 * 1000;
     c->heartbeat_ns = cfg->heartbeat_ns ? cfg->heartbeat_ns : c->election_ns / 5;
+    c->pre_vote = !cfg->no_pre_vote;
     c->append_max = cfg->append_entries_max ? cfg->append_entries_max : 64;
     c->vote = -1;
     c->leader = -1;
@@ -15477,7 +15706,7 @@ TIDAL_API tidal_result tidal_control_tick(tidal_control *c) {
     } else if (!c->deadline_ns) {
         tidal__ctl_reset_timer(c);
     } else if (now >= c->deadline_ns) {
-        ok = tidal__ctl_run(c);
+        ok = c->pre_vote ? tidal__ctl_pre_run(c) : tidal__ctl_run(c);
     }
     return ok ? tidal__ctl_flush(c) : tidal__ctl_nomem(c);
 }
@@ -15520,7 +15749,9 @@ TIDAL_API tidal_result tidal_control_receive(tidal_control *c, tidal_node_ref fr
         return tidal__ctl_err(c, TIDAL_ERR_CORRUPT, "%s", why);
     }
     if (m.term > c->term) ok = tidal__ctl_adopt_term(c, m.term);
-    if (ok && m.type == TIDAL_CONTROL_MSG_VOTE_REQ) ok = tidal__ctl_on_vote_req(c, i, &m);
+    if (ok && m.type == TIDAL_CONTROL_MSG_PRE_VOTE_REQ) ok = tidal__ctl_on_pre_vote_req(c, i, &m);
+    else if (ok && m.type == TIDAL_CONTROL_MSG_PRE_VOTE) ok = tidal__ctl_on_pre_vote(c, i, &m);
+    else if (ok && m.type == TIDAL_CONTROL_MSG_VOTE_REQ) ok = tidal__ctl_on_vote_req(c, i, &m);
     else if (ok && m.type == TIDAL_CONTROL_MSG_VOTE) ok = tidal__ctl_on_vote(c, i, &m);
     else if (ok && m.type == TIDAL_CONTROL_MSG_APPEND) ok = tidal__ctl_on_append(c, i, &m);
     else if (ok) tidal__ctl_on_ack(c, i, &m);
@@ -19795,6 +20026,34 @@ static int tidal__move_switch(tidal_peer *p, tidal__move_job *j, uint32_t s, int
     return 1;
 }
 
+/* A phase that waits: the target members this node has not heard from (heartbeats,
+   >>node_gather) go first in why, since whatever it waits for crosses them (issue 12,
+   imove5 fix: cut off from the target group, the coordinator said only "no answer to COPY
+   from <its own node>" or named a source member, never the target members it cannot reach). */
+static void tidal__move_why_silent(tidal_peer *p, tidal__move_job *j, int64_t now) {
+    char pre[80];
+    size_t n = 0, len;
+    uint32_t r, s, pt = tidal__move_placement(p, j->target), k = 0;
+    TIDAL_ASSERT(j->ready < p->shards);
+    if (!p->gx || !j->why[0]) return;
+    for (r = 0; r < p->regions; r++)
+        for (s = 0; s < p->shards && n + 36 < sizeof pre; s++) { /* room for the words */
+            tidal_node_ref x;
+            x.region = (uint16_t)r, x.shard = (uint16_t)s;
+            if (!(pt >> r & 1u) || !tidal__gx_silent(p, x, now)) continue;
+            n += (size_t)snprintf(pre + n, sizeof pre - n, "%s%u/%u", k++ ? " " : "", r, s);
+        }
+    if (!k) return;
+    len = strlen(j->why);
+    n = (size_t)snprintf(pre + n, sizeof pre - n, " (target member%s) silent; ", k > 1 ? "s" : "")
+        + n;
+    if (n >= sizeof pre) return;
+    if (len + n >= sizeof j->why) len = sizeof j->why - n - 1;
+    memmove(j->why + n, j->why, len);
+    memcpy(j->why, pre, n);
+    j->why[n + len] = 0;
+}
+
 static void tidal__move_job_step(tidal_peer *p, tidal__move_job *j, const tidal__peer_tenant *t,
                                  int64_t now) {
     tidal_control_record rec;
@@ -19814,7 +20073,10 @@ static void tidal__move_job_step(tidal_peer *p, tidal__move_job *j, const tidal_
         ready += ok != 0;
     }
     j->ready = ready;
-    if (ready < p->shards) return;
+    if (ready < p->shards) {
+        tidal__move_why_silent(p, j, now);
+        return;
+    }
     memset(&rec, 0, sizeof rec);
     rec.kind = TIDAL_CONTROL_MIGRATION;
     rec.tenant = j->tenant, rec.group = j->source, rec.target = j->target;

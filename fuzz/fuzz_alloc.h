@@ -5,8 +5,10 @@
    Why: opening a database with a path allocates two TIDAL_SEGMENTS_MAX-entry arrays (800 KB
    each) to list the directory. Under ASan every block that large is a fresh mmap, page
    faults on first touch, and an munmap with a TLB shootdown on free: most of a
-   per-input open's time. Here a block of LARGE bytes or more is kept on free (up to SLOTS of
-   them) and handed out again for an allocation of exactly the same size.
+   per-input open's time. Every handle is such a block too (the tidal_db itself is about 69
+   KB, its arena's first block 64 KB), and fuzz_merge keeps about a dozen handles open at
+   once. Here a block of LARGE bytes or more is kept on free (up to SLOTS of them) and handed
+   out again for an allocation of exactly the same size.
 
    Nothing ASan checks is lost: a kept block is the malloc'd block of exactly the size asked
    for, so ASan's redzone past its end still catches an overflow; while it waits in the
@@ -37,7 +39,7 @@ void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 #endif
 
 #define FZA_LARGE ((size_t)64 << 10)
-#define FZA_SLOTS 8
+#define FZA_SLOTS 64
 
 typedef struct fza_slot {
     void *p;

@@ -57,6 +57,7 @@ TIDAL__TESTING static tidal_db *fz_open_at(fz_env *e, uint16_t region) {
     e->rng = (uint64_t)region << 40;
     memset(&cfg, 0, sizeof cfg);
     cfg.env = &e->env;
+    cfg.allocator = &fz_allocator;
     cfg.schema.signals = sigs;
     cfg.schema.signal_count = 3;
     cfg.schema.cohort_keys = cohorts;

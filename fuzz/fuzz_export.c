@@ -2,8 +2,9 @@
    tidal_tenant_install parses, the install-chunk events it writes (decoded again by every
    member that applies them), tidal_tenant_drop and tidal_tenant_footprint.
 
-   Per input: a target database (region 2) pre-filled with a fixed state in tenants 1, 2
-   and 7 (fe_fill), and, by mode, a source (region 1) that the input builds; a fresh
+   Per input: a target database (region 2) with a fixed state in tenants 1, 2 and 7
+   (fe_fill, built once per process and restored per input from its image: fe_dst_open),
+   and, by mode, a source (region 1) that the input builds; a fresh
    database (region 3 or 4) is opened where a check needs one. All are ephemeral, with the
    schema of fuzz_common.h (view, like, buy; cohort keys locale, tier), a fixed clock
    (FZ_NOW) and distinct regions, so no two share an event origin.
@@ -83,11 +84,11 @@
      make build/replay_fuzz_export && build/replay_fuzz_export fuzz/corpus/export   (any cc;
         make test does this)
    Corpus: fuzz/gen_export_corpus.c writes fuzz/corpus/export (make corpus). */
-/* Install chunks of 16 KiB instead of 256 KiB, and the bulk ops' caps cut by the same 16:
+/* Install chunks of 4 KiB instead of 256 KiB, and the bulk ops' caps cut by the same 64:
    every chunking branch (several chunks, an index or a session row larger than one chunk)
-   is reached by states 16 times smaller, which is most of what keeps an input short. */
+   is reached by states 64 times smaller, which is most of what keeps an input short. */
 #ifndef TIDAL_INSTALL_CHUNK_BYTES
-#define TIDAL_INSTALL_CHUNK_BYTES (16u << 10)
+#define TIDAL_INSTALL_CHUNK_BYTES (4u << 10)
 #endif
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
@@ -101,9 +102,9 @@
 
 #define FE_TRACKED 5          /* tenants whose digests are compared */
 #define FE_SESSIONS_MAX 16    /* sessions the builder knows per input */
-#define FE_BULK_ITEMS_MAX 256 /* items written by bulk ops per input (~256 KB of state) */
-#define FE_BULK_NOTES_MAX 32  /* notes written by bulk ops per input */
-#define FE_BULK_IDEM_MAX 1024 /* keyed writes by bulk ops per input (a 25 KB index) */
+#define FE_BULK_ITEMS_MAX 64  /* items written by bulk ops per input (~64 KB of state) */
+#define FE_BULK_NOTES_MAX 8   /* notes written by bulk ops per input (a 32 KB session) */
+#define FE_BULK_IDEM_MAX 256  /* keyed writes by bulk ops per input (a 6 KB index) */
 #define FE_OPS_MAX 512        /* build ops per input */
 #define FE_MUT_BYTES 5        /* one mutation: kind, position u24, value */
 #define FE_MIN_NS (60 * TIDAL_NS_PER_S)
@@ -126,32 +127,45 @@ static fe_trace fe_last;
 static tidal_db *fe_open(fz_env *e, uint16_t region) { return fz_open_at(e, region); }
 
 /* Everything "changes nothing" compares: digests, and the snapshot body (state, index,
-   counters) by its BLAKE3. */
+   counters) by its BLAKE3. The tracked tenants' digests are taken when a comparison of
+   single tenants (fe_others_same) will need them (tenants = 1): where two states are
+   compared whole (fe_state_same), equal whole-state digests already mean equal digests of
+   every tenant - tidal_db_digest of one tenant hashes the very bytes the whole-state
+   digest hashes for it (tidal__enc_tenant), and a tenant absent from both reads as empty
+   in both - so they are compared when both states have them and not taken otherwise. */
 typedef struct fe_state {
     uint8_t all[32], body[32], tenant[FE_TRACKED][32];
+    int tenants;
 } fe_state;
 
-static void fe_state_take(tidal_db *db, fe_state *s) {
+/* Adds the tracked tenants' digests to s, taken of db as it is (unchanged since s was). */
+static void fe_state_tenants(tidal_db *db, fe_state *s) {
+    uint32_t i;
+    for (i = 0; i < FE_TRACKED; i++)
+        fz_require(tidal_db_digest(db, fe_tracked[i], s->tenant[i]) == TIDAL_OK, "tenant digest");
+    s->tenants = 1;
+}
+
+static void fe_state_take(tidal_db *db, fe_state *s, int tenants) {
     uint8_t *body;
     size_t len, cap;
-    uint32_t i;
     fz_digest(db, s->all);
     fz_require(tidal__snap_body_mem(db, &body, &len, &cap) == TIDAL_OK, "snapshot body");
     tidal_blake3(body, len, s->body);
     tidal__free(db, body, cap);
-    for (i = 0; i < FE_TRACKED; i++)
-        fz_require(tidal_db_digest(db, fe_tracked[i], s->tenant[i]) == TIDAL_OK, "tenant digest");
+    s->tenants = 0;
+    if (tenants) fe_state_tenants(db, s);
 }
 
 static void fe_state_same(const fe_state *a, const fe_state *b, const char *what) {
-    fz_require(!memcmp(a->all, b->all, 32) && !memcmp(a->body, b->body, 32) &&
-                   !memcmp(a->tenant, b->tenant, sizeof a->tenant),
-               what);
+    fz_require(!memcmp(a->all, b->all, 32) && !memcmp(a->body, b->body, 32), what);
+    if (a->tenants && b->tenants) fz_require(!memcmp(a->tenant, b->tenant, sizeof a->tenant), what);
 }
 
 /* Every tracked tenant but skip has the digest it had. */
 static void fe_others_same(const fe_state *a, const fe_state *b, uint32_t skip, const char *what) {
     uint32_t i;
+    TIDAL_ASSERT(a->tenants && b->tenants);
     for (i = 0; i < FE_TRACKED; i++)
         if (fe_tracked[i] != skip) fz_require(!memcmp(a->tenant[i], b->tenant[i], 32), what);
 }
@@ -212,6 +226,72 @@ static void fe_fill(tidal_db *db) {
     fz_require(tidal_negative_add(db, 2, 101, TIDAL_MUTE, 201, NULL) == TIDAL_OK, "fill: mute");
     fz_require(tidal_session_start(db, 1, 102, 0, &sid) == TIDAL_OK, "fill: session");
     fz_require(tidal_session_note(db, 1, sid, 0, "fill", NULL) == TIDAL_OK, "fill: note");
+}
+
+static uint8_t *fe_export(tidal_db *db, uint32_t tenant, size_t *len, int thorough);
+
+/* The target's pre-filled state is built once per process (fe_fill) and every input's
+   target restored from its image: the snapshot body, decoded into a fresh handle of the
+   same region (the snapshot codec's round trip, which fe_roundtrip checks after every
+   accepted install), for a fraction of fe_fill's writes. fe_image_state is what
+   fe_state_take reads of a restored target (tenants too), taken once: restoring is
+   deterministic, and if it ever were not, the "changes nothing" checks that start from
+   it would fail, never pass wrongly. fe_hdr: magic, version and schema fingerprint of a
+   real export (of a tenant the target does not hold), for mode BODY. Restoring is
+   tidal__db_restore (>>migration). */
+static uint8_t *fe_image;
+static size_t fe_image_len;
+static fe_state fe_image_state;
+static uint8_t fe_hdr[16];
+
+static tidal_db *fe_dst_open(fz_env *e) {
+    tidal_db *db;
+    if (!fe_image) {
+        uint8_t *body, *real;
+        size_t len, cap;
+        db = fe_open(e, 2);
+        fe_fill(db);
+        real = fe_export(db, 40000, &len, 1);
+        memcpy(fe_hdr, real, 16);
+        free(real);
+        fz_require(tidal__snap_body_mem(db, &body, &len, &cap) == TIDAL_OK, "snapshot body");
+        fe_image = (uint8_t *)malloc(len);
+        fz_require(fe_image != NULL, "out of memory in the harness");
+        memcpy(fe_image, body, len);
+        fe_image_len = len;
+        tidal__free(db, body, cap);
+        tidal_db_close(db);
+        db = fe_open(e, 2);
+        fz_require(tidal__db_restore(db, fe_image, fe_image_len) == NULL, "the image restores");
+        fe_state_take(db, &fe_image_state, 1);
+        return db;
+    }
+    db = fe_open(e, 2);
+    fz_require(tidal__db_restore(db, fe_image, fe_image_len) == NULL, "the image restores");
+    return db;
+}
+
+/* The digest of an empty tenant (what a drop must leave), per tenant, from a fresh
+   database once: it depends on nothing else. */
+static void fe_empty_digest(uint32_t tenant, uint8_t out[32]) {
+    static uint32_t known[8];
+    static uint8_t dig[8][32];
+    static uint32_t n;
+    uint32_t i;
+    fz_env e;
+    tidal_db *empty;
+    for (i = 0; i < n; i++)
+        if (known[i] == tenant) {
+            memcpy(out, dig[i], 32);
+            return;
+        }
+    empty = fz_open(&e);
+    fz_require(tidal_db_digest(empty, tenant, out) == TIDAL_OK, "tenant digest");
+    tidal_db_close(empty);
+    if (n < 8) {
+        known[n] = tenant;
+        memcpy(dig[n++], out, 32);
+    }
 }
 
 /* ---- Exports ------------------------------------------------------------------------------ */
@@ -289,8 +369,9 @@ static int fe_oversize(tidal_db *db, const uint8_t *blob, size_t len) {
 
 /* ---- Checks after an accepted install ----------------------------------------------------- */
 
-/* The snapshot body decodes into a fresh database and encodes back to the same bytes. */
-static void fe_roundtrip(tidal_db *db) {
+/* The snapshot body decodes into a fresh database and encodes back to the same bytes.
+   known: db's whole-state digest when the caller has it (NULL: taken here). */
+static void fe_roundtrip(tidal_db *db, const uint8_t *known) {
     fz_env e;
     tidal_db *c = fz_open(&e); /* region 0: it only decodes */
     uint8_t *body, *body2, d1[32], d2[32];
@@ -301,7 +382,8 @@ static void fe_roundtrip(tidal_db *db) {
     fz_require(tidal__snap_body_mem(c, &body2, &len2, &cap2) == TIDAL_OK, "snapshot body");
     fz_require(len == len2 && !memcmp(body, body2, len),
                "the state after an install re-encodes alike");
-    fz_digest(db, d1);
+    if (known) memcpy(d1, known, 32);
+    else fz_digest(db, d1);
     fz_digest(c, d2);
     fz_require(!memcmp(d1, d2, 32), "the state after an install decodes to its digest");
     tidal__free(db, body, cap);
@@ -318,8 +400,9 @@ static int fe_read(tidal_db *db, tidal_result r) {
     return r == TIDAL_OK || r == TIDAL_ERR_RANGE;
 }
 
-/* A write (new, applied), RETRIEVE, a digest and a footprint work on tenant. */
-static void fe_usable(tidal_db *db, uint32_t tenant) {
+/* A write (new, applied), RETRIEVE, a digest and a footprint work on tenant. known: db's
+   whole-state digest when the caller has it (NULL: taken here). */
+static void fe_usable(tidal_db *db, uint32_t tenant, const uint8_t *known) {
     static const tidal_tag en[1] = {{"locale", "en"}};
     tidal_signal s;
     tidal_receipt rc;
@@ -330,7 +413,8 @@ static void fe_usable(tidal_db *db, uint32_t tenant) {
     uint32_t n = 0;
     uint64_t fp[3];
     uint8_t d0[32], d1[32];
-    fz_digest(db, d0);
+    if (known) memcpy(d0, known, 32);
+    else fz_digest(db, d0);
     memset(&s, 0, sizeof s);
     s.tenant = tenant;
     s.item = FE_PROBE_ITEM;
@@ -402,7 +486,7 @@ static void fe_after_ok(tidal_db *db, const uint8_t *blob, size_t len, uint64_t 
     fe_state after, again;
     fz_require(tidal_tenant_installed(db, tenant, migration),
                "an accepted install reads as installed");
-    fe_state_take(db, &after);
+    fe_state_take(db, &after, 1);
     fe_others_same(before, &after, tenant, "an install changes no other tenant");
     /* The tenant is exactly what the export decodes to. */
     ref = fz_open(&e); /* region 0: it only decodes */
@@ -415,24 +499,24 @@ static void fe_after_ok(tidal_db *db, const uint8_t *blob, size_t len, uint64_t 
     fz_require(tidal_tenant_install(db, blob, len, migration, &chunks, &rc) == TIDAL_OK,
                "a retried install succeeds");
     fz_require(rc.duplicate && chunks >= 1, "a retried install is a duplicate");
-    fe_state_take(db, &again);
+    fe_state_take(db, &again, 0);
     fe_state_same(&after, &again, "a retried install changes nothing");
-    fe_roundtrip(db);
-    fe_usable(db, tenant);
+    fe_roundtrip(db, again.all);
+    fe_usable(db, tenant, again.all);
     fe_reexport(db, tenant);
 }
 
-/* Installs blob into db under migration and checks the properties. must_ok: a real,
-   unmutated export. raw: TIDAL_ERR_INVALID is allowed too. Returns the result. */
+/* Installs blob into db, a target just restored from the image (fe_image_state is its
+   state), under migration and checks the properties. must_ok: a real, unmutated export.
+   raw: TIDAL_ERR_INVALID is allowed too. Returns the result. */
 static tidal_result fe_install(tidal_db *db, const uint8_t *blob, size_t len, uint64_t migration,
                                int must_ok, int raw) {
-    fe_state before, after;
+    fe_state before = fe_image_state, after;
     uint32_t chunks = 0;
     tidal_receipt rc;
     tidal_result r;
     uint32_t tenant = fe_blob_tenant(blob, len);
     if (fe_oversize(db, blob, len)) return TIDAL_ERR_LIMIT; /* the known bug: skipped */
-    fe_state_take(db, &before);
     memset(&rc, 0, sizeof rc);
     r = tidal_tenant_install(db, blob, len, migration, &chunks, &rc);
     fe_last.r = r;
@@ -444,7 +528,7 @@ static tidal_result fe_install(tidal_db *db, const uint8_t *blob, size_t len, ui
                "install returns OK, CORRUPT or LIMIT");
     if (r != TIDAL_OK) {
         fz_require(chunks == 0, "a refused install writes no chunk");
-        fe_state_take(db, &after);
+        fe_state_take(db, &after, 0);
         fe_state_same(&before, &after, "a refused install changes nothing");
         fz_require(!tidal_tenant_installed(db, tenant, migration),
                    "a refused install does not read as installed");
@@ -781,33 +865,20 @@ static void fe_mode_raw(tidal_db *dst, uint8_t flags, const uint8_t *p, size_t n
     fz_require(copy != NULL, "out of memory in the harness");
     if (n) memcpy(copy, p, n);
     if (flags & 16) {
-        fe_state a, b;
-        fe_state_take(dst, &a);
+        fe_state b;
         fz_require(tidal_tenant_install(dst, NULL, n, 9, NULL, NULL) == TIDAL_ERR_INVALID,
                    "install of NULL: TIDAL_ERR_INVALID");
         fz_require(tidal_tenant_install(dst, copy, n, 0, NULL, NULL) == TIDAL_ERR_INVALID,
                    "install under migration 0: TIDAL_ERR_INVALID");
-        fe_state_take(dst, &b);
-        fe_state_same(&a, &b, "an invalid install call changes nothing");
+        fe_state_take(dst, &b, 0);
+        fe_state_same(&fe_image_state, &b, "an invalid install call changes nothing");
     }
     (void)fe_install(dst, copy, n, 1 + (uint64_t)flags, 0, 1);
     free(copy);
 }
 
-/* Magic, version and schema fingerprint, copied from a real export (of a tenant the
-   target does not hold) once: the schema never changes. */
-static uint8_t fe_hdr[16];
-static int fe_hdr_ok;
-
 static void fe_mode_body(tidal_db *dst, uint8_t flags, const uint8_t *p, size_t n) {
     uint8_t *blob;
-    size_t len;
-    if (!fe_hdr_ok) {
-        uint8_t *real = fe_export(dst, 40000, &len, 1);
-        memcpy(fe_hdr, real, 16);
-        fe_hdr_ok = 1;
-        free(real);
-    }
     blob = (uint8_t *)malloc(TIDAL__EXPORT_HDR + n + 32);
     fz_require(blob != NULL, "out of memory in the harness");
     memcpy(blob, fe_hdr, 16);
@@ -844,7 +915,7 @@ static void fe_mode_build(tidal_db *dst, const uint8_t *p, size_t n) {
         fe_tenant_digest(x.db, tenant, d1);
         fz_require(tidal_db_digest(dst, tenant, d2) == TIDAL_OK, "digest");
         /* fe_after_ok wrote one signal to the copy: compare against the source with it. */
-        fe_usable(x.db, tenant);
+        fe_usable(x.db, tenant, NULL);
         fe_tenant_digest(x.db, tenant, d1);
         fz_require(!memcmp(d1, d2, 32), "an installed copy equals its source");
     }
@@ -855,26 +926,23 @@ static void fe_mode_build(tidal_db *dst, const uint8_t *p, size_t n) {
 /* Drops tenant from db (which holds it or not): footprint 0, an empty tenant's digest,
    every other tenant unchanged, a second drop a duplicate, still usable. */
 static void fe_drop_check(tidal_db *db, uint32_t tenant, uint64_t migration) {
-    fz_env e;
-    tidal_db *empty = fz_open(&e);
     fe_state before, after, again;
     tidal_receipt rc;
     uint8_t d0[32], d1[32];
     uint64_t fp[3];
     int held;
-    fe_tenant_digest(empty, tenant, d0);
-    tidal_db_close(empty);
+    fe_empty_digest(tenant, d0);
     fe_footprint(db, tenant, fp);
     held = fp[0] + fp[1] != 0;
-    fe_state_take(db, &before);
+    fe_state_take(db, &before, 1);
     fz_require(tidal_tenant_drop(db, tenant, 0, NULL) == TIDAL_ERR_INVALID,
                "a drop under migration 0: TIDAL_ERR_INVALID");
-    fe_state_take(db, &after);
+    fe_state_take(db, &after, 0);
     fe_state_same(&before, &after, "an invalid drop changes nothing");
     {
         tidal_result r = tidal_tenant_drop(db, tenant, migration, &rc);
         if (r == TIDAL_ERR_STALE_CONFIG) { /* not newer than the tenant's generation here */
-            fe_state_take(db, &after);
+            fe_state_take(db, &after, 0);
             fe_state_same(&before, &after, "a stale drop changes nothing");
             return;
         }
@@ -884,7 +952,7 @@ static void fe_drop_check(tidal_db *db, uint32_t tenant, uint64_t migration) {
     fz_require(fp[0] == 0 && fp[1] == 0 && fp[2] == 0, "a dropped tenant has footprint 0");
     fe_tenant_digest(db, tenant, d1);
     fz_require(!memcmp(d0, d1, 32), "a dropped tenant reads as an empty one");
-    fe_state_take(db, &after);
+    fe_state_take(db, &after, 1);
     fe_others_same(&before, &after, tenant, "a drop changes no other tenant");
     if (!held) /* the index gains the drop's id: the state digest is what stays */
         fz_require(!memcmp(before.all, after.all, 32), "a drop of nothing changes nothing");
@@ -892,9 +960,9 @@ static void fe_drop_check(tidal_db *db, uint32_t tenant, uint64_t migration) {
                "a second drop is a duplicate");
     fz_require(tidal_tenant_drop(db, tenant, migration - 1, &rc) == TIDAL_ERR_STALE_CONFIG,
                "a drop under an older migration: TIDAL_ERR_STALE_CONFIG");
-    fe_state_take(db, &again);
+    fe_state_take(db, &again, 0);
     fe_state_same(&after, &again, "a second drop, or a stale one, changes nothing");
-    fe_roundtrip(db);
+    fe_roundtrip(db, again.all);
 }
 
 /* Byte 1: bits 5-6 the tenant; bit 0 drops under the install's own migration (300)
@@ -939,14 +1007,14 @@ static void fe_mode_drop(tidal_db *dst, const uint8_t *p, size_t n) {
     fe_drop_check(dst, tenant, drop_mig);
     fe_drop_check(x.db, tenant, 302);
     fe_drop_check(dst, 55555, 303); /* a tenant it never held */
-    fe_usable(dst, tenant);
+    fe_usable(dst, tenant, NULL);
     /* An install older than the drop is refused; a new one brings the copy back (it
        replaces what the write above added). */
-    fe_state_take(dst, &st0);
+    fe_state_take(dst, &st0, 0);
     if (drop_mig > 300) {
         fz_require(tidal_tenant_install(dst, blob, len, 300, NULL, NULL) == TIDAL_ERR_STALE_CONFIG,
                    "an install under an older migration: TIDAL_ERR_STALE_CONFIG");
-        fe_state_take(dst, &st1);
+        fe_state_take(dst, &st1, 0);
         fe_state_same(&st0, &st1, "a stale install changes nothing");
     }
     memset(&rc, 0, sizeof rc);
@@ -954,7 +1022,7 @@ static void fe_mode_drop(tidal_db *dst, const uint8_t *p, size_t n) {
     if (r == TIDAL_ERR_STALE_CONFIG || (r == TIDAL_OK && rc.duplicate)) {
         /* Refused, or a retry of the install under that migration (the drop under it was
            refused): either way nothing is written, the write above stays. */
-        fe_state_take(dst, &st1);
+        fe_state_take(dst, &st1, 0);
         fe_state_same(&st0, &st1, "a stale or retried install changes nothing");
     } else {
         fz_require(r == TIDAL_OK, "a reinstall after a drop");
@@ -1032,17 +1100,19 @@ static void fe_mode_chunk(tidal_db *dst, uint8_t flags, const uint8_t *p, size_t
     if (flags & 4) seq += 1; /* a sequence its flags do not allow (mostly) */
     fe_chunk_event(&ev, tenant, migration, seq, p, n);
     fz_require(tidal_tenant_generation(dst, tenant, &gen0, &complete0) == TIDAL_OK, "generation");
-    fe_state_take(dst, &before);
+    if (!is_first && !(flags & 16)) fe_state_take(dst, &before, 1);
+    else before = fe_image_state; /* nothing applied yet */
     if (!fe_chunk_apply(dst, &ev, &got, &res, &dup)) return;
     fe_last.r = res;
     fz_require(res == TIDAL_OK || res == TIDAL_ERR_CORRUPT, "a chunk applies with OK or CORRUPT");
-    fe_state_take(dst, &after);
+    fe_state_take(dst, &after, 0);
     fz_require(tidal_tenant_generation(dst, tenant, &gen1, &complete1) == TIDAL_OK, "generation");
     if (res != TIDAL_OK) {
         fe_state_same(&before, &after, "a refused chunk changes nothing");
         return;
     }
     fz_require(!dup, "a new chunk is not a duplicate");
+    fe_state_tenants(dst, &after);
     fe_others_same(&before, &after, tenant, "a chunk changes no other tenant");
     /* A stale chunk (an older generation, or not first and not of the install in
        progress) is folded as a no-op. */
@@ -1055,8 +1125,8 @@ static void fe_mode_chunk(tidal_db *dst, uint8_t flags, const uint8_t *p, size_t
     fz_require(gen1 == migration && complete1 == last, "an applied chunk sets its generation");
     fz_require(tidal_tenant_installed(dst, tenant, migration) == last,
                "installed exactly when the last chunk applied");
-    fe_roundtrip(dst);
-    fe_usable(dst, tenant);
+    fe_roundtrip(dst, after.all);
+    fe_usable(dst, tenant, after.all);
     fe_reexport(dst, tenant);
 }
 
@@ -1074,8 +1144,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 #endif
     memset(&fe_last, 0, sizeof fe_last);
     fe_last.mode = mode;
-    dst = fe_open(&e, 2);
-    fe_fill(dst);
+    dst = fe_dst_open(&e);
     switch (mode) {
     case FE_MODE_RAW: fe_mode_raw(dst, flags, data + 1, size - 1); break;
     case FE_MODE_BUILD:

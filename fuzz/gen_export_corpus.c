@@ -15,7 +15,7 @@
      regress_install_index_over_chunk_limit          880 keyed writes in another tenant
         in the last day: the first chunk carried the whole index (~21 KB); the index
         is now cut in parts of at most TIDAL_INSTALL_CHUNK_BYTES;
-   (fuzz_export builds with 16 KiB install chunks, so these states are 16 times smaller than
+   (fuzz_export builds with 4 KiB install chunks, so these states are smaller than
    the ones that found the bugs with the default 256 KiB: the same shapes, chunk for chunk.)
      regress_drop_under_the_install_migration        install(300) then drop(300): was OK,
         but the tenant stayed (now TIDAL_ERR_STALE_CONFIG);
@@ -93,7 +93,7 @@ static void ge_mixed(ge_buf *g) {
     ge_op(g, FE_OP_TICK, 0, 20, 0, 0);            /* the 10 min sessions expire */
 }
 
-/* Enough for a few install chunks (fuzz_export's are 16 KiB: ~200 items: likes with cohort
+/* Enough for a few install chunks (fuzz_export's are 4 KiB; ~200 items: likes with cohort
    tags over 30 days, views by one user, who thus saw 64 items, buys), and a few other rows. */
 static void ge_big(ge_buf *g) {
     ge_op(g, FE_OP_BULK_ITEMS, 0, 15, 3 | 4 | 16, 0); /* 64 likes, cohorts, 30 days */

@@ -54,14 +54,14 @@ mutant() {
 
 # fuzz_export, law 6: an install under an older migration than the newest applied must be
 # refused (TIDAL_ERR_STALE_CONFIG) and change nothing.
-mutant export_stale_install export 150 \
+mutant export_stale_install export 300 \
     'if (g && (migration < g->gen || (migration == g->gen && !retry))) {' \
     'if (g && (migration == g->gen && !retry)) {' \
     'an install under an older migration is taken'
 
 # fuzz_merge, law 4 (order independence): an attribute write replaces the value whatever
 # its HLC (last arrival wins instead of the highest HLC).
-mutant merge_lww_arrival merge 3000 \
+mutant merge_lww_arrival merge 3600 \
     '} else if (tidal__hlc_cmp(ev->hlc, e->attrs[i].hlc) > 0) {' \
     '} else if (tidal__hlc_cmp(ev->hlc, e->attrs[i].hlc) != 0) {' \
     'attribute LWW by arrival order'

@@ -117,8 +117,9 @@ readme_example() {
 }
 check "example: README's, pasted into a file (C and C++)" readme_example
 check "example: durable (write, exit without close, recover)" sh -c "rm -rf $B/durable.db && $B/durable $B/durable.db"
-# The table of contents at the top of tidal.h lists every // >> section, in order.
+# The tables of contents at the top of tidal.h and tidal_sim.h list every // >> section, in order.
 check "tidy: tidal.h's table of contents lists every section" sh tests/toc.sh tidal.h
+check "tidy: tidal_sim.h's table of contents lists every section" sh tests/toc.sh tidal_sim.h
 matrix
 echo "(full output in $log)"
 echo "$passed passed, $failed failed"

@@ -510,8 +510,8 @@ static void figure8(int finish) {
            committed record would now be lost. */
         node_crash(&c, 0);
         node_restart(&c, 4);
+        make_leader(&c, 4); /* the filter still holds index 3 of S0's APPENDs in flight */
         c.filter = NULL;
-        make_leader(&c, 4);
         cluster_run(&c, 1000 * MS);
         for (i = 1; i < 5; i++) {
             TT_CHECK(tidal_control_entry(c.nd[i].ctl, 2, &t, &rec) == TIDAL_OK && t != a_term);

@@ -7,8 +7,14 @@
    refuses writes and holds nothing (memory and files). The same with the control-plane
    leader (the coordinator's node) crashed at each phase, the source shard leader crashed
    mid-COPY, the coordinator partitioned from the shard-1 nodes at each phase (the move
-   stalls, says why, and finishes after the heal); refusals of tidal_peer_move; malformed
-   coordinator messages refused without change. */
+   stalls, says why, and finishes after the heal); the coordinator cut from every member of
+   the target group at each phase (COPY, SEAL, SWITCH, DONE proposed): cut off from all
+   (another node leads a higher term and coordinates) and, for tenant 1 moving from group 0
+   to group 3, keeping its control-plane majority (it stays, names the silent target
+   members, and finishes after the heal); at every step of the load at most one group
+   accepts the moving tenant's writes, checked on every node; refusals of tidal_peer_move;
+   malformed coordinator messages refused without change; how long the control plane takes
+   to elect after its leader crashes (50 worlds). */
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
 #define TIDAL_SIM_IMPLEMENTATION
@@ -41,6 +47,15 @@ typedef struct load {
 
 static load g_load;
 
+/* The move a test makes: tenant from source to target; bits of the regions each runs in. */
+typedef struct mvspec {
+    uint32_t tenant, source, target, splace, tplace;
+} mvspec;
+static const mvspec MV_2_TO_0 = {2, 3, 0, 3, 7}; /* tenant 2: group 3 to group 0 (setup()) */
+static const mvspec MV_1_TO_3 = {1, 0, 3, 7, 3}; /* tenant 1: group 0 to group 3 */
+static mvspec g_mv = {2, 3, 0, 3, 7};
+static int g_owner_steps;                        /* steps the owner check ran */
+
 /* A completion the test waits for while the load runs (load_collect keeps it aside). */
 static int g_watch_node = -1;
 static uint64_t g_watch_ticket;
@@ -60,7 +75,7 @@ static void load_init(load *ld, uint64_t seed) {
     ld->rng = seed;
     ld->open = 1;
     for (k = 0; k < ITEMS; k++)
-        ld->items[k] = item_on(2, (uint32_t)(k % SHARDS), 1000 + 100 * (tidal_id)k);
+        ld->items[k] = item_on(g_mv.tenant, (uint32_t)(k % SHARDS), 1000 + 100 * (tidal_id)k);
 }
 
 static void try_write(world *w, load *ld, int k) {
@@ -71,7 +86,7 @@ static void try_write(world *w, load *ld, int k) {
     do i = (int)(rnd(ld) % N); while (!w->nd[i].up && ++guard < 100);
     snprintf(key, sizeof key, "w%d", k);
     memset(&s, 0, sizeof s);
-    s.tenant = 2;
+    s.tenant = g_mv.tenant;
     s.item = x->item;
     s.weight = 1;
     s.time_ns = x->time_ns;
@@ -117,6 +132,38 @@ static void load_collect(world *w, load *ld) {
     w->n_got = 0;
 }
 
+/* The groups whose members would accept a client write of tenant on shard s right now, as
+   bits (1 << index in w->groups): a member that leads in its own view (a stale leader cut
+   off counts) and whose tenant state is ACTIVE, or that has no config for it (no check). */
+static uint32_t owners(world *w, uint32_t tenant, int s) {
+    uint32_t bits = 0, gk;
+    int r;
+    for (gk = 0; gk < 2; gk++)
+        for (r = 0; r < REGIONS; r++) {
+            int i = ix(r, s);
+            tidal_db *db = w->nd[i].up ? tidal_peer_member(w->nd[i].peer, w->groups[gk].id) : NULL;
+            tidal_node_status st;
+            const tidal__tcfg *t;
+            if (!db || tidal_node_status_get(db, &st) != TIDAL_OK || st.role != TIDAL_ROLE_LEADER)
+                continue;
+            t = tidal__tcfg_find(db, tenant);
+            if (!t || t->cfg.state == TIDAL_TENANT_ACTIVE) bits |= 1u << gk;
+        }
+    return bits;
+}
+
+/* At most one group accepts the moving tenant's writes on every shard, checked on every
+   node at every step (none while SEAL holds every write back). */
+static void check_owner(world *w) {
+    int s;
+    for (s = 0; s < SHARDS; s++) {
+        uint32_t b = owners(w, g_mv.tenant, s);
+        TT_CHECKF(b != 3u, "shard %d: groups %u and %u both accept tenant %u's writes", s,
+                  w->groups[0].id, w->groups[1].id, g_mv.tenant);
+    }
+    g_owner_steps++;
+}
+
 /* One step of the world with the load running: a new write every step while open, every
    write without a try in flight tried again. */
 static void step(world *w, load *ld) {
@@ -132,6 +179,7 @@ static void step(world *w, load *ld) {
         if (!ld->w[k].done && !ld->w[k].ticket) try_write(w, ld, k);
     run(w, 5 * MS);
     load_collect(w, ld);
+    check_owner(w);
 }
 
 static void steps(world *w, load *ld, int64_t dt) {
@@ -153,7 +201,8 @@ static void drain(world *w, load *ld) {
 
 static int move_phase_on(world *w, int i) {
     tidal_peer_tenant t;
-    if (!w->nd[i].up || tidal_peer_tenant_get(w->nd[i].peer, 2, &t) != TIDAL_OK) return -1;
+    if (!w->nd[i].up || tidal_peer_tenant_get(w->nd[i].peer, g_mv.tenant, &t) != TIDAL_OK)
+        return -1;
     return (int)t.move_phase;
 }
 
@@ -164,11 +213,11 @@ static int all_done(world *w) {
     return 1;
 }
 
-/* Starts the move of tenant 2 to group 0 from node i; its generation. */
+/* Starts the move (g_mv) from node i; its generation. */
 static uint64_t start_move(world *w, load *ld, int i) {
     uint64_t t = 0;
     int k;
-    TT_EQ_INT(tidal_peer_move(w->nd[i].peer, 2, 0, &t), TIDAL_OK);
+    TT_EQ_INT(tidal_peer_move(w->nd[i].peer, g_mv.tenant, g_mv.target, &t), TIDAL_OK);
     g_watch_node = i, g_watch_ticket = t, g_watch_seen = 0;
     for (k = 0; k < 600 && TT_OK(); k++) {
         step(w, ld);
@@ -185,79 +234,93 @@ static uint64_t start_move(world *w, load *ld, int i) {
     return 0;
 }
 
+static int top_leader(world *w, uint64_t *term);
+
 /* Runs the load until every peer applied DONE. */
 static void until_done(world *w, load *ld, int64_t max) {
     int64_t end = w->now + max;
     while (!all_done(w) && w->now < end && TT_OK()) step(w, ld);
     if (!all_done(w)) {
-        int c = control_leader(w);
+        int c = top_leader(w, NULL);
         tidal_peer_move_info mi;
         memset(&mi, 0, sizeof mi);
-        if (c >= 0) tidal_peer_move_status(w->nd[c].peer, 2, &mi);
+        if (c >= 0) tidal_peer_move_status(w->nd[c].peer, g_mv.tenant, &mi);
         TT_CHECKF(0, "the move did not finish: coordinator %d phase %u: %s", c, mi.phase,
                   mi.waiting);
     }
 }
 
-/* The end state: one owner (group 0 on every peer), every acknowledged write on its
+/* The end state: one owner (the target on every peer), every acknowledged write on its
    shard's new leader by id, counts equal, the old group refusing and empty. */
 static void check_end(world *w, load *ld, uint64_t gen) {
+    const mvspec *m = &g_mv;
     uint64_t want[ITEMS], n_views;
     int i, k, s, r;
     run(w, 1000 * MS);
     for (i = 0; i < N; i++) {
         tidal_peer_tenant t;
-        TT_EQ_INT(tidal_peer_tenant_get(w->nd[i].peer, 2, &t), TIDAL_OK);
-        TT_CHECKF(t.group == 0 && t.placement == 7 && t.move_phase == TIDAL_CONTROL_PHASE_DONE &&
-                      t.move_source == 3 && t.move_target == 0 && t.move_index == gen,
+        TT_EQ_INT(tidal_peer_tenant_get(w->nd[i].peer, m->tenant, &t), TIDAL_OK);
+        TT_CHECKF(t.group == m->target && t.placement == m->tplace &&
+                      t.move_phase == TIDAL_CONTROL_PHASE_DONE && t.move_source == m->source &&
+                      t.move_target == m->target && t.move_index == gen,
                   "peer %d: group %u phase %u move %llu", i, t.group, t.move_phase,
                   (unsigned long long)t.move_index);
     }
+    for (s = 0; s < SHARDS; s++) /* one owner, the target */
+        TT_CHECKF(owners(w, m->tenant, s) == (m->target == w->groups[0].id ? 1u : 2u),
+                  "shard %d: owners %u", s, owners(w, m->tenant, s));
     memset(want, 0, sizeof want);
     for (k = 0; k < ld->n; k++) {
         wr *x = &ld->w[k];
-        int l = group_leader(w, 0, (int)tidal_route(2, x->item, SHARDS)), j;
+        int l = group_leader(w, m->target, (int)tidal_route(m->tenant, x->item, SHARDS)), j;
         TT_CHECK(x->done);
         for (j = 0; j < ITEMS; j++) want[j] += ld->items[j] == x->item;
         TT_CHECK(l >= 0);
         if (l >= 0)
-            TT_CHECKF(tidal_event_is_applied(tidal_peer_member(w->nd[l].peer, 0), x->id),
+            TT_CHECKF(tidal_event_is_applied(tidal_peer_member(w->nd[l].peer, m->target), x->id),
                       "write %d (item %llu, tries %d) not on the new leader %d", k,
                       (unsigned long long)x->item, x->tries, l);
     }
     for (k = 0; k < ITEMS; k++) {
-        int l = group_leader(w, 0, (int)tidal_route(2, ld->items[k], SHARDS));
+        int sh = (int)tidal_route(m->tenant, ld->items[k], SHARDS);
+        int l = group_leader(w, m->target, sh);
         if (l < 0) continue;
-        n_views = views(w, l, 0, 2, ld->items[k]);
+        n_views = views(w, l, m->target, m->tenant, ld->items[k]);
         TT_CHECKF(n_views == want[k], "item %llu: %llu views, %llu acknowledged",
                   (unsigned long long)ld->items[k], (unsigned long long)n_views,
                   (unsigned long long)want[k]);
         for (r = 0; r < REGIONS; r++) /* the followers too, once shipped */
-            TT_CHECK(views(w, ix(r, (int)tidal_route(2, ld->items[k], SHARDS)), 0, 2,
-                           ld->items[k]) == want[k]);
+            if (m->tplace >> r & 1u)
+                TT_CHECKF(views(w, ix(r, sh), m->target, m->tenant, ld->items[k]) == want[k],
+                          "item %llu on %d/%d: %llu views, %llu acknowledged",
+                          (unsigned long long)ld->items[k], r, sh,
+                          (unsigned long long)views(w, ix(r, sh), m->target, m->tenant,
+                                                    ld->items[k]),
+                          (unsigned long long)want[k]);
     }
     /* The old group: refuses a local write (SEALED), holds nothing, in memory or files. */
     for (s = 0; s < SHARDS; s++)
-        for (r = 0; r < 2; r++) {
-            tidal_db *db = tidal_peer_member(w->nd[ix(r, s)].peer, 3);
+        for (r = 0; r < REGIONS; r++) {
+            tidal_db *db = tidal_peer_member(w->nd[ix(r, s)].peer, m->source);
             uint64_t ents = 1, sess = 1, bytes = 1;
             int done = 0;
             tidal_signal sig;
-            TT_EQ_INT(tidal_tenant_footprint(db, 2, &ents, &sess, &bytes), TIDAL_OK);
+            if (!(m->splace >> r & 1u)) continue;
+            TT_EQ_INT(tidal_tenant_footprint(db, m->tenant, &ents, &sess, &bytes), TIDAL_OK);
             TT_CHECKF(ents == 0 && sess == 0 && bytes == 0, "%d/%d still holds %llu entities",
                       r, s, (unsigned long long)ents);
-            TT_EQ_INT(tidal_tenant_collected(db, 2, &done), TIDAL_OK);
+            TT_EQ_INT(tidal_tenant_collected(db, m->tenant, &done), TIDAL_OK);
             TT_CHECK(done == 1);
             memset(&sig, 0, sizeof sig);
-            sig.tenant = 2;
+            sig.tenant = m->tenant;
             sig.item = ld->items[s];
             sig.weight = 1;
-            if (group_leader(w, 3, s) == ix(r, s))
+            if (group_leader(w, m->source, s) == ix(r, s))
                 TT_EQ_INT(tidal_signal_write(db, &sig, NULL), TIDAL_ERR_MOVED);
         }
     /* Accepted through any peer. */
     for (i = 0; i < N; i++) {
-        uint64_t t = write_on(w, i, 2, ld->items[i % ITEMS]);
+        uint64_t t = write_on(w, i, m->tenant, ld->items[i % ITEMS]);
         const tidal_peer_completion *c = await(w, i, t, 3000 * MS);
         TT_CHECKF(c && c->outcome == TIDAL_PEER_DONE_OK, "peer %d: %s", i,
                   c ? c->message : "no completion");
@@ -354,8 +417,8 @@ static void t_coordinator_crash(void) {
             return;
         }
         crash(&w, c);
-        { /* two voters left: split votes may take a few rounds (elections of 300-600 ms
-             against inter-region latencies up to 150 ms) */
+        { /* two voters left: one round (the pre-vote round of >>control settles who runs;
+             see t_control_failover) */
             int64_t end = w.now + 10000 * MS;
             do steps(&w, ld, 100 * MS);
             while ((c2 = control_leader(&w)) < 0 && w.now < end && TT_OK());
@@ -438,6 +501,308 @@ static void t_coordinator_partitioned(void) {
         check_end(&w, ld, gen);
         world_free(&w);
     }
+}
+
+/* The control leader of the highest term (a leader cut off keeps its role until it hears
+   of a higher term); -1 if none. */
+static int top_leader(world *w, uint64_t *term) {
+    int i, best = -1;
+    uint64_t t = 0;
+    for (i = 0; i < N; i++) {
+        tidal_control_status st;
+        if (!w->nd[i].up) continue;
+        tidal_control_status_get(tidal_peer_control(w->nd[i].peer), &st);
+        if (st.role == TIDAL_ROLE_LEADER && st.term > t) best = i, t = st.term;
+    }
+    if (term) *term = t;
+    return best;
+}
+
+static uint64_t ctl_term(world *w, int i) {
+    tidal_control_status st;
+    tidal_control_status_get(tidal_peer_control(w->nd[i].peer), &st);
+    return st.term;
+}
+
+/* Runs the load until the coordinator reached phase (DONE: the drop of SWITCH done on every
+   shard, DONE proposed, not applied yet); its node. */
+static int until_cut_point(world *w, load *ld, uint32_t phase) {
+    int64_t end = w->now + 20000 * MS;
+    while (w->now < end && TT_OK()) {
+        int c = top_leader(w, NULL);
+        tidal_peer_move_info mi;
+        if (c >= 0 && phase < TIDAL_CONTROL_PHASE_DONE && move_phase_on(w, c) == (int)phase)
+            return c;
+        if (c >= 0 && phase == TIDAL_CONTROL_PHASE_DONE &&
+            tidal_peer_move_status(w->nd[c].peer, g_mv.tenant, &mi) == TIDAL_OK &&
+            mi.phase == TIDAL_CONTROL_PHASE_SWITCH && mi.coordinating && mi.shards_ready == SHARDS)
+            return c;
+        step(w, ld);
+    }
+    TT_CHECKF(0, "phase %u never reached", phase);
+    return -1;
+}
+
+/* Cuts node c from every node of the target group's regions (itself aside); the handle. */
+static uint32_t cut_from_target(world *w, int c, int *n_cut) {
+    tidal_node_ref a[1], b[N];
+    int i, n = 0;
+    a[0] = ref(c);
+    for (i = 0; i < N; i++)
+        if (i != c && (g_mv.tplace >> (i / SHARDS) & 1u)) b[n++] = ref(i);
+    *n_cut = n;
+    return tidal_sim_net_partition_nodes(w->net, a, 1, b, (uint32_t)n, 0);
+}
+
+static const char *const phase_names[] = {"-", "COPY", "SEAL", "SWITCH", "DONE"};
+
+/* (g) The coordinator cut off from every member of the target group (group 0 runs on every
+   node: from every other node, so from its control-plane majority too) at each phase: COPY,
+   SEAL, SWITCH, and with DONE proposed after SWITCH's drops. Another node takes over as
+   control leader (a higher term) and as coordinator; nothing is lost, one group accepts
+   the tenant's writes at every step, and the move finishes after the heal. */
+static void t_coordinator_isolated(void) {
+    uint32_t phase;
+    g_mv = MV_2_TO_0;
+    for (phase = TIDAL_CONTROL_PHASE_COPY; phase <= TIDAL_CONTROL_PHASE_DONE && TT_OK();
+         phase++) {
+        world w;
+        load *ld = &g_load;
+        uint64_t gen, term, term2 = 0;
+        uint32_t cut;
+        int c, c2 = -1, n_cut;
+        int64_t end, t_cut;
+        setup(&w);
+        load_init(ld, tt_seed() + 20 + phase);
+        steps(&w, ld, 300 * MS);
+        gen = start_move(&w, ld, ix(2, 1));
+        c = until_cut_point(&w, ld, phase);
+        if (c < 0) {
+            world_free(&w);
+            break;
+        }
+        term = ctl_term(&w, c);
+        cut = cut_from_target(&w, c, &n_cut);
+        TT_EQ_INT(n_cut, N - 1);
+        t_cut = w.now;
+        end = w.now + 15000 * MS;
+        do {
+            steps(&w, ld, 50 * MS);
+            c2 = top_leader(&w, &term2);
+        } while ((c2 < 0 || c2 == c) && w.now < end && TT_OK());
+        TT_CHECKF(c2 >= 0 && c2 != c && term2 > term, "no other control leader after %d was cut "
+                  "off (term %llu): %d term %llu", c, (unsigned long long)term, c2,
+                  (unsigned long long)term2);
+        if (c2 < 0 || c2 == c) {
+            world_free(&w);
+            break;
+        }
+        printf("    %s: coordinator %d (term %llu) cut off; %d leads term %llu after %lld ms\n",
+               phase_names[phase], c, (unsigned long long)term, c2, (unsigned long long)term2,
+               (long long)((w.now - t_cut) / MS));
+        { /* the new leader coordinates the move (unless DONE committed already) */
+            tidal_peer_move_info mi;
+            end = w.now + 3000 * MS;
+            do steps(&w, ld, 50 * MS);
+            while (move_phase_on(&w, c2) != TIDAL_CONTROL_PHASE_DONE &&
+                   (tidal_peer_move_status(w.nd[c2].peer, g_mv.tenant, &mi) != TIDAL_OK ||
+                    !mi.coordinating) && w.now < end && TT_OK());
+            TT_EQ_INT(tidal_peer_move_status(w.nd[c2].peer, g_mv.tenant, &mi), TIDAL_OK);
+            TT_CHECKF(mi.coordinating || mi.phase == TIDAL_CONTROL_PHASE_DONE,
+                      "%d does not coordinate (phase %u)", c2, mi.phase);
+            steps(&w, ld, 2000 * MS);
+            TT_EQ_INT(tidal_peer_move_status(w.nd[c2].peer, g_mv.tenant, &mi), TIDAL_OK);
+            printf("      %d during the cut: phase %u %s\n", c2, mi.phase,
+                   mi.waiting[0] ? mi.waiting : "(not waiting)");
+        }
+        tidal_sim_net_heal(w.net, cut);
+        until_done(&w, ld, 30000 * MS);
+        drain(&w, ld);
+        check_end(&w, ld, gen);
+        {   /* one leader, one coordinator left: the old one heard of the higher term */
+            uint64_t t3 = 0;
+            int c3 = top_leader(&w, &t3), i, leaders = 0;
+            for (i = 0; i < N; i++) {
+                tidal_control_status st;
+                tidal_control_status_get(tidal_peer_control(w.nd[i].peer), &st);
+                leaders += st.role == TIDAL_ROLE_LEADER;
+            }
+            TT_CHECKF(leaders == 1 && c3 >= 0 && t3 >= term2, "%d control leaders", leaders);
+        }
+        printf("      %d writes (%d refused and retried, %d unknown), %d owner checks\n", ld->n,
+               ld->refused, ld->unknown, g_owner_steps);
+        world_free(&w);
+    }
+    g_mv = MV_2_TO_0;
+}
+
+/* Moves control leadership off node i (cut off until another node leads, then healed). */
+static void lead_elsewhere(world *w, load *ld, int i) {
+    tidal_node_ref a[1], b[N];
+    int k, n = 0, c;
+    int64_t end = w->now + 15000 * MS;
+    uint32_t cut;
+    a[0] = ref(i);
+    for (k = 0; k < N; k++)
+        if (k != i) b[n++] = ref(k);
+    cut = tidal_sim_net_partition_nodes(w->net, a, 1, b, (uint32_t)n, 0);
+    do steps(w, ld, 50 * MS);
+    while (((c = top_leader(w, NULL)) < 0 || c == i) && w->now < end && TT_OK());
+    tidal_sim_net_heal(w->net, cut);
+    steps(w, ld, 1500 * MS);
+    TT_CHECKF(top_leader(w, NULL) >= 0 && top_leader(w, NULL) != i,
+              "leadership did not move off %d", i);
+}
+
+/* (h) Tenant 1 moves from group 0 (every region) to group 3 (regions 0 and 1) with the
+   coordinator in region 0 or 1, cut at each phase from every other node of the target
+   group's regions: it keeps its control-plane majority (with region 2), so it stays the
+   leader and the coordinator (no other node disrupts it: same leader, same term) and says
+   in tidal_peer_move_status and in health which target member it waits for; after the
+   heal the move finishes. At DONE (proposed after SWITCH's drops) it commits without
+   them. */
+static void t_coordinator_cut_keeps_majority(void) {
+    uint32_t phase;
+    g_mv = MV_1_TO_3;
+    for (phase = TIDAL_CONTROL_PHASE_COPY; phase <= TIDAL_CONTROL_PHASE_DONE && TT_OK();
+         phase++) {
+        world w;
+        load *ld = &g_load;
+        uint64_t gen, term, term2 = 0;
+        uint32_t cut;
+        int c, c2, n_cut, i;
+        tidal_peer_move_info mi;
+        setup(&w);
+        load_init(ld, tt_seed() + 30 + phase);
+        steps(&w, ld, 300 * MS);
+        if (top_leader(&w, NULL) / SHARDS == 2) lead_elsewhere(&w, ld, top_leader(&w, NULL));
+        gen = start_move(&w, ld, ix(2, 1));
+        c = until_cut_point(&w, ld, phase);
+        if (c < 0) {
+            world_free(&w);
+            break;
+        }
+        TT_CHECKF(c / SHARDS < 2, "coordinator %d outside the target's regions", c);
+        term = ctl_term(&w, c);
+        cut = cut_from_target(&w, c, &n_cut);
+        TT_EQ_INT(n_cut, 3);
+        steps(&w, ld, 3000 * MS);
+        c2 = top_leader(&w, &term2);
+        TT_CHECKF(c2 == c && term2 == term, "%s: the control leader moved from %d (term %llu) "
+                  "to %d (term %llu)", phase_names[phase], c, (unsigned long long)term, c2,
+                  (unsigned long long)term2);
+        TT_EQ_INT(tidal_peer_move_status(w.nd[c].peer, g_mv.tenant, &mi), TIDAL_OK);
+        if (phase < TIDAL_CONTROL_PHASE_DONE) {
+            tidal_peer_health h;
+            tidal_peer_health_move hm[4];
+            int named = 0;
+            for (i = 0; i < N; i++) { /* names a node of the target's regions it cannot reach */
+                char who[16];
+                snprintf(who, sizeof who, "%d/%d", i / SHARDS, i % SHARDS);
+                named += i != c && i / SHARDS < 2 && strstr(mi.waiting, who) != NULL;
+            }
+            TT_CHECKF(mi.phase == phase && mi.coordinating && mi.shards_ready < SHARDS &&
+                          strstr(mi.waiting, "no answer") && named &&
+                          strstr(mi.waiting, "(target members) silent") &&
+                          mi.waiting_ns >= 1000 * MS,
+                      "%s: phase %u coordinating %d ready %u: \"%s\"", phase_names[phase],
+                      mi.phase, mi.coordinating, mi.shards_ready, mi.waiting);
+            memset(&h, 0, sizeof h);
+            h.moves = hm;
+            h.moves_cap = 4;
+            TT_EQ_INT(tidal_peer_health_get(w.nd[c].peer, &h), TIDAL_OK);
+            TT_CHECKF(h.move_count == 1 && hm[0].tenant == g_mv.tenant && hm[0].coordinating &&
+                          hm[0].phase == phase && strstr(hm[0].waiting, "no answer") &&
+                          strstr(hm[0].waiting, "(target members) silent"),
+                      "health: %u moves: \"%s\"", h.move_count, h.move_count ? hm[0].waiting : "");
+            printf("    %s: coordinator %d waits: %s\n", phase_names[phase], c, mi.waiting);
+        } else {
+            TT_CHECKF(mi.phase == TIDAL_CONTROL_PHASE_DONE, "DONE: %d at phase %u: %s", c,
+                      mi.phase, mi.waiting);
+            printf("    DONE: committed by %d and region 2 during the cut\n", c);
+        }
+        tidal_sim_net_heal(w.net, cut);
+        until_done(&w, ld, 30000 * MS);
+        drain(&w, ld);
+        check_end(&w, ld, gen);
+        printf("      %d writes (%d refused and retried, %d unknown)\n", ld->n, ld->refused,
+               ld->unknown);
+        world_free(&w);
+    }
+    g_mv = MV_2_TO_0;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* (i) How long the control plane takes to elect a new leader after its leader crashes, over
+   FAILOVERS worlds (seeds tt_seed() + k) with the UAT's latencies (the simulated net's
+   defaults: 20-150 ms between regions), the two voters left in two regions: the
+   distribution of simulated ms and of terms (rounds) from the crash to a leader known by
+   both. Bounded: every world elects within 2 s and in at most 2 terms (split votes of
+   many rounds were the rule: elections of 300-600 ms against votes in flight up to 150 ms
+   each way; the pre-vote round of >>control settles who runs). */
+#ifndef FAILOVERS
+#define FAILOVERS 50
+#endif
+static void t_control_failover(void) {
+    int64_t ms[FAILOVERS];
+    uint64_t rounds[FAILOVERS], max_rounds = 0, sum_rounds = 0, bad_seed = 0;
+    int k, bad = 0;
+    for (k = 0; k < FAILOVERS; k++) { /* (checked at the end: run() stops at a failure) */
+        world w;
+        uint64_t term = 0, term2 = 0;
+        int c, c2 = -1, i;
+        int64_t t0, end;
+        world_init(&w, tt_seed() + (uint64_t)k);
+        run(&w, 1000 * MS);
+        for (i = 0; i < 100 && top_leader(&w, NULL) < 0; i++) run(&w, 100 * MS);
+        c = top_leader(&w, &term);
+        TT_CHECK(c >= 0);
+        if (c < 0) {
+            world_free(&w);
+            return;
+        }
+        run(&w, (int64_t)(tt_seed() % 97 + (uint64_t)k * 13 % 200) * MS); /* mid-heartbeat */
+        w.n_got = 0;
+        tidal_peer_close(w.nd[c].peer); /* the leader crashes */
+        w.nd[c].peer = NULL;
+        w.nd[c].up = 0;
+        tidal_sim_net_set_down(w.net, ref(c), 1);
+        t0 = w.now;
+        end = w.now + 20000 * MS;
+        for (;;) { /* a leader that the other voter follows in its term */
+            int agree = 0;
+            run(&w, MS);
+            w.n_got = 0;
+            c2 = top_leader(&w, &term2);
+            if (c2 >= 0)
+                for (agree = 1, i = 0; i < N; i += SHARDS) {
+                    tidal_control_status st;
+                    if (!w.nd[i].up) continue;
+                    tidal_control_status_get(tidal_peer_control(w.nd[i].peer), &st);
+                    agree &= st.term == term2 && st.has_leader;
+                }
+            if (agree || w.now >= end || !TT_OK()) break;
+        }
+        ms[k] = (w.now - t0) / MS;
+        rounds[k] = c2 >= 0 ? term2 - term : 0;
+        if (!(c2 >= 0 && c2 != c && ms[k] <= 2000 && rounds[k] <= 2) && !bad++)
+            bad_seed = tt_seed() + (uint64_t)k;
+        sum_rounds += rounds[k];
+        if (rounds[k] > max_rounds) max_rounds = rounds[k];
+        world_free(&w);
+    }
+    qsort(ms, FAILOVERS, sizeof ms[0], cmp_i64);
+    printf("    new control leader after a crash, %d worlds: min %lld p50 %lld p90 %lld max %lld "
+           "ms (simulated); terms per failover mean %.2f max %llu\n", FAILOVERS,
+           (long long)ms[0], (long long)ms[FAILOVERS / 2], (long long)ms[FAILOVERS * 9 / 10],
+           (long long)ms[FAILOVERS - 1], (double)sum_rounds / FAILOVERS,
+           (unsigned long long)max_rounds);
+    TT_CHECKF(!bad, "%d of %d failovers took over 2 s or over 2 terms (the first: seed %llu)",
+              bad, FAILOVERS, (unsigned long long)bad_seed);
 }
 
 /* Reopens node i from its disk with exports sent in chunks of 4096 bytes. */
@@ -646,6 +1011,9 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_coordinator_crash),
     TT_CASE(t_source_leader_crash),
     TT_CASE(t_coordinator_partitioned),
+    TT_CASE(t_coordinator_isolated),
+    TT_CASE(t_coordinator_cut_keeps_majority),
+    TT_CASE(t_control_failover),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }

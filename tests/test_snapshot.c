@@ -510,6 +510,95 @@ static void t_snapshot_bulk_entity_map(void) {
     dn_free(&n);
 }
 
+/* The load's shortcuts compute what the general code does: a bucket key by constant
+   division (tidal__sd_lvl_key) and the reference epoch and epoch bound remembered per type
+   (tidal__sd_epoch_ref), for times that stay in one epoch, cross epochs, go negative and
+   reach the ends of the int64 range; every type of the workload's schema. */
+static void t_snapshot_load_divisions(void) {
+    disk_node n;
+    tidal__sd d;
+    uint32_t k, i;
+    int64_t t = 0;
+    dn_init(&n, 9);
+    TT_EQ_INT(dn_open(&n, NULL, 0), TIDAL_OK);
+    memset(&d, 0, sizeof d);
+    d.db = n.db;
+    for (i = 0; i < 200000 && TT_OK(); i++) {
+        uint64_t x = tt_rand();
+        const tidal__sigdef *def = &n.db->schema.sig[x % n.db->schema.n_sig];
+        int64_t lim, ref;
+        int l = (int)((x >> 8) % TIDAL__LVLS);
+        switch ((x >> 12) & 7) { /* mostly near the last time, as a load's are */
+        case 0: t = (int64_t)tt_rand(); break;
+        case 1:
+            t = (x >> 16) & 1 ? INT64_MAX - (int64_t)tt_below(1000) : INT64_MIN + (int64_t)tt_below(1000);
+            break;
+        case 2: t = -(int64_t)tt_below(4) * TIDAL__DAY_NS + (int64_t)tt_below(3) - 1; break;
+        default: t = SW_T0 - (int64_t)(tt_rand() % (40ull * 86400ull)) * TIDAL_NS_PER_S; break;
+        }
+        TT_CHECKF(tidal__sd_lvl_key(t, l) == tidal__floor_div(t, tidal__lvl_ns[l]),
+                  "level %d key of %lld", l, (long long)t);
+        ref = tidal__sd_epoch_ref(&d, def, t, &lim);
+        TT_CHECKF(ref == tidal__epoch_ref(def, t), "%s: epoch of %lld: %lld, want %lld", def->name,
+                  (long long)t, (long long)ref, (long long)tidal__epoch_ref(def, t));
+        TT_CHECK(def->permanent ? lim == 0 : lim == INT64_MAX / 4 / def->epoch_ns);
+    }
+    for (k = 0; k < n.db->schema.n_sig; k++) /* at an epoch's first and last ns */
+        if (!n.db->schema.sig[k].permanent) {
+            const tidal__sigdef *def = &n.db->schema.sig[k];
+            int64_t lim, e = tidal__epoch_ref(def, SW_T0);
+            TT_EQ_INT(tidal__sd_epoch_ref(&d, def, e * def->epoch_ns, &lim), e);
+            TT_EQ_INT(tidal__sd_epoch_ref(&d, def, e * def->epoch_ns - 1, &lim), e - 1);
+            TT_EQ_INT(tidal__sd_epoch_ref(&d, def, (e + 1) * def->epoch_ns - 1, &lim), e);
+            TT_EQ_INT(tidal__sd_epoch_ref(&d, def, (e + 1) * def->epoch_ns, &lim), e + 1);
+        }
+    dn_free(&n);
+}
+
+/* A load finds each tenant's row and top-K lists once (tidal__sd_make_sigs, the bulk path
+   of tidal__sd_sig_make): after it, every tenant lists exactly its items that hold an
+   aggregate, and every aggregate is in the list of its own tenant, type and cohort. */
+static void t_snapshot_bulk_tenant_lists(void) {
+    disk_node n;
+    uint32_t i, k, listed = 0, with_sigs = 0;
+    dn_init(&n, 10);
+    TT_EQ_INT(dn_open(&n, NULL, 0), TIDAL_OK);
+    TT_EQ_INT(fold_writes(n.db, 23, 600), TIDAL_OK);
+    TT_EQ_INT(tidal_db_snapshot(n.db), TIDAL_OK);
+    TT_EQ_INT(dn_open(&n, NULL, 0), TIDAL_OK);
+    TT_CHECK(n.db->stats.recovered_events == 0 && n.db->st.n_tenants == 2);
+    for (k = 0; k < n.db->st.n_tenants; k++) {
+        const tidal__tenant *t = &n.db->st.tenants[k];
+        for (i = 0; i < t->n_items; i++) {
+            const tidal__entity *e = &n.db->st.ents[t->items[i]];
+            TT_CHECKF(e->tenant == t->id && e->sigs, "tenant %u lists row %u", t->id, t->items[i]);
+            TT_CHECK(i == 0 || t->items[i] > t->items[i - 1]);
+        }
+        listed += t->n_items;
+    }
+    for (i = 0; i < n.db->st.n_ents; i++) {
+        const tidal__entity *e = &n.db->st.ents[i];
+        with_sigs += e->sigs != NULL;
+        for (k = 0; e->sigs && k < n.db->schema.n_sig; k++) {
+            const tidal__lb *lb;
+            if (!e->sigs[k]) continue;
+            lb = &n.db->st.lbs[e->sigs[k]->lb];
+            TT_CHECKF(lb->tenant == e->tenant && lb->type == k && lb->ckey1 == 0,
+                      "item %llu type %u in list (%u, %u, %u)", (unsigned long long)e->id, k,
+                      lb->tenant, lb->type, lb->ckey1);
+            TT_EQ_INT(tidal__lb_make(n.db, e->tenant, k, 0, 0), e->sigs[k]->lb);
+        }
+        for (k = 0; k < e->n_csigs; k++) {
+            const tidal__csig *c = &e->csigs[k];
+            const tidal__lb *lb = &n.db->st.lbs[c->sig->lb];
+            TT_CHECK(lb->tenant == e->tenant && lb->type == c->type && lb->ckey1 == c->ckey + 1 &&
+                     lb->cval == c->cval);
+        }
+    }
+    TT_CHECK(with_sigs > 16 && listed == with_sigs);
+    dn_free(&n);
+}
+
 static const tt_case tt_cases[] = {
     TT_CASE(t_digest_pinned),
     TT_CASE(t_snapshot_v3_fixture),
@@ -519,6 +608,8 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_snapshot_load_then_fold),
     TT_CASE(t_snapshot_fast_readers),
     TT_CASE(t_snapshot_bulk_entity_map),
+    TT_CASE(t_snapshot_load_divisions),
+    TT_CASE(t_snapshot_bulk_tenant_lists),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }

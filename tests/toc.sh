@@ -2,7 +2,7 @@
 # tests/toc.sh FILE - checks that the table of contents at the top of FILE (default tidal.h)
 # lists every `// >>name` section marker of the file, in file order, and nothing else, so
 # `grep -n '^// >>' FILE` and the table of contents never drift apart. make test runs it
-# (tests/run.sh) on tidal.h; it prints what differs and fails when they disagree.
+# (tests/run.sh) on tidal.h and tidal_sim.h; it prints what differs and fails when they disagree.
 f=${1:-tidal.h}
 t=$(mktemp -d) || exit 1
 awk '/TABLE OF CONTENTS/ { t = 1; next } t && /^[ \t]*$/ { exit } t' "$f" |
