@@ -6790,7 +6790,6 @@ TIDAL_API tidal_result tidal_retrieve(tidal_db *db, const tidal_query *q, tidal_
 /* Streams into the hasher and, when file is set, to the file at off (snapshots). */
 typedef struct tidal__enc {
     struct tidal_blake3 h;
-    uint8_t buf[16384];
     uint32_t n;
     tidal_db *db;
     void *file;
@@ -6802,7 +6801,15 @@ typedef struct tidal__enc {
     int64_t t_prev; /* compact: the last time written, which the next is relative to */
     uint8_t *mem;
     size_t mem_cap;
+    uint8_t buf[16384]; /* last: tidal__enc_init zeroes the fields before it, not the 16 KB */
 } tidal__enc;
+
+/* Zeroes every field but buf (bytes up to n are written before they are read): a digest
+   is taken often (fuzzers, checks) and states are usually far smaller than the buffer. */
+static void tidal__enc_init(tidal__enc *x) {
+    memset(x, 0, offsetof(tidal__enc, buf));
+    TIDAL_ASSERT(x->n == 0 && x->err == TIDAL_OK);
+}
 
 static void tidal__enc_flush(tidal__enc *x) {
     tidal_blake3_update(&x->h, x->buf, x->n);
@@ -6828,11 +6835,20 @@ static void tidal__enc_bytes(tidal__enc *x, const void *p, size_t len) {
     memcpy(x->buf + x->n, p, len);
     x->n += (uint32_t)len;
 }
+/* Straight into buf: one room check a word (the canonical encoding is mostly words). */
 static void tidal__enc_u64(tidal__enc *x, uint64_t v) {
-    uint8_t b[8];
-    int i;
-    for (i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i));
-    tidal__enc_bytes(x, b, 8);
+    uint8_t *w;
+    if (x->n > sizeof x->buf - 8) tidal__enc_flush(x);
+    w = x->buf + x->n;
+    w[0] = (uint8_t)v;
+    w[1] = (uint8_t)(v >> 8);
+    w[2] = (uint8_t)(v >> 16);
+    w[3] = (uint8_t)(v >> 24);
+    w[4] = (uint8_t)(v >> 32);
+    w[5] = (uint8_t)(v >> 40);
+    w[6] = (uint8_t)(v >> 48);
+    w[7] = (uint8_t)(v >> 56);
+    x->n += 8;
 }
 static void tidal__enc_fx(tidal__enc *x, tidal__fx f) {
     tidal__enc_u64(x, f.lo);
@@ -7185,11 +7201,16 @@ static uint32_t tidal__digest_tenants(const tidal_db *db, uint32_t *tids, uint32
     return nt;
 }
 
+/* Scratch rows a digest keeps on the stack (sort keys, tenants, one user's seen set); a
+   bigger state allocates them. Small states are digested often (checks, fuzzers). */
+#define TIDAL__DIGEST_STACK 256
+
 TIDAL_API tidal_result tidal_db_digest(tidal_db *db, uint64_t tenant, uint8_t out[32]) {
     tidal__enc x;
-    tidal__sortkey *tmp;
-    uint64_t *seen;
-    uint32_t *tids, i, nt, n, max_seen = 1, ntc;
+    tidal__sortkey tmp_s[TIDAL__DIGEST_STACK], *tmp = tmp_s;
+    uint64_t seen_s[TIDAL__DIGEST_STACK], *seen = seen_s;
+    uint32_t tids_s[TIDAL__DIGEST_STACK], *tids = tids_s, i, nt, n, max_seen = 1, ntc;
+    int ok;
     if (!db) return TIDAL_ERR_INVALID;
     if (!out) return tidal__err(db, TIDAL_ERR_INVALID, "out is NULL");
     if (tenant != TIDAL_ALL_TENANTS && tenant > UINT32_MAX)
@@ -7199,11 +7220,14 @@ TIDAL_API tidal_result tidal_db_digest(tidal_db *db, uint64_t tenant, uint8_t ou
     for (i = 0; i < db->st.n_ents; i++)
         if (db->st.ents[i].user && db->st.ents[i].user->seen.n > max_seen)
             max_seen = db->st.ents[i].user->seen.n;
-    tmp = (tidal__sortkey *)tidal__alloc(db, sizeof(tidal__sortkey) * n);
-    tids = (uint32_t *)tidal__alloc(db, sizeof(uint32_t) * ntc);
-    seen = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * max_seen);
-    if (tmp && tids && seen) {
-        memset(&x, 0, sizeof x);
+    if (n > TIDAL__DIGEST_STACK)
+        tmp = (tidal__sortkey *)tidal__alloc(db, sizeof(tidal__sortkey) * n);
+    if (ntc > TIDAL__DIGEST_STACK) tids = (uint32_t *)tidal__alloc(db, sizeof(uint32_t) * ntc);
+    if (max_seen > TIDAL__DIGEST_STACK)
+        seen = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * max_seen);
+    ok = tmp && tids && seen;
+    if (ok) {
+        tidal__enc_init(&x);
         tidal_blake3_init_derive_key(&x.h, "tidal 2026-11 state digest v1");
         if (tenant != TIDAL_ALL_TENANTS) {
             tidal__enc_tenant(&x, db, (uint32_t)tenant, tmp, seen);
@@ -7213,12 +7237,13 @@ TIDAL_API tidal_result tidal_db_digest(tidal_db *db, uint64_t tenant, uint8_t ou
             for (i = 0; i < nt; i++) tidal__enc_tenant(&x, db, tids[i], tmp, seen);
         }
         tidal__enc_flush(&x);
+        TIDAL_ASSERT(x.err == TIDAL_OK); /* no file, no memory: hashing cannot fail */
         tidal_blake3_final(&x.h, out, 32);
     }
-    tidal__free(db, tmp, sizeof(tidal__sortkey) * n);
-    tidal__free(db, tids, sizeof(uint32_t) * ntc);
-    tidal__free(db, seen, sizeof(uint64_t) * max_seen);
-    if (!tmp || !tids || !seen) return tidal__err(db, TIDAL_ERR_NOMEM, "digest scratch");
+    if (tmp != tmp_s) tidal__free(db, tmp, sizeof(tidal__sortkey) * n);
+    if (tids != tids_s) tidal__free(db, tids, sizeof(uint32_t) * ntc);
+    if (seen != seen_s) tidal__free(db, seen, sizeof(uint64_t) * max_seen);
+    if (!ok) return tidal__err(db, TIDAL_ERR_NOMEM, "digest scratch");
     tidal__ok(db);
     return TIDAL_OK;
 }
@@ -7823,7 +7848,9 @@ out:
 // their window), behind a checksummed header. It is written to a temp file, synced,
 // renamed, and the directory synced; the decoder (both formats) validates every count,
 // order, range and varint before it builds anything, names what failed and at which
-// offset, and a failed load leaves an empty state. Automatic snapshots: tidal__snap_auto.
+// offset, and a failed load leaves an empty state. A load streams the file through a small
+// window, hashing as it reads, and compares the checksum once the decode is done: a file
+// that fails it leaves nothing (tidal__snap_read). Automatic snapshots: tidal__snap_auto.
 
 #define TIDAL__SNAP_HDR 96
 
@@ -7871,7 +7898,10 @@ static void tidal__snap_hdr_get(const uint8_t *p, tidal__snap_hdr *h) {
     memcpy(h->sum, p + 56, 32);
 }
 
-static void tidal__snap_sum(const uint8_t *body, size_t len, const uint8_t *hdr, uint8_t out[32]) {
+/* The checksum of a whole image (fuzzers and tests forge files; a load hashes as it reads,
+   tidal__snap_read). */
+TIDAL__TESTING static void tidal__snap_sum(const uint8_t *body, size_t len, const uint8_t *hdr,
+                                           uint8_t out[32]) {
     struct tidal_blake3 h;
     uint8_t tmp[TIDAL__SNAP_HDR];
     memcpy(tmp, hdr, TIDAL__SNAP_HDR);
@@ -7950,11 +7980,34 @@ static tidal_result tidal__enc_index(tidal__enc *x, tidal_db *db) {
 
 /* ---- decoding ---- */
 
+/* A snapshot's body read through a window (tidal__snap_read): a file's through
+   TIDAL__SNAP_CHUNK bytes, reused, hashed as they arrive, so an open never holds (allocates,
+   zeroes, copies) the file's image; an image in memory (tidal__snap_parse) through the
+   smallest window, so its decode crosses window edges as a file's does. The window always
+   fits the longest piece the decoder reads whole (a note) and a fixed-point value. */
+#define TIDAL__SNAP_CHUNK ((size_t)1 << 20)
+#define TIDAL__SNAP_CHUNK_MIN ((size_t)TIDAL_NOTE_MAX + 64)
+
+typedef struct tidal__sdsrc {
+    const tidal_env *env; /* a file (env, file, name), or */
+    void *file;
+    const char *name;
+    const uint8_t *mem;   /* an image in memory */
+    uint64_t off;         /* the next byte to read, from the start of the file */
+    uint64_t left;        /* body bytes not yet read */
+    uint8_t *buf;         /* the window, cap bytes */
+    size_t cap;
+    struct tidal_blake3 h; /* of the body bytes read so far */
+    tidal_result io;      /* a read that failed (named by tidal__io_err) */
+} tidal__sdsrc;
+
 typedef struct tidal__sd {
     tidal_db *db;
     tidal__rd r;
     const char *why;
     size_t at;      /* body offset where why was found */
+    tidal__sdsrc *src; /* the body streams through r (tidal__sd_more); NULL: r holds it all */
+    size_t base;    /* body offset of r.p[0] */
     int compact;    /* snapshot format 4 (see tidal__enc_uv); 0 = canonical */
     int bulk;       /* a whole body into a state with no entity: tidal__sd_tenant appends */
     int64_t t_prev; /* compact: the last time read */
@@ -7973,9 +8026,56 @@ typedef struct tidal__sd {
 static int tidal__sd_fail(tidal__sd *d, const char *why) {
     if (!d->why) {
         d->why = why;
-        d->at = d->r.pos;
+        d->at = d->base + d->r.pos;
     }
     return 0;
+}
+
+/* Reads len bytes of s at s->off into dst, hashing them when they are body bytes (hash). */
+static tidal_result tidal__sdsrc_read(tidal_db *db, tidal__sdsrc *s, uint8_t *dst, size_t len,
+                                      int hash) {
+    size_t done = 0, got;
+    tidal_result r = TIDAL_OK;
+    TIDAL_ASSERT(s->mem || (s->env && s->file));
+    if (s->mem) memcpy(dst, s->mem + s->off, len);
+    while (!s->mem && done < len && r == TIDAL_OK) {
+        got = 0;
+        r = s->env->file_read(s->env->user, s->file, s->off + done, dst + done, len - done, &got);
+        if (r != TIDAL_OK) r = tidal__io_err(db, r, "read", s->name);
+        else if (!got)
+            r = tidal__err(db, TIDAL_ERR_IO_READ, "read %s: offset %llu: the file shrank", s->name,
+                           (unsigned long long)(s->off + done));
+        done += got;
+    }
+    if (r != TIDAL_OK) return s->io = r;
+    if (hash) tidal_blake3_update(&s->h, dst, len);
+    s->off += len;
+    return TIDAL_OK;
+}
+
+/* Makes at least need bytes (or every body byte left, if fewer) readable in d->r: the
+   unread rest of the window moves to its front and the file fills the remainder. A read
+   that fails fails the decode ("unreadable"; d->src->io says how). */
+static void tidal__sd_more(tidal__sd *d, size_t need) {
+    tidal__sdsrc *s = d->src;
+    size_t keep, want;
+    if (!s || !s->left || d->r.bad || d->r.n - d->r.pos >= need) return;
+    keep = d->r.n - d->r.pos;
+    TIDAL_ASSERT((need <= s->cap || keep + s->left <= s->cap) && keep < s->cap);
+    if (keep) memmove(s->buf, s->buf + d->r.pos, keep);
+    d->base += d->r.pos;
+    want = s->cap - keep;
+    if (want > s->left) want = (size_t)s->left;
+    d->r.p = s->buf;
+    d->r.pos = 0;
+    d->r.n = keep;
+    if (tidal__sdsrc_read(d->db, s, s->buf + keep, want, 1) != TIDAL_OK) {
+        tidal__sd_fail(d, "unreadable");
+        d->r.bad = 1;
+        return;
+    }
+    s->left -= want;
+    d->r.n = keep + want;
 }
 
 /* Whether n more items of canon bytes each (in the canonical encoding) can still be in
@@ -7983,8 +8083,9 @@ static int tidal__sd_fail(tidal__sd *d, const char *why) {
    least a byte per canonical word. */
 static int tidal__sd_room(const tidal__sd *d, uint64_t n, uint32_t canon) {
     uint32_t per = d->compact ? (canon >= 16 ? canon / 8 : 1) : canon;
+    uint64_t left = (uint64_t)(d->r.n - d->r.pos) + (d->src ? d->src->left : 0);
     TIDAL_ASSERT(d->r.pos <= d->r.n && canon > 0);
-    return n <= (d->r.n - d->r.pos) / per;
+    return n <= left / per;
 }
 
 /* The compact primitives' readers (see tidal__enc_uv); canonical mode reads the u64 (or
@@ -7993,6 +8094,7 @@ static int tidal__sd_room(const tidal__sd *d, uint64_t n, uint32_t canon) {
 static uint64_t tidal__sd_uv_slow(tidal__sd *d) {
     uint64_t v = 0;
     uint32_t i;
+    tidal__sd_more(d, 10);
     if (!d->compact) return tidal__rd_u64(&d->r);
     for (i = 0; i < 10 && !d->r.bad && d->r.pos < d->r.n; i++) {
         uint8_t b = d->r.p[d->r.pos++];
@@ -8114,6 +8216,7 @@ static tidal__fx tidal__sd_fxd_slow(tidal__sd *d, tidal__fx base) {
     tidal__fx m = {0, 0}, z = {0, 0};
     uint32_t i, tz, sign, bits;
     uint8_t b = 0x80;
+    tidal__sd_more(d, 20); /* canonical: 16 bytes; compact: at most 19 and a shift byte */
     if (!d->compact) return tidal__sd_fx(d);
     for (i = 0; i < 19 && (b & 0x80) && !d->r.bad && d->r.pos < d->r.n; i++) {
         uint64_t pay;
@@ -8161,6 +8264,7 @@ static int tidal__sd_str(tidal__sd *d, uint32_t max, uint32_t *id, int allow_nul
         return 1;
     }
     if (d->r.bad || len > max) return tidal__sd_fail(d, "bad string length");
+    tidal__sd_more(d, (size_t)len);
     s = tidal__rd_bytes(&d->r, (size_t)len);
     if (!s || !tidal__bytes_ok(s, (uint32_t)len)) return tidal__sd_fail(d, "bad string");
     *id = tidal__str_intern(d->db, s, (uint32_t)len);
@@ -8532,6 +8636,7 @@ static int tidal__sd_session(tidal__sd *d, uint32_t tenant, tidal_id prev) {
         j->kind = (uint32_t)(kt >> 32);
         j->type = (uint32_t)kt;
         j->item = tidal__sd_uv(d);
+        tidal__sd_more(d, 8);
         j->weight = tidal__rd_f64(&d->r);
         j->time_ns = tidal__sd_time(d);
         if (j->kind == TIDAL_SESSION_NOTE && !tidal__sd_str(d, TIDAL_NOTE_MAX, &j->note, 0)) return 0;
@@ -8684,6 +8789,7 @@ static int tidal__sd_index(tidal__sd *d, int strict) {
     for (i = 0; i < n; i++) {
         tidal_event_id id;
         int64_t t;
+        tidal__sd_more(d, 16);
         id.hi = tidal__rd_u64(&d->r); /* hashes: fixed 8 bytes in both formats */
         id.lo = tidal__rd_u64(&d->r);
         t = tidal__sd_time(d);
@@ -8727,39 +8833,49 @@ static const char *tidal__snap_decode_tail(tidal__sd *d) {
     db->stats.events_applied = tidal__sd_uv(d);
     db->stats.events_internal = tidal__sd_uv(d);
     if (d->r.bad) return d->why ? d->why : "truncated replication position";
-    return d->r.pos != d->r.n ? "trailing bytes" : NULL;
+    return d->r.pos != d->r.n || (d->src && d->src->left) ? "trailing bytes" : NULL;
 }
 
-/* Decodes a snapshot body (canonical for format 3, compact for 4) into the (empty) state.
-   NULL on success, else why, and *at the body offset where it was found. */
+/* Decodes the body d reads (d->r, and d->src if it streams) into the state: NULL on
+   success, else why, and *at the body offset where it was found. */
+static const char *tidal__snap_decode_sd(tidal__sd *d, size_t *at) {
+    uint64_t nt, i, prev = 0;
+    const char *why = NULL;
+    tidal_db *db = d->db;
+    d->bulk = db->st.n_ents == 0; /* tenants ascend, and ids in each: no row can repeat */
+    nt = tidal__sd_uv(d);
+    if (d->r.bad || !tidal__sd_room(d, nt, 8)) {
+        tidal__sd_fail(d, "bad tenant count");
+        why = d->why;
+    }
+    for (i = 0; !why && i < nt; i++) {
+        uint64_t t = tidal__sd_uv(d);
+        if (d->r.bad || t > UINT32_MAX || (i && t <= prev)) {
+            tidal__sd_fail(d, "tenants out of order");
+            why = d->why;
+        } else if (!tidal__sd_tenant(d, (uint32_t)t)) {
+            why = d->why ? d->why : "bad tenant";
+        }
+        prev = t;
+    }
+    if (!why) why = tidal__snap_decode_tail(d);
+    *at = d->why ? d->at : d->base + d->r.pos;
+    TIDAL_ASSERT(d->r.pos <= d->r.n);
+    return why;
+}
+
+/* Decodes a snapshot body in memory (canonical for format 3, compact for 4) into the
+   (empty) state. NULL on success, else why, and *at the body offset where it was found. */
 static const char *tidal__snap_decode_fmt(tidal_db *db, const uint8_t *body, size_t len,
                                           int compact, size_t *at) {
     tidal__sd d;
-    uint64_t nt, i, prev = 0;
-    const char *why = NULL;
+    const char *why;
     memset(&d, 0, sizeof d);
     d.db = db;
     d.r.p = body;
     d.r.n = len;
     d.compact = compact;
-    d.bulk = db->st.n_ents == 0; /* tenants ascend, and ids in each: no row can repeat */
-    nt = tidal__sd_uv(&d);
-    if (d.r.bad || !tidal__sd_room(&d, nt, 8)) {
-        tidal__sd_fail(&d, "bad tenant count");
-        why = d.why;
-    }
-    for (i = 0; !why && i < nt; i++) {
-        uint64_t t = tidal__sd_uv(&d);
-        if (d.r.bad || t > UINT32_MAX || (i && t <= prev)) {
-            tidal__sd_fail(&d, "tenants out of order");
-            why = d.why;
-        } else if (!tidal__sd_tenant(&d, (uint32_t)t)) {
-            why = d.why ? d.why : "bad tenant";
-        }
-        prev = t;
-    }
-    if (!why) why = tidal__snap_decode_tail(&d);
-    *at = d.why ? d.at : d.r.pos;
+    why = tidal__snap_decode_sd(&d, at);
     TIDAL_ASSERT(*at <= len);
     return why;
 }
@@ -9045,53 +9161,148 @@ static void tidal__snap_retire(tidal_db *db) {
     }
 }
 
-/* Checks and decodes a whole snapshot file image (format 3 or 4) into the empty state.
-   NULL on success; else why, *at the file offset where it was found, and the state may
-   be partly built (the caller frees it). */
-static const char *tidal__snap_parse(tidal_db *db, uint64_t lsn, const uint8_t *p, size_t n, size_t *at) {
-    uint8_t sum[32];
+/* Reads and hashes the rest of s's body (nothing decodes it). */
+static tidal_result tidal__snap_drain(tidal_db *db, tidal__sdsrc *s) {
+    while (s->left) {
+        size_t n = s->left < s->cap ? (size_t)s->left : s->cap;
+        TIDAL_ASSERT(n > 0);
+        if (tidal__sdsrc_read(db, s, s->buf, n, 1) != TIDAL_OK) return s->io;
+        s->left -= n;
+    }
+    return TIDAL_OK;
+}
+
+/* Checks and decodes a snapshot (format 3 or 4) of n bytes that s reads, into the empty
+   state, through a window of s->cap bytes (allocated here). The body is decoded as it is
+   read and hashed, and only then is the checksum compared: a file that fails it is
+   refused as "checksum mismatch" (offset 0), whatever its decode said, and whatever the
+   decode built must be discarded (the caller frees the state; the replication position
+   and counters the body sets are put back here). The checks therefore fail in the order
+   they did when the whole file was checked first: header, checksum, schema, body.
+   NULL on success; else why, *at the file offset where it was found. An unreadable file:
+   "unreadable", s->io set and named. */
+static const char *tidal__snap_read(tidal_db *db, uint64_t lsn, tidal__sdsrc *s, uint64_t n,
+                                    size_t *at) {
+    uint8_t hdr[TIDAL__SNAP_HDR], sum[32];
+    uint64_t keep[7];
     tidal__snap_hdr h;
-    const char *why = NULL;
+    tidal__sd d;
+    const char *why = NULL, *bad = NULL;
+    size_t off = 0;
+    TIDAL_ASSERT(s->cap >= TIDAL__SNAP_CHUNK_MIN && !s->buf);
     *at = 0;
-    if (n < TIDAL__SNAP_HDR) why = "truncated header";
-    if (!why) {
-        tidal__snap_hdr_get(p, &h);
-        if (h.magic != TIDAL__SNAP_MAGIC) why = "bad magic";
-        else if (h.version != 3 && h.version != TIDAL_SNAPSHOT_FORMAT_VERSION) why = "unknown format version";
-        else if (h.body_len != n - TIDAL__SNAP_HDR) why = "length mismatch";
-        else if (h.lsn != lsn || h.node != tidal__node_word(db->node)) why = "name does not match header";
+    if (n < TIDAL__SNAP_HDR) return "truncated header";
+    if ((uint64_t)(size_t)n != n) return "length mismatch"; /* no such body fits in memory */
+    s->off = 0;
+    if (tidal__sdsrc_read(db, s, hdr, TIDAL__SNAP_HDR, 0) != TIDAL_OK) return "unreadable";
+    tidal__snap_hdr_get(hdr, &h);
+    if (h.magic != TIDAL__SNAP_MAGIC) return "bad magic";
+    if (h.version != 3 && h.version != TIDAL_SNAPSHOT_FORMAT_VERSION)
+        return "unknown format version";
+    if (h.body_len != n - TIDAL__SNAP_HDR) return "length mismatch";
+    if (h.lsn != lsn || h.node != tidal__node_word(db->node)) return "name does not match header";
+    if (s->cap > h.body_len + 1) s->cap = (size_t)h.body_len + 1; /* a small file: its size */
+    if (!(s->buf = (uint8_t *)tidal__alloc(db, s->cap))) {
+        s->io = tidal__err(db, TIDAL_ERR_NOMEM, "read %s: no memory for %llu bytes",
+                           s->name ? s->name : "snapshot", (unsigned long long)s->cap);
+        return "unreadable";
     }
-    if (!why) {
-        tidal__snap_sum(p + TIDAL__SNAP_HDR, n - TIDAL__SNAP_HDR, p, sum);
-        if (memcmp(sum, h.sum, 32)) why = "checksum mismatch";
-        else if (!tidal__schema_fp_ok(db, h.schema_fp)) why = tidal__schema_mismatch;
+    tidal_blake3_init(&s->h);
+    s->left = h.body_len;
+    keep[0] = db->rep.epoch;
+    keep[1] = db->rep.log_epoch;
+    keep[2] = db->rep.log_pos;
+    keep[3] = db->rep.pos_epoch;
+    keep[4] = db->rep.leader_pos;
+    keep[5] = db->stats.events_applied;
+    keep[6] = db->stats.events_internal;
+    if (!tidal__schema_fp_ok(db, h.schema_fp)) {
+        bad = tidal__schema_mismatch; /* after the checksum, as before: damage comes first */
+    } else {
+        memset(&d, 0, sizeof d);
+        d.db = db;
+        d.src = s;
+        d.r.p = s->buf;
+        d.compact = h.version >= 4;
+        bad = tidal__snap_decode_sd(&d, &off);
+        if (bad && s->io != TIDAL_OK) why = "unreadable";
+        else if (bad) off += TIDAL__SNAP_HDR;
     }
+    if (!why && tidal__snap_drain(db, s) != TIDAL_OK) why = "unreadable";
     if (!why) {
-        size_t off = 0;
-        why = tidal__snap_decode_fmt(db, p + TIDAL__SNAP_HDR, n - TIDAL__SNAP_HDR, h.version >= 4, &off);
-        if (why) *at = TIDAL__SNAP_HDR + off;
+        uint8_t tmp[TIDAL__SNAP_HDR];
+        memcpy(tmp, hdr, TIDAL__SNAP_HDR);
+        memset(tmp + 56, 0, 32); /* body || header with the checksum zeroed (tidal__snap_sum) */
+        tidal_blake3_update(&s->h, tmp, TIDAL__SNAP_HDR);
+        tidal_blake3_final(&s->h, sum, 32);
+        if (memcmp(sum, h.sum, 32)) {
+            why = "checksum mismatch";
+        } else if (bad) {
+            why = bad;
+            *at = off;
+        }
     }
-    if (!why) {
-        db->incarnation = h.incarnation;
-        db->hlc = h.hlc;
-        db->stats.snapshot_lsn = lsn;
+    tidal__free(db, s->buf, s->cap);
+    s->buf = NULL;
+    if (why) {
+        db->rep.epoch = keep[0];
+        db->rep.log_epoch = keep[1];
+        db->rep.log_pos = keep[2];
+        db->rep.pos_epoch = keep[3];
+        db->rep.leader_pos = keep[4];
+        db->stats.events_applied = keep[5];
+        db->stats.events_internal = keep[6];
+        return why;
     }
+    db->incarnation = h.incarnation;
+    db->hlc = h.hlc;
+    db->stats.snapshot_lsn = lsn;
+    return NULL;
+}
+
+/* Checks and decodes a whole snapshot file image (format 3 or 4) in memory into the empty
+   state, as a file is (tidal__snap_read, through the smallest window). NULL on success;
+   else why, *at the file offset where it was found, and the state may be partly built
+   (the caller frees it). */
+TIDAL__TESTING static const char *tidal__snap_parse(tidal_db *db, uint64_t lsn, const uint8_t *p,
+                                                   size_t n, size_t *at) {
+    tidal__sdsrc s;
+    const char *why;
+    memset(&s, 0, sizeof s);
+    s.mem = p;
+    s.cap = TIDAL__SNAP_CHUNK_MIN;
+    why = tidal__snap_read(db, lsn, &s, n, at);
+    TIDAL_ASSERT(why != NULL || *at == 0);
     return why;
 }
 
-/* Loads one snapshot file into the empty state. NULL on success, else why it is bad and
-   *at where. */
+/* Loads one snapshot file into the empty state, streaming it (tidal__snap_read). NULL on
+   success, else why it is bad and *at where; "unreadable" with *io set (and named) when
+   it could not be read. */
 static const char *tidal__snap_load(tidal_db *db, uint64_t lsn, tidal_result *io, size_t *at) {
+    const tidal_env *env = db->env;
     char name[TIDAL_PATH_MAX + 64];
-    uint8_t *p;
-    size_t n;
-    const char *why;
+    tidal__sdsrc s;
+    uint64_t n = 0;
+    const char *why = "unreadable";
+    tidal_result r;
     tidal__seg_name(db, lsn, "snap", name, sizeof name);
     *at = 0;
-    *io = tidal__read_file(db, name, &p, &n);
-    if (*io != TIDAL_OK) return "unreadable";
-    why = tidal__snap_parse(db, lsn, p, n, at);
-    tidal__free(db, p, n);
+    memset(&s, 0, sizeof s);
+    s.env = env;
+    s.name = name;
+    s.cap = TIDAL__SNAP_CHUNK;
+    r = env->file_open(env->user, name, TIDAL_OPEN_READ, &s.file);
+    if (r != TIDAL_OK) r = tidal__io_err(db, r, "open", name);
+    else if ((r = env->file_size(env->user, s.file, &n)) != TIDAL_OK)
+        r = tidal__io_err(db, r, "size of", name);
+    if (r == TIDAL_OK) {
+        why = tidal__snap_read(db, lsn, &s, n, at);
+        r = s.io;
+    }
+    if (s.file) env->file_close(env->user, s.file);
+    *io = r;
+    TIDAL_ASSERT(r == TIDAL_OK || why != NULL);
     return why;
 }
 
@@ -9121,7 +9332,7 @@ static tidal_result tidal__recover_snapshot(tidal_db *db, tidal__dirscan *d) {
         }
         tidal__state_free(db);
         tidal__seg_name(db, d->snaps[i], "snap", name, sizeof name);
-        if (io != TIDAL_OK) return io; /* tidal__read_file named the operation, file and why */
+        if (io != TIDAL_OK) return io; /* tidal__snap_load named the operation, file and why */
         if (why == tidal__schema_mismatch) /* not damage: the caller opened with another schema */
             return tidal__err(db, TIDAL_ERR_SCHEMA, "%s: %s", name, why);
         if (i + 1 >= d->n_snaps || i + 1 >= 2)

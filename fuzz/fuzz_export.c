@@ -146,15 +146,35 @@ static void fe_state_tenants(tidal_db *db, fe_state *s) {
     s->tenants = 1;
 }
 
-static void fe_state_take(tidal_db *db, fe_state *s, int tenants) {
-    uint8_t *body;
+/* A snapshot body kept for fe_roundtrip (freed with tidal__free(db, p, cap)). */
+typedef struct fe_body {
+    uint8_t *p;
     size_t len, cap;
+} fe_body;
+
+/* keep: NULL, or where the body goes when the caller checks its round trip next (the same
+   state: encoding it again would give the very bytes whose hash s holds). */
+static void fe_state_take_keep(tidal_db *db, fe_state *s, int tenants, fe_body *keep) {
+    fe_body b;
     fz_digest(db, s->all);
-    fz_require(tidal__snap_body_mem(db, &body, &len, &cap) == TIDAL_OK, "snapshot body");
-    tidal_blake3(body, len, s->body);
-    tidal__free(db, body, cap);
+    fz_require(tidal__snap_body_mem(db, &b.p, &b.len, &b.cap) == TIDAL_OK, "snapshot body");
+    tidal_blake3(b.p, b.len, s->body);
+    if (keep) *keep = b;
+    else tidal__free(db, b.p, b.cap);
     s->tenants = 0;
     if (tenants) fe_state_tenants(db, s);
+}
+
+static void fe_state_take(tidal_db *db, fe_state *s, int tenants) {
+    fe_state_take_keep(db, s, tenants, NULL);
+}
+
+/* s's digest of tenant when it has the tracked tenants' (NULL otherwise). */
+static const uint8_t *fe_state_tenant(const fe_state *s, uint32_t tenant) {
+    uint32_t i;
+    for (i = 0; s->tenants && i < FE_TRACKED; i++)
+        if (fe_tracked[i] == tenant) return s->tenant[i];
+    return NULL;
 }
 
 static void fe_state_same(const fe_state *a, const fe_state *b, const char *what) {
@@ -181,13 +201,14 @@ static void fe_footprint(tidal_db *db, uint32_t tenant, uint64_t out[3]) {
 }
 
 /* Tenant in b is a copy of tenant in a: equal digests (what_digest) and footprints
-   (what_footprint). */
-static void fe_same_copy(tidal_db *a, tidal_db *b, uint32_t tenant, const char *what_digest,
-                         const char *what_footprint) {
+   (what_footprint). b_known: b's digest of tenant when the caller has it (NULL: taken). */
+static void fe_same_copy(tidal_db *a, tidal_db *b, uint32_t tenant, const uint8_t *b_known,
+                         const char *what_digest, const char *what_footprint) {
     uint8_t d1[32], d2[32];
     uint64_t f1[3], f2[3];
     fe_tenant_digest(a, tenant, d1);
-    fe_tenant_digest(b, tenant, d2);
+    if (b_known) memcpy(d2, b_known, 32);
+    else fe_tenant_digest(b, tenant, d2);
     fz_require(!memcmp(d1, d2, 32), what_digest);
     fe_footprint(a, tenant, f1);
     fe_footprint(b, tenant, f2);
@@ -370,20 +391,19 @@ static int fe_oversize(tidal_db *db, const uint8_t *blob, size_t len) {
 /* ---- Checks after an accepted install ----------------------------------------------------- */
 
 /* The snapshot body decodes into a fresh database and encodes back to the same bytes.
-   known: db's whole-state digest when the caller has it (NULL: taken here). */
-static void fe_roundtrip(tidal_db *db, const uint8_t *known) {
+   known: db's whole-state digest, and kept its snapshot body, as fe_state_take_keep took
+   them of db as it is (freed here). */
+static void fe_roundtrip(tidal_db *db, const uint8_t *known, fe_body *kept) {
     fz_env e;
     tidal_db *c = fz_open(&e); /* region 0: it only decodes */
-    uint8_t *body, *body2, d1[32], d2[32];
-    size_t len, cap, len2, cap2;
-    fz_require(tidal__snap_body_mem(db, &body, &len, &cap) == TIDAL_OK, "snapshot body");
+    uint8_t *body = kept->p, *body2, d1[32], d2[32];
+    size_t len = kept->len, cap = kept->cap, len2, cap2;
     fz_require(tidal__snap_decode(c, body, len) == NULL,
                "the state after an install is a valid snapshot");
     fz_require(tidal__snap_body_mem(c, &body2, &len2, &cap2) == TIDAL_OK, "snapshot body");
     fz_require(len == len2 && !memcmp(body, body2, len),
                "the state after an install re-encodes alike");
-    if (known) memcpy(d1, known, 32);
-    else fz_digest(db, d1);
+    memcpy(d1, known, 32);
     fz_digest(c, d2);
     fz_require(!memcmp(d1, d2, 32), "the state after an install decodes to its digest");
     tidal__free(db, body, cap);
@@ -470,7 +490,7 @@ static void fe_reexport(tidal_db *db, uint32_t tenant) {
     }
     r = tidal_tenant_install(c, blob, len, 77, NULL, NULL);
     fz_require(r == TIDAL_OK, "a second export installs into a fresh database");
-    fe_same_copy(db, c, tenant, "a second export's copy equals the tenant",
+    fe_same_copy(db, c, tenant, NULL, "a second export's copy equals the tenant",
                  "a second export's copy has the tenant's footprint");
     free(blob);
     tidal_db_close(c);
@@ -484,6 +504,7 @@ static void fe_after_ok(tidal_db *db, const uint8_t *blob, size_t len, uint64_t 
     tidal_db *ref;
     tidal_receipt rc;
     fe_state after, again;
+    fe_body body;
     fz_require(tidal_tenant_installed(db, tenant, migration),
                "an accepted install reads as installed");
     fe_state_take(db, &after, 1);
@@ -492,16 +513,17 @@ static void fe_after_ok(tidal_db *db, const uint8_t *blob, size_t len, uint64_t 
     ref = fz_open(&e); /* region 0: it only decodes */
     fz_require(tidal__export_load(ref, ref, blob, len, &t2) == NULL && t2 == tenant,
                "an accepted export decodes");
-    fe_same_copy(ref, db, tenant, "the installed tenant equals the export's content",
+    fe_same_copy(ref, db, tenant, fe_state_tenant(&after, tenant),
+                 "the installed tenant equals the export's content",
                  "the installed tenant has the export's footprint");
     tidal_db_close(ref);
     /* A retry writes nothing. */
     fz_require(tidal_tenant_install(db, blob, len, migration, &chunks, &rc) == TIDAL_OK,
                "a retried install succeeds");
     fz_require(rc.duplicate && chunks >= 1, "a retried install is a duplicate");
-    fe_state_take(db, &again, 0);
+    fe_state_take_keep(db, &again, 0, &body);
     fe_state_same(&after, &again, "a retried install changes nothing");
-    fe_roundtrip(db, again.all);
+    fe_roundtrip(db, again.all, &body);
     fe_usable(db, tenant, again.all);
     fe_reexport(db, tenant);
 }
@@ -927,6 +949,7 @@ static void fe_mode_build(tidal_db *dst, const uint8_t *p, size_t n) {
    every other tenant unchanged, a second drop a duplicate, still usable. */
 static void fe_drop_check(tidal_db *db, uint32_t tenant, uint64_t migration) {
     fe_state before, after, again;
+    fe_body body;
     tidal_receipt rc;
     uint8_t d0[32], d1[32];
     uint64_t fp[3];
@@ -950,9 +973,10 @@ static void fe_drop_check(tidal_db *db, uint32_t tenant, uint64_t migration) {
     }
     fe_footprint(db, tenant, fp);
     fz_require(fp[0] == 0 && fp[1] == 0 && fp[2] == 0, "a dropped tenant has footprint 0");
-    fe_tenant_digest(db, tenant, d1);
-    fz_require(!memcmp(d0, d1, 32), "a dropped tenant reads as an empty one");
     fe_state_take(db, &after, 1);
+    if (fe_state_tenant(&after, tenant)) memcpy(d1, fe_state_tenant(&after, tenant), 32);
+    else fe_tenant_digest(db, tenant, d1);
+    fz_require(!memcmp(d0, d1, 32), "a dropped tenant reads as an empty one");
     fe_others_same(&before, &after, tenant, "a drop changes no other tenant");
     if (!held) /* the index gains the drop's id: the state digest is what stays */
         fz_require(!memcmp(before.all, after.all, 32), "a drop of nothing changes nothing");
@@ -960,9 +984,9 @@ static void fe_drop_check(tidal_db *db, uint32_t tenant, uint64_t migration) {
                "a second drop is a duplicate");
     fz_require(tidal_tenant_drop(db, tenant, migration - 1, &rc) == TIDAL_ERR_STALE_CONFIG,
                "a drop under an older migration: TIDAL_ERR_STALE_CONFIG");
-    fe_state_take(db, &again, 0);
+    fe_state_take_keep(db, &again, 0, &body);
     fe_state_same(&after, &again, "a second drop, or a stale one, changes nothing");
-    fe_roundtrip(db, again.all);
+    fe_roundtrip(db, again.all, &body);
 }
 
 /* Byte 1: bits 5-6 the tenant; bit 0 drops under the install's own migration (300)
@@ -1084,6 +1108,7 @@ static void fe_mode_chunk(tidal_db *dst, uint8_t flags, const uint8_t *p, size_t
     int complete0 = 0, complete1 = 0, dup = 0, noop, last, is_first;
     tidal__event ev, got;
     fe_state before, after;
+    fe_body body;
     tidal_result res = TIDAL_OK;
     if (!n) p = &zero, n = 1;
     is_first = (p[0] & TIDAL__INSTALL_FIRST) != 0;
@@ -1105,9 +1130,10 @@ static void fe_mode_chunk(tidal_db *dst, uint8_t flags, const uint8_t *p, size_t
     if (!fe_chunk_apply(dst, &ev, &got, &res, &dup)) return;
     fe_last.r = res;
     fz_require(res == TIDAL_OK || res == TIDAL_ERR_CORRUPT, "a chunk applies with OK or CORRUPT");
-    fe_state_take(dst, &after, 0);
+    fe_state_take_keep(dst, &after, 0, &body); /* for fe_roundtrip: reads only until then */
     fz_require(tidal_tenant_generation(dst, tenant, &gen1, &complete1) == TIDAL_OK, "generation");
     if (res != TIDAL_OK) {
+        tidal__free(dst, body.p, body.cap);
         fe_state_same(&before, &after, "a refused chunk changes nothing");
         return;
     }
@@ -1118,6 +1144,7 @@ static void fe_mode_chunk(tidal_db *dst, uint8_t flags, const uint8_t *p, size_t
        progress) is folded as a no-op. */
     noop = is_first ? migration <= gen0 : migration != gen0 || complete0;
     if (noop) {
+        tidal__free(dst, body.p, body.cap);
         fz_require(!memcmp(before.all, after.all, 32) && gen1 == gen0 && complete1 == complete0,
                    "a stale chunk changes no state");
         return;
@@ -1125,7 +1152,7 @@ static void fe_mode_chunk(tidal_db *dst, uint8_t flags, const uint8_t *p, size_t
     fz_require(gen1 == migration && complete1 == last, "an applied chunk sets its generation");
     fz_require(tidal_tenant_installed(dst, tenant, migration) == last,
                "installed exactly when the last chunk applied");
-    fe_roundtrip(dst, after.all);
+    fe_roundtrip(dst, after.all, &body);
     fe_usable(dst, tenant, after.all);
     fe_reexport(dst, tenant);
 }

@@ -52,22 +52,27 @@ static inline tidal_node_ref ref(int i) {
     return r;
 }
 
+/* Node i's peer config in this world (its env, the two groups, the one-signal schema). */
+static inline void peer_config(world *w, int i, tidal_peer_config *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->env = &w->nd[i].env.env;
+    cfg->path = "node";
+    cfg->self = ref(i);
+    cfg->regions = REGIONS;
+    cfg->shards = SHARDS;
+    cfg->groups = w->groups;
+    cfg->group_count = 2;
+    cfg->member.schema.signals = w->sigs;
+    cfg->member.schema.signal_count = 1;
+    cfg->control_election_timeout_ns = 300 * MS;
+}
+
 static inline void peer_open(world *w, int i, int bootstrap) {
     tidal_peer_config cfg;
     char msg[300];
     tidal_result r;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.env = &w->nd[i].env.env;
-    cfg.path = "node";
-    cfg.self = ref(i);
-    cfg.regions = REGIONS;
-    cfg.shards = SHARDS;
-    cfg.groups = w->groups;
-    cfg.group_count = 2;
-    cfg.member.schema.signals = w->sigs;
-    cfg.member.schema.signal_count = 1;
+    peer_config(w, i, &cfg);
     cfg.member.group_bootstrap = bootstrap;
-    cfg.control_election_timeout_ns = 300 * MS;
     msg[0] = 0;
     r = tidal_peer_open(&cfg, &w->nd[i].peer, msg, sizeof msg);
     TT_CHECKF(r == TIDAL_OK, "peer %d open: %s %s", i, tidal_strerror(r), msg);
@@ -350,6 +355,42 @@ static inline void expect_refused(world *w, const uint8_t *b, size_t len, const 
                   "%s: decodes, refused for %s", what, err);
     TT_CHECKF(strstr(err, "byte") || strstr(err, "group") || strstr(err, "wire version"),
               "%s: %s", what, err);
+}
+
+/* One resealed bad byte of the kept message: at offset at, value v; what the decoder's
+   error must name. */
+typedef struct peer_bad_byte {
+    size_t at;
+    uint8_t v;
+    const char *what;
+} peer_bad_byte;
+
+/* Each bad byte written into a copy of the kept message, resealed: the decoder refuses it
+   naming what and "at byte", and so does the receiver (expect_refused); then one byte more
+   with the payload length grown to match: refused as a byte after the last field. */
+static inline void expect_bad_bytes(world *w, const peer_bad_byte *bad, size_t n) {
+    uint8_t b[sizeof w->kept + 1];
+    size_t k, len = w->kept_len;
+    tidal_peer_message m;
+    char why[200];
+    TT_CHECK(len > 40 && len < sizeof w->kept);
+    if (len <= 40 || len >= sizeof w->kept) return;
+    for (k = 0; k < n; k++) {
+        memcpy(b, w->kept, len);
+        b[bad[k].at] = bad[k].v;
+        reseal(b, len);
+        TT_EQ_INT(tidal_peer_message_decode(b, len, &m, why, sizeof why), TIDAL_ERR_CORRUPT);
+        TT_CHECKF(strstr(why, bad[k].what) && strstr(why, "at byte"), "%s: %s", bad[k].what,
+                  why);
+        expect_refused(w, b, len, bad[k].what);
+    }
+    memcpy(b, w->kept, len);
+    b[len] = 0;
+    b[36] = (uint8_t)(b[36] + 1); /* payload length one more, one byte more */
+    reseal(b, len + 1);
+    TT_EQ_INT(tidal_peer_message_decode(b, len + 1, &m, why, sizeof why), TIDAL_ERR_CORRUPT);
+    TT_CHECKF(strstr(why, "after the last field") != NULL, "%s", why);
+    expect_refused(w, b, len + 1, "trailing byte");
 }
 
 #endif /* PEER_WORLD_H */

@@ -814,17 +814,7 @@ static void reopen_small_chunks(world *w, int i) {
     for (k = 0; k < g_load.n; k++) /* its calls die with it: their writers try again */
         if (g_load.w[k].ticket && g_load.w[k].node == i) g_load.w[k].ticket = 0;
     tidal_peer_close(w->nd[i].peer);
-    memset(&cfg, 0, sizeof cfg);
-    cfg.env = &w->nd[i].env.env;
-    cfg.path = "node";
-    cfg.self = ref(i);
-    cfg.regions = REGIONS;
-    cfg.shards = SHARDS;
-    cfg.groups = w->groups;
-    cfg.group_count = 2;
-    cfg.member.schema.signals = w->sigs;
-    cfg.member.schema.signal_count = 1;
-    cfg.control_election_timeout_ns = 300 * MS;
+    peer_config(w, i, &cfg);
     cfg.move_chunk_bytes = 4096;
     msg[0] = 0;
     r = tidal_peer_open(&cfg, &w->nd[i].peer, msg, sizeof msg);
@@ -933,28 +923,13 @@ static void t_malformed_refused(void) {
         if (k % 136 == 0) expect_refused(&w, b, len, "flipped bit");
     }
     {
-        struct { size_t at; uint8_t v; const char *what; } bad[] = {
+        const peer_bad_byte bad[] = {
             {8, 99, "unknown message type"}, {24, 1, "hops"}, {120 + 5, 1, "above 255"},
             {120 + 8, 3, "source equals target"}, {120 + 40, 0x80, "flag"},
             {120 + 64, 1, "does not carry"}, {120 + 24, 1, "does not carry"},
             {120 + 44, 9, "does not carry"}, {120 + 14, 1, "shard"},
         };
-        for (k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-            memcpy(b, w.kept, len);
-            b[bad[k].at] = bad[k].v;
-            reseal(b, len);
-            TT_EQ_INT(tidal_peer_message_decode(b, len, &m, why, sizeof why), TIDAL_ERR_CORRUPT);
-            TT_CHECKF(strstr(why, bad[k].what) && strstr(why, "at byte"), "%s: %s", bad[k].what,
-                      why);
-            expect_refused(&w, b, len, bad[k].what);
-        }
-        memcpy(b, w.kept, len);
-        b[len] = 0;
-        b[36] = (uint8_t)(b[36] + 1); /* payload length one more, one byte more */
-        reseal(b, len + 1);
-        TT_EQ_INT(tidal_peer_message_decode(b, len + 1, &m, why, sizeof why), TIDAL_ERR_CORRUPT);
-        TT_CHECKF(strstr(why, "after the last field") != NULL, "%s", why);
-        expect_refused(&w, b, len + 1, "trailing byte");
+        expect_bad_bytes(&w, bad, sizeof bad / sizeof bad[0]);
     }
     /* The move goes on unharmed. */
     {

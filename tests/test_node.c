@@ -474,26 +474,11 @@ static void t_malformed_refused(void) {
     /* Resealed with a bad type, a bad op, an unknown level, trailing bytes, hops over the
        limit: the decoder names each. */
     {
-        struct { size_t at; uint8_t v; const char *what; } bad[] = {
+        const peer_bad_byte bad[] = {
             {8, 99, "unknown message type"}, {120, 99, "unknown op"}, {121, 7, "level"},
             {123, 0xF0, "flag"}, {24, 3, "hops"}, {40, 1, "reserved header byte"},
         };
-        for (k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-            memcpy(b, w.kept, len);
-            b[bad[k].at] = bad[k].v;
-            reseal(b, len);
-            TT_EQ_INT(tidal_peer_message_decode(b, len, &m, why, sizeof why), TIDAL_ERR_CORRUPT);
-            TT_CHECKF(strstr(why, bad[k].what) && strstr(why, "at byte"), "%s: %s", bad[k].what,
-                      why);
-            expect_refused(&w, b, len, bad[k].what);
-        }
-        memcpy(b, w.kept, len);
-        b[len] = 0;
-        b[36] = (uint8_t)(b[36] + 1); /* payload length one more, one byte more */
-        reseal(b, len + 1);
-        TT_EQ_INT(tidal_peer_message_decode(b, len + 1, &m, why, sizeof why), TIDAL_ERR_CORRUPT);
-        TT_CHECKF(strstr(why, "after the last field") != NULL, "%s", why);
-        expect_refused(&w, b, len + 1, "trailing byte");
+        expect_bad_bytes(&w, bad, sizeof bad / sizeof bad[0]);
     }
     /* The wrong group: another group id (resealed: a db message for a group it runs no
        member of) and the control group (the control member refuses it). */

@@ -10,58 +10,14 @@
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
 #include "tidal_test.h"
+#include "../fuzz/fuzz_common.h"
 
-#define NOW (INT64_C(1790000000) * TIDAL_NS_PER_S)
 #define TENANTS 3u
 
-typedef struct rs_env {
-    tidal_env env;
-    uint64_t rng;
-} rs_env;
-
-static int64_t rs_clock(void *user) {
-    (void)user;
-    return NOW;
-}
-
-static void rs_random(void *user, void *buf, size_t len) {
-    rs_env *e = (rs_env *)user;
-    size_t i;
-    for (i = 0; i < len; i++) ((uint8_t *)buf)[i] = (uint8_t)(tidal__mix64(++e->rng) >> 7);
-}
-
-/* An ephemeral handle of region 2 whose random stream (so its incarnation: its own origin)
-   is the same on every open. */
-static tidal_db *rs_open(rs_env *e) {
-    static tidal_signal_def sigs[3];
-    static const char *cohorts[2] = {"locale", "tier"};
-    tidal_config cfg;
-    tidal_db *db = NULL;
-    memset(sigs, 0, sizeof sigs);
-    sigs[0].name = "view";
-    sigs[0].half_life_s = 3600;
-    sigs[1].name = "like";
-    sigs[1].half_life_s = 86400;
-    sigs[1].windows = TIDAL_WINDOW_24H | TIDAL_WINDOW_30D;
-    sigs[2].name = "buy";
-    sigs[2].permanent = 1;
-    memset(e, 0, sizeof *e);
-    e->env = *tidal_env_posix();
-    e->env.user = e;
-    e->env.clock_wall_ns = rs_clock;
-    e->env.clock_mono_ns = rs_clock;
-    e->env.random_fill = rs_random;
-    e->rng = UINT64_C(2) << 40;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.env = &e->env;
-    cfg.schema.signals = sigs;
-    cfg.schema.signal_count = 3;
-    cfg.schema.cohort_keys = cohorts;
-    cfg.schema.cohort_key_count = 2;
-    cfg.node.region = 2;
-    TT_EQ_INT(tidal_db_open(&cfg, &db), TIDAL_OK);
-    return db;
-}
+/* An ephemeral handle of region 2 (fuzz_common.h's fixture: its schema, a fixed clock, a
+   random stream seeded by the region, so its incarnation, its own origin, is the same on
+   every open). */
+static tidal_db *rs_open(fz_env *e) { return fz_open_at(e, 2); }
 
 /* n random writes of every kind over TENANTS tenants. */
 static void rs_fill(tidal_db *db, uint32_t n) {
@@ -78,7 +34,7 @@ static void rs_fill(tidal_db *db, uint32_t n) {
         s.item = item;
         s.type = (uint32_t)tt_below(3);
         s.weight = 0.5 + (double)tt_below(8);
-        s.time_ns = NOW - (int64_t)tt_below(40 * 24) * 3600 * TIDAL_NS_PER_S;
+        s.time_ns = FZ_NOW - (int64_t)tt_below(40 * 24) * 3600 * TIDAL_NS_PER_S;
         s.user = tt_below(2) ? user : 0;
         s.cohort = tags;
         s.cohort_count = (uint32_t)tt_below(3);
@@ -99,7 +55,7 @@ static void rs_fill(tidal_db *db, uint32_t n) {
             s.idem.seq = tt_below(3);
             (void)tidal_signal_write(db, &s, NULL);
             break;
-        default: (void)tidal_db_tick(db, NOW); break;
+        default: (void)tidal_db_tick(db, FZ_NOW); break;
         }
     }
 }
@@ -125,7 +81,7 @@ static void rs_same(tidal_db *a, tidal_db *b) {
 static void t_restore_random_states(void) {
     long cases = 20 * tt_scale(), c;
     for (c = 0; c < cases && TT_OK(); c++) {
-        rs_env ea, eb;
+        fz_env ea, eb;
         tidal_db *a = rs_open(&ea), *b = rs_open(&eb);
         uint8_t *body, *body2;
         size_t len, cap, len2, cap2;
@@ -156,7 +112,7 @@ static void t_restore_random_states(void) {
 
 /* A damaged image is refused with a reason. */
 static void t_restore_refuses_damage(void) {
-    rs_env ea, eb;
+    fz_env ea, eb;
     tidal_db *a = rs_open(&ea), *b = rs_open(&eb);
     uint8_t *body;
     size_t len, cap;

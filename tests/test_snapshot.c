@@ -599,6 +599,157 @@ static void t_snapshot_bulk_tenant_lists(void) {
     dn_free(&n);
 }
 
+/* Writes n items (three signals each, over two days) in batches: a snapshot of more than
+   a read window (TIDAL__SNAP_CHUNK) once n is in the tens of thousands. */
+static void window_writes(tidal_db *db, uint64_t seed, uint32_t n) {
+    tidal_signal s;
+    uint32_t i, k;
+    memset(&s, 0, sizeof s);
+    s.weight = 1;
+    TT_EQ_INT(tidal_db_batch_begin(db), TIDAL_OK);
+    for (i = 1; i <= n && TT_OK(); i++) {
+        for (k = 0; k < 3; k++) {
+            s.item = (tidal_id)i;
+            s.type = k;
+            s.time_ns = SW_T0 - (int64_t)(sw_next(&seed) % (2 * 86400 * (uint64_t)TIDAL_NS_PER_S));
+            TT_EQ_INT(tidal_signal_write(db, &s, NULL), TIDAL_OK);
+        }
+        if (i % 1000 == 0) {
+            TT_EQ_INT(tidal_db_commit(db), TIDAL_OK);
+            TT_EQ_INT(tidal_db_batch_begin(db), TIDAL_OK);
+        }
+    }
+    TT_EQ_INT(tidal_db_commit(db), TIDAL_OK);
+}
+
+/* The newest snapshot file's name and bytes (read from the simulated disk). */
+static uint8_t *newest_snap(disk_node *n, char *path, size_t cap, size_t *len) {
+    static char names[64][128];
+    uint32_t k = tidal_sim_disk_list(n->disk, "db", names, 64), i;
+    uint8_t *p = NULL;
+    path[0] = 0;
+    for (i = 0; i < k && i < 64; i++) /* fixed-width hex lsns: the greatest name is newest */
+        if (!strncmp(names[i], "snap-", 5) && strcmp(names[i], path + (path[0] ? 3 : 0)) > 0)
+            snprintf(path, cap, "db/%.120s", names[i]);
+    *len = 0;
+    TT_CHECK(path[0] != 0);
+    if (path[0]) TT_EQ_INT(tidal_sim_disk_read(n->disk, path, &p, len), TIDAL_OK);
+    return p;
+}
+
+/* A snapshot damaged past its first read window (the load streams the file through one,
+   tidal__snap_read) is refused as it was when the whole file was checked first. Damage
+   with the checksum made to match again: the error names the file, the decoder's reason
+   and the same file offset as the in-memory decoder of the whole body finds; with an older
+   snapshot and its log the database opens from those to exactly the state before (the
+   bad file's decode built most of a state first: none of it stays); alone, the open fails.
+   Damage alone: "checksum mismatch", with the same outcomes. */
+static void t_snapshot_late_damage(void) {
+    disk_node n;
+    uint8_t want[32], got[32], *img, *body;
+    char path[160], msg[512], expect[512];
+    size_t len, at = 0, pos = 0;
+    uint64_t lsn1, rng = tt_below(1u << 30);
+    const char *why = NULL;
+    tidal_db *mem = NULL;
+    int tries, forged;
+    dn_init(&n, 11);
+    TT_EQ_INT(dn_open(&n, NULL, 0), TIDAL_OK);
+    TT_EQ_INT(sw_workload(n.db, 13, 400), TIDAL_OK); /* strings, cohorts, users, sessions */
+    window_writes(n.db, 31, 20000);
+    TT_EQ_INT(tidal_db_snapshot(n.db), TIDAL_OK);
+    lsn1 = tidal_db_durable_lsn(n.db);
+    window_writes(n.db, 32, 30000);
+    TT_EQ_INT(tidal_db_snapshot(n.db), TIDAL_OK);
+    TT_EQ_INT(sw_workload(n.db, 14, 50), TIDAL_OK); /* log after the newest snapshot */
+    TT_EQ_INT(tidal_db_digest(n.db, TIDAL_ALL_TENANTS, want), TIDAL_OK);
+    tidal_db_close(n.db);
+    n.db = NULL;
+    img = newest_snap(&n, path, sizeof path, &len);
+    TT_CHECKF(len > TIDAL__SNAP_HDR + 2 * TIDAL__SNAP_CHUNK, "snapshot of %zu bytes", len);
+    if (!img || !TT_OK()) {
+        free(img);
+        dn_free(&n);
+        return;
+    }
+    for (forged = 1; forged >= 0 && TT_OK(); forged--) {
+        uint8_t *bad = (uint8_t *)malloc(len);
+        tidal__snap_hdr h;
+        memcpy(bad, img, len);
+        body = bad + TIDAL__SNAP_HDR;
+        for (tries = 0; tries < 50; tries++) { /* a run of 0xFF bytes where the decode fails */
+            pos = TIDAL__SNAP_HDR + TIDAL__SNAP_CHUNK + 64 +
+                  (size_t)(sw_next(&rng) % (len - TIDAL__SNAP_HDR - TIDAL__SNAP_CHUNK - 200));
+            memcpy(bad, img, len);
+            memset(bad + pos, 0xFF, 12);
+            if (mem) tidal_db_close(mem);
+            mem = NULL;
+            {
+                tidal_config c = n.cfg;
+                c.path = NULL;
+                TT_EQ_INT(tidal_db_open(&c, &mem), TIDAL_OK);
+            }
+            why = tidal__snap_decode_fmt(mem, body, len - TIDAL__SNAP_HDR, 1, &at);
+            if (why) break;
+        }
+        TT_CHECKF(why != NULL, "no damage found that the decoder refuses (seed %llu)",
+                  (unsigned long long)rng);
+        if (!why) break;
+        at += TIDAL__SNAP_HDR;
+        TT_CHECKF(at >= pos && at > TIDAL__SNAP_HDR + TIDAL__SNAP_CHUNK,
+                  "found at %zu, damage at %zu", at, pos);
+        if (forged) { /* the checksum made to match: only the decoder can tell */
+            tidal__snap_hdr_get(bad, &h);
+            tidal__snap_sum(body, len - TIDAL__SNAP_HDR, bad, h.sum);
+            tidal__snap_hdr_put(bad, &h);
+            snprintf(expect, sizeof expect, "%s: offset %zu: %s, and no older valid snapshot", path,
+                     at, why);
+        } else {
+            snprintf(expect, sizeof expect, "%s: offset 0: checksum mismatch, and no older valid "
+                     "snapshot", path);
+        }
+        put_file(&n, path, bad, len);
+        /* The older snapshot and the log from it: the state before, to the byte. */
+        TT_CHECKF(dn_open(&n, msg, sizeof msg) == TIDAL_OK, "open past the damaged snapshot: %s",
+                  msg);
+        if (n.db) {
+            tidal_db_stats st;
+            tidal_db_stats_get(n.db, &st);
+            TT_EQ_INT(st.snapshot_lsn, lsn1);
+            TT_EQ_INT(tidal_db_digest(n.db, TIDAL_ALL_TENANTS, got), TIDAL_OK);
+            TT_CHECK(!memcmp(want, got, 32));
+            tidal_db_close(n.db);
+            n.db = NULL;
+        }
+        /* Alone (the older snapshot gone): refused, naming the file, offset and reason. */
+        {
+            tidal_sim_disk *keep = tidal_sim_disk_clone(n.disk);
+            char older[160];
+            snprintf(older, sizeof older, "db/snap-0000-0000-%016llx.snap",
+                     (unsigned long long)lsn1);
+            TT_EQ_INT(n.env.env.file_remove(n.env.env.user, older), TIDAL_OK);
+            TT_EQ_INT(dn_open(&n, msg, sizeof msg), TIDAL_ERR_CORRUPT);
+            TT_CHECK(n.db == NULL);
+            TT_CHECKF(strstr(msg, expect) != NULL, "message \"%s\", expected \"%s\"", msg, expect);
+            tidal_sim_disk_free(n.disk);
+            n.disk = keep;
+            tidal_sim_env_init(&n.env, n.disk, SW_T0, 12);
+        }
+        put_file(&n, path, img, len); /* undamaged again: the newest snapshot loads */
+        TT_CHECKF(dn_open(&n, msg, sizeof msg) == TIDAL_OK, "open: %s", msg);
+        if (n.db) {
+            TT_EQ_INT(tidal_db_digest(n.db, TIDAL_ALL_TENANTS, got), TIDAL_OK);
+            TT_CHECK(!memcmp(want, got, 32));
+            tidal_db_close(n.db);
+            n.db = NULL;
+        }
+        free(bad);
+    }
+    if (mem) tidal_db_close(mem);
+    free(img);
+    dn_free(&n);
+}
+
 static const tt_case tt_cases[] = {
     TT_CASE(t_digest_pinned),
     TT_CASE(t_snapshot_v3_fixture),
@@ -610,6 +761,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_snapshot_bulk_entity_map),
     TT_CASE(t_snapshot_load_divisions),
     TT_CASE(t_snapshot_bulk_tenant_lists),
+    TT_CASE(t_snapshot_late_damage),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
