@@ -2180,7 +2180,10 @@ TIDAL_API tidal_result tidal_peer_health_text(const tidal_peer *p, char *buf, si
              once every source member applied SEAL and they agree, and every target
              member holds the same complete generation with that same digest, the shard is
              ready. A target that still differs after 3 rounds gets a fresh install from
-             the sealed source under the SEAL record's index.
+             the sealed source under the SEAL record's index. Meanwhile the target leader
+             takes the shard over as soon as the sealed source members tell it their
+             digests equal its own (take-over, below); a shard taken over is ready once
+             every target member holds the take-over mark.
      SWITCH  the owner becomes the target on every peer (routing follows it); target
              members ACTIVE, source members stay SEALED. The coordinator sends DROP (the
              SWITCH record's index as the drop's generation) to every source member (the
@@ -2206,6 +2209,7 @@ TIDAL_API tidal_result tidal_peer_health_text(const tidal_peer *p, char *buf, si
 #define TIDAL_PEER_MSG_DROP 90u        /* coordinator -> source member (its leader drops) */
 #define TIDAL_PEER_MSG_FOOTPRINT_Q 91u /* coordinator -> source member */
 #define TIDAL_PEER_MSG_FOOTPRINT 92u   /* member -> coordinator */
+#define TIDAL_PEER_MSG_SEALED 93u      /* sealed source member -> target leader (take-over) */
 /* Payload of every type 83..92 (124 bytes + data): tenant u32, source u32, target u32,
    shard u32, move u64, gen u64, node u32 (a node word + 1, 0 = none: COPY the target
    leader to send to, COPIED/DIGEST/FOOTPRINT the leader the sender knows), result i32
@@ -2219,7 +2223,20 @@ TIDAL_API tidal_result tidal_peer_health_text(const tidal_peer *p, char *buf, si
    u64 (FOOTPRINT), data bytes u32 + data (INSTALL: 1..1 MiB of the export; EVENT: one
    event). Every field a type does not carry is zero; groups are 0..255 and differ (MOVE:
    source 0); INSTALL offsets are multiples of 4096 inside total; hops is 0, or 1 for
-   INSTALL and EVENT relayed by a target member to its leader. */
+   INSTALL, EVENT and SEALED relayed by a target member to its leader. SEALED (type 93,
+   same payload; origin = its sender) carries tenant, source, target, shard, move, gen
+   (the SEAL record's index) and digest (the sealed member's digest of the tenant).
+   Take-over (issue 12: the write wait): writes need not wait for SWITCH. A source member
+   that applied SEAL and holds everything its leader has (or leads) sends SEALED to the
+   target leader of its shard, again each time it applied more and every move_retry_ns/4
+   while SEAL lasts. A target leader that applied SEAL, holds a complete install of the
+   move, and has SEALED from every source member of its shard, all equal to its own
+   digest, takes the shard over: it installs its own state under the SEAL record's index
+   + 1 (the take-over mark, in its group's log before any write it takes, so a later
+   leader of that group holds it too, and no older install - the coordinator's fresh copy
+   - can replace what it took: it is refused as stale) and its member goes ACTIVE. A
+   target member holding the mark is ACTIVE during SEAL. The coordinator proposes SWITCH
+   for a shard once every target member holds the mark (routing follows at SWITCH). */
 #define TIDAL_PEER_MOVE_CHUNK_MAX (1u << 20)
 
 /* Starts moving tenant to group target_group: travels to the control-plane leader like
@@ -2248,6 +2265,10 @@ typedef struct tidal_peer_move_info {
     uint64_t events_forwarded, events_imported; /* this node, every move */
     uint64_t reinstalls;      /* this node as coordinator: fresh copies SEAL ordered because
                                  a target leader still differed from the sealed source */
+    int taken;                /* this node's member of the move's target group holds the
+                                 take-over mark of its shard (it and its group take the
+                                 tenant's writes there, before SWITCH; see above) */
+    uint64_t takeovers;       /* this node, every move: take-overs it made as a target leader */
 } tidal_peer_move_info;
 
 /* Where tenant's last move stands on this node (its routing table), and on the node that
@@ -19153,12 +19174,30 @@ TIDAL_API tidal_result tidal_peer_health_text(const tidal_peer *p, char *buf, si
 // is proposed only by a leader that committed an entry of its own term and applied every
 // committed record, and only when this leadership saw the previous phase's work done on
 // every shard; every request is idempotent (installs and drops are keyed by generation).
+// Take-over (issue 12, the write wait): with SEAL then SWITCH as the only hand-over, no one
+// took the tenant's writes from the moment the first source leader applied SEAL until the
+// SWITCH record reached the target's members: the SEAL commit's spread over the regions,
+// the source followers' catch-up, their digests to the coordinator, its re-ask, the SWITCH
+// commit round trip and its delivery - two control commits and two round trips through the
+// coordinator, 450-600 ms over 20-150 ms links. Now the source members tell the target
+// leader of their shard directly (SEALED: the sealed digest) and it takes the shard over
+// when they all equal its own state: the window is the SEAL record's spread plus one
+// one-way latency. One owner at every instant: the target takes over only once every
+// source member applied SEAL (each sends SEALED only then: none of them, nor a later
+// leader of the source group, takes a write again); it writes its take-over mark (its own
+// state installed under the SEAL record's index + 1) into its group's log before any write
+// it takes, so a later target leader holds the mark with those writes and is ACTIVE too,
+// and no fresh copy of the sealed source (generation: the SEAL record's index) can replace
+// them - the install is refused as stale on every member holding the mark. The coordinator
+// (this one or the next) sees the mark in the target members' DIGEST answers, stops
+// comparing digests for that shard, and proposes SWITCH once every target member holds it.
+// Nothing is lost: the target took over only with the very state every source member has.
 
 #define TIDAL__MOVE_FIXED 124u      /* the payload before its data */
 #define TIDAL__MOVE_BLOCK 4096u     /* INSTALL offsets and chunk sizes are multiples of it */
 #define TIDAL__MOVE_MISMATCH_MAX 3u /* rounds a target leader may differ before a reinstall */
 #define TIDAL__MOVE_EXPORT_MAX (UINT64_C(1) << 30)
-#define TIDAL__MOVE_TYPES 10u       /* TIDAL_PEER_MSG_MOVE .. FOOTPRINT */
+#define TIDAL__MOVE_TYPES 11u       /* TIDAL_PEER_MSG_MOVE .. FOOTPRINT, SEALED */
 TIDAL__STATIC_ASSERT(move_chunk_fits, TIDAL__MSG_HDR + TIDAL__MOVE_FIXED +
                      TIDAL_PEER_MOVE_CHUNK_MAX <= TIDAL_MSG_BYTES_MAX);
 TIDAL__STATIC_ASSERT(move_chunk_blocks, TIDAL_PEER_MOVE_CHUNK_MAX % TIDAL__MOVE_BLOCK == 0);
@@ -19184,11 +19223,13 @@ static const uint32_t tidal__move_fields[TIDAL__MOVE_TYPES] = {
     TIDAL__MF_WHO,                                                            /* FOOTPRINT_Q */
     TIDAL__MF_WHO | TIDAL__MF_NODE | TIDAL__MF_RESULT | TIDAL__MF_FLAGS | TIDAL__MF_PHASE |
         TIDAL__MF_FOOT,                                                       /* FOOTPRINT */
+    TIDAL__MF_WHO | TIDAL__MF_GEN | TIDAL__MF_DIGEST,                         /* SEALED */
 };
 /* Flag bits each type may set: COPIED bit 0 sent by the target; DIGEST_Q, DIGEST bit 0
    the target's member; DIGEST, FOOTPRINT bit 1 the sender leads; DIGEST bit 2 its
    generation is complete; FOOTPRINT bit 3 its files are collected. */
-static const uint32_t tidal__move_flag_bits[TIDAL__MOVE_TYPES] = {0, 0, 0, 1, 0, 1, 7, 0, 0, 10};
+static const uint32_t tidal__move_flag_bits[TIDAL__MOVE_TYPES] = {0, 0, 0, 1, 0, 1, 7, 0, 0, 10,
+                                                                   0};
 
 /* One coordinator message, decoded (data points into the bytes). */
 typedef struct tidal__move_msg {
@@ -19285,6 +19326,22 @@ typedef struct tidal__move_held {
 } tidal__move_held;
 #define TIDAL__MOVE_HELD_MAX 16u
 
+/* Take-over, source side: the SEALED this node's source member last sent for a tenant. */
+typedef struct tidal__move_tell {
+    uint32_t tenant;
+    uint64_t seal;            /* the SEAL record's index it was about */
+    uint64_t applied;         /* the member's events_applied then */
+    int64_t next_ns;          /* sent again then, if nothing changed before */
+} tidal__move_tell;
+
+/* Take-over, target side: what a target leader heard from its shard's sealed source
+   members (by region), and its own events_applied when it last compared. */
+typedef struct tidal__move_heard {
+    uint32_t tenant, have;    /* have: the regions heard from, as bits */
+    uint64_t seal, checked;
+    uint8_t digest[TIDAL_REPLICAS_MAX][32];
+} tidal__move_heard;
+
 struct tidal__peer_move {
     tidal__move_hookctx hook[TIDAL_PEER_GROUPS_MAX];
     tidal_event_hook host_hook; /* config.event_hook: called first, for every event */
@@ -19301,6 +19358,10 @@ struct tidal__peer_move {
     uint64_t n_ev, cap_ev, ev_bytes;
     tidal__move_held held[TIDAL__MOVE_HELD_MAX]; /* DIGEST_Qs that wait for SEAL here */
     uint32_t n_held;
+    tidal__move_tell *tell;   /* take-over: SEALED sent by this node's source members */
+    uint64_t n_tell, cap_tell;
+    tidal__move_heard *heard; /* take-over: SEALED heard by this node's target members */
+    uint64_t n_heard, cap_heard, takeovers;
     uint64_t term;            /* the control term this node coordinates in (0: none) */
     uint64_t next_req;
     int64_t retry_ns;
@@ -19453,10 +19514,24 @@ static int32_t tidal__move_gi(const tidal_peer *p, uint32_t group) {
     return tidal__peer_group_index(p, group);
 }
 
+/* Whether member mi (of t's move target) holds the take-over mark of t's SEAL: its own
+   state installed under the SEAL record's index + 1 (see the section comment). */
+static int tidal__move_marked(const tidal_peer *p, const tidal__peer_tenant *t, int32_t mi) {
+    uint64_t gen = 0;
+    int complete = 0;
+    TIDAL_ASSERT(t != NULL && mi < (int32_t)p->n_m);
+    if (mi < 0 || t->t.move_phase != TIDAL_CONTROL_PHASE_SEAL ||
+        p->m[mi].id != t->t.move_target)
+        return 0;
+    (void)tidal_tenant_generation(p->m[mi].db, t->tenant, &gen, &complete);
+    return complete && gen == t->t.move_phase_index + 1;
+}
+
 /* Pushes tenant t's config with the state its move gives each group: the source's
    members ACTIVE (as the TENANT record says) during COPY and SEALED from SEAL on, the
-   target's INCOMING until SWITCH and then as the TENANT record says. The version is the
-   newest record's index, so a reopen's replay of older records changes nothing. */
+   target's INCOMING until SWITCH (a member holding the take-over mark: ACTIVE from it on)
+   and then as the TENANT record says. The version is the newest record's index, so a
+   reopen's replay of older records changes nothing. */
 static tidal_result tidal__move_push(tidal_peer *p, const tidal__peer_tenant *t) {
     uint32_t side, g;
     tidal_result first = TIDAL_OK;
@@ -19482,8 +19557,9 @@ static tidal_result tidal__move_push(tidal_peer *p, const tidal__peer_tenant *t)
             cfg.state = t->t.move_phase == TIDAL_CONTROL_PHASE_COPY ? t->t.state
                                                                     : TIDAL_TENANT_SEALED;
         else
-            cfg.state = t->t.move_phase <= TIDAL_CONTROL_PHASE_SEAL ? TIDAL_TENANT_INCOMING
-                                                                    : t->t.state;
+            cfg.state = t->t.move_phase <= TIDAL_CONTROL_PHASE_SEAL &&
+                                !tidal__move_marked(p, t, mi) ? TIDAL_TENANT_INCOMING
+                                                              : t->t.state;
         r = tidal_tenant_set(p->m[mi].db, &cfg);
         if (r != TIDAL_OK && r != TIDAL_ERR_STALE_CONFIG && first == TIDAL_OK)
             first = tidal__peer_err(p, r, "tenant %u on group %u: %s", t->tenant, g,
@@ -20003,6 +20079,171 @@ static void tidal__move_release(tidal_peer *p, int64_t now) {
     TIDAL_ASSERT(mv->n_held <= TIDAL__MOVE_HELD_MAX);
 }
 
+/* ---- Take-over (issue 12; see the section comment) ---- */
+
+/* Source side, from the step: this node's member of t's move source, once sealed and
+   caught up (tidal__move_sealed's rule), tells every target member of its shard its
+   sealed digest: at once, whenever it applied more, and every retry_ns/4 while SEAL lasts
+   (a lost SEALED costs that much). Non-leaders drop it: the leader hears it first hand. */
+static void tidal__move_tell_step(tidal_peer *p, const tidal__peer_tenant *t, int64_t now) {
+    tidal__peer_move *mv = p->mv;
+    int32_t mi = tidal__peer_member_index(p, t->t.move_source);
+    int32_t gi = tidal__move_gi(p, t->t.move_target);
+    tidal__move_tell *e = NULL;
+    tidal_node_status st;
+    tidal__move_msg x;
+    uint64_t k, applied;
+    uint32_t r;
+    TIDAL_ASSERT(t->t.move_phase == TIDAL_CONTROL_PHASE_SEAL);
+    if (mi < 0 || gi < 0) return;
+    (void)tidal_node_status_get(p->m[mi].db, &st);
+    if (st.role != TIDAL_ROLE_LEADER && (!st.has_leader || st.cut_off || st.lag_events)) return;
+    for (k = 0; k < mv->n_tell && mv->tell[k].tenant != t->tenant; k++) {}
+    if (k == mv->n_tell) {
+        if (!tidal__peer_grow(p, (void **)&mv->tell, &mv->cap_tell, mv->n_tell + 1,
+                              sizeof *mv->tell))
+            return;
+        memset(&mv->tell[k], 0, sizeof mv->tell[k]);
+        mv->tell[k].tenant = t->tenant;
+        mv->n_tell++;
+    }
+    e = &mv->tell[k];
+    applied = p->m[mi].db->stats.events_applied;
+    if (e->seal == t->t.move_phase_index && e->applied == applied && now < e->next_ns) return;
+    memset(&x, 0, sizeof x);
+    x.type = TIDAL_PEER_MSG_SEALED;
+    x.tenant = t->tenant, x.source = t->t.move_source, x.target = t->t.move_target;
+    x.shard = p->self.shard, x.move = t->t.move_index, x.gen = t->t.move_phase_index;
+    if (tidal_db_digest(p->m[mi].db, t->tenant, x.digest) != TIDAL_OK) return;
+    for (r = 0; r < p->regions; r++) {
+        tidal_node_ref to;
+        if (!(p->groups[gi].placement >> r & 1u)) continue;
+        to.region = (uint16_t)r, to.shard = p->self.shard;
+        tidal__move_send(p, &x, to, p->self, 0, ++mv->next_req);
+    }
+    e->seal = t->t.move_phase_index;
+    e->applied = applied;
+    e->next_ns = now + mv->retry_ns / 4;
+}
+
+/* Target side: takes t's shard over on this node's target member when it leads, the SEAL
+   is applied here, it holds a complete install of the move, and every source member of
+   the shard told it a sealed digest equal to its own; a member holding the mark is made
+   ACTIVE (a follower that applied it, a restarted leader). From the step and SEALED. */
+static void tidal__move_takeover(tidal_peer *p, const tidal__peer_tenant *t) {
+    tidal__peer_move *mv = p->mv;
+    int32_t mi = tidal__peer_member_index(p, t->t.move_target);
+    int32_t gs = tidal__move_gi(p, t->t.move_source);
+    tidal__move_heard *e = NULL;
+    uint8_t own[32];
+    uint64_t k, gen = 0, applied;
+    uint32_t r, ps, first = UINT32_MAX;
+    int complete = 0;
+    tidal_node_status st;
+    size_t len = 0;
+    uint8_t *blob;
+    tidal_result res;
+    TIDAL_ASSERT(t->t.move_phase == TIDAL_CONTROL_PHASE_SEAL);
+    if (mi < 0 || gs < 0) return;
+    if (tidal__move_marked(p, t, mi)) { /* taken over: ACTIVE (a no-op when it is) */
+        (void)tidal__move_push(p, t);
+        return;
+    }
+    (void)tidal_node_status_get(p->m[mi].db, &st);
+    for (k = 0; k < mv->n_heard && mv->heard[k].tenant != t->tenant; k++) {}
+    if (st.role != TIDAL_ROLE_LEADER || k == mv->n_heard) return;
+    e = &mv->heard[k];
+    ps = p->groups[gs].placement;
+    applied = p->m[mi].db->stats.events_applied;
+    if (e->seal != t->t.move_phase_index || (e->have & ps) != ps || e->checked == applied) return;
+    for (r = 0; r < p->regions; r++) {
+        if (!(ps >> r & 1u)) continue;
+        if (first == UINT32_MAX) first = r;
+        else if (memcmp(e->digest[r], e->digest[first], 32)) return; /* not converged yet */
+    }
+    (void)tidal_tenant_generation(p->m[mi].db, t->tenant, &gen, &complete);
+    if (!complete || gen < t->t.move_index || gen > t->t.move_phase_index) return;
+    if (tidal_db_digest(p->m[mi].db, t->tenant, own) != TIDAL_OK) return;
+    e->checked = applied; /* compared: again once it applied more, or heard more */
+    if (memcmp(own, e->digest[first], 32)) return;
+    if (tidal_tenant_export(p->m[mi].db, t->tenant, NULL, 0, &len) != TIDAL_ERR_LIMIT || !len ||
+        len > TIDAL__MOVE_EXPORT_MAX ||
+        !(blob = (uint8_t *)p->alloc.alloc(p->alloc.user, len)))
+        return;
+    res = tidal_tenant_export(p->m[mi].db, t->tenant, blob, len, &len);
+    if (res == TIDAL_OK)
+        res = tidal_tenant_install(p->m[mi].db, blob, len, t->t.move_phase_index + 1, NULL,
+                                   NULL);
+    p->alloc.free(p->alloc.user, blob, len);
+    if (res != TIDAL_OK) {
+        e->checked = 0; /* try again at the next step */
+        return;
+    }
+    mv->takeovers++;
+    TIDAL_ASSERT(tidal__move_marked(p, t, mi));
+    (void)tidal__move_push(p, t);
+}
+
+/* SEALED at a target member: its leader keeps the digest (by the sender's region) and
+   sees whether it may take the shard over. */
+static void tidal__move_on_sealed(tidal_peer *p, const tidal__move_msg *q,
+                                  tidal_node_ref origin) {
+    tidal__peer_move *mv = p->mv;
+    const tidal__peer_tenant *t = tidal__peer_tenant_find(p, q->tenant);
+    uint32_t leader;
+    int lead;
+    int32_t mi = tidal__move_member(p, q->target, &lead, &leader);
+    int32_t gs = tidal__move_gi(p, q->source);
+    uint64_t k;
+    TIDAL_ASSERT(q->type == TIDAL_PEER_MSG_SEALED);
+    if (mi < 0 || gs < 0 || !lead || tidal__move_seen(t, q->move) != TIDAL_CONTROL_PHASE_SEAL ||
+        q->gen != t->t.move_phase_index || q->shard != p->self.shard ||
+        origin.shard != q->shard || !(p->groups[gs].placement >> origin.region & 1u))
+        return;
+    for (k = 0; k < mv->n_heard && mv->heard[k].tenant != q->tenant; k++) {}
+    if (k == mv->n_heard) {
+        if (!tidal__peer_grow(p, (void **)&mv->heard, &mv->cap_heard, mv->n_heard + 1,
+                              sizeof *mv->heard))
+            return;
+        memset(&mv->heard[k], 0, sizeof mv->heard[k]);
+        mv->heard[k].tenant = q->tenant;
+        mv->n_heard++;
+    }
+    if (mv->heard[k].seal != q->gen) {
+        memset(&mv->heard[k], 0, sizeof mv->heard[k]);
+        mv->heard[k].tenant = q->tenant, mv->heard[k].seal = q->gen;
+    }
+    if (!(mv->heard[k].have >> origin.region & 1u) ||
+        memcmp(mv->heard[k].digest[origin.region], q->digest, 32))
+        mv->heard[k].checked = 0; /* something new to compare */
+    memcpy(mv->heard[k].digest[origin.region], q->digest, 32);
+    mv->heard[k].have |= 1u << origin.region;
+    tidal__move_takeover(p, t);
+}
+
+/* From the step: SEALED out, take-overs, and the memory of moves no longer at SEAL. */
+static void tidal__move_takeover_step(tidal_peer *p, int64_t now) {
+    tidal__peer_move *mv = p->mv;
+    uint64_t i;
+    for (i = 0; i < p->n_ten; i++) {
+        const tidal__peer_tenant *t = &p->ten[i];
+        if (t->t.move_phase != TIDAL_CONTROL_PHASE_SEAL) continue;
+        tidal__move_tell_step(p, t, now);
+        tidal__move_takeover(p, t);
+    }
+    for (i = 0; i < mv->n_tell;) {
+        const tidal__peer_tenant *t = tidal__peer_tenant_find(p, mv->tell[i].tenant);
+        if (!t || t->t.move_phase != TIDAL_CONTROL_PHASE_SEAL) mv->tell[i] = mv->tell[--mv->n_tell];
+        else i++;
+    }
+    for (i = 0; i < mv->n_heard;) {
+        const tidal__peer_tenant *t = tidal__peer_tenant_find(p, mv->heard[i].tenant);
+        if (!t || t->t.move_phase != TIDAL_CONTROL_PHASE_SEAL)
+            mv->heard[i] = mv->heard[--mv->n_heard];
+        else i++;
+    }
+}
+
 /* ---- The coordinator (on the control-plane leader) ---- */
 
 /* The leader has committed an entry of its own term (so every earlier entry is known
@@ -20154,8 +20395,25 @@ static int tidal__move_answered(tidal_peer *p, tidal__move_job *j, uint32_t s, u
     return 1;
 }
 
+/* Shard s was taken over (a target member's answer shows the take-over mark: generation
+   the SEAL record's index + 1): 1 once every target member holds it complete. */
+static int tidal__move_taken(tidal_peer *p, tidal__move_job *j, uint32_t s, int64_t now) {
+    tidal__move_shard *sh = &j->sh[s];
+    uint32_t r, pt = tidal__move_placement(p, j->target);
+    TIDAL_ASSERT(j->phase == TIDAL_CONTROL_PHASE_SEAL && s < p->shards);
+    if (sh->next_ns > now + p->mv->retry_ns / 4) sh->next_ns = now + p->mv->retry_ns / 4;
+    if (!tidal__move_answered(p, j, s, 1, 0, now)) return 0;
+    for (r = 0; r < p->regions; r++)
+        if ((pt >> r & 1u) &&
+            (sh->dst[r].gen != j->phase_index + 1 || !(sh->dst[r].flags & 4u)))
+            return tidal__move_why(j, j->since_ns, "shard %u: taken over; target member %u/%u "
+                                   "does not hold the take-over mark yet", s, r, s);
+    return 1;
+}
+
 /* SEAL on shard s: the sealed source members agree, the target leader holds their state,
-   and so does every target member (a complete install of the same generation). */
+   and so does every target member (a complete install of the same generation); or the
+   shard was taken over (tidal__move_taken). */
 static int tidal__move_seal(tidal_peer *p, tidal__move_job *j, uint32_t s, int64_t now) {
     tidal__move_shard *sh = &j->sh[s];
     uint32_t r, ps = tidal__move_placement(p, j->source), pt = tidal__move_placement(p, j->target);
@@ -20168,6 +20426,10 @@ static int tidal__move_seal(tidal_peer *p, tidal__move_job *j, uint32_t s, int64
         }
         sh->next_ns = now + p->mv->retry_ns;
     }
+    for (r = 0; r < p->regions; r++) /* a member holding the mark: taken over */
+        if ((pt >> r & 1u) && sh->dst[r].req >= sh->valid_from && sh->dst[r].result == TIDAL_OK &&
+            sh->dst[r].gen > j->phase_index)
+            return tidal__move_taken(p, j, s, now);
     if (!tidal__move_answered(p, j, s, 0, TIDAL_CONTROL_PHASE_SEAL, now) ||
         !tidal__move_answered(p, j, s, 1, 0, now))
         return 0;
@@ -20322,6 +20584,11 @@ static void tidal__move_on_answer(tidal_peer *p, tidal_node_ref from, const tida
             sh->mismatches = 0;
             sh->copy_asked_ns = 0;
             tidal__move_hint(p, gi, a->shard, tidal__node_word(from) + 1);
+        } else if (a->result == TIDAL_ERR_STALE_CONFIG && side &&
+                   j->phase == TIDAL_CONTROL_PHASE_SEAL && a->gen == j->phase_index) {
+            /* the target refused SEAL's fresh copy as older than what it holds: it took
+               the shard over (the take-over mark), so no copy is wanted any more */
+            sh->copy_gen = sh->copied_gen = 0, sh->mismatches = 0, sh->next_ns = 0;
         } else if (a->result == TIDAL_ERR_READ_ONLY && a->node) {
             sh->next_ns = 0; /* ask the leader it named at once */
         } else if (a->result != TIDAL_OK) { /* not applied there yet, a lost leadership... */
@@ -20452,6 +20719,7 @@ static tidal_result tidal__move_on_message(tidal_peer *p, tidal_node_ref from, c
         break;
     case TIDAL_PEER_MSG_DROP:
     case TIDAL_PEER_MSG_FOOTPRINT_Q: tidal__move_on_query(p, &x, m.origin, m.ticket); break;
+    case TIDAL_PEER_MSG_SEALED: tidal__move_on_sealed(p, &x, m.origin); break;
     default: tidal__move_on_answer(p, from, &x, m.ticket); break;
     }
     return TIDAL_OK;
@@ -20471,6 +20739,7 @@ static void tidal__move_step(tidal_peer *p) {
     if (n) memmove(mv->loop, mv->loop + n, (size_t)(mv->n_loop - n) * sizeof *mv->loop);
     mv->n_loop -= n;
     if (mv->n_held) tidal__move_release(p, now); /* held DIGEST_Qs: sealed, or due */
+    tidal__move_takeover_step(p, now);
     tidal__move_in_step(p, now);
     for (i = 0; i < mv->n_ev;) { /* held events of a move that went past SEAL: verified */
         const tidal__peer_tenant *t = tidal__peer_tenant_find(p, mv->ev[i].tenant);
@@ -20556,6 +20825,8 @@ TIDAL_API tidal_result tidal_peer_move_status(const tidal_peer *p, uint32_t tena
     out->copies = p->mv->copies;
     out->events_forwarded = p->mv->forwarded, out->events_imported = p->mv->imported;
     out->reinstalls = p->mv->reinstalls;
+    out->takeovers = p->mv->takeovers;
+    out->taken = tidal__move_marked(p, t, tidal__peer_member_index(p, t->t.move_target));
     j = p->mv->term ? tidal__move_job_find(p, tenant) : NULL;
     if (j && j->phase_index == t->t.move_phase_index) {
         out->coordinating = 1;
@@ -20610,6 +20881,10 @@ static void tidal__move_close(tidal_peer *p) {
         p->alloc.free(p->alloc.user, mv->ev[mv->n_ev].b, mv->ev[mv->n_ev].len);
     }
     if (mv->ev) p->alloc.free(p->alloc.user, mv->ev, (size_t)mv->cap_ev * sizeof *mv->ev);
+    if (mv->tell)
+        p->alloc.free(p->alloc.user, mv->tell, (size_t)mv->cap_tell * sizeof *mv->tell);
+    if (mv->heard)
+        p->alloc.free(p->alloc.user, mv->heard, (size_t)mv->cap_heard * sizeof *mv->heard);
     if (mv->job) p->alloc.free(p->alloc.user, mv->job, (size_t)mv->cap_job * sizeof *mv->job);
     if (mv->in) p->alloc.free(p->alloc.user, mv->in, (size_t)mv->cap_in * sizeof *mv->in);
     if (mv->pend) p->alloc.free(p->alloc.user, mv->pend, (size_t)mv->cap_pend * sizeof *mv->pend);
