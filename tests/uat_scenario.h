@@ -2106,11 +2106,36 @@ static void uat__finale(uat *u) {
 /* ---- step 5: moving a tenant ------------------------------------------------------------ */
 
 
+/* The group whose leader of shard s takes the mover's writes now (*region: that leader,
+   -1 for none): the group routing names, or during SEAL the move's target once its leader
+   took the shard over (tidal.h >>node_move: take-over; tidal_peer_move_info.taken). */
+static uint32_t uat__move_owner(uat *u, uint32_t tenant, int s, int *region) {
+    tidal_sim_tenant_info info;
+    uint32_t g = tidal_sim_cluster_tenant_group(u->c, tenant);
+    int l;
+    *region = tidal_sim_cluster_group_leader(u->c, g, (uint16_t)s);
+    if (tidal_sim_cluster_tenant(u->c, tenant, &info) != TIDAL_OK ||
+        info.phase != TIDAL_SIM_MOVE_SEAL)
+        return g;
+    l = tidal_sim_cluster_group_leader(u->c, (uint32_t)info.target, (uint16_t)s);
+    if (l >= 0) {
+        tidal_peer *pe = tidal_sim_cluster_peer(u->c, (uint16_t)l, (uint16_t)s);
+        tidal_peer_move_info mi;
+        if (pe && tidal_peer_move_status(pe, tenant, &mi) == TIDAL_OK && mi.taken) {
+            *region = l;
+            return (uint32_t)info.target;
+        }
+    }
+    return g;
+}
+
 /* One tick of the mover's writes: clients in every region write to the leader of the
    item's shard in the group routing names; a refusal (TIDAL_ERR_MOVED while the source is
    sealed, TIDAL_ERR_READ_ONLY while a leader changes) keeps the write queued for the next
-   tick, as a client retrying with a refreshed placement would. Every write is a new event
-   (its own time); the queue holds them until taken. */
+   tick, as a client retrying with a refreshed placement would; during SEAL, once the
+   move's target leader of the shard says it took the shard over (uat__move_owner), the
+   writes go there (before SWITCH). Every write is a new event (its own time); the queue
+   holds them until taken. */
 static void uat__move_writes(uat *u, uint32_t *nq, uint32_t fresh) {
     uint32_t i, kept = 0, s;
     int t = UAT_MOVER;
@@ -2130,8 +2155,9 @@ static void uat__move_writes(uat *u, uint32_t *nq, uint32_t fresh) {
     }
     q = u->tick;
     for (s = 0; s < UAT_SHARDS; s++) {
-        int l = tidal_sim_cluster_tenant_leader(u->c, uat_tenant_ids[t], (uint16_t)s);
-        tidal_db *db = l < 0 ? NULL : tidal_sim_cluster_tenant_db(u->c, uat_tenant_ids[t], (uint16_t)l, (uint16_t)s);
+        int l;
+        uint32_t g = uat__move_owner(u, uat_tenant_ids[t], s, &l);
+        tidal_db *db = l < 0 ? NULL : tidal_sim_cluster_group_db(u->c, g, (uint16_t)l, (uint16_t)s);
         tidal_db *open_db = NULL;
         int open = 0;
         for (i = 0; i < *nq; i++) {
@@ -2144,9 +2170,7 @@ static void uat__move_writes(uat *u, uint32_t *nq, uint32_t fresh) {
             open = 1;
             r = tidal_signal_write(db, &q[i].s, &rc);
             if (r == TIDAL_OK) {
-                (void)uat__record(u, &rc, t, s, l,
-                                  tidal_sim_cluster_tenant_group(u->c, uat_tenant_ids[t]),
-                                  &q[i].s, 0, 0, 0);
+                (void)uat__record(u, &rc, t, s, l, g, &q[i].s, 0, 0, 0);
                 u->move_ok++;
                 if (uat__now(u) - q[i].born_ns > u->move_wait_max_ns)
                     u->move_wait_max_ns = uat__now(u) - q[i].born_ns;
@@ -2205,11 +2229,12 @@ static void uat__move_gather(uat *u) {
     if (!want) exit(1);
     q = uat__query(u, T);
     q.tenant = tenant;
-    for (s = 0; s < UAT_SHARDS; s++) {
-        int l = tidal_sim_cluster_tenant_leader(u->c, tenant, (uint16_t)s);
-        h[s] = l < 0 ? NULL : tidal_sim_cluster_tenant_db(u->c, tenant, (uint16_t)l, (uint16_t)s);
+    for (s = 0; s < UAT_SHARDS; s++) { /* where the shard's writes go (take-over included) */
+        int l;
+        uint32_t g = uat__move_owner(u, tenant, s, &l);
+        h[s] = l < 0 ? NULL : tidal_sim_cluster_group_db(u->c, g, (uint16_t)l, (uint16_t)s);
         leaders &= h[s] != NULL;
-        for (r = 0; r < UAT_REGIONS && !h[s]; r++) h[s] = tidal_sim_cluster_tenant_db(u->c, tenant, (uint16_t)r, (uint16_t)s);
+        for (r = 0; r < UAT_REGIONS && !h[s]; r++) h[s] = tidal_sim_cluster_group_db(u->c, g, (uint16_t)r, (uint16_t)s);
     }
     u->move_gathers++;
     if (tidal_retrieve_gather(h, UAT_SHARDS, 0, &q, hits, UAT_LIMIT, &n, NULL) != TIDAL_OK) {
