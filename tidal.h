@@ -17167,6 +17167,16 @@ static void tidal__peer_dispatch(tidal_peer *p, const tidal__peer_req *q, tidal_
     tidal__peer_forward(p, q, to, origin, ticket, at_origin ? 0 : hops + 1);
 }
 
+/* The group a call of op for tenant t goes to: its owner; but a write while t's move is at
+   SEAL goes to the move's target (the sealed source refuses it anyway; the target leader
+   takes it once it took the shard over, before SWITCH: >>node_move's take-over, and
+   refuses it with TIDAL_ERR_MOVED before). Reads stay with the owner until SWITCH. */
+static uint32_t tidal__peer_route_group(const tidal__peer_tenant *t, uint32_t op) {
+    TIDAL_ASSERT(t && t->t.has_placement);
+    return t->t.move_phase == TIDAL_CONTROL_PHASE_SEAL && op != TIDAL_PEER_OP_RETRIEVE
+               ? t->t.move_target : t->t.group;
+}
+
 /* Routes a client call from here: finds its group and shard (P2), then dispatches it. */
 static tidal_result tidal__peer_call(tidal_peer *p, tidal__peer_req *q, tidal_id entity,
                                      int has_shard, uint64_t *ticket) {
@@ -17187,7 +17197,7 @@ static tidal_result tidal__peer_call(tidal_peer *p, tidal__peer_req *q, tidal_id
         tidal__peer_fail(p, p->self, p->self, k, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_NOT_FOUND, NULL,
                          "tenant %u: no placement known here", q->tenant);
     } else {
-        q->group = t->t.group;
+        q->group = tidal__peer_route_group(t, q->op);
         if (!has_shard) q->shard = tidal_route(q->tenant, entity, p->shards);
         TIDAL_ASSERT(q->shard < p->shards); /* tidal_route is total over [0, shards) */
         tidal__peer_dispatch(p, q, p->self, p->self, k, 0);
@@ -17335,7 +17345,7 @@ static tidal_result tidal__peer_fan_call(tidal_peer *p, tidal__peer_req *q, uint
     p->fanouts++;
     for (s = 0; s < p->shards; s++) { /* a shard may complete at once: f is not used here */
         *qq = *q;
-        qq->group = t->t.group;
+        qq->group = tidal__peer_route_group(t, qq->op);
         qq->shard = s;
         tidal__peer_dispatch(p, qq, p->self, p->self, k + 1 + s, 0);
     }
@@ -17685,7 +17695,8 @@ static tidal_result tidal__peer_on_message(tidal_peer *p, tidal_node_ref from, c
                               st.has_leader ? &st.leader : NULL, "not the control-plane leader");
     } else {
         const tidal__peer_tenant *t = tidal__peer_tenant_find(p, s->q.tenant);
-        if (t && t->t.has_placement && t->t.group != s->q.group)
+        if (t && t->t.has_placement && tidal__peer_route_group(t, s->q.op) != s->q.group &&
+            t->t.group != s->q.group)
             tidal__peer_fail(p, m.origin, via, m.ticket,
                              TIDAL_PEER_DONE_FAILED, TIDAL_ERR_STALE_CONFIG,
                              NULL, "tenant %u is owned by group %u here, not %u: refresh",
