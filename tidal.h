@@ -2223,8 +2223,8 @@ TIDAL_API tidal_result tidal_peer_health_text(const tidal_peer *p, char *buf, si
    u64 (FOOTPRINT), data bytes u32 + data (INSTALL: 1..1 MiB of the export; EVENT: one
    event). Every field a type does not carry is zero; groups are 0..255 and differ (MOVE:
    source 0); INSTALL offsets are multiples of 4096 inside total; hops is 0, or 1 for
-   INSTALL, EVENT and SEALED relayed by a target member to its leader. SEALED (type 93,
-   same payload; origin = its sender) carries tenant, source, target, shard, move, gen
+   INSTALL and EVENT relayed by a target member to its leader. SEALED (type 93, same
+   payload; origin = its sender; hops 0: sent to every target member) carries tenant, source, target, shard, move, gen
    (the SEAL record's index) and digest (the sealed member's digest of the tenant).
    Take-over (issue 12: the write wait): writes need not wait for SWITCH. A source member
    that applied SEAL and holds everything its leader has (or leads) sends SEALED to the

@@ -1041,6 +1041,47 @@ out:
     world_free(&w);
 }
 
+/* (f') A SEALED (take-over: a sealed source member to the target members of its shard),
+   kept off the wire during a move: it decodes with its fields; truncated, bit-flipped and
+   resealed with fields it does not carry, it is refused naming what and where. */
+static void t_sealed_malformed(void) {
+    world w;
+    size_t k;
+    tidal_peer_message m;
+    char why[200];
+    setup(&w);
+    w.keep_type = TIDAL_PEER_MSG_SEALED;
+    load_init(&g_load, tt_seed());
+    g_load.open = 0; /* no writes */
+    (void)start_move(&w, &g_load, ix(2, 1));
+    while (!w.kept_len && w.now < T0 + 30000 * MS && TT_OK()) run(&w, 5 * MS), w.n_got = 0;
+    TT_CHECK(w.kept_len == 120 + 124);
+    if (w.kept_len != 244) goto out;
+    TT_EQ_INT(tidal_peer_message_decode(w.kept, w.kept_len, &m, why, sizeof why), TIDAL_OK);
+    TT_CHECKF(m.type == TIDAL_PEER_MSG_SEALED && m.tenant == 2 && m.source == 3 &&
+                  m.target == 0 && m.move > 0 && m.gen > m.move && m.hops == 0 && !m.flags,
+              "SEALED: tenant %u source %u target %u move %llu gen %llu", m.tenant, m.source,
+              m.target, (unsigned long long)m.move, (unsigned long long)m.gen);
+    for (k = 0; k < w.kept_len; k += 7)
+        TT_CHECK(tidal_peer_message_decode(w.kept, k, &m, why, sizeof why) == TIDAL_ERR_CORRUPT);
+    expect_refused(&w, w.kept, 130, "truncated");
+    {
+        const peer_bad_byte bad[] = {
+            {24, 1, "hops"}, {120 + 32, 1, "does not carry"}, {120 + 40, 1, "does not carry"},
+            {120 + 44, 1, "does not carry"}, {120 + 96, 1, "does not carry"},
+            {120 + 8, 3, "source equals target"}, {120 + 14, 1, "shard"},
+        };
+        expect_bad_bytes(&w, bad, sizeof bad / sizeof bad[0]);
+    }
+    {   /* the move goes on unharmed */
+        int64_t end = w.now + 20000 * MS;
+        while (!all_done(&w) && w.now < end && TT_OK()) run(&w, 50 * MS), w.n_got = 0;
+        TT_CHECK(all_done(&w));
+    }
+out:
+    world_free(&w);
+}
+
 /* The overflow an install chunk hit: a durable database's first event after an open (the
    batch empty), a little under the 4096 bytes of the batch buffer, left no room for the
    112-byte batch header (tidal__batch_add checked the room before counting it). Session
@@ -1083,6 +1124,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_move_in_chunks),
     TT_CASE(t_move_refused),
     TT_CASE(t_malformed_refused),
+    TT_CASE(t_sealed_malformed),
     TT_CASE(t_coordinator_crash),
     TT_CASE(t_source_leader_crash),
     TT_CASE(t_coordinator_partitioned),
