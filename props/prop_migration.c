@@ -548,9 +548,9 @@ static int write_attempt(world *w, const pend *p) {
         t->dirty = 1;
         w->res->stat[ST_WRITES]++;
         if (w->verbose)
-            printf("      %s of tenant %u item %llu taken by region %d shard %d (group %u)\n",
-                   p->hide ? "hide" : "signal",
-                   t->id, (unsigned long long)p->s.item, r, s, info.group);
+            printf("      %s of tenant %u item %llu taken by region %d shard %d (group %u%s)\n",
+                   p->hide ? "hide" : "signal", t->id, (unsigned long long)p->s.item, r, s, took,
+                   took != info.group ? ", took the shard over" : "");
         return 1;
     }
     if (res != TIDAL_ERR_MOVED && res != TIDAL_ERR_READ_ONLY) {
