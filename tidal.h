@@ -2224,12 +2224,12 @@ TIDAL_API tidal_result tidal_peer_health_text(const tidal_peer *p, char *buf, si
    event). Every field a type does not carry is zero; groups are 0..255 and differ (MOVE:
    source 0); INSTALL offsets are multiples of 4096 inside total; hops is 0, or 1 for
    INSTALL and EVENT relayed by a target member to its leader. SEALED (type 93, same
-   payload; origin = its sender; hops 0: sent to every target member) carries tenant, source, target, shard, move, gen
+   payload; origin = its sender; hops 0) carries tenant, source, target, shard, move, gen
    (the SEAL record's index) and digest (the sealed member's digest of the tenant).
    Take-over (issue 12: the write wait): writes need not wait for SWITCH. A source member
-   that applied SEAL and holds everything its leader has (or leads) sends SEALED to the
-   target leader of its shard, again each time it applied more and every move_retry_ns/4
-   while SEAL lasts. A target leader that applied SEAL, holds a complete install of the
+   that applied SEAL and holds everything its leader has (or leads) sends SEALED to every
+   target member of its shard (their leader keeps it, the others ignore it), again each
+   time it applied more and every move_retry_ns/4 while SEAL lasts. A target leader that applied SEAL, holds a complete install of the
    move, and has SEALED from every source member of its shard, all equal to its own
    digest, takes the shard over: it installs its own state under the SEAL record's index
    + 1 (the take-over mark, in its group's log before any write it takes, so a later
