@@ -2370,8 +2370,8 @@ static void uat__step5(uat *u) {
             static const char *const what[5] = {
                 "", "COPY: eu-west's new group (one member per shard) installs a snapshot of tenant 3 from each "
                     "shard's leader, then the events written since, forwarded from the source",
-                "SEAL: the old group refuses tenant 3's writes (clients retry); once its replicas agree and "
-                "the copy is QUORUM-durable, each shard's copy is compared with the source by digest",
+                "SEAL: the old group refuses tenant 3's writes (clients retry); each shard's new leader takes "
+                "them over once every old replica of the shard tells it a sealed digest equal to its copy",
                 "SWITCH: the control plane names the new group owner; routing follows; the old group drops "
                 "tenant 3 (a replicated event)",
                 "DONE: every node of the old group holds nothing of tenant 3"};
