@@ -1744,6 +1744,10 @@ typedef struct tidal_peer_config {
                                           this); 0: 200 ms (>>node_move) */
     uint32_t move_chunk_bytes;         /* bytes of an export per INSTALL message, a
                                           multiple of 4096 up to 1 MiB; 0: 1 MiB */
+    tidal_event_hook event_hook;       /* NULL, or called with every event a member of this
+                                          node writes itself (tidal_db_set_event_hook's
+                                          contract: the peer holds its members' hooks) */
+    void *event_hook_ctx;              /* its first argument */
 } tidal_peer_config;
 
 /* What tidal_peer_poll hands back for one ticket. */
@@ -2176,7 +2180,10 @@ TIDAL_API tidal_result tidal_peer_health_text(const tidal_peer *p, char *buf, si
              once every source member applied SEAL and they agree, and every target
              member holds the same complete generation with that same digest, the shard is
              ready. A target that still differs after 3 rounds gets a fresh install from
-             the sealed source under the SEAL record's index.
+             the sealed source under the SEAL record's index. Meanwhile the target leader
+             takes the shard over as soon as the sealed source members tell it their
+             digests equal its own (take-over, below); a shard taken over is ready once
+             every target member holds the take-over mark.
      SWITCH  the owner becomes the target on every peer (routing follows it); target
              members ACTIVE, source members stay SEALED. The coordinator sends DROP (the
              SWITCH record's index as the drop's generation) to every source member (the
@@ -2202,17 +2209,34 @@ TIDAL_API tidal_result tidal_peer_health_text(const tidal_peer *p, char *buf, si
 #define TIDAL_PEER_MSG_DROP 90u        /* coordinator -> source member (its leader drops) */
 #define TIDAL_PEER_MSG_FOOTPRINT_Q 91u /* coordinator -> source member */
 #define TIDAL_PEER_MSG_FOOTPRINT 92u   /* member -> coordinator */
+#define TIDAL_PEER_MSG_SEALED 93u      /* sealed source member -> target leader (take-over) */
 /* Payload of every type 83..92 (124 bytes + data): tenant u32, source u32, target u32,
    shard u32, move u64, gen u64, node u32 (a node word + 1, 0 = none: COPY the target
    leader to send to, COPIED/DIGEST/FOOTPRINT the leader the sender knows), result i32
    (COPIED, DIGEST, FOOTPRINT: TIDAL_OK or why not), flags u32 (DIGEST_Q, DIGEST: bit 0
    the target's member; DIGEST: bit 1 the sender leads, bit 2 its generation is
    complete; FOOTPRINT: bit 1 the sender leads, bit 3 its files are collected), phase
-   u32, offset u64, total u64, digest u8[32] (DIGEST), entities u64, sessions u64, bytes
+   u32, offset u64 (INSTALL; DIGEST: the answer's number among those to one DIGEST_Q, 0
+   first: a member that applied more events while the move is sealed answers again, and
+   the coordinator keeps the highest), total u64, digest u8[32] (DIGEST), entities u64,
+   sessions u64, bytes
    u64 (FOOTPRINT), data bytes u32 + data (INSTALL: 1..1 MiB of the export; EVENT: one
    event). Every field a type does not carry is zero; groups are 0..255 and differ (MOVE:
    source 0); INSTALL offsets are multiples of 4096 inside total; hops is 0, or 1 for
-   INSTALL and EVENT relayed by a target member to its leader. */
+   INSTALL and EVENT relayed by a target member to its leader. SEALED (type 93, same
+   payload; origin = its sender; hops 0) carries tenant, source, target, shard, move, gen
+   (the SEAL record's index) and digest (the sealed member's digest of the tenant).
+   Take-over (issue 12: the write wait): writes need not wait for SWITCH. A source member
+   that applied SEAL and holds everything its leader has (or leads) sends SEALED to every
+   target member of its shard (their leader keeps it, the others ignore it), again each
+   time it applied more and every move_retry_ns/4 while SEAL lasts. A target leader that applied SEAL, holds a complete install of the
+   move, and has SEALED from every source member of its shard, all equal to its own
+   digest, takes the shard over: it installs its own state under the SEAL record's index
+   + 1 (the take-over mark, in its group's log before any write it takes, so a later
+   leader of that group holds it too, and no older install - the coordinator's fresh copy
+   - can replace what it took: it is refused as stale) and its member goes ACTIVE. A
+   target member holding the mark is ACTIVE during SEAL. The coordinator proposes SWITCH
+   for a shard once every target member holds the mark (routing follows at SWITCH). */
 #define TIDAL_PEER_MOVE_CHUNK_MAX (1u << 20)
 
 /* Starts moving tenant to group target_group: travels to the control-plane leader like
@@ -2241,6 +2265,10 @@ typedef struct tidal_peer_move_info {
     uint64_t events_forwarded, events_imported; /* this node, every move */
     uint64_t reinstalls;      /* this node as coordinator: fresh copies SEAL ordered because
                                  a target leader still differed from the sealed source */
+    int taken;                /* this node's member of the move's target group holds the
+                                 take-over mark of its shard (it and its group take the
+                                 tenant's writes there, before SWITCH; see above) */
+    uint64_t takeovers;       /* this node, every move: take-overs it made as a target leader */
 } tidal_peer_move_info;
 
 /* Where tenant's last move stands on this node (its routing table), and on the node that
@@ -15786,11 +15814,15 @@ static void tidal__ctl_on_ack(tidal_control *c, int32_t from, const tidal_contro
     uint32_t i = (uint32_t)from;
     if (c->role != TIDAL__CTL_LEADER || m->term != c->term) return; /* stale (C1) */
     if (m->granted) {
+        uint64_t before = c->commit;
         if (m->log_index > c->n_log) return; /* cannot be: this term's log only grows */
         if (m->log_index > c->match[i]) c->match[i] = m->log_index;
         if (m->log_index + 1 > c->next[i]) c->next[i] = m->log_index + 1;
         tidal__ctl_advance_commit(c);
-        if (c->next[i] <= c->n_log) tidal__ctl_send_append(c, i); /* more to send */
+        /* isim2: a new commit index goes to every member and learner at once, not with the
+           next heartbeat (a move's SWITCH takes effect where it is applied: writes wait). */
+        if (c->commit > before) tidal__ctl_broadcast(c);
+        else if (c->next[i] <= c->n_log) tidal__ctl_send_append(c, i); /* more to send */
         return;
     }
     /* Refused: step back (never below what it is known to hold), and retry at once. */
@@ -17135,6 +17167,16 @@ static void tidal__peer_dispatch(tidal_peer *p, const tidal__peer_req *q, tidal_
     tidal__peer_forward(p, q, to, origin, ticket, at_origin ? 0 : hops + 1);
 }
 
+/* The group a call of op for tenant t goes to: its owner; but a write while t's move is at
+   SEAL goes to the move's target (the sealed source refuses it anyway; the target leader
+   takes it once it took the shard over, before SWITCH: >>node_move's take-over, and
+   refuses it with TIDAL_ERR_MOVED before). Reads stay with the owner until SWITCH. */
+static uint32_t tidal__peer_route_group(const tidal__peer_tenant *t, uint32_t op) {
+    TIDAL_ASSERT(t && t->t.has_placement);
+    return t->t.move_phase == TIDAL_CONTROL_PHASE_SEAL && op != TIDAL_PEER_OP_RETRIEVE
+               ? t->t.move_target : t->t.group;
+}
+
 /* Routes a client call from here: finds its group and shard (P2), then dispatches it. */
 static tidal_result tidal__peer_call(tidal_peer *p, tidal__peer_req *q, tidal_id entity,
                                      int has_shard, uint64_t *ticket) {
@@ -17155,7 +17197,7 @@ static tidal_result tidal__peer_call(tidal_peer *p, tidal__peer_req *q, tidal_id
         tidal__peer_fail(p, p->self, p->self, k, TIDAL_PEER_DONE_FAILED, TIDAL_ERR_NOT_FOUND, NULL,
                          "tenant %u: no placement known here", q->tenant);
     } else {
-        q->group = t->t.group;
+        q->group = tidal__peer_route_group(t, q->op);
         if (!has_shard) q->shard = tidal_route(q->tenant, entity, p->shards);
         TIDAL_ASSERT(q->shard < p->shards); /* tidal_route is total over [0, shards) */
         tidal__peer_dispatch(p, q, p->self, p->self, k, 0);
@@ -17303,7 +17345,7 @@ static tidal_result tidal__peer_fan_call(tidal_peer *p, tidal__peer_req *q, uint
     p->fanouts++;
     for (s = 0; s < p->shards; s++) { /* a shard may complete at once: f is not used here */
         *qq = *q;
-        qq->group = t->t.group;
+        qq->group = tidal__peer_route_group(t, qq->op);
         qq->shard = s;
         tidal__peer_dispatch(p, qq, p->self, p->self, k + 1 + s, 0);
     }
@@ -17653,7 +17695,8 @@ static tidal_result tidal__peer_on_message(tidal_peer *p, tidal_node_ref from, c
                               st.has_leader ? &st.leader : NULL, "not the control-plane leader");
     } else {
         const tidal__peer_tenant *t = tidal__peer_tenant_find(p, s->q.tenant);
-        if (t && t->t.has_placement && t->t.group != s->q.group)
+        if (t && t->t.has_placement && tidal__peer_route_group(t, s->q.op) != s->q.group &&
+            t->t.group != s->q.group)
             tidal__peer_fail(p, m.origin, via, m.ticket,
                              TIDAL_PEER_DONE_FAILED, TIDAL_ERR_STALE_CONFIG,
                              NULL, "tenant %u is owned by group %u here, not %u: refresh",
@@ -19142,12 +19185,30 @@ TIDAL_API tidal_result tidal_peer_health_text(const tidal_peer *p, char *buf, si
 // is proposed only by a leader that committed an entry of its own term and applied every
 // committed record, and only when this leadership saw the previous phase's work done on
 // every shard; every request is idempotent (installs and drops are keyed by generation).
+// Take-over (issue 12, the write wait): with SEAL then SWITCH as the only hand-over, no one
+// took the tenant's writes from the moment the first source leader applied SEAL until the
+// SWITCH record reached the target's members: the SEAL commit's spread over the regions,
+// the source followers' catch-up, their digests to the coordinator, its re-ask, the SWITCH
+// commit round trip and its delivery - two control commits and two round trips through the
+// coordinator, 450-600 ms over 20-150 ms links. Now the source members tell the target
+// leader of their shard directly (SEALED: the sealed digest) and it takes the shard over
+// when they all equal its own state: the window is the SEAL record's spread plus one
+// one-way latency. One owner at every instant: the target takes over only once every
+// source member applied SEAL (each sends SEALED only then: none of them, nor a later
+// leader of the source group, takes a write again); it writes its take-over mark (its own
+// state installed under the SEAL record's index + 1) into its group's log before any write
+// it takes, so a later target leader holds the mark with those writes and is ACTIVE too,
+// and no fresh copy of the sealed source (generation: the SEAL record's index) can replace
+// them - the install is refused as stale on every member holding the mark. The coordinator
+// (this one or the next) sees the mark in the target members' DIGEST answers, stops
+// comparing digests for that shard, and proposes SWITCH once every target member holds it.
+// Nothing is lost: the target took over only with the very state every source member has.
 
 #define TIDAL__MOVE_FIXED 124u      /* the payload before its data */
 #define TIDAL__MOVE_BLOCK 4096u     /* INSTALL offsets and chunk sizes are multiples of it */
 #define TIDAL__MOVE_MISMATCH_MAX 3u /* rounds a target leader may differ before a reinstall */
 #define TIDAL__MOVE_EXPORT_MAX (UINT64_C(1) << 30)
-#define TIDAL__MOVE_TYPES 10u       /* TIDAL_PEER_MSG_MOVE .. FOOTPRINT */
+#define TIDAL__MOVE_TYPES 11u       /* TIDAL_PEER_MSG_MOVE .. FOOTPRINT, SEALED */
 TIDAL__STATIC_ASSERT(move_chunk_fits, TIDAL__MSG_HDR + TIDAL__MOVE_FIXED +
                      TIDAL_PEER_MOVE_CHUNK_MAX <= TIDAL_MSG_BYTES_MAX);
 TIDAL__STATIC_ASSERT(move_chunk_blocks, TIDAL_PEER_MOVE_CHUNK_MAX % TIDAL__MOVE_BLOCK == 0);
@@ -19168,16 +19229,18 @@ static const uint32_t tidal__move_fields[TIDAL__MOVE_TYPES] = {
     TIDAL__MF_WHO | TIDAL__MF_DATA,                                           /* EVENT */
     TIDAL__MF_WHO | TIDAL__MF_FLAGS,                                          /* DIGEST_Q */
     TIDAL__MF_WHO | TIDAL__MF_GEN | TIDAL__MF_NODE | TIDAL__MF_RESULT | TIDAL__MF_FLAGS |
-        TIDAL__MF_PHASE | TIDAL__MF_DIGEST,                                   /* DIGEST */
+        TIDAL__MF_PHASE | TIDAL__MF_DIGEST | TIDAL__MF_OFF,                   /* DIGEST */
     TIDAL__MF_WHO | TIDAL__MF_GEN,                                            /* DROP */
     TIDAL__MF_WHO,                                                            /* FOOTPRINT_Q */
     TIDAL__MF_WHO | TIDAL__MF_NODE | TIDAL__MF_RESULT | TIDAL__MF_FLAGS | TIDAL__MF_PHASE |
         TIDAL__MF_FOOT,                                                       /* FOOTPRINT */
+    TIDAL__MF_WHO | TIDAL__MF_GEN | TIDAL__MF_DIGEST,                         /* SEALED */
 };
 /* Flag bits each type may set: COPIED bit 0 sent by the target; DIGEST_Q, DIGEST bit 0
    the target's member; DIGEST, FOOTPRINT bit 1 the sender leads; DIGEST bit 2 its
    generation is complete; FOOTPRINT bit 3 its files are collected. */
-static const uint32_t tidal__move_flag_bits[TIDAL__MOVE_TYPES] = {0, 0, 0, 1, 0, 1, 7, 0, 0, 10};
+static const uint32_t tidal__move_flag_bits[TIDAL__MOVE_TYPES] = {0, 0, 0, 1, 0, 1, 7, 0, 0, 10,
+                                                                   0};
 
 /* One coordinator message, decoded (data points into the bytes). */
 typedef struct tidal__move_msg {
@@ -19191,6 +19254,7 @@ typedef struct tidal__move_msg {
 /* A member's latest answer to a DIGEST_Q or FOOTPRINT_Q (coordinator memory). */
 typedef struct tidal__move_ans {
     uint64_t req;             /* the request it answers (0: none yet) */
+    uint64_t seq;             /* DIGEST: its number among the answers to req (offset) */
     int32_t result;
     uint32_t flags, phase;
     uint64_t gen, ents, sess;
@@ -19204,6 +19268,7 @@ typedef struct tidal__move_shard {
     int64_t copy_asked_ns;    /* the first COPY of copy_gen not acknowledged yet */
     uint64_t valid_from;      /* answers to requests from this id on count */
     uint64_t counted_req;     /* the target leader answer last counted as a mismatch */
+    int64_t counted_ns;       /* then (mismatches count retry_ns apart: asks go faster) */
     uint32_t mismatches;
     tidal__move_ans src[TIDAL_REPLICAS_MAX], dst[TIDAL_REPLICAS_MAX]; /* by region */
     int64_t asked_ns[2][TIDAL_REPLICAS_MAX]; /* first ask not answered yet (0: none) */
@@ -19254,8 +19319,44 @@ typedef struct tidal__move_ev {
 } tidal__move_ev;
 #define TIDAL__MOVE_EV_BYTES_MAX (16u << 20) /* held at once; beyond, SEAL's check repairs */
 
+/* SEAL window (isim2): a DIGEST_Q is watched for retry_ns. A source member asked before
+   it has applied the SEAL record (the coordinator asks once the record commits; the
+   commit reaches the members later) or while it lags its leader holds the question and
+   answers once it is sealed and caught up; and a member that answered answers again
+   (same ticket: the coordinator keeps the latest) each time it applied more events (the
+   last batches before the seal, forwarded events reaching the target), so the coordinator
+   hears of convergence one latency after it happens, not a retry_ns and a round trip. */
+typedef struct tidal__move_held {
+    tidal__move_msg q;        /* the DIGEST_Q (no data) */
+    tidal_node_ref origin;
+    uint64_t ticket;
+    int64_t until_ns;         /* watched until then (answered as things stand, if not yet) */
+    uint64_t applied;         /* answered: the member's events_applied when it last did */
+    uint64_t answers;         /* answers sent (the next one's number: DIGEST offset) */
+    int answered;
+} tidal__move_held;
+#define TIDAL__MOVE_HELD_MAX 16u
+
+/* Take-over, source side: the SEALED this node's source member last sent for a tenant. */
+typedef struct tidal__move_tell {
+    uint32_t tenant;
+    uint64_t seal;            /* the SEAL record's index it was about */
+    uint64_t applied;         /* the member's events_applied then */
+    int64_t next_ns;          /* sent again then, if nothing changed before */
+} tidal__move_tell;
+
+/* Take-over, target side: what a target leader heard from its shard's sealed source
+   members (by region), and its own events_applied when it last compared. */
+typedef struct tidal__move_heard {
+    uint32_t tenant, have;    /* have: the regions heard from, as bits */
+    uint64_t seal, checked;
+    uint8_t digest[TIDAL_REPLICAS_MAX][32];
+} tidal__move_heard;
+
 struct tidal__peer_move {
     tidal__move_hookctx hook[TIDAL_PEER_GROUPS_MAX];
+    tidal_event_hook host_hook; /* config.event_hook: called first, for every event */
+    void *host_ctx;
     tidal__move_job *job;
     uint64_t n_job, cap_job;
     tidal__move_in *in;
@@ -19266,6 +19367,12 @@ struct tidal__peer_move {
     uint64_t n_loop, cap_loop;
     tidal__move_ev *ev;       /* forwarded events waiting for their install */
     uint64_t n_ev, cap_ev, ev_bytes;
+    tidal__move_held held[TIDAL__MOVE_HELD_MAX]; /* DIGEST_Qs that wait for SEAL here */
+    uint32_t n_held;
+    tidal__move_tell *tell;   /* take-over: SEALED sent by this node's source members */
+    uint64_t n_tell, cap_tell;
+    tidal__move_heard *heard; /* take-over: SEALED heard by this node's target members */
+    uint64_t n_heard, cap_heard, takeovers;
     uint64_t term;            /* the control term this node coordinates in (0: none) */
     uint64_t next_req;
     int64_t retry_ns;
@@ -19331,6 +19438,7 @@ static const char *tidal__move_check(const tidal__move_msg *x) {
         return "unknown result";
     if (x->node && ((x->node - 1) >> 16) >= TIDAL_REPLICAS_MAX) return "node outside any topology";
     if ((f & TIDAL__MF_DATA) && !x->data_len) return "no data";
+    if (x->type == TIDAL_PEER_MSG_DIGEST && x->total) return "DIGEST total set (offset only)";
     if (x->type == TIDAL_PEER_MSG_INSTALL) {
         if (!x->total || x->total > TIDAL__MOVE_EXPORT_MAX) return "total not 1..2^30 bytes";
         if (x->offset % TIDAL__MOVE_BLOCK || x->offset >= x->total ||
@@ -19417,10 +19525,24 @@ static int32_t tidal__move_gi(const tidal_peer *p, uint32_t group) {
     return tidal__peer_group_index(p, group);
 }
 
+/* Whether member mi (of t's move target) holds the take-over mark of t's SEAL: its own
+   state installed under the SEAL record's index + 1 (see the section comment). */
+static int tidal__move_marked(const tidal_peer *p, const tidal__peer_tenant *t, int32_t mi) {
+    uint64_t gen = 0;
+    int complete = 0;
+    TIDAL_ASSERT(t != NULL && mi < (int32_t)p->n_m);
+    if (mi < 0 || t->t.move_phase != TIDAL_CONTROL_PHASE_SEAL ||
+        p->m[mi].id != t->t.move_target)
+        return 0;
+    (void)tidal_tenant_generation(p->m[mi].db, t->tenant, &gen, &complete);
+    return complete && gen == t->t.move_phase_index + 1;
+}
+
 /* Pushes tenant t's config with the state its move gives each group: the source's
    members ACTIVE (as the TENANT record says) during COPY and SEALED from SEAL on, the
-   target's INCOMING until SWITCH and then as the TENANT record says. The version is the
-   newest record's index, so a reopen's replay of older records changes nothing. */
+   target's INCOMING until SWITCH (a member holding the take-over mark: ACTIVE from it on)
+   and then as the TENANT record says. The version is the newest record's index, so a
+   reopen's replay of older records changes nothing. */
 static tidal_result tidal__move_push(tidal_peer *p, const tidal__peer_tenant *t) {
     uint32_t side, g;
     tidal_result first = TIDAL_OK;
@@ -19446,8 +19568,9 @@ static tidal_result tidal__move_push(tidal_peer *p, const tidal__peer_tenant *t)
             cfg.state = t->t.move_phase == TIDAL_CONTROL_PHASE_COPY ? t->t.state
                                                                     : TIDAL_TENANT_SEALED;
         else
-            cfg.state = t->t.move_phase <= TIDAL_CONTROL_PHASE_SEAL ? TIDAL_TENANT_INCOMING
-                                                                    : t->t.state;
+            cfg.state = t->t.move_phase <= TIDAL_CONTROL_PHASE_SEAL &&
+                                !tidal__move_marked(p, t, mi) ? TIDAL_TENANT_INCOMING
+                                                              : t->t.state;
         r = tidal_tenant_set(p->m[mi].db, &cfg);
         if (r != TIDAL_OK && r != TIDAL_ERR_STALE_CONFIG && first == TIDAL_OK)
             first = tidal__peer_err(p, r, "tenant %u on group %u: %s", t->tenant, g,
@@ -19463,9 +19586,12 @@ static tidal_result tidal__move_push(tidal_peer *p, const tidal__peer_tenant *t)
 /* A committed MIGRATION record: taken when it follows the tenant's last one (COPY from the
    owner to another known group with no move in flight, then SEAL, SWITCH, DONE of that
    same move), else ignored - alike on every peer, since all apply the same log. */
+static void tidal__move_release(tidal_peer *p, int64_t now);
+
 static tidal_result tidal__move_apply(tidal_peer *p, uint64_t index,
                                       const tidal_control_record *rec) {
     tidal__peer_tenant *t = tidal__peer_tenant_find(p, rec->tenant);
+    tidal_result r;
     uint32_t ph;
     TIDAL_ASSERT(rec->kind == TIDAL_CONTROL_MIGRATION && index == p->applied_index);
     if (!t || !t->t.has_placement) return TIDAL_OK;
@@ -19488,7 +19614,10 @@ static tidal_result tidal__move_apply(tidal_peer *p, uint64_t index,
         t->t.placement = p->groups[tidal__move_gi(p, rec->target)].placement;
         t->t.placement_index = index;
     }
-    return tidal__move_push(p, t);
+    r = tidal__move_push(p, t);
+    if (rec->phase != TIDAL_CONTROL_PHASE_COPY && p->mv->n_held) /* SEAL window (isim2) */
+        tidal__move_release(p, tidal__peer_now(p));
+    return r;
 }
 
 /* The phase of move (a COPY index) as this node applied it: 0 not yet, DONE + 1 when a
@@ -19516,6 +19645,7 @@ static void tidal__move_hook(void *ctx, const void *event, size_t len) {
     const tidal__peer_tenant *t;
     tidal__move_msg x;
     int32_t gi;
+    if (p->mv->host_hook) p->mv->host_hook(p->mv->host_ctx, event, len);
     if (len < 5 || len > TIDAL_MSG_BYTES_MAX - TIDAL__MSG_HDR - TIDAL__MOVE_FIXED) return;
     t = tidal__peer_tenant_find(p, tidal__rd_le_at4((const uint8_t *)event + 1)); /* >>codec */
     if (!t || (t->t.move_phase != TIDAL_CONTROL_PHASE_COPY &&
@@ -19848,6 +19978,7 @@ static void tidal__move_on_query(tidal_peer *p, const tidal__move_msg *q, tidal_
                        TIDAL_OK))
             a.result = (int32_t)tidal_db_digest(db, q->tenant, a.digest);
         if (complete) a.flags |= 4u;
+        a.offset = q->offset; /* a watched question's answer number (isim2); 0 otherwise */
         tidal__move_answer(p, q, TIDAL_PEER_MSG_DIGEST, &a, origin, ticket);
         return;
     }
@@ -19860,6 +19991,268 @@ static void tidal__move_on_query(tidal_peer *p, const tidal__move_msg *q, tidal_
         if (done) a.flags |= 8u;
     }
     tidal__move_answer(p, q, TIDAL_PEER_MSG_FOOTPRINT, &a, origin, ticket);
+}
+
+/* Whether this node's source member can give DIGEST_Q q a sealed answer now: the move's
+   SEAL is applied here (the coordinator only asks during SEAL, so it is committed), and
+   the member leads or holds everything its leader has told it of (a follower answering
+   earlier would only say "not converged yet"). */
+static int tidal__move_sealed(tidal_peer *p, const tidal__move_msg *q) {
+    const tidal__peer_tenant *t = tidal__peer_tenant_find(p, q->tenant);
+    int32_t mi = tidal__peer_member_index(p, q->source);
+    tidal_node_status st;
+    TIDAL_ASSERT(q->type == TIDAL_PEER_MSG_DIGEST_Q);
+    if (mi < 0 || tidal__move_seen(t, q->move) != TIDAL_CONTROL_PHASE_SEAL) return 0;
+    (void)tidal_node_status_get(p->m[mi].db, &st);
+    return st.role == TIDAL_ROLE_LEADER || (st.has_leader && !st.cut_off && !st.lag_events);
+}
+
+static tidal_db *tidal__move_held_db(tidal_peer *p, const tidal__move_msg *q) {
+    int32_t mi = tidal__peer_member_index(p, (q->flags & 1u) ? q->target : q->source);
+    return mi < 0 ? NULL : p->m[mi].db;
+}
+
+/* Answers watched DIGEST_Q k now, and watches it retry_ns more for changes. */
+static void tidal__move_held_answer(tidal_peer *p, uint32_t k, int64_t now) {
+    tidal__move_held *h = &p->mv->held[k];
+    tidal_db *db = tidal__move_held_db(p, &h->q);
+    TIDAL_ASSERT(k < p->mv->n_held && db != NULL);
+    if (!h->answered) h->until_ns = now + p->mv->retry_ns;
+    h->answered = 1;
+    h->applied = db->stats.events_applied;
+    h->q.offset = h->answers++; /* the answer's number: the coordinator keeps the highest */
+    tidal__move_on_query(p, &h->q, h->origin, h->ticket);
+    h->q.offset = 0;
+}
+
+/* A DIGEST_Q about a member this node runs, in a move at COPY or SEAL here: watched (a
+   newer one from the same coordinator about the same member replacing it) and answered
+   now unless it is a source member's that is not sealed yet. 0: not watched (no room, or
+   nothing to watch): the caller answers as before. */
+static int tidal__move_watch(tidal_peer *p, const tidal__move_msg *q, tidal_node_ref origin,
+                             uint64_t ticket) {
+    tidal__peer_move *mv = p->mv;
+    const tidal__peer_tenant *t = tidal__peer_tenant_find(p, q->tenant);
+    uint32_t k, seen = tidal__move_seen(t, q->move);
+    int64_t now = tidal__peer_now(p);
+    TIDAL_ASSERT(q->type == TIDAL_PEER_MSG_DIGEST_Q && mv->n_held <= TIDAL__MOVE_HELD_MAX);
+    if ((seen != TIDAL_CONTROL_PHASE_COPY && seen != TIDAL_CONTROL_PHASE_SEAL) ||
+        !tidal__move_held_db(p, q))
+        return 0;
+    for (k = 0; k < mv->n_held; k++) {
+        tidal__move_held *h = &mv->held[k];
+        if (h->q.tenant == q->tenant && h->q.move == q->move && h->q.shard == q->shard &&
+            (h->q.flags & 1u) == (q->flags & 1u) &&
+            tidal__node_word(h->origin) == tidal__node_word(origin))
+            break;
+    }
+    if (k == mv->n_held) {
+        if (k == TIDAL__MOVE_HELD_MAX) return 0;
+        memset(&mv->held[k], 0, sizeof mv->held[k]);
+        mv->held[k].until_ns = now + mv->retry_ns;
+        mv->n_held++;
+    } else if (ticket < mv->held[k].ticket) {
+        return 1; /* an older question than the one watched */
+    }
+    mv->held[k].q = *q;
+    mv->held[k].q.data = NULL, mv->held[k].q.data_len = 0;
+    mv->held[k].origin = origin;
+    mv->held[k].ticket = ticket;
+    mv->held[k].answered = 0;
+    mv->held[k].answers = 0;
+    if ((q->flags & 1u) || tidal__move_sealed(p, q)) tidal__move_held_answer(p, k, now);
+    return 1;
+}
+
+/* The watched DIGEST_Qs: answered once sealed, again when their member applied more,
+   dropped after their time (answered as things stand, if never) or once the move left
+   SEAL here. From the step, and after a MIGRATION record was applied here. */
+static void tidal__move_release(tidal_peer *p, int64_t now) {
+    tidal__peer_move *mv = p->mv;
+    uint32_t k = 0;
+    while (k < mv->n_held) {
+        tidal__move_held *h = &mv->held[k];
+        const tidal__peer_tenant *t = tidal__peer_tenant_find(p, h->q.tenant);
+        uint32_t seen = tidal__move_seen(t, h->q.move);
+        tidal_db *db = tidal__move_held_db(p, &h->q);
+        if (!db || now >= h->until_ns ||
+            (seen != TIDAL_CONTROL_PHASE_COPY && seen != TIDAL_CONTROL_PHASE_SEAL)) {
+            tidal__move_held h0 = *h;
+            mv->held[k] = mv->held[--mv->n_held];
+            if (!h0.answered) tidal__move_on_query(p, &h0.q, h0.origin, h0.ticket);
+            continue;
+        }
+        if (!h->answered ? (h->q.flags & 1u) || tidal__move_sealed(p, &h->q)
+                         : db->stats.events_applied != h->applied)
+            tidal__move_held_answer(p, k, now);
+        k++;
+    }
+    TIDAL_ASSERT(mv->n_held <= TIDAL__MOVE_HELD_MAX);
+}
+
+/* ---- Take-over (issue 12; see the section comment) ---- */
+
+/* Source side, from the step: this node's member of t's move source, once sealed and
+   caught up (tidal__move_sealed's rule), tells every target member of its shard its
+   sealed digest: at once, whenever it applied more, and every retry_ns/4 while SEAL lasts
+   (a lost SEALED costs that much). Non-leaders drop it: the leader hears it first hand. */
+static void tidal__move_tell_step(tidal_peer *p, const tidal__peer_tenant *t, int64_t now) {
+    tidal__peer_move *mv = p->mv;
+    int32_t mi = tidal__peer_member_index(p, t->t.move_source);
+    int32_t gi = tidal__move_gi(p, t->t.move_target);
+    tidal__move_tell *e = NULL;
+    tidal_node_status st;
+    tidal__move_msg x;
+    uint64_t k, applied;
+    uint32_t r;
+    TIDAL_ASSERT(t->t.move_phase == TIDAL_CONTROL_PHASE_SEAL);
+    if (mi < 0 || gi < 0) return;
+    (void)tidal_node_status_get(p->m[mi].db, &st);
+    if (st.role != TIDAL_ROLE_LEADER && (!st.has_leader || st.cut_off || st.lag_events)) return;
+    for (k = 0; k < mv->n_tell && mv->tell[k].tenant != t->tenant; k++) {}
+    if (k == mv->n_tell) {
+        if (!tidal__peer_grow(p, (void **)&mv->tell, &mv->cap_tell, mv->n_tell + 1,
+                              sizeof *mv->tell))
+            return;
+        memset(&mv->tell[k], 0, sizeof mv->tell[k]);
+        mv->tell[k].tenant = t->tenant;
+        mv->n_tell++;
+    }
+    e = &mv->tell[k];
+    applied = p->m[mi].db->stats.events_applied;
+    if (e->seal == t->t.move_phase_index && e->applied == applied && now < e->next_ns) return;
+    memset(&x, 0, sizeof x);
+    x.type = TIDAL_PEER_MSG_SEALED;
+    x.tenant = t->tenant, x.source = t->t.move_source, x.target = t->t.move_target;
+    x.shard = p->self.shard, x.move = t->t.move_index, x.gen = t->t.move_phase_index;
+    if (tidal_db_digest(p->m[mi].db, t->tenant, x.digest) != TIDAL_OK) return;
+    for (r = 0; r < p->regions; r++) {
+        tidal_node_ref to;
+        if (!(p->groups[gi].placement >> r & 1u)) continue;
+        to.region = (uint16_t)r, to.shard = p->self.shard;
+        tidal__move_send(p, &x, to, p->self, 0, ++mv->next_req);
+    }
+    e->seal = t->t.move_phase_index;
+    e->applied = applied;
+    e->next_ns = now + mv->retry_ns / 4;
+}
+
+/* Target side: takes t's shard over on this node's target member when it leads, the SEAL
+   is applied here, it holds a complete install of the move, and every source member of
+   the shard told it a sealed digest equal to its own; a member holding the mark is made
+   ACTIVE (a follower that applied it, a restarted leader). From the step and SEALED. */
+static void tidal__move_takeover(tidal_peer *p, const tidal__peer_tenant *t) {
+    tidal__peer_move *mv = p->mv;
+    int32_t mi = tidal__peer_member_index(p, t->t.move_target);
+    int32_t gs = tidal__move_gi(p, t->t.move_source);
+    tidal__move_heard *e = NULL;
+    uint8_t own[32];
+    uint64_t k, gen = 0, applied;
+    uint32_t r, ps, first = UINT32_MAX;
+    int complete = 0;
+    tidal_node_status st;
+    size_t len = 0;
+    uint8_t *blob;
+    tidal_result res;
+    TIDAL_ASSERT(t->t.move_phase == TIDAL_CONTROL_PHASE_SEAL);
+    if (mi < 0 || gs < 0) return;
+    if (tidal__move_marked(p, t, mi)) { /* taken over: ACTIVE (a no-op when it is) */
+        (void)tidal__move_push(p, t);
+        return;
+    }
+    (void)tidal_node_status_get(p->m[mi].db, &st);
+    for (k = 0; k < mv->n_heard && mv->heard[k].tenant != t->tenant; k++) {}
+    if (st.role != TIDAL_ROLE_LEADER || k == mv->n_heard) return;
+    e = &mv->heard[k];
+    ps = p->groups[gs].placement;
+    applied = p->m[mi].db->stats.events_applied;
+    if (e->seal != t->t.move_phase_index || (e->have & ps) != ps || e->checked == applied) return;
+    for (r = 0; r < p->regions; r++) {
+        if (!(ps >> r & 1u)) continue;
+        if (first == UINT32_MAX) first = r;
+        else if (memcmp(e->digest[r], e->digest[first], 32)) return; /* not converged yet */
+    }
+    (void)tidal_tenant_generation(p->m[mi].db, t->tenant, &gen, &complete);
+    if (!complete || gen < t->t.move_index || gen > t->t.move_phase_index) return;
+    if (tidal_db_digest(p->m[mi].db, t->tenant, own) != TIDAL_OK) return;
+    e->checked = applied; /* compared: again once it applied more, or heard more */
+    if (memcmp(own, e->digest[first], 32)) return;
+    if (tidal_tenant_export(p->m[mi].db, t->tenant, NULL, 0, &len) != TIDAL_ERR_LIMIT || !len ||
+        len > TIDAL__MOVE_EXPORT_MAX ||
+        !(blob = (uint8_t *)p->alloc.alloc(p->alloc.user, len)))
+        return;
+    res = tidal_tenant_export(p->m[mi].db, t->tenant, blob, len, &len);
+    if (res == TIDAL_OK)
+        res = tidal_tenant_install(p->m[mi].db, blob, len, t->t.move_phase_index + 1, NULL,
+                                   NULL);
+    p->alloc.free(p->alloc.user, blob, len);
+    if (res != TIDAL_OK) {
+        e->checked = 0; /* try again at the next step */
+        return;
+    }
+    mv->takeovers++;
+    TIDAL_ASSERT(tidal__move_marked(p, t, mi));
+    (void)tidal__move_push(p, t);
+}
+
+/* SEALED at a target member: its leader keeps the digest (by the sender's region) and
+   sees whether it may take the shard over. */
+static void tidal__move_on_sealed(tidal_peer *p, const tidal__move_msg *q,
+                                  tidal_node_ref origin) {
+    tidal__peer_move *mv = p->mv;
+    const tidal__peer_tenant *t = tidal__peer_tenant_find(p, q->tenant);
+    uint32_t leader;
+    int lead;
+    int32_t mi = tidal__move_member(p, q->target, &lead, &leader);
+    int32_t gs = tidal__move_gi(p, q->source);
+    uint64_t k;
+    TIDAL_ASSERT(q->type == TIDAL_PEER_MSG_SEALED);
+    if (mi < 0 || gs < 0 || !lead || tidal__move_seen(t, q->move) != TIDAL_CONTROL_PHASE_SEAL ||
+        q->gen != t->t.move_phase_index || q->shard != p->self.shard ||
+        origin.shard != q->shard || !(p->groups[gs].placement >> origin.region & 1u))
+        return;
+    for (k = 0; k < mv->n_heard && mv->heard[k].tenant != q->tenant; k++) {}
+    if (k == mv->n_heard) {
+        if (!tidal__peer_grow(p, (void **)&mv->heard, &mv->cap_heard, mv->n_heard + 1,
+                              sizeof *mv->heard))
+            return;
+        memset(&mv->heard[k], 0, sizeof mv->heard[k]);
+        mv->heard[k].tenant = q->tenant;
+        mv->n_heard++;
+    }
+    if (mv->heard[k].seal != q->gen) {
+        memset(&mv->heard[k], 0, sizeof mv->heard[k]);
+        mv->heard[k].tenant = q->tenant, mv->heard[k].seal = q->gen;
+    }
+    if (!(mv->heard[k].have >> origin.region & 1u) ||
+        memcmp(mv->heard[k].digest[origin.region], q->digest, 32))
+        mv->heard[k].checked = 0; /* something new to compare */
+    memcpy(mv->heard[k].digest[origin.region], q->digest, 32);
+    mv->heard[k].have |= 1u << origin.region;
+    tidal__move_takeover(p, t);
+}
+
+/* From the step: SEALED out, take-overs, and the memory of moves no longer at SEAL. */
+static void tidal__move_takeover_step(tidal_peer *p, int64_t now) {
+    tidal__peer_move *mv = p->mv;
+    uint64_t i;
+    for (i = 0; i < p->n_ten; i++) {
+        const tidal__peer_tenant *t = &p->ten[i];
+        if (t->t.move_phase != TIDAL_CONTROL_PHASE_SEAL) continue;
+        tidal__move_tell_step(p, t, now);
+        tidal__move_takeover(p, t);
+    }
+    for (i = 0; i < mv->n_tell;) {
+        const tidal__peer_tenant *t = tidal__peer_tenant_find(p, mv->tell[i].tenant);
+        if (!t || t->t.move_phase != TIDAL_CONTROL_PHASE_SEAL) mv->tell[i] = mv->tell[--mv->n_tell];
+        else i++;
+    }
+    for (i = 0; i < mv->n_heard;) {
+        const tidal__peer_tenant *t = tidal__peer_tenant_find(p, mv->heard[i].tenant);
+        if (!t || t->t.move_phase != TIDAL_CONTROL_PHASE_SEAL)
+            mv->heard[i] = mv->heard[--mv->n_heard];
+        else i++;
+    }
 }
 
 /* ---- The coordinator (on the control-plane leader) ---- */
@@ -20013,8 +20406,25 @@ static int tidal__move_answered(tidal_peer *p, tidal__move_job *j, uint32_t s, u
     return 1;
 }
 
+/* Shard s was taken over (a target member's answer shows the take-over mark: generation
+   the SEAL record's index + 1): 1 once every target member holds it complete. */
+static int tidal__move_taken(tidal_peer *p, tidal__move_job *j, uint32_t s, int64_t now) {
+    tidal__move_shard *sh = &j->sh[s];
+    uint32_t r, pt = tidal__move_placement(p, j->target);
+    TIDAL_ASSERT(j->phase == TIDAL_CONTROL_PHASE_SEAL && s < p->shards);
+    if (sh->next_ns > now + p->mv->retry_ns / 4) sh->next_ns = now + p->mv->retry_ns / 4;
+    if (!tidal__move_answered(p, j, s, 1, 0, now)) return 0;
+    for (r = 0; r < p->regions; r++)
+        if ((pt >> r & 1u) &&
+            (sh->dst[r].gen != j->phase_index + 1 || !(sh->dst[r].flags & 4u)))
+            return tidal__move_why(j, j->since_ns, "shard %u: taken over; target member %u/%u "
+                                   "does not hold the take-over mark yet", s, r, s);
+    return 1;
+}
+
 /* SEAL on shard s: the sealed source members agree, the target leader holds their state,
-   and so does every target member (a complete install of the same generation). */
+   and so does every target member (a complete install of the same generation); or the
+   shard was taken over (tidal__move_taken). */
 static int tidal__move_seal(tidal_peer *p, tidal__move_job *j, uint32_t s, int64_t now) {
     tidal__move_shard *sh = &j->sh[s];
     uint32_t r, ps = tidal__move_placement(p, j->source), pt = tidal__move_placement(p, j->target);
@@ -20027,14 +20437,22 @@ static int tidal__move_seal(tidal_peer *p, tidal__move_job *j, uint32_t s, int64
         }
         sh->next_ns = now + p->mv->retry_ns;
     }
+    for (r = 0; r < p->regions; r++) /* a member holding the mark: taken over */
+        if ((pt >> r & 1u) && sh->dst[r].req >= sh->valid_from && sh->dst[r].result == TIDAL_OK &&
+            sh->dst[r].gen > j->phase_index)
+            return tidal__move_taken(p, j, s, now);
     if (!tidal__move_answered(p, j, s, 0, TIDAL_CONTROL_PHASE_SEAL, now) ||
         !tidal__move_answered(p, j, s, 1, 0, now))
         return 0;
     for (r = 0; r < p->regions; r++) {
         if (!(ps >> r & 1u)) continue;
-        if (src && memcmp(src->digest, sh->src[r].digest, 32))
+        if (src && memcmp(src->digest, sh->src[r].digest, 32)) {
+            /* SEAL window (isim2): the members converge within a replication lag; ask
+               again in a quarter of retry_ns rather than a whole one (writes wait). */
+            if (sh->next_ns > now + p->mv->retry_ns / 4) sh->next_ns = now + p->mv->retry_ns / 4;
             return tidal__move_why(j, j->since_ns, "shard %u: the sealed source members "
                                    "differ (%u/%u not converged yet)", s, r, s);
+        }
         src = &sh->src[r];
     }
     for (r = 0; r < p->regions; r++)
@@ -20042,7 +20460,11 @@ static int tidal__move_seal(tidal_peer *p, tidal__move_job *j, uint32_t s, int64
     if (!src || !lead)
         return tidal__move_why(j, j->since_ns, "shard %u: no target member leads", s);
     if (memcmp(lead->digest, src->digest, 32) || !(lead->flags & 4u) || lead->gen < j->move) {
-        if (lead->req > sh->counted_req) sh->counted_req = lead->req, sh->mismatches++;
+        /* SEAL window (isim2): forwarded events may still be on their way; ask again in a
+           quarter of retry_ns, counting one mismatch per retry_ns toward a fresh copy. */
+        if (sh->next_ns > now + p->mv->retry_ns / 4) sh->next_ns = now + p->mv->retry_ns / 4;
+        if (lead->req > sh->counted_req && now - sh->counted_ns >= p->mv->retry_ns)
+            sh->counted_req = lead->req, sh->counted_ns = now, sh->mismatches++;
         if (sh->mismatches >= TIDAL__MOVE_MISMATCH_MAX) { /* a fresh copy of the sealed state */
             p->mv->reinstalls++;
             sh->copy_gen = j->phase_index;
@@ -20173,6 +20595,11 @@ static void tidal__move_on_answer(tidal_peer *p, tidal_node_ref from, const tida
             sh->mismatches = 0;
             sh->copy_asked_ns = 0;
             tidal__move_hint(p, gi, a->shard, tidal__node_word(from) + 1);
+        } else if (a->result == TIDAL_ERR_STALE_CONFIG && side &&
+                   j->phase == TIDAL_CONTROL_PHASE_SEAL && a->gen == j->phase_index) {
+            /* the target refused SEAL's fresh copy as older than what it holds: it took
+               the shard over (the take-over mark), so no copy is wanted any more */
+            sh->copy_gen = sh->copied_gen = 0, sh->mismatches = 0, sh->next_ns = 0;
         } else if (a->result == TIDAL_ERR_READ_ONLY && a->node) {
             sh->next_ns = 0; /* ask the leader it named at once */
         } else if (a->result != TIDAL_OK) { /* not applied there yet, a lost leadership... */
@@ -20186,6 +20613,9 @@ static void tidal__move_on_answer(tidal_peer *p, tidal_node_ref from, const tida
         return;
     x = side ? &sh->dst[from.region] : &sh->src[from.region];
     if (ticket < x->req) return; /* an older answer than the one kept */
+    if (ticket == x->req && a->type == TIDAL_PEER_MSG_DIGEST && a->offset < x->seq)
+        return; /* an earlier answer to the same question, overtaken on the way (isim2) */
+    x->seq = a->type == TIDAL_PEER_MSG_DIGEST ? a->offset : 0;
     x->req = ticket;
     x->result = a->result, x->flags = a->flags, x->phase = a->phase;
     x->gen = a->gen, x->ents = a->ents, x->sess = a->sess;
@@ -20295,8 +20725,12 @@ static tidal_result tidal__move_on_message(tidal_peer *p, tidal_node_ref from, c
         break;
     case TIDAL_PEER_MSG_EVENT: tidal__move_on_event(p, &x, b, len, m.hops); break;
     case TIDAL_PEER_MSG_DIGEST_Q:
+        if (tidal__move_watch(p, &x, m.origin, m.ticket)) break; /* SEAL window (isim2) */
+        tidal__move_on_query(p, &x, m.origin, m.ticket);
+        break;
     case TIDAL_PEER_MSG_DROP:
     case TIDAL_PEER_MSG_FOOTPRINT_Q: tidal__move_on_query(p, &x, m.origin, m.ticket); break;
+    case TIDAL_PEER_MSG_SEALED: tidal__move_on_sealed(p, &x, m.origin); break;
     default: tidal__move_on_answer(p, from, &x, m.ticket); break;
     }
     return TIDAL_OK;
@@ -20315,6 +20749,8 @@ static void tidal__move_step(tidal_peer *p) {
     }
     if (n) memmove(mv->loop, mv->loop + n, (size_t)(mv->n_loop - n) * sizeof *mv->loop);
     mv->n_loop -= n;
+    if (mv->n_held) tidal__move_release(p, now); /* held DIGEST_Qs: sealed, or due */
+    tidal__move_takeover_step(p, now);
     tidal__move_in_step(p, now);
     for (i = 0; i < mv->n_ev;) { /* held events of a move that went past SEAL: verified */
         const tidal__peer_tenant *t = tidal__peer_tenant_find(p, mv->ev[i].tenant);
@@ -20400,6 +20836,8 @@ TIDAL_API tidal_result tidal_peer_move_status(const tidal_peer *p, uint32_t tena
     out->copies = p->mv->copies;
     out->events_forwarded = p->mv->forwarded, out->events_imported = p->mv->imported;
     out->reinstalls = p->mv->reinstalls;
+    out->takeovers = p->mv->takeovers;
+    out->taken = tidal__move_marked(p, t, tidal__peer_member_index(p, t->t.move_target));
     j = p->mv->term ? tidal__move_job_find(p, tenant) : NULL;
     if (j && j->phase_index == t->t.move_phase_index) {
         out->coordinating = 1;
@@ -20428,6 +20866,8 @@ static tidal_result tidal__move_open(tidal_peer *p, const tidal_peer_config *cfg
     memset(mv, 0, sizeof *mv);
     mv->retry_ns = cfg->move_retry_ns ? cfg->move_retry_ns : 200 * (TIDAL_NS_PER_S / 1000);
     mv->chunk = cfg->move_chunk_bytes ? cfg->move_chunk_bytes : TIDAL_PEER_MOVE_CHUNK_MAX;
+    mv->host_hook = cfg->event_hook;
+    mv->host_ctx = cfg->event_hook_ctx;
     p->env->random_fill(p->env->user, &mv->next_req, sizeof mv->next_req);
     mv->next_req = (mv->next_req >> 32) << 32 | 1u;
     p->mv = mv;
@@ -20452,6 +20892,10 @@ static void tidal__move_close(tidal_peer *p) {
         p->alloc.free(p->alloc.user, mv->ev[mv->n_ev].b, mv->ev[mv->n_ev].len);
     }
     if (mv->ev) p->alloc.free(p->alloc.user, mv->ev, (size_t)mv->cap_ev * sizeof *mv->ev);
+    if (mv->tell)
+        p->alloc.free(p->alloc.user, mv->tell, (size_t)mv->cap_tell * sizeof *mv->tell);
+    if (mv->heard)
+        p->alloc.free(p->alloc.user, mv->heard, (size_t)mv->cap_heard * sizeof *mv->heard);
     if (mv->job) p->alloc.free(p->alloc.user, mv->job, (size_t)mv->cap_job * sizeof *mv->job);
     if (mv->in) p->alloc.free(p->alloc.user, mv->in, (size_t)mv->cap_in * sizeof *mv->in);
     if (mv->pend) p->alloc.free(p->alloc.user, mv->pend, (size_t)mv->cap_pend * sizeof *mv->pend);

@@ -39,8 +39,8 @@
        >>sim_inspect    reading and tampering with the image from tests
        >>sim_net        the network: links, latency, faults, partitions, the delivery heap
        >>sim_env        the tidal_env methods of one simulated node
-       >>sim_cluster    regions x shards nodes, groups, the observer, ground truth, health
-       >>sim_control    the control plane: tenants, placements, the migration coordinator
+       >>sim_cluster    regions x shards nodes, each a tidal_peer; the observer, ground
+                        truth, health; tenants and moves as control records through a peer
        >>sim_check      the oracle of client operations and the checks of DESIGN 6 over
                         tidal_db handles (acked by id, known events, counts and scores,
                         hidden items, digests)
@@ -576,8 +576,12 @@ TIDAL_API void tidal_sim_env_attach_net(tidal_sim_env *e, tidal_sim_net *net,
 
 // >>sim_cluster_api
 /* A whole cluster in one process: regions x shards nodes, each with its own simulated disk
-   and env on one simulated network; shard s's replica group is the nodes (r, s) for every
-   region r. Time is virtual and jumps to the next message delivery or tick. */
+   and env on one simulated network, each running one tidal_peer (tidal.h's node: its
+   replica members, its control-plane member, routing, the migration coordinator, gather
+   and health) opened through the public API in directory "node" (members in "node/g<id>",
+   the control member in "node/control"); shard s's replica group is the nodes (r, s) for
+   every region r. Time is virtual and jumps to the next message delivery or tick; every
+   message is delivered through tidal_peer_receive, every tick is a tidal_peer_tick. */
 
 #ifndef TIDAL_SIM_NODES_MAX
 #define TIDAL_SIM_NODES_MAX 64 /* regions * shards */
@@ -597,15 +601,28 @@ typedef struct tidal_sim_cluster_config {
     int64_t quorum_wait_ns;    /* passed to every node; 0 = library default */
     uint64_t snapshot_log_bytes; /* passed to every node (automatic snapshots); 0 = library
                                     default */
+    const uint32_t *placements; /* replica groups besides group 0 (every region), one per
+                                   distinct placement (bit r = region r), ids 2, 3, ... in
+                                   this order: every node's peer runs them from the start
+                                   (tidal_sim_cluster_group_add names them) */
+    uint32_t placement_count;   /* at most TIDAL_SIM_GROUPS_MAX - 1 */
+    int64_t peer_heartbeat_ns;  /* tidal_peer_config.heartbeat_ns; 0 = library default */
 } tidal_sim_cluster_config;
 
 typedef struct tidal_sim_cluster tidal_sim_cluster;
+
+/* Where a node keeps its member of group 0 on its disk (group g: "node/g<g>"). */
+#define TIDAL_SIM_DB_DIR "node/g0"
 
 /* Builds and opens every node. NULL if the config is invalid or a node fails to open. */
 TIDAL_API tidal_sim_cluster *tidal_sim_cluster_new(const tidal_sim_cluster_config *cfg);
 TIDAL_API void tidal_sim_cluster_free(tidal_sim_cluster *c);
 
-/* The node's handle (NULL while it is down), its disk, its env, and the network. */
+/* The node's peer and its member of group 0 (NULL while it is down: tidal_peer_member, so
+   tests may call tidal_db functions on it; the peer owns it), its disk, its env, and the
+   network. */
+TIDAL_API tidal_peer *tidal_sim_cluster_peer(const tidal_sim_cluster *c, uint16_t region,
+                                             uint16_t shard);
 TIDAL_API tidal_db *tidal_sim_cluster_db(const tidal_sim_cluster *c, uint16_t region, uint16_t shard);
 TIDAL_API tidal_sim_disk *tidal_sim_cluster_disk(const tidal_sim_cluster *c, uint16_t region,
                                                  uint16_t shard);
@@ -619,6 +636,13 @@ TIDAL_API void tidal_sim_cluster_run(tidal_sim_cluster *c, int64_t until_ns);
 TIDAL_API void tidal_sim_cluster_set_observer(tidal_sim_cluster *c,
                                               void (*fn)(void *ctx, tidal_sim_cluster *c),
                                               void *ctx);
+/* Runs the cluster until node (region, shard)'s peer completes ticket (a call the caller
+   made on tidal_sim_cluster_peer: the harness polls every peer and keeps the last 64
+   completions), at most timeout_ns. 1 with *out set, 0 on timeout or when the node went
+   down. */
+TIDAL_API int tidal_sim_cluster_await(tidal_sim_cluster *c, uint16_t region, uint16_t shard,
+                                      uint64_t ticket, int64_t timeout_ns,
+                                      tidal_peer_completion *out);
 
 /* Faults on one node. crash: unsynced writes meet their fates, memory is lost, the node
    leaves the network. restart: reopens from the disk (recovery). wipe: the disk is
@@ -628,6 +652,10 @@ TIDAL_API void tidal_sim_cluster_crash(tidal_sim_cluster *c, uint16_t region, ui
 TIDAL_API tidal_result tidal_sim_cluster_restart(tidal_sim_cluster *c, uint16_t region,
                                                  uint16_t shard);
 TIDAL_API void tidal_sim_cluster_wipe(tidal_sim_cluster *c, uint16_t region, uint16_t shard);
+/* Why node (region, shard)'s last restart failed (tidal_peer_open's message), "" if it
+   did not. */
+TIDAL_API const char *tidal_sim_cluster_errmsg(const tidal_sim_cluster *c, uint16_t region,
+                                              uint16_t shard);
 TIDAL_API void tidal_sim_cluster_skew(tidal_sim_cluster *c, uint16_t region, uint16_t shard,
                                       int64_t skew_ns);
 
@@ -638,31 +666,47 @@ TIDAL_API int tidal_sim_cluster_leader(const tidal_sim_cluster *c, uint16_t shar
    same run. */
 TIDAL_API void tidal_sim_cluster_trace(const tidal_sim_cluster *c, uint8_t out[32]);
 
-/* Ground truth (DESIGN 6). The cluster records every event any node writes itself (an
-   event hook on every node, in every life), once per id. tidal_sim_cluster_truth opens a
-   fresh ephemeral node (the cluster's schema, clock at the cluster's now) that imports
+/* Ground truth (DESIGN 6). The cluster records every event any node writes itself (the
+   event hook of every peer, tidal_peer_config.event_hook, in every life), once per id,
+   with the group of the member that wrote it (a node runs one member per group its region
+   is in: the epoch marker a one-region group's member writes when it leads again after a
+   restart belongs to that group, not to the data group's shard of the same node).
+   tidal_sim_cluster_truth opens a fresh ephemeral node (the cluster's schema, clock at the
+   cluster's now) that imports
    the recorded events keep() accepts (keep NULL: all of them; a checker passes one that
    drops events whose writer crashed before they were durable and that no replica holds),
    so every replica can be compared with a single node that applied the union. The caller
    closes *out with tidal_db_close. */
 TIDAL_API uint32_t tidal_sim_cluster_events(const tidal_sim_cluster *c);
+/* The recorded events written by members of group (a data group's id). */
+TIDAL_API uint32_t tidal_sim_cluster_group_events(const tidal_sim_cluster *c, uint32_t group);
 
-/* Health snapshot: per shard its leader and epoch, per region one of healthy, degraded
-   (a node down, or a replica lagging its leader by more than lag_threshold_ns) or offline
-   (every node down or cut off from its leader: no heartbeats). Writes a NUL-terminated
-   text table into buf (truncated to cap) and returns the number of regions not healthy. */
+/* Health snapshot, as one node's peer sees it (tidal_peer_health_get on the control
+   leader's node, else the first live one): per shard of group 0 its leader and epoch, per
+   region healthy, degraded (the peer says so: a node silent, a member cut off or lagging;
+   or a member lagging by more than lag_threshold_ns) or offline (no node of it heard);
+   the other groups' leaders, the control plane and the tenants' records. Writes a
+   NUL-terminated text table into buf (truncated to cap) and returns the number of regions
+   not healthy. */
 TIDAL_API uint32_t tidal_sim_cluster_health(const tidal_sim_cluster *c, int64_t lag_threshold_ns,
                                             char *buf, size_t cap);
 TIDAL_API tidal_result tidal_sim_cluster_truth(tidal_sim_cluster *c,
                                                int (*keep)(void *ctx, tidal_event_id id),
                                                void *ctx, tidal_db **out);
+/* tidal_sim_cluster_truth of the events members of group wrote (keep() sees only those):
+   what every member of that group's shards must hold between them. */
+TIDAL_API tidal_result tidal_sim_cluster_group_truth(tidal_sim_cluster *c, uint32_t group,
+                                                     int (*keep)(void *ctx, tidal_event_id id),
+                                                     void *ctx, tidal_db **out);
 
-/* ---- Replica groups and the control plane (DESIGN 5.1, 5.7) -----------------------------
-   Group 0 is every region on every shard (the cluster's data group). A node runs one
-   member per group its region is in - one group per distinct placement, not per tenant -
-   each a tidal_db of its own in its own directory on the node's disk, told apart on the
-   wire by config.group; a crash takes all of a node's members down together. Group 1 is
-   the control plane, started by the first tidal_sim_cluster_tenant_set. */
+/* ---- Replica groups and the control plane (DESIGN 5.1, 5.7, 5.9) ------------------------
+   Group 0 is every region on every shard (the cluster's data group); the others are the
+   config's placements. A node's peer runs one member per group its region is in - one
+   group per distinct placement, not per tenant - each a tidal_db of its own in its own
+   directory on the node's disk, told apart on the wire by config.group; a crash takes all
+   of a node's members down together. Group id 1 names the control plane (the peers'
+   control members: shard 0 of every region votes, the other nodes learn): its leader
+   region is tidal_sim_cluster_group_leader(c, 1, 0); it has no tidal_db. */
 
 #ifndef TIDAL_SIM_GROUPS_MAX
 #define TIDAL_SIM_GROUPS_MAX 8
@@ -672,9 +716,9 @@ TIDAL_API tidal_result tidal_sim_cluster_truth(tidal_sim_cluster *c,
 #endif
 #define TIDAL_SIM_CONTROL_GROUP 1u
 
-/* Runs a group for placement (bit r = region r) on every shard, its lowest region's
-   members leading epoch 1. Returns its id (the existing one if that placement runs
-   already), or -1: a bad placement, no room, or a member node down (try again later). */
+/* The id of the group of placement (bit r = region r; every region: 0), or -1 when no
+   declared group has it (tidal_sim_cluster_config.placements: groups are declared when
+   the cluster is built, each node's peer runs them from its first open). */
 TIDAL_API int tidal_sim_cluster_group_add(tidal_sim_cluster *c, uint32_t placement);
 TIDAL_API uint32_t tidal_sim_cluster_group_placement(const tidal_sim_cluster *c, uint32_t group);
 /* Node (region, shard)'s member of group (NULL when it has none or the node is down). */
@@ -692,37 +736,47 @@ typedef enum tidal_sim_move_phase {
     TIDAL_SIM_MOVE_DONE = 4    /* the source's copy is collected everywhere */
 } tidal_sim_move_phase;
 
+/* A tenant as the live peer that applied the most control records sees it
+   (tidal_peer_tenant_get), with what the harness observed of its moves. */
 typedef struct tidal_sim_tenant_info {
-    uint32_t group;       /* the owning group, as published (routing follows it) */
+    uint32_t group;       /* the owning group (routing follows it) */
     uint32_t placement;   /* that group's regions */
-    uint64_t version;     /* the tenant's config version */
-    int phase;            /* tidal_sim_move_phase of its last migration */
+    uint64_t version;     /* the highest log index of a record naming it (seen so far) */
+    int phase;            /* tidal_sim_move_phase of its last migration (= the library's
+                             TIDAL_CONTROL_PHASE_*) */
     uint32_t target;      /* moving: the group it moves to; after SWITCH the old one */
-    int64_t start_ns, switch_ns, done_ns; /* of the last migration (cluster time), 0 = not yet */
-    uint64_t copies;      /* installs run by the coordinator (all tenants) */
-    uint64_t forwarded;   /* events forwarded to targets (all tenants) */
-    uint32_t coordinator_restarts;
+    int64_t start_ns, switch_ns, done_ns; /* of the last migration (cluster time): the
+                             tidal_sim_cluster_migrate call, the first tick after which a
+                             peer had applied SWITCH, DONE; 0 = not yet */
+    uint64_t copies;      /* installs run by target leaders (all tenants, all lives) */
+    uint64_t forwarded;   /* events forwarded to targets (all tenants, all lives) */
+    uint32_t coordinator_restarts; /* control leader changes seen while a move was in
+                                      flight (the coordinator runs beside that leader) */
 } tidal_sim_tenant_info;
 
-/* Registers or updates a tenant with the control plane: its limits, and its placement
-   (0 = every region) on first registration. Every member of every group gets the config
-   (state ACTIVE where it is owned, SEALED elsewhere), now and after each restart; the
-   record is written through to the control plane group (after a move under way). A
-   registered tenant's placement changes only by tidal_sim_cluster_migrate.
-   TIDAL_ERR_LIMIT when TIDAL_SIM_TENANTS_MAX are registered; TIDAL_ERR_UNAVAILABLE when a
-   group cannot be started (a node down). */
+/* Registers or updates a tenant with the control plane: the first call proposes the
+   TOPOLOGY record; a tenant without placement gets a PLACEMENT record (cfg->placement,
+   0 = every region: a declared group's); then a TENANT record (limits, cfg->state). Each
+   is proposed through a live peer (tidal_peer_propose) and the cluster runs until it
+   committed and every live peer applied it; the peers push it to their members and
+   enforce it after restarts from their own disks. A registered tenant's placement
+   changes only by tidal_sim_cluster_migrate. TIDAL_ERR_LIMIT when TIDAL_SIM_TENANTS_MAX
+   are registered; TIDAL_ERR_UNAVAILABLE when the placement is not declared or no record
+   committed within 30 s of simulated time; a refusal of the control plane as it is. */
 TIDAL_API tidal_result tidal_sim_cluster_tenant_set(tidal_sim_cluster *c,
                                                     const tidal_tenant_config *cfg);
-/* Starts moving tenant to placement; the coordinator does the rest as the cluster runs
-   (see >>sim_control). TIDAL_ERR_LIMIT when a migration of it is under way,
-   TIDAL_ERR_UNAVAILABLE when the target group cannot start now, TIDAL_ERR_NOT_FOUND for
-   an unregistered tenant. */
+/* Starts moving tenant to placement's group: tidal_peer_move through a live peer, the
+   cluster running until its COPY record committed; the library's coordinator does the
+   rest as the cluster runs (tidal.h >>node_move). TIDAL_ERR_LIMIT when a migration of it
+   is under way, TIDAL_ERR_UNAVAILABLE when placement is not declared or no leader took it
+   within 30 s, TIDAL_ERR_NOT_FOUND for an unregistered tenant. */
 TIDAL_API tidal_result tidal_sim_cluster_migrate(tidal_sim_cluster *c, uint32_t tenant,
                                                  uint32_t placement);
 TIDAL_API tidal_result tidal_sim_cluster_tenant(const tidal_sim_cluster *c, uint32_t tenant,
                                                 tidal_sim_tenant_info *out);
-/* The router: the tenant's owning group (0 for unregistered tenants), its member on
-   (region, shard), and the region leading it on shard. */
+/* The routing table (tidal_peer_tenant_get, as for tidal_sim_cluster_tenant): the
+   tenant's owning group (0 for unregistered tenants), its member on (region, shard), and
+   the region leading it on shard. */
 TIDAL_API uint32_t tidal_sim_cluster_tenant_group(const tidal_sim_cluster *c, uint32_t tenant);
 TIDAL_API tidal_db *tidal_sim_cluster_tenant_db(const tidal_sim_cluster *c, uint32_t tenant,
                                                 uint16_t region, uint16_t shard);
@@ -2732,10 +2786,16 @@ TIDAL_API void tidal_sim_env_attach_net(tidal_sim_env *e, tidal_sim_net *net,
 }
 
 // >>sim_cluster
-// The cluster harness: one env and disk per node on one network, a loop that jumps virtual
-// time to the next delivery or tick, and node-level faults. Node (r, s) is index
-// r * shards + s. Every random choice comes from the seed: disks, envs and the network
-// each get their own stream, so turning one fault class off does not shift the others.
+// The cluster harness: one env, disk and tidal_peer per node on one network, a loop that
+// jumps virtual time to the next delivery or tick, and node-level faults. Node (r, s) is
+// index r * shards + s. The harness keeps no protocol: every message goes to
+// tidal_peer_receive, time to tidal_peer_tick; tenants, placements and moves are control
+// records proposed through a peer (tidal.h's >>node and >>node_move run them). What it
+// keeps besides: the ground truth (every event written), the trace, the completions of the
+// calls it made, and what it observed of moves (when a phase was first seen, control
+// leader changes during a move). Every random choice comes from the seed: disks, envs and
+// the network each get their own stream, so turning one fault class off does not shift
+// the others.
 
 static uint64_t tidal_sim__mix(uint64_t x) { return tidal_sim__next(&x); }
 
@@ -2744,40 +2804,29 @@ static void tidal_sim__put64(uint8_t *w, uint64_t v) {
     for (i = 0; i < 8; i++) w[i] = (uint8_t)(v >> (8 * i));
 }
 
-/* One replica group member a node runs: its config, handle, and the hook's context. */
-typedef struct tidal_sim__slot {
+#define TIDAL_SIM__DONE_MAX 64u                        /* completions kept (a ring) */
+#define TIDAL_SIM__WAIT_NS (30 * TIDAL_NS_PER_S)       /* a proposal's patience */
+#define TIDAL_SIM__MS (TIDAL_NS_PER_S / 1000)
+
+/* What the harness observed of one registered tenant's moves (cluster time). */
+/* The event hook's context: the node whose peer it is (the writing member is found there). */
+typedef struct tidal_sim__writer {
     tidal_sim_cluster *c;
-    uint32_t node, group;
-    tidal_config dbcfg;
-    tidal_node_ref replicas[TIDAL_REPLICAS_MAX];
-    char path[16];
-    tidal_db *db;
-} tidal_sim__slot;
+    uint32_t node;
+} tidal_sim__writer;
 
-/* The control plane's record of one tenant (stored as an attribute in its group). */
-typedef struct tidal_sim__trec {
-    uint32_t tenant, group, target, attempts;
-    int phase;
-    uint64_t version, migration;
-} tidal_sim__trec;
+/* An event's writer group before the node's peer is open to ask (resolved right after). */
+#define TIDAL_SIM__GROUP_PENDING 0xFFFFFFFEu
+#define TIDAL_SIM__GROUP_NONE 0xFFFFFFFFu /* no member of its node held it (a finding) */
 
-/* The coordinator's memory for one tenant's migration (lost when it moves or crashes). */
-typedef struct tidal_sim__mig {
-    int installed[TIDAL_SIM_NODES_MAX], pending[TIDAL_SIM_NODES_MAX]; /* per shard: the copy */
-    int dropping[TIDAL_SIM_NODES_MAX];  /* per shard: the source's drop */
-    int active[TIDAL_SIM_NODES_MAX];    /* per node: a target member seen holding the copy */
-    tidal_receipt imp[TIDAL_SIM_NODES_MAX]; /* per shard: the last forwarded import, on on[s] */
-    int imported[TIDAL_SIM_NODES_MAX];
-    int64_t next_check;                 /* digests are compared at most every 100 ms */
-    uint64_t id[TIDAL_SIM_NODES_MAX];    /* per shard: the generation of the last install */
-
-    uint32_t attempts;
-    tidal_receipt rc[TIDAL_SIM_NODES_MAX];
-    uint32_t on[TIDAL_SIM_NODES_MAX];         /* the handle a pending write went to: */
-    uint32_t on_life[TIDAL_SIM_NODES_MAX];    /* node index, group, and the node's life */
-    uint8_t *fwd[TIDAL_SIM_NODES_MAX];        /* per shard: events to forward (u32 len, bytes)* */
-    size_t fwd_len[TIDAL_SIM_NODES_MAX], fwd_cap[TIDAL_SIM_NODES_MAX];
-} tidal_sim__mig;
+typedef struct tidal_sim__ten {
+    uint32_t tenant;
+    uint64_t move;            /* the generation of the move observed last, 0 = none */
+    uint64_t version;         /* the highest record index seen naming it */
+    int64_t start_ns, switch_ns, done_ns;
+    tidal_peer_tenant seen;   /* the routing table of the most advanced peer seen... */
+    uint64_t seen_at;         /* ...which had applied the records up to this index */
+} tidal_sim__ten;
 
 struct tidal_sim_cluster {
     tidal_sim_cluster_config cfg;
@@ -2788,12 +2837,18 @@ struct tidal_sim_cluster {
         tidal_sim_disk *disk;
         tidal_sim_env env;
         int64_t skew_ns;
-        uint32_t life;          /* restarts so far */
-        tidal_sim__slot g[TIDAL_SIM_GROUPS_MAX];
+        uint32_t life;        /* opens so far (1 after the first) */
+        tidal_peer *peer;     /* NULL while down */
+        char why[256];        /* why its last open failed ("" if it did not) */
+        tidal_sim__writer writer; /* its peer's event hook context */
     } node[TIDAL_SIM_NODES_MAX];
+    tidal_peer_group groups[TIDAL_SIM_GROUPS_MAX]; /* every group, declared at creation */
     uint32_t n_groups;
-    uint32_t placement[TIDAL_SIM_GROUPS_MAX]; /* 0: unused */
-    int only_shard[TIDAL_SIM_GROUPS_MAX];     /* -1: every shard */
+    struct {
+        uint32_t node;
+        tidal_peer_completion c;
+    } done[TIDAL_SIM__DONE_MAX];
+    uint64_t n_done;          /* completions seen; the last TIDAL_SIM__DONE_MAX are kept */
     struct tidal_blake3 trace;
     void (*observer)(void *ctx, tidal_sim_cluster *c);
     void *observer_ctx;
@@ -2801,28 +2856,20 @@ struct tidal_sim_cluster {
     uint8_t *ev_bytes;
     size_t ev_len, ev_cap;
     uint64_t *ev_at;           /* per event: offset, length */
-    uint32_t n_ev, cap_ev;
+    uint32_t *ev_group;        /* per event: the group of the member that wrote it */
+    uint32_t n_ev, cap_ev, cap_evg, n_pending;
     uint64_t *ev_set;          /* open addressing on (hi, lo) pairs; (0, 0) = empty */
     uint32_t set_cap;
     tidal_sim_disk *truth_disk;
     tidal_sim_env truth_env;
-    /* control plane (started by the first tenant call) */
-    int ctl_on, ctl_region;    /* the region whose coordinator runs (its memory is mig[]) */
-    tidal_db *ctl_db;          /* the handle it runs beside: another one means a restart */
+    /* tenants registered through the harness, and the control plane as observed */
+    int topology;              /* the TOPOLOGY record committed */
     uint32_t n_ten;
-    tidal_tenant_config ten_cfg[TIDAL_SIM_TENANTS_MAX]; /* the host's limits per tenant */
-    tidal_sim__trec pub[TIDAL_SIM_TENANTS_MAX];  /* published: QUORUM-acknowledged */
-    tidal_sim__trec want[TIDAL_SIM_TENANTS_MAX]; /* being written */
-    int writing[TIDAL_SIM_TENANTS_MAX];
-    tidal_receipt ctl_rc[TIDAL_SIM_TENANTS_MAX];
-    tidal_sim__mig *mig[TIDAL_SIM_TENANTS_MAX];
-    uint32_t ctl_life, ctl_restarts;
-    uint64_t ctl_epoch;        /* the control plane leader's epoch: versions it writes start there */
-    uint32_t req_target[TIDAL_SIM_TENANTS_MAX]; /* host requests waiting for the coordinator */
-    int req_move[TIDAL_SIM_TENANTS_MAX], req_cfg[TIDAL_SIM_TENANTS_MAX];
-    int64_t next_repair[TIDAL_SIM_TENANTS_MAX];
-    uint64_t ctl_migrations, forwarded, copies;
-    int64_t start_ns[TIDAL_SIM_TENANTS_MAX], switch_ns[TIDAL_SIM_TENANTS_MAX], done_ns[TIDAL_SIM_TENANTS_MAX];
+    tidal_sim__ten ten[TIDAL_SIM_TENANTS_MAX];
+    int ctl_node;              /* the node whose control member leads (-1 unknown)... */
+    uint32_t ctl_life;         /* ...in that life */
+    uint32_t ctl_restarts;     /* leadership changes seen while a move was in flight */
+    uint64_t copies_closed, forwarded_closed; /* counters of peers closed since */
 };
 
 static uint64_t tidal_sim__get64(const uint8_t *p) {
@@ -2832,19 +2879,42 @@ static uint64_t tidal_sim__get64(const uint8_t *p) {
     return v;
 }
 
-static void tidal_sim__forward(tidal_sim_cluster *c, const tidal_sim__slot *sl, const uint8_t *p, size_t len);
+/* The group of node i's member that holds event id: the one that just wrote it (the hook
+   runs once the event is folded in; the data groups are asked in declared order). PENDING
+   while the node's peer is still opening. */
+static uint32_t tidal_sim__writer_group(const tidal_sim_cluster *c, uint32_t i,
+                                        tidal_event_id id) {
+    uint32_t k;
+    TIDAL_SIM_ASSERT(i < c->n);
+    if (!c->node[i].peer) return TIDAL_SIM__GROUP_PENDING;
+    for (k = 0; k < c->n_groups; k++) {
+        tidal_db *db;
+        if (c->groups[k].id == TIDAL_SIM_CONTROL_GROUP) continue;
+        db = tidal_peer_member(c->node[i].peer, c->groups[k].id);
+        if (db && tidal_event_is_applied(db, id)) return c->groups[k].id;
+    }
+    return TIDAL_SIM__GROUP_NONE;
+}
 
-/* The event hook of every node: an encoded event starts with kind u8, tenant u32, id hi
-   u64, id lo u64. Records it unless its id is already known; a tenant on the move also
-   gets it forwarded to its new group (>>sim_control). */
+static tidal_event_id tidal_sim__ev_id(const tidal_sim_cluster *c, uint32_t k) {
+    const uint8_t *p = c->ev_bytes + c->ev_at[2 * k];
+    tidal_event_id id;
+    id.hi = tidal_sim__get64(p + 5);
+    id.lo = tidal_sim__get64(p + 13);
+    return id;
+}
+
+/* Every peer's event hook (tidal_peer_config.event_hook, ctx its node's writer): an
+   encoded event starts with kind u8, tenant u32, id hi u64, id lo u64. Records it and its
+   writer's group unless its id is already known. */
 static void tidal_sim__record(void *ctx, const void *event, size_t len) {
-    tidal_sim__slot *sl = (tidal_sim__slot *)ctx;
-    tidal_sim_cluster *c = sl->c;
+    tidal_sim__writer *wr = (tidal_sim__writer *)ctx;
+    tidal_sim_cluster *c = wr->c;
     const uint8_t *p = (const uint8_t *)event;
     uint64_t hi, lo;
     uint32_t k, mask;
-    TIDAL_SIM_ASSERT(len >= 21);
-    if (c->n_ten) tidal_sim__forward(c, sl, p, len);
+    tidal_event_id id;
+    TIDAL_SIM_ASSERT(c != NULL && len >= 21);
     hi = tidal_sim__get64(p + 5);
     lo = tidal_sim__get64(p + 13);
     if ((c->n_ev + 1) * 2 > c->set_cap) { /* grow the id set to keep it half empty */
@@ -2856,19 +2926,27 @@ static void tidal_sim__record(void *ctx, const void *event, size_t len) {
         for (i = 0; i < old; i++) {
             uint64_t h = prev[2 * i], l = prev[2 * i + 1];
             if (!h && !l) continue;
-            for (k = (uint32_t)tidal_sim__mix(h ^ l) & (c->set_cap - 1); c->ev_set[2 * k] || c->ev_set[2 * k + 1];
-                 k = (k + 1) & (c->set_cap - 1)) {}
+            for (k = (uint32_t)tidal_sim__mix(h ^ l) & (c->set_cap - 1);
+                 c->ev_set[2 * k] || c->ev_set[2 * k + 1]; k = (k + 1) & (c->set_cap - 1)) {}
             c->ev_set[2 * k] = h;
             c->ev_set[2 * k + 1] = l;
         }
         free(prev);
     }
     mask = c->set_cap - 1;
-    for (k = (uint32_t)tidal_sim__mix(hi ^ lo) & mask; c->ev_set[2 * k] || c->ev_set[2 * k + 1]; k = (k + 1) & mask)
+    for (k = (uint32_t)tidal_sim__mix(hi ^ lo) & mask; c->ev_set[2 * k] || c->ev_set[2 * k + 1];
+         k = (k + 1) & mask)
         if (c->ev_set[2 * k] == hi && c->ev_set[2 * k + 1] == lo) return;
     c->ev_set[2 * k] = hi;
     c->ev_set[2 * k + 1] = lo;
-    c->ev_at = (uint64_t *)tidal_sim__reserve(c->ev_at, &c->cap_ev, c->n_ev + 1, 2 * sizeof(uint64_t));
+    c->ev_at = (uint64_t *)tidal_sim__reserve(c->ev_at, &c->cap_ev, c->n_ev + 1,
+                                              2 * sizeof(uint64_t));
+    c->ev_group = (uint32_t *)tidal_sim__reserve(c->ev_group, &c->cap_evg, c->n_ev + 1,
+                                                 sizeof(uint32_t));
+    id.hi = hi;
+    id.lo = lo;
+    c->ev_group[c->n_ev] = tidal_sim__writer_group(c, wr->node, id);
+    c->n_pending += c->ev_group[c->n_ev] == TIDAL_SIM__GROUP_PENDING;
     while (c->ev_len + len > c->ev_cap) {
         c->ev_cap = c->ev_cap ? c->ev_cap * 2 : 65536;
         c->ev_bytes = (uint8_t *)tidal_sim__realloc(c->ev_bytes, c->ev_cap);
@@ -2885,60 +2963,71 @@ static uint32_t tidal_sim__ci(const tidal_sim_cluster *c, uint16_t region, uint1
     return (uint32_t)region * c->cfg.shards + shard;
 }
 
-/* Does node i run a member of group g? */
-static int tidal_sim__hosts(const tidal_sim_cluster *c, uint32_t i, uint32_t g) {
-    uint32_t r = i / c->cfg.shards, s = i % c->cfg.shards;
-    return g < TIDAL_SIM_GROUPS_MAX && c->placement[g] && (c->placement[g] >> r & 1u) &&
-           (c->only_shard[g] < 0 || (uint32_t)c->only_shard[g] == s);
+static uint32_t tidal_sim__all(const tidal_sim_cluster *c) {
+    return (1u << c->cfg.regions) - 1;
 }
 
-/* Sets up node i's member of group g (closed; restart opens it). */
-static void tidal_sim__slot_init(tidal_sim_cluster *c, uint32_t i, uint32_t g, int bootstrap) {
-    tidal_sim__slot *sl = &c->node[i].g[g];
-    uint32_t r, k = 0, s = i % c->cfg.shards;
-    memset(sl, 0, sizeof *sl);
-    sl->c = c;
-    sl->node = i;
-    sl->group = g;
-    for (r = 0; r < c->cfg.regions; r++)
-        if (c->placement[g] >> r & 1u) {
-            sl->replicas[k].region = (uint16_t)r;
-            sl->replicas[k++].shard = (uint16_t)s;
-        }
-    if (g == 0) snprintf(sl->path, sizeof sl->path, "db");
-    else snprintf(sl->path, sizeof sl->path, "g%u", g);
-    sl->dbcfg.env = &c->node[i].env.env;
-    sl->dbcfg.path = sl->path;
-    sl->dbcfg.node.region = (uint16_t)(i / c->cfg.shards);
-    sl->dbcfg.node.shard = (uint16_t)s;
-    sl->dbcfg.replicas = sl->replicas;
-    sl->dbcfg.replica_count = k;
-    sl->dbcfg.group = g;
-    sl->dbcfg.schema = c->cfg.schema;
-    sl->dbcfg.segment_bytes_max = c->cfg.segment_bytes_max;
-    sl->dbcfg.heartbeat_ns = c->cfg.heartbeat_ns;
-    sl->dbcfg.election_timeout_ns = c->cfg.election_timeout_ns;
-    sl->dbcfg.availability_mode = g == TIDAL_SIM_CONTROL_GROUP ? 0 : c->cfg.availability_mode;
-    sl->dbcfg.quorum_wait_ns = c->cfg.quorum_wait_ns;
-    sl->dbcfg.snapshot_log_bytes = c->cfg.snapshot_log_bytes;
-    sl->dbcfg.group_bootstrap = bootstrap; /* a brand-new group: its members know it is new */
-}
-
-static void tidal_sim__push_tenants(tidal_sim_cluster *c, uint32_t i);
-
-static tidal_result tidal_sim__slot_open(tidal_sim_cluster *c, uint32_t i, uint32_t g) {
-    tidal_sim__slot *sl = &c->node[i].g[g];
+/* Opens node i's peer from its disk: every declared group, the event hook; the members
+   of a brand-new cluster (the node's first open) know their groups are new. */
+static tidal_result tidal_sim__peer_open(tidal_sim_cluster *c, uint32_t i) {
+    tidal_peer_config pc;
     tidal_result r;
-    if (sl->db) return TIDAL_OK;
-    r = tidal_db_open(&sl->dbcfg, &sl->db);
-    sl->dbcfg.group_bootstrap = 0; /* later opens are restarts */
-    if (r == TIDAL_OK) tidal_db_set_event_hook(sl->db, tidal_sim__record, sl);
+    TIDAL_SIM_ASSERT(i < c->n && c->node[i].peer == NULL);
+    memset(&pc, 0, sizeof pc);
+    pc.env = &c->node[i].env.env;
+    pc.path = "node";
+    pc.self.region = (uint16_t)(i / c->cfg.shards);
+    pc.self.shard = (uint16_t)(i % c->cfg.shards);
+    pc.regions = c->cfg.regions;
+    pc.shards = c->cfg.shards;
+    pc.groups = c->groups;
+    pc.group_count = c->n_groups;
+    pc.member.schema = c->cfg.schema;
+    pc.member.segment_bytes_max = c->cfg.segment_bytes_max;
+    pc.member.heartbeat_ns = c->cfg.heartbeat_ns;
+    pc.member.election_timeout_ns = c->cfg.election_timeout_ns;
+    pc.member.availability_mode = c->cfg.availability_mode;
+    pc.member.quorum_wait_ns = c->cfg.quorum_wait_ns;
+    pc.member.snapshot_log_bytes = c->cfg.snapshot_log_bytes;
+    pc.member.group_bootstrap = c->node[i].life == 0; /* (0, s) leads epoch 1 */
+    pc.heartbeat_ns = c->cfg.peer_heartbeat_ns;
+    c->node[i].writer.c = c;
+    c->node[i].writer.node = i;
+    pc.event_hook = tidal_sim__record;
+    pc.event_hook_ctx = &c->node[i].writer;
+    c->node[i].why[0] = 0;
+    r = tidal_peer_open(&pc, &c->node[i].peer, c->node[i].why, sizeof c->node[i].why);
+    if (r != TIDAL_OK && !c->node[i].why[0])
+        snprintf(c->node[i].why, sizeof c->node[i].why, "%s", tidal_strerror(r));
+    if (c->n_pending) { /* its members wrote while it opened (nothing else runs meanwhile) */
+        uint32_t k;
+        for (k = 0; k < c->n_ev; k++) {
+            if (c->ev_group[k] != TIDAL_SIM__GROUP_PENDING) continue;
+            c->ev_group[k] = c->node[i].peer ? tidal_sim__writer_group(c, i, tidal_sim__ev_id(c, k))
+                                             : TIDAL_SIM__GROUP_NONE; /* its open failed */
+            c->n_pending--;
+        }
+    }
+    c->node[i].life++;
+    TIDAL_SIM_ASSERT(r != TIDAL_OK || c->node[i].peer != NULL);
     return r;
+}
+
+/* Closes node i's peer (its counters are kept for tidal_sim_cluster_tenant). */
+static void tidal_sim__peer_close(tidal_sim_cluster *c, uint32_t i) {
+    tidal_peer_move_info mi;
+    if (!c->node[i].peer) return;
+    if (c->n_ten && tidal_peer_move_status(c->node[i].peer, c->ten[0].tenant, &mi) == TIDAL_OK) {
+        c->copies_closed += mi.copies;
+        c->forwarded_closed += mi.events_forwarded;
+    }
+    tidal_peer_close(c->node[i].peer);
+    c->node[i].peer = NULL;
 }
 
 TIDAL_API tidal_sim_cluster *tidal_sim_cluster_new(const tidal_sim_cluster_config *cfg) {
     tidal_sim_cluster *c;
-    uint32_t r, s;
+    uint32_t r, s, k, g;
     if (!cfg || !cfg->schema.signals) return NULL;
     c = (tidal_sim_cluster *)calloc(1, sizeof *c);
     if (!c) return NULL;
@@ -2948,16 +3037,31 @@ TIDAL_API tidal_sim_cluster *tidal_sim_cluster_new(const tidal_sim_cluster_confi
     if (!c->cfg.start_ns) c->cfg.start_ns = INT64_C(1790000000) * TIDAL_NS_PER_S;
     if (!c->cfg.tick_ns) c->cfg.tick_ns = 10 * 1000 * 1000;
     c->n = (uint32_t)c->cfg.regions * c->cfg.shards;
-    if (c->cfg.regions > TIDAL_REPLICAS_MAX || c->n > TIDAL_SIM_NODES_MAX) {
+    if (c->cfg.regions > TIDAL_REPLICAS_MAX || c->n > TIDAL_SIM_NODES_MAX ||
+        (cfg->placement_count && !cfg->placements)) {
         free(c);
         return NULL;
+    }
+    /* Group 0: every region; then one per distinct declared placement, ids from 2 on (1
+       names the control plane in this API). */
+    c->groups[0].id = 0;
+    c->groups[0].placement = tidal_sim__all(c);
+    c->n_groups = 1;
+    for (k = 0; k < cfg->placement_count; k++) {
+        uint32_t pl = cfg->placements[k];
+        if (!pl || pl >> c->cfg.regions || c->n_groups == TIDAL_SIM_GROUPS_MAX) {
+            free(c);
+            return NULL;
+        }
+        for (g = 0; g < c->n_groups && c->groups[g].placement != pl; g++) {}
+        if (g < c->n_groups) continue;
+        c->groups[c->n_groups].id = c->n_groups + 1;
+        c->groups[c->n_groups++].placement = pl;
     }
     c->net = tidal_sim_net_new(tidal_sim__mix(cfg->seed ^ UINT64_C(0x6e6574)));
     c->now = c->cfg.start_ns;
     c->next_tick = c->now + c->cfg.tick_ns;
-    c->n_groups = 2; /* 0: every region; 1: the control plane, once started */
-    c->placement[0] = (1u << c->cfg.regions) - 1;
-    c->only_shard[0] = -1;
+    c->ctl_node = -1;
     tidal_blake3_init(&c->trace);
     for (r = 0; r < c->cfg.regions; r++)
         for (s = 0; s < c->cfg.shards; s++) {
@@ -2965,50 +3069,62 @@ TIDAL_API tidal_sim_cluster *tidal_sim_cluster_new(const tidal_sim_cluster_confi
             tidal_node_ref self;
             self.region = (uint16_t)r;
             self.shard = (uint16_t)s;
-            c->node[i].disk = tidal_sim_disk_new(tidal_sim__mix(cfg->seed ^ (UINT64_C(0xd15c) << 16) ^ i));
+            c->node[i].disk =
+                tidal_sim_disk_new(tidal_sim__mix(cfg->seed ^ (UINT64_C(0xd15c) << 16) ^ i));
             tidal_sim_env_init(&c->node[i].env, c->node[i].disk, c->now,
                                tidal_sim__mix(cfg->seed ^ (UINT64_C(0xe4f) << 20) ^ i));
             tidal_sim_env_attach_net(&c->node[i].env, c->net, self);
-            tidal_sim__slot_init(c, i, 0, 1); /* a new group: (0, s) leads epoch 1 */
+        }
+    for (r = 0; r < c->cfg.regions; r++)
+        for (s = 0; s < c->cfg.shards; s++)
             if (tidal_sim_cluster_restart(c, (uint16_t)r, (uint16_t)s) != TIDAL_OK) {
                 tidal_sim_cluster_free(c);
                 return NULL;
             }
-        }
     return c;
 }
 
 TIDAL_API void tidal_sim_cluster_free(tidal_sim_cluster *c) {
-    uint32_t i, g, s;
+    uint32_t i;
+    tidal_sim_msg m;
     if (!c) return;
     for (i = 0; i < c->n; i++) {
-        for (g = 0; g < TIDAL_SIM_GROUPS_MAX; g++)
-            if (c->node[i].g[g].db) tidal_db_close(c->node[i].g[g].db);
+        tidal_sim__peer_close(c, i);
         tidal_sim_disk_free(c->node[i].disk);
     }
-    for (i = 0; i < TIDAL_SIM_TENANTS_MAX; i++)
-        if (c->mig[i]) {
-            for (s = 0; s < TIDAL_SIM_NODES_MAX; s++) free(c->mig[i]->fwd[s]);
-            free(c->mig[i]);
-        }
+    while (tidal_sim_net_pop(c->net, INT64_MAX, &m)) tidal_sim_msg_free(&m);
     tidal_sim_net_free(c->net);
     if (c->truth_disk) tidal_sim_disk_free(c->truth_disk);
     free(c->ev_bytes);
     free(c->ev_at);
+    free(c->ev_group);
     free(c->ev_set);
     free(c);
 }
 
-TIDAL_API tidal_db *tidal_sim_cluster_db(const tidal_sim_cluster *c, uint16_t region, uint16_t shard) {
-    return c->node[tidal_sim__ci(c, region, shard)].g[0].db;
+/* The index in c->groups of group id g, or -1. */
+static int tidal_sim__gi(const tidal_sim_cluster *c, uint32_t g) {
+    uint32_t k;
+    for (k = 0; k < c->n_groups; k++)
+        if (c->groups[k].id == g) return (int)k;
+    return -1;
 }
-TIDAL_API tidal_db *tidal_sim_cluster_group_db(const tidal_sim_cluster *c, uint32_t group, uint16_t region,
-                                               uint16_t shard) {
-    uint32_t i = tidal_sim__ci(c, region, shard);
-    return tidal_sim__hosts(c, i, group) ? c->node[i].g[group].db : NULL;
+
+TIDAL_API tidal_peer *tidal_sim_cluster_peer(const tidal_sim_cluster *c, uint16_t region,
+                                             uint16_t shard) {
+    return c->node[tidal_sim__ci(c, region, shard)].peer;
+}
+TIDAL_API tidal_db *tidal_sim_cluster_db(const tidal_sim_cluster *c, uint16_t region, uint16_t shard) {
+    return tidal_sim_cluster_group_db(c, 0, region, shard);
+}
+TIDAL_API tidal_db *tidal_sim_cluster_group_db(const tidal_sim_cluster *c, uint32_t group,
+                                               uint16_t region, uint16_t shard) {
+    tidal_peer *p = c->node[tidal_sim__ci(c, region, shard)].peer;
+    return p && group != TIDAL_SIM_CONTROL_GROUP ? tidal_peer_member(p, group) : NULL;
 }
 TIDAL_API uint32_t tidal_sim_cluster_group_placement(const tidal_sim_cluster *c, uint32_t group) {
-    return group < TIDAL_SIM_GROUPS_MAX ? c->placement[group] : 0;
+    int k = tidal_sim__gi(c, group);
+    return k < 0 ? 0 : c->groups[k].placement;
 }
 TIDAL_API tidal_sim_disk *tidal_sim_cluster_disk(const tidal_sim_cluster *c, uint16_t region,
                                                  uint16_t shard) {
@@ -3027,35 +3143,12 @@ TIDAL_API void tidal_sim_cluster_set_observer(tidal_sim_cluster *c,
     c->observer_ctx = ctx;
 }
 
-/* Adds group g (placement, on one shard or all) and opens its members; -1 if a member
-   node is down (a new group's first member must lead epoch 1: it is created whole). */
-static int tidal_sim__group_new(tidal_sim_cluster *c, uint32_t g, uint32_t placement, int only_shard) {
-    uint32_t i;
-    if (g >= TIDAL_SIM_GROUPS_MAX) return -1;
-    c->placement[g] = placement;
-    c->only_shard[g] = only_shard;
-    for (i = 0; i < c->n; i++)
-        if (tidal_sim__hosts(c, i, g) && !c->node[i].g[0].db) {
-            c->placement[g] = 0; /* a member is down: try again once it is back */
-            return -1;
-        }
-    for (i = 0; i < c->n; i++)
-        if (tidal_sim__hosts(c, i, g)) {
-            tidal_sim__slot_init(c, i, g, 1);
-            if (tidal_sim__slot_open(c, i, g) != TIDAL_OK) TIDAL_SIM_ASSERT(!"opening a new group member");
-        }
-    if (g == c->n_groups) c->n_groups++;
-    for (i = 0; i < c->n && c->n_ten; i++) /* the tenants' config, at once: it owns none yet */
-        if (tidal_sim__hosts(c, i, g)) tidal_sim__push_tenants(c, i);
-    return (int)g;
-}
-
 TIDAL_API int tidal_sim_cluster_group_add(tidal_sim_cluster *c, uint32_t placement) {
     uint32_t g;
     if (!placement || placement >> c->cfg.regions) return -1;
     for (g = 0; g < c->n_groups; g++)
-        if (g != TIDAL_SIM_CONTROL_GROUP && c->placement[g] == placement) return (int)g;
-    return tidal_sim__group_new(c, c->n_groups, placement, -1);
+        if (c->groups[g].placement == placement) return (int)c->groups[g].id;
+    return -1; /* not declared in tidal_sim_cluster_config.placements */
 }
 
 static void tidal_sim__cluster_clock(tidal_sim_cluster *c, int64_t t) {
@@ -3070,25 +3163,129 @@ static void tidal_sim__cluster_clock(tidal_sim_cluster *c, int64_t t) {
 
 static void tidal_sim__cluster_deliver(tidal_sim_cluster *c, const tidal_sim_msg *m) {
     uint8_t w[32];
-    uint32_t i = tidal_sim__ci(c, m->to.region, m->to.shard), g = 0;
+    uint32_t i = tidal_sim__ci(c, m->to.region, m->to.shard);
     tidal_sim__put64(w, (uint64_t)m->deliver_ns);
     tidal_sim__put64(w + 8, (uint64_t)m->from.region << 16 | m->from.shard);
     tidal_sim__put64(w + 16, (uint64_t)m->to.region << 16 | m->to.shard);
     tidal_sim__put64(w + 24, (uint64_t)m->len);
     tidal_blake3_update(&c->trace, w, 32);
     tidal_blake3_update(&c->trace, m->bytes, m->len);
-    if (tidal_message_group(m->bytes, m->len, &g) != TIDAL_OK) g = 0; /* group 0 counts it corrupt */
-    if (g < TIDAL_SIM_GROUPS_MAX && c->node[i].g[g].db)
-        (void)tidal_node_receive(c->node[i].g[g].db, m->from, m->bytes, m->len);
+    if (c->node[i].peer) (void)tidal_peer_receive(c->node[i].peer, m->from, m->bytes, m->len);
 }
 
-static void tidal_sim__control_step(tidal_sim_cluster *c);
+/* The node whose control member leads at the highest term, or -1. */
+static int tidal_sim__ctl_leader(const tidal_sim_cluster *c) {
+    uint32_t i;
+    uint64_t term = 0;
+    int best = -1;
+    for (i = 0; i < c->n; i++) {
+        tidal_control_status st;
+        if (!c->node[i].peer ||
+            tidal_control_status_get(tidal_peer_control(c->node[i].peer), &st) != TIDAL_OK)
+            continue;
+        if (st.role == TIDAL_ROLE_LEADER && st.term >= term) best = (int)i, term = st.term;
+    }
+    return best;
+}
+
+/* The live node that applied the most control records: the harness's view of them. */
+static int tidal_sim__view_node(const tidal_sim_cluster *c, uint64_t *applied) {
+    uint32_t i;
+    uint64_t best_index = 0;
+    int best = -1;
+    for (i = 0; i < c->n; i++) {
+        tidal_peer_status st;
+        if (!c->node[i].peer || tidal_peer_status_get(c->node[i].peer, &st) != TIDAL_OK) continue;
+        if (best < 0 || st.applied_index > best_index) best = (int)i, best_index = st.applied_index;
+    }
+    *applied = best_index;
+    return best;
+}
+
+static int tidal_sim__ten_find(const tidal_sim_cluster *c, uint32_t tenant) {
+    uint32_t k;
+    for (k = 0; k < c->n_ten; k++)
+        if (c->ten[k].tenant == tenant) return (int)k;
+    return -1;
+}
+
+/* The routing table's entry of tenant on the live node that applied the most records;
+   for a registered tenant, what the harness saw last when that node lags it (the node
+   that was ahead crashed: the view does not go back). */
+static tidal_result tidal_sim__view_at(const tidal_sim_cluster *c, uint32_t tenant,
+                                       tidal_peer_tenant *out, uint64_t *at) {
+    uint64_t applied = 0;
+    int v = tidal_sim__view_node(c, &applied), k = tidal_sim__ten_find(c, tenant);
+    tidal_result r;
+    memset(out, 0, sizeof *out);
+    *at = applied;
+    if (k >= 0 && c->ten[k].seen_at && (v < 0 || applied < c->ten[k].seen_at)) {
+        *out = c->ten[k].seen;
+        *at = c->ten[k].seen_at;
+        return TIDAL_OK;
+    }
+    if (v < 0) return TIDAL_ERR_UNAVAILABLE;
+    r = tidal_peer_tenant_get(c->node[v].peer, tenant, out);
+    TIDAL_SIM_ASSERT(r == TIDAL_OK || r == TIDAL_ERR_NOT_FOUND);
+    return r;
+}
+
+static tidal_result tidal_sim__view(const tidal_sim_cluster *c, uint32_t tenant,
+                                    tidal_peer_tenant *out) {
+    uint64_t at;
+    return tidal_sim__view_at(c, tenant, out, &at);
+}
+
+/* After a tick: moves' phases first seen, control leadership changes during a move. */
+static void tidal_sim__observe(tidal_sim_cluster *c) {
+    int l = tidal_sim__ctl_leader(c), moving = 0;
+    uint32_t k;
+    for (k = 0; k < c->n_ten; k++) {
+        tidal_sim__ten *t = &c->ten[k];
+        tidal_peer_tenant v;
+        uint64_t ver, at;
+        if (tidal_sim__view_at(c, t->tenant, &v, &at) != TIDAL_OK) continue;
+        t->seen = v;
+        t->seen_at = at;
+        ver = v.config_index > v.placement_index ? v.config_index : v.placement_index;
+        if (v.move_phase_index > ver) ver = v.move_phase_index;
+        if (ver > t->version) t->version = ver;
+        if (!v.move_index) continue;
+        if (v.move_index != t->move) { /* a move the harness did not start: from now */
+            t->move = v.move_index;
+            t->start_ns = c->now;
+            t->switch_ns = t->done_ns = 0;
+        }
+        moving |= v.move_phase != TIDAL_CONTROL_PHASE_DONE;
+        if (v.move_phase >= TIDAL_CONTROL_PHASE_SWITCH && !t->switch_ns) t->switch_ns = c->now;
+        if (v.move_phase == TIDAL_CONTROL_PHASE_DONE && !t->done_ns) t->done_ns = c->now;
+    }
+    if (l < 0) return; /* an election: wait for its outcome */
+    if (c->ctl_node >= 0 && moving &&
+        (l != c->ctl_node || c->node[l].life != c->ctl_life))
+        c->ctl_restarts++;
+    c->ctl_node = l;
+    c->ctl_life = c->node[l].life;
+}
+
+/* Takes every completion the live peers have. */
+static void tidal_sim__collect(tidal_sim_cluster *c) {
+    uint32_t i;
+    for (i = 0; i < c->n; i++) {
+        tidal_peer_completion d;
+        while (c->node[i].peer && tidal_peer_poll(c->node[i].peer, &d) == TIDAL_OK) {
+            uint32_t at = (uint32_t)(c->n_done++ % TIDAL_SIM__DONE_MAX);
+            c->done[at].node = i;
+            c->done[at].c = d;
+        }
+    }
+}
 
 TIDAL_API void tidal_sim_cluster_run(tidal_sim_cluster *c, int64_t until_ns) {
     for (;;) {
         int64_t next = tidal_sim_net_next_ns(c->net);
         tidal_sim_msg m;
-        uint32_t i, g;
+        uint32_t i;
         if (c->next_tick < next) next = c->next_tick;
         if (next > until_ns) break;
         if (next > c->now) tidal_sim__cluster_clock(c, next);
@@ -3099,9 +3296,9 @@ TIDAL_API void tidal_sim_cluster_run(tidal_sim_cluster *c, int64_t until_ns) {
         }
         if (c->now >= c->next_tick) {
             for (i = 0; i < c->n; i++)
-                for (g = 0; g < c->n_groups; g++)
-                    if (c->node[i].g[g].db) (void)tidal_db_tick(c->node[i].g[g].db, 0);
-            if (c->ctl_on) tidal_sim__control_step(c);
+                if (c->node[i].peer) (void)tidal_peer_tick(c->node[i].peer);
+            tidal_sim__collect(c);
+            tidal_sim__observe(c);
             c->next_tick += c->cfg.tick_ns;
             if (c->observer) c->observer(c->observer_ctx, c);
         }
@@ -3109,44 +3306,56 @@ TIDAL_API void tidal_sim_cluster_run(tidal_sim_cluster *c, int64_t until_ns) {
     if (until_ns > c->now) tidal_sim__cluster_clock(c, until_ns);
 }
 
+TIDAL_API int tidal_sim_cluster_await(tidal_sim_cluster *c, uint16_t region, uint16_t shard,
+                                      uint64_t ticket, int64_t timeout_ns,
+                                      tidal_peer_completion *out) {
+    uint32_t i = tidal_sim__ci(c, region, shard);
+    int64_t end = c->now + timeout_ns;
+    TIDAL_SIM_ASSERT(out != NULL && timeout_ns >= 0);
+    for (;;) {
+        uint64_t k;
+        tidal_sim__collect(c);
+        for (k = c->n_done; k > 0 && c->n_done - k < TIDAL_SIM__DONE_MAX; k--) {
+            uint32_t at = (uint32_t)((k - 1) % TIDAL_SIM__DONE_MAX);
+            if (c->done[at].node == i && c->done[at].c.ticket == ticket) {
+                *out = c->done[at].c;
+                return 1;
+            }
+        }
+        if (c->now >= end || !c->node[i].peer) return 0;
+        tidal_sim_cluster_run(c, c->now + c->cfg.tick_ns < end ? c->now + c->cfg.tick_ns : end);
+    }
+}
+
 TIDAL_API void tidal_sim_cluster_crash(tidal_sim_cluster *c, uint16_t region, uint16_t shard) {
-    uint32_t i = tidal_sim__ci(c, region, shard), g;
+    uint32_t i = tidal_sim__ci(c, region, shard);
     tidal_node_ref ref;
     ref.region = region;
     ref.shard = shard;
-    if (!c->node[i].g[0].db) return;
+    if (!c->node[i].peer) return;
     tidal_sim_disk_crash(c->node[i].disk); /* first: the closes below must not write */
-    for (g = 0; g < c->n_groups; g++)
-        if (c->node[i].g[g].db) {
-            tidal_db_close(c->node[i].g[g].db);
-            c->node[i].g[g].db = NULL;
-        }
+    tidal_sim__peer_close(c, i);
     tidal_sim_net_set_down(c->net, ref, 1);
 }
 
 TIDAL_API tidal_result tidal_sim_cluster_restart(tidal_sim_cluster *c, uint16_t region,
                                                  uint16_t shard) {
-    uint32_t i = tidal_sim__ci(c, region, shard), g;
+    uint32_t i = tidal_sim__ci(c, region, shard);
     tidal_node_ref ref;
-    tidal_result r = TIDAL_OK;
+    tidal_result r;
     ref.region = region;
     ref.shard = shard;
-    if (c->node[i].g[0].db) return TIDAL_OK;
+    if (c->node[i].peer) return TIDAL_OK;
     if (tidal_sim_disk_is_down(c->node[i].disk)) tidal_sim_disk_restart(c->node[i].disk);
-    c->node[i].life++;
-    for (g = 0; g < c->n_groups && r == TIDAL_OK; g++)
-        if (tidal_sim__hosts(c, i, g)) r = tidal_sim__slot_open(c, i, g);
-    if (r != TIDAL_OK) {
-        for (g = 0; g < c->n_groups; g++)
-            if (c->node[i].g[g].db) {
-                tidal_db_close(c->node[i].g[g].db);
-                c->node[i].g[g].db = NULL;
-            }
-        return r;
-    }
+    r = tidal_sim__peer_open(c, i); /* it enforces its tenants from its own disk (P1) */
+    if (r != TIDAL_OK) return r;
     tidal_sim_net_set_down(c->net, ref, 0);
-    if (c->n_ten) tidal_sim__push_tenants(c, i); /* the host loads the control plane's config */
     return TIDAL_OK;
+}
+
+TIDAL_API const char *tidal_sim_cluster_errmsg(const tidal_sim_cluster *c, uint16_t region,
+                                              uint16_t shard) {
+    return c->node[tidal_sim__ci(c, region, shard)].why;
 }
 
 TIDAL_API void tidal_sim_cluster_wipe(tidal_sim_cluster *c, uint16_t region, uint16_t shard) {
@@ -3163,10 +3372,15 @@ TIDAL_API void tidal_sim_cluster_skew(tidal_sim_cluster *c, uint16_t region, uin
     c->node[i].skew_ns = skew_ns;
 }
 
-TIDAL_API int tidal_sim_cluster_group_leader(const tidal_sim_cluster *c, uint32_t group, uint16_t shard) {
+TIDAL_API int tidal_sim_cluster_group_leader(const tidal_sim_cluster *c, uint32_t group,
+                                             uint16_t shard) {
     int best = -1;
     uint64_t epoch = 0;
     uint16_t r;
+    if (group == TIDAL_SIM_CONTROL_GROUP) {
+        int l = tidal_sim__ctl_leader(c);
+        return l < 0 ? -1 : (int)((uint32_t)l / c->cfg.shards);
+    }
     for (r = 0; r < c->cfg.regions; r++) {
         tidal_node_status st;
         tidal_db *db = tidal_sim_cluster_group_db(c, group, r, shard);
@@ -3189,69 +3403,98 @@ TIDAL_API void tidal_sim_cluster_trace(const tidal_sim_cluster *c, uint8_t out[3
 
 TIDAL_API uint32_t tidal_sim_cluster_events(const tidal_sim_cluster *c) { return c->n_ev; }
 
+TIDAL_API uint32_t tidal_sim_cluster_group_events(const tidal_sim_cluster *c, uint32_t group) {
+    uint32_t k, n = 0;
+    for (k = 0; k < c->n_ev; k++) n += c->ev_group[k] == group;
+    return n;
+}
+
+/* The health snapshot of one node's peer (tidal_peer_health_get): the control leader's
+   node, else the first live one. */
 TIDAL_API uint32_t tidal_sim_cluster_health(const tidal_sim_cluster *c, int64_t lag_threshold_ns,
                                             char *buf, size_t cap) {
+    static const char *const phase[5] = {"-", "copy", "seal", "switch", "done"};
+    tidal_peer_health h;
+    tidal_peer_health_leader *ld;
+    tidal_peer_health_member *mb;
     size_t at = 0;
-    uint32_t r, sh, g, bad = 0;
+    uint32_t r, k, g, bad = 0, nl = c->n_groups * c->cfg.shards, nm = nl * c->cfg.regions;
+    int v = tidal_sim__ctl_leader(c);
 #define TIDAL_SIM__PUT(...)                                                                   \
     do {                                                                                      \
         int w_ = cap > at ? snprintf(buf + at, cap - at, __VA_ARGS__) : 0;                    \
         if (w_ > 0) at += (size_t)w_ < cap - at ? (size_t)w_ : cap - at - 1;                  \
     } while (0)
+    TIDAL_SIM_ASSERT(c != NULL && (buf != NULL || !cap));
     if (cap) buf[0] = 0;
-    for (sh = 0; sh < c->cfg.shards; sh++) {
-        int l = tidal_sim_cluster_leader(c, (uint16_t)sh);
-        tidal_node_status st;
-        memset(&st, 0, sizeof st);
-        if (l >= 0) (void)tidal_node_status_get(c->node[tidal_sim__ci(c, (uint16_t)l, (uint16_t)sh)].g[0].db, &st);
-        if (l >= 0) TIDAL_SIM__PUT("shard %u: leader region %d, epoch %llu\n", sh, l, (unsigned long long)st.epoch);
-        else TIDAL_SIM__PUT("shard %u: no leader (election under way)\n", sh);
+    for (k = 0; v < 0 && k < c->n; k++)
+        if (c->node[k].peer) v = (int)k;
+    if (v < 0) {
+        TIDAL_SIM__PUT("every node is down\n");
+        return c->cfg.regions;
     }
-    for (r = 0; r < c->cfg.regions; r++) {
-        uint32_t down = 0, cut = 0, lagging = 0;
+    ld = (tidal_peer_health_leader *)calloc(nl, sizeof *ld);
+    mb = (tidal_peer_health_member *)calloc(nm, sizeof *mb);
+    TIDAL_SIM_ASSERT(ld != NULL && mb != NULL);
+    memset(&h, 0, sizeof h);
+    h.leaders = ld, h.leaders_cap = nl, h.members = mb, h.members_cap = nm;
+    if (tidal_peer_health_get(c->node[v].peer, &h) != TIDAL_OK) h.leader_count = 0;
+    TIDAL_SIM__PUT("seen from node %u/%u\n", (uint32_t)v / c->cfg.shards,
+                   (uint32_t)v % c->cfg.shards);
+    for (k = 0; k < h.leader_count && k < nl; k++) {
+        if (ld[k].group != 0) continue;
+        if (ld[k].has_leader)
+            TIDAL_SIM__PUT("shard %u: leader region %u, epoch %llu\n", ld[k].shard,
+                           ld[k].leader.region, (unsigned long long)ld[k].epoch);
+        else TIDAL_SIM__PUT("shard %u: no leader (election under way)\n", ld[k].shard);
+    }
+    for (r = 0; r < c->cfg.regions && r < h.regions; r++) {
+        uint32_t lagging = 0;
         int64_t worst = 0;
-        for (sh = 0; sh < c->cfg.shards; sh++) {
-            tidal_db *db = c->node[tidal_sim__ci(c, (uint16_t)r, (uint16_t)sh)].g[0].db;
-            tidal_node_status st;
-            if (!db || tidal_node_status_get(db, &st) != TIDAL_OK) {
-                down++;
-                continue;
+        for (k = 0; k < h.member_count && k < nm; k++)
+            if (mb[k].known && mb[k].node.region == r) {
+                if (mb[k].lag_ns > lag_threshold_ns) lagging++;
+                if (mb[k].lag_ns > worst) worst = mb[k].lag_ns;
             }
-            if (st.cut_off) cut++;
-            if (st.lag_ns > lag_threshold_ns) lagging++;
-            if (st.lag_ns > worst) worst = st.lag_ns;
-        }
-        if (down + cut == c->cfg.shards) {
-            TIDAL_SIM__PUT("region %u: offline (%u of %u nodes down, %u cut off)\n", r, down, c->cfg.shards, cut);
+        if (h.region[r] == TIDAL_PEER_REGION_OFFLINE) {
+            TIDAL_SIM__PUT("region %u: offline (%s)\n", r, h.region_why[r]);
             bad++;
-        } else if (down || cut || lagging) {
-            TIDAL_SIM__PUT("region %u: degraded (%u down, %u cut off, %u lagging; worst lag %lld ms)\n", r, down,
-                           cut, lagging, (long long)(worst / 1000000));
+        } else if (h.region[r] == TIDAL_PEER_REGION_DEGRADED || lagging) {
+            TIDAL_SIM__PUT("region %u: degraded (%s%s%u lagging; worst lag %lld ms)\n", r,
+                           h.region_why[r], h.region_why[r][0] ? "; " : "", lagging,
+                           (long long)(worst / 1000000));
             bad++;
         } else {
-            TIDAL_SIM__PUT("region %u: healthy (worst lag %lld ms)\n", r, (long long)(worst / 1000000));
+            TIDAL_SIM__PUT("region %u: healthy (worst lag %lld ms)\n", r,
+                           (long long)(worst / 1000000));
         }
     }
-    for (g = 2; g < c->n_groups; g++) { /* groups of other placements */
-        TIDAL_SIM__PUT("group %u (regions", g);
+    for (g = 1; g < c->n_groups; g++) { /* groups of other placements */
+        TIDAL_SIM__PUT("group %u (regions", c->groups[g].id);
         for (r = 0; r < c->cfg.regions; r++)
-            if (c->placement[g] >> r & 1u) TIDAL_SIM__PUT(" %u", r);
+            if (c->groups[g].placement >> r & 1u) TIDAL_SIM__PUT(" %u", r);
         TIDAL_SIM__PUT("): leaders");
-        for (sh = 0; sh < c->cfg.shards; sh++) TIDAL_SIM__PUT(" %d", tidal_sim_cluster_group_leader(c, g, (uint16_t)sh));
+        for (k = 0; k < h.leader_count && k < nl; k++)
+            if (ld[k].group == c->groups[g].id)
+                TIDAL_SIM__PUT(" %d", ld[k].has_leader ? (int)ld[k].leader.region : -1);
         TIDAL_SIM__PUT("\n");
     }
-    if (c->ctl_on) {
-        static const char *const phase[5] = {"-", "copy", "seal", "switch", "done"};
-        uint32_t k;
-        TIDAL_SIM__PUT("control plane: leader region %d", tidal_sim_cluster_group_leader(c, TIDAL_SIM_CONTROL_GROUP, 0));
-        for (k = 0; k < c->n_ten; k++)
-            TIDAL_SIM__PUT("%s tenant %u: group %u v%llu.%llu%s%s", k ? "," : ";", c->pub[k].tenant, c->pub[k].group,
-                           (unsigned long long)(c->pub[k].version >> 32),
-                           (unsigned long long)(c->pub[k].version & 0xFFFFFFFFu), c->pub[k].phase ? " moved:" : "",
-                           c->pub[k].phase ? phase[c->pub[k].phase] : "");
-        TIDAL_SIM__PUT("\n");
+    TIDAL_SIM__PUT("control plane: leader region %d, term %llu, commit %llu",
+                   h.control_has_leader ? (int)h.control_leader.region : -1,
+                   (unsigned long long)h.control_term,
+                   (unsigned long long)h.control_commit_index);
+    for (k = 0; k < c->n_ten; k++) {
+        tidal_peer_tenant t;
+        if (tidal_peer_tenant_get(c->node[v].peer, c->ten[k].tenant, &t) != TIDAL_OK) continue;
+        TIDAL_SIM__PUT("%s tenant %u: group %u v%llu%s%s", k ? "," : ";", c->ten[k].tenant,
+                       t.group, (unsigned long long)c->ten[k].version,
+                       t.move_phase ? " moved:" : "",
+                       t.move_phase && t.move_phase <= 4 ? phase[t.move_phase] : "");
     }
+    TIDAL_SIM__PUT("\n");
 #undef TIDAL_SIM__PUT
+    free(ld);
+    free(mb);
     return bad;
 }
 
@@ -3353,584 +3596,214 @@ TIDAL_API uint32_t tidal_sim_cluster_heal_all(tidal_sim_cluster *c) {
     return n;
 }
 
+/* ---- Tenants and moves: control records through a peer ---- */
 
-// >>sim_control
-// The control plane (DESIGN 5.7): one record per tenant (owner group, placement, config
-// version, migration phase), stored as an attribute of a system tenant in a replica group
-// of its own - shard 0 of every region, availability mode off - so a record is published
-// (routers and nodes act on it) only once a majority holds it, and it survives any
-// minority of crashes. The coordinator runs beside that group's leader; its working
-// memory (which shards hold their copy, events to forward, members verified) is lost
-// whenever leadership moves or that node restarts, and it resumes from the published
-// phase: every phase's work is idempotent and re-checked before the next is published.
-// Migration phases, each published before its work starts:
-//   COPY    owner = source; target members INCOMING. Per shard: export the tenant from the
-//           source leader, install it on the target leader (QUORUM), then import the
-//           events the source's members wrote since (forwarded from their event hooks).
-//   SEAL    source members SEALED (local writes refused: the router holds them). Per
-//           shard, once every source member is sealed, their tenant digests agree, and
-//           the target leader's copy is QUORUM-durable: equal source and target digests,
-//           or a fresh install from the sealed source.
-//   SWITCH  owner = target (the one atomic step: routing follows it). Target members
-//           holding the copy (digest equal to their leader's) go ACTIVE; the source drops
-//           the tenant (a replicated event).
-//   DONE    every source member holds nothing of it (footprint 0), nor does any of its
-//           files (tidal_tenant_collected: old snapshots and log segments removed).
-// The host's list of tenant ids (tidal_sim_cluster_tenant_set) is kept in memory.
+/* Runs until every live peer applied the control records up to index (at most 2 s). */
+static void tidal_sim__await_applied(tidal_sim_cluster *c, uint64_t index) {
+    int64_t end = c->now + 2 * TIDAL_NS_PER_S;
+    for (;;) {
+        uint32_t i, behind = 0;
+        for (i = 0; i < c->n; i++) {
+            tidal_peer_status st;
+            behind += c->node[i].peer && tidal_peer_status_get(c->node[i].peer, &st) == TIDAL_OK &&
+                      st.applied_index < index;
+        }
+        if (!behind || c->now >= end) return;
+        tidal_sim_cluster_run(c, c->now + c->cfg.tick_ns);
+    }
+}
 
-#define TIDAL_SIM__CTL_TENANT UINT32_C(0xFFFFFFFF)
-#define TIDAL_SIM__CHECK_NS (100 * 1000 * 1000)
-
-static int tidal_sim__ten(const tidal_sim_cluster *c, uint32_t tenant) {
-    uint32_t k;
-    for (k = 0; k < c->n_ten; k++)
-        if (c->ten_cfg[k].tenant == tenant) return (int)k;
+/* The node to propose through: the control leader's, else the first live voter (shard
+   0), else the first live node; -1 when every node is down. */
+static int tidal_sim__proposer(const tidal_sim_cluster *c) {
+    int l = tidal_sim__ctl_leader(c);
+    uint32_t i;
+    if (l >= 0) return l;
+    for (i = 0; i < c->n; i += c->cfg.shards)
+        if (c->node[i].peer) return (int)i;
+    for (i = 0; i < c->n; i++)
+        if (c->node[i].peer) return (int)i;
     return -1;
 }
 
-static int tidal_sim__rec_eq(const tidal_sim__trec *a, const tidal_sim__trec *b) {
-    return a->tenant == b->tenant && a->group == b->group && a->target == b->target && a->phase == b->phase &&
-           a->version == b->version && a->migration == b->migration;
-}
-
-static int tidal_sim__digest_eq(tidal_db *a, tidal_db *b, uint32_t tenant) {
-    uint8_t x[32], y[32];
-    return a && b && tidal_db_digest(a, tenant, x) == TIDAL_OK && tidal_db_digest(b, tenant, y) == TIDAL_OK &&
-           !memcmp(x, y, 32);
-}
-
-static tidal_sim__mig *tidal_sim__mig_of(tidal_sim_cluster *c, uint32_t k) {
-    if (!c->mig[k]) {
-        c->mig[k] = (tidal_sim__mig *)calloc(1, sizeof(tidal_sim__mig));
-        TIDAL_SIM_ASSERT(c->mig[k] != NULL);
-    }
-    return c->mig[k];
-}
-
-static void tidal_sim__mig_forget(tidal_sim_cluster *c, uint32_t k) {
-    uint32_t s;
-    if (!c->mig[k]) return;
-    for (s = 0; s < TIDAL_SIM_NODES_MAX; s++) free(c->mig[k]->fwd[s]);
-    free(c->mig[k]);
-    c->mig[k] = NULL;
-}
-
-/* The state node i's member of group g gives tenant k under its published record. */
-static uint32_t tidal_sim__state(tidal_sim_cluster *c, uint32_t k, uint32_t g, uint32_t i) {
-    const tidal_sim__trec *r = &c->pub[k];
-    if (g == r->group) {
-        if (r->phase == TIDAL_SIM_MOVE_SEAL) return TIDAL_TENANT_SEALED;
-        if (r->phase == TIDAL_SIM_MOVE_SWITCH && !(c->mig[k] && c->mig[k]->active[i]))
-            return TIDAL_TENANT_INCOMING; /* until this member is seen to hold the copy */
-        return TIDAL_TENANT_ACTIVE;
-    }
-    if (g == r->target && (r->phase == TIDAL_SIM_MOVE_COPY || r->phase == TIDAL_SIM_MOVE_SEAL))
-        return TIDAL_TENANT_INCOMING;
-    return TIDAL_TENANT_SEALED; /* not here: a stray write is refused, never taken */
-}
-
-static tidal_result tidal_sim__push_one(tidal_sim_cluster *c, uint32_t k, uint32_t g, uint32_t i) {
-    tidal_tenant_config cfg = c->ten_cfg[k];
-    tidal_db *db = c->node[i].g[g].db;
-    if (!db || !tidal_sim__hosts(c, i, g)) return TIDAL_ERR_UNAVAILABLE;
-    cfg.config_version = c->pub[k].version;
-    cfg.state = tidal_sim__state(c, k, g, i);
-    return tidal_tenant_set(db, &cfg);
-}
-
-/* Loads the published config into node i's handles (a restart, or a record published). */
-static void tidal_sim__push_tenants(tidal_sim_cluster *c, uint32_t i) {
-    uint32_t k, g;
-    for (k = 0; k < c->n_ten; k++)
-        for (g = 0; g < c->n_groups; g++)
-            if (g != TIDAL_SIM_CONTROL_GROUP) (void)tidal_sim__push_one(c, k, g, i);
-}
-
-static void tidal_sim__push_all(tidal_sim_cluster *c) {
-    uint32_t i;
-    for (i = 0; i < c->n; i++) tidal_sim__push_tenants(c, i);
-}
-
-/* A record's version: above the published one, and from a new coordinator above anything
-   an earlier one wrote (its leader epoch in the high half): an unacknowledged record of a
-   deposed leader that merges back later never ties with a newer one. */
-static uint64_t tidal_sim__next_version(const tidal_sim_cluster *c, uint32_t k) {
-    uint64_t v = c->pub[k].version + 1, e = c->ctl_epoch << 32;
-    return v > e ? v : e + 1;
-}
-
-/* Writes want[k] at the control plane's leader; published once QUORUM-acknowledged. */
-static void tidal_sim__ctl_write(tidal_sim_cluster *c, uint32_t k) {
-    const tidal_sim__trec *w = &c->want[k];
-    char v[160];
-    snprintf(v, sizeof v, "group=%u target=%u phase=%d version=%llu migration=%llu placement=%u target_placement=%u",
-             w->group, w->target, w->phase, (unsigned long long)w->version, (unsigned long long)w->migration,
-             c->placement[w->group], c->placement[w->target]);
-    if (tidal_attr_set(c->ctl_db, TIDAL_SIM__CTL_TENANT, (tidal_id)w->tenant + 1, "record", v, &c->ctl_rc[k]) == TIDAL_OK)
-        c->writing[k] = 1;
-}
-
-/* The coordinator (re)starts beside the control plane's leader db: its memory is gone;
-   the records it can read there are what is published. */
-static void tidal_sim__coordinator_restart(tidal_sim_cluster *c, int l, tidal_db *db) {
-    uint32_t k;
-    c->ctl_region = l;
-    c->ctl_db = db;
-    c->ctl_life = c->node[tidal_sim__ci(c, (uint16_t)l, 0)].life;
-    c->ctl_restarts++;
-    {
-        tidal_node_status st;
-        c->ctl_epoch = tidal_node_status_get(db, &st) == TIDAL_OK ? st.epoch : 0;
-    }
-    for (k = 0; k < c->n_ten; k++) {
-        char v[160];
-        tidal_sim__trec r;
-        unsigned long long ver = 0, mig = 0;
-        int phase = 0;
-        unsigned g = 0, t = 0;
-        tidal_sim__mig_forget(c, k);
-        c->writing[k] = 0;
-        if (tidal_attr_get(db, TIDAL_SIM__CTL_TENANT, (tidal_id)c->ten_cfg[k].tenant + 1, "record", v, sizeof v) ==
-                TIDAL_OK &&
-            sscanf(v, "group=%u target=%u phase=%d version=%llu migration=%llu", &g, &t, &phase, &ver, &mig) == 5 &&
-            g < c->n_groups && t < c->n_groups) {
-            memset(&r, 0, sizeof r);
-            r.tenant = c->ten_cfg[k].tenant;
-            r.group = g;
-            r.target = t;
-            r.phase = phase;
-            r.version = ver;
-            r.migration = mig;
-            c->want[k] = c->pub[k];
-            if (r.version > c->pub[k].version) {
-                /* Newer than what is published: a record an earlier leader wrote and that
-                   may never have reached a quorum (this node could have written it
-                   itself, cut off). Acting on it now could start work that a later
-                   leader, which never saw it, contradicts (installs of a migration it
-                   then supersedes, forever newer than its own). So it is first written
-                   again under this leader's epoch and published only once QUORUM
-                   acknowledges it, like a Raft leader committing an entry of its own
-                   term before it trusts the earlier ones. */
-                c->want[k] = r;
-                c->want[k].version = tidal_sim__next_version(c, k);
-            }
+/* Proposes rec (or, with rec NULL, a move of tenant to group target) through a live peer
+   and runs the cluster until it committed: its index in *index. Failures that may pass
+   (no leader, a timeout, the proposer crashed) are tried again for up to
+   TIDAL_SIM__WAIT_NS; a refusal (FAILED) is returned as it is. */
+static tidal_result tidal_sim__propose(tidal_sim_cluster *c, const tidal_control_record *rec,
+                                       uint32_t tenant, uint32_t target, uint64_t *index) {
+    int64_t end = c->now + TIDAL_SIM__WAIT_NS;
+    tidal_peer_tenant before;
+    int unsure = 0; /* an earlier try may have been taken (UNKNOWN, or the proposer died) */
+    TIDAL_SIM_ASSERT(index != NULL);
+    (void)tidal_sim__view(c, tenant, &before);
+    while (c->now < end) {
+        int i = tidal_sim__proposer(c);
+        tidal_peer_completion d;
+        uint64_t t = 0;
+        tidal_result r;
+        if (i < 0) {
+            tidal_sim_cluster_run(c, c->now + 100 * TIDAL_SIM__MS);
             continue;
         }
-        c->want[k] = c->pub[k];
-    }
-    tidal_sim__push_all(c);
-}
-
-/* Forwards an event a source member wrote to the tenant's target (the hook's half). */
-static void tidal_sim__forward(tidal_sim_cluster *c, const tidal_sim__slot *sl, const uint8_t *p, size_t len) {
-    uint32_t tenant = (uint32_t)p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 24, s, b;
-    int k = tidal_sim__ten(c, tenant);
-    tidal_sim__mig *m;
-    if (k < 0 || !c->mig[k] || sl->group != c->pub[k].group ||
-        (c->pub[k].phase != TIDAL_SIM_MOVE_COPY && c->pub[k].phase != TIDAL_SIM_MOVE_SEAL))
-        return;
-    m = c->mig[k];
-    s = sl->node % c->cfg.shards;
-    while (m->fwd_len[s] + len + 4 > m->fwd_cap[s]) {
-        m->fwd_cap[s] = m->fwd_cap[s] ? 2 * m->fwd_cap[s] : 65536;
-        m->fwd[s] = (uint8_t *)tidal_sim__realloc(m->fwd[s], m->fwd_cap[s]);
-    }
-    for (b = 0; b < 4; b++) m->fwd[s][m->fwd_len[s] + b] = (uint8_t)(len >> (8 * b));
-    memcpy(m->fwd[s] + m->fwd_len[s] + 4, p, len);
-    m->fwd_len[s] += len + 4;
-}
-
-/* Imports shard s's forwarded events on the target leader b, as far as it takes them. */
-static void tidal_sim__drain(tidal_sim_cluster *c, tidal_sim__mig *m, uint32_t s, tidal_db *b) {
-    size_t at = 0;
-    while (at < m->fwd_len[s]) {
-        const uint8_t *q = m->fwd[s] + at;
-        uint32_t len = (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
-        tidal_receipt rc;
-        tidal_result r = tidal_event_import(b, m->fwd[s] + at + 4, len, &rc);
-        if (r == TIDAL_ERR_READ_ONLY || r == TIDAL_ERR_FATAL || r == TIDAL_ERR_NOMEM) break; /* later */
-        at += 4 + (size_t)len;
-        c->forwarded++;
-        if (r == TIDAL_OK && !rc.duplicate) {
-            m->imp[s] = rc;
-            m->imported[s] = 1;
+        r = rec ? tidal_peer_propose(c->node[i].peer, rec, &t)
+                : tidal_peer_move(c->node[i].peer, tenant, target, &t);
+        if (r != TIDAL_OK) return r;
+        if (!tidal_sim_cluster_await(c, (uint16_t)((uint32_t)i / c->cfg.shards),
+                                     (uint16_t)((uint32_t)i % c->cfg.shards), t,
+                                     5 * TIDAL_NS_PER_S, &d)) {
+            unsure = 1;
+            continue; /* the proposer went down: again elsewhere */
         }
-    }
-    if (!at) return;
-    memmove(m->fwd[s], m->fwd[s] + at, m->fwd_len[s] - at);
-    m->fwd_len[s] -= at;
-}
-
-/* Which handle a pending write went to: its node and that node's life (never the pointer:
-   a restarted node's new handle may reuse the old one's address, and a run must depend on
-   its seed alone). */
-static void tidal_sim__mark_on(tidal_sim_cluster *c, tidal_sim__mig *m, uint32_t s, const tidal_db *db) {
-    uint32_t i, g;
-    for (i = 0; i < c->n; i++)
-        for (g = 0; g < c->n_groups; g++)
-            if (c->node[i].g[g].db == db) {
-                m->on[s] = i * TIDAL_SIM_GROUPS_MAX + g;
-                m->on_life[s] = c->node[i].life;
-                return;
+        if (d.outcome == TIDAL_PEER_DONE_OK) {
+            *index = d.index;
+            tidal_sim__await_applied(c, d.index);
+            return TIDAL_OK;
+        }
+        if (!rec && d.outcome == TIDAL_PEER_DONE_FAILED && d.result == TIDAL_ERR_LIMIT && unsure) {
+            tidal_peer_tenant now; /* an earlier try that timed out may have started it */
+            if (tidal_sim__view(c, tenant, &now) == TIDAL_OK && now.move_index &&
+                now.move_index != before.move_index && now.move_target == target) {
+                *index = now.move_index;
+                tidal_sim__await_applied(c, now.move_index);
+                return TIDAL_OK;
             }
-    TIDAL_SIM_ASSERT(!"a handle the cluster does not run");
-}
-static int tidal_sim__is_on(const tidal_sim_cluster *c, const tidal_sim__mig *m, uint32_t s, const tidal_db *db) {
-    uint32_t i = m->on[s] / TIDAL_SIM_GROUPS_MAX, g = m->on[s] % TIDAL_SIM_GROUPS_MAX;
-    return db && i < c->n && c->node[i].life == m->on_life[s] && c->node[i].g[g].db == db;
-}
-
-/* One shard's copy: export from the source leader, install on the target leader. */
-static void tidal_sim__install(tidal_sim_cluster *c, uint32_t k, tidal_sim__mig *m, uint32_t s, tidal_db *a,
-                               tidal_db *b) {
-    size_t len = 0;
-    uint8_t *blob;
-    uint64_t id;
-    if (tidal_tenant_export(a, c->pub[k].tenant, NULL, 0, &len) != TIDAL_ERR_LIMIT) return;
-    blob = (uint8_t *)malloc(len);
-    TIDAL_SIM_ASSERT(blob != NULL);
-    /* Generations grow: migrations, then coordinator lives, then attempts (tidal.h orders
-       installs and drops of a tenant by it; a drop is its migration's last). */
-    id = c->pub[k].migration << 32 | (uint64_t)(c->ctl_restarts & 0xFFFF) << 16 | (++m->attempts & 0xFFFF);
-    m->id[s] = id;
-    if (tidal_tenant_export(a, c->pub[k].tenant, blob, len, &len) == TIDAL_OK &&
-        tidal_tenant_install(b, blob, len, id, NULL, &m->rc[s]) == TIDAL_OK) {
-        m->pending[s] = 1;
-        tidal_sim__mark_on(c, m, s, b);
-        m->imported[s] = 0;
-        c->copies++;
+            tidal_sim_cluster_run(c, c->now + 100 * TIDAL_SIM__MS); /* not committed yet */
+            continue;
+        }
+        unsure |= d.outcome == TIDAL_PEER_DONE_UNKNOWN;
+        /* NOT_FOUND for a proposal: it can never commit (superseded by a new leader's log):
+           propose again; for a move too when it says so (else the tenant has no placement) */
+        if (d.outcome == TIDAL_PEER_DONE_FAILED && d.result != TIDAL_ERR_UNAVAILABLE &&
+            !(d.result == TIDAL_ERR_NOT_FOUND && (rec || strstr(d.message, "superseded"))))
+            return d.result;
+        tidal_sim_cluster_run(c, c->now + 100 * TIDAL_SIM__MS); /* no leader yet: wait */
     }
-    free(blob);
+    return TIDAL_ERR_UNAVAILABLE;
 }
 
-/* Where shard s's pending write on m->on[s] stands: 1 acknowledged at QUORUM, 0 not yet,
-   -1 given up (another leader, or unavailable): do it again. */
-static int tidal_sim__acked(const tidal_sim_cluster *c, tidal_sim__mig *m, uint32_t s, tidal_db *now_leader) {
+TIDAL_API tidal_result tidal_sim_cluster_tenant_set(tidal_sim_cluster *c,
+                                                    const tidal_tenant_config *cfg) {
+    tidal_control_record rec;
+    tidal_peer_tenant v;
+    uint64_t index = 0;
     tidal_result r;
-    if (!tidal_sim__is_on(c, m, s, now_leader)) return -1;
-    r = tidal_write_status(now_leader, &m->rc[s], TIDAL_ACK_QUORUM);
-    return r == TIDAL_OK ? 1 : r == TIDAL_PENDING ? 0 : -1;
-}
-
-static tidal_db *tidal_sim__lead_db(tidal_sim_cluster *c, uint32_t g, uint32_t s) {
-    int l = tidal_sim_cluster_group_leader(c, g, (uint16_t)s);
-    return l < 0 ? NULL : tidal_sim_cluster_group_db(c, g, (uint16_t)l, (uint16_t)s);
-}
-
-static void tidal_sim__step_copy(tidal_sim_cluster *c, uint32_t k, int sealed) {
-    tidal_sim__mig *m = tidal_sim__mig_of(c, k);
-    uint32_t s, r, src = c->pub[k].group, dst = c->pub[k].target, t = c->pub[k].tenant, ready = 0;
-    for (s = 0; s < c->cfg.shards; s++) {
-        tidal_db *a = tidal_sim__lead_db(c, src, s), *b = tidal_sim__lead_db(c, dst, s);
-        int ok = 1;
-        if (!a || !b) continue;
-        if (m->pending[s]) {
-            int st = tidal_sim__acked(c, m, s, b);
-            if (st == 0) continue;
-            m->pending[s] = 0;
-            m->installed[s] = st == 1;
-        }
-        if (!m->installed[s] && !m->pending[s]) {
-            tidal_sim__install(c, k, m, s, a, b);
-            continue;
-        }
-        tidal_sim__drain(c, m, s, b);
-        if (!sealed) {
-            ready++;
-            continue;
-        }
-        /* Sealed: every source member refuses local writes, they agree, the forwarded
-           events are in, and the target holds them at QUORUM; then the copies compare. */
-        for (r = 0; r < c->cfg.regions && ok; r++) {
-            tidal_db *x = tidal_sim_cluster_group_db(c, src, (uint16_t)r, (uint16_t)s);
-            if (!(c->placement[src] >> r & 1u)) continue;
-            ok = x && tidal_sim__push_one(c, k, src, tidal_sim__ci(c, (uint16_t)r, (uint16_t)s)) == TIDAL_OK &&
-                 tidal_sim__digest_eq(x, a, t);
-        }
-        if (ok && !m->fwd_len[s]) { /* the copy and what was forwarded are QUORUM-durable */
-            if (!tidal_sim__is_on(c, m, s, b)) { /* the target's leader changed since: copy again */
-                m->installed[s] = m->imported[s] = 0;
-                continue;
-            }
-            ok = !m->imported[s] || tidal_write_status(b, &m->imp[s], TIDAL_ACK_QUORUM) == TIDAL_OK;
-            if (ok && !tidal_sim__digest_eq(a, b, t)) { /* the copy missed something: again */
-                m->installed[s] = 0;
-                ok = 0;
-            }
-            /* Every target member holds that copy too, and none holds a newer install: an
-               install a leader wrote and lost its leadership before it was acknowledged
-               lives in that member's log and would merge back after the switch, replacing
-               the copy and the writes since. Such a member gets a newer copy first. */
-            if (ok) {
-                uint64_t gb = 0, gx = 0;
-                (void)tidal_tenant_generation(b, t, &gb, NULL);
-                for (r = 0; r < c->cfg.regions && ok; r++) {
-                    tidal_db *x = tidal_sim_cluster_group_db(c, dst, (uint16_t)r, (uint16_t)s);
-                    if (!(c->placement[dst] >> r & 1u)) continue;
-                    if (!x) {
-                        ok = 0; /* down: wait for it */
-                    } else if (tidal_tenant_generation(x, t, &gx, NULL) == TIDAL_OK && gx > gb) {
-                        m->installed[s] = 0; /* a newer generation than every member's */
-                        ok = 0;
-                    } else {
-                        ok = tidal_sim__digest_eq(x, b, t); /* not there yet: wait */
-                    }
-                }
-            }
-            ready += ok != 0;
-        }
-    }
-    if (ready == c->cfg.shards) {
-        c->want[k] = c->pub[k];
-        c->want[k].version = tidal_sim__next_version(c, k);
-        if (!sealed) {
-            c->want[k].phase = TIDAL_SIM_MOVE_SEAL;
-        } else {
-            c->want[k].phase = TIDAL_SIM_MOVE_SWITCH;
-            c->want[k].group = dst;
-            c->want[k].target = src;
-            c->want[k].version = tidal_sim__next_version(c, k);
-        }
-    }
-}
-
-/* The copy SEAL verified on shard s of group g: the generation a majority of the group's
-   members hold complete (0 while none does). SEAL verified the newest install this move
-   issued, acknowledged at QUORUM, and none is issued after it; members only move to newer
-   generations, so one that a majority holds complete is that one. The target leader's
-   own view is not enough: a deposed leader cut off from the group can still hold an
-   older attempt no one acknowledged, and a member activated on it would take writes that
-   the verified copy replaces when it arrives. */
-static uint64_t tidal_sim__verified_gen(tidal_sim_cluster *c, uint32_t g, uint32_t s, uint32_t t) {
-    uint32_t r, q, n = 0;
-    for (r = 0; r < c->cfg.regions; r++) n += c->placement[g] >> r & 1u;
-    for (r = 0; r < c->cfg.regions; r++) {
-        tidal_db *x = tidal_sim_cluster_group_db(c, g, (uint16_t)r, (uint16_t)s);
-        uint64_t gen = 0;
-        int complete = 0;
-        uint32_t held = 0;
-        if (!(c->placement[g] >> r & 1u) || !x || tidal_tenant_generation(x, t, &gen, &complete) != TIDAL_OK ||
-            !complete)
-            continue;
-        for (q = 0; q < c->cfg.regions; q++) {
-            tidal_db *y = tidal_sim_cluster_group_db(c, g, (uint16_t)q, (uint16_t)s);
-            held += (c->placement[g] >> q & 1u) && y && tidal_tenant_installed(y, t, gen);
-        }
-        if (2 * held > n) return gen;
-    }
-    return 0;
-}
-
-static void tidal_sim__step_switch(tidal_sim_cluster *c, uint32_t k) {
-    tidal_sim__mig *m = tidal_sim__mig_of(c, k);
-    uint32_t s, r, dst = c->pub[k].group, src = c->pub[k].target, t = c->pub[k].tenant, done = 0;
-
-    for (s = 0; s < c->cfg.shards; s++) {
-        tidal_db *a = tidal_sim__lead_db(c, src, s);
-        /* The copy SEAL verified: this coordinator's own acknowledged install when it ran
-           SEAL itself, else (its memory is gone) the one a majority of members hold. */
-        uint64_t gen = m->installed[s] && m->id[s] ? m->id[s] : tidal_sim__verified_gen(c, dst, s, t);
-        int ok = 1;
-        for (r = 0; r < c->cfg.regions; r++) { /* target members that hold the copy: ACTIVE */
-            uint32_t i = tidal_sim__ci(c, (uint16_t)r, (uint16_t)s);
-            tidal_db *x = tidal_sim_cluster_group_db(c, dst, (uint16_t)r, (uint16_t)s);
-            if (!(c->placement[dst] >> r & 1u)) continue;
-            if (!m->active[i] && x && gen && tidal_tenant_installed(x, t, gen)) {
-                m->active[i] = 1;
-                (void)tidal_sim__push_one(c, k, dst, i);
-            }
-            ok &= m->active[i];
-        }
-        if (a && m->dropping[s]) {
-            int st = tidal_sim__acked(c, m, s, a);
-            if (st < 0) m->dropping[s] = 0;
-        }
-        if (a && !m->dropping[s] && tidal_tenant_drop(a, t, c->pub[k].migration << 32 | 0xFFFFFFFFu, &m->rc[s]) == TIDAL_OK) {
-            m->dropping[s] = 1;
-            tidal_sim__mark_on(c, m, s, a);
-        }
-        for (r = 0; r < c->cfg.regions && ok; r++) { /* collected on every source member */
-            tidal_db *x = tidal_sim_cluster_group_db(c, src, (uint16_t)r, (uint16_t)s);
-            uint64_t ents = 1, sess = 1;
-            int files = 0; /* and in its files (DESIGN 5.9: no old file holds it) */
-            if (!(c->placement[src] >> r & 1u)) continue;
-            ok = x && tidal_tenant_footprint(x, t, &ents, &sess, NULL) == TIDAL_OK && !ents &&
-                 !sess && tidal_tenant_collected(x, t, &files) == TIDAL_OK && files;
-        }
-        done += ok != 0;
-    }
-    if (done == c->cfg.shards) {
-        c->want[k] = c->pub[k];
-        c->want[k].version = tidal_sim__next_version(c, k);
-        c->want[k].phase = TIDAL_SIM_MOVE_DONE;
-    }
-}
-
-/* A tenant with no move under way: the host's requests start here (they wait in the host
-   until a record carries them, so a coordinator that restarts loses none), and the stored
-   record is checked once a second and written again if it is not the published one (a
-   deposed leader's unacknowledged record can win the attribute's last-writer-wins). */
-static void tidal_sim__idle(tidal_sim_cluster *c, uint32_t k) {
-    if (c->req_move[k] && c->req_target[k] == c->pub[k].group) c->req_move[k] = 0;
-    if (c->req_move[k]) {
-        c->want[k] = c->pub[k];
-        c->want[k].phase = TIDAL_SIM_MOVE_COPY;
-        c->want[k].target = c->req_target[k];
-        c->want[k].version = tidal_sim__next_version(c, k);
-        c->want[k].migration = ++c->ctl_migrations;
-        tidal_sim__mig_forget(c, k); /* the last move's memory (its copies) is not this one's */
-        return;
-    }
-    if (c->req_cfg[k]) {
-        c->want[k] = c->pub[k];
-        c->want[k].version = tidal_sim__next_version(c, k);
-        return;
-    }
-    if (c->now >= c->next_repair[k]) {
-        char v[160];
-        unsigned long long ver = 0;
-        c->next_repair[k] = c->now + TIDAL_NS_PER_S;
-        if (tidal_attr_get(c->ctl_db, TIDAL_SIM__CTL_TENANT, (tidal_id)c->pub[k].tenant + 1, "record", v, sizeof v) != TIDAL_OK ||
-            !strstr(v, "version=") || sscanf(strstr(v, "version="), "version=%llu", &ver) != 1 || ver != c->pub[k].version)
-            tidal_sim__ctl_write(c, k); /* the published record, again */
-    }
-}
-
-static void tidal_sim__control_step(tidal_sim_cluster *c) {
-    int l = tidal_sim_cluster_group_leader(c, TIDAL_SIM_CONTROL_GROUP, 0);
-    tidal_db *db;
-    uint32_t k;
-    if (l < 0) return; /* no control plane leader: routing stays as published */
-    db = tidal_sim_cluster_group_db(c, TIDAL_SIM_CONTROL_GROUP, (uint16_t)l, 0);
-    if (l != c->ctl_region || db != c->ctl_db || c->node[tidal_sim__ci(c, (uint16_t)l, 0)].life != c->ctl_life)
-        tidal_sim__coordinator_restart(c, l, db);
-    for (k = 0; k < c->n_ten; k++) {
-        if (c->writing[k]) {
-            tidal_result r = tidal_write_status(c->ctl_db, &c->ctl_rc[k], TIDAL_ACK_QUORUM);
-            if (r == TIDAL_PENDING) continue;
-            c->writing[k] = 0;
-            if (r != TIDAL_OK) continue; /* written again below */
-            if (c->want[k].phase == TIDAL_SIM_MOVE_DONE && c->pub[k].phase != TIDAL_SIM_MOVE_DONE) c->done_ns[k] = c->now;
-            if (c->want[k].phase == TIDAL_SIM_MOVE_SWITCH && c->pub[k].phase != TIDAL_SIM_MOVE_SWITCH)
-                c->switch_ns[k] = c->now;
-            c->pub[k] = c->want[k];
-            c->req_cfg[k] = 0;
-            if (c->pub[k].phase == TIDAL_SIM_MOVE_COPY && c->pub[k].target == c->req_target[k]) c->req_move[k] = 0;
-            tidal_sim__push_all(c);
-            continue;
-        }
-        if (!tidal_sim__rec_eq(&c->want[k], &c->pub[k])) {
-            tidal_sim__ctl_write(c, k);
-            continue;
-        }
-        if (c->pub[k].phase == TIDAL_SIM_MOVE_NONE || c->pub[k].phase == TIDAL_SIM_MOVE_DONE) {
-            tidal_sim__idle(c, k);
-            continue;
-        }
-        if (c->pub[k].phase == TIDAL_SIM_MOVE_SEAL || c->pub[k].phase == TIDAL_SIM_MOVE_SWITCH) {
-            tidal_sim__mig *m = tidal_sim__mig_of(c, k); /* these compare digests: O(tenant) */
-            if (c->now < m->next_check) continue;
-            m->next_check = c->now + TIDAL_SIM__CHECK_NS;
-        }
-        switch (c->pub[k].phase) {
-        case TIDAL_SIM_MOVE_COPY: tidal_sim__step_copy(c, k, 0); break;
-        case TIDAL_SIM_MOVE_SEAL: tidal_sim__step_copy(c, k, 1); break;
-        case TIDAL_SIM_MOVE_SWITCH: tidal_sim__step_switch(c, k); break;
-        default: break;
-        }
-    }
-}
-
-/* Starts the control plane group (once): every region's shard-0 node runs a member. */
-static int tidal_sim__control_start(tidal_sim_cluster *c) {
-    uint32_t i;
-    if (c->ctl_on) return 1;
-    for (i = 0; i < c->cfg.regions; i++)
-        if (!c->node[tidal_sim__ci(c, (uint16_t)i, 0)].g[0].db) return 0;
-    if (tidal_sim__group_new(c, TIDAL_SIM_CONTROL_GROUP, (1u << c->cfg.regions) - 1, 0) < 0) return 0;
-    c->ctl_on = 1;
-    c->ctl_region = -1;
-    return 1;
-}
-
-TIDAL_API tidal_result tidal_sim_cluster_tenant_set(tidal_sim_cluster *c, const tidal_tenant_config *cfg) {
     int k, g;
     if (!cfg) return TIDAL_ERR_INVALID;
-    g = tidal_sim_cluster_group_add(c, cfg->placement ? cfg->placement : c->placement[0]);
-    if (g < 0 || !tidal_sim__control_start(c)) return TIDAL_ERR_UNAVAILABLE;
-    k = tidal_sim__ten(c, cfg->tenant);
-    if (k < 0) {
-        if (c->n_ten == TIDAL_SIM_TENANTS_MAX) return TIDAL_ERR_LIMIT;
-        k = (int)c->n_ten++;
-        memset(&c->pub[k], 0, sizeof c->pub[k]);
-        c->pub[k].tenant = cfg->tenant;
-        c->pub[k].group = (uint32_t)g;
-        c->pub[k].version = cfg->config_version;
-        c->want[k] = c->pub[k];
+    k = tidal_sim__ten_find(c, cfg->tenant);
+    if (k < 0 && c->n_ten == TIDAL_SIM_TENANTS_MAX) return TIDAL_ERR_LIMIT;
+    if (!c->topology) {
+        memset(&rec, 0, sizeof rec);
+        rec.kind = TIDAL_CONTROL_TOPOLOGY;
+        rec.regions = c->cfg.regions;
+        rec.shards = c->cfg.shards;
+        if ((r = tidal_sim__propose(c, &rec, 0, 0, &index)) != TIDAL_OK) return r;
+        c->topology = 1;
     }
-    c->ten_cfg[k] = *cfg; /* limits reach every member now; the record follows when idle */
-    /* The first record is the host's own: it is published at once and written through. */
-    c->req_cfg[k] = 1;
-    c->ten_cfg[k].placement = c->placement[c->pub[k].group];
-    tidal_sim__push_all(c);
+    if (tidal_sim__view(c, cfg->tenant, &v) != TIDAL_OK || !v.has_placement) {
+        g = tidal_sim_cluster_group_add(c, cfg->placement ? cfg->placement : tidal_sim__all(c));
+        if (g < 0) return TIDAL_ERR_UNAVAILABLE;
+        memset(&rec, 0, sizeof rec);
+        rec.kind = TIDAL_CONTROL_PLACEMENT;
+        rec.tenant = cfg->tenant;
+        rec.group = (uint32_t)g;
+        rec.placement = tidal_sim_cluster_group_placement(c, (uint32_t)g);
+        if ((r = tidal_sim__propose(c, &rec, 0, 0, &index)) != TIDAL_OK) return r;
+        v.group = rec.group;
+        v.placement = rec.placement;
+    }
+    memset(&rec, 0, sizeof rec);
+    rec.kind = TIDAL_CONTROL_TENANT;
+    rec.tenant = cfg->tenant;
+    rec.placement = v.placement;
+    rec.state = cfg->state;
+    rec.rate_per_s = cfg->rate_per_s;
+    rec.burst = cfg->burst;
+    rec.entity_quota = cfg->entity_quota;
+    if ((r = tidal_sim__propose(c, &rec, 0, 0, &index)) != TIDAL_OK) return r;
+    if (k < 0) {
+        k = (int)c->n_ten++;
+        memset(&c->ten[k], 0, sizeof c->ten[k]);
+        c->ten[k].tenant = cfg->tenant;
+    }
+    if (index > c->ten[k].version) c->ten[k].version = index;
     return TIDAL_OK;
 }
 
-TIDAL_API tidal_result tidal_sim_cluster_migrate(tidal_sim_cluster *c, uint32_t tenant, uint32_t placement) {
-    int k = tidal_sim__ten(c, tenant), g;
-    if (k < 0) return TIDAL_ERR_NOT_FOUND;
-    if (c->req_move[k] || (c->pub[k].phase != TIDAL_SIM_MOVE_NONE && c->pub[k].phase != TIDAL_SIM_MOVE_DONE) ||
-        (c->want[k].phase != TIDAL_SIM_MOVE_NONE && c->want[k].phase != TIDAL_SIM_MOVE_DONE))
-        return TIDAL_ERR_LIMIT;
+TIDAL_API tidal_result tidal_sim_cluster_migrate(tidal_sim_cluster *c, uint32_t tenant,
+                                                 uint32_t placement) {
+    int k = tidal_sim__ten_find(c, tenant), g;
+    tidal_peer_tenant v;
+    int64_t start = c->now;
+    uint64_t index = 0;
+    tidal_result r;
+    if (k < 0 || tidal_sim__view(c, tenant, &v) != TIDAL_OK || !v.has_placement)
+        return TIDAL_ERR_NOT_FOUND;
+    if (v.move_phase && v.move_phase != TIDAL_CONTROL_PHASE_DONE) return TIDAL_ERR_LIMIT;
     if ((g = tidal_sim_cluster_group_add(c, placement)) < 0) return TIDAL_ERR_UNAVAILABLE;
-    if ((uint32_t)g == c->pub[k].group) return TIDAL_OK;
-    c->req_target[k] = (uint32_t)g; /* the coordinator takes it up (tidal_sim__idle) */
-    c->req_move[k] = 1;
-    c->start_ns[k] = c->now;
-    c->switch_ns[k] = c->done_ns[k] = 0;
+    if ((uint32_t)g == v.group) return TIDAL_OK;
+    r = tidal_sim__propose(c, NULL, tenant, (uint32_t)g, &index);
+    if (r != TIDAL_OK) return r;
+    if (c->ten[k].move != index) {
+        c->ten[k].move = index;
+        c->ten[k].switch_ns = c->ten[k].done_ns = 0;
+    }
+    c->ten[k].start_ns = start;
     return TIDAL_OK;
 }
 
 TIDAL_API tidal_result tidal_sim_cluster_tenant(const tidal_sim_cluster *c, uint32_t tenant,
                                                 tidal_sim_tenant_info *out) {
-    int k = tidal_sim__ten(c, tenant);
+    int k = tidal_sim__ten_find(c, tenant);
+    tidal_peer_tenant v;
+    uint32_t i;
     if (!out) return TIDAL_ERR_INVALID;
     memset(out, 0, sizeof *out);
     if (k < 0) return TIDAL_ERR_NOT_FOUND;
-    out->group = c->pub[k].group;
-    out->placement = c->placement[c->pub[k].group];
-    out->version = c->pub[k].version;
-    out->phase = c->pub[k].phase;
-    out->target = c->pub[k].target;
-    out->start_ns = c->start_ns[k];
-    out->switch_ns = c->switch_ns[k];
-    out->done_ns = c->done_ns[k];
-    out->copies = c->copies;
-    out->forwarded = c->forwarded;
+    if (tidal_sim__view(c, tenant, &v) != TIDAL_OK) return TIDAL_ERR_UNAVAILABLE;
+    out->group = v.group;
+    out->placement = v.placement;
+    out->version = c->ten[k].version;
+    out->phase = (int)v.move_phase;
+    out->target = v.move_phase >= TIDAL_CONTROL_PHASE_SWITCH ? v.move_source : v.move_target;
+    out->start_ns = c->ten[k].start_ns;
+    out->switch_ns = c->ten[k].switch_ns;
+    out->done_ns = c->ten[k].done_ns;
+    out->copies = c->copies_closed;
+    out->forwarded = c->forwarded_closed;
+    for (i = 0; i < c->n; i++) {
+        tidal_peer_move_info mi;
+        if (c->node[i].peer && tidal_peer_move_status(c->node[i].peer, tenant, &mi) == TIDAL_OK) {
+            out->copies += mi.copies;
+            out->forwarded += mi.events_forwarded;
+        }
+    }
     out->coordinator_restarts = c->ctl_restarts;
     return TIDAL_OK;
 }
 
 TIDAL_API uint32_t tidal_sim_cluster_tenant_group(const tidal_sim_cluster *c, uint32_t tenant) {
-    int k = tidal_sim__ten(c, tenant);
-    return k < 0 ? 0 : c->pub[k].group;
+    tidal_peer_tenant v;
+    return tidal_sim__view(c, tenant, &v) == TIDAL_OK && v.has_placement ? v.group : 0;
 }
 
-TIDAL_API tidal_db *tidal_sim_cluster_tenant_db(const tidal_sim_cluster *c, uint32_t tenant, uint16_t region,
-                                                uint16_t shard) {
+TIDAL_API tidal_db *tidal_sim_cluster_tenant_db(const tidal_sim_cluster *c, uint32_t tenant,
+                                                uint16_t region, uint16_t shard) {
     return tidal_sim_cluster_group_db(c, tidal_sim_cluster_tenant_group(c, tenant), region, shard);
 }
 
-TIDAL_API int tidal_sim_cluster_tenant_leader(const tidal_sim_cluster *c, uint32_t tenant, uint16_t shard) {
+TIDAL_API int tidal_sim_cluster_tenant_leader(const tidal_sim_cluster *c, uint32_t tenant,
+                                              uint16_t shard) {
     return tidal_sim_cluster_group_leader(c, tidal_sim_cluster_tenant_group(c, tenant), shard);
 }
 
-TIDAL_API tidal_result tidal_sim_cluster_truth(tidal_sim_cluster *c,
-                                               int (*keep)(void *ctx, tidal_event_id id),
-                                               void *ctx, tidal_db **out) {
+static tidal_result tidal_sim__truth(tidal_sim_cluster *c, uint32_t group,
+                                     int (*keep)(void *ctx, tidal_event_id id), void *ctx,
+                                     tidal_db **out) {
     tidal_config cfg;
     tidal_result r;
     uint32_t k;
+    TIDAL_SIM_ASSERT(out != NULL && c->n_pending == 0);
     *out = NULL;
     if (!c->truth_disk) {
         c->truth_disk = tidal_sim_disk_new(tidal_sim__mix(c->cfg.seed ^ UINT64_C(0x7275746800)));
@@ -3946,6 +3819,7 @@ TIDAL_API tidal_result tidal_sim_cluster_truth(tidal_sim_cluster *c,
         const uint8_t *p = c->ev_bytes + c->ev_at[2 * k];
         size_t len = (size_t)c->ev_at[2 * k + 1];
         tidal_event_id id;
+        if (group != TIDAL_SIM__GROUP_NONE && c->ev_group[k] != group) continue;
         id.hi = tidal_sim__get64(p + 5);
         id.lo = tidal_sim__get64(p + 13);
         if (keep && !keep(ctx, id)) continue;
@@ -3957,6 +3831,20 @@ TIDAL_API tidal_result tidal_sim_cluster_truth(tidal_sim_cluster *c,
     }
     return TIDAL_OK;
 }
+
+TIDAL_API tidal_result tidal_sim_cluster_truth(tidal_sim_cluster *c,
+                                               int (*keep)(void *ctx, tidal_event_id id),
+                                               void *ctx, tidal_db **out) {
+    return tidal_sim__truth(c, TIDAL_SIM__GROUP_NONE, keep, ctx, out); /* every group */
+}
+
+TIDAL_API tidal_result tidal_sim_cluster_group_truth(tidal_sim_cluster *c, uint32_t group,
+                                                     int (*keep)(void *ctx, tidal_event_id id),
+                                                     void *ctx, tidal_db **out) {
+    TIDAL_SIM_ASSERT(group != TIDAL_SIM_CONTROL_GROUP);
+    return tidal_sim__truth(c, group, keep, ctx, out);
+}
+
 
 // >>sim_check
 // The oracle (DESIGN 6): records in one growing array, an open-addressed map from event id

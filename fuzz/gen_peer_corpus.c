@@ -80,7 +80,7 @@ static void put_moves(void) {
     static const uint32_t types[] = {
         TIDAL_PEER_MSG_MOVE, TIDAL_PEER_MSG_COPY, TIDAL_PEER_MSG_INSTALL, TIDAL_PEER_MSG_COPIED,
         TIDAL_PEER_MSG_EVENT, TIDAL_PEER_MSG_DIGEST_Q, TIDAL_PEER_MSG_DIGEST, TIDAL_PEER_MSG_DROP,
-        TIDAL_PEER_MSG_FOOTPRINT_Q, TIDAL_PEER_MSG_FOOTPRINT};
+        TIDAL_PEER_MSG_FOOTPRINT_Q, TIDAL_PEER_MSG_FOOTPRINT, TIDAL_PEER_MSG_SEALED};
     static uint8_t exp[64];
     tidal__move_msg x;
     tidal_config cfg;
@@ -125,6 +125,7 @@ static void put_moves(void) {
         if (t == TIDAL_PEER_MSG_DIGEST_Q) x.flags = 1;
         if (t == TIDAL_PEER_MSG_DIGEST) x.flags = 7, x.gen = 5, x.phase = 2, x.digest[0] = 0xAB;
         if (t == TIDAL_PEER_MSG_FOOTPRINT) x.flags = 10, x.phase = 3, x.bytes = 0;
+        if (t == TIDAL_PEER_MSG_SEALED) x.gen = 9, x.digest[0] = 0xCD; /* the SEAL's index */
         put_move(&x, answer);
     }
 }

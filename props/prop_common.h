@@ -572,12 +572,8 @@ static void node_restarted(world *w, int r) {
 static void do_restart_node(world *w, int r) {
     tidal_result res = tidal_sim_cluster_restart(w->c, (uint16_t)r, 0);
     if (res != TIDAL_OK) {
-        /* reopen once more on a copy of the config just to get the detail message */
-        char msg[256] = "";
-        tidal_db *tmp = NULL;
-        (void)tidal_db_open_msg(&w->c->node[r].g[0].dbcfg, &tmp, msg, sizeof msg);
-        if (tmp) tidal_db_close(tmp);
-        fail(w, "restart", "region %d failed to reopen: %s (%s)", r, tidal_strerror(res), msg);
+        fail(w, "restart", "region %d failed to reopen: %s (%s)", r, tidal_strerror(res),
+             tidal_sim_cluster_errmsg(w->c, (uint16_t)r, 0));
         return;
     }
     if (w->verbose) printf("      restart: region %d is back (incarnation %08x)\n", r, dbof(w, r)->incarnation);
@@ -830,9 +826,14 @@ static void print_status(world *w) {
     }
 }
 
+/* Set by a program whose tenants live on any placement (prop_migration): the cluster
+   declares a replica group for every placement of the 3 regions. */
+static int g_every_placement;
+
 /* Opens the cluster of one history: 3 regions x shards, the schema (view: half-life 1 h,
    like: 1 day), the history's seed. 0 (and the failure "setup") if it could not. */
 static int world_open(world *w, uint64_t seed, uint32_t shards, int availability, int verbose, run_result *res) {
+    static const uint32_t every[6] = {1u, 2u, 4u, 3u, 5u, 6u};
     tidal_sim_cluster_config cc;
     memset(res, 0, sizeof *res);
     memset(w, 0, sizeof *w);
@@ -852,6 +853,11 @@ static int world_open(world *w, uint64_t seed, uint32_t shards, int availability
     cc.schema.signals = w->sigs;
     cc.schema.signal_count = 2;
     cc.availability_mode = availability;
+    if (g_every_placement) {
+        TIDAL_SIM_ASSERT(NREG == 3);
+        cc.placements = every;
+        cc.placement_count = 6;
+    }
     /* One history in three snapshots automatically, every few KiB of log (bounded disk,
        DESIGN 4.3): retirement and state transfer then happen throughout. */
     if (seed % 3 == 1) cc.snapshot_log_bytes = 2048 + (seed >> 8) % 8192;

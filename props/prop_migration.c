@@ -38,11 +38,15 @@
                           SWITCH, from SEAL, to the move's target; phases only move forward
                           (NONE or DONE -> COPY -> SEAL -> SWITCH -> DONE), the record's
                           version never goes back; no live member of a group other than
-                          the owner holds the tenant's config ACTIVE; a finished move lands
-                          on the placement asked for
+                          the owner holds the tenant's config ACTIVE (but the move target's
+                          members holding the take-over mark, and then none of the owner's
+                          on that shard); a finished move lands on the placement asked for
      write_owner          a write taken (TIDAL_OK) was taken by a member of the group routing
                           names at that moment, never while the published phase is SEAL
-                          (every source member is sealed then)
+                          (every source member is sealed then) - or during SEAL by a
+                          member of the move's target holding the take-over mark of its
+                          shard (tidal.h >>node_move: the target leader took the shard over
+                          from the sealed source; clients write there then)
      write_refused        a write is taken, or refused with TIDAL_ERR_MOVED or READ_ONLY
      refused_changed      a refused write leaves its node's tenant digest and event count
                           as they were
@@ -354,23 +358,47 @@ static void check_record(world *w, ten_rec *t) {
     }
 }
 
+/* Take-over (tidal.h >>node_move): node (r, s)'s member of the tenant's move target holds
+   the take-over mark of its shard, as that node's routing table sees the move (SEAL): its
+   group took the shard over from the sealed source before SWITCH. */
+static int taken_at(world *w, uint32_t tenant, int r, int s) {
+    tidal_peer *pe = tidal_sim_cluster_peer(w->c, (uint16_t)r, (uint16_t)s);
+    tidal_peer_move_info mi;
+    return pe && tidal_peer_move_status(pe, tenant, &mi) == TIDAL_OK && mi.taken;
+}
+
 /* one_owner, in the nodes: no live member of a group other than the owner holds the
-   tenant's config ACTIVE (it would take the tenant's writes). A member with no config for
-   the tenant is judged by what it does (stray_write), not here. */
+   tenant's config ACTIVE (it would take the tenant's writes) - but a member of the move's
+   target holding the take-over mark of its shard (take-over, before SWITCH), and then no
+   live member of the owner on that shard is ACTIVE: one group per shard at every step. A
+   member with no config for the tenant is judged by what it does (stray_write), not here. */
 static void check_states(world *w, const ten_rec *t) {
-    uint32_t g;
+    uint32_t g, act[NSHARD], taken[NSHARD];
     int r, s;
+    memset(act, 0, sizeof act);
+    memset(taken, 0, sizeof taken);
     for (g = 0; g < TIDAL_SIM_GROUPS_MAX && !failed(w); g++) {
-        if (g == t->group || g == TIDAL_SIM_CONTROL_GROUP || !tidal_sim_cluster_group_placement(w->c, g)) continue;
+        if (g == TIDAL_SIM_CONTROL_GROUP || !tidal_sim_cluster_group_placement(w->c, g)) continue;
         for (r = 0; r < NREG; r++)
             for (s = 0; s < NSHARD; s++) {
                 tidal_db *db = tidal_sim_cluster_group_db(w->c, g, (uint16_t)r, (uint16_t)s);
                 const tidal__tcfg *c = db ? tidal__tcfg_find(db, t->id) : NULL;
-                if (c && c->cfg.state == TIDAL_TENANT_ACTIVE)
+                if (!c || c->cfg.state != TIDAL_TENANT_ACTIVE) continue;
+                if (g == t->group) {
+                    act[s] = 1;
+                } else if (moving_phase(t->phase) && g == t->target && taken_at(w, t->id, r, s)) {
+                    taken[s] = 1;
+                } else {
                     fail(w, "one_owner", "tenant %u is ACTIVE on region %d shard %d of group %u; group %u owns it",
                          t->id, r, s, g, t->group);
+                    return;
+                }
             }
     }
+    for (s = 0; s < NSHARD && !failed(w); s++)
+        if (act[s] && taken[s])
+            fail(w, "one_owner", "tenant %u shard %d: ACTIVE on members of the owner %u and of the target %u, "
+                 "which took the shard over", t->id, s, t->group, t->target);
 }
 
 static void check_step(world *w) {
@@ -432,11 +460,21 @@ static void check_isolation(world *w) {
 
 /* Where a client in region client sends a write of tenant t about item: the leader of the
    item's shard in the owning group if it reaches it, else its own region's member of that
-   group (NULL: neither). *region receives the node's region. */
+   group (NULL: neither); but during SEAL the move target's leader of the shard once it
+   took the shard over (take-over) and the client reaches it. *region receives the node's
+   region. */
 static tidal_db *route_write(world *w, const ten_rec *t, int client, tidal_id item, int *region) {
     uint32_t g = tidal_sim_cluster_tenant_group(w->c, t->id);
     uint16_t s = shard_of(t, item);
     int l = tidal_sim_cluster_group_leader(w->c, g, s);
+    tidal_sim_tenant_info info;
+    if (tidal_sim_cluster_tenant(w->c, t->id, &info) == TIDAL_OK && info.phase == TIDAL_SIM_MOVE_SEAL) {
+        int lt = tidal_sim_cluster_group_leader(w->c, info.target, s);
+        if (lt >= 0 && reaches(w, client, lt, s) && taken_at(w, t->id, lt, s)) {
+            *region = lt;
+            return tidal_sim_cluster_group_db(w->c, info.target, (uint16_t)lt, s);
+        }
+    }
     if (l >= 0 && reaches(w, client, l, s)) {
         *region = l;
         return tidal_sim_cluster_group_db(w->c, g, (uint16_t)l, s);
@@ -464,14 +502,19 @@ static int write_attempt(world *w, const pend *p) {
     else res = tidal_signal_write(db, &p->s, &rc);
     if (res == TIDAL_OK) {
         tidal_sim_op rec;
+        uint32_t took = UINT32_MAX, g;
         info = info_of(w, t);
+        for (g = 0; g < TIDAL_SIM_GROUPS_MAX && took == UINT32_MAX; g++)
+            if (g != TIDAL_SIM_CONTROL_GROUP && tidal_sim_cluster_group_placement(w->c, g) &&
+                db == tidal_sim_cluster_group_db(w->c, g, (uint16_t)r, s))
+                took = g;
         memset(&rec, 0, sizeof rec);
         rec.id = rc.id;
         rec.kind = p->hide ? TIDAL_SIM_OP_HIDE : TIDAL_SIM_OP_SIGNAL;
         rec.outcome = TIDAL_SIM_OK;
         rec.level = TIDAL_ACK_LOCAL;
         rec.tenant = t->id;
-        rec.group = info.group;
+        rec.group = took;
         rec.region = (uint16_t)r;
         rec.shard = s;
         rec.entity = p->s.item;
@@ -480,7 +523,22 @@ static int write_attempt(world *w, const pend *p) {
         rec.weight = p->s.weight;
         rec.time_ns = p->s.time_ns;
         (void)tidal_sim_oracle_record(w->o, &rec);
-        if (db != tidal_sim_cluster_group_db(w->c, info.group, (uint16_t)r, s))
+        /* Judged by the records the node that took it had applied (nodes apply a record
+           each when it reaches them; the coordinator waits for every source member). */
+        {
+            tidal_peer_tenant pt;
+            if (tidal_peer_tenant_get(tidal_sim_cluster_peer(w->c, (uint16_t)r, s), t->id, &pt) == TIDAL_OK &&
+                pt.has_placement) {
+                info.group = pt.group;
+                info.phase = (int)pt.move_phase;
+                info.target = pt.move_target;
+            }
+        }
+        if (info.phase == TIDAL_SIM_MOVE_SEAL && took == info.target) { /* take-over */
+            if (!taken_at(w, t->id, r, s))
+                fail(w, "write_owner", "tenant %u: region %d shard %d of the move's target %u took a write "
+                     "before it took the shard over", t->id, r, s, took);
+        } else if (db != tidal_sim_cluster_group_db(w->c, info.group, (uint16_t)r, s))
             fail(w, "write_owner", "tenant %u: region %d took a write as a member of a group other than the owner %u",
                  t->id, r, info.group);
         else if (info.phase == TIDAL_SIM_MOVE_SEAL)
@@ -490,9 +548,9 @@ static int write_attempt(world *w, const pend *p) {
         t->dirty = 1;
         w->res->stat[ST_WRITES]++;
         if (w->verbose)
-            printf("      %s of tenant %u item %llu taken by region %d shard %d (group %u)\n",
-                   p->hide ? "hide" : "signal",
-                   t->id, (unsigned long long)p->s.item, r, s, info.group);
+            printf("      %s of tenant %u item %llu taken by region %d shard %d (group %u%s)\n",
+                   p->hide ? "hide" : "signal", t->id, (unsigned long long)p->s.item, r, s, took,
+                   took != info.group ? ", took the shard over" : "");
         return 1;
     }
     if (res != TIDAL_ERR_MOVED && res != TIDAL_ERR_READ_ONLY) {
@@ -562,7 +620,7 @@ static void do_hide(world *w, const op *o) {
 }
 
 /* stray_write: the leader of shard o->node2 of a group other than the owner (and not the
-   control plane's) must refuse a write of the tenant with TIDAL_ERR_MOVED, and change
+   control plane's, nor the move's target that took the shard over) must refuse a write of the tenant with TIDAL_ERR_MOVED, and change
    nothing: its tenant digest, events applied, and the events the cluster recorded. */
 static void do_stray(world *w, const op *o) {
     mg *m = mg_of(w);
@@ -581,7 +639,7 @@ static void do_stray(world *w, const op *o) {
     g = cand[o->r % nc];
     l = tidal_sim_cluster_group_leader(w->c, g, (uint16_t)o->node2);
     db = l < 0 ? NULL : tidal_sim_cluster_group_db(w->c, g, (uint16_t)l, (uint16_t)o->node2);
-    if (!db) return;
+    if (!db || taken_at(w, t->id, l, o->node2)) return; /* taken over: not a stray write */
     memset(&sig, 0, sizeof sig);
     sig.tenant = t->id;
     sig.item = item_of(o->a, o->item);
@@ -671,6 +729,28 @@ static int any_down(world *w, uint32_t placement) {
 
 /* migrate: OK (a move started, or none needed: the tenant is there), LIMIT (one of its
    moves is under way: skipped), UNAVAILABLE only while a node of the target is down. */
+/* 1 when no live voter of the control plane (shard 0 of each region) reaches a majority
+   of them (itself included) both ways: no control record can commit, so tenant_set and
+   migrate answer TIDAL_ERR_UNAVAILABLE. */
+static int control_down(world *w) {
+    int a, b;
+    for (a = 0; a < NREG; a++) {
+        int n = 0;
+        tidal_node_ref x;
+        x.region = (uint16_t)a, x.shard = 0;
+        if (!tidal_sim_cluster_peer(w->c, (uint16_t)a, 0)) continue;
+        for (b = 0; b < NREG; b++) {
+            tidal_node_ref y;
+            y.region = (uint16_t)b, y.shard = 0;
+            n += tidal_sim_cluster_peer(w->c, (uint16_t)b, 0) &&
+                 (a == b || (tidal_sim_net_reachable(tidal_sim_cluster_net(w->c), x, y) &&
+                             tidal_sim_net_reachable(tidal_sim_cluster_net(w->c), y, x)));
+        }
+        if (2 * n > NREG) return 0;
+    }
+    return 1;
+}
+
 static void do_migrate(world *w, const op *o) {
     mg *m = mg_of(w);
     ten_rec *t = &m->ten[o->a];
@@ -681,7 +761,7 @@ static void do_migrate(world *w, const op *o) {
         w->res->stat[ST_BUSY]++;
         return;
     }
-    if (res == TIDAL_ERR_UNAVAILABLE && any_down(w, (uint32_t)o->b)) return;
+    if (res == TIDAL_ERR_UNAVAILABLE && (any_down(w, (uint32_t)o->b) || control_down(w))) return;
     if (res != TIDAL_OK) {
         fail(w, "migrate", "tenant %u to placement %#x: %s", t->id, (unsigned)o->b, tidal_strerror(res));
         return;
@@ -714,15 +794,25 @@ static void do_limits(world *w, const op *o) {
     cfg.config_version = t->version + 1;
     res = tidal_sim_cluster_tenant_set(w->c, &cfg);
     if (w->verbose) printf("      limits of tenant %u: %s\n", t->id, tidal_strerror(res));
+    if (res == TIDAL_ERR_UNAVAILABLE && control_down(w)) return;
     if (res != TIDAL_OK) {
         fail(w, "tenant_set", "tenant %u in phase %d: tidal_sim_cluster_tenant_set returned %s", t->id, info.phase,
              tidal_strerror(res));
         return;
     }
+    /* The record is in force where a peer applied it: the cluster ran until it committed
+       and every live peer applied it, or 2 s passed (a peer cut off from the control plane
+       learns it later). The move may have gone on meanwhile: judged on the owner now. */
+    info = info_of(w, t);
+    settled = !moving_phase(info.phase);
     for (r = 0; r < NREG; r++)
         for (s = 0; s < NSHARD; s++) {
             tidal_db *db = tidal_sim_cluster_group_db(w->c, info.group, (uint16_t)r, (uint16_t)s);
+            tidal_peer *pe = tidal_sim_cluster_peer(w->c, (uint16_t)r, (uint16_t)s);
+            tidal_peer_status ps;
             const tidal__tcfg *c = db ? tidal__tcfg_find(db, t->id) : NULL;
+            if (!pe || tidal_peer_status_get(pe, &ps) != TIDAL_OK || ps.applied_index < info.version)
+                continue;
             if (db && (!c || c->cfg.rate_per_s != cfg.rate_per_s || c->cfg.entity_quota != cfg.entity_quota ||
                        (settled && c->cfg.state != TIDAL_TENANT_ACTIVE)))
                 fail(w, "tenant_set", "tenant %u: region %d shard %d of its group %u %s", t->id, r, s, info.group,
@@ -759,22 +849,8 @@ static void restart_node(world *w, int r, int s) {
     mg *m = mg_of(w);
     tidal_result res = tidal_sim_cluster_restart(w->c, (uint16_t)r, (uint16_t)s);
     if (res != TIDAL_OK) {
-        /* reopen each member once more on a copy of its config, for the detail message */
-        char msg[256] = "";
-        uint32_t g, i = (uint32_t)(r * NSHARD + s);
-        for (g = 0; g < TIDAL_SIM_GROUPS_MAX && !msg[0]; g++) {
-            tidal_db *tmp = NULL;
-            if (!tidal_sim__hosts(w->c, i, g)) continue;
-            if (tidal_db_open_msg(&w->c->node[i].g[g].dbcfg, &tmp, msg, sizeof msg) != TIDAL_OK && !msg[0])
-                snprintf(msg, sizeof msg, "failed");
-            if (msg[0]) {
-                char tail[256];
-                snprintf(tail, sizeof tail, "%s", msg);
-                snprintf(msg, sizeof msg, "group %u's member: %.200s", g, tail);
-            }
-            if (tmp) tidal_db_close(tmp);
-        }
-        fail(w, "restart", "region %d shard %d failed to reopen: %s (%s)", r, s, tidal_strerror(res), msg);
+        fail(w, "restart", "region %d shard %d failed to reopen: %s (%s)", r, s, tidal_strerror(res),
+             tidal_sim_cluster_errmsg(w->c, (uint16_t)r, (uint16_t)s));
         return;
     }
     m->life[r][s]++;
@@ -1050,6 +1126,7 @@ static void mg_end_phase(world *w) {
 static int mg_open(mg *m, uint64_t seed, int verbose, run_result *res) {
     world *w = &m->w;
     uint32_t placement[NTEN_MAX], i;
+    g_every_placement = 1; /* tenants live and move on any placement */
     if (!world_open(w, seed, NSHARD, 1, verbose, res)) return 0;
     m->n_ten = tenants_of(seed, placement);
     for (i = 0; i < m->n_ten; i++) {

@@ -336,8 +336,8 @@ static void t_collect_group_lagging_follower(void) {
     run_for(c, 500 * MS);
     for (r = 0; r < NREG; r++) { /* positive control */
         tidal_sim_disk *d = tidal_sim_cluster_disk(c, (uint16_t)r, 0);
-        TT_CHECK(files_holding(d, "db", MARK_A, NULL, 0) > 0);
-        TT_CHECK(files_holding(d, "db", MARK_B, NULL, 0) > 0);
+        TT_CHECK(files_holding(d, TIDAL_SIM_DB_DIR, MARK_A, NULL, 0) > 0);
+        TT_CHECK(files_holding(d, TIDAL_SIM_DB_DIR, MARK_B, NULL, 0) > 0);
     }
     TT_EQ_INT(tidal_db_digest(DB(c, l), TB, b0), TIDAL_OK);
     /* A follower goes away; the group drops A and writes on. */
@@ -375,7 +375,7 @@ static void t_collect_group_lagging_follower(void) {
         footprint_zero(DB(c, r), TA, what);
         TT_EQ_INT(tidal_db_digest(DB(c, r), TB, b1), TIDAL_OK);
         TT_CHECKF(!memcmp(b0, b1, 32), "region %d: tenant B differs", r);
-        expect_collected(tidal_sim_cluster_disk(c, (uint16_t)r, 0), "db", what);
+        expect_collected(tidal_sim_cluster_disk(c, (uint16_t)r, 0), TIDAL_SIM_DB_DIR, what);
     }
     /* Every member restarts from what is left, equal; the group goes on. */
     for (r = 0; r < NREG; r++) {
@@ -416,7 +416,7 @@ static void t_collect_group_lagging_follower(void) {
     if (DB(c, f)) {
         footprint_zero(DB(c, f), TA, "the wiped member");
         run_for(c, 1000 * MS);
-        expect_collected(tidal_sim_cluster_disk(c, (uint16_t)f, 0), "db", "the wiped member");
+        expect_collected(tidal_sim_cluster_disk(c, (uint16_t)f, 0), TIDAL_SIM_DB_DIR, "the wiped member");
     }
 out:
     tidal_sim_cluster_free(c);

@@ -810,7 +810,7 @@ static void t_forget_replicated_converges(void) {
     for (r = 0; r < NREG; r++) { /* positive control: the ids are on every disk now */
         tidal_sim_disk *d = tidal_sim_cluster_disk(c, (uint16_t)r, 0);
         uint32_t found = 0;
-        for (i = 0; i < 40; i++) found += scan_dir(d, "db", items[i], NULL) > 0;
+        for (i = 0; i < 40; i++) found += scan_dir(d, TIDAL_SIM_DB_DIR, items[i], NULL) > 0;
         TT_CHECKF(found > 0, "control: region %d holds none of the item ids", r);
     }
     l = wait_leader(c, -1, 10000 * MS);
@@ -828,8 +828,8 @@ static void t_forget_replicated_converges(void) {
     }
     for (r = 0; r < NREG; r++) {
         tidal_sim_disk *d = tidal_sim_cluster_disk(c, (uint16_t)r, 0);
-        for (i = 0; i < 6; i++) expect_absent(d, "db", users[i], "user");
-        for (i = 0; i < 40; i++) expect_absent(d, "db", items[i], "item");
+        for (i = 0; i < 6; i++) expect_absent(d, TIDAL_SIM_DB_DIR, users[i], "user");
+        for (i = 0; i < 40; i++) expect_absent(d, TIDAL_SIM_DB_DIR, items[i], "item");
     }
     TT_CHECK(converged(c, 1));
     /* Every member restarts from its snapshot alone (no log left); the group goes on. */

@@ -54,6 +54,8 @@ static uint64_t mv_rand(mv *m) {
     return m->rng;
 }
 
+static const uint32_t g_placements[1] = {1u << EU_WEST};
+
 static tidal_sim_cluster *mv_cluster(uint64_t seed) {
     tidal_sim_cluster_config cfg;
     memset(g_sigs, 0, sizeof g_sigs);
@@ -66,6 +68,8 @@ static tidal_sim_cluster *mv_cluster(uint64_t seed) {
     cfg.schema.signals = g_sigs;
     cfg.schema.signal_count = 1;
     cfg.availability_mode = 1;
+    cfg.placements = g_placements; /* the groups the moves go to */
+    cfg.placement_count = 1;
     return tidal_sim_cluster_new(&cfg);
 }
 
@@ -113,8 +117,7 @@ static uint32_t mv_files_holding(mv *m, uint32_t g, uint32_t r, uint32_t s, uint
     tidal_sim_disk *d = tidal_sim_cluster_disk(m->c, (uint16_t)r, (uint16_t)s);
     char dir[32], v[17], path[200];
     uint32_t n, i, hits = 0;
-    if (g == 0) snprintf(dir, sizeof dir, "db"); /* tidal_sim.h's member directories */
-    else snprintf(dir, sizeof dir, "g%u", g);
+    snprintf(dir, sizeof dir, "node/g%u", g); /* tidal_sim.h's member directories */
     mv_marker(v, t, s);
     n = tidal_sim_disk_list(d, dir, names, 256);
     TT_CHECK(n > 0 && n <= 256);

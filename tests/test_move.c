@@ -732,6 +732,121 @@ static void t_coordinator_cut_keeps_majority(void) {
     g_mv = MV_2_TO_0;
 }
 
+/* Writes acknowledged so far on shard s. */
+static int acked(const load *ld, int s) {
+    int k, n = 0;
+    for (k = 0; k < ld->n; k++)
+        n += ld->w[k].done && (int)tidal_route(g_mv.tenant, ld->w[k].item, SHARDS) == s;
+    return n;
+}
+
+/* (j) Take-over (>>node_move): during SEAL the target leader of a shard takes the shard
+   over from the sealed source and takes writes before SWITCH commits. Right after it took
+   some (acknowledged at QUORUM, SWITCH not applied anywhere), it crashes and the
+   coordinator is cut from every node of that shard (the target's members of it: group 0
+   runs everywhere, so the shard is one the coordinator's node does not serve, and two of
+   its three target members remain). A new target leader is elected; it holds the take-over mark,
+   so it is the owner at once (ACTIVE, taking writes) and no fresh copy of the sealed
+   source replaces what the old one took (no reinstall on any node); one group accepts at
+   every step; after the heal and the restart the move finishes and every acknowledged
+   write is on the new leader by id, counts equal. The same with the coordinator's node
+   crashed at that moment instead of cut off (the next coordinator never heard of the
+   take-over: it learns it from the target members' generations). */
+static void takeover_crash(int coordinator_crashes) {
+    world w;
+    load *ld = &g_load;
+    uint64_t gen, again = 0, takeovers = 0;
+    int c = -1, l = -1, s = -1, i, n0, l2 = -1;
+    int64_t end;
+    uint32_t cut = 0;
+    tidal_peer_move_info mi;
+    g_mv = MV_2_TO_0;
+    setup(&w);
+    load_init(ld, tt_seed() + (uint64_t)coordinator_crashes);
+    steps(&w, ld, 300 * MS);
+    gen = start_move(&w, ld, ix(2, 1));
+    end = w.now + 20000 * MS;
+    while (s < 0 && w.now < end && TT_OK()) { /* a shard taken over */
+        int k;
+        step(&w, ld);
+        c = top_leader(&w, NULL);
+        for (k = 0; k < SHARDS && s < 0 && c >= 0; k++) {
+            int x = group_leader(&w, g_mv.target, k);
+            if (k != c % SHARDS && x >= 0 &&
+                tidal_peer_move_status(w.nd[x].peer, g_mv.tenant, &mi) == TIDAL_OK &&
+                mi.phase == TIDAL_CONTROL_PHASE_SEAL && mi.taken)
+                s = k, l = x;
+        }
+    }
+    TT_CHECKF(s >= 0, "no target leader took a shard over during SEAL");
+    if (s < 0) goto out;
+    n0 = acked(ld, s);
+    while (acked(ld, s) == n0 && w.now < end && TT_OK()) step(&w, ld); /* it takes writes */
+    TT_CHECKF(acked(ld, s) > n0 && top_leader(&w, NULL) == c && c >= 0 &&
+                  move_phase_on(&w, c) == (int)TIDAL_CONTROL_PHASE_SEAL,
+              "no write taken before SWITCH (coordinator %d at phase %d)", c,
+              c >= 0 ? move_phase_on(&w, c) : -1);
+    for (i = 0; i < N; i++) /* SWITCH applied nowhere yet */
+        TT_CHECKF(!w.nd[i].up || move_phase_on(&w, i) <= (int)TIDAL_CONTROL_PHASE_SEAL,
+                  "peer %d applied phase %d before the crash", i, move_phase_on(&w, i));
+    printf("    shard %d taken over by %d; %d of its writes acknowledged, then %d crashes and "
+           "coordinator %d %s\n", s, l, acked(ld, s), l, c,
+           coordinator_crashes ? "crashes too" : "is cut from the shard");
+    crash(&w, l);
+    if (coordinator_crashes) crash(&w, c);
+    else {
+        tidal_node_ref a[1], b[REGIONS];
+        int r;
+        a[0] = ref(c);
+        for (r = 0; r < REGIONS; r++) b[r] = ref(ix(r, s));
+        cut = tidal_sim_net_partition_nodes(w.net, a, 1, b, REGIONS, 0);
+    }
+    end = w.now + 10000 * MS;
+    do { /* a new target leader of the shard: the owner at once */
+        steps(&w, ld, 50 * MS);
+        l2 = group_leader(&w, g_mv.target, s);
+    } while ((l2 < 0 || l2 == l) && w.now < end && TT_OK());
+    TT_CHECKF(l2 >= 0 && l2 != l, "shard %d: no new target leader", s);
+    if (l2 >= 0 && l2 != l) {
+        TT_EQ_INT(tidal_peer_move_status(w.nd[l2].peer, g_mv.tenant, &mi), TIDAL_OK);
+        TT_CHECKF(mi.taken || mi.phase >= TIDAL_CONTROL_PHASE_SWITCH,
+                  "new target leader %d of shard %d: phase %u, not the owner", l2, s, mi.phase);
+        n0 = acked(ld, s);
+        steps(&w, ld, 1500 * MS); /* it takes writes while the coordinator is cut off */
+        TT_CHECKF(acked(ld, s) > n0, "no write taken after %d took over from %d", l2, l);
+        if (!coordinator_crashes) { /* it coordinates still, cut from the shard */
+            TT_EQ_INT(top_leader(&w, NULL), c);
+            TT_EQ_INT(tidal_peer_move_status(w.nd[c].peer, g_mv.tenant, &mi), TIDAL_OK);
+            TT_CHECKF(mi.phase == TIDAL_CONTROL_PHASE_SEAL && mi.coordinating,
+                      "coordinator %d: phase %u coordinating %d", c, mi.phase, mi.coordinating);
+        }
+    }
+    if (cut) tidal_sim_net_heal(w.net, cut);
+    peer_open(&w, l, 0);
+    if (coordinator_crashes) peer_open(&w, c, 0);
+    until_done(&w, ld, 30000 * MS);
+    drain(&w, ld);
+    check_end(&w, ld, gen);
+    for (i = 0; i < N; i++) {
+        tidal_peer_move_status(w.nd[i].peer, g_mv.tenant, &mi);
+        again += mi.reinstalls;
+        takeovers += mi.takeovers;
+    }
+    TT_CHECKF(again == 0, "%llu fresh copies at SEAL after the take-over",
+              (unsigned long long)again);
+    printf("    new target leader %d; %d writes (%d refused and retried, %d unknown), %llu "
+           "take-overs (after a restart a node counts afresh), %d owner checks\n", l2, ld->n,
+           ld->refused, ld->unknown, (unsigned long long)takeovers, g_owner_steps);
+out:
+    world_free(&w);
+    g_mv = MV_2_TO_0;
+}
+
+static void t_takeover_leader_crash(void) {
+    takeover_crash(0);
+    if (TT_OK()) takeover_crash(1);
+}
+
 static int cmp_i64(const void *a, const void *b) {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return x < y ? -1 : x > y;
@@ -941,6 +1056,47 @@ out:
     world_free(&w);
 }
 
+/* (f') A SEALED (take-over: a sealed source member to the target members of its shard),
+   kept off the wire during a move: it decodes with its fields; truncated, bit-flipped and
+   resealed with fields it does not carry, it is refused naming what and where. */
+static void t_sealed_malformed(void) {
+    world w;
+    size_t k;
+    tidal_peer_message m;
+    char why[200];
+    setup(&w);
+    w.keep_type = TIDAL_PEER_MSG_SEALED;
+    load_init(&g_load, tt_seed());
+    g_load.open = 0; /* no writes */
+    (void)start_move(&w, &g_load, ix(2, 1));
+    while (!w.kept_len && w.now < T0 + 30000 * MS && TT_OK()) run(&w, 5 * MS), w.n_got = 0;
+    TT_CHECK(w.kept_len == 120 + 124);
+    if (w.kept_len != 244) goto out;
+    TT_EQ_INT(tidal_peer_message_decode(w.kept, w.kept_len, &m, why, sizeof why), TIDAL_OK);
+    TT_CHECKF(m.type == TIDAL_PEER_MSG_SEALED && m.tenant == 2 && m.source == 3 &&
+                  m.target == 0 && m.move > 0 && m.gen > m.move && m.hops == 0 && !m.flags,
+              "SEALED: tenant %u source %u target %u move %llu gen %llu", m.tenant, m.source,
+              m.target, (unsigned long long)m.move, (unsigned long long)m.gen);
+    for (k = 0; k < w.kept_len; k += 7)
+        TT_CHECK(tidal_peer_message_decode(w.kept, k, &m, why, sizeof why) == TIDAL_ERR_CORRUPT);
+    expect_refused(&w, w.kept, 130, "truncated");
+    {
+        const peer_bad_byte bad[] = {
+            {24, 1, "hops"}, {120 + 32, 1, "does not carry"}, {120 + 40, 1, "does not carry"},
+            {120 + 44, 1, "does not carry"}, {120 + 96, 1, "does not carry"},
+            {120 + 8, 3, "source equals target"}, {120 + 14, 1, "shard"},
+        };
+        expect_bad_bytes(&w, bad, sizeof bad / sizeof bad[0]);
+    }
+    {   /* the move goes on unharmed */
+        int64_t end = w.now + 20000 * MS;
+        while (!all_done(&w) && w.now < end && TT_OK()) run(&w, 50 * MS), w.n_got = 0;
+        TT_CHECK(all_done(&w));
+    }
+out:
+    world_free(&w);
+}
+
 /* The overflow an install chunk hit: a durable database's first event after an open (the
    batch empty), a little under the 4096 bytes of the batch buffer, left no room for the
    112-byte batch header (tidal__batch_add checked the room before counting it). Session
@@ -983,11 +1139,13 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_move_in_chunks),
     TT_CASE(t_move_refused),
     TT_CASE(t_malformed_refused),
+    TT_CASE(t_sealed_malformed),
     TT_CASE(t_coordinator_crash),
     TT_CASE(t_source_leader_crash),
     TT_CASE(t_coordinator_partitioned),
     TT_CASE(t_coordinator_isolated),
     TT_CASE(t_coordinator_cut_keeps_majority),
+    TT_CASE(t_takeover_leader_crash),
     TT_CASE(t_control_failover),
 };
 

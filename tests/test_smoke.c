@@ -4,7 +4,9 @@
    harness's own calls (tidal_sim.h >>sim_cluster_api: tidal_sim_cluster_leader_db,
    _follower_in, _await_convergence, _decay_score, _heal_all). A second case checks that
    awaiting convergence is bounded: cut off, the cluster does not converge and the call
-   says so instead of hanging; once every partition is healed it converges.
+   says so instead of hanging; once every partition is healed it converges. A third checks
+   the ground truth is kept per group: a one-region group's member re-elects itself after
+   its node restarts (an epoch marker of that group, not of group 0's shard).
    Everything runs in simulated time; no assertion depends on wall-clock timing. */
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
@@ -133,9 +135,69 @@ static void t_smoke_await_is_bounded(void) {
     tidal_sim_cluster_free(c);
 }
 
+/* The ground truth by group (tidal_sim_cluster_group_truth): region 1 also runs a group of
+   its own (placement 0x2); after node (1, 0) restarts, that member leads again and writes
+   an epoch marker, recorded under that group. Group 0's truth then equals group 0's
+   replicas, digest and events (the UAT's heal check once counted such a marker for group
+   0's shard and found every replica one event short). */
+static void t_truth_by_group(void) {
+    static const uint32_t own[1] = {0x2u};
+    tidal_sim_cluster_config cfg;
+    tidal_sim_cluster *c;
+    tidal_db *truth = NULL;
+    uint32_t before, g0, gg;
+    int g, r;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.regions = 2;
+    cfg.shards = 1;
+    cfg.seed = tt_seed();
+    cfg.schema.signals = g_sigs;
+    cfg.schema.signal_count = 1;
+    cfg.placements = own;
+    cfg.placement_count = 1;
+    c = tidal_sim_cluster_new(&cfg);
+    TT_CHECK(c != NULL);
+    if (!c) return;
+    tidal_sim_cluster_run(c, tidal_sim_cluster_now(c) + 300 * MS);
+    g = tidal_sim_cluster_group_add(c, 0x2u);
+    TT_CHECKF(g > 1, "the placement 0x2 has group %d", g);
+    (void)write_ten(c, 42, tidal_sim_cluster_now(c));
+    before = tidal_sim_cluster_group_events(c, (uint32_t)g);
+    tidal_sim_cluster_crash(c, 1, 0);
+    tidal_sim_cluster_run(c, tidal_sim_cluster_now(c) + 300 * MS);
+    TT_EQ_INT(tidal_sim_cluster_restart(c, 1, 0), TIDAL_OK);
+    TT_CHECKF(tidal_sim_cluster_await_convergence(c, 10 * SEC, NULL), "not converged in 10 s");
+    tidal_sim_cluster_run(c, tidal_sim_cluster_now(c) + 3 * SEC); /* the re-election */
+    g0 = tidal_sim_cluster_group_events(c, 0);
+    gg = g > 1 ? tidal_sim_cluster_group_events(c, (uint32_t)g) : 0;
+    TT_CHECKF(gg > before, "group %d's member wrote no epoch marker after its restart (%u, %u "
+              "before)", g, gg, before);
+    TT_CHECKF(g0 + gg == tidal_sim_cluster_events(c), "group 0 %u + group %d %u events, %u "
+              "recorded", g0, g, gg, tidal_sim_cluster_events(c));
+    TT_EQ_INT(tidal_sim_cluster_group_truth(c, 0, NULL, NULL, &truth), TIDAL_OK);
+    for (r = 0; truth && r < 2; r++) {
+        tidal_db *db = tidal_sim_cluster_group_db(c, 0, (uint16_t)r, 0);
+        tidal_db_stats a, b;
+        uint8_t da[32], db_[32];
+        TT_CHECK(db != NULL);
+        if (!db) continue;
+        tidal_db_stats_get(truth, &a);
+        tidal_db_stats_get(db, &b);
+        TT_CHECKF(a.events_applied == b.events_applied, "region %d's group 0 member applied "
+                  "%llu events, group 0's truth %llu", r, (unsigned long long)b.events_applied,
+                  (unsigned long long)a.events_applied);
+        TT_EQ_INT(tidal_db_digest(truth, TIDAL_ALL_TENANTS, da), TIDAL_OK);
+        TT_EQ_INT(tidal_db_digest(db, TIDAL_ALL_TENANTS, db_), TIDAL_OK);
+        TT_CHECKF(!memcmp(da, db_, 32), "region %d's group 0 digest differs from the truth's", r);
+    }
+    if (truth) tidal_db_close(truth);
+    tidal_sim_cluster_free(c);
+}
+
 static const tt_case tt_cases[] = {
     TT_CASE(t_smoke_two_regions),
     TT_CASE(t_smoke_await_is_bounded),
+    TT_CASE(t_truth_by_group),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }

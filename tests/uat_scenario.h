@@ -63,8 +63,11 @@
    nobody invoked, none twice), each item's all-time count is the number of those events
    of it (no double count), and every hide applied there (by id) is in force.
    Events: after the heal, every replica's events_applied equals the count of distinct
-   events recorded for its shard by tidal_sim_cluster_truth (origin shard of the id), and
-   that count minus its epoch-start markers (events_internal) equals the oracle's.
+   events group 0's members wrote for its shard (tidal_sim_cluster_group_truth: origin
+   shard of the id; the epoch marker eu-west's one-region group writes when it leads again
+   after step 3's restart is that group's, not shard 0's), and that count minus its
+   epoch-start markers (events_internal) equals the oracle's; every recorded event was
+   written by a member of group 0 or of that group.
    Logs on disk: at the end of every step the WAL segment files of every member on every
    live node's simulated disk are decoded with the library's decoders: each member's log
    holds exactly the events it applied, none twice, and per item and type as many signal
@@ -503,9 +506,11 @@ static void uat__say_health(uat *u, const char *what) {
 
 /* ---- the control plane: tenants, crashes, restarts ------------------------------------- */
 
-/* What the control plane pushes to every node (again after a restart: limits live in
-   memory). Tenant 7's limits are tiny: 5 signals of burst, 3 entities. */
-static void uat__tenants_push(uat *u, int r, int s) {
+/* Every tenant registered with the control plane (tidal_sim_cluster_tenant_set: PLACEMENT
+   and TENANT records; each node's peer applies them to its members and, after a restart,
+   enforces them from its own disk). Tenant 7's limits are tiny: 5 signals of burst, 3
+   entities. */
+static void uat__tenants_register(uat *u) {
     int t;
     for (t = 0; t < UAT_TENANTS; t++) {
         tidal_tenant_config tc;
@@ -513,8 +518,7 @@ static void uat__tenants_push(uat *u, int r, int s) {
         tc.tenant = uat_tenant_ids[t];
         tc.rate_per_s = t == UAT_T_LIMITS ? UAT_T7_RATE_LIMIT : UAT_RATE_LIMIT;
         tc.entity_quota = t == UAT_T_LIMITS ? UAT_T7_QUOTA : UAT_QUOTA;
-        tc.config_version = 1;
-        UAT_OKR(u, tidal_tenant_set(uat__db(u, r, s), &tc));
+        UAT_OKR(u, tidal_sim_cluster_tenant_set(u->c, &tc));
     }
 }
 
@@ -525,8 +529,7 @@ static void uat__crash(uat *u, int r, int s) {
 }
 
 static void uat__restart(uat *u, int r, int s) {
-    UAT_OKR(u, tidal_sim_cluster_restart(u->c, (uint16_t)r, (uint16_t)s));
-    if (uat__db(u, r, s)) uat__tenants_push(u, r, s);
+    UAT_OKR(u, tidal_sim_cluster_restart(u->c, (uint16_t)r, (uint16_t)s)); /* P1: its disk */
 }
 
 /* ---- writes ---------------------------------------------------------------------------- */
@@ -1230,7 +1233,7 @@ static void uat__scan_member(uat *u, const char *step, int r, int s, uint32_t g,
     uint32_t n, i, dups = 0, bad = 0;
     tidal_db_stats st = uat__stats(db);
     int t;
-    snprintf(dir, sizeof dir, g ? "g%u" : "db", g);
+    snprintf(dir, sizeof dir, "node/g%u", g); /* tidal_sim.h's member directories */
     ls->n_ids = 0;
     ls->events = 0;
     memset(ls->tally, 0, UAT_TENANTS * sizeof *ls->tally);
@@ -1409,10 +1412,12 @@ static void uat__write_users(uat *u) {
     }
 }
 
+static const uint32_t uat_move_to[1] = {UAT_MOVE_TO};
+
 static int uat__setup(uat *u) {
     tidal_sim_cluster_config cfg;
     tidal_parse_error pe;
-    int r, s, t;
+    int s, t;
     uint32_t idx, p;
     for (t = 0; t < UAT_TENANTS; t++)
         for (idx = 1; idx < UAT_IDX; idx++)
@@ -1429,6 +1434,8 @@ static int uat__setup(uat *u) {
     cfg.schema.cohort_key_count = 1;
     cfg.availability_mode = 1;
     cfg.segment_bytes_max = UINT64_C(256) << 10; /* the simulated fsync copies a segment */
+    cfg.placements = uat_move_to;                 /* the group step 5 moves tenant 3 to */
+    cfg.placement_count = 1;
     for (idx = 1; idx < UAT_IDX; idx++) u->items[idx - 1] = uat__item_of(idx);
     u->o = tidal_sim_oracle_new(&cfg.schema, UAT_REGIONS, UAT_SHARDS);
     tidal_sim_oracle_set_report(u->o, uat__oracle_report, u);
@@ -1440,12 +1447,11 @@ static int uat__setup(uat *u) {
     UAT_OKR(u, tidal_query_parse(uat_text_eu, strlen(uat_text_eu), &u->qt, &pe));
     UAT_OKR(u, tidal_signal_type(uat__db(u, 0, 0), u->qt.rank_name, &u->rank_view));
     uat__run(u, 300 * UAT_MS);
-    for (s = 0; s < UAT_SHARDS; s++) {
+    for (s = 0; s < UAT_SHARDS; s++)
         UAT_CHECK(u, tidal_sim_cluster_leader(u->c, (uint16_t)s) == 0,
                   "shard %d of a new cluster is led by region %d", s,
                   tidal_sim_cluster_leader(u->c, (uint16_t)s));
-        for (r = 0; r < UAT_REGIONS; r++) uat__tenants_push(u, r, s);
-    }
+    uat__tenants_register(u);
     if (u->p.narrate) {
         char buf[512];
         uat__say(u, "CLUSTER up: %d regions (us-east, eu-west, ap-south) x %d shards = %d nodes, "
@@ -1841,7 +1847,7 @@ static int uat__truth_check(uat *u, int report) {
         keep.shard = (uint32_t)s;
         keep.keyed = 0;
         keep.u = u;
-        UAT_OKR(u, tidal_sim_cluster_truth(u->c, uat__keep_shard, &keep, &truth));
+        UAT_OKR(u, tidal_sim_cluster_group_truth(u->c, 0, uat__keep_shard, &keep, &truth));
         if (!truth) return 0;
         ts = uat__stats(truth);
         total += ts.events_applied;
@@ -1875,10 +1881,16 @@ static int uat__truth_check(uat *u, int report) {
         }
         tidal_db_close(truth);
     }
-    ok &= total == tidal_sim_cluster_events(u->c);
-    if (report)
-        UAT_CHECK(u, total == tidal_sim_cluster_events(u->c), "shard truths hold %llu events, "
-                  "%u recorded", (unsigned long long)total, tidal_sim_cluster_events(u->c));
+    { /* the truths partition group 0's events; the others are the move's group's */
+        uint32_t g0 = tidal_sim_cluster_group_events(u->c, 0), all = tidal_sim_cluster_events(u->c);
+        int gm = tidal_sim_cluster_group_add(u->c, UAT_MOVE_TO);
+        uint32_t gmn = gm > 0 ? tidal_sim_cluster_group_events(u->c, (uint32_t)gm) : 0;
+        ok &= total == g0 && g0 + gmn == all;
+        if (report)
+            UAT_CHECK(u, total == g0 && g0 + gmn == all, "shard truths hold %llu events, group "
+                      "0's members wrote %u, the move's group's %u, %u recorded",
+                      (unsigned long long)total, g0, gmn, all);
+    }
     return ok;
 }
 
@@ -2094,11 +2106,36 @@ static void uat__finale(uat *u) {
 /* ---- step 5: moving a tenant ------------------------------------------------------------ */
 
 
+/* The group whose leader of shard s takes the mover's writes now (*region: that leader,
+   -1 for none): the group routing names, or during SEAL the move's target once its leader
+   took the shard over (tidal.h >>node_move: take-over; tidal_peer_move_info.taken). */
+static uint32_t uat__move_owner(uat *u, uint32_t tenant, int s, int *region) {
+    tidal_sim_tenant_info info;
+    uint32_t g = tidal_sim_cluster_tenant_group(u->c, tenant);
+    int l;
+    *region = tidal_sim_cluster_group_leader(u->c, g, (uint16_t)s);
+    if (tidal_sim_cluster_tenant(u->c, tenant, &info) != TIDAL_OK ||
+        info.phase != TIDAL_SIM_MOVE_SEAL)
+        return g;
+    l = tidal_sim_cluster_group_leader(u->c, (uint32_t)info.target, (uint16_t)s);
+    if (l >= 0) {
+        tidal_peer *pe = tidal_sim_cluster_peer(u->c, (uint16_t)l, (uint16_t)s);
+        tidal_peer_move_info mi;
+        if (pe && tidal_peer_move_status(pe, tenant, &mi) == TIDAL_OK && mi.taken) {
+            *region = l;
+            return (uint32_t)info.target;
+        }
+    }
+    return g;
+}
+
 /* One tick of the mover's writes: clients in every region write to the leader of the
    item's shard in the group routing names; a refusal (TIDAL_ERR_MOVED while the source is
    sealed, TIDAL_ERR_READ_ONLY while a leader changes) keeps the write queued for the next
-   tick, as a client retrying with a refreshed placement would. Every write is a new event
-   (its own time); the queue holds them until taken. */
+   tick, as a client retrying with a refreshed placement would; during SEAL, once the
+   move's target leader of the shard says it took the shard over (uat__move_owner), the
+   writes go there (before SWITCH). Every write is a new event (its own time); the queue
+   holds them until taken. */
 static void uat__move_writes(uat *u, uint32_t *nq, uint32_t fresh) {
     uint32_t i, kept = 0, s;
     int t = UAT_MOVER;
@@ -2118,8 +2155,9 @@ static void uat__move_writes(uat *u, uint32_t *nq, uint32_t fresh) {
     }
     q = u->tick;
     for (s = 0; s < UAT_SHARDS; s++) {
-        int l = tidal_sim_cluster_tenant_leader(u->c, uat_tenant_ids[t], (uint16_t)s);
-        tidal_db *db = l < 0 ? NULL : tidal_sim_cluster_tenant_db(u->c, uat_tenant_ids[t], (uint16_t)l, (uint16_t)s);
+        int l;
+        uint32_t g = uat__move_owner(u, uat_tenant_ids[t], s, &l);
+        tidal_db *db = l < 0 ? NULL : tidal_sim_cluster_group_db(u->c, g, (uint16_t)l, (uint16_t)s);
         tidal_db *open_db = NULL;
         int open = 0;
         for (i = 0; i < *nq; i++) {
@@ -2132,9 +2170,7 @@ static void uat__move_writes(uat *u, uint32_t *nq, uint32_t fresh) {
             open = 1;
             r = tidal_signal_write(db, &q[i].s, &rc);
             if (r == TIDAL_OK) {
-                (void)uat__record(u, &rc, t, s, l,
-                                  tidal_sim_cluster_tenant_group(u->c, uat_tenant_ids[t]),
-                                  &q[i].s, 0, 0, 0);
+                (void)uat__record(u, &rc, t, s, l, g, &q[i].s, 0, 0, 0);
                 u->move_ok++;
                 if (uat__now(u) - q[i].born_ns > u->move_wait_max_ns)
                     u->move_wait_max_ns = uat__now(u) - q[i].born_ns;
@@ -2193,11 +2229,12 @@ static void uat__move_gather(uat *u) {
     if (!want) exit(1);
     q = uat__query(u, T);
     q.tenant = tenant;
-    for (s = 0; s < UAT_SHARDS; s++) {
-        int l = tidal_sim_cluster_tenant_leader(u->c, tenant, (uint16_t)s);
-        h[s] = l < 0 ? NULL : tidal_sim_cluster_tenant_db(u->c, tenant, (uint16_t)l, (uint16_t)s);
+    for (s = 0; s < UAT_SHARDS; s++) { /* where the shard's writes go (take-over included) */
+        int l;
+        uint32_t g = uat__move_owner(u, tenant, s, &l);
+        h[s] = l < 0 ? NULL : tidal_sim_cluster_group_db(u->c, g, (uint16_t)l, (uint16_t)s);
         leaders &= h[s] != NULL;
-        for (r = 0; r < UAT_REGIONS && !h[s]; r++) h[s] = tidal_sim_cluster_tenant_db(u->c, tenant, (uint16_t)r, (uint16_t)s);
+        for (r = 0; r < UAT_REGIONS && !h[s]; r++) h[s] = tidal_sim_cluster_group_db(u->c, g, (uint16_t)r, (uint16_t)s);
     }
     u->move_gathers++;
     if (tidal_retrieve_gather(h, UAT_SHARDS, 0, &q, hits, UAT_LIMIT, &n, NULL) != TIDAL_OK) {
@@ -2333,8 +2370,8 @@ static void uat__step5(uat *u) {
             static const char *const what[5] = {
                 "", "COPY: eu-west's new group (one member per shard) installs a snapshot of tenant 3 from each "
                     "shard's leader, then the events written since, forwarded from the source",
-                "SEAL: the old group refuses tenant 3's writes (clients retry); once its replicas agree and "
-                "the copy is QUORUM-durable, each shard's copy is compared with the source by digest",
+                "SEAL: the old group refuses tenant 3's writes (clients retry); each shard's new leader takes "
+                "them over once every old replica of the shard tells it a sealed digest equal to its copy",
                 "SWITCH: the control plane names the new group owner; routing follows; the old group drops "
                 "tenant 3 (a replicated event)",
                 "DONE: every node of the old group holds nothing of tenant 3"};
