@@ -37,12 +37,27 @@
       write that returned OK, from its receipt; tidal_event_is_applied on the new leader),
       and counts none twice (each item's count and score are those of the events applied
       there, by id). The old leader restarts and rejoins.
-   3. ap-south is isolated for ~5.5 s; writes go on on both sides (majority leaders at QUORUM,
-      ap-south replicas LOCAL, never QUORUM-acknowledged while cut off). RETRIEVE ... COHORT
-      locale:EU gathered from us-east succeeds, is degraded (region 2 unreachable), equals the
-      merge of what the reachable replicas answer, and shows none of the items only ap-south
-      wrote (ap-south's own gather does). Shard Y's us-east and eu-west nodes crash briefly:
-      the gather still answers, names "shard Y unreachable", and holds no item of shard Y.
+   3. ap-south is isolated for ~6.5 s; writes go on on both sides (majority leaders at QUORUM,
+      ap-south replicas LOCAL, never QUORUM-acknowledged while cut off). Its gathers go
+      through the library's own scatter-gather (tidal_peer_gather on one node's peer, by
+      tidal_sim_cluster_gather: one GATHER_Q per shard over the simulated network, the next
+      replica after gather_try_ns, completion by its 1 s deadline); the test names neither
+      the replicas nor what is unreachable. After 2.5 s of partition the load pauses until
+      us-east's and eu-west's followers hold what their leaders took (so any replica the
+      library picks answers exactly), then RETRIEVE ... COHORT locale:EU AT T from us-east
+      answers all 5 shards, is degraded with exactly region 2 in the library's
+      regions_missing ("region 2 unreachable"), no shard missing, staleness bound 0, none of
+      the items only ap-south wrote, and equals the oracle's top 50 over what the majority
+      side holds (items and scores to 6 decimals; uat__oracle_side: every event a majority
+      node took or QUORUM acknowledged, each checked held there by id, plus the LOCAL-only
+      ap-south events that reached it before the cut). From ap-south: degraded with regions
+      0 and 1 named, a staleness bound > 0 (its replicas are cut off), its own items shown,
+      equal to the oracle over what ap-south holds. Shard Y's us-east and eu-west nodes
+      crash briefly: the library tries each of Y's replicas and, at its deadline, answers
+      from the other four, missing = {Y} ("shard Y unreachable"), no item of shard Y, equal
+      to the oracle over the majority side's other shards. After the heal (step 4) the
+      library's gather from us-east is not degraded (no region, no shard missing, staleness
+      0) and is the full oracle's top 50.
    4. The partition heals (load stopped): the time until every shard group has one leader,
       equal digests and event counts on all replicas, equal to the per-shard ground truth.
       Then: per-item all-time counts on every replica equal the oracle (so their sums equal
@@ -73,9 +88,11 @@
    holds exactly the events it applied, none twice, and per item and type as many signal
    events as it materializes (the planning notes' "WAL event count == materialized count";
    the accounting for drops, installs and snapshots is at uat__check_logs).
-   Step 3's degraded gathers run tidal_retrieve_gather over the replicas the test picks;
-   the library's own scatter-gather through messages (DESIGN 5.9) does not exist yet, so
-   "degraded from the library's own gather" is not checked here.
+   Gathers: step 3's and the final one go through the library (tidal_peer_gather, DESIGN
+   5.8-5.9), which decides degraded, the missing shards and regions and the staleness
+   bound itself. The load's gather every 25 ms from us-east (the bench's
+   retrieve_scatter_host_p99_us) and step 5's stay host-side, tidal_retrieve_gather over
+   handles the test picks: they time the RETRIEVE merge and check answers, not reachability.
 
    5. Tenant 3 moves from every region to eu-west alone (tidal_sim_cluster_migrate: the
       control plane's COPY, SEAL, SWITCH, DONE; see tidal_sim.h >>sim_control) while its
@@ -990,6 +1007,8 @@ static void uat__settle_majority(uat *u) {
     uat__poll(u);
     UAT_CHECK(u, uat__side_settled(u, UAT_SIDE_MAJORITY), "step 3: us-east and eu-west did not "
               "settle within 5 s (no load)");
+    uat__say(u, "the load pauses (the partition stays): %.0f ms later every us-east and eu-west "
+             "follower holds what its leader took", (double)(uat__now(u) - t0) / 1e6);
 }
 
 /* Step 3, region 2 isolated, through the library's gather: from us-east it answers every
