@@ -135,13 +135,13 @@
       replica's RETRIEVE and answer encoding, each answer's decode and merge, the
       completion), i.e. the host work a gather costs; it is NOT the time a client waits,
       since the network is simulated and its latency costs no wall time: that wait is
-      peer_gather_sim_p50/p99_ms = SIMULATED time from the call to its completion (one
-      round trip to the farthest replica asked, 20-150 ms across regions). Before the
-      gather went through messages, retrieve_scatter_p99_us timed tidal_retrieve_gather
-      over handles in the uat section; that figure is retrieve_scatter_host_p99_us now.
-      gather_host_scatter_p99_us = CPU time of the host-side
-      tidal_retrieve_gather (what the uat section's retrieve_scatter_host_p99_us times on the
-      wall clock) over region 0's members, same query, for comparison.
+      peer_gather_sim_p50/p99_ms = SIMULATED time from the call to its completion (a
+      round trip to the farthest replica asked: 0.2-4 ms inside a region, 40-300 ms across
+      regions). Before the gather went through messages, retrieve_scatter_p99_us timed
+      tidal_retrieve_gather over handles in the uat section; that figure is
+      retrieve_scatter_host_p99_us now. gather_host_scatter_p99_us = CPU time of the
+      host-side tidal_retrieve_gather (what the uat section's retrieve_scatter_host_p99_us
+      times on the wall clock) over region 0's members, same query, for comparison.
       peer_control_commit_p50/p99_ms = SIMULATED time from tidal_peer_propose on a random
       node to its OK completion there, 200 records one at a time. */
 

@@ -928,6 +928,23 @@ static void uat__oracle_side(uat *u, int64_t T, uint32_t side, uint32_t shards, 
     free(has);
 }
 
+/* The regions of bits by name ("eu-west and ap-south"), for the narration. */
+static const char *uat__region_list(uint32_t bits, char *buf, size_t cap) {
+    int r, n = 0, k = 0;
+    size_t at = 0;
+    buf[0] = 0;
+    for (r = 0; r < UAT_REGIONS; r++) n += (int)(bits >> r & 1u);
+    for (r = 0; r < UAT_REGIONS && at < cap; r++)
+        if (bits >> r & 1u) {
+            int w = snprintf(buf + at, cap - at, "%s%s", !k ? "" : k + 1 == n ? " and " : ", ",
+                             uat_region_names[r]);
+            if (w < 0) break;
+            at += (size_t)w;
+            k++;
+        }
+    return n ? buf : "none";
+}
+
 /* RETRIEVE ... COHORT locale:EU AT T through the library on node (r, s); it must complete
    OK. */
 static void uat__lib_gather(uat *u, int r, int s, int64_t T, tidal_peer_completion *d) {
@@ -1020,6 +1037,7 @@ static void uat__settle_majority(uat *u) {
 static void uat__check_gather_partition(uat *u) {
     tidal_peer_completion d;
     uat_side o;
+    char names[64];
     int64_t T;
     uint32_t f0;
     uat__settle_majority(u);
@@ -1046,11 +1064,12 @@ static void uat__check_gather_partition(uat *u) {
                d.regions_missing, d.hit_count, UAT_LIMIT, o.certain, o.uncertain_held,
                o.uncertain);
     uat__say(u, "GATHER from us-east through the library (tidal_peer_gather: one query per shard "
-             "over the network): answers, degraded: \"%s\" - the library itself names ap-south "
+             "over the network): answers, degraded: \"%s\" - the library itself names %s "
              "unreachable; %u hits from %u shards, staleness bound %lld ms, none of the items only "
              "ap-south wrote, equal to the oracle's top %u over what us-east and eu-west hold: %s",
-             d.degraded_reason, d.hit_count, d.shards_answered,
-             (long long)(d.staleness_ns / UAT_MS), UAT_LIMIT, uat__yes(u, f0));
+             d.degraded_reason, uat__region_list(d.regions_missing, names, sizeof names),
+             d.hit_count, d.shards_answered, (long long)(d.staleness_ns / UAT_MS), UAT_LIMIT,
+             uat__yes(u, f0));
     free(o.want);
     f0 = u->res->failures;
     T = uat__now(u);
@@ -1068,11 +1087,11 @@ static void uat__check_gather_partition(uat *u) {
         printf("    ap-south's library gather: \"%s\" (regions missing 0x%x), %u of its own items "
                "in its top %u, staleness bound %lld ms\n", d.degraded_reason, d.regions_missing,
                uat__ap_hits(&d), d.hit_count, (long long)(d.staleness_ns / UAT_MS));
-    uat__say(u, "GATHER from ap-south through the library: degraded: \"%s\" (us-east and eu-west "
-             "named unreachable); %u of its own items in its top %u, staleness bound %lld ms, "
+    uat__say(u, "GATHER from ap-south through the library: degraded: \"%s\" (regions named "
+             "unreachable: %s); %u of its own items in its top %u, staleness bound %lld ms, "
              "equal to the oracle over what ap-south holds (checked: %s)", d.degraded_reason,
-             uat__ap_hits(&d), d.hit_count, (long long)(d.staleness_ns / UAT_MS),
-             uat__yes(u, f0));
+             uat__region_list(d.regions_missing, names, sizeof names), uat__ap_hits(&d),
+             d.hit_count, (long long)(d.staleness_ns / UAT_MS), uat__yes(u, f0));
     free(o.want);
 }
 
