@@ -643,6 +643,20 @@ TIDAL_API void tidal_sim_cluster_set_observer(tidal_sim_cluster *c,
 TIDAL_API int tidal_sim_cluster_await(tidal_sim_cluster *c, uint16_t region, uint16_t shard,
                                       uint64_t ticket, int64_t timeout_ns,
                                       tidal_peer_completion *out);
+/* A scatter-gather through messages issued on node (region, shard): tidal_peer_gather(text,
+   wait_ns) on its peer (tidal.h >>node_gather: the library picks the replica per shard,
+   moves on after gather_try_ns, and decides what is missing), then the cluster runs
+   (tidal_sim_cluster_await) until that gather's completion, which *out receives whatever
+   its outcome (OK, possibly degraded; FAILED). The library completes a gather by its
+   deadline (wait_ns from the call; 0: the peer's config.gather_wait_ns, 1 s by default), so
+   the run stops there (at the first tick after it); it allows that plus 10 s. Only
+   completions the node's peer gives after the call count (a restarted peer numbers its
+   tickets anew). TIDAL_ERR_UNAVAILABLE when the node is down, or it went down or the
+   gather did not complete in that time; else tidal_peer_gather's own refusal (its
+   message: tidal_peer_errmsg on the node's peer). */
+TIDAL_API tidal_result tidal_sim_cluster_gather(tidal_sim_cluster *c, uint16_t region,
+                                                uint16_t shard, const char *text, int64_t wait_ns,
+                                                tidal_peer_completion *out);
 
 /* Faults on one node. crash: unsynced writes meet their fates, memory is lost, the node
    leaves the network. restart: reopens from the disk (recovery). wipe: the disk is
@@ -3323,6 +3337,42 @@ TIDAL_API int tidal_sim_cluster_await(tidal_sim_cluster *c, uint16_t region, uin
             }
         }
         if (c->now >= end || !c->node[i].peer) return 0;
+        tidal_sim_cluster_run(c, c->now + c->cfg.tick_ns < end ? c->now + c->cfg.tick_ns : end);
+    }
+}
+
+TIDAL_API tidal_result tidal_sim_cluster_gather(tidal_sim_cluster *c, uint16_t region,
+                                                uint16_t shard, const char *text, int64_t wait_ns,
+                                                tidal_peer_completion *out) {
+    uint32_t i = tidal_sim__ci(c, region, shard);
+    uint64_t ticket = 0, first;
+    tidal_peer *peer = c->node[i].peer;
+    uint32_t life = c->node[i].life; /* this life of the node only */
+    /* the deadline is the library's; 10 s on top only bounds a gather that never ends */
+    int64_t end = c->now + (wait_ns ? wait_ns : TIDAL_NS_PER_S) + 10 * TIDAL_NS_PER_S;
+    tidal_result r;
+    TIDAL_SIM_ASSERT(out != NULL && text != NULL && wait_ns >= 0);
+    memset(out, 0, sizeof *out);
+    if (!peer) return TIDAL_ERR_UNAVAILABLE;
+    tidal_sim__collect(c);
+    first = c->n_done; /* only completions from here on: a ticket of an earlier life of the
+                          node's peer may have the same number */
+    r = tidal_peer_gather(peer, text, wait_ns, &ticket);
+    if (r != TIDAL_OK) return r;
+    TIDAL_SIM_ASSERT(ticket != 0);
+    for (;;) {
+        uint64_t k;
+        tidal_sim__collect(c);
+        for (k = first; k < c->n_done; k++) {
+            uint32_t at = (uint32_t)(k % TIDAL_SIM__DONE_MAX);
+            if (c->n_done - k <= TIDAL_SIM__DONE_MAX && c->done[at].node == i &&
+                c->done[at].c.ticket == ticket) {
+                *out = c->done[at].c;
+                return TIDAL_OK;
+            }
+        }
+        if (c->now >= end || !c->node[i].peer || c->node[i].life != life)
+            return TIDAL_ERR_UNAVAILABLE;
         tidal_sim_cluster_run(c, c->now + c->cfg.tick_ns < end ? c->now + c->cfg.tick_ns : end);
     }
 }

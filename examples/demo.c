@@ -2,7 +2,8 @@
    narrated. Clients in us-east, eu-west and ap-south write signals to the leader of each
    item's shard; the followers keep up; a shard's leader crashes and another region takes
    over; ap-south is cut off and both sides keep taking writes while scatter-gather queries
-   answer, degraded, around what they cannot reach; two nodes of one shard crash briefly;
+   answer, degraded, around what they cannot reach (the library's own gather, through
+   messages, finds and names what is missing); two nodes of one shard crash briefly;
    the partition heals and every replica converges to its shard's ground truth; then tenant
    3 moves from every region to eu-west alone under its own load (copy, seal, switch, old
    copy collected) with no failed read or write. Each line of
@@ -87,7 +88,10 @@ static void summary(const uat_params *p, const uat_result *r, unsigned failed, d
     printf("    %-46s %10s\n", "events recorded (distinct, every kind)",
            commas(r->events, a, sizeof a));
     printf("    %-46s %10s\n", "scatter-gather queries answered",
-           commas(r->gathers + r->migration_gathers, a, sizeof a));
+           commas(r->gathers + r->migration_gathers + r->lib_gathers, a, sizeof a));
+    printf("    %-46s %10u\n", "  of them through the library's messages", r->lib_gathers);
+    printf("    %-46s %10.0f ms\n", "  the longest of those (call -> completion)",
+           r->lib_gather_sim_ms_max);
     printf("    %-46s %10.0f ms\n", "tenant move: placement change -> new owner", r->migration_switch_ms);
     printf("    %-46s %10.0f ms\n", "tenant move: placement change -> old copy gone", r->migration_ms);
     printf("    %-46s %10s\n", "writes during the move (none failed)", commas(r->migration_writes, a, sizeof a));

@@ -1,7 +1,8 @@
 /* test_uat.c - the acceptance scenario of the original planning notes (seeds/000, 004):
    3 regions (us-east, eu-west, ap-south) x 5 shards, 25,000 signals/s of simulated time,
    cross-region reads, a leader crash, a partition of ap-south with writes on both sides and
-   degraded scatter-gather queries, the heal and the reconciliation, and a tenant moved to
+   degraded scatter-gather queries (the library's own, through messages: it names what is
+   missing), the heal and the reconciliation, and a tenant moved to
    eu-west alone under load, checked against an oracle of every write (by event id, and
    per item) and against each shard's ground truth; at every step's end the WAL files on
    every node's simulated disk are decoded and must hold exactly what each node applied;

@@ -37,12 +37,27 @@
       write that returned OK, from its receipt; tidal_event_is_applied on the new leader),
       and counts none twice (each item's count and score are those of the events applied
       there, by id). The old leader restarts and rejoins.
-   3. ap-south is isolated for ~5.5 s; writes go on on both sides (majority leaders at QUORUM,
-      ap-south replicas LOCAL, never QUORUM-acknowledged while cut off). RETRIEVE ... COHORT
-      locale:EU gathered from us-east succeeds, is degraded (region 2 unreachable), equals the
-      merge of what the reachable replicas answer, and shows none of the items only ap-south
-      wrote (ap-south's own gather does). Shard Y's us-east and eu-west nodes crash briefly:
-      the gather still answers, names "shard Y unreachable", and holds no item of shard Y.
+   3. ap-south is isolated for ~6.5 s; writes go on on both sides (majority leaders at QUORUM,
+      ap-south replicas LOCAL, never QUORUM-acknowledged while cut off). Its gathers go
+      through the library's own scatter-gather (tidal_peer_gather on one node's peer, by
+      tidal_sim_cluster_gather: one GATHER_Q per shard over the simulated network, the next
+      replica after gather_try_ns, completion by its 1 s deadline); the test names neither
+      the replicas nor what is unreachable. After 2.5 s of partition the load pauses until
+      us-east's and eu-west's followers hold what their leaders took (so any replica the
+      library picks answers exactly), then RETRIEVE ... COHORT locale:EU AT T from us-east
+      answers all 5 shards, is degraded with exactly region 2 in the library's
+      regions_missing ("region 2 unreachable"), no shard missing, staleness bound 0, none of
+      the items only ap-south wrote, and equals the oracle's top 50 over what the majority
+      side holds (items and scores to 6 decimals; uat__oracle_side: every event a majority
+      node took or QUORUM acknowledged, each checked held there by id, plus the LOCAL-only
+      ap-south events that reached it before the cut). From ap-south: degraded with regions
+      0 and 1 named, a staleness bound > 0 (its replicas are cut off), its own items shown,
+      equal to the oracle over what ap-south holds. Shard Y's us-east and eu-west nodes
+      crash briefly: the library tries each of Y's replicas and, at its deadline, answers
+      from the other four, missing = {Y} ("shard Y unreachable"), no item of shard Y, equal
+      to the oracle over the majority side's other shards. After the heal (step 4) the
+      library's gather from us-east is not degraded (no region, no shard missing, staleness
+      0) and is the full oracle's top 50.
    4. The partition heals (load stopped): the time until every shard group has one leader,
       equal digests and event counts on all replicas, equal to the per-shard ground truth.
       Then: per-item all-time counts on every replica equal the oracle (so their sums equal
@@ -73,9 +88,11 @@
    holds exactly the events it applied, none twice, and per item and type as many signal
    events as it materializes (the planning notes' "WAL event count == materialized count";
    the accounting for drops, installs and snapshots is at uat__check_logs).
-   Step 3's degraded gathers run tidal_retrieve_gather over the replicas the test picks;
-   the library's own scatter-gather through messages (DESIGN 5.9) does not exist yet, so
-   "degraded from the library's own gather" is not checked here.
+   Gathers: step 3's and the final one go through the library (tidal_peer_gather, DESIGN
+   5.8-5.9), which decides degraded, the missing shards and regions and the staleness
+   bound itself. The load's gather every 25 ms from us-east (the bench's
+   retrieve_scatter_host_p99_us) and step 5's stay host-side, tidal_retrieve_gather over
+   handles the test picks: they time the RETRIEVE merge and check answers, not reachability.
 
    5. Tenant 3 moves from every region to eu-west alone (tidal_sim_cluster_migrate: the
       control plane's COPY, SEAL, SWITCH, DONE; see tidal_sim.h >>sim_control) while its
@@ -185,6 +202,8 @@ typedef struct uat_result {
     double sim_s;         /* simulated time of the whole run */
     uint32_t gathers;
     double gather_p50_us, gather_p99_us; /* wall, when params.wall_s is set */
+    uint32_t lib_gathers;         /* through the library (tidal_peer_gather): step 3, final */
+    double lib_gather_sim_ms_max; /* the longest of them, call to completion (simulated) */
     uint64_t neg_checks, steps;
     uint64_t nodes_observed; /* (step, member) pairs the observer checked: each changed one */
     uint64_t log_scans, log_events_scanned; /* the WAL files decoded at each step's end */
@@ -812,95 +831,305 @@ static void uat__ask(uat *u, int from, int64_t t, uat_ask *a) {
     UAT_CHECK(u, r == TIDAL_OK, "gather from region %d: %s", from, tidal_strerror(r));
 }
 
-static int uat__hit_cmp(const void *a, const void *b) {
-    const tidal_hit *x = (const tidal_hit *)a, *y = (const tidal_hit *)b;
+typedef struct uat_rank {
+    long double score;
+    tidal_id item;
+} uat_rank;
+
+static int uat__rank_cmp(const void *a, const void *b) {
+    const uat_rank *x = (const uat_rank *)a, *y = (const uat_rank *)b;
     if (x->score != y->score) return x->score > y->score ? -1 : 1;
     return x->item < y->item ? -1 : x->item > y->item;
 }
 
-/* The gather equals the merge of what each asked replica answers on its own. */
-static void uat__check_merge(uat *u, const uat_ask *a) {
-    tidal_hit all[UAT_SHARDS * UAT_LIMIT];
-    uint32_t total = 0, got, i;
-    int s;
-    for (s = 0; s < UAT_SHARDS; s++) {
-        if (!a->h[s]) continue;
-        UAT_OKR(u, tidal_retrieve(a->h[s], &a->q, all + total, UAT_LIMIT, &got, NULL));
-        total += got;
-    }
-    qsort(all, total, sizeof all[0], uat__hit_cmp);
-    if (total > UAT_LIMIT) total = UAT_LIMIT;
-    UAT_CHECK(u, a->n == total, "gather: %u hits, the replicas' merge %u", a->n, total);
-    for (i = 0; i < a->n && i < total; i++)
-        UAT_CHECK(u, a->hits[i].item == all[i].item && a->hits[i].score == all[i].score,
-                  "gather hit %u: item %llu (%.6f), the replicas' merge: item %llu (%.6f)", i,
-                  (unsigned long long)a->hits[i].item, a->hits[i].score,
-                  (unsigned long long)all[i].item, all[i].score);
+/* ---- step 3: the library's own scatter-gather (tidal_peer_gather) ----------------------
+   Each gather is RETRIEVE ... COHORT locale:EU AT T issued on one node's peer
+   (tidal_sim_cluster_gather): the library picks a replica per shard, sends it a GATHER_Q
+   through the simulated network, moves on after gather_try_ns, completes by its deadline,
+   and itself decides what is missing (degraded, the shards, the regions, the staleness
+   bound). The test names no replica and no reachability; it compares the completion with
+   the oracle's top 50 over the records the reachable side holds (uat__oracle_side). */
+
+#define UAT_GATHER_WAIT_NS UAT_SEC /* tidal_peer_gather's deadline (the library's default) */
+#define UAT_SIDE_MAJORITY 3u       /* regions us-east and eu-west */
+#define UAT_SIDE_AP 4u             /* ap-south */
+
+typedef struct uat_side { /* the oracle's answer for one side of the partition */
+    uat_rank *want;       /* [UAT_IDX]: its EU view scores at T, best first */
+    uint32_t m;           /* items with an EU view there */
+    uint32_t certain, uncertain, uncertain_held;
+} uat_side;
+
+/* The live member of shard s the side's check reads, or NULL. */
+static tidal_db *uat__side_db(const uat *u, uint32_t side, int s, int k) {
+    int r, seen = 0;
+    for (r = 0; r < UAT_REGIONS; r++)
+        if ((side >> r & 1u) && uat__db(u, r, s) && seen++ == k) return uat__db(u, r, s);
+    return NULL;
 }
 
-static uint32_t uat__ap_hits(const uat_ask *a) {
+/* The oracle's RETRIEVE ... COHORT locale:EU (tenant 1, view, EU users) at T over what the
+   replicas of regions `side` hold, for the shards in `shards` (bit s), into o->want (best
+   first, ties by item). A record (its event's origin) counts when it is CERTAIN there - it
+   was taken by a node of the side (which applied it; every live member of the side is
+   checked to hold it), or, for the majority side, acknowledged at QUORUM (a majority of its
+   shard's nodes has it: one of us-east, eu-west) - or, when neither, when the side's member
+   holds it by id (UNCERTAIN: a LOCAL-only write of the other side that may or may not have
+   crossed before the cut; counted in o). The side's members must agree (the caller let
+   them settle). */
+static void uat__oracle_side(uat *u, int64_t T, uint32_t side, uint32_t shards, uat_side *o) {
+    long double *sum = (long double *)calloc(UAT_IDX, sizeof *sum);
+    uint8_t *has = (uint8_t *)calloc(UAT_IDX, 1);
+    uint32_t i, n = tidal_sim_oracle_count(u->o), idx, bad = 0;
+    long double hl = (long double)uat_sigs[0].half_life_s * 1e9L;
+    memset(o, 0, sizeof *o);
+    o->want = (uat_rank *)calloc(UAT_IDX, sizeof *o->want);
+    if (!sum || !has || !o->want) exit(1);
+    for (i = 0; i < n; i++) {
+        const tidal_sim_op *e = tidal_sim_oracle_op(u->o, i);
+        int certain, held, k;
+        tidal_db *db;
+        if (e->kind != TIDAL_SIM_OP_SIGNAL || e->tenant != uat_tenant_ids[0] || e->orig != i ||
+            !e->truth || e->type != u->rank_view || !(e->mark & UAT_MARK_EU) ||
+            !(shards >> e->shard & 1u))
+            continue;
+        certain = (side >> e->region & 1u) ||
+                  (side == UAT_SIDE_MAJORITY && e->level == TIDAL_ACK_QUORUM);
+        held = 0;
+        for (k = 0; (db = uat__side_db(u, side, e->shard, k)) != NULL; k++) {
+            int here = tidal_event_is_applied(db, e->id);
+            if (!k) held = here;
+            if ((certain && !here) || here != held) {
+                if (bad++ < 5)
+                    UAT_CHECK(u, 0, "gather oracle: event %llu.%llu (item %llu, shard %u, taken "
+                              "in region %u, %s) %s on a member of side 0x%x", (unsigned long long)
+                              e->id.hi, (unsigned long long)e->id.lo,
+                              (unsigned long long)e->entity, e->shard, e->region,
+                              e->level == TIDAL_ACK_QUORUM ? "QUORUM" : "LOCAL",
+                              here ? "held only" : "missing", side);
+            }
+        }
+        if (certain) o->certain++;
+        else o->uncertain++, o->uncertain_held += (uint32_t)held;
+        if (!certain && !held) continue;
+        idx = uat__idx(e->entity);
+        sum[idx] += (long double)e->weight * exp2l(-(long double)(T - e->time_ns) / hl);
+        has[idx] = 1;
+    }
+    UAT_CHECK(u, bad == 0, "gather oracle: %u events not where they must be on side 0x%x", bad,
+              side);
+    for (idx = 1; idx < UAT_IDX; idx++)
+        if (has[idx]) {
+            o->want[o->m].score = sum[idx];
+            o->want[o->m++].item = uat__item_of(idx);
+        }
+    qsort(o->want, o->m, sizeof o->want[0], uat__rank_cmp);
+    free(sum);
+    free(has);
+}
+
+/* The regions of bits by name ("eu-west and ap-south"), for the narration. */
+static const char *uat__region_list(uint32_t bits, char *buf, size_t cap) {
+    int r, n = 0, k = 0;
+    size_t at = 0;
+    buf[0] = 0;
+    for (r = 0; r < UAT_REGIONS; r++) n += (int)(bits >> r & 1u);
+    for (r = 0; r < UAT_REGIONS && at < cap; r++)
+        if (bits >> r & 1u) {
+            int w = snprintf(buf + at, cap - at, "%s%s", !k ? "" : k + 1 == n ? " and " : ", ",
+                             uat_region_names[r]);
+            if (w < 0) break;
+            at += (size_t)w;
+            k++;
+        }
+    return n ? buf : "none";
+}
+
+/* RETRIEVE ... COHORT locale:EU AT T through the library on node (r, s); it must complete
+   OK. */
+static void uat__lib_gather(uat *u, int r, int s, int64_t T, tidal_peer_completion *d) {
+    char text[160];
+    int64_t t0 = uat__now(u);
+    tidal_result rr;
+    snprintf(text, sizeof text, "%s AT %lld", uat_text_eu, (long long)T);
+    rr = tidal_sim_cluster_gather(u->c, (uint16_t)r, (uint16_t)s, text, UAT_GATHER_WAIT_NS, d);
+    u->res->lib_gathers++;
+    u->res->lib_gather_sim_ms_max = fmax(u->res->lib_gather_sim_ms_max,
+                                         (double)(uat__now(u) - t0) / 1e6);
+    UAT_CHECK(u, rr == TIDAL_OK && d->outcome == TIDAL_PEER_DONE_OK, "library gather on node "
+              "(%d, %d): %s, outcome %u: %s", r, s, tidal_strerror(rr), d->outcome, rr == TIDAL_OK
+              ? d->message : tidal_peer_errmsg(tidal_sim_cluster_peer(u->c, (uint16_t)r,
+                                                                      (uint16_t)s)));
+}
+
+/* The completion's hits are the side's oracle top 50: as many, each item's score to 6
+   decimals equal to the oracle's at that rank and to its own oracle score. */
+static void uat__check_side(uat *u, const char *what, const tidal_peer_completion *d,
+                            const uat_side *o) {
+    uint32_t i, want = o->m < UAT_LIMIT ? o->m : UAT_LIMIT, bad = 0;
+    UAT_CHECK(u, d->hit_count == want, "%s: %u hits, the oracle %u (of %u items)", what,
+              d->hit_count, want, o->m);
+    for (i = 0; i < d->hit_count && i < want && bad < 3; i++) {
+        const tidal_hit *h = &d->hits[i];
+        uint32_t j;
+        long double own = -1;
+        for (j = 0; j < o->m; j++)
+            if (o->want[j].item == h->item) own = o->want[j].score;
+        if (fabsl((long double)h->score - o->want[i].score) <= 1e-6L &&
+            fabsl((long double)h->score - own) <= 1e-6L)
+            continue;
+        bad++;
+        UAT_CHECK(u, 0, "%s: hit %u: item %llu %.9f (its oracle score %.9Lf); the oracle's item "
+                  "%llu %.9Lf", what, i, (unsigned long long)h->item, h->score, own,
+                  (unsigned long long)o->want[i].item, o->want[i].score);
+    }
+}
+
+static uint32_t uat__ap_hits(const tidal_peer_completion *d) {
     uint32_t i, k = 0;
-    for (i = 0; i < a->n; i++) k += a->hits[i].item >= UAT_AP_ITEM0;
+    for (i = 0; i < d->hit_count; i++) k += d->hits[i].item >= UAT_AP_ITEM0;
     return k;
 }
 
-/* Step 3, region 2 isolated: us-east's gather is degraded (region 2), is what its replicas
-   hold, and lacks ap-south's own items; ap-south's gather shows them. */
-static void uat__check_gather_partition(uat *u) {
-    uat_ask a;
-    int s;
-    uint32_t f0 = u->res->failures;
-    uat__ask(u, 0, uat__now(u), &a);
-    for (s = 0; s < UAT_SHARDS; s++)
-        UAT_CHECK(u, a.h[s] != NULL, "us-east reaches no replica of shard %d", s);
-    UAT_CHECK(u, a.unreachable == 4u, "us-east: unreachable regions 0x%x, want 0x4", a.unreachable);
-    UAT_CHECK(u, a.st.degraded && strstr(a.st.degraded_reason, "region 2") != NULL,
-              "us-east gather during the partition: degraded %d (\"%s\")", a.st.degraded,
-              a.st.degraded_reason);
-    UAT_CHECK(u, a.n == UAT_LIMIT, "us-east gather: %u hits", a.n);
-    UAT_CHECK(u, uat__ap_hits(&a) == 0, "us-east shows %u items only ap-south wrote",
-              uat__ap_hits(&a));
-    uat__check_merge(u, &a);
-    if (u->p.verbose)
-        printf("    us-east's gather during the partition: \"%s\"\n", a.st.degraded_reason);
-    uat__say(u, "GATHER from us-east (RETRIEVE ... COHORT locale:EU): answers, degraded: \"%s\"; "
-             "%u hits from %u shards, none of the items only ap-south wrote, equal to the merge "
-             "of the replicas asked: %s", a.st.degraded_reason, a.n, a.st.shards_answered,
-             uat__yes(u, f0));
-    f0 = u->res->failures;
-    uat__ask(u, 2, uat__now(u), &a);
-    UAT_CHECK(u, a.st.degraded && a.unreachable == 3u, "ap-south gather: degraded %d, unreachable "
-              "0x%x", a.st.degraded, a.unreachable);
-    UAT_CHECK(u, uat__ap_hits(&a) > 0, "ap-south's gather lacks its own items");
-    uat__check_merge(u, &a);
-    if (u->p.verbose)
-        printf("    ap-south's gather: \"%s\", %u of its own items in its top %u\n",
-               a.st.degraded_reason, uat__ap_hits(&a), a.n);
-    uat__say(u, "GATHER from ap-south: degraded: \"%s\"; %u of its own items in its top %u "
-             "(checked: %s)", a.st.degraded_reason, uat__ap_hits(&a), a.n, uat__yes(u, f0));
+/* 1 when every shard's live members in regions `side` are in their leader's epoch, hear it,
+   and hold what it holds (events applied, lag 0); the leader must be of the side. */
+static int uat__side_settled(uat *u, uint32_t side) {
+    int s, r;
+    for (s = 0; s < UAT_SHARDS; s++) {
+        int l = tidal_sim_cluster_leader(u->c, (uint16_t)s);
+        tidal_node_status sl;
+        tidal_db_stats s0;
+        if (l < 0 || !(side >> l & 1u) || !uat__db(u, l, s)) return 0;
+        sl = uat__status(uat__db(u, l, s));
+        s0 = uat__stats(uat__db(u, l, s));
+        for (r = 0; r < UAT_REGIONS; r++) {
+            tidal_db *db = uat__db(u, r, s);
+            tidal_node_status st;
+            if (!(side >> r & 1u) || r == l || !db) continue;
+            st = uat__status(db);
+            if (st.epoch != sl.epoch || !st.has_leader || st.cut_off || st.lag_events ||
+                uat__stats(db).events_applied != s0.events_applied)
+                return 0;
+        }
+    }
+    return 1;
 }
 
-/* Step 3, shard y has no reachable replica: the gather answers from the other four and
-   names the shard. */
+/* The load pauses (the partition stays) until the majority side's followers hold what their
+   leaders took, so a gather's answer is exact whichever replica the library asks. */
+static void uat__settle_majority(uat *u) {
+    int64_t t0 = uat__now(u);
+    while (!uat__side_settled(u, UAT_SIDE_MAJORITY) && uat__now(u) - t0 < 5 * UAT_SEC)
+        uat__run(u, 10 * UAT_MS);
+    uat__poll(u);
+    UAT_CHECK(u, uat__side_settled(u, UAT_SIDE_MAJORITY), "step 3: us-east and eu-west did not "
+              "settle within 5 s (no load)");
+    uat__say(u, "the load pauses (the partition stays): %.0f ms later every us-east and eu-west "
+             "follower holds what its leader took", (double)(uat__now(u) - t0) / 1e6);
+}
+
+/* Step 3, region 2 isolated, through the library's gather: from us-east it answers every
+   shard, is degraded with region 2 (and only it) named unreachable, no shard missing, the
+   staleness bound 0 (settled followers), and equals the oracle over what the majority
+   side holds (so none of the items only ap-south wrote); from ap-south it is degraded with
+   us-east and eu-west named, shows ap-south's own items, and equals the oracle over what
+   ap-south's replicas hold. */
+static void uat__check_gather_partition(uat *u) {
+    tidal_peer_completion d;
+    uat_side o;
+    char names[64];
+    int64_t T;
+    uint32_t f0;
+    uat__settle_majority(u);
+    f0 = u->res->failures;
+    T = uat__now(u);
+    uat__lib_gather(u, 0, 0, T, &d);
+    uat__oracle_side(u, T, UAT_SIDE_MAJORITY, (1u << UAT_SHARDS) - 1, &o);
+    UAT_CHECK(u, d.degraded && d.regions_missing == UAT_SIDE_AP && d.missing_count == 0 &&
+                  d.shards_answered == UAT_SHARDS && strstr(d.degraded_reason, "region 2"),
+              "us-east's library gather during the partition: degraded %d, regions missing 0x%x "
+              "(want 0x4), %u shards missing, %u of %u answered, \"%s\"", d.degraded,
+              d.regions_missing, d.missing_count, d.shards_answered, d.shards_asked,
+              d.degraded_reason);
+    UAT_CHECK(u, d.staleness_ns == 0 && d.staleness_events == 0, "us-east's gather: staleness "
+              "bound %lld ns, %llu events (settled followers: 0)", (long long)d.staleness_ns,
+              (unsigned long long)d.staleness_events);
+    UAT_CHECK(u, uat__ap_hits(&d) == 0, "us-east shows %u items only ap-south wrote",
+              uat__ap_hits(&d));
+    uat__check_side(u, "us-east's library gather during the partition", &d, &o);
+    if (u->p.verbose)
+        printf("    us-east's library gather during the partition: \"%s\" (regions missing "
+               "0x%x), %u hits = the oracle's top %u over the majority side (%u events certain, "
+               "%u of %u LOCAL-only ap-south events held)\n", d.degraded_reason,
+               d.regions_missing, d.hit_count, UAT_LIMIT, o.certain, o.uncertain_held,
+               o.uncertain);
+    uat__say(u, "GATHER from us-east through the library (tidal_peer_gather: one query per shard "
+             "over the network): answers, degraded: \"%s\" - the library itself names %s "
+             "unreachable; %u hits from %u shards, staleness bound %lld ms, none of the items only "
+             "ap-south wrote, equal to the oracle's top %u over what us-east and eu-west hold: %s",
+             d.degraded_reason, uat__region_list(d.regions_missing, names, sizeof names),
+             d.hit_count, d.shards_answered, (long long)(d.staleness_ns / UAT_MS), UAT_LIMIT,
+             uat__yes(u, f0));
+    free(o.want);
+    f0 = u->res->failures;
+    T = uat__now(u);
+    uat__lib_gather(u, 2, 0, T, &d);
+    uat__oracle_side(u, T, UAT_SIDE_AP, (1u << UAT_SHARDS) - 1, &o);
+    UAT_CHECK(u, d.degraded && d.regions_missing == UAT_SIDE_MAJORITY && d.missing_count == 0,
+              "ap-south's library gather: degraded %d, regions missing 0x%x (want 0x3), %u shards "
+              "missing, \"%s\"", d.degraded, d.regions_missing, d.missing_count,
+              d.degraded_reason);
+    UAT_CHECK(u, d.staleness_ns > 0, "ap-south's gather: staleness bound 0 though its replicas "
+              "are cut off");
+    UAT_CHECK(u, uat__ap_hits(&d) > 0, "ap-south's gather lacks its own items");
+    uat__check_side(u, "ap-south's library gather", &d, &o);
+    if (u->p.verbose)
+        printf("    ap-south's library gather: \"%s\" (regions missing 0x%x), %u of its own items "
+               "in its top %u, staleness bound %lld ms\n", d.degraded_reason, d.regions_missing,
+               uat__ap_hits(&d), d.hit_count, (long long)(d.staleness_ns / UAT_MS));
+    uat__say(u, "GATHER from ap-south through the library: degraded: \"%s\" (regions named "
+             "unreachable: %s); %u of its own items in its top %u, staleness bound %lld ms, "
+             "equal to the oracle over what ap-south holds (checked: %s)", d.degraded_reason,
+             uat__region_list(d.regions_missing, names, sizeof names), uat__ap_hits(&d),
+             d.hit_count, (long long)(d.staleness_ns / UAT_MS), uat__yes(u, f0));
+    free(o.want);
+}
+
+/* Step 3, shard y has no reachable replica (its us-east and eu-west nodes down, ap-south cut
+   off): the library's gather from us-east answers from the other four, names shard y
+   missing ("shard y unreachable") and holds no item of it, and equals the oracle over the
+   majority side's other shards. The library tries y's replicas one after another
+   (gather_try_ns each) and completes at its deadline. */
 static void uat__check_gather_missing(uat *u, int y) {
-    uat_ask a;
+    tidal_peer_completion d;
+    uat_side o;
     char want[32];
     uint32_t i, f0 = u->res->failures;
-    uat__ask(u, 0, uat__now(u), &a);
+    int from = y == 0 ? 1 : 0;
+    int64_t T = uat__now(u);
+    uat__lib_gather(u, 0, from, T, &d);
+    uat__oracle_side(u, T, UAT_SIDE_MAJORITY, ((1u << UAT_SHARDS) - 1) & ~(1u << y), &o);
     snprintf(want, sizeof want, "shard %d unreachable", y);
-    UAT_CHECK(u, a.h[y] == NULL, "shard %d still has a reachable replica", y);
-    UAT_CHECK(u, a.st.degraded && strstr(a.st.degraded_reason, want) != NULL,
-              "gather without shard %d: degraded %d, reason \"%s\"", y, a.st.degraded,
-              a.st.degraded_reason);
-    UAT_CHECK(u, a.st.shards_answered == UAT_SHARDS - 1 && a.n > 0, "gather answered by %u "
-              "shards, %u hits", a.st.shards_answered, a.n);
-    for (i = 0; i < a.n; i++)
-        UAT_CHECK(u, u->shard_of[0][uat__idx(a.hits[i].item)] != y, "item %llu of the "
-                  "unreachable shard %d returned", (unsigned long long)a.hits[i].item, y);
-    uat__check_merge(u, &a);
-    if (u->p.verbose) printf("    gather with shard %d down: \"%s\"\n", y, a.st.degraded_reason);
-    uat__say(u, "GATHER from us-east: answers, degraded: \"%s\"; %u hits, none of shard %d "
-             "(checked: %s)", a.st.degraded_reason, a.n, y, uat__yes(u, f0));
+    UAT_CHECK(u, d.degraded && strstr(d.degraded_reason, want) != NULL && d.missing_count == 1 &&
+                  d.missing[0] == (uint32_t)y && (d.regions_missing & UAT_SIDE_AP),
+              "library gather without shard %d: degraded %d, reason \"%s\", %u missing (first "
+              "%u), regions missing 0x%x", y, d.degraded, d.degraded_reason, d.missing_count,
+              d.missing_count ? d.missing[0] : 0, d.regions_missing);
+    UAT_CHECK(u, d.shards_answered == UAT_SHARDS - 1 && d.hit_count > 0, "gather answered by %u "
+              "shards, %u hits", d.shards_answered, d.hit_count);
+    for (i = 0; i < d.hit_count; i++)
+        UAT_CHECK(u, u->shard_of[0][uat__idx(d.hits[i].item)] != y, "item %llu of the "
+                  "unreachable shard %d returned", (unsigned long long)d.hits[i].item, y);
+    uat__check_side(u, "library gather without shard y", &d, &o);
+    if (u->p.verbose)
+        printf("    library gather with shard %d down: \"%s\" (missing shard %u, regions 0x%x)\n",
+               y, d.degraded_reason, d.missing_count ? d.missing[0] : 0, d.regions_missing);
+    uat__say(u, "GATHER from us-east through the library: answers after its %lld ms deadline, "
+             "degraded: \"%s\" (the library tried every replica of shard %d); %u hits, none of "
+             "shard %d, equal to the oracle's top %u over the other shards (checked: %s)",
+             (long long)(UAT_GATHER_WAIT_NS / UAT_MS), d.degraded_reason, y, d.hit_count, y,
+             UAT_LIMIT, uat__yes(u, f0));
+    free(o.want);
 }
 
 /* ---- the observer ---------------------------------------------------------------------- */
@@ -1953,17 +2182,6 @@ static void uat__check_hides(uat *u) {
         }
 }
 
-typedef struct uat_rank {
-    long double score;
-    tidal_id item;
-} uat_rank;
-
-static int uat__rank_cmp(const void *a, const void *b) {
-    const uat_rank *x = (const uat_rank *)a, *y = (const uat_rank *)b;
-    if (x->score != y->score) return x->score > y->score ? -1 : 1;
-    return x->item < y->item ? -1 : x->item > y->item;
-}
-
 /* After the heal the gather from us-east is complete and is the oracle's top 50. */
 static void uat__check_final_gather(uat *u, int64_t T) {
     uat_rank *want = (uat_rank *)calloc(UAT_IDX, sizeof *want);
@@ -1994,9 +2212,30 @@ static void uat__check_final_gather(uat *u, int64_t T) {
                   "final gather hit %u: item %llu %.9f; oracle item %llu %.9Lf", i,
                   (unsigned long long)a.hits[i].item, a.hits[i].score,
                   (unsigned long long)want[i].item, want[i].score);
+    /* The same through the library's own gather (tidal_peer_gather on us-east's node 0),
+       AT the same T: nothing missing, nothing stale, the full oracle's top 50. */
+    {
+        tidal_peer_completion d;
+        uat_side o;
+        memset(&o, 0, sizeof o);
+        o.want = want;
+        o.m = m;
+        uat__lib_gather(u, 0, 0, T, &d);
+        UAT_CHECK(u, !d.degraded && d.regions_missing == 0 && d.missing_count == 0 &&
+                      d.shards_answered == UAT_SHARDS && d.staleness_ns == 0 &&
+                      d.staleness_events == 0,
+                  "final library gather: degraded %d \"%s\", regions missing 0x%x, %u of %u "
+                  "shards answered, staleness %lld ns, %llu events", d.degraded,
+                  d.degraded_reason, d.regions_missing, d.shards_answered, d.shards_asked,
+                  (long long)d.staleness_ns, (unsigned long long)d.staleness_events);
+        uat__check_side(u, "final library gather", &d, &o);
+        if (u->p.verbose)
+            printf("    final library gather: not degraded, %u shards, %u hits = the oracle's "
+                   "top %u\n", d.shards_answered, d.hit_count, UAT_LIMIT);
+        u->n_top = d.hit_count < UAT_TOP_SHOWN ? d.hit_count : UAT_TOP_SHOWN; /* the finale */
+        memcpy(u->top, d.hits, u->n_top * sizeof d.hits[0]);
+    }
     free(want);
-    u->n_top = a.n < UAT_TOP_SHOWN ? a.n : UAT_TOP_SHOWN; /* for the narration's finale */
-    memcpy(u->top, a.hits, u->n_top * sizeof a.hits[0]);
     u->top_ok = u->res->failures == f0;
 }
 
@@ -2092,8 +2331,9 @@ static void uat__finale(uat *u) {
     uint32_t i;
     if (!u->p.narrate) return;
     uat__say_health(u, "final health");
-    uat__say(u, "%s, gathered from us-east: not degraded, all %d shards, equal to the oracle's "
-             "top %u: %s; the top %u:", uat_text_eu, UAT_SHARDS, UAT_LIMIT,
+    uat__say(u, "%s, gathered from us-east by the library (and by the host over the shards' "
+             "handles): not degraded, all %d shards, equal to the oracle's top %u: %s; the "
+             "top %u:", uat_text_eu, UAT_SHARDS, UAT_LIMIT,
              u->top_ok ? "yes" : "NO", u->n_top);
     for (i = 0; i < u->n_top; i++)
         uat__say(u, "  %u. item %6llu  score %10.4f%s", i + 1, (unsigned long long)u->top[i].item,
