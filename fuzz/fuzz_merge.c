@@ -257,6 +257,9 @@ static void fm_node_open(fm_node *n, uint16_t region) {
     fz_require(!k->busy, "one node a region at a time");
     memset(n, 0, sizeof *n);
     if (!k->db) fm_kept_open(k, region);
+    fz_require(k->db->stats.events_applied == 0 && k->db->stats.bytes_state == 0 &&
+                   k->db->st.n_ents == 0 && k->db->st.n_sess == 0,
+               "a renewed handle is empty");
     k->busy = 1;
     n->kept = k;
     n->db = k->db;
