@@ -10991,8 +10991,9 @@ static void tidal__state_free(tidal_db *db) {
     for (i = 0; i < db->schema.n_sig; i++) db->schema.sig[i].e_ref = INT64_MIN;
 }
 
-static void tidal__db_free(tidal_db *db) {
-    tidal_allocator a = db->alloc;
+/* Frees everything the handle holds but the handle itself (and its directory lock): what
+   close frees, so the handle's own memory is all that is left (bytes_state 0). */
+static void tidal__db_release(tidal_db *db) {
     if (db->log.seg) db->env->file_close(db->env->user, db->log.seg);
     tidal__state_free(db);
     tidal__free(db, db->scratch_tags, sizeof(tidal_event_id) * db->cap_scratch_tags);
@@ -11017,6 +11018,11 @@ static void tidal__db_free(tidal_db *db) {
             tidal__free(db, db->rep.vv_peer[i].w, sizeof(uint64_t) * db->rep.vv_peer[i].cap);
     }
     TIDAL_ASSERT(db->stats.bytes_state == 0); /* every allocation was returned */
+}
+
+static void tidal__db_free(tidal_db *db) {
+    tidal_allocator a = db->alloc;
+    tidal__db_release(db);
     if (db->log.dir_lock)
         db->env->dir_unlock(db->env->user, db->log.dir_lock); /* files closed first */
     a.free(a.user, db, sizeof *db);
@@ -11026,6 +11032,22 @@ TIDAL_API void tidal_db_close(tidal_db *db) {
     if (!db) return;
     if (!db->fatal) (void)tidal__commit(db); /* best effort; call tidal_db_commit to know */
     tidal__db_free(db);
+}
+
+/* Closes an ephemeral handle and opens it again as it was right after its open, in place:
+   fresh is a byte copy of the handle taken then (tidal_db_open of the same config, nothing
+   done since; it holds no allocation, so the copy owns nothing), and the env it points to
+   must be set back by the caller too (a random stream it drew from). Everything close does
+   but freeing the handle, then the copy's bytes: the handle is the one a new open with that
+   config and env would give, without the open's work (the handle's 69 KB zeroed, the
+   schema checked and fingerprinted). For fuzz targets that open many short-lived handles
+   of one config per input (fuzz_merge). */
+TIDAL__TESTING static void tidal__db_renew(tidal_db *db, const tidal_db *fresh) {
+    TIDAL_ASSERT(db && fresh && db != fresh && !db->log.wal_on && !db->rep.n_rep);
+    TIDAL_ASSERT(fresh->stats.bytes_state == 0 && !fresh->log.wal_on);
+    if (!db->fatal) (void)tidal__commit(db); /* as close does: a hook may see the batch */
+    tidal__db_release(db);
+    memcpy(db, fresh, sizeof *db);
 }
 
 TIDAL_API void tidal_db_stats_get(const tidal_db *db, tidal_db_stats *out) {
@@ -12509,7 +12531,7 @@ TIDAL_API tidal_result tidal_tenant_footprint(tidal_db *db, uint32_t tenant, uin
         tidal__tscratch_put(db, &s);
         return tidal__err(db, TIDAL_ERR_NOMEM, "footprint scratch");
     }
-    memset(&x, 0, sizeof x);
+    tidal__enc_init(&x); /* not the 16 KB buffer: only the count is read */
     x.db = db;
     tidal_blake3_init(&x.h);
     tidal__enc_tenant(&x, db, tenant, s.keys, s.seen);
@@ -12529,7 +12551,8 @@ TIDAL_API tidal_result tidal_tenant_export(tidal_db *db, uint32_t tenant, void *
     tidal_result r = TIDAL_ERR_NOMEM;
     if (!db) return TIDAL_ERR_INVALID;
     if (!len || (cap && !buf)) return tidal__err(db, TIDAL_ERR_INVALID, "export: NULL len or buf");
-    x = (tidal__enc *)tidal__zalloc(db, sizeof(tidal__enc));
+    x = (tidal__enc *)tidal__alloc(db, sizeof(tidal__enc));
+    if (x) tidal__enc_init(x); /* its fields; the buffer is written before it is read */
     if (x && tidal__tscratch_get(db, &s)) {
         uint8_t hdr[TIDAL__EXPORT_HDR], *w = hdr;
         x->db = db;
@@ -12627,7 +12650,7 @@ static int tidal__install_chunk(tidal_db *s, tidal__ixcut *ic, tidal__tscratch *
     uint64_t at_e, at_s, ix_at[2] = {0, 0}, ix_n[2] = {0, 0};
     uint8_t flags = first ? TIDAL__INSTALL_FIRST : !tidal__ixcut_done(ic) ? TIDAL__INSTALL_INDEX : 0;
     int empty = 1;
-    memset(x, 0, sizeof *x);
+    tidal__enc_init(x); /* a chunk of 4 KiB need not zero the 16 KB buffer first */
     x->db = s;
     x->to_mem = 1;
     x->index_only = 1;
@@ -12709,12 +12732,14 @@ static void tidal__chunks_free(tidal_db *s, tidal__chunks *cs) {
    kept on an error. */
 static tidal_result tidal__install_cut(tidal_db *s, uint32_t tenant, tidal__chunks *cs) {
     tidal__tscratch ts;
-    tidal__enc *x = (tidal__enc *)tidal__zalloc(s, sizeof(tidal__enc));
-    tidal__enc *xi = (tidal__enc *)tidal__zalloc(s, sizeof(tidal__enc));
+    tidal__enc *x = (tidal__enc *)tidal__alloc(s, sizeof(tidal__enc));
+    tidal__enc *xi = (tidal__enc *)tidal__alloc(s, sizeof(tidal__enc));
     tidal_result r = TIDAL_ERR_NOMEM;
     uint32_t ne = 0, ns = 0, k = 0;
     memset(cs, 0, sizeof *cs);
     memset(&ts, 0, sizeof ts);
+    if (x) tidal__enc_init(x); /* fields only (tidal__install_chunk starts each chunk so) */
+    if (xi) tidal__enc_init(xi);
     if (x && xi && tidal__tscratch_get(s, &ts)) {
         xi->db = s;
         xi->to_mem = 1;
