@@ -6833,7 +6833,10 @@ static void tidal__enc_init(tidal__enc *x) {
 }
 
 static void tidal__enc_flush(tidal__enc *x) {
-    tidal_blake3_update(&x->h, x->buf, x->n);
+    TIDAL_ASSERT(!(x->file && x->to_mem));
+    /* Only the digest and a snapshot file read the hash; an encoding kept in memory (exports,
+       install chunks, snapshot bodies for install and drop) skips it. */
+    if (!x->to_mem) tidal_blake3_update(&x->h, x->buf, x->n);
     if (x->file && x->err == TIDAL_OK)
         x->err = x->db->env->file_write(x->db->env->user, x->file, x->off, x->buf, x->n);
     if (x->to_mem && x->err == TIDAL_OK) {
@@ -8935,7 +8938,7 @@ static tidal_result tidal__snap_body_fmt(tidal_db *db, uint64_t skip, int compac
     tidal__sortkey *keys;
     uint32_t *tids;
     uint64_t *seen;
-    tidal__enc *x = (tidal__enc *)tidal__zalloc(db, sizeof(tidal__enc));
+    tidal__enc *x = (tidal__enc *)tidal__alloc(db, sizeof(tidal__enc));
     tidal_result r = TIDAL_ERR_NOMEM;
     for (i = 0; i < db->st.n_ents; i++)
         if (db->st.ents[i].user && db->st.ents[i].user->seen.n > max_seen) max_seen = db->st.ents[i].user->seen.n;
@@ -8945,6 +8948,7 @@ static tidal_result tidal__snap_body_fmt(tidal_db *db, uint64_t skip, int compac
     *out = NULL;
     *len = *cap = 0;
     if (x && keys && tids && seen) {
+        tidal__enc_init(x); /* the fields; the 16 KB buffer needs no zeroing */
         x->db = db;
         x->to_mem = 1;
         x->compact = compact;
