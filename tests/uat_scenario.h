@@ -94,8 +94,8 @@
    retrieve_scatter_host_p99_us) and step 5's stay host-side, tidal_retrieve_gather over
    handles the test picks: they time the RETRIEVE merge and check answers, not reachability.
 
-   5. Tenant 3 moves from every region to eu-west alone (tidal_sim_cluster_migrate: the
-      control plane's COPY, SEAL, SWITCH, DONE; see tidal_sim.h >>sim_control) while its
+   5. Tenant 3 moves from every region to eu-west alone (tidal_sim_cluster_migrate: a
+      tidal_peer_move, the library's COPY, SEAL, SWITCH, DONE; see tidal.h >>node_move) while its
       clients in all regions keep writing (5,000 signals/s, routed to the leader of the
       group the control plane names; a write refused with TIDAL_ERR_MOVED or READ_ONLY is
       retried on the next tick) and us-east gathers its top 50 every 25 ms. Checks: the move
