@@ -269,6 +269,108 @@ static void test_pinned_through_snapshot(void) {
     }
 }
 
+static void ff_burst(flat_fx *f, tidal_id item, uint32_t type, double w, int n, int64_t t);
+
+/* D: what the other workloads leave out - attributes (set, overwritten, deleted, the
+   "creator" one), sessions (open with a fixed id, signals with seqs and cohorts, notes,
+   retries, an end), a schema append mid-way (a sixth type, then written on old items),
+   item deletes of items with cohorts - and the tenant export's bytes: the whole canonical
+   state of a tenant as a migration copies it. Pinned with the code of commit da322b3. */
+#define PIN_D_ALL "b6279b90c0c8386c455fd5294d49ac168013647d9b9d0389303faa5812401d1e"
+#define PIN_D_T7 "db1d21bb8c9069c0936319c041f829f1375eab1e300a6662738d9bfaceb4147c"
+#define PIN_D_EXPORT UINT64_C(0x7d2230a6763936e1)
+
+static void ff_attrs_sessions(flat_fx *f, uint64_t seed, int n) {
+    static const tidal_tag tags[2] = {{"locale", "EU"}, {"tier", "gold"}};
+    static const char *keys[4] = {"title", "creator", "lang", "color"};
+    static const char *vals[4] = {"12", "a long enough value to be out of line", "7", "x"};
+    uint64_t st = seed;
+    int i;
+    for (i = 0; i < n; i++) {
+        uint64_t x = ff_next(&st), y = ff_next(&st);
+        uint32_t tenant = (y & 7) == 0 ? 7 : 0;
+        tidal_id ent = 1 + (x % 300);
+        uint32_t k = (uint32_t)((x >> 20) & 3);
+        const char *v = ((x >> 24) & 7) == 0 ? NULL : vals[(x >> 28) & 3];
+        if (k == 1 && v) v = ((x >> 28) & 1) ? "12" : "4242";
+        TT_EQ_INT(tidal_attr_set(f->db, tenant, ent, keys[k], v, NULL), TIDAL_OK);
+        if ((x & 15) == 3) {
+            tidal_id sid = 90000 + ((x >> 8) % 11);
+            tidal_signal s;
+            uint64_t seq = 1 + ((y >> 12) % 20);
+            tidal_result r;
+            tenant = (sid & 1) ? 7 : 0; /* a session lives in one tenant */
+            TT_EQ_INT(tidal_session_open(f->db, tenant, sid, 2000 + (sid % 5),
+                                         T0 - 5 * 86400 * TIDAL_NS_PER_S, 0),
+                      TIDAL_OK);
+            memset(&s, 0, sizeof s);
+            s.tenant = tenant;
+            s.item = 1 + ((y >> 20) % 300);
+            s.type = (uint32_t)((y >> 30) % f->cfg.schema.signal_count);
+            s.weight = 1.0 + (double)((y >> 40) & 3);
+            s.time_ns = T0 - (int64_t)((y >> 44) % 86400) * TIDAL_NS_PER_S;
+            s.cohort = tags;
+            s.cohort_count = (uint32_t)((y >> 50) % 3);
+            r = tidal_session_signal(f->db, sid, seq, &s, NULL);
+            TT_CHECKF(r == TIDAL_OK || r == TIDAL_ERR_SESSION_ENDED ||
+                          r == TIDAL_ERR_NOT_FOUND, /* its user was forgotten */
+                      "session signal: %d", (int)r);
+            if (((y >> 52) & 7) == 1) {
+                r = tidal_session_note(f->db, tenant, sid, seq + 100, "a note", NULL);
+                TT_CHECKF(r == TIDAL_OK || r == TIDAL_ERR_SESSION_ENDED || r == TIDAL_ERR_NOT_FOUND,
+                          "note: %d", (int)r);
+            }
+            if (((y >> 55) & 63) == 5) {
+                r = tidal_session_end(f->db, tenant, sid);
+                TT_CHECKF(r == TIDAL_OK || r == TIDAL_ERR_SESSION_ENDED, "end: %d", (int)r);
+            }
+        }
+    }
+}
+
+static void test_pinned_attrs_sessions_append(void) {
+    flat_fx f;
+    tidal_signal_def six[6];
+    tidal_schema sc;
+    size_t len = 0;
+    uint8_t *buf;
+    uint64_t h;
+    uint32_t i;
+    ff_open(&f, 14);
+    ff_workload(&f, 401, 4000, 300, 10 * 86400);
+    ff_attrs_sessions(&f, 402, 3000);
+    memcpy(six, f.sigs, sizeof f.sigs);
+    memset(&six[5], 0, sizeof six[5]);
+    six[5].name = "share";
+    six[5].half_life_s = 7200;
+    six[5].windows = TIDAL_WINDOW_7D;
+    sc = f.cfg.schema;
+    sc.signals = six;
+    sc.signal_count = 6;
+    TT_EQ_INT(tidal_db_schema_append(f.db, &sc), TIDAL_OK);
+    f.cfg.schema.signal_count = 6; /* ff_attrs_sessions draws types below this */
+    ff_workload(&f, 403, 2000, 300, 10 * 86400); /* types 0..4 */
+    ff_burst(&f, 17, 5, 2.5, 3, T0 - 100 * TIDAL_NS_PER_S);
+    ff_burst(&f, 18, 5, -1.0, 2, T0 - 7200 * TIDAL_NS_PER_S);
+    ff_attrs_sessions(&f, 404, 2000);
+    for (i = 2; i <= 300; i += 29) TT_EQ_INT(tidal_item_delete(f.db, 0, i, NULL), TIDAL_OK);
+    TT_EQ_INT(tidal_user_forget(f.db, 0, 2001, NULL), TIDAL_OK);
+    ff_attrs_sessions(&f, 405, 500);
+    check_digest(f.db, TIDAL_ALL_TENANTS, PIN_D_ALL, "D all");
+    check_digest(f.db, 7, PIN_D_T7, "D tenant 7");
+    TT_EQ_INT(tidal_tenant_export(f.db, 0, NULL, 0, &len), TIDAL_ERR_LIMIT);
+    buf = (uint8_t *)malloc(len ? len : 1);
+    TT_CHECK(buf != NULL);
+    if (buf) {
+        TT_EQ_INT(tidal_tenant_export(f.db, 0, buf, len, &len), TIDAL_OK);
+        h = fnv(UINT64_C(0xcbf29ce484222325), buf, len);
+        printf("  D export: %zu bytes, 0x%016llx\n", len, (unsigned long long)h);
+        TT_CHECKF(h == PIN_D_EXPORT, "D export 0x%016llx", (unsigned long long)h);
+        free(buf);
+    }
+    tidal_db_close(f.db);
+}
+
 /* ---- white-box: the flat layout itself ------------------------------------------------ */
 
 /* A bucket count driven to the 32-bit limit (TIDAL__COUNT32_MAX: UINT32_MAX, or lower in
@@ -508,6 +610,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(test_pinned_many_items),
     TT_CASE(test_pinned_far_epochs),
     TT_CASE(test_pinned_through_snapshot),
+    TT_CASE(test_pinned_attrs_sessions_append),
     TT_CASE(test_count_spill_at_limit),
     TT_CASE(test_weight_spill_past_int64),
     TT_CASE(test_steady_state_allocations),
