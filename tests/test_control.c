@@ -466,6 +466,7 @@ static void figure8(int finish) {
     c.filter = fig8_mute_s4_leader;
     make_leader(&c, 4);
     node_crash(&c, 4);
+    cluster_run(&c, 10 * MS); /* what S4 sent before its crash is still in flight: muted too */
     c.filter = NULL;
     TT_CHECK(tidal_control_entry(c.nd[2].ctl, 2, &t, NULL) == TIDAL_ERR_NOT_FOUND);
     /* (c) S0 restarts and wins a later term; A reaches S2, so S0, S1, S2 (a majority) hold
