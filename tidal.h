@@ -18507,24 +18507,27 @@ static void tidal__gx_serve(tidal_peer *p, uint32_t group, uint32_t shard, uint3
     int32_t mi = tidal__peer_member_index(p, group);
     const tidal__peer_tenant *t = tidal__peer_tenant_find(p, tenant);
     int seal = t && t->t.has_placement && t->t.move_phase == TIDAL_CONTROL_PHASE_SEAL;
+    int moving = t && t->t.has_placement && t->t.group != group && /* to or from group */
+                 (t->t.move_target == group || t->t.move_source == group) &&
+                 t->t.move_phase >= TIDAL_CONTROL_PHASE_COPY;
     TIDAL_ASSERT(text && a);
     if (mi < 0 || shard != p->self.shard) {
         memset(a, 0, sizeof *a);
         a->result = TIDAL_ERR_STALE_CONFIG;
         snprintf(a->message, sizeof a->message, "node %u/%u runs no member of group %u "
                  "shard %u", p->self.region, p->self.shard, group, shard);
-    } else if (t && t->t.has_placement && t->t.group != group &&
-               !(seal && t->t.move_target == group)) {
+    } else if (t && t->t.has_placement && t->t.group != group && !moving) {
         memset(a, 0, sizeof *a);
         a->result = TIDAL_ERR_STALE_CONFIG;
         snprintf(a->message, sizeof a->message, "tenant %u is owned by group %u here, "
                  "not %u: refresh", tenant, t->t.group, group);
-    } else if (seal && t->t.move_target == group && !tidal__move_marked(p, t, mi)) {
-        memset(a, 0, sizeof *a);
+    } else if (moving && !(seal && t->t.move_target == group && tidal__move_marked(p, t, mi))) {
+        memset(a, 0, sizeof *a); /* not taken over yet (COPY, SEAL), or moved away (SWITCH on) */
         a->result = TIDAL_ERR_MOVED;
-        snprintf(a->message, sizeof a->message, "tenant %u shard %u: group %u has not taken it "
-                 "over (move %llu at SEAL)", tenant, shard, group,
-                 (unsigned long long)t->t.move_index);
+        snprintf(a->message, sizeof a->message, "tenant %u shard %u: group %u %s (move %llu at "
+                 "phase %u)", tenant, shard, group, t->t.move_target == group
+                 ? "has not taken it over" : "moved it away", (unsigned long long)t->t.move_index,
+                 t->t.move_phase);
     } else if (seal && t->t.group == group &&
                tidal__move_marked(p, t, tidal__peer_member_index(p, t->t.move_target))) {
         memset(a, 0, sizeof *a);
