@@ -2006,8 +2006,9 @@ TIDAL_API tidal_result tidal_peer_message_decode(const void *bytes, size_t len,
    u64 (signed, >= 0; both 0 on a leader). Groups are distinct, known to the receiver and
    placed in the sender's region.
    GATHER_Q (ticket: the gather's): group u32 (<= 255), shard u32 (the receiver's),
-   tenant u32, try u32 (1 for the first replica asked, counting up, <= 2 *
-   TIDAL_REPLICAS_MAX: a move's target replicas then the owner's), text bytes u16 + text
+   tenant u32, try u32 (1 for the first replica asked, counting up, <= 3 *
+   TIDAL_REPLICAS_MAX: a move's target replicas, the owner's, the target's again), text
+   bytes u16 + text
    (a RETRIEVE that parses, TENANT clause equal to tenant, LIMIT <= TIDAL_PEER_HITS_MAX).
    GATHER_A (ticket: the gather's): group u32, shard u32, try u32 (the query's), result
    i32, flags u8 (bit 0 degraded: the replica is cut off from its leader, bit 1 answered
@@ -2050,7 +2051,8 @@ TIDAL_API tidal_result tidal_peer_message_decode(const void *bytes, size_t len,
    first (this node's own target member when it holds the take-over mark); a target member
    that has not taken the shard over refuses (TIDAL_ERR_MOVED, not counted missing), and the
    owner's replicas follow (this node's own source member last). A sealed source member
-   refuses once its node's target member holds the mark; else it answers, and the
+   refuses once its node's target member holds the mark (the target's replicas are then
+   asked once more: the take-over came during the gather); else it answers, and the
    completion is degraded with degraded_reason naming the tenant, the move (its COPY
    index), the shard and both groups: writes the target took over since may be missing. */
 TIDAL_API tidal_result tidal_peer_gather(tidal_peer *p, const char *text, int64_t wait_ns,
@@ -18063,7 +18065,8 @@ TIDAL__STATIC_ASSERT(gx_buf_holds_all, TIDAL__GX_BUF >= TIDAL__GX_Q_FIXED + TIDA
                      TIDAL__GX_BUF >= TIDAL__GX_HB_FIXED + TIDAL__GX_HB_MEMBER *
                      TIDAL_PEER_GROUPS_MAX);
 TIDAL__STATIC_ASSERT(gx_answer_fits, TIDAL__MSG_HDR + TIDAL__GX_BUF <= TIDAL_MSG_BYTES_MAX);
-TIDAL__STATIC_ASSERT(gx_tries_fit, 2 * TIDAL_REPLICAS_MAX <= 32);
+#define TIDAL__GX_TRIES (3u * TIDAL_REPLICAS_MAX) /* tries of one shard, at most */
+TIDAL__STATIC_ASSERT(gx_tries_fit, TIDAL__GX_TRIES <= 32);
 
 /* What a heartbeat says of one member, and of the sender's control member. */
 typedef struct tidal__gx_member {
@@ -18108,11 +18111,13 @@ typedef struct tidal__gx_heard {
 
 /* One shard of a gather: the replicas to ask, in order, and where the asking stands. */
 typedef struct tidal__gx_shard {
-    uint32_t cand[2 * TIDAL_REPLICAS_MAX]; /* node words (the move's target's, then owner's) */
+    uint32_t cand[3 * TIDAL_REPLICAS_MAX]; /* node words: a move's target's, the owner's, */
+                                           /* the target's again (TIDAL__GX_TRIES) */
     uint32_t n_cand, next;    /* candidates; how many were asked */
     uint32_t timed_out;       /* bit k: cand[k] was asked and did not answer in its try */
     uint32_t tgt;             /* bit k: cand[k] is asked for the move's target group */
     int local_src;            /* this node's sealed source member answers when all refused */
+    int again;                /* 1: a source said the target took over; 2: target re-asked */
     int answered, done;       /* done: answered, or every candidate tried */
     int64_t try_deadline_ns;
 } tidal__gx_shard;
@@ -18246,8 +18251,7 @@ static const char *tidal__gx_q_get(tidal__rd *r, tidal__gx_q *out) {
     if (r->bad) return "truncated";
     if (group > 255) return "group above 255";
     if (shard > 0xFFFF) return "shard above 65535";
-    if (try_no < 1 || try_no > 2 * TIDAL_REPLICAS_MAX)
-        return "try not 1..2 * TIDAL_REPLICAS_MAX";
+    if (try_no < 1 || try_no > TIDAL__GX_TRIES) return "try not 1..3 * TIDAL_REPLICAS_MAX";
     if (n < 1 || n > TIDAL_PEER_TEXT_MAX) return "text not 1..TIDAL_PEER_TEXT_MAX bytes";
     if (!(s = tidal__rd_bytes(r, n))) return "truncated text";
     if (memchr(s, 0, n)) return "a NUL byte in the text";
@@ -18288,8 +18292,7 @@ static const char *tidal__gx_a_get(tidal__rd *r, tidal__gx_a *out) {
     if (r->bad) return "truncated";
     if (a.group > 255) return "group above 255";
     if (a.shard > 0xFFFF) return "shard above 65535";
-    if (a.try_no < 1 || a.try_no > 2 * TIDAL_REPLICAS_MAX)
-        return "try not 1..2 * TIDAL_REPLICAS_MAX";
+    if (a.try_no < 1 || a.try_no > TIDAL__GX_TRIES) return "try not 1..3 * TIDAL_REPLICAS_MAX";
     if (res < (int32_t)TIDAL_RESULT_MIN_ || res >= (int32_t)TIDAL_PENDING) return "unknown result";
     a.result = (tidal_result)res;
     if (a.flags > 7) return "unknown flag bits";
@@ -18585,10 +18588,20 @@ static void tidal__gx_take(tidal_peer *p, tidal__gx_call *c, uint32_t s, int32_t
                            const tidal__gx_a *a, int64_t now);
 
 /* The shard's current try ended without an answer: the next replica, this node's own
-   sealed source member (a move at SEAL), or it is done. */
+   sealed source member (a move at SEAL), the target's replicas once more when a source
+   said the target took the shard over after they refused, or it is done. */
 static void tidal__gx_next(tidal_peer *p, tidal__gx_call *c, uint32_t s, int64_t now) {
     tidal__gx_shard *sh = &c->sh[s];
+    uint32_t k, n;
     TIDAL_ASSERT(!sh->answered && !sh->done);
+    if (sh->next == sh->n_cand && sh->again == 1) {
+        sh->again = 2;
+        for (k = 0, n = sh->n_cand; k < n && (sh->tgt >> k & 1u); k++) {
+            TIDAL_ASSERT(sh->n_cand < TIDAL__GX_TRIES);
+            sh->tgt |= 1u << sh->n_cand;
+            sh->cand[sh->n_cand++] = sh->cand[k];
+        }
+    }
     if (sh->next < sh->n_cand) {
         tidal__gx_ask(p, c, s, now);
         return;
@@ -18628,6 +18641,9 @@ static void tidal__gx_take(tidal_peer *p, tidal__gx_call *c, uint32_t s, int32_t
         /* it could not answer: counts as none (a member that says where the shard's writes
            went during a move is not missing: the move's other group answers them) */
         if (k >= 0 && a->result != TIDAL_ERR_MOVED) sh->timed_out |= 1u << k;
+        if (a->result == TIDAL_ERR_MOVED && c->moving && !sh->again &&
+            (k < 0 || !(sh->tgt >> k & 1u))) /* a source: the target took it over since */
+            sh->again = 1;
         if (!sh->done && (k < 0 || (uint32_t)k + 1 == sh->next)) tidal__gx_next(p, c, s, now);
         return;
     }
@@ -18764,7 +18780,7 @@ static void tidal__gx_candidates(const tidal_peer *p, tidal__gx_call *c, uint32_
             if (!side) sh->tgt |= 1u << sh->n_cand;
             sh->cand[sh->n_cand++] = tidal__node_word(n);
         }
-    TIDAL_ASSERT(sh->n_cand <= 2 * TIDAL_REPLICAS_MAX);
+    TIDAL_ASSERT(sh->n_cand <= 2 * TIDAL_REPLICAS_MAX && 2 * p->regions <= TIDAL__GX_TRIES);
 }
 
 /* Fails a gather before it was taken on (no shard asked). */

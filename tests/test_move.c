@@ -882,22 +882,49 @@ static void t_gather_after_takeover(void) {
     steps(&w, ld, 300 * MS);
     (void)start_move(&w, ld, ix(2, 1));
     end = w.now + 20000 * MS;
-    while (s < 0 && w.now < end && TT_OK()) { /* a shard taken over, the coordinator not on it */
+    while (move_phase_on(&w, ix(2, 1)) != (int)TIDAL_CONTROL_PHASE_SEAL && w.now < end &&
+           TT_OK())
         step(&w, ld);
-        c = top_leader(&w, NULL);
+    TT_EQ_INT(tidal_peer_gather(w.nd[ix(2, 1)].peer, "RETRIEVE items SIGNAL view TENANT 2 LIMIT "
+                                "50", 0, &t), TIDAL_OK); /* at once: before the take-overs */
+    g_watch_node = ix(2, 1), g_watch_ticket = t, g_watch_seen = 0;
+    while ((s < 0 || g_watch_node >= 0) && w.now < end && TT_OK()) {
+        step(&w, ld);
+        if (g_watch_node >= 0 && g_watch_seen) { /* the gather as SEAL applied completed */
+            g_watch_node = -1;
+            pc = &g_watch_c;
+            TT_CHECKF(pc->outcome == TIDAL_PEER_DONE_OK, "gather at SEAL: %s", pc->message);
+            for (k = 0; k < SHARDS; k++) { /* not taken over now: its sealed source answered */
+                int taken = 0;
+                for (r = 0; r < REGIONS; r++)
+                    taken |= w.nd[ix(r, k)].up &&
+                             tidal_peer_move_status(w.nd[ix(r, k)].peer, g_mv.tenant, &mi) ==
+                                 TIDAL_OK &&
+                             (mi.taken || mi.phase >= TIDAL_CONTROL_PHASE_SWITCH);
+                printf("    gather as SEAL applied: shard %d %s; %s %s\n", k, taken
+                       ? "taken over" : "not taken over", pc->degraded ? "degraded:" : "whole",
+                       pc->degraded_reason);
+                TT_CHECKF(taken || (pc->degraded && strstr(pc->degraded_reason, "move")),
+                          "gather at SEAL took shard %d from the sealed source silently: %s", k,
+                          pc->degraded_reason);
+            }
+        }
+        c = top_leader(&w, NULL); /* a shard taken over, the coordinator not on it */
         for (k = 0; k < SHARDS && s < 0 && c >= 0; k++) {
             int x = group_leader(&w, g_mv.target, k);
             if (k != c % SHARDS && x >= 0 &&
                 tidal_peer_move_status(w.nd[x].peer, g_mv.tenant, &mi) == TIDAL_OK &&
-                mi.phase == TIDAL_CONTROL_PHASE_SEAL && mi.taken)
+                mi.phase == TIDAL_CONTROL_PHASE_SEAL && mi.taken) {
                 s = k, l = x;
+                a[0] = ref(c); /* SWITCH waits for every target member's mark: hold it back */
+                for (r = 0; r < REGIONS; r++) b[r] = ref(ix(r, s));
+                cut = tidal_sim_net_partition_nodes(w.net, a, 1, b, REGIONS, 0);
+            }
         }
     }
+    g_watch_node = -1;
     TT_CHECKF(s >= 0, "no target leader took a shard over during SEAL");
     if (s < 0) goto out;
-    a[0] = ref(c); /* SWITCH waits for every target member's mark: hold it back */
-    for (r = 0; r < REGIONS; r++) b[r] = ref(ix(r, s));
-    cut = tidal_sim_net_partition_nodes(w.net, a, 1, b, REGIONS, 0);
     item = item_on(g_mv.tenant, (uint32_t)s, 50000);
     memset(&sg, 0, sizeof sg);
     sg.tenant = g_mv.tenant;
