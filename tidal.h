@@ -18766,18 +18766,18 @@ static void tidal__gx_progress(tidal_peer *p, int64_t now) {
 static void tidal__gx_candidates(const tidal_peer *p, tidal__gx_call *c, uint32_t s,
                                  uint32_t tp, int64_t now) {
     tidal__gx_shard *sh = &c->sh[s];
-    uint32_t pass, k, r, side;
+    uint32_t pass, k, r;
     TIDAL_ASSERT(s < p->shards && sh->n_cand == 0);
-    for (side = c->moving ? 0 : 1; side < 2; side++)
-    for (pass = 0; pass < 2; pass++)
+    for (pass = c->moving ? 0 : 2; pass < 4; pass++) /* bit 1: the owner's; bit 0: silent */
         for (k = 0; k <= p->regions; k++) {
             tidal_node_ref n;
             if (k == 0) r = p->self.region; /* this region first */
             else if ((r = k - 1) == p->self.region) continue;
-            if (!((side ? c->placement : tp) >> r & 1u)) continue;
+            if (!(((pass & 2u) ? c->placement : tp) >> r & 1u)) continue;
             n.region = (uint16_t)r, n.shard = (uint16_t)s;
-            if (tidal__peer_is_self(p, n) || tidal__gx_silent(p, n, now) != (int)pass) continue;
-            if (!side) sh->tgt |= 1u << sh->n_cand;
+            if (tidal__peer_is_self(p, n) || tidal__gx_silent(p, n, now) != (int)(pass & 1u))
+                continue;
+            if (!(pass & 2u)) sh->tgt |= 1u << sh->n_cand;
             sh->cand[sh->n_cand++] = tidal__node_word(n);
         }
     TIDAL_ASSERT(sh->n_cand <= 2 * TIDAL_REPLICAS_MAX && 2 * p->regions <= TIDAL__GX_TRIES);
