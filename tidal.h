@@ -2006,14 +2006,17 @@ TIDAL_API tidal_result tidal_peer_message_decode(const void *bytes, size_t len,
    u64 (signed, >= 0; both 0 on a leader). Groups are distinct, known to the receiver and
    placed in the sender's region.
    GATHER_Q (ticket: the gather's): group u32 (<= 255), shard u32 (the receiver's),
-   tenant u32, try u32 (1 for the first replica asked, counting up), text bytes u16 + text
+   tenant u32, try u32 (1 for the first replica asked, counting up, <= 3 *
+   TIDAL_REPLICAS_MAX: a move's target replicas, the owner's, the target's again), text
+   bytes u16 + text
    (a RETRIEVE that parses, TENANT clause equal to tenant, LIMIT <= TIDAL_PEER_HITS_MAX).
    GATHER_A (ticket: the gather's): group u32, shard u32, try u32 (the query's), result
    i32, flags u8 (bit 0 degraded: the replica is cut off from its leader, bit 1 answered
-   by the shard's leader), 3 zero bytes, epoch u64, staleness ns u64 (signed, >= 0), lag
-   events u64, hit count u32 (<= TIDAL_PEER_HITS_MAX, 0 unless result is TIDAL_OK) +
-   (item u64 nonzero, score f64 not NaN) each in result order (score descending, ties by
-   ascending item), message bytes u8 + message (<= 127 bytes, no NUL). */
+   by the shard's leader, bit 2 answered by a sealed source member of a move at SEAL: writes
+   the target took over since may be missing), 3 zero bytes, epoch u64, staleness ns u64
+   (signed, >= 0), lag events u64, hit count u32 (<= TIDAL_PEER_HITS_MAX, 0 unless result
+   is TIDAL_OK) + (item u64 nonzero, score f64 not NaN) each in result order (score
+   descending, ties by ascending item), message bytes u8 + message (<= 127 bytes, no NUL). */
 
 #define TIDAL_PEER_MSG_HEARTBEAT 96u    /* what a node knows of itself, to every other node */
 #define TIDAL_PEER_MSG_GATHER_Q 97u     /* a gather's query for one shard, to a replica */
@@ -2042,7 +2045,16 @@ TIDAL_API tidal_result tidal_peer_message_decode(const void *bytes, size_t len,
    a tenant without placement, or with the query's own error (TIDAL_ERR_NOT_FOUND for an
    unknown signal, TIDAL_ERR_RANGE...) as a replica reports it. The call itself fails only
    with TIDAL_ERR_INVALID (text not 1..TIDAL_PEER_TEXT_MAX - 32 bytes, not a RETRIEVE,
-   LIMIT above TIDAL_PEER_HITS_MAX, wait_ns negative), TIDAL_ERR_LIMIT or TIDAL_ERR_NOMEM. */
+   LIMIT above TIDAL_PEER_HITS_MAX, wait_ns negative), TIDAL_ERR_LIMIT or TIDAL_ERR_NOMEM.
+   A tenant whose move is at SEAL here (issue 12): its target leader takes each shard's
+   writes over before SWITCH moves reads, so each shard is asked of the move's target group
+   first (this node's own target member when it holds the take-over mark); a target member
+   that has not taken the shard over refuses (TIDAL_ERR_MOVED, not counted missing), and the
+   owner's replicas follow (this node's own source member last). A sealed source member
+   refuses once its node's target member holds the mark (the target's replicas are then
+   asked once more: the take-over came during the gather); else it answers, and the
+   completion is degraded with degraded_reason naming the tenant, the move (its COPY
+   index), the shard and both groups: writes the target took over since may be missing. */
 TIDAL_API tidal_result tidal_peer_gather(tidal_peer *p, const char *text, int64_t wait_ns,
                                          uint64_t *ticket);
 
@@ -18053,7 +18065,8 @@ TIDAL__STATIC_ASSERT(gx_buf_holds_all, TIDAL__GX_BUF >= TIDAL__GX_Q_FIXED + TIDA
                      TIDAL__GX_BUF >= TIDAL__GX_HB_FIXED + TIDAL__GX_HB_MEMBER *
                      TIDAL_PEER_GROUPS_MAX);
 TIDAL__STATIC_ASSERT(gx_answer_fits, TIDAL__MSG_HDR + TIDAL__GX_BUF <= TIDAL_MSG_BYTES_MAX);
-TIDAL__STATIC_ASSERT(gx_tries_fit, TIDAL_REPLICAS_MAX <= 32);
+#define TIDAL__GX_TRIES (3u * TIDAL_REPLICAS_MAX) /* tries of one shard, at most */
+TIDAL__STATIC_ASSERT(gx_tries_fit, TIDAL__GX_TRIES <= 32);
 
 /* What a heartbeat says of one member, and of the sender's control member. */
 typedef struct tidal__gx_member {
@@ -18075,7 +18088,8 @@ typedef struct tidal__gx_q {
 } tidal__gx_q;
 
 typedef struct tidal__gx_a {
-    uint32_t group, shard, try_no, flags, n; /* flags: bit 0 degraded, bit 1 a leader */
+    uint32_t group, shard, try_no, flags, n; /* flags: bit 0 degraded, bit 1 a leader, bit 2
+                                                a sealed source answered (issue 12) */
     tidal_result result;
     uint64_t epoch, lag_events;
     int64_t staleness_ns;
@@ -18097,9 +18111,13 @@ typedef struct tidal__gx_heard {
 
 /* One shard of a gather: the replicas to ask, in order, and where the asking stands. */
 typedef struct tidal__gx_shard {
-    uint32_t cand[TIDAL_REPLICAS_MAX]; /* node words */
+    uint32_t cand[3 * TIDAL_REPLICAS_MAX]; /* node words: a move's target's, the owner's, */
+                                           /* the target's again (TIDAL__GX_TRIES) */
     uint32_t n_cand, next;    /* candidates; how many were asked */
     uint32_t timed_out;       /* bit k: cand[k] was asked and did not answer in its try */
+    uint32_t tgt;             /* bit k: cand[k] is asked for the move's target group */
+    int local_src;            /* this node's sealed source member answers when all refused */
+    int again;                /* 1: a source said the target took over; 2: target re-asked */
     int answered, done;       /* done: answered, or every candidate tried */
     int64_t try_deadline_ns;
 } tidal__gx_shard;
@@ -18114,8 +18132,11 @@ typedef struct tidal__gx_call {
     int64_t staleness_ns;
     uint64_t staleness_events;
     int replica_degraded, failed;
+    uint32_t target;          /* the move's target group while the tenant is at SEAL here */
+    int moving, sealed;       /* target is set; a sealed source member answered a shard */
     tidal_result fail_r;
     char why[128];            /* the first replica's degraded reason, or the failure */
+    char sealed_why[128];     /* the first sealed source answer's reason */
     uint32_t text_len;
     char text[TIDAL_PEER_TEXT_MAX + 1];
 } tidal__gx_call;
@@ -18230,7 +18251,7 @@ static const char *tidal__gx_q_get(tidal__rd *r, tidal__gx_q *out) {
     if (r->bad) return "truncated";
     if (group > 255) return "group above 255";
     if (shard > 0xFFFF) return "shard above 65535";
-    if (try_no < 1 || try_no > TIDAL_REPLICAS_MAX) return "try not 1..TIDAL_REPLICAS_MAX";
+    if (try_no < 1 || try_no > TIDAL__GX_TRIES) return "try not 1..3 * TIDAL_REPLICAS_MAX";
     if (n < 1 || n > TIDAL_PEER_TEXT_MAX) return "text not 1..TIDAL_PEER_TEXT_MAX bytes";
     if (!(s = tidal__rd_bytes(r, n))) return "truncated text";
     if (memchr(s, 0, n)) return "a NUL byte in the text";
@@ -18271,10 +18292,10 @@ static const char *tidal__gx_a_get(tidal__rd *r, tidal__gx_a *out) {
     if (r->bad) return "truncated";
     if (a.group > 255) return "group above 255";
     if (a.shard > 0xFFFF) return "shard above 65535";
-    if (a.try_no < 1 || a.try_no > TIDAL_REPLICAS_MAX) return "try not 1..TIDAL_REPLICAS_MAX";
+    if (a.try_no < 1 || a.try_no > TIDAL__GX_TRIES) return "try not 1..3 * TIDAL_REPLICAS_MAX";
     if (res < (int32_t)TIDAL_RESULT_MIN_ || res >= (int32_t)TIDAL_PENDING) return "unknown result";
     a.result = (tidal_result)res;
-    if (a.flags > 3) return "unknown flag bits";
+    if (a.flags > 7) return "unknown flag bits";
     if (a.staleness_ns < 0) return "negative staleness";
     if (a.n > TIDAL_PEER_HITS_MAX) return "hit count above TIDAL_PEER_HITS_MAX";
     if (a.n && a.result != TIDAL_OK) return "hits with an error result";
@@ -18476,27 +18497,66 @@ static size_t tidal__gx_a_put(const tidal__gx_a *a, uint8_t *buf) {
     return (size_t)(w - buf);
 }
 
+static int tidal__move_marked(const tidal_peer *p, const tidal__peer_tenant *t, int32_t mi);
+
+/* Answers, into a, a query for tenant's shard of group as this node's member of it would.
+   While the tenant's move is at SEAL here (issue 12: the target leader takes a shard's
+   writes over on the sealed digests, SWITCH moves reads later): a target member answers
+   only once it holds the take-over mark, else refuses with TIDAL_ERR_MOVED; a sealed
+   source member refuses when this node's target member holds the mark, else answers with
+   flag bit 2 (writes the target took since may be missing: the gatherer says degraded). */
+static void tidal__gx_serve(tidal_peer *p, uint32_t group, uint32_t shard, uint32_t tenant,
+                            const char *text, tidal__gx_a *a) {
+    int32_t mi = tidal__peer_member_index(p, group);
+    const tidal__peer_tenant *t = tidal__peer_tenant_find(p, tenant);
+    int seal = t && t->t.has_placement && t->t.move_phase == TIDAL_CONTROL_PHASE_SEAL;
+    int moving = t && t->t.has_placement && t->t.group != group && /* to or from group */
+                 (t->t.move_target == group || t->t.move_source == group) &&
+                 t->t.move_phase >= TIDAL_CONTROL_PHASE_COPY;
+    TIDAL_ASSERT(text && a);
+    if (mi < 0 || shard != p->self.shard) {
+        memset(a, 0, sizeof *a);
+        a->result = TIDAL_ERR_STALE_CONFIG;
+        snprintf(a->message, sizeof a->message, "node %u/%u runs no member of group %u "
+                 "shard %u", p->self.region, p->self.shard, group, shard);
+    } else if (t && t->t.has_placement && t->t.group != group && !moving) {
+        memset(a, 0, sizeof *a);
+        a->result = TIDAL_ERR_STALE_CONFIG;
+        snprintf(a->message, sizeof a->message, "tenant %u is owned by group %u here, "
+                 "not %u: refresh", tenant, t->t.group, group);
+    } else if (moving && !(seal && t->t.move_target == group && tidal__move_marked(p, t, mi))) {
+        memset(a, 0, sizeof *a); /* not taken over yet (COPY, SEAL), or moved away (SWITCH on) */
+        a->result = TIDAL_ERR_MOVED;
+        snprintf(a->message, sizeof a->message, "tenant %u shard %u: group %u %s (move %llu at "
+                 "phase %u)", tenant, shard, group, t->t.move_target == group
+                 ? "has not taken it over" : "moved it away", (unsigned long long)t->t.move_index,
+                 t->t.move_phase);
+    } else if (seal && t->t.group == group &&
+               tidal__move_marked(p, t, tidal__peer_member_index(p, t->t.move_target))) {
+        memset(a, 0, sizeof *a);
+        a->result = TIDAL_ERR_MOVED;
+        snprintf(a->message, sizeof a->message, "tenant %u shard %u: taken over by group %u "
+                 "(move %llu at SEAL): ask it", tenant, shard, t->t.move_target,
+                 (unsigned long long)t->t.move_index);
+    } else {
+        tidal__gx_run(p, (uint32_t)mi, text, a);
+        p->executed++;
+        if (seal && t->t.group == group && a->result == TIDAL_OK) {
+            a->flags |= 4;
+            snprintf(a->message, sizeof a->message, "move %llu of tenant %u at SEAL: shard %u "
+                     "by sealed group %u; group %u's writes may be missing",
+                     (unsigned long long)t->t.move_index, tenant, shard, group, t->t.move_target);
+        }
+    }
+    TIDAL_ASSERT(a->result != TIDAL_OK || mi >= 0);
+}
+
 /* Answers a GATHER_Q from this node's member of its group and shard. */
 static void tidal__gx_answer(tidal_peer *p, tidal_node_ref from, uint64_t ticket,
                              const tidal__gx_q *q) {
     struct tidal__gx *g = p->gx;
-    int32_t mi = tidal__peer_member_index(p, q->group);
-    const tidal__peer_tenant *t = tidal__peer_tenant_find(p, q->tenant);
     TIDAL_ASSERT(q->text_len > 0 && ticket);
-    if (mi < 0 || q->shard != p->self.shard) {
-        memset(&g->ans, 0, sizeof g->ans);
-        g->ans.result = TIDAL_ERR_STALE_CONFIG;
-        snprintf(g->ans.message, sizeof g->ans.message, "node %u/%u runs no member of group %u "
-                 "shard %u", p->self.region, p->self.shard, q->group, q->shard);
-    } else if (t && t->t.has_placement && t->t.group != q->group) {
-        memset(&g->ans, 0, sizeof g->ans);
-        g->ans.result = TIDAL_ERR_STALE_CONFIG;
-        snprintf(g->ans.message, sizeof g->ans.message, "tenant %u is owned by group %u here, "
-                 "not %u: refresh", q->tenant, t->t.group, q->group);
-    } else {
-        tidal__gx_run(p, (uint32_t)mi, q->text, &g->ans);
-        p->executed++;
-    }
+    tidal__gx_serve(p, q->group, q->shard, q->tenant, q->text, &g->ans);
     g->ans.group = q->group;
     g->ans.shard = q->shard;
     g->ans.try_no = q->try_no;
@@ -18510,9 +18570,9 @@ static void tidal__gx_ask(tidal_peer *p, tidal__gx_call *c, uint32_t s, int64_t 
     tidal_node_ref to;
     uint8_t *w = p->gx->buf;
     TIDAL_ASSERT(s < c->n_shards && sh->next < sh->n_cand && !sh->done);
+    w = tidal__wr_le(w, (sh->tgt >> sh->next & 1u) ? c->target : c->group, 4);
     tidal__ctl_ref(sh->cand[sh->next++], &to);
     sh->try_deadline_ns = now + p->gx->try_ns;
-    w = tidal__wr_le(w, c->group, 4);
     w = tidal__wr_le(w, s, 4);
     w = tidal__wr_le(w, c->tenant, 4);
     w = tidal__wr_le(w, sh->next, 4);
@@ -18524,12 +18584,32 @@ static void tidal__gx_ask(tidal_peer *p, tidal__gx_call *c, uint32_t s, int64_t 
     p->forwarded++;
 }
 
-/* The shard's current try ended without an answer: the next replica, or it is done. */
+static void tidal__gx_take(tidal_peer *p, tidal__gx_call *c, uint32_t s, int32_t k,
+                           const tidal__gx_a *a, int64_t now);
+
+/* The shard's current try ended without an answer: the next replica, this node's own
+   sealed source member (a move at SEAL), the target's replicas once more when a source
+   said the target took the shard over after they refused, or it is done. */
 static void tidal__gx_next(tidal_peer *p, tidal__gx_call *c, uint32_t s, int64_t now) {
     tidal__gx_shard *sh = &c->sh[s];
+    uint32_t k, n;
     TIDAL_ASSERT(!sh->answered && !sh->done);
+    if (sh->next == sh->n_cand && sh->again == 1) {
+        sh->again = 2;
+        for (k = 0, n = sh->n_cand; k < n && (sh->tgt >> k & 1u); k++) {
+            TIDAL_ASSERT(sh->n_cand < TIDAL__GX_TRIES);
+            sh->tgt |= 1u << sh->n_cand;
+            sh->cand[sh->n_cand++] = sh->cand[k];
+        }
+    }
     if (sh->next < sh->n_cand) {
         tidal__gx_ask(p, c, s, now);
+        return;
+    }
+    if (sh->local_src) {
+        sh->local_src = 0;
+        tidal__gx_serve(p, c->group, s, c->tenant, c->text, &p->gx->ans);
+        tidal__gx_take(p, c, s, -1, &p->gx->ans, now);
         return;
     }
     sh->done = 1;
@@ -18558,7 +18638,12 @@ static void tidal__gx_take(tidal_peer *p, tidal__gx_call *c, uint32_t s, int32_t
             snprintf(c->why, sizeof c->why, "shard %u: %.100s", s, a->message);
             return;
         }
-        if (k >= 0) sh->timed_out |= 1u << k; /* it could not answer: counts as none */
+        /* it could not answer: counts as none (a member that says where the shard's writes
+           went during a move is not missing: the move's other group answers them) */
+        if (k >= 0 && a->result != TIDAL_ERR_MOVED) sh->timed_out |= 1u << k;
+        if (a->result == TIDAL_ERR_MOVED && c->moving && !sh->again &&
+            (k < 0 || !(sh->tgt >> k & 1u))) /* a source: the target took it over since */
+            sh->again = 1;
         if (!sh->done && (k < 0 || (uint32_t)k + 1 == sh->next)) tidal__gx_next(p, c, s, now);
         return;
     }
@@ -18568,7 +18653,10 @@ static void tidal__gx_take(tidal_peer *p, tidal__gx_call *c, uint32_t s, int32_t
     c->n_answered++;
     if (a->staleness_ns > c->staleness_ns) c->staleness_ns = a->staleness_ns;
     if (a->lag_events > c->staleness_events) c->staleness_events = a->lag_events;
-    if ((a->flags & 1) && !c->replica_degraded) {
+    if ((a->flags & 4) && !c->sealed) { /* issue 12: a sealed source's answer */
+        c->sealed = 1;
+        snprintf(c->sealed_why, sizeof c->sealed_why, "%.127s", a->message);
+    } else if ((a->flags & 1) && !c->replica_degraded) {
         c->replica_degraded = 1;
         snprintf(c->why, sizeof c->why, "shard %u: %.100s", s, a->message);
     }
@@ -18617,10 +18705,12 @@ static void tidal__gx_complete(tidal_peer *p, uint64_t i, int64_t now) {
             out.regions_missing |= 1u << r;
     out.staleness_ns = c->staleness_ns;
     out.staleness_events = c->staleness_events;
-    out.degraded = out.missing_count || out.regions_missing || c->replica_degraded;
+    out.degraded = out.missing_count || out.regions_missing || c->replica_degraded || c->sealed;
     if (out.missing_count) {
         snprintf(out.degraded_reason, sizeof out.degraded_reason, "shard %u unreachable (%u of %u "
                  "answered)", out.missing[0], c->n_answered, c->n_shards);
+    } else if (c->sealed) {
+        snprintf(out.degraded_reason, sizeof out.degraded_reason, "%.95s", c->sealed_why);
     } else if (out.regions_missing) {
         for (r = 0; !(out.regions_missing >> r & 1u); r++) {}
         snprintf(out.degraded_reason, sizeof out.degraded_reason, "region %u unreachable: writes "
@@ -18670,23 +18760,27 @@ static void tidal__gx_progress(tidal_peer *p, int64_t now) {
 }
 
 /* The replicas of shard s to ask, in order: regions heard from first (this node's own,
-   then ascending), then the silent ones likewise; never this node itself. */
+   then ascending), then the silent ones likewise; never this node itself. While the
+   tenant's move is at SEAL, the target group's replicas (placement tp) come first, marked
+   in sh->tgt: one that took the shard over holds every write; the owner's follow. */
 static void tidal__gx_candidates(const tidal_peer *p, tidal__gx_call *c, uint32_t s,
-                                 int64_t now) {
+                                 uint32_t tp, int64_t now) {
     tidal__gx_shard *sh = &c->sh[s];
     uint32_t pass, k, r;
     TIDAL_ASSERT(s < p->shards && sh->n_cand == 0);
-    for (pass = 0; pass < 2; pass++)
+    for (pass = c->moving ? 0 : 2; pass < 4; pass++) /* bit 1: the owner's; bit 0: silent */
         for (k = 0; k <= p->regions; k++) {
             tidal_node_ref n;
             if (k == 0) r = p->self.region; /* this region first */
             else if ((r = k - 1) == p->self.region) continue;
-            if (!(c->placement >> r & 1u)) continue;
+            if (!(((pass & 2u) ? c->placement : tp) >> r & 1u)) continue;
             n.region = (uint16_t)r, n.shard = (uint16_t)s;
-            if (tidal__peer_is_self(p, n) || tidal__gx_silent(p, n, now) != (int)pass) continue;
+            if (tidal__peer_is_self(p, n) || tidal__gx_silent(p, n, now) != (int)(pass & 1u))
+                continue;
+            if (!(pass & 2u)) sh->tgt |= 1u << sh->n_cand;
             sh->cand[sh->n_cand++] = tidal__node_word(n);
         }
-    TIDAL_ASSERT(sh->n_cand <= TIDAL_REPLICAS_MAX);
+    TIDAL_ASSERT(sh->n_cand <= 2 * TIDAL_REPLICAS_MAX && 2 * p->regions <= TIDAL__GX_TRIES);
 }
 
 /* Fails a gather before it was taken on (no shard asked). */
@@ -18704,8 +18798,8 @@ TIDAL_API tidal_result tidal_peer_gather(tidal_peer *p, const char *text, int64_
     const tidal__peer_tenant *t;
     tidal__gx_call *c;
     int64_t now;
-    int32_t gi, mi;
-    uint32_t s;
+    int32_t gi, mi, mt = -1;
+    uint32_t s, tp = 0;
     size_t n;
     char why[160];
     if (!p) return TIDAL_ERR_INVALID;
@@ -18770,14 +18864,28 @@ TIDAL_API tidal_result tidal_peer_gather(tidal_peer *p, const char *text, int64_
     memset(c->sh, 0, sizeof *c->sh * c->n_shards);
     g->calls[g->n_calls++] = c;
     mi = tidal__peer_member_index(p, c->group);
+    if (t->t.move_phase == TIDAL_CONTROL_PHASE_SEAL && /* issue 12: the target first */
+        (gi = tidal__peer_group_index(p, t->t.move_target)) >= 0) {
+        c->moving = 1;
+        c->target = t->t.move_target;
+        tp = p->groups[gi].placement;
+        mt = tidal__peer_member_index(p, c->target);
+    }
     for (s = 0; s < c->n_shards; s++) {
-        tidal__gx_candidates(p, c, s, now);
-        if (mi >= 0 && s == p->self.shard) { /* this node holds the shard: its own answer */
+        tidal__gx_candidates(p, c, s, tp, now);
+        if (mt >= 0 && s == p->self.shard && tidal__move_marked(p, t, mt)) { /* took it over */
+            tidal__gx_serve(p, c->target, s, c->tenant, c->text, &g->ans);
+            tidal__gx_take(p, c, s, -1, &g->ans, now);
+        } else if (mi >= 0 && s == p->self.shard && !c->moving) { /* its own answer */
             tidal__gx_run(p, (uint32_t)mi, c->text, &g->ans);
             p->executed++;
             tidal__gx_take(p, c, s, -1, &g->ans, now);
         } else if (c->sh[s].n_cand) {
+            c->sh[s].local_src = mi >= 0 && s == p->self.shard;
             tidal__gx_ask(p, c, s, now);
+        } else if (mi >= 0 && s == p->self.shard) { /* no other replica: the sealed source */
+            tidal__gx_serve(p, c->group, s, c->tenant, c->text, &g->ans);
+            tidal__gx_take(p, c, s, -1, &g->ans, now);
         } else {
             c->sh[s].done = 1, c->n_done++;
         }
@@ -18835,13 +18943,17 @@ static tidal_result tidal__gx_on_message(tidal_peer *p, tidal_node_ref from,
         const tidal__gx_a *a = &g->msg.a;
         uint32_t k;
         if (c->ticket != m->ticket) continue;
-        if (a->group != c->group || a->shard >= c->n_shards)
+        if ((a->group != c->group && !(c->moving && a->group == c->target)) ||
+            a->shard >= c->n_shards)
             return tidal__gx_refused(p, from, m, "an answer for another group or shard",
                                      TIDAL__MSG_HDR);
         k = a->try_no - 1;
         if (k >= c->sh[a->shard].next || c->sh[a->shard].cand[k] != tidal__node_word(from))
             return tidal__gx_refused(p, from, m, "an answer from a replica not asked",
                                      TIDAL__MSG_HDR + 8);
+        if (a->group != ((c->sh[a->shard].tgt >> k & 1u) ? c->target : c->group))
+            return tidal__gx_refused(p, from, m, "an answer for a group its replica was not "
+                                     "asked of", TIDAL__MSG_HDR);
         tidal__gx_take(p, c, a->shard, (int32_t)k, a, now);
         if (c->failed || c->n_done == c->n_shards) tidal__gx_complete(p, i, now);
         return TIDAL_OK;

@@ -847,6 +847,134 @@ static void t_takeover_leader_crash(void) {
     if (TT_OK()) takeover_crash(1);
 }
 
+/* The completion of ticket on node i while the load runs (up to max); NULL if none came. */
+static const tidal_peer_completion *watch(world *w, load *ld, int i, uint64_t ticket,
+                                          int64_t max) {
+    int64_t end = w->now + max;
+    g_watch_node = i, g_watch_ticket = ticket, g_watch_seen = 0;
+    while (!g_watch_seen && w->now < end && TT_OK()) step(w, ld);
+    g_watch_node = -1;
+    return g_watch_seen ? &g_watch_c : NULL;
+}
+
+/* (k) Reads in the take-over window (issue 12): once a shard's target leader took it over
+   at SEAL, SWITCH (held back here: the coordinator is cut from every node of that shard)
+   has not moved reads yet. A keyed write of a fresh item on that shard, acknowledged at
+   QUORUM by the target, must be in tidal_peer_gather's answer from a node of the other
+   shard and from a node of the shard itself (the sealed source does not hold it: a gather
+   that asks only the owner misses it and says nothing); a gather that takes a sealed
+   source's answer for some shard says so (degraded, naming the move). */
+static void t_gather_after_takeover(void) {
+    world w;
+    load *ld = &g_load;
+    tidal_peer_move_info mi;
+    tidal_node_ref a[1], b[REGIONS];
+    tidal_signal sg;
+    const tidal_peer_completion *pc;
+    int c = -1, s = -1, l = -1, i, r, k, from[2];
+    int64_t end;
+    uint32_t cut = 0;
+    uint64_t t = 0;
+    tidal_id item;
+    g_mv = MV_2_TO_0;
+    setup(&w);
+    load_init(ld, tt_seed() + 7);
+    steps(&w, ld, 300 * MS);
+    (void)start_move(&w, ld, ix(2, 1));
+    end = w.now + 20000 * MS;
+    while (move_phase_on(&w, ix(2, 1)) != (int)TIDAL_CONTROL_PHASE_SEAL && w.now < end &&
+           TT_OK())
+        step(&w, ld);
+    TT_EQ_INT(tidal_peer_gather(w.nd[ix(2, 1)].peer, "RETRIEVE items SIGNAL view TENANT 2 LIMIT "
+                                "50", 0, &t), TIDAL_OK); /* at once: before the take-overs */
+    g_watch_node = ix(2, 1), g_watch_ticket = t, g_watch_seen = 0;
+    while ((s < 0 || g_watch_node >= 0) && w.now < end && TT_OK()) {
+        step(&w, ld);
+        if (g_watch_node >= 0 && g_watch_seen) { /* the gather as SEAL applied completed */
+            g_watch_node = -1;
+            pc = &g_watch_c;
+            TT_CHECKF(pc->outcome == TIDAL_PEER_DONE_OK, "gather at SEAL: %s", pc->message);
+            for (k = 0; k < SHARDS; k++) { /* not taken over now: its sealed source answered */
+                int taken = 0;
+                for (r = 0; r < REGIONS; r++)
+                    taken |= w.nd[ix(r, k)].up &&
+                             tidal_peer_move_status(w.nd[ix(r, k)].peer, g_mv.tenant, &mi) ==
+                                 TIDAL_OK &&
+                             (mi.taken || mi.phase >= TIDAL_CONTROL_PHASE_SWITCH);
+                printf("    gather as SEAL applied: shard %d %s; %s %s\n", k, taken
+                       ? "taken over" : "not taken over", pc->degraded ? "degraded:" : "whole",
+                       pc->degraded_reason);
+                TT_CHECKF(taken || (pc->degraded && strstr(pc->degraded_reason, "move")),
+                          "gather at SEAL took shard %d from the sealed source silently: %s", k,
+                          pc->degraded_reason);
+            }
+        }
+        c = top_leader(&w, NULL); /* a shard taken over, the coordinator not on it */
+        for (k = 0; k < SHARDS && s < 0 && c >= 0; k++) {
+            int x = group_leader(&w, g_mv.target, k);
+            if (k != c % SHARDS && x >= 0 &&
+                tidal_peer_move_status(w.nd[x].peer, g_mv.tenant, &mi) == TIDAL_OK &&
+                mi.phase == TIDAL_CONTROL_PHASE_SEAL && mi.taken) {
+                s = k, l = x;
+                a[0] = ref(c); /* SWITCH waits for every target member's mark: hold it back */
+                for (r = 0; r < REGIONS; r++) b[r] = ref(ix(r, s));
+                cut = tidal_sim_net_partition_nodes(w.net, a, 1, b, REGIONS, 0);
+            }
+        }
+    }
+    g_watch_node = -1;
+    TT_CHECKF(s >= 0, "no target leader took a shard over during SEAL");
+    if (s < 0) goto out;
+    item = item_on(g_mv.tenant, (uint32_t)s, 50000);
+    memset(&sg, 0, sizeof sg);
+    sg.tenant = g_mv.tenant;
+    sg.item = item;
+    sg.weight = 1;
+    sg.time_ns = T0 + (int64_t)ld->n * MS; /* beside the load's */
+    sg.idem.key = "takeover-read";
+    sg.idem.key_len = (uint32_t)strlen(sg.idem.key);
+    from[0] = ix(c / SHARDS == 0 ? 1 : 0, 1 - s); /* the other shard, not the coordinator */
+    for (r = 0; r < REGIONS; r++) /* the shard itself: not its leader, nor in the region of */
+        if (r != c / SHARDS && ix(r, s) != l) from[1] = ix(r, s); /* the cut coordinator */
+    for (k = 0, pc = NULL; k < 20 && (!pc || pc->outcome != TIDAL_PEER_DONE_OK) && TT_OK();
+         k++) { /* a peer that has not applied SEAL yet sends it to the source: refused, again */
+        TT_EQ_INT(tidal_peer_signal_write(w.nd[from[0]].peer, &sg, TIDAL_ACK_QUORUM, &t),
+                  TIDAL_OK);
+        pc = watch(&w, ld, from[0], t, 5000 * MS);
+    }
+    TT_CHECKF(pc && pc->outcome == TIDAL_PEER_DONE_OK, "the write on shard %d: %s", s,
+              pc ? pc->message : "no completion");
+    steps(&w, ld, 300 * MS); /* its followers apply it too */
+    for (k = 0; k < 2 && TT_OK(); k++) {
+        uint32_t h;
+        int found = 0;
+        TT_EQ_INT(tidal_peer_gather(w.nd[from[k]].peer, "RETRIEVE items SIGNAL view TENANT 2 "
+                                    "LIMIT 50", 0, &t), TIDAL_OK);
+        pc = watch(&w, ld, from[k], t, 5000 * MS);
+        TT_CHECKF(pc && pc->outcome == TIDAL_PEER_DONE_OK, "gather from %d: %s", from[k],
+                  pc ? pc->message : "no completion");
+        if (!pc) break;
+        for (h = 0; h < pc->hit_count; h++) found |= pc->hits[h].item == item;
+        printf("    gather from %d: %u hits, %s%s, taken shard %d %s\n", from[k], pc->hit_count,
+               pc->degraded ? "degraded: " : "whole", pc->degraded ? pc->degraded_reason : "",
+               s, found ? "holds the write" : "MISSES the write");
+        TT_CHECKF(found, "gather from %d at SEAL misses the write on shard %d taken over by %d "
+                  "(degraded %d: %s)", from[k], s, l, pc->degraded, pc->degraded_reason);
+        TT_CHECKF(!pc->degraded || strstr(pc->degraded_reason, "move"),
+                  "gather from %d degraded without naming the move: %s", from[k],
+                  pc->degraded_reason);
+    }
+    for (i = 0; i < N; i++) /* the gathers ran before SWITCH anywhere */
+        TT_CHECKF(!w.nd[i].up || move_phase_on(&w, i) <= (int)TIDAL_CONTROL_PHASE_SEAL,
+                  "peer %d applied phase %d: SWITCH was not held back", i, move_phase_on(&w, i));
+    tidal_sim_net_heal(w.net, cut);
+    until_done(&w, ld, 30000 * MS);
+    drain(&w, ld);
+out:
+    world_free(&w);
+    g_mv = MV_2_TO_0;
+}
+
 static int cmp_i64(const void *a, const void *b) {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return x < y ? -1 : x > y;
@@ -1146,6 +1274,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_coordinator_isolated),
     TT_CASE(t_coordinator_cut_keeps_majority),
     TT_CASE(t_takeover_leader_crash),
+    TT_CASE(t_gather_after_takeover),
     TT_CASE(t_control_failover),
 };
 
