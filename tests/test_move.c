@@ -1135,6 +1135,18 @@ static void t_move_refused(void) {
     world_free(&w);
 }
 
+/* Sets w up, starts moving tenant 2 (group 3 to 0) with no writes, and runs until the
+   first message of type was kept off the wire (w.kept, w.kept_len; 120 + 124 bytes). */
+static void keep_first_of_move(world *w, uint32_t type) {
+    setup(w);
+    w->keep_type = type;
+    load_init(&g_load, tt_seed());
+    g_load.open = 0; /* no writes */
+    (void)start_move(w, &g_load, ix(2, 1));
+    while (!w->kept_len && w->now < T0 + 30000 * MS && TT_OK()) run(w, 5 * MS), w->n_got = 0;
+    TT_CHECK(w->kept_len == 120 + 124);
+}
+
 /* (f) A coordinator's DIGEST_Q, truncated, bit-flipped and resealed with bad fields. */
 static void t_malformed_refused(void) {
     world w;
@@ -1142,13 +1154,7 @@ static void t_malformed_refused(void) {
     size_t len, k;
     tidal_peer_message m;
     char why[200];
-    setup(&w);
-    w.keep_type = TIDAL_PEER_MSG_DIGEST_Q;
-    load_init(&g_load, tt_seed());
-    g_load.open = 0; /* no writes */
-    (void)start_move(&w, &g_load, ix(2, 1));
-    while (!w.kept_len && w.now < T0 + 30000 * MS && TT_OK()) run(&w, 5 * MS), w.n_got = 0;
-    TT_CHECK(w.kept_len == 120 + 124);
+    keep_first_of_move(&w, TIDAL_PEER_MSG_DIGEST_Q);
     if (w.kept_len != 244) goto out;
     len = w.kept_len;
     TT_EQ_INT(tidal_peer_message_decode(w.kept, len, &m, why, sizeof why), TIDAL_OK);
@@ -1192,13 +1198,7 @@ static void t_sealed_malformed(void) {
     size_t k;
     tidal_peer_message m;
     char why[200];
-    setup(&w);
-    w.keep_type = TIDAL_PEER_MSG_SEALED;
-    load_init(&g_load, tt_seed());
-    g_load.open = 0; /* no writes */
-    (void)start_move(&w, &g_load, ix(2, 1));
-    while (!w.kept_len && w.now < T0 + 30000 * MS && TT_OK()) run(&w, 5 * MS), w.n_got = 0;
-    TT_CHECK(w.kept_len == 120 + 124);
+    keep_first_of_move(&w, TIDAL_PEER_MSG_SEALED);
     if (w.kept_len != 244) goto out;
     TT_EQ_INT(tidal_peer_message_decode(w.kept, w.kept_len, &m, why, sizeof why), TIDAL_OK);
     TT_CHECKF(m.type == TIDAL_PEER_MSG_SEALED && m.tenant == 2 && m.source == 3 &&
