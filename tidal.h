@@ -1767,7 +1767,8 @@ typedef struct tidal_peer_completion {
     char message[128];        /* FAILED / UNKNOWN: why, "" otherwise */
     /* tidal_peer_gather (>>node_gather): */
     int degraded;             /* some shard gave no answer, some region of the placement
-                                 is unreachable, or an answering replica is cut off */
+                                 is unreachable, or an answering replica is cut off;
+                                 tidal_peer_retrieve: a sealed source answered (see it) */
     uint32_t shards_asked;    /* the owning group's shards */
     uint32_t shards_answered;
     uint32_t missing_count;   /* shards without an answer... */
@@ -1822,7 +1823,12 @@ TIDAL_API tidal_result tidal_peer_session_signal(tidal_peer *p, tidal_id session
                                                  const tidal_signal *s, uint32_t level,
                                                  uint64_t *ticket);
 /* A RETRIEVE (text form, TENANT clause included) answered by the leader of one shard; at
-   most TIDAL_PEER_HITS_MAX hits come back (a larger LIMIT is cut to it). */
+   most TIDAL_PEER_HITS_MAX hits come back (a larger LIMIT is cut to it). While the tenant's
+   move is at SEAL (as this node knows it), the call goes to the move's target first: its
+   leader answers once it took the shard over (it takes writes from then on, before SWITCH
+   moves reads); else the sealed source answers, and the completion is degraded with a
+   degraded_reason naming the move (writes the target took since may be missing). A source
+   whose target took the shard over meanwhile refuses, and the target is asked once more. */
 TIDAL_API tidal_result tidal_peer_retrieve(tidal_peer *p, const char *text, uint32_t shard,
                                            uint64_t *ticket);
 /* ---- Every other client entry point (appended; P2, P3) ----
@@ -16244,6 +16250,9 @@ struct tidal_peer {
     struct tidal__peer_fan *fan;
     uint64_t n_fan, cap_fan, fanouts;
     uint64_t records;         /* control records applied since open */
+    /* RETRIEVEs started at a move's SEAL (appended, issue 12): tidal__peer_srd_take. */
+    struct tidal__peer_srd *srd;
+    uint64_t n_srd, cap_srd, seal_reads, seal_fallbacks;
     uint64_t ctl_failed, ctl_failed_index;
     char ctl_failed_why[160];
 };
@@ -16461,9 +16470,10 @@ static const char *tidal__peer_req_get(tidal__rd *r, tidal__peer_req *q) {
 
 static size_t tidal__peer_reply_put(const tidal_peer_completion *c, uint8_t *buf) {
     uint8_t *w = buf;
-    uint32_t i, flags = (c->has_redirect ? 1u : 0u) | (c->duplicate ? 2u : 0u);
+    uint32_t i, flags = (c->has_redirect ? 1u : 0u) | (c->duplicate ? 2u : 0u) |
+                        (c->degraded ? 4u : 0u); /* 4: a sealed source's RETRIEVE answer */
     size_t n = strlen(c->message);
-    TIDAL_ASSERT(c->hit_count <= TIDAL_PEER_HITS_MAX);
+    TIDAL_ASSERT(c->hit_count <= TIDAL_PEER_HITS_MAX && (!c->degraded || c->result == TIDAL_OK));
     if (n > TIDAL__PEER_MSG_MAX) n = TIDAL__PEER_MSG_MAX;
     w = tidal__wr_le(w, c->outcome, 1);
     w = tidal__wr_le(w, c->acked, 1);
@@ -16506,7 +16516,7 @@ static const char *tidal__peer_reply_get(tidal__rd *r, tidal_peer_completion *c)
     if (c->outcome < TIDAL_PEER_DONE_OK || c->outcome > TIDAL_PEER_DONE_UNKNOWN)
         return "unknown outcome";
     if (c->acked > TIDAL_ACK_QUORUM) return "unknown ack level";
-    if (flags > 3) return "unknown flag bits";
+    if (flags > 7) return "unknown flag bits";
     if (res < (int32_t)TIDAL_RESULT_MIN_ || res > (int32_t)TIDAL_PENDING) return "unknown result";
     c->result = (tidal_result)res;
     if ((c->outcome == TIDAL_PEER_DONE_OK) != (c->result == TIDAL_OK))
@@ -16516,6 +16526,8 @@ static const char *tidal__peer_reply_get(tidal__rd *r, tidal_peer_completion *c)
     if (c->hit_count > TIDAL_PEER_HITS_MAX) return "hit count above TIDAL_PEER_HITS_MAX";
     c->has_redirect = (int)(flags & 1);
     c->duplicate = (int)(flags >> 1 & 1);
+    c->degraded = (int)(flags >> 2 & 1);
+    if (c->degraded && c->outcome != TIDAL_PEER_DONE_OK) return "degraded flag on a failure";
     for (i = 0; i < c->hit_count; i++) {
         c->hits[i].item = tidal__rd_u64(r);
         c->hits[i].score = tidal__rd_f64(r);
@@ -16753,6 +16765,83 @@ static int tidal__peer_fan_take(tidal_peer *p, uint64_t ticket, const tidal_peer
     return 1;
 }
 
+/* A RETRIEVE started while its tenant's move is at SEAL (issue 12). The target leader takes
+   a shard's writes over on the sealed digests before SWITCH moves reads, so in that window
+   the sealed source misses what the target took since. Such a call goes to the target
+   first; a target that has not taken the shard over refuses, and the call then asks the
+   sealed source, whose answer comes back degraded, naming the move: the caller reads, and
+   knows the read may miss the newest writes. */
+typedef struct tidal__peer_srd {
+    uint64_t ticket;          /* the caller's; ticket + 1, + 2: see tidal__peer_srd_take */
+    tidal__peer_req *q;       /* the call, to send again */
+    uint64_t move;            /* once sent to the source: the move's index... */
+    uint32_t source;          /* ...and the sealed group asked */
+} tidal__peer_srd;
+
+static void tidal__peer_dispatch(tidal_peer *p, const tidal__peer_req *q, tidal_node_ref origin,
+                                 tidal_node_ref via, uint64_t ticket, uint32_t hops);
+static int tidal__move_marked(const tidal_peer *p, const tidal__peer_tenant *t, int32_t mi);
+
+static void tidal__peer_srd_drop(tidal_peer *p, uint64_t i) {
+    TIDAL_ASSERT(i < p->n_srd && p->srd[i].q);
+    p->alloc.free(p->alloc.user, p->srd[i].q, sizeof *p->srd[i].q);
+    p->srd[i] = p->srd[--p->n_srd];
+}
+
+/* Keeps q, a RETRIEVE at SEAL sent to the target with ticket k; 0 when out of memory. */
+static int tidal__peer_srd_add(tidal_peer *p, const tidal__peer_req *q, uint64_t k) {
+    tidal__peer_srd *r;
+    TIDAL_ASSERT(q->op == TIDAL_PEER_OP_RETRIEVE && k == p->next_ticket);
+    if (!tidal__peer_grow(p, (void **)&p->srd, &p->cap_srd, p->n_srd + 1, sizeof *p->srd))
+        return 0;
+    r = &p->srd[p->n_srd];
+    r->q = (tidal__peer_req *)p->alloc.alloc(p->alloc.user, sizeof *r->q);
+    if (!r->q) return 0;
+    *r->q = *q;
+    r->ticket = k;
+    r->move = 0, r->source = 0;
+    p->n_srd++, p->seal_reads++;
+    p->next_ticket += 2; /* k + 1: the call to the sealed source, k + 2: the target again */
+    return 1;
+}
+
+/* Takes the completion of a call of a RETRIEVE started at SEAL; 0 when ticket is none.
+   While the move is still at SEAL here: a refusal by the target (ticket k) sends the call
+   to the sealed source (k + 1); the source's refusal because the target took the shard
+   over since sends it to the target once more (k + 2). The last answer completes k. */
+static int tidal__peer_srd_take(tidal_peer *p, uint64_t ticket, tidal_peer_completion *c) {
+    const tidal__peer_tenant *t;
+    tidal__peer_srd *r;
+    tidal__peer_req q;
+    uint64_t i, k, step;
+    for (i = 0; i < p->n_srd; i++)
+        if (ticket - p->srd[i].ticket <= 2) break;
+    if (i == p->n_srd) return 0;
+    r = &p->srd[i];
+    k = r->ticket, step = ticket - k;
+    t = tidal__peer_tenant_find(p, r->q->tenant);
+    TIDAL_ASSERT(step <= 2 && r->q->op == TIDAL_PEER_OP_RETRIEVE);
+    if (step < 2 && c->outcome == TIDAL_PEER_DONE_FAILED && t && t->t.has_placement &&
+        t->t.move_phase == TIDAL_CONTROL_PHASE_SEAL && t->t.move_target == r->q->group &&
+        (step == 0 || c->result == TIDAL_ERR_MOVED)) {
+        q = *r->q; /* the record may be gone when the next one answers at once */
+        if (step == 0) {
+            q.group = r->source = t->t.group;
+            r->move = t->t.move_index;
+            p->seal_fallbacks++;
+        }
+        tidal__peer_dispatch(p, &q, p->self, p->self, ticket + 1, 0);
+        return 1;
+    }
+    if (step == 1 && c->degraded)
+        snprintf(c->degraded_reason, sizeof c->degraded_reason, "move %llu at SEAL: shard %u "
+                 "answered by sealed group %u; group %u's writes may be missing",
+                 (unsigned long long)r->move, r->q->shard, r->source, r->q->group);
+    tidal__peer_srd_drop(p, i);
+    if (step) tidal__peer_finish(p, p->self, p->self, k, c);
+    return step != 0;
+}
+
 /* Hands c to the call's origin: a completion here, else a REPLY back the way the call came
    (via: the node that passed it here, which relays it to the origin when it is not the
    origin itself, so an answer reaches the origin wherever the call could reach). */
@@ -16763,6 +16852,10 @@ static void tidal__peer_finish(tidal_peer *p, tidal_node_ref origin, tidal_node_
     c->ticket = ticket;
     if (tidal__peer_is_self(p, origin)) {
         if (p->n_fan && tidal__peer_fan_take(p, ticket, c)) return; /* one shard's of many */
+        if (p->n_srd && tidal__peer_srd_take(p, ticket, c)) return; /* a read at SEAL */
+        if (c->degraded && !c->degraded_reason[0]) /* sent to the source before SEAL here */
+            snprintf(c->degraded_reason, sizeof c->degraded_reason, "answered by a sealed "
+                     "source group at a move's SEAL: its target's writes may be missing");
         if (p->head_done == p->n_done) p->head_done = p->n_done = 0;
         TIDAL_ASSERT(p->n_done < p->cap_done); /* reserved when the call was taken */
         p->done[p->n_done++] = *c;
@@ -17074,6 +17167,34 @@ static tidal_result tidal__peer_exec_other(tidal_db *db, const tidal__peer_req *
     return r;
 }
 
+/* A RETRIEVE on member mi while its tenant's move is at SEAL here (the rule of
+   tidal__gx_serve, >>node_gather): the target's member answers only once it holds the
+   take-over mark, the sealed source's refuses once this node's target member holds it;
+   1 with c filled when refused. Else 0; c->degraded set when the sealed source answers. */
+static int tidal__peer_seal_refuse(tidal_peer *p, uint32_t mi, const tidal__peer_req *q,
+                                   tidal_peer_completion *c) {
+    const tidal__peer_tenant *t = tidal__peer_tenant_find(p, q->tenant);
+    const char *why = NULL;
+    TIDAL_ASSERT(mi < p->n_m && q->op == TIDAL_PEER_OP_RETRIEVE);
+    if (!t || !t->t.has_placement || t->t.move_phase != TIDAL_CONTROL_PHASE_SEAL) return 0;
+    if (p->m[mi].id == t->t.move_target && !tidal__move_marked(p, t, (int32_t)mi))
+        why = "has not taken it over";
+    else if (p->m[mi].id == t->t.group &&
+             tidal__move_marked(p, t, tidal__peer_member_index(p, t->t.move_target)))
+        why = "moved it to its target, which took it over";
+    else if (p->m[mi].id == t->t.group)
+        c->degraded = 1; /* writes the target took since may be missing */
+    if (!why) return 0;
+    c->outcome = TIDAL_PEER_DONE_FAILED;
+    c->result = TIDAL_ERR_MOVED;
+    c->executed_by = c->redirect = p->self;
+    c->has_redirect = 1;
+    snprintf(c->message, sizeof c->message, "tenant %u shard %u: group %u %s (move %llu at "
+             "SEAL)", q->tenant, q->shard, p->m[mi].id, why,
+             (unsigned long long)t->t.move_index);
+    return 1;
+}
+
 /* Runs q on member mi (its leader). 1 when it waits for its level (*receipt set), else 0
    with *c filled (a RETRIEVE's answer, or a refusal). */
 static int tidal__peer_exec(tidal_peer *p, uint32_t mi, const tidal__peer_req *q,
@@ -17099,6 +17220,8 @@ static int tidal__peer_exec(tidal_peer *p, uint32_t mi, const tidal__peer_req *q
     if (q->op == TIDAL_PEER_OP_SIGNAL) r = tidal_signal_write(db, &s, rc);
     else if (q->op == TIDAL_PEER_OP_SESSION_SIGNAL)
         r = tidal_session_signal(db, q->session, q->seq, &s, rc);
+    else if (q->op == TIDAL_PEER_OP_RETRIEVE && tidal__peer_seal_refuse(p, mi, q, c))
+        return 0;
     else if (q->op == TIDAL_PEER_OP_RETRIEVE)
         r = tidal_retrieve_text(db, q->text, c->hits, TIDAL_PEER_HITS_MAX, &n, NULL);
     else r = tidal__peer_exec_other(db, q, rc);
@@ -17109,6 +17232,7 @@ static int tidal__peer_exec(tidal_peer *p, uint32_t mi, const tidal__peer_req *q
     c->outcome = r == TIDAL_OK ? TIDAL_PEER_DONE_OK : TIDAL_PEER_DONE_FAILED;
     c->result = r;
     c->hit_count = r == TIDAL_OK ? n : 0;
+    c->degraded &= r == TIDAL_OK;
     if (r != TIDAL_OK) snprintf(c->message, sizeof c->message, "%.127s", tidal_errmsg(db));
     return 0;
 }
@@ -17208,14 +17332,14 @@ static void tidal__peer_dispatch(tidal_peer *p, const tidal__peer_req *q, tidal_
     tidal__peer_forward(p, q, to, origin, ticket, at_origin ? 0 : hops + 1);
 }
 
-/* The group a call of op for tenant t goes to: its owner; but a write while t's move is at
-   SEAL goes to the move's target (the sealed source refuses it anyway; the target leader
-   takes it once it took the shard over, before SWITCH: >>node_move's take-over, and
-   refuses it with TIDAL_ERR_MOVED before). Reads stay with the owner until SWITCH. */
+/* The group a call of op for tenant t goes to: its owner; but a call while t's move is at
+   SEAL goes to the move's target (the sealed source refuses writes anyway; the target
+   leader takes them once it took the shard over, before SWITCH: >>node_move's take-over,
+   and refuses them with TIDAL_ERR_MOVED before). A RETRIEVE the target refuses then asks
+   the sealed source (tidal__peer_srd_take). */
 static uint32_t tidal__peer_route_group(const tidal__peer_tenant *t, uint32_t op) {
-    TIDAL_ASSERT(t && t->t.has_placement);
-    return t->t.move_phase == TIDAL_CONTROL_PHASE_SEAL && op != TIDAL_PEER_OP_RETRIEVE
-               ? t->t.move_target : t->t.group;
+    TIDAL_ASSERT(t && t->t.has_placement && op != TIDAL_PEER_OP_PROPOSE);
+    return t->t.move_phase == TIDAL_CONTROL_PHASE_SEAL ? t->t.move_target : t->t.group;
 }
 
 /* Routes a client call from here: finds its group and shard (P2), then dispatches it. */
@@ -17241,6 +17365,9 @@ static tidal_result tidal__peer_call(tidal_peer *p, tidal__peer_req *q, tidal_id
         q->group = tidal__peer_route_group(t, q->op);
         if (!has_shard) q->shard = tidal_route(q->tenant, entity, p->shards);
         TIDAL_ASSERT(q->shard < p->shards); /* tidal_route is total over [0, shards) */
+        if (q->op == TIDAL_PEER_OP_RETRIEVE && q->group != t->t.group &&
+            !tidal__peer_srd_add(p, q, k))
+            q->group = t->t.group; /* out of memory: the sealed source at once (degraded) */
         tidal__peer_dispatch(p, q, p->self, p->self, k, 0);
     }
     return TIDAL_OK;
@@ -17996,6 +18123,8 @@ TIDAL_API void tidal_peer_close(tidal_peer *p) {
     if (p->wait) p->alloc.free(p->alloc.user, p->wait, (size_t)p->cap_wait * sizeof *p->wait);
     if (p->done) p->alloc.free(p->alloc.user, p->done, (size_t)p->cap_done * sizeof *p->done);
     if (p->fan) p->alloc.free(p->alloc.user, p->fan, (size_t)p->cap_fan * sizeof *p->fan);
+    while (p->n_srd) tidal__peer_srd_drop(p, p->n_srd - 1);
+    if (p->srd) p->alloc.free(p->alloc.user, p->srd, (size_t)p->cap_srd * sizeof *p->srd);
     tidal__gx_close(p); /* >>node_gather */
     p->alloc.free(p->alloc.user, p, sizeof *p);
 }

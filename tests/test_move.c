@@ -61,6 +61,11 @@ static int g_watch_node = -1;
 static uint64_t g_watch_ticket;
 static tidal_peer_completion g_watch_c;
 static int g_watch_seen;
+/* Two more tickets of one node watched at once (t_gather_after_takeover's reads). */
+static int g_watch2_node = -1;
+static uint64_t g_watch2_ticket[2];
+static tidal_peer_completion g_watch2_c[2];
+static int g_watch2_seen[2];
 
 static uint64_t rnd(load *ld) {
     uint64_t z = (ld->rng += UINT64_C(0x9E3779B97F4A7C15));
@@ -105,6 +110,12 @@ static void load_collect(world *w, load *ld) {
         if (w->got[g].node == g_watch_node && c->ticket == g_watch_ticket) {
             g_watch_c = *c;
             g_watch_seen = 1;
+            continue;
+        }
+        if (w->got[g].node == g_watch2_node &&
+            (c->ticket == g_watch2_ticket[0] || c->ticket == g_watch2_ticket[1])) {
+            k = c->ticket == g_watch2_ticket[1];
+            g_watch2_c[k] = *c, g_watch2_seen[k] = 1;
             continue;
         }
         for (k = 0; k < ld->n; k++) {
@@ -857,13 +868,26 @@ static const tidal_peer_completion *watch(world *w, load *ld, int i, uint64_t ti
     return g_watch_seen ? &g_watch_c : NULL;
 }
 
+/* Whether some up node of shard k says the move's target took k over (or moved on). */
+static int shard_taken(world *w, int k) {
+    tidal_peer_move_info mi;
+    int r, taken = 0;
+    for (r = 0; r < REGIONS; r++)
+        taken |= w->nd[ix(r, k)].up &&
+                 tidal_peer_move_status(w->nd[ix(r, k)].peer, g_mv.tenant, &mi) == TIDAL_OK &&
+                 (mi.taken || mi.phase >= TIDAL_CONTROL_PHASE_SWITCH);
+    return taken;
+}
+
 /* (k) Reads in the take-over window (issue 12): once a shard's target leader took it over
    at SEAL, SWITCH (held back here: the coordinator is cut from every node of that shard)
    has not moved reads yet. A keyed write of a fresh item on that shard, acknowledged at
-   QUORUM by the target, must be in tidal_peer_gather's answer from a node of the other
-   shard and from a node of the shard itself (the sealed source does not hold it: a gather
-   that asks only the owner misses it and says nothing); a gather that takes a sealed
-   source's answer for some shard says so (degraded, naming the move). */
+   QUORUM by the target, must be in tidal_peer_gather's answer and in tidal_peer_retrieve's
+   answer for the shard, from a node of the other shard and from a node of the shard itself
+   (the sealed source does not hold it: a read that asks only the owner misses it and says
+   nothing). A gather or a RETRIEVE that takes a sealed source's answer says so (degraded,
+   naming the move); before the take-overs both still answer (a RETRIEVE the target refuses
+   asks the sealed source; one whose source has not applied SEAL yet is whole). */
 static void t_gather_after_takeover(void) {
     world w;
     load *ld = &g_load;
@@ -887,9 +911,34 @@ static void t_gather_after_takeover(void) {
         step(&w, ld);
     TT_EQ_INT(tidal_peer_gather(w.nd[ix(2, 1)].peer, "RETRIEVE items SIGNAL view TENANT 2 LIMIT "
                                 "50", 0, &t), TIDAL_OK); /* at once: before the take-overs */
+    c = top_leader(&w, NULL); /* and one RETRIEVE per shard, from a node the cut below spares */
+    g_watch2_node = c >= 0 ? ix((c / SHARDS + 1) % REGIONS, c % SHARDS) : ix(2, 1);
+    for (k = 0; k < 2; k++) {
+        g_watch2_seen[k] = 0;
+        TT_EQ_INT(tidal_peer_retrieve(w.nd[g_watch2_node].peer, "RETRIEVE items SIGNAL view "
+                                      "TENANT 2 LIMIT 50", (uint32_t)k, &g_watch2_ticket[k]),
+                  TIDAL_OK);
+    }
     g_watch_node = ix(2, 1), g_watch_ticket = t, g_watch_seen = 0;
-    while ((s < 0 || g_watch_node >= 0) && w.now < end && TT_OK()) {
+    while ((s < 0 || g_watch_node >= 0 || g_watch2_ticket[0] || g_watch2_ticket[1]) &&
+           w.now < end && TT_OK()) {
         step(&w, ld);
+        for (k = 0; k < 2; k++) {
+            if (!g_watch2_seen[k]) continue;
+            g_watch2_seen[k] = 0, g_watch2_ticket[k] = 0;
+            pc = &g_watch2_c[k];
+            printf("    RETRIEVE of shard %d as SEAL applied: %s by %u/%u, %s %s %s\n", k,
+                   pc->outcome == TIDAL_PEER_DONE_OK ? "ok" : "refused", pc->executed_by.region,
+                   pc->executed_by.shard, shard_taken(&w, k) ? "taken over" : "not taken over",
+                   pc->degraded ? "degraded:" : "whole", pc->degraded ? pc->degraded_reason
+                                                                      : pc->message);
+            TT_CHECKF(pc->outcome == TIDAL_PEER_DONE_OK || (pc->result == TIDAL_ERR_MOVED &&
+                                                            shard_taken(&w, k)),
+                      "RETRIEVE of shard %d at SEAL: %s", k, pc->message);
+            TT_CHECKF(!pc->degraded || strstr(pc->degraded_reason, "move"),
+                      "RETRIEVE of shard %d degraded without naming the move: %s", k,
+                      pc->degraded_reason);
+        }
         if (g_watch_node >= 0 && g_watch_seen) { /* the gather as SEAL applied completed */
             g_watch_node = -1;
             pc = &g_watch_c;
@@ -922,8 +971,9 @@ static void t_gather_after_takeover(void) {
             }
         }
     }
-    g_watch_node = -1;
-    TT_CHECKF(s >= 0, "no target leader took a shard over during SEAL");
+    g_watch_node = g_watch2_node = -1;
+    TT_CHECKF(s >= 0 && !g_watch2_ticket[0] && !g_watch2_ticket[1],
+              "no target leader took a shard over during SEAL, or a RETRIEVE never completed");
     if (s < 0) goto out;
     item = item_on(g_mv.tenant, (uint32_t)s, 50000);
     memset(&sg, 0, sizeof sg);
@@ -963,6 +1013,23 @@ static void t_gather_after_takeover(void) {
         TT_CHECKF(!pc->degraded || strstr(pc->degraded_reason, "move"),
                   "gather from %d degraded without naming the move: %s", from[k],
                   pc->degraded_reason);
+    }
+    for (k = 0; k < 2 && TT_OK(); k++) { /* RETRIEVE of the shard: the target answers it */
+        uint32_t h;
+        int found = 0;
+        TT_EQ_INT(tidal_peer_retrieve(w.nd[from[k]].peer, "RETRIEVE items SIGNAL view TENANT 2 "
+                                      "LIMIT 50", (uint32_t)s, &t), TIDAL_OK);
+        pc = watch(&w, ld, from[k], t, 5000 * MS);
+        TT_CHECKF(pc && pc->outcome == TIDAL_PEER_DONE_OK, "RETRIEVE from %d: %s", from[k],
+                  pc ? pc->message : "no completion");
+        if (!pc) break;
+        for (h = 0; h < pc->hit_count; h++) found |= pc->hits[h].item == item;
+        printf("    RETRIEVE of shard %d from %d: %u hits by %u/%u, %s, %s\n", s, from[k],
+               pc->hit_count, pc->executed_by.region, pc->executed_by.shard,
+               pc->degraded ? pc->degraded_reason : "whole",
+               found ? "holds the write" : "MISSES the write");
+        TT_CHECKF(found && !pc->degraded, "RETRIEVE of shard %d from %d at SEAL misses the write "
+                  "taken over by %d (degraded %d)", s, from[k], l, pc->degraded);
     }
     for (i = 0; i < N; i++) /* the gathers ran before SWITCH anywhere */
         TT_CHECKF(!w.nd[i].up || move_phase_on(&w, i) <= (int)TIDAL_CONTROL_PHASE_SEAL,
