@@ -5045,6 +5045,10 @@ static void tidal__tcp_refuse(tidal_tcp *t, tidal__tcp_conn *c, long kind, const
     else t->st.drops_bad_frame++;
     tidal__tcp_err(t, "%s: %s (stream byte %llu); connection closed", c->name, why,
                    (unsigned long long)c->rx_at);
+    /* Best effort, so the other side counts its own refusal too: what this side answered
+       (its hello, its confirmation) goes out before the close. */
+    if (c->state >= TIDAL__TCP_CONFIRM && c->fd >= 0 && c->woff < c->wlen)
+        (void)send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, TIDAL__TCP_NOSIGNAL);
     tidal__tcp_conn_close(t, c);
 }
 
