@@ -16,7 +16,7 @@ TESTS += test_control test_flat test_flat_spill test_smoke test_collect test_nod
 TESTS += test_restore test_tcp
 EXAMPLES = quickstart durable demo
 FUZZERS = fuzz_query fuzz_wal fuzz_snapshot fuzz_message fuzz_merge fuzz_export fuzz_event fuzz_config
-FUZZERS += fuzz_control fuzz_peer
+FUZZERS += fuzz_control fuzz_peer fuzz_frame
 
 .PHONY: all test test-build demo bench fuzz fuzz-ci sanitize matrix props clean explore fuzz-speed mutants
 .PHONY: fuzz-speed-ci

@@ -5159,7 +5159,7 @@ static int tidal__tcp_rx(tidal_tcp *t, tidal__tcp_conn *c, tidal_tcp_deliver del
         size_t n = c->rlen - pos;
         int hello = c->state == TIDAL__TCP_HELLO;
         long r;
-        tidal__tcp_frame f;
+        tidal__tcp_frame f = {0, NULL, 0}; /* set by the decoder whenever it is read */
         if (hello) {
             tidal__tcp_hello h;
             r = tidal__tcp_hello_decode(b, n, &h, why, sizeof why);
