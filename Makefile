@@ -176,7 +176,7 @@ fuzz: $(addprefix $(B)/libfuzz_,$(FUZZERS))
 # on every run (checked: same corpus twice). New findings go to build/, never into
 # fuzz/corpus; a crash is kept as build/fuzzci_<target>/crash-*.
 # Inputs per target (about 15 s each here); FUZZ_PCT=400 runs four times as many.
-FUZZ_CI = query:1500000 wal:100000 snapshot:120000 message:15000 merge:3600 export:300 event:8000 config:150000 control:30000 peer:30000
+FUZZ_CI = query:1500000 wal:100000 snapshot:120000 message:15000 merge:3600 export:300 event:8000 config:150000 control:30000 peer:30000 frame:30000
 FUZZ_PCT ?= 100
 FUZZ_SEED ?= 1
 fuzz-ci:
@@ -232,3 +232,5 @@ corpus: | $(B)
 	$(B)/gen_event_corpus
 	$(CC) $(STRICT) $(SAN) -o $(B)/gen_peer_corpus fuzz/gen_peer_corpus.c -lm
 	mkdir -p fuzz/corpus/peer && $(B)/gen_peer_corpus
+	$(CC) $(STRICT) $(SAN) -o $(B)/gen_frame_corpus fuzz/gen_frame_corpus.c -lm
+	mkdir -p fuzz/corpus/frame && $(B)/gen_frame_corpus

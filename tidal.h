@@ -476,7 +476,8 @@ struct pollfd;
    TIDAL_ERR_IO_READ (the listen socket; msg has the OS's reason). *out NULL on error. */
 TIDAL_API tidal_result tidal_tcp_open(const tidal_tcp_config *cfg, tidal_tcp **out, char *msg,
                                       size_t msg_cap);
-/* Closes every socket and frees the transport; queued messages are dropped. NULL: no-op. */
+/* Closes every socket and frees the transport; queued messages are dropped. Close the
+   tidal_peer (or tidal_db) using its env first. NULL: no-op. */
 TIDAL_API void tidal_tcp_close(tidal_tcp *t);
 /* The env to give tidal_peer_open / tidal_db_open: the POSIX env with message_send queueing
    to the peer (T6: returns TIDAL_ERR_LIMIT when dropped for the bound, TIDAL_ERR_NOT_FOUND
@@ -5114,6 +5115,7 @@ static int tidal__tcp_on_hello(tidal_tcp *t, tidal__tcp_conn *c, const tidal__tc
 static void tidal__tcp_on_open(tidal_tcp *t, tidal__tcp_conn *c) {
     tidal__tcp_peer *p = &t->peers[c->peer];
     TIDAL_ASSERT(c->state == TIDAL__TCP_CONFIRM && c->peer >= 0);
+    TIDAL_ASSERT(c->seq_rx == 1 && c->seq_tx == 1); /* both confirmations, nothing else */
     c->state = TIDAL__TCP_OPEN;
     if (p->conn && p->conn != c) tidal__tcp_conn_close(t, p->conn);
     p->conn = c;
@@ -5236,11 +5238,13 @@ static void tidal__tcp_dialed(tidal_tcp *t, tidal__tcp_conn *c) {
 
 static uint32_t tidal__tcp_pending(const tidal_tcp *t) {
     uint32_t i, n = 0;
-    for (i = 0; i < t->n_conns; i++) n += !t->conns[i]->dialer && t->conns[i]->state != TIDAL__TCP_OPEN;
+    for (i = 0; i < t->n_conns; i++)
+        n += !t->conns[i]->dialer && t->conns[i]->state != TIDAL__TCP_OPEN;
     return n;
 }
 
 static void tidal__tcp_accept(tidal_tcp *t) {
+    TIDAL_ASSERT(t->listen_fd >= 0);
     for (;;) {
         struct sockaddr_storage a;
         socklen_t al = sizeof a;
@@ -5294,12 +5298,14 @@ static int tidal__tcp_read(tidal_tcp *t, tidal__tcp_conn *c, tidal_tcp_deliver d
 /* Frames fully written since the last call are counted (frames_sent); an empty output
    starts over at 0. */
 static void tidal__tcp_written(tidal_tcp *t, tidal__tcp_conn *c) {
+    TIDAL_ASSERT(c->woff <= c->wlen && c->wmark <= c->wlen);
     while (c->woff > c->wmark) {
         size_t fl = tidal__rd_le_at4(c->wbuf + c->wmark) + (size_t)TIDAL_TCP_FRAME_OVERHEAD;
         if (c->wmark + fl > c->woff) break;
         c->wmark += fl;
         t->st.frames_sent++;
     }
+    TIDAL_ASSERT(c->wmark <= c->wlen);
     if (c->woff == c->wlen) c->woff = c->wlen = c->wmark = 0;
 }
 
@@ -5326,6 +5332,8 @@ static void tidal__tcp_fill(tidal_tcp *t, tidal__tcp_conn *c, tidal__tcp_peer *p
 /* Writes until the socket would block or nothing is left; 0 when c was closed. */
 static int tidal__tcp_flush(tidal_tcp *t, tidal__tcp_conn *c) {
     tidal__tcp_peer *p = c->peer >= 0 ? &t->peers[c->peer] : NULL;
+    TIDAL_ASSERT(c->woff <= c->wlen);
+    TIDAL_ASSERT(c->state != TIDAL__TCP_OPEN || p != NULL);
     if (c->state == TIDAL__TCP_DIALING) return 1;
     for (;;) {
         if (c->state == TIDAL__TCP_OPEN && p->conn == c && !p->blocked) tidal__tcp_fill(t, c, p);
@@ -5360,6 +5368,8 @@ static void tidal__tcp_flush_all(tidal_tcp *t) {
 static void tidal__tcp_timers(tidal_tcp *t) {
     int64_t now = tidal__tcp_now(t);
     uint32_t i;
+    TIDAL_ASSERT(t->n_conns <= TIDAL_TCP_PEERS_MAX + TIDAL_TCP_PENDING_MAX);
+    TIDAL_ASSERT(t->n_peers <= TIDAL_TCP_PEERS_MAX);
     for (i = t->n_conns; i-- > 0;) {
         tidal__tcp_conn *c;
         if (i >= t->n_conns) continue; /* a close moved the last one here, seen already */
@@ -5383,6 +5393,7 @@ static void tidal__tcp_self(tidal_tcp *t, tidal_tcp_deliver deliver, void *ctx) 
     tidal__tcp_q q = t->self_q;
     const uint8_t *m;
     uint32_t n;
+    TIDAL_ASSERT(q.head <= q.len && q.len <= q.cap);
     if (q.head == q.len) return;
     memset(&t->self_q, 0, sizeof t->self_q);
     while ((m = tidal__tcp_q_peek(&q, &n)) != NULL) {
@@ -5404,6 +5415,7 @@ static tidal_result tidal__tcp_send(void *user, tidal_node_ref to, const void *b
     size_t pending;
     int i;
     TIDAL_ASSERT(t != NULL && (bytes != NULL || len == 0));
+    TIDAL_ASSERT(t->queue_max > 0);
     if (len == 0 || len > TIDAL_TCP_FRAME_MAX) {
         t->st.drops_bad_frame++;
         tidal__tcp_err(t, "send to %u.%u: %lu bytes, not 1..TIDAL_TCP_FRAME_MAX", to.region,
@@ -5547,8 +5559,8 @@ TIDAL_API tidal_result tidal_tcp_open(const tidal_tcp_config *cfg, tidal_tcp **o
         tidal_tcp_close(t);
         return cfg->peer_count > TIDAL_TCP_PEERS_MAX ? TIDAL_ERR_LIMIT : TIDAL_ERR_INVALID;
     }
-    t->conns = (tidal__tcp_conn **)a.alloc(a.user, sizeof *t->conns *
-                                                       (TIDAL_TCP_PEERS_MAX + TIDAL_TCP_PENDING_MAX));
+    t->conns = (tidal__tcp_conn **)a.alloc(
+        a.user, sizeof *t->conns * (TIDAL_TCP_PEERS_MAX + TIDAL_TCP_PENDING_MAX));
     t->pfd = (struct pollfd *)a.alloc(a.user, sizeof *t->pfd * TIDAL_TCP_POLLFDS_MAX);
     if (!t->conns || !t->pfd) {
         tidal_tcp_close(t);

@@ -838,6 +838,38 @@ out:
     tidal_tcp_close(sv.t);
 }
 
+/* A peer that goes away while frames are on their way to it (SIGPIPE is at its default in
+   this program: a send without MSG_NOSIGNAL would kill it): the connection is counted
+   closed, the frames it held counted dropped, and the process lives on. */
+static void t_no_sigpipe(void) {
+    static server sv;
+    raw r;
+    int k;
+    server_open(&sv, 8u << 20);
+    if (!sv.t) return;
+    if (!raw_connect(&r, tidal_tcp_port(sv.t), node(0, 0), node(9, 0), 7, 1)) goto out;
+    raw_hello(&r, &sv.h);
+    if (!raw_finish(&r, &sv.h)) goto out;
+    TT_CHECK(WAIT_STAT(&sv.h, sv.t, connects, 1));
+    for (k = 0; k < 100; k++) (void)send_msg(sv.t, node(9, 0), node(0, 0), (uint32_t)k, 65536);
+    hub_round(&sv.h, 0);
+    /* Reads what is there and closes cleanly (no unread data: a FIN, no reset), so the
+       transport's next sends hit a closed socket: EPIPE. */
+    while (recv(r.fd, r.in, 1 << 22, MSG_DONTWAIT) > 0) {}
+    shutdown(r.fd, SHUT_RDWR);
+    while (recv(r.fd, r.in, 1 << 22, MSG_DONTWAIT) > 0) {}
+    raw_close(&r);
+    for (k = 0; k < 100 && stats(sv.t).disconnects == 0; k++) {
+        (void)send_msg(sv.t, node(9, 0), node(0, 0), (uint32_t)k, 65536);
+        tidal__tcp_flush_all(sv.t); /* writes before any read sees the close */
+    }
+    TT_CHECK(WAIT_STAT(&sv.h, sv.t, disconnects, 1));
+    TT_CHECK(stats(sv.t).drops_closed > 0);
+out:
+    raw_close(&r);
+    tidal_tcp_close(sv.t);
+}
+
 /* ---- Three tidal_peers over three transports ---- */
 
 typedef struct cl {
@@ -1088,7 +1120,8 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_decoders_say_where), TT_CASE(t_two_way),      TT_CASE(t_split_every_byte),
     TT_CASE(t_garbage),            TT_CASE(t_wrong_key_or_cluster), TT_CASE(t_replay),
     TT_CASE(t_identity),           TT_CASE(t_slow_reader),  TT_CASE(t_restart_mid_frame),
-    TT_CASE(t_interleaved),        TT_CASE(t_three_peers),  TT_CASE(t_throughput),
+    TT_CASE(t_interleaved),        TT_CASE(t_no_sigpipe),   TT_CASE(t_three_peers),
+    TT_CASE(t_throughput),
 };
 
 int main(int argc, char **argv) {
