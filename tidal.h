@@ -4556,6 +4556,8 @@ TIDAL_API const tidal_env *tidal_env_posix(void) {
 // (hello, frame, envelope) are pure functions of their bytes; the socket code only moves
 // bytes between them and the kernel. Limits: TIDAL_TCP_PEERS_MAX peers,
 // TIDAL_TCP_PENDING_MAX unconfirmed inbound connections, TIDAL_TCP_FRAME_MAX per message.
+// Part of the POSIX env (its message_send): beside >>env_posix, the only section that
+// calls the operating system (sockets, poll).
 #if !defined(_WIN32)
 #include <arpa/inet.h>
 #include <netdb.h>
