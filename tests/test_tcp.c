@@ -870,6 +870,53 @@ out:
     tidal_tcp_close(sv.t);
 }
 
+/* A peer that restarts (its transport closed and opened again on the same port): the
+   dialer sees the close, its redials fail while the port is dark (backing off), then it
+   connects again (counted a reconnect) and what was queued meanwhile arrives. */
+static void t_reconnect(void) {
+    static sink sa, sb;
+    tidal_node_ref a = node(0, 0), b = node(1, 0);
+    tidal_tcp *ta = open_tcp(a, 1, 7, 0), *tb = open_tcp(b, 1, 7, 0);
+    tidal_tcp_config cfg;
+    char listen[64], msg[256];
+    uint16_t port;
+    hub h;
+    int k;
+    memset(&sa, 0, sizeof sa);
+    memset(&sb, 0, sizeof sb);
+    if (!ta || !tb) goto out;
+    port = tidal_tcp_port(tb);
+    link_to(ta, b, port);
+    link_to(tb, a, tidal_tcp_port(ta));
+    memset(&h, 0, sizeof h);
+    h.t[0] = ta, h.s[0] = &sa, h.t[1] = tb, h.s[1] = &sb, h.n = 2, h.extra_fd = -1;
+    TT_EQ_INT(send_msg(ta, a, b, 1, 50), TIDAL_OK);
+    TT_CHECK(wait_got(&h, &sb, 1));
+    tidal_tcp_close(tb); /* the peer goes away */
+    tb = NULL;
+    h.n = 1;
+    TT_CHECK(WAIT_STAT(&h, ta, disconnects, 1));
+    TT_CHECK(WAIT_STAT(&h, ta, dial_failures, 2)); /* refused while it is down */
+    for (k = 2; k <= 10; k++) TT_EQ_INT(send_msg(ta, a, b, (uint32_t)k, 50), TIDAL_OK);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.self = b;
+    key_of(cfg.cluster_key, 1);
+    cfg.cluster_id = 7;
+    snprintf(listen, sizeof listen, "127.0.0.1:%u", (unsigned)port);
+    cfg.listen = listen;
+    TT_EQ_INT(tidal_tcp_open(&cfg, &tb, msg, sizeof msg), TIDAL_OK);
+    if (!tb) goto out;
+    link_to(tb, a, tidal_tcp_port(ta));
+    h.t[1] = tb, h.n = 2;
+    TT_CHECK(wait_got(&h, &sb, 10));
+    for (k = 1; k < 10 && TT_OK(); k++) TT_EQ_INT((int)sb.tag[k], k + 1);
+    TT_EQ_INT((int)stats(ta).reconnects, 1);
+    TT_EQ_INT((int)stats(ta).connects, 2);
+out:
+    tidal_tcp_close(ta);
+    tidal_tcp_close(tb);
+}
+
 /* ---- Three tidal_peers over three transports ---- */
 
 typedef struct cl {
@@ -1120,7 +1167,8 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_decoders_say_where), TT_CASE(t_two_way),      TT_CASE(t_split_every_byte),
     TT_CASE(t_garbage),            TT_CASE(t_wrong_key_or_cluster), TT_CASE(t_replay),
     TT_CASE(t_identity),           TT_CASE(t_slow_reader),  TT_CASE(t_restart_mid_frame),
-    TT_CASE(t_interleaved),        TT_CASE(t_no_sigpipe),   TT_CASE(t_three_peers),
+    TT_CASE(t_interleaved),        TT_CASE(t_no_sigpipe),   TT_CASE(t_reconnect),
+    TT_CASE(t_three_peers),
     TT_CASE(t_throughput),
 };
 
