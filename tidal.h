@@ -343,7 +343,8 @@ typedef struct tidal_env {
     void (*error_text)(void *user, char *buf, size_t cap);
 } tidal_env;
 
-/* The POSIX env: real clocks, /dev/urandom, files; message_send fails. dir_lock is flock()
+/* The POSIX env: real clocks, /dev/urandom, files; message_send fails (tidal_tcp_env below:
+   the same env with a message_send over TCP). dir_lock is flock()
    on a file named LOCK in the directory (created, holding the holder's pid in decimal):
    flock locks belong to one open file description, so two handles in one process conflict
    too, and the kernel drops the lock when the holder dies (kill -9 included). A child
@@ -390,6 +391,12 @@ TIDAL_API const tidal_env *tidal_env_posix(void);
        written): a message that does not fit is dropped and counted (replication resends).
        Dials back off exponentially between the configured bounds (with jitter), back to the
        minimum once a connection is confirmed. Sends never raise SIGPIPE.
+   A host's loop (one node; deliver calls tidal_peer_receive((tidal_peer *)ctx, from, b, n)):
+       tidal_tcp_open(&tcfg, &t, msg, sizeof msg);       // tcfg: self, listen, peers, key
+       pcfg.env = tidal_tcp_env(t);                       // then tidal_peer_open(&pcfg, &p..)
+       for (;;) { tidal_tcp_poll(t, 5, deliver, p); tidal_peer_tick(p); ... }
+                                                          // ...: tidal_peer_poll, client I/O
+       tidal_peer_close(p); tidal_tcp_close(t);
    Threading: none inside; one transport is used by one thread at a time. During deliver
    the host may call anything that sends (tidal_peer_receive, tidal_peer_tick) and
    tidal_tcp_block, but not tidal_tcp_close. */
