@@ -13,10 +13,10 @@ HDR = tidal.h
 TESTS = test_core test_first_time test_blake3 test_parse test_sim_disk test_sim_net test_durability test_replication test_multiregion test_migration test_uat
 TESTS += test_first_lock test_first_errors test_first_forget test_snapshot test_first_schema test_profile
 TESTS += test_control test_flat test_flat_spill test_smoke test_collect test_node test_gather test_move test_node_calls
-TESTS += test_restore
+TESTS += test_restore test_tcp
 EXAMPLES = quickstart durable demo
 FUZZERS = fuzz_query fuzz_wal fuzz_snapshot fuzz_message fuzz_merge fuzz_export fuzz_event fuzz_config
-FUZZERS += fuzz_control fuzz_peer
+FUZZERS += fuzz_control fuzz_peer fuzz_frame
 
 .PHONY: all test test-build demo bench fuzz fuzz-ci sanitize matrix props clean explore fuzz-speed mutants
 .PHONY: fuzz-speed-ci
@@ -176,7 +176,7 @@ fuzz: $(addprefix $(B)/libfuzz_,$(FUZZERS))
 # on every run (checked: same corpus twice). New findings go to build/, never into
 # fuzz/corpus; a crash is kept as build/fuzzci_<target>/crash-*.
 # Inputs per target (about 15 s each here); FUZZ_PCT=400 runs four times as many.
-FUZZ_CI = query:1500000 wal:100000 snapshot:120000 message:15000 merge:3600 export:300 event:8000 config:150000 control:30000 peer:30000
+FUZZ_CI = query:1500000 wal:100000 snapshot:120000 message:15000 merge:3600 export:300 event:8000 config:150000 control:30000 peer:30000 frame:30000
 FUZZ_PCT ?= 100
 FUZZ_SEED ?= 1
 fuzz-ci:
@@ -232,3 +232,5 @@ corpus: | $(B)
 	$(B)/gen_event_corpus
 	$(CC) $(STRICT) $(SAN) -o $(B)/gen_peer_corpus fuzz/gen_peer_corpus.c -lm
 	mkdir -p fuzz/corpus/peer && $(B)/gen_peer_corpus
+	$(CC) $(STRICT) $(SAN) -o $(B)/gen_frame_corpus fuzz/gen_frame_corpus.c -lm
+	mkdir -p fuzz/corpus/frame && $(B)/gen_frame_corpus

@@ -22,12 +22,15 @@
        >>api          public declarations (this half): results, ids, env, allocator,
                       schema, config, db, writes, hard negatives, sessions, reads,
                       RETRIEVE, digest, durability, replication, blake3, control plane,
-                      node (tidal_peer), node heartbeats, health and scatter-gather
+                      node (tidal_peer), node heartbeats, health and scatter-gather,
+                      the TCP transport
        >>internal     private types and limits
        >>util         allocation, errors, strings, fixed point, deterministic exp2
        >>tables       hash maps, u64 sets, interning
        >>blake3       BLAKE3 from its specification
        >>env_posix    the only code that talks to the operating system
+       >>net_tcp      the TCP transport: hello, session keys, MAC'd frames, send
+                      queues, redials, the host's poll round
        >>hlc          hybrid logical clock
        >>events       event ids and the applied-event index
        >>signals      forward-decayed scores, windows, totals
@@ -340,7 +343,8 @@ typedef struct tidal_env {
     void (*error_text)(void *user, char *buf, size_t cap);
 } tidal_env;
 
-/* The POSIX env: real clocks, /dev/urandom, files; message_send fails. dir_lock is flock()
+/* The POSIX env: real clocks, /dev/urandom, files; message_send fails (tidal_tcp_env below:
+   the same env with a message_send over TCP). dir_lock is flock()
    on a file named LOCK in the directory (created, holding the holder's pid in decimal):
    flock locks belong to one open file description, so two handles in one process conflict
    too, and the kernel drops the lock when the holder dies (kill -9 included). A child
@@ -348,6 +352,178 @@ typedef struct tidal_env {
    or execs (the descriptor is close-on-exec). Local file systems only: flock over NFS may
    not exclude another machine. Never NULL. */
 TIDAL_API const tidal_env *tidal_env_posix(void);
+
+/* ---- TCP transport (>>net_tcp) ---------------------------------------------------------
+   The stock I/O of a cluster node: a tidal_tcp carries the messages of one process's
+   tidal_peer (or tidal_db replica) to the other nodes over TCP, each message authenticated.
+   No threads: the host calls tidal_tcp_poll (or fills its own poll() with
+   tidal_tcp_pollfds and hands the results to tidal_tcp_handle), which does all socket I/O
+   and calls deliver(ctx, from, bytes, len) once per authenticated message; the host passes
+   it to tidal_peer_receive. The env from tidal_tcp_env is the POSIX env whose message_send
+   queues the message for its peer (its user is the transport). POSIX only.
+   Rules the transport keeps (the wire: TIDAL_TCP_VERSION, beside the message format):
+   T1. Who dials: of two nodes the one with the lower node word (region << 16 | shard)
+       dials the other; the higher one only accepts. A connection from a node that
+       authenticates replaces that node's older connection (it restarted).
+   T2. Hello (64 bytes, both ways; the dialer first, the acceptor once it accepted the
+       dialer's): magic u32 "TDLH", version u16 (1), hello bytes u16 (64), flags u32 (0),
+       cluster id u64, sender node u32, receiver node u32, nonce u8[32] (fresh, from the
+       env's random source), 4 zero bytes. A hello of another cluster id, from a node not
+       in the peer table or this node, to another node, or (dialer) from another node than
+       the one dialed closes the connection, counted.
+   T3. Session keys: keyed BLAKE3 under the cluster key of ("tidal tcp session v1", cluster
+       id u64, dialer node u32, acceptor node u32, dialer nonce, acceptor nonce), 64 bytes
+       of output: the dialer's sending key, then the acceptor's. So a key belongs to one
+       connection, one direction, one cluster and the two identities the hellos claimed.
+   T4. Frames after the hello: payload bytes u32, sequence u64, payload, MAC u8[32] =
+       keyed BLAKE3 under the sender's session key of (sequence u64, payload bytes u32,
+       payload). Sequence 0 is the confirmation (empty payload), sent once the other's
+       hello is in: a connection carries messages only after the other side's confirmation
+       checked (so both hold the key). Then one message per frame, sequences 1, 2, ... A
+       payload above TIDAL_TCP_FRAME_MAX, a bad MAC (wrong key, a frame replayed from
+       another connection or cluster, altered bytes) or a sequence out of order closes the
+       connection, counted; nothing of it is delivered. A partial frame on a closed
+       connection is discarded.
+   T5. A message is delivered only when its envelope (the shared tidal message header)
+       names the connection's authenticated peer as sender and this node as receiver;
+       otherwise it is dropped and counted (identity), the connection kept.
+   T6. Each peer has a send queue bounded in bytes (messages waiting plus frames not yet
+       written): a message that does not fit is dropped and counted (replication resends).
+       Dials back off exponentially between the configured bounds (with jitter), back to the
+       minimum once a connection is confirmed. Sends never raise SIGPIPE.
+   A host's loop (one node; deliver calls tidal_peer_receive((tidal_peer *)ctx, from, b, n)):
+       tidal_tcp_open(&tcfg, &t, msg, sizeof msg);       // tcfg: self, listen, peers, key
+       pcfg.env = tidal_tcp_env(t);                       // then tidal_peer_open(&pcfg, &p..)
+       for (;;) { tidal_tcp_poll(t, 5, deliver, p); tidal_peer_tick(p); ... }
+                                                          // ...: tidal_peer_poll, client I/O
+       tidal_peer_close(p); tidal_tcp_close(t);
+   Threading: none inside; one transport is used by one thread at a time. During deliver
+   the host may call anything that sends (tidal_peer_receive, tidal_peer_tick) and
+   tidal_tcp_block, but not tidal_tcp_close. */
+#define TIDAL_TCP_VERSION 1u
+#define TIDAL_TCP_FRAME_MAX TIDAL_MSG_BYTES_MAX /* the largest payload of one frame */
+#define TIDAL_TCP_HELLO_BYTES 64u
+#define TIDAL_TCP_FRAME_OVERHEAD 44u /* bytes of a frame beside its payload */
+#ifndef TIDAL_TCP_PEERS_MAX
+#define TIDAL_TCP_PEERS_MAX 1024u /* entries of the peer table */
+#endif
+#ifndef TIDAL_TCP_PENDING_MAX
+#define TIDAL_TCP_PENDING_MAX 64u /* inbound connections not yet confirmed */
+#endif
+#define TIDAL_TCP_POLLFDS_MAX (1u + TIDAL_TCP_PEERS_MAX + TIDAL_TCP_PENDING_MAX)
+
+typedef struct tidal_tcp tidal_tcp;
+
+/* One entry of the peer table. */
+typedef struct tidal_tcp_peer_addr {
+    tidal_node_ref node;
+    const char *addr;    /* "host:port" ("[v6addr]:port" for IPv6); resolved at open */
+} tidal_tcp_peer_addr;
+
+typedef struct tidal_tcp_config {
+    tidal_node_ref self;               /* this node */
+    const char *listen;                /* "host:port" to accept on; port 0 = any free port
+                                          (tidal_tcp_port reads it back); NULL:
+                                          "127.0.0.1:0" */
+    const tidal_tcp_peer_addr *peers;  /* the peer table (an entry for self is ignored);
+                                          copied; more with tidal_tcp_peer_set */
+    uint32_t peer_count;               /* 0..TIDAL_TCP_PEERS_MAX */
+    uint8_t cluster_key[32];           /* the shared secret of the cluster; required (all
+                                          zero is refused) */
+    uint64_t cluster_id;               /* in every hello: a node of another cluster is
+                                          refused; default 0 */
+    uint64_t queue_bytes_max;          /* per peer (T6); default 16 MiB */
+    int64_t backoff_min_ns;            /* first redial delay; default 50 ms */
+    int64_t backoff_max_ns;            /* largest redial delay; default 2 s */
+    int64_t handshake_timeout_ns;      /* a connection not confirmed after this long is
+                                          closed; default 5 s */
+    const struct tidal_allocator *allocator; /* NULL: TIDAL_MALLOC & co. */
+} tidal_tcp_config;
+
+/* Counters since open (T2-T6 name what each drop means). */
+typedef struct tidal_tcp_stats {
+    uint64_t frames_sent, frames_received;   /* message frames (confirmations not counted) */
+    uint64_t bytes_sent, bytes_received;     /* socket bytes, hellos and overhead included */
+    uint64_t delivered;                      /* messages handed to deliver (self's included) */
+    uint64_t drops_queue_full;               /* T6 */
+    uint64_t drops_bad_mac;                  /* T4: a frame or confirmation failed its MAC */
+    uint64_t drops_bad_frame;                /* T2/T4: a malformed hello, frame or envelope */
+    uint64_t drops_identity;                 /* T2/T5: a claimed node that does not fit */
+    uint64_t drops_wrong_cluster;            /* T2: a hello of another cluster id */
+    uint64_t drops_blocked;                  /* tidal_tcp_block: messages dropped */
+    uint64_t drops_unknown_peer;             /* sends to a node without an address */
+    uint64_t drops_partial;                  /* partial frames discarded at a close */
+    uint64_t drops_closed;                   /* frames queued on a connection that closed */
+    uint64_t dials, dial_failures;           /* connection attempts, failed ones */
+    uint64_t accepts, accepts_refused;       /* inbound connections; refused (too many) */
+    uint64_t connects;                       /* connections confirmed (both ways) */
+    uint64_t reconnects;                     /* confirmed to a peer that had one before */
+    uint64_t disconnects;                    /* confirmed connections that closed */
+    uint64_t handshake_timeouts;
+} tidal_tcp_stats;
+
+/* What the transport knows of one peer. */
+typedef struct tidal_tcp_peer_info {
+    int connected;            /* a confirmed connection */
+    int blocked;              /* tidal_tcp_block */
+    uint64_t queued_bytes;    /* waiting: messages queued and frames not yet written */
+    uint64_t drops_queue_full;
+} tidal_tcp_peer_info;
+
+/* The host's callback: one authenticated message from node from (bytes valid during the
+   call only). */
+typedef void (*tidal_tcp_deliver)(void *ctx, tidal_node_ref from, const void *bytes,
+                                  size_t len);
+
+struct pollfd;
+
+/* Opens a transport: resolves the peer table, listens (SO_REUSEADDR, non-blocking). Errors:
+   TIDAL_ERR_INVALID (msg names the field: an address that does not parse, a zero key...),
+   TIDAL_ERR_LIMIT (more than TIDAL_TCP_PEERS_MAX peers), TIDAL_ERR_NOMEM,
+   TIDAL_ERR_IO_READ (the listen socket; msg has the OS's reason). *out NULL on error. */
+TIDAL_API tidal_result tidal_tcp_open(const tidal_tcp_config *cfg, tidal_tcp **out, char *msg,
+                                      size_t msg_cap);
+/* Closes every socket and frees the transport; queued messages are dropped. Close the
+   tidal_peer (or tidal_db) using its env first. NULL: no-op. */
+TIDAL_API void tidal_tcp_close(tidal_tcp *t);
+/* The env to give tidal_peer_open / tidal_db_open: the POSIX env with message_send queueing
+   to the peer (T6: returns TIDAL_ERR_LIMIT when dropped for the bound, TIDAL_ERR_NOT_FOUND
+   for a node without an address, TIDAL_ERR_UNAVAILABLE when blocked). Valid until close. */
+TIDAL_API const tidal_env *tidal_tcp_env(tidal_tcp *t);
+/* The port the transport listens on (useful after port 0). */
+TIDAL_API uint16_t tidal_tcp_port(const tidal_tcp *t);
+/* Adds a peer or changes its address ("host:port"); its connection, if any, is closed.
+   Errors: TIDAL_ERR_INVALID (bad address, self), TIDAL_ERR_LIMIT, TIDAL_ERR_NOMEM. */
+TIDAL_API tidal_result tidal_tcp_peer_set(tidal_tcp *t, tidal_node_ref node, const char *addr);
+/* One round of I/O: flushes what is queued, waits up to timeout_ms (0: not at all, -1:
+   until something happens) in poll(), then accepts, dials, reads, writes, and calls
+   deliver for every authenticated message (and every message this node sent itself).
+   Returns TIDAL_OK, or TIDAL_ERR_IO_READ when poll() itself fails (not EINTR). */
+TIDAL_API tidal_result tidal_tcp_poll(tidal_tcp *t, int timeout_ms, tidal_tcp_deliver deliver,
+                                      void *ctx);
+/* The same round in two halves, for a host with sockets of its own in one poll():
+   tidal_tcp_pollfds flushes what is queued and writes the transport's descriptors and
+   events into fds[0, *n) (at most cap; TIDAL_ERR_LIMIT when cap is too small;
+   TIDAL_TCP_POLLFDS_MAX always suffices) and lowers *timeout_ms to when
+   the transport next needs a round (a redial, a handshake deadline, a message to itself).
+   After poll(), tidal_tcp_handle takes those entries back (revents filled; matched by fd,
+   so the host may poll them inside a larger array and pass the same range back) and does
+   the round's work as tidal_tcp_poll. */
+TIDAL_API tidal_result tidal_tcp_pollfds(tidal_tcp *t, struct pollfd *fds, size_t cap,
+                                         size_t *n, int *timeout_ms);
+TIDAL_API tidal_result tidal_tcp_handle(tidal_tcp *t, const struct pollfd *fds, size_t n,
+                                        tidal_tcp_deliver deliver, void *ctx);
+/* An admin switch: on nonzero, every message to or from node is dropped (counted in
+   drops_blocked; what was queued for it is dropped too), the connection kept; 0 lifts it.
+   TIDAL_ERR_NOT_FOUND for a node not in the table. */
+TIDAL_API tidal_result tidal_tcp_block(tidal_tcp *t, tidal_node_ref node, int on);
+TIDAL_API void tidal_tcp_stats_get(const tidal_tcp *t, tidal_tcp_stats *out);
+/* TIDAL_ERR_NOT_FOUND for a node not in the table. */
+TIDAL_API tidal_result tidal_tcp_peer_get(const tidal_tcp *t, tidal_node_ref node,
+                                          tidal_tcp_peer_info *out);
+/* Why the last drop or error happened ("" when none): what, which peer and where, e.g.
+   "127.0.0.1:41230: hello: bad magic at byte 0". */
+TIDAL_API const char *tidal_tcp_errmsg(const tidal_tcp *t);
 
 /* Runtime allocator: wins over TIDAL_MALLOC & co. free/realloc get the old size. */
 typedef struct tidal_allocator {
@@ -4384,6 +4560,1234 @@ TIDAL_API const tidal_env *tidal_env_posix(void) {
         tidal__posix_error_text};
     return &env;
 }
+#endif /* !_WIN32 */
+
+// >>net_tcp
+// The TCP transport (T1-T6 in >>api): non-blocking sockets driven by the host's poll loop,
+// a hello and per-connection session keys, frames each carrying a sequence number and a
+// keyed BLAKE3 MAC, one bounded send queue per peer, redials with backoff. The decoders
+// (hello, frame, envelope) are pure functions of their bytes; the socket code only moves
+// bytes between them and the kernel. Limits: TIDAL_TCP_PEERS_MAX peers,
+// TIDAL_TCP_PENDING_MAX unconfirmed inbound connections, TIDAL_TCP_FRAME_MAX per message.
+// Part of the POSIX env (its message_send): beside >>env_posix, the only section that
+// calls the operating system (sockets, poll).
+#if !defined(_WIN32)
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+static uint32_t tidal__node_word(tidal_node_ref n);
+static uint8_t *tidal__wr_le(uint8_t *w, uint64_t v, int bytes);
+static uint64_t tidal__rd_le_at(const uint8_t *p);
+static uint32_t tidal__rd_le_at4(const uint8_t *p);
+
+#define TIDAL__TCP_HELLO_MAGIC UINT32_C(0x484C4454) /* "TDLH" */
+#define TIDAL__TCP_MSG_MAGIC UINT32_C(0x4D4C4454)   /* "TDLM": the shared message envelope */
+#define TIDAL__TCP_ENVELOPE 20 /* magic, version, header bytes, type, group, from, to */
+#define TIDAL__TCP_CONTEXT "tidal tcp session v1"
+#define TIDAL__TCP_WBUF_FILL ((size_t)256 << 10) /* frames encoded ahead of the socket */
+#define TIDAL__TCP_READ ((size_t)64 << 10)       /* bytes per read() */
+
+TIDAL__STATIC_ASSERT(tcp_frame_fits_u32, TIDAL_TCP_FRAME_MAX < UINT32_MAX - 64);
+TIDAL__STATIC_ASSERT(tcp_hello_size, TIDAL_TCP_HELLO_BYTES == 64);
+
+/* Connection states, in order. */
+enum {
+    TIDAL__TCP_DIALING = 1, /* connect() in progress */
+    TIDAL__TCP_HELLO = 2,   /* waiting for the other's hello */
+    TIDAL__TCP_CONFIRM = 3, /* keys derived, waiting for the other's confirmation */
+    TIDAL__TCP_OPEN = 4     /* confirmed: carries messages */
+};
+
+/* What a decoder refused (the drop counter it goes to). */
+enum {
+    TIDAL__TCP_MORE = 0,         /* not enough bytes yet */
+    TIDAL__TCP_BAD = -1,         /* malformed: drops_bad_frame */
+    TIDAL__TCP_BAD_MAC = -2,     /* drops_bad_mac */
+    TIDAL__TCP_BAD_CLUSTER = -3, /* drops_wrong_cluster */
+    TIDAL__TCP_BAD_NODE = -4     /* drops_identity */
+};
+
+typedef struct tidal__tcp_hello {
+    uint32_t version, flags;
+    uint64_t cluster;
+    uint32_t from, to; /* node words */
+    uint8_t nonce[32];
+} tidal__tcp_hello;
+
+typedef struct tidal__tcp_frame {
+    uint64_t seq;
+    const uint8_t *payload; /* inside the decoded bytes */
+    uint32_t len;
+} tidal__tcp_frame;
+
+typedef struct tidal__tcp_conn {
+    int fd;
+    uint32_t state;           /* TIDAL__TCP_* */
+    int dialer;               /* this side dialed */
+    int peer;                 /* index in peers; -1 until an inbound hello names one */
+    uint8_t nonce[32];        /* this side's */
+    uint8_t key_tx[32], key_rx[32];
+    uint64_t seq_tx, seq_rx;  /* the next to send, the next expected */
+    uint64_t rx_at;           /* stream bytes consumed, for error messages */
+    int64_t deadline_ns;      /* closed if not OPEN by then */
+    uint8_t *rbuf;
+    size_t rlen, rcap;
+    uint8_t *wbuf;            /* [0, wmark) handshake bytes or frames counted; [wmark, wlen)
+                                 message frames; [0, woff) written */
+    size_t woff, wlen, wmark, wcap;
+    char name[80];            /* the other end, "ip:port" */
+} tidal__tcp_conn;
+
+/* A FIFO of messages: [len u32][bytes] records in buf[head, len). */
+typedef struct tidal__tcp_q {
+    uint8_t *buf;
+    size_t head, len, cap;
+} tidal__tcp_q;
+
+typedef struct tidal__tcp_peer {
+    tidal_node_ref node;
+    uint32_t word;
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    char addr_text[80];
+    int blocked, ever_open;
+    tidal__tcp_conn *conn;    /* dialing, handshaking or open; NULL */
+    tidal__tcp_q q;
+    int64_t dial_at_ns, backoff_ns;
+    uint64_t drops_queue_full;
+} tidal__tcp_peer;
+
+struct tidal_tcp {
+    tidal_env env;            /* the POSIX env; user = this, message_send = the queue */
+    tidal_allocator alloc;
+    tidal_node_ref self;
+    uint32_t self_word;
+    uint8_t key[32];
+    uint64_t cluster, queue_max;
+    int64_t backoff_min_ns, backoff_max_ns, handshake_ns;
+    int listen_fd;
+    uint16_t port;
+    tidal__tcp_peer *peers;
+    uint32_t n_peers, peers_cap;
+    tidal__tcp_conn **conns;  /* every open socket but the listener */
+    uint32_t n_conns;
+    tidal__tcp_q self_q;      /* messages to this node itself */
+    struct pollfd *pfd;       /* tidal_tcp_poll's array, TIDAL_TCP_POLLFDS_MAX */
+    tidal_tcp_stats st;
+    char err[256];
+};
+
+/* ---- Pure codecs ---- */
+
+static void tidal__tcp_why(char *why, size_t cap, const char *fmt, ...) {
+    va_list ap;
+    if (!why || !cap) return;
+    va_start(ap, fmt);
+    vsnprintf(why, cap, fmt, ap);
+    va_end(ap);
+}
+
+static void tidal__tcp_hello_put(uint8_t out[TIDAL_TCP_HELLO_BYTES], uint64_t cluster,
+                                 uint32_t from, uint32_t to, const uint8_t nonce[32]) {
+    uint8_t *w = out;
+    TIDAL_ASSERT(out && nonce);
+    w = tidal__wr_le(w, TIDAL__TCP_HELLO_MAGIC, 4);
+    w = tidal__wr_le(w, TIDAL_TCP_VERSION, 2);
+    w = tidal__wr_le(w, TIDAL_TCP_HELLO_BYTES, 2);
+    w = tidal__wr_le(w, 0, 4);
+    w = tidal__wr_le(w, cluster, 8);
+    w = tidal__wr_le(w, from, 4);
+    w = tidal__wr_le(w, to, 4);
+    memcpy(w, nonce, 32);
+    w += 32;
+    w = tidal__wr_le(w, 0, 4);
+    TIDAL_ASSERT(w == out + TIDAL_TCP_HELLO_BYTES);
+}
+
+/* Decodes a hello from the first n bytes of b: TIDAL__TCP_MORE (n < 64), 1, or
+   TIDAL__TCP_BAD with why naming the field and its byte. Checks the format only; who may
+   say hello is the connection's business (tidal__tcp_on_hello). */
+static int tidal__tcp_hello_decode(const uint8_t *b, size_t n, tidal__tcp_hello *h, char *why,
+                                   size_t cap) {
+    uint32_t bytes;
+    TIDAL_ASSERT(h != NULL && (b != NULL || n == 0));
+    if (n < 4 || tidal__rd_le_at4(b) != TIDAL__TCP_HELLO_MAGIC) {
+        size_t k;
+        static const uint8_t magic[4] = {'T', 'D', 'L', 'H'};
+        for (k = 0; k < n && k < 4; k++) /* a wrong byte is wrong before all four are in */
+            if (b[k] != magic[k]) {
+                tidal__tcp_why(why, cap, "hello: bad magic at byte %u", (unsigned)k);
+                return TIDAL__TCP_BAD;
+            }
+        return TIDAL__TCP_MORE;
+    }
+    if (n < TIDAL_TCP_HELLO_BYTES) return TIDAL__TCP_MORE;
+    h->version = (uint32_t)(b[4] | b[5] << 8);
+    bytes = (uint32_t)(b[6] | b[7] << 8);
+    h->flags = tidal__rd_le_at4(b + 8);
+    h->cluster = tidal__rd_le_at(b + 12);
+    h->from = tidal__rd_le_at4(b + 20);
+    h->to = tidal__rd_le_at4(b + 24);
+    memcpy(h->nonce, b + 28, 32);
+    if (h->version != TIDAL_TCP_VERSION) {
+        tidal__tcp_why(why, cap, "hello: version %u at byte 4, this is %u", (unsigned)h->version,
+                       TIDAL_TCP_VERSION);
+        return TIDAL__TCP_BAD;
+    }
+    if (bytes != TIDAL_TCP_HELLO_BYTES) {
+        tidal__tcp_why(why, cap, "hello: size %u at byte 6, not 64", (unsigned)bytes);
+        return TIDAL__TCP_BAD;
+    }
+    if (h->flags != 0) {
+        tidal__tcp_why(why, cap, "hello: unknown flags 0x%x at byte 8", (unsigned)h->flags);
+        return TIDAL__TCP_BAD;
+    }
+    if (tidal__rd_le_at4(b + 60) != 0) {
+        tidal__tcp_why(why, cap, "hello: nonzero padding at byte 60");
+        return TIDAL__TCP_BAD;
+    }
+    return 1;
+}
+
+/* T3: both directions' keys, the dialer's sending key first. */
+static void tidal__tcp_keys(const uint8_t cluster_key[32], uint64_t cluster, uint32_t dialer,
+                            uint32_t acceptor, const uint8_t dialer_nonce[32],
+                            const uint8_t acceptor_nonce[32], uint8_t out[64]) {
+    struct tidal_blake3 h;
+    uint8_t ids[16];
+    TIDAL_ASSERT(cluster_key && out);
+    TIDAL_ASSERT(dialer_nonce && acceptor_nonce);
+    tidal__wr_le(tidal__wr_le(tidal__wr_le(ids, cluster, 8), dialer, 4), acceptor, 4);
+    tidal_blake3_init_keyed(&h, cluster_key);
+    tidal_blake3_update(&h, TIDAL__TCP_CONTEXT, sizeof TIDAL__TCP_CONTEXT - 1);
+    tidal_blake3_update(&h, ids, sizeof ids);
+    tidal_blake3_update(&h, dialer_nonce, 32);
+    tidal_blake3_update(&h, acceptor_nonce, 32);
+    tidal_blake3_final(&h, out, 64);
+}
+
+static void tidal__tcp_mac(const uint8_t key[32], uint64_t seq, const uint8_t *p, uint32_t len,
+                           uint8_t out[32]) {
+    struct tidal_blake3 h;
+    uint8_t hdr[12];
+    TIDAL_ASSERT(key && out && (p || !len));
+    tidal__wr_le(tidal__wr_le(hdr, seq, 8), len, 4);
+    tidal_blake3_init_keyed(&h, key);
+    tidal_blake3_update(&h, hdr, sizeof hdr);
+    tidal_blake3_update(&h, p, len);
+    tidal_blake3_final(&h, out, 32);
+}
+
+/* Writes one frame (T4) at w (len + TIDAL_TCP_FRAME_OVERHEAD bytes); returns its end. */
+static uint8_t *tidal__tcp_frame_put(uint8_t *w, const uint8_t key[32], uint64_t seq,
+                                     const void *payload, uint32_t len) {
+    TIDAL_ASSERT(len <= TIDAL_TCP_FRAME_MAX && (seq == 0) == (len == 0));
+    w = tidal__wr_le(w, len, 4);
+    w = tidal__wr_le(w, seq, 8);
+    if (len) memcpy(w, payload, len);
+    tidal__tcp_mac(key, seq, w, len, w + len);
+    return w + len + 32;
+}
+
+/* Decodes the frame at the start of b[0, n) sent under key with sequence seq expected:
+   TIDAL__TCP_MORE, its size in bytes (> 0; *f set), TIDAL__TCP_BAD (too long, a sequence
+   out of order, an empty message or a confirmation with a payload) or TIDAL__TCP_BAD_MAC;
+   why names what and the byte of b. A length above the maximum is refused as soon as the
+   length is in, before any of the payload. */
+static long tidal__tcp_frame_decode(const uint8_t *b, size_t n, const uint8_t key[32],
+                                    uint64_t seq, tidal__tcp_frame *f, char *why, size_t cap) {
+    uint8_t mac[32];
+    uint32_t len;
+    uint64_t got;
+    TIDAL_ASSERT(key && f && (b || !n));
+    if (n < 4) return TIDAL__TCP_MORE;
+    len = tidal__rd_le_at4(b);
+    if (len > TIDAL_TCP_FRAME_MAX) {
+        tidal__tcp_why(why, cap, "frame: length %lu at byte 0 above TIDAL_TCP_FRAME_MAX (%lu)",
+                       (unsigned long)len, (unsigned long)TIDAL_TCP_FRAME_MAX);
+        return TIDAL__TCP_BAD;
+    }
+    if (n < (size_t)len + TIDAL_TCP_FRAME_OVERHEAD) return TIDAL__TCP_MORE;
+    got = tidal__rd_le_at(b + 4);
+    tidal__tcp_mac(key, got, b + 12, len, mac);
+    if (memcmp(mac, b + 12 + len, 32) != 0) {
+        tidal__tcp_why(why, cap, "frame: MAC mismatch at byte %lu (sequence %llu, %lu bytes)",
+                       (unsigned long)(12 + len), (unsigned long long)got, (unsigned long)len);
+        return TIDAL__TCP_BAD_MAC;
+    }
+    if (got != seq) {
+        tidal__tcp_why(why, cap, "frame: sequence %llu at byte 4 where %llu was due (a replay)",
+                       (unsigned long long)got, (unsigned long long)seq);
+        return TIDAL__TCP_BAD;
+    }
+    if (seq == 0 && len != 0) {
+        tidal__tcp_why(why, cap, "frame: confirmation (sequence 0) with a payload at byte 0");
+        return TIDAL__TCP_BAD;
+    }
+    if (seq != 0 && len == 0) {
+        tidal__tcp_why(why, cap, "frame: empty message at byte 0 (sequence %llu)",
+                       (unsigned long long)seq);
+        return TIDAL__TCP_BAD;
+    }
+    f->seq = got;
+    f->payload = b + 12;
+    f->len = len;
+    return (long)(len + TIDAL_TCP_FRAME_OVERHEAD);
+}
+
+/* T5: 1 when p is a tidal message from node from to node to; else TIDAL__TCP_BAD (no
+   envelope) or TIDAL__TCP_BAD_NODE, why naming the field and its byte. */
+static int tidal__tcp_envelope_check(const uint8_t *p, size_t n, uint32_t from, uint32_t to,
+                                     char *why, size_t cap) {
+    uint32_t f, t;
+    TIDAL_ASSERT(p || !n);
+    if (n < TIDAL__TCP_ENVELOPE) {
+        tidal__tcp_why(why, cap, "message: %lu bytes, shorter than an envelope", (unsigned long)n);
+        return TIDAL__TCP_BAD;
+    }
+    if (tidal__rd_le_at4(p) != TIDAL__TCP_MSG_MAGIC) {
+        tidal__tcp_why(why, cap, "message: bad magic at byte 0");
+        return TIDAL__TCP_BAD;
+    }
+    f = tidal__rd_le_at4(p + 12);
+    t = tidal__rd_le_at4(p + 16);
+    if (f != from) {
+        tidal__tcp_why(why, cap, "message: from %u.%u at byte 12 on a connection of %u.%u",
+                       (unsigned)(f >> 16), (unsigned)(f & 0xFFFF), (unsigned)(from >> 16),
+                       (unsigned)(from & 0xFFFF));
+        return TIDAL__TCP_BAD_NODE;
+    }
+    if (t != to) {
+        tidal__tcp_why(why, cap, "message: to %u.%u at byte 16, this is %u.%u",
+                       (unsigned)(t >> 16), (unsigned)(t & 0xFFFF), (unsigned)(to >> 16),
+                       (unsigned)(to & 0xFFFF));
+        return TIDAL__TCP_BAD_NODE;
+    }
+    return 1;
+}
+
+/* ---- Buffers and queues ---- */
+
+#if defined(MSG_NOSIGNAL)
+#define TIDAL__TCP_NOSIGNAL MSG_NOSIGNAL
+#else
+#define TIDAL__TCP_NOSIGNAL 0 /* SO_NOSIGPIPE on the socket instead (tidal__tcp_fd_setup) */
+#endif
+
+static void tidal__tcp_err(tidal_tcp *t, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->err, sizeof t->err, fmt, ap);
+    va_end(ap);
+}
+
+static void tidal__tcp_free(tidal_tcp *t, void *p, size_t n) {
+    if (p) t->alloc.free(t->alloc.user, p, n);
+}
+
+/* Grows *buf (*cap bytes) to hold need bytes; 0 when out of memory (nothing changed). */
+static int tidal__tcp_reserve(tidal_tcp *t, uint8_t **buf, size_t *cap, size_t need) {
+    size_t c = *cap ? *cap : 4096;
+    void *p;
+    if (need <= *cap) return 1;
+    while (c < need) c *= 2;
+    p = *buf ? t->alloc.realloc(t->alloc.user, *buf, *cap, c) : t->alloc.alloc(t->alloc.user, c);
+    if (!p) return 0;
+    *buf = (uint8_t *)p;
+    *cap = c;
+    return 1;
+}
+
+static size_t tidal__tcp_q_bytes(const tidal__tcp_q *q) { return q->len - q->head; }
+
+/* Appends one message; 0 when out of memory. */
+static int tidal__tcp_q_push(tidal_tcp *t, tidal__tcp_q *q, const void *p, size_t n) {
+    TIDAL_ASSERT(n > 0 && n <= TIDAL_TCP_FRAME_MAX && q->head <= q->len);
+    if (q->head && q->head >= q->len / 2) { /* compact once half is consumed */
+        memmove(q->buf, q->buf + q->head, q->len - q->head);
+        q->len -= q->head;
+        q->head = 0;
+    }
+    if (!tidal__tcp_reserve(t, &q->buf, &q->cap, q->len + 4 + n)) return 0;
+    tidal__wr_le(q->buf + q->len, n, 4);
+    memcpy(q->buf + q->len + 4, p, n);
+    q->len += 4 + n;
+    return 1;
+}
+
+/* The oldest message (NULL when none); tidal__tcp_q_pop drops it. */
+static const uint8_t *tidal__tcp_q_peek(const tidal__tcp_q *q, uint32_t *n) {
+    if (q->head == q->len) return NULL;
+    TIDAL_ASSERT(q->len - q->head >= 4);
+    *n = tidal__rd_le_at4(q->buf + q->head);
+    TIDAL_ASSERT(*n > 0 && q->len - q->head >= 4 + (size_t)*n);
+    return q->buf + q->head + 4;
+}
+
+static void tidal__tcp_q_pop(tidal__tcp_q *q) {
+    uint32_t n = tidal__rd_le_at4(q->buf + q->head);
+    q->head += 4 + (size_t)n;
+    TIDAL_ASSERT(q->head <= q->len);
+    if (q->head == q->len) q->head = q->len = 0;
+}
+
+/* Drops every queued message; returns how many. */
+static uint64_t tidal__tcp_q_clear(tidal__tcp_q *q) {
+    uint64_t k = 0;
+    uint32_t n;
+    while (tidal__tcp_q_peek(q, &n)) {
+        tidal__tcp_q_pop(q);
+        k++;
+    }
+    return k;
+}
+
+/* ---- Peers and connections ---- */
+
+static int tidal__tcp_peer_find(const tidal_tcp *t, uint32_t word) {
+    uint32_t i;
+    for (i = 0; i < t->n_peers; i++)
+        if (t->peers[i].word == word) return (int)i;
+    return -1;
+}
+
+/* T1: the lower node word dials. */
+static int tidal__tcp_dials(const tidal_tcp *t, const tidal__tcp_peer *p) {
+    return t->self_word < p->word;
+}
+
+static int64_t tidal__tcp_now(const tidal_tcp *t) { return t->env.clock_mono_ns(t->env.user); }
+
+static void tidal__tcp_redial_later(tidal_tcp *t, tidal__tcp_peer *p) {
+    int64_t b = p->backoff_ns ? p->backoff_ns : t->backoff_min_ns;
+    uint64_t r = 0;
+    TIDAL_ASSERT(b > 0 && b <= t->backoff_max_ns);
+    t->env.random_fill(t->env.user, &r, sizeof r);
+    p->dial_at_ns = tidal__tcp_now(t) + b / 2 + (int64_t)(r % (uint64_t)(b / 2 + 1));
+    p->backoff_ns = b > t->backoff_max_ns / 2 ? t->backoff_max_ns : 2 * b;
+}
+
+static int tidal__tcp_fd_setup(int fd) {
+    int one = 1, fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) return 0;
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) return 0;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* latency; a hint */
+#if defined(SO_NOSIGPIPE)
+    (void)setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+    return 1;
+}
+
+static void tidal__tcp_name(const struct sockaddr *a, char *out, size_t cap) {
+    char host[64] = "?";
+    unsigned port = 0;
+    if (a->sa_family == AF_INET) {
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)(const void *)a;
+        inet_ntop(AF_INET, &v4->sin_addr, host, sizeof host);
+        port = ntohs(v4->sin_port);
+    } else if (a->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)(const void *)a;
+        inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host);
+        port = ntohs(v6->sin6_port);
+    }
+    snprintf(out, cap, "%s:%u", host, port);
+}
+
+static tidal__tcp_conn *tidal__tcp_conn_new(tidal_tcp *t, int fd, int dialer, int peer) {
+    tidal__tcp_conn *c;
+    TIDAL_ASSERT(fd >= 0 || fd == -1);
+    TIDAL_ASSERT(!dialer || (peer >= 0 && (uint32_t)peer < t->n_peers));
+    if (t->n_conns >= TIDAL_TCP_PEERS_MAX + TIDAL_TCP_PENDING_MAX) return NULL;
+    c = (tidal__tcp_conn *)t->alloc.alloc(t->alloc.user, sizeof *c);
+    if (!c) return NULL;
+    memset(c, 0, sizeof *c);
+    c->fd = fd;
+    c->dialer = dialer;
+    c->peer = peer;
+    c->state = dialer ? TIDAL__TCP_DIALING : TIDAL__TCP_HELLO;
+    c->deadline_ns = tidal__tcp_now(t) + t->handshake_ns;
+    t->env.random_fill(t->env.user, c->nonce, sizeof c->nonce);
+    t->conns[t->n_conns++] = c;
+    return c;
+}
+
+/* Closes c: its partial input and unwritten frames are counted and discarded (T4); a peer
+   this node dials is dialed again after its backoff. */
+static void tidal__tcp_conn_close(tidal_tcp *t, tidal__tcp_conn *c) {
+    uint32_t i;
+    size_t off = c->wmark;
+    TIDAL_ASSERT(c->woff <= c->wlen && c->rlen <= c->rcap);
+    if (c->state >= TIDAL__TCP_CONFIRM && c->rlen > 0) t->st.drops_partial++;
+    if (c->state == TIDAL__TCP_OPEN) {
+        t->st.disconnects++;
+        while (off + 4 <= c->wlen) { /* [wmark, wlen) holds whole message frames */
+            off += tidal__rd_le_at4(c->wbuf + off) + (size_t)TIDAL_TCP_FRAME_OVERHEAD;
+            t->st.drops_closed++;
+        }
+        TIDAL_ASSERT(off == c->wlen || c->wlen < c->wmark + 4);
+    }
+    if (c->peer >= 0 && t->peers[c->peer].conn == c) {
+        t->peers[c->peer].conn = NULL;
+        if (tidal__tcp_dials(t, &t->peers[c->peer])) tidal__tcp_redial_later(t, &t->peers[c->peer]);
+    }
+    if (c->fd >= 0) close(c->fd);
+    for (i = 0; i < t->n_conns; i++)
+        if (t->conns[i] == c) {
+            t->conns[i] = t->conns[--t->n_conns];
+            break;
+        }
+    tidal__tcp_free(t, c->rbuf, c->rcap);
+    tidal__tcp_free(t, c->wbuf, c->wcap);
+    tidal__tcp_free(t, c, sizeof *c);
+}
+
+static tidal__tcp_conn *tidal__tcp_conn_by_fd(const tidal_tcp *t, int fd) {
+    uint32_t i;
+    for (i = 0; i < t->n_conns; i++)
+        if (t->conns[i]->fd == fd) return t->conns[i];
+    return NULL;
+}
+
+/* Counts a refusal under its reason (the decoders' kinds), notes why and closes c. */
+static void tidal__tcp_refuse(tidal_tcp *t, tidal__tcp_conn *c, long kind, const char *why) {
+    TIDAL_ASSERT(kind < 0);
+    if (kind == TIDAL__TCP_BAD_MAC) t->st.drops_bad_mac++;
+    else if (kind == TIDAL__TCP_BAD_CLUSTER) t->st.drops_wrong_cluster++;
+    else if (kind == TIDAL__TCP_BAD_NODE) t->st.drops_identity++;
+    else t->st.drops_bad_frame++;
+    tidal__tcp_err(t, "%s: %s (stream byte %llu); connection closed", c->name, why,
+                   (unsigned long long)c->rx_at);
+    /* Best effort, so the other side counts its own refusal too: what this side answered
+       (its hello, its confirmation) goes out before the close. */
+    if (c->state >= TIDAL__TCP_CONFIRM && c->fd >= 0 && c->woff < c->wlen)
+        (void)send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, TIDAL__TCP_NOSIGNAL);
+    tidal__tcp_conn_close(t, c);
+}
+
+/* Appends handshake bytes (a hello, a confirmation) to c's output; 0 when out of memory. */
+static int tidal__tcp_send_hello(tidal_tcp *t, tidal__tcp_conn *c, uint32_t to) {
+    if (!tidal__tcp_reserve(t, &c->wbuf, &c->wcap, c->wlen + TIDAL_TCP_HELLO_BYTES)) return 0;
+    tidal__tcp_hello_put(c->wbuf + c->wlen, t->cluster, t->self_word, to, c->nonce);
+    c->wlen += TIDAL_TCP_HELLO_BYTES;
+    c->wmark = c->wlen;
+    return 1;
+}
+
+static int tidal__tcp_send_confirm(tidal_tcp *t, tidal__tcp_conn *c) {
+    if (!tidal__tcp_reserve(t, &c->wbuf, &c->wcap, c->wlen + TIDAL_TCP_FRAME_OVERHEAD)) return 0;
+    tidal__tcp_frame_put(c->wbuf + c->wlen, c->key_tx, 0, NULL, 0);
+    c->wlen += TIDAL_TCP_FRAME_OVERHEAD;
+    c->wmark = c->wlen;
+    c->seq_tx = 1;
+    return 1;
+}
+
+/* T2, T3: checks the other's hello against the table, answers it (acceptor), derives the
+   keys and sends the confirmation. 1, or a refusal kind with why. */
+static int tidal__tcp_on_hello(tidal_tcp *t, tidal__tcp_conn *c, const tidal__tcp_hello *h,
+                               char *why, size_t cap) {
+    uint8_t k[64];
+    int i;
+    TIDAL_ASSERT(c->state == TIDAL__TCP_HELLO);
+    if (h->cluster != t->cluster) {
+        tidal__tcp_why(why, cap, "hello: cluster id %llu at byte 12, this is %llu",
+                       (unsigned long long)h->cluster, (unsigned long long)t->cluster);
+        return TIDAL__TCP_BAD_CLUSTER;
+    }
+    if (h->to != t->self_word) {
+        tidal__tcp_why(why, cap, "hello: to %u.%u at byte 24, this is %u.%u",
+                       (unsigned)(h->to >> 16), (unsigned)(h->to & 0xFFFF), t->self.region,
+                       t->self.shard);
+        return TIDAL__TCP_BAD_NODE;
+    }
+    i = h->from == t->self_word ? -1 : tidal__tcp_peer_find(t, h->from);
+    if (i < 0 || (c->dialer && i != c->peer)) {
+        tidal__tcp_why(why, cap, "hello: from %u.%u at byte 20, %s", (unsigned)(h->from >> 16),
+                       (unsigned)(h->from & 0xFFFF),
+                       c->dialer ? "not the node dialed" : "not in the peer table");
+        return TIDAL__TCP_BAD_NODE;
+    }
+    if (!c->dialer) {
+        c->peer = i;
+        if (!tidal__tcp_send_hello(t, c, h->from)) return TIDAL__TCP_BAD; /* out of memory */
+        tidal__tcp_keys(t->key, t->cluster, h->from, t->self_word, h->nonce, c->nonce, k);
+    } else {
+        tidal__tcp_keys(t->key, t->cluster, t->self_word, h->from, c->nonce, h->nonce, k);
+    }
+    memcpy(c->key_tx, c->dialer ? k : k + 32, 32);
+    memcpy(c->key_rx, c->dialer ? k + 32 : k, 32);
+    if (!tidal__tcp_send_confirm(t, c)) return TIDAL__TCP_BAD;
+    c->state = TIDAL__TCP_CONFIRM;
+    return 1;
+}
+
+/* The other's confirmation checked: c carries messages and replaces an older connection
+   of its peer (T1). */
+static void tidal__tcp_on_open(tidal_tcp *t, tidal__tcp_conn *c) {
+    tidal__tcp_peer *p = &t->peers[c->peer];
+    TIDAL_ASSERT(c->state == TIDAL__TCP_CONFIRM && c->peer >= 0);
+    TIDAL_ASSERT(c->seq_rx == 1 && c->seq_tx == 1); /* both confirmations, nothing else */
+    c->state = TIDAL__TCP_OPEN;
+    if (p->conn && p->conn != c) tidal__tcp_conn_close(t, p->conn);
+    p->conn = c;
+    p->backoff_ns = 0;
+    t->st.connects++;
+    if (p->ever_open) t->st.reconnects++;
+    p->ever_open = 1;
+}
+
+/* T5, then the host. */
+static void tidal__tcp_deliver_one(tidal_tcp *t, tidal__tcp_conn *c, const tidal__tcp_frame *f,
+                                   tidal_tcp_deliver deliver, void *ctx) {
+    tidal__tcp_peer *p = &t->peers[c->peer];
+    char why[160];
+    int r;
+    TIDAL_ASSERT(c->state == TIDAL__TCP_OPEN && f->len > 0);
+    t->st.frames_received++;
+    if (p->blocked) {
+        t->st.drops_blocked++;
+        return;
+    }
+    r = tidal__tcp_envelope_check(f->payload, f->len, p->word, t->self_word, why, sizeof why);
+    if (r != 1) {
+        if (r == TIDAL__TCP_BAD_NODE) t->st.drops_identity++;
+        else t->st.drops_bad_frame++;
+        tidal__tcp_err(t, "%s (node %u.%u): %s (frame %llu); dropped", c->name, p->node.region,
+                       p->node.shard, why, (unsigned long long)f->seq);
+        return;
+    }
+    t->st.delivered++;
+    deliver(ctx, p->node, f->payload, f->len);
+}
+
+/* Consumes what c's input holds: the hello, the confirmation, messages. 0 when c was
+   closed (a refusal). */
+static int tidal__tcp_rx(tidal_tcp *t, tidal__tcp_conn *c, tidal_tcp_deliver deliver,
+                         void *ctx) {
+    size_t pos = 0;
+    char why[160];
+    TIDAL_ASSERT(c->rlen <= c->rcap);
+    while (c->state >= TIDAL__TCP_HELLO) {
+        const uint8_t *b = c->rbuf + pos;
+        size_t n = c->rlen - pos;
+        int hello = c->state == TIDAL__TCP_HELLO;
+        long r;
+        tidal__tcp_frame f = {0, NULL, 0}; /* set by the decoder whenever it is read */
+        if (hello) {
+            tidal__tcp_hello h;
+            r = tidal__tcp_hello_decode(b, n, &h, why, sizeof why);
+            if (r == 1) r = tidal__tcp_on_hello(t, c, &h, why, sizeof why);
+            if (r == 1) r = TIDAL_TCP_HELLO_BYTES;
+        } else {
+            r = tidal__tcp_frame_decode(b, n, c->key_rx, c->seq_rx, &f, why, sizeof why);
+        }
+        if (r == TIDAL__TCP_MORE) break;
+        if (r < 0) {
+            tidal__tcp_refuse(t, c, r, why);
+            return 0;
+        }
+        pos += (size_t)r;
+        c->rx_at += (uint64_t)r;
+        if (hello) continue;
+        c->seq_rx++; /* the decoder took only the sequence due: 0 first, in CONFIRM */
+        if (f.seq == 0) tidal__tcp_on_open(t, c);
+        else tidal__tcp_deliver_one(t, c, &f, deliver, ctx);
+    }
+    if (pos) {
+        memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
+        c->rlen -= pos;
+    }
+    return 1;
+}
+
+/* ---- Socket I/O ---- */
+
+static void tidal__tcp_dial(tidal_tcp *t, uint32_t i) {
+    tidal__tcp_peer *p = &t->peers[i];
+    tidal__tcp_conn *c = NULL;
+    int fd, r = -1;
+    TIDAL_ASSERT(!p->conn && tidal__tcp_dials(t, p));
+    t->st.dials++;
+    fd = socket(p->addr.ss_family, SOCK_STREAM, 0);
+    if (fd >= 0 && tidal__tcp_fd_setup(fd)) {
+        while ((r = connect(fd, (const struct sockaddr *)&p->addr, p->addr_len)) != 0 &&
+               errno == EINTR) {}
+        if (r == 0 || errno == EINPROGRESS) c = tidal__tcp_conn_new(t, fd, 1, (int)i);
+    }
+    if (!c) {
+        t->st.dial_failures++;
+        tidal__tcp_err(t, "dial %s (node %u.%u): %s", p->addr_text, p->node.region,
+                       p->node.shard, strerror(errno));
+        if (fd >= 0) close(fd);
+        tidal__tcp_redial_later(t, p);
+        return;
+    }
+    snprintf(c->name, sizeof c->name, "%s", p->addr_text);
+    p->conn = c;
+    if (r == 0) { /* connected at once (loopback may) */
+        c->state = TIDAL__TCP_HELLO;
+        if (!tidal__tcp_send_hello(t, c, p->word)) tidal__tcp_conn_close(t, c);
+    }
+}
+
+/* A dial's connect() finished (POLLOUT): the hello goes out, or the dial failed. */
+static void tidal__tcp_dialed(tidal_tcp *t, tidal__tcp_conn *c) {
+    int e = 0;
+    socklen_t el = sizeof e;
+    TIDAL_ASSERT(c->state == TIDAL__TCP_DIALING && c->dialer);
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &el) != 0) e = errno;
+    if (e == EINPROGRESS || e == EALREADY) return;
+    if (e != 0) {
+        t->st.dial_failures++;
+        tidal__tcp_err(t, "dial %s: %s", c->name, strerror(e));
+        tidal__tcp_conn_close(t, c);
+        return;
+    }
+    c->state = TIDAL__TCP_HELLO;
+    if (!tidal__tcp_send_hello(t, c, t->peers[c->peer].word)) tidal__tcp_conn_close(t, c);
+}
+
+static uint32_t tidal__tcp_pending(const tidal_tcp *t) {
+    uint32_t i, n = 0;
+    for (i = 0; i < t->n_conns; i++)
+        n += !t->conns[i]->dialer && t->conns[i]->state != TIDAL__TCP_OPEN;
+    return n;
+}
+
+static void tidal__tcp_accept(tidal_tcp *t) {
+    TIDAL_ASSERT(t->listen_fd >= 0);
+    for (;;) {
+        struct sockaddr_storage a;
+        socklen_t al = sizeof a;
+        tidal__tcp_conn *c = NULL;
+        int fd = accept(t->listen_fd, (struct sockaddr *)&a, &al);
+        if (fd < 0 && errno == EINTR) continue;
+        if (fd < 0) return; /* EAGAIN, or an error the next round sees again */
+        t->st.accepts++;
+        if (tidal__tcp_pending(t) < TIDAL_TCP_PENDING_MAX && tidal__tcp_fd_setup(fd))
+            c = tidal__tcp_conn_new(t, fd, 0, -1);
+        if (!c) {
+            t->st.accepts_refused++;
+            tidal__tcp_err(t, "accept: refused (%u connections unconfirmed, or no memory)",
+                           (unsigned)tidal__tcp_pending(t));
+            close(fd);
+            continue;
+        }
+        tidal__tcp_name((const struct sockaddr *)&a, c->name, sizeof c->name);
+    }
+}
+
+/* Reads what the socket has (up to 4 MiB a round, so one peer cannot starve the others)
+   and consumes it. 0 when c was closed. */
+static int tidal__tcp_read(tidal_tcp *t, tidal__tcp_conn *c, tidal_tcp_deliver deliver,
+                           void *ctx) {
+    int k;
+    TIDAL_ASSERT(c->state >= TIDAL__TCP_HELLO);
+    for (k = 0; k < 64; k++) {
+        ssize_t n;
+        if (!tidal__tcp_reserve(t, &c->rbuf, &c->rcap, c->rlen + TIDAL__TCP_READ)) {
+            tidal__tcp_err(t, "%s: out of memory for input; connection closed", c->name);
+            tidal__tcp_conn_close(t, c);
+            return 0;
+        }
+        n = recv(c->fd, c->rbuf + c->rlen, TIDAL__TCP_READ, 0);
+        if (n > 0) {
+            c->rlen += (size_t)n;
+            t->st.bytes_received += (uint64_t)n;
+            if (!tidal__tcp_rx(t, c, deliver, ctx)) return 0;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 1;
+        tidal__tcp_err(t, "%s: %s", c->name, n == 0 ? "closed by the other end" : strerror(errno));
+        tidal__tcp_conn_close(t, c);
+        return 0;
+    }
+    return 1;
+}
+
+/* Frames fully written since the last call are counted (frames_sent); an empty output
+   starts over at 0. */
+static void tidal__tcp_written(tidal_tcp *t, tidal__tcp_conn *c) {
+    TIDAL_ASSERT(c->woff <= c->wlen && c->wmark <= c->wlen);
+    while (c->woff > c->wmark) {
+        size_t fl = tidal__rd_le_at4(c->wbuf + c->wmark) + (size_t)TIDAL_TCP_FRAME_OVERHEAD;
+        if (c->wmark + fl > c->woff) break;
+        c->wmark += fl;
+        t->st.frames_sent++;
+    }
+    TIDAL_ASSERT(c->wmark <= c->wlen);
+    if (c->woff == c->wlen) c->woff = c->wlen = c->wmark = 0;
+}
+
+/* Encodes queued messages into frames while less than TIDAL__TCP_WBUF_FILL waits. */
+static void tidal__tcp_fill(tidal_tcp *t, tidal__tcp_conn *c, tidal__tcp_peer *p) {
+    const uint8_t *m;
+    uint32_t n;
+    TIDAL_ASSERT(c->state == TIDAL__TCP_OPEN && p->conn == c);
+    if (c->wmark && c->woff >= c->wmark) { /* drop what is written, at a frame boundary */
+        memmove(c->wbuf, c->wbuf + c->wmark, c->wlen - c->wmark);
+        c->woff -= c->wmark;
+        c->wlen -= c->wmark;
+        c->wmark = 0;
+    }
+    while (c->wlen - c->woff < TIDAL__TCP_WBUF_FILL && (m = tidal__tcp_q_peek(&p->q, &n))) {
+        if (!tidal__tcp_reserve(t, &c->wbuf, &c->wcap, c->wlen + n + TIDAL_TCP_FRAME_OVERHEAD))
+            return; /* stays queued */
+        tidal__tcp_frame_put(c->wbuf + c->wlen, c->key_tx, c->seq_tx++, m, n);
+        c->wlen += n + (size_t)TIDAL_TCP_FRAME_OVERHEAD;
+        tidal__tcp_q_pop(&p->q);
+    }
+}
+
+/* Writes until the socket would block or nothing is left; 0 when c was closed. */
+static int tidal__tcp_flush(tidal_tcp *t, tidal__tcp_conn *c) {
+    tidal__tcp_peer *p = c->peer >= 0 ? &t->peers[c->peer] : NULL;
+    TIDAL_ASSERT(c->woff <= c->wlen);
+    TIDAL_ASSERT(c->state != TIDAL__TCP_OPEN || p != NULL);
+    if (c->state == TIDAL__TCP_DIALING) return 1;
+    for (;;) {
+        if (c->state == TIDAL__TCP_OPEN && p->conn == c && !p->blocked) tidal__tcp_fill(t, c, p);
+        if (c->woff == c->wlen) return 1;
+        while (c->woff < c->wlen) {
+            ssize_t n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, TIDAL__TCP_NOSIGNAL);
+            if (n > 0) {
+                c->woff += (size_t)n;
+                t->st.bytes_sent += (uint64_t)n;
+                continue;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                tidal__tcp_written(t, c);
+                return 1;
+            }
+            tidal__tcp_err(t, "%s: send: %s; connection closed", c->name, strerror(errno));
+            tidal__tcp_conn_close(t, c);
+            return 0;
+        }
+        tidal__tcp_written(t, c);
+    }
+}
+
+static void tidal__tcp_flush_all(tidal_tcp *t) {
+    uint32_t i;
+    for (i = t->n_conns; i-- > 0;)
+        if (i < t->n_conns) (void)tidal__tcp_flush(t, t->conns[i]);
+}
+
+/* Handshake deadlines, then dials that are due. */
+static void tidal__tcp_timers(tidal_tcp *t) {
+    int64_t now = tidal__tcp_now(t);
+    uint32_t i;
+    TIDAL_ASSERT(t->n_conns <= TIDAL_TCP_PEERS_MAX + TIDAL_TCP_PENDING_MAX);
+    TIDAL_ASSERT(t->n_peers <= TIDAL_TCP_PEERS_MAX);
+    for (i = t->n_conns; i-- > 0;) {
+        tidal__tcp_conn *c;
+        if (i >= t->n_conns) continue; /* a close moved the last one here, seen already */
+        c = t->conns[i];
+        if (c->state != TIDAL__TCP_OPEN && now >= c->deadline_ns) {
+            t->st.handshake_timeouts++;
+            tidal__tcp_err(t, "%s: no confirmed handshake after %lld ms; connection closed",
+                           c->name, (long long)(t->handshake_ns / 1000000));
+            tidal__tcp_conn_close(t, c);
+        }
+    }
+    for (i = 0; i < t->n_peers; i++) {
+        tidal__tcp_peer *p = &t->peers[i];
+        if (!p->conn && tidal__tcp_dials(t, p) && now >= p->dial_at_ns) tidal__tcp_dial(t, i);
+    }
+}
+
+/* Messages this node sent itself. The queue is taken first: what deliver sends to this
+   node waits for the next round (and never moves the bytes being delivered). */
+static void tidal__tcp_self(tidal_tcp *t, tidal_tcp_deliver deliver, void *ctx) {
+    tidal__tcp_q q = t->self_q;
+    const uint8_t *m;
+    uint32_t n;
+    TIDAL_ASSERT(q.head <= q.len && q.len <= q.cap);
+    if (q.head == q.len) return;
+    memset(&t->self_q, 0, sizeof t->self_q);
+    while ((m = tidal__tcp_q_peek(&q, &n)) != NULL) {
+        t->st.delivered++;
+        deliver(ctx, t->self, m, n);
+        tidal__tcp_q_pop(&q);
+    }
+    if (!t->self_q.buf) t->self_q.buf = q.buf, t->self_q.cap = q.cap; /* keep the buffer */
+    else tidal__tcp_free(t, q.buf, q.cap);
+}
+
+/* The env's message_send (T6). */
+static tidal_result tidal__tcp_send(void *user, tidal_node_ref to, const void *bytes,
+                                    size_t len) {
+    tidal_tcp *t = (tidal_tcp *)user;
+    uint32_t w = tidal__node_word(to);
+    tidal__tcp_q *q;
+    tidal__tcp_peer *p = NULL;
+    size_t pending;
+    int i;
+    TIDAL_ASSERT(t != NULL && (bytes != NULL || len == 0));
+    TIDAL_ASSERT(t->queue_max > 0);
+    if (len == 0 || len > TIDAL_TCP_FRAME_MAX) {
+        t->st.drops_bad_frame++;
+        tidal__tcp_err(t, "send to %u.%u: %lu bytes, not 1..TIDAL_TCP_FRAME_MAX", to.region,
+                       to.shard, (unsigned long)len);
+        return TIDAL_ERR_LIMIT;
+    }
+    if (w == t->self_word) {
+        q = &t->self_q;
+    } else {
+        if ((i = tidal__tcp_peer_find(t, w)) < 0) {
+            t->st.drops_unknown_peer++;
+            tidal__tcp_err(t, "send to %u.%u: not in the peer table", to.region, to.shard);
+            return TIDAL_ERR_NOT_FOUND;
+        }
+        p = &t->peers[i];
+        if (p->blocked) {
+            t->st.drops_blocked++;
+            return TIDAL_ERR_UNAVAILABLE;
+        }
+        q = &p->q;
+    }
+    pending = tidal__tcp_q_bytes(q) + (p && p->conn ? p->conn->wlen - p->conn->woff : 0);
+    if (pending + 4 + len > t->queue_max || !tidal__tcp_q_push(t, q, bytes, len)) {
+        t->st.drops_queue_full++;
+        if (p) p->drops_queue_full++;
+        tidal__tcp_err(t, "send to %u.%u: queue full (%lu bytes waiting); dropped", to.region,
+                       to.shard, (unsigned long)pending);
+        return TIDAL_ERR_LIMIT;
+    }
+    return TIDAL_OK;
+}
+
+/* "host:port" (host may be "[v6]") into an address; 1, or 0 with why. */
+static int tidal__tcp_resolve(const char *addr, int passive, struct sockaddr_storage *ss,
+                              socklen_t *ss_len, char *why, size_t cap) {
+    const char *colon = addr ? strrchr(addr, ':') : NULL, *h;
+    char host[256], port[8];
+    size_t hl;
+    struct addrinfo hints, *res = NULL;
+    int r;
+    if (!colon || colon == addr || !colon[1] || strlen(colon + 1) > 5 ||
+        strspn(colon + 1, "0123456789") != strlen(colon + 1) || atol(colon + 1) > 65535) {
+        tidal__tcp_why(why, cap, "address \"%s\": not host:port", addr ? addr : "(null)");
+        return 0;
+    }
+    h = addr;
+    hl = (size_t)(colon - addr);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') h++, hl -= 2;
+    if (hl == 0 || hl >= sizeof host) {
+        tidal__tcp_why(why, cap, "address \"%s\": bad host", addr);
+        return 0;
+    }
+    memcpy(host, h, hl);
+    host[hl] = 0;
+    snprintf(port, sizeof port, "%s", colon + 1);
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+    if ((r = getaddrinfo(host, port, &hints, &res)) != 0 || !res ||
+        res->ai_addrlen > sizeof *ss) {
+        tidal__tcp_why(why, cap, "address \"%s\": %s", addr, r ? gai_strerror(r) : "none");
+        if (res) freeaddrinfo(res);
+        return 0;
+    }
+    memset(ss, 0, sizeof *ss);
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *ss_len = (socklen_t)res->ai_addrlen;
+    freeaddrinfo(res);
+    return 1;
+}
+
+/* ---- Public ---- */
+
+static int tidal__tcp_listen(tidal_tcp *t, const char *addr, char *why, size_t cap) {
+    struct sockaddr_storage ss;
+    socklen_t sl = 0;
+    int one = 1, fd;
+    if (!tidal__tcp_resolve(addr, 1, &ss, &sl, why, cap)) return 0;
+    fd = socket(ss.ss_family, SOCK_STREAM, 0);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(fd, (const struct sockaddr *)&ss, sl) != 0 || listen(fd, 128) != 0 ||
+        !tidal__tcp_fd_setup(fd)) {
+        tidal__tcp_why(why, cap, "listen %s: %s", addr, strerror(errno));
+        if (fd >= 0) close(fd);
+        return 0;
+    }
+    t->listen_fd = fd;
+    sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+        t->port = ntohs(ss.ss_family == AF_INET6
+                            ? ((const struct sockaddr_in6 *)(const void *)&ss)->sin6_port
+                            : ((const struct sockaddr_in *)(const void *)&ss)->sin_port);
+    return 1;
+}
+
+/* Checks cfg and sets the defaults; NULL, or what is wrong. */
+static const char *tidal__tcp_config(tidal_tcp *t, const tidal_tcp_config *cfg) {
+    static const uint8_t zero[32] = {0};
+    if (!memcmp(cfg->cluster_key, zero, 32)) return "cluster_key is all zero: set the secret";
+    if (cfg->peer_count > TIDAL_TCP_PEERS_MAX) return "peer_count above TIDAL_TCP_PEERS_MAX";
+    if (cfg->peer_count && !cfg->peers) return "peers is NULL with peer_count > 0";
+    if (cfg->backoff_min_ns < 0 || cfg->backoff_max_ns < 0 || cfg->handshake_timeout_ns < 0)
+        return "a negative duration";
+    t->self = cfg->self;
+    t->self_word = tidal__node_word(cfg->self);
+    memcpy(t->key, cfg->cluster_key, 32);
+    t->cluster = cfg->cluster_id;
+    t->queue_max = cfg->queue_bytes_max ? cfg->queue_bytes_max : (uint64_t)16 << 20;
+    t->backoff_min_ns = cfg->backoff_min_ns ? cfg->backoff_min_ns : 50 * INT64_C(1000000);
+    t->backoff_max_ns = cfg->backoff_max_ns ? cfg->backoff_max_ns : 2 * TIDAL_NS_PER_S;
+    t->handshake_ns = cfg->handshake_timeout_ns ? cfg->handshake_timeout_ns : 5 * TIDAL_NS_PER_S;
+    if (t->backoff_min_ns > t->backoff_max_ns) return "backoff_min_ns above backoff_max_ns";
+    return NULL;
+}
+
+TIDAL_API tidal_result tidal_tcp_open(const tidal_tcp_config *cfg, tidal_tcp **out, char *msg,
+                                      size_t msg_cap) {
+    tidal_allocator a;
+    tidal_tcp *t;
+    const char *bad;
+    char why[200];
+    uint32_t i;
+    if (msg && msg_cap) msg[0] = 0;
+    if (!out) return TIDAL_ERR_INVALID;
+    *out = NULL;
+    if (!cfg) return TIDAL_ERR_INVALID;
+    if (cfg->allocator) a = *cfg->allocator;
+    else a.user = NULL, a.alloc = tidal__default_alloc, a.realloc = tidal__default_realloc,
+         a.free = tidal__default_free;
+    t = (tidal_tcp *)a.alloc(a.user, sizeof *t);
+    if (!t) return TIDAL_ERR_NOMEM;
+    memset(t, 0, sizeof *t);
+    t->alloc = a;
+    t->listen_fd = -1;
+    t->env = *tidal_env_posix();
+    t->env.user = t;
+    t->env.message_send = tidal__tcp_send;
+    if ((bad = tidal__tcp_config(t, cfg)) != NULL) {
+        tidal__tcp_why(msg, msg_cap, "tidal_tcp_open: %s", bad);
+        tidal_tcp_close(t);
+        return cfg->peer_count > TIDAL_TCP_PEERS_MAX ? TIDAL_ERR_LIMIT : TIDAL_ERR_INVALID;
+    }
+    t->conns = (tidal__tcp_conn **)a.alloc(
+        a.user, sizeof *t->conns * (TIDAL_TCP_PEERS_MAX + TIDAL_TCP_PENDING_MAX));
+    t->pfd = (struct pollfd *)a.alloc(a.user, sizeof *t->pfd * TIDAL_TCP_POLLFDS_MAX);
+    if (!t->conns || !t->pfd) {
+        tidal_tcp_close(t);
+        return TIDAL_ERR_NOMEM;
+    }
+    for (i = 0; i < cfg->peer_count; i++) {
+        tidal_result r;
+        if (tidal__node_word(cfg->peers[i].node) == t->self_word) continue;
+        if ((r = tidal_tcp_peer_set(t, cfg->peers[i].node, cfg->peers[i].addr)) != TIDAL_OK) {
+            tidal__tcp_why(msg, msg_cap, "tidal_tcp_open: peers[%u]: %s", (unsigned)i, t->err);
+            tidal_tcp_close(t);
+            return r;
+        }
+    }
+    if (!tidal__tcp_listen(t, cfg->listen ? cfg->listen : "127.0.0.1:0", why, sizeof why)) {
+        tidal__tcp_why(msg, msg_cap, "tidal_tcp_open: %s", why);
+        tidal_tcp_close(t);
+        return strstr(why, "listen ") == why ? TIDAL_ERR_IO_READ : TIDAL_ERR_INVALID;
+    }
+    t->err[0] = 0;
+    *out = t;
+    return TIDAL_OK;
+}
+
+TIDAL_API void tidal_tcp_close(tidal_tcp *t) {
+    uint32_t i;
+    if (!t) return;
+    while (t->n_conns) tidal__tcp_conn_close(t, t->conns[t->n_conns - 1]);
+    if (t->listen_fd >= 0) close(t->listen_fd);
+    for (i = 0; i < t->n_peers; i++) tidal__tcp_free(t, t->peers[i].q.buf, t->peers[i].q.cap);
+    tidal__tcp_free(t, t->peers, sizeof *t->peers * t->peers_cap);
+    tidal__tcp_free(t, t->self_q.buf, t->self_q.cap);
+    tidal__tcp_free(t, t->conns, sizeof *t->conns * (TIDAL_TCP_PEERS_MAX + TIDAL_TCP_PENDING_MAX));
+    tidal__tcp_free(t, t->pfd, sizeof *t->pfd * TIDAL_TCP_POLLFDS_MAX);
+    tidal__tcp_free(t, t, sizeof *t);
+}
+
+TIDAL_API const tidal_env *tidal_tcp_env(tidal_tcp *t) {
+    TIDAL_ASSERT(t != NULL);
+    return &t->env;
+}
+
+TIDAL_API uint16_t tidal_tcp_port(const tidal_tcp *t) {
+    TIDAL_ASSERT(t != NULL);
+    return t->port;
+}
+
+TIDAL_API tidal_result tidal_tcp_peer_set(tidal_tcp *t, tidal_node_ref node, const char *addr) {
+    struct sockaddr_storage ss;
+    socklen_t sl = 0;
+    char why[200];
+    tidal__tcp_peer *p;
+    int i;
+    if (!t || !addr) return TIDAL_ERR_INVALID;
+    if (tidal__node_word(node) == t->self_word) {
+        tidal__tcp_err(t, "peer %u.%u is this node", node.region, node.shard);
+        return TIDAL_ERR_INVALID;
+    }
+    if (!tidal__tcp_resolve(addr, 0, &ss, &sl, why, sizeof why)) {
+        tidal__tcp_err(t, "peer %u.%u: %s", node.region, node.shard, why);
+        return TIDAL_ERR_INVALID;
+    }
+    if ((i = tidal__tcp_peer_find(t, tidal__node_word(node))) < 0) {
+        if (t->n_peers >= TIDAL_TCP_PEERS_MAX) {
+            tidal__tcp_err(t, "peer %u.%u: TIDAL_TCP_PEERS_MAX reached", node.region, node.shard);
+            return TIDAL_ERR_LIMIT;
+        }
+        if (t->n_peers == t->peers_cap) {
+            uint32_t c = t->peers_cap ? 2 * t->peers_cap : 8;
+            void *np = t->peers ? t->alloc.realloc(t->alloc.user, t->peers,
+                                                    sizeof *t->peers * t->peers_cap,
+                                                    sizeof *t->peers * c)
+                                : t->alloc.alloc(t->alloc.user, sizeof *t->peers * c);
+            if (!np) return TIDAL_ERR_NOMEM;
+            t->peers = (tidal__tcp_peer *)np;
+            t->peers_cap = c;
+        }
+        i = (int)t->n_peers++;
+        memset(&t->peers[i], 0, sizeof t->peers[i]);
+        t->peers[i].node = node;
+        t->peers[i].word = tidal__node_word(node);
+    }
+    p = &t->peers[i];
+    if (p->conn) tidal__tcp_conn_close(t, p->conn);
+    p->addr = ss;
+    p->addr_len = sl;
+    snprintf(p->addr_text, sizeof p->addr_text, "%s", addr);
+    p->dial_at_ns = 0; /* dial at the next round */
+    p->backoff_ns = 0;
+    return TIDAL_OK;
+}
+
+/* Milliseconds from now until due, rounded up, at least 0. */
+static int tidal__tcp_ms_until(int64_t due, int64_t now) {
+    int64_t ms;
+    if (due <= now) return 0;
+    ms = (due - now + 999999) / 1000000;
+    return ms > 1000000 ? 1000000 : (int)ms;
+}
+
+TIDAL_API tidal_result tidal_tcp_pollfds(tidal_tcp *t, struct pollfd *fds, size_t cap,
+                                         size_t *n, int *timeout_ms) {
+    int64_t now;
+    uint32_t i;
+    size_t k = 0;
+    int wait;
+    if (!t || !fds || !n || !timeout_ms) return TIDAL_ERR_INVALID;
+    tidal__tcp_flush_all(t);
+    if (cap < 1 + (size_t)t->n_conns) return TIDAL_ERR_LIMIT;
+    now = tidal__tcp_now(t);
+    wait = t->self_q.head < t->self_q.len ? 0 : *timeout_ms;
+    fds[k].fd = t->listen_fd;
+    fds[k].events = POLLIN;
+    fds[k++].revents = 0;
+    for (i = 0; i < t->n_conns; i++) {
+        tidal__tcp_conn *c = t->conns[i];
+        fds[k].fd = c->fd;
+        fds[k].events = c->state == TIDAL__TCP_DIALING ? POLLOUT
+                        : c->woff < c->wlen            ? POLLIN | POLLOUT
+                                                       : POLLIN;
+        fds[k++].revents = 0;
+        if (c->state != TIDAL__TCP_OPEN) {
+            int ms = tidal__tcp_ms_until(c->deadline_ns, now);
+            if (wait < 0 || ms < wait) wait = ms;
+        }
+    }
+    for (i = 0; i < t->n_peers; i++) {
+        const tidal__tcp_peer *p = &t->peers[i];
+        if (!p->conn && tidal__tcp_dials(t, p)) {
+            int ms = tidal__tcp_ms_until(p->dial_at_ns, now);
+            if (wait < 0 || ms < wait) wait = ms;
+        }
+    }
+    TIDAL_ASSERT(k == 1 + (size_t)t->n_conns);
+    *n = k;
+    *timeout_ms = wait;
+    return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_tcp_handle(tidal_tcp *t, const struct pollfd *fds, size_t n,
+                                        tidal_tcp_deliver deliver, void *ctx) {
+    size_t i;
+    if (!t || (!fds && n) || !deliver) return TIDAL_ERR_INVALID;
+    for (i = 0; i < n; i++) {
+        tidal__tcp_conn *c;
+        short re = fds[i].revents;
+        if (!re || fds[i].fd < 0) continue;
+        if (fds[i].fd == t->listen_fd) {
+            tidal__tcp_accept(t);
+            continue;
+        }
+        if (!(c = tidal__tcp_conn_by_fd(t, fds[i].fd))) continue; /* closed this round */
+        if (c->state == TIDAL__TCP_DIALING) {
+            tidal__tcp_dialed(t, c);
+            continue;
+        }
+        if ((re & (POLLIN | POLLHUP | POLLERR)) && !tidal__tcp_read(t, c, deliver, ctx)) continue;
+        if (re & POLLOUT) (void)tidal__tcp_flush(t, c);
+    }
+    tidal__tcp_self(t, deliver, ctx);
+    tidal__tcp_timers(t);
+    tidal__tcp_flush_all(t);
+    return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_tcp_poll(tidal_tcp *t, int timeout_ms, tidal_tcp_deliver deliver,
+                                      void *ctx) {
+    size_t n = 0;
+    int wait = timeout_ms, r;
+    tidal_result res;
+    if (!t || !deliver) return TIDAL_ERR_INVALID;
+    res = tidal_tcp_pollfds(t, t->pfd, TIDAL_TCP_POLLFDS_MAX, &n, &wait);
+    TIDAL_ASSERT(res == TIDAL_OK); /* the array always fits */
+    r = poll(t->pfd, (nfds_t)n, wait);
+    if (r < 0 && errno != EINTR) {
+        tidal__tcp_err(t, "poll: %s", strerror(errno));
+        return TIDAL_ERR_IO_READ;
+    }
+    if (r < 0) n = 0; /* interrupted: nothing to read, the timers and writes still run */
+    return tidal_tcp_handle(t, t->pfd, n, deliver, ctx);
+}
+
+TIDAL_API tidal_result tidal_tcp_block(tidal_tcp *t, tidal_node_ref node, int on) {
+    int i;
+    if (!t) return TIDAL_ERR_INVALID;
+    if ((i = tidal__tcp_peer_find(t, tidal__node_word(node))) < 0) return TIDAL_ERR_NOT_FOUND;
+    t->peers[i].blocked = on != 0;
+    if (on) t->st.drops_blocked += tidal__tcp_q_clear(&t->peers[i].q);
+    return TIDAL_OK;
+}
+
+TIDAL_API void tidal_tcp_stats_get(const tidal_tcp *t, tidal_tcp_stats *out) {
+    TIDAL_ASSERT(t && out);
+    *out = t->st;
+}
+
+TIDAL_API tidal_result tidal_tcp_peer_get(const tidal_tcp *t, tidal_node_ref node,
+                                          tidal_tcp_peer_info *out) {
+    const tidal__tcp_peer *p;
+    int i;
+    if (!t || !out) return TIDAL_ERR_INVALID;
+    if ((i = tidal__tcp_peer_find(t, tidal__node_word(node))) < 0) return TIDAL_ERR_NOT_FOUND;
+    p = &t->peers[i];
+    memset(out, 0, sizeof *out);
+    out->connected = p->conn && p->conn->state == TIDAL__TCP_OPEN;
+    out->blocked = p->blocked;
+    out->queued_bytes = tidal__tcp_q_bytes(&p->q) + (p->conn ? p->conn->wlen - p->conn->woff : 0);
+    out->drops_queue_full = p->drops_queue_full;
+    return TIDAL_OK;
+}
+
+TIDAL_API const char *tidal_tcp_errmsg(const tidal_tcp *t) { return t ? t->err : ""; }
 #endif /* !_WIN32 */
 
 // >>hlc
