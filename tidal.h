@@ -2915,6 +2915,9 @@ typedef struct tidal__member {
     uint64_t peer_floor[TIDAL_REPLICAS_MAX]; /* leader: an amnesiac peer's floor + 1 (0: not
                                                 known yet), from its acks */
     int64_t peer_heard_ns[TIDAL_REPLICAS_MAX]; /* its last message that passed the checks */
+    uint64_t handover_lsn;           /* leader: the durable lsn the last TIMEOUT_NOW named */
+    uint64_t tnow_epoch, tnow_lsn;   /* target: run once we hold the leader's log to tnow_lsn
+                                        (while still following it in tnow_epoch) */
 } tidal__member;
 
 /* Tenant limits (owner >>db_tenant): each tenant's config on this node and what it used.
@@ -13533,6 +13536,13 @@ static void tidal__follow_reset(tidal_db *db) {
 static tidal_result tidal__rep_adopt(tidal_db *db, uint64_t epoch, int leader) {
     TIDAL_ASSERT(epoch >= db->rep.epoch);
     if (epoch > db->rep.epoch) {
+        /* A deposed leader's election deadline was last armed before it led: without a new
+           one it would run at its next tick, against the candidate that deposed it (after
+           a leadership transfer, always). */
+        if (db->rep.role == TIDAL_ROLE_LEADER) {
+            db->rep.role = TIDAL_ROLE_FOLLOWER;
+            tidal__rep_arm_election(db);
+        }
         db->rep.epoch = epoch;
         db->rep.role = TIDAL_ROLE_FOLLOWER;
         db->rep.leader_idx = -1;
@@ -14247,6 +14257,8 @@ static tidal_result tidal__ooo_drain(tidal_db *db) {
     return r;
 }
 
+static void tidal__tnow_check(tidal_db *db);
+
 static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p,
                                      int from) {
     tidal_result r;
@@ -14295,6 +14307,7 @@ static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, cons
                          floor1, with_vv ? db->rep.out : NULL, with_vv ? db->rep.out_len : 0);
     }
     if (r == TIDAL_OK && db->rep.up_sent == db->rep.up_acked) tidal__push_up(db, now);
+    if (r == TIDAL_OK) tidal__tnow_check(db); /* rule T3: a transfer waiting for this log */
     return r;
 }
 
@@ -14331,6 +14344,18 @@ static void tidal__stable_note(tidal_db *db, uint64_t own, uint64_t leader_lsn) 
    it lost its disk and has not caught up since (c = 1), and may carry its version vector,
    which we answer with ours (it filters its pushes by it). */
 static void tidal__handover_step(tidal_db *db, int64_t now);
+static void tidal__start_election(tidal_db *db);
+
+/* Rule T3: a transfer target that now holds the leader's log as far as its TIMEOUT_NOW
+   named runs for the next epoch at once (the note is for this epoch only). */
+static void tidal__tnow_check(tidal_db *db) {
+    if (!db->rep.tnow_epoch || db->rep.tnow_epoch != db->rep.epoch || db->rep.role != TIDAL_ROLE_FOLLOWER ||
+        db->rep.amnesiac || db->rep.leader_idx < 0 || db->rep.leader_pos < db->rep.tnow_lsn || db->fatal)
+        return;
+    db->rep.tnow_epoch = 0;
+    tidal__start_election(db);
+    TIDAL_ASSERT(db->rep.role != TIDAL_ROLE_FOLLOWER || db->fatal);
+}
 
 static void tidal__on_ack(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p, int from) {
     uint32_t i = (uint32_t)from;
@@ -14619,14 +14644,16 @@ static void tidal__on_prevote(tidal_db *db, const tidal__msg_hdr *m, int from) {
 
 static void tidal__start_election(tidal_db *db);
 
-/* Rule T3, the target's part. */
+/* Rule T3, the target's part: noted, and run at once if we hold the log it names (else
+   when an append brings us there, tidal__tnow_check). */
 static void tidal__on_timeout_now(tidal_db *db, const tidal__msg_hdr *m, int from) {
     TIDAL_ASSERT(from >= 0 && (uint32_t)from < db->rep.n_rep);
     if (from != db->rep.leader_idx || m->epoch != db->rep.epoch || db->rep.role != TIDAL_ROLE_FOLLOWER ||
-        db->rep.amnesiac || db->rep.leader_pos < m->a)
-        return; /* stale, or we lack some of its log: the transfer times out (rule T4) */
-    tidal__start_election(db);
-    TIDAL_ASSERT(db->rep.role != TIDAL_ROLE_FOLLOWER || db->fatal);
+        db->rep.amnesiac)
+        return; /* stale, or not ours to act on: the transfer times out (rule T4) */
+    db->rep.tnow_epoch = m->epoch;
+    db->rep.tnow_lsn = m->a;
+    tidal__tnow_check(db);
 }
 
 /* Rules T3 and T4, the leader's part: called on the target's acks and every tick. */
@@ -14638,11 +14665,15 @@ static void tidal__handover_step(tidal_db *db, int64_t now) {
         db->rep.handover = 0; /* rule T4: writes resume */
         return;
     }
-    if (db->log.batch_count || db->rep.peer[i].acked < db->log.durable_lsn) return; /* shipping */
-    if (db->rep.handover_sent_ns != INT64_MIN && now - db->rep.handover_sent_ns < db->rep.retransmit_ns)
+    if (db->log.batch_count) return; /* the log it must hold is not final yet */
+    /* Sent beside the log it lacks (the target runs once it holds it): again when our log
+       grew since (a follower's push), or after retransmit_ns until the target answers. */
+    if (db->rep.handover_sent_ns != INT64_MIN && db->rep.handover_lsn == db->log.durable_lsn &&
+        now - db->rep.handover_sent_ns < db->rep.retransmit_ns)
         return;
     tidal__rep_send(db, i, TIDAL__MSG_TIMEOUT_NOW, db->log.durable_lsn, 0, NULL, 0);
     db->rep.handover_sent_ns = now;
+    db->rep.handover_lsn = db->log.durable_lsn;
 }
 
 /* Rule L5, the leader's part: a caught-up member that lost its disk and whose floor is at

@@ -4,6 +4,9 @@
    White-box (it reads the member's counters of votes and commits a member that lost its
    disk took part in), so it builds on the full header. */
 #define TIDAL_IMPLEMENTATION
+/* A small in-memory copy of recent batches, so a member can lag beyond it (the default
+   keeps 64 MiB). */
+#define TIDAL_SHIP_BYTES_MAX 16384
 #include "../tidal.h"
 #define TIDAL_SIM_IMPLEMENTATION
 #include "../tidal_sim.h"
@@ -293,10 +296,162 @@ static void t_wipe_follower_4(void) { wipe_scenario(4, 0); }
 static void t_wipe_leader_5(void) { wipe_scenario(5, 1); }
 static void t_wipe_follower_5(void) { wipe_scenario(5, 0); }
 
+/* A directory that held log keeps its epoch record but loses every other file: the member
+   knows it lost its data (rule L1, flags bit 1), even opened with group_bootstrap 1, and
+   rejoins through the leader. */
+static void t_lost_log_epoch_record_kept(void) {
+    group g;
+    char names[64][128];
+    uint32_t n, k;
+    tidal_node_status st;
+    tidal_env *env;
+    g_init(&g, 3, tt_seed());
+    g_run(&g, g.now + 300 * MS);
+    for (k = 0; k < 50; k++) TT_EQ_INT(g_write(&g, 0, 1 + k, NULL), TIDAL_OK);
+    g_run(&g, g.now + 1000 * MS);
+    tidal_db_close(g.m[2].db);
+    g.m[2].db = NULL;
+    env = &g.m[2].env.env;
+    n = tidal_sim_disk_list(g.m[2].disk, "db", names, 64);
+    for (k = 0; k < n && k < 64; k++) {
+        char path[256];
+        if (!strncmp(names[k], "meta-", 5)) continue;
+        snprintf(path, sizeof path, "db/%.127s", names[k]);
+        TT_EQ_INT(env->file_remove(env->user, path), TIDAL_OK);
+    }
+    g.m[2].cfg.group_bootstrap = 1; /* ignored: the directory says it belongs to a group */
+    g_start(&g, 2);
+    g.m[2].cfg.group_bootstrap = 0;
+    TT_EQ_INT(tidal_node_status_get(g.m[2].db, &st), TIDAL_OK);
+    TT_CHECK(st.lost_disk);
+    TT_EQ_INT(st.role, TIDAL_ROLE_FOLLOWER);
+    g_run(&g, g.now + 6 * ELECTION_MS * MS);
+    TT_EQ_INT(tidal_node_status_get(g.m[2].db, &st), TIDAL_OK);
+    TT_CHECK(!st.lost_disk);
+    TT_EQ_INT(tidal_db_durable_lsn(g.m[2].db) > 0, 1);
+    g_free(&g);
+}
+
+/* ---- leadership transfer ------------------------------------------------------------ */
+
+/* Runs in 1 ms steps until member t leads, at most until deadline; 1 if it does. */
+static int g_await_leader(group *g, int t, int64_t deadline) {
+    while (g->now < deadline) {
+        if (g_leader(g) == t) return 1;
+        g_run(g, g->now + 1 * MS);
+    }
+    return g_leader(g) == t;
+}
+
+/* To a follower that is up to date but for the last batch: the leader refuses writes
+   while it hands over, the target leads about one round trip after the call (the
+   TIMEOUT_NOW one way, a round of votes: at most 1.5 times the 300 ms round trip), no
+   acknowledged write is lost, and the new leader commits at QUORUM. */
+static void t_transfer_caught_up(void) {
+    group g;
+    tidal_event_id acked[ACKED_MAX];
+    int n_acked = 0, k, ok;
+    tidal_node_status st;
+    tidal_receipt rc;
+    int64_t t_call;
+    g_init(&g, 3, tt_seed());
+    g_run(&g, g.now + 300 * MS);
+    for (k = 0; k < 200; k++) {
+        TT_EQ_INT(g_write(&g, 0, 1 + tt_below(40), &rc), TIDAL_OK);
+        if (k % 20 == 19) g_run(&g, g.now + 100 * MS);
+        if (tidal_write_acked(g.m[0].db, rc.lsn, TIDAL_ACK_QUORUM)) acked[n_acked++] = rc.id;
+    }
+    g_run(&g, g.now + 500 * MS);
+    TT_EQ_INT(g_write(&g, 0, 5, NULL), TIDAL_OK); /* the target lacks this one at the call */
+    t_call = g.now;
+    TT_EQ_INT(tidal_replica_transfer(g.m[0].db, g.refs[1]), TIDAL_OK);
+    TT_EQ_INT(tidal_node_status_get(g.m[0].db, &st), TIDAL_OK);
+    TT_CHECK(st.transfer_in_flight);
+    TT_EQ_INT(st.transfer_to.region, 1);
+    TT_EQ_INT(g_write(&g, 0, 6, NULL), TIDAL_ERR_UNAVAILABLE);
+    TT_CHECKF(strstr(tidal_errmsg(g.m[0].db), "handed to region 1") != NULL, "errmsg: %s",
+              tidal_errmsg(g.m[0].db));
+    TT_EQ_INT(tidal_replica_transfer(g.m[0].db, g.refs[2]), TIDAL_ERR_LIMIT);
+    TT_EQ_INT(tidal_replica_transfer(g.m[2].db, g.refs[1]), TIDAL_ERR_READ_ONLY);
+    ok = g_await_leader(&g, 1, t_call + 1000 * MS);
+    TT_CHECKF(ok, "the target does not lead %d ms after the call", 1000);
+    printf("    transfer: the target leads %lld ms after the call\n", (long long)((g.now - t_call) / MS));
+    TT_CHECKF(g.now - t_call <= 450 * MS, "the transfer took %lld ms (a round trip is at most 300)",
+              (long long)((g.now - t_call) / MS));
+    g_run(&g, g.now + 300 * MS); /* the old leader hears the new epoch (one way) */
+    TT_EQ_INT(tidal_node_status_get(g.m[0].db, &st), TIDAL_OK);
+    TT_EQ_INT(st.role, TIDAL_ROLE_FOLLOWER);
+    TT_CHECK(!st.transfer_in_flight);
+    TT_EQ_INT(g_await_quorum_write(&g, g.now + FAILOVER_BOUND_MS * MS), 1);
+    for (k = 0; k < n_acked; k++) TT_CHECK(tidal_event_is_applied(g.m[1].db, acked[k]));
+    g_free(&g);
+}
+
+/* The refusals: not a member, this node, a member that lags (it missed more than the
+   batches the leader keeps in memory for shipping). */
+static void t_transfer_refusals(void) {
+    group g;
+    tidal_node_ref stranger;
+    uint32_t h, k;
+    g_init(&g, 3, tt_seed());
+    g_run(&g, g.now + 300 * MS);
+    stranger.region = 9;
+    stranger.shard = 0;
+    TT_EQ_INT(tidal_replica_transfer(NULL, g.refs[1]), TIDAL_ERR_INVALID);
+    TT_EQ_INT(tidal_replica_transfer(g.m[0].db, stranger), TIDAL_ERR_NOT_FOUND);
+    TT_EQ_INT(tidal_replica_transfer(g.m[0].db, g.refs[0]), TIDAL_ERR_INVALID);
+    h = tidal_sim_net_isolate_region(g.net, 2);
+    for (k = 0; k < 600; k++) { /* ~50 KB of log, beyond the 16 KB kept for shipping */
+        TT_EQ_INT(g_write(&g, 0, 1 + k, NULL), TIDAL_OK);
+        if (k % 50 == 49) g_run(&g, g.now + 20 * MS);
+    }
+    TT_EQ_INT(tidal_replica_transfer(g.m[0].db, g.refs[2]), TIDAL_ERR_UNAVAILABLE);
+    TT_CHECKF(strstr(tidal_errmsg(g.m[0].db), "lacks log older") != NULL, "errmsg: %s",
+              tidal_errmsg(g.m[0].db));
+    TT_EQ_INT(g_write(&g, 0, 1, NULL), TIDAL_OK); /* a refusal changes nothing */
+    tidal_sim_net_heal(g.net, h);
+    g_run(&g, g.now + 2000 * MS); /* caught up: now it may take over */
+    TT_EQ_INT(tidal_replica_transfer(g.m[0].db, g.refs[2]), TIDAL_OK);
+    TT_CHECK(g_await_leader(&g, 2, g.now + 1000 * MS));
+    g_free(&g);
+}
+
+/* To a member cut off right after the call: the TIMEOUT_NOW is lost, the leader refuses
+   writes until an election timeout passed, then leads on in the same epoch and commits. */
+static void t_transfer_partitioned_times_out(void) {
+    group g;
+    tidal_node_status st;
+    tidal_receipt rc;
+    uint64_t epoch;
+    int64_t t_call;
+    g_init(&g, 3, tt_seed());
+    g_run(&g, g.now + 500 * MS);
+    TT_EQ_INT(g_write(&g, 0, 3, NULL), TIDAL_OK);
+    g_run(&g, g.now + 500 * MS);
+    TT_EQ_INT(tidal_node_status_get(g.m[0].db, &st), TIDAL_OK);
+    epoch = st.epoch;
+    (void)tidal_sim_net_isolate_region(g.net, 2);
+    t_call = g.now;
+    TT_EQ_INT(tidal_replica_transfer(g.m[0].db, g.refs[2]), TIDAL_OK);
+    g_run(&g, t_call + ELECTION_MS * MS - 20 * MS);
+    TT_EQ_INT(g_write(&g, 0, 4, NULL), TIDAL_ERR_UNAVAILABLE);
+    g_run(&g, t_call + ELECTION_MS * MS + 20 * MS);
+    TT_EQ_INT(tidal_node_status_get(g.m[0].db, &st), TIDAL_OK);
+    TT_EQ_INT(st.role, TIDAL_ROLE_LEADER);
+    TT_CHECK(st.epoch == epoch);
+    TT_CHECK(!st.transfer_in_flight);
+    TT_EQ_INT(g_write(&g, 0, 5, &rc), TIDAL_OK);
+    g_run(&g, g.now + 500 * MS);
+    TT_CHECK(tidal_write_acked(g.m[0].db, rc.lsn, TIDAL_ACK_QUORUM));
+    g_free(&g);
+}
+
 static const tt_case tt_cases[] = {
     TT_CASE(t_wipe_leader_1),   TT_CASE(t_wipe_leader_2),   TT_CASE(t_wipe_follower_2),
     TT_CASE(t_wipe_leader_3),   TT_CASE(t_wipe_follower_3), TT_CASE(t_wipe_leader_4),
     TT_CASE(t_wipe_follower_4), TT_CASE(t_wipe_leader_5),   TT_CASE(t_wipe_follower_5),
+    TT_CASE(t_lost_log_epoch_record_kept), TT_CASE(t_transfer_caught_up),
+    TT_CASE(t_transfer_refusals), TT_CASE(t_transfer_partitioned_times_out),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
