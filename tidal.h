@@ -161,6 +161,16 @@
       one node of a cluster opens a tidal_peer instead (>>node): it owns the node's replica
       members and its control-plane member, applies the control plane's records, and
       routes and forwards client calls, all through the same messages.
+      A lost disk (>>repl_elect, rules L1-L6): restart the member with the same config
+      (group_bootstrap 0); it knows it lost its data (empty directory, or an epoch record
+      that says it held log) and relearns the group before it acknowledges anything. The
+      group stays safe and live at every size with one disk lost at a time: in a group of
+      even size it votes and acknowledges at once (a group of two elects the survivor,
+      which holds every QUORUM write); in one of odd size the others are a majority
+      without it and it counts again only once it caught up in a newer epoch; a group of
+      one starts over empty (its only copy is gone, QUORUM writes included).
+      tidal_replica_transfer hands leadership to a caught-up member in about a round trip
+      (before a planned restart or a removal).
   13. Forgetting. tidal_user_forget and tidal_item_delete are events that remove a
       user's own state or an item's state; after the next snapshot no file holds the
       id. They are the exception to "order never matters" (point 1): they remove what
@@ -456,10 +466,30 @@ typedef struct tidal_config {
                                           stagger by group position and jitter) runs for
                                           election; default 1 s */
     int group_bootstrap;               /* nonzero only when creating a brand-new group: its
-                                          first member then leads epoch 1 at once. Leave 0
-                                          on every later open: a node whose disk was lost must
-                                          not take itself for new (it waits to hear a leader,
-                                          and neither votes nor runs until it has caught up) */
+                                          first member then leads epoch 1 at once. It is
+                                          ignored for a directory that belongs to a group
+                                          already (its epoch record says so, and says
+                                          whether it held log: an open that then finds no
+                                          log knows it lost it). Leave 0 on every later
+                                          open, above all after a lost disk: an empty
+                                          directory cannot tell a new group from a lost
+                                          disk, and with 0 it is a lost disk. Such a member
+                                          takes no writes and never runs before it caught
+                                          up; it votes and acknowledges (a) in a group of
+                                          even size as soon as it has heard n - n/2 others
+                                          (any two majorities share two members, one of
+                                          which kept its disk: a group of two elects the
+                                          survivor, which holds every QUORUM write), (b) in
+                                          a group of odd size only after it caught up with
+                                          a leader of an epoch above every epoch any member
+                                          held when it came back (the others are a majority
+                                          without it; a leader that sees it caught up runs
+                                          for the next epoch itself). (c) A group of one
+                                          starts over empty after an election timeout:
+                                          everything it held is lost, QUORUM writes
+                                          included; to keep data across a lost disk, run at
+                                          least two members. One lost disk at a time
+                                          (>>repl_elect, rules L1-L6) */
     int availability_mode;             /* nonzero (DESIGN 5.4): a member cut off from its
                                           leader (none heard for the election timeout) takes
                                           writes as its own origin, acknowledged LOCAL; they
@@ -14349,8 +14379,9 @@ static void tidal__start_election(tidal_db *db);
 /* Rule T3: a transfer target that now holds the leader's log as far as its TIMEOUT_NOW
    named runs for the next epoch at once (the note is for this epoch only). */
 static void tidal__tnow_check(tidal_db *db) {
-    if (!db->rep.tnow_epoch || db->rep.tnow_epoch != db->rep.epoch || db->rep.role != TIDAL_ROLE_FOLLOWER ||
-        db->rep.amnesiac || db->rep.leader_idx < 0 || db->rep.leader_pos < db->rep.tnow_lsn || db->fatal)
+    const tidal__member *rm = &db->rep;
+    if (!rm->tnow_epoch || rm->tnow_epoch != rm->epoch || rm->role != TIDAL_ROLE_FOLLOWER ||
+        rm->amnesiac || rm->leader_idx < 0 || rm->leader_pos < rm->tnow_lsn || db->fatal)
         return;
     db->rep.tnow_epoch = 0;
     tidal__start_election(db);
@@ -14491,11 +14522,13 @@ static void tidal__on_push_ack(tidal_db *db, const tidal__msg_hdr *m, int from) 
 //     batches kept in memory for shipping (so it catches up in about a round trip).
 // T2. While a transfer is in flight the leader refuses writes (TIDAL_ERR_UNAVAILABLE,
 //     naming the target) and ships to the target as to any follower.
-// T3. Once the target acknowledged the leader's whole durable log, the leader sends it
-//     TIMEOUT_NOW (again after retransmit_ns of silence). The target, still following that
-//     leader in that epoch and holding that log, runs for epoch + 1 at once: no pre-vote,
-//     and no member refuses a vote because it heard its leader recently (votes have no
-//     such check; only pre-votes do). Its log is the longest, so every member grants.
+// T3. The leader sends the target TIMEOUT_NOW naming its durable log, beside the log the
+//     target lacks (again when its log grew, or after retransmit_ns while in flight). The
+//     target, still following that leader in that epoch, notes it and runs for epoch + 1
+//     as soon as it holds that log: no pre-vote, and no member refuses a vote because it
+//     heard its leader recently (votes have no such check; only pre-votes do). Its log is
+//     then as long as any, so every member grants. A deposed leader re-arms its election
+//     deadline, so it does not run against the target.
 // T4. The transfer ends when a newer epoch starts (the leader follows it) or, at the
 //     latest, an election timeout after it began: the leader then takes writes again.
 // T5. The target's election is an ordinary one: it may lose (another member runs too);
@@ -14534,7 +14567,8 @@ static tidal_result tidal__on_vote_req(tidal_db *db, const tidal__msg_hdr *m, in
     }
     /* Addressed to the candidate's life (rule L6): a grant that reaches a later life of it
        (which may hold less than the log it was granted for) is not counted. */
-    tidal__rep_send5(db, (uint32_t)from, TIDAL__MSG_VOTE, (uint64_t)grant, 0, 0, 0, m->incarnation, NULL, 0);
+    tidal__rep_send5(db, (uint32_t)from, TIDAL__MSG_VOTE, (uint64_t)grant, 0, 0, 0,
+                     m->incarnation, NULL, 0);
     return TIDAL_OK;
 }
 
@@ -14624,7 +14658,8 @@ static void tidal__on_prevote_req(tidal_db *db, const tidal__msg_hdr *m, int fro
     }
     TIDAL_ASSERT(!grant || !db->rep.amnesiac || db->rep.n_rep % 2 == 0); /* rule L3 */
     if (grant && db->rep.amnesiac) db->rep.amn_grants++;
-    tidal__rep_send5(db, (uint32_t)from, TIDAL__MSG_PREVOTE, (uint64_t)grant, 0, 0, 0, m->incarnation, NULL, 0);
+    tidal__rep_send5(db, (uint32_t)from, TIDAL__MSG_PREVOTE, (uint64_t)grant, 0, 0, 0,
+                     m->incarnation, NULL, 0);
 }
 
 static void tidal__start_election(tidal_db *db);
@@ -14648,8 +14683,8 @@ static void tidal__start_election(tidal_db *db);
    when an append brings us there, tidal__tnow_check). */
 static void tidal__on_timeout_now(tidal_db *db, const tidal__msg_hdr *m, int from) {
     TIDAL_ASSERT(from >= 0 && (uint32_t)from < db->rep.n_rep);
-    if (from != db->rep.leader_idx || m->epoch != db->rep.epoch || db->rep.role != TIDAL_ROLE_FOLLOWER ||
-        db->rep.amnesiac)
+    if (from != db->rep.leader_idx || m->epoch != db->rep.epoch ||
+        db->rep.role != TIDAL_ROLE_FOLLOWER || db->rep.amnesiac)
         return; /* stale, or not ours to act on: the transfer times out (rule T4) */
     db->rep.tnow_epoch = m->epoch;
     db->rep.tnow_lsn = m->a;
@@ -14690,7 +14725,8 @@ static int tidal__amn_bump_due(const tidal_db *db) {
     if (live <= db->rep.n_rep / 2) return 0;
     for (i = 0; i < db->rep.n_rep; i++)
         if (i != db->rep.self_rep && db->rep.peer_amnesiac[i] && db->rep.peer_floor[i] &&
-            db->rep.peer_floor[i] - 1 >= db->rep.epoch && db->rep.peer[i].acked >= db->rep.quorum_lsn)
+            db->rep.peer_floor[i] - 1 >= db->rep.epoch &&
+            db->rep.peer[i].acked >= db->rep.quorum_lsn)
             return 1;
     return 0;
 }
@@ -15118,27 +15154,34 @@ TIDAL_API tidal_result tidal_replica_transfer(tidal_db *db, tidal_node_ref to) {
     tidal_result r;
     if (!db) return TIDAL_ERR_INVALID;
     rm = &db->rep;
-    if (!rm->n_rep) return tidal__err(db, TIDAL_ERR_INVALID, "leadership transfer: not a replicated node");
+    if (!rm->n_rep)
+        return tidal__err(db, TIDAL_ERR_INVALID, "leadership transfer: not a replicated node");
     if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
     if (!tidal__rep_leading(rm) && rm->leader_idx >= 0)
-        return tidal__err(db, TIDAL_ERR_READ_ONLY, "leadership transfer: not the leader; the leader is "
-                          "region %u shard %u", rm->member[rm->leader_idx].region, rm->member[rm->leader_idx].shard);
+        return tidal__err(db, TIDAL_ERR_READ_ONLY,
+                          "leadership transfer: not the leader; the leader is region %u shard %u",
+                          rm->member[rm->leader_idx].region, rm->member[rm->leader_idx].shard);
     if (!tidal__rep_leading(rm))
-        return tidal__err(db, TIDAL_ERR_READ_ONLY, "leadership transfer: not the leader (none known now)");
+        return tidal__err(db, TIDAL_ERR_READ_ONLY,
+                          "leadership transfer: not the leader (none known now)");
     i = tidal__rep_index(rm, tidal__node_word(to));
     if (i < 0)
-        return tidal__err(db, TIDAL_ERR_NOT_FOUND, "leadership transfer: region %u shard %u is not a member "
-                          "of this group", to.region, to.shard);
+        return tidal__err(db, TIDAL_ERR_NOT_FOUND,
+                          "leadership transfer: region %u shard %u is not a member of this group",
+                          to.region, to.shard);
     if (i == (int)rm->self_rep)
-        return tidal__err(db, TIDAL_ERR_INVALID, "leadership transfer: region %u shard %u is this node, "
-                          "which leads already", to.region, to.shard);
+        return tidal__err(db, TIDAL_ERR_INVALID,
+                          "leadership transfer: region %u shard %u is this node, which leads "
+                          "already", to.region, to.shard);
     if (rm->handover)
-        return tidal__err(db, TIDAL_ERR_LIMIT, "leadership transfer: one to region %u shard %u is in "
-                          "flight (one at a time)", rm->member[rm->handover_to].region,
+        return tidal__err(db, TIDAL_ERR_LIMIT,
+                          "leadership transfer: one to region %u shard %u is in flight (one at a "
+                          "time)", rm->member[rm->handover_to].region,
                           rm->member[rm->handover_to].shard);
     if ((lag = tidal__handover_lag(db, (uint32_t)i)) != NULL)
-        return tidal__err(db, TIDAL_ERR_UNAVAILABLE, "leadership transfer: region %u shard %u lags: %s",
-                          to.region, to.shard, lag);
+        return tidal__err(db, TIDAL_ERR_UNAVAILABLE,
+                          "leadership transfer: region %u shard %u lags: %s", to.region, to.shard,
+                          lag);
     if ((r = tidal__commit(db)) != TIDAL_OK) return r; /* the log it must hold is durable */
     db->rep.handover = 1;
     db->rep.handover_to = (uint32_t)i;

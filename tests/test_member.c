@@ -99,13 +99,15 @@ static void g_check(group *g) {
         tidal_db *db = g->m[i].db;
         if (!db) continue;
         if (g->n % 2) {
-            TT_CHECKF(db->rep.amn_grants == 0, "n=%d: member %d voted while it had lost its disk", g->n, i);
-            TT_CHECKF(db->rep.amn_commits == 0, "n=%d: member %d committed with a lost disk's ack", g->n, i);
+            TT_CHECKF(db->rep.amn_grants == 0, "n=%d: member %d voted while it had lost its disk",
+                      g->n, i);
+            TT_CHECKF(db->rep.amn_commits == 0, "n=%d: member %d committed with a lost disk's ack",
+                      g->n, i);
         }
         if (db->rep.role == TIDAL_ROLE_LEADER && db->rep.epoch < 64) {
             uint64_t *e = &g->epoch_leader[db->rep.epoch];
-            TT_CHECKF(!*e || *e == (uint64_t)i + 1, "n=%d: two leaders in epoch %llu (%d and %d)", g->n,
-                      (unsigned long long)db->rep.epoch, (int)*e - 1, i);
+            TT_CHECKF(!*e || *e == (uint64_t)i + 1, "n=%d: two leaders in epoch %llu (%d and %d)",
+                      g->n, (unsigned long long)db->rep.epoch, (int)*e - 1, i);
             *e = (uint64_t)i + 1;
         }
     }
@@ -247,8 +249,8 @@ static void wipe_scenario(int n, int lose_leader) {
         if (n > 1)
             for (k = 0; k < n_acked; k++)
                 TT_CHECKF(tidal_event_is_applied(g.m[w].db, acked[k]),
-                          "n=%d: a QUORUM-acknowledged write (%d of %d) is missing on the new leader", n, k,
-                          n_acked);
+                          "n=%d: a QUORUM-acknowledged write (%d of %d) is missing on the new "
+                          "leader", n, k, n_acked);
         if (n == 1) TT_EQ_INT(tidal_event_is_applied(g.m[w].db, acked[0]), 0); /* the only copy */
     }
     if (w >= 0 && n % 2 && !lose_leader) {
@@ -281,8 +283,8 @@ static void wipe_scenario(int n, int lose_leader) {
     TT_CHECK(w >= 0);
     if (w >= 0 && n > 1) /* and what it rejoined with is everything acknowledged */
         for (k = 0; k < n_acked; k++)
-            TT_CHECKF(tidal_event_is_applied(g.m[v].db, acked[k]), "n=%d: the rejoined member lacks an "
-                      "acknowledged write", n);
+            TT_CHECKF(tidal_event_is_applied(g.m[v].db, acked[k]),
+                      "n=%d: the rejoined member lacks an acknowledged write", n);
     g_free(&g);
 }
 
@@ -375,7 +377,8 @@ static void t_transfer_caught_up(void) {
     TT_EQ_INT(tidal_replica_transfer(g.m[2].db, g.refs[1]), TIDAL_ERR_READ_ONLY);
     ok = g_await_leader(&g, 1, t_call + 1000 * MS);
     TT_CHECKF(ok, "the target does not lead %d ms after the call", 1000);
-    printf("    transfer: the target leads %lld ms after the call\n", (long long)((g.now - t_call) / MS));
+    printf("    transfer: the target leads %lld ms after the call\n",
+           (long long)((g.now - t_call) / MS));
     TT_CHECKF(g.now - t_call <= 450 * MS, "the transfer took %lld ms (a round trip is at most 300)",
               (long long)((g.now - t_call) / MS));
     g_run(&g, g.now + 300 * MS); /* the old leader hears the new epoch (one way) */
