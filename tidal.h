@@ -11538,7 +11538,8 @@ static tidal_result tidal__take_refuse(tidal_db *db, const tidal__event *ev, tid
                           "read-only follower: the leader is region %u shard %u",
                           m->member[m->leader_idx].region, m->member[m->leader_idx].shard);
     }
-    if (m->n_rep && m->role == TIDAL_ROLE_LEADER && m->handover) /* >>repl_elect, rule T2 */
+    if (m->n_rep && m->role == TIDAL_ROLE_LEADER && m->handover && /* >>repl_elect, rule T2 */
+        db->env->clock_mono_ns(db->env->user) < m->handover_until_ns)
         return tidal__err(db, TIDAL_ERR_UNAVAILABLE,
                           "unavailable: leadership is being handed to region %u shard %u (for at "
                           "most an election timeout); retry there, or here if the transfer fails",
