@@ -13243,7 +13243,8 @@ TIDAL__STATIC_ASSERT(batch_is_readable, TIDAL__BATCH_SHIP_MAX <= TIDAL_BATCH_BYT
 
 enum {
     TIDAL__MSG_APPEND = 1,   /* leader -> follower: a = lsn before the batches, b = durable lsn */
-    TIDAL__MSG_ACK = 2,      /* follower -> leader: a = leader lsn applied, b = 1 gap, 2 stale */
+    TIDAL__MSG_ACK = 2,      /* follower -> leader: a = leader lsn applied, b = 1 gap, 2 stale;
+                                c = 1 lost its disk, d = its floor + 1 (>>repl_append) */
     TIDAL__MSG_VOTE_REQ = 3, /* candidate: a = how far into b's leader log, b = newest epoch in its log */
     TIDAL__MSG_VOTE = 4,     /* a = 1 granted */
     TIDAL__MSG_PUSH = 5,     /* follower -> leader: a = own lsn before, b = own lsn covered */
@@ -13593,7 +13594,6 @@ static tidal_result tidal__rep_adopt(tidal_db *db, uint64_t epoch, int leader) {
     return TIDAL_OK;
 }
 
-/* The leader's highest lsn durable on a majority (itself included). */
 /* The (n / 2 + 1)-th highest of the members' positions; an amnesiac peer's ack counts only
    when amn (rule L4). */
 static uint64_t tidal__rep_quorum_at(const tidal_db *db, int amn) {
@@ -13612,6 +13612,7 @@ static uint64_t tidal__rep_quorum_at(const tidal_db *db, int amn) {
     return v[n / 2];
 }
 
+/* The leader's highest lsn durable on a majority (itself included). */
 static void tidal__rep_quorum(tidal_db *db) {
     /* Rule L4: in a group of odd size a member that lost its disk is not counted until it
        rejoined for good; in an even one it is (two majorities share two members). */
@@ -14371,9 +14372,6 @@ static void tidal__stable_note(tidal_db *db, uint64_t own, uint64_t leader_lsn) 
     db->rep.stable_q[k][1] = leader_lsn;
 }
 
-/* An ack says how far the follower's log goes (a), whether it saw a gap (b = 1), whether
-   it lost its disk and has not caught up since (c = 1), and may carry its version vector,
-   which we answer with ours (it filters its pushes by it). */
 static void tidal__handover_step(tidal_db *db, int64_t now);
 static void tidal__start_election(tidal_db *db);
 
@@ -14389,6 +14387,10 @@ static void tidal__tnow_check(tidal_db *db) {
     TIDAL_ASSERT(db->rep.role != TIDAL_ROLE_FOLLOWER || db->fatal);
 }
 
+/* An ack says how far the follower's log goes (a), whether it saw a gap (b = 1), whether
+   it lost its disk and has not rejoined since (c = 1; then d = its floor + 1, 0 while
+   unknown: rule L5), and may carry its version vector, which we answer with ours (it
+   filters its pushes by it). */
 static void tidal__on_ack(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p, int from) {
     uint32_t i = (uint32_t)from;
     if (!tidal__rep_leading(&db->rep) || m->epoch != db->rep.epoch) return;
