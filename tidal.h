@@ -164,6 +164,16 @@
       one node of a cluster opens a tidal_peer instead (>>node): it owns the node's replica
       members and its control-plane member, applies the control plane's records, and
       routes and forwards client calls, all through the same messages.
+      A lost disk (>>repl_elect, rules L1-L6): restart the member with the same config
+      (group_bootstrap 0); it knows it lost its data (empty directory, or an epoch record
+      that says it held log) and relearns the group before it acknowledges anything. The
+      group stays safe and live at every size with one disk lost at a time: in a group of
+      even size it votes and acknowledges at once (a group of two elects the survivor,
+      which holds every QUORUM write); in one of odd size the others are a majority
+      without it and it counts again only once it caught up in a newer epoch; a group of
+      one starts over empty (its only copy is gone, QUORUM writes included).
+      tidal_replica_transfer hands leadership to a caught-up member in about a round trip
+      (before a planned restart or a removal).
   13. Forgetting. tidal_user_forget and tidal_item_delete are events that remove a
       user's own state or an item's state; after the next snapshot no file holds the
       id. They are the exception to "order never matters" (point 1): they remove what
@@ -632,10 +642,30 @@ typedef struct tidal_config {
                                           stagger by group position and jitter) runs for
                                           election; default 1 s */
     int group_bootstrap;               /* nonzero only when creating a brand-new group: its
-                                          first member then leads epoch 1 at once. Leave 0
-                                          on every later open: a node whose disk was lost must
-                                          not take itself for new (it waits to hear a leader,
-                                          and neither votes nor runs until it has caught up) */
+                                          first member then leads epoch 1 at once. It is
+                                          ignored for a directory that belongs to a group
+                                          already (its epoch record says so, and says
+                                          whether it held log: an open that then finds no
+                                          log knows it lost it). Leave 0 on every later
+                                          open, above all after a lost disk: an empty
+                                          directory cannot tell a new group from a lost
+                                          disk, and with 0 it is a lost disk. Such a member
+                                          takes no writes and never runs before it caught
+                                          up; it votes and acknowledges (a) in a group of
+                                          even size as soon as it has heard n - n/2 others
+                                          (any two majorities share two members, one of
+                                          which kept its disk: a group of two elects the
+                                          survivor, which holds every QUORUM write), (b) in
+                                          a group of odd size only after it caught up with
+                                          a leader of an epoch above every epoch any member
+                                          held when it came back (the others are a majority
+                                          without it; a leader that sees it caught up runs
+                                          for the next epoch itself). (c) A group of one
+                                          starts over empty after an election timeout:
+                                          everything it held is lost, QUORUM writes
+                                          included; to keep data across a lost disk, run at
+                                          least two members. One lost disk at a time
+                                          (>>repl_elect, rules L1-L6) */
     int availability_mode;             /* nonzero (DESIGN 5.4): a member cut off from its
                                           leader (none heard for the election timeout) takes
                                           writes as its own origin, acknowledged LOCAL; they
@@ -832,9 +862,31 @@ typedef struct tidal_node_status {
     tidal_node_ref clock_ahead_node; /* the last peer that did so */
     int64_t clock_ahead_ns;   /* how far ahead it was */
     uint32_t version_vector_origins; /* origins (node, incarnation) in this node's vector */
+    int lost_disk;            /* this member lost its disk and has not rejoined yet (it takes
+                                 no writes; see config.group_bootstrap for when it votes) */
+    int transfer_in_flight;   /* leader: tidal_replica_transfer's handover is under way (it
+                                 refuses writes until it ends) */
+    tidal_node_ref transfer_to; /* ...to this member */
 } tidal_node_status;
 
 TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_status *out);
+
+/* Hands this leader's leadership to member `to` without waiting for an election timeout
+   (Raft's TimeoutNow; used before a planned restart or before removing the leader). The
+   leader stops taking writes (they fail with TIDAL_ERR_UNAVAILABLE naming the target),
+   brings `to` up to date, then tells it to run for the next epoch at once; `to` is
+   normally leading about one round trip after it holds the leader's log. Drive it with
+   tidal_db_tick() and tidal_node_receive(); tidal_node_status shows it in flight. It ends
+   when a newer epoch starts (this node then follows it) or, at the latest, after
+   config.election_timeout_ns, when this node takes writes again as leader (the target was
+   unreachable, or lost its election). Returns once it is under way.
+   Errors: TIDAL_ERR_READ_ONLY (not the leader; errmsg names it when known),
+   TIDAL_ERR_NOT_FOUND (`to` is not a member of the group), TIDAL_ERR_INVALID (NULL db, not
+   replicated, or `to` is this node), TIDAL_ERR_LIMIT (a transfer is already in flight),
+   TIDAL_ERR_UNAVAILABLE (`to` lags: it has not answered this leadership, is taking a state
+   transfer, lost its disk, or lacks log older than the batches kept for shipping),
+   TIDAL_ERR_FATAL and the I/O errors of committing a pending batch. Not thread-safe. */
+TIDAL_API tidal_result tidal_replica_transfer(tidal_db *db, tidal_node_ref to);
 
 /* Moves this node to a newer control-plane config version (the host calls it when the
    control plane publishes one). Messages carry the sender's version; a message from a
@@ -3060,6 +3112,24 @@ typedef struct tidal__member {
     tidal__ooo ooo[TIDAL__SHIP_WINDOW];    /* follower: appends that came early */
     uint32_t n_ooo;
     size_t ooo_bytes;
+    /* a lost disk (>>repl_elect, rules L1-L6) */
+    int held;                        /* this directory has held log: persisted (flags bit 1) */
+    uint64_t amn_floor;              /* odd group: every epoch this member may have voted in
+                                        before it lost its disk is <= it (valid when known) */
+    int amn_floor_known;             /* every other member was heard since it came back */
+    uint64_t amn_grants;             /* votes and pre-votes granted while amnesiac */
+    uint64_t amn_commits;            /* leader: quorum advances that needed an amnesiac ack */
+    /* leadership transfer (>>repl_elect, rules T1-T5) */
+    int handover;                    /* leader: a transfer is in flight */
+    uint32_t handover_to;            /* its target's index */
+    int64_t handover_until_ns;       /* it gives up (and takes writes again) at this time */
+    int64_t handover_sent_ns;        /* the last TIMEOUT_NOW (0: none yet) */
+    uint64_t peer_floor[TIDAL_REPLICAS_MAX]; /* leader: an amnesiac peer's floor + 1 (0: not
+                                                known yet), from its acks */
+    int64_t peer_heard_ns[TIDAL_REPLICAS_MAX]; /* its last message that passed the checks */
+    uint64_t handover_lsn;           /* leader: the durable lsn the last TIMEOUT_NOW named */
+    uint64_t tnow_epoch, tnow_lsn;   /* target: run once we hold the leader's log to tnow_lsn
+                                        (while still following it in tnow_epoch) */
 } tidal__member;
 
 /* Tenant limits (owner >>db_tenant): each tenant's config on this node and what it used.
@@ -12878,6 +12948,12 @@ static tidal_result tidal__take_refuse(tidal_db *db, const tidal__event *ev, tid
                           "read-only follower: the leader is region %u shard %u",
                           m->member[m->leader_idx].region, m->member[m->leader_idx].shard);
     }
+    if (m->n_rep && m->role == TIDAL_ROLE_LEADER && m->handover && /* >>repl_elect, rule T2 */
+        db->env->clock_mono_ns(db->env->user) < m->handover_until_ns)
+        return tidal__err(db, TIDAL_ERR_UNAVAILABLE,
+                          "unavailable: leadership is being handed to region %u shard %u (for at "
+                          "most an election timeout); retry there, or here if the transfer fails",
+                          m->member[m->handover_to].region, m->member[m->handover_to].shard);
     if (db->ten.n_tcfg && from == TIDAL__FROM_LOCAL && ev->kind != TIDAL__EV_EPOCH &&
         ev->kind != TIDAL__EV_SCHEMA && !tidal__event_seen(db, ev))
         return tidal__tenant_admit(db, ev);
@@ -14577,7 +14653,8 @@ TIDAL__STATIC_ASSERT(batch_is_readable, TIDAL__BATCH_SHIP_MAX <= TIDAL_BATCH_BYT
 
 enum {
     TIDAL__MSG_APPEND = 1,   /* leader -> follower: a = lsn before the batches, b = durable lsn */
-    TIDAL__MSG_ACK = 2,      /* follower -> leader: a = leader lsn applied, b = 1 gap, 2 stale */
+    TIDAL__MSG_ACK = 2,      /* follower -> leader: a = leader lsn applied, b = 1 gap, 2 stale;
+                                c = 1 lost its disk, d = its floor + 1 (>>repl_append) */
     TIDAL__MSG_VOTE_REQ = 3, /* candidate: a = how far into b's leader log, b = newest epoch in its log */
     TIDAL__MSG_VOTE = 4,     /* a = 1 granted */
     TIDAL__MSG_PUSH = 5,     /* follower -> leader: a = own lsn before, b = own lsn covered */
@@ -14587,7 +14664,9 @@ enum {
     TIDAL__MSG_VV = 9,       /* either way on (re)connection: payload = version vector */
     TIDAL__MSG_PREVOTE_REQ = 10, /* as VOTE_REQ, for epoch + 1, before running: changes nothing */
     TIDAL__MSG_PREVOTE = 11,     /* a = 1 granted */
-    TIDAL__MSG_TYPE_MAX = 11
+    TIDAL__MSG_TIMEOUT_NOW = 12, /* leader -> transfer target: a = the leader's durable lsn;
+                                    holding it, run for epoch + 1 at once (rule T3) */
+    TIDAL__MSG_TYPE_MAX = 12
 };
 
 enum { TIDAL__CANDIDATE = 3 }; /* internal role beside tidal_role's FOLLOWER and LEADER */
@@ -14806,7 +14885,9 @@ static void tidal__meta_name(const tidal_db *db, char *out, size_t cap, int tmp)
 /* Writes (epoch, vote) durably before the node acts on them: temp file, fsync, rename,
    directory fsync. Layout: magic u32, version u32, epoch u64, voted epoch u64, voted for
    u32 (node word + 1; 0 none), flags u32 (bit 0: lost its disk and has not caught up with
-   a leader since: no votes, no writes, even after a restart with some log), HLC bound i64
+   a leader since: no votes, no writes, even after a restart with some log; bit 1: this
+   directory has held log, so a later open that finds no log lost it, whatever the host's
+   group_bootstrap says; other bits 0), HLC bound i64
    (no stamp of this life reaches it: the next life starts its clock there), then (version
    3) log epoch u64 and log position u64 (tidal__log_cover), BLAKE3 u8[32] of the first 56
    bytes. Version 2 (the same without the log position: 40 bytes summed) is still read. */
@@ -14820,7 +14901,7 @@ static tidal_result tidal__meta_save(tidal_db *db) {
     w = tidal__wr_le(w, db->rep.epoch, 8);
     w = tidal__wr_le(w, db->rep.voted_epoch, 8);
     w = tidal__wr_le(w, db->rep.voted_for, 4);
-    w = tidal__wr_le(w, (uint64_t)(db->rep.amnesiac != 0), 4);
+    w = tidal__wr_le(w, (uint64_t)(db->rep.amnesiac != 0) | (uint64_t)(db->rep.held != 0) << 1, 4);
     w = tidal__wr_le(w, (uint64_t)db->hlc_bound, 8);
     w = tidal__wr_le(w, db->rep.log_epoch, 8); /* where our log stands for votes, when we hold */
     w = tidal__wr_le(w, db->rep.log_pos, 8);   /* more of the leader's log than we logged */
@@ -14862,7 +14943,11 @@ static tidal_result tidal__meta_load(tidal_db *db) {
     }
     db->rep.voted_epoch = tidal__rd_u64(&r);
     db->rep.voted_for = tidal__rd_u32(&r);
-    if (tidal__rd_u32(&r) & 1u) db->rep.amnesiac = 1;
+    {
+        uint32_t flags = tidal__rd_u32(&r);
+        if (flags & 1u) db->rep.amnesiac = 1;
+        if (flags & 2u) db->rep.held = 1;
+    }
     db->hlc_bound = (int64_t)tidal__rd_u64(&r);
     if (n == TIDAL__META_BYTES) { /* a log position noted without a batch (tidal__log_cover) */
         uint64_t le = tidal__rd_u64(&r), lp = tidal__rd_u64(&r);
@@ -14893,9 +14978,17 @@ static void tidal__follow_reset(tidal_db *db) {
 static tidal_result tidal__rep_adopt(tidal_db *db, uint64_t epoch, int leader) {
     TIDAL_ASSERT(epoch >= db->rep.epoch);
     if (epoch > db->rep.epoch) {
+        /* A deposed leader's election deadline was last armed before it led: without a new
+           one it would run at its next tick, against the candidate that deposed it (after
+           a leadership transfer, always). */
+        if (db->rep.role == TIDAL_ROLE_LEADER) {
+            db->rep.role = TIDAL_ROLE_FOLLOWER;
+            tidal__rep_arm_election(db);
+        }
         db->rep.epoch = epoch;
         db->rep.role = TIDAL_ROLE_FOLLOWER;
         db->rep.leader_idx = -1;
+        db->rep.handover = 0; /* a transfer ends when a newer epoch starts (rule T4) */
         if (tidal__meta_save(db) != TIDAL_OK) return TIDAL_ERR_FATAL;
     }
     if (leader >= 0 && leader != db->rep.leader_idx) {
@@ -14911,21 +15004,36 @@ static tidal_result tidal__rep_adopt(tidal_db *db, uint64_t epoch, int leader) {
     return TIDAL_OK;
 }
 
-/* The leader's highest lsn durable on a majority (itself included). */
-static void tidal__rep_quorum(tidal_db *db) {
+/* The (n / 2 + 1)-th highest of the members' positions; an amnesiac peer's ack counts only
+   when amn (rule L4). */
+static uint64_t tidal__rep_quorum_at(const tidal_db *db, int amn) {
     uint64_t v[TIDAL_REPLICAS_MAX];
     uint32_t i, j, n = db->rep.n_rep;
+    TIDAL_ASSERT(n >= 1 && n <= TIDAL_REPLICAS_MAX);
     for (i = 0; i < n; i++)
-        v[i] = i == db->rep.self_rep ? db->log.durable_lsn : db->rep.peer[i].acked;
+        v[i] = i == db->rep.self_rep                    ? db->log.durable_lsn
+               : db->rep.peer_amnesiac[i] && !amn ? 0
+                                                  : db->rep.peer[i].acked;
     for (i = 1; i < n; i++) { /* descending insertion sort: n <= 7 */
         uint64_t x = v[i];
         for (j = i; j > 0 && v[j - 1] < x; j--) v[j] = v[j - 1];
         v[j] = x;
     }
+    return v[n / 2];
+}
+
+/* The leader's highest lsn durable on a majority (itself included). */
+static void tidal__rep_quorum(tidal_db *db) {
+    /* Rule L4: in a group of odd size a member that lost its disk is not counted until it
+       rejoined for good; in an even one it is (two majorities share two members). */
+    uint64_t q = tidal__rep_quorum_at(db, db->rep.n_rep % 2 == 0);
     /* Only once the epoch-start batch is on a majority do older batches count as committed
        in this epoch (an old-epoch batch on a majority may still be outvoted otherwise). */
-    if (v[n / 2] >= db->rep.epoch_start_lsn && v[n / 2] > db->rep.quorum_lsn)
-        db->rep.quorum_lsn = v[n / 2];
+    if (q >= db->rep.epoch_start_lsn && q > db->rep.quorum_lsn) {
+        if (q > tidal__rep_quorum_at(db, 0)) db->rep.amn_commits++; /* an amnesiac ack made it */
+        db->rep.quorum_lsn = q;
+    }
+    TIDAL_ASSERT(db->rep.n_rep % 2 == 0 || db->rep.amn_commits == 0);
 }
 
 /* Keeps a committed batch for shipping; drops the oldest past TIDAL_SHIP_BYTES_MAX. */
@@ -15308,6 +15416,10 @@ static void tidal__push_up(tidal_db *db, int64_t now) {
 static void tidal__rep_committed(tidal_db *db, const uint8_t *batch, size_t len) {
     uint32_t i;
     int64_t now = tidal__mono(db);
+    if (!db->rep.held) { /* rule L1: from now on an open without log is a lost disk */
+        db->rep.held = 1;
+        (void)tidal__meta_save(db); /* a failure marks the handle failed */
+    }
     tidal__ship_keep(db, batch, len);
     if (!tidal__rep_leading(&db->rep)) return;
     tidal__rep_quorum(db);
@@ -15436,6 +15548,33 @@ static int tidal__amn_informed(const tidal__member *rm) {
     return n >= rm->n_rep - rm->n_rep / 2;
 }
 
+/* Rule L2: an amnesiac member heard from member idx (its epoch is adopted first). Once it
+   has heard every other member, its epoch bounds every epoch it may have voted in before
+   it lost its disk: each such vote went to a candidate that had that epoch on disk. */
+static void tidal__amn_hear(tidal__member *rm, int idx) {
+    uint32_t all = ((1u << rm->n_rep) - 1u) & ~(1u << rm->self_rep);
+    TIDAL_ASSERT(rm->amnesiac && idx >= 0 && (uint32_t)idx < rm->n_rep);
+    rm->amn_heard |= 1u << idx;
+    if (!rm->amn_floor_known && (rm->amn_heard & all) == all) {
+        rm->amn_floor_known = 1;
+        rm->amn_floor = rm->epoch;
+    }
+}
+
+/* Rule L3: may its vote (and, rule L4, its acks) count although it lost its disk? In a
+   group of even size, once it knows the group's epoch; in an odd one, never. */
+static int tidal__amn_counts(const tidal__member *rm) {
+    if (!rm->amnesiac) return 1;
+    return rm->n_rep % 2 == 0 && tidal__amn_informed(rm);
+}
+
+/* Rule L5: it caught up with the leader of epoch: does it rejoin for good (no longer
+   amnesiac)? In an odd group only in an epoch above its floor. */
+static int tidal__amn_may_rejoin(const tidal__member *rm, uint64_t epoch) {
+    TIDAL_ASSERT(rm->amnesiac);
+    return rm->n_rep % 2 == 0 || (rm->amn_floor_known && epoch > rm->amn_floor);
+}
+
 /* Follower, before it acknowledges leader position leader_pos: its vote position must say
    it holds the leader's log that far. Batches it applied note that themselves, but the
    ones it was spared (its version vector said it holds them: its own events, pushed to the
@@ -15560,6 +15699,8 @@ static tidal_result tidal__ooo_drain(tidal_db *db) {
     return r;
 }
 
+static void tidal__tnow_check(tidal_db *db);
+
 static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p,
                                      int from) {
     tidal_result r;
@@ -15592,7 +15733,8 @@ static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, cons
     if (r == TIDAL_OK && !gap) r = tidal__ooo_drain(db);
     if (db->rep.leader_pos >= db->rep.leader_durable) {
         db->rep.behind_since_ns = 0;
-        if (db->rep.amnesiac) { /* caught up with a leader: it knows the group again */
+        if (db->rep.amnesiac && tidal__amn_may_rejoin(&db->rep, m->epoch)) {
+            /* caught up with a leader: it knows the group again (rule L5) */
             db->rep.amnesiac = 0;
             if (tidal__meta_save(db) != TIDAL_OK) return TIDAL_ERR_FATAL;
         }
@@ -15602,10 +15744,12 @@ static tidal_result tidal__on_append(tidal_db *db, const tidal__msg_hdr *m, cons
     if (r == TIDAL_OK && (r = tidal__log_cover(db)) != TIDAL_OK) return r;
     if (r == TIDAL_OK) {
         int with_vv = db->rep.vv_to_leader && tidal__vv_build(db);
+        uint64_t floor1 = db->rep.amnesiac && db->rep.amn_floor_known ? db->rep.amn_floor + 1 : 0;
         tidal__rep_send4(db, (uint32_t)from, TIDAL__MSG_ACK, db->rep.leader_pos, (uint64_t)gap, (uint64_t)db->rep.amnesiac,
-                         0, with_vv ? db->rep.out : NULL, with_vv ? db->rep.out_len : 0);
+                         floor1, with_vv ? db->rep.out : NULL, with_vv ? db->rep.out_len : 0);
     }
     if (r == TIDAL_OK && db->rep.up_sent == db->rep.up_acked) tidal__push_up(db, now);
+    if (r == TIDAL_OK) tidal__tnow_check(db); /* rule T3: a transfer waiting for this log */
     return r;
 }
 
@@ -15638,14 +15782,31 @@ static void tidal__stable_note(tidal_db *db, uint64_t own, uint64_t leader_lsn) 
     db->rep.stable_q[k][1] = leader_lsn;
 }
 
+static void tidal__handover_step(tidal_db *db, int64_t now);
+static void tidal__start_election(tidal_db *db);
+
+/* Rule T3: a transfer target that now holds the leader's log as far as its TIMEOUT_NOW
+   named runs for the next epoch at once (the note is for this epoch only). */
+static void tidal__tnow_check(tidal_db *db) {
+    const tidal__member *rm = &db->rep;
+    if (!rm->tnow_epoch || rm->tnow_epoch != rm->epoch || rm->role != TIDAL_ROLE_FOLLOWER ||
+        rm->amnesiac || rm->leader_idx < 0 || rm->leader_pos < rm->tnow_lsn || db->fatal)
+        return;
+    db->rep.tnow_epoch = 0;
+    tidal__start_election(db);
+    TIDAL_ASSERT(db->rep.role != TIDAL_ROLE_FOLLOWER || db->fatal);
+}
+
 /* An ack says how far the follower's log goes (a), whether it saw a gap (b = 1), whether
-   it lost its disk and has not caught up since (c = 1), and may carry its version vector,
-   which we answer with ours (it filters its pushes by it). */
+   it lost its disk and has not rejoined since (c = 1; then d = its floor + 1, 0 while
+   unknown: rule L5), and may carry its version vector, which we answer with ours (it
+   filters its pushes by it). */
 static void tidal__on_ack(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p, int from) {
     uint32_t i = (uint32_t)from;
     if (!tidal__rep_leading(&db->rep) || m->epoch != db->rep.epoch) return;
     db->rep.peer[i].greeted = 1;
     db->rep.peer_amnesiac[i] = m->c == 1;
+    db->rep.peer_floor[i] = m->c == 1 ? m->d : 0;
     if (m->payload_len) {
         if (tidal__vv_take(db, i, m->incarnation, p, m->payload_len)) db->rep.msgs_corrupt++;
         else if (tidal__vv_build(db)) tidal__rep_send(db, i, TIDAL__MSG_VV, 0, 0, db->rep.out, db->rep.out_len);
@@ -15676,6 +15837,7 @@ static void tidal__on_ack(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *
     }
     tidal__rep_quorum(db);
     if (db->rep.peer[i].sent < db->log.durable_lsn && tidal__ship_wants(db, i)) tidal__ship_to(db, i, tidal__mono(db));
+    if (db->rep.handover && db->rep.handover_to == i) tidal__handover_step(db, tidal__mono(db));
 }
 
 static tidal_result tidal__on_push(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p, int from) {
@@ -15723,36 +15885,103 @@ static void tidal__on_push_ack(tidal_db *db, const tidal__msg_hdr *m, int from) 
 // >>repl_elect
 // Elections: pre-votes (a member silent for two timeouts first asks whether it could win,
 // so one back from a partition does not depose a working leader), votes (once per epoch, persisted before the answer, for a candidate whose log
-// goes at least as far), and becoming leader (its epoch event, then shipping). Invariant:
-// at most one leader per epoch.
+// goes at least as far), and becoming leader (its epoch event, then shipping); a member
+// that lost its disk (rules L1-L6) and leadership transfer (rules T1-T5). Invariant: at
+// most one leader per epoch.
+//
+// A member that lost its disk (amnesiac) forgot its log, its epoch and the votes it cast.
+// Raft's two safety facts rest on any two majorities sharing a member: one leader per
+// epoch (the shared member votes once) and a new leader holds every committed event (the
+// shared member held it and voted only for a log at least as long). With n members and
+// majorities of q = n / 2 + 1, two majorities share at least 2q - n members: 2 when n is
+// even, 1 when n is odd. A lost disk is allowed to break each fact through one member only.
+// L1. A member knows it lost its disk: its directory holds no log and either no epoch
+//     record while the host did not say "new group" (config.group_bootstrap 0), or an
+//     epoch record saying this directory held log (flags bit 1, written at its first
+//     commit). A group of one has nobody to learn from and nobody else can lead: it starts
+//     over empty in a new epoch after an election timeout (everything it held is lost).
+// L2. Before it acknowledges anything it hears enough members (n - n / 2 of the others)
+//     that any elected epoch is known to one of them, and adopts the newest. Once it has
+//     heard every other member, its epoch is its floor: any vote it cast before the loss
+//     was for a candidate that held that epoch on disk, so every such epoch is <= floor.
+// L3. Its vote. Even n: it may vote (once per epoch, persisted, as anyone) as soon as L2's
+//     first part holds, whatever its empty log says. Two majorities share two members, at
+//     most one of them is it: the other votes once per epoch and checks the candidate's
+//     log, so both facts hold even if it voted differently in the same epoch before the
+//     loss and even though its own log check passes every candidate. This is what makes a
+//     group of two live again: the survivor holds every QUORUM write (a majority of two is
+//     both) and is elected with the wiped member's vote. Odd n: it never votes; the shared
+//     member may be it alone, and the other n - 1 members are a majority without it.
+// L4. Its acks. Even n: they count toward a commit (by L3's argument: the other shared
+//     member holds the event and votes on logs). Odd n: the leader does not count them
+//     (an ack now plus a vote before the loss could make it the only shared member of a
+//     commit and of an election that lacks the event).
+// L5. It rejoins for good (counts as any member) once it caught up with a leader: even n
+//     at once; odd n only with a leader of an epoch above its floor, so nothing it does
+//     from then on can meet a vote of its earlier life. A leader that sees a caught-up
+//     member whose floor is at or above its epoch runs for the next epoch itself (a
+//     majority of the others elects it again), so the member rejoins without waiting for a
+//     failure. It neither runs nor takes writes before it rejoined.
+// L6. Vote and pre-vote grants are addressed to the candidate's life (its incarnation): a
+//     member that lost its disk never counts a grant meant for its earlier life.
+// Limits: one lost disk at a time (a second member losing its disk before the first
+// rejoined can break both facts); an odd group that cannot hear every member keeps the
+// member from counting (the group is live without it: n - 1 >= q), until membership
+// removes the silent one.
+//
+// Leadership transfer (Raft's TimeoutNow), started by tidal_replica_transfer:
+// T1. Only the leader hands over, to another member that answered this leadership, is not
+//     taking a state transfer, did not lose its disk and lacks no log older than the
+//     batches kept in memory for shipping (so it catches up in about a round trip).
+// T2. While a transfer is in flight the leader refuses writes (TIDAL_ERR_UNAVAILABLE,
+//     naming the target) and ships to the target as to any follower.
+// T3. The leader sends the target TIMEOUT_NOW naming its durable log, beside the log the
+//     target lacks (again when its log grew, or after retransmit_ns while in flight). The
+//     target, still following that leader in that epoch, notes it and runs for epoch + 1
+//     as soon as it holds that log: no pre-vote, and no member refuses a vote because it
+//     heard its leader recently (votes have no such check; only pre-votes do). Its log is
+//     then as long as any, so every member grants. A deposed leader re-arms its election
+//     deadline, so it does not run against the target.
+// T4. The transfer ends when a newer epoch starts (the leader follows it) or, at the
+//     latest, an election timeout after it began: the leader then takes writes again.
+// T5. The target's election is an ordinary one: it may lose (another member runs too);
+//     safety does not depend on the transfer.
 
 /* The vote rule, shared by votes and pre-votes: a candidate whose log holds a newer epoch,
    or as new an epoch and at least as far into that epoch's leader log (tidal__log_note). */
 static int tidal__candidate_fit(const tidal__member *rm, const tidal__msg_hdr *m) {
-    return !rm->amnesiac &&
+    return tidal__amn_counts(rm) &&
            (m->b > rm->log_epoch || (m->b == rm->log_epoch && m->a >= rm->log_pos));
 }
 
 static tidal_result tidal__on_vote_req(tidal_db *db, const tidal__msg_hdr *m, int from) {
     tidal_result r;
     uint32_t cand = tidal__node_word(db->rep.member[from]) + 1;
-    int grant;
+    int grant, fit;
     if ((r = tidal__rep_adopt(db, m->epoch, -1)) != TIDAL_OK) return r;
+    fit = tidal__candidate_fit(&db->rep, m);
     grant = (db->rep.voted_epoch != db->rep.epoch || db->rep.voted_for == cand) && db->rep.role != TIDAL_ROLE_LEADER &&
-            tidal__candidate_fit(&db->rep, m);
+            fit;
     if (grant && !(db->rep.voted_epoch == db->rep.epoch && db->rep.voted_for == cand)) {
         db->rep.voted_epoch = db->rep.epoch; /* one vote per epoch, on disk before the answer */
         db->rep.voted_for = cand;
         if ((r = tidal__meta_save(db)) != TIDAL_OK) return r;
     }
+    TIDAL_ASSERT(!grant || !db->rep.amnesiac || db->rep.n_rep % 2 == 0); /* rule L3 */
+    if (grant && db->rep.amnesiac) db->rep.amn_grants++;
     if (grant) tidal__rep_arm_election(db);
-    else if (db->rep.role != TIDAL_ROLE_LEADER) {
+    else if (db->rep.role != TIDAL_ROLE_LEADER && !fit && !db->rep.amnesiac) {
         /* Someone saw the leader go quiet, but we hold more: run soon ourselves rather than
-           wait a whole timeout for the next round. */
+           wait a whole timeout for the next round. Not when we refused only because we
+           voted already: in a group of five every refused request would then start another
+           candidate, and split votes would follow one another. */
         int64_t soon = tidal__mono(db) + db->rep.election_timeout_ns / 20;
         if (soon < db->rep.election_due_ns) db->rep.election_due_ns = soon;
     }
-    tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_VOTE, (uint64_t)grant, 0, NULL, 0);
+    /* Addressed to the candidate's life (rule L6): a grant that reaches a later life of it
+       (which may hold less than the log it was granted for) is not counted. */
+    tidal__rep_send5(db, (uint32_t)from, TIDAL__MSG_VOTE, (uint64_t)grant, 0, 0, 0,
+                     m->incarnation, NULL, 0);
     return TIDAL_OK;
 }
 
@@ -15768,6 +15997,7 @@ static void tidal__become_leader(tidal_db *db) {
     db->rep.role = TIDAL_ROLE_LEADER;
     db->rep.leader_idx = (int)db->rep.self_rep;
     db->rep.lead_since_ns = now;
+    db->rep.handover = 0;
     tidal__ooo_clear(db); /* appends held from the leader before us */
     for (i = 0; i < db->rep.n_rep; i++) {
         db->rep.peer[i].acked = db->rep.peer[i].sent = db->rep.peer[i].pushed = 0;
@@ -15808,6 +16038,7 @@ static void tidal__on_vv(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *p
 static void tidal__on_vote(tidal_db *db, const tidal__msg_hdr *m, int from) {
     uint32_t n = 0, i;
     if (db->rep.role != TIDAL__CANDIDATE || m->epoch != db->rep.epoch || m->a != 1) return;
+    if (m->to_incarnation && m->to_incarnation != db->incarnation) return; /* rule L6 */
     db->rep.votes |= 1u << from;
     for (i = 0; i < db->rep.n_rep; i++) n += (db->rep.votes >> i) & 1u;
     if (n > db->rep.n_rep / 2) tidal__become_leader(db);
@@ -15838,7 +16069,10 @@ static void tidal__on_prevote_req(tidal_db *db, const tidal__msg_hdr *m, int fro
         int64_t soon = now + db->rep.election_timeout_ns / 20; /* we hold more: run soon */
         if (soon < db->rep.election_due_ns) db->rep.election_due_ns = soon;
     }
-    tidal__rep_send(db, (uint32_t)from, TIDAL__MSG_PREVOTE, (uint64_t)grant, 0, NULL, 0);
+    TIDAL_ASSERT(!grant || !db->rep.amnesiac || db->rep.n_rep % 2 == 0); /* rule L3 */
+    if (grant && db->rep.amnesiac) db->rep.amn_grants++;
+    tidal__rep_send5(db, (uint32_t)from, TIDAL__MSG_PREVOTE, (uint64_t)grant, 0, 0, 0,
+                     m->incarnation, NULL, 0);
 }
 
 static void tidal__start_election(tidal_db *db);
@@ -15847,6 +16081,7 @@ static void tidal__on_prevote(tidal_db *db, const tidal__msg_hdr *m, int from) {
     uint32_t n = 0, i;
     if (!db->rep.prevotes || tidal__rep_leading(&db->rep) || m->epoch != db->rep.epoch || m->a != 1)
         return;
+    if (m->to_incarnation && m->to_incarnation != db->incarnation) return; /* rule L6 */
     db->rep.prevotes |= 1u << from;
     for (i = 0; i < db->rep.n_rep; i++) n += (db->rep.prevotes >> i) & 1u;
     if (n > db->rep.n_rep / 2) {
@@ -15855,8 +16090,63 @@ static void tidal__on_prevote(tidal_db *db, const tidal__msg_hdr *m, int from) {
     }
 }
 
+static void tidal__start_election(tidal_db *db);
+
+/* Rule T3, the target's part: noted, and run at once if we hold the log it names (else
+   when an append brings us there, tidal__tnow_check). */
+static void tidal__on_timeout_now(tidal_db *db, const tidal__msg_hdr *m, int from) {
+    TIDAL_ASSERT(from >= 0 && (uint32_t)from < db->rep.n_rep);
+    if (from != db->rep.leader_idx || m->epoch != db->rep.epoch ||
+        db->rep.role != TIDAL_ROLE_FOLLOWER || db->rep.amnesiac)
+        return; /* stale, or not ours to act on: the transfer times out (rule T4) */
+    db->rep.tnow_epoch = m->epoch;
+    db->rep.tnow_lsn = m->a;
+    tidal__tnow_check(db);
+}
+
+/* Rules T3 and T4, the leader's part: called on the target's acks and every tick. */
+static void tidal__handover_step(tidal_db *db, int64_t now) {
+    uint32_t i = db->rep.handover_to;
+    if (!db->rep.handover) return;
+    TIDAL_ASSERT(i < db->rep.n_rep && i != db->rep.self_rep);
+    if (!tidal__rep_leading(&db->rep) || now >= db->rep.handover_until_ns) {
+        db->rep.handover = 0; /* rule T4: writes resume */
+        return;
+    }
+    if (db->log.batch_count) return; /* the log it must hold is not final yet */
+    /* Sent beside the log it lacks (the target runs once it holds it): again when our log
+       grew since (a follower's push), or after retransmit_ns until the target answers. */
+    if (db->rep.handover_sent_ns != INT64_MIN && db->rep.handover_lsn == db->log.durable_lsn &&
+        now - db->rep.handover_sent_ns < db->rep.retransmit_ns)
+        return;
+    tidal__rep_send(db, i, TIDAL__MSG_TIMEOUT_NOW, db->log.durable_lsn, 0, NULL, 0);
+    db->rep.handover_sent_ns = now;
+    db->rep.handover_lsn = db->log.durable_lsn;
+}
+
+/* Rule L5, the leader's part: a caught-up member that lost its disk and whose floor is at
+   or above our epoch rejoins only in a newer epoch. Only while a majority without it holds
+   this epoch's start and answered within three heartbeats (it would elect us again). */
+static int tidal__amn_bump_due(const tidal_db *db) {
+    uint32_t i, live = 1;
+    int64_t now = tidal__mono((tidal_db *)db);
+    if (db->rep.n_rep % 2 == 0 || db->rep.handover) return 0;
+    if (tidal__rep_quorum_at(db, 0) < db->rep.epoch_start_lsn) return 0;
+    for (i = 0; i < db->rep.n_rep; i++)
+        live += i != db->rep.self_rep && !db->rep.peer_amnesiac[i] &&
+                now - db->rep.peer_heard_ns[i] < 3 * db->rep.heartbeat_ns;
+    if (live <= db->rep.n_rep / 2) return 0;
+    for (i = 0; i < db->rep.n_rep; i++)
+        if (i != db->rep.self_rep && db->rep.peer_amnesiac[i] && db->rep.peer_floor[i] &&
+            db->rep.peer_floor[i] - 1 >= db->rep.epoch &&
+            db->rep.peer[i].acked >= db->rep.quorum_lsn)
+            return 1;
+    return 0;
+}
+
 static void tidal__start_election(tidal_db *db) {
     uint32_t i;
+    db->rep.handover = 0;
     db->rep.prevotes = 0;
     db->rep.epoch++;
     db->rep.role = TIDAL__CANDIDATE;
@@ -16073,6 +16363,7 @@ TIDAL_API tidal_result tidal_node_receive(tidal_db *db, tidal_node_ref from, con
                           m.config_version > db->rep.config_version ? "refresh this node" : "the sender must refresh");
     }
     tidal__hlc_recv(db, m.hlc);
+    db->rep.peer_heard_ns[idx] = tidal__mono(db);
     if (m.incarnation != db->rep.peer[idx].inc) { /* another life of it: what it held may be gone */
         db->rep.peer[idx].inc = m.incarnation;
         db->rep.vv_peer[idx].valid = 0;
@@ -16081,8 +16372,8 @@ TIDAL_API tidal_result tidal_node_receive(tidal_db *db, tidal_node_ref from, con
         db->rep.peer[idx].sent_ns = tidal__mono(db);
     }
     if (db->rep.amnesiac) { /* relearning the group: who answered, and the newest epoch they know */
-        db->rep.amn_heard |= 1u << idx;
         if (m.epoch > db->rep.epoch && tidal__rep_adopt(db, m.epoch, -1) != TIDAL_OK) return TIDAL_ERR_FATAL;
+        tidal__amn_hear(&db->rep, idx);
     }
     if (m.epoch < db->rep.epoch) { /* fencing: tell the sender, apply nothing */
         db->rep.msgs_fenced++;
@@ -16106,6 +16397,7 @@ TIDAL_API tidal_result tidal_node_receive(tidal_db *db, tidal_node_ref from, con
     else if (m.type == TIDAL__MSG_SNAP_ACK) tidal__on_snap_ack(db, &m, idx);
     else if (m.type == TIDAL__MSG_VV) tidal__on_vv(db, &m, p + TIDAL__MSG_HDR, idx);
     else if (m.type == TIDAL__MSG_PREVOTE) tidal__on_prevote(db, &m, idx);
+    else if (m.type == TIDAL__MSG_TIMEOUT_NOW) tidal__on_timeout_now(db, &m, idx);
     else tidal__on_vote(db, &m, idx);
     return TIDAL_OK;
 }
@@ -16130,11 +16422,18 @@ static void tidal__rep_tick(tidal_db *db) {
                 now - db->rep.peer[i].hb_ns >= db->rep.heartbeat_ns)
                 tidal__ship_to(db, i, now); /* data if its window has room, else a heartbeat */
         }
+        tidal__handover_step(db, now);
+        if (tidal__amn_bump_due(db)) tidal__start_election(db); /* rule L5 */
         return;
     }
     if (db->rep.up_sent > db->rep.up_acked && now - db->rep.up_sent_ns >= db->rep.retransmit_ns) db->rep.up_sent = db->rep.up_acked;
     if (db->rep.up_sent == db->rep.up_acked) tidal__push_up(db, now);
-    if (now >= db->rep.election_due_ns && db->rep.amnesiac) {
+    if (now >= db->rep.election_due_ns && db->rep.amnesiac && db->rep.n_rep == 1) {
+        /* Rule L1: a group of one lost its only copy. Nobody holds more and nobody else can
+           lead: it starts over, empty, in a new epoch (what it held is gone). */
+        db->rep.amnesiac = 0;
+        tidal__start_election(db);
+    } else if (now >= db->rep.election_due_ns && db->rep.amnesiac) {
         /* Ask every member it has not heard from (a pre-vote request it cannot win: each
            answers, at its own epoch). */
         for (i = 0; i < db->rep.n_rep; i++)
@@ -16157,7 +16456,7 @@ static void tidal__rep_tick(tidal_db *db) {
 static tidal_result tidal__rep_open(tidal_db *db) {
     tidal_result r = tidal__meta_load(db);
     if (r != TIDAL_OK) return r;
-    if (db->rep.epoch == 0 && db->log.durable_lsn == 0 && db->rep.bootstrap) {
+    if (db->rep.epoch == 0 && db->log.durable_lsn == 0 && db->rep.bootstrap && !db->rep.held) {
         db->rep.epoch = db->rep.pos_epoch = 1;
         db->rep.leader_idx = 0;
         db->rep.role = db->rep.self_rep == 0 ? TIDAL_ROLE_LEADER : TIDAL_ROLE_FOLLOWER;
@@ -16165,9 +16464,10 @@ static tidal_result tidal__rep_open(tidal_db *db) {
         if ((r = tidal__meta_save(db)) != TIDAL_OK) return r;
     } else {
         db->rep.role = TIDAL_ROLE_FOLLOWER;
-        /* Nothing on disk and not a new group: this node lost its disk, and with it the
-           epochs it voted in. It must learn the group's state before it votes or runs. */
-        if (db->rep.epoch == 0 && db->log.durable_lsn == 0) {
+        /* Nothing on disk and not a new group, or an epoch record that says this directory
+           held log but no log (rule L1): this node lost its disk, and with it the epochs it
+           voted in. It must learn the group's state before it votes or runs. */
+        if (db->log.durable_lsn == 0 && (db->rep.epoch == 0 || db->rep.held)) {
             db->rep.amnesiac = 1;
             if ((r = tidal__meta_save(db)) != TIDAL_OK) return r; /* remembered across restarts */
         }
@@ -16241,6 +16541,67 @@ TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_stat
     out->clock_ahead_node.shard = (uint16_t)(db->rep.clock_ahead_node & 0xFFFF);
     out->clock_ahead_ns = db->rep.clock_ahead_ns;
     out->version_vector_origins = db->st.n_origins;
+    out->lost_disk = db->rep.amnesiac;
+    out->transfer_in_flight = tidal__rep_leading(&db->rep) && db->rep.handover;
+    if (out->transfer_in_flight) out->transfer_to = db->rep.member[db->rep.handover_to];
+    return TIDAL_OK;
+}
+
+/* Rule T1: would `i` catch up in about a round trip? NULL if so, else why not. */
+static const char *tidal__handover_lag(const tidal_db *db, uint32_t i) {
+    const tidal__member *rm = &db->rep;
+    TIDAL_ASSERT(i < rm->n_rep && i != rm->self_rep);
+    if (!rm->peer[i].greeted) return "it has not answered this leadership";
+    if (rm->peer[i].xfer) return "it is taking a state transfer";
+    if (rm->peer_amnesiac[i]) return "it lost its disk and has not rejoined";
+    if (rm->peer[i].acked < db->log.durable_lsn &&
+        (!rm->ship_len || rm->peer[i].acked + 1 < rm->ship_first))
+        return "it lacks log older than the batches kept for shipping";
+    return NULL;
+}
+
+TIDAL_API tidal_result tidal_replica_transfer(tidal_db *db, tidal_node_ref to) {
+    const tidal__member *rm;
+    const char *lag;
+    int i;
+    tidal_result r;
+    if (!db) return TIDAL_ERR_INVALID;
+    rm = &db->rep;
+    if (!rm->n_rep)
+        return tidal__err(db, TIDAL_ERR_INVALID, "leadership transfer: not a replicated node");
+    if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
+    if (!tidal__rep_leading(rm) && rm->leader_idx >= 0)
+        return tidal__err(db, TIDAL_ERR_READ_ONLY,
+                          "leadership transfer: not the leader; the leader is region %u shard %u",
+                          rm->member[rm->leader_idx].region, rm->member[rm->leader_idx].shard);
+    if (!tidal__rep_leading(rm))
+        return tidal__err(db, TIDAL_ERR_READ_ONLY,
+                          "leadership transfer: not the leader (none known now)");
+    i = tidal__rep_index(rm, tidal__node_word(to));
+    if (i < 0)
+        return tidal__err(db, TIDAL_ERR_NOT_FOUND,
+                          "leadership transfer: region %u shard %u is not a member of this group",
+                          to.region, to.shard);
+    if (i == (int)rm->self_rep)
+        return tidal__err(db, TIDAL_ERR_INVALID,
+                          "leadership transfer: region %u shard %u is this node, which leads "
+                          "already", to.region, to.shard);
+    if (rm->handover)
+        return tidal__err(db, TIDAL_ERR_LIMIT,
+                          "leadership transfer: one to region %u shard %u is in flight (one at a "
+                          "time)", rm->member[rm->handover_to].region,
+                          rm->member[rm->handover_to].shard);
+    if ((lag = tidal__handover_lag(db, (uint32_t)i)) != NULL)
+        return tidal__err(db, TIDAL_ERR_UNAVAILABLE,
+                          "leadership transfer: region %u shard %u lags: %s", to.region, to.shard,
+                          lag);
+    if ((r = tidal__commit(db)) != TIDAL_OK) return r; /* the log it must hold is durable */
+    db->rep.handover = 1;
+    db->rep.handover_to = (uint32_t)i;
+    db->rep.handover_until_ns = tidal__mono(db) + db->rep.election_timeout_ns;
+    db->rep.handover_sent_ns = INT64_MIN;
+    tidal__handover_step(db, tidal__mono(db));
+    TIDAL_ASSERT(!db->rep.handover || db->rep.handover_to != db->rep.self_rep);
     return TIDAL_OK;
 }
 

@@ -4,7 +4,7 @@
    Output: one line per figure, `name: value unit`; section headers start with '#'.
    Usage:  bench_sim [--seed N] [--segment BYTES] [section...]
            sections: lag failover failover500 throughput reconcile merge session uat control
-           gather
+           gather transfer
            (none given: all, in that order).
            --seed N adds N to every seed: `--seed 1`, `--seed 2` ... are independent
            simulated runs of the same workload; without it every run is the same run.
@@ -143,7 +143,14 @@
       host-side tidal_retrieve_gather (what the uat section's retrieve_scatter_host_p99_us
       times on the wall clock) over region 0's members, same query, for comparison.
       peer_control_commit_p50/p99_ms = SIMULATED time from tidal_peer_propose on a random
-      node to its OK completion there, 200 records one at a time. */
+      node to its OK completion there, 200 records one at a time.
+  10. transfer: 100 seeds of a 3 x 1 cluster loaded as in failover; at a random instant in
+      [1 s, 2 s) the leader calls tidal_replica_transfer to the next region.
+      leader_transfer_ms = SIMULATED time from the call to the first 1 ms step at which the
+      target leads and tidal_signal_write() on it returns TIDAL_OK (p50; _p99 and _max
+      beside it); the last batch the target lacks, the TIMEOUT_NOW (one way, sent beside
+      it) and a round of votes: about one round trip. A seed whose target does not lead
+      within 1 s counts as failed. */
 
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
@@ -558,6 +565,76 @@ static void section_failover(void) { failover_pass("failover", 0); }
 /* Not a requested figure: the same crash with a 500 ms election timeout, to see whether a
    shorter timeout alone brings failover_p99_ms down (it does not: see the split rounds). */
 static void section_failover500(void) { failover_pass("failover_et500", 500 * MS); }
+
+/* ---- 10. transfer: leadership handed to a chosen member (tidal_replica_transfer) ------- */
+
+#define TR_SEEDS 100u
+#define TR_SEED_BASE UINT64_C(0x7472000000)
+
+/* One seed: load as in failover until a random instant in [1 s, 2 s), then the leader hands
+   over to the next region; ms = from the call to the first 1 ms step at which the target
+   leads and takes a write (< 0: not within an election timeout, when the transfer gives
+   up); *refused: writes the old leader refused meanwhile. */
+static double tr_run(uint64_t seed, uint32_t *refused) {
+    tidal_sim_cluster *c = cluster_make(3, 1, seed, g_segment_bytes, 0);
+    uint64_t rng = run_seed(seed ^ UINT64_C(0x74726e73));
+    int64_t start = tidal_sim_cluster_now(c), t_call, next_batch = start + FO_BATCH_EVERY_NS;
+    tidal_node_ref to;
+    tidal_db *old_db;
+    double ms = -1.0;
+    int old;
+    tidal_result r;
+    t_call = start + uniform_ns(&rng, 1000 * MS, 2000 * MS - 1);
+    fo_load(c, &rng, t_call, &next_batch);
+    old = tidal_sim_cluster_leader(c, 0);
+    if (old < 0) die("transfer", "no leader before the call");
+    old_db = tidal_sim_cluster_db(c, (uint16_t)old, 0);
+    to.region = (uint16_t)((old + 1) % 3);
+    to.shard = 0;
+    r = tidal_replica_transfer(old_db, to);
+    if (r != TIDAL_OK) die("transfer", tidal_errmsg(old_db));
+    while (tidal_sim_cluster_now(c) - t_call < 1000 * MS) {
+        int l;
+        tidal_sim_cluster_run(c, tidal_sim_cluster_now(c) + 1 * MS);
+        l = tidal_sim_cluster_leader(c, 0);
+        if (l == to.region &&
+            write_one(tidal_sim_cluster_db(c, (uint16_t)l, 0), &rng, 0, FO_ITEMS, NULL) == TIDAL_OK) {
+            ms = (double)(tidal_sim_cluster_now(c) - t_call) / NS_PER_MS;
+            break;
+        }
+        if (l == old && write_one(old_db, &rng, 0, FO_ITEMS, NULL) == TIDAL_ERR_UNAVAILABLE)
+            (*refused)++;
+    }
+    tidal_sim_cluster_free(c);
+    return ms;
+}
+
+static void section_transfer(void) {
+    double *ms = (double *)xmalloc(TR_SEEDS * sizeof(double)), w0 = wall_s();
+    uint32_t i, n_ok = 0, refused = 0;
+    printf("# transfer: %u seeds, 3 regions x 1 shard, leader writes %u signals every %.0f ms, "
+           "then hands over to the next region at a random instant in [1 s, 2 s); "
+           "leader_transfer = the call -> the target leads and takes a write (1 ms steps, "
+           "simulated ms; one round trip across regions is 40-300 ms)\n", TR_SEEDS, FO_BATCH,
+           (double)FO_BATCH_EVERY_NS / NS_PER_MS);
+    for (i = 0; i < TR_SEEDS; i++) {
+        double m = tr_run(TR_SEED_BASE + i, &refused);
+        if (m < 0) {
+            printf("# transfer: seed 0x%llx: the target did not lead within 1 s\n",
+                   (unsigned long long)run_seed(TR_SEED_BASE + i));
+            continue;
+        }
+        ms[n_ok++] = m;
+    }
+    qsort(ms, n_ok, sizeof *ms, cmp_double);
+    printf("# transfer: %u writes refused by the old leader during transfers; %.1f s wall\n",
+           refused, wall_s() - w0);
+    printf("leader_transfer_ms: %.0f ms (p50)\n", percentile(ms, n_ok, 0.5));
+    printf("leader_transfer_p99_ms: %.0f ms\n", percentile(ms, n_ok, 0.99));
+    printf("leader_transfer_max_ms: %.0f ms\n", n_ok ? ms[n_ok - 1] : 0.0);
+    printf("leader_transfer_failed_seeds: %u seeds\n", TR_SEEDS - n_ok);
+    free(ms);
+}
 
 /* ---- 3. throughput: wall-clock cost of a 15-node simulated cluster --------------------- */
 
@@ -1726,6 +1803,7 @@ static const bench_section sections[] = {
     {"uat", section_uat},
     {"control", section_control},
     {"gather", section_gather},
+    {"transfer", section_transfer},
 };
 #define N_SECTIONS (sizeof sections / sizeof sections[0])
 

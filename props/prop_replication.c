@@ -55,6 +55,7 @@ enum {
     OP_HIDE,                    /* hide item for user on the leader (or node) */
     OP_UNHIDE,
     OP_FORGET,                  /* forget user on the leader (or node): its hides go */
+    OP_TRANSFER,                /* the leader hands over to node (or the next region) */
     OP_KINDS
 };
 
@@ -62,13 +63,13 @@ enum { ST_QUORUM_ACKED, ST_LEADERS }; /* run_result.stat */
 
 static const char *op_name(int kind) {
     static const char *const names[OP_KINDS - OP_COMMON_KINDS] = {"write", "hide", "unhide",
-                                                                    "forget"};
+                                                                    "forget", "transfer"};
     return names[kind - OP_COMMON_KINDS];
 }
 
 /* A history from its seed alone (its own stream: the cluster gets the seed itself). Per
    op, out of 1000: 450 writes, 120 hides, 70 unhides (a quarter of hides and unhides are
-   forgets of their user instead), 70 crashes, 90 restarts, 15 wipes
+   forgets of their user instead; one write in 15 is a leadership transfer), 70 crashes, 90 restarts, 15 wipes
    (rare: a lost disk is the harshest fault), 75 partitions, 60 heals, 30 network fault
    settings and 20 clock skews. */
 static void gen_op(op *o, uint64_t *g, uint64_t seed, int i) {
@@ -95,6 +96,11 @@ static void gen_op(op *o, uint64_t *g, uint64_t seed, int i) {
         mix64(seed ^ UINT64_C(0x666f72676574) ^ (uint64_t)i * UINT64_C(0x9E3779B97F4A7C15)) % 4
             == 0)
         o->kind = OP_FORGET;
+    /* One write in 15 becomes a leadership transfer, likewise on a stream of its own. */
+    if (o->kind == OP_WRITE &&
+        mix64(seed ^ UINT64_C(0x7472616e73666572) ^ (uint64_t)i * UINT64_C(0x9E3779B97F4A7C15)) %
+                15 == 0)
+        o->kind = OP_TRANSFER;
 }
 
 static int gen_history(uint64_t seed, op *ops) {
@@ -104,7 +110,9 @@ static int gen_history(uint64_t seed, op *ops) {
 static void op_print_detail(FILE *f, const op *o) {
     char target[24];
     op_target(target, sizeof target, o->node);
-    if (o->kind == OP_WRITE)
+    if (o->kind == OP_TRANSFER)
+        fprintf(f, "to %s", o->node >= 0 ? target : "the next region");
+    else if (o->kind == OP_WRITE)
         fprintf(f, "k=%d on %s ack=%s%s", o->k, target, o->quorum ? "QUORUM" : "LOCAL",
                 o->batch ? " (one batch)" : "");
     else
@@ -167,9 +175,18 @@ static void ev_accepted(world *w, ev_rec *e, int quorum) {
     }
 }
 
-/* A write call's result must match the role the node had when it was called. */
+/* 1 while region r's leader hands over (tidal_replica_transfer): it refuses writes. */
+static int handing_over(const world *w, int r) {
+    tidal_node_status st;
+    tidal_db *db = dbof(w, r);
+    return db && tidal_node_status_get(db, &st) == TIDAL_OK && st.transfer_in_flight;
+}
+
+/* A write call's result must match the role the node had when it was called (a leader
+   handing over refuses with TIDAL_ERR_UNAVAILABLE). */
 static int expect_result(world *w, int r, int role, tidal_result res, const char *what) {
     tidal_db *db = dbof(w, r);
+    if (role == TIDAL_ROLE_LEADER && res == TIDAL_ERR_UNAVAILABLE && handing_over(w, r)) return 0;
     if (role == TIDAL_ROLE_LEADER && res != TIDAL_OK) {
         fail(w, "write_role", "%s on leader region %d failed: %s (%s)", what, r, tidal_strerror(res), tidal_errmsg(db));
         return 0;
@@ -235,9 +252,29 @@ static void do_negative(world *w, const op *o) {
     }
 }
 
+/* The leader hands over to node (or the next region). Refusals that depend on the moment
+   (it lags, one is in flight, no leader) are fine; a transfer never loses an acknowledged
+   write, which the every-step checks see. */
+static void do_transfer(world *w, const op *o) {
+    int l = leader_region(w), to;
+    tidal_node_ref ref;
+    tidal_result res;
+    if (l < 0 || !dbof(w, l) || role_of(w, l) != TIDAL_ROLE_LEADER) return;
+    to = o->node >= 0 && o->node != l ? o->node : (l + 1) % NREG;
+    ref.region = (uint16_t)to;
+    ref.shard = 0;
+    res = tidal_replica_transfer(dbof(w, l), ref);
+    if (w->verbose)
+        printf("      transfer: region %d -> %d: %s\n", l, to, tidal_strerror(res));
+    if (res != TIDAL_OK && res != TIDAL_ERR_UNAVAILABLE && res != TIDAL_ERR_LIMIT)
+        fail(w, "write_role", "transfer from leader region %d to %d: %s (%s)", l, to,
+             tidal_strerror(res), tidal_errmsg(dbof(w, l)));
+}
+
 static void do_op(world *w, const op *o) {
     switch (o->kind) {
     case OP_WRITE: do_write(w, o); break;
+    case OP_TRANSFER: do_transfer(w, o); break;
     case OP_HIDE:
     case OP_UNHIDE:
     case OP_FORGET: do_negative(w, o); break;
@@ -257,7 +294,7 @@ static void rep_converging(world *w) {
     uint64_t u;
     while (!failed(w) && !settled && tidal_sim_cluster_now(w->c) < deadline) {
         tidal_db_stats s0, s;
-        settled = caught_up(w, &leader);
+        settled = caught_up(w, &leader) && !handing_over(w, leader);
         if (settled) tidal_db_stats_get(dbof(w, 0), &s0);
         for (r = 1; r < NREG && settled; r++) {
             tidal_db_stats_get(dbof(w, r), &s);
