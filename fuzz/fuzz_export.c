@@ -4,10 +4,11 @@
 
    Per input: a target database (region 2) with a fixed state in tenants 1, 2 and 7
    (fe_fill, built once per process and restored per input from its image: fe_dst_open),
-   and, by mode, a source (region 1) that the input builds; a fresh
-   database (region 3 or 4) is opened where a check needs one. All are ephemeral, with the
-   schema of fuzz_common.h (view, like, buy; cohort keys locale, tier), a fixed clock
-   (FZ_NOW) and distinct regions, so no two share an event origin.
+   and, by mode, a source (region 1) that the input builds; a fresh database (region 3,
+   or 0 for a copy that only decodes) is taken where a check needs one. All are ephemeral,
+   with the schema of fuzz_common.h (view, like, buy; cohort keys locale, tier), a fixed
+   clock (FZ_NOW) and distinct regions, so no two share an event origin; each is a handle
+   kept per region and renewed between uses (fe_take, fe_give), as a new open would give it.
 
    Input: byte 0: mode = b0 & 7, flags = b0 >> 3.
      0 RAW    the rest is handed to tidal_tenant_install as is (migration 1 + flags);
