@@ -8721,6 +8721,16 @@ static uint32_t tidal__digest_tenants(const tidal_db *db, uint32_t *tids, uint32
    bigger state allocates them. Small states are digested often (checks, fuzzers). */
 #define TIDAL__DIGEST_STACK 256
 
+/* The digest is BLAKE3 in derive-key mode with the context "tidal 2026-11 state digest v1":
+   tidal_blake3_init_derive_key(h, context) hashes the context into the key at every call
+   (a compression, about half of a small state's digest). The key is a constant: its words,
+   so the hasher starts from them directly (flag 64: derive-key material, as that function
+   sets). test_blake3's t_digest_key checks them against the derivation. */
+static const uint32_t tidal__digest_key[8] = {
+    UINT32_C(0xC8FB9071), UINT32_C(0xBFC888A8), UINT32_C(0x72E1EAE7), UINT32_C(0x5A3220BA),
+    UINT32_C(0xB094D731), UINT32_C(0x9A29C752), UINT32_C(0xD1B81400), UINT32_C(0x691D8341)};
+#define TIDAL__DIGEST_CONTEXT "tidal 2026-11 state digest v1"
+
 TIDAL_API tidal_result tidal_db_digest(tidal_db *db, uint64_t tenant, uint8_t out[32]) {
     tidal__enc x;
     tidal__sortkey tmp_s[TIDAL__DIGEST_STACK], *tmp = tmp_s;
@@ -8744,7 +8754,7 @@ TIDAL_API tidal_result tidal_db_digest(tidal_db *db, uint64_t tenant, uint8_t ou
     ok = tmp && tids && seen;
     if (ok) {
         tidal__enc_init(&x);
-        tidal_blake3_init_derive_key(&x.h, "tidal 2026-11 state digest v1");
+        tidal__blake3_init_words(&x.h, tidal__digest_key, 64u); /* = init_derive_key(context) */
         if (tenant != TIDAL_ALL_TENANTS) {
             tidal__enc_tenant(&x, db, (uint32_t)tenant, tmp, seen);
         } else {

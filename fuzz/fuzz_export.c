@@ -4,10 +4,11 @@
 
    Per input: a target database (region 2) with a fixed state in tenants 1, 2 and 7
    (fe_fill, built once per process and restored per input from its image: fe_dst_open),
-   and, by mode, a source (region 1) that the input builds; a fresh
-   database (region 3 or 4) is opened where a check needs one. All are ephemeral, with the
-   schema of fuzz_common.h (view, like, buy; cohort keys locale, tier), a fixed clock
-   (FZ_NOW) and distinct regions, so no two share an event origin.
+   and, by mode, a source (region 1) that the input builds; a fresh database (region 3,
+   or 0 for a copy that only decodes) is taken where a check needs one. All are ephemeral,
+   with the schema of fuzz_common.h (view, like, buy; cohort keys locale, tier), a fixed
+   clock (FZ_NOW) and distinct regions, so no two share an event origin; each is a handle
+   kept per region and renewed between uses (fe_take, fe_give), as a new open would give it.
 
    Input: byte 0: mode = b0 & 7, flags = b0 >> 3.
      0 RAW    the rest is handed to tidal_tenant_install as is (migration 1 + flags);
@@ -125,6 +126,51 @@ static fe_trace fe_last;
 /* ---- Databases ---------------------------------------------------------------------------- */
 
 static tidal_db *fe_open(fz_env *e, uint16_t region) { return fz_open_at(e, region); }
+
+/* The handles of an input are kept, one per region, as fuzz_merge keeps its own: 0 decodes
+   copies (fe_roundtrip, fe_after_ok's reference, fe_empty_digest), 1 is the source, 2 the
+   target, 3 the fresh database a second export installs into. A region's handle is opened
+   on its first use in the process (fz_open_at, the same config as ever) and kept; giving it
+   back renews it (tidal__db_renew: close's work, then the handle's bytes as they were right
+   after its open) and sets its env back to what it was then, so every take after the first
+   gives exactly the handle a new open would - same config, incarnation and random stream,
+   an empty state - without the open's work (about five opens an input). */
+#define FE_REGIONS 4
+typedef struct fe_kept {
+    fz_env env, env0; /* the env the handle uses; env0: as it was right after the open */
+    tidal_db *db, *fresh; /* fresh: the handle's bytes right after its open */
+    int busy;
+} fe_kept;
+static fe_kept fe_kept_all[FE_REGIONS];
+
+static tidal_db *fe_take(uint16_t region) {
+    fe_kept *k;
+    TIDAL_ASSERT(region < FE_REGIONS);
+    k = &fe_kept_all[region];
+    fz_require(!k->busy, "one handle a region at a time");
+    if (!k->db) {
+        k->db = fz_open_at(&k->env, region);
+        k->fresh = (tidal_db *)malloc(sizeof *k->fresh);
+        fz_require(k->fresh != NULL, "out of memory in the harness");
+        memcpy(k->fresh, k->db, sizeof *k->fresh);
+        k->env0 = k->env;
+    }
+    fz_require(k->db->stats.events_applied == 0 && k->db->stats.bytes_state == 0 &&
+                   k->db->st.n_ents == 0 && k->db->st.n_sess == 0 && k->db->st.n_origins == 0,
+               "a renewed handle is empty");
+    k->busy = 1;
+    return k->db;
+}
+
+static void fe_give(tidal_db *db) {
+    uint32_t i;
+    for (i = 0; i < FE_REGIONS; i++)
+        if (fe_kept_all[i].db == db) break;
+    TIDAL_ASSERT(i < FE_REGIONS && fe_kept_all[i].busy);
+    tidal__db_renew(db, fe_kept_all[i].fresh);
+    fe_kept_all[i].env = fe_kept_all[i].env0;
+    fe_kept_all[i].busy = 0;
+}
 
 /* Everything "changes nothing" compares: digests, and the snapshot body (state, index,
    counters) by its BLAKE3. The tracked tenants' digests are taken when a comparison of
@@ -265,12 +311,13 @@ static size_t fe_image_len;
 static fe_state fe_image_state;
 static uint8_t fe_hdr[16];
 
-static tidal_db *fe_dst_open(fz_env *e) {
+static tidal_db *fe_dst_open(void) {
     tidal_db *db;
     if (!fe_image) {
+        fz_env e;
         uint8_t *body, *real;
         size_t len, cap;
-        db = fe_open(e, 2);
+        db = fe_open(&e, 2);
         fe_fill(db);
         real = fe_export(db, 40000, &len, 1);
         memcpy(fe_hdr, real, 16);
@@ -282,12 +329,12 @@ static tidal_db *fe_dst_open(fz_env *e) {
         fe_image_len = len;
         tidal__free(db, body, cap);
         tidal_db_close(db);
-        db = fe_open(e, 2);
+        db = fe_take(2);
         fz_require(tidal__db_restore(db, fe_image, fe_image_len) == NULL, "the image restores");
         fe_state_take(db, &fe_image_state, 1);
         return db;
     }
-    db = fe_open(e, 2);
+    db = fe_take(2);
     fz_require(tidal__db_restore(db, fe_image, fe_image_len) == NULL, "the image restores");
     return db;
 }
@@ -299,16 +346,15 @@ static void fe_empty_digest(uint32_t tenant, uint8_t out[32]) {
     static uint8_t dig[8][32];
     static uint32_t n;
     uint32_t i;
-    fz_env e;
     tidal_db *empty;
     for (i = 0; i < n; i++)
         if (known[i] == tenant) {
             memcpy(out, dig[i], 32);
             return;
         }
-    empty = fz_open(&e);
+    empty = fe_take(0);
     fz_require(tidal_db_digest(empty, tenant, out) == TIDAL_OK, "tenant digest");
-    tidal_db_close(empty);
+    fe_give(empty);
     if (n < 8) {
         known[n] = tenant;
         memcpy(dig[n++], out, 32);
@@ -394,8 +440,7 @@ static int fe_oversize(tidal_db *db, const uint8_t *blob, size_t len) {
    known: db's whole-state digest, and kept its snapshot body, as fe_state_take_keep took
    them of db as it is (freed here). */
 static void fe_roundtrip(tidal_db *db, const uint8_t *known, fe_body *kept) {
-    fz_env e;
-    tidal_db *c = fz_open(&e); /* region 0: it only decodes */
+    tidal_db *c = fe_take(0); /* region 0: it only decodes */
     uint8_t *body = kept->p, *body2, d1[32], d2[32];
     size_t len = kept->len, cap = kept->cap, len2, cap2;
     fz_require(tidal__snap_decode(c, body, len) == NULL,
@@ -408,7 +453,7 @@ static void fe_roundtrip(tidal_db *db, const uint8_t *known, fe_body *kept) {
     fz_require(!memcmp(d1, d2, 32), "the state after an install decodes to its digest");
     tidal__free(db, body, cap);
     tidal__free(c, body2, cap2);
-    tidal_db_close(c);
+    fe_give(c);
 }
 
 /* A read answers, or - only for a decoded state whose epochs lie far after now, which a
@@ -476,16 +521,15 @@ static void fe_usable(tidal_db *db, uint32_t tenant, const uint8_t *known) {
 
 /* The tenant exported again from db installs into a fresh database alike. */
 static void fe_reexport(tidal_db *db, uint32_t tenant) {
-    fz_env e;
     tidal_db *c;
     uint8_t *blob;
     size_t len;
     tidal_result r;
     blob = fe_export(db, tenant, &len, 0);
-    c = fe_open(&e, 3);
+    c = fe_take(3);
     if (fe_oversize(c, blob, len)) {
         free(blob);
-        tidal_db_close(c);
+        fe_give(c);
         return;
     }
     r = tidal_tenant_install(c, blob, len, 77, NULL, NULL);
@@ -493,14 +537,13 @@ static void fe_reexport(tidal_db *db, uint32_t tenant) {
     fe_same_copy(db, c, tenant, NULL, "a second export's copy equals the tenant",
                  "a second export's copy has the tenant's footprint");
     free(blob);
-    tidal_db_close(c);
+    fe_give(c);
 }
 
 /* After tidal_tenant_install(db, blob, len, migration) returned TIDAL_OK. */
 static void fe_after_ok(tidal_db *db, const uint8_t *blob, size_t len, uint64_t migration,
                         const fe_state *before) {
     uint32_t tenant = fe_blob_tenant(blob, len), t2 = 0, chunks = 0;
-    fz_env e;
     tidal_db *ref;
     tidal_receipt rc;
     fe_state after, again;
@@ -510,13 +553,13 @@ static void fe_after_ok(tidal_db *db, const uint8_t *blob, size_t len, uint64_t 
     fe_state_take(db, &after, 1);
     fe_others_same(before, &after, tenant, "an install changes no other tenant");
     /* The tenant is exactly what the export decodes to. */
-    ref = fz_open(&e); /* region 0: it only decodes */
+    ref = fe_take(0); /* region 0: it only decodes */
     fz_require(tidal__export_load(ref, ref, blob, len, &t2) == NULL && t2 == tenant,
                "an accepted export decodes");
     fe_same_copy(ref, db, tenant, fe_state_tenant(&after, tenant),
                  "the installed tenant equals the export's content",
                  "the installed tenant has the export's footprint");
-    tidal_db_close(ref);
+    fe_give(ref);
     /* A retry writes nothing. */
     fz_require(tidal_tenant_install(db, blob, len, migration, &chunks, &rc) == TIDAL_OK,
                "a retried install succeeds");
@@ -814,9 +857,9 @@ static void fe_build(fe_src *x, fe_in *in) {
     }
 }
 
-static void fe_src_open(fe_src *x, fz_env *e, uint8_t choice) {
+static void fe_src_init(fe_src *x, tidal_db *db, uint8_t choice) {
     memset(x, 0, sizeof *x);
-    x->db = fe_open(e, 1);
+    x->db = db;
     x->tenant[0] = fe_tenants[choice & 3];
     x->tenant[1] = x->tenant[0] == 2 ? 7 : 2;
 }
@@ -917,12 +960,11 @@ static void fe_mode_build(tidal_db *dst, const uint8_t *p, size_t n) {
     uint32_t nmut = b1 & 15u, i, tenant;
     size_t ops_end, len, cap;
     fe_src x;
-    fz_env e;
     fe_in in;
     if (n) p++, n--;
     if ((size_t)nmut * FE_MUT_BYTES > n) nmut = (uint32_t)(n / FE_MUT_BYTES);
     ops_end = n - (size_t)nmut * FE_MUT_BYTES;
-    fe_src_open(&x, &e, (uint8_t)(b1 >> 5));
+    fe_src_init(&x, fe_take(1), (uint8_t)(b1 >> 5));
     tenant = x.tenant[0];
     in.p = p;
     in.n = ops_end;
@@ -942,7 +984,7 @@ static void fe_mode_build(tidal_db *dst, const uint8_t *p, size_t n) {
         fz_require(!memcmp(d1, d2, 32), "an installed copy equals its source");
     }
     free(blob);
-    tidal_db_close(x.db);
+    fe_give(x.db);
 }
 
 /* Drops tenant from db (which holds it or not): footprint 0, an empty tenant's digest,
@@ -1001,7 +1043,6 @@ static void fe_mode_drop(tidal_db *dst, const uint8_t *p, size_t n) {
     tidal_receipt rc;
     tidal_result r;
     fe_src x;
-    fz_env e;
     fe_in in;
     if (n) p++, n--;
 #ifdef FZ_EXPORT_SKIP_KNOWN
@@ -1009,7 +1050,7 @@ static void fe_mode_drop(tidal_db *dst, const uint8_t *p, size_t n) {
 #endif
     drop_mig = b1 & 1 ? 300 : 301;
     again_mig = b1 & 2 ? drop_mig : 304;
-    fe_src_open(&x, &e, (uint8_t)(b1 >> 5));
+    fe_src_init(&x, fe_take(1), (uint8_t)(b1 >> 5));
     tenant = x.tenant[0];
     in.p = p;
     in.n = n;
@@ -1018,7 +1059,7 @@ static void fe_mode_drop(tidal_db *dst, const uint8_t *p, size_t n) {
     blob = fe_export(x.db, tenant, &len, 1);
     if (fe_oversize(dst, blob, len)) {
         free(blob);
-        tidal_db_close(x.db);
+        fe_give(x.db);
         return;
     }
     fz_require(tidal_tenant_install(dst, blob, len, 300, &fe_last.chunks, NULL) == TIDAL_OK,
@@ -1056,7 +1097,7 @@ static void fe_mode_drop(tidal_db *dst, const uint8_t *p, size_t n) {
         fz_require(!memcmp(d1, d2, 32), "a reinstall after a drop restores the copy");
     }
     free(blob);
-    tidal_db_close(x.db);
+    fe_give(x.db);
 }
 
 /* Encodes ev, decodes it with the event codec (as the WAL and the wire do) into *got, and
@@ -1159,7 +1200,6 @@ static void fe_mode_chunk(tidal_db *dst, uint8_t flags, const uint8_t *p, size_t
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    fz_env e;
     tidal_db *dst;
     uint8_t mode, flags;
     if (size < 1) return 0;
@@ -1171,7 +1211,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 #endif
     memset(&fe_last, 0, sizeof fe_last);
     fe_last.mode = mode;
-    dst = fe_dst_open(&e);
+    dst = fe_dst_open();
     switch (mode) {
     case FE_MODE_RAW: fe_mode_raw(dst, flags, data + 1, size - 1); break;
     case FE_MODE_BUILD:
@@ -1181,6 +1221,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case FE_MODE_CHUNK + 3: fe_mode_chunk(dst, flags, data + 1, size - 1); break;
     default: fe_mode_body(dst, flags, data + 1, size - 1); break;
     }
-    tidal_db_close(dst);
+    fe_give(dst);
     return 0;
 }

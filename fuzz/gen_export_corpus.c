@@ -122,6 +122,12 @@ static void ge_small(ge_buf *g) {
     ge_op(g, FE_OP_SIGNAL, 1, 3, 0, 0);
 }
 
+/* A source on a handle of its own (not one of the target's kept handles: closed with
+   tidal_db_close). */
+static void fe_src_open(fe_src *x, fz_env *e, uint8_t choice) {
+    fe_src_init(x, fe_open(e, 1), choice);
+}
+
 /* A real export of the program's state: choice picks the tenant (fe_tenants). */
 static uint8_t *ge_export(void (*prog)(ge_buf *), int choice, size_t *len) {
     ge_buf ops;

@@ -6,11 +6,13 @@
 # fuzz/corpus. Exit status 1 if a target crashed.
 # FUZZ_BIN picks the binaries: libfuzz_ (make fuzz, exploration: comparison tracing on) or
 # cifuzz_ (fuzz-ci's: no comparison tracing; make fuzz-speed-ci, with FUZZ_ARGS=-use_cmp=0).
+# FUZZ_OPTS: the libFuzzer options make's fuzz runs all use (the Makefile's FUZZ_OPTS; this
+# default is the same), so the rate printed is the rate of those runs.
 B=${B:-build}
 BIN=${FUZZ_BIN:-libfuzz_}
-ARGS=${FUZZ_ARGS:-}
+ARGS="${FUZZ_ARGS:-} ${FUZZ_OPTS--entropic_feature_frequency_threshold=4}"
 SECS=${FUZZ_SPEED_SECONDS:-20}
-FUZZERS=${FUZZERS:-fuzz_query fuzz_wal fuzz_snapshot fuzz_message fuzz_merge fuzz_export fuzz_event fuzz_config fuzz_control}
+FUZZERS=${FUZZERS:-fuzz_query fuzz_wal fuzz_snapshot fuzz_message fuzz_merge fuzz_export fuzz_event fuzz_config fuzz_control fuzz_peer}
 bad=0
 for f in $FUZZERS; do
     c=${f#fuzz_}; o=$B/fuzzspeed_$c

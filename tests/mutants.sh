@@ -10,6 +10,7 @@
 B=${B:-build}
 CLANG=${CLANG:-clang}
 SEED=${FUZZ_SEED:-1}
+OPTS=${FUZZ_OPTS--entropic_feature_frequency_threshold=4} # make fuzz-ci's libFuzzer options
 caught=0
 missed=0
 
@@ -37,7 +38,7 @@ mutant() {
         "$d/fuzz/fuzz_$target.c" -lm > "$d/build.log" 2>&1; then
         echo "ERROR $name: does not build (see $d/build.log)"; missed=$((missed + 1)); return 0
     fi
-    "$d/libfuzz" -seed="$SEED" -runs="$runs" -use_cmp=0 -artifact_prefix="$d/" \
+    "$d/libfuzz" -seed="$SEED" -runs="$runs" -use_cmp=0 $OPTS -artifact_prefix="$d/" \
         "$d/new" "fuzz/corpus/$target" > "$d/log" 2>&1
     rc=$?
     done_runs=$(grep -oE '^#[0-9]+' "$d/log" | tail -n 1 | tr -d '#')

@@ -593,12 +593,40 @@ static void t_blake3_simd_agrees(void) {
     free(buf);
 }
 
+/* The state digest starts its hasher from constant key words (tidal__digest_key) instead of
+   deriving them from the context at every call: they must be the derivation's, and an empty
+   database's digest must be BLAKE3 derive-key of its canonical bytes (a tenant count of 0). */
+static void t_digest_key(void) {
+    struct tidal_blake3 h;
+    tidal_config cfg;
+    tidal_db *db = NULL;
+    tidal_signal_def sig;
+    uint8_t zero[8] = {0}, want[32], got[32];
+    tidal_blake3_init_derive_key(&h, TIDAL__DIGEST_CONTEXT);
+    TT_CHECK(memcmp(h.key, tidal__digest_key, sizeof h.key) == 0);
+    TT_CHECK(h.flags == 64u);
+    tidal_blake3_update(&h, zero, sizeof zero);
+    tidal_blake3_final(&h, want, sizeof want);
+    memset(&cfg, 0, sizeof cfg);
+    memset(&sig, 0, sizeof sig);
+    sig.name = "view";
+    sig.half_life_s = 3600;
+    cfg.schema.signals = &sig;
+    cfg.schema.signal_count = 1;
+    TT_CHECK(tidal_db_open(&cfg, &db) == TIDAL_OK);
+    if (!db) return;
+    TT_CHECK(tidal_db_digest(db, TIDAL_ALL_TENANTS, got) == TIDAL_OK);
+    TT_CHECK(memcmp(want, got, 32) == 0);
+    tidal_db_close(db);
+}
+
 static const tt_case tt_cases[] = {
     TT_CASE(t_blake3_vectors),
     TT_CASE(t_blake3_b3sum),
     TT_CASE(t_blake3_model),
     TT_CASE(t_blake3_counter_high),
     TT_CASE(t_blake3_simd_agrees),
+    TT_CASE(t_digest_key),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
