@@ -2173,6 +2173,16 @@ TIDAL_API tidal_control *tidal_peer_control(tidal_peer *p);
 /* The last error message of this handle ("" when none). */
 TIDAL_API const char *tidal_peer_errmsg(const tidal_peer *p);
 
+/* Hands over every replica-group leadership this node holds (appended, issue 13), before a
+   planned restart or shutdown: for each member that leads, tidal_replica_transfer to the
+   first other member of its group (regions in order) that is caught up. Keep ticking and
+   delivering messages until *leading reaches 0 (each transfer ends within the election
+   timeout; a member whose followers all lag stays leader and is counted). *leading: the
+   members this node leads at the call, transfers in flight included; *started: transfers
+   this call began. The control-plane member is not handed over (a control leader's
+   successor is elected after it stops). Errors: TIDAL_ERR_INVALID (p NULL). */
+TIDAL_API tidal_result tidal_peer_step_down(tidal_peer *p, uint32_t *leading, uint32_t *started);
+
 /* A decoded peer message. Header (120 bytes, the shared envelope): magic u32 "TDLM", wire
    version u16, header bytes u16, type u16, group u16 (TIDAL_PEER_GROUP), from u32, to u32,
    origin u32 (node words region << 16 | shard), hops u32, ticket u64, payload bytes u32,
@@ -19938,6 +19948,30 @@ TIDAL_API tidal_db *tidal_peer_member(tidal_peer *p, uint32_t group) {
 }
 
 TIDAL_API tidal_control *tidal_peer_control(tidal_peer *p) { return p ? p->ctl : NULL; }
+
+TIDAL_API tidal_result tidal_peer_step_down(tidal_peer *p, uint32_t *leading, uint32_t *started) {
+    uint32_t i, r, n_lead = 0, n_started = 0;
+    if (!p) return TIDAL_ERR_INVALID;
+    for (i = 0; i < p->n_m; i++) {
+        int32_t gi = tidal__peer_group_index(p, p->m[i].id);
+        tidal_node_status st;
+        TIDAL_ASSERT(gi >= 0);
+        if (tidal_node_status_get(p->m[i].db, &st) != TIDAL_OK || st.role != TIDAL_ROLE_LEADER)
+            continue;
+        n_lead++;
+        for (r = 0; r < p->regions && !st.transfer_in_flight; r++) {
+            tidal_node_ref to;
+            if (r == p->self.region || !(p->groups[gi].placement >> r & 1u)) continue;
+            to.region = (uint16_t)r, to.shard = p->self.shard;
+            if (tidal_replica_transfer(p->m[i].db, to) == TIDAL_OK)
+                st.transfer_in_flight = 1, n_started++;
+        }
+    }
+    TIDAL_ASSERT(n_started <= n_lead && n_lead <= p->n_m);
+    if (leading) *leading = n_lead;
+    if (started) *started = n_started;
+    return TIDAL_OK;
+}
 
 TIDAL_API const char *tidal_peer_errmsg(const tidal_peer *p) {
     return p ? p->errmsg : "invalid handle";

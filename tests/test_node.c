@@ -138,6 +138,70 @@ out:
     world_free(&w);
 }
 
+/* tidal_peer_step_down (issue 13): the node leading shard 0 of group 0 hands every
+   leadership it holds over; within the election timeout it leads nothing, another node
+   leads in a newer epoch, and a QUORUM write through the old leader's node completes,
+   executed by the new one. A node that leads nothing starts nothing. */
+static void t_step_down(void) {
+    world w;
+    tidal_node_status st;
+    const tidal_peer_completion *c;
+    uint32_t leading = 0, started = 0, handed;
+    uint64_t epoch, t;
+    int l, l2 = -1, i;
+    int64_t end, t0;
+    setup(&w);
+    l = group_leader(&w, 0, 0);
+    TT_CHECK(l >= 0);
+    if (l < 0) goto out;
+    TT_EQ_INT(tidal_node_status_get(tidal_peer_member(w.nd[l].peer, 0), &st), TIDAL_OK);
+    epoch = st.epoch;
+    for (i = 0; i < N; i++) { /* a follower everywhere: nothing to hand over */
+        tidal_node_status s2;
+        uint32_t k, lead_here = 0;
+        for (k = 0; k < 4; k++) {
+            tidal_db *db = tidal_peer_member(w.nd[i].peer, k);
+            lead_here += db && tidal_node_status_get(db, &s2) == TIDAL_OK &&
+                         s2.role == TIDAL_ROLE_LEADER;
+        }
+        if (lead_here) continue;
+        TT_EQ_INT(tidal_peer_step_down(w.nd[i].peer, &leading, &started), TIDAL_OK);
+        TT_CHECK(leading == 0 && started == 0);
+        break;
+    }
+    TT_EQ_INT(tidal_peer_step_down(w.nd[l].peer, &leading, &started), TIDAL_OK);
+    TT_CHECKF(leading >= 1 && started >= 1, "leading %u, started %u", leading, started);
+    t0 = w.now;
+    handed = started;
+    end = w.now + 3000 * MS;
+    while (leading && w.now < end && TT_OK()) {
+        run(&w, 10 * MS);
+        TT_EQ_INT(tidal_peer_step_down(w.nd[l].peer, &leading, &started), TIDAL_OK);
+    }
+    TT_CHECKF(leading == 0, "node %d still leads %u groups after 3 s", l, leading);
+    while (((l2 = group_leader(&w, 0, 0)) < 0 || l2 == l) && w.now < end && TT_OK())
+        run(&w, 10 * MS); /* the target's election, under way */
+    TT_CHECKF(l2 >= 0 && l2 != l, "shard 0 of group 0: leader %d (was %d)", l2, l);
+    if (l2 < 0) goto out;
+    TT_EQ_INT(tidal_node_status_get(tidal_peer_member(w.nd[l2].peer, 0), &st), TIDAL_OK);
+    TT_CHECK(st.epoch > epoch);
+    printf("    node %d handed %u group(s) over; %d leads shard 0 of group 0 %lld ms after the "
+           "call\n", l, handed, l2, (long long)((w.now - t0) / MS));
+    do /* the old leader hears of the new one (its first append or heartbeat) */
+        run(&w, 10 * MS);
+    while (tidal_node_status_get(tidal_peer_member(w.nd[l].peer, 0), &st) == TIDAL_OK &&
+           !st.has_leader && w.now < end + 1000 * MS && TT_OK());
+    TT_CHECK(st.has_leader && st.leader.region == ref(l2).region);
+    t = write_on(&w, l, 1, item_on(1, 0, 300));
+    c = await(&w, l, t, 3000 * MS);
+    TT_CHECKF(c && c->outcome == TIDAL_PEER_DONE_OK && c->acked == TIDAL_ACK_QUORUM &&
+                  c->executed_by.region == ref(l2).region,
+              "write after the step-down: %s", c ? c->message : "no completion");
+    TT_EQ_INT(tidal_peer_step_down(NULL, &leading, &started), TIDAL_ERR_INVALID);
+out:
+    world_free(&w);
+}
+
 /* SEALED: refused with TIDAL_ERR_MOVED on the leader and through a forwarding node, and
    nothing is applied anywhere. */
 static void t_sealed_refused(void) {
@@ -560,6 +624,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_faulty_network),
     TT_CASE(t_topology_mismatch),
     TT_CASE(t_own_call_passed_back),
+    TT_CASE(t_step_down),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
