@@ -13508,19 +13508,31 @@ static int tidal__inspect_segment(tidal__iwalk *w, uint64_t first, int last) {
         tidal__iw_damage(w, 0, 0, 0, "named for lsn %llu, but the log goes on at lsn %llu (a gap "
                          "or an overlap between segments)", (unsigned long long)first,
                          (unsigned long long)w->expect);
+    if (n && w->expect && first != w->expect) w->expect = 0; /* reported once, not per batch */
     while (off < n && !stop) {
         tidal__batch_hdr h;
         int hard = 0;
-        const char *why = tidal__inspect_batch(w, p + off, n - off, &h, &hard, why_buf, sizeof why_buf);
+        const char *why;
+        memset(&h, 0, sizeof h); /* a header cut short is not read */
+        why = tidal__inspect_batch(w, p + off, n - off, &h, &hard, why_buf, sizeof why_buf);
         if (why) {
-            size_t next = tidal__inspect_next_batch(db, p, n, off + 1);
+            size_t next = tidal__inspect_next_batch(db, p, n, off + 1), end;
             if (last && !hard && next == n) {
                 tidal__iw_damage(w, off, n - off, 1, "torn tail (%s): %llu bytes after the last "
                                  "valid batch, what a crash mid-write leaves; the next writable "
                                  "open cuts them", why, (unsigned long long)(n - off));
                 break;
             }
+            /* A bad batch whose header still gives a length that ends where another batch
+               header starts is reported alone, so two damaged batches in a row are two
+               reports; else everything up to the next batch that verifies is one. */
+            end = off + TIDAL__WAL_HDR + (size_t)h.payload_len;
+            if (n - off >= TIDAL__WAL_HDR && h.magic == TIDAL__WAL_MAGIC &&
+                h.payload_len <= n - off - TIDAL__WAL_HDR && end < next && end + 4 <= n &&
+                tidal__rd_le_at4(p + end) == TIDAL__WAL_MAGIC)
+                next = end;
             tidal__iw_damage(w, off, next - off, 0, "%s", why);
+            w->expect = 0; /* the lsns after a damage are not checked against it again */
             off = next;
             continue;
         }
