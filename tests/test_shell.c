@@ -115,6 +115,7 @@ static void workload(tidal_db *db, uint32_t n) {
     tag.key = "locale";
     for (i = 0; i < n; i++) {
         tidal_signal s;
+        char key[32]; /* the idempotency key: read by the write below */
         uint32_t tenant = i % 5 == 4 ? 7 : i % 3 == 2;
         memset(&s, 0, sizeof s);
         s.tenant = tenant;
@@ -129,7 +130,6 @@ static void workload(tidal_db *db, uint32_t n) {
             s.cohort_count = 1;
         }
         if (i % 7 == 3) {
-            char key[32];
             snprintf(key, sizeof key, "client-%u", i);
             s.idem.key = key;
             s.idem.key_len = (uint32_t)strlen(key);
