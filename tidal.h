@@ -13315,11 +13315,10 @@ typedef struct tidal__iwalk {
     tidal_db *db;
     const tidal_inspect_fns *fns;
     tidal_inspect_totals *tot;
-    tidal_inspect_file *f;  /* the file being walked */
+    tidal_inspect_file *f; /* the file being walked */
     char *json;
     size_t json_cap;
-    uint64_t expect;        /* the next lsn the log should hold; 0 before the first batch */
-    uint64_t seg_last;      /* last lsn of the previous segment's valid batches */
+    uint64_t expect; /* the next lsn the log should hold; 0 before the first batch */
 } tidal__iwalk;
 
 static void tidal__iw_damage(tidal__iwalk *w, uint64_t off, uint64_t bytes, int torn,
@@ -13377,9 +13376,12 @@ static void tidal__inspect_snapshot(tidal__iwalk *w, uint64_t lsn) {
     w->tot->snapshots++;
     db->errmsg[0] = 0;
     why = tidal__snap_load(db, lsn, &io, &at);
-    if (why && io != TIDAL_OK) tidal__iw_damage(w, at, 0, 0, "unreadable: %s", db->errmsg);
-    else if (why) tidal__iw_damage(w, at, 0, 0, "%s", why);
-    else f.events = db->stats.events_applied;
+    if (why && io != TIDAL_OK)
+        tidal__iw_damage(w, at, 0, 0, "unreadable: %s", db->errmsg);
+    else if (why)
+        tidal__iw_damage(w, at, 0, 0, "%s", why);
+    else
+        f.events = db->stats.events_applied;
     if (!why && lsn > w->tot->snapshot_lsn) w->tot->snapshot_lsn = lsn;
     tidal__state_free(db); /* the next snapshot loads into an empty state */
     db->stats.snapshot_lsn = 0;
@@ -13401,8 +13403,8 @@ static size_t tidal__inspect_next_batch(const tidal_db *db, const uint8_t *p, si
 }
 
 static const char *const tidal__ev_kind_names[TIDAL__EV_KIND_MAX + 1] = {
-    "?", "signal", "attr", "neg_add", "neg_remove", "session_start", "session_note",
-    "session_end", "epoch", "install", "drop", "schema", "user_forget", "item_delete"};
+    "?",           "signal", "attr",    "neg_add", "neg_remove", "session_start", "session_note",
+    "session_end", "epoch",  "install", "drop",    "schema",     "user_forget",   "item_delete"};
 
 static size_t tidal__event_json_put(const tidal_db *db, const tidal__event *ev, char *buf,
                                     size_t cap);
@@ -13472,7 +13474,8 @@ static const char *tidal__inspect_batch(tidal__iwalk *w, const uint8_t *p, size_
     *hard = why == NULL;
     if (why) return why;
     if (!tidal__schema_fp_ok(db, h->schema_fp) &&
-        !tidal__schema_batch_teaches(db, p + TIDAL__WAL_HDR, h->schema_fp, h->count, h->payload_len))
+        !tidal__schema_batch_teaches(db, p + TIDAL__WAL_HDR, h->schema_fp, h->count,
+                                     h->payload_len))
         return tidal__schema_mismatch;
     if (!TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, h->payload_len / 16 + 1))
         return "out of memory to decode it";
@@ -13505,9 +13508,10 @@ static int tidal__inspect_segment(tidal__iwalk *w, uint64_t first, int last) {
     }
     f.bytes = n ? n : f.bytes;
     if (n && w->expect && first != w->expect)
-        tidal__iw_damage(w, 0, 0, 0, "named for lsn %llu, but the log goes on at lsn %llu (a gap "
-                         "or an overlap between segments)", (unsigned long long)first,
-                         (unsigned long long)w->expect);
+        tidal__iw_damage(w, 0, 0, 0,
+                         "named for lsn %llu, but the log goes on at lsn %llu (a gap "
+                         "or an overlap between segments)",
+                         (unsigned long long)first, (unsigned long long)w->expect);
     if (n && w->expect && first != w->expect) w->expect = 0; /* reported once, not per batch */
     while (off < n && !stop) {
         tidal__batch_hdr h;
@@ -13518,9 +13522,11 @@ static int tidal__inspect_segment(tidal__iwalk *w, uint64_t first, int last) {
         if (why) {
             size_t next = tidal__inspect_next_batch(db, p, n, off + 1), end;
             if (last && !hard && next == n) {
-                tidal__iw_damage(w, off, n - off, 1, "torn tail (%s): %llu bytes after the last "
+                tidal__iw_damage(w, off, n - off, 1,
+                                 "torn tail (%s): %llu bytes after the last "
                                  "valid batch, what a crash mid-write leaves; the next writable "
-                                 "open cuts them", why, (unsigned long long)(n - off));
+                                 "open cuts them",
+                                 why, (unsigned long long)(n - off));
                 break;
             }
             /* A bad batch whose header still gives a length that ends where another batch
@@ -13537,7 +13543,8 @@ static int tidal__inspect_segment(tidal__iwalk *w, uint64_t first, int last) {
             continue;
         }
         if (w->expect && h.first_lsn != w->expect)
-            tidal__iw_damage(w, off, 0, 0, "batch of lsn %llu..%llu out of sequence: expected lsn %llu",
+            tidal__iw_damage(w, off, 0, 0,
+                             "batch of lsn %llu..%llu out of sequence: expected lsn %llu",
                              (unsigned long long)h.first_lsn, (unsigned long long)h.last_lsn,
                              (unsigned long long)w->expect);
         if (!f.batches) f.first_lsn = h.first_lsn;
@@ -13585,13 +13592,16 @@ static void tidal__inspect_cover(tidal__iwalk *w, const tidal__dirscan *d) {
     w->f = &f;
     if (!start) {
         tidal__seg_name(w->db, d->segs[0], "log", name, sizeof name);
-        tidal__iw_damage(w, 0, 0, 0, "the log starts at lsn %llu but the newest snapshot needs "
-                         "lsn %llu", (unsigned long long)d->segs[0], (unsigned long long)snap + 1);
+        tidal__iw_damage(w, 0, 0, 0,
+                         "the log starts at lsn %llu but the newest snapshot needs "
+                         "lsn %llu",
+                         (unsigned long long)d->segs[0], (unsigned long long)snap + 1);
     } else if (w->tot->last_lsn < snap) {
         tidal__seg_name(w->db, d->segs[d->n_segs - 1], "log", name, sizeof name);
-        tidal__iw_damage(w, 0, 0, 0, "the log ends at lsn %llu, below the newest snapshot at lsn "
-                         "%llu (synced log data is missing)", (unsigned long long)w->tot->last_lsn,
-                         (unsigned long long)snap);
+        tidal__iw_damage(w, 0, 0, 0,
+                         "the log ends at lsn %llu, below the newest snapshot at lsn "
+                         "%llu (synced log data is missing)",
+                         (unsigned long long)w->tot->last_lsn, (unsigned long long)snap);
     }
     w->f = NULL;
 }
@@ -13616,8 +13626,10 @@ TIDAL_API tidal_result tidal_inspect_dir(const tidal_config *cfg, const tidal_in
     if (!d.segs || !d.snaps) r = tidal__err(db, TIDAL_ERR_NOMEM, "inspect %s: no memory", db->path);
     if (r == TIDAL_OK && (r = db->env->dir_list(db->env->user, db->path, tidal__dirscan_fn, &d)))
         r = tidal__io_err(db, r, "list directory", db->path);
-    if (r == TIDAL_OK && d.foreign) r = tidal__err(db, TIDAL_ERR_INVALID, "%s holds files of another node", db->path);
-    if (r == TIDAL_OK && d.overflow) r = tidal__err(db, TIDAL_ERR_LIMIT, "%s: too many files", db->path);
+    if (r == TIDAL_OK && d.foreign)
+        r = tidal__err(db, TIDAL_ERR_INVALID, "%s holds files of another node", db->path);
+    if (r == TIDAL_OK && d.overflow)
+        r = tidal__err(db, TIDAL_ERR_LIMIT, "%s: too many files", db->path);
     memset(&w, 0, sizeof w);
     w.db = db;
     w.fns = fns;
@@ -13626,8 +13638,11 @@ TIDAL_API tidal_result tidal_inspect_dir(const tidal_config *cfg, const tidal_in
         qsort(d.snaps, d.n_snaps, sizeof(uint64_t), tidal__u64_cmp);
         qsort(d.segs, d.n_segs, sizeof(uint64_t), tidal__u64_cmp);
         for (i = 0; i < d.n_snaps; i++) tidal__inspect_snapshot(&w, d.snaps[i]);
-        for (i = 0; i < d.n_segs && !stop; i++) stop = tidal__inspect_segment(&w, d.segs[i], i + 1 == d.n_segs);
-        if (stop < 0) r = tidal__err(db, TIDAL_ERR_NOMEM, "inspect %s: no memory for an event's text", db->path);
+        for (i = 0; i < d.n_segs && !stop; i++)
+            stop = tidal__inspect_segment(&w, d.segs[i], i + 1 == d.n_segs);
+        if (stop < 0)
+            r = tidal__err(db, TIDAL_ERR_NOMEM, "inspect %s: no memory for an event's text",
+                           db->path);
         if (!stop) tidal__inspect_cover(&w, &d);
         tot.stopped = stop > 0;
     }
@@ -13660,8 +13675,10 @@ static void tidal__nodescan_fn(void *ctx, const char *name) {
             char c = name[i];
             int dv = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
             if (i == 11) continue;
-            if (dv < 0) ok = 0;
-            else node = node << 4 | (uint32_t)dv;
+            if (dv < 0)
+                ok = 0;
+            else
+                node = node << 4 | (uint32_t)dv;
         }
     }
     if (!ok) return;
@@ -13674,7 +13691,8 @@ TIDAL_API tidal_result tidal_inspect_node(const tidal_env *env, const char *path
                                           tidal_node_ref *node, char *msg, size_t cap) {
     tidal__nodescan s;
     tidal_result r;
-    if (!path || !node) return tidal__open_fail(msg, cap, TIDAL_ERR_INVALID, "inspect: NULL path or node");
+    if (!path || !node)
+        return tidal__open_fail(msg, cap, TIDAL_ERR_INVALID, "inspect: NULL path or node");
     if (!env) env = tidal_env_posix();
     memset(&s, 0, sizeof s);
     r = env->dir_list(env->user, path, tidal__nodescan_fn, &s);
@@ -13783,8 +13801,10 @@ static void tidal__event_json_body(const tidal_db *db, const tidal__event *ev, t
         tidal__jw_key(j, "key");
         tidal__jw_str(j, ev->key, ev->key_len);
         tidal__jw_key(j, "value");
-        if (ev->value) tidal__jw_str(j, ev->value, ev->value_len);
-        else tidal__jw_put(j, "null", 4);
+        if (ev->value)
+            tidal__jw_str(j, ev->value, ev->value_len);
+        else
+            tidal__jw_put(j, "null", 4);
         return;
     case TIDAL__EV_NEG_ADD:
     case TIDAL__EV_NEG_REMOVE:
@@ -13794,8 +13814,8 @@ static void tidal__event_json_body(const tidal_db *db, const tidal__event *ev, t
         if (ev->kind == TIDAL__EV_NEG_ADD) return;
         tidal__jw_fmt(j, ",\"tags\":[");
         for (i = 0; i < ev->n_tags; i++)
-            tidal__jw_fmt(j, "%s\"%016llx%016llx\"", i ? "," : "", (unsigned long long)ev->tags[i].hi,
-                          (unsigned long long)ev->tags[i].lo);
+            tidal__jw_fmt(j, "%s\"%016llx%016llx\"", i ? "," : "",
+                          (unsigned long long)ev->tags[i].hi, (unsigned long long)ev->tags[i].lo);
         tidal__jw_put(j, "]", 1);
         return;
     case TIDAL__EV_SESSION_START:
@@ -13818,9 +13838,15 @@ static void tidal__event_json_body(const tidal_db *db, const tidal__event *ev, t
         tidal__jw_u64(j, "seq", ev->seq);
         tidal__jw_u64(j, "bytes", ev->value_len);
         return;
-    case TIDAL__EV_SCHEMA: tidal__jw_u64(j, "signals", ev->entity); return;
-    case TIDAL__EV_USER_FORGET: tidal__jw_u64(j, "user", ev->entity); return;
-    case TIDAL__EV_ITEM_DELETE: tidal__jw_u64(j, "item", ev->entity); return;
+    case TIDAL__EV_SCHEMA:
+        tidal__jw_u64(j, "signals", ev->entity);
+        return;
+    case TIDAL__EV_USER_FORGET:
+        tidal__jw_u64(j, "user", ev->entity);
+        return;
+    case TIDAL__EV_ITEM_DELETE:
+        tidal__jw_u64(j, "item", ev->entity);
+        return;
     default: /* epoch, drop: the entity field is all they carry */
         TIDAL_ASSERT(ev->kind == TIDAL__EV_EPOCH || ev->kind == TIDAL__EV_DROP);
         tidal__jw_u64(j, "entity", ev->entity);
@@ -13857,7 +13883,8 @@ TIDAL_API tidal_result tidal_event_json(tidal_db *db, const void *event, size_t 
     const char *why;
     size_t n;
     if (!db) return TIDAL_ERR_INVALID;
-    if (!event || (!buf && cap)) return tidal__err(db, TIDAL_ERR_INVALID, "event json: NULL event or buf");
+    if (!event || (!buf && cap))
+        return tidal__err(db, TIDAL_ERR_INVALID, "event json: NULL event or buf");
     if (!TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, len / 16 + 1))
         return tidal__err(db, TIDAL_ERR_NOMEM, "event json: scratch");
     tidal__rd_init(&r, (const uint8_t *)event, len);
@@ -13868,8 +13895,9 @@ TIDAL_API tidal_result tidal_event_json(tidal_db *db, const void *event, size_t 
                           (unsigned long long)r.pos, (unsigned long long)len, why);
     n = tidal__event_json_put(db, &ev, buf, cap);
     if (out_len) *out_len = n;
-    if (n + 1 > cap) return tidal__err(db, TIDAL_ERR_LIMIT, "event json: %llu bytes needed",
-                                       (unsigned long long)n + 1);
+    if (n + 1 > cap)
+        return tidal__err(db, TIDAL_ERR_LIMIT, "event json: %llu bytes needed",
+                          (unsigned long long)n + 1);
     tidal__ok(db);
     return TIDAL_OK;
 }
@@ -13885,7 +13913,8 @@ TIDAL_API tidal_result tidal_db_tenants(tidal_db *db, uint32_t *out, uint32_t ca
                                         uint32_t *count) {
     uint32_t *all, n = 0, k = 0, i, total;
     if (!db) return TIDAL_ERR_INVALID;
-    if (!count || (!out && cap)) return tidal__err(db, TIDAL_ERR_INVALID, "tenants: NULL count or out");
+    if (!count || (!out && cap))
+        return tidal__err(db, TIDAL_ERR_INVALID, "tenants: NULL count or out");
     total = db->st.n_ents + db->st.n_sess;
     all = (uint32_t *)tidal__alloc(db, sizeof(uint32_t) * (total + 1));
     if (!all) return tidal__err(db, TIDAL_ERR_NOMEM, "tenants: scratch");

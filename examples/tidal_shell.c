@@ -68,7 +68,7 @@ typedef struct sh_env {
     tidal_env env;
     const tidal_env *base;
     int read_only;
-    int refused_now;  /* the last env call that failed was a refusal */
+    int refused_now; /* the last env call that failed was a refusal */
     char refused[512]; /* what the first refused operation was */
 } sh_env;
 
@@ -81,7 +81,9 @@ static void sh_refuse(void *u, const char *op, const char *path) {
 }
 static int64_t sh_wall(void *u) { return SH_BASE(u)->clock_wall_ns(SH_BASE(u)->user); }
 static int64_t sh_mono(void *u) { return SH_BASE(u)->clock_mono_ns(SH_BASE(u)->user); }
-static void sh_random(void *u, void *buf, size_t len) { SH_BASE(u)->random_fill(SH_BASE(u)->user, buf, len); }
+static void sh_random(void *u, void *buf, size_t len) {
+    SH_BASE(u)->random_fill(SH_BASE(u)->user, buf, len);
+}
 static tidal_result sh_open(void *u, const char *path, uint32_t flags, void **file) {
     sh_env *e = (sh_env *)u;
     e->refused_now = 0;
@@ -160,7 +162,8 @@ static tidal_result sh_dir_sync(void *u, const char *path) {
     ((sh_env *)u)->refused_now = 0;
     return SH_BASE(u)->dir_sync(SH_BASE(u)->user, path);
 }
-static tidal_result sh_dir_list(void *u, const char *path, void (*fn)(void *, const char *), void *ctx) {
+static tidal_result sh_dir_list(void *u, const char *path, void (*fn)(void *, const char *),
+                                void *ctx) {
     ((sh_env *)u)->refused_now = 0;
     return SH_BASE(u)->dir_list(SH_BASE(u)->user, path, fn, ctx);
 }
@@ -178,8 +181,10 @@ static void sh_error_text(void *u, char *buf, size_t cap) {
         snprintf(buf, cap, "refused: a read-only command does not change the directory");
         return;
     }
-    if (e->base->error_text) e->base->error_text(e->base->user, buf, cap);
-    else if (cap) buf[0] = 0;
+    if (e->base->error_text)
+        e->base->error_text(e->base->user, buf, cap);
+    else if (cap)
+        buf[0] = 0;
 }
 
 static void sh_env_init(sh_env *e) {
@@ -229,7 +234,8 @@ static void sh_open_failed(sh *s, tidal_result r, const char *msg) {
     if (r == TIDAL_ERR_LOCKED)
         fprintf(stderr, "tidal: %s is held by a running writer: %s\n", s->dir, msg);
     else if (s->env.read_only && s->env.refused[0])
-        fprintf(stderr, "tidal: %s: opening it would have to write (%s), and a read-only "
+        fprintf(stderr,
+                "tidal: %s: opening it would have to write (%s), and a read-only "
                 "command changes nothing; `tidal check %s` says why, and a writable command "
                 "(e.g. `tidal snapshot %s`) lets the open do it\n  (%s)\n",
                 s->dir, s->env.refused, s->dir, s->dir, msg);
@@ -273,8 +279,10 @@ static void sh_print_schema(sh *s, const tidal_schema *sc) {
         const tidal_signal_def *d = &sc->signals[i];
         int first = 1;
         fprintf(s->out, "  signal %u %s: ", i, d->name);
-        if (d->permanent) fprintf(s->out, "permanent");
-        else fprintf(s->out, "half_life_s %.17g", d->half_life_s);
+        if (d->permanent)
+            fprintf(s->out, "permanent");
+        else
+            fprintf(s->out, "half_life_s %.17g", d->half_life_s);
         fprintf(s->out, ", windows ");
         for (k = 0; k < 5; k++)
             if (d->windows & (1u << k)) {
@@ -283,7 +291,8 @@ static void sh_print_schema(sh *s, const tidal_schema *sc) {
             }
         fprintf(s->out, "%s\n", d->negative ? ", negative" : "");
     }
-    for (i = 0; i < sc->cohort_key_count; i++) fprintf(s->out, "  cohort key %u: %s\n", i, sc->cohort_keys[i]);
+    for (i = 0; i < sc->cohort_key_count; i++)
+        fprintf(s->out, "  cohort key %u: %s\n", i, sc->cohort_keys[i]);
     for (i = 0; i < sc->profile_count; i++) {
         const tidal_profile_def *p = &sc->profiles[i];
         fprintf(s->out, "  profile %u %s:", i, p->name);
@@ -301,11 +310,14 @@ static void sh_info_file(void *ctx, const tidal_inspect_file *f) {
                 (unsigned long long)f->events, f->damaged ? ", DAMAGED (tidal check)" : "");
         return;
     }
-    fprintf(s->out, "  segment %s: %llu bytes, lsn %llu..%llu, %llu batches, %llu events, time_ns "
-            "%lld..%lld", f->path, (unsigned long long)f->bytes, (unsigned long long)f->first_lsn,
+    fprintf(s->out,
+            "  segment %s: %llu bytes, lsn %llu..%llu, %llu batches, %llu events, time_ns "
+            "%lld..%lld",
+            f->path, (unsigned long long)f->bytes, (unsigned long long)f->first_lsn,
             (unsigned long long)f->last_lsn, (unsigned long long)f->batches,
             (unsigned long long)f->events, (long long)f->time_min_ns, (long long)f->time_max_ns);
-    if (f->torn_bytes) fprintf(s->out, ", torn tail of %llu bytes", (unsigned long long)f->torn_bytes);
+    if (f->torn_bytes)
+        fprintf(s->out, ", torn tail of %llu bytes", (unsigned long long)f->torn_bytes);
     if (f->damaged) fprintf(s->out, ", %u damage reports (tidal check)", f->damaged);
     fprintf(s->out, "\n");
 }
@@ -340,7 +352,8 @@ static int sh_info(sh *s) {
         uint32_t n = 0, i;
         if (tidal_db_schema_get(db, &sc) == TIDAL_OK) sh_print_schema(s, &sc);
         tidal_db_stats_get(db, &st);
-        fprintf(s->out, "stats: %llu events applied, %llu entities, %llu bytes of state, %llu events "
+        fprintf(s->out,
+                "stats: %llu events applied, %llu entities, %llu bytes of state, %llu events "
                 "replayed at open, snapshot lsn %llu, durable lsn %llu\n",
                 (unsigned long long)st.events_applied, (unsigned long long)st.entities,
                 (unsigned long long)st.bytes_state, (unsigned long long)st.recovered_events,
@@ -385,9 +398,11 @@ static int sh_check(sh *s) {
         fprintf(s->out, "ok\n");
         return 0;
     }
-    fprintf(s->out, "%u damage reports, %llu bytes of torn tail (%u snapshots, %u segments, %llu "
-            "batches checked)\n", tot.damaged, (unsigned long long)tot.torn_bytes, tot.snapshots,
-            tot.segments, (unsigned long long)tot.batches);
+    fprintf(s->out,
+            "%u damage reports, %llu bytes of torn tail (%u snapshots, %u segments, %llu "
+            "batches checked)\n",
+            tot.damaged, (unsigned long long)tot.torn_bytes, tot.snapshots, tot.segments,
+            (unsigned long long)tot.batches);
     return tot.damaged ? 1 : 3;
 }
 
@@ -406,7 +421,8 @@ static int sh_query(sh *s, const char *text) {
         tidal_db_close(db);
         return 1;
     }
-    for (i = 0; i < n; i++) fprintf(s->out, "%llu %.17g\n", (unsigned long long)hits[i].item, hits[i].score);
+    for (i = 0; i < n; i++)
+        fprintf(s->out, "%llu %.17g\n", (unsigned long long)hits[i].item, hits[i].score);
     fprintf(stderr, "(%u hits; %llu items considered, %s)\n", n,
             (unsigned long long)st.items_considered, st.used_index ? "index" : "scan");
     tidal_db_close(db);
@@ -431,7 +447,8 @@ static int sh_digest(sh *s, const char *tenant_arg) {
     tidal_db *db;
     tidal_result r;
     if (tenant_arg && !sh_u32(tenant_arg, &t)) {
-        fprintf(stderr, "tidal: digest: TENANT '%s' is not a tenant id (0..4294967295)\n", tenant_arg);
+        fprintf(stderr, "tidal: digest: TENANT '%s' is not a tenant id (0..4294967295)\n",
+                tenant_arg);
         return 2;
     }
     if (!(db = sh_db_open(s, 0))) return 1;
@@ -470,9 +487,12 @@ static void sh_json_str(FILE *f, const char *p) {
     fputc('"', f);
     for (; *p; p++) {
         unsigned char c = (unsigned char)*p;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20 || c == 0x7F) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20 || c == 0x7F)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
     }
     fputc('"', f);
 }
@@ -546,7 +566,8 @@ static int sh_dump_state(sh *s, tidal_db *db) {
         free(buf);
         if (r != TIDAL_OK) break;
     }
-    if (r != TIDAL_OK) fprintf(stderr, "tidal: dump: export of tenant %u: %s\n", ten[i], tidal_errmsg(db));
+    if (r != TIDAL_OK)
+        fprintf(stderr, "tidal: dump: export of tenant %u: %s\n", ten[i], tidal_errmsg(db));
     return r == TIDAL_OK;
 }
 
@@ -575,7 +596,8 @@ static int sh_dump(sh *s) {
     }
     /* Events alone rebuild the state only when the log holds every one since lsn 1 and no
        install or drop (whose state is not in events). */
-    state = tot.first_lsn > 1 || tot.migration_events > 0 || (tot.first_lsn == 0 && tot.snapshot_lsn);
+    state =
+        tot.first_lsn > 1 || tot.migration_events > 0 || (tot.first_lsn == 0 && tot.snapshot_lsn);
     if (!(db = sh_db_open(s, 0))) return 1;
     sh_dump_header(s, db, state ? "state" : "events", node);
     if (state) ok = sh_dump_state(s, db);
@@ -612,7 +634,8 @@ typedef struct jrd {
 } jrd;
 
 static void j_ws(jrd *r) {
-    while (r->p < r->end && (*r->p == ' ' || *r->p == '\t' || *r->p == '\r' || *r->p == '\n')) r->p++;
+    while (r->p < r->end && (*r->p == ' ' || *r->p == '\t' || *r->p == '\r' || *r->p == '\n'))
+        r->p++;
 }
 
 static int j_fail(jrd *r, const char *what) {
@@ -781,7 +804,12 @@ static int j_str(const jmember *m, char *out, size_t cap) {
                 if (v == 0 || v > 0x7F) return 0; /* the dump writes \u only below 0x20 */
                 c = (char)v;
             } else {
-                c = e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e == 'b' ? '\b' : e == 'f' ? '\f' : e;
+                c = e == 'n'   ? '\n'
+                    : e == 't' ? '\t'
+                    : e == 'r' ? '\r'
+                    : e == 'b' ? '\b'
+                    : e == 'f' ? '\f'
+                               : e;
             }
         }
         if (k + 1 >= cap) return 0;
@@ -802,7 +830,8 @@ static int j_num(const jmember *m, double *v) {
 
 static int j_u64(const jmember *m, uint64_t *v) {
     char tmp[32], *e;
-    if (!m || m->val_len == 0 || m->val_len >= sizeof tmp || m->val[0] < '0' || m->val[0] > '9') return 0;
+    if (!m || m->val_len == 0 || m->val_len >= sizeof tmp || m->val[0] < '0' || m->val[0] > '9')
+        return 0;
     memcpy(tmp, m->val, m->val_len);
     tmp[m->val_len] = 0;
     errno = 0;
@@ -825,8 +854,10 @@ static int j_hex(const jmember *m, uint8_t **out, size_t *len) {
             free(p);
             return 0;
         }
-        if (i % 2) p[i / 2] = (uint8_t)(p[i / 2] | d);
-        else p[i / 2] = (uint8_t)(d << 4);
+        if (i % 2)
+            p[i / 2] = (uint8_t)(p[i / 2] | d);
+        else
+            p[i / 2] = (uint8_t)(d << 4);
     }
     *out = p;
     *len = n / 2;
@@ -911,7 +942,8 @@ static int sh_hdr_term(void *ctx, const char *v, size_t n, uint32_t i) {
     sh_termctx *t = (sh_termctx *)ctx;
     jobj o;
     double w;
-    if (!j_object(v, n, &o) || !j_str(j_get(&o, "signal"), t->h->term_sig[t->p][i], TIDAL_NAME_MAX + 1) ||
+    if (!j_object(v, n, &o) ||
+        !j_str(j_get(&o, "signal"), t->h->term_sig[t->p][i], TIDAL_NAME_MAX + 1) ||
         !j_num(j_get(&o, "weight"), &w))
         return 0;
     t->h->term[t->p][i].signal = t->h->term_sig[t->p][i];
@@ -944,20 +976,27 @@ static int sh_load_header(const char *line, size_t len, sh_schema *h, char *why,
     memset(h, 0, sizeof *h);
     if (!j_object(line, len, &o)) return snprintf(why, cap, "not a JSON object: %s", o.err), 0;
     if (!j_u64(j_get(&o, "tidal_dump"), &ver) || ver != 1)
-        return snprintf(why, cap, "field tidal_dump: missing or not 1 (not a tidal dump header)"), 0;
-    if (!j_str(j_get(&o, "mode"), mode, sizeof mode) || (strcmp(mode, "events") && strcmp(mode, "state")))
+        return snprintf(why, cap, "field tidal_dump: missing or not 1 (not a tidal dump header)"),
+               0;
+    if (!j_str(j_get(&o, "mode"), mode, sizeof mode) ||
+        (strcmp(mode, "events") && strcmp(mode, "state")))
         return snprintf(why, cap, "field mode: \"events\" or \"state\" expected"), 0;
     h->state_mode = !strcmp(mode, "state");
     node = j_get(&o, "node");
     if (!node || sscanf(node->val, "[%hu,%hu]", &h->node.region, &h->node.shard) != 2)
         return snprintf(why, cap, "field node: [region,shard] expected"), 0;
-    if (!j_each(j_get(&o, "signals"), sh_hdr_signal, h, TIDAL_SIGNAL_TYPES_MAX, &h->schema.signal_count) ||
+    if (!j_each(j_get(&o, "signals"), sh_hdr_signal, h, TIDAL_SIGNAL_TYPES_MAX,
+                &h->schema.signal_count) ||
         !h->schema.signal_count)
-        return snprintf(why, cap, "field signals: an array of {name, half_life_s, windows, "
-                        "permanent, negative} expected"), 0;
-    if (!j_each(j_get(&o, "cohort_keys"), sh_hdr_ckey, h, TIDAL_COHORT_KEYS_MAX, &h->schema.cohort_key_count))
+        return snprintf(why, cap,
+                        "field signals: an array of {name, half_life_s, windows, "
+                        "permanent, negative} expected"),
+               0;
+    if (!j_each(j_get(&o, "cohort_keys"), sh_hdr_ckey, h, TIDAL_COHORT_KEYS_MAX,
+                &h->schema.cohort_key_count))
         return snprintf(why, cap, "field cohort_keys: an array of names expected"), 0;
-    if (!j_each(j_get(&o, "profiles"), sh_hdr_profile, h, TIDAL_PROFILES_MAX, &h->schema.profile_count))
+    if (!j_each(j_get(&o, "profiles"), sh_hdr_profile, h, TIDAL_PROFILES_MAX,
+                &h->schema.profile_count))
         return snprintf(why, cap, "field profiles: an array of {name, terms} expected"), 0;
     h->schema.signals = h->sig;
     h->schema.cohort_keys = h->ckey;
@@ -1000,16 +1039,19 @@ static int sh_load_fields(sh_loader *L, const jobj *line, const uint8_t *ev, siz
         na = j_norm(a->val, a->val_len, va, sizeof va);
         nb = j_norm(b->val, b->val_len, vb, sizeof vb);
         if (na != nb || memcmp(va, vb, na < sizeof va ? na : sizeof va))
-            return snprintf(why, cap, "field %s: %.*s in the line, but the event's bytes (field "
-                            "hex) say %.*s", key, (int)(nb < 120 ? nb : 120), vb,
-                            (int)(na < 120 ? na : 120), va), 0;
+            return snprintf(why, cap,
+                            "field %s: %.*s in the line, but the event's bytes (field "
+                            "hex) say %.*s",
+                            key, (int)(nb < 120 ? nb : 120), vb, (int)(na < 120 ? na : 120), va),
+                   0;
     }
     for (i = 0; i < line->n; i++) {
         char key[64];
         snprintf(key, sizeof key, "%.*s", (int)line->m[i].key_len, line->m[i].key);
         if (strcmp(key, "lsn") && strcmp(key, "hex") && !j_get(&ren, key))
             return snprintf(why, cap, "field %s: not a field of a %s event", key,
-                            j_get(&ren, "kind") ? "logged" : "?"), 0;
+                            j_get(&ren, "kind") ? "logged" : "?"),
+                   0;
     }
     return 1;
 }
@@ -1028,7 +1070,9 @@ static int sh_load_state(sh_loader *L, const jobj *o, char *why, size_t cap) {
     r = tidal_tenant_install(L->db, blob, len, gen + 1, NULL, NULL);
     free(blob);
     if (r != TIDAL_OK)
-        return snprintf(why, cap, "field export: install: %s: %s", tidal_strerror(r), tidal_errmsg(L->db)), 0;
+        return snprintf(why, cap, "field export: install: %s: %s", tidal_strerror(r),
+                        tidal_errmsg(L->db)),
+               0;
     L->loaded++;
     return 1;
 }
@@ -1042,11 +1086,14 @@ static int sh_load_line(sh_loader *L, const char *line, size_t len, char *why, s
     size_t n = 0;
     tidal_result r;
     if (!j_object(line, len, &o)) return snprintf(why, cap, "not a JSON object: %s", o.err), 0;
-    if (!j_str(j_get(&o, "kind"), kind, sizeof kind)) return snprintf(why, cap, "field kind: missing or not a string"), 0;
+    if (!j_str(j_get(&o, "kind"), kind, sizeof kind))
+        return snprintf(why, cap, "field kind: missing or not a string"), 0;
     if (!strcmp(kind, "state")) return sh_load_state(L, &o, why, cap);
-    if (!j_u64(j_get(&o, "lsn"), &lsn)) return snprintf(why, cap, "field lsn: missing or not a number"), 0;
+    if (!j_u64(j_get(&o, "lsn"), &lsn))
+        return snprintf(why, cap, "field lsn: missing or not a number"), 0;
     if (!j_hex(j_get(&o, "hex"), &ev, &n))
-        return snprintf(why, cap, "field hex: missing, or not an even-length lowercase hex string"), 0;
+        return snprintf(why, cap, "field hex: missing, or not an even-length lowercase hex string"),
+               0;
     if (!sh_load_fields(L, &o, ev, n, why, cap)) {
         free(ev);
         return 0;
@@ -1058,12 +1105,18 @@ static int sh_load_line(sh_loader *L, const char *line, size_t len, char *why, s
     }
     if (!strcmp(kind, "install") || !strcmp(kind, "drop")) {
         free(ev);
-        return snprintf(why, cap, "field kind: %s events are not loaded one by one (a dump of "
-                        "a log that holds them is in state mode)", kind), 0;
+        return snprintf(why, cap,
+                        "field kind: %s events are not loaded one by one (a dump of "
+                        "a log that holds them is in state mode)",
+                        kind),
+               0;
     }
     r = tidal_event_import(L->db, ev, n, NULL);
     free(ev);
-    if (r != TIDAL_OK) return snprintf(why, cap, "field hex: import: %s: %s", tidal_strerror(r), tidal_errmsg(L->db)), 0;
+    if (r != TIDAL_OK)
+        return snprintf(why, cap, "field hex: import: %s: %s", tidal_strerror(r),
+                        tidal_errmsg(L->db)),
+               0;
     L->loaded++;
     return 1;
 }
@@ -1077,7 +1130,8 @@ static tidal_db *sh_load_open(sh *s, const sh_schema *h) {
     struct stat st;
     if (stat(s->dir, &st) == 0) {
         tidal_result nr = tidal_inspect_node(&s->env.env, s->dir, &node, msg, sizeof msg);
-        if (nr == TIDAL_ERR_NOT_FOUND) node = h->node; /* an empty directory: a fresh database */
+        if (nr == TIDAL_ERR_NOT_FOUND)
+            node = h->node; /* an empty directory: a fresh database */
         else if (nr != TIDAL_OK) {
             fprintf(stderr, "tidal: %s\n", msg);
             return NULL;
@@ -1129,9 +1183,10 @@ static int sh_load(sh *s, FILE *in) {
         while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) got--;
         if (got == 0) continue;
         if (!sh_load_line(&L, line, (size_t)got, why, sizeof why)) {
-            fprintf(stderr, "tidal: load: line %llu: %s; nothing of that line applied, the %llu "
-                    "lines before it are loaded\n", (unsigned long long)no, why,
-                    (unsigned long long)(L.loaded + L.skipped));
+            fprintf(stderr,
+                    "tidal: load: line %llu: %s; nothing of that line applied, the %llu "
+                    "lines before it are loaded\n",
+                    (unsigned long long)no, why, (unsigned long long)(L.loaded + L.skipped));
             rc = 1;
             break;
         }
@@ -1146,8 +1201,9 @@ static int sh_load(sh *s, FILE *in) {
         fprintf(stderr, "tidal: load: commit: %s: %s\n", tidal_strerror(r), tidal_errmsg(L.db));
         rc = 1;
     }
-    if (!rc) fprintf(s->out, "loaded %llu lines (%llu skipped: schema events)\n",
-                     (unsigned long long)L.loaded, (unsigned long long)L.skipped);
+    if (!rc)
+        fprintf(s->out, "loaded %llu lines (%llu skipped: schema events)\n",
+                (unsigned long long)L.loaded, (unsigned long long)L.skipped);
     tidal_db_close(L.db);
     free(L.rendered);
     free(line);
@@ -1199,7 +1255,8 @@ static int sh_dir_ok(const char *dir, int must_exist) {
 static int sh_run(sh *s, const char *cmd, int argc, char **argv, FILE *in) {
     int want = !strcmp(cmd, "query") ? 1 : !strcmp(cmd, "digest") ? -1 : 0;
     if (want == 1 && argc != 1) {
-        fprintf(stderr, "tidal: query: QUERY missing (e.g. \"RETRIEVE items SIGNAL view LIMIT 10\")%s\n",
+        fprintf(stderr,
+                "tidal: query: QUERY missing (e.g. \"RETRIEVE items SIGNAL view LIMIT 10\")%s\n",
                 argc > 1 ? "; quote it as one argument" : "");
         return 2;
     }
@@ -1223,7 +1280,8 @@ static int sh_run(sh *s, const char *cmd, int argc, char **argv, FILE *in) {
 }
 
 static int sh_is_command(const char *a) {
-    static const char *const cmds[] = {"info", "check", "query", "dump", "load", "digest", "snapshot"};
+    static const char *const cmds[] = {"info", "check",  "query",   "dump",
+                                       "load", "digest", "snapshot"};
     size_t i;
     for (i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(a, cmds[i])) return 1;

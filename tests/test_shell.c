@@ -139,19 +139,27 @@ static void workload(tidal_db *db, uint32_t n) {
                 s.cohort_count = 0;
             }
         }
-        TT_CHECKF(tidal_signal_write(db, &s, NULL) == TIDAL_OK, "signal %u: %s", i, tidal_errmsg(db));
+        TT_CHECKF(tidal_signal_write(db, &s, NULL) == TIDAL_OK, "signal %u: %s", i,
+                  tidal_errmsg(db));
         if (i % 11 == 0) {
             char v[32];
             snprintf(v, sizeof v, "%u", 500 + i % 3);
             TT_CHECK(tidal_attr_set(db, tenant, s.item, "creator", v, NULL) == TIDAL_OK);
-            TT_CHECK(tidal_attr_set(db, tenant, s.item, "format", i % 2 ? "video" : "text \"q\"\n", NULL) == TIDAL_OK);
+            TT_CHECK(tidal_attr_set(db, tenant, s.item, "format", i % 2 ? "video" : "text \"q\"\n",
+                                    NULL) == TIDAL_OK);
         }
-        if (i % 13 == 5) TT_CHECK(tidal_attr_set(db, tenant, 100 + i % 10, "locale", "EU", NULL) == TIDAL_OK);
-        if (i % 17 == 6) TT_CHECK(tidal_attr_set(db, tenant, s.item, "format", NULL, NULL) == TIDAL_OK);
-        if (i % 19 == 7) TT_CHECK(tidal_negative_add(db, tenant, 101, TIDAL_HIDE, s.item, NULL) == TIDAL_OK);
-        if (i % 23 == 8) TT_CHECK(tidal_negative_add(db, tenant, 102, TIDAL_MUTE, 501, NULL) == TIDAL_OK);
-        if (i % 29 == 9) TT_CHECK(tidal_negative_add(db, tenant, 103, TIDAL_BLOCK, 502, NULL) == TIDAL_OK);
-        if (i % 31 == 10) TT_CHECK(tidal_negative_remove(db, tenant, 101, TIDAL_HIDE, s.item, NULL) == TIDAL_OK);
+        if (i % 13 == 5)
+            TT_CHECK(tidal_attr_set(db, tenant, 100 + i % 10, "locale", "EU", NULL) == TIDAL_OK);
+        if (i % 17 == 6)
+            TT_CHECK(tidal_attr_set(db, tenant, s.item, "format", NULL, NULL) == TIDAL_OK);
+        if (i % 19 == 7)
+            TT_CHECK(tidal_negative_add(db, tenant, 101, TIDAL_HIDE, s.item, NULL) == TIDAL_OK);
+        if (i % 23 == 8)
+            TT_CHECK(tidal_negative_add(db, tenant, 102, TIDAL_MUTE, 501, NULL) == TIDAL_OK);
+        if (i % 29 == 9)
+            TT_CHECK(tidal_negative_add(db, tenant, 103, TIDAL_BLOCK, 502, NULL) == TIDAL_OK);
+        if (i % 31 == 10)
+            TT_CHECK(tidal_negative_remove(db, tenant, 101, TIDAL_HIDE, s.item, NULL) == TIDAL_OK);
         if (i % 37 == 11) {
             tidal_signal ss;
             TT_CHECK(tidal_session_start(db, 1, 104, 0, &sess) == TIDAL_OK);
@@ -253,8 +261,10 @@ static int batches_event(void *ctx, const tidal_inspect_event *e) {
 
 static void batches_damage(void *ctx, const tidal_inspect_damage *d) {
     batches *b = (batches *)ctx;
-    if (d->torn) b->torn++;
-    else b->damaged++;
+    if (d->torn)
+        b->torn++;
+    else
+        b->damaged++;
     snprintf(b->last_why, sizeof b->last_why, "%s", d->why);
 }
 
@@ -317,9 +327,11 @@ static void t_check_flipped_segment(void) {
     flip_byte(b.path[0], b.off[0][1] + 130);
     flip_byte(b.path[0], b.off[0][2] + 20);
     TT_EQ_INT(run(&g_out, "check %s", f.dir), 1);
-    snprintf(want, sizeof want, "%s: offset %llu: damage: ", b.path[0], (unsigned long long)b.off[0][1]);
+    snprintf(want, sizeof want, "%s: offset %llu: damage: ", b.path[0],
+             (unsigned long long)b.off[0][1]);
     TT_CHECKF(contains(g_out.text, want), "wanted '%s' in:\n%s", want, g_out.text);
-    snprintf(want, sizeof want, "%s: offset %llu: damage: ", b.path[0], (unsigned long long)b.off[0][2]);
+    snprintf(want, sizeof want, "%s: offset %llu: damage: ", b.path[0],
+             (unsigned long long)b.off[0][2]);
     TT_CHECKF(contains(g_out.text, want), "wanted '%s' in:\n%s", want, g_out.text);
     TT_CHECK(contains(g_out.text, "checksum mismatch"));
     walk(&f, &b, &tot);
@@ -366,7 +378,8 @@ static void t_check_torn_tail(void) {
     off = b.off[last][b.n_off[last] - 1]; /* the newest batch: cut in its middle */
     TT_CHECK(truncate(b.path[last], (off_t)(off + ((uint64_t)st.st_size - off) / 2)) == 0);
     TT_EQ_INT(run(&g_out, "check %s", f.dir), 3);
-    snprintf(want, sizeof want, "%s: offset %llu: torn tail", b.path[last], (unsigned long long)off);
+    snprintf(want, sizeof want, "%s: offset %llu: torn tail", b.path[last],
+             (unsigned long long)off);
     TT_CHECKF(contains(g_out.text, want), "wanted '%s' in:\n%s", want, g_out.text);
     TT_CHECK(!contains(g_out.text, "damage:"));
     /* A read-only command refuses to cut it, and says so. */
@@ -462,8 +475,8 @@ static void t_query_matches_library(void) {
     tidal_db_close(db);
     TT_CHECK(n > 5);
     for (i = 0; i < n; i++)
-        w += (size_t)snprintf(want + w, sizeof want - w, "%llu %.17g\n", (unsigned long long)hits[i].item,
-                              hits[i].score);
+        w += (size_t)snprintf(want + w, sizeof want - w, "%llu %.17g\n",
+                              (unsigned long long)hits[i].item, hits[i].score);
     TT_EQ_INT(run(&g_out, "query %s '%s' 2>/dev/null", f.dir, q), 0);
     TT_CHECKF(!strcmp(g_out.text, want), "shell:\n%s\nlibrary:\n%s", g_out.text, want);
     TT_EQ_INT(run(&g_out, "query %s 'RETRIEVE items SIGNAL nosuch'", f.dir), 1);
@@ -478,7 +491,8 @@ static void t_info_adopts_schema(void) {
     TT_CHECKF(contains(g_out.text, "signal 0 view: half_life_s 3600") &&
                   contains(g_out.text, "signal 1 like: permanent") &&
                   contains(g_out.text, "signal 2 skip: half_life_s 600") &&
-                  contains(g_out.text, ", negative") && contains(g_out.text, "cohort key 0: locale") &&
+                  contains(g_out.text, ", negative") &&
+                  contains(g_out.text, "cohort key 0: locale") &&
                   contains(g_out.text, "profile 0 feed: 1*view + 2.5*like") &&
                   contains(g_out.text, "tenant 7:") && contains(g_out.text, "  snapshot ") &&
                   contains(g_out.text, "  segment "),
@@ -491,7 +505,8 @@ static void t_usage_errors(void) {
     make_db(&f, 50, 0);
     TT_EQ_INT(run(&g_out, ""), 2);
     TT_EQ_INT(run(&g_out, "info /nonexistent/tidal_shell_dir"), 2);
-    TT_CHECKF(contains(g_out.text, "/nonexistent/tidal_shell_dir") && contains(g_out.text, "no such"),
+    TT_CHECKF(contains(g_out.text, "/nonexistent/tidal_shell_dir") &&
+                  contains(g_out.text, "no such"),
               "%s", g_out.text);
     TT_EQ_INT(run(&g_out, "info"), 2);
     TT_CHECK(contains(g_out.text, "DIR"));
@@ -550,10 +565,10 @@ static void t_load_malformed(void) {
     w = strstr(line, "\"weight\":");
     TT_CHECK(w != NULL);
     if (!w) return;
-    snprintf(bad, sizeof bad, "%.*s\"weight\":12345%s", (int)(w - line), line,
-             strchr(w + 9, ','));
+    snprintf(bad, sizeof bad, "%.*s\"weight\":12345%s", (int)(w - line), line, strchr(w + 9, ','));
     TT_EQ_INT(load_prefix(dump, d1, k - 1, bad), 1);
-    TT_CHECKF(contains(g_out.text, "line ") && contains(g_out.text, "field weight"), "%s", g_out.text);
+    TT_CHECKF(contains(g_out.text, "line ") && contains(g_out.text, "field weight"), "%s",
+              g_out.text);
     /* Nothing of that line applied: the same as loading only the lines before it. */
     TT_EQ_INT(load_prefix(dump, d2, k - 1, NULL), 0);
     TT_EQ_INT(run(&g_out, "digest %s", d1), 0);
@@ -565,13 +580,16 @@ static void t_load_malformed(void) {
     temp_dir_remove(d1);
     TT_CHECK(temp_dir(d1, sizeof d1));
     TT_EQ_INT(load_prefix(dump, d1, 2, "{\"lsn\":9,\"kind\":\"signal\",\"hex\":\"0g\"}\n"), 1);
-    TT_CHECKF(contains(g_out.text, "line 4") && contains(g_out.text, "field hex"), "%s", g_out.text);
+    TT_CHECKF(contains(g_out.text, "line 4") && contains(g_out.text, "field hex"), "%s",
+              g_out.text);
     TT_EQ_INT(load_prefix(dump, d1, 2, "{\"lsn\":9,\"kind\":\"signal\",\"hex\":\"0102\"}\n"), 1);
-    TT_CHECKF(contains(g_out.text, "line 4") && contains(g_out.text, "field hex"), "%s", g_out.text);
+    TT_CHECKF(contains(g_out.text, "line 4") && contains(g_out.text, "field hex"), "%s",
+              g_out.text);
     TT_EQ_INT(load_prefix(dump, d1, 2, "{\"lsn\":9,\"kind\":\n"), 1);
     TT_CHECKF(contains(g_out.text, "line 4") && contains(g_out.text, "JSON"), "%s", g_out.text);
     TT_EQ_INT(load_prefix(dump, d1, 2, "{\"lsn\":9,\"hex\":\"00\"}\n"), 1);
-    TT_CHECKF(contains(g_out.text, "line 4") && contains(g_out.text, "field kind"), "%s", g_out.text);
+    TT_CHECKF(contains(g_out.text, "line 4") && contains(g_out.text, "field kind"), "%s",
+              g_out.text);
     TT_EQ_INT(run(&g_out, "load %s < /dev/null", d1), 1);
     TT_CHECK(contains(g_out.text, "line 1"));
     unlink(dump);
@@ -589,7 +607,8 @@ static void dir_hash(const char *dir, uint8_t out[32]) {
     struct dirent *e;
     tidal_blake3_init(&h);
     while (d && (e = readdir(d)) != NULL && n < 64)
-        if (e->d_name[0] != '.' && strcmp(e->d_name, "LOCK")) snprintf(names[n++], 128, "%.100s", e->d_name);
+        if (e->d_name[0] != '.' && strcmp(e->d_name, "LOCK"))
+            snprintf(names[n++], 128, "%.100s", e->d_name);
     if (d) closedir(d);
     for (i = 1; i < n; i++) /* sorted, so the order of readdir does not matter */
         for (j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
@@ -726,7 +745,8 @@ static void t_event_json(void) {
     TT_EQ_INT(tidal_attr_set(db, 3, 42, "format", NULL, NULL), TIDAL_OK);
     TT_EQ_INT(tidal_event_json(db, h.ev, h.len, buf, sizeof buf, &n), TIDAL_OK);
     TT_CHECKF(contains(buf, "\"kind\":\"attr\",\"tenant\":3,") &&
-                  contains(buf, "\"entity\":42,\"key\":\"format\",\"value\":null}"), "%s", buf);
+                  contains(buf, "\"entity\":42,\"key\":\"format\",\"value\":null}"),
+              "%s", buf);
     tidal_db_close(db);
 }
 
