@@ -43,8 +43,9 @@
    3. mode "state" (a snapshot retired older log, or the log holds a tenant install or
       drop: events alone no longer rebuild the state): one {"kind":"state","tenant":N,
       "export":"<hex of tidal_tenant_export>"} line per tenant, which load installs
-      (tidal_tenant_install). Not carried either way: tenant limits (tidal_tenant_set) and
-      replication state; the digest is.
+      (tidal_tenant_install: in an existing database it replaces what that tenant held,
+      where event lines add to it). Not carried either way: tenant limits
+      (tidal_tenant_set) and replication state; what the digest covers is.
    Load stops at the first malformed line: "line N: field F: why", nothing of that line
    applied, the lines before it loaded (and committed), exit 1. */
 #define TIDAL_IMPLEMENTATION
@@ -785,6 +786,21 @@ static size_t j_norm(const char *v, size_t n, char *out, size_t cap) {
     return k;
 }
 
+/* Whether two values are the same text but for whitespace outside strings. */
+static int j_same(const jmember *a, const jmember *b) {
+    char *x = (char *)malloc(a->val_len + 1), *y = (char *)malloc(b->val_len + 1);
+    size_t nx, ny;
+    int same = 0;
+    if (x && y) {
+        nx = j_norm(a->val, a->val_len, x, a->val_len + 1);
+        ny = j_norm(b->val, b->val_len, y, b->val_len + 1);
+        same = nx == ny && !memcmp(x, y, nx);
+    }
+    free(x);
+    free(y);
+    return same;
+}
+
 /* A string value's content, unescaped into out (cap bytes); 0 when it is not a plain
    string of at most cap - 1 bytes. */
 static int j_str(const jmember *m, char *out, size_t cap) {
@@ -1031,18 +1047,16 @@ static int sh_load_fields(sh_loader *L, const jobj *line, const uint8_t *ev, siz
     for (i = 0; i < ren.n; i++) {
         const jmember *a = &ren.m[i];
         const jmember *b = NULL;
-        char key[64], va[512], vb[512];
-        size_t na, nb;
+        char key[64];
         snprintf(key, sizeof key, "%.*s", (int)a->key_len, a->key);
         b = j_get(line, key);
         if (!b) return snprintf(why, cap, "field %s: missing", key), 0;
-        na = j_norm(a->val, a->val_len, va, sizeof va);
-        nb = j_norm(b->val, b->val_len, vb, sizeof vb);
-        if (na != nb || memcmp(va, vb, na < sizeof va ? na : sizeof va))
+        if (!j_same(a, b))
             return snprintf(why, cap,
                             "field %s: %.*s in the line, but the event's bytes (field "
                             "hex) say %.*s",
-                            key, (int)(nb < 120 ? nb : 120), vb, (int)(na < 120 ? na : 120), va),
+                            key, (int)(b->val_len < 120 ? b->val_len : 120), b->val,
+                            (int)(a->val_len < 120 ? a->val_len : 120), a->val),
                    0;
     }
     for (i = 0; i < line->n; i++) {
