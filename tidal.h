@@ -1171,8 +1171,9 @@ TIDAL_API tidal_result tidal_inspect_node(const tidal_env *env, const char *path
    (header, checksum, lsn sequence, the schema it was written under, each event decoded
    and validated), plus the rules recovery keeps between them (no gap between segments,
    a log that reaches the newest snapshot). Reports go to fns (may be NULL) and are
-   summed in *out (may be NULL). cfg gives path (required), env, node and schema (as for
-   tidal_db_open; signal_count 0 adopts the stored schema); other fields are ignored.
+   summed in *out (may be NULL). cfg gives path (required), env, allocator, node and schema
+   (as for tidal_db_open; signal_count 0 adopts the stored schema); other fields are
+   checked as tidal_db_open checks them, and otherwise not used.
    It takes the directory's lock for the walk (a running writer: TIDAL_ERR_LOCKED) and
    writes nothing: not even a torn tail is cut (the POSIX lock creates LOCK and writes the
    holder's pid in it, as any open does). Returns TIDAL_OK when the walk went through,
@@ -13287,8 +13288,11 @@ static tidal_result tidal__inspect_open(const tidal_config *cfg, tidal_db **out,
     a.alloc = tidal__default_alloc;
     a.realloc = tidal__default_realloc;
     a.free = tidal__default_free;
-    if (cfg->allocator && cfg->allocator->alloc && cfg->allocator->realloc && cfg->allocator->free)
-        a = *cfg->allocator;
+    if (cfg->allocator &&
+        (!cfg->allocator->alloc || !cfg->allocator->realloc || !cfg->allocator->free))
+        return tidal__open_fail(msg, cap, TIDAL_ERR_INVALID,
+                                "config.allocator: alloc, realloc and free are all needed");
+    if (cfg->allocator) a = *cfg->allocator;
     db = (tidal_db *)a.alloc(a.user, sizeof *db);
     if (!db) return tidal__open_fail(msg, cap, TIDAL_ERR_NOMEM, "inspect: no memory");
     memset(db, 0, sizeof *db);

@@ -39,7 +39,7 @@
       load applies, under the event's own id; load decodes it and checks every other field
       of the line against it, so a line whose fields and bytes disagree is refused, naming
       the field. Schema events are listed and skipped by load (the header's schema holds
-      them); 
+      them);
    3. mode "state" (a snapshot retired older log, or the log holds a tenant install or
       drop: events alone no longer rebuild the state): one {"kind":"state","tenant":N,
       "export":"<hex of tidal_tenant_export>"} line per tenant, which load installs
