@@ -13399,6 +13399,7 @@ static size_t tidal__inspect_next_batch(const tidal_db *db, const uint8_t *p, si
                                         size_t from) {
     size_t i;
     tidal__batch_hdr h;
+    TIDAL_ASSERT(p != NULL && from >= 1);
     for (i = from; i + TIDAL__WAL_HDR <= n; i++) {
         if (p[i] != 0x54 || p[i + 1] != 0x44 || p[i + 2] != 0x4C || p[i + 3] != 0x57) continue;
         if (!tidal__batch_check(db, p + i, n - i, &h)) return i;
@@ -13420,6 +13421,7 @@ static const char *tidal__inspect_events_ok(tidal_db *db, const uint8_t *payload
     tidal__rd r;
     uint32_t i;
     const char *why;
+    TIDAL_ASSERT(h->count > 0 && h->last_lsn - h->first_lsn + 1 == h->count); /* checked */
     tidal__rd_init(&r, payload, h->payload_len);
     for (i = 0; i < h->count; i++) {
         tidal__event ev;
@@ -13474,7 +13476,9 @@ static const char *tidal__inspect_batch(tidal__iwalk *w, const uint8_t *p, size_
                                         tidal__batch_hdr *h, int *hard, char *buf, size_t cap) {
     tidal_db *db = w->db;
     uint32_t bad = 0;
-    const char *why = tidal__batch_check(db, p, avail, h);
+    const char *why;
+    TIDAL_ASSERT(p != NULL && avail > 0);
+    why = tidal__batch_check(db, p, avail, h);
     *hard = why == NULL;
     if (why) return why;
     if (!tidal__schema_fp_ok(db, h->schema_fp) &&
@@ -13574,6 +13578,8 @@ static int tidal__inspect_segment(tidal__iwalk *w, uint64_t first, int last) {
         w->expect = h.last_lsn + 1;
         off += TIDAL__WAL_HDR + h.payload_len;
     }
+    TIDAL_ASSERT(off <= n || stop);
+    TIDAL_ASSERT(f.batches <= f.events && f.first_lsn <= f.last_lsn);
     tidal__free(db, p, n);
     if (w->fns && w->fns->file) w->fns->file(w->fns->ctx, &f);
     w->f = NULL;
@@ -13587,6 +13593,7 @@ static void tidal__inspect_cover(tidal__iwalk *w, const tidal__dirscan *d) {
     char name[TIDAL_PATH_MAX + 64];
     uint64_t snap = w->tot->snapshot_lsn, start = 0;
     uint32_t i;
+    TIDAL_ASSERT(w->tot && w->db && !w->f);
     if (!d->n_segs || !snap) return;
     for (i = 0; i < d->n_segs; i++)
         if (d->segs[i] <= snap + 1) start = d->segs[i];
@@ -13720,6 +13727,7 @@ TIDAL_API tidal_result tidal_inspect_node(const tidal_env *env, const char *path
         snprintf(why, sizeof why, "%.*s holds files of more than one node", TIDAL_PATH_MAX, path);
         return tidal__open_fail(msg, cap, TIDAL_ERR_CORRUPT, why);
     }
+    TIDAL_ASSERT(s.found && !s.other);
     node->region = (uint16_t)(s.node >> 16);
     node->shard = (uint16_t)(s.node & 0xFFFF);
     if (msg && cap) msg[0] = 0;
@@ -13898,6 +13906,7 @@ TIDAL_API tidal_result tidal_event_json(tidal_db *db, const void *event, size_t 
         return tidal__err(db, TIDAL_ERR_CORRUPT, "event json: byte %llu of %llu: %s",
                           (unsigned long long)r.pos, (unsigned long long)len, why);
     n = tidal__event_json_put(db, &ev, buf, cap);
+    TIDAL_ASSERT(n > TIDAL__EV_FIXED / 2); /* the common fields alone take more */
     if (out_len) *out_len = n;
     if (n + 1 > cap)
         return tidal__err(db, TIDAL_ERR_LIMIT, "event json: %llu bytes needed",

@@ -362,6 +362,25 @@ static void t_check_flipped_snapshot(void) {
     temp_dir_remove(f.dir);
 }
 
+/* A segment missing in the middle of the log: named by the segment after the gap. */
+static void t_check_gap(void) {
+    fx f;
+    batches b;
+    tidal_inspect_totals tot;
+    char want[600];
+    make_db(&f, 300, 0);
+    walk(&f, &b, &tot);
+    TT_CHECK(b.n_files >= 4);
+    if (!TT_OK()) return;
+    TT_CHECK(unlink(b.path[1]) == 0);
+    TT_EQ_INT(run(&g_out, "check %s", f.dir), 1);
+    snprintf(want, sizeof want, "%s: offset 0: damage: named for lsn", b.path[2]);
+    TT_CHECKF(contains(g_out.text, want) && contains(g_out.text, "gap"), "wanted '%s' in:\n%s",
+              want, g_out.text);
+    TT_CHECKF(contains(g_out.text, "1 damage reports"), "%s", g_out.text);
+    temp_dir_remove(f.dir);
+}
+
 static void t_check_torn_tail(void) {
     fx f;
     batches b;
@@ -774,6 +793,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_check_flipped_segment),
     TT_CASE(t_check_flipped_snapshot),
     TT_CASE(t_check_torn_tail),
+    TT_CASE(t_check_gap),
     TT_CASE(t_dump_load_events),
     TT_CASE(t_dump_load_state),
     TT_CASE(t_query_matches_library),
