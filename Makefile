@@ -14,6 +14,7 @@ TESTS = test_core test_first_time test_blake3 test_parse test_sim_disk test_sim_
 TESTS += test_first_lock test_first_errors test_first_forget test_snapshot test_first_schema test_profile
 TESTS += test_control test_flat test_flat_spill test_smoke test_collect test_node test_gather test_move test_node_calls
 TESTS += test_restore test_tcp test_member
+TESTS += test_shell
 EXAMPLES = quickstart durable demo
 FUZZERS = fuzz_query fuzz_wal fuzz_snapshot fuzz_message fuzz_merge fuzz_export fuzz_event fuzz_config
 FUZZERS += fuzz_control fuzz_peer fuzz_frame
@@ -21,7 +22,7 @@ FUZZERS += fuzz_control fuzz_peer fuzz_frame
 .PHONY: all test test-build demo bench fuzz fuzz-ci sanitize matrix props clean explore fuzz-speed mutants
 .PHONY: fuzz-speed-ci
 
-all: $(addprefix $(B)/,$(TESTS) $(EXAMPLES)) $(addprefix $(B)/replay_,$(FUZZERS))
+all: $(B)/tidal $(addprefix $(B)/,$(TESTS) $(EXAMPLES)) $(addprefix $(B)/replay_,$(FUZZERS))
 
 $(B):
 	mkdir -p $(B)
@@ -38,6 +39,15 @@ $(B)/test_flat_spill $(B)/asan_test_flat_spill: tests/test_flat.c
 $(B)/%: examples/%.c $(HDR) tidal_sim.h | $(B)
 	$(CC) $(STRICT) $(CFLAGS) -o $@ $< -lm
 $(B)/demo: tests/uat_scenario.h
+
+# The shell (examples/tidal_shell.c) is the tool `tidal`; test_shell runs it, and its ASan
+# build runs asan_tidal.
+$(B)/tidal: examples/tidal_shell.c $(HDR) | $(B)
+	$(CC) $(STRICT) $(CFLAGS) -o $@ $< -lm
+$(B)/asan_tidal: examples/tidal_shell.c $(HDR) | $(B)
+	$(CC) $(STRICT) $(SAN) -o $@ $< -lm
+$(B)/test_shell: $(B)/tidal
+$(B)/asan_test_shell: $(B)/asan_tidal
 
 $(B)/replay_%: fuzz/%.c fuzz/replay_main.c $(HDR) tidal_sim.h fuzz/*.h | $(B)
 	$(CC) $(STRICT) $(SAN) -o $@ fuzz/$*.c fuzz/replay_main.c -lm

@@ -57,6 +57,8 @@
        >>migration    moving a tenant: move events, their fold, footprint, export
        >>migration_install  install chunks and drop
        >>collect      a dropped tenant's files retired
+       >>inspect      a directory seen from outside: its node, a verification walk
+                      naming file and offset of each damage, events as JSON, tenants
        >>repl_wire    replication overview; message header, checksum, sending
        >>repl_epoch   persisted epoch and vote, adopting a leader, quorum, kept batches
        >>repl_vv      version vectors, log slices, the group-stable log
@@ -1307,6 +1309,137 @@ TIDAL_API tidal_result tidal_event_import(tidal_db *db, const void *event, size_
    idempotency window only, like the deduplication it reads. For checkers: is every
    acknowledged write on the new leader, by id. */
 TIDAL_API int tidal_event_is_applied(tidal_db *db, tidal_event_id id);
+
+/* ---- Inspect: a database directory seen from outside (>>inspect) ------------------------
+   What the shell (examples/tidal_shell.c, built as build/tidal) stands on: the node a
+   directory belongs to, a verification walk over every snapshot and every log batch that
+   reports each damage by file and byte offset and hands out the logged events in log order,
+   a stable JSON text of one event, and the tenants a handle holds. */
+
+#define TIDAL_INSPECT_SEGMENT 1u  /* a log segment, wal-RRRR-SSSS-<first lsn>.log */
+#define TIDAL_INSPECT_SNAPSHOT 2u /* a snapshot, snap-RRRR-SSSS-<lsn>.snap */
+
+/* One file as the walk found it (after it was verified). */
+typedef struct tidal_inspect_file {
+    const char *path;              /* "<dir>/<name>"; valid during the callback */
+    uint32_t kind;                 /* TIDAL_INSPECT_SEGMENT or TIDAL_INSPECT_SNAPSHOT */
+    uint64_t bytes;                /* file size */
+    uint64_t first_lsn, last_lsn;  /* segment: lsns of its valid batches (0, 0 for none);
+                                      snapshot: the lsn it covers, in both */
+    uint64_t batches;              /* segment: valid batches */
+    uint64_t events;               /* segment: events in them; snapshot: events its state
+                                      folded (0 when it does not verify) */
+    int64_t time_min_ns, time_max_ns; /* segment: earliest and latest event time of those
+                                         events (0, 0 for none) */
+    uint32_t damaged;              /* damage reports about this file (a torn tail aside) */
+    uint64_t torn_bytes;           /* newest segment: bytes of a torn tail (see below) */
+} tidal_inspect_file;
+
+/* One damage report. A segment is walked batch by batch; after a bad batch the walk goes
+   on at the next offset where a whole batch verifies, so every damage is reported, not
+   only the first. A torn tail (torn = 1) is the end of the newest segment after its last
+   valid batch with no valid batch after it: what a crash in the middle of a write leaves.
+   It is not damage: the next writable open cuts it (those writes were never acknowledged).
+   Anything else (torn = 0) makes tidal_db_open refuse with TIDAL_ERR_CORRUPT. */
+typedef struct tidal_inspect_damage {
+    const char *path;  /* the file; valid during the callback */
+    uint32_t kind;     /* TIDAL_INSPECT_SEGMENT or TIDAL_INSPECT_SNAPSHOT */
+    uint64_t offset;   /* segment: byte offset of the bad batch (or of the gap); snapshot:
+                          where its decoder stopped */
+    uint64_t bytes;    /* segment: bytes up to the next valid batch or the end, skipped */
+    int torn;          /* 1: a torn tail, 0: damage */
+    const char *why;   /* what is wrong, e.g. "checksum mismatch"; valid during the call */
+} tidal_inspect_damage;
+
+/* One logged event of a valid batch, in log (lsn) order. */
+typedef struct tidal_inspect_event {
+    uint64_t lsn;
+    const char *path;      /* its segment */
+    uint64_t offset;       /* its batch's byte offset in the segment */
+    const void *bytes;     /* the event in the log's encoding: tidal_event_import's input */
+    size_t len;
+    const char *kind;      /* "signal", "attr", ... as in the JSON (tidal_event_json) */
+    const char *json;      /* tidal_event_json's text of it */
+} tidal_inspect_event;
+
+/* Callbacks of tidal_inspect_dir; each may be NULL. Files are reported in the order
+   snapshots (ascending lsn), then segments (ascending lsn); a file's damage reports come
+   before its file report, events as their batch is walked. event returning nonzero stops
+   the walk (totals->stopped). Pointers are valid during the call only. */
+typedef struct tidal_inspect_fns {
+    void *ctx;
+    void (*file)(void *ctx, const tidal_inspect_file *f);
+    void (*damage)(void *ctx, const tidal_inspect_damage *d);
+    int (*event)(void *ctx, const tidal_inspect_event *e);
+} tidal_inspect_fns;
+
+typedef struct tidal_inspect_totals {
+    uint32_t segments, snapshots;
+    uint64_t batches, events;      /* valid batches and their events, every segment */
+    uint64_t first_lsn, last_lsn;  /* of the valid batches (0, 0 for none) */
+    uint64_t snapshot_lsn;         /* the newest snapshot that verifies (0 for none) */
+    uint32_t damaged;              /* damage reports (torn tails not counted) */
+    uint64_t torn_bytes;           /* bytes of a torn tail */
+    uint64_t migration_events;     /* install and drop events: what they copy or remove is
+                                      not in events (a dump must carry the state instead) */
+    int stopped;                   /* the event callback stopped the walk */
+} tidal_inspect_totals;
+
+/* The node (region, shard) whose files a database directory holds, read from the names of
+   its log segments, snapshots and stored schema (tidal_db_open's config.node must be it).
+   Reads the directory only. env NULL: tidal_env_posix(). Errors: TIDAL_ERR_INVALID (NULL
+   path or node), TIDAL_ERR_NOT_FOUND (no file of a tidal database there), TIDAL_ERR_CORRUPT
+   (files of two nodes), TIDAL_ERR_IO_* (the directory cannot be listed: missing, not a
+   directory). msg (cap bytes, may be NULL) receives the detail. */
+TIDAL_API tidal_result tidal_inspect_node(const tidal_env *env, const char *path,
+                                          tidal_node_ref *node, char *msg, size_t cap);
+
+/* Verifies a database directory without opening it: every snapshot (header, checksum, a
+   full decode of the state, as recovery loads it) and every batch of every log segment
+   (header, checksum, lsn sequence, the schema it was written under, each event decoded
+   and validated), plus the rules recovery keeps between them (no gap between segments,
+   a log that reaches the newest snapshot). Reports go to fns (may be NULL) and are
+   summed in *out (may be NULL). cfg gives path (required), env, allocator, node and schema
+   (as for tidal_db_open; signal_count 0 adopts the stored schema); other fields are
+   checked as tidal_db_open checks them, and otherwise not used.
+   It takes the directory's lock for the walk (a running writer: TIDAL_ERR_LOCKED) and
+   writes nothing: not even a torn tail is cut (the POSIX lock creates LOCK and writes the
+   holder's pid in it, as any open does). Returns TIDAL_OK when the walk went through,
+   damaged or not (out->damaged says); an error only when it cannot go on:
+   TIDAL_ERR_INVALID (bad config), TIDAL_ERR_LOCKED, TIDAL_ERR_SCHEMA (no stored schema
+   and none given, or not the stored one), TIDAL_ERR_CORRUPT (the stored schema file does
+   not verify), TIDAL_ERR_NOMEM, TIDAL_ERR_IO_* (listing the directory). A file that
+   cannot be read is a damage report, and the walk goes on. msg as tidal_inspect_node. */
+TIDAL_API tidal_result tidal_inspect_dir(const tidal_config *cfg, const tidal_inspect_fns *fns,
+                                         tidal_inspect_totals *out, char *msg, size_t cap);
+
+/* The event (bytes as a hook sees them and tidal_event_import takes them) as one JSON
+   object, every field decoded, names resolved against db's schema. Stable: the same
+   bytes give the same text in every version with this WAL format. Fields, in order:
+   "kind" ("signal", "attr", "neg_add", "neg_remove", "session_start", "session_note",
+   "session_end", "epoch", "install", "drop", "schema", "user_forget", "item_delete"),
+   "tenant", "id" (32 hex digits: hi then lo), "hlc" ([wall_ns, logical, node]),
+   "time_ns", then per kind: signal "item", "type" (the signal's name), "weight" (%.17g:
+   exact), "user", "session", "seq", "cohort" ({key: value}); attr "entity", "key",
+   "value" (null: a delete); neg_add / neg_remove "user", "op" ("hide", "mute", "block"),
+   "target", and for a remove "tags" (the observed tag ids, hex); session_start
+   "session", "user", "ttl_ns"; session_note "session", "seq", "note"; session_end
+   "session", "how" ("end" or "expire"); epoch, drop "entity"; install "entity", "seq",
+   "bytes"; schema "signals"; user_forget "user"; item_delete "item". Strings are the
+   stored bytes with '"', '\' and control characters escaped. Writes at most cap bytes
+   (NUL-terminated when cap > 0); *len (may be NULL) receives the text's length without
+   the NUL. Errors: TIDAL_ERR_CORRUPT (not exactly one valid event for this schema; the
+   message says what and at which byte), TIDAL_ERR_LIMIT (cap too small: *len says how
+   much is needed), TIDAL_ERR_INVALID (NULL db, event or buf with cap > 0). */
+TIDAL_API tidal_result tidal_event_json(tidal_db *db, const void *event, size_t len, char *buf,
+                                        size_t cap, size_t *out_len);
+
+/* The tenants db holds something of (an entity or a session), ascending, into out (room
+   for cap); *count receives how many there are (TIDAL_ERR_LIMIT when that is more than
+   cap: the first cap are written). Errors also: TIDAL_ERR_INVALID (NULL db or count, or
+   NULL out with cap > 0), TIDAL_ERR_NOMEM. */
+TIDAL_API tidal_result tidal_db_tenants(tidal_db *db, uint32_t *out, uint32_t cap,
+                                        uint32_t *count);
 
 /* ---- Sharding, tenants, scatter-gather (DESIGN 5.1, 5.7, 5.8) --------------------------
    R regions x S shards: node (r, s) holds shard s of every tenant placed in region r, and
@@ -14636,6 +14769,686 @@ TIDAL_API tidal_result tidal_tenant_collected(tidal_db *db, uint64_t tenant, int
     *done = 1;
     for (i = 0; i < db->log.n_collect; i++)
         if (tenant == TIDAL_ALL_TENANTS || db->log.collect[i] == tenant) *done = 0;
+    tidal__ok(db);
+    return TIDAL_OK;
+}
+
+// >>inspect
+// A database directory seen from outside, for the shell: the node its files belong to, a
+// verification walk (every snapshot decoded as recovery loads it, every segment batch by
+// batch with the log's own checks: tidal__batch_check, tidal__event_get, tidal__snap_load)
+// that reports each damage by file and offset and goes on after it, events in log order
+// with a JSON text each, and the tenants a handle holds. It writes nothing (lock aside).
+
+/* A handle for the walk: the config loaded, the directory locked, the stored schema read;
+   no recovery, so a damaged directory can be walked. */
+static tidal_result tidal__inspect_open(const tidal_config *cfg, tidal_db **out, char *msg,
+                                        size_t cap) {
+    tidal_allocator a;
+    tidal_db *db;
+    tidal_result r;
+    *out = NULL;
+    if (!cfg || !cfg->path)
+        return tidal__open_fail(msg, cap, TIDAL_ERR_INVALID, "inspect: config.path is required");
+    a.user = NULL;
+    a.alloc = tidal__default_alloc;
+    a.realloc = tidal__default_realloc;
+    a.free = tidal__default_free;
+    if (cfg->allocator &&
+        (!cfg->allocator->alloc || !cfg->allocator->realloc || !cfg->allocator->free))
+        return tidal__open_fail(msg, cap, TIDAL_ERR_INVALID,
+                                "config.allocator: alloc, realloc and free are all needed");
+    if (cfg->allocator) a = *cfg->allocator;
+    db = (tidal_db *)a.alloc(a.user, sizeof *db);
+    if (!db) return tidal__open_fail(msg, cap, TIDAL_ERR_NOMEM, "inspect: no memory");
+    memset(db, 0, sizeof *db);
+    db->alloc = a;
+    if ((r = tidal__config_load(db, cfg)) != TIDAL_OK) { /* as tidal_db_open_msg does */
+        if (msg && cap) snprintf(msg, cap, "%s", db->errmsg);
+        a.free(a.user, db, sizeof *db);
+        return r;
+    }
+    r = tidal__db_lock(db);
+    if (r == TIDAL_OK) r = tidal__schema_open(db, 1);
+    if (r != TIDAL_OK) {
+        if (!db->errmsg[0]) tidal__err(db, r, "inspect %s: %s", cfg->path, tidal_strerror(r));
+        if (msg && cap) snprintf(msg, cap, "%s", db->errmsg);
+        tidal__db_free(db);
+        return r;
+    }
+    TIDAL_ASSERT(db->schema.n_sig > 0 && db->log.wal_on);
+    *out = db;
+    return TIDAL_OK;
+}
+
+typedef struct tidal__iwalk {
+    tidal_db *db;
+    const tidal_inspect_fns *fns;
+    tidal_inspect_totals *tot;
+    tidal_inspect_file *f; /* the file being walked */
+    char *json;
+    size_t json_cap;
+    uint64_t expect; /* the next lsn the log should hold; 0 before the first batch */
+} tidal__iwalk;
+
+static void tidal__iw_damage(tidal__iwalk *w, uint64_t off, uint64_t bytes, int torn,
+                             const char *fmt, ...) {
+    tidal_inspect_damage d;
+    char why[TIDAL_PATH_MAX + 256];
+    va_list ap;
+    TIDAL_ASSERT(w->f && fmt);
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    if (torn) {
+        w->f->torn_bytes += bytes;
+        w->tot->torn_bytes += bytes;
+    } else {
+        w->f->damaged++;
+        w->tot->damaged++;
+    }
+    if (!w->fns || !w->fns->damage) return;
+    memset(&d, 0, sizeof d);
+    d.path = w->f->path;
+    d.kind = w->f->kind;
+    d.offset = off;
+    d.bytes = bytes;
+    d.torn = torn;
+    d.why = why;
+    w->fns->damage(w->fns->ctx, &d);
+}
+
+/* Size of a file through the env; 0 when it cannot be opened (reported by its reader). */
+static uint64_t tidal__inspect_size(tidal_db *db, const char *name) {
+    const tidal_env *env = db->env;
+    void *f = NULL;
+    uint64_t size = 0;
+    if (env->file_open(env->user, name, TIDAL_OPEN_READ, &f) != TIDAL_OK) return 0;
+    if (env->file_size(env->user, f, &size) != TIDAL_OK) size = 0;
+    env->file_close(env->user, f);
+    return size;
+}
+
+static void tidal__inspect_snapshot(tidal__iwalk *w, uint64_t lsn) {
+    tidal_db *db = w->db;
+    tidal_inspect_file f;
+    char name[TIDAL_PATH_MAX + 64];
+    tidal_result io;
+    size_t at = 0;
+    const char *why;
+    tidal__seg_name(db, lsn, "snap", name, sizeof name);
+    memset(&f, 0, sizeof f);
+    f.path = name;
+    f.kind = TIDAL_INSPECT_SNAPSHOT;
+    f.bytes = tidal__inspect_size(db, name);
+    f.first_lsn = f.last_lsn = lsn;
+    w->f = &f;
+    w->tot->snapshots++;
+    db->errmsg[0] = 0;
+    why = tidal__snap_load(db, lsn, &io, &at);
+    if (why && io != TIDAL_OK)
+        tidal__iw_damage(w, at, 0, 0, "unreadable: %s", db->errmsg);
+    else if (why)
+        tidal__iw_damage(w, at, 0, 0, "%s", why);
+    else
+        f.events = db->stats.events_applied;
+    if (!why && lsn > w->tot->snapshot_lsn) w->tot->snapshot_lsn = lsn;
+    tidal__state_free(db); /* the next snapshot loads into an empty state */
+    db->stats.snapshot_lsn = 0;
+    TIDAL_ASSERT(db->st.n_ents == 0 && db->st.n_sess == 0);
+    if (w->fns && w->fns->file) w->fns->file(w->fns->ctx, &f);
+    w->f = NULL;
+}
+
+/* The next offset in [from, n) where a whole batch verifies; n when there is none. */
+static size_t tidal__inspect_next_batch(const tidal_db *db, const uint8_t *p, size_t n,
+                                        size_t from) {
+    size_t i;
+    tidal__batch_hdr h;
+    TIDAL_ASSERT(p != NULL && from >= 1);
+    for (i = from; i + TIDAL__WAL_HDR <= n; i++) {
+        if (p[i] != 0x54 || p[i + 1] != 0x44 || p[i + 2] != 0x4C || p[i + 3] != 0x57) continue;
+        if (!tidal__batch_check(db, p + i, n - i, &h)) return i;
+    }
+    return n;
+}
+
+static const char *const tidal__ev_kind_names[TIDAL__EV_KIND_MAX + 1] = {
+    "?",           "signal", "attr",    "neg_add", "neg_remove", "session_start", "session_note",
+    "session_end", "epoch",  "install", "drop",    "schema",     "user_forget",   "item_delete"};
+
+static size_t tidal__event_json_put(const tidal_db *db, const tidal__event *ev, char *buf,
+                                    size_t cap);
+
+/* Decodes every event of a checked batch (validation only); NULL or why, *bad_event the
+   index of the event that failed. */
+static const char *tidal__inspect_events_ok(tidal_db *db, const uint8_t *payload,
+                                            const tidal__batch_hdr *h, uint32_t *bad_event) {
+    tidal__rd r;
+    uint32_t i;
+    const char *why;
+    TIDAL_ASSERT(h->count > 0 && h->last_lsn - h->first_lsn + 1 == h->count); /* checked */
+    tidal__rd_init(&r, payload, h->payload_len);
+    for (i = 0; i < h->count; i++) {
+        tidal__event ev;
+        *bad_event = i;
+        why = tidal__event_get(db, &r, &ev, db->scratch_tags, db->cap_scratch_tags);
+        if (why) return why;
+    }
+    return r.pos == r.n ? NULL : "payload longer than its events";
+}
+
+/* Hands the events of a verified batch to the callback; 1 when it asked to stop, -1 when
+   there was no memory for a JSON text. */
+static int tidal__inspect_emit(tidal__iwalk *w, const uint8_t *payload, const tidal__batch_hdr *h,
+                               uint64_t off) {
+    tidal_db *db = w->db;
+    tidal__rd r;
+    uint32_t i;
+    tidal__rd_init(&r, payload, h->payload_len);
+    for (i = 0; i < h->count; i++) {
+        tidal__event ev;
+        tidal_inspect_event e;
+        size_t start = r.pos, need;
+        const char *why = tidal__event_get(db, &r, &ev, db->scratch_tags, db->cap_scratch_tags);
+        TIDAL_ASSERT(!why); /* checked whole before: tidal__inspect_events_ok */
+        (void)why;
+        if (ev.kind == TIDAL__EV_INSTALL || ev.kind == TIDAL__EV_DROP) w->tot->migration_events++;
+        if (!w->fns || !w->fns->event) continue;
+        need = tidal__event_json_put(db, &ev, w->json, w->json_cap) + 1;
+        if (need > w->json_cap) {
+            char *p = (char *)tidal__realloc(db, w->json, w->json_cap, need);
+            if (!p) return -1;
+            w->json = p;
+            w->json_cap = need;
+            (void)tidal__event_json_put(db, &ev, w->json, w->json_cap);
+        }
+        memset(&e, 0, sizeof e);
+        e.lsn = h->first_lsn + i;
+        e.path = w->f->path;
+        e.offset = off;
+        e.bytes = payload + start;
+        e.len = r.pos - start;
+        e.kind = tidal__ev_kind_names[ev.kind];
+        e.json = w->json;
+        if (w->fns->event(w->fns->ctx, &e)) return 1;
+    }
+    return 0;
+}
+
+/* Why the batch at p (avail bytes) is not one recovery would apply, or NULL; *hard is 1
+   when its checksum holds (written whole: never a torn tail). */
+static const char *tidal__inspect_batch(tidal__iwalk *w, const uint8_t *p, size_t avail,
+                                        tidal__batch_hdr *h, int *hard, char *buf, size_t cap) {
+    tidal_db *db = w->db;
+    uint32_t bad = 0;
+    const char *why;
+    TIDAL_ASSERT(p != NULL && avail > 0);
+    why = tidal__batch_check(db, p, avail, h);
+    *hard = why == NULL;
+    if (why) return why;
+    if (!tidal__schema_fp_ok(db, h->schema_fp) &&
+        !tidal__schema_batch_teaches(db, p + TIDAL__WAL_HDR, h->schema_fp, h->count,
+                                     h->payload_len))
+        return tidal__schema_mismatch;
+    if (!TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, h->payload_len / 16 + 1))
+        return "out of memory to decode it";
+    why = tidal__inspect_events_ok(db, p + TIDAL__WAL_HDR, h, &bad);
+    if (!why) return NULL;
+    snprintf(buf, cap, "event %u of %u (lsn %llu): %s", bad + 1, h->count,
+             (unsigned long long)(h->first_lsn + bad), why);
+    return buf;
+}
+
+/* Walks one segment; a nonzero return stops the whole walk (1: the callback, -1: memory). */
+static int tidal__inspect_segment(tidal__iwalk *w, uint64_t first, int last) {
+    tidal_db *db = w->db;
+    tidal_inspect_file f;
+    char name[TIDAL_PATH_MAX + 64], why_buf[160];
+    uint8_t *p = NULL;
+    size_t n = 0, off = 0;
+    int stop = 0;
+    tidal__seg_name(db, first, "log", name, sizeof name);
+    memset(&f, 0, sizeof f);
+    f.path = name;
+    f.kind = TIDAL_INSPECT_SEGMENT;
+    w->f = &f;
+    w->tot->segments++;
+    db->errmsg[0] = 0;
+    if (tidal__read_file(db, name, &p, &n) != TIDAL_OK) {
+        f.bytes = tidal__inspect_size(db, name);
+        tidal__iw_damage(w, 0, f.bytes, 0, "unreadable: %s", db->errmsg);
+        n = 0;
+    }
+    f.bytes = n ? n : f.bytes;
+    if (n && w->expect && first != w->expect)
+        tidal__iw_damage(w, 0, 0, 0,
+                         "named for lsn %llu, but the log goes on at lsn %llu (a gap "
+                         "or an overlap between segments)",
+                         (unsigned long long)first, (unsigned long long)w->expect);
+    if (n && w->expect && first != w->expect) w->expect = 0; /* reported once, not per batch */
+    while (off < n && !stop) {
+        tidal__batch_hdr h;
+        int hard = 0;
+        const char *why;
+        memset(&h, 0, sizeof h); /* a header cut short is not read */
+        why = tidal__inspect_batch(w, p + off, n - off, &h, &hard, why_buf, sizeof why_buf);
+        if (why) {
+            size_t next = tidal__inspect_next_batch(db, p, n, off + 1), end;
+            if (last && !hard && next == n) {
+                tidal__iw_damage(w, off, n - off, 1,
+                                 "torn tail (%s): %llu bytes after the last "
+                                 "valid batch, what a crash mid-write leaves; the next writable "
+                                 "open cuts them",
+                                 why, (unsigned long long)(n - off));
+                break;
+            }
+            /* A bad batch whose header still gives a length that ends where another batch
+               header starts is reported alone, so two damaged batches in a row are two
+               reports; else everything up to the next batch that verifies is one. */
+            end = off + TIDAL__WAL_HDR + (size_t)h.payload_len;
+            if (n - off >= TIDAL__WAL_HDR && h.magic == TIDAL__WAL_MAGIC &&
+                h.payload_len <= n - off - TIDAL__WAL_HDR && end < next && end + 4 <= n &&
+                tidal__rd_le_at4(p + end) == TIDAL__WAL_MAGIC)
+                next = end;
+            tidal__iw_damage(w, off, next - off, 0, "%s", why);
+            w->expect = 0; /* the lsns after a damage are not checked against it again */
+            off = next;
+            continue;
+        }
+        if (w->expect && h.first_lsn != w->expect)
+            tidal__iw_damage(w, off, 0, 0,
+                             "batch of lsn %llu..%llu out of sequence: expected lsn %llu",
+                             (unsigned long long)h.first_lsn, (unsigned long long)h.last_lsn,
+                             (unsigned long long)w->expect);
+        if (!f.batches) f.first_lsn = h.first_lsn;
+        f.last_lsn = h.last_lsn;
+        f.batches++;
+        f.events += h.count;
+        w->tot->batches++;
+        w->tot->events += h.count;
+        if (!w->tot->first_lsn) w->tot->first_lsn = h.first_lsn;
+        w->tot->last_lsn = h.last_lsn;
+        {
+            tidal__rd r;
+            uint32_t i;
+            tidal__rd_init(&r, p + off + TIDAL__WAL_HDR, h.payload_len);
+            for (i = 0; i < h.count; i++) {
+                tidal__event ev;
+                if (tidal__event_get(db, &r, &ev, db->scratch_tags, db->cap_scratch_tags)) break;
+                if (!f.time_min_ns || ev.time_ns < f.time_min_ns) f.time_min_ns = ev.time_ns;
+                if (ev.time_ns > f.time_max_ns) f.time_max_ns = ev.time_ns;
+            }
+        }
+        stop = tidal__inspect_emit(w, p + off + TIDAL__WAL_HDR, &h, off);
+        w->expect = h.last_lsn + 1;
+        off += TIDAL__WAL_HDR + h.payload_len;
+    }
+    TIDAL_ASSERT(off <= n || stop);
+    TIDAL_ASSERT(f.batches <= f.events && f.first_lsn <= f.last_lsn);
+    tidal__free(db, p, n);
+    if (w->fns && w->fns->file) w->fns->file(w->fns->ctx, &f);
+    w->f = NULL;
+    return stop;
+}
+
+/* The rules between snapshots and the log that recovery keeps (>>recovery): the log
+   starts at or below the snapshot's next lsn and reaches it. */
+static void tidal__inspect_cover(tidal__iwalk *w, const tidal__dirscan *d) {
+    tidal_inspect_file f;
+    char name[TIDAL_PATH_MAX + 64];
+    uint64_t snap = w->tot->snapshot_lsn, start = 0;
+    uint32_t i;
+    TIDAL_ASSERT(w->tot && w->db && !w->f);
+    if (!d->n_segs || !snap) return;
+    for (i = 0; i < d->n_segs; i++)
+        if (d->segs[i] <= snap + 1) start = d->segs[i];
+    memset(&f, 0, sizeof f);
+    f.path = name;
+    f.kind = TIDAL_INSPECT_SEGMENT;
+    w->f = &f;
+    if (!start) {
+        tidal__seg_name(w->db, d->segs[0], "log", name, sizeof name);
+        tidal__iw_damage(w, 0, 0, 0,
+                         "the log starts at lsn %llu but the newest snapshot needs "
+                         "lsn %llu",
+                         (unsigned long long)d->segs[0], (unsigned long long)snap + 1);
+    } else if (w->tot->last_lsn < snap) {
+        tidal__seg_name(w->db, d->segs[d->n_segs - 1], "log", name, sizeof name);
+        tidal__iw_damage(w, 0, 0, 0,
+                         "the log ends at lsn %llu, below the newest snapshot at lsn "
+                         "%llu (synced log data is missing)",
+                         (unsigned long long)w->tot->last_lsn, (unsigned long long)snap);
+    }
+    w->f = NULL;
+}
+
+TIDAL_API tidal_result tidal_inspect_dir(const tidal_config *cfg, const tidal_inspect_fns *fns,
+                                         tidal_inspect_totals *out, char *msg, size_t cap) {
+    tidal_inspect_totals tot;
+    tidal__iwalk w;
+    tidal__dirscan d;
+    tidal_db *db;
+    tidal_result r;
+    uint32_t i;
+    int stop = 0;
+    memset(&tot, 0, sizeof tot);
+    if (out) *out = tot;
+    if ((r = tidal__inspect_open(cfg, &db, msg, cap)) != TIDAL_OK) return r;
+    memset(&d, 0, sizeof d);
+    d.db = db;
+    d.cap = TIDAL_SEGMENTS_MAX;
+    d.segs = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * d.cap);
+    d.snaps = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * d.cap);
+    if (!d.segs || !d.snaps) r = tidal__err(db, TIDAL_ERR_NOMEM, "inspect %s: no memory", db->path);
+    if (r == TIDAL_OK && (r = db->env->dir_list(db->env->user, db->path, tidal__dirscan_fn, &d)))
+        r = tidal__io_err(db, r, "list directory", db->path);
+    if (r == TIDAL_OK && d.foreign)
+        r = tidal__err(db, TIDAL_ERR_INVALID, "%s holds files of another node", db->path);
+    if (r == TIDAL_OK && d.overflow)
+        r = tidal__err(db, TIDAL_ERR_LIMIT, "%s: too many files", db->path);
+    memset(&w, 0, sizeof w);
+    w.db = db;
+    w.fns = fns;
+    w.tot = &tot;
+    if (r == TIDAL_OK) {
+        qsort(d.snaps, d.n_snaps, sizeof(uint64_t), tidal__u64_cmp);
+        qsort(d.segs, d.n_segs, sizeof(uint64_t), tidal__u64_cmp);
+        for (i = 0; i < d.n_snaps; i++) tidal__inspect_snapshot(&w, d.snaps[i]);
+        for (i = 0; i < d.n_segs && !stop; i++)
+            stop = tidal__inspect_segment(&w, d.segs[i], i + 1 == d.n_segs);
+        if (stop < 0)
+            r = tidal__err(db, TIDAL_ERR_NOMEM, "inspect %s: no memory for an event's text",
+                           db->path);
+        if (!stop) tidal__inspect_cover(&w, &d);
+        tot.stopped = stop > 0;
+    }
+    if (r != TIDAL_OK && msg && cap) snprintf(msg, cap, "%s", db->errmsg);
+    TIDAL_ASSERT(r != TIDAL_OK || tot.batches <= tot.events);
+    tidal__free(db, w.json, w.json_cap);
+    tidal__free(db, d.segs, d.segs ? sizeof(uint64_t) * d.cap : 0);
+    tidal__free(db, d.snaps, d.snaps ? sizeof(uint64_t) * d.cap : 0);
+    tidal__db_free(db);
+    if (out) *out = tot;
+    return r;
+}
+
+/* ---- the node of a directory ---- */
+
+typedef struct tidal__nodescan {
+    uint32_t node, found, other;
+} tidal__nodescan;
+
+static void tidal__nodescan_fn(void *ctx, const char *name) {
+    tidal__nodescan *s = (tidal__nodescan *)ctx;
+    uint32_t node = 0, i;
+    uint64_t lsn;
+    int ok = tidal__parse_name(name, "wal", "log", &node, &lsn) ||
+             tidal__parse_name(name, "snap", "snap", &node, &lsn);
+    if (!ok && strlen(name) == 20 && !memcmp(name, "schema-", 7) && name[11] == '-' &&
+        !strcmp(name + 16, ".dat")) { /* schema-RRRR-SSSS.dat */
+        ok = 1;
+        for (i = 7; i < 16 && ok; i++) {
+            char c = name[i];
+            int dv = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+            if (i == 11) continue;
+            if (dv < 0)
+                ok = 0;
+            else
+                node = node << 4 | (uint32_t)dv;
+        }
+    }
+    if (!ok) return;
+    if (s->found && s->node != node) s->other = 1;
+    if (!s->found) s->node = node;
+    s->found = 1;
+}
+
+TIDAL_API tidal_result tidal_inspect_node(const tidal_env *env, const char *path,
+                                          tidal_node_ref *node, char *msg, size_t cap) {
+    tidal__nodescan s;
+    tidal_result r;
+    if (!path || !node)
+        return tidal__open_fail(msg, cap, TIDAL_ERR_INVALID, "inspect: NULL path or node");
+    if (!env) env = tidal_env_posix();
+    memset(&s, 0, sizeof s);
+    r = env->dir_list(env->user, path, tidal__nodescan_fn, &s);
+    if (r != TIDAL_OK) {
+        char os[160], why[TIDAL_PATH_MAX + 200];
+        os[0] = 0;
+        if (env->version >= 2 && env->error_text) env->error_text(env->user, os, sizeof os);
+        os[sizeof os - 1] = 0;
+        snprintf(why, sizeof why, "list directory %.*s: %s", TIDAL_PATH_MAX, path,
+                 os[0] ? os : tidal_strerror(r));
+        return tidal__open_fail(msg, cap, r, why);
+    }
+    if (!s.found) {
+        char why[TIDAL_PATH_MAX + 100];
+        snprintf(why, sizeof why, "%.*s holds no tidal database (no log, snapshot or schema file)",
+                 TIDAL_PATH_MAX, path);
+        return tidal__open_fail(msg, cap, TIDAL_ERR_NOT_FOUND, why);
+    }
+    if (s.other) {
+        char why[TIDAL_PATH_MAX + 100];
+        snprintf(why, sizeof why, "%.*s holds files of more than one node", TIDAL_PATH_MAX, path);
+        return tidal__open_fail(msg, cap, TIDAL_ERR_CORRUPT, why);
+    }
+    TIDAL_ASSERT(s.found && !s.other);
+    node->region = (uint16_t)(s.node >> 16);
+    node->shard = (uint16_t)(s.node & 0xFFFF);
+    if (msg && cap) msg[0] = 0;
+    return TIDAL_OK;
+}
+
+/* ---- one event as JSON ---- */
+
+typedef struct tidal__jw {
+    char *p;
+    size_t cap, n; /* n counts every byte, written or not (like snprintf) */
+} tidal__jw;
+
+static void tidal__jw_put(tidal__jw *j, const char *s, size_t len) {
+    size_t i;
+    for (i = 0; i < len; i++, j->n++)
+        if (j->n + 1 < j->cap) j->p[j->n] = s[i];
+}
+
+static void tidal__jw_fmt(tidal__jw *j, const char *fmt, ...) {
+    char tmp[96];
+    va_list ap;
+    int k;
+    va_start(ap, fmt);
+    k = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    TIDAL_ASSERT(k >= 0 && (size_t)k < sizeof tmp);
+    tidal__jw_put(j, tmp, (size_t)k);
+}
+
+static void tidal__jw_str(tidal__jw *j, const char *s, size_t len) {
+    size_t i;
+    tidal__jw_put(j, "\"", 1);
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            char e[2];
+            e[0] = '\\';
+            e[1] = (char)c;
+            tidal__jw_put(j, e, 2);
+        } else if (c < 0x20 || c == 0x7F) {
+            tidal__jw_fmt(j, "\\u%04x", c);
+        } else {
+            tidal__jw_put(j, (const char *)&s[i], 1);
+        }
+    }
+    tidal__jw_put(j, "\"", 1);
+}
+
+static void tidal__jw_key(tidal__jw *j, const char *key) { tidal__jw_fmt(j, ",\"%s\":", key); }
+static void tidal__jw_u64(tidal__jw *j, const char *key, uint64_t v) {
+    tidal__jw_fmt(j, ",\"%s\":%llu", key, (unsigned long long)v);
+}
+static void tidal__jw_i64(tidal__jw *j, const char *key, int64_t v) {
+    tidal__jw_fmt(j, ",\"%s\":%lld", key, (long long)v);
+}
+
+/* The per-kind fields of tidal_event_json (its doc comment lists them). */
+static void tidal__event_json_body(const tidal_db *db, const tidal__event *ev, tidal__jw *j) {
+    static const char *const neg_ops[4] = {"?", "hide", "mute", "block"};
+    uint32_t i;
+    switch (ev->kind) {
+    case TIDAL__EV_SIGNAL:
+        tidal__jw_u64(j, "item", ev->entity);
+        tidal__jw_key(j, "type");
+        tidal__jw_str(j, db->schema.sig[ev->type].name, strlen(db->schema.sig[ev->type].name));
+        tidal__jw_fmt(j, ",\"weight\":%.17g", ev->weight);
+        tidal__jw_u64(j, "user", ev->other);
+        tidal__jw_u64(j, "session", ev->session);
+        tidal__jw_u64(j, "seq", ev->seq);
+        tidal__jw_fmt(j, ",\"cohort\":{");
+        for (i = 0; i < ev->n_cohort; i++) {
+            const char *k = db->schema.ckey[ev->cohort_key[i]];
+            if (i) tidal__jw_put(j, ",", 1);
+            tidal__jw_str(j, k, strlen(k));
+            tidal__jw_put(j, ":", 1);
+            tidal__jw_str(j, ev->cohort_val[i], ev->cohort_len[i]);
+        }
+        tidal__jw_put(j, "}", 1);
+        return;
+    case TIDAL__EV_ATTR:
+        tidal__jw_u64(j, "entity", ev->entity);
+        tidal__jw_key(j, "key");
+        tidal__jw_str(j, ev->key, ev->key_len);
+        tidal__jw_key(j, "value");
+        if (ev->value)
+            tidal__jw_str(j, ev->value, ev->value_len);
+        else
+            tidal__jw_put(j, "null", 4);
+        return;
+    case TIDAL__EV_NEG_ADD:
+    case TIDAL__EV_NEG_REMOVE:
+        tidal__jw_u64(j, "user", ev->entity);
+        tidal__jw_fmt(j, ",\"op\":\"%s\"", neg_ops[ev->type & 3]);
+        tidal__jw_u64(j, "target", ev->other);
+        if (ev->kind == TIDAL__EV_NEG_ADD) return;
+        tidal__jw_fmt(j, ",\"tags\":[");
+        for (i = 0; i < ev->n_tags; i++)
+            tidal__jw_fmt(j, "%s\"%016llx%016llx\"", i ? "," : "",
+                          (unsigned long long)ev->tags[i].hi, (unsigned long long)ev->tags[i].lo);
+        tidal__jw_put(j, "]", 1);
+        return;
+    case TIDAL__EV_SESSION_START:
+        tidal__jw_u64(j, "session", ev->entity);
+        tidal__jw_u64(j, "user", ev->other);
+        tidal__jw_i64(j, "ttl_ns", ev->ttl_ns);
+        return;
+    case TIDAL__EV_SESSION_NOTE:
+        tidal__jw_u64(j, "session", ev->entity);
+        tidal__jw_u64(j, "seq", ev->seq);
+        tidal__jw_key(j, "note");
+        tidal__jw_str(j, ev->value ? ev->value : "", ev->value_len);
+        return;
+    case TIDAL__EV_SESSION_END:
+        tidal__jw_u64(j, "session", ev->entity);
+        tidal__jw_fmt(j, ",\"how\":\"%s\"", ev->type == 2 ? "expire" : "end");
+        return;
+    case TIDAL__EV_INSTALL:
+        tidal__jw_u64(j, "entity", ev->entity);
+        tidal__jw_u64(j, "seq", ev->seq);
+        tidal__jw_u64(j, "bytes", ev->value_len);
+        return;
+    case TIDAL__EV_SCHEMA:
+        tidal__jw_u64(j, "signals", ev->entity);
+        return;
+    case TIDAL__EV_USER_FORGET:
+        tidal__jw_u64(j, "user", ev->entity);
+        return;
+    case TIDAL__EV_ITEM_DELETE:
+        tidal__jw_u64(j, "item", ev->entity);
+        return;
+    default: /* epoch, drop: the entity field is all they carry */
+        TIDAL_ASSERT(ev->kind == TIDAL__EV_EPOCH || ev->kind == TIDAL__EV_DROP);
+        tidal__jw_u64(j, "entity", ev->entity);
+        return;
+    }
+}
+
+/* Writes the JSON of a decoded, valid event into buf (cap bytes, NUL-terminated when cap
+   > 0); returns its length, which may exceed cap - 1 (then it was cut). */
+static size_t tidal__event_json_put(const tidal_db *db, const tidal__event *ev, char *buf,
+                                    size_t cap) {
+    tidal__jw j;
+    TIDAL_ASSERT(ev->kind >= 1 && ev->kind <= TIDAL__EV_KIND_MAX);
+    j.p = buf;
+    j.cap = cap;
+    j.n = 0;
+    tidal__jw_fmt(&j, "{\"kind\":\"%s\"", tidal__ev_kind_names[ev->kind]);
+    tidal__jw_u64(&j, "tenant", ev->tenant);
+    tidal__jw_fmt(&j, ",\"id\":\"%016llx%016llx\"", (unsigned long long)ev->id.hi,
+                  (unsigned long long)ev->id.lo);
+    tidal__jw_fmt(&j, ",\"hlc\":[%lld,%lu,%lu]", (long long)ev->hlc.wall_ns,
+                  (unsigned long)ev->hlc.logical, (unsigned long)ev->hlc.node);
+    tidal__jw_i64(&j, "time_ns", ev->time_ns);
+    tidal__event_json_body(db, ev, &j);
+    tidal__jw_put(&j, "}", 1);
+    if (cap) buf[j.n < cap ? j.n : cap - 1] = 0;
+    return j.n;
+}
+
+TIDAL_API tidal_result tidal_event_json(tidal_db *db, const void *event, size_t len, char *buf,
+                                        size_t cap, size_t *out_len) {
+    tidal__rd r;
+    tidal__event ev;
+    const char *why;
+    size_t n;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!event || (!buf && cap))
+        return tidal__err(db, TIDAL_ERR_INVALID, "event json: NULL event or buf");
+    if (!TIDAL__GROW(db, db->scratch_tags, db->cap_scratch_tags, len / 16 + 1))
+        return tidal__err(db, TIDAL_ERR_NOMEM, "event json: scratch");
+    tidal__rd_init(&r, (const uint8_t *)event, len);
+    why = len ? tidal__event_get(db, &r, &ev, db->scratch_tags, db->cap_scratch_tags) : "no bytes";
+    if (!why && r.pos != len) why = "bytes after the event";
+    if (why)
+        return tidal__err(db, TIDAL_ERR_CORRUPT, "event json: byte %llu of %llu: %s",
+                          (unsigned long long)r.pos, (unsigned long long)len, why);
+    n = tidal__event_json_put(db, &ev, buf, cap);
+    TIDAL_ASSERT(n > TIDAL__EV_FIXED / 2); /* the common fields alone take more */
+    if (out_len) *out_len = n;
+    if (n + 1 > cap)
+        return tidal__err(db, TIDAL_ERR_LIMIT, "event json: %llu bytes needed",
+                          (unsigned long long)n + 1);
+    tidal__ok(db);
+    return TIDAL_OK;
+}
+
+/* ---- tenants ---- */
+
+static int tidal__u32_cmp_inspect(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+TIDAL_API tidal_result tidal_db_tenants(tidal_db *db, uint32_t *out, uint32_t cap,
+                                        uint32_t *count) {
+    uint32_t *all, n = 0, k = 0, i, total;
+    if (!db) return TIDAL_ERR_INVALID;
+    if (!count || (!out && cap))
+        return tidal__err(db, TIDAL_ERR_INVALID, "tenants: NULL count or out");
+    total = db->st.n_ents + db->st.n_sess;
+    all = (uint32_t *)tidal__alloc(db, sizeof(uint32_t) * (total + 1));
+    if (!all) return tidal__err(db, TIDAL_ERR_NOMEM, "tenants: scratch");
+    for (i = 0; i < db->st.n_ents; i++) all[n++] = db->st.ents[i].tenant;
+    for (i = 0; i < db->st.n_sess; i++) all[n++] = db->st.sess[i].tenant;
+    TIDAL_ASSERT(n == total);
+    qsort(all, n, sizeof *all, tidal__u32_cmp_inspect);
+    for (i = 0; i < n; i++) {
+        if (i && all[i] == all[i - 1]) continue;
+        if (k < cap) out[k] = all[i];
+        k++;
+    }
+    tidal__free(db, all, sizeof(uint32_t) * (total + 1));
+    *count = k;
+    if (k > cap) return tidal__err(db, TIDAL_ERR_LIMIT, "tenants: %u, room for %u", k, cap);
     tidal__ok(db);
     return TIDAL_OK;
 }
