@@ -13,10 +13,10 @@ HDR = tidal.h
 TESTS = test_core test_first_time test_blake3 test_parse test_sim_disk test_sim_net test_durability test_replication test_multiregion test_migration test_uat
 TESTS += test_first_lock test_first_errors test_first_forget test_snapshot test_first_schema test_profile
 TESTS += test_control test_flat test_flat_spill test_smoke test_collect test_node test_gather test_move test_node_calls
-TESTS += test_restore
-EXAMPLES = quickstart durable demo
+TESTS += test_restore test_resp
+EXAMPLES = quickstart durable demo tidald
 FUZZERS = fuzz_query fuzz_wal fuzz_snapshot fuzz_message fuzz_merge fuzz_export fuzz_event fuzz_config
-FUZZERS += fuzz_control fuzz_peer
+FUZZERS += fuzz_control fuzz_peer fuzz_resp
 
 .PHONY: all test test-build demo bench fuzz fuzz-ci sanitize matrix props clean explore fuzz-speed mutants
 .PHONY: fuzz-speed-ci
@@ -38,6 +38,9 @@ $(B)/test_flat_spill $(B)/asan_test_flat_spill: tests/test_flat.c
 $(B)/%: examples/%.c $(HDR) tidal_sim.h | $(B)
 	$(CC) $(STRICT) $(CFLAGS) -o $@ $< -lm
 $(B)/demo: tests/uat_scenario.h
+$(B)/tidald: examples/tidald_resp.h
+# test_resp runs build/tidald as a process (and includes its protocol header).
+$(B)/test_resp $(B)/asan_test_resp: examples/tidald_resp.h $(B)/tidald
 
 $(B)/replay_%: fuzz/%.c fuzz/replay_main.c $(HDR) tidal_sim.h fuzz/*.h | $(B)
 	$(CC) $(STRICT) $(SAN) -o $@ fuzz/$*.c fuzz/replay_main.c -lm

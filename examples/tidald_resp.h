@@ -159,7 +159,8 @@ static int resp_parse(const char *buf, size_t len, resp_cmd *cmd, size_t *used,
             return RESP_MORE;
         }
         if (buf[data + n] != '\r' || buf[data + n + 1] != '\n')
-            return resp__bad(err, data + (size_t)n, "bulk string: missing CRLF");
+            return resp__bad(err, data + (size_t)n + (buf[data + n] == '\r'),
+                             "bulk string: missing CRLF");
         cmd->argv[k].p = buf + data;
         cmd->argv[k].n = (size_t)n;
         at = data + (size_t)n + 2;
