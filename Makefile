@@ -179,7 +179,7 @@ fuzz: $(addprefix $(B)/libfuzz_,$(FUZZERS))
 # on every run (checked: same corpus twice). New findings go to build/, never into
 # fuzz/corpus; a crash is kept as build/fuzzci_<target>/crash-*.
 # Inputs per target (about 15 s each here); FUZZ_PCT=400 runs four times as many.
-FUZZ_CI = query:1500000 wal:100000 snapshot:120000 message:15000 merge:3600 export:300 event:8000 config:150000 control:30000 peer:30000
+FUZZ_CI = query:1500000 wal:100000 snapshot:120000 message:15000 merge:3600 export:300 event:8000 config:150000 control:30000 peer:30000 resp:300000
 FUZZ_PCT ?= 100
 FUZZ_SEED ?= 1
 fuzz-ci:

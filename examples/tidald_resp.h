@@ -31,6 +31,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Not every includer uses every function (the fuzz target encodes no replies). */
+#ifdef __GNUC__
+#define RESP__FN static __attribute__((unused))
+#else
+#define RESP__FN static
+#endif
+
 #define RESP_ARGS_MAX 64            /* arguments of one command, its name included */
 #define RESP_BULK_MAX (64u * 1024u) /* bytes of one argument */
 #define RESP_INLINE_MAX (64u * 1024u) /* bytes of one inline command line */
@@ -55,7 +62,7 @@ typedef struct resp_error {
     char message[96];
 } resp_error;
 
-static int resp__bad(resp_error *err, size_t at, const char *what) {
+RESP__FN int resp__bad(resp_error *err, size_t at, const char *what) {
     if (err) {
         err->position = at;
         snprintf(err->message, sizeof err->message, "%s at byte %zu", what, at);
@@ -65,7 +72,7 @@ static int resp__bad(resp_error *err, size_t at, const char *what) {
 
 /* Reads a length "digits\r\n" at buf[at, len): RESP_OK with *v and *next, RESP_MORE, or
    RESP_BAD. what names the length ("array length", "bulk length"). */
-static int resp__length(const char *buf, size_t len, size_t at, const char *what, long *v,
+RESP__FN int resp__length(const char *buf, size_t len, size_t at, const char *what, long *v,
                         size_t *next, resp_error *err) {
     size_t i = at;
     long n = 0;
@@ -102,7 +109,7 @@ static int resp__length(const char *buf, size_t len, size_t at, const char *what
 }
 
 /* An inline command: one line of words (R3). */
-static int resp__inline(const char *buf, size_t len, resp_cmd *cmd, size_t *used,
+RESP__FN int resp__inline(const char *buf, size_t len, resp_cmd *cmd, size_t *used,
                         resp_error *err) {
     const char *nl = (const char *)memchr(buf, '\n', len < RESP_INLINE_MAX + 1 ? len
                                                                                : RESP_INLINE_MAX + 1);
@@ -132,7 +139,7 @@ static int resp__inline(const char *buf, size_t len, resp_cmd *cmd, size_t *used
 }
 
 /* Parses one command from buf[0, len) (R1-R3). buf may be NULL when len is 0. */
-static int resp_parse(const char *buf, size_t len, resp_cmd *cmd, size_t *used,
+RESP__FN int resp_parse(const char *buf, size_t len, resp_cmd *cmd, size_t *used,
                       resp_error *err) {
     long count, k;
     size_t at;
@@ -180,7 +187,7 @@ typedef struct resp_out {
     int oom;
 } resp_out;
 
-static void resp_put(resp_out *o, const void *b, size_t n) {
+RESP__FN void resp_put(resp_out *o, const void *b, size_t n) {
     if (o->oom) return;
     if (o->cap - o->n < n) {
         size_t cap = o->cap ? o->cap : 256;
@@ -197,13 +204,13 @@ static void resp_put(resp_out *o, const void *b, size_t n) {
     o->n += n;
 }
 
-static void resp_out_free(resp_out *o) {
+RESP__FN void resp_out_free(resp_out *o) {
     free(o->p);
     memset(o, 0, sizeof *o);
 }
 
 /* A simple string or error line: CR and LF inside become spaces (they would end it). */
-static void resp__line(resp_out *o, char kind, const char *s) {
+RESP__FN void resp__line(resp_out *o, char kind, const char *s) {
     char c = kind;
     resp_put(o, &c, 1);
     for (; *s; s++) {
@@ -213,13 +220,13 @@ static void resp__line(resp_out *o, char kind, const char *s) {
     resp_put(o, "\r\n", 2);
 }
 
-static void resp_simple(resp_out *o, const char *s) { resp__line(o, '+', s); }
+RESP__FN void resp_simple(resp_out *o, const char *s) { resp__line(o, '+', s); }
 
 /* An error reply: "-CODE message" (code "ERR" unless the caller gives another). */
 #ifdef __GNUC__
 __attribute__((format(printf, 3, 4)))
 #endif
-static void resp_error_reply(resp_out *o, const char *code, const char *fmt, ...) {
+RESP__FN void resp_error_reply(resp_out *o, const char *code, const char *fmt, ...) {
     char m[512];
     size_t k;
     va_list ap;
@@ -230,13 +237,13 @@ static void resp_error_reply(resp_out *o, const char *code, const char *fmt, ...
     resp__line(o, '-', m);
 }
 
-static void resp_int(resp_out *o, int64_t v) {
+RESP__FN void resp_int(resp_out *o, int64_t v) {
     char m[32];
     int k = snprintf(m, sizeof m, ":%lld\r\n", (long long)v);
     resp_put(o, m, (size_t)k);
 }
 
-static void resp_bulk(resp_out *o, const char *s, size_t n) {
+RESP__FN void resp_bulk(resp_out *o, const char *s, size_t n) {
     char m[32];
     int k = snprintf(m, sizeof m, "$%zu\r\n", n);
     resp_put(o, m, (size_t)k);
@@ -244,16 +251,16 @@ static void resp_bulk(resp_out *o, const char *s, size_t n) {
     resp_put(o, "\r\n", 2);
 }
 
-static void resp_bulk_str(resp_out *o, const char *s) { resp_bulk(o, s, strlen(s)); }
+RESP__FN void resp_bulk_str(resp_out *o, const char *s) { resp_bulk(o, s, strlen(s)); }
 
-static void resp_array(resp_out *o, size_t n) {
+RESP__FN void resp_array(resp_out *o, size_t n) {
     char m[32];
     int k = snprintf(m, sizeof m, "*%zu\r\n", n);
     resp_put(o, m, (size_t)k);
 }
 
 /* Hits as an array of [item, score] pairs, both bulk strings (score: %.17g). */
-static void resp_hits(resp_out *o, const tidal_hit *h, uint32_t n) {
+RESP__FN void resp_hits(resp_out *o, const tidal_hit *h, uint32_t n) {
     uint32_t i;
     resp_array(o, n);
     for (i = 0; i < n; i++) {
@@ -354,7 +361,7 @@ typedef struct resp__dec {
 #ifdef __GNUC__
 __attribute__((format(printf, 2, 3)))
 #endif
-static int resp__fail(resp__dec *d, const char *fmt, ...) {
+RESP__FN int resp__fail(resp__dec *d, const char *fmt, ...) {
     size_t k = (size_t)snprintf(d->err, d->cap, "%s: ", d->name);
     va_list ap;
     if (k >= d->cap) return -1;
@@ -364,7 +371,7 @@ static int resp__fail(resp__dec *d, const char *fmt, ...) {
     return -1;
 }
 
-static int resp__is(const resp_arg *a, const char *word) {
+RESP__FN int resp__is(const resp_arg *a, const char *word) {
     size_t i, n = strlen(word);
     if (a->n != n) return 0;
     for (i = 0; i < n; i++) {
@@ -376,7 +383,7 @@ static int resp__is(const resp_arg *a, const char *word) {
 }
 
 /* A decimal u64 (digits only, no sign, no leading '+', fits 64 bits). */
-static int resp__u64(const resp_arg *a, uint64_t *v) {
+RESP__FN int resp__u64(const resp_arg *a, uint64_t *v) {
     uint64_t n = 0;
     size_t i;
     if (a->n == 0 || a->n > 20) return 0;
@@ -392,14 +399,14 @@ static int resp__u64(const resp_arg *a, uint64_t *v) {
 }
 
 /* A nonzero id, named what in the error. */
-static int resp__id(resp__dec *d, uint32_t i, const char *what, uint64_t *v) {
+RESP__FN int resp__id(resp__dec *d, uint32_t i, const char *what, uint64_t *v) {
     if (i >= d->c->argc) return resp__fail(d, "%s missing", what);
     if (!resp__u64(&d->c->argv[i], v) || *v == 0)
         return resp__fail(d, "%s (argument %u): not a nonzero decimal id", what, (unsigned)i);
     return 0;
 }
 
-static int resp__num(resp__dec *d, uint32_t i, const char *what, uint64_t max, uint64_t *v) {
+RESP__FN int resp__num(resp__dec *d, uint32_t i, const char *what, uint64_t max, uint64_t *v) {
     if (i >= d->c->argc) return resp__fail(d, "%s missing", what);
     if (!resp__u64(&d->c->argv[i], v) || *v > max)
         return resp__fail(d, "%s (argument %u): not a decimal number in 0..%llu", what,
@@ -409,7 +416,7 @@ static int resp__num(resp__dec *d, uint32_t i, const char *what, uint64_t max, u
 
 /* A string argument into out (cap bytes with the NUL): 1..cap-1 bytes, no NUL byte
    (min 0 allows it empty). */
-static int resp__str(resp__dec *d, uint32_t i, const char *what, size_t min, char *out,
+RESP__FN int resp__str(resp__dec *d, uint32_t i, const char *what, size_t min, char *out,
                      size_t cap) {
     const resp_arg *a;
     if (i >= d->c->argc) return resp__fail(d, "%s missing", what);
@@ -422,7 +429,7 @@ static int resp__str(resp__dec *d, uint32_t i, const char *what, size_t min, cha
     return 0;
 }
 
-static int resp__weight(resp__dec *d, uint32_t i, double *w) {
+RESP__FN int resp__weight(resp__dec *d, uint32_t i, double *w) {
     char b[64], *end = NULL;
     const resp_arg *a;
     if (i >= d->c->argc) return resp__fail(d, "weight missing");
@@ -438,7 +445,7 @@ static int resp__weight(resp__dec *d, uint32_t i, double *w) {
     return 0;
 }
 
-static int resp__type(resp__dec *d, uint32_t i, const resp_schema *s, uint32_t *type) {
+RESP__FN int resp__type(resp__dec *d, uint32_t i, const resp_schema *s, uint32_t *type) {
     uint32_t k;
     const resp_arg *a;
     if (i >= d->c->argc) return resp__fail(d, "signal type missing");
@@ -459,7 +466,7 @@ static int resp__type(resp__dec *d, uint32_t i, const resp_schema *s, uint32_t *
 #define RESP__O_IDEM 8u
 #define RESP__O_ACK 16u
 
-static int resp__options(resp__dec *d, uint32_t i, uint32_t allowed, resp_req *q) {
+RESP__FN int resp__options(resp__dec *d, uint32_t i, uint32_t allowed, resp_req *q) {
     uint32_t seen = 0;
     q->level = TIDAL_ACK_QUORUM;
     while (i < d->c->argc) {
@@ -507,7 +514,7 @@ static int resp__options(resp__dec *d, uint32_t i, uint32_t allowed, resp_req *q
     return 0;
 }
 
-static int resp__arity(resp__dec *d, uint32_t min, uint32_t max) {
+RESP__FN int resp__arity(resp__dec *d, uint32_t min, uint32_t max) {
     if (d->c->argc < min || d->c->argc > max) {
         if (min == max) return resp__fail(d, "wrong number of arguments (%u, takes %u)",
                                           (unsigned)d->c->argc - 1, (unsigned)min - 1);
@@ -518,7 +525,7 @@ static int resp__arity(resp__dec *d, uint32_t min, uint32_t max) {
 }
 
 /* The words from argument i on, joined by spaces, after prefix (RETRIEVE text). */
-static int resp__text(resp__dec *d, uint32_t i, const char *prefix, resp_req *q) {
+RESP__FN int resp__text(resp__dec *d, uint32_t i, const char *prefix, resp_req *q) {
     size_t n = strlen(prefix);
     if (i >= d->c->argc) return resp__fail(d, "query text missing");
     memcpy(q->text, prefix, n);
@@ -536,7 +543,7 @@ static int resp__text(resp__dec *d, uint32_t i, const char *prefix, resp_req *q)
     return 0;
 }
 
-static int resp__signal(resp__dec *d, const resp_schema *s, resp_req *q, uint32_t at,
+RESP__FN int resp__signal(resp__dec *d, const resp_schema *s, resp_req *q, uint32_t at,
                         uint32_t allowed) {
     if (d->c->argc < at + 3) return resp__fail(d, "wrong number of arguments (item type weight "
                                                   "missing)");
@@ -549,7 +556,7 @@ static int resp__signal(resp__dec *d, const resp_schema *s, resp_req *q, uint32_
     return 0;
 }
 
-static int resp__negative(resp__dec *d, resp_req *q) {
+RESP__FN int resp__negative(resp__dec *d, resp_req *q) {
     static const char *const names[] = {"HIDE", "MUTE", "BLOCK"};
     const resp_arg *a = &d->c->argv[0];
     int k;
@@ -572,7 +579,7 @@ static int resp__negative(resp__dec *d, resp_req *q) {
     return resp__options(d, 3, q->remove ? RESP__O_ACK : RESP__O_ACK | RESP__O_IDEM, q);
 }
 
-static int resp__attr(resp__dec *d, resp_req *q) {
+RESP__FN int resp__attr(resp__dec *d, resp_req *q) {
     uint32_t next;
     q->op = RESP_REQ_ATTR;
     if (d->c->argc < 5) return resp__fail(d, "wrong number of arguments (SET|DEL ITEM|USER id key)");
@@ -591,7 +598,7 @@ static int resp__attr(resp__dec *d, resp_req *q) {
     return resp__options(d, next, RESP__O_ACK, q);
 }
 
-static int resp__session(resp__dec *d, const resp_schema *s, resp_req *q) {
+RESP__FN int resp__session(resp__dec *d, const resp_schema *s, resp_req *q) {
     uint64_t v;
     if (d->c->argc < 2) return resp__fail(d, "START, SIGNAL, NOTE or END missing");
     if (resp__is(&d->c->argv[1], "START")) {
@@ -631,7 +638,7 @@ static int resp__session(resp__dec *d, const resp_schema *s, resp_req *q) {
 /* Decodes one parsed command (argc >= 1) into *q. Returns 0, or -1 with err (cap bytes)
    naming the command and what is wrong ("SIGNAL: weight (argument 3): ..."). *q is
    zeroed first either way. */
-static int resp_decode(const resp_cmd *c, const resp_schema *s, resp_req *q, char *err,
+RESP__FN int resp_decode(const resp_cmd *c, const resp_schema *s, resp_req *q, char *err,
                        size_t cap) {
     resp__dec d;
     const resp_arg *a;
@@ -663,8 +670,10 @@ static int resp_decode(const resp_cmd *c, const resp_schema *s, resp_req *q, cha
     }
     if (resp__is(a, "AUTH")) {
         q->op = RESP_REQ_AUTH;
-        if (resp__arity(&d, 2, 2)) return -1;
-        return resp__str(&d, 1, "token", 1, q->text, sizeof q->text);
+        if (resp__arity(&d, 2, 2) || resp__str(&d, 1, "token", 1, q->text, sizeof q->text))
+            return -1;
+        q->text_len = strlen(q->text);
+        return 0;
     }
     if (resp__is(a, "SIGNAL")) {
         q->op = RESP_REQ_SIGNAL;
@@ -699,7 +708,7 @@ static int resp_decode(const resp_cmd *c, const resp_schema *s, resp_req *q, cha
 /* The RETRIEVE text a connection of tenant may run: text must parse; a TENANT clause must
    name tenant; without one, " TENANT <tenant>" is appended. Returns 0 with out (cap
    bytes), or -1 with err naming what (the parser's position and message, or the tenant). */
-static int resp_retrieve_text(const char *text, size_t len, uint32_t tenant, char *out,
+RESP__FN int resp_retrieve_text(const char *text, size_t len, uint32_t tenant, char *out,
                               size_t cap, char *err, size_t err_cap) {
     tidal_query_text qt;
     tidal_parse_error pe;

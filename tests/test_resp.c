@@ -746,6 +746,7 @@ static void t_tidald_process(void) {
     TT_CHECKF(!strncmp(r, "-ERR AUTH: unknown token", 24), "%s", r);
     TT_CHECK(!strcmp(cmd(&c1, "AUTH tok-one"), "+OK"));
     pipelined_writes(&c1, t0, &s0, &s1);
+    printf("  15 pipelined writes: %llu fdatasync(s)\n", (unsigned long long)(s1 - s0));
     TT_CHECKF(s1 - s0 < 7, "15 pipelined writes took %llu fdatasyncs",
               (unsigned long long)(s1 - s0));
     r = cmd(&c1, "RETRIEVE items SIGNAL view AT %lld", (long long)t0);
