@@ -150,19 +150,22 @@ SQLITE_OK = $(shell printf 'int main(void){return sqlite3_libversion_number() ==
     $(CC) -include sqlite3.h -x c - -lsqlite3 -o /dev/null 2>/dev/null && echo 1)
 WAL_SQLITE = $(if $(SQLITE_OK),-DBENCH_WAL_SQLITE=1 -lsqlite3,-DBENCH_WAL_SQLITE=0)
 BENCH_FLAGS = -std=c99 -O2 -DNDEBUG -Wall -Wextra -Wpedantic -Wshadow -Werror
-BENCHES = bench_core bench_wal bench_sim
+BENCHES = bench_core bench_wal bench_sim bench_resp
 
 # One bench alone, e.g. make build/bench_core && ./build/bench_core retrieve
 $(B)/bench_%: bench/bench_%.c bench/bench_common.h $(HDR) tidal_sim.h | $(B)
 	$(CC) $(BENCH_FLAGS) -o $@ $< -lm $(if $(filter wal,$*),$(WAL_SQLITE))
 
-bench: | $(B)
+# bench_resp runs build/tidald (and redis-server beside it when installed).
+bench: $(B)/tidald | $(B)
 	$(CC) $(BENCH_FLAGS) -o $(B)/bench_core bench/bench_core.c -lm
 	$(CC) $(BENCH_FLAGS) -o $(B)/bench_wal bench/bench_wal.c -lm $(WAL_SQLITE)
 	@if [ -f bench/bench_sim.c ]; then $(CC) $(BENCH_FLAGS) -o $(B)/bench_sim bench/bench_sim.c -lm; fi
 	$(B)/bench_core
 	$(B)/bench_wal
 	@if [ -x $(B)/bench_sim ]; then $(B)/bench_sim; fi
+	$(CC) $(BENCH_FLAGS) -o $(B)/bench_resp bench/bench_resp.c -lm
+	$(B)/bench_resp
 
 # Coverage-guided fuzzing with libFuzzer (clang); FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60
