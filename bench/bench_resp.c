@@ -91,7 +91,8 @@ static double drive(int fd, const char *kind, size_t total, size_t depth) {
     while (sent < total) {
         size_t n = 0, k, batch = total - sent < depth ? total - sent : depth;
         for (k = 0; k < batch; k++) {
-            unsigned item = 1 + pick(splitmix64(&rng), 1000), user = 1 + (unsigned)(sent + k) % 1000;
+            unsigned item = 1 + pick(splitmix64(&rng), 1000);
+            unsigned user = 1 + (unsigned)(sent + k) % 1000;
             char a[16], b[16];
             int la = snprintf(a, sizeof a, "%u", item), lb = snprintf(b, sizeof b, "%u", user);
             if (!strcmp(kind, "tidald"))
@@ -100,8 +101,8 @@ static double drive(int fd, const char *kind, size_t total, size_t depth) {
                                       "$4\r\nUSER\r\n$%d\r\n%s\r\n", la, a, lb, b);
             else
                 n += (size_t)snprintf(frame + n, sizeof frame - n,
-                                      "*4\r\n$7\r\nZINCRBY\r\n$4\r\nfeed\r\n$1\r\n1\r\n$%d\r\n%s\r\n",
-                                      la, a);
+                                      "*4\r\n$7\r\nZINCRBY\r\n$4\r\nfeed\r\n$1\r\n1\r\n"
+                                      "$%d\r\n%s\r\n", la, a);
             (void)lb;
         }
         send_all(fd, frame, n);

@@ -230,7 +230,8 @@ static int cfg_signal(tidald_config *c, tidald_cfg_line *l) {
                                    ? TIDAL_WINDOW_24H : !strcmp(tok, "7d") ? TIDAL_WINDOW_7D
                                    : !strcmp(tok, "30d") ? TIDAL_WINDOW_30D
                                    : !strcmp(tok, "all") ? TIDAL_WINDOW_ALL : 0;
-                if (!bit) return cfg_fail(l, "signal windows", "'%s': 1h, 24h, 7d, 30d or all", tok);
+                if (!bit)
+                    return cfg_fail(l, "signal windows", "'%s': 1h, 24h, 7d, 30d or all", tok);
                 s->windows |= bit;
             }
         } else {
@@ -1019,6 +1020,13 @@ static void metric(resp_out *o, const char *name, const char *type, const char *
     outf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+static uint32_t tidald_clients(const tidald *d) {
+    uint32_t i, n = 0;
+    for (i = 0; i < d->n_conns; i++)
+        n += d->conns[i]->kind == TIDALD_CONN_CLIENT && !d->conns[i]->dead;
+    return n;
+}
+
 /* The Prometheus text format: # HELP and # TYPE before each family, one sample a line. */
 static void tidald_metrics_body(tidald *d, resp_out *o) {
     tidal_peer_status st;
@@ -1029,7 +1037,7 @@ static void tidald_metrics_body(tidald *d, resp_out *o) {
     tidal_peer_status_get(d->peer, &st);
     tidal_control_status_get(tidal_peer_control(d->peer), &cs);
     metric(&t, "tidald_connections", "gauge", "Client connections open now.");
-    outf(&t, "tidald_connections %u\n", d->n_conns);
+    outf(&t, "tidald_connections %u\n", tidald_clients(d));
     metric(&t, "tidald_connections_total", "counter", "Client connections accepted.");
     outf(&t, "tidald_connections_total %llu\n", (unsigned long long)d->m.conns_total);
     metric(&t, "tidald_commands_total", "counter", "Commands received.");
@@ -1042,7 +1050,8 @@ static void tidald_metrics_body(tidald *d, resp_out *o) {
     metric(&t, "tidald_refusals_total", "counter", "Commands answered with an error, by cause.");
     outf(&t, "tidald_refusals_total{reason=\"decode\"} %llu\n",
          (unsigned long long)d->m.refused_decode);
-    outf(&t, "tidald_refusals_total{reason=\"auth\"} %llu\n", (unsigned long long)d->m.refused_auth);
+    outf(&t, "tidald_refusals_total{reason=\"auth\"} %llu\n",
+         (unsigned long long)d->m.refused_auth);
     outf(&t, "tidald_refusals_total{reason=\"refused\"} %llu\n",
          (unsigned long long)d->m.refused_failed);
     outf(&t, "tidald_refusals_total{reason=\"unknown\"} %llu\n",
@@ -1120,7 +1129,7 @@ static void tidald_stats_text(tidald *d, resp_out *o) {
     tidal_peer_status_get(d->peer, &st);
     outf(&t, "node %u/%u topology %u x %u ready %d\n", d->cfg.self.region, d->cfg.self.shard,
          st.regions, st.shards, d->ready);
-    outf(&t, "connections %u commands %llu writes %llu commits %llu\n", d->n_conns,
+    outf(&t, "connections %u commands %llu writes %llu commits %llu\n", tidald_clients(d),
          (unsigned long long)d->m.commands, (unsigned long long)d->m.writes,
          (unsigned long long)d->m.commits);
     outf(&t, "calls pending %u forwarded %llu executed %llu timeouts %llu\n", st.calls_pending,

@@ -111,8 +111,8 @@ RESP__FN int resp__length(const char *buf, size_t len, size_t at, const char *wh
 /* An inline command: one line of words (R3). */
 RESP__FN int resp__inline(const char *buf, size_t len, resp_cmd *cmd, size_t *used,
                         resp_error *err) {
-    const char *nl = (const char *)memchr(buf, '\n', len < RESP_INLINE_MAX + 1 ? len
-                                                                               : RESP_INLINE_MAX + 1);
+    size_t look = len < RESP_INLINE_MAX + 1 ? len : RESP_INLINE_MAX + 1;
+    const char *nl = (const char *)memchr(buf, '\n', look);
     size_t end, i = 0;
     if (!nl) {
         if (len > RESP_INLINE_MAX) return resp__bad(err, RESP_INLINE_MAX, "inline line too long");
@@ -158,7 +158,8 @@ RESP__FN int resp_parse(const char *buf, size_t len, resp_cmd *cmd, size_t *used
         if (buf[at] != '$') return resp__bad(err, at, "expected '$' (a bulk string)");
         r = resp__length(buf, len, at + 1, "bulk length", &n, &data, err);
         if (r != RESP_OK) return r;
-        if ((unsigned long)n > RESP_BULK_MAX) return resp__bad(err, at + 1, "bulk length above RESP_BULK_MAX");
+        if ((unsigned long)n > RESP_BULK_MAX)
+            return resp__bad(err, at + 1, "bulk length above RESP_BULK_MAX");
         if (len - data < (size_t)n + 2) {
             /* What is there of the CRLF must be right already (a prefix stays valid). */
             if (len - data > (size_t)n && buf[data + n] != '\r')
@@ -582,7 +583,8 @@ RESP__FN int resp__negative(resp__dec *d, resp_req *q) {
 RESP__FN int resp__attr(resp__dec *d, resp_req *q) {
     uint32_t next;
     q->op = RESP_REQ_ATTR;
-    if (d->c->argc < 5) return resp__fail(d, "wrong number of arguments (SET|DEL ITEM|USER id key)");
+    if (d->c->argc < 5)
+        return resp__fail(d, "wrong number of arguments (SET|DEL ITEM|USER id key)");
     if (resp__is(&d->c->argv[1], "DEL")) q->remove = 1;
     else if (!resp__is(&d->c->argv[1], "SET")) return resp__fail(d, "SET or DEL (argument 1)");
     if (resp__is(&d->c->argv[2], "USER")) q->attr_user = 1;

@@ -15,7 +15,8 @@
      - resp_retrieve_text: an accepted text parses and its tenant is the connection's.
 
    Build with libFuzzer:  make build/libfuzz_fuzz_resp && build/libfuzz_fuzz_resp fuzz/corpus/resp
-   Without libFuzzer (gcc): make build/replay_fuzz_resp && build/replay_fuzz_resp fuzz/corpus/resp */
+   Without libFuzzer (gcc):
+       make build/replay_fuzz_resp && build/replay_fuzz_resp fuzz/corpus/resp */
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
 #include "../examples/tidald_resp.h"
@@ -87,7 +88,8 @@ static void check_command(const resp_cmd *c, const char *base, size_t end) {
             back.argc != c->argc)
             fuzz_fail("an encoded command does not parse back");
         for (i = 0; i < c->argc; i++)
-            if (back.argv[i].n != c->argv[i].n || memcmp(back.argv[i].p, c->argv[i].p, c->argv[i].n))
+            if (back.argv[i].n != c->argv[i].n ||
+                memcmp(back.argv[i].p, c->argv[i].p, c->argv[i].n))
                 fuzz_fail("an encoded command parses back different");
         resp_out_free(&o);
     }
