@@ -835,6 +835,83 @@ static void t_tidald_process(void) {
     alarm(0);
 }
 
+/* A config with one bad line: tidald exits 2 before opening anything, and its error names
+   the file, the line and the field. */
+typedef struct bad_conf {
+    const char *line; /* appended after a valid config of 16 lines: it is line 17 */
+    const char *what;
+} bad_conf;
+
+static void t_tidald_config_errors(void) {
+    static const bad_conf bad[] = {
+        {"node 0", "tidald.conf:17: node: R S expected"},
+        {"topology 0 1", "tidald.conf:17: topology: regions 1.."},
+        {"group 300", "tidald.conf:17: group id: '300' is not a decimal number in 0..255"},
+        {"group 0", "tidald.conf:17: group id: 0 given twice"},
+        {"resp 127.0.0.1", "tidald.conf:17: resp: '127.0.0.1': HOST:PORT expected"},
+        {"metrics localhost:80", "tidald.conf:17: metrics: 'localhost': not an IPv4 address"},
+        {"resp 127.0.0.1:70000", "tidald.conf:17: resp: port '70000'"},
+        {"token tok-one 1", "tidald.conf:17: token: given twice"},
+        {"token x 0", "tidald.conf:17: token tenant: 0"},
+        {"tenant 0 0", "tidald.conf:17: tenant id: 0"},
+        {"tenant 3 0 rate -1", "tidald.conf:17: tenant rate: '-1'"},
+        {"tenant 3 0 speed 1", "tidald.conf:17: tenant: unexpected 'speed'"},
+        {"signal bad/name 10", "tidald.conf:17: signal name: 'bad/name'"},
+        {"signal x 0", "tidald.conf:17: signal half-life: '0'"},
+        {"signal x 10 windows 2h", "tidald.conf:17: signal windows: '2h'"},
+        {"profile p nope", "tidald.conf:17: profile term: 'nope'"},
+        {"bootstrap maybe", "tidald.conf:17: bootstrap: yes or no expected"},
+        {"fsync sometimes", "tidald.conf:17: fsync: batch or none expected"},
+        {"peer 0 1 127.0.0.1:0", "tidald.conf:17: peer address: port '0'"},
+        {"cluster_key 12ab", "tidald.conf:17: cluster_key: 64 hex digits"},
+        {"frobnicate 1", "tidald.conf:17: frobnicate: unknown setting"},
+        {"tenant 9 7", "tenant 9: group 7 is not configured"},
+        {"token t9 9", "token 4: tenant 9 is not configured"},
+        {"peer 0 0 127.0.0.1:7000", "peer 0/0: this node itself"},
+        {"peer 1 0 127.0.0.1:7000", "peer 1/0: outside the topology"},
+        {"topology 1 2", "topology 1 x 2: more than one node needs the peer transport"},
+    };
+    char dir[] = "/tmp/test_resp_conf.XXXXXX", conf[300], cmdline[400];
+    size_t i;
+    TT_CHECK(mkdtemp(dir) != NULL);
+    snprintf(conf, sizeof conf, "%s/tidald.conf", dir);
+    for (i = 0; i < sizeof bad / sizeof bad[0] && TT_OK(); i++) {
+        char err[1024];
+        int fds[2], st = -1;
+        size_t n = 0;
+        pid_t pid;
+        FILE *f;
+        write_conf(conf, "/nonexistent/never-opened");
+        f = fopen(conf, "a");
+        TT_CHECK(f != NULL);
+        if (!f) break;
+        fprintf(f, "%s\n", bad[i].line);
+        fclose(f);
+        TT_CHECK(pipe(fds) == 0);
+        pid = fork();
+        if (pid == 0) {
+            dup2(fds[1], 2);
+            close(fds[0]);
+            execl(tidald_path(), "tidald", conf, (char *)NULL);
+            _exit(127);
+        }
+        close(fds[1]);
+        for (;;) { /* stderr until it closes: tidald exits at once on a config error */
+            ssize_t k = read(fds[0], err + n, sizeof err - 1 - n);
+            if (k <= 0) break;
+            n += (size_t)k;
+        }
+        err[n] = '\0';
+        close(fds[0]);
+        waitpid(pid, &st, 0);
+        TT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 2, "'%s': exit status %d", bad[i].line, st);
+        TT_CHECKF(strstr(err, bad[i].what) != NULL, "'%s': \"%s\" does not name \"%s\"",
+                  bad[i].line, err, bad[i].what);
+    }
+    snprintf(cmdline, sizeof cmdline, "rm -rf '%s'", dir);
+    (void)!system(cmdline);
+}
+
 static void remove_tmpdir(void) {
     char cmdline[300];
     kill_kids();
@@ -849,6 +926,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_decode_bad_forms),
     TT_CASE(t_decode_good_forms),
     TT_CASE(t_encode),
+    TT_CASE(t_tidald_config_errors),
     TT_CASE(t_tidald_process),
 };
 
