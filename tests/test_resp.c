@@ -473,6 +473,20 @@ static int client_need(client *c, size_t need) {
     return 1;
 }
 
+/* 1 when the server closes the connection (end of input within 10 s, nothing before). */
+static int client_closed(client *c) {
+    int64_t end = now_ns() + 10 * TIDAL_NS_PER_S;
+    char b;
+    if (c->n > c->at) return 0;
+    while (now_ns() < end) {
+        struct pollfd p;
+        p.fd = c->fd, p.events = POLLIN;
+        if (poll(&p, 1, 1000) <= 0) continue;
+        return recv(c->fd, &b, 1, 0) == 0;
+    }
+    return 0;
+}
+
 /* One reply line (without CRLF) into out. */
 static int client_line(client *c, char *out, size_t cap) {
     size_t k = 0;
@@ -794,6 +808,24 @@ static void t_tidald_process(void) {
     if (strstr(r, "\r\n\r\n")) check_prometheus(strstr(r, "\r\n\r\n") + 4);
     TT_CHECK(metric_value(strstr(r, "\r\n\r\n") ? strstr(r, "\r\n\r\n") + 4 : "",
                           "tidald_writes_total ") >= 16);
+    /* A malformed frame mid-pipeline: what came before it is answered, then the error
+       (naming where), then the connection closes; QUIT closes too. */
+    {
+        static client c3;
+        char out[256];
+        c3.fd = client_open(d.resp_port);
+        client_send(c3.fd, "PING\r\n*1\r\n$-1\r\nPING\r\n", 21);
+        TT_CHECK(client_reply(&c3, out, sizeof out) && !strcmp(out, "+PONG"));
+        TT_CHECK(client_reply(&c3, out, sizeof out));
+        TT_CHECKF(!strcmp(out, "-ERR Protocol error: negative bulk length at byte 5"), "%s", out);
+        TT_CHECK(client_closed(&c3)); /* nothing more: not the second PING */
+        close(c3.fd);
+        memset(&c3, 0, sizeof c3);
+        c3.fd = client_open(d.resp_port);
+        TT_CHECK(!strcmp(cmd(&c3, "QUIT"), "+OK"));
+        TT_CHECK(client_closed(&c3));
+        close(c3.fd);
+    }
     /* redis-cli, when installed. */
     if (!have_redis_cli()) {
         printf("  redis-cli: skipped, not installed\n");
