@@ -549,6 +549,7 @@ typedef struct tidald {
     int in_batch;
     int ready;
     uint64_t boot_ticket;
+    tidal_result last_tick;  /* the last tick's result */
     tidald_metrics m;
 } tidald;
 
@@ -1395,9 +1396,12 @@ static int tidald_turn(tidald *d, int stopping, int64_t deadline) {
     }
     tidald_commit(d); /* one fdatasync per member for everything started above */
     {
+        /* A tick's error is reported once when it starts (it may repeat every turn). */
         tidal_result r = tidal_peer_tick(d->peer);
-        if (r != TIDAL_OK && r != TIDAL_ERR_STALE_CONFIG && r != TIDAL_ERR_UNAVAILABLE)
+        if (r != d->last_tick && r != TIDAL_OK && r != TIDAL_ERR_STALE_CONFIG &&
+            r != TIDAL_ERR_UNAVAILABLE)
             fprintf(stderr, "tidald: tick: %s %s\n", tidal_strerror(r), tidal_peer_errmsg(d->peer));
+        d->last_tick = r;
     }
     tidald_drain(d);
     tidald_boot_step(d);
