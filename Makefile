@@ -15,9 +15,11 @@ TESTS += test_first_lock test_first_errors test_first_forget test_snapshot test_
 TESTS += test_control test_flat test_flat_spill test_smoke test_collect test_node test_gather test_move test_node_calls
 TESTS += test_restore test_tcp test_member
 TESTS += test_shell
-EXAMPLES = quickstart durable demo
+TESTS += test_resp
+EXAMPLES = quickstart durable demo tidald
 FUZZERS = fuzz_query fuzz_wal fuzz_snapshot fuzz_message fuzz_merge fuzz_export fuzz_event fuzz_config
 FUZZERS += fuzz_control fuzz_peer fuzz_frame
+FUZZERS += fuzz_resp
 
 .PHONY: all test test-build demo bench fuzz fuzz-ci sanitize matrix props clean explore fuzz-speed mutants
 .PHONY: fuzz-speed-ci
@@ -39,6 +41,9 @@ $(B)/test_flat_spill $(B)/asan_test_flat_spill: tests/test_flat.c
 $(B)/%: examples/%.c $(HDR) tidal_sim.h | $(B)
 	$(CC) $(STRICT) $(CFLAGS) -o $@ $< -lm
 $(B)/demo: tests/uat_scenario.h
+$(B)/tidald: examples/tidald_resp.h
+# test_resp runs build/tidald as a process (and includes its protocol header).
+$(B)/test_resp $(B)/asan_test_resp: examples/tidald_resp.h $(B)/tidald
 
 # The shell (examples/tidal_shell.c) is the tool `tidal`; test_shell runs it, and its ASan
 # build runs asan_tidal.
@@ -157,19 +162,22 @@ SQLITE_OK = $(shell printf 'int main(void){return sqlite3_libversion_number() ==
     $(CC) -include sqlite3.h -x c - -lsqlite3 -o /dev/null 2>/dev/null && echo 1)
 WAL_SQLITE = $(if $(SQLITE_OK),-DBENCH_WAL_SQLITE=1 -lsqlite3,-DBENCH_WAL_SQLITE=0)
 BENCH_FLAGS = -std=c99 -O2 -DNDEBUG -Wall -Wextra -Wpedantic -Wshadow -Werror
-BENCHES = bench_core bench_wal bench_sim
+BENCHES = bench_core bench_wal bench_sim bench_resp
 
 # One bench alone, e.g. make build/bench_core && ./build/bench_core retrieve
 $(B)/bench_%: bench/bench_%.c bench/bench_common.h $(HDR) tidal_sim.h | $(B)
 	$(CC) $(BENCH_FLAGS) -o $@ $< -lm $(if $(filter wal,$*),$(WAL_SQLITE))
 
-bench: | $(B)
+# bench_resp runs build/tidald (and redis-server beside it when installed).
+bench: $(B)/tidald | $(B)
 	$(CC) $(BENCH_FLAGS) -o $(B)/bench_core bench/bench_core.c -lm
 	$(CC) $(BENCH_FLAGS) -o $(B)/bench_wal bench/bench_wal.c -lm $(WAL_SQLITE)
 	@if [ -f bench/bench_sim.c ]; then $(CC) $(BENCH_FLAGS) -o $(B)/bench_sim bench/bench_sim.c -lm; fi
 	$(B)/bench_core
 	$(B)/bench_wal
 	@if [ -x $(B)/bench_sim ]; then $(B)/bench_sim; fi
+	$(CC) $(BENCH_FLAGS) -o $(B)/bench_resp bench/bench_resp.c -lm
+	$(B)/bench_resp
 
 # Coverage-guided fuzzing with libFuzzer (clang); FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60
@@ -194,6 +202,7 @@ fuzz: $(addprefix $(B)/libfuzz_,$(FUZZERS))
 # fuzz/corpus; a crash is kept as build/fuzzci_<target>/crash-*.
 # Inputs per target (about 15 s each here); FUZZ_PCT=400 runs four times as many.
 FUZZ_CI = query:1500000 wal:100000 snapshot:120000 message:15000 merge:3600 export:300 event:8000 config:150000 control:30000 peer:30000 frame:30000
+FUZZ_CI += resp:300000
 FUZZ_PCT ?= 100
 FUZZ_SEED ?= 1
 fuzz-ci:

@@ -98,7 +98,7 @@ for t in ${TESTS:-test_core test_blake3 test_parse test_sim_disk test_sim_net te
     queue "$t" suite "$B/$t"
     queue "$t (asan+ubsan)" suite "$B/asan_$t"
 done
-for f in query wal snapshot message merge export event config control peer frame; do
+for f in query wal snapshot message merge export event config control peer frame resp; do
     queue "fuzz corpus replay: $f" check "$B/replay_fuzz_$f" "fuzz/corpus/$f"
 done
 queue "example: quickstart" check "$B/quickstart"
