@@ -27,16 +27,25 @@
                                a signal type, in schema order (1..32 lines)
      cohort KEY                a cohort key (user attribute), in schema order
      profile NAME SIGNAL:WEIGHT...   a ranking profile
-     bootstrap yes|no          yes: this node creates the cluster. On its first open (an
-                               empty data directory) its members start a new group, and
-                               it proposes the topology and every tenant's placement and
-                               config the control plane lacks. Default no
+     bootstrap yes|no          yes: this node is one of a new cluster's first nodes (give
+                               it to every one of them). On its first open (an empty data
+                               directory) its members start the new group, and it proposes
+                               (through the control-plane leader, wherever elected) the
+                               topology and every tenant's placement and config the control
+                               plane lacks (the same record twice changes nothing). Set it
+                               back to no afterwards: a node that lost its disk and restarts
+                               with yes starts a group of its own. Default no
      fsync batch|none          default batch (one fdatasync per group commit)
-     peer R S HOST:PORT        another node's transport address (one per other node)
-     cluster_key HEX           the transport's 32-byte key, 64 hex digits
-   An error names the file, the line and the field. The peer transport (tidal_tcp_*) is
-   not in this build: a topology of more than one node is refused at start, after its
-   peers lines are checked (the main loop marks where its sockets join the poll set).
+     transport HOST:PORT       this node's peer transport listener (tidal_tcp_*; required
+                               with more than one node)
+     peer R S HOST:PORT        another node's transport address (one per other node;
+                               every other node of the topology)
+     cluster_key HEX           the transport's 32-byte key, 64 hex digits (required with
+                               more than one node): every peer message carries a MAC
+                               under it, so nothing without the key gets in
+   An error names the file, the line and the field. With more than one node the peer
+   messages go over the TCP transport (tidal.h >>net_tcp), whose sockets share the main
+   loop's poll().
 
    Commands: see examples/tidald_resp.h (PING, QUIT, AUTH, SIGNAL, HIDE..., ATTR,
    SESSION, RETRIEVE, GATHER, MOVE, HEALTH, STATS, METRICS). Before AUTH only PING, QUIT
@@ -44,6 +53,8 @@
    that tenant. Errors: "-ERR <what>" (a bad command changes nothing), a refused call
    "-ERR <tidal result>: <why>", an unknown outcome "-UNKNOWN <why>" (retry with the same
    IDEM key), a protocol error "-ERR Protocol error: ..." then the connection closes.
+   SIGTERM first hands every leadership this node holds to a caught-up member
+   (tidal_peer_step_down, at most the shutdown bound), then stops as above.
    Pipelining: every complete command of one read is started, the members commit once
    (one fdatasync for all of them), the peer ticks, and replies go back in order. */
 #define _POSIX_C_SOURCE 200809L
@@ -120,6 +131,8 @@ typedef struct tidald_config {
     uint32_t peer_count;
     int has_key;
     uint8_t cluster_key[32];
+    int has_transport;
+    struct sockaddr_in transport;  /* this node's peer transport listener */
 } tidald_config;
 
 typedef struct tidald_cfg_line {
@@ -411,6 +424,11 @@ static int cfg_setting(tidald_config *c, tidald_cfg_line *l) {
         return 0;
     }
     if (!strcmp(k, "cluster_key")) return cfg_hex_key(c, l);
+    if (!strcmp(k, "transport")) {
+        if (l->n != 2) return cfg_fail(l, "transport", "HOST:PORT expected");
+        c->has_transport = 1;
+        return cfg_addr(l, 1, "transport", 0, &c->transport);
+    }
     return cfg_fail(l, k, "unknown setting");
 }
 
@@ -447,6 +465,16 @@ static int cfg_check(tidald_config *c, const char *file, char *err, size_t cap) 
         for (j = 0; j < i; j++)
             if (c->peers[j].node.region == n.region && c->peers[j].node.shard == n.shard)
                 return CFG_FAIL("%s: peer %u/%u: given twice", file, n.region, n.shard);
+    }
+    if (c->regions * c->shards > 1) { /* a cluster: the transport's settings */
+        uint32_t need = c->regions * c->shards - 1;
+        if (!c->has_transport) return CFG_FAIL("%s: transport: missing (a topology of %u nodes)",
+                                               file, need + 1);
+        if (!c->has_key) return CFG_FAIL("%s: cluster_key: missing (a topology of %u nodes)",
+                                         file, need + 1);
+        if (c->peer_count != need)
+            return CFG_FAIL("%s: peer: %u given, the topology %u x %u has %u other nodes", file,
+                            c->peer_count, c->regions, c->shards, need);
     }
 #undef CFG_FAIL
     return 0;
@@ -538,6 +566,7 @@ typedef struct tidald_metrics {
 typedef struct tidald {
     tidald_config cfg;
     tidal_peer *peer;
+    tidal_tcp *tcp;          /* NULL for a single node */
     resp_schema schema;
     int lfd, mfd;
     tidald_conn *conns[TIDALD_CONNS_MAX];
@@ -938,7 +967,8 @@ static void tidald_boot_propose(tidald *d, const tidal_control_record *rec) {
     }
 }
 
-/* Proposes, one at a time, what a new cluster's control plane lacks (bootstrap yes), and
+/* Proposes, one at a time, what a new cluster's control plane lacks (bootstrap yes: to the
+   control-plane leader, wherever a fresh cluster elected it), and
    says "tidald: ready" once every tenant is placed and configured and every member of
    this node knows its leader. */
 static void tidald_boot_step(tidald *d) {
@@ -952,7 +982,7 @@ static void tidald_boot_step(tidald *d) {
     tidal_control_status_get(tidal_peer_control(d->peer), &cs);
     memset(&rec, 0, sizeof rec);
     if (st.regions == 0) {
-        if (d->cfg.bootstrap && cs.role == TIDAL_ROLE_LEADER) {
+        if (d->cfg.bootstrap && cs.has_leader) { /* proposed through whichever node leads */
             rec.kind = TIDAL_CONTROL_TOPOLOGY;
             rec.regions = d->cfg.regions, rec.shards = d->cfg.shards;
             tidald_boot_propose(d, &rec);
@@ -966,7 +996,7 @@ static void tidald_boot_step(tidald *d) {
         (void)tidal_peer_tenant_get(d->peer, t->id, &pt);
         if (pt.has_placement && pt.has_config) continue;
         ready = 0;
-        if (!d->cfg.bootstrap || cs.role != TIDAL_ROLE_LEADER) break;
+        if (!d->cfg.bootstrap || !cs.has_leader) break;
         rec.tenant = t->id;
         if (!pt.has_placement) {
             rec.kind = TIDAL_CONTROL_PLACEMENT, rec.group = t->group;
@@ -1339,6 +1369,33 @@ static void tidald_open(tidald *d) {
     tidal_result r;
     memset(&pc, 0, sizeof pc);
     pc.env = tidal_env_posix();
+    if (d->cfg.regions * d->cfg.shards > 1) {
+        static tidal_tcp_peer_addr addrs[TIDALD_PEERS_MAX];
+        static char text[TIDALD_PEERS_MAX + 1][64];
+        tidal_tcp_config tc;
+        uint32_t i;
+        memset(&tc, 0, sizeof tc);
+        for (i = 0; i <= d->cfg.peer_count; i++) {
+            const struct sockaddr_in *a = i < d->cfg.peer_count ? &d->cfg.peers[i].addr
+                                                                : &d->cfg.transport;
+            char host[INET_ADDRSTRLEN];
+            inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+            snprintf(text[i], sizeof text[i], "%s:%u", host, (unsigned)ntohs(a->sin_port));
+            if (i < d->cfg.peer_count) addrs[i].node = d->cfg.peers[i].node, addrs[i].addr = text[i];
+        }
+        tc.self = d->cfg.self;
+        tc.listen = text[d->cfg.peer_count];
+        tc.peers = addrs;
+        tc.peer_count = d->cfg.peer_count;
+        memcpy(tc.cluster_key, d->cfg.cluster_key, sizeof tc.cluster_key);
+        r = tidal_tcp_open(&tc, &d->tcp, msg, sizeof msg);
+        if (r != TIDAL_OK) {
+            fprintf(stderr, "tidald: transport %s: %s: %s\n", tc.listen, tidal_strerror(r), msg);
+            exit(1);
+        }
+        pc.env = tidal_tcp_env(d->tcp);
+        printf("tidald: transport %s\n", tc.listen);
+    }
     pc.path = d->cfg.data;
     pc.self = d->cfg.self;
     pc.regions = d->cfg.regions, pc.shards = d->cfg.shards;
@@ -1360,12 +1417,20 @@ static void tidald_open(tidald *d) {
     d->schema.signal_count = d->cfg.sig_count;
 }
 
+/* A peer message the transport authenticated: to the node. */
+static void tidald_deliver(void *ctx, tidal_node_ref from, const void *bytes, size_t len) {
+    tidald *d = (tidald *)ctx;
+    (void)tidal_peer_receive(d->peer, from, bytes, len); /* refusals are counted there */
+}
+
 /* One turn: poll, accept, read and start every complete command, commit once, tick,
    answer. Returns 0 when a shutdown has finished. */
 static int tidald_turn(tidald *d, int stopping, int64_t deadline) {
-    static struct pollfd fds[TIDALD_CONNS_MAX + 8];
+    static struct pollfd fds[TIDALD_CONNS_MAX + 8 + TIDAL_TCP_POLLFDS_MAX];
     static tidald_conn *who[TIDALD_CONNS_MAX + 8];
-    nfds_t n = 0, k;
+    nfds_t n = 0, k, own;
+    size_t tn = 0;
+    int timeout = TIDALD_TICK_MS;
     uint32_t i;
     int busy = 0;
     if (!stopping) {
@@ -1382,10 +1447,13 @@ static int tidald_turn(tidald *d, int stopping, int64_t deadline) {
         if (c->out.n > c->out_off) ev |= POLLOUT;
         fds[n].fd = c->fd, fds[n].events = ev, who[n++] = c;
     }
-    /* The peer transport (tidal_tcp_*) adds its sockets here, and after poll hands their
-       events to its poll function, which feeds tidal_peer_receive. */
-    (void)poll(fds, n, TIDALD_TICK_MS);
-    for (k = 0; k < n; k++) {
+    own = n; /* the transport's sockets follow the node's own */
+    if (d->tcp && tidal_tcp_pollfds(d->tcp, fds + n, TIDAL_TCP_POLLFDS_MAX, &tn, &timeout) !=
+                      TIDAL_OK)
+        tn = 0;
+    (void)poll(fds, n + tn, timeout);
+    if (d->tcp) (void)tidal_tcp_handle(d->tcp, fds + n, tn, tidald_deliver, d);
+    for (k = 0; k < own; k++) {
         if (!fds[k].revents) continue;
         if (!who[k]) {
             conn_accept(d, fds[k].fd, fds[k].fd == d->lfd ? TIDALD_CONN_CLIENT : TIDALD_CONN_HTTP);
@@ -1418,21 +1486,15 @@ int main(int argc, char **argv) {
     static tidald d;
     char err[512];
     struct sigaction sa;
-    int64_t deadline = 0;
+    int64_t deadline = 0, handover = 0;
     int stopping = 0;
-    uint32_t i;
+    uint32_t i, leading = 0, started = 0;
     if (argc != 2) {
         fprintf(stderr, "usage: tidald CONFIG_FILE\n");
         return 2;
     }
     if (tidald_config_read(argv[1], &d.cfg, err, sizeof err)) {
         fprintf(stderr, "tidald: %s\n", err);
-        return 2;
-    }
-    if (d.cfg.regions * d.cfg.shards > 1) {
-        fprintf(stderr, "tidald: %s: topology %u x %u: more than one node needs the peer "
-                        "transport (tidal_tcp_*), which this build does not have\n",
-                argv[1], d.cfg.regions, d.cfg.shards);
         return 2;
     }
     memset(&sa, 0, sizeof sa);
@@ -1445,6 +1507,21 @@ int main(int argc, char **argv) {
     d.lfd = tidald_listen(&d.cfg.resp, "resp");
     d.mfd = d.cfg.has_metrics ? tidald_listen(&d.cfg.metrics, "metrics") : -1;
     for (;;) {
+        if (tidald_stop && !stopping && d.tcp) { /* a cluster: hand leadership over first */
+            if (!handover) {
+                handover = mono_ns() + TIDALD_SHUTDOWN_NS;
+                (void)tidal_peer_step_down(d.peer, &leading, &started);
+                printf("tidald: stepping down: %u leadership(s), %u handed over\n", leading,
+                       started);
+                fflush(stdout);
+            } else {
+                (void)tidal_peer_step_down(d.peer, &leading, &started);
+            }
+            if (leading && mono_ns() < handover) {
+                (void)tidald_turn(&d, 0, 0);
+                continue;
+            }
+        }
         if (tidald_stop && !stopping) {
             /* Stop accepting; answer what is in flight; then close. */
             stopping = 1;
@@ -1472,6 +1549,7 @@ int main(int argc, char **argv) {
     free(d.slot);
     fflush(stdout);
     tidal_peer_close(d.peer);
+    tidal_tcp_close(d.tcp);
     printf("tidald: stopped\n");
     return 0;
 }

@@ -321,7 +321,7 @@ static void t_encode(void) {
 
 /* ---- A real tidald ---- */
 
-#define MAX_KIDS 4
+#define MAX_KIDS 6
 static pid_t kids[MAX_KIDS];
 static char tmpdir[256];
 
@@ -385,7 +385,8 @@ static const char *tidald_path(void) {
     return p ? p : "build/tidald";
 }
 
-static int daemon_start(daemon *d, const char *conf) {
+/* Starts tidald on conf without waiting for anything; 0 when fork fails. */
+static int daemon_spawn(daemon *d, const char *conf) {
     int fds[2], i;
     memset(d, 0, sizeof *d);
     if (pipe(fds)) return 0;
@@ -402,8 +403,17 @@ static int daemon_start(daemon *d, const char *conf) {
     for (i = 0; i < MAX_KIDS && kids[i] > 0; i++) {}
     if (i < MAX_KIDS) kids[i] = d->pid;
     TT_CHECKF(d->pid > 0, "fork: %s", strerror(errno));
-    return d->pid > 0 && daemon_wait_line(d, "tidald: resp") &&
-           daemon_wait_line(d, "tidald: metrics") && daemon_wait_line(d, "tidald: ready");
+    return d->pid > 0;
+}
+
+/* The lines a started tidald prints, through "ready" (each within 20 s). */
+static int daemon_ready(daemon *d) {
+    return daemon_wait_line(d, "tidald: resp") && daemon_wait_line(d, "tidald: metrics") &&
+           daemon_wait_line(d, "tidald: ready");
+}
+
+static int daemon_start(daemon *d, const char *conf) {
+    return daemon_spawn(d, conf) && daemon_ready(d);
 }
 
 /* SIGTERM, then its exit status (waits up to 20 s for it). */
@@ -901,7 +911,8 @@ static void t_tidald_config_errors(void) {
         {"token t9 9", "token 4: tenant 9 is not configured"},
         {"peer 0 0 127.0.0.1:7000", "peer 0/0: this node itself"},
         {"peer 1 0 127.0.0.1:7000", "peer 1/0: outside the topology"},
-        {"topology 1 2", "topology 1 x 2: more than one node needs the peer transport"},
+        {"topology 1 2", "transport: missing (a topology of 2 nodes)"},
+        {"transport 127.0.0.1", "transport: '127.0.0.1': HOST:PORT expected"},
     };
     char dir[] = "/tmp/test_resp_conf.XXXXXX", conf[300], cmdline[400];
     size_t i;
@@ -944,6 +955,122 @@ static void t_tidald_config_errors(void) {
     (void)!system(cmdline);
 }
 
+/* A free loopback port (bound to port 0 and released: the kernel does not hand it out
+   again at once). */
+static int free_port(void) {
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof a) &&
+        !getsockname(fd, (struct sockaddr *)&a, &len))
+        port = ntohs(a.sin_port);
+    if (fd >= 0) close(fd);
+    TT_CHECKF(port > 0, "no free port: %s", strerror(errno));
+    return port;
+}
+
+/* Waits until node d's tidald_events_applied_total for group 0 reaches n (20 s bound). */
+static uint64_t await_applied(client *c, uint64_t n) {
+    int64_t end = now_ns() + 20 * TIDAL_NS_PER_S;
+    uint64_t v = 0;
+    while (now_ns() < end &&
+           (v = metric_value(cmd(c, "METRICS"), "tidald_events_applied_total{group=\"0\"} ")) < n) {
+        struct timespec ts = {0, 20000000};
+        nanosleep(&ts, NULL); /* polling for a condition, not timing anything */
+    }
+    return v;
+}
+
+/* Three tidald processes (3 regions x 1 shard, one replica group) whose peer messages go
+   over the TCP transport on loopback, MAC'd under a cluster key: all three start a new
+   cluster (bootstrap yes: their members start the group, the records the control plane
+   lacks are proposed through its leader); pipelined QUORUM writes through one
+   node are read back through another and applied on every node; a node stopped with
+   SIGTERM hands its leadership over (or has none), exits 0, QUORUM writes go on through
+   the other two, and the node restarted from its directory catches up. */
+static void t_tidald_cluster(void) {
+    static client c[3];
+    static const char key[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    char conf[3][300], data[300], expect[64];
+    daemon d[3];
+    int port[3], i, j;
+    int64_t t0;
+    struct timespec wall;
+    const char *r;
+    signal(SIGALRM, on_alarm);
+    alarm(90);
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_resp_cluster.XXXXXX");
+    TT_CHECK(mkdtemp(tmpdir) != NULL);
+    for (i = 0; i < 3; i++) port[i] = free_port();
+    if (!TT_OK()) return;
+    for (i = 0; i < 3; i++) {
+        FILE *f;
+        snprintf(conf[i], sizeof conf[i], "%s/tidald%d.conf", tmpdir, i);
+        snprintf(data, sizeof data, "%s/data%d", tmpdir, i);
+        f = fopen(conf[i], "w");
+        TT_CHECK(f != NULL);
+        if (!f) return;
+        fprintf(f, "node %d 0\ntopology 3 1\ngroup 0\ndata %s\nresp 127.0.0.1:0\n"
+                   "metrics 127.0.0.1:0\ntoken tok-one 1\ntenant 1 0\nsignal view 3600\n"
+                   "bootstrap yes\ntransport 127.0.0.1:%d\ncluster_key %s\n", i, data,
+                port[i], key);
+        for (j = 0; j < 3; j++)
+            if (j != i) fprintf(f, "peer %d 0 127.0.0.1:%d\n", j, port[j]);
+        fclose(f);
+    }
+    for (i = 0; i < 3; i++) TT_CHECK(daemon_spawn(&d[i], conf[i]));
+    for (i = 0; i < 3 && TT_OK(); i++) TT_CHECKF(daemon_ready(&d[i]), "node %d never ready", i);
+    if (!TT_OK()) return;
+    for (i = 0; i < 3; i++) {
+        c[i].fd = client_open(d[i].resp_port), c[i].n = c[i].at = 0;
+        if (c[i].fd < 0) return;
+        TT_CHECK(!strcmp(cmd(&c[i], "AUTH tok-one"), "+OK"));
+    }
+    clock_gettime(CLOCK_REALTIME, &wall);
+    t0 = (int64_t)wall.tv_sec * TIDAL_NS_PER_S - 10 * TIDAL_NS_PER_S; /* data, not timing */
+    {   /* pipelined QUORUM writes through node 1, forwarded to the leader where it is not */
+        static char frame[1 << 14];
+        size_t n = 0;
+        int k, count = 0;
+        for (k = 1; k <= 5; k++)
+            for (j = 0; j < count_of[k]; j++, count++)
+                n += (size_t)snprintf(frame + n, sizeof frame - n, "SIGNAL %d view %d TIME %lld "
+                                      "ACK QUORUM\r\n", k, weight_of[k], (long long)t0);
+        client_send(c[1].fd, frame, n);
+        for (k = 0; k < count; k++) {
+            char out[128];
+            TT_CHECK(client_reply(&c[1], out, sizeof out));
+            TT_CHECKF(!strcmp(out, "+OK"), "write %d through node 1: %s", k, out);
+        }
+    }
+    r = cmd(&c[2], "RETRIEVE items SIGNAL view AT %lld", (long long)t0);
+    TT_CHECKF(hits_match(r, "3:9 1:8 5:7 2:5 4:4"), "RETRIEVE through node 2: %s", r);
+    for (i = 0; i < 3; i++) /* 15 signals, each applied on every node */
+        TT_CHECKF(await_applied(&c[i], 15) >= 15, "node %d applied fewer than 15 events", i);
+    /* Node 0 stops (SIGTERM): it hands its leadership over if it has one, exits 0. */
+    close(c[0].fd);
+    TT_EQ_INT(daemon_stop(&d[0]), 0);
+    r = cmd(&c[2], "SIGNAL 4 view 6 TIME %lld ACK QUORUM", (long long)t0);
+    TT_CHECKF(!strcmp(r, "+OK"), "QUORUM write with node 0 down: %s", r);
+    TT_CHECK(daemon_start(&d[0], conf[0]));
+    if (!TT_OK()) return;
+    c[0].fd = client_open(d[0].resp_port), c[0].n = c[0].at = 0;
+    if (c[0].fd < 0) return;
+    TT_CHECK(!strcmp(cmd(&c[0], "AUTH tok-one"), "+OK"));
+    TT_CHECKF(await_applied(&c[0], 16) >= 16, "node 0 did not catch up after its restart");
+    r = cmd(&c[0], "RETRIEVE items SIGNAL view AT %lld", (long long)t0);
+    snprintf(expect, sizeof expect, "4:10 3:9 1:8 5:7 2:5");
+    TT_CHECKF(hits_match(r, expect), "RETRIEVE through node 0 after its restart: %s", r);
+    for (i = 0; i < 3; i++) {
+        close(c[i].fd);
+        TT_EQ_INT(daemon_stop(&d[i]), 0);
+    }
+    alarm(0);
+}
+
 static void remove_tmpdir(void) {
     char cmdline[300];
     kill_kids();
@@ -960,6 +1087,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_encode),
     TT_CASE(t_tidald_config_errors),
     TT_CASE(t_tidald_process),
+    TT_CASE(t_tidald_cluster),
 };
 
 int main(int argc, char **argv) {
