@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "temp_dir.h"
+
 #define T0 (INT64_C(1790000000) * TIDAL_NS_PER_S)
 
 /* ---- fixture ---- */
@@ -476,19 +478,6 @@ static void wrap_init(wrap *w, long fail_at, int err) {
     w->err = err;
 }
 
-static void rm_tree(const char *dir) {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char p[512];
-    while (d && (e = readdir(d)) != NULL) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    if (d) closedir(d);
-    rmdir(dir);
-}
-
 static void t_posix_errno_everywhere(void) {
     static const int errs[3] = {EACCES, ENOSPC, EIO};
     const char *t = getenv("TMPDIR");
@@ -511,7 +500,7 @@ static void t_posix_errno_everywhere(void) {
         scenario(&s, &f.cfg);
         TT_EQ_INT(s.failures, 0);
         total = w.calls;
-        rm_tree(dir);
+        temp_dir_remove(dir);
     }
     TT_CHECK(total > 20);
     for (k = 1; k <= total && TT_OK(); k++) {
@@ -528,7 +517,7 @@ static void t_posix_errno_everywhere(void) {
         scenario(&s, &f.cfg);
         io += s.io_failures;
         if (!TT_OK()) printf("  at call %ld of %ld (%s)\n", k, total, strerror(err));
-        rm_tree(dir);
+        temp_dir_remove(dir);
     }
     printf("  %ld env calls, %d I/O errors checked\n", total, io);
     TT_CHECK(io >= total / 2);

@@ -18,6 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "temp_dir.h"
+
 #define T0 (INT64_C(1790000000) * TIDAL_NS_PER_S)
 #define WRITES 1000          /* per handle: the reproduction */
 #define CHILD_WRITES 300     /* acknowledged by the child before it is killed */
@@ -43,25 +45,7 @@ static void fx_config(fx *f, const char *path, const tidal_env *env) {
 }
 
 /* A fresh directory under $TMPDIR; 0 if it cannot be made. */
-static int temp_dir(char *out, size_t cap) {
-    const char *t = getenv("TMPDIR");
-    snprintf(out, cap, "%s/tidal_lock_XXXXXX", t && *t ? t : "/tmp");
-    return mkdtemp(out) != NULL;
-}
-
-/* Removes dir and the files in it (the database makes no subdirectories). */
-static void temp_dir_remove(const char *dir) {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char p[512];
-    while (d && (e = readdir(d)) != NULL) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    if (d) closedir(d);
-    rmdir(dir);
-}
+static int temp_dir(char *out, size_t cap) { return temp_dir_make("tidal_lock_", out, cap); }
 
 /* One durable signal (weight 1 on item 1): returns 1 when it was acknowledged. */
 static int write_one(tidal_db *db) {

@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "temp_dir.h"
+
 #define T0 (INT64_C(1790000000) * TIDAL_NS_PER_S)
 #define AT_NS (T0 + INT64_C(7200) * TIDAL_NS_PER_S)
 #define OUT_MAX (1u << 20)
@@ -78,24 +80,7 @@ static void fx_config(fx *f, const char *path) {
     f->cfg.snapshot_log_bytes = TIDAL_SNAPSHOT_LOG_BYTES_OFF;
 }
 
-static int temp_dir(char *out, size_t cap) {
-    const char *t = getenv("TMPDIR");
-    snprintf(out, cap, "%s/tidal_shell_XXXXXX", t && *t ? t : "/tmp");
-    return mkdtemp(out) != NULL;
-}
-
-static void temp_dir_remove(const char *dir) {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char p[512];
-    while (d && (e = readdir(d)) != NULL) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    if (d) closedir(d);
-    rmdir(dir);
-}
+static int temp_dir(char *out, size_t cap) { return temp_dir_make("tidal_shell_", out, cap); }
 
 static tidal_db *fx_open(fx *f) {
     tidal_db *db = NULL;
