@@ -153,6 +153,21 @@ static void link_to(tidal_tcp *t, tidal_node_ref n, uint16_t port) {
     TT_EQ_INT(tidal_tcp_peer_set(t, n, a), TIDAL_OK);
 }
 
+/* Two transports ta (node a) and tb (node b) told each other's address, in a hub of two
+   with their sinks emptied; 0 when either did not open. */
+static int pair_link(hub *h, tidal_tcp *ta, tidal_node_ref a, sink *sa, tidal_tcp *tb,
+                     tidal_node_ref b, sink *sb) {
+    memset(sa, 0, sizeof *sa);
+    memset(sb, 0, sizeof *sb);
+    memset(h, 0, sizeof *h);
+    h->extra_fd = -1;
+    if (!ta || !tb) return 0;
+    link_to(ta, b, tidal_tcp_port(tb));
+    link_to(tb, a, tidal_tcp_port(ta));
+    h->t[0] = ta, h->s[0] = sa, h->t[1] = tb, h->s[1] = sb, h->n = 2;
+    return 1;
+}
+
 static tidal_result send_msg(tidal_tcp *t, tidal_node_ref from, tidal_node_ref to, uint32_t tag,
                              size_t len) {
     static uint8_t b[1 << 17];
@@ -359,13 +374,7 @@ static void t_two_way(void) {
     tidal_tcp *ta = open_tcp(a, 1, 7, 0), *tb = open_tcp(b, 1, 7, 0);
     hub h;
     int k;
-    memset(&sa, 0, sizeof sa);
-    memset(&sb, 0, sizeof sb);
-    if (!ta || !tb) goto out;
-    link_to(ta, b, tidal_tcp_port(tb));
-    link_to(tb, a, tidal_tcp_port(ta));
-    memset(&h, 0, sizeof h);
-    h.t[0] = ta, h.s[0] = &sa, h.t[1] = tb, h.s[1] = &sb, h.n = 2, h.extra_fd = -1;
+    if (!pair_link(&h, ta, a, &sa, tb, b, &sb)) goto out;
     for (k = 0; k < 200; k++) {
         TT_EQ_INT(send_msg(ta, a, b, (uint32_t)k, 24 + (size_t)k * 37), TIDAL_OK);
         TT_EQ_INT(send_msg(tb, b, a, (uint32_t)(1000 + k), 24 + (size_t)k), TIDAL_OK);
@@ -882,14 +891,8 @@ static void t_reconnect(void) {
     uint16_t port;
     hub h;
     int k;
-    memset(&sa, 0, sizeof sa);
-    memset(&sb, 0, sizeof sb);
-    if (!ta || !tb) goto out;
+    if (!pair_link(&h, ta, a, &sa, tb, b, &sb)) goto out;
     port = tidal_tcp_port(tb);
-    link_to(ta, b, port);
-    link_to(tb, a, tidal_tcp_port(ta));
-    memset(&h, 0, sizeof h);
-    h.t[0] = ta, h.s[0] = &sa, h.t[1] = tb, h.s[1] = &sb, h.n = 2, h.extra_fd = -1;
     TT_EQ_INT(send_msg(ta, a, b, 1, 50), TIDAL_OK);
     TT_CHECK(wait_got(&h, &sb, 1));
     tidal_tcp_close(tb); /* the peer goes away */
@@ -1133,13 +1136,7 @@ static void t_throughput(void) {
     hub h;
     int k, n = 200000;
     int64_t t0;
-    memset(&sa, 0, sizeof sa);
-    memset(&sb, 0, sizeof sb);
-    if (!ta || !tb) goto out;
-    link_to(ta, b, tidal_tcp_port(tb));
-    link_to(tb, a, tidal_tcp_port(ta));
-    memset(&h, 0, sizeof h);
-    h.t[0] = ta, h.s[0] = &sa, h.t[1] = tb, h.s[1] = &sb, h.n = 2, h.extra_fd = -1;
+    if (!pair_link(&h, ta, a, &sa, tb, b, &sb)) goto out;
     TT_CHECK(WAIT_STAT(&h, ta, connects, 1));
     t0 = now_ms();
     for (k = 0; k < n && TT_OK(); k++) {
