@@ -990,7 +990,9 @@ static uint64_t await_applied(client *c, uint64_t n) {
    lacks are proposed through its leader); pipelined QUORUM writes through one
    node are read back through another and applied on every node; a node stopped with
    SIGTERM hands its leadership over (or has none), exits 0, QUORUM writes go on through
-   the other two, and the node restarted from its directory catches up. */
+   the other two, and the node restarted from its directory catches up; then kill -9 of
+   the leader: a keyed QUORUM write through a survivor is acknowledged once a new leader
+   is elected, nothing acknowledged is lost, and the killed node catches up. */
 static void t_tidald_cluster(void) {
     static client c[3];
     static const char key[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
@@ -1064,6 +1066,50 @@ static void t_tidald_cluster(void) {
     r = cmd(&c[0], "RETRIEVE items SIGNAL view AT %lld", (long long)t0);
     snprintf(expect, sizeof expect, "4:10 3:9 1:8 5:7 2:5");
     TT_CHECKF(hits_match(r, expect), "RETRIEVE through node 0 after its restart: %s", r);
+    /* kill -9 of the group's leader: a keyed QUORUM write through a survivor, retried with
+       its key until the survivors' new leader acknowledges it; nothing acknowledged before
+       is lost, the write counts once; the killed node restarts and catches up. */
+    {
+        int l = -1, s2, tries = 0;
+        int64_t t_kill, t_ok = 0, end;
+        char out[128];
+        for (i = 0; i < 3; i++)
+            if (metric_value(cmd(&c[i], "METRICS"), "tidald_member_leader{group=\"0\"} ") == 1)
+                l = i;
+        TT_CHECKF(l >= 0, "no node says it leads group 0");
+        if (l < 0) return;
+        s2 = (l + 1) % 3;
+        close(c[l].fd);
+        kill(d[l].pid, SIGKILL);
+        (void)waitpid(d[l].pid, NULL, 0);
+        for (i = 0; i < MAX_KIDS; i++)
+            if (kids[i] == d[l].pid) kids[i] = 0;
+        close(d[l].out);
+        t_kill = now_ns();
+        end = t_kill + 30 * TIDAL_NS_PER_S;
+        do {
+            snprintf(out, sizeof out, "%s", cmd(&c[s2], "SIGNAL 5 view 4 TIME %lld IDEM k9 1 "
+                                                "ACK QUORUM", (long long)t0));
+            tries++;
+        } while (strcmp(out, "+OK") && strcmp(out, "+DUPLICATE") && now_ns() < end && TT_OK());
+        t_ok = now_ns();
+        TT_CHECKF(!strcmp(out, "+OK") || !strcmp(out, "+DUPLICATE"),
+                  "no QUORUM write through node %d within 30 s of the kill: %s", s2, out);
+        printf("  kill -9 of node %d (the leader): a QUORUM write through node %d acknowledged "
+               "after %lld ms (%d tries)\n", l, s2, (long long)((t_ok - t_kill) / 1000000),
+               tries);
+        r = cmd(&c[s2], "RETRIEVE items SIGNAL view AT %lld", (long long)t0);
+        TT_CHECKF(hits_match(r, "5:11 4:10 3:9 1:8 2:5"), "RETRIEVE after the kill: %s", r);
+        TT_CHECK(daemon_start(&d[l], conf[l]));
+        if (!TT_OK()) return;
+        c[l].fd = client_open(d[l].resp_port), c[l].n = c[l].at = 0;
+        if (c[l].fd < 0) return;
+        TT_CHECK(!strcmp(cmd(&c[l], "AUTH tok-one"), "+OK"));
+        TT_CHECKF(await_applied(&c[l], 17) >= 17, "node %d did not catch up after kill -9", l);
+        r = cmd(&c[l], "RETRIEVE items SIGNAL view AT %lld", (long long)t0);
+        TT_CHECKF(hits_match(r, "5:11 4:10 3:9 1:8 2:5"), "RETRIEVE on the restarted node: %s",
+                  r);
+    }
     for (i = 0; i < 3; i++) {
         close(c[i].fd);
         TT_EQ_INT(daemon_stop(&d[i]), 0);
