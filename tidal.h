@@ -1826,6 +1826,10 @@ TIDAL_API tidal_result tidal_control_record_decode(const void *bytes, size_t len
                                               last, like VOTE_REQ */
 #define TIDAL_CONTROL_MSG_PRE_VOTE 69u     /* granted = 1 yes, with log_term = the term asked
                                               about (the request's term + 1); 0 no, log_term 0 */
+/* Appended (issue 13): leadership transfer (tidal_control_transfer, rule C8). */
+#define TIDAL_CONTROL_MSG_TIMEOUT_NOW 70u  /* leader -> the voter it hands over to: run for
+                                              term + 1 now; log_index/log_term = the leader's
+                                              last entry, which the target must hold */
 #define TIDAL_CONTROL_MSG_HEADER_BYTES 120u
 
 /* A decoded control-plane message. The header is 120 bytes: magic u32 "TDLM", wire version
@@ -1972,6 +1976,9 @@ typedef struct tidal_control_status {
     uint64_t syncs;           /* file syncs since open */
     int failed;               /* a write or sync failed: reopen */
     int learner;              /* 1: this node is a learner (never votes nor runs) */
+    /* appended (issue 13) */
+    int transfer_in_flight;   /* leader: tidal_control_transfer's handover is under way */
+    tidal_node_ref transfer_to; /* ...to this voter */
 } tidal_control_status;
 
 TIDAL_API tidal_result tidal_control_status_get(const tidal_control *c,
@@ -1979,6 +1986,18 @@ TIDAL_API tidal_result tidal_control_status_get(const tidal_control *c,
 
 /* The last error message of this handle ("" when none). Never NULL for a non-NULL c. */
 TIDAL_API const char *tidal_control_errmsg(const tidal_control *c);
+
+/* Hands this leader's leadership to voter `to` without waiting for an election timeout
+   (appended, issue 13; Raft's TimeoutNow, rule C8 in >>control): proposals are refused
+   (TIDAL_ERR_UNAVAILABLE naming the target) while it is under way, `to` is brought up to
+   date, then told to run for the next term at once, skipping the pre-vote round. It ends
+   when a newer term starts here or, at the latest, after config.election_timeout_ns, when
+   this member takes proposals again (the target was unreachable or lost). Drive it with
+   tidal_control_tick and tidal_control_receive; tidal_control_status shows it. Errors:
+   TIDAL_ERR_INVALID (NULL c, or `to` is this member), TIDAL_ERR_NOT_FOUND (`to` is not a
+   voter: unknown, or a learner), TIDAL_ERR_READ_ONLY (not the leader), TIDAL_ERR_LIMIT (a
+   transfer is already in flight), TIDAL_ERR_FATAL (failed earlier). */
+TIDAL_API tidal_result tidal_control_transfer(tidal_control *c, tidal_node_ref to);
 
 /* ---- Node: a host process's members, routing and forwarding (>>node) -------------------- */
 
@@ -2310,10 +2329,11 @@ TIDAL_API const char *tidal_peer_errmsg(const tidal_peer *p);
    planned restart or shutdown: for each member that leads, tidal_replica_transfer to the
    first other member of its group (regions in order) that is caught up. Keep ticking and
    delivering messages until *leading reaches 0 (each transfer ends within the election
-   timeout; a member whose followers all lag stays leader and is counted). *leading: the
-   members this node leads at the call, transfers in flight included; *started: transfers
-   this call began. The control-plane member is not handed over (a control leader's
-   successor is elected after it stops). Errors: TIDAL_ERR_INVALID (p NULL). */
+   timeout; a member whose followers all lag stays leader and is counted). The control-plane
+   member, when it leads, hands over too (tidal_control_transfer to the voter holding most
+   of its log) and is counted like a member. *leading: the leaderships this node holds at
+   the call, transfers in flight included; *started: transfers this call began. Errors:
+   TIDAL_ERR_INVALID (p NULL). */
 TIDAL_API tidal_result tidal_peer_step_down(tidal_peer *p, uint32_t *leading, uint32_t *started);
 
 /* A decoded peer message. Header (120 bytes, the shared envelope): magic u32 "TDLM", wire
@@ -17460,6 +17480,13 @@ TIDAL_API tidal_result tidal_replica_transfer(tidal_db *db, tidal_node_ref to) {
 //     timeout): a voter cut off from the leader alone cannot depose it. A yes restarts the
 //     voter's own wait; of two voters asking at once the more up-to-date log, then the
 //     lower member index, gets the yes. Safety rests on C1-C5 alone: this is liveness.
+// C8. (issue 13) Leadership transfer: a leader handing over (tidal_control_transfer) takes
+//     no proposals, sends the target APPENDs until the target holds its whole log, then
+//     TIMEOUT_NOW with its last (index, term). A voter that gets TIMEOUT_NOW from its own
+//     term's leader and holds exactly that last entry runs for term + 1 at once, without
+//     the pre-vote round (C7 is liveness; the vote itself is still C2's, so safety is
+//     unchanged). The handover ends when a newer term reaches the leader (C1) or after one
+//     election timeout, when it takes proposals again.
 // File: header (magic "TDLC", format version u32, node word u32, 4 zero bytes), then
 // frames, one per handler that changed something, each written and fsynced before the next:
 // body bytes u32, BLAKE3[0..8) of the body, body = records (kind u8, bytes u8, body). Kinds:
@@ -17528,6 +17555,9 @@ struct tidal_control {
     int pre;                 /* a pre-vote round for term + 1 is under way (issue 12) */
     uint32_t pre_votes;      /* bit i: member i would vote for us in term + 1 */
     int64_t heard_ns;        /* the last APPEND of term's leader taken (0: none) */
+    int32_t handover;        /* leader: C8's target member index, -1 none */
+    int64_t handover_until_ns; /* ...given up (proposals taken again) at this time */
+    int64_t handover_sent_ns;  /* the last TIMEOUT_NOW (one per heartbeat at most) */
     uint64_t next[TIDAL__CTL_NODES_MAX], match[TIDAL__CTL_NODES_MAX];
     /* file and what the current handler persists / sends */
     void *file;
@@ -17714,7 +17744,7 @@ TIDAL_API tidal_result tidal_control_message_encode(const tidal_control_message 
     uint8_t *w = (uint8_t *)buf, sum[32];
     size_t total;
     if (!m || !buf || !len) return TIDAL_ERR_INVALID;
-    if (m->type < TIDAL_CONTROL_MSG_VOTE_REQ || m->type > TIDAL_CONTROL_MSG_PRE_VOTE ||
+    if (m->type < TIDAL_CONTROL_MSG_VOTE_REQ || m->type > TIDAL_CONTROL_MSG_TIMEOUT_NOW ||
         m->granted > 1 || (m->payload_len && !m->payload) ||
         (m->type != TIDAL_CONTROL_MSG_APPEND && (m->payload_len || m->entry_count)))
         return TIDAL_ERR_INVALID;
@@ -17778,7 +17808,7 @@ static const char *tidal__ctl_fields_check(const tidal_control_message *m) {
     if (m->type != TIDAL_CONTROL_MSG_APPEND && (m->entry_count || m->payload_len))
         return "entries on a message type without";
     if (m->type == TIDAL_CONTROL_MSG_VOTE_REQ || m->type == TIDAL_CONTROL_MSG_APPEND ||
-        m->type == TIDAL_CONTROL_MSG_PRE_VOTE_REQ) {
+        m->type == TIDAL_CONTROL_MSG_PRE_VOTE_REQ || m->type == TIDAL_CONTROL_MSG_TIMEOUT_NOW) {
         if (m->granted) return "granted set on a request";
         if (m->log_term > m->term) return "log_term above term";
         if (!m->log_index != !m->log_term) return "log_index and log_term disagree on empty";
@@ -17842,7 +17872,7 @@ TIDAL_API tidal_result tidal_control_message_decode(const void *bytes, size_t le
         if (memcmp(sum, p + TIDAL__CTL_SUM_AT, 32))
             why = "checksum mismatch", at = TIDAL__CTL_SUM_AT;
     }
-    if (!why && (m->type < TIDAL_CONTROL_MSG_VOTE_REQ || m->type > TIDAL_CONTROL_MSG_PRE_VOTE))
+    if (!why && (m->type < TIDAL_CONTROL_MSG_VOTE_REQ || m->type > TIDAL_CONTROL_MSG_TIMEOUT_NOW))
         why = "unknown message type", at = 8;
     if (!why && (why = tidal__ctl_fields_check(m)) != NULL) at = 20;
     if (!why && m->type == TIDAL_CONTROL_MSG_APPEND) why = tidal__ctl_entries_check(m, &at);
@@ -18170,6 +18200,7 @@ static int tidal__ctl_send(tidal_control *c, uint32_t i, tidal_control_message *
 static int tidal__ctl_adopt_term(tidal_control *c, uint64_t term) {
     TIDAL_ASSERT(term > c->term);
     if (c->role != TIDAL__CTL_FOLLOWER) tidal__ctl_reset_timer(c); /* a fresh wait */
+    c->handover = -1; /* C8: a newer term ends a handover */
     c->term = term;
     c->vote = -1;
     c->role = TIDAL__CTL_FOLLOWER;
@@ -18237,6 +18268,7 @@ static int tidal__ctl_become_leader(tidal_control *c) {
     c->role = TIDAL__CTL_LEADER;
     c->leader = (int32_t)c->me;
     c->pre = 0;
+    c->handover = -1;
     TIDAL_ASSERT(c->me < c->n); /* a learner never runs */
     for (i = 0; i < c->n_all; i++) {
         c->next[i] = c->n_log;  /* the NOOP goes to everyone with the next APPEND */
@@ -18455,6 +18487,45 @@ static int tidal__ctl_append_check(const tidal_control *c, const tidal_control_m
     return 0;
 }
 
+/* C8, the leader's side: once the handover's target holds the whole log, TIMEOUT_NOW (again,
+   at most once a heartbeat, at its acks while the handover lasts: a lost one is resent). */
+static void tidal__ctl_handover_check(tidal_control *c) {
+    tidal_control_message m;
+    uint32_t i;
+    if (c->role != TIDAL__CTL_LEADER || c->handover < 0) return;
+    i = (uint32_t)c->handover;
+    TIDAL_ASSERT(i < c->n && i != c->me);
+    if (c->match[i] != c->n_log) return;
+    if (c->handover_sent_ns && tidal__ctl_now(c) - c->handover_sent_ns < c->heartbeat_ns) return;
+    c->handover_sent_ns = tidal__ctl_now(c);
+    memset(&m, 0, sizeof m);
+    m.type = TIDAL_CONTROL_MSG_TIMEOUT_NOW;
+    m.log_index = c->n_log;
+    m.log_term = tidal__ctl_last_term(c);
+    (void)tidal__ctl_send(c, i, &m);
+}
+
+/* The voter a handover should go to: the one holding most of this leader's log, the lower
+   index on a tie; -1 when there is no other voter. */
+static int32_t tidal__ctl_handover_pick(const tidal_control *c) {
+    int32_t best = -1;
+    uint32_t i;
+    TIDAL_ASSERT(c->role == TIDAL__CTL_LEADER);
+    for (i = 0; i < c->n; i++)
+        if (i != c->me && (best < 0 || c->match[i] > c->match[best])) best = (int32_t)i;
+    return best;
+}
+
+/* C8, the target's side: from this term's leader, holding exactly its last entry: run now
+   (no pre-vote round). Anything else is stale and ignored. */
+static int tidal__ctl_on_timeout_now(tidal_control *c, int32_t from,
+                                     const tidal_control_message *m) {
+    TIDAL_ASSERT((uint32_t)from < c->n && c->me < c->n); /* receive: voters only */
+    if (m->term != c->term || c->leader != from || c->role != TIDAL__CTL_FOLLOWER) return 1;
+    if (m->log_index != c->n_log || m->log_term != tidal__ctl_last_term(c)) return 1;
+    return tidal__ctl_run(c);
+}
+
 static void tidal__ctl_on_ack(tidal_control *c, int32_t from, const tidal_control_message *m) {
     uint32_t i = (uint32_t)from;
     if (c->role != TIDAL__CTL_LEADER || m->term != c->term) return; /* stale (C1) */
@@ -18468,6 +18539,7 @@ static void tidal__ctl_on_ack(tidal_control *c, int32_t from, const tidal_contro
            next heartbeat (a move's SWITCH takes effect where it is applied: writes wait). */
         if (c->commit > before) tidal__ctl_broadcast(c);
         else if (c->next[i] <= c->n_log) tidal__ctl_send_append(c, i); /* more to send */
+        if (c->handover == from) tidal__ctl_handover_check(c);
         return;
     }
     /* Refused: step back (never below what it is known to hold), and retry at once. */
@@ -18546,6 +18618,7 @@ TIDAL_API tidal_result tidal_control_open(const tidal_control_config *cfg, tidal
     c->append_max = cfg->append_entries_max ? cfg->append_entries_max : 64;
     c->vote = -1;
     c->leader = -1;
+    c->handover = -1;
     snprintf(c->dir, sizeof c->dir, "%s", cfg->path);
     snprintf(c->file_name, sizeof c->file_name, "%s/control-%04x-%04x.log", cfg->path,
              cfg->self.region, cfg->self.shard);
@@ -18577,6 +18650,7 @@ TIDAL_API tidal_result tidal_control_tick(tidal_control *c) {
     if (c->failed) return tidal__ctl_err(c, TIDAL_ERR_FATAL, "control: failed earlier; reopen");
     now = tidal__ctl_now(c);
     if (c->role == TIDAL__CTL_LEADER) {
+        if (c->handover >= 0 && now >= c->handover_until_ns) c->handover = -1; /* C8: gave up */
         if (now >= c->beat_ns) tidal__ctl_broadcast(c);
     } else if (c->me >= c->n) {
         /* A learner never runs: it waits for whichever leader the voters elect. */
@@ -18631,6 +18705,8 @@ TIDAL_API tidal_result tidal_control_receive(tidal_control *c, tidal_node_ref fr
     else if (ok && m.type == TIDAL_CONTROL_MSG_VOTE_REQ) ok = tidal__ctl_on_vote_req(c, i, &m);
     else if (ok && m.type == TIDAL_CONTROL_MSG_VOTE) ok = tidal__ctl_on_vote(c, i, &m);
     else if (ok && m.type == TIDAL_CONTROL_MSG_APPEND) ok = tidal__ctl_on_append(c, i, &m);
+    else if (ok && m.type == TIDAL_CONTROL_MSG_TIMEOUT_NOW)
+        ok = tidal__ctl_on_timeout_now(c, i, &m);
     else if (ok) tidal__ctl_on_ack(c, i, &m);
     return ok ? tidal__ctl_flush(c) : tidal__ctl_nomem(c);
 }
@@ -18656,6 +18732,10 @@ TIDAL_API tidal_result tidal_control_propose(tidal_control *c, const tidal_contr
                               "propose: not the leader; none known in term %llu",
                               (unsigned long long)c->term);
     }
+    if (c->handover >= 0)
+        return tidal__ctl_err(c, TIDAL_ERR_UNAVAILABLE, "propose: leadership is being handed "
+                              "to %u/%u; retry there", c->members[c->handover].region,
+                              c->members[c->handover].shard);
     if (!tidal__ctl_push(c, c->term, rec))
         return tidal__ctl_err(c, TIDAL_ERR_NOMEM, "propose: log");
     if (!tidal__ctl_persist_entry(c, c->n_log)) return tidal__ctl_nomem(c);
@@ -18725,7 +18805,35 @@ TIDAL_API tidal_result tidal_control_status_get(const tidal_control *c,
     out->syncs = c->syncs;
     out->failed = c->failed;
     out->learner = c->me >= c->n;
+    out->transfer_in_flight = c->role == TIDAL__CTL_LEADER && c->handover >= 0;
+    if (out->transfer_in_flight) out->transfer_to = c->members[c->handover];
     return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_control_transfer(tidal_control *c, tidal_node_ref to) {
+    int32_t i;
+    if (!c) return TIDAL_ERR_INVALID;
+    if (c->failed) return tidal__ctl_err(c, TIDAL_ERR_FATAL, "control: failed earlier; reopen");
+    i = tidal__ctl_member(c, tidal__node_word(to));
+    if (i == (int32_t)c->me)
+        return tidal__ctl_err(c, TIDAL_ERR_INVALID, "transfer: %u/%u is this member",
+                              to.region, to.shard);
+    if (i < 0 || (uint32_t)i >= c->n)
+        return tidal__ctl_err(c, TIDAL_ERR_NOT_FOUND, "transfer: %u/%u is not a voter",
+                              to.region, to.shard);
+    if (c->role != TIDAL__CTL_LEADER)
+        return tidal__ctl_err(c, TIDAL_ERR_READ_ONLY, "transfer: not the leader of term %llu",
+                              (unsigned long long)c->term);
+    if (c->handover >= 0)
+        return tidal__ctl_err(c, TIDAL_ERR_LIMIT, "transfer: one to %u/%u is under way",
+                              c->members[c->handover].region, c->members[c->handover].shard);
+    c->handover = i;
+    c->handover_until_ns = tidal__ctl_now(c) + c->election_ns;
+    c->handover_sent_ns = 0;
+    if (c->next[i] <= c->n_log) tidal__ctl_send_append(c, (uint32_t)i);
+    else tidal__ctl_handover_check(c);
+    TIDAL_ASSERT(c->handover == i);
+    return tidal__ctl_flush(c);
 }
 
 TIDAL_API const char *tidal_control_errmsg(const tidal_control *c) {
@@ -20780,7 +20888,16 @@ TIDAL_API tidal_result tidal_peer_step_down(tidal_peer *p, uint32_t *leading, ui
                 st.transfer_in_flight = 1, n_started++;
         }
     }
-    TIDAL_ASSERT(n_started <= n_lead && n_lead <= p->n_m);
+    if (p->ctl) {
+        tidal_control_status cs;
+        if (tidal_control_status_get(p->ctl, &cs) == TIDAL_OK && cs.role == TIDAL_ROLE_LEADER) {
+            int32_t to = cs.transfer_in_flight ? -1 : tidal__ctl_handover_pick(p->ctl);
+            n_lead++;
+            if (to >= 0 && tidal_control_transfer(p->ctl, p->ctl->members[to]) == TIDAL_OK)
+                n_started++;
+        }
+    }
+    TIDAL_ASSERT(n_started <= n_lead && n_lead <= p->n_m + 1);
     if (leading) *leading = n_lead;
     if (started) *started = n_started;
     return TIDAL_OK;

@@ -8,9 +8,9 @@
    two messages built from the input are delivered, optionally with ticks between them.
 
    Input layout: byte 0 is the mode, the rest the body.
-     bit 0  build: the body's first 40 bytes are header fields (type 64 + b % 4, from region
-            b % 4 (3 is not a member), to region b % 2, small terms and indexes, granted,
-            and an entry count) and the rest entries (term byte, record kind byte, record
+     bit 0  build: the body's first 40 bytes are header fields (type 64 + b % 7, every
+            type; from region b % 4 (3 is not a member), to region b % 2, small terms and
+            indexes, granted, and an entry count) and the rest entries (term byte, record kind byte, record
             field bytes) encoded through tidal_control_record_encode when they encode, raw
             otherwise; the message is then encoded by tidal_control_message_encode, so the
             checksum is right and the decoder's per-field and per-entry checks are reached.
@@ -178,7 +178,7 @@ static size_t fz_build(const uint8_t *body, size_t n, uint8_t *out, size_t cap) 
     memset(h, 0, sizeof h);
     memcpy(h, body, n < sizeof h ? n : sizeof h);
     memset(&m, 0, sizeof m);
-    m.type = TIDAL_CONTROL_MSG_VOTE_REQ + (uint32_t)(h[0] % 4u);
+    m.type = TIDAL_CONTROL_MSG_VOTE_REQ + (uint32_t)(h[0] % 7u);
     m.from = fz_ref((uint16_t)(h[1] % 4u));
     m.to = fz_ref((uint16_t)(h[2] % 2u));
     m.term = fz_u(h, 3, 8);

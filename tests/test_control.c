@@ -1257,6 +1257,131 @@ static void t_learner_config(void) {
     tidal_sim_disk_free(d);
 }
 
+/* ---- Leadership transfer (C8, issue 13) ---- */
+
+/* The leader hands over to a chosen voter: proposals are refused while it is under way, the
+   target leads the next term about a round trip after it holds the leader's log (links of
+   20 ms one way here; with the old leader alive and heartbeating nothing else would ever
+   elect anyone), nothing committed is lost. */
+static void transfer(int n) {
+    cluster c;
+    int l, t, k, i;
+    int64_t start;
+    uint64_t idx = 0, term = 0, old_term;
+    tidal_control_status st;
+    tidal_node_ref nobody = {9, 0};
+    cluster_init(&c, n, tt_seed(), 0);
+    tidal_sim_net_set_latency(c.net, MS / 10, 2 * MS, 20 * MS, 20 * MS);
+    cluster_run(&c, 2000 * MS);
+    l = leader_of(&c);
+    TT_CHECK(l >= 0);
+    if (l < 0) goto out;
+    for (k = 0; k < 12; k++) {
+        tidal_control_record r = tenant_rec((uint32_t)k + 1, (uint64_t)k);
+        TT_EQ_INT(tidal_control_propose(c.nd[l].ctl, &r, &idx, &term), TIDAL_OK);
+    }
+    t = (l + 1) % n;
+    old_term = status_of(&c, l).term;
+    /* The errors first. */
+    TT_EQ_INT(tidal_control_transfer(c.nd[t].ctl, c.refs[l]), TIDAL_ERR_READ_ONLY);
+    TT_EQ_INT(tidal_control_transfer(c.nd[l].ctl, c.refs[l]), TIDAL_ERR_INVALID);
+    TT_EQ_INT(tidal_control_transfer(c.nd[l].ctl, nobody), TIDAL_ERR_NOT_FOUND);
+    TT_EQ_INT(tidal_control_transfer(NULL, c.refs[t]), TIDAL_ERR_INVALID);
+    start = c.now;
+    TT_EQ_INT(tidal_control_transfer(c.nd[l].ctl, c.refs[t]), TIDAL_OK);
+    st = status_of(&c, l);
+    TT_CHECK(st.transfer_in_flight && st.transfer_to.region == c.refs[t].region);
+    TT_EQ_INT(tidal_control_transfer(c.nd[l].ctl, c.refs[(l + 2) % n]), TIDAL_ERR_LIMIT);
+    {
+        tidal_control_record r = tenant_rec(99, 0);
+        TT_EQ_INT(tidal_control_propose(c.nd[l].ctl, &r, NULL, NULL), TIDAL_ERR_UNAVAILABLE);
+        TT_CHECKF(strstr(tidal_control_errmsg(c.nd[l].ctl), "handed") != NULL, "%s",
+                  tidal_control_errmsg(c.nd[l].ctl));
+    }
+    while (leader_of(&c) != t && c.now - start < 2000 * MS && TT_OK()) cluster_run(&c, 5 * MS);
+    TT_EQ_INT(leader_of(&c), t);
+    /* catching up (one round trip, 40 ms), TIMEOUT_NOW, VOTE_REQ and VOTE (20 ms each) */
+    TT_CHECKF(c.now - start <= 110 * MS, "the handover took %lld ms (about 100 expected)",
+              (long long)((c.now - start) / MS));
+    printf("  control handover to member %d: %lld ms (simulated)\n", t,
+            (long long)((c.now - start) / MS));
+    st = status_of(&c, t);
+    TT_CHECK(st.term == old_term + 1 && !st.transfer_in_flight);
+    /* The new leader commits; everything committed before is still there on every member. */
+    {
+        tidal_control_record r = tenant_rec(77, 7);
+        uint64_t i2 = 0, t2 = 0;
+        TT_EQ_INT(tidal_control_propose(c.nd[t].ctl, &r, &i2, &t2), TIDAL_OK);
+        cluster_run(&c, 1000 * MS);
+        TT_EQ_INT(tidal_control_proposal_status(c.nd[t].ctl, i2, t2), TIDAL_OK);
+        TT_EQ_INT(tidal_control_proposal_status(c.nd[t].ctl, idx, term), TIDAL_OK);
+        for (i = 0; i < n; i++) TT_CHECK(c.nd[i].applied == i2);
+    }
+    st = status_of(&c, l);
+    TT_CHECK(st.role == TIDAL_ROLE_FOLLOWER && !st.transfer_in_flight);
+out:
+    cluster_free(&c);
+}
+
+static void t_transfer_3(void) { transfer(3); }
+static void t_transfer_5(void) { transfer(5); }
+
+/* A target that cannot be reached: after one election timeout the leader takes proposals
+   again, in the same term; a learner is no target. */
+static void t_transfer_unreachable(void) {
+    cluster c;
+    int l, t;
+    int64_t start;
+    uint64_t term;
+    tidal_control_record r = tenant_rec(3, 3);
+    cluster_init2(&c, 4, 3, tt_seed(), 0);
+    cluster_run(&c, 2000 * MS);
+    l = leader_of(&c);
+    TT_CHECK(l >= 0 && l < 3);
+    if (l < 0) goto out;
+    TT_EQ_INT(tidal_control_transfer(c.nd[l].ctl, c.refs[3]), TIDAL_ERR_NOT_FOUND); /* learner */
+    t = (l + 1) % 3;
+    term = status_of(&c, l).term;
+    c.filter = cut_off_one;
+    c.filter_arg = t;
+    start = c.now;
+    TT_EQ_INT(tidal_control_transfer(c.nd[l].ctl, c.refs[t]), TIDAL_OK);
+    cluster_run(&c, 200 * MS);
+    TT_EQ_INT(tidal_control_propose(c.nd[l].ctl, &r, NULL, NULL), TIDAL_ERR_UNAVAILABLE);
+    while (status_of(&c, l).transfer_in_flight && c.now - start < 2000 * MS && TT_OK())
+        cluster_run(&c, 5 * MS);
+    TT_CHECK(c.now - start >= 300 * MS && c.now - start < 400 * MS);
+    TT_EQ_INT(leader_of(&c), l);
+    TT_CHECK(status_of(&c, l).term == term);
+    TT_EQ_INT(tidal_control_propose(c.nd[l].ctl, &r, NULL, NULL), TIDAL_OK);
+out:
+    cluster_free(&c);
+}
+
+/* TIMEOUT_NOW on the wire: a valid one decodes; its bad forms are refused naming why. */
+static void t_timeout_now_decode(void) {
+    uint8_t b[512], c2[512];
+    tidal_control_message m, d;
+    size_t len;
+    memset(&m, 0, sizeof m);
+    m.type = TIDAL_CONTROL_MSG_TIMEOUT_NOW;
+    m.from.region = 1;
+    m.to.region = 2;
+    m.term = 7;
+    m.log_index = 12;
+    m.log_term = 7;
+    len = enc(&m, b, sizeof b);
+    TT_EQ_INT(tidal_control_message_decode(b, len, &d, NULL, 0), TIDAL_OK);
+    TT_CHECK(d.type == TIDAL_CONTROL_MSG_TIMEOUT_NOW && d.log_index == 12 && d.log_term == 7);
+    memcpy(c2, b, len); c2[52] = 1; reseal(c2, len); expect_bad(c2, len, "granted set on a request");
+    memcpy(c2, b, len); c2[36] = 9; reseal(c2, len); expect_bad(c2, len, "log_term above term");
+    memcpy(c2, b, len); memset(c2 + 36, 0, 8); reseal(c2, len); expect_bad(c2, len, "disagree on empty");
+    memcpy(c2, b, len); c2[44] = 1; reseal(c2, len); expect_bad(c2, len, "commit_index set");
+    memcpy(c2, b, len); c2[8] = 71; reseal(c2, len); expect_bad(c2, len, "unknown message type");
+    m.entry_count = 1;
+    TT_EQ_INT(tidal_control_message_encode(&m, b, sizeof b, &len), TIDAL_ERR_INVALID);
+}
+
 static const tt_case tt_cases[] = {
     TT_CASE(t_decode_malformed),
     TT_CASE(t_receive_refuses),
@@ -1277,6 +1402,10 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_learner_never_runs),
     TT_CASE(t_learner_restart),
     TT_CASE(t_learner_config),
+    TT_CASE(t_transfer_3),
+    TT_CASE(t_transfer_5),
+    TT_CASE(t_transfer_unreachable),
+    TT_CASE(t_timeout_now_decode),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }

@@ -164,7 +164,7 @@ static void t_step_down(void) {
             lead_here += db && tidal_node_status_get(db, &s2) == TIDAL_OK &&
                          s2.role == TIDAL_ROLE_LEADER;
         }
-        if (lead_here) continue;
+        if (lead_here || i == control_leader(&w)) continue;
         TT_EQ_INT(tidal_peer_step_down(w.nd[i].peer, &leading, &started), TIDAL_OK);
         TT_CHECK(leading == 0 && started == 0);
         break;
@@ -198,6 +198,39 @@ static void t_step_down(void) {
                   c->executed_by.region == ref(l2).region,
               "write after the step-down: %s", c ? c->message : "no completion");
     TT_EQ_INT(tidal_peer_step_down(NULL, &leading, &started), TIDAL_ERR_INVALID);
+    /* The control plane's leader hands over too (issue 13, rule C8), and the new one
+       commits a proposal made through another node. */
+    {
+        int cl = control_leader(&w), cl2;
+        tidal_control_status cs;
+        tidal_control_record r = rec_tenant(1, 0, TIDAL_TENANT_ACTIVE);
+        uint64_t term;
+        TT_CHECK(cl >= 0);
+        if (cl < 0) goto out;
+        TT_EQ_INT(tidal_control_status_get(tidal_peer_control(w.nd[cl].peer), &cs), TIDAL_OK);
+        term = cs.term;
+        TT_EQ_INT(tidal_peer_step_down(w.nd[cl].peer, &leading, &started), TIDAL_OK);
+        TT_CHECKF(leading >= 1 && started >= 1, "control leader %d: leading %u, started %u", cl,
+                  leading, started);
+        TT_EQ_INT(tidal_control_status_get(tidal_peer_control(w.nd[cl].peer), &cs), TIDAL_OK);
+        TT_CHECK(cs.transfer_in_flight);
+        t0 = w.now;
+        end = w.now + 3000 * MS;
+        while (((cl2 = control_leader(&w)) < 0 || cl2 == cl) && w.now < end && TT_OK())
+            run(&w, 10 * MS);
+        TT_CHECKF(cl2 >= 0 && cl2 != cl, "control leader %d (was %d) 3 s after the step-down",
+                  cl2, cl);
+        if (cl2 < 0) goto out;
+        TT_EQ_INT(tidal_control_status_get(tidal_peer_control(w.nd[cl2].peer), &cs), TIDAL_OK);
+        TT_CHECK(cs.term == term + 1);
+        printf("    control plane handed from node %d to node %d in %lld ms\n", cl, cl2,
+               (long long)((w.now - t0) / MS));
+        do /* the old leader hears of the new one, then forwards to it */
+            run(&w, 10 * MS);
+        while (tidal_control_status_get(tidal_peer_control(w.nd[cl].peer), &cs) == TIDAL_OK &&
+               !cs.has_leader && w.now < end + 1000 * MS && TT_OK());
+        propose(&w, cl, &r);
+    }
 out:
     world_free(&w);
 }
