@@ -18802,6 +18802,9 @@ typedef struct tidal__peer_wait {
     tidal_receipt receipt;    /* WRITE */
     uint64_t index, term;     /* PROPOSAL */
     uint32_t group, shard;    /* FORWARD: whose leader the answer names */
+    int watch;                /* FORWARD from a member of its shard (its index in member): */
+    uint64_t epoch;           /* ...the member's epoch when it was sent; a newer epoch with */
+    tidal_node_ref to;        /* ...a leader known ends the wait at once (UNKNOWN) */
 } tidal__peer_wait;
 
 /* >>node_move: the coordinator's state and the hooks >>node calls (defined there). */
@@ -19509,6 +19512,21 @@ static int tidal__peer_wait_check(tidal_peer *p, tidal__peer_wait *w, int64_t no
     memset(&c, 0, sizeof c);
     c.executed_by = p->self;
     if (w->kind == TIDAL__PEER_WAIT_FORWARD) {
+        if (w->watch && now < w->deadline_ns) {
+            /* The member it was sent through saw an election since: the node asked may be
+               gone (kill -9), so waiting out the timeout only delays the client's retry,
+               which the new leader can take now. Whether it applied is unknown. */
+            const tidal_db *db = p->m[w->member].db;
+            tidal_node_ref l;
+            TIDAL_ASSERT(w->member < p->n_m);
+            if (db->rep.epoch <= w->epoch || db->rep.leader_idx < 0) return 0;
+            l = db->rep.member[db->rep.leader_idx];
+            tidal__peer_fail(p, w->origin, w->via, w->ticket, TIDAL_PEER_DONE_UNKNOWN,
+                             TIDAL_ERR_UNAVAILABLE, &l, "sent to %u/%u; the leader is now %u/%u "
+                             "(epoch %llu): it may or may not have applied", w->to.region,
+                             w->to.shard, l.region, l.shard, (unsigned long long)db->rep.epoch);
+            return 1;
+        }
         if (now < w->deadline_ns) return 0;
         p->timeouts++;
         if (w->group != UINT32_MAX) /* ask the region's own member next time, not the same */
@@ -19870,7 +19888,8 @@ static void tidal__peer_forward(tidal_peer *p, const tidal__peer_req *q, tidal_n
 static void tidal__peer_dispatch(tidal_peer *p, const tidal__peer_req *q, tidal_node_ref origin,
                                  tidal_node_ref via, uint64_t ticket, uint32_t hops) {
     int32_t gi = tidal__peer_group_index(p, q->group), mi = tidal__peer_member_index(p, q->group);
-    int at_origin = tidal__peer_is_self(p, origin);
+    int at_origin = tidal__peer_is_self(p, origin), watch = 0;
+    uint64_t watch_epoch = 0;
     tidal_node_ref to;
     tidal__peer_wait *w;
     TIDAL_ASSERT(ticket && hops <= TIDAL__PEER_HOPS_MAX);
@@ -19909,6 +19928,7 @@ static void tidal__peer_dispatch(tidal_peer *p, const tidal__peer_req *q, tidal_
             return;
         }
         to = st.leader;
+        if (at_origin) watch_epoch = st.epoch, watch = 1;
     } else if (!at_origin) {
         tidal__peer_fail(p, origin, via, ticket,
                          TIDAL_PEER_DONE_FAILED, TIDAL_ERR_STALE_CONFIG, NULL,
@@ -19926,6 +19946,8 @@ static void tidal__peer_dispatch(tidal_peer *p, const tidal__peer_req *q, tidal_
             return;
         }
         w->group = (uint32_t)gi, w->shard = q->shard;
+        w->watch = watch, w->epoch = watch_epoch, w->to = to;
+        w->member = watch ? (uint32_t)mi : 0;
     }
     tidal__peer_forward(p, q, to, origin, ticket, at_origin ? 0 : hops + 1);
 }
