@@ -15877,16 +15877,23 @@ static void tidal__ship_keep(tidal_db *db, const uint8_t *batch, size_t len) {
         db->rep.ship_hint_lsn = 0;
         return;
     }
-    while (db->rep.ship_len + len > TIDAL_SHIP_BYTES_MAX && db->rep.ship_len) {
-        tidal__batch_hdr h;
-        size_t first = TIDAL__WAL_HDR;
-        tidal__batch_hdr_get(db->rep.ship, &h);
-        first += h.payload_len;
-        memmove(db->rep.ship, db->rep.ship + first, db->rep.ship_len - first);
-        db->rep.ship_len -= first;
-        db->rep.ship_first = h.last_lsn + 1;
-        if (db->rep.ship_hint_off >= first) db->rep.ship_hint_off -= first;
+    if (db->rep.ship_len + len > TIDAL_SHIP_BYTES_MAX && db->rep.ship_len) {
+        /* Full: the oldest batches leave together, down to 3/4 of the limit, in one move,
+           so each kept byte moves a few times, not once per commit (a full 64 MiB buffer
+           moved per commit was most of a busy leader's and follower's CPU). */
+        size_t cut = 0, keep = TIDAL_SHIP_BYTES_MAX - TIDAL_SHIP_BYTES_MAX / 4;
+        while (cut < db->rep.ship_len && db->rep.ship_len - cut + len > keep) {
+            tidal__batch_hdr h;
+            tidal__batch_hdr_get(db->rep.ship + cut, &h);
+            cut += TIDAL__WAL_HDR + h.payload_len;
+            db->rep.ship_first = h.last_lsn + 1;
+        }
+        TIDAL_ASSERT(cut <= db->rep.ship_len);
+        memmove(db->rep.ship, db->rep.ship + cut, db->rep.ship_len - cut);
+        db->rep.ship_len -= cut;
+        if (db->rep.ship_hint_off >= cut) db->rep.ship_hint_off -= cut;
         else db->rep.ship_hint_lsn = 0; /* the hinted batch left */
+        if (!db->rep.ship_len) db->rep.ship_first = 0, db->rep.ship_hint_lsn = 0;
     }
     if (db->rep.ship_len + len > db->rep.ship_cap) {
         size_t cap = db->rep.ship_cap ? db->rep.ship_cap : 65536;

@@ -73,7 +73,8 @@ static void cleanup(void) {
     char cmd[200];
     if (getpid() != owner) return;
     kids_kill();
-    if (tmpdir[0]) {
+    if (tmpdir[0] && getenv("BENCH_RESP_KEEP")) printf("kept %s\n", tmpdir);
+    else if (tmpdir[0]) {
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
         (void)!system(cmd);
         tmpdir[0] = '\0';
@@ -632,6 +633,10 @@ int main(int argc, char **argv) {
         printf("tcp_replication_lag_p99_ms: %.2f (p50 %.2f, max %.2f; %zu samples under the "
                "%d-connection load)\n", p99, p50, mx, nlag, nc);
         catch_up(l);
+        if (getenv("BENCH_RESP_METRICS")) /* where the time went, for a profile */
+            for (i = 0; i < 3; i++)
+                printf("node %d%s:\n%s", i, i == l ? " (leader)" : "",
+                       command(&probe_conn[i], "METRICS\r\n"));
     }
     if (want[2]) {
         double ms[64];
