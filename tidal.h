@@ -2014,9 +2014,12 @@ TIDAL_API const char *tidal_control_errmsg(const tidal_control *c);
        a RETRIEVE's hits are in the completion), TIDAL_PEER_DONE_FAILED (nothing was
        applied - a fan-out call: not on the shard named, see tidal_peer_negative_write -
        result and message say why, redirect names the leader when known) and
-       TIDAL_PEER_DONE_UNKNOWN (no answer within config.forward_timeout_ns, or the write
-       was taken but its level could not be reached: the caller cannot know whether it
-       applies; retry with the same idempotency key to be sure it applies once).
+       TIDAL_PEER_DONE_UNKNOWN (no answer within config.forward_timeout_ns; or, for a call
+       this node's member of the shard sent to its leader, as soon as that member knows a
+       leader of a newer epoch, named in redirect, so a retry need not wait out the
+       timeout after the leader died; or the write was taken but its level could not be
+       reached: the caller cannot know whether it applies; retry with the same
+       idempotency key to be sure it applies once).
    P4. Peer messages share the envelope of every tidal message (magic, wire version,
        header bytes, type, group = TIDAL_PEER_GROUP, BLAKE3 checksum); anything that does
        not decode, or is addressed to another node, is refused (TIDAL_ERR_CORRUPT,
@@ -2086,7 +2089,8 @@ typedef struct tidal_peer_config {
     int64_t control_election_timeout_ns; /* 0: as tidal_control_config (300 ms) */
     int64_t control_heartbeat_ns;      /* 0: as tidal_control_config */
     int64_t forward_timeout_ns;        /* a forwarded call with no answer after this long
-                                          completes UNKNOWN; default 2 s */
+                                          completes UNKNOWN (earlier on a newer epoch: P3);
+                                          default 2 s */
     /* Heartbeats, health and gather (>>node_gather); 0 = the default of each. */
     int64_t heartbeat_ns;              /* a HEARTBEAT to every other node this often;
                                           default 100 ms */
