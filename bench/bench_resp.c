@@ -15,11 +15,12 @@
                resp_ingest_per_s: from one connection, then from BENCH_RESP_CONNS (default
                4) connections at once (the figure the ratio uses).
                tcp_replication_lag_p99_ms: while the several-connection load runs, a
-               probe process asks the leader for its applied-event count every 10 ms (t0 =
-               when it asks) and polls each follower's count (METRICS over RESP) until it
-               reaches it; the lag is that time from t0, p50/p99/max over every
-               (probe, follower) pair. It includes one METRICS round trip through the
-               leader's loop, so it is an upper bound of the apply lag.
+               probe process asks the leader for its applied-event count about every 2 ms
+               (t0 = when it asks) and each follower for its own (METRICS over RESP); a
+               follower's sample is the time from t0 to the first of its answers that
+               reaches that leader count; p50/p99/max over every sample of both. It
+               includes a METRICS round trip through the nodes' loops, so it is an upper
+               bound of the apply lag.
      failover  tcp_failover_ms: BENCH_RESP_FAILOVERS (default 5) times: kill -9 of the
                group's leader, then a keyed QUORUM write through a survivor, retried with
                its key after each refusal, until it is acknowledged: wall time from the
@@ -34,11 +35,12 @@
    resp_vs_redis_ratio = the cluster's several-connection resp_ingest_per_s / redis's with
    as many connections (and the one-connection and one-node ratios beside it).
    The same client drives tidald and redis: BENCH_RESP_N writes (default 200000; the
-   cluster runs take half each) over 1000 items and 1000 users, in pipelines of
+   cluster's one-connection run takes half) over 1000 items and 1000 users, in pipelines of
    BENCH_RESP_DEPTH (default 1000) commands per connection, each pipeline's replies read
    before that connection sends its next. Wall clock. Every process started is killed by
    its pid at the end, also on failure, and the whole run is bounded (BENCH_RESP_LIMIT_S,
-   default 150 s). */
+   default 150 s). For a profile: BENCH_RESP_METRICS=1 prints each node's METRICS after the
+   cluster's load, BENCH_RESP_KEEP=1 keeps the temporary directory (data, configs). */
 #define BENCH_NAME "bench_resp"
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
@@ -677,6 +679,7 @@ int main(int argc, char **argv) {
     if (repn > 0)
         printf("resp_vs_redis_ratio: %.2f (3 nodes QUORUM, %d connections each; one connection "
                "%.2f)\n", repn / redisn, nc, rep1 / redis1);
-    if (one > 0) printf("resp_node_vs_redis_ratio: %.2f (one node, one connection)\n", one / redis1);
+    if (one > 0)
+        printf("resp_node_vs_redis_ratio: %.2f (one node, one connection)\n", one / redis1);
     return 0;
 }
