@@ -2033,9 +2033,12 @@ TIDAL_API tidal_result tidal_control_transfer(tidal_control *c, tidal_node_ref t
        a RETRIEVE's hits are in the completion), TIDAL_PEER_DONE_FAILED (nothing was
        applied - a fan-out call: not on the shard named, see tidal_peer_negative_write -
        result and message say why, redirect names the leader when known) and
-       TIDAL_PEER_DONE_UNKNOWN (no answer within config.forward_timeout_ns, or the write
-       was taken but its level could not be reached: the caller cannot know whether it
-       applies; retry with the same idempotency key to be sure it applies once).
+       TIDAL_PEER_DONE_UNKNOWN (no answer within config.forward_timeout_ns; or, for a call
+       this node's member of the shard sent to its leader, as soon as that member knows a
+       leader of a newer epoch, named in redirect, so a retry need not wait out the
+       timeout after the leader died; or the write was taken but its level could not be
+       reached: the caller cannot know whether it applies; retry with the same
+       idempotency key to be sure it applies once).
    P4. Peer messages share the envelope of every tidal message (magic, wire version,
        header bytes, type, group = TIDAL_PEER_GROUP, BLAKE3 checksum); anything that does
        not decode, or is addressed to another node, is refused (TIDAL_ERR_CORRUPT,
@@ -2105,7 +2108,8 @@ typedef struct tidal_peer_config {
     int64_t control_election_timeout_ns; /* 0: as tidal_control_config (300 ms) */
     int64_t control_heartbeat_ns;      /* 0: as tidal_control_config */
     int64_t forward_timeout_ns;        /* a forwarded call with no answer after this long
-                                          completes UNKNOWN; default 2 s */
+                                          completes UNKNOWN (earlier on a newer epoch: P3);
+                                          default 2 s */
     /* Heartbeats, health and gather (>>node_gather); 0 = the default of each. */
     int64_t heartbeat_ns;              /* a HEARTBEAT to every other node this often;
                                           default 100 ms */
@@ -15889,10 +15893,7 @@ static void tidal__rep_quorum(tidal_db *db) {
     TIDAL_ASSERT(db->rep.n_rep % 2 == 0 || db->rep.amn_commits == 0);
 }
 
-/* Keeps a committed batch for shipping; drops the oldest past TIDAL_SHIP_BYTES_MAX. Full,
-   it drops the oldest batches down to three quarters of the bound in one move, so each
-   kept byte is moved a bounded number of times (one move per batch once full was a move
-   of ~64 MiB per commit: a leader's commit rate fell about 3x after ~1M events). */
+/* Keeps a committed batch for shipping; drops the oldest past TIDAL_SHIP_BYTES_MAX. */
 static void tidal__ship_keep(tidal_db *db, const uint8_t *batch, size_t len) {
     if (len > TIDAL_SHIP_BYTES_MAX) {
         db->rep.ship_len = 0;
@@ -15900,21 +15901,23 @@ static void tidal__ship_keep(tidal_db *db, const uint8_t *batch, size_t len) {
         db->rep.ship_hint_lsn = 0;
         return;
     }
-    if (db->rep.ship_len + len > TIDAL_SHIP_BYTES_MAX) {
-        size_t cut = 0, room = TIDAL_SHIP_BYTES_MAX / 4 * 3;
-        uint64_t first_lsn = db->rep.ship_first;
-        while (cut < db->rep.ship_len && db->rep.ship_len - cut + len > room) {
+    if (db->rep.ship_len + len > TIDAL_SHIP_BYTES_MAX && db->rep.ship_len) {
+        /* Full: the oldest batches leave together, down to 3/4 of the limit, in one move,
+           so each kept byte moves a few times, not once per commit (a full 64 MiB buffer
+           moved per commit was most of a busy leader's and follower's CPU). */
+        size_t cut = 0, keep = TIDAL_SHIP_BYTES_MAX - TIDAL_SHIP_BYTES_MAX / 4;
+        while (cut < db->rep.ship_len && db->rep.ship_len - cut + len > keep) {
             tidal__batch_hdr h;
             tidal__batch_hdr_get(db->rep.ship + cut, &h);
             cut += TIDAL__WAL_HDR + h.payload_len;
-            first_lsn = h.last_lsn + 1;
+            db->rep.ship_first = h.last_lsn + 1;
         }
         TIDAL_ASSERT(cut <= db->rep.ship_len);
         memmove(db->rep.ship, db->rep.ship + cut, db->rep.ship_len - cut);
         db->rep.ship_len -= cut;
-        db->rep.ship_first = db->rep.ship_len ? first_lsn : 0;
         if (db->rep.ship_hint_off >= cut) db->rep.ship_hint_off -= cut;
         else db->rep.ship_hint_lsn = 0; /* the hinted batch left */
+        if (!db->rep.ship_len) db->rep.ship_first = 0, db->rep.ship_hint_lsn = 0;
     }
     if (db->rep.ship_len + len > db->rep.ship_cap) {
         size_t cap = db->rep.ship_cap ? db->rep.ship_cap : 65536;
@@ -18918,6 +18921,9 @@ typedef struct tidal__peer_wait {
     tidal_receipt receipt;    /* WRITE */
     uint64_t index, term;     /* PROPOSAL */
     uint32_t group, shard;    /* FORWARD: whose leader the answer names */
+    int watch;                /* FORWARD from a member of its shard (its index in member): */
+    uint64_t epoch;           /* ...the member's epoch when it was sent; a newer epoch with */
+    tidal_node_ref to;        /* ...a leader known ends the wait at once (UNKNOWN) */
 } tidal__peer_wait;
 
 /* >>node_move: the coordinator's state and the hooks >>node calls (defined there). */
@@ -19625,6 +19631,21 @@ static int tidal__peer_wait_check(tidal_peer *p, tidal__peer_wait *w, int64_t no
     memset(&c, 0, sizeof c);
     c.executed_by = p->self;
     if (w->kind == TIDAL__PEER_WAIT_FORWARD) {
+        if (w->watch && now < w->deadline_ns) {
+            /* The member it was sent through saw an election since: the node asked may be
+               gone (kill -9), so waiting out the timeout only delays the client's retry,
+               which the new leader can take now. Whether it applied is unknown. */
+            const tidal_db *db = p->m[w->member].db;
+            tidal_node_ref l;
+            TIDAL_ASSERT(w->member < p->n_m);
+            if (db->rep.epoch <= w->epoch || db->rep.leader_idx < 0) return 0;
+            l = db->rep.member[db->rep.leader_idx];
+            tidal__peer_fail(p, w->origin, w->via, w->ticket, TIDAL_PEER_DONE_UNKNOWN,
+                             TIDAL_ERR_UNAVAILABLE, &l, "sent to %u/%u; the leader is now %u/%u "
+                             "(epoch %llu): it may or may not have applied", w->to.region,
+                             w->to.shard, l.region, l.shard, (unsigned long long)db->rep.epoch);
+            return 1;
+        }
         if (now < w->deadline_ns) return 0;
         p->timeouts++;
         if (w->group != UINT32_MAX) /* ask the region's own member next time, not the same */
@@ -19986,7 +20007,8 @@ static void tidal__peer_forward(tidal_peer *p, const tidal__peer_req *q, tidal_n
 static void tidal__peer_dispatch(tidal_peer *p, const tidal__peer_req *q, tidal_node_ref origin,
                                  tidal_node_ref via, uint64_t ticket, uint32_t hops) {
     int32_t gi = tidal__peer_group_index(p, q->group), mi = tidal__peer_member_index(p, q->group);
-    int at_origin = tidal__peer_is_self(p, origin);
+    int at_origin = tidal__peer_is_self(p, origin), watch = 0;
+    uint64_t watch_epoch = 0;
     tidal_node_ref to;
     tidal__peer_wait *w;
     TIDAL_ASSERT(ticket && hops <= TIDAL__PEER_HOPS_MAX);
@@ -20025,6 +20047,7 @@ static void tidal__peer_dispatch(tidal_peer *p, const tidal__peer_req *q, tidal_
             return;
         }
         to = st.leader;
+        if (at_origin) watch_epoch = st.epoch, watch = 1;
     } else if (!at_origin) {
         tidal__peer_fail(p, origin, via, ticket,
                          TIDAL_PEER_DONE_FAILED, TIDAL_ERR_STALE_CONFIG, NULL,
@@ -20042,6 +20065,8 @@ static void tidal__peer_dispatch(tidal_peer *p, const tidal__peer_req *q, tidal_
             return;
         }
         w->group = (uint32_t)gi, w->shard = q->shard;
+        w->watch = watch, w->epoch = watch_epoch, w->to = to;
+        w->member = watch ? (uint32_t)mi : 0;
     }
     tidal__peer_forward(p, q, to, origin, ticket, at_origin ? 0 : hops + 1);
 }

@@ -412,6 +412,51 @@ out:
     world_free(&w);
 }
 
+/* The group's leader crashes (kill -9) right after a member of its shard forwarded a write
+   to it: the call ends as UNKNOWN as soon as that member hears of the new leader (a newer
+   epoch), naming it, well before the forward timeout (2 s), so the client's retry goes to
+   the new leader at once; the retry with the same key is acknowledged there. On the base
+   the call waited out the whole timeout. Simulated time only. */
+static void t_forward_leader_killed(void) {
+    world w;
+    int l, i, l2;
+    tidal_id it = item_on(1, 0, 700);
+    const tidal_peer_completion *c;
+    tidal_signal s;
+    int64_t t_kill;
+    uint64_t t;
+    setup(&w);
+    l = group_leader(&w, 0, 0);
+    TT_CHECK(l >= 0);
+    if (l < 0) goto out;
+    i = ix((ref(l).region + 1) % REGIONS, 0); /* a follower member of the same shard */
+    w.nd[l].up = 0;                            /* kill -9: nothing it holds answers */
+    tidal_sim_net_set_down(w.net, ref(l), 1);
+    t_kill = w.now;
+    memset(&s, 0, sizeof s);
+    s.tenant = 1, s.item = it, s.weight = 1, s.time_ns = T0;
+    s.idem.key = "k-forward", s.idem.key_len = 9, s.idem.seq = 1;
+    TT_EQ_INT(tidal_peer_signal_write(w.nd[i].peer, &s, TIDAL_ACK_QUORUM, &t), TIDAL_OK);
+    c = await(&w, i, t, 1900 * MS);
+    TT_CHECKF(c != NULL, "no completion 1.9 s after the kill (the forward timeout is 2 s)");
+    if (!c) goto out;
+    l2 = group_leader(&w, 0, 0);
+    TT_CHECKF(l2 >= 0 && l2 != l, "leader %d after the kill of %d", l2, l);
+    TT_CHECKF(c->outcome == TIDAL_PEER_DONE_UNKNOWN && c->result == TIDAL_ERR_UNAVAILABLE &&
+                  c->acked == 0 && strstr(c->message, "the leader is now") &&
+                  c->has_redirect && l2 >= 0 && c->redirect.region == ref(l2).region,
+              "%u %s %s", c->outcome, tidal_strerror(c->result), c->message);
+    printf("    leader %d killed: the forwarded call ended after %lld ms: %s\n", l,
+           (long long)((w.now - t_kill) / MS), c->message);
+    TT_EQ_INT(tidal_peer_signal_write(w.nd[i].peer, &s, TIDAL_ACK_QUORUM, &t), TIDAL_OK);
+    c = await(&w, i, t, 1000 * MS);
+    TT_CHECKF(c && c->outcome == TIDAL_PEER_DONE_OK && c->acked == TIDAL_ACK_QUORUM,
+              "the retry: %s", c ? c->message : "no completion");
+    TT_EQ_INT((int)views(&w, i, 0, 1, it), 1);
+out:
+    world_free(&w);
+}
+
 /* Loss, duplication, reordering and corruption on every link: every call completes exactly
    once; an OK write is applied exactly once, a FAILED one never, an UNKNOWN one at most
    once (a call duplicated by the network runs once). */
@@ -653,6 +698,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_restart_enforces_sealed),
     TT_CASE(t_stray_member_sealed),
     TT_CASE(t_partitioned_leader_unknown),
+    TT_CASE(t_forward_leader_killed),
     TT_CASE(t_malformed_refused),
     TT_CASE(t_faulty_network),
     TT_CASE(t_topology_mismatch),

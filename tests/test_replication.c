@@ -153,6 +153,56 @@ static void t_rep_lag_converges(void) {
     cluster_free(&c);
 }
 
+/* The batches a leader keeps to ship (TIDAL_SHIP_BYTES_MAX, 16 KiB here) leave in bulk
+   once the buffer is full: down to 3/4 of the limit in one move, so a full buffer is not
+   moved once per commit (on the base every commit past the limit evicted, and moved the
+   whole buffer: most of a busy tidald's CPU at the real 64 MiB). What is kept stays
+   within the limit, starts at a batch boundary, and the followers still converge. */
+static void t_rep_ship_evicts_in_bulk(void) {
+    cluster c;
+    tidal_signal s;
+    tidal_receipt rc;
+    tidal_db *db;
+    uint64_t first = 0;
+    int l, k, i, full = 0, evictions = 0, ok = 0;
+    cluster_init(&c, tt_seed());
+    l = leader_of(&c);
+    TT_CHECK(l >= 0);
+    if (l < 0) goto out;
+    db = c.n[l].db;
+    memset(&s, 0, sizeof s);
+    for (k = 0; k < 300 && TT_OK(); k++) {
+        TT_EQ_INT(tidal_db_batch_begin(db), TIDAL_OK);
+        for (i = 0; i < 10; i++) {
+            s.item = 1 + tt_below(50);
+            s.weight = 1.0;
+            s.time_ns = c.now - (int64_t)tt_below(3600) * TIDAL_NS_PER_S;
+            TT_EQ_INT(tidal_signal_write(db, &s, &rc), TIDAL_OK);
+        }
+        TT_EQ_INT(tidal_db_commit(db), TIDAL_OK);
+        TT_CHECKF(db->rep.ship_len <= TIDAL_SHIP_BYTES_MAX, "kept %zu bytes", db->rep.ship_len);
+        if (first && db->rep.ship_first != first) {
+            tidal__batch_hdr h;
+            tidal__batch_hdr_get(db->rep.ship, &h);
+            TT_CHECKF(h.first_lsn == db->rep.ship_first, "kept bytes start at lsn %llu, not "
+                      "at a batch (%llu)", (unsigned long long)db->rep.ship_first,
+                      (unsigned long long)h.first_lsn);
+            if (full) evictions++;
+            full++;
+        }
+        first = db->rep.ship_first;
+        if (k % 10 == 9) cluster_run(&c, c.now + 20 * MS);
+    }
+    /* batches of 10 events (under 1.5 KiB): one eviction per 4 KiB written at most */
+    TT_CHECKF(full > 0 && evictions * 3 <= k, "%d evictions in %d commits", evictions, k);
+    printf("  %d commits, %d evictions after the buffer first filled\n", k, evictions);
+    for (i = 0; i < 100 && !(ok = caught_up(&c)); i++) cluster_run(&c, c.now + 50 * MS);
+    TT_CHECKF(ok, "followers still behind 5 s after the leader went quiet");
+    check_converged(&c);
+out:
+    cluster_free(&c);
+}
+
 /* Captures the next message the leader sends to node 1 (an append). */
 static int next_append(cluster *c, tidal_sim_msg *out) {
     int64_t until = c->now + 1000 * MS;
@@ -716,6 +766,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_rep_big_batch_ships),
     TT_CASE(t_rep_epoch_record_v2),
     TT_CASE(t_rep_pipelined_window),
+    TT_CASE(t_rep_ship_evicts_in_bulk),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
