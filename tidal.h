@@ -18712,6 +18712,16 @@ static void tidal__ctl_on_ack(tidal_control *c, int32_t from, const tidal_contro
         else if (c->next[i] <= c->n_log) tidal__ctl_send_append(c, i); /* more to send */
         return;
     }
+    /* A hint below what it was known to hold: it lost its log (a node whose disk was
+       replaced, issue 13) or diverged; it holds only up to the hint. Lowering match only
+       delays commits (the commit index never goes back), and resending from there is
+       what brings a wiped member back (it would otherwise be refused forever). */
+    if (m->log_index < c->match[i]) {
+        c->match[i] = m->log_index;
+        c->next[i] = m->log_index + 1;
+        tidal__ctl_send_append(c, i);
+        return;
+    }
     /* Refused: step back (never below what it is known to hold), and retry at once. */
     if (c->next[i] > c->match[i] + 1) {
         uint64_t to = m->log_index + 1 < c->next[i] ? m->log_index + 1 : c->next[i] - 1;

@@ -92,7 +92,6 @@ static uint64_t dir_bytes(world *w, int i) {
         if (nl < 4 || strcmp(names[k] + nl - 4, ".log")) continue;
         snprintf(path, sizeof path, "node/g0/%.127s", names[k]);
         if (tidal_sim_disk_read(w->nd[i].disk, path, &data, &len) == TIDAL_OK) total += len;
-        if (getenv("MB_LIST")) printf("      %s %zu\n", path, len);
         free(data);
     }
     return total;
