@@ -431,7 +431,144 @@ static void t_membership_refusals(void) {
     world_free(&w);
 }
 
+/* ---- Property: random membership changes with crashes and partitions ---- */
+
+#define PR_EPOCHS 4096
+#define PR_ACKED 512
+
+typedef struct prop {
+    int lead[PR_EPOCHS];      /* epoch -> leading node + 1 (0: none seen) */
+    tidal_id acked[PR_ACKED]; /* items whose QUORUM write completed OK */
+    int n_acked;
+    uint64_t ticket[8];
+    tidal_id item[8];
+    int node[8], n_pending;
+    int down_until[REGIONS];  /* step at which a crashed node restarts (0: up) */
+    uint32_t cut;             /* a partition in force (0: none) */
+    int cut_until;
+    int changes;              /* membership changes proposed (accepted by the leader) */
+} prop;
+
+/* Every node of shard 1 up: one leader per epoch, and it is a voter of its membership. */
+static void prop_check(world *w, prop *pr) {
+    int r;
+    for (r = 0; r < REGIONS; r++) {
+        int i = ix(r, 1);
+        tidal_node_status st;
+        if (!w->nd[i].up) continue;
+        st = member_status(w, i, 0);
+        if (st.role != TIDAL_ROLE_LEADER) continue;
+        TT_CHECKF(!st.removed && ((st.voters >> r) & 1u), "node %d leads epoch %llu but is no "
+                  "voter (voters %x)", i, (unsigned long long)st.epoch, st.voters);
+        TT_CHECK(st.epoch < PR_EPOCHS);
+        if (st.epoch >= PR_EPOCHS) continue;
+        TT_CHECKF(!pr->lead[st.epoch] || pr->lead[st.epoch] == i + 1, "epoch %llu led by "
+                  "nodes %d and %d", (unsigned long long)st.epoch, pr->lead[st.epoch] - 1, i);
+        pr->lead[st.epoch] = i + 1;
+    }
+}
+
+/* Runs dt in 5 ms steps, checking at each; takes the writes' completions. */
+static void prop_run(world *w, prop *pr, int64_t dt) {
+    int64_t end = w->now + dt;
+    while (w->now < end && TT_OK()) {
+        int g, k;
+        run(w, 5 * MS);
+        prop_check(w, pr);
+        for (g = 0; g < w->n_got; g++)
+            for (k = 0; k < pr->n_pending; k++)
+                if (w->got[g].node == pr->node[k] && w->got[g].c.ticket == pr->ticket[k]) {
+                    if (w->got[g].c.outcome == TIDAL_PEER_DONE_OK && pr->n_acked < PR_ACKED)
+                        pr->acked[pr->n_acked++] = pr->item[k];
+                    pr->ticket[k] = pr->ticket[--pr->n_pending];
+                    pr->item[k] = pr->item[pr->n_pending];
+                    pr->node[k] = pr->node[pr->n_pending];
+                    break;
+                }
+        w->n_got = 0;
+    }
+}
+
+/* One world (seed printed): 40 steps of random actions. */
+static void prop_world(uint64_t seed) {
+    world w;
+    prop *pr = (prop *)calloc(1, sizeof *pr);
+    tidal_id item = 20000;
+    int stepn, k, l, r;
+    uint64_t rng = seed;
+    TT_CHECK(pr != NULL);
+    if (!pr) return;
+    printf("    world seed %llu\n", (unsigned long long)seed);
+    mb_setup(&w, seed);
+    for (stepn = 1; stepn <= 40 && TT_OK(); stepn++) {
+        static const int acts[8] = {0, 0, 1, 1, 2, 3, 4, 4};
+        int act = acts[tt_next(&rng) % 8];
+        for (r = 0; r < REGIONS; r++) /* restarts due */
+            if (pr->down_until[r] && stepn >= pr->down_until[r]) {
+                mb_open(&w, ix(r, 1), 0);
+                pr->down_until[r] = 0;
+            }
+        if (pr->cut && stepn >= pr->cut_until) tidal_sim_net_heal(w.net, pr->cut), pr->cut = 0;
+        l = group_leader(&w, 0, 1);
+        r = (int)(tt_next(&rng) % REGIONS);
+        if (act == 0 && l >= 0) { /* remove */
+            uint64_t t = 0;
+            if (tidal_peer_member_remove(w.nd[l].peer, 0, (uint32_t)r, &t) == TIDAL_OK)
+                pr->changes++;
+            w.n_got = 0;
+        } else if (act == 1 && l >= 0) { /* add (the node keeps its disk) */
+            uint64_t t = 0;
+            if (tidal_peer_member_add(w.nd[l].peer, 0, (uint32_t)r, &t) == TIDAL_OK)
+                pr->changes++;
+        } else if (act == 2 && w.nd[ix(r, 1)].up) { /* crash one, back in 2..4 steps */
+            int down = 0;
+            for (k = 0; k < REGIONS; k++) down += !w.nd[ix(k, 1)].up;
+            if (!down) {
+                mb_down(&w, ix(r, 1));
+                tidal_sim_disk_crash(w.nd[ix(r, 1)].disk);
+                tidal_sim_disk_restart(w.nd[ix(r, 1)].disk);
+                pr->down_until[r] = stepn + 2 + (int)(tt_next(&rng) % 3);
+            }
+        } else if (act == 3 && !pr->cut) { /* cut one node of shard 1 from the other two */
+            tidal_node_ref a[1], b[2];
+            a[0] = ref(ix(r, 1)), b[0] = ref(ix((r + 1) % REGIONS, 1));
+            b[1] = ref(ix((r + 2) % REGIONS, 1));
+            pr->cut = tidal_sim_net_partition_nodes(w.net, a, 1, b, 2, 0);
+            pr->cut_until = stepn + 1 + (int)(tt_next(&rng) % 3);
+        } else if (l >= 0) { /* writes at QUORUM through the leader */
+            for (k = 0; k < 4 && pr->n_pending < 8; k++) {
+                item = item_on(1, 1, item + 1);
+                pr->item[pr->n_pending] = item;
+                pr->node[pr->n_pending] = l;
+                pr->ticket[pr->n_pending++] = write_on(&w, l, 1, item);
+            }
+        }
+        prop_run(&w, pr, 700 * MS);
+    }
+    /* heal, every node back; every QUORUM-acknowledged write is on the group's leader */
+    if (pr->cut) tidal_sim_net_heal(w.net, pr->cut);
+    for (r = 0; r < REGIONS; r++)
+        if (pr->down_until[r]) mb_open(&w, ix(r, 1), 0);
+    prop_run(&w, pr, 4000 * MS);
+    l = group_leader(&w, 0, 1);
+    TT_CHECKF(l >= 0, "no leader of group 0 shard 1 after the heal");
+    printf("    %d membership changes proposed, %d writes acknowledged\n", pr->changes,
+           pr->n_acked);
+    TT_CHECK(pr->n_acked > 0);
+    for (k = 0; l >= 0 && k < pr->n_acked && TT_OK(); k++)
+        TT_CHECKF(views(&w, l, 0, 1, pr->acked[k]) == 1, "acknowledged write %d (item %llu) "
+                  "missing on the leader %d", k, (unsigned long long)pr->acked[k], l);
+    world_free(&w);
+    free(pr);
+}
+
+static void t_membership_random(void) {
+    int k;
+    for (k = 0; k < 3 && TT_OK(); k++) prop_world(tt_seed() + 3 + (uint64_t)k);
+}
+
 static const tt_case tt_cases[] = {
+    TT_CASE(t_membership_random),
     TT_CASE(t_membership_refusals),
     TT_CASE(t_removed_member_fenced),
     TT_CASE(t_lost_member_replaced),
