@@ -3339,6 +3339,7 @@ typedef struct tidal__member {
     int removed;                     /* this member is neither: fenced (rule M4) */
     uint32_t ver_heard;              /* leader: members that acked under config_version in
                                         this epoch (rule M3) */
+    int64_t amn_asked_ns;            /* amnesiac: when it last asked the voters not heard */
 } tidal__member;
 
 /* Tenant limits (owner >>db_tenant): each tenant's config on this node and what it used.
@@ -17477,6 +17478,15 @@ static void tidal__rep_tick(tidal_db *db) {
     }
     if (db->rep.up_sent > db->rep.up_acked && now - db->rep.up_sent_ns >= db->rep.retransmit_ns) db->rep.up_sent = db->rep.up_acked;
     if (db->rep.up_sent == db->rep.up_acked) tidal__push_up(db, now);
+    if (db->rep.amnesiac && !db->rep.amn_floor_known && db->rep.leader_idx >= 0 &&
+        now - db->rep.amn_asked_ns >= db->rep.retransmit_ns) {
+        /* Following a leader, its election deadline never comes: ask the voters not heard
+           yet now (rule L2's floor, which a learner needs to rejoin: rule M5). */
+        db->rep.amn_asked_ns = now;
+        for (i = 0; i < db->rep.n_rep; i++)
+            if (i != db->rep.self_rep && tidal__rep_voter(&db->rep, i) && !((db->rep.amn_heard >> i) & 1u))
+                tidal__rep_send(db, i, TIDAL__MSG_PREVOTE_REQ, 0, 0, NULL, 0);
+    }
     if (now >= db->rep.election_due_ns && db->rep.amnesiac && tidal__rep_nv(&db->rep) == 1 &&
         tidal__rep_voter(&db->rep, db->rep.self_rep)) {
         /* Rule L1: a group of one lost its only copy. Nobody holds more and nobody else can

@@ -313,6 +313,34 @@ out:
     world_free(&w);
 }
 
+/* A fresh node in a lost member's place is promoted with no failure to help: it learns
+   every voter's epoch while following the leader (rule L2, asked on its own), the leader
+   takes a new epoch for it (rule L5), then the promotion record. */
+static void t_fresh_member_promoted(void) {
+    world w;
+    tidal_id item = 7000;
+    tidal_peer_membership ms;
+    int k, l;
+    mb_setup(&w, tt_seed() + 4);
+    TT_CHECK(burst(&w, ix(0, 1), 20, &item) == 20);
+    mb_down(&w, LOST);
+    tidal_sim_disk_wipe(w.nd[LOST].disk);
+    change(&w, 0, 2);
+    mb_open(&w, LOST, 0);
+    change(&w, 1, 2);
+    for (k = 0; k < 400 && TT_OK(); k++) {
+        TT_EQ_INT(tidal_peer_membership_get(w.nd[ix(1, 0)].peer, 0, 1, &ms), TIDAL_OK);
+        if (ms.voters == 7u && !member_status(&w, LOST, 0).learner) break;
+        run(&w, 50 * MS);
+    }
+    TT_CHECKF(ms.voters == 7u && !member_status(&w, LOST, 0).learner, "not promoted in 20 s: "
+              "voters %x, lost disk %d", ms.voters, member_status(&w, LOST, 0).lost_disk);
+    l = group_leader(&w, 0, 1);
+    TT_CHECK(l >= 0 && burst(&w, l, 10, &item) == 10);
+    TT_CHECK(views(&w, LOST, 0, 1, item) == 1 || (run(&w, 500 * MS), views(&w, LOST, 0, 1, item) == 1));
+    world_free(&w);
+}
+
 /* A member removed while its node was down comes back with its old disk: fenced. */
 static void t_removed_member_fenced(void) {
     world w;
@@ -571,6 +599,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_membership_random),
     TT_CASE(t_membership_refusals),
     TT_CASE(t_removed_member_fenced),
+    TT_CASE(t_fresh_member_promoted),
     TT_CASE(t_lost_member_replaced),
 };
 
