@@ -15923,7 +15923,9 @@ static tidal_result tidal__rep_adopt(tidal_db *db, uint64_t epoch, int leader) {
        all-voters membership), and every message carries it; a member takes no message
        under another version (tidal_node_receive). So each vote and each ack a quorum
        counts comes from a member at the counter's version: a quorum of configuration Ck
-       is a majority of Ck's voters that are all at version k at that time.
+       is a majority of Ck's voters that are all at version k at that time. (A member whose
+       node has not applied the record yet is cut off from its group until it does: an
+       availability cost of a slow control plane, never a safety one.)
    M3. The record after version k is proposed only while the group's leader holds k, has
        committed in its epoch, and a majority of Ck's voters (itself included) acked its
        epoch-start batch under version k (ver_heard; tidal__rep_members_settled): from then
@@ -16057,7 +16059,7 @@ static void tidal__rep_quorum(tidal_db *db) {
         if (q > tidal__rep_quorum_at(db, 0)) db->rep.amn_commits++; /* an amnesiac ack made it */
         db->rep.quorum_lsn = q;
     }
-    TIDAL_ASSERT(db->rep.quorum_lsn <= db->log.durable_lsn || db->rep.quorum_lsn != q);
+    TIDAL_ASSERT(q <= db->log.durable_lsn); /* acks never exceed our log (tidal__on_ack) */
 }
 
 /* Keeps a committed batch for shipping; drops the oldest past TIDAL_SHIP_BYTES_MAX. */
