@@ -17079,7 +17079,8 @@ static void tidal__on_vote(tidal_db *db, const tidal__msg_hdr *m, int from) {
     if (db->rep.role != TIDAL__CANDIDATE || m->epoch != db->rep.epoch || m->a != 1) return;
     if (m->to_incarnation && m->to_incarnation != db->incarnation) return; /* rule L6 */
     db->rep.votes |= 1u << from;
-    for (i = 0; i < db->rep.n_rep; i++) n += tidal__rep_voter(&db->rep, i) && ((db->rep.votes >> i) & 1u);
+    for (i = 0; i < db->rep.n_rep; i++)
+        n += tidal__rep_voter(&db->rep, i) && ((db->rep.votes >> i) & 1u);
     if (n > tidal__rep_nv(&db->rep) / 2) tidal__become_leader(db); /* voters only (rule M5) */
 }
 
@@ -17106,7 +17107,8 @@ static void tidal__on_prevote_req(tidal_db *db, const tidal__msg_hdr *m, int fro
     int grant = db->rep.role != TIDAL_ROLE_LEADER && now - db->rep.leader_heard_ns >= db->rep.election_timeout_ns / 2 &&
                 voter && tidal__candidate_fit(&db->rep, m);
     if (!grant && voter && tidal__rep_voter(&db->rep, db->rep.self_rep) &&
-        db->rep.role != TIDAL_ROLE_LEADER && now - db->rep.leader_heard_ns >= db->rep.election_timeout_ns / 2) {
+        db->rep.role != TIDAL_ROLE_LEADER &&
+        now - db->rep.leader_heard_ns >= db->rep.election_timeout_ns / 2) {
         int64_t soon = now + db->rep.election_timeout_ns / 20; /* we hold more: run soon */
         if (soon < db->rep.election_due_ns) db->rep.election_due_ns = soon;
     }
@@ -17175,7 +17177,8 @@ static int tidal__amn_bump_due(const tidal_db *db) {
     if ((nv % 2 == 0 && !db->rep.learners) || db->rep.handover) return 0;
     if (tidal__rep_quorum_at(db, 0) < db->rep.epoch_start_lsn) return 0;
     for (i = 0; i < db->rep.n_rep; i++)
-        live += i != db->rep.self_rep && tidal__rep_voter(&db->rep, i) && !db->rep.peer_amnesiac[i] &&
+        live += i != db->rep.self_rep && tidal__rep_voter(&db->rep, i) &&
+                !db->rep.peer_amnesiac[i] &&
                 now - db->rep.peer_heard_ns[i] < 3 * db->rep.heartbeat_ns;
     if (live <= nv / 2) return 0;
     /* odd voters, or a learner (rule M5: it rejoins as in an odd group) */
@@ -17486,7 +17489,8 @@ static void tidal__rep_tick(tidal_db *db) {
            yet now (rule L2's floor, which a learner needs to rejoin: rule M5). */
         db->rep.amn_asked_ns = now;
         for (i = 0; i < db->rep.n_rep; i++)
-            if (i != db->rep.self_rep && tidal__rep_voter(&db->rep, i) && !((db->rep.amn_heard >> i) & 1u))
+            if (i != db->rep.self_rep && tidal__rep_voter(&db->rep, i) &&
+                !((db->rep.amn_heard >> i) & 1u))
                 tidal__rep_send(db, i, TIDAL__MSG_PREVOTE_REQ, 0, 0, NULL, 0);
     }
     if (now >= db->rep.election_due_ns && db->rep.amnesiac && tidal__rep_nv(&db->rep) == 1 &&
@@ -17499,7 +17503,8 @@ static void tidal__rep_tick(tidal_db *db) {
         /* Ask every member it has not heard from (a pre-vote request it cannot win: each
            answers, at its own epoch). */
         for (i = 0; i < db->rep.n_rep; i++)
-            if (i != db->rep.self_rep && tidal__rep_voter(&db->rep, i) && !((db->rep.amn_heard >> i) & 1u))
+            if (i != db->rep.self_rep && tidal__rep_voter(&db->rep, i) &&
+                !((db->rep.amn_heard >> i) & 1u))
                 tidal__rep_send(db, i, TIDAL__MSG_PREVOTE_REQ, 0, 0, NULL, 0);
         tidal__rep_arm_election(db);
     } else if (now >= db->rep.election_due_ns && !tidal__rep_voter(&db->rep, db->rep.self_rep)) {
@@ -17508,7 +17513,9 @@ static void tidal__rep_tick(tidal_db *db) {
         /* Right after losing the leader, run at once (a pre-vote round would add a round
            trip to every failover); after two timeouts of silence we are probably the one
            cut off, so ask first and leave the epoch alone until a majority would follow. */
-        if (tidal__rep_nv(&db->rep) == 1 || now - db->rep.leader_heard_ns < 2 * db->rep.election_timeout_ns) tidal__start_election(db);
+        if (tidal__rep_nv(&db->rep) == 1 ||
+            now - db->rep.leader_heard_ns < 2 * db->rep.election_timeout_ns)
+            tidal__start_election(db);
         else tidal__start_prevote(db);
     }
 }
@@ -23825,7 +23832,8 @@ static int tidal__move_taken(tidal_peer *p, tidal__move_job *j, uint32_t s, int6
    shard was taken over (tidal__move_taken). */
 static int tidal__move_seal(tidal_peer *p, tidal__move_job *j, uint32_t s, int64_t now) {
     tidal__move_shard *sh = &j->sh[s];
-    uint32_t r, ps = tidal__move_members(p, j->source, s), pt = tidal__move_members(p, j->target, s);
+    uint32_t r, ps = tidal__move_members(p, j->source, s);
+    uint32_t pt = tidal__move_members(p, j->target, s);
     const tidal__move_ans *src = NULL, *lead = NULL;
     if (sh->copy_gen && !tidal__move_copy(p, j, s, sh->copy_gen, now)) return 0; /* a reinstall */
     if (now >= sh->next_ns) {
