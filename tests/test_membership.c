@@ -131,13 +131,6 @@ static int burst(world *w, int i, int n, tidal_id *next_item) {
     return ok;
 }
 
-/* The call's completion (OK expected) on node i. */
-static void await_ok(world *w, int i, uint64_t t, const char *what) {
-    const tidal_peer_completion *c = await(w, i, t, 3000 * MS);
-    TT_CHECKF(c && c->outcome == TIDAL_PEER_DONE_OK, "%s: %s", what, c ? c->message : "none");
-    w->n_got = 0;
-}
-
 /* A membership change on the leader of group 0 shard 1, retried while the previous one is
    not settled (rule M3: TIDAL_ERR_UNAVAILABLE) or a leader is being elected. */
 static void change(world *w, int add, uint32_t region) {
@@ -153,7 +146,26 @@ static void change(world *w, int add, uint32_t region) {
         r = add ? tidal_peer_member_add(w->nd[l].peer, 0, region, &t)
                 : tidal_peer_member_remove(w->nd[l].peer, 0, region, &t);
         if (r == TIDAL_OK) {
-            await_ok(w, l, t, add ? "member add" : "member remove");
+            const tidal_peer_completion *c = await(w, l, t, 3000 * MS);
+            uint64_t index = c ? c->index : 0;
+            int k, i, behind = 1;
+            TT_CHECKF(c && c->outcome == TIDAL_PEER_DONE_OK, "%s: %s", add ? "member add" :
+                      "member remove", c ? c->message : "no completion");
+            w->n_got = 0;
+            /* committed: every node up applies it once it hears the commit */
+            for (k = 0; k < 200 && behind && TT_OK(); k++) {
+                behind = 0;
+                for (i = 0; i < N; i++) {
+                    tidal_peer_membership ms;
+                    if (!w->nd[i].up) continue;
+                    TT_EQ_INT(tidal_peer_membership_get(w->nd[i].peer, 0, 1, &ms), TIDAL_OK);
+                    behind |= ms.index < index;
+                }
+                if (behind) run(w, 5 * MS);
+            }
+            TT_CHECKF(!behind, "membership record %llu not applied everywhere",
+                      (unsigned long long)index);
+            w->n_got = 0;
             return;
         }
         TT_CHECKF(r == TIDAL_ERR_UNAVAILABLE || r == TIDAL_ERR_LIMIT || r == TIDAL_ERR_READ_ONLY,
