@@ -20208,15 +20208,20 @@ static int tidal__peer_exec(tidal_peer *p, uint32_t mi, const tidal__peer_req *q
    of that shard in this region (or the placement's lowest region). */
 static tidal_node_ref tidal__peer_guess(const tidal_peer *p, uint32_t gi, uint32_t shard) {
     tidal_node_ref n;
-    uint32_t word = p->hint[(size_t)gi * p->shards + shard], r = 0;
+    uint32_t word = p->hint[(size_t)gi * p->shards + shard], r = 0, v, l;
+    uint64_t idx;
     TIDAL_ASSERT(gi < p->n_groups && shard < p->shards);
+    /* the group's current voters (issue 13): a removed leader is never guessed again */
+    tidal__peer_mship_get(p, p->groups[gi].id, shard, &v, &l, &idx);
+    v &= p->groups[gi].placement;
+    TIDAL_ASSERT(v != 0);
     if (word) {
         tidal__ctl_ref(word - 1, &n);
-        return n;
+        if (n.shard == shard && ((v >> n.region) & 1u)) return n;
     }
-    if (!(p->groups[gi].placement >> p->self.region & 1u))
-        while (!(p->groups[gi].placement >> r & 1u)) r++;
-    n.region = (uint16_t)((p->groups[gi].placement >> p->self.region & 1u) ? p->self.region : r);
+    if (!(v >> p->self.region & 1u))
+        while (!(v >> r & 1u)) r++;
+    n.region = (uint16_t)((v >> p->self.region & 1u) ? p->self.region : r);
     n.shard = (uint16_t)shard;
     return n;
 }

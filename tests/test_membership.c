@@ -245,7 +245,14 @@ static void t_lost_member_replaced(void) {
         if (l >= 0) (void)burst(&w, l, 5, &item);
         else run(&w, 50 * MS);
     }
-    TT_CHECKF(move_done_everywhere(&w, 2), "the move did not complete after the removal");
+    if (!move_done_everywhere(&w, 2)) {
+        tidal_peer_move_info mi;
+        int c = control_leader(&w);
+        memset(&mi, 0, sizeof mi);
+        if (c >= 0) (void)tidal_peer_move_status(w.nd[c].peer, 2, &mi);
+        TT_CHECKF(0, "the move did not complete after the removal: coordinator %d phase %u: %s",
+                  c, mi.phase, mi.waiting);
+    }
     for (k = 0; k < 10 && TT_OK(); k++) {
         l = group_leader(&w, 0, 1);
         if (l >= 0) TT_CHECK(burst(&w, l, 40, &item) == 40);
