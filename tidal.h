@@ -869,6 +869,11 @@ typedef struct tidal_node_status {
     int transfer_in_flight;   /* leader: tidal_replica_transfer's handover is under way (it
                                  refuses writes until it ends) */
     tidal_node_ref transfer_to; /* ...to this member */
+    /* appended (issue 13): membership (DESIGN 5.10; config_version is its version) */
+    int removed;              /* this member is not in its group's membership: fenced (it
+                                 votes, leads and acknowledges nothing, takes no writes) */
+    int learner;              /* it receives the log but neither votes nor counts */
+    uint32_t voters, learners; /* the membership in force here: bit i = config.replicas[i] */
 } tidal_node_status;
 
 TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_status *out);
@@ -1773,7 +1778,8 @@ TIDAL_API void tidal_blake3(const void *data, size_t len, uint8_t out[32]); /* o
 #define TIDAL_CONTROL_PLACEMENT 3u /* a tenant's placement and owning replica group */
 #define TIDAL_CONTROL_TENANT 4u    /* a tenant's limits and its state on its members */
 #define TIDAL_CONTROL_MIGRATION 5u /* a migration's phase */
-#define TIDAL_CONTROL_KIND_MAX 5u
+#define TIDAL_CONTROL_MEMBERS 6u   /* a replica group's voters and learners (appended, 13) */
+#define TIDAL_CONTROL_KIND_MAX 6u
 
 /* Migration phases (DESIGN 5.7; the coordinator: tidal_peer_move). */
 #define TIDAL_CONTROL_PHASE_COPY 1u
@@ -1797,6 +1803,18 @@ typedef struct tidal_control_record {
     double rate_per_s;      /* TENANT: as tidal_tenant_config (0..1e12) */
     double burst;           /* TENANT: as tidal_tenant_config (0..1e12) */
     uint64_t entity_quota;  /* TENANT: as tidal_tenant_config */
+    /* appended (issue 13): MEMBERS, the membership of replica group `group` (DESIGN 5.10).
+       Masks are over regions (bit r = the group's node in region r); voters nonzero, the
+       two masks disjoint. prev is the log index of the MEMBERS record of that group this
+       one follows (0: the group's first, following the config's all-voters membership);
+       a node applies it only when prev names the membership in force there, so two
+       changes proposed concurrently never both apply (tidal_peer_member_remove). Encoded:
+       kind u8, group u32, voters u32, learners u32, shard u16, prev u64. */
+    uint32_t voters;        /* MEMBERS: regions that vote and count toward quorum */
+    uint32_t learners;      /* MEMBERS: regions that receive the log, no vote, no count */
+    uint32_t shard;         /* MEMBERS: the shard (group `group` on shard s is the replica
+                               group of nodes (r, s)), 0..65535 */
+    uint64_t prev;          /* MEMBERS: the membership record it replaces */
 } tidal_control_record;
 
 /* Encodes rec into buf (cap bytes; TIDAL_CONTROL_RECORD_BYTES_MAX always suffices) and sets
@@ -2339,6 +2357,48 @@ TIDAL_API const char *tidal_peer_errmsg(const tidal_peer *p);
    the call, transfers in flight included; *started: transfers this call began. Errors:
    TIDAL_ERR_INVALID (p NULL). */
 TIDAL_API tidal_result tidal_peer_step_down(tidal_peer *p, uint32_t *leading, uint32_t *started);
+
+/* Membership (appended, issue 13; DESIGN 5.10; rules M1-M5 in >>repl_epoch). The replica
+   group (group, shard) is the nodes (r, shard) of the regions r in the group's placement;
+   its membership is a TIDAL_CONTROL_MEMBERS record, changed one member at a time. Each
+   call runs on the node whose member of (group, self.shard) leads, proposes one record
+   (through tidal_peer_propose: the ticket completes OK once it is committed; every node
+   applies it when it learns the commit) and returns at once:
+   - tidal_peer_member_remove: region stops being a member. Quorum, votes and log
+     retirement no longer count it, a move in flight no longer waits for it, and its node,
+     should it come back, is fenced (tidal_node_status.removed: it votes, leads and
+     acknowledges nothing and takes no writes).
+   - tidal_peer_member_add: region joins as a learner: it receives the log (or a state
+     transfer), neither votes nor counts toward quorum; once it holds the committed log
+     (and, if it lost its disk, rejoined: rule L5) the group's leader proposes its
+     promotion to voter on its own, as a second record (whose completion is not reported).
+   Replacing a lost member is remove, then add of the node taking its place (the same
+   (region, shard) with a fresh directory, or the old node) once the removal applied.
+   Errors (nothing proposed): TIDAL_ERR_INVALID (NULL argument; removing the leader itself:
+   hand over first with tidal_replica_transfer, then remove it from the new leader, so the
+   last voter is never removed; adding a member), TIDAL_ERR_NOT_FOUND (this node runs no
+   member of group; region outside its placement; removing a non-member),
+   TIDAL_ERR_READ_ONLY (this member does not lead: the message names the leader),
+   TIDAL_ERR_LIMIT (a change of this group is in flight: proposed and not applied here, for
+   at most twice forward_timeout_ns), TIDAL_ERR_UNAVAILABLE (rule M3: a majority of the
+   voters has not acknowledged the membership in force under this leadership yet; retry),
+   or as tidal_peer_propose. */
+TIDAL_API tidal_result tidal_peer_member_remove(tidal_peer *p, uint32_t group, uint32_t region,
+                                                uint64_t *ticket);
+TIDAL_API tidal_result tidal_peer_member_add(tidal_peer *p, uint32_t group, uint32_t region,
+                                             uint64_t *ticket);
+
+typedef struct tidal_peer_membership {
+    uint64_t index;           /* the MEMBERS record in force (0: the config's: every region
+                                 of the placement votes) */
+    uint32_t voters, learners; /* bit r = the node in region r */
+    uint64_t promotions;      /* learners this node's leaders proposed to promote */
+} tidal_peer_membership;
+
+/* The membership of (group, shard) as this node applied it. TIDAL_ERR_NOT_FOUND for a
+   group the config does not name or a shard out of range. */
+TIDAL_API tidal_result tidal_peer_membership_get(const tidal_peer *p, uint32_t group,
+                                                 uint32_t shard, tidal_peer_membership *out);
 
 /* A decoded peer message. Header (120 bytes, the shared envelope): magic u32 "TDLM", wire
    version u16, header bytes u16, type u16, group u16 (TIDAL_PEER_GROUP), from u32, to u32,
@@ -3297,6 +3357,13 @@ typedef struct tidal__member {
     uint64_t handover_lsn;           /* leader: the durable lsn the last TIMEOUT_NOW named */
     uint64_t tnow_epoch, tnow_lsn;   /* target: run once we hold the leader's log to tnow_lsn
                                         (while still following it in tnow_epoch) */
+    /* membership (>>repl_epoch, rules M1-M5; DESIGN 5.10): masks over member[] indexes */
+    uint32_t voters;                 /* vote, run, count toward quorum (open: every member) */
+    uint32_t learners;               /* receive the log; no vote, no count */
+    int removed;                     /* this member is neither: fenced (rule M4) */
+    uint32_t ver_heard;              /* leader: members that acked under config_version in
+                                        this epoch (rule M3) */
+    int64_t amn_asked_ns;            /* amnesiac: when it last asked the voters not heard */
 } tidal__member;
 
 /* Tenant limits (owner >>db_tenant): each tenant's config on this node and what it used.
@@ -12446,6 +12513,7 @@ static tidal_result tidal__config_load(tidal_db *db, const tidal_config *cfg) {
         if (self == UINT32_MAX) return tidal__err(db, TIDAL_ERR_INVALID, "config.replicas lacks config.node");
         db->rep.n_rep = cfg->replica_count;
         db->rep.self_rep = self;
+        db->rep.voters = (1u << cfg->replica_count) - 1u; /* until a MEMBERS record says */
     }
     db->rep.heartbeat_ns = cfg->heartbeat_ns ? cfg->heartbeat_ns : 100 * 1000 * 1000;
     db->rep.election_timeout_ns = cfg->election_timeout_ns > 0 ? cfg->election_timeout_ns : TIDAL_NS_PER_S;
@@ -13114,6 +13182,13 @@ static tidal_result tidal__take_refuse(tidal_db *db, const tidal__event *ev, tid
     const tidal__member *m = &db->rep;
     TIDAL_ASSERT(from == TIDAL__FROM_LOCAL || from == TIDAL__FROM_IMPORT);
     if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
+    if (m->n_rep && m->removed) /* >>repl_epoch, rule M4 */
+        return tidal__err(db, TIDAL_ERR_FENCED, "fenced: this member was removed from replica "
+                          "group %u (membership version %u); it takes no writes",
+                          m->group, m->config_version);
+    if (m->n_rep && !((m->voters >> m->self_rep) & 1u))
+        return tidal__err(db, TIDAL_ERR_READ_ONLY, "read-only: this member is a learner of "
+                          "replica group %u (catching up; it votes once promoted)", m->group);
     if (m->n_rep && m->role != TIDAL_ROLE_LEADER && !(m->availability && tidal__cut_off(db))) {
         if (m->amnesiac)
             return tidal__err(db, TIDAL_ERR_READ_ONLY,
@@ -15861,16 +15936,134 @@ static tidal_result tidal__rep_adopt(tidal_db *db, uint64_t epoch, int leader) {
     return TIDAL_OK;
 }
 
-/* The (n / 2 + 1)-th highest of the members' positions; an amnesiac peer's ack counts only
-   when amn (rule L4). */
+/* ---- Membership (DESIGN 5.10) ----
+   A group's membership is a control-plane record (TIDAL_CONTROL_MEMBERS: voters and
+   learners over regions), applied by the node when committed (tidal__rep_members_set).
+   M1. One member at a time: a record adds a learner, promotes one learner to voter, or
+       removes one member (tidal_peer_member_*). Voter sets of consecutive versions differ
+       by at most one member, so any majority of the one and any majority of the other
+       share a member (n and n + 1 voters: (n / 2 + 1) + ((n + 1) / 2 + 1) > n + 1).
+   M2. config_version is the log index of the MEMBERS record in force (0: the config's
+       all-voters membership), and every message carries it; a member takes no message
+       under another version (tidal_node_receive). So each vote and each ack a quorum
+       counts comes from a member at the counter's version: a quorum of configuration Ck
+       is a majority of Ck's voters that are all at version k at that time. (A member whose
+       node has not applied the record yet is cut off from its group until it does: an
+       availability cost of a slow control plane, never a safety one.)
+   M3. The record after version k is proposed only while the group's leader holds k, has
+       committed in its epoch, and a majority of Ck's voters (itself included) acked its
+       epoch-start batch under version k (ver_heard; tidal__rep_members_settled): from then
+       on a majority Mk of Ck is at version >= k for good (a node never goes back: it
+       re-applies its control log at open) and holds that leader's log. The record also
+       names the version it follows (prev), so two proposals never both apply.
+   Claim: once C(k+1) is proposed, no quorum of any Cj, j < k, forms again. A quorum of Cj
+   needs a majority of Cj at version exactly j; C(j+2) was proposed by then (j + 2 <= k +
+   1), so M(j+1) exists, and it meets every majority of Cj (M1) in a member at version >=
+   j + 1. Hence at any moment quorums can form in at most two configurations, consecutive
+   ones, whose majorities meet (M1): two quorums never lack a shared member, which is all
+   Raft's two facts (one leader per epoch: the shared member votes once per epoch; a new
+   leader holds every committed event: the shared member held it and votes on logs) need.
+   M4. A member in neither mask (removed) is fenced: it drops every message, never runs,
+       refuses writes (TIDAL_ERR_FENCED) and its status says removed; the others drop what
+       it sends. One that comes back under an older version is refused by M2 already.
+   M5. Quorum, votes, pre-votes, transfer targets and rules L1-L6 count the voters only; a
+       learner receives the log as any follower (state transfer included) and is promoted
+       by a second record once it holds the committed log and did not lose its disk (or
+       rejoined, rule L5, which for a learner asks an epoch above its floor). The group-
+       stable position (log retirement) counts voters and learners: a removed member no
+       longer holds anything back. */
+
+static int tidal__rep_voter(const tidal__member *rm, uint32_t i) { return (rm->voters >> i) & 1u; }
+
+/* Members that vote (the quorum's n). */
+static uint32_t tidal__rep_nv(const tidal__member *rm) {
+    uint32_t i, n = 0;
+    for (i = 0; i < rm->n_rep; i++) n += tidal__rep_voter(rm, i);
+    TIDAL_ASSERT(!rm->n_rep || n >= 1);
+    return n;
+}
+
+static int tidal__rep_in(const tidal__member *rm, uint32_t i) {
+    return ((rm->voters | rm->learners) >> i) & 1u;
+}
+
+static void tidal__rep_quorum(tidal_db *db);
+static void tidal__fly_rewind(tidal__member *rm, uint32_t i);
+
+/* Takes the membership of version (rules M1-M5): voters and learners are masks over
+   member[]. Never goes back to an older version. A member that no longer votes stops
+   leading or running; a leader starts shipping afresh to members that joined and
+   recounts its quorum (a removed laggard no longer holds it back). */
+static tidal_result tidal__rep_members_set(tidal_db *db, uint32_t version, uint32_t voters,
+                                           uint32_t learners) {
+    tidal__member *rm = &db->rep;
+    uint32_t i, all = (1u << rm->n_rep) - 1u, was = rm->voters | rm->learners;
+    TIDAL_ASSERT(rm->n_rep && voters && !(voters & learners) && !((voters | learners) & ~all));
+    if (version < rm->config_version)
+        return tidal__err(db, TIDAL_ERR_STALE_CONFIG, "membership version %u is older than %u "
+                          "in force", version, rm->config_version);
+    rm->config_version = version;
+    rm->voters = voters;
+    rm->learners = learners;
+    rm->ver_heard = 0;
+    rm->removed = !tidal__rep_in(rm, rm->self_rep);
+    if (!tidal__rep_voter(rm, rm->self_rep) && rm->role != TIDAL_ROLE_FOLLOWER) {
+        if (rm->role == TIDAL_ROLE_LEADER) rm->leader_idx = -1;
+        rm->role = TIDAL_ROLE_FOLLOWER; /* a leader or candidate no longer voting steps down */
+        rm->handover = 0;
+        tidal__rep_arm_election(db);
+    }
+    rm->votes = rm->prevotes = 0;
+    if (rm->leader_idx >= 0 && !tidal__rep_in(rm, (uint32_t)rm->leader_idx)) rm->leader_idx = -1;
+    if (rm->handover && !tidal__rep_voter(rm, rm->handover_to)) rm->handover = 0;
+    if (tidal__rep_leading(rm)) {
+        for (i = 0; i < rm->n_rep; i++) {
+            if (i == rm->self_rep || !(tidal__rep_in(rm, i) && !((was >> i) & 1u))) continue;
+            rm->peer[i].acked = rm->peer[i].sent = rm->peer[i].pushed = 0;
+            rm->peer[i].xfer = 0;
+            rm->peer[i].greeted = 0;
+            rm->peer[i].resync = 1;
+            rm->vv_peer[i].valid = 0;
+            rm->peer_amnesiac[i] = 0;
+            tidal__fly_rewind(rm, i);
+        }
+        tidal__rep_quorum(db);
+    }
+    TIDAL_ASSERT(!tidal__rep_leading(rm) || tidal__rep_voter(rm, rm->self_rep));
+    return TIDAL_OK;
+}
+
+/* Rule M3: may the record after this version be proposed? Only on the leader. */
+static int tidal__rep_members_settled(const tidal_db *db) {
+    const tidal__member *rm = &db->rep;
+    uint32_t i, n = 0;
+    if (!tidal__rep_leading(rm) || rm->quorum_lsn < rm->epoch_start_lsn) return 0;
+    for (i = 0; i < rm->n_rep; i++)
+        n += tidal__rep_voter(rm, i) && (i == rm->self_rep || ((rm->ver_heard >> i) & 1u));
+    return n > tidal__rep_nv(rm) / 2;
+}
+
+/* Rule M5: does learner i hold the committed log, with its disk (or rejoined since)? */
+static int tidal__rep_learner_ready(const tidal_db *db, uint32_t i) {
+    const tidal__member *rm = &db->rep;
+    TIDAL_ASSERT(i < rm->n_rep);
+    return tidal__rep_leading(rm) && ((rm->learners >> i) & 1u) && rm->peer[i].greeted &&
+           !rm->peer[i].xfer && !rm->peer_amnesiac[i] && rm->peer[i].acked >= rm->quorum_lsn &&
+           ((rm->ver_heard >> i) & 1u);
+}
+
+/* The (nv / 2 + 1)-th highest of the voters' positions; an amnesiac peer's ack counts only
+   when amn (rule L4). Learners are not counted (rule M5). */
 static uint64_t tidal__rep_quorum_at(const tidal_db *db, int amn) {
     uint64_t v[TIDAL_REPLICAS_MAX];
-    uint32_t i, j, n = db->rep.n_rep;
-    TIDAL_ASSERT(n >= 1 && n <= TIDAL_REPLICAS_MAX);
-    for (i = 0; i < n; i++)
-        v[i] = i == db->rep.self_rep                    ? db->log.durable_lsn
-               : db->rep.peer_amnesiac[i] && !amn ? 0
-                                                  : db->rep.peer[i].acked;
+    uint32_t i, j, n = 0;
+    TIDAL_ASSERT(db->rep.n_rep >= 1 && db->rep.n_rep <= TIDAL_REPLICAS_MAX);
+    for (i = 0; i < db->rep.n_rep; i++)
+        if (tidal__rep_voter(&db->rep, i))
+            v[n++] = i == db->rep.self_rep                    ? db->log.durable_lsn
+                     : db->rep.peer_amnesiac[i] && !amn ? 0
+                                                        : db->rep.peer[i].acked;
+    TIDAL_ASSERT(n >= 1);
     for (i = 1; i < n; i++) { /* descending insertion sort: n <= 7 */
         uint64_t x = v[i];
         for (j = i; j > 0 && v[j - 1] < x; j--) v[j] = v[j - 1];
@@ -15883,14 +16076,14 @@ static uint64_t tidal__rep_quorum_at(const tidal_db *db, int amn) {
 static void tidal__rep_quorum(tidal_db *db) {
     /* Rule L4: in a group of odd size a member that lost its disk is not counted until it
        rejoined for good; in an even one it is (two majorities share two members). */
-    uint64_t q = tidal__rep_quorum_at(db, db->rep.n_rep % 2 == 0);
+    uint64_t q = tidal__rep_quorum_at(db, tidal__rep_nv(&db->rep) % 2 == 0);
     /* Only once the epoch-start batch is on a majority do older batches count as committed
        in this epoch (an old-epoch batch on a majority may still be outvoted otherwise). */
     if (q >= db->rep.epoch_start_lsn && q > db->rep.quorum_lsn) {
         if (q > tidal__rep_quorum_at(db, 0)) db->rep.amn_commits++; /* an amnesiac ack made it */
         db->rep.quorum_lsn = q;
     }
-    TIDAL_ASSERT(db->rep.n_rep % 2 == 0 || db->rep.amn_commits == 0);
+    TIDAL_ASSERT(q <= db->log.durable_lsn); /* acks never exceed our log (tidal__on_ack) */
 }
 
 /* Keeps a committed batch for shipping; drops the oldest past TIDAL_SHIP_BYTES_MAX. */
@@ -16128,8 +16321,10 @@ static uint64_t tidal__log_first(const tidal_db *db) {
 static uint64_t tidal__group_stable(const tidal_db *db) {
     uint64_t s = db->log.durable_lsn;
     uint32_t k;
+    /* current members only (rule M5): a removed member holds nothing back */
     for (k = 0; k < db->rep.n_rep; k++)
-        if (k != db->rep.self_rep && db->rep.peer[k].acked < s) s = db->rep.peer[k].acked;
+        if (k != db->rep.self_rep && tidal__rep_in(&db->rep, k) && db->rep.peer[k].acked < s)
+            s = db->rep.peer[k].acked;
     return s;
 }
 
@@ -16288,7 +16483,8 @@ static void tidal__rep_committed(tidal_db *db, const uint8_t *batch, size_t len)
     if (!tidal__rep_leading(&db->rep)) return;
     tidal__rep_quorum(db);
     for (i = 0; i < db->rep.n_rep; i++)
-        if (i != db->rep.self_rep && tidal__ship_wants(db, i)) tidal__ship_to(db, i, now);
+        if (i != db->rep.self_rep && tidal__rep_in(&db->rep, i) && tidal__ship_wants(db, i))
+            tidal__ship_to(db, i, now);
 }
 
 /* Takes the events of one checked batch (tidal__event_take from a replica: logged in the
@@ -16406,17 +16602,18 @@ static void tidal__stable_advance(tidal_db *db, uint64_t stable);
    (any majority of the group minus itself meets it): otherwise a deposed leader of an old
    epoch could count it toward a quorum the group's newer leaders never see. */
 static int tidal__amn_informed(const tidal__member *rm) {
-    uint32_t n = 0, k;
+    uint32_t n = 0, k, nv = tidal__rep_nv(rm);
     if (!rm->amnesiac || rm->n_rep < 2) return 1;
-    for (k = 0; k < rm->n_rep; k++) n += (rm->amn_heard >> k) & 1u;
-    return n >= rm->n_rep - rm->n_rep / 2;
+    /* the voters heard (rule M5): any majority of them, minus us, meets the ones heard */
+    for (k = 0; k < rm->n_rep; k++) n += tidal__rep_voter(rm, k) && ((rm->amn_heard >> k) & 1u);
+    return n >= nv - nv / 2 || (nv == 1 && tidal__rep_voter(rm, rm->self_rep));
 }
 
 /* Rule L2: an amnesiac member heard from member idx (its epoch is adopted first). Once it
    has heard every other member, its epoch bounds every epoch it may have voted in before
    it lost its disk: each such vote went to a candidate that had that epoch on disk. */
 static void tidal__amn_hear(tidal__member *rm, int idx) {
-    uint32_t all = ((1u << rm->n_rep) - 1u) & ~(1u << rm->self_rep);
+    uint32_t all = rm->voters & ~(1u << rm->self_rep); /* every other voter (rule M5) */
     TIDAL_ASSERT(rm->amnesiac && idx >= 0 && (uint32_t)idx < rm->n_rep);
     rm->amn_heard |= 1u << idx;
     if (!rm->amn_floor_known && (rm->amn_heard & all) == all) {
@@ -16428,15 +16625,18 @@ static void tidal__amn_hear(tidal__member *rm, int idx) {
 /* Rule L3: may its vote (and, rule L4, its acks) count although it lost its disk? In a
    group of even size, once it knows the group's epoch; in an odd one, never. */
 static int tidal__amn_counts(const tidal__member *rm) {
+    if (!tidal__rep_voter(rm, rm->self_rep) || rm->removed) return 0; /* rule M5 */
     if (!rm->amnesiac) return 1;
-    return rm->n_rep % 2 == 0 && tidal__amn_informed(rm);
+    return tidal__rep_nv(rm) % 2 == 0 && tidal__amn_informed(rm);
 }
 
 /* Rule L5: it caught up with the leader of epoch: does it rejoin for good (no longer
    amnesiac)? In an odd group only in an epoch above its floor. */
 static int tidal__amn_may_rejoin(const tidal__member *rm, uint64_t epoch) {
     TIDAL_ASSERT(rm->amnesiac);
-    return rm->n_rep % 2 == 0 || (rm->amn_floor_known && epoch > rm->amn_floor);
+    if (!tidal__rep_voter(rm, rm->self_rep)) /* a learner: as in an odd group (rule M5) */
+        return rm->amn_floor_known && epoch > rm->amn_floor;
+    return tidal__rep_nv(rm) % 2 == 0 || (rm->amn_floor_known && epoch > rm->amn_floor);
 }
 
 /* Follower, before it acknowledges leader position leader_pos: its vote position must say
@@ -16669,6 +16869,8 @@ static void tidal__on_ack(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *
     uint32_t i = (uint32_t)from;
     if (!tidal__rep_leading(&db->rep) || m->epoch != db->rep.epoch) return;
     db->rep.peer[i].greeted = 1;
+    /* rule M3: it holds our epoch's start under our version (M2: it is at our version) */
+    if (m->a >= db->rep.epoch_start_lsn && m->b != 1) db->rep.ver_heard |= 1u << i;
     db->rep.peer_amnesiac[i] = m->c == 1;
     db->rep.peer_floor[i] = m->c == 1 ? m->d : 0;
     if (m->payload_len) {
@@ -16823,7 +17025,7 @@ static tidal_result tidal__on_vote_req(tidal_db *db, const tidal__msg_hdr *m, in
     uint32_t cand = tidal__node_word(db->rep.member[from]) + 1;
     int grant, fit;
     if ((r = tidal__rep_adopt(db, m->epoch, -1)) != TIDAL_OK) return r;
-    fit = tidal__candidate_fit(&db->rep, m);
+    fit = tidal__rep_voter(&db->rep, (uint32_t)from) && tidal__candidate_fit(&db->rep, m);
     grant = (db->rep.voted_epoch != db->rep.epoch || db->rep.voted_for == cand) && db->rep.role != TIDAL_ROLE_LEADER &&
             fit;
     if (grant && !(db->rep.voted_epoch == db->rep.epoch && db->rep.voted_for == cand)) {
@@ -16831,10 +17033,13 @@ static tidal_result tidal__on_vote_req(tidal_db *db, const tidal__msg_hdr *m, in
         db->rep.voted_for = cand;
         if ((r = tidal__meta_save(db)) != TIDAL_OK) return r;
     }
-    TIDAL_ASSERT(!grant || !db->rep.amnesiac || db->rep.n_rep % 2 == 0); /* rule L3 */
+    TIDAL_ASSERT(!grant || !db->rep.amnesiac || tidal__rep_nv(&db->rep) % 2 == 0); /* rule L3 */
+    TIDAL_ASSERT(!grant || tidal__rep_voter(&db->rep, db->rep.self_rep)); /* rule M5 */
     if (grant && db->rep.amnesiac) db->rep.amn_grants++;
     if (grant) tidal__rep_arm_election(db);
-    else if (db->rep.role != TIDAL_ROLE_LEADER && !fit && !db->rep.amnesiac) {
+    else if (db->rep.role != TIDAL_ROLE_LEADER && !fit && !db->rep.amnesiac &&
+             tidal__rep_voter(&db->rep, (uint32_t)from) &&
+             tidal__rep_voter(&db->rep, db->rep.self_rep)) {
         /* Someone saw the leader go quiet, but we hold more: run soon ourselves rather than
            wait a whole timeout for the next round. Not when we refused only because we
            voted already: in a group of five every refused request would then start another
@@ -16882,9 +17087,10 @@ static void tidal__become_leader(tidal_db *db) {
     db->rep.epoch_start_lsn = UINT64_MAX; /* nothing counts until it is written */
     if (tidal__event_take(db, &ev, TIDAL__FROM_LOCAL, &rc) == TIDAL_OK) /* commits it alone */
         db->rep.epoch_start_lsn = rc.lsn;
+    db->rep.ver_heard = 0; /* rule M3: counted again in this epoch */
     tidal__rep_quorum(db);
     for (i = 0; i < db->rep.n_rep; i++) {
-        if (i == db->rep.self_rep) continue;
+        if (i == db->rep.self_rep || !tidal__rep_in(&db->rep, i)) continue;
         tidal__ship_to(db, i, now); /* announce at once (a heartbeat: data after its ack) */
         if (tidal__vv_build(db))
             tidal__rep_send(db, i, TIDAL__MSG_VV, 0, 0, db->rep.out, db->rep.out_len);
@@ -16904,8 +17110,9 @@ static void tidal__on_vote(tidal_db *db, const tidal__msg_hdr *m, int from) {
     if (db->rep.role != TIDAL__CANDIDATE || m->epoch != db->rep.epoch || m->a != 1) return;
     if (m->to_incarnation && m->to_incarnation != db->incarnation) return; /* rule L6 */
     db->rep.votes |= 1u << from;
-    for (i = 0; i < db->rep.n_rep; i++) n += (db->rep.votes >> i) & 1u;
-    if (n > db->rep.n_rep / 2) tidal__become_leader(db);
+    for (i = 0; i < db->rep.n_rep; i++)
+        n += tidal__rep_voter(&db->rep, i) && ((db->rep.votes >> i) & 1u);
+    if (n > tidal__rep_nv(&db->rep) / 2) tidal__become_leader(db); /* voters only (rule M5) */
 }
 
 /* Pre-vote (Raft, section 9.6): before a follower moves to epoch + 1 it asks whether a
@@ -16920,20 +17127,23 @@ static void tidal__start_prevote(tidal_db *db) {
     tidal__rep_arm_election(db);
     db->rep.role = TIDAL_ROLE_FOLLOWER;
     for (i = 0; i < db->rep.n_rep; i++)
-        if (i != db->rep.self_rep)
+        if (i != db->rep.self_rep && tidal__rep_voter(&db->rep, i))
             tidal__rep_send(db, i, TIDAL__MSG_PREVOTE_REQ, db->rep.log_pos, db->rep.log_epoch,
                             NULL, 0);
 }
 
 static void tidal__on_prevote_req(tidal_db *db, const tidal__msg_hdr *m, int from) {
     int64_t now = tidal__mono(db);
+    int voter = tidal__rep_voter(&db->rep, (uint32_t)from); /* rule M5 */
     int grant = db->rep.role != TIDAL_ROLE_LEADER && now - db->rep.leader_heard_ns >= db->rep.election_timeout_ns / 2 &&
-                tidal__candidate_fit(&db->rep, m);
-    if (!grant && db->rep.role != TIDAL_ROLE_LEADER && now - db->rep.leader_heard_ns >= db->rep.election_timeout_ns / 2) {
+                voter && tidal__candidate_fit(&db->rep, m);
+    if (!grant && voter && tidal__rep_voter(&db->rep, db->rep.self_rep) &&
+        db->rep.role != TIDAL_ROLE_LEADER &&
+        now - db->rep.leader_heard_ns >= db->rep.election_timeout_ns / 2) {
         int64_t soon = now + db->rep.election_timeout_ns / 20; /* we hold more: run soon */
         if (soon < db->rep.election_due_ns) db->rep.election_due_ns = soon;
     }
-    TIDAL_ASSERT(!grant || !db->rep.amnesiac || db->rep.n_rep % 2 == 0); /* rule L3 */
+    TIDAL_ASSERT(!grant || !db->rep.amnesiac || tidal__rep_nv(&db->rep) % 2 == 0); /* rule L3 */
     if (grant && db->rep.amnesiac) db->rep.amn_grants++;
     tidal__rep_send5(db, (uint32_t)from, TIDAL__MSG_PREVOTE, (uint64_t)grant, 0, 0, 0,
                      m->incarnation, NULL, 0);
@@ -16947,8 +17157,9 @@ static void tidal__on_prevote(tidal_db *db, const tidal__msg_hdr *m, int from) {
         return;
     if (m->to_incarnation && m->to_incarnation != db->incarnation) return; /* rule L6 */
     db->rep.prevotes |= 1u << from;
-    for (i = 0; i < db->rep.n_rep; i++) n += (db->rep.prevotes >> i) & 1u;
-    if (n > db->rep.n_rep / 2) {
+    for (i = 0; i < db->rep.n_rep; i++)
+        n += tidal__rep_voter(&db->rep, i) && ((db->rep.prevotes >> i) & 1u);
+    if (n > tidal__rep_nv(&db->rep) / 2) { /* voters only (rule M5) */
         db->rep.prevotes = 0;
         tidal__start_election(db);
     }
@@ -16992,16 +17203,19 @@ static void tidal__handover_step(tidal_db *db, int64_t now) {
    or above our epoch rejoins only in a newer epoch. Only while a majority without it holds
    this epoch's start and answered within three heartbeats (it would elect us again). */
 static int tidal__amn_bump_due(const tidal_db *db) {
-    uint32_t i, live = 1;
+    uint32_t i, live = 1, nv = tidal__rep_nv(&db->rep);
     int64_t now = tidal__mono((tidal_db *)db);
-    if (db->rep.n_rep % 2 == 0 || db->rep.handover) return 0;
+    if ((nv % 2 == 0 && !db->rep.learners) || db->rep.handover) return 0;
     if (tidal__rep_quorum_at(db, 0) < db->rep.epoch_start_lsn) return 0;
     for (i = 0; i < db->rep.n_rep; i++)
-        live += i != db->rep.self_rep && !db->rep.peer_amnesiac[i] &&
+        live += i != db->rep.self_rep && tidal__rep_voter(&db->rep, i) &&
+                !db->rep.peer_amnesiac[i] &&
                 now - db->rep.peer_heard_ns[i] < 3 * db->rep.heartbeat_ns;
-    if (live <= db->rep.n_rep / 2) return 0;
+    if (live <= nv / 2) return 0;
+    /* odd voters, or a learner (rule M5: it rejoins as in an odd group) */
     for (i = 0; i < db->rep.n_rep; i++)
-        if (i != db->rep.self_rep && db->rep.peer_amnesiac[i] && db->rep.peer_floor[i] &&
+        if (i != db->rep.self_rep && (nv % 2 == 1 || ((db->rep.learners >> i) & 1u)) &&
+            tidal__rep_in(&db->rep, i) && db->rep.peer_amnesiac[i] && db->rep.peer_floor[i] &&
             db->rep.peer_floor[i] - 1 >= db->rep.epoch &&
             db->rep.peer[i].acked >= db->rep.quorum_lsn)
             return 1;
@@ -17020,12 +17234,13 @@ static void tidal__start_election(tidal_db *db) {
     if (tidal__meta_save(db) != TIDAL_OK) return; /* epochs are on disk before use */
     db->rep.votes = 1u << db->rep.self_rep;
     tidal__rep_arm_election(db);
-    if (db->rep.n_rep == 1) {
+    TIDAL_ASSERT(tidal__rep_voter(&db->rep, db->rep.self_rep)); /* rule M5: voters run */
+    if (tidal__rep_nv(&db->rep) == 1) {
         tidal__become_leader(db);
         return;
     }
     for (i = 0; i < db->rep.n_rep; i++)
-        if (i != db->rep.self_rep)
+        if (i != db->rep.self_rep && tidal__rep_voter(&db->rep, i))
             tidal__rep_send(db, i, TIDAL__MSG_VOTE_REQ, db->rep.log_pos, db->rep.log_epoch,
                             NULL, 0);
 }
@@ -17226,6 +17441,12 @@ TIDAL_API tidal_result tidal_node_receive(tidal_db *db, tidal_node_ref from, con
                           m.config_version, db->rep.config_version,
                           m.config_version > db->rep.config_version ? "refresh this node" : "the sender must refresh");
     }
+    if (db->rep.removed || !tidal__rep_in(&db->rep, (uint32_t)idx)) { /* rule M4 */
+        db->rep.msgs_fenced++;
+        return tidal__err(db, TIDAL_ERR_FENCED, "message dropped: %s was removed from replica "
+                          "group %u (membership version %u)", db->rep.removed ? "this member" :
+                          "the sender", db->rep.group, db->rep.config_version);
+    }
     tidal__hlc_recv(db, m.hlc);
     db->rep.peer_heard_ns[idx] = tidal__mono(db);
     if (m.incarnation != db->rep.peer[idx].inc) { /* another life of it: what it held may be gone */
@@ -17271,9 +17492,10 @@ TIDAL_API tidal_result tidal_node_receive(tidal_db *db, tidal_node_ref from, con
 static void tidal__rep_tick(tidal_db *db) {
     int64_t now = tidal__mono(db);
     uint32_t i;
+    if (db->rep.removed) return; /* rule M4: fenced, it neither ships nor runs */
     if (tidal__rep_leading(&db->rep)) {
         for (i = 0; i < db->rep.n_rep; i++) {
-            if (i == db->rep.self_rep) continue;
+            if (i == db->rep.self_rep || !tidal__rep_in(&db->rep, i)) continue; /* rule M5 */
             if (db->rep.peer[i].xfer) { /* a state transfer: resend its chunk after silence */
                 if (now - db->rep.peer[i].sent_ns >= db->rep.retransmit_ns)
                     tidal__xfer_send(db, i, now);
@@ -17292,7 +17514,18 @@ static void tidal__rep_tick(tidal_db *db) {
     }
     if (db->rep.up_sent > db->rep.up_acked && now - db->rep.up_sent_ns >= db->rep.retransmit_ns) db->rep.up_sent = db->rep.up_acked;
     if (db->rep.up_sent == db->rep.up_acked) tidal__push_up(db, now);
-    if (now >= db->rep.election_due_ns && db->rep.amnesiac && db->rep.n_rep == 1) {
+    if (db->rep.amnesiac && !db->rep.amn_floor_known && db->rep.leader_idx >= 0 &&
+        now - db->rep.amn_asked_ns >= db->rep.retransmit_ns) {
+        /* Following a leader, its election deadline never comes: ask the voters not heard
+           yet now (rule L2's floor, which a learner needs to rejoin: rule M5). */
+        db->rep.amn_asked_ns = now;
+        for (i = 0; i < db->rep.n_rep; i++)
+            if (i != db->rep.self_rep && tidal__rep_voter(&db->rep, i) &&
+                !((db->rep.amn_heard >> i) & 1u))
+                tidal__rep_send(db, i, TIDAL__MSG_PREVOTE_REQ, 0, 0, NULL, 0);
+    }
+    if (now >= db->rep.election_due_ns && db->rep.amnesiac && tidal__rep_nv(&db->rep) == 1 &&
+        tidal__rep_voter(&db->rep, db->rep.self_rep)) {
         /* Rule L1: a group of one lost its only copy. Nobody holds more and nobody else can
            lead: it starts over, empty, in a new epoch (what it held is gone). */
         db->rep.amnesiac = 0;
@@ -17301,14 +17534,19 @@ static void tidal__rep_tick(tidal_db *db) {
         /* Ask every member it has not heard from (a pre-vote request it cannot win: each
            answers, at its own epoch). */
         for (i = 0; i < db->rep.n_rep; i++)
-            if (i != db->rep.self_rep && !((db->rep.amn_heard >> i) & 1u))
+            if (i != db->rep.self_rep && tidal__rep_voter(&db->rep, i) &&
+                !((db->rep.amn_heard >> i) & 1u))
                 tidal__rep_send(db, i, TIDAL__MSG_PREVOTE_REQ, 0, 0, NULL, 0);
         tidal__rep_arm_election(db);
+    } else if (now >= db->rep.election_due_ns && !tidal__rep_voter(&db->rep, db->rep.self_rep)) {
+        tidal__rep_arm_election(db); /* a learner never runs (rule M5) */
     } else if (now >= db->rep.election_due_ns) {
         /* Right after losing the leader, run at once (a pre-vote round would add a round
            trip to every failover); after two timeouts of silence we are probably the one
            cut off, so ask first and leave the epoch alone until a majority would follow. */
-        if (db->rep.n_rep == 1 || now - db->rep.leader_heard_ns < 2 * db->rep.election_timeout_ns) tidal__start_election(db);
+        if (tidal__rep_nv(&db->rep) == 1 ||
+            now - db->rep.leader_heard_ns < 2 * db->rep.election_timeout_ns)
+            tidal__start_election(db);
         else tidal__start_prevote(db);
     }
 }
@@ -17406,6 +17644,10 @@ TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_stat
     out->clock_ahead_ns = db->rep.clock_ahead_ns;
     out->version_vector_origins = db->st.n_origins;
     out->lost_disk = db->rep.amnesiac;
+    out->removed = db->rep.removed;
+    out->learner = db->rep.n_rep && ((db->rep.learners >> db->rep.self_rep) & 1u);
+    out->voters = db->rep.voters;
+    out->learners = db->rep.learners;
     out->transfer_in_flight = tidal__rep_leading(&db->rep) && db->rep.handover;
     if (out->transfer_in_flight) out->transfer_to = db->rep.member[db->rep.handover_to];
     return TIDAL_OK;
@@ -17415,6 +17657,7 @@ TIDAL_API tidal_result tidal_node_status_get(const tidal_db *db, tidal_node_stat
 static const char *tidal__handover_lag(const tidal_db *db, uint32_t i) {
     const tidal__member *rm = &db->rep;
     TIDAL_ASSERT(i < rm->n_rep && i != rm->self_rep);
+    if (!tidal__rep_voter(rm, i)) return "it is not a voter (a learner, or removed)";
     if (!rm->peer[i].greeted) return "it has not answered this leadership";
     if (rm->peer[i].xfer) return "it is taking a state transfer";
     if (rm->peer_amnesiac[i]) return "it lost its disk and has not rejoined";
@@ -17626,12 +17869,13 @@ static void tidal__ctl_why(char *msg, size_t cap, const char *fmt, ...) {
 /* ---- Records ---- */
 
 static const char *const tidal__ctl_kind_names[] = {"?", "NOOP", "TOPOLOGY", "PLACEMENT",
-                                                    "TENANT", "MIGRATION"};
+                                                    "TENANT", "MIGRATION", "MEMBERS"};
 
 /* Which fields a kind carries: bit 0 regions/shards, 1 tenant, 2 placement, 3 group,
-   4 target/phase, 5 limits (state, rate, burst, quota). */
+   4 target/phase, 5 limits (state, rate, burst, quota), 6 membership (voters, learners,
+   prev). */
 static uint32_t tidal__ctl_kind_fields(uint32_t kind) {
-    static const uint32_t f[] = {0, 0, 1, 2 | 4 | 8, 2 | 4 | 32, 2 | 8 | 16};
+    static const uint32_t f[] = {0, 0, 1, 2 | 4 | 8, 2 | 4 | 32, 2 | 8 | 16, 8 | 64};
     TIDAL_ASSERT(kind >= 1 && kind <= TIDAL_CONTROL_KIND_MAX);
     return f[kind];
 }
@@ -17648,6 +17892,13 @@ static const char *tidal__ctl_record_check(const tidal_control_record *r) {
     if (!(f & 16) && (r->target || r->phase)) return "target/phase set on a kind without";
     if (!(f & 32) && (r->state || r->rate_per_s != 0 || r->burst != 0 || r->entity_quota))
         return "limits set on a kind without";
+    if (!(f & 64) && (r->voters || r->learners || r->prev || r->shard))
+        return "voters/learners/shard/prev set on a kind without";
+    if ((f & 64) && r->shard > 0xFFFF) return "shard not 0..65535";
+    if ((f & 64) && !r->voters) return "voters empty (a group keeps at least one voter)";
+    if ((f & 64) && (r->voters & r->learners)) return "a region both voter and learner";
+    if ((f & 64) && ((r->voters | r->learners) >> TIDAL_REPLICAS_MAX))
+        return "voters/learners name a region beyond TIDAL_REPLICAS_MAX";
     if ((f & 1) && (r->regions < 1 || r->regions > 0xFFFF)) return "regions not 1..65535";
     if ((f & 1) && (r->shards < 1 || r->shards > 0xFFFF)) return "shards not 1..65535";
     if ((f & 16) && (r->phase < TIDAL_CONTROL_PHASE_COPY || r->phase > TIDAL_CONTROL_PHASE_DONE))
@@ -17673,6 +17924,10 @@ static size_t tidal__ctl_record_put(const tidal_control_record *r, uint8_t *buf)
         w = tidal__wr_le(w, r->state, 1);
         w = tidal__wr_f64(tidal__wr_f64(w, r->rate_per_s), r->burst);
         w = tidal__wr_le(w, r->entity_quota, 8);
+    }
+    if (f & 64) {
+        w = tidal__wr_le(tidal__wr_le(w, r->voters, 4), r->learners, 4);
+        w = tidal__wr_le(tidal__wr_le(w, r->shard, 2), r->prev, 8);
     }
     TIDAL_ASSERT((size_t)(w - buf) <= TIDAL_CONTROL_RECORD_BYTES_MAX);
     return (size_t)(w - buf);
@@ -17727,6 +17982,12 @@ TIDAL_API tidal_result tidal_control_record_decode(const void *bytes, size_t len
         rec->rate_per_s = tidal__rd_f64(&r);
         rec->burst = tidal__rd_f64(&r);
         rec->entity_quota = tidal__rd_u64(&r);
+    }
+    if (f & 64) {
+        rec->voters = tidal__rd_u32(&r);
+        rec->learners = tidal__rd_u32(&r);
+        rec->shard = (uint32_t)tidal__rd_le(&r, 2);
+        rec->prev = tidal__rd_u64(&r);
     }
     if (r.bad || r.pos != len) {
         tidal__ctl_why(msg, msg_cap, "control record %s: %zu bytes, %s",
@@ -18553,6 +18814,16 @@ static void tidal__ctl_on_ack(tidal_control *c, int32_t from, const tidal_contro
         if (c->handover == from) tidal__ctl_handover_check(c);
         return;
     }
+    /* A hint below what it was known to hold: it lost its log (a node whose disk was
+       replaced, issue 13) or diverged; it holds only up to the hint. Lowering match only
+       delays commits (the commit index never goes back), and resending from there is
+       what brings a wiped member back (it would otherwise be refused forever). */
+    if (m->log_index < c->match[i]) {
+        c->match[i] = m->log_index;
+        c->next[i] = m->log_index + 1;
+        tidal__ctl_send_append(c, i);
+        return;
+    }
     /* Refused: step back (never below what it is known to hold), and retry at once. */
     if (c->next[i] > c->match[i] + 1) {
         uint64_t to = m->log_index + 1 < c->next[i] ? m->log_index + 1 : c->next[i] - 1;
@@ -18904,7 +19175,16 @@ typedef struct tidal__peer_member {
     tidal_node_ref rep[TIDAL_REPLICAS_MAX];
     char path[TIDAL_PATH_MAX + 1];
     tidal_db *db;
+    int64_t mem_pending_ns;   /* a MEMBERS change proposed here counts as in flight until
+                                 it applies or this time passes (0: none) */
+    uint64_t mem_auto_ticket; /* a promotion this node proposed: its completion is dropped */
 } tidal__peer_member;
+
+/* The MEMBERS record in force for one (group, shard); none: every placement region votes. */
+typedef struct tidal__peer_mship {
+    uint32_t group, shard, voters, learners; /* region masks */
+    uint64_t index;
+} tidal__peer_mship;
 
 typedef struct tidal__peer_tenant {
     uint32_t tenant;
@@ -18929,6 +19209,7 @@ typedef struct tidal__peer_wait {
 /* >>node_move: the coordinator's state and the hooks >>node calls (defined there). */
 typedef struct tidal__peer_move tidal__peer_move;
 static int tidal__move_type(uint32_t type);
+static uint32_t tidal__move_members(const tidal_peer *p, uint32_t group, uint32_t s);
 static const char *tidal__move_get(tidal__rd *r, tidal_peer_message *m);
 static tidal_result tidal__move_on_message(tidal_peer *p, tidal_node_ref from, const uint8_t *b,
                                            size_t len);
@@ -18975,6 +19256,9 @@ struct tidal_peer {
     uint64_t n_srd, cap_srd, seal_reads, seal_fallbacks;
     uint64_t ctl_failed, ctl_failed_index;
     char ctl_failed_why[160];
+    /* membership (appended, issue 13): MEMBERS records in force, one per (group, shard) */
+    tidal__peer_mship *mship;
+    uint64_t n_mship, cap_mship, promotions;
 };
 
 /* >>node_gather's entry points from this section. */
@@ -19763,11 +20047,96 @@ static tidal_result tidal__peer_push(tidal_peer *p, const tidal__peer_tenant *t)
                            tidal_errmsg(p->m[mi].db));
 }
 
+/* ---- Membership (issue 13; rules M1-M5 in >>repl_epoch) ---- */
+
+/* The membership of (group, shard) this node applied: region masks and record index. */
+static void tidal__peer_mship_get(const tidal_peer *p, uint32_t group, uint32_t shard,
+                                  uint32_t *voters, uint32_t *learners, uint64_t *index) {
+    uint64_t k;
+    int32_t gi = tidal__peer_group_index(p, group);
+    for (k = 0; k < p->n_mship; k++)
+        if (p->mship[k].group == group && p->mship[k].shard == shard) {
+            *voters = p->mship[k].voters, *learners = p->mship[k].learners;
+            *index = p->mship[k].index;
+            return;
+        }
+    *voters = gi < 0 ? 0 : p->groups[gi].placement;
+    *learners = 0;
+    *index = 0;
+}
+
+/* Region mask -> mask over member m's replicas (config.replicas order). */
+static uint32_t tidal__peer_mship_idx(const tidal__peer_member *m, uint32_t regions) {
+    uint32_t k, out = 0;
+    for (k = 0; k < m->n_rep; k++)
+        if ((regions >> m->rep[k].region) & 1u) out |= 1u << k;
+    return out;
+}
+
+static uint32_t tidal__peer_bits(uint32_t x) {
+    uint32_t n = 0;
+    for (; x; x &= x - 1) n++;
+    return n;
+}
+
+/* A committed MEMBERS record: the same checks on every node (they apply the same log in
+   the same order), so every node keeps or refuses it alike; then this node's member of
+   the group, if it runs it, takes it (tidal__rep_members_set). */
+static tidal_result tidal__peer_members_apply(tidal_peer *p, uint64_t index,
+                                              const tidal_control_record *rec) {
+    int32_t gi = tidal__peer_group_index(p, rec->group), mi;
+    uint32_t v, l, change;
+    uint64_t cur, k;
+    TIDAL_ASSERT(rec->kind == TIDAL_CONTROL_MEMBERS && index == p->applied_index);
+    if (gi < 0 || rec->shard >= p->shards)
+        return tidal__peer_err(p, TIDAL_ERR_NOT_FOUND, "control record %llu: MEMBERS of group "
+                               "%u shard %u, which the config does not name",
+                               (unsigned long long)index, rec->group, rec->shard);
+    if ((rec->voters | rec->learners) & ~p->groups[gi].placement)
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "control record %llu: MEMBERS names a "
+                               "region outside group %u's placement 0x%x",
+                               (unsigned long long)index, rec->group, p->groups[gi].placement);
+    tidal__peer_mship_get(p, rec->group, rec->shard, &v, &l, &cur);
+    if (rec->prev != cur)
+        return tidal__peer_err(p, TIDAL_ERR_STALE_CONFIG, "control record %llu: MEMBERS of "
+                               "group %u shard %u follows membership %llu, but %llu is in "
+                               "force: not applied (another change came first)",
+                               (unsigned long long)index, rec->group, rec->shard,
+                               (unsigned long long)rec->prev, (unsigned long long)cur);
+    change = (v ^ rec->voters) | ((v | l) ^ (rec->voters | rec->learners));
+    if (tidal__peer_bits(change) > 1) /* rule M1 */
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "control record %llu: MEMBERS of group %u "
+                               "shard %u changes more than one member at once",
+                               (unsigned long long)index, rec->group, rec->shard);
+    if (index > UINT32_MAX) /* the members' config_version is 32 bits */
+        return tidal__peer_err(p, TIDAL_ERR_LIMIT, "control record %llu: MEMBERS beyond log "
+                               "index 2^32", (unsigned long long)index);
+    for (k = 0; k < p->n_mship; k++)
+        if (p->mship[k].group == rec->group && p->mship[k].shard == rec->shard) break;
+    if (k == p->n_mship) {
+        if (!tidal__peer_grow(p, (void **)&p->mship, &p->cap_mship, p->n_mship + 1,
+                              sizeof *p->mship))
+            return tidal__peer_err(p, TIDAL_ERR_NOMEM, "control record %llu: membership table",
+                                   (unsigned long long)index);
+        p->n_mship++;
+    }
+    p->mship[k].group = rec->group, p->mship[k].shard = rec->shard;
+    p->mship[k].voters = rec->voters, p->mship[k].learners = rec->learners;
+    p->mship[k].index = index;
+    mi = tidal__peer_member_index(p, rec->group);
+    if (mi < 0 || rec->shard != p->self.shard) return TIDAL_OK;
+    p->m[mi].mem_pending_ns = 0;
+    return tidal__rep_members_set(p->m[mi].db, (uint32_t)index,
+                                  tidal__peer_mship_idx(&p->m[mi], rec->voters),
+                                  tidal__peer_mship_idx(&p->m[mi], rec->learners));
+}
+
 static tidal_result tidal__peer_apply_one(tidal_peer *p, uint64_t index,
                                           const tidal_control_record *rec) {
     tidal__peer_tenant *t;
     TIDAL_ASSERT(index > p->applied_index);
     p->applied_index = index;
+    if (rec->kind == TIDAL_CONTROL_MEMBERS) return tidal__peer_members_apply(p, index, rec);
     if (rec->kind == TIDAL_CONTROL_TOPOLOGY) {
         p->topo_regions = rec->regions;
         p->topo_shards = rec->shards;
@@ -19976,15 +20345,20 @@ static int tidal__peer_exec(tidal_peer *p, uint32_t mi, const tidal__peer_req *q
    of that shard in this region (or the placement's lowest region). */
 static tidal_node_ref tidal__peer_guess(const tidal_peer *p, uint32_t gi, uint32_t shard) {
     tidal_node_ref n;
-    uint32_t word = p->hint[(size_t)gi * p->shards + shard], r = 0;
+    uint32_t word = p->hint[(size_t)gi * p->shards + shard], r = 0, v, l;
+    uint64_t idx;
     TIDAL_ASSERT(gi < p->n_groups && shard < p->shards);
+    /* the group's current voters (issue 13): a removed leader is never guessed again */
+    tidal__peer_mship_get(p, p->groups[gi].id, shard, &v, &l, &idx);
+    v &= p->groups[gi].placement;
+    TIDAL_ASSERT(v != 0);
     if (word) {
         tidal__ctl_ref(word - 1, &n);
-        return n;
+        if (n.shard == shard && ((v >> n.region) & 1u)) return n;
     }
-    if (!(p->groups[gi].placement >> p->self.region & 1u))
-        while (!(p->groups[gi].placement >> r & 1u)) r++;
-    n.region = (uint16_t)((p->groups[gi].placement >> p->self.region & 1u) ? p->self.region : r);
+    if (!(v >> p->self.region & 1u))
+        while (!(v >> r & 1u)) r++;
+    n.region = (uint16_t)((v >> p->self.region & 1u) ? p->self.region : r);
     n.shard = (uint16_t)shard;
     return n;
 }
@@ -20491,6 +20865,131 @@ TIDAL_API tidal_result tidal_peer_propose(tidal_peer *p, const tidal_control_rec
     return TIDAL_OK;
 }
 
+/* ---- Membership calls (issue 13) ---- */
+
+/* Remove (add 0) or add (add 1) region in (group, self.shard), on the member that leads. */
+static tidal_result tidal__peer_member_change(tidal_peer *p, uint32_t group, uint32_t region,
+                                              int add, uint64_t *ticket) {
+    const char *what = add ? "member add" : "member remove";
+    int32_t gi, mi;
+    uint32_t v, l, bit;
+    uint64_t idx;
+    int64_t now;
+    tidal_db *db;
+    tidal_control_record rec;
+    tidal_result r;
+    if (!p) return TIDAL_ERR_INVALID;
+    if (!ticket) return tidal__peer_err(p, TIDAL_ERR_INVALID, "%s: NULL ticket", what);
+    gi = tidal__peer_group_index(p, group);
+    mi = tidal__peer_member_index(p, group);
+    if (gi < 0 || mi < 0)
+        return tidal__peer_err(p, TIDAL_ERR_NOT_FOUND, "%s: this node runs no member of group "
+                               "%u", what, group);
+    if (region >= p->regions || !((p->groups[gi].placement >> region) & 1u))
+        return tidal__peer_err(p, TIDAL_ERR_NOT_FOUND, "%s: region %u is not in group %u's "
+                               "placement", what, region, group);
+    db = p->m[mi].db;
+    if (!tidal__rep_leading(&db->rep)) {
+        if (db->rep.leader_idx >= 0)
+            return tidal__peer_err(p, TIDAL_ERR_READ_ONLY, "%s: this member of group %u does "
+                                   "not lead; the leader is region %u shard %u", what, group,
+                                   db->rep.member[db->rep.leader_idx].region,
+                                   db->rep.member[db->rep.leader_idx].shard);
+        return tidal__peer_err(p, TIDAL_ERR_READ_ONLY, "%s: this member of group %u does not "
+                               "lead (no leader known now)", what, group);
+    }
+    now = tidal__peer_now(p);
+    if (p->m[mi].mem_pending_ns && now < p->m[mi].mem_pending_ns)
+        return tidal__peer_err(p, TIDAL_ERR_LIMIT, "%s: a membership change of group %u shard "
+                               "%u is in flight (one at a time)", what, group, p->self.shard);
+    tidal__peer_mship_get(p, group, p->self.shard, &v, &l, &idx);
+    TIDAL_ASSERT(idx == db->rep.config_version);
+    if (!tidal__rep_members_settled(db))
+        return tidal__peer_err(p, TIDAL_ERR_UNAVAILABLE, "%s: membership %llu of group %u shard "
+                               "%u is not acknowledged by a majority of its voters under this "
+                               "leadership yet (rule M3); retry", what, (unsigned long long)idx,
+                               group, p->self.shard);
+    bit = 1u << region;
+    memset(&rec, 0, sizeof rec);
+    rec.kind = TIDAL_CONTROL_MEMBERS;
+    rec.group = group;
+    rec.shard = p->self.shard;
+    rec.prev = idx;
+    if (add) {
+        if ((v | l) & bit)
+            return tidal__peer_err(p, TIDAL_ERR_INVALID, "%s: region %u is a %s of group %u "
+                                   "shard %u already", what, region, v & bit ? "voter" :
+                                   "learner", group, p->self.shard);
+        rec.voters = v;
+        rec.learners = l | bit;
+    } else {
+        if (!((v | l) & bit))
+            return tidal__peer_err(p, TIDAL_ERR_NOT_FOUND, "%s: region %u is not a member of "
+                                   "group %u shard %u", what, region, group, p->self.shard);
+        if (region == p->self.region)
+            return tidal__peer_err(p, TIDAL_ERR_INVALID, "%s: region %u leads group %u shard "
+                                   "%u: hand leadership over first (tidal_replica_transfer), "
+                                   "then remove it from the new leader", what, region, group,
+                                   p->self.shard);
+        rec.voters = v & ~bit;
+        rec.learners = l & ~bit;
+    }
+    TIDAL_ASSERT(rec.voters & (1u << p->self.region)); /* the leader stays: a voter remains */
+    r = tidal_peer_propose(p, &rec, ticket);
+    if (r == TIDAL_OK) p->m[mi].mem_pending_ns = now + 2 * p->timeout_ns;
+    return r;
+}
+
+TIDAL_API tidal_result tidal_peer_member_remove(tidal_peer *p, uint32_t group, uint32_t region,
+                                                uint64_t *ticket) {
+    return tidal__peer_member_change(p, group, region, 0, ticket);
+}
+
+TIDAL_API tidal_result tidal_peer_member_add(tidal_peer *p, uint32_t group, uint32_t region,
+                                             uint64_t *ticket) {
+    return tidal__peer_member_change(p, group, region, 1, ticket);
+}
+
+/* Rule M5: on every member this node leads, a learner that holds the committed log is
+   promoted to voter by a second record (one change at a time, rule M3 first). */
+static void tidal__peer_promote_step(tidal_peer *p) {
+    uint32_t mi, k, v, l;
+    uint64_t idx, ticket;
+    int64_t now = tidal__peer_now(p);
+    for (mi = 0; mi < p->n_m; mi++) {
+        tidal__peer_member *m = &p->m[mi];
+        tidal_control_record rec;
+        if (!m->db->rep.learners || !tidal__rep_leading(&m->db->rep) ||
+            (m->mem_pending_ns && now < m->mem_pending_ns) || !tidal__rep_members_settled(m->db))
+            continue;
+        for (k = 0; k < m->n_rep && !tidal__rep_learner_ready(m->db, k); k++) {}
+        if (k == m->n_rep) continue;
+        tidal__peer_mship_get(p, m->id, p->self.shard, &v, &l, &idx);
+        memset(&rec, 0, sizeof rec);
+        rec.kind = TIDAL_CONTROL_MEMBERS;
+        rec.group = m->id;
+        rec.shard = p->self.shard;
+        rec.voters = v | 1u << m->rep[k].region;
+        rec.learners = l & ~(1u << m->rep[k].region);
+        rec.prev = idx;
+        TIDAL_ASSERT(l >> m->rep[k].region & 1u);
+        if (tidal_peer_propose(p, &rec, &ticket) != TIDAL_OK) continue;
+        m->mem_auto_ticket = ticket;
+        m->mem_pending_ns = now + 2 * p->timeout_ns;
+        p->promotions++;
+    }
+}
+
+TIDAL_API tidal_result tidal_peer_membership_get(const tidal_peer *p, uint32_t group,
+                                                 uint32_t shard, tidal_peer_membership *out) {
+    if (!p || !out) return TIDAL_ERR_INVALID;
+    memset(out, 0, sizeof *out);
+    if (tidal__peer_group_index(p, group) < 0 || shard >= p->shards) return TIDAL_ERR_NOT_FOUND;
+    tidal__peer_mship_get(p, group, shard, &out->voters, &out->learners, &out->index);
+    out->promotions = p->promotions;
+    return TIDAL_OK;
+}
+
 /* ---- Messages in ---- */
 
 /* 1 when (origin, ticket) came here before (a duplicated or re-forwarded message), else
@@ -20662,6 +21161,7 @@ TIDAL_API tidal_result tidal_peer_tick(tidal_peer *p) {
     r = tidal__peer_apply(p);
     if (first == TIDAL_OK) first = r;
     tidal__move_step(p); /* >>node_move: the coordinator (on the control leader), waits */
+    tidal__peer_promote_step(p); /* membership: learners caught up become voters */
     tidal__peer_progress(p);
     r = tidal__gx_tick(p); /* >>node_gather: heartbeats due, gathers' tries and deadlines */
     if (first == TIDAL_OK) first = r;
@@ -20670,10 +21170,15 @@ TIDAL_API tidal_result tidal_peer_tick(tidal_peer *p) {
 
 TIDAL_API tidal_result tidal_peer_poll(tidal_peer *p, tidal_peer_completion *out) {
     if (!p || !out) return TIDAL_ERR_INVALID;
-    if (p->head_done >= p->n_done) return TIDAL_ERR_NOT_FOUND;
-    *out = p->done[p->head_done++];
-    TIDAL_ASSERT(out->ticket && out->ticket <= p->next_ticket);
-    return TIDAL_OK;
+    for (;;) {
+        uint32_t i;
+        if (p->head_done >= p->n_done) return TIDAL_ERR_NOT_FOUND;
+        *out = p->done[p->head_done++];
+        TIDAL_ASSERT(out->ticket && out->ticket <= p->next_ticket);
+        for (i = 0; i < p->n_m && p->m[i].mem_auto_ticket != out->ticket; i++) {}
+        if (i == p->n_m) return TIDAL_OK;
+        p->m[i].mem_auto_ticket = 0; /* a promotion's completion (tidal__peer_promote_step) */
+    }
 }
 
 /* ---- Open, close, inspection ---- */
@@ -20862,6 +21367,8 @@ TIDAL_API void tidal_peer_close(tidal_peer *p) {
     if (p->wait) p->alloc.free(p->alloc.user, p->wait, (size_t)p->cap_wait * sizeof *p->wait);
     if (p->done) p->alloc.free(p->alloc.user, p->done, (size_t)p->cap_done * sizeof *p->done);
     if (p->fan) p->alloc.free(p->alloc.user, p->fan, (size_t)p->cap_fan * sizeof *p->fan);
+    if (p->mship)
+        p->alloc.free(p->alloc.user, p->mship, (size_t)p->cap_mship * sizeof *p->mship);
     while (p->n_srd) tidal__peer_srd_drop(p, p->n_srd - 1);
     if (p->srd) p->alloc.free(p->alloc.user, p->srd, (size_t)p->cap_srd * sizeof *p->srd);
     tidal__gx_close(p); /* >>node_gather */
@@ -23206,7 +23713,7 @@ static void tidal__move_takeover(tidal_peer *p, const tidal__peer_tenant *t) {
     for (k = 0; k < mv->n_heard && mv->heard[k].tenant != t->tenant; k++) {}
     if (st.role != TIDAL_ROLE_LEADER || k == mv->n_heard) return;
     e = &mv->heard[k];
-    ps = p->groups[gs].placement;
+    ps = tidal__move_members(p, t->t.move_source, p->self.shard); /* issue 13: current */
     applied = p->m[mi].db->stats.events_applied;
     if (e->seal != t->t.move_phase_index || (e->have & ps) != ps || e->checked == applied) return;
     for (r = 0; r < p->regions; r++) {
@@ -23379,6 +23886,17 @@ static uint32_t tidal__move_placement(const tidal_peer *p, uint32_t group) {
     return gi < 0 ? 0 : p->groups[gi].placement;
 }
 
+/* The regions whose member of group on shard s a move waits for: the voters of the
+   membership in force (issue 13, rule M5): a removed member no longer holds a move back,
+   a learner is not waited for (it gets the state with the log when promoted). */
+static uint32_t tidal__move_members(const tidal_peer *p, uint32_t group, uint32_t s) {
+    uint32_t v, l;
+    uint64_t idx;
+    tidal__peer_mship_get(p, group, s, &v, &l, &idx);
+    TIDAL_ASSERT(!(v & l));
+    return v & tidal__move_placement(p, group);
+}
+
 /* Sends one request of the job about shard s to node (region, s). */
 static void tidal__move_ask(tidal_peer *p, tidal__move_job *j, uint32_t s, uint32_t type,
                             uint32_t side, uint32_t region, uint64_t gen, int64_t now) {
@@ -23430,7 +23948,7 @@ static int tidal__move_copy(tidal_peer *p, tidal__move_job *j, uint32_t s, uint6
 static int tidal__move_answered(tidal_peer *p, tidal__move_job *j, uint32_t s, uint32_t side,
                                 uint32_t min_phase, int64_t now) {
     tidal__move_shard *sh = &j->sh[s];
-    uint32_t r, pl = tidal__move_placement(p, side ? j->target : j->source);
+    uint32_t r, pl = tidal__move_members(p, side ? j->target : j->source, s);
     const char *who = side ? "target member" : "source member";
     for (r = 0; r < p->regions; r++) {
         const tidal__move_ans *a = side ? &sh->dst[r] : &sh->src[r];
@@ -23452,7 +23970,7 @@ static int tidal__move_answered(tidal_peer *p, tidal__move_job *j, uint32_t s, u
    the SEAL record's index + 1): 1 once every target member holds it complete. */
 static int tidal__move_taken(tidal_peer *p, tidal__move_job *j, uint32_t s, int64_t now) {
     tidal__move_shard *sh = &j->sh[s];
-    uint32_t r, pt = tidal__move_placement(p, j->target);
+    uint32_t r, pt = tidal__move_members(p, j->target, s);
     TIDAL_ASSERT(j->phase == TIDAL_CONTROL_PHASE_SEAL && s < p->shards);
     if (sh->next_ns > now + p->mv->retry_ns / 4) sh->next_ns = now + p->mv->retry_ns / 4;
     if (!tidal__move_answered(p, j, s, 1, 0, now)) return 0;
@@ -23469,7 +23987,8 @@ static int tidal__move_taken(tidal_peer *p, tidal__move_job *j, uint32_t s, int6
    shard was taken over (tidal__move_taken). */
 static int tidal__move_seal(tidal_peer *p, tidal__move_job *j, uint32_t s, int64_t now) {
     tidal__move_shard *sh = &j->sh[s];
-    uint32_t r, ps = tidal__move_placement(p, j->source), pt = tidal__move_placement(p, j->target);
+    uint32_t r, ps = tidal__move_members(p, j->source, s);
+    uint32_t pt = tidal__move_members(p, j->target, s);
     const tidal__move_ans *src = NULL, *lead = NULL;
     if (sh->copy_gen && !tidal__move_copy(p, j, s, sh->copy_gen, now)) return 0; /* a reinstall */
     if (now >= sh->next_ns) {
@@ -23528,7 +24047,7 @@ static int tidal__move_seal(tidal_peer *p, tidal__move_job *j, uint32_t s, int64
 /* SWITCH on shard s: every source member dropped the tenant and collected its files. */
 static int tidal__move_switch(tidal_peer *p, tidal__move_job *j, uint32_t s, int64_t now) {
     tidal__move_shard *sh = &j->sh[s];
-    uint32_t r, ps = tidal__move_placement(p, j->source);
+    uint32_t r, ps = tidal__move_members(p, j->source, s);
     if (now >= sh->next_ns) {
         for (r = 0; r < p->regions; r++)
             if (ps >> r & 1u) {

@@ -4,7 +4,7 @@
    Output: one line per figure, `name: value unit`; section headers start with '#'.
    Usage:  bench_sim [--seed N] [--segment BYTES] [section...]
            sections: lag failover failover500 throughput reconcile merge session uat control
-           gather transfer ship
+           gather transfer ship membership
            (none given: all, in that order).
            --seed N adds N to every seed: `--seed 1`, `--seed 2` ... are independent
            simulated runs of the same workload; without it every run is the same run.
@@ -150,7 +150,14 @@
       target leads and tidal_signal_write() on it returns TIDAL_OK (p50; _p99 and _max
       beside it); the last batch the target lacks, the TIMEOUT_NOW (one way, sent beside
       it) and a round of votes: about one round trip. A seed whose target does not lead
-      within 1 s counts as failed. */
+      within 1 s counts as failed.
+  11. membership: the peer world of gather; 20,000 QUORUM signals over 9,000 items (the
+      UAT's 3 load tenants x 3,000 items) written to group 0 shard 1; node (2,1)'s disk is
+      destroyed, it is removed (tidal_peer_member_remove), and a fresh node in its place
+      is added (tidal_peer_member_add). member_replace_catchup_ms = SIMULATED time from the
+      add's commit to the first 1 ms step at which the new member is a voter on its own
+      node (learner catch-up by state transfer, rule L5's epoch, the promotion record
+      committed and applied); median of 3 seeds, _max beside it. */
 
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
@@ -1823,6 +1830,126 @@ static void section_ship(void) {
     tidal_sim_cluster_free(c);
 }
 
+/* ---- membership: a lost member replaced (issue 13) -------------------------------------- */
+
+#define MR_SEED UINT64_C(0x6d656d62)
+#define MR_ITEMS 9000u    /* the UAT's items: 3 load tenants x 3,000 */
+#define MR_SIGNALS 20000u
+#define MR_RUNS 3
+
+/* The leader of group 0 shard 1 takes a membership change (retried while rule M3 or an
+   election holds it); 1 once the record committed. */
+static int mr_change(world *w, int add) {
+    int tries;
+    for (tries = 0; tries < 400 && TT_OK(); tries++) {
+        int l = group_leader(w, 0, 1), g;
+        uint64_t t = 0;
+        tidal_result r = l < 0 ? TIDAL_ERR_UNAVAILABLE
+                         : add ? tidal_peer_member_add(w->nd[l].peer, 0, 2, &t)
+                               : tidal_peer_member_remove(w->nd[l].peer, 0, 2, &t);
+        if (r != TIDAL_OK) {
+            run(w, 50 * MS);
+            continue;
+        }
+        for (g = 0; g < 600; g++) {
+            int k;
+            for (k = 0; k < w->n_got; k++)
+                if (w->got[k].node == l && w->got[k].c.ticket == t)
+                    return w->got[k].c.outcome == TIDAL_PEER_DONE_OK;
+            w->n_got = 0;
+            run(w, 5 * MS);
+        }
+        return 0;
+    }
+    return 0;
+}
+
+/* One run: SIMULATED ms from the add's commit to the new member voting on its own node. */
+static double mr_run(uint64_t seed, uint64_t *promotions) {
+    world w;
+    uint64_t rng = seed;
+    uint32_t k, ok = 0;
+    int64_t t_added;
+    tidal_peer_config cfg;
+    char msg[200];
+    tt_g.seed = seed;
+    setup(&w);
+    for (k = 0; k < MR_SIGNALS && TT_OK(); k++) {
+        tidal_signal s;
+        uint64_t t;
+        memset(&s, 0, sizeof s);
+        s.tenant = 1;
+        s.item = item_on(1, 1, 1 + (tidal_id)pick(splitmix64(&rng), MR_ITEMS) * SHARDS);
+        s.weight = 1;
+        (void)tidal_peer_signal_write(w.nd[ix(0, 1)].peer, &s, TIDAL_ACK_QUORUM, &t);
+        if (k % 200 == 199) {
+            int g;
+            run(&w, 300 * MS);
+            for (g = 0; g < w.n_got; g++) ok += w.got[g].c.outcome == TIDAL_PEER_DONE_OK;
+            w.n_got = 0;
+        }
+    }
+    if (ok < MR_SIGNALS / 2) die("membership", "fewer than half the writes were acknowledged");
+    /* (2, 1)'s disk is destroyed; it is removed, and a fresh node takes its place */
+    tidal_peer_close(w.nd[ix(2, 1)].peer);
+    w.nd[ix(2, 1)].peer = NULL;
+    w.nd[ix(2, 1)].up = 0;
+    tidal_sim_net_set_down(w.net, ref(ix(2, 1)), 1);
+    tidal_sim_disk_wipe(w.nd[ix(2, 1)].disk);
+    if (!mr_change(&w, 0)) die("membership", "the removal did not commit");
+    run(&w, 500 * MS);
+    w.n_got = 0;
+    peer_config(&w, ix(2, 1), &cfg);
+    cfg.member.group_bootstrap = 0;
+    if (tidal_peer_open(&cfg, &w.nd[ix(2, 1)].peer, msg, sizeof msg) != TIDAL_OK)
+        die("membership", msg);
+    w.nd[ix(2, 1)].up = 1;
+    tidal_sim_net_set_down(w.net, ref(ix(2, 1)), 0);
+    if (!mr_change(&w, 1)) die("membership", "the add did not commit");
+    t_added = w.now;
+    for (;;) {
+        tidal_node_status st;
+        tidal_peer_membership ms;
+        (void)tidal_node_status_get(tidal_peer_member(w.nd[ix(2, 1)].peer, 0), &st);
+        (void)tidal_peer_membership_get(w.nd[ix(0, 1)].peer, 0, 1, &ms);
+        if (!st.learner && !st.removed && (st.voters & 4u) && (ms.voters & 4u)) break;
+        if (w.now - t_added > 600 * INT64_C(1000) * MS) die("membership", "never promoted");
+        w.n_got = 0;
+        run(&w, 1 * MS);
+    }
+    {
+        tidal_peer_membership ms;
+        (void)tidal_peer_membership_get(w.nd[ix(0, 1)].peer, 0, 1, &ms);
+        *promotions = ms.promotions;
+    }
+    {
+        double ms = (double)(w.now - t_added) / 1e6;
+        world_free(&w);
+        return ms;
+    }
+}
+
+static void section_membership(void) {
+    double v[MR_RUNS], t0 = wall_s();
+    uint64_t promotions = 0;
+    int k;
+    (void)tt_main;
+    tt_g.prog = BENCH_NAME;
+    tt_g.current = "membership";
+    printf("# membership: the tests' peer world (3 regions x 2 shards, default latencies); "
+           "%u QUORUM signals over %u items (the UAT's 3 x 3,000) on group 0 shard 1, then "
+           "(2,1)'s disk destroyed, the member removed, a fresh node added in its place; "
+           "member_replace_catchup_ms = SIMULATED time from the add's commit to the new "
+           "member voting on its node (state transfer, L5's epoch, the promotion record); "
+           "%d seeds\n", MR_SIGNALS, MR_ITEMS, MR_RUNS);
+    for (k = 0; k < MR_RUNS; k++) v[k] = mr_run(run_seed(MR_SEED + (uint64_t)k), &promotions);
+    qsort(v, MR_RUNS, sizeof v[0], cmp_double);
+    printf("# membership: %.1f s of wall time, runs %.1f / %.1f / %.1f ms\n", wall_s() - t0,
+           v[0], v[1], v[2]);
+    printf("member_replace_catchup_ms: %.1f ms\n", v[MR_RUNS / 2]);
+    printf("member_replace_catchup_max_ms: %.1f ms\n", v[MR_RUNS - 1]);
+}
+
 /* ---- main ------------------------------------------------------------------------------ */
 
 
@@ -1839,6 +1966,7 @@ static const bench_section sections[] = {
     {"gather", section_gather},
     {"transfer", section_transfer},
     {"ship", section_ship},
+    {"membership", section_membership},
 };
 #define N_SECTIONS (sizeof sections / sizeof sections[0])
 

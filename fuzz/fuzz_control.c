@@ -131,7 +131,7 @@ static size_t fz_record(const uint8_t *b, size_t n, uint8_t *out, size_t cap) {
     size_t len = 0;
     memset(&r, 0, sizeof r);
     if (n < 1) return 0;
-    r.kind = b[0] % 6u;
+    r.kind = b[0] % 7u;
     switch (r.kind) {
     case TIDAL_CONTROL_TOPOLOGY:
         r.regions = n > 1 ? b[1] : 0;
@@ -155,6 +155,13 @@ static size_t fz_record(const uint8_t *b, size_t n, uint8_t *out, size_t cap) {
         r.group = n > 2 ? b[2] : 0;
         r.target = n > 3 ? b[3] : 1;
         r.phase = n > 4 ? b[4] % 6u : 1;
+        break;
+    case TIDAL_CONTROL_MEMBERS: /* issue 13: masks may overlap or be empty (refused, raw) */
+        r.group = n > 1 ? b[1] : 0;
+        r.voters = n > 2 ? b[2] & 0x7Fu : 1;
+        r.learners = n > 3 ? b[3] & 0x7Fu : 0;
+        r.shard = n > 4 ? b[4] : 0;
+        r.prev = n > 5 ? b[5] : 0;
         break;
     default:
         break;

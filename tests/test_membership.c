@@ -1,0 +1,633 @@
+/* test_membership.c - replica-group membership (issue 13, DESIGN 5.10; rules M1-M5 in
+   tidal.h >>repl_epoch): a 3-region x 2-shard cluster of tidal_peers over the simulated
+   network and disks (tests/peer_world.h). Group 0 shard 1 (nodes (0,1), (1,1), (2,1)) loses
+   node (2,1) for good: QUORUM writes go on, but log retirement (files on the survivors
+   grow) and a tenant move into group 0 are held back, until the lost member is removed;
+   then the files shrink back and the move completes. A fresh node takes its place as a
+   learner (its ack is not counted, its vote not given), is promoted, and counts toward
+   QUORUM. A removed member that comes back with its old disk is fenced. The MEMBERS
+   record's codec, the calls' refusals, and a property loop of random removals and
+   additions with crashes and partitions (at most one leader per epoch; no commit whose
+   acks came from two configurations). */
+#define TIDAL_IMPLEMENTATION
+#include "../tidal.h"
+#define TIDAL_SIM_IMPLEMENTATION
+#include "../tidal_sim.h"
+#include "tidal_test.h"
+
+#include "peer_world.h"
+
+#define LOST 5 /* ix(2, 1) */
+#define SEG_BYTES 8192u
+#define SNAP_LOG_BYTES 32768u
+
+/* Node i opened with small log segments and frequent snapshots (retirement shows). */
+static void mb_open(world *w, int i, int bootstrap) {
+    tidal_peer_config cfg;
+    char msg[300];
+    tidal_result r;
+    peer_config(w, i, &cfg);
+    cfg.member.group_bootstrap = bootstrap;
+    cfg.member.segment_bytes_max = SEG_BYTES;
+    cfg.member.snapshot_log_bytes = SNAP_LOG_BYTES;
+    msg[0] = 0;
+    r = tidal_peer_open(&cfg, &w->nd[i].peer, msg, sizeof msg);
+    TT_CHECKF(r == TIDAL_OK, "peer %d open: %s %s", i, tidal_strerror(r), msg);
+    w->nd[i].up = r == TIDAL_OK;
+    tidal_sim_net_set_down(w->net, ref(i), !w->nd[i].up);
+}
+
+static void mb_down(world *w, int i) {
+    tidal_peer_close(w->nd[i].peer);
+    w->nd[i].peer = NULL;
+    w->nd[i].up = 0;
+    tidal_sim_net_set_down(w->net, ref(i), 1);
+}
+
+/* setup() of peer_world.h with mb_open's members. */
+static void mb_setup(world *w, uint64_t seed) {
+    tidal_control_record r;
+    int i;
+    memset(w, 0, sizeof *w);
+    w->net = tidal_sim_net_new(seed);
+    w->now = T0;
+    w->sigs[0].name = "view";
+    w->sigs[0].half_life_s = 3600.0;
+    w->groups[0].id = 0;
+    w->groups[0].placement = 0;
+    w->groups[1].id = 3;
+    w->groups[1].placement = 1u | 2u;
+    for (i = 0; i < N; i++) {
+        w->nd[i].disk = tidal_sim_disk_new(seed * 31 + (uint64_t)i);
+        tidal_sim_env_init(&w->nd[i].env, w->nd[i].disk, w->now, seed * 17 + (uint64_t)i);
+        tidal_sim_env_attach_net(&w->nd[i].env, w->net, ref(i));
+    }
+    for (i = 0; i < N; i++) mb_open(w, i, 1);
+    run(w, 2000 * MS);
+    r = rec_topology();
+    propose(w, ix(0, 0), &r);
+    r = rec_placement(1, 0, 0);
+    propose(w, ix(0, 0), &r);
+    r = rec_tenant(1, 0, TIDAL_TENANT_ACTIVE);
+    propose(w, ix(0, 0), &r);
+    r = rec_placement(2, 3, 3);
+    propose(w, ix(0, 0), &r);
+    r = rec_tenant(2, 3, TIDAL_TENANT_ACTIVE);
+    propose(w, ix(0, 0), &r);
+    run(w, 500 * MS);
+}
+
+/* Bytes of the log files (*.log) of node i's member of group 0. */
+static uint64_t dir_bytes(world *w, int i) {
+    static char names[256][128];
+    uint32_t n, k;
+    uint64_t total = 0;
+    n = tidal_sim_disk_list(w->nd[i].disk, "node/g0", names, 256);
+    TT_CHECK(n > 0 && n <= 256);
+    for (k = 0; k < n && k < 256; k++) {
+        char path[200];
+        uint8_t *data = NULL;
+        size_t len = 0;
+        size_t nl = strlen(names[k]);
+        if (nl < 4 || strcmp(names[k] + nl - 4, ".log")) continue;
+        snprintf(path, sizeof path, "node/g0/%.127s", names[k]);
+        if (tidal_sim_disk_read(w->nd[i].disk, path, &data, &len) == TIDAL_OK) total += len;
+        free(data);
+    }
+    return total;
+}
+
+static tidal_node_status member_status(world *w, int i, uint32_t group) {
+    tidal_node_status st;
+    memset(&st, 0, sizeof st);
+    if (w->nd[i].up)
+        TT_EQ_INT(tidal_node_status_get(tidal_peer_member(w->nd[i].peer, group), &st), TIDAL_OK);
+    return st;
+}
+
+/* n QUORUM writes of tenant 1 on shard 1 through node i, run until each completed; the
+   number that completed OK. */
+static int burst(world *w, int i, int n, tidal_id *next_item) {
+    uint64_t t[64];
+    int k, ok = 0, done = 0;
+    int64_t end = w->now + 5000 * MS;
+    TT_CHECK(n <= 64);
+    w->n_got = 0;
+    for (k = 0; k < n; k++) {
+        *next_item = item_on(1, 1, *next_item + 1);
+        t[k] = write_on(w, i, 1, *next_item);
+    }
+    while (done < n && w->now < end && TT_OK()) {
+        int g;
+        run(w, 20 * MS);
+        for (g = 0; g < w->n_got; g++)
+            for (k = 0; k < n; k++)
+                if (w->got[g].node == i && w->got[g].c.ticket == t[k]) {
+                    done++;
+                    ok += w->got[g].c.outcome == TIDAL_PEER_DONE_OK;
+                }
+        w->n_got = 0;
+    }
+    return ok;
+}
+
+/* A membership change on the leader of group 0 shard 1, retried while the previous one is
+   not settled (rule M3: TIDAL_ERR_UNAVAILABLE) or a leader is being elected. */
+static void change(world *w, int add, uint32_t region) {
+    int tries;
+    for (tries = 0; tries < 200 && TT_OK(); tries++) {
+        int l = group_leader(w, 0, 1);
+        uint64_t t = 0;
+        tidal_result r;
+        if (l < 0) {
+            run(w, 50 * MS);
+            continue;
+        }
+        r = add ? tidal_peer_member_add(w->nd[l].peer, 0, region, &t)
+                : tidal_peer_member_remove(w->nd[l].peer, 0, region, &t);
+        if (r == TIDAL_OK) {
+            const tidal_peer_completion *c = await(w, l, t, 3000 * MS);
+            uint64_t index = c ? c->index : 0;
+            int k, i, behind = 1;
+            TT_CHECKF(c && c->outcome == TIDAL_PEER_DONE_OK, "%s: %s", add ? "member add" :
+                      "member remove", c ? c->message : "no completion");
+            w->n_got = 0;
+            /* committed: every node up applies it once it hears the commit */
+            for (k = 0; k < 200 && behind && TT_OK(); k++) {
+                behind = 0;
+                for (i = 0; i < N; i++) {
+                    tidal_peer_membership ms;
+                    if (!w->nd[i].up) continue;
+                    TT_EQ_INT(tidal_peer_membership_get(w->nd[i].peer, 0, 1, &ms), TIDAL_OK);
+                    behind |= ms.index < index;
+                }
+                if (behind) run(w, 5 * MS);
+            }
+            TT_CHECKF(!behind, "membership record %llu not applied everywhere",
+                      (unsigned long long)index);
+            w->n_got = 0;
+            return;
+        }
+        TT_CHECKF(r == TIDAL_ERR_UNAVAILABLE || r == TIDAL_ERR_LIMIT || r == TIDAL_ERR_READ_ONLY,
+                  "member change: %s %s", tidal_strerror(r), tidal_peer_errmsg(w->nd[l].peer));
+        run(w, 50 * MS);
+    }
+    TT_CHECK(!"the membership change was never taken");
+}
+
+static int move_done_everywhere(world *w, uint32_t tenant) {
+    int i;
+    for (i = 0; i < N; i++) {
+        tidal_peer_tenant t;
+        if (!w->nd[i].up) continue;
+        if (tidal_peer_tenant_get(w->nd[i].peer, tenant, &t) != TIDAL_OK ||
+            t.move_phase != TIDAL_CONTROL_PHASE_DONE)
+            return 0;
+    }
+    return 1;
+}
+
+/* The issue's first scenario. */
+static void t_lost_member_replaced(void) {
+    world w;
+    tidal_id item = 1000;
+    uint64_t before0, before1, peak0, peak1, t = 0;
+    int k, l, ok, other;
+    tidal_peer_membership ms;
+    tidal_node_status st;
+    uint32_t cut;
+    tidal_sim_net_stats ns;
+    mb_setup(&w, tt_seed());
+    TT_CHECK(burst(&w, ix(0, 1), 20, &item) == 20);
+    /* (2, 1)'s disk is destroyed; the node never returns */
+    mb_down(&w, LOST);
+    tidal_sim_disk_wipe(w.nd[LOST].disk);
+    before0 = dir_bytes(&w, ix(0, 1));
+    before1 = dir_bytes(&w, ix(1, 1));
+    /* QUORUM writes continue; retirement is held back: the survivors' files grow */
+    for (k = 0; k < 30 && TT_OK(); k++) {
+        l = group_leader(&w, 0, 1);
+        TT_CHECK(l >= 0);
+        if (l < 0) break;
+        ok = burst(&w, l, 40, &item);
+        TT_CHECKF(ok == 40, "QUORUM writes with one member lost: %d of 40 ok", ok);
+    }
+    peak0 = dir_bytes(&w, ix(0, 1));
+    peak1 = dir_bytes(&w, ix(1, 1));
+    printf("    group 0 shard 1 log files: %llu -> %llu and %llu -> %llu bytes with (2,1) lost\n",
+           (unsigned long long)before0, (unsigned long long)peak0, (unsigned long long)before1,
+           (unsigned long long)peak1);
+    TT_CHECKF(peak0 > before0 + 5 * SNAP_LOG_BYTES && peak1 > before1 + 5 * SNAP_LOG_BYTES,
+              "the survivors' files did not grow: %llu %llu", (unsigned long long)peak0,
+              (unsigned long long)peak1);
+    /* a move into group 0 waits for every member of group 0, the lost one too */
+    TT_EQ_INT(tidal_peer_move(w.nd[ix(0, 0)].peer, 2, 0, &t), TIDAL_OK);
+    run(&w, 6000 * MS);
+    w.n_got = 0;
+    TT_CHECK(!move_done_everywhere(&w, 2));
+    /* remove it: retirement resumes, the move completes */
+    change(&w, 0, 2);
+    TT_EQ_INT(tidal_peer_membership_get(w.nd[ix(0, 1)].peer, 0, 1, &ms), TIDAL_OK);
+    {
+        tidal_peer_health h;
+        memset(&h, 0, sizeof h);
+        tidal_peer_health_get(w.nd[ix(0, 1)].peer, &h);
+        TT_CHECKF(ms.voters == 3u && ms.learners == 0 && ms.index > 0, "voters %x learners %x "
+                  "index %llu: %s", ms.voters, ms.learners, (unsigned long long)ms.index,
+                  h.control_failed_why);
+    }
+    TT_EQ_INT(tidal_peer_membership_get(w.nd[ix(0, 0)].peer, 0, 1, &ms), TIDAL_OK);
+    TT_CHECK(ms.voters == 3u); /* every node applied it, shard 0's too */
+    TT_EQ_INT(tidal_peer_membership_get(w.nd[ix(0, 0)].peer, 0, 0, &ms), TIDAL_OK);
+    TT_CHECK(ms.voters == 7u && ms.index == 0); /* group 0 shard 0 keeps its three */
+    for (k = 0; k < 400 && !move_done_everywhere(&w, 2) && TT_OK(); k++) {
+        l = group_leader(&w, 0, 1);
+        if (l >= 0) (void)burst(&w, l, 5, &item);
+        else run(&w, 50 * MS);
+    }
+    if (!move_done_everywhere(&w, 2)) {
+        tidal_peer_move_info mi;
+        int c = control_leader(&w);
+        memset(&mi, 0, sizeof mi);
+        if (c >= 0) (void)tidal_peer_move_status(w.nd[c].peer, 2, &mi);
+        TT_CHECKF(0, "the move did not complete after the removal: coordinator %d phase %u: %s",
+                  c, mi.phase, mi.waiting);
+    }
+    for (k = 0; k < 10 && TT_OK(); k++) {
+        l = group_leader(&w, 0, 1);
+        if (l >= 0) TT_CHECK(burst(&w, l, 40, &item) == 40);
+        else run(&w, 100 * MS);
+    }
+    printf("    after the removal: %llu and %llu bytes\n",
+           (unsigned long long)dir_bytes(&w, ix(0, 1)),
+           (unsigned long long)dir_bytes(&w, ix(1, 1)));
+    /* back to what two snapshots' worth of log plus the active segment hold */
+    TT_CHECKF(dir_bytes(&w, ix(0, 1)) < 3 * SNAP_LOG_BYTES &&
+                  dir_bytes(&w, ix(1, 1)) < 3 * SNAP_LOG_BYTES,
+              "retirement did not resume: %llu %llu bytes",
+              (unsigned long long)dir_bytes(&w, ix(0, 1)),
+              (unsigned long long)dir_bytes(&w, ix(1, 1)));
+
+    /* a fresh node takes (2, 1)'s place and is added: a learner */
+    mb_open(&w, LOST, 0);
+    change(&w, 1, 2);
+    l = group_leader(&w, 0, 1);
+    TT_CHECK(l == ix(0, 1) || l == ix(1, 1));
+    if (l < 0) goto out;
+    other = l == ix(0, 1) ? ix(1, 1) : ix(0, 1);
+    {
+        tidal_node_ref a[1], b[2];
+        a[0] = ref(other), b[0] = ref(l), b[1] = ref(LOST);
+        cut = tidal_sim_net_partition_nodes(w.net, a, 1, b, 2, 0);
+    }
+    /* the learner catches up from the leader alone; its ack does not make a QUORUM */
+    for (k = 0; k < 200 && TT_OK(); k++) {
+        st = member_status(&w, LOST, 0);
+        if (st.learner && !st.lost_disk && st.durable_lsn > 0 &&
+            views(&w, LOST, 0, 1, item) == 1)
+            break;
+        run(&w, 50 * MS);
+    }
+    st = member_status(&w, LOST, 0);
+    TT_CHECKF(st.learner && !st.removed && (st.voters & 4u) == 0,
+              "learner %d removed %d voters %x", st.learner, st.removed, st.voters);
+    TT_CHECKF(views(&w, LOST, 0, 1, item) == 1, "the learner did not catch up");
+    ok = burst(&w, l, 4, &item);
+    TT_CHECKF(ok == 0, "a QUORUM write was acknowledged by the leader and a learner (%d)", ok);
+    TT_CHECK(views(&w, LOST, 0, 1, item) == 1); /* the learner holds it, but does not count */
+    /* nor does it vote: the other voter and the learner alone elect nobody */
+    mb_down(&w, l);
+    tidal_sim_net_heal(w.net, cut);
+    for (k = 0; k < 100 && TT_OK(); k++) {
+        st = member_status(&w, LOST, 0);
+        TT_CHECK(st.role == TIDAL_ROLE_FOLLOWER);
+        TT_CHECKF(group_leader(&w, 0, 1) < 0, "a leader elected with a learner's vote");
+        run(&w, 50 * MS);
+    }
+    /* the leader's node returns: the learner is promoted by a second record */
+    mb_open(&w, l, 0);
+    for (k = 0; k < 600 && TT_OK(); k++) {
+        TT_EQ_INT(tidal_peer_membership_get(w.nd[ix(0, 0)].peer, 0, 1, &ms), TIDAL_OK);
+        if (ms.voters == 7u) break;
+        run(&w, 50 * MS);
+    }
+    TT_CHECKF(ms.voters == 7u && ms.learners == 0, "not promoted: voters %x learners %x",
+              ms.voters, ms.learners);
+    run(&w, 1000 * MS);
+    w.n_got = 0;
+    st = member_status(&w, LOST, 0);
+    TT_CHECK(!st.learner && !st.removed && st.voters == 7u);
+    /* QUORUM counts it: one old member cut off, the new one makes the majority */
+    l = group_leader(&w, 0, 1);
+    TT_CHECK(l >= 0);
+    if (l < 0) goto out;
+    other = l == ix(0, 1) ? ix(1, 1) : ix(0, 1);
+    {
+        tidal_node_ref a[1], b[2];
+        a[0] = ref(other), b[0] = ref(l), b[1] = ref(LOST);
+        cut = tidal_sim_net_partition_nodes(w.net, a, 1, b, 2, 0);
+    }
+    ok = burst(&w, l, 10, &item);
+    TT_CHECKF(ok == 10, "QUORUM with the new member: %d of 10", ok);
+    tidal_sim_net_heal(w.net, cut);
+    tidal_sim_net_stats_get(w.net, &ns);
+out:
+    world_free(&w);
+}
+
+/* A fresh node in a lost member's place is promoted with no failure to help: it learns
+   every voter's epoch while following the leader (rule L2, asked on its own), the leader
+   takes a new epoch for it (rule L5), then the promotion record. */
+static void t_fresh_member_promoted(void) {
+    world w;
+    tidal_id item = 7000;
+    tidal_peer_membership ms;
+    int k, l;
+    mb_setup(&w, tt_seed() + 4);
+    TT_CHECK(burst(&w, ix(0, 1), 20, &item) == 20);
+    mb_down(&w, LOST);
+    tidal_sim_disk_wipe(w.nd[LOST].disk);
+    change(&w, 0, 2);
+    mb_open(&w, LOST, 0);
+    change(&w, 1, 2);
+    for (k = 0; k < 400 && TT_OK(); k++) {
+        TT_EQ_INT(tidal_peer_membership_get(w.nd[ix(1, 0)].peer, 0, 1, &ms), TIDAL_OK);
+        if (ms.voters == 7u && !member_status(&w, LOST, 0).learner) break;
+        run(&w, 50 * MS);
+    }
+    TT_CHECKF(ms.voters == 7u && !member_status(&w, LOST, 0).learner, "not promoted in 20 s: "
+              "voters %x, lost disk %d", ms.voters, member_status(&w, LOST, 0).lost_disk);
+    l = group_leader(&w, 0, 1);
+    TT_CHECK(l >= 0 && burst(&w, l, 10, &item) == 10);
+    if (views(&w, LOST, 0, 1, item) != 1) run(&w, 500 * MS);
+    TT_CHECK(views(&w, LOST, 0, 1, item) == 1); /* it holds what it helped acknowledge */
+    world_free(&w);
+}
+
+/* A member removed while its node was down comes back with its old disk: fenced. */
+static void t_removed_member_fenced(void) {
+    world w;
+    tidal_id item = 5000;
+    int k, l, other, was_leader = 0;
+    uint32_t cut;
+    tidal_node_status st;
+    tidal_signal s;
+    tidal_receipt rc;
+    mb_setup(&w, tt_seed() + 1);
+    TT_CHECK(burst(&w, ix(0, 1), 10, &item) == 10);
+    mb_down(&w, LOST); /* its disk stays */
+    change(&w, 0, 2);
+    l = group_leader(&w, 0, 1);
+    TT_CHECK(l >= 0 && burst(&w, l, 10, &item) == 10);
+    mb_open(&w, LOST, 0); /* its control log lacks the removal until it catches up */
+    for (k = 0; k < 100 && TT_OK(); k++) {
+        st = member_status(&w, LOST, 0);
+        was_leader |= st.role == TIDAL_ROLE_LEADER;
+        l = group_leader(&w, 0, 1);
+        TT_CHECK(l != LOST);
+        run(&w, 50 * MS);
+    }
+    TT_CHECK(!was_leader);
+    st = member_status(&w, LOST, 0);
+    TT_CHECKF(st.removed && !st.learner && (st.voters & 4u) == 0, "removed %d voters %x",
+              st.removed, st.voters);
+    memset(&s, 0, sizeof s);
+    s.tenant = 1, s.item = item_on(1, 1, 9000), s.weight = 1;
+    TT_EQ_INT(tidal_signal_write(tidal_peer_member(w.nd[LOST].peer, 0), &s, &rc), TIDAL_ERR_FENCED);
+    TT_CHECK(strstr(tidal_errmsg(tidal_peer_member(w.nd[LOST].peer, 0)), "removed") != NULL);
+    /* its ack would make a majority of the old three with the leader: it is not counted */
+    l = group_leader(&w, 0, 1);
+    TT_CHECK(l >= 0);
+    if (l >= 0) {
+        tidal_node_ref a[1], b[2];
+        other = l == ix(0, 1) ? ix(1, 1) : ix(0, 1);
+        a[0] = ref(other), b[0] = ref(l), b[1] = ref(LOST);
+        cut = tidal_sim_net_partition_nodes(w.net, a, 1, b, 2, 0);
+        TT_EQ_INT(burst(&w, l, 4, &item), 0);
+        /* nor does it vote: the other voter cut off from the leader, with the removed one */
+        mb_down(&w, l);
+        tidal_sim_net_heal(w.net, cut);
+        for (k = 0; k < 80 && TT_OK(); k++) {
+            TT_CHECKF(group_leader(&w, 0, 1) < 0, "a leader elected with a removed vote");
+            run(&w, 50 * MS);
+        }
+        TT_CHECK(member_status(&w, LOST, 0).role != TIDAL_ROLE_LEADER);
+    }
+    world_free(&w);
+}
+
+/* The MEMBERS record's codec and the calls' refusals. */
+static void t_membership_refusals(void) {
+    world w;
+    tidal_control_record r, back;
+    uint8_t buf[TIDAL_CONTROL_RECORD_BYTES_MAX];
+    size_t n = 0;
+    char msg[200];
+    uint64_t t = 0;
+    int l, f;
+    memset(&r, 0, sizeof r);
+    r.kind = TIDAL_CONTROL_MEMBERS;
+    r.group = 3, r.shard = 1, r.voters = 3, r.learners = 4, r.prev = 17;
+    TT_EQ_INT(tidal_control_record_encode(&r, buf, sizeof buf, &n, msg, sizeof msg), TIDAL_OK);
+    TT_EQ_INT((int)n, 23);
+    TT_EQ_INT(tidal_control_record_decode(buf, n, &back, msg, sizeof msg), TIDAL_OK);
+    TT_CHECK(!memcmp(&r, &back, sizeof r));
+    TT_EQ_INT(tidal_control_record_decode(buf, n - 1, &back, msg, sizeof msg), TIDAL_ERR_CORRUPT);
+    TT_CHECKF(strstr(msg, "MEMBERS") && strstr(msg, "truncated"), "%s", msg);
+    buf[5] = buf[6] = buf[7] = buf[8] = 0; /* voters 0 */
+    TT_EQ_INT(tidal_control_record_decode(buf, n, &back, msg, sizeof msg), TIDAL_ERR_CORRUPT);
+    TT_CHECKF(strstr(msg, "voters empty") != NULL, "%s", msg);
+    back = r, back.learners = 1; /* region 0 both */
+    TT_EQ_INT(tidal_control_record_encode(&back, buf, sizeof buf, &n, msg, sizeof msg),
+              TIDAL_ERR_INVALID);
+    TT_CHECKF(strstr(msg, "both voter and learner") != NULL, "%s", msg);
+    back = r, back.shard = 70000;
+    TT_EQ_INT(tidal_control_record_encode(&back, buf, sizeof buf, &n, msg, sizeof msg),
+              TIDAL_ERR_INVALID);
+    back = r, back.kind = TIDAL_CONTROL_PLACEMENT, back.voters = 0, back.learners = 0;
+    TT_EQ_INT(tidal_control_record_encode(&back, buf, sizeof buf, &n, msg, sizeof msg),
+              TIDAL_ERR_INVALID);
+    TT_CHECKF(strstr(msg, "set on a kind without") != NULL, "%s", msg);
+
+    mb_setup(&w, tt_seed() + 2);
+    l = group_leader(&w, 0, 1);
+    TT_CHECK(l >= 0);
+    if (l < 0) {
+        world_free(&w);
+        return;
+    }
+    f = l == ix(0, 1) ? ix(1, 1) : ix(0, 1);
+    TT_EQ_INT(tidal_peer_member_remove(w.nd[f].peer, 0, 2, &t), TIDAL_ERR_READ_ONLY);
+    TT_CHECK(strstr(tidal_peer_errmsg(w.nd[f].peer), "leader is region") != NULL);
+    TT_EQ_INT(tidal_peer_member_remove(w.nd[l].peer, 0, (uint32_t)ref(l).region, &t),
+              TIDAL_ERR_INVALID);
+    TT_CHECK(strstr(tidal_peer_errmsg(w.nd[l].peer), "hand leadership over") != NULL);
+    TT_EQ_INT(tidal_peer_member_add(w.nd[l].peer, 0, 2, &t), TIDAL_ERR_INVALID);
+    TT_EQ_INT(tidal_peer_member_remove(w.nd[l].peer, 0, 3, &t), TIDAL_ERR_NOT_FOUND);
+    TT_EQ_INT(tidal_peer_member_remove(w.nd[l].peer, 7, 2, &t), TIDAL_ERR_NOT_FOUND);
+    TT_EQ_INT(tidal_peer_member_remove(w.nd[l].peer, 0, 2, NULL), TIDAL_ERR_INVALID);
+    TT_EQ_INT(tidal_peer_member_remove(NULL, 0, 2, &t), TIDAL_ERR_INVALID);
+    TT_EQ_INT(tidal_peer_member_remove(w.nd[l].peer, 0, 2, &t), TIDAL_OK);
+    TT_EQ_INT(tidal_peer_member_add(w.nd[l].peer, 0, 2, &t), TIDAL_ERR_LIMIT); /* in flight */
+    run(&w, 1000 * MS);
+    w.n_got = 0;
+    /* a record that does not follow the membership in force is refused on every node */
+    memset(&r, 0, sizeof r);
+    r.kind = TIDAL_CONTROL_MEMBERS;
+    r.group = 0, r.shard = 1, r.voters = 7, r.prev = 0;
+    propose(&w, ix(0, 0), &r);
+    run(&w, 500 * MS);
+    {
+        tidal_peer_membership ms;
+        TT_EQ_INT(tidal_peer_membership_get(w.nd[ix(2, 0)].peer, 0, 1, &ms), TIDAL_OK);
+        TT_CHECK(ms.voters == 3u);
+        TT_CHECK(member_status(&w, LOST, 0).removed);
+    }
+    world_free(&w);
+}
+
+/* ---- Property: random membership changes with crashes and partitions ---- */
+
+#define PR_EPOCHS 4096
+#define PR_ACKED 512
+
+typedef struct prop {
+    int lead[PR_EPOCHS];      /* epoch -> leading node + 1 (0: none seen) */
+    tidal_id acked[PR_ACKED]; /* items whose QUORUM write completed OK */
+    int n_acked;
+    uint64_t ticket[8];
+    tidal_id item[8];
+    int node[8], n_pending;
+    int down_until[REGIONS];  /* step at which a crashed node restarts (0: up) */
+    uint32_t cut;             /* a partition in force (0: none) */
+    int cut_until;
+    int changes;              /* membership changes proposed (accepted by the leader) */
+} prop;
+
+/* Every node of shard 1 up: one leader per epoch, and it is a voter of its membership. */
+static void prop_check(world *w, prop *pr) {
+    int r;
+    for (r = 0; r < REGIONS; r++) {
+        int i = ix(r, 1);
+        tidal_node_status st;
+        if (!w->nd[i].up) continue;
+        st = member_status(w, i, 0);
+        if (st.role != TIDAL_ROLE_LEADER) continue;
+        TT_CHECKF(!st.removed && ((st.voters >> r) & 1u), "node %d leads epoch %llu but is no "
+                  "voter (voters %x)", i, (unsigned long long)st.epoch, st.voters);
+        TT_CHECK(st.epoch < PR_EPOCHS);
+        if (st.epoch >= PR_EPOCHS) continue;
+        TT_CHECKF(!pr->lead[st.epoch] || pr->lead[st.epoch] == i + 1, "epoch %llu led by "
+                  "nodes %d and %d", (unsigned long long)st.epoch, pr->lead[st.epoch] - 1, i);
+        pr->lead[st.epoch] = i + 1;
+    }
+}
+
+/* Runs dt in 5 ms steps, checking at each; takes the writes' completions. */
+static void prop_run(world *w, prop *pr, int64_t dt) {
+    int64_t end = w->now + dt;
+    while (w->now < end && TT_OK()) {
+        int g, k;
+        run(w, 5 * MS);
+        prop_check(w, pr);
+        for (g = 0; g < w->n_got; g++)
+            for (k = 0; k < pr->n_pending; k++)
+                if (w->got[g].node == pr->node[k] && w->got[g].c.ticket == pr->ticket[k]) {
+                    if (w->got[g].c.outcome == TIDAL_PEER_DONE_OK && pr->n_acked < PR_ACKED)
+                        pr->acked[pr->n_acked++] = pr->item[k];
+                    pr->ticket[k] = pr->ticket[--pr->n_pending];
+                    pr->item[k] = pr->item[pr->n_pending];
+                    pr->node[k] = pr->node[pr->n_pending];
+                    break;
+                }
+        w->n_got = 0;
+    }
+}
+
+/* One world (seed printed): 40 steps of random actions. */
+static void prop_world(uint64_t seed) {
+    world w;
+    prop *pr = (prop *)calloc(1, sizeof *pr);
+    tidal_id item = 20000;
+    int stepn, k, l, r;
+    uint64_t rng = seed;
+    TT_CHECK(pr != NULL);
+    if (!pr) return;
+    printf("    world seed %llu\n", (unsigned long long)seed);
+    mb_setup(&w, seed);
+    for (stepn = 1; stepn <= 40 && TT_OK(); stepn++) {
+        static const int acts[8] = {0, 0, 1, 1, 2, 3, 4, 4};
+        int act = acts[tt_next(&rng) % 8];
+        for (r = 0; r < REGIONS; r++) /* restarts due */
+            if (pr->down_until[r] && stepn >= pr->down_until[r]) {
+                mb_open(&w, ix(r, 1), 0);
+                pr->down_until[r] = 0;
+            }
+        if (pr->cut && stepn >= pr->cut_until) tidal_sim_net_heal(w.net, pr->cut), pr->cut = 0;
+        l = group_leader(&w, 0, 1);
+        r = (int)(tt_next(&rng) % REGIONS);
+        if (act == 0 && l >= 0) { /* remove */
+            uint64_t t = 0;
+            if (tidal_peer_member_remove(w.nd[l].peer, 0, (uint32_t)r, &t) == TIDAL_OK)
+                pr->changes++;
+            w.n_got = 0;
+        } else if (act == 1 && l >= 0) { /* add (the node keeps its disk) */
+            uint64_t t = 0;
+            if (tidal_peer_member_add(w.nd[l].peer, 0, (uint32_t)r, &t) == TIDAL_OK)
+                pr->changes++;
+        } else if (act == 2 && w.nd[ix(r, 1)].up) { /* crash one, back in 2..4 steps */
+            int down = 0;
+            for (k = 0; k < REGIONS; k++) down += !w.nd[ix(k, 1)].up;
+            if (!down) {
+                mb_down(&w, ix(r, 1));
+                tidal_sim_disk_crash(w.nd[ix(r, 1)].disk);
+                tidal_sim_disk_restart(w.nd[ix(r, 1)].disk);
+                pr->down_until[r] = stepn + 2 + (int)(tt_next(&rng) % 3);
+            }
+        } else if (act == 3 && !pr->cut) { /* cut one node of shard 1 from the other two */
+            tidal_node_ref a[1], b[2];
+            a[0] = ref(ix(r, 1)), b[0] = ref(ix((r + 1) % REGIONS, 1));
+            b[1] = ref(ix((r + 2) % REGIONS, 1));
+            pr->cut = tidal_sim_net_partition_nodes(w.net, a, 1, b, 2, 0);
+            pr->cut_until = stepn + 1 + (int)(tt_next(&rng) % 3);
+        } else if (l >= 0) { /* writes at QUORUM through the leader */
+            for (k = 0; k < 4 && pr->n_pending < 8; k++) {
+                item = item_on(1, 1, item + 1);
+                pr->item[pr->n_pending] = item;
+                pr->node[pr->n_pending] = l;
+                pr->ticket[pr->n_pending++] = write_on(&w, l, 1, item);
+            }
+        }
+        prop_run(&w, pr, 700 * MS);
+    }
+    /* heal, every node back; every QUORUM-acknowledged write is on the group's leader */
+    if (pr->cut) tidal_sim_net_heal(w.net, pr->cut);
+    for (r = 0; r < REGIONS; r++)
+        if (pr->down_until[r]) mb_open(&w, ix(r, 1), 0);
+    prop_run(&w, pr, 4000 * MS);
+    l = group_leader(&w, 0, 1);
+    TT_CHECKF(l >= 0, "no leader of group 0 shard 1 after the heal");
+    printf("    %d membership changes proposed, %d writes acknowledged\n", pr->changes,
+           pr->n_acked);
+    TT_CHECK(pr->n_acked > 0);
+    for (k = 0; l >= 0 && k < pr->n_acked && TT_OK(); k++)
+        TT_CHECKF(views(&w, l, 0, 1, pr->acked[k]) == 1, "acknowledged write %d (item %llu) "
+                  "missing on the leader %d", k, (unsigned long long)pr->acked[k], l);
+    world_free(&w);
+    free(pr);
+}
+
+static void t_membership_random(void) {
+    int k;
+    for (k = 0; k < 3 && TT_OK(); k++) prop_world(tt_seed() + 3 + (uint64_t)k);
+}
+
+static const tt_case tt_cases[] = {
+    TT_CASE(t_membership_random),
+    TT_CASE(t_membership_refusals),
+    TT_CASE(t_removed_member_fenced),
+    TT_CASE(t_fresh_member_promoted),
+    TT_CASE(t_lost_member_replaced),
+};
+
+int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
