@@ -134,11 +134,12 @@
       journal holds answers duplicate = 1 even after the session ended or expired.
    6. Idempotency. A write that carries a client key and sequence number gets an
       event id derived from (tenant, key, seq): a retry is a no-op within the
-      idempotency window (default 24 h of event time), and never counts twice after it:
-      a key is forgotten only once it is older than the window AND every member of the
-      group holds the log where it was applied, and a keyed write older than what a node
-      still remembers is refused (TIDAL_ERR_KEY_EXPIRED), however long a partition lasts
-      (see config.idempotency_window_ns).
+      idempotency window (default 24 h of event time). In a replica group it never
+      counts twice, however long a partition lasts: a key is forgotten only once it is
+      older than the window AND every member holds the log where it was applied, and a
+      keyed write older than what the node still remembers is refused
+      (TIDAL_ERR_KEY_EXPIRED). A lone node keeps the plain window (see
+      config.idempotency_window_ns).
    7. Env. Every clock read, random draw, file operation and the directory lock goes
       through the tidal_env vtable given at open (default: POSIX). The simulator swaps
       it. One handle per database directory: open takes an exclusive lock on it (POSIX:
@@ -627,31 +628,38 @@ typedef struct tidal_config {
     int64_t idempotency_window_ns;     /* event-time window of idempotency keys; default
                                           24 h. A key-derived id (idempotency key, session
                                           seq) is remembered while its event time is within
-                                          the window of the newest keyed event applied, and
-                                          beyond that until every current member of the
+                                          the window below the newest keyed time applied,
+                                          and beyond that until every current member of the
                                           group holds this member's log up to where it was
                                           applied (the group-stable point, which stops while
-                                          a member is cut off): so a partition of any length
+                                          a member is cut off): a partition of any length
                                           never makes a key applied twice, and keys are kept
-                                          for as long as it lasts (memory: one id per keyed
-                                          write since the stable point stopped, plus the
-                                          window's; stats.idem_keys). Once a node forgot
-                                          keys, a keyed write whose event time is at or
-                                          below the newest forgotten one
-                                          (stats.idem_horizon_ns) and that it cannot tell
-                                          apart from them is refused with
-                                          TIDAL_ERR_KEY_EXPIRED, nothing applied: a
+                                          for as long as it lasts (memory: one id, about 40
+                                          bytes, per keyed write since the stable point
+                                          stopped, plus the window's; stats.idem_keys).
+                                          In a replica group a keyed write or import older
+                                          than the window below the newest keyed time this
+                                          member applied, and not known to it, is refused
+                                          with TIDAL_ERR_KEY_EXPIRED, nothing applied: a
                                           client retrying that late cannot learn whether
                                           the original applied (write it again without a
-                                          key if it must count). A session write whose
-                                          session still lives is never refused (its
-                                          journal is exact). Replication: a member leading
-                                          the group drops such an event pushed by a
-                                          member that rejoins (counted in
-                                          stats.idem_refused: a copy of a key the group
-                                          forgot, or a keyed write that old taken while
-                                          cut off); followers apply their leader's log as
-                                          it is. A lone node forgets by time alone */
+                                          key if it must count). A known duplicate is still
+                                          answered duplicate = 1, and a session write whose
+                                          session lives is never refused (its journal is
+                                          exact). Replication: a member drops a keyed event
+                                          from another member's log whose time is at or
+                                          below the newest key it forgot
+                                          (stats.idem_horizon_ns; counted in
+                                          stats.idem_refused): a copy of a key it applied
+                                          and forgot (a log resent after a restart, a
+                                          member that rejoins). Residual: a keyed write
+                                          older than the window taken by a member cut off
+                                          (availability mode) may be dropped so when it
+                                          rejoins, and that member then differs from the
+                                          group. A lone node (no replicas) forgets by time
+                                          alone and refuses nothing: a retry older than the
+                                          window is taken as a new write (it counts again),
+                                          as it always was */
     uint32_t retrieve_limit_max;       /* largest LIMIT; default 1000, max TIDAL_LIMIT_MAX */
     uint32_t session_events_max;       /* events per session journal; default 4096 */
     /* Durability (used when path is set). */
@@ -957,9 +965,10 @@ typedef struct tidal_tag {
    first copy of an id they see, the write must carry everything a node would otherwise
    fill in: its event time (time_ns nonzero) and, with a user and cohort keys in the
    schema, its cohort tags (cohort non-NULL; count 0 for none). TIDAL_ERR_INVALID
-   otherwise. A retry is a no-op within config.idempotency_window_ns and as long after as
-   some member may still hold the original unshipped (a partition); a retry older than
-   what the node remembers fails with TIDAL_ERR_KEY_EXPIRED and applies nothing. */
+   otherwise. A retry is a no-op within config.idempotency_window_ns and, in a replica
+   group, as long after as some member may still hold the original unshipped (a
+   partition); there a retry older than what the node remembers fails with
+   TIDAL_ERR_KEY_EXPIRED and applies nothing. */
 typedef struct tidal_idem {
     const void *key; /* NULL: none */
     uint32_t key_len; /* 1..TIDAL_IDEM_KEY_MAX */
@@ -1002,8 +1011,9 @@ TIDAL_API tidal_result tidal_write_status(tidal_db *db, const tidal_receipt *rec
    type, non-finite or too large weight, bad cohort tags, a time_ns below
    config.time_min_ns: the message says which unit it looks like, e.g. "1733500000 looks
    like seconds; tidal takes nanoseconds since the epoch"), TIDAL_ERR_FUTURE, TIDAL_ERR_LIMIT,
-   TIDAL_ERR_NOMEM, TIDAL_ERR_KEY_EXPIRED (a keyed write older than the keys this node
-   still remembers: see config.idempotency_window_ns; nothing applied). A duplicate
+   TIDAL_ERR_NOMEM, TIDAL_ERR_KEY_EXPIRED (a member of a replica group: a keyed write
+   older than the keys it still remembers; see config.idempotency_window_ns; nothing
+   applied). A duplicate
    idempotent write returns TIDAL_OK with duplicate = 1. */
 TIDAL_API tidal_result tidal_signal_write(tidal_db *db, const tidal_signal *s,
                                           tidal_receipt *receipt);
@@ -1318,10 +1328,12 @@ typedef struct tidal_db_stats {
                                     reading, verifying and decoding the log */
     uint64_t idem_keys;         /* key-derived ids remembered now (idempotency_window_ns):
                                    grows while a partition stops the group-stable point */
-    uint64_t idem_refused;      /* keyed events older than the forgotten horizon that this
-                                   node refused (writes, imports) or dropped (pushes) */
-    int64_t idem_horizon_ns;    /* the newest event time of a forgotten key; keyed writes
-                                   at or below it are refused; INT64_MIN: none forgotten */
+    uint64_t idem_refused;      /* keyed events this member of a replica group refused
+                                   (writes and imports older than the window:
+                                   TIDAL_ERR_KEY_EXPIRED) or dropped (copies from another
+                                   member's log at or below idem_horizon_ns) */
+    int64_t idem_horizon_ns;    /* the newest event time of a key forgotten here;
+                                   INT64_MIN: none (config.idempotency_window_ns) */
 } tidal_db_stats;
 
 TIDAL_API void tidal_db_stats_get(const tidal_db *db, tidal_db_stats *out);
@@ -1341,16 +1353,18 @@ TIDAL_API void tidal_db_set_event_hook(tidal_db *db, tidal_event_hook fn, void *
 /* Applies one encoded event under its own id (a duplicate is a no-op: receipt->duplicate),
    through the same path as every write (log, fold, ack). Errors: TIDAL_ERR_CORRUPT (the
    bytes are not exactly one valid event for this schema; nothing changes), and those of any
-   write (TIDAL_ERR_READ_ONLY on a follower, TIDAL_ERR_KEY_EXPIRED for a key-derived id
-   older than the keys this node remembers: a merge never counts a keyed event twice...).
+   write (TIDAL_ERR_READ_ONLY on a follower; TIDAL_ERR_KEY_EXPIRED on a member of a replica
+   group for a key-derived id older than the keys it remembers: a merge never counts a
+   keyed event twice...).
    receipt may be NULL. */
 TIDAL_API tidal_result tidal_event_import(tidal_db *db, const void *event, size_t len,
                                           tidal_receipt *receipt);
 
 /* Whether the event with this id is folded into db's state: 1 applied here, 0 not (or db
    NULL). Exact for origin ids (a receipt's id of a write without an idempotency key);
-   for ids derived from a key (keyed writes, session writes) it answers within the
-   idempotency window only, like the deduplication it reads. For checkers: is every
+   for ids derived from a key (keyed writes, session writes) it answers for as long as
+   the node remembers the key (config.idempotency_window_ns), like the deduplication it
+   reads. For checkers: is every
    acknowledged write on the new leader, by id. */
 TIDAL_API int tidal_event_is_applied(tidal_db *db, tidal_event_id id);
 
@@ -3191,6 +3205,7 @@ typedef struct tidal__state {
     uint32_t n_idem, cap_idem, cap_idem_lsn;
     int64_t idem_gc_at;
     int64_t idem_floor;       /* newest event time of a forgotten id (INT64_MIN: none) */
+    int64_t idem_newest;      /* newest event time of a derived id marked (INT64_MIN: none) */
     tidal__tgen *tgen;        /* >>migration: per tenant, the newest install or drop */
     uint32_t n_tgen, cap_tgen;
     int forgot;               /* a forget/delete applied since the last snapshot */
@@ -6117,11 +6132,15 @@ static void tidal__hlc_recv(tidal_db *db, tidal_hlc m) {
 // is cut off). Why (b) is enough: a copy of a keyed event reaches a member only through
 // a log (shipped or pushed) or as a new write or import. Once every member holds our log
 // through the id, every member has applied it, so none can take a new copy while it
-// remembers the id; one that forgot it refuses keyed writes and imports at or below its
-// forgotten horizon (idem_floor: TIDAL_ERR_KEY_EXPIRED) and, leading, drops such events
-// pushed to it (>>db_write, tidal__event_take). Followers apply their leader's log as it
-// is: the leader is the gate, and its log holds a key at most once. A lone node (no
-// replicas) forgets by time alone.
+// remembers the id; one that forgot it refuses what lies below its
+// forgotten horizon (the gate of tidal__event_take, >>db_write): a new write or import
+// older than the window below the newest keyed time (idem_newest) is refused with
+// TIDAL_ERR_KEY_EXPIRED, and an event from another member's log at or below the newest
+// time forgotten here (idem_floor) is dropped. The two agree: what a follower forgot lies
+// below its newest keyed time minus the window, which its leader's newest bounds from
+// above when the follower reaches an event of the leader's log, so a new key the leader
+// took is never dropped as a copy. A lone node (no replicas) forgets by time alone and
+// refuses nothing (config.idempotency_window_ns).
 
 static tidal_event_id tidal__derived_id(uint32_t tenant, char domain, const void *key,
                                         uint32_t key_len, uint64_t seq) {
@@ -6256,6 +6275,7 @@ static int tidal__event_mark(tidal_db *db, tidal_event_id id, int64_t time_ns) {
         db->st.idem_time[n] = time_ns;
         db->st.idem_lsn[n] = db->log.replaying ? TIDAL__IDEM_LSN_UNKNOWN : db->log.next_lsn;
         db->st.n_idem = n + 1;
+        if (time_ns > db->st.idem_newest) db->st.idem_newest = time_ns;
         return 1;
     }
     o = tidal__origin_find(db, id.hi);
@@ -7635,17 +7655,27 @@ static int tidal__event_seen(tidal_db *db, const tidal__event *ev) {
     return s && tidal__sess_has(s, ev->seq, NULL);
 }
 
-/* Whether ev, not seen (tidal__event_seen), may be a copy of a key this member forgot: a
-   client's keyed event (not a move's or schema's) whose time is at or below the newest
-   forgotten one (>>events), unless it is a session write whose session lives (its journal
-   answers exactly). The gate of tidal__event_take refuses such an event. */
-static int tidal__idem_expired(tidal_db *db, const tidal__event *ev) {
+/* The gate of tidal__event_take (>>events) for ev, not seen (tidal__event_seen): a
+   client's keyed event (not a move's or schema's), unless it is a session write whose
+   session lives (its journal answers exactly), that this member cannot take. A new write
+   or import (taken: 1) is refused when its time is older than the window below the newest
+   keyed time applied here (the window's own rule, so nothing a member may have forgotten
+   is ever taken anew); an event from another member's log when its time is at or below
+   the newest forgotten one (a copy of a key applied and forgotten here: a log resent
+   after a restart, a member that rejoins). A lone node (no replicas) keeps the plain
+   window: nothing reaches it but its own clients' calls, and a retry older than the
+   window is taken as a new write (config.idempotency_window_ns). */
+static int tidal__idem_expired(tidal_db *db, const tidal__event *ev, int taken) {
     tidal_id session = ev->kind == TIDAL__EV_SESSION_NOTE ? ev->entity
                        : ev->kind == TIDAL__EV_SIGNAL      ? ev->session
                                                            : 0;
+    if (!db->rep.n_rep) return 0;
     if (!(ev->id.hi & TIDAL__IDEM_BIT) || TIDAL__EV_NOT_CLIENT(ev->kind)) return 0;
-    if (ev->time_ns > db->st.idem_floor) return 0;
-    TIDAL_ASSERT(db->st.idem_floor != INT64_MIN);
+    if (taken ? db->st.idem_newest == INT64_MIN ||
+                    ev->time_ns >= db->st.idem_newest - db->idem_window_ns
+              : ev->time_ns > db->st.idem_floor)
+        return 0;
+    TIDAL_ASSERT(db->st.idem_newest != INT64_MIN);
     return !(session && ev->seq && tidal__sess_find(db, ev->tenant, session));
 }
 
@@ -12598,6 +12628,7 @@ static tidal_result tidal__config_load(tidal_db *db, const tidal_config *cfg) {
     db->st.next_expiry_ns = INT64_MAX;
     db->st.idem_gc_at = INT64_MIN;
     db->st.idem_floor = INT64_MIN;
+    db->st.idem_newest = INT64_MIN;
     return tidal__config_schema(db, &cfg->schema);
 }
 
@@ -12770,6 +12801,7 @@ static void tidal__state_free(tidal_db *db) {
     db->st.next_expiry_ns = INT64_MAX;
     db->st.idem_gc_at = INT64_MIN;
     db->st.idem_floor = INT64_MIN;
+    db->st.idem_newest = INT64_MIN;
     db->stats.entities = db->stats.events_applied = 0;
     for (i = 0; i < db->schema.n_sig; i++) db->schema.sig[i].e_ref = INT64_MIN;
 }
@@ -13320,10 +13352,8 @@ static tidal_result tidal__event_take(tidal_db *db, tidal__event *ev, tidal__fro
     }
     if (from == TIDAL__FROM_REPLICA) { /* checked whole by tidal__payload_check */
         if (tidal__event_applied(db, ev->id)) return TIDAL_OK; /* rule 2 */
-        /* A leader is the gate of its log (>>events): a pushed keyed event it cannot tell
-           from one it forgot is dropped. Followers take their leader's log as it is. */
-        if (db->rep.role == TIDAL_ROLE_LEADER && !tidal__event_seen(db, ev) &&
-            tidal__idem_expired(db, ev)) {
+        /* A keyed event this member applied and forgot is dropped (>>events). */
+        if (!tidal__event_seen(db, ev) && tidal__idem_expired(db, ev, 0)) {
             db->stats.idem_refused++;
             return TIDAL_OK;
         }
@@ -13341,16 +13371,16 @@ static tidal_result tidal__event_take(tidal_db *db, tidal__event *ev, tidal__fro
         /* Its status is that of everything this node holds now (the original may still
            be in the open batch). */
         lsn = db->log.wal_on ? db->log.next_lsn - 1 : 0;
-    } else if (tidal__idem_expired(db, ev)) {
-        /* Older than the keys this member still remembers: the original may have been
-           applied and forgotten, so applying it could count it twice (>>events). */
+    } else if (tidal__idem_expired(db, ev, 1)) {
+        /* Older than the window: the original may have been applied and forgotten, so
+           applying it could count it twice (>>events). */
         db->stats.idem_refused++;
         return tidal__err(db, TIDAL_ERR_KEY_EXPIRED,
-                          "keyed write at time %lld is at or below the newest forgotten key's "
-                          "time %lld (idempotency window %lld ns): whether it applied cannot be "
-                          "told; nothing applied",
-                          (long long)ev->time_ns, (long long)db->st.idem_floor,
-                          (long long)db->idem_window_ns);
+                          "keyed write at time %lld is older than the idempotency window "
+                          "(%lld ns) below the newest keyed time %lld: whether it applied "
+                          "cannot be told; nothing applied",
+                          (long long)ev->time_ns, (long long)db->idem_window_ns,
+                          (long long)db->st.idem_newest);
     } else {
         /* A batch ships whole in one message: one that this event would push past that
            commits first (an explicit batch is still acknowledged by its commit). */

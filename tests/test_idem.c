@@ -6,12 +6,14 @@
         counted once on every replica (per item and in total against the distinct keys),
         equal digests, equal to the ground truth; while it lasted no side forgot a key the
         other side may still send (the kept keys are counted in stats.idem_keys);
-     2  a member cut off 48 h that rejoins after the group forgot its keys: the retries it
-        took of keys the group had applied before are not counted again;
-     3  a lone node: a retry within the window is a duplicate; a retry older than what
-        the node remembers is refused with TIDAL_ERR_KEY_EXPIRED and changes nothing, and
-        stays refused after a restart (the horizon is in the snapshot); a key it never saw
-        with an old time is refused the same way, and a write without a key is taken.
+        then, whole again for a window, the group forgets: a retry of a forgotten key, a
+        key never seen with a time that old, and a merge (import) of the original's bytes
+        are refused with TIDAL_ERR_KEY_EXPIRED on the leader and change nothing; a write
+        without a key is taken; a member restarted from a snapshot keeps the horizon;
+        (once with a follower cut off, once with the leader cut away);
+     2  a lone node (no replicas) keeps the plain window, as documented at
+        config.idempotency_window_ns: a retry within it is a duplicate, one older is
+        taken as a new write; nothing is refused.
    Simulated time advances by moving every node's wall clock forward together (the
    harness's skew; elections and heartbeats run on the monotonic clock), so 48 h cost a
    handful of simulated seconds. Everything runs in simulated time; no assertion depends
@@ -194,6 +196,47 @@ static void check_truth(tidal_sim_cluster *c) {
     tidal_db_close(truth);
 }
 
+/* A lone node (a simulated disk, no replicas), its hook keeping the last event it wrote. */
+typedef struct lone {
+    tidal_sim_disk *disk;
+    tidal_sim_env env;
+    tidal_config cfg;
+    tidal_db *db;
+    uint8_t ev[512]; /* the bytes of the last event the node wrote (its hook) */
+    size_t ev_len;
+} lone;
+
+static void lone_hook(void *ctx, const void *event, size_t len) {
+    lone *n = (lone *)ctx;
+    TT_CHECK(len <= sizeof n->ev);
+    if (len > sizeof n->ev) return;
+    memcpy(n->ev, event, len);
+    n->ev_len = len;
+}
+
+static void lone_open(lone *n) {
+    char msg[256];
+    tidal_result r = tidal_db_open_msg(&n->cfg, &n->db, msg, sizeof msg);
+    TT_CHECKF(r == TIDAL_OK, "open: %s %s", tidal_strerror(r), msg);
+    if (r == TIDAL_OK) tidal_db_set_event_hook(n->db, lone_hook, n);
+}
+
+static void lone_init(lone *n, uint64_t seed, int64_t now) {
+    memset(n, 0, sizeof *n);
+    n->disk = tidal_sim_disk_new(seed);
+    tidal_sim_env_init(&n->env, n->disk, now, seed + 1);
+    n->cfg.env = &n->env.env;
+    n->cfg.path = "db";
+    n->cfg.schema.signals = g_sigs;
+    n->cfg.schema.signal_count = 2;
+    lone_open(n);
+}
+
+static void lone_free(lone *n) {
+    if (n->db) tidal_db_close(n->db);
+    tidal_sim_disk_free(n->disk);
+}
+
 /* 1. The 48 h partition: region m (a follower) is cut off; the majority keeps its leader.
    Each step of 6 h both sides take PER_STEP keys of their own and a retry of each of the
    other side's. */
@@ -258,36 +301,50 @@ static void partition_48h(int isolate_leader) {
                   (unsigned long long)kept, g_nkeys);
         memset(&rc, 0, sizeof rc);
         TT_EQ_INT(tidal_signal_write(DB(c, l), &s, &rc), TIDAL_ERR_KEY_EXPIRED);
+        /* A key never seen, that old: the leader cannot tell it from a forgotten one. */
+        s = keyed_sig(999, g_time[PER_STEP], "client-x/never-seen");
+        TT_EQ_INT(tidal_signal_write(DB(c, l), &s, &rc), TIDAL_ERR_KEY_EXPIRED);
+        /* A merge of the original's bytes (as another region's export would carry them). */
+        {
+            lone src;
+            lone_init(&src, tt_seed() + 7, wall_of(c));
+            s = keyed_sig(1000 + PER_STEP, g_time[PER_STEP], g_keys[PER_STEP]);
+            if (src.db) {
+                TT_EQ_INT(tidal_signal_write(src.db, &s, &rc), TIDAL_OK);
+                TT_EQ_INT(tidal_event_import(DB(c, l), src.ev, src.ev_len, &rc), TIDAL_ERR_KEY_EXPIRED);
+            }
+            lone_free(&src);
+        }
+        TT_CHECKF(stats_of(DB(c, l)).idem_refused >= 3, "the leader counted %llu refusals",
+                  (unsigned long long)stats_of(DB(c, l)).idem_refused);
+        /* Without a key the write is taken (not deduplicated). */
+        s = keyed_sig(998, g_time[PER_STEP], "unused");
+        s.idem.key = NULL;
+        s.idem.key_len = 0;
+        s.idem.seq = 0;
+        TT_EQ_INT(tidal_signal_write(DB(c, l), &s, &rc), TIDAL_OK);
         TT_CHECKF(converge(c, 30 * SEC), "no convergence after the refused retry");
+        TT_EQ_INT(count_of(DB(c, (l + 1) % NREG), 998), 1);
+        TT_EQ_INT(count_of(DB(c, (l + 1) % NREG), 999), 0);
+    }
+    /* A follower restarted from a snapshot keeps its horizon (a reserved entry of the
+       snapshot's key list) and so still refuses the forgotten retry if it leads. */
+    {
+        int f = (l + 1) % NREG;
+        int64_t h = stats_of(DB(c, f)).idem_horizon_ns;
+        TT_CHECKF(h != INT64_MIN, "follower %d forgot nothing", f);
+        TT_EQ_INT(tidal_db_snapshot(DB(c, f)), TIDAL_OK);
+        tidal_sim_cluster_crash(c, (uint16_t)f, 0);
+        TT_EQ_INT(tidal_sim_cluster_restart(c, (uint16_t)f, 0), TIDAL_OK);
+        if (DB(c, f)) {
+            TT_CHECKF(stats_of(DB(c, f)).idem_horizon_ns == h, "follower %d: horizon %lld after the "
+                      "restart, %lld before", f, (long long)stats_of(DB(c, f)).idem_horizon_ns, (long long)h);
+        }
+        TT_CHECKF(converge(c, 30 * SEC), "no convergence after the restart");
     }
     check_once(c, "a window after the heal");
 out:
     tidal_sim_cluster_free(c);
-}
-
-/* 3. A lone node (a simulated disk, no replicas): it forgets by time alone. */
-typedef struct lone {
-    tidal_sim_disk *disk;
-    tidal_sim_env env;
-    tidal_config cfg;
-    tidal_db *db;
-    uint8_t ev[512]; /* the bytes of the last event the node wrote (its hook) */
-    size_t ev_len;
-} lone;
-
-static void lone_hook(void *ctx, const void *event, size_t len) {
-    lone *n = (lone *)ctx;
-    TT_CHECK(len <= sizeof n->ev);
-    if (len > sizeof n->ev) return;
-    memcpy(n->ev, event, len);
-    n->ev_len = len;
-}
-
-static void lone_open(lone *n) {
-    char msg[256];
-    tidal_result r = tidal_db_open_msg(&n->cfg, &n->db, msg, sizeof msg);
-    TT_CHECKF(r == TIDAL_OK, "open: %s %s", tidal_strerror(r), msg);
-    if (r == TIDAL_OK) tidal_db_set_event_hook(n->db, lone_hook, n);
 }
 
 static void t_lone_retry_after_window(void) {
@@ -297,19 +354,12 @@ static void t_lone_retry_after_window(void) {
     uint8_t copy[512];
     size_t copy_len;
     int64_t t0;
-    memset(&n, 0, sizeof n);
     memset(g_sigs, 0, sizeof g_sigs);
     g_sigs[0].name = "view";
     g_sigs[0].half_life_s = 3600;
     g_sigs[1].name = "like";
     g_sigs[1].half_life_s = 86400;
-    n.disk = tidal_sim_disk_new(tt_seed());
-    tidal_sim_env_init(&n.env, n.disk, INT64_C(1790000000) * SEC, tt_seed() + 1);
-    n.cfg.env = &n.env.env;
-    n.cfg.path = "db";
-    n.cfg.schema.signals = g_sigs;
-    n.cfg.schema.signal_count = 2;
-    lone_open(&n);
+    lone_init(&n, tt_seed(), INT64_C(1790000000) * SEC);
     if (!n.db) goto out;
     t0 = n.env.now_ns - SEC;
     s = keyed_sig(7, t0, "client-1/req-1");
@@ -331,40 +381,29 @@ static void t_lone_retry_after_window(void) {
     TT_EQ_INT(tidal_signal_write(n.db, &other, &rc), TIDAL_OK);
     TT_CHECKF(stats_of(n.db).idem_horizon_ns >= t0, "nothing forgotten after 48 h (horizon %lld)",
               (long long)stats_of(n.db).idem_horizon_ns);
-    /* The retry, 48 h late: refused, nothing applied; so is a key never seen with a time
-       that old, and the merge of the original's bytes. */
-    TT_EQ_INT(tidal_signal_write(n.db, &s, &rc), TIDAL_ERR_KEY_EXPIRED);
-    TT_EQ_INT(count_of(n.db, 7), 1);
-    other = keyed_sig(10, t0, "client-1/req-new");
-    TT_EQ_INT(tidal_signal_write(n.db, &other, &rc), TIDAL_ERR_KEY_EXPIRED);
-    TT_EQ_INT(count_of(n.db, 10), 0);
-    TT_EQ_INT(tidal_event_import(n.db, copy, copy_len, &rc), TIDAL_ERR_KEY_EXPIRED);
-    TT_EQ_INT(count_of(n.db, 7), 1);
-    TT_EQ_INT(stats_of(n.db).idem_refused, 3);
-    /* Without a key the client's write is taken (it is not deduplicated). */
-    other = s;
-    other.idem.key = NULL;
-    other.idem.key_len = 0;
-    other.idem.seq = 0;
-    TT_EQ_INT(tidal_signal_write(n.db, &other, &rc), TIDAL_OK);
+    /* The retry, 48 h late: a lone node keeps the plain window (documented at
+       config.idempotency_window_ns): nothing but its own clients reaches it, and it
+       takes the retry as a new write; it refuses nothing. */
+    TT_EQ_INT(tidal_signal_write(n.db, &s, &rc), TIDAL_OK);
+    TT_EQ_INT(rc.duplicate, 0);
     TT_EQ_INT(count_of(n.db, 7), 2);
-    /* A snapshot keeps the horizon: after a restart the retry is still refused. */
+    TT_EQ_INT(tidal_event_import(n.db, copy, copy_len, &rc), TIDAL_OK);
+    TT_EQ_INT(rc.duplicate, 1); /* the retry put the key back */
+    TT_EQ_INT(stats_of(n.db).idem_refused, 0);
+    /* The keys still in the window are duplicates, also after a restart. */
     TT_EQ_INT(tidal_db_snapshot(n.db), TIDAL_OK);
     tidal_db_close(n.db);
     n.db = NULL;
     lone_open(&n);
     if (!n.db) goto out;
     TT_CHECKF(stats_of(n.db).idem_horizon_ns >= t0, "the horizon did not survive the restart");
-    TT_EQ_INT(tidal_signal_write(n.db, &s, &rc), TIDAL_ERR_KEY_EXPIRED);
-    TT_EQ_INT(count_of(n.db, 7), 2);
-    /* The keys still in the window are still duplicates. */
     other = keyed_sig(9, n.env.now_ns - SEC, "client-1/req-3");
     TT_EQ_INT(tidal_signal_write(n.db, &other, &rc), TIDAL_OK);
     TT_EQ_INT(rc.duplicate, 1);
     TT_EQ_INT(count_of(n.db, 9), 1);
-    tidal_db_close(n.db);
+    TT_EQ_INT(count_of(n.db, 7), 2);
 out:
-    tidal_sim_disk_free(n.disk);
+    lone_free(&n);
 }
 
 static void t_partition_48h_follower(void) { partition_48h(0); }
