@@ -6219,13 +6219,16 @@ static uint64_t tidal__idem_stable(const tidal_db *db) {
 /* Drops key-derived ids that left the window and that every member holds (the section
    comment), rebuilding the map in place, and raises idem_floor to the newest time it
    dropped. Runs when the newest time has moved a quarter window since the last pass, so
-   its O(n) cost is amortized; not while the log is replayed (positions are not known
-   then). Skipped (kept for later) if the scratch allocation fails. */
+   its O(n) cost is amortized. While the log is replayed a member of a group skips it
+   (positions are not known then; its log never holds a forgotten key twice, see the gate),
+   and a lone node runs it as it ran (by time: its log may hold a retry taken after the
+   window, which the replay must apply again). Skipped (kept for later) if the scratch
+   allocation fails. */
 static void tidal__idem_gc(tidal_db *db, int64_t newest) {
     uint32_t i, kept = 0, n = db->st.n_idem;
     int64_t horizon = newest - db->idem_window_ns, floor = db->st.idem_floor;
     uint64_t *tmp, stable, end = db->log.next_lsn;
-    if (newest < db->st.idem_gc_at || n == 0 || db->log.replaying) return;
+    if (newest < db->st.idem_gc_at || n == 0 || (db->log.replaying && db->rep.n_rep)) return;
     TIDAL_ASSERT(db->st.cap_idem_lsn >= n);
     db->st.idem_gc_at = newest + db->idem_window_ns / 4;
     tmp = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * 4 * n);
@@ -6236,7 +6239,7 @@ static void tidal__idem_gc(tidal_db *db, int64_t newest) {
         uint64_t lsn;
         if (v == UINT32_MAX) continue;
         lsn = db->st.idem_lsn[v];
-        if (lsn == TIDAL__IDEM_LSN_UNKNOWN) {
+        if (lsn == TIDAL__IDEM_LSN_UNKNOWN && stable != UINT64_MAX) {
             lsn = end; /* applied before now: it entered the log below its end, if at all */
         } else if (db->st.idem_time[v] < horizon && lsn <= stable) {
             if (db->st.idem_time[v] > floor) floor = db->st.idem_time[v];
