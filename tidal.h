@@ -649,13 +649,14 @@ typedef struct tidal_config {
                                           key if it must count). A known duplicate is still
                                           answered duplicate = 1, and a session write whose
                                           session lives is never refused (its journal is
-                                          exact). Replication: a member drops a keyed event
-                                          from another member's log whose time is at or
-                                          below the newest key it forgot
-                                          (stats.idem_horizon_ns; counted in
-                                          stats.idem_refused): a copy of a key it applied
-                                          and forgot (a log resent after a restart, a
-                                          member that rejoins). Residual: a keyed write
+                                          exact). Replication: a leader takes keyed events
+                                          pushed to it by the same rule, and a follower
+                                          drops a keyed event of its leader's log whose
+                                          time is at or below the newest key it forgot
+                                          (stats.idem_horizon_ns): a copy of a key it
+                                          applied and forgot (a log resent after a
+                                          restart); both counted in stats.idem_refused.
+                                          Residual: a keyed write
                                           older than the window taken by a member cut off
                                           (availability mode) may be dropped so when it
                                           rejoins, and that member then differs from the
@@ -1333,8 +1334,9 @@ typedef struct tidal_db_stats {
                                    grows while a partition stops the group-stable point */
     uint64_t idem_refused;      /* keyed events this member of a replica group refused
                                    (writes and imports older than the window:
-                                   TIDAL_ERR_KEY_EXPIRED) or dropped (copies from another
-                                   member's log at or below idem_horizon_ns) */
+                                   TIDAL_ERR_KEY_EXPIRED) or dropped (pushed to a leader
+                                   that old; in a follower's leader log at or below
+                                   idem_horizon_ns) */
     int64_t idem_horizon_ns;    /* the newest event time of a key forgotten here;
                                    INT64_MIN: none (config.idempotency_window_ns) */
 } tidal_db_stats;
@@ -6138,8 +6140,9 @@ static void tidal__hlc_recv(tidal_db *db, tidal_hlc m) {
 // remembers the id; one that forgot it refuses what lies below its
 // forgotten horizon (the gate of tidal__event_take, >>db_write): a new write or import
 // older than the window below the newest keyed time (idem_newest) is refused with
-// TIDAL_ERR_KEY_EXPIRED, and an event from another member's log at or below the newest
-// time forgotten here (idem_floor) is dropped. The two agree: what a follower forgot lies
+// TIDAL_ERR_KEY_EXPIRED (a leader drops an event pushed to it by the same rule), and an
+// event of the leader's log at or below the newest time a follower forgot (idem_floor) is
+// dropped there. The two agree: what a follower forgot lies
 // below its newest keyed time minus the window, which its leader's newest bounds from
 // above when the follower reaches an event of the leader's log, so a new key the leader
 // took is never dropped as a copy. A lone node (no replicas) forgets by time alone and
@@ -7666,9 +7669,9 @@ static int tidal__event_seen(tidal_db *db, const tidal__event *ev) {
    session lives (its journal answers exactly), that this member cannot take. A new write
    or import (taken: 1) is refused when its time is older than the window below the newest
    keyed time applied here (the window's own rule, so nothing a member may have forgotten
-   is ever taken anew); an event from another member's log when its time is at or below
-   the newest forgotten one (a copy of a key applied and forgotten here: a log resent
-   after a restart, a member that rejoins). A lone node (no replicas) keeps the plain
+   is ever taken anew; a leader takes a pushed event so too); an event from its leader's
+   log when its time is at or below the newest forgotten one (a copy of a key applied and
+   forgotten here: a log resent after a restart). A lone node (no replicas) keeps the plain
    window: nothing reaches it but its own clients' calls, and a retry older than the
    window is taken as a new write (config.idempotency_window_ns). */
 static int tidal__idem_expired(tidal_db *db, const tidal__event *ev, int taken) {
@@ -10625,6 +10628,7 @@ static int tidal__sd_index(tidal__sd *d, int strict) {
             return tidal__sd_fail(d, "bad key id");
         if (id.hi == TIDAL__IDEM_FLOOR_HI && id.lo == TIDAL__IDEM_FLOOR_LO) { /* the horizon */
             if (t > db->st.idem_floor) db->st.idem_floor = t;
+            if (t > db->st.idem_newest) db->st.idem_newest = t; /* what was forgotten was older */
             continue;
         }
         if (!tidal__event_applied(db, id)) {
@@ -13358,8 +13362,11 @@ static tidal_result tidal__event_take(tidal_db *db, tidal__event *ev, tidal__fro
     }
     if (from == TIDAL__FROM_REPLICA) { /* checked whole by tidal__payload_check */
         if (tidal__event_applied(db, ev->id)) return TIDAL_OK; /* rule 2 */
-        /* A keyed event this member applied and forgot is dropped (>>events). */
-        if (!tidal__event_seen(db, ev) && tidal__idem_expired(db, ev, 0)) {
+        /* A keyed event this member cannot take is dropped (>>events): a leader takes a
+           pushed one as a new write (so its log never holds what a follower may have
+           forgotten); a follower drops a copy of a key it applied and forgot. */
+        if (!tidal__event_seen(db, ev) &&
+            tidal__idem_expired(db, ev, db->rep.role == TIDAL_ROLE_LEADER)) {
             db->stats.idem_refused++;
             return TIDAL_OK;
         }
