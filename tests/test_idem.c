@@ -286,6 +286,9 @@ static void partition_48h(int isolate_leader) {
     check_once(c, "after the heal");
     check_truth(c);
     TT_CHECKF(wait_stable(c, 10 * SEC), "the group-stable point never reached the log's end");
+    l = wait_leader(c, -1, 10 * SEC); /* the heal may have moved leadership */
+    TT_CHECKF(l >= 0, "no leader after the heal");
+    if (l < 0) goto out;
     /* Whole again and a window later, the keys may go: retries are refused, not counted. */
     advance_wall(c, 30 * HOUR);
     for (i = 0; i < PER_STEP; i++) write_and_retry(c, l, l, wall_of(c) - SEC);
