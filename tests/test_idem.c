@@ -258,7 +258,8 @@ static void partition_48h(int isolate_leader) {
     m = isolate_leader ? l : (l + 1) % NREG;
     part = tidal_sim_net_isolate_region(tidal_sim_cluster_net(c), (uint16_t)m);
     /* A follower cut off reports it; a leader cut away keeps taking writes (LOCAL). */
-    if (!isolate_leader) TT_CHECKF(wait_cut_off(c, m, 10 * SEC), "region %d never reported cut off", m);
+    if (!isolate_leader)
+        TT_CHECKF(wait_cut_off(c, m, 10 * SEC), "region %d never reported cut off", m);
     l = wait_leader(c, m, 10 * SEC);
     TT_CHECKF(l >= 0, "no leader on the majority side");
     if (l < 0) goto out;
@@ -314,7 +315,8 @@ static void partition_48h(int isolate_leader) {
             s = keyed_sig(1000 + PER_STEP, g_time[PER_STEP], g_keys[PER_STEP]);
             if (src.db) {
                 TT_EQ_INT(tidal_signal_write(src.db, &s, &rc), TIDAL_OK);
-                TT_EQ_INT(tidal_event_import(DB(c, l), src.ev, src.ev_len, &rc), TIDAL_ERR_KEY_EXPIRED);
+                TT_EQ_INT(tidal_event_import(DB(c, l), src.ev, src.ev_len, &rc),
+                          TIDAL_ERR_KEY_EXPIRED);
             }
             lone_free(&src);
         }
@@ -340,8 +342,9 @@ static void partition_48h(int isolate_leader) {
         tidal_sim_cluster_crash(c, (uint16_t)f, 0);
         TT_EQ_INT(tidal_sim_cluster_restart(c, (uint16_t)f, 0), TIDAL_OK);
         if (DB(c, f)) {
-            TT_CHECKF(stats_of(DB(c, f)).idem_horizon_ns == h, "follower %d: horizon %lld after the "
-                      "restart, %lld before", f, (long long)stats_of(DB(c, f)).idem_horizon_ns, (long long)h);
+            int64_t h2 = stats_of(DB(c, f)).idem_horizon_ns;
+            TT_CHECKF(h2 == h, "follower %d: horizon %lld after the restart, %lld before", f,
+                      (long long)h2, (long long)h);
         }
         TT_CHECKF(converge(c, 30 * SEC), "no convergence after the restart");
     }
