@@ -11,7 +11,9 @@
         are refused with TIDAL_ERR_KEY_EXPIRED on the leader and change nothing; a write
         without a key is taken; a member restarted from a snapshot keeps the horizon;
         (once with a follower cut off, once with the leader cut away);
-     2  a lone node (no replicas) keeps the plain window, as documented at
+     2  no partition, keyed writes over 48 h, a follower restarts: its leader resends its
+        log (keyed batches included); the keys it forgot do not count again;
+     3  a lone node (no replicas) keeps the plain window, as documented at
         config.idempotency_window_ns: a retry within it is a duplicate, one older is
         taken as a new write; nothing is refused.
    Simulated time advances by moving every node's wall clock forward together (the
@@ -412,12 +414,43 @@ out:
     lone_free(&n);
 }
 
+/* 2. No partition: keyed writes over 48 h, then a follower restarts. A member that comes
+   back gets its leader's log again from the start of what it keeps (another life of the
+   follower: positions start over), with every keyed batch in it (version vectors do not
+   cover key-derived ids); the keys it applied and forgot must not count again. */
+static void t_follower_restart_after_window(void) {
+    tidal_sim_cluster *c = cl_new();
+    int l, f, step, i;
+    if (!c) return;
+    g_nkeys = 0;
+    g_skew = 0;
+    l = wait_leader(c, -1, 10 * SEC);
+    TT_CHECKF(l >= 0, "no leader");
+    if (l < 0) goto out;
+    for (step = 0; step <= STEPS; step++) {
+        for (i = 0; i < PER_STEP; i++) write_and_retry(c, l, l, wall_of(c) - SEC);
+        run_for(c, SEC);
+        if (step < STEPS) advance_wall(c, 6 * HOUR);
+    }
+    TT_CHECKF(converge(c, 30 * SEC), "no convergence");
+    check_once(c, "before the restart");
+    f = (l + 1) % NREG;
+    tidal_sim_cluster_crash(c, (uint16_t)f, 0);
+    TT_EQ_INT(tidal_sim_cluster_restart(c, (uint16_t)f, 0), TIDAL_OK);
+    TT_CHECKF(converge(c, 30 * SEC), "no convergence after the restart");
+    check_once(c, "after the restart");
+    check_truth(c);
+out:
+    tidal_sim_cluster_free(c);
+}
+
 static void t_partition_48h_follower(void) { partition_48h(0); }
 static void t_partition_48h_leader(void) { partition_48h(1); }
 
 static const tt_case tt_cases[] = {
     TT_CASE(t_partition_48h_follower),
     TT_CASE(t_partition_48h_leader),
+    TT_CASE(t_follower_restart_after_window),
     TT_CASE(t_lone_retry_after_window),
 };
 
