@@ -16,6 +16,7 @@ TESTS += test_control test_flat test_flat_spill test_smoke test_collect test_nod
 TESTS += test_restore test_tcp test_member test_membership
 TESTS += test_shell
 TESTS += test_resp
+TESTS += test_idem
 EXAMPLES = quickstart durable demo tidald
 FUZZERS = fuzz_query fuzz_wal fuzz_snapshot fuzz_message fuzz_merge fuzz_export fuzz_event fuzz_config
 FUZZERS += fuzz_control fuzz_peer fuzz_frame

@@ -134,7 +134,12 @@
       journal holds answers duplicate = 1 even after the session ended or expired.
    6. Idempotency. A write that carries a client key and sequence number gets an
       event id derived from (tenant, key, seq): a retry is a no-op within the
-      idempotency window (default 24 h of event time).
+      idempotency window (default 24 h of event time). In a replica group it never
+      counts twice, however long a partition lasts: a key is forgotten only once it is
+      older than the window AND every member holds the log where it was applied, and a
+      keyed write older than what the node still remembers is refused
+      (TIDAL_ERR_KEY_EXPIRED). A lone node keeps the plain window (see
+      config.idempotency_window_ns).
    7. Env. Every clock read, random draw, file operation and the directory lock goes
       through the tidal_env vtable given at open (default: POSIX). The simulator swaps
       it. One handle per database directory: open takes an exclusive lock on it (POSIX:
@@ -255,6 +260,7 @@ extern "C" {
     X(TIDAL_ERR_MOVED, -21, "tenant moved or moving: refresh its placement")              \
     X(TIDAL_ERR_LOCKED, -22, "database directory is held by another open handle")       \
     X(TIDAL_ERR_RANGE, -23, "result out of range: it does not fit a double")             \
+    X(TIDAL_ERR_KEY_EXPIRED, -24, "idempotency key older than this node remembers")     \
     X(TIDAL_PENDING, 1, "pending: not yet acknowledged at that level")
 
 /* TIDAL_RESULT_MIN_ is derived from the list: minus the number of error codes. That is the
@@ -619,7 +625,45 @@ typedef struct tidal_config {
     tidal_node_ref node;               /* this node's identity; default (0, 0) */
     int64_t future_bound_ns;           /* writes stamped further ahead of the clock are
                                           rejected; default 60 s */
-    int64_t idempotency_window_ns;     /* event-time window of idempotency keys; default 24 h */
+    int64_t idempotency_window_ns;     /* event-time window of idempotency keys; default
+                                          24 h. A key-derived id (idempotency key, session
+                                          seq) is remembered while its event time is within
+                                          the window below the newest keyed time applied,
+                                          and beyond that until every current member of the
+                                          group holds this member's log up to where it was
+                                          applied (the group-stable point, which stops while
+                                          a member is cut off): a partition of any length
+                                          never makes a key applied twice, and keys are kept
+                                          for as long as it lasts (memory: about 64 bytes
+                                          per keyed write taken since the stable point
+                                          stopped, plus the window's; e.g. 100 keyed
+                                          writes/s for 48 h: 17 M ids, about 1.1 GB;
+                                          stats.idem_keys; removing a member that never
+                                          returns lets the stable point move again).
+                                          In a replica group a keyed write or import older
+                                          than the window below the newest keyed time this
+                                          member applied, and not known to it, is refused
+                                          with TIDAL_ERR_KEY_EXPIRED, nothing applied: a
+                                          client retrying that late cannot learn whether
+                                          the original applied (write it again without a
+                                          key if it must count). A known duplicate is still
+                                          answered duplicate = 1, and a session write whose
+                                          session lives is never refused (its journal is
+                                          exact). Replication: a leader takes keyed events
+                                          pushed to it by the same rule, and a follower
+                                          drops a keyed event of its leader's log whose
+                                          time is at or below the newest key it forgot
+                                          (stats.idem_horizon_ns): a copy of a key it
+                                          applied and forgot (a log resent after a
+                                          restart); both counted in stats.idem_refused.
+                                          Residual: a keyed write
+                                          older than the window taken by a member cut off
+                                          (availability mode) may be dropped so when it
+                                          rejoins, and that member then differs from the
+                                          group. A lone node (no replicas) forgets by time
+                                          alone and refuses nothing: a retry older than the
+                                          window is taken as a new write (it counts again),
+                                          as it always was */
     uint32_t retrieve_limit_max;       /* largest LIMIT; default 1000, max TIDAL_LIMIT_MAX */
     uint32_t session_events_max;       /* events per session journal; default 4096 */
     /* Durability (used when path is set). */
@@ -930,7 +974,10 @@ typedef struct tidal_tag {
    first copy of an id they see, the write must carry everything a node would otherwise
    fill in: its event time (time_ns nonzero) and, with a user and cohort keys in the
    schema, its cohort tags (cohort non-NULL; count 0 for none). TIDAL_ERR_INVALID
-   otherwise. */
+   otherwise. A retry is a no-op within config.idempotency_window_ns and, in a replica
+   group, as long after as some member may still hold the original unshipped (a
+   partition); there a retry older than what the node remembers fails with
+   TIDAL_ERR_KEY_EXPIRED and applies nothing. */
 typedef struct tidal_idem {
     const void *key; /* NULL: none */
     uint32_t key_len; /* 1..TIDAL_IDEM_KEY_MAX */
@@ -973,7 +1020,10 @@ TIDAL_API tidal_result tidal_write_status(tidal_db *db, const tidal_receipt *rec
    type, non-finite or too large weight, bad cohort tags, a time_ns below
    config.time_min_ns: the message says which unit it looks like, e.g. "1733500000 looks
    like seconds; tidal takes nanoseconds since the epoch"), TIDAL_ERR_FUTURE, TIDAL_ERR_LIMIT,
-   TIDAL_ERR_NOMEM. A duplicate idempotent write returns TIDAL_OK with duplicate = 1. */
+   TIDAL_ERR_NOMEM, TIDAL_ERR_KEY_EXPIRED (a member of a replica group: a keyed write
+   older than the keys it still remembers; see config.idempotency_window_ns; nothing
+   applied). A duplicate
+   idempotent write returns TIDAL_OK with duplicate = 1. */
 TIDAL_API tidal_result tidal_signal_write(tidal_db *db, const tidal_signal *s,
                                           tidal_receipt *receipt);
 
@@ -1285,6 +1335,15 @@ typedef struct tidal_db_stats {
     uint64_t recovered_ns;      /* wall time of the log replay at open (env monotonic clock) */
     uint64_t recovered_apply_ns; /* of which folding the events into state; the rest is
                                     reading, verifying and decoding the log */
+    uint64_t idem_keys;         /* key-derived ids remembered now (idempotency_window_ns):
+                                   grows while a partition stops the group-stable point */
+    uint64_t idem_refused;      /* keyed events this member of a replica group refused
+                                   (writes and imports older than the window:
+                                   TIDAL_ERR_KEY_EXPIRED) or dropped (pushed to a leader
+                                   that old; in a follower's leader log at or below
+                                   idem_horizon_ns) */
+    int64_t idem_horizon_ns;    /* the newest event time of a key forgotten here;
+                                   INT64_MIN: none (config.idempotency_window_ns) */
 } tidal_db_stats;
 
 TIDAL_API void tidal_db_stats_get(const tidal_db *db, tidal_db_stats *out);
@@ -1304,14 +1363,18 @@ TIDAL_API void tidal_db_set_event_hook(tidal_db *db, tidal_event_hook fn, void *
 /* Applies one encoded event under its own id (a duplicate is a no-op: receipt->duplicate),
    through the same path as every write (log, fold, ack). Errors: TIDAL_ERR_CORRUPT (the
    bytes are not exactly one valid event for this schema; nothing changes), and those of any
-   write (TIDAL_ERR_READ_ONLY on a follower...). receipt may be NULL. */
+   write (TIDAL_ERR_READ_ONLY on a follower; TIDAL_ERR_KEY_EXPIRED on a member of a replica
+   group for a key-derived id older than the keys it remembers: a merge never counts a
+   keyed event twice...).
+   receipt may be NULL. */
 TIDAL_API tidal_result tidal_event_import(tidal_db *db, const void *event, size_t len,
                                           tidal_receipt *receipt);
 
 /* Whether the event with this id is folded into db's state: 1 applied here, 0 not (or db
    NULL). Exact for origin ids (a receipt's id of a write without an idempotency key);
-   for ids derived from a key (keyed writes, session writes) it answers within the
-   idempotency window only, like the deduplication it reads. For checkers: is every
+   for ids derived from a key (keyed writes, session writes) it answers for as long as
+   the node remembers the key (config.idempotency_window_ns), like the deduplication it
+   reads. For checkers: is every
    acknowledged write on the new leader, by id. */
 TIDAL_API int tidal_event_is_applied(tidal_db *db, tidal_event_id id);
 
@@ -3226,8 +3289,12 @@ typedef struct tidal__state {
     uint64_t local_seq;       /* the last sequence this node's own origin gave out */
     tidal__map idem_map;      /* key-derived event id -> slot in idem_time */
     int64_t *idem_time;
-    uint32_t n_idem, cap_idem;
+    uint64_t *idem_lsn;       /* per slot: where the id entered this member's log (an
+                                 upper bound; TIDAL__IDEM_LSN_UNKNOWN until the next pass) */
+    uint32_t n_idem, cap_idem, cap_idem_lsn;
     int64_t idem_gc_at;
+    int64_t idem_floor;       /* newest event time of a forgotten id (INT64_MIN: none) */
+    int64_t idem_newest;      /* newest event time of a derived id marked (INT64_MIN: none) */
     tidal__tgen *tgen;        /* >>migration: per tenant, the newest install or drop */
     uint32_t n_tgen, cap_tgen;
     int forgot;               /* a forget/delete applied since the last snapshot */
@@ -6153,7 +6220,24 @@ static void tidal__hlc_recv(tidal_db *db, tidal_hlc m) {
 // Event ids and the applied-id index. Origin ids are (node, incarnation, seq); ids derived
 // from an idempotency key are BLAKE3(derive-key) of (domain, tenant, key, seq) with bit 63
 // of hi set, so the same retry yields the same id on any node. The index answers "was this
-// id applied?" exactly for origin ids and within the idempotency window for derived ids.
+// id applied?" exactly for origin ids, and for derived ids as long as they are kept:
+// a derived id is forgotten only when (a) its event time left the idempotency window
+// (older than the newest keyed time applied minus the window) and (b) every current
+// member holds this member's log up to where the id entered it (the group-stable point:
+// tidal__group_stable on a leader, rep.stable_lsn on a follower; it stops while a member
+// is cut off). Why (b) is enough: a copy of a keyed event reaches a member only through
+// a log (shipped or pushed) or as a new write or import. Once every member holds our log
+// through the id, every member has applied it, so none can take a new copy while it
+// remembers the id; one that forgot it refuses what lies below its
+// forgotten horizon (the gate of tidal__event_take, >>db_write): a new write or import
+// older than the window below the newest keyed time (idem_newest) is refused with
+// TIDAL_ERR_KEY_EXPIRED (a leader drops an event pushed to it by the same rule), and an
+// event of the leader's log at or below the newest time a follower forgot (idem_floor) is
+// dropped there. The two agree: what a follower forgot lies
+// below its newest keyed time minus the window, which its leader's newest bounds from
+// above when the follower reaches an event of the leader's log, so a new key the leader
+// took is never dropped as a copy. A lone node (no replicas) forgets by time alone and
+// refuses nothing (config.idempotency_window_ns).
 
 static tidal_event_id tidal__derived_id(uint32_t tenant, char domain, const void *key,
                                         uint32_t key_len, uint64_t seq) {
@@ -6210,43 +6294,88 @@ static int tidal__event_applied(tidal_db *db, tidal_event_id id) {
     return id.lo <= o->hwm || tidal__set_has(&o->above, id.lo);
 }
 
-/* Drops key-derived ids whose event time left the window, rebuilding the map in place.
-   Runs when the newest time has moved a quarter window since the last pass, so its O(n)
-   cost is amortized. Skipped (kept for later) if the scratch allocation fails. */
+/* An id whose place in this member's log is not known yet (read from a snapshot, a state
+   transfer or an install, or replayed at open): the next pass bounds it by the log's end. */
+#define TIDAL__IDEM_LSN_UNKNOWN UINT64_MAX
+
+/* The reserved id that carries the forgotten horizon in a snapshot's key list (a real
+   derived id has 127 hash bits: never this one). Older readers take it for an id nobody
+   writes; readers of it restore idem_floor (tidal__sd_index). */
+#define TIDAL__IDEM_FLOOR_HI TIDAL__IDEM_BIT
+#define TIDAL__IDEM_FLOOR_LO UINT64_C(0)
+
+static uint64_t tidal__collect_bound(const tidal_db *db); /* >>collect */
+
+/* How far every current member holds this member's log (a read of the group-stable point,
+   see the section comment); everything, for a node without replicas. */
+static uint64_t tidal__idem_stable(const tidal_db *db) {
+    if (!db->rep.n_rep) return UINT64_MAX;
+    return tidal__collect_bound(db);
+}
+
+/* Drops key-derived ids that left the window and that every member holds (the section
+   comment), rebuilding the map in place, and raises idem_floor to the newest time it
+   dropped. Runs when the newest time has moved a quarter window since the last pass, so
+   its O(n) cost is amortized. While the log is replayed a member of a group skips it
+   (positions are not known then; its log never holds a forgotten key twice, see the gate),
+   and a lone node runs it as it ran (by time: its log may hold a retry taken after the
+   window, which the replay must apply again). Skipped (kept for later) if the scratch
+   allocation fails. */
 static void tidal__idem_gc(tidal_db *db, int64_t newest) {
     uint32_t i, kept = 0, n = db->st.n_idem;
-    int64_t horizon = newest - db->idem_window_ns;
-    uint64_t *tmp;
-    if (newest < db->st.idem_gc_at || n == 0) return;
+    int64_t horizon = newest - db->idem_window_ns, floor = db->st.idem_floor;
+    uint64_t *tmp, stable, end = db->log.next_lsn;
+    if (newest < db->st.idem_gc_at || n == 0 || (db->log.replaying && db->rep.n_rep)) return;
+    TIDAL_ASSERT(db->st.cap_idem_lsn >= n);
     db->st.idem_gc_at = newest + db->idem_window_ns / 4;
-    tmp = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * 3 * n);
+    tmp = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * 4 * n);
     if (!tmp) return;
+    stable = tidal__idem_stable(db);
     for (i = 0; i < db->st.idem_map.cap; i++) {
         uint32_t v = db->st.idem_map.s[i].v;
-        if (v == UINT32_MAX || db->st.idem_time[v] < horizon) continue;
-        tmp[3 * kept] = db->st.idem_map.s[i].k0;
-        tmp[3 * kept + 1] = db->st.idem_map.s[i].k1;
-        tmp[3 * kept + 2] = (uint64_t)db->st.idem_time[v];
+        uint64_t lsn;
+        if (v == UINT32_MAX) continue;
+        lsn = db->st.idem_lsn[v];
+        if (lsn == TIDAL__IDEM_LSN_UNKNOWN && stable != UINT64_MAX) {
+            lsn = end; /* applied before now: it entered the log below its end, if at all */
+        } else if (db->st.idem_time[v] < horizon && lsn <= stable) {
+            if (db->st.idem_time[v] > floor) floor = db->st.idem_time[v];
+            continue;
+        }
+        tmp[4 * kept] = db->st.idem_map.s[i].k0;
+        tmp[4 * kept + 1] = db->st.idem_map.s[i].k1;
+        tmp[4 * kept + 2] = (uint64_t)db->st.idem_time[v];
+        tmp[4 * kept + 3] = lsn;
         kept++;
     }
     for (i = 0; i < db->st.idem_map.cap; i++) db->st.idem_map.s[i].v = UINT32_MAX;
     db->st.idem_map.n = 0;
     for (i = 0; i < kept; i++) {
-        tidal__map_place(&db->st.idem_map, tmp[3 * i], tmp[3 * i + 1], i);
+        tidal__map_place(&db->st.idem_map, tmp[4 * i], tmp[4 * i + 1], i);
         db->st.idem_map.n++;
-        db->st.idem_time[i] = (int64_t)tmp[3 * i + 2];
+        db->st.idem_time[i] = (int64_t)tmp[4 * i + 2];
+        db->st.idem_lsn[i] = tmp[4 * i + 3];
     }
     db->st.n_idem = kept;
-    tidal__free(db, tmp, sizeof(uint64_t) * 3 * n);
+    db->st.idem_floor = floor;
+    TIDAL_ASSERT(db->st.idem_map.n == kept);
+    tidal__free(db, tmp, sizeof(uint64_t) * 4 * n);
 }
 
-/* Records id as applied. Returns 0 on allocation failure (nothing recorded). */
+/* Records id as applied. Returns 0 on allocation failure (nothing recorded). A derived id
+   records where it enters this member's log: the lsn the pending batch gives it (an upper
+   bound when it is not logged), unknown while the log is replayed. */
 static int tidal__event_mark(tidal_db *db, tidal_event_id id, int64_t time_ns) {
     tidal__origin *o;
     if (id.hi & TIDAL__IDEM_BIT) {
-        if (!TIDAL__GROW(db, db->st.idem_time, db->st.cap_idem, db->st.n_idem + 1)) return 0;
-        if (!tidal__map_put(db, &db->st.idem_map, id.hi, id.lo, db->st.n_idem)) return 0;
-        db->st.idem_time[db->st.n_idem++] = time_ns;
+        uint32_t n = db->st.n_idem;
+        if (!TIDAL__GROW(db, db->st.idem_time, db->st.cap_idem, n + 1)) return 0;
+        if (!TIDAL__GROW(db, db->st.idem_lsn, db->st.cap_idem_lsn, n + 1)) return 0;
+        if (!tidal__map_put(db, &db->st.idem_map, id.hi, id.lo, n)) return 0;
+        db->st.idem_time[n] = time_ns;
+        db->st.idem_lsn[n] = db->log.replaying ? TIDAL__IDEM_LSN_UNKNOWN : db->log.next_lsn;
+        db->st.n_idem = n + 1;
+        if (time_ns > db->st.idem_newest) db->st.idem_newest = time_ns;
         return 1;
     }
     o = tidal__origin_find(db, id.hi);
@@ -7624,6 +7753,30 @@ static int tidal__event_seen(tidal_db *db, const tidal__event *ev) {
     if (!session || !ev->seq) return 0;
     s = tidal__sess_find(db, ev->tenant, session);
     return s && tidal__sess_has(s, ev->seq, NULL);
+}
+
+/* The gate of tidal__event_take (>>events) for ev, not seen (tidal__event_seen): a
+   client's keyed event (not a move's or schema's), unless it is a session write whose
+   session lives (its journal answers exactly), that this member cannot take. A new write
+   or import (taken: 1) is refused when its time is older than the window below the newest
+   keyed time applied here (the window's own rule, so nothing a member may have forgotten
+   is ever taken anew; a leader takes a pushed event so too); an event from its leader's
+   log when its time is at or below the newest forgotten one (a copy of a key applied and
+   forgotten here: a log resent after a restart). A lone node (no replicas) keeps the plain
+   window: nothing reaches it but its own clients' calls, and a retry older than the
+   window is taken as a new write (config.idempotency_window_ns). */
+static int tidal__idem_expired(tidal_db *db, const tidal__event *ev, int taken) {
+    tidal_id session = ev->kind == TIDAL__EV_SESSION_NOTE ? ev->entity
+                       : ev->kind == TIDAL__EV_SIGNAL      ? ev->session
+                                                           : 0;
+    if (!db->rep.n_rep) return 0;
+    if (!(ev->id.hi & TIDAL__IDEM_BIT) || TIDAL__EV_NOT_CLIENT(ev->kind)) return 0;
+    if (taken ? db->st.idem_newest == INT64_MIN ||
+                    ev->time_ns >= db->st.idem_newest - db->idem_window_ns
+              : ev->time_ns > db->st.idem_floor)
+        return 0;
+    TIDAL_ASSERT(db->st.idem_newest != INT64_MIN);
+    return !(session && ev->seq && tidal__sess_find(db, ev->tenant, session));
 }
 
 /* Folds one event. Returns TIDAL_OK, or TIDAL_OK with *dup = 1 when it was applied before.
@@ -9711,6 +9864,15 @@ static tidal_result tidal__enc_index(tidal__enc *x, tidal_db *db) {
         tmp[3 * n + 2] = (uint64_t)db->st.idem_time[v];
         n++;
     }
+    /* Snapshots and state transfers (not the index a move slices): the forgotten horizon
+       as a reserved entry (>>events), so a reopened or transferred member refuses what it
+       cannot dedupe. It sorts first; older readers keep it as an id nobody writes. */
+    if ((x->file || x->to_mem) && !x->index_only && db->st.idem_floor != INT64_MIN) {
+        tmp[3 * n] = TIDAL__IDEM_FLOOR_HI;
+        tmp[3 * n + 1] = TIDAL__IDEM_FLOOR_LO;
+        tmp[3 * n + 2] = (uint64_t)db->st.idem_floor;
+        n++;
+    }
     qsort(tmp, n, 3 * sizeof *tmp, tidal__idem_entry_cmp);
     tidal__enc_uv(x, n);
     for (i = 0; i < n; i++) { /* key ids are hashes: 8 bytes in either format */
@@ -10555,7 +10717,15 @@ static int tidal__sd_index(tidal__sd *d, int strict) {
         t = tidal__sd_time(d);
         if (d->r.bad || !(id.hi & TIDAL__IDEM_BIT) || (strict == TIDAL__INDEX_STRICT && tidal__event_applied(db, id)))
             return tidal__sd_fail(d, "bad key id");
-        if (!tidal__event_applied(db, id) && !tidal__event_mark(db, id, t)) return tidal__sd_fail(d, "out of memory");
+        if (id.hi == TIDAL__IDEM_FLOOR_HI && id.lo == TIDAL__IDEM_FLOOR_LO) { /* the horizon */
+            if (t > db->st.idem_floor) db->st.idem_floor = t;
+            if (t > db->st.idem_newest) db->st.idem_newest = t; /* what was forgotten was older */
+            continue;
+        }
+        if (!tidal__event_applied(db, id)) {
+            if (!tidal__event_mark(db, id, t)) return tidal__sd_fail(d, "out of memory");
+            db->st.idem_lsn[db->st.n_idem - 1] = TIDAL__IDEM_LSN_UNKNOWN; /* not in our log */
+        }
     }
     return 1;
 }
@@ -12559,6 +12729,8 @@ static tidal_result tidal__config_load(tidal_db *db, const tidal_config *cfg) {
     db->session_events_max = cfg->session_events_max ? cfg->session_events_max : 4096;
     db->st.next_expiry_ns = INT64_MAX;
     db->st.idem_gc_at = INT64_MIN;
+    db->st.idem_floor = INT64_MIN;
+    db->st.idem_newest = INT64_MIN;
     return tidal__config_schema(db, &cfg->schema);
 }
 
@@ -12703,6 +12875,7 @@ static void tidal__state_free(tidal_db *db) {
     tidal__arena_release(db);
     tidal__free(db, db->st.origins, sizeof(tidal__origin) * db->st.cap_origins);
     tidal__free(db, db->st.idem_time, sizeof(int64_t) * db->st.cap_idem);
+    tidal__free(db, db->st.idem_lsn, sizeof(uint64_t) * db->st.cap_idem_lsn);
     tidal__free(db, db->st.tgen, sizeof(tidal__tgen) * db->st.cap_tgen);
     db->st.tgen = NULL;
     db->st.n_tgen = db->st.cap_tgen = 0;
@@ -12725,9 +12898,12 @@ static void tidal__state_free(tidal_db *db) {
     db->st.origins = NULL;
     db->st.n_origins = db->st.cap_origins = 0;
     db->st.idem_time = NULL;
-    db->st.n_idem = db->st.cap_idem = 0;
+    db->st.idem_lsn = NULL;
+    db->st.n_idem = db->st.cap_idem = db->st.cap_idem_lsn = 0;
     db->st.next_expiry_ns = INT64_MAX;
     db->st.idem_gc_at = INT64_MIN;
+    db->st.idem_floor = INT64_MIN;
+    db->st.idem_newest = INT64_MIN;
     db->stats.entities = db->stats.events_applied = 0;
     for (i = 0; i < db->schema.n_sig; i++) db->schema.sig[i].e_ref = INT64_MIN;
 }
@@ -12795,6 +12971,8 @@ TIDAL_API void tidal_db_stats_get(const tidal_db *db, tidal_db_stats *out) {
     if (!out) return;
     memset(out, 0, sizeof *out);
     if (db) *out = db->stats;
+    out->idem_keys = db ? db->st.n_idem : 0;
+    out->idem_horizon_ns = db ? db->st.idem_floor : INT64_MIN;
 }
 
 TIDAL_API tidal_result tidal_signal_type(const tidal_db *db, const char *name, uint32_t *type) {
@@ -13283,6 +13461,14 @@ static tidal_result tidal__event_take(tidal_db *db, tidal__event *ev, tidal__fro
     }
     if (from == TIDAL__FROM_REPLICA) { /* checked whole by tidal__payload_check */
         if (tidal__event_applied(db, ev->id)) return TIDAL_OK; /* rule 2 */
+        /* A keyed event this member cannot take is dropped (>>events): a leader takes a
+           pushed one as a new write (so its log never holds what a follower may have
+           forgotten); a follower drops a copy of a key it applied and forgot. */
+        if (!tidal__event_seen(db, ev) &&
+            tidal__idem_expired(db, ev, db->rep.role == TIDAL_ROLE_LEADER)) {
+            db->stats.idem_refused++;
+            return TIDAL_OK;
+        }
         r = tidal__take_fold(db, ev, 1, &dup, &nobuf);
         tidal__hlc_recv(db, ev->hlc);
         return r;
@@ -13297,6 +13483,16 @@ static tidal_result tidal__event_take(tidal_db *db, tidal__event *ev, tidal__fro
         /* Its status is that of everything this node holds now (the original may still
            be in the open batch). */
         lsn = db->log.wal_on ? db->log.next_lsn - 1 : 0;
+    } else if (tidal__idem_expired(db, ev, 1)) {
+        /* Older than the window: the original may have been applied and forgotten, so
+           applying it could count it twice (>>events). */
+        db->stats.idem_refused++;
+        return tidal__err(db, TIDAL_ERR_KEY_EXPIRED,
+                          "keyed write at time %lld is older than the idempotency window "
+                          "(%lld ns) below the newest keyed time %lld: whether it applied "
+                          "cannot be told; nothing applied",
+                          (long long)ev->time_ns, (long long)db->idem_window_ns,
+                          (long long)db->st.idem_newest);
     } else {
         /* A batch ships whole in one message: one that this event would push past that
            commits first (an explicit batch is still acknowledged by its commit). */
