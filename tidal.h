@@ -8696,6 +8696,7 @@ typedef struct tidal__enc {
     uint64_t off;
     tidal_result err;
     int to_mem;     /* collect the bytes in mem instead (tests and fuzzers) */
+    int count_only; /* neither hash nor keep the bytes: only off counts them (footprints) */
     int index_only; /* the applied-event index without the replication position */
     int compact;    /* snapshot format 4 (>>snapshot): varints and deltas; 0 = canonical */
     int64_t t_prev; /* compact: the last time written, which the next is relative to */
@@ -8715,7 +8716,7 @@ static void tidal__enc_flush(tidal__enc *x) {
     TIDAL_ASSERT(!(x->file && x->to_mem));
     /* Only the digest and a snapshot file read the hash; an encoding kept in memory (exports,
        install chunks, snapshot bodies for install and drop) skips it. */
-    if (!x->to_mem) tidal_blake3_update(&x->h, x->buf, x->n);
+    if (!x->to_mem && !x->count_only) tidal_blake3_update(&x->h, x->buf, x->n);
     if (x->file && x->err == TIDAL_OK)
         x->err = x->db->env->file_write(x->db->env->user, x->file, x->off, x->buf, x->n);
     if (x->to_mem && x->err == TIDAL_OK) {
@@ -8738,11 +8739,16 @@ static void tidal__enc_bytes(tidal__enc *x, const void *p, size_t len) {
     memcpy(x->buf + x->n, p, len);
     x->n += (uint32_t)len;
 }
-/* Straight into buf: one room check a word (the canonical encoding is mostly words). */
+/* Straight into buf: one room check a word (the canonical encoding is mostly words). On a
+   little-endian host the word is the bytes: one 8-byte store instead of eight (a digest
+   is taken often, and under the sanitizers every store is checked). */
 static void tidal__enc_u64(tidal__enc *x, uint64_t v) {
     uint8_t *w;
     if (x->n > sizeof x->buf - 8) tidal__enc_flush(x);
     w = x->buf + x->n;
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(w, &v, 8);
+#else
     w[0] = (uint8_t)v;
     w[1] = (uint8_t)(v >> 8);
     w[2] = (uint8_t)(v >> 16);
@@ -8751,6 +8757,7 @@ static void tidal__enc_u64(tidal__enc *x, uint64_t v) {
     w[5] = (uint8_t)(v >> 40);
     w[6] = (uint8_t)(v >> 48);
     w[7] = (uint8_t)(v >> 56);
+#endif
     x->n += 8;
 }
 static void tidal__enc_fx(tidal__enc *x, tidal__fx f) {
@@ -14243,12 +14250,32 @@ static void tidal__tscratch_put(tidal_db *db, tidal__tscratch *s) {
     tidal__free(db, s->seen, sizeof(uint64_t) * s->n_seen);
 }
 
-/* Rebuilds the state without tenant (drop, and the first chunk of an install). */
+/* 1 when the state holds a row of tenant: an entity or a session (empty ones too), its
+   tenant row (item list) or a top-K list of it. Reads only the tenant fields of those
+   tables (st.ents, st.sess, st.tenants, st.lbs). */
+static int tidal__tenant_has_rows(const tidal_db *db, uint32_t tenant) {
+    uint32_t i;
+    for (i = 0; i < db->st.n_ents; i++)
+        if (db->st.ents[i].tenant == tenant) return 1;
+    for (i = 0; i < db->st.n_sess; i++)
+        if (db->st.sess[i].tenant == tenant) return 1;
+    for (i = 0; i < db->st.n_tenants; i++)
+        if (db->st.tenants[i].id == tenant) return 1;
+    for (i = 0; i < db->st.n_lbs; i++)
+        if (db->st.lbs[i].tenant == tenant) return 1;
+    return 0;
+}
+
+/* Rebuilds the state without tenant (drop, and the first chunk of an install). A tenant
+   the state holds no row of is already absent: nothing to rebuild (a drop of a tenant
+   that never came, an install of a new one: O(rows) instead of O(state)). */
 static tidal_result tidal__tenant_clear(tidal_db *db, uint32_t tenant) {
     uint8_t *body;
     size_t len, cap;
     const char *why;
-    tidal_result r = tidal__snap_body_skip(db, tenant, &body, &len, &cap);
+    tidal_result r;
+    if (!tidal__tenant_has_rows(db, tenant)) return TIDAL_OK;
+    r = tidal__snap_body_skip(db, tenant, &body, &len, &cap);
     if (r != TIDAL_OK) return r;
     tidal__state_free(db);
     why = tidal__snap_decode(db, body, len);
@@ -14310,6 +14337,83 @@ TIDAL__TESTING static const char *tidal__db_restore(tidal_db *db, const uint8_t 
         if (o->above.slot[k] > db->st.local_seq) db->st.local_seq = o->above.slot[k];
     TIDAL_ASSERT(!o || db->st.local_seq >= o->hwm);
     return NULL;
+}
+
+/* The state's whole digest, digests of some tenants and the canonical snapshot body, from
+   one encoding (tests and fuzz targets compare all three before and after a call, and
+   encoding each apart was most of that): the body is tidal__snap_body_mem's bytes, whose
+   state part - the tenant count, then each tenant with content as tidal__enc_tenant
+   writes it - is exactly what tidal_db_digest(db, TIDAL_ALL_TENANTS) hashes, and each
+   tenant's own run what tidal_db_digest(db, tenant) hashes (a tenant without content: its
+   id and two zero counts). all, tdig (n of them, for tenants[]) and body_sum (a plain
+   BLAKE3 of the body) may be NULL; *body, when body is not NULL, gets the bytes
+   (db-allocated: tidal__free(db, *body, *cap)). TIDAL_ERR_NOMEM when memory runs out. */
+TIDAL__TESTING static tidal_result tidal__state_sums(tidal_db *db, const uint32_t *tenants,
+                                                     uint32_t n, uint8_t (*tdig)[32],
+                                                     uint8_t all[32], uint8_t body_sum[32],
+                                                     uint8_t **body, size_t *len, size_t *cap) {
+    uint32_t i, k, nt, nk = (db->st.n_ents > db->st.n_sess ? db->st.n_ents : db->st.n_sess) + 1;
+    uint32_t ntc = db->st.n_ents + db->st.n_sess + 1, max_seen = 1;
+    tidal__enc *x = (tidal__enc *)tidal__alloc(db, sizeof(tidal__enc));
+    tidal__sortkey *keys = (tidal__sortkey *)tidal__alloc(db, sizeof(tidal__sortkey) * nk);
+    uint32_t *tids = (uint32_t *)tidal__alloc(db, sizeof(uint32_t) * ntc);
+    uint64_t *at = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * (ntc + 1)), *seen = NULL;
+    tidal_result r = TIDAL_ERR_NOMEM;
+    struct tidal_blake3 h;
+    TIDAL_ASSERT(db && (!n || (tenants && tdig)));
+    for (i = 0; i < db->st.n_ents; i++)
+        if (db->st.ents[i].user && db->st.ents[i].user->seen.n > max_seen) max_seen = db->st.ents[i].user->seen.n;
+    seen = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * max_seen);
+    if (body) *body = NULL, *len = *cap = 0;
+    if (x && keys && tids && at && seen) {
+        tidal__enc_init(x);
+        x->db = db;
+        x->to_mem = 1;
+        nt = tidal__digest_tenants(db, tids, ntc); /* as tidal__snap_body with no skip */
+        tidal__enc_uv(x, nt);
+        for (i = 0; i < nt; i++) {
+            at[i] = x->off + x->n;
+            tidal__enc_tenant(x, db, tids[i], keys, seen);
+        }
+        at[nt] = x->off + x->n;
+        r = tidal__enc_index(x, db);
+        tidal__enc_flush(x);
+        if (r == TIDAL_OK) r = x->err;
+        if (r == TIDAL_OK) {
+            TIDAL_ASSERT(at[nt] <= x->off);
+            if (all) {
+                tidal__blake3_init_words(&h, tidal__digest_key, 64u);
+                tidal_blake3_update(&h, x->mem, (size_t)at[nt]);
+                tidal_blake3_final(&h, all, 32);
+            }
+            for (k = 0; k < n; k++) {
+                uint8_t empty[24];
+                for (i = 0; i < nt && tids[i] != tenants[k]; i++) {}
+                tidal__blake3_init_words(&h, tidal__digest_key, 64u);
+                if (i < nt) {
+                    tidal_blake3_update(&h, x->mem + at[i], (size_t)(at[i + 1] - at[i]));
+                } else {
+                    (void)tidal__wr_le(empty, tenants[k], 8);
+                    (void)tidal__wr_le(empty + 8, 0, 8);
+                    (void)tidal__wr_le(empty + 16, 0, 8);
+                    tidal_blake3_update(&h, empty, sizeof empty);
+                }
+                tidal_blake3_final(&h, tdig[k], 32);
+            }
+            if (body_sum) tidal_blake3(x->mem, (size_t)x->off, body_sum);
+            if (body) {
+                *body = x->mem, *len = (size_t)x->off, *cap = x->mem_cap;
+                x->mem = NULL;
+            }
+        }
+        tidal__free(db, x->mem, x->mem_cap);
+    }
+    tidal__free(db, keys, sizeof(tidal__sortkey) * nk);
+    tidal__free(db, tids, sizeof(uint32_t) * ntc);
+    tidal__free(db, at, sizeof(uint64_t) * (ntc + 1));
+    tidal__free(db, seen, sizeof(uint64_t) * max_seen);
+    tidal__free(db, x, sizeof(tidal__enc));
+    return r;
 }
 
 /* Decodes a chunk (after its flags byte) into d->db: the index when first, then a run of
@@ -14483,7 +14587,7 @@ TIDAL_API tidal_result tidal_tenant_footprint(tidal_db *db, uint32_t tenant, uin
     }
     tidal__enc_init(&x); /* not the 16 KB buffer: only the count is read */
     x.db = db;
-    tidal_blake3_init(&x.h);
+    x.count_only = 1; /* no hash: nothing reads it */
     tidal__enc_tenant(&x, db, tenant, s.keys, s.seen);
     tidal__tenant_rows(db, tenant, &s, &ne, &ns);
     tidal__tscratch_put(db, &s);

@@ -184,14 +184,6 @@ typedef struct fe_state {
     int tenants;
 } fe_state;
 
-/* Adds the tracked tenants' digests to s, taken of db as it is (unchanged since s was). */
-static void fe_state_tenants(tidal_db *db, fe_state *s) {
-    uint32_t i;
-    for (i = 0; i < FE_TRACKED; i++)
-        fz_require(tidal_db_digest(db, fe_tracked[i], s->tenant[i]) == TIDAL_OK, "tenant digest");
-    s->tenants = 1;
-}
-
 /* A snapshot body kept for fe_roundtrip (freed with tidal__free(db, p, cap)). */
 typedef struct fe_body {
     uint8_t *p;
@@ -199,16 +191,36 @@ typedef struct fe_body {
 } fe_body;
 
 /* keep: NULL, or where the body goes when the caller checks its round trip next (the same
-   state: encoding it again would give the very bytes whose hash s holds). */
+   state: encoding it again would give the very bytes whose hash s holds). The digests and
+   the body come from one encoding (tidal__state_sums, >>migration): the bytes
+   tidal_db_digest and tidal__snap_body_mem give, which fe_state_sums_agree checks on the
+   restored image and fe_roundtrip on every state it decodes (its body re-encoded by
+   tidal__snap_body_mem, its digest taken by tidal_db_digest). */
 static void fe_state_take_keep(tidal_db *db, fe_state *s, int tenants, fe_body *keep) {
     fe_body b;
-    fz_digest(db, s->all);
-    fz_require(tidal__snap_body_mem(db, &b.p, &b.len, &b.cap) == TIDAL_OK, "snapshot body");
-    tidal_blake3(b.p, b.len, s->body);
+    fz_require(tidal__state_sums(db, fe_tracked, tenants ? FE_TRACKED : 0, s->tenant, s->all,
+                                 s->body, keep ? &b.p : NULL, &b.len, &b.cap) == TIDAL_OK,
+               "state digests and snapshot body");
     if (keep) *keep = b;
-    else tidal__free(db, b.p, b.cap);
-    s->tenants = 0;
-    if (tenants) fe_state_tenants(db, s);
+    s->tenants = tenants != 0;
+}
+
+/* tidal__state_sums gives what the separate calls give: the whole digest, each tracked
+   tenant's digest and the snapshot body (checked once a process, on the image). */
+static void fe_state_sums_agree(tidal_db *db, const fe_state *s) {
+    fe_body b;
+    uint8_t d[32];
+    uint32_t i;
+    fz_digest(db, d);
+    fz_require(!memcmp(d, s->all, 32), "one encoding's state digest is tidal_db_digest's");
+    for (i = 0; i < FE_TRACKED; i++) {
+        fz_require(tidal_db_digest(db, fe_tracked[i], d) == TIDAL_OK, "tenant digest");
+        fz_require(!memcmp(d, s->tenant[i], 32), "one encoding's tenant digest is tidal_db_digest's");
+    }
+    fz_require(tidal__snap_body_mem(db, &b.p, &b.len, &b.cap) == TIDAL_OK, "snapshot body");
+    tidal_blake3(b.p, b.len, d);
+    fz_require(!memcmp(d, s->body, 32), "one encoding's body is tidal__snap_body_mem's");
+    tidal__free(db, b.p, b.cap);
 }
 
 static void fe_state_take(tidal_db *db, fe_state *s, int tenants) {
@@ -332,6 +344,7 @@ static tidal_db *fe_dst_open(void) {
         db = fe_take(2);
         fz_require(tidal__db_restore(db, fe_image, fe_image_len) == NULL, "the image restores");
         fe_state_take(db, &fe_image_state, 1);
+        fe_state_sums_agree(db, &fe_image_state);
         return db;
     }
     db = fe_take(2);
@@ -1171,7 +1184,7 @@ static void fe_mode_chunk(tidal_db *dst, uint8_t flags, const uint8_t *p, size_t
     if (!fe_chunk_apply(dst, &ev, &got, &res, &dup)) return;
     fe_last.r = res;
     fz_require(res == TIDAL_OK || res == TIDAL_ERR_CORRUPT, "a chunk applies with OK or CORRUPT");
-    fe_state_take_keep(dst, &after, 0, &body); /* for fe_roundtrip: reads only until then */
+    fe_state_take_keep(dst, &after, 1, &body); /* for fe_roundtrip: reads only until then */
     fz_require(tidal_tenant_generation(dst, tenant, &gen1, &complete1) == TIDAL_OK, "generation");
     if (res != TIDAL_OK) {
         tidal__free(dst, body.p, body.cap);
@@ -1179,7 +1192,6 @@ static void fe_mode_chunk(tidal_db *dst, uint8_t flags, const uint8_t *p, size_t
         return;
     }
     fz_require(!dup, "a new chunk is not a duplicate");
-    fe_state_tenants(dst, &after);
     fe_others_same(&before, &after, tenant, "a chunk changes no other tenant");
     /* A stale chunk (an older generation, or not first and not of the install in
        progress) is folded as a no-op. */

@@ -6,7 +6,11 @@
      - the copy goes on as the original would: it resumes its own origin after the highest
        sequence of the image, so the next write on each gets the same id, is new on both
        (not a duplicate of an event of the image) and leaves them with equal digests;
-     - an image that does not decode is refused, saying why. */
+     - an image that does not decode is refused, saying why;
+     - tidal__state_sums (one encoding: whole digest, tenant digests, body) agrees with
+       tidal_db_digest and tidal__snap_body_mem;
+     - a drop or install of a tenant the state holds no row of (no rebuild) leaves the
+       state the rebuild would have left (the state decoded from its own body). */
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
 #include "tidal_test.h"
@@ -127,9 +131,103 @@ static void t_restore_refuses_damage(void) {
     tidal_db_close(b);
 }
 
+/* tidal__state_sums (one encoding for the whole digest, tenant digests and the body) gives
+   what tidal_db_digest and tidal__snap_body_mem give, over random states (the first one
+   empty), for tenants with content, without (0, TENANTS + 1) and far out (40000). */
+static void t_state_sums_random_states(void) {
+    static const uint32_t tenants[6] = {0, 1, 2, 3, TENANTS + 1, 40000};
+    long cases = 20 * tt_scale(), c;
+    for (c = 0; c < cases && TT_OK(); c++) {
+        fz_env ea;
+        tidal_db *a = rs_open(&ea);
+        uint8_t all[32], tdig[6][32], sum[32], d[32], *body, *body2;
+        size_t len, cap, len2, cap2;
+        uint32_t k;
+        if (c) rs_fill(a, 1 + (uint32_t)tt_below(200));
+        TT_EQ_INT(tidal__state_sums(a, tenants, 6, tdig, all, sum, &body, &len, &cap), TIDAL_OK);
+        TT_EQ_INT(tidal_db_digest(a, TIDAL_ALL_TENANTS, d), TIDAL_OK);
+        TT_CHECK(!memcmp(d, all, 32));
+        for (k = 0; k < 6; k++) {
+            TT_EQ_INT(tidal_db_digest(a, tenants[k], d), TIDAL_OK);
+            TT_CHECKF(!memcmp(d, tdig[k], 32), "tenant %u digest", tenants[k]);
+        }
+        TT_EQ_INT(tidal__snap_body_mem(a, &body2, &len2, &cap2), TIDAL_OK);
+        TT_CHECK(len == len2 && !memcmp(body, body2, len));
+        tidal_blake3(body2, len2, d);
+        TT_CHECK(!memcmp(d, sum, 32));
+        tidal__free(a, body, cap);
+        tidal__free(a, body2, cap2);
+        /* Nothing asked but the whole digest: the same one. */
+        TT_EQ_INT(tidal__state_sums(a, NULL, 0, NULL, d, NULL, NULL, NULL, NULL), TIDAL_OK);
+        TT_CHECK(!memcmp(d, all, 32));
+        tidal_db_close(a);
+    }
+}
+
+/* A drop of a tenant the state holds no row of skips the rebuild (>>migration): the state
+   must be exactly what the rebuild would give - the state as decoded from its own body
+   (tidal__db_restore of the body is that rebuild) - and go on alike. An install of a
+   tenant new to the state (its first chunk skips the rebuild as well) gives the tenant the
+   source's digest and leaves the others as they were. */
+static void t_drop_install_absent_tenant(void) {
+    long cases = 10 * tt_scale(), c;
+    for (c = 0; c < cases && TT_OK(); c++) {
+        fz_env ea, eb, es;
+        tidal_db *a = rs_open(&ea), *b = rs_open(&eb), *src = fz_open_at(&es, 1);
+        uint8_t *body, *blob, da[32], db_[32];
+        size_t len, cap, need = 0, blen = 0;
+        tidal_receipt rc;
+        tidal_signal s;
+        uint32_t t;
+        rs_fill(a, 1 + (uint32_t)tt_below(200));
+        TT_EQ_INT(tidal_tenant_drop(a, 77, 5, &rc), TIDAL_OK);
+        TT_CHECK(!rc.duplicate);
+        TT_EQ_INT(tidal__snap_body_mem(a, &body, &len, &cap), TIDAL_OK);
+        TT_CHECK(tidal__db_restore(b, body, len) == NULL);
+        tidal__free(a, body, cap);
+        rs_same(a, b);
+        /* A tenant new to both: the same copy on each, the others unchanged. */
+        memset(&s, 0, sizeof s);
+        s.tenant = 88;
+        s.item = 5;
+        s.weight = 2.0;
+        s.time_ns = FZ_NOW;
+        TT_EQ_INT(tidal_signal_write(src, &s, NULL), TIDAL_OK);
+        TT_EQ_INT(tidal_attr_set(src, 88, 5, "creator", "201", NULL), TIDAL_OK);
+        TT_EQ_INT(tidal_tenant_export(src, 88, NULL, 0, &need), TIDAL_ERR_LIMIT);
+        blob = (uint8_t *)malloc(need);
+        TT_CHECK(blob != NULL);
+        if (!blob) break;
+        TT_EQ_INT(tidal_tenant_export(src, 88, blob, need, &blen), TIDAL_OK);
+        TT_EQ_INT(tidal_tenant_install(a, blob, blen, 9, NULL, NULL), TIDAL_OK);
+        TT_EQ_INT(tidal_tenant_install(b, blob, blen, 9, NULL, NULL), TIDAL_OK);
+        free(blob);
+        rs_same(a, b);
+        TT_EQ_INT(tidal_db_digest(src, 88, da), TIDAL_OK);
+        TT_EQ_INT(tidal_db_digest(a, 88, db_), TIDAL_OK);
+        TT_CHECK(!memcmp(da, db_, 32));
+        for (t = 1; t <= TENANTS; t++) { /* what the drop and install left of the others */
+            TT_EQ_INT(tidal_db_digest(b, t, da), TIDAL_OK);
+            TT_EQ_INT(tidal_db_digest(a, t, db_), TIDAL_OK);
+            TT_CHECKF(!memcmp(da, db_, 32), "tenant %u digest", t);
+        }
+        /* Both go on alike. */
+        s.tenant = 1;
+        s.item = 999;
+        TT_EQ_INT(tidal_signal_write(a, &s, NULL), TIDAL_OK);
+        TT_EQ_INT(tidal_signal_write(b, &s, NULL), TIDAL_OK);
+        rs_same(a, b);
+        tidal_db_close(a);
+        tidal_db_close(b);
+        tidal_db_close(src);
+    }
+}
+
 static const tt_case tt_cases[] = {
     TT_CASE(t_restore_random_states),
     TT_CASE(t_restore_refuses_damage),
+    TT_CASE(t_state_sums_random_states),
+    TT_CASE(t_drop_install_absent_tenant),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
