@@ -10826,8 +10826,17 @@ static const char *tidal__snap_decode(tidal_db *db, const uint8_t *body, size_t 
 /* ---- writing ---- */
 
 /* Streams the body (state, then the applied-event index) through x. */
+/* Where each tenant's run starts in a body (tidal__state_sums): the tenants in body order
+   and at[i] the offset of tids[i]'s run, at[nt] the end of the state part. */
+typedef struct tidal__body_marks {
+    uint32_t *tids;  /* room for n_ents + n_sess + 1 */
+    uint64_t *at;    /* room for one more */
+    uint32_t nt;
+} tidal__body_marks;
+
 static tidal_result tidal__snap_body(tidal_db *db, tidal__enc *x, tidal__sortkey *keys,
-                                     uint32_t *tids, uint32_t ntc, uint64_t *seen, uint64_t skip) {
+                                     uint32_t *tids, uint32_t ntc, uint64_t *seen, uint64_t skip,
+                                     tidal__body_marks *marks) {
     uint32_t nt, i, k;
     tidal_result r;
     tidal_blake3_init(&x->h);
@@ -10836,16 +10845,22 @@ static tidal_result tidal__snap_body(tidal_db *db, tidal__enc *x, tidal__sortkey
         if (tids[i] != skip) tids[k++] = tids[i];
     nt = k;
     tidal__enc_uv(x, nt);
-    for (i = 0; i < nt; i++) tidal__enc_tenant(x, db, tids[i], keys, seen);
+    for (i = 0; i < nt; i++) {
+        if (marks) marks->tids[i] = tids[i], marks->at[i] = x->off + x->n;
+        tidal__enc_tenant(x, db, tids[i], keys, seen);
+    }
+    if (marks) marks->at[nt] = x->off + x->n, marks->nt = nt;
     r = tidal__enc_index(x, db);
     tidal__enc_flush(x);
     return r != TIDAL_OK ? r : x->err;
 }
 
 /* The body in memory, leaving tenant skip out (TIDAL_ALL_TENANTS: none); compact: format
-   4's encoding, else the canonical one (state transfers, >>migration). */
-static tidal_result tidal__snap_body_fmt(tidal_db *db, uint64_t skip, int compact, uint8_t **out,
-                                         size_t *len, size_t *cap) {
+   4's encoding, else the canonical one (state transfers, >>migration); marks, when not
+   NULL, gets where each tenant's run starts. */
+static tidal_result tidal__snap_body_marked(tidal_db *db, uint64_t skip, int compact,
+                                            uint8_t **out, size_t *len, size_t *cap,
+                                            tidal__body_marks *marks) {
     uint32_t i, n = (db->st.n_ents > db->st.n_sess ? db->st.n_ents : db->st.n_sess) + 1;
     uint32_t ntc = db->st.n_ents + db->st.n_sess + 1, max_seen = 1;
     tidal__sortkey *keys;
@@ -10865,7 +10880,7 @@ static tidal_result tidal__snap_body_fmt(tidal_db *db, uint64_t skip, int compac
         x->db = db;
         x->to_mem = 1;
         x->compact = compact;
-        r = tidal__snap_body(db, x, keys, tids, ntc, seen, skip);
+        r = tidal__snap_body(db, x, keys, tids, ntc, seen, skip, marks);
         if (r == TIDAL_OK) {
             *out = x->mem;
             *len = (size_t)x->off;
@@ -10879,6 +10894,11 @@ static tidal_result tidal__snap_body_fmt(tidal_db *db, uint64_t skip, int compac
     tidal__free(db, seen, sizeof(uint64_t) * max_seen);
     tidal__free(db, x, sizeof(tidal__enc));
     return r;
+}
+
+static tidal_result tidal__snap_body_fmt(tidal_db *db, uint64_t skip, int compact, uint8_t **out,
+                                         size_t *len, size_t *cap) {
+    return tidal__snap_body_marked(db, skip, compact, out, len, cap, NULL);
 }
 
 static tidal_result tidal__snap_body_skip(tidal_db *db, uint64_t skip, uint8_t **out, size_t *len,
@@ -10944,7 +10964,7 @@ TIDAL_API tidal_result tidal_db_snapshot(tidal_db *db) {
         r = tidal__io_err(db, r, "truncate", tmp);
     if (r == TIDAL_OK) {
         x.off = TIDAL__SNAP_HDR;
-        r = tidal__snap_body(db, &x, keys, tids, ntc, seen, TIDAL_ALL_TENANTS);
+        r = tidal__snap_body(db, &x, keys, tids, ntc, seen, TIDAL_ALL_TENANTS, NULL);
         if (r != TIDAL_OK && r == x.err) r = tidal__io_err(db, r, "write", tmp); /* the file's */
     }
     if (r == TIDAL_OK) {
@@ -14352,67 +14372,46 @@ TIDAL__TESTING static tidal_result tidal__state_sums(tidal_db *db, const uint32_
                                                      uint32_t n, uint8_t (*tdig)[32],
                                                      uint8_t all[32], uint8_t body_sum[32],
                                                      uint8_t **body, size_t *len, size_t *cap) {
-    uint32_t i, k, nt, nk = (db->st.n_ents > db->st.n_sess ? db->st.n_ents : db->st.n_sess) + 1;
-    uint32_t ntc = db->st.n_ents + db->st.n_sess + 1, max_seen = 1;
-    tidal__enc *x = (tidal__enc *)tidal__alloc(db, sizeof(tidal__enc));
-    tidal__sortkey *keys = (tidal__sortkey *)tidal__alloc(db, sizeof(tidal__sortkey) * nk);
-    uint32_t *tids = (uint32_t *)tidal__alloc(db, sizeof(uint32_t) * ntc);
-    uint64_t *at = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * (ntc + 1)), *seen = NULL;
+    uint32_t i, k, ntc = db->st.n_ents + db->st.n_sess + 1;
+    tidal__body_marks mk;
+    uint8_t *mem = NULL;
+    size_t mlen = 0, mcap = 0;
     tidal_result r = TIDAL_ERR_NOMEM;
     struct tidal_blake3 h;
     TIDAL_ASSERT(db && (!n || (tenants && tdig)));
-    for (i = 0; i < db->st.n_ents; i++)
-        if (db->st.ents[i].user && db->st.ents[i].user->seen.n > max_seen) max_seen = db->st.ents[i].user->seen.n;
-    seen = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * max_seen);
+    mk.tids = (uint32_t *)tidal__alloc(db, sizeof(uint32_t) * ntc);
+    mk.at = (uint64_t *)tidal__alloc(db, sizeof(uint64_t) * (ntc + 1));
+    mk.nt = 0;
     if (body) *body = NULL, *len = *cap = 0;
-    if (x && keys && tids && at && seen) {
-        tidal__enc_init(x);
-        x->db = db;
-        x->to_mem = 1;
-        nt = tidal__digest_tenants(db, tids, ntc); /* as tidal__snap_body with no skip */
-        tidal__enc_uv(x, nt);
-        for (i = 0; i < nt; i++) {
-            at[i] = x->off + x->n;
-            tidal__enc_tenant(x, db, tids[i], keys, seen);
+    if (mk.tids && mk.at)
+        r = tidal__snap_body_marked(db, TIDAL_ALL_TENANTS, 0, &mem, &mlen, &mcap, &mk);
+    if (r == TIDAL_OK) {
+        TIDAL_ASSERT(mk.at[mk.nt] <= mlen);
+        if (all) {
+            tidal__blake3_init_words(&h, tidal__digest_key, 64u);
+            tidal_blake3_update(&h, mem, (size_t)mk.at[mk.nt]);
+            tidal_blake3_final(&h, all, 32);
         }
-        at[nt] = x->off + x->n;
-        r = tidal__enc_index(x, db);
-        tidal__enc_flush(x);
-        if (r == TIDAL_OK) r = x->err;
-        if (r == TIDAL_OK) {
-            TIDAL_ASSERT(at[nt] <= x->off);
-            if (all) {
-                tidal__blake3_init_words(&h, tidal__digest_key, 64u);
-                tidal_blake3_update(&h, x->mem, (size_t)at[nt]);
-                tidal_blake3_final(&h, all, 32);
+        for (k = 0; k < n; k++) {
+            uint8_t empty[24];
+            for (i = 0; i < mk.nt && mk.tids[i] != tenants[k]; i++) {}
+            tidal__blake3_init_words(&h, tidal__digest_key, 64u);
+            if (i < mk.nt) {
+                tidal_blake3_update(&h, mem + mk.at[i], (size_t)(mk.at[i + 1] - mk.at[i]));
+            } else {
+                (void)tidal__wr_le(empty, tenants[k], 8);
+                (void)tidal__wr_le(empty + 8, 0, 8);
+                (void)tidal__wr_le(empty + 16, 0, 8);
+                tidal_blake3_update(&h, empty, sizeof empty);
             }
-            for (k = 0; k < n; k++) {
-                uint8_t empty[24];
-                for (i = 0; i < nt && tids[i] != tenants[k]; i++) {}
-                tidal__blake3_init_words(&h, tidal__digest_key, 64u);
-                if (i < nt) {
-                    tidal_blake3_update(&h, x->mem + at[i], (size_t)(at[i + 1] - at[i]));
-                } else {
-                    (void)tidal__wr_le(empty, tenants[k], 8);
-                    (void)tidal__wr_le(empty + 8, 0, 8);
-                    (void)tidal__wr_le(empty + 16, 0, 8);
-                    tidal_blake3_update(&h, empty, sizeof empty);
-                }
-                tidal_blake3_final(&h, tdig[k], 32);
-            }
-            if (body_sum) tidal_blake3(x->mem, (size_t)x->off, body_sum);
-            if (body) {
-                *body = x->mem, *len = (size_t)x->off, *cap = x->mem_cap;
-                x->mem = NULL;
-            }
+            tidal_blake3_final(&h, tdig[k], 32);
         }
-        tidal__free(db, x->mem, x->mem_cap);
+        if (body_sum) tidal_blake3(mem, mlen, body_sum);
+        if (body) *body = mem, *len = mlen, *cap = mcap, mem = NULL;
     }
-    tidal__free(db, keys, sizeof(tidal__sortkey) * nk);
-    tidal__free(db, tids, sizeof(uint32_t) * ntc);
-    tidal__free(db, at, sizeof(uint64_t) * (ntc + 1));
-    tidal__free(db, seen, sizeof(uint64_t) * max_seen);
-    tidal__free(db, x, sizeof(tidal__enc));
+    tidal__free(db, mem, mcap);
+    tidal__free(db, mk.tids, sizeof(uint32_t) * ntc);
+    tidal__free(db, mk.at, sizeof(uint64_t) * (ntc + 1));
     return r;
 }
 
