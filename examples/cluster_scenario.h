@@ -675,6 +675,8 @@ static void cs_step_move(cs *c) {
 }
 
 static void cs_step_stop_and_scan(cs *c) {
+    uint64_t new_events = 0;
+    uint32_t new_snaps = 0;
     int k, st;
     for (k = 0; k < CS_N; k++) cs_close_node(c, k);
     for (k = 0; k < CS_N; k++)
@@ -696,6 +698,7 @@ static void cs_step_stop_and_scan(cs *c) {
             if (!CS_CHECK(c, cs_scan_dir(dir, CS_MOVER, &ev, &sn, first, sizeof first),
                           "scan %s: %s", dir, tp_err))
                 continue;
+            if (target) new_events += ev, new_snaps += sn;
             if (target)
                 CS_CHECK(c, ev + sn > 0, "node %d/%d group %d (the new owner) holds nothing of "
                          "tenant %d: the scan sees nothing", k / CS_S, k % CS_S, g, CS_MOVER);
@@ -706,7 +709,8 @@ static void cs_step_stop_and_scan(cs *c) {
         }
     }
     cs_say(c, "  files: no log segment or snapshot of a group-0 member (every region) holds "
-              "tenant %d; eu-west's group-1 members do\n", CS_MOVER);
+              "tenant %d; eu-west's group-1 members do (%llu events in their logs, %u "
+              "snapshots)\n", CS_MOVER, (unsigned long long)new_events, new_snaps);
 }
 
 /* The whole run: 0 when every check passed, else the number of failed checks. */

@@ -254,6 +254,18 @@ static void t_decode_bad_forms(void) {
         {"MOVE 4294967296 1", "MOVE: tenant"},
         {"HEALTH now", "HEALTH: wrong number"},
         {"METRICS x", "METRICS: wrong number"},
+        {"CUT", "CUT: wrong number"},
+        {"CUT 1", "CUT: wrong number"},
+        {"CUT 1 2 3", "CUT: wrong number"},
+        {"CUT x 0", "CUT: region (argument 1)"},
+        {"CUT 65536 0", "CUT: region"},
+        {"CUT 1 -1", "CUT: shard (argument 2)"},
+        {"HEAL 1", "HEAL: wrong number"},
+        {"HEAL 1 1x", "HEAL: shard"},
+        {"DIGEST 1 2", "DIGEST: wrong number"},
+        {"DIGEST 0", "DIGEST: tenant (argument 1): 0"},
+        {"DIGEST x", "DIGEST: tenant (argument 1)"},
+        {"DIGEST 4294967296", "DIGEST: tenant"},
     };
     size_t i;
     for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -283,6 +295,14 @@ static void t_decode_good_forms(void) {
     TT_CHECK(q.op == RESP_REQ_ATTR && q.remove && q.attr_user && !strcmp(q.key, "locale"));
     TT_EQ_INT(decode("SESSION START 5 1500", &q, err, sizeof err), 0);
     TT_CHECK(q.op == RESP_REQ_SESSION_START && q.ttl_ns == INT64_C(1500000000));
+    TT_EQ_INT(decode("cut 2 1", &q, err, sizeof err), 0);
+    TT_CHECK(q.op == RESP_REQ_CUT && q.region == 2 && q.shard == 1);
+    TT_EQ_INT(decode("HEAL 0 65535", &q, err, sizeof err), 0);
+    TT_CHECK(q.op == RESP_REQ_HEAL && q.region == 0 && q.shard == 65535);
+    TT_EQ_INT(decode("DIGEST", &q, err, sizeof err), 0);
+    TT_CHECK(q.op == RESP_REQ_DIGEST && !q.has_tenant);
+    TT_EQ_INT(decode("DIGEST 4294967295", &q, err, sizeof err), 0);
+    TT_CHECK(q.op == RESP_REQ_DIGEST && q.has_tenant && q.tenant == UINT32_MAX);
     TT_EQ_INT(decode("RETRIEVE items SIGNAL view LIMIT 3", &q, err, sizeof err), 0);
     TT_CHECK(!strcmp(q.text, "RETRIEVE items SIGNAL view LIMIT 3"));
     /* The tenant clause: added, kept when it is the connection's, else refused. */
@@ -811,6 +831,46 @@ static void t_tidald_process(void) {
     TT_CHECKF(r[0] == ':' && strtoull(r + 1, NULL, 10) > 0, "%s", r);
     r = cmd(&c1, "HEALTH");
     TT_CHECKF(strstr(r, "region 0 healthy") != NULL, "%s", r);
+    /* HEALTH and STATS: the whole node for the admin token, the tenant's part for a
+       tenant's (no node counters, no other tenant); DIGEST of the connection's tenant;
+       CUT and HEAL for the admin only (a single node has no peer to cut). */
+    TT_CHECKF(!strstr(r, "counters ") && !strstr(r, "node 0/0 control"), "tenant HEALTH: %s", r);
+    {
+        static client ca;
+        char dig1[256];
+        ca.fd = client_open(d.resp_port);
+        TT_CHECK(!strcmp(cmd(&ca, "AUTH tok-admin"), "+OK"));
+        r = cmd(&ca, "HEALTH");
+        TT_CHECKF(strstr(r, "counters ") && strstr(r, "node 0/0 control"), "admin HEALTH: %s", r);
+        r = cmd(&ca, "STATS");
+        TT_CHECKF(strstr(r, "connections ") && strstr(r, "tenant 2 group 0"), "admin STATS: %s",
+                  r);
+        r = cmd(&c1, "STATS");
+        TT_CHECKF(!strstr(r, "connections ") && !strstr(r, "tenant 2") &&
+                  strstr(r, "tenant 1 group 0") && strstr(r, "group 0 entities "),
+                  "tenant STATS: %s", r);
+        r = cmd(&c1, "DIGEST");
+        TT_CHECKF(!strncmp(r, "group 0 ", 8) && strlen(r) > 8 + 64, "DIGEST: %s", r);
+        snprintf(dig1, sizeof dig1, "%s", r);
+        r = cmd(&c1, "DIGEST 1");
+        TT_CHECKF(!strcmp(r, dig1), "DIGEST 1 on tenant 1's connection: %s", r);
+        r = cmd(&c1, "DIGEST 2");
+        TT_CHECKF(!strncmp(r, "-ERR DIGEST: tenant 2 is not this connection's", 46), "%s", r);
+        r = cmd(&ca, "DIGEST 1");
+        TT_CHECKF(!strcmp(r, dig1), "admin DIGEST 1: %s, tenant 1's: %s", r, dig1);
+        r = cmd(&ca, "DIGEST 2");
+        TT_CHECKF(!strncmp(r, "group 0 ", 8) && strcmp(r, dig1), "admin DIGEST 2: %s", r);
+        r = cmd(&c1, "CUT 0 0");
+        TT_CHECKF(!strcmp(r, "-ERR CUT: needs the admin token"), "%s", r);
+        r = cmd(&c1, "HEAL 0 0");
+        TT_CHECKF(!strcmp(r, "-ERR HEAL: needs the admin token"), "%s", r);
+        r = cmd(&ca, "CUT 0 0");
+        TT_CHECKF(!strcmp(r, "-ERR CUT: a single node has no peers"), "%s", r);
+        r = cmd(&ca, "CUT 0");
+        TT_CHECKF(!strncmp(r, "-ERR CUT: wrong number", 22), "%s", r);
+        TT_CHECK(!strcmp(cmd(&c1, "DIGEST"), dig1)); /* nothing changed */
+        close(ca.fd);
+    }
     /* Metrics, as a command and over HTTP. */
     check_prometheus(cmd(&c1, "METRICS"));
     r = http_get_metrics(d.metrics_port);
@@ -1016,7 +1076,8 @@ static void t_tidald_cluster(void) {
         TT_CHECK(f != NULL);
         if (!f) return;
         fprintf(f, "node %d 0\ntopology 3 1\ngroup 0\ndata %s\nresp 127.0.0.1:0\n"
-                   "metrics 127.0.0.1:0\ntoken tok-one 1\ntenant 1 0\nsignal view 3600\n"
+                   "metrics 127.0.0.1:0\ntoken tok-one 1\ntoken tok-admin admin\ntenant 1 0\n"
+                   "signal view 3600\n"
                    "bootstrap yes\ntransport 127.0.0.1:%d\ncluster_key %s\n", i, data,
                 port[i], key);
         for (j = 0; j < 3; j++)
@@ -1050,6 +1111,26 @@ static void t_tidald_cluster(void) {
     }
     r = cmd(&c[2], "RETRIEVE items SIGNAL view AT %lld", (long long)t0);
     TT_CHECKF(hits_match(r, "3:9 1:8 5:7 2:5 4:4"), "RETRIEVE through node 2: %s", r);
+    {   /* CUT and HEAL (tidal_tcp_block): the admin token only; a node that is no peer of
+           this one (outside the topology, or itself) is refused; a refused one changes
+           nothing (the writes below still replicate), an accepted one is undone by HEAL. */
+        static client ca;
+        ca.fd = client_open(d[0].resp_port), ca.n = ca.at = 0;
+        r = cmd(&c[0], "CUT 1 0");
+        TT_CHECKF(!strcmp(r, "-ERR CUT: needs the admin token"), "%s", r);
+        TT_CHECK(!strcmp(cmd(&ca, "AUTH tok-admin"), "+OK"));
+        r = cmd(&ca, "CUT 3 0");
+        TT_CHECKF(!strcmp(r, "-ERR CUT: node 3/0: not a peer of this node"), "%s", r);
+        r = cmd(&ca, "CUT 0 0");
+        TT_CHECKF(!strcmp(r, "-ERR CUT: node 0/0: not a peer of this node"), "%s", r);
+        r = cmd(&ca, "HEAL 1 1");
+        TT_CHECKF(!strcmp(r, "-ERR HEAL: node 1/1: not a peer of this node"), "%s", r);
+        r = cmd(&ca, "CUT 1 x");
+        TT_CHECKF(!strncmp(r, "-ERR CUT: shard (argument 2)", 28), "%s", r);
+        TT_CHECK(!strcmp(cmd(&ca, "CUT 1 0"), "+OK"));
+        TT_CHECK(!strcmp(cmd(&ca, "HEAL 1 0"), "+OK"));
+        close(ca.fd);
+    }
     for (i = 0; i < 3; i++) /* 15 signals, each applied on every node */
         TT_CHECKF(await_applied(&c[i], 15) >= 15, "node %d applied fewer than 15 events", i);
     /* Node 0 stops (SIGTERM): it hands its leadership over if it has one, exits 0. */
