@@ -208,7 +208,7 @@ static int cs_write_once(cs *c, int k, uint32_t i, int64_t timeout, char *reply,
     tp_client *cl = cs_conn(c, k, c->w[i].tenant);
     reply[0] = '\0';
     if (!cl) return snprintf(reply, cap, "(no connection: %.200s)", tp_err), 0;
-    if (!cs_write_frame(c, i, frame, sizeof frame, &n, "QUORUM") || !tp_send(cl, frame, n) ||
+    if (!cs_write_frame(c, i, frame, sizeof frame, &n, "QUORUM") || !tp_send(cl->fd, frame, n) ||
         !tp_reply(cl, reply, cap, timeout)) {
         snprintf(reply, cap, "(no reply: %.200s)", tp_err);
         tp_disconnect(cl);
@@ -243,7 +243,7 @@ static void cs_pipeline(cs *c, int k, uint32_t from, uint32_t to) {
     if (!cl) return;
     for (i = from; i < to; i++)
         if (!cs_write_frame(c, i, frame, sizeof frame, &n, "QUORUM")) return;
-    if (!tp_send(cl, frame, n)) return;
+    if (!tp_send(cl->fd, frame, n)) return;
     for (i = from; i < to; i++) {
         char r[256];
         if (!tp_reply(cl, r, sizeof r, 30 * TIDAL_NS_PER_S)) {

@@ -48,9 +48,11 @@
    loop's poll().
 
    Commands: see examples/tidald_resp.h (PING, QUIT, AUTH, SIGNAL, HIDE..., ATTR,
-   SESSION, RETRIEVE, GATHER, MOVE, HEALTH, STATS, METRICS). Before AUTH only PING, QUIT
-   and AUTH are served (-NOAUTH otherwise). A connection bound to a tenant touches only
-   that tenant. Errors: "-ERR <what>" (a bad command changes nothing), a refused call
+   SESSION, RETRIEVE, GATHER, MOVE, HEALTH, STATS, METRICS, CUT, HEAL, DIGEST). Before AUTH
+   only PING, QUIT and AUTH are served (-NOAUTH otherwise). A connection bound to a tenant
+   touches only that tenant: HEALTH, STATS and DIGEST show it its part alone; MOVE, CUT
+   and HEAL (tidal_tcp_block toward one peer: an admin's network cut) need the admin
+   token. Errors: "-ERR <what>" (a bad command changes nothing), a refused call
    "-ERR <tidal result>: <why>", an unknown outcome "-UNKNOWN <why>" (retry with the same
    IDEM key), a protocol error "-ERR Protocol error: ..." then the connection closes.
    SIGTERM first hands every leadership this node holds to a caught-up member

@@ -290,17 +290,18 @@ TP__FN void tp_disconnect(tp_client *c) {
     c->fd = -1, c->n = c->at = 0;
 }
 
-TP__FN int tp_send(tp_client *c, const char *s, size_t n) {
+/* Sends all n bytes on socket fd. */
+TP__FN int tp_send(int fd, const char *s, size_t n) {
     while (n) {
-        ssize_t k = c->fd < 0 ? -1 : send(c->fd, s, n, MSG_NOSIGNAL);
+        ssize_t k = fd < 0 ? -1 : send(fd, s, n, MSG_NOSIGNAL);
         if (k <= 0) return tp_fail("send: %s", strerror(errno));
         s += k, n -= (size_t)k;
     }
     return 1;
 }
 
-/* Ensures buf[at, at + need) is read, by the deadline end. */
-TP__FN int tp__need(tp_client *c, size_t need, int64_t end) {
+/* Ensures buf[at, at + need) is read, by the deadline end (tp_now_ns's clock). */
+TP__FN int tp_need(tp_client *c, size_t need, int64_t end) {
     if (c->at > 0 && c->at == c->n) c->at = c->n = 0;
     if (c->at > sizeof c->buf / 2) { /* slide what is unread to the front */
         memmove(c->buf, c->buf + c->at, c->n - c->at);
@@ -321,10 +322,11 @@ TP__FN int tp__need(tp_client *c, size_t need, int64_t end) {
     return 1;
 }
 
-TP__FN int tp__line(tp_client *c, char *out, size_t cap, int64_t end) {
+/* One reply line (without its CRLF) into out, by the deadline end. */
+TP__FN int tp_line(tp_client *c, char *out, size_t cap, int64_t end) {
     size_t k = 0;
     for (;;) {
-        if (!tp__need(c, k + 2, end)) return 0;
+        if (!tp_need(c, k + 2, end)) return 0;
         if (c->buf[c->at + k] == '\r' && c->buf[c->at + k + 1] == '\n') break;
         k++;
     }
@@ -339,11 +341,11 @@ TP__FN int tp__reply(tp_client *c, char *out, size_t cap, int64_t end) {
     char line[600];
     size_t k = 0;
     long n, i;
-    if (!tp__line(c, line, sizeof line, end)) return 0;
+    if (!tp_line(c, line, sizeof line, end)) return 0;
     if (line[0] == '$') {
         n = atol(line + 1);
         if (n < 0 || (size_t)n + 1 > cap) return tp_fail("bulk reply of %ld bytes", n);
-        if (!tp__need(c, (size_t)n + 2, end)) return 0;
+        if (!tp_need(c, (size_t)n + 2, end)) return 0;
         memcpy(out, c->buf + c->at, (size_t)n);
         out[n] = '\0';
         c->at += (size_t)n + 2;
@@ -404,7 +406,7 @@ TP__FN const char *tp_cmd(tp_client *c, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    if (!tp_frame(frame, sizeof frame, &n, "%s", line) || !tp_send(c, frame, n) ||
+    if (!tp_frame(frame, sizeof frame, &n, "%s", line) || !tp_send(c->fd, frame, n) ||
         !tp_reply(c, out, sizeof out, 30 * TIDAL_NS_PER_S))
         snprintf(out, sizeof out, "(no reply: %s)", tp_err);
     return out;
