@@ -16,13 +16,13 @@ TESTS += test_control test_flat test_flat_spill test_smoke test_collect test_nod
 TESTS += test_restore test_tcp test_member test_membership
 TESTS += test_shell
 TESTS += test_resp
-TESTS += test_idem
-EXAMPLES = quickstart durable demo tidald
+TESTS += test_idem test_cluster
+EXAMPLES = quickstart durable demo tidald cluster
 FUZZERS = fuzz_query fuzz_wal fuzz_snapshot fuzz_message fuzz_merge fuzz_export fuzz_event fuzz_config
 FUZZERS += fuzz_control fuzz_peer fuzz_frame
 FUZZERS += fuzz_resp
 
-.PHONY: all test test-build demo bench fuzz fuzz-ci sanitize matrix props clean explore fuzz-speed mutants
+.PHONY: all test test-build demo cluster bench fuzz fuzz-ci sanitize matrix props clean explore fuzz-speed mutants
 .PHONY: fuzz-speed-ci
 
 all: $(B)/tidal $(addprefix $(B)/,$(TESTS) $(EXAMPLES)) $(addprefix $(B)/replay_,$(FUZZERS))
@@ -45,6 +45,9 @@ $(B)/demo: tests/uat_scenario.h
 $(B)/tidald: examples/tidald_resp.h
 # test_resp runs build/tidald as a process (and includes its protocol header).
 $(B)/test_resp $(B)/asan_test_resp: examples/tidald_resp.h $(B)/tidald
+# test_cluster and cluster (make cluster) run six of them through the same scenario.
+$(B)/cluster: examples/tidald_proc.h examples/cluster_scenario.h $(B)/tidald
+$(B)/test_cluster $(B)/asan_test_cluster: examples/tidald_proc.h examples/cluster_scenario.h $(B)/tidald
 
 # The shell (examples/tidal_shell.c) is the tool `tidal`; test_shell runs it, and its ASan
 # build runs asan_tidal.
@@ -157,6 +160,10 @@ matrix:
 
 demo: $(B)/demo
 	@$(B)/demo
+
+# The acceptance run on real processes (3 regions x 2 shards of tidald on 127.0.0.1).
+cluster: $(B)/cluster $(B)/tidald
+	@$(B)/cluster
 
 # SQLite is a peer in bench_wal when libsqlite3-dev is installed (it is not needed by tests).
 SQLITE_OK = $(shell printf 'int main(void){return sqlite3_libversion_number() == 0;}' | \

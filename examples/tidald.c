@@ -48,9 +48,11 @@
    loop's poll().
 
    Commands: see examples/tidald_resp.h (PING, QUIT, AUTH, SIGNAL, HIDE..., ATTR,
-   SESSION, RETRIEVE, GATHER, MOVE, HEALTH, STATS, METRICS). Before AUTH only PING, QUIT
-   and AUTH are served (-NOAUTH otherwise). A connection bound to a tenant touches only
-   that tenant. Errors: "-ERR <what>" (a bad command changes nothing), a refused call
+   SESSION, RETRIEVE, GATHER, MOVE, HEALTH, STATS, METRICS, CUT, HEAL, DIGEST). Before AUTH
+   only PING, QUIT and AUTH are served (-NOAUTH otherwise). A connection bound to a tenant
+   touches only that tenant: HEALTH, STATS and DIGEST show it its part alone; MOVE, CUT
+   and HEAL (tidal_tcp_block toward one peer: an admin's network cut) need the admin
+   token. Errors: "-ERR <what>" (a bad command changes nothing), a refused call
    "-ERR <tidal result>: <why>", an unknown outcome "-UNKNOWN <why>" (retry with the same
    IDEM key), a protocol error "-ERR Protocol error: ..." then the connection closes.
    SIGTERM first hands every leadership this node holds to a caught-up member
@@ -707,6 +709,10 @@ static void tidald_signal_of(const resp_req *q, uint32_t tenant, tidal_signal *s
 
 static void tidald_metrics_text(tidald *d, resp_out *o);
 static void tidald_stats_text(tidald *d, resp_out *o);
+static void tidald_tenant_stats_text(tidald *d, uint32_t tenant, resp_out *o);
+static void tidald_health_scope(tidald *d, char *text, uint32_t tenant);
+static void tidald_cut(tidald *d, const tidald_conn *cn, const resp_req *q, resp_out *o);
+static void tidald_digest(tidald *d, const tidald_conn *cn, const resp_req *q, resp_out *o);
 
 static void cmd_retrieve(tidald *d, tidald_cmd *c, const resp_req *q, uint32_t tenant) {
     char text[RESP_TEXT_MAX + 1], err[256];
@@ -846,11 +852,20 @@ static void cmd_start(tidald *d, tidald_conn *cn, const resp_cmd *rc) {
     } else if (q.op == RESP_REQ_HEALTH) {
         char *buf = (char *)malloc(1 << 16);
         tidal_result r = buf ? tidal_peer_health_text(d->peer, buf, 1 << 16) : TIDAL_ERR_NOMEM;
-        if (buf && (r == TIDAL_OK || r == TIDAL_ERR_LIMIT)) resp_bulk_str(&c->reply, buf);
-        else resp_error_reply(&c->reply, "ERR", "HEALTH: %s", tidal_strerror(r));
+        if (buf && (r == TIDAL_OK || r == TIDAL_ERR_LIMIT)) {
+            if (cn->tenant) tidald_health_scope(d, buf, cn->tenant);
+            resp_bulk_str(&c->reply, buf);
+        } else {
+            resp_error_reply(&c->reply, "ERR", "HEALTH: %s", tidal_strerror(r));
+        }
         free(buf);
     } else if (q.op == RESP_REQ_STATS) {
-        tidald_stats_text(d, &c->reply);
+        if (cn->tenant) tidald_tenant_stats_text(d, cn->tenant, &c->reply);
+        else tidald_stats_text(d, &c->reply);
+    } else if (q.op == RESP_REQ_CUT || q.op == RESP_REQ_HEAL) {
+        tidald_cut(d, cn, &q, &c->reply);
+    } else if (q.op == RESP_REQ_DIGEST) {
+        tidald_digest(d, cn, &q, &c->reply);
     } else if (q.op == RESP_REQ_METRICS) {
         tidald_metrics_text(d, &c->reply);
     } else if (q.op == RESP_REQ_MOVE) {
@@ -1176,8 +1191,128 @@ static void tidald_stats_text(tidald *d, resp_out *o) {
              (unsigned long long)ds.entities, (unsigned long long)ds.wal_batches,
              (unsigned long long)ds.wal_syncs, (unsigned long long)tidal_db_durable_lsn(db));
     }
+    for (i = 0; i < d->cfg.tenant_count; i++) { /* where each tenant lives, as applied here */
+        tidal_peer_tenant pt;
+        memset(&pt, 0, sizeof pt);
+        (void)tidal_peer_tenant_get(d->peer, d->cfg.tenants[i].id, &pt);
+        outf(&t, "tenant %u group %u placed %d move_phase %u move_target %u\n",
+             d->cfg.tenants[i].id, pt.group, pt.has_placement, pt.move_phase, pt.move_target);
+    }
     if (t.oom) resp_error_reply(o, "ERR", "out of memory");
     else resp_bulk(o, t.p, t.n);
+    resp_out_free(&t);
+}
+
+/* STATS on a tenant's connection: this node and what its members hold of that tenant. */
+static void tidald_tenant_stats_text(tidald *d, uint32_t tenant, resp_out *o) {
+    tidal_peer_tenant pt;
+    resp_out t;
+    uint32_t i;
+    memset(&t, 0, sizeof t);
+    memset(&pt, 0, sizeof pt);
+    (void)tidal_peer_tenant_get(d->peer, tenant, &pt);
+    outf(&t, "node %u/%u ready %d tenant %u group %u state %u\n", d->cfg.self.region,
+         d->cfg.self.shard, d->ready, tenant, pt.group, pt.state);
+    for (i = 0; i < d->cfg.group_count; i++) {
+        tidal_db *db = tidal_peer_member(d->peer, d->cfg.groups[i].id);
+        uint64_t ents = 0, sess = 0, bytes = 0;
+        if (!db || tidal_tenant_footprint(db, tenant, &ents, &sess, &bytes) != TIDAL_OK)
+            continue;
+        outf(&t, "group %u entities %llu sessions %llu bytes %llu\n", d->cfg.groups[i].id,
+             (unsigned long long)ents, (unsigned long long)sess, (unsigned long long)bytes);
+    }
+    TIDAL_ASSERT(t.oom || t.n > 0);
+    if (t.oom) resp_error_reply(o, "ERR", "out of memory");
+    else resp_bulk(o, t.p, t.n);
+    resp_out_free(&t);
+}
+
+/* HEALTH on a tenant's connection: of tidal_peer_health_text's lines only the regions,
+   the leaders of the tenant's owning group and the tenant's move (no node counters, no
+   other group or tenant). Filters text in place. */
+static void tidald_health_scope(tidald *d, char *text, uint32_t tenant) {
+    tidal_peer_tenant pt;
+    char *r = text, *w = text, pre[48], mv[48];
+    memset(&pt, 0, sizeof pt);
+    (void)tidal_peer_tenant_get(d->peer, tenant, &pt);
+    snprintf(pre, sizeof pre, "group %u shard ", pt.group);
+    snprintf(mv, sizeof mv, "move tenant %u phase ", tenant);
+    while (*r) {
+        char *nl = strchr(r, '\n');
+        size_t n = nl ? (size_t)(nl - r) + 1 : strlen(r);
+        int keep = !strncmp(r, "region ", 7) || !strncmp(r, mv, strlen(mv)) ||
+                   (pt.has_placement && !strncmp(r, pre, strlen(pre)));
+        if (keep) memmove(w, r, n), w += n;
+        r += n;
+    }
+    *w = '\0';
+    TIDAL_ASSERT(w <= r);
+}
+
+/* CUT / HEAL region shard (admin): tidal_tcp_block on the transport toward that node. */
+static void tidald_cut(tidald *d, const tidald_conn *cn, const resp_req *q, resp_out *o) {
+    const char *what = q->op == RESP_REQ_CUT ? "CUT" : "HEAL";
+    tidal_node_ref n;
+    tidal_result r;
+    TIDAL_ASSERT(q->op == RESP_REQ_CUT || q->op == RESP_REQ_HEAL);
+    if (cn->tenant != 0) {
+        resp_error_reply(o, "ERR", "%s: needs the admin token", what);
+        d->m.refused_auth++;
+        return;
+    }
+    if (!d->tcp) {
+        resp_error_reply(o, "ERR", "%s: a single node has no peers", what);
+        d->m.refused_decode++;
+        return;
+    }
+    n.region = (uint16_t)q->region, n.shard = (uint16_t)q->shard;
+    r = tidal_tcp_block(d->tcp, n, q->op == RESP_REQ_CUT);
+    if (r != TIDAL_OK) {
+        resp_error_reply(o, "ERR", "%s: node %u/%u: %s", what, q->region, q->shard,
+                         r == TIDAL_ERR_NOT_FOUND ? "not a peer of this node"
+                                                  : tidal_strerror(r));
+        d->m.refused_decode++;
+        return;
+    }
+    printf("tidald: %s %u/%u\n", q->op == RESP_REQ_CUT ? "cut" : "healed", q->region, q->shard);
+    fflush(stdout);
+    resp_simple(o, "OK");
+}
+
+/* DIGEST [tenant]: one line per member, "group G HEX events N" (tidal_db_digest; events:
+   the member's events applied). A tenant's connection: its own tenant only. */
+static void tidald_digest(tidald *d, const tidald_conn *cn, const resp_req *q, resp_out *o) {
+    uint64_t tenant = cn->tenant ? cn->tenant : q->has_tenant ? q->tenant : TIDAL_ALL_TENANTS;
+    resp_out t;
+    uint32_t i, k;
+    if (cn->tenant && q->has_tenant && q->tenant != cn->tenant) {
+        resp_error_reply(o, "ERR", "DIGEST: tenant %u is not this connection's tenant",
+                         q->tenant);
+        d->m.refused_auth++;
+        return;
+    }
+    memset(&t, 0, sizeof t);
+    for (i = 0; i < d->cfg.group_count; i++) {
+        tidal_db *db = tidal_peer_member(d->peer, d->cfg.groups[i].id);
+        tidal_db_stats ds;
+        uint8_t h[32];
+        char hex[65];
+        tidal_result r;
+        if (!db) continue;
+        r = tidal_db_digest(db, tenant, h);
+        if (r != TIDAL_OK) {
+            resp_out_free(&t);
+            resp_error_reply(o, "ERR", "DIGEST: group %u: %s %s", d->cfg.groups[i].id,
+                             tidal_strerror(r), tidal_errmsg(db));
+            return;
+        }
+        for (k = 0; k < 32; k++) snprintf(hex + 2 * k, 3, "%02x", h[k]);
+        tidal_db_stats_get(db, &ds);
+        outf(&t, "group %u %s events %llu\n", d->cfg.groups[i].id, hex,
+             (unsigned long long)ds.events_applied);
+    }
+    if (t.oom) resp_error_reply(o, "ERR", "out of memory");
+    else resp_bulk(o, t.p ? t.p : "", t.n);
     resp_out_free(&t);
 }
 

@@ -295,7 +295,15 @@ RESP__FN void resp_hits(resp_out *o, const tidal_hit *h, uint32_t n) {
      GATHER words...     the same text run over every shard with degraded reporting:
                          [[hits], degraded 0|1, shards asked, shards answered, reason]
      MOVE tenant group   (admin token) starts a tenant move: :generation
-     HEALTH | STATS | METRICS   bulk string (METRICS: Prometheus text format)
+     HEALTH | STATS | METRICS   bulk string (METRICS: Prometheus text format). HEALTH and
+                         STATS: the whole node with the admin token; with a tenant's,
+                         only what concerns that tenant
+     CUT region shard | HEAL region shard   (admin token) drops / lets through again every
+                         peer message between this node and that one: +OK
+     DIGEST [tenant]     the state digest of every member this node runs, one line
+                         "group G HEX events N" each (tidal_db_digest); a tenant's token:
+                         its tenant (given or not); admin: the tenant given, or the whole
+                         member without one
    ACK defaults to QUORUM. Ids are nonzero decimal u64; ttl_ms 1..10^9; seq a decimal u64
    (SESSION SIGNAL: nonzero; SESSION NOTE: 0 = the next). */
 
@@ -315,7 +323,10 @@ enum {
     RESP_REQ_MOVE,
     RESP_REQ_HEALTH,
     RESP_REQ_STATS,
-    RESP_REQ_METRICS
+    RESP_REQ_METRICS,
+    RESP_REQ_CUT,
+    RESP_REQ_HEAL,
+    RESP_REQ_DIGEST
 };
 
 #define RESP_TEXT_MAX TIDAL_PEER_TEXT_MAX /* RETRIEVE text, note, token, ping message */
@@ -344,6 +355,8 @@ typedef struct resp_req {
     uint32_t tenant, group;  /* MOVE */
     size_t text_len;
     char text[RESP_TEXT_MAX + 1]; /* AUTH token, PING message, NOTE, RETRIEVE/GATHER text */
+    uint32_t region, shard;  /* CUT, HEAL: the other node */
+    int has_tenant;          /* DIGEST: a tenant given (in tenant) */
 } resp_req;
 
 /* What the decoder knows of the schema: the signal type names, in order. */
@@ -698,6 +711,26 @@ RESP__FN int resp_decode(const resp_cmd *c, const resp_schema *s, resp_req *q, c
             resp__num(&d, 2, "group", 255, &g))
             return -1;
         q->tenant = (uint32_t)t, q->group = (uint32_t)g;
+        return 0;
+    }
+    if (resp__is(a, "CUT") || resp__is(a, "HEAL")) {
+        uint64_t r, sh;
+        q->op = resp__is(a, "CUT") ? RESP_REQ_CUT : RESP_REQ_HEAL;
+        if (resp__arity(&d, 3, 3) || resp__num(&d, 1, "region", 65535, &r) ||
+            resp__num(&d, 2, "shard", 65535, &sh))
+            return -1;
+        q->region = (uint32_t)r, q->shard = (uint32_t)sh;
+        return 0;
+    }
+    if (resp__is(a, "DIGEST")) {
+        uint64_t t;
+        q->op = RESP_REQ_DIGEST;
+        if (resp__arity(&d, 1, 2)) return -1;
+        if (c->argc == 2) {
+            if (resp__num(&d, 1, "tenant", UINT32_MAX, &t)) return -1;
+            if (t == 0) return resp__fail(&d, "tenant (argument 1): 0 (tenants are 1..2^32-1)");
+            q->tenant = (uint32_t)t, q->has_tenant = 1;
+        }
         return 0;
     }
     if (resp__is(a, "HEALTH")) q->op = RESP_REQ_HEALTH;

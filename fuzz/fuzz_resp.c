@@ -38,7 +38,11 @@ static const resp_schema fuzz_schema = {fuzz_sigs, 3};
 
 /* The accepted request keeps tidal's limits. */
 static void check_request(const resp_req *q) {
-    if (q->op < RESP_REQ_PING || q->op > RESP_REQ_METRICS) fuzz_fail("op out of range");
+    if (q->op < RESP_REQ_PING || q->op > RESP_REQ_DIGEST) fuzz_fail("op out of range");
+    if ((q->op == RESP_REQ_CUT || q->op == RESP_REQ_HEAL) &&
+        (q->region > 65535 || q->shard > 65535))
+        fuzz_fail("cut/heal: node out of range");
+    if (q->op == RESP_REQ_DIGEST && q->has_tenant && q->tenant == 0) fuzz_fail("digest: tenant 0");
     if (q->op == RESP_REQ_SIGNAL || q->op == RESP_REQ_SESSION_SIGNAL) {
         if (!q->item || q->type >= fuzz_schema.signal_count) fuzz_fail("signal: item or type");
         if (!(q->weight >= -TIDAL_WEIGHT_MAX && q->weight <= TIDAL_WEIGHT_MAX))
