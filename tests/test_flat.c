@@ -375,8 +375,10 @@ static void test_pinned_attrs_sessions_append(void) {
 
 /* A bucket count driven to the 32-bit limit (TIDAL__COUNT32_MAX: UINT32_MAX, or lower in
    test_flat_spill) and past it: the level goes wide, every window counts exactly, and a
-   snapshot round-trip (the canonical encoding) keeps the count. */
-static void test_count_spill_at_limit(void) {
+   snapshot round-trip (the canonical encoding) keeps the count. With weight 1 the levels
+   start in the 8-byte unit form (a sum is its count, so the setter moves both) and go
+   wide from it; with weight 2 they start narrow (the setter leaves the sums alone). */
+static void count_spill_case(double weight) {
     flat_fx f;
     char dir[] = "/tmp/tidal_flat_XXXXXX";
     tidal_signal s;
@@ -394,7 +396,7 @@ static void test_count_spill_at_limit(void) {
     memset(&s, 0, sizeof s);
     s.item = 5;
     s.type = 0; /* view: every window, so every level */
-    s.weight = 1.0;
+    s.weight = weight;
     s.time_ns = T0 - 10 * TIDAL_NS_PER_S;
     TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_OK);
     e = tidal__ent_find(f.db, 0, 5);
@@ -404,8 +406,10 @@ static void test_count_spill_at_limit(void) {
     /* White-box setter: as if lim - 2 more events had landed in the same buckets. */
     for (l = 0; l < TIDAL__LVLS; l++) {
         tidal__bvec v = tidal__lvl(g, l);
-        TT_CHECK(v.n == 1 && !v.wide && v.b[0].count == 1);
-        v.b[0].count = (uint32_t)(lim - 1);
+        TT_CHECK(v.n == 1 && !v.wide && tidal__bk_count(&v, 0) == 1);
+        TT_CHECKF(v.unit == (weight == 1.0), "level %d unit %d", l, v.unit);
+        if (v.unit) tidal__bk_u(&v)[0].count = (uint32_t)(lim - 1);
+        else v.b[0].count = (uint32_t)(lim - 1);
     }
     g->count_pos = lim - 1;
     for (k = 0; k < 3; k++) { /* lim - 1 -> lim -> lim + 1 (spills) -> lim + 2 */
@@ -422,7 +426,8 @@ static void test_count_spill_at_limit(void) {
         TT_CHECKF(st.count[k] == lim + 2, "window %d: %llu, want %llu", k,
                   (unsigned long long)st.count[k], (unsigned long long)(lim + 2));
     TT_CHECK(st.count[TIDAL_W_ALL] == lim + 2 && st.windows_partial == 0);
-    TT_NEAR(st.weight[0], 4.0, 1e-9); /* the setter left the weights alone */
+    if (weight == 1.0) TT_NEAR(st.weight[0], (double)(lim + 2), 1e-9); /* a sum is its count */
+    else TT_NEAR(st.weight[0], 4.0 * weight, 1e-9); /* the setter left the sums alone */
     /* A new bucket on a wide level, and retirement on it, keep the high parts aligned. */
     s.time_ns = T0 + 2 * 86400 * TIDAL_NS_PER_S; /* past the 1 h and 24 h levels' reach */
     TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_OK);
@@ -445,6 +450,11 @@ static void test_count_spill_at_limit(void) {
         snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
         TT_CHECK(system(cmd) == 0);
     }
+}
+
+static void test_count_spill_at_limit(void) {
+    count_spill_case(1.0);
+    count_spill_case(2.0);
 }
 
 /* Weight sums past the int64 range of a narrow bucket (16 bytes: the sum's low 64 bits):
