@@ -2923,13 +2923,23 @@ typedef struct tidal__bucket {
 } tidal__bucket;
 typedef char tidal__bucket_is_16[sizeof(tidal__bucket) == 16 ? 1 : -1];
 
+/* A unit level's bucket, 8 bytes: every event the level ever took had weight exactly 1,
+   so a bucket's weight sum is its count (count * 2^40 in fixed point) and is not stored.
+   The first event of another weight makes the level narrow (or wide), never back. */
+typedef struct tidal__ubucket {
+    int32_t key;
+    uint32_t count; /* 0..TIDAL__COUNT32_MAX: a count at the limit makes the level wide */
+} tidal__ubucket;
+typedef char tidal__ubucket_is_8[sizeof(tidal__ubucket) == 8 ? 1 : -1];
+
 /* A level's buckets: cap of them in one arena chunk (>>util: arena), then, when wide, cap
-   uint64_t high parts of their weight sums and cap uint32_t high parts of their counts. */
+   uint64_t high parts of their weight sums and cap uint32_t high parts of their counts.
+   A unit level's chunk holds cap tidal__ubucket instead (b points at it). */
 typedef struct tidal__bvec {
     tidal__bucket *b;
     uint16_t n, cap;
     uint16_t wide;
-    uint16_t pad_;
+    uint16_t unit;
 } tidal__bvec;
 
 enum { TIDAL__LVL_MIN = 0, TIDAL__LVL_HOUR = 1, TIDAL__LVL_DAY = 2, TIDAL__LVLS = 3 };
@@ -2951,12 +2961,13 @@ typedef struct tidal__sig {
     uint32_t ent;           /* owning entity index */
     uint32_t lb;            /* index of its top-K list */
     uint16_t bn[TIDAL__LVLS];   /* tidal__bvec.n */
-    uint16_t bcap[TIDAL__LVLS]; /* tidal__bvec.cap, and TIDAL__BCAP_WIDE when wide */
+    uint16_t bcap[TIDAL__LVLS]; /* tidal__bvec.cap, | TIDAL__BCAP_WIDE or _UNIT */
     uint8_t n_epochs, cap_epochs;
     int16_t lb_slot;        /* position in its top-K list, -1 when not a member */
 } tidal__sig;
 #define TIDAL__EPS(g) ((g)->cap_epochs > 1 ? (g)->ep.out : &(g)->ep.in)
-#define TIDAL__BCAP_WIDE 0x8000u /* the wide bit of tidal__sig.bcap; the rest is the cap */
+#define TIDAL__BCAP_WIDE 0x8000u /* the wide bit of tidal__sig.bcap */
+#define TIDAL__BCAP_UNIT 0x4000u /* the unit bit; the rest (below it) is the cap */
 typedef char tidal__sig_is_128[sizeof(tidal__sig) == 128 ? 1 : -1]; /* an arena class */
 typedef char tidal__lb_slot_fits[TIDAL__LB_CAP <= INT16_MAX ? 1 : -1];
 
@@ -2997,16 +3008,25 @@ typedef struct tidal__user {
     tidal__u64set seen;
 } tidal__user;
 
+/* One row, 64 bytes: what a write reads (the id the index confirms, the aggregate arrays,
+   the user) sits in the first 40, so with the table's base at 16 mod 64 (a large malloc)
+   a write touches one line of the row, not two. Counts and capacities are 16-bit: the
+   limits (TIDAL_COHORT_SIGS_MAX, TIDAL_ATTRS_MAX, 4x on decode) keep them far below. */
 typedef struct tidal__entity {
     tidal_id id;
-    uint32_t tenant;
-    uint32_t n_attrs, cap_attrs, n_csigs, cap_csigs;
-    tidal_id creator;     /* cached winning "creator" attribute */
     tidal__sig **sigs;    /* [signal_count] or NULL */
     tidal__csig *csigs;
-    tidal__attr *attrs;   /* sorted by key string */
     tidal__user *user;
+    uint32_t tenant;
+    uint16_t n_csigs, cap_csigs;
+    tidal_id creator;     /* cached winning "creator" attribute */
+    tidal__attr *attrs;   /* sorted by key string */
+    uint16_t n_attrs, cap_attrs;
+    uint32_t pad_;
 } tidal__entity;
+typedef char tidal__entity_is_64[sizeof(tidal__entity) == 64 ? 1 : -1];
+typedef char tidal__entity_counts_fit[TIDAL_COHORT_SIGS_MAX * 2 <= UINT16_MAX &&
+                                      TIDAL_ATTRS_MAX * 8 <= UINT16_MAX ? 1 : -1];
 
 typedef struct tidal__jentry {
     uint64_t seq;
@@ -6449,7 +6469,7 @@ static void tidal__contrib_make(const tidal__sigdef *d, int64_t t, double w, tid
 /* A wide level's high parts, after its cap buckets in the same chunk: cap uint64_t for
    the weight sums (8-byte aligned: buckets are 16 bytes), then cap uint32_t for the counts. */
 static uint64_t *tidal__bk_whi(const tidal__bvec *v) {
-    TIDAL_ASSERT(v->wide);
+    TIDAL_ASSERT(v->wide && !v->unit);
     return (uint64_t *)(void *)(v->b + v->cap);
 }
 
@@ -6458,15 +6478,55 @@ static uint32_t *tidal__bk_hi(const tidal__bvec *v) {
     return (uint32_t *)(void *)(tidal__bk_whi(v) + v->cap);
 }
 
+/* A unit level's buckets (the chunk b points at). */
+static tidal__ubucket *tidal__bk_u(const tidal__bvec *v) {
+    TIDAL_ASSERT(v->unit && !v->wide);
+    return (tidal__ubucket *)(void *)v->b;
+}
+
+/* Bytes of one bucket in v's chunk before the wide high parts: 8 unit, 16 otherwise. */
+static size_t tidal__bk_size(const tidal__bvec *v) {
+    return v->unit ? sizeof(tidal__ubucket) : sizeof(tidal__bucket);
+}
+
+/* Bucket i's address, for a prefetch. */
+static const void *tidal__bk_at(const tidal__bvec *v, uint32_t i) {
+    return (const char *)v->b + tidal__bk_size(v) * i;
+}
+
+static int64_t tidal__bk_key(const tidal__bvec *v, uint32_t i) {
+    return v->unit ? tidal__bk_u(v)[i].key : v->b[i].key;
+}
+
+/* The low part of bucket i's count (all of it unless the level is wide). */
+static uint32_t tidal__bk_count_lo(const tidal__bvec *v, uint32_t i) {
+    return v->unit ? tidal__bk_u(v)[i].count : v->b[i].count;
+}
+
 /* a fits the narrow form: its high word is the sign extension of its low word. */
 static int tidal__fx_fits64(tidal__fx a) {
     return a.hi == ((a.lo >> 63) ? UINT64_MAX : 0);
 }
 
-/* A bucket's weight sum: the low part sign-extended, or with a wide level's high part. */
+/* count units of weight 1 in fixed point. */
+static tidal__fx tidal__fx_count(uint64_t count) {
+    tidal__fx r;
+    r.lo = count << TIDAL__FX_FRAC_BITS;
+    r.hi = count >> (64 - TIDAL__FX_FRAC_BITS);
+    return r;
+}
+
+/* w is exactly a weight of 1 (what a unit level takes). */
+static int tidal__fx_is_one(tidal__fx w) {
+    return w.hi == 0 && w.lo == (UINT64_C(1) << TIDAL__FX_FRAC_BITS);
+}
+
+/* A bucket's weight sum: its count on a unit level, else the low part sign-extended, or
+   with a wide level's high part. */
 static tidal__fx tidal__bk_w(const tidal__bvec *v, uint32_t i) {
     tidal__fx r;
     TIDAL_ASSERT(i < v->n);
+    if (v->unit) return tidal__fx_count(tidal__bk_u(v)[i].count);
     r.lo = v->b[i].w;
     r.hi = v->wide ? tidal__bk_whi(v)[i] : (r.lo >> 63) ? UINT64_MAX : 0;
     return r;
@@ -6477,10 +6537,24 @@ static int tidal__bk_needs_wide(uint64_t count, tidal__fx w) {
     return count > TIDAL__COUNT32_MAX || !tidal__fx_fits64(w);
 }
 
-/* Sets bucket i of a level made wide when tidal__bk_needs_wide says so (a decoded state). */
+/* Whether a bucket holding count events of weight sum w fits a unit level (every one of
+   its events had weight 1 exactly when w is count; the form only stores what it implies). */
+static int tidal__bk_fits_unit(uint64_t count, tidal__fx w) {
+    tidal__fx c = tidal__fx_count(count);
+    return count <= TIDAL__COUNT32_MAX && c.lo == w.lo && c.hi == w.hi;
+}
+
+/* Sets bucket i of a level made wide when tidal__bk_needs_wide says so, or unit when
+   tidal__bk_fits_unit does (a decoded or converted state). */
 static void tidal__bk_set(tidal__bvec *v, uint32_t i, int64_t key, uint64_t count, tidal__fx w) {
     TIDAL_ASSERT(i < v->cap && key >= INT32_MIN && key <= INT32_MAX);
-    TIDAL_ASSERT(v->wide || !tidal__bk_needs_wide(count, w));
+    TIDAL_ASSERT(v->wide || !tidal__bk_needs_wide(count, w) || v->unit);
+    if (v->unit) {
+        TIDAL_ASSERT(tidal__bk_fits_unit(count, w));
+        tidal__bk_u(v)[i].key = (int32_t)key;
+        tidal__bk_u(v)[i].count = (uint32_t)count;
+        return;
+    }
     v->b[i].key = (int32_t)key;
     v->b[i].count = (uint32_t)(count % ((uint64_t)TIDAL__COUNT32_MAX + 1));
     v->b[i].w = w.lo;
@@ -6491,8 +6565,22 @@ static void tidal__bk_set(tidal__bvec *v, uint32_t i, int64_t key, uint64_t coun
 
 static uint64_t tidal__bk_count(const tidal__bvec *v, uint32_t i) {
     TIDAL_ASSERT(i < v->n);
-    if (!v->wide) return v->b[i].count;
+    if (!v->wide) return tidal__bk_count_lo(v, i);
     return (uint64_t)tidal__bk_hi(v)[i] * ((uint64_t)TIDAL__COUNT32_MAX + 1) + v->b[i].count;
+}
+
+/* Moves n buckets of v from index from to index to (overlap allowed), high parts too. */
+static void tidal__bk_move(tidal__bvec *v, uint32_t to, uint32_t from, uint32_t n) {
+    size_t sz = tidal__bk_size(v);
+    TIDAL_ASSERT(to + n <= v->cap && from + n <= v->cap);
+    if (!n) return;
+    memmove((char *)v->b + sz * to, (const char *)v->b + sz * from, sz * n);
+    if (v->wide) {
+        uint64_t *wh = tidal__bk_whi(v);
+        uint32_t *h = tidal__bk_hi(v);
+        memmove(&wh[to], &wh[from], sizeof(uint64_t) * n);
+        memmove(&h[to], &h[from], sizeof(uint32_t) * n);
+    }
 }
 
 /* Level l of g as a tidal__bvec (a copy: tidal__lvl_set stores it back after a change). */
@@ -6501,49 +6589,61 @@ static tidal__bvec tidal__lvl(const tidal__sig *g, int l) {
     TIDAL_ASSERT(l >= 0 && l < TIDAL__LVLS);
     v.b = g->bk[l];
     v.n = g->bn[l];
-    v.cap = (uint16_t)(g->bcap[l] & ~TIDAL__BCAP_WIDE);
+    v.cap = (uint16_t)(g->bcap[l] & ~(TIDAL__BCAP_WIDE | TIDAL__BCAP_UNIT));
     v.wide = (uint16_t)((g->bcap[l] & TIDAL__BCAP_WIDE) != 0);
-    v.pad_ = 0;
+    v.unit = (uint16_t)((g->bcap[l] & TIDAL__BCAP_UNIT) != 0);
     return v;
 }
 
 static void tidal__lvl_set(tidal__sig *g, int l, const tidal__bvec *v) {
     TIDAL_ASSERT(l >= 0 && l < TIDAL__LVLS);
-    TIDAL_ASSERT(v->n <= v->cap && v->cap < TIDAL__BCAP_WIDE);
+    TIDAL_ASSERT(v->n <= v->cap && v->cap < TIDAL__BCAP_UNIT && !(v->wide && v->unit));
     g->bk[l] = v->b;
     g->bn[l] = v->n;
-    g->bcap[l] = (uint16_t)(v->cap | (v->wide ? TIDAL__BCAP_WIDE : 0));
+    g->bcap[l] = (uint16_t)(v->cap | (v->wide ? TIDAL__BCAP_WIDE : 0) |
+                            (v->unit ? TIDAL__BCAP_UNIT : 0));
 }
 
 #define TIDAL__BK_WIDE_BYTES (sizeof(uint64_t) + sizeof(uint32_t)) /* high parts of one */
 
-static size_t tidal__bvec_bytes(uint32_t cap, int wide) {
-    return (size_t)cap * (sizeof(tidal__bucket) + (wide ? TIDAL__BK_WIDE_BYTES : 0));
+/* Bytes of one bucket of a level in the given form. */
+static size_t tidal__bk_elem(int wide, int unit) {
+    TIDAL_ASSERT(!(wide && unit));
+    return unit ? sizeof(tidal__ubucket)
+                : sizeof(tidal__bucket) + (wide ? TIDAL__BK_WIDE_BYTES : 0);
 }
 
-/* Moves v to a chunk with room for need buckets, wide or not (a level only ever widens). */
-static int tidal__bvec_grow(tidal_db *db, tidal__bvec *v, uint32_t need, int wide) {
-    size_t elem = sizeof(tidal__bucket) + (wide ? TIDAL__BK_WIDE_BYTES : 0);
-    uint32_t cap;
+static size_t tidal__bvec_bytes(const tidal__bvec *v) {
+    return (size_t)v->cap * tidal__bk_elem(v->wide, v->unit);
+}
+
+/* Moves v to a chunk with room for need buckets in the given form: a unit level may turn
+   narrow or wide, a narrow one wide, never back. A change of form copies each bucket
+   through its value (count, weight sum); the same form copies the bytes. */
+static int tidal__bvec_grow(tidal_db *db, tidal__bvec *v, uint32_t need, int wide, int unit) {
+    size_t elem = tidal__bk_elem(wide, unit);
+    uint32_t cap, i;
     tidal__bvec nv;
     TIDAL_ASSERT(need >= v->n && need <= UINT16_MAX && (wide || !v->wide));
+    TIDAL_ASSERT(!unit || v->unit || !v->n);
     if (need > v->cap && need < v->cap + v->cap / 2u) need = v->cap + v->cap / 2u; /* geometric */
     if (!(nv.b = (tidal__bucket *)tidal__arena_alloc(db, (size_t)need * elem))) return 0;
     cap = (uint32_t)(tidal__arena_room((size_t)need * elem) / elem);
     nv.n = v->n;
-    nv.cap = (uint16_t)(cap >= TIDAL__BCAP_WIDE ? TIDAL__BCAP_WIDE - 1 : cap);
+    nv.cap = (uint16_t)(cap >= TIDAL__BCAP_UNIT ? TIDAL__BCAP_UNIT - 1 : cap);
     nv.wide = (uint16_t)(wide != 0);
-    nv.pad_ = 0;
-    if (v->n) memcpy(nv.b, v->b, sizeof(tidal__bucket) * v->n);
-    if (wide && v->wide) {
-        memcpy(tidal__bk_whi(&nv), tidal__bk_whi(v), sizeof(uint64_t) * v->n);
-        memcpy(tidal__bk_hi(&nv), tidal__bk_hi(v), sizeof(uint32_t) * v->n);
-    } else if (wide) { /* widening: the high parts the narrow form implied */
-        uint32_t i;
-        for (i = 0; i < v->n; i++) tidal__bk_whi(&nv)[i] = (v->b[i].w >> 63) ? UINT64_MAX : 0;
-        memset(tidal__bk_hi(&nv), 0, sizeof(uint32_t) * v->n);
+    nv.unit = (uint16_t)(unit != 0);
+    if (nv.wide == v->wide && nv.unit == v->unit) {
+        if (v->n) memcpy(nv.b, v->b, tidal__bk_size(v) * v->n);
+        if (wide) {
+            memcpy(tidal__bk_whi(&nv), tidal__bk_whi(v), sizeof(uint64_t) * v->n);
+            memcpy(tidal__bk_hi(&nv), tidal__bk_hi(v), sizeof(uint32_t) * v->n);
+        }
+    } else {
+        for (i = 0; i < v->n; i++)
+            tidal__bk_set(&nv, i, tidal__bk_key(v, i), tidal__bk_count(v, i), tidal__bk_w(v, i));
     }
-    tidal__arena_free(db, v->b, tidal__bvec_bytes(v->cap, v->wide));
+    tidal__arena_free(db, v->b, tidal__bvec_bytes(v));
     *v = nv;
     return 1;
 }
@@ -6572,16 +6672,16 @@ static int tidal__sig_grow_epochs(tidal_db *db, tidal__sig *g, uint32_t need) {
 static int32_t tidal__bk_find(const tidal__bvec *v, int64_t k, int64_t kmax) {
     uint32_t lo = 0, hi = v->n;
     int64_t back = kmax - k;
-    if (back >= 0 && back < (int64_t)v->n && v->b[v->n - 1 - back].key == k)
+    if (back >= 0 && back < (int64_t)v->n && tidal__bk_key(v, v->n - 1 - (uint32_t)back) == k)
         return (int32_t)(v->n - 1 - back);
-    if (back < 0 && (!v->n || v->b[v->n - 1].key < k)) return -1 - (int32_t)v->n; /* newest */
+    if (back < 0 && (!v->n || tidal__bk_key(v, v->n - 1u) < k)) return -1 - (int32_t)v->n;
     while (lo < hi) { /* first bucket with key >= k */
         uint32_t mid = (lo + hi) / 2;
-        if (v->b[mid].key < k) lo = mid + 1;
+        if (tidal__bk_key(v, mid) < k) lo = mid + 1;
         else hi = mid;
     }
     TIDAL_ASSERT(lo <= v->n && v->n <= v->cap);
-    return lo < v->n && v->b[lo].key == k ? (int32_t)lo : -1 - (int32_t)lo;
+    return lo < v->n && tidal__bk_key(v, lo) == k ? (int32_t)lo : -1 - (int32_t)lo;
 }
 
 /* Starts loading what sig_add of c will touch in g, beyond the record itself: on each
@@ -6598,20 +6698,23 @@ static void tidal__sig_prefetch(const tidal__sig *g, const tidal__sigdef *d, int
     for (l = 0; l < TIDAL__LVLS; l++) {
         int64_t back;
         uint32_t n = g->bn[l];
+        tidal__bvec v;
         if (!n || !tidal__lvl_keep(d->windows, l)) continue;
         TIDAL_ASSERT(g->bk[l] != NULL);
+        v = tidal__lvl(g, l);
         back = tidal__floor_div(g->t_max, tidal__lvl_ns[l]) -
                tidal__floor_div(t, tidal__lvl_ns[l]);
-        TIDAL__PREFETCH(&g->bk[l][back >= 0 && back < (int64_t)n ? n - 1 - (uint32_t)back
-                                                                 : n - 1]);
+        TIDAL__PREFETCH(tidal__bk_at(&v, back >= 0 && back < (int64_t)n ? n - 1 - (uint32_t)back
+                                                                        : n - 1));
     }
 }
 
 /* Reserves room so that sig_add of c cannot fail halfway: an epoch slot when c opens a
    new epoch, a bucket on each enabled level where c opens a new one (buckets that retire
-   first are not counted: room to spare), and a wide level where c's bucket is at the
-   count limit. Only what c needs: an array never grows for an event that lands in a slot
-   it already has. */
+   first are not counted: room to spare), a wide level where c's bucket is at the count
+   limit or its sum leaves the int64 range, and a narrow one where a unit level (every
+   event of weight 1 so far; a level's first bucket starts it) takes another weight. Only
+   what c needs: an array never grows for an event that lands in a slot it already has. */
 static int tidal__sig_reserve(tidal_db *db, tidal__sig *g, const tidal__sigdef *d,
                               const tidal__contrib *c) {
     const tidal__epoch *ep = TIDAL__EPS(g);
@@ -6624,18 +6727,25 @@ static int tidal__sig_reserve(tidal_db *db, tidal__sig *g, const tidal__sigdef *
     for (l = 0; l < TIDAL__LVLS; l++) {
         tidal__bvec lv = tidal__lvl(g, l), *v = &lv;
         int64_t keep = tidal__lvl_keep(d->windows, l), k;
-        int wide = v->wide;
+        int wide = v->wide, unit, full;
         int32_t at;
+        uint32_t j;
         if (!keep) continue;
         k = tidal__floor_div(c->t, tidal__lvl_ns[l]);
         if (k <= tidal__floor_div(t_max, tidal__lvl_ns[l]) - keep) continue; /* not kept */
         at = tidal__bk_find(v, k, tidal__floor_div(g->t_max, tidal__lvl_ns[l]));
-        if (at >= 0 ? v->b[at].count == TIDAL__COUNT32_MAX ||
-                          !tidal__fx_fits64(tidal__fx_add(tidal__bk_w(v, (uint32_t)at), c->wf))
-                    : !tidal__fx_fits64(c->wf))
-            wide = 1;
-        if ((uint32_t)v->n + (at < 0) > v->cap || wide != v->wide) {
-            if (!tidal__bvec_grow(db, v, (uint32_t)v->n + (at < 0), wide)) return 0;
+        full = at >= 0 && tidal__bk_count_lo(v, (uint32_t)at) == TIDAL__COUNT32_MAX;
+        unit = (v->unit || !v->cap) && !full && tidal__fx_is_one(c->wf);
+        if (!unit) {
+            if (at >= 0 ? full || !tidal__fx_fits64(tidal__fx_add(tidal__bk_w(v, (uint32_t)at),
+                                                                  c->wf))
+                        : !tidal__fx_fits64(c->wf))
+                wide = 1;
+            for (j = 0; v->unit && j < v->n; j++) /* leaving unit: each sum must fit narrow */
+                if (!tidal__fx_fits64(tidal__bk_w(v, j))) wide = 1;
+        }
+        if ((uint32_t)v->n + (at < 0) > v->cap || wide != v->wide || unit != v->unit) {
+            if (!tidal__bvec_grow(db, v, (uint32_t)v->n + (at < 0), wide, unit)) return 0;
             tidal__lvl_set(g, l, v);
         }
     }
@@ -6669,8 +6779,15 @@ static void tidal__sig_add_epoch(tidal__sig *g, const tidal__contrib *c) {
    limit, and a sum that leaves the int64 range keeps its high word (the reserve made the
    level wide before either can happen). */
 static void tidal__bk_inc(tidal__bvec *v, uint32_t i, const tidal__contrib *c) {
-    tidal__bucket *b = &v->b[i];
-    tidal__fx w = tidal__fx_add(tidal__bk_w(v, i), c->wf);
+    tidal__bucket *b;
+    tidal__fx w;
+    if (v->unit) { /* the reserve kept it unit: weight 1, below the count limit */
+        TIDAL_ASSERT(tidal__fx_is_one(c->wf) && tidal__bk_u(v)[i].count < TIDAL__COUNT32_MAX);
+        tidal__bk_u(v)[i].count++;
+        return;
+    }
+    b = &v->b[i];
+    w = tidal__fx_add(tidal__bk_w(v, i), c->wf);
     if (b->count == TIDAL__COUNT32_MAX) {
         TIDAL_ASSERT(v->wide);
         b->count = 0;
@@ -6693,15 +6810,9 @@ static void tidal__sig_add_bucket(tidal__bvec *v, int64_t bucket_ns, int64_t kee
        the record's t_max before this event): while it stays, there is nothing to drop,
        and neither the oldest nor the newest bucket (other cache lines) is read. */
     if (kmax != kwas) {
-        while (drop < v->n && v->b[drop].key <= kmax - keep) drop++;
+        while (drop < v->n && tidal__bk_key(v, drop) <= kmax - keep) drop++;
         if (drop) {
-            memmove(v->b, v->b + drop, sizeof(tidal__bucket) * (v->n - drop));
-            if (v->wide) {
-                uint64_t *wh = tidal__bk_whi(v);
-                uint32_t *h = tidal__bk_hi(v);
-                memmove(wh, wh + drop, sizeof(uint64_t) * (v->n - drop));
-                memmove(h, h + drop, sizeof(uint32_t) * (v->n - drop));
-            }
+            tidal__bk_move(v, 0, drop, v->n - drop);
             v->n = (uint16_t)(v->n - drop);
         }
     }
@@ -6713,19 +6824,10 @@ static void tidal__sig_add_bucket(tidal__bvec *v, int64_t bucket_ns, int64_t kee
         return;
     }
     lo = (uint32_t)(-1 - at);
-    TIDAL_ASSERT(v->n < v->cap && (lo == v->n || v->b[lo].key > k));
-    memmove(&v->b[lo + 1], &v->b[lo], sizeof(tidal__bucket) * (v->n - lo));
-    memset(&v->b[lo], 0, sizeof v->b[lo]);
-    if (v->wide) {
-        uint64_t *wh = tidal__bk_whi(v);
-        uint32_t *h = tidal__bk_hi(v);
-        memmove(&wh[lo + 1], &wh[lo], sizeof(uint64_t) * (v->n - lo));
-        memmove(&h[lo + 1], &h[lo], sizeof(uint32_t) * (v->n - lo));
-        wh[lo] = 0;
-        h[lo] = 0;
-    }
-    v->b[lo].key = (int32_t)k;
+    TIDAL_ASSERT(v->n < v->cap && (lo == v->n || tidal__bk_key(v, lo) > k));
+    tidal__bk_move(v, lo + 1, lo, v->n - lo);
     v->n++;
+    tidal__bk_set(v, lo, k, 0, tidal__fx_count(0));
     tidal__bk_inc(v, lo, c);
 }
 
@@ -6821,7 +6923,8 @@ static int tidal__sig_window(const tidal__sig *g, const tidal__sigdef *d, int w,
     for (i = 0; i < v->n; i++) {
         uint64_t n = tidal__bk_count(v, i);
         held += n;
-        if (v->b[i].key > kt - n_of[w] && v->b[i].key <= kt) {
+        int64_t key = tidal__bk_key(v, i);
+        if (key > kt - n_of[w] && key <= kt) {
             *count += n;
             sum = tidal__fx_add(sum, tidal__bk_w(v, i));
         }
@@ -6869,7 +6972,7 @@ static void tidal__sig_free_levels(tidal_db *db, tidal__sig *g) {
     int l;
     for (l = 0; l < TIDAL__LVLS; l++) {
         tidal__bvec v = tidal__lvl(g, l);
-        tidal__arena_free(db, v.b, tidal__bvec_bytes(v.cap, v.wide));
+        tidal__arena_free(db, v.b, tidal__bvec_bytes(&v));
     }
 }
 
@@ -7246,7 +7349,10 @@ static tidal_result tidal__apply_attr(tidal_db *db, const tidal__event *ev) {
     if (!e) return TIDAL_ERR_NOMEM;
     for (i = 0; i < e->n_attrs && e->attrs[i].key != key; i++) {}
     if (i == e->n_attrs) {
-        if (!TIDAL__GROW(db, e->attrs, e->cap_attrs, e->n_attrs + 1)) return TIDAL_ERR_NOMEM;
+        uint32_t cap = e->cap_attrs;
+        if (!TIDAL__GROW(db, e->attrs, cap, e->n_attrs + 1u)) return TIDAL_ERR_NOMEM;
+        TIDAL_ASSERT(cap <= UINT16_MAX);
+        e->cap_attrs = (uint16_t)cap;
         e->attrs[i].key = key;
         e->attrs[i].value = val;
         e->attrs[i].hlc = ev->hlc;
@@ -7634,7 +7740,10 @@ static tidal__sig *tidal__sig_for(tidal_db *db, tidal__entity *e, uint32_t type,
         tidal__csig *c = tidal__csig_find(e, type, ckey, cval);
         if (!c) {
             if (e->n_csigs >= TIDAL_COHORT_SIGS_MAX) return NULL;
-            if (!TIDAL__AGROW(db, e->csigs, e->cap_csigs, e->n_csigs + 1)) return NULL;
+            uint32_t cap = e->cap_csigs;
+            if (!TIDAL__AGROW(db, e->csigs, cap, e->n_csigs + 1u)) return NULL;
+            TIDAL_ASSERT(cap <= UINT16_MAX);
+            e->cap_csigs = (uint16_t)cap;
             lb = tidal__lb_make(db, e->tenant, type, ckey + 1, cval);
             if (lb == UINT32_MAX || !(g = tidal__sig_new(db, ent, lb))) return NULL;
             c = &e->csigs[e->n_csigs++];
@@ -8905,10 +9014,10 @@ static void tidal__enc_sig(tidal__enc *x, const tidal__sig *g, const tidal__sigd
         prev = (uint64_t)tidal__floor_div(g->t_max, tidal__lvl_ns[l]);
         for (i = 0; i < v->n; i++) {
             uint64_t n = tidal__bk_count(v, i);
-            tidal__enc_sv(x, (uint64_t)(int64_t)v->b[i].key, prev);
+            tidal__enc_sv(x, (uint64_t)tidal__bk_key(v, i), prev);
             tidal__enc_uv(x, n);
             tidal__enc_fxd(x, tidal__bk_w(v, i), tidal__fx_units(n, 0));
-            prev = (uint64_t)(int64_t)v->b[i].key;
+            prev = (uint64_t)tidal__bk_key(v, i);
         }
     }
 }
@@ -10320,22 +10429,27 @@ static int tidal__sd_sig_into(tidal_db *db, tidal__sig *g, const tidal__sdsig *s
     }
     for (l = 0; ok && l < TIDAL__LVLS; l++) { /* each level's chunk at its exact size */
         const tidal__sdbk *b = src->b + tidal__sd_lvl_at(l);
-        size_t elem = sizeof(tidal__bucket), room;
-        int wide = 0;
+        size_t elem, room;
+        int wide = 0, unit = 1;
         if (!src->n[l]) continue;
-        for (i = 0; i < src->n[l]; i++) wide |= tidal__bk_needs_wide(b[i].count, b[i].w);
-        if (wide) elem += TIDAL__BK_WIDE_BYTES;
+        for (i = 0; i < src->n[l]; i++) {
+            wide |= tidal__bk_needs_wide(b[i].count, b[i].w);
+            unit &= tidal__bk_fits_unit(b[i].count, b[i].w);
+        }
+        if (unit) wide = 0; /* every sum is its count: the 8-byte form holds it */
+        elem = tidal__bk_elem(wide, unit);
         if (!(nv[l].b = (tidal__bucket *)tidal__arena_alloc(db, elem * src->n[l]))) {
             ok = 0;
             break;
         }
         room = tidal__arena_room(elem * src->n[l]) / elem;
-        nv[l].cap = (uint16_t)(room >= TIDAL__BCAP_WIDE ? TIDAL__BCAP_WIDE - 1 : room);
+        nv[l].cap = (uint16_t)(room >= TIDAL__BCAP_UNIT ? TIDAL__BCAP_UNIT - 1 : room);
         nv[l].wide = (uint16_t)wide;
+        nv[l].unit = (uint16_t)unit;
     }
     if (!ok) {
         if (ep) tidal__arena_free(db, ep, sizeof(tidal__epoch) * src->n_epochs);
-        for (l = 0; l < TIDAL__LVLS; l++) tidal__arena_free(db, nv[l].b, tidal__bvec_bytes(nv[l].cap, nv[l].wide));
+        for (l = 0; l < TIDAL__LVLS; l++) tidal__arena_free(db, nv[l].b, tidal__bvec_bytes(&nv[l]));
         return 0;
     }
     if (g->cap_epochs > 1) tidal__arena_free(db, g->ep.out, sizeof(tidal__epoch) * g->cap_epochs);
@@ -10388,7 +10502,7 @@ static tidal__sig *tidal__sd_sig_pack(tidal_db *db, const tidal__sdsig *src, uin
 static tidal__sig *tidal__sd_sig_make(tidal__sd *d, tidal__entity *e, uint32_t type, int cohort,
                                       uint32_t ckey, uint32_t cval, const tidal__sdsig *src) {
     tidal_db *db = d->db;
-    uint32_t ent = tidal__ent_index(db, e), lb;
+    uint32_t ent = tidal__ent_index(db, e), lb, cap;
     tidal__sig *g;
     tidal__csig *c;
     TIDAL_ASSERT(e->sigs && type < db->schema.n_sig && type < TIDAL_SIGNAL_TYPES_MAX);
@@ -10401,8 +10515,11 @@ static tidal__sig *tidal__sd_sig_make(tidal__sd *d, tidal__entity *e, uint32_t t
         return e->sigs[type] = g;
     }
     TIDAL_ASSERT(!tidal__csig_find(e, type, ckey, cval));
-    if (e->n_csigs >= TIDAL_COHORT_SIGS_MAX || !TIDAL__AGROW(db, e->csigs, e->cap_csigs, e->n_csigs + 1))
+    cap = e->cap_csigs;
+    if (e->n_csigs >= TIDAL_COHORT_SIGS_MAX || !TIDAL__AGROW(db, e->csigs, cap, e->n_csigs + 1u))
         return NULL;
+    TIDAL_ASSERT(cap <= UINT16_MAX);
+    e->cap_csigs = (uint16_t)cap;
     lb = tidal__lb_make(db, e->tenant, type, ckey + 1, cval);
     if (lb == UINT32_MAX || !(g = tidal__sd_sig_pack(db, src, ent, lb))) return NULL;
     c = &e->csigs[e->n_csigs++];
@@ -10415,8 +10532,11 @@ static tidal__sig *tidal__sd_sig_make(tidal__sd *d, tidal__entity *e, uint32_t t
 
 static int tidal__sd_attrs(tidal__sd *d, tidal__entity *e) {
     uint64_t n = tidal__sd_uv(d), i;
+    uint32_t cap = e->cap_attrs;
     if (d->r.bad || n > TIDAL_ATTRS_MAX * 4) return tidal__sd_fail(d, "bad attribute count");
-    if (n && !TIDAL__GROW(d->db, e->attrs, e->cap_attrs, (uint32_t)n)) return tidal__sd_fail(d, "out of memory");
+    if (n && !TIDAL__GROW(d->db, e->attrs, cap, (uint32_t)n)) return tidal__sd_fail(d, "out of memory");
+    TIDAL_ASSERT(cap <= UINT16_MAX);
+    e->cap_attrs = (uint16_t)cap;
     for (i = 0; i < n; i++) {
         tidal__attr *a = &e->attrs[i];
         uint64_t lw;

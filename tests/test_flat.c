@@ -375,8 +375,10 @@ static void test_pinned_attrs_sessions_append(void) {
 
 /* A bucket count driven to the 32-bit limit (TIDAL__COUNT32_MAX: UINT32_MAX, or lower in
    test_flat_spill) and past it: the level goes wide, every window counts exactly, and a
-   snapshot round-trip (the canonical encoding) keeps the count. */
-static void test_count_spill_at_limit(void) {
+   snapshot round-trip (the canonical encoding) keeps the count. With weight 1 the levels
+   start in the 8-byte unit form (a sum is its count, so the setter moves both) and go
+   wide from it; with weight 2 they start narrow (the setter leaves the sums alone). */
+static void count_spill_case(double weight) {
     flat_fx f;
     char dir[] = "/tmp/tidal_flat_XXXXXX";
     tidal_signal s;
@@ -394,7 +396,7 @@ static void test_count_spill_at_limit(void) {
     memset(&s, 0, sizeof s);
     s.item = 5;
     s.type = 0; /* view: every window, so every level */
-    s.weight = 1.0;
+    s.weight = weight;
     s.time_ns = T0 - 10 * TIDAL_NS_PER_S;
     TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_OK);
     e = tidal__ent_find(f.db, 0, 5);
@@ -404,8 +406,10 @@ static void test_count_spill_at_limit(void) {
     /* White-box setter: as if lim - 2 more events had landed in the same buckets. */
     for (l = 0; l < TIDAL__LVLS; l++) {
         tidal__bvec v = tidal__lvl(g, l);
-        TT_CHECK(v.n == 1 && !v.wide && v.b[0].count == 1);
-        v.b[0].count = (uint32_t)(lim - 1);
+        TT_CHECK(v.n == 1 && !v.wide && tidal__bk_count(&v, 0) == 1);
+        TT_CHECKF(v.unit == (weight == 1.0), "level %d unit %d", l, v.unit);
+        if (v.unit) tidal__bk_u(&v)[0].count = (uint32_t)(lim - 1);
+        else v.b[0].count = (uint32_t)(lim - 1);
     }
     g->count_pos = lim - 1;
     for (k = 0; k < 3; k++) { /* lim - 1 -> lim -> lim + 1 (spills) -> lim + 2 */
@@ -422,7 +426,8 @@ static void test_count_spill_at_limit(void) {
         TT_CHECKF(st.count[k] == lim + 2, "window %d: %llu, want %llu", k,
                   (unsigned long long)st.count[k], (unsigned long long)(lim + 2));
     TT_CHECK(st.count[TIDAL_W_ALL] == lim + 2 && st.windows_partial == 0);
-    TT_NEAR(st.weight[0], 4.0, 1e-9); /* the setter left the weights alone */
+    if (weight == 1.0) TT_NEAR(st.weight[0], (double)(lim + 2), 1e-9); /* a sum is its count */
+    else TT_NEAR(st.weight[0], 4.0 * weight, 1e-9); /* the setter left the sums alone */
     /* A new bucket on a wide level, and retirement on it, keep the high parts aligned. */
     s.time_ns = T0 + 2 * 86400 * TIDAL_NS_PER_S; /* past the 1 h and 24 h levels' reach */
     TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_OK);
@@ -445,6 +450,86 @@ static void test_count_spill_at_limit(void) {
         snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
         TT_CHECK(system(cmd) == 0);
     }
+}
+
+static void test_count_spill_at_limit(void) {
+    count_spill_case(1.0);
+    count_spill_case(2.0);
+}
+
+/* A unit level (every event of weight 1) whose bucket holds 2^23 events has a sum of
+   2^63 in fixed point: an event of weight 2 cannot take it to the narrow form (the sum
+   leaves the int64 range), so the level goes wide, and the sums, counts and a snapshot
+   round-trip stay exact. Skipped in test_flat_spill (a unit count stops at its limit). */
+static void test_unit_to_wide(void) {
+#if TIDAL__COUNT32_MAX >= (UINT64_C(1) << 24)
+    flat_fx f;
+    char dir[] = "/tmp/tidal_flat_XXXXXX";
+    tidal_signal s;
+    tidal_signal_stats st;
+    tidal__entity *e;
+    tidal__sig *g;
+    uint8_t before[32], after[32];
+    const uint64_t big = UINT64_C(1) << 23;
+    int l;
+    TT_CHECK(mkdtemp(dir) != NULL);
+    ff_open(&f, 23);
+    tidal_db_close(f.db);
+    f.cfg.path = dir;
+    TT_EQ_INT(tidal_db_open(&f.cfg, &f.db), TIDAL_OK);
+    memset(&s, 0, sizeof s);
+    s.item = 6;
+    s.type = 0;
+    s.weight = 1.0;
+    s.time_ns = T0 - 10 * TIDAL_NS_PER_S;
+    TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_OK);
+    e = tidal__ent_find(f.db, 0, 6);
+    TT_CHECK(e && e->sigs && e->sigs[0]);
+    if (!e || !e->sigs || !e->sigs[0]) return;
+    g = e->sigs[0];
+    for (l = 0; l < TIDAL__LVLS; l++) { /* white-box: as if big - 1 more had landed */
+        tidal__bvec v = tidal__lvl(g, l);
+        TT_CHECKF(v.unit && v.n == 1, "level %d unit %d n %u", l, v.unit, v.n);
+        if (v.unit) tidal__bk_u(&v)[0].count = (uint32_t)big;
+    }
+    g->count_pos = big;
+    g->w_pos = tidal__fx_count(big);
+    s.weight = 2.0; /* 5 minutes earlier: a new minute bucket beside the full one, the
+                       same hour and day buckets as it */
+    s.time_ns = T0 - 310 * TIDAL_NS_PER_S;
+    TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_OK);
+    for (l = 0; l < TIDAL__LVLS; l++) {
+        tidal__bvec v = tidal__lvl(g, l);
+        TT_CHECKF(v.wide && !v.unit, "level %d wide %d unit %d", l, v.wide, v.unit);
+        TT_CHECKF(v.n == (l == TIDAL__LVL_MIN ? 2 : 1), "level %d n %u", l, v.n);
+    }
+    TT_EQ_INT(tidal_signal_read(f.db, 0, 6, 0, NULL, T0, &st), TIDAL_OK);
+    for (l = 0; l < 4; l++) {
+        TT_CHECKF(st.count[l] == big + 1, "window %d count %llu", l,
+                  (unsigned long long)st.count[l]);
+        TT_NEAR(st.weight[l], (double)big + 2.0, 0.0);
+    }
+    s.weight = 1.0; /* a wide level stays wide */
+    TT_EQ_INT(tidal_signal_write(f.db, &s, NULL), TIDAL_OK);
+    TT_EQ_INT(tidal_signal_read(f.db, 0, 6, 0, NULL, T0, &st), TIDAL_OK);
+    TT_CHECK(st.count[0] == big + 2 && st.weight[0] == (double)big + 3.0);
+    TT_EQ_INT(tidal_db_digest(f.db, TIDAL_ALL_TENANTS, before), TIDAL_OK);
+    TT_EQ_INT(tidal_db_snapshot(f.db), TIDAL_OK);
+    tidal_db_close(f.db);
+    TT_EQ_INT(tidal_db_open(&f.cfg, &f.db), TIDAL_OK);
+    TT_EQ_INT(tidal_db_digest(f.db, TIDAL_ALL_TENANTS, after), TIDAL_OK);
+    TT_CHECK(!memcmp(before, after, 32));
+    e = tidal__ent_find(f.db, 0, 6);
+    TT_CHECK(e && e->sigs && e->sigs[0] && tidal__lvl(e->sigs[0], TIDAL__LVL_MIN).wide);
+    TT_EQ_INT(tidal_signal_read(f.db, 0, 6, 0, NULL, T0, &st), TIDAL_OK);
+    TT_CHECK(st.count[0] == big + 2 && st.weight[0] == (double)big + 3.0);
+    tidal_db_close(f.db);
+    {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        TT_CHECK(system(cmd) == 0);
+    }
+#endif
 }
 
 /* Weight sums past the int64 range of a narrow bucket (16 bytes: the sum's low 64 bits):
@@ -612,6 +697,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(test_pinned_through_snapshot),
     TT_CASE(test_pinned_attrs_sessions_append),
     TT_CASE(test_count_spill_at_limit),
+    TT_CASE(test_unit_to_wide),
     TT_CASE(test_weight_spill_past_int64),
     TT_CASE(test_steady_state_allocations),
 };
