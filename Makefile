@@ -173,7 +173,7 @@ BENCH_FLAGS = -std=c99 -O2 -DNDEBUG -Wall -Wextra -Wpedantic -Wshadow -Werror
 BENCHES = bench_core bench_wal bench_sim bench_resp
 
 # One bench alone, e.g. make build/bench_core && ./build/bench_core retrieve
-$(B)/bench_%: bench/bench_%.c bench/bench_common.h $(HDR) tidal_sim.h | $(B)
+$(B)/bench_%: bench/bench_%.c bench/bench_common.h examples/tidald_proc.h $(HDR) tidal_sim.h | $(B)
 	$(CC) $(BENCH_FLAGS) -o $@ $< -lm $(if $(filter wal,$*),$(WAL_SQLITE))
 
 # bench_resp runs build/tidald (and redis-server beside it when installed).

@@ -45,6 +45,7 @@
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
 #include "bench_common.h"
+#include "../examples/tidald_proc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -340,19 +341,10 @@ static int have(const char *prog) {
     return system(cmd) == 0;
 }
 
-/* A loopback port free now (bound to 0 and released). */
+/* A loopback port free now (examples/tidald_proc.h: bound to 0 and released). */
 static int free_port(void) {
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof a) &&
-        !getsockname(fd, (struct sockaddr *)&a, &len))
-        port = ntohs(a.sin_port);
-    if (fd >= 0) close(fd);
-    if (!port) die("free port", strerror(errno));
+    int port = tp_free_port();
+    if (!port) die("free port", tp_err);
     return port;
 }
 
