@@ -67,12 +67,16 @@ static inline void peer_config(world *w, int i, tidal_peer_config *cfg) {
     cfg->control_election_timeout_ns = 300 * MS;
 }
 
+/* A test's own settings, applied to every peer's config before it opens (NULL: none). */
+static void (*peer_config_tune)(tidal_peer_config *cfg);
+
 static inline void peer_open(world *w, int i, int bootstrap) {
     tidal_peer_config cfg;
     char msg[300];
     tidal_result r;
     peer_config(w, i, &cfg);
     cfg.member.group_bootstrap = bootstrap;
+    if (peer_config_tune) peer_config_tune(&cfg);
     msg[0] = 0;
     r = tidal_peer_open(&cfg, &w->nd[i].peer, msg, sizeof msg);
     TT_CHECKF(r == TIDAL_OK, "peer %d open: %s %s", i, tidal_strerror(r), msg);
@@ -265,25 +269,33 @@ static inline uint64_t write_on(world *w, int i, uint32_t tenant, tidal_id item)
     return t;
 }
 
+/* The records of setup(): the topology, tenant 1 on group 0 and tenant 2 on group 3, both
+   ACTIVE, each proposed through node via[k] and waited for. */
+static inline void setup_records(world *w, const int via[5]) {
+    tidal_control_record r;
+    r = rec_topology();
+    propose(w, via[0], &r);
+    r = rec_placement(1, 0, 0);
+    propose(w, via[1], &r);
+    r = rec_tenant(1, 0, TIDAL_TENANT_ACTIVE);
+    propose(w, via[2], &r);
+    r = rec_placement(2, 3, 3);
+    propose(w, via[3], &r);
+    r = rec_tenant(2, 3, TIDAL_TENANT_ACTIVE);
+    propose(w, via[4], &r);
+    run(w, 500 * MS);
+}
+
 /* A cluster with tenant 1 (group 0) and tenant 2 (group 3) configured, ACTIVE. */
 static inline void setup(world *w) {
-    tidal_control_record r;
-    int l;
+    int l, via[5];
     world_init(w, tt_seed());
     run(w, 2000 * MS);
     l = control_leader(w);
     TT_CHECK(l >= 0 && ref(l).shard == 0); /* a voter: shard 0 of some region */
-    r = rec_topology();
-    propose(w, ix(2, 1), &r); /* a learner's proposal travels to the leader */
-    r = rec_placement(1, 0, 0);
-    propose(w, ix(1, 1), &r);
-    r = rec_tenant(1, 0, TIDAL_TENANT_ACTIVE);
-    propose(w, ix(0, 1), &r);
-    r = rec_placement(2, 3, 3);
-    propose(w, ix(2, 0), &r);
-    r = rec_tenant(2, 3, TIDAL_TENANT_ACTIVE);
-    propose(w, ix(0, 0), &r);
-    run(w, 500 * MS);
+    via[0] = ix(2, 1); /* a learner's proposal travels to the leader */
+    via[1] = ix(1, 1), via[2] = ix(0, 1), via[3] = ix(2, 0), via[4] = ix(0, 0);
+    setup_records(w, via);
 }
 
 /* ---- Malformed messages (every test that takes a peer message off the wire) ---- */

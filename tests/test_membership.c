@@ -22,19 +22,15 @@
 #define SNAP_LOG_BYTES 32768u
 
 /* Node i opened with small log segments and frequent snapshots (retirement shows). */
+/* Small segments and snapshots, so retirement shows in the files. */
+static void mb_tune(tidal_peer_config *cfg) {
+    cfg->member.segment_bytes_max = SEG_BYTES;
+    cfg->member.snapshot_log_bytes = SNAP_LOG_BYTES;
+}
+
 static void mb_open(world *w, int i, int bootstrap) {
-    tidal_peer_config cfg;
-    char msg[300];
-    tidal_result r;
-    peer_config(w, i, &cfg);
-    cfg.member.group_bootstrap = bootstrap;
-    cfg.member.segment_bytes_max = SEG_BYTES;
-    cfg.member.snapshot_log_bytes = SNAP_LOG_BYTES;
-    msg[0] = 0;
-    r = tidal_peer_open(&cfg, &w->nd[i].peer, msg, sizeof msg);
-    TT_CHECKF(r == TIDAL_OK, "peer %d open: %s %s", i, tidal_strerror(r), msg);
-    w->nd[i].up = r == TIDAL_OK;
-    tidal_sim_net_set_down(w->net, ref(i), !w->nd[i].up);
+    peer_config_tune = mb_tune;
+    peer_open(w, i, bootstrap);
 }
 
 static void mb_down(world *w, int i) {
@@ -44,37 +40,14 @@ static void mb_down(world *w, int i) {
     tidal_sim_net_set_down(w->net, ref(i), 1);
 }
 
-/* setup() of peer_world.h with mb_open's members. */
+/* setup() of peer_world.h with mb_tune's members, every record through node (0, 0). */
 static void mb_setup(world *w, uint64_t seed) {
-    tidal_control_record r;
-    int i;
-    memset(w, 0, sizeof *w);
-    w->net = tidal_sim_net_new(seed);
-    w->now = T0;
-    w->sigs[0].name = "view";
-    w->sigs[0].half_life_s = 3600.0;
-    w->groups[0].id = 0;
-    w->groups[0].placement = 0;
-    w->groups[1].id = 3;
-    w->groups[1].placement = 1u | 2u;
-    for (i = 0; i < N; i++) {
-        w->nd[i].disk = tidal_sim_disk_new(seed * 31 + (uint64_t)i);
-        tidal_sim_env_init(&w->nd[i].env, w->nd[i].disk, w->now, seed * 17 + (uint64_t)i);
-        tidal_sim_env_attach_net(&w->nd[i].env, w->net, ref(i));
-    }
-    for (i = 0; i < N; i++) mb_open(w, i, 1);
+    int via[5], k;
+    for (k = 0; k < 5; k++) via[k] = ix(0, 0);
+    peer_config_tune = mb_tune;
+    world_init(w, seed);
     run(w, 2000 * MS);
-    r = rec_topology();
-    propose(w, ix(0, 0), &r);
-    r = rec_placement(1, 0, 0);
-    propose(w, ix(0, 0), &r);
-    r = rec_tenant(1, 0, TIDAL_TENANT_ACTIVE);
-    propose(w, ix(0, 0), &r);
-    r = rec_placement(2, 3, 3);
-    propose(w, ix(0, 0), &r);
-    r = rec_tenant(2, 3, TIDAL_TENANT_ACTIVE);
-    propose(w, ix(0, 0), &r);
-    run(w, 500 * MS);
+    setup_records(w, via);
 }
 
 /* Bytes of the log files (*.log) of node i's member of group 0. */
