@@ -33,38 +33,10 @@
 #define STEPS 8     /* of 6 h: 48 h */
 #define PER_STEP 4  /* keys written on each side per step, each retried on the other */
 
-static tidal_signal_def g_sigs[2];
+#include "region_cluster.h"
 
-static tidal_sim_cluster *cl_new(void) {
-    tidal_sim_cluster_config cfg;
-    tidal_sim_cluster *c;
-    memset(g_sigs, 0, sizeof g_sigs);
-    g_sigs[0].name = "view";
-    g_sigs[0].half_life_s = 3600;
-    g_sigs[1].name = "like";
-    g_sigs[1].half_life_s = 86400;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.regions = NREG;
-    cfg.shards = 1;
-    cfg.seed = tt_seed();
-    cfg.schema.signals = g_sigs;
-    cfg.schema.signal_count = 2;
-    cfg.availability_mode = 1;
-    c = tidal_sim_cluster_new(&cfg);
-    TT_CHECK(c != NULL);
-    return c;
-}
 
-static tidal_db *DB(tidal_sim_cluster *c, int r) { return tidal_sim_cluster_db(c, (uint16_t)r, 0); }
-static int64_t now_of(tidal_sim_cluster *c) { return tidal_sim_cluster_now(c); }
-static void run_for(tidal_sim_cluster *c, int64_t ns) { tidal_sim_cluster_run(c, now_of(c) + ns); }
-
-static tidal_node_status status_of(tidal_sim_cluster *c, int r) {
-    tidal_node_status st;
-    memset(&st, 0, sizeof st);
-    if (DB(c, r)) TT_EQ_INT(tidal_node_status_get(DB(c, r), &st), TIDAL_OK);
-    return st;
-}
+static tidal_sim_cluster *cl_new(void) { return rc_new(NULL, 0); }
 
 static tidal_db_stats stats_of(tidal_db *db) {
     tidal_db_stats st;
