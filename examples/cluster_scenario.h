@@ -21,7 +21,9 @@
       survivor are retried until acknowledged (the failover: kill to the first ack); then
       RETRIEVE through a survivor (the new leader answers shard 1): every item's count equals
       the oracle (no acknowledged write lost, none counted twice), the hidden item absent
-      for user 77. The killed node restarts from its directory.
+      for user 77; and by id: every write is sent with ID, so its acknowledgement names its
+      event id (a keyed retry's must name the same one), and the new shard-1 leader answers
+      APPLIED for the id of every acknowledged shard-1 write. The killed node restarts from its directory.
    3. ap-south cut off: every node CUTs its traffic to and from ap-south's nodes (tidald's
       admin command over tidal_tcp_block). Writes on both sides: us-east/eu-west QUORUM
       writes acknowledged (after an election where ap-south led), ap-south's never
@@ -75,6 +77,7 @@ typedef struct cs_write {
     uint32_t tenant;
     uint64_t item;
     int acked;
+    char id[33];               /* the event id the acknowledgement named (32 hex digits) */
 } cs_write;
 
 typedef struct cs {
@@ -136,6 +139,24 @@ static uint64_t cs_rand(cs *c) { /* splitmix64 */
 
 static int cs_is_ack(const char *r) { return !strcmp(r, "+OK") || !strcmp(r, "+DUPLICATE"); }
 
+/* Takes reply r to write i (sent with ID): "+OK <id>" or "+DUPLICATE <id>" acknowledge it.
+   Every acknowledgement of one keyed write names the same id (it derives from the key). */
+static int cs_take_ack(cs *c, uint32_t i, const char *r) {
+    cs_write *w = &c->w[i];
+    const char *id = !strncmp(r, "+OK ", 4) ? r + 4 : !strncmp(r, "+DUPLICATE ", 11) ? r + 11 : NULL;
+    if (!id) return 0;
+    if (!CS_CHECK(c, strlen(id) == 32 && strspn(id, "0123456789abcdef") == 32,
+                  "write w%u: acknowledgement without an event id: %s", i, r))
+        return 0;
+    if (w->id[0])
+        CS_CHECK(c, !strcmp(w->id, id), "write w%u (a keyed retry) acknowledged as %s, earlier as "
+                 "%s", i, id, w->id);
+    else
+        memcpy(w->id, id, 33);
+    w->acked = 1;
+    return 1;
+}
+
 /* The connection of node k bound to tenant (0: the admin token), connected and
    authenticated on first use (and again after a broken one). NULL when it cannot be. */
 static tp_client *cs_conn(cs *c, int k, uint32_t tenant) {
@@ -196,7 +217,7 @@ static uint64_t cs_item_on(cs *c, uint32_t tenant, uint32_t shard) {
 
 static int cs_write_frame(cs *c, uint32_t i, char *frame, size_t cap, size_t *n,
                           const char *ack) {
-    return tp_frame(frame, cap, n, "SIGNAL %llu view 1 TIME %lld USER %u IDEM w%u 1 ACK %s",
+    return tp_frame(frame, cap, n, "SIGNAL %llu view 1 TIME %lld USER %u IDEM w%u 1 ACK %s ID",
                     (unsigned long long)c->w[i].item, (long long)c->t0,
                     (unsigned)(1 + cs_rand(c) % 5), i, ack);
 }
@@ -214,8 +235,7 @@ static int cs_write_once(cs *c, int k, uint32_t i, int64_t timeout, char *reply,
         tp_disconnect(cl);
         return 0;
     }
-    if (cs_is_ack(reply)) c->w[i].acked = 1;
-    else c->f->retried++;
+    if (!cs_take_ack(c, i, reply)) c->f->retried++;
     return c->w[i].acked;
 }
 
@@ -250,8 +270,7 @@ static void cs_pipeline(cs *c, int k, uint32_t from, uint32_t to) {
             tp_disconnect(cl);
             return;
         }
-        if (cs_is_ack(r)) c->w[i].acked = 1;
-        else c->f->retried++;
+        if (!cs_take_ack(c, i, r)) c->f->retried++;
     }
 }
 
@@ -316,6 +335,35 @@ static void cs_check_counts(cs *c, const char *step, int k, uint32_t tenant, int
         CS_CHECK(c, seen[j] || want == 0, "%s: tenant %u item %llu (%u acknowledged writes) "
                  "missing through node %d", step, tenant, (unsigned long long)it, want, k);
     }
+}
+
+/* Does APPLIED's answer (an array of group numbers) hold group g? */
+static int cs_applied_has(const char *r, uint32_t g) {
+    const char *p = r;
+    if (r[0] != '[') return 0;
+    while ((p = strchr(p, ':')) != NULL) {
+        char *end;
+        unsigned long v = strtoul(p + 1, &end, 10);
+        if (end > p + 1 && v == g) return 1;
+        p = end > p + 1 ? end : p + 1;
+    }
+    return 0;
+}
+
+/* By event id: node k's member of group 0 has applied every acknowledged write to an item
+   of shard (APPLIED, admin). Returns how many ids it checked. */
+static uint32_t cs_check_ids(cs *c, const char *step, int k, uint32_t shard) {
+    uint32_t i, n = 0;
+    for (i = 0; i < c->nw; i++) {
+        const char *r;
+        if (!c->w[i].acked || tidal_route(c->w[i].tenant, c->w[i].item, CS_S) != shard) continue;
+        r = cs_cmd(c, k, 0, "APPLIED %s", c->w[i].id);
+        CS_CHECK(c, cs_applied_has(r, 0), "%s: acknowledged write w%u (event %s, tenant %u item "
+                 "%llu) not applied on node %d/%d: APPLIED answers %s", step, i, c->w[i].id,
+                 c->w[i].tenant, (unsigned long long)c->w[i].item, k / CS_S, k % CS_S, r);
+        n++;
+    }
+    return n;
 }
 
 /* Node k's "group G shard S leader R/S" from HEALTH (admin); -1 when none is known. */
@@ -584,6 +632,20 @@ static void cs_step_kill(cs *c) {
               "its key)\n", s2 / CS_S, s2 % CS_S, c->f->failover_ms, tries);
     for (i = 0; i < 20; i++) (void)cs_new_write(c, 1 + i % CS_TENANTS, cs_item_on(c, 1 + i % 3, 1));
     cs_retry_pending(c, s2, 30 * TIDAL_NS_PER_S);
+    {   /* the new leader of shard 1, once a survivor names one other than the killed node */
+        int nl = -1;
+        uint32_t ids;
+        end = tp_now_ns() + 30 * TIDAL_NS_PER_S;
+        while (((nl = cs_leader(c, s2, 0, 1)) < 0 || nl == l) && tp_now_ns() < end)
+            tp_pause_ms(20); /* between two HEALTH reads */
+        if (CS_CHECK(c, nl >= 0 && nl != l, "kill: no new shard-1 leader named by node %d/%d "
+                     "within 30 s", s2 / CS_S, s2 % CS_S)) {
+            ids = cs_check_ids(c, "after kill -9", nl, 1);
+            cs_say(c, "  node %d/%d, the new shard-1 leader, has applied every acknowledged "
+                      "shard-1 write by its event id (%u ids, APPLIED)\n", nl / CS_S, nl % CS_S,
+                   ids);
+        }
+    }
     for (t = 1; t <= CS_TENANTS; t++) cs_check_counts(c, "after kill -9", s2, t, 0);
     cs_check_counts(c, "after kill -9", s2, 1, 1);
     cs_say(c, "  the new leader holds every acknowledged write: counts per item equal the "

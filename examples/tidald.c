@@ -538,6 +538,7 @@ typedef struct tidald_cmd {
     tidal_hit *hits;         /* RETRIEVE: every shard's hits */
     uint32_t n_hits;
     int64_t session;         /* SESSION START */
+    int want_id;             /* SIGNAL ... ID: the reply names the event id */
     int failed;              /* a shard's refusal is in reply already */
     resp_out reply;
 } tidald_cmd;
@@ -713,6 +714,7 @@ static void tidald_tenant_stats_text(tidald *d, uint32_t tenant, resp_out *o);
 static void tidald_health_scope(tidald *d, char *text, uint32_t tenant);
 static void tidald_cut(tidald *d, const tidald_conn *cn, const resp_req *q, resp_out *o);
 static void tidald_digest(tidald *d, const tidald_conn *cn, const resp_req *q, resp_out *o);
+static void tidald_applied(tidald *d, const tidald_conn *cn, const resp_req *q, resp_out *o);
 
 static void cmd_retrieve(tidald *d, tidald_cmd *c, const resp_req *q, uint32_t tenant) {
     char text[RESP_TEXT_MAX + 1], err[256];
@@ -831,6 +833,7 @@ static void cmd_start(tidald *d, tidald_conn *cn, const resp_cmd *rc) {
         return;
     }
     c->op = q.op, c->done = 1; /* the immediate ones; the calls clear it */
+    c->want_id = q.want_id;
     if (q.op == RESP_REQ_PING) {
         if (q.text_len) resp_bulk(&c->reply, q.text, q.text_len);
         else resp_simple(&c->reply, "PONG");
@@ -866,6 +869,8 @@ static void cmd_start(tidald *d, tidald_conn *cn, const resp_cmd *rc) {
         tidald_cut(d, cn, &q, &c->reply);
     } else if (q.op == RESP_REQ_DIGEST) {
         tidald_digest(d, cn, &q, &c->reply);
+    } else if (q.op == RESP_REQ_APPLIED) {
+        tidald_applied(d, cn, &q, &c->reply);
     } else if (q.op == RESP_REQ_METRICS) {
         tidald_metrics_text(d, &c->reply);
     } else if (q.op == RESP_REQ_MOVE) {
@@ -938,6 +943,13 @@ static void cmd_complete(tidald *d, tidald_cmd *c, const tidal_peer_completion *
         d->m.writes++;
     } else if (c->op == RESP_REQ_MOVE) {
         resp_int(&c->reply, (int64_t)pc->index);
+    } else if (c->want_id) {
+        char line[64];
+        snprintf(line, sizeof line, "%s %016llx%016llx", pc->duplicate ? "DUPLICATE" : "OK",
+                 (unsigned long long)pc->id.hi, (unsigned long long)pc->id.lo);
+        resp_simple(&c->reply, line);
+        d->m.writes++;
+        d->m.duplicates += pc->duplicate != 0;
     } else {
         resp_simple(&c->reply, pc->duplicate ? "DUPLICATE" : "OK");
         d->m.writes++;
@@ -1314,6 +1326,22 @@ static void tidald_digest(tidald *d, const tidald_conn *cn, const resp_req *q, r
     if (t.oom) resp_error_reply(o, "ERR", "out of memory");
     else resp_bulk(o, t.p ? t.p : "", t.n);
     resp_out_free(&t);
+}
+
+/* APPLIED id (admin): the groups whose member on this node has folded the event in. */
+static void tidald_applied(tidald *d, const tidald_conn *cn, const resp_req *q, resp_out *o) {
+    uint32_t i, n = 0, hold[TIDAL_PEER_GROUPS_MAX];
+    if (cn->tenant) {
+        resp_error_reply(o, "ERR", "APPLIED: needs the admin token");
+        d->m.refused_auth++;
+        return;
+    }
+    for (i = 0; i < d->cfg.group_count; i++) {
+        tidal_db *db = tidal_peer_member(d->peer, d->cfg.groups[i].id);
+        if (db && tidal_event_is_applied(db, q->id)) hold[n++] = d->cfg.groups[i].id;
+    }
+    resp_array(o, n);
+    for (i = 0; i < n; i++) resp_int(o, hold[i]);
 }
 
 /* ---- Connections ---- */

@@ -279,14 +279,17 @@ RESP__FN void resp_hits(resp_out *o, const tidal_hit *h, uint32_t n) {
      QUIT                                 +OK, then the server closes
      AUTH token                           binds the connection to the token's tenant
      SIGNAL item type weight [USER u] [TIME ns] [COHORT key value]... [IDEM key seq]
-            [ACK LOCAL|QUORUM]            +OK (+DUPLICATE for a keyed retry)
+            [ACK LOCAL|QUORUM] [ID]       +OK (+DUPLICATE for a keyed retry); with ID,
+                                          "+OK <id>" / "+DUPLICATE <id>": the event id
+                                          as 32 hex digits (a keyed retry names the
+                                          first try's id: the id derives from the key)
      HIDE|MUTE|BLOCK user target [IDEM key seq] [ACK level]     +OK
      UNHIDE|UNMUTE|UNBLOCK user target [ACK level]              +OK
      ATTR SET ITEM|USER id key value [ACK level]                +OK
      ATTR DEL ITEM|USER id key [ACK level]                      +OK
      SESSION START user ttl_ms [ACK level]                      :session id
      SESSION SIGNAL session seq item type weight [USER u] [TIME ns] [COHORT key value]...
-            [ACK level]                                         +OK
+            [ACK level] [ID]                                    +OK (ID: as SIGNAL's)
      SESSION NOTE session seq note [ACK level]                  +OK
      SESSION END session [ACK level]                            +OK
      RETRIEVE words...   a RETRIEVE text (the command name is its first word); without
@@ -304,6 +307,10 @@ RESP__FN void resp_hits(resp_out *o, const tidal_hit *h, uint32_t n) {
                          "group G HEX events N" each (tidal_db_digest); a tenant's token:
                          its tenant (given or not); admin: the tenant given, or the whole
                          member without one
+     APPLIED id          (admin token) the groups whose member on this node has applied
+                         the event (id: 32 hex digits, as SIGNAL ... ID answers): an array
+                         of group numbers, empty when none (tidal_event_is_applied: a
+                         keyed id answers while the node remembers its key)
    ACK defaults to QUORUM. Ids are nonzero decimal u64; ttl_ms 1..10^9; seq a decimal u64
    (SESSION SIGNAL: nonzero; SESSION NOTE: 0 = the next). */
 
@@ -326,7 +333,8 @@ enum {
     RESP_REQ_METRICS,
     RESP_REQ_CUT,
     RESP_REQ_HEAL,
-    RESP_REQ_DIGEST
+    RESP_REQ_DIGEST,
+    RESP_REQ_APPLIED
 };
 
 #define RESP_TEXT_MAX TIDAL_PEER_TEXT_MAX /* RETRIEVE text, note, token, ping message */
@@ -357,6 +365,8 @@ typedef struct resp_req {
     char text[RESP_TEXT_MAX + 1]; /* AUTH token, PING message, NOTE, RETRIEVE/GATHER text */
     uint32_t region, shard;  /* CUT, HEAL: the other node */
     int has_tenant;          /* DIGEST: a tenant given (in tenant) */
+    int want_id;             /* SIGNAL, SESSION SIGNAL: ID given (the reply names the event) */
+    tidal_event_id id;       /* APPLIED */
 } resp_req;
 
 /* What the decoder knows of the schema: the signal type names, in order. */
@@ -409,6 +419,25 @@ RESP__FN int resp__u64(const resp_arg *a, uint64_t *v) {
         n = n * 10 + dgt;
     }
     *v = n;
+    return 1;
+}
+
+/* An event id as 32 hex digits, hi then lo (as tidal dump and SIGNAL ... ID write it);
+   1 when a is exactly that and not all zero. */
+RESP__FN int resp_event_id_get(const resp_arg *a, tidal_event_id *id) {
+    uint64_t w[2] = {0, 0};
+    size_t i;
+    if (a->n != 32) return 0;
+    for (i = 0; i < 32; i++) {
+        char ch = a->p[i];
+        unsigned v = ch >= '0' && ch <= '9' ? (unsigned)(ch - '0')
+                   : ch >= 'a' && ch <= 'f' ? (unsigned)(ch - 'a' + 10)
+                   : ch >= 'A' && ch <= 'F' ? (unsigned)(ch - 'A' + 10) : 16u;
+        if (v == 16u) return 0;
+        w[i / 16] = w[i / 16] << 4 | v;
+    }
+    if (!w[0] && !w[1]) return 0;
+    id->hi = w[0], id->lo = w[1];
     return 1;
 }
 
@@ -479,6 +508,7 @@ RESP__FN int resp__type(resp__dec *d, uint32_t i, const resp_schema *s, uint32_t
 #define RESP__O_COHORT 4u
 #define RESP__O_IDEM 8u
 #define RESP__O_ACK 16u
+#define RESP__O_ID 32u
 
 RESP__FN int resp__options(resp__dec *d, uint32_t i, uint32_t allowed, resp_req *q) {
     uint32_t seen = 0;
@@ -487,7 +517,7 @@ RESP__FN int resp__options(resp__dec *d, uint32_t i, uint32_t allowed, resp_req 
         const resp_arg *a = &d->c->argv[i];
         uint32_t bit = resp__is(a, "USER") ? RESP__O_USER : resp__is(a, "TIME") ? RESP__O_TIME
                      : resp__is(a, "COHORT") ? RESP__O_COHORT : resp__is(a, "IDEM") ? RESP__O_IDEM
-                     : resp__is(a, "ACK") ? RESP__O_ACK : 0;
+                     : resp__is(a, "ACK") ? RESP__O_ACK : resp__is(a, "ID") ? RESP__O_ID : 0;
         uint64_t v;
         if (!bit || !(allowed & bit))
             return resp__fail(d, "unexpected option '%.*s' (argument %u)",
@@ -517,6 +547,8 @@ RESP__FN int resp__options(resp__dec *d, uint32_t i, uint32_t allowed, resp_req 
             q->idem_len = (uint32_t)strlen(key);
             memcpy(q->idem, key, q->idem_len);
             q->has_idem = 1, i += 3;
+        } else if (bit == RESP__O_ID) {
+            q->want_id = 1, i += 1;
         } else {
             if (i + 1 >= d->c->argc) return resp__fail(d, "ACK: level missing");
             if (resp__is(&d->c->argv[i + 1], "LOCAL")) q->level = TIDAL_ACK_LOCAL;
@@ -629,7 +661,8 @@ RESP__FN int resp__session(resp__dec *d, const resp_schema *s, resp_req *q) {
         q->op = RESP_REQ_SESSION_SIGNAL;
         d->name = "SESSION SIGNAL";
         if (resp__id(d, 2, "session", &q->session) || resp__id(d, 3, "seq", &q->seq)) return -1;
-        return resp__signal(d, s, q, 4, RESP__O_USER | RESP__O_TIME | RESP__O_COHORT | RESP__O_ACK);
+        return resp__signal(d, s, q, 4, RESP__O_USER | RESP__O_TIME | RESP__O_COHORT | RESP__O_ACK |
+                                            RESP__O_ID);
     }
     if (resp__is(&d->c->argv[1], "NOTE")) {
         q->op = RESP_REQ_SESSION_NOTE;
@@ -693,7 +726,7 @@ RESP__FN int resp_decode(const resp_cmd *c, const resp_schema *s, resp_req *q, c
     if (resp__is(a, "SIGNAL")) {
         q->op = RESP_REQ_SIGNAL;
         return resp__signal(&d, s, q, 1, RESP__O_USER | RESP__O_TIME | RESP__O_COHORT |
-                                             RESP__O_IDEM | RESP__O_ACK);
+                                             RESP__O_IDEM | RESP__O_ACK | RESP__O_ID);
     }
     if (resp__is(a, "HIDE") || resp__is(a, "MUTE") || resp__is(a, "BLOCK") ||
         resp__is(a, "UNHIDE") || resp__is(a, "UNMUTE") || resp__is(a, "UNBLOCK"))
@@ -731,6 +764,14 @@ RESP__FN int resp_decode(const resp_cmd *c, const resp_schema *s, resp_req *q, c
             if (t == 0) return resp__fail(&d, "tenant (argument 1): 0 (tenants are 1..2^32-1)");
             q->tenant = (uint32_t)t, q->has_tenant = 1;
         }
+        return 0;
+    }
+    if (resp__is(a, "APPLIED")) {
+        q->op = RESP_REQ_APPLIED;
+        if (resp__arity(&d, 2, 2)) return -1;
+        if (!resp_event_id_get(&c->argv[1], &q->id))
+            return resp__fail(&d, "id (argument 1): not 32 hex digits (an event id as SIGNAL "
+                                  "... ID answers it)");
         return 0;
     }
     if (resp__is(a, "HEALTH")) q->op = RESP_REQ_HEALTH;

@@ -38,7 +38,11 @@ static const resp_schema fuzz_schema = {fuzz_sigs, 3};
 
 /* The accepted request keeps tidal's limits. */
 static void check_request(const resp_req *q) {
-    if (q->op < RESP_REQ_PING || q->op > RESP_REQ_DIGEST) fuzz_fail("op out of range");
+    if (q->op < RESP_REQ_PING || q->op > RESP_REQ_APPLIED) fuzz_fail("op out of range");
+    if (q->want_id && q->op != RESP_REQ_SIGNAL && q->op != RESP_REQ_SESSION_SIGNAL)
+        fuzz_fail("ID on a command that names no event");
+    if (q->op == RESP_REQ_APPLIED && !q->id.hi && !q->id.lo) fuzz_fail("applied: id 0");
+    if (q->op != RESP_REQ_APPLIED && (q->id.hi || q->id.lo)) fuzz_fail("id outside APPLIED");
     if ((q->op == RESP_REQ_CUT || q->op == RESP_REQ_HEAL) &&
         (q->region > 65535 || q->shard > 65535))
         fuzz_fail("cut/heal: node out of range");

@@ -267,6 +267,16 @@ static void t_decode_bad_forms(void) {
         {"DIGEST 0", "DIGEST: tenant (argument 1): 0"},
         {"DIGEST x", "DIGEST: tenant (argument 1)"},
         {"DIGEST 4294967296", "DIGEST: tenant"},
+        {"SIGNAL 1 view 1 ID ID", "option ID given twice"},
+        {"SIGNAL 1 view 1 ID 3", "unexpected option '3'"},
+        {"HIDE 1 2 ID", "unexpected option 'ID'"},
+        {"SESSION END 1 ID", "unexpected option 'ID'"},
+        {"APPLIED", "APPLIED: wrong number"},
+        {"APPLIED 1 2", "APPLIED: wrong number"},
+        {"APPLIED 0123456789abcdef0123456789abcde", "APPLIED: id (argument 1): not 32 hex"},
+        {"APPLIED 0123456789abcdef0123456789abcdeg", "APPLIED: id (argument 1)"},
+        {"APPLIED 00000000000000000000000000000000", "APPLIED: id (argument 1)"},
+        {"APPLIED 0123456789abcdef0123456789abcdef0", "APPLIED: id (argument 1)"},
     };
     size_t i;
     for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -304,6 +314,14 @@ static void t_decode_good_forms(void) {
     TT_CHECK(q.op == RESP_REQ_DIGEST && !q.has_tenant);
     TT_EQ_INT(decode("DIGEST 4294967295", &q, err, sizeof err), 0);
     TT_CHECK(q.op == RESP_REQ_DIGEST && q.has_tenant && q.tenant == UINT32_MAX);
+    TT_EQ_INT(decode("SIGNAL 7 view 1 ID ACK LOCAL", &q, err, sizeof err), 0);
+    TT_CHECK(q.op == RESP_REQ_SIGNAL && q.want_id && q.level == TIDAL_ACK_LOCAL);
+    TT_EQ_INT(decode("SESSION SIGNAL 1 2 7 view 1 id", &q, err, sizeof err), 0);
+    TT_CHECK(q.op == RESP_REQ_SESSION_SIGNAL && q.want_id);
+    TT_EQ_INT(decode("SIGNAL 7 view 1", &q, err, sizeof err), 0);
+    TT_CHECK(!q.want_id);
+    TT_EQ_INT(decode("applied 0123456789ABCDEF0000000000000001", &q, err, sizeof err), 0);
+    TT_CHECK(q.op == RESP_REQ_APPLIED && q.id.hi == UINT64_C(0x0123456789abcdef) && q.id.lo == 1);
     TT_EQ_INT(decode("RETRIEVE items SIGNAL view LIMIT 3", &q, err, sizeof err), 0);
     TT_CHECK(!strcmp(q.text, "RETRIEVE items SIGNAL view LIMIT 3"));
     /* The tenant clause: added, kept when it is the connection's, else refused. */
@@ -701,6 +719,29 @@ static void t_tidald_process(void) {
         r = cmd(&ca, "CUT 0");
         TT_CHECKF(!strncmp(r, "-ERR CUT: wrong number", 22), "%s", r);
         TT_CHECK(!strcmp(cmd(&c1, "DIGEST"), dig1)); /* nothing changed */
+        /* SIGNAL ... ID (tenant 2's connection) names the event; APPLIED (admin) finds it by that id; a keyed
+           retry names the first try's id. */
+        {
+            char id[64], line[128];
+            r = cmd(&c2, "SIGNAL 9 view 1 TIME %lld IDEM idk 1 ID", (long long)t0);
+            TT_CHECKF(!strncmp(r, "+OK ", 4) && strlen(r) == 4 + 32, "SIGNAL ... ID: %s", r);
+            snprintf(id, sizeof id, "%s", r + 4);
+            r = cmd(&c2, "SIGNAL 9 view 1 TIME %lld IDEM idk 1 ID", (long long)t0);
+            snprintf(line, sizeof line, "+DUPLICATE %s", id);
+            TT_CHECKF(!strcmp(r, line), "keyed retry: %s, first: %s", r, id);
+            r = cmd(&ca, "APPLIED %s", id);
+            TT_CHECKF(!strcmp(r, "[:0]") || !strcmp(r, "[:0 ]"), "APPLIED %s: %s", id, r);
+            r = cmd(&ca, "APPLIED %s", "0123456789abcdef0123456789abcdef");
+            TT_CHECKF(!strcmp(r, "[]"), "APPLIED of an unknown id: %s", r);
+            r = cmd(&c2, "APPLIED %s", id);
+            TT_CHECKF(!strcmp(r, "-ERR APPLIED: needs the admin token"), "%s", r);
+            r = cmd(&c2, "SIGNAL 9 view 1 ID");
+            TT_CHECKF(!strncmp(r, "+OK ", 4) && strcmp(r + 4, id), "unkeyed SIGNAL ... ID: %s", r);
+            r = cmd(&ca, "APPLIED %s", r + 4);
+            TT_CHECKF(!strcmp(r, "[:0]") || !strcmp(r, "[:0 ]"), "APPLIED unkeyed: %s", r);
+            /* tenant 2's writes leave tenant 1's digest (the event count is the member's) */
+            TT_CHECK(!strncmp(cmd(&c1, "DIGEST"), dig1, 8 + 64));
+        }
         close(ca.fd);
     }
     /* Metrics, as a command and over HTTP. */
