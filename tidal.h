@@ -2114,10 +2114,11 @@ TIDAL_API tidal_result tidal_control_transfer(tidal_control *c, tidal_node_ref t
        a RETRIEVE's hits are in the completion), TIDAL_PEER_DONE_FAILED (nothing was
        applied - a fan-out call: not on the shard named, see tidal_peer_negative_write -
        result and message say why, redirect names the leader when known) and
-       TIDAL_PEER_DONE_UNKNOWN (no answer within config.forward_timeout_ns; or, for a call
-       this node's member of the shard sent to its leader, as soon as that member knows a
-       leader of a newer epoch, named in redirect, so a retry need not wait out the
-       timeout after the leader died; or the write was taken but its level could not be
+       TIDAL_PEER_DONE_UNKNOWN (no answer within config.forward_timeout_ns; or, for a
+       forwarded call, as soon as a leader of a newer epoch than the one known when it was
+       sent is known - to this node's member of the shard, or, on a node without one, from
+       the heartbeats of the shard's members - named in redirect, so a retry need not wait
+       out the timeout after the leader died; or the write was taken but its level could not be
        reached: the caller cannot know whether it applies; retry with the same
        idempotency key to be sure it applies once).
    P4. Peer messages share the envelope of every tidal message (magic, wire version,
@@ -19610,6 +19611,15 @@ typedef struct tidal__peer_tenant {
     tidal_peer_tenant t;
 } tidal__peer_tenant;
 
+/* How a forwarded call notices that the leader it was sent to lost its place: through this
+   node's own member of the shard (its epoch), or, on a node without one, through the
+   heartbeats of the shard's members (>>node_gather). Either way the call ends UNKNOWN at
+   once, naming the new leader, so a client's retry need not wait out forward_timeout_ns
+   after a kill -9. */
+#define TIDAL__PEER_WATCH_NONE 0
+#define TIDAL__PEER_WATCH_MEMBER 1
+#define TIDAL__PEER_WATCH_HEARTBEAT 2
+
 typedef struct tidal__peer_wait {
     uint32_t kind;            /* TIDAL__PEER_WAIT_* */
     uint64_t ticket;          /* the origin's */
@@ -19620,10 +19630,15 @@ typedef struct tidal__peer_wait {
     tidal_receipt receipt;    /* WRITE */
     uint64_t index, term;     /* PROPOSAL */
     uint32_t group, shard;    /* FORWARD: whose leader the answer names */
-    int watch;                /* FORWARD from a member of its shard (its index in member): */
-    uint64_t epoch;           /* ...the member's epoch when it was sent; a newer epoch with */
-    tidal_node_ref to;        /* ...a leader known ends the wait at once (UNKNOWN) */
+    int watch;                /* FORWARD: TIDAL__PEER_WATCH_* (how a newer epoch is seen) */
+    uint64_t epoch;           /* ...the epoch when it was sent; a newer epoch with a leader */
+    tidal_node_ref to;        /* ...other than to ends the wait at once (UNKNOWN) */
 } tidal__peer_wait;
+
+/* >>node_gather: the newest leader of (group gi, shard) that the heartbeats of its members
+   name (defined there). */
+static int tidal__gx_shard_leader(const tidal_peer *p, uint32_t gi, uint32_t shard,
+                                  uint64_t *epoch, tidal_node_ref *leader);
 
 /* >>node_move: the coordinator's state and the hooks >>node calls (defined there). */
 typedef struct tidal__peer_move tidal__peer_move;
@@ -20334,19 +20349,25 @@ static int tidal__peer_wait_check(tidal_peer *p, tidal__peer_wait *w, int64_t no
     memset(&c, 0, sizeof c);
     c.executed_by = p->self;
     if (w->kind == TIDAL__PEER_WAIT_FORWARD) {
-        if (w->watch && now < w->deadline_ns) {
-            /* The member it was sent through saw an election since: the node asked may be
-               gone (kill -9), so waiting out the timeout only delays the client's retry,
-               which the new leader can take now. Whether it applied is unknown. */
-            const tidal_db *db = p->m[w->member].db;
+        if (w->watch != TIDAL__PEER_WATCH_NONE && now < w->deadline_ns) {
+            /* The shard saw an election since: the node asked may be gone (kill -9), so
+               waiting out the timeout only delays the client's retry, which the new leader
+               can take now. Whether it applied is unknown. */
             tidal_node_ref l;
-            TIDAL_ASSERT(w->member < p->n_m);
-            if (db->rep.epoch <= w->epoch || db->rep.leader_idx < 0) return 0;
-            l = db->rep.member[db->rep.leader_idx];
+            uint64_t e;
+            if (w->watch == TIDAL__PEER_WATCH_MEMBER) {
+                const tidal_db *db = p->m[w->member].db;
+                TIDAL_ASSERT(w->member < p->n_m);
+                if (db->rep.epoch <= w->epoch || db->rep.leader_idx < 0) return 0;
+                l = db->rep.member[db->rep.leader_idx], e = db->rep.epoch;
+            } else if (!tidal__gx_shard_leader(p, w->group, w->shard, &e, &l) || e <= w->epoch) {
+                return 0;
+            }
+            p->hint[(size_t)w->group * p->shards + w->shard] = tidal__node_word(l) + 1;
             tidal__peer_fail(p, w->origin, w->via, w->ticket, TIDAL_PEER_DONE_UNKNOWN,
                              TIDAL_ERR_UNAVAILABLE, &l, "sent to %u/%u; the leader is now %u/%u "
                              "(epoch %llu): it may or may not have applied", w->to.region,
-                             w->to.shard, l.region, l.shard, (unsigned long long)db->rep.epoch);
+                             w->to.shard, l.region, l.shard, (unsigned long long)e);
             return 1;
         }
         if (now < w->deadline_ns) return 0;
@@ -20840,7 +20861,7 @@ static void tidal__peer_dispatch(tidal_peer *p, const tidal__peer_req *q, tidal_
             return;
         }
         to = st.leader;
-        if (at_origin) watch_epoch = st.epoch, watch = 1;
+        if (at_origin) watch_epoch = st.epoch, watch = TIDAL__PEER_WATCH_MEMBER;
     } else if (!at_origin) {
         tidal__peer_fail(p, origin, via, ticket,
                          TIDAL_PEER_DONE_FAILED, TIDAL_ERR_STALE_CONFIG, NULL,
@@ -20848,7 +20869,12 @@ static void tidal__peer_dispatch(tidal_peer *p, const tidal__peer_req *q, tidal_
                          p->self.shard, q->group, q->shard);
         return;
     } else {
+        tidal_node_ref hl;
         to = tidal__peer_guess(p, (uint32_t)gi, q->shard);
+        /* sent to the leader the shard's heartbeats name, or to a member that passes it on
+           there: watch them for a newer epoch */
+        if (tidal__gx_shard_leader(p, (uint32_t)gi, q->shard, &watch_epoch, &hl))
+            watch = TIDAL__PEER_WATCH_HEARTBEAT;
     }
     if (at_origin) {
         w = tidal__peer_wait_add(p, TIDAL__PEER_WAIT_FORWARD, origin, via, ticket);
@@ -20859,7 +20885,7 @@ static void tidal__peer_dispatch(tidal_peer *p, const tidal__peer_req *q, tidal_
         }
         w->group = (uint32_t)gi, w->shard = q->shard;
         w->watch = watch, w->epoch = watch_epoch, w->to = to;
-        w->member = watch ? (uint32_t)mi : 0;
+        w->member = watch == TIDAL__PEER_WATCH_MEMBER ? (uint32_t)mi : 0;
     }
     tidal__peer_forward(p, q, to, origin, ticket, at_origin ? 0 : hops + 1);
 }
@@ -22893,6 +22919,30 @@ static int tidal__gx_member_get(const tidal_peer *p, uint32_t gi, tidal_node_ref
     out->lag_events = h->hb.m[k].lag_events;
     out->lag_ns = h->hb.m[k].lag_ns;
     return 1;
+}
+
+/* The leader of the newest epoch any member of (group gi, shard) names in its last
+   heartbeat (a leader names itself); 0 when no heartbeat names one. */
+static int tidal__gx_shard_leader(const tidal_peer *p, uint32_t gi, uint32_t shard,
+                                  uint64_t *epoch, tidal_node_ref *leader) {
+    tidal_peer_health_member m;
+    tidal_node_ref n;
+    int64_t now = tidal__peer_now(p);
+    uint32_t r;
+    int found = 0;
+    TIDAL_ASSERT(gi < p->n_groups && shard < p->shards);
+    *epoch = 0;
+    if (!p->gx) return 0;
+    n.shard = (uint16_t)shard;
+    for (r = 0; r < p->regions; r++) {
+        if (!(p->groups[gi].placement >> r & 1u)) continue;
+        n.region = (uint16_t)r;
+        if (tidal__peer_is_self(p, n) || !tidal__gx_member_get(p, gi, n, now, &m) ||
+            !m.has_leader || (found && m.epoch <= *epoch))
+            continue;
+        *epoch = m.epoch, *leader = m.leader, found = 1;
+    }
+    return found;
 }
 
 TIDAL_API tidal_result tidal_peer_health_get(const tidal_peer *p, tidal_peer_health *out) {

@@ -417,7 +417,11 @@ out:
    epoch), naming it, well before the forward timeout (2 s), so the client's retry goes to
    the new leader at once; the retry with the same key is acknowledged there. On the base
    the call waited out the whole timeout. Simulated time only. */
-static void t_forward_leader_killed(void) {
+/* A forwarded call whose leader is killed ends UNKNOWN, naming the new leader, as soon as
+   the origin sees the newer epoch: through its own member of the shard (far 0), or, on a
+   node that runs no member of that shard, through the heartbeats of the shard's members
+   (far 1), instead of waiting out the 2 s forward timeout; the keyed retry applies once. */
+static void forward_leader_killed(int far) {
     world w;
     int l, i, l2;
     tidal_id it = item_on(1, 0, 700);
@@ -429,13 +433,14 @@ static void t_forward_leader_killed(void) {
     l = group_leader(&w, 0, 0);
     TT_CHECK(l >= 0);
     if (l < 0) goto out;
-    i = ix((ref(l).region + 1) % REGIONS, 0); /* a follower member of the same shard */
+    /* a follower member of the same shard, or a node of shard 1 in another region */
+    i = ix((ref(l).region + 1) % REGIONS, far ? 1 : 0);
     w.nd[l].up = 0;                            /* kill -9: nothing it holds answers */
     tidal_sim_net_set_down(w.net, ref(l), 1);
     t_kill = w.now;
     memset(&s, 0, sizeof s);
     s.tenant = 1, s.item = it, s.weight = 1, s.time_ns = T0;
-    s.idem.key = "k-forward", s.idem.key_len = 9, s.idem.seq = 1;
+    s.idem.key = far ? "k-forwarf" : "k-forward", s.idem.key_len = 9, s.idem.seq = 1;
     TT_EQ_INT(tidal_peer_signal_write(w.nd[i].peer, &s, TIDAL_ACK_QUORUM, &t), TIDAL_OK);
     c = await(&w, i, t, 1900 * MS);
     TT_CHECKF(c != NULL, "no completion 1.9 s after the kill (the forward timeout is 2 s)");
@@ -452,10 +457,13 @@ static void t_forward_leader_killed(void) {
     c = await(&w, i, t, 1000 * MS);
     TT_CHECKF(c && c->outcome == TIDAL_PEER_DONE_OK && c->acked == TIDAL_ACK_QUORUM,
               "the retry: %s", c ? c->message : "no completion");
-    TT_EQ_INT((int)views(&w, i, 0, 1, it), 1);
+    TT_EQ_INT((int)views(&w, far ? l2 : i, 0, 1, it), 1); /* far: node i holds no shard 0 */
 out:
     world_free(&w);
 }
+
+static void t_forward_leader_killed(void) { forward_leader_killed(0); }
+static void t_forward_leader_killed_far(void) { forward_leader_killed(1); }
 
 /* Loss, duplication, reordering and corruption on every link: every call completes exactly
    once; an OK write is applied exactly once, a FAILED one never, an UNKNOWN one at most
@@ -699,6 +707,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_stray_member_sealed),
     TT_CASE(t_partitioned_leader_unknown),
     TT_CASE(t_forward_leader_killed),
+    TT_CASE(t_forward_leader_killed_far),
     TT_CASE(t_malformed_refused),
     TT_CASE(t_faulty_network),
     TT_CASE(t_topology_mismatch),
