@@ -1085,6 +1085,53 @@ static uint32_t tidald_clients(const tidald *d) {
     return n;
 }
 
+/* The peer transport's counters (tidal_tcp_stats_get): traffic, drops by cause (a full
+   send queue, a bad MAC, ...), connections. */
+static void tidald_metrics_tcp(tidald *d, resp_out *t) {
+    tidal_tcp_stats ts;
+    tidal_tcp_stats_get(d->tcp, &ts);
+    metric(t, "tidald_peer_frames_total", "counter", "Peer message frames, by direction.");
+    outf(t, "tidald_peer_frames_total{dir=\"sent\"} %llu\n", (unsigned long long)ts.frames_sent);
+    outf(t, "tidald_peer_frames_total{dir=\"received\"} %llu\n",
+         (unsigned long long)ts.frames_received);
+    metric(t, "tidald_peer_bytes_total", "counter", "Peer socket bytes, by direction.");
+    outf(t, "tidald_peer_bytes_total{dir=\"sent\"} %llu\n", (unsigned long long)ts.bytes_sent);
+    outf(t, "tidald_peer_bytes_total{dir=\"received\"} %llu\n",
+         (unsigned long long)ts.bytes_received);
+    metric(t, "tidald_peer_drops_total", "counter", "Peer messages dropped, by cause (never "
+                                                    "delivered; replication resends).");
+    outf(t, "tidald_peer_drops_total{cause=\"queue_full\"} %llu\n",
+         (unsigned long long)ts.drops_queue_full);
+    outf(t, "tidald_peer_drops_total{cause=\"bad_mac\"} %llu\n",
+         (unsigned long long)ts.drops_bad_mac);
+    outf(t, "tidald_peer_drops_total{cause=\"bad_frame\"} %llu\n",
+         (unsigned long long)ts.drops_bad_frame);
+    outf(t, "tidald_peer_drops_total{cause=\"identity\"} %llu\n",
+         (unsigned long long)ts.drops_identity);
+    outf(t, "tidald_peer_drops_total{cause=\"wrong_cluster\"} %llu\n",
+         (unsigned long long)ts.drops_wrong_cluster);
+    outf(t, "tidald_peer_drops_total{cause=\"blocked\"} %llu\n",
+         (unsigned long long)ts.drops_blocked);
+    outf(t, "tidald_peer_drops_total{cause=\"unknown_peer\"} %llu\n",
+         (unsigned long long)ts.drops_unknown_peer);
+    outf(t, "tidald_peer_drops_total{cause=\"partial\"} %llu\n",
+         (unsigned long long)ts.drops_partial);
+    outf(t, "tidald_peer_drops_total{cause=\"closed\"} %llu\n",
+         (unsigned long long)ts.drops_closed);
+    metric(t, "tidald_peer_connections_total", "counter", "Peer connections, by event.");
+    outf(t, "tidald_peer_connections_total{event=\"dial\"} %llu\n", (unsigned long long)ts.dials);
+    outf(t, "tidald_peer_connections_total{event=\"dial_failure\"} %llu\n",
+         (unsigned long long)ts.dial_failures);
+    outf(t, "tidald_peer_connections_total{event=\"accept\"} %llu\n",
+         (unsigned long long)ts.accepts);
+    outf(t, "tidald_peer_connections_total{event=\"connect\"} %llu\n",
+         (unsigned long long)ts.connects);
+    outf(t, "tidald_peer_connections_total{event=\"reconnect\"} %llu\n",
+         (unsigned long long)ts.reconnects);
+    outf(t, "tidald_peer_connections_total{event=\"disconnect\"} %llu\n",
+         (unsigned long long)ts.disconnects);
+}
+
 /* The Prometheus text format: # HELP and # TYPE before each family, one sample a line. */
 static void tidald_metrics_body(tidald *d, resp_out *o) {
     tidal_peer_status st;
@@ -1164,6 +1211,7 @@ static void tidald_metrics_body(tidald *d, resp_out *o) {
         outf(&t, "tidald_events_applied_total{group=\"%u\"} %llu\n", g,
              (unsigned long long)ds.events_applied);
     }
+    if (d->tcp) tidald_metrics_tcp(d, &t);
     TIDAL_ASSERT(t.oom || t.n > 0);
     if (t.oom) o->oom = 1;
     else resp_put(o, t.p, t.n);

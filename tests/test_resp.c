@@ -460,6 +460,9 @@ static uint64_t metric_value(const char *text, const char *name) {
     return p ? strtoull(p + strlen(name), NULL, 10) : UINT64_MAX;
 }
 
+/* A counter present (metric_value gives UINT64_MAX for a missing one) and above zero. */
+static int some(uint64_t v) { return v > 0 && v != UINT64_MAX; }
+
 /* Prometheus text format: each family has # HELP and # TYPE before its samples; each
    sample is name[{labels}] value with a declared name (a summary's _sum, _count too). */
 static void check_prometheus(const char *text) {
@@ -995,6 +998,19 @@ static void t_tidald_cluster(void) {
     }
     for (i = 0; i < 3; i++) /* 15 signals, each applied on every node */
         TT_CHECKF(await_applied(&c[i], 15) >= 15, "node %d applied fewer than 15 events", i);
+    {   /* the transport's counters in METRICS: traffic both ways, both peers connected,
+           nothing dropped for a bad MAC or a wrong identity on loopback */
+        static char m[1 << 16];
+        snprintf(m, sizeof m, "%s", cmd(&c[0], "METRICS"));
+        check_prometheus(m);
+        TT_CHECKF(some(metric_value(m, "tidald_peer_frames_total{dir=\"sent\"} ")) &&
+                      some(metric_value(m, "tidald_peer_frames_total{dir=\"received\"} ")) &&
+                      some(metric_value(m, "tidald_peer_bytes_total{dir=\"received\"} ")),
+                  "peer traffic: %.400s", strstr(m, "tidald_peer_") ? strstr(m, "tidald_peer_") : m);
+        TT_CHECK(some(metric_value(m, "tidald_peer_connections_total{event=\"connect\"} ") - 1));
+        TT_CHECK(metric_value(m, "tidald_peer_drops_total{cause=\"bad_mac\"} ") == 0);
+        TT_CHECK(metric_value(m, "tidald_peer_drops_total{cause=\"identity\"} ") == 0);
+    }
     /* Node 0 stops (SIGTERM): it hands its leadership over if it has one, exits 0. */
     close(c[0].fd);
     TT_EQ_INT(tp_stop(&d[0]), 0);
