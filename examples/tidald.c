@@ -1089,47 +1089,46 @@ static uint32_t tidald_clients(const tidald *d) {
    send queue, a bad MAC, ...), connections. */
 static void tidald_metrics_tcp(tidald *d, resp_out *t) {
     tidal_tcp_stats ts;
+    struct {
+        const char *family, *label;
+        uint64_t v;
+    } row[21];
+    uint32_t i, n = 0;
     tidal_tcp_stats_get(d->tcp, &ts);
-    metric(t, "tidald_peer_frames_total", "counter", "Peer message frames, by direction.");
-    outf(t, "tidald_peer_frames_total{dir=\"sent\"} %llu\n", (unsigned long long)ts.frames_sent);
-    outf(t, "tidald_peer_frames_total{dir=\"received\"} %llu\n",
-         (unsigned long long)ts.frames_received);
-    metric(t, "tidald_peer_bytes_total", "counter", "Peer socket bytes, by direction.");
-    outf(t, "tidald_peer_bytes_total{dir=\"sent\"} %llu\n", (unsigned long long)ts.bytes_sent);
-    outf(t, "tidald_peer_bytes_total{dir=\"received\"} %llu\n",
-         (unsigned long long)ts.bytes_received);
-    metric(t, "tidald_peer_drops_total", "counter", "Peer messages dropped, by cause (never "
-                                                    "delivered; replication resends).");
-    outf(t, "tidald_peer_drops_total{cause=\"queue_full\"} %llu\n",
-         (unsigned long long)ts.drops_queue_full);
-    outf(t, "tidald_peer_drops_total{cause=\"bad_mac\"} %llu\n",
-         (unsigned long long)ts.drops_bad_mac);
-    outf(t, "tidald_peer_drops_total{cause=\"bad_frame\"} %llu\n",
-         (unsigned long long)ts.drops_bad_frame);
-    outf(t, "tidald_peer_drops_total{cause=\"identity\"} %llu\n",
-         (unsigned long long)ts.drops_identity);
-    outf(t, "tidald_peer_drops_total{cause=\"wrong_cluster\"} %llu\n",
-         (unsigned long long)ts.drops_wrong_cluster);
-    outf(t, "tidald_peer_drops_total{cause=\"blocked\"} %llu\n",
-         (unsigned long long)ts.drops_blocked);
-    outf(t, "tidald_peer_drops_total{cause=\"unknown_peer\"} %llu\n",
-         (unsigned long long)ts.drops_unknown_peer);
-    outf(t, "tidald_peer_drops_total{cause=\"partial\"} %llu\n",
-         (unsigned long long)ts.drops_partial);
-    outf(t, "tidald_peer_drops_total{cause=\"closed\"} %llu\n",
-         (unsigned long long)ts.drops_closed);
-    metric(t, "tidald_peer_connections_total", "counter", "Peer connections, by event.");
-    outf(t, "tidald_peer_connections_total{event=\"dial\"} %llu\n", (unsigned long long)ts.dials);
-    outf(t, "tidald_peer_connections_total{event=\"dial_failure\"} %llu\n",
-         (unsigned long long)ts.dial_failures);
-    outf(t, "tidald_peer_connections_total{event=\"accept\"} %llu\n",
-         (unsigned long long)ts.accepts);
-    outf(t, "tidald_peer_connections_total{event=\"connect\"} %llu\n",
-         (unsigned long long)ts.connects);
-    outf(t, "tidald_peer_connections_total{event=\"reconnect\"} %llu\n",
-         (unsigned long long)ts.reconnects);
-    outf(t, "tidald_peer_connections_total{event=\"disconnect\"} %llu\n",
-         (unsigned long long)ts.disconnects);
+#define TIDALD_TCP_ROW(f, l, val) (row[n].family = (f), row[n].label = (l), row[n++].v = (val))
+    TIDALD_TCP_ROW("frames", "dir=\"sent\"", ts.frames_sent);
+    TIDALD_TCP_ROW("frames", "dir=\"received\"", ts.frames_received);
+    TIDALD_TCP_ROW("bytes", "dir=\"sent\"", ts.bytes_sent);
+    TIDALD_TCP_ROW("bytes", "dir=\"received\"", ts.bytes_received);
+    TIDALD_TCP_ROW("drops", "cause=\"queue_full\"", ts.drops_queue_full);
+    TIDALD_TCP_ROW("drops", "cause=\"bad_mac\"", ts.drops_bad_mac);
+    TIDALD_TCP_ROW("drops", "cause=\"bad_frame\"", ts.drops_bad_frame);
+    TIDALD_TCP_ROW("drops", "cause=\"identity\"", ts.drops_identity);
+    TIDALD_TCP_ROW("drops", "cause=\"wrong_cluster\"", ts.drops_wrong_cluster);
+    TIDALD_TCP_ROW("drops", "cause=\"blocked\"", ts.drops_blocked);
+    TIDALD_TCP_ROW("drops", "cause=\"unknown_peer\"", ts.drops_unknown_peer);
+    TIDALD_TCP_ROW("drops", "cause=\"partial\"", ts.drops_partial);
+    TIDALD_TCP_ROW("drops", "cause=\"closed\"", ts.drops_closed);
+    TIDALD_TCP_ROW("connections", "event=\"dial\"", ts.dials);
+    TIDALD_TCP_ROW("connections", "event=\"dial_failure\"", ts.dial_failures);
+    TIDALD_TCP_ROW("connections", "event=\"accept\"", ts.accepts);
+    TIDALD_TCP_ROW("connections", "event=\"connect\"", ts.connects);
+    TIDALD_TCP_ROW("connections", "event=\"reconnect\"", ts.reconnects);
+    TIDALD_TCP_ROW("connections", "event=\"disconnect\"", ts.disconnects);
+#undef TIDALD_TCP_ROW
+    TIDAL_ASSERT(n <= sizeof row / sizeof row[0]);
+    for (i = 0; i < n; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "tidald_peer_%s_total", row[i].family);
+        if (i == 0 || strcmp(row[i].family, row[i - 1].family))
+            metric(t, name, "counter",
+                   !strcmp(row[i].family, "frames") ? "Peer message frames, by direction."
+                   : !strcmp(row[i].family, "bytes") ? "Peer socket bytes, by direction."
+                   : !strcmp(row[i].family, "drops") ? "Peer messages dropped, by cause (never "
+                                                       "delivered; replication resends)."
+                                                     : "Peer connections, by event.");
+        outf(t, "%s{%s} %llu\n", name, row[i].label, (unsigned long long)row[i].v);
+    }
 }
 
 /* The Prometheus text format: # HELP and # TYPE before each family, one sample a line. */
