@@ -70,7 +70,9 @@ $(B)/asan_prop_%: props/prop_%.c props/prop_common.h $(HDR) tidal_sim.h tests/ti
 # FUZZ_O: the optimisation of every libFuzzer build (libfuzz_, cifuzz_, make mutants). -O2
 # was measured and is not the default: replaying one fixed set of inputs it takes 13% (export)
 # and 8% (merge) less CPU, but in a fuzzing run it explores other inputs (inlining merges
-# edges: 8% fewer features) and the rate fuzz-speed prints was no better (tests/fuzz_speed.sh).
+# edges: 8% fewer features) and the rate fuzz-speed-ci prints was no better (means of three
+# interleaved 20 s runs at load 3-4: export 241/s at -O1, 250/s at -O2; merge 775/s, 752/s).
+# make mutants catches all three either way.
 FUZZ_O ?= -O1
 # BLAKE3 is not instrumented for coverage (fuzz/coverage_ignore.txt): a hash's branches say
 # nothing about the input's structure, and tracing its compares cost a quarter of some
