@@ -33,7 +33,7 @@ mutant() {
     awk -v s="$from" -v t="$to" '{i = index($0, s); if (i > 0) $0 = substr($0, 1, i-1) t substr($0, i+length(s)); print}' \
         tidal.h > "$d/tidal.h"
     # fuzz-ci's binary (the Makefile's cifuzz_ rule: FUZZ_CI_COV, no comparison tracing)
-    if ! $CLANG -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+    if ! $CLANG -g ${FUZZ_O:--O1} -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
         ${FUZZ_CI_COV--fno-sanitize-coverage=trace-cmp} -fsanitize-coverage-ignorelist="$d/fuzz/coverage_ignore.txt" -o "$d/libfuzz" \
         "$d/fuzz/fuzz_$target.c" -lm > "$d/build.log" 2>&1; then
         echo "ERROR $name: does not build (see $d/build.log)"; missed=$((missed + 1)); return 0
