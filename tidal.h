@@ -7724,6 +7724,95 @@ static tidal__csig *tidal__csig_find(const tidal__entity *e, uint32_t type, uint
     return NULL;
 }
 
+/* The row the index slot of (tenant, id) names by its tag alone, without reading a row
+   (UINT32_MAX if no tag matches in the first slots): a guess for a prefetch, which the
+   row confirms when the fold reads it. */
+static uint32_t tidal__emap_guess(const tidal_db *db, uint32_t tenant, tidal_id id) {
+    const tidal__emap *m = &db->st.ent_map;
+    uint64_t h = tidal__map_hash(tenant, id);
+    uint32_t i, k, mask, tag = (uint32_t)(h >> 32);
+    if (!m->cap) return UINT32_MAX;
+    mask = m->cap - 1;
+    for (i = (uint32_t)h & mask, k = 0; k < 4 && m->s[i].v != UINT32_MAX; i = (i + 1) & mask, k++)
+        if (m->s[i].tag == tag) return m->s[i].v;
+    return UINT32_MAX;
+}
+
+#define TIDAL__PF_STAGES 5u
+
+/* Prefetch hints for a signal event before its fold, one level of the state per stage:
+   0 the index slots of the item and the user; 1 their rows (by the slots' tags); 2 the
+   item's aggregate arrays and the user's record; 3 the item's records for the event's type
+   and cohorts and the user's seen-set slot; 4 the records' buckets. A stage reads only
+   what the one before began loading, when run one fold or more after it (the batch
+   loops: tidal__apply_prefetch_batch), so the misses of several events are in flight at
+   once instead of one chain at a time. Each stage starts again from the index and keeps
+   nothing, so it sees the state as it is when it runs, never a stale pointer; it only
+   reads and loads, and no answer depends on it. */
+static void tidal__apply_prefetch(const tidal_db *db, const tidal__event *ev, uint32_t stage) {
+    const tidal__entity *e = NULL, *u = NULL;
+    const tidal__sigdef *d;
+    const tidal__sig *g;
+    uint32_t v, i;
+    if (ev->kind != TIDAL__EV_SIGNAL || ev->type >= db->schema.n_sig) return;
+    if (stage == 0) {
+        tidal__emap_prefetch(db, ev->tenant, ev->entity);
+        if (ev->other) tidal__emap_prefetch(db, ev->tenant, ev->other);
+        return;
+    }
+    if (stage == 1) {
+        if ((v = tidal__emap_guess(db, ev->tenant, ev->entity)) != UINT32_MAX)
+            TIDAL__PREFETCH(&db->st.ents[v]);
+        if (ev->other && (v = tidal__emap_guess(db, ev->tenant, ev->other)) != UINT32_MAX)
+            TIDAL__PREFETCH(&db->st.ents[v]);
+        return;
+    }
+    if ((v = tidal__emap_get(db, ev->tenant, ev->entity)) != UINT32_MAX) e = &db->st.ents[v];
+    if (ev->other && (v = tidal__emap_get(db, ev->tenant, ev->other)) != UINT32_MAX)
+        u = &db->st.ents[v];
+    if (stage == 2) {
+        if (e && e->sigs) TIDAL__PREFETCH(&e->sigs[ev->type]);
+        if (e && ev->n_cohort && e->n_csigs) {
+            TIDAL__PREFETCH(e->csigs);
+            if (e->n_csigs > 2) TIDAL__PREFETCH((const char *)e->csigs + 64);
+        }
+        if (u && u->user) TIDAL__PREFETCH(&u->user->seen);
+        return;
+    }
+    d = &db->schema.sig[ev->type];
+    if (stage == 3 && u && u->user && u->user->seen.cap)
+        TIDAL__PREFETCH(&u->user->seen.slot[(uint32_t)tidal__mix64(ev->entity) &
+                                            (u->user->seen.cap - 1)]);
+    if (!e || !e->sigs) return;
+    for (i = 0; i <= ev->n_cohort; i++) {
+        if (i == 0) {
+            g = e->sigs[ev->type];
+        } else {
+            uint32_t cv = tidal__str_find(db, ev->cohort_val[i - 1], ev->cohort_len[i - 1]);
+            const tidal__csig *c =
+                cv == UINT32_MAX ? NULL : tidal__csig_find(e, ev->type, ev->cohort_key[i - 1], cv);
+            g = c ? c->sig : NULL;
+        }
+        if (!g) continue;
+        if (stage == 3) {
+            TIDAL__PREFETCH(g);
+            TIDAL__PREFETCH((const char *)g + 64);
+        } else {
+            tidal__sig_prefetch(g, d, ev->time_ns);
+        }
+    }
+}
+
+/* The hints for a loop about to fold evs[i] of n: stage s for the event TIDAL__PF_STAGES - s
+   ahead, so each event passes through every stage, one fold apart, before its own. */
+static void tidal__apply_prefetch_batch(const tidal_db *db, const tidal__event *evs, uint32_t n,
+                                        uint32_t i) {
+    uint32_t s;
+    for (s = 0; s < TIDAL__PF_STAGES; s++)
+        if (i + TIDAL__PF_STAGES - s < n)
+            tidal__apply_prefetch(db, &evs[i + TIDAL__PF_STAGES - s], s);
+}
+
 /* Finds or creates the aggregate for (entity, type, cohort); the caller reserves in it. */
 static tidal__sig *tidal__sig_for(tidal_db *db, tidal__entity *e, uint32_t type, int cohort,
                                   uint32_t ckey, uint32_t cval) {
@@ -9714,8 +9803,10 @@ static const char *tidal__batch_replay(tidal_db *db, const uint8_t *p, size_t av
         if (db->log.n_dec == h.count) {
             uint32_t i;
             int64_t t0 = db->env->clock_mono_ns(db->env->user);
-            for (i = 0; i < db->log.n_dec && *r == TIDAL_OK; i++)
+            for (i = 0; i < db->log.n_dec && *r == TIDAL_OK; i++) {
+                tidal__apply_prefetch_batch(db, db->log.dec, db->log.n_dec, i); /* >>apply */
                 *r = tidal__event_take(db, &db->log.dec[i], TIDAL__FROM_REPLAY, NULL);
+            }
             db->stats.recovered_apply_ns += (uint64_t)(db->env->clock_mono_ns(db->env->user) - t0);
         } else {
             *r = tidal__batch_events(db, p + TIDAL__WAL_HDR, &h, 1, &why);
