@@ -170,7 +170,9 @@
       own version (TIDAL_WAL_FORMAT_VERSION, _SNAPSHOT_, _WIRE_). A host process that runs
       one node of a cluster opens a tidal_peer instead (>>node): it owns the node's replica
       members and its control-plane member, applies the control plane's records, and
-      routes and forwards client calls, all through the same messages.
+      routes and forwards client calls, all through the same messages. A leader ships a
+      batch while its own fdatasync runs; a QUORUM write is fdatasynced on a majority of
+      the members, the leader's copy counted once synced (>>repl_epoch, rules O1-O3).
       A lost disk (>>repl_elect, rules L1-L6): restart the member with the same config
       (group_bootstrap 0); it knows it lost its data (empty directory, or an epoch record
       that says it held log) and relearns the group before it acknowledges anything. The
@@ -16023,7 +16025,8 @@ TIDAL_API tidal_result tidal_db_tenants(tidal_db *db, uint32_t *out, uint32_t ca
 
 // >>repl_wire
 // Replica groups (DESIGN 5.2-5.5). One leader per epoch takes writes and ships each log
-// batch verbatim as soon as it is durable; followers fold the events (deduplicated by id)
+// batch verbatim as soon as it is written, while its own fdatasync runs (rules O1-O3 in
+// >>repl_epoch); followers fold the events (deduplicated by id)
 // into their own log, stamped with the leader position, and acknowledge after their fsync.
 // Followers also push their own log to the leader, skipping what came from that leader, so
 // events a deposed leader acknowledged LOCAL merge back instead of being lost. Elections:
@@ -16862,7 +16865,7 @@ static uint64_t tidal__group_stable(const tidal_db *db) {
    A leader does not wait for an ack before it ships the next batches: up to
    TIDAL__SHIP_WINDOW data messages (TIDAL__SHIP_WINDOW_BYTES of payload) are in flight to
    each follower, so a batch reaches a follower about one one-way latency after it is
-   durable. peer.sent is the last lsn shipped, peer.acked the last the follower confirmed;
+   written (rule O1: the leader syncs meanwhile). peer.sent is the last lsn shipped, peer.acked the last the follower confirmed;
    fly lists the messages in between. The oldest one unacknowledged for retransmit_ns, or a
    gap the follower reports, rewinds shipping to the acknowledged point (the follower drops
    what it already holds by its position). */
