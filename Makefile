@@ -17,6 +17,7 @@ TESTS += test_restore test_tcp test_member test_membership
 TESTS += test_shell
 TESTS += test_resp
 TESTS += test_idem test_cluster
+TESTS += test_ship_early
 EXAMPLES = quickstart durable demo tidald cluster
 FUZZERS = fuzz_query fuzz_wal fuzz_snapshot fuzz_message fuzz_merge fuzz_export fuzz_event fuzz_config
 FUZZERS += fuzz_control fuzz_peer fuzz_frame

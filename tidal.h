@@ -170,7 +170,9 @@
       own version (TIDAL_WAL_FORMAT_VERSION, _SNAPSHOT_, _WIRE_). A host process that runs
       one node of a cluster opens a tidal_peer instead (>>node): it owns the node's replica
       members and its control-plane member, applies the control plane's records, and
-      routes and forwards client calls, all through the same messages.
+      routes and forwards client calls, all through the same messages. A leader ships a
+      batch while its own fdatasync runs; a QUORUM write is fdatasynced on a majority of
+      the members, the leader's copy counted once synced (>>repl_epoch, rules O1-O3).
       A lost disk (>>repl_elect, rules L1-L6): restart the member with the same config
       (group_bootstrap 0); it knows it lost its data (empty directory, or an epoch record
       that says it held log) and relearns the group before it acknowledges anything. The
@@ -3334,6 +3336,7 @@ typedef struct tidal__log {
     int64_t batch_delay_ns, batch_start_ns;
     uint64_t segment_bytes_max;
     uint64_t next_lsn, durable_lsn;
+    uint64_t written_lsn;            /* a leader: last lsn in the file, synced or not (>>wal) */
     uint8_t *batch;                  /* TIDAL__WAL_HDR bytes of header room, then payload */
     size_t batch_len, batch_cap;
     uint32_t batch_count;
@@ -3429,6 +3432,8 @@ typedef struct tidal__member {
     size_t ooo_bytes;
     /* a lost disk (>>repl_elect, rules L1-L6) */
     int held;                        /* this directory has held log: persisted (flags bit 1) */
+    int led;                         /* ran for leader with this origin (flags bit 2, rule O3) */
+    uint32_t meta_inc, meta_origin;  /* the epoch record's log and origin incarnations */
     uint64_t amn_floor;              /* odd group: every epoch this member may have voted in
                                         before it lost its disk is <= it (valid when known) */
     int amn_floor_known;             /* every other member was heard since it came back */
@@ -3466,6 +3471,7 @@ struct tidal_db {
     const tidal_env *env;
     tidal_node_ref node;
     uint32_t incarnation;
+    uint32_t origin_inc;             /* incarnation in new origin ids (>>repl_epoch: O1-O3) */
     char path[TIDAL_PATH_MAX + 1];   /* the directory; "" without one */
     tidal_hlc hlc;
     int64_t hlc_bound;               /* replicated: persisted; no stamp reaches it (>>hlc) */
@@ -5765,6 +5771,29 @@ static int tidal__tcp_flush(tidal_tcp *t, tidal__tcp_conn *c) {
     }
 }
 
+/* Writes what is queued for peer p now, if its connection is open and nothing waits for
+   the socket already: a message is on its way as it is sent, so a host that then blocks
+   (a leader in its fdatasync while its followers sync the same batch) has it delivered
+   meanwhile. Errors are left to the next tidal__tcp_flush, which closes the connection:
+   this runs inside a send, which may come from a delivery on that very connection. */
+static void tidal__tcp_kick(tidal_tcp *t, tidal__tcp_peer *p) {
+    tidal__tcp_conn *c = p->conn;
+    if (!c || c->state != TIDAL__TCP_OPEN || p->blocked || c->woff < c->wlen) return;
+    tidal__tcp_fill(t, c, p);
+    while (c->woff < c->wlen) {
+        ssize_t n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, TIDAL__TCP_NOSIGNAL);
+        if (n > 0) {
+            c->woff += (size_t)n;
+            t->st.bytes_sent += (uint64_t)n;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else {
+            break; /* would block (the poll loop goes on), or an error for tidal__tcp_flush */
+        }
+    }
+    tidal__tcp_written(t, c);
+}
+
 static void tidal__tcp_flush_all(tidal_tcp *t) {
     uint32_t i;
     for (i = t->n_conns; i-- > 0;)
@@ -5852,6 +5881,7 @@ static tidal_result tidal__tcp_send(void *user, tidal_node_ref to, const void *b
                        to.shard, (unsigned long)pending);
         return TIDAL_ERR_LIMIT;
     }
+    if (p) tidal__tcp_kick(t, p);
     return TIDAL_OK;
 }
 
@@ -6291,9 +6321,16 @@ static tidal_event_id tidal__session_id(uint32_t tenant, tidal_id session, uint6
     return tidal__derived_id(tenant, 's', k, 8, seq);
 }
 
+/* The origin this node's new events carry: its log's incarnation, or the one drawn for
+   them after a life that may have shipped a batch it lost (>>repl_epoch, rule O3). */
+static uint64_t tidal__own_origin(const tidal_db *db) {
+    return (uint64_t)db->node.region << 48 | (uint64_t)db->node.shard << 32 |
+           (db->origin_inc ? db->origin_inc : db->incarnation);
+}
+
 static tidal_event_id tidal__origin_id(tidal_db *db) {
     tidal_event_id id;
-    id.hi = (uint64_t)db->node.region << 48 | (uint64_t)db->node.shard << 32 | db->incarnation;
+    id.hi = tidal__own_origin(db);
     id.lo = ++db->st.local_seq;
     TIDAL_ASSERT((id.hi & TIDAL__IDEM_BIT) == 0);
     return id;
@@ -6304,6 +6341,16 @@ static tidal__origin *tidal__origin_find(tidal_db *db, uint64_t origin) {
     for (i = 0; i < db->st.n_origins; i++)
         if (db->st.origins[i].origin == origin) return &db->st.origins[i];
     return NULL;
+}
+
+/* Resumes this node's own sequence after the highest id of its origin it has applied:
+   never a sequence number seen, below the mark or above it. */
+static void tidal__local_seq_reset(tidal_db *db) {
+    const tidal__origin *o = tidal__origin_find(db, tidal__own_origin(db));
+    uint32_t k;
+    db->st.local_seq = o ? o->hwm : 0;
+    for (k = 0; o && o->above.n && k < o->above.cap; k++)
+        if (o->above.slot[k] > db->st.local_seq) db->st.local_seq = o->above.slot[k];
 }
 
 static int tidal__event_applied(tidal_db *db, tidal_event_id id) {
@@ -9485,7 +9532,8 @@ static void tidal__seg_name(const tidal_db *db, uint64_t lsn, const char *ext, c
              db->node.region, db->node.shard, (unsigned long long)lsn, ext);
 }
 
-static void tidal__rep_committed(tidal_db *db, const uint8_t *batch, size_t len);
+static void tidal__rep_committed(tidal_db *db, const uint8_t *batch, size_t len, int kept);
+static void tidal__rep_written(tidal_db *db, const uint8_t *batch, size_t len);
 
 /* Appends the pending batch to the active segment and syncs it. Any failure fails the
    handle: the in-memory state now holds events the log may not. */
@@ -9509,6 +9557,7 @@ static tidal_result tidal__commit(tidal_db *db) {
     tidal__batch_hdr h;
     size_t len = db->log.batch_len;
     tidal_result r;
+    int early;
     char name[TIDAL_PATH_MAX + 64];
     if (!db->log.wal_on || db->log.batch_count == 0) return TIDAL_OK;
     if (db->fatal) return tidal__err(db, TIDAL_ERR_FATAL, "handle failed earlier; reopen");
@@ -9554,7 +9603,6 @@ static tidal_result tidal__commit(tidal_db *db) {
     h.epoch = 0;
     if (db->rep.ingesting || !db->rep.n_rep || db->rep.role == TIDAL_ROLE_LEADER)
         h.epoch = db->rep.epoch;
-    tidal__log_note(db, h.epoch, h.source_lsn ? h.source_lsn : h.last_lsn);
     tidal__batch_hdr_put(db->log.batch, &h);
     tidal__batch_sum(db->log.batch, db->log.batch + TIDAL__WAL_HDR, h.payload_len, h.sum);
     memcpy(db->log.batch + 80, h.sum, 32);
@@ -9562,23 +9610,38 @@ static tidal_result tidal__commit(tidal_db *db) {
     if (r != TIDAL_OK) {
         tidal__seg_name(db, db->log.segs[db->log.n_segs - 1], "log", name, sizeof name);
         r = tidal__io_err(db, r, "write", name);
-    } else if (db->log.fsync_policy != TIDAL_FSYNC_NONE) {
+        goto fail;
+    }
+    db->log.seg_size += len;
+    /* A leader ships the batch now, while its own fdatasync runs (rules O1-O3 in
+       >>repl_epoch say why that is safe): the followers' syncs overlap ours instead of
+       following it. Its own copy counts toward a quorum only once synced below. */
+    early = db->rep.n_rep && db->log.fsync_policy != TIDAL_FSYNC_NONE &&
+            db->rep.role == TIDAL_ROLE_LEADER && !db->rep.ingesting;
+    if (early) {
+        db->log.written_lsn = h.last_lsn;
+        tidal__rep_written(db, db->log.batch, len);
+    }
+    if (db->log.fsync_policy != TIDAL_FSYNC_NONE) {
         r = env->file_sync(env->user, db->log.seg);
         db->stats.wal_syncs++;
         if (r != TIDAL_OK) {
             tidal__seg_name(db, db->log.segs[db->log.n_segs - 1], "log", name, sizeof name);
             r = tidal__io_err(db, r, "fsync", name);
+            goto fail;
         }
     }
-    if (r != TIDAL_OK) goto fail;
-    db->log.seg_size += len;
+    /* Only a synced batch moves the position votes compare (tidal__log_note): an epoch
+       record saved while a batch is unsynced never claims it. */
+    tidal__log_note(db, h.epoch, h.source_lsn ? h.source_lsn : h.last_lsn);
     db->log.log_since_snap += len;
     db->log.durable_lsn = h.last_lsn;
+    if (db->log.written_lsn < h.last_lsn) db->log.written_lsn = h.last_lsn;
     db->stats.wal_batches++;
     db->stats.wal_bytes += len;
     db->log.batch_len = TIDAL__WAL_HDR; /* empty before shipping: shipping may look at it */
     db->log.batch_count = 0;
-    if (db->rep.n_rep) tidal__rep_committed(db, db->log.batch, len); /* the bytes are still there */
+    if (db->rep.n_rep) tidal__rep_committed(db, db->log.batch, len, early); /* bytes still there */
     return TIDAL_OK;
 fail:
     db->fatal = 1;
@@ -11613,18 +11676,7 @@ static tidal_result tidal__recover(tidal_db *db) {
         db->env->random_fill(db->env->user, &db->incarnation, sizeof db->incarnation);
         db->incarnation = tidal__incarnation(db, db->incarnation);
     }
-    if (r == TIDAL_OK) {
-        tidal_event_id own;
-        const tidal__origin *o;
-        own.hi = (uint64_t)db->node.region << 48 | (uint64_t)db->node.shard << 32 | db->incarnation;
-        o = tidal__origin_find(db, own.hi);
-        db->st.local_seq = o ? o->hwm : 0;
-        if (o && o->above.n) { /* never reuse a sequence number seen above the mark */
-            uint32_t k;
-            for (k = 0; k < o->above.cap; k++)
-                if (o->above.slot[k] > db->st.local_seq) db->st.local_seq = o->above.slot[k];
-        }
-    }
+    if (r == TIDAL_OK) tidal__local_seq_reset(db);
     tidal__free(db, d.segs, sizeof(uint64_t) * d.cap);
     tidal__free(db, d.snaps, sizeof(uint64_t) * d.cap);
     return r;
@@ -14562,7 +14614,7 @@ TIDAL__TESTING static const char *tidal__db_restore(tidal_db *db, const uint8_t 
     uint32_t k;
     TIDAL_ASSERT(db && !db->log.wal_on && !db->st.n_ents && !db->st.n_sess && !db->st.n_origins);
     if ((why = tidal__snap_decode(db, body, len)) != NULL) return why;
-    own = (uint64_t)db->node.region << 48 | (uint64_t)db->node.shard << 32 | db->incarnation;
+    own = tidal__own_origin(db);
     o = tidal__origin_find(db, own);
     db->st.local_seq = o ? o->hwm : 0;
     for (k = 0; o && o->above.n && k < o->above.cap; k++)
@@ -14659,7 +14711,7 @@ static const char *tidal__install_check(tidal_db *db, const tidal__event *ev) {
            never with events it has not written: that would be another group's member on
            this node that drew the same incarnation, and merging it would drop our next
            events as duplicates. */
-        uint64_t own = (uint64_t)db->node.region << 48 | (uint64_t)db->node.shard << 32 | db->incarnation;
+        uint64_t own = tidal__own_origin(db);
         tidal__origin *o = tidal__origin_find(s, own);
         uint64_t k;
         if (o && o->hwm > db->st.local_seq)
@@ -16065,7 +16117,8 @@ TIDAL_API tidal_result tidal_db_tenants(tidal_db *db, uint32_t *out, uint32_t ca
 
 // >>repl_wire
 // Replica groups (DESIGN 5.2-5.5). One leader per epoch takes writes and ships each log
-// batch verbatim as soon as it is durable; followers fold the events (deduplicated by id)
+// batch verbatim as soon as it is written, while its own fdatasync runs (rules O1-O3 in
+// >>repl_epoch); followers fold the events (deduplicated by id)
 // into their own log, stamped with the leader position, and acknowledge after their fsync.
 // Followers also push their own log to the leader, skipping what came from that leader, so
 // events a deposed leader acknowledged LOCAL merge back instead of being lost. Elections:
@@ -16089,8 +16142,10 @@ TIDAL_API tidal_result tidal_db_tenants(tidal_db *db, uint32_t *out, uint32_t ca
 TIDAL__STATIC_ASSERT(batch_ships_whole, TIDAL__BATCH_SHIP_MAX + TIDAL__MSG_HDR <= TIDAL_MSG_BYTES_MAX);
 TIDAL__STATIC_ASSERT(batch_is_readable, TIDAL__BATCH_SHIP_MAX <= TIDAL_BATCH_BYTES_MAX);
 #define TIDAL__MSG_SUM_AT 88 /* offset of the checksum in the header */
-#define TIDAL__META_BYTES 88  /* the epoch record, version 3 */
-#define TIDAL__META_SUMMED 56 /* bytes the checksum covers */
+#define TIDAL__META_BYTES 96  /* the epoch record, version 4 */
+#define TIDAL__META_SUMMED 64 /* bytes the checksum covers */
+#define TIDAL__META_V3_BYTES 88 /* version 3 (no origin incarnation): still read */
+#define TIDAL__META_V3_SUMMED 56
 #define TIDAL__META_V2_BYTES 72 /* version 2 (no log position): still read */
 #define TIDAL__META_V2_SUMMED 40
 
@@ -16333,21 +16388,28 @@ static void tidal__meta_name(const tidal_db *db, char *out, size_t cap, int tmp)
    group_bootstrap says; other bits 0), HLC bound i64
    (no stamp of this life reaches it: the next life starts its clock there), then (version
    3) log epoch u64 and log position u64 (tidal__log_cover), BLAKE3 u8[32] of the first 56
-   bytes. Version 2 (the same without the log position: 40 bytes summed) is still read. */
+   bytes. Version 4 adds, before the checksum (64 bytes summed), the incarnation of the log
+   u32 and the incarnation new origin ids carry u32 (rule O3; flags bit 2: ran for leader
+   since that origin was drawn). Versions 3 (56 bytes summed) and 2 (the same without the
+   log position: 40 bytes summed) are still read. */
 static tidal_result tidal__meta_save(tidal_db *db) {
     uint8_t b[TIDAL__META_BYTES], *w = b;
     char tmp[TIDAL_PATH_MAX + 64], fin[TIDAL_PATH_MAX + 64];
     tidal_result r;
     memset(b, 0, sizeof b);
     w = tidal__wr_le(w, UINT32_C(0x4D4C4454) ^ 0x01000000, 4);
-    w = tidal__wr_le(w, 3, 4);
+    w = tidal__wr_le(w, 4, 4);
     w = tidal__wr_le(w, db->rep.epoch, 8);
     w = tidal__wr_le(w, db->rep.voted_epoch, 8);
     w = tidal__wr_le(w, db->rep.voted_for, 4);
-    w = tidal__wr_le(w, (uint64_t)(db->rep.amnesiac != 0) | (uint64_t)(db->rep.held != 0) << 1, 4);
+    w = tidal__wr_le(w, (uint64_t)(db->rep.amnesiac != 0) | (uint64_t)(db->rep.held != 0) << 1 |
+                            (uint64_t)(db->rep.led != 0) << 2, 4);
     w = tidal__wr_le(w, (uint64_t)db->hlc_bound, 8);
     w = tidal__wr_le(w, db->rep.log_epoch, 8); /* where our log stands for votes, when we hold */
     w = tidal__wr_le(w, db->rep.log_pos, 8);   /* more of the leader's log than we logged */
+    w = tidal__wr_le(w, db->incarnation, 4);
+    w = tidal__wr_le(w, db->origin_inc, 4);
+    TIDAL_ASSERT(w - b == TIDAL__META_SUMMED);
     tidal_blake3(b, TIDAL__META_SUMMED, b + TIDAL__META_SUMMED);
     tidal__meta_name(db, tmp, sizeof tmp, 1);
     tidal__meta_name(db, fin, sizeof fin, 0);
@@ -16369,10 +16431,15 @@ static tidal_result tidal__meta_load(tidal_db *db) {
     io = tidal__read_file(db, name, &p, &n);
     if (io == TIDAL_ERR_NOT_FOUND) return TIDAL_OK;
     if (io != TIDAL_OK) return io; /* tidal__read_file named the operation, file and why */
-    summed = n == TIDAL__META_BYTES ? TIDAL__META_SUMMED : TIDAL__META_V2_SUMMED;
-    if (n == TIDAL__META_BYTES || n == TIDAL__META_V2_BYTES) tidal_blake3(p, summed, sum);
-    if ((n != TIDAL__META_BYTES && n != TIDAL__META_V2_BYTES) || memcmp(sum, p + summed, 32) ||
-        p[4] != (n == TIDAL__META_BYTES ? 3 : 2) || p[5] || p[6] || p[7]) {
+    summed = n == TIDAL__META_BYTES      ? TIDAL__META_SUMMED
+             : n == TIDAL__META_V3_BYTES ? TIDAL__META_V3_SUMMED
+                                         : TIDAL__META_V2_SUMMED;
+    if (n == TIDAL__META_BYTES || n == TIDAL__META_V3_BYTES || n == TIDAL__META_V2_BYTES)
+        tidal_blake3(p, summed, sum);
+    if ((n != TIDAL__META_BYTES && n != TIDAL__META_V3_BYTES && n != TIDAL__META_V2_BYTES) ||
+        memcmp(sum, p + summed, 32) ||
+        p[4] != (n == TIDAL__META_BYTES ? 4 : n == TIDAL__META_V3_BYTES ? 3 : 2) || p[5] || p[6] ||
+        p[7]) {
         tidal__free(db, p, n);
         return tidal__err(db, TIDAL_ERR_CORRUPT, "%s: offset 0: bad epoch record", name);
     }
@@ -16390,11 +16457,16 @@ static tidal_result tidal__meta_load(tidal_db *db) {
         uint32_t flags = tidal__rd_u32(&r);
         if (flags & 1u) db->rep.amnesiac = 1;
         if (flags & 2u) db->rep.held = 1;
+        if (flags & 4u) db->rep.led = 1;
     }
     db->hlc_bound = (int64_t)tidal__rd_u64(&r);
-    if (n == TIDAL__META_BYTES) { /* a log position noted without a batch (tidal__log_cover) */
+    if (n != TIDAL__META_V2_BYTES) { /* a log position noted without a batch (tidal__log_cover) */
         uint64_t le = tidal__rd_u64(&r), lp = tidal__rd_u64(&r);
         if (le > db->rep.log_epoch || (le == db->rep.log_epoch && lp > db->rep.log_pos)) db->rep.log_epoch = le, db->rep.log_pos = lp;
+    }
+    if (n == TIDAL__META_BYTES) { /* rule O3: the origin new ids carry, for this log */
+        db->rep.meta_inc = tidal__rd_u32(&r);
+        db->rep.meta_origin = tidal__rd_u32(&r);
     }
     if (db->hlc.wall_ns < db->hlc_bound) { /* above every stamp the last life may have sent */
         db->hlc.wall_ns = db->hlc_bound;
@@ -16583,7 +16655,40 @@ static uint64_t tidal__rep_quorum_at(const tidal_db *db, int amn) {
     return v[n / 2];
 }
 
-/* The leader's highest lsn durable on a majority (itself included). */
+/* ---- Shipping before the leader's own sync (rules O1-O3) ----
+   O1. A leader's commit writes its batch to the log file, ships it to every follower with
+       room in its window, then runs its fdatasync (>>wal): the followers' syncs overlap
+       its own instead of following it. A follower acknowledges only what it has synced.
+       The quorum position counts the leader at what it has synced and each follower at
+       what it acknowledged: a QUORUM write is fsynced on a majority of the group's disks,
+       the promise of DESIGN 5.5, whether or not the leader's own copy is one of them. At
+       most one batch is written and not synced at a time (the commit is one call).
+   O2. A crash before that sync may take the batch from the leader's log while followers
+       hold it. The leader's vote position (tidal__log_note) moves only once a batch is
+       synced, so its next life never claims it. If the batch was QUORUM-acknowledged, a
+       majority holds it and votes only for a log at least as long, so no member without
+       it is elected; if not, a member without it may lead, and the members that hold it
+       push it to that leader like any other part of their log (events are a set: it is
+       applied once everywhere, duplicates dropped by id). Log positions need nothing
+       more: a follower tracks a leader's positions per epoch (and life), and a node that
+       restarts never leads its old epoch again.
+   O3. Ids need more. The lost batch's own-origin events (origin, sequence) were seen by
+       followers, but the next life resumes its sequence from its own log, which lacks
+       them: it would give the same ids to other events, which a member holding the lost
+       ones drops as duplicates (two histories). So a member that ran for leader (flag
+       bit 2 of its epoch record, set with the vote for itself) draws, at its next open, a
+       new incarnation for the ids of its new events (tidal__origin_open), on disk in the
+       epoch record before any use; the old origin gives out no more ids. Its log keeps
+       its incarnation: only the ids move. */
+
+/* The last lsn of our log a follower may hold: what is written (a leader ships a batch
+   while it syncs it, >>wal), at least what is durable. */
+static uint64_t tidal__ship_end(const tidal_db *db) {
+    return db->log.written_lsn > db->log.durable_lsn ? db->log.written_lsn : db->log.durable_lsn;
+}
+
+/* The leader's highest lsn durable on a majority of the voters: itself counted at what it
+   has synced, each follower at what it acknowledged (synced there, rule O1). */
 static void tidal__rep_quorum(tidal_db *db) {
     /* Rule L4: in a group of odd size a member that lost its disk is not counted until it
        rejoined for good; in an even one it is (two majorities share two members). */
@@ -16594,7 +16699,7 @@ static void tidal__rep_quorum(tidal_db *db) {
         if (q > tidal__rep_quorum_at(db, 0)) db->rep.amn_commits++; /* an amnesiac ack made it */
         db->rep.quorum_lsn = q;
     }
-    TIDAL_ASSERT(q <= db->log.durable_lsn); /* acks never exceed our log (tidal__on_ack) */
+    TIDAL_ASSERT(q <= tidal__ship_end(db)); /* acks never exceed our log (tidal__on_ack) */
 }
 
 /* Keeps a committed batch for shipping; drops the oldest past TIDAL_SHIP_BYTES_MAX. */
@@ -16756,9 +16861,13 @@ static int tidal__log_slice(tidal_db *db, uint64_t from, int skip_leader, const 
     const uint8_t *src = NULL;
     uint8_t *file = NULL;
     size_t src_len = 0, off = SIZE_MAX, file_len = 0;
+    /* Our own log goes up to what is synced; a leader's to what is written (its batch
+       ships while its fdatasync runs, >>wal). */
+    uint64_t end = skip_leader || db->log.written_lsn < db->log.durable_lsn ? db->log.durable_lsn
+                                                                            : db->log.written_lsn;
     *covered = from - 1;
     db->rep.out_len = 0;
-    if (from > db->log.durable_lsn) return 1;
+    if (from > end) return 1;
     if (db->rep.ship_first && from >= db->rep.ship_first) {
         src = db->rep.ship;
         src_len = db->rep.ship_len;
@@ -16786,7 +16895,7 @@ static int tidal__log_slice(tidal_db *db, uint64_t from, int skip_leader, const 
         size_t len;
         tidal__batch_hdr_get(src + off, &h);
         len = TIDAL__WAL_HDR + h.payload_len;
-        if (off + len > src_len || h.last_lsn > db->log.durable_lsn) break;
+        if (off + len > src_len || h.last_lsn > end) break;
         /* A batch too long for any message (written before batches were capped at
            TIDAL__BATCH_SHIP_MAX) is not shippable: the member gets a state transfer. */
         if (db->rep.out_len + len > TIDAL_MSG_BYTES_MAX - TIDAL__MSG_HDR) break;
@@ -16811,7 +16920,7 @@ static int tidal__log_slice(tidal_db *db, uint64_t from, int skip_leader, const 
         off += len;
     }
     tidal__free(db, file, file_len);
-    return *covered >= from || from > db->log.durable_lsn;
+    return *covered >= from || from > end;
 }
 
 /* Leader -> follower i: the batches after sent[i], or an empty append as a heartbeat. */
@@ -16848,7 +16957,7 @@ static uint64_t tidal__group_stable(const tidal_db *db) {
    A leader does not wait for an ack before it ships the next batches: up to
    TIDAL__SHIP_WINDOW data messages (TIDAL__SHIP_WINDOW_BYTES of payload) are in flight to
    each follower, so a batch reaches a follower about one one-way latency after it is
-   durable. peer.sent is the last lsn shipped, peer.acked the last the follower confirmed;
+   written (rule O1: the leader syncs meanwhile). peer.sent is the last lsn shipped, peer.acked the last the follower confirmed;
    fly lists the messages in between. The oldest one unacknowledged for retransmit_ns, or a
    gap the follower reports, rewinds shipping to the acknowledged point (the follower drops
    what it already holds by its position). */
@@ -16881,7 +16990,7 @@ static int tidal__fly_room(const tidal__member *rm, uint32_t i) {
 
 /* Does follower i need data now: log it lacks and room in its window? */
 static int tidal__ship_due(const tidal_db *db, uint32_t i) {
-    return db->rep.peer[i].sent < db->log.durable_lsn && tidal__fly_room(&db->rep, i);
+    return db->rep.peer[i].sent < tidal__ship_end(db) && tidal__fly_room(&db->rep, i);
 }
 
 /* Should tidal__ship_to run for follower i now? A member that has not answered this
@@ -16909,8 +17018,8 @@ static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
            the acknowledged position, not of what is in flight: a follower that lacks a
            message still on its way is not behind, and one that holds less than it
            acknowledged (another life of it) says so in its answer. */
-        tidal__rep_send4(db, i, TIDAL__MSG_APPEND, db->rep.peer[i].acked, db->log.durable_lsn, db->rep.peer[i].acked,
-                         tidal__group_stable(db), NULL, 0);
+        tidal__rep_send4(db, i, TIDAL__MSG_APPEND, db->rep.peer[i].acked, tidal__ship_end(db),
+                         db->rep.peer[i].acked, tidal__group_stable(db), NULL, 0);
         db->rep.peer[i].hb_ns = now;
         return;
     }
@@ -16945,7 +17054,7 @@ static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
         f->bytes += db->rep.out_len;
         f->n++;
     }
-    tidal__rep_send5(db, i, TIDAL__MSG_APPEND, (from - 1) | skip, db->log.durable_lsn,
+    tidal__rep_send5(db, i, TIDAL__MSG_APPEND, (from - 1) | skip, tidal__ship_end(db),
                      covered >= from ? covered : from - 1, tidal__group_stable(db), vv ? vv->incarnation : 0,
                      db->rep.out, db->rep.out_len);
     db->rep.peer[i].hb_ns = now;
@@ -16981,21 +17090,35 @@ static void tidal__push_up(tidal_db *db, int64_t now) {
     db->rep.up_sent_ns = now;
 }
 
-/* Called after every commit: keep the batch for shipping; a leader ships it at once (on
-   durability, not on segment seal) to every follower with room in its window. */
-static void tidal__rep_committed(tidal_db *db, const uint8_t *batch, size_t len) {
+/* Ships to every follower that wants data and has room in its window. */
+static void tidal__ship_all(tidal_db *db) {
     uint32_t i;
     int64_t now = tidal__mono(db);
+    for (i = 0; i < db->rep.n_rep; i++)
+        if (i != db->rep.self_rep && tidal__rep_in(&db->rep, i) && tidal__ship_wants(db, i))
+            tidal__ship_to(db, i, now);
+}
+
+/* A leader's batch is in its log file, its fdatasync not yet done: keep it for shipping
+   and ship it now (rule O1), so the followers sync while we do. */
+static void tidal__rep_written(tidal_db *db, const uint8_t *batch, size_t len) {
+    TIDAL_ASSERT(tidal__rep_leading(&db->rep) && db->log.written_lsn > db->log.durable_lsn);
+    tidal__ship_keep(db, batch, len);
+    tidal__ship_all(db);
+}
+
+/* Called after every commit (kept: tidal__rep_written already kept and shipped it): keep
+   the batch for shipping; a leader ships it at once (not on segment seal) to every
+   follower with room in its window, and counts its own copy toward the quorum. */
+static void tidal__rep_committed(tidal_db *db, const uint8_t *batch, size_t len, int kept) {
     if (!db->rep.held) { /* rule L1: from now on an open without log is a lost disk */
         db->rep.held = 1;
         (void)tidal__meta_save(db); /* a failure marks the handle failed */
     }
-    tidal__ship_keep(db, batch, len);
+    if (!kept) tidal__ship_keep(db, batch, len);
     if (!tidal__rep_leading(&db->rep)) return;
     tidal__rep_quorum(db);
-    for (i = 0; i < db->rep.n_rep; i++)
-        if (i != db->rep.self_rep && tidal__rep_in(&db->rep, i) && tidal__ship_wants(db, i))
-            tidal__ship_to(db, i, now);
+    tidal__ship_all(db);
 }
 
 /* Takes the events of one checked batch (tidal__event_take from a replica: logged in the
@@ -17395,7 +17518,7 @@ static void tidal__on_ack(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *
     } else if (m->b == 1 || db->rep.peer[i].resync) {
         /* The follower has less than we assumed (it saw a gap, or this is a new life of
            it, e.g. after losing its disk): resend from what it has. */
-        db->rep.peer[i].acked = m->a <= db->log.durable_lsn ? m->a : 0;
+        db->rep.peer[i].acked = m->a <= tidal__ship_end(db) ? m->a : 0;
         tidal__fly_rewind(&db->rep, i);
         db->rep.fly[i].rewound = db->rep.peer[i].acked;
         db->rep.fly[i].rewound_ns = tidal__mono(db);
@@ -17406,14 +17529,14 @@ static void tidal__on_ack(tidal_db *db, const tidal__msg_hdr *m, const uint8_t *
     } else {
         /* Never above what we wrote: an ack for a log position we do not have comes from
            a follower that knew another life of this node. */
-        db->rep.peer[i].acked = m->a <= db->log.durable_lsn ? m->a : 0;
+        db->rep.peer[i].acked = m->a <= tidal__ship_end(db) ? m->a : 0;
         tidal__fly_acked(&db->rep, i, db->rep.peer[i].acked);
         if (db->rep.peer[i].sent < db->rep.peer[i].acked)
             db->rep.peer[i].sent = db->rep.peer[i].acked;
-        if (m->a > db->log.durable_lsn) tidal__fly_rewind(&db->rep, i);
+        if (m->a > tidal__ship_end(db)) tidal__fly_rewind(&db->rep, i);
     }
     tidal__rep_quorum(db);
-    if (db->rep.peer[i].sent < db->log.durable_lsn && tidal__ship_wants(db, i)) tidal__ship_to(db, i, tidal__mono(db));
+    if (db->rep.peer[i].sent < tidal__ship_end(db) && tidal__ship_wants(db, i)) tidal__ship_to(db, i, tidal__mono(db));
     if (db->rep.handover && db->rep.handover_to == i) tidal__handover_step(db, tidal__mono(db));
 }
 
@@ -17742,6 +17865,7 @@ static void tidal__start_election(tidal_db *db) {
     db->rep.leader_idx = -1;
     db->rep.voted_epoch = db->rep.epoch;
     db->rep.voted_for = tidal__node_word(db->node) + 1;
+    db->rep.led = 1; /* rule O3: it may lead, and ship batches before they are synced */
     if (tidal__meta_save(db) != TIDAL_OK) return; /* epochs are on disk before use */
     db->rep.votes = 1u << db->rep.self_rep;
     tidal__rep_arm_election(db);
@@ -18062,6 +18186,31 @@ static void tidal__rep_tick(tidal_db *db) {
     }
 }
 
+/* Rule O3, at open after the epoch record is loaded: the origin new ids carry. The one the
+   record names for this log, unless this node ran for leader since it was drawn: then a
+   new one, on disk before any id uses it. */
+static tidal_result tidal__origin_open(tidal_db *db) {
+    uint32_t inc = 0, tries;
+    if (db->rep.meta_origin && db->rep.meta_inc == db->incarnation)
+        db->origin_inc = db->rep.meta_origin;
+    if (db->rep.led && db->log.wal_on) {
+        for (tries = 0; tries < 64; tries++) { /* 24 random bits: a repeat is rare */
+            db->env->random_fill(db->env->user, &inc, sizeof inc);
+            inc = tidal__incarnation(db, inc);
+            if (inc != db->incarnation && inc != db->origin_inc &&
+                !tidal__origin_find(db, (tidal__own_origin(db) & ~UINT64_C(0xFFFFFFFF)) | inc))
+                break;
+        }
+        if (tries == 64)
+            return tidal__err(db, TIDAL_ERR_LIMIT, "no unused origin incarnation in 64 draws");
+        db->origin_inc = inc;
+        db->rep.led = 0;
+        if (tidal__meta_save(db) != TIDAL_OK) return TIDAL_ERR_FATAL;
+    }
+    tidal__local_seq_reset(db);
+    return TIDAL_OK;
+}
+
 /* After recovery: load the persisted epoch and vote. A brand-new group (nothing on disk
    anywhere) starts with its first member leading epoch 1, so a fresh cluster needs no
    election; any node that restarts with data comes back as a follower and waits to hear
@@ -18069,10 +18218,12 @@ static void tidal__rep_tick(tidal_db *db) {
 static tidal_result tidal__rep_open(tidal_db *db) {
     tidal_result r = tidal__meta_load(db);
     if (r != TIDAL_OK) return r;
+    if ((r = tidal__origin_open(db)) != TIDAL_OK) return r;
     if (db->rep.epoch == 0 && db->log.durable_lsn == 0 && db->rep.bootstrap && !db->rep.held) {
         db->rep.epoch = db->rep.pos_epoch = 1;
         db->rep.leader_idx = 0;
         db->rep.role = db->rep.self_rep == 0 ? TIDAL_ROLE_LEADER : TIDAL_ROLE_FOLLOWER;
+        db->rep.led = db->rep.role == TIDAL_ROLE_LEADER; /* rule O3 */
         /* On disk at once: a restart before any data arrives must not look like a lost disk. */
         if ((r = tidal__meta_save(db)) != TIDAL_OK) return r;
     } else {

@@ -1663,6 +1663,11 @@ static int tidald_turn(tidald *d, int stopping, int64_t deadline) {
         tn = 0;
     (void)poll(fds, n + tn, timeout);
     if (d->tcp) (void)tidal_tcp_handle(d->tcp, fds + n, tn, tidald_deliver, d);
+    /* Answer what the peers' messages just completed (acknowledgments that made a quorum)
+       before this turn's commit blocks in its fdatasync: the clients send their next
+       commands meanwhile instead of after it. */
+    tidald_drain(d);
+    for (i = 0; i < d->n_conns; i++) conn_flush(d->conns[i]);
     for (k = 0; k < own; k++) {
         if (!fds[k].revents) continue;
         if (!who[k]) {

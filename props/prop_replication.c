@@ -56,20 +56,23 @@ enum {
     OP_UNHIDE,
     OP_FORGET,                  /* forget user on the leader (or node): its hides go */
     OP_TRANSFER,                /* the leader hands over to node (or the next region) */
+    OP_CRASH_SYNC,              /* k signals on the leader, which crashes inside their commit */
     OP_KINDS
 };
 
 enum { ST_QUORUM_ACKED, ST_LEADERS }; /* run_result.stat */
 
 static const char *op_name(int kind) {
-    static const char *const names[OP_KINDS - OP_COMMON_KINDS] = {"write", "hide", "unhide",
-                                                                    "forget", "transfer"};
+    static const char *const names[OP_KINDS - OP_COMMON_KINDS] = {
+        "write", "hide", "unhide", "forget", "transfer", "crash_sync"};
     return names[kind - OP_COMMON_KINDS];
 }
 
 /* A history from its seed alone (its own stream: the cluster gets the seed itself). Per
    op, out of 1000: 450 writes, 120 hides, 70 unhides (a quarter of hides and unhides are
-   forgets of their user instead; one write in 15 is a leadership transfer), 70 crashes, 90 restarts, 15 wipes
+   forgets of their user instead; one write in 15 is a leadership transfer, one in 20 a crash
+   of the leader inside its commit, after shipping, before its fdatasync: crash_sync), 70
+   crashes, 90 restarts, 15 wipes
    (rare: a lost disk is the harshest fault), 75 partitions, 60 heals, 30 network fault
    settings and 20 clock skews. */
 static void gen_op(op *o, uint64_t *g, uint64_t seed, int i) {
@@ -101,6 +104,12 @@ static void gen_op(op *o, uint64_t *g, uint64_t seed, int i) {
         mix64(seed ^ UINT64_C(0x7472616e73666572) ^ (uint64_t)i * UINT64_C(0x9E3779B97F4A7C15)) %
                 15 == 0)
         o->kind = OP_TRANSFER;
+    /* One write in 20 ends in a crash of the leader inside its commit, after the batch
+       shipped and before its fdatasync (tidal.h >>repl_epoch, rules O1-O3), likewise. */
+    if (o->kind == OP_WRITE &&
+        mix64(seed ^ UINT64_C(0x6372617368737963) ^ (uint64_t)i * UINT64_C(0x9E3779B97F4A7C15)) %
+                20 == 0)
+        o->kind = OP_CRASH_SYNC;
 }
 
 static int gen_history(uint64_t seed, op *ops) {
@@ -115,6 +124,8 @@ static void op_print_detail(FILE *f, const op *o) {
     else if (o->kind == OP_WRITE)
         fprintf(f, "k=%d on %s ack=%s%s", o->k, target, o->quorum ? "QUORUM" : "LOCAL",
                 o->batch ? " (one batch)" : "");
+    else if (o->kind == OP_CRASH_SYNC)
+        fprintf(f, "k=%d on the leader, which crashes in their commit's fdatasync", o->k);
     else
         fprintf(f, "user %llu item %llu on %s ack=%s", (unsigned long long)o->user,
                 (unsigned long long)o->item, target, o->quorum ? "QUORUM" : "LOCAL");
@@ -271,9 +282,63 @@ static void do_transfer(world *w, const op *o) {
              tidal_strerror(res), tidal_errmsg(dbof(w, l)));
 }
 
+/* OP_CRASH_SYNC: the leader takes k signals in one batch and crashes inside its commit,
+   its batch written to the log and shipped, its fdatasync not run (the disk goes down just
+   before it). The disk's fates keep, tear or drop the unsynced batch; the followers may
+   hold it. The client learns nothing (the commit failed): outcome unknown. */
+static struct {
+    tidal_sim_disk *disk;
+    tidal_result (*real)(void *user, void *file);
+    int armed;
+} crash_sync;
+
+static tidal_result crash_sync_hook(void *user, void *file) {
+    if (crash_sync.armed) {
+        crash_sync.armed = 0;
+        tidal_sim_disk_crash(crash_sync.disk);
+    }
+    return crash_sync.real(user, file);
+}
+
+static void do_crash_sync(world *w, const op *o) {
+    int r = leader_region(w), i;
+    tidal_db *db = r >= 0 ? dbof(w, r) : NULL;
+    tidal_sim_env *e;
+    uint32_t first = w->n_ev, k;
+    uint64_t g = o->r;
+    tidal_result cr;
+    if (!db || role_of(w, r) != TIDAL_ROLE_LEADER || tidal_db_batch_begin(db) != TIDAL_OK) {
+        if (w->verbose) printf("      crash_sync: no leader, nothing done\n");
+        return;
+    }
+    for (i = 0; i < o->k; i++) {
+        tidal_signal s;
+        tidal_receipt rc;
+        memset(&rc, 0, sizeof rc);
+        gen_signal(w, &g, &s);
+        if (tidal_signal_write(db, &s, &rc) == TIDAL_OK) (void)ev_new(w, EV_SIGNAL, r, &rc, &s, 0, 0);
+    }
+    e = tidal_sim_cluster_env(w->c, (uint16_t)r, 0);
+    crash_sync.disk = tidal_sim_cluster_disk(w->c, (uint16_t)r, 0);
+    crash_sync.real = e->env.file_sync;
+    crash_sync.armed = 1;
+    e->env.file_sync = crash_sync_hook;
+    cr = tidal_db_commit(db);
+    e->env.file_sync = crash_sync.real;
+    crash_sync.armed = 0;
+    for (k = first; k < w->n_ev; k++) /* a failed commit: they may or may not exist */
+        tidal_sim_oracle_settle(w->o, k, cr == TIDAL_OK ? TIDAL_SIM_OK : TIDAL_SIM_UNKNOWN, 0, NULL);
+    for (k = first; cr == TIDAL_OK && k < w->n_ev && !failed(w); k++) ev_accepted(w, &w->ev[k], 0);
+    if (w->verbose)
+        printf("      crash_sync: region %d crashed in the commit of %u signals (%s)\n", r,
+               w->n_ev - first, tidal_strerror(cr));
+    tidal_sim_cluster_crash(w->c, (uint16_t)r, 0);
+}
+
 static void do_op(world *w, const op *o) {
     switch (o->kind) {
     case OP_WRITE: do_write(w, o); break;
+    case OP_CRASH_SYNC: do_crash_sync(w, o); break;
     case OP_TRANSFER: do_transfer(w, o); break;
     case OP_HIDE:
     case OP_UNHIDE:
