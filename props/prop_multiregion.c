@@ -52,8 +52,9 @@
    writes):
      limit_refused        a write refused with TIDAL_ERR_RATE_LIMITED is a signal, under a
                           rate, the bucket below one token; with TIDAL_ERR_QUOTA, it would
-                          have created entities beyond the quota; both need limits pushed
-                          in the node's life
+                          have created entities beyond the quota; both need limits in
+                          force on the node: pushed in its life, or held from an earlier
+                          one (a restarted node may keep them: tenant_config)
      limit_duplicate      a retry of an event the node holds is never refused
      refused_changed      a refused write changes nothing: the node's digest, events
                           applied, entity count, and the events the cluster recorded (the
@@ -601,7 +602,9 @@ static void lim_converging(world *w) {
 /* A write call under tenant limits: what the node was before it (lim_before), to judge a
    refusal (lim_refused) or an acceptance (lim_taken). */
 typedef struct lim_guard {
-    lim_node *ln;      /* NULL: no limits on the node (a refusal is then wrong) */
+    lim_node *ln;      /* NULL: no limits pushed in this life... */
+    int held;          /* ...but the node holds an earlier life's (a refusal is judged by
+                          it); neither: a refusal is wrong */
     int r, dup;        /* dup: the write's event is already applied there */
     int signal;        /* the write is a signal (a hide or unhide is not) */
     uint64_t fresh;    /* entities it would create there */
@@ -619,7 +622,10 @@ static void lim_before(mr *m, int r, lim_guard *g, const tidal_event_id *id, tid
     tidal_db_stats st;
     memset(g, 0, sizeof *g);
     g->r = r;
-    if (!db || !(g->ln = lim_in_force(m, r))) return;
+    if (!db) return;
+    g->ln = lim_in_force(m, r);
+    g->held = !g->ln && tidal__tcfg_find(db, 0) != NULL;
+    if (!g->ln && !g->held) return;
     g->dup = id && tidal__event_applied(db, *id);
     g->signal = item != 0;
     g->fresh = (uint64_t)(item && !tidal__ent_find(db, 0, item)) +
@@ -671,10 +677,15 @@ static int lim_refused(mr *m, const lim_guard *g, tidal_result res, int may) {
     if ((res != TIDAL_ERR_RATE_LIMITED && res != TIDAL_ERR_QUOTA) || !may) return 0;
     w->res->stat[res == TIDAL_ERR_QUOTA ? ST_QUOTA : ST_RATE_LIMITED]++;
     if (w->verbose) printf("      region %d refused a write: %s (%s)\n", g->r, tidal_strerror(res), tidal_errmsg(db));
-    if (!c) {
-        fail(w, "limit_refused", "region %d refused a write with %s, with no tenant limits set in this life", g->r,
-             tidal_strerror(res));
-        return 1;
+    if (!c) { /* none pushed in this life: the node may still hold an earlier life's config
+                 (limits are not said to persist, nor not to: tenant_config); judge by it */
+        const tidal__tcfg *t = g->held ? tidal__tcfg_find(db, 0) : NULL;
+        if (!t) {
+            fail(w, "limit_refused", "region %d refused a write with %s, with no tenant limits set in this life "
+                 "and none held from an earlier one", g->r, tidal_strerror(res));
+            return 1;
+        }
+        c = &t->cfg;
     }
     (void)tidal_tenant_usage(db, 0, &ents, &tokens);
     if (g->dup)
@@ -683,8 +694,8 @@ static int lim_refused(mr *m, const lim_guard *g, tidal_result res, int may) {
     else if (res == TIDAL_ERR_RATE_LIMITED && (!g->signal || c->rate_per_s <= 0 || tokens >= 1.0))
         fail(w, "limit_refused", "region %d refused a %s as RATE_LIMITED under rate %g/s with %g tokens left", g->r,
              g->signal ? "signal" : "write that is no signal", c->rate_per_s, tokens);
-    else if (res == TIDAL_ERR_RATE_LIMITED)
-        rate_starved(w, g);
+    else if (res == TIDAL_ERR_RATE_LIMITED && g->ln)
+        rate_starved(w, g); /* the oracle's timing: only for limits pushed in this life */
     else if (res == TIDAL_ERR_QUOTA && (!c->entity_quota || !g->fresh || g->entities + g->fresh <= c->entity_quota))
         fail(w, "limit_refused", "region %d refused a write as over quota %llu: it held %llu entities, the write would add %llu",
              g->r, (unsigned long long)c->entity_quota, (unsigned long long)g->entities, (unsigned long long)g->fresh);
