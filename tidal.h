@@ -1842,7 +1842,9 @@ TIDAL_API void tidal_blake3(const void *data, size_t len, uint8_t out[32]); /* o
 #define TIDAL_CONTROL_TENANT 4u    /* a tenant's limits and its state on its members */
 #define TIDAL_CONTROL_MIGRATION 5u /* a migration's phase */
 #define TIDAL_CONTROL_MEMBERS 6u   /* a replica group's voters and learners (appended, 13) */
-#define TIDAL_CONTROL_KIND_MAX 6u
+#define TIDAL_CONTROL_RECOVER 7u   /* a forced loss-of-quorum recovery (appended, 13):
+                                      tidal_peer_force_recover */
+#define TIDAL_CONTROL_KIND_MAX 7u
 
 /* Migration phases (DESIGN 5.7; the coordinator: tidal_peer_move). */
 #define TIDAL_CONTROL_PHASE_COPY 1u
@@ -1878,6 +1880,11 @@ typedef struct tidal_control_record {
     uint32_t shard;         /* MEMBERS: the shard (group `group` on shard s is the replica
                                group of nodes (r, s)), 0..65535 */
     uint64_t prev;          /* MEMBERS: the membership record it replaces */
+    /* appended (issue 13): RECOVER, a forced membership of group `group` on `shard` (the
+       survivors of a lost majority, tidal_peer_force_recover): voters, shard and prev as
+       MEMBERS (learners 0), and the epoch floor its survivors take before they elect,
+       above every epoch the proposer knew of. Encoded as MEMBERS, then epoch u64. */
+    uint64_t epoch;         /* RECOVER: 1.. */
 } tidal_control_record;
 
 /* Encodes rec into buf (cap bytes; TIDAL_CONTROL_RECORD_BYTES_MAX always suffices) and sets
@@ -2463,6 +2470,29 @@ typedef struct tidal_peer_membership {
 TIDAL_API tidal_result tidal_peer_membership_get(const tidal_peer *p, uint32_t group,
                                                  uint32_t shard, tidal_peer_membership *out);
 
+/* UNSAFE loss-of-quorum recovery (appended, issue 13; rule M6 in >>repl_epoch). Only for
+   a replica group (group, self.shard) that lost a majority of its voters FOR GOOD (their
+   disks are gone): the operator runs it on a survivor, naming the survivors (a region
+   mask; 0: this node's region alone). It proposes a TIDAL_CONTROL_RECOVER record through
+   the control plane (which must have a leader); once committed, every node applies it:
+   the survivors become the group's whole membership (voters; no learners), take an epoch
+   above every epoch the proposer knew (plus 2^16) and elect among themselves (a survivor
+   alone leads at once, and QUORUM is then its own fsync). A dropped member that comes
+   back is fenced (rule M4: removed; it votes, leads, acknowledges nothing), and by M2 no
+   survivor takes its messages meanwhile. What may be lost: events that the lost members
+   acknowledged and no survivor holds; tidal_peer_health reports the recovery and, on a
+   survivor, how far it held the lost leader's log against the highest position of it
+   that it heard was durable. Bring a dropped member back only with the control plane
+   reachable (or with a fresh directory, then tidal_peer_member_add). Nothing happens
+   automatically. Errors, nothing proposed: TIDAL_ERR_INVALID (NULL argument; the group is
+   healthy: this member has a leader or, leading, hears a majority; the survivors are a
+   majority of the voters, or leave out this node), TIDAL_ERR_NOT_FOUND (this node runs no
+   member of group; a survivor that is not a voter), TIDAL_ERR_FENCED (this member was
+   removed), TIDAL_ERR_UNAVAILABLE (this member lost its disk), TIDAL_ERR_LIMIT (a change
+   of this group is in flight), or as tidal_peer_propose. */
+TIDAL_API tidal_result tidal_peer_force_recover(tidal_peer *p, uint32_t group, uint32_t survivors,
+                                                uint64_t *ticket);
+
 /* A decoded peer message. Header (120 bytes, the shared envelope): magic u32 "TDLM", wire
    version u16, header bytes u16, type u16, group u16 (TIDAL_PEER_GROUP), from u32, to u32,
    origin u32 (node words region << 16 | shard), hops u32, ticket u64, payload bytes u32,
@@ -2682,6 +2712,18 @@ typedef struct tidal_peer_health {
     uint64_t calls_fanned_out;               /* fan-out calls started here */
     uint64_t msgs_refused;                   /* messages tidal_peer_receive refused */
     uint64_t replies_late, duplicates;       /* as tidal_peer_status */
+    /* Appended (issue 13): forced recoveries (tidal_peer_force_recover) applied here since
+       open (its disk's included), and the last one: its record, the survivors and the
+       members it dropped (region masks) and the epoch floor. When this node runs one of
+       its survivors and applied it live (not re-applied at open): the position of the lost
+       leader's log it held (in that leader's epoch) and the highest position of that log
+       it heard was durable; events between them may be lost (recovered_note says so). */
+    uint64_t recoveries_forced;
+    uint64_t recovered_index, recovered_epoch;
+    uint32_t recovered_group, recovered_shard, recovered_voters, recovered_dropped;
+    int recovered_here;                      /* the positions below are known */
+    uint64_t recovered_held_epoch, recovered_held_lsn, recovered_known_lsn;
+    char recovered_note[224];                /* the above in words ("" when none) */
 } tidal_peer_health;
 
 /* Fills *out (see above; the list pointers and caps are read from it). Errors:
@@ -2694,6 +2736,7 @@ TIDAL_API tidal_result tidal_peer_health_get(const tidal_peer *p, tidal_peer_hea
      counters forwarded F executed E timeouts T fanouts O refused R late L duplicates D
      region R healthy|degraded|offline [why]
      group G shard S leader R/S|none epoch E
+     recovered forced N: what the last forced recovery may have lost (issue 13)
      move tenant T phase copy|seal|switch source G target G gen N [coordinating ready K
           waiting MS ms: why]
    Writes at most cap bytes, NUL included. TIDAL_ERR_LIMIT when the whole text does not
@@ -16452,6 +16495,55 @@ static tidal_result tidal__rep_members_set(tidal_db *db, uint32_t version, uint3
     return TIDAL_OK;
 }
 
+/* What a survivor held when a forced recovery (rule M6) took effect on it: the position of
+   the lost leader's log it held (held_lsn, in that leader's epoch held_epoch) and the
+   highest position of that log it heard was durable there (known_lsn). A leader's own log
+   holds all it acknowledged: held = known = its durable lsn. */
+typedef struct tidal__force_note {
+    uint64_t held_epoch, held_lsn, known_lsn;
+} tidal__force_note;
+
+/* Rule M6 (issue 13, item 6): an operator's forced recovery of a group that lost a
+   majority for good (tidal_peer_force_recover). It breaks M1 and M3 on purpose: the
+   RECOVER record names the survivors as the whole voter set (no learners) and an epoch
+   floor above every epoch its proposer knew. What keeps the lost members out: the record
+   is a new version, so by M2 no survivor takes a message from a member still at the old
+   one, and a lost member that comes back learns the record from the control plane before
+   it can serve (it then is in neither mask: M4, fenced); the survivors' epochs jump past
+   the old ones, so a deposed old leader is fenced by epoch as well. What it cannot keep:
+   events the lost members acknowledged that no survivor holds (known - held in the note);
+   and two lost members that come back together, cut off from the control plane but not
+   from each other, could still form a majority of the old version until they learn the
+   record: bring them back only with the control plane reachable, or wipe them. A survivor
+   takes the epoch floor, stops leading (a leader that lost its majority keeps its role
+   until told) and runs at its next tick; a group of one leads at once. Never automatic. */
+static tidal_result tidal__rep_members_force(tidal_db *db, uint32_t version, uint32_t voters,
+                                             uint64_t epoch, tidal__force_note *note) {
+    tidal__member *rm = &db->rep;
+    tidal_result r;
+    memset(note, 0, sizeof *note);
+    if (tidal__rep_leading(rm)) {
+        note->held_epoch = rm->epoch;
+        note->held_lsn = note->known_lsn = rm->log_pos > db->log.durable_lsn ? rm->log_pos
+                                                                              : db->log.durable_lsn;
+    } else {
+        note->held_epoch = rm->pos_epoch;
+        note->held_lsn = rm->leader_pos;
+        note->known_lsn = rm->leader_durable > rm->leader_pos ? rm->leader_durable : rm->leader_pos;
+    }
+    if ((r = tidal__rep_members_set(db, version, voters, 0)) != TIDAL_OK) return r;
+    if (!tidal__rep_voter(rm, rm->self_rep)) return TIDAL_OK; /* not a survivor: M4 */
+    if (rm->role != TIDAL_ROLE_FOLLOWER) {
+        if (rm->role == TIDAL_ROLE_LEADER) rm->leader_idx = -1;
+        rm->role = TIDAL_ROLE_FOLLOWER;
+        rm->handover = 0;
+    }
+    if (epoch > rm->epoch && (r = tidal__rep_adopt(db, epoch, -1)) != TIDAL_OK) return r;
+    rm->leader_idx = -1;
+    rm->election_due_ns = tidal__mono(db); /* run now: the old leader is gone for good */
+    return TIDAL_OK;
+}
+
 /* Rule M3: may the record after this version be proposed? Only on the leader. */
 static int tidal__rep_members_settled(const tidal_db *db) {
     const tidal__member *rm = &db->rep;
@@ -18288,13 +18380,14 @@ static void tidal__ctl_why(char *msg, size_t cap, const char *fmt, ...) {
 /* ---- Records ---- */
 
 static const char *const tidal__ctl_kind_names[] = {"?", "NOOP", "TOPOLOGY", "PLACEMENT",
-                                                    "TENANT", "MIGRATION", "MEMBERS"};
+                                                    "TENANT", "MIGRATION", "MEMBERS",
+                                                    "RECOVER"};
 
 /* Which fields a kind carries: bit 0 regions/shards, 1 tenant, 2 placement, 3 group,
    4 target/phase, 5 limits (state, rate, burst, quota), 6 membership (voters, learners,
-   prev). */
+   prev), 7 epoch (RECOVER). */
 static uint32_t tidal__ctl_kind_fields(uint32_t kind) {
-    static const uint32_t f[] = {0, 0, 1, 2 | 4 | 8, 2 | 4 | 32, 2 | 8 | 16, 8 | 64};
+    static const uint32_t f[] = {0, 0, 1, 2 | 4 | 8, 2 | 4 | 32, 2 | 8 | 16, 8 | 64, 8 | 64 | 128};
     TIDAL_ASSERT(kind >= 1 && kind <= TIDAL_CONTROL_KIND_MAX);
     return f[kind];
 }
@@ -18314,6 +18407,9 @@ static const char *tidal__ctl_record_check(const tidal_control_record *r) {
     if (!(f & 64) && (r->voters || r->learners || r->prev || r->shard))
         return "voters/learners/shard/prev set on a kind without";
     if ((f & 64) && r->shard > 0xFFFF) return "shard not 0..65535";
+    if (!(f & 128) && r->epoch) return "epoch set on a kind without";
+    if ((f & 128) && !r->epoch) return "epoch 0 (a forced recovery names its epoch floor)";
+    if ((f & 128) && r->learners) return "learners set on RECOVER (survivors all vote)";
     if ((f & 64) && !r->voters) return "voters empty (a group keeps at least one voter)";
     if ((f & 64) && (r->voters & r->learners)) return "a region both voter and learner";
     if ((f & 64) && ((r->voters | r->learners) >> TIDAL_REPLICAS_MAX))
@@ -18348,6 +18444,7 @@ static size_t tidal__ctl_record_put(const tidal_control_record *r, uint8_t *buf)
         w = tidal__wr_le(tidal__wr_le(w, r->voters, 4), r->learners, 4);
         w = tidal__wr_le(tidal__wr_le(w, r->shard, 2), r->prev, 8);
     }
+    if (f & 128) w = tidal__wr_le(w, r->epoch, 8);
     TIDAL_ASSERT((size_t)(w - buf) <= TIDAL_CONTROL_RECORD_BYTES_MAX);
     return (size_t)(w - buf);
 }
@@ -18408,6 +18505,7 @@ TIDAL_API tidal_result tidal_control_record_decode(const void *bytes, size_t len
         rec->shard = (uint32_t)tidal__rd_le(&r, 2);
         rec->prev = tidal__rd_u64(&r);
     }
+    if (f & 128) rec->epoch = tidal__rd_u64(&r);
     if (r.bad || r.pos != len) {
         tidal__ctl_why(msg, msg_cap, "control record %s: %zu bytes, %s",
                        tidal__ctl_kind_names[rec->kind], len,
@@ -19678,6 +19776,14 @@ struct tidal_peer {
     /* membership (appended, issue 13): MEMBERS records in force, one per (group, shard) */
     tidal__peer_mship *mship;
     uint64_t n_mship, cap_mship, promotions;
+    /* forced recoveries (appended, issue 13 item 6): RECOVER records applied, the last */
+    uint64_t forced;
+    tidal_control_record forced_rec;
+    uint64_t forced_index;
+    int forced_here, forced_live; /* a survivor runs here; applied live (not at open) */
+    tidal__force_note forced_note;
+    uint32_t forced_dropped;  /* regions of the group the record dropped */
+    int live;                 /* open finished (records applied from now on are new) */
 };
 
 /* >>node_gather's entry points from this section. */
@@ -20498,15 +20604,18 @@ static uint32_t tidal__peer_bits(uint32_t x) {
     return n;
 }
 
-/* A committed MEMBERS record: the same checks on every node (they apply the same log in
-   the same order), so every node keeps or refuses it alike; then this node's member of
-   the group, if it runs it, takes it (tidal__rep_members_set). */
+/* A committed MEMBERS or RECOVER record: the same checks on every node (they apply the
+   same log in the same order), so every node keeps or refuses it alike; then this node's
+   member of the group, if it runs it, takes it (tidal__rep_members_set, or for RECOVER
+   tidal__rep_members_force: rule M6, which is exempt from M1; its survivors must be
+   voters in force). */
 static tidal_result tidal__peer_members_apply(tidal_peer *p, uint64_t index,
                                               const tidal_control_record *rec) {
     int32_t gi = tidal__peer_group_index(p, rec->group), mi;
     uint32_t v, l, change;
     uint64_t cur, k;
-    TIDAL_ASSERT(rec->kind == TIDAL_CONTROL_MEMBERS && index == p->applied_index);
+    TIDAL_ASSERT((rec->kind == TIDAL_CONTROL_MEMBERS || rec->kind == TIDAL_CONTROL_RECOVER) &&
+                 index == p->applied_index);
     if (gi < 0 || rec->shard >= p->shards)
         return tidal__peer_err(p, TIDAL_ERR_NOT_FOUND, "control record %llu: MEMBERS of group "
                                "%u shard %u, which the config does not name",
@@ -20523,7 +20632,11 @@ static tidal_result tidal__peer_members_apply(tidal_peer *p, uint64_t index,
                                (unsigned long long)index, rec->group, rec->shard,
                                (unsigned long long)rec->prev, (unsigned long long)cur);
     change = (v ^ rec->voters) | ((v | l) ^ (rec->voters | rec->learners));
-    if (tidal__peer_bits(change) > 1) /* rule M1 */
+    if (rec->kind == TIDAL_CONTROL_RECOVER && (rec->voters & ~v))
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "control record %llu: RECOVER of group %u "
+                               "shard %u names survivors 0x%x that are not all voters (0x%x)",
+                               (unsigned long long)index, rec->group, rec->shard, rec->voters, v);
+    if (rec->kind == TIDAL_CONTROL_MEMBERS && tidal__peer_bits(change) > 1) /* rule M1 */
         return tidal__peer_err(p, TIDAL_ERR_INVALID, "control record %llu: MEMBERS of group %u "
                                "shard %u changes more than one member at once",
                                (unsigned long long)index, rec->group, rec->shard);
@@ -20543,6 +20656,26 @@ static tidal_result tidal__peer_members_apply(tidal_peer *p, uint64_t index,
     p->mship[k].voters = rec->voters, p->mship[k].learners = rec->learners;
     p->mship[k].index = index;
     mi = tidal__peer_member_index(p, rec->group);
+    if (rec->kind == TIDAL_CONTROL_RECOVER) {
+        tidal_result r = TIDAL_OK;
+        p->forced++;
+        p->forced_rec = *rec;
+        p->forced_index = index;
+        p->forced_dropped = (v | l) & ~rec->voters;
+        p->forced_live = p->live;
+        p->forced_here = 0;
+        memset(&p->forced_note, 0, sizeof p->forced_note);
+        if (mi < 0 || rec->shard != p->self.shard) return TIDAL_OK;
+        p->m[mi].mem_pending_ns = 0;
+        {
+            tidal__force_note note;
+            r = tidal__rep_members_force(p->m[mi].db, (uint32_t)index,
+                                         tidal__peer_mship_idx(&p->m[mi], rec->voters),
+                                         rec->epoch, &note);
+            if ((rec->voters >> p->self.region) & 1u) p->forced_here = 1, p->forced_note = note;
+        }
+        return r;
+    }
     if (mi < 0 || rec->shard != p->self.shard) return TIDAL_OK;
     p->m[mi].mem_pending_ns = 0;
     return tidal__rep_members_set(p->m[mi].db, (uint32_t)index,
@@ -20555,7 +20688,8 @@ static tidal_result tidal__peer_apply_one(tidal_peer *p, uint64_t index,
     tidal__peer_tenant *t;
     TIDAL_ASSERT(index > p->applied_index);
     p->applied_index = index;
-    if (rec->kind == TIDAL_CONTROL_MEMBERS) return tidal__peer_members_apply(p, index, rec);
+    if (rec->kind == TIDAL_CONTROL_MEMBERS || rec->kind == TIDAL_CONTROL_RECOVER)
+        return tidal__peer_members_apply(p, index, rec);
     if (rec->kind == TIDAL_CONTROL_TOPOLOGY) {
         p->topo_regions = rec->regions;
         p->topo_shards = rec->shards;
@@ -21369,6 +21503,126 @@ TIDAL_API tidal_result tidal_peer_member_add(tidal_peer *p, uint32_t group, uint
     return tidal__peer_member_change(p, group, region, 1, ticket);
 }
 
+/* Fills the forced-recovery part of tidal_peer_health (see there). */
+static void tidal__peer_forced_health(const tidal_peer *p, tidal_peer_health *out) {
+    const tidal_control_record *r = &p->forced_rec;
+    out->recoveries_forced = p->forced;
+    out->recovered_index = out->recovered_epoch = 0;
+    out->recovered_group = out->recovered_shard = out->recovered_voters = 0;
+    out->recovered_dropped = 0;
+    out->recovered_here = 0;
+    out->recovered_held_epoch = out->recovered_held_lsn = out->recovered_known_lsn = 0;
+    out->recovered_note[0] = 0;
+    if (!p->forced) return;
+    out->recovered_index = p->forced_index;
+    out->recovered_epoch = r->epoch;
+    out->recovered_group = r->group, out->recovered_shard = r->shard;
+    out->recovered_voters = r->voters, out->recovered_dropped = p->forced_dropped;
+    out->recovered_here = p->forced_here && p->forced_live;
+    if (out->recovered_here) {
+        const tidal__force_note *n = &p->forced_note;
+        out->recovered_held_epoch = n->held_epoch;
+        out->recovered_held_lsn = n->held_lsn;
+        out->recovered_known_lsn = n->known_lsn;
+        snprintf(out->recovered_note, sizeof out->recovered_note, "group %u shard %u record "
+                 "%llu epoch %llu survivors 0x%x dropped 0x%x: this member held lsn %llu of "
+                 "epoch %llu's log, heard %llu durable: up to %llu events may be lost",
+                 r->group, r->shard, (unsigned long long)p->forced_index,
+                 (unsigned long long)r->epoch, r->voters, p->forced_dropped,
+                 (unsigned long long)n->held_lsn, (unsigned long long)n->held_epoch,
+                 (unsigned long long)n->known_lsn,
+                 (unsigned long long)(n->known_lsn - n->held_lsn));
+    } else {
+        snprintf(out->recovered_note, sizeof out->recovered_note, "group %u shard %u record "
+                 "%llu epoch %llu survivors 0x%x dropped 0x%x: forced (unsafe); what the "
+                 "dropped members acknowledged and no survivor held may be lost", r->group,
+                 r->shard, (unsigned long long)p->forced_index, (unsigned long long)r->epoch,
+                 r->voters, p->forced_dropped);
+    }
+}
+
+/* The highest epoch of group's (group, self.shard) known here: own's, and every one a
+   heartbeat reported (>>node_gather). */
+static uint64_t tidal__peer_epoch_known(const tidal_peer *p, uint32_t group, uint64_t own);
+#define TIDAL__FORCE_EPOCH_GAP (UINT64_C(1) << 16) /* epochs a forced recovery skips */
+
+/* Rule M6 (>>repl_epoch): the operator's forced recovery of this node's member of group
+   (shard self.shard) after a majority of its voters was lost for good. Refused, nothing
+   proposed, unless the group really cannot go on: this member hears no majority (a
+   follower cut off from its leader; a leader whose voters answered within the election
+   timeout are no majority), the survivors are voters, are not a majority themselves, and
+   include this member, which holds its disk. */
+TIDAL_API tidal_result tidal_peer_force_recover(tidal_peer *p, uint32_t group, uint32_t survivors,
+                                                uint64_t *ticket) {
+    const char *what = "force recover";
+    int32_t gi, mi;
+    uint32_t v, l, i, heard = 0, nv;
+    uint64_t idx;
+    int64_t now;
+    tidal_db *db;
+    tidal_control_record rec;
+    tidal_result r;
+    if (!p) return TIDAL_ERR_INVALID;
+    if (!ticket) return tidal__peer_err(p, TIDAL_ERR_INVALID, "%s: NULL ticket", what);
+    gi = tidal__peer_group_index(p, group);
+    mi = tidal__peer_member_index(p, group);
+    if (gi < 0 || mi < 0)
+        return tidal__peer_err(p, TIDAL_ERR_NOT_FOUND, "%s: this node runs no member of group "
+                               "%u", what, group);
+    if (!survivors) survivors = 1u << p->self.region;
+    db = p->m[mi].db;
+    tidal__peer_mship_get(p, group, p->self.shard, &v, &l, &idx);
+    if (survivors & ~v)
+        return tidal__peer_err(p, TIDAL_ERR_NOT_FOUND, "%s: survivors 0x%x of group %u shard %u "
+                               "name regions that are not voters (voters 0x%x)", what,
+                               survivors, group, p->self.shard, v);
+    if (!((survivors >> p->self.region) & 1u))
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "%s: survivors 0x%x leave out this node's "
+                               "region %u: run it on a survivor", what, survivors, p->self.region);
+    if (db->rep.removed)
+        return tidal__peer_err(p, TIDAL_ERR_FENCED, "%s: this member was removed from group %u "
+                               "shard %u", what, group, p->self.shard);
+    if (db->rep.amnesiac)
+        return tidal__peer_err(p, TIDAL_ERR_UNAVAILABLE, "%s: this member lost its disk and "
+                               "holds nothing to recover from", what);
+    nv = tidal__peer_bits(v);
+    if (tidal__peer_bits(survivors) > nv / 2)
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "%s: survivors 0x%x are a majority of the "
+                               "%u voters of group %u shard %u: they elect on their own "
+                               "(remove lost members one at a time)", what, survivors, nv,
+                               group, p->self.shard);
+    now = tidal__mono(db);
+    if (tidal__rep_leading(&db->rep)) {
+        for (i = 0; i < db->rep.n_rep; i++)
+            heard += tidal__rep_voter(&db->rep, i) &&
+                     (i == db->rep.self_rep ||
+                      now - db->rep.peer_heard_ns[i] < db->rep.election_timeout_ns);
+        if (heard > nv / 2)
+            return tidal__peer_err(p, TIDAL_ERR_INVALID, "%s: group %u shard %u has a quorum: "
+                                   "this member leads it and heard %u of %u voters", what,
+                                   group, p->self.shard, heard, nv);
+    } else if (!tidal__cut_off(db)) {
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "%s: group %u shard %u has a leader (this "
+                               "member heard it within the election timeout)", what, group,
+                               p->self.shard);
+    }
+    if (p->m[mi].mem_pending_ns && tidal__peer_now(p) < p->m[mi].mem_pending_ns)
+        return tidal__peer_err(p, TIDAL_ERR_LIMIT, "%s: a membership change of group %u shard "
+                               "%u is in flight", what, group, p->self.shard);
+    memset(&rec, 0, sizeof rec);
+    rec.kind = TIDAL_CONTROL_RECOVER;
+    rec.group = group;
+    rec.shard = p->self.shard;
+    rec.voters = survivors;
+    rec.prev = idx;
+    /* Above every epoch known here (its own, and the highest a member reported), with room
+       for elections the lost members may have run unseen. */
+    rec.epoch = tidal__peer_epoch_known(p, group, db->rep.epoch) + TIDAL__FORCE_EPOCH_GAP;
+    r = tidal_peer_propose(p, &rec, ticket);
+    if (r == TIDAL_OK) p->m[mi].mem_pending_ns = tidal__peer_now(p) + 2 * p->timeout_ns;
+    return r;
+}
+
 /* Rule M5: on every member this node leads, a learner that holds the committed log is
    promoted to voter by a second record (one change at a time, rule M3 first). */
 static void tidal__peer_promote_step(tidal_peer *p) {
@@ -21770,6 +22024,7 @@ TIDAL_API tidal_result tidal_peer_open(const tidal_peer_config *cfg, tidal_peer 
         return r;
     }
     TIDAL_ASSERT(p->ctl && p->n_m <= p->n_groups);
+    p->live = 1;
     *out = p;
     return TIDAL_OK;
 }
@@ -22855,6 +23110,19 @@ static void tidal__gx_close(tidal_peer *p) {
 
 /* What is known of member (group gi, node n): this node's own member, or n's heartbeat.
    0 when nothing is. */
+static uint64_t tidal__peer_epoch_known(const tidal_peer *p, uint32_t group, uint64_t own) {
+    uint32_t r, k;
+    for (r = 0; p->gx && r < p->regions; r++) {
+        tidal_node_ref n;
+        const tidal__gx_heard *h;
+        n.region = (uint16_t)r, n.shard = p->self.shard;
+        h = &p->gx->heard[tidal__gx_index(p, n)];
+        for (k = 0; h->heard && k < h->hb.n; k++)
+            if (h->hb.m[k].group == group && h->hb.m[k].epoch > own) own = h->hb.m[k].epoch;
+    }
+    return own;
+}
+
 static int tidal__gx_member_get(const tidal_peer *p, uint32_t gi, tidal_node_ref n, int64_t now,
                                 tidal_peer_health_member *out) {
     const tidal__gx_heard *h;
@@ -23039,6 +23307,7 @@ TIDAL_API tidal_result tidal_peer_health_get(const tidal_peer *p, tidal_peer_hea
     out->msgs_refused = p->msgs_corrupt;
     out->replies_late = p->replies_late;
     out->duplicates = p->duplicates;
+    tidal__peer_forced_health(p, out); /* >>node: forced recoveries (issue 13) */
     TIDAL_ASSERT(nl == p->n_groups * p->shards);
     return TIDAL_OK;
 }
@@ -23123,6 +23392,9 @@ TIDAL_API tidal_result tidal_peer_health_text(const tidal_peer *p, char *buf, si
             tidal__gx_line(buf, cap, &at, &fit, "group %u shard %u leader %s epoch %llu\n",
                            l->group, l->shard, who, (unsigned long long)l->epoch);
         }
+        if (h.recoveries_forced) /* issue 13: a forced recovery and what it may have lost */
+            tidal__gx_line(buf, cap, &at, &fit, "recovered forced %llu: %s\n",
+                           (unsigned long long)h.recoveries_forced, h.recovered_note);
         for (i = 0; i < h.move_count; i++) {
             const tidal_peer_health_move *m = &h.moves[i];
             char co[256] = "";

@@ -595,12 +595,153 @@ static void t_membership_random(void) {
     for (k = 0; k < 3 && TT_OK(); k++) prop_world(tt_seed() + 3 + (uint64_t)k);
 }
 
+/* ---- Forced loss-of-quorum recovery (rule M6) ---- */
+
+static uint64_t membership_index(world *w, int i) {
+    tidal_peer_membership ms;
+    TT_EQ_INT(tidal_peer_membership_get(w->nd[i].peer, 0, 1, &ms), TIDAL_OK);
+    return ms.index;
+}
+
+/* Group 0 shard 1 loses two of its three members for good: (1, 1)'s disk is destroyed,
+   (2, 1) is gone (its disk kept, it comes back later). QUORUM writes fail; the calls that
+   would be unsafe or wrong are refused and change nothing; the forced recovery on (0, 1)
+   makes it the group: it leads, QUORUM writes succeed, health says what may be lost; the
+   old member that comes back with its old disk is fenced, and its writes are never
+   acknowledged, even with the other dropped member back beside it. */
+static void t_forced_recovery(void) {
+    world w;
+    tidal_id item = 11000, first;
+    const int S = ix(0, 1), WIPED = ix(1, 1), OLD = LOST;
+    uint64_t t = 0, idx0, c_index;
+    int k, ok, l, led_old = 0;
+    const tidal_peer_completion *c;
+    tidal_peer_health h;
+    tidal_node_status st;
+    tidal_signal sg;
+    tidal_receipt rc;
+    char text[4096];
+    mb_setup(&w, tt_seed() + 9);
+    TT_CHECK(burst(&w, S, 20, &item) == 20);
+    first = item;
+    /* a healthy group: refused, nothing proposed */
+    idx0 = membership_index(&w, S);
+    TT_EQ_INT(tidal_peer_force_recover(w.nd[S].peer, 0, 0, &t), TIDAL_ERR_INVALID);
+    TT_CHECKF(strstr(tidal_peer_errmsg(w.nd[S].peer), "quorum") ||
+              strstr(tidal_peer_errmsg(w.nd[S].peer), "has a leader"), "%s",
+              tidal_peer_errmsg(w.nd[S].peer));
+    TT_EQ_INT(tidal_peer_force_recover(w.nd[ix(1, 1)].peer, 0, 0, &t), TIDAL_ERR_INVALID);
+    mb_down(&w, WIPED);
+    tidal_sim_disk_wipe(w.nd[WIPED].disk);
+    mb_down(&w, OLD);
+    run(&w, 1500 * MS);
+    ok = burst(&w, S, 4, &item);
+    TT_CHECKF(ok == 0, "QUORUM writes with two of three members lost: %d of 4 ok", ok);
+    /* bad calls: unknown group, a group this node runs no member of, a survivor that is
+       not a voter, survivors that are a majority, NULL arguments */
+    TT_EQ_INT(tidal_peer_force_recover(w.nd[S].peer, 7, 0, &t), TIDAL_ERR_NOT_FOUND);
+    TT_EQ_INT(tidal_peer_force_recover(w.nd[ix(2, 0)].peer, 3, 0, &t), TIDAL_ERR_NOT_FOUND);
+    TT_CHECK(strstr(tidal_peer_errmsg(w.nd[ix(2, 0)].peer), "runs no member") != NULL);
+    TT_EQ_INT(tidal_peer_force_recover(w.nd[S].peer, 0, 1u | 8u, &t), TIDAL_ERR_NOT_FOUND);
+    TT_CHECK(strstr(tidal_peer_errmsg(w.nd[S].peer), "not voters") != NULL);
+    TT_EQ_INT(tidal_peer_force_recover(w.nd[S].peer, 0, 3u, &t), TIDAL_ERR_INVALID);
+    TT_CHECK(strstr(tidal_peer_errmsg(w.nd[S].peer), "majority") != NULL);
+    TT_EQ_INT(tidal_peer_force_recover(w.nd[S].peer, 0, 2u, &t), TIDAL_ERR_INVALID);
+    TT_CHECK(strstr(tidal_peer_errmsg(w.nd[S].peer), "leave out") != NULL);
+    TT_EQ_INT(tidal_peer_force_recover(w.nd[S].peer, 0, 0, NULL), TIDAL_ERR_INVALID);
+    TT_EQ_INT(tidal_peer_force_recover(NULL, 0, 0, &t), TIDAL_ERR_INVALID);
+    run(&w, 500 * MS);
+    TT_CHECK(membership_index(&w, S) == idx0); /* nothing changed */
+    memset(&h, 0, sizeof h);
+    TT_EQ_INT(tidal_peer_health_get(w.nd[S].peer, &h), TIDAL_OK);
+    TT_CHECK(h.recoveries_forced == 0 && h.recovered_note[0] == 0);
+    /* the forced recovery */
+    TT_EQ_INT(tidal_peer_force_recover(w.nd[S].peer, 0, 0, &t), TIDAL_OK);
+    c = await(&w, S, t, 3000 * MS);
+    TT_CHECKF(c && c->outcome == TIDAL_PEER_DONE_OK, "force recover: %s",
+              c ? c->message : "no completion");
+    c_index = c ? c->index : 0;
+    w.n_got = 0;
+    /* S applies it when it hears the commit (the answer may come first), then leads */
+    for (k = 0; k < 200 && TT_OK() && (membership_index(&w, S) != c_index ||
+                                       group_leader(&w, 0, 1) != S); k++)
+        run(&w, 20 * MS);
+    TT_CHECK(group_leader(&w, 0, 1) == S && membership_index(&w, S) == c_index);
+    st = member_status(&w, S, 0);
+    TT_CHECKF(st.voters == 1u && !st.learners && st.epoch > 65536, "voters %x learners %x "
+              "epoch %llu", st.voters, st.learners, (unsigned long long)st.epoch);
+    ok = burst(&w, S, 10, &item);
+    TT_CHECKF(ok == 10, "QUORUM writes after the forced recovery: %d of 10 ok", ok);
+    TT_CHECK(views(&w, S, 0, 1, first) == 1 && views(&w, S, 0, 1, item) == 1);
+    memset(&h, 0, sizeof h);
+    TT_EQ_INT(tidal_peer_health_get(w.nd[S].peer, &h), TIDAL_OK);
+    TT_CHECKF(h.recoveries_forced == 1 && h.recovered_here && h.recovered_group == 0 &&
+              h.recovered_shard == 1 && h.recovered_voters == 1u && h.recovered_dropped == 6u &&
+              h.recovered_known_lsn >= h.recovered_held_lsn && h.recovered_held_lsn > 0 &&
+              strstr(h.recovered_note, "may be lost") != NULL, "forced %llu here %d note %s",
+              (unsigned long long)h.recoveries_forced, h.recovered_here, h.recovered_note);
+    TT_EQ_INT(tidal_peer_health_text(w.nd[S].peer, text, sizeof text), TIDAL_OK);
+    TT_CHECKF(strstr(text, "recovered forced 1: group 0 shard 1") != NULL, "%s", text);
+    /* every node applies it once it hears the commit (another node's health names it) */
+    for (k = 0; k < 100 && membership_index(&w, ix(2, 0)) != c_index && TT_OK(); k++)
+        run(&w, 20 * MS);
+    memset(&h, 0, sizeof h);
+    TT_EQ_INT(tidal_peer_health_get(w.nd[ix(2, 0)].peer, &h), TIDAL_OK);
+    TT_CHECKF(h.recoveries_forced == 1 && !h.recovered_here && h.recovered_dropped == 6u,
+              "node (2, 0): forced %llu applied %llu failed %s", (unsigned long long)h.recoveries_forced,
+              (unsigned long long)h.control_applied_index, h.control_failed_why);
+    /* a second one is refused: the group has its leader */
+    TT_EQ_INT(tidal_peer_force_recover(w.nd[S].peer, 0, 0, &t), TIDAL_ERR_INVALID);
+    /* the old member comes back with its old disk, the wiped one with a fresh one */
+    mb_open(&w, OLD, 0);
+    mb_open(&w, WIPED, 0);
+    for (k = 0; k < 100 && TT_OK(); k++) {
+        st = member_status(&w, OLD, 0);
+        led_old |= st.role == TIDAL_ROLE_LEADER;
+        st = member_status(&w, WIPED, 0);
+        led_old |= st.role == TIDAL_ROLE_LEADER;
+        TT_CHECK(group_leader(&w, 0, 1) == S);
+        run(&w, 50 * MS);
+    }
+    TT_CHECK(!led_old);
+    st = member_status(&w, OLD, 0);
+    memset(&h, 0, sizeof h);
+    TT_EQ_INT(tidal_peer_health_get(w.nd[OLD].peer, &h), TIDAL_OK);
+    TT_CHECKF(st.removed && st.voters == 1u, "old member: removed %d voters %x; forced %llu "
+              "applied %llu failed %s", st.removed, st.voters,
+              (unsigned long long)h.recoveries_forced, (unsigned long long)h.control_applied_index,
+              h.control_failed_why);
+    TT_CHECK(member_status(&w, WIPED, 0).removed);
+    memset(&sg, 0, sizeof sg);
+    sg.tenant = 1, sg.item = item_on(1, 1, 19000), sg.weight = 1;
+    TT_EQ_INT(tidal_signal_write(tidal_peer_member(w.nd[OLD].peer, 0), &sg, &rc), TIDAL_ERR_FENCED);
+    /* QUORUM writes still go to the survivor, and the old ones never hold them */
+    l = group_leader(&w, 0, 1);
+    TT_CHECK(l == S && burst(&w, S, 5, &item) == 5);
+    TT_CHECK(views(&w, S, 0, 1, item) == 1 && views(&w, OLD, 0, 1, item) == 0);
+    /* the two dropped members, cut off from the survivor, elect nothing */
+    {
+        tidal_node_ref a[1], b[2];
+        uint32_t cut;
+        a[0] = ref(S), b[0] = ref(OLD), b[1] = ref(WIPED);
+        cut = tidal_sim_net_partition_nodes(w.net, a, 1, b, 2, 0);
+        for (k = 0; k < 60 && TT_OK(); k++) {
+            TT_CHECK(member_status(&w, OLD, 0).role != TIDAL_ROLE_LEADER &&
+                     member_status(&w, WIPED, 0).role != TIDAL_ROLE_LEADER);
+            run(&w, 50 * MS);
+        }
+        tidal_sim_net_heal(w.net, cut);
+    }
+    world_free(&w);
+}
+
 static const tt_case tt_cases[] = {
     TT_CASE(t_membership_random),
     TT_CASE(t_membership_refusals),
     TT_CASE(t_removed_member_fenced),
     TT_CASE(t_fresh_member_promoted),
     TT_CASE(t_lost_member_replaced),
+    TT_CASE(t_forced_recovery),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
