@@ -649,18 +649,24 @@ typedef struct tidal_config {
                                           key if it must count). A known duplicate is still
                                           answered duplicate = 1, and a session write whose
                                           session lives is never refused (its journal is
-                                          exact). Replication: a leader takes keyed events
-                                          pushed to it by the same rule, and a follower
-                                          drops a keyed event of its leader's log whose
-                                          time is at or below the newest key it forgot
-                                          (stats.idem_horizon_ns): a copy of a key it
-                                          applied and forgot (a log resent after a
-                                          restart); both counted in stats.idem_refused.
-                                          Residual: a keyed write
-                                          older than the window taken by a member cut off
-                                          (availability mode) may be dropped so when it
-                                          rejoins, and that member then differs from the
-                                          group. A lone node (no replicas) forgets by time
+                                          exact). A member cut off in availability mode
+                                          also refuses (KEY_EXPIRED) a keyed write not
+                                          newer than the keyed events it held when it
+                                          last was with its majority: the group may
+                                          forget such a key while it is away. Replication:
+                                          every member, the leader included, drops a keyed
+                                          event pushed to it or shipped in its leader's
+                                          log whose time is at or below the newest key it
+                                          forgot (stats.idem_horizon_ns): a copy of a key
+                                          it applied and forgot; counted in
+                                          stats.idem_refused. So a keyed write a cut-off
+                                          member acknowledged LOCAL reaches every member
+                                          once, however long the partition (rules K1, K2
+                                          in tidal.h >>repl_vv). Residual: a leader cut
+                                          away from its majority keeps the window's rule;
+                                          a write it takes older than its newest keyed
+                                          event and kept away longer than the window may
+                                          be dropped elsewhere. A lone node (no replicas) forgets by time
                                           alone and refuses nothing: a retry older than the
                                           window is taken as a new write (it counts again),
                                           as it always was */
@@ -3494,6 +3500,10 @@ typedef struct tidal__member {
     uint32_t ver_heard;              /* leader: members that acked under config_version in
                                         this epoch (rule M3) */
     int64_t amn_asked_ns;            /* amnesiac: when it last asked the voters not heard */
+    /* keyed writes while isolated (issue 13; >>repl_vv, rule K1): the newest keyed time
+       applied here when it last was with a majority, once idem_joined (0: not since open) */
+    int64_t idem_joined_newest;
+    int idem_joined;
 } tidal__member;
 
 /* Tenant limits (owner >>db_tenant): each tenant's config on this node and what it used.
@@ -6294,9 +6304,9 @@ static void tidal__hlc_recv(tidal_db *db, tidal_hlc m) {
 // remembers the id; one that forgot it refuses what lies below its
 // forgotten horizon (the gate of tidal__event_take, >>db_write): a new write or import
 // older than the window below the newest keyed time (idem_newest) is refused with
-// TIDAL_ERR_KEY_EXPIRED (a leader drops an event pushed to it by the same rule), and an
-// event of the leader's log at or below the newest time a follower forgot (idem_floor) is
-// dropped there. The two agree: what a follower forgot lies
+// TIDAL_ERR_KEY_EXPIRED, and an event that reaches a member through replication (a push
+// to the leader, the leader's log to a follower) at or below the newest time it forgot
+// (idem_floor) is dropped there (>>repl_vv, rules K1 and K2: across partitions). The two agree: what a follower forgot lies
 // below its newest keyed time minus the window, which its leader's newest bounds from
 // above when the follower reaches an event of the leader's log, so a new key the leader
 // took is never dropped as a copy. A lone node (no replicas) forgets by time alone and
@@ -7912,9 +7922,9 @@ static int tidal__event_seen(tidal_db *db, const tidal__event *ev) {
    session lives (its journal answers exactly), that this member cannot take. A new write
    or import (taken: 1) is refused when its time is older than the window below the newest
    keyed time applied here (the window's own rule, so nothing a member may have forgotten
-   is ever taken anew; a leader takes a pushed event so too); an event from its leader's
-   log when its time is at or below the newest forgotten one (a copy of a key applied and
-   forgotten here: a log resent after a restart). A lone node (no replicas) keeps the plain
+   is ever taken anew); an event that reached it through replication (>>repl_vv, K2)
+   when its time is at or below the newest forgotten one (a copy of a key applied and
+   forgotten here: a log resent after a restart, a push of one). A lone node (no replicas) keeps the plain
    window: nothing reaches it but its own clients' calls, and a retry older than the
    window is taken as a new write (config.idempotency_window_ns). */
 static int tidal__idem_expired(tidal_db *db, const tidal__event *ev, int taken) {
@@ -13545,6 +13555,9 @@ static void tidal__hook_call(tidal_db *db, const tidal__event *ev) {
       (tidal__payload_apply), so the follower's batch carries the leader position.
    tidal__apply (the fold) is called from nowhere else. */
 
+static void tidal__idem_join_note(tidal_db *db);            /* >>repl_vv, rule K1 */
+static int tidal__idem_isolated_refuse(tidal_db *db, const tidal__event *ev);
+
 /* Rule 1: whether this node takes a write at all (TIDAL_OK), else why not. */
 static tidal_result tidal__take_refuse(tidal_db *db, const tidal__event *ev, tidal__from from) {
     const tidal__member *m = &db->rep;
@@ -13651,11 +13664,9 @@ static tidal_result tidal__event_take(tidal_db *db, tidal__event *ev, tidal__fro
     }
     if (from == TIDAL__FROM_REPLICA) { /* checked whole by tidal__payload_check */
         if (tidal__event_applied(db, ev->id)) return TIDAL_OK; /* rule 2 */
-        /* A keyed event this member cannot take is dropped (>>events): a leader takes a
-           pushed one as a new write (so its log never holds what a follower may have
-           forgotten); a follower drops a copy of a key it applied and forgot. */
-        if (!tidal__event_seen(db, ev) &&
-            tidal__idem_expired(db, ev, db->rep.role == TIDAL_ROLE_LEADER)) {
+        /* A keyed event this member cannot take is dropped (>>events): a copy of a key it
+           applied and forgot, on a leader (a push) as on a follower (>>repl_vv, rule K2). */
+        if (!tidal__event_seen(db, ev) && tidal__idem_expired(db, ev, 0)) {
             db->stats.idem_refused++;
             return TIDAL_OK;
         }
@@ -13673,10 +13684,16 @@ static tidal_result tidal__event_take(tidal_db *db, tidal__event *ev, tidal__fro
         /* Its status is that of everything this node holds now (the original may still
            be in the open batch). */
         lsn = db->log.wal_on ? db->log.next_lsn - 1 : 0;
-    } else if (tidal__idem_expired(db, ev, 1)) {
+    } else if (tidal__idem_expired(db, ev, 1) || tidal__idem_isolated_refuse(db, ev)) {
         /* Older than the window: the original may have been applied and forgotten, so
-           applying it could count it twice (>>events). */
+           applying it could count it twice (>>events); or, away from a majority, not newer
+           than what it held when it left (>>repl_vv, rule K1). */
         db->stats.idem_refused++;
+        if (!tidal__idem_expired(db, ev, 1))
+            return tidal__err(db, TIDAL_ERR_KEY_EXPIRED, "keyed write at time %lld, not newer "
+                              "than the keyed events this member held when it was last with "
+                              "its majority: the group may have forgotten it; nothing applied",
+                              (long long)ev->time_ns);
         return tidal__err(db, TIDAL_ERR_KEY_EXPIRED,
                           "keyed write at time %lld is older than the idempotency window "
                           "(%lld ns) below the newest keyed time %lld: whether it applied "
@@ -16662,6 +16679,70 @@ static void tidal__ship_keep(tidal_db *db, const uint8_t *batch, size_t len) {
    sender holds: it is built from durable state, and a sender that lost its disk comes
    back as a new incarnation, whose vector replaces the old one. */
 
+/* ---- keyed writes across a partition of any length (issue 13, DESIGN 5.6 and 5.10) ----
+   The gap this closes: in availability mode a member away from its majority takes writes
+   as its own origin, the majority side's newest keyed time moves on for as long as the
+   partition lasts, and on rejoin a leader dropped any pushed keyed event older than its
+   own window ("it may be one I forgot"): a keyed write acknowledged LOCAL on the far side
+   of a long partition was lost on every other member, the member that took it differing
+   from the group for good.
+   Fact F: a member forgets a key only once every current member holds the log where it
+   entered (the group-stable point, >>events), and that point stands still while a member
+   is away. So every key any member forgets while member m is away is one m held when it
+   left, and its time is at most the newest keyed time m had applied then.
+   K1. A member away from its majority (a follower cut off in availability mode) takes a keyed
+       write (new or imported) only if its time is after both its forgotten horizon and the
+       newest keyed time it had applied when it last was with a majority
+       (idem_joined_newest, noted at every tick while it is with one; its current newest
+       when it has not been since open). Older and not known here: TIDAL_ERR_KEY_EXPIRED,
+       nothing applied (whether the group holds it cannot be told from here). A known key
+       is still answered duplicate = 1, a live session's write is never refused.
+   K2. Every member, the leader included, drops a keyed event that reaches it through
+       replication (a push to the leader, the leader's log to a follower) exactly when it
+       does not know it and its time is at or below its own forgotten horizon: a copy of
+       a key it applied and forgot. Otherwise it is new there and is applied.
+   Why no keyed write counts twice or is lost: a member applies an event it does not know
+   only if it never forgot it (K2: above its horizon, and everything forgotten lies at or
+   below), so it never applied it before. An event taken under K1 lies after the taker's
+   newest at the time it left, which by F bounds every key any other member forgot while
+   it was away (and what they had forgotten before it left, it had forgotten too, or still
+   held: either way below that newest): no member's horizon reaches it, so K2 drops it
+   nowhere. Writes a leader takes with its majority are bounded as before (>>events: its
+   followers' horizons lie below its newest minus the window). Residual: a leader cut away
+   from its majority keeps taking writes under the window's rule (a leader cannot tell an
+   idle group from a lost one: followers answer only what it sends); such a write whose
+   time is older than the newest keyed event it had applied, kept away for longer than
+   the window, can still be dropped on the members that forgot keys that late. */
+
+/* Rule K1: is this member away from a majority of its group (a follower cut off in
+   availability mode, taking writes as its own origin)? */
+static int tidal__rep_isolated(const tidal_db *db) {
+    return db->rep.n_rep && db->rep.role != TIDAL_ROLE_LEADER && db->rep.availability &&
+           tidal__cut_off(db);
+}
+
+/* Rule K1: notes the newest keyed time while this member is with a majority. */
+static void tidal__idem_join_note(tidal_db *db) {
+    if (!db->rep.n_rep || tidal__rep_isolated(db)) return;
+    db->rep.idem_joined_newest = db->st.idem_newest;
+    db->rep.idem_joined = 1;
+}
+
+/* Rule K1: 1 when this member, away from its majority, must refuse the keyed write ev
+   (not known here: the caller checked). */
+static int tidal__idem_isolated_refuse(tidal_db *db, const tidal__event *ev) {
+    int64_t bound;
+    tidal_id session = ev->kind == TIDAL__EV_SESSION_NOTE ? ev->entity
+                       : ev->kind == TIDAL__EV_SIGNAL      ? ev->session
+                                                           : 0;
+    if (!db->rep.n_rep || !(ev->id.hi & TIDAL__IDEM_BIT) || TIDAL__EV_NOT_CLIENT(ev->kind))
+        return 0;
+    if (!tidal__rep_isolated(db)) return 0;
+    bound = db->rep.idem_joined ? db->rep.idem_joined_newest : db->st.idem_newest;
+    if (db->st.idem_floor > bound) bound = db->st.idem_floor;
+    if (bound == INT64_MIN || ev->time_ns > bound) return 0;
+    return !(session && ev->seq && tidal__sess_find(db, ev->tenant, session));
+}
 
 /* Encodes this node's vector into db->rep.out: count u32, then (origin u64, hwm u64) pairs in
    ascending origin order, at most what fits one message. Commits a pending batch first
@@ -18004,6 +18085,7 @@ static void tidal__rep_tick(tidal_db *db) {
     int64_t now = tidal__mono(db);
     uint32_t i;
     if (db->rep.removed) return; /* rule M4: fenced, it neither ships nor runs */
+    tidal__idem_join_note(db); /* >>repl_vv, rule K1 */
     if (tidal__rep_leading(&db->rep)) {
         for (i = 0; i < db->rep.n_rep; i++) {
             if (i == db->rep.self_rep || !tidal__rep_in(&db->rep, i)) continue; /* rule M5 */
