@@ -459,22 +459,39 @@ static void t_membership_refusals(void) {
     world_free(&w);
 }
 
-/* ---- Property: random membership changes with crashes and partitions ---- */
+/* ---- Property: random membership changes with crashes and partitions ----
+   Histories of 40 steps on group 0 shard 1, each step one op then 700 ms: remove a member,
+   add one (a removed node with its disk, or a replaced one with a fresh directory),
+   replace one (remove it, destroy its disk, reopen it empty; a later add brings it back as
+   a learner), hand leadership to another member (tidal_replica_transfer), crash a node
+   (back 2..4 steps later), cut one node off (healed 1..3 steps later), QUORUM writes
+   through the leader, keyed writes retried through another node (the reply "lost").
+   Checked at every 5 ms: at most one leader per epoch across every membership change, and
+   it is a voter of the membership in force on its node. At the end (healed, every node
+   back, re-added, run until the current members agree): every QUORUM-acknowledged write
+   is on every current member (no quorum formed by members of two configurations lost it,
+   and log retirement dropped nothing a current member lacked: a replaced member catches
+   up from a snapshot and what the log kept), and every keyed write is applied at most
+   once on every member, exactly once when some call for it completed OK. */
 
 #define PR_EPOCHS 4096
 #define PR_ACKED 512
+#define PR_KEYS 128
 
 typedef struct prop {
     int lead[PR_EPOCHS];      /* epoch -> leading node + 1 (0: none seen) */
     tidal_id acked[PR_ACKED]; /* items whose QUORUM write completed OK */
     int n_acked;
-    uint64_t ticket[8];
-    tidal_id item[8];
-    int node[8], n_pending;
+    uint64_t ticket[16];
+    tidal_id item[16];
+    int node[16], key[16], n_pending; /* key: its keyed write's index, -1 none */
     int down_until[REGIONS];  /* step at which a crashed node restarts (0: up) */
+    int fresh[REGIONS];       /* its disk was destroyed: it comes back empty */
     uint32_t cut;             /* a partition in force (0: none) */
     int cut_until;
-    int changes;              /* membership changes proposed (accepted by the leader) */
+    int changes, transfers, replaced; /* proposed (accepted by the leader) */
+    tidal_id key_item[PR_KEYS];
+    int key_ok[PR_KEYS], n_keys;
 } prop;
 
 /* Every node of shard 1 up: one leader per epoch, and it is a voter of its membership. */
@@ -506,15 +523,36 @@ static void prop_run(world *w, prop *pr, int64_t dt) {
         for (g = 0; g < w->n_got; g++)
             for (k = 0; k < pr->n_pending; k++)
                 if (w->got[g].node == pr->node[k] && w->got[g].c.ticket == pr->ticket[k]) {
-                    if (w->got[g].c.outcome == TIDAL_PEER_DONE_OK && pr->n_acked < PR_ACKED)
-                        pr->acked[pr->n_acked++] = pr->item[k];
-                    pr->ticket[k] = pr->ticket[--pr->n_pending];
+                    int ok = w->got[g].c.outcome == TIDAL_PEER_DONE_OK;
+                    if (pr->key[k] >= 0) pr->key_ok[pr->key[k]] |= ok;
+                    else if (ok && pr->n_acked < PR_ACKED) pr->acked[pr->n_acked++] = pr->item[k];
+                    pr->n_pending--;
+                    pr->ticket[k] = pr->ticket[pr->n_pending];
                     pr->item[k] = pr->item[pr->n_pending];
                     pr->node[k] = pr->node[pr->n_pending];
+                    pr->key[k] = pr->key[pr->n_pending];
                     break;
                 }
         w->n_got = 0;
     }
+}
+
+/* A keyed QUORUM write of item through node i (key index k, the same content each time). */
+static void prop_keyed(world *w, prop *pr, int i, int k) {
+    tidal_signal s;
+    char key[32];
+    uint64_t t = 0;
+    if (pr->n_pending >= 16) return;
+    snprintf(key, sizeof key, "prop-key-%d", k);
+    memset(&s, 0, sizeof s);
+    s.tenant = 1, s.item = pr->key_item[k], s.weight = 1;
+    s.time_ns = T0 + (int64_t)k * 1000 * MS;
+    s.idem.key = key, s.idem.key_len = (uint32_t)strlen(key), s.idem.seq = 1;
+    if (tidal_peer_signal_write(w->nd[i].peer, &s, TIDAL_ACK_QUORUM, &t) != TIDAL_OK) return;
+    pr->item[pr->n_pending] = s.item;
+    pr->node[pr->n_pending] = i;
+    pr->key[pr->n_pending] = k;
+    pr->ticket[pr->n_pending++] = t;
 }
 
 /* One world (seed printed): 40 steps of random actions. */
@@ -522,15 +560,18 @@ static void prop_world(uint64_t seed) {
     world w;
     prop *pr = (prop *)calloc(1, sizeof *pr);
     tidal_id item = 20000;
-    int stepn, k, l, r;
+    int stepn, k, l, r, n_ok;
     uint64_t rng = seed;
+    uint32_t v = 0, lm = 0;
     TT_CHECK(pr != NULL);
     if (!pr) return;
-    printf("    world seed %llu\n", (unsigned long long)seed);
+    printf("    world seed %llu (reproduce: ./build/test_membership --filter "
+           "t_membership_random --seed %llu, world seeds from it)\n", (unsigned long long)seed,
+           (unsigned long long)tt_seed());
     mb_setup(&w, seed);
     for (stepn = 1; stepn <= 40 && TT_OK(); stepn++) {
-        static const int acts[8] = {0, 0, 1, 1, 2, 3, 4, 4};
-        int act = acts[tt_next(&rng) % 8];
+        static const int acts[12] = {0, 0, 1, 1, 2, 3, 4, 4, 5, 6, 7, 7};
+        int act = acts[tt_next(&rng) % 12];
         for (r = 0; r < REGIONS; r++) /* restarts due */
             if (pr->down_until[r] && stepn >= pr->down_until[r]) {
                 mb_open(&w, ix(r, 1), 0);
@@ -539,12 +580,22 @@ static void prop_world(uint64_t seed) {
         if (pr->cut && stepn >= pr->cut_until) tidal_sim_net_heal(w.net, pr->cut), pr->cut = 0;
         l = group_leader(&w, 0, 1);
         r = (int)(tt_next(&rng) % REGIONS);
-        if (act == 0 && l >= 0) { /* remove */
+        if ((act == 0 || act == 6) && l >= 0) { /* remove; replace: remove, then lose the disk */
             uint64_t t = 0;
-            if (tidal_peer_member_remove(w.nd[l].peer, 0, (uint32_t)r, &t) == TIDAL_OK)
+            int i = ix(r, 1);
+            if (tidal_peer_member_remove(w.nd[l].peer, 0, (uint32_t)r, &t) == TIDAL_OK) {
                 pr->changes++;
+                if (act == 6 && w.nd[i].up && !pr->down_until[r]) {
+                    prop_run(&w, pr, 300 * MS); /* the removal commits */
+                    mb_down(&w, i);
+                    tidal_sim_disk_wipe(w.nd[i].disk);
+                    pr->fresh[r] = 1;
+                    pr->down_until[r] = stepn + 1;
+                    pr->replaced++;
+                }
+            }
             w.n_got = 0;
-        } else if (act == 1 && l >= 0) { /* add (the node keeps its disk) */
+        } else if (act == 1 && l >= 0) { /* add (a removed node, or a replaced one) */
             uint64_t t = 0;
             if (tidal_peer_member_add(w.nd[l].peer, 0, (uint32_t)r, &t) == TIDAL_OK)
                 pr->changes++;
@@ -563,29 +614,83 @@ static void prop_world(uint64_t seed) {
             b[1] = ref(ix((r + 2) % REGIONS, 1));
             pr->cut = tidal_sim_net_partition_nodes(w.net, a, 1, b, 2, 0);
             pr->cut_until = stepn + 1 + (int)(tt_next(&rng) % 3);
+        } else if (act == 5 && l >= 0 && ix(r, 1) != l) { /* hand leadership over */
+            if (tidal_replica_transfer(tidal_peer_member(w.nd[l].peer, 0), ref(ix(r, 1))) ==
+                TIDAL_OK)
+                pr->transfers++;
+        } else if (act == 7 && pr->n_keys < PR_KEYS) { /* a keyed write, retried elsewhere */
+            int a = ix(r, 1), b = ix((r + 1 + (int)(tt_next(&rng) % 2)) % REGIONS, 1);
+            k = pr->n_keys++;
+            item = item_on(1, 1, item + 1);
+            pr->key_item[k] = item;
+            if (w.nd[a].up) prop_keyed(&w, pr, a, k);
+            prop_run(&w, pr, 50 * MS);
+            if (w.nd[b].up) prop_keyed(&w, pr, b, k);
         } else if (l >= 0) { /* writes at QUORUM through the leader */
-            for (k = 0; k < 4 && pr->n_pending < 8; k++) {
+            for (k = 0; k < 4 && pr->n_pending < 16; k++) {
                 item = item_on(1, 1, item + 1);
                 pr->item[pr->n_pending] = item;
                 pr->node[pr->n_pending] = l;
+                pr->key[pr->n_pending] = -1;
                 pr->ticket[pr->n_pending++] = write_on(&w, l, 1, item);
             }
         }
         prop_run(&w, pr, 700 * MS);
     }
-    /* heal, every node back; every QUORUM-acknowledged write is on the group's leader */
+    /* heal, every node back and a member again; then until the current members agree */
     if (pr->cut) tidal_sim_net_heal(w.net, pr->cut);
     for (r = 0; r < REGIONS; r++)
         if (pr->down_until[r]) mb_open(&w, ix(r, 1), 0);
-    prop_run(&w, pr, 4000 * MS);
+    prop_run(&w, pr, 2000 * MS);
+    for (r = 0; r < REGIONS && TT_OK(); r++) {
+        tidal_peer_membership ms;
+        TT_EQ_INT(tidal_peer_membership_get(w.nd[ix(0, 0)].peer, 0, 1, &ms), TIDAL_OK);
+        if (!(((ms.voters | ms.learners) >> r) & 1u)) change(&w, 1, (uint32_t)r);
+    }
+    for (k = 0; k < 200 && TT_OK(); k++) { /* every member voting again (promoted) */
+        tidal_peer_membership ms;
+        TT_EQ_INT(tidal_peer_membership_get(w.nd[ix(0, 0)].peer, 0, 1, &ms), TIDAL_OK);
+        v = ms.voters, lm = ms.learners;
+        if (v == 7u) break;
+        prop_run(&w, pr, 50 * MS);
+    }
+    TT_CHECKF(v == 7u && !lm, "members not all voters again: voters %x learners %x", v, lm);
     l = group_leader(&w, 0, 1);
     TT_CHECKF(l >= 0, "no leader of group 0 shard 1 after the heal");
-    printf("    %d membership changes proposed, %d writes acknowledged\n", pr->changes,
-           pr->n_acked);
+    {   /* a last write through the leader: every member then holds the whole log */
+        tidal_id last = item_on(1, 1, item + 1);
+        int n = 0;
+        if (l >= 0) {
+            pr->item[0] = last, pr->node[0] = l, pr->key[0] = -1;
+            pr->ticket[0] = write_on(&w, l, 1, last);
+            pr->n_pending = 1;
+        }
+        for (k = 0; k < 400 && TT_OK(); k++) {
+            for (n = 0, r = 0; r < REGIONS; r++) n += views(&w, ix(r, 1), 0, 1, last) == 1;
+            if (n == REGIONS && !pr->n_pending) break;
+            prop_run(&w, pr, 50 * MS);
+        }
+        TT_CHECKF(n == REGIONS, "the last write reached %d of %d members", n, REGIONS);
+    }
+    for (n_ok = 0, k = 0; k < pr->n_keys; k++) n_ok += pr->key_ok[k];
+    printf("    %d membership changes, %d replaced, %d transfers proposed; %d writes and %d "
+           "of %d keyed writes acknowledged\n", pr->changes, pr->replaced, pr->transfers,
+           pr->n_acked, n_ok, pr->n_keys);
     TT_CHECK(pr->n_acked > 0);
-    for (k = 0; l >= 0 && k < pr->n_acked && TT_OK(); k++)
-        TT_CHECKF(views(&w, l, 0, 1, pr->acked[k]) == 1, "acknowledged write %d (item %llu) "
-                  "missing on the leader %d", k, (unsigned long long)pr->acked[k], l);
+    for (r = 0; r < REGIONS && TT_OK(); r++) {
+        int i = ix(r, 1);
+        for (k = 0; k < pr->n_acked && TT_OK(); k++)
+            TT_CHECKF(views(&w, i, 0, 1, pr->acked[k]) == 1, "acknowledged write %d (item "
+                      "%llu) on member %d: %llu views", k, (unsigned long long)pr->acked[k], i,
+                      (unsigned long long)views(&w, i, 0, 1, pr->acked[k]));
+        for (k = 0; k < pr->n_keys && TT_OK(); k++) {
+            uint64_t n = views(&w, i, 0, 1, pr->key_item[k]);
+            TT_CHECKF(n <= 1 && (n == 1 || !pr->key_ok[k]), "keyed write %d (item %llu, "
+                      "acknowledged %d) applied %llu times on member %d", k,
+                      (unsigned long long)pr->key_item[k], pr->key_ok[k], (unsigned long long)n,
+                      i);
+        }
+    }
     world_free(&w);
     free(pr);
 }
