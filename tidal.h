@@ -16450,7 +16450,9 @@ static tidal_result tidal__rep_adopt(tidal_db *db, uint64_t epoch, int leader) {
        by a second record once it holds the committed log and did not lose its disk (or
        rejoined, rule L5, which for a learner asks an epoch above its floor). The group-
        stable position (log retirement) counts voters and learners: a removed member no
-       longer holds anything back. */
+       longer holds anything back, so one re-added with its old disk may lack log that was
+       retired meanwhile: a learner whose log is gone gets a state transfer, never the
+       tail alone (tidal__ship_to). */
 
 static int tidal__rep_voter(const tidal__member *rm, uint32_t i) { return (rm->voters >> i) & 1u; }
 
@@ -16997,9 +16999,10 @@ static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
     }
     ok = tidal__log_slice(db, from, 0, vv, &covered);
     if (!ok && db->rep.peer[i].greeted && !db->rep.peer_amnesiac[i] &&
-        tidal__log_first(db) > from) {
+        !((db->rep.learners >> i) & 1u) && tidal__log_first(db) > from) {
         /* Retired log is held by every member that kept its disk (we retire only what all
-           held): a reconnecting member needs only the tail. */
+           held): a reconnecting member needs only the tail. Not a learner (>>repl_epoch,
+           rule M5): one re-added with its old disk was no member while that log retired. */
         db->rep.peer[i].acked = tidal__log_first(db) - 1;
         tidal__fly_rewind(&db->rep, i);
         from = db->rep.peer[i].sent + 1;
