@@ -13587,6 +13587,13 @@ static tidal_result tidal__take_refuse(tidal_db *db, const tidal__event *ev, tid
                           "unavailable: leadership is being handed to region %u shard %u (for at "
                           "most an election timeout); retry there, or here if the transfer fails",
                           m->member[m->handover_to].region, m->member[m->handover_to].shard);
+    if (m->n_rep && tidal__idem_isolated_refuse(db, ev) && !tidal__event_seen(db, ev)) {
+        db->stats.idem_refused++; /* >>repl_vv, rule K1: before the tenant's bucket is used */
+        return tidal__err(db, TIDAL_ERR_KEY_EXPIRED, "keyed write at time %lld, not newer than "
+                          "the keyed events this member held when it was last with its "
+                          "majority: the group may have forgotten it; nothing applied",
+                          (long long)ev->time_ns);
+    }
     if (db->ten.n_tcfg && from == TIDAL__FROM_LOCAL && ev->kind != TIDAL__EV_EPOCH &&
         ev->kind != TIDAL__EV_SCHEMA && !tidal__event_seen(db, ev))
         return tidal__tenant_admit(db, ev);
@@ -13684,16 +13691,10 @@ static tidal_result tidal__event_take(tidal_db *db, tidal__event *ev, tidal__fro
         /* Its status is that of everything this node holds now (the original may still
            be in the open batch). */
         lsn = db->log.wal_on ? db->log.next_lsn - 1 : 0;
-    } else if (tidal__idem_expired(db, ev, 1) || tidal__idem_isolated_refuse(db, ev)) {
+    } else if (tidal__idem_expired(db, ev, 1)) {
         /* Older than the window: the original may have been applied and forgotten, so
-           applying it could count it twice (>>events); or, away from a majority, not newer
-           than what it held when it left (>>repl_vv, rule K1). */
+           applying it could count it twice (>>events). */
         db->stats.idem_refused++;
-        if (!tidal__idem_expired(db, ev, 1))
-            return tidal__err(db, TIDAL_ERR_KEY_EXPIRED, "keyed write at time %lld, not newer "
-                              "than the keyed events this member held when it was last with "
-                              "its majority: the group may have forgotten it; nothing applied",
-                              (long long)ev->time_ns);
         return tidal__err(db, TIDAL_ERR_KEY_EXPIRED,
                           "keyed write at time %lld is older than the idempotency window "
                           "(%lld ns) below the newest keyed time %lld: whether it applied "
