@@ -666,10 +666,11 @@ typedef struct tidal_config {
                                           away from its majority keeps the window's rule;
                                           a write it takes older than its newest keyed
                                           event and kept away longer than the window may
-                                          be dropped elsewhere. A lone node (no replicas) forgets by time
-                                          alone and refuses nothing: a retry older than the
-                                          window is taken as a new write (it counts again),
-                                          as it always was */
+                                          be dropped elsewhere. A lone node (no
+                                          replicas) forgets by time alone and refuses
+                                          nothing: a retry older than the window is taken
+                                          as a new write (it counts again), as it always
+                                          was */
     uint32_t retrieve_limit_max;       /* largest LIMIT; default 1000, max TIDAL_LIMIT_MAX */
     uint32_t session_events_max;       /* events per session journal; default 4096 */
     /* Durability (used when path is set). */
@@ -2490,9 +2491,11 @@ TIDAL_API tidal_result tidal_peer_membership_get(const tidal_peer *p, uint32_t g
    survivor, how far it held the lost leader's log against the highest position of it
    that it heard was durable. Bring a dropped member back only with the control plane
    reachable (or with a fresh directory, then tidal_peer_member_add). Nothing happens
-   automatically. Errors, nothing proposed: TIDAL_ERR_INVALID (NULL argument; the group is
-   healthy: this member has a leader or, leading, hears a majority; the survivors are a
-   majority of the voters, or leave out this node), TIDAL_ERR_NOT_FOUND (this node runs no
+   automatically (and only for replica groups: group TIDAL_CONTROL_GROUP, a control plane
+   that lost most of its voters, is refused). Errors, nothing proposed: TIDAL_ERR_INVALID
+   (NULL argument; TIDAL_CONTROL_GROUP; the group is healthy: this member has a leader
+   or, leading, hears a majority; the survivors are a majority of the voters, or leave out
+   this node), TIDAL_ERR_NOT_FOUND (this node runs no
    member of group; a survivor that is not a voter), TIDAL_ERR_FENCED (this member was
    removed), TIDAL_ERR_UNAVAILABLE (this member lost its disk), TIDAL_ERR_LIMIT (a change
    of this group is in flight), or as tidal_peer_propose. */
@@ -6306,11 +6309,11 @@ static void tidal__hlc_recv(tidal_db *db, tidal_hlc m) {
 // older than the window below the newest keyed time (idem_newest) is refused with
 // TIDAL_ERR_KEY_EXPIRED, and an event that reaches a member through replication (a push
 // to the leader, the leader's log to a follower) at or below the newest time it forgot
-// (idem_floor) is dropped there (>>repl_vv, rules K1 and K2: across partitions). The two agree: what a follower forgot lies
-// below its newest keyed time minus the window, which its leader's newest bounds from
-// above when the follower reaches an event of the leader's log, so a new key the leader
-// took is never dropped as a copy. A lone node (no replicas) forgets by time alone and
-// refuses nothing (config.idempotency_window_ns).
+// (idem_floor) is dropped there (>>repl_vv, rules K1 and K2: across partitions). The two
+// agree: what a follower forgot lies below its newest keyed time minus the window, which
+// its leader's newest bounds from above when the follower reaches an event of the
+// leader's log, so a new key the leader took is never dropped as a copy. A lone node (no
+// replicas) forgets by time alone and refuses nothing (config.idempotency_window_ns).
 
 static tidal_event_id tidal__derived_id(uint32_t tenant, char domain, const void *key,
                                         uint32_t key_len, uint64_t seq) {
@@ -7924,9 +7927,9 @@ static int tidal__event_seen(tidal_db *db, const tidal__event *ev) {
    keyed time applied here (the window's own rule, so nothing a member may have forgotten
    is ever taken anew); an event that reached it through replication (>>repl_vv, K2)
    when its time is at or below the newest forgotten one (a copy of a key applied and
-   forgotten here: a log resent after a restart, a push of one). A lone node (no replicas) keeps the plain
-   window: nothing reaches it but its own clients' calls, and a retry older than the
-   window is taken as a new write (config.idempotency_window_ns). */
+   forgotten here: a log resent after a restart, a push of one). A lone node (no
+   replicas) keeps the plain window: nothing reaches it but its own clients' calls, and a
+   retry older than the window is taken as a new write (config.idempotency_window_ns). */
 static int tidal__idem_expired(tidal_db *db, const tidal__event *ev, int taken) {
     tidal_id session = ev->kind == TIDAL__EV_SESSION_NOTE ? ev->entity
                        : ev->kind == TIDAL__EV_SIGNAL      ? ev->session
@@ -21650,6 +21653,9 @@ TIDAL_API tidal_result tidal_peer_force_recover(tidal_peer *p, uint32_t group, u
     tidal_result r;
     if (!p) return TIDAL_ERR_INVALID;
     if (!ticket) return tidal__peer_err(p, TIDAL_ERR_INVALID, "%s: NULL ticket", what);
+    if (group == TIDAL_CONTROL_GROUP)
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "%s: the control plane has no forced "
+                               "recovery (a replica group's needs the control plane)", what);
     gi = tidal__peer_group_index(p, group);
     mi = tidal__peer_member_index(p, group);
     if (gi < 0 || mi < 0)

@@ -772,6 +772,8 @@ static void t_forced_recovery(void) {
     /* bad calls: unknown group, a group this node runs no member of, a survivor that is
        not a voter, survivors that are a majority, NULL arguments */
     TT_EQ_INT(tidal_peer_force_recover(w.nd[S].peer, 7, 0, &t), TIDAL_ERR_NOT_FOUND);
+    TT_EQ_INT(tidal_peer_force_recover(w.nd[ix(0, 0)].peer, TIDAL_CONTROL_GROUP, 0, &t),
+              TIDAL_ERR_INVALID);
     TT_EQ_INT(tidal_peer_force_recover(w.nd[ix(2, 0)].peer, 3, 0, &t), TIDAL_ERR_NOT_FOUND);
     TT_CHECK(strstr(tidal_peer_errmsg(w.nd[ix(2, 0)].peer), "runs no member") != NULL);
     TT_EQ_INT(tidal_peer_force_recover(w.nd[S].peer, 0, 1u | 8u, &t), TIDAL_ERR_NOT_FOUND);
@@ -820,7 +822,8 @@ static void t_forced_recovery(void) {
     memset(&h, 0, sizeof h);
     TT_EQ_INT(tidal_peer_health_get(w.nd[ix(2, 0)].peer, &h), TIDAL_OK);
     TT_CHECKF(h.recoveries_forced == 1 && !h.recovered_here && h.recovered_dropped == 6u,
-              "node (2, 0): forced %llu applied %llu failed %s", (unsigned long long)h.recoveries_forced,
+              "node (2, 0): forced %llu applied %llu failed %s",
+              (unsigned long long)h.recoveries_forced,
               (unsigned long long)h.control_applied_index, h.control_failed_why);
     /* a second one is refused: the group has its leader */
     TT_EQ_INT(tidal_peer_force_recover(w.nd[S].peer, 0, 0, &t), TIDAL_ERR_INVALID);
