@@ -1851,7 +1851,9 @@ TIDAL_API void tidal_blake3(const void *data, size_t len, uint8_t out[32]); /* o
 #define TIDAL_CONTROL_MEMBERS 6u   /* a replica group's voters and learners (appended, 13) */
 #define TIDAL_CONTROL_RECOVER 7u   /* a forced loss-of-quorum recovery (appended, 13):
                                       tidal_peer_force_recover */
-#define TIDAL_CONTROL_KIND_MAX 7u
+#define TIDAL_CONTROL_VOTERS 8u    /* the control plane's voters after a forced recovery
+                                      (appended, 13): tidal_control_force_recover */
+#define TIDAL_CONTROL_KIND_MAX 8u
 
 /* Migration phases (DESIGN 5.7; the coordinator: tidal_peer_move). */
 #define TIDAL_CONTROL_PHASE_COPY 1u
@@ -1892,6 +1894,9 @@ typedef struct tidal_control_record {
        MEMBERS (learners 0), and the epoch floor its survivors take before they elect,
        above every epoch the proposer knew of. Encoded as MEMBERS, then epoch u64. */
     uint64_t epoch;         /* RECOVER: 1.. */
+    /* VOTERS (appended, issue 13): `voters` alone, a mask over the control plane's voters
+       (bit i = config voter i) that still vote; written by tidal_control_force_recover.
+       Encoded: kind u8, voters u32. */
 } tidal_control_record;
 
 /* Encodes rec into buf (cap bytes; TIDAL_CONTROL_RECORD_BYTES_MAX always suffices) and sets
@@ -2093,6 +2098,21 @@ TIDAL_API const char *tidal_control_errmsg(const tidal_control *c);
    voter: unknown, or a learner), TIDAL_ERR_READ_ONLY (not the leader), TIDAL_ERR_LIMIT (a
    transfer is already in flight), TIDAL_ERR_FATAL (failed earlier). */
 TIDAL_API tidal_result tidal_control_transfer(tidal_control *c, tidal_node_ref to);
+
+/* UNSAFE loss-of-quorum recovery of the control plane (appended, issue 13; rule C9 in
+   >>control): on the one voter left when the others are lost for good, it becomes the
+   control plane's only voter: it takes a term 2^16 above its own, leads it at once and
+   appends a TIDAL_CONTROL_VOTERS record naming itself (*index: its log index; it commits
+   at once). Every member that takes that record into its log counts only the voters it
+   names; messages from the voters it dropped are refused (TIDAL_ERR_FENCED), and a dropped
+   voter that takes the record never runs again. Records the lost voters committed that
+   this one lacks are lost; bring a dropped voter back only wiped, or after it holds the
+   record (its log must not hold entries the survivor lacks: those it keeps refusing).
+   Errors, nothing changed: TIDAL_ERR_INVALID (NULL c; a learner; the control plane is
+   healthy: a leader heard within the election timeout, or leading with a majority that
+   answered within it; this voter already votes alone), TIDAL_ERR_FENCED (a forced
+   recovery dropped this voter), TIDAL_ERR_FATAL and I/O errors. */
+TIDAL_API tidal_result tidal_control_force_recover(tidal_control *c, uint64_t *index);
 
 /* ---- Node: a host process's members, routing and forwarding (>>node) -------------------- */
 
@@ -2491,9 +2511,11 @@ TIDAL_API tidal_result tidal_peer_membership_get(const tidal_peer *p, uint32_t g
    survivor, how far it held the lost leader's log against the highest position of it
    that it heard was durable. Bring a dropped member back only with the control plane
    reachable (or with a fresh directory, then tidal_peer_member_add). Nothing happens
-   automatically (and only for replica groups: group TIDAL_CONTROL_GROUP, a control plane
-   that lost most of its voters, is refused). Errors, nothing proposed: TIDAL_ERR_INVALID
-   (NULL argument; TIDAL_CONTROL_GROUP; the group is healthy: this member has a leader
+   automatically. Group TIDAL_CONTROL_GROUP, run on the control voter left (survivors 0),
+   is tidal_control_force_recover on it (the ticket completes at once, index its VOTERS
+   record; a replica group's recovery needs a control plane with a leader, so that comes
+   first). Errors, nothing proposed: TIDAL_ERR_INVALID
+   (NULL argument; the group is healthy: this member has a leader
    or, leading, hears a majority; the survivors are a majority of the voters, or leave out
    this node), TIDAL_ERR_NOT_FOUND (this node runs no
    member of group; a survivor that is not a voter), TIDAL_ERR_FENCED (this member was
@@ -18341,6 +18363,16 @@ TIDAL_API tidal_result tidal_replica_transfer(tidal_db *db, tidal_node_ref to) {
 //     the pre-vote round (C7 is liveness; the vote itself is still C2's, so safety is
 //     unchanged). The handover ends when a newer term reaches the leader (C1) or after one
 //     election timeout, when it takes proposals again.
+// C9. (issue 13) Forced recovery, UNSAFE and only by an operator's call
+//     (tidal_control_force_recover) on the one voter left when the others are lost for
+//     good: it takes a term 2^16 above its own, leads it alone and appends a VOTERS record
+//     naming itself, in one frame. A member counts, for votes, pre-votes, commits and
+//     handovers, only the voters the last VOTERS entry of its log names (from the moment
+//     the entry is in its log; a cut that removes it restores the previous set); it drops
+//     every message but APPEND_ACK from a voter left out, and a voter left out never runs.
+//     Safety across the change is NOT Raft's: records only the lost voters held are lost,
+//     and lost voters that come back together before they take the VOTERS entry may still
+//     elect each other (they reach no member that took it): bring them back wiped.
 // File: header (magic "TDLC", format version u32, node word u32, 4 zero bytes), then
 // frames, one per handler that changed something, each written and fsynced before the next:
 // body bytes u32, BLAKE3[0..8) of the body, body = records (kind u8, bytes u8, body). Kinds:
@@ -18423,7 +18455,34 @@ struct tidal_control {
     int failed;
     uint64_t elections, msgs_sent, msgs_received, msgs_corrupt, syncs;
     char errmsg[256];
+    /* C9 (issue 13): the voters that still vote after a forced recovery (the last VOTERS
+       entry of the log; 0: every voter), and when each voter last acked this leader */
+    uint32_t vmask;
+    int64_t acked_ns[TIDAL__CTL_NODES_MAX];
+    uint64_t fenced;          /* messages dropped from voters C9 took the vote from */
 };
+
+/* C9: does voter i vote (a config voter the last VOTERS entry keeps)? */
+static int tidal__ctl_voting(const tidal_control *c, uint32_t i) {
+    return i < c->n && (!c->vmask || ((c->vmask >> i) & 1u));
+}
+
+static uint32_t tidal__ctl_nv(const tidal_control *c) {
+    uint32_t i, n = 0;
+    for (i = 0; i < c->n; i++) n += tidal__ctl_voting(c, i);
+    return n;
+}
+
+/* C9: the voters in force, from the last VOTERS entry of the log (after a cut too). */
+static void tidal__ctl_vmask_scan(tidal_control *c) {
+    uint64_t k;
+    c->vmask = 0;
+    for (k = c->n_log; k > 0; k--)
+        if (c->log[k - 1].rec.kind == TIDAL_CONTROL_VOTERS) {
+            c->vmask = c->log[k - 1].rec.voters & ((1u << c->n) - 1u);
+            break;
+        }
+}
 
 static void *tidal__ctl_alloc(tidal_control *c, size_t size) {
     TIDAL_ASSERT(c && size > 0);
@@ -18470,13 +18529,14 @@ static void tidal__ctl_why(char *msg, size_t cap, const char *fmt, ...) {
 
 static const char *const tidal__ctl_kind_names[] = {"?", "NOOP", "TOPOLOGY", "PLACEMENT",
                                                     "TENANT", "MIGRATION", "MEMBERS",
-                                                    "RECOVER"};
+                                                    "RECOVER", "VOTERS"};
 
 /* Which fields a kind carries: bit 0 regions/shards, 1 tenant, 2 placement, 3 group,
    4 target/phase, 5 limits (state, rate, burst, quota), 6 membership (voters, learners,
-   prev), 7 epoch (RECOVER). */
+   prev), 7 epoch (RECOVER), 8 the control plane's voters (VOTERS). */
 static uint32_t tidal__ctl_kind_fields(uint32_t kind) {
-    static const uint32_t f[] = {0, 0, 1, 2 | 4 | 8, 2 | 4 | 32, 2 | 8 | 16, 8 | 64, 8 | 64 | 128};
+    static const uint32_t f[] = {0,       0, 1, 2 | 4 | 8, 2 | 4 | 32, 2 | 8 | 16, 8 | 64,
+                                 8 | 64 | 128, 256};
     TIDAL_ASSERT(kind >= 1 && kind <= TIDAL_CONTROL_KIND_MAX);
     return f[kind];
 }
@@ -18493,7 +18553,10 @@ static const char *tidal__ctl_record_check(const tidal_control_record *r) {
     if (!(f & 16) && (r->target || r->phase)) return "target/phase set on a kind without";
     if (!(f & 32) && (r->state || r->rate_per_s != 0 || r->burst != 0 || r->entity_quota))
         return "limits set on a kind without";
-    if (!(f & 64) && (r->voters || r->learners || r->prev || r->shard))
+    if ((f & 256) && (!r->voters || (r->voters >> TIDAL_REPLICAS_MAX)))
+        return "voters not 1..2^TIDAL_REPLICAS_MAX - 1 (a control plane keeps a voter)";
+    if (!(f & (64 | 256)) && r->voters) return "voters set on a kind without";
+    if (!(f & 64) && (r->learners || r->prev || r->shard))
         return "voters/learners/shard/prev set on a kind without";
     if ((f & 64) && r->shard > 0xFFFF) return "shard not 0..65535";
     if (!(f & 128) && r->epoch) return "epoch set on a kind without";
@@ -18534,6 +18597,7 @@ static size_t tidal__ctl_record_put(const tidal_control_record *r, uint8_t *buf)
         w = tidal__wr_le(tidal__wr_le(w, r->shard, 2), r->prev, 8);
     }
     if (f & 128) w = tidal__wr_le(w, r->epoch, 8);
+    if (f & 256) w = tidal__wr_le(w, r->voters, 4);
     TIDAL_ASSERT((size_t)(w - buf) <= TIDAL_CONTROL_RECORD_BYTES_MAX);
     return (size_t)(w - buf);
 }
@@ -18595,6 +18659,7 @@ TIDAL_API tidal_result tidal_control_record_decode(const void *bytes, size_t len
         rec->prev = tidal__rd_u64(&r);
     }
     if (f & 128) rec->epoch = tidal__rd_u64(&r);
+    if (f & 256) rec->voters = tidal__rd_u32(&r);
     if (r.bad || r.pos != len) {
         tidal__ctl_why(msg, msg_cap, "control record %s: %zu bytes, %s",
                        tidal__ctl_kind_names[rec->kind], len,
@@ -18867,6 +18932,8 @@ static int tidal__ctl_push(tidal_control *c, uint64_t term, const tidal_control_
     c->log[c->n_log].term = term;
     c->log[c->n_log].rec = *rec;
     c->n_log++;
+    if (rec->kind == TIDAL_CONTROL_VOTERS) /* C9: in force once in the log */
+        c->vmask = rec->voters & ((1u << c->n) - 1u);
     return 1;
 }
 
@@ -18905,6 +18972,7 @@ static const char *tidal__ctl_replay(tidal_control *c, uint32_t kind, const uint
         if (r.bad || r.pos != n) return "CUT record of the wrong size";
         if (index < 1 || index > c->n_log + 1) return "CUT beyond the log";
         c->n_log = index - 1;
+        tidal__ctl_vmask_scan(c); /* C9 */
         return NULL;
     }
     if (kind != TIDAL__CTL_REC_ENTRY) return "unknown record kind";
@@ -19127,8 +19195,8 @@ static void tidal__ctl_advance_commit(tidal_control *c) {
     uint32_t i, count;
     TIDAL_ASSERT(c->role == TIDAL__CTL_LEADER);
     for (n = c->n_log; n > c->commit && c->log[n - 1].term == c->term; n--) {
-        for (count = 0, i = 0; i < c->n; i++) count += c->match[i] >= n;
-        if (count * 2 > c->n) {
+        for (count = 0, i = 0; i < c->n; i++) count += tidal__ctl_voting(c, i) && c->match[i] >= n;
+        if (count * 2 > tidal__ctl_nv(c)) {
             c->commit = n;
             break;
         }
@@ -19160,8 +19228,8 @@ static int tidal__ctl_become_leader(tidal_control *c) {
 
 static int tidal__ctl_count_votes_in(const tidal_control *c, uint32_t votes) {
     uint32_t i, n = 0;
-    for (i = 0; i < c->n; i++) n += (votes >> i) & 1u;
-    return n * 2 > c->n;
+    for (i = 0; i < c->n; i++) n += tidal__ctl_voting(c, i) && ((votes >> i) & 1u);
+    return n * 2 > tidal__ctl_nv(c);
 }
 
 static int tidal__ctl_count_votes(const tidal_control *c) {
@@ -19318,6 +19386,7 @@ static int tidal__ctl_on_append(tidal_control *c, int32_t from, const tidal_cont
             TIDAL_ASSERT(idx > c->commit); /* a committed entry never conflicts (C5) */
             c->n_log = idx - 1;
             if (c->polled > c->n_log) c->polled = c->n_log;
+            tidal__ctl_vmask_scan(c); /* C9: a VOTERS entry may have gone with the cut */
             if (!tidal__ctl_persist_cut(c, idx)) return 0;
         }
         if (!tidal__ctl_push(c, t, &rec) || !tidal__ctl_persist_entry(c, idx)) return 0;
@@ -19390,7 +19459,8 @@ static int32_t tidal__ctl_handover_pick(const tidal_control *c) {
     uint32_t i;
     TIDAL_ASSERT(c->role == TIDAL__CTL_LEADER);
     for (i = 0; i < c->n; i++)
-        if (i != c->me && (best < 0 || c->match[i] > c->match[best])) best = (int32_t)i;
+        if (i != c->me && tidal__ctl_voting(c, i) && (best < 0 || c->match[i] > c->match[best]))
+            best = (int32_t)i;
     return best;
 }
 
@@ -19407,6 +19477,7 @@ static int tidal__ctl_on_timeout_now(tidal_control *c, int32_t from,
 static void tidal__ctl_on_ack(tidal_control *c, int32_t from, const tidal_control_message *m) {
     uint32_t i = (uint32_t)from;
     if (c->role != TIDAL__CTL_LEADER || m->term != c->term) return; /* stale (C1) */
+    c->acked_ns[i] = tidal__ctl_now(c);
     if (m->granted) {
         uint64_t before = c->commit;
         if (m->log_index > c->n_log) return; /* cannot be: this term's log only grows */
@@ -19540,8 +19611,9 @@ TIDAL_API tidal_result tidal_control_tick(tidal_control *c) {
     if (c->role == TIDAL__CTL_LEADER) {
         if (c->handover >= 0 && now >= c->handover_until_ns) c->handover = -1; /* C8: gave up */
         if (now >= c->beat_ns) tidal__ctl_broadcast(c);
-    } else if (c->me >= c->n) {
-        /* A learner never runs: it waits for whichever leader the voters elect. */
+    } else if (c->me >= c->n || !tidal__ctl_voting(c, c->me)) {
+        /* A learner never runs: it waits for whichever leader the voters elect (C9: nor
+           does a voter a forced recovery left out). */
     } else if (!c->deadline_ns) {
         tidal__ctl_reset_timer(c);
     } else if (now >= c->deadline_ns) {
@@ -19570,6 +19642,12 @@ TIDAL_API tidal_result tidal_control_receive(tidal_control *c, tidal_node_ref fr
         return tidal__ctl_err(c, TIDAL_ERR_CORRUPT, "control message: from %u/%u (delivered from "
                               "%u/%u) to %u/%u: not a member's message to this node", m.from.region,
                               m.from.shard, from.region, from.shard, m.to.region, m.to.shard);
+    }
+    if ((uint32_t)i < c->n && !tidal__ctl_voting(c, (uint32_t)i) &&
+        m.type != TIDAL_CONTROL_MSG_APPEND_ACK) {
+        c->fenced++; /* C9: a voter the forced recovery left out leads and votes no more */
+        return tidal__ctl_err(c, TIDAL_ERR_FENCED, "control message from %u/%u: no longer a "
+                              "voter (forced recovery)", m.from.region, m.from.shard);
     }
     if (((uint32_t)i >= c->n || c->me >= c->n) && m.type != TIDAL_CONTROL_MSG_APPEND_ACK &&
         m.type != TIDAL_CONTROL_MSG_APPEND) {
@@ -19696,6 +19774,55 @@ TIDAL_API tidal_result tidal_control_status_get(const tidal_control *c,
     out->transfer_in_flight = c->role == TIDAL__CTL_LEADER && c->handover >= 0;
     if (out->transfer_in_flight) out->transfer_to = c->members[c->handover];
     return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_control_force_recover(tidal_control *c, uint64_t *index) {
+    tidal_control_record rec;
+    int64_t now;
+    uint32_t i, heard = 0, nv;
+    if (!c) return TIDAL_ERR_INVALID;
+    if (c->failed) return tidal__ctl_err(c, TIDAL_ERR_FATAL, "control: failed earlier; reopen");
+    if (c->me >= c->n)
+        return tidal__ctl_err(c, TIDAL_ERR_INVALID, "force recover: a learner cannot; run it "
+                              "on the voter left");
+    if (!tidal__ctl_voting(c, c->me))
+        return tidal__ctl_err(c, TIDAL_ERR_FENCED, "force recover: a forced recovery dropped "
+                              "this voter");
+    now = tidal__ctl_now(c);
+    nv = tidal__ctl_nv(c);
+    if (nv == 1)
+        return tidal__ctl_err(c, TIDAL_ERR_INVALID, "force recover: this voter votes alone");
+    if (c->role == TIDAL__CTL_LEADER) {
+        for (i = 0; i < c->n; i++)
+            heard += tidal__ctl_voting(c, i) &&
+                     (i == c->me || now - c->acked_ns[i] < c->election_ns);
+        if (heard * 2 > nv)
+            return tidal__ctl_err(c, TIDAL_ERR_INVALID, "force recover: the control plane has "
+                                  "a quorum (this leader heard %u of %u voters)", heard, nv);
+    } else if (c->leader >= 0 && c->heard_ns && now - c->heard_ns < c->election_ns) {
+        return tidal__ctl_err(c, TIDAL_ERR_INVALID, "force recover: the control plane has a "
+                              "leader (%u/%u, heard within the election timeout)",
+                              c->members[c->leader].region, c->members[c->leader].shard);
+    }
+    /* C9: alone, in a term above any it knew of, and on disk with the record in one frame */
+    c->term += UINT64_C(1) << 16;
+    c->vote = (int32_t)c->me;
+    c->role = TIDAL__CTL_CANDIDATE;
+    c->leader = -1;
+    c->votes = 1u << c->me;
+    c->pre = 0;
+    c->vmask = 1u << c->me;
+    if (!tidal__ctl_persist_state(c) || !tidal__ctl_become_leader(c)) return tidal__ctl_nomem(c);
+    memset(&rec, 0, sizeof rec);
+    rec.kind = TIDAL_CONTROL_VOTERS;
+    rec.voters = 1u << c->me;
+    if (!tidal__ctl_push(c, c->term, &rec) || !tidal__ctl_persist_entry(c, c->n_log))
+        return tidal__ctl_nomem(c);
+    c->match[c->me] = c->n_log;
+    tidal__ctl_advance_commit(c);
+    tidal__ctl_broadcast(c);
+    if (index) *index = c->n_log;
+    return tidal__ctl_flush(c);
 }
 
 TIDAL_API tidal_result tidal_control_transfer(tidal_control *c, tidal_node_ref to) {
@@ -20779,6 +20906,15 @@ static tidal_result tidal__peer_apply_one(tidal_peer *p, uint64_t index,
     p->applied_index = index;
     if (rec->kind == TIDAL_CONTROL_MEMBERS || rec->kind == TIDAL_CONTROL_RECOVER)
         return tidal__peer_members_apply(p, index, rec);
+    if (rec->kind == TIDAL_CONTROL_VOTERS) { /* the control plane's forced recovery (C9) */
+        p->forced++;
+        p->forced_rec = *rec;
+        p->forced_rec.group = TIDAL_CONTROL_GROUP;
+        p->forced_index = index;
+        p->forced_dropped = 0;
+        p->forced_here = p->forced_live = 0;
+        return TIDAL_OK;
+    }
     if (rec->kind == TIDAL_CONTROL_TOPOLOGY) {
         p->topo_regions = rec->regions;
         p->topo_shards = rec->shards;
@@ -21653,9 +21789,25 @@ TIDAL_API tidal_result tidal_peer_force_recover(tidal_peer *p, uint32_t group, u
     tidal_result r;
     if (!p) return TIDAL_ERR_INVALID;
     if (!ticket) return tidal__peer_err(p, TIDAL_ERR_INVALID, "%s: NULL ticket", what);
-    if (group == TIDAL_CONTROL_GROUP)
-        return tidal__peer_err(p, TIDAL_ERR_INVALID, "%s: the control plane has no forced "
-                               "recovery (a replica group's needs the control plane)", what);
+    if (group == TIDAL_CONTROL_GROUP) { /* the control plane: this voter alone (rule C9) */
+        tidal_peer_completion c;
+        uint64_t index = 0;
+        tidal_result r0;
+        if (survivors && survivors != 1u << p->self.region)
+            return tidal__peer_err(p, TIDAL_ERR_INVALID, "%s: the control plane recovers to "
+                                   "the voter it runs on alone (survivors 0 or 0x%x)", what,
+                                   1u << p->self.region);
+        if (!tidal__peer_reserve(p)) return tidal__peer_err(p, TIDAL_ERR_NOMEM, "completions");
+        if ((r0 = tidal_control_force_recover(p->ctl, &index)) != TIDAL_OK)
+            return tidal__peer_err(p, r0, "%s", tidal_control_errmsg(p->ctl));
+        *ticket = ++p->next_ticket;
+        memset(&c, 0, sizeof c);
+        c.outcome = TIDAL_PEER_DONE_OK;
+        c.index = index;
+        c.executed_by = p->self;
+        tidal__peer_finish(p, p->self, p->self, *ticket, &c);
+        return TIDAL_OK;
+    }
     gi = tidal__peer_group_index(p, group);
     mi = tidal__peer_member_index(p, group);
     if (gi < 0 || mi < 0)

@@ -773,7 +773,7 @@ static void t_forced_recovery(void) {
        not a voter, survivors that are a majority, NULL arguments */
     TT_EQ_INT(tidal_peer_force_recover(w.nd[S].peer, 7, 0, &t), TIDAL_ERR_NOT_FOUND);
     TT_EQ_INT(tidal_peer_force_recover(w.nd[ix(0, 0)].peer, TIDAL_CONTROL_GROUP, 0, &t),
-              TIDAL_ERR_INVALID);
+              TIDAL_ERR_INVALID); /* the control plane is healthy */
     TT_EQ_INT(tidal_peer_force_recover(w.nd[ix(2, 0)].peer, 3, 0, &t), TIDAL_ERR_NOT_FOUND);
     TT_CHECK(strstr(tidal_peer_errmsg(w.nd[ix(2, 0)].peer), "runs no member") != NULL);
     TT_EQ_INT(tidal_peer_force_recover(w.nd[S].peer, 0, 1u | 8u, &t), TIDAL_ERR_NOT_FOUND);
@@ -911,6 +911,75 @@ static void t_readded_member_catches_up(void) {
     world_free(&w);
 }
 
+/* The control plane's forced recovery (rule C9 in tidal.h >>control): its voters are
+   shard 0 of each region; (1, 0) and (2, 0) are lost for good. No record commits (a
+   membership change cannot even be proposed); the voter left, (0, 0), recovers alone:
+   it leads, records commit and every node up applies them (a membership change of group
+   0 shard 1 included); health names the recovery. A dropped voter that comes back with
+   its old disk never leads and its messages are refused; the survivor keeps leading. Bad
+   calls (a healthy control plane, a learner, survivors beyond this voter) change nothing. */
+static void t_control_forced_recovery(void) {
+    world w;
+    const int S = ix(0, 0), A = ix(1, 0), B = ix(2, 0);
+    uint64_t t = 0, idx;
+    int k, led = 0;
+    const tidal_peer_completion *c;
+    tidal_control_record r;
+    tidal_control_status cs;
+    tidal_peer_health h;
+    mb_setup(&w, tt_seed() + 21);
+    TT_EQ_INT(tidal_peer_force_recover(w.nd[S].peer, TIDAL_CONTROL_GROUP, 0, &t),
+              TIDAL_ERR_INVALID);
+    TT_EQ_INT(tidal_peer_force_recover(w.nd[ix(0, 1)].peer, TIDAL_CONTROL_GROUP, 0, &t),
+              TIDAL_ERR_INVALID); /* a learner */
+    mb_down(&w, A);
+    tidal_sim_disk_wipe(w.nd[A].disk);
+    mb_down(&w, B);
+    run(&w, 1500 * MS);
+    memset(&r, 0, sizeof r);
+    r = rec_tenant(5, 0, TIDAL_TENANT_ACTIVE);
+    TT_EQ_INT(tidal_peer_propose(w.nd[S].peer, &r, &t), TIDAL_OK);
+    c = await(&w, S, t, 3000 * MS);
+    TT_CHECKF(!c || c->outcome != TIDAL_PEER_DONE_OK, "a record committed without a majority");
+    w.n_got = 0;
+    TT_EQ_INT(tidal_peer_force_recover(w.nd[S].peer, TIDAL_CONTROL_GROUP, 6u, &t),
+              TIDAL_ERR_INVALID);
+    TT_EQ_INT(tidal_peer_force_recover(w.nd[S].peer, TIDAL_CONTROL_GROUP, 0, &t), TIDAL_OK);
+    c = await(&w, S, t, 100 * MS);
+    TT_CHECK(c && c->outcome == TIDAL_PEER_DONE_OK && c->index > 0);
+    idx = c ? c->index : 0;
+    w.n_got = 0;
+    tidal_control_status_get(tidal_peer_control(w.nd[S].peer), &cs);
+    TT_CHECKF(cs.role == TIDAL_ROLE_LEADER && cs.term > 65536 && cs.commit_index >= idx,
+              "role %d term %llu commit %llu", cs.role, (unsigned long long)cs.term,
+              (unsigned long long)cs.commit_index);
+    TT_EQ_INT(tidal_peer_force_recover(w.nd[S].peer, TIDAL_CONTROL_GROUP, 0, &t),
+              TIDAL_ERR_INVALID); /* alone already */
+    (void)propose(&w, S, &r); /* records commit again */
+    change(&w, 0, 2);         /* and a replica group's membership changes */
+    memset(&h, 0, sizeof h);
+    TT_EQ_INT(tidal_peer_health_get(w.nd[ix(1, 1)].peer, &h), TIDAL_OK);
+    TT_CHECKF(h.recoveries_forced >= 1 && h.recovered_index == idx &&
+              h.recovered_group == TIDAL_CONTROL_GROUP && strstr(h.recovered_note, "forced"),
+              "forced %llu index %llu note %s", (unsigned long long)h.recoveries_forced,
+              (unsigned long long)h.recovered_index, h.recovered_note);
+    /* a dropped voter comes back with its old disk: it never leads again */
+    mb_open(&w, B, 0);
+    for (k = 0; k < 100 && TT_OK(); k++) {
+        tidal_control_status_get(tidal_peer_control(w.nd[B].peer), &cs);
+        led |= cs.role == TIDAL_ROLE_LEADER;
+        TT_CHECK(control_leader(&w) == S);
+        run(&w, 50 * MS);
+    }
+    TT_CHECK(!led);
+    tidal_control_status_get(tidal_peer_control(w.nd[B].peer), &cs);
+    TT_CHECKF(cs.commit_index >= idx, "the dropped voter did not take the log: commit %llu",
+              (unsigned long long)cs.commit_index);
+    r = rec_tenant(6, 0, TIDAL_TENANT_ACTIVE);
+    (void)propose(&w, S, &r);
+    world_free(&w);
+}
+
 static const tt_case tt_cases[] = {
     TT_CASE(t_membership_random),
     TT_CASE(t_membership_refusals),
@@ -919,6 +988,7 @@ static const tt_case tt_cases[] = {
     TT_CASE(t_lost_member_replaced),
     TT_CASE(t_forced_recovery),
     TT_CASE(t_readded_member_catches_up),
+    TT_CASE(t_control_forced_recovery),
 };
 
 int main(int argc, char **argv) { return tt_main(argc, argv, tt_cases, TT_COUNT(tt_cases)); }
