@@ -421,6 +421,34 @@ static void t_membership_refusals(void) {
     TT_EQ_INT(tidal_control_record_encode(&back, buf, sizeof buf, &n, msg, sizeof msg),
               TIDAL_ERR_INVALID);
     TT_CHECKF(strstr(msg, "set on a kind without") != NULL, "%s", msg);
+    /* RECOVER (rule M6) and VOTERS (rule C9) */
+    memset(&r, 0, sizeof r);
+    r.kind = TIDAL_CONTROL_RECOVER;
+    r.group = 3, r.shard = 1, r.voters = 1, r.prev = 17, r.epoch = 70000;
+    TT_EQ_INT(tidal_control_record_encode(&r, buf, sizeof buf, &n, msg, sizeof msg), TIDAL_OK);
+    TT_EQ_INT((int)n, 31);
+    TT_EQ_INT(tidal_control_record_decode(buf, n, &back, msg, sizeof msg), TIDAL_OK);
+    TT_CHECK(!memcmp(&r, &back, sizeof r));
+    TT_EQ_INT(tidal_control_record_decode(buf, n - 8, &back, msg, sizeof msg), TIDAL_ERR_CORRUPT);
+    back = r, back.epoch = 0;
+    TT_EQ_INT(tidal_control_record_encode(&back, buf, sizeof buf, &n, msg, sizeof msg),
+              TIDAL_ERR_INVALID);
+    TT_CHECKF(strstr(msg, "epoch 0") != NULL, "%s", msg);
+    back = r, back.learners = 2;
+    TT_EQ_INT(tidal_control_record_encode(&back, buf, sizeof buf, &n, msg, sizeof msg),
+              TIDAL_ERR_INVALID);
+    memset(&r, 0, sizeof r);
+    r.kind = TIDAL_CONTROL_VOTERS;
+    r.voters = 1;
+    TT_EQ_INT(tidal_control_record_encode(&r, buf, sizeof buf, &n, msg, sizeof msg), TIDAL_OK);
+    TT_EQ_INT((int)n, 5);
+    TT_EQ_INT(tidal_control_record_decode(buf, n, &back, msg, sizeof msg), TIDAL_OK);
+    TT_CHECK(!memcmp(&r, &back, sizeof r));
+    buf[1] = 0; /* voters 0 */
+    TT_EQ_INT(tidal_control_record_decode(buf, n, &back, msg, sizeof msg), TIDAL_ERR_CORRUPT);
+    back = r, back.group = 2;
+    TT_EQ_INT(tidal_control_record_encode(&back, buf, sizeof buf, &n, msg, sizeof msg),
+              TIDAL_ERR_INVALID);
 
     mb_setup(&w, tt_seed() + 2);
     l = group_leader(&w, 0, 1);
