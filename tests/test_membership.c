@@ -6,9 +6,12 @@
    then the files shrink back and the move completes. A fresh node takes its place as a
    learner (its ack is not counted, its vote not given), is promoted, and counts toward
    QUORUM. A removed member that comes back with its old disk is fenced. The MEMBERS
-   record's codec, the calls' refusals, and a property loop of random removals and
-   additions with crashes and partitions (at most one leader per epoch; no commit whose
-   acks came from two configurations). */
+   record's codec, the calls' refusals, and property histories of removals, additions,
+   replacements, leadership transfers, moves, keyed writes, crashes and partitions (at most
+   one leader per epoch; every acknowledged write on every current member at the end; no
+   keyed write applied twice). The forced loss-of-quorum recoveries (rules M6 and C9): a
+   replica group that lost two of three members, and a control plane that lost two of
+   three voters. */
 #define TIDAL_IMPLEMENTATION
 #include "../tidal.h"
 #define TIDAL_SIM_IMPLEMENTATION
