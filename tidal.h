@@ -651,21 +651,28 @@ typedef struct tidal_config {
                                           key if it must count). A known duplicate is still
                                           answered duplicate = 1, and a session write whose
                                           session lives is never refused (its journal is
-                                          exact). Replication: a leader takes keyed events
-                                          pushed to it by the same rule, and a follower
-                                          drops a keyed event of its leader's log whose
-                                          time is at or below the newest key it forgot
-                                          (stats.idem_horizon_ns): a copy of a key it
-                                          applied and forgot (a log resent after a
-                                          restart); both counted in stats.idem_refused.
-                                          Residual: a keyed write
-                                          older than the window taken by a member cut off
-                                          (availability mode) may be dropped so when it
-                                          rejoins, and that member then differs from the
-                                          group. A lone node (no replicas) forgets by time
-                                          alone and refuses nothing: a retry older than the
-                                          window is taken as a new write (it counts again),
-                                          as it always was */
+                                          exact). A member cut off in availability mode
+                                          also refuses (KEY_EXPIRED) a keyed write not
+                                          newer than the keyed events it held when it
+                                          last was with its majority: the group may
+                                          forget such a key while it is away. Replication:
+                                          every member, the leader included, drops a keyed
+                                          event pushed to it or shipped in its leader's
+                                          log whose time is at or below the newest key it
+                                          forgot (stats.idem_horizon_ns): a copy of a key
+                                          it applied and forgot; counted in
+                                          stats.idem_refused. So a keyed write a cut-off
+                                          member acknowledged LOCAL reaches every member
+                                          once, however long the partition (rules K1, K2
+                                          in tidal.h >>repl_vv). Residual: a leader cut
+                                          away from its majority keeps the window's rule;
+                                          a write it takes older than its newest keyed
+                                          event and kept away longer than the window may
+                                          be dropped elsewhere. A lone node (no
+                                          replicas) forgets by time alone and refuses
+                                          nothing: a retry older than the window is taken
+                                          as a new write (it counts again), as it always
+                                          was */
     uint32_t retrieve_limit_max;       /* largest LIMIT; default 1000, max TIDAL_LIMIT_MAX */
     uint32_t session_events_max;       /* events per session journal; default 4096 */
     /* Durability (used when path is set). */
@@ -1844,7 +1851,11 @@ TIDAL_API void tidal_blake3(const void *data, size_t len, uint8_t out[32]); /* o
 #define TIDAL_CONTROL_TENANT 4u    /* a tenant's limits and its state on its members */
 #define TIDAL_CONTROL_MIGRATION 5u /* a migration's phase */
 #define TIDAL_CONTROL_MEMBERS 6u   /* a replica group's voters and learners (appended, 13) */
-#define TIDAL_CONTROL_KIND_MAX 6u
+#define TIDAL_CONTROL_RECOVER 7u   /* a forced loss-of-quorum recovery (appended, 13):
+                                      tidal_peer_force_recover */
+#define TIDAL_CONTROL_VOTERS 8u    /* the control plane's voters after a forced recovery
+                                      (appended, 13): tidal_control_force_recover */
+#define TIDAL_CONTROL_KIND_MAX 8u
 
 /* Migration phases (DESIGN 5.7; the coordinator: tidal_peer_move). */
 #define TIDAL_CONTROL_PHASE_COPY 1u
@@ -1880,6 +1891,14 @@ typedef struct tidal_control_record {
     uint32_t shard;         /* MEMBERS: the shard (group `group` on shard s is the replica
                                group of nodes (r, s)), 0..65535 */
     uint64_t prev;          /* MEMBERS: the membership record it replaces */
+    /* appended (issue 13): RECOVER, a forced membership of group `group` on `shard` (the
+       survivors of a lost majority, tidal_peer_force_recover): voters, shard and prev as
+       MEMBERS (learners 0), and the epoch floor its survivors take before they elect,
+       above every epoch the proposer knew of. Encoded as MEMBERS, then epoch u64. */
+    uint64_t epoch;         /* RECOVER: 1.. */
+    /* VOTERS (appended, issue 13): `voters` alone, a mask over the control plane's voters
+       (bit i = config voter i) that still vote; written by tidal_control_force_recover.
+       Encoded: kind u8, voters u32. */
 } tidal_control_record;
 
 /* Encodes rec into buf (cap bytes; TIDAL_CONTROL_RECORD_BYTES_MAX always suffices) and sets
@@ -2081,6 +2100,21 @@ TIDAL_API const char *tidal_control_errmsg(const tidal_control *c);
    voter: unknown, or a learner), TIDAL_ERR_READ_ONLY (not the leader), TIDAL_ERR_LIMIT (a
    transfer is already in flight), TIDAL_ERR_FATAL (failed earlier). */
 TIDAL_API tidal_result tidal_control_transfer(tidal_control *c, tidal_node_ref to);
+
+/* UNSAFE loss-of-quorum recovery of the control plane (appended, issue 13; rule C9 in
+   >>control): on the one voter left when the others are lost for good, it becomes the
+   control plane's only voter: it takes a term 2^16 above its own, leads it at once and
+   appends a TIDAL_CONTROL_VOTERS record naming itself (*index: its log index; it commits
+   at once). Every member that takes that record into its log counts only the voters it
+   names; messages from the voters it dropped are refused (TIDAL_ERR_FENCED), and a dropped
+   voter that takes the record never runs again. Records the lost voters committed that
+   this one lacks are lost; bring a dropped voter back only wiped, or after it holds the
+   record (its log must not hold entries the survivor lacks: those it keeps refusing).
+   Errors, nothing changed: TIDAL_ERR_INVALID (NULL c; a learner; the control plane is
+   healthy: a leader heard within the election timeout, or leading with a majority that
+   answered within it; this voter already votes alone), TIDAL_ERR_FENCED (a forced
+   recovery dropped this voter), TIDAL_ERR_FATAL and I/O errors. */
+TIDAL_API tidal_result tidal_control_force_recover(tidal_control *c, uint64_t *index);
 
 /* ---- Node: a host process's members, routing and forwarding (>>node) -------------------- */
 
@@ -2466,6 +2500,33 @@ typedef struct tidal_peer_membership {
 TIDAL_API tidal_result tidal_peer_membership_get(const tidal_peer *p, uint32_t group,
                                                  uint32_t shard, tidal_peer_membership *out);
 
+/* UNSAFE loss-of-quorum recovery (appended, issue 13; rule M6 in >>repl_epoch). Only for
+   a replica group (group, self.shard) that lost a majority of its voters FOR GOOD (their
+   disks are gone): the operator runs it on a survivor, naming the survivors (a region
+   mask; 0: this node's region alone). It proposes a TIDAL_CONTROL_RECOVER record through
+   the control plane (which must have a leader); once committed, every node applies it:
+   the survivors become the group's whole membership (voters; no learners), take an epoch
+   above every epoch the proposer knew (plus 2^16) and elect among themselves (a survivor
+   alone leads at once, and QUORUM is then its own fsync). A dropped member that comes
+   back is fenced (rule M4: removed; it votes, leads, acknowledges nothing), and by M2 no
+   survivor takes its messages meanwhile. What may be lost: events that the lost members
+   acknowledged and no survivor holds; tidal_peer_health reports the recovery and, on a
+   survivor, how far it held the lost leader's log against the highest position of it
+   that it heard was durable. Bring a dropped member back only with the control plane
+   reachable (or with a fresh directory, then tidal_peer_member_add). Nothing happens
+   automatically. Group TIDAL_CONTROL_GROUP, run on the control voter left (survivors 0),
+   is tidal_control_force_recover on it (the ticket completes at once, index its VOTERS
+   record; a replica group's recovery needs a control plane with a leader, so that comes
+   first). Errors, nothing proposed: TIDAL_ERR_INVALID
+   (NULL argument; the group is healthy: this member has a leader
+   or, leading, hears a majority; the survivors are a majority of the voters, or leave out
+   this node), TIDAL_ERR_NOT_FOUND (this node runs no
+   member of group; a survivor that is not a voter), TIDAL_ERR_FENCED (this member was
+   removed), TIDAL_ERR_UNAVAILABLE (this member lost its disk), TIDAL_ERR_LIMIT (a change
+   of this group is in flight), or as tidal_peer_propose. */
+TIDAL_API tidal_result tidal_peer_force_recover(tidal_peer *p, uint32_t group, uint32_t survivors,
+                                                uint64_t *ticket);
+
 /* A decoded peer message. Header (120 bytes, the shared envelope): magic u32 "TDLM", wire
    version u16, header bytes u16, type u16, group u16 (TIDAL_PEER_GROUP), from u32, to u32,
    origin u32 (node words region << 16 | shard), hops u32, ticket u64, payload bytes u32,
@@ -2685,6 +2746,18 @@ typedef struct tidal_peer_health {
     uint64_t calls_fanned_out;               /* fan-out calls started here */
     uint64_t msgs_refused;                   /* messages tidal_peer_receive refused */
     uint64_t replies_late, duplicates;       /* as tidal_peer_status */
+    /* Appended (issue 13): forced recoveries (tidal_peer_force_recover) applied here since
+       open (its disk's included), and the last one: its record, the survivors and the
+       members it dropped (region masks) and the epoch floor. When this node runs one of
+       its survivors and applied it live (not re-applied at open): the position of the lost
+       leader's log it held (in that leader's epoch) and the highest position of that log
+       it heard was durable; events between them may be lost (recovered_note says so). */
+    uint64_t recoveries_forced;
+    uint64_t recovered_index, recovered_epoch;
+    uint32_t recovered_group, recovered_shard, recovered_voters, recovered_dropped;
+    int recovered_here;                      /* the positions below are known */
+    uint64_t recovered_held_epoch, recovered_held_lsn, recovered_known_lsn;
+    char recovered_note[224];                /* the above in words ("" when none) */
 } tidal_peer_health;
 
 /* Fills *out (see above; the list pointers and caps are read from it). Errors:
@@ -2697,6 +2770,7 @@ TIDAL_API tidal_result tidal_peer_health_get(const tidal_peer *p, tidal_peer_hea
      counters forwarded F executed E timeouts T fanouts O refused R late L duplicates D
      region R healthy|degraded|offline [why]
      group G shard S leader R/S|none epoch E
+     recovered forced N: what the last forced recovery may have lost (issue 13)
      move tenant T phase copy|seal|switch source G target G gen N [coordinating ready K
           waiting MS ms: why]
    Writes at most cap bytes, NUL included. TIDAL_ERR_LIMIT when the whole text does not
@@ -3457,6 +3531,10 @@ typedef struct tidal__member {
     uint32_t ver_heard;              /* leader: members that acked under config_version in
                                         this epoch (rule M3) */
     int64_t amn_asked_ns;            /* amnesiac: when it last asked the voters not heard */
+    /* keyed writes while isolated (issue 13; >>repl_vv, rule K1): the newest keyed time
+       applied here when it last was with a majority, once idem_joined (0: not since open) */
+    int64_t idem_joined_newest;
+    int idem_joined;
 } tidal__member;
 
 /* Tenant limits (owner >>db_tenant): each tenant's config on this node and what it used.
@@ -6282,13 +6360,13 @@ static void tidal__hlc_recv(tidal_db *db, tidal_hlc m) {
 // remembers the id; one that forgot it refuses what lies below its
 // forgotten horizon (the gate of tidal__event_take, >>db_write): a new write or import
 // older than the window below the newest keyed time (idem_newest) is refused with
-// TIDAL_ERR_KEY_EXPIRED (a leader drops an event pushed to it by the same rule), and an
-// event of the leader's log at or below the newest time a follower forgot (idem_floor) is
-// dropped there. The two agree: what a follower forgot lies
-// below its newest keyed time minus the window, which its leader's newest bounds from
-// above when the follower reaches an event of the leader's log, so a new key the leader
-// took is never dropped as a copy. A lone node (no replicas) forgets by time alone and
-// refuses nothing (config.idempotency_window_ns).
+// TIDAL_ERR_KEY_EXPIRED, and an event that reaches a member through replication (a push
+// to the leader, the leader's log to a follower) at or below the newest time it forgot
+// (idem_floor) is dropped there (>>repl_vv, rules K1 and K2: across partitions). The two
+// agree: what a follower forgot lies below its newest keyed time minus the window, which
+// its leader's newest bounds from above when the follower reaches an event of the
+// leader's log, so a new key the leader took is never dropped as a copy. A lone node (no
+// replicas) forgets by time alone and refuses nothing (config.idempotency_window_ns).
 
 static tidal_event_id tidal__derived_id(uint32_t tenant, char domain, const void *key,
                                         uint32_t key_len, uint64_t seq) {
@@ -8006,11 +8084,11 @@ static int tidal__event_seen(tidal_db *db, const tidal__event *ev) {
    session lives (its journal answers exactly), that this member cannot take. A new write
    or import (taken: 1) is refused when its time is older than the window below the newest
    keyed time applied here (the window's own rule, so nothing a member may have forgotten
-   is ever taken anew; a leader takes a pushed event so too); an event from its leader's
-   log when its time is at or below the newest forgotten one (a copy of a key applied and
-   forgotten here: a log resent after a restart). A lone node (no replicas) keeps the plain
-   window: nothing reaches it but its own clients' calls, and a retry older than the
-   window is taken as a new write (config.idempotency_window_ns). */
+   is ever taken anew); an event that reached it through replication (>>repl_vv, K2)
+   when its time is at or below the newest forgotten one (a copy of a key applied and
+   forgotten here: a log resent after a restart, a push of one). A lone node (no
+   replicas) keeps the plain window: nothing reaches it but its own clients' calls, and a
+   retry older than the window is taken as a new write (config.idempotency_window_ns). */
 static int tidal__idem_expired(tidal_db *db, const tidal__event *ev, int taken) {
     tidal_id session = ev->kind == TIDAL__EV_SESSION_NOTE ? ev->entity
                        : ev->kind == TIDAL__EV_SIGNAL      ? ev->session
@@ -13646,6 +13724,9 @@ static void tidal__hook_call(tidal_db *db, const tidal__event *ev) {
       (tidal__payload_apply), so the follower's batch carries the leader position.
    tidal__apply (the fold) is called from nowhere else. */
 
+static void tidal__idem_join_note(tidal_db *db);            /* >>repl_vv, rule K1 */
+static int tidal__idem_isolated_refuse(tidal_db *db, const tidal__event *ev);
+
 /* Rule 1: whether this node takes a write at all (TIDAL_OK), else why not. */
 static tidal_result tidal__take_refuse(tidal_db *db, const tidal__event *ev, tidal__from from) {
     const tidal__member *m = &db->rep;
@@ -13675,6 +13756,13 @@ static tidal_result tidal__take_refuse(tidal_db *db, const tidal__event *ev, tid
                           "unavailable: leadership is being handed to region %u shard %u (for at "
                           "most an election timeout); retry there, or here if the transfer fails",
                           m->member[m->handover_to].region, m->member[m->handover_to].shard);
+    if (m->n_rep && tidal__idem_isolated_refuse(db, ev) && !tidal__event_seen(db, ev)) {
+        db->stats.idem_refused++; /* >>repl_vv, rule K1: before the tenant's bucket is used */
+        return tidal__err(db, TIDAL_ERR_KEY_EXPIRED, "keyed write at time %lld, not newer than "
+                          "the keyed events this member held when it was last with its "
+                          "majority: the group may have forgotten it; nothing applied",
+                          (long long)ev->time_ns);
+    }
     if (db->ten.n_tcfg && from == TIDAL__FROM_LOCAL && ev->kind != TIDAL__EV_EPOCH &&
         ev->kind != TIDAL__EV_SCHEMA && !tidal__event_seen(db, ev))
         return tidal__tenant_admit(db, ev);
@@ -13752,11 +13840,9 @@ static tidal_result tidal__event_take(tidal_db *db, tidal__event *ev, tidal__fro
     }
     if (from == TIDAL__FROM_REPLICA) { /* checked whole by tidal__payload_check */
         if (tidal__event_applied(db, ev->id)) return TIDAL_OK; /* rule 2 */
-        /* A keyed event this member cannot take is dropped (>>events): a leader takes a
-           pushed one as a new write (so its log never holds what a follower may have
-           forgotten); a follower drops a copy of a key it applied and forgot. */
-        if (!tidal__event_seen(db, ev) &&
-            tidal__idem_expired(db, ev, db->rep.role == TIDAL_ROLE_LEADER)) {
+        /* A keyed event this member cannot take is dropped (>>events): a copy of a key it
+           applied and forgot, on a leader (a push) as on a follower (>>repl_vv, rule K2). */
+        if (!tidal__event_seen(db, ev) && tidal__idem_expired(db, ev, 0)) {
             db->stats.idem_refused++;
             return TIDAL_OK;
         }
@@ -16554,7 +16640,9 @@ static tidal_result tidal__rep_adopt(tidal_db *db, uint64_t epoch, int leader) {
        by a second record once it holds the committed log and did not lose its disk (or
        rejoined, rule L5, which for a learner asks an epoch above its floor). The group-
        stable position (log retirement) counts voters and learners: a removed member no
-       longer holds anything back. */
+       longer holds anything back, so one re-added with its old disk may lack log that was
+       retired meanwhile: a learner whose log is gone gets a state transfer, never the
+       tail alone (tidal__ship_to). */
 
 static int tidal__rep_voter(const tidal__member *rm, uint32_t i) { return (rm->voters >> i) & 1u; }
 
@@ -16613,6 +16701,55 @@ static tidal_result tidal__rep_members_set(tidal_db *db, uint32_t version, uint3
         tidal__rep_quorum(db);
     }
     TIDAL_ASSERT(!tidal__rep_leading(rm) || tidal__rep_voter(rm, rm->self_rep));
+    return TIDAL_OK;
+}
+
+/* What a survivor held when a forced recovery (rule M6) took effect on it: the position of
+   the lost leader's log it held (held_lsn, in that leader's epoch held_epoch) and the
+   highest position of that log it heard was durable there (known_lsn). A leader's own log
+   holds all it acknowledged: held = known = its durable lsn. */
+typedef struct tidal__force_note {
+    uint64_t held_epoch, held_lsn, known_lsn;
+} tidal__force_note;
+
+/* Rule M6 (issue 13, item 6): an operator's forced recovery of a group that lost a
+   majority for good (tidal_peer_force_recover). It breaks M1 and M3 on purpose: the
+   RECOVER record names the survivors as the whole voter set (no learners) and an epoch
+   floor above every epoch its proposer knew. What keeps the lost members out: the record
+   is a new version, so by M2 no survivor takes a message from a member still at the old
+   one, and a lost member that comes back learns the record from the control plane before
+   it can serve (it then is in neither mask: M4, fenced); the survivors' epochs jump past
+   the old ones, so a deposed old leader is fenced by epoch as well. What it cannot keep:
+   events the lost members acknowledged that no survivor holds (known - held in the note);
+   and two lost members that come back together, cut off from the control plane but not
+   from each other, could still form a majority of the old version until they learn the
+   record: bring them back only with the control plane reachable, or wipe them. A survivor
+   takes the epoch floor, stops leading (a leader that lost its majority keeps its role
+   until told) and runs at its next tick; a group of one leads at once. Never automatic. */
+static tidal_result tidal__rep_members_force(tidal_db *db, uint32_t version, uint32_t voters,
+                                             uint64_t epoch, tidal__force_note *note) {
+    tidal__member *rm = &db->rep;
+    tidal_result r;
+    memset(note, 0, sizeof *note);
+    if (tidal__rep_leading(rm)) {
+        note->held_epoch = rm->epoch;
+        note->held_lsn = note->known_lsn = rm->log_pos > db->log.durable_lsn ? rm->log_pos
+                                                                              : db->log.durable_lsn;
+    } else {
+        note->held_epoch = rm->pos_epoch;
+        note->held_lsn = rm->leader_pos;
+        note->known_lsn = rm->leader_durable > rm->leader_pos ? rm->leader_durable : rm->leader_pos;
+    }
+    if ((r = tidal__rep_members_set(db, version, voters, 0)) != TIDAL_OK) return r;
+    if (!tidal__rep_voter(rm, rm->self_rep)) return TIDAL_OK; /* not a survivor: M4 */
+    if (rm->role != TIDAL_ROLE_FOLLOWER) {
+        if (rm->role == TIDAL_ROLE_LEADER) rm->leader_idx = -1;
+        rm->role = TIDAL_ROLE_FOLLOWER;
+        rm->handover = 0;
+    }
+    if (epoch > rm->epoch && (r = tidal__rep_adopt(db, epoch, -1)) != TIDAL_OK) return r;
+    rm->leader_idx = -1;
+    rm->election_due_ns = tidal__mono(db); /* run now: the old leader is gone for good */
     return TIDAL_OK;
 }
 
@@ -16767,6 +16904,70 @@ static void tidal__ship_keep(tidal_db *db, const uint8_t *batch, size_t len) {
    sender holds: it is built from durable state, and a sender that lost its disk comes
    back as a new incarnation, whose vector replaces the old one. */
 
+/* ---- keyed writes across a partition of any length (issue 13, DESIGN 5.6 and 5.10) ----
+   The gap this closes: in availability mode a member away from its majority takes writes
+   as its own origin, the majority side's newest keyed time moves on for as long as the
+   partition lasts, and on rejoin a leader dropped any pushed keyed event older than its
+   own window ("it may be one I forgot"): a keyed write acknowledged LOCAL on the far side
+   of a long partition was lost on every other member, the member that took it differing
+   from the group for good.
+   Fact F: a member forgets a key only once every current member holds the log where it
+   entered (the group-stable point, >>events), and that point stands still while a member
+   is away. So every key any member forgets while member m is away is one m held when it
+   left, and its time is at most the newest keyed time m had applied then.
+   K1. A member away from its majority (a follower cut off in availability mode) takes a keyed
+       write (new or imported) only if its time is after both its forgotten horizon and the
+       newest keyed time it had applied when it last was with a majority
+       (idem_joined_newest, noted at every tick while it is with one; its current newest
+       when it has not been since open). Older and not known here: TIDAL_ERR_KEY_EXPIRED,
+       nothing applied (whether the group holds it cannot be told from here). A known key
+       is still answered duplicate = 1, a live session's write is never refused.
+   K2. Every member, the leader included, drops a keyed event that reaches it through
+       replication (a push to the leader, the leader's log to a follower) exactly when it
+       does not know it and its time is at or below its own forgotten horizon: a copy of
+       a key it applied and forgot. Otherwise it is new there and is applied.
+   Why no keyed write counts twice or is lost: a member applies an event it does not know
+   only if it never forgot it (K2: above its horizon, and everything forgotten lies at or
+   below), so it never applied it before. An event taken under K1 lies after the taker's
+   newest at the time it left, which by F bounds every key any other member forgot while
+   it was away (and what they had forgotten before it left, it had forgotten too, or still
+   held: either way below that newest): no member's horizon reaches it, so K2 drops it
+   nowhere. Writes a leader takes with its majority are bounded as before (>>events: its
+   followers' horizons lie below its newest minus the window). Residual: a leader cut away
+   from its majority keeps taking writes under the window's rule (a leader cannot tell an
+   idle group from a lost one: followers answer only what it sends); such a write whose
+   time is older than the newest keyed event it had applied, kept away for longer than
+   the window, can still be dropped on the members that forgot keys that late. */
+
+/* Rule K1: is this member away from a majority of its group (a follower cut off in
+   availability mode, taking writes as its own origin)? */
+static int tidal__rep_isolated(const tidal_db *db) {
+    return db->rep.n_rep && db->rep.role != TIDAL_ROLE_LEADER && db->rep.availability &&
+           tidal__cut_off(db);
+}
+
+/* Rule K1: notes the newest keyed time while this member is with a majority. */
+static void tidal__idem_join_note(tidal_db *db) {
+    if (!db->rep.n_rep || tidal__rep_isolated(db)) return;
+    db->rep.idem_joined_newest = db->st.idem_newest;
+    db->rep.idem_joined = 1;
+}
+
+/* Rule K1: 1 when this member, away from its majority, must refuse the keyed write ev
+   (not known here: the caller checked). */
+static int tidal__idem_isolated_refuse(tidal_db *db, const tidal__event *ev) {
+    int64_t bound;
+    tidal_id session = ev->kind == TIDAL__EV_SESSION_NOTE ? ev->entity
+                       : ev->kind == TIDAL__EV_SIGNAL      ? ev->session
+                                                           : 0;
+    if (!db->rep.n_rep || !(ev->id.hi & TIDAL__IDEM_BIT) || TIDAL__EV_NOT_CLIENT(ev->kind))
+        return 0;
+    if (!tidal__rep_isolated(db)) return 0;
+    bound = db->rep.idem_joined ? db->rep.idem_joined_newest : db->st.idem_newest;
+    if (db->st.idem_floor > bound) bound = db->st.idem_floor;
+    if (bound == INT64_MIN || ev->time_ns > bound) return 0;
+    return !(session && ev->seq && tidal__sess_find(db, ev->tenant, session));
+}
 
 /* Encodes this node's vector into db->rep.out: count u32, then (origin u64, hwm u64) pairs in
    ascending origin order, at most what fits one message. Commits a pending batch first
@@ -17025,9 +17226,10 @@ static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
     }
     ok = tidal__log_slice(db, from, 0, vv, &covered);
     if (!ok && db->rep.peer[i].greeted && !db->rep.peer_amnesiac[i] &&
-        tidal__log_first(db) > from) {
+        !((db->rep.learners >> i) & 1u) && tidal__log_first(db) > from) {
         /* Retired log is held by every member that kept its disk (we retire only what all
-           held): a reconnecting member needs only the tail. */
+           held): a reconnecting member needs only the tail. Not a learner (>>repl_epoch,
+           rule M5): one re-added with its old disk was no member while that log retired. */
         db->rep.peer[i].acked = tidal__log_first(db) - 1;
         tidal__fly_rewind(&db->rep, i);
         from = db->rep.peer[i].sent + 1;
@@ -18128,6 +18330,7 @@ static void tidal__rep_tick(tidal_db *db) {
     int64_t now = tidal__mono(db);
     uint32_t i;
     if (db->rep.removed) return; /* rule M4: fenced, it neither ships nor runs */
+    tidal__idem_join_note(db); /* >>repl_vv, rule K1 */
     if (tidal__rep_leading(&db->rep)) {
         for (i = 0; i < db->rep.n_rep; i++) {
             if (i == db->rep.self_rep || !tidal__rep_in(&db->rep, i)) continue; /* rule M5 */
@@ -18403,6 +18606,16 @@ TIDAL_API tidal_result tidal_replica_transfer(tidal_db *db, tidal_node_ref to) {
 //     the pre-vote round (C7 is liveness; the vote itself is still C2's, so safety is
 //     unchanged). The handover ends when a newer term reaches the leader (C1) or after one
 //     election timeout, when it takes proposals again.
+// C9. (issue 13) Forced recovery, UNSAFE and only by an operator's call
+//     (tidal_control_force_recover) on the one voter left when the others are lost for
+//     good: it takes a term 2^16 above its own, leads it alone and appends a VOTERS record
+//     naming itself, in one frame. A member counts, for votes, pre-votes, commits and
+//     handovers, only the voters the last VOTERS entry of its log names (from the moment
+//     the entry is in its log; a cut that removes it restores the previous set); it drops
+//     every message but APPEND_ACK from a voter left out, and a voter left out never runs.
+//     Safety across the change is NOT Raft's: records only the lost voters held are lost,
+//     and lost voters that come back together before they take the VOTERS entry may still
+//     elect each other (they reach no member that took it): bring them back wiped.
 // File: header (magic "TDLC", format version u32, node word u32, 4 zero bytes), then
 // frames, one per handler that changed something, each written and fsynced before the next:
 // body bytes u32, BLAKE3[0..8) of the body, body = records (kind u8, bytes u8, body). Kinds:
@@ -18485,7 +18698,34 @@ struct tidal_control {
     int failed;
     uint64_t elections, msgs_sent, msgs_received, msgs_corrupt, syncs;
     char errmsg[256];
+    /* C9 (issue 13): the voters that still vote after a forced recovery (the last VOTERS
+       entry of the log; 0: every voter), and when each voter last acked this leader */
+    uint32_t vmask;
+    int64_t acked_ns[TIDAL__CTL_NODES_MAX];
+    uint64_t fenced;          /* messages dropped from voters C9 took the vote from */
 };
+
+/* C9: does voter i vote (a config voter the last VOTERS entry keeps)? */
+static int tidal__ctl_voting(const tidal_control *c, uint32_t i) {
+    return i < c->n && (!c->vmask || ((c->vmask >> i) & 1u));
+}
+
+static uint32_t tidal__ctl_nv(const tidal_control *c) {
+    uint32_t i, n = 0;
+    for (i = 0; i < c->n; i++) n += tidal__ctl_voting(c, i);
+    return n;
+}
+
+/* C9: the voters in force, from the last VOTERS entry of the log (after a cut too). */
+static void tidal__ctl_vmask_scan(tidal_control *c) {
+    uint64_t k;
+    c->vmask = 0;
+    for (k = c->n_log; k > 0; k--)
+        if (c->log[k - 1].rec.kind == TIDAL_CONTROL_VOTERS) {
+            c->vmask = c->log[k - 1].rec.voters & ((1u << c->n) - 1u);
+            break;
+        }
+}
 
 static void *tidal__ctl_alloc(tidal_control *c, size_t size) {
     TIDAL_ASSERT(c && size > 0);
@@ -18531,13 +18771,15 @@ static void tidal__ctl_why(char *msg, size_t cap, const char *fmt, ...) {
 /* ---- Records ---- */
 
 static const char *const tidal__ctl_kind_names[] = {"?", "NOOP", "TOPOLOGY", "PLACEMENT",
-                                                    "TENANT", "MIGRATION", "MEMBERS"};
+                                                    "TENANT", "MIGRATION", "MEMBERS",
+                                                    "RECOVER", "VOTERS"};
 
 /* Which fields a kind carries: bit 0 regions/shards, 1 tenant, 2 placement, 3 group,
    4 target/phase, 5 limits (state, rate, burst, quota), 6 membership (voters, learners,
-   prev). */
+   prev), 7 epoch (RECOVER), 8 the control plane's voters (VOTERS). */
 static uint32_t tidal__ctl_kind_fields(uint32_t kind) {
-    static const uint32_t f[] = {0, 0, 1, 2 | 4 | 8, 2 | 4 | 32, 2 | 8 | 16, 8 | 64};
+    static const uint32_t f[] = {0,       0, 1, 2 | 4 | 8, 2 | 4 | 32, 2 | 8 | 16, 8 | 64,
+                                 8 | 64 | 128, 256};
     TIDAL_ASSERT(kind >= 1 && kind <= TIDAL_CONTROL_KIND_MAX);
     return f[kind];
 }
@@ -18554,9 +18796,15 @@ static const char *tidal__ctl_record_check(const tidal_control_record *r) {
     if (!(f & 16) && (r->target || r->phase)) return "target/phase set on a kind without";
     if (!(f & 32) && (r->state || r->rate_per_s != 0 || r->burst != 0 || r->entity_quota))
         return "limits set on a kind without";
-    if (!(f & 64) && (r->voters || r->learners || r->prev || r->shard))
+    if ((f & 256) && (!r->voters || (r->voters >> TIDAL_REPLICAS_MAX)))
+        return "voters not 1..2^TIDAL_REPLICAS_MAX - 1 (a control plane keeps a voter)";
+    if (!(f & (64 | 256)) && r->voters) return "voters set on a kind without";
+    if (!(f & 64) && (r->learners || r->prev || r->shard))
         return "voters/learners/shard/prev set on a kind without";
     if ((f & 64) && r->shard > 0xFFFF) return "shard not 0..65535";
+    if (!(f & 128) && r->epoch) return "epoch set on a kind without";
+    if ((f & 128) && !r->epoch) return "epoch 0 (a forced recovery names its epoch floor)";
+    if ((f & 128) && r->learners) return "learners set on RECOVER (survivors all vote)";
     if ((f & 64) && !r->voters) return "voters empty (a group keeps at least one voter)";
     if ((f & 64) && (r->voters & r->learners)) return "a region both voter and learner";
     if ((f & 64) && ((r->voters | r->learners) >> TIDAL_REPLICAS_MAX))
@@ -18591,6 +18839,8 @@ static size_t tidal__ctl_record_put(const tidal_control_record *r, uint8_t *buf)
         w = tidal__wr_le(tidal__wr_le(w, r->voters, 4), r->learners, 4);
         w = tidal__wr_le(tidal__wr_le(w, r->shard, 2), r->prev, 8);
     }
+    if (f & 128) w = tidal__wr_le(w, r->epoch, 8);
+    if (f & 256) w = tidal__wr_le(w, r->voters, 4);
     TIDAL_ASSERT((size_t)(w - buf) <= TIDAL_CONTROL_RECORD_BYTES_MAX);
     return (size_t)(w - buf);
 }
@@ -18651,6 +18901,8 @@ TIDAL_API tidal_result tidal_control_record_decode(const void *bytes, size_t len
         rec->shard = (uint32_t)tidal__rd_le(&r, 2);
         rec->prev = tidal__rd_u64(&r);
     }
+    if (f & 128) rec->epoch = tidal__rd_u64(&r);
+    if (f & 256) rec->voters = tidal__rd_u32(&r);
     if (r.bad || r.pos != len) {
         tidal__ctl_why(msg, msg_cap, "control record %s: %zu bytes, %s",
                        tidal__ctl_kind_names[rec->kind], len,
@@ -18923,6 +19175,8 @@ static int tidal__ctl_push(tidal_control *c, uint64_t term, const tidal_control_
     c->log[c->n_log].term = term;
     c->log[c->n_log].rec = *rec;
     c->n_log++;
+    if (rec->kind == TIDAL_CONTROL_VOTERS) /* C9: in force once in the log */
+        c->vmask = rec->voters & ((1u << c->n) - 1u);
     return 1;
 }
 
@@ -18961,6 +19215,7 @@ static const char *tidal__ctl_replay(tidal_control *c, uint32_t kind, const uint
         if (r.bad || r.pos != n) return "CUT record of the wrong size";
         if (index < 1 || index > c->n_log + 1) return "CUT beyond the log";
         c->n_log = index - 1;
+        tidal__ctl_vmask_scan(c); /* C9 */
         return NULL;
     }
     if (kind != TIDAL__CTL_REC_ENTRY) return "unknown record kind";
@@ -19183,8 +19438,8 @@ static void tidal__ctl_advance_commit(tidal_control *c) {
     uint32_t i, count;
     TIDAL_ASSERT(c->role == TIDAL__CTL_LEADER);
     for (n = c->n_log; n > c->commit && c->log[n - 1].term == c->term; n--) {
-        for (count = 0, i = 0; i < c->n; i++) count += c->match[i] >= n;
-        if (count * 2 > c->n) {
+        for (count = 0, i = 0; i < c->n; i++) count += tidal__ctl_voting(c, i) && c->match[i] >= n;
+        if (count * 2 > tidal__ctl_nv(c)) {
             c->commit = n;
             break;
         }
@@ -19216,8 +19471,8 @@ static int tidal__ctl_become_leader(tidal_control *c) {
 
 static int tidal__ctl_count_votes_in(const tidal_control *c, uint32_t votes) {
     uint32_t i, n = 0;
-    for (i = 0; i < c->n; i++) n += (votes >> i) & 1u;
-    return n * 2 > c->n;
+    for (i = 0; i < c->n; i++) n += tidal__ctl_voting(c, i) && ((votes >> i) & 1u);
+    return n * 2 > tidal__ctl_nv(c);
 }
 
 static int tidal__ctl_count_votes(const tidal_control *c) {
@@ -19374,6 +19629,7 @@ static int tidal__ctl_on_append(tidal_control *c, int32_t from, const tidal_cont
             TIDAL_ASSERT(idx > c->commit); /* a committed entry never conflicts (C5) */
             c->n_log = idx - 1;
             if (c->polled > c->n_log) c->polled = c->n_log;
+            tidal__ctl_vmask_scan(c); /* C9: a VOTERS entry may have gone with the cut */
             if (!tidal__ctl_persist_cut(c, idx)) return 0;
         }
         if (!tidal__ctl_push(c, t, &rec) || !tidal__ctl_persist_entry(c, idx)) return 0;
@@ -19446,7 +19702,8 @@ static int32_t tidal__ctl_handover_pick(const tidal_control *c) {
     uint32_t i;
     TIDAL_ASSERT(c->role == TIDAL__CTL_LEADER);
     for (i = 0; i < c->n; i++)
-        if (i != c->me && (best < 0 || c->match[i] > c->match[best])) best = (int32_t)i;
+        if (i != c->me && tidal__ctl_voting(c, i) && (best < 0 || c->match[i] > c->match[best]))
+            best = (int32_t)i;
     return best;
 }
 
@@ -19463,6 +19720,7 @@ static int tidal__ctl_on_timeout_now(tidal_control *c, int32_t from,
 static void tidal__ctl_on_ack(tidal_control *c, int32_t from, const tidal_control_message *m) {
     uint32_t i = (uint32_t)from;
     if (c->role != TIDAL__CTL_LEADER || m->term != c->term) return; /* stale (C1) */
+    c->acked_ns[i] = tidal__ctl_now(c);
     if (m->granted) {
         uint64_t before = c->commit;
         if (m->log_index > c->n_log) return; /* cannot be: this term's log only grows */
@@ -19596,8 +19854,9 @@ TIDAL_API tidal_result tidal_control_tick(tidal_control *c) {
     if (c->role == TIDAL__CTL_LEADER) {
         if (c->handover >= 0 && now >= c->handover_until_ns) c->handover = -1; /* C8: gave up */
         if (now >= c->beat_ns) tidal__ctl_broadcast(c);
-    } else if (c->me >= c->n) {
-        /* A learner never runs: it waits for whichever leader the voters elect. */
+    } else if (c->me >= c->n || !tidal__ctl_voting(c, c->me)) {
+        /* A learner never runs: it waits for whichever leader the voters elect (C9: nor
+           does a voter a forced recovery left out). */
     } else if (!c->deadline_ns) {
         tidal__ctl_reset_timer(c);
     } else if (now >= c->deadline_ns) {
@@ -19626,6 +19885,12 @@ TIDAL_API tidal_result tidal_control_receive(tidal_control *c, tidal_node_ref fr
         return tidal__ctl_err(c, TIDAL_ERR_CORRUPT, "control message: from %u/%u (delivered from "
                               "%u/%u) to %u/%u: not a member's message to this node", m.from.region,
                               m.from.shard, from.region, from.shard, m.to.region, m.to.shard);
+    }
+    if ((uint32_t)i < c->n && !tidal__ctl_voting(c, (uint32_t)i) &&
+        m.type != TIDAL_CONTROL_MSG_APPEND_ACK) {
+        c->fenced++; /* C9: a voter the forced recovery left out leads and votes no more */
+        return tidal__ctl_err(c, TIDAL_ERR_FENCED, "control message from %u/%u: no longer a "
+                              "voter (forced recovery)", m.from.region, m.from.shard);
     }
     if (((uint32_t)i >= c->n || c->me >= c->n) && m.type != TIDAL_CONTROL_MSG_APPEND_ACK &&
         m.type != TIDAL_CONTROL_MSG_APPEND) {
@@ -19752,6 +20017,55 @@ TIDAL_API tidal_result tidal_control_status_get(const tidal_control *c,
     out->transfer_in_flight = c->role == TIDAL__CTL_LEADER && c->handover >= 0;
     if (out->transfer_in_flight) out->transfer_to = c->members[c->handover];
     return TIDAL_OK;
+}
+
+TIDAL_API tidal_result tidal_control_force_recover(tidal_control *c, uint64_t *index) {
+    tidal_control_record rec;
+    int64_t now;
+    uint32_t i, heard = 0, nv;
+    if (!c) return TIDAL_ERR_INVALID;
+    if (c->failed) return tidal__ctl_err(c, TIDAL_ERR_FATAL, "control: failed earlier; reopen");
+    if (c->me >= c->n)
+        return tidal__ctl_err(c, TIDAL_ERR_INVALID, "force recover: a learner cannot; run it "
+                              "on the voter left");
+    if (!tidal__ctl_voting(c, c->me))
+        return tidal__ctl_err(c, TIDAL_ERR_FENCED, "force recover: a forced recovery dropped "
+                              "this voter");
+    now = tidal__ctl_now(c);
+    nv = tidal__ctl_nv(c);
+    if (nv == 1)
+        return tidal__ctl_err(c, TIDAL_ERR_INVALID, "force recover: this voter votes alone");
+    if (c->role == TIDAL__CTL_LEADER) {
+        for (i = 0; i < c->n; i++)
+            heard += tidal__ctl_voting(c, i) &&
+                     (i == c->me || now - c->acked_ns[i] < c->election_ns);
+        if (heard * 2 > nv)
+            return tidal__ctl_err(c, TIDAL_ERR_INVALID, "force recover: the control plane has "
+                                  "a quorum (this leader heard %u of %u voters)", heard, nv);
+    } else if (c->leader >= 0 && c->heard_ns && now - c->heard_ns < c->election_ns) {
+        return tidal__ctl_err(c, TIDAL_ERR_INVALID, "force recover: the control plane has a "
+                              "leader (%u/%u, heard within the election timeout)",
+                              c->members[c->leader].region, c->members[c->leader].shard);
+    }
+    /* C9: alone, in a term above any it knew of, and on disk with the record in one frame */
+    c->term += UINT64_C(1) << 16;
+    c->vote = (int32_t)c->me;
+    c->role = TIDAL__CTL_CANDIDATE;
+    c->leader = -1;
+    c->votes = 1u << c->me;
+    c->pre = 0;
+    c->vmask = 1u << c->me;
+    if (!tidal__ctl_persist_state(c) || !tidal__ctl_become_leader(c)) return tidal__ctl_nomem(c);
+    memset(&rec, 0, sizeof rec);
+    rec.kind = TIDAL_CONTROL_VOTERS;
+    rec.voters = 1u << c->me;
+    if (!tidal__ctl_push(c, c->term, &rec) || !tidal__ctl_persist_entry(c, c->n_log))
+        return tidal__ctl_nomem(c);
+    c->match[c->me] = c->n_log;
+    tidal__ctl_advance_commit(c);
+    tidal__ctl_broadcast(c);
+    if (index) *index = c->n_log;
+    return tidal__ctl_flush(c);
 }
 
 TIDAL_API tidal_result tidal_control_transfer(tidal_control *c, tidal_node_ref to) {
@@ -19935,6 +20249,14 @@ struct tidal_peer {
     /* membership (appended, issue 13): MEMBERS records in force, one per (group, shard) */
     tidal__peer_mship *mship;
     uint64_t n_mship, cap_mship, promotions;
+    /* forced recoveries (appended, issue 13 item 6): RECOVER records applied, the last */
+    uint64_t forced;
+    tidal_control_record forced_rec;
+    uint64_t forced_index;
+    int forced_here, forced_live; /* a survivor runs here; applied live (not at open) */
+    tidal__force_note forced_note;
+    uint32_t forced_dropped;  /* regions of the group the record dropped */
+    int live;                 /* open finished (records applied from now on are new) */
 };
 
 /* >>node_gather's entry points from this section. */
@@ -20761,15 +21083,18 @@ static uint32_t tidal__peer_bits(uint32_t x) {
     return n;
 }
 
-/* A committed MEMBERS record: the same checks on every node (they apply the same log in
-   the same order), so every node keeps or refuses it alike; then this node's member of
-   the group, if it runs it, takes it (tidal__rep_members_set). */
+/* A committed MEMBERS or RECOVER record: the same checks on every node (they apply the
+   same log in the same order), so every node keeps or refuses it alike; then this node's
+   member of the group, if it runs it, takes it (tidal__rep_members_set, or for RECOVER
+   tidal__rep_members_force: rule M6, which is exempt from M1; its survivors must be
+   voters in force). */
 static tidal_result tidal__peer_members_apply(tidal_peer *p, uint64_t index,
                                               const tidal_control_record *rec) {
     int32_t gi = tidal__peer_group_index(p, rec->group), mi;
     uint32_t v, l, change;
     uint64_t cur, k;
-    TIDAL_ASSERT(rec->kind == TIDAL_CONTROL_MEMBERS && index == p->applied_index);
+    TIDAL_ASSERT((rec->kind == TIDAL_CONTROL_MEMBERS || rec->kind == TIDAL_CONTROL_RECOVER) &&
+                 index == p->applied_index);
     if (gi < 0 || rec->shard >= p->shards)
         return tidal__peer_err(p, TIDAL_ERR_NOT_FOUND, "control record %llu: MEMBERS of group "
                                "%u shard %u, which the config does not name",
@@ -20786,7 +21111,11 @@ static tidal_result tidal__peer_members_apply(tidal_peer *p, uint64_t index,
                                (unsigned long long)index, rec->group, rec->shard,
                                (unsigned long long)rec->prev, (unsigned long long)cur);
     change = (v ^ rec->voters) | ((v | l) ^ (rec->voters | rec->learners));
-    if (tidal__peer_bits(change) > 1) /* rule M1 */
+    if (rec->kind == TIDAL_CONTROL_RECOVER && (rec->voters & ~v))
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "control record %llu: RECOVER of group %u "
+                               "shard %u names survivors 0x%x that are not all voters (0x%x)",
+                               (unsigned long long)index, rec->group, rec->shard, rec->voters, v);
+    if (rec->kind == TIDAL_CONTROL_MEMBERS && tidal__peer_bits(change) > 1) /* rule M1 */
         return tidal__peer_err(p, TIDAL_ERR_INVALID, "control record %llu: MEMBERS of group %u "
                                "shard %u changes more than one member at once",
                                (unsigned long long)index, rec->group, rec->shard);
@@ -20806,6 +21135,26 @@ static tidal_result tidal__peer_members_apply(tidal_peer *p, uint64_t index,
     p->mship[k].voters = rec->voters, p->mship[k].learners = rec->learners;
     p->mship[k].index = index;
     mi = tidal__peer_member_index(p, rec->group);
+    if (rec->kind == TIDAL_CONTROL_RECOVER) {
+        tidal_result r = TIDAL_OK;
+        p->forced++;
+        p->forced_rec = *rec;
+        p->forced_index = index;
+        p->forced_dropped = (v | l) & ~rec->voters;
+        p->forced_live = p->live;
+        p->forced_here = 0;
+        memset(&p->forced_note, 0, sizeof p->forced_note);
+        if (mi < 0 || rec->shard != p->self.shard) return TIDAL_OK;
+        p->m[mi].mem_pending_ns = 0;
+        {
+            tidal__force_note note;
+            r = tidal__rep_members_force(p->m[mi].db, (uint32_t)index,
+                                         tidal__peer_mship_idx(&p->m[mi], rec->voters),
+                                         rec->epoch, &note);
+            if ((rec->voters >> p->self.region) & 1u) p->forced_here = 1, p->forced_note = note;
+        }
+        return r;
+    }
     if (mi < 0 || rec->shard != p->self.shard) return TIDAL_OK;
     p->m[mi].mem_pending_ns = 0;
     return tidal__rep_members_set(p->m[mi].db, (uint32_t)index,
@@ -20818,7 +21167,17 @@ static tidal_result tidal__peer_apply_one(tidal_peer *p, uint64_t index,
     tidal__peer_tenant *t;
     TIDAL_ASSERT(index > p->applied_index);
     p->applied_index = index;
-    if (rec->kind == TIDAL_CONTROL_MEMBERS) return tidal__peer_members_apply(p, index, rec);
+    if (rec->kind == TIDAL_CONTROL_MEMBERS || rec->kind == TIDAL_CONTROL_RECOVER)
+        return tidal__peer_members_apply(p, index, rec);
+    if (rec->kind == TIDAL_CONTROL_VOTERS) { /* the control plane's forced recovery (C9) */
+        p->forced++;
+        p->forced_rec = *rec;
+        p->forced_rec.group = TIDAL_CONTROL_GROUP;
+        p->forced_index = index;
+        p->forced_dropped = 0;
+        p->forced_here = p->forced_live = 0;
+        return TIDAL_OK;
+    }
     if (rec->kind == TIDAL_CONTROL_TOPOLOGY) {
         p->topo_regions = rec->regions;
         p->topo_shards = rec->shards;
@@ -21637,6 +21996,145 @@ TIDAL_API tidal_result tidal_peer_member_add(tidal_peer *p, uint32_t group, uint
     return tidal__peer_member_change(p, group, region, 1, ticket);
 }
 
+/* Fills the forced-recovery part of tidal_peer_health (see there). */
+static void tidal__peer_forced_health(const tidal_peer *p, tidal_peer_health *out) {
+    const tidal_control_record *r = &p->forced_rec;
+    out->recoveries_forced = p->forced;
+    out->recovered_index = out->recovered_epoch = 0;
+    out->recovered_group = out->recovered_shard = out->recovered_voters = 0;
+    out->recovered_dropped = 0;
+    out->recovered_here = 0;
+    out->recovered_held_epoch = out->recovered_held_lsn = out->recovered_known_lsn = 0;
+    out->recovered_note[0] = 0;
+    if (!p->forced) return;
+    out->recovered_index = p->forced_index;
+    out->recovered_epoch = r->epoch;
+    out->recovered_group = r->group, out->recovered_shard = r->shard;
+    out->recovered_voters = r->voters, out->recovered_dropped = p->forced_dropped;
+    out->recovered_here = p->forced_here && p->forced_live;
+    if (out->recovered_here) {
+        const tidal__force_note *n = &p->forced_note;
+        out->recovered_held_epoch = n->held_epoch;
+        out->recovered_held_lsn = n->held_lsn;
+        out->recovered_known_lsn = n->known_lsn;
+        snprintf(out->recovered_note, sizeof out->recovered_note, "group %u shard %u record "
+                 "%llu epoch %llu survivors 0x%x dropped 0x%x: this member held lsn %llu of "
+                 "epoch %llu's log, heard %llu durable: up to %llu events may be lost",
+                 r->group, r->shard, (unsigned long long)p->forced_index,
+                 (unsigned long long)r->epoch, r->voters, p->forced_dropped,
+                 (unsigned long long)n->held_lsn, (unsigned long long)n->held_epoch,
+                 (unsigned long long)n->known_lsn,
+                 (unsigned long long)(n->known_lsn - n->held_lsn));
+    } else {
+        snprintf(out->recovered_note, sizeof out->recovered_note, "group %u shard %u record "
+                 "%llu epoch %llu survivors 0x%x dropped 0x%x: forced (unsafe); what the "
+                 "dropped members acknowledged and no survivor held may be lost", r->group,
+                 r->shard, (unsigned long long)p->forced_index, (unsigned long long)r->epoch,
+                 r->voters, p->forced_dropped);
+    }
+}
+
+/* The highest epoch of group's (group, self.shard) known here: own's, and every one a
+   heartbeat reported (>>node_gather). */
+static uint64_t tidal__peer_epoch_known(const tidal_peer *p, uint32_t group, uint64_t own);
+#define TIDAL__FORCE_EPOCH_GAP (UINT64_C(1) << 16) /* epochs a forced recovery skips */
+
+/* Rule M6 (>>repl_epoch): the operator's forced recovery of this node's member of group
+   (shard self.shard) after a majority of its voters was lost for good. Refused, nothing
+   proposed, unless the group really cannot go on: this member hears no majority (a
+   follower cut off from its leader; a leader whose voters answered within the election
+   timeout are no majority), the survivors are voters, are not a majority themselves, and
+   include this member, which holds its disk. */
+TIDAL_API tidal_result tidal_peer_force_recover(tidal_peer *p, uint32_t group, uint32_t survivors,
+                                                uint64_t *ticket) {
+    const char *what = "force recover";
+    int32_t gi, mi;
+    uint32_t v, l, i, heard = 0, nv;
+    uint64_t idx;
+    int64_t now;
+    tidal_db *db;
+    tidal_control_record rec;
+    tidal_result r;
+    if (!p) return TIDAL_ERR_INVALID;
+    if (!ticket) return tidal__peer_err(p, TIDAL_ERR_INVALID, "%s: NULL ticket", what);
+    if (group == TIDAL_CONTROL_GROUP) { /* the control plane: this voter alone (rule C9) */
+        tidal_peer_completion c;
+        uint64_t index = 0;
+        tidal_result r0;
+        if (survivors && survivors != 1u << p->self.region)
+            return tidal__peer_err(p, TIDAL_ERR_INVALID, "%s: the control plane recovers to "
+                                   "the voter it runs on alone (survivors 0 or 0x%x)", what,
+                                   1u << p->self.region);
+        if (!tidal__peer_reserve(p)) return tidal__peer_err(p, TIDAL_ERR_NOMEM, "completions");
+        if ((r0 = tidal_control_force_recover(p->ctl, &index)) != TIDAL_OK)
+            return tidal__peer_err(p, r0, "%s", tidal_control_errmsg(p->ctl));
+        *ticket = ++p->next_ticket;
+        memset(&c, 0, sizeof c);
+        c.outcome = TIDAL_PEER_DONE_OK;
+        c.index = index;
+        c.executed_by = p->self;
+        tidal__peer_finish(p, p->self, p->self, *ticket, &c);
+        return TIDAL_OK;
+    }
+    gi = tidal__peer_group_index(p, group);
+    mi = tidal__peer_member_index(p, group);
+    if (gi < 0 || mi < 0)
+        return tidal__peer_err(p, TIDAL_ERR_NOT_FOUND, "%s: this node runs no member of group "
+                               "%u", what, group);
+    if (!survivors) survivors = 1u << p->self.region;
+    db = p->m[mi].db;
+    tidal__peer_mship_get(p, group, p->self.shard, &v, &l, &idx);
+    if (survivors & ~v)
+        return tidal__peer_err(p, TIDAL_ERR_NOT_FOUND, "%s: survivors 0x%x of group %u shard %u "
+                               "name regions that are not voters (voters 0x%x)", what,
+                               survivors, group, p->self.shard, v);
+    if (!((survivors >> p->self.region) & 1u))
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "%s: survivors 0x%x leave out this node's "
+                               "region %u: run it on a survivor", what, survivors, p->self.region);
+    if (db->rep.removed)
+        return tidal__peer_err(p, TIDAL_ERR_FENCED, "%s: this member was removed from group %u "
+                               "shard %u", what, group, p->self.shard);
+    if (db->rep.amnesiac)
+        return tidal__peer_err(p, TIDAL_ERR_UNAVAILABLE, "%s: this member lost its disk and "
+                               "holds nothing to recover from", what);
+    nv = tidal__peer_bits(v);
+    if (tidal__peer_bits(survivors) > nv / 2)
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "%s: survivors 0x%x are a majority of the "
+                               "%u voters of group %u shard %u: they elect on their own "
+                               "(remove lost members one at a time)", what, survivors, nv,
+                               group, p->self.shard);
+    now = tidal__mono(db);
+    if (tidal__rep_leading(&db->rep)) {
+        for (i = 0; i < db->rep.n_rep; i++)
+            heard += tidal__rep_voter(&db->rep, i) &&
+                     (i == db->rep.self_rep ||
+                      now - db->rep.peer_heard_ns[i] < db->rep.election_timeout_ns);
+        if (heard > nv / 2)
+            return tidal__peer_err(p, TIDAL_ERR_INVALID, "%s: group %u shard %u has a quorum: "
+                                   "this member leads it and heard %u of %u voters", what,
+                                   group, p->self.shard, heard, nv);
+    } else if (!tidal__cut_off(db)) {
+        return tidal__peer_err(p, TIDAL_ERR_INVALID, "%s: group %u shard %u has a leader (this "
+                               "member heard it within the election timeout)", what, group,
+                               p->self.shard);
+    }
+    if (p->m[mi].mem_pending_ns && tidal__peer_now(p) < p->m[mi].mem_pending_ns)
+        return tidal__peer_err(p, TIDAL_ERR_LIMIT, "%s: a membership change of group %u shard "
+                               "%u is in flight", what, group, p->self.shard);
+    memset(&rec, 0, sizeof rec);
+    rec.kind = TIDAL_CONTROL_RECOVER;
+    rec.group = group;
+    rec.shard = p->self.shard;
+    rec.voters = survivors;
+    rec.prev = idx;
+    /* Above every epoch known here (its own, and the highest a member reported), with room
+       for elections the lost members may have run unseen. */
+    rec.epoch = tidal__peer_epoch_known(p, group, db->rep.epoch) + TIDAL__FORCE_EPOCH_GAP;
+    r = tidal_peer_propose(p, &rec, ticket);
+    if (r == TIDAL_OK) p->m[mi].mem_pending_ns = tidal__peer_now(p) + 2 * p->timeout_ns;
+    return r;
+}
+
 /* Rule M5: on every member this node leads, a learner that holds the committed log is
    promoted to voter by a second record (one change at a time, rule M3 first). */
 static void tidal__peer_promote_step(tidal_peer *p) {
@@ -22038,6 +22536,7 @@ TIDAL_API tidal_result tidal_peer_open(const tidal_peer_config *cfg, tidal_peer 
         return r;
     }
     TIDAL_ASSERT(p->ctl && p->n_m <= p->n_groups);
+    p->live = 1;
     *out = p;
     return TIDAL_OK;
 }
@@ -23123,6 +23622,19 @@ static void tidal__gx_close(tidal_peer *p) {
 
 /* What is known of member (group gi, node n): this node's own member, or n's heartbeat.
    0 when nothing is. */
+static uint64_t tidal__peer_epoch_known(const tidal_peer *p, uint32_t group, uint64_t own) {
+    uint32_t r, k;
+    for (r = 0; p->gx && r < p->regions; r++) {
+        tidal_node_ref n;
+        const tidal__gx_heard *h;
+        n.region = (uint16_t)r, n.shard = p->self.shard;
+        h = &p->gx->heard[tidal__gx_index(p, n)];
+        for (k = 0; h->heard && k < h->hb.n; k++)
+            if (h->hb.m[k].group == group && h->hb.m[k].epoch > own) own = h->hb.m[k].epoch;
+    }
+    return own;
+}
+
 static int tidal__gx_member_get(const tidal_peer *p, uint32_t gi, tidal_node_ref n, int64_t now,
                                 tidal_peer_health_member *out) {
     const tidal__gx_heard *h;
@@ -23331,6 +23843,7 @@ TIDAL_API tidal_result tidal_peer_health_get(const tidal_peer *p, tidal_peer_hea
     out->msgs_refused = p->msgs_corrupt;
     out->replies_late = p->replies_late;
     out->duplicates = p->duplicates;
+    tidal__peer_forced_health(p, out); /* >>node: forced recoveries (issue 13) */
     TIDAL_ASSERT(nl == p->n_groups * p->shards);
     return TIDAL_OK;
 }
@@ -23415,6 +23928,9 @@ TIDAL_API tidal_result tidal_peer_health_text(const tidal_peer *p, char *buf, si
             tidal__gx_line(buf, cap, &at, &fit, "group %u shard %u leader %s epoch %llu\n",
                            l->group, l->shard, who, (unsigned long long)l->epoch);
         }
+        if (h.recoveries_forced) /* issue 13: a forced recovery and what it may have lost */
+            tidal__gx_line(buf, cap, &at, &fit, "recovered forced %llu: %s\n",
+                           (unsigned long long)h.recoveries_forced, h.recovered_note);
         for (i = 0; i < h.move_count; i++) {
             const tidal_peer_health_move *m = &h.moves[i];
             char co[256] = "";

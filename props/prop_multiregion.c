@@ -31,7 +31,10 @@
    Safety, after every step (the cluster's observer, and after each op):
      two_leaders          at most one node leads an epoch (as in prop_replication)
      write_role           a leader or a cut-off member takes a write (TIDAL_OK, LOCAL-acked
-                          at once); any other member refuses it with TIDAL_ERR_READ_ONLY
+                          at once; a cut-off member may refuse a keyed one no newer than
+                          the keyed events it held when it left its majority,
+                          TIDAL_ERR_KEY_EXPIRED: tidal.h >>repl_vv, rule K1); any other
+                          member refuses it with TIDAL_ERR_READ_ONLY
                           (a session write there may also find the session not started
                           there, TIDAL_ERR_NOT_FOUND); nothing else is returned
      write_status         tidal_write_status at QUORUM answers OK, PENDING or UNAVAILABLE
@@ -844,6 +847,11 @@ static int may_write(world *w, int r, int *cut_off) {
 static int expect_write(world *w, int r, int may, tidal_result res, tidal_result also_ok,
                         const char *what) {
     tidal_db *db = dbof(w, r);
+    tidal_node_status st;
+    if (may && res == TIDAL_ERR_KEY_EXPIRED && tidal_node_status_get(db, &st) == TIDAL_OK &&
+        st.role != TIDAL_ROLE_LEADER && st.cut_off &&
+        strstr(tidal_errmsg(db), "last with its majority"))
+        return 0; /* rule K1 (tidal.h >>repl_vv): cut off, a key not newer than it held */
     if (may && res != TIDAL_OK) {
         fail(w, "write_role", "%s on region %d (leader or cut off) failed: %s (%s)", what, r, tidal_strerror(res),
              tidal_errmsg(db));

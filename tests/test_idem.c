@@ -416,12 +416,112 @@ out:
     tidal_sim_cluster_free(c);
 }
 
+/* Writes key k (item 1000 + k) on region a only: acknowledged LOCAL there (a cut-off
+   member) or taken by the leader; nobody retries it elsewhere. */
+static void write_only(tidal_sim_cluster *c, int a, int64_t t) {
+    int k = g_nkeys++;
+    tidal_signal s;
+    tidal_receipt ra;
+    snprintf(g_keys[k], sizeof g_keys[k], "client-%d/only-%d", a, k);
+    g_time[k] = t;
+    s = keyed_sig((tidal_id)(1000 + k), t, g_keys[k]);
+    TT_EQ_INT(tidal_signal_write(DB(c, a), &s, &ra), TIDAL_OK);
+    TT_EQ_INT(ra.duplicate, 0);
+}
+
+/* A retry of key k (its original content) on region b: the result expected there. */
+static void retry_on(tidal_sim_cluster *c, int b, int k, tidal_result want, int dup) {
+    tidal_signal s = keyed_sig((tidal_id)(1000 + k), g_time[k], g_keys[k]);
+    tidal_receipt rb;
+    memset(&rb, 0, sizeof rb);
+    TT_EQ_INT(tidal_signal_write(DB(c, b), &s, &rb), want);
+    if (want == TIDAL_OK) TT_EQ_INT(rb.duplicate, dup);
+}
+
+/* The availability-mode gap (issue 13, rules K1 and K2 in tidal.h >>repl_vv): a follower
+   cut off for 48 h takes keyed writes nobody retries elsewhere, from the partition's first
+   hours (older than the majority side's window by the heal) to its last; the majority side
+   takes its own. Cross-region retries on both sides of the horizon: keys of the first
+   hours retried on the other side at the end (the cut-off member takes the majority's as
+   new: it never saw them; the leader refuses the cut-off member's as expired, and the
+   original still arrives with the merge), keys of the last hours retried both ways
+   (duplicates after the heal), and a key never seen, as old as before the partition, on
+   the cut-off member (refused: whether the group forgot it cannot be told there). After
+   the heal every key is counted once on every replica and the digests are equal. On the
+   parent the leader dropped every pushed key older than its window: the cut-off member's
+   first keys were lost on the others. */
+static void t_partition_48h_local_writes(void) {
+    tidal_sim_cluster *c = cl_new();
+    int l, m, step, i, first_m = 0, first_l = 0;
+    uint32_t part;
+    int64_t t0;
+    if (!c) return;
+    g_nkeys = 0;
+    g_skew = 0;
+    l = wait_leader(c, -1, 10 * SEC);
+    TT_CHECKF(l >= 0, "no leader");
+    if (l < 0) goto out;
+    t0 = wall_of(c) - SEC;
+    for (i = 0; i < PER_STEP; i++) write_and_retry(c, l, l, t0);
+    TT_CHECKF(converge(c, 10 * SEC), "no convergence before the partition");
+    m = (l + 1) % NREG;
+    part = tidal_sim_net_isolate_region(tidal_sim_cluster_net(c), (uint16_t)m);
+    TT_CHECKF(wait_cut_off(c, m, 10 * SEC), "region %d never reported cut off", m);
+    l = wait_leader(c, m, 10 * SEC);
+    TT_CHECKF(l >= 0, "no leader on the majority side");
+    if (l < 0) goto out;
+    for (step = 0; step <= STEPS; step++) {
+        int64_t t = wall_of(c) - SEC;
+        if (step == 0) first_m = g_nkeys;
+        for (i = 0; i < PER_STEP; i++) write_only(c, m, t);
+        if (step == 0) first_l = g_nkeys;
+        for (i = 0; i < PER_STEP; i++) write_only(c, l, t);
+        write_and_retry(c, m, l, t);
+        write_and_retry(c, l, m, t);
+        if (step == 0) {
+            /* never seen, as old as the keys before the partition: the cut-off member
+               cannot tell whether the group applied and will forget it (rule K1) */
+            tidal_signal s = keyed_sig(999, t0, "client-x/never-seen");
+            tidal_receipt rc;
+            TT_EQ_INT(tidal_signal_write(DB(c, m), &s, &rc), TIDAL_ERR_KEY_EXPIRED);
+            TT_CHECKF(strstr(tidal_errmsg(DB(c, m)), "majority") != NULL, "%s",
+                      tidal_errmsg(DB(c, m)));
+        }
+        if (step == 2) /* 12 h on, inside both windows: the first keys retried across */
+            for (i = 0; i < 2; i++) {
+                retry_on(c, m, first_l + i, TIDAL_OK, 0); /* new to the cut-off member */
+                retry_on(c, l, first_m + i, TIDAL_OK, 0); /* new to the majority side */
+            }
+        run_for(c, SEC);
+        if (step < STEPS) advance_wall(c, 6 * HOUR);
+    }
+    /* 48 h on, past both windows: the first hours' other keys retried across are refused
+       (the originals still arrive with the merge); known keys are duplicates */
+    for (i = 2; i < PER_STEP; i++) {
+        retry_on(c, m, first_l + i, TIDAL_ERR_KEY_EXPIRED, 0);
+        retry_on(c, l, first_m + i, TIDAL_ERR_KEY_EXPIRED, 0);
+    }
+    for (i = 0; i < PER_STEP; i++) {
+        retry_on(c, m, first_m + i, TIDAL_OK, 1); /* its own */
+        retry_on(c, l, first_l + i, TIDAL_OK, 1);
+        retry_on(c, m, i, TIDAL_OK, 1);           /* before the partition: it holds them */
+    }
+    tidal_sim_net_heal(tidal_sim_cluster_net(c), part);
+    TT_CHECKF(converge(c, 60 * SEC), "replicas did not converge within 60 s after the heal");
+    check_once(c, "after the heal");
+    for (i = 0; i < NREG; i++) TT_EQ_INT(count_of(DB(c, i), 999), 0);
+    check_truth(c);
+out:
+    tidal_sim_cluster_free(c);
+}
+
 static void t_partition_48h_follower(void) { partition_48h(0); }
 static void t_partition_48h_leader(void) { partition_48h(1); }
 
 static const tt_case tt_cases[] = {
     TT_CASE(t_partition_48h_follower),
     TT_CASE(t_partition_48h_leader),
+    TT_CASE(t_partition_48h_local_writes),
     TT_CASE(t_follower_restart_after_window),
     TT_CASE(t_lone_retry_after_window),
 };
