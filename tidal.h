@@ -3507,6 +3507,12 @@ typedef struct tidal__member {
     /* a lost disk (>>repl_elect, rules L1-L6) */
     int held;                        /* this directory has held log: persisted (flags bit 1) */
     int led;                         /* ran for leader with this origin (flags bit 2, rule O3) */
+    /* rule X5 (>>repl_xfer): this member's state came from a state transfer while its own log
+       stood at base_lsn, so its log up to base_lsn + 1 does not hold that state; base_ok:
+       members known to hold it (itself; those it sent its state to since) */
+    int base_on;
+    uint64_t base_lsn;
+    uint32_t base_ok;
     uint32_t meta_inc, meta_origin;  /* the epoch record's log and origin incarnations */
     uint64_t amn_floor;              /* odd group: every epoch this member may have voted in
                                         before it lost its disk is <= it (valid when known) */
@@ -17205,6 +17211,7 @@ static int tidal__ship_wants(const tidal_db *db, uint32_t i) {
 
 static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
     uint64_t from = db->rep.peer[i].sent + 1, covered = 0, skip = 0;
+    int base = 0;
     const tidal__vv *vv = &db->rep.vv_peer[i];
     if (!vv->valid || vv->incarnation != db->rep.peer[i].inc) vv = NULL;
     int ok;
@@ -17224,8 +17231,14 @@ static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
         db->rep.peer[i].hb_ns = now;
         return;
     }
-    ok = tidal__log_slice(db, from, 0, vv, &covered);
-    if (!ok && db->rep.peer[i].greeted && !db->rep.peer_amnesiac[i] &&
+    if (db->rep.base_on) { /* rule X5 */
+        uint32_t all = (1u << db->rep.n_rep) - 1u;
+        if ((db->rep.base_ok & all) == all) db->rep.base_on = 0;
+        else if (!((db->rep.base_ok >> i) & 1u) && from <= db->rep.base_lsn + 1) base = 1;
+    }
+    if (base) db->rep.out_len = 0; /* no log goes out (a heartbeat until the transfer) */
+    ok = !base && tidal__log_slice(db, from, 0, vv, &covered);
+    if (!ok && !base && db->rep.peer[i].greeted && !db->rep.peer_amnesiac[i] &&
         !((db->rep.learners >> i) & 1u) && tidal__log_first(db) > from) {
         /* Retired log is held by every member that kept its disk (we retire only what all
            held): a reconnecting member needs only the tail. Not a learner (>>repl_epoch,
@@ -18086,6 +18099,17 @@ static void tidal__start_election(tidal_db *db) {
 // State transfer: a follower whose needed log is gone receives the leader's state (schema,
 // snapshot body, position) in chunks it acknowledges, after it has pushed everything it
 // holds; it installs the state whole or not at all.
+//
+// X5. A member whose state came from a transfer holds events its own log never held: its
+//     log after the install continues that state, it does not contain it. So while it
+//     leads, a member that needs its log from at or below the install point (base_lsn + 1)
+//     gets the state, not the log (nor the "you hold the retired part" shortcut), unless it
+//     is known to hold that state (it got it from this member since). Once every member is
+//     known to, the rule lapses. Found by test_membership's property histories: a leader
+//     that had been re-added empty and caught up by a transfer shipped a re-added member
+//     only its own short log, and acknowledged writes were missing there. The mark is kept
+//     in memory: after a restart of such a member before every member holds its state,
+//     the old behaviour returns (open: persist base_lsn with the epoch record).
 
 /* Builds the state to transfer once per log position: lsn u64, schema bytes u32, the
    schema the state was built under (tidal__schema_put: the member may lack appends whose
@@ -18150,6 +18174,7 @@ static void tidal__on_snap_ack(tidal_db *db, const tidal__msg_hdr *m, int from) 
     }
     if (m->b == 2) { /* installed: ship the log from the transferred position on */
         db->rep.peer[i].xfer = 0;
+        db->rep.base_ok |= 1u << i; /* rule X5: it holds our state */
         db->rep.peer[i].acked = db->rep.xfer_lsn;
         tidal__fly_rewind(&db->rep, i);
         tidal__rep_quorum(db);
@@ -18198,6 +18223,8 @@ static tidal_result tidal__xfer_install(tidal_db *db) {
     db->rep.epoch = db->rep.pos_epoch = epoch > db->rep.epoch ? epoch : db->rep.epoch;
     db->rep.leader_pos = lsn;
     if (lsn > db->rep.leader_durable) db->rep.leader_durable = lsn;
+    db->rep.base_on = 1, db->rep.base_lsn = db->log.durable_lsn; /* rule X5 */
+    db->rep.base_ok = 1u << db->rep.self_rep;
     /* it holds nothing the leader lacks */
     db->rep.up_acked = db->rep.up_sent = db->log.durable_lsn;
     db->rep.xin_len = 0;

@@ -744,14 +744,16 @@ static void prop_world(uint64_t seed) {
     free(pr);
 }
 
-/* Fixed worlds, so every run is the same: the regression worlds first (each lost an
-   acknowledged write on a member re-added with its old disk before the leader stopped
-   sending a learner only the tail of its log: tidal.h >>repl_ship, tidal__ship_to), then
-   worlds 1..12. Known open (tidal.h >>repl_xfer: a leader whose own state came from a state
-   transfer ships a re-added member only its log since then): worlds 38 and 136 lose
-   acknowledged writes on the member re-added at the end; not run here. */
+/* Fixed worlds, so every run is the same: the regression worlds first, then worlds 1..12.
+   Worlds 3..119 each lost an acknowledged write on a member re-added with its old disk
+   before the leader stopped sending a learner only the tail of its log (tidal.h
+   >>repl_ship, tidal__ship_to). Worlds 38, 136, 254, 259, 295 and 352 lost one on the
+   member re-added at the end before rule X5 (>>repl_xfer): a leader whose own state came
+   from a state transfer shipped it only the log written since. Known open: world 315 ends
+   with a learner never promoted (a liveness failure, the same before X5); not run here. */
 static void t_membership_random(void) {
-    static const uint64_t regress[] = {3, 5, 6, 8, 17, 20, 32, 37, 50, 91, 97, 98, 102, 106,
+    static const uint64_t regress[] = {38,  136, 254, 259, 295, 352, 3,   5,   6,   8,
+                                       17,  20,  32,  37,  50,  91,  97,  98,  102, 106,
                                        108, 113, 114, 119};
     uint64_t k;
     for (k = 0; k < sizeof regress / sizeof regress[0] && TT_OK(); k++) prop_world(regress[k]);
