@@ -30,9 +30,16 @@ ARGS="${FUZZ_ARGS:-} ${FUZZ_OPTS--entropic_feature_frequency_threshold=4}"
 SECS=${FUZZ_SPEED_SECONDS:-20}
 FUZZERS=${FUZZERS:-fuzz_query fuzz_wal fuzz_snapshot fuzz_message fuzz_merge fuzz_export fuzz_event fuzz_config fuzz_control fuzz_peer fuzz_frame fuzz_resp}
 bad=0
+# CPU seconds (user + system) of every child that has ended so far: the shell's own
+# `times`, run here (not in a $(...) subshell, which would count none of them), then read.
+cpu_children() {
+    awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]);
+                   t += a[1] * 60 + a[2] } printf "%.2f", t }' "$B/fuzzspeed_times"
+}
 for f in $FUZZERS; do
     c=${f#fuzz_}; o=$B/fuzzspeed_$c
     rm -rf "$o"; mkdir -p "$o/new"
+    times > "$B/fuzzspeed_times"; cpu0=$(cpu_children)
     "$B/$BIN$f" -seed=1 -max_total_time="$SECS" -print_final_stats=1 $ARGS \
         -artifact_prefix="$o/" "$o/new" "fuzz/corpus/$c" > "$o/log" 2>&1 || bad=1
     runs=$(grep -E '^stat::number_of_executed_units' "$o/log" | awk '{print $2}')
@@ -40,6 +47,11 @@ for f in $FUZZERS; do
            sed -E 's/^Done [0-9]+ runs in ([0-9]+) second.*/\1/')
     case $secs in ''|*[!0-9]*) secs=$SECS ;; esac
     [ "$secs" -gt 0 ] || secs=1
+    times > "$B/fuzzspeed_times"; cpu1=$(cpu_children)
     echo "fuzz_${c}_per_s: $(( ${runs:-0} / secs )) inputs/s"
+    # The same inputs per CPU second: what the target costs, whatever the machine's load
+    # (at load 3-4 on 2 cores a run gets about half a core, and the wall rate halves).
+    awk -v r="${runs:-0}" -v a="$cpu0" -v b="$cpu1" -v c="$c" \
+        'BEGIN { t = b - a; if (t <= 0) t = 0.01; printf "fuzz_%s_per_cpu_s: %d inputs/s\n", c, r / t }'
 done
 exit $bad
