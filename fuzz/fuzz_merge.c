@@ -222,7 +222,13 @@ struct fm_kept {
     fz_env env, env0; /* the env the handle uses; env0: as it was right after the open */
     tidal_db *db, *fresh; /* fresh: the handle's bytes right after its open */
     int busy;
+    uint32_t renewals; /* fm_node_close compares every 64th renewed handle with fresh whole */
+    fm_list list; /* the last node's list and id set, emptied: their blocks for the next */
+    fm_set ids;
 };
+
+/* Larger id sets are freed on close rather than kept: emptying one is a memset of it. */
+#define FM_KEEP_SET_CAP 1024
 static fm_kept fm_kept_all[FM_REGIONS];
 
 static void fm_kept_open(fm_kept *k, uint16_t region) {
@@ -263,16 +269,31 @@ static void fm_node_open(fm_node *n, uint16_t region) {
     k->busy = 1;
     n->kept = k;
     n->db = k->db;
+    n->list = k->list; /* empty (fm_node_close), with the blocks a previous input grew */
+    n->ids = k->ids;
     tidal_db_set_event_hook(n->db, fm_hook, n);
 }
 
 static void fm_node_close(fm_node *n) {
     tidal__db_renew(n->db, n->kept->fresh);
+    /* Renewing leaves the replication window's bytes alone (>>db_open): that nothing wrote
+       them shows as a handle that differs from fresh, seen at the next whole comparison. */
+    if (n->kept->renewals++ % 64 == 0)
+        fz_require(!memcmp(n->db, n->kept->fresh, sizeof *n->db),
+                   "a renewed handle is the one a new open gives");
     n->kept->env = n->kept->env0;
     n->kept->busy = 0;
-    free(n->list.bytes);
-    free(n->list.off);
-    free(n->ids.slot);
+    n->list.len = 0;
+    n->list.n = 0;
+    if (n->ids.cap > FM_KEEP_SET_CAP) {
+        free(n->ids.slot);
+        memset(&n->ids, 0, sizeof n->ids);
+    } else if (n->ids.cap) {
+        memset(n->ids.slot, 0, n->ids.cap * sizeof *n->ids.slot);
+        n->ids.n = 0;
+    }
+    n->kept->list = n->list; /* kept for the region's next node: no regrowth per input */
+    n->kept->ids = n->ids;
 }
 
 static uint64_t fm_applied(const fm_node *n) {
