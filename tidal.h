@@ -16226,9 +16226,10 @@ TIDAL_API tidal_result tidal_db_tenants(tidal_db *db, uint32_t *out, uint32_t ca
 // batch verbatim as soon as it is written, while its own fdatasync runs (rules O1-O3 in the
 // epoch section); followers fold the events (deduplicated by id) into their own log, stamped
 // with the leader position, and acknowledge after their fsync. Followers also push their
-// own log to the leader, skipping what came from that leader, so events a deposed leader acknowledged LOCAL merge back instead of being lost. Elections:
-// a follower that hears nothing for its randomized timeout runs for epoch + 1; a node votes
-// once per epoch (persisted before it answers) for a candidate at least as up to date.
+// own log to the leader, skipping what came from that leader, so events a deposed leader
+// acknowledged LOCAL merge back instead of being lost. Elections: a follower that hears
+// nothing for its randomized timeout runs for epoch + 1; a node votes once per epoch
+// (persisted before it answers) for a candidate at least as up to date.
 // Messages from a lower epoch are fenced. A follower whose needed log is gone gets the
 // leader's state instead (state transfer, after it has pushed everything it holds).
 // Multi-region (DESIGN 5.4-5.6): in availability mode a member cut off from any leader
