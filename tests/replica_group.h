@@ -1,9 +1,10 @@
 /* replica_group.h - one replica group of NODES (3) members, one shard in three regions, on
    the simulated network and disks, for tests: open (a new group), a loop that delivers
    every message due in order and ticks every member every 10 ms, the leader of the
-   highest epoch, catch-up. Used by test_replication.c and test_first_schema.c; include it
-   after tidal.h, tidal_sim.h and tidal_test.h with T0 and MS defined. Its functions are
-   static inline so a test that uses only some of them builds without warnings. */
+   highest epoch, catch-up, a batch of writes. Used by test_replication.c, test_ship_early.c
+   and test_first_schema.c; include it after tidal.h, tidal_sim.h and tidal_test.h with T0
+   and MS defined. Its functions are static inline so a test that uses only some of them
+   builds without warnings. */
 #ifndef REPLICA_GROUP_H
 #define REPLICA_GROUP_H
 
@@ -152,6 +153,33 @@ static inline int caught_up(cluster *c) {
         if (st.leader_lsn != tidal_db_durable_lsn(c->n[l].db) || st.lag_events) return 0;
     }
     return 1;
+}
+
+/* Writes count signals on node w (items 1..items, types view/like, weights 1..weights,
+   times in the last hour), committing every per_commit of them (0: one commit at the end).
+   Returns the last commit's result (the earlier ones must succeed); *last_lsn (if given)
+   the last receipt's lsn. */
+static inline tidal_result group_write(cluster *c, int w, int count, uint64_t items,
+                                       uint64_t weights, int per_commit, uint64_t *last_lsn) {
+    tidal_signal s;
+    tidal_receipt rc;
+    int i;
+    memset(&s, 0, sizeof s);
+    memset(&rc, 0, sizeof rc);
+    TT_EQ_INT(tidal_db_batch_begin(c->n[w].db), TIDAL_OK);
+    for (i = 0; i < count; i++) {
+        s.item = 1 + tt_below(items);
+        s.type = (uint32_t)tt_below(2);
+        s.weight = 1.0 + (double)tt_below(weights);
+        s.time_ns = c->now - (int64_t)tt_below(3600) * TIDAL_NS_PER_S;
+        TT_EQ_INT(tidal_signal_write(c->n[w].db, &s, &rc), TIDAL_OK);
+        if (per_commit && i % per_commit == per_commit - 1 && i + 1 < count) {
+            TT_EQ_INT(tidal_db_commit(c->n[w].db), TIDAL_OK);
+            TT_EQ_INT(tidal_db_batch_begin(c->n[w].db), TIDAL_OK);
+        }
+    }
+    if (last_lsn) *last_lsn = rc.lsn;
+    return tidal_db_commit(c->n[w].db);
 }
 
 #endif /* REPLICA_GROUP_H */

@@ -17,25 +17,7 @@
 
 /* Writes count signals on node w in batches of 100; returns the last receipt's lsn. */
 static void write_on(cluster *c, int w, int count, uint64_t items, uint64_t *last_lsn) {
-    tidal_signal s;
-    tidal_receipt rc;
-    int i;
-    memset(&s, 0, sizeof s);
-    memset(&rc, 0, sizeof rc);
-    TT_EQ_INT(tidal_db_batch_begin(c->n[w].db), TIDAL_OK);
-    for (i = 0; i < count; i++) {
-        s.item = 1 + tt_below(items);
-        s.type = (uint32_t)tt_below(2);
-        s.weight = 1.0 + (double)tt_below(3);
-        s.time_ns = c->now - (int64_t)tt_below(3600) * TIDAL_NS_PER_S;
-        TT_EQ_INT(tidal_signal_write(c->n[w].db, &s, &rc), TIDAL_OK);
-        if (i % 100 == 99) {
-            TT_EQ_INT(tidal_db_commit(c->n[w].db), TIDAL_OK);
-            TT_EQ_INT(tidal_db_batch_begin(c->n[w].db), TIDAL_OK);
-        }
-    }
-    TT_EQ_INT(tidal_db_commit(c->n[w].db), TIDAL_OK);
-    if (last_lsn) *last_lsn = rc.lsn;
+    TT_EQ_INT(group_write(c, w, count, items, 3, 100, last_lsn), TIDAL_OK);
 }
 
 static void write_signals(cluster *c, int count, uint64_t items, uint64_t *last_lsn) {

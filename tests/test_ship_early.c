@@ -94,21 +94,7 @@ static void hook_off(cluster *c, int l) {
 
 /* count signals in one batch on node w (one commit); returns the commit's result. */
 static tidal_result write_batch(cluster *c, int w, int count, uint64_t *last_lsn) {
-    tidal_signal s;
-    tidal_receipt rc;
-    int i;
-    memset(&s, 0, sizeof s);
-    memset(&rc, 0, sizeof rc);
-    TT_EQ_INT(tidal_db_batch_begin(c->n[w].db), TIDAL_OK);
-    for (i = 0; i < count; i++) {
-        s.item = 1 + tt_below(40);
-        s.type = (uint32_t)tt_below(2);
-        s.weight = 1.0;
-        s.time_ns = c->now - (int64_t)tt_below(3600) * TIDAL_NS_PER_S;
-        TT_EQ_INT(tidal_signal_write(c->n[w].db, &s, &rc), TIDAL_OK);
-    }
-    if (last_lsn) *last_lsn = rc.lsn;
-    return tidal_db_commit(c->n[w].db);
+    return group_write(c, w, count, 40, 1, 0, last_lsn);
 }
 
 /* Client events applied (the leaders' epoch-start markers left out). */
