@@ -211,6 +211,21 @@ static void lone_free(lone *n) {
     tidal_sim_disk_free(n->disk);
 }
 
+/* Before a partition: a leader, and PER_STEP keys at t0 (one second ago) that the whole
+   group applies. Returns the leader, or -1 (checked). */
+static int keys_before(tidal_sim_cluster *c, int64_t *t0) {
+    int l, i;
+    g_nkeys = 0;
+    g_skew = 0;
+    l = wait_leader(c, -1, 10 * SEC);
+    TT_CHECKF(l >= 0, "no leader");
+    if (l < 0) return -1;
+    *t0 = wall_of(c) - SEC;
+    for (i = 0; i < PER_STEP; i++) write_and_retry(c, l, l, *t0);
+    TT_CHECKF(converge(c, 10 * SEC), "no convergence before the partition");
+    return l;
+}
+
 /* 1. The 48 h partition: region m (a follower) is cut off; the majority keeps its leader.
    Each step of 6 h both sides take PER_STEP keys of their own and a retry of each of the
    other side's. */
@@ -220,15 +235,7 @@ static void partition_48h(int isolate_leader) {
     uint32_t part;
     int64_t t0;
     if (!c) return;
-    g_nkeys = 0;
-    g_skew = 0;
-    l = wait_leader(c, -1, 10 * SEC);
-    TT_CHECKF(l >= 0, "no leader");
-    if (l < 0) goto out;
-    /* Before: a few keys the whole group applies. */
-    t0 = wall_of(c) - SEC;
-    for (i = 0; i < PER_STEP; i++) write_and_retry(c, l, l, t0);
-    TT_CHECKF(converge(c, 10 * SEC), "no convergence before the partition");
+    if ((l = keys_before(c, &t0)) < 0) goto out;
     m = isolate_leader ? l : (l + 1) % NREG;
     part = tidal_sim_net_isolate_region(tidal_sim_cluster_net(c), (uint16_t)m);
     /* A follower cut off reports it; a leader cut away keeps taking writes (LOCAL). */
@@ -456,14 +463,7 @@ static void t_partition_48h_local_writes(void) {
     uint32_t part;
     int64_t t0;
     if (!c) return;
-    g_nkeys = 0;
-    g_skew = 0;
-    l = wait_leader(c, -1, 10 * SEC);
-    TT_CHECKF(l >= 0, "no leader");
-    if (l < 0) goto out;
-    t0 = wall_of(c) - SEC;
-    for (i = 0; i < PER_STEP; i++) write_and_retry(c, l, l, t0);
-    TT_CHECKF(converge(c, 10 * SEC), "no convergence before the partition");
+    if ((l = keys_before(c, &t0)) < 0) goto out;
     m = (l + 1) % NREG;
     part = tidal_sim_net_isolate_region(tidal_sim_cluster_net(c), (uint16_t)m);
     TT_CHECKF(wait_cut_off(c, m, 10 * SEC), "region %d never reported cut off", m);
