@@ -17271,6 +17271,10 @@ static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
             tidal__xfer_send(db, i, now);
             return;
         }
+        /* It refused the state until it pushed its own log: no data can go now, only a
+           heartbeat, and not in answer to each of its acks (that ping-pong at link speed
+           flooded the link and lost the acks of its push, so it never finished pushing) */
+        if (now - db->rep.peer[i].hb_ns < db->rep.heartbeat_ns) return;
     }
     if (covered >= from) {
         tidal__fly *f = &db->rep.fly[i];
