@@ -16248,8 +16248,10 @@ TIDAL_API tidal_result tidal_db_tenants(tidal_db *db, uint32_t *out, uint32_t ca
 TIDAL__STATIC_ASSERT(batch_ships_whole, TIDAL__BATCH_SHIP_MAX + TIDAL__MSG_HDR <= TIDAL_MSG_BYTES_MAX);
 TIDAL__STATIC_ASSERT(batch_is_readable, TIDAL__BATCH_SHIP_MAX <= TIDAL_BATCH_BYTES_MAX);
 #define TIDAL__MSG_SUM_AT 88 /* offset of the checksum in the header */
-#define TIDAL__META_BYTES 96  /* the epoch record, version 4 */
-#define TIDAL__META_SUMMED 64 /* bytes the checksum covers */
+#define TIDAL__META_BYTES 104 /* the epoch record, version 5 */
+#define TIDAL__META_SUMMED 72 /* bytes the checksum covers */
+#define TIDAL__META_V4_BYTES 96 /* version 4 (no state-transfer mark): still read */
+#define TIDAL__META_V4_SUMMED 64
 #define TIDAL__META_V3_BYTES 88 /* version 3 (no origin incarnation): still read */
 #define TIDAL__META_V3_SUMMED 56
 #define TIDAL__META_V2_BYTES 72 /* version 2 (no log position): still read */
@@ -16496,25 +16498,29 @@ static void tidal__meta_name(const tidal_db *db, char *out, size_t cap, int tmp)
    3) log epoch u64 and log position u64 (tidal__log_cover), BLAKE3 u8[32] of the first 56
    bytes. Version 4 adds, before the checksum (64 bytes summed), the incarnation of the log
    u32 and the incarnation new origin ids carry u32 (rule O3; flags bit 2: ran for leader
-   since that origin was drawn). Versions 3 (56 bytes summed) and 2 (the same without the
-   log position: 40 bytes summed) are still read. */
+   since that origin was drawn). Version 5 adds base_lsn u64 (72 bytes summed; flags bit 3:
+   this member's state came from a state transfer at its own log position base_lsn, rule X5
+   in >>repl_xfer). Versions 4 (64 bytes summed), 3 (56) and 2 (the same without the log
+   position: 40 bytes summed) are still read. */
 static tidal_result tidal__meta_save(tidal_db *db) {
     uint8_t b[TIDAL__META_BYTES], *w = b;
     char tmp[TIDAL_PATH_MAX + 64], fin[TIDAL_PATH_MAX + 64];
     tidal_result r;
     memset(b, 0, sizeof b);
     w = tidal__wr_le(w, UINT32_C(0x4D4C4454) ^ 0x01000000, 4);
-    w = tidal__wr_le(w, 4, 4);
+    w = tidal__wr_le(w, 5, 4);
     w = tidal__wr_le(w, db->rep.epoch, 8);
     w = tidal__wr_le(w, db->rep.voted_epoch, 8);
     w = tidal__wr_le(w, db->rep.voted_for, 4);
     w = tidal__wr_le(w, (uint64_t)(db->rep.amnesiac != 0) | (uint64_t)(db->rep.held != 0) << 1 |
-                            (uint64_t)(db->rep.led != 0) << 2, 4);
+                            (uint64_t)(db->rep.led != 0) << 2 |
+                            (uint64_t)(db->rep.base_on != 0) << 3, 4);
     w = tidal__wr_le(w, (uint64_t)db->hlc_bound, 8);
     w = tidal__wr_le(w, db->rep.log_epoch, 8); /* where our log stands for votes, when we hold */
     w = tidal__wr_le(w, db->rep.log_pos, 8);   /* more of the leader's log than we logged */
     w = tidal__wr_le(w, db->incarnation, 4);
     w = tidal__wr_le(w, db->origin_inc, 4);
+    w = tidal__wr_le(w, db->rep.base_on ? db->rep.base_lsn : 0, 8); /* rule X5 */
     TIDAL_ASSERT(w - b == TIDAL__META_SUMMED);
     tidal_blake3(b, TIDAL__META_SUMMED, b + TIDAL__META_SUMMED);
     tidal__meta_name(db, tmp, sizeof tmp, 1);
@@ -16538,14 +16544,20 @@ static tidal_result tidal__meta_load(tidal_db *db) {
     if (io == TIDAL_ERR_NOT_FOUND) return TIDAL_OK;
     if (io != TIDAL_OK) return io; /* tidal__read_file named the operation, file and why */
     summed = n == TIDAL__META_BYTES      ? TIDAL__META_SUMMED
+             : n == TIDAL__META_V4_BYTES ? TIDAL__META_V4_SUMMED
              : n == TIDAL__META_V3_BYTES ? TIDAL__META_V3_SUMMED
                                          : TIDAL__META_V2_SUMMED;
-    if (n == TIDAL__META_BYTES || n == TIDAL__META_V3_BYTES || n == TIDAL__META_V2_BYTES)
+    if (n == TIDAL__META_BYTES || n == TIDAL__META_V4_BYTES || n == TIDAL__META_V3_BYTES ||
+        n == TIDAL__META_V2_BYTES)
         tidal_blake3(p, summed, sum);
-    if ((n != TIDAL__META_BYTES && n != TIDAL__META_V3_BYTES && n != TIDAL__META_V2_BYTES) ||
+    if ((n != TIDAL__META_BYTES && n != TIDAL__META_V4_BYTES && n != TIDAL__META_V3_BYTES &&
+         n != TIDAL__META_V2_BYTES) ||
         memcmp(sum, p + summed, 32) ||
-        p[4] != (n == TIDAL__META_BYTES ? 4 : n == TIDAL__META_V3_BYTES ? 3 : 2) || p[5] || p[6] ||
-        p[7]) {
+        p[4] != (n == TIDAL__META_BYTES      ? 5
+                 : n == TIDAL__META_V4_BYTES ? 4
+                 : n == TIDAL__META_V3_BYTES ? 3
+                                             : 2) ||
+        p[5] || p[6] || p[7]) {
         tidal__free(db, p, n);
         return tidal__err(db, TIDAL_ERR_CORRUPT, "%s: offset 0: bad epoch record", name);
     }
@@ -16564,16 +16576,20 @@ static tidal_result tidal__meta_load(tidal_db *db) {
         if (flags & 1u) db->rep.amnesiac = 1;
         if (flags & 2u) db->rep.held = 1;
         if (flags & 4u) db->rep.led = 1;
+        if (flags & 8u) db->rep.base_on = 1; /* rule X5: its lsn below (version 5) */
     }
     db->hlc_bound = (int64_t)tidal__rd_u64(&r);
     if (n != TIDAL__META_V2_BYTES) { /* a log position noted without a batch (tidal__log_cover) */
         uint64_t le = tidal__rd_u64(&r), lp = tidal__rd_u64(&r);
         if (le > db->rep.log_epoch || (le == db->rep.log_epoch && lp > db->rep.log_pos)) db->rep.log_epoch = le, db->rep.log_pos = lp;
     }
-    if (n == TIDAL__META_BYTES) { /* rule O3: the origin new ids carry, for this log */
+    if (n == TIDAL__META_BYTES || n == TIDAL__META_V4_BYTES) { /* rule O3: new ids' origin */
         db->rep.meta_inc = tidal__rd_u32(&r);
         db->rep.meta_origin = tidal__rd_u32(&r);
     }
+    if (n == TIDAL__META_BYTES) db->rep.base_lsn = tidal__rd_u64(&r); /* rule X5 */
+    else db->rep.base_on = 0;
+    db->rep.base_ok = 0; /* after a restart no other member is known to hold that state */
     if (db->hlc.wall_ns < db->hlc_bound) { /* above every stamp the last life may have sent */
         db->hlc.wall_ns = db->hlc_bound;
         db->hlc.logical = 0;
@@ -17247,7 +17263,10 @@ static void tidal__ship_to(tidal_db *db, uint32_t i, int64_t now) {
     }
     if (db->rep.base_on) { /* rule X5 */
         uint32_t all = (1u << db->rep.n_rep) - 1u;
-        if ((db->rep.base_ok & all) == all) db->rep.base_on = 0;
+        if (((db->rep.base_ok | 1u << db->rep.self_rep) & all) == all) {
+            db->rep.base_on = 0;
+            if (tidal__meta_save(db) != TIDAL_OK) return; /* the handle failed: nothing more */
+        }
         else if (!((db->rep.base_ok >> i) & 1u) && from <= db->rep.base_lsn + 1) base = 1;
     }
     if (base) db->rep.out_len = 0; /* no log goes out (a heartbeat until the transfer) */
@@ -18125,9 +18144,10 @@ static void tidal__start_election(tidal_db *db) {
 //     is known to hold that state (it got it from this member since). Once every member is
 //     known to, the rule lapses. Found by test_membership's property histories: a leader
 //     that had been re-added empty and caught up by a transfer shipped a re-added member
-//     only its own short log, and acknowledged writes were missing there. The mark is kept
-//     in memory: after a restart of such a member before every member holds its state,
-//     the old behaviour returns (open: persist base_lsn with the epoch record).
+//     only its own short log, and acknowledged writes were missing there. The mark is in
+//     the epoch record (version 5), saved before the installed state and cleared when the
+//     rule lapses, so a member restarted in between still knows it (world 1484 lost a write
+//     while it lived in memory only); after a restart no other member is known to hold it.
 
 /* Builds the state to transfer once per log position: lsn u64, schema bytes u32, the
    schema the state was built under (tidal__schema_put: the member may lack appends whose
@@ -18243,6 +18263,9 @@ static tidal_result tidal__xfer_install(tidal_db *db) {
     if (lsn > db->rep.leader_durable) db->rep.leader_durable = lsn;
     db->rep.base_on = 1, db->rep.base_lsn = db->log.durable_lsn; /* rule X5 */
     db->rep.base_ok = 1u << db->rep.self_rep;
+    /* The mark is on disk before the state is (the snapshot below): a restart must not
+       forget that the log below base_lsn does not hold this state. */
+    if ((res = tidal__meta_save(db)) != TIDAL_OK) return res; /* it failed the handle */
     /* it holds nothing the leader lacks */
     db->rep.up_acked = db->rep.up_sent = db->log.durable_lsn;
     db->rep.xin_len = 0;
