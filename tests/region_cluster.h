@@ -46,4 +46,26 @@ static inline tidal_node_status status_of(tidal_sim_cluster *c, int r) {
     return st;
 }
 
+/* Runs until a region other than not_region leads the highest epoch; returns it, or -1
+   after max_ns of simulated time. */
+static inline int wait_new_leader(tidal_sim_cluster *c, int not_region, int64_t max_ns) {
+    int64_t end = now_of(c) + max_ns;
+    while (now_of(c) < end) {
+        int l = tidal_sim_cluster_leader(c, 0);
+        if (l >= 0 && l != not_region) return l;
+        run_for(c, 10 * MS);
+    }
+    return -1;
+}
+
+/* Runs until region r reports itself cut off from any leader; 1 if it did within max_ns. */
+static inline int wait_cut_off(tidal_sim_cluster *c, int r, int64_t max_ns) {
+    int64_t end = now_of(c) + max_ns;
+    while (now_of(c) < end) {
+        if (status_of(c, r).cut_off) return 1;
+        run_for(c, 10 * MS);
+    }
+    return 0;
+}
+
 #endif

@@ -53,25 +53,6 @@ static void advance_wall(tidal_sim_cluster *c, int64_t dt) {
 }
 static int64_t wall_of(tidal_sim_cluster *c) { return now_of(c) + g_skew; }
 
-static int wait_leader(tidal_sim_cluster *c, int not_region, int64_t max_ns) {
-    int64_t end = now_of(c) + max_ns;
-    while (now_of(c) < end) {
-        int l = tidal_sim_cluster_leader(c, 0);
-        if (l >= 0 && l != not_region) return l;
-        run_for(c, 10 * MS);
-    }
-    return -1;
-}
-
-static int wait_cut_off(tidal_sim_cluster *c, int r, int64_t max_ns) {
-    int64_t end = now_of(c) + max_ns;
-    while (now_of(c) < end) {
-        if (status_of(c, r).cut_off) return 1;
-        run_for(c, 10 * MS);
-    }
-    return 0;
-}
-
 static int converge(tidal_sim_cluster *c, int64_t max_ns) {
     int64_t end = now_of(c) + max_ns;
     while (!tidal_sim_cluster_converged(c)) {
@@ -217,7 +198,7 @@ static int keys_before(tidal_sim_cluster *c, int64_t *t0) {
     int l, i;
     g_nkeys = 0;
     g_skew = 0;
-    l = wait_leader(c, -1, 10 * SEC);
+    l = wait_new_leader(c, -1, 10 * SEC);
     TT_CHECKF(l >= 0, "no leader");
     if (l < 0) return -1;
     *t0 = wall_of(c) - SEC;
@@ -241,7 +222,7 @@ static void partition_48h(int isolate_leader) {
     /* A follower cut off reports it; a leader cut away keeps taking writes (LOCAL). */
     if (!isolate_leader)
         TT_CHECKF(wait_cut_off(c, m, 10 * SEC), "region %d never reported cut off", m);
-    l = wait_leader(c, m, 10 * SEC);
+    l = wait_new_leader(c, m, 10 * SEC);
     TT_CHECKF(l >= 0, "no leader on the majority side");
     if (l < 0) goto out;
     for (step = 0; step <= STEPS; step++) {
@@ -268,7 +249,7 @@ static void partition_48h(int isolate_leader) {
     check_once(c, "after the heal");
     check_truth(c);
     TT_CHECKF(wait_stable(c, 10 * SEC), "the group-stable point never reached the log's end");
-    l = wait_leader(c, -1, 10 * SEC); /* the heal may have moved leadership */
+    l = wait_new_leader(c, -1, 10 * SEC); /* the heal may have moved leadership */
     TT_CHECKF(l >= 0, "no leader after the heal");
     if (l < 0) goto out;
     /* Whole again and a window later, the keys may go: retries are refused, not counted. */
@@ -403,7 +384,7 @@ static void t_follower_restart_after_window(void) {
     if (!c) return;
     g_nkeys = 0;
     g_skew = 0;
-    l = wait_leader(c, -1, 10 * SEC);
+    l = wait_new_leader(c, -1, 10 * SEC);
     TT_CHECKF(l >= 0, "no leader");
     if (l < 0) goto out;
     for (step = 0; step <= STEPS; step++) {
@@ -467,7 +448,7 @@ static void t_partition_48h_local_writes(void) {
     m = (l + 1) % NREG;
     part = tidal_sim_net_isolate_region(tidal_sim_cluster_net(c), (uint16_t)m);
     TT_CHECKF(wait_cut_off(c, m, 10 * SEC), "region %d never reported cut off", m);
-    l = wait_leader(c, m, 10 * SEC);
+    l = wait_new_leader(c, m, 10 * SEC);
     TT_CHECKF(l >= 0, "no leader on the majority side");
     if (l < 0) goto out;
     for (step = 0; step <= STEPS; step++) {

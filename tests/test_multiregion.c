@@ -42,28 +42,6 @@ static uint64_t applied_of(tidal_db *db) {
     return st.events_applied;
 }
 
-/* Runs until a region other than `not_region` leads the highest epoch; returns it, or -1
-   after max_ns of simulated time. */
-static int wait_new_leader(tidal_sim_cluster *c, int not_region, int64_t max_ns) {
-    int64_t end = now_of(c) + max_ns;
-    while (now_of(c) < end) {
-        int l = tidal_sim_cluster_leader(c, 0);
-        if (l >= 0 && l != not_region) return l;
-        run_for(c, 10 * MS);
-    }
-    return -1;
-}
-
-/* Runs until region r reports itself cut off from any leader; 1 if it did within max_ns. */
-static int wait_cut_off(tidal_sim_cluster *c, int r, int64_t max_ns) {
-    int64_t end = now_of(c) + max_ns;
-    while (now_of(c) < end) {
-        if (status_of(c, r).cut_off) return 1;
-        run_for(c, 10 * MS);
-    }
-    return 0;
-}
-
 static void digest_of(tidal_db *db, uint8_t out[32]) {
     TT_EQ_INT(tidal_db_digest(db, TIDAL_ALL_TENANTS, out), TIDAL_OK);
 }
